@@ -1,0 +1,243 @@
+/**
+ * The plots of `smig analyze --plot FILE`: packets and bytes per second over time for every traffic class
+ * (the paper's §6 figures 4–6: normal traffic, traditional migration, stealth migration, one chart each on
+ * a shared time and rate axis), then one ECDF panel per two-sample KS comparison. Charts are vega-lite
+ * specs compiled and rendered to SVG by vega in Node (no canvas, no DOM); the HTML form wraps that SVG in
+ * a self-contained page with a table of the comparisons.
+ */
+import * as vega from 'vega';
+import * as vl from 'vega-lite';
+import { smigError } from '../errors.js';
+/**
+ * Most points drawn per class and per metric. Longer series are reduced by {@link downsampleMinMax}: a
+ * chart about 760 px wide cannot show more than a few points per pixel column anyway.
+ */
+export const MAX_POINTS_PER_SERIES = 4000;
+const FEATURE_LABEL = {
+    packets_per_bin: 'packets per bin',
+    bytes_per_bin: 'bytes per bin',
+    size: 'packet size',
+    iat: 'inter-arrival time',
+};
+const RATE_WIDTH = 760;
+const RATE_HEIGHT = 110;
+const ECDF_WIDTH = 340;
+const ECDF_HEIGHT = 190;
+/**
+ * Picks the plot format from a file name: `.svg` → svg, `.html`/`.htm` → html (case-insensitive).
+ * @throws SmigError SMIG_ERR_USAGE for any other extension
+ * @example plotFormatFor('out/compare.HTML') === 'html'
+ */
+export function plotFormatFor(path) {
+    const ext = /\.([^./\\]+)$/.exec(path)?.[1]?.toLowerCase();
+    if (ext === 'svg')
+        return 'svg';
+    if (ext === 'html' || ext === 'htm')
+        return 'html';
+    throw smigError('SMIG_ERR_USAGE', '--plot: FILE must end in .svg or .html');
+}
+/**
+ * Reduces a series to at most `maxPoints` (index, value) points for drawing, keeping its shape: the series
+ * is cut into `floor(maxPoints / 2)` contiguous buckets of near-equal length and each bucket contributes its
+ * minimum and its maximum, in index order (once if they coincide). Every burst and every gap therefore stays
+ * visible at its true height, and the global maximum and minimum are always kept. Series no longer than
+ * `maxPoints` are returned whole.
+ */
+export function downsampleMinMax(values, maxPoints = MAX_POINTS_PER_SERIES) {
+    const n = values.length;
+    const index = [];
+    const value = [];
+    const push = (i) => {
+        index.push(i);
+        value.push(values[i]);
+    };
+    if (n <= maxPoints) {
+        for (let i = 0; i < n; i++)
+            push(i);
+        return { index, value };
+    }
+    const buckets = Math.max(1, Math.floor(maxPoints / 2));
+    for (let b = 0; b < buckets; b++) {
+        const lo = Math.floor((b * n) / buckets);
+        const hi = Math.floor(((b + 1) * n) / buckets);
+        let iMin = lo;
+        let iMax = lo;
+        for (let i = lo + 1; i < hi; i++) {
+            if (values[i] < values[iMin])
+                iMin = i;
+            if (values[i] > values[iMax])
+                iMax = i;
+        }
+        push(Math.min(iMin, iMax));
+        if (iMin !== iMax)
+            push(Math.max(iMin, iMax));
+    }
+    return { index, value };
+}
+/**
+ * Renders the analysis plot: one self-contained SVG document (`svg`) or a self-contained UTF-8 HTML page
+ * embedding that SVG with a heading and tables of the classes and comparisons (`html`). Text from the input
+ * (class names, title) is escaped in both.
+ * @throws SmigError SMIG_ERR_INTERNAL if a series has a non-positive bin width or an ECDF's x and f differ in length
+ */
+export async function renderAnalysisPlot(input, format) {
+    const svg = await renderSvg(buildSpec(input));
+    return format === 'svg' ? svg : htmlPage(input, svg);
+}
+function buildSpec(input) {
+    for (const s of input.series) {
+        if (!(s.binSeconds > 0 && Number.isFinite(s.binSeconds))) {
+            throw smigError('SMIG_ERR_INTERNAL', `plot: class '${s.name}' has bin width ${s.binSeconds} s`);
+        }
+    }
+    // One color per class everywhere (rate charts and ECDFs); an explicit domain keeps classes without data in
+    // the legend.
+    const classes = [...new Set([...input.series.map((s) => s.name), ...input.ecdfs.flatMap((e) => [e.reference, e.subject])])];
+    const color = { field: 'c', type: 'nominal', title: 'class', scale: { domain: classes } };
+    const panels = [];
+    if (input.series.length > 0) {
+        panels.push(rateBlock(input.series, 'packets', 'packets/s', color));
+        panels.push(rateBlock(input.series, 'bytes', 'bytes/s', color));
+    }
+    if (input.ecdfs.length > 0) {
+        panels.push({ columns: 2, concat: input.ecdfs.map((e) => ecdfPanel(e, color)) });
+    }
+    return {
+        $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+        title: { text: input.title, fontSize: 16, anchor: 'start' },
+        vconcat: panels,
+        spacing: 28,
+        config: { legend: { labelLimit: 360 }, title: { subtitleFontSize: 11 } },
+    };
+}
+/** One chart per class on shared axes, rate = count / bin width (the paper's Fig. 4–6, side by side in time). */
+function rateBlock(series, metric, unit, color) {
+    const charts = series.map((s) => {
+        const { index, value } = downsampleMinMax(s[metric]);
+        const values = index.map((i, k) => ({ c: s.name, t: i * s.binSeconds, v: value[k] / s.binSeconds }));
+        return {
+            title: { text: s.name + (s[metric].length === 0 ? ' (no packets)' : ''), subtitle: `${unit}, bin ${s.binSeconds} s`, anchor: 'start' },
+            width: RATE_WIDTH,
+            height: RATE_HEIGHT,
+            data: { values },
+            mark: { type: 'line', strokeWidth: 1 },
+            encoding: {
+                x: { field: 't', type: 'quantitative', title: 'seconds from first packet' },
+                y: { field: 'v', type: 'quantitative', title: unit, axis: { format: '~s' } },
+                color,
+            },
+        };
+    });
+    return { vconcat: charts, resolve: { scale: { x: 'shared', y: 'shared' } } };
+}
+/**
+ * Two step lines (reference and subject ECDF). Sizes and inter-arrival times spanning two decades or more get
+ * a symlog x scale whose linear region is the smallest positive value, so zero gaps (equal timestamps) stay
+ * drawable at 0 where a log scale would drop them; ticks are the powers of ten in range, since d3's symlog
+ * ticks are linear ones.
+ */
+function ecdfPanel(e, color) {
+    const values = [];
+    for (const [c, pts, side] of [[e.reference, e.ref, 'reference'], [e.subject, e.sub, 'subject']]) {
+        if (pts.x.length !== pts.f.length) {
+            throw smigError('SMIG_ERR_INTERNAL', `plot: ${e.feature} ECDF of ${side} '${c}' has ${pts.x.length} x and ${pts.f.length} f values`);
+        }
+        for (let i = 0; i < pts.x.length; i++)
+            values.push({ c, i, x: pts.x[i], f: pts.f[i] });
+    }
+    let minPos = Infinity;
+    let max = -Infinity;
+    for (const r of values) {
+        if (r.x > 0 && r.x < minPos)
+            minPos = r.x;
+        if (r.x > max)
+            max = r.x;
+    }
+    const log = (e.feature === 'size' || e.feature === 'iat') && minPos < Infinity && max / minPos >= 100;
+    const ticks = [];
+    if (log) {
+        if (values.some((r) => r.x <= 0))
+            ticks.push(0);
+        for (let k = Math.ceil(Math.log10(minPos)); 10 ** k <= max; k++)
+            ticks.push(10 ** k);
+    }
+    const verdict = e.distinguishable ? 'distinguishable' : 'not distinguishable';
+    return {
+        title: {
+            text: `${FEATURE_LABEL[e.feature]}: ${e.subject} vs ${e.reference}`,
+            subtitle: `KS D = ${fmtD(e.statistic)}, p = ${fmtP(e.pvalue)}, n = ${e.n}, m = ${e.m}: ${verdict}`,
+            anchor: 'start',
+            limit: ECDF_WIDTH + 40,
+        },
+        width: ECDF_WIDTH,
+        height: ECDF_HEIGHT,
+        data: { values },
+        mark: { type: 'line', interpolate: 'step-after', strokeWidth: 1.5 },
+        encoding: {
+            x: {
+                field: 'x',
+                type: 'quantitative',
+                title: `${FEATURE_LABEL[e.feature]} (${e.unit})${log ? ', symlog' : ''}`,
+                scale: log ? { type: 'symlog', constant: minPos, nice: false } : { zero: false },
+                axis: log ? { values: ticks, format: '~s' } : { format: '~s' },
+            },
+            y: { field: 'f', type: 'quantitative', title: 'ECDF', scale: { domain: [0, 1] } },
+            color,
+            detail: { field: 'c', type: 'nominal' },
+            order: { field: 'i', type: 'quantitative' },
+        },
+    };
+}
+async function renderSvg(spec) {
+    const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
+    try {
+        return await view.toSVG();
+    }
+    finally {
+        view.finalize();
+    }
+}
+function fmtD(d) {
+    return d.toFixed(4);
+}
+function fmtP(p) {
+    return p >= 1e-3 || p === 0 ? String(Number(p.toPrecision(3))) : p.toExponential(2);
+}
+const HTML_ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+/** Escapes text for HTML element content and quoted attribute values. */
+function esc(text) {
+    return text.replace(/[&<>"']/g, (ch) => HTML_ESCAPES[ch]);
+}
+function sum(values) {
+    let total = 0;
+    for (let i = 0; i < values.length; i++)
+        total += values[i];
+    return total;
+}
+function htmlPage(input, svg) {
+    const row = (cells) => `<tr>${cells.map((c) => `<td>${esc(String(c))}</td>`).join('')}</tr>`;
+    const head = (cells) => `<tr>${cells.map((c) => `<th>${c}</th>`).join('')}</tr>`;
+    const classes = input.series.map((s) => row([s.name, s.binSeconds, s.packets.length, sum(s.packets), sum(s.bytes)]));
+    const comparisons = input.ecdfs.map((e) => row([FEATURE_LABEL[e.feature], e.subject, e.reference, fmtD(e.statistic), fmtP(e.pvalue), e.n, e.m, e.distinguishable ? 'distinguishable' : 'not distinguishable']));
+    return [
+        '<!DOCTYPE html>',
+        '<html lang="en">',
+        '<head>',
+        '<meta charset="utf-8">',
+        `<title>${esc(input.title)}</title>`,
+        '<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin:0 0 1.5em}' +
+            'th,td{border:1px solid #ccc;padding:.2em .6em;text-align:left}td:nth-child(n+2){font-variant-numeric:tabular-nums}</style>',
+        '</head>',
+        '<body>',
+        `<h1>${esc(input.title)}</h1>`,
+        '<h2>Classes</h2>',
+        `<table>${head(['class', 'bin (s)', 'bins', 'packets', 'bytes'])}${classes.join('')}</table>`,
+        '<h2>Two-sample KS comparisons</h2>',
+        `<table>${head(['feature', 'subject', 'reference', 'D', 'p', 'n', 'm', 'verdict'])}${comparisons.join('')}</table>`,
+        `<figure>${svg}</figure>`,
+        '</body>',
+        '</html>',
+        '',
+    ].join('\n');
+}
+//# sourceMappingURL=plot.js.map

@@ -1,0 +1,160 @@
+/**
+ * Per-class traffic accumulation in constant memory per packet: everything `smig analyze` reports about
+ * one traffic class is gathered here in one pass over its packets.
+ *
+ * What grows, and with what (nothing grows with the file itself):
+ * - per-bin counts: a sparse map with one entry per non-empty bin (≤ duration ÷ bin);
+ * - the Fano windows (10 ms, 100 ms, 1 s): likewise per non-empty window;
+ * - packet sizes: an exact histogram (≤ 65536 + jumbo distinct values);
+ * - inter-arrival times: a reservoir of at most `maxSamples` values (exact below that, a uniform sample above);
+ * - flows: at most `maxFlows` entries; packets of further flows are counted in `flowsDropped`.
+ *
+ * Bins are anchored at the earliest packet (DESIGN §5): bin i = floor((ts − tMin) / width). The anchor must be
+ * known before the pass; `analyzeCapture` (analyze.ts) reads a file a second time in the rare case where its
+ * first packet is not its earliest.
+ */
+import { createDecoded, decodePacket, formatAddress } from '../capture/decode.js';
+import { Reservoir } from './stats.js';
+/** Windows of the Fano factor (variance ÷ mean of packet counts per window), in nanoseconds. */
+export const FANO_WINDOWS_NS = [10000000n, 100000000n, 1000000000n];
+/** Accumulates one traffic class. Feed it with `add`, in file order. */
+export class TrafficAccumulator {
+    binNs;
+    anchorNs;
+    packets = 0;
+    bytes = 0;
+    capturedBytes = 0;
+    /** Packets the reader delivered, before the filter. */
+    packetsRead = 0;
+    firstNs;
+    lastNs;
+    minNs;
+    maxNs;
+    /** Gaps in file order that were negative (packets out of time order): left out of the IAT sample. */
+    outOfOrder = 0;
+    flowsDropped = 0;
+    bins = new Map();
+    fanoWindows = FANO_WINDOWS_NS.map(() => new Map());
+    sizes = new Map();
+    iat;
+    flows = new Map();
+    filter;
+    maxFlows;
+    decoded = createDecoded();
+    prevNs;
+    constructor(opts) {
+        this.binNs = opts.binNs;
+        this.anchorNs = opts.anchorNs;
+        this.filter = opts.filter;
+        this.maxFlows = opts.maxFlows ?? 100_000;
+        this.iat = new Reservoir(opts.maxSamples ?? 1_000_000, 0x5eed);
+    }
+    /** Adds one packet (file order). Returns whether it passed the filter. */
+    add(p) {
+        this.packetsRead++;
+        const d = decodePacket(p.linktype, p.data, this.decoded);
+        d.origLen = p.origLen;
+        if (this.filter && !this.filter(d))
+            return false;
+        const ts = p.ts;
+        this.packets++;
+        this.bytes += p.origLen;
+        this.capturedBytes += p.capLen;
+        if (this.firstNs === undefined)
+            this.firstNs = ts;
+        this.lastNs = ts;
+        if (this.minNs === undefined || ts < this.minNs)
+            this.minNs = ts;
+        if (this.maxNs === undefined || ts > this.maxNs)
+            this.maxNs = ts;
+        const rel = ts - this.anchorNs;
+        const bin = Number(rel / this.binNs);
+        const counts = this.bins.get(bin);
+        if (counts) {
+            counts[0]++;
+            counts[1] += p.origLen;
+        }
+        else {
+            this.bins.set(bin, [1, p.origLen]);
+        }
+        for (let i = 0; i < FANO_WINDOWS_NS.length; i++) {
+            const w = Number(rel / FANO_WINDOWS_NS[i]);
+            const m = this.fanoWindows[i];
+            m.set(w, (m.get(w) ?? 0) + 1);
+        }
+        this.sizes.set(p.origLen, (this.sizes.get(p.origLen) ?? 0) + 1);
+        if (this.prevNs !== undefined) {
+            const gap = ts - this.prevNs;
+            if (gap < 0n)
+                this.outOfOrder++;
+            else
+                this.iat.add(Number(gap) / 1e9);
+        }
+        this.prevNs = ts;
+        if (d.srcPort >= 0 || d.network === 'ipv4' || d.network === 'ipv6')
+            this.addFlow(d, ts, p.origLen);
+        return true;
+    }
+    /** Number of bins from the anchor to the latest packet: empty bins in between are zero-rate samples. */
+    get binCount() {
+        if (this.maxNs === undefined)
+            return 0;
+        return Number((this.maxNs - this.anchorNs) / this.binNs) + 1;
+    }
+    /**
+     * Fano factor of packet counts per window FANO_WINDOWS_NS[i], over all windows from the anchor to the latest
+     * packet (empty ones count as zeros): sample variance ÷ mean. Null with fewer than two windows.
+     */
+    fano(i) {
+        const width = FANO_WINDOWS_NS[i];
+        if (this.maxNs === undefined)
+            return null;
+        const windows = Number((this.maxNs - this.anchorNs) / width) + 1;
+        if (windows < 2)
+            return null;
+        let sumSq = 0;
+        for (const c of this.fanoWindows[i].values())
+            sumSq += c * c;
+        const mean = this.packets / windows;
+        const variance = (sumSq - windows * mean * mean) / (windows - 1);
+        return variance / mean;
+    }
+    addFlow(d, ts, len) {
+        const src = formatAddress(d.src);
+        const dst = formatAddress(d.dst);
+        const sp = d.srcPort;
+        const dp = d.dstPort;
+        const key = `${d.protocol}|${src}|${sp}|${dst}|${dp}`;
+        let flow = this.flows.get(key);
+        let forward = true;
+        if (!flow) {
+            flow = this.flows.get(`${d.protocol}|${dst}|${dp}|${src}|${sp}`);
+            forward = false;
+        }
+        if (!flow) {
+            if (this.flows.size >= this.maxFlows) {
+                this.flowsDropped++;
+                return;
+            }
+            flow = {
+                protocol: d.protocol, src, srcPort: sp, dst, dstPort: dp, startNs: ts, endNs: ts,
+                origPackets: 0, origBytes: 0, respPackets: 0, respBytes: 0,
+            };
+            this.flows.set(key, flow);
+            forward = true;
+        }
+        if (ts < flow.startNs)
+            flow.startNs = ts;
+        if (ts > flow.endNs)
+            flow.endNs = ts;
+        if (forward) {
+            flow.origPackets++;
+            flow.origBytes += len;
+        }
+        else {
+            flow.respPackets++;
+            flow.respBytes += len;
+        }
+    }
+}
+//# sourceMappingURL=traffic.js.map

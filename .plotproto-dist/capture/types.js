@@ -1,0 +1,3 @@
+/** Shared types of the capture layer: what the streaming reader hands to its consumers. */
+export {};
+//# sourceMappingURL=types.js.map

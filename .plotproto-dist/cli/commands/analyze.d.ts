@@ -1,0 +1,2 @@
+import type { CommandSpec } from './index.js';
+export declare const analyzeCommand: CommandSpec;

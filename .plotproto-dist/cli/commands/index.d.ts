@@ -1,0 +1,13 @@
+/** The table of commands, in the order `smig --help` lists them. */
+import type { Command } from 'commander';
+import type { CliIO } from '../io.js';
+/** One CLI command: its options are declared in `configure`, its work is done in `run`. */
+export interface CommandSpec {
+    name: string;
+    summary: string;
+    examples: string[];
+    configure(cmd: Command): void;
+    /** Returns the exit status. Undefined for a command that only groups subcommands. */
+    run?: (args: string[], opts: Record<string, unknown>, io: CliIO, cmd: Command) => Promise<number>;
+}
+export declare const COMMANDS: CommandSpec[];

@@ -1,0 +1,3 @@
+import { analyzeCommand } from './analyze.js';
+export const COMMANDS = [analyzeCommand];
+//# sourceMappingURL=index.js.map

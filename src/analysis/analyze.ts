@@ -1,0 +1,243 @@
+/**
+ * `smig analyze` as a library: read each traffic class's capture once (twice when its first packet is not
+ * its earliest), accumulate it, and compare every class with the reference (the first class).
+ */
+import { basename } from 'node:path';
+import { readCapture } from '../capture/reader.js';
+import type { ReadOptions } from '../capture/reader.js';
+import { compileFilter } from '../capture/filter.js';
+import type { CaptureInfo, CaptureWarning } from '../capture/types.js';
+import { smigError } from '../errors.js';
+import { chiSquareHomogeneity } from './chi2.js';
+import type { Chi2Result } from './chi2.js';
+import { ksCritical, ksTwoSample, ksTwoSampleWeighted } from './ks.js';
+import type { KsResult, WeightedSample } from './ks.js';
+import { summary, weightedSummary } from './stats.js';
+import type { Summary } from './stats.js';
+import { FANO_WINDOWS_NS, TrafficAccumulator } from './traffic.js';
+import type { FlowRecord } from './traffic.js';
+
+export interface ClassSpec {
+  /** Class name (a file's base name by default). */
+  name: string;
+  /** Capture path, or '-' for stdin. */
+  file: string;
+  /** BPF-subset filter for this class (combined with the global one by `and`). */
+  filter?: string;
+}
+
+export interface AnalyzeOptions {
+  classes: ClassSpec[];
+  filter?: string;
+  binNs?: bigint;
+  alpha?: number;
+  maxSamples?: number;
+  maxFlows?: number;
+  onProgress?: (file: string, bytesRead: number, totalBytes: number | undefined) => void;
+  onWarning?: (w: CaptureWarning & { file: string }) => void;
+}
+
+export type Feature = 'packets_per_bin' | 'bytes_per_bin' | 'size' | 'iat';
+export const FEATURES: readonly Feature[] = ['packets_per_bin', 'bytes_per_bin', 'size', 'iat'];
+
+export interface ClassResult {
+  name: string;
+  file: string;
+  filter: string | undefined;
+  info: CaptureInfo;
+  traffic: TrafficAccumulator;
+  /** Dense-equivalent samples, as weighted samples (zero bins included). */
+  samples: Record<Feature, WeightedSample>;
+  summaries: Record<Feature, Summary>;
+  fano: { windowNs: bigint; value: number | null }[];
+  flows: FlowRecord[];
+}
+
+export interface Comparison {
+  reference: string;
+  subject: string;
+  feature: Feature | 'size_histogram';
+  test: 'ks' | 'chi2';
+  statistic: number;
+  pvalue: number;
+  n: number;
+  m: number;
+  /** KS: two-sided asymptotic critical D at alpha; χ²: critical value at alpha with `df`. */
+  critical: number;
+  alpha: number;
+  distinguishable: boolean;
+  method?: string;
+  df?: number;
+}
+
+export interface Verdict {
+  reference: string;
+  subject: string;
+  /** Distinguishable when any test rejects at alpha ÷ (number of tests) (Bonferroni). */
+  distinguishable: boolean;
+  tests: number;
+  rejected: number;
+  alphaPerTest: number;
+}
+
+export interface AnalysisResult {
+  binNs: bigint;
+  alpha: number;
+  classes: ClassResult[];
+  comparisons: Comparison[];
+  verdicts: Verdict[];
+}
+
+/** Analyzes traffic classes and compares each with the first. */
+export async function analyze(opts: AnalyzeOptions): Promise<AnalysisResult> {
+  const binNs = opts.binNs ?? 1_000_000_000n;
+  const alpha = opts.alpha ?? 0.05;
+  if (opts.classes.length === 0) throw smigError('SMIG_ERR_USAGE', 'no capture given');
+  if (!(alpha > 0 && alpha < 1)) throw smigError('SMIG_ERR_USAGE', `--alpha: ${alpha} is not between 0 and 1`);
+  const classes: ClassResult[] = [];
+  for (const spec of opts.classes) classes.push(await analyzeClass(spec, binNs, opts));
+  const comparisons: Comparison[] = [];
+  const verdicts: Verdict[] = [];
+  const ref = classes[0]!;
+  for (const subject of classes.slice(1)) {
+    const rows = compareClasses(ref, subject, alpha);
+    comparisons.push(...rows);
+    const perTest = alpha / rows.length;
+    const rejected = rows.filter((r) => r.pvalue < perTest).length;
+    verdicts.push({ reference: ref.name, subject: subject.name, distinguishable: rejected > 0, tests: rows.length, rejected, alphaPerTest: perTest });
+  }
+  return { binNs, alpha, classes, comparisons, verdicts };
+}
+
+function combinedFilter(global: string | undefined, local: string | undefined): string | undefined {
+  const parts = [global, local].filter((f): f is string => f !== undefined && f.trim() !== '');
+  if (parts.length === 0) return undefined;
+  return parts.length === 1 ? parts[0] : parts.map((p) => `(${p})`).join(' and ');
+}
+
+async function analyzeClass(spec: ClassSpec, binNs: bigint, opts: AnalyzeOptions): Promise<ClassResult> {
+  const filterText = combinedFilter(opts.filter, spec.filter);
+  const filter = filterText === undefined ? undefined : compileFilter(filterText);
+  const readOpts: ReadOptions = {
+    onProgress: opts.onProgress ? (r, t) => opts.onProgress!(spec.file, r, t) : undefined,
+  };
+  const pass = async (anchorNs: bigint | undefined): Promise<{ acc: TrafficAccumulator; info: CaptureInfo }> => {
+    let acc: TrafficAccumulator | undefined;
+    const info = await readCapture(spec.file, (p) => {
+      acc ??= new TrafficAccumulator({ binNs, anchorNs: anchorNs ?? p.ts, filter, maxSamples: opts.maxSamples, maxFlows: opts.maxFlows });
+      acc.add(p);
+    }, readOpts);
+    acc ??= new TrafficAccumulator({ binNs, anchorNs: anchorNs ?? 0n, filter, maxSamples: opts.maxSamples, maxFlows: opts.maxFlows });
+    return { acc, info };
+  };
+  let { acc, info } = await pass(undefined);
+  // Bins are anchored at the earliest packet that passes the filter (DESIGN §5). The first pass anchored at the
+  // first packet read; when that is not the earliest kept one, read again with the right anchor.
+  if (acc.minNs !== undefined && acc.minNs !== acc.anchorNs) {
+    if (spec.file === '-') {
+      info.warnings.push({ code: 'SMIG_WARN_ANCHOR', offset: 0, message: 'stdin: bins anchored at the first packet, not the earliest (stdin cannot be read twice)' });
+    } else {
+      ({ acc, info } = await pass(acc.minNs));
+    }
+  }
+  for (const w of info.warnings) opts.onWarning?.({ ...w, file: spec.file });
+  if (acc.outOfOrder > 0) {
+    info.warnings.push({ code: 'SMIG_WARN_OUT_OF_ORDER', offset: 0, message: `${spec.file}: ${acc.outOfOrder} packets earlier than the one before them; their negative gaps are left out of the inter-arrival times` });
+  }
+  if (acc.flowsDropped > 0) {
+    info.warnings.push({ code: 'SMIG_WARN_FLOWS', offset: 0, message: `${spec.file}: more than ${acc.flows.size} flows; ${acc.flowsDropped} packets of further flows are not in the flow table` });
+  }
+  const samples = classSamples(acc);
+  const summaries = {
+    packets_per_bin: weightedSummary(samples.packets_per_bin),
+    bytes_per_bin: weightedSummary(samples.bytes_per_bin),
+    size: weightedSummary(samples.size),
+    iat: summary(acc.iat.values()),
+  };
+  const fano = FANO_WINDOWS_NS.map((windowNs, i) => ({
+    windowNs,
+    value: acc.fano(i),
+  }));
+  const flows = [...acc.flows.values()].sort((a, b) => b.origBytes + b.respBytes - (a.origBytes + a.respBytes));
+  return { name: spec.name, file: spec.file, filter: filterText, info, traffic: acc, samples, summaries, fano, flows };
+}
+
+function classSamples(acc: TrafficAccumulator): Record<Feature, WeightedSample> {
+  const total = acc.binCount;
+  const zeros = total - acc.bins.size;
+  const perBin = (pick: 0 | 1): WeightedSample => {
+    const counts = new Map<number, number>();
+    if (zeros > 0) counts.set(0, zeros);
+    for (const c of acc.bins.values()) counts.set(c[pick], (counts.get(c[pick]) ?? 0) + 1);
+    return fromHistogram(counts);
+  };
+  const iat = acc.iat.values();
+  return {
+    packets_per_bin: perBin(0),
+    bytes_per_bin: perBin(1),
+    size: fromHistogram(acc.sizes),
+    iat: { values: iat, counts: new Float64Array(iat.length).fill(1) },
+  };
+}
+
+function fromHistogram(h: Map<number, number>): WeightedSample {
+  const values = new Float64Array(h.size);
+  const counts = new Float64Array(h.size);
+  let i = 0;
+  for (const [v, c] of h) {
+    values[i] = v;
+    counts[i++] = c;
+  }
+  return { values, counts };
+}
+
+function sampleSize(s: WeightedSample): number {
+  let n = 0;
+  for (const c of s.counts) n += c;
+  return n;
+}
+
+/** Runs every test of `subject` against `ref`. Features with an empty side are left out. */
+export function compareClasses(ref: ClassResult, subject: ClassResult, alpha: number): Comparison[] {
+  const rows: Comparison[] = [];
+  for (const feature of FEATURES) {
+    const x = ref.samples[feature];
+    const y = subject.samples[feature];
+    const n = sampleSize(x);
+    const m = sampleSize(y);
+    if (n === 0 || m === 0) continue;
+    const r: KsResult = feature === 'iat' ? ksTwoSample(x.values, y.values) : ksTwoSampleWeighted(x, y);
+    rows.push({
+      reference: ref.name, subject: subject.name, feature, test: 'ks',
+      statistic: r.statistic, pvalue: r.pvalue, n: r.n, m: r.m, critical: ksCritical(r.n, r.m, alpha), alpha,
+      distinguishable: r.pvalue < alpha, method: r.method,
+    });
+  }
+  if (ref.traffic.sizes.size > 0 && subject.traffic.sizes.size > 0) {
+    const c: Chi2Result = chiSquareHomogeneity(ref.traffic.sizes, subject.traffic.sizes, { alpha });
+    rows.push({
+      reference: ref.name, subject: subject.name, feature: 'size_histogram', test: 'chi2',
+      statistic: c.statistic, pvalue: c.pvalue, n: ref.traffic.packets, m: subject.traffic.packets, critical: c.critical, alpha,
+      distinguishable: c.pvalue < alpha, df: c.df,
+    });
+  }
+  return rows;
+}
+
+/** Parses `NAME=CAPTURE[@FILTER]` (the @ is the last one, so paths may contain @ when a filter follows). */
+export function parseClassSpec(text: string): ClassSpec {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw smigError('SMIG_ERR_USAGE', `--class: '${text}' is not NAME=CAPTURE[@FILTER]`);
+  const name = text.slice(0, eq);
+  const rest = text.slice(eq + 1);
+  const at = rest.lastIndexOf('@');
+  const file = at < 0 ? rest : rest.slice(0, at);
+  const filter = at < 0 ? undefined : rest.slice(at + 1);
+  if (file === '') throw smigError('SMIG_ERR_USAGE', `--class: '${text}' names no capture file`);
+  return filter === undefined ? { name, file } : { name, file, filter };
+}
+
+/** Default class name for a positional capture: the file's base name (`-` → `stdin`). */
+export function defaultClassName(file: string): string {
+  return file === '-' ? 'stdin' : basename(file);
+}
