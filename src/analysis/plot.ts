@@ -60,6 +60,12 @@ const FEATURE_LABEL: Record<PlotEcdf['feature'], string> = {
   iat: 'inter-arrival time',
 };
 
+/** Tick labels: SI prefixes from 1000 up (20k, 1.5M), plain numbers below (0, 0.5, 250). Per tick, unlike
+ * vega's `format`, which gives all ticks the prefix of the largest one ("0k"). A constant expression. */
+const LABEL_EXPR = "abs(datum.value) >= 1000 ? format(datum.value, '.3~s') : format(datum.value, '~g')";
+/** Powers of ten on a symlog axis: 1µ, 10m, 1, 10k. */
+const LABEL_EXPR_SI = "datum.value === 0 ? '0' : format(datum.value, '~s')";
+
 const RATE_WIDTH = 760;
 const RATE_HEIGHT = 110;
 const ECDF_WIDTH = 340;
@@ -78,11 +84,13 @@ export function plotFormatFor(path: string): PlotFormat {
 }
 
 /**
- * Reduces a series to at most `maxPoints` (index, value) points for drawing, keeping its shape: the series
- * is cut into `floor(maxPoints / 2)` contiguous buckets of near-equal length and each bucket contributes its
- * minimum and its maximum, in index order (once if they coincide). Every burst and every gap therefore stays
- * visible at its true height, and the global maximum and minimum are always kept. Series no longer than
- * `maxPoints` are returned whole.
+ * Reduces a series to at most `maxPoints` (index, value) points for drawing, keeping its shape: the first and
+ * last points are kept (so the time extent is exact), the series is cut into `floor((maxPoints - 2) / 2)`
+ * contiguous buckets of near-equal length, and each bucket contributes its minimum and its maximum in index
+ * order (once if they coincide). Every burst and every gap therefore stays visible at its true height, and
+ * the global maximum and minimum are always kept. Series no longer than `maxPoints` are returned whole.
+ * `maxPoints` below 4 counts as 4.
+ * @example downsampleMinMax([5, 1, 9, 3, 7, 2, 8, 0, 6, 4], 6).index // [0, 1, 2, 6, 7, 9]
  */
 export function downsampleMinMax(
   values: ArrayLike<number>,
@@ -92,14 +100,16 @@ export function downsampleMinMax(
   const index: number[] = [];
   const value: number[] = [];
   const push = (i: number): void => {
+    if (index.length > 0 && index[index.length - 1]! >= i) return; // already kept (first/last overlap)
     index.push(i);
     value.push(values[i]!);
   };
-  if (n <= maxPoints) {
+  if (n <= Math.max(4, maxPoints)) {
     for (let i = 0; i < n; i++) push(i);
     return { index, value };
   }
-  const buckets = Math.max(1, Math.floor(maxPoints / 2));
+  const buckets = Math.max(1, Math.floor((maxPoints - 2) / 2));
+  push(0);
   for (let b = 0; b < buckets; b++) {
     const lo = Math.floor((b * n) / buckets);
     const hi = Math.floor(((b + 1) * n) / buckets);
@@ -110,8 +120,9 @@ export function downsampleMinMax(
       if (values[i]! > values[iMax]!) iMax = i;
     }
     push(Math.min(iMin, iMax));
-    if (iMin !== iMax) push(Math.max(iMin, iMax));
+    push(Math.max(iMin, iMax));
   }
+  push(n - 1);
   return { index, value };
 }
 
@@ -128,7 +139,7 @@ export async function renderAnalysisPlot(input: AnalysisPlotInput, format: PlotF
 
 type SubSpec = Extract<TopLevelSpec, { vconcat: unknown }>['vconcat'][number];
 type RateRow = { c: string; t: number; v: number };
-type EcdfRow = { c: string; i: number; x: number; f: number };
+type EcdfRow = { c: string; side: string; i: number; x: number; f: number };
 
 function buildSpec(input: AnalysisPlotInput): TopLevelSpec {
   for (const s of input.series) {
@@ -153,24 +164,30 @@ function buildSpec(input: AnalysisPlotInput): TopLevelSpec {
     title: { text: input.title, fontSize: 16, anchor: 'start' },
     vconcat: panels,
     spacing: 28,
-    config: { legend: { labelLimit: 360 }, title: { subtitleFontSize: 11 } },
+    config: { legend: { labelLimit: 0, orient: 'top', direction: 'vertical' }, title: { subtitleFontSize: 11 } },
   };
 }
 
-/** One chart per class on shared axes, rate = count / bin width (the paper's Fig. 4–6, side by side in time). */
+/**
+ * One chart per class, rate = count / bin width (paper §6, Fig. 4–6). The x and y scales are shared so time
+ * spans and magnitudes compare at a glance (a bulk transfer dwarfs normal traffic, as it should); each
+ * subtitle gives the class's mean and peak rate for when its line sits low. Points are linearly joined.
+ */
 function rateBlock(series: PlotSeries[], metric: 'packets' | 'bytes', unit: string, color: object): SubSpec {
   const charts: SubSpec[] = series.map((s) => {
     const { index, value } = downsampleMinMax(s[metric]);
     const values: RateRow[] = index.map((i, k) => ({ c: s.name, t: i * s.binSeconds, v: value[k]! / s.binSeconds }));
+    const bins = s[metric].length;
+    const stats = bins === 0 ? 'no packets' : `mean ${fmtRate(sum(s[metric]) / bins / s.binSeconds)}, peak ${fmtRate(max(s[metric]) / s.binSeconds)}`;
     return {
-      title: { text: s.name + (s[metric].length === 0 ? ' (no packets)' : ''), subtitle: `${unit}, bin ${s.binSeconds} s`, anchor: 'start' },
+      title: { text: s.name, subtitle: `${unit}, bin ${s.binSeconds} s: ${stats}`, anchor: 'start' },
       width: RATE_WIDTH,
       height: RATE_HEIGHT,
       data: { values },
       mark: { type: 'line', strokeWidth: 1 },
       encoding: {
         x: { field: 't', type: 'quantitative', title: 'seconds from first packet' },
-        y: { field: 'v', type: 'quantitative', title: unit, axis: { format: '~s' } },
+        y: { field: 'v', type: 'quantitative', title: unit, axis: { labelExpr: LABEL_EXPR } },
         color,
       },
     } as SubSpec;
@@ -190,27 +207,28 @@ function ecdfPanel(e: PlotEcdf, color: object): SubSpec {
     if (pts.x.length !== pts.f.length) {
       throw smigError('SMIG_ERR_INTERNAL', `plot: ${e.feature} ECDF of ${side} '${c}' has ${pts.x.length} x and ${pts.f.length} f values`);
     }
-    for (let i = 0; i < pts.x.length; i++) values.push({ c, i, x: pts.x[i]!, f: pts.f[i]! });
+    for (let i = 0; i < pts.x.length; i++) values.push({ c, side, i, x: pts.x[i]!, f: pts.f[i]! });
   }
   let minPos = Infinity;
-  let max = -Infinity;
+  let maxX = -Infinity;
   for (const r of values) {
     if (r.x > 0 && r.x < minPos) minPos = r.x;
-    if (r.x > max) max = r.x;
+    if (r.x > maxX) maxX = r.x;
   }
-  const log = (e.feature === 'size' || e.feature === 'iat') && minPos < Infinity && max / minPos >= 100;
+  const log = (e.feature === 'size' || e.feature === 'iat') && minPos < Infinity && maxX / minPos >= 100;
   const ticks: number[] = [];
   if (log) {
     if (values.some((r) => r.x <= 0)) ticks.push(0);
-    for (let k = Math.ceil(Math.log10(minPos)); 10 ** k <= max; k++) ticks.push(10 ** k);
+    for (let k = Math.ceil(Math.log10(minPos)); 10 ** k <= maxX; k++) ticks.push(10 ** k);
   }
   const verdict = e.distinguishable ? 'distinguishable' : 'not distinguishable';
   return {
     title: {
-      text: `${FEATURE_LABEL[e.feature]}: ${e.subject} vs ${e.reference}`,
-      subtitle: `KS D = ${fmtD(e.statistic)}, p = ${fmtP(e.pvalue)}, n = ${e.n}, m = ${e.m}: ${verdict}`,
+      text: [`${FEATURE_LABEL[e.feature]}: ${verdict}`, `${e.subject} vs ${e.reference}`],
+      subtitle: `KS D = ${fmtD(e.statistic)}, p = ${fmtP(e.pvalue)}, n = ${e.n}, m = ${e.m}`,
       anchor: 'start',
-      limit: ECDF_WIDTH + 40,
+      fontSize: 12,
+      limit: 0, // no truncation: without a canvas vega over-estimates text widths (0.8 em per character)
     },
     width: ECDF_WIDTH,
     height: ECDF_HEIGHT,
@@ -222,11 +240,11 @@ function ecdfPanel(e: PlotEcdf, color: object): SubSpec {
         type: 'quantitative',
         title: `${FEATURE_LABEL[e.feature]} (${e.unit})${log ? ', symlog' : ''}`,
         scale: log ? { type: 'symlog', constant: minPos, nice: false } : { zero: false },
-        axis: log ? { values: ticks, format: '~s' } : { format: '~s' },
+        axis: log ? { values: ticks, labelExpr: LABEL_EXPR_SI } : { labelExpr: LABEL_EXPR },
       },
       y: { field: 'f', type: 'quantitative', title: 'ECDF', scale: { domain: [0, 1] } },
       color,
-      detail: { field: 'c', type: 'nominal' },
+      detail: { field: 'side', type: 'nominal' }, // two lines even if both sides share a name
       order: { field: 'i', type: 'quantitative' },
     },
   } as SubSpec;
@@ -256,10 +274,24 @@ function esc(text: string): string {
   return text.replace(/[&<>"']/g, (ch) => HTML_ESCAPES[ch]!);
 }
 
+/** 3 significant digits with an SI prefix from 1000 up: 812, 1.3k, 114M. */
+function fmtRate(r: number): string {
+  const prefixes = ['', 'k', 'M', 'G', 'T'];
+  let i = 0;
+  for (; Math.abs(r) >= 1000 && i < prefixes.length - 1; i++) r /= 1000;
+  return `${Number(r.toPrecision(3))}${prefixes[i]}`;
+}
+
 function sum(values: ArrayLike<number>): number {
   let total = 0;
   for (let i = 0; i < values.length; i++) total += values[i]!;
   return total;
+}
+
+function max(values: ArrayLike<number>): number {
+  let m = -Infinity;
+  for (let i = 0; i < values.length; i++) if (values[i]! > m) m = values[i]!;
+  return m;
 }
 
 function htmlPage(input: AnalysisPlotInput, svg: string): string {

@@ -1,2 +1,0 @@
-import type { CommandSpec } from './index.js';
-export declare const analyzeCommand: CommandSpec;

@@ -1,3 +1,0 @@
-import { analyzeCommand } from './analyze.js';
-export const COMMANDS = [analyzeCommand];
-//# sourceMappingURL=index.js.map
