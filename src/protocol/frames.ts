@@ -92,6 +92,23 @@ function bodyLength(body: FrameBody): number {
 }
 
 /**
+ * The length field for a body of `bodyLen` bytes, checked against the maximum (call it before
+ * allocating anything sized by `bodyLen`).
+ * @throws SmigError SMIG_ERR_FRAME_TOO_LARGE; RangeError for an unknown type.
+ */
+export function checkedLength(type: FrameType, bodyLen: number, maxFrameLength: number = DEFAULT_MAX_FRAME_LENGTH): number {
+  if (!isFrameType(type)) throw new RangeError(`unknown frame type ${type}`);
+  const length = 1 + bodyLen;
+  if (length > Math.min(maxFrameLength, U32_MAX)) {
+    throw smigError(
+      'SMIG_ERR_FRAME_TOO_LARGE',
+      `${frameTypeName(type)} frame: length ${length} exceeds the maximum ${Math.min(maxFrameLength, U32_MAX)}`,
+    );
+  }
+  return length;
+}
+
+/**
  * Writes the 5-byte header of a frame whose body is `bodyLen` bytes.
  * @param out where to write (a fresh 5-byte buffer by default), at `offset`.
  * @returns the 5 header bytes (a view of `out`).
@@ -105,14 +122,7 @@ export function encodeFrameHeader(
   out: Uint8Array = new Uint8Array(FRAME_HEADER_LENGTH),
   offset = 0,
 ): Uint8Array {
-  if (!isFrameType(type)) throw new RangeError(`encodeFrameHeader: unknown frame type ${type}`);
-  const length = 1 + bodyLen;
-  if (length > Math.min(maxFrameLength, U32_MAX)) {
-    throw smigError(
-      'SMIG_ERR_FRAME_TOO_LARGE',
-      `${frameTypeName(type)} frame: length ${length} exceeds the maximum ${maxFrameLength}`,
-    );
-  }
+  const length = checkedLength(type, bodyLen, maxFrameLength);
   if (offset + FRAME_HEADER_LENGTH > out.length) {
     throw new RangeError(`encodeFrameHeader: output has ${out.length - offset} bytes at ${offset}, needs ${FRAME_HEADER_LENGTH}`);
   }
@@ -157,10 +167,9 @@ export function encodeFrameTo(
   maxFrameLength: number = DEFAULT_MAX_FRAME_LENGTH,
 ): Uint8Array {
   const len = bodyLength(body);
-  // the header call checks the maximum before we allocate anything
+  checkedLength(type, len, maxFrameLength); // before any allocation
   const total = FRAME_HEADER_LENGTH + len;
   if (out === undefined) {
-    encodeFrameHeader(type, len, maxFrameLength); // validates before the allocation below
     out = new Uint8Array(total);
     offset = 0;
   } else if (offset < 0 || offset + total > out.length) {
