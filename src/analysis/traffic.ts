@@ -88,8 +88,7 @@ export class TrafficAccumulator {
   /** Adds one packet (file order). Returns whether it passed the filter. */
   add(p: PacketRecord): boolean {
     this.packetsRead++;
-    const d = decodePacket(p.linktype, p.data, this.decoded);
-    d.origLen = p.origLen;
+    const d = decodePacket(p.linktype, p.data, this.decoded, p.origLen);
     if (this.filter && !this.filter(d)) return false;
     const ts = p.ts;
     this.packets++;
