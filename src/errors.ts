@@ -43,7 +43,7 @@ export const ERROR_CODES = {
   SMIG_ERR_INTERNAL: 1,
   // a file re-read for a re-send differs from what was sealed (exit 1)
   SMIG_ERR_SOURCE_CHANGED: 1,
-} as const satisfies Record<string, ExitCode>;
+} as const;
 
 export type SmigErrorCode = keyof typeof ERROR_CODES;
 

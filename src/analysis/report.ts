@@ -8,7 +8,6 @@ import type { AnalysisResult, ClassResult, Comparison, Feature } from './analyze
 import { FEATURES } from './analyze.js';
 import type { AnalysisPlotInput, PlotEcdf } from './plot.js';
 import { ecdfPoints } from './stats.js';
-import type { WeightedSample } from './ks.js';
 
 export const REPORT_VERSION = 1;
 
@@ -159,19 +158,6 @@ export async function writeAnalysisCsv(result: AnalysisResult, dir: string): Pro
 
 const UNITS: Record<Feature, string> = { packets_per_bin: 'packets per bin', bytes_per_bin: 'bytes per bin', size: 'bytes', iat: 'seconds' };
 
-function expand(s: WeightedSample, max: number): Float64Array {
-  // ECDF points for plotting: expand weights only up to `max` values by proportional thinning (plot only)
-  let total = 0;
-  for (const c of s.counts) total += c;
-  const scale = total > max ? max / total : 1;
-  const out: number[] = [];
-  for (let i = 0; i < s.values.length; i++) {
-    const k = Math.max(1, Math.round(s.counts[i]! * scale));
-    for (let j = 0; j < k; j++) out.push(s.values[i]!);
-  }
-  return Float64Array.from(out);
-}
-
 /** The input of `renderAnalysisPlot`: dense per-bin series of every class and the ECDFs behind each KS test. */
 export function analysisPlotInput(result: AnalysisResult, title: string): AnalysisPlotInput {
   const series = result.classes.map((c) => {
@@ -197,7 +183,7 @@ export function analysisPlotInput(result: AnalysisResult, title: string): Analys
     const sub = result.classes.find((c) => c.name === r.subject)!;
     ecdfs.push({
       feature, unit: UNITS[feature], reference: r.reference, subject: r.subject,
-      ref: ecdfPoints(expand(ref.samples[feature], 200_000), 500), sub: ecdfPoints(expand(sub.samples[feature], 200_000), 500),
+      ref: ecdfPoints(ref.samples[feature], 500), sub: ecdfPoints(sub.samples[feature], 500),
       statistic: r.statistic, pvalue: r.pvalue, n: r.n, m: r.m, distinguishable: r.distinguishable,
     });
   }
