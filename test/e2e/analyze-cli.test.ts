@@ -1,0 +1,181 @@
+/**
+ * `smig analyze` end to end against the tshark-made oracles of every shared capture fixture:
+ * packet counts, byte sums, timestamps and the per-second series (bins anchored at the earliest packet).
+ */
+import { readdirSync, readFileSync, mkdtempSync, readFileSync as rf, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, runBin, runCli } from '../helpers/cli.js';
+
+const CAP = join(FIXTURES, 'captures');
+interface Oracle {
+  file: string; packets: number; expect: string;
+  bytes: { orig_len_sum: number; cap_len_sum: number };
+  first_ts: string; last_ts: string; ts_min: string; ts_max: string;
+  per_second_rel: { t: number; packets: number; bytes: number }[];
+}
+const oracles: Oracle[] = readdirSync(join(CAP, 'oracle'))
+  .filter((f) => f.endsWith('.json') && f !== 'INDEX.json')
+  .map((f) => JSON.parse(readFileSync(join(CAP, 'oracle', f), 'utf8')) as Oracle);
+
+/** Oracle timestamps are decimal strings; ours too, always with 9 decimals. */
+function norm(ts: string): string {
+  const [s, f = ''] = ts.split('.');
+  return `${s}.${f.padEnd(9, '0')}`;
+}
+
+describe('smig analyze on every shared capture (tshark oracle)', () => {
+  it('has the 14 fixtures', () => {
+    expect(oracles.length).toBe(14);
+  });
+  for (const o of oracles) {
+    it(`${o.file}: counts, bytes, timestamps, per-second series`, async () => {
+      const r = await runCli(['analyze', '--json', '--no-progress', join(CAP, o.file)]);
+      expect(r.status, r.stderr).toBe(0);
+      const j = JSON.parse(r.stdout);
+      const c = j.captures[0];
+      expect(c.packets).toBe(o.packets);
+      expect(c.bytes).toBe(o.bytes.orig_len_sum);
+      expect(c.capturedBytes).toBe(o.bytes.cap_len_sum);
+      if (o.packets > 0) {
+        expect(c.firstTs).toBe(norm(o.first_ts));
+        expect(c.lastTs).toBe(norm(o.last_ts));
+        expect(c.earliestTs).toBe(norm(o.ts_min));
+        expect(c.latestTs).toBe(norm(o.ts_max));
+        expect(c.series.t0).toBe(norm(o.ts_min));
+      }
+      expect(c.series.rows).toEqual(o.per_second_rel.map((b) => [b.t, b.packets, b.bytes]));
+      if (o.expect === 'error_or_prefix') {
+        expect(c.warnings.length).toBeGreaterThan(0);
+        expect(r.stderr).toMatch(/warning: .*byte \d+/);
+        expect(c.warnings[0].offset).toBeGreaterThan(0);
+      }
+    });
+  }
+});
+
+describe('smig analyze comparisons and output forms', () => {
+  const tls = join(CAP, 'suricata__tls-subjectaltname.pcap');
+  const netflix = join(CAP, 'ndpi__netflix.pcap');
+
+  it('compares classes with KS on the four features and χ² on sizes, with n, m, critical and verdicts', async () => {
+    const r = await runCli(['analyze', '--json', tls, netflix]);
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    const rows = j.comparisons as { feature: string; test: string; reference: string; subject: string; statistic: number; pvalue: number; n: number; m: number; critical: number; distinguishable: boolean }[];
+    expect(rows.map((x) => `${x.test}:${x.feature}`)).toEqual(['ks:packets_per_bin', 'ks:bytes_per_bin', 'ks:size', 'ks:iat', 'chi2:size_histogram']);
+    for (const x of rows) {
+      expect(x.reference).toBe('suricata__tls-subjectaltname.pcap');
+      expect(x.subject).toBe('ndpi__netflix.pcap');
+      expect(x.distinguishable).toBe(x.pvalue < 0.05);
+    }
+    // per-second samples: one per bin from the earliest to the latest packet, empty bins included
+    const pps = rows[0]!;
+    expect(pps.n).toBe(j.captures[0].series.bins);
+    expect(pps.m).toBe(j.captures[1].series.bins);
+    expect(pps.n).toBe(96);
+    expect(pps.m).toBe(90);
+    // the scipy oracle for exactly these two per-second packet series
+    const ks = JSON.parse(readFileSync(join(FIXTURES, 'ks-oracle', 'real_pkts_per_s_tls_vs_netflix.json'), 'utf8'));
+    const scipy = ks.scipy['two-sided/auto'];
+    expect(pps.statistic).toBeCloseTo(scipy.statistic, 12);
+    expect(pps.pvalue).toBeCloseTo(scipy.pvalue, 6);
+    expect(pps.critical).toBeCloseTo(1.358 * Math.sqrt((96 + 90) / (96 * 90)), 3);
+    expect(rows.find((x) => x.feature === 'size')!.n).toBe(3138);
+  });
+
+  it('a class compared with itself is not distinguishable', async () => {
+    const r = await runCli(['analyze', '--json', '--class', `a=${tls}`, '--class', `b=${tls}`]);
+    const j = JSON.parse(r.stdout);
+    for (const x of j.comparisons) {
+      expect(x.statistic).toBe(0);
+      expect(x.distinguishable).toBe(false);
+    }
+    expect(j.verdicts[0].distinguishable).toBe(false);
+  });
+
+  it('per-class filters and --bin change what is counted (tcpdump-checked count)', async () => {
+    const r = await runCli(['analyze', '--json', '--bin', '100ms', '--class', `web=${tls}@tcp port 443`, '--class', `dns=${tls}@udp and port 53`]);
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.binNs).toBe('100000000');
+    const [web, dns] = j.captures;
+    expect(web.packetsRead).toBe(3138);
+    expect(web.packets + dns.packets).toBeLessThan(3138);
+    expect(web.filter).toBe('tcp port 443');
+    for (const c of [web, dns]) {
+      const sum = c.series.rows.reduce((a: number, row: number[]) => a + row[1]!, 0);
+      expect(sum).toBe(c.packets);
+    }
+  });
+
+  it('reads gzip-compressed captures and stdin', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'smig-an-'));
+    try {
+      const gz = join(dir, 'netflix.pcap.gz');
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(gz, gzipSync(rf(netflix)));
+      const r = await runCli(['analyze', '--json', gz]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).captures[0].packets).toBe(1793);
+      expect(JSON.parse(r.stdout).captures[0].gzip).toBe(true);
+      const s = await runBin(['analyze', '--json', '-'], { input: rf(netflix) });
+      expect(s.status, s.stderr).toBe(0);
+      expect(JSON.parse(s.stdout).captures[0].name).toBe('stdin');
+      expect(JSON.parse(s.stdout).captures[0].packets).toBe(1793);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes CSV files and a plot', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'smig-an-'));
+    try {
+      const r = await runCli(['analyze', '--csv', join(dir, 'csv'), '--plot', join(dir, 'p.svg'), tls, netflix]);
+      expect(r.status, r.stderr).toBe(0);
+      const cmp = rf(join(dir, 'csv', 'comparisons.csv'), 'utf8').trim().split('\n');
+      expect(cmp[0]).toBe('reference,subject,feature,test,statistic,pvalue,n,m,critical,alpha,distinguishable');
+      expect(cmp).toHaveLength(6);
+      const series = rf(join(dir, 'csv', 'ndpi__netflix.pcap.series.csv'), 'utf8').trim().split('\n');
+      expect(series.length - 1).toBe(JSON.parse(readFileSync(join(CAP, 'oracle', 'ndpi__netflix.pcap.json'), 'utf8')).per_second_rel.length);
+      expect(existsSync(join(dir, 'csv', 'suricata__tls-subjectaltname.pcap.flows.csv'))).toBe(true);
+      const svg = rf(join(dir, 'p.svg'), 'utf8');
+      expect(svg.startsWith('<svg')).toBe(true);
+      expect(svg).toContain('ndpi__netflix.pcap');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('prints readable tables with flows and verdicts', async () => {
+    const r = await runCli(['analyze', tls, netflix]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^Traffic classes \(bin 1s/);
+    expect(r.stdout).toMatch(/suricata__tls-subjectaltname\.pcap\s+pcap\s+1\s+3138\s/);
+    expect(r.stdout).toContain('Flows of ndpi__netflix.pcap');
+    expect(r.stdout).toMatch(/ndpi__netflix\.pcap\s+packets_per_bin\s+ks exact/);
+    expect(r.stdout).toMatch(/Verdict/);
+  });
+});
+
+describe('smig analyze bad input: one line, exit 2, no stack', () => {
+  const cases: [string, string[], RegExp][] = [
+    ['missing file', ['analyze', '/nonexistent/x.pcap'], /^smig analyze: .*\/nonexistent\/x\.pcap.*\n$/],
+    ['not a capture', ['analyze', join(FIXTURES, 'captures', 'README.md')], /^smig analyze: .*README\.md: not a pcap or pcapng capture.*\n$/],
+    ['bad bin', ['analyze', '--bin', '10xs', join(CAP, 'zeek__empty.pcap')], /bin.*10xs/],
+    ['bin under 1us', ['analyze', '--bin', '10ns', join(CAP, 'zeek__empty.pcap')], /shorter than 1us/],
+    ['bad filter', ['analyze', '-f', 'ether host 1', join(CAP, 'zeek__empty.pcap')], /^smig analyze: filter: .*ether.*\n$/],
+    ['bad class', ['analyze', '--class', 'nofile'], /--class: 'nofile' is not NAME=CAPTURE/],
+    ['no capture', ['analyze'], /no capture given/],
+  ];
+  for (const [what, argv, re] of cases) {
+    it(what, async () => {
+      const r = await runCli(argv);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(re);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    });
+  }
+});
