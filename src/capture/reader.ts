@@ -93,8 +93,7 @@ function hex(b: Uint8Array, p: number, n: number): string {
 /** What a non-capture input looks like, from its first bytes (at least 4 available). */
 function describeMagic(b: Uint8Array, p: number): string {
   const m = u32(b, p, false);
-  if (m === 0x736e6f6f && b.length - p >= 5 && b[p + 4] === 0x70) return 'a snoop capture'; // "snoop"
-  if (m === 0x73_6e_6f_6f) return 'a snoop capture';
+  if (m === 0x736e6f6f) return 'a snoop capture'; // "snoop\0\0\0" (RFC 1761)
   if (m === 0x28b52ffd) return 'zstd-compressed data';
   if (b[p] === 0x1f && b[p + 1] === 0x8b) return 'gzip-compressed data';
   if (b[p] === 0x42 && b[p + 1] === 0x5a && b[p + 2] === 0x68) return 'bzip2-compressed data'; // "BZh"
@@ -141,6 +140,8 @@ export class CaptureParser {
 
   #state = DETECT;
   #ended = false;
+  /** The error that ended the parse (rethrown by end()). */
+  #failed: Error | undefined;
   #le = true;
   #info: CaptureInfo | undefined;
   #count = 0;
@@ -179,7 +180,8 @@ export class CaptureParser {
   push(chunk: Uint8Array): void {
     if (this.#ended) throw new Error('CaptureParser: push() after end()');
     if (this.#state === DONE || chunk.length === 0) return;
-    this.#chunks.push(chunk);
+    // Keep plain Uint8Array views (not Buffers), so `PacketRecord.data.slice()` is a copy as documented.
+    this.#chunks.push(chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
     this.#buffered += chunk.length;
     this.#run();
   }
@@ -194,23 +196,26 @@ export class CaptureParser {
     if (!this.#ended) {
       this.#ended = true;
       const left = this.#buffered;
-      if (this.#info === undefined) {
-        if (left === 0) throw this.#notCapture('empty file');
-        const b = this.#copyAll();
-        if (this.#state === DETECT) throw this.#notCapture(`only ${left} byte${left === 1 ? '' : 's'}: ${hex(b, 0, left)}`);
-        const what = this.#state === PCAP_HEADER ? 'pcap file header' : 'pcapng section header block';
-        throw smigError('SMIG_ERR_CAPTURE_TRUNCATED', `${this.#name}: ${what} cut short (${left} of ${this.#want} bytes)`);
-      }
-      if (this.#state !== DONE && left > 0) {
+      if (this.#failed === undefined && this.#info === undefined) {
+        if (left === 0) {
+          this.#notCapture('empty file');
+        } else if (this.#state === DETECT) {
+          this.#notCapture(`only ${left} byte${left === 1 ? '' : 's'}: ${hex(this.#copyAll(), 0, left)}`);
+        } else {
+          // The header is what makes this a capture: without all of it there is nothing to report.
+          const what = this.#state === PCAP_HEADER ? 'pcap file header (24 bytes)' : 'pcapng section header block';
+          this.#fail(smigError('SMIG_ERR_CAPTURE_TRUNCATED', `${this.#name}: ${what} cut short after ${left} bytes`));
+        }
+      } else if (this.#state !== DONE && left > 0) {
         const what = this.#state === PCAP_RECORD ? 'packet record' : 'block';
         this.#warn('SMIG_WARN_TRUNCATED', this.#consumed,
-          `${this.#name}: cut short at byte ${this.#consumed} in the middle of a ${what} (${left} of ${this.#want} bytes present); kept the ${this.#count} packets before it`);
+          `${this.#name}: cut short at byte ${this.#consumed}: the ${what} there is incomplete (${left} bytes present, at least ${this.#want} needed); kept the ${this.#count} packets before it`);
       }
       this.#state = DONE;
       this.#release();
     }
-    if (this.#info === undefined) throw new Error('CaptureParser: end() already failed');
-    return this.#info;
+    if (this.#failed !== undefined) throw this.#failed;
+    return this.#info!;
   }
 
   // ---- chunk list -----------------------------------------------------------------------------
@@ -232,7 +237,7 @@ export class CaptureParser {
     }
     let out: Uint8Array;
     if (n <= SCRATCH_MAX) {
-      if (this.#scratch.length < n) this.#scratch = new Uint8Array(Math.max(n, Math.min(SCRATCH_MAX, this.#scratch.length * 2, 4096)));
+      if (this.#scratch.length < n) this.#scratch = new Uint8Array(Math.min(SCRATCH_MAX, Math.max(n, 4096, 2 * this.#scratch.length)));
       out = this.#scratch;
     } else {
       out = new Uint8Array(n);
@@ -267,6 +272,7 @@ export class CaptureParser {
     this.#pos = pos;
   }
 
+  /** The whole pending input as one view (only used for short error messages). */
   #copyAll(): Uint8Array {
     return this.#need(this.#buffered) ? this.#b.subarray(this.#p, this.#p + this.#buffered) : EMPTY;
   }
@@ -313,7 +319,7 @@ export class CaptureParser {
         this.#state = NG_BLOCK;
         return true;
       default:
-        throw this.#notCapture(describeMagic(this.#b, this.#p));
+        this.#notCapture(describeMagic(this.#b, this.#p));
     }
     this.#state = PCAP_HEADER;
     return true;
@@ -357,7 +363,7 @@ export class CaptureParser {
       if (!this.#need(16)) return;
       const incl = u32(this.#b, this.#p + 8, le);
       if (incl > this.#max - 16) {
-        this.#damage(this.#consumed, `packet record at byte ${this.#consumed} claims ${incl} captured bytes, above the limit of ${this.#max - 16}`);
+        this.#damage(this.#consumed, `packet record claims ${incl} captured bytes, above the limit of ${this.#max - 16}`);
         return;
       }
       const size = 16 + incl;
@@ -390,18 +396,14 @@ export class CaptureParser {
         if (bom === 0x1a2b3c4d) le = false;
         else if (bom === 0x4d3c2b1a) le = true;
         else {
-          const msg = `section header at byte ${start} has a bad byte-order magic (${hex(b, p + 8, 4)})`;
-          if (this.#info === undefined) throw smigError('SMIG_ERR_CAPTURE_FORMAT', `${this.#name}: ${msg}`);
-          this.#damage(start, msg);
+          this.#damage(start, `section header has a bad byte-order magic (${hex(b, p + 8, 4)})`);
           return;
         }
       }
       const len = u32(b, p + 4, le);
       if (len < 12 || len % 4 !== 0 || len > this.#max) {
         const why = len > this.#max ? `above the limit of ${this.#max}` : 'not a multiple of 4 of at least 12';
-        const msg = `block at byte ${start} has total length ${len}, ${why}`;
-        if (this.#info === undefined) throw smigError('SMIG_ERR_CAPTURE_FORMAT', `${this.#name}: ${msg}`);
-        this.#damage(start, msg);
+        this.#damage(start, `block has total length ${len}, ${why}`);
         return;
       }
       if (!this.#need(len)) return;
@@ -409,9 +411,7 @@ export class CaptureParser {
       p = this.#p;
       const trailing = u32(b, p + len - 4, le);
       if (trailing !== len) {
-        const msg = `block at byte ${start} has trailing length ${trailing}, leading length ${len}`;
-        if (this.#info === undefined) throw smigError('SMIG_ERR_CAPTURE_FORMAT', `${this.#name}: ${msg}`);
-        this.#damage(start, msg);
+        this.#damage(start, `block has trailing length ${trailing}, leading length ${len}`);
         return;
       }
       // The block is complete: consume it now (b/p stay valid) so a throwing onPacket leaves us consistent.
@@ -440,12 +440,10 @@ export class CaptureParser {
 
   /** §4.1 Section Header Block: BOM, major, minor, section length, options. Interfaces restart. */
   #shb(b: Uint8Array, p: number, len: number, le: boolean, start: number): boolean {
-    if (len < 28) return this.#badBlock('section header', start, len, 28);
+    if (len < 28) return this.#badBlock('section header block', start, len, 28);
     const major = u16(b, p + 12, le), minor = u16(b, p + 14, le);
     if (major !== 1) {
-      const msg = `section header at byte ${start} has unsupported pcapng version ${major}.${minor}`;
-      if (this.#info === undefined) throw smigError('SMIG_ERR_CAPTURE_FORMAT', `${this.#name}: ${msg}`);
-      return this.#damage(start, msg);
+      return this.#damage(start, `section header has unsupported pcapng version ${major}.${minor}`);
     }
     this.#le = le;
     this.#sectionBase = this.#ifaces.length;
@@ -471,7 +469,7 @@ export class CaptureParser {
 
   /** §4.2 Interface Description Block: link type, snaplen, options (if_tsresol, if_tsoffset). */
   #idb(b: Uint8Array, p: number, len: number, start: number): boolean {
-    if (len < 20) return this.#badBlock('interface description', start, len, 20);
+    if (len < 20) return this.#badBlock('interface description block', start, len, 20);
     const le = this.#le;
     const linktype = u16(b, p + 8, le), snaplen = u32(b, p + 12, le);
     let tsresol = 6; // §4.2: if_tsresol absent → 10^-6
@@ -480,7 +478,7 @@ export class CaptureParser {
     for (let q = p + 16, end = p + len - 4; q + 4 <= end;) {
       const code = u16(b, q, le), olen = u16(b, q + 2, le);
       if (code === 0) break;
-      if (q + 4 + olen > end) return this.#damage(start, `interface description block at byte ${start}: option ${code} overruns the block`);
+      if (q + 4 + olen > end) return this.#damage(start, `interface description block: option ${code} overruns the block`);
       if (code === 9 && olen >= 1) tsresol = b[q + 4]; // if_tsresol
       else if (code === 14 && olen >= 8) tsoffset = i64(b, q + 4, le); // if_tsoffset, signed seconds
       q += 4 + ((olen + 3) & ~3);
@@ -507,12 +505,12 @@ export class CaptureParser {
     const local = obsolete ? u16(b, p + 8, le) : u32(b, p + 8, le);
     const id = this.#sectionBase + local;
     if (id >= this.#ifaces.length) {
-      return this.#damage(start, `${kind} at byte ${start} refers to interface ${local}, but its section has ${this.#ifaces.length - this.#sectionBase}`);
+      return this.#damage(start, `${kind} refers to interface ${local}, but its section describes only ${this.#ifaces.length - this.#sectionBase}`);
     }
     const iface = this.#ifaces[id];
     const hi = u32(b, p + 12, le), lo = u32(b, p + 16, le);
     const cap = u32(b, p + 20, le), orig = u32(b, p + 24, le);
-    if (cap > len - 32) return this.#damage(start, `${kind} at byte ${start} claims ${cap} captured bytes in a ${len}-byte block`);
+    if (cap > len - 32) return this.#damage(start, `${kind} claims ${cap} captured bytes in a ${len}-byte block`);
     // Timestamp: ticks = hi·2^32 + lo (exact as a Number below 2^53), ns = ticks·1e9 / tps + offset.
     // For a tick rate that does not divide 1e9 (e.g. 2^-20 s) the bigint division floors the result.
     const ticks = hi < 0x200000 ? BigInt(hi * 4294967296 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
@@ -529,7 +527,7 @@ export class CaptureParser {
   #spb(b: Uint8Array, p: number, len: number, start: number): boolean {
     if (len < 16) return this.#badBlock('simple packet block', start, len, 16);
     const id = this.#sectionBase;
-    if (id >= this.#ifaces.length) return this.#damage(start, `simple packet block at byte ${start} comes before any interface description in its section`);
+    if (id >= this.#ifaces.length) return this.#damage(start, `simple packet block comes before any interface description in its section`);
     const iface = this.#ifaces[id];
     const orig = u32(b, p + 8, this.#le);
     // §4.4: captured length = min(original length, snaplen of interface 0, room in the block).
@@ -563,11 +561,15 @@ export class CaptureParser {
   }
 
   #badBlock(kind: string, start: number, len: number, min: number): false {
-    return this.#damage(start, `${kind} block at byte ${start} is ${len} bytes long, shorter than the minimum ${min}`.replace('block block', 'block'));
+    return this.#damage(start, `${kind} is ${len} bytes long, shorter than the minimum ${min}`);
   }
 
-  /** Stops the parse at `offset`: the packets before it are kept, the rest of the input is ignored. */
+  /**
+   * Stops the parse at `offset`: the packets before it are kept, the rest of the input is ignored.
+   * Damage inside the first section header (before there is any info to report) is an error.
+   */
   #damage(offset: number, what: string): false {
+    if (this.#info === undefined) this.#fail(smigError('SMIG_ERR_CAPTURE_FORMAT', `${this.#name}: damaged at byte ${offset}: ${what}`));
     this.#warn('SMIG_WARN_DAMAGED', offset, `${this.#name}: damaged at byte ${offset}: ${what}; kept the ${this.#count} packets before it`);
     this.#consumed = offset;
     this.#state = DONE;
@@ -575,9 +577,15 @@ export class CaptureParser {
     return false;
   }
 
-  #notCapture(found: string): Error {
+  #notCapture(found: string): never {
+    this.#fail(smigError('SMIG_ERR_NOT_CAPTURE', `${this.#name}: not a pcap or pcapng capture (found ${found})`));
+  }
+
+  #fail(err: Error): never {
+    this.#failed = err;
     this.#state = DONE;
-    return smigError('SMIG_ERR_NOT_CAPTURE', `${this.#name}: not a pcap or pcapng capture (found ${found})`);
+    this.#release();
+    throw err;
   }
 }
 
@@ -661,8 +669,9 @@ export async function readCapture(
       head.push(r.value);
       headLen += r.value.length;
     }
-    const byteAt = (i: number): number | undefined => (head[0]?.length > i ? head[0][i] : head[1]?.[i - (head[0]?.length ?? 0)]);
-    const gzip = byteAt(0) === 0x1f && byteAt(1) === 0x8b;
+    const first: number[] = [];
+    for (const h of head) for (let i = 0; i < h.length && first.length < 2; i++) first.push(h[i]);
+    const gzip = first[0] === 0x1f && first[1] === 0x8b;
     async function* all(): AsyncGenerator<Uint8Array> {
       yield* head;
       if (!done) for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
@@ -692,8 +701,8 @@ export async function readCapture(
     return info;
   } catch (e) {
     if (isSmigError(e) || signal?.aborted) throw e;
-    const code = errCode(e);
-    if (code.startsWith('E')) throw smigError('SMIG_ERR_FILE', `${name}: read failed (${code})`, e);
+    // an I/O error of the source (has a syscall), e.g. EIO or EISDIR on read
+    if ((e as { syscall?: unknown } | null)?.syscall !== undefined) throw smigError('SMIG_ERR_FILE', `${name}: read failed (${errCode(e)})`, e);
     throw e;
   } finally {
     await it.return(undefined);
