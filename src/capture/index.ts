@@ -1,0 +1,10 @@
+/** The `smig/capture` entry: streaming pcap/pcapng reader, pcap writer, packet decoding and filters. */
+export { CaptureParser, readCapture } from './reader.js';
+export type { ParserOptions, ReadOptions } from './reader.js';
+export { PcapWriter } from './writer.js';
+export type { PcapWriterOptions } from './writer.js';
+export { createDecoded, decodePacket, formatAddress, parseAddress } from './decode.js';
+export type { Decoded, NetworkKind } from './decode.js';
+export { compileFilter } from './filter.js';
+export type { PacketPredicate } from './filter.js';
+export type { CaptureFormat, CaptureInfo, CaptureInterface, CaptureWarning, PacketRecord } from './types.js';
