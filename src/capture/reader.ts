@@ -111,6 +111,9 @@ function describeMagic(b: Uint8Array, p: number): string {
  * a warning (`SMIG_WARN_TRUNCATED` or `SMIG_WARN_DAMAGED`) with its byte offset is added to the info.
  * Input that is not a capture at all throws.
  *
+ * `PacketRecord.data` is a plain `Uint8Array` view: into the pushed chunk when the record lies in one,
+ * else into a scratch buffer reused for the next record that spans chunks. Copy it to keep it.
+ *
  * @throws SmigError `SMIG_ERR_NOT_CAPTURE` (from `push` once 4 bytes are in, or from `end` for fewer),
  *   `SMIG_ERR_CAPTURE_TRUNCATED` (from `end`: the pcap file header or the first pcapng section header is
  *   incomplete), `SMIG_ERR_CAPTURE_FORMAT` (the first section header is unreadable).
