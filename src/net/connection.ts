@@ -1,0 +1,356 @@
+/**
+ * A framed connection: the thin glue between a (TLS) socket and the pure frame codec of
+ * `src/protocol` (DESIGN §3 "Frames"; STYLE §3 items 1, 5, 6). All framing logic lives in the
+ * protocol module; this file only moves bytes and honours backpressure both ways:
+ *
+ * - outbound, `send()` writes header and body under `cork()` and, when the socket buffer is over its
+ *   high-water mark, resolves only on `'drain'` (or rejects on close) — so an awaiting producer never
+ *   queues more than one frame beyond the socket's buffer;
+ * - inbound, a frame handler that returns a promise pauses reading until it settles, so a slow
+ *   consumer fills the TCP window and stalls the peer instead of buffering here.
+ *
+ * Errors never escape as events: everything ends up in {@link FramedConnection.closed}.
+ */
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { isSmigError, smigError } from '../errors.js';
+import type { SmigError } from '../errors.js';
+import {
+  DEFAULT_MAX_FRAME_LENGTH,
+  FrameDecoder,
+  FrameType,
+  encodeFrame,
+  encodeMessage,
+  errorMessageFor,
+  toWireText,
+} from '../protocol/index.js';
+import type { FrameBody, Message } from '../protocol/index.js';
+import { formatHostPort } from './address.js';
+
+/** Handles one inbound frame. Returning a promise pauses reading until it settles. */
+export type FrameHandler = (type: FrameType, body: Uint8Array) => void | Promise<void>;
+
+/** Options of {@link FramedConnection}. */
+export interface FramedConnectionOptions {
+  /** Name of the peer in messages; default the socket's remote `HOST:PORT`. */
+  remote?: string;
+  /** No bytes either way for this long → destroyed with SMIG_ERR_TIMEOUT. Default 60 s; 0 disables. */
+  idleTimeoutMs?: number;
+  /** How long `close()` (and the close after an ERROR) waits for the peer's close before destroying. Default 10 s. */
+  closeTimeoutMs?: number;
+  /** Largest frame length accepted and sent (type byte + body). Default 16 MiB. */
+  maxFrameLength?: number;
+}
+
+/** The negotiated TLS version and suite (IANA names), e.g. `TLSv1.3`, `TLS_AES_128_GCM_SHA256`. */
+export interface TlsInfo {
+  protocol: string;
+  cipher: string;
+}
+
+/** How a connection ended: `error` is absent after a clean close by either side. */
+export interface CloseInfo {
+  error?: Error;
+}
+
+const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+
+/**
+ * Frames over one established socket (in smig always a TLS 1.3 PSK socket made by `listenChannel` or
+ * `connectChannel`).
+ *
+ * Reading starts when {@link onFrame} is first called. Frames are delivered one at a time, in order:
+ * while a handler's promise is pending, later frames wait (at most the rest of one socket chunk) and
+ * the socket is paused. A handler that throws or rejects, or a frame the decoder refuses (too large,
+ * unknown type, truncated), makes the connection send ERROR (best effort) and close; the error is
+ * reported by {@link closed}.
+ *
+ * The idle timeout counts bytes on the socket, so a handler that holds reading for longer than
+ * `idleTimeoutMs` times the connection out on both ends: keep handlers shorter, or raise it.
+ *
+ * `bytesRead`/`bytesWritten` count frame bytes (headers included) above TLS.
+ *
+ * @example
+ * conn.onFrame(async (type, body) => { await sink.write(body); });
+ * await conn.send(FrameType.DATA, [offsetHeader, chunk]);
+ * const { error } = await conn.closed;
+ */
+export class FramedConnection {
+  /** The peer, `HOST:PORT`, for messages. */
+  readonly remote: string;
+  /** TLS version and suite of the channel; null over a plain socket. */
+  readonly tls: TlsInfo | null;
+  /** Resolves once the socket has closed, with the first error seen (none after a clean close). Never rejects. */
+  readonly closed: Promise<CloseInfo>;
+
+  readonly #socket: Socket;
+  readonly #decoder: FrameDecoder;
+  readonly #maxFrameLength: number;
+  readonly #closeTimeoutMs: number;
+  #handler: FrameHandler | null = null;
+  /** Frames decoded while a handler was busy: bounded by one socket chunk, since the socket is paused. */
+  #queue: [FrameType, Uint8Array][] = [];
+  #busy = false;
+  #error: Error | undefined;
+  #failing = false;
+  #isClosed = false;
+  #closeTimer: NodeJS.Timeout | undefined;
+  #drain: Promise<void> | null = null;
+  #bytesRead = 0;
+  #bytesWritten = 0;
+
+  constructor(socket: Socket, opts: FramedConnectionOptions = {}) {
+    this.#socket = socket;
+    this.remote =
+      opts.remote ?? formatHostPort({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 });
+    const t = socket as Partial<TLSSocket>;
+    const protocol = typeof t.getProtocol === 'function' ? t.getProtocol() : null;
+    this.tls = protocol ? { protocol, cipher: t.getCipher!().standardName } : null;
+    this.#maxFrameLength = opts.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH;
+    this.#closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    this.#decoder = new FrameDecoder({
+      maxFrameLength: this.#maxFrameLength,
+      onFrame: (type, body) => this.#deliver(type, body),
+    });
+
+    const idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    if (idleMs > 0) {
+      // node resets the socket timer on every read and every completed write
+      socket.setTimeout(idleMs, () =>
+        this.destroy(smigError('SMIG_ERR_TIMEOUT', `connection to ${this.remote}: no bytes either way for ${idleMs} ms`)),
+      );
+    }
+    socket.on('error', (err) => this.#setError(socketError(err, this.remote)));
+    socket.on('end', () => {
+      if (this.#failing) return;
+      try {
+        this.#decoder.end(); // a partial frame at EOF is a truncated frame
+      } catch (err) {
+        this.#fail(err);
+      }
+    });
+    this.closed = new Promise<CloseInfo>((resolve) => {
+      const done = (): void => {
+        this.#isClosed = true;
+        this.#queue = [];
+        clearTimeout(this.#closeTimer);
+        socket.setTimeout(0);
+        resolve(this.#error === undefined ? {} : { error: this.#error });
+      };
+      if (socket.closed) done();
+      else socket.once('close', done);
+    });
+  }
+
+  /** Frame bytes received so far. */
+  get bytesRead(): number {
+    return this.#bytesRead;
+  }
+
+  /** Frame bytes handed to the socket so far. */
+  get bytesWritten(): number {
+    return this.#bytesWritten;
+  }
+
+  /** Bytes queued in the socket's user-space buffer, not yet given to TLS/TCP. */
+  get writableLength(): number {
+    return this.#socket.writableLength;
+  }
+
+  /**
+   * Sets the inbound frame handler (replacing any earlier one) and starts reading.
+   * A returned promise pauses reading until it settles (STYLE §3.6, inbound backpressure).
+   */
+  onFrame(handler: FrameHandler): void {
+    const first = this.#handler === null;
+    this.#handler = handler;
+    if (first) {
+      this.#socket.on('data', (chunk: Buffer) => {
+        this.#bytesRead += chunk.length;
+        if (this.#failing) return; // closing after an error: keep reading to see the peer's FIN, discard
+        try {
+          this.#decoder.push(chunk);
+        } catch (err) {
+          this.#fail(err);
+        }
+      });
+    }
+  }
+
+  /**
+   * Sends one frame: header and body parts written under `cork()`, never concatenated.
+   * Resolves at once if the socket buffer is under its high-water mark, else on `'drain'`.
+   * @throws (rejects) SmigError SMIG_ERR_CONNECTION when the connection is closed or closes while
+   *   waiting; SMIG_ERR_FRAME_TOO_LARGE before writing anything; RangeError for an unknown type.
+   */
+  send(type: FrameType, body: FrameBody): Promise<void> {
+    let parts: Uint8Array[];
+    try {
+      parts = encodeFrame(type, body, this.#maxFrameLength);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#write(parts);
+  }
+
+  /** Encodes a protocol message (`encodeMessage`) and sends it like {@link send}. */
+  sendMessage(msg: Message): Promise<void> {
+    let parts: Uint8Array[];
+    try {
+      parts = encodeMessage(msg, this.#maxFrameLength);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#write(parts);
+  }
+
+  /**
+   * Sends ERROR (`code` from `WIRE_ERROR_CODES`, `message` made wire-safe) and closes, as the protocol
+   * wants of the sender of an ERROR. Best effort: resolves once closed, never rejects.
+   */
+  async sendError(code: number, message: string): Promise<void> {
+    this.#writeBestEffort({ type: FrameType.ERROR, code, message: toWireText(message) });
+    await this.close();
+  }
+
+  /**
+   * Fails the connection with `err`: sends the matching ERROR frame (best effort), closes, and
+   * reports `err` through {@link closed}. Resolves once closed, never rejects.
+   */
+  async abort(err: unknown): Promise<void> {
+    this.#fail(err);
+    await this.closed;
+  }
+
+  /**
+   * Graceful close: ends our side (TLS close_notify + FIN) and resolves on `'close'`. If the peer does
+   * not close within `closeTimeoutMs`, the socket is destroyed.
+   */
+  async close(): Promise<void> {
+    if (!this.#isClosed) {
+      this.#socket.end();
+      this.#armCloseTimer();
+    }
+    await this.closed;
+  }
+
+  /** Closes at once (no close_notify); `err`, if given and first, is reported by {@link closed}. */
+  destroy(err?: Error): void {
+    if (err !== undefined) this.#setError(err);
+    this.#socket.destroy();
+  }
+
+  #deliver(type: FrameType, body: Uint8Array): void {
+    if (this.#busy || this.#queue.length > 0) this.#queue.push([type, body]);
+    else this.#dispatch(type, body);
+  }
+
+  #dispatch(type: FrameType, body: Uint8Array): void {
+    const result = this.#handler!(type, body);
+    if (result !== undefined && typeof result.then === 'function') {
+      this.#busy = true;
+      this.#socket.pause(); // the kernel buffer fills, the TCP window closes, the peer's writes stall
+      result.then(
+        () => this.#settled(),
+        (err: unknown) => this.#fail(err),
+      );
+    }
+  }
+
+  #settled(): void {
+    this.#busy = false;
+    if (this.#failing || this.#isClosed) return;
+    try {
+      while (!this.#busy && this.#queue.length > 0) {
+        const [type, body] = this.#queue.shift()!;
+        this.#dispatch(type, body);
+      }
+    } catch (err) {
+      this.#fail(err);
+      return;
+    }
+    if (!this.#busy) this.#socket.resume();
+  }
+
+  /** DESIGN §3: a refused frame or a failed handler → ERROR and close, never a crash. */
+  #fail(err: unknown): void {
+    if (this.#failing || this.#isClosed) return;
+    this.#failing = true;
+    this.#setError(err instanceof Error ? err : smigError('SMIG_ERR_INTERNAL', `connection to ${this.remote}: ${String(err)}`));
+    this.#queue = [];
+    this.#writeBestEffort(errorMessageFor(err));
+    this.#socket.end();
+    this.#socket.resume(); // drain the peer's bytes so that its FIN (and our close) can come
+    this.#armCloseTimer();
+  }
+
+  #writeBestEffort(msg: Message): void {
+    if (this.#isClosed || !this.#socket.writable) return;
+    try {
+      this.#write(encodeMessage(msg, this.#maxFrameLength)).catch(() => {});
+    } catch {
+      // an unencodable message: closing is all that is left
+    }
+  }
+
+  #armCloseTimer(): void {
+    if (this.#closeTimer !== undefined || this.#isClosed) return;
+    this.#closeTimer = setTimeout(() => this.#socket.destroy(), this.#closeTimeoutMs);
+    this.#closeTimer.unref();
+  }
+
+  #setError(err: Error): void {
+    this.#error ??= err;
+  }
+
+  #write(parts: readonly Uint8Array[]): Promise<void> {
+    const s = this.#socket;
+    if (this.#isClosed || s.destroyed || !s.writable) return Promise.reject(this.#notOpen());
+    // STYLE §3.5: header and body as separate writes, flushed together
+    s.cork();
+    for (const p of parts) {
+      s.write(p);
+      this.#bytesWritten += p.length;
+    }
+    s.uncork();
+    return s.writableNeedDrain ? this.#waitDrain() : Promise.resolve();
+  }
+
+  /** STYLE §3.6: one shared wait for `'drain'` or `'close'`, its listeners removed when either fires. */
+  #waitDrain(): Promise<void> {
+    if (this.#drain !== null) return this.#drain;
+    const s = this.#socket;
+    let onDrain!: () => void;
+    let onClose!: () => void;
+    this.#drain = new Promise<void>((resolve, reject) => {
+      onDrain = resolve;
+      onClose = () => reject(this.#notOpen());
+      s.on('drain', onDrain);
+      s.on('close', onClose);
+    }).finally(() => {
+      s.off('drain', onDrain);
+      s.off('close', onClose);
+      this.#drain = null;
+    });
+    return this.#drain;
+  }
+
+  #notOpen(): SmigError {
+    const why = this.#error === undefined ? '' : `: ${this.#error.message}`;
+    return smigError('SMIG_ERR_CONNECTION', `send to ${this.remote}: connection closed${why}`, this.#error);
+  }
+}
+
+/** A socket error as a one-line SMIG_ERR_CONNECTION (SmigErrors pass through). */
+function socketError(err: Error, remote: string): Error {
+  if (isSmigError(err)) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  const text =
+    code === 'ECONNRESET'
+      ? 'reset by the peer'
+      : code === 'EPIPE'
+        ? 'broken pipe'
+        : (err.message.split('\n')[0] ?? 'error').trim();
+  return smigError('SMIG_ERR_CONNECTION', `connection to ${remote}: ${text}${code === undefined ? '' : ` (${code})`}`, err);
+}

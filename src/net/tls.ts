@@ -1,0 +1,349 @@
+/**
+ * TLS 1.3 channels with an external pre-shared key (DESIGN §3 "Channel"): every smig TCP connection.
+ *
+ * - No certificates. Both ends derive the TLS PSK from the 32-byte cluster key with HKDF-SHA256
+ *   (RFC 5869; empty salt, info `"smig tls psk v1"`, 32 bytes), so the key file's bytes are never
+ *   used raw and any later use of the cluster key gets an independent key. The PSK identity sent in
+ *   the clear in the ClientHello is the fixed string `"smig-v1"`: it names the derivation, not a host.
+ * - RFC 8446 §4.2.11: an external PSK is tied to one hash, here SHA-256, so only the SHA-256 suites
+ *   are offered (AES-128-GCM first: AES-NI makes it the fastest; ChaCha20-Poly1305 second).
+ * - A peer without the key fails the PSK binder check in the server's first flight (RFC 8446 §4.2.11.2)
+ *   and never reaches `onConnection`: it changes no state. Without a PSK the server would need a
+ *   certificate, which it does not have, so a non-smig TLS client fails too.
+ * - Handshake timeout on both ends, idle timeout on every established connection.
+ */
+import { hkdfSync } from 'node:crypto';
+import { connect as netConnect } from 'node:net';
+import type { Socket } from 'node:net';
+import { connect as tlsConnect, createServer } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
+import { isSmigError, smigError } from '../errors.js';
+import type { SmigError } from '../errors.js';
+import { formatHostPort } from './address.js';
+import type { HostPort } from './address.js';
+import { FramedConnection } from './connection.js';
+
+/** PSK identity in every smig ClientHello. */
+export const TLS_PSK_IDENTITY = 'smig-v1';
+/** HKDF `info` that turns the cluster key into the TLS PSK. */
+export const TLS_PSK_LABEL = 'smig tls psk v1';
+/** TLS 1.3 suites offered and accepted: the SHA-256 ones (the PSK's hash). */
+export const TLS_CIPHERS = 'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256';
+/** Length of the cluster key made by `smig keygen`. */
+export const CLUSTER_KEY_LENGTH = 32;
+
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+
+/** Options shared by both ends of a channel. */
+export interface ChannelOptions {
+  /** The 32-byte cluster key (`smig keygen`). */
+  key: Uint8Array;
+  /** TCP connect + TLS handshake must finish within this; also the grace of a graceful close. Default 10 s. */
+  handshakeTimeoutMs?: number;
+  /** No bytes either way for this long → the connection is destroyed (SMIG_ERR_TIMEOUT). Default 60 s. */
+  idleTimeoutMs?: number;
+  /** TCP_NODELAY (default true): one write ≈ one segment, which the pacing relies on. */
+  noDelay?: boolean;
+  /** Largest frame accepted and sent (length field). Default 16 MiB. */
+  maxFrameLength?: number;
+}
+
+/** A refused incoming connection: who, and why (one line, with the TLS/OS code). */
+export interface RejectInfo {
+  remote: string;
+  reason: string;
+}
+
+/** Options of {@link listenChannel}. */
+export interface ListenOptions extends ChannelOptions {
+  /** Called for each peer that completed the handshake. If it throws, that connection is destroyed. */
+  onConnection(conn: FramedConnection): void;
+  /** Called for each peer refused before or during the handshake (wrong key, not TLS, timeout, reset). Must not throw. */
+  onRejected?(info: RejectInfo): void;
+}
+
+/** Options of {@link connectChannel}. */
+export interface ConnectOptions extends ChannelOptions {
+  /** Aborts connecting (not the established connection). */
+  signal?: AbortSignal;
+  /** Further attempts after a TCP-level failure (refused, reset, unreachable), with backoff 100 ms·2ⁿ up to 2 s. Default 0. TLS failures are not retried. */
+  retries?: number;
+}
+
+/** A listening channel endpoint. */
+export interface ChannelListener {
+  /** The bound address (the real port when 0 was asked). */
+  readonly address: HostPort;
+  /** Established connections currently open. */
+  readonly connections: number;
+  /** Stops accepting, drops handshakes in progress, closes open connections gracefully; resolves when all are closed. */
+  close(): Promise<void>;
+}
+
+/**
+ * The TLS PSK for a cluster key: HKDF-SHA256(ikm = key, salt = empty, info = {@link TLS_PSK_LABEL}, L = 32).
+ * @throws RangeError unless `clusterKey` is 32 bytes.
+ */
+export function deriveTlsPsk(clusterKey: Uint8Array): Buffer {
+  if (!(clusterKey instanceof Uint8Array) || clusterKey.length !== CLUSTER_KEY_LENGTH) {
+    throw new RangeError(`cluster key: expected ${CLUSTER_KEY_LENGTH} bytes, got ${clusterKey instanceof Uint8Array ? clusterKey.length : typeof clusterKey}`);
+  }
+  return Buffer.from(hkdfSync('sha256', clusterKey, new Uint8Array(0), TLS_PSK_LABEL, 32));
+}
+
+/**
+ * Listens for smig channels on `addr` (port 0: any free port).
+ * @throws (rejects) SmigError SMIG_ERR_CONNECTION when the address cannot be bound.
+ * @example
+ * const l = await listenChannel({ host: '127.0.0.1', port: 0 }, { key, onConnection: (c) => serve(c) });
+ */
+export async function listenChannel(addr: HostPort, opts: ListenOptions): Promise<ChannelListener> {
+  const psk = deriveTlsPsk(opts.key);
+  const handshakeMs = opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  const where = formatHostPort(addr);
+  const live = new Set<FramedConnection>();
+  const pending = new Map<string, Socket>(); // TCP accepted, handshake not done, by remote HOST:PORT
+  const reject = (info: RejectInfo): void => {
+    try {
+      opts.onRejected?.(info);
+    } catch {
+      // documented as must-not-throw; the listener outlives a faulty callback
+    }
+  };
+
+  const server = createServer({
+    // unknown identity → null → OpenSSL falls back to certificates, of which there are none → refused
+    pskCallback: (_socket, identity) => (identity === TLS_PSK_IDENTITY ? psk : null),
+    ciphers: TLS_CIPHERS,
+    minVersion: 'TLSv1.3',
+    handshakeTimeout: handshakeMs,
+  });
+  server.on('connection', (raw: Socket) => {
+    const remote = remoteOf(raw);
+    pending.set(remote, raw);
+    raw.once('close', () => pending.delete(remote));
+    raw.on('error', () => {}); // reported through tlsClientError or the TLS socket
+    if (opts.noDelay ?? true) raw.setNoDelay(true);
+  });
+  server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+    socket.destroy(); // node leaves it open after a handshake timeout
+    reject({ remote: remoteOf(socket), reason: rejectReason(err, handshakeMs) });
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const remote = remoteOf(socket);
+    pending.delete(remote);
+    const conn = new FramedConnection(socket, {
+      remote,
+      idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      closeTimeoutMs: handshakeMs,
+      ...(opts.maxFrameLength === undefined ? {} : { maxFrameLength: opts.maxFrameLength }),
+    });
+    live.add(conn);
+    void conn.closed.then(() => live.delete(conn));
+    try {
+      opts.onConnection(conn);
+    } catch (err) {
+      conn.destroy(err instanceof Error ? err : smigError('SMIG_ERR_INTERNAL', `onConnection for ${remote}: ${String(err)}`));
+    }
+  });
+
+  await new Promise<void>((resolve, fail) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      fail(smigError('SMIG_ERR_CONNECTION', `listen on ${where}: ${describeErrno(err)}`, err)),
+    );
+    server.listen(addr.port, addr.host, () => resolve());
+  });
+  // after listening, accept errors (EMFILE...) are transient: report, keep serving
+  server.removeAllListeners('error');
+  server.on('error', (err: NodeJS.ErrnoException) => reject({ remote: '?', reason: `accept failed: ${describeErrno(err)}` }));
+
+  const bound = server.address();
+  const address: HostPort =
+    bound !== null && typeof bound === 'object' ? { host: bound.address, port: bound.port } : { ...addr };
+  return {
+    address,
+    get connections(): number {
+      return live.size;
+    },
+    async close(): Promise<void> {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const raw of pending.values()) raw.destroy();
+      await Promise.all([...live].map((c) => c.close()));
+      await stopped;
+    },
+  };
+}
+
+/**
+ * Connects to a smig channel listener and completes the TLS-PSK handshake.
+ * @throws (rejects) SmigError SMIG_ERR_CONNECTION (TCP: refused, reset, unreachable, aborted),
+ *   SMIG_ERR_HANDSHAKE (the peer refused our key, is not a smig peer, or timed out).
+ */
+export async function connectChannel(addr: HostPort, opts: ConnectOptions): Promise<FramedConnection> {
+  const psk = deriveTlsPsk(opts.key);
+  const retries = opts.retries ?? 0;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await connectOnce(addr, psk, opts);
+    } catch (err) {
+      const transient = isSmigError(err) && err.code === 'SMIG_ERR_CONNECTION' && !(opts.signal?.aborted ?? false);
+      if (!transient || attempt >= retries) throw err;
+      await sleep(Math.min(100 * 2 ** attempt, 2000), opts.signal);
+    }
+  }
+}
+
+function connectOnce(addr: HostPort, psk: Buffer, opts: ConnectOptions): Promise<FramedConnection> {
+  const remote = formatHostPort(addr);
+  const handshakeMs = opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  return new Promise<FramedConnection>((resolve, reject) => {
+    let tlsSocket: TLSSocket | undefined;
+    let settled = false;
+    const raw = netConnect({ host: addr.host, port: addr.port, noDelay: opts.noDelay ?? true });
+    const fail = (err: SmigError): void => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      tlsSocket?.destroy();
+      raw.destroy();
+      reject(err);
+    };
+    const timer = setTimeout(
+      () => fail(smigError('SMIG_ERR_HANDSHAKE', `TLS handshake with ${remote}: not done within ${handshakeMs} ms`)),
+      handshakeMs,
+    );
+    const onAbort = (): void =>
+      fail(smigError('SMIG_ERR_CONNECTION', `connect to ${remote}: aborted`, opts.signal?.reason));
+    const onRawError = (err: NodeJS.ErrnoException): void =>
+      fail(smigError('SMIG_ERR_CONNECTION', `connect to ${remote}: ${describeErrno(err)}`, err));
+    const onTlsError = (err: NodeJS.ErrnoException): void =>
+      fail(smigError('SMIG_ERR_HANDSHAKE', `TLS handshake with ${remote} failed: ${handshakeFailure(err)}`, err));
+    const onTlsClose = (): void =>
+      fail(smigError('SMIG_ERR_HANDSHAKE', `TLS handshake with ${remote} failed: the peer closed the connection`));
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      tlsSocket?.off('close', onTlsClose);
+      opts.signal?.removeEventListener('abort', onAbort);
+      raw.off('error', onRawError);
+      tlsSocket?.off('error', onTlsError);
+    };
+    if (opts.signal?.aborted) return onAbort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    raw.on('error', onRawError);
+
+    raw.once('connect', () => {
+      if (settled) return;
+      raw.off('error', onRawError);
+      raw.on('error', () => {}); // from here the TLS socket reports
+      const s = tlsConnect({
+        socket: raw,
+        pskCallback: () => ({ psk, identity: TLS_PSK_IDENTITY }),
+        ciphers: TLS_CIPHERS,
+        minVersion: 'TLSv1.3',
+        checkServerIdentity: () => undefined, // no certificates: the PSK binder authenticates the server
+      });
+      tlsSocket = s;
+      s.on('error', onTlsError);
+      s.once('secureConnect', () => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        resolve(
+          new FramedConnection(s, {
+            remote,
+            idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+            closeTimeoutMs: handshakeMs,
+            ...(opts.maxFrameLength === undefined ? {} : { maxFrameLength: opts.maxFrameLength }),
+          }),
+        );
+      });
+      // the server may close without an alert (e.g. its handshake timeout): no 'error' then
+      s.once('close', onTlsClose);
+    });
+  });
+}
+
+function remoteOf(s: Socket): string {
+  return formatHostPort({ host: s.remoteAddress ?? '?', port: s.remotePort ?? 0 });
+}
+
+function errCode(err: Error): string {
+  return (err as NodeJS.ErrnoException).code ?? 'no code';
+}
+
+function describeErrno(err: NodeJS.ErrnoException): string {
+  const known: Record<string, string> = {
+    ECONNREFUSED: 'connection refused',
+    ECONNRESET: 'connection reset',
+    EHOSTUNREACH: 'host unreachable',
+    ENETUNREACH: 'network unreachable',
+    ETIMEDOUT: 'timed out',
+    EADDRINUSE: 'address already in use',
+    EADDRNOTAVAIL: 'address not available on this host',
+    EACCES: 'permission denied',
+    ENOTFOUND: 'host name not found',
+    EAI_AGAIN: 'host name lookup failed (temporary)',
+    EMFILE: 'too many open files',
+  };
+  const code = errCode(err);
+  return known[code] === undefined ? tlsErrorText(err) : `${known[code]} (${code})`;
+}
+
+/** The client's view of a refused handshake, for one line that points at the likely cause. */
+function handshakeFailure(err: Error): string {
+  const code = errCode(err);
+  switch (code) {
+    case 'ERR_SSL_SSLV3_ALERT_ILLEGAL_PARAMETER':
+    case 'ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR':
+      return `the peer rejected our key; check that both hosts use the same cluster key (${code})`;
+    case 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE':
+      return `the peer accepts no key we offer: not a smig peer, or another version (${code})`;
+    case 'ERR_SSL_WRONG_VERSION_NUMBER':
+    case 'ERR_SSL_PACKET_LENGTH_TOO_LONG':
+    case 'ERR_SSL_UNEXPECTED_EOF_WHILE_READING':
+      return `the peer does not speak TLS 1.3 (${code})`;
+    case 'ECONNRESET':
+      return `the peer closed the connection (${code})`;
+    default:
+      return tlsErrorText(err);
+  }
+}
+
+/** The server's view of a refused handshake. */
+function rejectReason(err: Error, handshakeMs: number): string {
+  const code = errCode(err);
+  switch (code) {
+    case 'ERR_SSL_BINDER_DOES_NOT_VERIFY':
+      return `wrong key: the PSK binder does not verify (${code})`;
+    case 'ERR_SSL_NO_SUITABLE_SIGNATURE_ALGORITHM':
+    case 'ERR_SSL_NO_SHARED_CIPHER':
+    case 'ERR_SSL_NO_SHARED_SIGNATURE_ALGORITHMS':
+      return `no smig PSK offered: unknown identity or not a smig client (${code})`;
+    case 'ERR_TLS_HANDSHAKE_TIMEOUT':
+      return `no handshake within ${handshakeMs} ms (${code})`;
+    case 'ECONNRESET':
+      return `closed during the handshake (${code})`;
+    default:
+      return code.startsWith('ERR_SSL_') ? `not a smig TLS 1.3 client (${code})` : tlsErrorText(err);
+  }
+}
+
+/** An error as one short line: OpenSSL's `error:0A00009C:SSL routines:fn:reason:file:line` cut to the reason. */
+function tlsErrorText(err: Error): string {
+  const line = (err.message.split('\n')[0] ?? '').trim();
+  const ssl = /:SSL routines:[^:]*:([^:]+):/.exec(line);
+  return `${ssl?.[1] ?? line} (${errCode(err)})`;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
