@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // npm run bench:analyze — smig analyze against `tshark -q -z io,stat,1` on a ≥ 1 M-packet pcap, and peak memory
 // on a small and a ≥ 1 GB file (it must not grow with the file). Prints a table and a JSON line.
-// Env: SMIG_BENCH_DIR (default .bench/), SMIG_BENCH_PACKETS (default 1000000), SMIG_BENCH_BIG_PACKETS (default 1300000 × ~800 B ≈ 1 GB).
+// Env: SMIG_BENCH_DIR (default .bench/), SMIG_BENCH_PACKETS (default 1000000), SMIG_BENCH_BIG_PACKETS (default
+// 1400000 packets of ~770 B ≈ 1.1 GB; a second file twice that size shows that memory stays flat).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 const dir = process.env.SMIG_BENCH_DIR ?? '.bench';
 mkdirSync(dir, { recursive: true });
 const packets = Number(process.env.SMIG_BENCH_PACKETS ?? 1_000_000);
-const bigPackets = Number(process.env.SMIG_BENCH_BIG_PACKETS ?? 1_300_000);
+const bigPackets = Number(process.env.SMIG_BENCH_BIG_PACKETS ?? 1_400_000);
 
 function make(name, n, mean) {
   const path = join(dir, name);
@@ -30,10 +31,11 @@ function timed(cmd, args) {
 }
 
 const small = make('bench-1m.pcap', packets, 300);
-const big = make('bench-1g.pcap', bigPackets, 1000);
+const big = make('bench-1g.pcap', bigPackets, 1300);
+const bigger = make('bench-2g.pcap', 2 * bigPackets, 1300);
 const smig = ['bin/smig', 'analyze', '--no-progress', '--json'];
 const rows = [];
-for (const file of [small, big]) {
+for (const file of [small, big, bigger]) {
   const size = statSync(file).size;
   const s = timed(process.execPath, [...smig, file]);
   const report = JSON.parse(s.stdout);
@@ -48,5 +50,5 @@ console.log('file                      size MB   packets  tool                  
 for (const r of rows) {
   console.log(`${r.file.padEnd(24)} ${r.sizeMB.toFixed(0).padStart(8)} ${String(r.packets).padStart(9)}  ${r.tool.padEnd(25)} ${r.seconds.toFixed(2).padStart(8)} ${r.peakMiB.toFixed(0).padStart(9)}`);
 }
-if (hasTshark) console.log(`speed-up over tshark on ${packets} packets: ${(rows[2].seconds / rows[0].seconds).toFixed(1)}×`);
+if (hasTshark) console.log(`speed-up over tshark on ${packets} packets: ${(rows[3].seconds / rows[0].seconds).toFixed(1)}×`);
 console.log(JSON.stringify({ bench: 'analyze', rows }));

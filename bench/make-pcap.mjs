@@ -24,6 +24,7 @@ const payload = Buffer.alloc(9000, 0xab);
 let tUs = 1_700_000_000_000_000; // µs
 const rate = 2000; // packets per second on average
 const batch = [];
+const seq = new Array(64).fill(1);
 let batchBytes = 0;
 for (let i = 0; i < packets; i++) {
   tUs += Math.max(1, Math.round(-Math.log(1 - rand()) * (1e6 / rate)));
@@ -40,6 +41,14 @@ for (let i = 0; i < packets; i++) {
   p[14] = 0x45; p[15] = 0; p.writeUInt16BE(len - 14, 16); p.writeUInt32BE(0, 18); p[22] = 64; p[23] = udp ? 17 : 6; p.writeUInt16BE(0, 24);
   p.writeUInt32BE(0x0a000001 + (flow & 7), 26); p.writeUInt32BE(0x0a000100 + (flow >> 3), 30);
   p.writeUInt16BE(40000 + flow, 34); p.writeUInt16BE(udp ? 53 : 443, 36);
+  if (udp) {
+    p.writeUInt16BE(len - 34, 38); p.writeUInt16BE(0, 40);
+  } else {
+    // a well-formed TCP stream per flow (seq advancing by the payload) so tshark's analysis stays linear
+    p.writeUInt32BE(seq[flow] >>> 0, 38); p.writeUInt32BE(1, 42); p[46] = 0x50; p[47] = 0x18; p.writeUInt16BE(65535, 48);
+    p.writeUInt32BE(0, 50);
+    seq[flow] += len - 54;
+  }
   batch.push(rec);
   batchBytes += rec.length;
   if (batchBytes > 4 << 20) {
