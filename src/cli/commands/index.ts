@@ -2,6 +2,10 @@
 import type { Command } from 'commander';
 import type { CliIO } from '../io.js';
 import { analyzeCommand } from './analyze.js';
+import { keygenCommand } from './keygen.js';
+import { recvCommand } from './recv.js';
+import { relayCommand } from './relay.js';
+import { sendCommand } from './send.js';
 
 /** One CLI command: its options are declared in `configure`, its work is done in `run`. */
 export interface CommandSpec {
@@ -13,4 +17,4 @@ export interface CommandSpec {
   run?: (args: string[], opts: Record<string, unknown>, io: CliIO, cmd: Command) => Promise<number>;
 }
 
-export const COMMANDS: CommandSpec[] = [analyzeCommand];
+export const COMMANDS: CommandSpec[] = [keygenCommand, sendCommand, relayCommand, recvCommand, analyzeCommand];

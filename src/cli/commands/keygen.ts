@@ -1,0 +1,41 @@
+/** `smig keygen [-o FILE]`: the cluster key every smig channel is authenticated with (DESIGN §3 "Channel"). */
+import type { Command } from 'commander';
+import type { CliIO } from '../io.js';
+import type { CommandSpec } from './index.js';
+
+interface KeygenFlags {
+  output?: string;
+  force?: boolean;
+}
+
+export const keygenCommand: CommandSpec = {
+  name: 'keygen',
+  summary: 'make a cluster key (32 random bytes) for the TLS-PSK channels; written with mode 0600',
+  examples: ['smig keygen -o cluster.key', 'smig keygen > cluster.key && chmod 600 cluster.key'],
+  configure(cmd: Command): void {
+    cmd
+      .option('-o, --output <file>', 'write the key to FILE (mode 0600, atomically; refuses an existing file)')
+      .option('--force', 'with -o: replace an existing file');
+  },
+  async run(_args: string[], rawOpts: Record<string, unknown>, io: CliIO): Promise<number> {
+    const opts = rawOpts as KeygenFlags;
+    const { encodeKeyFile, generateKey, generateKeyFile } = await import('../../crypto/keyfile.js');
+    const { wipe } = await import('../../crypto/wipe.js');
+    if (opts.output !== undefined) {
+      await generateKeyFile(opts.output, { force: opts.force === true });
+      io.stderr.write(`smig keygen: key written to ${opts.output} (mode 0600)\n`);
+      return 0;
+    }
+    const key = generateKey();
+    try {
+      io.stdout.write(encodeKeyFile(key));
+    } finally {
+      wipe(key);
+    }
+    io.stderr.write(
+      'smig keygen: warning: the key went to standard output; a file it is saved in must be chmod 600 ' +
+        '(every --key refuses a file that group or others can read)\n',
+    );
+    return 0;
+  },
+};

@@ -1,0 +1,368 @@
+/**
+ * The destination daemon (`smig recv`; DESIGN §3 "Session flow" step 6, paper §5.2 algorithm 5): takes
+ * the plaintext from a leader, writes it to a temporary file in the output directory, and installs it
+ * only when its length and SHA-256 match the leader's END (which come from the envelope's authenticated
+ * trailer).
+ *
+ * Decisions:
+ * - Temporary file `DIR/.smig-<pid>-<random>.part`, created with O_EXCL and mode 0600. It is deleted on
+ *   any failure or disconnect; files left by a killed `smig recv` (its pid no longer alive) are deleted
+ *   when `smig recv` next starts on that directory.
+ * - The sender's name is sanitized ({@link sanitizeName}) and joined to DIR: never a path, never hidden.
+ *   Installing never overwrites: when `NAME` exists the file becomes `NAME.1`, `NAME.2`, … (the first
+ *   free one; link(2) makes the check and the publication one atomic step), after fsync of the file; the
+ *   directory is fsynced after the rename.
+ * - `--exec CMD` runs as `/bin/sh -c CMD smig-exec PATH`: the installed file's absolute path is `$1`, and
+ *   also `$SMIG_FILE` (with `$SMIG_NAME`, `$SMIG_BYTES`, `$SMIG_SHA256`, `$SMIG_SESSION`). Its exit status
+ *   goes into DONE; a status other than 0 makes DONE not ok (the file stays installed). While it runs
+ *   (and during fsync) the destination sends PING upstream so that no link of the session times out.
+ * - DONE's message never names the file or a host (relays read it on its way back).
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { access, link, lstat, open, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import { dirname, join } from 'node:path';
+import { wipe } from '../crypto/wipe.js';
+import { smigError } from '../errors.js';
+import { listenChannel } from '../net/index.js';
+import type { ChannelListener, FramedConnection, HostPort } from '../net/index.js';
+import { FrameType, decodeMessage, sessionIdHex } from '../protocol/index.js';
+import type { DestinationSession, EndMessage, Message, SessionMessage } from '../protocol/index.js';
+import { Link } from './link.js';
+import { silentLogger } from './log.js';
+import type { Logger } from './log.js';
+import type { ChannelTimeouts } from './source.js';
+import { Signal } from './util.js';
+
+/** Default cap on sessions received at once. */
+export const DEFAULT_RECV_SESSIONS = 8;
+/** Default limit on the `--exec` command's run time. */
+export const DEFAULT_EXEC_TIMEOUT_MS: number = 10 * 60_000;
+/** PING interval while the destination is busy after END. */
+export const KEEPALIVE_MS = 10_000;
+/** Longest installed name (UTF-8 bytes), leaving room for a `.N` suffix within NAME_MAX (255). */
+const MAX_NAME_BYTES = 240;
+const TEMP_NAME = /^\.smig-(\d+)-[0-9a-f]{16}\.part$/;
+
+/** Options of {@link DestinationDaemon.start}. */
+export interface DestinationOptions {
+  clusterKey: Uint8Array;
+  listen: HostPort;
+  /** Directory the payloads are installed in (must exist and be writable). */
+  outDir: string;
+  /** Shell command run after each install (see the module comment). */
+  exec?: string;
+  execTimeoutMs?: number;
+  /** Sessions received at once; more are refused with ERROR. Default 8. */
+  maxSessions?: number;
+  /** PING interval while busy after END (test hook). Default 10 s. */
+  keepaliveMs?: number;
+  log?: Logger;
+  channel?: ChannelTimeouts;
+}
+
+/**
+ * Makes the sender's name safe to create in the output directory: control characters and path
+ * separators become `_`, a leading `.` becomes `_` (no hidden files, never a `.smig-` temporary name,
+ * never `.` or `..`), it is cut to 240 UTF-8 bytes, and an empty result becomes `migration`.
+ * @example sanitizeName('../etc/passwd') === '_._etc_passwd'
+ */
+export function sanitizeName(name: string): string {
+  let s = name.replace(/[\u0000-\u001f\u007f-\u009f/\\]/g, '_').replace(/^\./, '_');
+  const bytes = Buffer.from(s, 'utf8');
+  if (bytes.length > MAX_NAME_BYTES) {
+    let end = MAX_NAME_BYTES;
+    while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // a character boundary
+    s = bytes.subarray(0, end).toString('utf8');
+  }
+  return s === '' ? 'migration' : s;
+}
+
+/**
+ * Publishes `tmp` in `dir` under `name`, or `name.1`, `name.2`, … when taken; never overwrites. Removes
+ * `tmp`. Returns the name used.
+ * @throws SmigError SMIG_ERR_FILE when no name is free or the file system refuses
+ */
+export async function installNoClobber(tmp: string, dir: string, name: string): Promise<string> {
+  for (let n = 0; n < 10_000; n++) {
+    const candidate = n === 0 ? name : `${name}.${n}`;
+    const target = join(dir, candidate);
+    if (dirname(target) !== dir) throw smigError('SMIG_ERR_FILE', `install: '${candidate}' is not a plain name`);
+    try {
+      await link(tmp, target); // atomic: fails with EEXIST instead of replacing
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue;
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') {
+        throw smigError('SMIG_ERR_FILE', `install into ${dir}: ${code ?? (err as Error).message}`, err);
+      }
+      // a file system without hard links: check, then rename (not atomic against another writer)
+      if (await lstat(target).then(() => true, () => false)) continue;
+      await rename(tmp, target);
+      return candidate;
+    }
+    await unlink(tmp);
+    return candidate;
+  }
+  throw smigError('SMIG_ERR_FILE', `install into ${dir}: no free name for '${name}' (tried ${name}.1 … ${name}.9999)`);
+}
+
+/**
+ * Deletes temporary files of `smig recv` processes that no longer run (a killed receiver cannot delete
+ * its own). Returns the names removed.
+ */
+export async function sweepStaleTemps(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(dir)) {
+    const m = TEMP_NAME.exec(name);
+    if (m === null) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || isAlive(pid)) continue;
+    await unlink(join(dir, name)).then(() => removed.push(name), () => {});
+  }
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A running `smig recv`. */
+export class DestinationDaemon {
+  readonly #o: DestinationOptions;
+  readonly #log: Logger;
+  readonly #dir: string;
+  readonly #receipts = new Set<Receipt>();
+  readonly #idle = new Signal();
+  #listener: ChannelListener | undefined;
+  #closing = false;
+
+  private constructor(o: DestinationOptions, dir: string) {
+    this.#o = o;
+    this.#log = o.log ?? silentLogger;
+    this.#dir = dir;
+  }
+
+  /**
+   * Checks the output directory, removes stale temporary files, starts listening.
+   * @throws SmigError SMIG_ERR_FILE for an output directory that is missing, not a directory or not
+   *   writable; SMIG_ERR_CONNECTION when the address cannot be bound
+   */
+  static async start(o: DestinationOptions): Promise<DestinationDaemon> {
+    let dir: string;
+    try {
+      dir = await realpath(o.outDir);
+      if (!(await stat(dir)).isDirectory()) throw smigError('SMIG_ERR_FILE', `--out ${o.outDir}: not a directory`);
+      await access(dir, fsConstants.W_OK | fsConstants.X_OK);
+    } catch (err) {
+      if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('SMIG_')) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such directory' : code === 'EACCES' ? 'not writable' : (code ?? 'error');
+      throw smigError('SMIG_ERR_FILE', `--out ${o.outDir}: ${why}`, err);
+    }
+    const d = new DestinationDaemon(o, dir);
+    for (const name of await sweepStaleTemps(dir)) d.#log.event('stale-temp-removed', { file: name });
+    d.#listener = await listenChannel(o.listen, {
+      key: o.clusterKey,
+      ...o.channel,
+      onConnection: (conn) => d.#accept(conn),
+      onRejected: (info) => d.#log.event('peer-rejected', { remote: info.remote, reason: info.reason }),
+    });
+    return d;
+  }
+
+  /** The bound address. */
+  get address(): HostPort {
+    return this.#listener!.address;
+  }
+
+  /** The output directory (resolved). */
+  get outDir(): string {
+    return this.#dir;
+  }
+
+  /** Stops listening; sessions in progress are closed and their temporary files deleted. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    await this.#listener?.close();
+    while (this.#receipts.size > 0) await this.#idle.wait();
+  }
+
+  #accept(conn: FramedConnection): void {
+    if (this.#closing) {
+      conn.destroy();
+      return;
+    }
+    void conn.closed.then((info) => {
+      if (info.error !== undefined) this.#log.event('link-failed', { remote: conn.remote, reason: info.error.message });
+    });
+    conn.onFrame((type, body) => {
+      if (type !== FrameType.SESSION) throw smigError('SMIG_ERR_PROTOCOL_STATE', `destination: frame type ${type} before SESSION (expected SESSION)`);
+      const first = decodeMessage(type, body) as SessionMessage;
+      if (first.role !== 'destination') {
+        throw smigError('SMIG_ERR_PROTOCOL_STATE', `destination: SESSION for role '${first.role}' (this host is a destination)`);
+      }
+      const max = this.#o.maxSessions ?? DEFAULT_RECV_SESSIONS;
+      if (this.#receipts.size >= max) throw smigError('SMIG_ERR_BUFFER_LIMIT', `busy: already receiving ${max} sessions`);
+      const r = new Receipt(this.#o, this.#dir, this.#log, conn, first);
+      this.#receipts.add(r);
+      void r.finished.then(() => {
+        this.#receipts.delete(r);
+        this.#idle.notify();
+      });
+      return r.open();
+    });
+  }
+}
+
+/** One incoming payload. */
+class Receipt {
+  readonly #o: DestinationOptions;
+  readonly #dir: string;
+  readonly #log: Logger;
+  readonly #first: DestinationSession;
+  readonly #link: Link;
+  readonly #tmp: string;
+  #fh: FileHandle | undefined;
+  #hash: Hash = createHash('sha256');
+  #written = 0;
+  #installed = false;
+  /** Resolves when the link has closed and the temporary file is gone. */
+  readonly finished: Promise<void>;
+
+  constructor(o: DestinationOptions, dir: string, log: Logger, conn: FramedConnection, first: DestinationSession) {
+    this.#o = o;
+    this.#dir = dir;
+    this.#first = first;
+    this.#log = log.with({ session: sessionIdHex(first.sessionId).slice(0, 16) });
+    this.#link = new Link(conn, 'destination', `leader ${conn.remote}`);
+    this.#link.state.accept(FrameType.SESSION);
+    this.#tmp = join(dir, `.smig-${process.pid}-${randomBytes(8).toString('hex')}.part`);
+    this.finished = this.#link.ended.then(async (end) => {
+      await this.#discard();
+      if (!this.#installed) this.#log.event('receive-failed', { bytes: this.#written, reason: end.error?.message ?? 'closed before END' });
+    });
+  }
+
+  async open(): Promise<void> {
+    this.#fh = await open(this.#tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600).catch((err: NodeJS.ErrnoException) => {
+      throw smigError('SMIG_ERR_FILE', `destination: cannot create a temporary file (${err.code ?? err.message})`, err);
+    });
+    this.#log.event('receive-open', { name: this.#first.name, length: this.#first.length, leader: this.#link.conn.remote });
+    this.#link.start((msg) => this.#onMessage(msg));
+  }
+
+  async #onMessage(msg: Message): Promise<void> {
+    switch (msg.type) {
+      case FrameType.DATA: {
+        if (msg.offset !== this.#written) {
+          throw smigError('SMIG_ERR_PROTOCOL_STATE', `destination: DATA at offset ${msg.offset}, expected ${this.#written}`);
+        }
+        const declared = this.#first.length;
+        if (declared !== null && this.#written + msg.bytes.length > declared) {
+          throw smigError('SMIG_ERR_VERIFY', `destination: more than the ${declared} bytes announced`);
+        }
+        await writeAll(this.#fh!, msg.bytes);
+        this.#hash.update(msg.bytes);
+        this.#written += msg.bytes.length;
+        wipe(msg.bytes);
+        return;
+      }
+      case FrameType.END:
+        return this.#complete(msg);
+      default:
+        return; // ERROR: the leader gave up; the close follows and #discard cleans up
+    }
+  }
+
+  /** Verify, fsync, install, run --exec, answer DONE. */
+  async #complete(end: EndMessage): Promise<void> {
+    const digest = new Uint8Array(this.#hash.digest());
+    const declared = this.#first.length;
+    if (end.length !== this.#written || (declared !== null && declared !== this.#written)) {
+      throw smigError('SMIG_ERR_VERIFY', `destination: received ${this.#written} bytes, END says ${end.length}${declared === null ? '' : `, SESSION said ${declared}`}`);
+    }
+    if (end.sha256 === null || !Buffer.from(digest).equals(end.sha256)) {
+      throw smigError('SMIG_ERR_VERIFY', 'destination: the SHA-256 of the received bytes differs from the one in END');
+    }
+    const keepalive = setInterval(() => this.#link.post({ type: FrameType.PING, seq: 0 }), this.#o.keepaliveMs ?? KEEPALIVE_MS);
+    try {
+      await this.#fh!.sync();
+      await this.#fh!.close();
+      this.#fh = undefined;
+      const name = await installNoClobber(this.#tmp, this.#dir, sanitizeName(this.#first.name));
+      this.#installed = true;
+      await syncDir(this.#dir);
+      const path = join(this.#dir, name);
+      const sha256 = Buffer.from(digest).toString('hex');
+      this.#log.event('installed', { file: path, bytes: this.#written, sha256 });
+      let exitStatus: number | null = null;
+      let message = `verified ${this.#written} bytes (SHA-256) and installed`;
+      if (this.#o.exec !== undefined) {
+        const r = await runExec(this.#o.exec, path, {
+          SMIG_FILE: path, SMIG_NAME: name, SMIG_BYTES: String(this.#written), SMIG_SHA256: sha256,
+          SMIG_SESSION: sessionIdHex(this.#first.sessionId),
+        }, this.#o.execTimeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS);
+        exitStatus = r.status;
+        message += r.timedOut ? `; --exec timed out (killed, status ${r.status})` : `; --exec exited with status ${r.status}`;
+        this.#log.event('exec-done', { status: r.status, timedOut: r.timedOut });
+      }
+      await this.#link.send({ type: FrameType.DONE, ok: exitStatus === null || exitStatus === 0, sha256: digest, length: this.#written, exitStatus, message });
+    } finally {
+      clearInterval(keepalive);
+    }
+    void this.#link.close();
+  }
+
+  /** Closes and deletes the temporary file unless installed. */
+  async #discard(): Promise<void> {
+    await this.#fh?.close().catch(() => {});
+    this.#fh = undefined;
+    await unlink(this.#tmp).catch(() => {}); // after an install it is gone already
+  }
+}
+
+async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < bytes.length) {
+    const { bytesWritten } = await fh.write(bytes, at, bytes.length - at);
+    at += bytesWritten;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const d = await open(dir, fsConstants.O_RDONLY).catch(() => undefined);
+  await d?.sync().catch(() => {});
+  await d?.close().catch(() => {});
+}
+
+/** Runs `/bin/sh -c CMD smig-exec PATH`; status is the exit code, or 128 + the signal number. */
+function runExec(cmd: string, path: string, env: Record<string, string>, timeoutMs: number): Promise<{ status: number; timedOut: boolean }> {
+  return new Promise((resolve) => {
+    const child = spawn('/bin/sh', ['-c', cmd, 'smig-exec', path], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', () => {
+      clearTimeout(timer);
+      resolve({ status: 127, timedOut });
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const sig = signal === null ? 0 : (osConstants.signals[signal] ?? 0);
+      resolve({ status: code ?? 128 + sig, timedOut });
+    });
+  });
+}

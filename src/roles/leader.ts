@@ -1,0 +1,459 @@
+/**
+ * The leader (DESIGN §3 "Session flow" step 5; paper §5.2 algorithm 4): the relay every data and key
+ * relay of a session forwards to. It needs no instruction: the first SESSION{role:'leader'} of a session
+ * id creates the session, later links join it if their layout agrees.
+ *
+ * 1. Collect: DATA_SEGMENTs go into the reorder buffer (bounded by the window), KEY_SEGMENT shares are
+ *    kept. Nothing from a relay link is ever awaited, so one stalled relay cannot block the others.
+ * 2. Key: with ≥ k shares and the first PREFIX_BYTES of ciphertext, `combineShares` tries k-subsets
+ *    until a candidate opens segment 0 (`tryOpenHeader`); more shares → other subsets. The header then
+ *    names the destination — the only place it appears. Shares and the key are wiped.
+ * 3. Forward: in-order ciphertext → EnvelopeOpener → plaintext DATA to the destination, with
+ *    backpressure; PROGRESS (consumed offset) to every data link each MiB or 50 ms.
+ * 4. Finish: when END{L} has come and everything up to L is consumed, the opener checks the trailer;
+ *    END{length, sha256} goes to the destination, its DONE to every relay link.
+ *
+ * Failures (bad shares, a chunk that does not authenticate, the destination lost or refusing, every
+ * relay link gone) end the session: ERROR on every relay link, ERROR to the destination (which deletes
+ * its partial file). Nothing a relay reads names the destination: messages are scrubbed of its address.
+ * A relay link that ends early is only a lost link (the source re-sends its chunks through others).
+ */
+import { combineShares } from '../crypto/shares.js';
+import { EnvelopeOpener, PREFIX_BYTES, tryOpenHeader } from '../crypto/envelope.js';
+import type { EnvelopeHeader } from '../crypto/envelope.js';
+import { wipe } from '../crypto/wipe.js';
+import { isSmigError, smigError } from '../errors.js';
+import { connectChannel, formatHostPort, parseHostPort } from '../net/index.js';
+import type { FramedConnection } from '../net/index.js';
+import { FrameType, errorMessageFor, sameSessionId, sessionIdHex } from '../protocol/index.js';
+import type { DoneMessage, LeaderSession, Message, SessionLayout } from '../protocol/index.js';
+import { Link } from './link.js';
+import type { Pacer } from './link.js';
+import type { Logger } from './log.js';
+import { ReorderBuffer } from './reorder.js';
+import type { ChannelTimeouts } from './source.js';
+import { Signal, u64 } from './util.js';
+
+/** PROGRESS is sent when the consumed offset has advanced this much… */
+export const PROGRESS_BYTES: number = 1024 * 1024;
+/** …or this long after an advance. */
+export const PROGRESS_DELAY_MS = 50;
+/** Plaintext bytes per DATA frame to the destination, at most. */
+const MAX_PLAIN_FRAME: number = 4 * 1024 * 1024;
+/** Slack over the window for the chunk that straddles it (a chunk is ≤ 8 MiB + one segment). */
+const CHUNK_SLACK: number = 9 * 1024 * 1024 + 64;
+
+/** Options of {@link LeaderRegistry}. */
+export interface LeaderOptions {
+  clusterKey: Uint8Array;
+  log: Logger;
+  /** Most ciphertext bytes past the consumed offset a session may hold (the source's window must not exceed it). */
+  maxWindow: number;
+  /** How long to wait for a key that opens the envelope, from the session's first link. */
+  keyWaitMs: number;
+  pace: Pacer;
+  channel: ChannelTimeouts;
+}
+
+/** The leader sessions of one relay daemon. */
+export class LeaderRegistry {
+  readonly #o: LeaderOptions;
+  readonly #sessions = new Map<string, LeaderSessionState>();
+  readonly #idle = new Signal();
+
+  constructor(o: LeaderOptions) {
+    this.#o = o;
+  }
+
+  /** Sessions in progress. */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /**
+   * Adds a link whose first frame was SESSION{role:'leader'} (already decoded) to its session.
+   * `release` is called once when this link is closed.
+   * @throws SmigError SMIG_ERR_PROTOCOL_STATE when the layout disagrees or the relay index joined twice
+   */
+  join(conn: FramedConnection, first: LeaderSession, release: () => void): void {
+    const id = sessionIdHex(first.sessionId);
+    let s = this.#sessions.get(id);
+    if (s === undefined) {
+      s = new LeaderSessionState(this.#o, first.sessionId, first.layout, () => {
+        this.#sessions.delete(id);
+        if (this.#sessions.size === 0) this.#idle.notify();
+      });
+      this.#sessions.set(id, s);
+    }
+    s.join(conn, first, release);
+  }
+
+  /** Fails every session (shutdown). */
+  abortAll(err: Error): void {
+    for (const s of this.#sessions.values()) s.fail(err);
+  }
+
+  /** Resolves when no session is left. */
+  async idle(): Promise<void> {
+    while (this.#sessions.size > 0) await this.#idle.wait();
+  }
+}
+
+type Phase = 'collect' | 'forward' | 'finishing' | 'done' | 'failed';
+
+interface RelayLink {
+  via: 'data-relay' | 'key-relay';
+  index: number;
+  link: Link;
+}
+
+class LeaderSessionState {
+  readonly #o: LeaderOptions;
+  readonly #id: Uint8Array;
+  readonly #layout: SessionLayout;
+  readonly #log: Logger;
+  readonly #onGone: () => void;
+  readonly #links = new Map<string, RelayLink>(); // `${via}:${index}`
+  readonly #keyFinished = new Set<number>();
+  readonly #shares = new Map<number, Uint8Array>();
+  readonly #reorder: ReorderBuffer;
+  readonly #wake = new Signal();
+  #phase: Phase = 'collect';
+  #triedShares = 0;
+  #keyTimer: NodeJS.Timeout | undefined;
+  #opener: EnvelopeOpener | undefined;
+  #dest: Link | undefined;
+  #destAddr: string | undefined;
+  /** Every spelling of the destination's address, scrubbed from what relays read. */
+  #destTexts: string[] = [];
+  #total: number | null = null;
+  /** Highest ciphertext offset received (end of a chunk). */
+  #maxEnd = 0;
+  #plainOffset = 0;
+  #progressSent = 0;
+  #progressTimer: NodeJS.Timeout | undefined;
+  #lastPing = 0;
+  #started = process.hrtime.bigint();
+
+  constructor(o: LeaderOptions, id: Uint8Array, layout: SessionLayout, onGone: () => void) {
+    this.#o = o;
+    this.#id = new Uint8Array(id); // decoded ids may be views of a frame buffer
+    this.#layout = layout;
+    this.#log = o.log.with({ session: sessionIdHex(id).slice(0, 16), role: 'leader' });
+    this.#onGone = onGone;
+    this.#reorder = new ReorderBuffer(o.maxWindow + CHUNK_SLACK);
+    this.#keyTimer = setTimeout(() => this.#keyTimeout(), o.keyWaitMs);
+    this.#log.event('leader-open', { dataRelays: layout.dataRelays, keyRelays: layout.keyRelays, threshold: layout.threshold });
+    this.#run().catch((err: unknown) => this.fail(err));
+  }
+
+  join(conn: FramedConnection, first: LeaderSession, release: () => void): void {
+    const l = first.layout;
+    if (l.dataRelays !== this.#layout.dataRelays || l.keyRelays !== this.#layout.keyRelays || l.threshold !== this.#layout.threshold) {
+      throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: SESSION layout ${l.dataRelays}/${l.keyRelays}/${l.threshold} differs from the session's`);
+    }
+    if (this.#phase === 'done' || this.#phase === 'failed') throw smigError('SMIG_ERR_PROTOCOL_STATE', 'leader: the session is over');
+    const key = `${first.via}:${first.index}`;
+    if (this.#links.has(key) || (first.via === 'key-relay' && this.#keyFinished.has(first.index))) {
+      throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: ${first.via} ${first.index} joined twice`);
+    }
+    const link = new Link(conn, 'leader', `${first.via} ${first.index} (${conn.remote})`);
+    link.state.accept(FrameType.SESSION);
+    const r: RelayLink = { via: first.via, index: first.index, link };
+    this.#links.set(key, r);
+    link.start((msg) => this.#onRelay(r, msg));
+    void link.ended.then((end) => {
+      release();
+      this.#linkEnded(key, r, end.complete, end.error);
+    });
+  }
+
+  /** Ends the session with `err` (first failure wins): relays and destination are told, state is wiped. */
+  fail(err: unknown): void {
+    if (this.#phase === 'done' || this.#phase === 'failed') return;
+    this.#phase = 'failed';
+    const msg = errorMessageFor(err);
+    const text = this.#scrub(msg.message);
+    this.#log.event('session-failed', { reason: err instanceof Error ? err.message : String(err) });
+    for (const r of this.#links.values()) void r.link.conn.sendError(msg.code, text);
+    void this.#dest?.fail(err);
+    this.#cleanup();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // relay links
+
+  #onRelay(r: RelayLink, msg: Message): void {
+    switch (msg.type) {
+      case FrameType.DATA_SEGMENT: {
+        if (r.via !== 'data-relay') throw smigError('SMIG_ERR_PROTOCOL_STATE', 'leader: DATA_SEGMENT on a key relay link');
+        this.#checkMark(msg.sessionId, msg.index, r, 'DATA_SEGMENT');
+        if (this.#phase === 'done' || this.#phase === 'failed') return;
+        const end = msg.offset + msg.bytes.length;
+        if (this.#total !== null && end > this.#total) {
+          throw smigError('SMIG_ERR_FRAME_MALFORMED', `leader: DATA_SEGMENT [${msg.offset}, ${end}) beyond the END length ${this.#total}`);
+        }
+        // a small body may be a view of a much larger read buffer: copy it, so the window bounds real memory
+        const bytes = msg.bytes.buffer.byteLength > 2 * msg.bytes.length ? new Uint8Array(msg.bytes) : msg.bytes;
+        if (this.#reorder.insert(msg.offset, bytes) > 0) this.#wake.notify();
+        this.#maxEnd = Math.max(this.#maxEnd, end);
+        return;
+      }
+      case FrameType.KEY_SEGMENT:
+        if (r.via !== 'key-relay') throw smigError('SMIG_ERR_PROTOCOL_STATE', 'leader: KEY_SEGMENT on a data relay link');
+        this.#checkMark(msg.sessionId, msg.index, r, 'KEY_SEGMENT');
+        if (this.#phase === 'collect' && !this.#shares.has(msg.index)) this.#shares.set(msg.index, new Uint8Array(msg.share)); // a copy (Buffer#slice would be a view)
+        wipe(msg.share);
+        this.#wake.notify();
+        return;
+      case FrameType.END:
+        if (r.via === 'key-relay') this.#keyFinished.add(r.index);
+        else if (this.#total === null) {
+          if (msg.length < this.#maxEnd) {
+            throw smigError('SMIG_ERR_FRAME_MALFORMED', `leader: END length ${msg.length} is below the ${this.#maxEnd} bytes already received`);
+          }
+          this.#total = msg.length;
+        } else if (msg.length !== this.#total) {
+          throw smigError('SMIG_ERR_FRAME_MALFORMED', `leader: END length ${msg.length} differs from ${this.#total} on another link`);
+        }
+        this.#wake.notify();
+        return;
+      default:
+        return; // ERROR (the link's end follows), PING
+    }
+  }
+
+  #checkMark(id: Uint8Array, index: number, r: RelayLink, what: string): void {
+    if (!sameSessionId(id, this.#id)) throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: ${what} names another session`);
+    if (index !== r.index) throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: ${what} index ${index} on the link of ${r.via} ${r.index}`);
+  }
+
+  #linkEnded(key: string, r: RelayLink, complete: boolean, error: Error | undefined): void {
+    this.#links.delete(key);
+    if (r.via === 'key-relay') this.#keyFinished.add(r.index);
+    if (this.#phase === 'done' || this.#phase === 'failed') {
+      if (this.#links.size === 0) this.#onGone();
+      return;
+    }
+    if (!complete) this.#log.event('link-lost', { via: r.via, index: r.index, reason: error?.message });
+    if (this.#links.size === 0) this.fail(smigError('SMIG_ERR_MIGRATION', 'every relay link closed before the migration completed'));
+    else this.#wake.notify();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // the session's one loop
+
+  async #run(): Promise<void> {
+    while (this.#phase === 'collect' || this.#phase === 'forward') {
+      if (this.#opener === undefined) {
+        if (!(await this.#tryKey())) await this.#wake.wait();
+        continue;
+      }
+      const pieces = this.#reorder.take();
+      if (pieces.length > 0) {
+        await this.#forward(pieces);
+        continue;
+      }
+      if (this.#total !== null && this.#reorder.base === this.#total) {
+        await this.#finish();
+        return;
+      }
+      await this.#wake.wait();
+    }
+  }
+
+  /** Step 2: rebuilds the key when it can; true once the destination link is open. */
+  async #tryKey(): Promise<boolean> {
+    const k = this.#layout.threshold;
+    if (this.#shares.size < k || this.#shares.size <= this.#triedShares) {
+      this.#checkKeyHopeless();
+      return false;
+    }
+    const prefix = this.#reorder.peek(PREFIX_BYTES);
+    if (prefix === undefined) return false;
+    this.#triedShares = this.#shares.size;
+    let header: EnvelopeHeader | undefined;
+    let key: Uint8Array;
+    try {
+      key = await combineShares([...this.#shares.values()], k, (candidate) => {
+        header = tryOpenHeader(candidate, this.#id, prefix);
+        return header !== undefined;
+      });
+    } catch (err) {
+      if (!isSmigError(err) || err.code !== 'SMIG_ERR_SHARES') throw err;
+      this.#log.event('key-attempt-failed', { shares: this.#shares.size });
+      this.#checkKeyHopeless();
+      return false;
+    }
+    if (this.#phase !== 'collect') {
+      wipe(key);
+      return false;
+    }
+    this.#opener = new EnvelopeOpener(key, this.#id);
+    wipe(key);
+    for (const s of this.#shares.values()) wipe(s);
+    this.#shares.clear();
+    clearTimeout(this.#keyTimer);
+    const h = header!;
+    this.#log.event('key-rebuilt', { shares: this.#triedShares, length: h.length === null ? null : Number(h.length) });
+    await this.#openDestination(h);
+    this.#phase = 'forward';
+    return true;
+  }
+
+  /** Fails at once when no further share can come and the ones at hand did not work. */
+  #checkKeyHopeless(): void {
+    if (this.#triedShares === 0 || this.#keyFinished.size < this.#layout.keyRelays) return;
+    if (this.#shares.size > this.#triedShares) return;
+    throw smigError('SMIG_ERR_SHARES',
+      `leader: no ${this.#layout.threshold} of the ${this.#shares.size} key shares rebuilt a key that opens the envelope (bad shares or corrupted data)`);
+  }
+
+  #keyTimeout(): void {
+    if (this.#phase !== 'collect') return;
+    this.fail(smigError('SMIG_ERR_SHARES',
+      `leader: no key after ${this.#o.keyWaitMs} ms (${this.#shares.size} of ${this.#layout.threshold} shares` +
+      `${this.#triedShares > 0 ? ', and they did not open the envelope' : ''})`));
+  }
+
+  async #openDestination(h: EnvelopeHeader): Promise<void> {
+    this.#destAddr = h.destination;
+    this.#destTexts.push(h.destination);
+    let conn: FramedConnection;
+    try {
+      const addr = parseHostPort(h.destination, 'destination');
+      this.#destAddr = formatHostPort(addr);
+      this.#destTexts.push(this.#destAddr);
+      conn = await connectChannel(addr, { key: this.#o.clusterKey, retries: 1, ...this.#o.channel });
+    } catch (err) {
+      throw smigError('SMIG_ERR_CONNECTION', `leader: cannot reach the destination: ${this.#scrub((err as Error).message)}`, err);
+    }
+    if (this.#phase !== 'collect') {
+      conn.destroy();
+      return;
+    }
+    const dest = new Link(conn, 'reply', 'destination');
+    this.#dest = dest;
+    dest.start((msg) => this.#fromDestination(msg));
+    void dest.ended.then((end) => {
+      if (this.#phase === 'done' || this.#phase === 'failed') return;
+      this.fail(end.early === true || end.error === undefined
+        ? smigError('SMIG_ERR_CONNECTION', 'the destination closed the connection before DONE')
+        : end.error);
+    });
+    this.#log.event('destination-open', { destination: this.#destAddr, name: h.name });
+    dest.post({ type: FrameType.SESSION, sessionId: this.#id, role: 'destination', name: h.name, length: h.length === null ? null : Number(h.length) });
+  }
+
+  /** Step 3: decrypts in-order ciphertext and forwards the plaintext. */
+  async #forward(pieces: Uint8Array[]): Promise<void> {
+    for (const piece of pieces) {
+      const { plaintext } = this.#opener!.push(piece);
+      if (plaintext.length > 0) await this.#sendPlain(plaintext);
+    }
+    this.#progress(false);
+  }
+
+  async #sendPlain(plain: Uint8Array[]): Promise<void> {
+    const dest = this.#dest!;
+    let group: Uint8Array[] = [];
+    let bytes = 0;
+    const flush = async (): Promise<void> => {
+      const paced = this.#o.pace(bytes);
+      if (paced) await paced;
+      const offset = this.#plainOffset;
+      this.#plainOffset += bytes;
+      const parts = group;
+      group = [];
+      bytes = 0;
+      await dest.sendPartsWiping(FrameType.DATA, [u64(offset), ...parts], parts);
+    };
+    for (const p of plain) {
+      if (bytes > 0 && bytes + p.length > MAX_PLAIN_FRAME) await flush();
+      group.push(p);
+      bytes += p.length;
+    }
+    if (bytes > 0) await flush();
+  }
+
+  /** PROGRESS on every data link: when the consumed offset moved a MiB, or 50 ms after any move. */
+  #progress(now: boolean): void {
+    const base = this.#reorder.base;
+    if (base <= this.#progressSent) return;
+    if (now || base - this.#progressSent >= PROGRESS_BYTES) {
+      clearTimeout(this.#progressTimer);
+      this.#progressTimer = undefined;
+      this.#progressSent = base;
+      for (const r of this.#links.values()) if (r.via === 'data-relay') r.link.post({ type: FrameType.PROGRESS, offset: base });
+    } else if (this.#progressTimer === undefined) {
+      this.#progressTimer = setTimeout(() => {
+        this.#progressTimer = undefined;
+        if (this.#phase === 'forward') this.#progress(true);
+      }, PROGRESS_DELAY_MS);
+    }
+  }
+
+  /** Step 4: the trailer, END to the destination. */
+  async #finish(): Promise<void> {
+    const fin = this.#opener!.finish();
+    if (fin.plaintext.length > 0) await this.#sendPlain(fin.plaintext);
+    this.#progress(true);
+    this.#phase = 'finishing';
+    const length = Number(fin.length);
+    this.#log.event('leader-end', { bytes: length, ciphertext: this.#total });
+    await this.#dest!.send({ type: FrameType.END, length, sha256: fin.sha256 });
+  }
+
+  #fromDestination(msg: Message): void {
+    switch (msg.type) {
+      case FrameType.DONE:
+        this.#done(msg);
+        return;
+      case FrameType.PING: {
+        // the destination is busy (fsync, --exec) and alive: keep the relay links alive, once a second at most
+        const now = Date.now();
+        if (now - this.#lastPing < 1000) return;
+        this.#lastPing = now;
+        for (const r of this.#links.values()) r.link.post(msg);
+        return;
+      }
+      case FrameType.ERROR:
+        this.fail(this.#dest!.peerError);
+        return;
+      default:
+        return;
+    }
+  }
+
+  #done(msg: DoneMessage): void {
+    if (this.#phase !== 'finishing') {
+      this.fail(smigError('SMIG_ERR_PROTOCOL_STATE', 'the destination sent DONE before END'));
+      return;
+    }
+    this.#phase = 'done';
+    const seconds = Number(process.hrtime.bigint() - this.#started) / 1e9;
+    this.#log.event('session-done', { ok: msg.ok, bytes: msg.length, exitStatus: msg.exitStatus, seconds: Number(seconds.toFixed(3)) });
+    const done: DoneMessage = { ...msg, message: this.#scrub(msg.message) };
+    for (const r of this.#links.values()) void r.link.send(done).then(() => r.link.close(), () => {});
+    void this.#dest!.close();
+    this.#cleanup();
+  }
+
+  #cleanup(): void {
+    clearTimeout(this.#keyTimer);
+    clearTimeout(this.#progressTimer);
+    this.#reorder.clear();
+    this.#opener?.destroy();
+    for (const s of this.#shares.values()) wipe(s);
+    this.#shares.clear();
+    this.#wake.notify();
+    if (this.#links.size === 0) this.#onGone();
+  }
+
+  /** Removes the destination's address from text that relays will read. */
+  #scrub(text: string): string {
+    let out = text;
+    for (const d of this.#destTexts) if (d !== '') out = out.split(d).join('<destination>');
+    return out;
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * The relay daemon (`smig relay`; DESIGN §3 "Parties", paper §5.2 algorithms 3 and 4): one listener that
+ * serves many sessions at once and, per link, plays the role the SESSION frame names:
+ *
+ * - data relay: DATA from the source → DATA_SEGMENT to the leader (the paper's marking), END → END;
+ * - key relay: KEY → KEY_SEGMENT, END → END;
+ * - leader: see leader.ts (the leader connects to nobody but the destination; relays connect to it, the
+ *   leader's own host included: a data relay that is also the leader connects to its own address).
+ *
+ * Replies come back on the same links: PROGRESS and DONE from the leader are forwarded verbatim to the
+ * source, an ERROR from the leader is forwarded with its code. A relay keeps nothing: each frame is
+ * forwarded as soon as the leader link can take it (backpressure: the source link is not read while the
+ * leader link's send is pending), and its payload is zeroed once written; nothing touches the disk.
+ *
+ * Loss rules (what the source sees): a relay whose source link breaks tells the leader with ERROR (the
+ * leader drops that link and goes on); a relay whose leader link breaks before DONE tells the source with
+ * ERROR (the leader is gone: fatal for the session). A relay shutting down just drops its links, which
+ * the source treats as a lost relay and routes around.
+ */
+import { smigError } from '../errors.js';
+import type { SmigError } from '../errors.js';
+import { connectChannel, listenChannel, parseHostPort } from '../net/index.js';
+import type { ChannelListener, FramedConnection, HostPort } from '../net/index.js';
+import { FrameType, decodeMessage, sessionIdHex } from '../protocol/index.js';
+import type { DataRelaySession, KeyRelaySession, Message, SessionMessage } from '../protocol/index.js';
+import { LeaderRegistry } from './leader.js';
+import { Link, bulkPacer } from './link.js';
+import type { Pacer } from './link.js';
+import { silentLogger } from './log.js';
+import type { Logger } from './log.js';
+import type { ChannelTimeouts } from './source.js';
+
+/** Default cap on sessions served at once (any role). */
+export const DEFAULT_MAX_SESSIONS = 16;
+/** Default largest window a leader accepts from a source (reorder buffer per session). */
+export const DEFAULT_MAX_WINDOW: number = 64 * 1024 * 1024;
+/** Default time a leader waits for enough key shares. */
+export const DEFAULT_KEY_WAIT_MS = 30_000;
+
+/** Options of {@link RelayDaemon.start}. */
+export interface RelayOptions {
+  /** The cluster key (TLS PSK). */
+  clusterKey: Uint8Array;
+  /** Where to listen (port 0: any free port, see {@link RelayDaemon.address}). */
+  listen: HostPort;
+  log?: Logger;
+  /** Sessions served at once, any role; a SESSION beyond is refused with ERROR. Default 16. */
+  maxSessions?: number;
+  /** As leader: most ciphertext bytes past the consumed offset a session may hold. Default 64 MiB. */
+  maxWindow?: number;
+  /** As leader: how long to wait for a key that opens the envelope. Default 30 s. */
+  keyWaitMs?: number;
+  /** Awaited before every payload write (DATA_SEGMENT, and DATA to the destination as leader). */
+  pace?: Pacer;
+  channel?: ChannelTimeouts;
+}
+
+/** Counts of what a relay daemon is doing. */
+export interface RelayStats {
+  sessions: number;
+  forwards: number;
+  leaderSessions: number;
+}
+
+/** Per-session link counts with a cap on distinct sessions. */
+class SessionTable {
+  readonly #max: number;
+  readonly #links = new Map<string, number>();
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+  get size(): number {
+    return this.#links.size;
+  }
+  /** @throws SmigError SMIG_ERR_BUFFER_LIMIT when a new session would exceed the cap */
+  acquire(id: string): void {
+    const n = this.#links.get(id);
+    if (n === undefined && this.#links.size >= this.#max) {
+      throw smigError('SMIG_ERR_BUFFER_LIMIT', `busy: already serving ${this.#max} sessions`);
+    }
+    this.#links.set(id, (n ?? 0) + 1);
+  }
+  release(id: string): void {
+    const n = this.#links.get(id);
+    if (n === undefined) return;
+    if (n <= 1) this.#links.delete(id);
+    else this.#links.set(id, n - 1);
+  }
+}
+
+/**
+ * A running relay daemon.
+ * @example
+ * const relay = await RelayDaemon.start({ clusterKey, listen: { host: '127.0.0.1', port: 0 } });
+ * console.error(relay.address); await relay.close();
+ */
+export class RelayDaemon {
+  readonly #o: RelayOptions;
+  readonly #log: Logger;
+  readonly #table: SessionTable;
+  readonly #leader: LeaderRegistry;
+  readonly #forwards = new Set<Forward>();
+  #listener: ChannelListener | undefined;
+  #closing = false;
+
+  private constructor(o: RelayOptions) {
+    this.#o = o;
+    this.#log = o.log ?? silentLogger;
+    this.#table = new SessionTable(o.maxSessions ?? DEFAULT_MAX_SESSIONS);
+    this.#leader = new LeaderRegistry({
+      clusterKey: o.clusterKey,
+      log: this.#log,
+      maxWindow: o.maxWindow ?? DEFAULT_MAX_WINDOW,
+      keyWaitMs: o.keyWaitMs ?? DEFAULT_KEY_WAIT_MS,
+      pace: o.pace ?? bulkPacer,
+      channel: o.channel ?? {},
+    });
+  }
+
+  /**
+   * Starts listening.
+   * @throws SmigError SMIG_ERR_CONNECTION when the address cannot be bound
+   */
+  static async start(o: RelayOptions): Promise<RelayDaemon> {
+    const d = new RelayDaemon(o);
+    d.#listener = await listenChannel(o.listen, {
+      key: o.clusterKey,
+      ...o.channel,
+      onConnection: (conn) => d.#accept(conn),
+      onRejected: (info) => d.#log.event('peer-rejected', { remote: info.remote, reason: info.reason }),
+    });
+    return d;
+  }
+
+  /** The bound address. */
+  get address(): HostPort {
+    return this.#listener!.address;
+  }
+
+  /** What it serves right now. */
+  get stats(): RelayStats {
+    return { sessions: this.#table.size, forwards: this.#forwards.size, leaderSessions: this.#leader.size };
+  }
+
+  /**
+   * Graceful shutdown: leader sessions fail (their relays and destinations are told), forwarded links
+   * are dropped (their sources route around this relay), the listener closes.
+   */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#leader.abortAll(smigError('SMIG_ERR_CONNECTION', 'the leader is shutting down'));
+    for (const f of this.#forwards) f.drop();
+    await this.#listener?.close();
+    await this.#leader.idle();
+  }
+
+  #accept(conn: FramedConnection): void {
+    if (this.#closing) {
+      conn.destroy();
+      return;
+    }
+    void conn.closed.then((info) => {
+      if (info.error !== undefined) this.#log.event('link-failed', { remote: conn.remote, reason: info.error.message });
+    });
+    // the first frame decides the role; until it is handled, nothing else is read (a promise pauses the link)
+    conn.onFrame((type, body) => {
+      if (type !== FrameType.SESSION) {
+        throw smigError('SMIG_ERR_PROTOCOL_STATE', `relay: ${type === FrameType.ERROR ? 'ERROR' : `frame type ${type}`} before SESSION (expected SESSION)`);
+      }
+      const first = decodeMessage(type, body) as SessionMessage;
+      const id = sessionIdHex(first.sessionId);
+      switch (first.role) {
+        case 'data-relay':
+        case 'key-relay': {
+          this.#table.acquire(id);
+          const f = new Forward(this.#o, this.#log.with({ session: id.slice(0, 16) }), conn, first);
+          this.#forwards.add(f);
+          void f.done.then(() => {
+            this.#forwards.delete(f);
+            this.#table.release(id);
+          });
+          return f.open();
+        }
+        case 'leader':
+          this.#table.acquire(id);
+          try {
+            this.#leader.join(conn, first, () => this.#table.release(id));
+          } catch (err) {
+            this.#table.release(id);
+            throw err;
+          }
+          return undefined;
+        default:
+          throw smigError('SMIG_ERR_PROTOCOL_STATE', `relay: SESSION for role '${first.role}' (this host is a relay: data-relay, key-relay or leader)`);
+      }
+    });
+  }
+}
+
+/** One forwarded link pair: source ⇄ this relay ⇄ leader, for one data or key relay role. */
+class Forward {
+  readonly #o: RelayOptions;
+  readonly #log: Logger;
+  readonly #first: DataRelaySession | KeyRelaySession;
+  readonly #up: Link;
+  #down: Link | undefined;
+  #doneForwarded = false;
+  #dropped = false;
+  #bytes = 0;
+  /** Resolves when both links are closed. */
+  readonly done: Promise<void>;
+  #resolveDone!: () => void;
+
+  constructor(o: RelayOptions, log: Logger, conn: FramedConnection, first: DataRelaySession | KeyRelaySession) {
+    this.#o = o;
+    this.#log = log.with({ role: first.role, index: first.index });
+    this.#first = { ...first, sessionId: new Uint8Array(first.sessionId) }; // decoded ids may be views of a frame buffer
+    this.#up = new Link(conn, first.role, `source ${conn.remote}`);
+    this.#up.state.accept(FrameType.SESSION);
+    this.done = new Promise((resolve) => (this.#resolveDone = resolve));
+  }
+
+  /** Connects to the leader and opens the session there; the source link is read only after that. */
+  async open(): Promise<void> {
+    const f = this.#first;
+    this.#log.event('relay-open', { leader: f.leader, source: this.#up.conn.remote });
+    void this.#up.ended.then((end) => this.#upEnded(end.complete, end.early === true ? undefined : end.error)).catch(() => {});
+    let conn: FramedConnection;
+    try {
+      const addr = parseHostPort(f.leader, 'SESSION.leader');
+      conn = await connectChannel(addr, { key: this.#o.clusterKey, retries: 1, ...this.#o.channel });
+    } catch (err) {
+      this.#log.event('relay-failed', { reason: (err as Error).message });
+      void this.#up.ended.then(() => this.#resolveDone());
+      throw smigError('SMIG_ERR_CONNECTION', `cannot reach the leader ${f.leader}: ${(err as Error).message}`, err);
+    }
+    const down = new Link(conn, 'reply', `leader ${f.leader}`);
+    this.#down = down;
+    if (this.#dropped || this.#up.isClosed) conn.destroy();
+    void Promise.all([this.#up.ended, down.ended.then((end) => this.#downEnded(end.early === true ? undefined : end.error))]).then(() => this.#resolveDone());
+    down.start((msg) => this.#fromLeader(msg));
+    this.#up.start((msg) => this.#fromSource(msg));
+    down.post({ type: FrameType.SESSION, sessionId: f.sessionId, role: 'leader', via: f.role, index: f.index, layout: f.layout });
+  }
+
+  /** Shutdown: drop both links without ERROR (the source routes around a lost relay). */
+  drop(): void {
+    this.#dropped = true;
+    this.#up.conn.destroy();
+    this.#down?.conn.destroy();
+  }
+
+  async #fromSource(msg: Message): Promise<void> {
+    const down = this.#down!;
+    const f = this.#first;
+    switch (msg.type) {
+      case FrameType.DATA: {
+        const paced = this.#o.pace?.(msg.bytes.length);
+        if (paced) await paced;
+        this.#bytes += msg.bytes.length;
+        // paper §5.2: the relay marks the chunk as a data segment of this session
+        return down.sendWiping(
+          { type: FrameType.DATA_SEGMENT, sessionId: f.sessionId, index: f.index, offset: msg.offset, bytes: msg.bytes },
+          [msg.bytes],
+        );
+      }
+      case FrameType.KEY: {
+        // KEY_SEGMENT body = session id | u8 index | share, as parts: the share is never copied, and zeroed once sent
+        return down.sendPartsWiping(FrameType.KEY_SEGMENT, [f.sessionId, Uint8Array.of(f.index), msg.share], [msg.share]);
+      }
+      case FrameType.END:
+        this.#log.event('relay-end', { bytes: this.#bytes });
+        return down.send(msg);
+      default:
+        return undefined; // ERROR: the source gives up; its close follows
+    }
+  }
+
+  async #fromLeader(msg: Message): Promise<void> {
+    const up = this.#up;
+    switch (msg.type) {
+      case FrameType.PROGRESS:
+        return up.send(msg);
+      case FrameType.DONE:
+        this.#doneForwarded = true;
+        this.#log.event('relay-done', { ok: msg.ok, bytes: this.#bytes });
+        await up.send(msg).catch(() => {});
+        void up.close();
+        void this.#down!.close();
+        return undefined;
+      case FrameType.PING:
+        up.post(msg); // the leader is alive: keep the source's link alive too
+        return undefined;
+      case FrameType.ERROR:
+        this.#doneForwarded = true; // the leader's verdict goes to the source as it is
+        this.#log.event('relay-failed', { reason: `leader: ${msg.message}` });
+        void up.conn.sendError(msg.code, `leader ${this.#first.leader}: ${msg.message}`);
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  #upEnded(complete: boolean, error: Error | undefined): void {
+    const down = this.#down;
+    if (this.#doneForwarded || down === undefined || this.#dropped) return;
+    if (complete) void down.close(); // the source has everything it needs (it saw DONE through another relay)
+    else {
+      this.#log.event('relay-lost-source', { reason: error?.message });
+      void down.fail(smigError('SMIG_ERR_CONNECTION', `relay: source link lost${error === undefined ? '' : ` (${error.message})`}`));
+    }
+  }
+
+  #downEnded(error: Error | undefined): void {
+    if (this.#doneForwarded || this.#dropped || this.#up.isClosed) return;
+    const why: SmigError = smigError('SMIG_ERR_CONNECTION',
+      `leader ${this.#first.leader}: connection lost before DONE${error === undefined ? '' : ` (${error.message})`}`);
+    this.#log.event('relay-failed', { reason: why.message });
+    void this.#up.fail(why);
+  }
+}

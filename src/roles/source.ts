@@ -1,0 +1,418 @@
+/**
+ * The source (`smig send`; DESIGN §3 "Session flow" steps 1 and 3, paper §5.2 algorithm 2): wraps the
+ * payload in the envelope, spreads the ciphertext over the data relays and one key share to each key
+ * relay, and returns only once the destination's DONE has come back through a relay.
+ *
+ * Flow control and recovery (see window.ts): ciphertext chunks stay in memory until the leader's
+ * PROGRESS covers them; the source produces only while `next − acked < window`. Each data relay has its
+ * own pump that takes the next chunk whenever its link has room, so a slow or stalled relay never holds
+ * the others back. A data relay whose link closes without ERROR is *lost*: its unacknowledged chunks go
+ * back to the queue for the others. An ERROR from any relay is fatal (it reports what the source cannot
+ * repair: the leader or the destination is gone, a chunk did not authenticate, ...).
+ *
+ * END{L} is sent on every live data link once PROGRESS has reached L, the total ciphertext length, so
+ * that a re-send can still travel on any link until then.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { smigError, isSmigError } from '../errors.js';
+import { EnvelopeSealer, DEFAULT_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from '../crypto/envelope.js';
+import { generateKey } from '../crypto/keyfile.js';
+import { splitKey } from '../crypto/shares.js';
+import { wipe } from '../crypto/wipe.js';
+import { connectChannel, formatHostPort } from '../net/index.js';
+import type { FramedConnection, HostPort } from '../net/index.js';
+import { FrameType, MAX_DATA_SEGMENT_BYTES, MAX_RELAYS, sessionIdHex } from '../protocol/index.js';
+import type { DoneMessage, Message, SessionLayout } from '../protocol/index.js';
+import { Link, bulkPacer } from './link.js';
+import type { Pacer } from './link.js';
+import { silentLogger } from './log.js';
+import type { Logger } from './log.js';
+import { Signal, checkCount, secondsSince, sendDataParts } from './util.js';
+import { ChunkCutter, SendWindow } from './window.js';
+
+/** Default window: ciphertext bytes in flight (sent, not acknowledged). */
+export const DEFAULT_WINDOW: number = 32 * 1024 * 1024;
+/** Default chunk size: ciphertext bytes per DATA frame (whole sealed segments, so slightly more). */
+export const DEFAULT_CHUNK_SIZE: number = 256 * 1024;
+/** Largest chunk size: a chunk plus one sealed segment must fit a DATA_SEGMENT frame. */
+export const MAX_CHUNK_SIZE: number = 8 * 1024 * 1024;
+/** Largest envelope segment size the source uses (the opener's cap is larger). */
+export const MAX_SOURCE_SEGMENT_SIZE: number = 1024 * 1024;
+
+/** Timeouts of every channel a role opens (see src/net). */
+export interface ChannelTimeouts {
+  handshakeTimeoutMs?: number;
+  idleTimeoutMs?: number;
+}
+
+/** Options of {@link runSource}. */
+export interface SourceOptions {
+  /** The cluster key (TLS PSK of every channel). */
+  clusterKey: Uint8Array;
+  /** The payload, e.g. a file's read stream or stdin (or any iterable of chunks). Each chunk is zeroed once sealed. */
+  input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  /** Payload length when known in advance (a file); null for a stream. */
+  length: number | null;
+  /** Name the destination installs the payload under (a plain file name). */
+  name: string;
+  /** Where the payload goes: only the leader learns it, from the envelope header. */
+  destination: HostPort;
+  dataRelays: HostPort[];
+  keyRelays: HostPort[];
+  /** Rebuilds the key and forwards to the destination. Default: a random data relay. */
+  leader?: HostPort;
+  /** Key shares needed, 1..keyRelays.length. */
+  threshold: number;
+  /** Ciphertext bytes sent and not yet acknowledged before the source waits. Default 32 MiB. */
+  window?: number;
+  /** Ciphertext bytes per DATA frame (rounded up to whole segments). Default 256 KiB. */
+  chunkSize?: number;
+  /** Envelope segment size. Default 64 KiB. */
+  segmentSize?: number;
+  /** Awaited before every DATA write (the `bulk` strategy: none). */
+  pace?: Pacer;
+  log?: Logger;
+  channel?: ChannelTimeouts;
+  /** Aborting fails the migration (and tells every relay). */
+  signal?: AbortSignal;
+}
+
+/** What `smig send` reports. */
+export interface SourceResult {
+  /** Session id, 32 hex digits. */
+  session: string;
+  name: string;
+  /** Payload bytes sent (and confirmed by the destination). */
+  bytes: number;
+  /** Envelope bytes (ciphertext) the leader acknowledged. */
+  ciphertextBytes: number;
+  seconds: number;
+  /** Payload bytes per second. */
+  throughput: number;
+  hosts: { leader: string; dataRelays: string[]; keyRelays: string[]; destination: string };
+  threshold: number;
+  /** Relays that could not be reached or were lost during the session. */
+  lostRelays: string[];
+  /** Chunks sent again after a data relay was lost. */
+  resentChunks: number;
+  /** The destination's confirmation. */
+  done: { sha256: string; length: number; exitStatus: number | null; message: string };
+}
+
+interface DataLink {
+  index: number;
+  addr: string;
+  link: Link;
+  lost: boolean;
+}
+
+interface KeyLink {
+  index: number;
+  addr: string;
+  link: Link;
+}
+
+/**
+ * Runs one migration as its source; resolves once the destination has confirmed (DONE ok).
+ * @throws SmigError SMIG_ERR_USAGE for bad counts or sizes (before anything is sent);
+ *   SMIG_ERR_MIGRATION, one line, when the migration did not complete
+ * @example
+ * const r = await runSource({ clusterKey, input: createReadStream(f), length: size, name: 'vm.img',
+ *   destination, dataRelays, keyRelays, threshold: 2 });
+ */
+export async function runSource(opts: SourceOptions): Promise<SourceResult> {
+  return new SourceSession(opts).run();
+}
+
+class SourceSession {
+  readonly #o: SourceOptions;
+  readonly #layout: SessionLayout;
+  readonly #leader: HostPort;
+  readonly #window: SendWindow;
+  readonly #chunkSize: number;
+  readonly #segmentSize: number;
+  readonly #pace: Pacer;
+  #log: Logger;
+  readonly #work = new Signal(); // a chunk to send, or a link lost
+  readonly #room = new Signal(); // the window moved
+  #data: DataLink[] = [];
+  #keys: KeyLink[] = [];
+  #lost: string[] = [];
+  #produced = false;
+  #payloadBytes = 0;
+  #endSent = false;
+  #over = false;
+  #settle!: { resolve: (d: DoneMessage) => void; reject: (e: Error) => void };
+  readonly #outcome: Promise<DoneMessage>;
+
+  constructor(o: SourceOptions) {
+    checkCount(o.dataRelays.length, 1, MAX_RELAYS, 'data relays');
+    checkCount(o.keyRelays.length, 1, MAX_RELAYS, 'key relays');
+    checkCount(o.threshold, 1, o.keyRelays.length, `threshold (with ${o.keyRelays.length} key relays)`);
+    this.#chunkSize = checkCount(o.chunkSize ?? DEFAULT_CHUNK_SIZE, 1024, MAX_CHUNK_SIZE, 'chunk size');
+    this.#segmentSize = checkCount(o.segmentSize ?? DEFAULT_SEGMENT_SIZE, MIN_SEGMENT_SIZE, MAX_SOURCE_SEGMENT_SIZE, 'segment size');
+    const window = checkCount(o.window ?? DEFAULT_WINDOW, this.#chunkSize, 1024 * 1024 * 1024, 'window');
+    if (this.#chunkSize + this.#segmentSize + 16 > MAX_DATA_SEGMENT_BYTES) throw smigError('SMIG_ERR_USAGE', 'chunk size: too large for a frame');
+    this.#o = o;
+    this.#layout = { dataRelays: o.dataRelays.length, keyRelays: o.keyRelays.length, threshold: o.threshold };
+    this.#leader = o.leader ?? o.dataRelays[randomInt(o.dataRelays.length)]!;
+    this.#window = new SendWindow(window);
+    this.#pace = o.pace ?? bulkPacer;
+    this.#log = o.log ?? silentLogger;
+    this.#outcome = new Promise<DoneMessage>((resolve, reject) => (this.#settle = { resolve, reject }));
+    this.#outcome.catch(() => {}); // observed in run(); never an unhandled rejection
+  }
+
+  async run(): Promise<SourceResult> {
+    const o = this.#o;
+    const start = process.hrtime.bigint();
+    const sessionId = new Uint8Array(randomBytes(16));
+    const session = sessionIdHex(sessionId);
+    this.#log = this.#log.with({ session: session.slice(0, 16) });
+    const key = generateKey();
+    let shares: Uint8Array[] = [];
+    let sealer: EnvelopeSealer | undefined;
+    try {
+      shares = await splitKey(key, this.#layout.keyRelays, this.#layout.threshold);
+      sealer = new EnvelopeSealer(key, {
+        version: 1,
+        sessionId,
+        destination: formatHostPort(o.destination),
+        name: o.name,
+        length: o.length === null ? null : BigInt(o.length),
+        segmentSize: this.#segmentSize,
+      });
+    } finally {
+      wipe(key);
+    }
+    const onAbort = (): void => void this.#fail(smigError('SMIG_ERR_MIGRATION', 'interrupted'));
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (o.signal?.aborted) onAbort();
+      this.#log.event('session-start', {
+        name: o.name, length: o.length, leader: formatHostPort(this.#leader),
+        dataRelays: this.#layout.dataRelays, keyRelays: this.#layout.keyRelays, threshold: this.#layout.threshold,
+      });
+      await this.#open(sessionId, shares);
+      for (const d of this.#data) void this.#pump(d);
+      this.#produce(sealer).catch((err: unknown) => this.#fail(err));
+      const done = await this.#outcome;
+      const seconds = secondsSince(start);
+      const bytes = sealer.payloadLength;
+      this.#log.event('session-done', { bytes, seconds: Number(seconds.toFixed(3)), resent: this.#window.resent });
+      await Promise.all([...this.#data, ...this.#keys].map((l) => l.link.close()));
+      return {
+        session, name: o.name, bytes, ciphertextBytes: this.#window.acked, seconds,
+        throughput: seconds > 0 ? bytes / seconds : 0,
+        hosts: {
+          leader: formatHostPort(this.#leader),
+          dataRelays: o.dataRelays.map(formatHostPort),
+          keyRelays: o.keyRelays.map(formatHostPort),
+          destination: formatHostPort(o.destination),
+        },
+        threshold: this.#layout.threshold,
+        lostRelays: this.#lost,
+        resentChunks: this.#window.resent,
+        done: { sha256: Buffer.from(done.sha256).toString('hex'), length: done.length, exitStatus: done.exitStatus, message: done.message },
+      };
+    } catch (err) {
+      const failure = this.#fail(err);
+      this.#log.event('session-failed', { reason: failure.message });
+      await Promise.all([...this.#data, ...this.#keys].map((l) => l.link.fail(failure)));
+      throw failure;
+    } finally {
+      o.signal?.removeEventListener('abort', onAbort);
+      wipe(...shares);
+      sealer.destroy();
+      this.#window.drain();
+    }
+  }
+
+  /** Connects to every relay at once, opens the session on each, hands out the key shares. */
+  async #open(sessionId: Uint8Array, shares: Uint8Array[]): Promise<void> {
+    const o = this.#o;
+    const leader = formatHostPort(this.#leader);
+    const connect = (addr: HostPort): Promise<FramedConnection> =>
+      connectChannel(addr, { key: o.clusterKey, retries: 1, ...o.channel });
+    const [data, keys] = await Promise.all([
+      Promise.allSettled(o.dataRelays.map(connect)),
+      Promise.allSettled(o.keyRelays.map(connect)),
+    ]);
+    const firstError = (rs: PromiseSettledResult<unknown>[]): string =>
+      (rs.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined)?.reason?.message ?? '';
+    data.forEach((r, index) => {
+      const addr = formatHostPort(o.dataRelays[index]!);
+      if (r.status === 'fulfilled') this.#data.push({ index, addr, link: new Link(r.value, 'reply', `data relay ${addr}`), lost: false });
+      else this.#unreachable('data', addr, r.reason);
+    });
+    keys.forEach((r, index) => {
+      const addr = formatHostPort(o.keyRelays[index]!);
+      if (r.status === 'fulfilled') this.#keys.push({ index, addr, link: new Link(r.value, 'reply', `key relay ${addr}`) });
+      else this.#unreachable('key', addr, r.reason);
+    });
+    if (this.#data.length === 0) throw smigError('SMIG_ERR_MIGRATION', `no data relay reachable (${firstError(data)})`);
+    if (this.#keys.length < this.#layout.threshold) {
+      throw smigError('SMIG_ERR_MIGRATION',
+        `only ${this.#keys.length} of ${this.#layout.keyRelays} key relays reachable, the threshold is ${this.#layout.threshold}` +
+        (this.#keys.length < this.#layout.keyRelays ? ` (${firstError(keys)})` : ''));
+    }
+    // small control frames: posted (ordered on each link); a link that fails now is handled by its end
+    for (const d of this.#data) {
+      d.link.start((msg) => this.#onReply(d.link, msg));
+      void d.link.ended.then((end) => this.#onDataEnd(d, end.error));
+      d.link.post({ type: FrameType.SESSION, sessionId, role: 'data-relay', leader, index: d.index, layout: this.#layout });
+    }
+    for (const k of this.#keys) {
+      k.link.start((msg) => this.#onReply(k.link, msg));
+      void k.link.ended.then((end) => this.#onKeyEnd(k, end.error));
+      const share = shares[k.index]!;
+      k.link.post({ type: FrameType.SESSION, sessionId, role: 'key-relay', leader, index: k.index, layout: this.#layout });
+      // KEY as a frame of parts: the share is not copied into an encode buffer, and is zeroed once sent
+      k.link.sendPartsWiping(FrameType.KEY, [share], [share]).catch(() => {});
+      k.link.post({ type: FrameType.END, length: share.length, sha256: null });
+    }
+    this.#log.event('session-open', { dataLinks: this.#data.length, keyLinks: this.#keys.length });
+  }
+
+  #unreachable(kind: string, addr: string, reason: unknown): void {
+    this.#lost.push(addr);
+    this.#log.event('relay-unreachable', { kind, addr, reason: reason instanceof Error ? reason.message : String(reason) });
+  }
+
+  /** Reads the payload, seals it, cuts chunks, and adds them to the window as room allows. */
+  async #produce(sealer: EnvelopeSealer): Promise<void> {
+    const cutter = new ChunkCutter(this.#chunkSize);
+    const emit = async (piece: Uint8Array): Promise<void> => {
+      const parts = cutter.push(piece);
+      if (parts !== undefined) await this.#add(parts);
+    };
+    await emit(sealer.prefix());
+    for await (const buf of this.#o.input) {
+      if (this.#over) return;
+      const plain = buf instanceof Uint8Array ? buf : new Uint8Array(0);
+      const sealed = sealer.push(plain);
+      wipe(plain);
+      for (const s of sealed) await emit(s);
+    }
+    for (const s of sealer.finish()) await emit(s);
+    const rest = cutter.flush();
+    if (rest !== undefined) await this.#add(rest);
+    this.#produced = true;
+    this.#payloadBytes = sealer.payloadLength;
+    this.#log.event('input-done', { bytes: sealer.payloadLength, ciphertext: this.#window.next });
+    this.#maybeEnd();
+  }
+
+  async #add(parts: Uint8Array[]): Promise<void> {
+    while (!this.#window.hasRoom() && !this.#over) await this.#room.wait();
+    if (this.#over) throw smigError('SMIG_ERR_MIGRATION', 'stopped');
+    this.#window.add(parts);
+    this.#work.notify();
+  }
+
+  /** One per data relay: sends the next queued chunk whenever this link can take more. */
+  async #pump(d: DataLink): Promise<void> {
+    try {
+      while (!this.#over && !d.lost) {
+        const chunk = this.#window.take(d.index);
+        if (chunk === undefined) {
+          await this.#work.wait();
+          continue;
+        }
+        await this.#pace(chunk.length);
+        await sendDataParts(d.link.conn, chunk.offset, chunk.parts);
+      }
+    } catch (err) {
+      if (!this.#over) this.#relayLost(d, err instanceof Error ? err : undefined); // the send failed: the link is gone
+    }
+  }
+
+  #onReply(link: Link, msg: Message): void {
+    switch (msg.type) {
+      case FrameType.PROGRESS:
+        try {
+          this.#window.ack(msg.offset);
+        } catch (err) {
+          this.#fail(smigError('SMIG_ERR_PROTOCOL_STATE', `${link.name}: ${(err as Error).message}`)); // a broken leader
+          return;
+        }
+        this.#room.notify();
+        this.#maybeEnd();
+        return;
+      case FrameType.DONE:
+        if (this.#over) return;
+        this.#log.event('done', { via: link.name, ok: msg.ok, length: msg.length, exitStatus: msg.exitStatus, message: msg.message });
+        if (!msg.ok) {
+          const status = msg.exitStatus === null ? '' : ` (exec exit status ${msg.exitStatus})`;
+          this.#fail(smigError('SMIG_ERR_MIGRATION', `the destination reported a failure: ${msg.message}${status}`));
+          return;
+        }
+        if (!this.#produced || msg.length !== this.#payloadBytes) {
+          this.#fail(smigError('SMIG_ERR_VERIFY', `the destination confirmed ${msg.length} bytes, ${this.#payloadBytes} were sent`));
+          return;
+        }
+        this.#over = true;
+        this.#settle.resolve(msg);
+        this.#wakeAll();
+        return;
+      case FrameType.ERROR:
+        this.#fail(link.peerError);
+        return;
+      default:
+        return; // PING: answered by the link
+    }
+  }
+
+  /** Once every byte is acknowledged: END{L} on every live data link (re-sends could still need any of them before). */
+  #maybeEnd(): void {
+    if (!this.#produced || this.#endSent || this.#over || this.#window.acked !== this.#window.next) return;
+    this.#endSent = true;
+    const length = this.#window.next;
+    for (const d of this.#data) if (!d.lost) d.link.post({ type: FrameType.END, length, sha256: null });
+    this.#log.event('end-sent', { ciphertext: length });
+  }
+
+  #onDataEnd(d: DataLink, error: Error | undefined): void {
+    if (this.#over) return;
+    if (d.link.peerError !== undefined) this.#fail(d.link.peerError);
+    else this.#relayLost(d, error);
+  }
+
+  #relayLost(d: DataLink, error: Error | undefined): void {
+    if (d.lost) return;
+    d.lost = true;
+    this.#lost.push(d.addr);
+    const requeued = this.#window.requeue(d.index);
+    this.#log.event('relay-lost', { kind: 'data', addr: d.addr, requeued, reason: error?.message });
+    this.#work.notify();
+    if (this.#data.every((x) => x.lost)) {
+      this.#fail(smigError('SMIG_ERR_MIGRATION', `every data relay was lost (last: ${d.addr}${error ? `: ${error.message}` : ''})`));
+    }
+  }
+
+  #onKeyEnd(k: KeyLink, error: Error | undefined): void {
+    if (this.#over) return;
+    if (k.link.peerError !== undefined) this.#fail(k.link.peerError);
+    else {
+      this.#lost.push(k.addr);
+      this.#log.event('relay-lost', { kind: 'key', addr: k.addr, reason: error?.message });
+    }
+  }
+
+  /** Fails the session once (first error wins); returns the failure as SMIG_ERR_MIGRATION. */
+  #fail(err: unknown): Error {
+    const message = err instanceof Error ? err.message : String(err);
+    const failure = isSmigError(err) && err.code === 'SMIG_ERR_MIGRATION' ? err : smigError('SMIG_ERR_MIGRATION', message, err);
+    if (!this.#over) {
+      this.#over = true;
+      this.#settle.reject(failure);
+      this.#wakeAll();
+    }
+    return failure;
+  }
+
+  #wakeAll(): void {
+    this.#work.notify();
+    this.#room.notify();
+  }
+}

@@ -1,0 +1,66 @@
+/** Small helpers shared by the roles: a wake-up signal, the DATA frame header, option checks. */
+import { smigError } from '../errors.js';
+import { FrameType } from '../protocol/index.js';
+import type { FramedConnection } from '../net/index.js';
+
+/**
+ * A level-free wake-up: `wait()` resolves at the next `notify()` (or at once if one came since the last
+ * wait). Loops use it as "something changed, look again".
+ */
+export class Signal {
+  #waiters: (() => void)[] = [];
+  #pending = false;
+
+  /** Resolves at the next notify(), or at once when one is pending. */
+  wait(): Promise<void> {
+    if (this.#pending) {
+      this.#pending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Wakes every waiter (or the next one to wait). */
+  notify(): void {
+    const w = this.#waiters;
+    if (w.length === 0) {
+      this.#pending = true;
+      return;
+    }
+    this.#waiters = [];
+    for (const resolve of w) resolve();
+  }
+}
+
+/** The 8-byte DATA body prefix (u64 big-endian offset). */
+export function u64(offset: number): Uint8Array {
+  const b = new Uint8Array(8);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, Math.floor(offset / 0x1_0000_0000));
+  v.setUint32(4, offset >>> 0);
+  return b;
+}
+
+/**
+ * Sends DATA{offset, bytes} with the bytes given as parts (no concatenation; STYLE §3.5). Same wire
+ * format as `encodeMessage({ type: DATA, offset, bytes })`.
+ */
+export function sendDataParts(conn: FramedConnection, offset: number, parts: readonly Uint8Array[]): Promise<void> {
+  return conn.send(FrameType.DATA, [u64(offset), ...parts]);
+}
+
+/**
+ * Checks a whole-number option.
+ * @throws SmigError SMIG_ERR_USAGE naming the option and the range
+ */
+export function checkCount(value: number, min: number, max: number, what: string): number {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw smigError('SMIG_ERR_USAGE', `${what}: ${value} is outside ${min}..${max}`);
+  }
+  return value;
+}
+
+/** Elapsed seconds since a `process.hrtime.bigint()` mark. */
+export function secondsSince(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
