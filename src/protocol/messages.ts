@@ -422,6 +422,11 @@ class Reader {
     return hi * 0x1_0000_0000 + this.#view.getUint32(at + 4);
   }
   /** A view of the next `n` bytes. */
+  /** A copy that owns its memory (Buffer#slice would return a view of a Buffer-backed body). */
+  copy(n: number, field: string): Uint8Array {
+    return new Uint8Array(this.view(n, field));
+  }
+
   view(n: number, field: string): Uint8Array {
     const at = this.#need(n, field);
     return this.#body.subarray(at, at + n);
@@ -658,7 +663,7 @@ function decodeSession(body: Uint8Array): SessionMessage {
   const r = new Reader(body, 'SESSION');
   const version = r.u8('version');
   if (version !== PROTOCOL_VERSION) throw malformed('SESSION.version', `${version} is not supported (this is ${PROTOCOL_VERSION})`);
-  const sessionId = r.view(SESSION_ID_LENGTH, 'sessionId').slice();
+  const sessionId = r.copy(SESSION_ID_LENGTH, 'sessionId');
   const roleCode = r.u8('role');
   const role = ROLE_OF[roleCode];
   const layoutAfter = (): SessionLayout => {
@@ -752,7 +757,7 @@ export function decodeMessage(type: number, body: Uint8Array): Message {
       return { type, share: body };
     case FrameType.DATA_SEGMENT: {
       const r = new Reader(body, 'DATA_SEGMENT');
-      const sessionId = r.view(SESSION_ID_LENGTH, 'sessionId').slice();
+      const sessionId = r.copy(SESSION_ID_LENGTH, 'sessionId');
       const index = r.u8('index');
       checkInt(index, 0, MAX_RELAYS - 1, 'DATA_SEGMENT.index');
       const offset = r.u64('offset');
@@ -763,7 +768,7 @@ export function decodeMessage(type: number, body: Uint8Array): Message {
     }
     case FrameType.KEY_SEGMENT: {
       const r = new Reader(body, 'KEY_SEGMENT');
-      const sessionId = r.view(SESSION_ID_LENGTH, 'sessionId').slice();
+      const sessionId = r.copy(SESSION_ID_LENGTH, 'sessionId');
       const index = r.u8('index');
       checkInt(index, 0, MAX_RELAYS - 1, 'KEY_SEGMENT.index');
       const share = r.rest();
@@ -782,13 +787,13 @@ export function decodeMessage(type: number, body: Uint8Array): Message {
       }
       const r = new Reader(body, 'END');
       const length = r.u64('length');
-      return { type, length, sha256: body.length === 8 ? null : r.view(SHA256_LENGTH, 'sha256').slice() };
+      return { type, length, sha256: body.length === 8 ? null : r.copy(SHA256_LENGTH, 'sha256') };
     }
     case FrameType.DONE: {
       const r = new Reader(body, 'DONE');
       const flags = r.u8('flags');
       if ((flags & ~(DONE_OK | DONE_EXIT)) !== 0) throw malformed('DONE.flags', `unknown bits 0x${flags.toString(16)}`);
-      const sha256 = r.view(SHA256_LENGTH, 'sha256').slice();
+      const sha256 = r.copy(SHA256_LENGTH, 'sha256');
       const length = r.u64('length');
       const status = r.i32('exitStatus');
       if (!(flags & DONE_EXIT) && status !== 0) throw malformed('DONE.exitStatus', 'must be 0 when absent');

@@ -480,3 +480,20 @@ describe('a session over in-memory links (the API the roles use)', () => {
     expect(replies.map((m) => (m.type === T.PROGRESS ? m.offset : m.type))).toEqual([200, 300, T.DONE]);
   });
 });
+
+describe('decoded session ids and digests own their memory', () => {
+  // Regression: Buffer#slice returns a view, so wiping a Buffer-backed frame body (as the roles do after
+  // forwarding a share) used to zero the session id the leader had kept.
+  it('survive wiping the Buffer-backed body they came from', () => {
+    const seg = encodeMessageBytes({ type: T.KEY_SEGMENT, sessionId: ID, index: 1, share: new Uint8Array(33).fill(7) });
+    const body = Buffer.from(seg.subarray(5));
+    const msg = decodeMessage(T.KEY_SEGMENT, body) as Extract<Message, { type: typeof T.KEY_SEGMENT }>;
+    body.fill(0);
+    expect(msg.sessionId).toEqual(ID);
+    const done = encodeMessageBytes({ type: T.DONE, ok: true, sha256: new Uint8Array(32).fill(3), length: 5, exitStatus: 0, message: '' });
+    const dbody = Buffer.from(done.subarray(5));
+    const d = decodeMessage(T.DONE, dbody) as Extract<Message, { type: typeof T.DONE }>;
+    dbody.fill(0);
+    expect(d.sha256).toEqual(new Uint8Array(32).fill(3));
+  });
+});

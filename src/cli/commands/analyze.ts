@@ -1,4 +1,5 @@
 /** `smig analyze`: packet-rate distributions and distinguishability tests between traffic classes. */
+import { Option } from 'commander';
 import type { Command } from 'commander';
 import { smigError } from '../../errors.js';
 import { formatDuration, parseDuration } from '../../util/units.js';
@@ -52,7 +53,7 @@ export const analyzeCommand: CommandSpec = {
       .argument('[capture...]', 'capture files (pcap, pcapng, optionally gzip-compressed; - for stdin); each is a class, the first the reference')
       .option('--class <name=capture[@filter]>', 'a named traffic class, optionally with its own filter (repeatable)', collect)
       .option('-f, --filter <expr>', 'filter applied to every class (tcpdump syntax subset: host, net, port, portrange, src, dst, tcp, udp, icmp, ip, ip6, and, or, not)')
-      .option('--bin <dur>', 'bin width for rates: 1us … hours', argParser(parseBin), 1_000_000_000n)
+      .addOption(new Option('--bin <dur>', 'bin width for rates: 1us … hours').argParser(argParser(parseBin)).default(1_000_000_000n, '1s'))
       .option('--alpha <a>', 'significance level of the tests', argParser(parseAlpha), 0.05)
       .option('--json', 'print the whole result as JSON on stdout')
       .option('--csv <dir>', 'write summary, comparisons, series and flows as CSV files into DIR')
