@@ -144,6 +144,9 @@ async function analyzeClass(spec: ClassSpec, binNs: bigint, opts: AnalyzeOptions
   if (acc.outOfOrder > 0) {
     info.warnings.push({ code: 'SMIG_WARN_OUT_OF_ORDER', offset: 0, message: `${spec.file}: ${acc.outOfOrder} packets earlier than the one before them; their negative gaps are left out of the inter-arrival times` });
   }
+  if (acc.fanoLate > 0) {
+    info.warnings.push({ code: 'SMIG_WARN_FANO_LATE', offset: 0, message: `${spec.file}: ${acc.fanoLate} packets came minutes out of time order; the Fano factors count them in windows of their own` });
+  }
   if (acc.flowsDropped > 0) {
     info.warnings.push({ code: 'SMIG_WARN_FLOWS', offset: 0, message: `${spec.file}: more than ${acc.flows.size} flows; ${acc.flowsDropped} packets of further flows are not in the flow table` });
   }

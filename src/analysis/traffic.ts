@@ -4,7 +4,8 @@
  *
  * What grows, and with what (nothing grows with the file itself):
  * - per-bin counts: a sparse map with one entry per non-empty bin (≤ duration ÷ bin);
- * - the Fano windows (10 ms, 100 ms, 1 s): likewise per non-empty window;
+ * - the Fano windows (10 ms, 100 ms, 1 s): a sliding set of at most FANO_HORIZON windows per width; older
+ *   windows are folded into running sums (see FanoCounter);
  * - packet sizes: an exact histogram (≤ 65536 + jumbo distinct values);
  * - inter-arrival times: a reservoir of at most `maxSamples` values (exact below that, a uniform sample above);
  * - flows: at most `maxFlows` entries; packets of further flows are counted in `flowsDropped`.
@@ -68,7 +69,7 @@ export class TrafficAccumulator {
   outOfOrder = 0;
   flowsDropped = 0;
   readonly bins: Map<number, BinCounts> = new Map();
-  readonly fanoWindows: Map<number, number>[] = FANO_WINDOWS_NS.map(() => new Map());
+  readonly fanoCounters: FanoCounter[] = FANO_WINDOWS_NS.map(() => new FanoCounter());
   readonly sizes: Map<number, number> = new Map();
   readonly iat: Reservoir;
   readonly flows: Map<string, FlowRecord> = new Map();
@@ -108,11 +109,7 @@ export class TrafficAccumulator {
     } else {
       this.bins.set(bin, [1, p.origLen]);
     }
-    for (let i = 0; i < FANO_WINDOWS_NS.length; i++) {
-      const w = Number(rel / FANO_WINDOWS_NS[i]!);
-      const m = this.fanoWindows[i]!;
-      m.set(w, (m.get(w) ?? 0) + 1);
-    }
+    for (let i = 0; i < FANO_WINDOWS_NS.length; i++) this.fanoCounters[i]!.add(Number(rel / FANO_WINDOWS_NS[i]!));
     this.sizes.set(p.origLen, (this.sizes.get(p.origLen) ?? 0) + 1);
     if (this.prevNs !== undefined) {
       const gap = ts - this.prevNs;
@@ -130,6 +127,11 @@ export class TrafficAccumulator {
     return Number((this.maxNs - this.anchorNs) / this.binNs) + 1;
   }
 
+  /** Packets that arrived more than FANO_HORIZON windows late (their Fano windows are approximate). */
+  get fanoLate(): number {
+    return this.fanoCounters.reduce((a, c) => a + c.late, 0);
+  }
+
   /**
    * Fano factor of packet counts per window FANO_WINDOWS_NS[i], over all windows from the anchor to the latest
    * packet (empty ones count as zeros): sample variance ÷ mean. Null with fewer than two windows.
@@ -139,8 +141,7 @@ export class TrafficAccumulator {
     if (this.maxNs === undefined) return null;
     const windows = Number((this.maxNs - this.anchorNs) / width) + 1;
     if (windows < 2) return null;
-    let sumSq = 0;
-    for (const c of this.fanoWindows[i]!.values()) sumSq += c * c;
+    const sumSq = this.fanoCounters[i]!.sumOfSquares();
     const mean = this.packets / windows;
     const variance = (sumSq - windows * mean * mean) / (windows - 1);
     return variance / mean;
@@ -179,5 +180,50 @@ export class TrafficAccumulator {
       flow.respPackets++;
       flow.respBytes += len;
     }
+  }
+}
+
+/** Windows kept open per Fano width before they are folded into the running sum of squares. */
+export const FANO_HORIZON = 65_536;
+
+/**
+ * Σ c² over the packet counts c of all windows of one width, in bounded memory: open windows live in a map;
+ * once the map holds more than FANO_HORIZON windows, those more than FANO_HORIZON / 2 behind the newest are
+ * folded into the sum. Exact unless a packet comes so late that its window was already folded (a file out of
+ * time order by more than ~FANO_HORIZON / 2 windows: 5 min at 10 ms); such a packet counts as a window of its
+ * own and is reported in `late`.
+ */
+export class FanoCounter {
+  private readonly open: Map<number, number> = new Map();
+  private folded = 0;
+  private foldedBelow = -Infinity;
+  private newest = -Infinity;
+  late = 0;
+
+  add(w: number): void {
+    if (w < this.foldedBelow) {
+      this.late++;
+      this.folded += 1;
+      return;
+    }
+    this.open.set(w, (this.open.get(w) ?? 0) + 1);
+    if (w > this.newest) this.newest = w;
+    if (this.open.size > FANO_HORIZON) this.fold(this.newest - FANO_HORIZON / 2);
+  }
+
+  sumOfSquares(): number {
+    let s = this.folded;
+    for (const c of this.open.values()) s += c * c;
+    return s;
+  }
+
+  private fold(below: number): void {
+    for (const [w, c] of this.open) {
+      if (w < below) {
+        this.folded += c * c;
+        this.open.delete(w);
+      }
+    }
+    this.foldedBelow = below;
   }
 }

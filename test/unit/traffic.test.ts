@@ -1,0 +1,46 @@
+/** The per-class accumulator's bounded-memory parts against direct computations. */
+import { describe, expect, it } from 'vitest';
+import { FANO_HORIZON, FanoCounter } from '../../src/analysis/traffic.js';
+
+function direct(windows: number[]): number {
+  const m = new Map<number, number>();
+  for (const w of windows) m.set(w, (m.get(w) ?? 0) + 1);
+  let s = 0;
+  for (const c of m.values()) s += c * c;
+  return s;
+}
+
+describe('FanoCounter', () => {
+  it('equals the direct Σc² on time-ordered windows far beyond the horizon, holding at most the horizon', () => {
+    const c = new FanoCounter();
+    const ws: number[] = [];
+    let seed = 7;
+    for (let w = 0; w < FANO_HORIZON * 3; w += 1 + (seed % 3)) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      const k = seed % 4;
+      for (let j = 0; j < k; j++) {
+        c.add(w);
+        ws.push(w);
+      }
+    }
+    expect(c.sumOfSquares()).toBe(direct(ws));
+    expect(c.late).toBe(0);
+    expect((c as unknown as { open: Map<number, number> }).open.size).toBeLessThanOrEqual(FANO_HORIZON + 1);
+  });
+
+  it('is exact for packets late by less than half the horizon, and counts later ones', () => {
+    const c = new FanoCounter();
+    const ws: number[] = [];
+    for (let w = 0; w < FANO_HORIZON * 2; w++) {
+      c.add(w);
+      ws.push(w);
+      if (w % 1000 === 999) {
+        c.add(w - 500); // a little late: exact
+        ws.push(w - 500);
+      }
+    }
+    expect(c.sumOfSquares()).toBe(direct(ws));
+    c.add(0); // window 0 was folded long ago
+    expect(c.late).toBe(1);
+  });
+});
