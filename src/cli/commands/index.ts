@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { CliIO } from '../io.js';
 import { analyzeCommand } from './analyze.js';
 import { keygenCommand } from './keygen.js';
+import { profileCommand } from './profile.js';
 import { recvCommand } from './recv.js';
 import { relayCommand } from './relay.js';
 import { sendCommand } from './send.js';
@@ -17,4 +18,4 @@ export interface CommandSpec {
   run?: (args: string[], opts: Record<string, unknown>, io: CliIO, cmd: Command) => Promise<number>;
 }
 
-export const COMMANDS: CommandSpec[] = [keygenCommand, sendCommand, relayCommand, recvCommand, analyzeCommand];
+export const COMMANDS: CommandSpec[] = [keygenCommand, sendCommand, relayCommand, recvCommand, analyzeCommand, profileCommand];
