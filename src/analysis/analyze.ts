@@ -24,6 +24,9 @@ export interface ClassSpec {
   file: string;
   /** BPF-subset filter for this class (combined with the global one by `and`). */
   filter?: string;
+  /** Time window relative to the class's earliest packet: [fromNs, toNs). */
+  fromNs?: bigint;
+  toNs?: bigint;
 }
 
 export interface AnalyzeOptions {
@@ -121,23 +124,24 @@ async function analyzeClass(spec: ClassSpec, binNs: bigint, opts: AnalyzeOptions
   const readOpts: ReadOptions = {
     onProgress: opts.onProgress ? (r, t) => opts.onProgress!(spec.file, r, t) : undefined,
   };
+  if (spec.fromNs !== undefined && spec.toNs !== undefined && spec.toNs <= spec.fromNs) {
+    throw smigError('SMIG_ERR_USAGE', `${spec.name}: the window's end must be after its start`);
+  }
   const pass = async (anchorNs: bigint | undefined): Promise<{ acc: TrafficAccumulator; info: CaptureInfo }> => {
-    let acc: TrafficAccumulator | undefined;
-    const info = await readCapture(spec.file, (p) => {
-      acc ??= new TrafficAccumulator({ binNs, anchorNs: anchorNs ?? p.ts, filter, maxSamples: opts.maxSamples, maxFlows: opts.maxFlows });
-      acc.add(p);
-    }, readOpts);
-    acc ??= new TrafficAccumulator({ binNs, anchorNs: anchorNs ?? 0n, filter, maxSamples: opts.maxSamples, maxFlows: opts.maxFlows });
+    const acc = new TrafficAccumulator({
+      binNs, anchorNs, fromNs: spec.fromNs, toNs: spec.toNs, filter, maxSamples: opts.maxSamples, maxFlows: opts.maxFlows,
+    });
+    const info = await readCapture(spec.file, (p) => void acc.add(p), readOpts);
     return { acc, info };
   };
   let { acc, info } = await pass(undefined);
   // Bins are anchored at the earliest packet that passes the filter (DESIGN §5). The first pass anchored at the
-  // first packet read; when that is not the earliest kept one, read again with the right anchor.
-  if (acc.minNs !== undefined && acc.minNs !== acc.anchorNs) {
+  // first such packet; when that is not the earliest, read again with the right anchor.
+  if (acc.filteredMinNs !== undefined && acc.filteredMinNs !== acc.anchorNs) {
     if (spec.file === '-') {
       info.warnings.push({ code: 'SMIG_WARN_ANCHOR', offset: 0, message: 'stdin: bins anchored at the first packet, not the earliest (stdin cannot be read twice)' });
     } else {
-      ({ acc, info } = await pass(acc.minNs));
+      ({ acc, info } = await pass(acc.filteredMinNs));
     }
   }
   for (const w of info.warnings) opts.onWarning?.({ ...w, file: spec.file });

@@ -79,7 +79,7 @@ function classToJson(c: ClassResult): ClassJson {
     earliestTs: t.minNs === undefined ? null : nsToDecimal(t.minNs),
     latestTs: t.maxNs === undefined ? null : nsToDecimal(t.maxNs),
     duration: t.minNs === undefined || t.maxNs === undefined ? 0 : Number(t.maxNs - t.minNs) / 1e9,
-    series: { t0: t.minNs === undefined ? null : nsToDecimal(t.anchorNs), bin: Number(t.binNs) / 1e9, binNs: t.binNs.toString(), bins: t.binCount, rows },
+    series: { t0: t.minNs === undefined ? null : nsToDecimal(t.baseNs), bin: Number(t.binNs) / 1e9, binNs: t.binNs.toString(), bins: t.binCount, rows },
     distributions,
     fano: Object.fromEntries(c.fano.map((f) => [`${Number(f.windowNs) / 1e6}ms`, f.value])),
     flows: c.flows.map(flowToJson),

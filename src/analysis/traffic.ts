@@ -10,9 +10,10 @@
  * - inter-arrival times: a reservoir of at most `maxSamples` values (exact below that, a uniform sample above);
  * - flows: at most `maxFlows` entries; packets of further flows are counted in `flowsDropped`.
  *
- * Bins are anchored at the earliest packet (DESIGN §5): bin i = floor((ts − tMin) / width). The anchor must be
- * known before the pass; `analyzeCapture` (analyze.ts) reads a file a second time in the rare case where its
- * first packet is not its earliest.
+ * Bins are anchored at the earliest packet passing the filter (DESIGN §5): bin i = floor((ts − tMin) / width), or,
+ * with a time window [from, to) relative to tMin, at tMin + from. Without a given anchor the first packet passing
+ * the filter is taken; `analyze` (analyze.ts) reads a file a second time in the rare case where that is not the
+ * earliest (`filteredMinNs` tells).
  */
 import { createDecoded, decodePacket, formatAddress } from '../capture/decode.js';
 import type { Decoded } from '../capture/decode.js';
@@ -42,8 +43,11 @@ export interface FlowRecord {
 export interface TrafficOptions {
   /** Bin width in nanoseconds (≥ 1000: 1 µs). */
   binNs: bigint;
-  /** Anchor of bin 0: the earliest timestamp of the class. */
-  anchorNs: bigint;
+  /** The earliest timestamp of the class (after the filter); undefined: the first packet passing the filter. */
+  anchorNs?: bigint;
+  /** Time window relative to the anchor: packets with from ≤ ts − anchor < to are kept; bins start at from. */
+  fromNs?: bigint;
+  toNs?: bigint;
   filter?: PacketPredicate;
   maxSamples?: number;
   maxFlows?: number;
@@ -55,7 +59,12 @@ type BinCounts = [number, number];
 /** Accumulates one traffic class. Feed it with `add`, in file order. */
 export class TrafficAccumulator {
   readonly binNs: bigint;
-  readonly anchorNs: bigint;
+  /** Anchor of the window: the class's earliest packet (after the filter). */
+  anchorNs: bigint | undefined;
+  /** Earliest timestamp of the packets that passed the filter (in or out of the window). */
+  filteredMinNs: bigint | undefined;
+  private readonly fromNs: bigint;
+  private readonly toNs: bigint | undefined;
   packets = 0;
   bytes = 0;
   capturedBytes = 0;
@@ -81,6 +90,8 @@ export class TrafficAccumulator {
   constructor(opts: TrafficOptions) {
     this.binNs = opts.binNs;
     this.anchorNs = opts.anchorNs;
+    this.fromNs = opts.fromNs ?? 0n;
+    this.toNs = opts.toNs;
     this.filter = opts.filter;
     this.maxFlows = opts.maxFlows ?? 100_000;
     this.iat = new Reservoir(opts.maxSamples ?? 1_000_000, 0x5eed);
@@ -92,6 +103,10 @@ export class TrafficAccumulator {
     const d = decodePacket(p.linktype, p.data, this.decoded, p.origLen);
     if (this.filter && !this.filter(d)) return false;
     const ts = p.ts;
+    if (this.filteredMinNs === undefined || ts < this.filteredMinNs) this.filteredMinNs = ts;
+    this.anchorNs ??= ts;
+    const sinceAnchor = ts - this.anchorNs;
+    if (sinceAnchor < this.fromNs || (this.toNs !== undefined && sinceAnchor >= this.toNs)) return false;
     this.packets++;
     this.bytes += p.origLen;
     this.capturedBytes += p.capLen;
@@ -100,7 +115,7 @@ export class TrafficAccumulator {
     if (this.minNs === undefined || ts < this.minNs) this.minNs = ts;
     if (this.maxNs === undefined || ts > this.maxNs) this.maxNs = ts;
 
-    const rel = ts - this.anchorNs;
+    const rel = sinceAnchor - this.fromNs;
     const bin = Number(rel / this.binNs);
     const counts = this.bins.get(bin);
     if (counts) {
@@ -124,7 +139,12 @@ export class TrafficAccumulator {
   /** Number of bins from the anchor to the latest packet: empty bins in between are zero-rate samples. */
   get binCount(): number {
     if (this.maxNs === undefined) return 0;
-    return Number((this.maxNs - this.anchorNs) / this.binNs) + 1;
+    return Number((this.maxNs - this.baseNs) / this.binNs) + 1;
+  }
+
+  /** Start of bin 0: the anchor plus the window's start. */
+  get baseNs(): bigint {
+    return (this.anchorNs ?? 0n) + this.fromNs;
   }
 
   /** Packets that arrived more than FANO_HORIZON windows late (their Fano windows are approximate). */
@@ -139,7 +159,7 @@ export class TrafficAccumulator {
   fano(i: number): number | null {
     const width = FANO_WINDOWS_NS[i]!;
     if (this.maxNs === undefined) return null;
-    const windows = Number((this.maxNs - this.anchorNs) / width) + 1;
+    const windows = Number((this.maxNs - this.baseNs) / width) + 1;
     if (windows < 2) return null;
     const sumSq = this.fanoCounters[i]!.sumOfSquares();
     const mean = this.packets / windows;

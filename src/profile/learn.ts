@@ -281,7 +281,7 @@ export function buildProfile(d: LearnData, meta: BuildMeta): Profile {
       direction: filterDirection(meta.filter),
       from: meta.fromNs.toString(),
       to: meta.toNs === undefined ? null : meta.toNs.toString(),
-      start: nsToDecimal(acc.anchorNs),
+      start: nsToDecimal(acc.baseNs),
       span: Number(acc.maxNs! - acc.minNs!) / 1e9,
     },
     binNs: acc.binNs.toString(),

@@ -12,6 +12,9 @@ interface AnalyzeFlags {
   class?: string[];
   filter?: string;
   bin: bigint;
+  from?: bigint;
+  to?: bigint;
+  window?: string[];
   alpha: number;
   json?: boolean;
   csv?: string;
@@ -47,6 +50,7 @@ export const analyzeCommand: CommandSpec = {
     'smig analyze --class normal=site.pcap@"not port 22" --class stealth=run.pcap@"port 7000" --bin 100ms',
     'smig analyze captures/*.pcap --json > report.json',
     'smig analyze a.pcap.gz b.pcap --csv out/ --plot out/report.html',
+    'smig analyze --bin 500ms --class normal=site.pcap --class stealth=run.pcap@"port 7000" --window normal=45s..',
   ],
   configure(cmd: Command): void {
     cmd
@@ -54,6 +58,9 @@ export const analyzeCommand: CommandSpec = {
       .option('--class <name=capture[@filter]>', 'a named traffic class, optionally with its own filter (repeatable)', collect)
       .option('-f, --filter <expr>', 'filter applied to every class (tcpdump syntax subset: host, net, port, portrange, src, dst, tcp, udp, icmp, ip, ip6, and, or, not)')
       .addOption(new Option('--bin <dur>', 'bin width for rates: 1us … hours').argParser(argParser(parseBin)).default(1_000_000_000n, '1s'))
+      .option('--from <dur>', 'keep packets from DUR after each class\'s earliest packet (bins start there)', argParser((t) => parseDuration(t, '--from')))
+      .option('--to <dur>', 'keep packets up to DUR after each class\'s earliest packet', argParser((t) => parseDuration(t, '--to')))
+      .option('--window <name=from..to>', 'a time window for one class, overriding --from/--to (either end may be empty) (repeatable)', collect)
       .option('--alpha <a>', 'significance level of the tests', argParser(parseAlpha), 0.05)
       .option('--json', 'print the whole result as JSON on stdout')
       .option('--csv <dir>', 'write summary, comparisons, series and flows as CSV files into DIR')
@@ -69,6 +76,20 @@ export const analyzeCommand: CommandSpec = {
     if (opts.json && opts.csv) throw smigError('SMIG_ERR_USAGE', '--json and --csv exclude each other');
     const classes = [...args.map((file) => ({ name: defaultClassName(file), file })), ...(opts.class ?? []).map(parseClassSpec)];
     if (classes.length === 0) throw smigError('SMIG_ERR_USAGE', 'no capture given (smig analyze CAPTURE... or --class NAME=CAPTURE)');
+    for (const c of classes as { name: string; fromNs?: bigint; toNs?: bigint }[]) {
+      if (opts.from !== undefined) c.fromNs = opts.from;
+      if (opts.to !== undefined) c.toNs = opts.to;
+    }
+    for (const w of opts.window ?? []) {
+      const eq = w.indexOf('=');
+      const range = w.slice(eq + 1).split('..');
+      if (eq <= 0 || range.length !== 2) throw smigError('SMIG_ERR_USAGE', `--window: '${w}' is not NAME=FROM..TO (e.g. normal=45s..90s, normal=..45s)`);
+      const name = w.slice(0, eq);
+      const target = classes.find((c) => c.name === name) as { fromNs?: bigint; toNs?: bigint } | undefined;
+      if (!target) throw smigError('SMIG_ERR_USAGE', `--window: no class named '${name}' (classes: ${classes.map((c) => c.name).join(', ')})`);
+      target.fromNs = range[0] === '' ? undefined : parseDuration(range[0]!, '--window');
+      target.toNs = range[1] === '' ? undefined : parseDuration(range[1]!, '--window');
+    }
     const names = new Set<string>();
     for (const c of classes) {
       if (names.has(c.name)) c.name = `${c.name}#${classes.indexOf(c) + 1}`;
