@@ -3,6 +3,7 @@
  * Fano factor, ECDF points for plots, weighted-sample normalization, and a seeded reservoir sampler that
  * bounds memory on huge captures.
  */
+import { createRng } from '../util/rng.js';
 import { smigError } from '../errors.js';
 import type { WeightedSample } from './ks.js';
 
@@ -240,7 +241,7 @@ export class Reservoir {
     if (!Number.isFinite(seed)) throw smigError('SMIG_ERR_USAGE', `Reservoir: seed must be a finite number (got ${seed})`);
     this.capacity = capacity;
     this.#buf = new Float64Array(Math.min(capacity, 1024));
-    this.#next = sfc32(seed);
+    this.#next = createRng(seed);
   }
 
   /** Number of values offered so far. */
@@ -317,27 +318,3 @@ function neumaierSum(a: ArrayLike<number>): number {
   return sum + comp;
 }
 
-/** sfc32 (Doty-Humphrey's small fast chaotic PRNG) seeded through splitmix32; returns doubles in [0, 1). */
-function sfc32(seed: number): () => number {
-  let s = (Math.trunc(seed) >>> 0) ^ (Math.floor(seed / 2 ** 32) >>> 0);
-  const splitmix = (): number => {
-    s = (s + 0x9e3779b9) | 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-  let a = splitmix(), b = splitmix(), c = splitmix(), d = 1;
-  const u32 = (): number => {
-    const t = (((a + b) | 0) + d) | 0;
-    d = (d + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return t >>> 0;
-  };
-  for (let i = 0; i < 12; i++) u32();
-  // 53 random bits
-  return () => ((u32() >>> 5) * 67108864 + (u32() >>> 6)) / 9007199254740992;
-}
