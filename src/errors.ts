@@ -43,6 +43,11 @@ export const ERROR_CODES = {
   SMIG_ERR_INTERNAL: 1,
   // a file re-read for a re-send differs from what was sealed (exit 1)
   SMIG_ERR_SOURCE_CHANGED: 1,
+  // lab hosts and live capture: not root / no capture permission (exit 2); an ip/tc step failed (exit 1)
+  SMIG_ERR_PERMISSION: 2,
+  SMIG_ERR_LAB: 1,
+  // smig control: too few available hosts for a session (exit 1)
+  SMIG_ERR_NO_HOSTS: 1,
 } as const;
 
 export type SmigErrorCode = keyof typeof ERROR_CODES;

@@ -2,7 +2,9 @@
 import type { Command } from 'commander';
 import type { CliIO } from '../io.js';
 import { analyzeCommand } from './analyze.js';
+import { captureCommand } from './capture.js';
 import { keygenCommand } from './keygen.js';
+import { labCommand } from './lab.js';
 import { profileCommand } from './profile.js';
 import { recvCommand } from './recv.js';
 import { relayCommand } from './relay.js';
@@ -18,4 +20,4 @@ export interface CommandSpec {
   run?: (args: string[], opts: Record<string, unknown>, io: CliIO, cmd: Command) => Promise<number>;
 }
 
-export const COMMANDS: CommandSpec[] = [keygenCommand, sendCommand, relayCommand, recvCommand, analyzeCommand, profileCommand];
+export const COMMANDS: CommandSpec[] = [keygenCommand, sendCommand, relayCommand, recvCommand, analyzeCommand, profileCommand, captureCommand, labCommand];

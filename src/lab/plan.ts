@@ -1,0 +1,288 @@
+/**
+ * The pure half of the lab: names, addresses, the `ip`/`tc` batches that build a lab, and its state
+ * record. Nothing here runs a command, so every decision is testable without root.
+ *
+ * Layout (everything lives in namespaces named `smig-LAB-…`; the host's own namespace is never touched):
+ * ```
+ *   smig-LAB-h1            smig-LAB-br                    smig-LAB-h2
+ *   eth0 10.77.0.1 ──veth── vh1 ─┐                  ┌─ vh2 ──veth── eth0 10.77.0.2
+ *                                └─ br0 (bridge) ───┘ …
+ * ```
+ * Each veth pair is created from inside the bridge namespace with its peer placed straight into the
+ * host's namespace, so no interface ever exists in the caller's namespace, even for a moment.
+ */
+import { smigError } from '../errors.js';
+
+/** Namespaces, and nothing else, carry this prefix; `down` and the leftover sweep match on it. */
+export const NS_PREFIX = 'smig-';
+/** Interface of every host (in its own namespace) and the bridge (in the bridge namespace). */
+export const HOST_IF = 'eth0';
+export const BRIDGE_IF = 'br0';
+/** Default lab subnet: private (RFC 1918), and reachable only inside the lab's namespaces. */
+export const DEFAULT_SUBNET = '10.77.0.0/24';
+/** The most hosts one lab holds. */
+export const MAX_HOSTS = 250;
+const MTU = 1500;
+
+/** Per-link shaping, applied on each host's egress (so host→host one-way delay is `delayNs`, RTT twice it). */
+export interface LinkShaping {
+  /** Added one-way delay, integer ns (tc netem). */
+  delayNs?: bigint;
+  /** Random loss in percent, 0 < p ≤ 100 (tc netem). */
+  lossPct?: number;
+  /** Egress rate limit in bytes/s (tc tbf). */
+  rateBps?: number;
+}
+
+/** One lab host as recorded in the state file. */
+export interface LabHostState {
+  /** `h1` … `hN`. */
+  name: string;
+  /** Its network namespace. */
+  ns: string;
+  /** IPv4 address on `eth0`. */
+  address: string;
+  /** Its veth end in the bridge namespace (capture here to see the host's link from the switch). */
+  bridgePort: string;
+}
+
+/** What `lab up` records under /run/smig/labs/LAB.json. */
+export interface LabState {
+  version: 1;
+  name: string;
+  subnet: string;
+  prefixLength: number;
+  bridgeNs: string;
+  hosts: LabHostState[];
+  shaping: { delayNs?: string; lossPct?: number; rateBps?: number };
+  /**
+   * How offloads were turned off: `ethtool` (features off: TSO, GSO, GRO and TX checksumming, plus the
+   * `ip` limits) or `ip` only (gso_max_segs 1, gro_max_size 0: wire-size packets all the same).
+   */
+  offloads: 'ethtool' | 'ip';
+  createdAt: string;
+}
+
+/**
+ * A lab name: a lower-case letter then up to 9 letters or digits (it becomes part of namespace names;
+ * no `-`, so one lab's prefix never matches another's).
+ * @throws SmigError SMIG_ERR_USAGE
+ */
+export function checkLabName(name: string): string {
+  if (!/^[a-z][a-z0-9]{0,9}$/.test(name)) {
+    throw smigError('SMIG_ERR_USAGE', `lab name '${name}': expected a lower-case letter then up to 9 letters or digits`);
+  }
+  return name;
+}
+
+/** The namespace prefix of one lab: `smig-LAB-`. */
+export function labPrefix(name: string): string {
+  return `${NS_PREFIX}${checkLabName(name)}-`;
+}
+
+/** IPv4 dotted quad → unsigned 32-bit number; undefined if malformed. */
+function ipv4ToNumber(text: string): number | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  let n = 0;
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
+    n = n * 256 + Number(p);
+  }
+  return n;
+}
+
+function numberToIpv4(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+/**
+ * Parses `A.B.C.D/P` (8 ≤ P ≤ 30) and returns the network address and prefix; host bits must be zero.
+ * @throws SmigError SMIG_ERR_BAD_ADDRESS
+ */
+export function parseSubnet(text: string): { network: number; prefixLength: number } {
+  const m = /^([\d.]+)\/(\d{1,2})$/.exec(text.trim());
+  const addr = m ? ipv4ToNumber(m[1]!) : undefined;
+  const p = m ? Number(m[2]) : NaN;
+  if (addr === undefined || !(p >= 8 && p <= 30)) {
+    throw smigError('SMIG_ERR_BAD_ADDRESS', `--subnet '${text}': expected an IPv4 network like 10.77.0.0/24 (prefix 8..30)`);
+  }
+  const hostMask = 2 ** (32 - p) - 1;
+  if (addr % (hostMask + 1) !== 0) {
+    throw smigError('SMIG_ERR_BAD_ADDRESS', `--subnet '${text}': host bits are set (network address is ${numberToIpv4(addr - (addr % (hostMask + 1)))}/${p})`);
+  }
+  return { network: addr, prefixLength: p };
+}
+
+/**
+ * Host addresses of a lab: the network address + 1, + 2, … (h1 is `.1`).
+ * @throws SmigError SMIG_ERR_USAGE when the hosts do not fit (network and broadcast addresses excluded).
+ */
+export function hostAddresses(subnet: string, count: number): string[] {
+  const { network, prefixLength } = parseSubnet(subnet);
+  const usable = 2 ** (32 - prefixLength) - 2;
+  if (count > usable) throw smigError('SMIG_ERR_USAGE', `--hosts ${count}: ${subnet} has room for ${usable}`);
+  return Array.from({ length: count }, (_, i) => numberToIpv4(network + i + 1));
+}
+
+/** Options of a lab (after parsing). */
+export interface LabSpec extends LinkShaping {
+  name: string;
+  hosts: number;
+  subnet?: string;
+}
+
+/**
+ * The state a lab will have: names and addresses of every host.
+ * @throws SmigError SMIG_ERR_USAGE / SMIG_ERR_BAD_ADDRESS for a bad name, count, subnet or shaping value.
+ */
+export function planLab(spec: LabSpec, offloads: LabState['offloads'] = 'ip', now: Date = new Date()): LabState {
+  const prefix = labPrefix(spec.name);
+  if (!Number.isInteger(spec.hosts) || spec.hosts < 1 || spec.hosts > MAX_HOSTS) {
+    throw smigError('SMIG_ERR_USAGE', `--hosts: expected 1..${MAX_HOSTS}, got ${spec.hosts}`);
+  }
+  if (spec.lossPct !== undefined && !(spec.lossPct > 0 && spec.lossPct <= 100)) {
+    throw smigError('SMIG_ERR_USAGE', `--loss: expected a percentage in (0, 100], got ${spec.lossPct}`);
+  }
+  if (spec.delayNs !== undefined && spec.delayNs <= 0n) throw smigError('SMIG_ERR_USAGE', '--delay: expected a positive duration');
+  if (spec.rateBps !== undefined && !(spec.rateBps >= 1000)) throw smigError('SMIG_ERR_USAGE', `--rate: expected at least 1000 B/s (8kbit/s), got ${spec.rateBps} B/s`);
+  const subnet = spec.subnet ?? DEFAULT_SUBNET;
+  const { prefixLength } = parseSubnet(subnet);
+  const addresses = hostAddresses(subnet, spec.hosts);
+  return {
+    version: 1,
+    name: spec.name,
+    subnet,
+    prefixLength,
+    bridgeNs: `${prefix}br`,
+    hosts: addresses.map((address, i) => ({ name: `h${i + 1}`, ns: `${prefix}h${i + 1}`, address, bridgePort: `vh${i + 1}` })),
+    shaping: {
+      ...(spec.delayNs !== undefined ? { delayNs: spec.delayNs.toString() } : {}),
+      ...(spec.lossPct !== undefined ? { lossPct: spec.lossPct } : {}),
+      ...(spec.rateBps !== undefined ? { rateBps: spec.rateBps } : {}),
+    },
+    offloads,
+    createdAt: now.toISOString(),
+  };
+}
+
+/** One step of building a lab: run `argv[0]` with `argv[1..]`, feeding `stdin` (an `-batch -` script) if given. */
+export interface LabStep {
+  what: string;
+  argv: string[];
+  stdin?: string;
+}
+
+/**
+ * Interface limits that make captures show wire packets without ethtool: at most one segment per GSO
+ * packet (TCP hands the device MSS-sized skbs) and no GRO merging.
+ */
+const NO_OFFLOAD = 'gso_max_segs 1 gro_max_size 0';
+/**
+ * ethtool features turned off when ethtool is there. Beyond packet sizes this gives captures real TCP
+ * checksums (no CHECKSUM_PARTIAL) and lets libpcap size its ring slots to the MTU instead of 64 KiB
+ * (pcap-linux.c sizes TPACKET_V2 frames from the MTU only when no offload is on): measured here, a
+ * 64 MiB ring of a stopped capture held 1,023 packets with offloads on and all 4,057 of a 3 MB
+ * transfer with them off.
+ */
+const ETHTOOL_OFF = 'tx off tso off gso off gro off';
+
+/**
+ * The commands that build `state`, in order: namespaces, the bridge namespace (bridge, veth pairs with
+ * their peers placed in the hosts' namespaces), each host (lo, eth0: no IPv6 link-local so the lab is
+ * quiet, MTU 1500, offloads off, address), then shaping. Every `ip`/`tc` call names a lab namespace.
+ * `ethtool`: its path when `state.offloads` is 'ethtool'.
+ */
+export function planUp(state: LabState, ethtool: string = 'ethtool'): LabStep[] {
+  const sh = `'${ethtool.replaceAll("'", "'\\''")}'`;
+  const features = (ns: string, ifs: string[]): LabStep => ({
+    what: `turn offloads off in ${ns}`,
+    argv: ['ip', 'netns', 'exec', ns, '/bin/sh', '-c', ifs.map((i) => `${sh} -K ${i} ${ETHTOOL_OFF} >/dev/null`).join(' && ')],
+  });
+  const br = state.bridgeNs;
+  const steps: LabStep[] = [
+    { what: 'create namespaces', argv: ['ip', '-batch', '-'], stdin: [br, ...state.hosts.map((h) => h.ns)].map((ns) => `netns add ${ns}\n`).join('') },
+  ];
+  const brScript = [
+    'link set lo up',
+    // no STP, no forward delay: a port forwards as soon as it is up
+    `link add ${BRIDGE_IF} type bridge stp_state 0 forward_delay 0`,
+    `link set ${BRIDGE_IF} addrgenmode none`,
+  ];
+  for (const h of state.hosts) {
+    brScript.push(
+      `link add ${h.bridgePort} mtu ${MTU} type veth peer name ${HOST_IF} mtu ${MTU} netns ${h.ns}`,
+      `link set ${h.bridgePort} addrgenmode none`,
+      `link set ${h.bridgePort} ${NO_OFFLOAD}`,
+      `link set ${h.bridgePort} master ${BRIDGE_IF}`,
+      `link set ${h.bridgePort} up`,
+    );
+  }
+  brScript.push(`link set ${BRIDGE_IF} up`);
+  steps.push({ what: `build the bridge in ${br}`, argv: ['ip', '-n', br, '-batch', '-'], stdin: brScript.map((l) => `${l}\n`).join('') });
+  if (state.offloads === 'ethtool') steps.push(features(br, state.hosts.map((h) => h.bridgePort)));
+  for (const h of state.hosts) {
+    const script = [
+      'link set lo up',
+      `link set ${HOST_IF} addrgenmode none`,
+      `link set ${HOST_IF} ${NO_OFFLOAD}`,
+      `addr add ${h.address}/${state.prefixLength} dev ${HOST_IF}`,
+      `link set ${HOST_IF} up`,
+    ];
+    steps.push({ what: `set up ${h.name} in ${h.ns}`, argv: ['ip', '-n', h.ns, '-batch', '-'], stdin: script.map((l) => `${l}\n`).join('') });
+    if (state.offloads === 'ethtool') steps.push(features(h.ns, [HOST_IF]));
+    const tc = shapingCommands(state.shaping);
+    if (tc.length > 0) steps.push({ what: `shape ${h.name}'s link`, argv: ['tc', '-n', h.ns, '-batch', '-'], stdin: tc.map((l) => `${l}\n`).join('') });
+  }
+  return steps;
+}
+
+/** tc `rate` argument in bit/s (integer). */
+function tcRate(bytesPerSecond: number): string {
+  return `${Math.max(1, Math.round(bytesPerSecond * 8))}bit`;
+}
+
+/**
+ * The `tc` lines (for `tc -batch`) shaping a host's egress on eth0: netem for delay/loss as the root,
+ * tbf for the rate (root, or netem's child 1:1 as tc-netem(8) shows). tbf's burst is one jiffy's worth
+ * at HZ=250 (the tc-tbf(8) rule rate/HZ) and at least two full frames; its queue holds 100 ms.
+ */
+export function shapingCommands(s: LabState['shaping']): string[] {
+  const lines: string[] = [];
+  const netem: string[] = [];
+  if (s.delayNs !== undefined) netem.push(`delay ${BigInt(s.delayNs) / 1000n}us`);
+  if (s.lossPct !== undefined) netem.push(`loss ${s.lossPct}%`);
+  if (netem.length > 0) lines.push(`qdisc add dev ${HOST_IF} root handle 1: netem ${netem.join(' ')}`);
+  if (s.rateBps !== undefined) {
+    const burst = Math.max(2 * (MTU + 14), Math.ceil(s.rateBps / 250));
+    const parent = netem.length > 0 ? 'parent 1:1 handle 10:' : 'root handle 1:';
+    lines.push(`qdisc add dev ${HOST_IF} ${parent} tbf rate ${tcRate(s.rateBps)} burst ${burst} latency 100ms`);
+  }
+  return lines;
+}
+
+/**
+ * Checks a parsed state file (written by us, but it sits in /run where anything could change it).
+ * @throws SmigError SMIG_ERR_CONFIG naming the file.
+ */
+export function validateState(value: unknown, file: string): LabState {
+  const bad = (why: string): never => {
+    throw smigError('SMIG_ERR_CONFIG', `${file}: not a smig lab state (${why})`);
+  };
+  if (typeof value !== 'object' || value === null) return bad('not an object');
+  const v = value as Partial<LabState>;
+  if (v.version !== 1) return bad(`version ${String(v.version)}`);
+  if (typeof v.name !== 'string' || !/^[a-z][a-z0-9]{0,9}$/.test(v.name)) return bad('name');
+  const prefix = labPrefix(v.name);
+  if (typeof v.subnet !== 'string' || typeof v.prefixLength !== 'number' || typeof v.createdAt !== 'string') return bad('subnet');
+  if (v.bridgeNs !== `${prefix}br`) return bad('bridge namespace');
+  if (!Array.isArray(v.hosts) || v.hosts.length === 0 || v.hosts.length > MAX_HOSTS) return bad('hosts');
+  v.hosts.forEach((h: Partial<LabHostState>, i) => {
+    if (h.name !== `h${i + 1}` || h.ns !== `${prefix}h${i + 1}` || h.bridgePort !== `vh${i + 1}` || typeof h.address !== 'string' || ipv4ToNumber(h.address) === undefined) {
+      bad(`host ${i + 1}`);
+    }
+  });
+  if (typeof v.shaping !== 'object' || v.shaping === null) return bad('shaping');
+  if (v.offloads !== 'ethtool' && v.offloads !== 'ip') return bad('offloads');
+  return v as LabState;
+}
