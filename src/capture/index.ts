@@ -2,6 +2,7 @@
 export { CaptureParser, readCapture } from './reader.js';
 export type { ParserOptions, ReadOptions } from './reader.js';
 export { PcapWriter } from './writer.js';
+export { LiveCapture, listDevices } from './live.js';
 export type { PcapWriterOptions } from './writer.js';
 export { createDecoded, decodePacket, formatAddress, parseAddress } from './decode.js';
 export type { Decoded, NetworkKind } from './decode.js';
