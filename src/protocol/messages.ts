@@ -7,11 +7,11 @@
  * stream on the same connection. One connection carries one session.
  *
  * ```
- * source ──▶ data relay i  SESSION{role:'data-relay', leader, index:i, layout}  DATA*  END{L}
+ * source ──▶ data relay i  SESSION{role:'data-relay', leader, index:i, layout, plan?}  DATA*  END{L}
  *        ◀──               PROGRESS*  DONE                          (forwarded from the leader)
- * source ──▶ key relay j   SESSION{role:'key-relay', leader, index:j, layout}   KEY    END{share length}
+ * source ──▶ key relay j   SESSION{role:'key-relay', leader, index:j, layout, plan?}   KEY    END{share length}
  *        ◀──               DONE                                     (forwarded from the leader)
- * relay  ──▶ leader        SESSION{role:'leader', via, index, layout}  DATA_SEGMENT* or KEY_SEGMENT  END
+ * relay  ──▶ leader        SESSION{role:'leader', via, index, layout, plan?}  DATA_SEGMENT* or KEY_SEGMENT  END
  *        ◀──               PROGRESS* (data links)  DONE (every link)
  * leader ──▶ destination   SESSION{role:'destination', name, length|null}  DATA* (plaintext)  END{length, sha256}
  *        ◀──               DONE
@@ -25,6 +25,10 @@
  * - Relays learn the session layout (data relays, key relays, threshold) from the source and copy it,
  *   with their own index, into their SESSION to the leader. The leader thus needs no instruction:
  *   the first SESSION of a session id creates its state; a link whose layout disagrees gets ERROR.
+ * - The pacing plan (DESIGN §4 "every hop is paced"; src/pacing/plan.ts) travels the same way: the
+ *   source puts it, as JSON text, in every relay SESSION; relays copy it verbatim into their SESSION to
+ *   the leader. Absent means `bulk`. The codec only bounds it ({@link MAX_PLAN_BYTES}, UTF-8, no
+ *   control characters); the roles validate its content (`parsePlan`) before they use it.
  * - The destination is in no SESSION a relay sees: it travels only inside the encrypted envelope
  *   header (DESIGN §3 "Envelope"), which the leader alone can open, and only after it has k shares.
  * - Replies travel back along the relay links: the leader writes PROGRESS (contiguous ciphertext
@@ -70,6 +74,8 @@ export const MAX_TEXT_BYTES = 1024;
 export const MAX_JSON_BYTES: number = 64 * 1024;
 /** Longest key share (a 32-byte key gives 33-byte Shamir shares). */
 export const MAX_SHARE_BYTES = 256;
+/** Longest pacing plan in a SESSION, UTF-8 bytes of JSON (= PLAN_MAX_JSON_BYTES of src/pacing). */
+export const MAX_PLAN_BYTES: number = 32 * 1024;
 /** Most relays of one kind in a session (u8 counts). */
 export const MAX_RELAYS = 255;
 /** Largest DATA payload in a frame of the default maximum length. */
@@ -98,7 +104,11 @@ interface SessionCommon {
   /** 16 bytes. */
   sessionId: Uint8Array;
 }
-/** source → data relay. Body: `u8 version | 16 id | u8 role=1 | str8 leader | u8 index | u8 dataRelays | u8 keyRelays | u8 threshold`. */
+/**
+ * source → data relay. Body: `u8 version | 16 id | u8 role=1 | str8 leader | u8 index | u8 dataRelays |
+ * u8 keyRelays | u8 threshold [| u16 planLength (1..MAX_PLAN_BYTES) | plan]`: the plan is present when at
+ * least two bytes follow the threshold (a single trailing byte is an error, as before the field existed).
+ */
 export interface DataRelaySession extends SessionCommon {
   role: 'data-relay';
   /** The leader's `host:port`, where the relay forwards. */
@@ -106,6 +116,8 @@ export interface DataRelaySession extends SessionCommon {
   /** This relay's index, < layout.dataRelays. */
   index: number;
   layout: SessionLayout;
+  /** The session's pacing plan, JSON text (absent: bulk). */
+  plan?: string;
 }
 /** source → key relay. Body as {@link DataRelaySession} with role=2; index < layout.keyRelays. */
 export interface KeyRelaySession extends SessionCommon {
@@ -113,8 +125,13 @@ export interface KeyRelaySession extends SessionCommon {
   leader: string;
   index: number;
   layout: SessionLayout;
+  /** The session's pacing plan, JSON text (absent: bulk). */
+  plan?: string;
 }
-/** relay → leader. Body: `u8 version | 16 id | u8 role=3 | u8 via (1 data-relay, 2 key-relay) | u8 index | u8 dataRelays | u8 keyRelays | u8 threshold`. */
+/**
+ * relay → leader. Body: `u8 version | 16 id | u8 role=3 | u8 via (1 data-relay, 2 key-relay) | u8 index |
+ * u8 dataRelays | u8 keyRelays | u8 threshold [| u16 planLength | plan]` (plan as in {@link DataRelaySession}).
+ */
 export interface LeaderSession extends SessionCommon {
   role: 'leader';
   /** Which kind of relay opens the link. */
@@ -122,6 +139,8 @@ export interface LeaderSession extends SessionCommon {
   /** The relay's index among its kind. */
   index: number;
   layout: SessionLayout;
+  /** The plan of the relay's SESSION from the source, verbatim (absent: bulk). */
+  plan?: string;
 }
 /** leader → destination. Body: `u8 version | 16 id | u8 role=4 | str8 name | u8 flags (bit0: length known) | u64 length (0 when unknown)`. */
 export interface DestinationSession extends SessionCommon {
@@ -440,6 +459,10 @@ class Reader {
     this.#at = this.#body.length;
     return this.#body.subarray(at);
   }
+  /** Bytes not read yet. */
+  get left(): number {
+    return this.#body.length - this.#at;
+  }
   /** No trailing bytes. */
   done(): void {
     const extra = this.#body.length - this.#at;
@@ -512,6 +535,17 @@ const DEST_LENGTH_KNOWN = 0x01;
 /** Shared zeros for PAD bodies (never written to). */
 const ZEROS = new Uint8Array(64 * 1024);
 
+/** The optional plan field: `u16 length | UTF-8 JSON text`, or nothing. */
+function encodePlan(plan: string | undefined): Uint8Array {
+  if (plan === undefined) return new Uint8Array(0);
+  const text = encodeText(plan, MAX_PLAN_BYTES, 'SESSION.plan');
+  if (text.length === 0) throw malformed('SESSION.plan', 'empty (leave it out for bulk)');
+  const out = new Uint8Array(2 + text.length);
+  new DataView(out.buffer).setUint16(0, text.length);
+  out.set(text, 2);
+  return out;
+}
+
 function encodeSessionParts(msg: SessionMessage, max: number): Uint8Array[] {
   checkBytes(msg.sessionId, SESSION_ID_LENGTH, SESSION_ID_LENGTH, 'SESSION.sessionId');
   const head = 1 + SESSION_ID_LENGTH + 1;
@@ -523,9 +557,10 @@ function encodeSessionParts(msg: SessionMessage, max: number): Uint8Array[] {
       checkLayout(msg.layout, 'SESSION.layout');
       const count = msg.role === 'data-relay' ? msg.layout.dataRelays : msg.layout.keyRelays;
       checkInt(msg.index, 0, count - 1, 'SESSION.index');
-      const w = new Writer(FrameType.SESSION, head + 1 + leader.length + 4, 0, max);
+      const plan = encodePlan(msg.plan);
+      const w = new Writer(FrameType.SESSION, head + 1 + leader.length + 4 + plan.length, 0, max);
       w.u8(PROTOCOL_VERSION).bytes(msg.sessionId).u8(ROLE_CODE[msg.role]).str8(leader);
-      w.u8(msg.index).u8(msg.layout.dataRelays).u8(msg.layout.keyRelays).u8(msg.layout.threshold);
+      w.u8(msg.index).u8(msg.layout.dataRelays).u8(msg.layout.keyRelays).u8(msg.layout.threshold).bytes(plan);
       return [w.buf];
     }
     case 'leader': {
@@ -533,9 +568,10 @@ function encodeSessionParts(msg: SessionMessage, max: number): Uint8Array[] {
       if (via === undefined) throw malformed('SESSION.via', `'${String(msg.via)}' is not data-relay or key-relay`);
       checkLayout(msg.layout, 'SESSION.layout');
       checkInt(msg.index, 0, (msg.via === 'data-relay' ? msg.layout.dataRelays : msg.layout.keyRelays) - 1, 'SESSION.index');
-      const w = new Writer(FrameType.SESSION, head + 5, 0, max);
+      const plan = encodePlan(msg.plan);
+      const w = new Writer(FrameType.SESSION, head + 5 + plan.length, 0, max);
       w.u8(PROTOCOL_VERSION).bytes(msg.sessionId).u8(ROLE_CODE.leader).u8(via);
-      w.u8(msg.index).u8(msg.layout.dataRelays).u8(msg.layout.keyRelays).u8(msg.layout.threshold);
+      w.u8(msg.index).u8(msg.layout.dataRelays).u8(msg.layout.keyRelays).u8(msg.layout.threshold).bytes(plan);
       return [w.buf];
     }
     case 'destination': {
@@ -674,6 +710,13 @@ function decodeSession(body: Uint8Array): SessionMessage {
     checkLayout(layout, 'SESSION.layout');
     return layout;
   };
+  // the optional trailing plan: present when at least its u16 length follows (bounded before it is read)
+  const planAfter = (): { plan?: string } => {
+    if (r.left < 2) return {};
+    const n = r.u16('plan.length');
+    if (n === 0 || n > MAX_PLAN_BYTES) throw malformed('SESSION.plan.length', `${n} is out of range 1..${MAX_PLAN_BYTES}`);
+    return { plan: decodeText(r.view(n, 'plan'), MAX_PLAN_BYTES, 'SESSION.plan') };
+  };
   let msg: SessionMessage;
   switch (role) {
     case 'data-relay':
@@ -683,7 +726,7 @@ function decodeSession(body: Uint8Array): SessionMessage {
       const index = r.u8('index');
       const layout = layoutAfter();
       checkInt(index, 0, (role === 'data-relay' ? layout.dataRelays : layout.keyRelays) - 1, 'SESSION.index');
-      msg = { type: FrameType.SESSION, sessionId, role, leader, index, layout };
+      msg = { type: FrameType.SESSION, sessionId, role, leader, index, layout, ...planAfter() };
       break;
     }
     case 'leader': {
@@ -693,7 +736,7 @@ function decodeSession(body: Uint8Array): SessionMessage {
       const index = r.u8('index');
       const layout = layoutAfter();
       checkInt(index, 0, (via === 'data-relay' ? layout.dataRelays : layout.keyRelays) - 1, 'SESSION.index');
-      msg = { type: FrameType.SESSION, sessionId, role, via, index, layout };
+      msg = { type: FrameType.SESSION, sessionId, role, via, index, layout, ...planAfter() };
       break;
     }
     case 'destination': {

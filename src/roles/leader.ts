@@ -13,6 +13,12 @@
  * 4. Finish: when END{L} has come and everything up to L is consumed, the opener checks the trailer;
  *    END{length, sha256} goes to the destination, its DONE to every relay link.
  *
+ * Pacing (pace.ts): the plan comes in the relays' SESSIONs (every link of a session must carry the same text);
+ * the destination hop has its own pacer (hop `leader`, index 0) and gets DATA frames of its write sizes, cut
+ * from a queue of plaintext that keeps the remainder of a segment for the next write. A paced session sends
+ * PROGRESS less often ({@link PACED_PROGRESS_DELAY_MS}): those frames travel on the paced relay links too; the
+ * final segment's arrival is reported at once (the source's END waits for it).
+ *
  * Failures (bad shares, a chunk that does not authenticate, the destination lost or refusing, every
  * relay link gone) end the session: ERROR on every relay link, ERROR to the destination (which deletes
  * its partial file). Nothing a relay reads names the destination: messages are scrubbed of its address.
@@ -27,9 +33,12 @@ import { connectChannel, formatHostPort, parseHostPort } from '../net/index.js';
 import type { FramedConnection } from '../net/index.js';
 import { FrameType, errorMessageFor, sameSessionId, sessionIdHex } from '../protocol/index.js';
 import type { DoneMessage, LeaderSession, Message, SessionLayout } from '../protocol/index.js';
+import type { Clock } from '../pacing/clock.js';
+import type { PacingPlan } from '../pacing/plan.js';
+import type { Pacer } from '../pacing/strategies.js';
 import { Link } from './link.js';
-import type { Pacer } from './link.js';
 import type { Logger } from './log.js';
+import { ByteQueue, DATA_FRAME_OVERHEAD, cushionBytes, cutsWrites, hopPacer, nextPayload, pacingLogFields, pacingReport, sessionPlan } from './pace.js';
 import { ReorderBuffer } from './reorder.js';
 import type { ChannelTimeouts } from './source.js';
 import { Signal, u64 } from './util.js';
@@ -38,6 +47,8 @@ import { Signal, u64 } from './util.js';
 export const PROGRESS_BYTES: number = 1024 * 1024;
 /** …or this long after an advance. */
 export const PROGRESS_DELAY_MS = 50;
+/** …or, in a paced session, this long after an advance (each PROGRESS is a packet on paced links). */
+export const PACED_PROGRESS_DELAY_MS = 5000;
 /** Plaintext bytes per DATA frame to the destination, at most. */
 const MAX_PLAIN_FRAME: number = 4 * 1024 * 1024;
 /** Slack over the window for the chunk that straddles it (a chunk is ≤ 8 MiB + one segment). */
@@ -51,7 +62,8 @@ export interface LeaderOptions {
   maxWindow: number;
   /** How long to wait for a key that opens the envelope, from the session's first link. */
   keyWaitMs: number;
-  pace: Pacer;
+  /** Test hook: the pacers' clock (default RealClock). */
+  clock?: Clock;
   channel: ChannelTimeouts;
 }
 
@@ -73,13 +85,15 @@ export class LeaderRegistry {
   /**
    * Adds a link whose first frame was SESSION{role:'leader'} (already decoded) to its session.
    * `release` is called once when this link is closed.
-   * @throws SmigError SMIG_ERR_PROTOCOL_STATE when the layout disagrees or the relay index joined twice
+   * @throws SmigError SMIG_ERR_PROTOCOL_STATE when the layout or plan disagrees or the relay index joined twice;
+   *   SMIG_ERR_FRAME_MALFORMED for a plan that does not validate
    */
   join(conn: FramedConnection, first: LeaderSession, release: () => void): void {
     const id = sessionIdHex(first.sessionId);
     let s = this.#sessions.get(id);
     if (s === undefined) {
-      s = new LeaderSessionState(this.#o, first.sessionId, first.layout, () => {
+      const plan = sessionPlan(first.plan);
+      s = new LeaderSessionState(this.#o, first.sessionId, first.layout, { text: first.plan, plan }, () => {
         this.#sessions.delete(id);
         if (this.#sessions.size === 0) this.#idle.notify();
       });
@@ -111,6 +125,14 @@ class LeaderSessionState {
   readonly #o: LeaderOptions;
   readonly #id: Uint8Array;
   readonly #layout: SessionLayout;
+  /** The plan's text as the first link brought it (every link must bring the same), and its pacer. */
+  readonly #planText: string | undefined;
+  readonly #pacer: Pacer;
+  readonly #stop = new AbortController();
+  /** Paced: plaintext not yet written, and the size drawn for the next write. */
+  readonly #plain = new ByteQueue();
+  #want: number | undefined;
+  readonly #cushion: number;
   readonly #log: Logger;
   readonly #onGone: () => void;
   readonly #links = new Map<string, RelayLink>(); // `${via}:${index}`
@@ -135,10 +157,13 @@ class LeaderSessionState {
   #lastPing = 0;
   #started = process.hrtime.bigint();
 
-  constructor(o: LeaderOptions, id: Uint8Array, layout: SessionLayout, onGone: () => void) {
+  constructor(o: LeaderOptions, id: Uint8Array, layout: SessionLayout, plan: { text: string | undefined; plan: PacingPlan | undefined }, onGone: () => void) {
     this.#o = o;
     this.#id = new Uint8Array(id); // decoded ids may be views of a frame buffer
     this.#layout = layout;
+    this.#planText = plan.text;
+    this.#pacer = hopPacer(plan.plan, this.#id, 'leader', 0, o.clock);
+    this.#cushion = cushionBytes(plan.plan);
     this.#log = o.log.with({ session: sessionIdHex(id).slice(0, 16), role: 'leader' });
     this.#onGone = onGone;
     this.#reorder = new ReorderBuffer(o.maxWindow + CHUNK_SLACK);
@@ -152,6 +177,7 @@ class LeaderSessionState {
     if (l.dataRelays !== this.#layout.dataRelays || l.keyRelays !== this.#layout.keyRelays || l.threshold !== this.#layout.threshold) {
       throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: SESSION layout ${l.dataRelays}/${l.keyRelays}/${l.threshold} differs from the session's`);
     }
+    if (first.plan !== this.#planText) throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: SESSION plan of ${first.via} ${first.index} differs from the session's`);
     if (this.#phase === 'done' || this.#phase === 'failed') throw smigError('SMIG_ERR_PROTOCOL_STATE', 'leader: the session is over');
     const key = `${first.via}:${first.index}`;
     if (this.#links.has(key) || (first.via === 'key-relay' && this.#keyFinished.has(first.index))) {
@@ -349,18 +375,42 @@ class LeaderSessionState {
   async #forward(pieces: Uint8Array[]): Promise<void> {
     for (const piece of pieces) {
       const { plaintext } = this.#opener!.push(piece);
+      // everything is in: tell the source now (its END waits for this), not after the paced writes or the delay
+      if (this.#opener!.done) this.#progress(true);
       if (plaintext.length > 0) await this.#sendPlain(plaintext);
     }
     this.#progress(false);
   }
 
-  async #sendPlain(plain: Uint8Array[]): Promise<void> {
+  /**
+   * Plaintext to the destination. Bulk: DATA frames of up to MAX_PLAIN_FRAME. Paced: DATA frames of the pacer's
+   * sizes; a remainder shorter than the next drawn size waits for more plaintext unless `last`.
+   */
+  async #sendPlain(plain: Uint8Array[], last = false): Promise<void> {
     const dest = this.#dest!;
+    const pacer = this.#pacer;
+    const signal = this.#stop.signal;
+    if (cutsWrites(pacer)) {
+      const q = this.#plain;
+      for (const p of plain) q.push(this.#plainOffset + q.bytes, p);
+      if (this.#plainOffset === 0 && q.bytes < this.#cushion && !last) return; // before the first write: a cushion
+      while (q.bytes > 0) {
+        this.#want ??= nextPayload(pacer, DATA_FRAME_OVERHEAD, Infinity);
+        if (q.bytes < this.#want && !last) return;
+        const n = Math.min(this.#want, q.bytes);
+        await pacer.take(DATA_FRAME_OVERHEAD + n, signal);
+        this.#want = undefined;
+        if (signal.aborted) return; // the session ended meanwhile (the queue is wiped)
+        const w = q.take(n)!;
+        this.#plainOffset += n;
+        await dest.sendPartsWiping(FrameType.DATA, [u64(w.offset), ...w.parts], w.parts);
+      }
+      return;
+    }
     let group: Uint8Array[] = [];
     let bytes = 0;
     const flush = async (): Promise<void> => {
-      const paced = this.#o.pace(bytes);
-      if (paced) await paced;
+      await pacer.take(DATA_FRAME_OVERHEAD + bytes, signal);
       const offset = this.#plainOffset;
       this.#plainOffset += bytes;
       const parts = group;
@@ -389,14 +439,14 @@ class LeaderSessionState {
       this.#progressTimer = setTimeout(() => {
         this.#progressTimer = undefined;
         if (this.#phase === 'forward') this.#progress(true);
-      }, PROGRESS_DELAY_MS);
+      }, this.#planText === undefined ? PROGRESS_DELAY_MS : PACED_PROGRESS_DELAY_MS);
     }
   }
 
   /** Step 4: the trailer, END to the destination. */
   async #finish(): Promise<void> {
     const fin = this.#opener!.finish();
-    if (fin.plaintext.length > 0) await this.#sendPlain(fin.plaintext);
+    await this.#sendPlain(fin.plaintext, true);
     this.#progress(true);
     this.#phase = 'finishing';
     const length = Number(fin.length);
@@ -433,6 +483,7 @@ class LeaderSessionState {
     this.#phase = 'done';
     const seconds = Number(process.hrtime.bigint() - this.#started) / 1e9;
     this.#log.event('session-done', { ok: msg.ok, bytes: msg.length, exitStatus: msg.exitStatus, seconds: Number(seconds.toFixed(3)) });
+    this.#log.event('pacing', pacingLogFields(pacingReport('leader → destination', this.#pacer)));
     const done: DoneMessage = { ...msg, message: this.#scrub(msg.message) };
     for (const r of this.#links.values()) void r.link.send(done).then(() => r.link.close(), () => {});
     void this.#dest!.close();
@@ -440,6 +491,8 @@ class LeaderSessionState {
   }
 
   #cleanup(): void {
+    this.#stop.abort();
+    wipe(...this.#plain.clear());
     clearTimeout(this.#keyTimer);
     clearTimeout(this.#progressTimer);
     this.#reorder.clear();

@@ -10,7 +10,7 @@
  * - `send()` resolves when the socket can take more (backpressure); `sendWiping()` also zeroes the given
  *   buffers once the socket has consumed them (DESIGN §3: relays "zero their buffers").
  *
- * Pacing hook: every payload write of every hop goes through {@link Pacer} first (`bulk` = no wait).
+ * Pacing is not done here: each role cuts and paces its payload writes itself (pace.ts).
  */
 import type { SmigError } from '../errors.js';
 import { smigError } from '../errors.js';
@@ -18,15 +18,6 @@ import type { CloseInfo, FramedConnection } from '../net/index.js';
 import { FrameType, ProtocolState, decodeMessage, peerError } from '../protocol/index.js';
 import type { LinkRole, Message } from '../protocol/index.js';
 import { wipe } from '../crypto/wipe.js';
-
-/**
- * Waits until `bytes` may be written on a link (DESIGN §4: every hop is paced). The `bulk` strategy
- * resolves at once; pacing strategies (later issue) plug in here.
- */
-export type Pacer = (bytes: number) => Promise<void> | void;
-
-/** The `bulk` strategy: no pacing (the paper's "traditional migration"). */
-export const bulkPacer: Pacer = (): void => {};
 
 /** Handles a decoded inbound message; a returned promise pauses reading from this link until it settles. */
 export type MessageHandler = (msg: Message) => void | Promise<void>;

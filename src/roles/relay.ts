@@ -12,6 +12,12 @@
  * forwarded as soon as the leader link can take it (backpressure: the source link is not read while the
  * leader link's send is pending), and its payload is zeroed once written; nothing touches the disk.
  *
+ * Pacing (pace.ts): a data relay paces its link to the leader with its own pacer (hop `relay`, its index) built
+ * from the plan in the source's SESSION, which it copies verbatim into its SESSION to the leader. Paced DATA is
+ * queued (at most {@link PACED_QUEUE_BYTES}; beyond, the source link is not read) and re-cut into DATA_SEGMENT
+ * frames of the relay's own write sizes, so the sizes on this hop do not echo the source's. A write waits for
+ * as many contiguous bytes as it was drawn to carry, unless a gap or the source's END cuts it short.
+ *
  * Loss rules (what the source sees): a relay whose source link breaks tells the leader with ERROR (the
  * leader drops that link and goes on); a relay whose leader link breaks before DONE tells the source with
  * ERROR (the leader is gone: fatal for the session). A relay shutting down just drops its links, which
@@ -21,14 +27,19 @@ import { smigError } from '../errors.js';
 import type { SmigError } from '../errors.js';
 import { connectChannel, listenChannel, parseHostPort } from '../net/index.js';
 import type { ChannelListener, FramedConnection, HostPort } from '../net/index.js';
+import { wipe } from '../crypto/wipe.js';
+import type { Clock } from '../pacing/clock.js';
+import type { PacingPlan } from '../pacing/plan.js';
+import type { Pacer } from '../pacing/strategies.js';
 import { FrameType, decodeMessage, sessionIdHex } from '../protocol/index.js';
 import type { DataRelaySession, KeyRelaySession, Message, SessionMessage } from '../protocol/index.js';
 import { LeaderRegistry } from './leader.js';
-import { Link, bulkPacer } from './link.js';
-import type { Pacer } from './link.js';
+import { Link } from './link.js';
 import { silentLogger } from './log.js';
 import type { Logger } from './log.js';
+import { ByteQueue, DATA_SEGMENT_FRAME_OVERHEAD, cushionBytes, cushionSeconds, cutsWrites, hopPacer, nextPayload, pacingLogFields, pacingReport, sessionPlan } from './pace.js';
 import type { ChannelTimeouts } from './source.js';
+import { Signal, u64, waitOr } from './util.js';
 
 /** Default cap on sessions served at once (any role). */
 export const DEFAULT_MAX_SESSIONS = 16;
@@ -36,6 +47,13 @@ export const DEFAULT_MAX_SESSIONS = 16;
 export const DEFAULT_MAX_WINDOW: number = 64 * 1024 * 1024;
 /** Default time a leader waits for enough key shares. */
 export const DEFAULT_KEY_WAIT_MS = 30_000;
+/** Paced data a data relay queues before it stops reading its source link. */
+export const PACED_QUEUE_BYTES: number = 256 * 1024;
+/**
+ * How long a paced write waits for the rest of the bytes it was drawn to carry before it goes short: the source
+ * sends END only once the leader has everything, so the last bytes must not wait for END.
+ */
+export const PACED_FLUSH_MS = 1000;
 
 /** Options of {@link RelayDaemon.start}. */
 export interface RelayOptions {
@@ -50,8 +68,8 @@ export interface RelayOptions {
   maxWindow?: number;
   /** As leader: how long to wait for a key that opens the envelope. Default 30 s. */
   keyWaitMs?: number;
-  /** Awaited before every payload write (DATA_SEGMENT, and DATA to the destination as leader). */
-  pace?: Pacer;
+  /** Test hook: the pacers' clock (default RealClock). */
+  clock?: Clock;
   channel?: ChannelTimeouts;
 }
 
@@ -113,7 +131,7 @@ export class RelayDaemon {
       log: this.#log,
       maxWindow: o.maxWindow ?? DEFAULT_MAX_WINDOW,
       keyWaitMs: o.keyWaitMs ?? DEFAULT_KEY_WAIT_MS,
-      pace: o.pace ?? bulkPacer,
+      ...(o.clock === undefined ? {} : { clock: o.clock }),
       channel: o.channel ?? {},
     });
   }
@@ -174,8 +192,9 @@ export class RelayDaemon {
       switch (first.role) {
         case 'data-relay':
         case 'key-relay': {
+          const plan = sessionPlan(first.plan); // refused before anything is held
           this.#table.acquire(id);
-          const f = new Forward(this.#o, this.#log.with({ session: id.slice(0, 16) }), conn, first);
+          const f = new Forward(this.#o, this.#log.with({ session: id.slice(0, 16) }), conn, first, plan);
           this.#forwards.add(f);
           void f.done.then(() => {
             this.#forwards.delete(f);
@@ -209,17 +228,31 @@ class Forward {
   #doneForwarded = false;
   #dropped = false;
   #bytes = 0;
+  /** Data relay: the hop's pacer (bulk without a plan). */
+  readonly #pacer: Pacer | undefined;
+  /** Paced data waiting for its writes, the forwarder's wake-up, and the reader's. */
+  readonly #queue = new ByteQueue();
+  readonly #queued = new Signal();
+  readonly #sent = new Signal();
+  #endSeen = false;
+  readonly #cushion: number;
+  readonly #cushionMs: number;
+  readonly #stop = new AbortController();
   /** Resolves when both links are closed. */
   readonly done: Promise<void>;
   #resolveDone!: () => void;
 
-  constructor(o: RelayOptions, log: Logger, conn: FramedConnection, first: DataRelaySession | KeyRelaySession) {
+  constructor(o: RelayOptions, log: Logger, conn: FramedConnection, first: DataRelaySession | KeyRelaySession, plan: PacingPlan | undefined) {
     this.#o = o;
     this.#log = log.with({ role: first.role, index: first.index });
     this.#first = { ...first, sessionId: new Uint8Array(first.sessionId) }; // decoded ids may be views of a frame buffer
     this.#up = new Link(conn, first.role, `source ${conn.remote}`);
     this.#up.state.accept(FrameType.SESSION);
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
+    if (first.role === 'data-relay') this.#pacer = hopPacer(plan, this.#first.sessionId, 'relay', first.index, o.clock);
+    this.#cushion = Math.min(cushionBytes(plan), PACED_QUEUE_BYTES / 2); // the queue must be able to hold it
+    this.#cushionMs = cushionSeconds(plan) * 1000;
+    void this.done.then(() => this.#stopForwarding());
   }
 
   /** Connects to the leader and opens the session there; the source link is read only after that. */
@@ -242,12 +275,14 @@ class Forward {
     void Promise.all([this.#up.ended, down.ended.then((end) => this.#downEnded(end.early === true ? undefined : end.error))]).then(() => this.#resolveDone());
     down.start((msg) => this.#fromLeader(msg));
     this.#up.start((msg) => this.#fromSource(msg));
-    down.post({ type: FrameType.SESSION, sessionId: f.sessionId, role: 'leader', via: f.role, index: f.index, layout: f.layout });
+    down.post({ type: FrameType.SESSION, sessionId: f.sessionId, role: 'leader', via: f.role, index: f.index, layout: f.layout, ...(f.plan === undefined ? {} : { plan: f.plan }) });
+    if (this.#pacer !== undefined && cutsWrites(this.#pacer)) this.#forwardPaced(down, this.#pacer).catch(() => this.#stopForwarding());
   }
 
   /** Shutdown: drop both links without ERROR (the source routes around a lost relay). */
   drop(): void {
     this.#dropped = true;
+    this.#stopForwarding();
     this.#up.conn.destroy();
     this.#down?.conn.destroy();
   }
@@ -257,9 +292,17 @@ class Forward {
     const f = this.#first;
     switch (msg.type) {
       case FrameType.DATA: {
-        const paced = this.#o.pace?.(msg.bytes.length);
-        if (paced) await paced;
+        const pacer = this.#pacer!;
         this.#bytes += msg.bytes.length;
+        if (cutsWrites(pacer)) {
+          // a copy: the body may be a view of a large socket read, and the queue keeps it for a while
+          this.#queue.push(msg.offset, new Uint8Array(msg.bytes));
+          wipe(msg.bytes);
+          this.#queued.notify();
+          while (this.#queue.bytes >= PACED_QUEUE_BYTES && !this.#stop.signal.aborted) await this.#sent.wait();
+          return undefined;
+        }
+        await pacer.take(DATA_SEGMENT_FRAME_OVERHEAD + msg.bytes.length, this.#stop.signal);
         // paper §5.2: the relay marks the chunk as a data segment of this session
         return down.sendWiping(
           { type: FrameType.DATA_SEGMENT, sessionId: f.sessionId, index: f.index, offset: msg.offset, bytes: msg.bytes },
@@ -270,12 +313,62 @@ class Forward {
         // KEY_SEGMENT body = session id | u8 index | share, as parts: the share is never copied, and zeroed once sent
         return down.sendPartsWiping(FrameType.KEY_SEGMENT, [f.sessionId, Uint8Array.of(f.index), msg.share], [msg.share]);
       }
+      case FrameType.PING:
+        down.post(msg); // the source's keepalive: the link to the leader is as idle as this one
+        return undefined;
       case FrameType.END:
+        this.#endSeen = true;
+        this.#queued.notify();
+        while (this.#queue.bytes > 0 && !this.#stop.signal.aborted) await this.#sent.wait(); // END after the data
         this.#log.event('relay-end', { bytes: this.#bytes });
+        if (this.#pacer !== undefined) this.#log.event('pacing', pacingLogFields(pacingReport(`relay ${f.index} → leader ${f.leader}`, this.#pacer)));
         return down.send(msg);
       default:
         return undefined; // ERROR: the source gives up; its close follows
     }
+  }
+
+  /**
+   * The paced forwarder of a data relay: one DATA_SEGMENT per write of the pacer's size, from the queue. A write
+   * drawn to carry n bytes waits until n contiguous bytes are queued, unless a gap in the offsets (the next
+   * chunk of this link) or the source's END makes the run shorter.
+   */
+  async #forwardPaced(down: Link, pacer: Pacer): Promise<void> {
+    const f = this.#first;
+    const signal = this.#stop.signal;
+    let want: number | undefined;
+    // the cushion (pace.ts): its bytes, or as many seconds after the first byte (a payload may be smaller), or END
+    while (this.#queue.bytes === 0 && !this.#endSeen && !signal.aborted) await this.#queued.wait();
+    const until = performance.now() + this.#cushionMs;
+    while (this.#queue.bytes < this.#cushion && !this.#endSeen && !signal.aborted && (await waitOr(this.#queued, until - performance.now())));
+    while (!signal.aborted) {
+      const q = this.#queue;
+      if (q.bytes === 0) {
+        if (this.#endSeen) return;
+        await this.#queued.wait();
+        continue;
+      }
+      want ??= nextPayload(pacer, DATA_SEGMENT_FRAME_OVERHEAD, Infinity);
+      const run = q.contiguous(want);
+      if (run < want && run === q.bytes && !this.#endSeen) {
+        if (await waitOr(this.#queued, PACED_FLUSH_MS)) continue; // more came: look again
+        if (q.bytes !== run || signal.aborted) continue;
+      }
+      await pacer.take(DATA_SEGMENT_FRAME_OVERHEAD + run, signal);
+      want = undefined;
+      if (signal.aborted) return;
+      const w = q.take(run)!;
+      this.#sent.notify(); // its waiters run after the write below has reached the socket (END stays behind the data)
+      await down.sendPartsWiping(FrameType.DATA_SEGMENT, [f.sessionId, Uint8Array.of(f.index), u64(w.offset), ...w.parts], w.parts);
+    }
+  }
+
+  /** Ends the paced forwarder and wipes what it still holds. */
+  #stopForwarding(): void {
+    this.#stop.abort();
+    wipe(...this.#queue.clear());
+    this.#sent.notify();
+    this.#queued.notify();
   }
 
   async #fromLeader(msg: Message): Promise<void> {

@@ -12,6 +12,10 @@
  *
  * END{L} is sent on every live data link once PROGRESS has reached L, the total ciphertext length, so
  * that a re-send can still travel on any link until then.
+ *
+ * Pacing (DESIGN §4, pace.ts): the session's plan goes in every relay SESSION; each data link has its own
+ * pacer (hop `source`, the relay's index), and a chunk goes out as DATA frames of the pacer's write sizes,
+ * each awaited from the pacer first. Key links are not paced.
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { smigError, isSmigError } from '../errors.js';
@@ -23,21 +27,41 @@ import { connectChannel, formatHostPort } from '../net/index.js';
 import type { FramedConnection, HostPort } from '../net/index.js';
 import { FrameType, MAX_DATA_SEGMENT_BYTES, MAX_RELAYS, sessionIdHex } from '../protocol/index.js';
 import type { DoneMessage, Message, SessionLayout } from '../protocol/index.js';
-import { Link, bulkPacer } from './link.js';
-import type { Pacer } from './link.js';
+import type { Clock } from '../pacing/clock.js';
+import { stringifyPlan } from '../pacing/plan.js';
+import type { PacingPlan, Strategy } from '../pacing/plan.js';
+import type { Pacer } from '../pacing/strategies.js';
+import { Link } from './link.js';
 import { silentLogger } from './log.js';
 import type { Logger } from './log.js';
+import { ByteQueue, DATA_FRAME_OVERHEAD, cutsWrites, hopPacer, nextPayload, pacingLogFields, pacingReport } from './pace.js';
+import type { HopPacingReport } from './pace.js';
 import { Signal, checkCount, secondsSince, sendDataParts } from './util.js';
+import type { Chunk } from './window.js';
 import { ChunkCutter, SendWindow } from './window.js';
 
 /** Default window: ciphertext bytes in flight (sent, not acknowledged). */
 export const DEFAULT_WINDOW: number = 32 * 1024 * 1024;
 /** Default chunk size: ciphertext bytes per DATA frame (whole sealed segments, so slightly more). */
 export const DEFAULT_CHUNK_SIZE: number = 256 * 1024;
+/**
+ * Paced sessions default to small chunks and segments: the leader forwards only whole authenticated segments in
+ * offset order, so every hop after the first lags the one before by about a segment (and, with several data
+ * relays, by a chunk): at profile rates of a few kB/s, 64 KiB would be seconds.
+ */
+export const PACED_CHUNK_SIZE: number = 16 * 1024;
+/** See {@link PACED_CHUNK_SIZE}. */
+export const PACED_SEGMENT_SIZE: number = 4 * 1024;
 /** Largest chunk size: a chunk plus one sealed segment must fit a DATA_SEGMENT frame. */
 export const MAX_CHUNK_SIZE: number = 8 * 1024 * 1024;
 /** Largest envelope segment size the source uses (the opener's cap is larger). */
 export const MAX_SOURCE_SEGMENT_SIZE: number = 1024 * 1024;
+
+/**
+ * Keepalive: a link that carried no byte either way for this long gets a PING (relays pass it on to the leader),
+ * at most a third of the idle timeout. Key links idle through a whole paced migration.
+ */
+export const KEEPALIVE_MS = 15_000;
 
 /** Timeouts of every channel a role opens (see src/net). */
 export interface ChannelTimeouts {
@@ -65,12 +89,14 @@ export interface SourceOptions {
   threshold: number;
   /** Ciphertext bytes sent and not yet acknowledged before the source waits. Default 32 MiB. */
   window?: number;
-  /** Ciphertext bytes per DATA frame (rounded up to whole segments). Default 256 KiB. */
+  /** Ciphertext bytes per chunk (rounded up to whole segments). Default 256 KiB; 16 KiB when paced. */
   chunkSize?: number;
-  /** Envelope segment size. Default 64 KiB. */
+  /** Envelope segment size. Default 64 KiB; 4 KiB when paced. */
   segmentSize?: number;
-  /** Awaited before every DATA write (the `bulk` strategy: none). */
-  pace?: Pacer;
+  /** The pacing plan of every hop (createPlan); default bulk. */
+  plan?: PacingPlan;
+  /** Test hook: the pacers' clock (default RealClock). */
+  clock?: Clock;
   log?: Logger;
   channel?: ChannelTimeouts;
   /** Aborting fails the migration (and tells every relay). */
@@ -97,6 +123,8 @@ export interface SourceResult {
   resentChunks: number;
   /** The destination's confirmation. */
   done: { sha256: string; length: number; exitStatus: number | null; message: string };
+  /** What the source's pacers did, one report per data link (`source → HOST:PORT`). */
+  pacing: { strategy: Strategy; hops: HopPacingReport[] };
 }
 
 interface DataLink {
@@ -104,6 +132,7 @@ interface DataLink {
   addr: string;
   link: Link;
   lost: boolean;
+  pacer: Pacer;
 }
 
 interface KeyLink {
@@ -131,7 +160,10 @@ class SourceSession {
   readonly #window: SendWindow;
   readonly #chunkSize: number;
   readonly #segmentSize: number;
-  readonly #pace: Pacer;
+  readonly #plan: PacingPlan | undefined;
+  readonly #planText: string | undefined;
+  /** Aborts pacer waits once the session is over. */
+  readonly #stop = new AbortController();
   #log: Logger;
   readonly #work = new Signal(); // a chunk to send, or a link lost
   readonly #room = new Signal(); // the window moved
@@ -149,15 +181,17 @@ class SourceSession {
     checkCount(o.dataRelays.length, 1, MAX_RELAYS, 'data relays');
     checkCount(o.keyRelays.length, 1, MAX_RELAYS, 'key relays');
     checkCount(o.threshold, 1, o.keyRelays.length, `threshold (with ${o.keyRelays.length} key relays)`);
-    this.#chunkSize = checkCount(o.chunkSize ?? DEFAULT_CHUNK_SIZE, 1024, MAX_CHUNK_SIZE, 'chunk size');
-    this.#segmentSize = checkCount(o.segmentSize ?? DEFAULT_SEGMENT_SIZE, MIN_SEGMENT_SIZE, MAX_SOURCE_SEGMENT_SIZE, 'segment size');
+    const paced = o.plan !== undefined && o.plan.strategy !== 'bulk';
+    this.#chunkSize = checkCount(o.chunkSize ?? (paced ? PACED_CHUNK_SIZE : DEFAULT_CHUNK_SIZE), 1024, MAX_CHUNK_SIZE, 'chunk size');
+    this.#segmentSize = checkCount(o.segmentSize ?? (paced ? PACED_SEGMENT_SIZE : DEFAULT_SEGMENT_SIZE), MIN_SEGMENT_SIZE, MAX_SOURCE_SEGMENT_SIZE, 'segment size');
     const window = checkCount(o.window ?? DEFAULT_WINDOW, this.#chunkSize, 1024 * 1024 * 1024, 'window');
     if (this.#chunkSize + this.#segmentSize + 16 > MAX_DATA_SEGMENT_BYTES) throw smigError('SMIG_ERR_USAGE', 'chunk size: too large for a frame');
     this.#o = o;
     this.#layout = { dataRelays: o.dataRelays.length, keyRelays: o.keyRelays.length, threshold: o.threshold };
     this.#leader = o.leader ?? o.dataRelays[randomInt(o.dataRelays.length)]!;
     this.#window = new SendWindow(window);
-    this.#pace = o.pace ?? bulkPacer;
+    this.#plan = o.plan?.strategy === 'bulk' ? undefined : o.plan;
+    this.#planText = this.#plan === undefined ? undefined : stringifyPlan(this.#plan);
     this.#log = o.log ?? silentLogger;
     this.#outcome = new Promise<DoneMessage>((resolve, reject) => (this.#settle = { resolve, reject }));
     this.#outcome.catch(() => {}); // observed in run(); never an unhandled rejection
@@ -186,6 +220,7 @@ class SourceSession {
       wipe(key);
     }
     const onAbort = (): void => void this.#fail(smigError('SMIG_ERR_MIGRATION', 'interrupted'));
+    let keepalive: NodeJS.Timeout | undefined;
     o.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       if (o.signal?.aborted) onAbort();
@@ -194,12 +229,15 @@ class SourceSession {
         dataRelays: this.#layout.dataRelays, keyRelays: this.#layout.keyRelays, threshold: this.#layout.threshold,
       });
       await this.#open(sessionId, shares);
+      keepalive = this.#keepalive();
       for (const d of this.#data) void this.#pump(d);
       this.#produce(sealer).catch((err: unknown) => this.#fail(err));
       const done = await this.#outcome;
       const seconds = secondsSince(start);
       const bytes = sealer.payloadLength;
       this.#log.event('session-done', { bytes, seconds: Number(seconds.toFixed(3)), resent: this.#window.resent });
+      const hops = this.#data.map((d) => pacingReport(`source → ${d.addr}`, d.pacer));
+      for (const h of hops) this.#log.event('pacing', pacingLogFields(h));
       await Promise.all([...this.#data, ...this.#keys].map((l) => l.link.close()));
       return {
         session, name: o.name, bytes, ciphertextBytes: this.#window.acked, seconds,
@@ -214,6 +252,7 @@ class SourceSession {
         lostRelays: this.#lost,
         resentChunks: this.#window.resent,
         done: { sha256: Buffer.from(done.sha256).toString('hex'), length: done.length, exitStatus: done.exitStatus, message: done.message },
+        pacing: { strategy: this.#plan?.strategy ?? 'bulk', hops },
       };
     } catch (err) {
       const failure = this.#fail(err);
@@ -221,6 +260,7 @@ class SourceSession {
       await Promise.all([...this.#data, ...this.#keys].map((l) => l.link.fail(failure)));
       throw failure;
     } finally {
+      clearInterval(keepalive);
       o.signal?.removeEventListener('abort', onAbort);
       wipe(...shares);
       sealer.destroy();
@@ -242,7 +282,10 @@ class SourceSession {
       (rs.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined)?.reason?.message ?? '';
     data.forEach((r, index) => {
       const addr = formatHostPort(o.dataRelays[index]!);
-      if (r.status === 'fulfilled') this.#data.push({ index, addr, link: new Link(r.value, 'reply', `data relay ${addr}`), lost: false });
+      if (r.status === 'fulfilled') {
+        const pacer = hopPacer(this.#plan, sessionId, 'source', index, o.clock);
+        this.#data.push({ index, addr, link: new Link(r.value, 'reply', `data relay ${addr}`), lost: false, pacer });
+      }
       else this.#unreachable('data', addr, r.reason);
     });
     keys.forEach((r, index) => {
@@ -260,18 +303,37 @@ class SourceSession {
     for (const d of this.#data) {
       d.link.start((msg) => this.#onReply(d.link, msg));
       void d.link.ended.then((end) => this.#onDataEnd(d, end.error));
-      d.link.post({ type: FrameType.SESSION, sessionId, role: 'data-relay', leader, index: d.index, layout: this.#layout });
+      d.link.post({ type: FrameType.SESSION, sessionId, role: 'data-relay', leader, index: d.index, layout: this.#layout, ...this.#planField() });
     }
     for (const k of this.#keys) {
       k.link.start((msg) => this.#onReply(k.link, msg));
       void k.link.ended.then((end) => this.#onKeyEnd(k, end.error));
       const share = shares[k.index]!;
-      k.link.post({ type: FrameType.SESSION, sessionId, role: 'key-relay', leader, index: k.index, layout: this.#layout });
+      k.link.post({ type: FrameType.SESSION, sessionId, role: 'key-relay', leader, index: k.index, layout: this.#layout, ...this.#planField() });
       // KEY as a frame of parts: the share is not copied into an encode buffer, and is zeroed once sent
       k.link.sendPartsWiping(FrameType.KEY, [share], [share]).catch(() => {});
       k.link.post({ type: FrameType.END, length: share.length, sha256: null });
     }
     this.#log.event('session-open', { dataLinks: this.#data.length, keyLinks: this.#keys.length });
+  }
+
+  #planField(): { plan?: string } {
+    return this.#planText === undefined ? {} : { plan: this.#planText };
+  }
+
+  /** PING on every link that has been quiet since the last tick. */
+  #keepalive(): NodeJS.Timeout {
+    const ms = Math.max(100, Math.min(KEEPALIVE_MS, (this.#o.channel?.idleTimeoutMs ?? 60_000) / 3));
+    const seen = new Map<Link, number>();
+    const t = setInterval(() => {
+      for (const { link } of [...this.#data.filter((d) => !d.lost), ...this.#keys]) {
+        const bytes = link.conn.bytesRead + link.conn.bytesWritten;
+        if (seen.get(link) === bytes) link.post({ type: FrameType.PING, seq: 0 });
+        seen.set(link, bytes);
+      }
+    }, ms);
+    t.unref();
+    return t;
   }
 
   #unreachable(kind: string, addr: string, reason: unknown): void {
@@ -319,11 +381,32 @@ class SourceSession {
           await this.#work.wait();
           continue;
         }
-        await this.#pace(chunk.length);
-        await sendDataParts(d.link.conn, chunk.offset, chunk.parts);
+        await this.#sendChunk(d, chunk);
       }
     } catch (err) {
       if (!this.#over) this.#relayLost(d, err instanceof Error ? err : undefined); // the send failed: the link is gone
+    }
+  }
+
+  /** One chunk on one link: a single DATA frame (bulk), or DATA frames of the pacer's write sizes. */
+  async #sendChunk(d: DataLink, chunk: Chunk): Promise<void> {
+    const signal = this.#stop.signal;
+    if (!cutsWrites(d.pacer)) {
+      await d.pacer.take(DATA_FRAME_OVERHEAD + chunk.length, signal);
+      await sendDataParts(d.link.conn, chunk.offset, chunk.parts);
+      return;
+    }
+    const q = new ByteQueue();
+    let at = chunk.offset;
+    for (const p of chunk.parts) {
+      q.push(at, p);
+      at += p.length;
+    }
+    while (q.bytes > 0 && !this.#over && !d.lost) {
+      const n = nextPayload(d.pacer, DATA_FRAME_OVERHEAD, q.bytes);
+      await d.pacer.take(DATA_FRAME_OVERHEAD + n, signal);
+      const w = q.take(n)!;
+      await sendDataParts(d.link.conn, w.offset, w.parts);
     }
   }
 
@@ -412,6 +495,7 @@ class SourceSession {
   }
 
   #wakeAll(): void {
+    this.#stop.abort();
     this.#work.notify();
     this.#room.notify();
   }

@@ -32,6 +32,18 @@ export class Signal {
   }
 }
 
+/** Waits for `signal` at most `ms`: true when it was notified, false on the timeout. */
+export async function waitOr(signal: Signal, ms: number): Promise<boolean> {
+  if (!(ms > 0)) return false;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([signal.wait().then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The 8-byte DATA body prefix (u64 big-endian offset). */
 export function u64(offset: number): Uint8Array {
   const b = new Uint8Array(8);

