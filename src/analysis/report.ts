@@ -156,7 +156,7 @@ export async function writeAnalysisCsv(result: AnalysisResult, dir: string): Pro
   return written;
 }
 
-const UNITS: Record<Feature, string> = { packets_per_bin: 'packets per bin', bytes_per_bin: 'bytes per bin', size: 'bytes', iat: 'seconds' };
+const UNITS: Record<Feature, string> = { packets_per_bin: 'packets', bytes_per_bin: 'bytes', size: 'bytes', iat: 'seconds' };
 
 /** The input of `renderAnalysisPlot`: dense per-bin series of every class and the ECDFs behind each KS test. */
 export function analysisPlotInput(result: AnalysisResult, title: string): AnalysisPlotInput {
