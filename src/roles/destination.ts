@@ -63,6 +63,8 @@ export interface DestinationOptions {
   keepaliveMs?: number;
   log?: Logger;
   channel?: ChannelTimeouts;
+  /** Told when a session's link arrives (`open`) and when it is over and its temporary file gone (`end`); session id in hex. */
+  onSession?: (event: 'open' | 'end', session: string) => void;
 }
 
 /**
@@ -215,10 +217,13 @@ export class DestinationDaemon {
       const max = this.#o.maxSessions ?? DEFAULT_RECV_SESSIONS;
       if (this.#receipts.size >= max) throw smigError('SMIG_ERR_BUFFER_LIMIT', `busy: already receiving ${max} sessions`);
       const r = new Receipt(this.#o, this.#dir, this.#log, conn, first);
+      const id = sessionIdHex(first.sessionId);
       this.#receipts.add(r);
+      this.#o.onSession?.('open', id);
       void r.finished.then(() => {
         this.#receipts.delete(r);
         this.#idle.notify();
+        this.#o.onSession?.('end', id);
       });
       return r.open();
     });

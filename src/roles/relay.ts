@@ -71,6 +71,11 @@ export interface RelayOptions {
   /** Test hook: the pacers' clock (default RealClock). */
   clock?: Clock;
   channel?: ChannelTimeouts;
+  /**
+   * Told when a session's first link arrives (`open`) and when its last one closes (`end`), with the session id
+   * in hex: the controller's agent (src/control/agent.ts) reports the host available again at `end`.
+   */
+  onSession?: (event: 'open' | 'end', session: string) => void;
 }
 
 /** Counts of what a relay daemon is doing. */
@@ -84,9 +89,11 @@ export interface RelayStats {
 class SessionTable {
   readonly #max: number;
   readonly #links = new Map<string, number>();
+  readonly #onSession: RelayOptions['onSession'];
 
-  constructor(max: number) {
+  constructor(max: number, onSession?: RelayOptions['onSession']) {
     this.#max = max;
+    this.#onSession = onSession;
   }
   get size(): number {
     return this.#links.size;
@@ -98,12 +105,16 @@ class SessionTable {
       throw smigError('SMIG_ERR_BUFFER_LIMIT', `busy: already serving ${this.#max} sessions`);
     }
     this.#links.set(id, (n ?? 0) + 1);
+    if (n === undefined) this.#onSession?.('open', id);
   }
   release(id: string): void {
     const n = this.#links.get(id);
     if (n === undefined) return;
-    if (n <= 1) this.#links.delete(id);
-    else this.#links.set(id, n - 1);
+    if (n > 1) this.#links.set(id, n - 1);
+    else {
+      this.#links.delete(id);
+      this.#onSession?.('end', id);
+    }
   }
 }
 
@@ -125,7 +136,7 @@ export class RelayDaemon {
   private constructor(o: RelayOptions) {
     this.#o = o;
     this.#log = o.log ?? silentLogger;
-    this.#table = new SessionTable(o.maxSessions ?? DEFAULT_MAX_SESSIONS);
+    this.#table = new SessionTable(o.maxSessions ?? DEFAULT_MAX_SESSIONS, o.onSession);
     this.#leader = new LeaderRegistry({
       clusterKey: o.clusterKey,
       log: this.#log,

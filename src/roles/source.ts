@@ -101,6 +101,8 @@ export interface SourceOptions {
   channel?: ChannelTimeouts;
   /** Aborting fails the migration (and tells every relay). */
   signal?: AbortSignal;
+  /** The session id (16 bytes); default random. The controller gives its own, so that every host reports on one id. */
+  sessionId?: Uint8Array;
 }
 
 /** What `smig send` reports. */
@@ -181,6 +183,7 @@ class SourceSession {
     checkCount(o.dataRelays.length, 1, MAX_RELAYS, 'data relays');
     checkCount(o.keyRelays.length, 1, MAX_RELAYS, 'key relays');
     checkCount(o.threshold, 1, o.keyRelays.length, `threshold (with ${o.keyRelays.length} key relays)`);
+    if (o.sessionId !== undefined && o.sessionId.length !== 16) throw smigError('SMIG_ERR_USAGE', `session id: ${o.sessionId.length} bytes, expected 16`);
     const paced = o.plan !== undefined && o.plan.strategy !== 'bulk';
     this.#chunkSize = checkCount(o.chunkSize ?? (paced ? PACED_CHUNK_SIZE : DEFAULT_CHUNK_SIZE), 1024, MAX_CHUNK_SIZE, 'chunk size');
     this.#segmentSize = checkCount(o.segmentSize ?? (paced ? PACED_SEGMENT_SIZE : DEFAULT_SEGMENT_SIZE), MIN_SEGMENT_SIZE, MAX_SOURCE_SEGMENT_SIZE, 'segment size');
@@ -200,7 +203,7 @@ class SourceSession {
   async run(): Promise<SourceResult> {
     const o = this.#o;
     const start = process.hrtime.bigint();
-    const sessionId = new Uint8Array(randomBytes(16));
+    const sessionId = o.sessionId === undefined ? new Uint8Array(randomBytes(16)) : new Uint8Array(o.sessionId);
     const session = sessionIdHex(sessionId);
     this.#log = this.#log.with({ session: session.slice(0, 16) });
     const key = generateKey();

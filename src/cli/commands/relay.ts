@@ -10,7 +10,7 @@ import { parseHostPort } from '../../net/address.js';
 import type { Logger, LogFormat } from '../../roles/log.js';
 import { parseLogFormat } from '../../roles/log.js';
 import { parseDuration, parseSize } from '../../util/units.js';
-import { argParser } from '../io.js';
+import { argParser, collect } from '../io.js';
 import type { CliIO } from '../io.js';
 import type { CommandSpec } from './index.js';
 
@@ -93,11 +93,29 @@ export async function serveUntilSignal(log: Logger, close: () => Promise<void>):
   return 0;
 }
 
+/** `--out DIR` must be a writable directory (checked at start, not at the first session). */
+async function checkOutDir(dir: string): Promise<void> {
+  const { access, stat } = await import('node:fs/promises');
+  const { constants } = await import('node:fs');
+  try {
+    if (!(await stat(dir)).isDirectory()) throw smigError('SMIG_ERR_FILE', `--out ${dir}: not a directory`);
+    await access(dir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    if (err instanceof Error && 'code' in err && String(err.code).startsWith('SMIG_')) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw smigError('SMIG_ERR_FILE', `--out ${dir}: ${code === 'ENOENT' ? 'no such directory' : code === 'EACCES' ? 'not writable' : (code ?? 'error')}`, err);
+  }
+}
+
 interface RelayFlags extends ChannelFlags {
   listen: HostPort;
   maxSessions: number;
   maxWindow: number;
   keyWait: bigint;
+  controller?: HostPort;
+  name?: string;
+  out?: string;
+  source?: string[];
 }
 
 export const relayCommand: CommandSpec = {
@@ -106,6 +124,7 @@ export const relayCommand: CommandSpec = {
   examples: [
     'smig relay --listen 10.0.0.2:7000 --key cluster.key',
     'smig relay --listen 127.0.0.1:0 --key cluster.key --log-format json   # prints the port it got',
+    'smig relay --listen 10.9.0.2:7000 --key cluster.key --controller 10.9.0.1:7700 --out /srv/in --source vm=/var/lib/vm.img',
   ],
   configure(cmd: Command): void {
     cmd.requiredOption('--listen <host:port>', 'address to listen on (port 0: any free port, logged)', hostPortOption('--listen'));
@@ -113,7 +132,12 @@ export const relayCommand: CommandSpec = {
       .option('--max-sessions <n>', 'sessions served at once (any role); more are refused', argParser(parseCount(1)), 16)
       .addOption(new Option('--max-window <size>', 'as leader: largest source window accepted (reorder buffer per session)')
         .argParser(argParser((t) => parseSize(t, '--max-window'))).default(64 * 1024 * 1024, '64MiB'))
-      .addOption(durationOption('--key-wait <dur>', 'as leader: how long to wait for enough key shares', '30s'));
+      .addOption(durationOption('--key-wait <dur>', 'as leader: how long to wait for enough key shares', '30s'))
+      // issue 5: the agent of smig control (src/control/agent.ts)
+      .option('--controller <host:port>', 'take instructions from smig control at this address (register, heartbeats, available/busy)', hostPortOption('--controller'))
+      .option('--name <name>', 'with --controller: this host\'s inventory name (default: matched by the --listen address)')
+      .option('--out <dir>', 'with --controller: may serve as a destination, installing into DIR')
+      .option('--source <name=path|cmd>', 'with --controller: data it may be told to migrate: NAME=PATH (a file) or NAME=|CMD (stdout of sh -c CMD); repeatable', collect);
   },
   async run(_args: string[], rawOpts: Record<string, unknown>, io: CliIO): Promise<number> {
     const opts = rawOpts as unknown as RelayFlags;
@@ -121,8 +145,18 @@ export const relayCommand: CommandSpec = {
     const { RelayDaemon } = await import('../../roles/relay.js');
     const { formatHostPort } = await import('../../net/address.js');
     if (opts.maxWindow < 1024 * 1024) throw smigError('SMIG_ERR_USAGE', '--max-window: at least 1MiB');
+    if (opts.controller === undefined && (opts.out !== undefined || opts.source !== undefined || opts.name !== undefined)) {
+      throw smigError('SMIG_ERR_USAGE', '--out, --source and --name need --controller (only the controller tells a relay to receive or send)');
+    }
+    const control = opts.controller === undefined ? undefined : await import('../../control/agent.js');
+    const sources = (opts.source ?? []).map((t) => control!.parseSourceSpec(t));
+    if (opts.name !== undefined && !(await import('../../control/inventory.js')).NAME_PATTERN.test(opts.name)) {
+      throw smigError('SMIG_ERR_USAGE', `--name: '${opts.name}' is not an inventory name (letters, digits, '.', '_', '-')`);
+    }
+    if (opts.out !== undefined) await checkOutDir(opts.out);
     const clusterKey = await loadKeyFile(opts.key);
     const log = await commandLogger(opts, io, 'relay');
+    let agent: import('../../control/agent.js').ControlAgent | undefined;
     const daemon = await RelayDaemon.start({
       clusterKey,
       listen: opts.listen,
@@ -131,8 +165,17 @@ export const relayCommand: CommandSpec = {
       maxWindow: opts.maxWindow,
       keyWaitMs: ms(opts.keyWait),
       channel: channelTimeouts(opts),
+      onSession: (event, id) => agent?.relaySession(event, id),
     });
     log.event('listening', { addr: formatHostPort(daemon.address), pid: process.pid });
-    return serveUntilSignal(log, () => daemon.close());
+    if (control !== undefined) {
+      agent = control.ControlAgent.start({
+        clusterKey, controller: opts.controller!, listen: daemon.address, name: opts.name, outDir: opts.out, sources, log, channel: channelTimeouts(opts),
+      });
+    }
+    return serveUntilSignal(log, async () => {
+      await agent?.close();
+      await daemon.close();
+    });
   },
 };

@@ -1,0 +1,440 @@
+/**
+ * The controller's agent inside `smig relay --controller H:P` (issue 5; paper §5.2: every VM takes the
+ * controller's instructions and notifies it, `make_available(VM)`).
+ *
+ * The agent keeps one TLS-PSK connection to the controller (reconnecting with backoff when it drops: a
+ * controller restart loses nothing), registers (its name, relay address, whether it can receive, its
+ * sources, and every session it is in or finished recently), sends heartbeats, and acts on INSTRUCT:
+ *
+ * - `relay`: be ready to relay session S (the relay daemon serves anyone with the cluster key anyway);
+ *   the host is busy until its relay daemon has closed every link of S (`released`), or until the
+ *   instruction's time-to-live passes without S ever arriving.
+ * - `receive`: start a destination daemon for S on the relay's host, any free port, installing into
+ *   `--out` (the paper's "open a port and listen"); answer with the port; close it once S is over.
+ * - `send`: migrate one of its `--source`s as the source of S with the hosts the controller chose
+ *   (runSource), and report the result — the destination's DONE — then `released`.
+ * - `abort`: give up S (the source stops and tells its relays; a reservation never used is dropped).
+ *
+ * Decision: the envelope key is made by the source (runSource), not by the controller as in the paper's
+ * `create_secret_key`. The source holds the plaintext anyway; a controller-made key would cross one more
+ * link and sit in one more memory (and be at risk in the controller's journal) for no gain. The controller
+ * does make the session id, which the source uses on the wire, so every host reports on the same id.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { smigError } from '../errors.js';
+import { connectChannel, formatHostPort, parseHostList, parseHostPort } from '../net/index.js';
+import type { FramedConnection, HostPort } from '../net/index.js';
+import { parsePlan } from '../pacing/plan.js';
+import { FrameType } from '../protocol/index.js';
+import type { JsonObject, Message } from '../protocol/index.js';
+import { DestinationDaemon } from '../roles/destination.js';
+import { Link } from '../roles/link.js';
+import { silentLogger } from '../roles/log.js';
+import type { Logger } from '../roles/log.js';
+import { runSource } from '../roles/source.js';
+import type { ChannelTimeouts } from '../roles/source.js';
+import { NAME_PATTERN } from './inventory.js';
+import type { SessionOutcome } from './journal.js';
+import { CONTROL_VERSION, MAX_REPORTS, parseAgentInstruct } from './wire.js';
+import type { AgentInstruct, AgentReport, AgentRole, AgentStatus } from './wire.js';
+
+/** One `--source NAME=PATH` (a file) or `--source NAME=|CMD` (a command whose stdout is the stream). */
+export interface SourceSpec {
+  name: string;
+  path: string | null;
+  command: string | null;
+}
+
+/**
+ * Parses `--source NAME=PATH` or `NAME=|CMD`.
+ * @throws SmigError SMIG_ERR_USAGE
+ * @example parseSourceSpec('vm=|virsh save vm1 /dev/stdout') // { name: 'vm', path: null, command: 'virsh save vm1 /dev/stdout' }
+ */
+export function parseSourceSpec(text: string): SourceSpec {
+  const eq = text.indexOf('=');
+  const name = eq < 0 ? '' : text.slice(0, eq);
+  if (!NAME_PATTERN.test(name)) throw smigError('SMIG_ERR_USAGE', `--source: '${text}' is not NAME=PATH or NAME=|CMD (NAME: letters, digits, '.', '_', '-')`);
+  const rest = text.slice(eq + 1);
+  if (rest.startsWith('|')) {
+    const command = rest.slice(1);
+    if (command.trim() === '') throw smigError('SMIG_ERR_USAGE', `--source ${name}: the command after '|' is empty`);
+    return { name, path: null, command };
+  }
+  if (rest === '') throw smigError('SMIG_ERR_USAGE', `--source ${name}: the path is empty`);
+  return { name, path: rest, command: null };
+}
+
+/** Options of {@link ControlAgent.start}. */
+export interface AgentOptions {
+  clusterKey: Uint8Array;
+  /** The controller's `--listen` address. */
+  controller: HostPort;
+  /** The relay daemon's bound address (reported; a destination daemon listens on its host). */
+  listen: HostPort;
+  /** The inventory name to register as; default: the controller matches the relay address. */
+  name?: string;
+  /** Serve as a destination, installing here. */
+  outDir?: string;
+  /** Data this host may be told to migrate away. */
+  sources?: SourceSpec[];
+  log?: Logger;
+  channel?: ChannelTimeouts;
+  /** Longest wait between reconnection attempts. Default 2 s. */
+  reconnectMaxMs?: number;
+}
+
+interface AgentSession {
+  id: string;
+  role: AgentRole;
+  state: 'active' | 'done' | 'failed';
+  /** The relay or destination daemon has seen the session. */
+  opened: boolean;
+  ttl?: NodeJS.Timeout;
+  dest?: DestinationDaemon;
+  abort?: AbortController;
+  outcome?: SessionOutcome;
+  error?: string;
+}
+
+/** Sessions remembered after they end (reported at registration, so a restarted controller can resolve them). */
+const KEEP_FINISHED = 128;
+
+/**
+ * The agent of one relay daemon. Feed it the relay daemon's session events ({@link ControlAgent.relaySession}).
+ * @example
+ * let agent: ControlAgent | undefined;
+ * const relay = await RelayDaemon.start({ ..., onSession: (e, id) => agent?.relaySession(e, id) });
+ * agent = ControlAgent.start({ clusterKey, controller, listen: relay.address, outDir, sources });
+ */
+export class ControlAgent {
+  readonly #o: AgentOptions;
+  readonly #log: Logger;
+  readonly #sources: Map<string, SourceSpec>;
+  readonly #sessions = new Map<string, AgentSession>();
+  readonly #stop = new AbortController();
+  #link: Link | null = null;
+  #host: string | null = null;
+  #refusal: string | null = null;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #loop: Promise<void> = Promise.resolve();
+
+  private constructor(o: AgentOptions) {
+    this.#o = o;
+    this.#log = (o.log ?? silentLogger).with({ controller: formatHostPort(o.controller) });
+    this.#sources = new Map((o.sources ?? []).map((s) => [s.name, s]));
+    if (this.#sources.size !== (o.sources ?? []).length) throw smigError('SMIG_ERR_USAGE', '--source: a name is given twice');
+  }
+
+  /** Starts connecting (in the background; the controller may come up later). */
+  static start(o: AgentOptions): ControlAgent {
+    const a = new ControlAgent(o);
+    a.#loop = a.#connectLoop();
+    return a;
+  }
+
+  /** The inventory name the controller registered us as; null while not registered. */
+  get host(): string | null {
+    return this.#host;
+  }
+
+  /** Sessions this agent is busy with (ids). */
+  get active(): string[] {
+    return [...this.#sessions.values()].filter((s) => s.state === 'active').map((s) => s.id);
+  }
+
+  /** The relay daemon's session events: `open` when a session's first link arrives, `end` when its last closes. */
+  relaySession(event: 'open' | 'end', session: string): void {
+    const s = this.#sessions.get(session);
+    if (s === undefined || s.role !== 'relay' || s.state !== 'active') return; // not one the controller gave us
+    if (event === 'open') s.opened = true;
+    else this.#release(s, 'done');
+  }
+
+  /** Disconnects, aborts a running source, closes destination daemons. */
+  async close(): Promise<void> {
+    this.#stop.abort();
+    clearInterval(this.#heartbeat);
+    for (const s of this.#sessions.values()) {
+      s.abort?.abort();
+      clearTimeout(s.ttl);
+    }
+    await Promise.all([...this.#sessions.values()].map((s) => s.dest?.close()));
+    await this.#link?.close();
+    await this.#loop;
+  }
+
+  async #connectLoop(): Promise<void> {
+    let backoff = 100;
+    let reported = false;
+    const max = this.#o.reconnectMaxMs ?? 2000;
+    while (!this.#stop.signal.aborted) {
+      let conn: FramedConnection | undefined;
+      try {
+        conn = await connectChannel(this.#o.controller, { key: this.#o.clusterKey, ...this.#o.channel, signal: this.#stop.signal });
+      } catch (err) {
+        if (!reported) this.#log.event('controller-unreachable', { reason: (err as Error).message });
+        reported = true;
+      }
+      if (conn !== undefined) {
+        reported = false;
+        backoff = 100;
+        await this.#serve(conn);
+      }
+      if (this.#stop.signal.aborted) return;
+      await sleep(backoff, this.#stop.signal);
+      backoff = Math.min(max, backoff * 2);
+    }
+  }
+
+  /** One connection to the controller, until it closes. */
+  async #serve(conn: FramedConnection): Promise<void> {
+    const link = new Link(conn, 'control', `controller ${conn.remote}`);
+    this.#link = link;
+    link.start((msg) => this.#onMessage(msg));
+    this.#post({
+      type: 'register', v: CONTROL_VERSION, name: this.#o.name ?? null, listen: formatHostPort(this.#o.listen),
+      out: this.#o.outDir !== undefined, sources: [...this.#sources.keys()], sessions: this.#reports(),
+    });
+    const end = await link.ended;
+    clearInterval(this.#heartbeat);
+    this.#link = null;
+    if (this.#host !== null) this.#log.event('controller-lost', { host: this.#host, reason: end.error?.message });
+    this.#host = null;
+  }
+
+  #onMessage(msg: Message): void {
+    if (msg.type !== FrameType.INSTRUCT) return; // PING is answered by the link; STATUS is not for us
+    const m = parseAgentInstruct(msg.payload); // a malformed instruction fails the connection (ERROR), we reconnect
+    switch (m.type) {
+      case 'registered':
+        this.#host = m.host;
+        this.#refusal = null;
+        this.#log.event('registered', { host: m.host });
+        clearInterval(this.#heartbeat);
+        this.#heartbeat = setInterval(() => this.#post({ type: 'heartbeat', active: this.active.slice(0, MAX_REPORTS) }), m.heartbeatMs);
+        return;
+      case 'refused':
+        // it retries (the inventory may be fixed and the controller restarted); the same reason is logged once
+        if (m.error !== this.#refusal) this.#log.event('registration-refused', { reason: m.error });
+        this.#refusal = m.error;
+        void this.#link?.close();
+        return;
+      case 'relay':
+      case 'receive':
+        void this.#reserve(m);
+        return;
+      case 'send':
+        this.#send(m);
+        return;
+      case 'abort':
+        this.#abort(m.session, m.reason);
+        return;
+    }
+  }
+
+  async #reserve(m: Extract<AgentInstruct, { type: 'relay' | 'receive' }>): Promise<void> {
+    if (this.#sessions.has(m.session)) {
+      this.#post({ type: 'nack', session: m.session, error: 'this session was already given to this host' });
+      return;
+    }
+    const s: AgentSession = { id: m.session, role: m.type === 'relay' ? 'relay' : 'destination', state: 'active', opened: false };
+    this.#remember(s);
+    s.ttl = setTimeout(() => {
+      if (!s.opened) this.#release(s, 'failed', 'the session never arrived');
+    }, m.ttlMs);
+    if (m.type === 'relay') {
+      this.#post({ type: 'ack', session: m.session });
+      return;
+    }
+    if (this.#o.outDir === undefined) {
+      this.#release(s, 'failed', 'this host has no --out directory');
+      this.#post({ type: 'nack', session: m.session, error: 'this host has no --out directory' });
+      return;
+    }
+    try {
+      s.dest = await DestinationDaemon.start({
+        clusterKey: this.#o.clusterKey,
+        listen: { host: this.#o.listen.host, port: 0 },
+        outDir: this.#o.outDir,
+        maxSessions: 1,
+        log: this.#o.log,
+        channel: this.#o.channel,
+        onSession: (event: 'open' | 'end', id: string) => {
+          if (id !== s.id) return;
+          if (event === 'open') s.opened = true;
+          else this.#release(s, 'done');
+        },
+      });
+    } catch (err) {
+      this.#release(s, 'failed', (err as Error).message);
+      this.#post({ type: 'nack', session: m.session, error: (err as Error).message });
+      return;
+    }
+    if (s.state !== 'active') {
+      void s.dest.close(); // aborted while starting
+      return;
+    }
+    this.#log.event('receiving', { session: s.id.slice(0, 16), addr: formatHostPort(s.dest.address) });
+    this.#post({ type: 'ack', session: m.session, port: s.dest.address.port });
+  }
+
+  #send(m: Extract<AgentInstruct, { type: 'send' }>): void {
+    const spec = this.#sources.get(m.source);
+    const refuse = (error: string): void => this.#post({ type: 'nack', session: m.session, error });
+    if (this.#sessions.has(m.session)) return refuse('this session was already given to this host');
+    if (spec === undefined) return refuse(`no --source named '${m.source}' on this host (${[...this.#sources.keys()].join(', ') || 'none'})`);
+    let hosts: { destination: HostPort; dataRelays: HostPort[]; keyRelays: HostPort[]; leader: HostPort };
+    let plan;
+    try {
+      hosts = {
+        destination: parseHostPort(m.destination, 'destination'),
+        dataRelays: parseHostList(m.dataRelays.join(','), 'dataRelays'),
+        keyRelays: parseHostList(m.keyRelays.join(','), 'keyRelays'),
+        leader: parseHostPort(m.leader, 'leader'),
+      };
+      plan = m.plan === null ? undefined : parsePlan(m.plan, 'INSTRUCT send.plan');
+    } catch (err) {
+      return refuse((err as Error).message);
+    }
+    const s: AgentSession = { id: m.session, role: 'source', state: 'active', opened: true, abort: new AbortController() };
+    this.#remember(s);
+    this.#post({ type: 'ack', session: m.session });
+    const log = this.#log.with({ session: m.session.slice(0, 16) });
+    log.event('source-start', { source: spec.name, destination: m.destination, leader: m.leader });
+    void (async (): Promise<void> => {
+      const input = await openSource(spec, s.abort!.signal);
+      const r = await runSource({
+        clusterKey: this.#o.clusterKey, input: input.stream, length: input.length, name: input.name,
+        ...hosts, threshold: m.threshold, sessionId: Buffer.from(m.session, 'hex'), plan,
+        log, channel: this.#o.channel, signal: s.abort!.signal,
+      });
+      s.outcome = {
+        bytes: r.bytes, sha256: r.done.sha256, seconds: r.seconds, lostRelays: r.lostRelays,
+        resentChunks: r.resentChunks, exitStatus: r.done.exitStatus,
+      };
+    })().then(
+      () => {
+        this.#post({ type: 'result', session: s.id, ok: true, outcome: s.outcome! });
+        this.#release(s, 'done');
+      },
+      (err: unknown) => {
+        const error = (err as Error).message ?? String(err);
+        log.event('source-failed', { reason: error });
+        this.#post({ type: 'result', session: s.id, ok: false, error });
+        this.#release(s, 'failed', error);
+      },
+    );
+  }
+
+  #abort(id: string, reason: string): void {
+    const s = this.#sessions.get(id);
+    if (s === undefined || s.state !== 'active') {
+      this.#post({ type: 'released', session: id }); // nothing held: say so, the controller may be waiting
+      return;
+    }
+    this.#log.event('abort', { session: id.slice(0, 16), role: s.role, reason });
+    if (s.role === 'source') s.abort?.abort();
+    else if (!s.opened) this.#release(s, 'failed', `aborted: ${reason}`);
+    // an opened relay or destination session ends when its links close (the source's failure closes them)
+  }
+
+  #release(s: AgentSession, state: 'done' | 'failed', error?: string): void {
+    if (s.state !== 'active') return;
+    s.state = state;
+    if (error !== undefined) s.error = error;
+    clearTimeout(s.ttl);
+    if (s.dest !== undefined) void s.dest.close();
+    this.#log.event('released', { session: s.id.slice(0, 16), role: s.role, state, reason: error });
+    this.#post({ type: 'released', session: s.id });
+  }
+
+  #remember(s: AgentSession): void {
+    this.#sessions.set(s.id, s);
+    if (this.#sessions.size <= KEEP_FINISHED) return;
+    for (const [id, old] of this.#sessions) {
+      if (this.#sessions.size <= KEEP_FINISHED) break;
+      if (old.state !== 'active') this.#sessions.delete(id);
+    }
+  }
+
+  #reports(): AgentReport[] {
+    const all = [...this.#sessions.values()];
+    return all.slice(-MAX_REPORTS).map((s) => {
+      const r: AgentReport = { session: s.id, role: s.role, state: s.state };
+      if (s.outcome !== undefined) r.outcome = s.outcome;
+      if (s.error !== undefined) r.error = s.error.slice(0, 1000);
+      return r;
+    });
+  }
+
+  #post(m: AgentStatus): void {
+    this.#link?.post({ type: FrameType.STATUS, payload: m as unknown as JsonObject });
+  }
+}
+
+/** What a source feeds runSource. */
+interface OpenedSource {
+  stream: AsyncIterable<Uint8Array>;
+  length: number | null;
+  /** The name the destination installs it under: the file's base name, or the source's name for a command. */
+  name: string;
+}
+
+/**
+ * Opens a source: a file (its length known), or a command run as `/bin/sh -c CMD` in its own process group
+ * whose stdout is the stream. A command that exits with a status other than 0 fails the stream at its end,
+ * so a half-written snapshot is never confirmed as a migration. Aborting kills the command.
+ * @throws SmigError SMIG_ERR_FILE for a missing or unreadable file
+ */
+export async function openSource(spec: SourceSpec, signal?: AbortSignal): Promise<OpenedSource> {
+  if (spec.path !== null) {
+    const st = await stat(spec.path).catch((err: NodeJS.ErrnoException) => {
+      throw smigError('SMIG_ERR_FILE', `--source ${spec.name}: ${spec.path}: ${err.code === 'ENOENT' ? 'no such file' : (err.code ?? err.message)}`);
+    });
+    if (!st.isFile()) throw smigError('SMIG_ERR_FILE', `--source ${spec.name}: ${spec.path}: not a regular file`);
+    return { stream: createReadStream(spec.path, { highWaterMark: 1024 * 1024 }), length: st.size, name: basename(spec.path) };
+  }
+  return { stream: commandStream(spec, signal), length: null, name: spec.name };
+}
+
+async function* commandStream(spec: SourceSpec, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  const child = spawn('/bin/sh', ['-c', spec.command!], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+    child.once('error', (error) => resolve({ code: null, signal: null, error }));
+    child.once('close', (code, sig) => resolve({ code, signal: sig }));
+  });
+  const kill = (): void => {
+    try {
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  };
+  signal?.addEventListener('abort', kill, { once: true });
+  try {
+    for await (const chunk of child.stdout!) yield chunk as Uint8Array;
+    const end = await exited;
+    if (end.error !== undefined) throw smigError('SMIG_ERR_FILE', `--source ${spec.name}: cannot run the command (${(end.error as NodeJS.ErrnoException).code ?? end.error.message})`);
+    if (end.code !== 0) {
+      throw smigError('SMIG_ERR_FILE', `--source ${spec.name}: the command ${end.signal !== null ? `was killed by ${end.signal}` : `exited with status ${end.code}`}`);
+    }
+  } finally {
+    signal?.removeEventListener('abort', kill);
+    kill();
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
