@@ -310,14 +310,21 @@ describe('smig control', () => {
   }, 90_000);
 
   it('too few available hosts: the migration is refused with a clear message, recorded, and the failed hook runs', async () => {
-    // in service now: 12 − h2, h3 (honeypots) − the killed leader = 9; h4's session needs 9 others
-    const r = await runBin(['control', 'migrate', 'h4', '--key', keyFile, '--controller', `127.0.0.1:${client.controller.port}`], { timeoutMs: 30_000 });
+    // in service now: 12 − h2, h3 (honeypots) − the killed leader (a random host) = 9; a session needs 9 others.
+    // The controller was restarted by the test before: wait until the surviving agents have re-registered, then
+    // flag one of them (not a fixed name: the killed leader was drawn at random).
+    const hosts = await until('agents back after the restart', async () => {
+      const up = (await status()).hosts.filter((h) => h.state === 'available');
+      return up.length === 9 ? up : undefined;
+    }, 30_000);
+    const src = hosts[0]!.name;
+    const r = await runBin(['control', 'migrate', src, '--key', keyFile, '--controller', `127.0.0.1:${client.controller.port}`], { timeoutMs: 30_000 });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^smig control: migration of h4 failed: cannot migrate h4: 8 other hosts available \(h\d+(, h\d+){7}\), a session needs 9 \(1 destination, 5 data relays, 3 key relays\); 8 of them can relay\n$/m);
+    expect(r.stderr).toMatch(new RegExp(`^smig control: migration of ${src} failed: cannot migrate ${src}: 8 other hosts available \\(h\\d+(, h\\d+){7}\\), a session needs 9 \\(1 destination, 5 data relays, 3 key relays\\); 8 of them can relay\n$`, 'm'));
     const s = await status();
-    expect(s.sessions[0]).toMatchObject({ source: 'h4', state: 'refused', closed: true, error: expect.stringMatching(/^cannot migrate h4: 8 other hosts/) });
-    const failed = hookLines().filter((l) => l[0] === 'failed' && l[4] === 'h4');
+    expect(s.sessions[0]).toMatchObject({ source: src, state: 'refused', closed: true, error: expect.stringMatching(new RegExp(`^cannot migrate ${src}: 8 other hosts`)) });
+    const failed = hookLines().filter((l) => l[0] === 'failed' && l[4] === src);
     expect(failed).toHaveLength(1);
-    expect(failed[0]![13]).toMatch(/^cannot migrate h4/);
+    expect(failed[0]![13]).toMatch(new RegExp(`^cannot migrate ${src}`));
   }, 60_000);
 });
