@@ -79,6 +79,8 @@ const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 export class FramedConnection {
   /** The peer, `HOST:PORT`, for messages. */
   readonly remote: string;
+  /** Our end, `HOST:PORT` (an outbound connection's ephemeral port: what a capture of the link shows). */
+  readonly local: string;
   /** TLS version and suite of the channel; null over a plain socket. */
   readonly tls: TlsInfo | null;
   /** Resolves once the socket has closed, with the first error seen (none after a clean close). Never rejects. */
@@ -104,6 +106,7 @@ export class FramedConnection {
     this.#socket = socket;
     this.remote =
       opts.remote ?? formatHostPort({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 });
+    this.local = formatHostPort({ host: socket.localAddress ?? '?', port: socket.localPort ?? 0 });
     const t = socket as Partial<TLSSocket>;
     const protocol = typeof t.getProtocol === 'function' ? t.getProtocol() : null;
     this.tls = protocol ? { protocol, cipher: t.getCipher!().standardName } : null;

@@ -280,6 +280,7 @@ class Forward {
       void this.#up.ended.then(() => this.#resolveDone());
       throw smigError('SMIG_ERR_CONNECTION', `cannot reach the leader ${f.leader}: ${(err as Error).message}`, err);
     }
+    this.#log.event('relay-linked', { leader: f.leader, local: conn.local });
     const down = new Link(conn, 'reply', `leader ${f.leader}`);
     this.#down = down;
     if (this.#dropped || this.#up.isClosed) conn.destroy();
