@@ -8,21 +8,18 @@
  * Topology per strategy (each hop on its own port, so a port filter isolates a link):
  *   source ──▶ data relay D ──▶ leader L ──▶ destination R        key relay K ──▶ leader L (a share, unpaced)
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { smigError } from '../errors.js';
+import { PACKAGE_ROOT, lastLine, runOk, runProc, stopProc, waitFor } from './proc.js';
+import type { Proc } from './proc.js';
 
-/** The package root (from src/bench or dist/bench). */
-export const PACKAGE_ROOT: string = fileURLToPath(new URL('../../', import.meta.url));
+export { PACKAGE_ROOT };
 /** The shipped normal capture the profile is learned from. */
 export const DEMO_CAPTURE: string = join(PACKAGE_ROOT, 'captures', 'ndpi__netflix.pcap');
 /** The data direction of the normal capture (the client's downloads). */
 export const DEMO_DATA_FILTER = 'dst host 192.168.1.7';
-const BIN = join(PACKAGE_ROOT, 'bin', 'smig');
 const BLOCK_NS = 5_000_000_000n;
 
 /** What `runDemo` needs. */
@@ -67,58 +64,8 @@ export interface DemoResult {
   verdicts: DemoVerdict[];
 }
 
-interface Proc {
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  exited: Promise<number | string>;
-  /** Set when the program could not be started (e.g. tcpdump not installed). */
-  failed?: boolean;
-}
-
-function run(argv: string[], cmd?: string): Proc {
-  const child = spawn(cmd ?? process.execPath, cmd ? argv : [BIN, ...argv], { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const p: Proc = {
-    child, stdout: '', stderr: '',
-    exited: new Promise((res) => {
-      child.once('exit', (code, signal) => res(code ?? signal ?? 'unknown'));
-      // A program that cannot be started emits 'error' and no 'exit'.
-      child.once('error', (err) => {
-        p.failed = true;
-        p.stderr += `${err.message}\n`;
-        res('not started');
-      });
-    }),
-  };
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => (p.stdout += s));
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => (p.stderr += s));
-  return p;
-}
-
-const lastLine = (text: string): string => text.trim().split('\n').pop() ?? '';
-
-async function runOk(what: string, argv: string[], cmd?: string): Promise<Proc> {
-  const p = run(argv, cmd);
-  const code = await p.exited;
-  if (code !== 0) throw smigError('SMIG_ERR_LAB', `${what} exited ${code}: ${lastLine(p.stderr)}`);
-  return p;
-}
-
-async function waitFor(p: Proc, re: RegExp, what: string, ms = 20_000): Promise<RegExpMatchArray> {
-  const t0 = Date.now();
-  for (;;) {
-    const m = p.stderr.match(re) ?? p.stdout.match(re);
-    if (m) return m;
-    if (Date.now() - t0 > ms) throw smigError('SMIG_ERR_TIMEOUT', `${what} did not start within ${ms} ms`);
-    if (p.failed || p.child.exitCode !== null || p.child.signalCode !== null) throw smigError('SMIG_ERR_LAB', `${what} ${p.failed ? 'could not be started' : 'exited before it started'}: ${lastLine(p.stderr)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function stop(p: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal);
-  await p.exited;
-}
+const run = (argv: string[], cmd?: string): Proc => runProc(argv, cmd);
+const stop = stopProc;
 
 /**
  * Cuts a capture into blocks of `blockNs` and writes the even blocks to `evenPath`, the odd ones to `oddPath`,
