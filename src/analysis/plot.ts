@@ -250,7 +250,8 @@ function ecdfPanel(e: PlotEcdf, color: object): SubSpec {
   } as SubSpec;
 }
 
-async function renderSvg(spec: TopLevelSpec): Promise<string> {
+/** Renders a vega-lite spec to a self-contained SVG document (no browser: vega's headless view). */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { CliIO } from '../io.js';
 import { analyzeCommand } from './analyze.js';
+import { benchCommand } from './bench.js';
 import { captureCommand } from './capture.js';
 import { demoCommand } from './demo.js';
 import { controlCommand } from './control.js';
@@ -22,4 +23,4 @@ export interface CommandSpec {
   run?: (args: string[], opts: Record<string, unknown>, io: CliIO, cmd: Command) => Promise<number>;
 }
 
-export const COMMANDS: CommandSpec[] = [keygenCommand, sendCommand, relayCommand, recvCommand, controlCommand, analyzeCommand, profileCommand, captureCommand, labCommand, demoCommand];
+export const COMMANDS: CommandSpec[] = [keygenCommand, sendCommand, relayCommand, recvCommand, controlCommand, analyzeCommand, profileCommand, captureCommand, labCommand, benchCommand, demoCommand];

@@ -1,0 +1,454 @@
+/**
+ * `smig bench` (issue 6): the paper's evaluation (§6, figures 3–6) as real runs. For every size, a plain TCP copy
+ * (the paper's "normal traffic" case: no crypto, no relays, one hop) and one migration per strategy through a
+ * cluster of real `smig` processes, with a live capture (`smig capture`) on every link; then every link's data
+ * direction is tested against the hold-out of a real normal capture by `smig analyze` (KS of packets, bytes per
+ * bin, packet sizes and gaps, χ² of sizes), and the figures and a report are written.
+ *
+ * A cluster ("slot") is 8 hosts: source S, data relays D1 D2, leader L, key relays K1 K2 K3 (2-of-3, the paper's
+ * default) and destination R. Paced runs of one size run at once, one slot each (they are rate-bound, not
+ * CPU-bound); bulk and plain runs, which are CPU-bound and timed, run alone.
+ *
+ * Sites: `lab`, one network-namespace host per role (smig lab; root), captures on each host's switch port and a
+ * link A → B is `src host A and dst host B` there; `loopback`, every process on 127.0.0.1 with its own port,
+ * one capture on lo per run and a link is told by ports (a relay logs the ephemeral port of its leader link).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { smigError } from '../errors.js';
+import { DEMO_CAPTURE, DEMO_DATA_FILTER, splitBlocks } from './demo.js';
+import { lastLine, runOk, runProc, stopProc, waitFor } from './proc.js';
+import type { Proc, Spawner } from './proc.js';
+
+export const BENCH_STRATEGIES = ['bulk', 'constant', 'profile', 'replay'] as const;
+export type BenchStrategy = (typeof BENCH_STRATEGIES)[number];
+/** The paper's figure 3 starts at 840 KB; a paced run takes about size ÷ the profile's mean rate (its leader → destination hop carries it all). */
+export const DEFAULT_SIZES: readonly number[] = [250_000, 840_000];
+const BLOCK_NS = 5_000_000_000n;
+const SLOT_HOSTS = 8;
+const ROLES = ['source', 'data relay 1', 'data relay 2', 'leader', 'key relay 1', 'key relay 2', 'key relay 3', 'destination'] as const;
+const [S, D1, D2, L, K1, K2, K3, R] = [0, 1, 2, 3, 4, 5, 6, 7] as const;
+const LAB_PORT = 7000;
+const CAPTURE_BUFFER = 64 << 20;
+
+/** What {@link runBench} needs. */
+export interface BenchOptions {
+  hosts: 'lab' | 'loopback';
+  sizes: readonly number[];
+  strategies: readonly BenchStrategy[];
+  /** Normal capture: the profile is learned from its even 5 s blocks (unless `profile`), the odd ones are the hold-out. */
+  normal: string;
+  /** Filter of the normal capture's data direction (the profile and the reference use it). */
+  normalFilter?: string;
+  /** A profile learned elsewhere: then the whole normal capture is the reference. */
+  profile?: string;
+  /** Bin of the profile and the tests, a smig duration (`500ms`). */
+  bin: string;
+  alpha: number;
+  out: string;
+  /** Lab name when `hosts` is lab. */
+  labName: string;
+  log: (line: string) => void;
+}
+
+/** One test of a link against the reference (a row of `smig analyze --json` comparisons). */
+export interface BenchTest {
+  feature: string;
+  test: string;
+  statistic: number;
+  pvalue: number;
+  n: number;
+  m: number;
+  critical: number | null;
+  distinguishable: boolean;
+}
+
+/** One observed link of a run: its data direction only. */
+export interface BenchLink {
+  link: string;
+  capture: string;
+  filter: string;
+  packets: number;
+  bytes: number;
+  tests: BenchTest[];
+  /** KS of packets or bytes per bin rejects "same distribution as the reference" at α. */
+  distinguishable: boolean;
+}
+
+/** CPU and peak memory of one process. */
+export interface BenchResources {
+  cpuSeconds: number;
+  maxRssKiB: number;
+}
+
+/** One run: a plain copy or a migration of one size with one strategy. */
+export interface BenchRun {
+  kind: 'plain' | 'migration';
+  strategy: 'plain' | BenchStrategy;
+  size: number;
+  seconds: number;
+  /** size ÷ the profile's mean byte rate: how long normal traffic takes to carry it (one link). */
+  lowerBoundSeconds: number;
+  ratio: number;
+  sha256: string;
+  /** IP bytes the source put on the wire (data direction, all its links) ÷ size − 1. */
+  overhead: number;
+  links: BenchLink[];
+  /** Per role (source, data relay 1, …, destination). */
+  resources: Record<string, BenchResources>;
+  captureDrops: number;
+}
+
+/** What {@link runBench} returns (and writes as bench.json). */
+export interface BenchResult {
+  version: 1;
+  hosts: 'lab' | 'loopback';
+  created: string;
+  bin: string;
+  alpha: number;
+  normal: { capture: string; filter: string | null; reference: string; profile: string; meanByteRate: number };
+  layout: { dataRelays: 2; keyRelays: 3; threshold: 2 };
+  runs: BenchRun[];
+  files: { json: string; report: string; timeFigure: string; rateFigure: string };
+}
+
+/** Where the hosts of a bench live. */
+interface Site {
+  readonly kind: 'lab' | 'loopback';
+  /** The address a daemon on host `j` of slot `slot` listens on. */
+  listen(slot: number, j: number): string;
+  ip(slot: number, j: number): string;
+  where(slot: number, j: number): Spawner;
+  /** Starts the captures of one run; `ports` are the run's listening ports (loopback filter). */
+  capture(slot: number, hosts: readonly number[], ports: readonly number[], file: (tag: string) => string): Promise<RunCapture>;
+  close(): Promise<void>;
+}
+
+interface RunCapture {
+  /** The capture file holding host j's traffic. */
+  fileOf(j: number): string;
+  stop(): Promise<number>;
+}
+
+/** A capture process (`smig capture --json`), started and listening. */
+async function startCapture(argv: string[], where: Spawner, what: string): Promise<{ stop(): Promise<number> }> {
+  const p = runProc(['capture', ...argv, '--json', '-B', String(CAPTURE_BUFFER)], undefined, where);
+  await waitFor(p, /listening on /, what, 15_000);
+  return {
+    async stop(): Promise<number> {
+      await stopProc(p, 'SIGINT');
+      if (await p.exited !== 0) throw smigError('SMIG_ERR_CAPTURE_LIVE', `${what}: ${lastLine(p.stderr)}`);
+      const j = JSON.parse(p.stdout) as { dropped?: number };
+      return typeof j.dropped === 'number' ? j.dropped : 0;
+    },
+  };
+}
+
+function loopbackSite(): Site {
+  return {
+    kind: 'loopback',
+    listen: () => '127.0.0.1:0',
+    ip: () => '127.0.0.1',
+    where: () => ({}),
+    async capture(_slot, _hosts, ports, file) {
+      const f = file('lo');
+      const c = await startCapture(['-i', 'lo', '-w', f, '-f', `tcp and (${ports.map((p) => `port ${p}`).join(' or ')})`], {}, 'smig capture on lo');
+      return { fileOf: () => f, stop: () => c.stop() };
+    },
+    async close() {},
+  };
+}
+
+async function labSite(name: string, slots: number, log: (line: string) => void): Promise<Site> {
+  const { labUp, labDown } = await import('../lab/lab.js');
+  await labDown(name).catch(() => {}); // a lab left by a crashed bench
+  log(`lab ${name}: ${slots * SLOT_HOSTS} hosts (network namespaces on a bridge)`);
+  const lab = await labUp({ name, hosts: slots * SLOT_HOSTS });
+  const host = (slot: number, j: number) => lab.hosts[slot * SLOT_HOSTS + j]!;
+  return {
+    kind: 'lab',
+    listen: (slot, j) => `${host(slot, j).address}:${LAB_PORT}`,
+    ip: (slot, j) => host(slot, j).address,
+    where: (slot, j) => ({ namespace: host(slot, j).ns }),
+    async capture(slot, hosts, _ports, file) {
+      const caps = new Map<number, { stop(): Promise<number> }>();
+      const files = new Map<number, string>();
+      try {
+        for (const j of hosts) {
+          const h = host(slot, j);
+          files.set(j, file(h.name));
+          caps.set(j, await startCapture(['-i', h.bridgePort, '-w', files.get(j)!, '-f', 'tcp'], { namespace: lab.bridgeNs }, `smig capture on ${h.bridgePort}`));
+        }
+      } catch (err) {
+        await Promise.allSettled([...caps.values()].map((c) => c.stop()));
+        throw err;
+      }
+      return {
+        fileOf: (j) => files.get(j)!,
+        async stop() {
+          const drops = await Promise.all([...caps.values()].map((c) => c.stop()));
+          return drops.reduce((a, b) => a + b, 0);
+        },
+      };
+    },
+    async close() {
+      await lab.down();
+    },
+  };
+}
+
+/** A daemon started and listening: its process and address. */
+interface Daemon extends Proc {
+  addr: string;
+  port: number;
+}
+
+async function startDaemon(site: Site, slot: number, j: number, args: string[], key: string): Promise<Daemon> {
+  const p = runProc([...args, '--listen', site.listen(slot, j), '--key', key, '--log-format', 'json'], undefined, site.where(slot, j));
+  const addr = (await waitFor(p, /"event":"listening","addr":"([^"]+)"/, `smig ${args[0]} (${ROLES[j]})`))[1]!;
+  return Object.assign(p, { addr, port: Number(addr.split(':').pop()) });
+}
+
+/** The `stopped` event of a daemon's JSON log: its CPU time and peak memory. */
+function stoppedResources(p: Proc): BenchResources {
+  const line = p.stderr.split('\n').find((l) => l.includes('"event":"stopped"'));
+  if (!line) return { cpuSeconds: NaN, maxRssKiB: NaN };
+  const j = JSON.parse(line) as { cpuUserSeconds: number; cpuSystemSeconds: number; maxRssKiB: number };
+  return { cpuSeconds: j.cpuUserSeconds + j.cpuSystemSeconds, maxRssKiB: j.maxRssKiB };
+}
+
+interface LinkSpec {
+  link: string;
+  capture: string;
+  filter: string;
+}
+
+interface Measured {
+  seconds: number;
+  sha256: string;
+  links: LinkSpec[];
+  /** Filters of every link the source sends on (data direction), over their captures. */
+  sourceLinks: LinkSpec[];
+  resources: Record<string, BenchResources>;
+  captureDrops: number;
+}
+
+/** What every run shares. */
+interface RunContext {
+  out: string;
+  key: string;
+  profile: string;
+  payloads: Map<number, string>;
+}
+
+/** One migration on one slot, captured on every link. */
+async function migrateOnce(site: Site, slot: number, ctx: RunContext, size: number, strategy: BenchStrategy, tag: string): Promise<Measured> {
+  const dir = join(ctx.out, 'runs', tag);
+  mkdirSync(join(dir, 'in'), { recursive: true });
+  const relayRoles: number[] = [D1, D2, L, K1, K2, K3];
+  const daemons: Daemon[] = [];
+  let capture: RunCapture | undefined;
+  let captureStopped = false;
+  try {
+    const relays = await Promise.all(relayRoles.map((j) => startDaemon(site, slot, j, ['relay'], ctx.key)));
+    daemons.push(...relays);
+    const dest = await startDaemon(site, slot, R, ['recv', '--out', join(dir, 'in')], ctx.key);
+    daemons.push(dest);
+    const at = (j: number): Daemon => (j === R ? dest : relays[relayRoles.indexOf(j)]!);
+    const cap = await site.capture(slot, [S, D1, D2, L, K1, K2, K3, R], daemons.map((d) => d.port), (h) => join(ctx.out, 'captures', `${tag}-${h}.pcap`));
+    capture = cap;
+    const send = runProc(['send', ctx.payloads.get(size)!, '--name', 'image.bin', '--key', ctx.key, '--dest', at(R).addr,
+      '--data-relays', `${at(D1).addr},${at(D2).addr}`, '--key-relays', [K1, K2, K3].map((j) => at(j).addr).join(','),
+      '--leader', at(L).addr, '--threshold', '2', '--strategy', strategy, '--json',
+      ...(strategy === 'bulk' ? [] : ['--profile', ctx.profile])], undefined, site.where(slot, S));
+    const code = await send.exited;
+    await new Promise((r) => setTimeout(r, 300)); // the last FIN/ACKs
+    captureStopped = true;
+    const captureDrops = await cap.stop();
+    if (code !== 0) throw smigError('SMIG_ERR_MIGRATION', `smig send --strategy ${strategy} (${size} bytes) exited ${code}: ${lastLine(send.stderr)}`);
+    const summary = JSON.parse(send.stdout) as { seconds: number; done: { sha256: string }; resources: { cpuUserSeconds: number; cpuSystemSeconds: number; maxRssKiB: number } };
+    await Promise.all(daemons.map((d) => stopProc(d)));
+    const resources: Record<string, BenchResources> = {
+      source: { cpuSeconds: summary.resources.cpuUserSeconds + summary.resources.cpuSystemSeconds, maxRssKiB: summary.resources.maxRssKiB },
+    };
+    for (const j of [D1, D2, L, K1, K2, K3, R]) resources[ROLES[j]] = stoppedResources(at(j));
+    /** The data direction of link from → to: host addresses in the lab; ports on loopback. */
+    const spec = (from: number, to: number): LinkSpec => {
+      const link = `${ROLES[from]} → ${ROLES[to]}`;
+      const file = cap.fileOf(from);
+      if (site.kind === 'lab') return { link, capture: file, filter: `tcp and src host ${site.ip(slot, from)} and dst host ${site.ip(slot, to)}` };
+      if (from === D1 || from === D2) {
+        const local = at(from).stderr.match(/"event":"relay-linked"[^\n]*"local":"[^"]*:(\d+)"/);
+        if (!local) throw smigError('SMIG_ERR_INTERNAL', `${ROLES[from]} logged no link to the leader`);
+        return { link, capture: file, filter: `tcp and src port ${local[1]} and dst port ${at(to).port}` };
+      }
+      return { link, capture: file, filter: `tcp and dst port ${at(to).port}` };
+    };
+    return {
+      seconds: summary.seconds, sha256: summary.done.sha256, captureDrops, resources,
+      links: [spec(S, D1), spec(S, D2), spec(D1, L), spec(D2, L), spec(L, R)],
+      sourceLinks: [spec(S, D1), spec(S, D2), spec(S, K1), spec(S, K2), spec(S, K3)],
+    };
+  } finally {
+    if (capture && !captureStopped) await capture.stop().catch(() => 0);
+    await Promise.all(daemons.map((d) => stopProc(d)));
+  }
+}
+
+/** The plain copy's receiver: writes and hashes what arrives, fsyncs, answers `ok SHA256`, prints its resources. */
+const PLAIN_RECV = `const net=require('net'),fs=require('fs'),crypto=require('crypto');
+const [host,port,file]=process.argv.slice(1);
+const srv=net.createServer({allowHalfOpen:true},(s)=>{const fd=fs.openSync(file,'w');const h=crypto.createHash('sha256');
+s.on('data',(b)=>{fs.writeSync(fd,b);h.update(b);});
+s.on('end',()=>{fs.fsyncSync(fd);fs.closeSync(fd);const sum=h.digest('hex');s.end('ok '+sum+'\\n');srv.close();
+const ru=process.resourceUsage();console.log(JSON.stringify({sha256:sum,cpuSeconds:(ru.userCPUTime+ru.systemCPUTime)/1e6,maxRssKiB:ru.maxRSS}));});});
+srv.listen(Number(port),host,()=>console.error('listening '+host+':'+srv.address().port));`;
+/** The plain copy's sender: streams the file, half-closes, waits for the receiver's answer, prints its time. */
+const PLAIN_SEND = `const net=require('net'),fs=require('fs');
+const [host,port,file]=process.argv.slice(1);const t0=process.hrtime.bigint();let reply='';
+const s=net.connect(Number(port),host,()=>fs.createReadStream(file,{highWaterMark:1<<20}).pipe(s));
+s.on('data',(b)=>(reply+=b));
+s.on('end',()=>{const ru=process.resourceUsage();console.log(JSON.stringify({seconds:Number(process.hrtime.bigint()-t0)/1e9,reply:reply.trim(),cpuSeconds:(ru.userCPUTime+ru.systemCPUTime)/1e6,maxRssKiB:ru.maxRSS}));});`;
+
+/** The paper's "normal traffic" case: the same bytes copied over one plain TCP connection, source → destination. */
+async function plainOnce(site: Site, slot: number, ctx: RunContext, size: number, tag: string): Promise<Measured> {
+  const dir = join(ctx.out, 'runs', tag);
+  mkdirSync(dir, { recursive: true });
+  const listen = site.listen(slot, R);
+  const [host, port] = [listen.slice(0, listen.lastIndexOf(':')), listen.slice(listen.lastIndexOf(':') + 1)];
+  const recv = runProc(['-e', PLAIN_RECV, host, port, join(dir, 'image.bin')], process.execPath, site.where(slot, R));
+  let capture: RunCapture | undefined;
+  try {
+    const rport = Number((await waitFor(recv, /listening \S+:(\d+)/, 'the plain receiver'))[1]);
+    capture = await site.capture(slot, [S, R], [rport], (h) => join(ctx.out, 'captures', `${tag}-${h}.pcap`));
+    const send = runProc(['-e', PLAIN_SEND, host, String(rport), ctx.payloads.get(size)!], process.execPath, site.where(slot, S));
+    const code = await send.exited;
+    await recv.exited;
+    await new Promise((r) => setTimeout(r, 300));
+    const c = capture;
+    capture = undefined;
+    const captureDrops = await c.stop();
+    if (code !== 0) throw smigError('SMIG_ERR_MIGRATION', `the plain copy (${size} bytes) exited ${code}: ${lastLine(send.stderr)}`);
+    const s = JSON.parse(send.stdout) as { seconds: number; reply: string; cpuSeconds: number; maxRssKiB: number };
+    const r = JSON.parse(recv.stdout) as { sha256: string; cpuSeconds: number; maxRssKiB: number };
+    const link: LinkSpec = {
+      link: 'source → destination', capture: c.fileOf(S),
+      filter: site.kind === 'lab' ? `tcp and src host ${site.ip(slot, S)} and dst host ${site.ip(slot, R)}` : `tcp and dst port ${rport}`,
+    };
+    return {
+      seconds: s.seconds, sha256: r.sha256, captureDrops, links: [link], sourceLinks: [link],
+      resources: { source: { cpuSeconds: s.cpuSeconds, maxRssKiB: s.maxRssKiB }, destination: { cpuSeconds: r.cpuSeconds, maxRssKiB: r.maxRssKiB } },
+    };
+  } finally {
+    if (capture) await capture.stop().catch(() => 0);
+    await stopProc(recv);
+  }
+}
+
+interface AnalyzeJson {
+  captures: { name: string; packets: number; bytes: number }[];
+  comparisons: { subject: string; feature: string; test: string; statistic: number; pvalue: number; n: number; m: number; critical?: number | null; distinguishable: boolean }[];
+}
+
+/** Every link of a run against the reference, in one `smig analyze --json`. */
+async function analyzeLinks(ctx: { reference: string; referenceFilter: string | null; bin: string; alpha: number }, links: readonly LinkSpec[], extra: readonly LinkSpec[]): Promise<{ links: BenchLink[]; bytes: number[] }> {
+  const all = [...links, ...extra];
+  const ref = ctx.referenceFilter === null ? ctx.reference : `${ctx.reference}@${ctx.referenceFilter}`;
+  const argv = ['analyze', '--json', '--no-progress', '--bin', ctx.bin, '--alpha', String(ctx.alpha), '--class', `normal=${ref}`,
+    ...all.flatMap((l, i) => ['--class', `l${i}=${l.capture}@${l.filter}`])];
+  const p = await runOk('smig analyze', argv);
+  const j = JSON.parse(p.stdout) as AnalyzeJson;
+  const cls = (i: number) => j.captures.find((c) => c.name === `l${i}`)!;
+  return {
+    links: links.map((l, i) => {
+      const tests = j.comparisons.filter((c) => c.subject === `l${i}`).map((c) => ({
+        feature: c.feature, test: c.test, statistic: c.statistic, pvalue: c.pvalue, n: c.n, m: c.m, critical: c.critical ?? null, distinguishable: c.distinguishable,
+      }));
+      const perBin = tests.filter((t) => t.feature === 'packets_per_bin' || t.feature === 'bytes_per_bin');
+      return { ...l, packets: cls(i).packets, bytes: cls(i).bytes, tests, distinguishable: perBin.some((t) => t.distinguishable) };
+    }),
+    bytes: all.map((_, i) => cls(i).bytes),
+  };
+}
+
+/**
+ * Runs the benchmark (see the module comment). Writes `bench.json`, the figures and `report.html` into `out`.
+ * @throws SmigError SMIG_ERR_PERMISSION for the lab without root; SMIG_ERR_MIGRATION when a run fails.
+ */
+export async function runBench(o: BenchOptions): Promise<BenchResult> {
+  const { out, log } = o;
+  if (!existsSync(o.normal)) throw smigError('SMIG_ERR_FILE', `normal capture ${o.normal}: not found`);
+  for (const d of ['captures', 'runs']) mkdirSync(join(out, d), { recursive: true });
+  const normalFilter = o.normalFilter ?? (o.normal === DEMO_CAPTURE ? DEMO_DATA_FILTER : undefined);
+  // the reference and the profile
+  let reference = o.normal;
+  let profile = o.profile;
+  if (profile === undefined) {
+    const learn = join(out, 'normal-learn.pcap');
+    reference = join(out, 'normal-holdout.pcap');
+    const n = await splitBlocks(o.normal, BLOCK_NS, learn, reference);
+    profile = join(out, 'profile.json');
+    await runOk('smig profile learn', ['profile', 'learn', learn, '--bin', o.bin, ...(normalFilter ? ['--filter', normalFilter] : []), '-o', profile]);
+    log(`normal capture ${o.normal}: profile learned from its even 5 s blocks (${n.even} packets), the odd ones held out (${n.odd} packets)`);
+  }
+  const { readFile } = await import('node:fs/promises');
+  const meanByteRate = (JSON.parse(await readFile(profile, 'utf8')) as { rates: { bytesPerSecond: number } }).rates.bytesPerSecond;
+  const key = join(out, 'cluster.key');
+  await runOk('smig keygen', ['keygen', '--force', '-o', key]);
+  const payloads = new Map<number, string>();
+  for (const size of o.sizes) {
+    const f = join(out, 'runs', `payload-${size}.bin`);
+    const { createWriteStream } = await import('node:fs');
+    const w = createWriteStream(f);
+    for (let left = size; left > 0; left -= 1 << 20) w.write(randomBytes(Math.min(left, 1 << 20)));
+    await new Promise<void>((res, rej) => w.end((err?: Error | null) => (err ? rej(err) : res())));
+    payloads.set(size, f);
+  }
+  const ctx: RunContext = { out, key, profile, payloads };
+  const paced = o.strategies.filter((s) => s !== 'bulk');
+  const site = o.hosts === 'lab' ? await labSite(o.labName, Math.max(1, paced.length), log) : loopbackSite();
+  const runs: BenchRun[] = [];
+  const refCtx = { reference, referenceFilter: normalFilter ?? null, bin: o.bin, alpha: o.alpha };
+  const record = async (kind: BenchRun['kind'], strategy: BenchRun['strategy'], size: number, m: Measured): Promise<void> => {
+    const a = await analyzeLinks(refCtx, m.links, m.sourceLinks);
+    const sourceBytes = a.bytes.slice(m.links.length).reduce((x, y) => x + y, 0);
+    const lower = size / meanByteRate;
+    runs.push({
+      kind, strategy, size, seconds: m.seconds, lowerBoundSeconds: lower, ratio: m.seconds / lower, sha256: m.sha256,
+      overhead: sourceBytes / size - 1, links: a.links, resources: m.resources, captureDrops: m.captureDrops,
+    });
+    const dist = a.links.filter((l) => l.distinguishable).length;
+    log(`${strategy} ${size} bytes: ${m.seconds.toFixed(2)} s (${(m.seconds / lower).toFixed(3)} × the lower bound), ${dist} of ${a.links.length} links distinguishable`);
+  };
+  try {
+    for (const size of o.sizes) {
+      log(`${size} bytes: plain copy`);
+      await record('plain', 'plain', size, await plainOnce(site, 0, ctx, size, `plain-${size}`));
+      if (o.strategies.includes('bulk')) {
+        log(`${size} bytes: bulk migration`);
+        await record('migration', 'bulk', size, await migrateOnce(site, 0, ctx, size, 'bulk', `bulk-${size}`));
+      }
+      if (paced.length > 0) {
+        log(`${size} bytes: ${paced.join(', ')} at once (about ${(size / meanByteRate).toFixed(0)} s: the profile's mean rate is ${meanByteRate.toFixed(0)} B/s)`);
+        const settled = await Promise.allSettled(paced.map((s, i) => migrateOnce(site, i, ctx, size, s, `${s}-${size}`)));
+        const failed = settled.find((x) => x.status === 'rejected');
+        if (failed) throw (failed as PromiseRejectedResult).reason;
+        for (let i = 0; i < paced.length; i++) await record('migration', paced[i]!, size, (settled[i] as PromiseFulfilledResult<Measured>).value);
+      }
+    }
+  } finally {
+    await site.close();
+  }
+  const files = { json: join(out, 'bench.json'), report: join(out, 'report.html'), timeFigure: join(out, 'fig3-time.svg'), rateFigure: join(out, 'fig4-6-rates.svg') };
+  const result: BenchResult = {
+    version: 1, hosts: o.hosts, created: new Date().toISOString(), bin: o.bin, alpha: o.alpha,
+    normal: { capture: o.normal, filter: normalFilter ?? null, reference, profile, meanByteRate },
+    layout: { dataRelays: 2, keyRelays: 3, threshold: 2 }, runs, files,
+  };
+  const { writeBenchReport } = await import('./report.js');
+  await writeBenchReport(result, refCtx);
+  writeFileSync(files.json, `${JSON.stringify(result, null, 2)}\n`);
+  return result;
+}
+

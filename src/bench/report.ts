@@ -1,0 +1,155 @@
+/**
+ * The report of `smig bench`: the paper's figure 3 (time against size, per class), figures 4–6 (packets per second
+ * of normal traffic, a traditional migration and the stealth ones, by `smig analyze --plot`), and per strategy a
+ * table of every run and link, as SVG files, a self-contained HTML page and a Markdown file.
+ */
+import { writeFileSync } from 'node:fs';
+import type { TopLevelSpec } from 'vega-lite';
+import { renderSvg } from '../analysis/plot.js';
+import type { BenchResult, BenchRun, BenchTest } from './bench.js';
+import { runOk } from './proc.js';
+
+/** How each class is named in the figures (the paper's words first). */
+export function classLabel(strategy: BenchRun['strategy']): string {
+  switch (strategy) {
+    case 'plain': return 'normal (plain TCP copy)';
+    case 'bulk': return 'traditional (bulk)';
+    default: return `stealth (${strategy})`;
+  }
+}
+
+/** One row per run and link: what the tables show. */
+export interface BenchRow {
+  strategy: BenchRun['strategy'];
+  size: number;
+  seconds: number;
+  ratio: number;
+  overhead: number;
+  link: string;
+  packets: BenchTest | undefined;
+  bytes: BenchTest | undefined;
+  size_: BenchTest | undefined;
+  iat: BenchTest | undefined;
+  chi2: BenchTest | undefined;
+  distinguishable: boolean;
+}
+
+/** The rows of the per-strategy tables, in run order. */
+export function benchRows(r: BenchResult): BenchRow[] {
+  return r.runs.flatMap((run) => run.links.map((l) => {
+    const t = (feature: string): BenchTest | undefined => l.tests.find((x) => x.feature === feature);
+    return {
+      strategy: run.strategy, size: run.size, seconds: run.seconds, ratio: run.ratio, overhead: run.overhead, link: l.link,
+      packets: t('packets_per_bin'), bytes: t('bytes_per_bin'), size_: t('size'), iat: t('iat'), chi2: t('size_histogram'),
+      distinguishable: l.distinguishable,
+    };
+  }));
+}
+
+const fmtP = (p: number): string => (p >= 1e-3 || p === 0 ? String(Number(p.toPrecision(3))) : p.toExponential(1));
+const fmtD = (t: BenchTest | undefined): string => (t === undefined ? '-' : t.statistic.toFixed(3));
+const fmtPv = (t: BenchTest | undefined): string => (t === undefined ? '-' : fmtP(t.pvalue));
+const fmtN = (t: BenchTest | undefined): string => (t === undefined ? '-' : `${t.n}/${t.m}`);
+
+/** Header and cells of the table of one strategy's runs (strings, for text, Markdown and HTML). */
+export function strategyTable(r: BenchResult, strategy: BenchRun['strategy']): { head: string[]; rows: string[][] } {
+  const head = ['size', 'time s', '÷ lower bound', 'overhead', 'link', 'pkt/bin D', 'p', 'n/m', 'bytes/bin D', 'p', 'size D', 'p', 'gap D', 'p', 'χ² p', 'verdict'];
+  const rows = benchRows(r).filter((x) => x.strategy === strategy).map((x) => [
+    String(x.size), x.seconds.toFixed(2), x.ratio.toFixed(3), `${(x.overhead * 100).toFixed(1)} %`, x.link,
+    fmtD(x.packets), fmtPv(x.packets), fmtN(x.packets), fmtD(x.bytes), fmtPv(x.bytes), fmtD(x.size_), fmtPv(x.size_), fmtD(x.iat), fmtPv(x.iat), fmtPv(x.chi2),
+    x.distinguishable ? 'distinguishable' : 'not distinguishable',
+  ]);
+  return { head, rows };
+}
+
+/** Header and cells of the CPU and memory table (one row per run and role). */
+export function resourceTable(r: BenchResult): { head: string[]; rows: string[][] } {
+  const head = ['strategy', 'size', 'role', 'CPU s', 'CPU s per MB', 'peak RSS MiB'];
+  const rows = r.runs.flatMap((run) => Object.entries(run.resources).map(([role, x]) => [
+    run.strategy, String(run.size), role, x.cpuSeconds.toFixed(3), (x.cpuSeconds / (run.size / 1e6)).toFixed(3), (x.maxRssKiB / 1024).toFixed(1),
+  ]));
+  return { head, rows };
+}
+
+/** The strategies of a result in run order, `plain` first. */
+export function strategiesOf(r: BenchResult): BenchRun['strategy'][] {
+  return [...new Set(r.runs.map((x) => x.strategy))];
+}
+
+/** Figure 3: migration time against size, log-log, one line per class, and the lower bound dashed. */
+export function timeFigureSpec(r: BenchResult): TopLevelSpec {
+  const rows = r.runs.map((x) => ({ c: classLabel(x.strategy), size: x.size, s: x.seconds }));
+  const sizes = [...new Set(r.runs.map((x) => x.size))].sort((a, b) => a - b);
+  const bound = sizes.map((size) => ({ c: 'lower bound (size ÷ normal mean rate)', size, s: size / r.normal.meanByteRate }));
+  const domain = [...new Set([...rows.map((x) => x.c), bound[0]?.c ?? ''])].filter((x) => x !== '');
+  const enc = {
+    x: { field: 'size', type: 'quantitative', title: 'payload size (bytes)', scale: { type: 'log' }, axis: { labelExpr: "format(datum.value, '~s')" } },
+    y: { field: 's', type: 'quantitative', title: 'time (s)', scale: { type: 'log' } },
+    color: { field: 'c', type: 'nominal', title: 'class', scale: { domain } },
+  } as const;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: 'Figure 3: migration time against size', subtitle: `smig bench on ${r.hosts}; ${r.layout.dataRelays} data relays, ${r.layout.threshold}-of-${r.layout.keyRelays} key shares`, anchor: 'start' },
+    width: 560,
+    height: 340,
+    layer: [
+      { data: { values: rows }, mark: { type: 'line', point: true }, encoding: enc },
+      { data: { values: bound }, mark: { type: 'line', strokeDash: [4, 4], color: '#888' }, encoding: { ...enc, color: { ...enc.color } } },
+    ],
+    config: { legend: { labelLimit: 0, orient: 'right' } },
+  } as TopLevelSpec;
+}
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const esc = (text: string): string => text.replace(/[&<>"']/g, (ch) => HTML_ESCAPES[ch]!);
+
+function htmlTable(t: { head: string[]; rows: string[][] }): string {
+  return `<table><tr>${t.head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>${t.rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</table>`;
+}
+
+function mdTable(t: { head: string[]; rows: string[][] }): string {
+  return [`| ${t.head.join(' | ')} |`, `|${t.head.map(() => '---').join('|')}|`, ...t.rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+/** The link figures 4–6 show: the source's first data link (the one the paper's figures watch). */
+const FIGURE_LINK = 'source → data relay 1';
+
+/**
+ * Writes figure 3, figures 4–6 (`smig analyze --plot` over the largest size's runs, 1 s bins: packets per second as
+ * in the paper), report.html and report.md next to the JSON.
+ */
+export async function writeBenchReport(r: BenchResult, ref: { reference: string; referenceFilter: string | null }): Promise<void> {
+  writeFileSync(r.files.timeFigure, await renderSvg(timeFigureSpec(r)));
+  const largest = Math.max(...r.runs.map((x) => x.size));
+  const classes = r.runs.filter((x) => x.size === largest && x.kind === 'migration').map((x) => {
+    const l = x.links.find((y) => y.link === FIGURE_LINK) ?? x.links[0]!;
+    return ['--class', `${x.strategy}=${l.capture}@${l.filter}`];
+  });
+  const normal = ref.referenceFilter === null ? ref.reference : `${ref.reference}@${ref.referenceFilter}`;
+  await runOk('smig analyze --plot', ['analyze', '--no-progress', '--bin', '1s', '--class', `normal=${normal}`, ...classes.flat(), '--plot', r.files.rateFigure]);
+  const { readFileSync } = await import('node:fs');
+  const rates = readFileSync(r.files.rateFigure, 'utf8');
+  const time = readFileSync(r.files.timeFigure, 'utf8');
+  const setup = `${r.hosts === 'lab' ? 'network-namespace lab (one host per role)' : 'loopback (every process on 127.0.0.1)'}; ` +
+    `normal capture ${r.normal.capture}${r.normal.filter ? ` (data direction: ${r.normal.filter})` : ''}, mean ${r.normal.meanByteRate.toFixed(0)} B/s; ` +
+    `tests on ${r.bin} bins at α = ${r.alpha} against ${r.normal.reference}`;
+  const strategies = strategiesOf(r);
+  const html = [
+    '<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">', '<title>smig bench</title>',
+    '<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin:0 0 1.5em}th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left}td{font-variant-numeric:tabular-nums}</style>',
+    '</head>', '<body>', '<h1>smig bench</h1>', `<p>${esc(setup)}. ${esc(r.created)}.</p>`,
+    '<h2>Figure 3: time against size</h2>', `<figure>${time}</figure>`,
+    `<h2>Figures 4–6: packets per second on the link ${esc(FIGURE_LINK)} (${largest} bytes)</h2>`, `<figure>${rates}</figure>`,
+    ...strategies.flatMap((s) => [`<h2>${esc(classLabel(s))}</h2>`, htmlTable(strategyTable(r, s))]),
+    '<h2>CPU and memory per role</h2>', htmlTable(resourceTable(r)),
+    '</body>', '</html>', '',
+  ].join('\n');
+  writeFileSync(r.files.report, html);
+  const md = [
+    '# smig bench', '', `${setup}. ${r.created}.`, '',
+    '![Figure 3](fig3-time.svg)', '', `![Figures 4–6](fig4-6-rates.svg)`, '',
+    ...strategies.flatMap((s) => [`## ${classLabel(s)}`, '', mdTable(strategyTable(r, s)), '']),
+    '## CPU and memory per role', '', mdTable(resourceTable(r)), '',
+  ].join('\n');
+  writeFileSync(r.files.report.replace(/\.html$/, '.md'), md);
+}
