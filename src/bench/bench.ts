@@ -5,8 +5,8 @@
  * direction is tested against the hold-out of a real normal capture by `smig analyze` (KS of packets, bytes per
  * bin, packet sizes and gaps, χ² of sizes), and the figures and a report are written.
  *
- * A cluster ("slot") is 8 hosts: source S, data relays D1 D2, leader L, key relays K1 K2 K3 (2-of-3, the paper's
- * default) and destination R. Paced runs of one size run at once, one slot each (they are rate-bound, not
+ * A cluster ("slot") is a source, data relays, a leader, key relays and a destination, one host each (by default 2
+ * data relays and 2-of-3 key relays, the paper's default: 8 hosts). Paced runs of one size run at once, one slot each (they are rate-bound, not
  * CPU-bound); bulk and plain runs, which are CPU-bound and timed, run alone.
  *
  * Sites: `lab`, one network-namespace host per role (smig lab; root), captures on each host's switch port and a
@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { smigError } from '../errors.js';
 import { DEMO_CAPTURE, DEMO_DATA_FILTER, splitBlocks } from './demo.js';
-import { lastLine, runOk, runProc, stopProc, waitFor } from './proc.js';
+import { killAll, lastLine, runOk, runProc, stopProc, waitFor } from './proc.js';
 import type { Proc, Spawner } from './proc.js';
 
 export const BENCH_STRATEGIES = ['bulk', 'constant', 'profile', 'replay'] as const;
@@ -26,9 +26,38 @@ export type BenchStrategy = (typeof BENCH_STRATEGIES)[number];
 /** The paper's figure 3 starts at 840 KB; a paced run takes about size ÷ the profile's mean rate (its leader → destination hop carries it all). */
 export const DEFAULT_SIZES: readonly number[] = [250_000, 840_000];
 const BLOCK_NS = 5_000_000_000n;
-const SLOT_HOSTS = 8;
-const ROLES = ['source', 'data relay 1', 'data relay 2', 'leader', 'key relay 1', 'key relay 2', 'key relay 3', 'destination'] as const;
-const [S, D1, D2, L, K1, K2, K3, R] = [0, 1, 2, 3, 4, 5, 6, 7] as const;
+/** The paper's default: chunks over 2 data relays, the key 2-of-3 over key relays, a leader of its own. */
+export const DEFAULT_LAYOUT: BenchLayout = { dataRelays: 2, keyRelays: 3, threshold: 2 };
+
+/** How many relays a migration uses. */
+export interface BenchLayout {
+  dataRelays: number;
+  keyRelays: number;
+  threshold: number;
+}
+
+/** Host numbers of a slot's roles: 0 source, then the data relays, the leader, the key relays, the destination. */
+interface Roles {
+  hosts: number;
+  S: number;
+  D: number[];
+  L: number;
+  K: number[];
+  R: number;
+  name(j: number): string;
+}
+
+function rolesOf(l: BenchLayout): Roles {
+  const D = Array.from({ length: l.dataRelays }, (_, i) => 1 + i);
+  const L = 1 + l.dataRelays;
+  const K = Array.from({ length: l.keyRelays }, (_, i) => L + 1 + i);
+  const R = L + 1 + l.keyRelays;
+  const numbered = (what: string, list: number[], j: number): string => (list.length === 1 ? what : `${what} ${list.indexOf(j) + 1}`);
+  return {
+    hosts: R + 1, S: 0, D, L, K, R,
+    name: (j) => (j === 0 ? 'source' : D.includes(j) ? numbered('data relay', D, j) : j === L ? 'leader' : K.includes(j) ? numbered('key relay', K, j) : 'destination'),
+  };
+}
 const LAB_PORT = 7000;
 const CAPTURE_BUFFER = 64 << 20;
 
@@ -49,6 +78,10 @@ export interface BenchOptions {
   out: string;
   /** Lab name when `hosts` is lab. */
   labName: string;
+  /** Relays per migration (default {@link DEFAULT_LAYOUT}). */
+  layout?: BenchLayout;
+  /** Run the plain copy too (default true). */
+  plain?: boolean;
   log: (line: string) => void;
 }
 
@@ -108,7 +141,7 @@ export interface BenchResult {
   bin: string;
   alpha: number;
   normal: { capture: string; filter: string | null; reference: string; profile: string; meanByteRate: number };
-  layout: { dataRelays: 2; keyRelays: 3; threshold: 2 };
+  layout: BenchLayout;
   runs: BenchRun[];
   files: { json: string; report: string; timeFigure: string; rateFigure: string };
 }
@@ -160,12 +193,11 @@ function loopbackSite(): Site {
   };
 }
 
-async function labSite(name: string, slots: number, log: (line: string) => void): Promise<Site> {
-  const { labUp, labDown } = await import('../lab/lab.js');
-  await labDown(name).catch(() => {}); // a lab left by a crashed bench
-  log(`lab ${name}: ${slots * SLOT_HOSTS} hosts (network namespaces on a bridge)`);
-  const lab = await labUp({ name, hosts: slots * SLOT_HOSTS });
-  const host = (slot: number, j: number) => lab.hosts[slot * SLOT_HOSTS + j]!;
+async function labSite(name: string, slots: number, perSlot: number, log: (line: string) => void): Promise<Site> {
+  const { labUp } = await import('../lab/lab.js');
+  log(`lab ${name}: ${slots * perSlot} hosts (network namespaces on a bridge)`);
+  const lab = await labUp({ name, hosts: slots * perSlot });
+  const host = (slot: number, j: number) => lab.hosts[slot * perSlot + j]!;
   return {
     kind: 'lab',
     listen: (slot, j) => `${host(slot, j).address}:${LAB_PORT}`,
@@ -204,9 +236,9 @@ interface Daemon extends Proc {
   port: number;
 }
 
-async function startDaemon(site: Site, slot: number, j: number, args: string[], key: string): Promise<Daemon> {
+async function startDaemon(site: Site, slot: number, j: number, args: string[], key: string, role: string): Promise<Daemon> {
   const p = runProc([...args, '--listen', site.listen(slot, j), '--key', key, '--log-format', 'json'], undefined, site.where(slot, j));
-  const addr = (await waitFor(p, /"event":"listening","addr":"([^"]+)"/, `smig ${args[0]} (${ROLES[j]})`))[1]!;
+  const addr = (await waitFor(p, /"event":"listening","addr":"([^"]+)"/, `smig ${args[0]} (${role})`))[1]!;
   return Object.assign(p, { addr, port: Number(addr.split(':').pop()) });
 }
 
@@ -240,27 +272,30 @@ interface RunContext {
   key: string;
   profile: string;
   payloads: Map<number, string>;
+  layout: BenchLayout;
+  roles: Roles;
 }
 
 /** One migration on one slot, captured on every link. */
 async function migrateOnce(site: Site, slot: number, ctx: RunContext, size: number, strategy: BenchStrategy, tag: string): Promise<Measured> {
   const dir = join(ctx.out, 'runs', tag);
   mkdirSync(join(dir, 'in'), { recursive: true });
-  const relayRoles: number[] = [D1, D2, L, K1, K2, K3];
+  const { S, D, L, K, R, name } = ctx.roles;
+  const relayRoles: number[] = [...D, L, ...K];
   const daemons: Daemon[] = [];
   let capture: RunCapture | undefined;
   let captureStopped = false;
   try {
-    const relays = await Promise.all(relayRoles.map((j) => startDaemon(site, slot, j, ['relay'], ctx.key)));
+    const relays = await Promise.all(relayRoles.map((j) => startDaemon(site, slot, j, ['relay'], ctx.key, name(j))));
     daemons.push(...relays);
-    const dest = await startDaemon(site, slot, R, ['recv', '--out', join(dir, 'in')], ctx.key);
+    const dest = await startDaemon(site, slot, R, ['recv', '--out', join(dir, 'in')], ctx.key, name(R));
     daemons.push(dest);
     const at = (j: number): Daemon => (j === R ? dest : relays[relayRoles.indexOf(j)]!);
-    const cap = await site.capture(slot, [S, D1, D2, L, K1, K2, K3, R], daemons.map((d) => d.port), (h) => join(ctx.out, 'captures', `${tag}-${h}.pcap`));
+    const cap = await site.capture(slot, [S, ...relayRoles, R], daemons.map((d) => d.port), (h) => join(ctx.out, 'captures', `${tag}-${h}.pcap`));
     capture = cap;
     const send = runProc(['send', ctx.payloads.get(size)!, '--name', 'image.bin', '--key', ctx.key, '--dest', at(R).addr,
-      '--data-relays', `${at(D1).addr},${at(D2).addr}`, '--key-relays', [K1, K2, K3].map((j) => at(j).addr).join(','),
-      '--leader', at(L).addr, '--threshold', '2', '--strategy', strategy, '--json',
+      '--data-relays', D.map((j) => at(j).addr).join(','), '--key-relays', K.map((j) => at(j).addr).join(','),
+      '--leader', at(L).addr, '--threshold', String(ctx.layout.threshold), '--strategy', strategy, '--json',
       ...(strategy === 'bulk' ? [] : ['--profile', ctx.profile])], undefined, site.where(slot, S));
     const code = await send.exited;
     await new Promise((r) => setTimeout(r, 300)); // the last FIN/ACKs
@@ -272,23 +307,23 @@ async function migrateOnce(site: Site, slot: number, ctx: RunContext, size: numb
     const resources: Record<string, BenchResources> = {
       source: { cpuSeconds: summary.resources.cpuUserSeconds + summary.resources.cpuSystemSeconds, maxRssKiB: summary.resources.maxRssKiB },
     };
-    for (const j of [D1, D2, L, K1, K2, K3, R]) resources[ROLES[j]] = stoppedResources(at(j));
+    for (const j of [...relayRoles, R]) resources[name(j)] = stoppedResources(at(j));
     /** The data direction of link from → to: host addresses in the lab; ports on loopback. */
     const spec = (from: number, to: number): LinkSpec => {
-      const link = `${ROLES[from]} → ${ROLES[to]}`;
+      const link = `${name(from)} → ${name(to)}`;
       const file = cap.fileOf(from);
       if (site.kind === 'lab') return { link, capture: file, filter: `tcp and src host ${site.ip(slot, from)} and dst host ${site.ip(slot, to)}` };
-      if (from === D1 || from === D2) {
+      if (D.includes(from)) {
         const local = at(from).stderr.match(/"event":"relay-linked"[^\n]*"local":"[^"]*:(\d+)"/);
-        if (!local) throw smigError('SMIG_ERR_INTERNAL', `${ROLES[from]} logged no link to the leader`);
+        if (!local) throw smigError('SMIG_ERR_INTERNAL', `${name(from)} logged no link to the leader`);
         return { link, capture: file, filter: `tcp and src port ${local[1]} and dst port ${at(to).port}` };
       }
       return { link, capture: file, filter: `tcp and dst port ${at(to).port}` };
     };
     return {
       seconds: summary.seconds, sha256: summary.done.sha256, captureDrops, resources,
-      links: [spec(S, D1), spec(S, D2), spec(D1, L), spec(D2, L), spec(L, R)],
-      sourceLinks: [spec(S, D1), spec(S, D2), spec(S, K1), spec(S, K2), spec(S, K3)],
+      links: [...D.map((j) => spec(S, j)), ...D.map((j) => spec(j, L)), spec(L, R)],
+      sourceLinks: [...D, ...K].map((j) => spec(S, j)),
     };
   } finally {
     if (capture && !captureStopped) await capture.stop().catch(() => 0);
@@ -313,6 +348,7 @@ s.on('end',()=>{const ru=process.resourceUsage();console.log(JSON.stringify({sec
 
 /** The paper's "normal traffic" case: the same bytes copied over one plain TCP connection, source → destination. */
 async function plainOnce(site: Site, slot: number, ctx: RunContext, size: number, tag: string): Promise<Measured> {
+  const { S, R } = ctx.roles;
   const dir = join(ctx.out, 'runs', tag);
   mkdirSync(dir, { recursive: true });
   const listen = site.listen(slot, R);
@@ -405,9 +441,19 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     await new Promise<void>((res, rej) => w.end((err?: Error | null) => (err ? rej(err) : res())));
     payloads.set(size, f);
   }
-  const ctx: RunContext = { out, key, profile, payloads };
+  const layout = o.layout ?? DEFAULT_LAYOUT;
+  const roles = rolesOf(layout);
+  const ctx: RunContext = { out, key, profile, payloads, layout, roles };
   const paced = o.strategies.filter((s) => s !== 'bulk');
-  const site = o.hosts === 'lab' ? await labSite(o.labName, Math.max(1, paced.length), log) : loopbackSite();
+  const site = o.hosts === 'lab' ? await labSite(o.labName, Math.max(1, paced.length), roles.hosts, log) : loopbackSite();
+  // Interrupted (^C, kill): the lab goes down with everything in it, not left behind.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log(`${signal}: stopping; taking the ${site.kind === 'lab' ? `lab ${o.labName}` : 'processes'} down`);
+    killAll();
+    void site.close().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const runs: BenchRun[] = [];
   const refCtx = { reference, referenceFilter: normalFilter ?? null, bin: o.bin, alpha: o.alpha };
   const record = async (kind: BenchRun['kind'], strategy: BenchRun['strategy'], size: number, m: Measured): Promise<void> => {
@@ -423,8 +469,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   };
   try {
     for (const size of o.sizes) {
-      log(`${size} bytes: plain copy`);
-      await record('plain', 'plain', size, await plainOnce(site, 0, ctx, size, `plain-${size}`));
+      if (o.plain !== false) {
+        log(`${size} bytes: plain copy`);
+        await record('plain', 'plain', size, await plainOnce(site, 0, ctx, size, `plain-${size}`));
+      }
       if (o.strategies.includes('bulk')) {
         log(`${size} bytes: bulk migration`);
         await record('migration', 'bulk', size, await migrateOnce(site, 0, ctx, size, 'bulk', `bulk-${size}`));
@@ -438,13 +486,15 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       }
     }
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await site.close();
   }
   const files = { json: join(out, 'bench.json'), report: join(out, 'report.html'), timeFigure: join(out, 'fig3-time.svg'), rateFigure: join(out, 'fig4-6-rates.svg') };
   const result: BenchResult = {
     version: 1, hosts: o.hosts, created: new Date().toISOString(), bin: o.bin, alpha: o.alpha,
     normal: { capture: o.normal, filter: normalFilter ?? null, reference, profile, meanByteRate },
-    layout: { dataRelays: 2, keyRelays: 3, threshold: 2 }, runs, files,
+    layout, runs, files,
   };
   const { writeBenchReport } = await import('./report.js');
   await writeBenchReport(result, refCtx);

@@ -48,9 +48,18 @@ export function runProc(argv: readonly string[], cmd?: string, where: Spawner = 
       });
     }),
   };
+  LIVE.add(p);
+  void p.exited.then(() => LIVE.delete(p));
   child.stdout!.setEncoding('utf8').on('data', (s: string) => (p.stdout += s));
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (p.stderr += s));
   return p;
+}
+
+const LIVE = new Set<Proc>();
+
+/** Sends SIGTERM to every child started by {@link runProc} that still runs (an interrupted bench or demo). */
+export function killAll(): void {
+  for (const p of LIVE) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
 }
 
 /** The last non-empty line of a text. */
