@@ -1,5 +1,6 @@
 /**
- * Issue 6 `smig demo`, run as a real process (`node bin/smig demo --json`; needs `npm run build` and tcpdump).
+ * Issue 6 `smig demo`, run as a real process (`node bin/smig demo --json`; needs `npm run build` and root: as root
+ * the demo runs on a namespace lab, which the test checks is gone afterwards).
  *
  * Oracles: the payload's SHA-256 computed here from the payload file must be what both migrations delivered;
  * `bulk` must be distinguishable on every link (the pacing test's finding: its whole transfer falls in one bin,
@@ -17,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DemoResult } from '../../src/bench/demo.js';
+import { listNamespaces } from '../../src/lab/lab.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'smig-demo-test-'));
@@ -43,11 +45,12 @@ describe('smig demo', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it('says in --help that it runs on loopback without the namespace lab', async () => {
+  it('says in --help where the hosts run: a namespace lab as root, 127.0.0.1 otherwise', async () => {
     const r = await smig(['demo', '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/127\.0\.0\.1/);
-    expect(r.stdout).toMatch(/namespace lab/);
+    expect(r.stdout).toMatch(/network-namespace lab/);
+    expect(r.stdout).toMatch(/--hosts <site>/);
   });
 
   it('bulk is distinguishable on every link, profile\'s source link is not, and the report is written', async () => {
@@ -59,11 +62,14 @@ describe('smig demo', () => {
       const r = await smig(['demo', '--json', '--out', out]);
       const wall = (performance.now() - t0) / 1000;
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stderr).toMatch(/smig demo: profile learned/);
+      expect(r.stderr).toMatch(/smig demo: normal capture .*: profile learned/);
       const j = JSON.parse(r.stdout) as DemoResult;
       expect(j.out).toBe(out);
-      const sha = createHash('sha256').update(readFileSync(join(out, 'payload.bin'))).digest('hex');
-      expect(readFileSync(join(out, 'payload.bin')).length).toBe(250_000);
+      expect(j.hosts).toBe('lab'); // the tests run as root
+      expect(r.stderr).toMatch(/smig demo: lab demo: 5 hosts/);
+      expect(await listNamespaces('smig-demo-')).toEqual([]);
+      const sha = createHash('sha256').update(readFileSync(j.payload)).digest('hex');
+      expect(readFileSync(j.payload).length).toBe(250_000);
       expect(j.migrations.map((m) => [m.strategy, m.sha256])).toEqual([['bulk', sha], ['profile', sha]]);
       const links = ['source → data relay', 'data relay → leader', 'leader → destination'];
       expect(j.verdicts.map((v) => [v.strategy, v.link])).toEqual([...links.map((l) => ['bulk', l]), ...links.map((l) => ['profile', l])]);
@@ -72,7 +78,7 @@ describe('smig demo', () => {
       expect(j.report).toBe(join(out, 'report.html'));
       const html = readFileSync(j.report, 'utf8');
       expect(html).toMatch(/<html/i);
-      for (const name of ['normal', 'bulk', 'stealth']) expect(html).toContain(name);
+      for (const name of ['normal', 'traditional (bulk)', 'stealth (profile)']) expect(html).toContain(name);
       expect(existsSync(j.profile)).toBe(true);
       attempts.push(`attempt ${i + 1} (${wall.toFixed(1)} s):\n${show(j)}`);
       const src = j.verdicts.find((v) => v.strategy === 'profile' && v.link === 'source → data relay')!;
