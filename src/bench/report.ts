@@ -4,6 +4,7 @@
  * table of every run and link, as SVG files, a self-contained HTML page and a Markdown file.
  */
 import { writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { renderSvg } from '../analysis/plot.js';
 import type { BenchResult, BenchRun, BenchTest } from './bench.js';
@@ -130,9 +131,10 @@ export async function writeBenchReport(r: BenchResult, ref: { reference: string;
   const { readFileSync } = await import('node:fs');
   const rates = readFileSync(r.files.rateFigure, 'utf8');
   const time = readFileSync(r.files.timeFigure, 'utf8');
+  const heldOut = basename(r.normal.reference) === 'normal-holdout.pcap';
   const setup = `${r.hosts === 'lab' ? 'network-namespace lab (one host per role)' : 'loopback (every process on 127.0.0.1)'}; ` +
-    `normal capture ${r.normal.capture}${r.normal.filter ? ` (data direction: ${r.normal.filter})` : ''}, mean ${r.normal.meanByteRate.toFixed(0)} B/s; ` +
-    `tests on ${r.bin} bins at α = ${r.alpha} against ${r.normal.reference}`;
+    `normal capture ${basename(r.normal.capture)}${r.normal.filter ? ` (data direction: ${r.normal.filter})` : ''}, profile mean ${r.normal.meanByteRate.toFixed(0)} B/s; ` +
+    `each link's data direction tested on ${r.bin} bins at α = ${r.alpha} against ${heldOut ? 'the capture\'s odd 5 s blocks (the hold-out: the profile learned the even ones)' : 'the whole capture'}`;
   const strategies = strategiesOf(r);
   const html = [
     '<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">', '<title>smig bench</title>',
