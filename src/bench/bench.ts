@@ -130,6 +130,7 @@ export interface BenchRun {
   links: BenchLink[];
   /** Per role (source, data relay 1, …, destination). */
   resources: Record<string, BenchResources>;
+  /** Packets smig capture dropped itself (output lagging) over the run's captures; kernel drops are not known. */
   captureDrops: number;
 }
 
@@ -172,8 +173,9 @@ async function startCapture(argv: string[], where: Spawner, what: string): Promi
     async stop(): Promise<number> {
       await stopProc(p, 'SIGINT');
       if (await p.exited !== 0) throw smigError('SMIG_ERR_CAPTURE_LIVE', `${what}: ${lastLine(p.stderr)}`);
-      const j = JSON.parse(p.stdout) as { dropped?: number };
-      return typeof j.dropped === 'number' ? j.dropped : 0;
+      // smig's own drops (its output lagging); the kernel's are unknown (cap does not expose pcap_stats)
+      const j = JSON.parse(p.stdout) as { writerDropped?: number };
+      return typeof j.writerDropped === 'number' ? j.writerDropped : 0;
     },
   };
 }
