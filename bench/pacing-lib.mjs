@@ -7,7 +7,7 @@
 // Observed links: source→D ('port D'), D→L ('port L' and D's ephemeral port: K→L shares port L), L→R ('port R').
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,29 +18,12 @@ export const CAPTURES = join(ROOT, 'test', 'fixtures', 'captures');
 const dist = (p) => import(join(ROOT, 'dist', p));
 
 /**
- * Cuts a capture into blocks of `blockNs` from its first packet and writes the even blocks to `evenPath`, the odd
- * ones to `oddPath`, each with the skipped blocks' time removed (block i of a part starts where block i − 1
- * ended), so that each part is a capture of its own, binned without the other's gaps. Interleaved blocks: both
- * parts see the capture's busy and quiet phases (a capture of a person's traffic is not stationary: its first
- * and second halves differ, see the test). Returns packet counts.
+ * Cuts a capture into interleaved 5 s blocks: even ones (learned) and odd ones (held out), each part a capture of
+ * its own without the other's gaps. The implementation is src/bench/demo.ts `splitBlocks` (smig bench uses it too).
  */
 export async function splitBlocks(capture, blockNs, evenPath, oddPath) {
-  const { readCapture, PcapWriter } = await dist('capture/index.js');
-  const outs = [evenPath, oddPath].map((p) => createWriteStream(p));
-  let writers;
-  let t0;
-  const counts = [0, 0];
-  await readCapture(capture, (p) => {
-    writers ??= outs.map((o) => new PcapWriter(o, { linktype: p.linktype, nanosecond: true }));
-    t0 ??= p.ts;
-    const rel = p.ts - t0;
-    const k = rel / blockNs;
-    const part = Number(k % 2n);
-    writers[part].writePacket(t0 + (k / 2n) * blockNs + (rel - k * blockNs), p.data, p.origLen);
-    counts[part]++;
-  });
-  await Promise.all(outs.map((o) => new Promise((resolve) => o.end(resolve))));
-  return { even: counts[0], odd: counts[1] };
+  const { splitBlocks: split } = await dist('bench/demo.js');
+  return split(capture, blockNs, evenPath, oddPath);
 }
 
 /** A child process with its output collected. */
