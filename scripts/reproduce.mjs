@@ -1,7 +1,8 @@
 // `npm run reproduce`: the paper's evaluation (§6, figures 3–6) regenerated from scratch on this machine, as root.
 // Runs `smig bench --hosts lab` (one network-namespace host per role, `smig capture` on every host link) into a
 // fresh directory, then publishes into the repository:
-//   analysis/  bench.json (paths relative to the repository), report.md, report.html, fig3-time.svg, fig4-6-rates.svg
+//   analysis/  bench.json (paths relative to the repository), report.md, report.html, fig3-time.svg, fig4-6-rates.svg,
+//              links-detail.svg
 //   captures/  smig-*.pcap: the source host's link during the plain copy, the bulk and the stealth migrations of the
 //              largest size (what a tap on the flagged host's switch port records)
 // Extra arguments go to smig bench (e.g. `npm run reproduce -- --sizes 250kB,840kB,2MB`).
@@ -25,7 +26,7 @@ const analysis = join(ROOT, 'analysis');
 const captures = join(ROOT, 'captures');
 mkdirSync(analysis, { recursive: true });
 const published = new Map();
-for (const f of ['report.md', 'report.html', 'fig3-time.svg', 'fig4-6-rates.svg', 'bench.json']) {
+for (const f of ['report.md', 'report.html', 'fig3-time.svg', 'fig4-6-rates.svg', 'links-detail.svg', 'bench.json']) {
   if (f !== 'bench.json') copyFileSync(join(out, f), join(analysis, f));
   published.set(join(out, f), `analysis/${f}`);
 }

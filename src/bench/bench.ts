@@ -144,7 +144,7 @@ export interface BenchResult {
   normal: { capture: string; filter: string | null; reference: string; profile: string; meanByteRate: number };
   layout: BenchLayout;
   runs: BenchRun[];
-  files: { json: string; report: string; timeFigure: string; rateFigure: string };
+  files: { json: string; report: string; timeFigure: string; rateFigure: string; detailFigure: string };
 }
 
 /** Where the hosts of a bench live. */
@@ -492,7 +492,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     process.off('SIGTERM', onSignal);
     await site.close();
   }
-  const files = { json: join(out, 'bench.json'), report: join(out, 'report.html'), timeFigure: join(out, 'fig3-time.svg'), rateFigure: join(out, 'fig4-6-rates.svg') };
+  const files = { json: join(out, 'bench.json'), report: join(out, 'report.html'), timeFigure: join(out, 'fig3-time.svg'), rateFigure: join(out, 'fig4-6-rates.svg'), detailFigure: join(out, 'links-detail.svg') };
   const result: BenchResult = {
     version: 1, hosts: o.hosts, created: new Date().toISOString(), bin: o.bin, alpha: o.alpha,
     normal: { capture: o.normal, filter: normalFilter ?? null, reference, profile, meanByteRate },

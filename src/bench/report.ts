@@ -115,9 +115,45 @@ function mdTable(t: { head: string[]; rows: string[][] }): string {
 /** The link figures 4–6 show: the source's first data link (the one the paper's figures watch). */
 const FIGURE_LINK = 'source → data relay 1';
 
+/** Per-second packet counts of one class, dense (rows of `smig analyze --json` are [bin, packets, bytes]). */
+interface RateSeries {
+  name: string;
+  packets: number[];
+}
+
 /**
- * Writes figure 3, figures 4–6 (`smig analyze --plot` over the largest size's runs, 1 s bins: packets per second as
- * in the paper), report.html and report.md next to the JSON.
+ * Figures 4–6: packets per second over time, one panel per class as in the paper (normal, traditional migration,
+ * stealth), a shared time axis and each panel its own y scale (a bulk burst would flatten the others).
+ */
+export function rateFigureSpec(series: readonly RateSeries[], title: string): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: 'Figures 4–6: packets per second', subtitle: title, anchor: 'start' },
+    vconcat: series.map((s) => {
+      const peak = Math.max(0, ...s.packets);
+      const mean = s.packets.length === 0 ? 0 : s.packets.reduce((a, b) => a + b, 0) / s.packets.length;
+      return {
+        title: { text: s.name, subtitle: `mean ${mean.toFixed(1)} packets/s, peak ${peak} packets/s, ${s.packets.length} s`, anchor: 'start', fontSize: 12 },
+        width: 640,
+        height: 90,
+        // step-after through the end of the last bin, so every bin (a one-bin burst too) is a visible segment
+        data: { values: [...s.packets.map((v, t) => ({ t, v })), ...(s.packets.length > 0 ? [{ t: s.packets.length, v: s.packets.at(-1)! }] : [])] },
+        mark: { type: 'line', strokeWidth: 1, interpolate: 'step-after' },
+        encoding: {
+          x: { field: 't', type: 'quantitative', title: 'seconds from the first packet' },
+          y: { field: 'v', type: 'quantitative', title: 'packets/s' },
+        },
+      };
+    }),
+    resolve: { scale: { x: 'shared', y: 'independent' } },
+    spacing: 16,
+  } as TopLevelSpec;
+}
+
+/**
+ * Writes figure 3, figures 4–6 (per-second packet counts of the normal reference and of the largest size's runs on
+ * the figure link), the detail figure (`smig analyze --plot`: rates, bytes and every test's ECDFs), report.html
+ * and report.md next to the JSON.
  */
 export async function writeBenchReport(r: BenchResult, ref: { reference: string; referenceFilter: string | null }): Promise<void> {
   writeFileSync(r.files.timeFigure, await renderSvg(timeFigureSpec(r)));
@@ -127,9 +163,19 @@ export async function writeBenchReport(r: BenchResult, ref: { reference: string;
     return ['--class', `${x.strategy}=${l.capture}@${l.filter}`];
   });
   const normal = ref.referenceFilter === null ? ref.reference : `${ref.reference}@${ref.referenceFilter}`;
-  await runOk('smig analyze --plot', ['analyze', '--no-progress', '--bin', '1s', '--class', `normal=${normal}`, ...classes.flat(), '--plot', r.files.rateFigure]);
+  const argv = ['analyze', '--no-progress', '--bin', '1s', '--class', `normal=${normal}`, ...classes.flat()];
+  await runOk('smig analyze --plot', [...argv, '--plot', r.files.detailFigure]);
+  const j = JSON.parse((await runOk('smig analyze --json', [...argv, '--json'])).stdout) as { captures: { name: string; series: { bins: number; rows: [number, number, number][] } }[] };
+  const label = (name: string): string => (name === 'normal' ? 'normal traffic (hold-out)' : classLabel(name as BenchRun['strategy']));
+  const series = j.captures.map((c) => {
+    const packets = new Array<number>(c.series.bins).fill(0);
+    for (const [i, p] of c.series.rows) packets[i] = p;
+    return { name: label(c.name), packets };
+  });
+  writeFileSync(r.files.rateFigure, await renderSvg(rateFigureSpec(series, `${FIGURE_LINK}, ${largest} bytes; normal: the capture's data direction`)));
   const { readFileSync } = await import('node:fs');
   const rates = readFileSync(r.files.rateFigure, 'utf8');
+  const detail = readFileSync(r.files.detailFigure, 'utf8');
   const time = readFileSync(r.files.timeFigure, 'utf8');
   const heldOut = basename(r.normal.reference) === 'normal-holdout.pcap';
   const setup = `${r.hosts === 'lab' ? 'network-namespace lab (one host per role)' : 'loopback (every process on 127.0.0.1)'}; ` +
@@ -142,6 +188,7 @@ export async function writeBenchReport(r: BenchResult, ref: { reference: string;
     '</head>', '<body>', '<h1>smig bench</h1>', `<p>${esc(setup)}. ${esc(r.created)}.</p>`,
     '<h2>Figure 3: time against size</h2>', `<figure>${time}</figure>`,
     `<h2>Figures 4–6: packets per second on the link ${esc(FIGURE_LINK)} (${largest} bytes)</h2>`, `<figure>${rates}</figure>`,
+    '<h2>Detail: packets and bytes per second, and the ECDFs of every test on that link</h2>', `<figure>${detail}</figure>`,
     ...strategies.flatMap((s) => [`<h2>${esc(classLabel(s))}</h2>`, htmlTable(strategyTable(r, s))]),
     '<h2>CPU and memory per role</h2>', htmlTable(resourceTable(r)),
     '</body>', '</html>', '',
@@ -150,6 +197,7 @@ export async function writeBenchReport(r: BenchResult, ref: { reference: string;
   const md = [
     '# smig bench', '', `${setup}. ${r.created}.`, '',
     '![Figure 3](fig3-time.svg)', '', `![Figures 4–6](fig4-6-rates.svg)`, '',
+    `Detail (bytes per second, the ECDFs of every test on ${FIGURE_LINK}): [links-detail.svg](links-detail.svg)`, '',
     ...strategies.flatMap((s) => [`## ${classLabel(s)}`, '', mdTable(strategyTable(r, s)), '']),
     '## CPU and memory per role', '', mdTable(resourceTable(r)), '',
   ].join('\n');

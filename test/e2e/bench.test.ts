@@ -68,7 +68,8 @@ describe('smig bench', () => {
     expect(constant!.seconds).toBeGreaterThan(0.8 * 40_000 / rate);
     expect(bulk!.seconds).toBeLessThan(constant!.seconds);
     expect(Object.keys(bulk!.resources).sort()).toEqual(['data relay 1', 'data relay 2', 'destination', 'key relay 1', 'key relay 2', 'key relay 3', 'leader', 'source']);
-    for (const f of [j.files.timeFigure, j.files.rateFigure]) expect(readFileSync(f, 'utf8')).toMatch(/^<svg /);
+    for (const f of [j.files.timeFigure, j.files.rateFigure, j.files.detailFigure]) expect(readFileSync(f, 'utf8')).toMatch(/^<svg /);
+    for (const name of ['normal traffic (hold-out)', 'traditional (bulk)', 'stealth (constant)']) expect(readFileSync(j.files.rateFigure, 'utf8')).toContain(name);
     expect(readFileSync(j.files.timeFigure, 'utf8')).toContain('stealth (constant)');
     const html = readFileSync(j.files.report, 'utf8');
     for (const s of ['normal (plain TCP copy)', 'traditional (bulk)', 'stealth (constant)', 'CPU and memory per role']) expect(html).toContain(s);
