@@ -117,13 +117,28 @@ export interface BinScheduleOptions {
 }
 
 /**
+ * Fraction of a bin that the bursts of one bin occupy: they start at uniformly random times inside a span of
+ * this length, itself at a uniformly random place in the bin. Spread over the whole bin, a bin's bursts land on
+ * both sides of any boundary of an observer whose bins are offset from the pacer's, so it sees one drawn bin as
+ * two half-full ones: its share of empty bins fell from 0.62 to 0.49 (netflix even blocks, 500 ms bins) and
+ * per-bin KS against the hold-out passed 34 % of 30 s windows at a random offset (23 % of 80 s ones) against
+ * 81–92 % at the pacer's own bins. The source's link passed because its pacer starts with the connection, as the
+ * analyzer's bins do; the relay and leader hops start after their cushion, at an arbitrary offset. A quarter of
+ * the bin: 90 % (85 %) at a random offset, as aligned. A real capture's share of empty bins barely depends on the
+ * offset (netflix 0.64–0.66): its activity comes in episodes that span whole runs of bins.
+ */
+export const BURST_SPREAD = 0.25;
+
+/**
  * Per-bin traffic as bursts (DESIGN §4 "profile"): bin i = [t0 + i·bin, t0 + (i+1)·bin) from the first take;
  * its target (bytes B, packets P) is drawn lazily in bin order and sent as k = round(P ÷ burstPackets) bursts
- * (1 ≤ k ≤ P) of B/k bytes each, at the peak rate, starting at uniformly random times inside the bin, never
- * overlapping and never crossing its end. Tokens accrue only inside the bursts, so:
+ * (1 ≤ k ≤ P) of B/k bytes each, at the peak rate, starting at uniformly random times inside a span of
+ * {@link BURST_SPREAD} of the bin at a random place in it, never overlapping and never crossing its end. Tokens
+ * accrue only inside the bursts, so:
  * - an observer whose bins line up with the pacer's sees each bin's bytes whole (no write lands on a boundary);
- * - one whose bins are offset sees whole bursts from two neighbouring bins, as with real traffic, instead of
- *   the smeared average a rate spread evenly over each bin would give;
+ * - one whose bins are offset mostly sees a drawn bin whole too (its bursts straddle the observer's boundary
+ *   only when the span does), and otherwise whole bursts from two neighbouring bins, as with real traffic,
+ *   instead of the smeared average a rate spread evenly over each bin would give;
  * - nothing repeats with the bin period.
  */
 export class BinSchedule implements RateSchedule {
@@ -199,12 +214,15 @@ export class BinSchedule implements RateSchedule {
     const k = Math.max(1, Math.min(Math.max(1, packets), Math.round(packets / this.#o.burstPackets)));
     const rate = Math.max(this.#o.peak, (bytes * 1000) / (0.9 * this.#binMs));
     const d = ((bytes / k) * 1000) / rate; // ms per burst
-    // k sorted uniform starts in [0, bin − k·d), each shifted by the bursts before it: disjoint, inside the bin
-    const u = Array.from({ length: k }, () => this.#o.rng() * (this.#binMs - k * d)).sort((a, b) => a - b);
+    // the bursts' span: BURST_SPREAD of the bin (or what k bursts need), at a uniform start inside the bin
+    const span = Math.max(k * d, BURST_SPREAD * this.#binMs);
+    const from = this.#o.rng() * (this.#binMs - span);
+    // k sorted uniform starts in [0, span − k·d), each shifted by the bursts before it: disjoint, inside the span
+    const u = Array.from({ length: k }, () => this.#o.rng() * (span - k * d)).sort((a, b) => a - b);
     const windows = new Float64Array(2 * k);
     for (let j = 0; j < k; j++) {
-      windows[2 * j] = u[j]! + j * d;
-      windows[2 * j + 1] = u[j]! + (j + 1) * d;
+      windows[2 * j] = from + u[j]! + j * d;
+      windows[2 * j + 1] = from + u[j]! + (j + 1) * d;
     }
     return { target, windows, rate };
   }

@@ -109,6 +109,49 @@ describe('strategies on a fake clock', () => {
     });
   }
 
+  // A hop's bins start at its first take; an observer's start at the connection, so a hop that starts pacing later
+  // (the relay and the leader, after their cushion) is seen at an arbitrary offset. Over a demo-length window
+  // (30 s, 500 ms bins) per-bin bytes must pass about as often at half a bin's offset as at the pacer's own bins:
+  // with each bin's bursts spread over the whole bin, an offset observer saw a drawn bin as two half-full ones
+  // (empty bins 0.60 → 0.49 here; 30 of 40 hops passed at the offset against 37 aligned).
+  it('profile: an observer whose 500 ms bins are offset by half a bin sees the same per-bin distribution', async () => {
+    const profile = (await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), { binNs: 500_000_000n })).profile;
+    const plan = createPlan({ strategy: 'profile', profile, seed: 7 });
+    const o = plan.overheads.tls + plan.overheads.tcpip + plan.overheads.link;
+    const hops = 40;
+    const pass = { aligned: 0, offset: 0 };
+    const empty = { aligned: 0, offset: 0 };
+    for (let hop = 0; hop < hops; hop++) {
+      const clock = new FakeClock({ start: 100 });
+      const pacer = createPacer(plan, clock, hop);
+      const writes: [number, number][] = [];
+      let stop = false;
+      const loop = (async () => {
+        while (!stop) {
+          const n = pacer.nextWriteSize();
+          await pacer.take(n);
+          writes.push([clock.now() - 100, n + o]);
+        }
+      })();
+      while (clock.now() < 100 + 30_500) await clock.next();
+      stop = true;
+      await clock.next();
+      await loop;
+      for (const [kind, offset] of [['aligned', 0], ['offset', 250]] as const) {
+        const bins = new Array<number>(60).fill(0);
+        for (const [t, b] of writes) {
+          const i = Math.floor((t - offset) / 500);
+          if (i >= 0 && i < 60) bins[i]! += b;
+        }
+        if (ksTwoSample(profile.series.bytes, bins).pvalue > 0.05) pass[kind]++;
+        empty[kind] += bins.filter((b) => b === 0).length / 60 / hops;
+      }
+    }
+    expect(pass.offset / hops, JSON.stringify({ pass, empty })).toBeGreaterThanOrEqual(0.75);
+    expect(pass.offset).toBeGreaterThanOrEqual(pass.aligned - 3);
+    expect(Math.abs(empty.offset - empty.aligned), JSON.stringify(empty)).toBeLessThan(0.05);
+  });
+
   it('replay: follows the recorded series bin by bin from a start drawn per hop, looping', async () => {
     const plan = createPlan({ strategy: 'replay', profile: netflix, seed: 9 });
     const series = netflix.series.bytes;
