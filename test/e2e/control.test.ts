@@ -7,7 +7,8 @@
  *    hooks ran in order with the session's variables (a failing one did not stop the others); every host
  *    reports available again; h0 is a honeypot;
  * 2. destination and leader spread uniformly (χ² at α = 0.01) over 50 selections against the live cluster
- *    (`migrate --dry-run`: the real daemon and agents, no transfer), never the flagged host as destination;
+ *    (`migrate --dry-run`: the real daemon and agents, no transfer; a rejection is re-tested once on 50 fresh
+ *    ones), never the flagged host as destination;
  * 3. malformed and cut-short EVE lines, an alert for unknown addresses, one below the severity threshold:
  *    skipped with warnings, the next good alert migrates h1 (once: later alerts are suppressed);
  * 4. `reinstate` returns the honeypots to service;
@@ -182,22 +183,32 @@ describe('smig control', () => {
 
   it('spreads destination and leader over every eligible host (χ², α = 0.01) and never picks the flagged host as destination', async () => {
     const eligible = names.filter((n) => n !== 'h0' && n !== 'h1'); // h0 is a honeypot, h1 is flagged
-    const dest = new Map<string, number>();
-    const leader = new Map<string, number>();
-    for (let i = 0; i < 50; i++) {
-      const plan = await migrate(client, { host: 'h1', source: null, dryRun: true });
-      expect(plan.type).toBe('plan');
-      const p = plan as unknown as { destination: string; leader: string; dataRelays: string[]; keyRelays: string[] };
-      expect(p.destination).not.toBe('h1');
-      expect([p.destination, ...p.dataRelays, ...p.keyRelays]).not.toContain('h0');
-      dest.set(p.destination, (dest.get(p.destination) ?? 0) + 1);
-      leader.set(p.leader, (leader.get(p.leader) ?? 0) + 1);
-    }
-    for (const counts of [dest, leader]) {
-      const e = 50 / eligible.length;
-      const stat = eligible.reduce((s, n) => s + ((counts.get(n) ?? 0) - e) ** 2 / e, 0);
-      expect(chiSquareSf(stat, eligible.length - 1)).toBeGreaterThan(0.01);
-    }
+    /** 50 dry-run selections; the χ² p-values of destination and leader counts against uniform. */
+    const round = async (): Promise<{ dest: number; leader: number }> => {
+      const dest = new Map<string, number>();
+      const leader = new Map<string, number>();
+      for (let i = 0; i < 50; i++) {
+        const plan = await migrate(client, { host: 'h1', source: null, dryRun: true });
+        expect(plan.type).toBe('plan');
+        const p = plan as unknown as { destination: string; leader: string; dataRelays: string[]; keyRelays: string[] };
+        expect(p.destination).not.toBe('h1');
+        expect([p.destination, ...p.dataRelays, ...p.keyRelays]).not.toContain('h0');
+        dest.set(p.destination, (dest.get(p.destination) ?? 0) + 1);
+        leader.set(p.leader, (leader.get(p.leader) ?? 0) + 1);
+      }
+      const pv = (counts: Map<string, number>): number => {
+        const e = 50 / eligible.length;
+        return chiSquareSf(eligible.reduce((s, n) => s + ((counts.get(n) ?? 0) - e) ** 2 / e, 0), eligible.length - 1);
+      };
+      return { dest: pv(dest), leader: pv(leader) };
+    };
+    // A uniform selector fails one of the two tests at α = 0.01 about 2 % of the time (seen once in CI, p = 0.003):
+    // a rejection is re-tested once on 50 fresh selections. A biased selector fails both rounds.
+    const rounds = [await round()];
+    if (rounds[0]!.dest <= 0.01 || rounds[0]!.leader <= 0.01) rounds.push(await round());
+    const last = rounds.at(-1)!;
+    expect(last.dest, JSON.stringify(rounds)).toBeGreaterThan(0.01);
+    expect(last.leader, JSON.stringify(rounds)).toBeGreaterThan(0.01);
     // the same through the command line
     const r = await runBin(['control', 'migrate', 'h1', '--dry-run', '--json', '--key', keyFile, '--controller', `127.0.0.1:${client.controller.port}`]);
     expect(r.status, r.stderr).toBe(0);
