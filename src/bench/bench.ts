@@ -14,12 +14,13 @@
  * one capture on lo per run and a link is told by ports (a relay logs the ephemeral port of its leader link).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { smigError } from '../errors.js';
 import { DEMO_CAPTURE, DEMO_DATA_FILTER, splitBlocks } from './demo.js';
 import { killAll, lastLine, runOk, runProc, stopProc, waitFor } from './proc.js';
 import type { Proc, Spawner } from './proc.js';
+import type { LinkCapture } from '../lab/lab.js';
 
 export const BENCH_STRATEGIES = ['bulk', 'constant', 'profile', 'replay'] as const;
 export type BenchStrategy = (typeof BENCH_STRATEGIES)[number];
@@ -165,17 +166,20 @@ interface RunCapture {
   stop(): Promise<number>;
 }
 
-/** A capture process (`smig capture --json`), started and listening. */
-async function startCapture(argv: string[], where: Spawner, what: string): Promise<{ stop(): Promise<number> }> {
-  const p = runProc(['capture', ...argv, '--json', '-B', String(CAPTURE_BUFFER)], undefined, where);
-  await waitFor(p, /listening on /, what, 15_000);
+/** Packets a `smig capture --json` summary says smig dropped itself (its output lagging); the kernel's are unknown. */
+function ownDrops(summary: Record<string, unknown>): number {
+  return typeof summary.writerDropped === 'number' ? summary.writerDropped : 0;
+}
+
+/** `smig capture` on lo, started and listening; `stop` ends it (SIGINT) and returns its own drops. */
+async function captureLoopback(file: string, filter: string): Promise<{ stop(): Promise<number> }> {
+  const p = runProc(['capture', '-i', 'lo', '-w', file, '-f', filter, '--json', '-B', String(CAPTURE_BUFFER)]);
+  await waitFor(p, /listening on /, 'smig capture on lo', 15_000);
   return {
     async stop(): Promise<number> {
       await stopProc(p, 'SIGINT');
-      if (await p.exited !== 0) throw smigError('SMIG_ERR_CAPTURE_LIVE', `${what}: ${lastLine(p.stderr)}`);
-      // smig's own drops (its output lagging); the kernel's are unknown (cap does not expose pcap_stats)
-      const j = JSON.parse(p.stdout) as { writerDropped?: number };
-      return typeof j.writerDropped === 'number' ? j.writerDropped : 0;
+      if (await p.exited !== 0) throw smigError('SMIG_ERR_CAPTURE_LIVE', `smig capture on lo: ${lastLine(p.stderr)}`);
+      return ownDrops(JSON.parse(p.stdout) as Record<string, unknown>);
     },
   };
 }
@@ -188,7 +192,7 @@ function loopbackSite(): Site {
     where: () => ({}),
     async capture(_slot, _hosts, ports, file) {
       const f = file('lo');
-      const c = await startCapture(['-i', 'lo', '-w', f, '-f', `tcp and (${ports.map((p) => `port ${p}`).join(' or ')})`], {}, 'smig capture on lo');
+      const c = await captureLoopback(f, `tcp and (${ports.map((p) => `port ${p}`).join(' or ')})`);
       return { fileOf: () => f, stop: () => c.stop() };
     },
     async close() {},
@@ -206,23 +210,23 @@ async function labSite(name: string, slots: number, perSlot: number, log: (line:
     ip: (slot, j) => host(slot, j).address,
     where: (slot, j) => ({ namespace: host(slot, j).ns }),
     async capture(slot, hosts, _ports, file) {
-      const caps = new Map<number, { stop(): Promise<number> }>();
+      const caps: LinkCapture[] = [];
       const files = new Map<number, string>();
       try {
         for (const j of hosts) {
           const h = host(slot, j);
           files.set(j, file(h.name));
-          caps.set(j, await startCapture(['-i', h.bridgePort, '-w', files.get(j)!, '-f', 'tcp'], { namespace: lab.bridgeNs }, `smig capture on ${h.bridgePort}`));
+          caps.push(await lab.captureLink(h.name, { file: files.get(j)!, filter: 'tcp', bufferSize: CAPTURE_BUFFER }));
         }
       } catch (err) {
-        await Promise.allSettled([...caps.values()].map((c) => c.stop()));
+        await Promise.allSettled(caps.map((c) => c.stop()));
         throw err;
       }
       return {
         fileOf: (j) => files.get(j)!,
         async stop() {
-          const drops = await Promise.all([...caps.values()].map((c) => c.stop()));
-          return drops.reduce((a, b) => a + b, 0);
+          const summaries = await Promise.all(caps.map((c) => c.stop()));
+          return summaries.reduce((a, x) => a + ownDrops(x), 0);
         },
       };
     },
@@ -430,14 +434,12 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     await runOk('smig profile learn', ['profile', 'learn', learn, '--bin', o.bin, ...(normalFilter ? ['--filter', normalFilter] : []), '-o', profile]);
     log(`normal capture ${o.normal}: profile learned from its even 5 s blocks (${n.even} packets), the odd ones held out (${n.odd} packets)`);
   }
-  const { readFile } = await import('node:fs/promises');
-  const meanByteRate = (JSON.parse(await readFile(profile, 'utf8')) as { rates: { bytesPerSecond: number } }).rates.bytesPerSecond;
+  const meanByteRate = (JSON.parse(readFileSync(profile, 'utf8')) as { rates: { bytesPerSecond: number } }).rates.bytesPerSecond;
   const key = join(out, 'cluster.key');
   await runOk('smig keygen', ['keygen', '--force', '-o', key]);
   const payloads = new Map<number, string>();
   for (const size of o.sizes) {
     const f = join(out, 'runs', `payload-${size}.bin`);
-    const { createWriteStream } = await import('node:fs');
     const w = createWriteStream(f);
     for (let left = size; left > 0; left -= 1 << 20) w.write(randomBytes(Math.min(left, 1 << 20)));
     await new Promise<void>((res, rej) => w.end((err?: Error | null) => (err ? rej(err) : res())));

@@ -3,7 +3,7 @@
  * of normal traffic, a traditional migration and the stealth ones, by `smig analyze --plot`), and per strategy a
  * table of every run and link, as SVG files, a self-contained HTML page and a Markdown file.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { renderSvg } from '../analysis/plot.js';
@@ -173,7 +173,6 @@ export async function writeBenchReport(r: BenchResult, ref: { reference: string;
     return { name: label(c.name), packets };
   });
   writeFileSync(r.files.rateFigure, await renderSvg(rateFigureSpec(series, `${FIGURE_LINK}, ${largest} bytes; normal: the capture's data direction`)));
-  const { readFileSync } = await import('node:fs');
   const rates = readFileSync(r.files.rateFigure, 'utf8');
   const detail = readFileSync(r.files.detailFigure, 'utf8');
   const time = readFileSync(r.files.timeFigure, 'utf8');

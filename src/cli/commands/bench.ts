@@ -9,12 +9,14 @@ import { parseDuration, parseSize } from '../../util/units.js';
 import { argParser } from '../io.js';
 import type { CliIO } from '../io.js';
 import { table } from '../table.js';
+import { BENCH_STRATEGIES, DEFAULT_SIZES } from '../../bench/bench.js';
+import type { BenchStrategy } from '../../bench/bench.js';
 import type { CommandSpec } from './index.js';
 
 interface BenchFlags {
   hosts?: 'lab' | 'loopback';
   sizes: number[];
-  strategies: string[];
+  strategies: BenchStrategy[];
   normal?: string;
   filter?: string;
   profile?: string;
@@ -25,7 +27,7 @@ interface BenchFlags {
   json?: boolean;
 }
 
-const STRATEGIES = ['bulk', 'constant', 'profile', 'replay'];
+const STRATEGIES: readonly string[] = BENCH_STRATEGIES;
 /** A paced run of this many bytes at ~10 kB/s already takes ~30 min; bulk and plain go further. */
 const MAX_SIZE = 4 * 1024 ** 3;
 
@@ -35,10 +37,10 @@ function parseSizes(text: string): number[] {
   return [...new Set(sizes)].sort((a, b) => a - b);
 }
 
-function parseStrategies(text: string): string[] {
+function parseStrategies(text: string): BenchStrategy[] {
   const list = text.split(',').map((t) => t.trim());
   for (const s of list) if (!STRATEGIES.includes(s)) throw smigError('SMIG_ERR_USAGE', `--strategies: unknown strategy '${s}' (${STRATEGIES.join(', ')})`);
-  return [...new Set(list)];
+  return [...new Set(list)] as BenchStrategy[];
 }
 
 export const benchCommand: CommandSpec = {
@@ -52,8 +54,8 @@ export const benchCommand: CommandSpec = {
   configure(cmd: Command): void {
     cmd
       .addOption(new Option('--hosts <site>', 'where the hosts run: lab (network namespaces, one per role; root) or loopback (127.0.0.1) (default: lab as root, else loopback)').choices(['lab', 'loopback']))
-      .addOption(new Option('--sizes <list>', 'payload sizes, comma-separated (250kB,840kB,10MB)').argParser(argParser(parseSizes)).default([250_000, 840_000], '250kB,840kB'))
-      .addOption(new Option('--strategies <list>', 'pacing strategies to run, comma-separated').argParser(argParser(parseStrategies)).default(STRATEGIES, STRATEGIES.join(',')))
+      .addOption(new Option('--sizes <list>', 'payload sizes, comma-separated (250kB,840kB,10MB)').argParser(argParser(parseSizes)).default([...DEFAULT_SIZES], DEFAULT_SIZES.map((n) => `${n / 1000}kB`).join(',')))
+      .addOption(new Option('--strategies <list>', 'pacing strategies to run, comma-separated').argParser(argParser(parseStrategies)).default([...BENCH_STRATEGIES], BENCH_STRATEGIES.join(',')))
       .option('--normal <capture>', 'capture of normal traffic: the profile is learned from its even 5 s blocks, the odd ones are the reference (default: the shipped captures/ndpi__netflix.pcap)')
       .option('--filter <expr>', 'the normal capture\'s data direction (default for the shipped capture: dst host 192.168.1.7)')
       .option('--profile <file>', 'pace with this profile instead (the whole normal capture is then the reference)')
@@ -85,7 +87,7 @@ export const benchCommand: CommandSpec = {
     const out = opts.out !== undefined ? resolve(opts.out) : mkdtempSync(join(tmpdir(), 'smig-bench-'));
     const t0 = performance.now();
     const r = await runBench({
-      hosts, sizes: opts.sizes, strategies: opts.strategies as ('bulk' | 'constant' | 'profile' | 'replay')[],
+      hosts, sizes: opts.sizes, strategies: opts.strategies,
       normal: opts.normal !== undefined ? resolve(opts.normal) : DEMO_CAPTURE,
       ...(opts.filter === undefined ? {} : { normalFilter: opts.filter }),
       ...(opts.profile === undefined ? {} : { profile: resolve(opts.profile) }),
