@@ -3,3 +3,4 @@ export * from './envelope.js';
 export * from './shares.js';
 export * from './wipe.js';
 export * from './keyfile.js';
+export * from './identity.js';

@@ -60,7 +60,15 @@ export function parseKeyFile(text: string, where: string): Uint8Array {
  * @throws SmigError SMIG_ERR_KEY_FILE when the file exists (and `force` is not set) or cannot be written
  */
 export async function writeKeyFile(path: string, key: Uint8Array, opts: { force?: boolean } = {}): Promise<void> {
-  const text = encodeKeyFile(key);
+  await writeSecretFile(path, encodeKeyFile(key), opts);
+}
+
+/**
+ * Writes `text` to `path` with mode 0600, atomically (temporary file, fsync, link or rename), never over an
+ * existing file unless `force` is set. Shared by cluster key files and identity files.
+ * @throws SmigError SMIG_ERR_KEY_FILE when the file exists (and `force` is not set) or cannot be written
+ */
+export async function writeSecretFile(path: string, text: string, opts: { force?: boolean } = {}): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   let fh: FileHandle | undefined;
   try {
@@ -104,6 +112,21 @@ export async function generateKeyFile(path: string, opts: { force?: boolean } = 
  * @throws SmigError SMIG_ERR_KEY_FILE
  */
 export async function loadKeyFile(path: string): Promise<Uint8Array> {
+  const buf = await readSecretFile(path, MAX_KEY_FILE_BYTES);
+  try {
+    return parseKeyFile(buf.toString('latin1'), path);
+  } finally {
+    wipe(buf);
+  }
+}
+
+/**
+ * Reads a small secret file whole. Refuses, with one line naming the file: a missing file, one that is not a
+ * regular file, one readable or writable by group or others (mode & 0o077), one larger than `maxBytes`.
+ * The caller wipes the returned buffer.
+ * @throws SmigError SMIG_ERR_KEY_FILE
+ */
+export async function readSecretFile(path: string, maxBytes: number): Promise<Buffer> {
   let fh: FileHandle;
   try {
     // O_NONBLOCK: opening a FIFO must not hang; the checks below refuse it anyway
@@ -113,7 +136,7 @@ export async function loadKeyFile(path: string): Promise<Uint8Array> {
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : `cannot open (${code ?? 'error'})`;
     throw keyFileError(path, why, err);
   }
-  const buf = Buffer.alloc(MAX_KEY_FILE_BYTES + 1);
+  const buf = Buffer.alloc(maxBytes + 1);
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw keyFileError(path, 'not a regular file');
@@ -121,10 +144,11 @@ export async function loadKeyFile(path: string): Promise<Uint8Array> {
       const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
       throw keyFileError(path, `permissions ${mode} are too open: group and others must have no access (chmod 600 '${path}')`);
     }
-    if (st.size > MAX_KEY_FILE_BYTES) throw keyFileError(path, `malformed content (${st.size} bytes; a key file is one line)`);
+    if (st.size > maxBytes) throw keyFileError(path, `malformed content (${st.size} bytes; a key file is one line)`);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    if (bytesRead > MAX_KEY_FILE_BYTES) throw keyFileError(path, 'malformed content (grew while being read)');
-    return parseKeyFile(buf.toString('latin1', 0, bytesRead), path);
+    if (bytesRead > maxBytes) throw keyFileError(path, 'malformed content (grew while being read)');
+    const out = Buffer.from(buf.subarray(0, bytesRead));
+    return out;
   } catch (err) {
     if (isSmigError(err)) throw err;
     throw keyFileError(path, `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, err);
