@@ -59,7 +59,9 @@ export class LineSplitter {
         this.#held = [];
         this.#heldBytes = 0;
       } else if (nl < 0) {
-        this.#held.push(piece.slice()); // copied: the caller may reuse its buffer
+        // A copy, never a view: callers reuse their read buffer, and on a Buffer `slice()` is a view (Node's
+        // Buffer overrides it), so the held start of a line would be overwritten by the next read.
+        this.#held.push(new Uint8Array(piece));
         this.#heldBytes += piece.length;
       }
       if (nl < 0) return;
