@@ -37,7 +37,7 @@ import type { ChannelTimeouts } from '../roles/source.js';
 import { AlertTriage, EveFollower } from './eve.js';
 import type { EveAlert, EveStats } from './eve.js';
 import { SUCCESS_EVENTS, hookEnvironment, runHook } from './hooks.js';
-import type { HookEvent, HookSpec } from './hooks.js';
+import type { HookEvent, HookResult, HookSpec } from './hooks.js';
 import type { Inventory, InventoryHost } from './inventory.js';
 import { Journal, KEEP_CLOSED } from './journal.js';
 import type { SessionOutcome, SessionState, TriggerReason } from './journal.js';
@@ -801,15 +801,21 @@ export class Controller {
         if (prior?.ended) continue;
         await this.#journal.append({ rec: 'hook', id: st.id, event, index, phase: 'start' });
         st.hooks.set(key, { started: true, ended: false, status: null, error: null });
-        const env = hookEnvironment({
-          event, session: st.id, trigger: st.trigger, attempt: st.attempt, reason: st.reason, source: t.host.inv,
-          sourceName: st.source.name, plan: st.plan, host: (n) => this.#hosts.get(n)?.inv, outcome: st.outcome,
-          error: st.error, retry: st.retry, hookRetry: prior?.started === true,
-        });
-        const r = await runHook(specs[index]!, index, {
-          env, timeoutMs: this.#o.hookTimeoutMs ?? 300_000,
-          onOutput: (line) => (this.#o.hookOutput ? this.#o.hookOutput(event, line) : this.#log.event('hook-output', { hook: event, line })),
-        });
+        let r: HookResult;
+        try {
+          const env = hookEnvironment({
+            event, session: st.id, trigger: st.trigger, attempt: st.attempt, reason: st.reason, source: t.host.inv,
+            sourceName: st.source.name, plan: st.plan, host: (n) => this.#hosts.get(n)?.inv, outcome: st.outcome,
+            error: st.error, retry: st.retry, hookRetry: prior?.started === true,
+          });
+          r = await runHook(specs[index]!, index, {
+            env, timeoutMs: this.#o.hookTimeoutMs ?? 300_000,
+            onOutput: (line) => (this.#o.hookOutput ? this.#o.hookOutput(event, line) : this.#log.event('hook-output', { hook: event, line })),
+          });
+        } catch (err) {
+          // a hook that cannot even be prepared is a failed hook: the chain goes on and the session closes
+          r = { event, index, command: specs[index]!.command, status: 127, timedOut: false, error: `cannot start: ${(err as Error).message}`, ms: 0 };
+        }
         st.hooks.set(key, { started: true, ended: true, status: r.status, error: r.error });
         await this.#journal.append({ rec: 'hook', id: st.id, event, index, phase: 'end', status: r.status, error: r.error });
         this.#log.event(r.error === null ? 'hook-done' : 'hook-failed', { session: st.id.slice(0, 16), hook: event, index, status: r.status, ms: r.ms, reason: r.error ?? undefined });

@@ -27,6 +27,14 @@
  * | `SMIG_ERROR` | why the session failed (`failed` only) |
  * | `SMIG_RETRY` | `failed`: 1 when a retry with fresh hosts follows, else 0 |
  * | `SMIG_HOOK_RETRY` | 1 when the hook is run again because the controller stopped while it ran |
+ *
+ * Values are made safe for an environment before the hook starts ({@link envValue}): every control character
+ * (U+0000–U+001F except tab, U+007F–U+009F: NUL, newlines, escapes) and every bidirectional or invisible
+ * format character (U+200B–U+200F, U+202A–U+202E, U+2060–U+2069, U+FEFF, U+061C) becomes U+FFFD `�`, and
+ * a value is cut to {@link MAX_ENV_VALUE} characters. Such characters can come from an IDS signature or an
+ * agent's error text, i.e. from a peer: a NUL would make the hook impossible to start, a newline or an
+ * escape would forge lines in the hook's own logs. A hook that still cannot start counts as a failed hook
+ * (status 127), and the session closes as usual.
  */
 import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
@@ -74,6 +82,7 @@ export function parseHookSpec(text: string): HookSpec {
     throw smigError('SMIG_ERR_USAGE', `--hook: '${event}' is not an event (${HOOK_EVENTS.join(', ')}); expected EVENT=CMD`);
   }
   const command = eq < 0 ? '' : text.slice(eq + 1);
+  if (command.includes('\u0000')) throw smigError('SMIG_ERR_USAGE', `--hook ${event}: the command contains a NUL character`);
   if (command.trim() === '') throw smigError('SMIG_ERR_USAGE', `--hook ${event}: the command is empty; expected ${event}=CMD`);
   return { event: event as HookEvent, command };
 }
@@ -96,8 +105,33 @@ export interface HookFacts {
   hookRetry?: boolean;
 }
 
-/** The `SMIG_*` variables of a hook (see the module comment). */
+/** Longest value of one hook variable (characters). */
+export const MAX_ENV_VALUE = 4096;
+
+const UNSAFE_ENV = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
+
+/**
+ * A value as a hook sees it: control and bidi/format characters replaced by U+FFFD, at most
+ * {@link MAX_ENV_VALUE} characters (see the module comment).
+ * @example envValue('ET SCAN\u0000x') === 'ET SCAN\ufffdx'
+ */
+export function envValue(v: string): string {
+  let s = v.replace(UNSAFE_ENV, '\ufffd');
+  if (s.length > MAX_ENV_VALUE) {
+    s = s.slice(0, MAX_ENV_VALUE);
+    if (/[\ud800-\udbff]$/.test(s)) s = s.slice(0, -1); // never half a surrogate pair
+  }
+  return s;
+}
+
+/** The `SMIG_*` variables of a hook (see the module comment), each made safe by {@link envValue}. */
 export function hookEnvironment(f: HookFacts): Record<string, string> {
+  const env = rawHookEnvironment(f);
+  for (const k of Object.keys(env)) env[k] = envValue(env[k]!);
+  return env;
+}
+
+function rawHookEnvironment(f: HookFacts): Record<string, string> {
   const dest = f.plan === null ? undefined : f.host(f.plan.destination);
   const a = f.reason.alert;
   const env: Record<string, string> = {
@@ -155,11 +189,21 @@ export interface RunHookOptions {
 export function runHook(spec: HookSpec, index: number, o: RunHookOptions): Promise<HookResult> {
   const start = performance.now();
   return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', spec.command], {
-      env: { ...process.env, ...o.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true, // its own process group: the time limit reaches what it started too
-    });
+    let child: ReturnType<typeof spawn>;
+    try {
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      for (const [k, v] of Object.entries(o.env)) env[k] = envValue(v);
+      child = spawn('/bin/sh', ['-c', spec.command], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true, // its own process group: the time limit reaches what it started too
+      });
+    } catch (err) {
+      // spawn throws synchronously on arguments it refuses: a failed hook, never an exception that leaves the session open
+      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      resolve({ event: spec.event, index, command: spec.command, status: 127, timedOut: false, error: `cannot start /bin/sh: ${why}`, ms: 0 });
+      return;
+    }
     let timedOut = false;
     let lines = 0;
     const max = o.maxOutputLines ?? 200;

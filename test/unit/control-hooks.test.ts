@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hookEnvironment, parseHookSpec, runHook } from '../../src/control/hooks.js';
+import { MAX_ENV_VALUE, envValue, hookEnvironment, parseHookSpec, runHook } from '../../src/control/hooks.js';
 import { parseInventory } from '../../src/control/inventory.js';
 
 const inv = parseInventory(JSON.stringify({
@@ -70,5 +70,35 @@ describe('runHook', () => {
     expect(r.timedOut).toBe(true);
     expect(r.status).toBe(128 + 15); // SIGTERM
     expect(r.error).toBe('timed out after 200 ms (status 143)');
+  });
+});
+
+describe('hook variables from a peer (NUL, newlines, bidi controls)', () => {
+  const base = {
+    session: 'a'.repeat(32), trigger: 'b'.repeat(32), attempt: 1, source: inv.byName.get('h0')!, sourceName: 'vm', plan: null,
+    host: (n: string) => inv.byName.get(n),
+  };
+  it('envValue replaces control and bidi characters with U+FFFD and bounds the length', () => {
+    expect(envValue('ET\u0000SCAN\nx\u202Egnp.exe\ty')).toBe('ET\ufffdSCAN\ufffdx\ufffdgnp.exe\ty');
+    expect(envValue('é☃'.repeat(5000)).length).toBe(MAX_ENV_VALUE);
+    expect(envValue('a' + '😀'.repeat(3000)).length).toBe(MAX_ENV_VALUE - 1); // a surrogate pair is never cut in half
+  });
+  it('hookEnvironment sanitizes the alert signature and the error text', () => {
+    const env = hookEnvironment({
+      ...base, event: 'failed', error: 'agent said: \u0000boom\r\n', retry: false,
+      reason: { kind: 'eve', alert: { signature: 'sig\u0000with nul', signatureId: 1, severity: 1, srcIp: null, destIp: null, timestamp: null } },
+    });
+    expect(env.SMIG_ALERT_SIGNATURE).toBe('sig\ufffdwith nul');
+    expect(env.SMIG_ERROR).toBe('agent said: \ufffdboom\ufffd\ufffd');
+    for (const v of Object.values(env)) expect(v).not.toMatch(/[\u0000-\u0008\u000a-\u001f]/);
+  });
+  it('runHook starts a hook whose variables carry a NUL (it used to throw in spawn)', async () => {
+    const lines: string[] = [];
+    const r = await runHook({ event: 'failed', command: 'printf "%s\\n" "$SMIG_ERROR"' }, 0, { env: { SMIG_ERROR: 'a\u0000b' }, timeoutMs: 10_000, onOutput: (l) => lines.push(l) });
+    expect(r).toMatchObject({ status: 0, error: null });
+    expect(lines).toEqual(['a\ufffdb']);
+  });
+  it('parseHookSpec refuses a command with a NUL', () => {
+    expect(() => parseHookSpec('failed=echo \u0000')).toThrow(/contains a NUL/);
   });
 });
