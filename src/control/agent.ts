@@ -36,6 +36,8 @@ import { silentLogger } from '../roles/log.js';
 import type { Logger } from '../roles/log.js';
 import { runSource } from '../roles/source.js';
 import type { ChannelTimeouts } from '../roles/source.js';
+import type { Identity } from '../crypto/identity.js';
+import { channelBinding, signBody } from './auth.js';
 import { NAME_PATTERN } from './inventory.js';
 import type { SessionOutcome } from './journal.js';
 import { CONTROL_VERSION, MAX_REPORTS, parseAgentInstruct } from './wire.js';
@@ -76,6 +78,8 @@ export interface AgentOptions {
   listen: HostPort;
   /** The inventory name to register as; default: the controller matches the relay address. */
   name?: string;
+  /** This host's identity (`--identity`): registration is signed with it (auth.ts). */
+  identity?: Identity;
   /** Serve as a destination, installing here. */
   outDir?: string;
   /** Data this host may be told to migrate away. */
@@ -193,22 +197,28 @@ export class ControlAgent {
   async #serve(conn: FramedConnection): Promise<void> {
     const link = new Link(conn, 'control', `controller ${conn.remote}`);
     this.#link = link;
-    link.start((msg) => this.#onMessage(msg));
-    this.#post({
-      type: 'register', v: CONTROL_VERSION, name: this.#o.name ?? null, listen: formatHostPort(this.#o.listen),
-      out: this.#o.outDir !== undefined, sources: [...this.#sources.keys()], sessions: this.#reports(),
-    });
-    const end = await link.ended;
+    link.start((msg) => this.#onMessage(msg, conn));
+    const end = await link.ended; // registration answers the controller's challenge (#onMessage)
     clearInterval(this.#heartbeat);
     this.#link = null;
     if (this.#host !== null) this.#log.event('controller-lost', { host: this.#host, reason: end.error?.message });
     this.#host = null;
   }
 
-  #onMessage(msg: Message): void {
+  #onMessage(msg: Message, conn: FramedConnection): void {
     if (msg.type !== FrameType.INSTRUCT) return; // PING is answered by the link; STATUS is not for us
     const m = parseAgentInstruct(msg.payload); // a malformed instruction fails the connection (ERROR), we reconnect
     switch (m.type) {
+      case 'challenge': {
+        if (this.#host !== null) return; // registered already: a second challenge means nothing
+        const body: Record<string, unknown> = {
+          type: 'register', v: CONTROL_VERSION, name: this.#o.name ?? null, listen: formatHostPort(this.#o.listen),
+          out: this.#o.outDir !== undefined, sources: [...this.#sources.keys()], sessions: this.#reports(),
+        };
+        if (this.#o.identity !== undefined) body.sig = signBody(this.#o.identity, 'register', m.nonce, channelBinding(conn), body);
+        this.#post(body as unknown as AgentStatus);
+        return;
+      }
       case 'registered':
         this.#host = m.host;
         this.#refusal = null;

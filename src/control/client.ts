@@ -1,21 +1,26 @@
 /**
  * The operator's side of the control channel: `smig control migrate|status|reinstate` talk to the daemon's
- * `--listen` address over TLS-PSK with the cluster key, like every other smig channel (wire.ts).
+ * `--listen` address over TLS-PSK with the cluster key, like every other smig channel (wire.ts). The
+ * request waits for the controller's challenge and is signed with the operator's identity (auth.ts).
  */
 import { smigError } from '../errors.js';
 import { connectChannel, formatHostPort } from '../net/index.js';
 import type { HostPort } from '../net/index.js';
 import { FrameType } from '../protocol/index.js';
 import type { JsonObject } from '../protocol/index.js';
+import type { Identity } from '../crypto/identity.js';
 import { Link } from '../roles/link.js';
+import { channelBinding, signBody } from './auth.js';
 import type { ChannelTimeouts } from '../roles/source.js';
 import type { ControllerStatus } from './controller.js';
-import { CONTROL_VERSION, textField } from './wire.js';
+import { CHALLENGE_HEX, CONTROL_VERSION, textField } from './wire.js';
 import type { OperatorRequest } from './wire.js';
 
 /** Where the controller is. */
 export interface ClientOptions {
   clusterKey: Uint8Array;
+  /** The operator's identity (`--identity`): requests are signed with it. Without it they go unsigned. */
+  identity?: Identity;
   controller: HostPort;
   channel?: ChannelTimeouts;
 }
@@ -31,7 +36,17 @@ async function request(o: ClientOptions, req: OperatorRequest, each: (m: JsonObj
   });
   const link = new Link(conn, 'control', `controller ${where}`);
   let done = false;
+  let sent = false;
   link.start((msg) => {
+    if (msg.type === FrameType.INSTRUCT && !sent && msg.payload.type === 'challenge') {
+      const nonce = msg.payload.nonce;
+      if (typeof nonce !== 'string' || !CHALLENGE_HEX.test(nonce)) throw smigError('SMIG_ERR_FRAME_MALFORMED', 'INSTRUCT challenge.nonce: expected 64 hex digits');
+      const body: Record<string, unknown> = { ...req };
+      if (o.identity !== undefined) body.sig = signBody(o.identity, 'operator', nonce, channelBinding(conn), body);
+      sent = true;
+      link.post({ type: FrameType.INSTRUCT, payload: body as JsonObject });
+      return;
+    }
     if (msg.type !== FrameType.STATUS || done) return;
     if (typeof msg.payload.type !== 'string') throw smigError('SMIG_ERR_FRAME_MALFORMED', 'STATUS.type: expected a string');
     if (each(msg.payload) === true) {
@@ -39,14 +54,13 @@ async function request(o: ClientOptions, req: OperatorRequest, each: (m: JsonObj
       void link.close();
     }
   });
-  link.post({ type: FrameType.INSTRUCT, payload: req as unknown as JsonObject });
   const end = await link.ended;
   if (end.error !== undefined && !done) throw smigError('SMIG_ERR_CONNECTION', `controller ${where}: ${end.error.message}`, end.error);
 }
 
-/** A refusal from the controller as an error. */
+/** A refusal from the controller as an error (SMIG_ERR_AUTH when the request's signature was refused). */
 function refused(m: JsonObject): Error {
-  return smigError('SMIG_ERR_MIGRATION', textField(m, 'error'));
+  return smigError(m.auth === true ? 'SMIG_ERR_AUTH' : 'SMIG_ERR_MIGRATION', textField(m, 'error'));
 }
 
 /**
@@ -58,13 +72,19 @@ export async function fetchStatus(o: ClientOptions): Promise<ControllerStatus> {
   const hosts: unknown[] = [];
   let pages = 1;
   let seen = 0;
+  let refusal: Error | null = null;
   await request(o, { type: 'status' }, (m) => {
+    if (m.type === 'refused') {
+      refusal = refused(m);
+      return true;
+    }
     if (m.type !== 'status') return false;
     if (first === null) first = m;
     if (Array.isArray(m.hosts)) hosts.push(...m.hosts);
     pages = typeof m.pages === 'number' ? m.pages : 1;
     return ++seen >= pages;
   });
+  if (refusal !== null) throw refusal;
   if (first === null || seen < pages) throw smigError('SMIG_ERR_CONNECTION', `controller ${formatHostPort(o.controller)}: closed before the status was complete`);
   const f = first as JsonObject;
   return { listen: String(f.listen), journal: String(f.journal), counts: f.counts, hosts, sessions: f.sessions, eve: f.eve } as unknown as ControllerStatus;

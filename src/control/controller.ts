@@ -34,6 +34,8 @@ import { Link } from '../roles/link.js';
 import { silentLogger } from '../roles/log.js';
 import type { Logger } from '../roles/log.js';
 import type { ChannelTimeouts } from '../roles/source.js';
+import type { PublicIdentity } from '../crypto/identity.js';
+import { channelBinding, checkSignature, newChallenge } from './auth.js';
 import { AlertTriage, EveFollower } from './eve.js';
 import type { EveAlert, EveStats } from './eve.js';
 import { SUCCESS_EVENTS, hookEnvironment, runHook } from './hooks.js';
@@ -49,7 +51,16 @@ import type { AgentInstruct, AgentReport, AgentRole, AgentStatus, OperatorReques
 /** Options of {@link Controller.start}. */
 export interface ControllerOptions {
   clusterKey: Uint8Array;
+  /** Every host needs a `key` unless {@link insecureNoIdentities}. */
   inventory: Inventory;
+  /** Public keys of the operators allowed to send requests (`--operator-key`); required unless {@link insecureNoIdentities}. */
+  operatorKeys?: PublicIdentity[];
+  /**
+   * Accept hosts without an inventory key and, when no operator key is given, unsigned operator requests
+   * (anyone with the cluster key may then register as such a host or give orders). Loudly logged.
+   * Hosts that do have a key must still sign; with operator keys, requests must still be signed.
+   */
+  insecureNoIdentities?: boolean;
   /** Where agents and `smig control migrate|status` connect. */
   listen: HostPort;
   /** The session journal file. */
@@ -239,6 +250,21 @@ export class Controller {
    */
   static async start(o: ControllerOptions): Promise<Controller> {
     const c = new Controller(o);
+    const keyless = o.inventory.hosts.filter((h) => h.key === null).map((h) => h.name);
+    const operators = o.operatorKeys ?? [];
+    if (!o.insecureNoIdentities) {
+      if (keyless.length > 0) {
+        const list = keyless.length > 5 ? `${keyless.slice(0, 5).join(', ')} and ${keyless.length - 5} more` : keyless.join(', ');
+        throw smigError('SMIG_ERR_CONFIG', `inventory: no key for ${list} (give each host its public identity: key: FILE.pub; or run with --insecure-no-identities)`);
+      }
+      if (operators.length === 0) throw smigError('SMIG_ERR_USAGE', '--operator-key FILE.pub is required (the operator\'s public identity; or run with --insecure-no-identities)');
+    } else {
+      c.#log.event('insecure', {
+        reason: 'running with --insecure-no-identities: any holder of the cluster key may register as a host without a key' +
+          (operators.length === 0 ? ' and give operator orders' : ''),
+        keyless: keyless.join(',') || undefined,
+      });
+    }
     const { journal, state, warnings } = await Journal.open(o.journal);
     c.#journal = journal;
     for (const w of warnings) c.#log.event('journal-warning', { reason: w });
@@ -322,6 +348,8 @@ export class Controller {
     const link = new Link(conn, 'control', `peer ${conn.remote}`);
     let kind: 'agent' | 'operator' | null = null;
     let host: HostState | null = null;
+    // one fresh challenge per connection: a signature is good for this connection and this TLS session only
+    const auth = { challenge: newChallenge(), binding: channelBinding(conn) };
     link.start((msg: Message) => {
       if (msg.type === FrameType.PING || msg.type === FrameType.ERROR) return;
       if (kind === null) kind = msg.type === FrameType.STATUS ? 'agent' : 'operator';
@@ -330,21 +358,44 @@ export class Controller {
         const m = parseAgentStatus(msg.payload);
         if (host === null) {
           if (m.type !== 'register') throw smigError('SMIG_ERR_PROTOCOL_STATE', `control link: STATUS ${m.type} before register`);
-          host = this.#register(link, m);
+          host = this.#register(link, m, msg.payload, auth);
           return;
         }
         this.#fromAgent(host, m);
         return;
       }
       if (msg.type !== FrameType.INSTRUCT) throw smigError('SMIG_ERR_PROTOCOL_STATE', 'control link: STATUS from an operator');
-      this.#operator(link, parseOperatorRequest(msg.payload));
+      const r = parseOperatorRequest(msg.payload);
+      const refusal = this.#checkOperator(link, msg.payload, auth);
+      if (refusal !== null) {
+        link.post({ type: FrameType.STATUS, payload: { type: 'refused', auth: true, error: refusal } });
+        void link.close();
+        return;
+      }
+      this.#operator(link, r);
     });
+    link.post({ type: FrameType.INSTRUCT, payload: { type: 'challenge', nonce: auth.challenge } });
     void link.ended.then((end) => {
       if (host !== null && host.link === link) this.#agentLost(host, end.error?.message ?? 'disconnected');
     });
   }
 
-  #register(link: Link, m: Extract<AgentStatus, { type: 'register' }>): HostState | null {
+  /** Null when the operator's request may be served, else the one-line reason it is refused (logged). */
+  #checkOperator(link: Link, payload: JsonObject, auth: { challenge: string; binding: Uint8Array }): string | null {
+    const keys = this.#o.operatorKeys ?? [];
+    const what = typeof payload.type === 'string' ? payload.type.slice(0, 20) : '?';
+    if (keys.length === 0) {
+      this.#log.event('operator-unauthenticated', { remote: link.conn.remote, request: what });
+      return null;
+    }
+    const v = checkSignature('operator', auth.challenge, auth.binding, payload, keys, 'an --operator-key of the controller');
+    if (v.ok) return null;
+    const reason = `operator request '${what}' refused: ${v.reason}`;
+    this.#log.event('operator-refused', { remote: link.conn.remote, reason });
+    return reason;
+  }
+
+  #register(link: Link, m: Extract<AgentStatus, { type: 'register' }>, payload: JsonObject, auth: { challenge: string; binding: Uint8Array }): HostState | null {
     const refuse = (error: string): null => {
       this.#log.event('agent-refused', { remote: link.conn.remote, reason: error });
       this.#instruct(link, { type: 'refused', error });
@@ -369,6 +420,12 @@ export class Controller {
       h = [...this.#hosts.values()].find((x) => x.inv.address.port === listen.port &&
         (x.inv.address.host.toLowerCase() === listen.host.toLowerCase() || x.inv.address.host === remote));
       if (h === undefined) return refuse(`no inventory host has the address ${m.listen} (give the agent --name)`);
+    }
+    if (h.inv.key !== null) {
+      const v = checkSignature('register', auth.challenge, auth.binding, payload, [h.inv.key], `${h.inv.name}'s inventory key`);
+      if (!v.ok) return refuse(`${h.inv.name}: registration refused: ${v.reason}`);
+    } else {
+      this.#log.event('agent-unauthenticated', { host: h.inv.name, remote: link.conn.remote, reason: 'no key in the inventory (--insecure-no-identities)' });
     }
     if (h.link !== null && h.link !== link) void h.link.close(); // it reconnected before we noticed the old link drop
     h.link = link;

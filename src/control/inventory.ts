@@ -9,15 +9,24 @@
  *     ids: [203.0.113.5]          # IPs in the IDS's alerts (src_ip / dest_ip); each maps to one host
  *     roles: [source, relay, destination]   # default: all three
  *     source: vm                  # optional: the --source an alert migrates (default the agent's first)
+ *     key: h0.id.pub              # the host's public identity: a file (relative to the inventory's
+ *                                 # directory) or the line itself, "smig-pub-v1 <64 hex> <64 hex>"
  * ```
+ * `key` binds the host's agent to its identity (`smig keygen --identity -o h0.id` on the host, then
+ * `smig relay --identity h0.id …`): the agent registers by signing the controller's challenge, so no other
+ * host can register in its place (auth.ts). A key may belong to one host only.
  * JSON is read by the same parser (JSON is YAML 1.2). Validation is strict: unknown fields, duplicate keys,
  * names, addresses or IDS addresses are errors, each one line naming the file, the host and the field.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { YAMLParseError, parse as parseYaml } from 'yaml';
 import { smigError } from '../errors.js';
 import type { SmigError } from '../errors.js';
+import { MAX_IDENTITY_FILE_BYTES, PUBLIC_KEY_TAG, fingerprint, parsePublicKey } from '../crypto/identity.js';
+import type { PublicIdentity } from '../crypto/identity.js';
 import { formatHostPort, parseHostPort } from '../net/address.js';
 import type { HostPort } from '../net/address.js';
 
@@ -38,6 +47,8 @@ export interface InventoryHost {
   roles: ReadonlySet<HostRole>;
   /** The source name an alert migrates; null: the agent's first `--source`. */
   source: string | null;
+  /** The host's public identity (its agent must sign with it); null when the inventory gives none. */
+  key: PublicIdentity | null;
 }
 
 /** A validated inventory with its indexes. */
@@ -55,7 +66,7 @@ export const MAX_HOSTS = 4096;
 /** Host and source names: what `smig control migrate HOST[:SOURCE]` and the hooks' variables can carry safely. */
 export const NAME_PATTERN: RegExp = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
-const HOST_FIELDS = ['name', 'address', 'ids', 'roles', 'source'];
+const HOST_FIELDS = ['name', 'address', 'ids', 'roles', 'source', 'key'];
 
 /**
  * The canonical text of an IP address, so that alerts and the inventory compare equal however either
@@ -84,7 +95,7 @@ export function canonicalIp(text: string): string | null {
  * @throws SmigError SMIG_ERR_CONFIG, one line: `inventory hosts.yaml: hosts[2] (h2): address: ...`
  * @example parseInventory('{"hosts":[{"name":"h0","address":"10.9.0.2:7000","ids":["203.0.113.5"]}]}', 'inv.json')
  */
-export function parseInventory(text: string, where: string): Inventory {
+export function parseInventory(text: string, where: string, baseDir: string = process.cwd()): Inventory {
   const fail = (what: string): SmigError => smigError('SMIG_ERR_CONFIG', `inventory ${where}: ${what}`);
   let doc: unknown;
   try {
@@ -107,6 +118,7 @@ export function parseInventory(text: string, where: string): Inventory {
   const byName = new Map<string, InventoryHost>();
   const byIp = new Map<string, InventoryHost>();
   const byAddress = new Map<string, InventoryHost>();
+  const byKey = new Map<string, InventoryHost>();
   list.forEach((raw: unknown, i) => {
     const label = isPlainObject(raw) && typeof raw.name === 'string' && NAME_PATTERN.test(raw.name) ? `hosts[${i}] (${raw.name})` : `hosts[${i}]`;
     const bad = (field: string, why: string): SmigError => fail(`${label}: ${field}: ${why}`);
@@ -164,7 +176,21 @@ export function parseInventory(text: string, where: string): Inventory {
       source = raw.source;
     }
 
-    const host: InventoryHost = { name, address, addressText, ids, roles, source };
+    let key: PublicIdentity | null = null;
+    if (raw.key !== undefined) {
+      if (typeof raw.key !== 'string' || raw.key.trim() === '') throw bad('key', `expected a public key file or "${PUBLIC_KEY_TAG} …", got ${show(raw.key)}`);
+      try {
+        key = raw.key.trim().startsWith(`${PUBLIC_KEY_TAG} `) ? parsePublicKey(raw.key, 'key') : readPublicKeySync(resolve(baseDir, raw.key));
+      } catch (err) {
+        throw bad('key', (err as Error).message.replace(/^identity key: /, ''));
+      }
+      const fp = fingerprint(key);
+      const twin = byKey.get(fp);
+      if (twin !== undefined) throw bad('key', `${fp} is also the key of ${twin.name} (every host needs its own identity)`);
+    }
+
+    const host: InventoryHost = { name, address, addressText, ids, roles, source, key };
+    if (key !== null) byKey.set(fingerprint(key), host);
     hosts.push(host);
     byName.set(name, host);
     byAddress.set(addressText, host);
@@ -192,7 +218,20 @@ export async function loadInventory(path: string): Promise<Inventory> {
   } catch {
     throw smigError('SMIG_ERR_CONFIG', `inventory ${path}: not UTF-8 text`);
   }
-  return parseInventory(text, path);
+  return parseInventory(text, path, dirname(resolve(path)));
+}
+
+/** Reads a `.pub` file named by the inventory (small, read once at start). */
+function readPublicKeySync(path: string): PublicIdentity {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw smigError('SMIG_ERR_CONFIG', `${path}: ${code === 'ENOENT' ? 'no such file' : (code ?? 'cannot read')}`);
+  }
+  if (buf.length > MAX_IDENTITY_FILE_BYTES) throw smigError('SMIG_ERR_CONFIG', `${path}: ${buf.length} bytes, not a public key (one line)`);
+  return parsePublicKey(buf.toString('utf8'), path);
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

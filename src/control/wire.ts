@@ -4,9 +4,10 @@
  * anything acts on it: a wrong field is SMIG_ERR_FRAME_MALFORMED naming the message and the field.
  *
  * ```
- * agent ──▶ controller   STATUS   register, heartbeat, ack, nack, result, released
+ * any peer ◀── controller INSTRUCT challenge (first, on every connection: auth.ts)
+ * agent ──▶ controller   STATUS   register (signed), heartbeat, ack, nack, result, released
  *       ◀──              INSTRUCT registered | refused, relay, receive, send, abort
- * smig control migrate|status|reinstate ──▶ controller   INSTRUCT migrate | status | reinstate
+ * smig control migrate|status|reinstate ──▶ controller   INSTRUCT migrate | status | reinstate (signed)
  *                                       ◀──              STATUS  plan | accepted | progress | finished | refused | status
  * ```
  * The agent opens the connection (so the controller needs no route to the agents, and a lost connection
@@ -39,7 +40,7 @@ export interface AgentReport {
 
 /** Agent → controller. */
 export type AgentStatus =
-  | { type: 'register'; v: number; name: string | null; listen: string; out: boolean; sources: string[]; sessions: AgentReport[] }
+  | { type: 'register'; v: number; name: string | null; listen: string; out: boolean; sources: string[]; sessions: AgentReport[]; sig?: string }
   | { type: 'heartbeat'; active: string[] }
   | { type: 'ack'; session: string; port?: number }
   | { type: 'nack'; session: string; error: string }
@@ -48,6 +49,7 @@ export type AgentStatus =
 
 /** Controller → agent. `ttlMs`: how long the agent holds itself ready for the session. */
 export type AgentInstruct =
+  | { type: 'challenge'; nonce: string }
   | { type: 'registered'; host: string; heartbeatMs: number }
   | { type: 'refused'; error: string }
   | { type: 'relay'; session: string; ttlMs: number }
@@ -60,11 +62,16 @@ export type AgentInstruct =
     }
   | { type: 'abort'; session: string; reason: string };
 
-/** Operator → controller. */
+/** Operator → controller (`sig`: auth.ts). */
 export type OperatorRequest =
-  | { type: 'migrate'; v: number; host: string; source: string | null; dryRun: boolean; wait: boolean }
-  | { type: 'status' }
-  | { type: 'reinstate'; host: string };
+  | { type: 'migrate'; v: number; host: string; source: string | null; dryRun: boolean; wait: boolean; sig?: string }
+  | { type: 'status'; sig?: string }
+  | { type: 'reinstate'; host: string; sig?: string };
+
+/** A challenge as the control plane writes it: 64 lowercase hex digits. */
+export const CHALLENGE_HEX: RegExp = /^[0-9a-f]{64}$/;
+/** A signature as the control plane writes it: 128 lowercase hex digits. */
+export const SIGNATURE_HEX: RegExp = /^[0-9a-f]{128}$/;
 
 const MAX_TEXT = 1024;
 const MAX_ADDRESS = 300;
@@ -180,6 +187,7 @@ export function parseAgentStatus(p: JsonObject): AgentStatus {
           if (r.has('error')) report.error = r.str('error');
           return report;
         }),
+        ...(f.has('sig') ? { sig: f.str('sig', 128, SIGNATURE_HEX) } : {}),
       };
     case 'heartbeat':
       return { type, active: f.strList('active', MAX_REPORTS, SESSION_HEX, 32) };
@@ -214,6 +222,8 @@ export function parseAgentInstruct(p: JsonObject): AgentInstruct {
   const session = (): string => f.str('session', 32, SESSION_HEX);
   const ttl = (): number => f.int('ttlMs', 1, 366 * 24 * 3600_000);
   switch (type) {
+    case 'challenge':
+      return { type, nonce: f.str('nonce', 64, CHALLENGE_HEX) };
     case 'registered':
       return { type, host: f.str('host', 63, NAME_PATTERN), heartbeatMs: f.int('heartbeatMs', 10, 3600_000) };
     case 'refused':
@@ -245,17 +255,18 @@ export function parseAgentInstruct(p: JsonObject): AgentInstruct {
 export function parseOperatorRequest(p: JsonObject): OperatorRequest {
   const type = typeOf(p, 'INSTRUCT');
   const f = new Fields(p, `INSTRUCT ${type}`);
+  const sig = (): { sig?: string } => (f.has('sig') ? { sig: f.str('sig', 128, SIGNATURE_HEX) } : {});
   switch (type) {
     case 'migrate':
       return {
         type, v: f.int('v', 1, 1000), host: f.str('host', 63, NAME_PATTERN),
         source: f.has('source') ? f.str('source', 63, NAME_PATTERN) : null,
-        dryRun: f.bool('dryRun'), wait: f.bool('wait'),
+        dryRun: f.bool('dryRun'), wait: f.bool('wait'), ...sig(),
       };
     case 'status':
-      return { type };
+      return { type, ...sig() };
     case 'reinstate':
-      return { type, host: f.str('host', 63, NAME_PATTERN) };
+      return { type, host: f.str('host', 63, NAME_PATTERN), ...sig() };
     default:
       throw smigError('SMIG_ERR_FRAME_MALFORMED', `INSTRUCT: unknown type '${type.slice(0, 40)}'`);
   }

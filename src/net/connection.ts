@@ -165,6 +165,17 @@ export class FramedConnection {
    * Sets the inbound frame handler (replacing any earlier one) and starts reading.
    * A returned promise pauses reading until it settles (STYLE §3.6, inbound backpressure).
    */
+  /**
+   * TLS keying material exported for `label` (RFC 5705 / RFC 8446 §7.5): the same bytes on both ends of one
+   * TLS session and different on any other, so a signature over it cannot be relayed to another connection.
+   * Null over a plain socket.
+   */
+  keyingMaterial(label: string, length: number = 32): Uint8Array | null {
+    const t = this.#socket as Partial<TLSSocket>;
+    if (typeof t.exportKeyingMaterial !== 'function' || this.tls === null) return null;
+    return new Uint8Array(t.exportKeyingMaterial(length, label, Buffer.alloc(0)));
+  }
+
   onFrame(handler: FrameHandler): void {
     const first = this.#handler === null;
     this.#handler = handler;

@@ -16,6 +16,7 @@ import { parseInventory } from '../../src/control/inventory.js';
 import { createPlan } from '../../src/pacing/plan.js';
 import type { PacingPlan } from '../../src/pacing/plan.js';
 import { RelayDaemon } from '../../src/roles/relay.js';
+import { encodePublicKey, generateIdentity } from '../../src/crypto/identity.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smig-agent-'));
 const key = new Uint8Array(randomBytes(32));
@@ -26,6 +27,9 @@ let controller: Controller;
 let client: ClientOptions;
 const payload = randomBytes(3 * 1024 * 1024 + 17);
 const outOf = (i: number): string => join(dir, `out${i}`);
+/** Every agent signs its registration with its own identity; the operator signs requests with hers. */
+const ids = Array.from({ length: N }, () => generateIdentity());
+const operator = generateIdentity();
 /** The pacing plan the controller gives the next session (undefined: bulk). */
 let nextPlan: PacingPlan | undefined;
 
@@ -41,18 +45,18 @@ beforeAll(async () => {
     let agent: ControlAgent | undefined;
     const relay = await RelayDaemon.start({ clusterKey: key, listen: { host: '127.0.0.1', port: 0 }, onSession: (e, id) => agent?.relaySession(e, id) });
     agent = ControlAgent.start({
-      clusterKey: key, controller: addr, listen: relay.address, name: `h${i}`, outDir: outOf(i), reconnectMaxMs: 100,
+      clusterKey: key, controller: addr, listen: relay.address, name: `h${i}`, identity: ids[i], outDir: outOf(i), reconnectMaxMs: 100,
       sources: [parseSourceSpec(`vm=${join(dir, 'vm.img')}`), parseSourceSpec('broken=|head -c 100000 /dev/zero; exit 3')],
     });
     relays.push(relay);
     agents.push(agent);
   }
-  const inv = parseInventory(JSON.stringify({ hosts: relays.map((r, i) => ({ name: `h${i}`, address: `127.0.0.1:${r.address.port}` })) }), 'inv');
+  const inv = parseInventory(JSON.stringify({ hosts: relays.map((r, i) => ({ name: `h${i}`, address: `127.0.0.1:${r.address.port}`, key: encodePublicKey(ids[i]!.public) })) }), 'inv');
   controller = await Controller.start({
     clusterKey: key, listen: addr, journal: join(dir, 'j.journal'), inventory: inv, heartbeatMs: 200, hostWaitMs: 3000,
-    counts: { dataRelays: 2, keyRelays: 2, threshold: 1 }, plan: () => nextPlan,
+    counts: { dataRelays: 2, keyRelays: 2, threshold: 1 }, plan: () => nextPlan, operatorKeys: [operator.public],
   });
-  client = { clusterKey: key, controller: addr };
+  client = { clusterKey: key, identity: operator, controller: addr };
   await until(async () => ((await fetchStatus(client)).hosts.every((h) => h.state === 'available') ? true : undefined));
 }, 30_000);
 

@@ -25,7 +25,7 @@ describe('smig control (usage)', () => {
     [['control', '--key', key, '--inventory', join(dir, 'none.yaml')], `smig control: inventory ${join(dir, 'none.yaml')}: no such file\n`],
     [['control', 'migrate', 'h0;rm', '--key', key], "smig control: migrate: 'h0;rm' is not HOST or HOST:SOURCE (names of letters, digits, '.', '_', '-')\n"],
     [['control', 'status'], 'smig control: status: --key FILE is required (the cluster key)\n'],
-    [['relay', '--listen', '127.0.0.1:0', '--key', key, '--out', dir], 'smig relay: --out, --source and --name need --controller (only the controller tells a relay to receive or send)\n'],
+    [['relay', '--listen', '127.0.0.1:0', '--key', key, '--out', dir], 'smig relay: --out, --source, --name and --identity need --controller (only the controller tells a relay to receive or send)\n'],
     [['relay', '--listen', '127.0.0.1:0', '--key', key, '--controller', '127.0.0.1:1', '--out', join(dir, 'none')], `smig relay: --out ${join(dir, 'none')}: no such directory\n`],
     [['relay', '--listen', '127.0.0.1:0', '--key', key, '--controller', '127.0.0.1:1', '--source', 'nope'], "smig relay: --source: 'nope' is not NAME=PATH or NAME=|CMD (NAME: letters, digits, '.', '_', '-')\n"],
     [['relay', '--listen', '127.0.0.1:0', '--key', key, '--controller', '127.0.0.1:1', '--name', '../h'], "smig relay: --name: '../h' is not an inventory name (letters, digits, '.', '_', '-')\n"],

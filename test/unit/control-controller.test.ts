@@ -23,6 +23,9 @@ import { connectChannel } from '../../src/net/index.js';
 import { FrameType } from '../../src/protocol/index.js';
 import type { JsonObject } from '../../src/protocol/index.js';
 import { Link } from '../../src/roles/link.js';
+import { channelBinding, signBody } from '../../src/control/auth.js';
+import { encodePublicKey, generateIdentity } from '../../src/crypto/identity.js';
+import type { Identity } from '../../src/crypto/identity.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smig-ctl-'));
 const key = new Uint8Array(randomBytes(32));
@@ -30,9 +33,17 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const outcome: SessionOutcome = { bytes: 42, sha256: 'ef'.repeat(32), seconds: 0.25, lostRelays: [], resentChunks: 0, exitStatus: null };
 
+/** Host identities by index (made once), and the operator's. */
+const identities = new Map<number, Identity>();
+function idOf(i: number): Identity {
+  if (!identities.has(i)) identities.set(i, generateIdentity());
+  return identities.get(i)!;
+}
+const operator = generateIdentity();
+
 function inventory(n: number): Inventory {
   return parseInventory(JSON.stringify({
-    hosts: Array.from({ length: n }, (_, i) => ({ name: `h${i}`, address: `127.0.0.1:${20000 + i}`, ids: [`10.1.0.${i + 1}`] })),
+    hosts: Array.from({ length: n }, (_, i) => ({ name: `h${i}`, address: `127.0.0.1:${20000 + i}`, ids: [`10.1.0.${i + 1}`], key: encodePublicKey(idOf(i).public) })),
   }), 'test');
 }
 
@@ -48,6 +59,8 @@ interface Script {
   mute?: boolean;
   /** Register without a name (matched by address). */
   anonymous?: boolean;
+  /** Sign with this identity instead of the host's own; null: do not sign. */
+  identity?: Identity | null;
 }
 
 /** An agent that speaks the control messages, scripted. */
@@ -63,10 +76,19 @@ class FakeAgent {
     a.link = new Link(conn, 'control', 'controller');
     let registered!: () => void;
     a.registered = new Promise((r) => (registered = r));
+    const port = 20000 + Number(name.slice(1));
     a.link.start((msg) => {
       if (msg.type !== FrameType.INSTRUCT) return;
       const m = parseAgentInstruct(msg.payload);
+      if (m.type === 'challenge') {
+        const body: Record<string, unknown> = { type: 'register', v: 1, name: script.anonymous ? null : name, listen: `127.0.0.1:${port}`, out: script.out ?? true, sources: ['vm'], sessions: script.sessions ?? [] };
+        const id = script.identity === undefined ? idOf(Number(name.slice(1))) : script.identity;
+        if (id !== null) body.sig = signBody(id, 'register', m.nonce, channelBinding(conn), body);
+        a.post(body as unknown as AgentStatus);
+        return;
+      }
       a.instructs.push(m);
+      if (m.type === 'refused') registered();
       if (m.type === 'registered') {
         registered();
         if (!script.mute) {
@@ -75,8 +97,6 @@ class FakeAgent {
         }
       } else a.#answer(m);
     });
-    const port = 20000 + Number(name.slice(1));
-    a.post({ type: 'register', v: 1, name: script.anonymous ? null : name, listen: `127.0.0.1:${port}`, out: script.out ?? true, sources: ['vm'], sessions: script.sessions ?? [] });
     return a;
   }
 
@@ -122,10 +142,10 @@ let journals = 0;
 async function start(o: Partial<ControllerOptions> & { inventory: Inventory }, journal = join(dir, `j${journals++}.journal`)): Promise<{ c: Controller; client: ClientOptions; journal: string }> {
   const c = await Controller.start({
     clusterKey: key, listen: { host: '127.0.0.1', port: 0 }, journal, heartbeatMs: 200, hostWaitMs: 300, prepareTimeoutMs: 2000,
-    recoverWaitMs: 2000, counts: { dataRelays: 2, keyRelays: 2, threshold: 1 }, ...o,
+    recoverWaitMs: 2000, counts: { dataRelays: 2, keyRelays: 2, threshold: 1 }, operatorKeys: [operator.public], ...o,
   });
   running.push(c);
-  return { c, client: { clusterKey: key, controller: c.address }, journal };
+  return { c, client: { clusterKey: key, identity: operator, controller: c.address }, journal };
 }
 
 async function connectAll(c: Controller, n: number, scripts: Record<string, Script> = {}): Promise<FakeAgent[]> {
@@ -160,9 +180,79 @@ describe('Controller', () => {
     bad.start((msg) => void (msg.type === FrameType.INSTRUCT && got.push(parseAgentInstruct(msg.payload))));
     bad.post({ type: FrameType.STATUS, payload: { type: 'register', v: 1, name: 'h1', listen: '127.0.0.1:9', out: true, sources: [], sessions: [] } });
     await bad.ended;
-    expect(got).toEqual([{ type: 'refused', error: 'h1 relays on 127.0.0.1:9, but the inventory says 127.0.0.1:20001 (fix --listen or the inventory)' }]);
+    expect(got.map((m) => m.type)).toEqual(['challenge', 'refused']);
+    expect(got[1]).toEqual({ type: 'refused', error: 'h1 relays on 127.0.0.1:9, but the inventory says 127.0.0.1:20001 (fix --listen or the inventory)' });
     const s = await fetchStatus(client);
     expect(s.hosts.map((h) => [h.name, h.state, h.sources])).toEqual([['h0', 'available', ['vm']], ['h1', 'offline', []], ['h2', 'available', ['vm']]]);
+  });
+
+  it('binds each agent to its inventory key: another host\'s key, no signature, or a replayed one is refused with one line', async () => {
+    const { c, client } = await start({ inventory: inventory(3) });
+    await connectAll(c, 1); // h0, genuine
+    const refusals: string[] = [];
+    for (const [script, reason] of [
+      [{ identity: idOf(0) }, /^h1: registration refused: the signature does not verify against h1's inventory key \(SHA256:[A-Za-z0-9+/]{43}\)$/],
+      [{ identity: generateIdentity() }, /^h1: registration refused: the signature does not verify against h1's inventory key/],
+      [{ identity: null }, /^h1: registration refused: not signed \(h1's inventory key is required: start it with --identity FILE\)$/],
+      [{ identity: idOf(0), anonymous: true }, /^h1: registration refused: the signature does not verify/],
+    ] as const) {
+      const a = await FakeAgent.connect(c, 'h1', script);
+      agents.push(a);
+      await a.registered;
+      const last = a.instructs.at(-1)!;
+      expect(last.type).toBe('refused');
+      refusals.push((last as { error: string }).error);
+      expect((last as { error: string }).error).toMatch(reason);
+    }
+    // a replay: a valid signature of h1 made for another connection's challenge and channel
+    const first = await connectChannel(c.address, { key });
+    const firstLink = new Link(first, 'control', 'x');
+    const firstNonce = await new Promise<string>((resolve) => firstLink.start((msg) => {
+      if (msg.type === FrameType.INSTRUCT && msg.payload.type === 'challenge') resolve(String(msg.payload.nonce));
+    }));
+    const body: Record<string, unknown> = { type: 'register', v: 1, name: 'h1', listen: '127.0.0.1:20001', out: true, sources: ['vm'], sessions: [] };
+    body.sig = signBody(idOf(1), 'register', firstNonce, channelBinding(first), body);
+    await firstLink.close();
+    const second = await connectChannel(c.address, { key });
+    const replay = new Link(second, 'control', 'y');
+    const got: AgentInstruct[] = [];
+    replay.start((msg) => void (msg.type === FrameType.INSTRUCT && got.push(parseAgentInstruct(msg.payload))));
+    replay.post({ type: FrameType.STATUS, payload: body as JsonObject });
+    await replay.ended;
+    expect(got.at(-1)).toMatchObject({ type: 'refused', error: expect.stringMatching(/^h1: registration refused: the signature does not verify/) });
+    // h1 was never registered; the genuine h1 still can
+    expect((await fetchStatus(client)).hosts[1]!.state).toBe('offline');
+    const h1 = await FakeAgent.connect(c, 'h1');
+    agents.push(h1);
+    await h1.registered;
+    expect(h1.instructs.at(-1)).toEqual({ type: 'registered', host: 'h1', heartbeatMs: 200 });
+  });
+
+  it('operator requests need the operator key: unsigned, or signed by another key, are refused with one line', async () => {
+    const { c, client } = await start({ inventory: inventory(3) });
+    await connectAll(c, 1);
+    await expect(fetchStatus({ ...client, identity: undefined })).rejects.toMatchObject({
+      code: 'SMIG_ERR_AUTH', message: "operator request 'status' refused: not signed (an --operator-key of the controller is required: start it with --identity FILE)",
+    });
+    await expect(migrate({ ...client, identity: idOf(0) }, { host: 'h0', source: null, dryRun: true })).rejects.toMatchObject({
+      code: 'SMIG_ERR_AUTH', message: expect.stringMatching(/^operator request 'migrate' refused: the signature does not verify against an --operator-key of the controller \(SHA256:/),
+    });
+    await expect(reinstate({ ...client, identity: generateIdentity() }, 'h0')).rejects.toMatchObject({ code: 'SMIG_ERR_AUTH' });
+    expect((await fetchStatus(client)).hosts[0]!.state).toBe('available'); // the operator's own key works
+  });
+
+  it('refuses to start when a host or the operator has no key, unless insecureNoIdentities', async () => {
+    const keyless = parseInventory('{"hosts":[{"name":"h0","address":"127.0.0.1:20000"},{"name":"h1","address":"127.0.0.1:20001"}]}', 'x');
+    await expect(start({ inventory: keyless })).rejects.toMatchObject({
+      code: 'SMIG_ERR_CONFIG', message: 'inventory: no key for h0, h1 (give each host its public identity: key: FILE.pub; or run with --insecure-no-identities)',
+    });
+    await expect(start({ inventory: inventory(2), operatorKeys: [] })).rejects.toMatchObject({ code: 'SMIG_ERR_USAGE', message: expect.stringMatching(/^--operator-key FILE.pub is required/) });
+    const { c, client } = await start({ inventory: keyless, operatorKeys: [], insecureNoIdentities: true });
+    const a = await FakeAgent.connect(c, 'h0', { identity: null });
+    agents.push(a);
+    await a.registered;
+    expect(a.instructs.at(-1)).toEqual({ type: 'registered', host: 'h0', heartbeatMs: 200 });
+    expect((await fetchStatus({ ...client, identity: undefined })).hosts[0]!.state).toBe('available');
   });
 
   it('an agent that stops sending heartbeats is silent and not chosen', async () => {
@@ -253,7 +343,8 @@ describe('Controller', () => {
   });
 
   it('refuses bad manual triggers with one line', async () => {
-    const { c, client } = await start({ inventory: parseInventory('{"hosts":[{"name":"h0","address":"127.0.0.1:20000"},{"name":"h1","address":"127.0.0.1:20001","roles":["relay"]},{"name":"h2","address":"127.0.0.1:20002"}]}', 'x') });
+    // an inventory without keys: only with insecureNoIdentities (agents then register unsigned, loudly logged)
+    const { c, client } = await start({ insecureNoIdentities: true, inventory: parseInventory('{"hosts":[{"name":"h0","address":"127.0.0.1:20000"},{"name":"h1","address":"127.0.0.1:20001","roles":["relay"]},{"name":"h2","address":"127.0.0.1:20002"}]}', 'x') });
     await connectAll(c, 1);
     await expect(migrate(client, { host: 'h9', source: null })).rejects.toThrow("no host 'h9' in the inventory");
     await expect(migrate(client, { host: 'h1', source: null })).rejects.toThrow('h1: its inventory roles do not include source');

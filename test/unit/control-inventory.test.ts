@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { canonicalIp, loadInventory, parseInventory } from '../../src/control/inventory.js';
+import { encodePublicKey, generateIdentity, samePublicIdentity } from '../../src/crypto/identity.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smig-inv-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -59,7 +60,7 @@ describe('parseInventory', () => {
     ['{"hosts":[],"x":1}', /^inventory x: unknown field 'x' \(expected hosts\)$/],
     ['{"hosts":[]}', /^inventory x: hosts: expected a non-empty list of hosts$/],
     ['{"hosts":[1]}', /^inventory x: hosts\[0\]: expected an object with name, address, ids, roles$/],
-    [host('{"name":"h1","address":"10.0.0.2:7000","adress":"x"}'), /^inventory x: hosts\[1\] \(h1\): adress: unknown field \(expected name, address, ids, roles, source\)$/],
+    [host('{"name":"h1","address":"10.0.0.2:7000","adress":"x"}'), /^inventory x: hosts\[1\] \(h1\): adress: unknown field \(expected name, address, ids, roles, source, key\)$/],
     [host('{"name":"-h","address":"10.0.0.2:7000"}'), /^inventory x: hosts\[1\]: name: "-h" is not a name/],
     [host('{"name":"h0","address":"10.0.0.2:7000"}'), /^inventory x: hosts\[1\] \(h0\): name: 'h0' is used twice$/],
     [host('{"name":"h1","address":"10.0.0.2"}'), /^inventory x: hosts\[1\] \(h1\): address: '10.0.0.2' is not HOST:PORT \(port missing;/],
@@ -93,5 +94,24 @@ describe('parseInventory', () => {
     const bin = join(dir, 'bin.yaml');
     writeFileSync(bin, Buffer.from([0xff, 0xfe, 0x00]));
     await expect(loadInventory(bin)).rejects.toMatchObject({ code: 'SMIG_ERR_CONFIG', message: `inventory ${bin}: not UTF-8 text` });
+  });
+
+  it('reads host keys inline or from a .pub file next to the inventory; refuses a bad, missing or shared key', async () => {
+    const a = generateIdentity();
+    const b = generateIdentity('h1 comment');
+    mkdirSync(join(dir, 'keys'), { recursive: true });
+    writeFileSync(join(dir, 'keys', 'h1.id.pub'), encodePublicKey(b.public));
+    const file = join(dir, 'keyed.yaml');
+    writeFileSync(file, `hosts:\n  - {name: h0, address: "127.0.0.1:7001", key: "${encodePublicKey(a.public).trim()}"}\n  - {name: h1, address: "127.0.0.1:7002", key: keys/h1.id.pub}\n  - {name: h2, address: "127.0.0.1:7003"}\n`);
+    const inv = await loadInventory(file);
+    expect(samePublicIdentity(inv.byName.get('h0')!.key!, a.public)).toBe(true);
+    expect(samePublicIdentity(inv.byName.get('h1')!.key!, b.public)).toBe(true);
+    expect(inv.byName.get('h2')!.key).toBeNull();
+    const bad = (key: string): string => `{"hosts":[{"name":"h0","address":"10.0.0.1:7000","key":${JSON.stringify(key)}}]}`;
+    expect(() => parseInventory(bad('smig-pub-v1 00'), 'x')).toThrow(/^inventory x: hosts\[0\] \(h0\): key: malformed public key/);
+    expect(() => parseInventory(bad('missing.pub'), 'x', dir)).toThrow(`inventory x: hosts[0] (h0): key: ${join(dir, 'missing.pub')}: no such file`);
+    const pub = encodePublicKey(a.public).trim();
+    expect(() => parseInventory(`{"hosts":[{"name":"h0","address":"10.0.0.1:7000","key":"${pub}"},{"name":"h1","address":"10.0.0.2:7000","key":"${pub}"}]}`, 'x'))
+      .toThrow(/^inventory x: hosts\[1\] \(h1\): key: SHA256:\S+ is also the key of h0 \(every host needs its own identity\)$/);
   });
 });

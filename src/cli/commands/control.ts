@@ -30,7 +30,9 @@ interface DaemonFlags {
   eve?: string;
   listen: HostPort;
   hook?: string[];
-  journal: string;
+  journal?: string;
+  operatorKey?: string[];
+  insecureNoIdentities?: boolean;
   deadline: bigint;
   dataRelays: number;
   keyRelays: number;
@@ -54,6 +56,7 @@ interface DaemonFlags {
 
 interface ClientFlags {
   key?: string;
+  identity?: string;
   controller: HostPort;
   json?: boolean;
   dryRun?: boolean;
@@ -80,6 +83,7 @@ function ioOf(cmd: Command): CliIO {
 function addClientOptions(cmd: Command): Command {
   return cmd
     .option('--key <file>', 'cluster key file (smig keygen)')
+    .option('--identity <file>', 'the operator\'s identity (smig keygen --identity): signs the request; the daemon checks it against its --operator-key')
     .addOption(new Option('--controller <host:port>', 'the daemon\'s --listen address').argParser(hostPortOption('--controller')).default(parseHostPortDefault(), DEFAULT_CONTROL_ADDRESS))
     .addOption(durationOption('--idle-timeout <dur>', 'close a connection with no bytes either way for this long', '60s'))
     .addOption(durationOption('--handshake-timeout <dur>', 'TCP connect + TLS handshake limit', '10s'));
@@ -97,18 +101,20 @@ async function clientOf(sub: Command): Promise<{ flags: ClientFlags; client: imp
   if (key === undefined) throw smigError('SMIG_ERR_USAGE', `${sub.name()}: --key FILE is required (the cluster key)`);
   const { loadKeyFile } = await import('../../crypto/keyfile.js');
   const clusterKey = await loadKeyFile(key);
-  return { flags, client: { clusterKey, controller: flags.controller, channel: channelTimeouts({ ...flags, key, logFormat: 'text' }) } };
+  const idFile = flags.identity ?? (sub.parent?.opts() as { identity?: string } | undefined)?.identity;
+  const identity = idFile === undefined ? undefined : await (await import('../../crypto/identity.js')).loadIdentityFile(idFile);
+  return { flags, client: { clusterKey, identity, controller: flags.controller, channel: channelTimeouts({ ...flags, key, logFormat: 'text' }) } };
 }
 
 export const controlCommand: CommandSpec = {
   name: 'control',
   summary: 'run the controller: IDS alerts (Suricata EVE) trigger randomized migrations, then the operator\'s hooks',
   examples: [
-    'smig control --key cluster.key --inventory hosts.yaml --eve /var/log/suricata/eve.json --listen 10.9.0.1:7700 \\\n' +
+    'smig control --key cluster.key --inventory hosts.yaml --operator-key operator.id.pub --eve /var/log/suricata/eve.json --listen 10.9.0.1:7700 \\\n' +
       '      --hook make-honeypot=\'./honeypot.sh "$SMIG_SOURCE_HOST"\' --hook disconnect=\'./cut.sh "$SMIG_SOURCE_HOST"\'',
-    'smig control migrate h3 --key cluster.key --controller 10.9.0.1:7700',
-    'smig control migrate h3:vm --dry-run --key cluster.key',
-    'smig control status --json --key cluster.key',
+    'smig control migrate h3 --key cluster.key --identity operator.id --controller 10.9.0.1:7700',
+    'smig control migrate h3:vm --dry-run --key cluster.key --identity operator.id',
+    'smig control status --json --key cluster.key --identity operator.id',
   ],
   configure(cmd: Command): void {
     cmd
@@ -118,7 +124,9 @@ export const controlCommand: CommandSpec = {
       .addOption(new Option('--listen <host:port>', 'where agents (smig relay --controller) and smig control migrate|status connect')
         .argParser(hostPortOption('--listen')).default(parseHostPortDefault(), DEFAULT_CONTROL_ADDRESS))
       .option('--hook <event=cmd>', 'run CMD (sh -c) on EVENT: make-honeypot, disconnect, connect, notify-ids (after DONE ok, in this order), failed; repeatable', collect)
-      .option('--journal <file>', 'session journal (JSON lines, fsynced; replayed on restart)', 'smig-control.journal')
+      .option('--journal <file>', 'session journal (JSON lines, fsynced; replayed on restart); default control.journal in the state directory: /var/lib/smig as root, else $XDG_STATE_HOME/smig or ~/.local/state/smig (made with mode 0700)')
+      .option('--operator-key <file.pub>', 'public identity of an operator allowed to send migrate|status|reinstate (smig keygen --identity); repeatable; required unless --insecure-no-identities', collect)
+      .option('--insecure-no-identities', 'accept inventory hosts without a key and, without --operator-key, unsigned operator requests: anyone with the cluster key may then act as such a host or as the operator (logged loudly)')
       .addOption(durationOption('--deadline <dur>', 'a session not done this long after its trigger fails', '1h'))
       .option('--data-relays <n>', 'data relays per session', argParser(parseCount(1)), 5)
       .option('--key-relays <n>', 'key relays (key shares) per session', argParser(parseCount(1)), 3)
@@ -170,15 +178,18 @@ export const controlCommand: CommandSpec = {
     const { formatHostPort } = await import('../../net/address.js');
     const clusterKey = await loadKeyFile(o.key);
     const inventory = await loadInventory(o.inventory);
+    const { loadPublicKeyFile } = await import('../../crypto/identity.js');
+    const operatorKeys = await Promise.all((o.operatorKey ?? []).map((f) => loadPublicKeyFile(f)));
+    const journal = await (await import('../../control/state.js')).journalPath(o.journal);
     const log = await commandLogger({ ...o, key: o.key }, io, 'control');
     const c = await Controller.start({
-      clusterKey, inventory, listen: o.listen, journal: o.journal, eve: o.eve, evePollMs: ms(o.evePoll),
+      clusterKey, inventory, operatorKeys, insecureNoIdentities: o.insecureNoIdentities === true, listen: o.listen, journal, eve: o.eve, evePollMs: ms(o.evePoll),
       maxSeverity: o.severity, cooldownMs: ms(o.cooldown), hooks, hookTimeoutMs: ms(o.hookTimeout), counts,
       deadlineMs: ms(o.deadline), heartbeatMs: ms(o.heartbeat), hostWaitMs: ms(o.hostWait), prepareTimeoutMs: ms(o.prepareTimeout),
       recoverWaitMs: ms(o.recoverWait), retry: o.retry, plan, log, channel: channelTimeouts({ ...o, key: o.key }),
     });
     log.event('listening', {
-      addr: formatHostPort(c.address), pid: process.pid, hosts: inventory.hosts.length, eve: o.eve, journal: o.journal,
+      addr: formatHostPort(c.address), pid: process.pid, hosts: inventory.hosts.length, eve: o.eve, journal,
       dataRelays: counts.dataRelays, keyRelays: counts.keyRelays, threshold: counts.threshold, strategy: o.strategy,
     });
     return serveUntilSignal(log, () => c.close());

@@ -116,6 +116,7 @@ interface RelayFlags extends ChannelFlags {
   name?: string;
   out?: string;
   source?: string[];
+  identity?: string;
 }
 
 export const relayCommand: CommandSpec = {
@@ -136,6 +137,7 @@ export const relayCommand: CommandSpec = {
       // issue 5: the agent of smig control (src/control/agent.ts)
       .option('--controller <host:port>', 'take instructions from smig control at this address (register, heartbeats, available/busy)', hostPortOption('--controller'))
       .option('--name <name>', 'with --controller: this host\'s inventory name (default: matched by the --listen address)')
+      .option('--identity <file>', 'with --controller: this host\'s identity (smig keygen --identity); registration is signed with it, the controller checks it against the inventory key')
       .option('--out <dir>', 'with --controller: may serve as a destination, installing into DIR')
       .option('--source <name=path|cmd>', 'with --controller: data it may be told to migrate: NAME=PATH (a file) or NAME=|CMD (stdout of sh -c CMD); repeatable', collect);
   },
@@ -145,8 +147,8 @@ export const relayCommand: CommandSpec = {
     const { RelayDaemon } = await import('../../roles/relay.js');
     const { formatHostPort } = await import('../../net/address.js');
     if (opts.maxWindow < 1024 * 1024) throw smigError('SMIG_ERR_USAGE', '--max-window: at least 1MiB');
-    if (opts.controller === undefined && (opts.out !== undefined || opts.source !== undefined || opts.name !== undefined)) {
-      throw smigError('SMIG_ERR_USAGE', '--out, --source and --name need --controller (only the controller tells a relay to receive or send)');
+    if (opts.controller === undefined && (opts.out !== undefined || opts.source !== undefined || opts.name !== undefined || opts.identity !== undefined)) {
+      throw smigError('SMIG_ERR_USAGE', '--out, --source, --name and --identity need --controller (only the controller tells a relay to receive or send)');
     }
     const control = opts.controller === undefined ? undefined : await import('../../control/agent.js');
     const sources = (opts.source ?? []).map((t) => control!.parseSourceSpec(t));
@@ -155,6 +157,7 @@ export const relayCommand: CommandSpec = {
     }
     if (opts.out !== undefined) await checkOutDir(opts.out);
     const clusterKey = await loadKeyFile(opts.key);
+    const identity = opts.identity === undefined ? undefined : await (await import('../../crypto/identity.js')).loadIdentityFile(opts.identity);
     const log = await commandLogger(opts, io, 'relay');
     let agent: import('../../control/agent.js').ControlAgent | undefined;
     const daemon = await RelayDaemon.start({
@@ -170,7 +173,7 @@ export const relayCommand: CommandSpec = {
     log.event('listening', { addr: formatHostPort(daemon.address), pid: process.pid });
     if (control !== undefined) {
       agent = control.ControlAgent.start({
-        clusterKey, controller: opts.controller!, listen: daemon.address, name: opts.name, outDir: opts.out, sources, log, channel: channelTimeouts(opts),
+        clusterKey, controller: opts.controller!, listen: daemon.address, name: opts.name, identity, outDir: opts.out, sources, log, channel: channelTimeouts(opts),
       });
     }
     return serveUntilSignal(log, async () => {
