@@ -40,7 +40,7 @@ export async function ensureStateDir(dir: string): Promise<string> {
 }
 
 /** The journal path: `--journal` as given, else `control.journal` in the (created) state directory. */
-export async function journalPath(given: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function journalPath(given: string | undefined, env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): Promise<string> {
   if (given !== undefined) return given;
-  return join(await ensureStateDir(defaultStateDir(env)), JOURNAL_NAME);
+  return join(await ensureStateDir(defaultStateDir(env, uid)), JOURNAL_NAME);
 }

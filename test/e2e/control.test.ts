@@ -29,6 +29,7 @@ import { chiSquareSf } from '../../src/analysis/chi2.js';
 import { fetchStatus, migrate } from '../../src/control/client.js';
 import type { ClientOptions } from '../../src/control/client.js';
 import type { ControllerStatus } from '../../src/control/controller.js';
+import { generateIdentity, writeIdentityFiles } from '../../src/crypto/identity.js';
 import { loadKeyFile } from '../../src/crypto/keyfile.js';
 import type { JsonObject } from '../../src/protocol/index.js';
 import { runBin } from '../helpers/cli.js';
@@ -45,6 +46,9 @@ const partA = join(dir, 'slow-a.bin');
 const partB = join(dir, 'slow-b.bin');
 const names = Array.from({ length: N }, (_, i) => `h${i}`);
 const ip = (name: string): string => `10.77.0.${Number(name.slice(1)) + 1}`;
+/** Host identities (`smig keygen --identity` format) next to the inventory, and the operator's. */
+const idFile = (name: string): string => join(dir, `${name}.id`);
+const operatorId = join(dir, 'operator.id');
 const outOf = (name: string): string => join(dir, 'out', name);
 const gateOf = (name: string): string => join(dir, `gate-${name}`);
 const agents = new Map<string, Proc>();
@@ -105,7 +109,10 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'out'));
   for (const n of names) mkdirSync(outOf(n));
   expect((await runBin(['keygen', '-o', keyFile])).status).toBe(0);
-  client = { clusterKey: await loadKeyFile(keyFile), controller: { host: '127.0.0.1', port: await freePort() } };
+  const operator = generateIdentity('operator');
+  await writeIdentityFiles(operatorId, operator);
+  for (const n of names) await writeIdentityFiles(idFile(n), generateIdentity(n));
+  client = { clusterKey: await loadKeyFile(keyFile), identity: operator, controller: { host: '127.0.0.1', port: await freePort() } };
   sums = {
     h0: await makeRandomFile(join(dir, 'h0.img'), 4 * 1024 * 1024 + 123),
     h1: await makeRandomFile(join(dir, 'h1.img'), 1024 * 1024),
@@ -118,17 +125,17 @@ beforeAll(async () => {
   // agents first: they keep trying the controller until it is up
   const ctlAddr = `127.0.0.1:${client.controller.port}`;
   const procs = await Promise.all(names.map((n) => spawnRelay(keyFile, [
-    '--controller', ctlAddr, '--name', n, '--out', outOf(n), '--log-format', 'json',
+    '--controller', ctlAddr, '--name', n, '--identity', idFile(n), '--out', outOf(n), '--log-format', 'json',
     '--source', `vm=${join(dir, `${n}.img`)}`,
     '--source', `slow=|cat ${partA}; while [ ! -e ${gateOf(n)} ]; do sleep 0.05; done; cat ${partB}`,
   ])));
   names.forEach((n, i) => agents.set(n, procs[i]!));
-  writeFileSync(inventoryFile, `hosts:\n${names.map((n) => `  - name: ${n}\n    address: "${agents.get(n)!.addr}"\n    ids: [${ip(n)}]\n    source: vm\n`).join('')}`);
+  writeFileSync(inventoryFile, `hosts:\n${names.map((n) => `  - name: ${n}\n    address: "${agents.get(n)!.addr}"\n    ids: [${ip(n)}]\n    source: vm\n    key: ${n}.id.pub\n`).join('')}`);
   writeFileSync(eve, '');
   const line = (event: string): string => `${event}=printf '%s\\n' "$SMIG_EVENT|$SMIG_SESSION|$SMIG_ATTEMPT|$SMIG_REASON|$SMIG_SOURCE_HOST|$SMIG_DEST_HOST|` +
     `$SMIG_SOURCE_NAME|$SMIG_BYTES|$SMIG_SHA256|$SMIG_ALERT_SID|$SMIG_LEADER_HOST|$SMIG_DATA_RELAYS|$SMIG_KEY_RELAYS|$SMIG_ERROR|$SMIG_RETRY" >> ${hookLog}`;
   ctlArgs = [
-    'control', '--key', keyFile, '--inventory', inventoryFile, '--eve', eve, '--listen', ctlAddr, '--journal', journal,
+    'control', '--key', keyFile, '--inventory', inventoryFile, '--operator-key', `${operatorId}.pub`, '--eve', eve, '--listen', ctlAddr, '--journal', journal,
     '--log-format', 'json', '--heartbeat', '300ms', '--host-wait', '3s', '--prepare-timeout', '5s', '--recover-wait', '8s',
     '--deadline', '60s', '--cooldown', '1m', '--eve-poll', '100ms',
     '--hook', line('make-honeypot'), '--hook', 'disconnect=echo "cannot reach the switch" >&2; exit 7', '--hook', line('disconnect'),
@@ -210,7 +217,7 @@ describe('smig control', () => {
     expect(last.dest, JSON.stringify(rounds)).toBeGreaterThan(0.01);
     expect(last.leader, JSON.stringify(rounds)).toBeGreaterThan(0.01);
     // the same through the command line
-    const r = await runBin(['control', 'migrate', 'h1', '--dry-run', '--json', '--key', keyFile, '--controller', `127.0.0.1:${client.controller.port}`]);
+    const r = await runBin(['control', 'migrate', 'h1', '--dry-run', '--json', '--key', keyFile, '--identity', operatorId, '--controller', `127.0.0.1:${client.controller.port}`]);
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ type: 'plan', host: 'h1', source: 'vm', threshold: 2 });
     expect((await status()).sessions).toHaveLength(1); // nothing was reserved or run
@@ -242,11 +249,11 @@ describe('smig control', () => {
 
   it('reinstate returns honeypots to service', async () => {
     for (const h of ['h0', 'h1']) {
-      const r = await runBin(['control', 'reinstate', h, '--key', keyFile, '--controller', `127.0.0.1:${client.controller.port}`]);
+      const r = await runBin(['control', 'reinstate', h, '--key', keyFile, '--identity', operatorId, '--controller', `127.0.0.1:${client.controller.port}`]);
       expect([r.status, r.stdout]).toEqual([0, `${h}: back in service (was honeypot)\n`]);
     }
     await until('all available', async () => ((await status()).hosts.every((h) => h.state === 'available') ? true : undefined));
-    const r = await runBin(['control', 'status', '--key', keyFile, '--controller', `127.0.0.1:${client.controller.port}`]);
+    const r = await runBin(['control', 'status', '--key', keyFile, '--identity', operatorId, '--controller', `127.0.0.1:${client.controller.port}`]);
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.split('\n');
     expect(lines[0]).toBe(`controller 127.0.0.1:${client.controller.port}  journal ${journal}  sessions: 5 data relays, 3 key relays, 2 shares needed`);
@@ -348,7 +355,7 @@ describe('smig control', () => {
       return up.length === 9 ? up : undefined;
     }, 30_000);
     const src = hosts[0]!.name;
-    const r = await runBin(['control', 'migrate', src, '--key', keyFile, '--controller', `127.0.0.1:${client.controller.port}`], { timeoutMs: 30_000 });
+    const r = await runBin(['control', 'migrate', src, '--key', keyFile, '--identity', operatorId, '--controller', `127.0.0.1:${client.controller.port}`], { timeoutMs: 30_000 });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`^smig control: migration of ${src} failed: cannot migrate ${src}: 8 other hosts available \\(h\\d+(, h\\d+){7}\\), a session needs 9 \\(1 destination, 5 data relays, 3 key relays\\); 8 of them can relay\n$`, 'm'));
     const s = await status();

@@ -22,6 +22,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createDecoded, decodePacket, formatAddress, readCapture } from '../../src/capture/index.js';
 import { LAB_STATE_DIR, labDown, labUp, listNamespaces } from '../../src/lab/lab.js';
 import type { Lab, LabDownReport, LinkCapture } from '../../src/lab/lab.js';
+import { generateIdentity, writeIdentityFiles } from '../../src/crypto/identity.js';
 import { BIN, ROOT, runBin } from '../helpers/cli.js';
 import { makeRandomFile, sha256File } from './migration-helpers.js';
 
@@ -200,13 +201,17 @@ describe('a controller-triggered migration across a 10-host lab', () => {
     try {
       // a cluster key and an image, shared with the namespaces through the file system
       expect((await runBin(['keygen', '-o', keyFile])).status).toBe(0);
+      // identities: the operator's made with the command line, each host's in-process (same format)
+      const operatorId = join(dir, 'operator.id');
+      expect((await runBin(['keygen', '--identity', '-o', operatorId])).status).toBe(0);
+      for (const n of names) await writeIdentityFiles(join(dir, `${n}.id`), generateIdentity(n));
       const sum = await makeRandomFile(image, SIZE);
       for (const n of names) mkdirSync(outOf(n), { recursive: true });
       writeFileSync(eve, '');
-      writeFileSync(join(dir, 'hosts.yaml'), `hosts:\n${names.map((n) => `  - name: ${n}\n    address: "${addr(n)}:${RELAY_PORT}"\n    ids: [${addr(n)}]\n`).join('')}`);
+      writeFileSync(join(dir, 'hosts.yaml'), `hosts:\n${names.map((n) => `  - name: ${n}\n    address: "${addr(n)}:${RELAY_PORT}"\n    ids: [${addr(n)}]\n    key: ${n}.id.pub\n`).join('')}`);
 
       ctl = new NsProc(lab, CTL_HOST, 'control', [
-        'control', '--key', keyFile, '--inventory', join(dir, 'hosts.yaml'), '--eve', eve, '--listen', ctlAddr,
+        'control', '--key', keyFile, '--inventory', join(dir, 'hosts.yaml'), '--operator-key', `${operatorId}.pub`, '--eve', eve, '--listen', ctlAddr,
         '--journal', join(dir, 'control.journal'), '--log-format', 'json', '--data-relays', '3', '--key-relays', '3', '--threshold', '2',
         '--heartbeat', '1s', '--eve-poll', '100ms', '--deadline', '60s', '--no-retry',
         '--hook', `notify-ids=printf '%s\\n' "$SMIG_EVENT|$SMIG_SOURCE_HOST|$SMIG_DEST_HOST|$SMIG_LEADER_HOST|$SMIG_BYTES|$SMIG_SHA256" >> ${hookLog}`,
@@ -216,7 +221,7 @@ describe('a controller-triggered migration across a 10-host lab', () => {
       for (const n of names) {
         procs.push(new NsProc(lab, n, `agent ${n}`, [
           'relay', '--listen', `${addr(n)}:${RELAY_PORT}`, '--key', keyFile, '--log-format', 'json',
-          '--controller', ctlAddr, '--name', n, '--out', outOf(n), '--source', `vm=${image}`,
+          '--controller', ctlAddr, '--name', n, '--identity', join(dir, `${n}.id`), '--out', outOf(n), '--source', `vm=${image}`,
         ]));
       }
       for (const n of names) await ctl.waitFor(new RegExp(`"event":"agent-registered","host":"${n}"`), 60_000);
@@ -252,7 +257,7 @@ describe('a controller-triggered migration across a 10-host lab', () => {
       expect(readFileSync(hookLog, 'utf8')).toBe(`notify-ids|${SOURCE}|${dest}|${leader}|${SIZE}|${sum}\n`);
       expect(ctl.events().filter((e) => e.event === 'session-done')).toMatchObject([{ source: SOURCE, destination: dest, bytes: SIZE }]);
       // the controller's status, asked from inside the lab with the command line
-      const st = await lab.run(CTL_HOST, [process.execPath, BIN, 'control', 'status', '--json', '--key', keyFile, '--controller', ctlAddr], { timeoutMs: 30_000 });
+      const st = await lab.run(CTL_HOST, [process.execPath, BIN, 'control', 'status', '--json', '--key', keyFile, '--identity', operatorId, '--controller', ctlAddr], { timeoutMs: 30_000 });
       expect(st.status, st.stderr).toBe(0);
       const status = JSON.parse(st.stdout) as { sessions: Record<string, unknown>[]; hosts: { name: string; state: string }[] };
       expect(status.sessions).toHaveLength(1);
