@@ -534,7 +534,9 @@ export class Controller {
         const s = this.status();
         // pages of hosts, each STATUS body well under the 64 KiB a control frame may carry
         const pages: HostStatus[][] = [[]];
-        let size = JSON.stringify({ sessions: s.sessions, eve: s.eve }).length;
+        // the sessions travel on the first page: the oldest go when they would not fit (peers control their texts)
+        while (s.sessions.length > 1 && Buffer.byteLength(JSON.stringify(s.sessions)) > 40 * 1024) s.sessions.pop();
+        let size = Buffer.byteLength(JSON.stringify({ sessions: s.sessions, eve: s.eve }));
         for (const h of s.hosts) {
           const n = JSON.stringify(h).length + 1;
           if (size + n > 48 * 1024 && pages.at(-1)!.length > 0) {
@@ -972,6 +974,9 @@ export class Controller {
   }
 }
 
+/** Lost relays of one session shown by the status (the journal keeps them all). */
+const STATUS_LOST_RELAYS = 8;
+
 /** A session's status view. */
 function sessionStatus(s: SessionState): SessionStatus {
   const hooks = [...s.hooks.entries()].map(([hook, h]) => ({ hook, status: h.status, error: h.error }));
@@ -979,7 +984,9 @@ function sessionStatus(s: SessionState): SessionStatus {
     id: s.id, trigger: s.trigger, attempt: s.attempt, created: new Date(s.created).toISOString(), reason: s.reason,
     source: s.source.host, sourceName: s.source.name, destination: s.plan?.destination ?? null, leader: s.plan?.leader ?? null,
     dataRelays: s.plan?.dataRelays ?? [], keyRelays: s.plan?.keyRelays ?? [], threshold: s.plan?.threshold ?? null,
-    state: s.plan === null ? 'refused' : s.state, closed: s.closed, error: s.error, outcome: s.outcome, hooks,
+    state: s.plan === null ? 'refused' : s.state, closed: s.closed, error: s.error, hooks,
+    // a source reports up to 255 lost relays of up to 300 characters: the status shows the first few
+    outcome: s.outcome === null ? null : { ...s.outcome, lostRelays: s.outcome.lostRelays.slice(0, STATUS_LOST_RELAYS) },
   };
 }
 
