@@ -68,13 +68,15 @@ export interface DestinationOptions {
 }
 
 /**
- * Makes the sender's name safe to create in the output directory: control characters and path
- * separators become `_`, a leading `.` becomes `_` (no hidden files, never a `.smig-` temporary name,
- * never `.` or `..`), it is cut to 240 UTF-8 bytes, and an empty result becomes `migration`.
+ * Makes the sender's name safe to create in the output directory: control characters, invisible format
+ * characters (bidi controls such as U+202E, which make `gnp.exe` display as `exe.png`; zero-width ones),
+ * line separators and path separators become `_`; a leading `.` becomes `_` (no hidden files, never a
+ * `.smig-` temporary name, never `.` or `..`) and so does a leading `-` (never read as an option by a
+ * command the operator runs on the file); it is cut to 240 UTF-8 bytes; an empty result becomes `migration`.
  * @example sanitizeName('../etc/passwd') === '_._etc_passwd'
  */
 export function sanitizeName(name: string): string {
-  let s = name.replace(/[\u0000-\u001f\u007f-\u009f/\\]/g, '_').replace(/^\./, '_');
+  let s = name.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}/\\]/gu, '_').replace(/^[.-]/, '_');
   const bytes = Buffer.from(s, 'utf8');
   if (bytes.length > MAX_NAME_BYTES) {
     let end = MAX_NAME_BYTES;
@@ -83,6 +85,32 @@ export function sanitizeName(name: string): string {
   }
   return s === '' ? 'migration' : s;
 }
+
+/**
+ * A file-system failure as it may travel upstream in ERROR (relays and the leader read it): SMIG_ERR_FILE, a
+ * plain reason and the errno code, never a path or a file name (the destination logs those locally).
+ * @example upstreamFileError('write the file', enospc).message === 'destination: cannot write the file: no space left on the device (ENOSPC)'
+ */
+export function upstreamFileError(what: string, err: unknown): Error {
+  let e: unknown = err;
+  while (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && (e as NodeJS.ErrnoException).code!.startsWith('SMIG_') && e.cause !== undefined) e = e.cause;
+  const code = (e as NodeJS.ErrnoException).code;
+  const errno = typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
+  const why = errno === undefined ? 'see the destination\'s log' : (FS_REASONS[errno] ?? 'file system error');
+  return smigError('SMIG_ERR_FILE', `destination: cannot ${what}: ${why}${errno === undefined ? '' : ` (${errno})`}`, err);
+}
+
+const FS_REASONS: Readonly<Record<string, string>> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EFBIG: 'file too large for the file system',
+  EROFS: 'read-only file system',
+  EIO: 'input/output error',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+};
 
 /**
  * Publishes `tmp` in `dir` under `name`, or `name.1`, `name.2`, … when taken; never overwrites. Removes
@@ -277,7 +305,10 @@ class Receipt {
         if (declared !== null && this.#written + msg.bytes.length > declared) {
           throw smigError('SMIG_ERR_VERIFY', `destination: more than the ${declared} bytes announced`);
         }
-        await writeAll(this.#fh!, msg.bytes);
+        await writeAll(this.#fh!, msg.bytes).catch((err: unknown) => {
+          this.#log.event('write-failed', { dir: this.#dir, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
+          throw upstreamFileError('write the file', err);
+        });
         this.#hash.update(msg.bytes);
         this.#written += msg.bytes.length;
         wipe(msg.bytes);
@@ -302,10 +333,17 @@ class Receipt {
     }
     const keepalive = setInterval(() => this.#link.post({ type: FrameType.PING, seq: 0 }), this.#o.keepaliveMs ?? KEEPALIVE_MS);
     try {
-      await this.#fh!.sync();
-      await this.#fh!.close();
-      this.#fh = undefined;
-      const name = await installNoClobber(this.#tmp, this.#dir, sanitizeName(this.#first.name));
+      let name: string;
+      try {
+        await this.#fh!.sync();
+        await this.#fh!.close();
+        this.#fh = undefined;
+        name = await installNoClobber(this.#tmp, this.#dir, sanitizeName(this.#first.name));
+      } catch (err) {
+        // the full reason, with the directory, stays here; upstream goes a reason without a path
+        this.#log.event('install-failed', { dir: this.#dir, reason: (err as Error).message });
+        throw upstreamFileError('install the file', err);
+      }
       this.#installed = true;
       await syncDir(this.#dir);
       const path = join(this.#dir, name);

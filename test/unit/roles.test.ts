@@ -12,7 +12,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SmigError } from '../../src/errors.js';
 import { ReorderBuffer } from '../../src/roles/reorder.js';
 import { ChunkCutter, SendWindow, partsLength } from '../../src/roles/window.js';
-import { installNoClobber, sanitizeName, sweepStaleTemps } from '../../src/roles/destination.js';
+import { smigError } from '../../src/errors.js';
+import { installNoClobber, sanitizeName, sweepStaleTemps, upstreamFileError } from '../../src/roles/destination.js';
 import { createLogger, parseLogFormat } from '../../src/roles/log.js';
 
 const bytes = (n: number, fill = 0): Uint8Array => new Uint8Array(n).fill(fill);
@@ -208,6 +209,28 @@ describe('destination names', () => {
     expect(sanitizeName('a\\b\u0007c')).toBe('a_b_c');
     expect(sanitizeName('')).toBe('migration');
     expect(sanitizeName('é'.repeat(130))).toBe('é'.repeat(120)); // 240 UTF-8 bytes, cut on a character boundary
+  });
+
+  it('neutralizes a leading dash and bidi, zero-width and line-separator characters', () => {
+    expect(sanitizeName('-rf')).toBe('_rf');
+    expect(sanitizeName('--help')).toBe('_-help');
+    expect(sanitizeName('a-b')).toBe('a-b');
+    expect(sanitizeName('invoice\u202Egnp.exe')).toBe('invoice_gnp.exe'); // would display as invoiceexe.png
+    expect(sanitizeName('\u2066x\u2069\u200Fy\u200Bz\u061C\uFEFF')).toBe('_x__y_z__');
+    expect(sanitizeName('a\u2028b\u2029c\u0085d')).toBe('a_b_c_d');
+    expect(sanitizeName('\u202E-x')).toBe('_-x'); // the dash is no longer leading
+    expect(sanitizeName('日本語 ☃.img')).toBe('日本語 ☃.img');
+  });
+
+  it('a file-system error sent upstream names the reason and errno, never a path', () => {
+    const errno = (code: string): NodeJS.ErrnoException => Object.assign(new Error(`${code}: failed, write '/srv/secret/dir/.smig-1.part'`), { code });
+    expect(upstreamFileError('write the file', errno('ENOSPC'))).toMatchObject({ code: 'SMIG_ERR_FILE', message: 'destination: cannot write the file: no space left on the device (ENOSPC)' });
+    expect(upstreamFileError('write the file', errno('EDQUOT')).message).toBe('destination: cannot write the file: disk quota exceeded (EDQUOT)');
+    expect(upstreamFileError('write the file', errno('EWHATEVER')).message).toBe('destination: cannot write the file: file system error (EWHATEVER)');
+    const wrapped = smigError('SMIG_ERR_FILE', 'install into /srv/secret/dir: EACCES', errno('EACCES'));
+    expect(upstreamFileError('install the file', wrapped).message).toBe('destination: cannot install the file: permission denied (EACCES)');
+    const noName = smigError('SMIG_ERR_FILE', "install into /srv/secret/dir: no free name for 'x'");
+    expect(upstreamFileError('install the file', noName).message).toBe("destination: cannot install the file: see the destination's log");
   });
 
   const dir = mkdtempSync(join(tmpdir(), 'smig-roles-'));
