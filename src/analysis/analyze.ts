@@ -144,6 +144,7 @@ async function analyzeClass(spec: ClassSpec, binNs: bigint, opts: AnalyzeOptions
       ({ acc, info } = await pass(acc.filteredMinNs));
     }
   }
+  checkSpan(spec.file, acc, binNs);
   for (const w of info.warnings) opts.onWarning?.({ ...w, file: spec.file });
   if (acc.outOfOrder > 0) {
     info.warnings.push({ code: 'SMIG_WARN_OUT_OF_ORDER', offset: 0, message: `${spec.file}: ${acc.outOfOrder} packets earlier than the one before them; their negative gaps are left out of the inter-arrival times` });
@@ -167,6 +168,29 @@ async function analyzeClass(spec: ClassSpec, binNs: bigint, opts: AnalyzeOptions
   }));
   const flows = [...acc.flows.values()].sort((a, b) => b.origBytes + b.respBytes - (a.origBytes + a.respBytes));
   return { name: spec.name, file: spec.file, filter: filterText, info, traffic: acc, samples, summaries, fano, flows };
+}
+
+/** Most bins (empty ones included) a class may span: beyond it the weighted statistics lose exact counts. */
+export const MAX_BINS = 1e12;
+
+/**
+ * Refuses a class whose packets span more bins than {@link MAX_BINS} (timestamps centuries apart: typically a
+ * pcapng interface with a huge if_tsoffset) with one line naming the span and what to do.
+ * @throws SmigError SMIG_ERR_CAPTURE_FORMAT
+ */
+function checkSpan(file: string, acc: TrafficAccumulator, binNs: bigint): void {
+  if (acc.maxNs === undefined || acc.anchorNs === undefined) return;
+  const span = acc.maxNs - acc.baseNs;
+  if (span / binNs < BigInt(MAX_BINS)) return;
+  const years = Number(span / 1_000_000_000n) / (365.25 * 86400);
+  const when = (ns: bigint): string => {
+    const ms = Number(ns / 1_000_000n);
+    return Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${ns / 1_000_000_000n} s`;
+  };
+  throw smigError('SMIG_ERR_CAPTURE_FORMAT',
+    `${file}: its packets span ${years >= 1e6 ? years.toExponential(2) : years.toFixed(1)} years (${when(acc.baseNs)} to ${when(acc.maxNs)}; ` +
+    `a pcapng interface with a huge if_tsoffset?): ${(Number(span / binNs) + 1).toExponential(2)} bins of the --bin width, at most ${MAX_BINS.toExponential(0)}; ` +
+    'use a larger --bin, or --from/--to to keep a part');
 }
 
 function classSamples(acc: TrafficAccumulator): Record<Feature, WeightedSample> {
