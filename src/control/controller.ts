@@ -226,6 +226,8 @@ export class Controller {
   #unknownSeen = new Map<string, number>();
   #sweep: NodeJS.Timeout | undefined;
   #closing = false;
+  /** Unsigned operator requests served (only without operator keys). */
+  #unsigned = 0;
 
   private constructor(o: ControllerOptions) {
     const timers: [string, number | undefined][] = [
@@ -385,7 +387,8 @@ export class Controller {
     const keys = this.#o.operatorKeys ?? [];
     const what = typeof payload.type === 'string' ? payload.type.slice(0, 20) : '?';
     if (keys.length === 0) {
-      this.#log.event('operator-unauthenticated', { remote: link.conn.remote, request: what });
+      // --insecure-no-identities: said at the first request and every 100th, not for each status poll
+      if (this.#unsigned++ % 100 === 0) this.#log.event('operator-unauthenticated', { remote: link.conn.remote, request: what, requests: this.#unsigned });
       return null;
     }
     const v = checkSignature('operator', auth.challenge, auth.binding, payload, keys, 'an --operator-key of the controller');
