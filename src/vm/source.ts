@@ -71,8 +71,6 @@ export interface VmMigrationReport {
   totalSeconds: number;
   /** From the source VM's pause to the destination's confirmation (its VM running), seconds. */
   downtimeSeconds: number;
-  /** From the pause to the last byte of QEMU's stream, seconds. */
-  pausedToStreamEndSeconds: number | null;
   qemu: QemuMigrationStats;
 }
 
@@ -100,7 +98,6 @@ export class VmSource {
   #conn: Socket | undefined;
   #startedAt: number | null = null;
   #pausedAt: number | null = null;
-  #streamEndAt: number | null = null;
   #bytes = 0;
   #final: QemuMigrationStats | null = null;
   #failure: Error | null = null;
@@ -190,7 +187,6 @@ export class VmSource {
       this.#bytes += (chunk as Buffer).length;
       yield chunk as Uint8Array;
     }
-    this.#streamEndAt = this.#now();
     // the socket ended: did QEMU complete, or give up?
     const deadline = this.#now() + timeoutMs;
     for (;;) {
@@ -250,7 +246,6 @@ export class VmSource {
       qmp: this.#o.qmp, mode: this.mode, after: this.#o.after ?? 'pause', streamBytes: this.#bytes,
       totalSeconds: (at - (this.#startedAt ?? at)) / 1000,
       downtimeSeconds: (at - paused) / 1000,
-      pausedToStreamEndSeconds: this.#streamEndAt === null || this.#pausedAt === null ? null : (this.#streamEndAt - this.#pausedAt) / 1000,
       qemu: this.#final ?? statsOf(null),
     };
     if ((this.#o.after ?? 'pause') === 'quit') {

@@ -1,0 +1,136 @@
+/**
+ * QEMU guests for the VM migration tests: a tiny firmware image (no disk, no BIOS, TCG) whose RAM is
+ * different on every run and that keeps dirtying memory while it runs, and helpers to start QEMU, read
+ * guest memory (`pmemsave`) and the guest's progress counter.
+ *
+ * The guest (16-bit real mode, from the reset vector):
+ *
+ *     start:  cli
+ *             rdtsc                   ; seed: differs per run
+ *             mov ebx, eax
+ *             or  ebx, 1
+ *             mov cx, 0x1000          ; segments 0x1000 … 0x9000: physical 64 KiB … 640 KiB
+ *     seg:    mov es, cx
+ *             xor di, di
+ *     word:   ; xorshift32 (ebx ^= ebx << 13; ebx ^= ebx >> 17; ebx ^= ebx << 5), stored at es:di
+ *             …
+ *             mov es:[di], ebx
+ *             add di, 4
+ *             jnz word
+ *             add cx, 0x1000
+ *             cmp cx, 0xa000
+ *             jne seg
+ *             mov ax, 0xffff          ; ds = 0xffff: the 64 KiB above 1 MiB (A20 is on at reset in QEMU)
+ *             mov ds, ax
+ *             xor edx, edx
+ *     spin:   inc edx                 ; the counter
+ *             mov si, 0x10            ; physical 0x100000, then every 4 KiB up to 0x10f000
+ *     dirty:  mov [si], edx
+ *             add si, 0x1000
+ *             cmp si, 0x10
+ *             jne dirty
+ *             jmp spin
+ *     0xfff0: jmp start               ; the reset vector
+ *
+ * So the first MiB holds 576 KiB of per-run random data that never changes once written, and 16 pages
+ * above 1 MiB change all the time (the counter at 0x100000: the VM runs, and pre-copy has dirty pages to
+ * re-send). Assembled with GNU as (`as --32`, `.code16`) and `objcopy -O binary`.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { QmpClient } from '../../src/vm/qmp.js';
+
+const CODE = 'fa0f316689c36683cb01b900108ec131ff6689d866c1e00d6631c36689d866c1e8116631c36689d866c1e0056631c3' +
+  '2666891d83c70475d981c1001081f900a075cbb8ffff8ed86631d26642be100066891481c6001083fe1075f4ebed';
+const RESET = 'e90d00'; // jmp near 0x0000 (from 0xfff3)
+
+/** The QEMU binary the tests use. */
+export const QEMU = 'qemu-system-x86_64';
+
+/** Why the VM tests cannot run here, or null when QEMU is installed. */
+export function qemuMissing(): string | null {
+  const r = spawnSync(QEMU, ['--version'], { encoding: 'utf8' });
+  return r.status === 0 ? null : `${QEMU} is not installed (Debian: apt-get install qemu-system-x86; .ci/run installs it)`;
+}
+
+/** Writes the 64 KiB firmware image to `path`. */
+export function writeGuestFirmware(path: string): void {
+  const img = Buffer.alloc(0x10000);
+  Buffer.from(CODE, 'hex').copy(img, 0);
+  Buffer.from(RESET, 'hex').copy(img, 0xfff0);
+  writeFileSync(path, img);
+}
+
+/** QEMU's arguments for the test guest (64 MiB, TCG, no devices), without monitor or -incoming. */
+export function guestArgs(firmware: string): string[] {
+  return ['-machine', 'pc,accel=tcg', '-m', '64', '-nodefaults', '-display', 'none', '-bios', firmware];
+}
+
+/** A running source VM. */
+export interface TestVm {
+  child: ChildProcess;
+  /** The monitor smig is given (QEMU serves one client per monitor, so the test keeps its own). */
+  qmpPath: string;
+  /** The test's own monitor session. */
+  qmp: QmpClient;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a guest with two QMP monitors, `qmpPath` for smig and `qmpPath.test` for the test, and waits until
+ * it has written its RAM (its counter runs).
+ */
+export async function startGuest(firmware: string, qmpPath: string): Promise<TestVm> {
+  const child = spawn(QEMU, [...guestArgs(firmware), '-qmp', `unix:${qmpPath},server=on,wait=off`, '-qmp', `unix:${qmpPath}.test,server=on,wait=off`],
+    { stdio: ['ignore', 'ignore', 'inherit'] });
+  const qmp = await QmpClient.connect(`${qmpPath}.test`, { retry: true, timeoutMs: 20_000 });
+  await until('the guest filled its RAM', async () => ((await counter(qmp)) > 0 ? true : undefined));
+  return {
+    child, qmpPath, qmp,
+    async stop(): Promise<void> {
+      await qmp.close().catch(() => {});
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await new Promise((r) => child.once('exit', r));
+      }
+    },
+  };
+}
+
+/** The guest's progress counter (the dword at physical 0x100000), read with HMP `xp`. */
+export async function counter(qmp: QmpClient): Promise<number> {
+  const out = await qmp.hmp('xp /1wx 0x100000');
+  const m = /:\s*0x([0-9a-f]+)/i.exec(out);
+  if (m === null) throw new Error(`xp: unexpected output ${JSON.stringify(out)}`);
+  return Number.parseInt(m[1]!, 16);
+}
+
+/** Guest physical memory [addr, addr + size) via `pmemsave` into `dir`. */
+export async function pmem(qmp: QmpClient, dir: string, tag: string, addr = 0, size = 1024 * 1024): Promise<Buffer> {
+  const file = join(dir, `pmem-${tag}.bin`);
+  await qmp.execute('pmemsave', { val: addr, size, filename: file });
+  return readFileSync(file);
+}
+
+/** Polls `f` every 50 ms until it returns a value; throws after `ms`. */
+export async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** True while a process with this pid exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
