@@ -148,6 +148,7 @@ export class QmpProtocol {
     try {
       msg = JSON.parse(text);
     } catch {
+      if (this.#phase === 'greeting') return this.fail(smigError('SMIG_ERR_VM', `QMP: the server did not greet with {"QMP": …} but ${JSON.stringify(text.slice(0, 60))} (is this a QMP socket?)`));
       return this.fail(smigError('SMIG_ERR_VM', `QMP: a line that is not JSON (${JSON.stringify(text.slice(0, 60))})`));
     }
     if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return this.fail(smigError('SMIG_ERR_VM', 'QMP: a line that is not a JSON object'));
