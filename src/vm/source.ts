@@ -17,7 +17,7 @@
  * Downtime is measured here: from the moment the VM paused (the STOP event, or `stop` in stop-first mode)
  * to the destination's confirmation (DONE, sent once its VM is running), on this host's monotonic clock.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chown, mkdtemp, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -164,6 +164,7 @@ export class VmSource {
       this.#server!.once('listening', resolve);
       accepted.catch(reject);
     });
+    await this.#shareWithQemu(path);
     if (this.mode === 'stop' && this.#wasRunning) {
       await this.#qmp.execute('stop');
       this.#pausedAt = this.#now();
@@ -202,6 +203,19 @@ export class VmSource {
       if (this.#now() > deadline) throw smigError('SMIG_ERR_VM', `VM ${this.#o.qmp}: the stream ended but QEMU still reports '${m.status}'`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /**
+   * QEMU often runs as a user of its own (libvirt: libvirt-qemu, or the session user): when smig runs as root,
+   * the private directory and the stream socket are handed to the owner of the VM's monitor socket, the one
+   * user that must connect.
+   */
+  async #shareWithQemu(path: string): Promise<void> {
+    if (process.getuid?.() !== 0) return;
+    const st = await stat(this.#o.qmp).catch(() => undefined);
+    if (st === undefined || st.uid === 0) return;
+    await chown(this.#dir!, st.uid, st.gid);
+    await chown(path, st.uid, st.gid);
   }
 
   /** Polls query-migrate while streaming: progress in the log; a failure fails the stream. */

@@ -10,21 +10,25 @@
  * 2. stop-first, paced (constant rate), source told to quit: the source QEMU quits only after DONE;
  * 3. a destination whose QEMU dies mid-stream: `smig send` fails, the source VM is running again (migration
  *    cancelled, `cont`), and nothing stays at the destination (no process, no monitor socket, no file).
+ * 4. libvirt: a domain of a per-user libvirtd (qemu:///session as nobody) with an extra QMP monitor in its XML,
+ *    migrated by `smig send qmp:` into a plain QEMU at the destination; libvirt sees its domain paused.
  * The same with a controller alert as the trigger is in test/e2e/vm-control.test.ts.
  * Needs `npm run build` (npm test does it) and qemu-system-x86_64 (skipped with the reason when absent).
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QmpClient } from '../../src/vm/qmp.js';
 import { runBin } from '../helpers/cli.js';
-import { QEMU, alive, counter, guestArgs, pmem, qemuMissing, startGuest, until, writeGuestFirmware } from '../helpers/vm.js';
+import { QEMU, alive, counter, guestArgs, libvirtDomainXml, libvirtMatchingArgs, libvirtMissing, pmem, qemuMissing, startGuest, until, virsh, writeGuestFirmware } from '../helpers/vm.js';
 import type { TestVm } from '../helpers/vm.js';
 import { spawnRecv, spawnRelay, startSend, stdoutOf, stopAll } from './migration-helpers.js';
 import type { Proc } from './migration-helpers.js';
 
 const missing = qemuMissing();
+const noLibvirt = missing ?? libvirtMissing();
 const dir = mkdtempSync(join(tmpdir(), 'smig-vm-'));
 const keyFile = join(dir, 'cluster.key');
 const firmware = join(dir, 'guest.bin');
@@ -144,4 +148,67 @@ describe.skipIf(missing !== null)(`VM migration (${missing ?? 'QEMU present'})`,
     await until('the destination is empty', async () => (readdirSync(failOut).length === 0 ? true : undefined), 20_000);
     expect(existsSync(join(failOut, 'guest3.qmp'))).toBe(false);
   }, 120_000);
+
+  describe.skipIf(noLibvirt !== null)(`VM migration from a libvirt domain (${noLibvirt ?? 'libvirt present'})`, () => {
+  // the domain's user (nobody) needs its own home; it must reach the firmware and create its sockets there
+  const home = mkdtempSync(join(tmpdir(), 'smig-libvirt-'));
+  const lvOut = join(dir, 'out-libvirt');
+  const domain = `smig-test-${process.pid}`;
+  let lvRecv: Proc;
+  let dest: QmpClient | undefined;
+
+  beforeAll(async () => {
+    chmodSync(home, 0o755);
+    mkdirSync(join(home, 'run'), { mode: 0o700 });
+    copyFileSync(firmware, join(home, 'guest.bin'));
+    const { uid, gid } = { uid: Number(spawnId('-u')), gid: Number(spawnId('-g')) };
+    for (const p of [home, join(home, 'run'), join(home, 'guest.bin')]) chownSync(p, uid, gid);
+    mkdirSync(lvOut);
+    lvRecv = await spawnRecv(keyFile, lvOut, ['--install-vm', `exec ${QEMU} ${libvirtMatchingArgs(firmware).join(' ')} -S -incoming fd:0 -qmp unix:$SMIG_QMP,server=on,wait=off`, '--log-format', 'json']);
+  }, 60_000);
+
+  afterAll(async () => {
+    await dest?.execute('quit').catch(() => {});
+    virsh(home, ['destroy', domain]);
+    // the per-user daemons this test started (by their pid files)
+    for (const f of ['libvirtd.pid', 'virtlogd.pid']) {
+      const pidFile = join(home, 'run', 'libvirt', f);
+      if (!existsSync(pidFile)) continue;
+      const pid = Number(readFileSync(pidFile, 'utf8').trim());
+      if (pid > 1) try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+    }
+    rmSync(home, { recursive: true, force: true });
+  }, 60_000);
+
+  it('migrates a running libvirt domain through its extra QMP monitor; libvirt sees it paused, the destination runs it', async () => {
+    const qmpPath = join(home, 'vm.qmp');
+    writeFileSync(join(home, 'dom.xml'), libvirtDomainXml(domain, join(home, 'guest.bin'), qmpPath));
+    chmodSync(join(home, 'dom.xml'), 0o644);
+    const created = virsh(home, ['create', join(home, 'dom.xml')]);
+    expect(created.status, created.stderr).toBe(0);
+    const mine = await QmpClient.connect(`${qmpPath}.test`, { retry: true, timeoutMs: 30_000 });
+    try {
+      await until('the guest filled its RAM', async () => ((await counter(mine)) > 0 ? true : undefined));
+      const send = startSend([`qmp:${qmpPath}`, '--name', 'lvguest', ...cluster(lvRecv), '--json']);
+      const stdout = stdoutOf(send);
+      expect(await send.exited, send.stderr).toBe(0);
+      const r = JSON.parse(await stdout) as { vm: { streamBytes: number; downtimeSeconds: number } };
+      expect(r.vm.streamBytes).toBeGreaterThan(500_000);
+      expect(virsh(home, ['domstate', domain]).stdout.trim()).toBe('paused'); // libvirt followed the pause
+      dest = await QmpClient.connect(join(lvOut, 'lvguest.qmp'));
+      expect(await dest.status()).toBe('running');
+      // pmemsave runs as the domain's user: its file goes in the domain's home
+      const src = await pmem(mine, home, 'lv-src');
+      expect((await pmem(dest, dir, 'lv-dst')).equals(src)).toBe(true);
+      const atSwitch = await counter(mine);
+      await until('the destination guest counts on', async () => ((await counter(dest!)) > atSwitch ? true : undefined));
+    } finally {
+      await mine.close();
+    }
+  }, 120_000);
 });
+});
+
+function spawnId(flag: string): string {
+  return execFileSync('id', [flag, 'nobody'], { encoding: 'utf8' }).trim();
+}

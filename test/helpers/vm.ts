@@ -38,7 +38,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { QmpClient } from '../../src/vm/qmp.js';
 
@@ -133,4 +133,52 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Why the libvirt test cannot run here, or null when virsh, libvirtd (with its QEMU driver) and setpriv are there. */
+export function libvirtMissing(): string | null {
+  if (spawnSync('virsh', ['--version']).status !== 0) return 'virsh is not installed (Debian: libvirt-clients)';
+  if (!existsSync('/usr/sbin/libvirtd')) return 'libvirtd is not installed (Debian: libvirt-daemon, libvirt-daemon-driver-qemu)';
+  if (spawnSync('setpriv', ['--version']).status !== 0) return 'setpriv (util-linux) is missing';
+  return null;
+}
+
+/**
+ * `virsh -c qemu:///session ARGS` as the unprivileged user `nobody`, with HOME and XDG_RUNTIME_DIR in `home`:
+ * the first call starts a per-user libvirtd (as a desktop user's virsh would), which runs QEMU as nobody.
+ * Root's session URI would need the system daemon and its libvirt-qemu user.
+ */
+export function virsh(home: string, args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'env', '-i', 'PATH=/usr/sbin:/usr/bin:/bin',
+    `HOME=${home}`, `XDG_RUNTIME_DIR=${join(home, 'run')}`, 'virsh', '-c', 'qemu:///session', ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** A transient libvirt domain of the test guest, with two extra QMP monitors (`qmp` for smig, `qmp.test`). */
+export function libvirtDomainXml(name: string, firmware: string, qmpPath: string): string {
+  return `<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>${name}</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type><loader type='rom'>${firmware}</loader></os>
+  <devices>
+    <emulator>/usr/bin/${QEMU}</emulator>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+  </devices>
+  <qemu:commandline>
+    <qemu:arg value='-qmp'/><qemu:arg value='unix:${qmpPath},server=on,wait=off'/>
+    <qemu:arg value='-qmp'/><qemu:arg value='unix:${qmpPath}.test,server=on,wait=off'/>
+  </qemu:commandline>
+</domain>
+`;
+}
+
+/**
+ * QEMU's arguments at the destination that match what libvirt runs for {@link libvirtDomainXml} (`virsh
+ * domxml-to-native qemu-argv` shows them): the same machine type and the RAM as the `pc.ram` backend.
+ */
+export function libvirtMatchingArgs(firmware: string): string[] {
+  return ['-machine', 'pc-i440fx-7.2,usb=off,dump-guest-core=off,memory-backend=pc.ram', '-accel', 'tcg', '-cpu', 'qemu64', '-bios', firmware,
+    '-m', '64', '-object', 'memory-backend-ram,id=pc.ram,size=67108864', '-smp', '1', '-display', 'none', '-nodefaults', '-rtc', 'base=utc', '-no-shutdown'];
 }
