@@ -166,8 +166,8 @@ export class VmSource {
     });
     await this.#shareWithQemu(path);
     if (this.mode === 'stop' && this.#wasRunning) {
+      this.#pausedAt = this.#now(); // downtime counts from the request (the vCPU stops within it)
       await this.#qmp.execute('stop');
-      this.#pausedAt = this.#now();
       this.#log.event('vm-paused', { reason: 'stop-first migration' });
     } else if (!this.#wasRunning) {
       this.#pausedAt = this.#startedAt;
