@@ -189,7 +189,7 @@ export const sendCommand: CommandSpec = {
       ? vmName(opts.name ?? basename(qmp).replace(/\.(qmp|sock)$/, ''), opts.name === undefined ? 'VM name' : '--name')
       : checkName(opts.name ?? (file === '-' ? 'stdin' : basename(file)), opts.name === undefined ? 'file name' : '--name');
     if (opts.dryRun && qmp !== null) {
-      await dryRun(opts, plan, null, file, io);
+      await dryRun(opts, plan, null, '-', io); // a VM's stream has no length known in advance
       return 0;
     }
     if (opts.dryRun) {
