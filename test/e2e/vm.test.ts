@@ -10,7 +10,9 @@
  * 2. stop-first, paced (constant rate), source told to quit: the source QEMU quits only after DONE;
  * 3. a destination whose QEMU dies mid-stream: `smig send` fails, the source VM is running again (migration
  *    cancelled, `cont`), and nothing stays at the destination (no process, no monitor socket, no file).
- * 4. libvirt: a domain of a per-user libvirtd (qemu:///session as nobody) with an extra QMP monitor in its XML,
+ * 4. the destination daemon SIGKILLed mid-stream: its QEMU exits by itself (its input ended early), the source
+ *    VM runs again;
+ * 5. libvirt: a domain of a per-user libvirtd (qemu:///session as nobody) with an extra QMP monitor in its XML,
  *    migrated by `smig send qmp:` into a plain QEMU at the destination; libvirt sees its domain paused.
  * The same with a controller alert as the trigger is in test/e2e/vm-control.test.ts.
  * Needs `npm run build` (npm test does it) and qemu-system-x86_64 (skipped with the reason when absent).
@@ -147,6 +149,24 @@ describe.skipIf(missing !== null)(`VM migration (${missing ?? 'QEMU present'})`,
     await until('the destination QEMU is gone', async () => (alive(-pgid) ? undefined : true), 20_000);
     await until('the destination is empty', async () => (readdirSync(failOut).length === 0 ? true : undefined), 20_000);
     expect(existsSync(join(failOut, 'guest3.qmp'))).toBe(false);
+  }, 120_000);
+
+  it('a destination daemon SIGKILLed mid-stream: its QEMU exits on its own, the source VM runs again', async () => {
+    const killOut = join(dir, 'out-kill');
+    mkdirSync(killOut);
+    const killRecv = await spawnRecv(keyFile, killOut, ['--install-vm', template(), '--log-format', 'json']);
+    const vm = await startGuest(firmware, join(dir, 'src4.qmp'));
+    vms.push(vm);
+    // paced at 300 kB/s, the ~1 MB stream takes seconds: the kill lands while QEMU is still reading it
+    const send = startSend([`qmp:${vm.qmpPath}`, '--name', 'guest4', ...cluster(killRecv), '--strategy', 'constant', '--rate', '300kB/s']);
+    await killRecv.waitFor(/"event":"vm-restore-started"[^\n]*"pid":(\d+)/, 60_000);
+    const pgid = Number(events(killRecv).find((e) => e.event === 'vm-restore-started')!.pid);
+    killRecv.kill('SIGKILL');
+    expect(await send.exited).toBe(1);
+    expect(send.stderr).toMatch(/vm-resumed/);
+    expect(await vm.qmp.status()).toBe('running');
+    await until('the orphaned destination QEMU exits', async () => (alive(-pgid) ? undefined : true), 30_000);
+    expect(readdirSync(killOut).filter((n) => !n.startsWith('.smig-'))).toEqual([]); // a leftover temp name is swept at the next start
   }, 120_000);
 
   describe.skipIf(noLibvirt !== null)(`VM migration from a libvirt domain (${noLibvirt ?? 'libvirt present'})`, () => {
