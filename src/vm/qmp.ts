@@ -13,7 +13,7 @@
  */
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { smigError } from '../errors.js';
+import { SmigError, smigError } from '../errors.js';
 
 /** Longest QMP line accepted (QEMU's replies to the commands smig sends are a few KiB). */
 export const MAX_LINE_BYTES: number = 1024 * 1024;
@@ -30,14 +30,14 @@ export interface QmpEvent {
   data: QmpObject;
 }
 
-/** A command the server answered with `error`. */
-export class QmpCommandError extends Error {
+/** A command the server answered with `error` (an SMIG_ERR_VM: one line, exit 1). */
+export class QmpCommandError extends SmigError {
   override name = 'QmpCommandError';
   readonly command: string;
   readonly errorClass: string;
   readonly desc: string;
   constructor(command: string, errorClass: string, desc: string) {
-    super(`QMP ${command}: ${errorClass}: ${desc}`);
+    super('SMIG_ERR_VM', `QMP ${command}: ${errorClass}: ${desc}`);
     this.command = command;
     this.errorClass = errorClass;
     this.desc = desc;
