@@ -58,7 +58,7 @@ export interface SourceSpec {
 /**
  * Parses `--source NAME=PATH` or `NAME=|CMD`.
  * @throws SmigError SMIG_ERR_USAGE
- * @example parseSourceSpec('vm=|virsh save vm1 /dev/stdout') // { name: 'vm', path: null, command: 'virsh save vm1 /dev/stdout' }
+ * @example parseSourceSpec('db=|pg_dump appdb') // { name: 'db', path: null, command: 'pg_dump appdb' }
  */
 export function parseSourceSpec(text: string): SourceSpec {
   const eq = text.indexOf('=');

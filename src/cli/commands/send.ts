@@ -145,7 +145,7 @@ export const sendCommand: CommandSpec = {
   examples: [
     'smig send vm.img --key cluster.key --dest 10.0.0.9:7100 --data-relays 10.0.0.2:7000,10.0.0.3:7000,10.0.0.4:7000 --key-relays 10.0.0.5:7000,10.0.0.6:7000',
     'smig send qmp:/run/vm1.qmp --key cluster.key --dest d:7100 --data-relays a:7000,b:7000 --key-relays c:7000,e:7000,f:7000 --json',
-    'virsh dump vm /dev/stdout | smig send - --name vm.core --key cluster.key --dest d:7100 --data-relays a:7000,b:7000 --key-relays c:7000 --threshold 1 --json',
+    'pg_dump appdb | smig send - --name appdb.sql --key cluster.key --dest d:7100 --data-relays a:7000,b:7000 --key-relays c:7000 --threshold 1 --json',
   ],
   configure(cmd: Command): void {
     cmd
