@@ -1,50 +1,21 @@
 /**
- * QEMU guests for the VM migration tests: a tiny firmware image (no disk, no BIOS, TCG) whose RAM is
- * different on every run and that keeps dirtying memory while it runs, and helpers to start QEMU, read
- * guest memory (`pmemsave`) and the guest's progress counter.
+ * QEMU guests for the VM migration tests: a tiny firmware image (test/fixtures/vm-guest/guest.bin, built from
+ * guest.S beside it; no disk, no BIOS, TCG) whose RAM is different on every run and that keeps dirtying memory
+ * while it runs, and helpers to start QEMU, read guest memory (`pmemsave`) and the guest's progress counter.
  *
- * The guest (16-bit real mode, from the reset vector):
- *
- *     start:  cli
- *             rdtsc                   ; seed: differs per run
- *             mov ebx, eax
- *             or  ebx, 1
- *             mov cx, 0x1000          ; segments 0x1000 … 0x9000: physical 64 KiB … 640 KiB
- *     seg:    mov es, cx
- *             xor di, di
- *     word:   ; xorshift32 (ebx ^= ebx << 13; ebx ^= ebx >> 17; ebx ^= ebx << 5), stored at es:di
- *             …
- *             mov es:[di], ebx
- *             add di, 4
- *             jnz word
- *             add cx, 0x1000
- *             cmp cx, 0xa000
- *             jne seg
- *             mov ax, 0xffff          ; ds = 0xffff: the 64 KiB above 1 MiB (A20 is on at reset in QEMU)
- *             mov ds, ax
- *             xor edx, edx
- *     spin:   inc edx                 ; the counter
- *             mov si, 0x10            ; physical 0x100000, then every 4 KiB up to 0x10f000
- *     dirty:  mov [si], edx
- *             add si, 0x1000
- *             cmp si, 0x10
- *             jne dirty
- *             jmp spin
- *     0xfff0: jmp start               ; the reset vector
- *
- * So the first MiB holds 576 KiB of per-run random data that never changes once written, and 16 pages
- * above 1 MiB change all the time (the counter at 0x100000: the VM runs, and pre-copy has dirty pages to
- * re-send). Assembled with GNU as (`as --32`, `.code16`) and `objcopy -O binary`.
+ * The guest fills physical 64 KiB … 640 KiB with xorshift32 output seeded by rdtsc, never changed afterwards,
+ * then increments a counter forever and writes it to 16 pages above 1 MiB (the first at 0x100000). So the
+ * first MiB holds per-run random data that only a real migration can reproduce, the counter shows the VM runs,
+ * and pre-copy has dirty pages to re-send.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { QmpClient } from '../../src/vm/qmp.js';
 
-const CODE = 'fa0f316689c36683cb01b900108ec131ff6689d866c1e00d6631c36689d866c1e8116631c36689d866c1e0056631c3' +
-  '2666891d83c70475d981c1001081f900a075cbb8ffff8ed86631d26642be100066891481c6001083fe1075f4ebed';
-const RESET = 'e90d00'; // jmp near 0x0000 (from 0xfff3)
+const GUEST_BIN: string = fileURLToPath(new URL('../fixtures/vm-guest/guest.bin', import.meta.url));
 
 /** The QEMU binary the tests use. */
 export const QEMU = 'qemu-system-x86_64';
@@ -55,12 +26,9 @@ export function qemuMissing(): string | null {
   return r.status === 0 ? null : `${QEMU} is not installed (Debian: apt-get install qemu-system-x86; .ci/run installs it)`;
 }
 
-/** Writes the 64 KiB firmware image to `path`. */
+/** Copies the 64 KiB firmware image to `path`. */
 export function writeGuestFirmware(path: string): void {
-  const img = Buffer.alloc(0x10000);
-  Buffer.from(CODE, 'hex').copy(img, 0);
-  Buffer.from(RESET, 'hex').copy(img, 0xfff0);
-  writeFileSync(path, img);
+  copyFileSync(GUEST_BIN, path);
 }
 
 /** QEMU's arguments for the test guest (64 MiB, TCG, no devices), without monitor or -incoming. */
