@@ -182,7 +182,6 @@ export class VmSource {
       new Promise<never>((_, reject) => { timer = setTimeout(() => reject(smigError('SMIG_ERR_VM', `VM ${this.#o.qmp}: QEMU did not connect its migration stream within ${timeoutMs} ms`)), timeoutMs); }),
     ]).finally(() => clearTimeout(timer));
     this.#conn = conn;
-    conn.resume();
     for await (const chunk of conn) {
       if (this.#failure !== null) throw this.#failure;
       this.#bytes += (chunk as Buffer).length;
