@@ -36,7 +36,7 @@ import { silentLogger } from '../roles/log.js';
 import type { Logger } from '../roles/log.js';
 import { runSource } from '../roles/source.js';
 import { VM_SUFFIX } from '../vm/destination.js';
-import { VmSource } from '../vm/source.js';
+import { VmSource, vmModeFor } from '../vm/source.js';
 import type { ChannelTimeouts } from '../roles/source.js';
 import { NAME_PATTERN } from './inventory.js';
 import type { SessionOutcome } from './journal.js';
@@ -319,7 +319,7 @@ export class ControlAgent {
     const log = this.#log.with({ session: m.session.slice(0, 16) });
     log.event('source-start', { source: spec.name, destination: m.destination, leader: m.leader });
     void (async (): Promise<void> => {
-      const vm = typeof spec.qmp === 'string' ? await VmSource.open({ qmp: spec.qmp, log }) : undefined;
+      const vm = typeof spec.qmp === 'string' ? await VmSource.open({ qmp: spec.qmp, mode: vmModeFor(plan?.strategy ?? 'bulk'), log }) : undefined;
       const input = vm !== undefined ? { stream: vm.stream(), length: null, name: `${spec.name}${VM_SUFFIX}` } : await openSource(spec, s.abort!.signal);
       const r = await runSource({
         clusterKey: this.#o.clusterKey, input: input.stream, length: input.length, name: input.name,

@@ -33,6 +33,15 @@ export type VmAfter = 'pause' | 'quit';
 export const VM_MODES: readonly VmMode[] = ['live', 'stop'];
 export const VM_AFTER: readonly VmAfter[] = ['pause', 'quit'];
 
+/**
+ * The mode that fits a pacing strategy: live pre-copy when unpaced; stop-first when paced, where QEMU fills
+ * the session window at memory speed and pauses the VM long before the paced session has delivered it, so
+ * pre-copy would only add re-sent pages (docs/VM.md).
+ */
+export function vmModeFor(strategy: string): VmMode {
+  return strategy === 'bulk' ? 'live' : 'stop';
+}
+
 /** Options of {@link VmSource.open}. */
 export interface VmSourceOptions {
   /** Path of the VM's QMP Unix socket. */

@@ -7,7 +7,7 @@
  * 1. live pre-copy, bulk: the destination VM runs (its counter advances past the source's), its first MiB
  *    equals the source's at the switch-over (the source stays paused in `postmigrate`, never resumed), and
  *    the source let go of its VM only after the destination's DONE;
- * 2. stop-first, paced (constant rate), source told to quit: the source QEMU quits only after DONE;
+ * 2. paced (constant rate), so stop-first by default; source told to quit: the source QEMU quits only after DONE;
  * 3. a destination whose QEMU dies mid-stream: `smig send` fails, the source VM is running again (migration
  *    cancelled, `cont`), and nothing stays at the destination (no process, no monitor socket, no file).
  * 4. the destination daemon SIGKILLed mid-stream: its QEMU exits by itself (its input ended early), the source
@@ -109,12 +109,12 @@ describe.skipIf(missing !== null)(`VM migration (${missing ?? 'QEMU present'})`,
     expect(events(recv).some((e) => e.event === 'vm-running')).toBe(true);
   }, 120_000);
 
-  it('stop-first, paced at a constant rate, source told to quit: the source QEMU quits only after the destination confirmed', async () => {
+  it('paced at a constant rate: stop-first by default, source told to quit: the source QEMU quits only after the destination confirmed', async () => {
     const vm = await startGuest(firmware, join(dir, 'src2.qmp'));
     vms.push(vm);
     const firstMiB = await pmem(vm.qmp, dir, 'src2'); // static once the guest has filled it
     const send = startSend([`qmp:${vm.qmpPath}`, '--name', 'guest2', ...cluster(recv), '--strategy', 'constant', '--rate', '4MB/s',
-      '--vm-mode', 'stop', '--vm-after', 'quit', '--json']);
+      '--vm-after', 'quit', '--json']); // --vm-mode auto: stop-first for a paced strategy
     const stdout = stdoutOf(send);
     expect(await send.exited, send.stderr).toBe(0);
     const r = JSON.parse(await stdout) as { bytes: number; vm: Record<string, unknown>; pacing: { strategy: string } };

@@ -9,6 +9,7 @@ import { parseSourceSpec } from '../../src/control/agent.js';
 import { MAX_LINE_BYTES, MAX_PENDING, QmpCommandError, QmpProtocol } from '../../src/vm/qmp.js';
 import type { QmpEvent } from '../../src/vm/qmp.js';
 import { isVmName } from '../../src/vm/destination.js';
+import { vmModeFor } from '../../src/vm/source.js';
 
 const GREETING = '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\r\n';
 
@@ -108,6 +109,11 @@ describe('VM sources and sessions', () => {
     expect(parseSourceSpec('web=qmp:/run/web.qmp')).toEqual({ name: 'web', path: null, command: null, qmp: '/run/web.qmp' });
     expect(parseSourceSpec('img=/var/lib/a.img')).toEqual({ name: 'img', path: '/var/lib/a.img', command: null });
     expect(() => parseSourceSpec('web=qmp:')).toThrow(/QMP socket path/);
+  });
+
+  it('picks live pre-copy for bulk and stop-first for every paced strategy', () => {
+    expect(vmModeFor('bulk')).toBe('live');
+    for (const s of ['constant', 'profile', 'replay']) expect(vmModeFor(s)).toBe('stop');
   });
 
   it('restores only sessions named *.vmstate', () => {

@@ -62,7 +62,7 @@ describe('smig send qmp:', () => {
   it('refuses an unknown --vm-mode or --vm-after, and an empty socket path (exit 2)', async () => {
     expect((await runCli(['keygen', '-o', join(dir, 'k.key')])).status).toBe(0);
     const a = await runCli(['send', 'qmp:/x.qmp', ...flags, '--vm-mode', 'fast']);
-    expect([a.status, a.stderr.trim()]).toEqual([2, "smig send: --vm-mode: 'fast' is not live or stop"]);
+    expect([a.status, a.stderr.trim()]).toEqual([2, "smig send: --vm-mode: 'fast' is not auto, live or stop"]);
     const b = await runCli(['send', 'qmp:/x.qmp', ...flags, '--vm-after', 'reboot']);
     expect([b.status, b.stderr.trim()]).toEqual([2, "smig send: --vm-after: 'reboot' is not pause or quit"]);
     const c = await runCli(['send', 'qmp:', ...flags]);

@@ -166,7 +166,7 @@ export const sendCommand: CommandSpec = {
       .addOption(new Option('--chunk-size <size>', 'ciphertext per chunk, in whole envelope segments (default 256KiB; 16KiB when paced)')
         .argParser(argParser((t) => parseSize(t, '--chunk-size'))))
       .option('--json', 'print the summary as JSON')
-      .option('--vm-mode <mode>', 'for qmp:SOCKET: live (pre-copy while the VM runs) or stop (pause first: a snapshot)', 'live')
+      .option('--vm-mode <mode>', 'for qmp:SOCKET: live (pre-copy while the VM runs), stop (pause first: a snapshot), or auto (live for bulk, stop when paced)', 'auto')
       .option('--vm-after <what>', 'for qmp:SOCKET, once the destination confirmed: pause (the source VM stays paused) or quit', 'pause');
     addChannelOptions(cmd);
   },
@@ -183,7 +183,7 @@ export const sendCommand: CommandSpec = {
     const threshold = opts.threshold ?? Math.min(2, opts.keyRelays.length);
     const qmp = file.startsWith('qmp:') ? file.slice(4) : null;
     if (qmp === '') throw smigError('SMIG_ERR_USAGE', `'${file}': qmp: needs the path of the VM's QMP socket`);
-    if (!['live', 'stop'].includes(opts.vmMode)) throw smigError('SMIG_ERR_USAGE', `--vm-mode: '${opts.vmMode}' is not live or stop`);
+    if (!['auto', 'live', 'stop'].includes(opts.vmMode)) throw smigError('SMIG_ERR_USAGE', `--vm-mode: '${opts.vmMode}' is not auto, live or stop`);
     if (!['pause', 'quit'].includes(opts.vmAfter)) throw smigError('SMIG_ERR_USAGE', `--vm-after: '${opts.vmAfter}' is not pause or quit`);
     const name = qmp !== null
       ? vmName(opts.name ?? basename(qmp).replace(/\.(qmp|sock)$/, ''), opts.name === undefined ? 'VM name' : '--name')
@@ -213,7 +213,8 @@ export const sendCommand: CommandSpec = {
     let vm: import('../../vm/source.js').VmSource | undefined;
     if (qmp !== null) {
       const { VmSource } = await import('../../vm/source.js');
-      vm = await VmSource.open({ qmp, mode: opts.vmMode as 'live' | 'stop', after: opts.vmAfter as 'pause' | 'quit', log });
+      const { vmModeFor } = await import('../../vm/source.js');
+      vm = await VmSource.open({ qmp, mode: opts.vmMode === 'auto' ? vmModeFor(plan.strategy) : opts.vmMode as 'live' | 'stop', after: opts.vmAfter as 'pause' | 'quit', log });
       input = vm.stream();
     } else if (file === '-') {
       input = process.stdin;
