@@ -48,6 +48,8 @@ export const ERROR_CODES = {
   SMIG_ERR_LAB: 1,
   // smig control: too few available hosts for a session (exit 1)
   SMIG_ERR_NO_HOSTS: 1,
+  // a virtual machine's monitor (QMP) refused, failed or the hypervisor failed the migration (exit 1)
+  SMIG_ERR_VM: 1,
 } as const;
 
 export type SmigErrorCode = keyof typeof ERROR_CODES;

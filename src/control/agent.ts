@@ -35,6 +35,8 @@ import { Link } from '../roles/link.js';
 import { silentLogger } from '../roles/log.js';
 import type { Logger } from '../roles/log.js';
 import { runSource } from '../roles/source.js';
+import { VM_SUFFIX } from '../vm/destination.js';
+import { VmSource, vmModeFor } from '../vm/source.js';
 import type { ChannelTimeouts } from '../roles/source.js';
 import type { Identity } from '../crypto/identity.js';
 import { channelBinding, signBody } from './auth.js';
@@ -43,17 +45,22 @@ import type { SessionOutcome } from './journal.js';
 import { CONTROL_VERSION, MAX_REPORTS, parseAgentInstruct } from './wire.js';
 import type { AgentInstruct, AgentReport, AgentRole, AgentStatus } from './wire.js';
 
-/** One `--source NAME=PATH` (a file) or `--source NAME=|CMD` (a command whose stdout is the stream). */
+/**
+ * One `--source NAME=PATH` (a file), `--source NAME=|CMD` (a command whose stdout is the stream) or
+ * `--source NAME=qmp:SOCKET` (a running QEMU VM, migrated over its QMP monitor: src/vm/source.ts).
+ */
 export interface SourceSpec {
   name: string;
   path: string | null;
   command: string | null;
+  /** The VM's QMP socket (a VM source); absent or null otherwise. */
+  qmp?: string | null;
 }
 
 /**
  * Parses `--source NAME=PATH` or `NAME=|CMD`.
  * @throws SmigError SMIG_ERR_USAGE
- * @example parseSourceSpec('vm=|virsh save vm1 /dev/stdout') // { name: 'vm', path: null, command: 'virsh save vm1 /dev/stdout' }
+ * @example parseSourceSpec('db=|pg_dump appdb') // { name: 'db', path: null, command: 'pg_dump appdb' }
  */
 export function parseSourceSpec(text: string): SourceSpec {
   const eq = text.indexOf('=');
@@ -64,6 +71,10 @@ export function parseSourceSpec(text: string): SourceSpec {
     const command = rest.slice(1);
     if (command.trim() === '') throw smigError('SMIG_ERR_USAGE', `--source ${name}: the command after '|' is empty`);
     return { name, path: null, command };
+  }
+  if (rest.startsWith('qmp:')) {
+    if (rest.length === 4) throw smigError('SMIG_ERR_USAGE', `--source ${name}: the QMP socket path after 'qmp:' is empty`);
+    return { name, path: null, command: null, qmp: rest.slice(4) };
   }
   if (rest === '') throw smigError('SMIG_ERR_USAGE', `--source ${name}: the path is empty`);
   return { name, path: rest, command: null };
@@ -84,6 +95,8 @@ export interface AgentOptions {
   outDir?: string;
   /** Data this host may be told to migrate away. */
   sources?: SourceSpec[];
+  /** As a destination: restore `*.vmstate` sessions into a VM with this command template (smig recv --install-vm). */
+  installVm?: string;
   log?: Logger;
   channel?: ChannelTimeouts;
   /** Longest wait between reconnection attempts. Default 2 s. */
@@ -270,6 +283,7 @@ export class ControlAgent {
         listen: { host: this.#o.listen.host, port: 0 },
         outDir: this.#o.outDir,
         maxSessions: 1,
+        ...(this.#o.installVm === undefined ? {} : { vm: { command: this.#o.installVm } }),
         log: this.#o.log,
         channel: this.#o.channel,
         onSession: (event: 'open' | 'end', id: string) => {
@@ -315,12 +329,20 @@ export class ControlAgent {
     const log = this.#log.with({ session: m.session.slice(0, 16) });
     log.event('source-start', { source: spec.name, destination: m.destination, leader: m.leader });
     void (async (): Promise<void> => {
-      const input = await openSource(spec, s.abort!.signal);
+      const vm = typeof spec.qmp === 'string' ? await VmSource.open({ qmp: spec.qmp, mode: vmModeFor(plan?.strategy ?? 'bulk'), log }) : undefined;
+      const input = vm !== undefined ? { stream: vm.stream(), length: null, name: `${spec.name}${VM_SUFFIX}` } : await openSource(spec, s.abort!.signal);
       const r = await runSource({
         clusterKey: this.#o.clusterKey, input: input.stream, length: input.length, name: input.name,
         ...hosts, threshold: m.threshold, sessionId: Buffer.from(m.session, 'hex'), plan,
         log, channel: this.#o.channel, signal: s.abort!.signal,
+      }).catch(async (err: unknown) => {
+        await vm?.abort((err as Error).message ?? String(err)); // the VM runs on at the source
+        throw err;
       });
+      if (vm !== undefined) {
+        const v = await vm.confirm(); // only now, after the destination's DONE, is the source VM given up
+        log.event('vm-migrated', { mode: v.mode, streamBytes: v.streamBytes, totalSeconds: v.totalSeconds, downtimeSeconds: v.downtimeSeconds });
+      }
       s.outcome = {
         bytes: r.bytes, sha256: r.done.sha256, seconds: r.seconds, lostRelays: r.lostRelays,
         resentChunks: r.resentChunks, exitStatus: r.done.exitStatus,

@@ -17,6 +17,8 @@
  *   goes into DONE; a status other than 0 makes DONE not ok (the file stays installed). While it runs
  *   (and during fsync) the destination sends PING upstream so that no link of the session times out.
  * - DONE's message never names the file or a host (relays read it on its way back).
+ * - With `vm` set, a session named `*.vmstate` is a VM's migration stream: it is fed to the operator's QEMU
+ *   as it arrives (src/vm/destination.ts), not written to a file; DONE is sent once that VM runs.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -37,6 +39,7 @@ import { silentLogger } from './log.js';
 import type { Logger } from './log.js';
 import type { ChannelTimeouts } from './source.js';
 import { Signal } from './util.js';
+import { VM_SUFFIX, VmRestore, isVmName } from '../vm/destination.js';
 
 /** Default cap on sessions received at once. */
 export const DEFAULT_RECV_SESSIONS = 8;
@@ -65,6 +68,8 @@ export interface DestinationOptions {
   channel?: ChannelTimeouts;
   /** Told when a session's link arrives (`open`) and when it is over and its temporary file gone (`end`); session id in hex. */
   onSession?: (event: 'open' | 'end', session: string) => void;
+  /** Restore sessions named `*.vmstate` into a VM started by this command template (src/vm/destination.ts). */
+  vm?: { command: string; timeoutMs?: number };
 }
 
 /**
@@ -270,6 +275,7 @@ class Receipt {
   #hash: Hash = createHash('sha256');
   #written = 0;
   #installed = false;
+  #vm: VmRestore | undefined;
   /** Resolves when the link has closed and the temporary file is gone. */
   readonly finished: Promise<void>;
 
@@ -288,6 +294,15 @@ class Receipt {
   }
 
   async open(): Promise<void> {
+    if (this.#o.vm !== undefined && isVmName(this.#first.name)) {
+      this.#vm = await VmRestore.start({
+        command: this.#o.vm.command, qmpPath: this.#tmp, name: sanitizeName(this.#first.name.slice(0, -VM_SUFFIX.length)),
+        session: sessionIdHex(this.#first.sessionId), log: this.#log, ...(this.#o.vm.timeoutMs === undefined ? {} : { timeoutMs: this.#o.vm.timeoutMs }),
+      });
+      this.#log.event('receive-open', { name: this.#first.name, length: this.#first.length, leader: this.#link.conn.remote, vm: true });
+      this.#link.start((msg) => this.#onMessage(msg));
+      return;
+    }
     this.#fh = await open(this.#tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600).catch((err: NodeJS.ErrnoException) => {
       throw smigError('SMIG_ERR_FILE', `destination: cannot create a temporary file (${err.code ?? err.message})`, err);
     });
@@ -305,10 +320,13 @@ class Receipt {
         if (declared !== null && this.#written + msg.bytes.length > declared) {
           throw smigError('SMIG_ERR_VERIFY', `destination: more than the ${declared} bytes announced`);
         }
-        await writeAll(this.#fh!, msg.bytes).catch((err: unknown) => {
-          this.#log.event('write-failed', { dir: this.#dir, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
-          throw upstreamFileError('write the file', err);
-        });
+        if (this.#vm !== undefined) await this.#vm.write(msg.bytes);
+        else {
+          await writeAll(this.#fh!, msg.bytes).catch((err: unknown) => {
+            this.#log.event('write-failed', { dir: this.#dir, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
+            throw upstreamFileError('write the file', err);
+          });
+        }
         this.#hash.update(msg.bytes);
         this.#written += msg.bytes.length;
         wipe(msg.bytes);
@@ -332,6 +350,20 @@ class Receipt {
       throw smigError('SMIG_ERR_VERIFY', 'destination: the SHA-256 of the received bytes differs from the one in END');
     }
     const keepalive = setInterval(() => this.#link.post({ type: FrameType.PING, seq: 0 }), this.#o.keepaliveMs ?? KEEPALIVE_MS);
+    if (this.#vm !== undefined) {
+      try {
+        await this.#vm.finish();
+        const name = await installNoClobber(this.#tmp, this.#dir, `${sanitizeName(this.#first.name.slice(0, -VM_SUFFIX.length))}.qmp`);
+        this.#installed = true;
+        await this.#vm.detach();
+        this.#log.event('installed', { vm: true, qmp: join(this.#dir, name), bytes: this.#written, sha256: Buffer.from(digest).toString('hex') });
+        await this.#link.send({ type: FrameType.DONE, ok: true, sha256: digest, length: this.#written, exitStatus: null, message: `verified ${this.#written} bytes (SHA-256); VM running at the destination (query-status running)` });
+      } finally {
+        clearInterval(keepalive);
+      }
+      void this.#link.close();
+      return;
+    }
     try {
       let name: string;
       try {
@@ -369,6 +401,7 @@ class Receipt {
 
   /** Closes and deletes the temporary file unless installed. */
   async #discard(): Promise<void> {
+    if (this.#vm !== undefined && !this.#installed) await this.#vm.kill();
     await this.#fh?.close().catch(() => {});
     this.#fh = undefined;
     await unlink(this.#tmp).catch(() => {}); // after an install it is gone already

@@ -13,6 +13,7 @@ interface RecvFlags extends ChannelFlags {
   exec?: string;
   execTimeout: bigint;
   maxSessions: number;
+  installVm?: string;
 }
 
 export const recvCommand: CommandSpec = {
@@ -21,6 +22,7 @@ export const recvCommand: CommandSpec = {
   examples: [
     'smig recv --listen 10.0.0.9:7100 --key cluster.key --out /srv/incoming',
     'smig recv --listen 0.0.0.0:7100 --key cluster.key --out /srv/vm --exec \'virsh define "$1"\'',
+    'smig recv --listen 0.0.0.0:7100 --key cluster.key --out /run/vms --install-vm \'exec qemu-system-x86_64 -m 1G -display none -S -incoming fd:0 -qmp unix:$SMIG_QMP,server=on,wait=off\'',
   ],
   configure(cmd: Command): void {
     cmd
@@ -29,6 +31,7 @@ export const recvCommand: CommandSpec = {
     addChannelOptions(cmd)
       .option('--exec <cmd>', 'after each install run `sh -c CMD smig-exec PATH` ($1 and $SMIG_FILE: the path); its exit status goes back to the sender')
       .addOption(durationOption('--exec-timeout <dur>', 'kill --exec after this long', '10m'))
+      .option('--install-vm <cmd>', 'restore sessions named *.vmstate into a VM: `sh -c CMD` must start QEMU with -S -incoming fd:0 -qmp unix:$SMIG_QMP,server=on,wait=off (the stream on its stdin); DONE once it runs')
       .option('--max-sessions <n>', 'payloads received at once; more are refused', argParser(parseCount(1)), 8);
   },
   async run(_args: string[], rawOpts: Record<string, unknown>, io: CliIO): Promise<number> {
@@ -45,6 +48,7 @@ export const recvCommand: CommandSpec = {
       exec: opts.exec,
       execTimeoutMs: ms(opts.execTimeout),
       maxSessions: opts.maxSessions,
+      ...(opts.installVm === undefined ? {} : { vm: { command: opts.installVm } }),
       log,
       channel: channelTimeouts(opts),
     });

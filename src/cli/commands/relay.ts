@@ -117,6 +117,7 @@ interface RelayFlags extends ChannelFlags {
   out?: string;
   source?: string[];
   identity?: string;
+  installVm?: string;
 }
 
 export const relayCommand: CommandSpec = {
@@ -139,7 +140,8 @@ export const relayCommand: CommandSpec = {
       .option('--name <name>', 'with --controller: this host\'s inventory name (default: matched by the --listen address)')
       .option('--identity <file>', 'with --controller: this host\'s identity (smig keygen --identity); registration is signed with it, the controller checks it against the inventory key')
       .option('--out <dir>', 'with --controller: may serve as a destination, installing into DIR')
-      .option('--source <name=path|cmd>', 'with --controller: data it may be told to migrate: NAME=PATH (a file) or NAME=|CMD (stdout of sh -c CMD); repeatable', collect);
+      .option('--source <name=path|cmd>', 'with --controller: data it may be told to migrate: NAME=PATH (a file), NAME=|CMD (stdout of sh -c CMD) or NAME=qmp:SOCKET (a running QEMU VM); repeatable', collect)
+      .option('--install-vm <cmd>', 'with --out: restore migrated VMs (*.vmstate) with this QEMU command template, as smig recv --install-vm');
   },
   async run(_args: string[], rawOpts: Record<string, unknown>, io: CliIO): Promise<number> {
     const opts = rawOpts as unknown as RelayFlags;
@@ -147,6 +149,7 @@ export const relayCommand: CommandSpec = {
     const { RelayDaemon } = await import('../../roles/relay.js');
     const { formatHostPort } = await import('../../net/address.js');
     if (opts.maxWindow < 1024 * 1024) throw smigError('SMIG_ERR_USAGE', '--max-window: at least 1MiB');
+    if (opts.installVm !== undefined && opts.out === undefined) throw smigError('SMIG_ERR_USAGE', '--install-vm needs --out (the VM\'s monitor socket is published there)');
     if (opts.controller === undefined && (opts.out !== undefined || opts.source !== undefined || opts.name !== undefined || opts.identity !== undefined)) {
       throw smigError('SMIG_ERR_USAGE', '--out, --source, --name and --identity need --controller (only the controller tells a relay to receive or send)');
     }
@@ -173,7 +176,7 @@ export const relayCommand: CommandSpec = {
     log.event('listening', { addr: formatHostPort(daemon.address), pid: process.pid });
     if (control !== undefined) {
       agent = control.ControlAgent.start({
-        clusterKey, controller: opts.controller!, listen: daemon.address, name: opts.name, identity, outDir: opts.out, sources, log, channel: channelTimeouts(opts),
+        clusterKey, controller: opts.controller!, listen: daemon.address, name: opts.name, identity, outDir: opts.out, sources, ...(opts.installVm === undefined ? {} : { installVm: opts.installVm }), log, channel: channelTimeouts(opts),
       });
     }
     return serveUntilSignal(log, async () => {

@@ -36,6 +36,8 @@ interface SendFlags extends ChannelFlags {
   window: number;
   chunkSize?: number;
   json?: boolean;
+  vmMode: string;
+  vmAfter: string;
 }
 
 /** A plain file name as the protocol carries it (DESIGN §3 envelope header; messages.ts SESSION.name). */
@@ -44,6 +46,11 @@ function checkName(name: string, where: string): string {
     throw smigError('SMIG_ERR_USAGE', `${where}: '${name}' is not a plain file name (no /, \\, control characters; at most 255 bytes)`);
   }
   return name;
+}
+
+/** The session name of a VM: NAME.vmstate, which a destination with --install-vm restores into a VM. */
+function vmName(name: string, where: string): string {
+  return checkName(name.endsWith('.vmstate') ? name : `${name}.vmstate`, where);
 }
 
 function mbps(bytesPerSecond: number): string {
@@ -137,11 +144,12 @@ export const sendCommand: CommandSpec = {
   summary: 'migrate a file or stdin: encrypted, spread over data relays, key split over key relays; exits 0 once the destination confirmed',
   examples: [
     'smig send vm.img --key cluster.key --dest 10.0.0.9:7100 --data-relays 10.0.0.2:7000,10.0.0.3:7000,10.0.0.4:7000 --key-relays 10.0.0.5:7000,10.0.0.6:7000',
-    'virsh dump vm /dev/stdout | smig send - --name vm.core --key cluster.key --dest d:7100 --data-relays a:7000,b:7000 --key-relays c:7000 --threshold 1 --json',
+    'smig send qmp:/run/vm1.qmp --key cluster.key --dest d:7100 --data-relays a:7000,b:7000 --key-relays c:7000,e:7000,f:7000 --json',
+    'pg_dump appdb | smig send - --name appdb.sql --key cluster.key --dest d:7100 --data-relays a:7000,b:7000 --key-relays c:7000 --threshold 1 --json',
   ],
   configure(cmd: Command): void {
     cmd
-      .argument('<file>', 'what to migrate: a file, or - for standard input')
+      .argument('<file>', 'what to migrate: a file, - for standard input, or qmp:SOCKET for a running QEMU VM (its QMP monitor)')
       .requiredOption('--dest <host:port>', 'the destination (smig recv); only the leader learns it', hostPortOption('--dest'))
       .requiredOption('--data-relays <list>', 'comma-separated HOST:PORT of the data relays (smig relay)', argParser((t) => parseHostList(t, '--data-relays')))
       .requiredOption('--key-relays <list>', 'comma-separated HOST:PORT of the key relays, one key share each', argParser((t) => parseHostList(t, '--key-relays')))
@@ -157,7 +165,9 @@ export const sendCommand: CommandSpec = {
         .argParser(argParser((t) => parseSize(t, '--window'))).default(32 * 1024 * 1024, '32MiB'))
       .addOption(new Option('--chunk-size <size>', 'ciphertext per chunk, in whole envelope segments (default 256KiB; 16KiB when paced)')
         .argParser(argParser((t) => parseSize(t, '--chunk-size'))))
-      .option('--json', 'print the summary as JSON');
+      .option('--json', 'print the summary as JSON')
+      .option('--vm-mode <mode>', 'for qmp:SOCKET: live (pre-copy while the VM runs), stop (pause first: a snapshot), or auto (live for bulk, stop when paced)', 'auto')
+      .option('--vm-after <what>', 'for qmp:SOCKET, once the destination confirmed: pause (the source VM stays paused) or quit', 'pause');
     addChannelOptions(cmd);
   },
   async run(args: string[], rawOpts: Record<string, unknown>, io: CliIO): Promise<number> {
@@ -171,7 +181,17 @@ export const sendCommand: CommandSpec = {
     const { basename } = await import('node:path');
 
     const threshold = opts.threshold ?? Math.min(2, opts.keyRelays.length);
-    const name = checkName(opts.name ?? (file === '-' ? 'stdin' : basename(file)), opts.name === undefined ? 'file name' : '--name');
+    const qmp = file.startsWith('qmp:') ? file.slice(4) : null;
+    if (qmp === '') throw smigError('SMIG_ERR_USAGE', `'${file}': qmp: needs the path of the VM's QMP socket`);
+    if (!['auto', 'live', 'stop'].includes(opts.vmMode)) throw smigError('SMIG_ERR_USAGE', `--vm-mode: '${opts.vmMode}' is not auto, live or stop`);
+    if (!['pause', 'quit'].includes(opts.vmAfter)) throw smigError('SMIG_ERR_USAGE', `--vm-after: '${opts.vmAfter}' is not pause or quit`);
+    const name = qmp !== null
+      ? vmName(opts.name ?? basename(qmp).replace(/\.(qmp|sock)$/, ''), opts.name === undefined ? 'VM name' : '--name')
+      : checkName(opts.name ?? (file === '-' ? 'stdin' : basename(file)), opts.name === undefined ? 'file name' : '--name');
+    if (opts.dryRun && qmp !== null) {
+      await dryRun(opts, plan, null, '-', io); // a VM's stream has no length known in advance
+      return 0;
+    }
     if (opts.dryRun) {
       let length: number | null = null;
       if (file !== '-') {
@@ -187,9 +207,16 @@ export const sendCommand: CommandSpec = {
     }
     const clusterKey = await loadKeyFile(opts.key);
 
-    let input: NodeJS.ReadableStream & AsyncIterable<Uint8Array>;
+    let input: AsyncIterable<Uint8Array>;
     let length: number | null = null;
-    if (file === '-') {
+    const log = await commandLogger(opts, io, 'send');
+    let vm: import('../../vm/source.js').VmSource | undefined;
+    if (qmp !== null) {
+      const { VmSource } = await import('../../vm/source.js');
+      const { vmModeFor } = await import('../../vm/source.js');
+      vm = await VmSource.open({ qmp, mode: opts.vmMode === 'auto' ? vmModeFor(plan.strategy) : opts.vmMode as 'live' | 'stop', after: opts.vmAfter as 'pause' | 'quit', log });
+      input = vm.stream();
+    } else if (file === '-') {
       input = process.stdin;
     } else {
       const fh = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
@@ -203,7 +230,6 @@ export const sendCommand: CommandSpec = {
       if (st.isFile()) length = st.size;
       input = createReadStream('', { fd: fh, highWaterMark: 1024 * 1024 });
     }
-    const log = await commandLogger(opts, io, 'send');
     const abort = new AbortController();
     const onSignal = (): void => abort.abort();
     process.once('SIGINT', onSignal);
@@ -216,11 +242,16 @@ export const sendCommand: CommandSpec = {
         threshold, window: opts.window, plan,
         ...(opts.chunkSize === undefined ? {} : { chunkSize: opts.chunkSize }),
         log, channel: channelTimeouts(opts), signal: abort.signal,
+      }).catch(async (err: unknown) => {
+        if (vm !== undefined) await vm.abort((err as Error).message ?? String(err));
+        throw err;
       });
+      const vmReport = vm === undefined ? undefined : await vm.confirm();
       if (opts.json) {
         const ru = process.resourceUsage();
         io.stdout.write(`${JSON.stringify({
           ...r,
+          ...(vmReport === undefined ? {} : { vm: vmReport }),
           resources: { cpuUserSeconds: ru.userCPUTime / 1e6, cpuSystemSeconds: ru.systemCPUTime / 1e6, maxRssKiB: ru.maxRSS },
         }, null, 2)}\n`);
       } else {
@@ -233,7 +264,9 @@ export const sendCommand: CommandSpec = {
           `key relays   ${r.hosts.keyRelays.join(', ')} (threshold ${r.threshold})\n` +
           `destination  ${r.hosts.destination}: ${r.done.message} (sha256 ${r.done.sha256}${exec})\n` +
           (r.lostRelays.length > 0 ? `lost relays  ${r.lostRelays.join(', ')} (${r.resentChunks} chunks re-sent)\n` : '') +
-          (r.pacing.strategy === 'bulk' ? '' : pacingLines(r.pacing.hops)),
+          (r.pacing.strategy === 'bulk' ? '' : pacingLines(r.pacing.hops)) +
+          (vmReport === undefined ? '' : `vm           ${vmReport.mode} migration: ${vmReport.streamBytes} stream bytes, total ${vmReport.totalSeconds.toFixed(3)} s, ` +
+            `downtime ${vmReport.downtimeSeconds.toFixed(3)} s (paused at the source → running at the destination); source VM ${vmReport.after === 'quit' ? 'quit' : 'left paused'}\n`),
         );
       }
       return 0;
@@ -245,7 +278,7 @@ export const sendCommand: CommandSpec = {
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      if ('destroy' in input && typeof input.destroy === 'function') (input as { destroy(): void }).destroy();
+      if (vm === undefined && 'destroy' in input && typeof input.destroy === 'function') (input as { destroy(): void }).destroy();
     }
   },
 };
