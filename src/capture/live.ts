@@ -1,68 +1,83 @@
 /**
- * Live capture through `cap` (libpcap binding, an optionalDependency loaded on first use) into a pcap
- * written by {@link PcapWriter}.
+ * Live capture through libpcap (the `pcap` package's native binding, an optionalDependency loaded on first
+ * use) into a pcap written by {@link PcapWriter}.
  *
- * What cap 0.2.1 gives, and what we make of it:
- * - Each packet's bytes are copied by the native side into ONE Buffer handed to `open()`, then a
- *   `packet(nbytes, truncated)` event fires. libpcap's own record header (kernel timestamp, original
- *   length) is not passed on, and neither is `pcap_stats` (kernel drops).
- * - Timestamps are therefore taken here, when the event fires: a monotonic clock (process.hrtime)
- *   anchored once to the wall clock. cap opens the handle in immediate mode, so a process that keeps up
- *   stamps packets microseconds after the kernel; a busy event loop stamps a backlog late and close
- *   together. Gaps are exact to the nanosecond of *our* clock, not the kernel's.
- * - libpcap's snap length is fixed at 65535 by cap; the shorter `snaplen` is the size of our Buffer. The
- *   original length is the captured length unless that was cut (by our Buffer or by libpcap's 65535,
- *   which loopback's 64 KiB GSO frames exceed), then it is rebuilt from the IPv4 total length / IPv6
- *   payload length (link header + IP length); a cut packet that is not IP keeps its captured length.
- * - The native side holds a raw pointer into the Buffer: it must outlive the handle, so it is tied to
- *   the Cap instance (a WeakMap) and every Cap instance is kept for the life of the process (cap never
- *   uv_close()s its poll handle, and a failed `open()` leaves a half-open handle its destructor would
- *   stop uninitialised: collecting either would corrupt the heap). One Cap instance per open.
+ * What the binding gives, and how it is used:
+ * - `dispatch(buffer, header)` runs pcap_dispatch: for each packet the native side copies the bytes into
+ *   `buffer` and libpcap's own record header into the 16-byte `header` (seconds, microseconds, caplen,
+ *   len, host byte order), then calls our callback. The timestamps are therefore the kernel's, exactly
+ *   as tcpdump writes them (microseconds: the binding does not ask libpcap for nanoseconds), and the
+ *   lengths are libpcap's. `pcap_stats` gives the kernel's drop count.
+ * - The handle is opened non-blocking in immediate mode (one ring slot per packet, handed over at once).
+ *   We poll it with `dispatch` on a 1 ms timer rather than the binding's own uv poll: that poll handle
+ *   stays referenced until a packet arrives after close() (libpcap only notices pcap_breakloop when it
+ *   reads a packet), which would keep a process with a quiet capture alive for ever. A timer costs a
+ *   little latency, never accuracy: the stamps are taken by the kernel.
+ * - close() only sets libpcap's break flag; the native side closes the handle (and its ring) on the next
+ *   dispatch that sees a packet. After stop() an unreferenced slow timer keeps dispatching until then,
+ *   and the two Buffers stay referenced by it: the native side writes into them during every dispatch.
  */
+import { createRequire } from 'node:module';
+import { endianness } from 'node:os';
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { smigError } from '../errors.js';
-import { createDecoded, decodePacket } from './decode.js';
-import type { Decoded } from './decode.js';
 import { PcapWriter } from './writer.js';
 
-/** The part of cap's API we use. */
-interface CapInstance {
-  open(device: string, filter: string, bufSize: number, buffer: Buffer): string;
+/** The native session of the `pcap` package (pcap_binding.node) as we use it. */
+interface NativeSession {
+  open_live(device: string, filter: string, bufferSize: number, snaplen: number, outfile: string, onPacket: () => void,
+    monitor: boolean, bufferTimeout: number, onWarning: (msg: string) => void, promiscuous: boolean): string;
+  dispatch(buffer: Buffer, header: Buffer): number;
   close(): void;
-  on(event: 'packet', fn: (nbytes: number, truncated: boolean) => void): unknown;
+  stats(): { ps_recv: number; ps_drop: number; ps_ifdrop: number };
 }
-interface CapModule {
-  Cap: { new (): CapInstance; deviceList(): { name: string; description?: string; addresses: { addr: string }[]; flags?: string }[] };
+interface PcapBinding {
+  PcapSession: new () => NativeSession;
+  findalldevs(): { name: string; description?: string; addresses?: { addr?: string }[]; flags?: string }[];
+  lib_version(): string;
 }
 
 /** The command that installs what live capture needs (Debian/Ubuntu). */
-export const CAP_INSTALL_HINT: string = 'apt-get install libpcap-dev && npm install cap';
-/** libpcap snap length cap 0.2.1 sets (not configurable through it). */
-export const CAP_MAX_SNAPLEN = 65535;
+export const CAPTURE_INSTALL_HINT: string = 'apt-get install libpcap-dev && npm install pcap';
+/** Largest snap length accepted (libpcap's MAXIMUM_SNAPLEN, tcpdump's default). */
+export const MAX_SNAPLEN = 262144;
 /** Default kernel ring size (see {@link LiveCaptureOptions.bufferSize}). */
 export const DEFAULT_BUFFER_SIZE: number = 64 * 1024 * 1024;
+/** Poll interval while capturing, ms. */
+const POLL_MS = 1;
+/** Poll interval after close(), until the native side has closed the handle, ms. */
+const CLOSE_POLL_MS = 200;
 
-let capModule: Promise<CapModule> | undefined;
-/** Every Cap ever opened: never collected (see the file comment). */
-const PINNED = new Set<CapInstance>();
-/** Keeps each Cap's packet Buffer alive as long as the Cap. */
-const BUFFERS = new WeakMap<CapInstance, Buffer>();
+/** A native session with the Buffers it writes into; `finalized` once a dispatch returned -2 (handle closed). */
+interface Handle {
+  session: NativeSession;
+  buffer: Buffer;
+  header: Buffer;
+  finalized: boolean;
+}
+
+let binding: Promise<PcapBinding> | undefined;
+/** Every session not yet closed by the native side, with its Buffers: never collected before that. */
+const OPEN = new Set<Handle>();
 
 /**
- * Loads `cap` once.
- * @throws SmigError SMIG_ERR_CAPTURE_LIVE when cap or libpcap is missing, naming the install command.
+ * Loads the `pcap` binding once.
+ * @throws SmigError SMIG_ERR_CAPTURE_LIVE when the package or libpcap is missing, naming the install command.
  */
-export async function loadCap(): Promise<CapModule> {
-  capModule ??= import('cap' as string).then(
-    (m: { default?: CapModule } & Partial<CapModule>) => (m.default ?? m) as CapModule,
-    (err: unknown) => {
-      capModule = undefined;
+export async function loadPcap(): Promise<PcapBinding> {
+  binding ??= (async () => {
+    try {
+      // resolve through the ESM loader first (so a missing package reads as such), then load the native part
+      await import('pcap' as string);
+      return createRequire(import.meta.url)('pcap/build/Release/pcap_binding.node') as PcapBinding;
+    } catch (err) {
+      binding = undefined;
       const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
-      throw smigError('SMIG_ERR_CAPTURE_LIVE', `live capture needs the optional package cap and libpcap (${why}); install them: ${CAP_INSTALL_HINT}`, err);
-    },
-  );
-  return capModule;
+      throw smigError('SMIG_ERR_CAPTURE_LIVE', `live capture needs the optional package pcap and libpcap (${why}); install them: ${CAPTURE_INSTALL_HINT}`, err);
+    }
+  })();
+  return binding;
 }
 
 /** One interface libpcap can open. */
@@ -75,11 +90,11 @@ export interface CaptureDevice {
 
 /** The interfaces libpcap sees in this network namespace (`pcap_findalldevs`). */
 export async function listDevices(): Promise<CaptureDevice[]> {
-  const { Cap } = await loadCap();
-  return Cap.deviceList().map((d) => ({
+  const b = await loadPcap();
+  return b.findalldevs().map((d) => ({
     name: d.name,
     ...(d.description ? { description: d.description } : {}),
-    addresses: d.addresses.map((a) => a.addr),
+    addresses: (d.addresses ?? []).map((a) => a.addr).filter((a): a is string => typeof a === 'string'),
     loopback: (d.flags ?? '').includes('LOOPBACK'),
   }));
 }
@@ -92,25 +107,25 @@ export interface LiveCaptureOptions {
   filter?: string;
   /** A file path (created, truncated, closed at the end) or a stream (written, left open). */
   output: string | Writable;
-  /** Bytes kept of each packet, 1..65535 (default 65535). */
+  /** Bytes kept of each packet, 1..262144 (default 262144, as tcpdump). */
   snaplen?: number;
-  /** Write nanosecond timestamps (pcap magic a1b23c4d); default microseconds. */
+  /** Write a nanosecond pcap (magic a1b23c4d); the stamps stay libpcap's microseconds. Default microseconds. */
   nanosecond?: boolean;
   /** Stop after this many packets. */
   count?: number;
   /** Stop after this long (integer nanoseconds). */
   durationNs?: bigint;
   /**
-   * libpcap's kernel ring in bytes (default 64 MiB). cap opens libpcap in immediate mode, which on Linux
-   * means TPACKET_V2: one slot per packet, sized to the MTU when the interface has no offload on, else
-   * to the 65535 snap length. 64 MiB then holds ~1,000 packets on `lo` or an offloading NIC and tens of
-   * thousands on a 1500-MTU interface with offloads off (smig lab links when ethtool is installed):
-   * how far a stalled process can fall behind before the kernel drops.
+   * libpcap's kernel ring in bytes (default 64 MiB). In immediate mode libpcap on Linux uses TPACKET_V2:
+   * one slot per packet, sized to the MTU when the interface has no offload on, else to the snap length.
+   * 64 MiB then holds ~250 packets on `lo` (64 KiB frames, 256 KiB slots at the default snap length),
+   * more with a smaller -s, and tens of thousands on a 1500-MTU interface with offloads off (smig lab
+   * links when ethtool is installed): how far a stalled process can fall behind before the kernel drops.
    */
   bufferSize?: number;
   /** Packets are dropped (and counted) rather than queued when the output lags by more than this (default 64 MiB). */
   maxQueuedBytes?: number;
-  /** Test hook and clock injection: returns integer nanoseconds since the epoch. */
+  /** Clock for the capture window in the summary (not for packets: they carry libpcap's stamps); ns since the epoch. */
   now?: () => bigint;
 }
 
@@ -134,36 +149,41 @@ export interface LiveCaptureSummary {
   truncated: number;
   /** Packets dropped by smig because the output lagged more than `maxQueuedBytes`. */
   writerDropped: number;
-  /** Kernel drops: null, because cap does not expose pcap_stats. */
-  kernelDropped: null;
+  /** Kernel drops (pcap_stats ps_drop: no room in the ring) up to the stop; null when pcap_stats failed. */
+  kernelDropped: number | null;
   /** First and last instants of the capture window, ns since the epoch. */
   startNs: bigint;
   endNs: bigint;
   reason: StopReason;
 }
 
-// pcap linktypes of the strings cap's open() returns (tcpdump.org LINKTYPE registry)
-const LINKTYPES: Record<string, number> = { NULL: 0, ETHERNET: 1, RAW: 101, LINKTYPE_LINUX_SLL: 113, IEEE802_11_RADIO: 127 };
+// the link-type strings of the binding's open_live (tcpdump.org LINKTYPE registry)
+const LINKTYPES: Record<string, number> = {
+  LINKTYPE_NULL: 0, LINKTYPE_ETHERNET: 1, LINKTYPE_RAW: 101, LINKTYPE_LINUX_SLL: 113, LINKTYPE_IEEE802_11_RADIO: 127,
+};
 
-/** Maps cap's link-type string to a LINKTYPE_* number; `Unknown linktype N` carries the DLT (equal to the LINKTYPE for these). */
-export function capLinktype(name: string): number {
+/** Maps the binding's link-type string to a LINKTYPE_* number; `Unknown linktype N` carries the DLT (equal to the LINKTYPE for these). */
+export function pcapLinktype(name: string): number {
   const known = LINKTYPES[name];
   if (known !== undefined) return known;
   const m = /^Unknown linktype (\d+)$/.exec(name);
   if (m) return Number(m[1]);
-  throw smigError('SMIG_ERR_CAPTURE_LIVE', `cap reported an unknown link type '${name}'`);
+  throw smigError('SMIG_ERR_CAPTURE_LIVE', `libpcap reported an unknown link type '${name}'`);
 }
 
-/**
- * The original length of a packet whose captured bytes were cut: link header + IP length field (IPv4
- * total length, 40 + IPv6 payload length), never below what was captured. Not IP, or a header cut
- * short: the captured length.
- */
-export function originalLength(linktype: number, data: Uint8Array, d: Decoded = createDecoded()): number {
-  decodePacket(linktype, data, d);
-  if (d.ipTotalLength < 0 || d.srcOffset < 0) return data.length;
-  const ipStart = d.srcOffset - (d.network === 'ipv4' ? 12 : 8);
-  return Math.max(data.length, ipStart + d.ipTotalLength);
+/** libpcap's 16-byte record header as the binding copies it (host byte order). */
+export interface RecordHeader {
+  tsNs: bigint;
+  caplen: number;
+  len: number;
+}
+
+const LE = endianness() === 'LE';
+
+/** Reads the binding's header: tv_sec (32 bits), tv_usec, caplen, len; the stamp as integer ns. */
+export function readRecordHeader(h: Buffer): RecordHeader {
+  const u = (o: number): number => (LE ? h.readUInt32LE(o) : h.readUInt32BE(o));
+  return { tsNs: BigInt(u(0)) * 1_000_000_000n + BigInt(u(4)) * 1000n, caplen: u(8), len: u(12) };
 }
 
 function wallClockNs(): () => bigint {
@@ -194,49 +214,48 @@ export class LiveCapture {
   /** Resolves with the summary when the capture has ended and the output is flushed; rejects on a write error. */
   readonly done: Promise<LiveCaptureSummary>;
 
-  readonly #cap: CapInstance;
-  readonly #buffer: Buffer;
+  readonly #handle: Handle;
   readonly #out: Writable;
   readonly #ownsOut: boolean;
   readonly #writer: PcapWriter;
   readonly #opts: LiveCaptureOptions;
   readonly #now: () => bigint;
   readonly #maxQueued: number;
-  readonly #decoded = createDecoded();
   #timer: NodeJS.Timeout | undefined;
+  #poller: NodeJS.Timeout | undefined;
   /** stop() was called. */
   #stopping = false;
   /** No packet is taken any more. */
   #stopped = false;
-  /** Packet events so far (to see when the ring is drained). */
+  /** Packets handed over so far (to see when the ring is drained). */
   #seen = 0;
   #error: unknown;
   #resolve!: (s: LiveCaptureSummary) => void;
   #reject!: (e: unknown) => void;
   readonly #summary: LiveCaptureSummary;
 
-  private constructor(cap: CapInstance, buffer: Buffer, linktype: number, out: Writable, ownsOut: boolean, opts: LiveCaptureOptions, now: () => bigint) {
-    this.#cap = cap;
-    this.#buffer = buffer;
+  private constructor(handle: Handle, linktype: number, out: Writable, ownsOut: boolean, opts: LiveCaptureOptions, now: () => bigint) {
+    this.#handle = handle;
     this.linktype = linktype;
     this.#out = out;
     this.#ownsOut = ownsOut;
     this.#opts = opts;
     this.#now = now;
     this.#maxQueued = opts.maxQueuedBytes ?? 64 * 1024 * 1024;
-    this.#writer = new PcapWriter(out, { linktype, snaplen: buffer.length, nanosecond: opts.nanosecond ?? false });
+    const snaplen = handle.buffer.length;
+    this.#writer = new PcapWriter(out, { linktype, snaplen, nanosecond: opts.nanosecond ?? false });
     this.done = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
     const start = now();
     this.#summary = {
-      interface: opts.interface, filter: opts.filter ?? '', linktype, snaplen: buffer.length,
-      packets: 0, bytes: 0, capturedBytes: 0, truncated: 0, writerDropped: 0, kernelDropped: null,
+      interface: opts.interface, filter: opts.filter ?? '', linktype, snaplen,
+      packets: 0, bytes: 0, capturedBytes: 0, truncated: 0, writerDropped: 0, kernelDropped: 0,
       startNs: start, endNs: start, reason: 'stopped',
     };
     out.on('error', (err) => this.#fail(err));
-    cap.on('packet', (n, cut) => this.#onPacket(n, cut));
+    this.#poller = setInterval(() => this.#poll(), POLL_MS);
     if (opts.durationNs !== undefined) {
       this.#timer = setTimeout(() => void this.stop('duration'), Math.max(1, Number(opts.durationNs / 1_000_000n)));
     }
@@ -244,34 +263,46 @@ export class LiveCapture {
 
   /**
    * Opens `opts.interface` and starts capturing (packets flow once this resolves).
-   * @throws SmigError SMIG_ERR_CAPTURE_LIVE (cap/libpcap missing, libpcap failure), SMIG_ERR_USAGE (no such
+   * @throws SmigError SMIG_ERR_CAPTURE_LIVE (pcap/libpcap missing, libpcap failure), SMIG_ERR_USAGE (no such
    *   interface, bad snaplen/count), SMIG_ERR_FILTER (libpcap rejected the filter), SMIG_ERR_PERMISSION.
    */
   static async open(opts: LiveCaptureOptions): Promise<LiveCapture> {
-    const snaplen = opts.snaplen ?? CAP_MAX_SNAPLEN;
-    if (!Number.isInteger(snaplen) || snaplen < 1 || snaplen > CAP_MAX_SNAPLEN) {
-      throw smigError('SMIG_ERR_USAGE', `--snaplen: expected 1..${CAP_MAX_SNAPLEN} (cap fixes libpcap's snap length at ${CAP_MAX_SNAPLEN}), got ${snaplen}`);
+    const snaplen = opts.snaplen ?? MAX_SNAPLEN;
+    if (!Number.isInteger(snaplen) || snaplen < 1 || snaplen > MAX_SNAPLEN) {
+      throw smigError('SMIG_ERR_USAGE', `--snaplen: expected 1..${MAX_SNAPLEN}, got ${snaplen}`);
     }
     if (opts.count !== undefined && (!Number.isSafeInteger(opts.count) || opts.count < 1)) {
       throw smigError('SMIG_ERR_USAGE', `--count: expected a whole number ≥ 1, got ${opts.count}`);
     }
-    const { Cap } = await loadCap();
+    const bufferSize = opts.bufferSize ?? DEFAULT_BUFFER_SIZE;
+    if (!Number.isInteger(bufferSize) || bufferSize < 1 || bufferSize > 2 ** 31 - 1) {
+      throw smigError('SMIG_ERR_USAGE', `--buffer-size: expected 1 B … 2 GiB, got ${bufferSize}`);
+    }
+    const b = await loadPcap();
     const filter = opts.filter ?? '';
-    const devices = Cap.deviceList().map((d) => d.name);
+    const devices = b.findalldevs().map((d) => d.name);
     if (!devices.includes(opts.interface)) {
       throw smigError('SMIG_ERR_USAGE', `-i ${opts.interface}: no such interface here (libpcap sees: ${devices.join(', ') || 'none'})`);
     }
-    const cap = new Cap();
-    const buffer = Buffer.alloc(snaplen);
-    PINNED.add(cap);
-    BUFFERS.set(cap, buffer);
+    const session = new b.PcapSession();
+    const handle: Handle = { session, buffer: Buffer.alloc(snaplen), header: Buffer.alloc(16), finalized: false };
+    let capture: LiveCapture | undefined;
     let linkName: string;
     try {
-      linkName = cap.open(opts.interface, filter, opts.bufferSize ?? DEFAULT_BUFFER_SIZE, buffer);
+      // not promiscuous (tcpdump -p): a capture sees its own host's traffic; bufferTimeout 0 = immediate mode.
+      // The warning (pcap_lookupnet: no IPv4 address) only matters to filters naming 'net' by mask.
+      linkName = session.open_live(opts.interface, filter, bufferSize, snaplen, '', () => capture?.onPacket(), false, 0, () => {}, false);
     } catch (err) {
       throw openError(opts.interface, filter, err);
     }
-    const linktype = capLinktype(linkName);
+    OPEN.add(handle);
+    let linktype: number;
+    try {
+      linktype = pcapLinktype(linkName);
+    } catch (err) {
+      LiveCapture.#release(handle);
+      throw err;
+    }
     let out: Writable;
     const ownsOut = typeof opts.output === 'string';
     if (typeof opts.output === 'string') {
@@ -283,13 +314,40 @@ export class LiveCapture {
           out.once('error', reject);
         });
       } catch (err) {
-        cap.close();
+        LiveCapture.#release(handle);
         throw smigError('SMIG_ERR_FILE', `-w ${path}: ${(err as Error).message}`, err);
       }
     } else {
       out = opts.output;
     }
-    return new LiveCapture(cap, buffer, linktype, out, ownsOut, opts, opts.now ?? wallClockNs());
+    capture = new LiveCapture(handle, linktype, out, ownsOut, opts, opts.now ?? wallClockNs());
+    return capture;
+  }
+
+  /**
+   * Asks the native side to close the handle and keeps dispatching (unreferenced, every 200 ms) until it
+   * has: it does so on the first packet it reads after close(). The Buffers stay referenced until then.
+   */
+  static #release(handle: Handle): void {
+    if (handle.finalized) {
+      OPEN.delete(handle);
+      return;
+    }
+    handle.session.close();
+    const t = setInterval(() => {
+      // a dispatch on a handle the native side already closed would dereference a null pcap_t
+      if (!handle.finalized) {
+        try {
+          if (handle.session.dispatch(handle.buffer, handle.header) !== -2) return;
+        } catch {
+          // an error after close(): give the handle up
+        }
+        handle.finalized = true;
+      }
+      clearInterval(t);
+      OPEN.delete(handle);
+    }, CLOSE_POLL_MS);
+    t.unref();
   }
 
   /** Counts so far (a snapshot; final values come from {@link done}). */
@@ -307,16 +365,39 @@ export class LiveCapture {
     if (!this.#stopping) {
       this.#stopping = true;
       clearTimeout(this.#timer);
+      clearInterval(this.#poller);
       void this.#drainThenClose(this.#error === undefined ? reason : 'error');
     }
     return this.done;
   }
 
+  /** Reads every packet waiting in the ring; false when libpcap reported an error. */
+  #poll(): boolean {
+    const h = this.#handle;
+    if (this.#stopped || h.finalized) return true;
+    let r: number;
+    try {
+      r = h.session.dispatch(h.buffer, h.header);
+    } catch (err) {
+      this.#fail(smigError('SMIG_ERR_CAPTURE_LIVE', `-i ${this.#opts.interface}: ${(err as Error).message}`, err));
+      return false;
+    }
+    if (r === -2) h.finalized = true; // close() ran inside a packet callback: the native side closed the handle
+    if (r === -1) {
+      this.#fail(smigError('SMIG_ERR_CAPTURE_LIVE', `-i ${this.#opts.interface}: libpcap read error (the interface went away?)`));
+      return false;
+    }
+    return true;
+  }
+
   async #drainThenClose(reason: StopReason): Promise<void> {
+    // read what the kernel holds, until two event-loop turns bring no packet (at most 500 ms): the stamps
+    // are the kernel's, so reading late costs nothing, and traffic that was held up by a busy loop lands too
     if (reason !== 'count' && reason !== 'error') {
       const limit = this.#now() + 500_000_000n;
       for (let quiet = 0; quiet < 2 && this.#now() < limit && this.#error === undefined;) {
         const seen = this.#seen;
+        if (!this.#poll()) break;
         await new Promise<void>((r) => setImmediate(r));
         quiet = this.#seen === seen ? quiet + 1 : 0;
       }
@@ -324,26 +405,31 @@ export class LiveCapture {
     this.#stopped = true;
     this.#summary.reason = this.#error === undefined ? reason : 'error';
     this.#summary.endNs = this.#now();
-    this.#cap.close();
+    try {
+      this.#summary.kernelDropped = this.#handle.session.stats().ps_drop;
+    } catch {
+      this.#summary.kernelDropped = null;
+    }
+    LiveCapture.#release(this.#handle);
     await this.#finish();
   }
 
-  #onPacket(nbytes: number, cutByBuffer: boolean): void {
+  /** Called by the native side during dispatch, with the packet in the buffer and libpcap's header. */
+  private onPacket(): void {
     if (this.#stopped) return;
     this.#seen++;
-    const ts = this.#now();
-    const data = this.#buffer.subarray(0, nbytes);
+    const h = this.#handle;
+    const { tsNs, caplen, len } = readRecordHeader(h.header);
+    const nbytes = Math.min(caplen, h.buffer.length);
     const s = this.#summary;
-    // cut by our Buffer, or possibly by libpcap's fixed 65535: rebuild the wire length from the IP header
-    const origLen = cutByBuffer || nbytes >= CAP_MAX_SNAPLEN ? originalLength(this.linktype, data, this.#decoded) : nbytes;
     if (this.#out.writableLength > this.#maxQueued) {
       s.writerDropped++;
     } else {
-      this.#writer.writePacket(ts, data, origLen);
+      this.#writer.writePacket(tsNs, h.buffer.subarray(0, nbytes), len);
       s.packets++;
-      s.bytes += origLen;
+      s.bytes += len;
       s.capturedBytes += nbytes;
-      if (origLen > nbytes) s.truncated++;
+      if (len > nbytes) s.truncated++;
     }
     if (this.#opts.count !== undefined && s.packets >= this.#opts.count) {
       // stop at once: not one packet more
@@ -359,10 +445,6 @@ export class LiveCapture {
   }
 
   async #finish(): Promise<void> {
-    // the native side releases its pointer into the Buffer when close() returns, or at the end of the
-    // dispatch loop when close() ran inside a packet event; after a turn the Buffer may go
-    await new Promise<void>((r) => setImmediate(r));
-    BUFFERS.delete(this.#cap);
     try {
       if (this.#error === undefined) await this.#flush();
     } catch (err) {

@@ -22,18 +22,16 @@ interface CaptureFlags {
 }
 
 const TIMESTAMPS = `
-Timestamps: cap (the libpcap binding) does not pass on libpcap's kernel timestamps, so smig stamps each
-packet when libpcap hands it over (immediate mode): a monotonic clock anchored once to the wall clock,
-written in µs (truncated) or, with --nanosecond, in ns. Under load a backlog is stamped late and close
-together; use tcpdump when kernel timestamps matter. libpcap's snap length is fixed at 65535 by cap: a
-longer packet (loopback GSO frames reach 64 KiB) and any packet cut by --snaplen keeps its true original
-length when it is IP (rebuilt from the IP length field).
+Timestamps and lengths are libpcap's own (the kernel's stamps, caplen and original length of each record),
+written as tcpdump writes them: microseconds (the binding does not ask libpcap for nanoseconds, so
+--nanosecond writes a nanosecond pcap whose stamps end in 000).
 
-Drops: cap does not expose pcap_stats, so kernel drops are not reported. cap's immediate mode makes
-libpcap use one ring slot per packet, sized to the MTU when the interface has no offloads on, else to
-64 KiB: the default 64MiB ring holds ~1,000 packets on lo or an offloading NIC (tens of thousands
-with offloads off, as on smig lab links with ethtool installed). Give a busy capture a larger -B. Packets smig itself dropped because the
-output lagged are counted. On SIGINT/SIGTERM/--duration, packets already in the ring are written first.
+Drops: the kernel's drop count (pcap_stats) is reported at the end. libpcap runs in immediate mode: one
+ring slot per packet, sized to the MTU when the interface has no offloads on, else to the snap length. On lo
+or an offloading NIC the default 64MiB ring holds only a few hundred packets at the default -s 262144; a
+smaller -s or a larger -B holds more (tens of thousands with offloads off, as on smig lab links with ethtool
+installed). Packets smig itself dropped because the output lagged are counted too. On SIGINT/SIGTERM/
+--duration, packets already in the ring are written first.
 `;
 
 export const captureCommand: CommandSpec = {
@@ -52,8 +50,8 @@ export const captureCommand: CommandSpec = {
       .option('-w, --write <file>', 'pcap file to write (- for stdout)')
       .option('--duration <dur>', 'stop after this long (1s, 500ms, 2m)', argParser((t) => parseDuration(t, '--duration')))
       .option('-c, --count <n>', 'stop after N packets', argParser(parseCount(1)))
-      .option('-s, --snaplen <n>', 'bytes kept of each packet, 1..65535', argParser(parseCount(1)), 65535)
-      .option('--nanosecond', 'write nanosecond timestamps (pcap magic a1b23c4d) instead of microseconds')
+      .option('-s, --snaplen <n>', 'bytes kept of each packet, 1..262144', argParser(parseCount(1)), 262144)
+      .option('--nanosecond', 'write a nanosecond pcap (magic a1b23c4d); the stamps keep libpcap\'s microseconds')
       .addOption(new Option('-B, --buffer-size <size>', 'libpcap\'s kernel ring: how far smig may fall behind before the kernel drops (below)')
         .argParser(argParser((t) => parseSize(t, '--buffer-size'))).default(64 * 1024 * 1024, '64MiB'))
       .option('--json', 'print the summary as JSON on stdout')
@@ -98,7 +96,7 @@ export const captureCommand: CommandSpec = {
     const { nsToDecimal } = await import('../../analysis/report.js');
     io.stderr.write(
       `${s.packets} packets captured (${s.bytes} bytes${s.truncated ? `, ${s.truncated} cut to the snaplen` : ''}), ` +
-        `${s.writerDropped} dropped by smig (output lagging), kernel drops unknown (cap does not expose pcap_stats); stopped by ${s.reason}\n`,
+        `${s.kernelDropped === null ? 'kernel drops unknown' : `${s.kernelDropped} dropped by the kernel`}, ${s.writerDropped} dropped by smig (output lagging); stopped by ${s.reason}\n`,
     );
     if (opts.json) {
       const { startNs, endNs, ...rest } = s;
