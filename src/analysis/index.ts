@@ -10,3 +10,8 @@ export type { AnalyzeOptions, AnalysisResult, ClassResult, ClassSpec, Comparison
 export { analysisToJson, writeAnalysisCsv, nsToDecimal } from './report.js';
 export { renderAnalysisPlot, plotFormatFor } from './plot.js';
 export type { AnalysisPlotInput, PlotFormat } from './plot.js';
+export { runAdversary, classWindows, classify, baselineOf, rocAuc, adversarySettings, adversaryToJson } from './adversary.js';
+export type { AdversaryClassSpec, AdversaryOptions, AdversarySettings, AdversaryClass, AdversaryComparison, AdversaryResult } from './adversary.js';
+export { WindowBuilder, windowFeatures, gapEntropy, subWindowFano, WINDOW_FEATURES, SIZE_EDGES, MISSING } from './windows.js';
+export type { Window, WindowOptions } from './windows.js';
+export { renderImportancePlot, adversaryHeadline, formatAuc } from './adversary-report.js';
