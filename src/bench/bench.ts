@@ -83,7 +83,20 @@ export interface BenchOptions {
   layout?: BenchLayout;
   /** Run the plain copy too (default true). */
   plain?: boolean;
+  /** Also run the trained observer (`smig analyze --adversary`) on every link. */
+  adversary?: boolean;
   log: (line: string) => void;
+}
+
+/** The trained observer on one link (or the reference against itself): ROC AUC, its 95 % interval, balanced accuracy. */
+export interface BenchAdversary {
+  auc: number | null;
+  aucLow: number | null;
+  aucHigh: number | null;
+  balancedAccuracy: number | null;
+  /** Windows of the link (or of the odd blocks, for the baseline). */
+  windows: number;
+  note?: string;
 }
 
 /** One test of a link against the reference (a row of `smig analyze --json` comparisons). */
@@ -108,6 +121,8 @@ export interface BenchLink {
   tests: BenchTest[];
   /** KS of packets or bytes per bin rejects "same distribution as the reference" at α. */
   distinguishable: boolean;
+  /** The trained observer's verdict on this link (with `adversary`). */
+  adversary?: BenchAdversary;
 }
 
 /** CPU and peak memory of one process. */
@@ -133,6 +148,8 @@ export interface BenchRun {
   resources: Record<string, BenchResources>;
   /** Packets smig capture dropped itself (output lagging) over the run's captures; kernel drops are not known. */
   captureDrops: number;
+  /** The trained observer on the reference against itself (even vs odd blocks), beside the links' AUCs. */
+  adversaryBaseline?: BenchAdversary;
 }
 
 /** What {@link runBench} returns (and writes as bench.json). */
@@ -388,17 +405,25 @@ async function plainOnce(site: Site, slot: number, ctx: RunContext, size: number
   }
 }
 
+type AdversaryJson = { subject: string; m: number; auc: number | null; aucLow: number | null; aucHigh: number | null; balancedAccuracy: number | null; note?: string };
 interface AnalyzeJson {
+  adversary?: { baseline: AdversaryJson; comparisons: AdversaryJson[] };
   captures: { name: string; packets: number; bytes: number }[];
   comparisons: { subject: string; feature: string; test: string; statistic: number; pvalue: number; n: number; m: number; critical?: number | null; distinguishable: boolean }[];
 }
 
+function benchAdversary(a: AdversaryJson): BenchAdversary {
+  return { auc: a.auc, aucLow: a.aucLow, aucHigh: a.aucHigh, balancedAccuracy: a.balancedAccuracy, windows: a.m, ...(a.note ? { note: a.note } : {}) };
+}
+
 /** Every link of a run against the reference, in one `smig analyze --json`. */
-async function analyzeLinks(ctx: { reference: string; referenceFilter: string | null; bin: string; alpha: number }, links: readonly LinkSpec[], extra: readonly LinkSpec[]): Promise<{ links: BenchLink[]; bytes: number[] }> {
+async function analyzeLinks(ctx: { reference: string; referenceFilter: string | null; bin: string; alpha: number; adversary: boolean }, links: readonly LinkSpec[], extra: readonly LinkSpec[]): Promise<{ links: BenchLink[]; bytes: number[]; baseline?: BenchAdversary }> {
   const all = [...links, ...extra];
   const ref = ctx.referenceFilter === null ? ctx.reference : `${ctx.reference}@${ctx.referenceFilter}`;
+  // the observer sees only the links (not the source's extra links, which are there for the overhead)
   const argv = ['analyze', '--json', '--no-progress', '--bin', ctx.bin, '--alpha', String(ctx.alpha), '--class', `normal=${ref}`,
     ...all.flatMap((l, i) => ['--class', `l${i}=${l.capture}@${l.filter}`])];
+  if (ctx.adversary) argv.push('--adversary');
   const p = await runOk('smig analyze', argv);
   const j = JSON.parse(p.stdout) as AnalyzeJson;
   const cls = (i: number) => j.captures.find((c) => c.name === `l${i}`)!;
@@ -408,9 +433,11 @@ async function analyzeLinks(ctx: { reference: string; referenceFilter: string | 
         feature: c.feature, test: c.test, statistic: c.statistic, pvalue: c.pvalue, n: c.n, m: c.m, critical: c.critical ?? null, distinguishable: c.distinguishable,
       }));
       const perBin = tests.filter((t) => t.feature === 'packets_per_bin' || t.feature === 'bytes_per_bin');
-      return { ...l, packets: cls(i).packets, bytes: cls(i).bytes, tests, distinguishable: perBin.some((t) => t.distinguishable) };
+      const adv = j.adversary?.comparisons.find((c) => c.subject === `l${i}`);
+      return { ...l, packets: cls(i).packets, bytes: cls(i).bytes, tests, distinguishable: perBin.some((t) => t.distinguishable), ...(adv ? { adversary: benchAdversary(adv) } : {}) };
     }),
     bytes: all.map((_, i) => cls(i).bytes),
+    ...(j.adversary ? { baseline: benchAdversary(j.adversary.baseline) } : {}),
   };
 }
 
@@ -459,7 +486,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const runs: BenchRun[] = [];
-  const refCtx = { reference, referenceFilter: normalFilter ?? null, bin: o.bin, alpha: o.alpha };
+  const refCtx = { reference, referenceFilter: normalFilter ?? null, bin: o.bin, alpha: o.alpha, adversary: o.adversary === true };
   const record = async (kind: BenchRun['kind'], strategy: BenchRun['strategy'], size: number, m: Measured): Promise<void> => {
     const a = await analyzeLinks(refCtx, m.links, m.sourceLinks);
     const sourceBytes = a.bytes.slice(m.links.length).reduce((x, y) => x + y, 0);
@@ -467,6 +494,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     runs.push({
       kind, strategy, size, seconds: m.seconds, lowerBoundSeconds: lower, ratio: m.seconds / lower, sha256: m.sha256,
       overhead: sourceBytes / size - 1, links: a.links, resources: m.resources, captureDrops: m.captureDrops,
+      ...(a.baseline ? { adversaryBaseline: a.baseline } : {}),
     });
     const dist = a.links.filter((l) => l.distinguishable).length;
     log(`${strategy} ${size} bytes: ${m.seconds.toFixed(2)} s (${(m.seconds / lower).toFixed(3)} × the lower bound), ${dist} of ${a.links.length} links distinguishable`);

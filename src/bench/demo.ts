@@ -9,6 +9,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { smigError } from '../errors.js';
 import { PACKAGE_ROOT } from './proc.js';
+import type { BenchAdversary } from './bench.js';
 
 export { PACKAGE_ROOT };
 /** The shipped normal capture the profile is learned from. */
@@ -26,6 +27,8 @@ export interface DemoOptions {
   bin: string;
   /** Where the hosts run (default: the lab when root and iproute2 is there, else loopback). */
   hosts?: 'lab' | 'loopback';
+  /** Also run the trained observer on every link. */
+  adversary?: boolean;
   /** Progress lines (no newline). */
   log: (line: string) => void;
 }
@@ -47,6 +50,8 @@ export interface DemoVerdict {
   bytes: DemoKs;
   /** Either test rejects "same distribution as the hold-out". */
   distinguishable: boolean;
+  /** The trained observer on this link (with `adversary`). */
+  adversary?: BenchAdversary;
 }
 
 /** What `runDemo` returns. */
@@ -61,6 +66,8 @@ export interface DemoResult {
   report: string;
   migrations: { strategy: 'bulk' | 'profile'; seconds: number; sha256: string; capture: string }[];
   verdicts: DemoVerdict[];
+  /** The trained observer on the hold-out against itself (with `adversary`). */
+  adversaryBaseline?: BenchAdversary;
 }
 
 /**
@@ -96,7 +103,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   opts.log(hosts === 'lab' ? 'hosts: a 5-host network-namespace lab (smig lab), captures on every host link' : 'hosts: processes on 127.0.0.1, one capture on lo');
   const r = await runBench({
     hosts, sizes: [opts.size], strategies: ['bulk', 'profile'], normal: DEMO_CAPTURE, normalFilter: DEMO_DATA_FILTER, bin: opts.bin,
-    alpha: 0.05, out: opts.out, labName: 'demo', layout: { dataRelays: 1, keyRelays: 1, threshold: 1 }, plain: false, log: opts.log,
+    alpha: 0.05, out: opts.out, labName: 'demo', layout: { dataRelays: 1, keyRelays: 1, threshold: 1 }, plain: false, adversary: opts.adversary === true, log: opts.log,
   });
   const ks = (tests: { feature: string; statistic: number; pvalue: number; n: number; m: number; distinguishable: boolean }[], feature: string): DemoKs => {
     const t = tests.find((x) => x.feature === feature);
@@ -109,6 +116,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     migrations: runs.map((x) => ({ strategy: x.strategy, seconds: x.seconds, sha256: x.sha256, capture: x.links[0]!.capture })),
     verdicts: runs.flatMap((x) => x.links.map((l) => ({
       strategy: x.strategy, link: l.link, packets: ks(l.tests, 'packets_per_bin'), bytes: ks(l.tests, 'bytes_per_bin'), distinguishable: l.distinguishable,
+      ...(l.adversary ? { adversary: l.adversary } : {}),
     }))),
+    ...(runs.find((x) => x.adversaryBaseline)?.adversaryBaseline ? { adversaryBaseline: runs.find((x) => x.adversaryBaseline)!.adversaryBaseline! } : {}),
   };
 }

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { renderSvg } from '../analysis/plot.js';
-import type { BenchResult, BenchRun, BenchTest } from './bench.js';
+import type { BenchAdversary, BenchResult, BenchRun, BenchTest } from './bench.js';
 import { runOk } from './proc.js';
 
 /** How each class is named in the figures (the paper's words first). */
@@ -33,6 +33,7 @@ export interface BenchRow {
   iat: BenchTest | undefined;
   chi2: BenchTest | undefined;
   distinguishable: boolean;
+  adversary: BenchAdversary | undefined;
 }
 
 /** The rows of the per-strategy tables, in run order. */
@@ -42,7 +43,7 @@ export function benchRows(r: BenchResult): BenchRow[] {
     return {
       strategy: run.strategy, size: run.size, seconds: run.seconds, ratio: run.ratio, overhead: run.overhead, link: l.link,
       packets: t('packets_per_bin'), bytes: t('bytes_per_bin'), size_: t('size'), iat: t('iat'), chi2: t('size_histogram'),
-      distinguishable: l.distinguishable,
+      distinguishable: l.distinguishable, adversary: l.adversary,
     };
   }));
 }
@@ -52,14 +53,33 @@ const fmtD = (t: BenchTest | undefined): string => (t === undefined ? '-' : t.st
 const fmtPv = (t: BenchTest | undefined): string => (t === undefined ? '-' : fmtP(t.pvalue));
 const fmtN = (t: BenchTest | undefined): string => (t === undefined ? '-' : `${t.n}/${t.m}`);
 
+/** `0.81 [0.62–0.95]`, `n/a (too few windows)` or `-` when the observer did not run. */
+export function fmtAuc(a: BenchAdversary | undefined): string {
+  if (a === undefined) return '-';
+  if (a.auc === null) return `n/a (${a.windows} windows)`;
+  return a.aucLow === null || a.aucHigh === null ? a.auc.toFixed(2) : `${a.auc.toFixed(2)} [${a.aucLow.toFixed(2)}–${a.aucHigh.toFixed(2)}]`;
+}
+
+/** The observer's baseline line ("normal vs normal: 0.61 …"), or undefined when it did not run. */
+export function adversaryBaselineLine(r: BenchResult): string | undefined {
+  const b = r.runs.find((x) => x.adversaryBaseline !== undefined)?.adversaryBaseline;
+  if (b === undefined) return undefined;
+  return `trained observer (random forest on 5 s windows, 5-fold CV): normal vs normal (the reference's even vs odd 10 s blocks): ${fmtAuc(b)}; ` +
+    'a link whose AUC is near this cannot be told from normal traffic, 0.5 = cannot tell, 1 = always tells';
+}
+
 /** Header and cells of the table of one strategy's runs (strings, for text, Markdown and HTML). */
 export function strategyTable(r: BenchResult, strategy: BenchRun['strategy']): { head: string[]; rows: string[][] } {
   const head = ['size', 'time s', '÷ lower bound', 'overhead', 'link', 'pkt/bin D', 'p', 'n/m', 'bytes/bin D', 'p', 'size D', 'p', 'gap D', 'p', 'χ² p', 'verdict'];
-  const rows = benchRows(r).filter((x) => x.strategy === strategy).map((x) => [
+  const all = benchRows(r).filter((x) => x.strategy === strategy);
+  const withAdversary = all.some((x) => x.adversary !== undefined);
+  const rows = all.map((x) => [
     String(x.size), x.seconds.toFixed(2), x.ratio.toFixed(3), `${(x.overhead * 100).toFixed(1)} %`, x.link,
     fmtD(x.packets), fmtPv(x.packets), fmtN(x.packets), fmtD(x.bytes), fmtPv(x.bytes), fmtD(x.size_), fmtPv(x.size_), fmtD(x.iat), fmtPv(x.iat), fmtPv(x.chi2),
+    ...(withAdversary ? [fmtAuc(x.adversary)] : []),
     x.distinguishable ? 'distinguishable' : 'not distinguishable',
   ]);
+  if (withAdversary) head.splice(head.length - 1, 0, 'observer AUC [95 % CI]');
   return { head, rows };
 }
 
@@ -188,6 +208,7 @@ export async function writeBenchReport(r: BenchResult, ref: { reference: string;
     '<h2>Figure 3: time against size</h2>', `<figure>${time}</figure>`,
     `<h2>Figures 4–6: packets per second on the link ${esc(FIGURE_LINK)} (${largest} bytes)</h2>`, `<figure>${rates}</figure>`,
     '<h2>Detail: packets and bytes per second, and the ECDFs of every test on that link</h2>', `<figure>${detail}</figure>`,
+    ...(adversaryBaselineLine(r) ? [`<p>${esc(adversaryBaselineLine(r)!)}</p>`] : []),
     ...strategies.flatMap((s) => [`<h2>${esc(classLabel(s))}</h2>`, htmlTable(strategyTable(r, s))]),
     '<h2>CPU and memory per role</h2>', htmlTable(resourceTable(r)),
     '</body>', '</html>', '',
@@ -197,6 +218,7 @@ export async function writeBenchReport(r: BenchResult, ref: { reference: string;
     '# smig bench', '', `${setup}. ${r.created}.`, '',
     '![Figure 3](fig3-time.svg)', '', `![Figures 4–6](fig4-6-rates.svg)`, '',
     `Detail (bytes per second, the ECDFs of every test on ${FIGURE_LINK}): [links-detail.svg](links-detail.svg)`, '',
+    ...(adversaryBaselineLine(r) ? [adversaryBaselineLine(r)!, ''] : []),
     ...strategies.flatMap((s) => [`## ${classLabel(s)}`, '', mdTable(strategyTable(r, s)), '']),
     '## CPU and memory per role', '', mdTable(resourceTable(r)), '',
   ].join('\n');

@@ -25,6 +25,7 @@ interface BenchFlags {
   out?: string;
   lab: string;
   json?: boolean;
+  adversary?: boolean;
 }
 
 const STRATEGIES: readonly string[] = BENCH_STRATEGIES;
@@ -68,6 +69,7 @@ export const benchCommand: CommandSpec = {
       .option('-o, --out <dir>', 'directory for captures, runs, bench.json, the figures and report.html (default: a fresh temporary directory)')
       .option('--lab <name>', 'name of the lab to bring up (and down) with --hosts lab', 'bench')
       .option('--json', 'print bench.json on stdout instead of the tables')
+      .option('--adversary', 'also run the trained observer on every link (smig analyze --adversary): ROC AUC beside the reference-vs-itself baseline')
       .addHelpText('after', [
         '',
         'Per size: a plain TCP copy source → destination (the paper\'s "normal traffic": no crypto, no relays), then one',
@@ -82,7 +84,7 @@ export const benchCommand: CommandSpec = {
     const opts = rawOpts as unknown as BenchFlags;
     const { runBench } = await import('../../bench/bench.js');
     const { DEMO_CAPTURE } = await import('../../bench/demo.js');
-    const { strategyTable, resourceTable, strategiesOf, classLabel } = await import('../../bench/report.js');
+    const { strategyTable, resourceTable, strategiesOf, classLabel, adversaryBaselineLine } = await import('../../bench/report.js');
     const hosts = opts.hosts ?? (process.getuid?.() === 0 ? 'lab' : 'loopback');
     const out = opts.out !== undefined ? resolve(opts.out) : mkdtempSync(join(tmpdir(), 'smig-bench-'));
     const t0 = performance.now();
@@ -91,7 +93,7 @@ export const benchCommand: CommandSpec = {
       normal: opts.normal !== undefined ? resolve(opts.normal) : DEMO_CAPTURE,
       ...(opts.filter === undefined ? {} : { normalFilter: opts.filter }),
       ...(opts.profile === undefined ? {} : { profile: resolve(opts.profile) }),
-      bin: opts.bin, alpha: opts.alpha, out, labName: opts.lab,
+      bin: opts.bin, alpha: opts.alpha, out, labName: opts.lab, adversary: opts.adversary === true,
       log: (line) => io.stderr.write(`smig bench: ${line}\n`),
     });
     io.stderr.write(`smig bench: finished in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
@@ -99,6 +101,8 @@ export const benchCommand: CommandSpec = {
       io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       return 0;
     }
+    const baseline = adversaryBaselineLine(r);
+    if (baseline !== undefined) io.stdout.write(`${baseline}\n\n`);
     for (const s of strategiesOf(r)) {
       const t = strategyTable(r, s);
       io.stdout.write(`${classLabel(s)}\n${table(t.head, t.rows)}\n`);

@@ -16,6 +16,7 @@ interface DemoFlags {
   size: number;
   hosts?: 'lab' | 'loopback';
   json?: boolean;
+  adversary?: boolean;
 }
 
 /** Payloads beyond this would make the profile run last minutes (the profile's mean is ~10 kB/s). */
@@ -35,6 +36,7 @@ export const demoCommand: CommandSpec = {
       })).default(250_000, '250kB'))
       .addOption(new Option('--hosts <site>', 'where the hosts run: lab (5 network namespaces; root) or loopback (127.0.0.1) (default: lab as root, else loopback)').choices(['lab', 'loopback']))
       .option('--json', 'print the result as JSON on stdout')
+      .option('--adversary', 'also run the trained observer on every link (a random forest: ROC AUC beside the hold-out-vs-itself baseline)')
       .addHelpText('after', [
         '',
         'As root (with iproute2) the hosts are a 5-host network-namespace lab (smig lab: source, data relay, leader, key',
@@ -51,7 +53,7 @@ export const demoCommand: CommandSpec = {
     const { runDemo } = await import('../../bench/demo.js');
     const out = opts.out !== undefined ? resolve(opts.out) : mkdtempSync(join(tmpdir(), 'smig-demo-'));
     const t0 = performance.now();
-    const r = await runDemo({ out, size: opts.size, bin: '500ms', ...(opts.hosts === undefined ? {} : { hosts: opts.hosts }), log: (line) => io.stderr.write(`smig demo: ${line}\n`) });
+    const r = await runDemo({ out, size: opts.size, bin: '500ms', ...(opts.hosts === undefined ? {} : { hosts: opts.hosts }), adversary: opts.adversary === true, log: (line) => io.stderr.write(`smig demo: ${line}\n`) });
     io.stderr.write(`smig demo: finished in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
     if (opts.json) {
       io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
@@ -64,6 +66,11 @@ export const demoCommand: CommandSpec = {
       r.verdicts.map((v) => [v.strategy, v.link, ...ks(v.packets), ...ks(v.bytes), v.distinguishable ? 'distinguishable' : 'not distinguishable']),
       ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
     ));
+    if (r.adversaryBaseline) {
+      const { fmtAuc } = await import('../../bench/report.js');
+      io.stdout.write(`\nTrained observer (random forest on 5 s windows, 5-fold CV; 0.5 = cannot tell): hold-out vs hold-out ${fmtAuc(r.adversaryBaseline)}\n`);
+      io.stdout.write(table(['strategy', 'link', 'AUC [95 % CI]'], r.verdicts.map((v) => [v.strategy, v.link, fmtAuc(v.adversary)]), ['l', 'l', 'r']));
+    }
     io.stdout.write(`\nreport (packets per second of normal, bulk and stealth on the source link; every test): ${r.report}\nfiles: ${r.out}\n`);
     return 0;
   },
