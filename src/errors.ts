@@ -23,7 +23,6 @@ export const ERROR_CODES = {
   SMIG_ERR_NOT_CAPTURE: 2,
   SMIG_ERR_CAPTURE_FORMAT: 2,
   SMIG_ERR_CAPTURE_TRUNCATED: 2,
-  SMIG_ERR_CAPTURE_TOO_LARGE: 2,
   SMIG_ERR_GZIP: 2,
   // wire protocol and crypto (exit 1: a peer or the data failed, not the user)
   SMIG_ERR_FRAME_TOO_LARGE: 1,

@@ -23,6 +23,7 @@
  */
 import { smigError } from '../errors.js';
 import { sortedWeighted } from './stats.js';
+import type { WeightedSample } from './stats.js';
 
 export type KsAlternative = 'two-sided' | 'less' | 'greater';
 export type KsMethod = 'auto' | 'exact' | 'asymp';
@@ -50,11 +51,7 @@ export interface KsResult {
   statisticSign: 1 | -1;
 }
 
-/** A sample given as distinct-or-not values with non-negative integer multiplicities, in any order. */
-export interface WeightedSample {
-  values: Float64Array;
-  counts: Float64Array;
-}
+export type { WeightedSample } from './stats.js';
 
 /** scipy's MAX_AUTO_N: 'auto' attempts the exact p-value when max(n, m) ≤ this. */
 export const KS_MAX_AUTO_N = 10000;

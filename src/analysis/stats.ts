@@ -3,9 +3,15 @@
  * Fano factor, ECDF points for plots, weighted-sample normalization, and a seeded reservoir sampler that
  * bounds memory on huge captures.
  */
+import { mean as ssMean, sampleVariance, sum as ssSum } from 'simple-statistics';
 import { createRng } from '../util/rng.js';
 import { smigError } from '../errors.js';
-import type { WeightedSample } from './ks.js';
+
+/** A sample given as distinct-or-not values with non-negative integer multiplicities, in any order. */
+export interface WeightedSample {
+  values: Float64Array;
+  counts: Float64Array;
+}
 
 /** Descriptive summary of a sample. With n = 0 every other field is NaN; with n = 1, sd is NaN. */
 export interface Summary {
@@ -40,12 +46,12 @@ export function summary(values: ArrayLike<number>): Summary {
   const sorted = sortedNumbers(values, 'summary');
   const n = sorted.length;
   if (n === 0) return { ...EMPTY };
-  const mean = neumaierSum(sorted) / n;
-  let ss = 0;
-  for (let i = 0; i < n; i++) ss += (sorted[i]! - mean) ** 2;
+  // simple-statistics: a compensated (Neumaier) sum, and the n − 1 variance around that mean
+  const arr = sorted as unknown as number[];
+  const mean = ssMean(arr);
   const at = (i: number): number => sorted[i]!;
   return {
-    n, mean, sd: n > 1 ? Math.sqrt(ss / (n - 1)) : NaN, min: sorted[0]!, max: sorted[n - 1]!,
+    n, mean, sd: n > 1 ? Math.sqrt(sampleVariance(arr)) : NaN, min: sorted[0]!, max: sorted[n - 1]!,
     p50: quantileAt(at, n, 0.5), p90: quantileAt(at, n, 0.9), p99: quantileAt(at, n, 0.99),
   };
 }
@@ -60,14 +66,9 @@ export function weightedSummary(s: WeightedSample): Summary {
   const w = sortedWeighted(s, 'weightedSummary', 'sample');
   const { values, counts, n } = w;
   if (n === 0) return { ...EMPTY };
-  let sum = 0, comp = 0;
-  for (let i = 0; i < values.length; i++) {
-    const t = values[i]! * counts[i]!;
-    const u = sum + t;
-    comp += Math.abs(sum) >= Math.abs(t) ? sum - u + t : t - u + sum;
-    sum = u;
-  }
-  const mean = (sum + comp) / n;
+  const products = new Array<number>(values.length);
+  for (let i = 0; i < values.length; i++) products[i] = values[i]! * counts[i]!;
+  const mean = ssSum(products) / n;
   let ss = 0;
   for (let i = 0; i < values.length; i++) ss += counts[i]! * (values[i]! - mean) ** 2;
   const cum = new Float64Array(values.length);
@@ -92,7 +93,9 @@ export function weightedSummary(s: WeightedSample): Summary {
 /**
  * Quantile q ∈ [0, 1] of an ascending sample by numpy's 'linear' method: virtual index h = (n − 1)·q,
  * interpolated between the neighbours with numpy's `_lerp` (which subtracts from the upper neighbour
- * when the fraction is ≥ ½), so results match np.quantile to the last bit.
+ * when the fraction is ≥ ½), so results match np.quantile to the last bit. (simple-statistics'
+ * quantileSorted is the same method but always interpolates from the lower neighbour, which differs from
+ * numpy in the last bit; the reports promise numpy's numbers, so this stays.)
  * @throws SmigError SMIG_ERR_USAGE when q is outside [0, 1] or the sample is empty.
  */
 export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
@@ -123,11 +126,10 @@ export function fanoFactor(counts: ArrayLike<number>): number {
     if (Number.isNaN(counts[i])) throw smigError('SMIG_ERR_USAGE', `fanoFactor: counts holds NaN at index ${i}`);
   }
   if (n < 2) return NaN;
-  const mean = neumaierSum(counts) / n;
+  const arr = Array.from(counts);
+  const mean = ssMean(arr);
   if (mean === 0) return NaN;
-  let ss = 0;
-  for (let i = 0; i < n; i++) ss += (counts[i]! - mean) ** 2;
-  return ss / (n - 1) / mean;
+  return sampleVariance(arr) / mean;
 }
 
 /**
@@ -304,17 +306,5 @@ function compress(sorted: Float64Array): SortedWeighted {
     }
   }
   return { values: Float64Array.from(values), counts: Float64Array.from(counts), n: sorted.length };
-}
-
-/** Neumaier's compensated sum. */
-function neumaierSum(a: ArrayLike<number>): number {
-  let sum = 0, comp = 0;
-  for (let i = 0; i < a.length; i++) {
-    const t = a[i]!;
-    const u = sum + t;
-    comp += Math.abs(sum) >= Math.abs(t) ? sum - u + t : t - u + sum;
-    sum = u;
-  }
-  return sum + comp;
 }
 

@@ -78,14 +78,3 @@ export function parseRate(text: string, what = 'rate'): number {
   return bytes;
 }
 
-/** Human-readable byte count with a binary prefix: `1.5 MiB`. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (Math.abs(v) >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
-}
