@@ -1,0 +1,59 @@
+/**
+ * `smig analyze --adversary` end to end: the text table with the baseline, the documented --json block, the
+ * importance plot, and bad options. Uses the shipped captures (a paced migration's source link against the
+ * netflix capture's data direction).
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT, runBin } from '../helpers/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'smig-adversary-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const NORMAL = `normal=${join(ROOT, 'captures', 'ndpi__netflix.pcap')}@dst host 192.168.1.7`;
+const CONSTANT = `constant=${join(ROOT, 'captures', 'smig-constant-840000-source.pcap')}`;
+const FAST = ['--adversary-trees', '20'];
+
+describe('smig analyze --adversary', () => {
+  it('--json: the documented block, the baseline beside each comparison', async () => {
+    const r = await runBin(['analyze', '--json', '--no-progress', '--adversary', ...FAST, '--class', NORMAL, '--class', CONSTANT]);
+    expect(r.status, r.stderr).toBe(0);
+    const a = (JSON.parse(r.stdout) as { adversary: Record<string, unknown> }).adversary;
+    expect(a).toMatchObject({ window_s: 5, step_s: 2.5, block_s: 10, folds: 5, seed: 1, trees: 20, bootstrap: 1000 });
+    expect(a.features).toHaveLength(33);
+    const classes = a.classes as { name: string; windows: number; capped: boolean }[];
+    expect(classes.map((c) => c.name)).toEqual(['normal', 'constant']);
+    expect(classes.every((c) => c.windows > 10 && !c.capped)).toBe(true);
+    const baseline = a.baseline as { reference: string; subject: string; auc: number };
+    expect(baseline).toMatchObject({ reference: 'normal (even blocks)', subject: 'normal (odd blocks)' });
+    const [c] = a.comparisons as { subject: string; auc: number; aucLow: number; aucHigh: number; balancedAccuracy: number; importance: { feature: string; value: number }[] }[];
+    expect(c!.subject).toBe('constant');
+    // a constant-rate migration against a bursty stream: the observer tells them apart, far beyond the baseline
+    expect(c!.auc).toBeGreaterThan(0.9);
+    expect(c!.auc).toBeGreaterThan(baseline.auc + 0.1);
+    expect(c!.aucLow).toBeLessThanOrEqual(c!.auc);
+    expect(c!.aucHigh).toBeGreaterThanOrEqual(c!.auc);
+    expect(c!.importance).toHaveLength(33);
+  }, 120_000);
+
+  it('text: the table and the headline; --adversary-plot writes the importances', async () => {
+    const plot = join(dir, 'imp.svg');
+    const r = await runBin(['analyze', '--no-progress', '--adversary', ...FAST, '--adversary-plot', plot, '--class', NORMAL, '--class', CONSTANT]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Trained observer \(random forest of 20 trees on 5s windows/);
+    expect(r.stdout).toMatch(/^normal vs normal: \d\.\d\d, constant vs normal: \d\.\d\d$/m);
+    const svg = readFileSync(plot, 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).toContain('constant vs normal');
+  }, 120_000);
+
+  it('bad options: one line, exit 2', async () => {
+    const step = await runBin(['analyze', '--adversary', '--adversary-window', '1s', '--adversary-step', '2s', join(ROOT, 'captures', 'ndpi__netflix.pcap')]);
+    expect(step.status).toBe(2);
+    expect(step.stderr).toMatch(/^smig analyze: adversary step: must be 1ms … the window.*\n$/);
+    const folds = await runBin(['analyze', '--adversary', '--adversary-folds', '1', join(ROOT, 'captures', 'ndpi__netflix.pcap')]);
+    expect(folds.status).toBe(2);
+    expect(folds.stderr).toMatch(/^smig analyze: adversary folds: expected 2 … 100, got 1\n$/);
+  });
+});
