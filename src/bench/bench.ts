@@ -146,7 +146,7 @@ export interface BenchRun {
   links: BenchLink[];
   /** Per role (source, data relay 1, …, destination). */
   resources: Record<string, BenchResources>;
-  /** Packets smig capture dropped itself (output lagging) over the run's captures; kernel drops are not known. */
+  /** Packets lost by the run's captures: dropped by smig capture (output lagging) or by the kernel (ring full). */
   captureDrops: number;
   /** The trained observer on the reference against itself (even vs odd blocks), beside the links' AUCs. */
   adversaryBaseline?: BenchAdversary;
@@ -183,9 +183,10 @@ interface RunCapture {
   stop(): Promise<number>;
 }
 
-/** Packets a `smig capture --json` summary says smig dropped itself (its output lagging); the kernel's are unknown. */
+/** Packets a `smig capture --json` summary says were lost: dropped by smig (its output lagging) and by the kernel (ring full). */
 function ownDrops(summary: Record<string, unknown>): number {
-  return typeof summary.writerDropped === 'number' ? summary.writerDropped : 0;
+  const n = (v: unknown): number => (typeof v === 'number' ? v : 0);
+  return n(summary.writerDropped) + n(summary.kernelDropped);
 }
 
 /** `smig capture` on lo, started and listening; `stop` ends it (SIGINT) and returns its own drops. */
