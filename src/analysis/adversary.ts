@@ -73,6 +73,17 @@ export interface AdversaryComparison {
   note?: string;
 }
 
+/** A comparison in brief, as the bench and the demo keep it per link. */
+export interface AdversarySummary {
+  auc: number | null;
+  aucLow: number | null;
+  aucHigh: number | null;
+  balancedAccuracy: number | null;
+  /** Windows of the subject side. */
+  windows: number;
+  note?: string;
+}
+
 /** Everything `--adversary` reports (also `adversary` in `smig analyze --json`). */
 export interface AdversaryResult {
   windowNs: bigint;

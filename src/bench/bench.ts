@@ -13,6 +13,7 @@
  * link A → B is `src host A and dst host B` there; `loopback`, every process on 127.0.0.1 with its own port,
  * one capture on lo per run and a link is told by ports (a relay logs the ephemeral port of its leader link).
  */
+import type { AdversarySummary } from '../analysis/adversary.js';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -89,15 +90,7 @@ export interface BenchOptions {
 }
 
 /** The trained observer on one link (or the reference against itself): ROC AUC, its 95 % interval, balanced accuracy. */
-export interface BenchAdversary {
-  auc: number | null;
-  aucLow: number | null;
-  aucHigh: number | null;
-  balancedAccuracy: number | null;
-  /** Windows of the link (or of the odd blocks, for the baseline). */
-  windows: number;
-  note?: string;
-}
+export type BenchAdversary = AdversarySummary;
 
 /** One test of a link against the reference (a row of `smig analyze --json` comparisons). */
 export interface BenchTest {

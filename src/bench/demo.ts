@@ -9,7 +9,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { smigError } from '../errors.js';
 import { PACKAGE_ROOT } from './proc.js';
-import type { BenchAdversary } from './bench.js';
+import type { AdversarySummary } from '../analysis/adversary.js';
 
 export { PACKAGE_ROOT };
 /** The shipped normal capture the profile is learned from. */
@@ -51,7 +51,7 @@ export interface DemoVerdict {
   /** Either test rejects "same distribution as the hold-out". */
   distinguishable: boolean;
   /** The trained observer on this link (with `adversary`). */
-  adversary?: BenchAdversary;
+  adversary?: AdversarySummary;
 }
 
 /** What `runDemo` returns. */
@@ -67,7 +67,7 @@ export interface DemoResult {
   migrations: { strategy: 'bulk' | 'profile'; seconds: number; sha256: string; capture: string }[];
   verdicts: DemoVerdict[];
   /** The trained observer on the hold-out against itself (with `adversary`). */
-  adversaryBaseline?: BenchAdversary;
+  adversaryBaseline?: AdversarySummary;
 }
 
 /**
