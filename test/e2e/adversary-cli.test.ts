@@ -55,5 +55,8 @@ describe('smig analyze --adversary', () => {
     const folds = await runBin(['analyze', '--adversary', '--adversary-folds', '1', join(ROOT, 'captures', 'ndpi__netflix.pcap')]);
     expect(folds.status).toBe(2);
     expect(folds.stderr).toMatch(/^smig analyze: adversary folds: expected 2 … 100, got 1\n$/);
+    const stdin = await runBin(['analyze', '--adversary', '-'], { input: readFileSync(join(ROOT, 'captures', 'ndpi__netflix.pcap')) });
+    expect(stdin.status).toBe(2);
+    expect(stdin.stderr).toBe('smig analyze: --adversary reads every capture a second time: stdin (-) cannot be one of them\n');
   });
 });

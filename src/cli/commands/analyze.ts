@@ -129,6 +129,9 @@ export const analyzeCommand: CommandSpec = {
       names.add(c.name);
     }
     if (classes.filter((c) => c.file === '-').length > 1) throw smigError('SMIG_ERR_USAGE', 'stdin (-) can be only one of the captures');
+    if ((opts.adversary || opts.adversaryPlot) && classes.some((c) => c.file === '-')) {
+      throw smigError('SMIG_ERR_USAGE', '--adversary reads every capture a second time: stdin (-) cannot be one of them');
+    }
     let plotFormat: 'svg' | 'html' | undefined;
     if (opts.plot) {
       const { plotFormatFor } = await import('../../analysis/plot.js');
