@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 // Writes a synthetic classic pcap (Ethernet/IPv4/TCP+UDP, 64 flows, Poisson arrivals, mixed sizes) for benchmarks.
-// Usage: node bench/make-pcap.mjs OUT.pcap PACKETS [MEAN_SNAP_BYTES] [SEED]
+// Usage: node bench/make-pcap.mjs OUT.pcap PACKETS [MEAN_BYTES] [SEED] [SNAPLEN] [udp]
+// SNAPLEN cuts every record to that many bytes (a header-only capture, as `tcpdump -s 64` makes); `udp` makes
+// every flow UDP.
 // Streams: memory stays flat whatever the size.
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 
-const [out, packetsArg, sizeArg = '1000', seedArg = '1'] = process.argv.slice(2);
+const [out, packetsArg, sizeArg = '1000', seedArg = '1', snapArg = '262144', protoArg = 'mixed'] = process.argv.slice(2);
+const snaplen = Number(snapArg);
+const allUdp = protoArg === 'udp';
 if (!out || !packetsArg) {
   console.error('usage: node bench/make-pcap.mjs OUT.pcap PACKETS [MEAN_BYTES] [SEED]');
   process.exit(2);
@@ -18,7 +22,7 @@ const rand = () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>
 const ws = createWriteStream(out, { highWaterMark: 4 << 20 });
 const hdr = Buffer.alloc(24);
 hdr.writeUInt32LE(0xa1b2c3d4, 0); hdr.writeUInt16LE(2, 4); hdr.writeUInt16LE(4, 6);
-hdr.writeUInt32LE(262144, 16); hdr.writeUInt32LE(1, 20);
+hdr.writeUInt32LE(snaplen, 16); hdr.writeUInt32LE(1, 20);
 ws.write(hdr);
 const payload = Buffer.alloc(9000, 0xab);
 let tUs = 1_700_000_000_000_000; // µs
@@ -29,7 +33,7 @@ let batchBytes = 0;
 for (let i = 0; i < packets; i++) {
   tUs += Math.max(1, Math.round(-Math.log(1 - rand()) * (1e6 / rate)));
   const flow = (rand() * 64) | 0;
-  const udp = flow % 8 === 0;
+  const udp = allUdp || flow % 8 === 0;
   const r = rand();
   const len = r < 0.4 ? 66 : r < 0.5 ? 60 + ((rand() * 500) | 0) : Math.min(1514, Math.max(60, Math.round(meanBytes * 1.5 * rand() + 200)));
   const rec = Buffer.allocUnsafe(16 + len);
@@ -49,8 +53,10 @@ for (let i = 0; i < packets; i++) {
     p.writeUInt32BE(0, 50);
     seq[flow] += len - 54;
   }
-  batch.push(rec);
-  batchBytes += rec.length;
+  const cap = Math.min(len, snaplen);
+  rec.writeUInt32LE(cap, 8);
+  batch.push(rec.subarray(0, 16 + cap));
+  batchBytes += 16 + cap;
   if (batchBytes > 4 << 20) {
     if (!ws.write(Buffer.concat(batch))) await once(ws, 'drain');
     batch.length = 0;

@@ -122,6 +122,7 @@ async function analyzeClass(spec: ClassSpec, binNs: bigint, opts: AnalyzeOptions
   const filterText = combinedFilter(opts.filter, spec.filter);
   const filter = filterText === undefined ? undefined : compileFilter(filterText);
   const readOpts: ReadOptions = {
+    reuseRecord: true, // the accumulator keeps nothing of a record: one object for every packet
     onProgress: opts.onProgress ? (r, t) => opts.onProgress!(spec.file, r, t) : undefined,
   };
   if (spec.fromNs !== undefined && spec.toNs !== undefined && spec.toNs <= spec.fromNs) {
@@ -153,7 +154,7 @@ async function analyzeClass(spec: ClassSpec, binNs: bigint, opts: AnalyzeOptions
     info.warnings.push({ code: 'SMIG_WARN_FANO_LATE', offset: 0, message: `${spec.file}: ${acc.fanoLate} packets came minutes out of time order; the Fano factors count them in windows of their own` });
   }
   if (acc.flowsDropped > 0) {
-    info.warnings.push({ code: 'SMIG_WARN_FLOWS', offset: 0, message: `${spec.file}: more than ${acc.flows.size} flows; ${acc.flowsDropped} packets of further flows are not in the flow table` });
+    info.warnings.push({ code: 'SMIG_WARN_FLOWS', offset: 0, message: `${spec.file}: more than ${acc.flowCount} flows; ${acc.flowsDropped} packets of further flows are not in the flow table` });
   }
   const samples = classSamples(acc);
   const summaries = {
@@ -166,7 +167,7 @@ async function analyzeClass(spec: ClassSpec, binNs: bigint, opts: AnalyzeOptions
     windowNs,
     value: acc.fano(i),
   }));
-  const flows = [...acc.flows.values()].sort((a, b) => b.origBytes + b.respBytes - (a.origBytes + a.respBytes));
+  const flows = acc.flowRecords().sort((a, b) => b.origBytes + b.respBytes - (a.origBytes + a.respBytes));
   return { name: spec.name, file: spec.file, filter: filterText, info, traffic: acc, samples, summaries, fano, flows };
 }
 

@@ -285,11 +285,74 @@ function sortedNumbers(values: ArrayLike<number>, fn: string): Float64Array {
   if (values == null || typeof values.length !== 'number') {
     throw smigError('SMIG_ERR_USAGE', `${fn}: values is not an array of numbers`);
   }
-  const out = Float64Array.from(values);
+  // the constructor copies an array-like (a typed array: one memcpy); Float64Array.from would iterate
+  const out = new Float64Array(values);
   for (let i = 0; i < out.length; i++) {
     if (Number.isNaN(out[i])) throw smigError('SMIG_ERR_USAGE', `${fn}: values holds NaN at index ${i}`);
   }
-  return out.sort();
+  return out.length >= RADIX_MIN ? radixSort(out) : out.sort();
+}
+
+/** From this many values on, {@link radixSort} beats the comparison sort of `Float64Array#sort` (~4× at 1 M). */
+const RADIX_MIN = 65_536;
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Sorts NaN-free doubles ascending in place, in the order of `Float64Array#sort` (−0 before +0): LSD radix sort
+ * on the IEEE bit patterns made order-preserving (negative: all bits flipped; positive: the sign bit), 16 bits a
+ * pass, a pass skipped when every key has the same digit.
+ */
+function radixSort(a: Float64Array): Float64Array {
+  if (!LITTLE_ENDIAN) return a.sort();
+  const n = a.length;
+  const words = new Uint32Array(a.buffer, a.byteOffset, 2 * n); // [low, high] per double
+  let lo = new Uint32Array(n);
+  let hi = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const h = words[2 * i + 1]!;
+    const l = words[2 * i]!;
+    if (h & 0x80000000) {
+      hi[i] = ~h >>> 0;
+      lo[i] = ~l >>> 0;
+    } else {
+      hi[i] = (h | 0x80000000) >>> 0;
+      lo[i] = l;
+    }
+  }
+  let lo2 = new Uint32Array(n);
+  let hi2 = new Uint32Array(n);
+  const count = new Uint32Array(65_536);
+  for (let pass = 0; pass < 4; pass++) {
+    const src = pass < 2 ? lo : hi;
+    const shift = (pass & 1) * 16;
+    count.fill(0);
+    for (let i = 0; i < n; i++) count[(src[i]! >>> shift) & 0xffff]!++;
+    if (count[(src[0]! >>> shift) & 0xffff] === n) continue; // one digit for all: nothing moves
+    let sum = 0;
+    for (let d = 0; d < 65_536; d++) {
+      const c = count[d]!;
+      count[d] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const at = count[(src[i]! >>> shift) & 0xffff]!++;
+      lo2[at] = lo[i]!;
+      hi2[at] = hi[i]!;
+    }
+    [lo, lo2] = [lo2, lo];
+    [hi, hi2] = [hi2, hi];
+  }
+  for (let i = 0; i < n; i++) {
+    const h = hi[i]!;
+    if (h & 0x80000000) {
+      words[2 * i + 1] = (h & 0x7fffffff) >>> 0;
+      words[2 * i] = lo[i]!;
+    } else {
+      words[2 * i + 1] = ~h >>> 0;
+      words[2 * i] = ~lo[i]! >>> 0;
+    }
+  }
+  return a;
 }
 
 /** Run-length encodes an ascending array. */

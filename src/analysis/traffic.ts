@@ -15,30 +15,18 @@
  * the filter is taken; `analyze` (analyze.ts) reads a file a second time in the rare case where that is not the
  * earliest (`filteredMinNs` tells).
  */
-import { createDecoded, decodePacket, formatAddress } from '../capture/decode.js';
+import { createDecoded, decodePacket } from '../capture/decode.js';
 import type { Decoded } from '../capture/decode.js';
 import type { PacketPredicate } from '../capture/filter.js';
 import type { PacketRecord } from '../capture/types.js';
+import { FlowTable } from './flows.js';
+import type { FlowRecord } from './flows.js';
 import { Reservoir } from './stats.js';
+
+export type { FlowRecord } from './flows.js';
 
 /** Windows of the Fano factor (variance ÷ mean of packet counts per window), in nanoseconds. */
 export const FANO_WINDOWS_NS: readonly bigint[] = [10_000_000n, 100_000_000n, 1_000_000_000n];
-
-export interface FlowRecord {
-  /** IP protocol number (6 TCP, 17 UDP, …). */
-  protocol: number;
-  /** Originator: the source of the first packet seen of this flow. */
-  src: string;
-  srcPort: number;
-  dst: string;
-  dstPort: number;
-  startNs: bigint;
-  endNs: bigint;
-  origPackets: number;
-  origBytes: number;
-  respPackets: number;
-  respBytes: number;
-}
 
 export interface TrafficOptions {
   /** Bin width in nanoseconds (≥ 1000: 1 µs). */
@@ -56,13 +44,69 @@ export interface TrafficOptions {
 /** Counts of one bin: [packets, bytes]. */
 type BinCounts = [number, number];
 
-/** Accumulates one traffic class. Feed it with `add`, in file order. */
+const NS = 1_000_000_000;
+const NS_N = 1_000_000_000n;
+/** Seconds apart below which a difference in nanoseconds is exact as a Number (2^53 ns ≈ 104 days). */
+const EXACT_SECONDS = 9_000_000;
+/** Packet sizes below this are counted in a typed array; larger ones (jumbo, reassembled) in a map. */
+const DENSE_SIZES = 65_536;
+
+/** Splits nanoseconds into floored seconds and the nanoseconds within them. */
+function splitNs(ts: bigint): [sec: number, nsec: number] {
+  let sec = ts / NS_N;
+  let nsec = ts - sec * NS_N;
+  if (nsec < 0n) {
+    nsec += NS_N;
+    sec -= 1n;
+  }
+  return [Number(sec), Number(nsec)];
+}
+
+function joinNs(sec: number, nsec: number): bigint {
+  return BigInt(sec) * NS_N + BigInt(nsec);
+}
+
+/** ⌊a ÷ b⌋ for integers a, b > 0 with |a| < 2^53, exact (the float quotient can round up to the next integer). */
+function floorDiv(a: number, b: number): number {
+  let q = Math.floor(a / b);
+  const r = a - q * b;
+  if (r < 0) q--;
+  else if (r >= b) q++;
+  return q;
+}
+
+/** A timestamp kept as seconds and nanoseconds (plain numbers, exact); `set` false until the first one. */
+class Stamp {
+  set = false;
+  sec = 0;
+  nsec = 0;
+  put(sec: number, nsec: number): void {
+    this.set = true;
+    this.sec = sec;
+    this.nsec = nsec;
+  }
+  after(sec: number, nsec: number): boolean {
+    return sec < this.sec || (sec === this.sec && nsec < this.nsec);
+  }
+  before(sec: number, nsec: number): boolean {
+    return sec > this.sec || (sec === this.sec && nsec > this.nsec);
+  }
+  get ns(): bigint | undefined {
+    return this.set ? joinNs(this.sec, this.nsec) : undefined;
+  }
+}
+
+/**
+ * Accumulates one traffic class. Feed it with `add`, in file order.
+ *
+ * The per-packet path allocates nothing (the reader's `data` view aside): timestamps are handled as seconds and
+ * nanoseconds in plain numbers (BigInt only beyond ±104 days from the anchor), the current bin and Fano windows
+ * are cached, sizes go into a typed-array histogram and flows into a {@link FlowTable}.
+ */
 export class TrafficAccumulator {
   readonly binNs: bigint;
   /** Anchor of the window: the class's earliest packet (after the filter). */
   anchorNs: bigint | undefined;
-  /** Earliest timestamp of the packets that passed the filter (in or out of the window). */
-  filteredMinNs: bigint | undefined;
   private readonly fromNs: bigint;
   private readonly toNs: bigint | undefined;
   packets = 0;
@@ -70,22 +114,36 @@ export class TrafficAccumulator {
   capturedBytes = 0;
   /** Packets the reader delivered, before the filter. */
   packetsRead = 0;
-  firstNs: bigint | undefined;
-  lastNs: bigint | undefined;
-  minNs: bigint | undefined;
-  maxNs: bigint | undefined;
   /** Gaps in file order that were negative (packets out of time order): left out of the IAT sample. */
   outOfOrder = 0;
   flowsDropped = 0;
   readonly bins: Map<number, BinCounts> = new Map();
   readonly fanoCounters: FanoCounter[] = FANO_WINDOWS_NS.map(() => new FanoCounter());
-  readonly sizes: Map<number, number> = new Map();
   readonly iat: Reservoir;
-  readonly flows: Map<string, FlowRecord> = new Map();
   private readonly filter: PacketPredicate | undefined;
-  private readonly maxFlows: number;
   private readonly decoded: Decoded = createDecoded();
-  private prevNs: bigint | undefined;
+  readonly #flows: FlowTable;
+  // number mirrors of the bigint options; `#wide` when they do not fit exactly (every packet takes the BigInt path)
+  readonly #binW: number;
+  readonly #fanoW: number[] = FANO_WINDOWS_NS.map(Number);
+  readonly #from: number;
+  readonly #to: number;
+  readonly #wide: boolean;
+  #anchor = new Stamp();
+  readonly #filteredMin = new Stamp();
+  readonly #first = new Stamp();
+  readonly #last = new Stamp();
+  readonly #min = new Stamp();
+  readonly #max = new Stamp();
+  readonly #prev = new Stamp();
+  #binIndex = NaN;
+  #binCounts: BinCounts = [0, 0];
+  readonly #sizesDense = new Float64Array(DENSE_SIZES);
+  readonly #sizesLarge = new Map<number, number>();
+  #sizes: Map<number, number> | undefined;
+  // set by #place: the packet's bin and Fano windows
+  #bin = 0;
+  readonly #windows: number[] = FANO_WINDOWS_NS.map(() => 0);
 
   constructor(opts: TrafficOptions) {
     this.binNs = opts.binNs;
@@ -93,8 +151,51 @@ export class TrafficAccumulator {
     this.fromNs = opts.fromNs ?? 0n;
     this.toNs = opts.toNs;
     this.filter = opts.filter;
-    this.maxFlows = opts.maxFlows ?? 100_000;
+    this.#flows = new FlowTable(opts.maxFlows ?? 100_000);
     this.iat = new Reservoir(opts.maxSamples ?? 1_000_000, 0x5eed);
+    if (opts.anchorNs !== undefined) this.#anchor.put(...splitNs(opts.anchorNs));
+    const limit = BigInt(EXACT_SECONDS) * NS_N;
+    const fits = (x: bigint): boolean => x > -limit && x < limit;
+    this.#wide = !fits(this.fromNs) || (this.toNs !== undefined && !fits(this.toNs)) || !fits(this.binNs);
+    this.#binW = Number(this.binNs);
+    this.#from = Number(this.fromNs);
+    this.#to = this.toNs === undefined ? Infinity : Number(this.toNs);
+  }
+
+  /** Earliest timestamp of the packets that passed the filter (in or out of the window). */
+  get filteredMinNs(): bigint | undefined {
+    return this.#filteredMin.ns;
+  }
+  get firstNs(): bigint | undefined {
+    return this.#first.ns;
+  }
+  get lastNs(): bigint | undefined {
+    return this.#last.ns;
+  }
+  get minNs(): bigint | undefined {
+    return this.#min.ns;
+  }
+  get maxNs(): bigint | undefined {
+    return this.#max.ns;
+  }
+
+  /** Exact histogram of packet sizes (original lengths), in size order. */
+  get sizes(): Map<number, number> {
+    if (this.#sizes === undefined) {
+      const m = new Map<number, number>();
+      const dense = this.#sizesDense;
+      for (let i = 0; i < DENSE_SIZES; i++) if (dense[i]! > 0) m.set(i, dense[i]!);
+      for (const k of [...this.#sizesLarge.keys()].sort((a, b) => a - b)) m.set(k, this.#sizesLarge.get(k)!);
+      this.#sizes = m;
+    }
+    return this.#sizes;
+  }
+
+  /** The flow table as records keyed `protocol|src|srcPort|dst|dstPort` (originator first), in order of first packet. */
+  get flows(): Map<string, FlowRecord> {
+    const m = new Map<string, FlowRecord>();
+    for (const f of this.#flows.records()) m.set(`${f.protocol}|${f.src}|${f.srcPort}|${f.dst}|${f.dstPort}`, f);
+    return m;
   }
 
   /** Adds one packet (file order). Returns whether it passed the filter. */
@@ -102,44 +203,88 @@ export class TrafficAccumulator {
     this.packetsRead++;
     const d = decodePacket(p.linktype, p.data, this.decoded, p.origLen);
     if (this.filter && !this.filter(d)) return false;
-    const ts = p.ts;
-    if (this.filteredMinNs === undefined || ts < this.filteredMinNs) this.filteredMinNs = ts;
-    this.anchorNs ??= ts;
-    const sinceAnchor = ts - this.anchorNs;
-    if (sinceAnchor < this.fromNs || (this.toNs !== undefined && sinceAnchor >= this.toNs)) return false;
+    let sec = p.tsSec;
+    let nsec = p.tsNsec;
+    if (sec === undefined || nsec === undefined) [sec, nsec] = splitNs(p.ts);
+    if (!this.#filteredMin.set || this.#filteredMin.after(sec, nsec)) this.#filteredMin.put(sec, nsec);
+    if (!this.#anchor.set) {
+      this.#anchor.put(sec, nsec);
+      this.anchorNs = joinNs(sec, nsec);
+    }
+    if (!this.#place(sec, nsec)) return false;
+    const len = p.origLen;
     this.packets++;
-    this.bytes += p.origLen;
+    this.bytes += len;
     this.capturedBytes += p.capLen;
-    if (this.firstNs === undefined) this.firstNs = ts;
-    this.lastNs = ts;
-    if (this.minNs === undefined || ts < this.minNs) this.minNs = ts;
-    if (this.maxNs === undefined || ts > this.maxNs) this.maxNs = ts;
+    if (!this.#first.set) this.#first.put(sec, nsec);
+    this.#last.put(sec, nsec);
+    if (!this.#min.set || this.#min.after(sec, nsec)) this.#min.put(sec, nsec);
+    if (!this.#max.set || this.#max.before(sec, nsec)) this.#max.put(sec, nsec);
 
-    const rel = sinceAnchor - this.fromNs;
-    const bin = Number(rel / this.binNs);
-    const counts = this.bins.get(bin);
-    if (counts) {
-      counts[0]++;
-      counts[1] += p.origLen;
-    } else {
-      this.bins.set(bin, [1, p.origLen]);
+    const bin = this.#bin;
+    if (bin !== this.#binIndex) {
+      let counts = this.bins.get(bin);
+      if (counts === undefined) {
+        counts = [0, 0];
+        this.bins.set(bin, counts);
+      }
+      this.#binIndex = bin;
+      this.#binCounts = counts;
     }
-    for (let i = 0; i < FANO_WINDOWS_NS.length; i++) this.fanoCounters[i]!.add(Number(rel / FANO_WINDOWS_NS[i]!));
-    this.sizes.set(p.origLen, (this.sizes.get(p.origLen) ?? 0) + 1);
-    if (this.prevNs !== undefined) {
-      const gap = ts - this.prevNs;
-      if (gap < 0n) this.outOfOrder++;
-      else this.iat.add(Number(gap) / 1e9);
+    this.#binCounts[0]++;
+    this.#binCounts[1] += len;
+    for (let i = 0; i < this.#windows.length; i++) this.fanoCounters[i]!.add(this.#windows[i]!);
+    if (len < DENSE_SIZES) this.#sizesDense[len]!++;
+    else this.#sizesLarge.set(len, (this.#sizesLarge.get(len) ?? 0) + 1);
+    this.#sizes = undefined;
+    const prev = this.#prev;
+    if (prev.set) {
+      const ds = sec - prev.sec;
+      if (ds > -EXACT_SECONDS && ds < EXACT_SECONDS) {
+        const gap = ds * NS + (nsec - prev.nsec);
+        if (gap < 0) this.outOfOrder++;
+        else this.iat.add(gap / 1e9);
+      } else if (ds < 0) {
+        this.outOfOrder++;
+      } else {
+        this.iat.add(Number(joinNs(sec, nsec) - joinNs(prev.sec, prev.nsec)) / 1e9);
+      }
     }
-    this.prevNs = ts;
-    if (d.srcPort >= 0 || d.network === 'ipv4' || d.network === 'ipv6') this.addFlow(d, ts, p.origLen);
+    prev.put(sec, nsec);
+    if (d.srcPort >= 0 || d.network === 'ipv4' || d.network === 'ipv6') {
+      if (!this.#flows.add(d, sec, nsec, len)) this.flowsDropped++;
+    }
+    return true;
+  }
+
+  /**
+   * Checks the window (from ≤ ts − anchor < to) and sets #bin and #windows for a packet at (sec, nsec); false when
+   * the packet is outside the window. Plain numbers within ±104 days of the anchor, BigInt beyond.
+   */
+  #place(sec: number, nsec: number): boolean {
+    const a = this.#anchor;
+    const ds = sec - a.sec;
+    if (!this.#wide && ds > -EXACT_SECONDS && ds < EXACT_SECONDS) {
+      const since = ds * NS + (nsec - a.nsec);
+      if (since < this.#from || since >= this.#to) return false;
+      const rel = since - this.#from;
+      this.#bin = floorDiv(rel, this.#binW);
+      for (let i = 0; i < this.#fanoW.length; i++) this.#windows[i] = floorDiv(rel, this.#fanoW[i]!);
+      return true;
+    }
+    const since = joinNs(sec, nsec) - this.anchorNs!;
+    if (since < this.fromNs || (this.toNs !== undefined && since >= this.toNs)) return false;
+    const rel = since - this.fromNs;
+    this.#bin = Number(rel / this.binNs);
+    for (let i = 0; i < FANO_WINDOWS_NS.length; i++) this.#windows[i] = Number(rel / FANO_WINDOWS_NS[i]!);
     return true;
   }
 
   /** Number of bins from the anchor to the latest packet: empty bins in between are zero-rate samples. */
   get binCount(): number {
-    if (this.maxNs === undefined) return 0;
-    return Number((this.maxNs - this.baseNs) / this.binNs) + 1;
+    const max = this.maxNs;
+    if (max === undefined) return 0;
+    return Number((max - this.baseNs) / this.binNs) + 1;
   }
 
   /** Start of bin 0: the anchor plus the window's start. */
@@ -158,8 +303,9 @@ export class TrafficAccumulator {
    */
   fano(i: number): number | null {
     const width = FANO_WINDOWS_NS[i]!;
-    if (this.maxNs === undefined) return null;
-    const windows = Number((this.maxNs - this.baseNs) / width) + 1;
+    const max = this.maxNs;
+    if (max === undefined) return null;
+    const windows = Number((max - this.baseNs) / width) + 1;
     if (windows < 2) return null;
     const sumSq = this.fanoCounters[i]!.sumOfSquares();
     const mean = this.packets / windows;
@@ -167,39 +313,14 @@ export class TrafficAccumulator {
     return variance / mean;
   }
 
-  private addFlow(d: Decoded, ts: bigint, len: number): void {
-    const src = formatAddress(d.src);
-    const dst = formatAddress(d.dst);
-    const sp = d.srcPort;
-    const dp = d.dstPort;
-    const key = `${d.protocol}|${src}|${sp}|${dst}|${dp}`;
-    let flow = this.flows.get(key);
-    let forward = true;
-    if (!flow) {
-      flow = this.flows.get(`${d.protocol}|${dst}|${dp}|${src}|${sp}`);
-      forward = false;
-    }
-    if (!flow) {
-      if (this.flows.size >= this.maxFlows) {
-        this.flowsDropped++;
-        return;
-      }
-      flow = {
-        protocol: d.protocol, src, srcPort: sp, dst, dstPort: dp, startNs: ts, endNs: ts,
-        origPackets: 0, origBytes: 0, respPackets: 0, respBytes: 0,
-      };
-      this.flows.set(key, flow);
-      forward = true;
-    }
-    if (ts < flow.startNs) flow.startNs = ts;
-    if (ts > flow.endNs) flow.endNs = ts;
-    if (forward) {
-      flow.origPackets++;
-      flow.origBytes += len;
-    } else {
-      flow.respPackets++;
-      flow.respBytes += len;
-    }
+  /** The flows in the order of their first packet. */
+  flowRecords(): FlowRecord[] {
+    return this.#flows.records();
+  }
+
+  /** Flows held in the table. */
+  get flowCount(): number {
+    return this.#flows.size;
   }
 }
 
@@ -220,21 +341,49 @@ export class FanoCounter {
   private newest = -Infinity;
   late = 0;
 
+  /** The window of the latest packets and how many of them, not yet in `open` (packets come in runs). */
+  private pendingWindow = NaN;
+  private pendingCount = 0;
+
   add(w: number): void {
+    if (w === this.pendingWindow) {
+      this.pendingCount++;
+      return;
+    }
+    this.flush();
     if (w < this.foldedBelow) {
       this.late++;
       this.folded += 1;
       return;
     }
-    this.open.set(w, (this.open.get(w) ?? 0) + 1);
-    if (w > this.newest) this.newest = w;
-    if (this.open.size > FANO_HORIZON) this.fold(this.newest - FANO_HORIZON / 2);
+    this.pendingWindow = w;
+    this.pendingCount = 1;
   }
 
   sumOfSquares(): number {
+    this.flush();
     let s = this.folded;
     for (const c of this.open.values()) s += c * c;
     return s;
+  }
+
+  /** Adds the pending run as its packets one by one would have been (the first may fold; the rest may be late). */
+  private flush(): void {
+    const w = this.pendingWindow;
+    const n = this.pendingCount;
+    if (n === 0) return;
+    this.pendingWindow = NaN;
+    this.pendingCount = 0;
+    this.open.set(w, (this.open.get(w) ?? 0) + 1);
+    if (w > this.newest) this.newest = w;
+    if (this.open.size > FANO_HORIZON) this.fold(this.newest - FANO_HORIZON / 2);
+    if (n === 1) return;
+    if (w < this.foldedBelow) {
+      this.late += n - 1;
+      this.folded += n - 1;
+    } else {
+      this.open.set(w, this.open.get(w)! + n - 1);
+    }
   }
 
   private fold(below: number): void {

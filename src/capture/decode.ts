@@ -129,7 +129,7 @@ const MAX_VLAN_TAGS = 16;
 export function decodePacket(linktype: number, data: Uint8Array, out: Decoded, wireLength: number = data.length): Decoded {
   out.network = 'none';
   out.ethertype = -1;
-  out.vlanIds.length = 0;
+  if (out.vlanIds.length !== 0) out.vlanIds.length = 0; // setting a length is a runtime call: only when needed
   out.data = data;
   out.srcOffset = -1;
   out.dstOffset = -1;

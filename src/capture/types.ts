@@ -10,6 +10,13 @@ export type CaptureFormat = 'pcap' | 'pcapng';
 export interface PacketRecord {
   /** Absolute timestamp in integer nanoseconds since the Unix epoch (exact, never through a float). */
   ts: bigint;
+  /**
+   * The same timestamp as whole seconds since the epoch (floored) and nanoseconds within that second (0..1e9−1),
+   * as plain numbers: what a hot loop can compare and subtract without a BigInt. Set by the reader on every record;
+   * optional so that hand-made records need not carry them (consumers fall back to `ts`).
+   */
+  tsSec?: number;
+  tsNsec?: number;
   /** Original length on the wire (pcap orig_len, pcapng original packet length). */
   origLen: number;
   /** Captured length: the number of bytes in `data`. */
