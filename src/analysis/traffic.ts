@@ -15,7 +15,7 @@
  * the filter is taken; `analyze` (analyze.ts) reads a file a second time in the rare case where that is not the
  * earliest (`filteredMinNs` tells).
  */
-import { createDecoded, decodePacket } from '../capture/decode.js';
+import { createDecoded, decodePacketAt } from '../capture/decode.js';
 import type { Decoded } from '../capture/decode.js';
 import type { PacketPredicate } from '../capture/filter.js';
 import type { PacketRecord } from '../capture/types.js';
@@ -144,6 +144,9 @@ export class TrafficAccumulator {
   // set by #place: the packet's bin and Fano windows
   #bin = 0;
   readonly #windows: number[] = FANO_WINDOWS_NS.map(() => 0);
+  /** Start (ns after the window's start) of the cached bin and Fano windows; NaN: nothing cached. */
+  #binStart = NaN;
+  readonly #windowStarts: number[] = FANO_WINDOWS_NS.map(() => NaN);
 
   constructor(opts: TrafficOptions) {
     this.binNs = opts.binNs;
@@ -201,7 +204,10 @@ export class TrafficAccumulator {
   /** Adds one packet (file order). Returns whether it passed the filter. */
   add(p: PacketRecord): boolean {
     this.packetsRead++;
-    const d = decodePacket(p.linktype, p.data, this.decoded, p.origLen);
+    const buf = p.buf;
+    const d = buf === undefined
+      ? decodePacketAt(p.linktype, p.data, 0, p.data.length, this.decoded, p.origLen)
+      : decodePacketAt(p.linktype, buf, p.bufOffset!, p.bufOffset! + p.capLen, this.decoded, p.origLen);
     if (this.filter && !this.filter(d)) return false;
     let sec = p.tsSec;
     let nsec = p.tsNsec;
@@ -268,15 +274,31 @@ export class TrafficAccumulator {
       const since = ds * NS + (nsec - a.nsec);
       if (since < this.#from || since >= this.#to) return false;
       const rel = since - this.#from;
-      this.#bin = floorDiv(rel, this.#binW);
-      for (let i = 0; i < this.#fanoW.length; i++) this.#windows[i] = floorDiv(rel, this.#fanoW[i]!);
+      // most packets fall in the same bin and windows as the one before: a comparison instead of a division
+      if (!(rel >= this.#binStart && rel < this.#binStart + this.#binW)) { // NaN: nothing cached yet
+        this.#bin = floorDiv(rel, this.#binW);
+        this.#binStart = this.#bin * this.#binW;
+      }
+      for (let i = 0; i < this.#fanoW.length; i++) {
+        const w = this.#fanoW[i]!;
+        const start = this.#windowStarts[i]!;
+        if (!(rel >= start && rel < start + w)) {
+          const k = floorDiv(rel, w);
+          this.#windows[i] = k;
+          this.#windowStarts[i] = k * w;
+        }
+      }
       return true;
     }
     const since = joinNs(sec, nsec) - this.anchorNs!;
     if (since < this.fromNs || (this.toNs !== undefined && since >= this.toNs)) return false;
     const rel = since - this.fromNs;
     this.#bin = Number(rel / this.binNs);
-    for (let i = 0; i < FANO_WINDOWS_NS.length; i++) this.#windows[i] = Number(rel / FANO_WINDOWS_NS[i]!);
+    this.#binStart = NaN; // the cache of the exact path does not apply
+    for (let i = 0; i < FANO_WINDOWS_NS.length; i++) {
+      this.#windows[i] = Number(rel / FANO_WINDOWS_NS[i]!);
+      this.#windowStarts[i] = NaN;
+    }
     return true;
   }
 

@@ -48,7 +48,11 @@ class ReusedRecord implements PacketRecord {
   linktype = 0;
   interfaceId = 0;
   index = 0;
-  data: Uint8Array = EMPTY;
+  buf: Uint8Array = EMPTY;
+  bufOffset = 0;
+  get data(): Uint8Array {
+    return this.buf.subarray(this.bufOffset, this.bufOffset + this.capLen);
+  }
   get ts(): bigint {
     return BigInt(this.tsSec) * NS_PER_S + BigInt(this.tsNsec);
   }
@@ -200,9 +204,10 @@ export class CaptureParser {
   }
 
   /** Delivers one packet: a fresh record, or the reused one overwritten (`ts` then made only on demand). */
-  #emit(ts: bigint | undefined, sec: number, nsec: number, origLen: number, capLen: number, linktype: number, interfaceId: number, data: Uint8Array): void {
+  #emit(ts: bigint | undefined, sec: number, nsec: number, origLen: number, capLen: number, linktype: number, interfaceId: number, buf: Uint8Array, at: number): void {
     const r = this.#reused;
     if (r === undefined) {
+      const data = buf.subarray(at, at + capLen);
       this.#onPacket({ ts: ts ?? BigInt(sec) * NS_PER_S + BigInt(nsec), tsSec: sec, tsNsec: nsec, origLen, capLen, linktype, interfaceId, index: this.#count++, data });
       return;
     }
@@ -213,7 +218,8 @@ export class CaptureParser {
     r.linktype = linktype;
     r.interfaceId = interfaceId;
     r.index = this.#count++;
-    r.data = data;
+    r.buf = buf;
+    r.bufOffset = at;
     this.#onPacket(r);
   }
 
@@ -432,10 +438,9 @@ export class CaptureParser {
         s += Math.floor(n / 1_000_000_000);
         n %= 1_000_000_000;
       }
-      const data = b.subarray(p + 16, p + size);
       this.#skip(size);
       if (incl > snaplen && snaplen !== 0) this.#snaplenWarning(incl, snaplen, this.#consumed - size);
-      this.#emit(undefined, s, n, orig, incl, linktype, 0, data);
+      this.#emit(undefined, s, n, orig, incl, linktype, 0, b, p + 16);
     }
   }
 
@@ -460,14 +465,14 @@ export class CaptureParser {
         n %= 1_000_000_000;
       }
       const size = 16 + incl;
-      const data = c.subarray(pos + 16, pos + size);
+      const at = pos + 16;
       pos += size;
       this.#pos = pos;
       this.#buffered -= size;
       this.#consumed += size;
       if (pos === end) this.#skip(0); // drop the finished chunk
       if (incl > snaplen && snaplen !== 0) this.#snaplenWarning(incl, snaplen, this.#consumed - size);
-      this.#emit(undefined, s, n, orig, incl, linktype, 0, data);
+      this.#emit(undefined, s, n, orig, incl, linktype, 0, c, at);
       if (pos === end) return;
     }
   }
@@ -613,7 +618,7 @@ export class CaptureParser {
     this.#countBlock(obsolete ? 'OPB' : 'EPB');
     if (cap > iface.snaplen && iface.snaplen !== 0) this.#snaplenWarning(cap, iface.snaplen, start);
     const [sec, nsec] = splitNs(ts);
-    this.#emit(ts, sec, nsec, orig, cap, iface.linktype, id, b.subarray(p + 28, p + 28 + cap));
+    this.#emit(ts, sec, nsec, orig, cap, iface.linktype, id, b, p + 28);
     return true;
   }
 
@@ -633,7 +638,7 @@ export class CaptureParser {
     }
     this.#countBlock('SPB');
     const [sec, nsec] = splitNs(this.#lastTs);
-    this.#emit(this.#lastTs, sec, nsec, orig, cap, iface.linktype, id, b.subarray(p + 12, p + 12 + cap));
+    this.#emit(this.#lastTs, sec, nsec, orig, cap, iface.linktype, id, b, p + 12);
     return true;
   }
 

@@ -29,6 +29,12 @@ export interface PacketRecord {
   index: number;
   /** Captured bytes (a view, see above). */
   data: Uint8Array;
+  /**
+   * Where `data` lies without making the view: bytes [bufOffset, bufOffset + capLen) of `buf`. Set by a reader
+   * that reuses its record (`reuseRecord`), whose `data` view is then only made when read.
+   */
+  buf?: Uint8Array;
+  bufOffset?: number;
 }
 
 /** A problem the reader survived (damaged tail, odd header): reported on stderr and in JSON output. */
