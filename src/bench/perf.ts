@@ -35,6 +35,7 @@ export interface ProcessUsage {
 }
 
 interface Child {
+  pid: number | undefined;
   stdout: string;
   stderr: string;
   exited: Promise<number | null>;
@@ -44,6 +45,7 @@ interface Child {
 function run(cmd: string, argv: string[]): Child {
   const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const c: Child = {
+    pid: child.pid,
     stdout: '',
     stderr: '',
     exited: once(child, 'exit').then(([code]) => code as number | null),
@@ -130,6 +132,8 @@ export interface TransferBenchOptions {
 /** One role's process in {@link TransferBenchResult}. */
 export interface RoleUsage extends ProcessUsage {
   role: string;
+  /** Its process id (to match CPU profiles and `perf` samples with roles). */
+  pid: number | undefined;
 }
 
 /** Result of {@link benchTransfer}. */
@@ -188,11 +192,11 @@ export async function benchTransfer(o: TransferBenchOptions): Promise<TransferBe
     if (got !== want || r.done.sha256 !== want) throw new Error('the migrated file differs from the original');
 
     const roles: RoleUsage[] = [
-      { role: 'source (smig send)', cpuSeconds: r.resources.cpuUserSeconds + r.resources.cpuSystemSeconds, maxRssMiB: r.resources.maxRssKiB / 1024 },
-      { role: 'leader + data relay 0', ...daemonUsage(relays[0]!) },
-      ...relays.slice(1, 5).map((c, i) => ({ role: `data relay ${i + 1}`, ...daemonUsage(c) })),
-      ...relays.slice(5, 8).map((c, i) => ({ role: `key relay ${i}`, ...daemonUsage(c) })),
-      { role: 'destination (smig recv)', ...daemonUsage(recv) },
+      { role: 'source (smig send)', pid: send.pid, cpuSeconds: r.resources.cpuUserSeconds + r.resources.cpuSystemSeconds, maxRssMiB: r.resources.maxRssKiB / 1024 },
+      { role: 'leader + data relay 0', pid: relays[0]!.pid, ...daemonUsage(relays[0]!) },
+      ...relays.slice(1, 5).map((c, i) => ({ role: `data relay ${i + 1}`, pid: c.pid, ...daemonUsage(c) })),
+      ...relays.slice(5, 8).map((c, i) => ({ role: `key relay ${i}`, pid: c.pid, ...daemonUsage(c) })),
+      { role: 'destination (smig recv)', pid: recv.pid, ...daemonUsage(recv) },
     ];
     const mb = o.size / 1e6;
     const totalCpuSeconds = roles.reduce((a, x) => a + x.cpuSeconds, 0);
