@@ -26,7 +26,8 @@ export { parseSize } from '../util/units.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SMIG = join(ROOT, 'bin', 'smig');
-const PLAIN_COPY = fileURLToPath(new URL('./plain-copy.js', import.meta.url));
+/** The built program (also when this module runs from source, as in tests: `npm test` builds first). */
+const PLAIN_COPY = join(ROOT, 'dist', 'bench', 'plain-copy.js');
 
 /** CPU seconds (user + system) and peak resident memory of one process. */
 export interface ProcessUsage {
