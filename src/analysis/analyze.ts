@@ -12,7 +12,7 @@ import { chiSquareHomogeneity } from './chi2.js';
 import type { Chi2Result } from './chi2.js';
 import { ksCritical, ksTwoSample, ksTwoSampleWeighted } from './ks.js';
 import type { KsResult, WeightedSample } from './ks.js';
-import { summary, weightedSummary } from './stats.js';
+import { summaryOfSorted, weightedSummary } from './stats.js';
 import type { Summary } from './stats.js';
 import { FANO_WINDOWS_NS, TrafficAccumulator } from './traffic.js';
 import type { FlowRecord } from './traffic.js';
@@ -161,7 +161,7 @@ async function analyzeClass(spec: ClassSpec, binNs: bigint, opts: AnalyzeOptions
     packets_per_bin: weightedSummary(samples.packets_per_bin),
     bytes_per_bin: weightedSummary(samples.bytes_per_bin),
     size: weightedSummary(samples.size),
-    iat: summary(acc.iat.values()),
+    iat: summaryOfSorted(samples.iat.values), // sorted by classSamples
   };
   const fano = FANO_WINDOWS_NS.map((windowNs, i) => ({
     windowNs,
@@ -203,7 +203,7 @@ function classSamples(acc: TrafficAccumulator): Record<Feature, WeightedSample> 
     for (const c of acc.bins.values()) counts.set(c[pick], (counts.get(c[pick]) ?? 0) + 1);
     return fromHistogram(counts);
   };
-  const iat = acc.iat.values();
+  const iat = acc.iat.sortedValues(); // ascending: the summary needs that order, the tests and plots accept any
   return {
     packets_per_bin: perBin(0),
     bytes_per_bin: perBin(1),

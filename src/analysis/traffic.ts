@@ -21,7 +21,7 @@ import type { PacketPredicate } from '../capture/filter.js';
 import type { PacketRecord } from '../capture/types.js';
 import { FlowTable } from './flows.js';
 import type { FlowRecord } from './flows.js';
-import { Reservoir } from './stats.js';
+import { Reservoir, radixPasses } from './stats.js';
 
 export type { FlowRecord } from './flows.js';
 
@@ -50,6 +50,72 @@ const NS_N = 1_000_000_000n;
 const EXACT_SECONDS = 9_000_000;
 /** Packet sizes below this are counted in a typed array; larger ones (jumbo, reassembled) in a map. */
 const DENSE_SIZES = 65_536;
+
+/**
+ * The inter-arrival sample: a {@link Reservoir} of gaps in integer nanoseconds (exact), read out in seconds. The
+ * same values and the same sample as a reservoir of seconds (same size, same random choices), but sorting it is a
+ * radix sort of integers — two passes of 16 bits when every gap is under 4.3 s — instead of one of doubles.
+ */
+export class IatSample {
+  readonly #ns: Reservoir;
+
+  constructor(capacity: number, seed: number) {
+    this.#ns = new Reservoir(capacity, seed);
+  }
+
+  /** Gaps offered so far. */
+  get seen(): number {
+    return this.#ns.seen;
+  }
+
+  /** Offers one gap in nanoseconds (a non-negative integer below 2^53). */
+  addNs(gapNs: number): void {
+    this.#ns.add(gapNs);
+  }
+
+  /** The gaps kept, in seconds, in the reservoir's order (a copy). */
+  values(): Float64Array {
+    return toSeconds(this.#ns.values());
+  }
+
+  /** The gaps kept, in seconds, ascending (a copy). */
+  sortedValues(): Float64Array {
+    return toSeconds(sortIntegers(this.#ns.values()));
+  }
+}
+
+/** Nanoseconds to seconds in place (a function of its own: see splitIntegers). */
+function toSeconds(v: Float64Array): Float64Array {
+  for (let i = 0; i < v.length; i++) v[i] = v[i]! / 1e9;
+  return v;
+}
+
+/** Sorts non-negative integers below 2^53 in place (LSD radix on their two 32-bit halves, see radixPasses). */
+function sortIntegers(a: Float64Array): Float64Array {
+  const n = a.length;
+  if (n < 4096) return a.sort();
+  const lo = new Uint32Array(n);
+  const hi = new Uint32Array(n);
+  splitIntegers(a, lo, hi);
+  const [l, h] = radixPasses(lo, hi);
+  joinIntegers(a, l, h);
+  return a;
+}
+
+// Each loop is a function of its own: V8 optimizes small hot functions at once, while one big function running a
+// million-iteration loop once stays in the interpreter for a long time (3× slower in a one-shot run).
+function splitIntegers(a: Float64Array, lo: Uint32Array, hi: Uint32Array): void {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const h = Math.floor(x / 4294967296);
+    hi[i] = h;
+    lo[i] = x - h * 4294967296;
+  }
+}
+
+function joinIntegers(a: Float64Array, lo: Uint32Array, hi: Uint32Array): void {
+  for (let i = 0; i < a.length; i++) a[i] = hi[i]! * 4294967296 + lo[i]!;
+}
 
 /** Splits nanoseconds into floored seconds and the nanoseconds within them. */
 function splitNs(ts: bigint): [sec: number, nsec: number] {
@@ -119,7 +185,7 @@ export class TrafficAccumulator {
   flowsDropped = 0;
   readonly bins: Map<number, BinCounts> = new Map();
   readonly fanoCounters: FanoCounter[] = FANO_WINDOWS_NS.map(() => new FanoCounter());
-  readonly iat: Reservoir;
+  readonly iat: IatSample;
   private readonly filter: PacketPredicate | undefined;
   private readonly decoded: Decoded = createDecoded();
   readonly #flows: FlowTable;
@@ -155,7 +221,7 @@ export class TrafficAccumulator {
     this.toNs = opts.toNs;
     this.filter = opts.filter;
     this.#flows = new FlowTable(opts.maxFlows ?? 100_000);
-    this.iat = new Reservoir(opts.maxSamples ?? 1_000_000, 0x5eed);
+    this.iat = new IatSample(opts.maxSamples ?? 1_000_000, 0x5eed);
     if (opts.anchorNs !== undefined) this.#anchor.put(...splitNs(opts.anchorNs));
     const limit = BigInt(EXACT_SECONDS) * NS_N;
     const fits = (x: bigint): boolean => x > -limit && x < limit;
@@ -249,11 +315,11 @@ export class TrafficAccumulator {
       if (ds > -EXACT_SECONDS && ds < EXACT_SECONDS) {
         const gap = ds * NS + (nsec - prev.nsec);
         if (gap < 0) this.outOfOrder++;
-        else this.iat.add(gap / 1e9);
+        else this.iat.addNs(gap);
       } else if (ds < 0) {
         this.outOfOrder++;
       } else {
-        this.iat.add(Number(joinNs(sec, nsec) - joinNs(prev.sec, prev.nsec)) / 1e9);
+        this.iat.addNs(Number(joinNs(sec, nsec) - joinNs(prev.sec, prev.nsec)));
       }
     }
     prev.put(sec, nsec);
