@@ -157,8 +157,8 @@ class Stamp {
   before(sec: number, nsec: number): boolean {
     return sec > this.sec || (sec === this.sec && nsec > this.nsec);
   }
-  get ns(): bigint | undefined {
-    return this.set ? joinNs(this.sec, this.nsec) : undefined;
+  ns(epoch: bigint): bigint | undefined {
+    return this.set ? joinNs(this.sec, this.nsec) + epoch : undefined;
   }
 }
 
@@ -202,6 +202,11 @@ export class TrafficAccumulator {
   readonly #min = new Stamp();
   readonly #max = new Stamp();
   readonly #prev = new Stamp();
+  /**
+   * Nanoseconds subtracted from every timestamp before it is split into numbers: 0 unless the timestamps lie beyond
+   * 2^53 s from 1970 (a pcapng interface with a huge if_tsoffset), where seconds would no longer be exact numbers.
+   */
+  #epoch = 0n;
   #binIndex = NaN;
   #binCounts: BinCounts = [0, 0];
   readonly #sizesDense = new Float64Array(DENSE_SIZES);
@@ -222,7 +227,10 @@ export class TrafficAccumulator {
     this.filter = opts.filter;
     this.#flows = new FlowTable(opts.maxFlows ?? 100_000);
     this.iat = new IatSample(opts.maxSamples ?? 1_000_000, 0x5eed);
-    if (opts.anchorNs !== undefined) this.#anchor.put(...splitNs(opts.anchorNs));
+    if (opts.anchorNs !== undefined) {
+      if (!Number.isSafeInteger(splitNs(opts.anchorNs)[0])) this.#epoch = (opts.anchorNs / NS_N) * NS_N;
+      this.#anchor.put(...this.#relative(opts.anchorNs));
+    }
     const limit = BigInt(EXACT_SECONDS) * NS_N;
     const fits = (x: bigint): boolean => x > -limit && x < limit;
     this.#wide = !fits(this.fromNs) || (this.toNs !== undefined && !fits(this.toNs)) || !fits(this.binNs);
@@ -233,19 +241,19 @@ export class TrafficAccumulator {
 
   /** Earliest timestamp of the packets that passed the filter (in or out of the window). */
   get filteredMinNs(): bigint | undefined {
-    return this.#filteredMin.ns;
+    return this.#filteredMin.ns(this.#epoch);
   }
   get firstNs(): bigint | undefined {
-    return this.#first.ns;
+    return this.#first.ns(this.#epoch);
   }
   get lastNs(): bigint | undefined {
-    return this.#last.ns;
+    return this.#last.ns(this.#epoch);
   }
   get minNs(): bigint | undefined {
-    return this.#min.ns;
+    return this.#min.ns(this.#epoch);
   }
   get maxNs(): bigint | undefined {
-    return this.#max.ns;
+    return this.#max.ns(this.#epoch);
   }
 
   /** Exact histogram of packet sizes (original lengths), in size order. */
@@ -277,11 +285,16 @@ export class TrafficAccumulator {
     if (this.filter && !this.filter(d)) return false;
     let sec = p.tsSec;
     let nsec = p.tsNsec;
-    if (sec === undefined || nsec === undefined) [sec, nsec] = splitNs(p.ts);
+    if (sec === undefined || nsec === undefined || this.#epoch !== 0n || !Number.isSafeInteger(sec)) {
+      if (this.#epoch === 0n && !this.#anchor.set && sec !== undefined && !Number.isSafeInteger(sec)) {
+        this.#epoch = (p.ts / NS_N) * NS_N; // seconds beyond 2^53: count from the first packet's second instead
+      }
+      [sec, nsec] = this.#relative(p.ts);
+    }
     if (!this.#filteredMin.set || this.#filteredMin.after(sec, nsec)) this.#filteredMin.put(sec, nsec);
     if (!this.#anchor.set) {
       this.#anchor.put(sec, nsec);
-      this.anchorNs = joinNs(sec, nsec);
+      this.anchorNs = joinNs(sec, nsec) + this.#epoch;
     }
     if (!this.#place(sec, nsec)) return false;
     const len = p.origLen;
@@ -356,7 +369,7 @@ export class TrafficAccumulator {
       }
       return true;
     }
-    const since = joinNs(sec, nsec) - this.anchorNs!;
+    const since = joinNs(sec, nsec) + this.#epoch - this.anchorNs!;
     if (since < this.fromNs || (this.toNs !== undefined && since >= this.toNs)) return false;
     const rel = since - this.fromNs;
     this.#bin = Number(rel / this.binNs);
@@ -366,6 +379,11 @@ export class TrafficAccumulator {
       this.#windowStarts[i] = NaN;
     }
     return true;
+  }
+
+  /** A timestamp as seconds and nanoseconds after the epoch (see #epoch). */
+  #relative(ts: bigint): [sec: number, nsec: number] {
+    return splitNs(ts - this.#epoch);
   }
 
   /** Number of bins from the anchor to the latest packet: empty bins in between are zero-rate samples. */

@@ -50,11 +50,13 @@ class ReusedRecord implements PacketRecord {
   index = 0;
   buf: Uint8Array = EMPTY;
   bufOffset = 0;
+  /** The exact timestamp when the reader had it as a BigInt (pcapng): `tsSec` may round beyond 2^53 s. */
+  big: bigint | undefined;
   get data(): Uint8Array {
     return this.buf.subarray(this.bufOffset, this.bufOffset + this.capLen);
   }
   get ts(): bigint {
-    return BigInt(this.tsSec) * NS_PER_S + BigInt(this.tsNsec);
+    return this.big ?? BigInt(this.tsSec) * NS_PER_S + BigInt(this.tsNsec);
   }
 }
 
@@ -211,6 +213,7 @@ export class CaptureParser {
       this.#onPacket({ ts: ts ?? BigInt(sec) * NS_PER_S + BigInt(nsec), tsSec: sec, tsNsec: nsec, origLen, capLen, linktype, interfaceId, index: this.#count++, data });
       return;
     }
+    r.big = ts;
     r.tsSec = sec;
     r.tsNsec = nsec;
     r.origLen = origLen;

@@ -13,7 +13,8 @@ export interface PacketRecord {
   /**
    * The same timestamp as whole seconds since the epoch (floored) and nanoseconds within that second (0..1e9−1),
    * as plain numbers: what a hot loop can compare and subtract without a BigInt. Set by the reader on every record;
-   * optional so that hand-made records need not carry them (consumers fall back to `ts`).
+   * optional so that hand-made records need not carry them (consumers fall back to `ts`). Exact while the seconds are
+   * a safe integer (below 2^53, some 285 million years from 1970); `ts` is exact always.
    */
   tsSec?: number;
   tsNsec?: number;

@@ -225,3 +225,20 @@ describe('radix sort of large samples', () => {
     expect([s.min, s.max, s.n]).toEqual([sorted[0], sorted[n - 1], n]);
   });
 });
+
+describe('TrafficAccumulator far beyond 2^53 seconds (a huge pcapng if_tsoffset)', () => {
+  it('keeps timestamps, bins and gaps exact, with and without a given anchor', () => {
+    const base = 2n ** 60n * 1_000_000_000n + 123n; // ~3.7e10 years from 1970
+    const stamps = [base, base + 1n, base + 2_500_000_001n, base + 2_500_000_001n + 86_400_000_000_000n];
+    for (const anchorNs of [undefined, base]) {
+      const acc = new TrafficAccumulator({ binNs: 1_000_000_000n, ...(anchorNs === undefined ? {} : { anchorNs }) });
+      stamps.forEach((ts, i) => {
+        const [s, n] = [ts / 1_000_000_000n, ts % 1_000_000_000n];
+        acc.add({ ...record(udp(1, 2, 3, 4), ts, i), tsSec: Number(s), tsNsec: Number(n) }); // tsSec rounded, as a reader gives it
+      });
+      expect([acc.anchorNs, acc.minNs, acc.maxNs, acc.firstNs, acc.lastNs]).toEqual([base, base, stamps[3], base, stamps[3]]);
+      expect([...acc.bins.keys()]).toEqual([0, 2, 86_402]);
+      expect([...acc.iat.values()]).toEqual([1e-9, 2.5, 86_400]);
+    }
+  });
+});
