@@ -5,8 +5,11 @@
 // `benchTransfer` (src/bench/perf.ts, exported as smig/bench); this file parses options and prints.
 //
 // Options: --size SIZE (default 1GiB), --runs N (default 1), --chunk-size SIZE, --cpu-prof DIR (a V8 CPU profile
-// of every smig process), --json, --keep (keep the temporary directory).
-import { benchTransfer, median, parseSize } from 'smig/bench';
+// of every smig process, and its top functions by self time printed per role), --json, --keep (keep the temporary
+// directory).
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchTransfer, median, parseSize, summarizeCpuProfile } from 'smig/bench';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -37,4 +40,19 @@ if (args.includes('--json')) {
     out.push(`  ${x.role.padEnd(24)} ${col(results.map((r) => r.smig.roles[i].cpuSeconds)).padEnd(16)} ${col(results.map((r) => r.smig.roles[i].maxRssMiB), 1)}`);
   });
   process.stdout.write(`${out.join('\n')}\n`);
+}
+
+const profDir = opt('--cpu-prof');
+if (profDir !== undefined && !args.includes('--json')) {
+  // the last run's profiles, matched to roles by pid (node names them CPU.<date>.<time>.<pid>.<n>.cpuprofile)
+  const files = readdirSync(profDir);
+  for (const role of results.at(-1).smig.roles) {
+    const f = files.find((x) => x.split('.')[3] === String(role.pid));
+    if (f === undefined) continue;
+    const s = summarizeCpuProfile(join(profDir, f));
+    const busy = s.totalMs - s.idleMs;
+    const top = s.functions.filter((x) => !x.name.startsWith('(idle)')).slice(0, 6);
+    process.stdout.write(`\n  ${role.role}: ${busy.toFixed(0)} ms busy in ${f}\n`);
+    for (const x of top) process.stdout.write(`    ${x.ms.toFixed(0).padStart(6)} ms ${(100 * x.ms / busy).toFixed(1).padStart(5)} %  ${x.name}\n`);
+  }
 }
