@@ -1,55 +1,32 @@
 #!/usr/bin/env node
-// npm run bench:analyze — smig analyze against `tshark -q -z io,stat,1` on a ≥ 1 M-packet pcap, and peak memory
-// on a small and a ≥ 1 GB file (it must not grow with the file). Prints a table and a JSON line.
-// Env: SMIG_BENCH_DIR (default .bench/), SMIG_BENCH_PACKETS (default 1000000), SMIG_BENCH_BIG_PACKETS (default
-// 1400000 packets of ~610 B ≈ 0.85 GB; a second file twice that size, 1.7 GB, shows that memory stays flat),
-// SMIG_BENCH_TSHARK=0 to leave tshark out (it takes minutes).
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+// `npm run bench:analyze`: `smig analyze --json` next to its anchors `capinfos` and `tshark -q -z io,stat,1` on
+// the same synthetic header-only captures (1 M packets of Ethernet/IPv4/UDP cut at 64 bytes, ~80 MB, and one four
+// times as large to show that memory does not grow with the file), runs interleaved. Wall and CPU seconds and peak
+// RSS from /usr/bin/time (package `time`); capinfos and tshark come with the `tshark` package. The work is done by
+// `benchAnalyze` (src/bench/perf.ts, exported as smig/bench); this file parses options and prints.
+// Env: SMIG_BENCH_DIR (default .bench/), SMIG_BENCH_PACKETS (default 1000000), SMIG_BENCH_RUNS (default 3),
+// SMIG_BENCH_TSHARK=0 leaves tshark out.
+import { benchAnalyze, median } from 'smig/bench';
 
-const dir = process.env.SMIG_BENCH_DIR ?? '.bench';
-mkdirSync(dir, { recursive: true });
-const packets = Number(process.env.SMIG_BENCH_PACKETS ?? 1_000_000);
-const bigPackets = Number(process.env.SMIG_BENCH_BIG_PACKETS ?? 1_400_000);
-
-function make(name, n, mean) {
-  const path = join(dir, name);
-  if (!existsSync(path)) {
-    process.stderr.write(`making ${path} (${n} packets)…\n`);
-    const r = spawnSync(process.execPath, ['bench/make-pcap.mjs', path, String(n), String(mean)], { stdio: 'inherit' });
-    if (r.status !== 0) process.exit(1);
-  }
-  return path;
-}
-
-/** Runs a command under /usr/bin/time -f, returning wall seconds and peak RSS in MiB. */
-function timed(cmd, args) {
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 30 });
-  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr.slice(-500)}`);
-  const [sec, kb] = r.stderr.trim().split('\n').at(-1).split(' ').map(Number);
-  return { seconds: sec, peakMiB: kb / 1024, stdout: r.stdout };
-}
-
-const small = make('bench-1m.pcap', packets, 300);
-const big = make('bench-1g.pcap', bigPackets, 1300);
-const bigger = make('bench-2g.pcap', 2 * bigPackets, 1300);
-const smig = ['bin/smig', 'analyze', '--no-progress', '--json'];
-const rows = [];
-for (const file of [small, big, bigger]) {
-  const size = statSync(file).size;
-  const s = timed(process.execPath, [...smig, file]);
-  const report = JSON.parse(s.stdout);
-  rows.push({ file, sizeMB: size / 1e6, packets: report.captures[0].packets, tool: 'smig analyze', seconds: s.seconds, peakMiB: s.peakMiB });
-}
-const hasTshark = process.env.SMIG_BENCH_TSHARK !== '0' && spawnSync('tshark', ['--version']).status === 0;
-if (hasTshark) {
-  const t = timed('tshark', ['-q', '-n', '-z', 'io,stat,1', '-r', small]);
-  rows.push({ file: small, sizeMB: statSync(small).size / 1e6, packets, tool: 'tshark -q -z io,stat,1', seconds: t.seconds, peakMiB: t.peakMiB });
-}
-console.log('file                      size MB   packets  tool                       seconds  peak MiB');
+const rows = await benchAnalyze({
+  dir: process.env.SMIG_BENCH_DIR ?? '.bench',
+  packets: Number(process.env.SMIG_BENCH_PACKETS ?? 1_000_000),
+  runs: Number(process.env.SMIG_BENCH_RUNS ?? 3),
+  ...(process.env.SMIG_BENCH_TSHARK === '0' ? { tshark: false } : {}),
+  log: (s) => process.stderr.write(`bench:analyze: ${s}\n`),
+});
+const col = (xs, d = 2) => xs.map((x) => x.toFixed(d)).join(' / ');
+console.log('file                 size MB    packets  tool                      wall s (runs)          CPU s (runs)           peak MiB (max)');
 for (const r of rows) {
-  console.log(`${r.file.padEnd(24)} ${r.sizeMB.toFixed(0).padStart(8)} ${String(r.packets).padStart(9)}  ${r.tool.padEnd(25)} ${r.seconds.toFixed(2).padStart(8)} ${r.peakMiB.toFixed(0).padStart(9)}`);
+  const name = r.file.split('/').at(-1);
+  console.log(`${name.padEnd(20)} ${r.sizeMB.toFixed(0).padStart(7)} ${String(r.packets).padStart(10)}  ${r.tool.padEnd(24)}  ${col(r.runs.map((x) => x.seconds)).padEnd(22)} ${col(r.runs.map((x) => x.cpuSeconds)).padEnd(22)} ${Math.max(...r.runs.map((x) => x.peakMiB)).toFixed(0).padStart(6)}`);
 }
-if (hasTshark) console.log(`speed-up over tshark on ${packets} packets: ${(rows[3].seconds / rows[0].seconds).toFixed(1)}×`);
+const at = (tool, i = 0) => rows.filter((r) => r.tool.startsWith(tool))[i];
+const smig = at('smig');
+const cap = at('capinfos');
+if (smig && cap) {
+  const w = median(smig.runs.map((x) => x.seconds)) / median(cap.runs.map((x) => x.seconds));
+  const c = median(smig.runs.map((x) => x.cpuSeconds)) / median(cap.runs.map((x) => x.cpuSeconds));
+  console.log(`smig analyze ÷ capinfos on ${smig.packets} packets (medians): wall ${w.toFixed(2)}×, CPU ${c.toFixed(2)}×`);
+}
 console.log(JSON.stringify({ bench: 'analyze', rows }));

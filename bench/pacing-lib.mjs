@@ -15,14 +15,13 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BIN = join(ROOT, 'bin', 'smig');
 export const CAPTURES = join(ROOT, 'test', 'fixtures', 'captures');
-const dist = (p) => import(join(ROOT, 'dist', p));
 
 /**
  * Cuts a capture into interleaved 5 s blocks: even ones (learned) and odd ones (held out), each part a capture of
  * its own without the other's gaps. The implementation is src/bench/demo.ts `splitBlocks` (smig bench uses it too).
  */
 export async function splitBlocks(capture, blockNs, evenPath, oddPath) {
-  const { splitBlocks: split } = await dist('bench/demo.js');
+  const { splitBlocks: split } = await import('smig/bench');
   return split(capture, blockNs, evenPath, oddPath);
 }
 
@@ -115,7 +114,7 @@ export async function migrate(cluster, file, capture, { strategy, profile, seed,
 
 /** The other port of the TCP flow on `port` that carried the most bytes (the data relay's link to the leader). */
 export async function busiestPeerPort(capture, port) {
-  const { readCapture, createDecoded, decodePacket } = await dist('capture/index.js');
+  const { readCapture, createDecoded, decodePacket } = await import('smig/capture');
   const d = createDecoded();
   const bytes = new Map();
   await readCapture(capture, (p) => {

@@ -46,8 +46,7 @@ if ((await l.exited) !== 0) throw new Error(l.stderr);
 say(l.stderr.trim());
 const payload = lab.randomFile(join(dir, 'payload.bin'), SIZE);
 
-const { createPlan, planDuration } = await import(join(lab.ROOT, 'dist/pacing/plan.js'));
-const { parseProfile } = await import(join(lab.ROOT, 'dist/profile/model.js'));
+const { createPlan, planDuration, parseProfile } = await import('smig/bench');
 const prof = parseProfile(readFileSync(profile, 'utf8'));
 const lowerBound = SIZE / prof.rates.bytesPerSecond;
 const targetOf = (strategy) => (strategy === 'bulk' ? null : planDuration(createPlan({ strategy, profile: prof, seed: 1 }), SIZE).wireRate);

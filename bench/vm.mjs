@@ -27,8 +27,7 @@ const opt = (name, dflt) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : dflt;
 };
-const { parseSize } = await import(join(ROOT, 'dist/util/units.js'));
-const { QmpClient } = await import(join(ROOT, 'dist/vm/qmp.js'));
+const { parseSize, QmpClient } = await import('smig/bench');
 const RANDOM = parseSize(opt('--random', '16MiB'), '--random');
 const MEMORY = Number(opt('--memory', '64'));
 const RATE = opt('--rate', '4MB/s');

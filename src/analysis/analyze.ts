@@ -12,7 +12,7 @@ import { chiSquareHomogeneity } from './chi2.js';
 import type { Chi2Result } from './chi2.js';
 import { ksCritical, ksTwoSample, ksTwoSampleWeighted } from './ks.js';
 import type { KsResult, WeightedSample } from './ks.js';
-import { summary, weightedSummary } from './stats.js';
+import { summaryOfSorted, weightedSummary } from './stats.js';
 import type { Summary } from './stats.js';
 import { FANO_WINDOWS_NS, TrafficAccumulator } from './traffic.js';
 import type { FlowRecord } from './traffic.js';
@@ -122,6 +122,7 @@ async function analyzeClass(spec: ClassSpec, binNs: bigint, opts: AnalyzeOptions
   const filterText = combinedFilter(opts.filter, spec.filter);
   const filter = filterText === undefined ? undefined : compileFilter(filterText);
   const readOpts: ReadOptions = {
+    reuseRecord: true, // the accumulator keeps nothing of a record: one object for every packet
     onProgress: opts.onProgress ? (r, t) => opts.onProgress!(spec.file, r, t) : undefined,
   };
   if (spec.fromNs !== undefined && spec.toNs !== undefined && spec.toNs <= spec.fromNs) {
@@ -153,20 +154,20 @@ async function analyzeClass(spec: ClassSpec, binNs: bigint, opts: AnalyzeOptions
     info.warnings.push({ code: 'SMIG_WARN_FANO_LATE', offset: 0, message: `${spec.file}: ${acc.fanoLate} packets came minutes out of time order; the Fano factors count them in windows of their own` });
   }
   if (acc.flowsDropped > 0) {
-    info.warnings.push({ code: 'SMIG_WARN_FLOWS', offset: 0, message: `${spec.file}: more than ${acc.flows.size} flows; ${acc.flowsDropped} packets of further flows are not in the flow table` });
+    info.warnings.push({ code: 'SMIG_WARN_FLOWS', offset: 0, message: `${spec.file}: more than ${acc.flowCount} flows; ${acc.flowsDropped} packets of further flows are not in the flow table` });
   }
   const samples = classSamples(acc);
   const summaries = {
     packets_per_bin: weightedSummary(samples.packets_per_bin),
     bytes_per_bin: weightedSummary(samples.bytes_per_bin),
     size: weightedSummary(samples.size),
-    iat: summary(acc.iat.values()),
+    iat: summaryOfSorted(samples.iat.values), // sorted by classSamples
   };
   const fano = FANO_WINDOWS_NS.map((windowNs, i) => ({
     windowNs,
     value: acc.fano(i),
   }));
-  const flows = [...acc.flows.values()].sort((a, b) => b.origBytes + b.respBytes - (a.origBytes + a.respBytes));
+  const flows = acc.flowRecords().sort((a, b) => b.origBytes + b.respBytes - (a.origBytes + a.respBytes));
   return { name: spec.name, file: spec.file, filter: filterText, info, traffic: acc, samples, summaries, fano, flows };
 }
 
@@ -202,7 +203,7 @@ function classSamples(acc: TrafficAccumulator): Record<Feature, WeightedSample> 
     for (const c of acc.bins.values()) counts.set(c[pick], (counts.get(c[pick]) ?? 0) + 1);
     return fromHistogram(counts);
   };
-  const iat = acc.iat.values();
+  const iat = acc.iat.sortedValues(); // ascending: the summary needs that order, the tests and plots accept any
   return {
     packets_per_bin: perBin(0),
     bytes_per_bin: perBin(1),

@@ -43,7 +43,14 @@ const EMPTY: Summary = { n: 0, mean: NaN, sd: NaN, min: NaN, max: NaN, p50: NaN,
  * @example summary([1, 2, 3, 4]).p90 // 3.7 (np.percentile([1, 2, 3, 4], 90))
  */
 export function summary(values: ArrayLike<number>): Summary {
-  const sorted = sortedNumbers(values, 'summary');
+  return summaryOfSorted(sortedNumbers(values, 'summary'));
+}
+
+/**
+ * {@link summary} of values already in ascending order and free of NaN (not checked): for a caller that sorted
+ * them itself, e.g. as integers.
+ */
+export function summaryOfSorted(sorted: ArrayLike<number>): Summary {
   const n = sorted.length;
   if (n === 0) return { ...EMPTY };
   // simple-statistics: a compensated (Neumaier) sum, and the n − 1 variance around that mean
@@ -287,11 +294,106 @@ function sortedNumbers(values: ArrayLike<number>, fn: string): Float64Array {
   if (values == null || typeof values.length !== 'number') {
     throw smigError('SMIG_ERR_USAGE', `${fn}: values is not an array of numbers`);
   }
-  const out = Float64Array.from(values);
+  // the constructor copies an array-like (a typed array: one memcpy); Float64Array.from would iterate
+  const out = new Float64Array(values);
   for (let i = 0; i < out.length; i++) {
     if (Number.isNaN(out[i])) throw smigError('SMIG_ERR_USAGE', `${fn}: values holds NaN at index ${i}`);
   }
-  return out.sort();
+  return out.length >= RADIX_MIN ? radixSort(out) : out.sort();
+}
+
+/** From this many values on, {@link radixSort} beats the comparison sort of `Float64Array#sort` (~4× at 1 M). */
+const RADIX_MIN = 65_536;
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Sorts NaN-free doubles ascending in place, in the order of `Float64Array#sort` (−0 before +0): LSD radix sort
+ * on the IEEE bit patterns made order-preserving (negative: all bits flipped; positive: the sign bit), 16 bits a
+ * pass, a pass skipped when every key has the same digit.
+ */
+function radixSort(a: Float64Array): Float64Array {
+  if (!LITTLE_ENDIAN) return a.sort();
+  const n = a.length;
+  const words = new Uint32Array(a.buffer, a.byteOffset, 2 * n); // [low, high] per double
+  const lo = new Uint32Array(n);
+  const hi = new Uint32Array(n);
+  toSortable(words, lo, hi);
+  const [l, h] = radixPasses(lo, hi);
+  fromSortable(words, l, h);
+  return a;
+}
+
+// Each loop is a function of its own: V8 optimizes small hot functions at once, while one big function running a
+// million-iteration loop once stays in the interpreter for a long time (3× slower in a one-shot run).
+function toSortable(words: Uint32Array, lo: Uint32Array, hi: Uint32Array): void {
+  for (let i = 0; i < lo.length; i++) {
+    const h = words[2 * i + 1]!;
+    const l = words[2 * i]!;
+    if (h & 0x80000000) {
+      hi[i] = ~h >>> 0;
+      lo[i] = ~l >>> 0;
+    } else {
+      hi[i] = (h | 0x80000000) >>> 0;
+      lo[i] = l;
+    }
+  }
+}
+
+function fromSortable(words: Uint32Array, lo: Uint32Array, hi: Uint32Array): void {
+  for (let i = 0; i < lo.length; i++) {
+    const h = hi[i]!;
+    if (h & 0x80000000) {
+      words[2 * i + 1] = (h & 0x7fffffff) >>> 0;
+      words[2 * i] = lo[i]!;
+    } else {
+      words[2 * i + 1] = ~h >>> 0;
+      words[2 * i] = ~lo[i]! >>> 0;
+    }
+  }
+}
+
+/**
+ * LSD radix sort of 64-bit keys given as (hi, lo) 32-bit halves: four stable passes of 16 bits, low digits first, a
+ * pass skipped when every key has the same digit. Returns the sorted halves (the given arrays or scratch ones).
+ */
+export function radixPasses(lo: Uint32Array, hi: Uint32Array): [lo: Uint32Array, hi: Uint32Array] {
+  const n = lo.length;
+  let lo2: Uint32Array = new Uint32Array(n);
+  let hi2: Uint32Array = new Uint32Array(n);
+  const count = new Uint32Array(65_536);
+  for (let pass = 0; pass < 4; pass++) {
+    const src = pass < 2 ? lo : hi;
+    const shift = (pass & 1) * 16;
+    countDigits(src, shift, count);
+    if (count[(src[0]! >>> shift) & 0xffff] === n) continue; // one digit for all: nothing moves
+    prefixSums(count);
+    scatter(src, shift, count, lo, hi, lo2, hi2);
+    [lo, lo2] = [lo2, lo];
+    [hi, hi2] = [hi2, hi];
+  }
+  return [lo, hi];
+}
+
+function countDigits(src: Uint32Array, shift: number, count: Uint32Array): void {
+  count.fill(0);
+  for (let i = 0; i < src.length; i++) count[(src[i]! >>> shift) & 0xffff]!++;
+}
+
+function prefixSums(count: Uint32Array): void {
+  let sum = 0;
+  for (let d = 0; d < count.length; d++) {
+    const c = count[d]!;
+    count[d] = sum;
+    sum += c;
+  }
+}
+
+function scatter(src: Uint32Array, shift: number, count: Uint32Array, lo: Uint32Array, hi: Uint32Array, lo2: Uint32Array, hi2: Uint32Array): void {
+  for (let i = 0; i < src.length; i++) {
+    const at = count[(src[i]! >>> shift) & 0xffff]!++;
+    lo2[at] = lo[i]!;
+    hi2[at] = hi[i]!;
+  }
 }
 
 /** Run-length encodes an ascending array. */

@@ -15,30 +15,18 @@
  * the filter is taken; `analyze` (analyze.ts) reads a file a second time in the rare case where that is not the
  * earliest (`filteredMinNs` tells).
  */
-import { createDecoded, decodePacket, formatAddress } from '../capture/decode.js';
+import { createDecoded, decodePacketAt } from '../capture/decode.js';
 import type { Decoded } from '../capture/decode.js';
 import type { PacketPredicate } from '../capture/filter.js';
 import type { PacketRecord } from '../capture/types.js';
-import { Reservoir } from './stats.js';
+import { FlowTable } from './flows.js';
+import type { FlowRecord } from './flows.js';
+import { Reservoir, radixPasses } from './stats.js';
+
+export type { FlowRecord } from './flows.js';
 
 /** Windows of the Fano factor (variance ÷ mean of packet counts per window), in nanoseconds. */
 export const FANO_WINDOWS_NS: readonly bigint[] = [10_000_000n, 100_000_000n, 1_000_000_000n];
-
-export interface FlowRecord {
-  /** IP protocol number (6 TCP, 17 UDP, …). */
-  protocol: number;
-  /** Originator: the source of the first packet seen of this flow. */
-  src: string;
-  srcPort: number;
-  dst: string;
-  dstPort: number;
-  startNs: bigint;
-  endNs: bigint;
-  origPackets: number;
-  origBytes: number;
-  respPackets: number;
-  respBytes: number;
-}
 
 export interface TrafficOptions {
   /** Bin width in nanoseconds (≥ 1000: 1 µs). */
@@ -56,13 +44,135 @@ export interface TrafficOptions {
 /** Counts of one bin: [packets, bytes]. */
 type BinCounts = [number, number];
 
-/** Accumulates one traffic class. Feed it with `add`, in file order. */
+const NS = 1_000_000_000;
+const NS_N = 1_000_000_000n;
+/** Seconds apart below which a difference in nanoseconds is exact as a Number (2^53 ns ≈ 104 days). */
+const EXACT_SECONDS = 9_000_000;
+/** Packet sizes below this are counted in a typed array; larger ones (jumbo, reassembled) in a map. */
+const DENSE_SIZES = 65_536;
+
+/**
+ * The inter-arrival sample: a {@link Reservoir} of gaps in integer nanoseconds (exact), read out in seconds. The
+ * same values and the same sample as a reservoir of seconds (same size, same random choices), but sorting it is a
+ * radix sort of integers — two passes of 16 bits when every gap is under 4.3 s — instead of one of doubles.
+ */
+export class IatSample {
+  readonly #ns: Reservoir;
+
+  constructor(capacity: number, seed: number) {
+    this.#ns = new Reservoir(capacity, seed);
+  }
+
+  /** Gaps offered so far. */
+  get seen(): number {
+    return this.#ns.seen;
+  }
+
+  /** Offers one gap in nanoseconds (a non-negative integer below 2^53). */
+  addNs(gapNs: number): void {
+    this.#ns.add(gapNs);
+  }
+
+  /** The gaps kept, in seconds, in the reservoir's order (a copy). */
+  values(): Float64Array {
+    return toSeconds(this.#ns.values());
+  }
+
+  /** The gaps kept, in seconds, ascending (a copy). */
+  sortedValues(): Float64Array {
+    return toSeconds(sortIntegers(this.#ns.values()));
+  }
+}
+
+/** Nanoseconds to seconds in place (a function of its own: see splitIntegers). */
+function toSeconds(v: Float64Array): Float64Array {
+  for (let i = 0; i < v.length; i++) v[i] = v[i]! / 1e9;
+  return v;
+}
+
+/** Sorts non-negative integers below 2^53 in place (LSD radix on their two 32-bit halves, see radixPasses). */
+function sortIntegers(a: Float64Array): Float64Array {
+  const n = a.length;
+  if (n < 4096) return a.sort();
+  const lo = new Uint32Array(n);
+  const hi = new Uint32Array(n);
+  splitIntegers(a, lo, hi);
+  const [l, h] = radixPasses(lo, hi);
+  joinIntegers(a, l, h);
+  return a;
+}
+
+// Each loop is a function of its own: V8 optimizes small hot functions at once, while one big function running a
+// million-iteration loop once stays in the interpreter for a long time (3× slower in a one-shot run).
+function splitIntegers(a: Float64Array, lo: Uint32Array, hi: Uint32Array): void {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const h = Math.floor(x / 4294967296);
+    hi[i] = h;
+    lo[i] = x - h * 4294967296;
+  }
+}
+
+function joinIntegers(a: Float64Array, lo: Uint32Array, hi: Uint32Array): void {
+  for (let i = 0; i < a.length; i++) a[i] = hi[i]! * 4294967296 + lo[i]!;
+}
+
+/** Splits nanoseconds into floored seconds and the nanoseconds within them. */
+function splitNs(ts: bigint): [sec: number, nsec: number] {
+  let sec = ts / NS_N;
+  let nsec = ts - sec * NS_N;
+  if (nsec < 0n) {
+    nsec += NS_N;
+    sec -= 1n;
+  }
+  return [Number(sec), Number(nsec)];
+}
+
+function joinNs(sec: number, nsec: number): bigint {
+  return BigInt(sec) * NS_N + BigInt(nsec);
+}
+
+/** ⌊a ÷ b⌋ for integers a, b > 0 with |a| < 2^53, exact (the float quotient can round up to the next integer). */
+function floorDiv(a: number, b: number): number {
+  let q = Math.floor(a / b);
+  const r = a - q * b;
+  if (r < 0) q--;
+  else if (r >= b) q++;
+  return q;
+}
+
+/** A timestamp kept as seconds and nanoseconds (plain numbers, exact); `set` false until the first one. */
+class Stamp {
+  set = false;
+  sec = 0;
+  nsec = 0;
+  put(sec: number, nsec: number): void {
+    this.set = true;
+    this.sec = sec;
+    this.nsec = nsec;
+  }
+  after(sec: number, nsec: number): boolean {
+    return sec < this.sec || (sec === this.sec && nsec < this.nsec);
+  }
+  before(sec: number, nsec: number): boolean {
+    return sec > this.sec || (sec === this.sec && nsec > this.nsec);
+  }
+  ns(epoch: bigint): bigint | undefined {
+    return this.set ? joinNs(this.sec, this.nsec) + epoch : undefined;
+  }
+}
+
+/**
+ * Accumulates one traffic class. Feed it with `add`, in file order.
+ *
+ * The per-packet path allocates nothing (the reader's `data` view aside): timestamps are handled as seconds and
+ * nanoseconds in plain numbers (BigInt only beyond ±104 days from the anchor), the current bin and Fano windows
+ * are cached, sizes go into a typed-array histogram and flows into a {@link FlowTable}.
+ */
 export class TrafficAccumulator {
   readonly binNs: bigint;
   /** Anchor of the window: the class's earliest packet (after the filter). */
   anchorNs: bigint | undefined;
-  /** Earliest timestamp of the packets that passed the filter (in or out of the window). */
-  filteredMinNs: bigint | undefined;
   private readonly fromNs: bigint;
   private readonly toNs: bigint | undefined;
   packets = 0;
@@ -70,22 +180,44 @@ export class TrafficAccumulator {
   capturedBytes = 0;
   /** Packets the reader delivered, before the filter. */
   packetsRead = 0;
-  firstNs: bigint | undefined;
-  lastNs: bigint | undefined;
-  minNs: bigint | undefined;
-  maxNs: bigint | undefined;
   /** Gaps in file order that were negative (packets out of time order): left out of the IAT sample. */
   outOfOrder = 0;
   flowsDropped = 0;
   readonly bins: Map<number, BinCounts> = new Map();
   readonly fanoCounters: FanoCounter[] = FANO_WINDOWS_NS.map(() => new FanoCounter());
-  readonly sizes: Map<number, number> = new Map();
-  readonly iat: Reservoir;
-  readonly flows: Map<string, FlowRecord> = new Map();
+  readonly iat: IatSample;
   private readonly filter: PacketPredicate | undefined;
-  private readonly maxFlows: number;
   private readonly decoded: Decoded = createDecoded();
-  private prevNs: bigint | undefined;
+  readonly #flows: FlowTable;
+  // number mirrors of the bigint options; `#wide` when they do not fit exactly (every packet takes the BigInt path)
+  readonly #binW: number;
+  readonly #fanoW: number[] = FANO_WINDOWS_NS.map(Number);
+  readonly #from: number;
+  readonly #to: number;
+  readonly #wide: boolean;
+  #anchor = new Stamp();
+  readonly #filteredMin = new Stamp();
+  readonly #first = new Stamp();
+  readonly #last = new Stamp();
+  readonly #min = new Stamp();
+  readonly #max = new Stamp();
+  readonly #prev = new Stamp();
+  /**
+   * Nanoseconds subtracted from every timestamp before it is split into numbers: 0 unless the timestamps lie beyond
+   * 2^53 s from 1970 (a pcapng interface with a huge if_tsoffset), where seconds would no longer be exact numbers.
+   */
+  #epoch = 0n;
+  #binIndex = NaN;
+  #binCounts: BinCounts = [0, 0];
+  readonly #sizesDense = new Float64Array(DENSE_SIZES);
+  readonly #sizesLarge = new Map<number, number>();
+  #sizes: Map<number, number> | undefined;
+  // set by #place: the packet's bin and Fano windows
+  #bin = 0;
+  readonly #windows: number[] = FANO_WINDOWS_NS.map(() => 0);
+  /** Start (ns after the window's start) of the cached bin and Fano windows; NaN: nothing cached. */
+  #binStart = NaN;
+  readonly #windowStarts: number[] = FANO_WINDOWS_NS.map(() => NaN);
 
   constructor(opts: TrafficOptions) {
     this.binNs = opts.binNs;
@@ -93,53 +225,172 @@ export class TrafficAccumulator {
     this.fromNs = opts.fromNs ?? 0n;
     this.toNs = opts.toNs;
     this.filter = opts.filter;
-    this.maxFlows = opts.maxFlows ?? 100_000;
-    this.iat = new Reservoir(opts.maxSamples ?? 1_000_000, 0x5eed);
+    this.#flows = new FlowTable(opts.maxFlows ?? 100_000);
+    this.iat = new IatSample(opts.maxSamples ?? 1_000_000, 0x5eed);
+    if (opts.anchorNs !== undefined) {
+      if (!Number.isSafeInteger(splitNs(opts.anchorNs)[0])) this.#epoch = (opts.anchorNs / NS_N) * NS_N;
+      this.#anchor.put(...this.#relative(opts.anchorNs));
+    }
+    const limit = BigInt(EXACT_SECONDS) * NS_N;
+    const fits = (x: bigint): boolean => x > -limit && x < limit;
+    this.#wide = !fits(this.fromNs) || (this.toNs !== undefined && !fits(this.toNs)) || !fits(this.binNs);
+    this.#binW = Number(this.binNs);
+    this.#from = Number(this.fromNs);
+    this.#to = this.toNs === undefined ? Infinity : Number(this.toNs);
+  }
+
+  /** Earliest timestamp of the packets that passed the filter (in or out of the window). */
+  get filteredMinNs(): bigint | undefined {
+    return this.#filteredMin.ns(this.#epoch);
+  }
+  get firstNs(): bigint | undefined {
+    return this.#first.ns(this.#epoch);
+  }
+  get lastNs(): bigint | undefined {
+    return this.#last.ns(this.#epoch);
+  }
+  get minNs(): bigint | undefined {
+    return this.#min.ns(this.#epoch);
+  }
+  get maxNs(): bigint | undefined {
+    return this.#max.ns(this.#epoch);
+  }
+
+  /** Exact histogram of packet sizes (original lengths), in size order. */
+  get sizes(): Map<number, number> {
+    if (this.#sizes === undefined) {
+      const m = new Map<number, number>();
+      const dense = this.#sizesDense;
+      for (let i = 0; i < DENSE_SIZES; i++) if (dense[i]! > 0) m.set(i, dense[i]!);
+      for (const k of [...this.#sizesLarge.keys()].sort((a, b) => a - b)) m.set(k, this.#sizesLarge.get(k)!);
+      this.#sizes = m;
+    }
+    return this.#sizes;
+  }
+
+  /** The flow table as records keyed `protocol|src|srcPort|dst|dstPort` (originator first), in order of first packet. */
+  get flows(): Map<string, FlowRecord> {
+    const m = new Map<string, FlowRecord>();
+    for (const f of this.#flows.records()) m.set(`${f.protocol}|${f.src}|${f.srcPort}|${f.dst}|${f.dstPort}`, f);
+    return m;
   }
 
   /** Adds one packet (file order). Returns whether it passed the filter. */
   add(p: PacketRecord): boolean {
     this.packetsRead++;
-    const d = decodePacket(p.linktype, p.data, this.decoded, p.origLen);
+    const buf = p.buf;
+    const d = buf === undefined
+      ? decodePacketAt(p.linktype, p.data, 0, p.data.length, this.decoded, p.origLen)
+      : decodePacketAt(p.linktype, buf, p.bufOffset!, p.bufOffset! + p.capLen, this.decoded, p.origLen);
     if (this.filter && !this.filter(d)) return false;
-    const ts = p.ts;
-    if (this.filteredMinNs === undefined || ts < this.filteredMinNs) this.filteredMinNs = ts;
-    this.anchorNs ??= ts;
-    const sinceAnchor = ts - this.anchorNs;
-    if (sinceAnchor < this.fromNs || (this.toNs !== undefined && sinceAnchor >= this.toNs)) return false;
+    let sec = p.tsSec;
+    let nsec = p.tsNsec;
+    if (sec === undefined || nsec === undefined || this.#epoch !== 0n || !Number.isSafeInteger(sec)) {
+      if (this.#epoch === 0n && !this.#anchor.set && sec !== undefined && !Number.isSafeInteger(sec)) {
+        this.#epoch = (p.ts / NS_N) * NS_N; // seconds beyond 2^53: count from the first packet's second instead
+      }
+      [sec, nsec] = this.#relative(p.ts);
+    }
+    if (!this.#filteredMin.set || this.#filteredMin.after(sec, nsec)) this.#filteredMin.put(sec, nsec);
+    if (!this.#anchor.set) {
+      this.#anchor.put(sec, nsec);
+      this.anchorNs = joinNs(sec, nsec) + this.#epoch;
+    }
+    if (!this.#place(sec, nsec)) return false;
+    const len = p.origLen;
     this.packets++;
-    this.bytes += p.origLen;
+    this.bytes += len;
     this.capturedBytes += p.capLen;
-    if (this.firstNs === undefined) this.firstNs = ts;
-    this.lastNs = ts;
-    if (this.minNs === undefined || ts < this.minNs) this.minNs = ts;
-    if (this.maxNs === undefined || ts > this.maxNs) this.maxNs = ts;
+    if (!this.#first.set) this.#first.put(sec, nsec);
+    this.#last.put(sec, nsec);
+    if (!this.#min.set || this.#min.after(sec, nsec)) this.#min.put(sec, nsec);
+    if (!this.#max.set || this.#max.before(sec, nsec)) this.#max.put(sec, nsec);
 
-    const rel = sinceAnchor - this.fromNs;
-    const bin = Number(rel / this.binNs);
-    const counts = this.bins.get(bin);
-    if (counts) {
-      counts[0]++;
-      counts[1] += p.origLen;
-    } else {
-      this.bins.set(bin, [1, p.origLen]);
+    const bin = this.#bin;
+    if (bin !== this.#binIndex) {
+      let counts = this.bins.get(bin);
+      if (counts === undefined) {
+        counts = [0, 0];
+        this.bins.set(bin, counts);
+      }
+      this.#binIndex = bin;
+      this.#binCounts = counts;
     }
-    for (let i = 0; i < FANO_WINDOWS_NS.length; i++) this.fanoCounters[i]!.add(Number(rel / FANO_WINDOWS_NS[i]!));
-    this.sizes.set(p.origLen, (this.sizes.get(p.origLen) ?? 0) + 1);
-    if (this.prevNs !== undefined) {
-      const gap = ts - this.prevNs;
-      if (gap < 0n) this.outOfOrder++;
-      else this.iat.add(Number(gap) / 1e9);
+    this.#binCounts[0]++;
+    this.#binCounts[1] += len;
+    for (let i = 0; i < this.#windows.length; i++) this.fanoCounters[i]!.add(this.#windows[i]!);
+    if (len < DENSE_SIZES) this.#sizesDense[len]!++;
+    else this.#sizesLarge.set(len, (this.#sizesLarge.get(len) ?? 0) + 1);
+    this.#sizes = undefined;
+    const prev = this.#prev;
+    if (prev.set) {
+      const ds = sec - prev.sec;
+      if (ds > -EXACT_SECONDS && ds < EXACT_SECONDS) {
+        const gap = ds * NS + (nsec - prev.nsec);
+        if (gap < 0) this.outOfOrder++;
+        else this.iat.addNs(gap);
+      } else if (ds < 0) {
+        this.outOfOrder++;
+      } else {
+        this.iat.addNs(Number(joinNs(sec, nsec) - joinNs(prev.sec, prev.nsec)));
+      }
     }
-    this.prevNs = ts;
-    if (d.srcPort >= 0 || d.network === 'ipv4' || d.network === 'ipv6') this.addFlow(d, ts, p.origLen);
+    prev.put(sec, nsec);
+    if (d.srcPort >= 0 || d.network === 'ipv4' || d.network === 'ipv6') {
+      if (!this.#flows.add(d, sec, nsec, len)) this.flowsDropped++;
+    }
     return true;
+  }
+
+  /**
+   * Checks the window (from ≤ ts − anchor < to) and sets #bin and #windows for a packet at (sec, nsec); false when
+   * the packet is outside the window. Plain numbers within ±104 days of the anchor, BigInt beyond.
+   */
+  #place(sec: number, nsec: number): boolean {
+    const a = this.#anchor;
+    const ds = sec - a.sec;
+    if (!this.#wide && ds > -EXACT_SECONDS && ds < EXACT_SECONDS) {
+      const since = ds * NS + (nsec - a.nsec);
+      if (since < this.#from || since >= this.#to) return false;
+      const rel = since - this.#from;
+      // most packets fall in the same bin and windows as the one before: a comparison instead of a division
+      if (!(rel >= this.#binStart && rel < this.#binStart + this.#binW)) { // NaN: nothing cached yet
+        this.#bin = floorDiv(rel, this.#binW);
+        this.#binStart = this.#bin * this.#binW;
+      }
+      for (let i = 0; i < this.#fanoW.length; i++) {
+        const w = this.#fanoW[i]!;
+        const start = this.#windowStarts[i]!;
+        if (!(rel >= start && rel < start + w)) {
+          const k = floorDiv(rel, w);
+          this.#windows[i] = k;
+          this.#windowStarts[i] = k * w;
+        }
+      }
+      return true;
+    }
+    const since = joinNs(sec, nsec) + this.#epoch - this.anchorNs!;
+    if (since < this.fromNs || (this.toNs !== undefined && since >= this.toNs)) return false;
+    const rel = since - this.fromNs;
+    this.#bin = Number(rel / this.binNs);
+    this.#binStart = NaN; // the cache of the exact path does not apply
+    for (let i = 0; i < FANO_WINDOWS_NS.length; i++) {
+      this.#windows[i] = Number(rel / FANO_WINDOWS_NS[i]!);
+      this.#windowStarts[i] = NaN;
+    }
+    return true;
+  }
+
+  /** A timestamp as seconds and nanoseconds after the epoch (see #epoch). */
+  #relative(ts: bigint): [sec: number, nsec: number] {
+    return splitNs(ts - this.#epoch);
   }
 
   /** Number of bins from the anchor to the latest packet: empty bins in between are zero-rate samples. */
   get binCount(): number {
-    if (this.maxNs === undefined) return 0;
-    return Number((this.maxNs - this.baseNs) / this.binNs) + 1;
+    const max = this.maxNs;
+    if (max === undefined) return 0;
+    return Number((max - this.baseNs) / this.binNs) + 1;
   }
 
   /** Start of bin 0: the anchor plus the window's start. */
@@ -158,8 +409,9 @@ export class TrafficAccumulator {
    */
   fano(i: number): number | null {
     const width = FANO_WINDOWS_NS[i]!;
-    if (this.maxNs === undefined) return null;
-    const windows = Number((this.maxNs - this.baseNs) / width) + 1;
+    const max = this.maxNs;
+    if (max === undefined) return null;
+    const windows = Number((max - this.baseNs) / width) + 1;
     if (windows < 2) return null;
     const sumSq = this.fanoCounters[i]!.sumOfSquares();
     const mean = this.packets / windows;
@@ -167,39 +419,14 @@ export class TrafficAccumulator {
     return variance / mean;
   }
 
-  private addFlow(d: Decoded, ts: bigint, len: number): void {
-    const src = formatAddress(d.src);
-    const dst = formatAddress(d.dst);
-    const sp = d.srcPort;
-    const dp = d.dstPort;
-    const key = `${d.protocol}|${src}|${sp}|${dst}|${dp}`;
-    let flow = this.flows.get(key);
-    let forward = true;
-    if (!flow) {
-      flow = this.flows.get(`${d.protocol}|${dst}|${dp}|${src}|${sp}`);
-      forward = false;
-    }
-    if (!flow) {
-      if (this.flows.size >= this.maxFlows) {
-        this.flowsDropped++;
-        return;
-      }
-      flow = {
-        protocol: d.protocol, src, srcPort: sp, dst, dstPort: dp, startNs: ts, endNs: ts,
-        origPackets: 0, origBytes: 0, respPackets: 0, respBytes: 0,
-      };
-      this.flows.set(key, flow);
-      forward = true;
-    }
-    if (ts < flow.startNs) flow.startNs = ts;
-    if (ts > flow.endNs) flow.endNs = ts;
-    if (forward) {
-      flow.origPackets++;
-      flow.origBytes += len;
-    } else {
-      flow.respPackets++;
-      flow.respBytes += len;
-    }
+  /** The flows in the order of their first packet. */
+  flowRecords(): FlowRecord[] {
+    return this.#flows.records();
+  }
+
+  /** Flows held in the table. */
+  get flowCount(): number {
+    return this.#flows.size;
   }
 }
 
@@ -220,21 +447,49 @@ export class FanoCounter {
   private newest = -Infinity;
   late = 0;
 
+  /** The window of the latest packets and how many of them, not yet in `open` (packets come in runs). */
+  private pendingWindow = NaN;
+  private pendingCount = 0;
+
   add(w: number): void {
+    if (w === this.pendingWindow) {
+      this.pendingCount++;
+      return;
+    }
+    this.flush();
     if (w < this.foldedBelow) {
       this.late++;
       this.folded += 1;
       return;
     }
-    this.open.set(w, (this.open.get(w) ?? 0) + 1);
-    if (w > this.newest) this.newest = w;
-    if (this.open.size > FANO_HORIZON) this.fold(this.newest - FANO_HORIZON / 2);
+    this.pendingWindow = w;
+    this.pendingCount = 1;
   }
 
   sumOfSquares(): number {
+    this.flush();
     let s = this.folded;
     for (const c of this.open.values()) s += c * c;
     return s;
+  }
+
+  /** Adds the pending run as its packets one by one would have been (the first may fold; the rest may be late). */
+  private flush(): void {
+    const w = this.pendingWindow;
+    const n = this.pendingCount;
+    if (n === 0) return;
+    this.pendingWindow = NaN;
+    this.pendingCount = 0;
+    this.open.set(w, (this.open.get(w) ?? 0) + 1);
+    if (w > this.newest) this.newest = w;
+    if (this.open.size > FANO_HORIZON) this.fold(this.newest - FANO_HORIZON / 2);
+    if (n === 1) return;
+    if (w < this.foldedBelow) {
+      this.late += n - 1;
+      this.folded += n - 1;
+    } else {
+      this.open.set(w, this.open.get(w)! + n - 1);
+    }
   }
 
   private fold(below: number): void {

@@ -127,9 +127,17 @@ const MAX_VLAN_TAGS = 16;
  * await readCapture(path, (p) => { decodePacket(p.linktype, p.data, d, p.origLen); if (pred(d)) n++; });
  */
 export function decodePacket(linktype: number, data: Uint8Array, out: Decoded, wireLength: number = data.length): Decoded {
+  return decodePacketAt(linktype, data, 0, data.length, out, wireLength);
+}
+
+/**
+ * {@link decodePacket} of the packet in bytes [start, end) of `buf`, without making a view of them: `out.data` is
+ * `buf` and the offsets in `out` are offsets in `buf`. For a reader that hands out packets in place.
+ */
+export function decodePacketAt(linktype: number, data: Uint8Array, b: number, end: number, out: Decoded, wireLength: number = end - b): Decoded {
   out.network = 'none';
   out.ethertype = -1;
-  out.vlanIds.length = 0;
+  if (out.vlanIds.length !== 0) out.vlanIds.length = 0; // setting a length is a runtime call: only when needed
   out.data = data;
   out.srcOffset = -1;
   out.dstOffset = -1;
@@ -141,54 +149,54 @@ export function decodePacket(linktype: number, data: Uint8Array, out: Decoded, w
   out.fragment = false;
   out.ipTotalLength = -1;
   out.wireLength = wireLength;
-  const len = data.length;
+  const len = end - b;
   switch (linktype) {
     case LT_ETHERNET:
       // IEEE 802.3 §3.1.1: destination(6) source(6) length/type(2)
-      if (len >= 14) etherPayload(data, 14, u16(data, 12), out);
+      if (len >= 14) etherPayload(data, b + 14, end, u16(data, b + 12), out);
       break;
     case LT_LINUX_SLL:
       // tcpdump.org LINKTYPE_LINUX_SLL: packet type(2) ARPHRD(2) addr len(2) addr(8) protocol(2)
-      if (len >= 16) etherPayload(data, 16, u16(data, 14), out);
+      if (len >= 16) etherPayload(data, b + 16, end, u16(data, b + 14), out);
       break;
     case LT_LINUX_SLL2:
       // LINKTYPE_LINUX_SLL2: protocol(2) reserved(2) ifindex(4) ARPHRD(2) packet type(1) addr len(1) addr(8)
-      if (len >= 20) etherPayload(data, 20, u16(data, 0), out);
+      if (len >= 20) etherPayload(data, b + 20, end, u16(data, b), out);
       break;
     case LT_NULL: {
       // LINKTYPE_NULL: a 4-byte AF_ value in the capturing host's byte order; either order is accepted
       // (the small AF values cannot be mistaken for a byte-swapped one).
       if (len < 4) break;
-      const le = (data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! << 24)) >>> 0;
-      loopback(data, le <= 0xffff ? le : ((data[0]! << 24) | (data[1]! << 16) | (data[2]! << 8) | data[3]!) >>> 0, out);
+      const le = (data[b]! | (data[b + 1]! << 8) | (data[b + 2]! << 16) | (data[b + 3]! << 24)) >>> 0;
+      loopback(data, b, end, le <= 0xffff ? le : ((data[b]! << 24) | (data[b + 1]! << 16) | (data[b + 2]! << 8) | data[b + 3]!) >>> 0, out);
       break;
     }
     case LT_LOOP:
       // LINKTYPE_LOOP: the same AF_ value, always big-endian
-      if (len >= 4) loopback(data, ((data[0]! << 24) | (data[1]! << 16) | (data[2]! << 8) | data[3]!) >>> 0, out);
+      if (len >= 4) loopback(data, b, end, ((data[b]! << 24) | (data[b + 1]! << 16) | (data[b + 2]! << 8) | data[b + 3]!) >>> 0, out);
       break;
     case LT_RAW:
     case LT_RAW_12:
     case LT_RAW_14:
       // Raw IP: the version nibble decides
       if (len === 0) break;
-      switch (data[0]! >> 4) {
-        case 4: ipv4(data, 0, out); break;
-        case 6: ipv6(data, 0, out); break;
+      switch (data[b]! >> 4) {
+        case 4: ipv4(data, b, end, out); break;
+        case 6: ipv6(data, b, end, out); break;
         default: out.network = 'other';
       }
       break;
     case LT_IPV4:
-      if (len > 0) ipv4(data, 0, out);
+      if (len > 0) ipv4(data, b, end, out);
       break;
     case LT_IPV6:
-      if (len > 0) ipv6(data, 0, out);
+      if (len > 0) ipv6(data, b, end, out);
       break;
     case LT_RADIOTAP:
-      radiotap(data, out);
+      radiotap(data, b, end, out);
       break;
     case LT_IEEE802_11:
-      ieee80211(data, 0, false, out);
+      ieee80211(data, b, end, false, out);
       break;
     default:
       out.network = 'other';
@@ -200,16 +208,15 @@ function u16(data: Uint8Array, off: number): number {
   return (data[off]! << 8) | data[off + 1]!;
 }
 
-function loopback(data: Uint8Array, af: number, out: Decoded): void {
+function loopback(data: Uint8Array, off: number, end: number, af: number, out: Decoded): void {
   // AF_INET is 2 everywhere; AF_INET6 is 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS) — libpcap's BSD_AFNUM_INET6_*
-  if (af === 2) ipv4(data, 4, out);
-  else if (af === 24 || af === 28 || af === 30) ipv6(data, 4, out);
+  if (af === 2) ipv4(data, off + 4, end, out);
+  else if (af === 24 || af === 28 || af === 30) ipv6(data, off + 4, end, out);
   else out.network = 'other';
 }
 
 /** Dispatch on an EtherType at `off`, first skipping 802.1Q (0x8100), 802.1ad (0x88a8) and old QinQ (0x9100) tags. */
-function etherPayload(data: Uint8Array, off: number, type: number, out: Decoded): void {
-  const len = data.length;
+function etherPayload(data: Uint8Array, off: number, len: number, type: number, out: Decoded): void {
   while (type === 0x8100 || type === 0x88a8 || type === 0x9100) {
     // IEEE 802.1Q §9.6: TCI(2) = PCP(3) DEI(1) VID(12), then the next type
     if (off + 4 > len) return;
@@ -223,30 +230,30 @@ function etherPayload(data: Uint8Array, off: number, type: number, out: Decoded)
     return;
   }
   switch (type) {
-    case ET_IPV4: ipv4(data, off, out); break;
-    case ET_IPV6: ipv6(data, off, out); break;
-    case ET_ARP: out.network = 'arp'; arp(data, off, out); break;
-    case ET_RARP: out.network = 'other'; arp(data, off, out); break;
+    case ET_IPV4: ipv4(data, off, len, out); break;
+    case ET_IPV6: ipv6(data, off, len, out); break;
+    case ET_ARP: out.network = 'arp'; arp(data, off, len, out); break;
+    case ET_RARP: out.network = 'other'; arp(data, off, len, out); break;
     default: out.network = 'other';
   }
   out.ethertype = type;
 }
 
 /** RFC 826: htype(2) ptype(2) hlen(1) plen(1) op(2) sha(hlen) spa(plen) tha(hlen) tpa(plen); RARP (RFC 903) alike. */
-function arp(data: Uint8Array, off: number, out: Decoded): void {
-  if (off + 8 > data.length || data[off + 5] !== 4) return;
+function arp(data: Uint8Array, off: number, end: number, out: Decoded): void {
+  if (off + 8 > end || data[off + 5] !== 4) return;
   const hlen = data[off + 4]!;
-  if (off + 16 + 2 * hlen > data.length) return;
+  if (off + 16 + 2 * hlen > end) return;
   out.srcOffset = off + 8 + hlen;
   out.dstOffset = off + 12 + 2 * hlen;
   out.addrLength = 4;
 }
 
 /** RFC 791 §3.1 Internet header. */
-function ipv4(data: Uint8Array, off: number, out: Decoded): void {
+function ipv4(data: Uint8Array, off: number, end: number, out: Decoded): void {
   out.network = 'ipv4';
   out.ethertype = ET_IPV4;
-  if (off + 20 > data.length) return;
+  if (off + 20 > end) return;
   const vihl = data[off]!;
   const ihl = (vihl & 0x0f) * 4;
   if (vihl >> 4 !== 4 || ihl < 20) return;
@@ -259,14 +266,13 @@ function ipv4(data: Uint8Array, off: number, out: Decoded): void {
   // flags(3) | fragment offset(13): MF = 0x2000. Only the first fragment (offset 0) carries the ports.
   const frag = u16(data, off + 6);
   out.fragment = (frag & 0x3fff) !== 0;
-  if ((frag & 0x1fff) === 0) transport(data, off + ihl, protocol, out);
+  if ((frag & 0x1fff) === 0) transport(data, off + ihl, end, protocol, out);
 }
 
 /** RFC 8200 §3 IPv6 header, then the extension headers of §4 up to the transport header. */
-function ipv6(data: Uint8Array, off: number, out: Decoded): void {
+function ipv6(data: Uint8Array, off: number, len: number, out: Decoded): void {
   out.network = 'ipv6';
   out.ethertype = ET_IPV6;
-  const len = data.length;
   if (off + 40 > len || data[off]! >> 4 !== 6) return;
   out.ipTotalLength = 40 + u16(data, off + 4);
   out.srcOffset = off + 8;
@@ -304,7 +310,7 @@ function ipv6(data: Uint8Array, off: number, out: Decoded): void {
         continue;
       }
       default:
-        transport(data, p, nh, out);
+        transport(data, p, len, nh, out);
         return;
     }
     if (p + size > len) return;
@@ -314,39 +320,38 @@ function ipv6(data: Uint8Array, off: number, out: Decoded): void {
 }
 
 /** Ports of TCP (RFC 9293 §3.1), UDP (RFC 768) and SCTP (RFC 9260 §3.1) share offsets 0 and 2. */
-function transport(data: Uint8Array, p: number, protocol: number, out: Decoded): void {
+function transport(data: Uint8Array, p: number, end: number, protocol: number, out: Decoded): void {
   if (protocol !== 6 && protocol !== 17 && protocol !== 132) return;
-  if (p + 4 > data.length) return;
+  if (p + 4 > end) return;
   out.srcPort = u16(data, p);
   out.dstPort = u16(data, p + 2);
-  if (protocol === 6 && p + 14 <= data.length) out.tcpFlags = data[p + 13]!;
+  if (protocol === 6 && p + 14 <= end) out.tcpFlags = data[p + 13]!;
 }
 
 /**
  * Radiotap header (https://www.radiotap.org): version(1) pad(1) length(2, LE) present(4, LE)...
  * The Flags field (bit 1) says whether the 802.11 header is padded to 32 bits (0x20 DATAPAD).
  */
-function radiotap(data: Uint8Array, out: Decoded): void {
-  const len = data.length;
+function radiotap(data: Uint8Array, b: number, end: number, out: Decoded): void {
+  const len = end - b;
   if (len < 8) return;
-  const rtlen = data[2]! | (data[3]! << 8);
+  const rtlen = data[b + 2]! | (data[b + 3]! << 8);
   if (rtlen < 8 || rtlen > len) return;
-  const present = (data[4]! | (data[5]! << 8) | (data[6]! << 16) | (data[7]! << 24)) >>> 0;
+  const present = (data[b + 4]! | (data[b + 5]! << 8) | (data[b + 6]! << 16) | (data[b + 7]! << 24)) >>> 0;
   let p = 8;
   for (let word = present; word & 0x80000000 && p + 4 <= rtlen; p += 4) {
-    word = (data[p]! | (data[p + 1]! << 8) | (data[p + 2]! << 16) | (data[p + 3]! << 24)) >>> 0;
+    word = (data[b + p]! | (data[b + p + 1]! << 8) | (data[b + p + 2]! << 16) | (data[b + p + 3]! << 24)) >>> 0;
   }
   let datapad = false;
   if (present & 0x2) {
-    if (present & 0x1) p = ((p + 7) & ~7) + 8; // TSFT: u64, 8-byte aligned
-    if (p < rtlen) datapad = (data[p]! & 0x20) !== 0;
+    if (present & 0x1) p = ((p + 7) & ~7) + 8; // TSFT: u64, 8-byte aligned (relative to the header's start)
+    if (p < rtlen) datapad = (data[b + p]! & 0x20) !== 0;
   }
-  ieee80211(data, rtlen, datapad, out);
+  ieee80211(data, b + rtlen, end, datapad, out);
 }
 
 /** IEEE 802.11-2020 §9.3.2.1 data frames, then 802.2 LLC + SNAP (RFC 1042 / 802.1H) carrying an EtherType. */
-function ieee80211(data: Uint8Array, off: number, datapad: boolean, out: Decoded): void {
-  const len = data.length;
+function ieee80211(data: Uint8Array, off: number, len: number, datapad: boolean, out: Decoded): void {
   if (off + 2 > len) return;
   const fc0 = data[off]!;
   const fc1 = data[off + 1]!;
@@ -368,7 +373,7 @@ function ieee80211(data: Uint8Array, off: number, datapad: boolean, out: Decoded
   out.network = 'other';
   if (data[p] !== 0xaa || data[p + 1] !== 0xaa || data[p + 2] !== 0x03) return;
   if (data[p + 3] !== 0 || data[p + 4] !== 0 || (data[p + 5] !== 0 && data[p + 5] !== 0xf8)) return;
-  etherPayload(data, p + 8, u16(data, p + 6), out);
+  etherPayload(data, p + 8, len, u16(data, p + 6), out);
 }
 
 /**

@@ -4,7 +4,7 @@ export type { ParserOptions, ReadOptions } from './reader.js';
 export { PcapWriter } from './writer.js';
 export { LiveCapture, listDevices } from './live.js';
 export type { PcapWriterOptions } from './writer.js';
-export { createDecoded, decodePacket, formatAddress, parseAddress } from './decode.js';
+export { createDecoded, decodePacket, decodePacketAt, formatAddress, parseAddress } from './decode.js';
 export type { Decoded, NetworkKind } from './decode.js';
 export { compileFilter } from './filter.js';
 export type { PacketPredicate } from './filter.js';

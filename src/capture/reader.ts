@@ -31,6 +31,44 @@ export interface ParserOptions {
   maxRecordBytes?: number;
   /** The bytes were gunzipped on the way in; recorded in `info.gzip`. */
   gzip?: boolean;
+  /**
+   * Hand out one record object, overwritten for every packet, whose `ts` BigInt is made only when read: a
+   * consumer that only looks at `tsSec`/`tsNsec` costs no allocation per packet but the `data` view. The record
+   * is then valid only during the callback, like its `data`. Default false (a fresh object per packet).
+   */
+  reuseRecord?: boolean;
+}
+
+/** The record of {@link ParserOptions.reuseRecord}: plain number fields, the BigInt timestamp on demand. */
+class ReusedRecord implements PacketRecord {
+  tsSec = 0;
+  tsNsec = 0;
+  origLen = 0;
+  capLen = 0;
+  linktype = 0;
+  interfaceId = 0;
+  index = 0;
+  buf: Uint8Array = EMPTY;
+  bufOffset = 0;
+  /** The exact timestamp when the reader had it as a BigInt (pcapng): `tsSec` may round beyond 2^53 s. */
+  big: bigint | undefined;
+  get data(): Uint8Array {
+    return this.buf.subarray(this.bufOffset, this.bufOffset + this.capLen);
+  }
+  get ts(): bigint {
+    return this.big ?? BigInt(this.tsSec) * NS_PER_S + BigInt(this.tsNsec);
+  }
+}
+
+/** Splits a nanosecond timestamp into floored seconds and the nanoseconds within them. */
+function splitNs(ts: bigint): [sec: number, nsec: number] {
+  let sec = ts / NS_PER_S;
+  let nsec = ts - sec * NS_PER_S;
+  if (nsec < 0n) {
+    nsec += NS_PER_S;
+    sec -= 1n;
+  }
+  return [Number(sec), Number(nsec)];
 }
 
 // Parser states (ws-style numbered state loop).
@@ -127,6 +165,7 @@ export class CaptureParser {
   readonly #name: string;
   readonly #max: number;
   readonly #gzip: boolean;
+  readonly #reused: ReusedRecord | undefined;
 
   // Pending input: chunks[head..] with the first unread byte at chunks[head][pos].
   #chunks: Uint8Array[] = [];
@@ -163,6 +202,28 @@ export class CaptureParser {
     this.#name = opts.name ?? 'capture';
     this.#max = max;
     this.#gzip = opts.gzip ?? false;
+    this.#reused = opts.reuseRecord === true ? new ReusedRecord() : undefined;
+  }
+
+  /** Delivers one packet: a fresh record, or the reused one overwritten (`ts` then made only on demand). */
+  #emit(ts: bigint | undefined, sec: number, nsec: number, origLen: number, capLen: number, linktype: number, interfaceId: number, buf: Uint8Array, at: number): void {
+    const r = this.#reused;
+    if (r === undefined) {
+      const data = buf.subarray(at, at + capLen);
+      this.#onPacket({ ts: ts ?? BigInt(sec) * NS_PER_S + BigInt(nsec), tsSec: sec, tsNsec: nsec, origLen, capLen, linktype, interfaceId, index: this.#count++, data });
+      return;
+    }
+    r.big = ts;
+    r.tsSec = sec;
+    r.tsNsec = nsec;
+    r.origLen = origLen;
+    r.capLen = capLen;
+    r.linktype = linktype;
+    r.interfaceId = interfaceId;
+    r.index = this.#count++;
+    r.buf = buf;
+    r.bufOffset = at;
+    this.#onPacket(r);
   }
 
   /** Facts about the capture; known once the pcap file header or the first pcapng SHB is parsed. */
@@ -363,6 +424,7 @@ export class CaptureParser {
     const le = this.#le, ns = this.#nsRes, iface = this.#ifaces[0];
     const linktype = iface.linktype, snaplen = iface.snaplen;
     for (;;) {
+      this.#pcapRecordsInChunk(le, ns, linktype, snaplen);
       if (!this.#need(16)) return;
       const incl = u32(this.#b, this.#p + 8, le);
       if (incl > this.#max - 16) {
@@ -373,12 +435,48 @@ export class CaptureParser {
       if (!this.#need(size)) return;
       const b = this.#b, p = this.#p;
       const sec = u32(b, p, le), frac = u32(b, p + 4, le), orig = u32(b, p + 12, le);
-      // µs: sec*1e6 + frac < 2^53, so one exact Number → BigInt conversion; ns needs bigint arithmetic.
-      const ts = ns ? BigInt(sec) * NS_PER_S + BigInt(frac) : BigInt(sec * 1_000_000 + frac) * 1000n;
-      const data = b.subarray(p + 16, p + size);
+      // the fraction may exceed a second (a broken writer): carry it into the seconds, as the BigInt sum would
+      let s = sec, n = ns ? frac : frac * 1000;
+      if (n >= 1_000_000_000) {
+        s += Math.floor(n / 1_000_000_000);
+        n %= 1_000_000_000;
+      }
       this.#skip(size);
       if (incl > snaplen && snaplen !== 0) this.#snaplenWarning(incl, snaplen, this.#consumed - size);
-      this.#onPacket({ ts, origLen: orig, capLen: incl, linktype, interfaceId: 0, index: this.#count++, data });
+      this.#emit(undefined, s, n, orig, incl, linktype, 0, b, p + 16);
+    }
+  }
+
+  /**
+   * The common case of {@link #pcapRecords} without its per-record bookkeeping: records that lie wholly in the
+   * head chunk, read in place. Stops at the first record that does not (crosses the chunk's end, or is damaged:
+   * the general loop then deals with it). The parser's position is updated before each packet is handed out.
+   */
+  #pcapRecordsInChunk(le: boolean, ns: boolean, linktype: number, snaplen: number): void {
+    const c = this.#chunks[this.#head];
+    if (c === undefined) return;
+    const end = c.length;
+    const max = this.#max - 16;
+    let pos = this.#pos;
+    while (pos + 16 <= end && this.#state === PCAP_RECORD) {
+      const incl = u32(c, pos + 8, le);
+      if (incl > max || pos + 16 + incl > end) return;
+      const sec = u32(c, pos, le), frac = u32(c, pos + 4, le), orig = u32(c, pos + 12, le);
+      let s = sec, n = ns ? frac : frac * 1000;
+      if (n >= 1_000_000_000) {
+        s += Math.floor(n / 1_000_000_000);
+        n %= 1_000_000_000;
+      }
+      const size = 16 + incl;
+      const at = pos + 16;
+      pos += size;
+      this.#pos = pos;
+      this.#buffered -= size;
+      this.#consumed += size;
+      if (pos === end) this.#skip(0); // drop the finished chunk
+      if (incl > snaplen && snaplen !== 0) this.#snaplenWarning(incl, snaplen, this.#consumed - size);
+      this.#emit(undefined, s, n, orig, incl, linktype, 0, c, at);
+      if (pos === end) return;
     }
   }
 
@@ -522,7 +620,8 @@ export class CaptureParser {
     this.#lastTs = ts;
     this.#countBlock(obsolete ? 'OPB' : 'EPB');
     if (cap > iface.snaplen && iface.snaplen !== 0) this.#snaplenWarning(cap, iface.snaplen, start);
-    this.#onPacket({ ts, origLen: orig, capLen: cap, linktype: iface.linktype, interfaceId: id, index: this.#count++, data: b.subarray(p + 28, p + 28 + cap) });
+    const [sec, nsec] = splitNs(ts);
+    this.#emit(ts, sec, nsec, orig, cap, iface.linktype, id, b, p + 28);
     return true;
   }
 
@@ -541,7 +640,8 @@ export class CaptureParser {
       this.#warn('SMIG_WARN_NO_TIMESTAMP', start, `${this.#name}: simple packet blocks (first at byte ${start}) carry no timestamp; each gets the previous packet's timestamp (0 if none)`);
     }
     this.#countBlock('SPB');
-    this.#onPacket({ ts: this.#lastTs, origLen: orig, capLen: cap, linktype: iface.linktype, interfaceId: id, index: this.#count++, data: b.subarray(p + 12, p + 12 + cap) });
+    const [sec, nsec] = splitNs(this.#lastTs);
+    this.#emit(this.#lastTs, sec, nsec, orig, cap, iface.linktype, id, b, p + 12);
     return true;
   }
 
@@ -600,6 +700,8 @@ export interface ReadOptions {
   maxRecordBytes?: number;
   /** Name used in messages when `source` is an iterable (default `'input'`). */
   name?: string;
+  /** See {@link ParserOptions.reuseRecord}. */
+  reuseRecord?: boolean;
 }
 
 function errCode(e: unknown): string {
@@ -679,7 +781,7 @@ export async function readCapture(
       yield* head;
       if (!done) for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
     }
-    const parser = new CaptureParser({ onPacket, name, maxRecordBytes: opts.maxRecordBytes, gzip });
+    const parser = new CaptureParser({ onPacket, name, maxRecordBytes: opts.maxRecordBytes, gzip, reuseRecord: opts.reuseRecord });
     if (!gzip) {
       for await (const c of all()) parser.push(c);
       return parser.end();

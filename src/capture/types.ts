@@ -10,6 +10,14 @@ export type CaptureFormat = 'pcap' | 'pcapng';
 export interface PacketRecord {
   /** Absolute timestamp in integer nanoseconds since the Unix epoch (exact, never through a float). */
   ts: bigint;
+  /**
+   * The same timestamp as whole seconds since the epoch (floored) and nanoseconds within that second (0..1e9−1),
+   * as plain numbers: what a hot loop can compare and subtract without a BigInt. Set by the reader on every record;
+   * optional so that hand-made records need not carry them (consumers fall back to `ts`). Exact while the seconds are
+   * a safe integer (below 2^53, some 285 million years from 1970); `ts` is exact always.
+   */
+  tsSec?: number;
+  tsNsec?: number;
   /** Original length on the wire (pcap orig_len, pcapng original packet length). */
   origLen: number;
   /** Captured length: the number of bytes in `data`. */
@@ -22,6 +30,12 @@ export interface PacketRecord {
   index: number;
   /** Captured bytes (a view, see above). */
   data: Uint8Array;
+  /**
+   * Where `data` lies without making the view: bytes [bufOffset, bufOffset + capLen) of `buf`. Set by a reader
+   * that reuses its record (`reuseRecord`), whose `data` view is then only made when read.
+   */
+  buf?: Uint8Array;
+  bufOffset?: number;
 }
 
 /** A problem the reader survived (damaged tail, odd header): reported on stderr and in JSON output. */

@@ -588,6 +588,13 @@ export interface OpenerOptions {
   engine?: CipherEngine;
   /** Largest segment size accepted from a header (default and cap: MAX_SEGMENT_SIZE). */
   maxSegmentSize?: number;
+  /**
+   * Recompute SHA-256 over the plaintext and compare it with the trailer's (default true). Every segment and the
+   * trailer are already authenticated under the session key in their STREAM positions, so the digest can only
+   * disagree when the sealer itself lied; a relay-side opener that passes the trailer's digest on to a party that
+   * hashes what it writes (the destination) may skip this pass. The trailer's length is checked either way.
+   */
+  verifyDigest?: boolean;
 }
 
 /**
@@ -614,7 +621,7 @@ export class EnvelopeOpener {
   #segments = -1; // payload segments N when the length is known, else -1
   #next = 1;
   #bytes = 0;
-  #hash: Hash = createHash('sha256');
+  #hash: Hash | undefined;
   #trailer: EnvelopeTrailer | undefined;
   #failed = false;
 
@@ -623,6 +630,7 @@ export class EnvelopeOpener {
     this.#aead = makeAead(key, sessionId, opts.engine);
     this.#sessionId = copy(sessionId);
     this.#maxSegment = Math.min(opts.maxSegmentSize ?? MAX_SEGMENT_SIZE, MAX_SEGMENT_SIZE);
+    this.#hash = opts.verifyDigest === false ? undefined : createHash('sha256');
   }
 
   /** The authenticated header, once segment 0 has been opened. */
@@ -744,7 +752,7 @@ export class EnvelopeOpener {
         this.#trailer = this.#checkTrailer(plain);
       } else {
         this.#bytes += plain.length;
-        this.#hash.update(plain);
+        this.#hash?.update(plain);
         out.push(plain);
         this.#next++;
       }
@@ -756,7 +764,7 @@ export class EnvelopeOpener {
     const length = new DataView(t.buffer, t.byteOffset, t.byteLength).getBigUint64(32);
     const sha256 = copy(t.subarray(0, 32));
     if (length !== BigInt(this.#bytes)) authFail(`trailer length ${length} differs from the ${this.#bytes} bytes received`);
-    if (!Buffer.from(this.#hash.digest()).equals(sha256)) authFail('trailer SHA-256 differs from the payload received');
+    if (this.#hash !== undefined && !Buffer.from(this.#hash.digest()).equals(sha256)) authFail('trailer SHA-256 differs from the payload received');
     return { sha256, length };
   }
 

@@ -46,7 +46,7 @@ function open(chunks: Uint8Array[], engine: CipherEngine = 'node', sid: Uint8Arr
  * Independent oracle: the envelope built straight from the documented layout with node:crypto, without the
  * module's code (nonce = prefix ‖ u32 BE counter ‖ last-flag, AAD = session id, fixed 544-byte header).
  */
-function oracle(p: Uint8Array, h: EnvelopeHeader): Buffer {
+function oracle(p: Uint8Array, h: EnvelopeHeader, trailerDigest?: Uint8Array): Buffer {
   const sealOne = (i: number, last: number, pt: Uint8Array): Buffer => {
     const nonce = Buffer.alloc(12);
     nonce.set(PREFIX7);
@@ -69,7 +69,7 @@ function oracle(p: Uint8Array, h: EnvelopeHeader): Buffer {
   let i = 1;
   for (let off = 0; off < p.length; off += h.segmentSize, i++) parts.push(sealOne(i, 0, p.subarray(off, off + h.segmentSize)));
   const trailer = Buffer.alloc(40);
-  createHash('sha256').update(p).digest().copy(trailer);
+  trailer.set(trailerDigest ?? createHash('sha256').update(p).digest());
   trailer.writeBigUInt64BE(BigInt(p.length), 32);
   parts.push(sealOne(i, 1, trailer));
   return Buffer.concat(parts);
@@ -499,5 +499,34 @@ describe('sealer: re-encryption and misuse', () => {
     p.fill(0); // the pending 3 bytes were copied
     out.push(...s.finish());
     expect(Buffer.concat([s.prefix(), ...out]).equals(oracle(payload(S + 3), header()))).toBe(true);
+  });
+});
+
+describe('EnvelopeOpener verifyDigest', () => {
+  const p = payload(5 * S + 3, 9);
+  const lie = createHash('sha256').update('another payload').digest();
+
+  test('by default a trailer whose SHA-256 is not the payload\'s fails, although every segment authenticates', () => {
+    authError(() => open([oracle(p, header(), lie)]), /trailer SHA-256 differs/);
+  });
+
+  test('verifyDigest false opens it and reports the sealed digest (for a party downstream that hashes what it writes)', () => {
+    const o = new EnvelopeOpener(KEY, SID, { verifyDigest: false });
+    const got = [...o.push(oracle(p, header(), lie)).plaintext];
+    const f = o.finish();
+    got.push(...f.plaintext);
+    expect(Buffer.concat(got)).toEqual(Buffer.from(p));
+    expect(Buffer.from(f.sha256)).toEqual(lie);
+    expect(f.length).toBe(BigInt(p.length));
+  });
+
+  test('verifyDigest false still refuses a tampered segment and a wrong length', () => {
+    const env = oracle(p, header());
+    env[PREFIX_BYTES + 5] ^= 1;
+    const o = new EnvelopeOpener(KEY, SID, { verifyDigest: false });
+    authError(() => { o.push(env); o.finish(); });
+    const short = oracle(p, header({ length: BigInt(p.length + 1) }));
+    const o2 = new EnvelopeOpener(KEY, SID, { verifyDigest: false });
+    authError(() => { o2.push(short); o2.finish(); });
   });
 });
