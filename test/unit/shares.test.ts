@@ -3,6 +3,7 @@ import { combine, split } from 'shamir-secret-sharing';
 import { describe, expect, test } from 'vitest';
 import { KEY_BYTES, MAX_SUBSETS, SHARE_BYTES, combineShares, splitKey } from '../../src/crypto/shares.js';
 import { wipe } from '../../src/crypto/wipe.js';
+import { EnvelopeSealer, tryOpenHeader } from '../../src/crypto/envelope.js';
 
 const KEY = new Uint8Array(randomBytes(KEY_BYTES));
 const isKey = (k: Uint8Array): boolean => Buffer.from(k).equals(Buffer.from(KEY));
@@ -93,16 +94,21 @@ describe('combineShares', () => {
     expect(seen[2]).toBe(key);
   });
 
-  test('the order of subsets is lexicographic and every subset with the corrupt share fails', async () => {
-    const shares = await splitKey(KEY, 4, 2);
-    const corrupt = Uint8Array.from(shares[0]!);
-    corrupt[0]! ^= 1;
+  test('with more good shares than k, the first candidate is the right one whatever comes first', async () => {
+    const shares = await splitKey(KEY, 6, 3);
+    const corrupt = shares.slice(0, 2).map((s) => {
+      const c = Uint8Array.from(s);
+      c[0]! ^= 1;
+      c[1]! ^= 2;
+      return c;
+    });
     let calls = 0;
-    await combineShares([corrupt, shares[1]!, shares[2]!, shares[3]!], 2, (k) => (calls++, isKey(k)));
-    expect(calls).toBe(4); // {0,1} {0,2} {0,3} fail, {1,2} passes
+    const key = await combineShares([...corrupt, ...shares.slice(2)], 3, (k) => (calls++, isKey(k)));
+    expect(isKey(key)).toBe(true);
+    expect(calls).toBe(1); // the all-good subsets are agreed with by the fourth good share, ranked first
   });
 
-  test('duplicates count once; two shares with the same x are never combined', async () => {
+  test('duplicates count once; two different shares with the same x are refused up front', async () => {
     const shares = await splitKey(KEY, 3, 2);
     await rejects(combineShares([shares[0]!, Uint8Array.from(shares[0]!)], 2, isKey), 'SMIG_ERR_SHARES',
       'key shares: need 2 distinct shares, have 1');
@@ -110,11 +116,69 @@ describe('combineShares', () => {
     const sameX = Uint8Array.from(shares[0]!);
     sameX[3]! ^= 1; // same x-coordinate, other y: a conflicting copy
     let calls = 0;
-    const key = await combineShares([shares[0]!, sameX, shares[1]!], 2, (k) => (calls++, isKey(k)));
+    await rejects(combineShares([shares[0]!, sameX, shares[1]!], 2, () => (calls++, true)), 'SMIG_ERR_SHARES',
+      `key shares: two different shares with x = ${shares[0]![KEY_BYTES]!} (one of them is forged); refused`);
+    expect(calls).toBe(0);
+  });
+
+  test('40 shares with repeated x are refused in milliseconds, without a single check', async () => {
+    const shares = await splitKey(KEY, 20, 10);
+    const forged = shares.map((s) => {
+      const c = Uint8Array.from(s);
+      c[5]! ^= 0xff;
+      return c;
+    });
+    let calls = 0;
+    const cpu = process.cpuUsage();
+    await rejects(combineShares([...shares, ...forged], 10, () => (calls++, false)), 'SMIG_ERR_SHARES', /two different shares with x = \d+/);
+    const used = process.cpuUsage(cpu);
+    expect(calls).toBe(0);
+    expect((used.user + used.system) / 1000).toBeLessThan(50); // ms of CPU (the old search took hours)
+  });
+
+  test('more than 255 shares are refused', async () => {
+    await rejects(combineShares(Array.from({ length: 256 }, () => new Uint8Array(SHARE_BYTES)), 2, isKey), 'SMIG_ERR_SHARES',
+      'key shares: 256 shares offered, at most 255');
+  });
+
+  test.each([[8, 8], [4, 12], [2, 14], [12, 4], [1, 15]])('k=%i good shares among 16 with %i bad ones (bad first) are found within 1 s of CPU', async (k, bad) => {
+    const shares = await splitKey(KEY, 16, k);
+    const good = shares.slice(0, k);
+    const forged = shares.slice(k, k + bad).map((s) => {
+      const c = Uint8Array.from(s);
+      for (let i = 0; i < KEY_BYTES; i++) c[i]! ^= (i * 37 + 11) & 0xff || 1;
+      return c;
+    });
+    const cpu = process.cpuUsage();
+    const key = await combineShares([...forged, ...good], k, isKey);
+    const used = process.cpuUsage(cpu);
     expect(isKey(key)).toBe(true);
-    expect(calls).toBe(1); // {0,1} skipped (same x), {0,2} passes
-    await rejects(combineShares([shares[0]!, sameX], 2, isKey), 'SMIG_ERR_SHARES',
-      'key shares: no 2 of 2 shares rebuilt a key that passed the check (tried 0 subset(s))');
+    expect((used.user + used.system) / 1e6).toBeLessThan(1);
+  });
+
+  test('k good among 16 whose bad shares agree with each other (a consistent forgery) are found, checking with the envelope', async () => {
+    // the bad shares lie on one polynomial of their own: subsets of them rank high and must fail the real check
+    const k = 6;
+    const good = (await splitKey(KEY, 16, k)).slice(0, k);
+    const fake = (await splitKey(new Uint8Array(randomBytes(KEY_BYTES)), 16, k)).filter((f) => !good.some((g) => g[KEY_BYTES] === f[KEY_BYTES])).slice(0, 16 - k);
+    const sid = new Uint8Array(randomBytes(16));
+    const sealer = new EnvelopeSealer(KEY, { version: 1, sessionId: sid, destination: 'd:1', name: 'f', length: 0n, segmentSize: 4096 });
+    const prefix = sealer.prefix();
+    const cpu = process.cpuUsage();
+    const key = await combineShares([...fake, ...good], k, (c) => tryOpenHeader(c, sid, prefix) !== undefined);
+    const used = process.cpuUsage(cpu);
+    expect(isKey(key)).toBe(true);
+    expect((used.user + used.system) / 1e6).toBeLessThan(1);
+  });
+
+  test('the interpolation agrees with the library on random subsets', async () => {
+    for (let t = 0; t < 20; t++) {
+      const k = 2 + (t % 6);
+      const shares = await splitKey(KEY, k + 3, k);
+      const pick = shares.slice(t % 3, (t % 3) + k);
+      const mine = await combineShares(pick, k, () => true);
+      expect(Buffer.from(mine).equals(Buffer.from(await combine(pick)))).toBe(true);
+    }
   });
 
   test('malformed shares are ignored and counted', async () => {
@@ -138,11 +202,11 @@ describe('combineShares', () => {
     expect(isKey(one[0]!.subarray(0, KEY_BYTES))).toBe(true);
   });
 
-  test('the number of subsets tried is bounded', async () => {
-    const shares = await splitKey(KEY, 16, 4); // C(16,4) = 1820 subsets
+  test('the number of candidates tried is bounded', async () => {
+    const shares = await splitKey(KEY, 18, 9); // C(18,9) = 48 620 subsets
     let calls = 0;
-    await rejects(combineShares(shares, 4, () => (calls++, false)), 'SMIG_ERR_SHARES',
-      `key shares: no 4 of 16 shares rebuilt a key that passed the check (tried ${MAX_SUBSETS} subset(s), the limit)`);
+    await rejects(combineShares(shares, 9, () => (calls++, false)), 'SMIG_ERR_SHARES',
+      `key shares: no 9 of 18 shares rebuilt a key that passed the check (tried ${MAX_SUBSETS} subset(s), the limit)`);
     expect(calls).toBe(MAX_SUBSETS);
   });
 
