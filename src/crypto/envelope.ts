@@ -393,6 +393,7 @@ export class EnvelopeSealer {
   #tags: (Uint32Array | undefined)[] = [];
   #forgotten = 1;
   #final: Uint8Array | undefined;
+  #digest: Uint8Array | undefined;
   #destroyed = false;
 
   /**
@@ -470,7 +471,8 @@ export class EnvelopeSealer {
     this.#partial = undefined;
     this.#fill = 0;
     const trailer = new Uint8Array(TRAILER_PLAIN_BYTES);
-    trailer.set(this.#hash.digest());
+    this.#digest = new Uint8Array(this.#hash.digest());
+    trailer.set(this.#digest);
     new DataView(trailer.buffer).setBigUint64(32, BigInt(this.#pushed));
     // STREAM: the final segment is the only one sealed with last-flag = 1
     this.#final = this.#aead.seal(nonceFor(this.#noncePrefix, this.#next, true), trailer);
@@ -486,6 +488,11 @@ export class EnvelopeSealer {
   /** Segments so far, header included; after finish() the final segment is index `segmentCount − 1`. */
   get segmentCount(): number {
     return this.#next + (this.#final ? 1 : 0);
+  }
+
+  /** SHA-256 of the whole payload, once finish() has run (what the trailer authenticates). */
+  get payloadSha256(): Uint8Array | undefined {
+    return this.#digest === undefined ? undefined : copy(this.#digest);
   }
 
   /** Payload bytes pushed so far. */

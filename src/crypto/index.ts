@@ -4,3 +4,4 @@ export * from './shares.js';
 export * from './wipe.js';
 export * from './keyfile.js';
 export * from './identity.js';
+export * from './inner.js';

@@ -60,8 +60,13 @@ import {
 // ---------------------------------------------------------------------------------------------
 // Constants
 
-/** Version byte at the start of every SESSION body; a peer speaking another version is refused. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Version byte at the start of every SESSION body; a peer speaking another version is refused. Version 2: the
+ * envelope's payload is the inner end-to-end stream (src/crypto/inner.ts) and DONE carries the receipt.
+ */
+export const PROTOCOL_VERSION = 2;
+/** Longest DONE receipt (`u8 kind ‖ Ed25519 signature`). */
+export const MAX_RECEIPT_LENGTH = 65;
 /** Session ids are 16 random bytes. */
 export const SESSION_ID_LENGTH = 16;
 /** SHA-256 digest length. */
@@ -191,8 +196,8 @@ export interface EndMessage {
   sha256: Uint8Array | null;
 }
 /**
- * DONE body: `u8 flags (bit0 ok, bit1 exit status present) | 32 sha256 | u64 length | i32 exit status
- * (0 when absent) | message (rest, ≤ 1 KiB)`.
+ * DONE body: `u8 flags (bit0 ok, bit1 exit status present, bit2 receipt present) | 32 sha256 | u64 length |
+ * i32 exit status (0 when absent) [| u8 receiptLength (1..MAX_RECEIPT_LENGTH) | receipt] | message (rest, ≤ 1 KiB)`.
  */
 export interface DoneMessage {
   type: typeof FrameType.DONE;
@@ -203,6 +208,11 @@ export interface DoneMessage {
   length: number;
   /** Exit status of the operator's `--exec` command (128 + n for a signal), null when none ran. */
   exitStatus: number | null;
+  /**
+   * The destination's receipt over the session, digest, length and result (`u8 kind ‖ tag`, src/crypto/inner.ts):
+   * what the source verifies; relays and the leader forward it untouched. Absent: nothing proves the DONE.
+   */
+  receipt?: Uint8Array;
   message: string;
 }
 /** ERROR body: `u16 code | message (rest, ≤ 1 KiB)`. See {@link WIRE_ERROR_CODES}. */
@@ -530,6 +540,7 @@ const VIA_OF: readonly (LeaderSession['via'] | undefined)[] = [undefined, 'data-
 
 const DONE_OK = 0x01;
 const DONE_EXIT = 0x02;
+const DONE_RECEIPT = 0x04;
 const DEST_LENGTH_KNOWN = 0x01;
 
 /** Shared zeros for PAD bodies (never written to). */
@@ -656,9 +667,13 @@ export function encodeMessage(msg: Message, maxFrameLength: number = DEFAULT_MAX
       checkInt(msg.length, 0, Number.MAX_SAFE_INTEGER, 'DONE.length');
       if (msg.exitStatus !== null) checkInt(msg.exitStatus, -0x8000_0000, 0x7fff_ffff, 'DONE.exitStatus');
       const text = encodeText(msg.message, MAX_TEXT_BYTES, 'DONE.message');
-      const flags = (msg.ok ? DONE_OK : 0) | (msg.exitStatus === null ? 0 : DONE_EXIT);
-      const w = new Writer(msg.type, 1 + SHA256_LENGTH + 8 + 4 + text.length, 0, max);
-      return [w.u8(flags).bytes(msg.sha256).u64(msg.length).i32(msg.exitStatus ?? 0).bytes(text).buf];
+      const receipt = msg.receipt;
+      if (receipt !== undefined) checkBytes(receipt, 1, MAX_RECEIPT_LENGTH, 'DONE.receipt');
+      const flags = (msg.ok ? DONE_OK : 0) | (msg.exitStatus === null ? 0 : DONE_EXIT) | (receipt === undefined ? 0 : DONE_RECEIPT);
+      const w = new Writer(msg.type, 1 + SHA256_LENGTH + 8 + 4 + (receipt === undefined ? 0 : 1 + receipt.length) + text.length, 0, max);
+      w.u8(flags).bytes(msg.sha256).u64(msg.length).i32(msg.exitStatus ?? 0);
+      if (receipt !== undefined) w.u8(receipt.length).bytes(receipt);
+      return [w.bytes(text).buf];
     }
     case FrameType.ERROR: {
       checkInt(msg.code, 0, 0xffff, 'ERROR.code');
@@ -835,13 +850,19 @@ export function decodeMessage(type: number, body: Uint8Array): Message {
     case FrameType.DONE: {
       const r = new Reader(body, 'DONE');
       const flags = r.u8('flags');
-      if ((flags & ~(DONE_OK | DONE_EXIT)) !== 0) throw malformed('DONE.flags', `unknown bits 0x${flags.toString(16)}`);
+      if ((flags & ~(DONE_OK | DONE_EXIT | DONE_RECEIPT)) !== 0) throw malformed('DONE.flags', `unknown bits 0x${flags.toString(16)}`);
       const sha256 = r.copy(SHA256_LENGTH, 'sha256');
       const length = r.u64('length');
       const status = r.i32('exitStatus');
       if (!(flags & DONE_EXIT) && status !== 0) throw malformed('DONE.exitStatus', 'must be 0 when absent');
+      let receipt: { receipt?: Uint8Array } = {};
+      if (flags & DONE_RECEIPT) {
+        const n = r.u8('receipt.length');
+        if (n === 0 || n > MAX_RECEIPT_LENGTH) throw malformed('DONE.receipt.length', `${n} is out of range 1..${MAX_RECEIPT_LENGTH}`);
+        receipt = { receipt: r.copy(n, 'receipt') };
+      }
       const message = decodeText(r.rest(), MAX_TEXT_BYTES, 'DONE.message');
-      return { type, ok: (flags & DONE_OK) !== 0, sha256, length, exitStatus: flags & DONE_EXIT ? status : null, message };
+      return { type, ok: (flags & DONE_OK) !== 0, sha256, length, exitStatus: flags & DONE_EXIT ? status : null, ...receipt, message };
     }
     case FrameType.ERROR: {
       const r = new Reader(body, 'ERROR');

@@ -48,27 +48,27 @@ const VECTORS: [string, Message, string][] = [
     'SESSION data-relay',
     { type: T.SESSION, sessionId: ID, role: 'data-relay', leader: 'h:1', index: 2, layout: LAYOUT },
     // len 27 = 1 type + 1 version + 16 id + 1 role + (1 + 3) leader + 1 index + 3 layout
-    `0000001b 01  01 ${ID_HEX} 01 03 683a31 02 05 03 02`,
+    `0000001b 01  02 ${ID_HEX} 01 03 683a31 02 05 03 02`,
   ],
   [
     'SESSION key-relay, IPv6 leader',
     { type: T.SESSION, sessionId: ID, role: 'key-relay', leader: '[::1]:7000', index: 1, layout: LAYOUT },
-    `00000022 01  01 ${ID_HEX} 02 0a 5b3a3a315d3a37303030 01 05 03 02`,
+    `00000022 01  02 ${ID_HEX} 02 0a 5b3a3a315d3a37303030 01 05 03 02`,
   ],
   [
     'SESSION leader via key-relay',
     { type: T.SESSION, sessionId: ID, role: 'leader', via: 'key-relay', index: 2, layout: LAYOUT },
-    `00000018 01  01 ${ID_HEX} 03 02 02 05 03 02`,
+    `00000018 01  02 ${ID_HEX} 03 02 02 05 03 02`,
   ],
   [
     'SESSION destination, length known',
     { type: T.SESSION, sessionId: ID, role: 'destination', name: 'a.img', length: 1024 },
-    `00000022 01  01 ${ID_HEX} 04 05 612e696d67 01 0000000000000400`,
+    `00000022 01  02 ${ID_HEX} 04 05 612e696d67 01 0000000000000400`,
   ],
   [
     'SESSION destination, length unknown',
     { type: T.SESSION, sessionId: ID, role: 'destination', name: 'a.img', length: null },
-    `00000022 01  01 ${ID_HEX} 04 05 612e696d67 00 0000000000000000`,
+    `00000022 01  02 ${ID_HEX} 04 05 612e696d67 00 0000000000000000`,
   ],
   ['DATA', { type: T.DATA, offset: 0x102, bytes: hex('616263') }, '0000000c 02 0000000000000102 616263'],
   ['KEY', { type: T.KEY, share: hex('aabbcc') }, '00000004 03 aabbcc'],
@@ -95,6 +95,11 @@ const VECTORS: [string, Message, string][] = [
     'DONE failed, negative status',
     { type: T.DONE, ok: false, sha256: new Uint8Array(32), length: 0, exitStatus: -1, message: '' },
     `0000002e 08 02 ${'00'.repeat(32)} 0000000000000000 ffffffff`,
+  ],
+  [
+    'DONE ok with a receipt',
+    { type: T.DONE, ok: true, sha256: new Uint8Array(32).fill(0x22), length: 3, exitStatus: null, receipt: Uint8Array.from([2, 0xaa, 0xbb]), message: 'ok' },
+    `00000034 08 05 ${'22'.repeat(32)} 0000000000000003 00000000 03 02aabb 6f6b`,
   ],
   ['ERROR', { type: T.ERROR, code: 5, message: 'bad' }, '00000006 09 0005 626164'],
   ['PAD', { type: T.PAD, length: 3 }, '00000004 0a 000000'],
@@ -178,9 +183,9 @@ describe('round trips', () => {
 });
 
 describe('decodeMessage refuses malformed bodies, naming the field', () => {
-  const session = (rest: string): Uint8Array => hex(`01 ${ID_HEX} ${rest}`);
+  const session = (rest: string): Uint8Array => hex(`02 ${ID_HEX} ${rest}`);
   const cases: [string, number, Uint8Array, string][] = [
-    ['version', T.SESSION, hex(`02 ${ID_HEX} 01 03 683a31 02 050302`), 'SESSION.version: 2 is not supported (this is 1)'],
+    ['version', T.SESSION, hex(`01 ${ID_HEX} 01 03 683a31 02 050302`), 'SESSION.version: 1 is not supported (this is 2)'],
     ['role', T.SESSION, session('09'), 'SESSION.role: 9 is not a role (1..4)'],
     ['leader without port', T.SESSION, session('01 01 68 02 050302'), "SESSION.leader: 'h' is not host:port"],
     ['leader port 0', T.SESSION, session('01 03 683a30 02 050302'), "SESSION.leader: 'h:0' is not host:port"],
@@ -203,7 +208,7 @@ describe('decodeMessage refuses malformed bodies, naming the field', () => {
     ['unknown length not 0', T.SESSION, session('04 01 61 00 0000000000000005'), 'SESSION.length: must be 0 when not known'],
     ['length > 2^53-1', T.SESSION, session('04 01 61 01 0020000000000000'), 'SESSION.length: exceeds 2^53-1'],
     ['SESSION trailing byte', T.SESSION, session('01 03 683a31 02 050302 00'), 'SESSION: 1 trailing byte after offset 26'],
-    ['SESSION truncated id', T.SESSION, hex('01 0001'), 'SESSION.sessionId: truncated: needs 16 bytes at offset 1, body has 3'],
+    ['SESSION truncated id', T.SESSION, hex('02 0001'), 'SESSION.sessionId: truncated: needs 16 bytes at offset 1, body has 3'],
     ['SESSION truncated string', T.SESSION, session('01 05 683a31'), 'SESSION.leader: truncated: needs 5 bytes at offset 19, body has 22'],
     ['DATA empty', T.DATA, hex('0000000000000000'), 'DATA.bytes: empty'],
     ['DATA truncated offset', T.DATA, hex('00000000'), 'DATA.offset: truncated: needs 8 bytes at offset 0, body has 4'],
@@ -216,7 +221,9 @@ describe('decodeMessage refuses malformed bodies, naming the field', () => {
     ['PROGRESS > 2^53-1', T.PROGRESS, hex('0020000000000000'), 'PROGRESS.offset: exceeds 2^53-1'],
     ['PROGRESS trailing', T.PROGRESS, hex('0000000000000000 00'), 'PROGRESS: 1 trailing byte after offset 8'],
     ['END 9 bytes', T.END, hex('000000000000000000'), 'END: body of 9 bytes, expected 8 or 40'],
-    ['DONE flags', T.DONE, hex(`04 ${'00'.repeat(32)} 0000000000000000 00000000`), 'DONE.flags: unknown bits 0x4'],
+    ['DONE flags', T.DONE, hex(`08 ${'00'.repeat(32)} 0000000000000000 00000000`), 'DONE.flags: unknown bits 0x8'],
+    ['DONE receipt length 0', T.DONE, hex(`05 ${'00'.repeat(32)} 0000000000000000 00000000 00`), 'DONE.receipt.length: 0 is out of range 1..65'],
+    ['DONE receipt too long', T.DONE, hex(`05 ${'00'.repeat(32)} 0000000000000000 00000000 42 ${'00'.repeat(66)}`), 'DONE.receipt.length: 66 is out of range 1..65'],
     ['DONE absent status not 0', T.DONE, hex(`01 ${'00'.repeat(32)} 0000000000000000 00000001`), 'DONE.exitStatus: must be 0 when absent'],
     ['DONE truncated', T.DONE, hex(`01 ${'00'.repeat(32)} 0000000000000000 0000`), 'DONE.exitStatus: truncated: needs 4 bytes at offset 41, body has 43'],
     ['DONE message control char', T.DONE, hex(`01 ${'00'.repeat(32)} 0000000000000000 00000000 611b5b32`), 'DONE.message: contains a control character'],
