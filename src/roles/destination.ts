@@ -19,6 +19,12 @@
  * - DONE's message never names the file or a host (relays read it on its way back).
  * - With `vm` set, a session named `*.vmstate` is a VM's migration stream: it is fed to the operator's QEMU
  *   as it arrives (src/vm/destination.ts), not written to a file; DONE is sent once that VM runs.
+ * - What the leader forwards is the inner stream (crypto/inner.ts): the destination opens it, checks the name
+ *   and length against its authenticated header (the source's, not only the leader's SESSION), and answers with
+ *   a receipt over the session, the payload's SHA-256 and length and the result. With `identity`, only streams
+ *   sealed to that identity are accepted (a session meant for another destination, or an unbound one, is
+ *   refused before a byte is written) and the receipt is signed with it; without, only unbound streams are
+ *   accepted.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -29,6 +35,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { wipe } from '../crypto/wipe.js';
+import { InnerOpener } from '../crypto/inner.js';
+import type { Identity } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
 import { listenChannel } from '../net/index.js';
 import type { ChannelListener, FramedConnection, HostPort } from '../net/index.js';
@@ -55,6 +63,11 @@ const TEMP_NAME = /^\.smig-(\d+)-[0-9a-f]{16}\.part$/;
 export interface DestinationOptions {
   clusterKey: Uint8Array;
   listen: HostPort;
+  /**
+   * This destination's identity: sessions must be sealed to it, receipts are signed with it. Absent: only
+   * unbound sessions (sources without `--dest-key`) are accepted.
+   */
+  identity?: Identity;
   /** Directory the payloads are installed in (must exist and be writable). */
   outDir: string;
   /** Shell command run after each install (see the module comment). */
@@ -272,8 +285,13 @@ class Receipt {
   readonly #link: Link;
   readonly #tmp: string;
   #fh: FileHandle | undefined;
+  /** SHA-256 and length of the inner stream as received (END states them from the envelope's trailer). */
   #hash: Hash = createHash('sha256');
   #written = 0;
+  readonly #inner: InnerOpener;
+  /** Payload bytes written to the temporary file. */
+  #plainWritten = 0;
+  #nameChecked = false;
   #installed = false;
   #vm: VmRestore | undefined;
   /** Resolves when the link has closed and the temporary file is gone. */
@@ -287,7 +305,9 @@ class Receipt {
     this.#link = new Link(conn, 'destination', `leader ${conn.remote}`);
     this.#link.state.accept(FrameType.SESSION);
     this.#tmp = join(dir, `.smig-${process.pid}-${randomBytes(8).toString('hex')}.part`);
+    this.#inner = new InnerOpener(first.sessionId, o.identity === undefined ? {} : { identity: o.identity });
     this.finished = this.#link.ended.then(async (end) => {
+      this.#inner.destroy();
       await this.#discard();
       if (!this.#installed) this.#log.event('receive-failed', { bytes: this.#written, reason: end.error?.message ?? 'closed before END' });
     });
@@ -320,16 +340,10 @@ class Receipt {
         if (declared !== null && this.#written + msg.bytes.length > declared) {
           throw smigError('SMIG_ERR_VERIFY', `destination: more than the ${declared} bytes announced`);
         }
-        if (this.#vm !== undefined) await this.#vm.write(msg.bytes);
-        else {
-          await writeAll(this.#fh!, msg.bytes).catch((err: unknown) => {
-            this.#log.event('write-failed', { dir: this.#dir, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
-            throw upstreamFileError('write the file', err);
-          });
-        }
         this.#hash.update(msg.bytes);
         this.#written += msg.bytes.length;
-        wipe(msg.bytes);
+        // a copy: the opener keeps unconsumed bytes by reference, and the frame body may be reused
+        await this.#writePlain(this.#inner.push(new Uint8Array(msg.bytes)));
         return;
       }
       case FrameType.END:
@@ -339,16 +353,45 @@ class Receipt {
     }
   }
 
+  /** Payload that authenticated: to the file, or to the VM (which copies it); then wiped. */
+  async #writePlain(plain: Uint8Array[]): Promise<void> {
+    const header = this.#inner.header;
+    if (header !== undefined && !this.#nameChecked) {
+      // the leader's SESSION name decided how this session is received (file or VM): it must be the source's
+      if (header.name !== this.#first.name) throw smigError('SMIG_ERR_VERIFY', 'destination: the SESSION name differs from the sealed one');
+      this.#nameChecked = true;
+    }
+    for (const p of plain) {
+      if (this.#vm !== undefined) await this.#vm.write(p);
+      else {
+        await writeAll(this.#fh!, p).catch((err: unknown) => {
+          this.#log.event('write-failed', { dir: this.#dir, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
+          throw upstreamFileError('write the file', err);
+        });
+      }
+      this.#plainWritten += p.length;
+      wipe(p);
+    }
+  }
+
   /** Verify, fsync, install, run --exec, answer DONE. */
   async #complete(end: EndMessage): Promise<void> {
-    const digest = new Uint8Array(this.#hash.digest());
+    const streamDigest = new Uint8Array(this.#hash.digest());
     const declared = this.#first.length;
     if (end.length !== this.#written || (declared !== null && declared !== this.#written)) {
       throw smigError('SMIG_ERR_VERIFY', `destination: received ${this.#written} bytes, END says ${end.length}${declared === null ? '' : `, SESSION said ${declared}`}`);
     }
-    if (end.sha256 === null || !Buffer.from(digest).equals(end.sha256)) {
+    if (end.sha256 === null || !Buffer.from(streamDigest).equals(end.sha256)) {
       throw smigError('SMIG_ERR_VERIFY', 'destination: the SHA-256 of the received bytes differs from the one in END');
     }
+    // the end-to-end check: the inner trailer authenticates the payload's SHA-256 and length
+    const fin = this.#inner.finish();
+    await this.#writePlain(fin.plaintext);
+    const header = this.#inner.header!;
+    if (fin.length !== BigInt(this.#plainWritten) || (header.length !== null && header.length !== fin.length)) {
+      throw smigError('SMIG_ERR_VERIFY', `destination: wrote ${this.#plainWritten} bytes, the sealed payload has ${fin.length}`);
+    }
+    const digest = fin.sha256;
     const keepalive = setInterval(() => this.#link.post({ type: FrameType.PING, seq: 0 }), this.#o.keepaliveMs ?? KEEPALIVE_MS);
     if (this.#vm !== undefined) {
       try {
@@ -356,8 +399,9 @@ class Receipt {
         const name = await installNoClobber(this.#tmp, this.#dir, `${sanitizeName(this.#first.name.slice(0, -VM_SUFFIX.length))}.qmp`);
         this.#installed = true;
         await this.#vm.detach();
-        this.#log.event('installed', { vm: true, qmp: join(this.#dir, name), bytes: this.#written, sha256: Buffer.from(digest).toString('hex') });
-        await this.#link.send({ type: FrameType.DONE, ok: true, sha256: digest, length: this.#written, exitStatus: null, message: `verified ${this.#written} bytes (SHA-256); VM running at the destination (query-status running)` });
+        this.#log.event('installed', { vm: true, qmp: join(this.#dir, name), bytes: this.#plainWritten, sha256: Buffer.from(digest).toString('hex'), sealed: this.#inner.mode === 'sealed' });
+        const facts = { ok: true, sha256: digest, length: this.#plainWritten, exitStatus: null };
+        await this.#link.send({ type: FrameType.DONE, ...facts, receipt: this.#inner.receipt(facts), message: `verified ${this.#plainWritten} bytes (SHA-256); VM running at the destination (query-status running)` });
       } finally {
         clearInterval(keepalive);
       }
@@ -370,7 +414,7 @@ class Receipt {
         await this.#fh!.sync();
         await this.#fh!.close();
         this.#fh = undefined;
-        name = await installNoClobber(this.#tmp, this.#dir, sanitizeName(this.#first.name));
+        name = await installNoClobber(this.#tmp, this.#dir, sanitizeName(header.name));
       } catch (err) {
         // the full reason, with the directory, stays here; upstream goes a reason without a path
         this.#log.event('install-failed', { dir: this.#dir, reason: (err as Error).message });
@@ -380,19 +424,20 @@ class Receipt {
       await syncDir(this.#dir);
       const path = join(this.#dir, name);
       const sha256 = Buffer.from(digest).toString('hex');
-      this.#log.event('installed', { file: path, bytes: this.#written, sha256 });
+      this.#log.event('installed', { file: path, bytes: this.#plainWritten, sha256, sealed: this.#inner.mode === 'sealed' });
       let exitStatus: number | null = null;
-      let message = `verified ${this.#written} bytes (SHA-256) and installed`;
+      let message = `verified ${this.#plainWritten} bytes (SHA-256) and installed`;
       if (this.#o.exec !== undefined) {
         const r = await runExec(this.#o.exec, path, {
-          SMIG_FILE: path, SMIG_NAME: name, SMIG_BYTES: String(this.#written), SMIG_SHA256: sha256,
+          SMIG_FILE: path, SMIG_NAME: name, SMIG_BYTES: String(this.#plainWritten), SMIG_SHA256: sha256,
           SMIG_SESSION: sessionIdHex(this.#first.sessionId),
         }, this.#o.execTimeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS);
         exitStatus = r.status;
         message += r.timedOut ? `; --exec timed out (killed, status ${r.status})` : `; --exec exited with status ${r.status}`;
         this.#log.event('exec-done', { status: r.status, timedOut: r.timedOut });
       }
-      await this.#link.send({ type: FrameType.DONE, ok: exitStatus === null || exitStatus === 0, sha256: digest, length: this.#written, exitStatus, message });
+      const facts = { ok: exitStatus === null || exitStatus === 0, sha256: digest, length: this.#plainWritten, exitStatus };
+      await this.#link.send({ type: FrameType.DONE, ...facts, receipt: this.#inner.receipt(facts), message });
     } finally {
       clearInterval(keepalive);
     }

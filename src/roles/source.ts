@@ -13,6 +13,13 @@
  * END{L} is sent on every live data link once PROGRESS has reached L, the total ciphertext length, so
  * that a re-send can still travel on any link until then.
  *
+ * End to end (crypto/inner.ts): the envelope's payload is the inner stream, sealed to the destination's public
+ * key (`destKey`) so that the leader, which opens the envelope to learn the destination, never sees the
+ * payload. Success is the destination's receipt: a DONE counts only when its receipt verifies (signed by the
+ * destination key; without one, an HMAC under the inner key, which the leader could forge) over this
+ * session and the digest and length the source itself sealed. Any other DONE fails the migration, naming
+ * the link it came from.
+ *
  * Pacing (DESIGN §4, pace.ts): the session's plan goes in every relay SESSION; each data link has its own
  * pacer (hop `source`, the relay's index), and a chunk goes out as DATA frames of the pacer's write sizes,
  * each awaited from the pacer first. Key links are not paced.
@@ -20,6 +27,9 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { smigError, isSmigError } from '../errors.js';
 import { EnvelopeSealer, DEFAULT_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from '../crypto/envelope.js';
+import { InnerSealer, innerStreamLength } from '../crypto/inner.js';
+import { fingerprint } from '../crypto/identity.js';
+import type { PublicIdentity } from '../crypto/identity.js';
 import { generateKey } from '../crypto/keyfile.js';
 import { splitKey } from '../crypto/shares.js';
 import { wipe } from '../crypto/wipe.js';
@@ -81,6 +91,11 @@ export interface SourceOptions {
   name: string;
   /** Where the payload goes: only the leader learns it, from the envelope header. */
   destination: HostPort;
+  /**
+   * The destination's public identity: the payload is sealed to it (the leader cannot read it) and only a
+   * receipt signed by it counts as success. Absent: an unbound inner stream, whose receipt the leader could forge.
+   */
+  destKey?: PublicIdentity;
   dataRelays: HostPort[];
   keyRelays: HostPort[];
   /** Rebuilds the key and forwards to the destination. Default: a random data relay. */
@@ -125,6 +140,11 @@ export interface SourceResult {
   resentChunks: number;
   /** The destination's confirmation. */
   done: { sha256: string; length: number; exitStatus: number | null; message: string };
+  /**
+   * What proves it: `signed` — a receipt signed by the destination key (`destKey`, whose fingerprint is given);
+   * `mac` — a receipt under the session's inner key, which relays cannot forge but the leader could (no `destKey`).
+   */
+  receipt: { kind: 'signed'; fingerprint: string } | { kind: 'mac' };
   /** What the source's pacers did, one report per data link (`source → HOST:PORT`). */
   pacing: { strategy: Strategy; hops: HopPacingReport[] };
 }
@@ -173,9 +193,10 @@ class SourceSession {
   #keys: KeyLink[] = [];
   #lost: string[] = [];
   #produced = false;
-  #payloadBytes = 0;
   #endSent = false;
   #over = false;
+  #inner: InnerSealer | undefined;
+  #proof: 'signed' | 'mac' = 'mac';
   #settle!: { resolve: (d: DoneMessage) => void; reject: (e: Error) => void };
   readonly #outcome: Promise<DoneMessage>;
 
@@ -209,16 +230,25 @@ class SourceSession {
     const key = generateKey();
     let shares: Uint8Array[] = [];
     let sealer: EnvelopeSealer | undefined;
+    const destination = formatHostPort(o.destination);
+    const inner = new InnerSealer({
+      sessionId, destination, name: o.name, length: o.length, segmentSize: this.#segmentSize,
+      ...(o.destKey === undefined ? {} : { dest: o.destKey }),
+    });
+    this.#inner = inner;
     try {
       shares = await splitKey(key, this.#layout.keyRelays, this.#layout.threshold);
       sealer = new EnvelopeSealer(key, {
         version: 1,
         sessionId,
-        destination: formatHostPort(o.destination),
+        destination,
         name: o.name,
-        length: o.length === null ? null : BigInt(o.length),
+        length: o.length === null ? null : BigInt(innerStreamLength(o.length, this.#segmentSize)),
         segmentSize: this.#segmentSize,
       });
+    } catch (err) {
+      inner.destroy();
+      throw err;
     } finally {
       wipe(key);
     }
@@ -234,10 +264,10 @@ class SourceSession {
       await this.#open(sessionId, shares);
       keepalive = this.#keepalive();
       for (const d of this.#data) void this.#pump(d);
-      this.#produce(sealer).catch((err: unknown) => this.#fail(err));
+      this.#produce(sealer, inner).catch((err: unknown) => this.#fail(err));
       const done = await this.#outcome;
       const seconds = secondsSince(start);
-      const bytes = sealer.payloadLength;
+      const bytes = inner.payloadLength;
       this.#log.event('session-done', { bytes, seconds: Number(seconds.toFixed(3)), resent: this.#window.resent });
       const hops = this.#data.map((d) => pacingReport(`source → ${d.addr}`, d.pacer));
       for (const h of hops) this.#log.event('pacing', pacingLogFields(h));
@@ -255,6 +285,7 @@ class SourceSession {
         lostRelays: this.#lost,
         resentChunks: this.#window.resent,
         done: { sha256: Buffer.from(done.sha256).toString('hex'), length: done.length, exitStatus: done.exitStatus, message: done.message },
+        receipt: this.#proof === 'signed' ? { kind: 'signed', fingerprint: fingerprint(o.destKey!) } : { kind: 'mac' },
         pacing: { strategy: this.#plan?.strategy ?? 'bulk', hops },
       };
     } catch (err) {
@@ -267,6 +298,7 @@ class SourceSession {
       o.signal?.removeEventListener('abort', onAbort);
       wipe(...shares);
       sealer.destroy();
+      inner.destroy();
       this.#window.drain();
     }
   }
@@ -344,27 +376,31 @@ class SourceSession {
     this.#log.event('relay-unreachable', { kind, addr, reason: reason instanceof Error ? reason.message : String(reason) });
   }
 
-  /** Reads the payload, seals it, cuts chunks, and adds them to the window as room allows. */
-  async #produce(sealer: EnvelopeSealer): Promise<void> {
+  /** Reads the payload, seals it (inner stream, then envelope), cuts chunks, and adds them to the window as room allows. */
+  async #produce(sealer: EnvelopeSealer, inner: InnerSealer): Promise<void> {
     const cutter = new ChunkCutter(this.#chunkSize);
     const emit = async (piece: Uint8Array): Promise<void> => {
       const parts = cutter.push(piece);
       if (parts !== undefined) await this.#add(parts);
     };
+    const wrap = async (pieces: Uint8Array[]): Promise<void> => {
+      for (const p of pieces) for (const s of sealer.push(p)) await emit(s);
+    };
     await emit(sealer.prefix());
+    await wrap([inner.prefix()]);
     for await (const buf of this.#o.input) {
       if (this.#over) return;
       const plain = buf instanceof Uint8Array ? buf : new Uint8Array(0);
-      const sealed = sealer.push(plain);
+      const sealed = inner.push(plain);
       wipe(plain);
-      for (const s of sealed) await emit(s);
+      await wrap(sealed);
     }
+    await wrap(inner.finish());
     for (const s of sealer.finish()) await emit(s);
     const rest = cutter.flush();
     if (rest !== undefined) await this.#add(rest);
     this.#produced = true;
-    this.#payloadBytes = sealer.payloadLength;
-    this.#log.event('input-done', { bytes: sealer.payloadLength, ciphertext: this.#window.next });
+    this.#log.event('input-done', { bytes: inner.payloadLength, ciphertext: this.#window.next });
     this.#maybeEnd();
   }
 
@@ -430,13 +466,19 @@ class SourceSession {
         this.#log.event('done', { via: link.name, ok: msg.ok, length: msg.length, exitStatus: msg.exitStatus, message: msg.message });
         if (!msg.ok) {
           const status = msg.exitStatus === null ? '' : ` (exec exit status ${msg.exitStatus})`;
-          this.#fail(smigError('SMIG_ERR_MIGRATION', `the destination reported a failure: ${msg.message}${status}`));
+          const proven = this.#produced && this.#inner?.verifyReceipt(msg, msg.receipt ?? null).valid === true;
+          this.#fail(smigError('SMIG_ERR_MIGRATION', `the destination reported a failure${proven ? '' : ` (unverified, via ${link.name})`}: ${msg.message}${status}`));
           return;
         }
-        if (!this.#produced || msg.length !== this.#payloadBytes) {
-          this.#fail(smigError('SMIG_ERR_VERIFY', `the destination confirmed ${msg.length} bytes, ${this.#payloadBytes} were sent`));
+        const verdict = this.#produced && this.#inner !== undefined
+          ? this.#inner.verifyReceipt(msg, msg.receipt ?? null)
+          : { valid: false as const, reason: 'it came before the whole payload was sent' };
+        if (!verdict.valid) {
+          this.#log.event('receipt-invalid', { via: link.name, reason: verdict.reason });
+          this.#fail(smigError('SMIG_ERR_VERIFY', `${link.name} sent a DONE with a forged or invalid receipt (${verdict.reason}): not confirmed`));
           return;
         }
+        this.#proof = verdict.kind;
         this.#over = true;
         this.#settle.resolve(msg);
         this.#wakeAll();

@@ -17,23 +17,31 @@ import type { Proc } from './migration-helpers.js';
 const dir = mkdtempSync(join(tmpdir(), 'smig-e2e-'));
 const keyFile = join(dir, 'cluster.key');
 const outDir = join(dir, 'out');
+const outDir2 = join(dir, 'out2');
+const idFile = join(dir, 'dest.id');
 let relays: Proc[] = [];
 let recv: Proc;
+/** A `smig recv` without --identity (unsealed sessions only). */
+let recvOpen: Proc;
 
 beforeAll(async () => {
   mkdirSync(outDir);
+  mkdirSync(outDir2);
   const k = await runBin(['keygen', '-o', keyFile]);
   expect(k.status, k.stderr).toBe(0);
+  const id = await runBin(['keygen', '--identity', '-o', idFile]);
+  expect(id.status, id.stderr).toBe(0);
   // the last key relay logs JSON lines
-  [recv, ...relays] = await Promise.all([
-    spawnRecv(keyFile, outDir),
+  [recv, recvOpen, ...relays] = await Promise.all([
+    spawnRecv(keyFile, outDir, ['--identity', idFile]),
+    spawnRecv(keyFile, outDir2),
     ...Array.from({ length: 7 }, () => spawnRelay(keyFile)),
     spawnRelay(keyFile, ['--log-format', 'json']),
   ]);
 }, 60_000);
 
 afterAll(async () => {
-  const all = [recv, ...relays].filter(Boolean);
+  const all = [recv, recvOpen, ...relays].filter(Boolean);
   await stopAll();
   for (const p of all) {
     expect(p.child.exitCode, p.stderr).toBe(0); // a graceful SIGTERM shutdown
@@ -49,7 +57,7 @@ afterAll(async () => {
 /** `smig send` arguments for the 9-host layout: relays 0–4 carry data (0 leads), 5–7 hold key shares. */
 function layout(extra: string[] = []): string[] {
   return [
-    '--key', keyFile, '--dest', recv.addr,
+    '--key', keyFile, '--dest', recv.addr, '--dest-key', `${idFile}.pub`,
     '--data-relays', relays.slice(0, 5).map((r) => r.addr).join(','),
     '--key-relays', relays.slice(5, 8).map((r) => r.addr).join(','),
     ...extra,
@@ -138,6 +146,9 @@ describe('smig send through 9 hosts', () => {
     expect(r.threshold).toBe(2);
     expect(r.throughput).toBeCloseTo(r.bytes / r.seconds, 0);
     expect(r.lostRelays).toEqual([]);
+    const fp = recv.stderr.match(/identity=(SHA256:[A-Za-z0-9+/]+)/)?.[1];
+    expect(fp).toBeDefined();
+    expect(r.receipt).toEqual({ kind: 'signed', fingerprint: fp });
     expect(await sha256File(join(outDir, 'vm.img'))).toBe(want);
     rmSync(file);
     rmSync(join(outDir, 'vm.img'));
@@ -185,6 +196,36 @@ describe('smig send through 9 hosts', () => {
     const good = await runBin(['send', file, ...layout()], { timeoutMs: 30_000 });
     expect(good.status, good.stderr).toBe(0);
     expect(await sha256File(join(outDir, 'small.bin'))).toBe(want);
+    expect(readdirSync(outDir).filter((f) => f.endsWith('.part'))).toEqual([]);
+  }, 60_000);
+});
+
+describe('sealed to the destination', () => {
+  const unsealed = (addr: string): string[] => layout().filter((a, i, all) => a !== '--dest-key' && all[i - 1] !== '--dest-key').map((a) => (a === recv.addr ? addr : a));
+
+  it('without --dest-key: warned, and the receipt is said to be forgeable by the leader (a recv without --identity)', async () => {
+    const file = join(dir, 'open.bin');
+    const want = await makeRandomFile(file, 700_001);
+    const r = await runBin(['send', file, ...unsealed(recvOpen.addr)], { timeoutMs: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain('smig send: warning: no --dest-key: the leader can read the payload and could forge');
+    expect(r.stdout).toContain(`confirmed 700001 bytes (sha256 ${want}) by a receipt the leader could have forged (no --dest-key)`);
+    expect(r.stdout).not.toContain('verified');
+    expect(await sha256File(join(outDir2, 'open.bin'))).toBe(want);
+  }, 60_000);
+
+  it('a destination with an identity refuses an unsealed session and one sealed to another key, writing nothing', async () => {
+    const file = join(dir, 'refused.bin');
+    await makeRandomFile(file, 300_000);
+    const unbound = await runBin(['send', file, ...unsealed(recv.addr)], { timeoutMs: 30_000 });
+    expect(unbound.status).toBe(1);
+    expect(unbound.stderr.trim().split('\n').at(-1)).toMatch(/^smig send: migration failed: .*inner stream: not sealed to this destination's identity/);
+    const other = join(dir, 'other.id');
+    expect((await runBin(['keygen', '--identity', '-o', other])).status).toBe(0);
+    const wrong = await runBin(['send', file, ...layout().map((a) => (a === `${idFile}.pub` ? `${other}.pub` : a))], { timeoutMs: 30_000 });
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr.trim().split('\n').at(-1)).toMatch(/^smig send: migration failed: .*inner stream: sealed to another destination/);
+    expect(existsSync(join(outDir, 'refused.bin'))).toBe(false);
     expect(readdirSync(outDir).filter((f) => f.endsWith('.part'))).toEqual([]);
   }, 60_000);
 });

@@ -9,6 +9,7 @@ import type { ChannelFlags } from './relay.js';
 
 interface RecvFlags extends ChannelFlags {
   listen: HostPort;
+  identity?: string;
   out: string;
   exec?: string;
   execTimeout: bigint;
@@ -20,14 +21,15 @@ export const recvCommand: CommandSpec = {
   name: 'recv',
   summary: 'run a destination daemon: verify each migrated payload (length, SHA-256), install it atomically in DIR, run --exec',
   examples: [
-    'smig recv --listen 10.0.0.9:7100 --key cluster.key --out /srv/incoming',
+    'smig recv --listen 10.0.0.9:7100 --key cluster.key --identity h9.id --out /srv/incoming',
     'smig recv --listen 0.0.0.0:7100 --key cluster.key --out /srv/vm --exec \'virsh define "$1"\'',
     'smig recv --listen 0.0.0.0:7100 --key cluster.key --out /run/vms --install-vm \'exec qemu-system-x86_64 -m 1G -display none -S -incoming fd:0 -qmp unix:$SMIG_QMP,server=on,wait=off\'',
   ],
   configure(cmd: Command): void {
     cmd
       .requiredOption('--listen <host:port>', 'address to listen on (port 0: any free port, logged)', hostPortOption('--listen'))
-      .requiredOption('--out <dir>', 'directory to install payloads in (under the sender\'s name; NAME.1, NAME.2… if taken)');
+      .requiredOption('--out <dir>', 'directory to install payloads in (under the sender\'s name; NAME.1, NAME.2… if taken)')
+      .option('--identity <file>', 'this host\'s identity (smig keygen --identity): only sessions sealed to it are installed, and receipts are signed with it. Without it only sources without --dest-key are accepted, and any cluster-key holder can install files here');
     addChannelOptions(cmd)
       .option('--exec <cmd>', 'after each install run `sh -c CMD smig-exec PATH` ($1 and $SMIG_FILE: the path); its exit status goes back to the sender')
       .addOption(durationOption('--exec-timeout <dur>', 'kill --exec after this long', '10m'))
@@ -40,9 +42,13 @@ export const recvCommand: CommandSpec = {
     const { DestinationDaemon } = await import('../../roles/destination.js');
     const { formatHostPort } = await import('../../net/address.js');
     const clusterKey = await loadKeyFile(opts.key);
+    const { loadIdentityFile, fingerprint } = await import('../../crypto/identity.js');
+    const identity = opts.identity === undefined ? undefined : await loadIdentityFile(opts.identity);
     const log = await commandLogger(opts, io, 'recv');
+    if (identity === undefined) io.stderr.write('smig recv: warning: no --identity: accepting unsealed sessions, whose payload the leader can read and whose receipt it could forge\n');
     const daemon = await DestinationDaemon.start({
       clusterKey,
+      ...(identity === undefined ? {} : { identity }),
       listen: opts.listen,
       outDir: opts.out,
       exec: opts.exec,
@@ -52,7 +58,7 @@ export const recvCommand: CommandSpec = {
       log,
       channel: channelTimeouts(opts),
     });
-    log.event('listening', { addr: formatHostPort(daemon.address), out: daemon.outDir, pid: process.pid });
+    log.event('listening', { addr: formatHostPort(daemon.address), out: daemon.outDir, pid: process.pid, ...(identity === undefined ? {} : { identity: fingerprint(identity.public) }) });
     return serveUntilSignal(log, () => daemon.close());
   },
 };

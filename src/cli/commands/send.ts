@@ -23,6 +23,7 @@ const STRATEGIES = ['bulk', 'constant', 'profile', 'replay'] as const;
 
 interface SendFlags extends ChannelFlags {
   dest: HostPort;
+  destKey?: string;
   dataRelays: HostPort[];
   keyRelays: HostPort[];
   leader?: HostPort;
@@ -143,14 +144,15 @@ export const sendCommand: CommandSpec = {
   name: 'send',
   summary: 'migrate a file or stdin: encrypted, spread over data relays, key split over key relays; exits 0 once the destination confirmed',
   examples: [
-    'smig send vm.img --key cluster.key --dest 10.0.0.9:7100 --data-relays 10.0.0.2:7000,10.0.0.3:7000,10.0.0.4:7000 --key-relays 10.0.0.5:7000,10.0.0.6:7000',
-    'smig send qmp:/run/vm1.qmp --key cluster.key --dest d:7100 --data-relays a:7000,b:7000 --key-relays c:7000,e:7000,f:7000 --json',
+    'smig send vm.img --key cluster.key --dest 10.0.0.9:7100 --dest-key h9.id.pub --data-relays 10.0.0.2:7000,10.0.0.3:7000,10.0.0.4:7000 --key-relays 10.0.0.5:7000,10.0.0.6:7000',
+    'smig send qmp:/run/vm1.qmp --key cluster.key --dest d:7100 --dest-key d.id.pub --data-relays a:7000,b:7000 --key-relays c:7000,e:7000,f:7000 --json',
     'pg_dump appdb | smig send - --name appdb.sql --key cluster.key --dest d:7100 --data-relays a:7000,b:7000 --key-relays c:7000 --threshold 1 --json',
   ],
   configure(cmd: Command): void {
     cmd
       .argument('<file>', 'what to migrate: a file, - for standard input, or qmp:SOCKET for a running QEMU VM (its QMP monitor)')
       .requiredOption('--dest <host:port>', 'the destination (smig recv); only the leader learns it', hostPortOption('--dest'))
+      .option('--dest-key <file.pub>', 'the destination\'s public key (smig keygen --identity): the payload is sealed to it, so the leader cannot read it, and only a receipt signed by it counts as success. Without it the leader can read the payload and could forge the confirmation')
       .requiredOption('--data-relays <list>', 'comma-separated HOST:PORT of the data relays (smig relay)', argParser((t) => parseHostList(t, '--data-relays')))
       .requiredOption('--key-relays <list>', 'comma-separated HOST:PORT of the key relays, one key share each', argParser((t) => parseHostList(t, '--key-relays')))
       .option('--leader <host:port>', 'the relay that rebuilds the key and forwards (default: a random data relay)', hostPortOption('--leader'))
@@ -206,6 +208,8 @@ export const sendCommand: CommandSpec = {
       return 0;
     }
     const clusterKey = await loadKeyFile(opts.key);
+    const { loadPublicKeyFile } = await import('../../crypto/identity.js');
+    const destKey = opts.destKey === undefined ? undefined : await loadPublicKeyFile(opts.destKey);
 
     let input: AsyncIterable<Uint8Array>;
     let length: number | null = null;
@@ -230,6 +234,9 @@ export const sendCommand: CommandSpec = {
       if (st.isFile()) length = st.size;
       input = createReadStream('', { fd: fh, highWaterMark: 1024 * 1024 });
     }
+    if (destKey === undefined) {
+      io.stderr.write('smig send: warning: no --dest-key: the leader can read the payload and could forge the destination\'s confirmation (success is not proven end to end)\n');
+    }
     const abort = new AbortController();
     const onSignal = (): void => abort.abort();
     process.once('SIGINT', onSignal);
@@ -238,6 +245,7 @@ export const sendCommand: CommandSpec = {
       const r = await runSource({
         clusterKey, input, length, name,
         destination: opts.dest, dataRelays: opts.dataRelays, keyRelays: opts.keyRelays,
+        ...(destKey === undefined ? {} : { destKey }),
         ...(opts.leader === undefined ? {} : { leader: opts.leader }),
         threshold, window: opts.window, plan,
         ...(opts.chunkSize === undefined ? {} : { chunkSize: opts.chunkSize }),
@@ -256,13 +264,16 @@ export const sendCommand: CommandSpec = {
         }, null, 2)}\n`);
       } else {
         const exec = r.done.exitStatus === null ? '' : `, --exec exit status ${r.done.exitStatus}`;
+        const confirmed = r.receipt.kind === 'signed'
+          ? `${r.done.message} (sha256 ${r.done.sha256}${exec}); receipt signed by ${r.receipt.fingerprint}`
+          : `confirmed ${r.done.length} bytes (sha256 ${r.done.sha256}${exec}) by a receipt the leader could have forged (no --dest-key)`;
         io.stdout.write(
           `migrated ${r.name}: ${r.bytes} bytes in ${r.seconds.toFixed(3)} s (${mbps(r.throughput)})\n` +
           `session      ${r.session}\n` +
           `leader       ${r.hosts.leader}\n` +
           `data relays  ${r.hosts.dataRelays.join(', ')}\n` +
           `key relays   ${r.hosts.keyRelays.join(', ')} (threshold ${r.threshold})\n` +
-          `destination  ${r.hosts.destination}: ${r.done.message} (sha256 ${r.done.sha256}${exec})\n` +
+          `destination  ${r.hosts.destination}: ${confirmed}\n` +
           (r.lostRelays.length > 0 ? `lost relays  ${r.lostRelays.join(', ')} (${r.resentChunks} chunks re-sent)\n` : '') +
           (r.pacing.strategy === 'bulk' ? '' : pacingLines(r.pacing.hops)) +
           (vmReport === undefined ? '' : `vm           ${vmReport.mode} migration: ${vmReport.streamBytes} stream bytes, total ${vmReport.totalSeconds.toFixed(3)} s, ` +
