@@ -300,6 +300,7 @@ class LeaderSessionState {
     this.#triedShares = this.#shares.size;
     let header: EnvelopeHeader | undefined;
     let key: Uint8Array;
+    const cpu = process.cpuUsage();
     try {
       key = await combineShares([...this.#shares.values()], k, (candidate) => {
         header = tryOpenHeader(candidate, this.#id, prefix);
@@ -307,7 +308,7 @@ class LeaderSessionState {
       });
     } catch (err) {
       if (!isSmigError(err) || err.code !== 'SMIG_ERR_SHARES') throw err;
-      this.#log.event('key-attempt-failed', { shares: this.#shares.size });
+      this.#log.event('key-attempt-failed', { shares: this.#shares.size, reason: err.message });
       this.#checkKeyHopeless();
       return false;
     }
@@ -322,7 +323,8 @@ class LeaderSessionState {
     this.#shares.clear();
     clearTimeout(this.#keyTimer);
     const h = header!;
-    this.#log.event('key-rebuilt', { shares: this.#triedShares, length: h.length === null ? null : Number(h.length) });
+    const used = process.cpuUsage(cpu);
+    this.#log.event('key-rebuilt', { shares: this.#triedShares, length: h.length === null ? null : Number(h.length), cpuMs: Math.round((used.user + used.system) / 1000) });
     await this.#openDestination(h);
     this.#phase = 'forward';
     return true;

@@ -144,6 +144,10 @@ export interface EvilOptions {
   flipDataAt?: (offset: number, length: number) => number | undefined;
   /** Flip the first byte of every key share. */
   flipShare?: boolean;
+  /** Replace every key share's y-bytes with random ones (its x stays). */
+  randomShare?: boolean;
+  /** Hold every key share this long before forwarding it (so that others reach the leader first). */
+  holdShareMs?: number;
 }
 
 /** A relay that forwards like `smig relay` (data or key role; replies back verbatim) but tampers. */
@@ -193,8 +197,13 @@ export async function startEvilRelay(key: Uint8Array, opts: EvilOptions): Promis
           }
           case FrameType.KEY: {
             const share = new Uint8Array(msg.share);
+            if (opts.holdShareMs !== undefined) await new Promise((r) => setTimeout(r, opts.holdShareMs));
             if (opts.flipShare) {
               share[0]! ^= 0xff;
+              flipped++;
+            }
+            if (opts.randomShare) {
+              share.set(randomBytes(share.length - 1));
               flipped++;
             }
             await down!.sendMessage({ type: FrameType.KEY_SEGMENT, sessionId, index, share });
