@@ -93,8 +93,10 @@ describe('a migration through in-process relays', () => {
     const data = randomBytes(3_000_000);
     const r = await migrate(data, 'three.bin');
     expect(readFileSync(join(out, 'three.bin')).equals(data)).toBe(true);
-    // 46 segments (⌈3e6 / 65536⌉): 568 + 3e6 + 46·16 + 56
-    expect(r.ciphertextBytes).toBe(3_001_360);
+    // the inner stream: 66 + (568 + 3e6 + 46·16 + 56) = 3 001 426 bytes (46 = ⌈3e6 / 65536⌉ segments), sealed
+    // again in the envelope: 568 + 3 001 426 + 46·16 + 56
+    expect(r.ciphertextBytes).toBe(3_002_786);
+    expect(r.receipt).toEqual({ kind: 'mac' }); // no destination key in this test
     expect(r.bytes).toBe(3_000_000);
     expect(r.done).toEqual({ sha256: sha(data), length: 3_000_000, exitStatus: null, message: 'verified 3000000 bytes (SHA-256) and installed' });
     expect(r.hosts.leader).toBe(formatHostPort(addr(relays[0]!)));
