@@ -24,6 +24,8 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { parsePublicKey } from '../crypto/identity.js';
+import type { Identity, PublicIdentity } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
 import { connectChannel, formatHostPort, parseHostList, parseHostPort } from '../net/index.js';
 import type { FramedConnection, HostPort } from '../net/index.js';
@@ -38,7 +40,6 @@ import { runSource } from '../roles/source.js';
 import { VM_SUFFIX } from '../vm/destination.js';
 import { VmSource, vmModeFor } from '../vm/source.js';
 import type { ChannelTimeouts } from '../roles/source.js';
-import type { Identity } from '../crypto/identity.js';
 import { channelBinding, signBody } from './auth.js';
 import { NAME_PATTERN } from './inventory.js';
 import type { SessionOutcome } from './journal.js';
@@ -89,7 +90,11 @@ export interface AgentOptions {
   listen: HostPort;
   /** The inventory name to register as; default: the controller matches the relay address. */
   name?: string;
-  /** This host's identity (`--identity`): registration is signed with it (auth.ts). */
+  /**
+   * This host's identity (`--identity`): registration is signed with it (auth.ts); as a destination it accepts
+   * only sessions sealed to it and signs its receipts (the controller seals to the inventory's `key` for this
+   * host); as a source it signs what it seals. Absent: only unsealed sessions.
+   */
   identity?: Identity;
   /** Serve as a destination, installing here. */
   outDir?: string;
@@ -282,6 +287,7 @@ export class ControlAgent {
         clusterKey: this.#o.clusterKey,
         listen: { host: this.#o.listen.host, port: 0 },
         outDir: this.#o.outDir,
+        ...(this.#o.identity === undefined ? {} : { identity: this.#o.identity }),
         maxSessions: 1,
         ...(this.#o.installVm === undefined ? {} : { vm: { command: this.#o.installVm } }),
         log: this.#o.log,
@@ -312,7 +318,9 @@ export class ControlAgent {
     if (spec === undefined) return refuse(`no --source named '${m.source}' on this host (${[...this.#sources.keys()].join(', ') || 'none'})`);
     let hosts: { destination: HostPort; dataRelays: HostPort[]; keyRelays: HostPort[]; leader: HostPort };
     let plan;
+    let destKey: PublicIdentity | undefined;
     try {
+      destKey = m.destKey === null ? undefined : parsePublicKey(m.destKey, 'INSTRUCT send.destKey');
       hosts = {
         destination: parseHostPort(m.destination, 'destination'),
         dataRelays: parseHostList(m.dataRelays.join(','), 'dataRelays'),
@@ -334,6 +342,7 @@ export class ControlAgent {
       const r = await runSource({
         clusterKey: this.#o.clusterKey, input: input.stream, length: input.length, name: input.name,
         ...hosts, threshold: m.threshold, sessionId: Buffer.from(m.session, 'hex'), plan,
+        ...(destKey === undefined ? {} : { destKey }),
         log, channel: this.#o.channel, signal: s.abort!.signal,
       }).catch(async (err: unknown) => {
         await vm?.abort((err as Error).message ?? String(err)); // the VM runs on at the source

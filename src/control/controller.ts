@@ -23,6 +23,7 @@
  * source's agent, which reports its sessions when it registers again (agents reconnect on their own).
  */
 import { randomBytes } from 'node:crypto';
+import { encodePublicKey } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
 import { formatHostPort, listenChannel } from '../net/index.js';
 import type { ChannelListener, FramedConnection, HostPort } from '../net/index.js';
@@ -770,6 +771,7 @@ export class Controller {
         dataRelays: plan.dataRelays.map((n) => this.#hosts.get(n)!.inv.addressText),
         keyRelays: plan.keyRelays.map((n) => this.#hosts.get(n)!.inv.addressText),
         leader: this.#hosts.get(plan.leader)!.inv.addressText, threshold: plan.threshold, ttlMs, plan: this.#planText(),
+        destKey: destKeyLine(this.#hosts.get(plan.destination)!.inv.key),
       });
       const a = await Promise.race([ack, live.ended, timeout(this.#o.prepareTimeoutMs ?? 15_000)]);
       if (a === null) live.end({ ok: false, error: `${t.host.inv.name} did not acknowledge the send instruction`, retryable: true });
@@ -991,6 +993,11 @@ function sessionStatus(s: SessionState): SessionStatus {
     // a source reports up to 255 lost relays of up to 300 characters: the status shows the first few
     outcome: s.outcome === null ? null : { ...s.outcome, lostRelays: s.outcome.lostRelays.slice(0, STATUS_LOST_RELAYS) },
   };
+}
+
+/** The public key line the source seals to (no comment: it is never trusted), or null. */
+function destKeyLine(key: InventoryHost['key']): string | null {
+  return key === null ? null : encodePublicKey({ sign: key.sign, agree: key.agree }).trim();
 }
 
 function newId(): string {

@@ -59,6 +59,8 @@ export type AgentInstruct =
       leader: string; threshold: number; ttlMs: number;
       /** The pacing plan of every hop (src/pacing/plan.ts JSON text); null: bulk. */
       plan: string | null;
+      /** The destination's public key line (`smig-pub-v1 …`, from the inventory); null: none (an unsealed session). */
+      destKey: string | null;
     }
   | { type: 'abort'; session: string; reason: string };
 
@@ -239,6 +241,7 @@ export function parseAgentInstruct(p: JsonObject): AgentInstruct {
         type, session: session(), source: f.str('source', 63, NAME_PATTERN), destination: f.str('destination', MAX_ADDRESS, ADDRESS),
         dataRelays, keyRelays, leader: f.str('leader', MAX_ADDRESS, ADDRESS), threshold: f.int('threshold', 1, keyRelays.length), ttlMs: ttl(),
         plan: f.has('plan') ? f.str('plan', 48 * 1024, ANY) : null,
+        destKey: f.has('destKey') ? f.str('destKey', 160, /^smig-pub-v1 [0-9a-f]{64} [0-9a-f]{64}$/) : null,
       };
     }
     case 'abort':

@@ -43,7 +43,10 @@ describe('control messages', () => {
       type: 'send', session: S, source: 'vm', destination: '127.0.0.1:40000', dataRelays: ['127.0.0.1:7001'], keyRelays: ['127.0.0.1:7002', '127.0.0.1:7003'],
       leader: '127.0.0.1:7001', threshold: 2, ttlMs: 1000,
     };
-    expect(parseAgentInstruct(send)).toEqual({ ...send, plan: null });
+    expect(parseAgentInstruct(send)).toEqual({ ...send, plan: null, destKey: null });
+    const destKey = `smig-pub-v1 ${'ab'.repeat(32)} ${'cd'.repeat(32)}`;
+    expect(parseAgentInstruct({ ...send, destKey })).toEqual({ ...send, plan: null, destKey });
+    expect(() => parseAgentInstruct({ ...send, destKey: `${destKey} h9` })).toThrow(/INSTRUCT send\.destKey: /);
     expect(() => parseAgentInstruct({ ...send, threshold: 3 })).toThrow('INSTRUCT send.threshold: expected a whole number from 1 to 2');
     expect(() => parseAgentInstruct({ ...send, dataRelays: [] })).toThrow('INSTRUCT send.dataRelays: data and key relays must not be empty');
     expect(() => parseAgentInstruct({ type: 'relay', session: S, ttlMs: 0 })).toThrow('INSTRUCT relay.ttlMs: expected a whole number from 1 to 31622400000');

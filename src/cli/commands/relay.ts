@@ -138,7 +138,7 @@ export const relayCommand: CommandSpec = {
       // issue 5: the agent of smig control (src/control/agent.ts)
       .option('--controller <host:port>', 'take instructions from smig control at this address (register, heartbeats, available/busy)', hostPortOption('--controller'))
       .option('--name <name>', 'with --controller: this host\'s inventory name (default: matched by the --listen address)')
-      .option('--identity <file>', 'with --controller: this host\'s identity (smig keygen --identity); registration is signed with it, the controller checks it against the inventory key')
+      .option('--identity <file>', 'with --controller: this host\'s identity (smig keygen --identity); registration is signed with it, the controller checks it against the inventory key; as a destination it installs only sessions sealed to it and signs its receipts')
       .option('--out <dir>', 'with --controller: may serve as a destination, installing into DIR')
       .option('--source <name=path|cmd>', 'with --controller: data it may be told to migrate: NAME=PATH (a file), NAME=|CMD (stdout of sh -c CMD) or NAME=qmp:SOCKET (a running QEMU VM); repeatable', collect)
       .option('--install-vm <cmd>', 'with --out: restore migrated VMs (*.vmstate) with this QEMU command template, as smig recv --install-vm');
