@@ -164,6 +164,8 @@ describe('smig control', () => {
     expect(dataRelays).toContain(String(planned.leader));
     // the file, byte-identical, at the chosen destination only
     expect(await sha256File(join(outOf(dest), 'h0.img'))).toBe(sums.h0);
+    // sealed to the destination's inventory key: the leader forwarded ciphertext, the receipt was signed
+    expect(agents.get(dest)!.stderr).toMatch(/"event":"installed"[^\n]*"sealed":true/);
     for (const n of names) if (n !== dest) expect(readdirSync(outOf(n))).toEqual([]);
     // hooks: in the paper's order; the failing disconnect hook was reported, the next one still ran
     const session = (events().find((e) => e.event === 'session-done')!).session as string;
