@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { smigError } from '../errors.js';
+import { destroyIdentity, generateIdentity, writeIdentityFiles } from '../crypto/identity.js';
 import { DEMO_CAPTURE, DEMO_DATA_FILTER, splitBlocks } from './demo.js';
 import { killAll, lastLine, runOk, runProc, stopProc, waitFor } from './proc.js';
 import type { Proc, Spawner } from './proc.js';
@@ -305,12 +306,15 @@ async function migrateOnce(site: Site, slot: number, ctx: RunContext, size: numb
   try {
     const relays = await Promise.all(relayRoles.map((j) => startDaemon(site, slot, j, ['relay'], ctx.key, name(j))));
     daemons.push(...relays);
-    const dest = await startDaemon(site, slot, R, ['recv', '--out', join(dir, 'in')], ctx.key, name(R));
+    // the destination's identity: the payload is sealed to it and its signed receipt is the proof of success
+    const id = generateIdentity('bench destination');
+    await writeIdentityFiles(join(dir, 'dest.id'), id, { force: true }).finally(() => destroyIdentity(id));
+    const dest = await startDaemon(site, slot, R, ['recv', '--out', join(dir, 'in'), '--identity', join(dir, 'dest.id')], ctx.key, name(R));
     daemons.push(dest);
     const at = (j: number): Daemon => (j === R ? dest : relays[relayRoles.indexOf(j)]!);
     const cap = await site.capture(slot, [S, ...relayRoles, R], daemons.map((d) => d.port), (h) => join(ctx.out, 'captures', `${tag}-${h}.pcap`));
     capture = cap;
-    const send = runProc(['send', ctx.payloads.get(size)!, '--name', 'image.bin', '--key', ctx.key, '--dest', at(R).addr,
+    const send = runProc(['send', ctx.payloads.get(size)!, '--name', 'image.bin', '--key', ctx.key, '--dest', at(R).addr, '--dest-key', join(dir, 'dest.id.pub'),
       '--data-relays', D.map((j) => at(j).addr).join(','), '--key-relays', K.map((j) => at(j).addr).join(','),
       '--leader', at(L).addr, '--threshold', String(ctx.layout.threshold), '--strategy', strategy, '--json',
       ...(strategy === 'bulk' ? [] : ['--profile', ctx.profile])], undefined, site.where(slot, S));
