@@ -175,15 +175,19 @@ export async function benchTransfer(o: TransferBenchOptions): Promise<TransferBe
     const keyFile = join(dir, 'cluster.key');
     const k = smig(['keygen', '-o', keyFile]);
     if ((await k.exited) !== 0) throw new Error(k.stderr);
+    // sealed to the destination's identity (the inner end-to-end layer and the signed receipt), as deployed
+    const idFile = join(dir, 'dest.id');
+    const id = smig(['keygen', '--identity', '-o', idFile]);
+    if ((await id.exited) !== 0) throw new Error(id.stderr);
     const outDir = join(dir, 'out');
     mkdirSync(outDir);
     const relays = Array.from({ length: 8 }, () => smig(['relay', '--listen', '127.0.0.1:0', '--key', keyFile]));
-    const recv = smig(['recv', '--listen', '127.0.0.1:0', '--key', keyFile, '--out', outDir]);
+    const recv = smig(['recv', '--listen', '127.0.0.1:0', '--key', keyFile, '--identity', idFile, '--out', outDir]);
     const addr = async (c: Child): Promise<string> => (await waitFor(c, / listening addr=(\S+)/))[1]!;
     const ra = await Promise.all(relays.map(addr));
     const da = await addr(recv);
     say('smig send through 5 data relays, 3 key relays (threshold 2), 1 destination…');
-    const send = smig(['send', file, '--key', keyFile, '--dest', da, '--leader', ra[0]!,
+    const send = smig(['send', file, '--key', keyFile, '--dest', da, '--dest-key', `${idFile}.pub`, '--leader', ra[0]!,
       '--data-relays', ra.slice(0, 5).join(','), '--key-relays', ra.slice(5, 8).join(','), '--json',
       ...(o.chunkSize === undefined ? [] : ['--chunk-size', o.chunkSize])]);
     const status = await send.exited;
