@@ -3,7 +3,7 @@
  * `smig send` accepted any DONE whose length matched and exited 0 "verified … installed" while nothing had
  * been delivered. Now a DONE counts only with the destination's signed receipt over the source's own digest.
  */
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBin } from '../helpers/cli.js';
@@ -15,11 +15,16 @@ import type { FakePeer } from './helpers.js';
 let s: Awaited<ReturnType<typeof scratch>>;
 let relay: Proc;
 let recv: Proc;
+/** A destination without an identity: unsealed sessions, HMAC receipts. */
+let recvOpen: Proc;
 const fakes: FakePeer[] = [];
 
 beforeAll(async () => {
   s = await scratch('smig-adv-key-');
-  [relay, recv] = await Promise.all([spawnRelay(s.keyFile), spawnRecv(s.keyFile, s.outDir, ['--identity', s.idFile])]);
+  mkdirSync(join(s.dir, 'open'));
+  [relay, recv, recvOpen] = await Promise.all([
+    spawnRelay(s.keyFile), spawnRecv(s.keyFile, s.outDir, ['--identity', s.idFile]), spawnRecv(s.keyFile, join(s.dir, 'open')),
+  ]);
 }, 60_000);
 
 afterAll(async () => {
@@ -47,6 +52,20 @@ describe('a key relay that swallows its share and answers DONE', () => {
       expect(readdirSync(s.outDir).filter((f) => f.endsWith('.part'))).toEqual([]);
     }, 60_000);
   }
+
+  it('without --dest-key too: a relay cannot make the unsealed receipt (an HMAC under a key it never sees)', async () => {
+    const file = join(s.dir, 'payload-open.bin');
+    const size = 200_000;
+    const sha = await makeRandomFile(file, size);
+    const fake = await startFakePeer(['swallow-key', s.keyFile, String(size), sha, 'random-mac', '1000']);
+    fakes.push(fake);
+    const r = await runBin(['send', file, '--key', s.keyFile, '--dest', recvOpen.addr,
+      '--data-relays', relay.addr, '--key-relays', fake.addr, '--threshold', '1'], { timeoutMs: 30_000 });
+    expect(r.status, r.stderr).toBe(1);
+    expect(fake.stderr()).toContain('fake-peer forged DONE');
+    expect(lastLine(r.stderr)).toMatch(/^smig send: migration failed: key relay 127\.0\.0\.1:\d+ sent a DONE with a forged or invalid receipt \(its receipt does not verify\): not confirmed$/);
+    expect(existsSync(join(s.dir, 'open', 'payload-open.bin'))).toBe(false);
+  }, 60_000);
 
   it('the relay and the destination then serve an honest migration', async () => {
     const file = join(s.dir, 'honest.bin');
