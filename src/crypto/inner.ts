@@ -8,11 +8,17 @@
  * Inner stream (the outer envelope's payload; all integers big-endian):
  * ```
  *   offset 0   u8 inner format version (1)
- *   offset 1   u8 mode: 1 = sealed to a destination identity, 2 = unbound (the source had no destination key)
- *   offset 2   32 bytes: mode 1 the source's ephemeral X25519 public key; mode 2 the inner key itself
- *   offset 34  32 bytes: mode 1 the destination's key id (SHA-256 over its Ed25519 ‖ X25519 public keys); mode 2 zeros
- *   offset 66  an envelope (STREAM over ChaCha20-Poly1305, envelope.ts) under the inner key, AAD = the session id
+ *   offset 1   u8 mode: 1 = sealed to a destination identity, 2 = unbound (the source had no destination key),
+ *              3 = sealed and signed by the source's identity
+ *   offset 2   32 bytes: modes 1, 3 the source's ephemeral X25519 public key; mode 2 the inner key itself
+ *   offset 34  32 bytes: modes 1, 3 the destination's key id (SHA-256 over its Ed25519 ‖ X25519 public keys); mode 2 zeros
+ *   mode 3:    32 bytes the source's key id ‖ 64 bytes its Ed25519 signature over
+ *              "smig-inner-source-v1\0" ‖ session id ‖ bytes 0..65 ‖ the source's key id
+ *   then       an envelope (STREAM over ChaCha20-Poly1305, envelope.ts) under the inner key, AAD = the session id
  * ```
+ * The signature covers the ephemeral public key, and the inner key needs its private half (or the
+ * destination's): so it vouches for the whole stream. A destination given trusted source keys accepts only
+ * mode 3 streams signed by one of them — a cluster-key holder acting as leader cannot have a file installed.
  * Mode 1 inner key = HKDF-SHA256(ikm = X25519(ephemeral, destination), salt = session id,
  * info = "smig inner key v1" ‖ ephemeral public ‖ destination X25519 public ‖ key id). Only the holder of the
  * destination's X25519 private key can derive it; the ephemeral key is wiped once the key is derived.
@@ -48,8 +54,12 @@ export const INNER_VERSION = 1;
 export const INNER_SEALED = 1;
 /** Inner stream mode: no destination key (end-to-end integrity, no confidentiality against the leader). */
 export const INNER_UNBOUND = 2;
-/** Clear bytes before the inner envelope. */
+/** Inner stream mode: sealed to a destination identity and signed by the source's. */
+export const INNER_SIGNED = 3;
+/** Clear bytes before the inner envelope (modes 1 and 2). */
 export const INNER_PREFIX_BYTES = 66;
+/** Clear bytes before the inner envelope in mode 3 (the source's key id and signature added). */
+export const INNER_SIGNED_PREFIX_BYTES: number = INNER_PREFIX_BYTES + 32 + 64;
 /** Receipt kinds (first byte on the wire). */
 export const RECEIPT_SIGNED = 1;
 export const RECEIPT_MAC = 2;
@@ -59,6 +69,7 @@ export const MAX_RECEIPT_BYTES = 65;
 const KEY_INFO = 'smig inner key v1';
 const MAC_INFO = 'smig receipt mac v1';
 const RECEIPT_DOMAIN = Buffer.from('smig-receipt-v1\0', 'latin1');
+const SOURCE_DOMAIN = Buffer.from('smig-inner-source-v1\0', 'latin1');
 
 /** What the destination states in a receipt (and DONE carries in the clear). */
 export interface ReceiptFacts {
@@ -76,9 +87,13 @@ export function keyId(pub: PublicIdentity): Uint8Array {
   return new Uint8Array(createHash('sha256').update(pub.sign).update(pub.agree).digest());
 }
 
-/** Inner stream length for a payload of `length` bytes in segments of `segmentSize`. */
-export function innerStreamLength(length: number, segmentSize: number): number {
-  return INNER_PREFIX_BYTES + ciphertextLength(length, segmentSize);
+/** Inner stream length for a payload of `length` bytes in segments of `segmentSize` (`signed`: mode 3). */
+export function innerStreamLength(length: number, segmentSize: number, signed = false): number {
+  return (signed ? INNER_SIGNED_PREFIX_BYTES : INNER_PREFIX_BYTES) + ciphertextLength(length, segmentSize);
+}
+
+function sourceMessage(sessionId: Uint8Array, head: Uint8Array, signerId: Uint8Array): Uint8Array {
+  return new Uint8Array(Buffer.concat([SOURCE_DOMAIN, sessionId, head, signerId]));
 }
 
 function deriveInnerKey(shared: Uint8Array, sessionId: Uint8Array, ephemeral: Uint8Array, dest: Uint8Array, id: Uint8Array): Uint8Array {
@@ -115,6 +130,8 @@ export interface InnerSealerOptions {
   segmentSize: number;
   /** The destination's public identity; absent: an unbound stream (see the module comment). */
   dest?: PublicIdentity;
+  /** The source's identity: with `dest`, the stream is signed (mode 3) so that the destination can tell who sent it. */
+  signer?: Identity;
 }
 
 /** How a receipt checked out at the source. */
@@ -127,7 +144,7 @@ export type ReceiptVerdict =
  * Memory: one segment (the envelope sealer's), the inner prefix and the MAC key.
  */
 export class InnerSealer {
-  readonly mode: typeof INNER_SEALED | typeof INNER_UNBOUND;
+  readonly mode: typeof INNER_SEALED | typeof INNER_UNBOUND | typeof INNER_SIGNED;
   readonly #sessionId: Uint8Array;
   readonly #prefix: Uint8Array;
   readonly #sealer: EnvelopeSealer;
@@ -136,11 +153,12 @@ export class InnerSealer {
 
   /** @throws SmigError SMIG_ERR_AUTH for an unusable destination key; envelope header errors */
   constructor(o: InnerSealerOptions) {
-    const prefix = new Uint8Array(INNER_PREFIX_BYTES);
+    const signed = o.dest !== undefined && o.signer !== undefined;
+    const prefix = new Uint8Array(signed ? INNER_SIGNED_PREFIX_BYTES : INNER_PREFIX_BYTES);
     prefix[0] = INNER_VERSION;
     let key: Uint8Array;
     if (o.dest !== undefined) {
-      this.mode = INNER_SEALED;
+      this.mode = signed ? INNER_SIGNED : INNER_SEALED;
       const id = keyId(o.dest);
       const eph = ephemeralX25519();
       let shared: Uint8Array | undefined;
@@ -150,9 +168,14 @@ export class InnerSealer {
       } finally {
         wipe(eph.privateKey, shared);
       }
-      prefix[1] = INNER_SEALED;
+      prefix[1] = this.mode;
       prefix.set(eph.publicKey, 2);
       prefix.set(id, 34);
+      if (signed) {
+        const signerId = keyId(o.signer!.public);
+        prefix.set(signerId, INNER_PREFIX_BYTES);
+        prefix.set(signMessage(o.signer!, sourceMessage(o.sessionId, prefix.subarray(0, INNER_PREFIX_BYTES), signerId)), INNER_PREFIX_BYTES + 32);
+      }
     } else {
       this.mode = INNER_UNBOUND;
       key = generateKey();
@@ -177,9 +200,9 @@ export class InnerSealer {
   /** The first bytes of the inner stream: the clear inner prefix and the envelope's prefix. */
   prefix(): Uint8Array {
     const p = this.#sealer.prefix();
-    const out = new Uint8Array(INNER_PREFIX_BYTES + p.length);
+    const out = new Uint8Array(this.#prefix.length + p.length);
     out.set(this.#prefix);
-    out.set(p, INNER_PREFIX_BYTES);
+    out.set(p, this.#prefix.length);
     return out;
   }
 
@@ -214,7 +237,7 @@ export class InnerSealer {
     const message = receiptMessage(this.#sessionId, this.#prefix, facts);
     const tag = receipt.subarray(1);
     let verdict: ReceiptVerdict;
-    if (this.mode === INNER_SEALED) {
+    if (this.mode !== INNER_UNBOUND) {
       verdict = receipt[0] === RECEIPT_SIGNED && verifyMessage(this.#dest!, message, tag)
         ? { valid: true, kind: 'signed' }
         : { valid: false, reason: 'its receipt is not signed by the destination key' };
@@ -243,6 +266,8 @@ export class InnerSealer {
 export interface InnerOpenerOptions {
   /** This destination's identity: streams must be sealed to it. Absent: only unbound streams are accepted. */
   identity?: Identity;
+  /** Sources allowed to send here: when given (non-empty), only streams signed by one of them (mode 3) open. */
+  trustedSources?: readonly PublicIdentity[];
 }
 
 /**
@@ -253,8 +278,10 @@ export interface InnerOpenerOptions {
 export class InnerOpener {
   readonly #sessionId: Uint8Array;
   readonly #identity: Identity | undefined;
-  readonly #prefix = new Uint8Array(INNER_PREFIX_BYTES);
+  readonly #trusted: readonly PublicIdentity[];
+  #prefix = new Uint8Array(INNER_PREFIX_BYTES);
   #have = 0;
+  #signer: PublicIdentity | undefined;
   #opener: EnvelopeOpener | undefined;
   #macKey: Uint8Array | undefined;
   #mode = 0;
@@ -262,6 +289,12 @@ export class InnerOpener {
   constructor(sessionId: Uint8Array, o: InnerOpenerOptions = {}) {
     this.#sessionId = new Uint8Array(sessionId);
     this.#identity = o.identity;
+    this.#trusted = o.trustedSources ?? [];
+  }
+
+  /** The trusted source that signed the stream (mode 3 with a trust list), once the prefix has been read. */
+  get signer(): PublicIdentity | undefined {
+    return this.#signer;
   }
 
   /** The authenticated inner header (name, length), once its segment has been opened. */
@@ -271,18 +304,24 @@ export class InnerOpener {
 
   /** `sealed` or `unbound`, once the inner prefix has been read. */
   get mode(): 'sealed' | 'unbound' | undefined {
-    return this.#mode === INNER_SEALED ? 'sealed' : this.#mode === INNER_UNBOUND ? 'unbound' : undefined;
+    return this.#mode === INNER_SEALED || this.#mode === INNER_SIGNED ? 'sealed' : this.#mode === INNER_UNBOUND ? 'unbound' : undefined;
   }
 
   /** Feeds inner-stream bytes; returns the plaintext that authenticated. */
   push(bytes: Uint8Array): Uint8Array[] {
     let rest = bytes;
-    if (this.#opener === undefined) {
-      const take = Math.min(INNER_PREFIX_BYTES - this.#have, rest.length);
+    while (this.#opener === undefined) {
+      const take = Math.min(this.#prefix.length - this.#have, rest.length);
       this.#prefix.set(rest.subarray(0, take), this.#have);
       this.#have += take;
       rest = rest.subarray(take);
-      if (this.#have < INNER_PREFIX_BYTES) return [];
+      if (this.#have < this.#prefix.length) return [];
+      if (this.#have === INNER_PREFIX_BYTES && this.#prefix[1] === INNER_SIGNED) {
+        const longer = new Uint8Array(INNER_SIGNED_PREFIX_BYTES); // the source's key id and signature follow
+        longer.set(this.#prefix);
+        this.#prefix = longer;
+        continue;
+      }
       this.#start();
     }
     return rest.length === 0 ? [] : this.#opener!.push(rest).plaintext;
@@ -301,11 +340,11 @@ export class InnerOpener {
   receipt(facts: ReceiptFacts): Uint8Array {
     if (this.#mode === 0) throw smigError('SMIG_ERR_INTERNAL', 'inner stream: receipt before the stream was opened');
     const message = receiptMessage(this.#sessionId, this.#prefix, facts);
-    const tag = this.#mode === INNER_SEALED
+    const tag = this.#mode !== INNER_UNBOUND
       ? signMessage(this.#identity!, message)
       : new Uint8Array(createHmac('sha256', this.#macKey!).update(message).digest());
     const out = new Uint8Array(1 + tag.length);
-    out[0] = this.#mode === INNER_SEALED ? RECEIPT_SIGNED : RECEIPT_MAC;
+    out[0] = this.#mode !== INNER_UNBOUND ? RECEIPT_SIGNED : RECEIPT_MAC;
     out.set(tag, 1);
     return out;
   }
@@ -325,7 +364,18 @@ export class InnerOpener {
     if (p[0] !== INNER_VERSION) bad(`unsupported inner format version ${p[0]!}`);
     const mode = p[1]!;
     let key: Uint8Array;
-    if (mode === INNER_SEALED) {
+    if (this.#trusted.length > 0) {
+      if (mode !== INNER_SIGNED) bad('not signed by a source this destination trusts (smig send --identity): refused');
+      const signerId = p.subarray(INNER_PREFIX_BYTES, INNER_PREFIX_BYTES + 32);
+      const signer = this.#trusted.find((t) => Buffer.from(keyId(t)).equals(Buffer.from(signerId)));
+      if (signer === undefined) bad('signed by a source this destination does not trust: refused');
+      const message = sourceMessage(this.#sessionId, p.subarray(0, INNER_PREFIX_BYTES), signerId);
+      if (!verifyMessage(signer!, message, p.subarray(INNER_PREFIX_BYTES + 32, INNER_SIGNED_PREFIX_BYTES))) {
+        bad('the source signature does not verify: refused');
+      }
+      this.#signer = signer;
+    }
+    if (mode === INNER_SEALED || mode === INNER_SIGNED) {
       if (this.#identity === undefined) {
         bad('sealed to a destination identity, and this destination has none (smig recv --identity FILE)');
       }

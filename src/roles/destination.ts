@@ -36,7 +36,8 @@ import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { wipe } from '../crypto/wipe.js';
 import { InnerOpener } from '../crypto/inner.js';
-import type { Identity } from '../crypto/identity.js';
+import { fingerprint } from '../crypto/identity.js';
+import type { Identity, PublicIdentity } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
 import { listenChannel } from '../net/index.js';
 import type { ChannelListener, FramedConnection, HostPort } from '../net/index.js';
@@ -68,6 +69,8 @@ export interface DestinationOptions {
    * unbound sessions (sources without `--dest-key`) are accepted.
    */
   identity?: Identity;
+  /** Sources allowed to send here: when given, only sessions signed by one of them are installed. */
+  trustedSources?: readonly PublicIdentity[];
   /** Directory the payloads are installed in (must exist and be writable). */
   outDir: string;
   /** Shell command run after each install (see the module comment). */
@@ -305,7 +308,10 @@ class Receipt {
     this.#link = new Link(conn, 'destination', `leader ${conn.remote}`);
     this.#link.state.accept(FrameType.SESSION);
     this.#tmp = join(dir, `.smig-${process.pid}-${randomBytes(8).toString('hex')}.part`);
-    this.#inner = new InnerOpener(first.sessionId, o.identity === undefined ? {} : { identity: o.identity });
+    this.#inner = new InnerOpener(first.sessionId, {
+      ...(o.identity === undefined ? {} : { identity: o.identity }),
+      ...(o.trustedSources === undefined ? {} : { trustedSources: o.trustedSources }),
+    });
     this.finished = this.#link.ended.then(async (end) => {
       this.#inner.destroy();
       await this.#discard();
@@ -424,7 +430,8 @@ class Receipt {
       await syncDir(this.#dir);
       const path = join(this.#dir, name);
       const sha256 = Buffer.from(digest).toString('hex');
-      this.#log.event('installed', { file: path, bytes: this.#plainWritten, sha256, sealed: this.#inner.mode === 'sealed' });
+      const from = this.#inner.signer === undefined ? {} : { source: fingerprint(this.#inner.signer) };
+      this.#log.event('installed', { file: path, bytes: this.#plainWritten, sha256, sealed: this.#inner.mode === 'sealed', ...from });
       let exitStatus: number | null = null;
       let message = `verified ${this.#plainWritten} bytes (SHA-256) and installed`;
       if (this.#o.exec !== undefined) {

@@ -27,9 +27,9 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { smigError, isSmigError } from '../errors.js';
 import { EnvelopeSealer, DEFAULT_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from '../crypto/envelope.js';
-import { InnerSealer, innerStreamLength } from '../crypto/inner.js';
+import { INNER_SIGNED, InnerSealer, innerStreamLength } from '../crypto/inner.js';
 import { fingerprint } from '../crypto/identity.js';
-import type { PublicIdentity } from '../crypto/identity.js';
+import type { Identity, PublicIdentity } from '../crypto/identity.js';
 import { generateKey } from '../crypto/keyfile.js';
 import { splitKey } from '../crypto/shares.js';
 import { wipe } from '../crypto/wipe.js';
@@ -96,6 +96,8 @@ export interface SourceOptions {
    * receipt signed by it counts as success. Absent: an unbound inner stream, whose receipt the leader could forge.
    */
   destKey?: PublicIdentity;
+  /** The source's identity: with `destKey`, the sealed stream is signed, for destinations that trust only known sources. */
+  identity?: Identity;
   dataRelays: HostPort[];
   keyRelays: HostPort[];
   /** Rebuilds the key and forwards to the destination. Default: a random data relay. */
@@ -234,6 +236,7 @@ class SourceSession {
     const inner = new InnerSealer({
       sessionId, destination, name: o.name, length: o.length, segmentSize: this.#segmentSize,
       ...(o.destKey === undefined ? {} : { dest: o.destKey }),
+      ...(o.identity === undefined ? {} : { signer: o.identity }),
     });
     this.#inner = inner;
     try {
@@ -243,7 +246,7 @@ class SourceSession {
         sessionId,
         destination,
         name: o.name,
-        length: o.length === null ? null : BigInt(innerStreamLength(o.length, this.#segmentSize)),
+        length: o.length === null ? null : BigInt(innerStreamLength(o.length, this.#segmentSize, inner.mode === INNER_SIGNED)),
         segmentSize: this.#segmentSize,
       });
     } catch (err) {

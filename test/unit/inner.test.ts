@@ -137,3 +137,39 @@ describe('unbound inner stream (no destination key)', () => {
     expect(sealer.verifyReceipt(facts(new Uint8Array(10)), Uint8Array.from([2, ...randomBytes(32)]))).toEqual({ valid: false, reason: 'it came before the whole payload was sealed' });
   });
 });
+
+describe('inner stream signed by the source (a destination that trusts only known sources)', () => {
+  const payload = new Uint8Array(randomBytes(4000));
+  const source = generateIdentity('source');
+  const signed = (): { sealer: InnerSealer; stream: Buffer } => {
+    const sealer = new InnerSealer({ sessionId: SID, destination: 'd:1', name: 'vm.img', length: payload.length, segmentSize: 1024, dest: dest.public, signer: source });
+    return { sealer, stream: Buffer.concat([sealer.prefix(), ...sealer.push(payload), ...sealer.finish()]) };
+  };
+
+  test('opens where its source is trusted (prefix fed byte by byte); the receipt still verifies', () => {
+    const { sealer, stream } = signed();
+    expect(stream.length).toBe(innerStreamLength(payload.length, 1024, true));
+    expect(stream[1]).toBe(3);
+    const r = open(stream, { identity: dest, trustedSources: [other.public, source.public] }, 1);
+    expect(r.plain.equals(Buffer.from(payload))).toBe(true);
+    expect(r.opener.signer).toBe(source.public);
+    const f = facts(payload);
+    expect(sealer.verifyReceipt(f, r.opener.receipt(f))).toEqual({ valid: true, kind: 'signed' });
+    // a destination without a trust list opens it as a sealed stream
+    expect(open(stream, { identity: dest }).plain.equals(Buffer.from(payload))).toBe(true);
+  });
+
+  test('a trusting destination refuses an unsigned stream, an untrusted signer and a forged signature', () => {
+    const unsigned = seal(payload, dest.public).stream;
+    expect(() => new InnerOpener(SID, { identity: dest, trustedSources: [source.public] }).push(unsigned)).toThrow(/not signed by a source this destination trusts/);
+    const { stream } = signed();
+    expect(() => new InnerOpener(SID, { identity: dest, trustedSources: [other.public] }).push(stream)).toThrow(/signed by a source this destination does not trust/);
+    const forged = Buffer.from(stream);
+    forged[INNER_PREFIX_BYTES + 40]! ^= 1; // the signature
+    expect(() => new InnerOpener(SID, { identity: dest, trustedSources: [source.public] }).push(forged)).toThrow(/the source signature does not verify/);
+    // a leader swapping in its own ephemeral key breaks the signature
+    const swapped = Buffer.from(stream);
+    swapped[5]! ^= 1;
+    expect(() => new InnerOpener(SID, { identity: dest, trustedSources: [source.public] }).push(swapped)).toThrow(/the source signature does not verify/);
+  });
+});

@@ -1,7 +1,8 @@
 /** `smig recv --listen HOST:PORT --key FILE --out DIR [--exec CMD]`: the destination daemon (DESIGN §3, §6). */
 import type { Command } from 'commander';
 import type { HostPort } from '../../net/address.js';
-import { argParser } from '../io.js';
+import { argParser, collect } from '../io.js';
+import { smigError } from '../../errors.js';
 import type { CliIO } from '../io.js';
 import type { CommandSpec } from './index.js';
 import { addChannelOptions, channelTimeouts, commandLogger, durationOption, hostPortOption, ms, parseCount, serveUntilSignal } from './relay.js';
@@ -10,6 +11,7 @@ import type { ChannelFlags } from './relay.js';
 interface RecvFlags extends ChannelFlags {
   listen: HostPort;
   identity?: string;
+  trustSource?: string[];
   out: string;
   exec?: string;
   execTimeout: bigint;
@@ -29,7 +31,8 @@ export const recvCommand: CommandSpec = {
     cmd
       .requiredOption('--listen <host:port>', 'address to listen on (port 0: any free port, logged)', hostPortOption('--listen'))
       .requiredOption('--out <dir>', 'directory to install payloads in (under the sender\'s name; NAME.1, NAME.2… if taken)')
-      .option('--identity <file>', 'this host\'s identity (smig keygen --identity): only sessions sealed to it are installed, and receipts are signed with it. Without it only sources without --dest-key are accepted, and any cluster-key holder can install files here');
+      .option('--identity <file>', 'this host\'s identity (smig keygen --identity): only sessions sealed to it are installed, and receipts are signed with it. Without it only sources without --dest-key are accepted, and any cluster-key holder can install files here')
+      .option('--trust-source <file.pub>', 'with --identity: install only sessions signed by this source identity (smig send --identity); repeatable', collect);
     addChannelOptions(cmd)
       .option('--exec <cmd>', 'after each install run `sh -c CMD smig-exec PATH` ($1 and $SMIG_FILE: the path); its exit status goes back to the sender')
       .addOption(durationOption('--exec-timeout <dur>', 'kill --exec after this long', '10m'))
@@ -44,11 +47,15 @@ export const recvCommand: CommandSpec = {
     const clusterKey = await loadKeyFile(opts.key);
     const { loadIdentityFile, fingerprint } = await import('../../crypto/identity.js');
     const identity = opts.identity === undefined ? undefined : await loadIdentityFile(opts.identity);
+    if (opts.trustSource !== undefined && identity === undefined) throw smigError('SMIG_ERR_USAGE', '--trust-source needs --identity (signed sessions are sealed to this host)');
+    const { loadPublicKeyFile } = await import('../../crypto/identity.js');
+    const trustedSources = await Promise.all((opts.trustSource ?? []).map((f) => loadPublicKeyFile(f)));
     const log = await commandLogger(opts, io, 'recv');
     if (identity === undefined) io.stderr.write('smig recv: warning: no --identity: accepting unsealed sessions, whose payload the leader can read and whose receipt it could forge\n');
     const daemon = await DestinationDaemon.start({
       clusterKey,
       ...(identity === undefined ? {} : { identity }),
+      ...(trustedSources.length === 0 ? {} : { trustedSources }),
       listen: opts.listen,
       outDir: opts.out,
       exec: opts.exec,

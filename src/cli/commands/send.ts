@@ -24,6 +24,7 @@ const STRATEGIES = ['bulk', 'constant', 'profile', 'replay'] as const;
 interface SendFlags extends ChannelFlags {
   dest: HostPort;
   destKey?: string;
+  identity?: string;
   dataRelays: HostPort[];
   keyRelays: HostPort[];
   leader?: HostPort;
@@ -152,6 +153,7 @@ export const sendCommand: CommandSpec = {
     cmd
       .argument('<file>', 'what to migrate: a file, - for standard input, or qmp:SOCKET for a running QEMU VM (its QMP monitor)')
       .requiredOption('--dest <host:port>', 'the destination (smig recv); only the leader learns it', hostPortOption('--dest'))
+      .option('--identity <file>', 'with --dest-key: this host\'s identity (smig keygen --identity); the sealed session is signed with it, for a destination that trusts only known sources (smig recv --trust-source)')
       .option('--dest-key <file.pub>', 'the destination\'s public key (smig keygen --identity): the payload is sealed to it, so the leader cannot read it, and only a receipt signed by it counts as success. Without it the leader can read the payload and could forge the confirmation')
       .requiredOption('--data-relays <list>', 'comma-separated HOST:PORT of the data relays (smig relay)', argParser((t) => parseHostList(t, '--data-relays')))
       .requiredOption('--key-relays <list>', 'comma-separated HOST:PORT of the key relays, one key share each', argParser((t) => parseHostList(t, '--key-relays')))
@@ -210,6 +212,8 @@ export const sendCommand: CommandSpec = {
     const clusterKey = await loadKeyFile(opts.key);
     const { loadPublicKeyFile } = await import('../../crypto/identity.js');
     const destKey = opts.destKey === undefined ? undefined : await loadPublicKeyFile(opts.destKey);
+    if (opts.identity !== undefined && destKey === undefined) throw smigError('SMIG_ERR_USAGE', '--identity needs --dest-key (only a sealed session is signed)');
+    const identity = opts.identity === undefined ? undefined : await (await import('../../crypto/identity.js')).loadIdentityFile(opts.identity);
 
     let input: AsyncIterable<Uint8Array>;
     let length: number | null = null;
@@ -246,6 +250,7 @@ export const sendCommand: CommandSpec = {
         clusterKey, input, length, name,
         destination: opts.dest, dataRelays: opts.dataRelays, keyRelays: opts.keyRelays,
         ...(destKey === undefined ? {} : { destKey }),
+        ...(identity === undefined ? {} : { identity }),
         ...(opts.leader === undefined ? {} : { leader: opts.leader }),
         threshold, window: opts.window, plan,
         ...(opts.chunkSize === undefined ? {} : { chunkSize: opts.chunkSize }),
