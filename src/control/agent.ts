@@ -288,6 +288,7 @@ export class ControlAgent {
         listen: { host: this.#o.listen.host, port: 0 },
         outDir: this.#o.outDir,
         ...(this.#o.identity === undefined ? {} : { identity: this.#o.identity }),
+        ...(this.#o.identity === undefined || m.sourceKey === null ? {} : { trustedSources: [parsePublicKey(m.sourceKey, 'INSTRUCT receive.sourceKey')] }),
         maxSessions: 1,
         ...(this.#o.installVm === undefined ? {} : { vm: { command: this.#o.installVm } }),
         log: this.#o.log,
@@ -343,6 +344,7 @@ export class ControlAgent {
         clusterKey: this.#o.clusterKey, input: input.stream, length: input.length, name: input.name,
         ...hosts, threshold: m.threshold, sessionId: Buffer.from(m.session, 'hex'), plan,
         ...(destKey === undefined ? {} : { destKey }),
+        ...(destKey === undefined || this.#o.identity === undefined ? {} : { identity: this.#o.identity }),
         log, channel: this.#o.channel, signal: s.abort!.signal,
       }).catch(async (err: unknown) => {
         await vm?.abort((err as Error).message ?? String(err)); // the VM runs on at the source

@@ -789,10 +789,13 @@ export class Controller {
     const id = live.st.id;
     const hosts = [plan.destination, ...plan.dataRelays, ...plan.keyRelays];
     const acks = hosts.map((name) => this.#expectAck(live, name));
+    // a sealed session (the destination has a key): the destination installs only what the source's key signed
+    const sealed = this.#hosts.get(plan.destination)!.inv.key !== null;
+    const sourceKey = sealed ? destKeyLine(this.#hosts.get(live.st.source.host)?.inv.key ?? null) : null;
     for (const name of hosts) {
       const link = this.#hosts.get(name)!.link;
       if (link === null) return { ok: false, error: `${name}'s agent disconnected before the session started`, retryable: true };
-      this.#instruct(link, name === plan.destination ? { type: 'receive', session: id, ttlMs } : { type: 'relay', session: id, ttlMs });
+      this.#instruct(link, name === plan.destination ? { type: 'receive', session: id, ttlMs, sourceKey } : { type: 'relay', session: id, ttlMs });
     }
     const limit = this.#o.prepareTimeoutMs ?? 15_000;
     const all = await Promise.race([Promise.all(acks), timeout(limit)]);

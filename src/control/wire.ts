@@ -53,7 +53,11 @@ export type AgentInstruct =
   | { type: 'registered'; host: string; heartbeatMs: number }
   | { type: 'refused'; error: string }
   | { type: 'relay'; session: string; ttlMs: number }
-  | { type: 'receive'; session: string; ttlMs: number }
+  | {
+      type: 'receive'; session: string; ttlMs: number;
+      /** The source host's public key line (inventory): the destination installs only what it signed; null: any source. */
+      sourceKey: string | null;
+    }
   | {
       type: 'send'; session: string; source: string; destination: string; dataRelays: string[]; keyRelays: string[];
       leader: string; threshold: number; ttlMs: number;
@@ -77,6 +81,9 @@ export const SIGNATURE_HEX: RegExp = /^[0-9a-f]{128}$/;
 
 const MAX_TEXT = 1024;
 const MAX_ADDRESS = 300;
+
+/** A public key line as instructions carry it (no comment). */
+const PUBLIC_KEY_LINE = /^smig-pub-v1 [0-9a-f]{64} [0-9a-f]{64}$/;
 
 /** Reads typed fields of one message, naming `message.field` in errors. */
 class Fields {
@@ -231,8 +238,9 @@ export function parseAgentInstruct(p: JsonObject): AgentInstruct {
     case 'refused':
       return { type, error: f.str('error') };
     case 'relay':
-    case 'receive':
       return { type, session: session(), ttlMs: ttl() };
+    case 'receive':
+      return { type, session: session(), ttlMs: ttl(), sourceKey: f.has('sourceKey') ? f.str('sourceKey', 160, PUBLIC_KEY_LINE) : null };
     case 'send': {
       const dataRelays = f.strList('dataRelays', 255, ADDRESS);
       const keyRelays = f.strList('keyRelays', 255, ADDRESS);
@@ -241,7 +249,7 @@ export function parseAgentInstruct(p: JsonObject): AgentInstruct {
         type, session: session(), source: f.str('source', 63, NAME_PATTERN), destination: f.str('destination', MAX_ADDRESS, ADDRESS),
         dataRelays, keyRelays, leader: f.str('leader', MAX_ADDRESS, ADDRESS), threshold: f.int('threshold', 1, keyRelays.length), ttlMs: ttl(),
         plan: f.has('plan') ? f.str('plan', 48 * 1024, ANY) : null,
-        destKey: f.has('destKey') ? f.str('destKey', 160, /^smig-pub-v1 [0-9a-f]{64} [0-9a-f]{64}$/) : null,
+        destKey: f.has('destKey') ? f.str('destKey', 160, PUBLIC_KEY_LINE) : null,
       };
     }
     case 'abort':

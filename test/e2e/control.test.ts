@@ -29,7 +29,7 @@ import { chiSquareSf } from '../../src/analysis/chi2.js';
 import { fetchStatus, migrate } from '../../src/control/client.js';
 import type { ClientOptions } from '../../src/control/client.js';
 import type { ControllerStatus } from '../../src/control/controller.js';
-import { generateIdentity, writeIdentityFiles } from '../../src/crypto/identity.js';
+import { fingerprint, generateIdentity, parsePublicKey, writeIdentityFiles } from '../../src/crypto/identity.js';
 import { loadKeyFile } from '../../src/crypto/keyfile.js';
 import type { JsonObject } from '../../src/protocol/index.js';
 import { runBin } from '../helpers/cli.js';
@@ -105,6 +105,11 @@ function startController(): Promise<RegExpMatchArray> {
   return ctl.waitFor(/"event":"listening"/);
 }
 
+/** The fingerprint of a public key file, as the daemons log it. */
+function fingerprintOf(pubFile: string): string {
+  return fingerprint(parsePublicKey(readFileSync(pubFile, 'utf8'), pubFile));
+}
+
 beforeAll(async () => {
   mkdirSync(join(dir, 'out'));
   for (const n of names) mkdirSync(outOf(n));
@@ -164,8 +169,10 @@ describe('smig control', () => {
     expect(dataRelays).toContain(String(planned.leader));
     // the file, byte-identical, at the chosen destination only
     expect(await sha256File(join(outOf(dest), 'h0.img'))).toBe(sums.h0);
-    // sealed to the destination's inventory key: the leader forwarded ciphertext, the receipt was signed
-    expect(agents.get(dest)!.stderr).toMatch(/"event":"installed"[^\n]*"sealed":true/);
+    // sealed to the destination's inventory key and signed by the source's: the leader forwarded ciphertext,
+    // the destination checked who sent it, and the receipt was signed
+    const fp = fingerprintOf(join(dir, 'h0.id.pub')); // h0 is the flagged source
+    expect(agents.get(dest)!.stderr).toMatch(new RegExp(`"event":"installed"[^\\n]*"sealed":true,"source":"${fp.replace(/[+/]/g, '\\$&')}"`));
     for (const n of names) if (n !== dest) expect(readdirSync(outOf(n))).toEqual([]);
     // hooks: in the paper's order; the failing disconnect hook was reported, the next one still ran
     const session = (events().find((e) => e.event === 'session-done')!).session as string;

@@ -47,6 +47,9 @@ describe('control messages', () => {
     const destKey = `smig-pub-v1 ${'ab'.repeat(32)} ${'cd'.repeat(32)}`;
     expect(parseAgentInstruct({ ...send, destKey })).toEqual({ ...send, plan: null, destKey });
     expect(() => parseAgentInstruct({ ...send, destKey: `${destKey} h9` })).toThrow(/INSTRUCT send\.destKey: /);
+    expect(parseAgentInstruct({ type: 'receive', session: S, ttlMs: 5 })).toEqual({ type: 'receive', session: S, ttlMs: 5, sourceKey: null });
+    expect(parseAgentInstruct({ type: 'receive', session: S, ttlMs: 5, sourceKey: destKey })).toEqual({ type: 'receive', session: S, ttlMs: 5, sourceKey: destKey });
+    expect(() => parseAgentInstruct({ type: 'receive', session: S, ttlMs: 5, sourceKey: 'x' })).toThrow(/INSTRUCT receive\.sourceKey: /);
     expect(() => parseAgentInstruct({ ...send, threshold: 3 })).toThrow('INSTRUCT send.threshold: expected a whole number from 1 to 2');
     expect(() => parseAgentInstruct({ ...send, dataRelays: [] })).toThrow('INSTRUCT send.dataRelays: data and key relays must not be empty');
     expect(() => parseAgentInstruct({ type: 'relay', session: S, ttlMs: 0 })).toThrow('INSTRUCT relay.ttlMs: expected a whole number from 1 to 31622400000');
