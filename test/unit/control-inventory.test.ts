@@ -33,18 +33,6 @@ describe('parseInventory', () => {
     expect(inv.byIp.get('203.0.113.5')).toBe(h);
   });
 
-  it('reads an optional public key per host and refuses a malformed one', () => {
-    const key = `smig-pub-v1 ${'ab'.repeat(32)} ${'cd'.repeat(32)} h0`;
-    const inv = parseInventory(JSON.stringify({ hosts: [{ name: 'h0', address: '10.9.0.2:7000', key }, { name: 'h1', address: '10.9.0.3:7000' }] }), 'inv.json');
-    expect(Buffer.from(inv.hosts[0]!.key!.sign).toString('hex')).toBe('ab'.repeat(32));
-    expect(Buffer.from(inv.hosts[0]!.key!.agree).toString('hex')).toBe('cd'.repeat(32));
-    expect(inv.hosts[1]!.key).toBeNull();
-    expect(() => parseInventory(JSON.stringify({ hosts: [{ name: 'h0', address: '10.9.0.2:7000', key: 'smig-pub-v1 00' }] }), 'inv.json'))
-      .toThrow(/^inventory inv\.json: hosts\[0\] \(h0\): key: .*malformed public key/);
-    expect(() => parseInventory(JSON.stringify({ hosts: [{ name: 'h0', address: '10.9.0.2:7000', key: 7 }] }), 'inv.json'))
-      .toThrow('inventory inv.json: hosts[0] (h0): key: expected a public key line (smig-pub-v1 …), got 7');
-  });
-
   it('reads YAML, defaults roles to all three, canonicalizes IDS addresses, keeps a default source', () => {
     const inv = parseInventory([
       'hosts:',
