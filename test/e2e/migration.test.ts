@@ -116,11 +116,14 @@ describe('command line', () => {
       [[join(dir, 'absent'), ...layout()], `smig send: ${join(dir, 'absent')}: no such file\n`],
       [[dir, ...layout()], `smig send: ${dir}: is a directory\n`],
       [['-', ...layout(['--name', '../x'])], "smig send: --name: '../x' is not a plain file name (no /, \\, control characters; at most 255 bytes)\n"],
+      [[file, ...layout().filter((a, i, all) => a !== '--dest-key' && all[i - 1] !== '--dest-key'), '--identity', idFile], 'smig send: --identity needs --dest-key (only a sealed session is signed)\n'],
     ];
     for (const [argv, stderr] of cases) {
       const r = await runCli(['send', ...argv]);
       expect([r.status, r.stderr]).toEqual([2, stderr]);
     }
+    const recvUsage = await runCli(['recv', '--listen', '127.0.0.1:0', '--key', keyFile, '--out', outDir, '--trust-source', `${idFile}.pub`]);
+    expect([recvUsage.status, recvUsage.stderr]).toEqual([2, 'smig recv: --trust-source needs --identity (signed sessions are sealed to this host)\n']);
     const r = await runCli(['send', file, ...layout(['--data-relays', '127.0.0.1:1,127.0.0.1:1'])]);
     expect([r.status, r.stderr]).toEqual([2, "error: option '--data-relays <list>' argument '127.0.0.1:1,127.0.0.1:1' is invalid. --data-relays: '127.0.0.1:1' is listed twice\n(run with --help for usage)\n"]);
   });
