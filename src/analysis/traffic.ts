@@ -146,10 +146,13 @@ class Stamp {
   set = false;
   sec = 0;
   nsec = 0;
-  put(sec: number, nsec: number): void {
+  /** The exact nanoseconds from the epoch when `sec` is beyond 2^53 (a float then only approximates it). */
+  exact: bigint | undefined = undefined;
+  put(sec: number, nsec: number, exact?: bigint): void {
     this.set = true;
     this.sec = sec;
     this.nsec = nsec;
+    this.exact = exact;
   }
   after(sec: number, nsec: number): boolean {
     return sec < this.sec || (sec === this.sec && nsec < this.nsec);
@@ -158,7 +161,8 @@ class Stamp {
     return sec > this.sec || (sec === this.sec && nsec > this.nsec);
   }
   ns(epoch: bigint): bigint | undefined {
-    return this.set ? joinNs(this.sec, this.nsec) + epoch : undefined;
+    if (!this.set) return undefined;
+    return (this.exact ?? joinNs(this.sec, this.nsec)) + epoch;
   }
 }
 
@@ -285,26 +289,28 @@ export class TrafficAccumulator {
     if (this.filter && !this.filter(d)) return false;
     let sec = p.tsSec;
     let nsec = p.tsNsec;
+    let exact: bigint | undefined;
     if (sec === undefined || nsec === undefined || this.#epoch !== 0n || !Number.isSafeInteger(sec)) {
       if (this.#epoch === 0n && !this.#anchor.set && sec !== undefined && !Number.isSafeInteger(sec)) {
         this.#epoch = (p.ts / NS_N) * NS_N; // seconds beyond 2^53: count from the first packet's second instead
       }
       [sec, nsec] = this.#relative(p.ts);
+      if (!Number.isSafeInteger(sec)) exact = p.ts - this.#epoch;
     }
-    if (!this.#filteredMin.set || this.#filteredMin.after(sec, nsec)) this.#filteredMin.put(sec, nsec);
+    if (!this.#filteredMin.set || this.#filteredMin.after(sec, nsec)) this.#filteredMin.put(sec, nsec, exact);
     if (!this.#anchor.set) {
-      this.#anchor.put(sec, nsec);
-      this.anchorNs = joinNs(sec, nsec) + this.#epoch;
+      this.#anchor.put(sec, nsec, exact);
+      this.anchorNs = (exact ?? joinNs(sec, nsec)) + this.#epoch;
     }
     if (!this.#place(sec, nsec)) return false;
     const len = p.origLen;
     this.packets++;
     this.bytes += len;
     this.capturedBytes += p.capLen;
-    if (!this.#first.set) this.#first.put(sec, nsec);
-    this.#last.put(sec, nsec);
-    if (!this.#min.set || this.#min.after(sec, nsec)) this.#min.put(sec, nsec);
-    if (!this.#max.set || this.#max.before(sec, nsec)) this.#max.put(sec, nsec);
+    if (!this.#first.set) this.#first.put(sec, nsec, exact);
+    this.#last.put(sec, nsec, exact);
+    if (!this.#min.set || this.#min.after(sec, nsec)) this.#min.put(sec, nsec, exact);
+    if (!this.#max.set || this.#max.before(sec, nsec)) this.#max.put(sec, nsec, exact);
 
     const bin = this.#bin;
     if (bin !== this.#binIndex) {
