@@ -7,6 +7,7 @@
  * destination candidate holds nothing.
  * Needs `npm run build` (npm test does it) and qemu-system-x86_64 (skipped with the reason when absent).
  */
+import { generateIdentity, writeIdentityFiles } from '../../src/crypto/identity.js';
 import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -62,19 +63,23 @@ describe.skipIf(missing !== null)(`VM migration on an IDS alert (${missing ?? 'Q
     writeGuestFirmware(firmware);
     mkdirSync(join(dir, 'out'));
     for (const n of names) mkdirSync(outOf(n));
-    client = { clusterKey: await loadKeyFile(keyFile), controller: { host: '127.0.0.1', port: await freePort() } };
+    // identities: one per host (its inventory key) and the operator's, as a real site runs the controller
+    for (const n of names) await writeIdentityFiles(join(dir, `${n}.id`), generateIdentity(n));
+    const operator = generateIdentity('operator');
+    await writeIdentityFiles(join(dir, 'operator.id'), operator);
+    client = { clusterKey: await loadKeyFile(keyFile), identity: operator, controller: { host: '127.0.0.1', port: await freePort() } };
     vm = await startGuest(firmware, join(dir, 'h0-vm.qmp'));
     const ctlAddr = `127.0.0.1:${client.controller.port}`;
     const install = `exec ${QEMU} ${guestArgs(firmware).join(' ')} -S -incoming fd:0 -qmp unix:$SMIG_QMP,server=on,wait=off`;
     const procs = await Promise.all(names.map((n) => spawnRelay(keyFile, [
-      '--controller', ctlAddr, '--name', n, '--out', outOf(n), '--install-vm', install, '--log-format', 'json',
+      '--controller', ctlAddr, '--name', n, '--identity', join(dir, `${n}.id`), '--out', outOf(n), '--install-vm', install, '--log-format', 'json',
       ...(n === 'h0' ? ['--source', `vm=qmp:${vm.qmpPath}`] : []),
     ])));
     names.forEach((n, i) => agents.set(n, procs[i]!));
-    writeFileSync(join(dir, 'hosts.yaml'), `hosts:\n${names.map((n) => `  - name: ${n}\n    address: "${agents.get(n)!.addr}"\n    ids: [${ip(n)}]\n` +
+    writeFileSync(join(dir, 'hosts.yaml'), `hosts:\n${names.map((n) => `  - name: ${n}\n    address: "${agents.get(n)!.addr}"\n    ids: [${ip(n)}]\n    key: ${n}.id.pub\n` +
       (n === 'h0' ? '    source: vm\n' : '')).join('')}`);
     writeFileSync(eve, '');
-    ctl = new Proc('control', ['control', '--key', keyFile, '--inventory', join(dir, 'hosts.yaml'), '--eve', eve, '--listen', ctlAddr,
+    ctl = new Proc('control', ['control', '--key', keyFile, '--inventory', join(dir, 'hosts.yaml'), '--operator-key', join(dir, 'operator.id.pub'), '--eve', eve, '--listen', ctlAddr,
       '--journal', join(dir, 'control.journal'), '--log-format', 'json', '--heartbeat', '300ms', '--host-wait', '5s', '--prepare-timeout', '10s',
       '--deadline', '90s', '--eve-poll', '100ms', '--data-relays', '2', '--key-relays', '3', '--threshold', '2', '--no-retry']);
     await ctl.waitFor(/"event":"listening"/);
