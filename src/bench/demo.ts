@@ -29,6 +29,8 @@ export interface DemoOptions {
   hosts?: 'lab' | 'loopback';
   /** Also run the trained observer on every link. */
   adversary?: boolean;
+  /** Relays (default one data relay, one key relay, threshold 1). */
+  layout?: { dataRelays: number; keyRelays: number; threshold: number };
   /** Progress lines (no newline). */
   log: (line: string) => void;
 }
@@ -94,6 +96,9 @@ export async function splitBlocks(capture: string, blockNs: bigint, evenPath: st
 }
 
 
+/** The demo's default layout: the smallest (5 hosts). */
+export const DEMO_LAYOUT = { dataRelays: 1, keyRelays: 1, threshold: 1 } as const;
+
 /** Runs the demo: `smig bench` with one size, bulk and profile, one data relay and one key relay (threshold 1). */
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   if (!existsSync(DEMO_CAPTURE)) throw smigError('SMIG_ERR_FILE', `the shipped capture ${DEMO_CAPTURE} is missing`);
@@ -103,7 +108,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   opts.log(hosts === 'lab' ? 'hosts: a 5-host network-namespace lab (smig lab), captures on every host link' : 'hosts: processes on 127.0.0.1, one capture on lo');
   const r = await runBench({
     hosts, sizes: [opts.size], strategies: ['bulk', 'profile'], normal: DEMO_CAPTURE, normalFilter: DEMO_DATA_FILTER, bin: opts.bin,
-    alpha: 0.05, out: opts.out, labName: 'demo', layout: { dataRelays: 1, keyRelays: 1, threshold: 1 }, plain: false, adversary: opts.adversary === true, log: opts.log,
+    alpha: 0.05, out: opts.out, labName: 'demo', layout: opts.layout ?? DEMO_LAYOUT, plain: false, adversary: opts.adversary === true, log: opts.log,
   });
   const ks = (tests: { feature: string; statistic: number; pvalue: number; n: number; m: number; distinguishable: boolean }[], feature: string): DemoKs => {
     const t = tests.find((x) => x.feature === feature);

@@ -208,6 +208,19 @@ export class FramedConnection {
     return this.#write(parts);
   }
 
+  /**
+   * Runs `fn` with the socket corked: the frames it sends are written together, as one TLS record when they fit in
+   * one (a paced write made of several frames, e.g. data and a PAD that fills it to its planned size).
+   */
+  batch<T>(fn: () => T): T {
+    this.#socket.cork();
+    try {
+      return fn();
+    } finally {
+      this.#socket.uncork();
+    }
+  }
+
   /** Encodes a protocol message (`encodeMessage`) and sends it like {@link send}. */
   sendMessage(msg: Message): Promise<void> {
     let parts: Uint8Array[];

@@ -12,3 +12,6 @@ export {
   compactHistogram, compactPairs, constantWriteSize, createPlan, overheadOf, parsePlan, planDuration, stringifyPlan, validatePlan,
 } from './plan.js';
 export type { Overheads, PacingPlan, PlanDuration, PlanOptions, PlanProfile, Strategy } from './plan.js';
+export { ACK_SLACK, BurstResampler, DEFAULT_MERGE_US, MAX_RECORD, MEAN_RUN_BURSTS, MIN_FRAME, REBASE_MS, ShapedPacer, WritePlanner, isShaped, wireLimits } from './shape.js';
+export type { ShapedWrite, ShaperOptions, Trace } from './shape.js';
+export { DEFAULT_SEGMENT, PLAN_MAX_TRACE, compactTrace, traceRates } from './plan.js';

@@ -13,9 +13,10 @@
  * writes of `constant`, which the stack cuts into several segments.
  */
 import { smigError } from '../errors.js';
-import { FieldChecker, jsonErrorText, validateChain } from '../profile/model.js';
+import { FieldChecker, jsonErrorText, validateChain, validateTrace } from '../profile/model.js';
 import type { Histogram, Profile } from '../profile/model.js';
 import { tiltWeights } from '../profile/sampler.js';
+import { WritePlanner } from './shape.js';
 
 export type Strategy = 'bulk' | 'constant' | 'profile' | 'replay';
 export const STRATEGIES: readonly Strategy[] = ['bulk', 'constant', 'profile', 'replay'];
@@ -34,6 +35,10 @@ export const PLAN_MAX_JSON_BYTES: number = 32 * 1024;
 export const PLAN_MAX_PAIRS = 64;
 export const PLAN_MAX_SIZES = 256;
 export const PLAN_MAX_REPLAY_BINS = 1024;
+/** Most packets of a profile's trace a plan carries (contiguous pieces of it beyond). */
+export const PLAN_MAX_TRACE = 1600;
+/** Wire size of a full TCP segment on the links smig paces: Ethernet (14) + MTU 1500. */
+export const DEFAULT_SEGMENT = 1514;
 /** Default burst rate of `profile` and `replay`: this many times the rate of the profile's fullest bin. */
 export const PEAK_FACTOR = 8;
 
@@ -51,6 +56,12 @@ export interface PlanProfile {
   series?: { packets: number[]; bytes: number[] };
   /** `profile`, `replay`: mean packets per burst in the capture (≥ 1). */
   burstPackets?: number;
+  /**
+   * `profile` from a version 2 profile: the learned packet trace (at most {@link PLAN_MAX_TRACE} packets) the hops
+   * resample packet by packet (shape.ts), and the gap that ends a burst (µs). Without it, `profile` paces bins.
+   */
+  trace?: { sizes: number[]; gapsUs: number[] };
+  burstGapUs?: number;
 }
 
 export interface PacingPlan {
@@ -67,6 +78,13 @@ export interface PacingPlan {
   overheads: Overheads;
   /** Bucket depth in bytes; default by strategy (strategies.ts). */
   depth?: number;
+  /** Shaped `profile`: wire size of a full segment on the links (default {@link DEFAULT_SEGMENT}). */
+  segment?: number;
+  /**
+   * Shaped `profile`: every paced link keeps its schedule from its first write until the session is over,
+   * sending cover (PAD frames of the planned sizes) whenever it has no data (default true for shaped plans).
+   */
+  cover?: boolean;
 }
 
 export interface PlanOptions {
@@ -80,6 +98,9 @@ export interface PlanOptions {
   seed?: number;
   overheads?: Partial<Overheads>;
   depth?: number;
+  /** Shaped `profile`: see {@link PacingPlan.segment} and {@link PacingPlan.cover}. */
+  segment?: number;
+  cover?: boolean;
 }
 
 /**
@@ -105,7 +126,12 @@ export function createPlan(o: PlanOptions): PacingPlan {
   if (o.depth !== undefined) plan.depth = o.depth;
   if (p) {
     const pp: PlanProfile = { sha256: p.provenance.sha256, bytesPerSecond: p.rates.bytesPerSecond };
-    if (o.strategy === 'profile') {
+    if (o.strategy === 'profile' && p.shape !== undefined) {
+      pp.trace = compactTrace(p.shape.trace, PLAN_MAX_TRACE);
+      pp.burstGapUs = p.shape.burstGapUs;
+      plan.segment = o.segment ?? DEFAULT_SEGMENT;
+      plan.cover = o.cover ?? true;
+    } else if (o.strategy === 'profile') {
       pp.chain = {
         edges: [...p.chain.edges],
         transitions: p.chain.transitions.map((r) => [...r]),
@@ -115,7 +141,7 @@ export function createPlan(o: PlanOptions): PacingPlan {
     if (o.strategy === 'replay') {
       pp.series = { packets: p.series.packets.slice(0, PLAN_MAX_REPLAY_BINS), bytes: p.series.bytes.slice(0, PLAN_MAX_REPLAY_BINS) };
     }
-    if (o.strategy === 'profile' || o.strategy === 'replay') {
+    if (pp.trace === undefined && (o.strategy === 'profile' || o.strategy === 'replay')) {
       pp.sizes = compactHistogram(p.sizes, PLAN_MAX_SIZES);
       pp.burstPackets = p.packets / p.bursts.count;
       const fullest = Math.max(...(pp.series?.bytes ?? pp.chain!.levels.flatMap((l) => l.pairs.map((q) => q[0]))));
@@ -171,13 +197,20 @@ export function validatePlan(doc: unknown, where = 'pacing plan'): PacingPlan {
     if (!b.some((x) => x > 0)) c.fail('profile.series.bytes', 'holds no traffic');
   }
   if (pp.burstPackets !== undefined) c.number(pp.burstPackets, 'profile.burstPackets', { min: 1 });
-  if (strategy === 'profile' && (pp.chain === undefined || pp.sizes === undefined || pp.burstPackets === undefined)) {
+  if (pp.trace !== undefined) {
+    validateTrace(c, pp.trace, 'profile.trace', PLAN_MAX_TRACE);
+    c.number(pp.burstGapUs, 'profile.burstGapUs', { min: 0 });
+    if (strategy !== 'profile') c.fail('profile.trace', `only the profile strategy paces by a trace, not ${strategy}`);
+  }
+  if (p.segment !== undefined) c.number(p.segment, 'segment', { int: true, min: 100, max: 65535 });
+  if (p.cover !== undefined && typeof p.cover !== 'boolean') c.fail('cover', 'must be true or false');
+  if (strategy === 'profile' && pp.trace === undefined && (pp.chain === undefined || pp.sizes === undefined || pp.burstPackets === undefined)) {
     c.fail('profile', 'the profile strategy needs profile.chain, profile.sizes and profile.burstPackets');
   }
   if (strategy === 'replay' && (pp.series === undefined || pp.sizes === undefined || pp.burstPackets === undefined)) {
     c.fail('profile', 'the replay strategy needs profile.series, profile.sizes and profile.burstPackets');
   }
-  if ((strategy === 'profile' || strategy === 'replay') && p.peak === undefined) c.fail('peak', `missing (the ${strategy} strategy needs a burst rate)`);
+  if ((strategy === 'replay' || (strategy === 'profile' && pp.trace === undefined)) && p.peak === undefined) c.fail('peak', `missing (the ${strategy} strategy needs a burst rate)`);
   return p as unknown as PacingPlan;
 }
 
@@ -246,6 +279,10 @@ export function planDuration(plan: PacingPlan, bytes: number): PlanDuration {
     case 'profile':
     case 'replay': {
       const pp = plan.profile!;
+      if (pp.trace !== undefined) {
+        const r = traceRates(pp.trace, plan);
+        return out(r.wire, r.payload);
+      }
       const binSeconds = Number(BigInt(plan.binNs)) / 1e9;
       const share = payloadShare(pp.sizes!, o);
       let wire = 0;
@@ -340,4 +377,48 @@ function quantilePicks(counts: readonly number[], max: number): number[] {
     picks.push(i);
   }
   return picks;
+}
+
+/**
+ * A trace cut to at most `max` packets: evenly spaced contiguous pieces of it (whole when small enough), so the
+ * plan carries the capture's variety and its local rhythm.
+ */
+export function compactTrace(t: { sizes: readonly number[]; gapsUs: readonly number[] }, max: number): { sizes: number[]; gapsUs: number[] } {
+  const n = t.sizes.length;
+  if (n <= max) return { sizes: [...t.sizes], gapsUs: [...t.gapsUs] };
+  const pieces = Math.max(1, Math.ceil(max / 200));
+  const len = Math.floor(max / pieces);
+  const sizes: number[] = [];
+  const gapsUs: number[] = [];
+  for (let k = 0; k < pieces; k++) {
+    const from = Math.floor((k * (n - len)) / Math.max(1, pieces - 1));
+    sizes.push(...t.sizes.slice(from, from + len));
+    gapsUs.push(...t.gapsUs.slice(from, from + len));
+  }
+  return { sizes, gapsUs };
+}
+
+/**
+ * Mean wire and payload rates (bytes/s) of a shaped plan: the trace's writes planned in order (shape.ts) over
+ * its total time. Payload is the frame bytes (what a role fills with frames).
+ */
+export function traceRates(t: { sizes: readonly number[]; gapsUs: readonly number[] }, plan: Pick<PacingPlan, 'overheads' | 'segment'>): { wire: number; payload: number } {
+  let i = 0;
+  const planner = new WritePlanner(() => {
+    const k = i++ % t.sizes.length;
+    return { size: t.sizes[k]!, gapUs: t.gapsUs[k]! };
+  }, plan.overheads, plan.segment ?? DEFAULT_SEGMENT);
+  let wire = 0;
+  let payload = 0;
+  let us = 0;
+  for (const g of t.gapsUs) us += g;
+  let guard = 0;
+  while (i < t.sizes.length && guard++ < 10 * t.sizes.length) {
+    const w = planner.next();
+    if (i > t.sizes.length) break;
+    wire += w.packets.reduce((a, b) => a + b, 0);
+    payload += w.frameBytes;
+  }
+  const seconds = Math.max(us / 1e6, 1e-3);
+  return { wire: wire / seconds, payload: payload / seconds };
 }

@@ -19,7 +19,8 @@ import type { BinTarget, Rng, SizeSampler } from '../profile/sampler.js';
 import { TokenBucket } from './bucket.js';
 import type { BucketStats, RateSchedule } from './bucket.js';
 import type { Clock } from './clock.js';
-import { constantWriteSize, overheadOf } from './plan.js';
+import { DEFAULT_SEGMENT, constantWriteSize, overheadOf } from './plan.js';
+import { BurstResampler, ShapedPacer, WritePlanner } from './shape.js';
 import type { PacingPlan, Strategy } from './plan.js';
 
 export interface PacerStats extends BucketStats {
@@ -60,6 +61,10 @@ export function createPacer(plan: PacingPlan, clock: Clock, hopSeed = 0): Pacer 
     case 'profile':
     case 'replay': {
       const pp = plan.profile!;
+      if (plan.strategy === 'profile' && pp.trace !== undefined) {
+        const packets = new BurstResampler(pp.trace, pp.burstGapUs ?? 1000, createRng(deriveSeed(seed, 4)));
+        return new ShapedPacer(clock, new WritePlanner(() => packets.next(), plan.overheads, plan.segment ?? DEFAULT_SEGMENT), plan.overheads);
+      }
       const binMs = Number(BigInt(plan.binNs)) / 1e6;
       let draw: () => BinTarget;
       if (plan.strategy === 'profile') {

@@ -20,8 +20,9 @@ import { compileFilter } from '../capture/filter.js';
 import { readCapture } from '../capture/reader.js';
 import type { CaptureWarning, PacketRecord } from '../capture/types.js';
 import { smigError } from '../errors.js';
-import { MAX_LEVELS, MAX_PROFILE_BINS, PROFILE_FORMAT, PROFILE_VERSION, levelOf } from './model.js';
-import type { Chain, Direction, Histogram, IatStats, Level, Profile } from './model.js';
+import { MAX_LEVELS, MAX_PROFILE_BINS, MAX_TRACE_GAP_US, MAX_TRACE_PACKETS, PROFILE_FORMAT, PROFILE_VERSION, SHAPE_GAP_QUANTILES, levelOf } from './model.js';
+import type { Chain, Direction, GapSummary, Histogram, IatStats, Level, PacketShape, Profile } from './model.js';
+import { createRng } from '../util/rng.js';
 
 export interface LearnOptions {
   /** tcpdump-subset filter (as `smig analyze --filter`). */
@@ -122,6 +123,52 @@ export interface LearnData {
   /** Bursts: packets per burst, and a sample of bytes per burst. */
   burstPackets: Map<number, number>;
   burstBytes: Reservoir;
+  /** The packet sequence (or pieces of it): see {@link TraceKeeper}. */
+  trace?: TraceKeeper;
+}
+
+/** Packets per contiguous piece a long trace is kept in. */
+export const TRACE_PIECE = 500;
+
+/**
+ * Keeps the learned packet sequence in bounded memory: pieces of {@link TRACE_PIECE} consecutive packets, of which
+ * at most MAX_TRACE_PACKETS ÷ TRACE_PIECE are kept by reservoir sampling (a uniform choice among all pieces, in
+ * capture order), so a short window is kept whole and a long one as pieces spread over all of it.
+ */
+export class TraceKeeper {
+  readonly #maxPieces: number;
+  readonly #rng = createRng(0x7ace);
+  #pieces: { index: number; sizes: number[]; gapsUs: number[] }[] = [];
+  #current: { index: number; sizes: number[]; gapsUs: number[] } | undefined;
+  #count = 0;
+  #prevNs: bigint | undefined;
+
+  constructor(maxPackets: number = MAX_TRACE_PACKETS) {
+    this.#maxPieces = Math.max(1, Math.floor(maxPackets / TRACE_PIECE));
+  }
+
+  add(ts: bigint, size: number): void {
+    const gapNs = this.#prevNs === undefined ? 0n : ts - this.#prevNs;
+    this.#prevNs = ts;
+    const gapUs = gapNs <= 0n ? 0 : Math.min(MAX_TRACE_GAP_US, Math.round(Number(gapNs) / 1000));
+    if (this.#current === undefined || this.#current.sizes.length >= TRACE_PIECE) {
+      const index = this.#count++;
+      this.#current = { index, sizes: [], gapsUs: [] };
+      if (this.#pieces.length < this.#maxPieces) this.#pieces.push(this.#current);
+      else {
+        const j = Math.floor(this.#rng() * (index + 1));
+        if (j < this.#maxPieces) this.#pieces[j] = this.#current;
+      }
+    }
+    this.#current.sizes.push(Math.min(262144, Math.max(1, size)));
+    this.#current.gapsUs.push(this.#current.sizes.length === 1 && this.#current.index === 0 ? 0 : gapUs);
+  }
+
+  /** The kept packets in capture order. */
+  trace(): { sizes: number[]; gapsUs: number[] } {
+    const kept = [...this.#pieces].sort((a, b) => a.index - b.index);
+    return { sizes: kept.flatMap((p) => p.sizes), gapsUs: kept.flatMap((p) => p.gapsUs) };
+  }
 }
 
 /**
@@ -152,6 +199,7 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
     let acc: TrafficAccumulator | undefined;
     const burstPackets = new Map<number, number>();
     const burstBytes = new Reservoir(100_000, 0xb0057);
+    const trace = new TraceKeeper();
     let prev: bigint | undefined;
     let bp = 0;
     let bb = 0;
@@ -166,6 +214,7 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
       if (rel < fromNs || (opts.toNs !== undefined && rel >= opts.toNs)) return;
       acc ??= new TrafficAccumulator({ binNs, anchorNs: anchor + fromNs, maxSamples: opts.maxSamples });
       acc.add(p);
+      trace.add(p.ts, p.origLen);
       // a burst: consecutive packets (file order) less than burstGapNs apart
       const gap = prev === undefined ? burstGapNs : p.ts - prev;
       if (gap >= burstGapNs || gap <= -burstGapNs) {
@@ -183,7 +232,7 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
     };
     const info = await readCapture(source, onPacket, { signal: opts.signal, name });
     if (bp > 0) endBurst();
-    return { acc, info, anchor, earliest, data: acc ? { acc, burstPackets, burstBytes } : undefined };
+    return { acc, info, anchor, earliest, data: acc ? { acc, burstPackets, burstBytes, trace } : undefined };
   };
 
   const first = await pass(capture === '-' ? hashed(process.stdin) : hashed(await openCapture(capture, opts.signal)), undefined);
@@ -301,6 +350,72 @@ export function buildProfile(d: LearnData, meta: BuildMeta): Profile {
       count: burstCount,
       packets: histogramFromMap(d.burstPackets),
       bytes: { mean: bb.reduce((a, b) => a + b, 0) / Math.max(1, bb.length), p50: q(bb, 0.5), p90: q(bb, 0.9), p99: q(bb, 0.99), max: q(bb, 1) },
+    },
+    ...(d.trace ? { shape: shapeOf(d.trace.trace(), Number(meta.burstGapNs) / 1000) } : {}),
+  };
+}
+
+/** Wire bytes of the TCP/IPv4 headers with timestamps on Ethernet (14 + 20 + 32): a small packet is at most this + 60. */
+const SMALL_ABOVE_HEADERS = 66 + 60;
+
+/**
+ * The summaries of a packet trace (see {@link PacketShape}): a packet is small at or below 126 wire bytes (a pure
+ * ACK or a short message), full at the largest size seen; gaps are split by whether they end a burst
+ * (≥ `burstGapUs`) and by the size class of the packet before them.
+ */
+export function shapeOf(trace: { sizes: number[]; gapsUs: number[] }, burstGapUs: number): PacketShape {
+  const { sizes, gapsUs } = trace;
+  const n = sizes.length;
+  const full = sizes.reduce((a, b) => Math.max(a, b), 0);
+  const small = SMALL_ABOVE_HEADERS;
+  let smallCount = 0;
+  let fullCount = 0;
+  const fullRuns = new Map<number, number>();
+  const burstPackets = new Map<number, number>();
+  const gaps = { insideAfterSmall: [] as number[], insideAfterLarge: [] as number[], betweenAfterSmall: [] as number[], betweenAfterLarge: [] as number[] };
+  let run = 0;
+  let burst = 0;
+  for (let i = 0; i < n; i++) {
+    const s = sizes[i]!;
+    if (s <= small) smallCount++;
+    if (s === full) {
+      fullCount++;
+      run++;
+    } else if (run > 0) {
+      fullRuns.set(run, (fullRuns.get(run) ?? 0) + 1);
+      run = 0;
+    }
+    if (i > 0) {
+      const g = gapsUs[i]!;
+      const afterSmall = sizes[i - 1]! <= small;
+      if (g >= burstGapUs) {
+        burstPackets.set(burst, (burstPackets.get(burst) ?? 0) + 1);
+        burst = 0;
+        (afterSmall ? gaps.betweenAfterSmall : gaps.betweenAfterLarge).push(g / 1e6);
+      } else {
+        (afterSmall ? gaps.insideAfterSmall : gaps.insideAfterLarge).push(g / 1e6);
+      }
+    }
+    burst++;
+  }
+  if (run > 0) fullRuns.set(run, (fullRuns.get(run) ?? 0) + 1);
+  if (burst > 0) burstPackets.set(burst, (burstPackets.get(burst) ?? 0) + 1);
+  const summary = (a: number[]): GapSummary => {
+    const s = Float64Array.from(a).sort();
+    return { n: s.length, quantiles: s.length === 0 ? [] : SHAPE_GAP_QUANTILES.map((p) => quantileSorted(s, p)) };
+  };
+  return {
+    trace: { sizes: [...sizes], gapsUs: [...gapsUs] },
+    full,
+    small,
+    smallShare: n === 0 ? 0 : smallCount / n,
+    fullShare: n === 0 ? 0 : fullCount / n,
+    fullRuns: histogramFromMap(fullRuns),
+    burstGapUs,
+    burstPackets: histogramFromMap(burstPackets),
+    gaps: {
+      insideAfterSmall: summary(gaps.insideAfterSmall), insideAfterLarge: summary(gaps.insideAfterLarge),
+      betweenAfterSmall: summary(gaps.betweenAfterSmall), betweenAfterLarge: summary(gaps.betweenAfterLarge),
     },
   };
 }

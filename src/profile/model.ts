@@ -21,12 +21,22 @@
  * - `sizes`: histogram of wire sizes; `iat`: inter-arrival quantiles and a log histogram; `bursts`: packets
  *   per burst, a burst being a maximal run of packets (file order) whose gaps are shorter than `bursts.gapNs`;
  * - `rates`: mean byte and packet rates = totals ÷ `duration`, where duration = bins × bin.
+ *
+ * Version 2 adds `shape` ({@link PacketShape}): the packets themselves — the learned sequence of wire sizes and
+ * gaps that `profile` pacing resamples, and its summaries (sizes, runs of full segments, gaps inside and between
+ * bursts after small and large packets, burst lengths, share of small packets). Version 1 profiles still load.
  */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { smigError } from '../errors.js';
 
 export const PROFILE_FORMAT = 'smig-profile';
-export const PROFILE_VERSION = 1;
+export const PROFILE_VERSION = 2;
+/** Versions this smig reads: 1 (no packet shapes: `profile` pacing falls back to per-bin bursts) and 2. */
+export const PROFILE_VERSIONS: readonly number[] = [1, 2];
+/** Most packets of the learned trace a profile keeps (see {@link PacketShape}). */
+export const MAX_TRACE_PACKETS = 8000;
+/** Longest gap kept in a trace, µs (a minute: longer silences are cut to it). */
+export const MAX_TRACE_GAP_US = 60_000_000;
 /** Most bins a profile may hold (a day at 1 s is 86 400); learn refuses more. */
 export const MAX_PROFILE_BINS = 1_000_000;
 /** Most rate levels of the chain. */
@@ -110,10 +120,42 @@ export interface BurstStats {
   bytes: { mean: number; p50: number; p90: number; p99: number; max: number };
 }
 
-/** A learned normal-traffic profile, version 1 (see the module comment for the meaning of each part). */
+/** Gap quantiles (seconds) at {@link SHAPE_GAP_QUANTILES}, and how many gaps they summarize. */
+export interface GapSummary {
+  n: number;
+  quantiles: number[];
+}
+
+/** Quantiles of the gap summaries of a {@link PacketShape}. */
+export const SHAPE_GAP_QUANTILES: readonly number[] = [0.05, 0.25, 0.5, 0.75, 0.95];
+
+/**
+ * Packet-level shape of the profiled direction (version 2). `trace` is the learned packet sequence in capture
+ * order (at most {@link MAX_TRACE_PACKETS}: a longer window keeps evenly spaced contiguous pieces of it):
+ * `sizes[i]` the wire size of packet i, `gapsUs[i]` the gap before it in µs (0 for the first, at most
+ * {@link MAX_TRACE_GAP_US}). The rest summarizes it for reports and checks: `full` is the largest wire size (a
+ * full segment), `small` the size at or below which a packet counts as small (the TCP/IP headers plus 60 bytes),
+ * `fullRuns` the lengths of runs of consecutive full segments (how large writes were cut), `burstGapUs` the gap
+ * that ends a burst, `burstPackets` packets per burst, and `gaps` the gaps inside bursts and between them, each
+ * after a small or a large packet (what came before).
+ */
+export interface PacketShape {
+  trace: { sizes: number[]; gapsUs: number[] };
+  full: number;
+  small: number;
+  smallShare: number;
+  fullShare: number;
+  fullRuns: Histogram;
+  burstGapUs: number;
+  burstPackets: Histogram;
+  gaps: { insideAfterSmall: GapSummary; insideAfterLarge: GapSummary; betweenAfterSmall: GapSummary; betweenAfterLarge: GapSummary };
+}
+
+/** A learned normal-traffic profile (see the module comment for the meaning of each part). */
 export interface Profile {
   format: typeof PROFILE_FORMAT;
-  version: typeof PROFILE_VERSION;
+  /** 2 (this smig writes) or 1 (older, without `shape`). */
+  version: 1 | 2;
   provenance: Provenance;
   /** Bin width in nanoseconds (decimal integer) and in seconds. */
   binNs: string;
@@ -130,6 +172,8 @@ export interface Profile {
   sizes: Histogram;
   iat: IatStats;
   bursts: BurstStats;
+  /** Version 2: the packets' shape. */
+  shape?: PacketShape;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -220,8 +264,8 @@ export function validateProfile(doc: unknown, where = 'profile'): Profile {
   if (p.format !== PROFILE_FORMAT) {
     c.fail('format', `${JSON.stringify(p.format) ?? 'missing'} is not '${PROFILE_FORMAT}' (not a smig profile)`);
   }
-  if (p.version !== PROFILE_VERSION) {
-    c.fail('version', `${JSON.stringify(p.version) ?? 'missing'}: this smig reads profile version ${PROFILE_VERSION} only`);
+  if (!PROFILE_VERSIONS.includes(p.version as number)) {
+    c.fail('version', `${JSON.stringify(p.version) ?? 'missing'}: this smig reads profile versions ${PROFILE_VERSIONS.join(' and ')} (re-learn it with smig profile learn)`);
   }
   const pv = c.object(p.provenance, 'provenance');
   c.string(pv.capture, 'provenance.capture');
@@ -295,7 +339,41 @@ export function validateProfile(doc: unknown, where = 'profile'): Profile {
   if (inBursts !== packets) c.fail('bursts.packets', `cover ${inBursts} packets, not packets (${packets})`);
   const bb = c.object(bursts.bytes, 'bursts.bytes');
   for (const k of ['mean', 'p50', 'p90', 'p99', 'max']) c.number(bb[k], `bursts.bytes.${k}`, { min: 0 });
+  if (p.version === 2) validateShape(c, p.shape, 'shape');
+  else if (p.shape !== undefined) c.fail('shape', 'a version 1 profile has no shape');
   return p as unknown as Profile;
+}
+
+/**
+ * Validates a {@link PacketShape} (of a profile, or the trace of a pacing plan when `traceOnly`).
+ * @throws SmigError SMIG_ERR_PROFILE naming the first bad field.
+ */
+export function validateTrace(c: FieldChecker, v: unknown, path: string, maxPackets: number = MAX_TRACE_PACKETS): { sizes: number[]; gapsUs: number[] } {
+  const t = c.object(v, path);
+  const sizes = c.numbers(t.sizes, `${path}.sizes`, undefined, { int: true, min: 1, maxLength: maxPackets });
+  if (sizes.length === 0) c.fail(`${path}.sizes`, 'is empty');
+  for (let i = 0; i < sizes.length; i++) if (sizes[i]! > 262144) c.fail(`${path}.sizes[${i}]`, `${sizes[i]} is above 262144`);
+  const gaps = c.numbers(t.gapsUs, `${path}.gapsUs`, sizes.length, { int: true, min: 0 });
+  for (let i = 0; i < gaps.length; i++) if (gaps[i]! > MAX_TRACE_GAP_US) c.fail(`${path}.gapsUs[${i}]`, `${gaps[i]} is above ${MAX_TRACE_GAP_US}`);
+  return { sizes, gapsUs: gaps };
+}
+
+function validateShape(c: FieldChecker, v: unknown, path: string): void {
+  const s = c.object(v, path);
+  validateTrace(c, s.trace, `${path}.trace`);
+  c.number(s.full, `${path}.full`, { int: true, min: 1 });
+  c.number(s.small, `${path}.small`, { int: true, min: 0 });
+  c.number(s.smallShare, `${path}.smallShare`, { min: 0, max: 1 });
+  c.number(s.fullShare, `${path}.fullShare`, { min: 0, max: 1 });
+  c.histogram(s.fullRuns, `${path}.fullRuns`, { minValue: 1 });
+  c.number(s.burstGapUs, `${path}.burstGapUs`, { min: 0 });
+  c.histogram(s.burstPackets, `${path}.burstPackets`, { minValue: 1 });
+  const g = c.object(s.gaps, `${path}.gaps`);
+  for (const k of ['insideAfterSmall', 'insideAfterLarge', 'betweenAfterSmall', 'betweenAfterLarge']) {
+    const gs = c.object(g[k], `${path}.gaps.${k}`);
+    c.number(gs.n, `${path}.gaps.${k}.n`, { int: true, min: 0 });
+    c.numbers(gs.quantiles, `${path}.gaps.${k}.quantiles`, undefined, { min: 0, maxLength: 16 });
+  }
 }
 
 /**

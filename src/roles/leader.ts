@@ -38,7 +38,8 @@ import type { PacingPlan } from '../pacing/plan.js';
 import type { Pacer } from '../pacing/strategies.js';
 import { Link } from './link.js';
 import type { Logger } from './log.js';
-import { ByteQueue, DATA_FRAME_OVERHEAD, cushionBytes, cutsWrites, hopPacer, nextPayload, pacingLogFields, pacingReport, sessionPlan } from './pace.js';
+import { ByteQueue, DATA_FRAME_OVERHEAD, cushionBytes, cutsWrites, hopPacer, isShaped, nextPayload, pacingLogFields, pacingReport, sessionPlan } from './pace.js';
+import { MIN_FRAME } from '../pacing/shape.js';
 import { ReorderBuffer } from './reorder.js';
 import type { ChannelTimeouts } from './source.js';
 import { Signal, u64 } from './util.js';
@@ -401,12 +402,21 @@ class LeaderSessionState {
         this.#want ??= nextPayload(pacer, DATA_FRAME_OVERHEAD, Infinity);
         if (q.bytes < this.#want && !last) return;
         const n = Math.min(this.#want, q.bytes);
-        await pacer.take(DATA_FRAME_OVERHEAD + n, signal);
+        // shaped: the last write is filled to its planned size with a PAD in the same record
+        const room = isShaped(pacer) ? this.#want - n : 0;
+        const pad = room >= MIN_FRAME ? room - MIN_FRAME : -1;
+        await pacer.take(DATA_FRAME_OVERHEAD + n + (pad >= 0 ? room : 0), signal);
+        if (pad >= 0 && isShaped(pacer)) pacer.notePadding(room);
         this.#want = undefined;
         if (signal.aborted) return; // the session ended meanwhile (the queue is wiped)
         const w = q.take(n)!;
         this.#plainOffset += n;
-        await dest.sendPartsWiping(FrameType.DATA, [u64(w.offset), ...w.parts], w.parts);
+        const conn = dest.conn;
+        await conn.batch(() => {
+          const sent = [dest.sendPartsWiping(FrameType.DATA, [u64(w.offset), ...w.parts], w.parts)];
+          if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
+          return Promise.all(sent);
+        });
       }
       return;
     }

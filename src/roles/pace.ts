@@ -32,6 +32,9 @@ import { constantWriteSize, overheadOf, parsePlan, planDuration } from '../pacin
 import type { PacingPlan } from '../pacing/plan.js';
 import { createPacer } from '../pacing/strategies.js';
 import type { Pacer } from '../pacing/strategies.js';
+import { MIN_FRAME, isShaped } from '../pacing/shape.js';
+import type { ShapedPacer } from '../pacing/shape.js';
+export { isShaped };
 import { FRAME_HEADER_LENGTH, SESSION_ID_LENGTH } from '../protocol/index.js';
 import type { LogFields } from './log.js';
 
@@ -149,6 +152,9 @@ export interface HopPacingReport {
   targetRate: number | null;
   /** Writes that waited for their deadline, and how late they were granted. */
   lateness: { n: number; p50: number; p99: number; max: number };
+  /** Shaped hops: frame bytes sent as PAD (cover and fill), and seconds the schedule paused for lack of data. */
+  padBytes?: number;
+  pausedSeconds?: number;
 }
 
 /** The report of one hop's pacer. */
@@ -166,6 +172,7 @@ export function pacingReport(hop: string, pacer: Pacer): HopPacingReport {
     rate: seconds > 0 ? s.bytes / seconds : null,
     targetRate: paced && seconds > 0 ? s.accrued / seconds : null,
     lateness: { n: s.lateness.n, p50: s.lateness.p50, p99: s.lateness.p99, max: s.lateness.max },
+    ...(isShaped(pacer) ? { padBytes: pacer.padBytes, pausedSeconds: pacer.paused / 1000 } : {}),
   };
 }
 
@@ -176,6 +183,7 @@ export function pacingLogFields(r: HopPacingReport): LogFields {
     hop: r.hop, strategy: r.strategy, writes: r.writes, payloadBytes: r.payloadBytes, wireBytes: r.wireBytes,
     seconds: round(r.seconds, 3), rate: round(r.rate, 1), targetRate: round(r.targetRate, 1),
     lateN: r.lateness.n, lateP50: round(r.lateness.p50, 4), lateP99: round(r.lateness.p99, 4), lateMax: round(r.lateness.max, 4),
+    ...(r.padBytes === undefined ? {} : { padBytes: r.padBytes, pausedSeconds: round(r.pausedSeconds ?? 0, 3) }),
   };
 }
 
@@ -248,5 +256,91 @@ export class ByteQueue {
     this.#pieces = [];
     this.#bytes = 0;
     return all;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Shaped links (a `profile` plan with a trace: shape.ts)
+
+/** Data for the writes of a shaped link. */
+export interface ShapedFeed {
+  /** Bytes that could go now (over one or more frames). */
+  available(): number;
+  /** Up to n contiguous bytes for one frame (undefined when none). */
+  take(n: number): { offset: number; parts: Uint8Array[] } | undefined;
+  /** True when waiting brings no more bytes for the current write (a complete chunk, the end of the data). */
+  complete(): boolean;
+  /** Resolves true when more bytes came within `ms`. */
+  more(ms: number): Promise<boolean>;
+}
+
+/** How a shaped link writes: its data frames and a PAD of `pad` body bytes (none when negative), as one write. */
+export type ShapedWriter = (frames: { offset: number; parts: Uint8Array[] }[], pad: number) => Promise<void>;
+
+export interface ShapedLinkOptions {
+  /** Frame bytes besides the data of one data frame (DATA 13, DATA_SEGMENT 30). */
+  frameOverhead: number;
+  /** Send PAD writes on schedule when there is no data (the plan's `cover`). */
+  cover: boolean;
+  /** Longest pause of the schedule waiting for the rest of a write's data, ms. */
+  graceMs: number;
+  /** True once the link is done (the loop ends). */
+  done(): boolean;
+  signal: AbortSignal;
+  /** Called after each write (e.g. to wake a reader waiting for room). */
+  onWrite?: () => void;
+}
+
+/**
+ * The writes of a shaped link until `done()`: each planned write goes at its time with as many data frames as
+ * fill it and a PAD for the rest, so the wire shows the planned packets whether data is there or not. Short of
+ * data, the schedule waits (pauses) up to `graceMs` for it; with none at all, a cover link sends the write as a
+ * PAD and goes on covering without pausing until data comes back; a link without cover waits for data.
+ */
+export async function runShapedLink(pacer: ShapedPacer, feed: ShapedFeed, write: ShapedWriter, o: ShapedLinkOptions): Promise<void> {
+  const fo = o.frameOverhead;
+  let covering = o.cover; // a cover link starts covering at once (its first bytes may wait for a cushion)
+  while (!o.signal.aborted && !o.done()) {
+    const want = pacer.nextWriteSize();
+    await pacer.ready(o.signal);
+    if (o.done()) return;
+    if (feed.available() + fo < want && !feed.complete() && !(covering && feed.available() === 0)) {
+      const until = performance.now() + o.graceMs;
+      while (feed.available() + fo < want && !feed.complete() && !o.signal.aborted && !o.done()) {
+        const left = until - performance.now();
+        if (left <= 0 || !(await feed.more(left))) break;
+      }
+    }
+    if (o.signal.aborted || o.done()) return;
+    if (feed.available() === 0) {
+      if (!o.cover) {
+        await feed.more(1000);
+        continue;
+      }
+      covering = true;
+      await pacer.take(want, o.signal);
+      pacer.notePadding(want);
+      await write([], want - MIN_FRAME);
+      o.onWrite?.();
+      continue;
+    }
+    covering = false;
+    const frames: { offset: number; parts: Uint8Array[] }[] = [];
+    let room = want;
+    let data = 0;
+    while (room > fo) {
+      const w = feed.take(room - fo);
+      if (w === undefined) break;
+      const n = w.parts.reduce((a, b) => a + b.length, 0);
+      frames.push(w);
+      room -= fo + n;
+      data += n;
+    }
+    const pad = room >= MIN_FRAME ? room - MIN_FRAME : -1;
+    await pacer.take(want - (pad < 0 ? room : 0), o.signal);
+    if (pad >= 0) pacer.notePadding(room);
+    await write(frames, pad);
+    o.onWrite?.();
+    void data;
   }
 }

@@ -37,7 +37,8 @@ import { LeaderRegistry } from './leader.js';
 import { Link } from './link.js';
 import { silentLogger } from './log.js';
 import type { Logger } from './log.js';
-import { ByteQueue, DATA_SEGMENT_FRAME_OVERHEAD, cushionBytes, cushionSeconds, cutsWrites, hopPacer, nextPayload, pacingLogFields, pacingReport, sessionPlan } from './pace.js';
+import { ByteQueue, DATA_SEGMENT_FRAME_OVERHEAD, cushionBytes, cushionSeconds, cutsWrites, hopPacer, isShaped, nextPayload, pacingLogFields, pacingReport, runShapedLink, sessionPlan } from './pace.js';
+import type { ShapedPacer } from '../pacing/shape.js';
 import type { ChannelTimeouts } from './source.js';
 import { Signal, u64, waitOr } from './util.js';
 
@@ -241,6 +242,7 @@ class Forward {
   #bytes = 0;
   /** Data relay: the hop's pacer (bulk without a plan). */
   readonly #pacer: Pacer | undefined;
+  readonly #plan: PacingPlan | undefined;
   /** Paced data waiting for its writes, the forwarder's wake-up, and the reader's. */
   readonly #queue = new ByteQueue();
   readonly #queued = new Signal();
@@ -260,6 +262,7 @@ class Forward {
     this.#up = new Link(conn, first.role, `source ${conn.remote}`);
     this.#up.state.accept(FrameType.SESSION);
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
+    this.#plan = plan;
     if (first.role === 'data-relay') this.#pacer = hopPacer(plan, this.#first.sessionId, 'relay', first.index, o.clock);
     this.#cushion = Math.min(cushionBytes(plan), PACED_QUEUE_BYTES / 2); // the queue must be able to hold it
     this.#cushionMs = cushionSeconds(plan) * 1000;
@@ -288,7 +291,40 @@ class Forward {
     down.start((msg) => this.#fromLeader(msg));
     this.#up.start((msg) => this.#fromSource(msg));
     down.post({ type: FrameType.SESSION, sessionId: f.sessionId, role: 'leader', via: f.role, index: f.index, layout: f.layout, ...(f.plan === undefined ? {} : { plan: f.plan }) });
-    if (this.#pacer !== undefined && cutsWrites(this.#pacer)) this.#forwardPaced(down, this.#pacer).catch(() => this.#stopForwarding());
+    if (this.#pacer !== undefined && isShaped(this.#pacer)) this.#forwardShaped(down, this.#pacer, this.#plan).catch(() => this.#stopForwarding());
+    else if (this.#pacer !== undefined && cutsWrites(this.#pacer)) this.#forwardPaced(down, this.#pacer).catch(() => this.#stopForwarding());
+  }
+
+  /**
+   * The shaped forwarder of a data relay (pace.ts `runShapedLink`): from the SESSION to the leader until DONE passes
+   * back, its planned writes carry queued data once the cushion is in (a write may hold several DATA_SEGMENT frames
+   * across a gap in the offsets) and cover before, between and after.
+   */
+  async #forwardShaped(down: Link, pacer: ShapedPacer, p: PacingPlan | undefined): Promise<void> {
+    const f = this.#first;
+    const signal = this.#stop.signal;
+    const conn = down.conn;
+    let firstAt: number | undefined;
+    let ready = false;
+    const cushioned = (): boolean => {
+      if (ready) return true;
+      if (this.#queue.bytes > 0) firstAt ??= performance.now();
+      ready = this.#endSeen || this.#queue.bytes >= this.#cushion || (firstAt !== undefined && performance.now() - firstAt >= this.#cushionMs);
+      return ready;
+    };
+    await runShapedLink(pacer, {
+      available: () => (cushioned() ? this.#queue.bytes : 0),
+      take: (n) => this.#queue.take(this.#queue.contiguous(n)),
+      complete: () => this.#endSeen,
+      more: (ms) => waitOr(this.#queued, ms),
+    }, (frames, pad) => conn.batch(() => {
+      const sent = frames.map((w) => down.sendPartsWiping(FrameType.DATA_SEGMENT, [f.sessionId, Uint8Array.of(f.index), u64(w.offset), ...w.parts], w.parts));
+      if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
+      return Promise.all(sent).then(() => undefined);
+    }), {
+      frameOverhead: DATA_SEGMENT_FRAME_OVERHEAD, cover: p?.cover !== false, graceMs: PACED_FLUSH_MS,
+      done: () => this.#doneForwarded || this.#dropped, signal, onWrite: () => this.#sent.notify(),
+    });
   }
 
   /** Shutdown: drop both links without ERROR (the source routes around a lost relay). */

@@ -44,9 +44,11 @@ import type { Pacer } from '../pacing/strategies.js';
 import { Link } from './link.js';
 import { silentLogger } from './log.js';
 import type { Logger } from './log.js';
-import { ByteQueue, DATA_FRAME_OVERHEAD, cutsWrites, hopPacer, nextPayload, pacingLogFields, pacingReport } from './pace.js';
+import { ByteQueue, DATA_FRAME_OVERHEAD, cutsWrites, hopPacer, isShaped, nextPayload, pacingLogFields, pacingReport, runShapedLink } from './pace.js';
+import { MAX_RECORD } from '../pacing/shape.js';
+import type { ShapedPacer } from '../pacing/shape.js';
 import type { HopPacingReport } from './pace.js';
-import { Signal, checkCount, secondsSince, sendDataParts } from './util.js';
+import { Signal, checkCount, secondsSince, sendDataParts, waitOr } from './util.js';
 import type { Chunk } from './window.js';
 import { ChunkCutter, SendWindow } from './window.js';
 
@@ -416,6 +418,7 @@ class SourceSession {
 
   /** One per data relay: sends the next queued chunk whenever this link can take more. */
   async #pump(d: DataLink): Promise<void> {
+    if (isShaped(d.pacer)) return this.#pumpShaped(d, d.pacer);
     try {
       while (!this.#over && !d.lost) {
         const chunk = this.#window.take(d.index);
@@ -427,6 +430,42 @@ class SourceSession {
       }
     } catch (err) {
       if (!this.#over) this.#relayLost(d, err instanceof Error ? err : undefined); // the send failed: the link is gone
+    }
+  }
+
+  /**
+   * A shaped data link (pace.ts `runShapedLink`): its planned writes from its first to the session's end, filled
+   * with the chunks it takes from the window (a write may carry the end of one chunk and the start of the next as
+   * two DATA frames), and with cover (PAD) when the window has nothing for it — also after END, until DONE.
+   */
+  async #pumpShaped(d: DataLink, pacer: ShapedPacer): Promise<void> {
+    const q = new ByteQueue();
+    const conn = d.link.conn;
+    const plan = this.#plan!;
+    const fill = (): void => {
+      while (q.bytes < MAX_RECORD) {
+        const c = this.#window.take(d.index);
+        if (c === undefined) return;
+        let at = c.offset;
+        for (const p of c.parts) {
+          q.push(at, p);
+          at += p.length;
+        }
+      }
+    };
+    try {
+      await runShapedLink(pacer, {
+        available: () => (fill(), q.bytes),
+        take: (n) => q.take(Math.min(n, q.contiguous(n))),
+        complete: () => true,
+        more: (ms) => waitOr(this.#work, ms),
+      }, (frames, pad) => conn.batch(() => {
+        const sent = frames.map((f) => sendDataParts(conn, f.offset, f.parts));
+        if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
+        return Promise.all(sent).then(() => undefined);
+      }), { frameOverhead: DATA_FRAME_OVERHEAD, cover: plan.cover !== false, graceMs: 0, done: () => this.#over || d.lost, signal: this.#stop.signal });
+    } catch (err) {
+      if (!this.#over && !d.lost) this.#relayLost(d, err instanceof Error ? err : undefined);
     }
   }
 

@@ -26,6 +26,9 @@ interface BenchFlags {
   lab: string;
   json?: boolean;
   adversary?: boolean;
+  dataRelays?: string;
+  keyRelays?: string;
+  threshold?: string;
 }
 
 const STRATEGIES: readonly string[] = BENCH_STRATEGIES;
@@ -68,6 +71,9 @@ export const benchCommand: CommandSpec = {
       })).default(0.05))
       .option('-o, --out <dir>', 'directory for captures, runs, bench.json, the figures and report.html (default: a fresh temporary directory)')
       .option('--lab <name>', 'name of the lab to bring up (and down) with --hosts lab', 'bench')
+      .option('--data-relays <n>', 'data relays per migration (default 2; the paper\'s evaluation also uses 5)')
+      .option('--key-relays <n>', 'key relays per migration (default 3)')
+      .option('--threshold <k>', 'key shares needed, at most --key-relays (default 2)')
       .option('--json', 'print bench.json on stdout instead of the tables')
       .option('--adversary', 'also run the trained observer on every link (smig analyze --adversary): ROC AUC beside the reference-vs-itself baseline')
       .addHelpText('after', [
@@ -82,7 +88,8 @@ export const benchCommand: CommandSpec = {
   },
   async run(_args: string[], rawOpts: Record<string, unknown>, io: CliIO): Promise<number> {
     const opts = rawOpts as unknown as BenchFlags;
-    const { runBench } = await import('../../bench/bench.js');
+    const { runBench, parseLayout } = await import('../../bench/bench.js');
+    const layout = parseLayout(opts);
     const { DEMO_CAPTURE } = await import('../../bench/demo.js');
     const { strategyTable, resourceTable, strategiesOf, classLabel, adversaryBaselineLine } = await import('../../bench/report.js');
     const hosts = opts.hosts ?? (process.getuid?.() === 0 ? 'lab' : 'loopback');
@@ -93,7 +100,7 @@ export const benchCommand: CommandSpec = {
       normal: opts.normal !== undefined ? resolve(opts.normal) : DEMO_CAPTURE,
       ...(opts.filter === undefined ? {} : { normalFilter: opts.filter }),
       ...(opts.profile === undefined ? {} : { profile: resolve(opts.profile) }),
-      bin: opts.bin, alpha: opts.alpha, out, labName: opts.lab, adversary: opts.adversary === true,
+      bin: opts.bin, alpha: opts.alpha, out, labName: opts.lab, adversary: opts.adversary === true, layout,
       log: (line) => io.stderr.write(`smig bench: ${line}\n`),
     });
     io.stderr.write(`smig bench: finished in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);

@@ -35,6 +35,9 @@ export const demoCommand: CommandSpec = {
         return n;
       })).default(250_000, '250kB'))
       .addOption(new Option('--hosts <site>', 'where the hosts run: lab (5 network namespaces; root) or loopback (127.0.0.1) (default: lab as root, else loopback)').choices(['lab', 'loopback']))
+      .option('--data-relays <n>', 'data relays (default 1; the paper\'s evaluation uses 2 and 5)')
+      .option('--key-relays <n>', 'key relays (default 1)')
+      .option('--threshold <k>', 'key shares needed, at most --key-relays (default 1)')
       .option('--json', 'print the result as JSON on stdout')
       .option('--adversary', 'also run the trained observer on every link (a random forest: ROC AUC beside the hold-out-vs-itself baseline)')
       .addHelpText('after', [
@@ -50,10 +53,12 @@ export const demoCommand: CommandSpec = {
   },
   async run(_args: string[], rawOpts: Record<string, unknown>, io: CliIO): Promise<number> {
     const opts = rawOpts as unknown as DemoFlags;
-    const { runDemo } = await import('../../bench/demo.js');
+    const { runDemo, DEMO_LAYOUT } = await import('../../bench/demo.js');
+    const { parseLayout } = await import('../../bench/bench.js');
+    const layout = parseLayout(opts as unknown as { dataRelays?: string; keyRelays?: string; threshold?: string }, DEMO_LAYOUT);
     const out = opts.out !== undefined ? resolve(opts.out) : mkdtempSync(join(tmpdir(), 'smig-demo-'));
     const t0 = performance.now();
-    const r = await runDemo({ out, size: opts.size, bin: '500ms', ...(opts.hosts === undefined ? {} : { hosts: opts.hosts }), adversary: opts.adversary === true, log: (line) => io.stderr.write(`smig demo: ${line}\n`) });
+    const r = await runDemo({ out, size: opts.size, bin: '500ms', layout, ...(opts.hosts === undefined ? {} : { hosts: opts.hosts }), adversary: opts.adversary === true, log: (line) => io.stderr.write(`smig demo: ${line}\n`) });
     io.stderr.write(`smig demo: finished in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
     if (opts.json) {
       io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);

@@ -1,0 +1,311 @@
+/**
+ * Packet-shaped pacing (the `profile` strategy with a version 2 profile): every write of a hop is planned as the
+ * packets it becomes on the wire, drawn from the profile's learned packet trace, and goes out at its own time.
+ *
+ * The model is the learned trace itself, resampled: bursts (runs of packets closer than the profile's burst gap)
+ * are replayed in runs of consecutive bursts of geometric length (mean {@link MEAN_RUN_BURSTS}); a run ends by
+ * jumping to a random burst whose predecessor ended like the current burst (same size class of its last packet,
+ * same class of burst length), and the gap before that burst is the one the capture had after its predecessor.
+ * So packet sizes, gaps inside bursts (after small and large packets), gaps between bursts conditioned on the
+ * burst before, burst lengths, runs of full segments, the share of small packets and the burst-to-burst rhythm of
+ * the capture are all kept, and no two hops (seeds) repeat the same sequence. (A stationary block bootstrap in the
+ * sense of Politis and Romano, applied to bursts; traffic morphing and WTF-PAD reach for the same distributions
+ * with explicit histograms.)
+ *
+ * From packets to writes ({@link planWrite}): with Nagle off, one write is one TLS record; the kernel cuts a record
+ * longer than the segment size into full segments and a remainder. A run of full-size packets closer than
+ * `mergeUs` followed by at most one shorter packet is therefore one write (at most 16 KiB of record), and every
+ * other packet is a write of its own. A record adds `tls` bytes once per write, not per segment. Packets too small
+ * to be a record (pure ACKs: at most headers + {@link ACK_SLACK} bytes) are left to the kernel, which sends them
+ * for the reverse traffic; their time passes all the same. Sizes between that and the smallest record are raised
+ * to the smallest record.
+ */
+import { smigError } from '../errors.js';
+import type { Rng } from '../util/rng.js';
+import type { Clock } from './clock.js';
+import type { Overheads, Strategy } from './plan.js';
+import type { Pacer, PacerStats } from './strategies.js';
+
+/** Mean bursts replayed in a row before a jump. */
+export const MEAN_RUN_BURSTS = 16;
+/** Packets closer than this (µs) after a full segment go in the same write (the kernel sends them back to back). */
+export const DEFAULT_MERGE_US = 150;
+/** Largest TLS record plaintext (one write is one record up to this). */
+export const MAX_RECORD = 16384;
+/** A packet at most this many bytes above the TCP/IP headers is taken for a pure ACK (options, SACK blocks). */
+export const ACK_SLACK = 12;
+/** Bytes of the smallest frame (a PAD with an empty body): the least a record can carry. */
+export const MIN_FRAME = 5;
+/** A write requested more than this late (ms) shifts the rest of the schedule instead of catching up. */
+export const REBASE_MS = 25;
+
+export interface Trace {
+  sizes: readonly number[];
+  gapsUs: readonly number[];
+}
+
+/** One planned write: when (after the previous one), the packets it should become, and its TLS plaintext size. */
+export interface ShapedWrite {
+  /** Gap after the previous write's start, ms (from the schedule's start for the first). */
+  gapMs: number;
+  /** Wire sizes of the packets this write is cut into. */
+  packets: number[];
+  /** Frame bytes to write (the TLS record's plaintext) so that the wire shows `packets`. */
+  frameBytes: number;
+}
+
+export interface ShaperOptions {
+  overheads: Overheads;
+  rng: Rng;
+  /** Gap that ends a burst, µs (the profile's). */
+  burstGapUs: number;
+  /** Wire size of a full segment on the paced link (default 1514: Ethernet, MTU 1500, TCP timestamps). */
+  segment?: number;
+  mergeUs?: number;
+  meanRunBursts?: number;
+}
+
+/** Burst class: size class of its last packet (small ≤ 126 B) × length class (1, 2–3, 4+ packets). */
+function burstClass(sizes: readonly number[], start: number, end: number): number {
+  const len = end - start;
+  const last = sizes[end - 1]! <= 126 ? 0 : 1;
+  return last * 3 + (len === 1 ? 0 : len <= 3 ? 1 : 2);
+}
+
+/**
+ * Draws the packet sequence (size, gap) by resampling the trace's bursts (see the module comment). Pure: the
+ * randomness is the injected rng.
+ */
+export class BurstResampler {
+  readonly #sizes: readonly number[];
+  readonly #gaps: readonly number[];
+  /** Burst starts, and one past the last packet. */
+  readonly #starts: number[] = [];
+  /** Per class: the bursts whose predecessor has that class. */
+  readonly #after: number[][] = Array.from({ length: 6 }, () => []);
+  readonly #class: number[] = [];
+  readonly #rng: Rng;
+  readonly #jump: number;
+  #burst: number;
+  #pos: number;
+  #first = true;
+
+  constructor(trace: Trace, burstGapUs: number, rng: Rng, meanRunBursts: number = MEAN_RUN_BURSTS) {
+    const n = trace.sizes.length;
+    if (n === 0 || trace.gapsUs.length !== n) throw smigError('SMIG_ERR_USAGE', `BurstResampler: ${n} sizes and ${trace.gapsUs.length} gaps`);
+    this.#sizes = trace.sizes;
+    this.#gaps = trace.gapsUs;
+    this.#rng = rng;
+    this.#jump = 1 / Math.max(1, meanRunBursts);
+    for (let i = 0; i < n; i++) if (i === 0 || trace.gapsUs[i]! >= burstGapUs) this.#starts.push(i);
+    this.#starts.push(n);
+    const bursts = this.#starts.length - 1;
+    for (let b = 0; b < bursts; b++) this.#class.push(burstClass(trace.sizes, this.#starts[b]!, this.#starts[b + 1]!));
+    for (let b = 1; b < bursts; b++) this.#after[this.#class[b - 1]!]!.push(b);
+    this.#burst = Math.floor(rng() * bursts);
+    this.#pos = this.#starts[this.#burst]!;
+  }
+
+  /** Bursts in the trace. */
+  get bursts(): number {
+    return this.#starts.length - 1;
+  }
+
+  /** The next packet: its wire size and the gap before it (µs). */
+  next(): { size: number; gapUs: number } {
+    const end = this.#starts[this.#burst + 1]!;
+    if (this.#pos >= end) {
+      // the burst is over: the next one in the trace, or (at a run's end or the trace's) a jump
+      const b = this.#burst + 1;
+      if (b < this.bursts && this.#rng() >= this.#jump) this.#burst = b;
+      else {
+        const candidates = this.#after[this.#class[this.#burst]!]!;
+        this.#burst = candidates.length > 0 ? candidates[Math.floor(this.#rng() * candidates.length)]! : 1 + Math.floor(this.#rng() * Math.max(1, this.bursts - 1));
+        if (this.#burst >= this.bursts) this.#burst = 0;
+      }
+      this.#pos = this.#starts[this.#burst]!;
+    }
+    const i = this.#pos++;
+    let gapUs = this.#gaps[i]!;
+    // trace index 0 has no gap recorded before it: a gap from a random burst start instead; the very first packet
+    // starts anywhere inside such a gap
+    if (i === 0 && this.bursts > 1) gapUs = this.#gaps[this.#starts[1 + Math.floor(this.#rng() * (this.bursts - 1))]!]!;
+    if (this.#first) {
+      gapUs = Math.floor(this.#rng() * gapUs);
+      this.#first = false;
+    }
+    return { size: this.#sizes[i]!, gapUs };
+  }
+}
+
+/** Sizes that follow from the overheads: headers of a packet without payload, the smallest record, … */
+export function wireLimits(o: Overheads, segment: number): { headers: number; ackMax: number; minRecord: number; segment: number } {
+  const headers = o.link + o.tcpip;
+  return { headers, ackMax: headers + ACK_SLACK, minRecord: headers + o.tls + MIN_FRAME, segment };
+}
+
+/**
+ * Plans writes from a packet source (see the module comment). `next` is called for packets until a write is
+ * complete; one packet drawn ahead is kept for the following write.
+ */
+export class WritePlanner {
+  readonly #src: () => { size: number; gapUs: number };
+  readonly #o: Overheads;
+  readonly #lim: ReturnType<typeof wireLimits>;
+  readonly #mergeUs: number;
+  #ahead: { size: number; gapUs: number } | undefined;
+
+  constructor(next: () => { size: number; gapUs: number }, o: Overheads, segment: number, mergeUs: number = DEFAULT_MERGE_US) {
+    this.#src = next;
+    this.#o = o;
+    this.#lim = wireLimits(o, segment);
+    this.#mergeUs = mergeUs;
+  }
+
+  next(): ShapedWrite {
+    const lim = this.#lim;
+    let gapUs = 0;
+    // skip the kernel's packets (pure ACKs); their time passes
+    let p = this.#take();
+    for (let guard = 0; p.size <= lim.ackMax && guard < 1_000_000; guard++) {
+      gapUs += p.gapUs;
+      p = this.#take();
+    }
+    gapUs += p.gapUs;
+    const packets = [Math.max(p.size, lim.minRecord)];
+    // a full segment may be followed, back to back, by more of the same record
+    let record = packets[0]! - lim.headers;
+    while (packets[packets.length - 1] === lim.segment) {
+      const q = this.#take();
+      const body = Math.max(q.size, lim.minRecord) - lim.headers;
+      if (q.gapUs >= this.#mergeUs || q.size <= lim.ackMax || record + body > MAX_RECORD + this.#o.tls) {
+        this.#ahead = q;
+        break;
+      }
+      gapUs += 0; // merged: sent back to back by the kernel
+      packets.push(Math.max(q.size, lim.minRecord));
+      record += body;
+    }
+    // TCP payload = record (plaintext + tls); a record longer than a segment is cut by the kernel
+    return { gapMs: gapUs / 1000, packets, frameBytes: Math.max(MIN_FRAME, record - this.#o.tls) };
+  }
+
+  #take(): { size: number; gapUs: number } {
+    const a = this.#ahead;
+    if (a !== undefined) {
+      this.#ahead = undefined;
+      return a;
+    }
+    return this.#src();
+  }
+}
+
+/**
+ * The pacer of a shaped hop: {@link nextWriteSize} is the frame bytes of the current planned write, {@link ready}
+ * resolves at its time, {@link take} waits for it (if not yet due) and moves to the next write. The schedule is
+ * absolute (write k is due at t0 + the sum of the gaps before it), so timer lateness does not add up; a write
+ * asked for more than {@link REBASE_MS} after its time (the hop had no data) shifts the rest of the schedule
+ * instead: the schedule pauses while a hop waits for data, and no burst is lost or crammed in afterwards.
+ */
+export class ShapedPacer implements Pacer {
+  readonly strategy: Strategy = 'profile';
+  readonly shaped = true;
+  readonly #clock: Clock;
+  readonly #planner: WritePlanner;
+  readonly #o: Overheads;
+  #current: ShapedWrite | undefined;
+  #due: number | undefined;
+  #start: number | undefined;
+  #last: number | undefined;
+  #writes = 0;
+  #wire = 0;
+  #payload = 0;
+  #paused = 0;
+  #padBytes = 0;
+  #lateN = 0;
+  #lateMax = 0;
+  readonly #late: number[] = [];
+
+  constructor(clock: Clock, planner: WritePlanner, o: Overheads) {
+    this.#clock = clock;
+    this.#planner = planner;
+    this.#o = o;
+  }
+
+  /** The current write (planned on first use). */
+  current(): ShapedWrite {
+    if (this.#current === undefined) {
+      this.#current = this.#planner.next();
+      const now = this.#clock.now();
+      this.#start ??= now;
+      this.#due = (this.#due ?? now) + this.#current.gapMs;
+    }
+    return this.#current;
+  }
+
+  nextWriteSize(): number {
+    return this.current().frameBytes;
+  }
+
+  /** Milliseconds until the current write is due (≤ 0: due). */
+  dueIn(): number {
+    this.current();
+    return this.#due! - this.#clock.now();
+  }
+
+  /** Resolves when the current write is due. */
+  async ready(signal?: AbortSignal): Promise<void> {
+    const ms = this.dueIn();
+    if (ms > 0) await this.#clock.sleep(ms, signal);
+  }
+
+  async take(n: number, signal?: AbortSignal): Promise<void> {
+    if (!(n > 0) || !Number.isFinite(n)) throw smigError('SMIG_ERR_USAGE', `Pacer.take: ${n} is not a positive number of bytes`);
+    await this.ready(signal);
+    const w = this.current();
+    const now = this.#clock.now();
+    const late = now - this.#due!;
+    if (late > REBASE_MS) {
+      this.#paused += late;
+      this.#due = now; // the schedule pauses: the rest keeps its gaps
+    } else if (late > 0) {
+      this.#lateN++;
+      this.#lateMax = Math.max(this.#lateMax, late);
+      if (this.#late.length < 100_000) this.#late.push(late);
+    }
+    this.#current = undefined;
+    this.#writes++;
+    this.#payload += n;
+    // wire bytes: the packets the write becomes (its own size when it is not the planned one)
+    this.#wire += n === w.frameBytes ? w.packets.reduce((a, b) => a + b, 0) : n + this.#o.tls + Math.ceil((n + this.#o.tls) / 1448) * (this.#o.link + this.#o.tcpip);
+    this.#last = now;
+  }
+
+  /** Counts bytes of a write that were padding (cover), for the report. */
+  notePadding(bytes: number): void {
+    this.#padBytes += bytes;
+  }
+
+  /** Milliseconds the schedule paused for lack of data, and frame bytes sent as padding. */
+  get paused(): number {
+    return this.#paused;
+  }
+
+  get padBytes(): number {
+    return this.#padBytes;
+  }
+
+  stats(): PacerStats {
+    const late = Float64Array.from(this.#late).sort();
+    const q = (p: number): number => (late.length === 0 ? 0 : late[Math.min(late.length - 1, Math.floor(p * (late.length - 1)))]!);
+    return {
+      strategy: 'profile', writes: this.#writes, bytes: this.#wire, payloadBytes: this.#payload, start: this.#start, last: this.#last,
+      accrued: this.#wire, lateness: { n: this.#lateN, p50: q(0.5), p99: q(0.99), max: this.#lateMax },
+    };
+  }
+}
+
+/** True for a pacer that plans its writes as packets ({@link ShapedPacer}). */
+export function isShaped(p: Pacer): p is ShapedPacer {
+  return (p as { shaped?: boolean }).shaped === true;
+}
