@@ -38,7 +38,8 @@ import type { PacingPlan } from '../pacing/plan.js';
 import type { Pacer } from '../pacing/strategies.js';
 import { Link } from './link.js';
 import type { Logger } from './log.js';
-import { ByteQueue, DATA_FRAME_OVERHEAD, cushionBytes, cutsWrites, hopPacer, isShaped, nextPayload, pacingLogFields, pacingReport, sessionPlan } from './pace.js';
+import { ByteQueue, DATA_FRAME_OVERHEAD, cushionBytes, cutsWrites, hopPacer, hopSeed, isShaped, nextPayload, pacingLogFields, pacingReport, sessionPlan, startReversePokes } from './pace.js';
+import { RealClock } from '../pacing/clock.js';
 import { MIN_FRAME } from '../pacing/shape.js';
 import { ReorderBuffer } from './reorder.js';
 import type { ChannelTimeouts } from './source.js';
@@ -128,6 +129,7 @@ class LeaderSessionState {
   readonly #layout: SessionLayout;
   /** The plan's text as the first link brought it (every link must bring the same), and its pacer. */
   readonly #planText: string | undefined;
+  readonly #plan: PacingPlan | undefined;
   readonly #pacer: Pacer;
   readonly #stop = new AbortController();
   /** Paced: plaintext not yet written, and the size drawn for the next write. */
@@ -163,6 +165,7 @@ class LeaderSessionState {
     this.#id = new Uint8Array(id); // decoded ids may be views of a frame buffer
     this.#layout = layout;
     this.#planText = plan.text;
+    this.#plan = plan.plan;
     this.#pacer = hopPacer(plan.plan, this.#id, 'leader', 0, o.clock);
     this.#cushion = cushionBytes(plan.plan);
     this.#log = o.log.with({ session: sessionIdHex(id).slice(0, 16), role: 'leader' });
@@ -189,6 +192,7 @@ class LeaderSessionState {
     const r: RelayLink = { via: first.via, index: first.index, link };
     this.#links.set(key, r);
     link.start((msg) => this.#onRelay(r, msg));
+    if (first.via === 'data-relay') startReversePokes(this.#plan, link, hopSeed(this.#id, 'leader', 1000 + first.index), this.#o.clock ?? new RealClock(), this.#stop.signal);
     void link.ended.then((end) => {
       release();
       this.#linkEnded(key, r, end.complete, end.error);

@@ -32,7 +32,11 @@ import { constantWriteSize, overheadOf, parsePlan, planDuration } from '../pacin
 import type { PacingPlan } from '../pacing/plan.js';
 import { createPacer } from '../pacing/strategies.js';
 import type { Pacer } from '../pacing/strategies.js';
-import { MIN_FRAME, isShaped } from '../pacing/shape.js';
+import { BurstResampler, MIN_FRAME, REBASE_MS, isShaped, wireLimits } from '../pacing/shape.js';
+import { DEFAULT_SEGMENT } from '../pacing/plan.js';
+import { createRng } from '../util/rng.js';
+import { FrameType } from '../protocol/index.js';
+import type { Message } from '../protocol/index.js';
 import type { ShapedPacer } from '../pacing/shape.js';
 export { isShaped };
 import { FRAME_HEADER_LENGTH, SESSION_ID_LENGTH } from '../protocol/index.js';
@@ -343,4 +347,42 @@ export async function runShapedLink(pacer: ShapedPacer, feed: ShapedFeed, write:
     o.onWrite?.();
     void data;
   }
+}
+
+/**
+ * The receiver's side of a shaped link (the reverse direction, as far as userspace makes it). The profiled
+ * direction holds packets too small to be a TLS record — pure ACKs, which a TCP sender emits for data coming the
+ * other way — and the sender leaves them out of its writes (shape.ts). So the receiver sends that other way: a
+ * PAD with an empty body (the smallest record) at the times its own draw from the same trace has such a packet,
+ * and the sender's kernel answers each with an ACK (at once, or delayed up to its delayed-ACK timer, or carried by
+ * its next data segment). Runs until `signal` aborts or the link closes; nothing when the plan is not shaped or has
+ * no cover, or the trace has no ACK-sized packet.
+ */
+export function startReversePokes(plan: PacingPlan | undefined, link: { post(msg: Message): void; readonly isClosed: boolean }, seed: number, clock: Clock, signal: AbortSignal): void {
+  const pp = plan?.profile;
+  if (plan === undefined || plan.strategy !== 'profile' || pp?.trace === undefined || plan.cover === false) return;
+  const lim = wireLimits(plan.overheads, plan.segment ?? DEFAULT_SEGMENT);
+  if (!pp.trace.sizes.some((x) => x <= lim.ackMax)) return;
+  const packets = new BurstResampler(pp.trace, pp.burstGapUs ?? 1000, createRng(seed));
+  void (async () => {
+    let due = clock.now();
+    let spins = 0;
+    while (!signal.aborted && !link.isClosed) {
+      const p = packets.next();
+      due += p.gapUs / 1000;
+      if (p.size > lim.ackMax) {
+        if (++spins >= 10_000) {
+          spins = 0;
+          await clock.sleep(0);
+        }
+        continue;
+      }
+      spins = 0;
+      const ms = due - clock.now();
+      if (ms > 0) await clock.sleep(ms, signal).catch(() => {});
+      else if (ms < -REBASE_MS) due = clock.now();
+      if (signal.aborted || link.isClosed) return;
+      link.post({ type: FrameType.PAD, length: 0 });
+    }
+  })();
 }

@@ -1,0 +1,220 @@
+/**
+ * Packet-shaped pacing on a FakeClock: how packets become writes (sizes the kernel cuts, ACKs left to the kernel),
+ * the burst resampler, the pacer's schedule (absolute, pausing when a hop waits for data), a shaped link's writes
+ * (data, PAD fill, cover), and the version 2 profile and plan that carry the trace.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ksTwoSample } from '../../src/analysis/ks.js';
+import { FakeClock } from '../../src/pacing/clock.js';
+import { DEFAULT_OVERHEADS, PLAN_MAX_JSON_BYTES, createPlan, parsePlan, planDuration, stringifyPlan } from '../../src/pacing/plan.js';
+import { BurstResampler, MIN_FRAME, REBASE_MS, ShapedPacer, WritePlanner } from '../../src/pacing/shape.js';
+import { createPacer } from '../../src/pacing/strategies.js';
+import { learnProfile } from '../../src/profile/learn.js';
+import { parseProfile, stringifyProfile } from '../../src/profile/model.js';
+import { runShapedLink } from '../../src/roles/pace.js';
+import { createRng } from '../../src/util/rng.js';
+import { FIXTURE_DIR } from '../helpers/captures.js';
+
+const netflix = (await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), { filter: 'dst host 192.168.1.7' })).profile;
+const O = { ...DEFAULT_OVERHEADS };
+
+function source(list: [number, number][]): () => { size: number; gapUs: number } {
+  let i = 0;
+  return () => {
+    const [size, gapUs] = list[i++ % list.length]!;
+    return { size, gapUs };
+  };
+}
+
+describe('WritePlanner', () => {
+  it('makes a run of full segments and its remainder one write, one record, and leaves ACKs to the kernel', () => {
+    const p = new WritePlanner(source([[1514, 1000], [1514, 20], [600, 30], [66, 5000], [200, 3000], [1514, 20000]]), O, 1514);
+    const a = p.next();
+    expect(a.packets).toEqual([1514, 1514, 600]);
+    // TCP payload 1448 + 1448 + 534 = one record of 3430 bytes = 3408 plaintext + 22
+    expect(a.frameBytes).toBe(1448 + 1448 + 534 - 22);
+    expect(a.gapMs).toBeCloseTo(1, 9);
+    const b = p.next(); // the 66-byte ACK is skipped; its gap is kept
+    expect(b.packets).toEqual([200]);
+    expect(b.frameBytes).toBe(200 - 66 - 22);
+    expect(b.gapMs).toBeCloseTo(8, 9);
+    const c = p.next();
+    expect(c.packets).toEqual([1514]);
+    expect(c.frameBytes).toBe(1426);
+  });
+
+  it('starts a new write after a gap of at least mergeUs, and raises a size below the smallest record', () => {
+    const p = new WritePlanner(source([[1514, 0], [1514, 400], [90, 1000]]), O, 1514, 150);
+    expect(p.next().packets).toEqual([1514]);
+    expect(p.next().packets).toEqual([1514]);
+    const small = p.next();
+    expect(small.packets).toEqual([66 + 22 + MIN_FRAME]);
+    expect(small.frameBytes).toBe(MIN_FRAME);
+  });
+
+  it('keeps a write within one TLS record (16 KiB)', () => {
+    const p = new WritePlanner(source([[1514, 10]]), O, 1514, 150);
+    const w = p.next();
+    expect(w.frameBytes + 22).toBeLessThanOrEqual(16384 + 22);
+    expect(w.packets.length).toBe(Math.floor((16384 + 22) / 1448));
+  });
+});
+
+describe('BurstResampler', () => {
+  const trace = netflix.shape!.trace;
+
+  it('is deterministic for a seed and draws only the trace\'s packets', () => {
+    const a = new BurstResampler(trace, netflix.shape!.burstGapUs, createRng(5));
+    const b = new BurstResampler(trace, netflix.shape!.burstGapUs, createRng(5));
+    const sizes = new Set(trace.sizes);
+    const gaps = new Set(trace.gapsUs);
+    for (let i = 0; i < 2000; i++) {
+      const x = a.next();
+      expect(b.next()).toEqual(x);
+      expect(sizes.has(x.size)).toBe(true);
+      if (i > 0) expect(gaps.has(x.gapUs)).toBe(true);
+    }
+  });
+
+  it('keeps the trace\'s size and gap distributions (KS against the trace) and differs per seed', () => {
+    const draw = (seed: number, n: number): { sizes: number[]; gaps: number[] } => {
+      const r = new BurstResampler(trace, netflix.shape!.burstGapUs, createRng(seed));
+      const out = { sizes: [] as number[], gaps: [] as number[] };
+      for (let i = 0; i < n; i++) {
+        const x = r.next();
+        out.sizes.push(x.size);
+        out.gaps.push(x.gapUs);
+      }
+      return out;
+    };
+    const a = draw(1, 5000);
+    const b = draw(2, 5000);
+    expect(ksTwoSample(Float64Array.from(a.sizes), Float64Array.from(trace.sizes)).pvalue).toBeGreaterThan(0.01);
+    expect(ksTwoSample(Float64Array.from(a.gaps.slice(1)), Float64Array.from(trace.gapsUs.slice(1))).pvalue).toBeGreaterThan(0.01);
+    expect(a.sizes.slice(0, 200)).not.toEqual(b.sizes.slice(0, 200));
+  });
+});
+
+describe('ShapedPacer', () => {
+  const writes: [number, number][] = [[500, 10_000], [500, 20_000], [500, 5_000], [500, 40_000]]; // 10, 20, 5, 40 ms
+
+  it('grants writes at t0 + the sum of the gaps (lateness does not add up)', async () => {
+    const clock = new FakeClock({ start: 1000, lateness: () => 0.3 });
+    const pacer = new ShapedPacer(clock, new WritePlanner(source(writes), O, 1514), O);
+    const at: number[] = [];
+    const loop = (async () => {
+      for (let i = 0; i < 8; i++) {
+        await pacer.take(pacer.nextWriteSize());
+        at.push(clock.now());
+      }
+    })();
+    while (at.length < 8) await clock.next();
+    await loop;
+    const planned = [10, 30, 35, 75, 85, 105, 110, 150].map((x) => 1000 + x);
+    for (let i = 0; i < 8; i++) expect(at[i]! - planned[i]!).toBeCloseTo(0.3, 6);
+    expect(pacer.stats().writes).toBe(8);
+    expect(pacer.stats().bytes).toBe(8 * 500);
+    expect(pacer.paused).toBe(0);
+  });
+
+  it('pauses the schedule when a write is asked for late (no catch-up burst)', async () => {
+    const clock = new FakeClock({ start: 0 });
+    const pacer = new ShapedPacer(clock, new WritePlanner(source(writes), O, 1514), O);
+    const t = async (): Promise<number> => {
+      const p = pacer.take(pacer.nextWriteSize());
+      while (clock.pending > 0) await clock.next();
+      await p;
+      return clock.now();
+    };
+    expect(await t()).toBe(10);
+    // the hop had no data for 500 ms: the next write (planned at 30) goes when asked, the rest keep their gaps
+    await clock.advance(500);
+    expect(clock.now()).toBe(510);
+    expect(await t()).toBe(510);
+    expect(await t()).toBe(515);
+    expect(await t()).toBe(555);
+    expect(pacer.paused).toBeCloseTo(480, 6);
+    expect(REBASE_MS).toBeLessThan(480);
+  });
+});
+
+describe('runShapedLink', () => {
+  it('fills writes with data frames and a PAD to the planned size, and covers while there is no data', async () => {
+    const clock = new FakeClock({ start: 0 });
+    const plan: [number, number][] = [[1514, 10_000], [400, 10_000]];
+    const pacer = new ShapedPacer(clock, new WritePlanner(source(plan), O, 1514), O);
+    let queued = 3000; // data bytes the feed holds; more never comes
+    const sent: { at: number; frames: number[]; pad: number }[] = [];
+    const fo = 13;
+    const ctl = new AbortController();
+    const done = runShapedLink(pacer, {
+      available: () => queued,
+      take: (n) => {
+        const k = Math.min(n, queued, 1000); // contiguous runs of at most 1000 bytes: several frames per write
+        if (k <= 0) return undefined;
+        queued -= k;
+        return { offset: 0, parts: [new Uint8Array(k)] };
+      },
+      complete: () => true,
+      more: async () => false,
+    }, async (frames, pad) => {
+      sent.push({ at: clock.now(), frames: frames.map((f) => f.parts[0]!.length), pad });
+    }, { frameOverhead: fo, cover: true, graceMs: 0, done: () => sent.length >= 8, signal: ctl.signal });
+    while (sent.length < 8) await clock.next();
+    await done;
+    const planned = [1426, 400 - 66 - 22];
+    for (let i = 0; i < sent.length; i++) {
+      const s = sent[i]!;
+      const frameBytes = s.frames.reduce((a, n) => a + n + fo, 0) + (s.pad >= 0 ? s.pad + MIN_FRAME : 0);
+      expect(frameBytes).toBe(planned[i % 2]);
+      expect(s.at).toBeCloseTo(10 * (i + 1), 6);
+    }
+    expect(sent[0]!.frames).toEqual([1000, 400]); // 1426 = 1000 + 13 + 400 + 13
+    expect(sent.at(-1)!.frames).toEqual([]); // data gone: cover
+    expect(pacer.padBytes).toBeGreaterThan(0);
+    ctl.abort();
+  });
+});
+
+describe('version 2 profile and shaped plan', () => {
+  it('learns the trace and its summaries, round-trips, and still reads version 1', () => {
+    const s = netflix.shape!;
+    expect(netflix.version).toBe(2);
+    expect(s.trace.sizes.length).toBe(netflix.packets);
+    expect(s.full).toBe(1514);
+    expect(s.fullShare).toBeGreaterThan(0.4);
+    expect(s.smallShare).toBeGreaterThan(0.1);
+    expect(s.fullRuns.values[0]).toBe(1);
+    expect(s.gaps.insideAfterLarge.n + s.gaps.insideAfterSmall.n + s.gaps.betweenAfterLarge.n + s.gaps.betweenAfterSmall.n).toBe(netflix.packets - 1);
+    expect(parseProfile(stringifyProfile(netflix))).toEqual(netflix);
+    const v1 = JSON.parse(stringifyProfile(netflix)) as Record<string, unknown>;
+    delete v1.shape;
+    v1.version = 1;
+    expect(parseProfile(JSON.stringify(v1)).shape).toBeUndefined();
+    expect(() => parseProfile(JSON.stringify({ ...v1, version: 3 }))).toThrow(/versions 1 and 2/);
+    expect(() => parseProfile(JSON.stringify({ ...v1, version: 2 }))).toThrow(/shape: missing/);
+    const bad = JSON.parse(stringifyProfile(netflix)) as { shape: { trace: { gapsUs: number[] } } };
+    bad.shape.trace.gapsUs.pop();
+    expect(() => parseProfile(JSON.stringify(bad))).toThrow(/shape\.trace\.gapsUs: has/);
+  });
+
+  it('makes a shaped profile plan that fits a SESSION, and a v1 profile a binned one', () => {
+    const plan = createPlan({ strategy: 'profile', profile: netflix, seed: 1 });
+    expect(plan.profile!.trace!.sizes.length).toBe(netflix.packets);
+    expect(plan.cover).toBe(true);
+    expect(Buffer.byteLength(stringifyPlan(plan))).toBeLessThanOrEqual(PLAN_MAX_JSON_BYTES);
+    expect(parsePlan(stringifyPlan(plan))).toEqual(plan);
+    expect(() => parsePlan(JSON.stringify({ ...plan, profile: { ...plan.profile, trace: { sizes: [1, 2], gapsUs: [0] } } }))).toThrow(/profile\.trace\.gapsUs/);
+    expect((createPacer(plan, new FakeClock()) as { shaped?: boolean }).shaped).toBe(true);
+    const d = planDuration(plan, 1e6);
+    // the payload rate is below the wire rate (headers, records) and close to the profile's mean rate
+    expect(d.payloadRate!).toBeLessThan(d.wireRate!);
+    expect(d.wireRate! / netflix.rates.bytesPerSecond).toBeGreaterThan(0.8);
+    expect(d.wireRate! / netflix.rates.bytesPerSecond).toBeLessThan(1.2);
+    const { shape: _s, ...rest } = netflix;
+    const v1plan = createPlan({ strategy: 'profile', profile: { ...rest, version: 1 }, seed: 1 });
+    expect(v1plan.profile!.trace).toBeUndefined();
+    expect((createPacer(v1plan, new FakeClock()) as { shaped?: boolean }).shaped).toBeUndefined();
+  });
+});
