@@ -1,7 +1,7 @@
 /** Normal-traffic profiles: the model, learning one from a capture, and drawing synthetic traffic from it. */
 export {
   MAX_LEVELS, MAX_PROFILE_BINS, MAX_PROFILE_FILE_BYTES, MAX_TRACE_PACKETS, PROFILE_FORMAT, PROFILE_TOLERANCE, PROFILE_VERSION, PROFILE_VERSIONS,
-  compactJson, jsonErrorText, levelOf, loadProfile, parseProfile, profileBinSeconds, saveProfile, stringifyProfile, validateProfile,
+  compactJson, jsonErrorText, levelOf, loadProfile, parseProfile, profileBinSeconds, saveProfile, stringifyProfile, validateProfile, withoutShape,
 } from './model.js';
 export type { BurstStats, Chain, Direction, GapSummary, Histogram, IatStats, Level, PacketShape, Profile, Provenance } from './model.js';
 export { DEFAULT_BIN_NS, DEFAULT_BURST_GAP_NS, IAT_QUANTILES, TRACE_PIECE, TraceKeeper, autoLevels, buildChain, filterDirection, learnProfile, shapeOf } from './learn.js';

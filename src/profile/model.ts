@@ -527,6 +527,12 @@ export function jsonErrorText(e: unknown): string {
   return text.length > 100 ? `${text.slice(0, 99)}…` : text;
 }
 
+/** The profile without its packet shape, as version 1 (the `profile` strategy then paces by bins). */
+export function withoutShape(p: Profile): Profile {
+  const { shape: _shape, ...rest } = p;
+  return { ...rest, version: 1 };
+}
+
 /** Bin width of a profile in seconds. */
 export function profileBinSeconds(p: Pick<Profile, 'binNs'>): number {
   return Number(BigInt(p.binNs)) / 1e9;

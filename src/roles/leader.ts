@@ -38,12 +38,12 @@ import type { PacingPlan } from '../pacing/plan.js';
 import type { Pacer } from '../pacing/strategies.js';
 import { Link } from './link.js';
 import type { Logger } from './log.js';
-import { ByteQueue, DATA_FRAME_OVERHEAD, cushionBytes, cutsWrites, hopPacer, hopSeed, isShaped, nextPayload, pacingLogFields, pacingReport, sessionPlan, startReversePokes } from './pace.js';
+import { ByteQueue, CUSHION_SECONDS, DATA_FRAME_OVERHEAD, cushionBytes, cutsWrites, hopPacer, hopSeed, isShaped, nextPayload, pacingLogFields, pacingReport, runShapedLink, sessionPlan, startAckEcho } from './pace.js';
 import { RealClock } from '../pacing/clock.js';
-import { MIN_FRAME } from '../pacing/shape.js';
+import type { ShapedPacer } from '../pacing/shape.js';
 import { ReorderBuffer } from './reorder.js';
 import type { ChannelTimeouts } from './source.js';
-import { Signal, u64 } from './util.js';
+import { Signal, u64, waitOr } from './util.js';
 
 /** PROGRESS is sent when the consumed offset has advanced this much… */
 export const PROGRESS_BYTES: number = 1024 * 1024;
@@ -51,6 +51,10 @@ export const PROGRESS_BYTES: number = 1024 * 1024;
 export const PROGRESS_DELAY_MS = 50;
 /** …or, in a paced session, this long after an advance (each PROGRESS is a packet on paced links). */
 export const PACED_PROGRESS_DELAY_MS = 5000;
+/** Shaped: plaintext the leader queues for the destination before it stops reading the relay links. */
+export const SHAPED_QUEUE_BYTES: number = 1024 * 1024;
+/** Shaped: longest pause of the destination link's schedule waiting for the rest of a write's plaintext, ms. */
+export const SHAPED_GRACE_MS = 1000;
 /** Plaintext bytes per DATA frame to the destination, at most. */
 const MAX_PLAIN_FRAME: number = 4 * 1024 * 1024;
 /** Slack over the window for the chunk that straddles it (a chunk is ≤ 8 MiB + one segment). */
@@ -135,6 +139,10 @@ class LeaderSessionState {
   /** Paced: plaintext not yet written, and the size drawn for the next write. */
   readonly #plain = new ByteQueue();
   #want: number | undefined;
+  /** Shaped: the forwarder's wake-up, the reader's, and whether the last plaintext is queued. */
+  readonly #plainQueued = new Signal();
+  readonly #plainSent = new Signal();
+  #plainLast = false;
   readonly #cushion: number;
   readonly #log: Logger;
   readonly #onGone: () => void;
@@ -192,7 +200,7 @@ class LeaderSessionState {
     const r: RelayLink = { via: first.via, index: first.index, link };
     this.#links.set(key, r);
     link.start((msg) => this.#onRelay(r, msg));
-    if (first.via === 'data-relay') startReversePokes(this.#plan, link, hopSeed(this.#id, 'leader', 1000 + first.index), this.#o.clock ?? new RealClock(), this.#stop.signal);
+    if (first.via === 'data-relay') startAckEcho(this.#plan, link, hopSeed(this.#id, 'leader', 1000 + first.index), this.#o.clock ?? new RealClock(), this.#stop.signal);
     void link.ended.then((end) => {
       release();
       this.#linkEnded(key, r, end.complete, end.error);
@@ -377,6 +385,43 @@ class LeaderSessionState {
     });
     this.#log.event('destination-open', { destination: this.#destAddr, name: h.name });
     dest.post({ type: FrameType.SESSION, sessionId: this.#id, role: 'destination', name: h.name, length: h.length === null ? null : Number(h.length) });
+    if (isShaped(this.#pacer)) this.#forwardShaped(dest, this.#pacer).catch(() => {});
+  }
+
+  /**
+   * The shaped link to the destination (pace.ts `runShapedLink`), from its SESSION until the session is over: its
+   * planned writes carry plaintext once the cushion is in, several DATA frames when a write spans pieces, and
+   * cover before, between (while the relays' data is late) and after, until DONE. It runs apart from the relay
+   * links' reader, so the reader keeps filling the queue (up to SHAPED_QUEUE_BYTES) while a write waits its time.
+   */
+  async #forwardShaped(dest: Link, pacer: ShapedPacer): Promise<void> {
+    const q = this.#plain;
+    const conn = dest.conn;
+    let ready = false;
+    let firstAt: number | undefined;
+    const cushioned = (): boolean => {
+      if (ready) return true;
+      if (q.bytes > 0) firstAt ??= performance.now();
+      ready = this.#plainLast || q.bytes >= this.#cushion || (firstAt !== undefined && performance.now() - firstAt >= CUSHION_SECONDS * 1000);
+      return ready;
+    };
+    await runShapedLink(pacer, {
+      available: () => (cushioned() ? q.bytes : 0),
+      take: (n) => {
+        const w = q.take(q.contiguous(n));
+        if (w !== undefined) this.#plainOffset += w.parts.reduce((a, b) => a + b.length, 0);
+        return w;
+      },
+      complete: () => this.#plainLast,
+      more: (ms) => waitOr(this.#plainQueued, ms),
+    }, (frames, pad) => conn.batch(() => {
+      const sent = frames.map((w) => dest.sendPartsWiping(FrameType.DATA, [u64(w.offset), ...w.parts], w.parts));
+      if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
+      return Promise.all(sent).then(() => undefined);
+    }), {
+      frameOverhead: DATA_FRAME_OVERHEAD, cover: this.#plan?.cover !== false, graceMs: SHAPED_GRACE_MS,
+      done: () => this.#phase === 'done' || this.#phase === 'failed', signal: this.#stop.signal, onWrite: () => this.#plainSent.notify(),
+    });
   }
 
   /** Step 3: decrypts in-order ciphertext and forwards the plaintext. */
@@ -398,6 +443,16 @@ class LeaderSessionState {
     const dest = this.#dest!;
     const pacer = this.#pacer;
     const signal = this.#stop.signal;
+    if (isShaped(pacer)) {
+      // the shaped forwarder sends it (#forwardShaped); here the reader waits while the queue is full, and the last
+      // plaintext waits until it is all written (END follows the data)
+      const q = this.#plain;
+      for (const p of plain) q.push(this.#plainOffset + q.bytes, p);
+      if (last) this.#plainLast = true;
+      this.#plainQueued.notify();
+      while ((last ? q.bytes > 0 : q.bytes >= SHAPED_QUEUE_BYTES) && !signal.aborted) await this.#plainSent.wait();
+      return;
+    }
     if (cutsWrites(pacer)) {
       const q = this.#plain;
       for (const p of plain) q.push(this.#plainOffset + q.bytes, p);
@@ -406,21 +461,12 @@ class LeaderSessionState {
         this.#want ??= nextPayload(pacer, DATA_FRAME_OVERHEAD, Infinity);
         if (q.bytes < this.#want && !last) return;
         const n = Math.min(this.#want, q.bytes);
-        // shaped: the last write is filled to its planned size with a PAD in the same record
-        const room = isShaped(pacer) ? this.#want - n : 0;
-        const pad = room >= MIN_FRAME ? room - MIN_FRAME : -1;
-        await pacer.take(DATA_FRAME_OVERHEAD + n + (pad >= 0 ? room : 0), signal);
-        if (pad >= 0 && isShaped(pacer)) pacer.notePadding(room);
+        await pacer.take(DATA_FRAME_OVERHEAD + n, signal);
         this.#want = undefined;
         if (signal.aborted) return; // the session ended meanwhile (the queue is wiped)
         const w = q.take(n)!;
         this.#plainOffset += n;
-        const conn = dest.conn;
-        await conn.batch(() => {
-          const sent = [dest.sendPartsWiping(FrameType.DATA, [u64(w.offset), ...w.parts], w.parts)];
-          if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
-          return Promise.all(sent);
-        });
+        await dest.sendPartsWiping(FrameType.DATA, [u64(w.offset), ...w.parts], w.parts);
       }
       return;
     }

@@ -47,6 +47,8 @@ export class Link {
   readonly name: string;
   /** Resolves when the connection has closed (never rejects). */
   readonly ended: Promise<LinkEnd>;
+  /** Called with the type of every inbound frame before it is handled (PAD included): a shaped link's receiver. */
+  onInbound: ((type: number) => void) | undefined;
   #peerError: SmigError | undefined;
   #wipes: { mark: number; bufs: Uint8Array[] }[] = [];
   #closed = false;
@@ -77,6 +79,7 @@ export class Link {
   start(handler: MessageHandler): void {
     this.conn.onFrame((type, body) => {
       this.state.accept(type);
+      this.onInbound?.(type);
       const msg = decodeMessage(type, body);
       switch (msg.type) {
         case FrameType.PONG:

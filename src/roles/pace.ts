@@ -32,7 +32,7 @@ import { constantWriteSize, overheadOf, parsePlan, planDuration } from '../pacin
 import type { PacingPlan } from '../pacing/plan.js';
 import { createPacer } from '../pacing/strategies.js';
 import type { Pacer } from '../pacing/strategies.js';
-import { BurstResampler, MIN_FRAME, REBASE_MS, isShaped, wireLimits } from '../pacing/shape.js';
+import { MIN_FRAME, isShaped, wireLimits } from '../pacing/shape.js';
 import { DEFAULT_SEGMENT } from '../pacing/plan.js';
 import { createRng } from '../util/rng.js';
 import { FrameType } from '../protocol/index.js';
@@ -349,40 +349,81 @@ export async function runShapedLink(pacer: ShapedPacer, feed: ShapedFeed, write:
   }
 }
 
+/** Most pokes an {@link AckEcho} keeps scheduled at once. */
+export const MAX_PENDING_POKES = 64;
+
 /**
  * The receiver's side of a shaped link (the reverse direction, as far as userspace makes it). The profiled
  * direction holds packets too small to be a TLS record — pure ACKs, which a TCP sender emits for data coming the
- * other way — and the sender leaves them out of its writes (shape.ts). So the receiver sends that other way: a
- * PAD with an empty body (the smallest record) at the times its own draw from the same trace has such a packet,
- * and the sender's kernel answers each with an ACK (at once, or delayed up to its delayed-ACK timer, or carried by
- * its next data segment). Runs until `signal` aborts or the link closes; nothing when the plan is not shaped or has
- * no cover, or the trace has no ACK-sized packet.
+ * other way — and the sender leaves them out of its writes (shape.ts). So the receiver sends that other way: after
+ * each write it receives (data or cover), it draws from the trace what followed a packet of data there — the run
+ * of ACK-sized packets after it, often none — and sends a PAD with an empty body (the smallest record) at each of
+ * their gaps; the sender's kernel answers each with an ACK, so the ACKs come with the traffic as in the capture
+ * (at once in quick-ACK mode; else up to the delayed-ACK timer later, or carried by the next data segment).
  */
-export function startReversePokes(plan: PacingPlan | undefined, link: { post(msg: Message): void; readonly isClosed: boolean }, seed: number, clock: Clock, signal: AbortSignal): void {
+export class AckEcho {
+  readonly #runs: number[][];
+  readonly #rng: () => number;
+  readonly #clock: Clock;
+  readonly #post: () => void;
+  readonly #signal: AbortSignal;
+  #pending = 0;
+  #inWrite = false;
+
+  constructor(runs: number[][], seed: number, clock: Clock, post: () => void, signal: AbortSignal) {
+    this.#runs = runs;
+    this.#rng = createRng(seed);
+    this.#clock = clock;
+    this.#post = post;
+    this.#signal = signal;
+  }
+
+  /** A frame came in: the first of a write (frames decoded in the same turn are one write) draws its ACK run. */
+  onFrame(): void {
+    if (this.#inWrite || this.#signal.aborted || this.#runs.length === 0) return;
+    this.#inWrite = true;
+    setImmediate(() => (this.#inWrite = false));
+    const run = this.#runs[Math.floor(this.#rng() * this.#runs.length)]!;
+    let at = 0;
+    for (const gapUs of run) {
+      at += gapUs / 1000;
+      if (this.#pending >= MAX_PENDING_POKES) return;
+      this.#pending++;
+      void this.#clock.sleep(at, this.#signal).then(() => this.#post(), () => {}).finally(() => this.#pending--);
+    }
+  }
+}
+
+/**
+ * The ACK runs of a trace: for every packet of data (above the ACK size), the gaps (µs) of the ACK-sized packets
+ * that directly follow it (an empty run when data follows).
+ */
+export function ackRuns(trace: { sizes: readonly number[]; gapsUs: readonly number[] }, ackMax: number): number[][] {
+  const runs: number[][] = [];
+  const n = trace.sizes.length;
+  for (let i = 0; i < n - 1; i++) {
+    if (trace.sizes[i]! <= ackMax) continue;
+    const run: number[] = [];
+    for (let j = i + 1; j < n && trace.sizes[j]! <= ackMax && run.length < 16; j++) run.push(trace.gapsUs[j]!);
+    runs.push(run);
+  }
+  return runs;
+}
+
+/**
+ * Starts the {@link AckEcho} of a shaped link's receiver on `link` (nothing when the plan is not shaped, has no
+ * cover, or its trace has no ACK-sized packet after data).
+ */
+export function startAckEcho(plan: PacingPlan | undefined, link: { post(msg: Message): void; readonly isClosed: boolean; onInbound: ((type: number) => void) | undefined }, seed: number, clock: Clock, signal: AbortSignal): void {
   const pp = plan?.profile;
   if (plan === undefined || plan.strategy !== 'profile' || pp?.trace === undefined || plan.cover === false) return;
   const lim = wireLimits(plan.overheads, plan.segment ?? DEFAULT_SEGMENT);
-  if (!pp.trace.sizes.some((x) => x <= lim.ackMax)) return;
-  const packets = new BurstResampler(pp.trace, pp.burstGapUs ?? 1000, createRng(seed));
-  void (async () => {
-    let due = clock.now();
-    let spins = 0;
-    while (!signal.aborted && !link.isClosed) {
-      const p = packets.next();
-      due += p.gapUs / 1000;
-      if (p.size > lim.ackMax) {
-        if (++spins >= 10_000) {
-          spins = 0;
-          await clock.sleep(0);
-        }
-        continue;
-      }
-      spins = 0;
-      const ms = due - clock.now();
-      if (ms > 0) await clock.sleep(ms, signal).catch(() => {});
-      else if (ms < -REBASE_MS) due = clock.now();
-      if (signal.aborted || link.isClosed) return;
-      link.post({ type: FrameType.PAD, length: 0 });
-    }
-  })();
+  const runs = ackRuns(pp.trace, lim.ackMax);
+  if (!runs.some((r) => r.length > 0)) return;
+  const echo = new AckEcho(runs, seed, clock, () => {
+    if (!link.isClosed) link.post({ type: FrameType.PAD, length: 0 });
+  }, signal);
+  link.onInbound = (type) => {
+    if (type === FrameType.DATA || type === FrameType.DATA_SEGMENT || type === FrameType.PAD) echo.onFrame();
+  };
 }

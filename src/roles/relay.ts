@@ -37,7 +37,7 @@ import { LeaderRegistry } from './leader.js';
 import { Link } from './link.js';
 import { silentLogger } from './log.js';
 import type { Logger } from './log.js';
-import { ByteQueue, DATA_SEGMENT_FRAME_OVERHEAD, cushionBytes, cushionSeconds, cutsWrites, hopPacer, hopSeed, isShaped, nextPayload, pacingLogFields, pacingReport, runShapedLink, sessionPlan, startReversePokes } from './pace.js';
+import { ByteQueue, DATA_SEGMENT_FRAME_OVERHEAD, cushionBytes, cushionSeconds, cutsWrites, hopPacer, hopSeed, isShaped, nextPayload, pacingLogFields, pacingReport, runShapedLink, sessionPlan, startAckEcho } from './pace.js';
 import { RealClock } from '../pacing/clock.js';
 import type { ShapedPacer } from '../pacing/shape.js';
 import type { ChannelTimeouts } from './source.js';
@@ -292,7 +292,7 @@ class Forward {
     down.start((msg) => this.#fromLeader(msg));
     this.#up.start((msg) => this.#fromSource(msg));
     down.post({ type: FrameType.SESSION, sessionId: f.sessionId, role: 'leader', via: f.role, index: f.index, layout: f.layout, ...(f.plan === undefined ? {} : { plan: f.plan }) });
-    if (this.#pacer !== undefined && isShaped(this.#pacer)) startReversePokes(this.#plan, this.#up, hopSeed(f.sessionId, 'relay', 1000 + f.index), this.#o.clock ?? new RealClock(), this.#stop.signal);
+    if (this.#pacer !== undefined && isShaped(this.#pacer)) startAckEcho(this.#plan, this.#up, hopSeed(f.sessionId, 'relay', 1000 + f.index), this.#o.clock ?? new RealClock(), this.#stop.signal);
     if (this.#pacer !== undefined && isShaped(this.#pacer)) this.#forwardShaped(down, this.#pacer, this.#plan).catch(() => this.#stopForwarding());
     else if (this.#pacer !== undefined && cutsWrites(this.#pacer)) this.#forwardPaced(down, this.#pacer).catch(() => this.#stopForwarding());
   }

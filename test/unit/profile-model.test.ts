@@ -29,8 +29,8 @@ describe('validateProfile', () => {
 
   const cases: [string, (p: any) => void, string][] = [
     ['another format', (p) => (p.format = 'smig-report'), `format: "smig-report" is not 'smig-profile' (not a smig profile)`],
-    ['another version', (p) => (p.version = 2), 'version: 2: this smig reads profile version 1 only'],
-    ['no version', (p) => delete p.version, 'version: missing: this smig reads profile version 1 only'],
+    ['another version', (p) => (p.version = 3), 'version: 3: this smig reads profile versions 1 and 2 (re-learn it with smig profile learn)'],
+    ['no version', (p) => delete p.version, 'version: missing: this smig reads profile versions 1 and 2 (re-learn it with smig profile learn)'],
     ['a missing series', (p) => delete p.series.bytes, 'series.bytes: missing'],
     ['a NaN (JSON null)', (p) => (p.series.bytes[3] = null), 'series.bytes[3]: null is not a finite number'],
     ['a string for a number', (p) => (p.packets = '1793'), 'packets: "1793" is not a finite number'],
