@@ -102,7 +102,7 @@ export class BurstResampler {
     const bursts = this.#starts.length - 1;
     for (let b = 0; b < bursts; b++) this.#class.push(burstClass(trace.sizes, this.#starts[b]!, this.#starts[b + 1]!));
     for (let b = 1; b < bursts; b++) this.#after[this.#class[b - 1]!]!.push(b);
-    this.#burst = Math.floor(rng() * bursts);
+    this.#burst = Math.floor(rng() * bursts); // a random burst start
     this.#pos = this.#starts[this.#burst]!;
   }
 
@@ -131,7 +131,7 @@ export class BurstResampler {
     // starts anywhere inside such a gap
     if (i === 0 && this.bursts > 1) gapUs = this.#gaps[this.#starts[1 + Math.floor(this.#rng() * (this.bursts - 1))]!]!;
     if (this.#first) {
-      gapUs = Math.floor(this.#rng() * gapUs);
+      gapUs = 0; // a link's first packet opens it: no silence before it
       this.#first = false;
     }
     return { size: this.#sizes[i]!, gapUs };

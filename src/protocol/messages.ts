@@ -13,7 +13,7 @@
  *        ◀──               DONE                                     (forwarded from the leader)
  * relay  ──▶ leader        SESSION{role:'leader', via, index, layout, plan?}  DATA_SEGMENT* or KEY_SEGMENT  END
  *        ◀──               PROGRESS* (data links)  DONE (every link)
- * leader ──▶ destination   SESSION{role:'destination', name, length|null}  DATA* (plaintext)  END{length, sha256}
+ * leader ──▶ destination   SESSION{role:'destination', name, length|null, plan?}  DATA* (plaintext)  END{length, sha256}
  *        ◀──               DONE
  * controller ──▶ host      INSTRUCT*          host ──▶ controller  STATUS*      (bounded JSON)
  * any link, either way, at any time: PAD (discarded), PING → PONG; ERROR, then the sender closes.
@@ -154,6 +154,8 @@ export interface DestinationSession extends SessionCommon {
   name: string;
   /** Plaintext length when known in advance. */
   length: number | null;
+  /** The session's pacing plan, JSON text (absent: bulk): a shaped link's receiver answers its writes with it. */
+  plan?: string;
 }
 /** The SESSION (alias HELLO) frame that opens a link. */
 export type SessionMessage = DataRelaySession | KeyRelaySession | LeaderSession | DestinationSession;
@@ -589,9 +591,10 @@ function encodeSessionParts(msg: SessionMessage, max: number): Uint8Array[] {
       const name = encodeText(msg.name, MAX_STRING_BYTES, 'SESSION.name');
       checkFileName(msg.name, 'SESSION.name');
       if (msg.length !== null) checkInt(msg.length, 0, Number.MAX_SAFE_INTEGER, 'SESSION.length');
-      const w = new Writer(FrameType.SESSION, head + 1 + name.length + 1 + 8, 0, max);
+      const plan = encodePlan(msg.plan);
+      const w = new Writer(FrameType.SESSION, head + 1 + name.length + 1 + 8 + plan.length, 0, max);
       w.u8(PROTOCOL_VERSION).bytes(msg.sessionId).u8(ROLE_CODE.destination).str8(name);
-      w.u8(msg.length === null ? 0 : DEST_LENGTH_KNOWN).u64(msg.length ?? 0);
+      w.u8(msg.length === null ? 0 : DEST_LENGTH_KNOWN).u64(msg.length ?? 0).bytes(plan);
       return [w.buf];
     }
     default:
@@ -761,7 +764,7 @@ function decodeSession(body: Uint8Array): SessionMessage {
       if ((flags & ~DEST_LENGTH_KNOWN) !== 0) throw malformed('SESSION.flags', `unknown bits 0x${flags.toString(16)}`);
       const length = r.u64('length');
       if (!(flags & DEST_LENGTH_KNOWN) && length !== 0) throw malformed('SESSION.length', 'must be 0 when not known');
-      msg = { type: FrameType.SESSION, sessionId, role, name, length: flags & DEST_LENGTH_KNOWN ? length : null };
+      msg = { type: FrameType.SESSION, sessionId, role, name, length: flags & DEST_LENGTH_KNOWN ? length : null, ...planAfter() };
       break;
     }
     default:

@@ -38,7 +38,7 @@ import type { PacingPlan } from '../pacing/plan.js';
 import type { Pacer } from '../pacing/strategies.js';
 import { Link } from './link.js';
 import type { Logger } from './log.js';
-import { ByteQueue, CUSHION_SECONDS, DATA_FRAME_OVERHEAD, cushionBytes, cutsWrites, hopPacer, hopSeed, isShaped, nextPayload, pacingLogFields, pacingReport, runShapedLink, sessionPlan, startAckEcho } from './pace.js';
+import { ByteQueue, DATA_FRAME_OVERHEAD, cushionBytes, cushionSeconds, cutsWrites, hopPacer, hopSeed, isShaped, nextPayload, pacingLogFields, pacingReport, runShapedLink, sessionPlan, startAckEcho } from './pace.js';
 import { RealClock } from '../pacing/clock.js';
 import type { ShapedPacer } from '../pacing/shape.js';
 import { ReorderBuffer } from './reorder.js';
@@ -384,7 +384,7 @@ class LeaderSessionState {
         : end.error);
     });
     this.#log.event('destination-open', { destination: this.#destAddr, name: h.name });
-    dest.post({ type: FrameType.SESSION, sessionId: this.#id, role: 'destination', name: h.name, length: h.length === null ? null : Number(h.length) });
+    dest.post({ type: FrameType.SESSION, sessionId: this.#id, role: 'destination', name: h.name, length: h.length === null ? null : Number(h.length), ...(this.#planText === undefined ? {} : { plan: this.#planText }) });
     if (isShaped(this.#pacer)) this.#forwardShaped(dest, this.#pacer).catch(() => {});
   }
 
@@ -402,7 +402,7 @@ class LeaderSessionState {
     const cushioned = (): boolean => {
       if (ready) return true;
       if (q.bytes > 0) firstAt ??= performance.now();
-      ready = this.#plainLast || q.bytes >= this.#cushion || (firstAt !== undefined && performance.now() - firstAt >= CUSHION_SECONDS * 1000);
+      ready = this.#plainLast || q.bytes >= this.#cushion || (firstAt !== undefined && performance.now() - firstAt >= cushionSeconds(this.#plan) * 1000);
       return ready;
     };
     await runShapedLink(pacer, {

@@ -86,6 +86,11 @@ export function hopPacer(plan: PacingPlan | undefined, sessionId: Uint8Array, ho
  * cushion at most this long after its first byte; the leader until it has the cushion or the whole payload.
  */
 export const CUSHION_SECONDS = 4;
+/**
+ * A shaped hop pauses its schedule while it waits for data and covers while it has none, so it loses nothing by
+ * starting early: a second of data is enough to start on.
+ */
+export const SHAPED_CUSHION_SECONDS = 1;
 /** `constant` feeds a downstream hop exactly its own rate: a quarter second absorbs the jitter. */
 export const CONSTANT_CUSHION_SECONDS = 0.25;
 
@@ -98,6 +103,7 @@ export function cushionBytes(plan: PacingPlan | undefined): number {
 /** The cushion of a downstream hop in seconds of the plan's mean rate (also a relay's longest wait for it). */
 export function cushionSeconds(plan: PacingPlan | undefined): number {
   if (plan === undefined || plan.strategy === 'bulk') return 0;
+  if (plan.profile?.trace !== undefined) return SHAPED_CUSHION_SECONDS;
   return plan.strategy === 'constant' ? CONSTANT_CUSHION_SECONDS : CUSHION_SECONDS;
 }
 
@@ -349,6 +355,8 @@ export async function runShapedLink(pacer: ShapedPacer, feed: ShapedFeed, write:
   }
 }
 
+/** ACKs of a run later than this after the data (ms) are not echoed. */
+export const MAX_ECHO_MS = 500;
 /** Most pokes an {@link AckEcho} keeps scheduled at once. */
 export const MAX_PENDING_POKES = 64;
 
@@ -387,6 +395,7 @@ export class AckEcho {
     let at = 0;
     for (const gapUs of run) {
       at += gapUs / 1000;
+      if (at > MAX_ECHO_MS) return; // a lone ACK long after the data is not the data's echo
       if (this.#pending >= MAX_PENDING_POKES) return;
       this.#pending++;
       void this.#clock.sleep(at, this.#signal).then(() => this.#post(), () => {}).finally(() => this.#pending--);
