@@ -37,7 +37,7 @@ export const ACK_SLACK = 12;
 /** Bytes of the smallest frame (a PAD with an empty body): the least a record can carry. */
 export const MIN_FRAME = 5;
 /** A write requested more than this late (ms) shifts the rest of the schedule instead of catching up. */
-export const REBASE_MS = 25;
+export const REBASE_MS = 200;
 
 export interface Trace {
   sizes: readonly number[];

@@ -13,6 +13,7 @@ import type { PacingPlan } from '../../src/pacing/plan.js';
 import { createPacer } from '../../src/pacing/strategies.js';
 import { buildChain, learnProfile } from '../../src/profile/learn.js';
 import type { Profile } from '../../src/profile/model.js';
+import { withoutShape } from '../../src/profile/model.js';
 import { createRng } from '../../src/profile/sampler.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
 
