@@ -50,6 +50,12 @@ export function parseLayout(o: { dataRelays?: string | number; keyRelays?: strin
   return { dataRelays, keyRelays, threshold };
 }
 
+/** 1 − hops × size ÷ the links' wire bytes (see {@link BenchRun.wireOverhead}); 0 for no bytes. */
+export function wireOverhead(size: number, hops: number, linkBytes: readonly number[]): number {
+  const wire = linkBytes.reduce((a, b) => a + b, 0);
+  return wire > 0 ? 1 - (hops * size) / wire : 0;
+}
+
 /** How many relays a migration uses. */
 export interface BenchLayout {
   dataRelays: number;
@@ -155,6 +161,12 @@ export interface BenchRun {
   sha256: string;
   /** IP bytes the source put on the wire (data direction, all its links) ÷ size − 1. */
   overhead: number;
+  /**
+   * Share of the wire bytes of all tested links (data direction, captured length) that is not payload: 1 − hops × size ÷
+   * those bytes, hops = 3 for a migration (source → relay → leader → destination), 1 for the plain copy. Headers,
+   * TLS, frame headers, PAD fill and cover: what stealth costs in bytes.
+   */
+  wireOverhead?: number;
   links: BenchLink[];
   /** Per role (source, data relay 1, …, destination). */
   resources: Record<string, BenchResources>;
@@ -509,11 +521,11 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const lower = size / meanByteRate;
     runs.push({
       kind, strategy, size, seconds: m.seconds, lowerBoundSeconds: lower, ratio: m.seconds / lower, sha256: m.sha256,
-      overhead: sourceBytes / size - 1, links: a.links, resources: m.resources, captureDrops: m.captureDrops,
+      overhead: sourceBytes / size - 1, wireOverhead: wireOverhead(size, kind === 'plain' ? 1 : 3, a.bytes.slice(0, m.links.length)), links: a.links, resources: m.resources, captureDrops: m.captureDrops,
       ...(a.baseline ? { adversaryBaseline: a.baseline } : {}),
     });
     const dist = a.links.filter((l) => l.distinguishable).length;
-    log(`${strategy} ${size} bytes: ${m.seconds.toFixed(2)} s (${(m.seconds / lower).toFixed(3)} × the lower bound), ${dist} of ${a.links.length} links distinguishable`);
+    log(`${strategy} ${size} bytes: ${m.seconds.toFixed(2)} s (${(m.seconds / lower).toFixed(3)} × the lower bound, ${(100 * (runs.at(-1)!.wireOverhead ?? 0)).toFixed(1)} % of the links' wire bytes not payload), ${dist} of ${a.links.length} links distinguishable`);
   };
   try {
     for (const size of o.sizes) {

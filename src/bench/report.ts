@@ -26,6 +26,7 @@ export interface BenchRow {
   seconds: number;
   ratio: number;
   overhead: number;
+  wireOverhead: number | undefined;
   link: string;
   packets: BenchTest | undefined;
   bytes: BenchTest | undefined;
@@ -41,7 +42,7 @@ export function benchRows(r: BenchResult): BenchRow[] {
   return r.runs.flatMap((run) => run.links.map((l) => {
     const t = (feature: string): BenchTest | undefined => l.tests.find((x) => x.feature === feature);
     return {
-      strategy: run.strategy, size: run.size, seconds: run.seconds, ratio: run.ratio, overhead: run.overhead, link: l.link,
+      strategy: run.strategy, size: run.size, seconds: run.seconds, ratio: run.ratio, overhead: run.overhead, wireOverhead: run.wireOverhead, link: l.link,
       packets: t('packets_per_bin'), bytes: t('bytes_per_bin'), size_: t('size'), iat: t('iat'), chi2: t('size_histogram'),
       distinguishable: l.distinguishable, adversary: l.adversary,
     };
@@ -70,11 +71,11 @@ export function adversaryBaselineLine(r: BenchResult): string | undefined {
 
 /** Header and cells of the table of one strategy's runs (strings, for text, Markdown and HTML). */
 export function strategyTable(r: BenchResult, strategy: BenchRun['strategy']): { head: string[]; rows: string[][] } {
-  const head = ['size', 'time s', '÷ lower bound', 'overhead', 'link', 'pkt/bin D', 'p', 'n/m', 'bytes/bin D', 'p', 'size D', 'p', 'gap D', 'p', 'χ² p', 'verdict'];
+  const head = ['size', 'time s', '÷ lower bound', 'overhead', 'not payload', 'link', 'pkt/bin D', 'p', 'n/m', 'bytes/bin D', 'p', 'size D', 'p', 'gap D', 'p', 'χ² p', 'verdict'];
   const all = benchRows(r).filter((x) => x.strategy === strategy);
   const withAdversary = all.some((x) => x.adversary !== undefined);
   const rows = all.map((x) => [
-    String(x.size), x.seconds.toFixed(2), x.ratio.toFixed(3), `${(x.overhead * 100).toFixed(1)} %`, x.link,
+    String(x.size), x.seconds.toFixed(2), x.ratio.toFixed(3), `${(x.overhead * 100).toFixed(1)} %`, x.wireOverhead === undefined ? '-' : `${(x.wireOverhead * 100).toFixed(1)} %`, x.link,
     fmtD(x.packets), fmtPv(x.packets), fmtN(x.packets), fmtD(x.bytes), fmtPv(x.bytes), fmtD(x.size_), fmtPv(x.size_), fmtD(x.iat), fmtPv(x.iat), fmtPv(x.chi2),
     ...(withAdversary ? [fmtAuc(x.adversary)] : []),
     x.distinguishable ? 'distinguishable' : 'not distinguishable',
