@@ -17,6 +17,7 @@ import { FieldChecker, jsonErrorText, validateChain, validateTrace } from '../pr
 import type { Histogram, Profile } from '../profile/model.js';
 import { tiltWeights } from '../profile/sampler.js';
 import { WritePlanner } from './shape.js';
+import type { ShapedWrite } from './shape.js';
 
 export type Strategy = 'bulk' | 'constant' | 'profile' | 'replay';
 export const STRATEGIES: readonly Strategy[] = ['bulk', 'constant', 'profile', 'replay'];
@@ -403,22 +404,26 @@ export function compactTrace(t: { sizes: readonly number[]; gapsUs: readonly num
  * its total time. Payload is the frame bytes (what a role fills with frames).
  */
 export function traceRates(t: { sizes: readonly number[]; gapsUs: readonly number[] }, plan: Pick<PacingPlan, 'overheads' | 'segment'>): { wire: number; payload: number } {
+  let wire = 0;
+  let payload = 0;
+  for (const w of traceWrites(t, plan)) {
+    wire += w.packets.reduce((a, b) => a + b, 0);
+    payload += w.frameBytes;
+  }
+  let us = 0;
+  for (const g of t.gapsUs) us += g;
+  const seconds = Math.max(us / 1e6, 1e-3);
+  return { wire: wire / seconds, payload: payload / seconds };
+}
+
+/** The writes of one pass over a trace in order (shape.ts `WritePlanner`), for estimates. */
+export function traceWrites(t: { sizes: readonly number[]; gapsUs: readonly number[] }, plan: Pick<PacingPlan, 'overheads' | 'segment'>): ShapedWrite[] {
   let i = 0;
   const planner = new WritePlanner(() => {
     const k = i++ % t.sizes.length;
     return { size: t.sizes[k]!, gapUs: t.gapsUs[k]! };
   }, plan.overheads, plan.segment ?? DEFAULT_SEGMENT);
-  let wire = 0;
-  let payload = 0;
-  let us = 0;
-  for (const g of t.gapsUs) us += g;
-  let guard = 0;
-  while (i < t.sizes.length && guard++ < 10 * t.sizes.length) {
-    const w = planner.next();
-    if (i > t.sizes.length) break;
-    wire += w.packets.reduce((a, b) => a + b, 0);
-    payload += w.frameBytes;
-  }
-  const seconds = Math.max(us / 1e6, 1e-3);
-  return { wire: wire / seconds, payload: payload / seconds };
+  const out: ShapedWrite[] = [];
+  while (i < t.sizes.length && out.length < 10 * t.sizes.length) out.push(planner.next());
+  return out;
 }

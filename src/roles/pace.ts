@@ -28,7 +28,7 @@ import { createHash } from 'node:crypto';
 import { isSmigError, smigError } from '../errors.js';
 import { RealClock } from '../pacing/clock.js';
 import type { Clock } from '../pacing/clock.js';
-import { constantWriteSize, overheadOf, parsePlan, planDuration } from '../pacing/plan.js';
+import { constantWriteSize, overheadOf, parsePlan, planDuration, traceWrites } from '../pacing/plan.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import { createPacer } from '../pacing/strategies.js';
 import type { Pacer } from '../pacing/strategies.js';
@@ -133,6 +133,12 @@ export function frameBytes(plan: PacingPlan, dataBytes: number, frameOverhead: n
   if (plan.strategy === 'constant') {
     frames = constantWriteSize(plan.rate!);
     data = frames - frameOverhead;
+  } else if (plan.profile?.trace !== undefined) {
+    // shaped: one data frame per planned write (a write too small for a frame carries only a PAD)
+    for (const w of traceWrites(plan.profile.trace, plan)) {
+      frames += w.frameBytes;
+      data += Math.max(0, w.frameBytes - frameOverhead);
+    }
   } else {
     const o = overheadOf(plan);
     const { values, counts } = plan.profile!.sizes!;

@@ -92,13 +92,13 @@ describe('smig profile show', () => {
 
   it('refuses a profile of another version, a broken one, or no profile at all', async () => {
     const good = JSON.parse(readFileSync(join(dir, 'netflix.json'), 'utf8'));
-    const v2 = join(dir, 'v2.json');
-    writeFileSync(v2, JSON.stringify({ ...good, version: 2 }));
+    const v2 = join(dir, 'v3.json');
+    writeFileSync(v2, JSON.stringify({ ...good, version: 3 }));
     const broken = join(dir, 'broken.json');
     good.chain.probabilities[0][0] = 0.5;
     writeFileSync(broken, JSON.stringify(good));
     const cases: [string, string][] = [
-      [v2, `smig profile: ${v2}: version: 2: this smig reads profile version 1 only\n`],
+      [v2, `smig profile: ${v2}: version: 3: this smig reads profile versions 1 and 2 (re-learn it with smig profile learn)\n`],
       [broken, `smig profile: ${broken}: chain.probabilities[0]: sums to ${0.5 + good.chain.probabilities[0][1] + good.chain.probabilities[0][2]}, not 1 (within 1e-9)\n`],
       [TLS, `smig profile: ${TLS}: not JSON (Unexpected token '?', "??????????"... is not valid JSON)\n`],
       [join(dir, 'missing.json'), `smig profile: ${join(dir, 'missing.json')}: cannot read (ENOENT)\n`],
