@@ -12,7 +12,8 @@ import { BurstResampler, MIN_FRAME, REBASE_MS, ShapedPacer, WritePlanner } from 
 import { createPacer } from '../../src/pacing/strategies.js';
 import { learnProfile } from '../../src/profile/learn.js';
 import { parseProfile, stringifyProfile } from '../../src/profile/model.js';
-import { runShapedLink } from '../../src/roles/pace.js';
+import { AckEcho, MAX_ECHO_MS, ackRuns, runShapedLink, startAckEcho } from '../../src/roles/pace.js';
+import { parseLayout, wireOverhead } from '../../src/bench/bench.js';
 import { createRng } from '../../src/util/rng.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
 
@@ -216,5 +217,63 @@ describe('version 2 profile and shaped plan', () => {
     const v1plan = createPlan({ strategy: 'profile', profile: { ...rest, version: 1 }, seed: 1 });
     expect(v1plan.profile!.trace).toBeUndefined();
     expect((createPacer(v1plan, new FakeClock()) as { shaped?: boolean }).shaped).toBeUndefined();
+  });
+});
+
+describe('AckEcho (the receiver of a shaped link)', () => {
+  it('ackRuns: for each data packet, the gaps of the ACK-sized packets right after it', () => {
+    const trace = { sizes: [1514, 66, 66, 1514, 600, 74, 200], gapsUs: [0, 100, 200, 5000, 30, 900, 40] };
+    expect(ackRuns(trace, 78)).toEqual([[100, 200], [], [900]]);
+  });
+
+  it('answers each received write (frames of one turn are one write) with a drawn run of empty PADs at its gaps', async () => {
+    const clock = new FakeClock({ start: 0 });
+    const posted: number[] = [];
+    const ctl = new AbortController();
+    const echo = new AckEcho([[1000, 2000]], 1, clock, () => posted.push(clock.now()), ctl.signal);
+    echo.onFrame();
+    echo.onFrame(); // same turn: the same write
+    await clock.advance(10);
+    expect(posted).toEqual([1, 3]);
+    echo.onFrame(); // a new write, later
+    await clock.advance(10);
+    expect(posted).toEqual([1, 3, 11, 13]);
+    ctl.abort();
+    echo.onFrame();
+    await clock.advance(10);
+    expect(posted).toHaveLength(4);
+  });
+
+  it('drops ACKs too long after the data, and is off for plans without a trace or without cover', () => {
+    const clock = new FakeClock();
+    const posted: number[] = [];
+    const echo = new AckEcho([[MAX_ECHO_MS * 1000 + 1]], 1, clock, () => posted.push(1), new AbortController().signal);
+    echo.onFrame();
+    expect(clock.pending).toBe(0);
+    const link = { post: () => posted.push(2), isClosed: false, onInbound: undefined as ((t: number) => void) | undefined };
+    const plan = createPlan({ strategy: 'profile', profile: netflix, seed: 1 });
+    startAckEcho({ ...plan, cover: false }, link, 1, clock, new AbortController().signal);
+    expect(link.onInbound).toBeUndefined();
+    startAckEcho(createPlan({ strategy: 'constant', rate: 1000, seed: 1 }), link, 1, clock, new AbortController().signal);
+    expect(link.onInbound).toBeUndefined();
+    startAckEcho(plan, link, 1, clock, new AbortController().signal);
+    expect(link.onInbound).toBeTypeOf('function');
+  });
+});
+
+describe('bench layout', () => {
+  it('parses --data-relays, --key-relays and --threshold over a base layout', () => {
+    expect(parseLayout({})).toEqual({ dataRelays: 2, keyRelays: 3, threshold: 2 });
+    expect(parseLayout({ dataRelays: '5' })).toEqual({ dataRelays: 5, keyRelays: 3, threshold: 2 });
+    expect(parseLayout({ keyRelays: '1' })).toEqual({ dataRelays: 2, keyRelays: 1, threshold: 1 });
+    expect(parseLayout({ threshold: '3' })).toEqual({ dataRelays: 2, keyRelays: 3, threshold: 3 });
+    expect(() => parseLayout({ threshold: '4' })).toThrow(/--threshold 4 is above --key-relays 3/);
+    expect(() => parseLayout({ dataRelays: '0' })).toThrow(/--data-relays: '0'/);
+    expect(() => parseLayout({ dataRelays: 'x' })).toThrow(/not a whole number/);
+  });
+
+  it('counts what is not payload on the links', () => {
+    expect(wireOverhead(1000, 3, [1500, 1500, 1000])).toBeCloseTo(0.25, 12);
+    expect(wireOverhead(1000, 1, [])).toBe(0);
   });
 });
