@@ -36,8 +36,12 @@ export const MAX_RECORD = 16384;
 export const ACK_SLACK = 12;
 /** Bytes of the smallest frame (a PAD with an empty body): the least a record can carry. */
 export const MIN_FRAME = 5;
-/** A write requested more than this late (ms) shifts the rest of the schedule instead of catching up. */
-export const REBASE_MS = 200;
+/**
+ * A write granted more than this late (ms) shifts the rest of the schedule instead of catching up: a hop that
+ * waited for data, or an event loop that stalled, must not send the writes it owes back to back (gaps of µs that
+ * the profile does not have). Writes keep their gaps; the session gets longer by the stalls.
+ */
+export const REBASE_MS = 5;
 
 export interface Trace {
   sizes: readonly number[];
@@ -203,9 +207,9 @@ export class WritePlanner {
 /**
  * The pacer of a shaped hop: {@link nextWriteSize} is the frame bytes of the current planned write, {@link ready}
  * resolves at its time, {@link take} waits for it (if not yet due) and moves to the next write. The schedule is
- * absolute (write k is due at t0 + the sum of the gaps before it), so timer lateness does not add up; a write
- * asked for more than {@link REBASE_MS} after its time (the hop had no data) shifts the rest of the schedule
- * instead: the schedule pauses while a hop waits for data, and no burst is lost or crammed in afterwards.
+ * absolute (write k is due at t0 + the sum of the gaps before it), so small timer lateness does not add up; a
+ * write granted more than {@link REBASE_MS} after its time (the hop had no data, or the event loop stalled)
+ * shifts the rest of the schedule instead: the schedule pauses, and no burst is lost or crammed in afterwards.
  */
 export class ShapedPacer implements Pacer {
   readonly strategy: Strategy = 'profile';

@@ -134,7 +134,8 @@ describe('a shaped hop, captured by tcpdump on loopback', () => {
     // a schedule that were wrong would put almost no gap within 1 ms of its plan; a loaded machine delays some
     // writes by tens of ms (the event loop), and the write after a late one comes early (the schedule is absolute)
     expect(within2).toBeGreaterThan(0.25);
-    // no drift: the last write is on time to within the lateness of one write
-    expect(Math.abs(last.ts - first.ts - plannedSpan)).toBeLessThan(300);
+    // the schedule shifts by the event loop's stalls (never catching up in a burst), and by nothing else
+    expect(last.ts - first.ts).toBeGreaterThan(plannedSpan - 10);
+    expect(last.ts - first.ts).toBeLessThan(plannedSpan * 1.25 + 300);
   }, 120_000);
 });
