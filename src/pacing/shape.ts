@@ -15,7 +15,9 @@
  * From packets to writes ({@link planWrite}): with Nagle off, one write is one TLS record; the kernel cuts a record
  * longer than the segment size into full segments and a remainder. A run of full-size packets closer than
  * `mergeUs` followed by at most one shorter packet is therefore one write (at most 16 KiB of record), and every
- * other packet is a write of its own. A record adds `tls` bytes once per write, not per segment. Packets too small
+ * other packet is a write of its own, at least `mergeUs` after the previous write (closer, the kernel would send
+ * the two writes as one segment: a capture whose full packets are smaller than the link's, e.g. 1260 B behind a
+ * tunnel, would show the link's 1514 B instead). A record adds `tls` bytes once per write, not per segment. Packets too small
  * to be a record (pure ACKs: at most headers + {@link ACK_SLACK} bytes) are left to the kernel, which sends them
  * for the reverse traffic; their time passes all the same. Sizes between that and the smallest record are raised
  * to the smallest record.
@@ -158,6 +160,7 @@ export class WritePlanner {
   readonly #lim: ReturnType<typeof wireLimits>;
   readonly #mergeUs: number;
   #ahead: { size: number; gapUs: number } | undefined;
+  #first = true;
 
   constructor(next: () => { size: number; gapUs: number }, o: Overheads, segment: number, mergeUs: number = DEFAULT_MERGE_US) {
     this.#src = next;
@@ -176,6 +179,10 @@ export class WritePlanner {
       p = this.#take();
     }
     gapUs += p.gapUs;
+    // a packet the kernel cannot cut from its predecessor's record (not a full segment of this link) must leave
+    // after it: closer than mergeUs, the kernel would coalesce the two writes into one segment (autocorking)
+    if (!this.#first && gapUs < this.#mergeUs) gapUs = this.#mergeUs;
+    this.#first = false;
     const packets = [Math.max(p.size, lim.minRecord)];
     // a full segment may be followed, back to back, by more of the same record
     let record = packets[0]! - lim.headers;

@@ -54,6 +54,14 @@ describe('WritePlanner', () => {
     expect(small.frameBytes).toBe(MIN_FRAME);
   });
 
+  it('spaces writes the kernel cannot cut apart by at least mergeUs (else it would send them as one segment)', () => {
+    const p = new WritePlanner(source([[1260, 0], [1260, 10], [1260, 20], [600, 5000]]), O, 1514, 150);
+    expect(p.next()).toMatchObject({ packets: [1260], gapMs: 0 });
+    expect(p.next()).toMatchObject({ packets: [1260], gapMs: 0.15 });
+    expect(p.next()).toMatchObject({ packets: [1260], gapMs: 0.15 });
+    expect(p.next()).toMatchObject({ packets: [600], gapMs: 5 });
+  });
+
   it('keeps a write within one TLS record (16 KiB)', () => {
     const p = new WritePlanner(source([[1514, 10]]), O, 1514, 150);
     const w = p.next();
