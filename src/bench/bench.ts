@@ -19,6 +19,8 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync }
 import { join } from 'node:path';
 import { smigError } from '../errors.js';
 import { destroyIdentity, generateIdentity, writeIdentityFiles } from '../crypto/identity.js';
+import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
+import type { BenchLayout } from './layout.js';
 import { DEMO_CAPTURE, DEMO_DATA_FILTER, splitBlocks } from './demo.js';
 import { killAll, lastLine, runOk, runProc, stopProc, waitFor } from './proc.js';
 import type { Proc, Spawner } from './proc.js';
@@ -29,39 +31,8 @@ export type BenchStrategy = (typeof BENCH_STRATEGIES)[number];
 /** The paper's figure 3 starts at 840 KB; a paced run takes about size ÷ the profile's mean rate (its leader → destination hop carries it all). */
 export const DEFAULT_SIZES: readonly number[] = [250_000, 840_000];
 const BLOCK_NS = 5_000_000_000n;
-/** The paper's default: chunks over 2 data relays, the key 2-of-3 over key relays, a leader of its own. */
-export const DEFAULT_LAYOUT: BenchLayout = { dataRelays: 2, keyRelays: 3, threshold: 2 };
-
-/**
- * A layout from `--data-relays`, `--key-relays`, `--threshold` (each optional, over `base`).
- * @throws SmigError SMIG_ERR_USAGE for counts outside 1…255 or a threshold above the key relays.
- */
-export function parseLayout(o: { dataRelays?: string | number; keyRelays?: string | number; threshold?: string | number }, base: BenchLayout = DEFAULT_LAYOUT): BenchLayout {
-  const int = (v: string | number | undefined, flag: string, dflt: number): number => {
-    if (v === undefined) return dflt;
-    const n = typeof v === 'number' ? v : /^\d+$/.test(v.trim()) ? Number(v.trim()) : NaN;
-    if (!Number.isInteger(n) || n < 1 || n > 32) throw smigError('SMIG_ERR_USAGE', `${flag}: '${v}' is not a whole number from 1 to 32`);
-    return n;
-  };
-  const dataRelays = int(o.dataRelays, '--data-relays', base.dataRelays);
-  const keyRelays = int(o.keyRelays, '--key-relays', base.keyRelays);
-  const threshold = int(o.threshold, '--threshold', Math.min(base.threshold, keyRelays));
-  if (threshold > keyRelays) throw smigError('SMIG_ERR_USAGE', `--threshold ${threshold} is above --key-relays ${keyRelays}`);
-  return { dataRelays, keyRelays, threshold };
-}
-
-/** 1 − hops × size ÷ the links' wire bytes (see {@link BenchRun.wireOverhead}); 0 for no bytes. */
-export function wireOverhead(size: number, hops: number, linkBytes: readonly number[]): number {
-  const wire = linkBytes.reduce((a, b) => a + b, 0);
-  return wire > 0 ? 1 - (hops * size) / wire : 0;
-}
-
-/** How many relays a migration uses. */
-export interface BenchLayout {
-  dataRelays: number;
-  keyRelays: number;
-  threshold: number;
-}
+export { DEFAULT_LAYOUT, parseLayout, wireOverhead } from './layout.js';
+export type { BenchLayout } from './layout.js';
 
 /** Host numbers of a slot's roles: 0 source, then the data relays, the leader, the key relays, the destination. */
 interface Roles {

@@ -25,13 +25,32 @@
 import { smigError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
 import type { Clock } from './clock.js';
-import type { Overheads, Strategy } from './plan.js';
-import type { Pacer, PacerStats } from './strategies.js';
+
+/** The per-packet overheads (plan.ts `Overheads`; repeated here so that this module depends on no other pacing module). */
+export interface WireOverheads {
+  tls: number;
+  tcpip: number;
+  link: number;
+}
+
+/** What {@link ShapedPacer.stats} reports (the shape of strategies.ts `PacerStats`). */
+export interface ShapedPacerStats {
+  strategy: 'profile';
+  writes: number;
+  bytes: number;
+  payloadBytes: number;
+  start: number | undefined;
+  last: number | undefined;
+  accrued: number;
+  lateness: { n: number; p50: number; p99: number; max: number };
+}
 
 /** Mean bursts replayed in a row before a jump. */
 export const MEAN_RUN_BURSTS = 16;
 /** Packets closer than this (µs) after a full segment go in the same write (the kernel sends them back to back). */
 export const DEFAULT_MERGE_US = 150;
+/** Least time between two writes granted, ms (= DEFAULT_MERGE_US). */
+export const MIN_SPACING_MS: number = DEFAULT_MERGE_US / 1000;
 /** Largest TLS record plaintext (one write is one record up to this). */
 export const MAX_RECORD = 16384;
 /** A packet at most this many bytes above the TCP/IP headers is taken for a pure ACK (options, SACK blocks). */
@@ -61,7 +80,7 @@ export interface ShapedWrite {
 }
 
 export interface ShaperOptions {
-  overheads: Overheads;
+  overheads: WireOverheads;
   rng: Rng;
   /** Gap that ends a burst, µs (the profile's). */
   burstGapUs: number;
@@ -145,7 +164,7 @@ export class BurstResampler {
 }
 
 /** Sizes that follow from the overheads: headers of a packet without payload, the smallest record, … */
-export function wireLimits(o: Overheads, segment: number): { headers: number; ackMax: number; minRecord: number; segment: number } {
+export function wireLimits(o: WireOverheads, segment: number): { headers: number; ackMax: number; minRecord: number; segment: number } {
   const headers = o.link + o.tcpip;
   return { headers, ackMax: headers + ACK_SLACK, minRecord: headers + o.tls + MIN_FRAME, segment };
 }
@@ -156,13 +175,13 @@ export function wireLimits(o: Overheads, segment: number): { headers: number; ac
  */
 export class WritePlanner {
   readonly #src: () => { size: number; gapUs: number };
-  readonly #o: Overheads;
+  readonly #o: WireOverheads;
   readonly #lim: ReturnType<typeof wireLimits>;
   readonly #mergeUs: number;
   #ahead: { size: number; gapUs: number } | undefined;
   #first = true;
 
-  constructor(next: () => { size: number; gapUs: number }, o: Overheads, segment: number, mergeUs: number = DEFAULT_MERGE_US) {
+  constructor(next: () => { size: number; gapUs: number }, o: WireOverheads, segment: number, mergeUs: number = DEFAULT_MERGE_US) {
     this.#src = next;
     this.#o = o;
     this.#lim = wireLimits(o, segment);
@@ -218,12 +237,12 @@ export class WritePlanner {
  * write granted more than {@link REBASE_MS} after its time (the hop had no data, or the event loop stalled)
  * shifts the rest of the schedule instead: the schedule pauses, and no burst is lost or crammed in afterwards.
  */
-export class ShapedPacer implements Pacer {
-  readonly strategy: Strategy = 'profile';
+export class ShapedPacer {
+  readonly strategy = 'profile' as const;
   readonly shaped = true;
   readonly #clock: Clock;
   readonly #planner: WritePlanner;
-  readonly #o: Overheads;
+  readonly #o: WireOverheads;
   #current: ShapedWrite | undefined;
   #due: number | undefined;
   #start: number | undefined;
@@ -237,7 +256,7 @@ export class ShapedPacer implements Pacer {
   #lateMax = 0;
   readonly #late: number[] = [];
 
-  constructor(clock: Clock, planner: WritePlanner, o: Overheads) {
+  constructor(clock: Clock, planner: WritePlanner, o: WireOverheads) {
     this.#clock = clock;
     this.#planner = planner;
     this.#o = o;
@@ -273,6 +292,9 @@ export class ShapedPacer implements Pacer {
   async take(n: number, signal?: AbortSignal): Promise<void> {
     if (!(n > 0) || !Number.isFinite(n)) throw smigError('SMIG_ERR_USAGE', `Pacer.take: ${n} is not a positive number of bytes`);
     await this.ready(signal);
+    // never two writes closer than the planner spaced them (a late timer must not put them back to back: the
+    // kernel would send them as one segment)
+    if (this.#last !== undefined && this.#clock.now() < this.#last + MIN_SPACING_MS) await this.#clock.sleep(this.#last + MIN_SPACING_MS - this.#clock.now(), signal);
     const w = this.current();
     const now = this.#clock.now();
     const late = now - this.#due!;
@@ -306,7 +328,7 @@ export class ShapedPacer implements Pacer {
     return this.#padBytes;
   }
 
-  stats(): PacerStats {
+  stats(): ShapedPacerStats {
     const late = Float64Array.from(this.#late).sort();
     const q = (p: number): number => (late.length === 0 ? 0 : late[Math.min(late.length - 1, Math.floor(p * (late.length - 1)))]!);
     return {
@@ -317,6 +339,6 @@ export class ShapedPacer implements Pacer {
 }
 
 /** True for a pacer that plans its writes as packets ({@link ShapedPacer}). */
-export function isShaped(p: Pacer): p is ShapedPacer {
+export function isShaped(p: { readonly strategy: string }): p is ShapedPacer {
   return (p as { shaped?: boolean }).shaped === true;
 }
