@@ -8,7 +8,7 @@ import { ksTwoSample } from '../analysis/ks.js';
 import type { AnalysisPlotInput } from '../analysis/plot.js';
 import { ecdfPoints, weightedSummary } from '../analysis/stats.js';
 import type { Summary } from '../analysis/stats.js';
-import type { Profile } from './model.js';
+import type { PacketShape, Profile } from './model.js';
 import { createRateSampler, createRng } from './sampler.js';
 
 export interface LevelSummary {
@@ -40,6 +40,8 @@ export interface ProfileSummary {
   sizes: Summary & { top: { size: number; share: number }[] };
   iat: Profile['iat']['quantiles'];
   bursts: { gapNs: string; count: number; packets: Summary; bytes: Profile['bursts']['bytes'] };
+  /** Version 2: the packet shape without its trace (how many packets the trace keeps instead). */
+  shape?: Omit<PacketShape, 'trace'> & { tracePackets: number };
 }
 
 /** The summary `smig profile show` prints (and `--json` emits). */
@@ -68,7 +70,13 @@ export function summarizeProfile(p: Profile): ProfileSummary {
     sizes: { ...hist(p.sizes), top },
     iat: p.iat.quantiles,
     bursts: { gapNs: p.bursts.gapNs, count: p.bursts.count, packets: hist(p.bursts.packets), bytes: p.bursts.bytes },
+    ...(p.shape === undefined ? {} : { shape: shapeSummary(p.shape) }),
   };
+}
+
+function shapeSummary(s: PacketShape): Omit<PacketShape, 'trace'> & { tracePackets: number } {
+  const { trace, ...rest } = s;
+  return { ...rest, tracePackets: trace.sizes.length };
 }
 
 /**
