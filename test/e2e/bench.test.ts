@@ -81,7 +81,7 @@ describe('smig bench', () => {
     const r = await runBin(['bench', '--hosts', 'lab', '--lab', lab, '--sizes', '40kB', '--strategies', 'bulk', '-o', out], { timeoutMs: 120_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^traditional \(bulk\)$/m);
-    expect(r.stdout).toMatch(/^40000 +[\d.]+ +[\d.]+ +[\d.]+ % +leader → destination /m);
+    expect(r.stdout).toMatch(/^40000 +[\d.]+ +[\d.]+ +[\d.]+ % +[\d.]+ % +leader → destination /m);
     const j = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchResult;
     expect(j.hosts).toBe('lab');
     // one capture per host link of the migration (8 roles) and 2 for the plain copy
