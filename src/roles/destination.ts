@@ -44,8 +44,7 @@ import type { ChannelListener, FramedConnection, HostPort } from '../net/index.j
 import { FrameType, decodeMessage, sessionIdHex } from '../protocol/index.js';
 import type { DestinationSession, EndMessage, Message, SessionMessage } from '../protocol/index.js';
 import { Link } from './link.js';
-import { hopSeed, sessionPlan, startAckEcho } from './pace.js';
-import { RealClock } from '../pacing/clock.js';
+import { destinationAckEcho } from './pace.js';
 import { silentLogger } from './log.js';
 import type { Logger } from './log.js';
 import type { ChannelTimeouts } from './source.js';
@@ -335,10 +334,7 @@ class Receipt {
       throw smigError('SMIG_ERR_FILE', `destination: cannot create a temporary file (${err.code ?? err.message})`, err);
     });
     this.#log.event('receive-open', { name: this.#first.name, length: this.#first.length, leader: this.#link.conn.remote });
-    // a shaped link: answer the leader's writes as the profile's receiver did (pace.ts AckEcho); stops at close
-    const stop = new AbortController();
-    void this.#link.ended.then(() => stop.abort());
-    startAckEcho(sessionPlan(this.#first.plan), this.#link, hopSeed(this.#first.sessionId, 'leader', 2000), new RealClock(), stop.signal);
+    destinationAckEcho(this.#first, this.#link); // a shaped link: answer the leader's writes as the profile's receiver did
     this.#link.start((msg) => this.#onMessage(msg));
   }
 

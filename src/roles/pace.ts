@@ -442,3 +442,10 @@ export function startAckEcho(plan: PacingPlan | undefined, link: { post(msg: Mes
     if (type === FrameType.DATA || type === FrameType.DATA_SEGMENT || type === FrameType.PAD) echo.onFrame();
   };
 }
+
+/** The destination's {@link AckEcho} on its link from the leader (plan from its SESSION), until the link ends. */
+export function destinationAckEcho(first: { sessionId: Uint8Array; plan?: string }, link: { post(msg: Message): void; readonly isClosed: boolean; onInbound: ((type: number) => void) | undefined; readonly ended: Promise<unknown> }): void {
+  const stop = new AbortController();
+  void link.ended.then(() => stop.abort());
+  startAckEcho(sessionPlan(first.plan), link, hopSeed(first.sessionId, 'leader', 2000), new RealClock(), stop.signal);
+}
