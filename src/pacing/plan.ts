@@ -16,7 +16,7 @@ import { smigError } from '../errors.js';
 import { FieldChecker, jsonErrorText, validateChain, validateTrace } from '../profile/model.js';
 import type { Histogram, Profile } from '../profile/model.js';
 import { tiltWeights } from '../profile/sampler.js';
-import { WritePlanner } from './shape.js';
+import { ACK_SLACK, WritePlanner } from './shape.js';
 import type { ShapedWrite } from './shape.js';
 
 export type Strategy = 'bulk' | 'constant' | 'profile' | 'replay';
@@ -199,7 +199,9 @@ export function validatePlan(doc: unknown, where = 'pacing plan'): PacingPlan {
   }
   if (pp.burstPackets !== undefined) c.number(pp.burstPackets, 'profile.burstPackets', { min: 1 });
   if (pp.trace !== undefined) {
-    validateTrace(c, pp.trace, 'profile.trace', PLAN_MAX_TRACE);
+    const t = validateTrace(c, pp.trace, 'profile.trace', PLAN_MAX_TRACE);
+    const ackMax = (oh.link as number) + (oh.tcpip as number) + ACK_SLACK;
+    if (!t.sizes.some((x) => x > ackMax)) c.fail('profile.trace.sizes', `has no packet above ${ackMax} bytes (nothing to write)`);
     c.number(pp.burstGapUs, 'profile.burstGapUs', { min: 0 });
     if (strategy !== 'profile') c.fail('profile.trace', `only the profile strategy paces by a trace, not ${strategy}`);
   }

@@ -215,6 +215,7 @@ describe('version 2 profile and shaped plan', () => {
     expect(Buffer.byteLength(stringifyPlan(plan))).toBeLessThanOrEqual(PLAN_MAX_JSON_BYTES);
     expect(parsePlan(stringifyPlan(plan))).toEqual(plan);
     expect(() => parsePlan(JSON.stringify({ ...plan, profile: { ...plan.profile, trace: { sizes: [1, 2], gapsUs: [0] } } }))).toThrow(/profile\.trace\.gapsUs/);
+    expect(() => parsePlan(JSON.stringify({ ...plan, profile: { ...plan.profile, trace: { sizes: [66, 54], gapsUs: [0, 5] } } }))).toThrow(/profile\.trace\.sizes: has no packet above 78 bytes/);
     expect((createPacer(plan, new FakeClock()) as { shaped?: boolean }).shaped).toBe(true);
     const d = planDuration(plan, 1e6);
     // the payload rate is below the wire rate (headers, records) and close to the profile's mean rate
