@@ -7,7 +7,15 @@
  *   high-water mark, resolves only on `'drain'` (or rejects on close) — so an awaiting producer never
  *   queues more than one frame beyond the socket's buffer;
  * - inbound, a frame handler that returns a promise pauses reading until it settles, so a slow
- *   consumer fills the TCP window and stalls the peer instead of buffering here.
+ *   consumer fills the TCP window and stalls the peer instead of buffering here;
+ * - both ways at once: while more than `writeQueueMark` bytes wait to be written (replies such as PONG
+ *   included), reading is paused too and resumes on `'drain'`. A peer that sends requests but reads no
+ *   answers therefore stalls itself; if it takes none of our queued bytes for `stallTimeoutMs`, or the
+ *   queue passes `maxQueuedWriteBytes`, the connection is destroyed.
+ *
+ * A listener can also give the opening frame a smaller length limit and a deadline
+ * (`openingFrameMaxLength`, `openingTimeoutMs`): before a peer has said who it is, it may park only a
+ * few KiB and a few seconds here.
  *
  * Errors never escape as events: everything ends up in {@link FramedConnection.closed}.
  */
@@ -40,6 +48,16 @@ export interface FramedConnectionOptions {
   closeTimeoutMs?: number;
   /** Largest frame length accepted and sent (type byte + body). Default 16 MiB. */
   maxFrameLength?: number;
+  /** Reading pauses while more than this many bytes wait to be written; resumes on `'drain'`. Default 1 MiB. */
+  writeQueueMark?: number;
+  /** Hard cap on bytes waiting to be written: beyond it the connection is destroyed (SMIG_ERR_BUFFER_LIMIT). Default `maxFrameLength + 4 × writeQueueMark`. */
+  maxQueuedWriteBytes?: number;
+  /** While reading is paused for the write queue, a peer that takes none of it for this long is destroyed (SMIG_ERR_TIMEOUT). Default: the idle timeout, or 60 s. */
+  stallTimeoutMs?: number;
+  /** Largest length field of the first inbound frame (later frames: `maxFrameLength`). Default `maxFrameLength`. */
+  openingFrameMaxLength?: number;
+  /** The first inbound frame must be complete within this long of the connection's creation, else SMIG_ERR_TIMEOUT. Default 0: no limit. */
+  openingTimeoutMs?: number;
 }
 
 /** The negotiated TLS version and suite (IANA names), e.g. `TLSv1.3`, `TLS_AES_128_GCM_SHA256`. */
@@ -55,6 +73,8 @@ export interface CloseInfo {
 
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+/** Default {@link FramedConnectionOptions.writeQueueMark}: 1 MiB. */
+export const DEFAULT_WRITE_QUEUE_MARK: number = 1024 * 1024;
 
 /**
  * Frames over one established socket (in smig always a TLS 1.3 PSK socket made by `listenChannel` or
@@ -101,6 +121,15 @@ export class FramedConnection {
   #drain: Promise<void> | null = null;
   #bytesRead = 0;
   #bytesWritten = 0;
+  readonly #writeQueueMark: number;
+  readonly #maxQueued: number;
+  readonly #stallMs: number;
+  /** Reading is paused because more than #writeQueueMark bytes wait to be written. */
+  #writeBlocked = false;
+  #stallTimer: NodeJS.Timeout | undefined;
+  /** Bytes handed on by the socket (`bytesWritten − writableLength`) when the stall timer was armed. */
+  #stallFlushed = 0;
+  #opening: { timer: NodeJS.Timeout | undefined } | null = null;
 
   constructor(socket: Socket, opts: FramedConnectionOptions = {}) {
     this.#socket = socket;
@@ -112,12 +141,25 @@ export class FramedConnection {
     this.tls = protocol ? { protocol, cipher: t.getCipher!().standardName } : null;
     this.#maxFrameLength = opts.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH;
     this.#closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    const openingMax = opts.openingFrameMaxLength;
     this.#decoder = new FrameDecoder({
-      maxFrameLength: this.#maxFrameLength,
+      maxFrameLength: openingMax === undefined ? this.#maxFrameLength : Math.min(openingMax, this.#maxFrameLength),
       onFrame: (type, body) => this.#deliver(type, body),
     });
-
+    this.#writeQueueMark = opts.writeQueueMark ?? DEFAULT_WRITE_QUEUE_MARK;
+    this.#maxQueued = opts.maxQueuedWriteBytes ?? this.#maxFrameLength + 4 * this.#writeQueueMark;
     const idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.#stallMs = opts.stallTimeoutMs ?? (idleMs > 0 ? idleMs : DEFAULT_IDLE_TIMEOUT_MS);
+    if (openingMax !== undefined || (opts.openingTimeoutMs ?? 0) > 0) {
+      const openingMs = opts.openingTimeoutMs ?? 0;
+      this.#opening = {
+        timer:
+          openingMs > 0
+            ? setTimeout(() => this.destroy(smigError('SMIG_ERR_TIMEOUT', `connection from ${this.remote}: no opening frame within ${openingMs} ms`)), openingMs)
+            : undefined,
+      };
+    }
+
     if (idleMs > 0) {
       // node resets the socket timer on every read and every completed write
       socket.setTimeout(idleMs, () =>
@@ -138,6 +180,8 @@ export class FramedConnection {
         this.#isClosed = true;
         this.#queue = [];
         clearTimeout(this.#closeTimer);
+        clearTimeout(this.#stallTimer);
+        if (this.#opening !== null) clearTimeout(this.#opening.timer);
         socket.setTimeout(0);
         resolve(this.#error === undefined ? {} : { error: this.#error });
       };
@@ -269,6 +313,12 @@ export class FramedConnection {
   }
 
   #deliver(type: FrameType, body: Uint8Array): void {
+    if (this.#opening !== null) {
+      // the peer has said what it wants: from the next header on, any frame up to the maximum
+      clearTimeout(this.#opening.timer);
+      this.#opening = null;
+      this.#decoder.setMaxFrameLength(this.#maxFrameLength);
+    }
     if (this.#busy || this.#queue.length > 0) this.#queue.push([type, body]);
     else this.#dispatch(type, body);
   }
@@ -297,7 +347,53 @@ export class FramedConnection {
       this.#fail(err);
       return;
     }
-    if (!this.#busy) this.#socket.resume();
+    this.#updateReading();
+  }
+
+  /** Reading runs unless a handler is busy or the write queue is over its mark. */
+  #updateReading(): void {
+    if (this.#failing || this.#isClosed || this.#handler === null) return;
+    if (this.#busy || this.#writeBlocked) this.#socket.pause();
+    else this.#socket.resume();
+  }
+
+  /** After a write: over the mark → stop reading until the queue drains, and watch that the peer takes bytes. */
+  #checkWriteQueue(): void {
+    const s = this.#socket;
+    const queued = s.writableLength;
+    if (queued > this.#maxQueued) {
+      this.destroy(smigError('SMIG_ERR_BUFFER_LIMIT', `connection to ${this.remote}: ${queued} bytes wait to be written (at most ${this.#maxQueued}): the peer does not read`));
+      return;
+    }
+    if (this.#writeBlocked || queued <= this.#writeQueueMark) return;
+    this.#writeBlocked = true;
+    this.#socket.pause();
+    this.#armStall();
+    this.#waitDrain().then(
+      () => {
+        this.#writeBlocked = false;
+        clearTimeout(this.#stallTimer);
+        this.#stallTimer = undefined;
+        if (!this.#isClosed) this.#updateReading();
+      },
+      () => {},
+    );
+  }
+
+  /** Destroys the connection when a whole stall period passes without the socket handing on a byte. */
+  #armStall(): void {
+    this.#stallFlushed = this.#bytesWritten - this.#socket.writableLength;
+    this.#stallTimer = setTimeout(() => {
+      if (!this.#writeBlocked || this.#isClosed) return;
+      const flushed = this.#bytesWritten - this.#socket.writableLength;
+      if (flushed > this.#stallFlushed) {
+        this.#armStall(); // slow, but reading: give it another period
+        return;
+      }
+      this.destroy(smigError('SMIG_ERR_TIMEOUT',
+        `connection to ${this.remote}: the peer took none of the ${this.#socket.writableLength} bytes queued for it in ${this.#stallMs} ms`));
+    }, this.#stallMs);
+    this.#stallTimer.unref();
   }
 
   /** DESIGN §3: a refused frame or a failed handler → ERROR and close, never a crash. */
@@ -341,6 +437,8 @@ export class FramedConnection {
       this.#bytesWritten += p.length;
     }
     s.uncork();
+    this.#checkWriteQueue();
+    if (this.#isClosed || s.destroyed) return Promise.reject(this.#notOpen());
     return s.writableNeedDrain ? this.#waitDrain() : Promise.resolve();
   }
 

@@ -11,6 +11,13 @@
  *   and never reaches `onConnection`: it changes no state. Without a PSK the server would need a
  *   certificate, which it does not have, so a non-smig TLS client fails too.
  * - Handshake timeout on both ends, idle timeout on every established connection.
+ * - A listener holds a bounded number of peers: at most `maxConnections` sockets in all, `maxHandshakes`
+ *   of them still in the TLS handshake, `maxPerAddress` from any one peer address; more are closed at
+ *   once. A handshake must finish within the handshake timeout however slowly the peer dribbles bytes,
+ *   and the first frame after it must come soon (`openingTimeoutMs`) and fit `openingFrameMaxLength`.
+ * - Refused peers are reported through `onRejected` at most once per `rejectLogIntervalMs` each: the
+ *   first at once, the others of the interval as one summary with a count (a flood makes one line per
+ *   interval, not one per peer).
  */
 import { hkdfSync } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
@@ -34,6 +41,19 @@ export const CLUSTER_KEY_LENGTH = 32;
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+/** Default cap on a listener's sockets (established and in the handshake). */
+export const DEFAULT_MAX_CONNECTIONS = 256;
+/** Default cap on a listener's sockets still in the TLS handshake. */
+export const DEFAULT_MAX_HANDSHAKES = 64;
+/** Default cap on a listener's sockets from one peer address. */
+export const DEFAULT_MAX_PER_ADDRESS = 32;
+/**
+ * Default limit of a listener's first inbound frame (length field): the largest opening frame of any smig
+ * link (a SESSION with a 32 KiB plan, or a controller STATUS/INSTRUCT of 64 KiB of JSON) with room to spare.
+ */
+export const DEFAULT_OPENING_FRAME_MAX_LENGTH: number = 68 * 1024;
+/** Default interval of the refused-peer summary. */
+export const DEFAULT_REJECT_LOG_INTERVAL_MS = 10_000;
 
 /** Options shared by both ends of a channel. */
 export interface ChannelOptions {
@@ -47,16 +67,42 @@ export interface ChannelOptions {
   noDelay?: boolean;
   /** Largest frame accepted and sent (length field). Default 16 MiB. */
   maxFrameLength?: number;
+  /** Reading pauses while more than this many bytes wait to be written to the peer. Default 1 MiB. */
+  writeQueueMark?: number;
 }
 
-/** A refused incoming connection: who, and why (one line, with the TLS/OS code). */
+/**
+ * A refused incoming connection: who, and why (one line, with the TLS/OS code). A summary of several
+ * peers has `count` (> 1), `remote` = `N peers` and `reason` = the reasons with their counts.
+ */
 export interface RejectInfo {
   remote: string;
   reason: string;
+  count?: number;
+}
+
+/** Caps of a listener (see the module comment); every field has a default. */
+export interface ListenerLimits {
+  /** Sockets at once, established or in the handshake. Default 256. */
+  maxConnections?: number;
+  /** Sockets in the TLS handshake at once. Default 64. */
+  maxHandshakes?: number;
+  /** Sockets at once from one peer address. Default 32. */
+  maxPerAddress?: number;
+  /** Largest first frame (length field) of an accepted connection. Default 68 KiB. */
+  openingFrameMaxLength?: number;
+  /**
+   * The first frame must be complete within this long of the handshake. Default 3 × the handshake timeout
+   * (a source connects to all its relays before it opens the session on any: one slow relay costs a
+   * handshake timeout and a retry).
+   */
+  openingTimeoutMs?: number;
+  /** Refusals reported individually at most once per this interval; the rest as one summary. Default 10 s; 0 reports each. */
+  rejectLogIntervalMs?: number;
 }
 
 /** Options of {@link listenChannel}. */
-export interface ListenOptions extends ChannelOptions {
+export interface ListenOptions extends ChannelOptions, ListenerLimits {
   /** Called for each peer that completed the handshake. If it throws, that connection is destroyed. */
   onConnection(conn: FramedConnection): void;
   /** Called for each peer refused before or during the handshake (wrong key, not TLS, timeout, reset). Must not throw. */
@@ -77,6 +123,8 @@ export interface ChannelListener {
   readonly address: HostPort;
   /** Established connections currently open. */
   readonly connections: number;
+  /** Sockets accepted and still in the TLS handshake. */
+  readonly handshakes: number;
   /** Stops accepting, drops handshakes in progress, closes open connections gracefully; resolves when all are closed. */
   close(): Promise<void>;
 }
@@ -104,13 +152,19 @@ export async function listenChannel(addr: HostPort, opts: ListenOptions): Promis
   const where = formatHostPort(addr);
   const live = new Set<FramedConnection>();
   const pending = new Map<string, Socket>(); // TCP accepted, handshake not done, by remote HOST:PORT
-  const reject = (info: RejectInfo): void => {
+  const perAddress = new Map<string, number>(); // sockets open per peer address
+  const refused = new WeakSet<Socket>(); // closed by a cap or deadline here, or reported: a later TLS error is not news
+  const maxConnections = positive(opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS, 'maxConnections');
+  const maxHandshakes = positive(opts.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES, 'maxHandshakes');
+  const maxPerAddress = positive(opts.maxPerAddress ?? DEFAULT_MAX_PER_ADDRESS, 'maxPerAddress');
+  const rejects = new RejectLog((info) => {
     try {
       opts.onRejected?.(info);
     } catch {
       // documented as must-not-throw; the listener outlives a faulty callback
     }
-  };
+  }, opts.rejectLogIntervalMs ?? DEFAULT_REJECT_LOG_INTERVAL_MS);
+  const reject = (info: RejectInfo): void => rejects.add(info);
 
   const server = createServer({
     // unknown identity → null → OpenSSL falls back to certificates, of which there are none → refused
@@ -119,16 +173,52 @@ export async function listenChannel(addr: HostPort, opts: ListenOptions): Promis
     minVersion: 'TLSv1.3',
     handshakeTimeout: handshakeMs,
   });
+  // beyond maxConnections node closes a new socket before any TLS state exists ('drop')
+  server.maxConnections = maxConnections;
+  server.on('drop', (d?: { remoteAddress?: string; remotePort?: number }) =>
+    reject({ remote: formatHostPort({ host: d?.remoteAddress ?? '?', port: d?.remotePort ?? 0 }), reason: `too many connections (at most ${maxConnections})` }),
+  );
   server.on('connection', (raw: Socket) => {
     const remote = remoteOf(raw);
-    pending.set(remote, raw);
-    raw.once('close', () => pending.delete(remote));
+    const from = addressOf(raw);
     raw.on('error', () => {}); // reported through tlsClientError or the TLS socket
+    const n = (perAddress.get(from) ?? 0) + 1;
+    perAddress.set(from, n);
+    raw.once('close', () => {
+      pending.delete(remote);
+      const left = (perAddress.get(from) ?? 1) - 1;
+      if (left > 0) perAddress.set(from, left);
+      else perAddress.delete(from);
+    });
+    const over =
+      n > maxPerAddress ? `too many connections from ${from} (at most ${maxPerAddress})`
+        : pending.size >= maxHandshakes ? `too many handshakes in progress (at most ${maxHandshakes})`
+          : null;
+    if (over !== null) {
+      refused.add(raw);
+      raw.destroy();
+      reject({ remote, reason: over });
+      return;
+    }
+    pending.set(remote, raw);
+    // node's own handshake timeout restarts on every byte: this one does not
+    const deadline = setTimeout(() => {
+      if (pending.get(remote) !== raw || refused.has(raw)) return;
+      refused.add(raw);
+      raw.destroy();
+      reject({ remote, reason: `no handshake within ${handshakeMs} ms (ERR_TLS_HANDSHAKE_TIMEOUT)` });
+    }, handshakeMs);
+    deadline.unref();
+    raw.once('close', () => clearTimeout(deadline));
     if (opts.noDelay ?? true) raw.setNoDelay(true);
   });
   server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
     socket.destroy(); // node leaves it open after a handshake timeout
-    reject({ remote: remoteOf(socket), reason: rejectReason(err, handshakeMs) });
+    const remote = remoteOf(socket);
+    const raw = rawOf(socket);
+    if (refused.has(raw)) return;
+    refused.add(raw);
+    reject({ remote, reason: rejectReason(err, handshakeMs) });
   });
   server.on('secureConnection', (socket: TLSSocket) => {
     const remote = remoteOf(socket);
@@ -137,7 +227,10 @@ export async function listenChannel(addr: HostPort, opts: ListenOptions): Promis
       remote,
       idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       closeTimeoutMs: handshakeMs,
+      openingFrameMaxLength: opts.openingFrameMaxLength ?? DEFAULT_OPENING_FRAME_MAX_LENGTH,
+      openingTimeoutMs: opts.openingTimeoutMs ?? 3 * handshakeMs,
       ...(opts.maxFrameLength === undefined ? {} : { maxFrameLength: opts.maxFrameLength }),
+      ...(opts.writeQueueMark === undefined ? {} : { writeQueueMark: opts.writeQueueMark }),
     });
     live.add(conn);
     void conn.closed.then(() => live.delete(conn));
@@ -166,7 +259,11 @@ export async function listenChannel(addr: HostPort, opts: ListenOptions): Promis
     get connections(): number {
       return live.size;
     },
+    get handshakes(): number {
+      return pending.size;
+    },
     async close(): Promise<void> {
+      rejects.close();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const raw of pending.values()) raw.destroy();
       await Promise.all([...live].map((c) => c.close()));
@@ -255,6 +352,7 @@ function connectOnce(addr: HostPort, psk: Buffer, opts: ConnectOptions): Promise
             idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
             closeTimeoutMs: handshakeMs,
             ...(opts.maxFrameLength === undefined ? {} : { maxFrameLength: opts.maxFrameLength }),
+            ...(opts.writeQueueMark === undefined ? {} : { writeQueueMark: opts.writeQueueMark }),
           }),
         );
       });
@@ -266,6 +364,79 @@ function connectOnce(addr: HostPort, psk: Buffer, opts: ConnectOptions): Promise
 
 function remoteOf(s: Socket): string {
   return formatHostPort({ host: s.remoteAddress ?? '?', port: s.remotePort ?? 0 });
+}
+
+/** The TCP socket under a server-side TLS socket (node keeps it as `_parent`), for the refusal bookkeeping. */
+function rawOf(s: TLSSocket): Socket {
+  return (s as TLSSocket & { _parent?: Socket })._parent ?? s;
+}
+
+/** The peer's address without port; an IPv4-mapped IPv6 address as plain IPv4 (one host, one count). */
+function addressOf(s: Socket): string {
+  const a = s.remoteAddress ?? '?';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+function positive(n: number, what: string): number {
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`listenChannel: ${what} must be a whole number ≥ 1, got ${n}`);
+  return n;
+}
+
+/**
+ * Rate-limits refusal reports: the first of an interval goes out at once; later ones are counted by
+ * reason and reported as one summary when the interval ends (and the next interval starts then).
+ */
+class RejectLog {
+  readonly #emit: (info: RejectInfo) => void;
+  readonly #intervalMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #held = new Map<string, number>();
+  #count = 0;
+
+  constructor(emit: (info: RejectInfo) => void, intervalMs: number) {
+    this.#emit = emit;
+    this.#intervalMs = intervalMs;
+  }
+
+  add(info: RejectInfo): void {
+    if (this.#intervalMs <= 0) {
+      this.#emit(info);
+      return;
+    }
+    if (this.#timer === undefined) {
+      this.#emit(info);
+      this.#start();
+      return;
+    }
+    this.#count++;
+    const key = info.reason.replace(/ within \d+ ms/, '');
+    if (this.#held.has(key) || this.#held.size < 8) this.#held.set(key, (this.#held.get(key) ?? 0) + 1);
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#flush();
+  }
+
+  #start(): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#flush()) this.#start(); // still flooding: keep summarizing
+    }, this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Emits the summary of the held refusals; false when there were none. */
+  #flush(): boolean {
+    if (this.#count === 0) return false;
+    const reasons = [...this.#held].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r} ×${n}`).join('; ');
+    const count = this.#count;
+    this.#held = new Map();
+    this.#count = 0;
+    this.#emit({ remote: `${count} peers`, reason: reasons, count });
+    return true;
+  }
 }
 
 function errCode(err: Error): string {

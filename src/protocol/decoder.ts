@@ -48,8 +48,8 @@ const TAIL_SIZE = 16 * 1024;
  * socket.on('data', (chunk) => dec.push(chunk)); socket.on('end', () => dec.end());
  */
 export class FrameDecoder {
-  readonly #maxFrameLength: number;
-  readonly #maxBuffered: number;
+  #maxFrameLength: number;
+  #maxBuffered: number;
   readonly #onFrame: (type: FrameType, body: Uint8Array) => void;
 
   #chunks: Uint8Array[] = [];
@@ -74,6 +74,19 @@ export class FrameDecoder {
       throw new RangeError(`FrameDecoder: maxBufferedBytes must be an integer ≥ ${FRAME_HEADER_LENGTH}, got ${opts.maxBufferedBytes}`);
     }
     this.#onFrame = opts.onFrame;
+  }
+
+  /**
+   * Changes the frame length limit (and the buffer limit with it, to `4 + maxFrameLength`) for headers
+   * read from now on: a listener keeps it small until the opening frame, then raises it.
+   * @throws RangeError unless a positive integer
+   */
+  setMaxFrameLength(maxFrameLength: number): void {
+    if (!Number.isSafeInteger(maxFrameLength) || maxFrameLength < 1) {
+      throw new RangeError(`FrameDecoder: maxFrameLength must be a positive integer, got ${maxFrameLength}`);
+    }
+    this.#maxFrameLength = maxFrameLength;
+    this.#maxBuffered = 4 + maxFrameLength;
   }
 
   /** Bytes held: the part of a frame received so far. */

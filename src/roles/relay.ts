@@ -364,8 +364,9 @@ class Forward {
         return down.sendPartsWiping(FrameType.KEY_SEGMENT, [f.sessionId, Uint8Array.of(f.index), msg.share], [msg.share]);
       }
       case FrameType.PING:
-        down.post(msg); // the source's keepalive: the link to the leader is as idle as this one
-        return undefined;
+        // the source's keepalive: the link to the leader is as idle as this one. Awaited, so that a flood of
+        // PINGs waits for the leader link's queue instead of growing it
+        return down.send(msg).catch(() => {});
       case FrameType.END:
         this.#endSeen = true;
         this.#queued.notify();
@@ -434,8 +435,7 @@ class Forward {
         void this.#down!.close();
         return undefined;
       case FrameType.PING:
-        up.post(msg); // the leader is alive: keep the source's link alive too
-        return undefined;
+        return up.send(msg).catch(() => {}); // the leader is alive: keep the source's link alive too (awaited: bounded)
       case FrameType.ERROR:
         this.#doneForwarded = true; // the leader's verdict goes to the source as it is
         this.#log.event('relay-failed', { reason: `leader: ${msg.message}` });

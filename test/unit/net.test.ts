@@ -39,6 +39,9 @@ async function listen(extra: Partial<ListenOptions> = {}): Promise<ChannelListen
   const l = await listenChannel(LOCAL, {
     key: KEY,
     onRejected: (info) => rejected.push(info),
+    // these tests look at framing and handshakes one peer at a time: every refusal reported, any first frame
+    rejectLogIntervalMs: 0,
+    openingFrameMaxLength: 16 * MiB,
     ...extra,
     onConnection: (c) => {
       conns.push(c);
