@@ -26,13 +26,13 @@ import { randomBytes } from 'node:crypto';
 import { encodePublicKey } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
 import { formatHostPort, listenChannel } from '../net/index.js';
-import type { ChannelListener, FramedConnection, HostPort } from '../net/index.js';
+import type { ChannelListener, FramedConnection, HostPort, ListenerLimits } from '../net/index.js';
 import { stringifyPlan } from '../pacing/plan.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import { FrameType } from '../protocol/index.js';
 import type { JsonObject, Message } from '../protocol/index.js';
 import { Link } from '../roles/link.js';
-import { silentLogger } from '../roles/log.js';
+import { logRejected, silentLogger } from '../roles/log.js';
 import type { Logger } from '../roles/log.js';
 import type { ChannelTimeouts } from '../roles/source.js';
 import type { PublicIdentity } from '../crypto/identity.js';
@@ -97,6 +97,8 @@ export interface ControllerOptions {
   /** Each line a hook prints (default: a `hook-output` log event). */
   hookOutput?: (event: HookEvent, line: string) => void;
   channel?: ChannelTimeouts;
+  /** Caps of the listener (connections, handshakes, per address, opening frame); defaults of src/net. */
+  limits?: ListenerLimits;
 }
 
 /** Longest duration a controller option may have (node timers: 2^31 − 1 ms ≈ 24.8 days). */
@@ -281,7 +283,8 @@ export class Controller {
         key: o.clusterKey,
         ...o.channel,
         onConnection: (conn) => c.#accept(conn),
-        onRejected: (info) => c.#log.event('peer-rejected', { remote: info.remote, reason: info.reason }),
+        ...o.limits,
+        onRejected: logRejected(c.#log),
       });
     } catch (err) {
       await journal.close();

@@ -5,10 +5,15 @@
  */
 export { formatHostPort, parseHostList, parseHostPort } from './address.js';
 export type { HostPort } from './address.js';
-export { FramedConnection } from './connection.js';
+export { DEFAULT_WRITE_QUEUE_MARK, FramedConnection } from './connection.js';
 export type { CloseInfo, FrameHandler, FramedConnectionOptions, TlsInfo } from './connection.js';
 export {
   CLUSTER_KEY_LENGTH,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_HANDSHAKES,
+  DEFAULT_MAX_PER_ADDRESS,
+  DEFAULT_OPENING_FRAME_MAX_LENGTH,
+  DEFAULT_REJECT_LOG_INTERVAL_MS,
   TLS_CIPHERS,
   TLS_PSK_IDENTITY,
   TLS_PSK_LABEL,
@@ -16,4 +21,4 @@ export {
   deriveTlsPsk,
   listenChannel,
 } from './tls.js';
-export type { ChannelListener, ChannelOptions, ConnectOptions, ListenOptions, RejectInfo } from './tls.js';
+export type { ChannelListener, ChannelOptions, ConnectOptions, ListenerLimits, ListenOptions, RejectInfo } from './tls.js';

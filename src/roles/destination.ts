@@ -40,12 +40,12 @@ import { fingerprint } from '../crypto/identity.js';
 import type { Identity, PublicIdentity } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
 import { listenChannel } from '../net/index.js';
-import type { ChannelListener, FramedConnection, HostPort } from '../net/index.js';
+import type { ChannelListener, FramedConnection, HostPort, ListenerLimits } from '../net/index.js';
 import { FrameType, decodeMessage, sessionIdHex } from '../protocol/index.js';
 import type { DestinationSession, EndMessage, Message, SessionMessage } from '../protocol/index.js';
 import { Link } from './link.js';
 import { destinationAckEcho } from './pace.js';
-import { silentLogger } from './log.js';
+import { logRejected, silentLogger } from './log.js';
 import type { Logger } from './log.js';
 import type { ChannelTimeouts } from './source.js';
 import { Signal } from './util.js';
@@ -55,6 +55,8 @@ import { VM_SUFFIX, VmRestore, isVmName } from '../vm/destination.js';
 export const DEFAULT_RECV_SESSIONS = 8;
 /** Default limit on the `--exec` command's run time. */
 export const DEFAULT_EXEC_TIMEOUT_MS: number = 10 * 60_000;
+/** Default time a session may go without payload (DATA) before END: then it is dropped and its slot freed. */
+export const DEFAULT_SESSION_IDLE_MS = 120_000;
 /** PING interval while the destination is busy after END. */
 export const KEEPALIVE_MS = 10_000;
 /** Longest installed name (UTF-8 bytes), leaving room for a `.N` suffix within NAME_MAX (255). */
@@ -79,6 +81,12 @@ export interface DestinationOptions {
   execTimeoutMs?: number;
   /** Sessions received at once; more are refused with ERROR. Default 8. */
   maxSessions?: number;
+  /** Sessions at once from one leader address (so that one host cannot hold every slot). Default ⌈maxSessions / 2⌉. */
+  maxSessionsPerAddress?: number;
+  /** A session that receives no DATA for this long before its END is dropped (SMIG_ERR_TIMEOUT). Default 120 s. */
+  sessionIdleMs?: number;
+  /** Caps of the listener (connections, handshakes, per address, opening frame); defaults of src/net. */
+  limits?: ListenerLimits;
   /** PING interval while busy after END (test hook). Default 10 s. */
   keepaliveMs?: number;
   log?: Logger;
@@ -227,7 +235,8 @@ export class DestinationDaemon {
       key: o.clusterKey,
       ...o.channel,
       onConnection: (conn) => d.#accept(conn),
-      onRejected: (info) => d.#log.event('peer-rejected', { remote: info.remote, reason: info.reason }),
+      ...o.limits,
+      onRejected: logRejected(d.#log),
     });
     return d;
   }
@@ -266,7 +275,12 @@ export class DestinationDaemon {
       }
       const max = this.#o.maxSessions ?? DEFAULT_RECV_SESSIONS;
       if (this.#receipts.size >= max) throw smigError('SMIG_ERR_BUFFER_LIMIT', `busy: already receiving ${max} sessions`);
-      const r = new Receipt(this.#o, this.#dir, this.#log, conn, first);
+      const perAddress = this.#o.maxSessionsPerAddress ?? Math.ceil(max / 2);
+      const from = peerAddress(conn.remote);
+      if ([...this.#receipts].filter((x) => x.from === from).length >= perAddress) {
+        throw smigError('SMIG_ERR_BUFFER_LIMIT', `busy: already receiving ${perAddress} sessions from ${from}`);
+      }
+      const r = new Receipt(this.#o, this.#dir, this.#log, conn, first, from);
       const id = sessionIdHex(first.sessionId);
       this.#receipts.add(r);
       this.#o.onSession?.('open', id);
@@ -298,11 +312,15 @@ class Receipt {
   #nameChecked = false;
   #installed = false;
   #vm: VmRestore | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  /** The leader's address (no port): sessions are counted per address. */
+  readonly from: string;
   /** Resolves when the link has closed and the temporary file is gone. */
   readonly finished: Promise<void>;
 
-  constructor(o: DestinationOptions, dir: string, log: Logger, conn: FramedConnection, first: DestinationSession) {
+  constructor(o: DestinationOptions, dir: string, log: Logger, conn: FramedConnection, first: DestinationSession, from: string) {
     this.#o = o;
+    this.from = from;
     this.#dir = dir;
     this.#first = first;
     this.#log = log.with({ session: sessionIdHex(first.sessionId).slice(0, 16) });
@@ -315,6 +333,7 @@ class Receipt {
     });
     this.finished = this.#link.ended.then(async (end) => {
       this.#inner.destroy();
+      clearTimeout(this.#idleTimer);
       await this.#discard();
       if (!this.#installed) this.#log.event('receive-failed', { bytes: this.#written, reason: end.error?.message ?? 'closed before END' });
     });
@@ -335,7 +354,19 @@ class Receipt {
     });
     this.#log.event('receive-open', { name: this.#first.name, length: this.#first.length, leader: this.#link.conn.remote });
     destinationAckEcho(this.#first, this.#link); // a shaped link: answer the leader's writes as the profile's receiver did
+    this.#armIdle();
     this.#link.start((msg) => this.#onMessage(msg));
+  }
+
+  /** (Re)starts the no-payload timer: a leader that sends nothing (PINGs do not count) frees its slot. */
+  #armIdle(): void {
+    clearTimeout(this.#idleTimer);
+    if (this.#link.isClosed) return;
+    const ms = this.#o.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
+    this.#idleTimer = setTimeout(() => {
+      void this.#link.fail(smigError('SMIG_ERR_TIMEOUT', `destination: no data for ${ms} ms; the session is dropped`));
+    }, ms);
+    this.#idleTimer.unref();
   }
 
   async #onMessage(msg: Message): Promise<void> {
@@ -348,6 +379,14 @@ class Receipt {
         if (declared !== null && this.#written + msg.bytes.length > declared) {
           throw smigError('SMIG_ERR_VERIFY', `destination: more than the ${declared} bytes announced`);
         }
+        this.#armIdle();
+        if (this.#vm !== undefined) await this.#vm.write(msg.bytes);
+        else {
+          await writeAll(this.#fh!, msg.bytes).catch((err: unknown) => {
+            this.#log.event('write-failed', { dir: this.#dir, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
+            throw upstreamFileError('write the file', err);
+          });
+        }
         this.#hash.update(msg.bytes);
         this.#written += msg.bytes.length;
         // a copy: the opener keeps unconsumed bytes by reference, and the frame body may be reused
@@ -355,6 +394,7 @@ class Receipt {
         return;
       }
       case FrameType.END:
+        clearTimeout(this.#idleTimer); // from here this side works (fsync, --exec), bounded by --exec-timeout
         return this.#complete(msg);
       default:
         return; // ERROR: the leader gave up; the close follows and #discard cleans up
@@ -460,6 +500,12 @@ class Receipt {
     this.#fh = undefined;
     await unlink(this.#tmp).catch(() => {}); // after an install it is gone already
   }
+}
+
+/** `HOST` of a `HOST:PORT` (brackets of an IPv6 address removed; an IPv4-mapped address as IPv4). */
+function peerAddress(remote: string): string {
+  const host = remote.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  return host.startsWith('::ffff:') && host.includes('.') ? host.slice(7) : host;
 }
 
 async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {

@@ -21,6 +21,17 @@ export type LogValue = string | number | boolean | null;
 /** The fields of one event. */
 export type LogFields = Record<string, LogValue | undefined>;
 
+/**
+ * A listener's refusal report (src/net `onRejected`) as a log event: `peer-rejected remote= reason=` for one
+ * peer, `peers-rejected count= reason=` for the summary of an interval.
+ */
+export function logRejected(log: Logger): (info: { remote: string; reason: string; count?: number }) => void {
+  return (info) =>
+    info.count === undefined
+      ? log.event('peer-rejected', { remote: info.remote, reason: info.reason })
+      : log.event('peers-rejected', { count: info.count, reason: info.reason });
+}
+
 /** Writes session events. */
 export interface Logger {
   /** Logs one event: a short kebab-case name and its fields (undefined fields are left out). */

@@ -26,7 +26,7 @@
 import { smigError } from '../errors.js';
 import type { SmigError } from '../errors.js';
 import { connectChannel, listenChannel, parseHostPort } from '../net/index.js';
-import type { ChannelListener, FramedConnection, HostPort } from '../net/index.js';
+import type { ChannelListener, FramedConnection, HostPort, ListenerLimits } from '../net/index.js';
 import { wipe } from '../crypto/wipe.js';
 import type { Clock } from '../pacing/clock.js';
 import type { PacingPlan } from '../pacing/plan.js';
@@ -35,7 +35,7 @@ import { FrameType, decodeMessage, sessionIdHex } from '../protocol/index.js';
 import type { DataRelaySession, KeyRelaySession, Message, SessionMessage } from '../protocol/index.js';
 import { LeaderRegistry } from './leader.js';
 import { Link } from './link.js';
-import { silentLogger } from './log.js';
+import { logRejected, silentLogger } from './log.js';
 import type { Logger } from './log.js';
 import { ByteQueue, DATA_SEGMENT_FRAME_OVERHEAD, cushionBytes, cushionSeconds, cutsWrites, hopPacer, hopSeed, isShaped, nextPayload, pacingLogFields, pacingReport, runShapedLink, sessionPlan, startAckEcho } from './pace.js';
 import { RealClock } from '../pacing/clock.js';
@@ -66,6 +66,8 @@ export interface RelayOptions {
   log?: Logger;
   /** Sessions served at once, any role; a SESSION beyond is refused with ERROR. Default 16. */
   maxSessions?: number;
+  /** Caps of the listener (connections, handshakes, per address, opening frame); defaults of src/net. */
+  limits?: ListenerLimits;
   /** As leader: most ciphertext bytes past the consumed offset a session may hold. Default 64 MiB. */
   maxWindow?: number;
   /** As leader: how long to wait for a key that opens the envelope. Default 30 s. */
@@ -159,7 +161,8 @@ export class RelayDaemon {
       key: o.clusterKey,
       ...o.channel,
       onConnection: (conn) => d.#accept(conn),
-      onRejected: (info) => d.#log.event('peer-rejected', { remote: info.remote, reason: info.reason }),
+      ...o.limits,
+      onRejected: logRejected(d.#log),
     });
     return d;
   }

@@ -19,12 +19,13 @@ import { argParser, collect } from '../io.js';
 import type { CliIO } from '../io.js';
 import { formatNumber, table } from '../table.js';
 import type { CommandSpec } from './index.js';
-import { channelTimeouts, commandLogger, durationOption, hostPortOption, ms, parseCount, serveUntilSignal } from './relay.js';
+import { addListenerOptions, channelTimeouts, commandLogger, durationOption, hostPortOption, listenerLimits, ms, parseCount, serveUntilSignal } from './relay.js';
+import type { ListenerFlags } from './relay.js';
 
 /** Where the daemon listens by default, and where its clients look for it. */
 export const DEFAULT_CONTROL_ADDRESS = '127.0.0.1:7700';
 
-interface DaemonFlags {
+interface DaemonFlags extends ListenerFlags {
   key?: string;
   inventory?: string;
   eve?: string;
@@ -146,6 +147,7 @@ export const controlCommand: CommandSpec = {
       .option('--log-format <fmt>', 'events on stderr as text or json lines', argParser(parseLogFormat), 'text')
       .addOption(durationOption('--idle-timeout <dur>', 'close a connection with no bytes either way for this long', '60s'))
       .addOption(durationOption('--handshake-timeout <dur>', 'TCP connect + TLS handshake limit', '10s'));
+    addListenerOptions(cmd, 1024);
 
     addClientOptions(cmd.command('migrate'))
       .description('migrate HOST now (its SOURCE, or its default source): the daemon picks the hosts and runs the session')
@@ -187,6 +189,7 @@ export const controlCommand: CommandSpec = {
       maxSeverity: o.severity, cooldownMs: ms(o.cooldown), hooks, hookTimeoutMs: ms(o.hookTimeout), counts,
       deadlineMs: ms(o.deadline), heartbeatMs: ms(o.heartbeat), hostWaitMs: ms(o.hostWait), prepareTimeoutMs: ms(o.prepareTimeout),
       recoverWaitMs: ms(o.recoverWait), retry: o.retry, plan, log, channel: channelTimeouts({ ...o, key: o.key }),
+      limits: listenerLimits(o),
     });
     log.event('listening', {
       addr: formatHostPort(c.address), pid: process.pid, hosts: inventory.hosts.length, eve: o.eve, journal,

@@ -5,10 +5,12 @@ import { argParser, collect } from '../io.js';
 import { smigError } from '../../errors.js';
 import type { CliIO } from '../io.js';
 import type { CommandSpec } from './index.js';
-import { addChannelOptions, channelTimeouts, commandLogger, durationOption, hostPortOption, ms, parseCount, serveUntilSignal } from './relay.js';
-import type { ChannelFlags } from './relay.js';
+import {
+  addChannelOptions, addListenerOptions, channelTimeouts, commandLogger, durationOption, hostPortOption, listenerLimits, ms, parseCount, serveUntilSignal,
+} from './relay.js';
+import type { ChannelFlags, ListenerFlags } from './relay.js';
 
-interface RecvFlags extends ChannelFlags {
+interface RecvFlags extends ChannelFlags, ListenerFlags {
   listen: HostPort;
   identity?: string;
   trustSource?: string[];
@@ -17,6 +19,8 @@ interface RecvFlags extends ChannelFlags {
   execTimeout: bigint;
   maxSessions: number;
   installVm?: string;
+  maxSessionsPerAddress?: number;
+  sessionIdle: bigint;
 }
 
 export const recvCommand: CommandSpec = {
@@ -33,11 +37,13 @@ export const recvCommand: CommandSpec = {
       .requiredOption('--out <dir>', 'directory to install payloads in (under the sender\'s name; NAME.1, NAME.2… if taken)')
       .option('--identity <file>', 'this host\'s identity (smig keygen --identity): only sessions sealed to it are installed, and receipts are signed with it. Without it only sources without --dest-key are accepted, and any cluster-key holder can install files here')
       .option('--trust-source <file.pub>', 'with --identity: install only sessions signed by this source identity (smig send --identity); repeatable', collect);
-    addChannelOptions(cmd)
+    addListenerOptions(addChannelOptions(cmd), 64)
       .option('--exec <cmd>', 'after each install run `sh -c CMD smig-exec PATH` ($1 and $SMIG_FILE: the path); its exit status goes back to the sender')
       .addOption(durationOption('--exec-timeout <dur>', 'kill --exec after this long', '10m'))
       .option('--install-vm <cmd>', 'restore sessions named *.vmstate into a VM: `sh -c CMD` must start QEMU with -S -incoming fd:0 -qmp unix:$SMIG_QMP,server=on,wait=off (the stream on its stdin); DONE once it runs')
-      .option('--max-sessions <n>', 'payloads received at once; more are refused', argParser(parseCount(1)), 8);
+      .option('--max-sessions <n>', 'payloads received at once; more are refused', argParser(parseCount(1)), 8)
+      .option('--max-sessions-per-address <n>', 'payloads received at once from one leader address (default: half of --max-sessions, rounded up)', argParser(parseCount(1)))
+      .addOption(durationOption('--session-idle <dur>', 'drop a session that receives no data for this long before its end', '120s'));
   },
   async run(_args: string[], rawOpts: Record<string, unknown>, io: CliIO): Promise<number> {
     const opts = rawOpts as unknown as RecvFlags;
@@ -62,8 +68,11 @@ export const recvCommand: CommandSpec = {
       execTimeoutMs: ms(opts.execTimeout),
       maxSessions: opts.maxSessions,
       ...(opts.installVm === undefined ? {} : { vm: { command: opts.installVm } }),
+      ...(opts.maxSessionsPerAddress === undefined ? {} : { maxSessionsPerAddress: opts.maxSessionsPerAddress }),
+      sessionIdleMs: ms(opts.sessionIdle),
       log,
       channel: channelTimeouts(opts),
+      limits: listenerLimits(opts),
     });
     log.event('listening', { addr: formatHostPort(daemon.address), out: daemon.outDir, pid: process.pid, ...(identity === undefined ? {} : { identity: fingerprint(identity.public) }) });
     return serveUntilSignal(log, () => daemon.close());

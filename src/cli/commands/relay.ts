@@ -47,6 +47,29 @@ export function addChannelOptions(cmd: Command): Command {
     .addOption(durationOption('--handshake-timeout <dur>', 'TCP connect + TLS handshake limit', '10s'));
 }
 
+/** The listener caps of a daemon's flags. */
+export interface ListenerFlags {
+  maxConnections: number;
+  maxHandshakes: number;
+  maxPerAddress: number;
+}
+
+/**
+ * Adds `--max-connections`, `--max-handshakes`, `--max-per-address`: what one daemon's listener holds at once
+ * (memory per connection is bounded, so these bound the daemon's memory; docs/ARCHITECTURE.md "Resource bounds").
+ */
+export function addListenerOptions(cmd: Command, maxConnections = 256): Command {
+  return cmd
+    .option('--max-connections <n>', 'connections held at once (established or in the handshake); more are closed at once', argParser(parseCount(1)), maxConnections)
+    .option('--max-handshakes <n>', 'TLS handshakes in progress at once; more are closed at once', argParser(parseCount(1)), 64)
+    .option('--max-per-address <n>', 'connections held at once from one peer address', argParser(parseCount(1)), 32);
+}
+
+/** The listener caps from the flags. */
+export function listenerLimits(f: ListenerFlags): { maxConnections: number; maxHandshakes: number; maxPerAddress: number } {
+  return { maxConnections: f.maxConnections, maxHandshakes: f.maxHandshakes, maxPerAddress: f.maxPerAddress };
+}
+
 /** A duration option (nanoseconds as bigint) whose default is shown as written, e.g. `60s`. */
 export function durationOption(flags: string, description: string, dflt: string): Option {
   const name = flags.split(' ')[0]!;
@@ -107,7 +130,7 @@ async function checkOutDir(dir: string): Promise<void> {
   }
 }
 
-interface RelayFlags extends ChannelFlags {
+interface RelayFlags extends ChannelFlags, ListenerFlags {
   listen: HostPort;
   maxSessions: number;
   maxWindow: number;
@@ -130,7 +153,7 @@ export const relayCommand: CommandSpec = {
   ],
   configure(cmd: Command): void {
     cmd.requiredOption('--listen <host:port>', 'address to listen on (port 0: any free port, logged)', hostPortOption('--listen'));
-    addChannelOptions(cmd)
+    addListenerOptions(addChannelOptions(cmd))
       .option('--max-sessions <n>', 'sessions served at once (any role); more are refused', argParser(parseCount(1)), 16)
       .addOption(new Option('--max-window <size>', 'as leader: largest source window accepted (reorder buffer per session)')
         .argParser(argParser((t) => parseSize(t, '--max-window'))).default(64 * 1024 * 1024, '64MiB'))
@@ -171,6 +194,7 @@ export const relayCommand: CommandSpec = {
       maxWindow: opts.maxWindow,
       keyWaitMs: ms(opts.keyWait),
       channel: channelTimeouts(opts),
+      limits: listenerLimits(opts),
       onSession: (event, id) => agent?.relaySession(event, id),
     });
     log.event('listening', { addr: formatHostPort(daemon.address), pid: process.pid });
