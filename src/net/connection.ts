@@ -8,8 +8,8 @@
  *   queues more than one frame beyond the socket's buffer;
  * - inbound, a frame handler that returns a promise pauses reading until it settles, so a slow
  *   consumer fills the TCP window and stalls the peer instead of buffering here;
- * - both ways at once: while more than `writeQueueMark` bytes wait to be written (replies such as PONG
- *   included), reading is paused too and resumes on `'drain'`. A peer that sends requests but reads no
+ * - both ways at once: while the write queue is over `writeQueueMark` (bytes + {@link QUEUED_FRAME_COST} per
+ *   queued frame; replies such as PONG included), reading is paused too and resumes on `'drain'`. A peer that sends requests but reads no
  *   answers therefore stalls itself; if it takes none of our queued bytes for `stallTimeoutMs`, or the
  *   queue passes `maxQueuedWriteBytes`, the connection is destroyed.
  *
@@ -48,7 +48,7 @@ export interface FramedConnectionOptions {
   closeTimeoutMs?: number;
   /** Largest frame length accepted and sent (type byte + body). Default 16 MiB. */
   maxFrameLength?: number;
-  /** Reading pauses while more than this many bytes wait to be written; resumes on `'drain'`. Default 1 MiB. */
+  /** Reading pauses while the write queue (bytes + 4 KiB per frame) is over this; resumes on `'drain'`. Default 1 MiB. */
   writeQueueMark?: number;
   /** Hard cap on bytes waiting to be written: beyond it the connection is destroyed (SMIG_ERR_BUFFER_LIMIT). Default `maxFrameLength + 4 × writeQueueMark`. */
   maxQueuedWriteBytes?: number;
@@ -75,6 +75,15 @@ const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 /** Default {@link FramedConnectionOptions.writeQueueMark}: 1 MiB. */
 export const DEFAULT_WRITE_QUEUE_MARK: number = 1024 * 1024;
+/**
+ * What a queued frame is counted as beyond its bytes. A queued small frame costs far more than its bytes
+ * (its part buffers, the write request, the corked writev entry, the TLS record it becomes): a PING flood
+ * measured ≈ 30 MiB of RSS for a 1 MiB queue of 9-byte PONGs. Counted at 4 KiB each, at most 256 small
+ * frames wait, and a queue of large frames is still bounded by its bytes.
+ */
+export const QUEUED_FRAME_COST = 4096;
+/** After a failure, what the peer may still send (read and dropped) before the socket is destroyed. */
+const MAX_DISCARD_BYTES = 1024 * 1024;
 
 /**
  * Frames over one established socket (in smig always a TLS 1.3 PSK socket made by `listenChannel` or
@@ -126,6 +135,13 @@ export class FramedConnection {
   readonly #stallMs: number;
   /** Reading is paused because more than #writeQueueMark bytes wait to be written. */
   #writeBlocked = false;
+  /** Bytes read and dropped after a failure, while waiting for the peer's close. */
+  #discarded = 0;
+  readonly #frameFlushed = (): void => {
+    this.#queuedFrames--;
+  };
+  /** Frames handed to the socket whose last part it has not yet flushed. */
+  #queuedFrames = 0;
   #stallTimer: NodeJS.Timeout | undefined;
   /** Bytes handed on by the socket (`bytesWritten − writableLength`) when the stall timer was armed. */
   #stallFlushed = 0;
@@ -205,6 +221,11 @@ export class FramedConnection {
     return this.#socket.writableLength;
   }
 
+  /** The write queue as the mark sees it: queued bytes + {@link QUEUED_FRAME_COST} per queued frame. */
+  get queuedCost(): number {
+    return this.#socket.writableLength + QUEUED_FRAME_COST * this.#queuedFrames;
+  }
+
   /**
    * Sets the inbound frame handler (replacing any earlier one) and starts reading.
    * A returned promise pauses reading until it settles (STYLE §3.6, inbound backpressure).
@@ -226,7 +247,12 @@ export class FramedConnection {
     if (first) {
       this.#socket.on('data', (chunk: Buffer) => {
         this.#bytesRead += chunk.length;
-        if (this.#failing) return; // closing after an error: keep reading to see the peer's FIN, discard
+        if (this.#failing) {
+          // closing after an error: keep reading to see the peer's FIN, discard — but not for a peer that floods on
+          this.#discarded += chunk.length;
+          if (this.#discarded > MAX_DISCARD_BYTES) this.#socket.destroy();
+          return;
+        }
         try {
           this.#decoder.push(chunk);
         } catch (err) {
@@ -359,10 +385,9 @@ export class FramedConnection {
 
   /** After a write: over the mark → stop reading until the queue drains, and watch that the peer takes bytes. */
   #checkWriteQueue(): void {
-    const s = this.#socket;
-    const queued = s.writableLength;
+    const queued = this.queuedCost;
     if (queued > this.#maxQueued) {
-      this.destroy(smigError('SMIG_ERR_BUFFER_LIMIT', `connection to ${this.remote}: ${queued} bytes wait to be written (at most ${this.#maxQueued}): the peer does not read`));
+      this.destroy(smigError('SMIG_ERR_BUFFER_LIMIT', `connection to ${this.remote}: the write queue reached ${queued} bytes (at most ${this.#maxQueued}, frames counted at ${QUEUED_FRAME_COST} bytes each): the peer does not read`));
       return;
     }
     if (this.#writeBlocked || queued <= this.#writeQueueMark) return;
@@ -432,10 +457,14 @@ export class FramedConnection {
     if (this.#isClosed || s.destroyed || !s.writable) return Promise.reject(this.#notOpen());
     // STYLE §3.5: header and body as separate writes, flushed together
     s.cork();
-    for (const p of parts) {
-      s.write(p);
+    const last = parts.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const p = parts[i]!;
+      if (i === last) s.write(p, this.#frameFlushed);
+      else s.write(p);
       this.#bytesWritten += p.length;
     }
+    this.#queuedFrames++;
     s.uncork();
     this.#checkWriteQueue();
     if (this.#isClosed || s.destroyed) return Promise.reject(this.#notOpen());

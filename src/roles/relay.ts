@@ -367,9 +367,11 @@ class Forward {
         return down.sendPartsWiping(FrameType.KEY_SEGMENT, [f.sessionId, Uint8Array.of(f.index), msg.share], [msg.share]);
       }
       case FrameType.PING:
-        // the source's keepalive: the link to the leader is as idle as this one. Awaited, so that a flood of
-        // PINGs waits for the leader link's queue instead of growing it
-        return down.send(msg).catch(() => {});
+        // the source's keepalive: the link to the leader is as idle as this one. Only onto an empty queue
+        // (queued bytes keep the link alive as well): a PING flood must not become a flood on the next hop,
+        // whose PONGs would fill this link's queue both ways
+        if (down.conn.writableLength === 0) down.post(msg);
+        return undefined;
       case FrameType.END:
         this.#endSeen = true;
         this.#queued.notify();
@@ -438,7 +440,8 @@ class Forward {
         void this.#down!.close();
         return undefined;
       case FrameType.PING:
-        return up.send(msg).catch(() => {}); // the leader is alive: keep the source's link alive too (awaited: bounded)
+        if (up.conn.writableLength === 0) up.post(msg); // the leader is alive: keep the source's link alive too (as above)
+        return undefined;
       case FrameType.ERROR:
         this.#doneForwarded = true; // the leader's verdict goes to the source as it is
         this.#log.event('relay-failed', { reason: `leader: ${msg.message}` });

@@ -1,0 +1,95 @@
+/**
+ * Attack: a key holder opens sessions and floods PINGs (1 GiB in all, over 4 connections) without ever reading
+ * the PONGs. Each PONG is a reply that must wait in the daemon's write queue; before the queue had a mark,
+ * the daemon kept reading and queueing until it ran out of memory. Now reading stops once 1 MiB waits to be
+ * written, the flood stalls in TCP, and the daemon closes a peer that takes none of its bytes for the stall
+ * time (here the idle timeout, 3 s). Checked on `smig recv` and on `smig relay` (data-relay role): the
+ * daemon stays up, its peak RSS (VmHWM) stays within the documented bound, a migration started during the
+ * attack completes byte-identical.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FrameType } from '../../src/protocol/index.js';
+import { ATTACKER, MiB, attackerTls, flood, migrate, startCluster, wire } from './daemons.js';
+import type { Cluster, Daemon } from './daemons.js';
+
+/** Documented bound (docs/ARCHITECTURE.md "Resource bounds"): per flooding connection, over the idle daemon's RSS. */
+const PER_CONNECTION_MiB = 8;
+/** The legitimate migration and the runtime's own slack (heap growth, TLS buffers of the honest links). */
+const SLACK_MiB = 48;
+const CONNECTIONS = 4;
+const TOTAL = 1024 * MiB;
+
+let c: Cluster;
+beforeAll(async () => {
+  c = await startCluster({ relays: 2, relayArgs: ['--idle-timeout', '3s'], recvArgs: ['--idle-timeout', '3s'] });
+}, 60_000);
+
+afterAll(async () => {
+  const logs = c.all().map((d) => d.stderr);
+  const codes = await c.stop();
+  expect(codes, logs.join('\n')).toEqual(codes.map(() => 0));
+  for (const l of logs) expect(l).not.toMatch(/internal-error/);
+}, 60_000);
+
+/** 1 MiB of back-to-back PING frames. */
+function pings(): Buffer {
+  const one = wire({ type: FrameType.PING, seq: 7 });
+  return Buffer.concat(Array.from({ length: Math.floor(MiB / one.length) }, () => one));
+}
+
+async function attack(d: Daemon, opening: () => Buffer): Promise<void> {
+  const before = d.memory();
+  const socks = await Promise.all(Array.from({ length: CONNECTIONS }, () => attackerTls(d.hostPort, c.key, ATTACKER)));
+  for (const s of socks) s.write(opening());
+  const piece = pings();
+  let peakKiB = before.rssKiB;
+  let over = false;
+  const boundKiB = before.rssKiB + (CONNECTIONS * PER_CONNECTION_MiB + SLACK_MiB) * 1024;
+  const watch = setInterval(() => {
+    if (!d.alive) return;
+    peakKiB = Math.max(peakKiB, d.memory().rssKiB);
+    if (peakKiB > boundKiB && !over) {
+      over = true; // stop the attack: the test has failed already, no need to take the machine down
+      for (const s of socks) s.destroy();
+    }
+  }, 50);
+  const floods = socks.map((s) => flood(s, piece, TOTAL / CONNECTIONS, 15_000, 40_000));
+  const legit = (async () => {
+    await new Promise((r) => setTimeout(r, 300)); // the flood is on
+    return migrate(c, `during-${d.name}.bin`);
+  })();
+  const results = await Promise.all(floods);
+  const m = await legit;
+  clearInterval(watch);
+  for (const s of socks) s.destroy();
+  const after = d.memory();
+  const sent = results.reduce((a, r) => a + r.sent, 0);
+  console.log(`[ping-flood] ${d.name}: RSS before ${before.rssKiB} KiB, peak ${Math.max(after.hwmKiB, peakKiB)} KiB ` +
+    `(bound ${boundKiB} KiB); attacker pushed ${(sent / MiB).toFixed(1)} MiB of PINGs before being cut off ` +
+    `(${results.map((r) => `${r.closed ? 'closed' : 'open'} after ${r.ms} ms`).join(', ')})`);
+  console.log(d.stderr.split('\n').filter((l) => / (link-failed|relay-failed|receive-failed|peers?-rejected) /.test(l)).slice(0, 6).join('\n'));
+  expect(over, `RSS passed the bound: ${peakKiB} KiB > ${boundKiB} KiB`).toBe(false);
+  expect(d.alive).toBe(true);
+  expect(after.hwmKiB - before.rssKiB).toBeLessThan(boundKiB - before.rssKiB);
+  // the daemon stopped reading and then closed every flooding peer: none got its 256 MiB through
+  for (const r of results) expect(r.closed).toBe(true);
+  expect(sent).toBeLessThan(TOTAL / 4);
+  // closed for not reading (stall or idle timeout), or with its session when the next hop gave up on it
+  expect(d.stderr).toMatch(/ link-failed remote=127\.0\.0\.2:\d+ reason="(connection to 127\.0\.0\.2:\d+: (the peer took none|no bytes either way)|leader [\d.:]+: connection lost before DONE)/);
+  expect([m.status, m.identical], m.stderr).toEqual([0, true]);
+}
+
+describe('PING flood, never reading the PONGs', () => {
+  it('smig recv: stays up within its bound, closes the flooders, a migration completes', async () => {
+    let n = 0;
+    await attack(c.recv, () => wire({ type: FrameType.SESSION, sessionId: new Uint8Array(16).fill(0x10 + n++), role: 'destination', name: 'x', length: null }));
+  }, 90_000);
+
+  it('smig relay (data relay): stays up within its bound, closes the flooders, a migration completes', async () => {
+    let n = 0;
+    await attack(c.relays[0]!, () => wire({
+      type: FrameType.SESSION, sessionId: new Uint8Array(16).fill(2 + n++), role: 'data-relay', leader: c.relays[1]!.addr, index: 0,
+      layout: { dataRelays: 1, keyRelays: 1, threshold: 1 },
+    }));
+  }, 90_000);
+});
