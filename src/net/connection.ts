@@ -345,7 +345,8 @@ export class FramedConnection {
       this.#opening = null;
       this.#decoder.setMaxFrameLength(this.#maxFrameLength);
     }
-    if (this.#busy || this.#queue.length > 0) this.#queue.push([type, body]);
+    // while a handler is busy or our replies back up, later frames of the chunk wait here (views, not copies)
+    if (this.#busy || this.#writeBlocked || this.#queue.length > 0) this.#queue.push([type, body]);
     else this.#dispatch(type, body);
   }
 
@@ -363,9 +364,14 @@ export class FramedConnection {
 
   #settled(): void {
     this.#busy = false;
+    this.#pump();
+  }
+
+  /** Dispatches waiting frames while nothing holds them back, then lets reading run if nothing does. */
+  #pump(): void {
     if (this.#failing || this.#isClosed) return;
     try {
-      while (!this.#busy && this.#queue.length > 0) {
+      while (!this.#busy && !this.#writeBlocked && this.#queue.length > 0) {
         const [type, body] = this.#queue.shift()!;
         this.#dispatch(type, body);
       }
@@ -399,7 +405,7 @@ export class FramedConnection {
         this.#writeBlocked = false;
         clearTimeout(this.#stallTimer);
         this.#stallTimer = undefined;
-        if (!this.#isClosed) this.#updateReading();
+        this.#pump();
       },
       () => {},
     );
