@@ -8,10 +8,11 @@
  *   queues more than one frame beyond the socket's buffer;
  * - inbound, a frame handler that returns a promise pauses reading until it settles, so a slow
  *   consumer fills the TCP window and stalls the peer instead of buffering here;
- * - both ways at once: while the write queue is over `writeQueueMark` (bytes + {@link QUEUED_FRAME_COST} per
- *   queued frame; replies such as PONG included), reading is paused too and resumes on `'drain'`. A peer that sends requests but reads no
- *   answers therefore stalls itself; if it takes none of our queued bytes for `stallTimeoutMs`, or the
- *   queue passes `maxQueuedWriteBytes`, the connection is destroyed.
+ * - both ways at once: while the replies waiting to be written (frames sent while one of this connection's
+ *   handlers runs or is pending: PONG, answers) cost more than `writeQueueMark` (bytes + {@link QUEUED_FRAME_COST}
+ *   per frame), reading is paused too; it resumes once the socket has flushed everything. A peer that sends
+ *   requests but reads no answers therefore stalls itself; if reading stays paused for `stallTimeoutMs`, or
+ *   the socket's queue passes `maxQueuedWriteBytes`, the connection is destroyed.
  *
  * A listener can also give the opening frame a smaller length limit and a deadline
  * (`openingFrameMaxLength`, `openingTimeoutMs`): before a peer has said who it is, it may park only a
@@ -48,11 +49,11 @@ export interface FramedConnectionOptions {
   closeTimeoutMs?: number;
   /** Largest frame length accepted and sent (type byte + body). Default 16 MiB. */
   maxFrameLength?: number;
-  /** Reading pauses while the write queue (bytes + 4 KiB per frame) is over this; resumes on `'drain'`. Default 1 MiB. */
+  /** Reading pauses while the queued replies (bytes + 4 KiB per frame) are over this; resumes once all is flushed. Default 1 MiB. */
   writeQueueMark?: number;
   /** Hard cap on bytes waiting to be written: beyond it the connection is destroyed (SMIG_ERR_BUFFER_LIMIT). Default `maxFrameLength + 4 × writeQueueMark`. */
   maxQueuedWriteBytes?: number;
-  /** While reading is paused for the write queue, a peer that takes none of it for this long is destroyed (SMIG_ERR_TIMEOUT). Default: the idle timeout, or 60 s. */
+  /** Reading paused for queued replies this long (the socket did not flush them all) → destroyed (SMIG_ERR_TIMEOUT). Default: the idle timeout, or 60 s. */
   stallTimeoutMs?: number;
   /** Largest length field of the first inbound frame (later frames: `maxFrameLength`). Default `maxFrameLength`. */
   openingFrameMaxLength?: number;
@@ -133,18 +134,30 @@ export class FramedConnection {
   readonly #writeQueueMark: number;
   readonly #maxQueued: number;
   readonly #stallMs: number;
-  /** Reading is paused because more than #writeQueueMark bytes wait to be written. */
+  /** Reading is paused because the queued replies are over #writeQueueMark. */
   #writeBlocked = false;
   /** Bytes read and dropped after a failure, while waiting for the peer's close. */
   #discarded = 0;
-  readonly #frameFlushed = (): void => {
-    this.#queuedFrames--;
+  /** A reply frame's last part was flushed: its cost leaves the reply queue. */
+  readonly #replyFlushed = (bytes: number): (() => void) => () => {
+    this.#replyFrames--;
+    this.#replyBytes -= bytes;
+    this.#frameFlushed();
   };
-  /** Frames handed to the socket whose last part it has not yet flushed. */
-  #queuedFrames = 0;
+  /**
+   * After any frame's flush: reading resumes once the socket has taken everything (the peer reads) — not
+   * when a non-reading peer's kernel buffers take a little more, which would let a flood go on for as long
+   * as they keep growing.
+   */
+  readonly #frameFlushed = (): void => {
+    if (this.#writeBlocked && !this.#isClosed && this.#socket.writableLength === 0) this.#unblock();
+  };
+  /** A handler of this connection is running (synchronously) right now. */
+  #inDispatch = false;
+  /** Replies (frames sent while a handler of this connection ran or was pending) not yet flushed, and their bytes. */
+  #replyFrames = 0;
+  #replyBytes = 0;
   #stallTimer: NodeJS.Timeout | undefined;
-  /** Bytes handed on by the socket (`bytesWritten − writableLength`) when the stall timer was armed. */
-  #stallFlushed = 0;
   #opening: { timer: NodeJS.Timeout | undefined } | null = null;
 
   constructor(socket: Socket, opts: FramedConnectionOptions = {}) {
@@ -221,9 +234,14 @@ export class FramedConnection {
     return this.#socket.writableLength;
   }
 
-  /** The write queue as the mark sees it: queued bytes + {@link QUEUED_FRAME_COST} per queued frame. */
+  /**
+   * The reply queue as the mark sees it: bytes + {@link QUEUED_FRAME_COST} per frame of the replies not yet
+   * flushed. A reply is a frame sent while one of this connection's handlers runs or is pending (PONG, an
+   * answer to a request): what a peer can make us queue by sending. Other sends come from producers that
+   * await them, or from timers.
+   */
   get queuedCost(): number {
-    return this.#socket.writableLength + QUEUED_FRAME_COST * this.#queuedFrames;
+    return this.#replyBytes + QUEUED_FRAME_COST * this.#replyFrames;
   }
 
   /**
@@ -351,7 +369,13 @@ export class FramedConnection {
   }
 
   #dispatch(type: FrameType, body: Uint8Array): void {
-    const result = this.#handler!(type, body);
+    let result: void | Promise<void>;
+    this.#inDispatch = true;
+    try {
+      result = this.#handler!(type, body);
+    } finally {
+      this.#inDispatch = false;
+    }
     if (result !== undefined && typeof result.then === 'function') {
       this.#busy = true;
       this.#socket.pause(); // the kernel buffer fills, the TCP window closes, the peer's writes stall
@@ -391,38 +415,37 @@ export class FramedConnection {
 
   /** After a write: over the mark → stop reading until the queue drains, and watch that the peer takes bytes. */
   #checkWriteQueue(): void {
-    const queued = this.queuedCost;
-    if (queued > this.#maxQueued) {
-      this.destroy(smigError('SMIG_ERR_BUFFER_LIMIT', `connection to ${this.remote}: the write queue reached ${queued} bytes (at most ${this.#maxQueued}, frames counted at ${QUEUED_FRAME_COST} bytes each): the peer does not read`));
+    const bytes = this.#socket.writableLength;
+    if (bytes > this.#maxQueued) {
+      this.destroy(smigError('SMIG_ERR_BUFFER_LIMIT', `connection to ${this.remote}: ${bytes} bytes wait to be written (at most ${this.#maxQueued}): the peer does not read`));
       return;
     }
+    const queued = this.queuedCost;
     if (this.#writeBlocked || queued <= this.#writeQueueMark) return;
     this.#writeBlocked = true;
     this.#socket.pause();
     this.#armStall();
-    this.#waitDrain().then(
-      () => {
-        this.#writeBlocked = false;
-        clearTimeout(this.#stallTimer);
-        this.#stallTimer = undefined;
-        this.#pump();
-      },
-      () => {},
-    );
+  }
+
+  /** Everything was flushed: read again (and dispatch what waits). */
+  #unblock(): void {
+    this.#writeBlocked = false;
+    clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+    this.#pump();
   }
 
   /** Destroys the connection when a whole stall period passes without the socket handing on a byte. */
+  /**
+   * Reading stays paused for at most one stall period: a peer that does not take all of our queued bytes within
+   * it (a reader of its replies takes 256 small frames in no time) is destroyed. Trickling a few bytes does not
+   * buy another period.
+   */
   #armStall(): void {
-    this.#stallFlushed = this.#bytesWritten - this.#socket.writableLength;
     this.#stallTimer = setTimeout(() => {
       if (!this.#writeBlocked || this.#isClosed) return;
-      const flushed = this.#bytesWritten - this.#socket.writableLength;
-      if (flushed > this.#stallFlushed) {
-        this.#armStall(); // slow, but reading: give it another period
-        return;
-      }
       this.destroy(smigError('SMIG_ERR_TIMEOUT',
-        `connection to ${this.remote}: the peer took none of the ${this.#socket.writableLength} bytes queued for it in ${this.#stallMs} ms`));
+        `connection to ${this.remote}: the peer did not read its replies (${this.queuedCost} bytes' worth queued) for ${this.#stallMs} ms`));
     }, this.#stallMs);
     this.#stallTimer.unref();
   }
@@ -462,15 +485,21 @@ export class FramedConnection {
     const s = this.#socket;
     if (this.#isClosed || s.destroyed || !s.writable) return Promise.reject(this.#notOpen());
     // STYLE §3.5: header and body as separate writes, flushed together
+    const reply = this.#inDispatch || this.#busy;
+    let size = 0;
+    for (const p of parts) size += p.length;
     s.cork();
     const last = parts.length - 1;
     for (let i = 0; i <= last; i++) {
       const p = parts[i]!;
-      if (i === last) s.write(p, this.#frameFlushed);
+      if (i === last) s.write(p, reply ? this.#replyFlushed(size) : this.#frameFlushed);
       else s.write(p);
-      this.#bytesWritten += p.length;
     }
-    this.#queuedFrames++;
+    this.#bytesWritten += size;
+    if (reply) {
+      this.#replyFrames++;
+      this.#replyBytes += size;
+    }
     s.uncork();
     this.#checkWriteQueue();
     if (this.#isClosed || s.destroyed) return Promise.reject(this.#notOpen());

@@ -169,7 +169,7 @@ describe('the write-queue mark', () => {
     }
     await until(() => l.conns.length === 1);
     const { error } = await l.conns[0]!.closed;
-    expect(error?.message).toMatch(/^connection to 127\.0\.0\.1:\d+: (the peer took none of the \d+ bytes queued for it in 600 ms|no bytes either way for 600 ms)$/);
+    expect(error?.message).toMatch(/^connection to 127\.0\.0\.1:\d+: (the peer did not read its replies \(\d+ bytes' worth queued\) for 600 ms|no bytes either way for 600 ms)$/);
     // reading, and the frames of the chunk at hand, stopped at the mark: the queue never passed it by more than one reply
     expect(maxCost).toBeGreaterThan(1024 * 1024);
     expect(maxCost).toBeLessThanOrEqual(1024 * 1024 + 9 + QUEUED_FRAME_COST);
