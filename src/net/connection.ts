@@ -91,7 +91,7 @@ const MAX_DISCARD_BYTES = 1024 * 1024;
  * `connectChannel`).
  *
  * Reading starts when {@link onFrame} is first called. Frames are delivered one at a time, in order:
- * while a handler's promise is pending, later frames wait (at most the rest of one socket chunk) and
+ * while a handler's promise is pending, later frames wait (at most the rest of one socket chunk, and one more chunk) and
  * the socket is paused. A handler that throws or rejects, or a frame the decoder refuses (too large,
  * unknown type, truncated), makes the connection send ERROR (best effort) and close; the error is
  * reported by {@link closed}.
@@ -275,7 +275,11 @@ export class FramedConnection {
           this.#decoder.push(chunk);
         } catch (err) {
           this.#fail(err);
+          return;
         }
+        // a handler still pending (or replies backed up) after a whole chunk: now stop reading. Pausing at
+        // every promise instead costs a pause/resume pair per frame, though most settle before the next chunk
+        if (this.#busy || this.#writeBlocked) this.#socket.pause();
       });
     }
   }
@@ -377,8 +381,7 @@ export class FramedConnection {
       this.#inDispatch = false;
     }
     if (result !== undefined && typeof result.then === 'function') {
-      this.#busy = true;
-      this.#socket.pause(); // the kernel buffer fills, the TCP window closes, the peer's writes stall
+      this.#busy = true; // later frames wait; the socket pauses if a chunk comes before it settles
       result.then(
         () => this.#settled(),
         (err: unknown) => this.#fail(err),

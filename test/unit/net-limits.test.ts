@@ -83,7 +83,7 @@ describe('listener caps', () => {
   });
 
   it('at most maxHandshakes sockets in the handshake; the deadline frees them however the peer dribbles', async () => {
-    const l = await listen({ maxHandshakes: 2, handshakeTimeoutMs: 400 });
+    const l = await listen({ maxHandshakes: 2, handshakeTimeoutMs: 1500 });
     const slow = [rawTcp(l.address.port), rawTcp(l.address.port)];
     // a byte every 100 ms: node's own (inactivity) timeout would never fire
     const drip = setInterval(() => { for (const s of slow) s.write(Uint8Array.of(0x16)); }, 100);
@@ -94,7 +94,7 @@ describe('listener caps', () => {
     await until(() => l.rejected.some((r) => r.reason === 'too many handshakes in progress (at most 2)'));
     const t0 = Date.now();
     await Promise.all(slow.map((s) => once(s, 'close')));
-    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(Date.now() - t0).toBeLessThan(6000); // 1.5 s, with room for a loaded machine
     await connect(l);
   });
 

@@ -233,7 +233,7 @@ describe('the relay daemon against a misbehaving peer (with the key)', () => {
 describe('Link.sendWiping', () => {
   it('zeroes each payload only after the socket has taken it: the peer gets every byte, the sender keeps none', async () => {
     const got: Uint8Array[] = [];
-    const l = await listenChannel(ANY, { key, onConnection: (c) => c.onFrame((_t, b) => void got.push(new Uint8Array(b))) });
+    const l = await listenChannel(ANY, { key, openingFrameMaxLength: 1024 * 1024, onConnection: (c) => c.onFrame((_t, b) => void got.push(new Uint8Array(b))) });
     const link = new Link(await connectChannel(l.address, { key }), 'reply', 'test peer');
     const bufs = [0x11, 0x22, 0x33].map((x) => new Uint8Array(300_000).fill(x));
     // back to back: the later writes wait in the socket's buffer, where an early wipe would zero them
