@@ -1,5 +1,5 @@
 /**
- * Attack: a key holder opens sessions and floods PINGs (1 GiB in all, over 4 connections) without ever reading
+ * Attack: a key holder opens sessions and floods PINGs (1 GiB in all, over 2 connections) without ever reading
  * the PONGs. Each PONG is a reply that must wait in the daemon's write queue; before the queue had a mark,
  * the daemon kept reading and queueing until it ran out of memory. Now reading stops once 1 MiB waits to be
  * written, the flood stalls in TCP, and the daemon closes a peer that takes none of its bytes for the stall
@@ -18,8 +18,8 @@ import type { Cluster } from './daemons.js';
 /** Documented bound (docs/ARCHITECTURE.md "Resource bounds"): per flooding connection, over the idle daemon's RSS. */
 const PER_CONNECTION_MiB = 8;
 /** The legitimate migration and the runtime's own slack (heap growth, TLS buffers of the honest links). */
-const SLACK_MiB = 48;
-const CONNECTIONS = 4;
+const SLACK_MiB = 64;
+const CONNECTIONS = 2;
 const TOTAL = 1024 * MiB;
 
 let c: Cluster;
