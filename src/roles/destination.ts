@@ -380,13 +380,6 @@ class Receipt {
           throw smigError('SMIG_ERR_VERIFY', `destination: more than the ${declared} bytes announced`);
         }
         this.#armIdle();
-        if (this.#vm !== undefined) await this.#vm.write(msg.bytes);
-        else {
-          await writeAll(this.#fh!, msg.bytes).catch((err: unknown) => {
-            this.#log.event('write-failed', { dir: this.#dir, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
-            throw upstreamFileError('write the file', err);
-          });
-        }
         this.#hash.update(msg.bytes);
         this.#written += msg.bytes.length;
         // a copy: the opener keeps unconsumed bytes by reference, and the frame body may be reused
