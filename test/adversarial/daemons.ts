@@ -41,7 +41,7 @@ export class Daemon {
   constructor(name: string, args: string[], fdLimit: number) {
     this.name = name;
     const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
-    this.child = spawn('/bin/sh', ['-c', `ulimit -n ${fdLimit} && exec ${quoted}`], { cwd: ROOT });
+    this.child = spawn('/bin/sh', ['-c', `ulimit -n ${fdLimit} 2>/dev/null; exec ${quoted}`], { cwd: ROOT });
     this.child.stdout.resume();
     this.child.stderr.setEncoding('utf8');
     this.child.stderr.on('data', (s: string) => (this.stderr += s));
