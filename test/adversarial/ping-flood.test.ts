@@ -78,7 +78,7 @@ async function attack(d: Daemon, opening: () => Buffer, legitimate?: () => Promi
   expect(sent).toBeLessThan(TOTAL / 4);
   // closed for not reading (stall or idle timeout), or with its session when the next hop gave up on it (the
   // controller does not log its links)
-  if (d.name !== 'control') expect(d.stderr).toMatch(/ link-failed remote=127\.0\.0\.2:\d+ reason="(connection to 127\.0\.0\.2:\d+: (the peer did not read its replies|no bytes either way)|leader [\d.:]+: connection lost before DONE)/);
+  if (d.name !== 'control') await d.waitFor(/ link-failed remote=127\.0\.0\.2:\d+ reason="(connection to 127\.0\.0\.2:\d+: (the peer did not read its replies|no bytes either way)|leader [\d.:]+: connection lost before DONE)/, 10_000);
   expect([m.status, m.identical], m.stderr).toEqual([0, true]);
 }
 
