@@ -3,10 +3,10 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import { smigError } from '../../errors.js';
 import { formatDuration, parseDuration } from '../../util/units.js';
-import { argParser, collect } from '../io.js';
+import { argParser, collect, parseBin } from '../options.js';
 import type { CliIO } from '../io.js';
 import { formatNumber, table } from '../table.js';
-import type { CommandSpec } from './index.js';
+import type { CommandSpec } from '../spec.js';
 
 interface AnalyzeFlags {
   class?: string[];
@@ -42,12 +42,6 @@ function parseCount(text: string): number {
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < 0) throw smigError('SMIG_ERR_USAGE', `'${text}' is not a whole number`);
   return n;
-}
-
-function parseBin(text: string): bigint {
-  const ns = parseDuration(text, 'bin');
-  if (ns < 1000n) throw smigError('SMIG_ERR_BAD_DURATION', `bin: '${text}' is shorter than 1us`);
-  return ns;
 }
 
 const ADVERSARY_HELP = `

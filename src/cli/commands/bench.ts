@@ -6,12 +6,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { smigError } from '../../errors.js';
 import { parseDuration, parseSize } from '../../util/units.js';
-import { argParser } from '../io.js';
+import { argParser } from '../options.js';
 import type { CliIO } from '../io.js';
 import { table } from '../table.js';
 import { BENCH_STRATEGIES, DEFAULT_SIZES } from '../../bench/bench.js';
 import type { BenchStrategy } from '../../bench/bench.js';
-import type { CommandSpec } from './index.js';
+import type { CommandSpec } from '../spec.js';
 
 interface BenchFlags {
   hosts?: 'lab' | 'loopback';

@@ -3,10 +3,9 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import { smigError } from '../../errors.js';
 import { parseDuration, parseSize } from '../../util/units.js';
-import { argParser } from '../io.js';
+import { argParser, parseCount } from '../options.js';
 import type { CliIO } from '../io.js';
-import type { CommandSpec } from './index.js';
-import { parseCount } from './relay.js';
+import type { CommandSpec } from '../spec.js';
 
 interface CaptureFlags {
   interface?: string;

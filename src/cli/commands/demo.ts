@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { smigError } from '../../errors.js';
 import { parseSize } from '../../util/units.js';
-import { argParser } from '../io.js';
+import { argParser } from '../options.js';
 import type { CliIO } from '../io.js';
 import { table } from '../table.js';
-import type { CommandSpec } from './index.js';
+import type { CommandSpec } from '../spec.js';
 
 interface DemoFlags {
   out?: string;

@@ -1,7 +1,7 @@
 /** `smig keygen [-o FILE]`: the cluster key every smig channel is authenticated with (DESIGN §3 "Channel"). */
 import type { Command } from 'commander';
 import type { CliIO } from '../io.js';
-import type { CommandSpec } from './index.js';
+import type { CommandSpec } from '../spec.js';
 
 interface KeygenFlags {
   output?: string;

@@ -10,11 +10,11 @@ import { constants } from 'node:os';
 import { Command, Option } from 'commander';
 import { smigError } from '../../errors.js';
 import { formatDuration, parseDuration, parseRate } from '../../util/units.js';
-import { argParser } from '../io.js';
+import { argParser, parseCount } from '../options.js';
+import { configureCommandOutput } from '../io.js';
 import type { CliIO } from '../io.js';
 import { table } from '../table.js';
-import type { CommandSpec } from './index.js';
-import { parseCount } from './relay.js';
+import type { CommandSpec } from '../spec.js';
 
 interface UpFlags {
   hosts: number;
@@ -76,8 +76,8 @@ export const labCommand: CommandSpec = {
     if (!parser) throw smigError('SMIG_ERR_USAGE', `lab: unknown action '${action}' (up, exec, status, down)`);
     let status = 0;
     const sub = parser((s) => void (status = s), io)
-      .exitOverride()
-      .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
+      .exitOverride();
+    configureCommandOutput(sub, io);
     await sub.parseAsync(rest, { from: 'user' });
     return status;
   },

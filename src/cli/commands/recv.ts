@@ -1,12 +1,12 @@
 /** `smig recv --listen HOST:PORT --key FILE --out DIR [--exec CMD]`: the destination daemon (DESIGN §3, §6). */
 import type { Command } from 'commander';
 import type { HostPort } from '../../net/address.js';
-import { argParser, collect } from '../io.js';
 import { smigError } from '../../errors.js';
+import { commandLogger, serveUntilSignal } from '../daemon.js';
 import type { CliIO } from '../io.js';
-import type { CommandSpec } from './index.js';
-import { addChannelOptions, channelTimeouts, commandLogger, durationOption, hostPortOption, ms, parseCount, serveUntilSignal } from './relay.js';
-import type { ChannelFlags } from './relay.js';
+import { addChannelOptions, argParser, channelTimeouts, collect, durationOption, hostPortOption, ms, parseCount } from '../options.js';
+import type { ChannelFlags } from '../options.js';
+import type { CommandSpec } from '../spec.js';
 
 interface RecvFlags extends ChannelFlags {
   listen: HostPort;
