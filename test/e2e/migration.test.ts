@@ -125,7 +125,7 @@ describe('command line', () => {
     const recvUsage = await runCli(['recv', '--listen', '127.0.0.1:0', '--key', keyFile, '--out', outDir, '--trust-source', `${idFile}.pub`]);
     expect([recvUsage.status, recvUsage.stderr]).toEqual([2, 'smig recv: --trust-source needs --identity (signed sessions are sealed to this host)\n']);
     const r = await runCli(['send', file, ...layout(['--data-relays', '127.0.0.1:1,127.0.0.1:1'])]);
-    expect([r.status, r.stderr]).toEqual([2, "error: option '--data-relays <list>' argument '127.0.0.1:1,127.0.0.1:1' is invalid. --data-relays: '127.0.0.1:1' is listed twice\n(run with --help for usage)\n"]);
+    expect([r.status, r.stderr]).toEqual([2, "smig send: option '--data-relays <list>' argument '127.0.0.1:1,127.0.0.1:1' is invalid. --data-relays: '127.0.0.1:1' is listed twice (see smig send --help)\n"]);
   });
 });
 

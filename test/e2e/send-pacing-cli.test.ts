@@ -101,8 +101,8 @@ describe('smig send --dry-run', () => {
       [['--rate', '1kB/s'], 'smig send: --strategy bulk: no pacing, so --rate has no use (pick constant, profile or replay)\n'],
       [['--profile', profile], 'smig send: --strategy bulk: no pacing, so --profile has no use (pick constant, profile or replay)\n'],
       [['--strategy', 'profile', '--profile', profile, '--rate', '1kB/s'], 'smig send: --rate: only for --strategy constant (profile takes its rates from the profile)\n'],
-      [['--strategy', 'constant', '--rate', 'fast'], "error: option '--rate <rate>' argument 'fast' is invalid. --rate: 'fast' is not a rate (examples: 6MB/s, 10Mbit/s, 500KiB/s)\n(run with --help for usage)\n"],
-      [['--strategy', 'constant', '--rate', '1kB/s', '--seed', '-1'], "error: option '--seed <n>' argument '-1' is invalid. '-1' is not a seed from 0 to 4294967295\n(run with --help for usage)\n"],
+      [['--strategy', 'constant', '--rate', 'fast'], "smig send: option '--rate <rate>' argument 'fast' is invalid. --rate: 'fast' is not a rate (as tc: 128kbit, 16kbps = 16 kB/s, 10mbit; or 16kB/s, 10Mbit/s) (see smig send --help)\n"],
+      [['--strategy', 'constant', '--rate', '1kB/s', '--seed', '-1'], "smig send: option '--seed <n>' argument '-1' is invalid. '-1' is not a seed from 0 to 4294967295 (see smig send --help)\n"],
       [['--strategy', 'profile', '--profile', notJson], `smig send: ${notJson}: not JSON (Unexpected token 'o', "not a profile" is not valid JSON)\n`],
     ];
     for (const [extra, stderr] of cases) {

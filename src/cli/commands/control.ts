@@ -100,7 +100,7 @@ async function clientOf(sub: Command): Promise<{ flags: ClientFlags; client: imp
     throw smigError('SMIG_ERR_USAGE', `${ignored.map((o) => o.long).join(', ')}: an option of the daemon (smig control), not of ${sub.name()}`);
   }
   const key = flags.key ?? (parent?.opts() as { key?: string } | undefined)?.key;
-  if (key === undefined) throw smigError('SMIG_ERR_USAGE', `${sub.name()}: --key FILE is required (the cluster key)`);
+  if (key === undefined) throw smigError('SMIG_ERR_USAGE', '--key FILE is required (the cluster key)');
   const { loadKeyFile } = await import('../../crypto/keyfile.js');
   const clusterKey = await loadKeyFile(key);
   const idFile = flags.identity ?? (sub.parent?.opts() as { identity?: string } | undefined)?.identity;
@@ -222,7 +222,7 @@ async function migrateAction(target: string, sub: Command): Promise<void> {
   const source = colon < 0 ? null : target.slice(colon + 1);
   const { NAME_PATTERN } = await import('../../control/inventory.js');
   if (!NAME_PATTERN.test(host) || (source !== null && !NAME_PATTERN.test(source))) {
-    throw smigError('SMIG_ERR_USAGE', `migrate: '${target}' is not HOST or HOST:SOURCE (names of letters, digits, '.', '_', '-')`);
+    throw smigError('SMIG_ERR_USAGE', `'${target}' is not HOST or HOST:SOURCE (names of letters, digits, '.', '_', '-')`);
   }
   const { migrate } = await import('../../control/client.js');
   const updates: JsonObject[] = [];
