@@ -8,6 +8,7 @@ import { smigError } from '../../errors.js';
 import { parseDuration, parseSize } from '../../util/units.js';
 import { argParser } from '../options.js';
 import type { CliIO } from '../io.js';
+import { ensureDir } from '../output.js';
 import { table } from '../table.js';
 import { BENCH_STRATEGIES, DEFAULT_SIZES } from '../../bench/bench.js';
 import type { BenchStrategy } from '../../bench/bench.js';
@@ -93,6 +94,7 @@ export const benchCommand: CommandSpec = {
     const { DEMO_CAPTURE } = await import('../../bench/demo.js');
     const { strategyTable, resourceTable, strategiesOf, classLabel, adversaryBaselineLine } = await import('../../bench/report.js');
     const hosts = opts.hosts ?? (process.getuid?.() === 0 ? 'lab' : 'loopback');
+    if (opts.out !== undefined) await ensureDir(resolve(opts.out), '--out');
     const out = opts.out !== undefined ? resolve(opts.out) : mkdtempSync(join(tmpdir(), 'smig-bench-'));
     const t0 = performance.now();
     const r = await runBench({

@@ -1,6 +1,7 @@
 /** `smig keygen [-o FILE]`: the cluster key every smig channel is authenticated with (DESIGN §3 "Channel"). */
 import type { Command } from 'commander';
 import type { CliIO } from '../io.js';
+import { ensureParentDir } from '../output.js';
 import type { CommandSpec } from '../spec.js';
 
 interface KeygenFlags {
@@ -48,6 +49,7 @@ export const keygenCommand: CommandSpec = {
     const { encodeKeyFile, generateKey, generateKeyFile } = await import('../../crypto/keyfile.js');
     const { wipe } = await import('../../crypto/wipe.js');
     if (opts.output !== undefined) {
+      await ensureParentDir(opts.output, '--output');
       await generateKeyFile(opts.output, { force: opts.force === true });
       io.stderr.write(`smig keygen: key written to ${opts.output} (mode 0600)\n`);
       return 0;

@@ -9,6 +9,7 @@ import type { Profile } from '../../profile/model.js';
 import { formatDuration, formatRate, parseDuration, parseRate, parseSize } from '../../util/units.js';
 import { formatSeconds } from '../format.js';
 import { ioOf } from '../io.js';
+import { ensureParentDir, writeOutputFile } from '../output.js';
 import type { CliIO } from '../io.js';
 import { argParser, parseBin, parseSeed } from '../options.js';
 import { formatNumber, table } from '../table.js';
@@ -97,7 +98,10 @@ async function learn(capture: string, flags: LearnFlags, io: CliIO): Promise<voi
   });
   for (const w of warnings) io.stderr.write(`smig profile: warning: ${w.message}\n`);
   if (flags.output === '-') io.stdout.write(stringifyProfile(profile));
-  else await saveProfile(flags.output, profile);
+  else {
+    await ensureParentDir(flags.output, '--output');
+    await saveProfile(flags.output, profile);
+  }
   io.stderr.write(
     `smig profile: learned ${profile.bins} bins of ${formatDuration(BigInt(profile.binNs))} from ${profile.provenance.capture} ` +
       `(${profile.packets} packets, ${profile.bytes} bytes, mean ${formatRate(profile.rates.bytesPerSecond)}, ${profile.chain.levels.length} levels)` +
@@ -111,12 +115,9 @@ async function show(file: string, flags: ShowFlags, io: CliIO): Promise<void> {
   const p = await loadProfile(file);
   if (flags.plot) {
     const { plotFormatFor, renderAnalysisPlot } = await import('../../analysis/plot.js');
-    const { writeFile } = await import('node:fs/promises');
     const format = plotFormatFor(flags.plot);
     const text = await renderAnalysisPlot(profilePlotInput(p, p.provenance.capture, flags.seed), format);
-    await writeFile(flags.plot, text).catch((e: NodeJS.ErrnoException) => {
-      throw smigError('SMIG_ERR_FILE', `--plot: cannot write ${flags.plot}: ${e.code ?? e.message}`);
-    });
+    await writeOutputFile(flags.plot, text, '--plot');
     io.stderr.write(`smig profile: plot written to ${flags.plot}\n`);
   }
   const s = summarizeProfile(p);
