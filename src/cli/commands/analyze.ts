@@ -61,7 +61,7 @@ folds, auc, aucLow, aucHigh, balancedAccuracy, importance: [{ feature, value }],
 `;
 
 /** The filter language of --filter and @FILTER (src/capture/filter.ts), as README.md lists it. */
-export const FILTER_KEYWORDS = 'host, net (NET/LEN, NET mask MASK), port, portrange, proto, src, dst, tcp, udp, icmp, icmp6, sctp, ip, ip6, arp, ' +
+export const FILTER_KEYWORDS: string = 'host, net (NET/LEN, NET mask MASK), port, portrange, proto, src, dst, tcp, udp, icmp, icmp6, sctp, ip, ip6, arp, ' +
   'rarp, vlan, less, greater, and/&&, or/||, not/!, parentheses; anything else is refused with its column';
 
 export const analyzeCommand: CommandSpec = {
