@@ -11,7 +11,8 @@ import { formatSeconds } from '../format.js';
 import { ioOf } from '../io.js';
 import { ensureParentDir, writeOutputFile } from '../output.js';
 import type { CliIO } from '../io.js';
-import { argParser, parseBin, parseSeed } from '../options.js';
+import { argParser, parseBin, parseCount, parseSeed } from '../options.js';
+import { rangeText, sessionEstimate } from '../estimate.js';
 import { formatNumber, table } from '../table.js';
 import type { CommandSpec } from '../spec.js';
 
@@ -33,6 +34,7 @@ interface ShowFlags {
 
 interface PlanFlags {
   size: number;
+  dataRelays: number;
   strategy: string;
   rate?: number;
   seed?: number;
@@ -85,6 +87,7 @@ export const profileCommand: CommandSpec = {
       .option('--strategy <name>', 'bulk | constant | profile | replay', 'profile')
       .option('--rate <rate>', 'constant strategy: wire rate (default the profile mean byte rate)', argParser((t) => parseRate(t, '--rate')))
       .option('--seed <n>', 'session seed (default random)', argParser(parseSeed))
+      .option('--data-relays <n>', 'data relays of the session whose time is simulated (source → relays → leader → destination)', argParser(parseCount(1)), 1)
       .option('--json', 'print the plan and the estimate as JSON')
       .action(async (file: string, flags: PlanFlags, sub: Command) => plan(file, flags, ioOf(sub)));
   },
@@ -159,9 +162,10 @@ async function plan(file: string, flags: PlanFlags, io: CliIO): Promise<void> {
   const p: Profile = await loadProfile(file);
   const pl = createPlan({ strategy: flags.strategy as never, profile: p, rate: flags.rate, seed: flags.seed });
   const d = planDuration(pl, flags.size);
+  const range = await sessionEstimate(pl, flags.size, flags.dataRelays);
   const planBytes = Buffer.byteLength(stringifyPlan(pl));
   if (flags.json) {
-    io.stdout.write(JSON.stringify({ plan: pl, duration: d, planBytes }, null, 2) + '\n');
+    io.stdout.write(JSON.stringify({ plan: pl, duration: d, session: range === null ? null : { dataRelays: flags.dataRelays, ...range }, planBytes }, null, 2) + '\n');
     return;
   }
   const o = pl.overheads;
@@ -171,9 +175,10 @@ async function plan(file: string, flags: PlanFlags, io: CliIO): Promise<void> {
     ['size', `${flags.size} bytes`],
     ['profile mean rate', formatRate(p.rates.bytesPerSecond)],
     ['pacer rate', d.wireRate === null ? 'unpaced (as fast as the links go)' : `${formatRate(d.wireRate)} on the wire, ${formatRate(d.payloadRate!)} payload`],
-    ['expected time', d.expectedSeconds === null ? '- (link speed)' : formatSeconds(d.expectedSeconds)],
+    ['expected time', range === null ? '- (link speed)' : `${rangeText(range, formatSeconds)}, ${flags.dataRelays} data relay${flags.dataRelays === 1 ? '' : 's'}`],
+    ['one hop', d.expectedSeconds === null ? '-' : `${formatSeconds(d.expectedSeconds)} at the plan's mean rate`],
     ['lower bound', `${formatSeconds(d.lowerBoundSeconds!)} (size ÷ profile mean byte rate)`],
-    ['ratio', d.expectedSeconds === null ? '-' : formatNumber(d.expectedSeconds / d.lowerBoundSeconds!)],
+    ['ratio', range === null ? '-' : `${formatNumber(range.p50 / d.lowerBoundSeconds!)} (expected ÷ lower bound)`],
     ['plan', `${planBytes} bytes of JSON`],
   ], ['l', 'l']).split('\n').slice(1).join('\n'));
 }

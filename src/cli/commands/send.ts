@@ -13,6 +13,7 @@ import type { PacingPlan, Strategy } from '../../pacing/plan.js';
 import type { HopPacingReport } from '../../roles/pace.js';
 import { formatDuration, formatRate, parseDuration, parseRate, parseSize } from '../../util/units.js';
 import { commandLogger } from '../daemon.js';
+import { rangeText, sessionEstimate } from '../estimate.js';
 import { Progress } from '../progress.js';
 import type { CliIO } from '../io.js';
 import { addChannelOptions, argParser, channelTimeouts, hostPortOption, parseCount, parseSeed } from '../options.js';
@@ -101,10 +102,16 @@ async function dryRun(opts: SendFlags, plan: PacingPlan, length: number | null, 
     ...opts.dataRelays.map((r) => hop(`data relay ${formatHostPort(r)} → leader ${leader}`, share, DATA_SEGMENT_FRAME_OVERHEAD)),
     hop(`leader ${leader} → destination ${formatHostPort(opts.dest)}`, length, DATA_FRAME_OVERHEAD),
   ];
-  const expected = plan.strategy === 'bulk' || length === null ? null : Math.max(...links.map((l) => l.expectedSeconds!));
+  const slowest = plan.strategy === 'bulk' || length === null ? null : Math.max(...links.map((l) => l.expectedSeconds!));
+  const range = length === null ? null : await sessionEstimate(plan, length, n);
+  const expected = range === null ? null : range.p50;
   const lower = length === null ? null : planDuration(plan, length).lowerBoundSeconds;
   if (opts.json) {
-    io.stdout.write(`${JSON.stringify({ dryRun: true, file, bytes: length, envelopeBytes: envelope, plan, links, unpaced: opts.keyRelays.map((k) => `source → key relay ${formatHostPort(k)}`), expectedSeconds: expected, lowerBoundSeconds: lower }, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify({
+      dryRun: true, file, bytes: length, envelopeBytes: envelope, plan, links,
+      unpaced: opts.keyRelays.map((k) => `source → key relay ${formatHostPort(k)}`),
+      expectedSeconds: expected, expectedRange: range, slowestHopSeconds: slowest, lowerBoundSeconds: lower,
+    }, null, 2)}\n`);
     return;
   }
   const secs = (s: number | null): string => (s === null ? '-' : `${formatNumber(s)} s`);
@@ -113,13 +120,14 @@ async function dryRun(opts: SendFlags, plan: PacingPlan, length: number | null, 
     : `Pacing plan: strategy ${plan.strategy}, seed ${plan.seed}, bin ${formatDuration(BigInt(plan.binNs))}, ` +
       `overhead ${overheadOf(plan)} B per write (TLS ${o.tls} + TCP/IP ${o.tcpip} + link ${o.link})\n`);
   io.stdout.write(`${file === '-' ? 'stdin: length unknown, no time estimate' : `${file}: ${length} bytes, envelope ≈ ${envelope} bytes`}\n`);
-  io.stdout.write(table(['link', 'bytes', 'wire rate', 'expected'], [
+  io.stdout.write(table(['link', 'bytes', 'wire rate', 'at mean rate'], [
     ...links.map((l) => [l.hop, l.bytes === null ? '-' : l.bytes, l.wireRate === null ? 'unpaced' : formatRate(l.wireRate), secs(l.expectedSeconds)]),
     ...opts.keyRelays.map((k) => [`source → key relay ${formatHostPort(k)} (and on to the leader)`, 'a share', 'unpaced', '-']),
   ], ['l', 'r', 'r', 'r']));
-  io.stdout.write(`expected time  ${plan.strategy === 'bulk' ? '- (as fast as the links go)' : secs(expected)}${expected === null ? '' : ' (the slowest hop)'}\n`);
+  io.stdout.write(`expected time  ${plan.strategy === 'bulk' ? '- (as fast as the links go)' : range === null ? '-' : rangeText(range, (s) => secs(s))}\n`);
+  if (slowest !== null) io.stdout.write(`slowest hop    ${secs(slowest)} at the plan's mean rate (each hop draws its own bins; a hop without data loses its burst)\n`);
   io.stdout.write(`lower bound    ${lower === null ? '- (needs --profile and a known size)' : `${secs(lower)} (size ÷ profile mean byte rate)`}\n`);
-  if (expected !== null && lower !== null && lower > 0) io.stdout.write(`ratio          ${formatNumber(expected / lower)}\n`);
+  if (expected !== null && lower !== null && lower > 0) io.stdout.write(`ratio          ${formatNumber(expected / lower)} (expected ÷ lower bound)\n`);
 }
 
 /** The pacing lines of the text summary. */
@@ -151,7 +159,7 @@ export const sendCommand: CommandSpec = {
       .option('--profile <file>', 'normal-traffic profile (smig profile learn) the pacing follows')
       .option('--rate <rate>', 'constant strategy: wire rate, e.g. 16kB/s (default: the profile\'s mean byte rate)', argParser((t) => parseRate(t, '--rate')))
       .option('--seed <n>', 'session seed of the pacing draws (mixed with the session id per hop; default random)', argParser(parseSeed))
-      .option('--dry-run', 'print the pacing plan per link (expected time, lower bound) and exit without connecting')
+      .option('--dry-run', 'print the pacing plan per link and the expected session time (a simulated range) and exit without connecting')
       .option('--name <name>', 'name to install under (default: the file\'s base name; "stdin" for -)')
       .addOption(new Option('--window <size>', 'ciphertext sent and not yet acknowledged, at most (must not exceed the leader\'s --max-window)')
         .argParser(argParser((t) => parseSize(t, '--window'))).default(32 * 1024 * 1024, '32MiB'))
