@@ -144,7 +144,7 @@ export const controlCommand: CommandSpec = {
       .option('--no-retry', 'do not retry a failed session with fresh hosts')
       .option('--strategy <name>', 'pacing of every hop: bulk | constant | profile | replay', 'bulk')
       .option('--profile <file>', 'normal-traffic profile (smig profile learn) for constant, profile, replay')
-      .option('--rate <rate>', 'constant strategy: wire rate', argParser((t) => parseRate(t, '--rate')))
+      .option('--rate <rate>', 'constant strategy: wire rate as tc writes it: 128kbit (bits/s), 16kbps = 16 kB/s (tc\'s bps is BYTES/s), a bare number bits/s; or 16kB/s, 10Mbit/s', argParser((t) => parseRate(t, '--rate')))
       .option('--log-format <fmt>', 'events on stderr as text or json lines', argParser(parseLogFormat), 'text')
       .enablePositionalOptions();
     addTimeoutOptions(cmd);

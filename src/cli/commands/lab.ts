@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import { Command, Option } from 'commander';
 import { smigError } from '../../errors.js';
-import { formatDuration, parseDuration, parseRate } from '../../util/units.js';
+import { formatDuration, formatRate, parseDuration, parseRate } from '../../util/units.js';
 import { argParser, parseCount } from '../options.js';
 import { configureCommandOutput } from '../io.js';
 import type { CliIO } from '../io.js';
@@ -93,7 +93,7 @@ const ACTION_PARSERS: Record<string, (done: Done, io: CliIO) => Command> = {
       .option('--subnet <cidr>', 'IPv4 network of the hosts (default 10.77.0.0/24)')
       .option('--delay <dur>', 'one-way delay added on each host\'s egress (tc netem)', argParser((t) => parseDuration(t, '--delay')))
       .addOption(new Option('--loss <pct>', 'random loss on each host\'s egress, percent (tc netem)').argParser(argParser(parseLoss)))
-      .option('--rate <rate>', 'egress rate limit of each host (tc tbf), e.g. 10Mbit/s', argParser((t) => parseRate(t, '--rate')))
+      .option('--rate <rate>', 'egress rate limit of each host (tc tbf), as tc writes it: 10mbit, 1250kbps (= 10mbit: tc\'s bps is BYTES/s), 10Mbit/s', argParser((t) => parseRate(t, '--rate')))
       .option('--json', 'print the lab (hosts, namespaces, addresses) as JSON')
       .action(async (f: UpFlags) => {
         const { labUp } = await import('../../lab/lab.js');
@@ -173,7 +173,7 @@ function shapingText(s: { delayNs?: string; lossPct?: number; rateBps?: number }
   const parts: string[] = [];
   if (s.delayNs !== undefined) parts.push(`delay ${formatDuration(BigInt(s.delayNs))}`);
   if (s.lossPct !== undefined) parts.push(`loss ${s.lossPct}%`);
-  if (s.rateBps !== undefined) parts.push(`rate ${Math.round(s.rateBps * 8)}bit/s`);
+  if (s.rateBps !== undefined) parts.push(`rate ${formatRate(s.rateBps, { tc: true })}`);
   return parts.length ? `, ${parts.join(', ')} per host egress` : '';
 }
 

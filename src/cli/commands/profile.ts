@@ -85,7 +85,7 @@ export const profileCommand: CommandSpec = {
       .argument('<profile>', 'profile file')
       .requiredOption('--size <size>', 'bytes to move (e.g. 512MB, 2GiB)', argParser((t) => parseSize(t, '--size')))
       .option('--strategy <name>', 'bulk | constant | profile | replay', 'profile')
-      .option('--rate <rate>', 'constant strategy: wire rate (default the profile mean byte rate)', argParser((t) => parseRate(t, '--rate')))
+      .option('--rate <rate>', 'constant strategy: wire rate as tc writes it: 128kbit (bits/s), 16kbps = 16 kB/s (tc\'s bps is BYTES/s), a bare number bits/s; or 16kB/s, 10Mbit/s (default: the profile\'s mean byte rate)', argParser((t) => parseRate(t, '--rate')))
       .option('--seed <n>', 'session seed (default random)', argParser(parseSeed))
       .option('--data-relays <n>', 'data relays of the session whose time is simulated (source → relays → leader → destination)', argParser(parseCount(1)), 1)
       .option('--json', 'print the plan and the estimate as JSON')

@@ -157,7 +157,7 @@ export const sendCommand: CommandSpec = {
       .option('--threshold <k>', 'key shares needed to rebuild the key (default: 2, or 1 with a single key relay)', argParser(parseCount(1)))
       .option('--strategy <name>', `pacing of every hop: ${STRATEGIES.join('|')} (bulk: none; constant: --rate or the profile's mean; profile, replay: need --profile)`, 'bulk')
       .option('--profile <file>', 'normal-traffic profile (smig profile learn) the pacing follows')
-      .option('--rate <rate>', 'constant strategy: wire rate, e.g. 16kB/s (default: the profile\'s mean byte rate)', argParser((t) => parseRate(t, '--rate')))
+      .option('--rate <rate>', 'constant strategy: wire rate as tc writes it: 128kbit (bits/s), 16kbps = 16 kB/s (tc\'s bps is BYTES/s), a bare number bits/s; or 16kB/s, 10Mbit/s (default: the profile\'s mean byte rate)', argParser((t) => parseRate(t, '--rate')))
       .option('--seed <n>', 'session seed of the pacing draws (mixed with the session id per hop; default random)', argParser(parseSeed))
       .option('--dry-run', 'print the pacing plan per link and the expected session time (a simulated range) and exit without connecting')
       .option('--name <name>', 'name to install under (default: the file\'s base name; "stdin" for -)')
