@@ -13,6 +13,7 @@ import { isSmigError } from '../errors.js';
 import { commandPath, configureCommandOutput } from './io.js';
 import type { CliIO } from './io.js';
 import { COMMANDS } from './commands/index.js';
+import { ParsedOnly, parseOnly } from './spec.js';
 
 export type { CliIO } from './io.js';
 
@@ -42,7 +43,11 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   }
   configureCommandOutput(program, io);
   forEachCommand(program, (c) => void c.exitOverride());
-  program.hook('preAction', (_program, actionCommand) => void (current = commandPath(actionCommand)));
+  program.hook('preAction', (_program, actionCommand) => {
+    current = commandPath(actionCommand);
+    const spec = COMMANDS.find((c) => `smig ${c.name}` === current);
+    if (parseOnly() && spec?.ownParser !== true) throw new ParsedOnly();
+  });
   try {
     if (argv.length === 0) {
       program.outputHelp();
@@ -51,6 +56,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return status;
   } catch (err) {
+    if (err instanceof ParsedOnly) return 0;
     return reportError(err, current === 'smig' ? guessCommand(argv) : current, io);
   }
 }

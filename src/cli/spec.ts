@@ -10,4 +10,24 @@ export interface CommandSpec {
   configure(cmd: Command): void;
   /** Returns the exit status. Undefined for a command that only groups subcommands. */
   run?: (args: string[], opts: Record<string, unknown>, io: CliIO, cmd: Command) => Promise<number>;
+  /**
+   * The command parses its own arguments in `run` (`smig lab`): with SMIG_PARSE_ONLY=1, `run` is called and
+   * must stop after parsing ({@link parseOnly}).
+   */
+  ownParser?: boolean;
+}
+
+/**
+ * `SMIG_PARSE_ONLY=1`: parse the command line as usual (every option, argument and value checked) and exit 0
+ * without doing anything — the README's test checks the examples that need root or run for minutes this way.
+ */
+export function parseOnly(): boolean {
+  return process.env.SMIG_PARSE_ONLY === '1';
+}
+
+/** Thrown by a preAction hook in parse-only mode: the line parsed. */
+export class ParsedOnly extends Error {
+  constructor() {
+    super('parsed only');
+  }
 }

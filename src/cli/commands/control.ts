@@ -152,7 +152,7 @@ export const controlCommand: CommandSpec = {
     addClientOptions(cmd.command('migrate'))
       .description('migrate HOST now (its SOURCE, or its default source): the daemon picks the hosts and runs the session')
       .argument('<host[:source]>', 'inventory host name, optionally with the --source name of its agent')
-      .option('--dry-run', 'only print the hosts that would be chosen now (nothing is reserved or run)')
+      .option('--dry-run', 'print one sample draw of the hosts from those available now (nothing is reserved or run; a real run draws again, so its hosts differ)')
       .option('--no-wait', 'return once the daemon accepted the trigger')
       .option('--json', 'print the result as JSON')
       .action(async (target: string, _flags: unknown, sub: Command) => migrateAction(target, sub));
@@ -233,8 +233,11 @@ async function migrateAction(target: string, sub: Command): Promise<void> {
       if (!flags.json && m.type !== 'finished' && m.type !== 'plan' && m.type !== 'refused') io.stderr.write(`smig control: ${describe(m)}\n`);
     },
   });
-  if (flags.json) io.stdout.write(`${JSON.stringify(flags.dryRun || !flags.wait ? result : { ...result, updates }, null, 2)}\n`);
+  // a dry run's hosts are one sample draw: the real run draws again (`sample: true` says so to a script)
+  const shown = result.type === 'plan' ? { ...result, sample: true } : flags.dryRun || !flags.wait ? result : { ...result, updates };
+  if (flags.json) io.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
   else if (result.type === 'plan') {
+    io.stdout.write('A sample draw of the hosts (nothing reserved; a real run draws again with fresh randomness):\n');
     io.stdout.write(table(['ROLE', 'HOSTS'], [
       ['source', `${String(result.host)}:${String(result.source)}`],
       ['destination', String(result.destination)],

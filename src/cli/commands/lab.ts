@@ -14,6 +14,7 @@ import { argParser, parseCount } from '../options.js';
 import { configureCommandOutput } from '../io.js';
 import type { CliIO } from '../io.js';
 import { table } from '../table.js';
+import { ParsedOnly, parseOnly } from '../spec.js';
 import type { CommandSpec } from '../spec.js';
 
 interface UpFlags {
@@ -61,6 +62,7 @@ export const labCommand: CommandSpec = {
     'smig lab status lab1',
     'smig lab down lab1',
   ],
+  ownParser: true,
   configure(cmd: Command): void {
     cmd
       .argument('<action>', 'up | exec | status | down')
@@ -78,6 +80,11 @@ export const labCommand: CommandSpec = {
     const sub = parser((s) => void (status = s), io)
       .exitOverride();
     configureCommandOutput(sub, io);
+    if (parseOnly()) {
+      sub.hook('preAction', () => {
+        throw new ParsedOnly();
+      });
+    }
     await sub.parseAsync(rest, { from: 'user' });
     return status;
   },
