@@ -22,7 +22,11 @@ export async function sessionEstimate(plan: PacingPlan, payloadBytes: number, da
   });
 }
 
-/** `44.2 s (median of 200 simulated sessions; 90 % between 32.1 s and 59.7 s)`. */
+/**
+ * `44.2 s (median of 200 simulated sessions; 90 % between 32.1 s and 59.7 s)`; a plan that draws nothing random
+ * (constant) has no spread: `26.4 s (simulated session: every hop at the constant rate, after its cushion)`.
+ */
 export function rangeText(r: DurationRange, secs: (s: number) => string): string {
+  if (r.p95 - r.p05 < 1e-9 * Math.max(1, r.p50)) return `${secs(r.p50)} (simulated session: every hop at the constant rate, after its cushion)`;
   return `${secs(r.p50)} (median of ${r.runs} simulated sessions; 90 % between ${secs(r.p05)} and ${secs(r.p95)})`;
 }
