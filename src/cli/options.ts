@@ -43,6 +43,13 @@ export function parseCount(min: number): (text: string) => number {
   };
 }
 
+/** A significance level, strictly between 0 and 1. */
+export function parseAlpha(text: string): number {
+  const a = Number(text);
+  if (!(a > 0 && a < 1)) throw smigError('SMIG_ERR_USAGE', `'${text}' is not a significance level between 0 and 1`);
+  return a;
+}
+
 /** A pacing seed: a whole number from 0 to 2³²−1. */
 export function parseSeed(text: string): number {
   const n = Number(text);

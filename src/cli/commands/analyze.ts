@@ -3,7 +3,7 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import { smigError } from '../../errors.js';
 import { formatDuration, parseDuration } from '../../util/units.js';
-import { argParser, collect, parseBin } from '../options.js';
+import { argParser, collect, parseAlpha, parseBin, parseCount } from '../options.js';
 import type { CliIO } from '../io.js';
 import { ensureDir, writeOutputFile } from '../output.js';
 import { formatNumber, table } from '../table.js';
@@ -32,18 +32,6 @@ interface AnalyzeFlags {
   adversarySeed: number;
   adversaryMaxWindows: number;
   adversaryPlot?: string;
-}
-
-function parseAlpha(text: string): number {
-  const a = Number(text);
-  if (!(a > 0 && a < 1)) throw smigError('SMIG_ERR_USAGE', `'${text}' is not a significance level between 0 and 1`);
-  return a;
-}
-
-function parseCount(text: string): number {
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 0) throw smigError('SMIG_ERR_USAGE', `'${text}' is not a whole number`);
-  return n;
 }
 
 const ADVERSARY_HELP = `
@@ -90,16 +78,16 @@ export const analyzeCommand: CommandSpec = {
       .option('--json', 'print the whole result as JSON on stdout')
       .option('--csv <dir>', 'write summary, comparisons, series and flows as CSV files into DIR')
       .option('--plot <file>', 'write plots (packets/s over time, ECDFs of each test) to FILE.svg or FILE.html')
-      .option('--flows <n>', 'flows listed per class in the text output (all are in --json/--csv)', argParser(parseCount), 10)
-      .option('--max-samples <n>', 'inter-arrival times kept per class (a uniform sample beyond)', argParser(parseCount), 1_000_000)
+      .option('--flows <n>', 'flows listed per class in the text output (all are in --json/--csv)', argParser(parseCount(0)), 10)
+      .option('--max-samples <n>', 'inter-arrival times kept per class (a uniform sample beyond)', argParser(parseCount(0)), 1_000_000)
       .option('--no-progress', 'no progress line on stderr, even on a terminal')
       .option('--adversary', 'also run a trained observer: a random forest on per-window features, cross-validated (below)')
       .addOption(new Option('--adversary-window <dur>', 'window of the observer').argParser(argParser((t) => parseDuration(t, '--adversary-window'))).default(5_000_000_000n, '5s'))
       .option('--adversary-step <dur>', 'step between windows (default: half the window)', argParser((t) => parseDuration(t, '--adversary-step')))
-      .option('--adversary-folds <k>', 'cross-validation folds', argParser(parseCount), 5)
-      .option('--adversary-trees <n>', 'trees in the forest', argParser(parseCount), 100)
-      .option('--adversary-seed <n>', 'seed of the folds, the forest and the bootstrap', argParser(parseCount), 1)
-      .option('--adversary-max-windows <n>', 'windows used per class (later packets are left out, with a warning)', argParser(parseCount), 20_000)
+      .option('--adversary-folds <k>', 'cross-validation folds', argParser(parseCount(0)), 5)
+      .option('--adversary-trees <n>', 'trees in the forest', argParser(parseCount(0)), 100)
+      .option('--adversary-seed <n>', 'seed of the folds, the forest and the bootstrap', argParser(parseCount(0)), 1)
+      .option('--adversary-max-windows <n>', 'windows used per class (later packets are left out, with a warning)', argParser(parseCount(0)), 20_000)
       .option('--adversary-plot <file>', 'bar charts of the observer\'s feature importances to FILE.svg or FILE.html')
       .addHelpText('after', ADVERSARY_HELP);
   },
