@@ -368,7 +368,7 @@ describe('smig control', () => {
     const src = hosts[0]!.name;
     const r = await runBin(['control', 'migrate', src, '--key', keyFile, '--identity', operatorId, '--controller', `127.0.0.1:${client.controller.port}`], { timeoutMs: 30_000 });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`^smig control: migration of ${src} failed: cannot migrate ${src}: 8 other hosts available \\(h\\d+(, h\\d+){7}\\), a session needs 9 \\(1 destination, 5 data relays, 3 key relays\\); 8 of them can relay\n$`, 'm'));
+    expect(r.stderr).toMatch(new RegExp(`^smig control migrate: migration of ${src} failed: cannot migrate ${src}: 8 other hosts available \\(h\\d+(, h\\d+){7}\\), a session needs 9 \\(1 destination, 5 data relays, 3 key relays\\); 8 of them can relay\n$`, 'm'));
     const s = await status();
     expect(s.sessions[0]).toMatchObject({ source: src, state: 'refused', closed: true, error: expect.stringMatching(new RegExp(`^cannot migrate ${src}: 8 other hosts`)) });
     const failed = hookLines().filter((l) => l[0] === 'failed' && l[4] === src);

@@ -169,7 +169,7 @@ describe('smig send through 9 hosts', () => {
     send.child.stdin.end();
     expect(await send.exited, send.stderr).toBe(0);
     expect(readFileSync(join(outDir, 'stream.bin')).equals(Buffer.concat(sent))).toBe(true);
-    expect(await out).toMatch(new RegExp(`^migrated stream\\.bin: 24000072 bytes in [\\d.]+ s \\([\\d.]+ MB/s\\)\\nsession +[0-9a-f]{32}\\nleader +${relays[2]!.addr}\\n`));
+    expect(await out).toMatch(new RegExp(`^migrated stream\\.bin: 24000072 bytes in [\\d.]+ s\\nthroughput +[\\d.]+ [kMG]?B/s \\(payload bytes ÷ time\\)\\ninstalled as stream\\.bin in the destination's --out directory, or stream\\.bin\\.1, stream\\.bin\\.2 … if that name was taken .*\\nsession +[0-9a-f]{32}\\nleader +${relays[2]!.addr}\\n`));
   }, 60_000);
 
   it('moves an empty file', async () => {

@@ -230,7 +230,7 @@ async function migrateAction(target: string, sub: Command): Promise<void> {
     host, source, dryRun: flags.dryRun, wait: flags.wait,
     onUpdate: (m) => {
       updates.push(m);
-      if (!flags.json && m.type !== 'finished' && m.type !== 'plan' && m.type !== 'refused') io.stderr.write(`smig control: ${describe(m)}\n`);
+      if (!flags.json && m.type !== 'finished' && m.type !== 'plan' && m.type !== 'refused') io.stderr.write(`smig control migrate: ${describe(m)}\n`);
     },
   });
   // a dry run's hosts are one sample draw: the real run draws again (`sample: true` says so to a script)
