@@ -229,7 +229,8 @@ describe('smig control', () => {
     const r = await runBin(['control', 'migrate', 'h1', '--dry-run', '--json', '--key', keyFile, '--identity', operatorId, '--controller', `127.0.0.1:${client.controller.port}`]);
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ type: 'plan', host: 'h1', source: 'vm', threshold: 2, sample: true });
-    const text = await runBin(['control', 'migrate', 'h1', '--dry-run', '--key', keyFile, '--controller', `127.0.0.1:${client.controller.port}`]);
+    const text = await runBin(['control', 'migrate', 'h1', '--dry-run', '--key', keyFile, '--identity', operatorId, '--controller', `127.0.0.1:${client.controller.port}`]);
+    expect(text.status, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/^A sample draw of the hosts \(nothing reserved; a real run draws again with fresh randomness\):\nROLE/);
     expect((await status()).sessions).toHaveLength(1); // nothing was reserved or run
   }, 60_000);
