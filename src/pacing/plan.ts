@@ -556,7 +556,7 @@ export function simulateDuration(plan: PacingPlan, path: SessionPath, opts: { ru
       }
       const avail = Math.min(path.payloadBytes, leadAvail);
       if (avail > 0 && leadFirst < 0) leadFirst = t;
-      if (!leadGo && avail > 0 && (avail >= Math.min(path.payloadBytes, path.cushionBytes) || (t - leadFirst) * binS >= path.cushionSeconds)) leadGo = true;
+      if (!leadGo && avail > 0 && avail >= Math.min(path.payloadBytes, path.cushionBytes)) leadGo = true; // the leader waits for its cushion or the whole payload
       if (leadGo) {
         const b = budget(lead, path.dataFrameOverhead);
         const need = path.payloadBytes - leadSent;
