@@ -1,7 +1,8 @@
 /**
  * The README's examples, run exactly as written: every line of a fenced `sh` block that calls `smig` (with its
  * `\` continuations) goes to `sh -c` in a scratch directory whose PATH has `smig` (bin/smig) and whose files have
- * the names the examples use (normal.pcap, site.pcap, vm.img, … copied from test/fixtures/captures). So a
+ * the names the examples use (normal.pcap, site.pcap, vm.img, … copied from test/fixtures/captures; captures/ is
+ * the repository's). So a
  * README form that stops working fails here. The lines of one block run in order (keygen makes the key the
  * next lines use; profile learn the profile that send --dry-run reads).
  *
@@ -14,7 +15,7 @@
  * Every command's `--help` examples are parsed the same way. Needs `npm run build` (npm test does it).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -38,6 +39,7 @@ function scratch(): { cwd: string; env: NodeJS.ProcessEnv } {
   copyFileSync(cap('lwerdna__200722_tcp_anon.pcapng'), join(cwd, 'migration.pcapng'));
   writeFileSync(join(cwd, 'a.pcap.gz'), gzipSync(readFileSync(cap('ndpi__netflix.pcap'))));
   writeFileSync(join(cwd, 'vm.img'), Buffer.alloc(250_000, 7));
+  symlinkSync(join(ROOT, 'captures'), join(cwd, 'captures')); // the shipped captures, as in a clone
   return { cwd, env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, SMIG_PARSE_ONLY: undefined } };
 }
 
