@@ -34,46 +34,6 @@ installed). Packets smig itself dropped because the output lagged are counted to
 --duration, packets already in the ring are written first.
 `;
 
-const CHILD_ENV = 'SMIG_CAPTURE_CHILD';
-
-/**
- * One line of cap's stderr as smig says it: libpcap's warning that it could not look up the interface's IPv4
- * network (an interface without an IPv4 address, like a bridge port) becomes a note that says what it means;
- * anything else passes unchanged.
- */
-export function rephraseCapLine(line: string, iface: string): string {
-  const m = /^Warning: (.*) - This may not actually work$/i.exec(line);
-  if (!m) return line;
-  return `smig capture: note: ${iface}: no IPv4 network to look up (libpcap: ${m[1]!.replace(/^[^:]*: /, '')}); only a filter using 'ip broadcast' needs it`;
-}
-
-/** Runs this very command line in a child with SMIG_CAPTURE_CHILD=1, its stderr rephrased line by line. */
-async function runFiltered(iface: string): Promise<number> {
-  const { spawn } = await import('node:child_process');
-  const { createInterface } = await import('node:readline');
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
-    stdio: ['inherit', 'inherit', 'pipe'], env: { ...process.env, [CHILD_ENV]: '1' },
-  });
-  // a terminal's ^C reaches both; a SIGTERM to smig alone is passed on
-  const forward = (sig: NodeJS.Signals): void => void child.kill(sig);
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
-  const lines = createInterface({ input: child.stderr });
-  lines.on('line', (l) => void process.stderr.write(`${rephraseCapLine(l, iface)}\n`));
-  const drained = new Promise<void>((resolve) => lines.once('close', resolve));
-  try {
-    const status = await new Promise<number>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? 130 : 143)));
-    });
-    await drained;
-    return status;
-  } finally {
-    process.off('SIGINT', forward);
-    process.off('SIGTERM', forward);
-  }
-}
-
 export const captureCommand: CommandSpec = {
   name: 'capture',
   summary: 'capture packets from an interface into a pcap (libpcap filter syntax), like tcpdump -w',
@@ -100,9 +60,6 @@ export const captureCommand: CommandSpec = {
   },
   async run(_args: string[], rawOpts: Record<string, unknown>, io: CliIO): Promise<number> {
     const opts = rawOpts as unknown as CaptureFlags;
-    // cap's native open() prints libpcap's raw "Warning: … - This may not actually work" straight to fd 2, where
-    // no JavaScript sees it: a capture from the command line runs in a child whose stderr passes through here
-    if (io.stderr === process.stderr && process.env[CHILD_ENV] !== '1' && !opts.listInterfaces) return runFiltered(opts.interface ?? '');
     const { LiveCapture, listDevices } = await import('../../capture/live.js');
     if (opts.listInterfaces) {
       const devices = await listDevices();
