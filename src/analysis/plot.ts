@@ -169,30 +169,35 @@ function buildSpec(input: AnalysisPlotInput): TopLevelSpec {
 }
 
 /**
- * One chart per class, rate = count / bin width (paper §6, Fig. 4–6). The x and y scales are shared so time
- * spans and magnitudes compare at a glance (a bulk transfer dwarfs normal traffic, as it should); each
- * subtitle gives the class's mean and peak rate for when its line sits low. Points are linearly joined.
+ * One chart per class, rate = count / bin width (paper §6, Fig. 4–6), drawn as steps: bin i is a level from
+ * i·bin to (i+1)·bin, so a class whose traffic fits in one bin (a bulk transfer) is a visible bar, not the
+ * single point a line through bin starts would leave undrawn. The time axis is shared so spans compare at a
+ * glance; each chart has its own rate axis, so normal traffic is not flattened to zero next to a burst (the
+ * subtitles give each class's mean and peak rate to compare magnitudes).
  */
 function rateBlock(series: PlotSeries[], metric: 'packets' | 'bytes', unit: string, color: object): SubSpec {
   const charts: SubSpec[] = series.map((s) => {
-    const { index, value } = downsampleMinMax(s[metric]);
+    // a step is two path points: half the points of the budget, one kept for the end of the last bin
+    const { index, value } = downsampleMinMax(s[metric], MAX_POINTS_PER_SERIES / 2 - 1);
     const values: RateRow[] = index.map((i, k) => ({ c: s.name, t: i * s.binSeconds, v: value[k]! / s.binSeconds }));
     const bins = s[metric].length;
+    // the end of the last bin, at its level: the step of the last bin is drawn to its end
+    if (bins > 0) values.push({ c: s.name, t: bins * s.binSeconds, v: s[metric][bins - 1]! / s.binSeconds });
     const stats = bins === 0 ? 'no packets' : `mean ${fmtRate(sum(s[metric]) / bins / s.binSeconds)}, peak ${fmtRate(max(s[metric]) / s.binSeconds)}`;
     return {
       title: { text: s.name, subtitle: `${unit}, bin ${s.binSeconds} s: ${stats}`, anchor: 'start' },
       width: RATE_WIDTH,
       height: RATE_HEIGHT,
       data: { values },
-      mark: { type: 'line', strokeWidth: 1 },
+      mark: { type: 'line', interpolate: 'step-after', strokeWidth: 1 },
       encoding: {
         x: { field: 't', type: 'quantitative', title: 'seconds from first packet' },
-        y: { field: 'v', type: 'quantitative', title: unit, axis: { labelExpr: LABEL_EXPR } },
+        y: { field: 'v', type: 'quantitative', title: unit, axis: { labelExpr: LABEL_EXPR }, scale: { zero: true } },
         color,
       },
     } as SubSpec;
   });
-  return { vconcat: charts, resolve: { scale: { x: 'shared', y: 'shared' } } } as SubSpec;
+  return { vconcat: charts, resolve: { scale: { x: 'shared', y: 'independent' } } } as SubSpec;
 }
 
 /**
@@ -202,18 +207,32 @@ function rateBlock(series: PlotSeries[], metric: 'packets' | 'bytes', unit: stri
  * ticks are linear ones.
  */
 function ecdfPanel(e: PlotEcdf, color: object): SubSpec {
-  const values: EcdfRow[] = [];
-  for (const [c, pts, side] of [[e.reference, e.ref, 'reference'], [e.subject, e.sub, 'subject']] as const) {
+  const sides = [[e.reference, e.ref, 'reference'], [e.subject, e.sub, 'subject']] as const;
+  let minX = Infinity;
+  let minPos = Infinity;
+  let maxX = -Infinity;
+  for (const [c, pts, side] of sides) {
     if (pts.x.length !== pts.f.length) {
       throw smigError('SMIG_ERR_INTERNAL', `plot: ${e.feature} ECDF of ${side} '${c}' has ${pts.x.length} x and ${pts.f.length} f values`);
     }
-    for (let i = 0; i < pts.x.length; i++) values.push({ c, side, i, x: pts.x[i]!, f: pts.f[i]! });
+    for (const x of pts.x) {
+      if (x < minX) minX = x;
+      if (x > 0 && x < minPos) minPos = x;
+      if (x > maxX) maxX = x;
+    }
   }
-  let minPos = Infinity;
-  let maxX = -Infinity;
-  for (const r of values) {
-    if (r.x > 0 && r.x < minPos) minPos = r.x;
-    if (r.x > maxX) maxX = r.x;
+  // Each side is a whole step function over the panel: from F = 0 at the smallest x of either side, up its
+  // steps, and on at its last level (1) to the largest x of either side. So a sample of one value (m = 1) is
+  // a visible rise, and a side whose last jump to 1 is at the panel's right edge still shows its level 1.
+  const values: EcdfRow[] = [];
+  for (const [c, pts, side] of sides) {
+    const n = pts.x.length;
+    if (n === 0) continue;
+    let i = 0;
+    if (pts.x[0]! > minX) values.push({ c, side, i: i++, x: minX, f: 0 });
+    values.push({ c, side, i: i++, x: pts.x[0]!, f: 0 });
+    for (let k = 0; k < n; k++) values.push({ c, side, i: i++, x: pts.x[k]!, f: pts.f[k]! });
+    if (pts.x[n - 1]! < maxX) values.push({ c, side, i: i++, x: maxX, f: pts.f[n - 1]! });
   }
   const log = (e.feature === 'size' || e.feature === 'iat') && minPos < Infinity && maxX / minPos >= 100;
   const ticks: number[] = [];
@@ -239,10 +258,11 @@ function ecdfPanel(e: PlotEcdf, color: object): SubSpec {
         field: 'x',
         type: 'quantitative',
         title: `${FEATURE_LABEL[e.feature]} (${e.unit})${log ? ', symlog' : ''}`,
-        scale: log ? { type: 'symlog', constant: minPos, nice: false } : { zero: false },
+        // padding: a jump at the largest x stays off the panel's right edge, where the frame would hide it
+        scale: log ? { type: 'symlog', constant: minPos, nice: false, padding: 6 } : { zero: false, nice: false, padding: 6 },
         axis: log ? { values: ticks, labelExpr: LABEL_EXPR_SI } : { labelExpr: LABEL_EXPR },
       },
-      y: { field: 'f', type: 'quantitative', title: 'ECDF', scale: { domain: [0, 1] } },
+      y: { field: 'f', type: 'quantitative', title: 'ECDF', scale: { domain: [0, 1], padding: 4 } },
       color,
       detail: { field: 'side', type: 'nominal' }, // two lines even if both sides share a name
       order: { field: 'i', type: 'quantitative' },

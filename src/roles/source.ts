@@ -120,6 +120,8 @@ export interface SourceOptions {
   channel?: ChannelTimeouts;
   /** Aborting fails the migration (and tells every relay). */
   signal?: AbortSignal;
+  /** Called with the ciphertext bytes the leader has acknowledged so far, on each PROGRESS (for a progress display). */
+  onProgress?: (ackedCiphertextBytes: number) => void;
   /** The session id (16 bytes); default random. The controller gives its own, so that every host reports on one id. */
   sessionId?: Uint8Array;
 }
@@ -500,6 +502,7 @@ class SourceSession {
           this.#fail(smigError('SMIG_ERR_PROTOCOL_STATE', `${link.name}: ${(err as Error).message}`)); // a broken leader
           return;
         }
+        this.#o.onProgress?.(this.#window.acked);
         this.#room.notify();
         this.#maybeEnd();
         return;

@@ -184,8 +184,8 @@ describe('smig analyze time windows', () => {
   const tls = join(CAP, 'suricata__tls-subjectaltname.pcap');
   const oracle = JSON.parse(readFileSync(join(CAP, 'oracle', 'suricata__tls-subjectaltname.pcap.json'), 'utf8')) as Oracle;
 
-  it('--window splits a capture into a learning part and a hold-out, bins anchored at the window start', async () => {
-    const r = await runCli(['analyze', '--json', '--class', `learn=${tls}`, '--class', `hold=${tls}`, '--window', 'learn=..45s', '--window', 'hold=45.0s..']);
+  it('--time-window splits a capture into a learning part and a hold-out, bins anchored at the window start', async () => {
+    const r = await runCli(['analyze', '--json', '--class', `learn=${tls}`, '--class', `hold=${tls}`, '--time-window', 'learn=..45s', '--time-window', 'hold=45.0s..']);
     expect(r.status, r.stderr).toBe(0);
     const [learn, hold] = JSON.parse(r.stdout).captures;
     const before = oracle.per_second_rel.filter((b) => b.t < 45);
@@ -203,7 +203,7 @@ describe('smig analyze time windows', () => {
     const c = JSON.parse(r.stdout).captures[0];
     expect(c.series.rows).toEqual(oracle.per_second_rel.filter((b) => b.t >= 10 && b.t < 20).map((b) => [b.t - 10, b.packets, b.bytes]));
     expect((await runCli(['analyze', '--from', '10s', '--to', '5s', tls])).stderr).toMatch(/window's end must be after its start/);
-    expect((await runCli(['analyze', '--window', 'nope=1s..2s', tls])).stderr).toMatch(/--window: no class named 'nope'/);
-    expect((await runCli(['analyze', '--window', 'x', tls])).status).toBe(2);
+    expect((await runCli(['analyze', '--time-window', 'nope=1s..2s', tls])).stderr).toMatch(/--time-window: no class named 'nope'/);
+    expect((await runCli(['analyze', '--time-window', 'x', tls])).status).toBe(2);
   });
 });

@@ -29,10 +29,10 @@ const sha = (file: string): string => createHash('sha256').update(readFileSync(f
 describe('smig bench', () => {
   it('rejects unknown strategies, bad sizes and sites with a usage error naming the option, exit 2, no stack trace', async () => {
     for (const [args, re] of [
-      [['--strategies', 'bulk,fast'], /^error: option '--strategies <list>' argument 'bulk,fast' is invalid\. --strategies: unknown strategy 'fast' \(bulk, constant, profile, replay\)$/],
-      [['--sizes', '0'], /^error: option '--sizes <list>' argument '0' is invalid\. --sizes: 0 is not between 1 and \d+ bytes$/],
-      [['--sizes', '12parsecs'], /^error: option '--sizes <list>' argument '12parsecs' is invalid\. --sizes: '12parsecs' is not a size/],
-      [['--hosts', 'moon'], /^error: option '--hosts <site>' argument 'moon' is invalid\. Allowed choices are lab, loopback\.$/],
+      [['--strategies', 'bulk,fast'], /^smig bench: option '--strategies <list>' argument 'bulk,fast' is invalid\. --strategies: unknown strategy 'fast' \(bulk, constant, profile, replay\) \(see smig bench --help\)$/],
+      [['--sizes', '0'], /^smig bench: option '--sizes <list>' argument '0' is invalid\. --sizes: 0 is not between 1 and \d+ bytes \(see smig bench --help\)$/],
+      [['--sizes', '12parsecs'], /^smig bench: option '--sizes <list>' argument '12parsecs' is invalid\. --sizes: '12parsecs' is not a size/],
+      [['--hosts', 'moon'], /^smig bench: option '--hosts <site>' argument 'moon' is invalid\. Allowed choices are lab, loopback\. \(see smig bench --help\)$/],
     ] as const) {
       const r = await runBin(['bench', ...args]);
       expect(r.status, r.stderr).toBe(2);

@@ -286,3 +286,29 @@ describe('smig capture stops and refuses cleanly', () => {
     expect(r.stderr).toBe("smig capture: live capture needs the optional package pcap and libpcap (Cannot find package 'pcap'); install them: apt-get install libpcap-dev && npm install pcap\n");
   });
 });
+
+describe('smig capture on an interface without IPv4', () => {
+  it("libpcap's raw warning does not leak onto stderr; the output directory is made", () => {
+    const ns = `smig-capv4-${process.pid}`;
+    const ip = (...a: string[]): void => {
+      const r = spawnSync('ip', a, { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`ip ${a.join(' ')}: ${r.stderr}`);
+    };
+    ip('netns', 'add', ns);
+    try {
+      ip('-n', ns, 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
+      ip('-n', ns, 'link', 'set', 'v0', 'up');
+      ip('-n', ns, 'link', 'set', 'v1', 'up');
+      const file = join(dir, 'no-ipv4', 'sub', 'v0.pcap');
+      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, 'capture', '-i', 'v0', '-w', file, '--duration', '300ms'], { cwd: ROOT, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      // libpcap's pcap_lookupnet warning ("no IPv4 address assigned - This may not actually work") never reaches stderr
+      expect(r.stderr).not.toMatch(/may not actually work|no IPv4 address|^Warning/im);
+      expect(r.stderr).toMatch(/^smig capture: listening on v0, /);
+      expect(r.stderr).toMatch(/stopped by duration\n$/);
+      expect(readFileSync(file).subarray(0, 4).toString('hex')).toBe('d4c3b2a1');
+    } finally {
+      spawnSync('ip', ['netns', 'del', ns]);
+    }
+  });
+});

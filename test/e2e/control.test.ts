@@ -228,7 +228,10 @@ describe('smig control', () => {
     // the same through the command line
     const r = await runBin(['control', 'migrate', 'h1', '--dry-run', '--json', '--key', keyFile, '--identity', operatorId, '--controller', `127.0.0.1:${client.controller.port}`]);
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ type: 'plan', host: 'h1', source: 'vm', threshold: 2 });
+    expect(JSON.parse(r.stdout)).toMatchObject({ type: 'plan', host: 'h1', source: 'vm', threshold: 2, sample: true });
+    const text = await runBin(['control', 'migrate', 'h1', '--dry-run', '--key', keyFile, '--identity', operatorId, '--controller', `127.0.0.1:${client.controller.port}`]);
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^A sample draw of the hosts \(nothing reserved; a real run draws again with fresh randomness\):\nROLE/);
     expect((await status()).sessions).toHaveLength(1); // nothing was reserved or run
   }, 60_000);
 
@@ -366,7 +369,7 @@ describe('smig control', () => {
     const src = hosts[0]!.name;
     const r = await runBin(['control', 'migrate', src, '--key', keyFile, '--identity', operatorId, '--controller', `127.0.0.1:${client.controller.port}`], { timeoutMs: 30_000 });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`^smig control: migration of ${src} failed: cannot migrate ${src}: 8 other hosts available \\(h\\d+(, h\\d+){7}\\), a session needs 9 \\(1 destination, 5 data relays, 3 key relays\\); 8 of them can relay\n$`, 'm'));
+    expect(r.stderr).toMatch(new RegExp(`^smig control migrate: migration of ${src} failed: cannot migrate ${src}: 8 other hosts available \\(h\\d+(, h\\d+){7}\\), a session needs 9 \\(1 destination, 5 data relays, 3 key relays\\); 8 of them can relay\n$`, 'm'));
     const s = await status();
     expect(s.sessions[0]).toMatchObject({ source: src, state: 'refused', closed: true, error: expect.stringMatching(new RegExp(`^cannot migrate ${src}: 8 other hosts`)) });
     const failed = hookLines().filter((l) => l[0] === 'failed' && l[4] === src);

@@ -182,7 +182,7 @@ describe('smig lab on the command line', () => {
     const name = labName('b');
     const up = await runBin(['lab', 'up', '--hosts', '2', '--name', name, '--rate', '4Mbit/s', '--subnet', '192.168.77.0/24']);
     expect(up.status, up.stderr).toBe(0);
-    expect(up.stdout).toContain(`lab ${name}: 2 hosts on 192.168.77.0/24, bridge smig-${name}-br/br0, rate 4000000bit/s per host egress`);
+    expect(up.stdout).toContain(`lab ${name}: 2 hosts on 192.168.77.0/24, bridge smig-${name}-br/br0, rate 4mbit per host egress`);
     const again = await runBin(['lab', 'up', '--hosts', '2', '--name', name]);
     expect(again).toMatchObject({ status: 1, stderr: `smig lab: lab ${name} already exists (smig-${name}-br); take it down first: smig lab down ${name}\n` });
 

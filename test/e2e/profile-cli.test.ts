@@ -41,9 +41,8 @@ describe('smig profile learn', () => {
       [['profile', 'learn', TLS], /required option '-o, --output <profile>' not specified/],
       [['profile', 'learn', TLS, '-o', join(dir, 'x.json'), '--bin', '1x'], /option '--bin <dur>' argument '1x' is invalid\. bin: '1x' is not a duration/],
       [['profile', 'learn', TLS, '-o', join(dir, 'x.json'), '--levels', '9'], /'9' is not a number of levels from 1 to 8/],
-      [['profile', 'learn', join(CAP, 'none.pcap'), '-o', join(dir, 'x.json')], /^smig profile: .*none\.pcap: cannot open \(ENOENT\)\n$/],
-      [['profile', 'learn', TLS, '-o', join(dir, 'x.json'), '--from', '500s'], /^smig profile: .*: no packets in the window: nothing to learn from\n$/],
-      [['profile', 'learn', TLS, '-o', join(dir, 'no-such-dir', 'x.json')], /^smig profile: .*x\.json: cannot write \(ENOENT\)\n$/],
+      [['profile', 'learn', join(CAP, 'none.pcap'), '-o', join(dir, 'x.json')], /^smig profile learn: .*none\.pcap: cannot open \(ENOENT\)\n$/],
+      [['profile', 'learn', TLS, '-o', join(dir, 'x.json'), '--from', '500s'], /^smig profile learn: .*: no packets in the window: nothing to learn from\n$/],
     ];
     for (const [argv, err] of cases) {
       const r = await runCli(argv);
@@ -51,6 +50,11 @@ describe('smig profile learn', () => {
       expect(r.stderr, argv.join(' ')).toMatch(err);
     }
     expect(existsSync(join(dir, 'x.json'))).toBe(false);
+    // -o into a directory that does not exist yet makes it, as --csv and --plot do
+    const nested = join(dir, 'no-such-dir', 'deeper', 'x.json');
+    const made = await runCli(['profile', 'learn', TLS, '-o', nested]);
+    expect(made.status, made.stderr).toBe(0);
+    expect(existsSync(nested)).toBe(true);
   });
 });
 
@@ -87,7 +91,7 @@ describe('smig profile show', () => {
     expect(text).toContain('sampled from the chain (seed 1)');
     expect((await runCli(['profile', 'show', file, '--plot', html, '--seed', '5'])).status).toBe(0);
     expect(readFileSync(html, 'utf8')).toContain('sampled from the chain (seed 5)');
-    expect((await runCli(['profile', 'show', file, '--plot', join(dir, 'p.png')])).stderr).toBe('smig profile: --plot: FILE must end in .svg or .html\n');
+    expect((await runCli(['profile', 'show', file, '--plot', join(dir, 'p.png')])).stderr).toBe('smig profile show: --plot: FILE must end in .svg or .html\n');
   });
 
   it('refuses a profile of another version, a broken one, or no profile at all', async () => {
@@ -98,10 +102,10 @@ describe('smig profile show', () => {
     good.chain.probabilities[0][0] = 0.5;
     writeFileSync(broken, JSON.stringify(good));
     const cases: [string, string][] = [
-      [v2, `smig profile: ${v2}: version: 3: this smig reads profile versions 1 and 2 (re-learn it with smig profile learn)\n`],
-      [broken, `smig profile: ${broken}: chain.probabilities[0]: sums to ${0.5 + good.chain.probabilities[0][1] + good.chain.probabilities[0][2]}, not 1 (within 1e-9)\n`],
-      [TLS, `smig profile: ${TLS}: not JSON (Unexpected token '?', "??????????"... is not valid JSON)\n`],
-      [join(dir, 'missing.json'), `smig profile: ${join(dir, 'missing.json')}: cannot read (ENOENT)\n`],
+      [v2, `smig profile show: ${v2}: version: 3: this smig reads profile versions 1 and 2 (re-learn it with smig profile learn)\n`],
+      [broken, `smig profile show: ${broken}: chain.probabilities[0]: sums to ${0.5 + good.chain.probabilities[0][1] + good.chain.probabilities[0][2]}, not 1 (within 1e-9)\n`],
+      [TLS, `smig profile show: ${TLS}: not JSON (Unexpected token '?', "??????????"... is not valid JSON)\n`],
+      [join(dir, 'missing.json'), `smig profile show: ${join(dir, 'missing.json')}: cannot read (ENOENT)\n`],
     ];
     for (const [file, err] of cases) {
       const r = await runCli(['profile', 'show', file]);
@@ -119,7 +123,9 @@ describe('smig profile plan', () => {
     expect(r.stdout).toContain('Pacing plan: strategy constant, seed 9, bin 1s, overhead 88 B per write (TLS 22 + TCP/IP 52 + link 14)');
     // constant at 11182.4 B/s: writes of 1448 B payload per 1536 B on the wire
     const expected = (1e8 * 1536) / (11182.4 * 1448);
-    expect(r.stdout).toContain(`expected time      ${Number(expected.toPrecision(4))} s`);
+    expect(r.stdout).toContain(`one hop            ${Number(expected.toPrecision(4))} s (`);
+    // the session: source → relay → leader → destination, each hop after a 0.25 s cushion; constant draws nothing random
+    expect(r.stdout).toMatch(/expected time      [\d.]+ s .*\(simulated session: every hop at the constant rate, after its cushion\), 1 data relay\n/);
     expect(r.stdout).toContain(`lower bound        ${Number((1e8 / 11182.4).toPrecision(4))} s`);
     const j = await runCli(['profile', 'plan', file, '--size', '1GiB', '--json', '--seed', '1']);
     expect(j.status, j.stderr).toBe(0);
@@ -128,12 +134,16 @@ describe('smig profile plan', () => {
     expect(out.duration).toMatchObject({ strategy: 'profile', bytes: 1024 ** 3, lowerBoundSeconds: 1024 ** 3 / 11182.4 });
     expect(out.duration.expectedSeconds / out.duration.lowerBoundSeconds).toBeGreaterThan(1);
     expect(out.planBytes).toBe(Buffer.byteLength(JSON.stringify(out.plan)));
+    expect(out.session.dataRelays).toBe(1);
+    expect(out.session.p05).toBeLessThanOrEqual(out.session.p50);
+    expect(out.session.p50).toBeLessThanOrEqual(out.session.p95);
+    expect(out.session.p05).toBeGreaterThanOrEqual(out.duration.lowerBoundSeconds);
   });
 
   it('refuses an unknown strategy or a missing size', async () => {
     const file = join(dir, 'netflix.json');
     const a = await runCli(['profile', 'plan', file, '--size', '1MB', '--strategy', 'warp']);
-    expect([a.status, a.stderr]).toEqual([2, "smig profile: --strategy: 'warp' is not one of bulk, constant, profile, replay\n"]);
+    expect([a.status, a.stderr]).toEqual([2, "smig profile plan: --strategy: 'warp' is not one of bulk, constant, profile, replay\n"]);
     const b = await runCli(['profile', 'plan', file]);
     expect(b.status).toBe(2);
     expect(b.stderr).toMatch(/required option '--size <size>' not specified/);

@@ -23,8 +23,8 @@ describe('smig control (usage)', () => {
     [['control', '--key', key, '--inventory', inv, '--strategy', 'profile'], 'smig control: --strategy profile needs a profile (--profile FILE)\n'],
     [['control', '--key', key, '--inventory', inv, '--strategy', 'bulk', '--rate', '1MB/s'], 'smig control: --strategy bulk: no pacing, so --profile and --rate have no use\n'],
     [['control', '--key', key, '--inventory', join(dir, 'none.yaml')], `smig control: inventory ${join(dir, 'none.yaml')}: no such file\n`],
-    [['control', 'migrate', 'h0;rm', '--key', key], "smig control: migrate: 'h0;rm' is not HOST or HOST:SOURCE (names of letters, digits, '.', '_', '-')\n"],
-    [['control', 'status'], 'smig control: status: --key FILE is required (the cluster key)\n'],
+    [['control', 'migrate', 'h0;rm', '--key', key], "smig control migrate: 'h0;rm' is not HOST or HOST:SOURCE (names of letters, digits, '.', '_', '-')\n"],
+    [['control', 'status'], 'smig control status: --key FILE is required (the cluster key)\n'],
     [['relay', '--listen', '127.0.0.1:0', '--key', key, '--out', dir], 'smig relay: --out, --source, --name and --identity need --controller (only the controller tells a relay to receive or send)\n'],
     [['relay', '--listen', '127.0.0.1:0', '--key', key, '--controller', '127.0.0.1:1', '--out', join(dir, 'none')], `smig relay: --out ${join(dir, 'none')}: no such directory\n`],
     [['relay', '--listen', '127.0.0.1:0', '--key', key, '--controller', '127.0.0.1:1', '--source', 'nope'], "smig relay: --source: 'nope' is not NAME=PATH or NAME=|CMD (NAME: letters, digits, '.', '_', '-')\n"],
@@ -37,6 +37,6 @@ describe('smig control (usage)', () => {
   it('a client with no daemon to talk to fails with exit 1 and one line', async () => {
     const r = await runCli(['control', '--key', key, 'status', '--controller', '127.0.0.1:1']);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^smig control: controller 127\.0\.0\.1:1: .*ECONNREFUSED.*\n$/);
+    expect(r.stderr).toMatch(/^smig control status: controller 127\.0\.0\.1:1: .*ECONNREFUSED.*\n$/);
   });
 });

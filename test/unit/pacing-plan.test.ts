@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/pacing/clock.js';
 import {
-  PEAK_FACTOR, PLAN_MAX_JSON_BYTES, compactHistogram, compactPairs, createPlan, parsePlan, planDuration, stringifyPlan, validatePlan,
+  PEAK_FACTOR, PLAN_MAX_JSON_BYTES, compactHistogram, compactPairs, createPlan, parsePlan, planDuration, simulateDuration, stringifyPlan, validatePlan,
 } from '../../src/pacing/plan.js';
 import type { PacingPlan } from '../../src/pacing/plan.js';
 import { createPacer } from '../../src/pacing/strategies.js';
@@ -183,5 +183,40 @@ describe('planDuration', () => {
     const s = await simulate(profile, 1000);
     const dp = planDuration(profile, 1);
     expect(Math.abs(s.payload / s.wire / (dp.payloadRate! / dp.wireRate!) - 1)).toBeLessThan(0.01);
+  });
+});
+
+describe('simulateDuration', () => {
+  const path = (payloadBytes: number, dataRelays = 1) => ({
+    payloadBytes, envelopeBytes: payloadBytes + 624 + 16 * Math.ceil(payloadBytes / 4096), dataRelays,
+    dataFrameOverhead: 21, segmentFrameOverhead: 38, cushionBytes: 0, cushionSeconds: 0,
+  });
+
+  it('bulk: null (as fast as the links go)', () => {
+    expect(simulateDuration(createPlan({ strategy: 'bulk', seed: 1 }), path(1000))).toBeNull();
+  });
+
+  it('constant: no spread; every hop at the payload rate, one bin behind the hop before it', () => {
+    const plan = createPlan({ strategy: 'constant', rate: 10_000, seed: 1 });
+    const r = simulateDuration(plan, path(100_000))!;
+    expect(r.p05).toBe(r.p95);
+    // one second bins: 100 kB at the payload rate, plus a bin of lag on each of the two downstream hops
+    const hop = planDuration(plan, 100_000).expectedSeconds!;
+    const frames = 100_000 / (1448 - 21); // a frame header per write carries no payload
+    expect(r.p50).toBeGreaterThan(hop);
+    expect(r.p50).toBeCloseTo(hop + (frames * 21) / planDuration(plan, 0).payloadRate! + 2, 0);
+  });
+
+  it('profile: a spread whose median is above one hop at the mean rate (independent draws, lost bursts downstream); deterministic per seed', () => {
+    const plan = createPlan({ strategy: 'profile', profile: netflix, seed: 5 });
+    const a = simulateDuration(plan, path(250_000))!;
+    const b = simulateDuration(plan, path(250_000))!;
+    expect(a).toEqual(b);
+    expect(a.p05).toBeLessThan(a.p50);
+    expect(a.p50).toBeLessThan(a.p95);
+    expect(a.p50).toBeGreaterThan(planDuration(plan, 250_000).expectedSeconds!);
+    expect(a.p05).toBeGreaterThan(planDuration(plan, 250_000).lowerBoundSeconds! * 0.9);
+    // a longer transfer takes longer
+    expect(simulateDuration(plan, path(1_000_000))!.p50).toBeGreaterThan(a.p95);
   });
 });

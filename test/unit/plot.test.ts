@@ -208,3 +208,55 @@ describe('renderAnalysisPlot: html', () => {
     expect(tagsBalanced(html.replace(/<!DOCTYPE html>|<meta [^>]*>/g, ''))).toBe(true);
   });
 });
+
+describe('renderAnalysisPlot: every class and every ECDF visible', () => {
+  /** The points of each drawn line, by the class named in its aria-label, in the order drawn. */
+  function lines(svg: string): { cls: string; pts: [number, number][] }[] {
+    return [...svg.matchAll(/aria-roledescription="line mark" d="([^"]*)"/g)].map((m) => {
+      const label = svg.slice(Math.max(0, m.index! - 300), m.index!);
+      const cls = /class: ([^;"]+)[^"]*"\s+role="graphics-symbol"\s*$/.exec(label)?.[1] ?? '';
+      const pts = [...m[1]!.matchAll(/[ML](-?[\d.]+),(-?[\d.]+)/g)].map((p) => [Number(p[1]), Number(p[2])] as [number, number]);
+      return { cls, pts };
+    });
+  }
+  const input: AnalysisPlotInput = {
+    title: 'normal vs bulk',
+    series: [
+      { name: 'normal', binSeconds: 0.5, packets: [10, 12, 8, 11, 9, 10], bytes: [1500, 1800, 1200, 1650, 1350, 1500] },
+      { name: 'bulk', binSeconds: 0.5, packets: [825], bytes: [250_000] },
+    ],
+    ecdfs: [{
+      feature: 'packets_per_bin', unit: 'packets', reference: 'normal', subject: 'bulk',
+      ref: { x: [8, 9, 10, 11, 12], f: [1 / 6, 2 / 6, 4 / 6, 5 / 6, 1] }, sub: { x: [825], f: [1] },
+      statistic: 1, pvalue: 0.02, n: 6, m: 1, distinguishable: true,
+    }],
+  };
+
+  it('a class of one bin is a bar a bin wide; each chart has its own rate scale', async () => {
+    const svg = await renderAnalysisPlot(input, 'svg');
+    const l = lines(svg);
+    // packets/s and bytes/s charts of both classes, then the two ECDF sides
+    expect(l.map((x) => x.cls)).toEqual(['normal', 'bulk', 'normal', 'bulk', 'normal', 'bulk']);
+    for (const rate of l.slice(0, 4)) {
+      const xs = rate.pts.map((p) => p[0]);
+      expect(Math.max(...xs) - Math.min(...xs), rate.cls).toBeGreaterThan(100); // at least one bin wide (760 px for 3 s)
+    }
+    // independent y scales: normal traffic reaches the upper half of its chart (110 px high) next to a burst 80× higher
+    for (const normal of [l[0]!, l[2]!]) expect(Math.min(...normal.pts.map((p) => p[1]))).toBeLessThan(55);
+  });
+
+  it('ECDFs are whole step functions: a single sample (m = 1) rises visibly, both sides reach 1 inside the panel', async () => {
+    const svg = await renderAnalysisPlot(input, 'svg');
+    const [ref, sub] = lines(svg).slice(4);
+    for (const side of [ref!, sub!]) {
+      const ys = side.pts.map((p) => p[1]);
+      const top = Math.min(...ys); // F = 1
+      const bottom = Math.max(...ys); // F = 0
+      expect(bottom - top, side.cls).toBeGreaterThan(150); // the panel is 190 px high
+      // the rise to 1 happens left of the panel's right edge (340 px), where the frame would hide it
+      const rise = side.pts.findIndex((p) => p[1] === top);
+      expect(side.pts[rise]![0], side.cls).toBeLessThan(340);
+      expect(side.pts[rise]![0], side.cls).toBeGreaterThan(0);
+    }
+  });
+});

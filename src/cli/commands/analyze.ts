@@ -3,10 +3,11 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import { smigError } from '../../errors.js';
 import { formatDuration, parseDuration } from '../../util/units.js';
-import { argParser, collect } from '../io.js';
+import { argParser, collect, parseAlpha, parseBin, parseCount } from '../options.js';
 import type { CliIO } from '../io.js';
+import { ensureDir, writeOutputFile } from '../output.js';
 import { formatNumber, table } from '../table.js';
-import type { CommandSpec } from './index.js';
+import type { CommandSpec } from '../spec.js';
 
 interface AnalyzeFlags {
   class?: string[];
@@ -14,6 +15,7 @@ interface AnalyzeFlags {
   bin: bigint;
   from?: bigint;
   to?: bigint;
+  timeWindow?: string[];
   window?: string[];
   alpha: number;
   json?: boolean;
@@ -32,24 +34,6 @@ interface AnalyzeFlags {
   adversaryPlot?: string;
 }
 
-function parseAlpha(text: string): number {
-  const a = Number(text);
-  if (!(a > 0 && a < 1)) throw smigError('SMIG_ERR_USAGE', `'${text}' is not a significance level between 0 and 1`);
-  return a;
-}
-
-function parseCount(text: string): number {
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 0) throw smigError('SMIG_ERR_USAGE', `'${text}' is not a whole number`);
-  return n;
-}
-
-function parseBin(text: string): bigint {
-  const ns = parseDuration(text, 'bin');
-  if (ns < 1000n) throw smigError('SMIG_ERR_BAD_DURATION', `bin: '${text}' is shorter than 1us`);
-  return ns;
-}
-
 const ADVERSARY_HELP = `
 --adversary: each class is cut into windows (5 s every 2.5 s by default; complete windows only), each described by
 33 features: packets, bytes, size quantiles (min, p10 … p90, max, mean) and shares in 8 size bins, gap quantiles,
@@ -64,6 +48,10 @@ features, classes: [{ name, packets, windows, capped }], baseline and comparison
 folds, auc, aucLow, aucHigh, balancedAccuracy, importance: [{ feature, value }], note? }] }.
 `;
 
+/** The filter language of --filter and @FILTER (src/capture/filter.ts), as README.md lists it. */
+export const FILTER_KEYWORDS: string = 'host, net (NET/LEN, NET mask MASK), port, portrange, proto, src, dst, tcp, udp, icmp, icmp6, sctp, ip, ip6, arp, ' +
+  'rarp, vlan, less, greater, and/&&, or/||, not/!, parentheses; anything else is refused with its column';
+
 export const analyzeCommand: CommandSpec = {
   name: 'analyze',
   summary: 'compare traffic classes in pcap/pcapng captures: rates, sizes, gaps, flows, KS and χ² tests',
@@ -72,7 +60,7 @@ export const analyzeCommand: CommandSpec = {
     'smig analyze --class normal=site.pcap@"not port 22" --class stealth=run.pcap@"port 7000" --bin 100ms',
     'smig analyze captures/*.pcap --json > report.json',
     'smig analyze a.pcap.gz b.pcap --csv out/ --plot out/report.html',
-    'smig analyze --bin 500ms --class normal=site.pcap --class stealth=run.pcap@"port 7000" --window normal=45s..',
+    'smig analyze --bin 500ms --class normal=site.pcap --class stealth=run.pcap@"port 7000" --time-window normal=45s..',
     'smig analyze --adversary --adversary-plot importances.svg normal.pcap migration.pcap',
   ],
   configure(cmd: Command): void {
@@ -80,25 +68,26 @@ export const analyzeCommand: CommandSpec = {
       .argument('[capture...]', 'capture files (pcap, pcapng, optionally gzip-compressed; - for stdin); each is a class, the first the reference. ' +
         'A .gz is inflated as it is read, in constant memory: the time follows the inflated size (a 1 MiB gzip bomb of 1 GiB takes ~25 s)')
       .option('--class <name=capture[@filter]>', 'a named traffic class, optionally with its own filter (repeatable)', collect)
-      .option('-f, --filter <expr>', 'filter applied to every class (tcpdump syntax subset: host, net, port, portrange, src, dst, tcp, udp, icmp, ip, ip6, and, or, not)')
+      .option('-f, --filter <expr>', `filter applied to every class, a subset of tcpdump's language: ${FILTER_KEYWORDS}`)
       .addOption(new Option('--bin <dur>', 'bin width for rates: 1us … hours').argParser(argParser(parseBin)).default(1_000_000_000n, '1s'))
       .option('--from <dur>', 'keep packets from DUR after each class\'s earliest packet (bins start there)', argParser((t) => parseDuration(t, '--from')))
       .option('--to <dur>', 'keep packets up to DUR after each class\'s earliest packet', argParser((t) => parseDuration(t, '--to')))
-      .option('--window <name=from..to>', 'a time window for one class, overriding --from/--to (either end may be empty) (repeatable)', collect)
+      .option('--time-window <name=from..to>', 'a time window for one class, overriding --from/--to (either end may be empty) (repeatable)', collect)
+      .addOption(new Option('--window <name=from..to>', 'deprecated name of --time-window').hideHelp().argParser(collect))
       .option('--alpha <a>', 'significance level of the tests', argParser(parseAlpha), 0.05)
       .option('--json', 'print the whole result as JSON on stdout')
       .option('--csv <dir>', 'write summary, comparisons, series and flows as CSV files into DIR')
       .option('--plot <file>', 'write plots (packets/s over time, ECDFs of each test) to FILE.svg or FILE.html')
-      .option('--flows <n>', 'flows listed per class in the text output (all are in --json/--csv)', argParser(parseCount), 10)
-      .option('--max-samples <n>', 'inter-arrival times kept per class (a uniform sample beyond)', argParser(parseCount), 1_000_000)
+      .option('--flows <n>', 'flows listed per class in the text output (all are in --json/--csv)', argParser(parseCount(0)), 10)
+      .option('--max-samples <n>', 'inter-arrival times kept per class (a uniform sample beyond)', argParser(parseCount(0)), 1_000_000)
       .option('--no-progress', 'no progress line on stderr, even on a terminal')
       .option('--adversary', 'also run a trained observer: a random forest on per-window features, cross-validated (below)')
       .addOption(new Option('--adversary-window <dur>', 'window of the observer').argParser(argParser((t) => parseDuration(t, '--adversary-window'))).default(5_000_000_000n, '5s'))
       .option('--adversary-step <dur>', 'step between windows (default: half the window)', argParser((t) => parseDuration(t, '--adversary-step')))
-      .option('--adversary-folds <k>', 'cross-validation folds', argParser(parseCount), 5)
-      .option('--adversary-trees <n>', 'trees in the forest', argParser(parseCount), 100)
-      .option('--adversary-seed <n>', 'seed of the folds, the forest and the bootstrap', argParser(parseCount), 1)
-      .option('--adversary-max-windows <n>', 'windows used per class (later packets are left out, with a warning)', argParser(parseCount), 20_000)
+      .option('--adversary-folds <k>', 'cross-validation folds', argParser(parseCount(0)), 5)
+      .option('--adversary-trees <n>', 'trees in the forest', argParser(parseCount(0)), 100)
+      .option('--adversary-seed <n>', 'seed of the folds, the forest and the bootstrap', argParser(parseCount(0)), 1)
+      .option('--adversary-max-windows <n>', 'windows used per class (later packets are left out, with a warning)', argParser(parseCount(0)), 20_000)
       .option('--adversary-plot <file>', 'bar charts of the observer\'s feature importances to FILE.svg or FILE.html')
       .addHelpText('after', ADVERSARY_HELP);
   },
@@ -113,15 +102,18 @@ export const analyzeCommand: CommandSpec = {
       if (opts.from !== undefined) c.fromNs = opts.from;
       if (opts.to !== undefined) c.toNs = opts.to;
     }
-    for (const w of opts.window ?? []) {
+    if (opts.window !== undefined) {
+      io.stderr.write("smig analyze: warning: --window is deprecated, use --time-window (smig send's --window is a data window)\n");
+    }
+    for (const w of [...(opts.window ?? []), ...(opts.timeWindow ?? [])]) {
       const eq = w.indexOf('=');
       const range = w.slice(eq + 1).split('..');
-      if (eq <= 0 || range.length !== 2) throw smigError('SMIG_ERR_USAGE', `--window: '${w}' is not NAME=FROM..TO (e.g. normal=45s..90s, normal=..45s)`);
+      if (eq <= 0 || range.length !== 2) throw smigError('SMIG_ERR_USAGE', `--time-window: '${w}' is not NAME=FROM..TO (e.g. normal=45s..90s, normal=..45s)`);
       const name = w.slice(0, eq);
       const target = classes.find((c) => c.name === name) as { fromNs?: bigint; toNs?: bigint } | undefined;
-      if (!target) throw smigError('SMIG_ERR_USAGE', `--window: no class named '${name}' (classes: ${classes.map((c) => c.name).join(', ')})`);
-      target.fromNs = range[0] === '' ? undefined : parseDuration(range[0]!, '--window');
-      target.toNs = range[1] === '' ? undefined : parseDuration(range[1]!, '--window');
+      if (!target) throw smigError('SMIG_ERR_USAGE', `--time-window: no class named '${name}' (classes: ${classes.map((c) => c.name).join(', ')})`);
+      target.fromNs = range[0] === '' ? undefined : parseDuration(range[0]!, '--time-window');
+      target.toNs = range[1] === '' ? undefined : parseDuration(range[1]!, '--time-window');
     }
     const names = new Set<string>();
     for (const c of classes) {
@@ -157,6 +149,15 @@ export const analyzeCommand: CommandSpec = {
     });
     if (showProgress && lastDraw > 0) io.stderr.write('\r\x1b[K');
     for (const c of result.classes) for (const w of c.info.warnings) io.stderr.write(`smig analyze: warning: ${w.message}\n`);
+    for (const [i, c] of result.classes.entries()) {
+      if (c.traffic.packets > 0) continue;
+      // like tcpdump -r with a filter that matches nothing, the run succeeds (exit 0); but it says so
+      const spec = classes[i] as { fromNs?: bigint; toNs?: bigint };
+      const window = spec.fromNs !== undefined || spec.toNs !== undefined
+        ? ` in its window ${spec.fromNs === undefined ? '0s' : formatDuration(spec.fromNs)}..${spec.toNs === undefined ? 'end' : formatDuration(spec.toNs)} after its earliest packet (past the end of the capture?)`
+        : c.filter === undefined ? '' : ` matching '${c.filter}'`;
+      io.stderr.write(`smig analyze: warning: ${c.name}: no packets${window}; ${c.traffic.packetsRead} packets read from ${c.file}\n`);
+    }
     let adversary: import('../../analysis/adversary.js').AdversaryResult | undefined;
     if (opts.adversary || opts.adversaryPlot) {
       const { runAdversary } = await import('../../analysis/adversary.js');
@@ -170,25 +171,20 @@ export const analyzeCommand: CommandSpec = {
       if (opts.adversaryPlot) {
         const { plotFormatFor } = await import('../../analysis/plot.js');
         const { renderImportancePlot } = await import('../../analysis/adversary-report.js');
-        const { writeFile } = await import('node:fs/promises');
         const text = await renderImportancePlot(adversary, plotFormatFor(opts.adversaryPlot));
-        await writeFile(opts.adversaryPlot, text).catch((e: NodeJS.ErrnoException) => {
-          throw smigError('SMIG_ERR_FILE', `--adversary-plot: cannot write ${opts.adversaryPlot}: ${e.code ?? e.message}`);
-        });
+        await writeOutputFile(opts.adversaryPlot, text, '--adversary-plot');
         io.stderr.write(`smig analyze: feature importances written to ${opts.adversaryPlot}\n`);
       }
     }
 
     if (opts.plot && plotFormat) {
       const { renderAnalysisPlot } = await import('../../analysis/plot.js');
-      const { writeFile } = await import('node:fs/promises');
       const text = await renderAnalysisPlot(analysisPlotInput(result, `smig analyze — bin ${formatDuration(result.binNs)}`), plotFormat);
-      await writeFile(opts.plot, text).catch((e: NodeJS.ErrnoException) => {
-        throw smigError('SMIG_ERR_FILE', `--plot: cannot write ${opts.plot}: ${e.code ?? e.message}`);
-      });
+      await writeOutputFile(opts.plot, text, '--plot');
       io.stderr.write(`smig analyze: plot written to ${opts.plot}\n`);
     }
     if (opts.csv) {
+      await ensureDir(opts.csv, '--csv');
       const files = await writeAnalysisCsv(result, opts.csv);
       io.stderr.write(`smig analyze: ${files.length} CSV files written to ${opts.csv}\n`);
     }

@@ -6,12 +6,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { smigError } from '../../errors.js';
 import { parseDuration, parseSize } from '../../util/units.js';
-import { argParser } from '../io.js';
+import { argParser, parseAlpha } from '../options.js';
 import type { CliIO } from '../io.js';
+import { ensureDir } from '../output.js';
 import { table } from '../table.js';
 import { BENCH_STRATEGIES, DEFAULT_SIZES } from '../../bench/bench.js';
 import type { BenchStrategy } from '../../bench/bench.js';
-import type { CommandSpec } from './index.js';
+import type { CommandSpec } from '../spec.js';
 
 interface BenchFlags {
   hosts?: 'lab' | 'loopback';
@@ -64,11 +65,7 @@ export const benchCommand: CommandSpec = {
       .option('--filter <expr>', 'the normal capture\'s data direction (default for the shipped capture: dst host 192.168.1.7)')
       .option('--profile <file>', 'pace with this profile instead (the whole normal capture is then the reference)')
       .addOption(new Option('--bin <dur>', 'bin width of the profile and the tests').argParser(argParser((t) => (parseDuration(t, '--bin'), t))).default('500ms'))
-      .addOption(new Option('--alpha <a>', 'significance level of the tests').argParser(argParser((t) => {
-        const a = Number(t);
-        if (!(a > 0 && a < 1)) throw smigError('SMIG_ERR_USAGE', `--alpha: '${t}' is not a number between 0 and 1`);
-        return a;
-      })).default(0.05))
+      .addOption(new Option('--alpha <a>', 'significance level of the tests').argParser(argParser(parseAlpha)).default(0.05))
       .option('-o, --out <dir>', 'directory for captures, runs, bench.json, the figures and report.html (default: a fresh temporary directory)')
       .option('--lab <name>', 'name of the lab to bring up (and down) with --hosts lab', 'bench')
       .option('--data-relays <n>', 'data relays per migration (default 2; the paper\'s evaluation also uses 5)')
@@ -93,6 +90,7 @@ export const benchCommand: CommandSpec = {
     const { DEMO_CAPTURE } = await import('../../bench/demo.js');
     const { strategyTable, resourceTable, strategiesOf, classLabel, adversaryBaselineLine } = await import('../../bench/report.js');
     const hosts = opts.hosts ?? (process.getuid?.() === 0 ? 'lab' : 'loopback');
+    if (opts.out !== undefined) await ensureDir(resolve(opts.out), '--out');
     const out = opts.out !== undefined ? resolve(opts.out) : mkdtempSync(join(tmpdir(), 'smig-bench-'));
     const t0 = performance.now();
     const r = await runBench({

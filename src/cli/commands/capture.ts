@@ -3,10 +3,10 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import { smigError } from '../../errors.js';
 import { parseDuration, parseSize } from '../../util/units.js';
-import { argParser } from '../io.js';
+import { argParser, parseCount } from '../options.js';
 import type { CliIO } from '../io.js';
-import type { CommandSpec } from './index.js';
-import { parseCount } from './relay.js';
+import { ensureParentDir } from '../output.js';
+import type { CommandSpec } from '../spec.js';
 
 interface CaptureFlags {
   interface?: string;
@@ -72,6 +72,7 @@ export const captureCommand: CommandSpec = {
     const toStdout = opts.write === '-';
     if (toStdout && opts.json) throw smigError('SMIG_ERR_USAGE', '--json prints on stdout, which -w - already uses');
     if (toStdout && io.stdout !== process.stdout) throw smigError('SMIG_ERR_USAGE', '-w -: stdout is not a byte stream here');
+    if (!toStdout) await ensureParentDir(opts.write, '-w');
     const capture = await LiveCapture.open({
       interface: opts.interface,
       filter: opts.filter ?? '',

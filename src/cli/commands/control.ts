@@ -7,7 +7,7 @@
  * of the subcommands too): `--key` and `--inventory` are checked in `run`. A subcommand reads `--key` wherever
  * it was written (`smig control status --key K` or `smig control --key K status`).
  */
-import { Option } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import type { Command } from 'commander';
 import { smigError } from '../../errors.js';
 import type { HostPort } from '../../net/address.js';
@@ -15,12 +15,14 @@ import type { JsonObject } from '../../protocol/index.js';
 import { parseLogFormat } from '../../roles/log.js';
 import type { LogFormat } from '../../roles/log.js';
 import { parseRate } from '../../util/units.js';
-import { argParser, collect } from '../io.js';
+import { commandLogger, serveUntilSignal } from '../daemon.js';
+import { ioOf } from '../io.js';
 import type { CliIO } from '../io.js';
+import { addTimeoutOptions, argParser, channelTimeouts, collect, durationOption, hostPortOption, ms, parseCount } from '../options.js';
+import type { CommandSpec } from '../spec.js';
 import { formatNumber, table } from '../table.js';
-import type { CommandSpec } from './index.js';
-import { addListenerOptions, channelTimeouts, commandLogger, durationOption, hostPortOption, listenerLimits, ms, parseCount, serveUntilSignal } from './relay.js';
-import type { ListenerFlags } from './relay.js';
+import type { ListenerFlags } from '../options.js';
+import { addListenerOptions, listenerLimits } from '../options.js';
 
 /** Where the daemon listens by default, and where its clients look for it. */
 export const DEFAULT_CONTROL_ADDRESS = '127.0.0.1:7700';
@@ -72,22 +74,17 @@ function parseSeverity(text: string): number {
   return n;
 }
 
-/** The CLI sinks of a subcommand (main.ts configured the output of every command; subcommands inherit it). */
-function ioOf(cmd: Command): CliIO {
-  const out = cmd.configureOutput();
-  return {
-    stdout: { write: (s: string) => (out.writeOut?.(s), true) },
-    stderr: { write: (s: string) => (out.writeErr?.(s), true) },
-  };
-}
-
 function addClientOptions(cmd: Command): Command {
-  return cmd
+  cmd
     .option('--key <file>', 'cluster key file (smig keygen)')
     .option('--identity <file>', 'the operator\'s identity (smig keygen --identity): signs the request; the daemon checks it against its --operator-key')
     .addOption(new Option('--controller <host:port>', 'the daemon\'s --listen address').argParser(hostPortOption('--controller')).default(parseHostPortDefault(), DEFAULT_CONTROL_ADDRESS))
-    .addOption(durationOption('--idle-timeout <dur>', 'close a connection with no bytes either way for this long', '60s'))
-    .addOption(durationOption('--handshake-timeout <dur>', 'TCP connect + TLS handshake limit', '10s'));
+    // `--listen` is the daemon's: a client that writes it means the controller's address, and must not be
+    // sent to the default one silently
+    .addOption(new Option('--listen <host:port>').hideHelp().argParser((t) => {
+      throw new InvalidArgumentError(`--listen is where the daemon listens; a client names it with --controller ${t}`);
+    }));
+  return addTimeoutOptions(cmd);
 }
 
 function parseHostPortDefault(): HostPort {
@@ -98,13 +95,19 @@ function parseHostPortDefault(): HostPort {
 /** The client's connection settings; `--key` from the subcommand or from `control`. */
 async function clientOf(sub: Command): Promise<{ flags: ClientFlags; client: import('../../control/client.js').ClientOptions }> {
   const flags = sub.opts() as ClientFlags;
-  const key = flags.key ?? (sub.parent?.opts() as { key?: string } | undefined)?.key;
-  if (key === undefined) throw smigError('SMIG_ERR_USAGE', `${sub.name()}: --key FILE is required (the cluster key)`);
+  const parent = sub.parent;
+  // the daemon's options written before the subcommand (`smig control --eve F status`) do nothing for a client
+  const ignored = parent === null ? [] : parent.options.filter((o) => o.attributeName() !== 'key' && parent.getOptionValueSource(o.attributeName()) === 'cli');
+  if (ignored.length > 0) {
+    throw smigError('SMIG_ERR_USAGE', `${ignored.map((o) => o.long).join(', ')}: an option of the daemon (smig control), not of ${sub.name()}`);
+  }
+  const key = flags.key ?? (parent?.opts() as { key?: string } | undefined)?.key;
+  if (key === undefined) throw smigError('SMIG_ERR_USAGE', '--key FILE is required (the cluster key)');
   const { loadKeyFile } = await import('../../crypto/keyfile.js');
   const clusterKey = await loadKeyFile(key);
   const idFile = flags.identity ?? (sub.parent?.opts() as { identity?: string } | undefined)?.identity;
   const identity = idFile === undefined ? undefined : await (await import('../../crypto/identity.js')).loadIdentityFile(idFile);
-  return { flags, client: { clusterKey, identity, controller: flags.controller, channel: channelTimeouts({ ...flags, key, logFormat: 'text' }) } };
+  return { flags, client: { clusterKey, identity, controller: flags.controller, channel: channelTimeouts(flags) } };
 }
 
 export const controlCommand: CommandSpec = {
@@ -143,16 +146,16 @@ export const controlCommand: CommandSpec = {
       .option('--no-retry', 'do not retry a failed session with fresh hosts')
       .option('--strategy <name>', 'pacing of every hop: bulk | constant | profile | replay', 'bulk')
       .option('--profile <file>', 'normal-traffic profile (smig profile learn) for constant, profile, replay')
-      .option('--rate <rate>', 'constant strategy: wire rate', argParser((t) => parseRate(t, '--rate')))
+      .option('--rate <rate>', 'constant strategy: wire rate as tc writes it: 128kbit (bits/s), 16kbps = 16 kB/s (tc\'s bps is BYTES/s), a bare number bits/s; or 16kB/s, 10Mbit/s', argParser((t) => parseRate(t, '--rate')))
       .option('--log-format <fmt>', 'events on stderr as text or json lines', argParser(parseLogFormat), 'text')
-      .addOption(durationOption('--idle-timeout <dur>', 'close a connection with no bytes either way for this long', '60s'))
-      .addOption(durationOption('--handshake-timeout <dur>', 'TCP connect + TLS handshake limit', '10s'));
+      .enablePositionalOptions();
+    addTimeoutOptions(cmd);
     addListenerOptions(cmd, 1024);
 
     addClientOptions(cmd.command('migrate'))
       .description('migrate HOST now (its SOURCE, or its default source): the daemon picks the hosts and runs the session')
       .argument('<host[:source]>', 'inventory host name, optionally with the --source name of its agent')
-      .option('--dry-run', 'only print the hosts that would be chosen now (nothing is reserved or run)')
+      .option('--dry-run', 'print one sample draw of the hosts from those available now (nothing is reserved or run; a real run draws again, so its hosts differ)')
       .option('--no-wait', 'return once the daemon accepted the trigger')
       .option('--json', 'print the result as JSON')
       .action(async (target: string, _flags: unknown, sub: Command) => migrateAction(target, sub));
@@ -183,12 +186,12 @@ export const controlCommand: CommandSpec = {
     const { loadPublicKeyFile } = await import('../../crypto/identity.js');
     const operatorKeys = await Promise.all((o.operatorKey ?? []).map((f) => loadPublicKeyFile(f)));
     const journal = await (await import('../../control/state.js')).journalPath(o.journal);
-    const log = await commandLogger({ ...o, key: o.key }, io, 'control');
+    const log = await commandLogger(o, io, 'control');
     const c = await Controller.start({
       clusterKey, inventory, operatorKeys, insecureNoIdentities: o.insecureNoIdentities === true, listen: o.listen, journal, eve: o.eve, evePollMs: ms(o.evePoll),
       maxSeverity: o.severity, cooldownMs: ms(o.cooldown), hooks, hookTimeoutMs: ms(o.hookTimeout), counts,
       deadlineMs: ms(o.deadline), heartbeatMs: ms(o.heartbeat), hostWaitMs: ms(o.hostWait), prepareTimeoutMs: ms(o.prepareTimeout),
-      recoverWaitMs: ms(o.recoverWait), retry: o.retry, plan, log, channel: channelTimeouts({ ...o, key: o.key }),
+      recoverWaitMs: ms(o.recoverWait), retry: o.retry, plan, log, channel: channelTimeouts(o),
       limits: listenerLimits(o),
     });
     log.event('listening', {
@@ -223,7 +226,7 @@ async function migrateAction(target: string, sub: Command): Promise<void> {
   const source = colon < 0 ? null : target.slice(colon + 1);
   const { NAME_PATTERN } = await import('../../control/inventory.js');
   if (!NAME_PATTERN.test(host) || (source !== null && !NAME_PATTERN.test(source))) {
-    throw smigError('SMIG_ERR_USAGE', `migrate: '${target}' is not HOST or HOST:SOURCE (names of letters, digits, '.', '_', '-')`);
+    throw smigError('SMIG_ERR_USAGE', `'${target}' is not HOST or HOST:SOURCE (names of letters, digits, '.', '_', '-')`);
   }
   const { migrate } = await import('../../control/client.js');
   const updates: JsonObject[] = [];
@@ -231,11 +234,14 @@ async function migrateAction(target: string, sub: Command): Promise<void> {
     host, source, dryRun: flags.dryRun, wait: flags.wait,
     onUpdate: (m) => {
       updates.push(m);
-      if (!flags.json && m.type !== 'finished' && m.type !== 'plan' && m.type !== 'refused') io.stderr.write(`smig control: ${describe(m)}\n`);
+      if (!flags.json && m.type !== 'finished' && m.type !== 'plan' && m.type !== 'refused') io.stderr.write(`smig control migrate: ${describe(m)}\n`);
     },
   });
-  if (flags.json) io.stdout.write(`${JSON.stringify(flags.dryRun || !flags.wait ? result : { ...result, updates }, null, 2)}\n`);
+  // a dry run's hosts are one sample draw: the real run draws again (`sample: true` says so to a script)
+  const shown = result.type === 'plan' ? { ...result, sample: true } : flags.dryRun || !flags.wait ? result : { ...result, updates };
+  if (flags.json) io.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
   else if (result.type === 'plan') {
+    io.stdout.write('A sample draw of the hosts (nothing reserved; a real run draws again with fresh randomness):\n');
     io.stdout.write(table(['ROLE', 'HOSTS'], [
       ['source', `${String(result.host)}:${String(result.source)}`],
       ['destination', String(result.destination)],

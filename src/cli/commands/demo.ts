@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { smigError } from '../../errors.js';
 import { parseSize } from '../../util/units.js';
-import { argParser } from '../io.js';
+import { argParser } from '../options.js';
 import type { CliIO } from '../io.js';
+import { ensureDir } from '../output.js';
 import { table } from '../table.js';
-import type { CommandSpec } from './index.js';
+import type { CommandSpec } from '../spec.js';
 
 interface DemoFlags {
   out?: string;
@@ -56,6 +57,7 @@ export const demoCommand: CommandSpec = {
     const { runDemo, DEMO_LAYOUT } = await import('../../bench/demo.js');
     const { parseLayout } = await import('../../bench/bench.js');
     const layout = parseLayout(opts as unknown as { dataRelays?: string; keyRelays?: string; threshold?: string }, DEMO_LAYOUT);
+    if (opts.out !== undefined) await ensureDir(resolve(opts.out), '--out');
     const out = opts.out !== undefined ? resolve(opts.out) : mkdtempSync(join(tmpdir(), 'smig-demo-'));
     const t0 = performance.now();
     const r = await runDemo({ out, size: opts.size, bin: '500ms', layout, ...(opts.hosts === undefined ? {} : { hosts: opts.hosts }), adversary: opts.adversary === true, log: (line) => io.stderr.write(`smig demo: ${line}\n`) });

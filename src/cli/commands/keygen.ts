@@ -1,7 +1,8 @@
 /** `smig keygen [-o FILE]`: the cluster key every smig channel is authenticated with (DESIGN §3 "Channel"). */
 import type { Command } from 'commander';
 import type { CliIO } from '../io.js';
-import type { CommandSpec } from './index.js';
+import { ensureParentDir } from '../output.js';
+import type { CommandSpec } from '../spec.js';
 
 interface KeygenFlags {
   output?: string;
@@ -31,6 +32,7 @@ export const keygenCommand: CommandSpec = {
       const { smigError } = await import('../../errors.js');
       if (opts.output === undefined) throw smigError('SMIG_ERR_USAGE', '--identity needs -o FILE (the private file and FILE.pub)');
       const { destroyIdentity, fingerprint, generateIdentity, writeIdentityFiles } = await import('../../crypto/identity.js');
+      await ensureParentDir(opts.output, '--output');
       const id = generateIdentity(opts.comment);
       try {
         await writeIdentityFiles(opts.output, id, { force: opts.force === true });
@@ -48,6 +50,7 @@ export const keygenCommand: CommandSpec = {
     const { encodeKeyFile, generateKey, generateKeyFile } = await import('../../crypto/keyfile.js');
     const { wipe } = await import('../../crypto/wipe.js');
     if (opts.output !== undefined) {
+      await ensureParentDir(opts.output, '--output');
       await generateKeyFile(opts.output, { force: opts.force === true });
       io.stderr.write(`smig keygen: key written to ${opts.output} (mode 0600)\n`);
       return 0;

@@ -9,12 +9,13 @@ import type { ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import { Command, Option } from 'commander';
 import { smigError } from '../../errors.js';
-import { formatDuration, parseDuration, parseRate } from '../../util/units.js';
-import { argParser } from '../io.js';
+import { formatDuration, formatRate, parseDuration, parseRate } from '../../util/units.js';
+import { argParser, parseCount } from '../options.js';
+import { configureCommandOutput } from '../io.js';
 import type { CliIO } from '../io.js';
 import { table } from '../table.js';
-import type { CommandSpec } from './index.js';
-import { parseCount } from './relay.js';
+import { ParsedOnly, parseOnly } from '../spec.js';
+import type { CommandSpec } from '../spec.js';
 
 interface UpFlags {
   hosts: number;
@@ -61,6 +62,7 @@ export const labCommand: CommandSpec = {
     'smig lab status lab1',
     'smig lab down lab1',
   ],
+  ownParser: true,
   configure(cmd: Command): void {
     cmd
       .argument('<action>', 'up | exec | status | down')
@@ -76,8 +78,13 @@ export const labCommand: CommandSpec = {
     if (!parser) throw smigError('SMIG_ERR_USAGE', `lab: unknown action '${action}' (up, exec, status, down)`);
     let status = 0;
     const sub = parser((s) => void (status = s), io)
-      .exitOverride()
-      .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
+      .exitOverride();
+    configureCommandOutput(sub, io);
+    if (parseOnly()) {
+      sub.hook('preAction', () => {
+        throw new ParsedOnly();
+      });
+    }
     await sub.parseAsync(rest, { from: 'user' });
     return status;
   },
@@ -93,7 +100,7 @@ const ACTION_PARSERS: Record<string, (done: Done, io: CliIO) => Command> = {
       .option('--subnet <cidr>', 'IPv4 network of the hosts (default 10.77.0.0/24)')
       .option('--delay <dur>', 'one-way delay added on each host\'s egress (tc netem)', argParser((t) => parseDuration(t, '--delay')))
       .addOption(new Option('--loss <pct>', 'random loss on each host\'s egress, percent (tc netem)').argParser(argParser(parseLoss)))
-      .option('--rate <rate>', 'egress rate limit of each host (tc tbf), e.g. 10Mbit/s', argParser((t) => parseRate(t, '--rate')))
+      .option('--rate <rate>', 'egress rate limit of each host (tc tbf), as tc writes it: 10mbit, 1250kbps (= 10mbit: tc\'s bps is BYTES/s), 10Mbit/s', argParser((t) => parseRate(t, '--rate')))
       .option('--json', 'print the lab (hosts, namespaces, addresses) as JSON')
       .action(async (f: UpFlags) => {
         const { labUp } = await import('../../lab/lab.js');
@@ -173,7 +180,7 @@ function shapingText(s: { delayNs?: string; lossPct?: number; rateBps?: number }
   const parts: string[] = [];
   if (s.delayNs !== undefined) parts.push(`delay ${formatDuration(BigInt(s.delayNs))}`);
   if (s.lossPct !== undefined) parts.push(`loss ${s.lossPct}%`);
-  if (s.rateBps !== undefined) parts.push(`rate ${Math.round(s.rateBps * 8)}bit/s`);
+  if (s.rateBps !== undefined) parts.push(`rate ${formatRate(s.rateBps, { tc: true })}`);
   return parts.length ? `, ${parts.join(', ')} per host egress` : '';
 }
 

@@ -6,11 +6,15 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import { smigError } from '../../errors.js';
 import type { Profile } from '../../profile/model.js';
-import { formatDuration, parseDuration, parseRate, parseSize } from '../../util/units.js';
-import { argParser } from '../io.js';
+import { formatDuration, formatRate, parseDuration, parseRate, parseSize } from '../../util/units.js';
+import { formatSeconds } from '../format.js';
+import { ioOf } from '../io.js';
+import { ensureParentDir, writeOutputFile } from '../output.js';
 import type { CliIO } from '../io.js';
+import { argParser, parseBin, parseCount, parseSeed } from '../options.js';
+import { rangeText, sessionEstimate } from '../estimate.js';
 import { formatNumber, table } from '../table.js';
-import type { CommandSpec } from './index.js';
+import type { CommandSpec } from '../spec.js';
 
 interface LearnFlags {
   output: string;
@@ -30,40 +34,17 @@ interface ShowFlags {
 
 interface PlanFlags {
   size: number;
+  dataRelays: number;
   strategy: string;
   rate?: number;
   seed?: number;
   json?: boolean;
 }
 
-function parseBin(text: string): bigint {
-  const ns = parseDuration(text, 'bin');
-  if (ns < 1000n) throw smigError('SMIG_ERR_BAD_DURATION', `bin: '${text}' is shorter than 1us`);
-  return ns;
-}
-
 function parseLevels(text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > 8) throw smigError('SMIG_ERR_USAGE', `'${text}' is not a number of levels from 1 to 8`);
   return n;
-}
-
-function parseSeed(text: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n > 0xffffffff) throw smigError('SMIG_ERR_USAGE', `'${text}' is not a seed from 0 to 4294967295`);
-  return n;
-}
-
-/**
- * The CLI sinks of a subcommand. CommandSpec.configure gets no CliIO, so the subcommand recovers main's sinks
- * from the output configuration it inherited from its parent (main.ts configures every command's output).
- */
-function ioOf(cmd: Command): CliIO {
-  const out = cmd.configureOutput();
-  return {
-    stdout: { write: (s: string) => (out.writeOut?.(s), true) },
-    stderr: { write: (s: string) => (out.writeErr?.(s), true) },
-  };
 }
 
 export const profileCommand: CommandSpec = {
@@ -104,8 +85,9 @@ export const profileCommand: CommandSpec = {
       .argument('<profile>', 'profile file')
       .requiredOption('--size <size>', 'bytes to move (e.g. 512MB, 2GiB)', argParser((t) => parseSize(t, '--size')))
       .option('--strategy <name>', 'bulk | constant | profile | replay', 'profile')
-      .option('--rate <rate>', 'constant strategy: wire rate (default the profile mean byte rate)', argParser((t) => parseRate(t, '--rate')))
+      .option('--rate <rate>', 'constant strategy: wire rate as tc writes it: 128kbit (bits/s), 16kbps = 16 kB/s (tc\'s bps is BYTES/s), a bare number bits/s; or 16kB/s, 10Mbit/s (default: the profile\'s mean byte rate)', argParser((t) => parseRate(t, '--rate')))
       .option('--seed <n>', 'session seed (default random)', argParser(parseSeed))
+      .option('--data-relays <n>', 'data relays of the session whose time is simulated (source → relays → leader → destination)', argParser(parseCount(1)), 1)
       .option('--json', 'print the plan and the estimate as JSON')
       .action(async (file: string, flags: PlanFlags, sub: Command) => plan(file, flags, ioOf(sub)));
   },
@@ -119,10 +101,13 @@ async function learn(capture: string, flags: LearnFlags, io: CliIO): Promise<voi
   });
   for (const w of warnings) io.stderr.write(`smig profile: warning: ${w.message}\n`);
   if (flags.output === '-') io.stdout.write(stringifyProfile(profile));
-  else await saveProfile(flags.output, profile);
+  else {
+    await ensureParentDir(flags.output, '--output');
+    await saveProfile(flags.output, profile);
+  }
   io.stderr.write(
     `smig profile: learned ${profile.bins} bins of ${formatDuration(BigInt(profile.binNs))} from ${profile.provenance.capture} ` +
-      `(${profile.packets} packets, ${profile.bytes} bytes, mean ${rate(profile.rates.bytesPerSecond)}, ${profile.chain.levels.length} levels)` +
+      `(${profile.packets} packets, ${profile.bytes} bytes, mean ${formatRate(profile.rates.bytesPerSecond)}, ${profile.chain.levels.length} levels)` +
       `${flags.output === '-' ? '' : ` → ${flags.output}`}\n`,
   );
 }
@@ -133,12 +118,9 @@ async function show(file: string, flags: ShowFlags, io: CliIO): Promise<void> {
   const p = await loadProfile(file);
   if (flags.plot) {
     const { plotFormatFor, renderAnalysisPlot } = await import('../../analysis/plot.js');
-    const { writeFile } = await import('node:fs/promises');
     const format = plotFormatFor(flags.plot);
     const text = await renderAnalysisPlot(profilePlotInput(p, p.provenance.capture, flags.seed), format);
-    await writeFile(flags.plot, text).catch((e: NodeJS.ErrnoException) => {
-      throw smigError('SMIG_ERR_FILE', `--plot: cannot write ${flags.plot}: ${e.code ?? e.message}`);
-    });
+    await writeOutputFile(flags.plot, text, '--plot');
     io.stderr.write(`smig profile: plot written to ${flags.plot}\n`);
   }
   const s = summarizeProfile(p);
@@ -156,7 +138,7 @@ async function show(file: string, flags: ShowFlags, io: CliIO): Promise<void> {
     ['window', `${window} after the earliest packet; bin 0 at ${pv.start}`],
     ['series', `${s.bins} bins of ${formatDuration(BigInt(p.binNs))} = ${formatNumber(s.duration)} s (packets span ${formatNumber(pv.span)} s)`],
     ['traffic', `${s.packets} packets, ${s.bytes} bytes`],
-    ['mean rate', `${rate(s.rates.bytesPerSecond)} (${formatNumber(s.rates.bytesPerSecond)} B/s), ${formatNumber(s.rates.packetsPerSecond)} packets/s`],
+    ['mean rate', `${formatRate(s.rates.bytesPerSecond)} (${formatNumber(s.rates.bytesPerSecond)} B/s), ${formatNumber(s.rates.packetsPerSecond)} packets/s`],
     ['per bin', `bytes p50 ${formatNumber(s.perBin.bytes.p50)}, p90 ${formatNumber(s.perBin.bytes.p90)}, max ${formatNumber(s.perBin.bytes.max)}; packets p50 ${formatNumber(s.perBin.packets.p50)}, p90 ${formatNumber(s.perBin.packets.p90)}, max ${formatNumber(s.perBin.packets.max)}`],
   ], ['l', 'l']).split('\n').slice(1).join('\n'));
   io.stdout.write(`\nRate levels (Markov chain over bytes per bin; dwell = mean run length)\n`);
@@ -180,9 +162,10 @@ async function plan(file: string, flags: PlanFlags, io: CliIO): Promise<void> {
   const p: Profile = await loadProfile(file);
   const pl = createPlan({ strategy: flags.strategy as never, profile: p, rate: flags.rate, seed: flags.seed });
   const d = planDuration(pl, flags.size);
+  const range = await sessionEstimate(pl, flags.size, flags.dataRelays);
   const planBytes = Buffer.byteLength(stringifyPlan(pl));
   if (flags.json) {
-    io.stdout.write(JSON.stringify({ plan: pl, duration: d, planBytes }, null, 2) + '\n');
+    io.stdout.write(JSON.stringify({ plan: pl, duration: d, session: range === null ? null : { dataRelays: flags.dataRelays, ...range }, planBytes }, null, 2) + '\n');
     return;
   }
   const o = pl.overheads;
@@ -190,29 +173,12 @@ async function plan(file: string, flags: PlanFlags, io: CliIO): Promise<void> {
     `overhead ${overheadOf(pl)} B per write (TLS ${o.tls} + TCP/IP ${o.tcpip} + link ${o.link})\n`);
   io.stdout.write(table(['', ''], [
     ['size', `${flags.size} bytes`],
-    ['profile mean rate', rate(p.rates.bytesPerSecond)],
-    ['pacer rate', d.wireRate === null ? 'unpaced (as fast as the links go)' : `${rate(d.wireRate)} on the wire, ${rate(d.payloadRate!)} payload`],
-    ['expected time', d.expectedSeconds === null ? '- (link speed)' : seconds(d.expectedSeconds)],
-    ['lower bound', `${seconds(d.lowerBoundSeconds!)} (size ÷ profile mean byte rate)`],
-    ['ratio', d.expectedSeconds === null ? '-' : formatNumber(d.expectedSeconds / d.lowerBoundSeconds!)],
+    ['profile mean rate', formatRate(p.rates.bytesPerSecond)],
+    ['pacer rate', d.wireRate === null ? 'unpaced (as fast as the links go)' : `${formatRate(d.wireRate)} on the wire, ${formatRate(d.payloadRate!)} payload`],
+    ['expected time', range === null ? '- (link speed)' : `${rangeText(range, formatSeconds)}, ${flags.dataRelays} data relay${flags.dataRelays === 1 ? '' : 's'}`],
+    ['one hop', d.expectedSeconds === null ? '-' : `${formatSeconds(d.expectedSeconds)} at the plan's mean rate`],
+    ['lower bound', `${formatSeconds(d.lowerBoundSeconds!)} (size ÷ profile mean byte rate)`],
+    ['ratio', range === null ? '-' : `${formatNumber(range.p50 / d.lowerBoundSeconds!)} (expected ÷ lower bound)`],
     ['plan', `${planBytes} bytes of JSON`],
   ], ['l', 'l']).split('\n').slice(1).join('\n'));
-}
-
-/** Decimal rate for people: 16.15 kB/s. */
-function rate(bytesPerSecond: number): string {
-  const units = ['B/s', 'kB/s', 'MB/s', 'GB/s'];
-  let v = bytesPerSecond;
-  let i = 0;
-  for (; Math.abs(v) >= 1000 && i < units.length - 1; i++) v /= 1000;
-  return `${formatNumber(v)} ${units[i]}`;
-}
-
-/** Seconds for people: 7380 s (2h 3m). */
-function seconds(s: number): string {
-  if (s < 60) return `${formatNumber(s)} s`;
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const rest = Math.round(s % 60);
-  return `${formatNumber(s)} s (${h > 0 ? `${h}h ` : ''}${m}m ${rest}s)`;
 }

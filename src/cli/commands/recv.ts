@@ -1,14 +1,12 @@
 /** `smig recv --listen HOST:PORT --key FILE --out DIR [--exec CMD]`: the destination daemon (DESIGN §3, §6). */
 import type { Command } from 'commander';
 import type { HostPort } from '../../net/address.js';
-import { argParser, collect } from '../io.js';
 import { smigError } from '../../errors.js';
+import { commandLogger, serveUntilSignal } from '../daemon.js';
 import type { CliIO } from '../io.js';
-import type { CommandSpec } from './index.js';
-import {
-  addChannelOptions, addListenerOptions, channelTimeouts, commandLogger, durationOption, hostPortOption, listenerLimits, ms, parseCount, serveUntilSignal,
-} from './relay.js';
-import type { ChannelFlags, ListenerFlags } from './relay.js';
+import { addChannelOptions, addListenerOptions, argParser, channelTimeouts, collect, durationOption, hostPortOption, listenerLimits, ms, parseCount } from '../options.js';
+import type { ChannelFlags, ListenerFlags } from '../options.js';
+import type { CommandSpec } from '../spec.js';
 
 interface RecvFlags extends ChannelFlags, ListenerFlags {
   listen: HostPort;

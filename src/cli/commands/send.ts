@@ -11,13 +11,15 @@ import type { HostPort } from '../../net/address.js';
 import { parseHostList } from '../../net/address.js';
 import type { PacingPlan, Strategy } from '../../pacing/plan.js';
 import type { HopPacingReport } from '../../roles/pace.js';
-import { formatDuration, parseRate, parseSize } from '../../util/units.js';
-import { argParser } from '../io.js';
+import { formatDuration, formatRate, parseDuration, parseRate, parseSize } from '../../util/units.js';
+import { commandLogger } from '../daemon.js';
+import { rangeText, sessionEstimate } from '../estimate.js';
+import { Progress } from '../progress.js';
 import type { CliIO } from '../io.js';
+import { addChannelOptions, argParser, channelTimeouts, hostPortOption, parseCount, parseSeed } from '../options.js';
+import type { ChannelFlags } from '../options.js';
+import type { CommandSpec } from '../spec.js';
 import { formatNumber, table } from '../table.js';
-import type { CommandSpec } from './index.js';
-import { addChannelOptions, channelTimeouts, commandLogger, hostPortOption, parseCount } from './relay.js';
-import type { ChannelFlags } from './relay.js';
 
 const STRATEGIES = ['bulk', 'constant', 'profile', 'replay'] as const;
 
@@ -40,6 +42,7 @@ interface SendFlags extends ChannelFlags {
   json?: boolean;
   vmMode: string;
   vmAfter: string;
+  interval: bigint;
 }
 
 /** A plain file name as the protocol carries it (DESIGN §3 envelope header; messages.ts SESSION.name). */
@@ -55,23 +58,9 @@ function vmName(name: string, where: string): string {
   return checkName(name.endsWith('.vmstate') ? name : `${name}.vmstate`, where);
 }
 
-function mbps(bytesPerSecond: number): string {
-  return `${(bytesPerSecond / 1e6).toFixed(1)} MB/s`;
-}
-
-/** Decimal rate for people: 16.15 kB/s. */
-function rate(bytesPerSecond: number): string {
-  const units = ['B/s', 'kB/s', 'MB/s', 'GB/s'];
-  let v = bytesPerSecond;
-  let i = 0;
-  for (; Math.abs(v) >= 1000 && i < units.length - 1; i++) v /= 1000;
-  return `${formatNumber(v)} ${units[i]}`;
-}
-
-function parseSeed(text: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n > 0xffffffff) throw smigError('SMIG_ERR_USAGE', `'${text}' is not a seed from 0 to 4294967295`);
-  return n;
+/** Ciphertext bytes of the envelope of a LENGTH-byte payload in SEGMENT-byte segments. */
+function envelopeBytes(length: number, segment: number, prefix: number, tag: number, trailer: number): number {
+  return prefix + length + tag * Math.ceil(length / segment) + trailer;
 }
 
 /** The session's pacing plan from the flags (DESIGN §4). */
@@ -113,10 +102,16 @@ async function dryRun(opts: SendFlags, plan: PacingPlan, length: number | null, 
     ...opts.dataRelays.map((r) => hop(`data relay ${formatHostPort(r)} → leader ${leader}`, share, DATA_SEGMENT_FRAME_OVERHEAD)),
     hop(`leader ${leader} → destination ${formatHostPort(opts.dest)}`, length, DATA_FRAME_OVERHEAD),
   ];
-  const expected = plan.strategy === 'bulk' || length === null ? null : Math.max(...links.map((l) => l.expectedSeconds!));
+  const slowest = plan.strategy === 'bulk' || length === null ? null : Math.max(...links.map((l) => l.expectedSeconds!));
+  const range = length === null ? null : await sessionEstimate(plan, length, n);
+  const expected = range === null ? null : range.p50;
   const lower = length === null ? null : planDuration(plan, length).lowerBoundSeconds;
   if (opts.json) {
-    io.stdout.write(`${JSON.stringify({ dryRun: true, file, bytes: length, envelopeBytes: envelope, plan, links, unpaced: opts.keyRelays.map((k) => `source → key relay ${formatHostPort(k)}`), expectedSeconds: expected, lowerBoundSeconds: lower }, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify({
+      dryRun: true, file, bytes: length, envelopeBytes: envelope, plan, links,
+      unpaced: opts.keyRelays.map((k) => `source → key relay ${formatHostPort(k)}`),
+      expectedSeconds: expected, expectedRange: range, slowestHopSeconds: slowest, lowerBoundSeconds: lower,
+    }, null, 2)}\n`);
     return;
   }
   const secs = (s: number | null): string => (s === null ? '-' : `${formatNumber(s)} s`);
@@ -125,19 +120,20 @@ async function dryRun(opts: SendFlags, plan: PacingPlan, length: number | null, 
     : `Pacing plan: strategy ${plan.strategy}, seed ${plan.seed}, bin ${formatDuration(BigInt(plan.binNs))}, ` +
       `overhead ${overheadOf(plan)} B per write (TLS ${o.tls} + TCP/IP ${o.tcpip} + link ${o.link})\n`);
   io.stdout.write(`${file === '-' ? 'stdin: length unknown, no time estimate' : `${file}: ${length} bytes, envelope ≈ ${envelope} bytes`}\n`);
-  io.stdout.write(table(['link', 'bytes', 'wire rate', 'expected'], [
-    ...links.map((l) => [l.hop, l.bytes === null ? '-' : l.bytes, l.wireRate === null ? 'unpaced' : rate(l.wireRate), secs(l.expectedSeconds)]),
+  io.stdout.write(table(['link', 'bytes', 'wire rate', 'at mean rate'], [
+    ...links.map((l) => [l.hop, l.bytes === null ? '-' : l.bytes, l.wireRate === null ? 'unpaced' : formatRate(l.wireRate), secs(l.expectedSeconds)]),
     ...opts.keyRelays.map((k) => [`source → key relay ${formatHostPort(k)} (and on to the leader)`, 'a share', 'unpaced', '-']),
   ], ['l', 'r', 'r', 'r']));
-  io.stdout.write(`expected time  ${plan.strategy === 'bulk' ? '- (as fast as the links go)' : secs(expected)}${expected === null ? '' : ' (the slowest hop)'}\n`);
+  io.stdout.write(`expected time  ${plan.strategy === 'bulk' ? '- (as fast as the links go)' : range === null ? '-' : rangeText(range, (s) => secs(s))}\n`);
+  if (slowest !== null) io.stdout.write(`slowest hop    ${secs(slowest)} at the plan's mean rate (each hop draws its own bins; a hop without data loses its burst)\n`);
   io.stdout.write(`lower bound    ${lower === null ? '- (needs --profile and a known size)' : `${secs(lower)} (size ÷ profile mean byte rate)`}\n`);
-  if (expected !== null && lower !== null && lower > 0) io.stdout.write(`ratio          ${formatNumber(expected / lower)}\n`);
+  if (expected !== null && lower !== null && lower > 0) io.stdout.write(`ratio          ${formatNumber(expected / lower)} (expected ÷ lower bound)\n`);
 }
 
 /** The pacing lines of the text summary. */
 function pacingLines(hops: HopPacingReport[]): string {
   return hops.map((h) => `pacing       ${h.hop}: ${h.writes} writes, ${h.wireBytes} wire bytes in ${h.seconds.toFixed(3)} s` +
-    (h.rate === null ? '' : ` (${rate(h.rate)}${h.targetRate === null ? '' : ` of ${rate(h.targetRate)} allowed`})`) +
+    (h.rate === null ? '' : ` (${formatRate(h.rate)}${h.targetRate === null ? '' : ` of ${formatRate(h.targetRate)} allowed`})`) +
     (h.lateness.n > 0 ? `, lateness p50 ${h.lateness.p50.toFixed(3)} ms p99 ${h.lateness.p99.toFixed(3)} ms` : '') + '\n').join('');
 }
 
@@ -161,9 +157,9 @@ export const sendCommand: CommandSpec = {
       .option('--threshold <k>', 'key shares needed to rebuild the key (default: 2, or 1 with a single key relay)', argParser(parseCount(1)))
       .option('--strategy <name>', `pacing of every hop: ${STRATEGIES.join('|')} (bulk: none; constant: --rate or the profile's mean; profile, replay: need --profile)`, 'bulk')
       .option('--profile <file>', 'normal-traffic profile (smig profile learn) the pacing follows')
-      .option('--rate <rate>', 'constant strategy: wire rate, e.g. 16kB/s (default: the profile\'s mean byte rate)', argParser((t) => parseRate(t, '--rate')))
+      .option('--rate <rate>', 'constant strategy: wire rate as tc writes it: 128kbit (bits/s), 16kbps = 16 kB/s (tc\'s bps is BYTES/s), a bare number bits/s; or 16kB/s, 10Mbit/s (default: the profile\'s mean byte rate)', argParser((t) => parseRate(t, '--rate')))
       .option('--seed <n>', 'session seed of the pacing draws (mixed with the session id per hop; default random)', argParser(parseSeed))
-      .option('--dry-run', 'print the pacing plan per link (expected time, lower bound) and exit without connecting')
+      .option('--dry-run', 'print the pacing plan per link and the expected session time (a simulated range) and exit without connecting')
       .option('--name <name>', 'name to install under (default: the file\'s base name; "stdin" for -)')
       .addOption(new Option('--window <size>', 'ciphertext sent and not yet acknowledged, at most (must not exceed the leader\'s --max-window)')
         .argParser(argParser((t) => parseSize(t, '--window'))).default(32 * 1024 * 1024, '32MiB'))
@@ -171,7 +167,9 @@ export const sendCommand: CommandSpec = {
         .argParser(argParser((t) => parseSize(t, '--chunk-size'))))
       .option('--json', 'print the summary as JSON')
       .option('--vm-mode <mode>', 'for qmp:SOCKET: live (pre-copy while the VM runs), stop (pause first: a snapshot), or auto (live for bulk, stop when paced)', 'auto')
-      .option('--vm-after <what>', 'for qmp:SOCKET, once the destination confirmed: pause (the source VM stays paused) or quit', 'pause');
+      .option('--vm-after <what>', 'for qmp:SOCKET, once the destination confirmed: pause (the source VM stays paused) or quit', 'pause')
+      .addOption(new Option('-i, --interval <dur>', 'progress on stderr every DUR, as iperf3 -i: bytes the leader acknowledged, rate, % done, ETA (a live line on a terminal, progress events with --log-format json; 0: none)')
+        .argParser(argParser((t) => parseDuration(t, '--interval'))).default(1_000_000_000n, '1s'));
     addChannelOptions(cmd);
   },
   async run(args: string[], rawOpts: Record<string, unknown>, io: CliIO): Promise<number> {
@@ -217,7 +215,14 @@ export const sendCommand: CommandSpec = {
 
     let input: AsyncIterable<Uint8Array>;
     let length: number | null = null;
-    const log = await commandLogger(opts, io, 'send');
+    const progress = new Progress({
+      label: 'smig send',
+      total: null,
+      intervalMs: Number(opts.interval / 1_000_000n),
+      sink: io.stderr,
+      live: io.stderr.isTTY === true && opts.logFormat !== 'json',
+    });
+    const log = await commandLogger(opts, { stdout: io.stdout, stderr: progress.wrap(io.stderr) }, 'send');
     let vm: import('../../vm/source.js').VmSource | undefined;
     if (qmp !== null) {
       const { VmSource } = await import('../../vm/source.js');
@@ -241,10 +246,16 @@ export const sendCommand: CommandSpec = {
     if (destKey === undefined) {
       io.stderr.write('smig send: warning: no --dest-key: the leader can read the payload and could forge the destination\'s confirmation (success is not proven end to end)\n');
     }
+    const { PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES, DEFAULT_SEGMENT_SIZE } = await import('../../crypto/envelope.js');
+    const { PACED_SEGMENT_SIZE } = await import('../../roles/source.js');
+    // the leader acknowledges ciphertext: the envelope of the payload (segments of 4 KiB when paced, else 64 KiB)
+    progress.setTotal(length === null ? null : envelopeBytes(length, plan.strategy === 'bulk' ? DEFAULT_SEGMENT_SIZE : PACED_SEGMENT_SIZE, PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES));
     const abort = new AbortController();
     const onSignal = (): void => abort.abort();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    if (opts.logFormat === 'json') progress.setLog(log);
+    progress.start();
     try {
       const r = await runSource({
         clusterKey, input, length, name,
@@ -255,16 +266,19 @@ export const sendCommand: CommandSpec = {
         threshold, window: opts.window, plan,
         ...(opts.chunkSize === undefined ? {} : { chunkSize: opts.chunkSize }),
         log, channel: channelTimeouts(opts), signal: abort.signal,
+        onProgress: (acked) => progress.update(acked),
       }).catch(async (err: unknown) => {
         if (vm !== undefined) await vm.abort((err as Error).message ?? String(err));
         throw err;
       });
       const vmReport = vm === undefined ? undefined : await vm.confirm();
+      progress.stop();
       if (opts.json) {
         const ru = process.resourceUsage();
         io.stdout.write(`${JSON.stringify({
           ...r,
           ...(vmReport === undefined ? {} : { vm: vmReport }),
+          throughputUnit: 'B/s',
           resources: { cpuUserSeconds: ru.userCPUTime / 1e6, cpuSystemSeconds: ru.systemCPUTime / 1e6, maxRssKiB: ru.maxRSS },
         }, null, 2)}\n`);
       } else {
@@ -273,7 +287,9 @@ export const sendCommand: CommandSpec = {
           ? `${r.done.message} (sha256 ${r.done.sha256}${exec}); receipt signed by ${r.receipt.fingerprint}`
           : `confirmed ${r.done.length} bytes (sha256 ${r.done.sha256}${exec}) by a receipt the leader could have forged (no --dest-key)`;
         io.stdout.write(
-          `migrated ${r.name}: ${r.bytes} bytes in ${r.seconds.toFixed(3)} s (${mbps(r.throughput)})\n` +
+          `migrated ${r.name}: ${r.bytes} bytes in ${r.seconds.toFixed(3)} s\n` +
+          `throughput   ${formatRate(r.throughput)} (payload bytes ÷ time)\n` +
+          `installed as ${r.name} in the destination's --out directory, or ${r.name}.1, ${r.name}.2 … if that name was taken (its log line 'installed' names the file)\n` +
           `session      ${r.session}\n` +
           `leader       ${r.hosts.leader}\n` +
           `data relays  ${r.hosts.dataRelays.join(', ')}\n` +
@@ -288,10 +304,17 @@ export const sendCommand: CommandSpec = {
       return 0;
     } catch (err) {
       if (err instanceof Error && (err as { code?: string }).code === 'SMIG_ERR_MIGRATION') {
+        const exec = /--exec (exited with status (\d+)|timed out)/.exec(err.message);
+        if (exec) {
+          throw smigError('SMIG_ERR_MIGRATION',
+            `--exec failed at the destination (${exec[2] === undefined ? 'timed out' : `exit status ${exec[2]}`}), after the payload was verified and installed there: ` +
+            `the file stays installed as ${name} (or ${name}.N); sending again installs a second copy (${name}.1, …) and runs --exec on that one`, err);
+        }
         throw smigError('SMIG_ERR_MIGRATION', `migration failed: ${err.message}`, err);
       }
       throw err;
     } finally {
+      progress.stop();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       if (vm === undefined && 'destroy' in input && typeof input.destroy === 'function') (input as { destroy(): void }).destroy();
