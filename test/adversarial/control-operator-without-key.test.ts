@@ -41,14 +41,14 @@ describe('operator requests without the operator key', () => {
     const r = await runBin([...argv, ...common()], { timeoutMs: 30_000 });
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe(`smig control: operator request '${what}' refused: not signed (an --operator-key of the controller is required: start it with --identity FILE)\n`);
+    expect(r.stderr).toBe(`smig control ${what}: operator request '${what}' refused: not signed (an --operator-key of the controller is required: start it with --identity FILE)\n`);
   });
 
   it('a request signed by another identity (a host\'s own, or a stranger\'s) is refused', async () => {
     for (const id of [c.idFile('h0'), `${c.dir}/intruder.id`]) {
       const r = await runBin(['control', 'migrate', 'h1', '--identity', id, ...common()], { timeoutMs: 30_000 });
       expect(r.status).toBe(1);
-      expect(r.stderr).toMatch(/^smig control: operator request 'migrate' refused: the signature does not verify against an --operator-key of the controller \(SHA256:[A-Za-z0-9+/]{43}\)\n$/);
+      expect(r.stderr).toMatch(/^smig control migrate: operator request 'migrate' refused: the signature does not verify against an --operator-key of the controller \(SHA256:[A-Za-z0-9+/]{43}\)\n$/);
     }
   });
 
