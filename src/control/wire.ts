@@ -151,7 +151,7 @@ class Fields {
 }
 
 const ADDRESS = /^[^\s]{3,300}$/; // checked again by parseHostPort where it is used
-const ANY = /[^]*/;
+const ANY = /[\s\S]*/;
 
 function outcomeOf(f: Fields, field: string, where: string): SessionOutcome {
   const o = new Fields(f.object(field), `${where}.${field}`);
