@@ -27,5 +27,8 @@ try {
   failed = 1;
 }
 rmSync(dir, { recursive: true, force: true });
+// vitest exits non-zero for errors outside any test (an unhandled rejection, an uncaught exception) that its
+// JSON report does not count: the closing line must not say 0 failed then
+if (run.status !== 0 && failed === 0) failed = 1;
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(run.status === 0 && failed === 0 ? 0 : (run.status || 1));

@@ -34,6 +34,10 @@ export function runBin(argv: string[], opts: { input?: Buffer; env?: NodeJS.Proc
       clearTimeout(timer);
       resolve({ status: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
     });
+    // a command may refuse and exit before it reads its input: EPIPE on our end of the pipe is not an error
+    child.stdin.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') reject(e);
+    });
     if (opts.input) child.stdin.end(opts.input);
     else child.stdin.end();
   });
