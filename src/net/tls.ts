@@ -29,6 +29,7 @@ import type { SmigError } from '../errors.js';
 import { formatHostPort } from './address.js';
 import type { HostPort } from './address.js';
 import { FramedConnection } from './connection.js';
+import { describeErrno, handshakeFailure, rejectReason } from './error-text.js';
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HANDSHAKES, DEFAULT_MAX_PER_ADDRESS, DEFAULT_OPENING_FRAME_MAX_LENGTH, DEFAULT_REJECT_LOG_INTERVAL_MS, RejectLog, positive } from './limits.js';
 import type { ListenerLimits, RejectInfo } from './limits.js';
 
@@ -336,74 +337,6 @@ function rawOf(s: TLSSocket): Socket {
 function addressOf(s: Socket): string {
   const a = s.remoteAddress ?? '?';
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
-}
-
-function errCode(err: Error): string {
-  return (err as NodeJS.ErrnoException).code ?? 'no code';
-}
-
-function describeErrno(err: NodeJS.ErrnoException): string {
-  const known: Record<string, string> = {
-    ECONNREFUSED: 'connection refused',
-    ECONNRESET: 'connection reset',
-    EHOSTUNREACH: 'host unreachable',
-    ENETUNREACH: 'network unreachable',
-    ETIMEDOUT: 'timed out',
-    EADDRINUSE: 'address already in use',
-    EADDRNOTAVAIL: 'address not available on this host',
-    EACCES: 'permission denied',
-    ENOTFOUND: 'host name not found',
-    EAI_AGAIN: 'host name lookup failed (temporary)',
-    EMFILE: 'too many open files',
-  };
-  const code = errCode(err);
-  return known[code] === undefined ? tlsErrorText(err) : `${known[code]} (${code})`;
-}
-
-/** The client's view of a refused handshake, for one line that points at the likely cause. */
-function handshakeFailure(err: Error): string {
-  const code = errCode(err);
-  switch (code) {
-    case 'ERR_SSL_SSLV3_ALERT_ILLEGAL_PARAMETER':
-    case 'ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR':
-      return `the peer rejected our key; check that both hosts use the same cluster key (${code})`;
-    case 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE':
-      return `the peer accepts no key we offer: not a smig peer, or another version (${code})`;
-    case 'ERR_SSL_WRONG_VERSION_NUMBER':
-    case 'ERR_SSL_PACKET_LENGTH_TOO_LONG':
-    case 'ERR_SSL_UNEXPECTED_EOF_WHILE_READING':
-      return `the peer does not speak TLS 1.3 (${code})`;
-    case 'ECONNRESET':
-      return `the peer closed the connection (${code})`;
-    default:
-      return tlsErrorText(err);
-  }
-}
-
-/** The server's view of a refused handshake. */
-function rejectReason(err: Error, handshakeMs: number): string {
-  const code = errCode(err);
-  switch (code) {
-    case 'ERR_SSL_BINDER_DOES_NOT_VERIFY':
-      return `wrong key: the PSK binder does not verify (${code})`;
-    case 'ERR_SSL_NO_SUITABLE_SIGNATURE_ALGORITHM':
-    case 'ERR_SSL_NO_SHARED_CIPHER':
-    case 'ERR_SSL_NO_SHARED_SIGNATURE_ALGORITHMS':
-      return `no smig PSK offered: unknown identity or not a smig client (${code})`;
-    case 'ERR_TLS_HANDSHAKE_TIMEOUT':
-      return `no handshake within ${handshakeMs} ms (${code})`;
-    case 'ECONNRESET':
-      return `closed during the handshake (${code})`;
-    default:
-      return code.startsWith('ERR_SSL_') ? `not a smig TLS 1.3 client (${code})` : tlsErrorText(err);
-  }
-}
-
-/** An error as one short line: OpenSSL's `error:0A00009C:SSL routines:fn:reason:file:line` cut to the reason. */
-function tlsErrorText(err: Error): string {
-  const line = (err.message.split('\n')[0] ?? '').trim();
-  const ssl = /:SSL routines:[^:]*:([^:]+):/.exec(line);
-  return `${ssl?.[1] ?? line} (${errCode(err)})`;
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
