@@ -15,7 +15,12 @@ export const DEMO_DATA_FILTER = 'dst host 192.168.1.7';
  * Cuts a capture into blocks of `blockNs` and writes the even blocks to `evenPath`, the odd ones to `oddPath`,
  * each with the other part's time removed (as bench/pacing-lib.mjs `splitBlocks`). Returns packet counts.
  */
-export async function splitBlocks(capture: string, blockNs: bigint, evenPath: string, oddPath: string): Promise<{ even: number; odd: number }> {
+export async function splitBlocks(
+  capture: string,
+  blockNs: bigint,
+  evenPath: string,
+  oddPath: string,
+): Promise<{ even: number; odd: number }> {
   const { readCapture, PcapWriter } = await import('../capture/index.js');
   const outs = [evenPath, oddPath].map((p) => createWriteStream(p));
   let writers: InstanceType<typeof PcapWriter>[] | undefined;

@@ -83,5 +83,9 @@ export function socketError(err: Error, remote: string): Error {
       : code === 'EPIPE'
         ? 'broken pipe'
         : (err.message.split('\n')[0] ?? 'error').trim();
-  return smigError('SMIG_ERR_CONNECTION', `connection to ${remote}: ${text}${code === undefined ? '' : ` (${code})`}`, err);
+  return smigError(
+    'SMIG_ERR_CONNECTION',
+    `connection to ${remote}: ${text}${code === undefined ? '' : ` (${code})`}`,
+    err,
+  );
 }

@@ -48,7 +48,8 @@ export interface ListenerLimits {
 }
 
 export function positive(n: number, what: string): number {
-  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`listenChannel: ${what} must be a whole number ≥ 1, got ${n}`);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new RangeError(`listenChannel: ${what} must be a whole number ≥ 1, got ${n}`);
   return n;
 }
 
@@ -100,7 +101,10 @@ export class RejectLog {
   /** Emits the summary of the held refusals; false when there were none. */
   #flush(): boolean {
     if (this.#count === 0) return false;
-    const reasons = [...this.#held].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r} ×${n}`).join('; ');
+    const reasons = [...this.#held]
+      .sort((a, b) => b[1] - a[1])
+      .map(([r, n]) => `${r} ×${n}`)
+      .join('; ');
     const count = this.#count;
     this.#held = new Map();
     this.#count = 0;

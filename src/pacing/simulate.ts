@@ -43,7 +43,11 @@ const SIM_STEP_BUDGET = 4_000_000;
  * — with the downstream hops starting after their cushion, and ends when the destination has every byte.
  * Deterministic for a plan (its seed seeds the runs). Null for bulk.
  */
-export function simulateDuration(plan: PacingPlan, path: SessionPath, opts: { runs?: number } = {}): DurationRange | null {
+export function simulateDuration(
+  plan: PacingPlan,
+  path: SessionPath,
+  opts: { runs?: number } = {},
+): DurationRange | null {
   if (plan.strategy === 'bulk') return null;
   const binS = Number(BigInt(plan.binNs)) / 1e9;
   const o = overheadOf(plan);
@@ -88,15 +92,17 @@ export function simulateDuration(plan: PacingPlan, path: SessionPath, opts: { ru
   };
   const trace = plan.strategy === 'profile' ? plan.profile?.trace : undefined;
   const traceSeries = trace === undefined ? undefined : binTrace(trace, binS);
-  const traceShare = trace === undefined ? 1 : ((r): number => (r.wire > 0 ? r.payload / r.wire : 1))(traceRates(trace, plan));
-  const share = trace !== undefined
-    ? (): number => traceShare
-    : plan.strategy === 'constant'
-    ? ((): ((b: number, k: number) => number) => {
-        const w = constantWriteSize(plan.rate!);
-        return () => w / (w + o);
-      })()
-    : payloadShare(plan.profile!.sizes!, o);
+  const traceShare =
+    trace === undefined ? 1 : ((r): number => (r.wire > 0 ? r.payload / r.wire : 1))(traceRates(trace, plan));
+  const share =
+    trace !== undefined
+      ? (): number => traceShare
+      : plan.strategy === 'constant'
+        ? ((): ((b: number, k: number) => number) => {
+            const w = constantWriteSize(plan.rate!);
+            return () => w / (w + o);
+          })()
+        : payloadShare(plan.profile!.sizes!, o);
   const budget = (draw: () => [number, number], frame: number): number => {
     const [wire, packets] = draw();
     return Math.max(0, wire * share(wire, packets) - packets * frame);
@@ -126,7 +132,13 @@ export function simulateDuration(plan: PacingPlan, path: SessionPath, opts: { ru
         srcSent[i] = Math.min(perRelay, srcSent[i]! + budget(src[i]!, path.dataFrameOverhead));
         const have = srcBefore[i]!;
         if (have > 0 && relStart[i]! < 0) relStart[i] = t;
-        if (!relGo[i] && have > 0 && (have >= Math.min(perRelay, path.cushionBytes / ratio / n) || (t - relStart[i]!) * binS >= path.cushionSeconds)) relGo[i] = 1;
+        if (
+          !relGo[i] &&
+          have > 0 &&
+          (have >= Math.min(perRelay, path.cushionBytes / ratio / n) ||
+            (t - relStart[i]!) * binS >= path.cushionSeconds)
+        )
+          relGo[i] = 1;
         leadAvail = Math.min(leadAvail, relSent[i]! * n * ratio);
         if (relGo[i]) relSent[i] = Math.min(have, relSent[i]! + budget(rel[i]!, path.segmentFrameOverhead));
       }
@@ -151,7 +163,10 @@ export function simulateDuration(plan: PacingPlan, path: SessionPath, opts: { ru
 }
 
 /** Wire bytes and packets per bin of a trace played in order from its first packet. */
-function binTrace(t: { sizes: readonly number[]; gapsUs: readonly number[] }, binS: number): { wire: number[]; packets: number[] } {
+function binTrace(
+  t: { sizes: readonly number[]; gapsUs: readonly number[] },
+  binS: number,
+): { wire: number[]; packets: number[] } {
   const wire: number[] = [];
   const packets: number[] = [];
   let us = 0;

@@ -38,11 +38,21 @@ export function sanitizeName(name: string): string {
  */
 export function upstreamFileError(what: string, err: unknown): Error {
   let e: unknown = err;
-  while (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && (e as NodeJS.ErrnoException).code!.startsWith('SMIG_') && e.cause !== undefined) e = e.cause;
+  while (
+    e instanceof Error &&
+    typeof (e as NodeJS.ErrnoException).code === 'string' &&
+    (e as NodeJS.ErrnoException).code!.startsWith('SMIG_') &&
+    e.cause !== undefined
+  )
+    e = e.cause;
   const code = (e as NodeJS.ErrnoException).code;
   const errno = typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
-  const why = errno === undefined ? 'see the destination\'s log' : (FS_REASONS[errno] ?? 'file system error');
-  return smigError('SMIG_ERR_FILE', `destination: cannot ${what}: ${why}${errno === undefined ? '' : ` (${errno})`}`, err);
+  const why = errno === undefined ? "see the destination's log" : (FS_REASONS[errno] ?? 'file system error');
+  return smigError(
+    'SMIG_ERR_FILE',
+    `destination: cannot ${what}: ${why}${errno === undefined ? '' : ` (${errno})`}`,
+    err,
+  );
 }
 
 const FS_REASONS: Readonly<Record<string, string>> = {
@@ -76,7 +86,13 @@ export async function installNoClobber(tmp: string, dir: string, name: string): 
         throw smigError('SMIG_ERR_FILE', `install into ${dir}: ${code ?? (err as Error).message}`, err);
       }
       // a file system without hard links: check, then rename (not atomic against another writer)
-      if (await lstat(target).then(() => true, () => false)) continue;
+      if (
+        await lstat(target).then(
+          () => true,
+          () => false,
+        )
+      )
+        continue;
       await rename(tmp, target);
       return candidate;
     }
@@ -97,7 +113,10 @@ export async function sweepStaleTemps(dir: string): Promise<string[]> {
     if (m === null) continue;
     const pid = Number(m[1]);
     if (pid === process.pid || isAlive(pid)) continue;
-    await unlink(join(dir, name)).then(() => removed.push(name), () => {});
+    await unlink(join(dir, name)).then(
+      () => removed.push(name),
+      () => {},
+    );
   }
   return removed;
 }

@@ -18,7 +18,10 @@ interface Finding {
 }
 
 function check(): { status: number | null; files: number; findings: Finding[] } {
-  const r = spawnSync(process.execPath, [join(root, 'scripts', 'check-structure.mjs'), '--json'], { cwd: root, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'check-structure.mjs'), '--json'], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   const out = JSON.parse(r.stdout) as { files: number; findings: Finding[] };
   return { status: r.status, ...out };
 }
@@ -36,7 +39,9 @@ describe('structure of src/', () => {
   });
 
   it('has no finding but the length of src/control/controller.ts (split on its own branch)', () => {
-    const others = findings.filter((f) => !(f.kind === 'long-file' && f.files.length === 1 && f.files[0] === 'src/control/controller.ts'));
+    const others = findings.filter(
+      (f) => !(f.kind === 'long-file' && f.files.length === 1 && f.files[0] === 'src/control/controller.ts'),
+    );
     expect(others).toEqual([]);
     // the script's exit status agrees with its findings
     expect(status).toBe(findings.length === 0 ? 0 : 1);
