@@ -13,7 +13,6 @@
  * link A → B is `src host A and dst host B` there; `loopback`, every process on 127.0.0.1 with its own port,
  * one capture on lo per run and a link is told by ports (a relay logs the ephemeral port of its leader link).
  */
-import type { AdversarySummary } from '../analysis/adversary.js';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,13 +20,14 @@ import { smigError } from '../errors.js';
 import { destroyIdentity, generateIdentity, writeIdentityFiles } from '../crypto/identity.js';
 import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
 import type { BenchLayout } from './layout.js';
-import { DEMO_CAPTURE, DEMO_DATA_FILTER, splitBlocks } from './demo.js';
+import { DEMO_CAPTURE, DEMO_DATA_FILTER, splitBlocks } from './normal.js';
 import { killAll, lastLine, runOk, runProc, stopProc, waitFor } from './proc.js';
 import type { Proc, Spawner } from './proc.js';
 import type { LinkCapture } from '../lab/lab.js';
 
-export const BENCH_STRATEGIES = ['bulk', 'constant', 'profile', 'replay'] as const;
-export type BenchStrategy = (typeof BENCH_STRATEGIES)[number];
+export { BENCH_STRATEGIES } from './result.js';
+export type { BenchAdversary, BenchLink, BenchResources, BenchResult, BenchRun, BenchStrategy, BenchTest } from './result.js';
+import type { BenchAdversary, BenchLink, BenchResources, BenchResult, BenchRun, BenchStrategy } from './result.js';
 /** The paper's figure 3 starts at 840 KB; a paced run takes about size ÷ the profile's mean rate (its leader → destination hop carries it all). */
 export const DEFAULT_SIZES: readonly number[] = [250_000, 840_000];
 const BLOCK_NS = 5_000_000_000n;
@@ -83,81 +83,6 @@ export interface BenchOptions {
   /** Also run the trained observer (`smig analyze --adversary`) on every link. */
   adversary?: boolean;
   log: (line: string) => void;
-}
-
-/** The trained observer on one link (or the reference against itself): ROC AUC, its 95 % interval, balanced accuracy. */
-export type BenchAdversary = AdversarySummary;
-
-/** One test of a link against the reference (a row of `smig analyze --json` comparisons). */
-export interface BenchTest {
-  feature: string;
-  test: string;
-  statistic: number;
-  pvalue: number;
-  n: number;
-  m: number;
-  critical: number | null;
-  distinguishable: boolean;
-}
-
-/** One observed link of a run: its data direction only. */
-export interface BenchLink {
-  link: string;
-  capture: string;
-  filter: string;
-  packets: number;
-  bytes: number;
-  tests: BenchTest[];
-  /** KS of packets or bytes per bin rejects "same distribution as the reference" at α. */
-  distinguishable: boolean;
-  /** The trained observer's verdict on this link (with `adversary`). */
-  adversary?: BenchAdversary;
-}
-
-/** CPU and peak memory of one process. */
-export interface BenchResources {
-  cpuSeconds: number;
-  maxRssKiB: number;
-}
-
-/** One run: a plain copy or a migration of one size with one strategy. */
-export interface BenchRun {
-  kind: 'plain' | 'migration';
-  strategy: 'plain' | BenchStrategy;
-  size: number;
-  seconds: number;
-  /** size ÷ the profile's mean byte rate: how long normal traffic takes to carry it (one link). */
-  lowerBoundSeconds: number;
-  ratio: number;
-  sha256: string;
-  /** IP bytes the source put on the wire (data direction, all its links) ÷ size − 1. */
-  overhead: number;
-  /**
-   * Share of the wire bytes of all tested links (data direction, captured length) that is not payload: 1 − hops × size ÷
-   * those bytes, hops = 3 for a migration (source → relay → leader → destination), 1 for the plain copy. Headers,
-   * TLS, frame headers, PAD fill and cover: what stealth costs in bytes.
-   */
-  wireOverhead?: number;
-  links: BenchLink[];
-  /** Per role (source, data relay 1, …, destination). */
-  resources: Record<string, BenchResources>;
-  /** Packets lost by the run's captures: dropped by smig capture (output lagging) or by the kernel (ring full). */
-  captureDrops: number;
-  /** The trained observer on the reference against itself (even vs odd blocks), beside the links' AUCs. */
-  adversaryBaseline?: BenchAdversary;
-}
-
-/** What {@link runBench} returns (and writes as bench.json). */
-export interface BenchResult {
-  version: 1;
-  hosts: 'lab' | 'loopback';
-  created: string;
-  bin: string;
-  alpha: number;
-  normal: { capture: string; filter: string | null; reference: string; profile: string; meanByteRate: number };
-  layout: BenchLayout;
-  runs: BenchRun[];
-  files: { json: string; report: string; timeFigure: string; rateFigure: string; detailFigure: string };
 }
 
 /** Where the hosts of a bench live. */

@@ -5,17 +5,15 @@
  * packets and bytes per bin). It is `smig bench` (./bench.ts) with one size, two strategies and the smallest
  * layout: on a 5-host network-namespace lab when root, on 127.0.0.1 otherwise.
  */
-import { createWriteStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { smigError } from '../errors.js';
 import { PACKAGE_ROOT } from './proc.js';
 import type { AdversarySummary } from '../analysis/adversary.js';
 
 export { PACKAGE_ROOT };
-/** The shipped normal capture the profile is learned from. */
-export const DEMO_CAPTURE: string = join(PACKAGE_ROOT, 'captures', 'ndpi__netflix.pcap');
-/** The data direction of the normal capture (the client's downloads). */
-export const DEMO_DATA_FILTER = 'dst host 192.168.1.7';
+import { DEMO_CAPTURE, DEMO_DATA_FILTER } from './normal.js';
+export { DEMO_CAPTURE, DEMO_DATA_FILTER, splitBlocks } from './normal.js';
 
 /** What `runDemo` needs. */
 export interface DemoOptions {
@@ -71,30 +69,6 @@ export interface DemoResult {
   /** The trained observer on the hold-out against itself (with `adversary`). */
   adversaryBaseline?: AdversarySummary;
 }
-
-/**
- * Cuts a capture into blocks of `blockNs` and writes the even blocks to `evenPath`, the odd ones to `oddPath`,
- * each with the other part's time removed (as bench/pacing-lib.mjs `splitBlocks`). Returns packet counts.
- */
-export async function splitBlocks(capture: string, blockNs: bigint, evenPath: string, oddPath: string): Promise<{ even: number; odd: number }> {
-  const { readCapture, PcapWriter } = await import('../capture/index.js');
-  const outs = [evenPath, oddPath].map((p) => createWriteStream(p));
-  let writers: InstanceType<typeof PcapWriter>[] | undefined;
-  let t0: bigint | undefined;
-  const counts = [0, 0];
-  await readCapture(capture, (p) => {
-    writers ??= outs.map((o) => new PcapWriter(o, { linktype: p.linktype, nanosecond: true }));
-    t0 ??= p.ts;
-    const rel = p.ts - t0;
-    const k = rel / blockNs;
-    const part = Number(k % 2n);
-    writers[part]!.writePacket(t0 + (k / 2n) * blockNs + (rel - k * blockNs), p.data, p.origLen);
-    counts[part]!++;
-  });
-  await Promise.all(outs.map((o) => new Promise<void>((resolve) => o.end(resolve))));
-  return { even: counts[0]!, odd: counts[1]! };
-}
-
 
 /** The demo's default layout: the smallest (5 hosts). */
 export const DEMO_LAYOUT = { dataRelays: 1, keyRelays: 1, threshold: 1 } as const;

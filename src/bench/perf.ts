@@ -24,7 +24,7 @@ export { writeSyntheticPcap } from './pcap-gen.js';
 export type { SyntheticPcapOptions } from './pcap-gen.js';
 export { parseSize } from '../util/units.js';
 // what the other bench scripts (bench:pacing, bench:vm) need from the library, so that none reaches into dist/
-export { splitBlocks } from './demo.js';
+export { splitBlocks } from './normal.js';
 export { createPlan, planDuration } from '../pacing/plan.js';
 export { parseProfile } from '../profile/model.js';
 export { QmpClient } from '../vm/qmp.js';

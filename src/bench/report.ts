@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { renderSvg } from '../analysis/plot.js';
-import type { BenchAdversary, BenchResult, BenchRun, BenchTest } from './bench.js';
+import type { BenchAdversary, BenchResult, BenchRun, BenchTest } from './result.js';
 import { runOk } from './proc.js';
 
 /** How each class is named in the figures (the paper's words first). */

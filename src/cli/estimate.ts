@@ -1,13 +1,14 @@
 /** The session-time estimate `smig send --dry-run` and `smig profile plan` print: a simulated range, not one number. */
-import type { DurationRange, PacingPlan } from '../pacing/plan.js';
+import type { PacingPlan } from '../pacing/plan.js';
+import type { DurationRange } from '../pacing/simulate.js';
 
 /**
  * Simulated session times of moving `payloadBytes` with `plan` through `dataRelays` data relays, a leader and a
- * destination (pacing/plan.ts simulateDuration, with the frame headers and cushions the roles use). Null for bulk.
+ * destination (pacing/simulate.ts simulateDuration, with the frame headers and cushions the roles use). Null for bulk.
  */
 export async function sessionEstimate(plan: PacingPlan, payloadBytes: number, dataRelays: number): Promise<DurationRange | null> {
   if (plan.strategy === 'bulk') return null;
-  const { simulateDuration } = await import('../pacing/plan.js');
+  const { simulateDuration } = await import('../pacing/simulate.js');
   const { DATA_FRAME_OVERHEAD, DATA_SEGMENT_FRAME_OVERHEAD, cushionBytes, cushionSeconds } = await import('../roles/pace.js');
   const { PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES } = await import('../crypto/envelope.js');
   const { PACED_SEGMENT_SIZE } = await import('../roles/source.js');

@@ -22,7 +22,7 @@
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { isSmigError, smigError } from '../errors.js';
+import { smigError } from '../errors.js';
 import type { SmigError } from '../errors.js';
 import {
   DEFAULT_MAX_FRAME_LENGTH,
@@ -35,56 +35,13 @@ import {
 } from '../protocol/index.js';
 import type { FrameBody, Message } from '../protocol/index.js';
 import { formatHostPort } from './address.js';
+import { socketError } from './error-text.js';
 
-/** Handles one inbound frame. Returning a promise pauses reading until it settles. */
-export type FrameHandler = (type: FrameType, body: Uint8Array) => void | Promise<void>;
+import { DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_WRITE_QUEUE_MARK, MAX_DISCARD_BYTES, QUEUED_FRAME_COST } from './connection-options.js';
+import type { CloseInfo, FrameHandler, FramedConnectionOptions, TlsInfo } from './connection-options.js';
 
-/** Options of {@link FramedConnection}. */
-export interface FramedConnectionOptions {
-  /** Name of the peer in messages; default the socket's remote `HOST:PORT`. */
-  remote?: string;
-  /** No bytes either way for this long → destroyed with SMIG_ERR_TIMEOUT. Default 60 s; 0 disables. */
-  idleTimeoutMs?: number;
-  /** How long `close()` (and the close after an ERROR) waits for the peer's close before destroying. Default 10 s. */
-  closeTimeoutMs?: number;
-  /** Largest frame length accepted and sent (type byte + body). Default 16 MiB. */
-  maxFrameLength?: number;
-  /** Reading pauses while the queued replies (bytes + 4 KiB per frame) are over this; resumes once all is flushed. Default 1 MiB. */
-  writeQueueMark?: number;
-  /** Hard cap on bytes waiting to be written: beyond it the connection is destroyed (SMIG_ERR_BUFFER_LIMIT). Default `maxFrameLength + 4 × writeQueueMark`. */
-  maxQueuedWriteBytes?: number;
-  /** Reading paused for queued replies this long (the socket did not flush them all) → destroyed (SMIG_ERR_TIMEOUT). Default: the idle timeout, or 60 s. */
-  stallTimeoutMs?: number;
-  /** Largest length field of the first inbound frame (later frames: `maxFrameLength`). Default `maxFrameLength`. */
-  openingFrameMaxLength?: number;
-  /** The first inbound frame must be complete within this long of the connection's creation, else SMIG_ERR_TIMEOUT. Default 0: no limit. */
-  openingTimeoutMs?: number;
-}
-
-/** The negotiated TLS version and suite (IANA names), e.g. `TLSv1.3`, `TLS_AES_128_GCM_SHA256`. */
-export interface TlsInfo {
-  protocol: string;
-  cipher: string;
-}
-
-/** How a connection ended: `error` is absent after a clean close by either side. */
-export interface CloseInfo {
-  error?: Error;
-}
-
-const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
-const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
-/** Default {@link FramedConnectionOptions.writeQueueMark}: 1 MiB. */
-export const DEFAULT_WRITE_QUEUE_MARK: number = 1024 * 1024;
-/**
- * What a queued frame is counted as beyond its bytes. A queued small frame costs far more than its bytes
- * (its part buffers, the write request, the corked writev entry, the TLS record it becomes): a PING flood
- * measured ≈ 30 MiB of RSS for a 1 MiB queue of 9-byte PONGs. Counted at 4 KiB each, at most 256 small
- * frames wait, and a queue of large frames is still bounded by its bytes.
- */
-export const QUEUED_FRAME_COST = 4096;
-/** After a failure, what the peer may still send (read and dropped) before the socket is destroyed. */
-const MAX_DISCARD_BYTES = 1024 * 1024;
+export { DEFAULT_WRITE_QUEUE_MARK, QUEUED_FRAME_COST } from './connection-options.js';
+export type { CloseInfo, FrameHandler, FramedConnectionOptions, TlsInfo } from './connection-options.js';
 
 /**
  * Frames over one established socket (in smig always a TLS 1.3 PSK socket made by `listenChannel` or
@@ -532,17 +489,4 @@ export class FramedConnection {
     const why = this.#error === undefined ? '' : `: ${this.#error.message}`;
     return smigError('SMIG_ERR_CONNECTION', `send to ${this.remote}: connection closed${why}`, this.#error);
   }
-}
-
-/** A socket error as a one-line SMIG_ERR_CONNECTION (SmigErrors pass through). */
-function socketError(err: Error, remote: string): Error {
-  if (isSmigError(err)) return err;
-  const code = (err as NodeJS.ErrnoException).code;
-  const text =
-    code === 'ECONNRESET'
-      ? 'reset by the peer'
-      : code === 'EPIPE'
-        ? 'broken pipe'
-        : (err.message.split('\n')[0] ?? 'error').trim();
-  return smigError('SMIG_ERR_CONNECTION', `connection to ${remote}: ${text}${code === undefined ? '' : ` (${code})`}`, err);
 }

@@ -29,6 +29,12 @@ import type { SmigError } from '../errors.js';
 import { formatHostPort } from './address.js';
 import type { HostPort } from './address.js';
 import { FramedConnection } from './connection.js';
+import { describeErrno, handshakeFailure, rejectReason } from './error-text.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HANDSHAKES, DEFAULT_MAX_PER_ADDRESS, DEFAULT_OPENING_FRAME_MAX_LENGTH, DEFAULT_REJECT_LOG_INTERVAL_MS, RejectLog, positive } from './limits.js';
+import type { ListenerLimits, RejectInfo } from './limits.js';
+
+export { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HANDSHAKES, DEFAULT_MAX_PER_ADDRESS, DEFAULT_OPENING_FRAME_MAX_LENGTH, DEFAULT_REJECT_LOG_INTERVAL_MS } from './limits.js';
+export type { ListenerLimits, RejectInfo } from './limits.js';
 
 /** PSK identity in every smig ClientHello. */
 export const TLS_PSK_IDENTITY = 'smig-v1';
@@ -41,20 +47,6 @@ export const CLUSTER_KEY_LENGTH = 32;
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
-/** Default cap on a listener's sockets (established and in the handshake). */
-export const DEFAULT_MAX_CONNECTIONS = 256;
-/** Default cap on a listener's sockets still in the TLS handshake. */
-export const DEFAULT_MAX_HANDSHAKES = 64;
-/** Default cap on a listener's sockets from one peer address. */
-export const DEFAULT_MAX_PER_ADDRESS = 32;
-/**
- * Default limit of a listener's first inbound frame (length field): the largest opening frame of any smig
- * link (a SESSION with a 32 KiB plan, or a controller STATUS/INSTRUCT of 64 KiB of JSON) with room to spare.
- */
-export const DEFAULT_OPENING_FRAME_MAX_LENGTH: number = 68 * 1024;
-/** Default interval of the refused-peer summary. */
-export const DEFAULT_REJECT_LOG_INTERVAL_MS = 10_000;
-
 /** Options shared by both ends of a channel. */
 export interface ChannelOptions {
   /** The 32-byte cluster key (`smig keygen`). */
@@ -69,36 +61,6 @@ export interface ChannelOptions {
   maxFrameLength?: number;
   /** Reading pauses while more than this many bytes wait to be written to the peer. Default 1 MiB. */
   writeQueueMark?: number;
-}
-
-/**
- * A refused incoming connection: who, and why (one line, with the TLS/OS code). A summary of several
- * peers has `count` (> 1), `remote` = `N peers` and `reason` = the reasons with their counts.
- */
-export interface RejectInfo {
-  remote: string;
-  reason: string;
-  count?: number;
-}
-
-/** Caps of a listener (see the module comment); every field has a default. */
-export interface ListenerLimits {
-  /** Sockets at once, established or in the handshake. Default 256. */
-  maxConnections?: number;
-  /** Sockets in the TLS handshake at once. Default 64. */
-  maxHandshakes?: number;
-  /** Sockets at once from one peer address. Default 32. */
-  maxPerAddress?: number;
-  /** Largest first frame (length field) of an accepted connection. Default 68 KiB. */
-  openingFrameMaxLength?: number;
-  /**
-   * The first frame must be complete within this long of the handshake. Default 3 × the handshake timeout
-   * (a source connects to all its relays before it opens the session on any: one slow relay costs a
-   * handshake timeout and a retry).
-   */
-  openingTimeoutMs?: number;
-  /** Refusals reported individually at most once per this interval; the rest as one summary. Default 10 s; 0 reports each. */
-  rejectLogIntervalMs?: number;
 }
 
 /** Options of {@link listenChannel}. */
@@ -375,136 +337,6 @@ function rawOf(s: TLSSocket): Socket {
 function addressOf(s: Socket): string {
   const a = s.remoteAddress ?? '?';
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
-}
-
-function positive(n: number, what: string): number {
-  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`listenChannel: ${what} must be a whole number ≥ 1, got ${n}`);
-  return n;
-}
-
-/**
- * Rate-limits refusal reports: the first of an interval goes out at once; later ones are counted by
- * reason and reported as one summary when the interval ends (and the next interval starts then).
- */
-class RejectLog {
-  readonly #emit: (info: RejectInfo) => void;
-  readonly #intervalMs: number;
-  #timer: NodeJS.Timeout | undefined;
-  #held = new Map<string, number>();
-  #count = 0;
-
-  constructor(emit: (info: RejectInfo) => void, intervalMs: number) {
-    this.#emit = emit;
-    this.#intervalMs = intervalMs;
-  }
-
-  add(info: RejectInfo): void {
-    if (this.#intervalMs <= 0) {
-      this.#emit(info);
-      return;
-    }
-    if (this.#timer === undefined) {
-      this.#emit(info);
-      this.#start();
-      return;
-    }
-    this.#count++;
-    const key = info.reason.replace(/ within \d+ ms/, '');
-    if (this.#held.has(key) || this.#held.size < 8) this.#held.set(key, (this.#held.get(key) ?? 0) + 1);
-  }
-
-  close(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#flush();
-  }
-
-  #start(): void {
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      if (this.#flush()) this.#start(); // still flooding: keep summarizing
-    }, this.#intervalMs);
-    this.#timer.unref();
-  }
-
-  /** Emits the summary of the held refusals; false when there were none. */
-  #flush(): boolean {
-    if (this.#count === 0) return false;
-    const reasons = [...this.#held].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r} ×${n}`).join('; ');
-    const count = this.#count;
-    this.#held = new Map();
-    this.#count = 0;
-    this.#emit({ remote: `${count} peers`, reason: reasons, count });
-    return true;
-  }
-}
-
-function errCode(err: Error): string {
-  return (err as NodeJS.ErrnoException).code ?? 'no code';
-}
-
-function describeErrno(err: NodeJS.ErrnoException): string {
-  const known: Record<string, string> = {
-    ECONNREFUSED: 'connection refused',
-    ECONNRESET: 'connection reset',
-    EHOSTUNREACH: 'host unreachable',
-    ENETUNREACH: 'network unreachable',
-    ETIMEDOUT: 'timed out',
-    EADDRINUSE: 'address already in use',
-    EADDRNOTAVAIL: 'address not available on this host',
-    EACCES: 'permission denied',
-    ENOTFOUND: 'host name not found',
-    EAI_AGAIN: 'host name lookup failed (temporary)',
-    EMFILE: 'too many open files',
-  };
-  const code = errCode(err);
-  return known[code] === undefined ? tlsErrorText(err) : `${known[code]} (${code})`;
-}
-
-/** The client's view of a refused handshake, for one line that points at the likely cause. */
-function handshakeFailure(err: Error): string {
-  const code = errCode(err);
-  switch (code) {
-    case 'ERR_SSL_SSLV3_ALERT_ILLEGAL_PARAMETER':
-    case 'ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR':
-      return `the peer rejected our key; check that both hosts use the same cluster key (${code})`;
-    case 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE':
-      return `the peer accepts no key we offer: not a smig peer, or another version (${code})`;
-    case 'ERR_SSL_WRONG_VERSION_NUMBER':
-    case 'ERR_SSL_PACKET_LENGTH_TOO_LONG':
-    case 'ERR_SSL_UNEXPECTED_EOF_WHILE_READING':
-      return `the peer does not speak TLS 1.3 (${code})`;
-    case 'ECONNRESET':
-      return `the peer closed the connection (${code})`;
-    default:
-      return tlsErrorText(err);
-  }
-}
-
-/** The server's view of a refused handshake. */
-function rejectReason(err: Error, handshakeMs: number): string {
-  const code = errCode(err);
-  switch (code) {
-    case 'ERR_SSL_BINDER_DOES_NOT_VERIFY':
-      return `wrong key: the PSK binder does not verify (${code})`;
-    case 'ERR_SSL_NO_SUITABLE_SIGNATURE_ALGORITHM':
-    case 'ERR_SSL_NO_SHARED_CIPHER':
-    case 'ERR_SSL_NO_SHARED_SIGNATURE_ALGORITHMS':
-      return `no smig PSK offered: unknown identity or not a smig client (${code})`;
-    case 'ERR_TLS_HANDSHAKE_TIMEOUT':
-      return `no handshake within ${handshakeMs} ms (${code})`;
-    case 'ECONNRESET':
-      return `closed during the handshake (${code})`;
-    default:
-      return code.startsWith('ERR_SSL_') ? `not a smig TLS 1.3 client (${code})` : tlsErrorText(err);
-  }
-}
-
-/** An error as one short line: OpenSSL's `error:0A00009C:SSL routines:fn:reason:file:line` cut to the reason. */
-function tlsErrorText(err: Error): string {
-  const line = (err.message.split('\n')[0] ?? '').trim();
-  const ssl = /:SSL routines:[^:]*:([^:]+):/.exec(line);
-  return `${ssl?.[1] ?? line} (${errCode(err)})`;
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -15,7 +15,7 @@
 import { smigError } from '../errors.js';
 import { FieldChecker, jsonErrorText, validateChain, validateTrace } from '../profile/model.js';
 import type { Histogram, Profile } from '../profile/model.js';
-import { createRateSampler, createRng, deriveSeed, tiltWeights } from '../profile/sampler.js';
+import { tiltWeights } from '../profile/sampler.js';
 import { ACK_SLACK, WritePlanner } from './shape.js';
 import type { ShapedWrite } from './shape.js';
 
@@ -314,7 +314,7 @@ export function planDuration(plan: PacingPlan, bytes: number): PlanDuration {
 }
 
 /** For a bin of (bytes, packets): the payload share of the wire bytes when sizes are tilted to its mean. */
-function payloadShare(sizes: Histogram, o: number): (bytes: number, packets: number) => number {
+export function payloadShare(sizes: Histogram, o: number): (bytes: number, packets: number) => number {
   const cache = new Map<number, number>();
   return (bytes, packets) => {
     if (packets === 0 || bytes === 0) return 0;
@@ -428,166 +428,4 @@ export function traceWrites(t: { sizes: readonly number[]; gapsUs: readonly numb
   const out: ShapedWrite[] = [];
   while (i < t.sizes.length && out.length < 10 * t.sizes.length) out.push(planner.next());
   return out;
-}
-
-/** The paced path of one session, for {@link simulateDuration}: source → N data relays → leader → destination. */
-export interface SessionPath {
-  /** Payload bytes (what the leader forwards to the destination). */
-  payloadBytes: number;
-  /** Envelope bytes (what the data relays carry together, about 1/N each). */
-  envelopeBytes: number;
-  dataRelays: number;
-  /** Frame header bytes per write: DATA (source → relay, leader → destination) and DATA_SEGMENT (relay → leader). */
-  dataFrameOverhead: number;
-  segmentFrameOverhead: number;
-  /** A downstream hop's cushion: payload bytes it holds before its first write, and the longest wait for them (s). */
-  cushionBytes: number;
-  cushionSeconds: number;
-}
-
-/** The spread of simulated session times, seconds. */
-export interface DurationRange {
-  runs: number;
-  mean: number;
-  p05: number;
-  p50: number;
-  p95: number;
-}
-
-/** Most bin steps one {@link simulateDuration} call takes (runs × bins × hops); fewer runs for long transfers. */
-const SIM_STEP_BUDGET = 4_000_000;
-
-/**
- * Session time of a paced migration, by simulation: the point estimate of {@link planDuration} is one hop at
- * its mean rate, but a session is several hops, each drawing its own bins from the plan independently, and a
- * downstream hop that has no data when its schedule opens a burst loses that burst. Each run draws, bin by bin,
- * every hop's payload budget (the bin's wire bytes times the payload share of its write sizes, less a frame
- * header per write), moves min(budget, bytes on hand) on each hop — the source has all of its share, a relay what
- * its source link delivered in earlier bins, the leader N × the least any relay delivered (it forwards in order)
- * — with the downstream hops starting after their cushion, and ends when the destination has every byte.
- * Deterministic for a plan (its seed seeds the runs). Null for bulk.
- */
-export function simulateDuration(plan: PacingPlan, path: SessionPath, opts: { runs?: number } = {}): DurationRange | null {
-  if (plan.strategy === 'bulk') return null;
-  const binS = Number(BigInt(plan.binNs)) / 1e9;
-  const o = overheadOf(plan);
-  const n = Math.max(1, path.dataRelays);
-  const mean = planDuration(plan, path.payloadBytes);
-  const expectedBins = Math.max(1, Math.ceil((mean.expectedSeconds ?? 1) / binS));
-  const hops = 2 * n + 1;
-  const runs = Math.max(8, Math.min(opts.runs ?? 200, Math.floor(SIM_STEP_BUDGET / (expectedBins * 2 * hops))));
-  const rng = createRng(deriveSeed(plan.seed, 0x5e5510));
-  // per-bin (wire, packets) draws of one hop
-  const drawer = (): (() => [number, number]) => {
-    if (plan.strategy === 'constant') {
-      const w = constantWriteSize(plan.rate!);
-      const wire = plan.rate! * binS;
-      return () => [wire, wire / (w + o)];
-    }
-    const pp = plan.profile!;
-    if (traceSeries !== undefined) {
-      // a trace-paced profile: the trace's packets binned in order, from a random start per hop, looping
-      const ts = traceSeries;
-      let i = Math.floor(rng() * ts.wire.length);
-      return () => {
-        const t: [number, number] = [ts.wire[i]!, ts.packets[i]!];
-        i = (i + 1) % ts.wire.length;
-        return t;
-      };
-    }
-    if (plan.strategy === 'replay') {
-      const s = pp.series!;
-      let i = Math.floor(rng() * s.bytes.length);
-      return () => {
-        const t: [number, number] = [s.bytes[i]!, s.packets[i]!];
-        i = (i + 1) % s.bytes.length;
-        return t;
-      };
-    }
-    const r = createRateSampler({ chain: pp.chain! }, createRng(Math.floor(rng() * 0xffffffff)));
-    return () => {
-      const t = r.next();
-      return [t.bytes, t.packets];
-    };
-  };
-  const trace = plan.strategy === 'profile' ? plan.profile?.trace : undefined;
-  const traceSeries = trace === undefined ? undefined : binTrace(trace, binS);
-  const traceShare = trace === undefined ? 1 : ((r): number => (r.wire > 0 ? r.payload / r.wire : 1))(traceRates(trace, plan));
-  const share = trace !== undefined
-    ? (): number => traceShare
-    : plan.strategy === 'constant'
-    ? ((): ((b: number, k: number) => number) => {
-        const w = constantWriteSize(plan.rate!);
-        return () => w / (w + o);
-      })()
-    : payloadShare(plan.profile!.sizes!, o);
-  const budget = (draw: () => [number, number], frame: number): number => {
-    const [wire, packets] = draw();
-    return Math.max(0, wire * share(wire, packets) - packets * frame);
-  };
-  const times: number[] = [];
-  const perRelay = path.envelopeBytes / n;
-  const ratio = path.payloadBytes / Math.max(1, path.envelopeBytes); // envelope bytes → payload bytes
-  const maxBins = expectedBins * 20 + 1000;
-  for (let run = 0; run < runs; run++) {
-    const src = Array.from({ length: n }, drawer);
-    const rel = Array.from({ length: n }, drawer);
-    const lead = drawer();
-    const srcSent = new Float64Array(n);
-    const relSent = new Float64Array(n);
-    const relStart = new Float64Array(n).fill(-1); // bin of a relay's first byte
-    const relGo = new Uint8Array(n);
-    let leadSent = 0;
-    let leadFirst = -1;
-    let leadGo = false;
-    let t = 0;
-    let end = Infinity;
-    for (; t < maxBins; t++) {
-      // downstream hops see what arrived in earlier bins: snapshot before this bin's sends
-      const srcBefore = Float64Array.from(srcSent);
-      let leadAvail = Infinity;
-      for (let i = 0; i < n; i++) {
-        srcSent[i] = Math.min(perRelay, srcSent[i]! + budget(src[i]!, path.dataFrameOverhead));
-        const have = srcBefore[i]!;
-        if (have > 0 && relStart[i]! < 0) relStart[i] = t;
-        if (!relGo[i] && have > 0 && (have >= Math.min(perRelay, path.cushionBytes / ratio / n) || (t - relStart[i]!) * binS >= path.cushionSeconds)) relGo[i] = 1;
-        leadAvail = Math.min(leadAvail, relSent[i]! * n * ratio);
-        if (relGo[i]) relSent[i] = Math.min(have, relSent[i]! + budget(rel[i]!, path.segmentFrameOverhead));
-      }
-      const avail = Math.min(path.payloadBytes, leadAvail);
-      if (avail > 0 && leadFirst < 0) leadFirst = t;
-      if (!leadGo && avail > 0 && avail >= Math.min(path.payloadBytes, path.cushionBytes)) leadGo = true; // the leader waits for its cushion or the whole payload
-      if (leadGo) {
-        const b = budget(lead, path.dataFrameOverhead);
-        const need = path.payloadBytes - leadSent;
-        if (avail >= path.payloadBytes && b >= need && b > 0) {
-          end = (t + need / b) * binS;
-          break;
-        }
-        leadSent = Math.min(avail, leadSent + b);
-      }
-    }
-    times.push(Number.isFinite(end) ? end : maxBins * binS);
-  }
-  times.sort((a, b) => a - b);
-  const q = (p: number): number => times[Math.min(times.length - 1, Math.floor(p * times.length))]!;
-  return { runs, mean: times.reduce((a, b) => a + b, 0) / times.length, p05: q(0.05), p50: q(0.5), p95: q(0.95) };
-}
-
-/** Wire bytes and packets per bin of a trace played in order from its first packet. */
-function binTrace(t: { sizes: readonly number[]; gapsUs: readonly number[] }, binS: number): { wire: number[]; packets: number[] } {
-  const wire: number[] = [];
-  const packets: number[] = [];
-  let us = 0;
-  for (let k = 0; k < t.sizes.length; k++) {
-    us += t.gapsUs[k] ?? 0;
-    const b = Math.floor(us / 1e6 / binS);
-    while (wire.length <= b) {
-      wire.push(0);
-      packets.push(0);
-    }
-    wire[b]! += t.sizes[k]!;
-    packets[b]! += 1;
-  }
-  return wire.length === 0 ? { wire: [0], packets: [0] } : { wire, packets };
 }

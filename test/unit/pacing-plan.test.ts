@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/pacing/clock.js';
 import {
-  PEAK_FACTOR, PLAN_MAX_JSON_BYTES, compactHistogram, compactPairs, createPlan, parsePlan, planDuration, simulateDuration, stringifyPlan, validatePlan,
+  PEAK_FACTOR, PLAN_MAX_JSON_BYTES, compactHistogram, compactPairs, createPlan, parsePlan, planDuration, stringifyPlan, validatePlan,
 } from '../../src/pacing/plan.js';
 import type { PacingPlan } from '../../src/pacing/plan.js';
+import { simulateDuration } from '../../src/pacing/simulate.js';
 import { createPacer } from '../../src/pacing/strategies.js';
 import { buildChain, learnProfile } from '../../src/profile/learn.js';
 import type { Profile } from '../../src/profile/model.js';

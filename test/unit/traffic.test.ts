@@ -1,6 +1,6 @@
 /** The per-class accumulator's bounded-memory parts against direct computations. */
 import { describe, expect, it } from 'vitest';
-import { FANO_HORIZON, FanoCounter } from '../../src/analysis/traffic.js';
+import { FANO_HORIZON, FanoCounter } from '../../src/analysis/fano.js';
 
 function direct(windows: number[]): number {
   const m = new Map<number, number>();

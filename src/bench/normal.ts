@@ -1,0 +1,40 @@
+/**
+ * The shipped real normal capture (the demo's and the bench's default) and the hold-out split of a capture into
+ * even and odd blocks that both learn a profile on and test against: shared by `smig demo` and `smig bench`.
+ */
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from './proc.js';
+
+/** The shipped normal capture the profile is learned from. */
+export const DEMO_CAPTURE: string = join(PACKAGE_ROOT, 'captures', 'ndpi__netflix.pcap');
+/** The data direction of the normal capture (the client's downloads). */
+export const DEMO_DATA_FILTER = 'dst host 192.168.1.7';
+
+/**
+ * Cuts a capture into blocks of `blockNs` and writes the even blocks to `evenPath`, the odd ones to `oddPath`,
+ * each with the other part's time removed (as bench/pacing-lib.mjs `splitBlocks`). Returns packet counts.
+ */
+export async function splitBlocks(
+  capture: string,
+  blockNs: bigint,
+  evenPath: string,
+  oddPath: string,
+): Promise<{ even: number; odd: number }> {
+  const { readCapture, PcapWriter } = await import('../capture/index.js');
+  const outs = [evenPath, oddPath].map((p) => createWriteStream(p));
+  let writers: InstanceType<typeof PcapWriter>[] | undefined;
+  let t0: bigint | undefined;
+  const counts = [0, 0];
+  await readCapture(capture, (p) => {
+    writers ??= outs.map((o) => new PcapWriter(o, { linktype: p.linktype, nanosecond: true }));
+    t0 ??= p.ts;
+    const rel = p.ts - t0;
+    const k = rel / blockNs;
+    const part = Number(k % 2n);
+    writers[part]!.writePacket(t0 + (k / 2n) * blockNs + (rel - k * blockNs), p.data, p.origLen);
+    counts[part]!++;
+  });
+  await Promise.all(outs.map((o) => new Promise<void>((resolve) => o.end(resolve))));
+  return { even: counts[0]!, odd: counts[1]! };
+}

@@ -1,0 +1,85 @@
+/**
+ * The shape of a bench run's results (bench.json): what `runBench` returns and what the report reads, in its own
+ * module so the report depends on the shape and not on the runner.
+ */
+import type { AdversarySummary } from '../analysis/adversary.js';
+import type { BenchLayout } from './layout.js';
+
+/** The migration strategies a bench compares. */
+export const BENCH_STRATEGIES = ['bulk', 'constant', 'profile', 'replay'] as const;
+export type BenchStrategy = (typeof BENCH_STRATEGIES)[number];
+
+/** The trained observer on one link (or the reference against itself): ROC AUC, its 95 % interval, balanced accuracy. */
+export type BenchAdversary = AdversarySummary;
+
+/** One test of a link against the reference (a row of `smig analyze --json` comparisons). */
+export interface BenchTest {
+  feature: string;
+  test: string;
+  statistic: number;
+  pvalue: number;
+  n: number;
+  m: number;
+  critical: number | null;
+  distinguishable: boolean;
+}
+
+/** One observed link of a run: its data direction only. */
+export interface BenchLink {
+  link: string;
+  capture: string;
+  filter: string;
+  packets: number;
+  bytes: number;
+  tests: BenchTest[];
+  /** KS of packets or bytes per bin rejects "same distribution as the reference" at α. */
+  distinguishable: boolean;
+  /** The trained observer's verdict on this link (with `adversary`). */
+  adversary?: BenchAdversary;
+}
+
+/** CPU and peak memory of one process. */
+export interface BenchResources {
+  cpuSeconds: number;
+  maxRssKiB: number;
+}
+
+/** One run: a plain copy or a migration of one size with one strategy. */
+export interface BenchRun {
+  kind: 'plain' | 'migration';
+  strategy: 'plain' | BenchStrategy;
+  size: number;
+  seconds: number;
+  /** size ÷ the profile's mean byte rate: how long normal traffic takes to carry it (one link). */
+  lowerBoundSeconds: number;
+  ratio: number;
+  sha256: string;
+  /** IP bytes the source put on the wire (data direction, all its links) ÷ size − 1. */
+  overhead: number;
+  /**
+   * Share of the wire bytes of all tested links (data direction, captured length) that is not payload: 1 − hops × size ÷
+   * those bytes, hops = 3 for a migration (source → relay → leader → destination), 1 for the plain copy. Headers,
+   * TLS, frame headers, PAD fill and cover: what stealth costs in bytes.
+   */
+  wireOverhead?: number;
+  links: BenchLink[];
+  /** Per role (source, data relay 1, …, destination). */
+  resources: Record<string, BenchResources>;
+  /** Packets lost by the run's captures: dropped by smig capture (output lagging) or by the kernel (ring full). */
+  captureDrops: number;
+  /** The trained observer on the reference against itself (even vs odd blocks), beside the links' AUCs. */
+  adversaryBaseline?: BenchAdversary;
+}
+
+/** What {@link runBench} returns (and writes as bench.json). */
+export interface BenchResult {
+  version: 1;
+  hosts: 'lab' | 'loopback';
+  created: string;
+  bin: string;
+  alpha: number;
+  normal: { capture: string; filter: string | null; reference: string; profile: string; meanByteRate: number };
+  layout: BenchLayout;
+  runs: BenchRun[];
+  files: { json: string; report: string; timeFigure: string; rateFigure: string; detailFigure: string };
+}

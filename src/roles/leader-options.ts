@@ -1,0 +1,35 @@
+/**
+ * What a leader (leader.ts, leader-session.ts) is configured with: the registry's options and the session's
+ * PROGRESS cadence, shaping queue and frame bounds.
+ */
+import type { Clock } from '../pacing/clock.js';
+import type { Logger } from './log.js';
+import type { ChannelTimeouts } from './source-options.js';
+
+/** PROGRESS is sent when the consumed offset has advanced this much… */
+export const PROGRESS_BYTES: number = 1024 * 1024;
+/** …or this long after an advance. */
+export const PROGRESS_DELAY_MS = 50;
+/** …or, in a paced session, this long after an advance (each PROGRESS is a packet on paced links). */
+export const PACED_PROGRESS_DELAY_MS = 5000;
+/** Shaped: plaintext the leader queues for the destination before it stops reading the relay links. */
+export const SHAPED_QUEUE_BYTES: number = 1024 * 1024;
+/** Shaped: longest pause of the destination link's schedule waiting for the rest of a write's plaintext, ms. */
+export const SHAPED_GRACE_MS = 1000;
+/** Plaintext bytes per DATA frame to the destination, at most. */
+export const MAX_PLAIN_FRAME: number = 4 * 1024 * 1024;
+/** Slack over the window for the chunk that straddles it (a chunk is ≤ 8 MiB + one segment). */
+export const CHUNK_SLACK: number = 9 * 1024 * 1024 + 64;
+
+/** Options of {@link LeaderRegistry}. */
+export interface LeaderOptions {
+  clusterKey: Uint8Array;
+  log: Logger;
+  /** Most ciphertext bytes past the consumed offset a session may hold (the source's window must not exceed it). */
+  maxWindow: number;
+  /** How long to wait for a key that opens the envelope, from the session's first link. */
+  keyWaitMs: number;
+  /** Test hook: the pacers' clock (default RealClock). */
+  clock?: Clock;
+  channel: ChannelTimeouts;
+}

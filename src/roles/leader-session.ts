@@ -1,0 +1,480 @@
+/**
+ * One leader session (leader.ts describes the flow): collects the relays' segments and key shares, rebuilds the
+ * key, opens the envelope and forwards the plaintext to the destination, then relays its DONE. The registry in
+ * leader.ts creates one per session id and hands it the links that join.
+ */
+import { combineShares } from '../crypto/shares.js';
+import { EnvelopeOpener, PREFIX_BYTES, tryOpenHeader } from '../crypto/envelope.js';
+import type { EnvelopeHeader } from '../crypto/envelope.js';
+import { wipe } from '../crypto/wipe.js';
+import { isSmigError, smigError } from '../errors.js';
+import { connectChannel, formatHostPort, parseHostPort } from '../net/index.js';
+import type { FramedConnection } from '../net/index.js';
+import { FrameType, errorMessageFor, sameSessionId, sessionIdHex } from '../protocol/index.js';
+import type { DoneMessage, LeaderSession, Message, SessionLayout } from '../protocol/index.js';
+import type { PacingPlan } from '../pacing/plan.js';
+import type { Pacer } from '../pacing/strategies.js';
+import { Link } from './link.js';
+import type { Logger } from './log.js';
+import { ByteQueue, DATA_FRAME_OVERHEAD, cushionBytes, cushionSeconds, cutsWrites, hopPacer, hopSeed, isShaped, nextPayload, pacingLogFields, pacingReport, runShapedLink, startAckEcho } from './pace.js';
+import { RealClock } from '../pacing/clock.js';
+import type { ShapedPacer } from '../pacing/shape.js';
+import { ReorderBuffer } from './reorder.js';
+import { Signal, u64, waitOr } from './util.js';
+import { CHUNK_SLACK, MAX_PLAIN_FRAME, PACED_PROGRESS_DELAY_MS, PROGRESS_BYTES, PROGRESS_DELAY_MS, SHAPED_GRACE_MS, SHAPED_QUEUE_BYTES } from './leader-options.js';
+import type { LeaderOptions } from './leader-options.js';
+
+type Phase = 'collect' | 'forward' | 'finishing' | 'done' | 'failed';
+
+interface RelayLink {
+  via: 'data-relay' | 'key-relay';
+  index: number;
+  link: Link;
+}
+
+export class LeaderSessionState {
+  readonly #o: LeaderOptions;
+  readonly #id: Uint8Array;
+  readonly #layout: SessionLayout;
+  /** The plan's text as the first link brought it (every link must bring the same), and its pacer. */
+  readonly #planText: string | undefined;
+  readonly #plan: PacingPlan | undefined;
+  readonly #pacer: Pacer;
+  readonly #stop = new AbortController();
+  /** Paced: plaintext not yet written, and the size drawn for the next write. */
+  readonly #plain = new ByteQueue();
+  #want: number | undefined;
+  /** Shaped: the forwarder's wake-up, the reader's, and whether the last plaintext is queued. */
+  readonly #plainQueued = new Signal();
+  readonly #plainSent = new Signal();
+  #plainLast = false;
+  readonly #cushion: number;
+  readonly #log: Logger;
+  readonly #onGone: () => void;
+  readonly #links = new Map<string, RelayLink>(); // `${via}:${index}`
+  readonly #keyFinished = new Set<number>();
+  readonly #shares = new Map<number, Uint8Array>();
+  readonly #reorder: ReorderBuffer;
+  readonly #wake = new Signal();
+  #phase: Phase = 'collect';
+  #triedShares = 0;
+  #keyTimer: NodeJS.Timeout | undefined;
+  #opener: EnvelopeOpener | undefined;
+  #dest: Link | undefined;
+  #destAddr: string | undefined;
+  /** Every spelling of the destination's address, scrubbed from what relays read. */
+  #destTexts: string[] = [];
+  #total: number | null = null;
+  /** Highest ciphertext offset received (end of a chunk). */
+  #maxEnd = 0;
+  #plainOffset = 0;
+  #progressSent = 0;
+  #progressTimer: NodeJS.Timeout | undefined;
+  #lastPing = 0;
+  #started = process.hrtime.bigint();
+
+  constructor(o: LeaderOptions, id: Uint8Array, layout: SessionLayout, plan: { text: string | undefined; plan: PacingPlan | undefined }, onGone: () => void) {
+    this.#o = o;
+    this.#id = new Uint8Array(id); // decoded ids may be views of a frame buffer
+    this.#layout = layout;
+    this.#planText = plan.text;
+    this.#plan = plan.plan;
+    this.#pacer = hopPacer(plan.plan, this.#id, 'leader', 0, o.clock);
+    this.#cushion = cushionBytes(plan.plan);
+    this.#log = o.log.with({ session: sessionIdHex(id).slice(0, 16), role: 'leader' });
+    this.#onGone = onGone;
+    this.#reorder = new ReorderBuffer(o.maxWindow + CHUNK_SLACK);
+    this.#keyTimer = setTimeout(() => this.#keyTimeout(), o.keyWaitMs);
+    this.#log.event('leader-open', { dataRelays: layout.dataRelays, keyRelays: layout.keyRelays, threshold: layout.threshold });
+    this.#run().catch((err: unknown) => this.fail(err));
+  }
+
+  join(conn: FramedConnection, first: LeaderSession, release: () => void): void {
+    const l = first.layout;
+    if (l.dataRelays !== this.#layout.dataRelays || l.keyRelays !== this.#layout.keyRelays || l.threshold !== this.#layout.threshold) {
+      throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: SESSION layout ${l.dataRelays}/${l.keyRelays}/${l.threshold} differs from the session's`);
+    }
+    if (first.plan !== this.#planText) throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: SESSION plan of ${first.via} ${first.index} differs from the session's`);
+    if (this.#phase === 'done' || this.#phase === 'failed') throw smigError('SMIG_ERR_PROTOCOL_STATE', 'leader: the session is over');
+    const key = `${first.via}:${first.index}`;
+    if (this.#links.has(key) || (first.via === 'key-relay' && this.#keyFinished.has(first.index))) {
+      throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: ${first.via} ${first.index} joined twice`);
+    }
+    const link = new Link(conn, 'leader', `${first.via} ${first.index} (${conn.remote})`);
+    link.state.accept(FrameType.SESSION);
+    const r: RelayLink = { via: first.via, index: first.index, link };
+    this.#links.set(key, r);
+    link.start((msg) => this.#onRelay(r, msg));
+    if (first.via === 'data-relay') startAckEcho(this.#plan, link, hopSeed(this.#id, 'leader', 1000 + first.index), this.#o.clock ?? new RealClock(), this.#stop.signal);
+    void link.ended.then((end) => {
+      release();
+      this.#linkEnded(key, r, end.complete, end.error);
+    });
+  }
+
+  /** Ends the session with `err` (first failure wins): relays and destination are told, state is wiped. */
+  fail(err: unknown): void {
+    if (this.#phase === 'done' || this.#phase === 'failed') return;
+    this.#phase = 'failed';
+    const msg = errorMessageFor(err);
+    const text = this.#scrub(msg.message);
+    this.#log.event('session-failed', { reason: err instanceof Error ? err.message : String(err) });
+    for (const r of this.#links.values()) void r.link.conn.sendError(msg.code, text);
+    void this.#dest?.fail(err);
+    this.#cleanup();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // relay links
+
+  #onRelay(r: RelayLink, msg: Message): void {
+    switch (msg.type) {
+      case FrameType.DATA_SEGMENT: {
+        if (r.via !== 'data-relay') throw smigError('SMIG_ERR_PROTOCOL_STATE', 'leader: DATA_SEGMENT on a key relay link');
+        this.#checkMark(msg.sessionId, msg.index, r, 'DATA_SEGMENT');
+        if (this.#phase === 'done' || this.#phase === 'failed') return;
+        const end = msg.offset + msg.bytes.length;
+        if (this.#total !== null && end > this.#total) {
+          throw smigError('SMIG_ERR_FRAME_MALFORMED', `leader: DATA_SEGMENT [${msg.offset}, ${end}) beyond the END length ${this.#total}`);
+        }
+        // a small body may be a view of a much larger read buffer: copy it, so the window bounds real memory
+        const bytes = msg.bytes.buffer.byteLength > 2 * msg.bytes.length ? new Uint8Array(msg.bytes) : msg.bytes;
+        if (this.#reorder.insert(msg.offset, bytes) > 0) this.#wake.notify();
+        this.#maxEnd = Math.max(this.#maxEnd, end);
+        return;
+      }
+      case FrameType.KEY_SEGMENT:
+        if (r.via !== 'key-relay') throw smigError('SMIG_ERR_PROTOCOL_STATE', 'leader: KEY_SEGMENT on a data relay link');
+        this.#checkMark(msg.sessionId, msg.index, r, 'KEY_SEGMENT');
+        if (this.#phase === 'collect' && !this.#shares.has(msg.index)) this.#shares.set(msg.index, new Uint8Array(msg.share)); // a copy (Buffer#slice would be a view)
+        wipe(msg.share);
+        this.#wake.notify();
+        return;
+      case FrameType.END:
+        if (r.via === 'key-relay') this.#keyFinished.add(r.index);
+        else if (this.#total === null) {
+          if (msg.length < this.#maxEnd) {
+            throw smigError('SMIG_ERR_FRAME_MALFORMED', `leader: END length ${msg.length} is below the ${this.#maxEnd} bytes already received`);
+          }
+          this.#total = msg.length;
+        } else if (msg.length !== this.#total) {
+          throw smigError('SMIG_ERR_FRAME_MALFORMED', `leader: END length ${msg.length} differs from ${this.#total} on another link`);
+        }
+        this.#wake.notify();
+        return;
+      default:
+        return; // ERROR (the link's end follows), PING
+    }
+  }
+
+  #checkMark(id: Uint8Array, index: number, r: RelayLink, what: string): void {
+    if (!sameSessionId(id, this.#id)) throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: ${what} names another session`);
+    if (index !== r.index) throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: ${what} index ${index} on the link of ${r.via} ${r.index}`);
+  }
+
+  #linkEnded(key: string, r: RelayLink, complete: boolean, error: Error | undefined): void {
+    this.#links.delete(key);
+    if (r.via === 'key-relay') this.#keyFinished.add(r.index);
+    if (this.#phase === 'done' || this.#phase === 'failed') {
+      if (this.#links.size === 0) this.#onGone();
+      return;
+    }
+    if (!complete) this.#log.event('link-lost', { via: r.via, index: r.index, reason: error?.message });
+    if (this.#links.size === 0) this.fail(smigError('SMIG_ERR_MIGRATION', 'every relay link closed before the migration completed'));
+    else this.#wake.notify();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // the session's one loop
+
+  async #run(): Promise<void> {
+    while (this.#phase === 'collect' || this.#phase === 'forward') {
+      if (this.#opener === undefined) {
+        if (!(await this.#tryKey())) await this.#wake.wait();
+        continue;
+      }
+      const pieces = this.#reorder.take();
+      if (pieces.length > 0) {
+        await this.#forward(pieces);
+        continue;
+      }
+      if (this.#total !== null && this.#reorder.base === this.#total) {
+        await this.#finish();
+        return;
+      }
+      await this.#wake.wait();
+    }
+  }
+
+  /** Step 2: rebuilds the key when it can; true once the destination link is open. */
+  async #tryKey(): Promise<boolean> {
+    const k = this.#layout.threshold;
+    if (this.#shares.size < k || this.#shares.size <= this.#triedShares) {
+      this.#checkKeyHopeless();
+      return false;
+    }
+    const prefix = this.#reorder.peek(PREFIX_BYTES);
+    if (prefix === undefined) return false;
+    this.#triedShares = this.#shares.size;
+    let header: EnvelopeHeader | undefined;
+    let key: Uint8Array;
+    const cpu = process.cpuUsage();
+    try {
+      key = await combineShares([...this.#shares.values()], k, (candidate) => {
+        header = tryOpenHeader(candidate, this.#id, prefix);
+        return header !== undefined;
+      });
+    } catch (err) {
+      if (!isSmigError(err) || err.code !== 'SMIG_ERR_SHARES') throw err;
+      this.#log.event('key-attempt-failed', { shares: this.#shares.size, reason: err.message });
+      this.#checkKeyHopeless();
+      return false;
+    }
+    if (this.#phase !== 'collect') {
+      wipe(key);
+      return false;
+    }
+    // the destination hashes what it writes against the trailer's digest (END): no second SHA-256 pass here
+    this.#opener = new EnvelopeOpener(key, this.#id, { verifyDigest: false });
+    wipe(key);
+    for (const s of this.#shares.values()) wipe(s);
+    this.#shares.clear();
+    clearTimeout(this.#keyTimer);
+    const h = header!;
+    const used = process.cpuUsage(cpu);
+    this.#log.event('key-rebuilt', { shares: this.#triedShares, length: h.length === null ? null : Number(h.length), cpuMs: Math.round((used.user + used.system) / 1000) });
+    await this.#openDestination(h);
+    this.#phase = 'forward';
+    return true;
+  }
+
+  /** Fails at once when no further share can come and the ones at hand did not work. */
+  #checkKeyHopeless(): void {
+    if (this.#triedShares === 0 || this.#keyFinished.size < this.#layout.keyRelays) return;
+    if (this.#shares.size > this.#triedShares) return;
+    throw smigError('SMIG_ERR_SHARES',
+      `leader: no ${this.#layout.threshold} of the ${this.#shares.size} key shares rebuilt a key that opens the envelope (bad shares or corrupted data)`);
+  }
+
+  #keyTimeout(): void {
+    if (this.#phase !== 'collect') return;
+    this.fail(smigError('SMIG_ERR_SHARES',
+      `leader: no key after ${this.#o.keyWaitMs} ms (${this.#shares.size} of ${this.#layout.threshold} shares` +
+      `${this.#triedShares > 0 ? ', and they did not open the envelope' : ''})`));
+  }
+
+  async #openDestination(h: EnvelopeHeader): Promise<void> {
+    this.#destAddr = h.destination;
+    this.#destTexts.push(h.destination);
+    let conn: FramedConnection;
+    try {
+      const addr = parseHostPort(h.destination, 'destination');
+      this.#destAddr = formatHostPort(addr);
+      this.#destTexts.push(this.#destAddr);
+      conn = await connectChannel(addr, { key: this.#o.clusterKey, retries: 1, ...this.#o.channel });
+    } catch (err) {
+      throw smigError('SMIG_ERR_CONNECTION', `leader: cannot reach the destination: ${this.#scrub((err as Error).message)}`, err);
+    }
+    if (this.#phase !== 'collect') {
+      conn.destroy();
+      return;
+    }
+    const dest = new Link(conn, 'reply', 'destination');
+    this.#dest = dest;
+    dest.start((msg) => this.#fromDestination(msg));
+    void dest.ended.then((end) => {
+      if (this.#phase === 'done' || this.#phase === 'failed') return;
+      this.fail(end.early === true || end.error === undefined
+        ? smigError('SMIG_ERR_CONNECTION', 'the destination closed the connection before DONE')
+        : end.error);
+    });
+    this.#log.event('destination-open', { destination: this.#destAddr, name: h.name });
+    dest.post({ type: FrameType.SESSION, sessionId: this.#id, role: 'destination', name: h.name, length: h.length === null ? null : Number(h.length), ...(this.#planText === undefined ? {} : { plan: this.#planText }) });
+    if (isShaped(this.#pacer)) this.#forwardShaped(dest, this.#pacer).catch(() => {});
+  }
+
+  /**
+   * The shaped link to the destination (pace.ts `runShapedLink`), from its SESSION until the session is over: its
+   * planned writes carry plaintext once the cushion is in, several DATA frames when a write spans pieces, and
+   * cover before, between (while the relays' data is late) and after, until DONE. It runs apart from the relay
+   * links' reader, so the reader keeps filling the queue (up to SHAPED_QUEUE_BYTES) while a write waits its time.
+   */
+  async #forwardShaped(dest: Link, pacer: ShapedPacer): Promise<void> {
+    const q = this.#plain;
+    const conn = dest.conn;
+    let ready = false;
+    let firstAt: number | undefined;
+    const cushioned = (): boolean => {
+      if (ready) return true;
+      if (q.bytes > 0) firstAt ??= performance.now();
+      ready = this.#plainLast || q.bytes >= this.#cushion || (firstAt !== undefined && performance.now() - firstAt >= cushionSeconds(this.#plan) * 1000);
+      return ready;
+    };
+    await runShapedLink(pacer, {
+      available: () => (cushioned() ? q.bytes : 0),
+      take: (n) => {
+        const w = q.take(q.contiguous(n));
+        if (w !== undefined) this.#plainOffset += w.parts.reduce((a, b) => a + b.length, 0);
+        return w;
+      },
+      complete: () => this.#plainLast,
+      more: (ms) => waitOr(this.#plainQueued, ms),
+    }, (frames, pad) => conn.batch(() => {
+      const sent = frames.map((w) => dest.sendPartsWiping(FrameType.DATA, [u64(w.offset), ...w.parts], w.parts));
+      if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
+      return Promise.all(sent).then(() => undefined);
+    }), {
+      frameOverhead: DATA_FRAME_OVERHEAD, cover: this.#plan?.cover !== false, graceMs: SHAPED_GRACE_MS,
+      done: () => this.#phase === 'done' || this.#phase === 'failed', signal: this.#stop.signal, onWrite: () => this.#plainSent.notify(),
+    });
+  }
+
+  /** Step 3: decrypts in-order ciphertext and forwards the plaintext. */
+  async #forward(pieces: Uint8Array[]): Promise<void> {
+    for (const piece of pieces) {
+      const { plaintext } = this.#opener!.push(piece);
+      // everything is in: tell the source now (its END waits for this), not after the paced writes or the delay
+      if (this.#opener!.done) this.#progress(true);
+      if (plaintext.length > 0) await this.#sendPlain(plaintext);
+    }
+    this.#progress(false);
+  }
+
+  /**
+   * Plaintext to the destination. Bulk: DATA frames of up to MAX_PLAIN_FRAME. Paced: DATA frames of the pacer's
+   * sizes; a remainder shorter than the next drawn size waits for more plaintext unless `last`.
+   */
+  async #sendPlain(plain: Uint8Array[], last = false): Promise<void> {
+    const dest = this.#dest!;
+    const pacer = this.#pacer;
+    const signal = this.#stop.signal;
+    if (isShaped(pacer)) {
+      // the shaped forwarder sends it (#forwardShaped); here the reader waits while the queue is full, and the last
+      // plaintext waits until it is all written (END follows the data)
+      const q = this.#plain;
+      for (const p of plain) q.push(this.#plainOffset + q.bytes, p);
+      if (last) this.#plainLast = true;
+      this.#plainQueued.notify();
+      while ((last ? q.bytes > 0 : q.bytes >= SHAPED_QUEUE_BYTES) && !signal.aborted) await this.#plainSent.wait();
+      return;
+    }
+    if (cutsWrites(pacer)) {
+      const q = this.#plain;
+      for (const p of plain) q.push(this.#plainOffset + q.bytes, p);
+      if (this.#plainOffset === 0 && q.bytes < this.#cushion && !last) return; // before the first write: a cushion
+      while (q.bytes > 0) {
+        this.#want ??= nextPayload(pacer, DATA_FRAME_OVERHEAD, Infinity);
+        if (q.bytes < this.#want && !last) return;
+        const n = Math.min(this.#want, q.bytes);
+        await pacer.take(DATA_FRAME_OVERHEAD + n, signal);
+        this.#want = undefined;
+        if (signal.aborted) return; // the session ended meanwhile (the queue is wiped)
+        const w = q.take(n)!;
+        this.#plainOffset += n;
+        await dest.sendPartsWiping(FrameType.DATA, [u64(w.offset), ...w.parts], w.parts);
+      }
+      return;
+    }
+    let group: Uint8Array[] = [];
+    let bytes = 0;
+    const flush = async (): Promise<void> => {
+      await pacer.take(DATA_FRAME_OVERHEAD + bytes, signal);
+      const offset = this.#plainOffset;
+      this.#plainOffset += bytes;
+      const parts = group;
+      group = [];
+      bytes = 0;
+      await dest.sendPartsWiping(FrameType.DATA, [u64(offset), ...parts], parts);
+    };
+    for (const p of plain) {
+      if (bytes > 0 && bytes + p.length > MAX_PLAIN_FRAME) await flush();
+      group.push(p);
+      bytes += p.length;
+    }
+    if (bytes > 0) await flush();
+  }
+
+  /** PROGRESS on every data link: when the consumed offset moved a MiB, or 50 ms after any move. */
+  #progress(now: boolean): void {
+    const base = this.#reorder.base;
+    if (base <= this.#progressSent) return;
+    if (now || base - this.#progressSent >= PROGRESS_BYTES) {
+      clearTimeout(this.#progressTimer);
+      this.#progressTimer = undefined;
+      this.#progressSent = base;
+      for (const r of this.#links.values()) if (r.via === 'data-relay') r.link.post({ type: FrameType.PROGRESS, offset: base });
+    } else if (this.#progressTimer === undefined) {
+      this.#progressTimer = setTimeout(() => {
+        this.#progressTimer = undefined;
+        if (this.#phase === 'forward') this.#progress(true);
+      }, this.#planText === undefined ? PROGRESS_DELAY_MS : PACED_PROGRESS_DELAY_MS);
+    }
+  }
+
+  /** Step 4: the trailer, END to the destination. */
+  async #finish(): Promise<void> {
+    const fin = this.#opener!.finish();
+    await this.#sendPlain(fin.plaintext, true);
+    this.#progress(true);
+    this.#phase = 'finishing';
+    const length = Number(fin.length);
+    this.#log.event('leader-end', { bytes: length, ciphertext: this.#total });
+    await this.#dest!.send({ type: FrameType.END, length, sha256: fin.sha256 });
+  }
+
+  #fromDestination(msg: Message): void {
+    switch (msg.type) {
+      case FrameType.DONE:
+        this.#done(msg);
+        return;
+      case FrameType.PING: {
+        // the destination is busy (fsync, --exec) and alive: keep the relay links alive, once a second at most
+        const now = Date.now();
+        if (now - this.#lastPing < 1000) return;
+        this.#lastPing = now;
+        for (const r of this.#links.values()) r.link.post(msg);
+        return;
+      }
+      case FrameType.ERROR:
+        this.fail(this.#dest!.peerError);
+        return;
+      default:
+        return;
+    }
+  }
+
+  #done(msg: DoneMessage): void {
+    if (this.#phase !== 'finishing') {
+      this.fail(smigError('SMIG_ERR_PROTOCOL_STATE', 'the destination sent DONE before END'));
+      return;
+    }
+    this.#phase = 'done';
+    const seconds = Number(process.hrtime.bigint() - this.#started) / 1e9;
+    this.#log.event('session-done', { ok: msg.ok, bytes: msg.length, exitStatus: msg.exitStatus, seconds: Number(seconds.toFixed(3)) });
+    this.#log.event('pacing', pacingLogFields(pacingReport('leader → destination', this.#pacer)));
+    const done: DoneMessage = { ...msg, message: this.#scrub(msg.message) };
+    for (const r of this.#links.values()) void r.link.send(done).then(() => r.link.close(), () => {});
+    void this.#dest!.close();
+    this.#cleanup();
+  }
+
+  #cleanup(): void {
+    this.#stop.abort();
+    wipe(...this.#plain.clear());
+    clearTimeout(this.#keyTimer);
+    clearTimeout(this.#progressTimer);
+    this.#reorder.clear();
+    this.#opener?.destroy();
+    for (const s of this.#shares.values()) wipe(s);
+    this.#shares.clear();
+    this.#wake.notify();
+    if (this.#links.size === 0) this.#onGone();
+  }
+
+  /** Removes the destination's address from text that relays will read. */
+  #scrub(text: string): string {
+    let out = text;
+    for (const d of this.#destTexts) if (d !== '') out = out.split(d).join('<destination>');
+    return out;
+  }
+}

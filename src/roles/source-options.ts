@@ -1,0 +1,113 @@
+/**
+ * What the source (`smig send`, source.ts) is given and what it reports: its options with their defaults and
+ * limits, the channel timeouts every role takes, and the result of a migration.
+ */
+import type { Identity, PublicIdentity } from '../crypto/identity.js';
+import type { HostPort } from '../net/index.js';
+import type { Clock } from '../pacing/clock.js';
+import type { PacingPlan, Strategy } from '../pacing/plan.js';
+import type { Logger } from './log.js';
+import type { HopPacingReport } from './pace.js';
+
+/** Default window: ciphertext bytes in flight (sent, not acknowledged). */
+export const DEFAULT_WINDOW: number = 32 * 1024 * 1024;
+/** Default chunk size: ciphertext bytes per DATA frame (whole sealed segments, so slightly more). */
+export const DEFAULT_CHUNK_SIZE: number = 256 * 1024;
+/**
+ * Paced sessions default to small chunks and segments: the leader forwards only whole authenticated segments in
+ * offset order, so every hop after the first lags the one before by about a segment (and, with several data
+ * relays, by a chunk): at profile rates of a few kB/s, 64 KiB would be seconds.
+ */
+export const PACED_CHUNK_SIZE: number = 16 * 1024;
+/** See {@link PACED_CHUNK_SIZE}. */
+export const PACED_SEGMENT_SIZE: number = 4 * 1024;
+/** Largest chunk size: a chunk plus one sealed segment must fit a DATA_SEGMENT frame. */
+export const MAX_CHUNK_SIZE: number = 8 * 1024 * 1024;
+/** Largest envelope segment size the source uses (the opener's cap is larger). */
+export const MAX_SOURCE_SEGMENT_SIZE: number = 1024 * 1024;
+
+/**
+ * Keepalive: a link that carried no byte either way for this long gets a PING (relays pass it on to the leader),
+ * at most a third of the idle timeout. Key links idle through a whole paced migration.
+ */
+export const KEEPALIVE_MS = 15_000;
+
+/** Timeouts of every channel a role opens (see src/net). */
+export interface ChannelTimeouts {
+  handshakeTimeoutMs?: number;
+  idleTimeoutMs?: number;
+}
+
+/** Options of {@link runSource}. */
+export interface SourceOptions {
+  /** The cluster key (TLS PSK of every channel). */
+  clusterKey: Uint8Array;
+  /** The payload, e.g. a file's read stream or stdin (or any iterable of chunks). Each chunk is zeroed once sealed. */
+  input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  /** Payload length when known in advance (a file); null for a stream. */
+  length: number | null;
+  /** Name the destination installs the payload under (a plain file name). */
+  name: string;
+  /** Where the payload goes: only the leader learns it, from the envelope header. */
+  destination: HostPort;
+  /**
+   * The destination's public identity: the payload is sealed to it (the leader cannot read it) and only a
+   * receipt signed by it counts as success. Absent: an unbound inner stream, whose receipt the leader could forge.
+   */
+  destKey?: PublicIdentity;
+  /** The source's identity: with `destKey`, the sealed stream is signed, for destinations that trust only known sources. */
+  identity?: Identity;
+  dataRelays: HostPort[];
+  keyRelays: HostPort[];
+  /** Rebuilds the key and forwards to the destination. Default: a random data relay. */
+  leader?: HostPort;
+  /** Key shares needed, 1..keyRelays.length. */
+  threshold: number;
+  /** Ciphertext bytes sent and not yet acknowledged before the source waits. Default 32 MiB. */
+  window?: number;
+  /** Ciphertext bytes per chunk (rounded up to whole segments). Default 256 KiB; 16 KiB when paced. */
+  chunkSize?: number;
+  /** Envelope segment size. Default 64 KiB; 4 KiB when paced. */
+  segmentSize?: number;
+  /** The pacing plan of every hop (createPlan); default bulk. */
+  plan?: PacingPlan;
+  /** Test hook: the pacers' clock (default RealClock). */
+  clock?: Clock;
+  log?: Logger;
+  channel?: ChannelTimeouts;
+  /** Aborting fails the migration (and tells every relay). */
+  signal?: AbortSignal;
+  /** Called with the ciphertext bytes the leader has acknowledged so far, on each PROGRESS (for a progress display). */
+  onProgress?: (ackedCiphertextBytes: number) => void;
+  /** The session id (16 bytes); default random. The controller gives its own, so that every host reports on one id. */
+  sessionId?: Uint8Array;
+}
+
+/** What `smig send` reports. */
+export interface SourceResult {
+  /** Session id, 32 hex digits. */
+  session: string;
+  name: string;
+  /** Payload bytes sent (and confirmed by the destination). */
+  bytes: number;
+  /** Envelope bytes (ciphertext) the leader acknowledged. */
+  ciphertextBytes: number;
+  seconds: number;
+  /** Payload bytes per second. */
+  throughput: number;
+  hosts: { leader: string; dataRelays: string[]; keyRelays: string[]; destination: string };
+  threshold: number;
+  /** Relays that could not be reached or were lost during the session. */
+  lostRelays: string[];
+  /** Chunks sent again after a data relay was lost. */
+  resentChunks: number;
+  /** The destination's confirmation. */
+  done: { sha256: string; length: number; exitStatus: number | null; message: string };
+  /**
+   * What proves it: `signed` — a receipt signed by the destination key (`destKey`, whose fingerprint is given);
+   * `mac` — a receipt under the session's inner key, which relays cannot forge but the leader could (no `destKey`).
+   */
+  receipt: { kind: 'signed'; fingerprint: string } | { kind: 'mac' };
+  /** What the source's pacers did, one report per data link (`source → HOST:PORT`). */
+  pacing: { strategy: Strategy; hops: HopPacingReport[] };
+}
