@@ -120,10 +120,10 @@ function combinedFilter(global: string | undefined, local: string | undefined): 
 
 async function analyzeClass(spec: ClassSpec, binNs: bigint, opts: AnalyzeOptions): Promise<ClassResult> {
   const filterText = combinedFilter(opts.filter, spec.filter);
-  const filter = filterText === undefined ? undefined : compileFilter(filterText);
+  const filter = filterText === undefined ? undefined: compileFilter(filterText);
   const readOpts: ReadOptions = {
     reuseRecord: true, // the accumulator keeps nothing of a record: one object for every packet
-    onProgress: opts.onProgress ? (r, t) => opts.onProgress!(spec.file, r, t) : undefined,
+    onProgress: opts.onProgress ? (r, t) => opts.onProgress!(spec.file, r, t): undefined,
   };
   if (spec.fromNs !== undefined && spec.toNs !== undefined && spec.toNs <= spec.fromNs) {
     throw smigError('SMIG_ERR_USAGE', `${spec.name}: the window's end must be after its start`);
@@ -136,7 +136,7 @@ async function analyzeClass(spec: ClassSpec, binNs: bigint, opts: AnalyzeOptions
     return { acc, info };
   };
   let { acc, info } = await pass(undefined);
-  // Bins are anchored at the earliest packet that passes the filter (DESIGN §5). The first pass anchored at the
+  // Bins are anchored at the earliest packet that passes the filter (docs/DESIGN.md §5). The first pass anchored at the
   // first such packet; when that is not the earliest, read again with the right anchor.
   if (acc.filteredMinNs !== undefined && acc.filteredMinNs !== acc.anchorNs) {
     if (spec.file === '-') {
@@ -189,7 +189,7 @@ function checkSpan(file: string, acc: TrafficAccumulator, binNs: bigint): void {
     return Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${ns / 1_000_000_000n} s`;
   };
   throw smigError('SMIG_ERR_CAPTURE_FORMAT',
-    `${file}: its packets span ${years >= 1e6 ? years.toExponential(2) : years.toFixed(1)} years (${when(acc.baseNs)} to ${when(acc.maxNs)}; ` +
+    `${file}: its packets span ${years >= 1e6 ? years.toExponential(2): years.toFixed(1)} years (${when(acc.baseNs)} to ${when(acc.maxNs)}; ` +
     `a pcapng interface with a huge if_tsoffset?): ${(Number(span / binNs) + 1).toExponential(2)} bins of the --bin width, at most ${MAX_BINS.toExponential(0)}; ` +
     'use a larger --bin, or --from/--to to keep a part');
 }
@@ -238,7 +238,7 @@ export function compareClasses(ref: ClassResult, subject: ClassResult, alpha: nu
     const n = sampleSize(x);
     const m = sampleSize(y);
     if (n === 0 || m === 0) continue;
-    const r: KsResult = feature === 'iat' ? ksTwoSample(x.values, y.values) : ksTwoSampleWeighted(x, y);
+    const r: KsResult = feature === 'iat' ? ksTwoSample(x.values, y.values): ksTwoSampleWeighted(x, y);
     rows.push({
       reference: ref.name, subject: subject.name, feature, test: 'ks',
       statistic: r.statistic, pvalue: r.pvalue, n: r.n, m: r.m, critical: ksCritical(r.n, r.m, alpha), alpha,
@@ -263,8 +263,8 @@ export function parseClassSpec(text: string): ClassSpec {
   const name = text.slice(0, eq);
   const rest = text.slice(eq + 1);
   const at = rest.lastIndexOf('@');
-  const file = at < 0 ? rest : rest.slice(0, at);
-  const filter = at < 0 ? undefined : rest.slice(at + 1);
+  const file = at < 0 ? rest: rest.slice(0, at);
+  const filter = at < 0 ? undefined: rest.slice(at + 1);
   if (file === '') throw smigError('SMIG_ERR_USAGE', `--class: '${text}' names no capture file`);
   return filter === undefined ? { name, file } : { name, file, filter };
 }

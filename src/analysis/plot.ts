@@ -10,7 +10,7 @@ import * as vl from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
 import { smigError } from '../errors.js';
 
-/** One traffic class as a dense per-bin series; bin 0 starts at that class's earliest packet (DESIGN §5). */
+/** One traffic class as a dense per-bin series; bin 0 starts at that class's earliest packet (docs/DESIGN.md §5). */
 export interface PlotSeries {
   name: string;
   /** Bin width in seconds (> 0). */
@@ -62,7 +62,7 @@ const FEATURE_LABEL: Record<PlotEcdf['feature'], string> = {
 
 /** Tick labels: SI prefixes from 1000 up (20k, 1.5M), plain numbers below (0, 0.5, 250). Per tick, unlike
  * vega's `format`, which gives all ticks the prefix of the largest one ("0k"). A constant expression. */
-const LABEL_EXPR = "abs(datum.value) >= 1000 ? format(datum.value, '.3~s') : format(datum.value, '~g')";
+const LABEL_EXPR = "abs(datum.value) >= 1000 ? format(datum.value, '.3~s'): format(datum.value, '~g')";
 /** Powers of ten on a symlog axis: 1µ, 10m, 1, 10k. */
 const LABEL_EXPR_SI = "datum.value === 0 ? '0' : format(datum.value, '~s')";
 
@@ -134,7 +134,7 @@ export function downsampleMinMax(
  */
 export async function renderAnalysisPlot(input: AnalysisPlotInput, format: PlotFormat): Promise<string> {
   const svg = await renderSvg(buildSpec(input));
-  return format === 'svg' ? svg : htmlPage(input, svg);
+  return format === 'svg' ? svg: htmlPage(input, svg);
 }
 
 type SubSpec = Extract<TopLevelSpec, { vconcat: unknown }>['vconcat'][number];
@@ -285,7 +285,7 @@ function fmtD(d: number): string {
 }
 
 function fmtP(p: number): string {
-  return p >= 1e-3 || p === 0 ? String(Number(p.toPrecision(3))) : p.toExponential(2);
+  return p >= 1e-3 || p === 0 ? String(Number(p.toPrecision(3))): p.toExponential(2);
 }
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };

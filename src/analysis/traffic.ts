@@ -10,7 +10,7 @@
  * - inter-arrival times: a reservoir of at most `maxSamples` values (exact below that, a uniform sample above);
  * - flows: at most `maxFlows` entries; packets of further flows are counted in `flowsDropped`.
  *
- * Bins are anchored at the earliest packet passing the filter (DESIGN §5): bin i = floor((ts − tMin) / width), or,
+ * Bins are anchored at the earliest packet passing the filter (docs/DESIGN.md §5): bin i = floor((ts − tMin) / width), or,
  * with a time window [from, to) relative to tMin, at tMin + from. Without a given anchor the first packet passing
  * the filter is taken; `analyze` (analyze.ts) reads a file a second time in the rare case where that is not the
  * earliest (`filteredMinNs` tells).

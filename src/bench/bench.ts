@@ -1,5 +1,5 @@
 /**
- * `smig bench` (issue 6): the paper's evaluation (§6, figures 3–6) as real runs. For every size, a plain TCP copy
+ * `smig bench`: the paper's evaluation (§6, figures 3–6) as real runs. For every size, a plain TCP copy
  * (the paper's "normal traffic" case: no crypto, no relays, one hop) and one migration per strategy through a
  * cluster of real `smig` processes, with a live capture (`smig capture`) on every link; then every link's data
  * direction is tested against the hold-out of a real normal capture by `smig analyze` (KS of packets, bytes per
@@ -53,7 +53,7 @@ function rolesOf(l: BenchLayout): Roles {
   const numbered = (what: string, list: number[], j: number): string => (list.length === 1 ? what : `${what} ${list.indexOf(j) + 1}`);
   return {
     hosts: R + 1, S: 0, D, L, K, R,
-    name: (j) => (j === 0 ? 'source' : D.includes(j) ? numbered('data relay', D, j) : j === L ? 'leader' : K.includes(j) ? numbered('key relay', K, j) : 'destination'),
+    name: (j) => (j === 0 ? 'source' : D.includes(j) ? numbered('data relay', D, j): j === L ? 'leader' : K.includes(j) ? numbered('key relay', K, j) : 'destination'),
   };
 }
 const LAB_PORT = 7000;
@@ -237,7 +237,7 @@ async function migrateOnce(site: Site, slot: number, ctx: RunContext, size: numb
     await writeIdentityFiles(join(dir, 'dest.id'), id, { force: true }).finally(() => destroyIdentity(id));
     const dest = await startDaemon(site, slot, R, ['recv', '--out', join(dir, 'in'), '--identity', join(dir, 'dest.id')], ctx.key, name(R));
     daemons.push(dest);
-    const at = (j: number): Daemon => (j === R ? dest : relays[relayRoles.indexOf(j)]!);
+    const at = (j: number): Daemon => (j === R ? dest: relays[relayRoles.indexOf(j)]!);
     const cap = await site.capture(slot, [S, ...relayRoles, R], daemons.map((d) => d.port), (h) => join(ctx.out, 'captures', `${tag}-${h}.pcap`));
     capture = cap;
     const send = runProc(['send', ctx.payloads.get(size)!, '--name', 'image.bin', '--key', ctx.key, '--dest', at(R).addr, '--dest-key', join(dir, 'dest.id.pub'),
@@ -373,7 +373,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const { out, log } = o;
   if (!existsSync(o.normal)) throw smigError('SMIG_ERR_FILE', `normal capture ${o.normal}: not found`);
   for (const d of ['captures', 'runs']) mkdirSync(join(out, d), { recursive: true });
-  const normalFilter = o.normalFilter ?? (o.normal === DEMO_CAPTURE ? DEMO_DATA_FILTER : undefined);
+  const normalFilter = o.normalFilter ?? (o.normal === DEMO_CAPTURE ? DEMO_DATA_FILTER: undefined);
   // the reference and the profile
   let reference = o.normal;
   let profile = o.profile;
@@ -393,14 +393,14 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const f = join(out, 'runs', `payload-${size}.bin`);
     const w = createWriteStream(f);
     for (let left = size; left > 0; left -= 1 << 20) w.write(randomBytes(Math.min(left, 1 << 20)));
-    await new Promise<void>((res, rej) => w.end((err?: Error | null) => (err ? rej(err) : res())));
+    await new Promise<void>((res, rej) => w.end((err?: Error | null) => (err ? rej(err): res())));
     payloads.set(size, f);
   }
   const layout = o.layout ?? DEFAULT_LAYOUT;
   const roles = rolesOf(layout);
   const ctx: RunContext = { out, key, profile, payloads, layout, roles };
   const paced = o.strategies.filter((s) => s !== 'bulk');
-  const site = o.hosts === 'lab' ? await labSite(o.labName, Math.max(1, paced.length), roles.hosts, log) : loopbackSite();
+  const site = o.hosts === 'lab' ? await labSite(o.labName, Math.max(1, paced.length), roles.hosts, log): loopbackSite();
   // Interrupted (^C, kill): the lab goes down with everything in it, not left behind.
   const onSignal = (signal: NodeJS.Signals): void => {
     log(`${signal}: stopping; taking the ${site.kind === 'lab' ? `lab ${o.labName}` : 'processes'} down`);

@@ -1,5 +1,5 @@
 /**
- * The flow of `smig demo` (issue 6): a profile learned from a shipped real normal capture, a generated payload
+ * The flow of `smig demo`: a profile learned from a shipped real normal capture, a generated payload
  * migrated with `bulk` and with `profile` through source → data relay → leader → destination (a key relay beside)
  * while every link is captured, and every link's data direction compared with the capture's hold-out (KS of
  * packets and bytes per bin). It is `smig bench` (./bench.ts) with one size, two strategies and the smallest

@@ -1,5 +1,5 @@
 /**
- * The controller's agent inside `smig relay --controller H:P` (issue 5; paper §5.2: every VM takes the
+ * The controller's agent inside `smig relay --controller H:P` (paper §5.2: every VM takes the
  * controller's instructions and notifies it, `make_available(VM)`).
  *
  * The agent keeps one TLS-PSK connection to the controller (reconnecting with backoff when it drops: a
@@ -321,14 +321,14 @@ export class ControlAgent {
     let plan;
     let destKey: PublicIdentity | undefined;
     try {
-      destKey = m.destKey === null ? undefined : parsePublicKey(m.destKey, 'INSTRUCT send.destKey');
+      destKey = m.destKey === null ? undefined: parsePublicKey(m.destKey, 'INSTRUCT send.destKey');
       hosts = {
         destination: parseHostPort(m.destination, 'destination'),
         dataRelays: parseHostList(m.dataRelays.join(','), 'dataRelays'),
         keyRelays: parseHostList(m.keyRelays.join(','), 'keyRelays'),
         leader: parseHostPort(m.leader, 'leader'),
       };
-      plan = m.plan === null ? undefined : parsePlan(m.plan, 'INSTRUCT send.plan');
+      plan = m.plan === null ? undefined: parsePlan(m.plan, 'INSTRUCT send.plan');
     } catch (err) {
       return refuse((err as Error).message);
     }
@@ -338,7 +338,7 @@ export class ControlAgent {
     const log = this.#log.with({ session: m.session.slice(0, 16) });
     log.event('source-start', { source: spec.name, destination: m.destination, leader: m.leader });
     void (async (): Promise<void> => {
-      const vm = typeof spec.qmp === 'string' ? await VmSource.open({ qmp: spec.qmp, mode: vmModeFor(plan?.strategy ?? 'bulk'), log }) : undefined;
+      const vm = typeof spec.qmp === 'string' ? await VmSource.open({ qmp: spec.qmp, mode: vmModeFor(plan?.strategy ?? 'bulk'), log }): undefined;
       const input = vm !== undefined ? { stream: vm.stream(), length: null, name: `${spec.name}${VM_SUFFIX}` } : await openSource(spec, s.abort!.signal);
       const r = await runSource({
         clusterKey: this.#o.clusterKey, input: input.stream, length: input.length, name: input.name,

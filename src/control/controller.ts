@@ -1,5 +1,5 @@
 /**
- * The controller daemon (`smig control`; issue 5, DESIGN §3 "Parties", paper §5.2 Algorithm 1): it hears
+ * The controller daemon (`smig control`; docs/DESIGN.md §3 "Parties", paper §5.2 Algorithm 1): it hears
  * the IDS, picks random available hosts, instructs them, follows the session, enforces its deadline, runs
  * the operator's hooks, and keeps a journal so that a restart loses nothing and runs nothing twice.
  *
@@ -89,7 +89,7 @@ export class Controller {
     const operators = o.operatorKeys ?? [];
     if (!o.insecureNoIdentities) {
       if (keyless.length > 0) {
-        const list = keyless.length > 5 ? `${keyless.slice(0, 5).join(', ')} and ${keyless.length - 5} more` : keyless.join(', ');
+        const list = keyless.length > 5 ? `${keyless.slice(0, 5).join(', ')} and ${keyless.length - 5} more`: keyless.join(', ');
         throw smigError('SMIG_ERR_CONFIG', `inventory: no key for ${list} (give each host its public identity: key: FILE.pub; or run with --insecure-no-identities)`);
       }
       if (operators.length === 0) throw smigError('SMIG_ERR_USAGE', '--operator-key FILE.pub is required (the operator\'s public identity; or run with --insecure-no-identities)');

@@ -1,5 +1,5 @@
 /**
- * The controller's IDS input (issue 5 "Triggers"; paper §5.2 Algorithm 1 `push_notification_from_IDS`):
+ * The controller's IDS input (paper §5.2 Algorithm 1 `push_notification_from_IDS`):
  * Suricata's EVE JSON log, one event per line, followed like `tail -F`.
  *
  * - {@link EveFollower} polls the file (`fs.watch` misses rotations on some file systems and is not
@@ -66,8 +66,8 @@ export function parseEveLine(text: string): EveLine {
   if (typeof sev !== 'number' || !Number.isInteger(sev) || sev < 1 || sev > 255) {
     return { kind: 'malformed', reason: `alert.severity ${JSON.stringify(sev) ?? 'missing'} is not 1..255` };
   }
-  const ip = (x: unknown): string | null => (typeof x === 'string' ? canonicalIp(x) : null);
-  const target = isObject(a.target) ? ip(a.target.ip) : null;
+  const ip = (x: unknown): string | null => (typeof x === 'string' ? canonicalIp(x): null);
+  const target = isObject(a.target) ? ip(a.target.ip): null;
   const srcIp = ip(v.src_ip);
   const destIp = ip(v.dest_ip);
   if (srcIp === null && destIp === null && target === null) return { kind: 'malformed', reason: 'alert without src_ip, dest_ip or alert.target.ip' };
@@ -75,13 +75,13 @@ export function parseEveLine(text: string): EveLine {
   return {
     kind: 'alert',
     alert: {
-      timestamp: typeof v.timestamp === 'string' ? v.timestamp.slice(0, 64) : null,
+      timestamp: typeof v.timestamp === 'string' ? v.timestamp.slice(0, 64): null,
       srcIp,
       destIp,
       targetIp: target,
       signature: typeof a.signature === 'string' ? a.signature.slice(0, MAX_SIGNATURE) : '',
-      signatureId: typeof sid === 'number' && Number.isSafeInteger(sid) ? sid : null,
-      category: typeof a.category === 'string' ? a.category.slice(0, MAX_SIGNATURE) : null,
+      signatureId: typeof sid === 'number' && Number.isSafeInteger(sid) ? sid: null,
+      category: typeof a.category === 'string' ? a.category.slice(0, MAX_SIGNATURE): null,
       severity: sev,
     },
   };

@@ -1,5 +1,5 @@
 /**
- * The operator's hooks (issue 5 "Session"; paper §5.2 Algorithm 1: `make_VManomalous_honeypot()`,
+ * The operator's hooks (paper §5.2 Algorithm 1: `make_VManomalous_honeypot()`,
  * `disconnect_VManomalous_from_network()`, `connect_VMdestination_to_network()`, `notify_IDS()`).
  *
  * `--hook EVENT=CMD` (repeatable; several commands per event run in the order given). On DONE ok the
@@ -77,7 +77,7 @@ export interface HookResult {
  */
 export function parseHookSpec(text: string): HookSpec {
   const eq = text.indexOf('=');
-  const event = eq < 0 ? text : text.slice(0, eq);
+  const event = eq < 0 ? text: text.slice(0, eq);
   if (!(HOOK_EVENTS as readonly string[]).includes(event)) {
     throw smigError('SMIG_ERR_USAGE', `--hook: '${event}' is not an event (${HOOK_EVENTS.join(', ')}); expected EVENT=CMD`);
   }
@@ -132,7 +132,7 @@ export function hookEnvironment(f: HookFacts): Record<string, string> {
 }
 
 function rawHookEnvironment(f: HookFacts): Record<string, string> {
-  const dest = f.plan === null ? undefined : f.host(f.plan.destination);
+  const dest = f.plan === null ? undefined: f.host(f.plan.destination);
   const a = f.reason.alert;
   const env: Record<string, string> = {
     SMIG_EVENT: f.event,
@@ -242,7 +242,7 @@ export function runHook(spec: HookSpec, index: number, o: RunHookOptions): Promi
     const finish = (status: number, why: string | null): void => {
       clearTimeout(timer);
       clearTimeout(killTimer);
-      const error = status === 0 ? null : timedOut ? `timed out after ${o.timeoutMs} ms (status ${status})` : why;
+      const error = status === 0 ? null: timedOut ? `timed out after ${o.timeoutMs} ms (status ${status})` : why;
       resolve({ event: spec.event, index, command: spec.command, status, timedOut, error, ms: Math.round(performance.now() - start) });
     };
     child.on('error', (err: NodeJS.ErrnoException) => finish(127, `cannot start /bin/sh: ${err.code ?? err.message}`));

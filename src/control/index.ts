@@ -1,5 +1,5 @@
 /**
- * The controller (`smig control`; DESIGN §3 "Parties", paper §5.2 Algorithm 1) and its agent (inside
+ * The controller (`smig control`; docs/DESIGN.md §3 "Parties", paper §5.2 Algorithm 1) and its agent (inside
  * `smig relay --controller`): inventory, Suricata EVE follower and alert triage, random host selection,
  * session journal, operator hooks, the control-plane messages, the daemon, the agent and the operator client.
  */

@@ -1,5 +1,5 @@
 /**
- * The controller's inventory (issue 5, DESIGN §3 "Parties"): the hosts it may use, each with the address of
+ * The controller's inventory (docs/DESIGN.md §3 "Parties"): the hosts it may use, each with the address of
  * its agent (`smig relay --controller`), the addresses the IDS knows it by, and the roles it may take.
  *
  * ```yaml
@@ -147,7 +147,7 @@ export function parseInventory(text: string, where: string, baseDir: string = pr
     if (raw.ids !== undefined) {
       if (!Array.isArray(raw.ids)) throw bad('ids', `expected a list of IP addresses, got ${show(raw.ids)}`);
       raw.ids.forEach((ip: unknown, j) => {
-        const canon = typeof ip === 'string' ? canonicalIp(ip) : null;
+        const canon = typeof ip === 'string' ? canonicalIp(ip): null;
         if (canon === null) throw bad(`ids[${j}]`, `${show(ip)} is not an IP address`);
         const other = byIp.get(canon);
         if (other !== undefined) throw bad(`ids[${j}]`, `${canon} is also an IDS address of ${other.name}`);
@@ -180,7 +180,7 @@ export function parseInventory(text: string, where: string, baseDir: string = pr
     if (raw.key !== undefined) {
       if (typeof raw.key !== 'string' || raw.key.trim() === '') throw bad('key', `expected a public key file or "${PUBLIC_KEY_TAG} …", got ${show(raw.key)}`);
       try {
-        key = raw.key.trim().startsWith(`${PUBLIC_KEY_TAG} `) ? parsePublicKey(raw.key, 'key') : readPublicKeySync(resolve(baseDir, raw.key));
+        key = raw.key.trim().startsWith(`${PUBLIC_KEY_TAG} `) ? parsePublicKey(raw.key, 'key'): readPublicKeySync(resolve(baseDir, raw.key));
       } catch (err) {
         throw bad('key', (err as Error).message.replace(/^identity key: /, ''));
       }
@@ -241,5 +241,5 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 function show(v: unknown): string {
   if (v === undefined) return 'nothing';
   const s = JSON.stringify(v) ?? String(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+  return s.length > 60 ? `${s.slice(0, 57)}...`: s;
 }

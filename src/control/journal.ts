@@ -1,5 +1,5 @@
 /**
- * The controller's session journal (issue 5 "State survives a controller restart"): an append-only file
+ * The controller's session journal: an append-only file
  * of JSON lines, each record written and `fdatasync`ed before the controller acts on it (write-ahead), and
  * replayed at start into the state of every session.
  *
@@ -205,7 +205,7 @@ export function parseRecord(text: string): JournalRecord | string {
     case 'closed':
       return str('id') ? (r as JournalRecord) : `incomplete ${r.rec} record`;
     case 'result':
-      return str('id') && typeof r.ok === 'boolean' && (r.ok ? typeof r.outcome === 'object' && r.outcome !== null : str('error') && typeof r.retry === 'boolean')
+      return str('id') && typeof r.ok === 'boolean' && (r.ok ? typeof r.outcome === 'object' && r.outcome !== null: str('error') && typeof r.retry === 'boolean')
         ? (r as JournalRecord) : 'incomplete result record';
     case 'hook':
       return str('id') && str('event') && typeof r.index === 'number' && (r.phase === 'start' || r.phase === 'end') ? (r as JournalRecord) : 'incomplete hook record';
@@ -217,7 +217,7 @@ export function parseRecord(text: string): JournalRecord | string {
 }
 
 /** A record without its time, as callers append it. */
-export type NewRecord = JournalRecord extends infer R ? (R extends JournalRecord ? Omit<R, 't'> : never) : never;
+export type NewRecord = JournalRecord extends infer R ? (R extends JournalRecord ? Omit<R, 't'> : never): never;
 
 /** An open journal: replayed, compacted, locked, appending. */
 export class Journal {

@@ -1,7 +1,6 @@
 /**
  * A bounded line splitter for the controller's text inputs (Suricata EVE files, the session journal):
- * bytes in, complete lines out, never more than `maxLineBytes` held for one line (STYLE §4 item 2, "ssh2
- * bounds even the text identification line"). A line longer than the cap is dropped whole — the bytes up to
+ * bytes in, complete lines out, never more than `maxLineBytes` held for one line. A line longer than the cap is dropped whole — the bytes up to
  * its newline are skipped as they arrive — and reported once; a piece without its newline is held until
  * the newline comes, or reported as cut short when the input ends or is replaced (rotation, truncation).
  */
@@ -43,7 +42,7 @@ export class LineSplitter {
 
   /** Bytes of a line begun but not finished (0 when the input ended on a newline). */
   get pendingBytes(): number {
-    return this.#dropping >= 0 ? this.#dropping : this.#heldBytes;
+    return this.#dropping >= 0 ? this.#dropping: this.#heldBytes;
   }
 
   /** Feeds bytes. The chunk is not kept beyond the call unless it holds the start of an unfinished line (then a copy is). */
@@ -51,7 +50,7 @@ export class LineSplitter {
     let at = 0;
     while (at < chunk.length) {
       const nl = chunk.indexOf(NL, at);
-      const end = nl < 0 ? chunk.length : nl;
+      const end = nl < 0 ? chunk.length: nl;
       const piece = chunk.subarray(at, end);
       if (this.#dropping >= 0) this.#dropping += piece.length;
       else if (this.#heldBytes + piece.length > this.#max) {

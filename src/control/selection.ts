@@ -1,6 +1,6 @@
 /**
  * Choosing the hosts of a session (paper §5.2 Algorithm 1: `choose_random_9VM_from_availableVMs`,
- * `VMdestination = VMs[random]`, `split_VMs`, `VMleader = random(dataChunkVMs)`; DESIGN §3 "Parties").
+ * `VMdestination = VMs[random]`, `split_VMs`, `VMleader = random(dataChunkVMs)`; docs/DESIGN.md §3 "Parties").
  *
  * Among the available hosts other than the flagged one:
  * 1. the destination is drawn uniformly from the hosts that may receive (role `destination`, an agent
@@ -17,7 +17,7 @@ import { randomInt } from 'node:crypto';
 import { smigError } from '../errors.js';
 import type { HostRole } from './inventory.js';
 
-/** How many hosts of each kind a session uses (DESIGN §3 defaults: 5 data relays, 3 key relays, 2-of-3). */
+/** How many hosts of each kind a session uses (docs/DESIGN.md §3 defaults: 5 data relays, 3 key relays, 2-of-3). */
 export interface SessionCounts {
   dataRelays: number;
   keyRelays: number;

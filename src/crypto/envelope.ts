@@ -1,5 +1,5 @@
 /**
- * The session envelope (DESIGN §3 "Envelope"; paper §5): the payload is wrapped with a header and a trailer
+ * The session envelope (docs/DESIGN.md §3 "Envelope"; paper §5): the payload is wrapped with a header and a trailer
  * and encrypted with the STREAM construction (Hoang, Reyhanitabar, Rogaway, Vizár, "Online
  * Authenticated-Encryption and its Nonce-Reuse Misuse-Resistance", CRYPTO 2015) over ChaCha20-Poly1305
  * (RFC 8439). Pure code: no sockets, no clock.
@@ -61,7 +61,7 @@ export const MAX_PAYLOAD_BYTES: number = Number.MAX_SAFE_INTEGER;
 const UNKNOWN_LENGTH = 0xffff_ffff_ffff_ffffn;
 const MAX_TEXT_BYTES = 255;
 
-/** Plaintext of segment 0 (DESIGN §3: version, session id, destination, original name, length, segment size). */
+/** Plaintext of segment 0 (docs/DESIGN.md §3: version, session id, destination, original name, length, segment size). */
 export interface EnvelopeHeader {
   version: 1;
   /** 16 random bytes naming the session; bound to every segment as AAD. */
@@ -203,7 +203,7 @@ export function decodeHeader(b: Uint8Array): EnvelopeHeader {
     sessionId: copy(b.subarray(H_SID, H_SID + SESSION_ID_BYTES)),
     destination: text(H_DEST, 'destination'),
     name: text(H_NAME, 'name'),
-    length: len === UNKNOWN_LENGTH ? null : len,
+    length: len === UNKNOWN_LENGTH ? null: len,
     segmentSize: dv.getUint32(H_SEGSIZE),
   };
   const p = headerProblem(h);
@@ -287,7 +287,7 @@ function nobleAead(key: Uint8Array, aad: Uint8Array): Aead {
   const k = copy(key);
   const ad = copy(aad);
   let dead = false;
-  const live = (): Uint8Array => (dead ? fail('SMIG_ERR_INTERNAL', 'envelope: used after destroy()') : k);
+  const live = (): Uint8Array => (dead ? fail('SMIG_ERR_INTERNAL', 'envelope: used after destroy()'): k);
   return {
     seal(nonce, plain) {
       const out = new Uint8Array(plain.length + TAG_BYTES);
@@ -492,7 +492,7 @@ export class EnvelopeSealer {
 
   /** SHA-256 of the whole payload, once finish() has run (what the trailer authenticates). */
   get payloadSha256(): Uint8Array | undefined {
-    return this.#digest === undefined ? undefined : copy(this.#digest);
+    return this.#digest === undefined ? undefined: copy(this.#digest);
   }
 
   /** Payload bytes pushed so far. */
@@ -528,7 +528,7 @@ export class EnvelopeSealer {
     if (index < this.#forgotten) {
       throw smigError('SMIG_ERR_INTERNAL', `envelope: payload segment ${index} was released by forget()`);
     }
-    const want = this.#final && index === sealedPayload ? this.#pushed - (index - 1) * this.segmentSize : this.segmentSize;
+    const want = this.#final && index === sealedPayload ? this.#pushed - (index - 1) * this.segmentSize: this.segmentSize;
     if (plain.length !== want) {
       throw smigError('SMIG_ERR_SOURCE_CHANGED',
         `envelope: payload segment ${index} re-read as ${plain.length} bytes, ${want} were sent`);
@@ -637,7 +637,7 @@ export class EnvelopeOpener {
     this.#aead = makeAead(key, sessionId, opts.engine);
     this.#sessionId = copy(sessionId);
     this.#maxSegment = Math.min(opts.maxSegmentSize ?? MAX_SEGMENT_SIZE, MAX_SEGMENT_SIZE);
-    this.#hash = opts.verifyDigest === false ? undefined : createHash('sha256');
+    this.#hash = opts.verifyDigest === false ? undefined: createHash('sha256');
   }
 
   /** The authenticated header, once segment 0 has been opened. */
@@ -728,7 +728,7 @@ export class EnvelopeOpener {
         // known length: payload segments 1..N (N may be short), then the trailer
         last = this.#next > this.#segments;
         const n = this.#next;
-        size = last ? TRAILER_BYTES : (n < this.#segments ? S : this.#length - (n - 1) * S) + TAG_BYTES;
+        size = last ? TRAILER_BYTES : (n < this.#segments ? S: this.#length - (n - 1) * S) + TAG_BYTES;
         if (this.#buffered < size) {
           if (atEnd) authFail(`stream ended inside segment ${n} of ${this.#segments + 1} (truncated)`);
           return;

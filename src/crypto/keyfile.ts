@@ -1,5 +1,5 @@
 /**
- * Cluster key files (DESIGN §3 "Channel", §6 `smig keygen [-o FILE]` and `--key FILE`): the 32-byte
+ * Cluster key files (docs/DESIGN.md §3 "Channel", §6 `smig keygen [-o FILE]` and `--key FILE`): the 32-byte
  * pre-shared key of every TLS-PSK connection.
  *
  * Format: one line of text, `smig-key-v1 <64 hex digits>` and a newline (trailing whitespace is tolerated on

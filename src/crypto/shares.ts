@@ -1,5 +1,5 @@
 /**
- * Shamir k-of-n shares of the session key (DESIGN §3 "Envelope"; paper §5.1: any k shares rebuild the key,
+ * Shamir k-of-n shares of the session key (docs/DESIGN.md §3 "Envelope"; paper §5.1: any k shares rebuild the key,
  * k−1 leave it undetermined). Built on shamir-secret-sharing 0.0.4 (GF(2^8), per byte), whose share layout
  * is `y-values[secret length] ‖ x-coordinate (1..255)`.
  *

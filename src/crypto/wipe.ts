@@ -1,5 +1,5 @@
 /**
- * Zeroing of secrets and plaintext when they die (DESIGN §3: relays "zero their buffers"; keys, shares and
+ * Zeroing of secrets and plaintext when they die (docs/DESIGN.md §3: relays "zero their buffers"; keys, shares and
  * rejected key candidates are wiped by the code that drops them).
  *
  * JavaScript gives no guarantee that no other copy exists (the GC may have moved a buffer, a string made from

@@ -1,5 +1,5 @@
 /**
- * Lab hosts as Linux network namespaces on a bridge (DESIGN §2): bring a lab up, run commands and
+ * Lab hosts as Linux network namespaces on a bridge (docs/DESIGN.md §2): bring a lab up, run commands and
  * captures on its hosts, report its state, and take it down, also after a crash. Needs root. Every
  * namespace is named `smig-LAB-…` and every interface lives inside one of them (see ./plan.ts): the
  * caller's own interfaces, routes and addresses are never touched.
@@ -44,7 +44,7 @@ export function runCommand(argv: string[], opts: { stdin?: string; timeoutMs?: n
     const err: Buffer[] = [];
     child.stdout!.on('data', (b: Buffer) => out.push(b));
     child.stderr!.on('data', (b: Buffer) => err.push(b));
-    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
+    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs): undefined;
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       const why = e.code === 'ENOENT' ? 'not found on PATH (smig lab needs iproute2: ip, tc)' : e.message;
@@ -201,7 +201,7 @@ export class Lab {
 
   /** The namespace of a host reference, `br` included. */
   namespaceOf(ref: string | number): string {
-    return ref === 'br' || ref === this.bridgeNs ? this.bridgeNs : this.host(ref).ns;
+    return ref === 'br' || ref === this.bridgeNs ? this.bridgeNs: this.host(ref).ns;
   }
 
   /**
@@ -305,7 +305,7 @@ export async function labUp(opts: LabUpOptions): Promise<Lab> {
     await writeLabState(state);
   } catch (err) {
     await labDown(state.name).catch(() => {});
-    throw isSmigError(err) ? err : smigError('SMIG_ERR_LAB', `lab ${state.name}: ${(err as Error).message}`, err);
+    throw isSmigError(err) ? err: smigError('SMIG_ERR_LAB', `lab ${state.name}: ${(err as Error).message}`, err);
   }
   return new Lab(state);
 }

@@ -1,6 +1,6 @@
 /**
  * A framed connection: the thin glue between a (TLS) socket and the pure frame codec of
- * `src/protocol` (DESIGN §3 "Frames"; STYLE §3 items 1, 5, 6). All framing logic lives in the
+ * `src/protocol` (docs/DESIGN.md §3 "Frames"). All framing logic lives in the
  * protocol module; this file only moves bytes and honours backpressure both ways:
  *
  * - outbound, `send()` writes header and body under `cork()` and, when the socket buffer is over its
@@ -123,7 +123,7 @@ export class FramedConnection {
       opts.remote ?? formatHostPort({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 });
     this.local = formatHostPort({ host: socket.localAddress ?? '?', port: socket.localPort ?? 0 });
     const t = socket as Partial<TLSSocket>;
-    const protocol = typeof t.getProtocol === 'function' ? t.getProtocol() : null;
+    const protocol = typeof t.getProtocol === 'function' ? t.getProtocol(): null;
     this.tls = protocol ? { protocol, cipher: t.getCipher!().standardName } : null;
     this.#maxFrameLength = opts.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH;
     this.#closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
@@ -203,7 +203,7 @@ export class FramedConnection {
 
   /**
    * Sets the inbound frame handler (replacing any earlier one) and starts reading.
-   * A returned promise pauses reading until it settles (STYLE §3.6, inbound backpressure).
+   * A returned promise pauses reading until it settles.
    */
   /**
    * TLS keying material exported for `label` (RFC 5705 / RFC 8446 §7.5): the same bytes on both ends of one
@@ -410,11 +410,11 @@ export class FramedConnection {
     this.#stallTimer.unref();
   }
 
-  /** DESIGN §3: a refused frame or a failed handler → ERROR and close, never a crash. */
+  /** docs/DESIGN.md §3: a refused frame or a failed handler → ERROR and close, never a crash. */
   #fail(err: unknown): void {
     if (this.#failing || this.#isClosed) return;
     this.#failing = true;
-    this.#setError(err instanceof Error ? err : smigError('SMIG_ERR_INTERNAL', `connection to ${this.remote}: ${String(err)}`));
+    this.#setError(err instanceof Error ? err: smigError('SMIG_ERR_INTERNAL', `connection to ${this.remote}: ${String(err)}`));
     this.#queue = [];
     this.#writeBestEffort(errorMessageFor(err));
     this.#socket.end();
@@ -444,7 +444,7 @@ export class FramedConnection {
   #write(parts: readonly Uint8Array[]): Promise<void> {
     const s = this.#socket;
     if (this.#isClosed || s.destroyed || !s.writable) return Promise.reject(this.#notOpen());
-    // STYLE §3.5: header and body as separate writes, flushed together
+    // header and body as separate writes, flushed together
     const reply = this.#inDispatch || this.#busy;
     let size = 0;
     for (const p of parts) size += p.length;
@@ -452,7 +452,7 @@ export class FramedConnection {
     const last = parts.length - 1;
     for (let i = 0; i <= last; i++) {
       const p = parts[i]!;
-      if (i === last) s.write(p, reply ? this.#replyFlushed(size) : this.#frameFlushed);
+      if (i === last) s.write(p, reply ? this.#replyFlushed(size): this.#frameFlushed);
       else s.write(p);
     }
     this.#bytesWritten += size;
@@ -466,7 +466,7 @@ export class FramedConnection {
     return s.writableNeedDrain ? this.#waitDrain() : Promise.resolve();
   }
 
-  /** STYLE §3.6: one shared wait for `'drain'` or `'close'`, its listeners removed when either fires. */
+  /** one shared wait for `'drain'` or `'close'`, its listeners removed when either fires. */
   #waitDrain(): Promise<void> {
     if (this.#drain !== null) return this.#drain;
     const s = this.#socket;

@@ -1,5 +1,5 @@
 /**
- * TLS 1.3 external-PSK channels carrying smig frames (DESIGN §3 "Channel", "Frames"): listen and
+ * TLS 1.3 external-PSK channels carrying smig frames (docs/DESIGN.md §3 "Channel", "Frames"): listen and
  * connect, a framed connection with backpressure both ways, handshake and idle timeouts, and the
  * `HOST:PORT` addresses of the command line.
  */

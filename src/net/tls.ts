@@ -1,5 +1,5 @@
 /**
- * TLS 1.3 channels with an external pre-shared key (DESIGN §3 "Channel"): every smig TCP connection.
+ * TLS 1.3 channels with an external pre-shared key (docs/DESIGN.md §3 "Channel"): every smig TCP connection.
  *
  * - No certificates. Both ends derive the TLS PSK from the 32-byte cluster key with HKDF-SHA256
  *   (RFC 5869; empty salt, info `"smig tls psk v1"`, 32 bytes), so the key file's bytes are never
@@ -97,7 +97,7 @@ export interface ChannelListener {
  */
 export function deriveTlsPsk(clusterKey: Uint8Array): Buffer {
   if (!(clusterKey instanceof Uint8Array) || clusterKey.length !== CLUSTER_KEY_LENGTH) {
-    throw new RangeError(`cluster key: expected ${CLUSTER_KEY_LENGTH} bytes, got ${clusterKey instanceof Uint8Array ? clusterKey.length : typeof clusterKey}`);
+    throw new RangeError(`cluster key: expected ${CLUSTER_KEY_LENGTH} bytes, got ${clusterKey instanceof Uint8Array ? clusterKey.length: typeof clusterKey}`);
   }
   return Buffer.from(hkdfSync('sha256', clusterKey, new Uint8Array(0), TLS_PSK_LABEL, 32));
 }
@@ -130,7 +130,7 @@ export async function listenChannel(addr: HostPort, opts: ListenOptions): Promis
 
   const server = createServer({
     // unknown identity → null → OpenSSL falls back to certificates, of which there are none → refused
-    pskCallback: (_socket, identity) => (identity === TLS_PSK_IDENTITY ? psk : null),
+    pskCallback: (_socket, identity) => (identity === TLS_PSK_IDENTITY ? psk: null),
     ciphers: TLS_CIPHERS,
     minVersion: 'TLSv1.3',
     handshakeTimeout: handshakeMs,
@@ -199,7 +199,7 @@ export async function listenChannel(addr: HostPort, opts: ListenOptions): Promis
     try {
       opts.onConnection(conn);
     } catch (err) {
-      conn.destroy(err instanceof Error ? err : smigError('SMIG_ERR_INTERNAL', `onConnection for ${remote}: ${String(err)}`));
+      conn.destroy(err instanceof Error ? err: smigError('SMIG_ERR_INTERNAL', `onConnection for ${remote}: ${String(err)}`));
     }
   });
 
@@ -336,7 +336,7 @@ function rawOf(s: TLSSocket): Socket {
 /** The peer's address without port; an IPv4-mapped IPv6 address as plain IPv4 (one host, one count). */
 function addressOf(s: Socket): string {
   const a = s.remoteAddress ?? '?';
-  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7): a;
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * The token bucket every paced hop writes through (DESIGN §4; STYLE.md §3 item 7).
+ * The token bucket every paced hop writes through (docs/DESIGN.md §4; STYLE.md §3 item 7).
  *
  * Tokens accrue at the rate in force (bytes/s, piecewise constant: a {@link RateSchedule}) from the first
  * `take`; the bucket holds at most `depth` of them. Scheduling is by deadline against the monotonic clock
@@ -224,7 +224,7 @@ export class TokenBucket {
     const head = this.#queue[0];
     const scheduled = this.#paid + (head?.deadline !== undefined ? head.n : 0);
     const paidAt = this.#deadlineOf(scheduled);
-    this.#steps.set(rate, Number.isFinite(paidAt) ? Math.max(now, paidAt) : now);
+    this.#steps.set(rate, Number.isFinite(paidAt) ? Math.max(now, paidAt): now);
     this.#wake?.abort();
   }
 

@@ -1,5 +1,5 @@
 /**
- * The pacer's only view of time (DESIGN §4: "injectable clock"): a monotonic `now()` in milliseconds and an
+ * The pacer's only view of time (docs/DESIGN.md §4: "injectable clock"): a monotonic `now()` in milliseconds and an
  * abortable `sleep`. {@link RealClock} runs on performance.now() and the event loop; {@link FakeClock} is
  * driven by tests, which can also inject timer lateness and event-loop stalls.
  */

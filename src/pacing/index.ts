@@ -1,4 +1,4 @@
-/** Pacing: clock, token bucket, strategies, plans and a paced Writable (DESIGN §4). */
+/** Pacing: clock, token bucket, strategies, plans and a paced Writable (docs/DESIGN.md §4). */
 export { FakeClock, RealClock } from './clock.js';
 export type { Clock, FakeClockOptions, RealClockOptions } from './clock.js';
 export { StepSchedule, TokenBucket } from './bucket.js';

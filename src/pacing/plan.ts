@@ -1,6 +1,6 @@
 /**
  * The pacing plan: which strategy every hop of a session paces with, and the compact part of the profile it
- * needs (DESIGN §4 "Strategies"). A plan is plain JSON data, small enough to travel in a SESSION or INSTRUCT
+ * needs (docs/DESIGN.md §4 "Strategies"). A plan is plain JSON data, small enough to travel in a SESSION or INSTRUCT
  * message (≤ {@link PLAN_MAX_JSON_BYTES}): the chain with at most {@link PLAN_MAX_PAIRS} pairs per level and a
  * size histogram of at most {@link PLAN_MAX_SIZES} entries, never the whole series — except for `replay`, whose
  * series is cut to its first {@link PLAN_MAX_REPLAY_BINS} bins. Each hop builds its own pacer from it
@@ -267,10 +267,10 @@ export interface PlanDuration {
 export function planDuration(plan: PacingPlan, bytes: number): PlanDuration {
   if (!(bytes >= 0) || !Number.isFinite(bytes)) throw smigError('SMIG_ERR_USAGE', `planDuration: ${bytes} is not a size`);
   const o = overheadOf(plan);
-  const lowerBoundSeconds = plan.profile ? bytes / plan.profile.bytesPerSecond : null;
+  const lowerBoundSeconds = plan.profile ? bytes / plan.profile.bytesPerSecond: null;
   const out = (wireRate: number | null, payloadRate: number | null): PlanDuration => ({
     strategy: plan.strategy, bytes, lowerBoundSeconds, wireRate, payloadRate,
-    expectedSeconds: payloadRate === null ? null : bytes / payloadRate,
+    expectedSeconds: payloadRate === null ? null: bytes / payloadRate,
   });
   switch (plan.strategy) {
     case 'bulk':

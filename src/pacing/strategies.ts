@@ -1,5 +1,5 @@
 /**
- * The pacing strategies (DESIGN §4), each built from a {@link PacingPlan} into a {@link Pacer} for one hop:
+ * The pacing strategies (docs/DESIGN.md §4), each built from a {@link PacingPlan} into a {@link Pacer} for one hop:
  * - `bulk`: no pacing (the paper's "traditional migration");
  * - `constant`: a token bucket at the plan's rate (the paper's chunk-size method, §5.2 calculate_chunk_size:
  *   the right mean, the wrong variance);
@@ -98,10 +98,10 @@ export function createPacer(plan: PacingPlan, clock: Clock, hopSeed = 0): Pacer 
 function binnedWriteSize(bucket: TokenBucket, schedule: BinSchedule, sizes: SizeSampler): number {
   const i = schedule.binAt(bucket.nextTokenTime());
   const t = schedule.target(i);
-  sizes.setMean(t.packets > 0 ? t.bytes / t.packets : undefined);
+  sizes.setMean(t.packets > 0 ? t.bytes / t.packets: undefined);
   const size = sizes.next();
   const room = Math.floor(bucket.room(schedule.binEnd(i)) + 1e-6) - sizes.overhead;
-  return room >= 1 && size > room ? room : size;
+  return room >= 1 && size > room ? room: size;
 }
 
 /** One bin of a {@link BinSchedule}: its target and its burst windows (ms from the bin start) at `rate`. */
@@ -135,7 +135,7 @@ export interface BinScheduleOptions {
 export const BURST_SPREAD = 0.25;
 
 /**
- * Per-bin traffic as bursts (DESIGN §4 "profile"): bin i = [t0 + i·bin, t0 + (i+1)·bin) from the first take;
+ * Per-bin traffic as bursts (docs/DESIGN.md §4 "profile"): bin i = [t0 + i·bin, t0 + (i+1)·bin) from the first take;
  * its target (bytes B, packets P) is drawn lazily in bin order and sent as k = round(P ÷ burstPackets) bursts
  * (1 ≤ k ≤ P) of B/k bytes each, at the peak rate, starting at uniformly random times inside a span of
  * {@link BURST_SPREAD} of the bin at a random place in it, never overlapping and never crossing its end. Tokens
@@ -192,7 +192,7 @@ export class BinSchedule implements RateSchedule {
     const b = this.#bin(i);
     const start = (this.#t0 ?? 0) + i * this.#binMs;
     const rel = t - start;
-    const after = (x: number): number => (start + x > t ? start + x : t + 1e-9);
+    const after = (x: number): number => (start + x > t ? start + x: t + 1e-9);
     const w = b.windows;
     for (let j = 0; j < w.length; j += 2) {
       if (rel < w[j + 1]!) return rel < w[j]! ? { rate: 0, end: after(w[j]!) } : { rate: b.rate, end: after(w[j + 1]!) };

@@ -1,7 +1,7 @@
 /**
  * `smig profile learn` as a library: one pass over a capture (two when its earliest packet is not its first)
  * gathers the per-bin series, sizes, gaps and bursts of the packets that pass the filter inside the time
- * window, and {@link buildProfile} turns them into a {@link Profile} (DESIGN §4 "Profile").
+ * window, and {@link buildProfile} turns them into a {@link Profile} (docs/DESIGN.md §4 "Profile").
  *
  * The window is relative to the earliest packet passing the filter — the anchor `smig analyze` uses — so a
  * profile learned with `--to 60s` and an analysis of the rest line up bin for bin when 60 s is a multiple of
@@ -75,7 +75,7 @@ export function filterDirection(filter: string | undefined): Direction {
 }
 
 /**
- * Builds the Markov chain over rate levels of a per-bin series (DESIGN §4). Levels are cut at the byte
+ * Builds the Markov chain over rate levels of a per-bin series (docs/DESIGN.md §4). Levels are cut at the byte
  * quantiles k/K (k = 1 … K−1, the order statistic at floor(k·n/K)); equal cut points, and those not above the
  * minimum, are merged, so every level holds at least one bin and K may come out smaller than asked. Transitions
  * are counted circularly (bin n−1 → bin 0; see model.ts), so each row sums to its level's bins.
@@ -148,7 +148,7 @@ export class TraceKeeper {
   }
 
   add(ts: bigint, size: number): void {
-    const gapNs = this.#prevNs === undefined ? 0n : ts - this.#prevNs;
+    const gapNs = this.#prevNs === undefined ? 0n: ts - this.#prevNs;
     this.#prevNs = ts;
     const gapUs = gapNs <= 0n ? 0 : Math.min(MAX_TRACE_GAP_US, Math.round(Number(gapNs) / 1000));
     if (this.#current === undefined || this.#current.sizes.length >= TRACE_PIECE) {
@@ -186,8 +186,8 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
   if (opts.toNs !== undefined && opts.toNs <= fromNs) {
     throw smigError('SMIG_ERR_USAGE', `--to must be after --from (${opts.toNs} ns ≤ ${fromNs} ns)`);
   }
-  const filter = opts.filter === undefined || opts.filter.trim() === '' ? undefined : opts.filter;
-  const predicate = filter === undefined ? undefined : compileFilter(filter);
+  const filter = opts.filter === undefined || opts.filter.trim() === '' ? undefined: opts.filter;
+  const predicate = filter === undefined ? undefined: compileFilter(filter);
   const name = capture === '-' ? 'stdin' : capture;
 
   const hash = createHash('sha256');
@@ -216,7 +216,7 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
       acc.add(p);
       trace.add(p.ts, p.origLen);
       // a burst: consecutive packets (file order) less than burstGapNs apart
-      const gap = prev === undefined ? burstGapNs : p.ts - prev;
+      const gap = prev === undefined ? burstGapNs: p.ts - prev;
       if (gap >= burstGapNs || gap <= -burstGapNs) {
         if (bp > 0) endBurst();
         bp = 0;
@@ -235,10 +235,10 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
     return { acc, info, anchor, earliest, data: acc ? { acc, burstPackets, burstBytes, trace } : undefined };
   };
 
-  const first = await pass(capture === '-' ? hashed(process.stdin) : hashed(await openCapture(capture, opts.signal)), undefined);
+  const first = await pass(capture === '-' ? hashed(process.stdin): hashed(await openCapture(capture, opts.signal)), undefined);
   const warnings = [...first.info.warnings];
   let result = first;
-  // Bins are anchored at the earliest packet passing the filter (DESIGN §5); the first pass anchored at the first
+  // Bins are anchored at the earliest packet passing the filter (docs/DESIGN.md §5); the first pass anchored at the first
   // one. When they differ (a capture out of time order), read again with the right anchor.
   if (first.earliest !== undefined && first.earliest !== first.anchor) {
     if (capture === '-') {
@@ -329,7 +329,7 @@ export function buildProfile(d: LearnData, meta: BuildMeta): Profile {
       filter: meta.filter ?? null,
       direction: filterDirection(meta.filter),
       from: meta.fromNs.toString(),
-      to: meta.toNs === undefined ? null : meta.toNs.toString(),
+      to: meta.toNs === undefined ? null: meta.toNs.toString(),
       start: nsToDecimal(acc.baseNs),
       span: Number(acc.maxNs! - acc.minNs!) / 1e9,
     },
@@ -391,9 +391,9 @@ export function shapeOf(trace: { sizes: number[]; gapsUs: number[] }, burstGapUs
       if (g >= burstGapUs) {
         burstPackets.set(burst, (burstPackets.get(burst) ?? 0) + 1);
         burst = 0;
-        (afterSmall ? gaps.betweenAfterSmall : gaps.betweenAfterLarge).push(g / 1e6);
+        (afterSmall ? gaps.betweenAfterSmall: gaps.betweenAfterLarge).push(g / 1e6);
       } else {
-        (afterSmall ? gaps.insideAfterSmall : gaps.insideAfterLarge).push(g / 1e6);
+        (afterSmall ? gaps.insideAfterSmall: gaps.insideAfterLarge).push(g / 1e6);
       }
     }
     burst++;

@@ -1,5 +1,5 @@
 /**
- * The normal-traffic profile (DESIGN §4 "Profile"): what `smig profile learn` writes and every pacing strategy
+ * The normal-traffic profile (docs/DESIGN.md §4 "Profile"): what `smig profile learn` writes and every pacing strategy
  * reads. A profile is plain JSON data, versioned (`{"format":"smig-profile","version":1}`) and validated on load:
  * a profile from another version or a hand-edited broken one is refused with one line naming the field.
  *
@@ -89,7 +89,7 @@ export interface Level {
 }
 
 export interface Chain {
-  /** K − 1 ascending byte thresholds: a bin with b bytes is in level #{e ∈ edges : e ≤ b}. */
+  /** K − 1 ascending byte thresholds: a bin with b bytes is in level #{e ∈ edges: e ≤ b}. */
   edges: number[];
   levels: Level[];
   /** K × K transition counts (circular: row i sums to levels[i].bins). */
@@ -320,8 +320,8 @@ export function validateChain(c: FieldChecker, v: unknown, path: string, bins?: 
     const lv = c.object(levels[i], lp);
     const pairs = c.array(lv.pairs, `${lp}.pairs`, undefined, o.maxPairs);
     if (pairs.length === 0) c.fail(`${lp}.pairs`, 'is empty');
-    const lo = i === 0 ? -Infinity : edges[i - 1]!;
-    const hi = i === k - 1 ? Infinity : edges[i]!;
+    const lo = i === 0 ? -Infinity: edges[i - 1]!;
+    const hi = i === k - 1 ? Infinity: edges[i]!;
     let levelBins = 0;
     let min = Infinity;
     let max = -Infinity;
@@ -451,7 +451,7 @@ export function levelOf(edges: readonly number[], bytes: number): number {
  */
 export function jsonErrorText(e: unknown): string {
   const text = (e instanceof Error ? e.message : String(e)).replace(/[^\x20-\x7e]/g, '?');
-  return text.length > 100 ? `${text.slice(0, 99)}…` : text;
+  return text.length > 100 ? `${text.slice(0, 99)}…`: text;
 }
 
 /** The profile without its packet shape, as version 1 (the `profile` strategy then paces by bins). */

@@ -1,5 +1,5 @@
 /**
- * Drawing synthetic traffic from a profile (DESIGN §4): per-bin targets that follow the profile's Markov chain
+ * Drawing synthetic traffic from a profile (docs/DESIGN.md §4): per-bin targets that follow the profile's Markov chain
  * over rate levels, and write sizes from its packet-size distribution. Pure: the randomness is an injected
  * {@link Rng}, so a seed reproduces a run and each hop can draw its own stream ({@link deriveSeed}).
  */
@@ -55,7 +55,7 @@ export function createRateSampler(model: { chain: ChainModel }, rng: Rng): RateS
   let level = -1;
   return {
     next(): BinTarget {
-      level = level < 0 ? pick(stationary, rng()) : pick(rows[level]!, rng());
+      level = level < 0 ? pick(stationary, rng()): pick(rows[level]!, rng());
       const lv = pairs[level]!;
       const [bytes, packets] = lv.pairs[pick(lv.cum, rng())]!;
       return { level, bytes, packets };
@@ -130,7 +130,7 @@ export function tiltWeights(values: readonly number[], weights: readonly number[
   }
   const out = new Float64Array(n);
   if (!(hi > lo) || mean <= lo || mean >= hi) {
-    const at = !(hi > lo) ? -1 : mean <= lo ? lo : hi;
+    const at = !(hi > lo) ? -1 : mean <= lo ? lo: hi;
     let total = 0;
     for (let i = 0; i < n; i++) total += at < 0 || values[i] === at ? weights[i]! : 0;
     for (let i = 0; i < n; i++) out[i] = (at < 0 || values[i] === at ? weights[i]! : 0) / total;

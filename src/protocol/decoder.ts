@@ -1,5 +1,5 @@
 /**
- * Incremental frame decoder (DESIGN §3 "Frames"; STYLE §3 items 2–4): bytes in, whole frames out.
+ * Incremental frame decoder (docs/DESIGN.md §3 "Frames"): bytes in, whole frames out.
  *
  * An explicit state machine (READ_HEADER → READ_BODY → READ_HEADER ...) over a list of buffered
  * chunks. A frame body that sits inside one chunk is handed out as a view of it; a body spanning
@@ -146,7 +146,7 @@ export class FrameDecoder {
     this.#tail = new Uint8Array(0);
   }
 
-  // STYLE §3.2: each state returns as soon as too few bytes are buffered.
+  // each state returns as soon as too few bytes are buffered.
   #run(): void {
     for (;;) {
       if (this.#state === READ_HEADER) {
@@ -154,7 +154,7 @@ export class FrameDecoder {
         this.#readHeader();
       } else {
         if (this.#buffered < this.#bodyLength) return;
-        const body = this.#bodyLength === 0 ? new Uint8Array(0) : this.#consume(this.#bodyLength);
+        const body = this.#bodyLength === 0 ? new Uint8Array(0): this.#consume(this.#bodyLength);
         this.#state = READ_HEADER;
         this.#onFrame(this.#type, body);
       }
@@ -165,7 +165,7 @@ export class FrameDecoder {
     const h = this.#consume(FRAME_HEADER_LENGTH);
     const length = ((h[0]! << 24) >>> 0) + (h[1]! << 16) + (h[2]! << 8) + h[3]!;
     const type = h[4]!;
-    // DESIGN §3: the length is checked before anything is allocated.
+    // docs/DESIGN.md §3: the length is checked before anything is allocated.
     if (length > this.#maxFrameLength) {
       throw smigError('SMIG_ERR_FRAME_TOO_LARGE', `frame header: length ${length} exceeds the maximum ${this.#maxFrameLength}`);
     }
@@ -201,7 +201,7 @@ export class FrameDecoder {
     while (filled < n) {
       const c = this.#chunks[used]!;
       const take = Math.min(c.length, n - filled);
-      out.set(take === c.length ? c : c.subarray(0, take), filled);
+      out.set(take === c.length ? c: c.subarray(0, take), filled);
       filled += take;
       if (take === c.length) used++;
       else this.#chunks[used] = c.subarray(take);

@@ -1,5 +1,5 @@
 /**
- * smig wire frames (DESIGN §3 "Frames"): what travels inside every TLS-PSK channel.
+ * smig wire frames (docs/DESIGN.md §3 "Frames"): what travels inside every TLS-PSK channel.
  *
  * ```
  * +----------------+---------+------------------------+
@@ -132,7 +132,7 @@ export function encodeFrameHeader(
 }
 
 /**
- * Encodes a frame without copying its body (STYLE §3.5): returns `[header, ...bodyParts]`, the
+ * Encodes a frame without copying its body: returns `[header, ...bodyParts]`, the
  * parts being the caller's own buffers, for the socket layer to write under `cork()`/`uncork()`.
  * Empty parts are left out.
  * @throws SmigError SMIG_ERR_FRAME_TOO_LARGE when the frame exceeds `maxFrameLength`.

@@ -1,5 +1,5 @@
 /**
- * The smig wire protocol (DESIGN §3): frames, messages, their codec, the incremental decoder and the
+ * The smig wire protocol (docs/DESIGN.md §3): frames, messages, their codec, the incremental decoder and the
  * per-link state machines. Pure code: no sockets, no clock. `src/net` and `src/roles` build on it.
  */
 export {

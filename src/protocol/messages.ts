@@ -1,6 +1,6 @@
 /**
  * smig protocol messages: a typed body for every frame type, its strict codec, and the per-link
- * state machines (DESIGN §3 "Frames", "Session flow"; paper §5.2, algorithms 2–5).
+ * state machines (docs/DESIGN.md §3 "Frames", "Session flow"; paper §5.2, algorithms 2–5).
  *
  * ## Links and flows
  * `──▶` is the forward stream of a TLS connection (opened by the left party), `◀──` the reply
@@ -25,12 +25,12 @@
  * - Relays learn the session layout (data relays, key relays, threshold) from the source and copy it,
  *   with their own index, into their SESSION to the leader. The leader thus needs no instruction:
  *   the first SESSION of a session id creates its state; a link whose layout disagrees gets ERROR.
- * - The pacing plan (DESIGN §4 "every hop is paced"; src/pacing/plan.ts) travels the same way: the
+ * - The pacing plan (docs/DESIGN.md §4 "every hop is paced"; src/pacing/plan.ts) travels the same way: the
  *   source puts it, as JSON text, in every relay SESSION; relays copy it verbatim into their SESSION to
  *   the leader. Absent means `bulk`. The codec only bounds it ({@link MAX_PLAN_BYTES}, UTF-8, no
  *   control characters); the roles validate its content (`parsePlan`) before they use it.
  * - The destination is in no SESSION a relay sees: it travels only inside the encrypted envelope
- *   header (DESIGN §3 "Envelope"), which the leader alone can open, and only after it has k shares.
+ *   header (docs/DESIGN.md §3 "Envelope"), which the leader alone can open, and only after it has k shares.
  * - Replies travel back along the relay links: the leader writes PROGRESS (contiguous ciphertext
  *   offset received) on its data-relay links and DONE on every relay link still open; each relay
  *   forwards them verbatim on its link from the source. So the source talks to relays only (the leader
@@ -568,7 +568,7 @@ function encodeSessionParts(msg: SessionMessage, max: number): Uint8Array[] {
       const leader = encodeText(msg.leader, MAX_STRING_BYTES, 'SESSION.leader');
       checkHostPort(msg.leader, 'SESSION.leader');
       checkLayout(msg.layout, 'SESSION.layout');
-      const count = msg.role === 'data-relay' ? msg.layout.dataRelays : msg.layout.keyRelays;
+      const count = msg.role === 'data-relay' ? msg.layout.dataRelays: msg.layout.keyRelays;
       checkInt(msg.index, 0, count - 1, 'SESSION.index');
       const plan = encodePlan(msg.plan);
       const w = new Writer(FrameType.SESSION, head + 1 + leader.length + 4 + plan.length, 0, max);
@@ -580,7 +580,7 @@ function encodeSessionParts(msg: SessionMessage, max: number): Uint8Array[] {
       const via = VIA_CODE[msg.via];
       if (via === undefined) throw malformed('SESSION.via', `'${String(msg.via)}' is not data-relay or key-relay`);
       checkLayout(msg.layout, 'SESSION.layout');
-      checkInt(msg.index, 0, (msg.via === 'data-relay' ? msg.layout.dataRelays : msg.layout.keyRelays) - 1, 'SESSION.index');
+      checkInt(msg.index, 0, (msg.via === 'data-relay' ? msg.layout.dataRelays: msg.layout.keyRelays) - 1, 'SESSION.index');
       const plan = encodePlan(msg.plan);
       const w = new Writer(FrameType.SESSION, head + 5 + plan.length, 0, max);
       w.u8(PROTOCOL_VERSION).bytes(msg.sessionId).u8(ROLE_CODE.leader).u8(via);
@@ -618,7 +618,7 @@ function encodeJson(type: typeof FrameType.INSTRUCT | typeof FrameType.STATUS, p
 }
 
 /**
- * Encodes a message as a frame, ready for the socket (STYLE §3.5): `[header + fixed fields, payload]`
+ * Encodes a message as a frame, ready for the socket: `[header + fixed fields, payload]`
  * for DATA, DATA_SEGMENT and PAD (the payload is the caller's buffer, not copied; PAD shares a
  * read-only zero buffer), a single buffer for every other type. Write the parts in order, under
  * `cork()`. Fields are validated exactly as the decoder validates them.
@@ -663,7 +663,7 @@ export function encodeMessage(msg: Message, maxFrameLength: number = DEFAULT_MAX
       checkInt(msg.length, 0, Number.MAX_SAFE_INTEGER, 'END.length');
       if (msg.sha256 !== null) checkBytes(msg.sha256, SHA256_LENGTH, SHA256_LENGTH, 'END.sha256');
       const w = new Writer(msg.type, msg.sha256 === null ? 8 : 8 + SHA256_LENGTH, 0, max).u64(msg.length);
-      return [msg.sha256 === null ? w.buf : w.bytes(msg.sha256).buf];
+      return [msg.sha256 === null ? w.buf: w.bytes(msg.sha256).buf];
     }
     case FrameType.DONE: {
       checkBytes(msg.sha256, SHA256_LENGTH, SHA256_LENGTH, 'DONE.sha256');
@@ -743,7 +743,7 @@ function decodeSession(body: Uint8Array): SessionMessage {
       checkHostPort(leader, 'SESSION.leader');
       const index = r.u8('index');
       const layout = layoutAfter();
-      checkInt(index, 0, (role === 'data-relay' ? layout.dataRelays : layout.keyRelays) - 1, 'SESSION.index');
+      checkInt(index, 0, (role === 'data-relay' ? layout.dataRelays: layout.keyRelays) - 1, 'SESSION.index');
       msg = { type: FrameType.SESSION, sessionId, role, leader, index, layout, ...planAfter() };
       break;
     }
@@ -753,7 +753,7 @@ function decodeSession(body: Uint8Array): SessionMessage {
       if (via === undefined) throw malformed('SESSION.via', `${viaCode} is not 1 (data-relay) or 2 (key-relay)`);
       const index = r.u8('index');
       const layout = layoutAfter();
-      checkInt(index, 0, (via === 'data-relay' ? layout.dataRelays : layout.keyRelays) - 1, 'SESSION.index');
+      checkInt(index, 0, (via === 'data-relay' ? layout.dataRelays: layout.keyRelays) - 1, 'SESSION.index');
       msg = { type: FrameType.SESSION, sessionId, role, via, index, layout, ...planAfter() };
       break;
     }
@@ -764,7 +764,7 @@ function decodeSession(body: Uint8Array): SessionMessage {
       if ((flags & ~DEST_LENGTH_KNOWN) !== 0) throw malformed('SESSION.flags', `unknown bits 0x${flags.toString(16)}`);
       const length = r.u64('length');
       if (!(flags & DEST_LENGTH_KNOWN) && length !== 0) throw malformed('SESSION.length', 'must be 0 when not known');
-      msg = { type: FrameType.SESSION, sessionId, role, name, length: flags & DEST_LENGTH_KNOWN ? length : null, ...planAfter() };
+      msg = { type: FrameType.SESSION, sessionId, role, name, length: flags & DEST_LENGTH_KNOWN ? length: null, ...planAfter() };
       break;
     }
     default:
@@ -848,7 +848,7 @@ export function decodeMessage(type: number, body: Uint8Array): Message {
       }
       const r = new Reader(body, 'END');
       const length = r.u64('length');
-      return { type, length, sha256: body.length === 8 ? null : r.copy(SHA256_LENGTH, 'sha256') };
+      return { type, length, sha256: body.length === 8 ? null: r.copy(SHA256_LENGTH, 'sha256') };
     }
     case FrameType.DONE: {
       const r = new Reader(body, 'DONE');
@@ -865,7 +865,7 @@ export function decodeMessage(type: number, body: Uint8Array): Message {
         receipt = { receipt: r.copy(n, 'receipt') };
       }
       const message = decodeText(r.rest(), MAX_TEXT_BYTES, 'DONE.message');
-      return { type, ok: (flags & DONE_OK) !== 0, sha256, length, exitStatus: flags & DONE_EXIT ? status : null, ...receipt, message };
+      return { type, ok: (flags & DONE_OK) !== 0, sha256, length, exitStatus: flags & DONE_EXIT ? status: null, ...receipt, message };
     }
     case FrameType.ERROR: {
       const r = new Reader(body, 'ERROR');
@@ -902,7 +902,7 @@ export function sessionIdHex(id: Uint8Array): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Per-link state machines (DESIGN §3 "Frames": out-of-order state → ERROR and close)
+// Per-link state machines (docs/DESIGN.md §3 "Frames": out-of-order state → ERROR and close)
 
 /**
  * What the receiving end of a link is: the four forward roles of {@link SessionRole}, `reply` for

@@ -1,5 +1,5 @@
 /**
- * The destination daemon (`smig recv`; DESIGN §3 "Session flow" step 6, paper §5.2 algorithm 5): takes
+ * The destination daemon (`smig recv`; docs/DESIGN.md §3 "Session flow" step 6, paper §5.2 algorithm 5): takes
  * the plaintext from a leader, writes it to a temporary file in the output directory, and installs it
  * only when its length and SHA-256 match the leader's END (which come from the envelope's authenticated
  * trailer).
@@ -400,7 +400,7 @@ class Receipt {
 /** `HOST` of a `HOST:PORT` (brackets of an IPv6 address removed; an IPv4-mapped address as IPv4). */
 function peerAddress(remote: string): string {
   const host = remote.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
-  return host.startsWith('::ffff:') && host.includes('.') ? host.slice(7) : host;
+  return host.startsWith('::ffff:') && host.includes('.') ? host.slice(7): host;
 }
 
 /** Runs `/bin/sh -c CMD smig-exec PATH`; status is the exit code, or 128 + the signal number. */

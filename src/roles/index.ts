@@ -1,5 +1,5 @@
 /**
- * The migration roles on sockets (DESIGN §2 `src/roles/`): the source (`smig send`), the relay daemon
+ * The migration roles on sockets (docs/DESIGN.md §2 `src/roles/`): the source (`smig send`), the relay daemon
  * that serves as data relay, key relay and leader (`smig relay`), and the destination (`smig recv`).
  * Protocol logic stays in src/protocol and src/crypto and in the pure window/reorder structures here.
  */

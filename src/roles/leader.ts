@@ -1,5 +1,5 @@
 /**
- * The leader (DESIGN §3 "Session flow" step 5; paper §5.2 algorithm 4): the relay every data and key
+ * The leader (docs/DESIGN.md §3 "Session flow" step 5; paper §5.2 algorithm 4): the relay every data and key
  * relay of a session forwards to. It needs no instruction: the first SESSION{role:'leader'} of a session
  * id creates the session, later links join it if their layout agrees.
  *

@@ -5,10 +5,10 @@
  * - every inbound frame is checked against the link's {@link ProtocolState} and decoded strictly; a
  *   refused frame makes the connection send ERROR and close (FramedConnection does that for a throwing
  *   handler), never a crash;
- * - PING is answered with PONG; PONG and PAD are dropped (DESIGN §3 "Frames"); ERROR is recorded as
+ * - PING is answered with PONG; PONG and PAD are dropped (docs/DESIGN.md §3 "Frames"); ERROR is recorded as
  *   {@link Link.peerError} and passed to the role;
  * - `send()` resolves when the socket can take more (backpressure); `sendWiping()` also zeroes the given
- *   buffers once the socket has consumed them (DESIGN §3: relays "zero their buffers").
+ *   buffers once the socket has consumed them (docs/DESIGN.md §3: relays "zero their buffers").
  *
  * Pacing is not done here: each role cuts and paces its payload writes itself (pace.ts).
  */

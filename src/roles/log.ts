@@ -1,5 +1,5 @@
 /**
- * Session event logs of the migration roles (issue 3 "Logs"): one line per event on stderr, as text for
+ * Session event logs of the migration roles: one line per event on stderr, as text for
  * people or JSON lines for machines (`--log-format text|json`).
  *
  * What never goes into a log: keys, key shares, payload bytes. Callers pass only counts, offsets,

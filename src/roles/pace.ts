@@ -1,5 +1,5 @@
 /**
- * Pacing on the hops of a migration (DESIGN §4: "every hop is paced, not only the first"; issue 4).
+ * Pacing on the hops of a migration (docs/DESIGN.md §4: "every hop is paced, not only the first").
  *
  * The source makes one {@link PacingPlan} per session and sends it, as JSON text, in every relay SESSION;
  * relays copy it into their SESSION to the leader (messages.ts). Each paced hop builds its own pacer from it
@@ -185,8 +185,8 @@ export function pacingReport(hop: string, pacer: Pacer): HopPacingReport {
     payloadBytes: s.payloadBytes,
     wireBytes: s.bytes,
     seconds,
-    rate: seconds > 0 ? s.bytes / seconds : null,
-    targetRate: paced && seconds > 0 ? s.accrued / seconds : null,
+    rate: seconds > 0 ? s.bytes / seconds: null,
+    targetRate: paced && seconds > 0 ? s.accrued / seconds: null,
     lateness: { n: s.lateness.n, p50: s.lateness.p50, p99: s.lateness.p99, max: s.lateness.max },
     ...(isShaped(pacer) ? { padBytes: pacer.padBytes, pausedSeconds: pacer.paused / 1000 } : {}),
   };

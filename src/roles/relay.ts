@@ -1,5 +1,5 @@
 /**
- * The relay daemon (`smig relay`; DESIGN §3 "Parties", paper §5.2 algorithms 3 and 4): one listener that
+ * The relay daemon (`smig relay`; docs/DESIGN.md §3 "Parties", paper §5.2 algorithms 3 and 4): one listener that
  * serves many sessions at once and, per link, plays the role the SESSION frame names:
  *
  * - data relay: DATA from the source → DATA_SEGMENT to the leader (the paper's marking), END → END;
@@ -277,7 +277,7 @@ class Forward {
   async open(): Promise<void> {
     const f = this.#first;
     this.#log.event('relay-open', { leader: f.leader, source: this.#up.conn.remote });
-    void this.#up.ended.then((end) => this.#upEnded(end.complete, end.early === true ? undefined : end.error)).catch(() => {});
+    void this.#up.ended.then((end) => this.#upEnded(end.complete, end.early === true ? undefined: end.error)).catch(() => {});
     let conn: FramedConnection;
     try {
       const addr = parseHostPort(f.leader, 'SESSION.leader');
@@ -291,7 +291,7 @@ class Forward {
     const down = new Link(conn, 'reply', `leader ${f.leader}`);
     this.#down = down;
     if (this.#dropped || this.#up.isClosed) conn.destroy();
-    void Promise.all([this.#up.ended, down.ended.then((end) => this.#downEnded(end.early === true ? undefined : end.error))]).then(() => this.#resolveDone());
+    void Promise.all([this.#up.ended, down.ended.then((end) => this.#downEnded(end.early === true ? undefined: end.error))]).then(() => this.#resolveDone());
     down.start((msg) => this.#fromLeader(msg));
     this.#up.start((msg) => this.#fromSource(msg));
     down.post({ type: FrameType.SESSION, sessionId: f.sessionId, role: 'leader', via: f.role, index: f.index, layout: f.layout, ...(f.plan === undefined ? {} : { plan: f.plan }) });

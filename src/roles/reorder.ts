@@ -1,5 +1,5 @@
 /**
- * The leader's reorder buffer (DESIGN §3 "Session flow" step 5): ciphertext chunks arrive from several
+ * The leader's reorder buffer (docs/DESIGN.md §3 "Session flow" step 5): ciphertext chunks arrive from several
  * relays in any order, some twice (re-sends after a relay was lost); the leader needs them in order.
  *
  * Bytes are kept as non-overlapping ranges sorted by offset, each a view of a received frame body (no

@@ -1,5 +1,5 @@
 /**
- * The source (`smig send`; DESIGN §3 "Session flow" steps 1 and 3, paper §5.2 algorithm 2): wraps the
+ * The source (`smig send`; docs/DESIGN.md §3 "Session flow" steps 1 and 3, paper §5.2 algorithm 2): wraps the
  * payload in the envelope, spreads the ciphertext over the data relays and one key share to each key
  * relay, and returns only once the destination's DONE has come back through a relay.
  *
@@ -20,7 +20,7 @@
  * session and the digest and length the source itself sealed. Any other DONE fails the migration, naming
  * the link it came from.
  *
- * Pacing (DESIGN §4, pace.ts): the session's plan goes in every relay SESSION; each data link has its own
+ * Pacing (docs/DESIGN.md §4, pace.ts): the session's plan goes in every relay SESSION; each data link has its own
  * pacer (hop `source`, the relay's index), and a chunk goes out as DATA frames of the pacer's write sizes,
  * each awaited from the pacer first. Key links are not paced.
  */
@@ -127,8 +127,8 @@ class SourceSession {
     this.#layout = { dataRelays: o.dataRelays.length, keyRelays: o.keyRelays.length, threshold: o.threshold };
     this.#leader = o.leader ?? o.dataRelays[randomInt(o.dataRelays.length)]!;
     this.#window = new SendWindow(window);
-    this.#plan = o.plan?.strategy === 'bulk' ? undefined : o.plan;
-    this.#planText = this.#plan === undefined ? undefined : stringifyPlan(this.#plan);
+    this.#plan = o.plan?.strategy === 'bulk' ? undefined: o.plan;
+    this.#planText = this.#plan === undefined ? undefined: stringifyPlan(this.#plan);
     this.#log = o.log ?? silentLogger;
     this.#outcome = new Promise<DoneMessage>((resolve, reject) => (this.#settle = { resolve, reject }));
     this.#outcome.catch(() => {}); // observed in run(); never an unhandled rejection
@@ -137,7 +137,7 @@ class SourceSession {
   async run(): Promise<SourceResult> {
     const o = this.#o;
     const start = process.hrtime.bigint();
-    const sessionId = o.sessionId === undefined ? new Uint8Array(randomBytes(16)) : new Uint8Array(o.sessionId);
+    const sessionId = o.sessionId === undefined ? new Uint8Array(randomBytes(16)): new Uint8Array(o.sessionId);
     const session = sessionIdHex(sessionId);
     this.#log = this.#log.with({ session: session.slice(0, 16) });
     const key = generateKey();
@@ -304,7 +304,7 @@ class SourceSession {
     await wrap([inner.prefix()]);
     for await (const buf of this.#o.input) {
       if (this.#over) return;
-      const plain = buf instanceof Uint8Array ? buf : new Uint8Array(0);
+      const plain = buf instanceof Uint8Array ? buf: new Uint8Array(0);
       const sealed = inner.push(plain);
       wipe(plain);
       await wrap(sealed);
@@ -338,7 +338,7 @@ class SourceSession {
         await this.#sendChunk(d, chunk);
       }
     } catch (err) {
-      if (!this.#over) this.#relayLost(d, err instanceof Error ? err : undefined); // the send failed: the link is gone
+      if (!this.#over) this.#relayLost(d, err instanceof Error ? err: undefined); // the send failed: the link is gone
     }
   }
 
@@ -374,7 +374,7 @@ class SourceSession {
         return Promise.all(sent).then(() => undefined);
       }), { frameOverhead: DATA_FRAME_OVERHEAD, cover: plan.cover !== false, graceMs: 0, done: () => this.#over || d.lost, signal: this.#stop.signal });
     } catch (err) {
-      if (!this.#over && !d.lost) this.#relayLost(d, err instanceof Error ? err : undefined);
+      if (!this.#over && !d.lost) this.#relayLost(d, err instanceof Error ? err: undefined);
     }
   }
 
@@ -482,7 +482,7 @@ class SourceSession {
   /** Fails the session once (first error wins); returns the failure as SMIG_ERR_MIGRATION. */
   #fail(err: unknown): Error {
     const message = err instanceof Error ? err.message : String(err);
-    const failure = isSmigError(err) && err.code === 'SMIG_ERR_MIGRATION' ? err : smigError('SMIG_ERR_MIGRATION', message, err);
+    const failure = isSmigError(err) && err.code === 'SMIG_ERR_MIGRATION' ? err: smigError('SMIG_ERR_MIGRATION', message, err);
     if (!this.#over) {
       this.#over = true;
       this.#settle.reject(failure);

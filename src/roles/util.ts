@@ -54,7 +54,7 @@ export function u64(offset: number): Uint8Array {
 }
 
 /**
- * Sends DATA{offset, bytes} with the bytes given as parts (no concatenation; STYLE §3.5). Same wire
+ * Sends DATA{offset, bytes} with the bytes given as parts (no concatenation). Same wire
  * format as `encodeMessage({ type: DATA, offset, bytes })`.
  */
 export function sendDataParts(conn: FramedConnection, offset: number, parts: readonly Uint8Array[]): Promise<void> {

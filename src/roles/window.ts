@@ -1,5 +1,5 @@
 /**
- * The source's side of flow control and recovery (DESIGN §3 "Faults"; issue 3): ciphertext is cut into
+ * The source's side of flow control and recovery (docs/DESIGN.md §3 "Faults"): ciphertext is cut into
  * chunks (byte ranges of the envelope), and every chunk stays in memory until the leader's PROGRESS says
  * that every byte below its end has been consumed. The source sends only while
  * `next − acked < window`, so the unacknowledged bytes, and with them the leader's reorder buffer, stay
@@ -42,7 +42,7 @@ export class ChunkCutter {
     if (piece.length === 0) return undefined;
     this.#parts.push(piece);
     this.#bytes += piece.length;
-    return this.#bytes >= this.target ? this.flush() : undefined;
+    return this.#bytes >= this.target ? this.flush(): undefined;
   }
 
   /** The parts gathered so far as a (short) chunk, or undefined when there are none. */

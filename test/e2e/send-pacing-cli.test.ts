@@ -1,5 +1,5 @@
 /**
- * `smig send --strategy … --profile … --rate … --seed … --dry-run` (issue 4): the plan per link without
+ * `smig send --strategy … --profile … --rate … --seed … --dry-run`: the plan per link without
  * connecting, and one-line usage errors. In process (runCli); nothing listens on the addresses used.
  *
  * Oracles: the envelope length from its layout (568-byte prefix, 16-byte tag per 64 KiB segment, 56-byte

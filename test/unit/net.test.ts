@@ -1,6 +1,6 @@
 /**
  * TLS-PSK channels and framed connections over real sockets on 127.0.0.1 (port 0).
- * Oracles: HKDF vectors from Python's hmac (RFC 5869 by hand), the frame layout of DESIGN §3 written
+ * Oracles: HKDF vectors from Python's hmac (RFC 5869 by hand), the frame layout of docs/DESIGN.md §3 written
  * out byte by byte, SHA-256 of what was sent, and OpenSSL's own handshake outcomes.
  */
 import { createHash } from 'node:crypto';
@@ -68,7 +68,7 @@ function inbox(c: FramedConnection): { next(): Promise<[number, Uint8Array]> } {
     if (w) w([type, body]);
     else frames.push([type, body]);
   });
-  return { next: () => (frames.length > 0 ? Promise.resolve(frames.shift()!) : new Promise((r) => waiters.push(r))) };
+  return { next: () => (frames.length > 0 ? Promise.resolve(frames.shift()!): new Promise((r) => waiters.push(r))) };
 }
 
 /** The listener still serves a good client: handshake, one echoed frame, clean close. */
@@ -136,7 +136,7 @@ function u32be(n: number): number[] {
   return [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
 }
 
-/** ERROR frame per DESIGN §3 / protocol: u32 length | 0x09 | u16 code | UTF-8 message. */
+/** ERROR frame per docs/DESIGN.md §3 / protocol: u32 length | 0x09 | u16 code | UTF-8 message. */
 function errorFrameBytes(code: number, message: string): Buffer {
   const text = Buffer.from(message, 'utf8');
   return Buffer.from([...u32be(1 + 2 + text.length), 0x09, code >> 8, code & 0xff, ...text]);

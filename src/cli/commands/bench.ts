@@ -1,4 +1,4 @@
-/** `smig bench`: pacing strategies compared on real migrations, captured on every link (issue 6). */
+/** `smig bench`: pacing strategies compared on real migrations, captured on every link. */
 import { Option } from 'commander';
 import type { Command } from 'commander';
 import { mkdtempSync } from 'node:fs';
@@ -91,7 +91,7 @@ export const benchCommand: CommandSpec = {
     const { strategyTable, resourceTable, strategiesOf, classLabel, adversaryBaselineLine } = await import('../../bench/report.js');
     const hosts = opts.hosts ?? (process.getuid?.() === 0 ? 'lab' : 'loopback');
     if (opts.out !== undefined) await ensureDir(resolve(opts.out), '--out');
-    const out = opts.out !== undefined ? resolve(opts.out) : mkdtempSync(join(tmpdir(), 'smig-bench-'));
+    const out = opts.out !== undefined ? resolve(opts.out): mkdtempSync(join(tmpdir(), 'smig-bench-'));
     const t0 = performance.now();
     const r = await runBench({
       hosts, sizes: opts.sizes, strategies: opts.strategies,

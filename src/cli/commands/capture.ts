@@ -1,4 +1,4 @@
-/** `smig capture -i IFACE [-f BPF] -w FILE [--duration DUR] [--count N]`: live capture to pcap (DESIGN §2, §6). */
+/** `smig capture -i IFACE [-f BPF] -w FILE [--duration DUR] [--count N]`: live capture to pcap (docs/DESIGN.md §2, §6). */
 import { Option } from 'commander';
 import type { Command } from 'commander';
 import { smigError } from '../../errors.js';
@@ -76,7 +76,7 @@ export const captureCommand: CommandSpec = {
     const capture = await LiveCapture.open({
       interface: opts.interface,
       filter: opts.filter ?? '',
-      output: toStdout ? process.stdout : opts.write,
+      output: toStdout ? process.stdout: opts.write,
       snaplen: opts.snaplen,
       nanosecond: opts.nanosecond ?? false,
       bufferSize: opts.bufferSize,

@@ -1,6 +1,6 @@
 /**
  * `smig control --key K --inventory FILE [--eve FILE] [--listen H:P] [--hook EVENT=CMD]...`: the controller
- * daemon (DESIGN §3, §6; issue 5), and its clients `smig control migrate HOST[:SOURCE]`, `smig control
+ * daemon (docs/DESIGN.md §3, §6), and its clients `smig control migrate HOST[:SOURCE]`, `smig control
  * status`, `smig control reinstate HOST`.
  *
  * The daemon's options sit on `control` itself, so none may be required there (commander would require them
@@ -106,7 +106,7 @@ async function clientOf(sub: Command): Promise<{ flags: ClientFlags; client: imp
   const { loadKeyFile } = await import('../../crypto/keyfile.js');
   const clusterKey = await loadKeyFile(key);
   const idFile = flags.identity ?? (sub.parent?.opts() as { identity?: string } | undefined)?.identity;
-  const identity = idFile === undefined ? undefined : await (await import('../../crypto/identity.js')).loadIdentityFile(idFile);
+  const identity = idFile === undefined ? undefined: await (await import('../../crypto/identity.js')).loadIdentityFile(idFile);
   return { flags, client: { clusterKey, identity, controller: flags.controller, channel: channelTimeouts(flags) } };
 }
 
@@ -212,7 +212,7 @@ async function planFactory(o: DaemonFlags): Promise<() => import('../../pacing/p
   }
   if (o.rate !== undefined && o.strategy !== 'constant') throw smigError('SMIG_ERR_USAGE', `--rate: only for --strategy constant`);
   const { loadProfile } = await import('../../profile/model.js');
-  const profile = o.profile === undefined ? undefined : await loadProfile(o.profile);
+  const profile = o.profile === undefined ? undefined: await loadProfile(o.profile);
   const strategy = o.strategy as import('../../pacing/plan.js').Strategy;
   createPlan({ strategy, profile, rate: o.rate }); // refuse bad combinations now, not at the first alert
   return () => createPlan({ strategy, profile, rate: o.rate });
@@ -222,8 +222,8 @@ async function migrateAction(target: string, sub: Command): Promise<void> {
   const io = ioOf(sub);
   const { flags, client } = await clientOf(sub);
   const colon = target.indexOf(':');
-  const host = colon < 0 ? target : target.slice(0, colon);
-  const source = colon < 0 ? null : target.slice(colon + 1);
+  const host = colon < 0 ? target: target.slice(0, colon);
+  const source = colon < 0 ? null: target.slice(colon + 1);
   const { NAME_PATTERN } = await import('../../control/inventory.js');
   if (!NAME_PATTERN.test(host) || (source !== null && !NAME_PATTERN.test(source))) {
     throw smigError('SMIG_ERR_USAGE', `'${target}' is not HOST or HOST:SOURCE (names of letters, digits, '.', '_', '-')`);

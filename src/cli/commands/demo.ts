@@ -1,4 +1,4 @@
-/** `smig demo`: the main job on built-in defaults, end to end on a namespace lab or on 127.0.0.1 (issue 6). */
+/** `smig demo`: the main job on built-in defaults, end to end on a namespace lab or on 127.0.0.1. */
 import { Option } from 'commander';
 import type { Command } from 'commander';
 import { mkdtempSync } from 'node:fs';
@@ -58,7 +58,7 @@ export const demoCommand: CommandSpec = {
     const { parseLayout } = await import('../../bench/bench.js');
     const layout = parseLayout(opts as unknown as { dataRelays?: string; keyRelays?: string; threshold?: string }, DEMO_LAYOUT);
     if (opts.out !== undefined) await ensureDir(resolve(opts.out), '--out');
-    const out = opts.out !== undefined ? resolve(opts.out) : mkdtempSync(join(tmpdir(), 'smig-demo-'));
+    const out = opts.out !== undefined ? resolve(opts.out): mkdtempSync(join(tmpdir(), 'smig-demo-'));
     const t0 = performance.now();
     const r = await runDemo({ out, size: opts.size, bin: '500ms', layout, ...(opts.hosts === undefined ? {} : { hosts: opts.hosts }), adversary: opts.adversary === true, log: (line) => io.stderr.write(`smig demo: ${line}\n`) });
     io.stderr.write(`smig demo: finished in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);

@@ -1,4 +1,4 @@
-/** `smig keygen [-o FILE]`: the cluster key every smig channel is authenticated with (DESIGN §3 "Channel"). */
+/** `smig keygen [-o FILE]`: the cluster key every smig channel is authenticated with (docs/DESIGN.md §3 "Channel"). */
 import type { Command } from 'commander';
 import type { CliIO } from '../io.js';
 import { ensureParentDir } from '../output.js';

@@ -1,5 +1,5 @@
 /**
- * `smig lab up|down|exec|status`: lab hosts as network namespaces on a bridge (DESIGN §2, §6).
+ * `smig lab up|down|exec|status`: lab hosts as network namespaces on a bridge (docs/DESIGN.md §2, §6).
  *
  * One command with its own small dispatcher rather than commander subcommands: `exec` must hand back
  * the exit status of the command it ran, and only a command's `run` returns a status to main. Each
@@ -143,7 +143,7 @@ const ACTION_PARSERS: Record<string, (done: Done, io: CliIO) => Command> = {
         const { labStatus } = await import('../../lab/lab.js');
         const labs = await labStatus(name);
         if (f.json) {
-          io.stdout.write(`${JSON.stringify(name === undefined ? labs : labs[0], null, 2)}\n`);
+          io.stdout.write(`${JSON.stringify(name === undefined ? labs: labs[0], null, 2)}\n`);
         } else if (labs.length === 0) {
           io.stdout.write('no labs\n');
         } else {

@@ -1,6 +1,6 @@
 /**
  * `smig profile learn|show|plan`: learn a normal-traffic profile from a capture, print it, and plan a paced
- * transfer with it (DESIGN §4, §6).
+ * transfer with it (docs/DESIGN.md §4, §6).
  */
 import { Option } from 'commander';
 import type { Command } from 'commander';
@@ -125,7 +125,7 @@ async function show(file: string, flags: ShowFlags, io: CliIO): Promise<void> {
   }
   const s = summarizeProfile(p);
   if (flags.json) {
-    io.stdout.write(JSON.stringify(s, (_k, v: unknown) => (v === Infinity ? null : v), 2) + '\n');
+    io.stdout.write(JSON.stringify(s, (_k, v: unknown) => (v === Infinity ? null: v), 2) + '\n');
     return;
   }
   const pv = s.provenance;

@@ -1,4 +1,4 @@
-/** `smig recv --listen HOST:PORT --key FILE --out DIR [--exec CMD]`: the destination daemon (DESIGN §3, §6). */
+/** `smig recv --listen HOST:PORT --key FILE --out DIR [--exec CMD]`: the destination daemon (docs/DESIGN.md §3, §6). */
 import type { Command } from 'commander';
 import type { HostPort } from '../../net/address.js';
 import { smigError } from '../../errors.js';
@@ -50,7 +50,7 @@ export const recvCommand: CommandSpec = {
     const { formatHostPort } = await import('../../net/address.js');
     const clusterKey = await loadKeyFile(opts.key);
     const { loadIdentityFile, fingerprint } = await import('../../crypto/identity.js');
-    const identity = opts.identity === undefined ? undefined : await loadIdentityFile(opts.identity);
+    const identity = opts.identity === undefined ? undefined: await loadIdentityFile(opts.identity);
     if (opts.trustSource !== undefined && identity === undefined) throw smigError('SMIG_ERR_USAGE', '--trust-source needs --identity (signed sessions are sealed to this host)');
     const { loadPublicKeyFile } = await import('../../crypto/identity.js');
     const trustedSources = await Promise.all((opts.trustSource ?? []).map((f) => loadPublicKeyFile(f)));

@@ -1,6 +1,6 @@
 /**
  * `smig relay --listen HOST:PORT --key FILE`: the daemon that serves sessions as data relay, key relay
- * or leader (DESIGN §3, §6).
+ * or leader (docs/DESIGN.md §3, §6).
  */
 import { Option } from 'commander';
 import type { Command } from 'commander';
@@ -41,7 +41,7 @@ export const relayCommand: CommandSpec = {
       .addOption(new Option('--max-window <size>', 'as leader: largest source window accepted (reorder buffer per session)')
         .argParser(argParser((t) => parseSize(t, '--max-window'))).default(64 * 1024 * 1024, '64MiB'))
       .addOption(durationOption('--key-wait <dur>', 'as leader: how long to wait for enough key shares', '30s'))
-      // issue 5: the agent of smig control (src/control/agent.ts)
+      // the agent of smig control (src/control/agent.ts)
       .option('--controller <host:port>', 'take instructions from smig control at this address (register, heartbeats, available/busy)', hostPortOption('--controller'))
       .option('--name <name>', 'with --controller: this host\'s inventory name (default: matched by the --listen address)')
       .option('--identity <file>', 'with --controller: this host\'s identity (smig keygen --identity); registration is signed with it, the controller checks it against the inventory key; as a destination it installs only sessions sealed to it and signs its receipts')
@@ -59,14 +59,14 @@ export const relayCommand: CommandSpec = {
     if (opts.controller === undefined && (opts.out !== undefined || opts.source !== undefined || opts.name !== undefined || opts.identity !== undefined)) {
       throw smigError('SMIG_ERR_USAGE', '--out, --source, --name and --identity need --controller (only the controller tells a relay to receive or send)');
     }
-    const control = opts.controller === undefined ? undefined : await import('../../control/agent.js');
+    const control = opts.controller === undefined ? undefined: await import('../../control/agent.js');
     const sources = (opts.source ?? []).map((t) => control!.parseSourceSpec(t));
     if (opts.name !== undefined && !(await import('../../control/inventory.js')).NAME_PATTERN.test(opts.name)) {
       throw smigError('SMIG_ERR_USAGE', `--name: '${opts.name}' is not an inventory name (letters, digits, '.', '_', '-')`);
     }
     if (opts.out !== undefined) await checkOutDir(opts.out);
     const clusterKey = await loadKeyFile(opts.key);
-    const identity = opts.identity === undefined ? undefined : await (await import('../../crypto/identity.js')).loadIdentityFile(opts.identity);
+    const identity = opts.identity === undefined ? undefined: await (await import('../../crypto/identity.js')).loadIdentityFile(opts.identity);
     const log = await commandLogger(opts, io, 'relay');
     let agent: import('../../control/agent.js').ControlAgent | undefined;
     const daemon = await RelayDaemon.start({

@@ -1,6 +1,6 @@
 /**
  * `smig send FILE|- --key K --dest H:P --data-relays LIST --key-relays LIST [--strategy S --profile P]`:
- * migrates a file or stdin (DESIGN §3, §4, §6), every hop paced by the plan. Exits 0 only once the destination
+ * migrates a file or stdin (docs/DESIGN.md §3, §4, §6), every hop paced by the plan. Exits 0 only once the destination
  * has confirmed; 1 with one line when the migration failed; 2 for bad usage or input. `--dry-run` prints the
  * pacing plan per link (expected time, lower bound) and exits 0 without connecting.
  */
@@ -45,7 +45,7 @@ interface SendFlags extends ChannelFlags {
   interval: bigint;
 }
 
-/** A plain file name as the protocol carries it (DESIGN §3 envelope header; messages.ts SESSION.name). */
+/** A plain file name as the protocol carries it (docs/DESIGN.md §3 envelope header; messages.ts SESSION.name). */
 function checkName(name: string, where: string): string {
   if (name === '' || name === '.' || name === '..' || /[/\\\u0000-\u001f\u007f-\u009f]/.test(name) || Buffer.byteLength(name) > 255) {
     throw smigError('SMIG_ERR_USAGE', `${where}: '${name}' is not a plain file name (no /, \\, control characters; at most 255 bytes)`);
@@ -63,7 +63,7 @@ function envelopeBytes(length: number, segment: number, prefix: number, tag: num
   return prefix + length + tag * Math.ceil(length / segment) + trailer;
 }
 
-/** The session's pacing plan from the flags (DESIGN §4). */
+/** The session's pacing plan from the flags (docs/DESIGN.md §4). */
 async function planOf(opts: SendFlags): Promise<PacingPlan> {
   if (!(STRATEGIES as readonly string[]).includes(opts.strategy)) {
     throw smigError('SMIG_ERR_USAGE', `--strategy: '${opts.strategy}' is not one of ${STRATEGIES.join(', ')}`);
@@ -75,7 +75,7 @@ async function planOf(opts: SendFlags): Promise<PacingPlan> {
   if (opts.rate !== undefined && strategy !== 'constant') throw smigError('SMIG_ERR_USAGE', `--rate: only for --strategy constant (${strategy} takes its rates from the profile)`);
   const { createPlan } = await import('../../pacing/plan.js');
   const { loadProfile } = await import('../../profile/model.js');
-  const profile = opts.profile === undefined ? undefined : await loadProfile(opts.profile);
+  const profile = opts.profile === undefined ? undefined: await loadProfile(opts.profile);
   return createPlan({ strategy, profile, rate: opts.rate, seed: opts.seed });
 }
 
@@ -94,7 +94,7 @@ async function dryRun(opts: SendFlags, plan: PacingPlan, length: number | null, 
   const envelope = length === null ? null : PREFIX_BYTES + length + TAG_BYTES * Math.ceil(length / DEFAULT_SEGMENT_SIZE) + TRAILER_BYTES;
   const hop = (name: string, bytes: number | null, frame: number): { hop: string; bytes: number | null; wireRate: number | null; expectedSeconds: number | null } => {
     const d = planDuration(plan, bytes === null ? 0 : frameBytes(plan, bytes, frame));
-    return { hop: name, bytes, wireRate: d.wireRate, expectedSeconds: bytes === null ? null : d.expectedSeconds };
+    return { hop: name, bytes, wireRate: d.wireRate, expectedSeconds: bytes === null ? null: d.expectedSeconds };
   };
   const share = envelope === null ? null : Math.ceil(envelope / n);
   const links = [
@@ -103,9 +103,9 @@ async function dryRun(opts: SendFlags, plan: PacingPlan, length: number | null, 
     hop(`leader ${leader} → destination ${formatHostPort(opts.dest)}`, length, DATA_FRAME_OVERHEAD),
   ];
   const slowest = plan.strategy === 'bulk' || length === null ? null : Math.max(...links.map((l) => l.expectedSeconds!));
-  const range = length === null ? null : await sessionEstimate(plan, length, n);
-  const expected = range === null ? null : range.p50;
-  const lower = length === null ? null : planDuration(plan, length).lowerBoundSeconds;
+  const range = length === null ? null: await sessionEstimate(plan, length, n);
+  const expected = range === null ? null: range.p50;
+  const lower = length === null ? null: planDuration(plan, length).lowerBoundSeconds;
   if (opts.json) {
     io.stdout.write(`${JSON.stringify({
       dryRun: true, file, bytes: length, envelopeBytes: envelope, plan, links,
@@ -183,7 +183,7 @@ export const sendCommand: CommandSpec = {
     const { basename } = await import('node:path');
 
     const threshold = opts.threshold ?? Math.min(2, opts.keyRelays.length);
-    const qmp = file.startsWith('qmp:') ? file.slice(4) : null;
+    const qmp = file.startsWith('qmp:') ? file.slice(4): null;
     if (qmp === '') throw smigError('SMIG_ERR_USAGE', `'${file}': qmp: needs the path of the VM's QMP socket`);
     if (!['auto', 'live', 'stop'].includes(opts.vmMode)) throw smigError('SMIG_ERR_USAGE', `--vm-mode: '${opts.vmMode}' is not auto, live or stop`);
     if (!['pause', 'quit'].includes(opts.vmAfter)) throw smigError('SMIG_ERR_USAGE', `--vm-after: '${opts.vmAfter}' is not pause or quit`);
@@ -209,9 +209,9 @@ export const sendCommand: CommandSpec = {
     }
     const clusterKey = await loadKeyFile(opts.key);
     const { loadPublicKeyFile } = await import('../../crypto/identity.js');
-    const destKey = opts.destKey === undefined ? undefined : await loadPublicKeyFile(opts.destKey);
+    const destKey = opts.destKey === undefined ? undefined: await loadPublicKeyFile(opts.destKey);
     if (opts.identity !== undefined && destKey === undefined) throw smigError('SMIG_ERR_USAGE', '--identity needs --dest-key (only a sealed session is signed)');
-    const identity = opts.identity === undefined ? undefined : await (await import('../../crypto/identity.js')).loadIdentityFile(opts.identity);
+    const identity = opts.identity === undefined ? undefined: await (await import('../../crypto/identity.js')).loadIdentityFile(opts.identity);
 
     let input: AsyncIterable<Uint8Array>;
     let length: number | null = null;
@@ -227,7 +227,7 @@ export const sendCommand: CommandSpec = {
     if (qmp !== null) {
       const { VmSource } = await import('../../vm/source.js');
       const { vmModeFor } = await import('../../vm/source.js');
-      vm = await VmSource.open({ qmp, mode: opts.vmMode === 'auto' ? vmModeFor(plan.strategy) : opts.vmMode as 'live' | 'stop', after: opts.vmAfter as 'pause' | 'quit', log });
+      vm = await VmSource.open({ qmp, mode: opts.vmMode === 'auto' ? vmModeFor(plan.strategy): opts.vmMode as 'live' | 'stop', after: opts.vmAfter as 'pause' | 'quit', log });
       input = vm.stream();
     } else if (file === '-') {
       input = process.stdin;
@@ -249,7 +249,7 @@ export const sendCommand: CommandSpec = {
     const { PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES, DEFAULT_SEGMENT_SIZE } = await import('../../crypto/envelope.js');
     const { PACED_SEGMENT_SIZE } = await import('../../roles/source.js');
     // the leader acknowledges ciphertext: the envelope of the payload (segments of 4 KiB when paced, else 64 KiB)
-    progress.setTotal(length === null ? null : envelopeBytes(length, plan.strategy === 'bulk' ? DEFAULT_SEGMENT_SIZE : PACED_SEGMENT_SIZE, PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES));
+    progress.setTotal(length === null ? null: envelopeBytes(length, plan.strategy === 'bulk' ? DEFAULT_SEGMENT_SIZE : PACED_SEGMENT_SIZE, PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES));
     const abort = new AbortController();
     const onSignal = (): void => abort.abort();
     process.once('SIGINT', onSignal);
@@ -271,7 +271,7 @@ export const sendCommand: CommandSpec = {
         if (vm !== undefined) await vm.abort((err as Error).message ?? String(err));
         throw err;
       });
-      const vmReport = vm === undefined ? undefined : await vm.confirm();
+      const vmReport = vm === undefined ? undefined: await vm.confirm();
       progress.stop();
       if (opts.json) {
         const ru = process.resourceUsage();
