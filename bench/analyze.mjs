@@ -16,10 +16,18 @@ const rows = await benchAnalyze({
   log: (s) => process.stderr.write(`bench:analyze: ${s}\n`),
 });
 const col = (xs, d = 2) => xs.map((x) => x.toFixed(d)).join(' / ');
-console.log('file                 size MB    packets  tool                      wall s (runs)          CPU s (runs)           peak MiB (max)');
+console.log(
+  'file                 size MB    packets  tool                      wall s (runs)          CPU s (runs)           peak MiB (max)',
+);
 for (const r of rows) {
   const name = r.file.split('/').at(-1);
-  console.log(`${name.padEnd(20)} ${r.sizeMB.toFixed(0).padStart(7)} ${String(r.packets).padStart(10)}  ${r.tool.padEnd(24)}  ${col(r.runs.map((x) => x.seconds)).padEnd(22)} ${col(r.runs.map((x) => x.cpuSeconds)).padEnd(22)} ${Math.max(...r.runs.map((x) => x.peakMiB)).toFixed(0).padStart(6)}`);
+  console.log(
+    `${name.padEnd(20)} ${r.sizeMB.toFixed(0).padStart(7)} ${String(r.packets).padStart(10)}  ${r.tool.padEnd(24)}  ${col(r.runs.map((x) => x.seconds)).padEnd(22)} ${col(r.runs.map((x) => x.cpuSeconds)).padEnd(22)} ${Math.max(
+      ...r.runs.map((x) => x.peakMiB),
+    )
+      .toFixed(0)
+      .padStart(6)}`,
+  );
 }
 const at = (tool, i = 0) => rows.filter((r) => r.tool.startsWith(tool))[i];
 const smig = at('smig');
@@ -27,6 +35,8 @@ const cap = at('capinfos');
 if (smig && cap) {
   const w = median(smig.runs.map((x) => x.seconds)) / median(cap.runs.map((x) => x.seconds));
   const c = median(smig.runs.map((x) => x.cpuSeconds)) / median(cap.runs.map((x) => x.cpuSeconds));
-  console.log(`smig analyze ÷ capinfos on ${smig.packets} packets (medians): wall ${w.toFixed(2)}×, CPU ${c.toFixed(2)}×`);
+  console.log(
+    `smig analyze ÷ capinfos on ${smig.packets} packets (medians): wall ${w.toFixed(2)}×, CPU ${c.toFixed(2)}×`,
+  );
 }
 console.log(JSON.stringify({ bench: 'analyze', rows }));

@@ -36,8 +36,30 @@ try {
   for (const strategy of STRATEGIES) {
     for (let i = 0; i < RUNS; i++) {
       const seed = 1000 + i;
-      const flags = [payload, '--key', cluster.key, '--dest', cluster.R.addr, '--data-relays', cluster.D.addr, '--key-relays', cluster.K.addr,
-        '--leader', cluster.L.addr, '--threshold', '1', '--strategy', strategy, '--profile', profile, '--seed', String(seed), '--json', '--interval', '0'];
+      const flags = [
+        payload,
+        '--key',
+        cluster.key,
+        '--dest',
+        cluster.R.addr,
+        '--data-relays',
+        cluster.D.addr,
+        '--key-relays',
+        cluster.K.addr,
+        '--leader',
+        cluster.L.addr,
+        '--threshold',
+        '1',
+        '--strategy',
+        strategy,
+        '--profile',
+        profile,
+        '--seed',
+        String(seed),
+        '--json',
+        '--interval',
+        '0',
+      ];
       const dry = lab.run(['send', ...flags, '--dry-run']);
       if ((await dry.exited) !== 0) throw new Error(dry.stderr);
       const est = JSON.parse(dry.stdout);
@@ -46,14 +68,24 @@ try {
       const actual = JSON.parse(send.stdout).seconds;
       const r = est.expectedRange;
       const row = {
-        strategy, seed, bytes: SIZE, actual, expected: est.expectedSeconds, p05: r.p05, p95: r.p95, slowestHop: est.slowestHopSeconds,
-        lowerBound: est.lowerBoundSeconds, error: (est.expectedSeconds - actual) / actual,
+        strategy,
+        seed,
+        bytes: SIZE,
+        actual,
+        expected: est.expectedSeconds,
+        p05: r.p05,
+        p95: r.p95,
+        slowestHop: est.slowestHopSeconds,
+        lowerBound: est.lowerBoundSeconds,
+        error: (est.expectedSeconds - actual) / actual,
         // a constant plan draws nothing: its "range" is one value, and only the 10 % criterion applies
         inRange: r.p95 > r.p05 ? actual >= r.p05 && actual <= r.p95 : null,
       };
       rows.push(row);
-      say(`${strategy} seed ${seed}: took ${actual.toFixed(1)} s; expected ${row.expected.toFixed(1)} s (90 % ${r.p05.toFixed(1)}–${r.p95.toFixed(1)} s, ` +
-        `${row.inRange === null ? 'no spread' : row.inRange ? 'inside' : 'OUTSIDE'}), median off by ${(100 * row.error).toFixed(1)} %; one hop at the mean rate ${row.slowestHop.toFixed(1)} s`);
+      say(
+        `${strategy} seed ${seed}: took ${actual.toFixed(1)} s; expected ${row.expected.toFixed(1)} s (90 % ${r.p05.toFixed(1)}–${r.p95.toFixed(1)} s, ` +
+          `${row.inRange === null ? 'no spread' : row.inRange ? 'inside' : 'OUTSIDE'}), median off by ${(100 * row.error).toFixed(1)} %; one hop at the mean rate ${row.slowestHop.toFixed(1)} s`,
+      );
     }
   }
 } finally {
@@ -63,11 +95,15 @@ try {
 if (JSON_OUT) {
   process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
 } else {
-  process.stdout.write('| strategy | runs | took (mean) | expected median (mean) | median off by | runs inside the 90 % range | one hop at the mean rate |\n|---|---|---|---|---|---|---|\n');
+  process.stdout.write(
+    '| strategy | runs | took (mean) | expected median (mean) | median off by | runs inside the 90 % range | one hop at the mean rate |\n|---|---|---|---|---|---|---|\n',
+  );
   for (const s of STRATEGIES) {
     const r = rows.filter((x) => x.strategy === s);
     const mean = (f) => r.reduce((a, x) => a + f(x), 0) / r.length;
-    process.stdout.write(`| ${s} | ${r.length} | ${mean((x) => x.actual).toFixed(1)} s | ${mean((x) => x.expected).toFixed(1)} s | ` +
-      `${(100 * (mean((x) => x.expected) - mean((x) => x.actual)) / mean((x) => x.actual)).toFixed(1)} % | ${r.some((x) => x.inRange === null) ? '–' : `${r.filter((x) => x.inRange).length} of ${r.length}`} | ${mean((x) => x.slowestHop).toFixed(1)} s |\n`);
+    process.stdout.write(
+      `| ${s} | ${r.length} | ${mean((x) => x.actual).toFixed(1)} s | ${mean((x) => x.expected).toFixed(1)} s | ` +
+        `${((100 * (mean((x) => x.expected) - mean((x) => x.actual))) / mean((x) => x.actual)).toFixed(1)} % | ${r.some((x) => x.inRange === null) ? '–' : `${r.filter((x) => x.inRange).length} of ${r.length}`} | ${mean((x) => x.slowestHop).toFixed(1)} s |\n`,
+    );
   }
 }

@@ -10,4 +10,10 @@ if (!out || !packets) {
   console.error('usage: node bench/make-pcap.mjs OUT.pcap PACKETS [MEAN_BYTES] [SEED] [SNAPLEN] [udp]');
   process.exit(2);
 }
-await writeSyntheticPcap(out, { packets: Number(packets), meanBytes: Number(meanBytes), seed: Number(seed), snaplen: Number(snaplen), udpOnly: proto === 'udp' });
+await writeSyntheticPcap(out, {
+  packets: Number(packets),
+  meanBytes: Number(meanBytes),
+  seed: Number(seed),
+  snaplen: Number(snaplen),
+  udpOnly: proto === 'udp',
+});

@@ -6,9 +6,9 @@
 //   source ──▶ data relay D ──▶ leader L ──▶ destination R        key relay K ──▶ leader L (a share, unpaced)
 // Observed links: source→D ('port D'), D→L ('port L' and D's ephemeral port: K→L shares port L), L→R ('port R').
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,7 +27,10 @@ export async function splitBlocks(capture, blockNs, evenPath, oddPath) {
 
 /** A child process with its output collected. */
 export function run(argv, opts = {}) {
-  const child = spawn(opts.cmd ?? process.execPath, opts.cmd ? argv : [BIN, ...argv], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(opts.cmd ?? process.execPath, opts.cmd ? argv : [BIN, ...argv], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const p = { child, stdout: '', stderr: '', exited: once(child, 'exit').then(([code, signal]) => code ?? signal) };
   child.stdout.setEncoding('utf8').on('data', (s) => (p.stdout += s));
   child.stderr.setEncoding('utf8').on('data', (s) => (p.stderr += s));
@@ -73,13 +76,22 @@ export async function startCluster(dir) {
     p.port = Number(p.addr.split(':').pop());
     return p;
   };
-  const [R, D, L, K] = await Promise.all([daemon(['recv', '--out', out]), daemon(['relay']), daemon(['relay']), daemon(['relay'])]);
+  const [R, D, L, K] = await Promise.all([
+    daemon(['recv', '--out', out]),
+    daemon(['relay']),
+    daemon(['relay']),
+    daemon(['relay']),
+  ]);
   return { key, out, R, D, L, K, all: [R, D, L, K] };
 }
 
 /** Events of one session (by its 16-hex-digit prefix) from a daemon's JSON log. */
 export function events(p, session) {
-  return p.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((e) => e.session === session.slice(0, 16));
+  return p.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.session === session.slice(0, 16));
 }
 
 /**
@@ -90,9 +102,28 @@ export async function migrate(cluster, file, capture, { strategy, profile, seed,
   const { D, L, K, R } = cluster;
   const dump = await startTcpdump(capture, `tcp port ${D.port} or tcp port ${L.port} or tcp port ${R.port}`);
   const t0 = performance.now();
-  const send = run(['send', file, '--key', cluster.key, '--dest', R.addr, '--data-relays', D.addr, '--key-relays', K.addr,
-    '--leader', L.addr, '--threshold', '1', '--strategy', strategy, '--json',
-    ...(profile ? ['--profile', profile] : []), ...(seed !== undefined ? ['--seed', String(seed)] : []), ...(rate ? ['--rate', rate] : [])]);
+  const send = run([
+    'send',
+    file,
+    '--key',
+    cluster.key,
+    '--dest',
+    R.addr,
+    '--data-relays',
+    D.addr,
+    '--key-relays',
+    K.addr,
+    '--leader',
+    L.addr,
+    '--threshold',
+    '1',
+    '--strategy',
+    strategy,
+    '--json',
+    ...(profile ? ['--profile', profile] : []),
+    ...(seed !== undefined ? ['--seed', String(seed)] : []),
+    ...(rate ? ['--rate', rate] : []),
+  ]);
   const code = await send.exited;
   const wall = (performance.now() - t0) / 1000;
   await new Promise((r) => setTimeout(r, 300)); // the last FIN/ACKs
@@ -103,7 +134,10 @@ export async function migrate(cluster, file, capture, { strategy, profile, seed,
   const pacing = [D, L].flatMap((p) => events(p, summary.session).filter((e) => e.event === 'pacing'));
   const eph = await busiestPeerPort(capture, L.port);
   return {
-    summary, wall, capture, pacing,
+    summary,
+    wall,
+    capture,
+    pacing,
     links: [
       { link: 'source → data relay', filter: `tcp port ${D.port}` },
       { link: 'data relay → leader', filter: `tcp port ${L.port} and tcp port ${eph}` },
@@ -129,7 +163,17 @@ export async function busiestPeerPort(capture, port) {
 
 /** `smig analyze --json` of a link against the hold-out: KS of packets and bytes per bin. */
 export async function analyzeLink(holdout, capture, filter, bin) {
-  const p = run(['analyze', '--json', '--no-progress', '--bin', bin, '--class', `normal=${holdout}`, '--class', `stealth=${capture}${filter ? `@${filter}` : ''}`]);
+  const p = run([
+    'analyze',
+    '--json',
+    '--no-progress',
+    '--bin',
+    bin,
+    '--class',
+    `normal=${holdout}`,
+    '--class',
+    `stealth=${capture}${filter ? `@${filter}` : ''}`,
+  ]);
   const code = await p.exited;
   if (code !== 0) throw new Error(`smig analyze exited ${code}: ${p.stderr}`);
   const j = JSON.parse(p.stdout);

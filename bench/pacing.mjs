@@ -49,22 +49,56 @@ const payload = lab.randomFile(join(dir, 'payload.bin'), SIZE);
 const { createPlan, planDuration, parseProfile } = await import('smig/bench');
 const prof = parseProfile(readFileSync(profile, 'utf8'));
 const lowerBound = SIZE / prof.rates.bytesPerSecond;
-const targetOf = (strategy) => (strategy === 'bulk' ? null : planDuration(createPlan({ strategy, profile: prof, seed: 1 }), SIZE).wireRate);
+const targetOf = (strategy) =>
+  strategy === 'bulk' ? null : planDuration(createPlan({ strategy, profile: prof, seed: 1 }), SIZE).wireRate;
 
 async function bench(strategy) {
   const cluster = await lab.startCluster(join(dir, strategy));
   const out = [];
   try {
     for (let i = 0; i < RUNS; i++) {
-      const m = await lab.migrate(cluster, payload, join(dir, `${strategy}-${i}.pcap`), { strategy, profile: strategy === 'bulk' ? undefined : profile });
+      const m = await lab.migrate(cluster, payload, join(dir, `${strategy}-${i}.pcap`), {
+        strategy,
+        profile: strategy === 'bulk' ? undefined : profile,
+      });
       const hops = [
-        ...m.summary.pacing.hops.map((h) => ({ hop: 'source → data relay', rate: h.rate, allowed: h.targetRate, p50: h.lateness.p50, p99: h.lateness.p99, late: h.lateness.n, writes: h.writes, seconds: h.seconds })),
-        ...m.pacing.map((e) => ({ hop: e.role === 'leader' ? 'leader → destination' : 'data relay → leader', rate: e.rate, allowed: e.targetRate, p50: e.lateP50, p99: e.lateP99, late: e.lateN, writes: e.writes, seconds: e.seconds })),
+        ...m.summary.pacing.hops.map((h) => ({
+          hop: 'source → data relay',
+          rate: h.rate,
+          allowed: h.targetRate,
+          p50: h.lateness.p50,
+          p99: h.lateness.p99,
+          late: h.lateness.n,
+          writes: h.writes,
+          seconds: h.seconds,
+        })),
+        ...m.pacing.map((e) => ({
+          hop: e.role === 'leader' ? 'leader → destination' : 'data relay → leader',
+          rate: e.rate,
+          allowed: e.targetRate,
+          p50: e.lateP50,
+          p99: e.lateP99,
+          late: e.lateN,
+          writes: e.writes,
+          seconds: e.seconds,
+        })),
       ];
       const links = [];
-      for (const k of m.links) links.push({ link: k.link, ...(await lab.analyzeLink(holdout, m.capture, k.filter, BIN)) });
-      const r = { strategy, run: i + 1, seconds: m.summary.seconds, lowerBound, ratio: m.summary.seconds / lowerBound, target: targetOf(strategy), hops, links };
-      say(`${strategy} run ${i + 1}: ${r.seconds.toFixed(1)} s; ${links.map((x) => `${x.link} p ${x.packets.p.toPrecision(2)}/${x.bytes.p.toPrecision(2)}`).join(', ')}`);
+      for (const k of m.links)
+        links.push({ link: k.link, ...(await lab.analyzeLink(holdout, m.capture, k.filter, BIN)) });
+      const r = {
+        strategy,
+        run: i + 1,
+        seconds: m.summary.seconds,
+        lowerBound,
+        ratio: m.summary.seconds / lowerBound,
+        target: targetOf(strategy),
+        hops,
+        links,
+      };
+      say(
+        `${strategy} run ${i + 1}: ${r.seconds.toFixed(1)} s; ${links.map((x) => `${x.link} p ${x.packets.p.toPrecision(2)}/${x.bytes.p.toPrecision(2)}`).join(', ')}`,
+      );
       out.push(r);
     }
   } finally {
@@ -80,31 +114,45 @@ if (!KEEP) rmSync(dir, { recursive: true, force: true });
 else say(`kept ${dir}`);
 
 if (JSON_OUT) {
-  process.stdout.write(`${JSON.stringify({ capture: CAPTURE, filter: FILTER, bin: BIN, blockSeconds: Number(BLOCK), size: SIZE, profileBytesPerSecond: prof.rates.bytesPerSecond, results }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ capture: CAPTURE, filter: FILTER, bin: BIN, blockSeconds: Number(BLOCK), size: SIZE, profileBytesPerSecond: prof.rates.bytesPerSecond, results }, null, 2)}\n`,
+  );
 } else {
   const f = (x, d = 1) => (x === null || x === undefined ? '-' : Number(x).toFixed(d));
   const kB = (x) => (x === null || x === undefined ? '-' : (x / 1000).toFixed(2));
   const ks = (k) => `${k.D.toFixed(3)} / ${k.p < 1e-3 ? k.p.toExponential(1) : k.p.toFixed(3)}`;
   const lines = [];
-  lines.push(`Pacing benchmark: ${SIZE} bytes through source → data relay → leader → destination on 127.0.0.1; profile learned from the even ${BLOCK} s blocks of ${CAPTURE} (${FILTER}), hold-out the odd blocks (both directions); bins ${BIN}; profile mean ${kB(prof.rates.bytesPerSecond)} kB/s, lower bound ${lowerBound.toFixed(1)} s.`);
+  lines.push(
+    `Pacing benchmark: ${SIZE} bytes through source → data relay → leader → destination on 127.0.0.1; profile learned from the even ${BLOCK} s blocks of ${CAPTURE} (${FILTER}), hold-out the odd blocks (both directions); bins ${BIN}; profile mean ${kB(prof.rates.bytesPerSecond)} kB/s, lower bound ${lowerBound.toFixed(1)} s.`,
+  );
   lines.push('');
-  lines.push('| strategy | run | time s | ÷ bound | hop | rate kB/s | target kB/s | allowed kB/s | rate ÷ allowed | late p50 ms | late p99 ms | KS packets D / p | KS bytes D / p | bins n / m |');
+  lines.push(
+    '| strategy | run | time s | ÷ bound | hop | rate kB/s | target kB/s | allowed kB/s | rate ÷ allowed | late p50 ms | late p99 ms | KS packets D / p | KS bytes D / p | bins n / m |',
+  );
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     for (const [j, k] of r.links.entries()) {
       const h = r.hops.find((x) => x.hop === k.link);
-      lines.push(`| ${j === 0 ? r.strategy : ''} | ${j === 0 ? r.run : ''} | ${j === 0 ? f(r.seconds) : ''} | ${j === 0 ? f(r.ratio, 2) : ''} | ${k.link} | ${kB(h?.rate)} | ${kB(r.target)} | ${kB(h?.allowed)} | ${h?.allowed ? (h.rate / h.allowed).toFixed(4) : '-'} | ${f(h?.p50, 3)} | ${f(h?.p99, 3)} | ${ks(k.packets)} | ${ks(k.bytes)} | ${k.packets.n} / ${k.packets.m} |`);
+      lines.push(
+        `| ${j === 0 ? r.strategy : ''} | ${j === 0 ? r.run : ''} | ${j === 0 ? f(r.seconds) : ''} | ${j === 0 ? f(r.ratio, 2) : ''} | ${k.link} | ${kB(h?.rate)} | ${kB(r.target)} | ${kB(h?.allowed)} | ${h?.allowed ? (h.rate / h.allowed).toFixed(4) : '-'} | ${f(h?.p50, 3)} | ${f(h?.p99, 3)} | ${ks(k.packets)} | ${ks(k.bytes)} | ${k.packets.n} / ${k.packets.m} |`,
+      );
     }
   }
   lines.push('');
-  lines.push('| strategy | runs | time s (mean) | ÷ bound (mean) | links not distinguishable (packets and bytes, α = 0.05) |');
+  lines.push(
+    '| strategy | runs | time s (mean) | ÷ bound (mean) | links not distinguishable (packets and bytes, α = 0.05) |',
+  );
   lines.push('|---|---|---|---|---|');
   for (const s of STRATEGIES) {
     const rs = results.filter((r) => r.strategy === s);
-    const pass = rs.flatMap((r) => r.links).filter((k) => !k.packets.distinguishable && !k.bytes.distinguishable).length;
+    const pass = rs
+      .flatMap((r) => r.links)
+      .filter((k) => !k.packets.distinguishable && !k.bytes.distinguishable).length;
     const src = rs.filter((r) => !r.links[0].packets.distinguishable && !r.links[0].bytes.distinguishable).length;
     const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    lines.push(`| ${s} | ${rs.length} | ${f(mean(rs.map((r) => r.seconds)))} | ${f(mean(rs.map((r) => r.ratio)), 2)} | ${pass} of ${rs.length * 3} links (source link: ${src} of ${rs.length}) |`);
+    lines.push(
+      `| ${s} | ${rs.length} | ${f(mean(rs.map((r) => r.seconds)))} | ${f(mean(rs.map((r) => r.ratio)), 2)} | ${pass} of ${rs.length * 3} links (source link: ${src} of ${rs.length}) |`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

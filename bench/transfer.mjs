@@ -20,24 +20,51 @@ const size = parseSize(opt('--size', '1GiB'), '--size');
 const runs = Number(opt('--runs', '1'));
 const results = [];
 for (let i = 0; i < runs; i++) {
-  results.push(await benchTransfer({
-    size, chunkSize: opt('--chunk-size'), cpuProfDir: opt('--cpu-prof'), keep: args.includes('--keep'),
-    log: (s) => process.stderr.write(`bench:transfer: ${runs > 1 ? `run ${i + 1}/${runs}: ` : ''}${s}\n`),
-  }));
+  results.push(
+    await benchTransfer({
+      size,
+      chunkSize: opt('--chunk-size'),
+      cpuProfDir: opt('--cpu-prof'),
+      keep: args.includes('--keep'),
+      log: (s) => process.stderr.write(`bench:transfer: ${runs > 1 ? `run ${i + 1}/${runs}: ` : ''}${s}\n`),
+    }),
+  );
 }
 if (args.includes('--json')) {
   process.stdout.write(`${JSON.stringify(runs === 1 ? results[0] : results, null, 2)}\n`);
 } else {
   const f = (x, d = 2) => x.toFixed(d);
   const col = (xs, d = 2) => xs.map((x) => f(x, d)).join(' / ');
-  const out = [`transfer of ${size} bytes on loopback, ${runs} run${runs > 1 ? 's' : ''} (each value: ${runs > 1 ? 'run by run' : 'the run'})`,
-    `  smig, 9 hosts      ${col(results.map((r) => r.smig.seconds))} s   ${col(results.map((r) => r.smig.throughputMBps), 1)} MB/s   CPU ${col(results.map((r) => r.smig.totalCpuSeconds))} s = ${col(results.map((r) => r.smig.cpuMsPerMB), 1)} ms/MB`,
-    `  plain TCP, 1 hop   ${col(results.map((r) => r.plainTcp.seconds))} s   ${col(results.map((r) => r.plainTcp.throughputMBps), 1)} MB/s   CPU ${col(results.map((r) => r.plainTcp.totalCpuSeconds))} s = ${col(results.map((r) => r.plainTcp.cpuMsPerMB), 1)} ms/MB`,
-    `  ratio smig / plain ${col(results.map((r) => r.ratio), 3)}   (median ${f(median(results.map((r) => r.ratio)), 3)})`,
+  const out = [
+    `transfer of ${size} bytes on loopback, ${runs} run${runs > 1 ? 's' : ''} (each value: ${runs > 1 ? 'run by run' : 'the run'})`,
+    `  smig, 9 hosts      ${col(results.map((r) => r.smig.seconds))} s   ${col(
+      results.map((r) => r.smig.throughputMBps),
+      1,
+    )} MB/s   CPU ${col(results.map((r) => r.smig.totalCpuSeconds))} s = ${col(
+      results.map((r) => r.smig.cpuMsPerMB),
+      1,
+    )} ms/MB`,
+    `  plain TCP, 1 hop   ${col(results.map((r) => r.plainTcp.seconds))} s   ${col(
+      results.map((r) => r.plainTcp.throughputMBps),
+      1,
+    )} MB/s   CPU ${col(results.map((r) => r.plainTcp.totalCpuSeconds))} s = ${col(
+      results.map((r) => r.plainTcp.cpuMsPerMB),
+      1,
+    )} ms/MB`,
+    `  ratio smig / plain ${col(
+      results.map((r) => r.ratio),
+      3,
+    )}   (median ${f(median(results.map((r) => r.ratio)), 3)})`,
     '',
-    '  role                      CPU s            peak MiB'];
+    '  role                      CPU s            peak MiB',
+  ];
   results[0].smig.roles.forEach((x, i) => {
-    out.push(`  ${x.role.padEnd(24)} ${col(results.map((r) => r.smig.roles[i].cpuSeconds)).padEnd(16)} ${col(results.map((r) => r.smig.roles[i].maxRssMiB), 1)}`);
+    out.push(
+      `  ${x.role.padEnd(24)} ${col(results.map((r) => r.smig.roles[i].cpuSeconds)).padEnd(16)} ${col(
+        results.map((r) => r.smig.roles[i].maxRssMiB),
+        1,
+      )}`,
+    );
   });
   process.stdout.write(`${out.join('\n')}\n`);
 }
@@ -53,6 +80,9 @@ if (profDir !== undefined && !args.includes('--json')) {
     const busy = s.totalMs - s.idleMs;
     const top = s.functions.filter((x) => !x.name.startsWith('(idle)')).slice(0, 6);
     process.stdout.write(`\n  ${role.role}: ${busy.toFixed(0)} ms busy in ${f}\n`);
-    for (const x of top) process.stdout.write(`    ${x.ms.toFixed(0).padStart(6)} ms ${(100 * x.ms / busy).toFixed(1).padStart(5)} %  ${x.name}\n`);
+    for (const x of top)
+      process.stdout.write(
+        `    ${x.ms.toFixed(0).padStart(6)} ms ${((100 * x.ms) / busy).toFixed(1).padStart(5)} %  ${x.name}\n`,
+      );
   }
 }

@@ -69,31 +69,72 @@ try {
   writeFileSync(blob, randomBytes(RANDOM));
   mkdirSync(join(dir, 'out'));
   const relays = Array.from({ length: 6 }, () => run([BIN, 'relay', '--listen', '127.0.0.1:0', '--key', keyFile]));
-  const recv = run([BIN, 'recv', '--listen', '127.0.0.1:0', '--key', keyFile, '--out', join(dir, 'out'),
-    '--install-vm', `exec qemu-system-x86_64 ${machine.join(' ')} -S -incoming fd:0 -qmp unix:$SMIG_QMP,server=on,wait=off`]);
+  const recv = run([
+    BIN,
+    'recv',
+    '--listen',
+    '127.0.0.1:0',
+    '--key',
+    keyFile,
+    '--out',
+    join(dir, 'out'),
+    '--install-vm',
+    `exec qemu-system-x86_64 ${machine.join(' ')} -S -incoming fd:0 -qmp unix:$SMIG_QMP,server=on,wait=off`,
+  ]);
   procs.push(...relays, recv);
   const ra = await Promise.all(relays.map(addr));
   const dest = await addr(recv);
   const rows = [
     { strategy: 'bulk', flags: [] },
     { strategy: `constant ${RATE}`, flags: ['--strategy', 'constant', '--rate', RATE] },
-    { strategy: `constant ${RATE}, --window ${SMALL_WINDOW}`, flags: ['--strategy', 'constant', '--rate', RATE, '--window', SMALL_WINDOW] },
+    {
+      strategy: `constant ${RATE}, --window ${SMALL_WINDOW}`,
+      flags: ['--strategy', 'constant', '--rate', RATE, '--window', SMALL_WINDOW],
+    },
   ].flatMap((r) => ['live', 'stop'].map((mode) => ({ ...r, mode })));
   const results = [];
   let n = 0;
   for (const row of rows) {
     const name = `vm${n++}`;
     const qmp = join(dir, `${name}.qmp`);
-    const vm = spawn('qemu-system-x86_64', [...machine, '-device', `loader,file=${blob},addr=0x2000000,force-raw=on`,
-      '-qmp', `unix:${qmp},server=on,wait=off`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const vm = spawn(
+      'qemu-system-x86_64',
+      [
+        ...machine,
+        '-device',
+        `loader,file=${blob},addr=0x2000000,force-raw=on`,
+        '-qmp',
+        `unix:${qmp},server=on,wait=off`,
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     const vmExit = once(vm, 'exit');
     // wait for the monitor (then the guest has run its fill loop by the time the migration starts)
     const probe = await QmpClient.connect(qmp, { retry: true, timeoutMs: 20_000 });
     await probe.close();
     await new Promise((r) => setTimeout(r, 500));
     say(`bench:vm: ${row.strategy}, ${row.mode}…`);
-    const send = run([BIN, 'send', `qmp:${qmp}`, '--name', name, '--vm-mode', row.mode, '--vm-after', 'quit', '--key', keyFile, '--dest', dest,
-      '--data-relays', ra.slice(0, 3).join(','), '--key-relays', ra.slice(3).join(','), ...row.flags, '--json']);
+    const send = run([
+      BIN,
+      'send',
+      `qmp:${qmp}`,
+      '--name',
+      name,
+      '--vm-mode',
+      row.mode,
+      '--vm-after',
+      'quit',
+      '--key',
+      keyFile,
+      '--dest',
+      dest,
+      '--data-relays',
+      ra.slice(0, 3).join(','),
+      '--key-relays',
+      ra.slice(3).join(','),
+      ...row.flags,
+      '--json',
+    ]);
     const code = await send.exited;
     if (code !== 0) throw new Error(`smig send exited ${code}: ${send.stderr.split('\n').filter(Boolean).pop()}`);
     await vmExit;
@@ -101,16 +142,31 @@ try {
     const restored = await QmpClient.connect(join(dir, 'out', `${name}.qmp`));
     const status = await restored.status();
     await restored.execute('quit').catch(() => {});
-    results.push({ strategy: row.strategy, mode: row.mode, streamBytes: r.vm.streamBytes, totalSeconds: r.vm.totalSeconds,
-      downtimeSeconds: r.vm.downtimeSeconds, qemuDowntimeMs: r.vm.qemu.downtimeMs, destination: status });
+    results.push({
+      strategy: row.strategy,
+      mode: row.mode,
+      streamBytes: r.vm.streamBytes,
+      totalSeconds: r.vm.totalSeconds,
+      downtimeSeconds: r.vm.downtimeSeconds,
+      qemuDowntimeMs: r.vm.qemu.downtimeMs,
+      destination: status,
+    });
   }
   if (JSON_OUT) {
-    process.stdout.write(`${JSON.stringify({ randomBytes: RANDOM, memoryMiB: MEMORY, rate: RATE, smallWindow: SMALL_WINDOW, results }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ randomBytes: RANDOM, memoryMiB: MEMORY, rate: RATE, smallWindow: SMALL_WINDOW, results }, null, 2)}\n`,
+    );
   } else {
-    process.stdout.write(`VM migration on loopback: ${MEMORY} MiB TCG guest, ${RANDOM} random bytes + 576 KiB per-run random RAM\n`);
-    process.stdout.write('| strategy | mode | stream bytes | total | downtime | QEMU\'s own downtime | destination |\n|---|---|---:|---:|---:|---:|---|\n');
+    process.stdout.write(
+      `VM migration on loopback: ${MEMORY} MiB TCG guest, ${RANDOM} random bytes + 576 KiB per-run random RAM\n`,
+    );
+    process.stdout.write(
+      "| strategy | mode | stream bytes | total | downtime | QEMU's own downtime | destination |\n|---|---|---:|---:|---:|---:|---|\n",
+    );
     for (const x of results) {
-      process.stdout.write(`| ${x.strategy} | ${x.mode} | ${x.streamBytes} | ${x.totalSeconds.toFixed(2)} s | ${x.downtimeSeconds.toFixed(2)} s | ${x.qemuDowntimeMs} ms | ${x.destination} |\n`);
+      process.stdout.write(
+        `| ${x.strategy} | ${x.mode} | ${x.streamBytes} | ${x.totalSeconds.toFixed(2)} s | ${x.downtimeSeconds.toFixed(2)} s | ${x.qemuDowntimeMs} ms | ${x.destination} |\n`,
+      );
     }
   }
 } finally {

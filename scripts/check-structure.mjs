@@ -3,7 +3,7 @@
 // dynamic imports — has no cycles, no CLI command module imports another, and no file is over MAX_LINES
 // lines unless it is listed in ALLOW_LONG with the reason (one cohesive codec or table).
 // Prints one line per finding and exits 1 when there is any; `--json` prints the findings as JSON.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -29,10 +29,13 @@ function walk(dir) {
   return out;
 }
 
-const IMPORT_RE = /(?:^|[^\w.])(?:import|export)\s+(?:type\s+)?(?:[^'"`;]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm;
+const IMPORT_RE =
+  /(?:^|[^\w.])(?:import|export)\s+(?:type\s+)?(?:[^'"`;]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm;
 
 function importsOf(file) {
-  const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+  const text = readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
   const deps = new Set();
   for (const m of text.matchAll(IMPORT_RE)) {
     const spec = m[1] ?? m[2];
@@ -80,7 +83,8 @@ const commands = join(src, 'cli', 'commands');
 for (const [f, deps] of graph) {
   if (!f.startsWith(commands + '/') || f.endsWith('/index.ts')) continue;
   for (const d of deps) {
-    if (d.startsWith(commands + '/') && !d.endsWith('/index.ts')) findings.push({ kind: 'command-imports-command', files: [rel(f), rel(d)] });
+    if (d.startsWith(commands + '/') && !d.endsWith('/index.ts'))
+      findings.push({ kind: 'command-imports-command', files: [rel(f), rel(d)] });
   }
 }
 

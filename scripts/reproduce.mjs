@@ -14,7 +14,19 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const out = mkdtempSync(join(tmpdir(), 'smig-reproduce-'));
-const args = ['bin/smig', 'bench', '--hosts', 'lab', '--lab', 'repro', '--sizes', '250kB,840kB', '-o', out, ...process.argv.slice(2)];
+const args = [
+  'bin/smig',
+  'bench',
+  '--hosts',
+  'lab',
+  '--lab',
+  'repro',
+  '--sizes',
+  '250kB,840kB',
+  '-o',
+  out,
+  ...process.argv.slice(2),
+];
 process.stderr.write(`reproduce: node ${args.join(' ')}\n`);
 const r = spawnSync(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
 if (r.status !== 0) {
@@ -39,8 +51,14 @@ for (const run of bench.runs.filter((x) => x.size === largest)) {
   published.set(src, `captures/${name}`);
 }
 const rel = (p) => published.get(p) ?? (p.startsWith(out) ? `<bench dir>/${relative(out, p)}` : relative(ROOT, p));
-const rewrite = (v) => (typeof v === 'string' && v.startsWith('/') ? rel(v) : Array.isArray(v) ? v.map(rewrite)
-  : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rewrite(x)])) : v);
+const rewrite = (v) =>
+  typeof v === 'string' && v.startsWith('/')
+    ? rel(v)
+    : Array.isArray(v)
+      ? v.map(rewrite)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rewrite(x)]))
+        : v;
 writeFileSync(join(analysis, 'bench.json'), `${JSON.stringify(rewrite(bench), null, 2)}\n`);
 rmSync(out, { recursive: true, force: true });
 process.stderr.write(`reproduce: analysis/ and captures/smig-*-${largest}-source.pcap written\n`);

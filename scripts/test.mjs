@@ -14,7 +14,11 @@ if (build.status !== 0) {
 }
 const dir = mkdtempSync(join(tmpdir(), 'smig-test-'));
 const out = join(dir, 'vitest.json');
-const run = spawnSync('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...process.argv.slice(2)], { stdio: 'inherit' });
+const run = spawnSync(
+  'npx',
+  ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...process.argv.slice(2)],
+  { stdio: 'inherit' },
+);
 let passed = 0;
 let failed = 0;
 let skipped = 0;
@@ -31,4 +35,4 @@ rmSync(dir, { recursive: true, force: true });
 // JSON report does not count: the closing line must not say 0 failed then
 if (run.status !== 0 && failed === 0) failed = 1;
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exit(run.status === 0 && failed === 0 ? 0 : (run.status || 1));
+process.exit(run.status === 0 && failed === 0 ? 0 : run.status || 1);

@@ -73,7 +73,9 @@ export class SmigError extends Error {
 export function isSmigError(err: unknown): err is SmigError {
   return (
     err instanceof SmigError ||
-    (typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' &&
+    (typeof err === 'object' &&
+      err !== null &&
+      typeof (err as { code?: unknown }).code === 'string' &&
       (err as { code: string }).code in ERROR_CODES)
   );
 }

@@ -1,32 +1,45 @@
 /** Text lines and the feature-importance plot of the trained observer ({@link runAdversary}). */
 import type { TopLevelSpec } from 'vega-lite';
 import type { AdversaryComparison, AdversaryResult } from './adversary.js';
-import { renderSvg } from './plot.js';
 import type { PlotFormat } from './plot.js';
+import { renderSvg } from './plot.js';
 
 /** `0.81 [0.62–0.95]`, or `n/a` when the comparison could not be made. */
 export function formatAuc(c: AdversaryComparison): string {
   if (c.auc === null) return 'n/a';
-  return c.aucLow === null || c.aucHigh === null ? c.auc.toFixed(2) : `${c.auc.toFixed(2)} [${c.aucLow.toFixed(2)}–${c.aucHigh.toFixed(2)}]`;
+  return c.aucLow === null || c.aucHigh === null
+    ? c.auc.toFixed(2)
+    : `${c.auc.toFixed(2)} [${c.aucLow.toFixed(2)}–${c.aucHigh.toFixed(2)}]`;
 }
 
 /** The one line a reader needs: "normal vs normal: 0.78, migration vs normal: 0.80, …". */
 export function adversaryHeadline(r: AdversaryResult): string {
   const ref = r.classes[0]?.name ?? 'reference';
   const auc = (c: AdversaryComparison): string => (c.auc === null ? 'n/a' : c.auc.toFixed(2));
-  return [`${ref} vs ${ref}: ${auc(r.baseline)}`, ...r.comparisons.map((c) => `${c.subject} vs ${ref}: ${auc(c)}`)].join(', ');
+  return [
+    `${ref} vs ${ref}: ${auc(r.baseline)}`,
+    ...r.comparisons.map((c) => `${c.subject} vs ${ref}: ${auc(c)}`),
+  ].join(', ');
 }
 
 /** Top `k` features of a comparison as `name (0.12), …`. */
 export function topFeatures(c: AdversaryComparison, k = 3): string {
-  return c.importance.slice(0, k).filter((f) => f.value > 0).map((f) => `${f.feature} (${f.value.toFixed(2)})`).join(', ');
+  return c.importance
+    .slice(0, k)
+    .filter((f) => f.value > 0)
+    .map((f) => `${f.feature} (${f.value.toFixed(2)})`)
+    .join(', ');
 }
 
 /**
  * Bar charts of the feature importances (the 12 largest per comparison, baseline first) as one SVG, or an HTML
  * page embedding it.
  */
-export async function renderImportancePlot(r: AdversaryResult, format: PlotFormat, title = 'smig analyze --adversary: feature importances'): Promise<string> {
+export async function renderImportancePlot(
+  r: AdversaryResult,
+  format: PlotFormat,
+  title = 'smig analyze --adversary: feature importances',
+): Promise<string> {
   const rows: { c: string; f: string; v: number }[] = [];
   for (const c of [r.baseline, ...r.comparisons]) {
     const label = `${c.subject} vs ${c.reference} — AUC ${formatAuc(c)}`;
@@ -36,7 +49,14 @@ export async function renderImportancePlot(r: AdversaryResult, format: PlotForma
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
     data: { values: rows },
-    facet: { row: { field: 'c', type: 'nominal', title: null, header: { labelAngle: 0, labelAlign: 'left', labelOrient: 'top', labelFontSize: 12 } } },
+    facet: {
+      row: {
+        field: 'c',
+        type: 'nominal',
+        title: null,
+        header: { labelAngle: 0, labelAlign: 'left', labelOrient: 'top', labelFontSize: 12 },
+      },
+    },
     spec: {
       width: 420,
       height: { step: 14 },

@@ -10,14 +10,14 @@
  * narrower than the truth. Compare with the baseline rather than with 0.5.
  */
 import { RandomForestClassifier } from 'ml-random-forest';
-import { readCapture } from '../capture/reader.js';
-import { compileFilter } from '../capture/filter.js';
 import { createDecoded, decodePacket } from '../capture/decode.js';
+import { compileFilter } from '../capture/filter.js';
+import { readCapture } from '../capture/reader.js';
 import { smigError } from '../errors.js';
-import { createRng } from '../util/rng.js';
 import type { Rng } from '../util/rng.js';
-import { WINDOW_FEATURES, WindowBuilder } from './windows.js';
+import { createRng } from '../util/rng.js';
 import type { Window, WindowOptions } from './windows.js';
+import { WINDOW_FEATURES, WindowBuilder } from './windows.js';
 
 /** One class for the observer: a capture, an optional filter and time range (as `smig analyze`'s classes). */
 export interface AdversaryClassSpec {
@@ -102,7 +102,10 @@ export interface AdversaryResult {
 }
 
 /** Windows of one class (streaming over the capture). */
-export async function classWindows(spec: AdversaryClassSpec, opts: AdversaryOptions = {}): Promise<{ windows: Window[]; info: AdversaryClass }> {
+export async function classWindows(
+  spec: AdversaryClassSpec,
+  opts: AdversaryOptions = {},
+): Promise<{ windows: Window[]; info: AdversaryClass }> {
   const parts = [opts.filter, spec.filter].filter((f): f is string => f !== undefined && f.trim() !== '');
   const filter = parts.length === 0 ? undefined : compileFilter(parts.map((p) => `(${p})`).join(' and '));
   const b = new WindowBuilder(opts);
@@ -118,7 +121,14 @@ export async function classWindows(spec: AdversaryClassSpec, opts: AdversaryOpti
   });
   return {
     windows: b.windows,
-    info: { name: spec.name, file: spec.file, packets: b.packets, windows: b.windows.length, capped: b.capped, outOfOrder: b.outOfOrder },
+    info: {
+      name: spec.name,
+      file: spec.file,
+      packets: b.packets,
+      windows: b.windows.length,
+      capped: b.capped,
+      outOfOrder: b.outOfOrder,
+    },
   };
 }
 
@@ -127,17 +137,31 @@ export async function classWindows(spec: AdversaryClassSpec, opts: AdversaryOpti
  * itself (the baseline).
  * @throws SmigError SMIG_ERR_USAGE on bad options or no class; reader errors for unreadable captures.
  */
-export async function runAdversary(classes: AdversaryClassSpec[], opts: AdversaryOptions = {}): Promise<AdversaryResult> {
+export async function runAdversary(
+  classes: AdversaryClassSpec[],
+  opts: AdversaryOptions = {},
+): Promise<AdversaryResult> {
   if (classes.length === 0) throw smigError('SMIG_ERR_USAGE', 'adversary: no capture given');
   const o = adversarySettings(opts);
   const read = [];
   for (const c of classes) read.push(await classWindows(c, opts));
   const ref = read[0]!;
   const baseline = baselineOf(ref.info.name, ref.windows, o);
-  const comparisons = read.slice(1).map((s) => classify(ref.info.name, s.info.name, features(ref.windows), features(s.windows), o));
+  const comparisons = read
+    .slice(1)
+    .map((s) => classify(ref.info.name, s.info.name, features(ref.windows), features(s.windows), o));
   return {
-    windowNs: o.windowNs, stepNs: o.stepNs, blockNs: o.blockNs, folds: o.folds, seed: o.seed, trees: o.trees, bootstrap: o.bootstrap,
-    features: WINDOW_FEATURES, classes: read.map((r) => r.info), baseline, comparisons,
+    windowNs: o.windowNs,
+    stepNs: o.stepNs,
+    blockNs: o.blockNs,
+    folds: o.folds,
+    seed: o.seed,
+    trees: o.trees,
+    bootstrap: o.bootstrap,
+    features: WINDOW_FEATURES,
+    classes: read.map((r) => r.info),
+    baseline,
+    comparisons,
   };
 }
 
@@ -159,13 +183,22 @@ export interface AdversarySettings {
 export function adversarySettings(opts: AdversaryOptions = {}): AdversarySettings {
   const windowNs = opts.windowNs ?? 5_000_000_000n;
   const o: AdversarySettings = {
-    windowNs, stepNs: opts.stepNs ?? windowNs / 2n, blockNs: opts.blockNs ?? 2n * windowNs,
-    folds: opts.folds ?? 5, seed: opts.seed ?? 1, trees: opts.trees ?? 100, bootstrap: opts.bootstrap ?? 1000,
+    windowNs,
+    stepNs: opts.stepNs ?? windowNs / 2n,
+    blockNs: opts.blockNs ?? 2n * windowNs,
+    folds: opts.folds ?? 5,
+    seed: opts.seed ?? 1,
+    trees: opts.trees ?? 100,
+    bootstrap: opts.bootstrap ?? 1000,
   };
-  if (!Number.isInteger(o.folds) || o.folds < 2 || o.folds > 100) throw smigError('SMIG_ERR_USAGE', `adversary folds: expected 2 … 100, got ${o.folds}`);
-  if (!Number.isInteger(o.trees) || o.trees < 1 || o.trees > 10_000) throw smigError('SMIG_ERR_USAGE', `adversary trees: expected 1 … 10000, got ${o.trees}`);
-  if (!Number.isInteger(o.bootstrap) || o.bootstrap < 0 || o.bootstrap > 100_000) throw smigError('SMIG_ERR_USAGE', `adversary bootstrap: expected 0 … 100000, got ${o.bootstrap}`);
-  if (!Number.isSafeInteger(o.seed)) throw smigError('SMIG_ERR_USAGE', `adversary seed: expected a whole number, got ${o.seed}`);
+  if (!Number.isInteger(o.folds) || o.folds < 2 || o.folds > 100)
+    throw smigError('SMIG_ERR_USAGE', `adversary folds: expected 2 … 100, got ${o.folds}`);
+  if (!Number.isInteger(o.trees) || o.trees < 1 || o.trees > 10_000)
+    throw smigError('SMIG_ERR_USAGE', `adversary trees: expected 1 … 10000, got ${o.trees}`);
+  if (!Number.isInteger(o.bootstrap) || o.bootstrap < 0 || o.bootstrap > 100_000)
+    throw smigError('SMIG_ERR_USAGE', `adversary bootstrap: expected 0 … 100000, got ${o.bootstrap}`);
+  if (!Number.isSafeInteger(o.seed))
+    throw smigError('SMIG_ERR_USAGE', `adversary seed: expected a whole number, got ${o.seed}`);
   if (o.blockNs < o.windowNs) throw smigError('SMIG_ERR_USAGE', 'adversary block: must be at least the window');
   return o;
 }
@@ -193,12 +226,27 @@ export function baselineOf(name: string, windows: Window[], o: AdversarySettings
  * Cross-validated classification of `x` (label 0) against `y` (label 1).
  * Deterministic for a given seed.
  */
-export function classify(reference: string, subject: string, x: number[][], y: number[][], o: AdversarySettings): AdversaryComparison {
-  const n = x.length, m = y.length;
+export function classify(
+  reference: string,
+  subject: string,
+  x: number[][],
+  y: number[][],
+  o: AdversarySettings,
+): AdversaryComparison {
+  const n = x.length,
+    m = y.length;
   const base = { reference, subject, n, m };
   if (n < 2 || m < 2) {
-    return { ...base, folds: 0, auc: null, aucLow: null, aucHigh: null, balancedAccuracy: null, importance: [],
-      note: `too few windows to classify (${n} and ${m}; each side needs 2): a longer capture or a shorter --adversary-window` };
+    return {
+      ...base,
+      folds: 0,
+      auc: null,
+      aucLow: null,
+      aucHigh: null,
+      balancedAccuracy: null,
+      importance: [],
+      note: `too few windows to classify (${n} and ${m}; each side needs 2): a longer capture or a shorter --adversary-window`,
+    };
   }
   const folds = Math.min(o.folds, n, m);
   const rng = createRng(o.seed);
@@ -206,29 +254,47 @@ export function classify(reference: string, subject: string, x: number[][], y: n
   const labels = [...x.map(() => 0), ...y.map(() => 1)];
   const fold = new Int32Array(n + m);
   // stratified: each class shuffled, then dealt round-robin to the folds
-  for (const [from, count] of [[0, n], [n, m]] as const) {
-    const idx = shuffle(Array.from({ length: count }, (_, i) => from + i), rng);
+  for (const [from, count] of [
+    [0, n],
+    [n, m],
+  ] as const) {
+    const idx = shuffle(
+      Array.from({ length: count }, (_, i) => from + i),
+      rng,
+    );
     idx.forEach((i, j) => (fold[i] = j % folds));
   }
   const scores = new Float64Array(n + m);
   for (let f = 0; f < folds; f++) {
-    const train: number[] = [], test: number[] = [];
+    const train: number[] = [],
+      test: number[] = [];
     for (let i = 0; i < n + m; i++) (fold[i] === f ? test : train).push(i);
-    const forest = fit(train.map((i) => data[i]!), train.map((i) => labels[i]!), o, o.seed + f);
-    const s = voteShare(forest, test.map((i) => data[i]!));
+    const forest = fit(
+      train.map((i) => data[i]!),
+      train.map((i) => labels[i]!),
+      o,
+      o.seed + f,
+    );
+    const s = voteShare(
+      forest,
+      test.map((i) => data[i]!),
+    );
     test.forEach((i, j) => (scores[i] = s[j]!));
   }
   const auc = rocAuc(scores, labels);
   const [aucLow, aucHigh] = bootstrapAuc(scores, labels, o.bootstrap, createRng(o.seed ^ 0x5a5a5a5a));
-  let tp = 0, tn = 0;
+  let tp = 0,
+    tn = 0;
   for (let i = 0; i < n + m; i++) {
     if (labels[i] === 1 && scores[i]! > 0.5) tp++;
     if (labels[i] === 0 && scores[i]! <= 0.5) tn++;
   }
   const all = fit(data, labels, o, o.seed);
   const imp = (all as unknown as { featureImportance(): number[] }).featureImportance();
-  const importance = WINDOW_FEATURES.map((feature, i) => ({ feature, value: Number.isFinite(imp[i]) ? imp[i]! : 0 }))
-    .sort((a, b) => b.value - a.value || a.feature.localeCompare(b.feature));
+  const importance = WINDOW_FEATURES.map((feature, i) => ({
+    feature,
+    value: Number.isFinite(imp[i]) ? imp[i]! : 0,
+  })).sort((a, b) => b.value - a.value || a.feature.localeCompare(b.feature));
   return { ...base, folds, auc, aucLow, aucHigh, balancedAccuracy: (tp / m + tn / n) / 2, importance };
 }
 
@@ -275,8 +341,9 @@ function shuffle<T>(a: T[], rng: Rng): T[] {
  */
 export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
   const idx = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
-  let pos = 0, rankSum = 0;
-  for (let i = 0; i < idx.length;) {
+  let pos = 0,
+    rankSum = 0;
+  for (let i = 0; i < idx.length; ) {
     let j = i;
     while (j + 1 < idx.length && scores[idx[j + 1]!] === scores[idx[i]!]) j++;
     const rank = (i + j) / 2 + 1; // average 1-based rank of the tie group
@@ -303,7 +370,10 @@ function bootstrapAuc(scores: Float64Array, labels: number[], b: number, rng: Rn
   const aucs = new Float64Array(b);
   for (let r = 0; r < b; r++) {
     let k = 0;
-    for (const [group, label] of [[neg, 0], [pos, 1]] as const) {
+    for (const [group, label] of [
+      [neg, 0],
+      [pos, 1],
+    ] as const) {
       for (let i = 0; i < group.length; i++) {
         s[k] = scores[group[Math.floor(rng() * group.length)]!]!;
         l[k++] = label;
@@ -320,7 +390,16 @@ function bootstrapAuc(scores: Float64Array, labels: number[], b: number, rng: Rn
 export function adversaryToJson(r: AdversaryResult): Record<string, unknown> {
   const s = (ns: bigint): number => Number(ns) / 1e9;
   return {
-    window_s: s(r.windowNs), step_s: s(r.stepNs), block_s: s(r.blockNs), folds: r.folds, seed: r.seed, trees: r.trees, bootstrap: r.bootstrap,
-    features: r.features, classes: r.classes, baseline: r.baseline, comparisons: r.comparisons,
+    window_s: s(r.windowNs),
+    step_s: s(r.stepNs),
+    block_s: s(r.blockNs),
+    folds: r.folds,
+    seed: r.seed,
+    trees: r.trees,
+    bootstrap: r.bootstrap,
+    features: r.features,
+    classes: r.classes,
+    baseline: r.baseline,
+    comparisons: r.comparisons,
   };
 }

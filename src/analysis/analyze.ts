@@ -3,19 +3,19 @@
  * its earliest), accumulate it, and compare every class with the reference (the first class).
  */
 import { basename } from 'node:path';
-import { readCapture } from '../capture/reader.js';
-import type { ReadOptions } from '../capture/reader.js';
 import { compileFilter } from '../capture/filter.js';
+import type { ReadOptions } from '../capture/reader.js';
+import { readCapture } from '../capture/reader.js';
 import type { CaptureInfo, CaptureWarning } from '../capture/types.js';
 import { smigError } from '../errors.js';
-import { chiSquareHomogeneity } from './chi2.js';
 import type { Chi2Result } from './chi2.js';
-import { ksCritical, ksTwoSample, ksTwoSampleWeighted } from './ks.js';
+import { chiSquareHomogeneity } from './chi2.js';
 import type { KsResult, WeightedSample } from './ks.js';
-import { summaryOfSorted, weightedSummary } from './stats.js';
+import { ksCritical, ksTwoSample, ksTwoSampleWeighted } from './ks.js';
 import type { Summary } from './stats.js';
-import { FANO_WINDOWS_NS, TrafficAccumulator } from './traffic.js';
+import { summaryOfSorted, weightedSummary } from './stats.js';
 import type { FlowRecord } from './traffic.js';
+import { FANO_WINDOWS_NS, TrafficAccumulator } from './traffic.js';
 
 export interface ClassSpec {
   /** Class name (a file's base name by default). */
@@ -107,7 +107,14 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalysisResult> {
     comparisons.push(...rows);
     const perTest = alpha / rows.length;
     const rejected = rows.filter((r) => r.pvalue < perTest).length;
-    verdicts.push({ reference: ref.name, subject: subject.name, distinguishable: rejected > 0, tests: rows.length, rejected, alphaPerTest: perTest });
+    verdicts.push({
+      reference: ref.name,
+      subject: subject.name,
+      distinguishable: rejected > 0,
+      tests: rows.length,
+      rejected,
+      alphaPerTest: perTest,
+    });
   }
   return { binNs, alpha, classes, comparisons, verdicts };
 }
@@ -120,17 +127,23 @@ function combinedFilter(global: string | undefined, local: string | undefined): 
 
 async function analyzeClass(spec: ClassSpec, binNs: bigint, opts: AnalyzeOptions): Promise<ClassResult> {
   const filterText = combinedFilter(opts.filter, spec.filter);
-  const filter = filterText === undefined ? undefined: compileFilter(filterText);
+  const filter = filterText === undefined ? undefined : compileFilter(filterText);
   const readOpts: ReadOptions = {
     reuseRecord: true, // the accumulator keeps nothing of a record: one object for every packet
-    onProgress: opts.onProgress ? (r, t) => opts.onProgress!(spec.file, r, t): undefined,
+    onProgress: opts.onProgress ? (r, t) => opts.onProgress!(spec.file, r, t) : undefined,
   };
   if (spec.fromNs !== undefined && spec.toNs !== undefined && spec.toNs <= spec.fromNs) {
     throw smigError('SMIG_ERR_USAGE', `${spec.name}: the window's end must be after its start`);
   }
   const pass = async (anchorNs: bigint | undefined): Promise<{ acc: TrafficAccumulator; info: CaptureInfo }> => {
     const acc = new TrafficAccumulator({
-      binNs, anchorNs, fromNs: spec.fromNs, toNs: spec.toNs, filter, maxSamples: opts.maxSamples, maxFlows: opts.maxFlows,
+      binNs,
+      anchorNs,
+      fromNs: spec.fromNs,
+      toNs: spec.toNs,
+      filter,
+      maxSamples: opts.maxSamples,
+      maxFlows: opts.maxFlows,
     });
     const info = await readCapture(spec.file, (p) => void acc.add(p), readOpts);
     return { acc, info };
@@ -140,7 +153,11 @@ async function analyzeClass(spec: ClassSpec, binNs: bigint, opts: AnalyzeOptions
   // first such packet; when that is not the earliest, read again with the right anchor.
   if (acc.filteredMinNs !== undefined && acc.filteredMinNs !== acc.anchorNs) {
     if (spec.file === '-') {
-      info.warnings.push({ code: 'SMIG_WARN_ANCHOR', offset: 0, message: 'stdin: bins anchored at the first packet, not the earliest (stdin cannot be read twice)' });
+      info.warnings.push({
+        code: 'SMIG_WARN_ANCHOR',
+        offset: 0,
+        message: 'stdin: bins anchored at the first packet, not the earliest (stdin cannot be read twice)',
+      });
     } else {
       ({ acc, info } = await pass(acc.filteredMinNs));
     }
@@ -148,13 +165,25 @@ async function analyzeClass(spec: ClassSpec, binNs: bigint, opts: AnalyzeOptions
   checkSpan(spec.file, acc, binNs);
   for (const w of info.warnings) opts.onWarning?.({ ...w, file: spec.file });
   if (acc.outOfOrder > 0) {
-    info.warnings.push({ code: 'SMIG_WARN_OUT_OF_ORDER', offset: 0, message: `${spec.file}: ${acc.outOfOrder} packets earlier than the one before them; their negative gaps are left out of the inter-arrival times` });
+    info.warnings.push({
+      code: 'SMIG_WARN_OUT_OF_ORDER',
+      offset: 0,
+      message: `${spec.file}: ${acc.outOfOrder} packets earlier than the one before them; their negative gaps are left out of the inter-arrival times`,
+    });
   }
   if (acc.fanoLate > 0) {
-    info.warnings.push({ code: 'SMIG_WARN_FANO_LATE', offset: 0, message: `${spec.file}: ${acc.fanoLate} packets came minutes out of time order; the Fano factors count them in windows of their own` });
+    info.warnings.push({
+      code: 'SMIG_WARN_FANO_LATE',
+      offset: 0,
+      message: `${spec.file}: ${acc.fanoLate} packets came minutes out of time order; the Fano factors count them in windows of their own`,
+    });
   }
   if (acc.flowsDropped > 0) {
-    info.warnings.push({ code: 'SMIG_WARN_FLOWS', offset: 0, message: `${spec.file}: more than ${acc.flowCount} flows; ${acc.flowsDropped} packets of further flows are not in the flow table` });
+    info.warnings.push({
+      code: 'SMIG_WARN_FLOWS',
+      offset: 0,
+      message: `${spec.file}: more than ${acc.flowCount} flows; ${acc.flowsDropped} packets of further flows are not in the flow table`,
+    });
   }
   const samples = classSamples(acc);
   const summaries = {
@@ -188,10 +217,12 @@ function checkSpan(file: string, acc: TrafficAccumulator, binNs: bigint): void {
     const ms = Number(ns / 1_000_000n);
     return Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${ns / 1_000_000_000n} s`;
   };
-  throw smigError('SMIG_ERR_CAPTURE_FORMAT',
-    `${file}: its packets span ${years >= 1e6 ? years.toExponential(2): years.toFixed(1)} years (${when(acc.baseNs)} to ${when(acc.maxNs)}; ` +
-    `a pcapng interface with a huge if_tsoffset?): ${(Number(span / binNs) + 1).toExponential(2)} bins of the --bin width, at most ${MAX_BINS.toExponential(0)}; ` +
-    'use a larger --bin, or --from/--to to keep a part');
+  throw smigError(
+    'SMIG_ERR_CAPTURE_FORMAT',
+    `${file}: its packets span ${years >= 1e6 ? years.toExponential(2) : years.toFixed(1)} years (${when(acc.baseNs)} to ${when(acc.maxNs)}; ` +
+      `a pcapng interface with a huge if_tsoffset?): ${(Number(span / binNs) + 1).toExponential(2)} bins of the --bin width, at most ${MAX_BINS.toExponential(0)}; ` +
+      'use a larger --bin, or --from/--to to keep a part',
+  );
 }
 
 function classSamples(acc: TrafficAccumulator): Record<Feature, WeightedSample> {
@@ -238,19 +269,37 @@ export function compareClasses(ref: ClassResult, subject: ClassResult, alpha: nu
     const n = sampleSize(x);
     const m = sampleSize(y);
     if (n === 0 || m === 0) continue;
-    const r: KsResult = feature === 'iat' ? ksTwoSample(x.values, y.values): ksTwoSampleWeighted(x, y);
+    const r: KsResult = feature === 'iat' ? ksTwoSample(x.values, y.values) : ksTwoSampleWeighted(x, y);
     rows.push({
-      reference: ref.name, subject: subject.name, feature, test: 'ks',
-      statistic: r.statistic, pvalue: r.pvalue, n: r.n, m: r.m, critical: ksCritical(r.n, r.m, alpha), alpha,
-      distinguishable: r.pvalue < alpha, method: r.method,
+      reference: ref.name,
+      subject: subject.name,
+      feature,
+      test: 'ks',
+      statistic: r.statistic,
+      pvalue: r.pvalue,
+      n: r.n,
+      m: r.m,
+      critical: ksCritical(r.n, r.m, alpha),
+      alpha,
+      distinguishable: r.pvalue < alpha,
+      method: r.method,
     });
   }
   if (ref.traffic.sizes.size > 0 && subject.traffic.sizes.size > 0) {
     const c: Chi2Result = chiSquareHomogeneity(ref.traffic.sizes, subject.traffic.sizes, { alpha });
     rows.push({
-      reference: ref.name, subject: subject.name, feature: 'size_histogram', test: 'chi2',
-      statistic: c.statistic, pvalue: c.pvalue, n: ref.traffic.packets, m: subject.traffic.packets, critical: c.critical, alpha,
-      distinguishable: c.pvalue < alpha, df: c.df,
+      reference: ref.name,
+      subject: subject.name,
+      feature: 'size_histogram',
+      test: 'chi2',
+      statistic: c.statistic,
+      pvalue: c.pvalue,
+      n: ref.traffic.packets,
+      m: subject.traffic.packets,
+      critical: c.critical,
+      alpha,
+      distinguishable: c.pvalue < alpha,
+      df: c.df,
     });
   }
   return rows;
@@ -263,8 +312,8 @@ export function parseClassSpec(text: string): ClassSpec {
   const name = text.slice(0, eq);
   const rest = text.slice(eq + 1);
   const at = rest.lastIndexOf('@');
-  const file = at < 0 ? rest: rest.slice(0, at);
-  const filter = at < 0 ? undefined: rest.slice(at + 1);
+  const file = at < 0 ? rest : rest.slice(0, at);
+  const filter = at < 0 ? undefined : rest.slice(at + 1);
   if (file === '') throw smigError('SMIG_ERR_USAGE', `--class: '${text}' names no capture file`);
   return filter === undefined ? { name, file } : { name, file, filter };
 }

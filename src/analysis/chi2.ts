@@ -40,10 +40,15 @@ export interface Chi2Result {
  * @example chiSquareHomogeneity(new Map([[60, 50], [1500, 50]]), new Map([[60, 30], [1500, 70]]))
  *   // { statistic: 25/3, df: 1, pvalue: 0.0039, critical: 3.84, alpha: 0.05, bins: 2 }
  */
-export function chiSquareHomogeneity(a: Map<number, number>, b: Map<number, number>, opts: Chi2Options = {}): Chi2Result {
+export function chiSquareHomogeneity(
+  a: Map<number, number>,
+  b: Map<number, number>,
+  opts: Chi2Options = {},
+): Chi2Result {
   const alpha = opts.alpha ?? 0.05;
   const minExpected = opts.minExpected ?? 5;
-  if (!(alpha > 0 && alpha < 1)) throw smigError('SMIG_ERR_USAGE', `chiSquareHomogeneity: alpha must be in (0, 1) (got ${alpha})`);
+  if (!(alpha > 0 && alpha < 1))
+    throw smigError('SMIG_ERR_USAGE', `chiSquareHomogeneity: alpha must be in (0, 1) (got ${alpha})`);
   if (!(minExpected > 0 && Number.isFinite(minExpected))) {
     throw smigError('SMIG_ERR_USAGE', `chiSquareHomogeneity: minExpected must be positive (got ${minExpected})`);
   }
@@ -55,7 +60,8 @@ export function chiSquareHomogeneity(a: Map<number, number>, b: Map<number, numb
 
   const binsA: number[] = [];
   const binsB: number[] = [];
-  let openA = 0, openB = 0;
+  let openA = 0,
+    openB = 0;
   for (const k of keys) {
     openA += a.get(k) ?? 0;
     openB += b.get(k) ?? 0;
@@ -193,7 +199,8 @@ export function lnGamma(x: number): number {
   shift += Math.log(prod);
   const r = 1 / x;
   const r2 = r * r;
-  const series = r * (1 / 12 + r2 * (-1 / 360 + r2 * (1 / 1260 + r2 * (-1 / 1680 + r2 * (1 / 1188
-    + r2 * (-691 / 360360 + r2 / 156))))));
+  const series =
+    r *
+    (1 / 12 + r2 * (-1 / 360 + r2 * (1 / 1260 + r2 * (-1 / 1680 + r2 * (1 / 1188 + r2 * (-691 / 360360 + r2 / 156))))));
   return (x - 0.5) * Math.log(x) - x + 0.5 * Math.log(2 * Math.PI) + series - shift;
 }

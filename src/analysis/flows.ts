@@ -8,8 +8,9 @@
  * nanoseconds, so they stay exact) in Float64Arrays; an open-addressing index (linear probing, load ≤ 1/2) of
  * flow number + 1. Everything doubles when full, up to the flow cap.
  */
-import { formatAddress } from '../capture/decode.js';
+
 import type { Decoded } from '../capture/decode.js';
+import { formatAddress } from '../capture/decode.js';
 
 /** One flow as `smig analyze` reports it. */
 export interface FlowRecord {
@@ -140,10 +141,16 @@ export class FlowTable {
       const b = f * 8;
       out.push({
         protocol: (meta & 0xffff) - 1,
-        src: o.text, srcPort: o.port, dst: r.text, dstPort: r.port,
+        src: o.text,
+        srcPort: o.port,
+        dst: r.text,
+        dstPort: r.port,
         startNs: BigInt(s[b + 4]!) * NS_PER_S + BigInt(s[b + 5]!),
         endNs: BigInt(s[b + 6]!) * NS_PER_S + BigInt(s[b + 7]!),
-        origPackets: s[b]!, origBytes: s[b + 1]!, respPackets: s[b + 2]!, respBytes: s[b + 3]!,
+        origPackets: s[b]!,
+        origBytes: s[b + 1]!,
+        respPackets: s[b + 2]!,
+        respBytes: s[b + 3]!,
       });
     }
     return out;

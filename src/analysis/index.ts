@@ -1,17 +1,49 @@
 /** The `smig/analysis` entry: statistics and the analyzer as a library. */
-export { ksTwoSample, ksTwoSampleWeighted, ksCritical, kstwoSf, KS_MAX_AUTO_N } from './ks.js';
-export type { KsAlternative, KsMethod, KsOptions, KsResult, WeightedSample } from './ks.js';
-export { chiSquareHomogeneity, chiSquareSf, chiSquareIsf } from './chi2.js';
+
+export type {
+  AdversaryClass,
+  AdversaryClassSpec,
+  AdversaryComparison,
+  AdversaryOptions,
+  AdversaryResult,
+  AdversarySettings,
+} from './adversary.js';
+export {
+  adversarySettings,
+  adversaryToJson,
+  baselineOf,
+  classify,
+  classWindows,
+  rocAuc,
+  runAdversary,
+} from './adversary.js';
+export { adversaryHeadline, formatAuc, renderImportancePlot } from './adversary-report.js';
+export type {
+  AnalysisResult,
+  AnalyzeOptions,
+  ClassResult,
+  ClassSpec,
+  Comparison,
+  Feature,
+  Verdict,
+} from './analyze.js';
+export { analyze, compareClasses, FEATURES, parseClassSpec } from './analyze.js';
 export type { Chi2Options, Chi2Result } from './chi2.js';
-export { summary, weightedSummary, fanoFactor, ecdfPoints, Reservoir } from './stats.js';
-export type { Summary } from './stats.js';
-export { analyze, compareClasses, parseClassSpec, FEATURES } from './analyze.js';
-export type { AnalyzeOptions, AnalysisResult, ClassResult, ClassSpec, Comparison, Feature, Verdict } from './analyze.js';
-export { analysisToJson, writeAnalysisCsv, nsToDecimal } from './report.js';
-export { renderAnalysisPlot, plotFormatFor } from './plot.js';
+export { chiSquareHomogeneity, chiSquareIsf, chiSquareSf } from './chi2.js';
+export type { KsAlternative, KsMethod, KsOptions, KsResult, WeightedSample } from './ks.js';
+export { KS_MAX_AUTO_N, ksCritical, ksTwoSample, ksTwoSampleWeighted, kstwoSf } from './ks.js';
 export type { AnalysisPlotInput, PlotFormat } from './plot.js';
-export { runAdversary, classWindows, classify, baselineOf, rocAuc, adversarySettings, adversaryToJson } from './adversary.js';
-export type { AdversaryClassSpec, AdversaryOptions, AdversarySettings, AdversaryClass, AdversaryComparison, AdversaryResult } from './adversary.js';
-export { WindowBuilder, windowFeatures, gapEntropy, subWindowFano, WINDOW_FEATURES, SIZE_EDGES, MISSING } from './windows.js';
+export { plotFormatFor, renderAnalysisPlot } from './plot.js';
+export { analysisToJson, nsToDecimal, writeAnalysisCsv } from './report.js';
+export type { Summary } from './stats.js';
+export { ecdfPoints, fanoFactor, Reservoir, summary, weightedSummary } from './stats.js';
 export type { Window, WindowOptions } from './windows.js';
-export { renderImportancePlot, adversaryHeadline, formatAuc } from './adversary-report.js';
+export {
+  gapEntropy,
+  MISSING,
+  SIZE_EDGES,
+  subWindowFano,
+  WINDOW_FEATURES,
+  WindowBuilder,
+  windowFeatures,
+} from './windows.js';

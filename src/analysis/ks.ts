@@ -22,8 +22,8 @@
  * evaluated term by term in logarithms (relative error ~1e-12) where cephes uses double-double arithmetic.
  */
 import { smigError } from '../errors.js';
-import { sortedWeighted } from './stats.js';
 import type { WeightedSample } from './stats.js';
+import { sortedWeighted } from './stats.js';
 
 export type KsAlternative = 'two-sided' | 'less' | 'greater';
 export type KsMethod = 'auto' | 'exact' | 'asymp';
@@ -80,8 +80,12 @@ export function ksTwoSampleWeighted(x: WeightedSample, y: WeightedSample, opts: 
   const ys = sortedWeighted(y, 'ksTwoSampleWeighted', 'y');
   if (xs.n === 0) throw smigError('SMIG_ERR_USAGE', 'ksTwoSampleWeighted: x is empty');
   if (ys.n === 0) throw smigError('SMIG_ERR_USAGE', 'ksTwoSampleWeighted: y is empty');
-  return ksSorted({ v: xs.values, c: xs.counts, n: xs.n }, { v: ys.values, c: ys.counts, n: ys.n }, opts,
-    'ksTwoSampleWeighted');
+  return ksSorted(
+    { v: xs.values, c: xs.counts, n: xs.n },
+    { v: ys.values, c: ys.counts, n: ys.n },
+    opts,
+    'ksTwoSampleWeighted',
+  );
 }
 
 /**
@@ -90,8 +94,10 @@ export function ksTwoSampleWeighted(x: WeightedSample, y: WeightedSample, opts: 
  * @throws SmigError SMIG_ERR_USAGE unless n, m > 0 and 0 < α < 1.
  */
 export function ksCritical(n: number, m: number, alpha: number): number {
-  if (!(n > 0 && m > 0)) throw smigError('SMIG_ERR_USAGE', `ksCritical: sample sizes must be positive (n=${n}, m=${m})`);
-  if (!(alpha > 0 && alpha < 1)) throw smigError('SMIG_ERR_USAGE', `ksCritical: alpha must be in (0, 1) (got ${alpha})`);
+  if (!(n > 0 && m > 0))
+    throw smigError('SMIG_ERR_USAGE', `ksCritical: sample sizes must be positive (n=${n}, m=${m})`);
+  if (!(alpha > 0 && alpha < 1))
+    throw smigError('SMIG_ERR_USAGE', `ksCritical: alpha must be in (0, 1) (got ${alpha})`);
   return Math.sqrt(-Math.log(alpha / 2) / 2) * Math.sqrt((n + m) / (n * m));
 }
 
@@ -108,7 +114,8 @@ interface Sorted {
 }
 
 function sortedCopy(a: ArrayLike<number>, fn: string, name: string): Float64Array {
-  if (a == null || typeof a.length !== 'number') throw smigError('SMIG_ERR_USAGE', `${fn}: ${name} is not an array of numbers`);
+  if (a == null || typeof a.length !== 'number')
+    throw smigError('SMIG_ERR_USAGE', `${fn}: ${name} is not an array of numbers`);
   if (a.length === 0) throw smigError('SMIG_ERR_USAGE', `${fn}: ${name} is empty`);
   const out = Float64Array.from(a);
   for (let i = 0; i < out.length; i++) {
@@ -131,14 +138,28 @@ function ksSorted(x: Sorted, y: Sorted, opts: KsOptions, fn: string): KsResult {
   // scipy evaluates cddiffs = cdf1 − cdf2 at every observation of data_all = [sorted x, sorted y] and takes
   // argmax/argmin (first occurrence). The difference at a value is the same at each of its occurrences, so
   // the first occurrence is the smallest maximizing value present in x, or failing that in y.
-  let maxX = -Infinity, maxY = -Infinity, minX = Infinity, minY = Infinity;
-  let locMaxX = NaN, locMaxY = NaN, locMinX = NaN, locMinY = NaN;
-  const xv = x.v, yv = y.v, xc = x.c, yc = y.c;
-  const lx = xv.length, ly = yv.length;
-  let i = 0, j = 0, cx = 0, cy = 0;
+  let maxX = -Infinity,
+    maxY = -Infinity,
+    minX = Infinity,
+    minY = Infinity;
+  let locMaxX = NaN,
+    locMaxY = NaN,
+    locMinX = NaN,
+    locMinY = NaN;
+  const xv = x.v,
+    yv = y.v,
+    xc = x.c,
+    yc = y.c;
+  const lx = xv.length,
+    ly = yv.length;
+  let i = 0,
+    j = 0,
+    cx = 0,
+    cy = 0;
   while (i < lx || j < ly) {
     const v = j >= ly || (i < lx && xv[i]! <= yv[j]!) ? xv[i]! : yv[j]!;
-    const i0 = i, j0 = j;
+    const i0 = i,
+      j0 = j;
     while (i < lx && xv[i] === v) {
       cx += xc === null ? 1 : xc[i]!;
       i++;
@@ -150,12 +171,24 @@ function ksSorted(x: Sorted, y: Sorted, opts: KsOptions, fn: string): KsResult {
     // searchsorted(side='right') / n: the same float operations as scipy, so ties between locations break alike
     const d = cx / n1 - cy / n2;
     if (i > i0) {
-      if (d > maxX) { maxX = d; locMaxX = v; }
-      if (d < minX) { minX = d; locMinX = v; }
+      if (d > maxX) {
+        maxX = d;
+        locMaxX = v;
+      }
+      if (d < minX) {
+        minX = d;
+        locMinX = v;
+      }
     }
     if (j > j0) {
-      if (d > maxY) { maxY = d; locMaxY = v; }
-      if (d < minY) { minY = d; locMinY = v; }
+      if (d > maxY) {
+        maxY = d;
+        locMaxY = v;
+      }
+      if (d < minY) {
+        minY = d;
+        locMinY = v;
+      }
     }
   }
   const maxS = maxX >= maxY ? maxX : maxY;
@@ -166,9 +199,13 @@ function ksSorted(x: Sorted, y: Sorted, opts: KsOptions, fn: string): KsResult {
 
   let d: number, location: number, sign: 1 | -1;
   if (alternative === 'less' || (alternative === 'two-sided' && minS > maxS)) {
-    d = minS; location = locMin; sign = -1;
+    d = minS;
+    location = locMin;
+    sign = -1;
   } else {
-    d = maxS; location = locMax; sign = 1;
+    d = maxS;
+    location = locMax;
+    sign = 1;
   }
   const { statistic, pvalue, used } = ksPvalue(d, n1, n2, alternative, method);
   return { statistic, pvalue, n: n1, m: n2, method: used, statisticLocation: location, statisticSign: sign };
@@ -177,8 +214,13 @@ function ksSorted(x: Sorted, y: Sorted, opts: KsOptions, fn: string): KsResult {
 // ---------------------------------------------------------------------------------------------------
 // P-value: scipy's ks_2samp method selection
 
-function ksPvalue(d: number, n1: number, n2: number, alternative: KsAlternative, method: KsMethod):
-  { statistic: number; pvalue: number; used: 'exact' | 'asymp' } {
+function ksPvalue(
+  d: number,
+  n1: number,
+  n2: number,
+  alternative: KsAlternative,
+  method: KsMethod,
+): { statistic: number; pvalue: number; used: 'exact' | 'asymp' } {
   const g = gcd(n1, n2);
   const n1g = n1 / g;
   const n2g = n2 / g;
@@ -209,8 +251,13 @@ function ksPvalue(d: number, n1: number, n2: number, alternative: KsAlternative,
   return { statistic: d, pvalue: clip01(p), used: 'asymp' };
 }
 
-function attemptExact(n1: number, n2: number, g: number, d: number, alternative: KsAlternative):
-  { ok: boolean; d: number; p: number } {
+function attemptExact(
+  n1: number,
+  n2: number,
+  g: number,
+  d: number,
+  alternative: KsAlternative,
+): { ok: boolean; d: number; p: number } {
   const lcm = (n1 / g) * n2;
   const h = roundHalfEven(d * lcm);
   d = h / lcm;
@@ -352,9 +399,10 @@ function logNFactorialDivNPowN(n: number): number {
   const rn = 1 / n;
   const r = rn / n;
   // Bernoulli B_2j/(2j)/(2j−1), j = 8..1 (Horner)
-  const c = [-2.955065359477124183e-2, 6.4102564102564102564e-3, -1.9175269175269175269e-3,
-    8.4175084175084175084e-4, -5.952380952380952381e-4, 7.9365079365079365079e-4,
-    -2.7777777777777777778e-3, 8.3333333333333333333e-2];
+  const c = [
+    -2.955065359477124183e-2, 6.4102564102564102564e-3, -1.9175269175269175269e-3, 8.4175084175084175084e-4,
+    -5.952380952380952381e-4, 7.9365079365079365079e-4, -2.7777777777777777778e-3, 8.3333333333333333333e-2,
+  ];
   let s = 0;
   for (const k of c) s = s * r + k;
   return Math.log(n) / 2 - n + LOG_2PI / 2 + rn * s;
@@ -436,7 +484,8 @@ function pomeranzJ1J2(i: number, n: number, ll: number, ceilf: number, roundf: n
     j2 = ll + ceilf - 1;
   } else {
     const ip1div2 = Math.floor((i + 1) / 2);
-    if ((i + 1) % 2 === 0) { // i odd
+    if ((i + 1) % 2 === 0) {
+      // i odd
       if (ip1div2 === n + 1) {
         j1 = n - ll - ceilf - 1;
         j2 = n + ll + ceilf - 1;
@@ -468,7 +517,9 @@ function pomeranzCdf(n: number, x: number): number {
   const twogpower = new Float64Array(npwrs); // (2g/n)^m/m!
   const onem2gpower = new Float64Array(npwrs); // ((1−2g)/n)^m/m!
   gpower[0] = twogpower[0] = onem2gpower[0] = 1;
-  const gn = g / n, g2n = (2 * g) / n, g12n = (1 - 2 * g) / n;
+  const gn = g / n,
+    g2n = (2 * g) / n,
+    g12n = (1 - 2 * g) / n;
   for (let m = 1; m < npwrs; m++) {
     gpower[m] = (gpower[m - 1]! * gn) / m;
     twogpower[m] = (twogpower[m - 1]! * g2n) / m;
@@ -477,7 +528,9 @@ function pomeranzCdf(n: number, x: number): number {
   let V0 = new Float64Array(npwrs);
   let V1 = new Float64Array(npwrs);
   V1[0] = 1;
-  let V0s = 0, V1s = 0, expnt = 0;
+  let V0s = 0,
+    V1s = 0,
+    expnt = 0;
   let [j1, j2] = pomeranzJ1J2(0, n, ll, ceilf, roundf);
   for (let i = 1; i < 2 * n + 2; i++) {
     const k1 = j1;
@@ -528,7 +581,10 @@ function pelzGoodCdf(n: number, x: number): number {
   if (x <= 0) return 0;
   if (x >= 1) return 1;
   const z = Math.sqrt(n) * x;
-  const z2 = z ** 2, z3 = z ** 3, z4 = z ** 4, z6 = z ** 6;
+  const z2 = z ** 2,
+    z3 = z ** 3,
+    z4 = z ** 4,
+    z6 = z ** 6;
   const qlog = -PI2 / 8 / z2;
   if (qlog < -708) return 0;
   let q = Math.exp(qlog);
@@ -546,7 +602,9 @@ function pelzGoodCdf(n: number, x: number): number {
   const maxk = Math.ceil((16 * z) / Math.PI);
   for (let k = maxk; k > 0; k--) {
     const m = 2 * k - 1;
-    const m2 = m ** 2, m4 = m ** 4, m6 = m ** 6;
+    const m2 = m ** 2,
+      m4 = m ** 4,
+      m6 = m ** 6;
     const qp = q ** (8 * k);
     K[0] = K[0]! * qp + 1;
     K[1] = K[1]! * qp + (k1a + k1b * m2);
@@ -558,7 +616,8 @@ function pelzGoodCdf(n: number, x: number): number {
   // The other sums, over all integers k: K2 (π²k²)q^(k²), K3 (3π²k²z² − π⁴k⁴)q^(k²)
   q = Math.exp(-PI2 / 2 / z2);
   const sqrt3z = Math.sqrt(3) * z;
-  let k2extra = 0, k3extra = 0;
+  let k2extra = 0,
+    k3extra = 0;
   for (let k = maxk; k > 0; k--) {
     const k2 = k * k;
     const qk = q ** k2;
@@ -626,7 +685,7 @@ function modNX(n: number, x: number): [number, number] {
   };
   const [nh, nl] = split(n);
   const [xh, xl] = split(x);
-  const err = ((nh * xh - p) + nh * xl + nl * xh) + nl * xl;
+  const err = nh * xh - p + nh * xl + nl * xh + nl * xl;
   let fl = Math.floor(p);
   if (p === fl && err < 0) fl -= 1;
   let alpha = p - fl + err;
@@ -658,8 +717,14 @@ function roundHalfEven(x: number): number {
 
 /** x · 2^e without intermediate overflow/underflow of 2^e. */
 function ldexp(x: number, e: number): number {
-  while (e > 1000) { x *= 2 ** 1000; e -= 1000; }
-  while (e < -1000) { x *= 2 ** -1000; e += 1000; }
+  while (e > 1000) {
+    x *= 2 ** 1000;
+    e -= 1000;
+  }
+  while (e < -1000) {
+    x *= 2 ** -1000;
+    e += 1000;
+  }
   return x * 2 ** e;
 }
 
@@ -679,7 +744,8 @@ function binom(n: number, k: number): number {
   if (k < 0 || k > n) return 0;
   if (k > n / 2) k = n - k;
   if (k < 20) {
-    let num = 1, den = 1;
+    let num = 1,
+      den = 1;
     for (let i = 1; i <= k; i++) {
       num *= i + n - k;
       den *= i;
@@ -691,8 +757,13 @@ function binom(n: number, k: number): number {
     return Math.round(num / den);
   }
   const nk = n - k;
-  const logC = k * Math.log(n / k) - nk * Math.log1p(-k / n) + 0.5 * Math.log(n / (2 * Math.PI * k * nk))
-    + stirlingError(n) - stirlingError(k) - stirlingError(nk);
+  const logC =
+    k * Math.log(n / k) -
+    nk * Math.log1p(-k / n) +
+    0.5 * Math.log(n / (2 * Math.PI * k * nk)) +
+    stirlingError(n) -
+    stirlingError(k) -
+    stirlingError(nk);
   const c = Math.exp(logC);
   return c < 2 ** 53 ? Math.round(c) : c;
 }

@@ -6,8 +6,8 @@
  * a self-contained page with a table of the comparisons.
  */
 import * as vega from 'vega';
-import * as vl from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
+import * as vl from 'vega-lite';
 import { smigError } from '../errors.js';
 
 /** One traffic class as a dense per-bin series; bin 0 starts at that class's earliest packet (docs/DESIGN.md §5). */
@@ -134,7 +134,7 @@ export function downsampleMinMax(
  */
 export async function renderAnalysisPlot(input: AnalysisPlotInput, format: PlotFormat): Promise<string> {
   const svg = await renderSvg(buildSpec(input));
-  return format === 'svg' ? svg: htmlPage(input, svg);
+  return format === 'svg' ? svg : htmlPage(input, svg);
 }
 
 type SubSpec = Extract<TopLevelSpec, { vconcat: unknown }>['vconcat'][number];
@@ -149,7 +149,9 @@ function buildSpec(input: AnalysisPlotInput): TopLevelSpec {
   }
   // One color per class everywhere (rate charts and ECDFs); an explicit domain keeps classes without data in
   // the legend.
-  const classes = [...new Set([...input.series.map((s) => s.name), ...input.ecdfs.flatMap((e) => [e.reference, e.subject])])];
+  const classes = [
+    ...new Set([...input.series.map((s) => s.name), ...input.ecdfs.flatMap((e) => [e.reference, e.subject])]),
+  ];
   const color = { field: 'c', type: 'nominal', title: 'class', scale: { domain: classes } } as const;
   const panels: SubSpec[] = [];
   if (input.series.length > 0) {
@@ -183,7 +185,10 @@ function rateBlock(series: PlotSeries[], metric: 'packets' | 'bytes', unit: stri
     const bins = s[metric].length;
     // the end of the last bin, at its level: the step of the last bin is drawn to its end
     if (bins > 0) values.push({ c: s.name, t: bins * s.binSeconds, v: s[metric][bins - 1]! / s.binSeconds });
-    const stats = bins === 0 ? 'no packets' : `mean ${fmtRate(sum(s[metric]) / bins / s.binSeconds)}, peak ${fmtRate(max(s[metric]) / s.binSeconds)}`;
+    const stats =
+      bins === 0
+        ? 'no packets'
+        : `mean ${fmtRate(sum(s[metric]) / bins / s.binSeconds)}, peak ${fmtRate(max(s[metric]) / s.binSeconds)}`;
     return {
       title: { text: s.name, subtitle: `${unit}, bin ${s.binSeconds} s: ${stats}`, anchor: 'start' },
       width: RATE_WIDTH,
@@ -207,13 +212,19 @@ function rateBlock(series: PlotSeries[], metric: 'packets' | 'bytes', unit: stri
  * ticks are linear ones.
  */
 function ecdfPanel(e: PlotEcdf, color: object): SubSpec {
-  const sides = [[e.reference, e.ref, 'reference'], [e.subject, e.sub, 'subject']] as const;
+  const sides = [
+    [e.reference, e.ref, 'reference'],
+    [e.subject, e.sub, 'subject'],
+  ] as const;
   let minX = Infinity;
   let minPos = Infinity;
   let maxX = -Infinity;
   for (const [c, pts, side] of sides) {
     if (pts.x.length !== pts.f.length) {
-      throw smigError('SMIG_ERR_INTERNAL', `plot: ${e.feature} ECDF of ${side} '${c}' has ${pts.x.length} x and ${pts.f.length} f values`);
+      throw smigError(
+        'SMIG_ERR_INTERNAL',
+        `plot: ${e.feature} ECDF of ${side} '${c}' has ${pts.x.length} x and ${pts.f.length} f values`,
+      );
     }
     for (const x of pts.x) {
       if (x < minX) minX = x;
@@ -259,7 +270,9 @@ function ecdfPanel(e: PlotEcdf, color: object): SubSpec {
         type: 'quantitative',
         title: `${FEATURE_LABEL[e.feature]} (${e.unit})${log ? ', symlog' : ''}`,
         // padding: a jump at the largest x stays off the panel's right edge, where the frame would hide it
-        scale: log ? { type: 'symlog', constant: minPos, nice: false, padding: 6 } : { zero: false, nice: false, padding: 6 },
+        scale: log
+          ? { type: 'symlog', constant: minPos, nice: false, padding: 6 }
+          : { zero: false, nice: false, padding: 6 },
         axis: log ? { values: ticks, labelExpr: LABEL_EXPR_SI } : { labelExpr: LABEL_EXPR },
       },
       y: { field: 'f', type: 'quantitative', title: 'ECDF', scale: { domain: [0, 1], padding: 4 } },
@@ -285,7 +298,7 @@ function fmtD(d: number): string {
 }
 
 function fmtP(p: number): string {
-  return p >= 1e-3 || p === 0 ? String(Number(p.toPrecision(3))): p.toExponential(2);
+  return p >= 1e-3 || p === 0 ? String(Number(p.toPrecision(3))) : p.toExponential(2);
 }
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -316,11 +329,21 @@ function max(values: ArrayLike<number>): number {
 }
 
 function htmlPage(input: AnalysisPlotInput, svg: string): string {
-  const row = (cells: (string | number)[]): string => `<tr>${cells.map((c) => `<td>${esc(String(c))}</td>`).join('')}</tr>`;
+  const row = (cells: (string | number)[]): string =>
+    `<tr>${cells.map((c) => `<td>${esc(String(c))}</td>`).join('')}</tr>`;
   const head = (cells: string[]): string => `<tr>${cells.map((c) => `<th>${c}</th>`).join('')}</tr>`;
   const classes = input.series.map((s) => row([s.name, s.binSeconds, s.packets.length, sum(s.packets), sum(s.bytes)]));
   const comparisons = input.ecdfs.map((e) =>
-    row([FEATURE_LABEL[e.feature], e.subject, e.reference, fmtD(e.statistic), fmtP(e.pvalue), e.n, e.m, e.distinguishable ? 'distinguishable' : 'not distinguishable']),
+    row([
+      FEATURE_LABEL[e.feature],
+      e.subject,
+      e.reference,
+      fmtD(e.statistic),
+      fmtP(e.pvalue),
+      e.n,
+      e.m,
+      e.distinguishable ? 'distinguishable' : 'not distinguishable',
+    ]),
   );
   return [
     '<!DOCTYPE html>',

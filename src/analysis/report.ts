@@ -44,7 +44,15 @@ export interface ClassJson {
 }
 
 /** The JSON document of `smig analyze --json`. */
-export function analysisToJson(result: AnalysisResult): { version: number; bin: number; binNs: string; alpha: number; captures: ClassJson[]; comparisons: Comparison[]; verdicts: object[] } {
+export function analysisToJson(result: AnalysisResult): {
+  version: number;
+  bin: number;
+  binNs: string;
+  alpha: number;
+  captures: ClassJson[];
+  comparisons: Comparison[];
+  verdicts: object[];
+} {
   return {
     version: REPORT_VERSION,
     bin: Number(result.binNs) / 1e9,
@@ -58,7 +66,9 @@ export function analysisToJson(result: AnalysisResult): { version: number; bin: 
 
 function classToJson(c: ClassResult): ClassJson {
   const t = c.traffic;
-  const rows: [number, number, number][] = [...t.bins.entries()].sort((a, b) => a[0] - b[0]).map(([i, [p, b]]) => [i, p, b]);
+  const rows: [number, number, number][] = [...t.bins.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([i, [p, b]]) => [i, p, b]);
   const distributions = {} as Record<Feature, object>;
   for (const f of FEATURES) distributions[f] = c.summaries[f];
   return {
@@ -79,7 +89,13 @@ function classToJson(c: ClassResult): ClassJson {
     earliestTs: t.minNs === undefined ? null : nsToDecimal(t.minNs),
     latestTs: t.maxNs === undefined ? null : nsToDecimal(t.maxNs),
     duration: t.minNs === undefined || t.maxNs === undefined ? 0 : Number(t.maxNs - t.minNs) / 1e9,
-    series: { t0: t.minNs === undefined ? null : nsToDecimal(t.baseNs), bin: Number(t.binNs) / 1e9, binNs: t.binNs.toString(), bins: t.binCount, rows },
+    series: {
+      t0: t.minNs === undefined ? null : nsToDecimal(t.baseNs),
+      bin: Number(t.binNs) / 1e9,
+      binNs: t.binNs.toString(),
+      bins: t.binCount,
+      rows,
+    },
     distributions,
     fano: Object.fromEntries(c.fano.map((f) => [`${Number(f.windowNs) / 1e6}ms`, f.value])),
     flows: c.flows.map(flowToJson),
@@ -89,22 +105,37 @@ function classToJson(c: ClassResult): ClassJson {
 
 function flowToJson(f: ClassResult['flows'][number]): object {
   return {
-    proto: protoName(f.protocol), src: f.src, srcPort: f.srcPort, dst: f.dst, dstPort: f.dstPort,
-    start: nsToDecimal(f.startNs), duration: Number(f.endNs - f.startNs) / 1e9,
-    origPackets: f.origPackets, origBytes: f.origBytes, respPackets: f.respPackets, respBytes: f.respBytes,
+    proto: protoName(f.protocol),
+    src: f.src,
+    srcPort: f.srcPort,
+    dst: f.dst,
+    dstPort: f.dstPort,
+    start: nsToDecimal(f.startNs),
+    duration: Number(f.endNs - f.startNs) / 1e9,
+    origPackets: f.origPackets,
+    origBytes: f.origBytes,
+    respPackets: f.respPackets,
+    respBytes: f.respBytes,
   };
 }
 
 /** Name of an IP protocol number as Zeek's conn.log writes it. */
 export function protoName(p: number): string {
   switch (p) {
-    case 6: return 'tcp';
-    case 17: return 'udp';
-    case 1: return 'icmp';
-    case 58: return 'icmp6';
-    case 132: return 'sctp';
-    case -1: return '-';
-    default: return String(p);
+    case 6:
+      return 'tcp';
+    case 17:
+      return 'udp';
+    case 1:
+      return 'icmp';
+    case 58:
+      return 'icmp6';
+    case 132:
+      return 'sctp';
+    case -1:
+      return '-';
+    default:
+      return String(p);
   }
 }
 
@@ -132,31 +163,123 @@ export async function writeAnalysisCsv(result: AnalysisResult, dir: string): Pro
     written.push(path);
   };
   const json = analysisToJson(result);
-  await put('summary.csv', csv(
-    ['name', 'file', 'format', 'linktypes', 'packets', 'bytes', 'captured_bytes', 'earliest', 'latest', 'duration_s', 'bins', 'pps_mean', 'pps_sd', 'bps_mean', 'bps_sd', 'fano_10ms', 'fano_100ms', 'fano_1s'],
-    json.captures.map((c, i) => {
-      const s = result.classes[i]!.summaries;
-      const binS = json.bin;
-      return [c.name, c.file, c.format, c.linktypes.join(' '), c.packets, c.bytes, c.capturedBytes, c.earliestTs, c.latestTs, c.duration, c.series.bins,
-        s.packets_per_bin.mean / binS, s.packets_per_bin.sd / binS, s.bytes_per_bin.mean / binS, s.bytes_per_bin.sd / binS,
-        c.fano['10ms'], c.fano['100ms'], c.fano['1000ms']];
-    }),
-  ));
-  await put('comparisons.csv', csv(
-    ['reference', 'subject', 'feature', 'test', 'statistic', 'pvalue', 'n', 'm', 'critical', 'alpha', 'distinguishable'],
-    result.comparisons.map((r) => [r.reference, r.subject, r.feature, r.test, r.statistic, r.pvalue, r.n, r.m, r.critical, r.alpha, r.distinguishable]),
-  ));
+  await put(
+    'summary.csv',
+    csv(
+      [
+        'name',
+        'file',
+        'format',
+        'linktypes',
+        'packets',
+        'bytes',
+        'captured_bytes',
+        'earliest',
+        'latest',
+        'duration_s',
+        'bins',
+        'pps_mean',
+        'pps_sd',
+        'bps_mean',
+        'bps_sd',
+        'fano_10ms',
+        'fano_100ms',
+        'fano_1s',
+      ],
+      json.captures.map((c, i) => {
+        const s = result.classes[i]!.summaries;
+        const binS = json.bin;
+        return [
+          c.name,
+          c.file,
+          c.format,
+          c.linktypes.join(' '),
+          c.packets,
+          c.bytes,
+          c.capturedBytes,
+          c.earliestTs,
+          c.latestTs,
+          c.duration,
+          c.series.bins,
+          s.packets_per_bin.mean / binS,
+          s.packets_per_bin.sd / binS,
+          s.bytes_per_bin.mean / binS,
+          s.bytes_per_bin.sd / binS,
+          c.fano['10ms'],
+          c.fano['100ms'],
+          c.fano['1000ms'],
+        ];
+      }),
+    ),
+  );
+  await put(
+    'comparisons.csv',
+    csv(
+      [
+        'reference',
+        'subject',
+        'feature',
+        'test',
+        'statistic',
+        'pvalue',
+        'n',
+        'm',
+        'critical',
+        'alpha',
+        'distinguishable',
+      ],
+      result.comparisons.map((r) => [
+        r.reference,
+        r.subject,
+        r.feature,
+        r.test,
+        r.statistic,
+        r.pvalue,
+        r.n,
+        r.m,
+        r.critical,
+        r.alpha,
+        r.distinguishable,
+      ]),
+    ),
+  );
   for (const c of json.captures) {
-    await put(`${stem(c.name)}.series.csv`, csv(['bin', 't_rel_s', 'packets', 'bytes'], c.series.rows.map(([i, p, b]) => [i, i * c.series.bin, p, b])));
-    await put(`${stem(c.name)}.flows.csv`, csv(
-      ['proto', 'src', 'src_port', 'dst', 'dst_port', 'start', 'duration', 'orig_pkts', 'orig_bytes', 'resp_pkts', 'resp_bytes'],
-      c.flows.map((f) => Object.values(f)),
-    ));
+    await put(
+      `${stem(c.name)}.series.csv`,
+      csv(
+        ['bin', 't_rel_s', 'packets', 'bytes'],
+        c.series.rows.map(([i, p, b]) => [i, i * c.series.bin, p, b]),
+      ),
+    );
+    await put(
+      `${stem(c.name)}.flows.csv`,
+      csv(
+        [
+          'proto',
+          'src',
+          'src_port',
+          'dst',
+          'dst_port',
+          'start',
+          'duration',
+          'orig_pkts',
+          'orig_bytes',
+          'resp_pkts',
+          'resp_bytes',
+        ],
+        c.flows.map((f) => Object.values(f)),
+      ),
+    );
   }
   return written;
 }
 
-const UNITS: Record<Feature, string> = { packets_per_bin: 'packets', bytes_per_bin: 'bytes', size: 'bytes', iat: 'seconds' };
+const UNITS: Record<Feature, string> = {
+  packets_per_bin: 'packets',
+  bytes_per_bin: 'bytes',
+  size: 'bytes',
+  iat: 'seconds',
+};
 
 /** The input of `renderAnalysisPlot`: dense per-bin series of every class and the ECDFs behind each KS test. */
 export function analysisPlotInput(result: AnalysisResult, title: string): AnalysisPlotInput {
@@ -182,9 +305,17 @@ export function analysisPlotInput(result: AnalysisResult, title: string): Analys
     const ref = result.classes.find((c) => c.name === r.reference)!;
     const sub = result.classes.find((c) => c.name === r.subject)!;
     ecdfs.push({
-      feature, unit: UNITS[feature], reference: r.reference, subject: r.subject,
-      ref: ecdfPoints(ref.samples[feature], 500), sub: ecdfPoints(sub.samples[feature], 500),
-      statistic: r.statistic, pvalue: r.pvalue, n: r.n, m: r.m, distinguishable: r.distinguishable,
+      feature,
+      unit: UNITS[feature],
+      reference: r.reference,
+      subject: r.subject,
+      ref: ecdfPoints(ref.samples[feature], 500),
+      sub: ecdfPoints(sub.samples[feature], 500),
+      statistic: r.statistic,
+      pvalue: r.pvalue,
+      n: r.n,
+      m: r.m,
+      distinguishable: r.distinguishable,
     });
   }
   return { title, series, ecdfs };

@@ -3,9 +3,9 @@
  * Fano factor, ECDF points for plots, weighted-sample normalization, and a seeded reservoir sampler that
  * bounds memory on huge captures.
  */
-import { mean as ssMean, sampleVariance, sum as ssSum } from 'simple-statistics';
-import { createRng } from '../util/rng.js';
+import { sampleVariance, mean as ssMean, sum as ssSum } from 'simple-statistics';
 import { smigError } from '../errors.js';
+import { createRng } from '../util/rng.js';
 
 /** A sample given as distinct-or-not values with non-negative integer multiplicities, in any order. */
 export interface WeightedSample {
@@ -58,8 +58,14 @@ export function summaryOfSorted(sorted: ArrayLike<number>): Summary {
   const mean = ssMean(arr);
   const at = (i: number): number => sorted[i]!;
   return {
-    n, mean, sd: n > 1 ? Math.sqrt(sampleVariance(arr)) : NaN, min: sorted[0]!, max: sorted[n - 1]!,
-    p50: quantileAt(at, n, 0.5), p90: quantileAt(at, n, 0.9), p99: quantileAt(at, n, 0.99),
+    n,
+    mean,
+    sd: n > 1 ? Math.sqrt(sampleVariance(arr)) : NaN,
+    min: sorted[0]!,
+    max: sorted[n - 1]!,
+    p50: quantileAt(at, n, 0.5),
+    p90: quantileAt(at, n, 0.9),
+    p99: quantileAt(at, n, 0.99),
   };
 }
 
@@ -83,7 +89,8 @@ export function weightedSummary(s: WeightedSample): Summary {
   for (let i = 0; i < values.length; i++) cum[i] = c += counts[i]!;
   // value at index i of the expanded sorted sample: the first k with cum[k] > i
   const at = (i: number): number => {
-    let lo = 0, hi = cum.length - 1;
+    let lo = 0,
+      hi = cum.length - 1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (cum[mid]! > i) hi = mid;
@@ -92,8 +99,14 @@ export function weightedSummary(s: WeightedSample): Summary {
     return values[lo]!;
   };
   return {
-    n, mean, sd: n > 1 ? Math.sqrt(ss / (n - 1)) : NaN, min: values[0]!, max: values[values.length - 1]!,
-    p50: quantileAt(at, n, 0.5), p90: quantileAt(at, n, 0.9), p99: quantileAt(at, n, 0.99),
+    n,
+    mean,
+    sd: n > 1 ? Math.sqrt(ss / (n - 1)) : NaN,
+    min: values[0]!,
+    max: values[values.length - 1]!,
+    p50: quantileAt(at, n, 0.5),
+    p90: quantileAt(at, n, 0.9),
+    p99: quantileAt(at, n, 0.99),
   };
 }
 
@@ -146,7 +159,10 @@ export function fanoFactor(counts: ArrayLike<number>): number {
  * last values and every large jump survive. Draw as a step function (interpolate 'step-after').
  * @throws SmigError SMIG_ERR_USAGE when maxPoints is not an integer ≥ 2, or on bad sample data.
  */
-export function ecdfPoints(sample: ArrayLike<number> | WeightedSample, maxPoints: number): { x: number[]; f: number[] } {
+export function ecdfPoints(
+  sample: ArrayLike<number> | WeightedSample,
+  maxPoints: number,
+): { x: number[]; f: number[] } {
   if (!Number.isInteger(maxPoints) || maxPoints < 2) {
     throw smigError('SMIG_ERR_USAGE', `ecdfPoints: maxPoints must be an integer ≥ 2 (got ${maxPoints})`);
   }
@@ -189,10 +205,14 @@ export function sortedWeighted(s: WeightedSample, fn: string, name: string): Sor
   }
   const { values, counts } = s;
   if (values.length !== counts.length) {
-    throw smigError('SMIG_ERR_USAGE',
-      `${fn}: ${name}.values and ${name}.counts differ in length (${values.length} vs ${counts.length})`);
+    throw smigError(
+      'SMIG_ERR_USAGE',
+      `${fn}: ${name}.values and ${name}.counts differ in length (${values.length} vs ${counts.length})`,
+    );
   }
-  let n = 0, kept = 0, ascending = true;
+  let n = 0,
+    kept = 0,
+    ascending = true;
   for (let i = 0; i < values.length; i++) {
     const c = counts[i]!;
     if (!(Number.isInteger(c) && c >= 0)) {
@@ -214,7 +234,8 @@ export function sortedWeighted(s: WeightedSample, fn: string, name: string): Sor
   const merged = new Float64Array(distinct.length);
   for (let i = 0; i < values.length; i++) {
     if (counts[i]! === 0) continue;
-    let lo = 0, hi = distinct.length - 1;
+    let lo = 0,
+      hi = distinct.length - 1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (distinct[mid]! < values[i]!) lo = mid + 1;
@@ -245,9 +266,13 @@ export class Reservoir {
   /** @throws SmigError SMIG_ERR_USAGE unless capacity is an integer in [1, RESERVOIR_MAX_CAPACITY]. */
   constructor(capacity: number, seed: number = RESERVOIR_DEFAULT_SEED) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > RESERVOIR_MAX_CAPACITY) {
-      throw smigError('SMIG_ERR_USAGE', `Reservoir: capacity must be an integer in [1, ${RESERVOIR_MAX_CAPACITY}] (got ${capacity})`);
+      throw smigError(
+        'SMIG_ERR_USAGE',
+        `Reservoir: capacity must be an integer in [1, ${RESERVOIR_MAX_CAPACITY}] (got ${capacity})`,
+      );
     }
-    if (!Number.isFinite(seed)) throw smigError('SMIG_ERR_USAGE', `Reservoir: seed must be a finite number (got ${seed})`);
+    if (!Number.isFinite(seed))
+      throw smigError('SMIG_ERR_USAGE', `Reservoir: seed must be a finite number (got ${seed})`);
     this.capacity = capacity;
     this.#buf = new Float64Array(Math.min(capacity, 1024));
     this.#next = createRng(seed);
@@ -388,7 +413,15 @@ function prefixSums(count: Uint32Array): void {
   }
 }
 
-function scatter(src: Uint32Array, shift: number, count: Uint32Array, lo: Uint32Array, hi: Uint32Array, lo2: Uint32Array, hi2: Uint32Array): void {
+function scatter(
+  src: Uint32Array,
+  shift: number,
+  count: Uint32Array,
+  lo: Uint32Array,
+  hi: Uint32Array,
+  lo2: Uint32Array,
+  hi2: Uint32Array,
+): void {
   for (let i = 0; i < src.length; i++) {
     const at = count[(src[i]! >>> shift) & 0xffff]!++;
     lo2[at] = lo[i]!;
@@ -409,4 +442,3 @@ function compress(sorted: Float64Array): SortedWeighted {
   }
   return { values: Float64Array.from(values), counts: Float64Array.from(counts), n: sorted.length };
 }
-

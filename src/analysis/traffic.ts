@@ -15,17 +15,18 @@
  * the filter is taken; `analyze` (analyze.ts) reads a file a second time in the rare case where that is not the
  * earliest (`filteredMinNs` tells).
  */
-import { createDecoded, decodePacketAt } from '../capture/decode.js';
+
 import type { Decoded } from '../capture/decode.js';
+import { createDecoded, decodePacketAt } from '../capture/decode.js';
 import type { PacketPredicate } from '../capture/filter.js';
 import type { PacketRecord } from '../capture/types.js';
 import { FanoCounter } from './fano.js';
-import { FlowTable } from './flows.js';
 import type { FlowRecord } from './flows.js';
+import { FlowTable } from './flows.js';
 import { Reservoir, radixPasses } from './stats.js';
 
-export type { FlowRecord } from './flows.js';
 export { FANO_HORIZON, FanoCounter } from './fano.js';
+export type { FlowRecord } from './flows.js';
 
 /** Windows of the Fano factor (variance ÷ mean of packet counts per window), in nanoseconds. */
 export const FANO_WINDOWS_NS: readonly bigint[] = [10_000_000n, 100_000_000n, 1_000_000_000n];
@@ -285,9 +286,10 @@ export class TrafficAccumulator {
   add(p: PacketRecord): boolean {
     this.packetsRead++;
     const buf = p.buf;
-    const d = buf === undefined
-      ? decodePacketAt(p.linktype, p.data, 0, p.data.length, this.decoded, p.origLen)
-      : decodePacketAt(p.linktype, buf, p.bufOffset!, p.bufOffset! + p.capLen, this.decoded, p.origLen);
+    const d =
+      buf === undefined
+        ? decodePacketAt(p.linktype, p.data, 0, p.data.length, this.decoded, p.origLen)
+        : decodePacketAt(p.linktype, buf, p.bufOffset!, p.bufOffset! + p.capLen, this.decoded, p.origLen);
     if (this.filter && !this.filter(d)) return false;
     let sec = p.tsSec;
     let nsec = p.tsNsec;
@@ -362,7 +364,8 @@ export class TrafficAccumulator {
       if (since < this.#from || since >= this.#to) return false;
       const rel = since - this.#from;
       // most packets fall in the same bin and windows as the one before: a comparison instead of a division
-      if (!(rel >= this.#binStart && rel < this.#binStart + this.#binW)) { // NaN: nothing cached yet
+      if (!(rel >= this.#binStart && rel < this.#binStart + this.#binW)) {
+        // NaN: nothing cached yet
         this.#bin = floorDiv(rel, this.#binW);
         this.#binStart = this.#bin * this.#binW;
       }

@@ -20,12 +20,34 @@ export const MISSING = -1;
 
 /** Names of the features, in vector order. */
 export const WINDOW_FEATURES: readonly string[] = [
-  'packets', 'bytes',
-  'size_min', 'size_p10', 'size_p25', 'size_p50', 'size_p75', 'size_p90', 'size_max', 'size_mean',
-  ...SIZE_EDGES.map((e, i) => (i + 1 < SIZE_EDGES.length ? `size_share_${e}_${SIZE_EDGES[i + 1]}` : `size_share_${e}_up`)),
-  'gap_p10', 'gap_p25', 'gap_p50', 'gap_p75', 'gap_p90', 'gap_max', 'gap_mean', 'gap_entropy',
-  'fano_10ms', 'fano_100ms', 'fano_1s',
-  'bursts', 'burst_len_mean', 'burst_len_max', 'burst_bytes_mean',
+  'packets',
+  'bytes',
+  'size_min',
+  'size_p10',
+  'size_p25',
+  'size_p50',
+  'size_p75',
+  'size_p90',
+  'size_max',
+  'size_mean',
+  ...SIZE_EDGES.map((e, i) =>
+    i + 1 < SIZE_EDGES.length ? `size_share_${e}_${SIZE_EDGES[i + 1]}` : `size_share_${e}_up`,
+  ),
+  'gap_p10',
+  'gap_p25',
+  'gap_p50',
+  'gap_p75',
+  'gap_p90',
+  'gap_max',
+  'gap_mean',
+  'gap_entropy',
+  'fano_10ms',
+  'fano_100ms',
+  'fano_1s',
+  'bursts',
+  'burst_len_mean',
+  'burst_len_max',
+  'burst_bytes_mean',
 ];
 
 /** Options of {@link WindowBuilder}. */
@@ -90,13 +112,22 @@ export class WindowBuilder {
     this.burstGapNs = opts.burstGapNs ?? 10_000_000n;
     this.maxPacketsPerWindow = opts.maxPacketsPerWindow ?? 100_000;
     this.maxWindows = opts.maxWindows ?? 20_000;
-    if (this.windowNs < 1_000_000n) throw smigError('SMIG_ERR_USAGE', `adversary window: must be at least 1ms (got ${this.windowNs} ns)`);
+    if (this.windowNs < 1_000_000n)
+      throw smigError('SMIG_ERR_USAGE', `adversary window: must be at least 1ms (got ${this.windowNs} ns)`);
     if (this.stepNs < 1_000_000n || this.stepNs > this.windowNs) {
-      throw smigError('SMIG_ERR_USAGE', `adversary step: must be 1ms … the window (${this.windowNs} ns), got ${this.stepNs} ns`);
+      throw smigError(
+        'SMIG_ERR_USAGE',
+        `adversary step: must be 1ms … the window (${this.windowNs} ns), got ${this.stepNs} ns`,
+      );
     }
-    if (this.windowNs / this.stepNs > 100n) throw smigError('SMIG_ERR_USAGE', 'adversary step: at most 100 windows may overlap (window ÷ step ≤ 100)');
-    for (const [name, v] of [['maxPacketsPerWindow', this.maxPacketsPerWindow], ['maxWindows', this.maxWindows]] as const) {
-      if (!Number.isSafeInteger(v) || v < 1) throw smigError('SMIG_ERR_USAGE', `adversary ${name}: expected a whole number ≥ 1, got ${v}`);
+    if (this.windowNs / this.stepNs > 100n)
+      throw smigError('SMIG_ERR_USAGE', 'adversary step: at most 100 windows may overlap (window ÷ step ≤ 100)');
+    for (const [name, v] of [
+      ['maxPacketsPerWindow', this.maxPacketsPerWindow],
+      ['maxWindows', this.maxWindows],
+    ] as const) {
+      if (!Number.isSafeInteger(v) || v < 1)
+        throw smigError('SMIG_ERR_USAGE', `adversary ${name}: expected a whole number ≥ 1, got ${v}`);
     }
   }
 
@@ -135,7 +166,10 @@ export class WindowBuilder {
       this.#open.length = 0;
       return;
     }
-    this.windows.push({ startNs: w.startNs, features: windowFeatures(w.times, w.sizes, w.packets, w.bytes, this.windowNs, this.burstGapNs) });
+    this.windows.push({
+      startNs: w.startNs,
+      features: windowFeatures(w.times, w.sizes, w.packets, w.bytes, this.windowNs, this.burstGapNs),
+    });
   }
 }
 
@@ -144,15 +178,29 @@ export class WindowBuilder {
  * window start (ns, ascending), `sizes` their wire lengths; `packets`/`bytes` may exceed what the arrays
  * hold (packets beyond the per-window cap).
  */
-export function windowFeatures(times: readonly number[], sizes: readonly number[], packets: number, bytes: number, windowNs: bigint, burstGapNs: bigint): Float64Array {
+export function windowFeatures(
+  times: readonly number[],
+  sizes: readonly number[],
+  packets: number,
+  bytes: number,
+  windowNs: bigint,
+  burstGapNs: bigint,
+): Float64Array {
   const f: number[] = [packets, bytes];
   const n = sizes.length;
   const sorted = Float64Array.from(sizes).sort();
   if (n === 0) f.push(...Array<number>(8).fill(MISSING));
   else {
-    f.push(sorted[0]!, quantileSorted(sorted as unknown as number[], 0.1), quantileSorted(sorted as unknown as number[], 0.25),
-      quantileSorted(sorted as unknown as number[], 0.5), quantileSorted(sorted as unknown as number[], 0.75),
-      quantileSorted(sorted as unknown as number[], 0.9), sorted[n - 1]!, mean(sizes as number[]));
+    f.push(
+      sorted[0]!,
+      quantileSorted(sorted as unknown as number[], 0.1),
+      quantileSorted(sorted as unknown as number[], 0.25),
+      quantileSorted(sorted as unknown as number[], 0.5),
+      quantileSorted(sorted as unknown as number[], 0.75),
+      quantileSorted(sorted as unknown as number[], 0.9),
+      sorted[n - 1]!,
+      mean(sizes as number[]),
+    );
   }
   const hist = new Array<number>(SIZE_EDGES.length).fill(0);
   for (const s of sizes) {
@@ -167,13 +215,26 @@ export function windowFeatures(times: readonly number[], sizes: readonly number[
   if (gaps.length === 0) f.push(...Array<number>(8).fill(MISSING));
   else {
     const g = Float64Array.from(gaps).sort() as unknown as number[];
-    f.push(quantileSorted(g, 0.1), quantileSorted(g, 0.25), quantileSorted(g, 0.5), quantileSorted(g, 0.75), quantileSorted(g, 0.9),
-      g[g.length - 1]!, mean(g), gapEntropy(gaps));
+    f.push(
+      quantileSorted(g, 0.1),
+      quantileSorted(g, 0.25),
+      quantileSorted(g, 0.5),
+      quantileSorted(g, 0.75),
+      quantileSorted(g, 0.9),
+      g[g.length - 1]!,
+      mean(g),
+      gapEntropy(gaps),
+    );
   }
   for (const sub of WINDOW_FANO_NS) f.push(subWindowFano(times, windowNs, sub));
   // bursts: runs of ≥ 2 packets less than burstGapNs apart
   const gapLimit = Number(burstGapNs);
-  let bursts = 0, inBurst = 0, lenSum = 0, lenMax = 0, burstBytes = 0, runBytes = 0;
+  let bursts = 0,
+    inBurst = 0,
+    lenSum = 0,
+    lenMax = 0,
+    burstBytes = 0,
+    runBytes = 0;
   const close = (): void => {
     if (inBurst >= 2) {
       bursts++;

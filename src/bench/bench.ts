@@ -16,23 +16,33 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { smigError } from '../errors.js';
 import { destroyIdentity, generateIdentity, writeIdentityFiles } from '../crypto/identity.js';
-import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
-import type { BenchLayout } from './layout.js';
-import { DEMO_CAPTURE, DEMO_DATA_FILTER, splitBlocks } from './normal.js';
-import { killAll, lastLine, runOk, runProc, stopProc, waitFor } from './proc.js';
-import type { Proc, Spawner } from './proc.js';
+import { smigError } from '../errors.js';
 import type { LinkCapture } from '../lab/lab.js';
+import type { BenchLayout } from './layout.js';
+import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
+import { DEMO_CAPTURE, DEMO_DATA_FILTER, splitBlocks } from './normal.js';
+import type { Proc, Spawner } from './proc.js';
+import { killAll, lastLine, runOk, runProc, stopProc, waitFor } from './proc.js';
 
+export type {
+  BenchAdversary,
+  BenchLink,
+  BenchResources,
+  BenchResult,
+  BenchRun,
+  BenchStrategy,
+  BenchTest,
+} from './result.js';
 export { BENCH_STRATEGIES } from './result.js';
-export type { BenchAdversary, BenchLink, BenchResources, BenchResult, BenchRun, BenchStrategy, BenchTest } from './result.js';
+
 import type { BenchAdversary, BenchLink, BenchResources, BenchResult, BenchRun, BenchStrategy } from './result.js';
 /** The paper's figure 3 starts at 840 KB; a paced run takes about size ÷ the profile's mean rate (its leader → destination hop carries it all). */
 export const DEFAULT_SIZES: readonly number[] = [250_000, 840_000];
 const BLOCK_NS = 5_000_000_000n;
-export { DEFAULT_LAYOUT, parseLayout, wireOverhead } from './layout.js';
+
 export type { BenchLayout } from './layout.js';
+export { DEFAULT_LAYOUT, parseLayout, wireOverhead } from './layout.js';
 
 /** Host numbers of a slot's roles: 0 source, then the data relays, the leader, the key relays, the destination. */
 interface Roles {
@@ -50,10 +60,25 @@ function rolesOf(l: BenchLayout): Roles {
   const L = 1 + l.dataRelays;
   const K = Array.from({ length: l.keyRelays }, (_, i) => L + 1 + i);
   const R = L + 1 + l.keyRelays;
-  const numbered = (what: string, list: number[], j: number): string => (list.length === 1 ? what : `${what} ${list.indexOf(j) + 1}`);
+  const numbered = (what: string, list: number[], j: number): string =>
+    list.length === 1 ? what : `${what} ${list.indexOf(j) + 1}`;
   return {
-    hosts: R + 1, S: 0, D, L, K, R,
-    name: (j) => (j === 0 ? 'source' : D.includes(j) ? numbered('data relay', D, j): j === L ? 'leader' : K.includes(j) ? numbered('key relay', K, j) : 'destination'),
+    hosts: R + 1,
+    S: 0,
+    D,
+    L,
+    K,
+    R,
+    name: (j) =>
+      j === 0
+        ? 'source'
+        : D.includes(j)
+          ? numbered('data relay', D, j)
+          : j === L
+            ? 'leader'
+            : K.includes(j)
+              ? numbered('key relay', K, j)
+              : 'destination',
   };
 }
 const LAB_PORT = 7000;
@@ -93,7 +118,12 @@ interface Site {
   ip(slot: number, j: number): string;
   where(slot: number, j: number): Spawner;
   /** Starts the captures of one run; `ports` are the run's listening ports (loopback filter). */
-  capture(slot: number, hosts: readonly number[], ports: readonly number[], file: (tag: string) => string): Promise<RunCapture>;
+  capture(
+    slot: number,
+    hosts: readonly number[],
+    ports: readonly number[],
+    file: (tag: string) => string,
+  ): Promise<RunCapture>;
   close(): Promise<void>;
 }
 
@@ -116,7 +146,7 @@ async function captureLoopback(file: string, filter: string): Promise<{ stop(): 
   return {
     async stop(): Promise<number> {
       await stopProc(p, 'SIGINT');
-      if (await p.exited !== 0) throw smigError('SMIG_ERR_CAPTURE_LIVE', `smig capture on lo: ${lastLine(p.stderr)}`);
+      if ((await p.exited) !== 0) throw smigError('SMIG_ERR_CAPTURE_LIVE', `smig capture on lo: ${lastLine(p.stderr)}`);
       return ownDrops(JSON.parse(p.stdout) as Record<string, unknown>);
     },
   };
@@ -180,8 +210,19 @@ interface Daemon extends Proc {
   port: number;
 }
 
-async function startDaemon(site: Site, slot: number, j: number, args: string[], key: string, role: string): Promise<Daemon> {
-  const p = runProc([...args, '--listen', site.listen(slot, j), '--key', key, '--log-format', 'json'], undefined, site.where(slot, j));
+async function startDaemon(
+  site: Site,
+  slot: number,
+  j: number,
+  args: string[],
+  key: string,
+  role: string,
+): Promise<Daemon> {
+  const p = runProc(
+    [...args, '--listen', site.listen(slot, j), '--key', key, '--log-format', 'json'],
+    undefined,
+    site.where(slot, j),
+  );
   const addr = (await waitFor(p, /"event":"listening","addr":"([^"]+)"/, `smig ${args[0]} (${role})`))[1]!;
   return Object.assign(p, { addr, port: Number(addr.split(':').pop()) });
 }
@@ -221,7 +262,14 @@ interface RunContext {
 }
 
 /** One migration on one slot, captured on every link. */
-async function migrateOnce(site: Site, slot: number, ctx: RunContext, size: number, strategy: BenchStrategy, tag: string): Promise<Measured> {
+async function migrateOnce(
+  site: Site,
+  slot: number,
+  ctx: RunContext,
+  size: number,
+  strategy: BenchStrategy,
+  tag: string,
+): Promise<Measured> {
   const dir = join(ctx.out, 'runs', tag);
   mkdirSync(join(dir, 'in'), { recursive: true });
   const { S, D, L, K, R, name } = ctx.roles;
@@ -235,31 +283,83 @@ async function migrateOnce(site: Site, slot: number, ctx: RunContext, size: numb
     // the destination's identity: the payload is sealed to it and its signed receipt is the proof of success
     const id = generateIdentity('bench destination');
     await writeIdentityFiles(join(dir, 'dest.id'), id, { force: true }).finally(() => destroyIdentity(id));
-    const dest = await startDaemon(site, slot, R, ['recv', '--out', join(dir, 'in'), '--identity', join(dir, 'dest.id')], ctx.key, name(R));
+    const dest = await startDaemon(
+      site,
+      slot,
+      R,
+      ['recv', '--out', join(dir, 'in'), '--identity', join(dir, 'dest.id')],
+      ctx.key,
+      name(R),
+    );
     daemons.push(dest);
-    const at = (j: number): Daemon => (j === R ? dest: relays[relayRoles.indexOf(j)]!);
-    const cap = await site.capture(slot, [S, ...relayRoles, R], daemons.map((d) => d.port), (h) => join(ctx.out, 'captures', `${tag}-${h}.pcap`));
+    const at = (j: number): Daemon => (j === R ? dest : relays[relayRoles.indexOf(j)]!);
+    const cap = await site.capture(
+      slot,
+      [S, ...relayRoles, R],
+      daemons.map((d) => d.port),
+      (h) => join(ctx.out, 'captures', `${tag}-${h}.pcap`),
+    );
     capture = cap;
-    const send = runProc(['send', ctx.payloads.get(size)!, '--name', 'image.bin', '--key', ctx.key, '--dest', at(R).addr, '--dest-key', join(dir, 'dest.id.pub'),
-      '--data-relays', D.map((j) => at(j).addr).join(','), '--key-relays', K.map((j) => at(j).addr).join(','),
-      '--leader', at(L).addr, '--threshold', String(ctx.layout.threshold), '--strategy', strategy, '--json',
-      ...(strategy === 'bulk' ? [] : ['--profile', ctx.profile])], undefined, site.where(slot, S));
+    const send = runProc(
+      [
+        'send',
+        ctx.payloads.get(size)!,
+        '--name',
+        'image.bin',
+        '--key',
+        ctx.key,
+        '--dest',
+        at(R).addr,
+        '--dest-key',
+        join(dir, 'dest.id.pub'),
+        '--data-relays',
+        D.map((j) => at(j).addr).join(','),
+        '--key-relays',
+        K.map((j) => at(j).addr).join(','),
+        '--leader',
+        at(L).addr,
+        '--threshold',
+        String(ctx.layout.threshold),
+        '--strategy',
+        strategy,
+        '--json',
+        ...(strategy === 'bulk' ? [] : ['--profile', ctx.profile]),
+      ],
+      undefined,
+      site.where(slot, S),
+    );
     const code = await send.exited;
     await new Promise((r) => setTimeout(r, 300)); // the last FIN/ACKs
     captureStopped = true;
     const captureDrops = await cap.stop();
-    if (code !== 0) throw smigError('SMIG_ERR_MIGRATION', `smig send --strategy ${strategy} (${size} bytes) exited ${code}: ${lastLine(send.stderr)}`);
-    const summary = JSON.parse(send.stdout) as { seconds: number; done: { sha256: string }; resources: { cpuUserSeconds: number; cpuSystemSeconds: number; maxRssKiB: number } };
+    if (code !== 0)
+      throw smigError(
+        'SMIG_ERR_MIGRATION',
+        `smig send --strategy ${strategy} (${size} bytes) exited ${code}: ${lastLine(send.stderr)}`,
+      );
+    const summary = JSON.parse(send.stdout) as {
+      seconds: number;
+      done: { sha256: string };
+      resources: { cpuUserSeconds: number; cpuSystemSeconds: number; maxRssKiB: number };
+    };
     await Promise.all(daemons.map((d) => stopProc(d)));
     const resources: Record<string, BenchResources> = {
-      source: { cpuSeconds: summary.resources.cpuUserSeconds + summary.resources.cpuSystemSeconds, maxRssKiB: summary.resources.maxRssKiB },
+      source: {
+        cpuSeconds: summary.resources.cpuUserSeconds + summary.resources.cpuSystemSeconds,
+        maxRssKiB: summary.resources.maxRssKiB,
+      },
     };
     for (const j of [...relayRoles, R]) resources[name(j)] = stoppedResources(at(j));
     /** The data direction of link from → to: host addresses in the lab; ports on loopback. */
     const spec = (from: number, to: number): LinkSpec => {
       const link = `${name(from)} → ${name(to)}`;
       const file = cap.fileOf(from);
-      if (site.kind === 'lab') return { link, capture: file, filter: `tcp and src host ${site.ip(slot, from)} and dst host ${site.ip(slot, to)}` };
+      if (site.kind === 'lab')
+        return {
+          link,
+          capture: file,
+          filter: `tcp and src host ${site.ip(slot, from)} and dst host ${site.ip(slot, to)}`,
+        };
       if (D.includes(from)) {
         const local = at(from).stderr.match(/"event":"relay-linked"[^\n]*"local":"[^"]*:(\d+)"/);
         if (!local) throw smigError('SMIG_ERR_INTERNAL', `${name(from)} logged no link to the leader`);
@@ -268,7 +368,10 @@ async function migrateOnce(site: Site, slot: number, ctx: RunContext, size: numb
       return { link, capture: file, filter: `tcp and dst port ${at(to).port}` };
     };
     return {
-      seconds: summary.seconds, sha256: summary.done.sha256, captureDrops, resources,
+      seconds: summary.seconds,
+      sha256: summary.done.sha256,
+      captureDrops,
+      resources,
       links: [...D.map((j) => spec(S, j)), ...D.map((j) => spec(j, L)), spec(L, R)],
       sourceLinks: [...D, ...K].map((j) => spec(S, j)),
     };
@@ -305,23 +408,39 @@ async function plainOnce(site: Site, slot: number, ctx: RunContext, size: number
   try {
     const rport = Number((await waitFor(recv, /listening \S+:(\d+)/, 'the plain receiver'))[1]);
     capture = await site.capture(slot, [S, R], [rport], (h) => join(ctx.out, 'captures', `${tag}-${h}.pcap`));
-    const send = runProc(['-e', PLAIN_SEND, host, String(rport), ctx.payloads.get(size)!], process.execPath, site.where(slot, S));
+    const send = runProc(
+      ['-e', PLAIN_SEND, host, String(rport), ctx.payloads.get(size)!],
+      process.execPath,
+      site.where(slot, S),
+    );
     const code = await send.exited;
     await recv.exited;
     await new Promise((r) => setTimeout(r, 300));
     const c = capture;
     capture = undefined;
     const captureDrops = await c.stop();
-    if (code !== 0) throw smigError('SMIG_ERR_MIGRATION', `the plain copy (${size} bytes) exited ${code}: ${lastLine(send.stderr)}`);
+    if (code !== 0)
+      throw smigError('SMIG_ERR_MIGRATION', `the plain copy (${size} bytes) exited ${code}: ${lastLine(send.stderr)}`);
     const s = JSON.parse(send.stdout) as { seconds: number; reply: string; cpuSeconds: number; maxRssKiB: number };
     const r = JSON.parse(recv.stdout) as { sha256: string; cpuSeconds: number; maxRssKiB: number };
     const link: LinkSpec = {
-      link: 'source → destination', capture: c.fileOf(S),
-      filter: site.kind === 'lab' ? `tcp and src host ${site.ip(slot, S)} and dst host ${site.ip(slot, R)}` : `tcp and dst port ${rport}`,
+      link: 'source → destination',
+      capture: c.fileOf(S),
+      filter:
+        site.kind === 'lab'
+          ? `tcp and src host ${site.ip(slot, S)} and dst host ${site.ip(slot, R)}`
+          : `tcp and dst port ${rport}`,
     };
     return {
-      seconds: s.seconds, sha256: r.sha256, captureDrops, links: [link], sourceLinks: [link],
-      resources: { source: { cpuSeconds: s.cpuSeconds, maxRssKiB: s.maxRssKiB }, destination: { cpuSeconds: r.cpuSeconds, maxRssKiB: r.maxRssKiB } },
+      seconds: s.seconds,
+      sha256: r.sha256,
+      captureDrops,
+      links: [link],
+      sourceLinks: [link],
+      resources: {
+        source: { cpuSeconds: s.cpuSeconds, maxRssKiB: s.maxRssKiB },
+        destination: { cpuSeconds: r.cpuSeconds, maxRssKiB: r.maxRssKiB },
+      },
     };
   } finally {
     if (capture) await capture.stop().catch(() => 0);
@@ -329,36 +448,91 @@ async function plainOnce(site: Site, slot: number, ctx: RunContext, size: number
   }
 }
 
-type AdversaryJson = { subject: string; m: number; auc: number | null; aucLow: number | null; aucHigh: number | null; balancedAccuracy: number | null; note?: string };
+type AdversaryJson = {
+  subject: string;
+  m: number;
+  auc: number | null;
+  aucLow: number | null;
+  aucHigh: number | null;
+  balancedAccuracy: number | null;
+  note?: string;
+};
 interface AnalyzeJson {
   adversary?: { baseline: AdversaryJson; comparisons: AdversaryJson[] };
   captures: { name: string; packets: number; bytes: number }[];
-  comparisons: { subject: string; feature: string; test: string; statistic: number; pvalue: number; n: number; m: number; critical?: number | null; distinguishable: boolean }[];
+  comparisons: {
+    subject: string;
+    feature: string;
+    test: string;
+    statistic: number;
+    pvalue: number;
+    n: number;
+    m: number;
+    critical?: number | null;
+    distinguishable: boolean;
+  }[];
 }
 
 function benchAdversary(a: AdversaryJson): BenchAdversary {
-  return { auc: a.auc, aucLow: a.aucLow, aucHigh: a.aucHigh, balancedAccuracy: a.balancedAccuracy, windows: a.m, ...(a.note ? { note: a.note } : {}) };
+  return {
+    auc: a.auc,
+    aucLow: a.aucLow,
+    aucHigh: a.aucHigh,
+    balancedAccuracy: a.balancedAccuracy,
+    windows: a.m,
+    ...(a.note ? { note: a.note } : {}),
+  };
 }
 
 /** Every link of a run against the reference, in one `smig analyze --json`. */
-async function analyzeLinks(ctx: { reference: string; referenceFilter: string | null; bin: string; alpha: number; adversary: boolean }, links: readonly LinkSpec[], extra: readonly LinkSpec[]): Promise<{ links: BenchLink[]; bytes: number[]; baseline?: BenchAdversary }> {
+async function analyzeLinks(
+  ctx: { reference: string; referenceFilter: string | null; bin: string; alpha: number; adversary: boolean },
+  links: readonly LinkSpec[],
+  extra: readonly LinkSpec[],
+): Promise<{ links: BenchLink[]; bytes: number[]; baseline?: BenchAdversary }> {
   const all = [...links, ...extra];
   const ref = ctx.referenceFilter === null ? ctx.reference : `${ctx.reference}@${ctx.referenceFilter}`;
   // the observer sees only the links (not the source's extra links, which are there for the overhead)
-  const argv = ['analyze', '--json', '--no-progress', '--bin', ctx.bin, '--alpha', String(ctx.alpha), '--class', `normal=${ref}`,
-    ...all.flatMap((l, i) => ['--class', `l${i}=${l.capture}@${l.filter}`])];
+  const argv = [
+    'analyze',
+    '--json',
+    '--no-progress',
+    '--bin',
+    ctx.bin,
+    '--alpha',
+    String(ctx.alpha),
+    '--class',
+    `normal=${ref}`,
+    ...all.flatMap((l, i) => ['--class', `l${i}=${l.capture}@${l.filter}`]),
+  ];
   if (ctx.adversary) argv.push('--adversary');
   const p = await runOk('smig analyze', argv);
   const j = JSON.parse(p.stdout) as AnalyzeJson;
   const cls = (i: number) => j.captures.find((c) => c.name === `l${i}`)!;
   return {
     links: links.map((l, i) => {
-      const tests = j.comparisons.filter((c) => c.subject === `l${i}`).map((c) => ({
-        feature: c.feature, test: c.test, statistic: c.statistic, pvalue: c.pvalue, n: c.n, m: c.m, critical: c.critical ?? null, distinguishable: c.distinguishable,
-      }));
+      const tests = j.comparisons
+        .filter((c) => c.subject === `l${i}`)
+        .map((c) => ({
+          feature: c.feature,
+          test: c.test,
+          statistic: c.statistic,
+          pvalue: c.pvalue,
+          n: c.n,
+          m: c.m,
+          critical: c.critical ?? null,
+          distinguishable: c.distinguishable,
+        }));
       const perBin = tests.filter((t) => t.feature === 'packets_per_bin' || t.feature === 'bytes_per_bin');
       const adv = j.adversary?.comparisons.find((c) => c.subject === `l${i}`);
-      return { ...l, packets: cls(i).packets, bytes: cls(i).bytes, tests, distinguishable: perBin.some((t) => t.distinguishable), ...(adv ? { adversary: benchAdversary(adv) } : {}) };
+      return {
+        ...l,
+        packets: cls(i).packets,
+        bytes: cls(i).bytes,
+        tests,
+        distinguishable: perBin.some((t) => t.distinguishable),
+        ...(adv ? { adversary: benchAdversary(adv) } : {}),
+      };
     }),
     bytes: all.map((_, i) => cls(i).bytes),
     ...(j.adversary ? { baseline: benchAdversary(j.adversary.baseline) } : {}),
@@ -373,7 +547,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const { out, log } = o;
   if (!existsSync(o.normal)) throw smigError('SMIG_ERR_FILE', `normal capture ${o.normal}: not found`);
   for (const d of ['captures', 'runs']) mkdirSync(join(out, d), { recursive: true });
-  const normalFilter = o.normalFilter ?? (o.normal === DEMO_CAPTURE ? DEMO_DATA_FILTER: undefined);
+  const normalFilter = o.normalFilter ?? (o.normal === DEMO_CAPTURE ? DEMO_DATA_FILTER : undefined);
   // the reference and the profile
   let reference = o.normal;
   let profile = o.profile;
@@ -382,10 +556,22 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     reference = join(out, 'normal-holdout.pcap');
     const n = await splitBlocks(o.normal, BLOCK_NS, learn, reference);
     profile = join(out, 'profile.json');
-    await runOk('smig profile learn', ['profile', 'learn', learn, '--bin', o.bin, ...(normalFilter ? ['--filter', normalFilter] : []), '-o', profile]);
-    log(`normal capture ${o.normal}: profile learned from its even 5 s blocks (${n.even} packets), the odd ones held out (${n.odd} packets)`);
+    await runOk('smig profile learn', [
+      'profile',
+      'learn',
+      learn,
+      '--bin',
+      o.bin,
+      ...(normalFilter ? ['--filter', normalFilter] : []),
+      '-o',
+      profile,
+    ]);
+    log(
+      `normal capture ${o.normal}: profile learned from its even 5 s blocks (${n.even} packets), the odd ones held out (${n.odd} packets)`,
+    );
   }
-  const meanByteRate = (JSON.parse(readFileSync(profile, 'utf8')) as { rates: { bytesPerSecond: number } }).rates.bytesPerSecond;
+  const meanByteRate = (JSON.parse(readFileSync(profile, 'utf8')) as { rates: { bytesPerSecond: number } }).rates
+    .bytesPerSecond;
   const key = join(out, 'cluster.key');
   await runOk('smig keygen', ['keygen', '--force', '-o', key]);
   const payloads = new Map<number, string>();
@@ -393,14 +579,15 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const f = join(out, 'runs', `payload-${size}.bin`);
     const w = createWriteStream(f);
     for (let left = size; left > 0; left -= 1 << 20) w.write(randomBytes(Math.min(left, 1 << 20)));
-    await new Promise<void>((res, rej) => w.end((err?: Error | null) => (err ? rej(err): res())));
+    await new Promise<void>((res, rej) => w.end((err?: Error | null) => (err ? rej(err) : res())));
     payloads.set(size, f);
   }
   const layout = o.layout ?? DEFAULT_LAYOUT;
   const roles = rolesOf(layout);
   const ctx: RunContext = { out, key, profile, payloads, layout, roles };
   const paced = o.strategies.filter((s) => s !== 'bulk');
-  const site = o.hosts === 'lab' ? await labSite(o.labName, Math.max(1, paced.length), roles.hosts, log): loopbackSite();
+  const site =
+    o.hosts === 'lab' ? await labSite(o.labName, Math.max(1, paced.length), roles.hosts, log) : loopbackSite();
   // Interrupted (^C, kill): the lab goes down with everything in it, not left behind.
   const onSignal = (signal: NodeJS.Signals): void => {
     log(`${signal}: stopping; taking the ${site.kind === 'lab' ? `lab ${o.labName}` : 'processes'} down`);
@@ -410,18 +597,41 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const runs: BenchRun[] = [];
-  const refCtx = { reference, referenceFilter: normalFilter ?? null, bin: o.bin, alpha: o.alpha, adversary: o.adversary === true };
-  const record = async (kind: BenchRun['kind'], strategy: BenchRun['strategy'], size: number, m: Measured): Promise<void> => {
+  const refCtx = {
+    reference,
+    referenceFilter: normalFilter ?? null,
+    bin: o.bin,
+    alpha: o.alpha,
+    adversary: o.adversary === true,
+  };
+  const record = async (
+    kind: BenchRun['kind'],
+    strategy: BenchRun['strategy'],
+    size: number,
+    m: Measured,
+  ): Promise<void> => {
     const a = await analyzeLinks(refCtx, m.links, m.sourceLinks);
     const sourceBytes = a.bytes.slice(m.links.length).reduce((x, y) => x + y, 0);
     const lower = size / meanByteRate;
     runs.push({
-      kind, strategy, size, seconds: m.seconds, lowerBoundSeconds: lower, ratio: m.seconds / lower, sha256: m.sha256,
-      overhead: sourceBytes / size - 1, wireOverhead: wireOverhead(size, kind === 'plain' ? 1 : 3, a.bytes.slice(0, m.links.length)), links: a.links, resources: m.resources, captureDrops: m.captureDrops,
+      kind,
+      strategy,
+      size,
+      seconds: m.seconds,
+      lowerBoundSeconds: lower,
+      ratio: m.seconds / lower,
+      sha256: m.sha256,
+      overhead: sourceBytes / size - 1,
+      wireOverhead: wireOverhead(size, kind === 'plain' ? 1 : 3, a.bytes.slice(0, m.links.length)),
+      links: a.links,
+      resources: m.resources,
+      captureDrops: m.captureDrops,
       ...(a.baseline ? { adversaryBaseline: a.baseline } : {}),
     });
     const dist = a.links.filter((l) => l.distinguishable).length;
-    log(`${strategy} ${size} bytes: ${m.seconds.toFixed(2)} s (${(m.seconds / lower).toFixed(3)} × the lower bound, ${(100 * (runs.at(-1)!.wireOverhead ?? 0)).toFixed(1)} % of the links' wire bytes not payload), ${dist} of ${a.links.length} links distinguishable`);
+    log(
+      `${strategy} ${size} bytes: ${m.seconds.toFixed(2)} s (${(m.seconds / lower).toFixed(3)} × the lower bound, ${(100 * (runs.at(-1)!.wireOverhead ?? 0)).toFixed(1)} % of the links' wire bytes not payload), ${dist} of ${a.links.length} links distinguishable`,
+    );
   };
   try {
     for (const size of o.sizes) {
@@ -434,11 +644,16 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         await record('migration', 'bulk', size, await migrateOnce(site, 0, ctx, size, 'bulk', `bulk-${size}`));
       }
       if (paced.length > 0) {
-        log(`${size} bytes: ${paced.join(', ')} at once (about ${(size / meanByteRate).toFixed(0)} s: the profile's mean rate is ${meanByteRate.toFixed(0)} B/s)`);
-        const settled = await Promise.allSettled(paced.map((s, i) => migrateOnce(site, i, ctx, size, s, `${s}-${size}`)));
+        log(
+          `${size} bytes: ${paced.join(', ')} at once (about ${(size / meanByteRate).toFixed(0)} s: the profile's mean rate is ${meanByteRate.toFixed(0)} B/s)`,
+        );
+        const settled = await Promise.allSettled(
+          paced.map((s, i) => migrateOnce(site, i, ctx, size, s, `${s}-${size}`)),
+        );
         const failed = settled.find((x) => x.status === 'rejected');
         if (failed) throw (failed as PromiseRejectedResult).reason;
-        for (let i = 0; i < paced.length; i++) await record('migration', paced[i]!, size, (settled[i] as PromiseFulfilledResult<Measured>).value);
+        for (let i = 0; i < paced.length; i++)
+          await record('migration', paced[i]!, size, (settled[i] as PromiseFulfilledResult<Measured>).value);
       }
     }
   } finally {
@@ -446,15 +661,26 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     process.off('SIGTERM', onSignal);
     await site.close();
   }
-  const files = { json: join(out, 'bench.json'), report: join(out, 'report.html'), timeFigure: join(out, 'fig3-time.svg'), rateFigure: join(out, 'fig4-6-rates.svg'), detailFigure: join(out, 'links-detail.svg') };
+  const files = {
+    json: join(out, 'bench.json'),
+    report: join(out, 'report.html'),
+    timeFigure: join(out, 'fig3-time.svg'),
+    rateFigure: join(out, 'fig4-6-rates.svg'),
+    detailFigure: join(out, 'links-detail.svg'),
+  };
   const result: BenchResult = {
-    version: 1, hosts: o.hosts, created: new Date().toISOString(), bin: o.bin, alpha: o.alpha,
+    version: 1,
+    hosts: o.hosts,
+    created: new Date().toISOString(),
+    bin: o.bin,
+    alpha: o.alpha,
     normal: { capture: o.normal, filter: normalFilter ?? null, reference, profile, meanByteRate },
-    layout, runs, files,
+    layout,
+    runs,
+    files,
   };
   const { writeBenchReport } = await import('./report.js');
   await writeBenchReport(result, refCtx);
   writeFileSync(files.json, `${JSON.stringify(result, null, 2)}\n`);
   return result;
 }
-

@@ -7,12 +7,14 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AdversarySummary } from '../analysis/adversary.js';
 import { smigError } from '../errors.js';
 import { PACKAGE_ROOT } from './proc.js';
-import type { AdversarySummary } from '../analysis/adversary.js';
 
 export { PACKAGE_ROOT };
+
 import { DEMO_CAPTURE, DEMO_DATA_FILTER } from './normal.js';
+
 export { DEMO_CAPTURE, DEMO_DATA_FILTER, splitBlocks } from './normal.js';
 
 /** What `runDemo` needs. */
@@ -78,25 +80,64 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   if (!existsSync(DEMO_CAPTURE)) throw smigError('SMIG_ERR_FILE', `the shipped capture ${DEMO_CAPTURE} is missing`);
   const { runBench } = await import('./bench.js');
   const { findExecutable } = await import('../lab/lab.js');
-  const hosts = opts.hosts ?? (process.getuid?.() === 0 && (await findExecutable('ip')) !== undefined ? 'lab' : 'loopback');
-  opts.log(hosts === 'lab' ? 'hosts: a 5-host network-namespace lab (smig lab), captures on every host link' : 'hosts: processes on 127.0.0.1, one capture on lo');
+  const hosts =
+    opts.hosts ?? (process.getuid?.() === 0 && (await findExecutable('ip')) !== undefined ? 'lab' : 'loopback');
+  opts.log(
+    hosts === 'lab'
+      ? 'hosts: a 5-host network-namespace lab (smig lab), captures on every host link'
+      : 'hosts: processes on 127.0.0.1, one capture on lo',
+  );
   const r = await runBench({
-    hosts, sizes: [opts.size], strategies: ['bulk', 'profile'], normal: DEMO_CAPTURE, normalFilter: DEMO_DATA_FILTER, bin: opts.bin,
-    alpha: 0.05, out: opts.out, labName: 'demo', layout: opts.layout ?? DEMO_LAYOUT, plain: false, adversary: opts.adversary === true, log: opts.log,
+    hosts,
+    sizes: [opts.size],
+    strategies: ['bulk', 'profile'],
+    normal: DEMO_CAPTURE,
+    normalFilter: DEMO_DATA_FILTER,
+    bin: opts.bin,
+    alpha: 0.05,
+    out: opts.out,
+    labName: 'demo',
+    layout: opts.layout ?? DEMO_LAYOUT,
+    plain: false,
+    adversary: opts.adversary === true,
+    log: opts.log,
   });
-  const ks = (tests: { feature: string; statistic: number; pvalue: number; n: number; m: number; distinguishable: boolean }[], feature: string): DemoKs => {
+  const ks = (
+    tests: { feature: string; statistic: number; pvalue: number; n: number; m: number; distinguishable: boolean }[],
+    feature: string,
+  ): DemoKs => {
     const t = tests.find((x) => x.feature === feature);
     if (!t) throw smigError('SMIG_ERR_INTERNAL', `smig analyze gave no ${feature} comparison`);
     return { D: t.statistic, p: t.pvalue, n: t.n, m: t.m, distinguishable: t.distinguishable };
   };
-  const runs = r.runs.filter((x): x is typeof x & { strategy: 'bulk' | 'profile' } => x.strategy === 'bulk' || x.strategy === 'profile');
+  const runs = r.runs.filter(
+    (x): x is typeof x & { strategy: 'bulk' | 'profile' } => x.strategy === 'bulk' || x.strategy === 'profile',
+  );
   return {
-    out: opts.out, hosts, payload: join(opts.out, 'runs', `payload-${opts.size}.bin`), profile: r.normal.profile, holdout: r.normal.reference, report: r.files.report,
-    migrations: runs.map((x) => ({ strategy: x.strategy, seconds: x.seconds, sha256: x.sha256, capture: x.links[0]!.capture })),
-    verdicts: runs.flatMap((x) => x.links.map((l) => ({
-      strategy: x.strategy, link: l.link, packets: ks(l.tests, 'packets_per_bin'), bytes: ks(l.tests, 'bytes_per_bin'), distinguishable: l.distinguishable,
-      ...(l.adversary ? { adversary: l.adversary } : {}),
-    }))),
-    ...(runs.find((x) => x.adversaryBaseline)?.adversaryBaseline ? { adversaryBaseline: runs.find((x) => x.adversaryBaseline)!.adversaryBaseline! } : {}),
+    out: opts.out,
+    hosts,
+    payload: join(opts.out, 'runs', `payload-${opts.size}.bin`),
+    profile: r.normal.profile,
+    holdout: r.normal.reference,
+    report: r.files.report,
+    migrations: runs.map((x) => ({
+      strategy: x.strategy,
+      seconds: x.seconds,
+      sha256: x.sha256,
+      capture: x.links[0]!.capture,
+    })),
+    verdicts: runs.flatMap((x) =>
+      x.links.map((l) => ({
+        strategy: x.strategy,
+        link: l.link,
+        packets: ks(l.tests, 'packets_per_bin'),
+        bytes: ks(l.tests, 'bytes_per_bin'),
+        distinguishable: l.distinguishable,
+        ...(l.adversary ? { adversary: l.adversary } : {}),
+      })),
+    ),
+    ...(runs.find((x) => x.adversaryBaseline)?.adversaryBaseline
+      ? { adversaryBaseline: runs.find((x) => x.adversaryBaseline)!.adversaryBaseline! }
+      : {}),
   };
 }

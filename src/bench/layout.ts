@@ -8,17 +8,22 @@ export const DEFAULT_LAYOUT: BenchLayout = { dataRelays: 2, keyRelays: 3, thresh
  * A layout from `--data-relays`, `--key-relays`, `--threshold` (each optional, over `base`).
  * @throws SmigError SMIG_ERR_USAGE for counts outside 1…255 or a threshold above the key relays.
  */
-export function parseLayout(o: { dataRelays?: string | number; keyRelays?: string | number; threshold?: string | number }, base: BenchLayout = DEFAULT_LAYOUT): BenchLayout {
+export function parseLayout(
+  o: { dataRelays?: string | number; keyRelays?: string | number; threshold?: string | number },
+  base: BenchLayout = DEFAULT_LAYOUT,
+): BenchLayout {
   const int = (v: string | number | undefined, flag: string, dflt: number): number => {
     if (v === undefined) return dflt;
     const n = typeof v === 'number' ? v : /^\d+$/.test(v.trim()) ? Number(v.trim()) : NaN;
-    if (!Number.isInteger(n) || n < 1 || n > 32) throw smigError('SMIG_ERR_USAGE', `${flag}: '${v}' is not a whole number from 1 to 32`);
+    if (!Number.isInteger(n) || n < 1 || n > 32)
+      throw smigError('SMIG_ERR_USAGE', `${flag}: '${v}' is not a whole number from 1 to 32`);
     return n;
   };
   const dataRelays = int(o.dataRelays, '--data-relays', base.dataRelays);
   const keyRelays = int(o.keyRelays, '--key-relays', base.keyRelays);
   const threshold = int(o.threshold, '--threshold', Math.min(base.threshold, keyRelays));
-  if (threshold > keyRelays) throw smigError('SMIG_ERR_USAGE', `--threshold ${threshold} is above --key-relays ${keyRelays}`);
+  if (threshold > keyRelays)
+    throw smigError('SMIG_ERR_USAGE', `--threshold ${threshold} is above --key-relays ${keyRelays}`);
   return { dataRelays, keyRelays, threshold };
 }
 
@@ -34,4 +39,3 @@ export interface BenchLayout {
   keyRelays: number;
   threshold: number;
 }
-

@@ -43,7 +43,12 @@ export async function writeSyntheticPcap(path: string, o: SyntheticPcapOptions):
     const flow = (rand() * 64) | 0;
     const udp = o.udpOnly === true || flow % 8 === 0;
     const r = rand();
-    const len = r < 0.4 ? 66 : r < 0.5 ? 60 + ((rand() * 500) | 0) : Math.min(1514, Math.max(60, Math.round(meanBytes * 1.5 * rand() + 200)));
+    const len =
+      r < 0.4
+        ? 66
+        : r < 0.5
+          ? 60 + ((rand() * 500) | 0)
+          : Math.min(1514, Math.max(60, Math.round(meanBytes * 1.5 * rand() + 200)));
     const cap = Math.min(len, snaplen);
     const rec = Buffer.allocUnsafe(16 + len);
     rec.writeUInt32LE(Math.floor(tUs / 1e6), 0);

@@ -14,20 +14,29 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSyntheticPcap } from './pcap-gen.js';
 
-export { writeSyntheticPcap } from './pcap-gen.js';
-export type { SyntheticPcapOptions } from './pcap-gen.js';
-export { parseSize } from '../util/units.js';
-// what the other bench scripts (bench:pacing, bench:vm) need from the library, so that none reaches into dist/
-export { splitBlocks } from './normal.js';
 export { createPlan, planDuration } from '../pacing/plan.js';
 export { parseProfile } from '../profile/model.js';
+export { parseSize } from '../util/units.js';
 export { QmpClient } from '../vm/qmp.js';
+// what the other bench scripts (bench:pacing, bench:vm) need from the library, so that none reaches into dist/
+export { splitBlocks } from './normal.js';
+export type { SyntheticPcapOptions } from './pcap-gen.js';
+export { writeSyntheticPcap } from './pcap-gen.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SMIG = join(ROOT, 'bin', 'smig');
@@ -89,7 +98,7 @@ async function sha256File(path: string): Promise<string> {
 export async function writeRandomFile(path: string, size: number): Promise<string> {
   const want = createHash('sha256');
   const w = createWriteStream(path);
-  for (let left = size; left > 0;) {
+  for (let left = size; left > 0; ) {
     const b = randomBytes(Math.min(left, 4 << 20));
     want.update(b);
     left -= b.length;
@@ -118,7 +127,12 @@ export async function plainTcpCopy(file: string, out: string): Promise<PlainCopy
   const [a, b] = await Promise.all([sender.exited, receiver.exited]);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (a !== 0 || b !== 0) throw new Error(`plain copy failed: ${sender.stderr}${receiver.stderr}`);
-  return { seconds, throughputMBps: size / seconds / 1e6, sender: JSON.parse(sender.stdout) as ProcessUsage, receiver: JSON.parse(receiver.stdout) as ProcessUsage };
+  return {
+    seconds,
+    throughputMBps: size / seconds / 1e6,
+    sender: JSON.parse(sender.stdout) as ProcessUsage,
+    receiver: JSON.parse(receiver.stdout) as ProcessUsage,
+  };
 }
 
 /** Options of {@link benchTransfer}. */
@@ -187,13 +201,30 @@ export async function benchTransfer(o: TransferBenchOptions): Promise<TransferBe
     const ra = await Promise.all(relays.map(addr));
     const da = await addr(recv);
     say('smig send through 5 data relays, 3 key relays (threshold 2), 1 destination…');
-    const send = smig(['send', file, '--key', keyFile, '--dest', da, '--dest-key', `${idFile}.pub`, '--leader', ra[0]!,
-      '--data-relays', ra.slice(0, 5).join(','), '--key-relays', ra.slice(5, 8).join(','), '--json',
-      ...(o.chunkSize === undefined ? [] : ['--chunk-size', o.chunkSize])]);
+    const send = smig([
+      'send',
+      file,
+      '--key',
+      keyFile,
+      '--dest',
+      da,
+      '--dest-key',
+      `${idFile}.pub`,
+      '--leader',
+      ra[0]!,
+      '--data-relays',
+      ra.slice(0, 5).join(','),
+      '--key-relays',
+      ra.slice(5, 8).join(','),
+      '--json',
+      ...(o.chunkSize === undefined ? [] : ['--chunk-size', o.chunkSize]),
+    ]);
     const status = await send.exited;
     if (status !== 0) throw new Error(`smig send exited ${status}: ${send.stderr.slice(-600)}`);
     const r = JSON.parse(send.stdout) as {
-      seconds: number; throughput: number; done: { sha256: string };
+      seconds: number;
+      throughput: number;
+      done: { sha256: string };
       resources: { cpuUserSeconds: number; cpuSystemSeconds: number; maxRssKiB: number };
     };
     for (const c of [...relays, recv]) c.kill('SIGTERM');
@@ -202,7 +233,12 @@ export async function benchTransfer(o: TransferBenchOptions): Promise<TransferBe
     if (got !== want || r.done.sha256 !== want) throw new Error('the migrated file differs from the original');
 
     const roles: RoleUsage[] = [
-      { role: 'source (smig send)', pid: send.pid, cpuSeconds: r.resources.cpuUserSeconds + r.resources.cpuSystemSeconds, maxRssMiB: r.resources.maxRssKiB / 1024 },
+      {
+        role: 'source (smig send)',
+        pid: send.pid,
+        cpuSeconds: r.resources.cpuUserSeconds + r.resources.cpuSystemSeconds,
+        maxRssMiB: r.resources.maxRssKiB / 1024,
+      },
       { role: 'leader + data relay 0', pid: relays[0]!.pid, ...daemonUsage(relays[0]!) },
       ...relays.slice(1, 5).map((c, i) => ({ role: `data relay ${i + 1}`, pid: c.pid, ...daemonUsage(c) })),
       ...relays.slice(5, 8).map((c, i) => ({ role: `key relay ${i}`, pid: c.pid, ...daemonUsage(c) })),
@@ -213,7 +249,13 @@ export async function benchTransfer(o: TransferBenchOptions): Promise<TransferBe
     const plainCpu = plain.sender.cpuSeconds + plain.receiver.cpuSeconds;
     return {
       bytes: o.size,
-      smig: { seconds: r.seconds, throughputMBps: r.throughput / 1e6, roles, totalCpuSeconds, cpuMsPerMB: (1000 * totalCpuSeconds) / mb },
+      smig: {
+        seconds: r.seconds,
+        throughputMBps: r.throughput / 1e6,
+        roles,
+        totalCpuSeconds,
+        cpuMsPerMB: (1000 * totalCpuSeconds) / mb,
+      },
       plainTcp: { ...plain, totalCpuSeconds: plainCpu, cpuMsPerMB: (1000 * plainCpu) / mb },
       ratio: r.throughput / 1e6 / plain.throughputMBps,
       verified: 'SHA-256 of the installed file equals the original',
@@ -237,10 +279,19 @@ export interface TimedRun {
  * @throws Error when the command fails or /usr/bin/time is missing
  */
 export function timeCommand(cmd: string, args: string[]): TimedRun {
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', cmd, ...args], { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 30 });
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', cmd, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+  });
   if (r.error !== undefined) throw r.error;
   if (r.status !== 0) throw new Error(`${cmd} failed (${r.status}): ${r.stderr.slice(-500)}`);
-  const [sec, user, sys, kb] = r.stderr.trim().split('\n').at(-1)!.split(' ').map(Number) as [number, number, number, number];
+  const [sec, user, sys, kb] = r.stderr.trim().split('\n').at(-1)!.split(' ').map(Number) as [
+    number,
+    number,
+    number,
+    number,
+  ];
   return { seconds: sec, cpuSeconds: user + sys, peakMiB: kb / 1024, stdout: r.stdout };
 }
 
@@ -292,10 +343,21 @@ export async function benchAnalyze(o: AnalyzeBenchOptions): Promise<AnalyzeBench
     files.push({ path, packets: n });
   }
   const tools: { tool: string; cmd: string; args: (f: string) => string[]; files: number }[] = [
-    { tool: 'smig analyze --json', cmd: process.execPath, args: (f) => [SMIG, 'analyze', '--no-progress', '--json', f], files: 2 },
+    {
+      tool: 'smig analyze --json',
+      cmd: process.execPath,
+      args: (f) => [SMIG, 'analyze', '--no-progress', '--json', f],
+      files: 2,
+    },
   ];
   if (hasTool('capinfos')) tools.push({ tool: 'capinfos', cmd: 'capinfos', args: (f) => [f], files: 2 });
-  if (o.tshark ?? hasTool('tshark')) tools.push({ tool: 'tshark -q -z io,stat,1', cmd: 'tshark', args: (f) => ['-q', '-n', '-z', 'io,stat,1', '-r', f], files: 1 });
+  if (o.tshark ?? hasTool('tshark'))
+    tools.push({
+      tool: 'tshark -q -z io,stat,1',
+      cmd: 'tshark',
+      args: (f) => ['-q', '-n', '-z', 'io,stat,1', '-r', f],
+      files: 1,
+    });
   const rows: AnalyzeBenchRow[] = [];
   for (const t of tools) {
     for (const f of files.slice(0, t.files)) {
@@ -309,7 +371,8 @@ export async function benchAnalyze(o: AnalyzeBenchOptions): Promise<AnalyzeBench
       const r = timeCommand(t.cmd, t.args(row.file));
       if (t.cmd === process.execPath) {
         const n = (JSON.parse(r.stdout) as { captures: { packets: number }[] }).captures[0]!.packets;
-        if (n !== row.packets) throw new Error(`smig analyze counted ${n} packets in ${row.file}, expected ${row.packets}`);
+        if (n !== row.packets)
+          throw new Error(`smig analyze counted ${n} packets in ${row.file}, expected ${row.packets}`);
       }
       row.runs.push({ seconds: r.seconds, cpuSeconds: r.cpuSeconds, peakMiB: r.peakMiB });
     }

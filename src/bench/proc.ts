@@ -2,8 +2,9 @@
  * Child processes for `smig demo` and `smig bench`: `smig` subcommands (this package's bin/smig under the running
  * node) or other programs, with their output collected, started on the machine or inside a lab host's namespace.
  */
-import { spawn } from 'node:child_process';
+
 import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { smigError } from '../errors.js';
@@ -35,10 +36,13 @@ export interface Spawner {
  */
 export function runProc(argv: readonly string[], cmd?: string, where: Spawner = {}): Proc {
   const full = cmd !== undefined ? [cmd, ...argv] : [process.execPath, SMIG_BIN, ...argv];
-  const [file, args] = where.namespace !== undefined ? ['ip', ['netns', 'exec', where.namespace, ...full]] : [full[0]!, full.slice(1)];
+  const [file, args] =
+    where.namespace !== undefined ? ['ip', ['netns', 'exec', where.namespace, ...full]] : [full[0]!, full.slice(1)];
   const child = spawn(file, args, { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const p: Proc = {
-    child, stdout: '', stderr: '',
+    child,
+    stdout: '',
+    stderr: '',
     exited: new Promise((res) => {
       child.once('exit', (code, signal) => res(code ?? signal ?? 'unknown'));
       child.once('error', (err) => {
@@ -89,7 +93,10 @@ export async function waitFor(p: Proc, re: RegExp, what: string, ms = 20_000): P
     if (m) return m;
     if (Date.now() - t0 > ms) throw smigError('SMIG_ERR_TIMEOUT', `${what} did not start within ${ms} ms`);
     if (p.failed || p.child.exitCode !== null || p.child.signalCode !== null) {
-      throw smigError('SMIG_ERR_LAB', `${what} ${p.failed ? 'could not be started' : 'exited before it started'}: ${lastLine(p.stderr)}`);
+      throw smigError(
+        'SMIG_ERR_LAB',
+        `${what} ${p.failed ? 'could not be started' : 'exited before it started'}: ${lastLine(p.stderr)}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -7,15 +7,18 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { renderSvg } from '../analysis/plot.js';
-import type { BenchAdversary, BenchResult, BenchRun, BenchTest } from './result.js';
 import { runOk } from './proc.js';
+import type { BenchAdversary, BenchResult, BenchRun, BenchTest } from './result.js';
 
 /** How each class is named in the figures (the paper's words first). */
 export function classLabel(strategy: BenchRun['strategy']): string {
   switch (strategy) {
-    case 'plain': return 'normal (plain TCP copy)';
-    case 'bulk': return 'traditional (bulk)';
-    default: return `stealth (${strategy})`;
+    case 'plain':
+      return 'normal (plain TCP copy)';
+    case 'bulk':
+      return 'traditional (bulk)';
+    default:
+      return `stealth (${strategy})`;
   }
 }
 
@@ -39,14 +42,27 @@ export interface BenchRow {
 
 /** The rows of the per-strategy tables, in run order. */
 export function benchRows(r: BenchResult): BenchRow[] {
-  return r.runs.flatMap((run) => run.links.map((l) => {
-    const t = (feature: string): BenchTest | undefined => l.tests.find((x) => x.feature === feature);
-    return {
-      strategy: run.strategy, size: run.size, seconds: run.seconds, ratio: run.ratio, overhead: run.overhead, wireOverhead: run.wireOverhead, link: l.link,
-      packets: t('packets_per_bin'), bytes: t('bytes_per_bin'), size_: t('size'), iat: t('iat'), chi2: t('size_histogram'),
-      distinguishable: l.distinguishable, adversary: l.adversary,
-    };
-  }));
+  return r.runs.flatMap((run) =>
+    run.links.map((l) => {
+      const t = (feature: string): BenchTest | undefined => l.tests.find((x) => x.feature === feature);
+      return {
+        strategy: run.strategy,
+        size: run.size,
+        seconds: run.seconds,
+        ratio: run.ratio,
+        overhead: run.overhead,
+        wireOverhead: run.wireOverhead,
+        link: l.link,
+        packets: t('packets_per_bin'),
+        bytes: t('bytes_per_bin'),
+        size_: t('size'),
+        iat: t('iat'),
+        chi2: t('size_histogram'),
+        distinguishable: l.distinguishable,
+        adversary: l.adversary,
+      };
+    }),
+  );
 }
 
 const fmtP = (p: number): string => (p >= 1e-3 || p === 0 ? String(Number(p.toPrecision(3))) : p.toExponential(1));
@@ -58,25 +74,61 @@ const fmtN = (t: BenchTest | undefined): string => (t === undefined ? '-' : `${t
 export function fmtAuc(a: BenchAdversary | undefined): string {
   if (a === undefined) return '-';
   if (a.auc === null) return `n/a (${a.windows} windows)`;
-  return a.aucLow === null || a.aucHigh === null ? a.auc.toFixed(2) : `${a.auc.toFixed(2)} [${a.aucLow.toFixed(2)}–${a.aucHigh.toFixed(2)}]`;
+  return a.aucLow === null || a.aucHigh === null
+    ? a.auc.toFixed(2)
+    : `${a.auc.toFixed(2)} [${a.aucLow.toFixed(2)}–${a.aucHigh.toFixed(2)}]`;
 }
 
 /** The observer's baseline line ("normal vs normal: 0.61 …"), or undefined when it did not run. */
 export function adversaryBaselineLine(r: BenchResult): string | undefined {
   const b = r.runs.find((x) => x.adversaryBaseline !== undefined)?.adversaryBaseline;
   if (b === undefined) return undefined;
-  return `trained observer (random forest on 5 s windows, 5-fold CV): normal vs normal (the reference's even vs odd 10 s blocks): ${fmtAuc(b)}; ` +
-    'a link whose AUC is near this cannot be told from normal traffic, 0.5 = cannot tell, 1 = always tells';
+  return (
+    `trained observer (random forest on 5 s windows, 5-fold CV): normal vs normal (the reference's even vs odd 10 s blocks): ${fmtAuc(b)}; ` +
+    'a link whose AUC is near this cannot be told from normal traffic, 0.5 = cannot tell, 1 = always tells'
+  );
 }
 
 /** Header and cells of the table of one strategy's runs (strings, for text, Markdown and HTML). */
 export function strategyTable(r: BenchResult, strategy: BenchRun['strategy']): { head: string[]; rows: string[][] } {
-  const head = ['size', 'time s', '÷ lower bound', 'overhead', 'not payload', 'link', 'pkt/bin D', 'p', 'n/m', 'bytes/bin D', 'p', 'size D', 'p', 'gap D', 'p', 'χ² p', 'verdict'];
+  const head = [
+    'size',
+    'time s',
+    '÷ lower bound',
+    'overhead',
+    'not payload',
+    'link',
+    'pkt/bin D',
+    'p',
+    'n/m',
+    'bytes/bin D',
+    'p',
+    'size D',
+    'p',
+    'gap D',
+    'p',
+    'χ² p',
+    'verdict',
+  ];
   const all = benchRows(r).filter((x) => x.strategy === strategy);
   const withAdversary = all.some((x) => x.adversary !== undefined);
   const rows = all.map((x) => [
-    String(x.size), x.seconds.toFixed(2), x.ratio.toFixed(3), `${(x.overhead * 100).toFixed(1)} %`, x.wireOverhead === undefined ? '-' : `${(x.wireOverhead * 100).toFixed(1)} %`, x.link,
-    fmtD(x.packets), fmtPv(x.packets), fmtN(x.packets), fmtD(x.bytes), fmtPv(x.bytes), fmtD(x.size_), fmtPv(x.size_), fmtD(x.iat), fmtPv(x.iat), fmtPv(x.chi2),
+    String(x.size),
+    x.seconds.toFixed(2),
+    x.ratio.toFixed(3),
+    `${(x.overhead * 100).toFixed(1)} %`,
+    x.wireOverhead === undefined ? '-' : `${(x.wireOverhead * 100).toFixed(1)} %`,
+    x.link,
+    fmtD(x.packets),
+    fmtPv(x.packets),
+    fmtN(x.packets),
+    fmtD(x.bytes),
+    fmtPv(x.bytes),
+    fmtD(x.size_),
+    fmtPv(x.size_),
+    fmtD(x.iat),
+    fmtPv(x.iat),
+    fmtPv(x.chi2),
     ...(withAdversary ? [fmtAuc(x.adversary)] : []),
     x.distinguishable ? 'distinguishable' : 'not distinguishable',
   ]);
@@ -87,9 +139,16 @@ export function strategyTable(r: BenchResult, strategy: BenchRun['strategy']): {
 /** Header and cells of the CPU and memory table (one row per run and role). */
 export function resourceTable(r: BenchResult): { head: string[]; rows: string[][] } {
   const head = ['strategy', 'size', 'role', 'CPU s', 'CPU s per MB', 'peak RSS MiB'];
-  const rows = r.runs.flatMap((run) => Object.entries(run.resources).map(([role, x]) => [
-    run.strategy, String(run.size), role, x.cpuSeconds.toFixed(3), (x.cpuSeconds / (run.size / 1e6)).toFixed(3), (x.maxRssKiB / 1024).toFixed(1),
-  ]));
+  const rows = r.runs.flatMap((run) =>
+    Object.entries(run.resources).map(([role, x]) => [
+      run.strategy,
+      String(run.size),
+      role,
+      x.cpuSeconds.toFixed(3),
+      (x.cpuSeconds / (run.size / 1e6)).toFixed(3),
+      (x.maxRssKiB / 1024).toFixed(1),
+    ]),
+  );
   return { head, rows };
 }
 
@@ -102,21 +161,39 @@ export function strategiesOf(r: BenchResult): BenchRun['strategy'][] {
 export function timeFigureSpec(r: BenchResult): TopLevelSpec {
   const rows = r.runs.map((x) => ({ c: classLabel(x.strategy), size: x.size, s: x.seconds }));
   const sizes = [...new Set(r.runs.map((x) => x.size))].sort((a, b) => a - b);
-  const bound = sizes.map((size) => ({ c: 'lower bound (size ÷ normal mean rate)', size, s: size / r.normal.meanByteRate }));
+  const bound = sizes.map((size) => ({
+    c: 'lower bound (size ÷ normal mean rate)',
+    size,
+    s: size / r.normal.meanByteRate,
+  }));
   const domain = [...new Set([...rows.map((x) => x.c), bound[0]?.c ?? ''])].filter((x) => x !== '');
   const enc = {
-    x: { field: 'size', type: 'quantitative', title: 'payload size (bytes)', scale: { type: 'log' }, axis: { labelExpr: "format(datum.value, '~s')" } },
+    x: {
+      field: 'size',
+      type: 'quantitative',
+      title: 'payload size (bytes)',
+      scale: { type: 'log' },
+      axis: { labelExpr: "format(datum.value, '~s')" },
+    },
     y: { field: 's', type: 'quantitative', title: 'time (s)', scale: { type: 'log' } },
     color: { field: 'c', type: 'nominal', title: 'class', scale: { domain } },
   } as const;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: 'Figure 3: migration time against size', subtitle: `smig bench on ${r.hosts}; ${r.layout.dataRelays} data relays, ${r.layout.threshold}-of-${r.layout.keyRelays} key shares`, anchor: 'start' },
+    title: {
+      text: 'Figure 3: migration time against size',
+      subtitle: `smig bench on ${r.hosts}; ${r.layout.dataRelays} data relays, ${r.layout.threshold}-of-${r.layout.keyRelays} key shares`,
+      anchor: 'start',
+    },
     width: 560,
     height: 340,
     layer: [
       { data: { values: rows }, mark: { type: 'line', point: true }, encoding: enc },
-      { data: { values: bound }, mark: { type: 'line', strokeDash: [4, 4], color: '#888' }, encoding: { ...enc, color: { ...enc.color } } },
+      {
+        data: { values: bound },
+        mark: { type: 'line', strokeDash: [4, 4], color: '#888' },
+        encoding: { ...enc, color: { ...enc.color } },
+      },
     ],
     config: { legend: { labelLimit: 0, orient: 'right' } },
   } as TopLevelSpec;
@@ -130,7 +207,11 @@ function htmlTable(t: { head: string[]; rows: string[][] }): string {
 }
 
 function mdTable(t: { head: string[]; rows: string[][] }): string {
-  return [`| ${t.head.join(' | ')} |`, `|${t.head.map(() => '---').join('|')}|`, ...t.rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${t.head.join(' | ')} |`,
+    `|${t.head.map(() => '---').join('|')}|`,
+    ...t.rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 /** The link figures 4–6 show: the source's first data link (the one the paper's figures watch). */
@@ -154,11 +235,21 @@ export function rateFigureSpec(series: readonly RateSeries[], title: string): To
       const peak = Math.max(0, ...s.packets);
       const mean = s.packets.length === 0 ? 0 : s.packets.reduce((a, b) => a + b, 0) / s.packets.length;
       return {
-        title: { text: s.name, subtitle: `mean ${mean.toFixed(1)} packets/s, peak ${peak} packets/s, ${s.packets.length} s`, anchor: 'start', fontSize: 12 },
+        title: {
+          text: s.name,
+          subtitle: `mean ${mean.toFixed(1)} packets/s, peak ${peak} packets/s, ${s.packets.length} s`,
+          anchor: 'start',
+          fontSize: 12,
+        },
         width: 640,
         height: 90,
         // step-after through the end of the last bin, so every bin (a one-bin burst too) is a visible segment
-        data: { values: [...s.packets.map((v, t) => ({ t, v })), ...(s.packets.length > 0 ? [{ t: s.packets.length, v: s.packets.at(-1)! }] : [])] },
+        data: {
+          values: [
+            ...s.packets.map((v, t) => ({ t, v })),
+            ...(s.packets.length > 0 ? [{ t: s.packets.length, v: s.packets.at(-1)! }] : []),
+          ],
+        },
         mark: { type: 'line', strokeWidth: 1, interpolate: 'step-after' },
         encoding: {
           x: { field: 't', type: 'quantitative', title: 'seconds from the first packet' },
@@ -176,52 +267,87 @@ export function rateFigureSpec(series: readonly RateSeries[], title: string): To
  * the figure link), the detail figure (`smig analyze --plot`: rates, bytes and every test's ECDFs), report.html
  * and report.md next to the JSON.
  */
-export async function writeBenchReport(r: BenchResult, ref: { reference: string; referenceFilter: string | null }): Promise<void> {
+export async function writeBenchReport(
+  r: BenchResult,
+  ref: { reference: string; referenceFilter: string | null },
+): Promise<void> {
   writeFileSync(r.files.timeFigure, await renderSvg(timeFigureSpec(r)));
   const largest = Math.max(...r.runs.map((x) => x.size));
-  const classes = r.runs.filter((x) => x.size === largest && x.kind === 'migration').map((x) => {
-    const l = x.links.find((y) => y.link === FIGURE_LINK) ?? x.links[0]!;
-    return ['--class', `${x.strategy}=${l.capture}@${l.filter}`];
-  });
+  const classes = r.runs
+    .filter((x) => x.size === largest && x.kind === 'migration')
+    .map((x) => {
+      const l = x.links.find((y) => y.link === FIGURE_LINK) ?? x.links[0]!;
+      return ['--class', `${x.strategy}=${l.capture}@${l.filter}`];
+    });
   const normal = ref.referenceFilter === null ? ref.reference : `${ref.reference}@${ref.referenceFilter}`;
   const argv = ['analyze', '--no-progress', '--bin', '1s', '--class', `normal=${normal}`, ...classes.flat()];
   await runOk('smig analyze --plot', [...argv, '--plot', r.files.detailFigure]);
-  const j = JSON.parse((await runOk('smig analyze --json', [...argv, '--json'])).stdout) as { captures: { name: string; series: { bins: number; rows: [number, number, number][] } }[] };
-  const label = (name: string): string => (name === 'normal' ? 'normal traffic (hold-out)' : classLabel(name as BenchRun['strategy']));
+  const j = JSON.parse((await runOk('smig analyze --json', [...argv, '--json'])).stdout) as {
+    captures: { name: string; series: { bins: number; rows: [number, number, number][] } }[];
+  };
+  const label = (name: string): string =>
+    name === 'normal' ? 'normal traffic (hold-out)' : classLabel(name as BenchRun['strategy']);
   const series = j.captures.map((c) => {
     const packets = new Array<number>(c.series.bins).fill(0);
     for (const [i, p] of c.series.rows) packets[i] = p;
     return { name: label(c.name), packets };
   });
-  writeFileSync(r.files.rateFigure, await renderSvg(rateFigureSpec(series, `${FIGURE_LINK}, ${largest} bytes; normal: the capture's data direction`)));
+  writeFileSync(
+    r.files.rateFigure,
+    await renderSvg(rateFigureSpec(series, `${FIGURE_LINK}, ${largest} bytes; normal: the capture's data direction`)),
+  );
   const rates = readFileSync(r.files.rateFigure, 'utf8');
   const detail = readFileSync(r.files.detailFigure, 'utf8');
   const time = readFileSync(r.files.timeFigure, 'utf8');
   const heldOut = basename(r.normal.reference) === 'normal-holdout.pcap';
-  const setup = `${r.hosts === 'lab' ? 'network-namespace lab (one host per role)' : 'loopback (every process on 127.0.0.1)'}; ` +
+  const setup =
+    `${r.hosts === 'lab' ? 'network-namespace lab (one host per role)' : 'loopback (every process on 127.0.0.1)'}; ` +
     `normal capture ${basename(r.normal.capture)}${r.normal.filter ? ` (data direction: ${r.normal.filter})` : ''}, profile mean ${r.normal.meanByteRate.toFixed(0)} B/s; ` +
-    `each link's data direction tested on ${r.bin} bins at α = ${r.alpha} against ${heldOut ? 'the capture\'s odd 5 s blocks (the hold-out: the profile learned the even ones)' : 'the whole capture'}`;
+    `each link's data direction tested on ${r.bin} bins at α = ${r.alpha} against ${heldOut ? "the capture's odd 5 s blocks (the hold-out: the profile learned the even ones)" : 'the whole capture'}`;
   const strategies = strategiesOf(r);
   const html = [
-    '<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">', '<title>smig bench</title>',
+    '<!DOCTYPE html>',
+    '<html lang="en">',
+    '<head>',
+    '<meta charset="utf-8">',
+    '<title>smig bench</title>',
     '<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin:0 0 1.5em}th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left}td{font-variant-numeric:tabular-nums}</style>',
-    '</head>', '<body>', '<h1>smig bench</h1>', `<p>${esc(setup)}. ${esc(r.created)}.</p>`,
-    '<h2>Figure 3: time against size</h2>', `<figure>${time}</figure>`,
-    `<h2>Figures 4–6: packets per second on the link ${esc(FIGURE_LINK)} (${largest} bytes)</h2>`, `<figure>${rates}</figure>`,
-    '<h2>Detail: packets and bytes per second, and the ECDFs of every test on that link</h2>', `<figure>${detail}</figure>`,
+    '</head>',
+    '<body>',
+    '<h1>smig bench</h1>',
+    `<p>${esc(setup)}. ${esc(r.created)}.</p>`,
+    '<h2>Figure 3: time against size</h2>',
+    `<figure>${time}</figure>`,
+    `<h2>Figures 4–6: packets per second on the link ${esc(FIGURE_LINK)} (${largest} bytes)</h2>`,
+    `<figure>${rates}</figure>`,
+    '<h2>Detail: packets and bytes per second, and the ECDFs of every test on that link</h2>',
+    `<figure>${detail}</figure>`,
     ...(adversaryBaselineLine(r) ? [`<p>${esc(adversaryBaselineLine(r)!)}</p>`] : []),
     ...strategies.flatMap((s) => [`<h2>${esc(classLabel(s))}</h2>`, htmlTable(strategyTable(r, s))]),
-    '<h2>CPU and memory per role</h2>', htmlTable(resourceTable(r)),
-    '</body>', '</html>', '',
+    '<h2>CPU and memory per role</h2>',
+    htmlTable(resourceTable(r)),
+    '</body>',
+    '</html>',
+    '',
   ].join('\n');
   writeFileSync(r.files.report, html);
   const md = [
-    '# smig bench', '', `${setup}. ${r.created}.`, '',
-    '![Figure 3](fig3-time.svg)', '', `![Figures 4–6](fig4-6-rates.svg)`, '',
-    `Detail (bytes per second, the ECDFs of every test on ${FIGURE_LINK}): [links-detail.svg](links-detail.svg)`, '',
+    '# smig bench',
+    '',
+    `${setup}. ${r.created}.`,
+    '',
+    '![Figure 3](fig3-time.svg)',
+    '',
+    `![Figures 4–6](fig4-6-rates.svg)`,
+    '',
+    `Detail (bytes per second, the ECDFs of every test on ${FIGURE_LINK}): [links-detail.svg](links-detail.svg)`,
+    '',
     ...(adversaryBaselineLine(r) ? [adversaryBaselineLine(r)!, ''] : []),
     ...strategies.flatMap((s) => [`## ${classLabel(s)}`, '', mdTable(strategyTable(r, s)), '']),
-    '## CPU and memory per role', '', mdTable(resourceTable(r)), '',
+    '## CPU and memory per role',
+    '',
+    mdTable(resourceTable(r)),
+    '',
   ].join('\n');
   writeFileSync(r.files.report.replace(/\.html$/, '.md'), md);
 }

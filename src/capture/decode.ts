@@ -126,7 +126,12 @@ const MAX_VLAN_TAGS = 16;
  * const d = createDecoded();
  * await readCapture(path, (p) => { decodePacket(p.linktype, p.data, d, p.origLen); if (pred(d)) n++; });
  */
-export function decodePacket(linktype: number, data: Uint8Array, out: Decoded, wireLength: number = data.length): Decoded {
+export function decodePacket(
+  linktype: number,
+  data: Uint8Array,
+  out: Decoded,
+  wireLength: number = data.length,
+): Decoded {
   return decodePacketAt(linktype, data, 0, data.length, out, wireLength);
 }
 
@@ -134,7 +139,14 @@ export function decodePacket(linktype: number, data: Uint8Array, out: Decoded, w
  * {@link decodePacket} of the packet in bytes [start, end) of `buf`, without making a view of them: `out.data` is
  * `buf` and the offsets in `out` are offsets in `buf`. For a reader that hands out packets in place.
  */
-export function decodePacketAt(linktype: number, data: Uint8Array, b: number, end: number, out: Decoded, wireLength: number = end - b): Decoded {
+export function decodePacketAt(
+  linktype: number,
+  data: Uint8Array,
+  b: number,
+  end: number,
+  out: Decoded,
+  wireLength: number = end - b,
+): Decoded {
   out.network = 'none';
   out.ethertype = -1;
   if (out.vlanIds.length !== 0) out.vlanIds.length = 0; // setting a length is a runtime call: only when needed
@@ -168,12 +180,25 @@ export function decodePacketAt(linktype: number, data: Uint8Array, b: number, en
       // (the small AF values cannot be mistaken for a byte-swapped one).
       if (len < 4) break;
       const le = (data[b]! | (data[b + 1]! << 8) | (data[b + 2]! << 16) | (data[b + 3]! << 24)) >>> 0;
-      loopback(data, b, end, le <= 0xffff ? le : ((data[b]! << 24) | (data[b + 1]! << 16) | (data[b + 2]! << 8) | data[b + 3]!) >>> 0, out);
+      loopback(
+        data,
+        b,
+        end,
+        le <= 0xffff ? le : ((data[b]! << 24) | (data[b + 1]! << 16) | (data[b + 2]! << 8) | data[b + 3]!) >>> 0,
+        out,
+      );
       break;
     }
     case LT_LOOP:
       // LINKTYPE_LOOP: the same AF_ value, always big-endian
-      if (len >= 4) loopback(data, b, end, ((data[b]! << 24) | (data[b + 1]! << 16) | (data[b + 2]! << 8) | data[b + 3]!) >>> 0, out);
+      if (len >= 4)
+        loopback(
+          data,
+          b,
+          end,
+          ((data[b]! << 24) | (data[b + 1]! << 16) | (data[b + 2]! << 8) | data[b + 3]!) >>> 0,
+          out,
+        );
       break;
     case LT_RAW:
     case LT_RAW_12:
@@ -181,9 +206,14 @@ export function decodePacketAt(linktype: number, data: Uint8Array, b: number, en
       // Raw IP: the version nibble decides
       if (len === 0) break;
       switch (data[b]! >> 4) {
-        case 4: ipv4(data, b, end, out); break;
-        case 6: ipv6(data, b, end, out); break;
-        default: out.network = 'other';
+        case 4:
+          ipv4(data, b, end, out);
+          break;
+        case 6:
+          ipv6(data, b, end, out);
+          break;
+        default:
+          out.network = 'other';
       }
       break;
     case LT_IPV4:
@@ -230,11 +260,22 @@ function etherPayload(data: Uint8Array, off: number, len: number, type: number, 
     return;
   }
   switch (type) {
-    case ET_IPV4: ipv4(data, off, len, out); break;
-    case ET_IPV6: ipv6(data, off, len, out); break;
-    case ET_ARP: out.network = 'arp'; arp(data, off, len, out); break;
-    case ET_RARP: out.network = 'other'; arp(data, off, len, out); break;
-    default: out.network = 'other';
+    case ET_IPV4:
+      ipv4(data, off, len, out);
+      break;
+    case ET_IPV6:
+      ipv6(data, off, len, out);
+      break;
+    case ET_ARP:
+      out.network = 'arp';
+      arp(data, off, len, out);
+      break;
+    case ET_RARP:
+      out.network = 'other';
+      arp(data, off, len, out);
+      break;
+    default:
+      out.network = 'other';
   }
   out.ethertype = type;
 }

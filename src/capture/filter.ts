@@ -29,8 +29,8 @@
  * token and its column.
  */
 
-import { smigError } from '../errors.js';
 import type { SmigError } from '../errors.js';
+import { smigError } from '../errors.js';
 import type { Decoded } from './decode.js';
 import { parseAddress } from './decode.js';
 
@@ -41,30 +41,159 @@ const SUPPORTED =
   'host, net, mask, port, portrange, proto, src, dst, ip, ip6, arp, rarp, tcp, udp, sctp, icmp, icmp6, vlan, less, greater, and, or, not, ( )';
 
 /** Service names accepted where a port number is (IANA service-names registry; ports per /etc/services). */
-const SERVICE_PORTS: ReadonlyMap<string, number> = new Map(Object.entries({
-  'ftp-data': 20, ftp: 21, ssh: 22, telnet: 23, smtp: 25, domain: 53, dns: 53, bootps: 67, bootpc: 68,
-  tftp: 69, http: 80, www: 80, kerberos: 88, pop3: 110, sunrpc: 111, ntp: 123, 'netbios-ns': 137,
-  'netbios-dgm': 138, 'netbios-ssn': 139, imap: 143, snmp: 161, 'snmp-trap': 162, bgp: 179, ldap: 389,
-  https: 443, 'microsoft-ds': 445, isakmp: 500, syslog: 514, submission: 587, ldaps: 636, imaps: 993,
-  pop3s: 995, openvpn: 1194, mysql: 3306, 'ms-wbt-server': 3389, 'ipsec-nat-t': 4500, postgresql: 5432,
-  'http-alt': 8080,
-}));
+const SERVICE_PORTS: ReadonlyMap<string, number> = new Map(
+  Object.entries({
+    'ftp-data': 20,
+    ftp: 21,
+    ssh: 22,
+    telnet: 23,
+    smtp: 25,
+    domain: 53,
+    dns: 53,
+    bootps: 67,
+    bootpc: 68,
+    tftp: 69,
+    http: 80,
+    www: 80,
+    kerberos: 88,
+    pop3: 110,
+    sunrpc: 111,
+    ntp: 123,
+    'netbios-ns': 137,
+    'netbios-dgm': 138,
+    'netbios-ssn': 139,
+    imap: 143,
+    snmp: 161,
+    'snmp-trap': 162,
+    bgp: 179,
+    ldap: 389,
+    https: 443,
+    'microsoft-ds': 445,
+    isakmp: 500,
+    syslog: 514,
+    submission: 587,
+    ldaps: 636,
+    imaps: 993,
+    pop3s: 995,
+    openvpn: 1194,
+    mysql: 3306,
+    'ms-wbt-server': 3389,
+    'ipsec-nat-t': 4500,
+    postgresql: 5432,
+    'http-alt': 8080,
+  }),
+);
 
 /** IP protocol names accepted after `proto` (IANA protocol numbers). */
-const PROTOCOL_NUMBERS: ReadonlyMap<string, number> = new Map(Object.entries({
-  icmp: 1, igmp: 2, tcp: 6, udp: 17, gre: 47, esp: 50, ah: 51, icmp6: 58, sctp: 132,
-}));
+const PROTOCOL_NUMBERS: ReadonlyMap<string, number> = new Map(
+  Object.entries({
+    icmp: 1,
+    igmp: 2,
+    tcp: 6,
+    udp: 17,
+    gre: 47,
+    esp: 50,
+    ah: 51,
+    icmp6: 58,
+    sctp: 132,
+  }),
+);
 
 /** pcap-filter(7) keywords this subset does not implement: named in the error instead of "not an address". */
 const UNSUPPORTED = new Set([
-  'ether', 'fddi', 'tr', 'wlan', 'link', 'gateway', 'broadcast', 'multicast', 'len', 'inbound', 'outbound',
-  'ifname', 'on', 'rnr', 'rulenum', 'reason', 'rset', 'ruleset', 'srnr', 'subrulenum', 'action', 'type',
-  'subtype', 'dir', 'ra', 'ta', 'addr1', 'addr2', 'addr3', 'addr4', 'mpls', 'pppoed', 'pppoes', 'geneve',
-  'llc', 'protochain', 'igmp', 'igrp', 'pim', 'vrrp', 'carp', 'ah', 'esp', 'atalk', 'aarp', 'decnet',
-  'iso', 'esis', 'isis', 'clnp', 'stp', 'ipx', 'netbeui', 'lat', 'moprc', 'mopdl', 'sca', 'radio',
-  'l1', 'l2', 'iih', 'lsp', 'snp', 'csnp', 'psnp', 'vpi', 'vci', 'lane', 'oamf4', 'oamf4ec', 'oamf4sc',
-  'metac', 'bcc', 'sc', 'ilmic', 'connectmsg', 'metaconnect', 'fisu', 'lssu', 'msu', 'sio', 'opc', 'dpc',
-  'sls', 'hfisu', 'hlssu', 'hmsu', 'hsio', 'hopc', 'hdpc', 'hsls', 'slip', 'arcnet',
+  'ether',
+  'fddi',
+  'tr',
+  'wlan',
+  'link',
+  'gateway',
+  'broadcast',
+  'multicast',
+  'len',
+  'inbound',
+  'outbound',
+  'ifname',
+  'on',
+  'rnr',
+  'rulenum',
+  'reason',
+  'rset',
+  'ruleset',
+  'srnr',
+  'subrulenum',
+  'action',
+  'type',
+  'subtype',
+  'dir',
+  'ra',
+  'ta',
+  'addr1',
+  'addr2',
+  'addr3',
+  'addr4',
+  'mpls',
+  'pppoed',
+  'pppoes',
+  'geneve',
+  'llc',
+  'protochain',
+  'igmp',
+  'igrp',
+  'pim',
+  'vrrp',
+  'carp',
+  'ah',
+  'esp',
+  'atalk',
+  'aarp',
+  'decnet',
+  'iso',
+  'esis',
+  'isis',
+  'clnp',
+  'stp',
+  'ipx',
+  'netbeui',
+  'lat',
+  'moprc',
+  'mopdl',
+  'sca',
+  'radio',
+  'l1',
+  'l2',
+  'iih',
+  'lsp',
+  'snp',
+  'csnp',
+  'psnp',
+  'vpi',
+  'vci',
+  'lane',
+  'oamf4',
+  'oamf4ec',
+  'oamf4sc',
+  'metac',
+  'bcc',
+  'sc',
+  'ilmic',
+  'connectmsg',
+  'metaconnect',
+  'fisu',
+  'lssu',
+  'msu',
+  'sio',
+  'opc',
+  'dpc',
+  'sls',
+  'hfisu',
+  'hlssu',
+  'hmsu',
+  'hsio',
+  'hopc',
+  'hdpc',
+  'hsls',
+  'slip',
+  'arcnet',
 ]);
 
 type Proto = 'ip' | 'ip6' | 'arp' | 'rarp' | 'tcp' | 'udp' | 'sctp' | 'icmp' | 'icmp6';
@@ -82,7 +211,17 @@ interface Qual {
 const PROTOS: ReadonlySet<string> = new Set<Proto>(['ip', 'ip6', 'arp', 'rarp', 'tcp', 'udp', 'sctp', 'icmp', 'icmp6']);
 const KINDS: ReadonlySet<string> = new Set<Kind>(['host', 'net', 'port', 'portrange', 'proto']);
 const KEYWORDS: ReadonlySet<string> = new Set([
-  ...PROTOS, ...KINDS, 'src', 'dst', 'and', 'or', 'not', 'mask', 'vlan', 'less', 'greater',
+  ...PROTOS,
+  ...KINDS,
+  'src',
+  'dst',
+  'and',
+  'or',
+  'not',
+  'mask',
+  'vlan',
+  'less',
+  'greater',
 ]);
 
 interface Token {
@@ -270,7 +409,8 @@ class Parser {
     }
     if (w === 'vlan') return this.vlan();
     if (UNSUPPORTED.has(w)) throw unsupported(t);
-    if (KEYWORDS.has(w)) throw fail(`expected a primitive (host, net, port, tcp, ...) at column ${t.col}, found '${w}'`);
+    if (KEYWORDS.has(w))
+      throw fail(`expected a primitive (host, net, port, tcp, ...) at column ${t.col}, found '${w}'`);
     // A bare id repeats the last qualifiers (pcap-filter(7): "tcp dst port ftp or ftp-data or domain")
     if (this.last) {
       this.next();
@@ -291,7 +431,8 @@ class Parser {
     if (t.type !== 'word' || !/^[0-9]/.test(t.text)) return (d) => d.vlanIds.length > depth;
     this.next();
     const id = parseNumber(t.text);
-    if (id === undefined || id > 4095) throw fail(`VLAN id '${t.text}' at column ${t.col} is not a number from 0 to 4095`);
+    if (id === undefined || id > 4095)
+      throw fail(`VLAN id '${t.text}' at column ${t.col} is not a number from 0 to 4095`);
     return (d) => d.vlanIds.length > depth && d.vlanIds[depth] === id;
   }
 
@@ -325,7 +466,9 @@ class Parser {
     // libpcap `head id` where id may also be `not id` or a parenthesised list: `host (a or b)`
     const n = this.peek();
     if (this.isNot(n) || n.type === '(') return this.term();
-    const isId = n.type === 'word' && ((!KEYWORDS.has(n.text) && !UNSUPPORTED.has(n.text)) || (kind === 'proto' && PROTOCOL_NUMBERS.has(n.text)));
+    const isId =
+      n.type === 'word' &&
+      ((!KEYWORDS.has(n.text) && !UNSUPPORTED.has(n.text)) || (kind === 'proto' && PROTOCOL_NUMBERS.has(n.text)));
     if (!isId) throw fail(`expected ${WHAT[kind]} after '${kindTok!.text}' at column ${n.col}, found ${describe(n)}`);
     this.next();
     return this.id(q, n);
@@ -357,7 +500,8 @@ class Parser {
         }
         const name = t.text.startsWith('\\') ? t.text.slice(1) : t.text;
         const v = PROTOCOL_NUMBERS.get(name) ?? parseNumber(name);
-        if (v === undefined || v > 255) throw fail(`'${t.text}' at column ${t.col} is not an IP protocol number or name`);
+        if (v === undefined || v > 255)
+          throw fail(`'${t.text}' at column ${t.col} is not an IP protocol number or name`);
         if (q.proto === 'ip') return (d) => d.network === 'ipv4' && d.protocol === v;
         if (q.proto === 'ip6') return (d) => d.network === 'ipv6' && d.protocol === v;
         return (d) => (d.network === 'ipv4' || d.network === 'ipv6') && d.protocol === v;
@@ -392,12 +536,15 @@ class Parser {
       const m = this.next();
       if (n.type === '/') {
         const len = m.type === 'word' ? parseNumber(m.text) : undefined;
-        if (len === undefined) throw fail(`expected a prefix length after '/' at column ${m.col}, found ${describe(m)}`);
-        if (len > value.length * 8) throw fail(`prefix length ${len} at column ${m.col} is longer than ${value.length * 8}`);
+        if (len === undefined)
+          throw fail(`expected a prefix length after '/' at column ${m.col}, found ${describe(m)}`);
+        if (len > value.length * 8)
+          throw fail(`prefix length ${len} at column ${m.col} is longer than ${value.length * 8}`);
         bits = len;
       } else {
         const mask = m.type === 'word' ? parseAddress(m.text) : undefined;
-        if (v6 || !mask || mask.length !== 4) throw fail(`expected an IPv4 netmask after 'mask' at column ${m.col}, found ${describe(m)}`);
+        if (v6 || !mask || mask.length !== 4)
+          throw fail(`expected an IPv4 netmask after 'mask' at column ${m.col}, found ${describe(m)}`);
         maskBytes = mask;
       }
     }
@@ -406,7 +553,9 @@ class Parser {
       if ((value[i]! & ~maskBytes[i]!) !== 0) throw fail(`non-network bits set in '${t.text}' at column ${t.col}`);
     }
     if (v6 ? q.proto !== undefined && q.proto !== 'ip6' : q.proto === 'ip6') {
-      throw fail(`'${q.proto}' at column ${q.protoTok!.col} does not apply to the ${v6 ? 'IPv6' : 'IPv4'} address '${t.text}'`);
+      throw fail(
+        `'${q.proto}' at column ${q.protoTok!.col} does not apply to the ${v6 ? 'IPv6' : 'IPv4'} address '${t.text}'`,
+      );
     }
     return addressPredicate(q.proto, q.dir, value, maskBytes);
   }
@@ -497,16 +646,25 @@ function prefixMask(bits: number, length: number): Uint8Array {
 
 function protocolPredicate(p: Proto): PacketPredicate {
   switch (p) {
-    case 'ip': return (d) => d.network === 'ipv4';
-    case 'ip6': return (d) => d.network === 'ipv6';
-    case 'arp': return (d) => d.network === 'arp';
-    case 'rarp': return (d) => d.ethertype === 0x8035;
+    case 'ip':
+      return (d) => d.network === 'ipv4';
+    case 'ip6':
+      return (d) => d.network === 'ipv6';
+    case 'arp':
+      return (d) => d.network === 'arp';
+    case 'rarp':
+      return (d) => d.ethertype === 0x8035;
     // protocol is only ever set from an IPv4 or IPv6 header
-    case 'tcp': return (d) => d.protocol === 6;
-    case 'udp': return (d) => d.protocol === 17;
-    case 'sctp': return (d) => d.protocol === 132;
-    case 'icmp': return (d) => d.network === 'ipv4' && d.protocol === 1;
-    case 'icmp6': return (d) => d.network === 'ipv6' && d.protocol === 58;
+    case 'tcp':
+      return (d) => d.protocol === 6;
+    case 'udp':
+      return (d) => d.protocol === 17;
+    case 'sctp':
+      return (d) => d.protocol === 132;
+    case 'icmp':
+      return (d) => d.network === 'ipv4' && d.protocol === 1;
+    case 'icmp6':
+      return (d) => d.network === 'ipv6' && d.protocol === 58;
   }
 }
 
@@ -541,7 +699,8 @@ function addressPredicate(proto: Proto | undefined, dir: Dir, value: Uint8Array,
   if (len === 4) {
     const v = ((value[0]! << 24) | (value[1]! << 16) | (value[2]! << 8) | value[3]!) >>> 0;
     const m = ((mask[0]! << 24) | (mask[1]! << 16) | (mask[2]! << 8) | mask[3]!) >>> 0;
-    at = (data, off) => ((((data[off]! << 24) | (data[off + 1]! << 16) | (data[off + 2]! << 8) | data[off + 3]!) & m) >>> 0) === v;
+    at = (data, off) =>
+      (((data[off]! << 24) | (data[off + 1]! << 16) | (data[off + 2]! << 8) | data[off + 3]!) & m) >>> 0 === v;
   } else {
     at = (data, off) => {
       for (let i = 0; i < 16; i++) if ((data[off + i]! & mask[i]!) !== value[i]) return false;
@@ -554,9 +713,13 @@ function addressPredicate(proto: Proto | undefined, dir: Dir, value: Uint8Array,
   else if (proto === 'rarp') family = (d) => d.ethertype === 0x8035 && d.addrLength === 4;
   else family = (d) => d.addrLength === len;
   switch (dir) {
-    case 'src': return (d) => family(d) && at(d.data, d.srcOffset);
-    case 'dst': return (d) => family(d) && at(d.data, d.dstOffset);
-    case 'both': return (d) => family(d) && at(d.data, d.srcOffset) && at(d.data, d.dstOffset);
-    case 'any': return (d) => family(d) && (at(d.data, d.srcOffset) || at(d.data, d.dstOffset));
+    case 'src':
+      return (d) => family(d) && at(d.data, d.srcOffset);
+    case 'dst':
+      return (d) => family(d) && at(d.data, d.dstOffset);
+    case 'both':
+      return (d) => family(d) && at(d.data, d.srcOffset) && at(d.data, d.dstOffset);
+    case 'any':
+      return (d) => family(d) && (at(d.data, d.srcOffset) || at(d.data, d.dstOffset));
   }
 }

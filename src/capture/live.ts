@@ -17,17 +17,28 @@
  *   dispatch that sees a packet. After stop() an unreferenced slow timer keeps dispatching until then,
  *   and the two Buffers stay referenced by it: the native side writes into them during every dispatch.
  */
+
+import { createWriteStream } from 'node:fs';
 import { createRequire } from 'node:module';
 import { endianness } from 'node:os';
-import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { smigError } from '../errors.js';
 import { PcapWriter } from './writer.js';
 
 /** The native session of the `pcap` package (pcap_binding.node) as we use it. */
 interface NativeSession {
-  open_live(device: string, filter: string, bufferSize: number, snaplen: number, outfile: string, onPacket: () => void,
-    monitor: boolean, bufferTimeout: number, onWarning: (msg: string) => void, promiscuous: boolean): string;
+  open_live(
+    device: string,
+    filter: string,
+    bufferSize: number,
+    snaplen: number,
+    outfile: string,
+    onPacket: () => void,
+    monitor: boolean,
+    bufferTimeout: number,
+    onWarning: (msg: string) => void,
+    promiscuous: boolean,
+  ): string;
   dispatch(buffer: Buffer, header: Buffer): number;
   close(): void;
   stats(): { ps_recv: number; ps_drop: number; ps_ifdrop: number };
@@ -74,7 +85,11 @@ export async function loadPcap(): Promise<PcapBinding> {
     } catch (err) {
       binding = undefined;
       const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
-      throw smigError('SMIG_ERR_CAPTURE_LIVE', `live capture needs the optional package pcap and libpcap (${why}); install them: ${CAPTURE_INSTALL_HINT}`, err);
+      throw smigError(
+        'SMIG_ERR_CAPTURE_LIVE',
+        `live capture needs the optional package pcap and libpcap (${why}); install them: ${CAPTURE_INSTALL_HINT}`,
+        err,
+      );
     }
   })();
   return binding;
@@ -159,7 +174,11 @@ export interface LiveCaptureSummary {
 
 // the link-type strings of the binding's open_live (tcpdump.org LINKTYPE registry)
 const LINKTYPES: Record<string, number> = {
-  LINKTYPE_NULL: 0, LINKTYPE_ETHERNET: 1, LINKTYPE_RAW: 101, LINKTYPE_LINUX_SLL: 113, LINKTYPE_IEEE802_11_RADIO: 127,
+  LINKTYPE_NULL: 0,
+  LINKTYPE_ETHERNET: 1,
+  LINKTYPE_RAW: 101,
+  LINKTYPE_LINUX_SLL: 113,
+  LINKTYPE_IEEE802_11_RADIO: 127,
 };
 
 /** Maps the binding's link-type string to a LINKTYPE_* number; `Unknown linktype N` carries the DLT (equal to the LINKTYPE for these). */
@@ -195,9 +214,11 @@ function wallClockNs(): () => bigint {
 
 function openError(iface: string, filter: string, err: unknown): Error {
   const why = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
-  if (/permission|not permitted/i.test(why)) return smigError('SMIG_ERR_PERMISSION', `-i ${iface}: ${why} (capturing needs root or CAP_NET_RAW)`, err);
+  if (/permission|not permitted/i.test(why))
+    return smigError('SMIG_ERR_PERMISSION', `-i ${iface}: ${why} (capturing needs root or CAP_NET_RAW)`, err);
   if (/no such device|doesn't exist/i.test(why)) return smigError('SMIG_ERR_USAGE', `-i ${iface}: ${why}`, err);
-  if (filter !== '' && /syntax error|filter|parse|unknown|illegal|expression/i.test(why)) return smigError('SMIG_ERR_FILTER', `-f '${filter}': ${why}`, err);
+  if (filter !== '' && /syntax error|filter|parse|unknown|illegal|expression/i.test(why))
+    return smigError('SMIG_ERR_FILTER', `-f '${filter}': ${why}`, err);
   return smigError('SMIG_ERR_CAPTURE_LIVE', `-i ${iface}: ${why}`, err);
 }
 
@@ -234,7 +255,14 @@ export class LiveCapture {
   #reject!: (e: unknown) => void;
   readonly #summary: LiveCaptureSummary;
 
-  private constructor(handle: Handle, linktype: number, out: Writable, ownsOut: boolean, opts: LiveCaptureOptions, now: () => bigint) {
+  private constructor(
+    handle: Handle,
+    linktype: number,
+    out: Writable,
+    ownsOut: boolean,
+    opts: LiveCaptureOptions,
+    now: () => bigint,
+  ) {
     this.#handle = handle;
     this.linktype = linktype;
     this.#out = out;
@@ -250,9 +278,19 @@ export class LiveCapture {
     });
     const start = now();
     this.#summary = {
-      interface: opts.interface, filter: opts.filter ?? '', linktype, snaplen,
-      packets: 0, bytes: 0, capturedBytes: 0, truncated: 0, writerDropped: 0, kernelDropped: 0,
-      startNs: start, endNs: start, reason: 'stopped',
+      interface: opts.interface,
+      filter: opts.filter ?? '',
+      linktype,
+      snaplen,
+      packets: 0,
+      bytes: 0,
+      capturedBytes: 0,
+      truncated: 0,
+      writerDropped: 0,
+      kernelDropped: 0,
+      startNs: start,
+      endNs: start,
+      reason: 'stopped',
     };
     out.on('error', (err) => this.#fail(err));
     this.#poller = setInterval(() => this.#poll(), POLL_MS);
@@ -282,7 +320,10 @@ export class LiveCapture {
     const filter = opts.filter ?? '';
     const devices = b.findalldevs().map((d) => d.name);
     if (!devices.includes(opts.interface)) {
-      throw smigError('SMIG_ERR_USAGE', `-i ${opts.interface}: no such interface here (libpcap sees: ${devices.join(', ') || 'none'})`);
+      throw smigError(
+        'SMIG_ERR_USAGE',
+        `-i ${opts.interface}: no such interface here (libpcap sees: ${devices.join(', ') || 'none'})`,
+      );
     }
     const session = new b.PcapSession();
     const handle: Handle = { session, buffer: Buffer.alloc(snaplen), header: Buffer.alloc(16), finalized: false };
@@ -291,7 +332,18 @@ export class LiveCapture {
     try {
       // not promiscuous (tcpdump -p): a capture sees its own host's traffic; bufferTimeout 0 = immediate mode.
       // The warning (pcap_lookupnet: no IPv4 address) only matters to filters naming 'net' by mask.
-      linkName = session.open_live(opts.interface, filter, bufferSize, snaplen, '', () => capture?.onPacket(), false, 0, () => {}, false);
+      linkName = session.open_live(
+        opts.interface,
+        filter,
+        bufferSize,
+        snaplen,
+        '',
+        () => capture?.onPacket(),
+        false,
+        0,
+        () => {},
+        false,
+      );
     } catch (err) {
       throw openError(opts.interface, filter, err);
     }
@@ -384,7 +436,9 @@ export class LiveCapture {
     }
     if (r === -2) h.finalized = true; // close() ran inside a packet callback: the native side closed the handle
     if (r === -1) {
-      this.#fail(smigError('SMIG_ERR_CAPTURE_LIVE', `-i ${this.#opts.interface}: libpcap read error (the interface went away?)`));
+      this.#fail(
+        smigError('SMIG_ERR_CAPTURE_LIVE', `-i ${this.#opts.interface}: libpcap read error (the interface went away?)`),
+      );
       return false;
     }
     return true;
@@ -395,7 +449,7 @@ export class LiveCapture {
     // are the kernel's, so reading late costs nothing, and traffic that was held up by a busy loop lands too
     if (reason !== 'count' && reason !== 'error') {
       const limit = this.#now() + 500_000_000n;
-      for (let quiet = 0; quiet < 2 && this.#now() < limit && this.#error === undefined;) {
+      for (let quiet = 0; quiet < 2 && this.#now() < limit && this.#error === undefined; ) {
         const seen = this.#seen;
         if (!this.#poll()) break;
         await new Promise<void>((r) => setImmediate(r));

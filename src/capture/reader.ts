@@ -11,8 +11,9 @@
  * - pcap: draft-ietf-opsawg-pcap (the libpcap file format), magics a1b2c3d4 (µs) and a1b23c4d (ns).
  * - pcapng: draft-ietf-opsawg-pcapng-02 ("§" references below are to that draft).
  */
-import { open } from 'node:fs/promises';
+
 import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { isSmigError, smigError } from '../errors.js';
@@ -197,7 +198,8 @@ export class CaptureParser {
 
   constructor(opts: ParserOptions) {
     const max = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
-    if (!Number.isSafeInteger(max) || max < 16) throw new RangeError(`maxRecordBytes: expected an integer >= 16, got ${max}`);
+    if (!Number.isSafeInteger(max) || max < 16)
+      throw new RangeError(`maxRecordBytes: expected an integer >= 16, got ${max}`);
     this.#onPacket = opts.onPacket;
     this.#name = opts.name ?? 'capture';
     this.#max = max;
@@ -206,11 +208,31 @@ export class CaptureParser {
   }
 
   /** Delivers one packet: a fresh record, or the reused one overwritten (`ts` then made only on demand). */
-  #emit(ts: bigint | undefined, sec: number, nsec: number, origLen: number, capLen: number, linktype: number, interfaceId: number, buf: Uint8Array, at: number): void {
+  #emit(
+    ts: bigint | undefined,
+    sec: number,
+    nsec: number,
+    origLen: number,
+    capLen: number,
+    linktype: number,
+    interfaceId: number,
+    buf: Uint8Array,
+    at: number,
+  ): void {
     const r = this.#reused;
     if (r === undefined) {
       const data = buf.subarray(at, at + capLen);
-      this.#onPacket({ ts: ts ?? BigInt(sec) * NS_PER_S + BigInt(nsec), tsSec: sec, tsNsec: nsec, origLen, capLen, linktype, interfaceId, index: this.#count++, data });
+      this.#onPacket({
+        ts: ts ?? BigInt(sec) * NS_PER_S + BigInt(nsec),
+        tsSec: sec,
+        tsNsec: nsec,
+        origLen,
+        capLen,
+        linktype,
+        interfaceId,
+        index: this.#count++,
+        data,
+      });
       return;
     }
     r.big = ts;
@@ -245,7 +267,9 @@ export class CaptureParser {
     if (this.#ended) throw new Error('CaptureParser: push() after end()');
     if (this.#state === DONE || chunk.length === 0) return;
     // Keep plain Uint8Array views (not Buffers), so `PacketRecord.data.slice()` is a copy as documented.
-    this.#chunks.push(chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
+    this.#chunks.push(
+      chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length),
+    );
     this.#buffered += chunk.length;
     this.#run();
   }
@@ -272,8 +296,11 @@ export class CaptureParser {
         }
       } else if (this.#state !== DONE && left > 0) {
         const what = this.#state === PCAP_RECORD ? 'packet record' : 'block';
-        this.#warn('SMIG_WARN_TRUNCATED', this.#consumed,
-          `${this.#name}: cut short at byte ${this.#consumed}: the ${what} there is incomplete (${left} bytes present, at least ${this.#want} needed); kept the ${this.#count} packets before it`);
+        this.#warn(
+          'SMIG_WARN_TRUNCATED',
+          this.#consumed,
+          `${this.#name}: cut short at byte ${this.#consumed}: the ${what} there is incomplete (${left} bytes present, at least ${this.#want} needed); kept the ${this.#count} packets before it`,
+        );
       }
       this.#state = DONE;
       this.#release();
@@ -301,7 +328,8 @@ export class CaptureParser {
     }
     let out: Uint8Array;
     if (n <= SCRATCH_MAX) {
-      if (this.#scratch.length < n) this.#scratch = new Uint8Array(Math.min(SCRATCH_MAX, Math.max(n, 4096, 2 * this.#scratch.length)));
+      if (this.#scratch.length < n)
+        this.#scratch = new Uint8Array(Math.min(SCRATCH_MAX, Math.max(n, 4096, 2 * this.#scratch.length)));
       out = this.#scratch;
     } else {
       out = new Uint8Array(n);
@@ -375,10 +403,22 @@ export class CaptureParser {
     const m = u32(this.#b, this.#p, false);
     switch (m) {
       // pcap §4 File Header: the magic, written in the writer's byte order, gives order and resolution
-      case 0xa1b2c3d4: this.#le = false; this.#nsRes = false; break;
-      case 0xd4c3b2a1: this.#le = true; this.#nsRes = false; break;
-      case 0xa1b23c4d: this.#le = false; this.#nsRes = true; break;
-      case 0x4d3cb2a1: this.#le = true; this.#nsRes = true; break;
+      case 0xa1b2c3d4:
+        this.#le = false;
+        this.#nsRes = false;
+        break;
+      case 0xd4c3b2a1:
+        this.#le = true;
+        this.#nsRes = false;
+        break;
+      case 0xa1b23c4d:
+        this.#le = false;
+        this.#nsRes = true;
+        break;
+      case 0x4d3cb2a1:
+        this.#le = true;
+        this.#nsRes = true;
+        break;
       case BT_SHB:
         this.#state = NG_BLOCK;
         return true;
@@ -391,8 +431,11 @@ export class CaptureParser {
 
   #pcapHeader(): boolean {
     if (!this.#need(24)) return false;
-    const b = this.#b, p = this.#p, le = this.#le;
-    const major = u16(b, p + 4, le), minor = u16(b, p + 6, le);
+    const b = this.#b,
+      p = this.#p,
+      le = this.#le;
+    const major = u16(b, p + 4, le),
+      minor = u16(b, p + 6, le);
     // thiszone (p+8) and sigfigs (p+12) are ignored, as libpcap and Wireshark do.
     const snaplen = u32(b, p + 16, le);
     // pcap §4: LinkType holds the link type in its low 16 bits; the upper bits carry FCS information.
@@ -413,7 +456,11 @@ export class CaptureParser {
       warnings: [],
     };
     if (major !== 2 || minor !== 4) {
-      this.#warn('SMIG_WARN_VERSION', 4, `${this.#name}: unusual pcap version ${major}.${minor} (expected 2.4); reading it as 2.4`);
+      this.#warn(
+        'SMIG_WARN_VERSION',
+        4,
+        `${this.#name}: unusual pcap version ${major}.${minor} (expected 2.4); reading it as 2.4`,
+      );
     }
     this.#state = PCAP_RECORD;
     return true;
@@ -421,22 +468,32 @@ export class CaptureParser {
 
   /** Hot loop of classic pcap: 16-byte record header (pcap §5), then incl_len bytes of packet data. */
   #pcapRecords(): void {
-    const le = this.#le, ns = this.#nsRes, iface = this.#ifaces[0];
-    const linktype = iface.linktype, snaplen = iface.snaplen;
+    const le = this.#le,
+      ns = this.#nsRes,
+      iface = this.#ifaces[0];
+    const linktype = iface.linktype,
+      snaplen = iface.snaplen;
     for (;;) {
       this.#pcapRecordsInChunk(le, ns, linktype, snaplen);
       if (!this.#need(16)) return;
       const incl = u32(this.#b, this.#p + 8, le);
       if (incl > this.#max - 16) {
-        this.#damage(this.#consumed, `packet record claims ${incl} captured bytes, above the limit of ${this.#max - 16}`);
+        this.#damage(
+          this.#consumed,
+          `packet record claims ${incl} captured bytes, above the limit of ${this.#max - 16}`,
+        );
         return;
       }
       const size = 16 + incl;
       if (!this.#need(size)) return;
-      const b = this.#b, p = this.#p;
-      const sec = u32(b, p, le), frac = u32(b, p + 4, le), orig = u32(b, p + 12, le);
+      const b = this.#b,
+        p = this.#p;
+      const sec = u32(b, p, le),
+        frac = u32(b, p + 4, le),
+        orig = u32(b, p + 12, le);
       // the fraction may exceed a second (a broken writer): carry it into the seconds, as the BigInt sum would
-      let s = sec, n = ns ? frac : frac * 1000;
+      let s = sec,
+        n = ns ? frac : frac * 1000;
       if (n >= 1_000_000_000) {
         s += Math.floor(n / 1_000_000_000);
         n %= 1_000_000_000;
@@ -461,8 +518,11 @@ export class CaptureParser {
     while (pos + 16 <= end && this.#state === PCAP_RECORD) {
       const incl = u32(c, pos + 8, le);
       if (incl > max || pos + 16 + incl > end) return;
-      const sec = u32(c, pos, le), frac = u32(c, pos + 4, le), orig = u32(c, pos + 12, le);
-      let s = sec, n = ns ? frac : frac * 1000;
+      const sec = u32(c, pos, le),
+        frac = u32(c, pos + 4, le),
+        orig = u32(c, pos + 12, le);
+      let s = sec,
+        n = ns ? frac : frac * 1000;
       if (n >= 1_000_000_000) {
         s += Math.floor(n / 1_000_000_000);
         n %= 1_000_000_000;
@@ -484,7 +544,8 @@ export class CaptureParser {
   #ngBlocks(): void {
     for (;;) {
       if (!this.#need(8)) return;
-      let b = this.#b, p = this.#p;
+      let b = this.#b,
+        p = this.#p;
       const start = this.#consumed;
       let le = this.#le;
       const type = u32(b, p, le);
@@ -524,15 +585,28 @@ export class CaptureParser {
   /** Handles one complete pcapng block; false when it was damage (the parse stopped). */
   #block(type: number, b: Uint8Array, p: number, len: number, le: boolean, start: number): boolean {
     switch (type) {
-      case BT_SHB: return this.#shb(b, p, len, le, start);
-      case BT_IDB: return this.#idb(b, p, len, start);
-      case BT_EPB: return this.#packetBlock(b, p, len, start, false);
-      case BT_OPB: return this.#packetBlock(b, p, len, start, true);
-      case BT_SPB: return this.#spb(b, p, len, start);
+      case BT_SHB:
+        return this.#shb(b, p, len, le, start);
+      case BT_IDB:
+        return this.#idb(b, p, len, start);
+      case BT_EPB:
+        return this.#packetBlock(b, p, len, start, false);
+      case BT_OPB:
+        return this.#packetBlock(b, p, len, start, true);
+      case BT_SPB:
+        return this.#spb(b, p, len, start);
       default: {
         // §4.5 NRB, §4.6 ISB, DSB, §4.8 custom blocks and unknown types carry no packets: skip, count.
-        const name = type === BT_NRB ? 'NRB' : type === BT_ISB ? 'ISB' : type === BT_DSB ? 'DSB'
-          : type === BT_CUSTOM || type === BT_CUSTOM_NOCOPY ? 'custom' : 'unknown';
+        const name =
+          type === BT_NRB
+            ? 'NRB'
+            : type === BT_ISB
+              ? 'ISB'
+              : type === BT_DSB
+                ? 'DSB'
+                : type === BT_CUSTOM || type === BT_CUSTOM_NOCOPY
+                  ? 'custom'
+                  : 'unknown';
         this.#countBlock(name);
         return true;
       }
@@ -542,7 +616,8 @@ export class CaptureParser {
   /** §4.1 Section Header Block: BOM, major, minor, section length, options. Interfaces restart. */
   #shb(b: Uint8Array, p: number, len: number, le: boolean, start: number): boolean {
     if (len < 28) return this.#badBlock('section header block', start, len, 28);
-    const major = u16(b, p + 12, le), minor = u16(b, p + 14, le);
+    const major = u16(b, p + 12, le),
+      minor = u16(b, p + 14, le);
     if (major !== 1) {
       return this.#damage(start, `section header has unsupported pcapng version ${major}.${minor}`);
     }
@@ -572,15 +647,19 @@ export class CaptureParser {
   #idb(b: Uint8Array, p: number, len: number, start: number): boolean {
     if (len < 20) return this.#badBlock('interface description block', start, len, 20);
     const le = this.#le;
-    const linktype = u16(b, p + 8, le), snaplen = u32(b, p + 12, le);
+    const linktype = u16(b, p + 8, le),
+      snaplen = u32(b, p + 12, le);
     let tsresol = 6; // §4.2: if_tsresol absent → 10^-6
     let tsoffset = 0n;
     // §3.5 Options: code u16, length u16, value padded to 32 bits; opt_endofopt (0) ends the list.
-    for (let q = p + 16, end = p + len - 4; q + 4 <= end;) {
-      const code = u16(b, q, le), olen = u16(b, q + 2, le);
+    for (let q = p + 16, end = p + len - 4; q + 4 <= end; ) {
+      const code = u16(b, q, le),
+        olen = u16(b, q + 2, le);
       if (code === 0) break;
-      if (q + 4 + olen > end) return this.#damage(start, `interface description block: option ${code} overruns the block`);
-      if (code === 9 && olen >= 1) tsresol = b[q + 4]; // if_tsresol
+      if (q + 4 + olen > end)
+        return this.#damage(start, `interface description block: option ${code} overruns the block`);
+      if (code === 9 && olen >= 1)
+        tsresol = b[q + 4]; // if_tsresol
       else if (code === 14 && olen >= 8) tsoffset = i64(b, q + 4, le); // if_tsoffset, signed seconds
       q += 4 + ((olen + 3) & ~3);
     }
@@ -589,7 +668,13 @@ export class CaptureParser {
     const mul = NS_PER_S % tps === 0n ? NS_PER_S / tps : 0n;
     this.#ifaces.push({ linktype, snaplen, tps, mul, off: tsoffset * NS_PER_S });
     const info = this.#info!;
-    info.interfaces.push({ linktype, snaplen, ticksPerSecond: tps, tsOffsetSeconds: tsoffset, section: info.sections - 1 });
+    info.interfaces.push({
+      linktype,
+      snaplen,
+      ticksPerSecond: tps,
+      tsOffsetSeconds: tsoffset,
+      section: info.sections - 1,
+    });
     if (!info.linktypes.includes(linktype)) info.linktypes.push(linktype);
     this.#countBlock('IDB');
     return true;
@@ -606,11 +691,16 @@ export class CaptureParser {
     const local = obsolete ? u16(b, p + 8, le) : u32(b, p + 8, le);
     const id = this.#sectionBase + local;
     if (id >= this.#ifaces.length) {
-      return this.#damage(start, `${kind} refers to interface ${local}, but its section describes only ${this.#ifaces.length - this.#sectionBase}`);
+      return this.#damage(
+        start,
+        `${kind} refers to interface ${local}, but its section describes only ${this.#ifaces.length - this.#sectionBase}`,
+      );
     }
     const iface = this.#ifaces[id];
-    const hi = u32(b, p + 12, le), lo = u32(b, p + 16, le);
-    const cap = u32(b, p + 20, le), orig = u32(b, p + 24, le);
+    const hi = u32(b, p + 12, le),
+      lo = u32(b, p + 16, le);
+    const cap = u32(b, p + 20, le),
+      orig = u32(b, p + 24, le);
     if (cap > len - 32) return this.#damage(start, `${kind} claims ${cap} captured bytes in a ${len}-byte block`);
     // Timestamp: ticks = hi·2^32 + lo (exact as a Number below 2^53), ns = ticks·1e9 / tps + offset.
     // For a tick rate that does not divide 1e9 (e.g. 2^-20 s) the bigint division floors the result.
@@ -629,7 +719,8 @@ export class CaptureParser {
   #spb(b: Uint8Array, p: number, len: number, start: number): boolean {
     if (len < 16) return this.#badBlock('simple packet block', start, len, 16);
     const id = this.#sectionBase;
-    if (id >= this.#ifaces.length) return this.#damage(start, `simple packet block comes before any interface description in its section`);
+    if (id >= this.#ifaces.length)
+      return this.#damage(start, `simple packet block comes before any interface description in its section`);
     const iface = this.#ifaces[id];
     const orig = u32(b, p + 8, this.#le);
     // §4.4: captured length = min(original length, snaplen of interface 0, room in the block).
@@ -637,7 +728,11 @@ export class CaptureParser {
     if (iface.snaplen !== 0 && cap > iface.snaplen) cap = iface.snaplen;
     if (!this.#warned.has('SMIG_WARN_NO_TIMESTAMP')) {
       this.#warned.add('SMIG_WARN_NO_TIMESTAMP');
-      this.#warn('SMIG_WARN_NO_TIMESTAMP', start, `${this.#name}: simple packet blocks (first at byte ${start}) carry no timestamp; each gets the previous packet's timestamp (0 if none)`);
+      this.#warn(
+        'SMIG_WARN_NO_TIMESTAMP',
+        start,
+        `${this.#name}: simple packet blocks (first at byte ${start}) carry no timestamp; each gets the previous packet's timestamp (0 if none)`,
+      );
     }
     this.#countBlock('SPB');
     const [sec, nsec] = splitNs(this.#lastTs);
@@ -660,7 +755,11 @@ export class CaptureParser {
   #snaplenWarning(incl: number, snaplen: number, offset: number): void {
     if (this.#warned.has('SMIG_WARN_SNAPLEN')) return;
     this.#warned.add('SMIG_WARN_SNAPLEN');
-    this.#warn('SMIG_WARN_SNAPLEN', offset, `${this.#name}: packet at byte ${offset} has ${incl} captured bytes, more than the snapshot length ${snaplen}; read anyway`);
+    this.#warn(
+      'SMIG_WARN_SNAPLEN',
+      offset,
+      `${this.#name}: packet at byte ${offset} has ${incl} captured bytes, more than the snapshot length ${snaplen}; read anyway`,
+    );
   }
 
   #badBlock(kind: string, start: number, len: number, min: number): false {
@@ -672,8 +771,13 @@ export class CaptureParser {
    * Damage inside the first section header (before there is any info to report) is an error.
    */
   #damage(offset: number, what: string): false {
-    if (this.#info === undefined) this.#fail(smigError('SMIG_ERR_CAPTURE_FORMAT', `${this.#name}: damaged at byte ${offset}: ${what}`));
-    this.#warn('SMIG_WARN_DAMAGED', offset, `${this.#name}: damaged at byte ${offset}: ${what}; kept the ${this.#count} packets before it`);
+    if (this.#info === undefined)
+      this.#fail(smigError('SMIG_ERR_CAPTURE_FORMAT', `${this.#name}: damaged at byte ${offset}: ${what}`));
+    this.#warn(
+      'SMIG_WARN_DAMAGED',
+      offset,
+      `${this.#name}: damaged at byte ${offset}: ${what}; kept the ${this.#count} packets before it`,
+    );
     this.#consumed = offset;
     this.#state = DONE;
     this.#release();
@@ -781,7 +885,13 @@ export async function readCapture(
       yield* head;
       if (!done) for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
     }
-    const parser = new CaptureParser({ onPacket, name, maxRecordBytes: opts.maxRecordBytes, gzip, reuseRecord: opts.reuseRecord });
+    const parser = new CaptureParser({
+      onPacket,
+      name,
+      maxRecordBytes: opts.maxRecordBytes,
+      gzip,
+      reuseRecord: opts.reuseRecord,
+    });
     if (!gzip) {
       for await (const c of all()) parser.push(c);
       return parser.end();
@@ -795,19 +905,24 @@ export async function readCapture(
       const code = errCode(e);
       if (isSmigError(e) || !code.startsWith('Z_')) throw e;
       // zlib reports a stream that simply stops as Z_BUF_ERROR ("unexpected end of file")
-      if (code !== 'Z_BUF_ERROR') throw smigError('SMIG_ERR_GZIP', `${name}: corrupt gzip data (${(e as Error).message})`, e);
+      if (code !== 'Z_BUF_ERROR')
+        throw smigError('SMIG_ERR_GZIP', `${name}: corrupt gzip data (${(e as Error).message})`, e);
       cut = true;
     }
     const info = parser.end();
     if (cut) {
-      info.warnings.push({ code: 'SMIG_WARN_TRUNCATED', offset: parser.offset,
-        message: `${name}: gzip stream cut short after ${read} compressed bytes; read the ${parser.offset} bytes it held` });
+      info.warnings.push({
+        code: 'SMIG_WARN_TRUNCATED',
+        offset: parser.offset,
+        message: `${name}: gzip stream cut short after ${read} compressed bytes; read the ${parser.offset} bytes it held`,
+      });
     }
     return info;
   } catch (e) {
     if (isSmigError(e) || signal?.aborted) throw e;
     // an I/O error of the source (has a syscall), e.g. EIO or EISDIR on read
-    if ((e as { syscall?: unknown } | null)?.syscall !== undefined) throw smigError('SMIG_ERR_FILE', `${name}: read failed (${errCode(e)})`, e);
+    if ((e as { syscall?: unknown } | null)?.syscall !== undefined)
+      throw smigError('SMIG_ERR_FILE', `${name}: read failed (${errCode(e)})`, e);
     throw e;
   } finally {
     await it.return(undefined);

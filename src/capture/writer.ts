@@ -37,8 +37,10 @@ export class PcapWriter {
   /** @throws RangeError for a linktype or snaplen out of range. */
   constructor(out: PcapSink, opts: PcapWriterOptions) {
     const { linktype, snaplen = 262144, nanosecond = false } = opts;
-    if (!Number.isInteger(linktype) || linktype < 0 || linktype > 0xffff) throw new RangeError(`linktype: expected an integer 0..65535, got ${linktype}`);
-    if (!Number.isInteger(snaplen) || snaplen < 1 || snaplen > 0xffffffff) throw new RangeError(`snaplen: expected an integer 1..4294967295, got ${snaplen}`);
+    if (!Number.isInteger(linktype) || linktype < 0 || linktype > 0xffff)
+      throw new RangeError(`linktype: expected an integer 0..65535, got ${linktype}`);
+    if (!Number.isInteger(snaplen) || snaplen < 1 || snaplen > 0xffffffff)
+      throw new RangeError(`snaplen: expected an integer 1..4294967295, got ${snaplen}`);
     this.#out = out;
     this.#snaplen = snaplen;
     this.#ns = nanosecond;
@@ -59,7 +61,8 @@ export class PcapWriter {
    * @throws RangeError for a timestamp outside 0 .. 2^32 s or an `origLen` below `data.length`.
    */
   writePacket(tsNs: bigint, data: Uint8Array, origLen: number = data.length): boolean {
-    if (tsNs < 0n || tsNs >= MAX_TS_NS) throw new RangeError(`tsNs: ${tsNs} is outside what pcap can store (0 .. 2^32 s)`);
+    if (tsNs < 0n || tsNs >= MAX_TS_NS)
+      throw new RangeError(`tsNs: ${tsNs} is outside what pcap can store (0 .. 2^32 s)`);
     if (!Number.isInteger(origLen) || origLen < data.length || origLen > 0xffffffff) {
       throw new RangeError(`origLen: expected an integer ${data.length}..4294967295, got ${origLen}`);
     }

@@ -1,6 +1,6 @@
 /** What the daemons (`smig relay`, `smig recv`, `smig control`) share: their logger, their life until a signal, their --out check. */
 import { smigError } from '../errors.js';
-import type { Logger, LogFormat } from '../roles/log.js';
+import type { LogFormat, Logger } from '../roles/log.js';
 import type { CliIO } from './io.js';
 
 /** The logger of a command: one line per event on stderr. */
@@ -15,7 +15,8 @@ export async function commandLogger(f: { logFormat: LogFormat }, io: CliIO, comp
  * the daemon goes on (a bad peer must not take it down).
  */
 export async function serveUntilSignal(log: Logger, close: () => Promise<void>): Promise<number> {
-  const onInternal = (err: unknown): void => log.event('internal-error', { reason: err instanceof Error ? err.message : String(err) });
+  const onInternal = (err: unknown): void =>
+    log.event('internal-error', { reason: err instanceof Error ? err.message : String(err) });
   process.on('unhandledRejection', onInternal);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
@@ -43,6 +44,10 @@ export async function checkOutDir(dir: string): Promise<void> {
   } catch (err) {
     if (err instanceof Error && 'code' in err && String(err.code).startsWith('SMIG_')) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    throw smigError('SMIG_ERR_FILE', `--out ${dir}: ${code === 'ENOENT' ? 'no such directory' : code === 'EACCES' ? 'not writable' : (code ?? 'error')}`, err);
+    throw smigError(
+      'SMIG_ERR_FILE',
+      `--out ${dir}: ${code === 'ENOENT' ? 'no such directory' : code === 'EACCES' ? 'not writable' : (code ?? 'error')}`,
+      err,
+    );
   }
 }

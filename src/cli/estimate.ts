@@ -6,15 +6,22 @@ import type { DurationRange } from '../pacing/simulate.js';
  * Simulated session times of moving `payloadBytes` with `plan` through `dataRelays` data relays, a leader and a
  * destination (pacing/simulate.ts simulateDuration, with the frame headers and cushions the roles use). Null for bulk.
  */
-export async function sessionEstimate(plan: PacingPlan, payloadBytes: number, dataRelays: number): Promise<DurationRange | null> {
+export async function sessionEstimate(
+  plan: PacingPlan,
+  payloadBytes: number,
+  dataRelays: number,
+): Promise<DurationRange | null> {
   if (plan.strategy === 'bulk') return null;
   const { simulateDuration } = await import('../pacing/simulate.js');
-  const { DATA_FRAME_OVERHEAD, DATA_SEGMENT_FRAME_OVERHEAD, cushionBytes, cushionSeconds } = await import('../roles/pace.js');
+  const { DATA_FRAME_OVERHEAD, DATA_SEGMENT_FRAME_OVERHEAD, cushionBytes, cushionSeconds } = await import(
+    '../roles/pace.js'
+  );
   const { PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES } = await import('../crypto/envelope.js');
   const { PACED_SEGMENT_SIZE } = await import('../roles/source.js');
   return simulateDuration(plan, {
     payloadBytes,
-    envelopeBytes: PREFIX_BYTES + payloadBytes + TAG_BYTES * Math.ceil(payloadBytes / PACED_SEGMENT_SIZE) + TRAILER_BYTES,
+    envelopeBytes:
+      PREFIX_BYTES + payloadBytes + TAG_BYTES * Math.ceil(payloadBytes / PACED_SEGMENT_SIZE) + TRAILER_BYTES,
     dataRelays,
     dataFrameOverhead: DATA_FRAME_OVERHEAD,
     segmentFrameOverhead: DATA_SEGMENT_FRAME_OVERHEAD,
@@ -28,6 +35,7 @@ export async function sessionEstimate(plan: PacingPlan, payloadBytes: number, da
  * (constant) has no spread: `26.4 s (simulated session: every hop at the constant rate, after its cushion)`.
  */
 export function rangeText(r: DurationRange, secs: (s: number) => string): string {
-  if (r.p95 - r.p05 < 1e-9 * Math.max(1, r.p50)) return `${secs(r.p50)} (simulated session: every hop at the constant rate, after its cushion)`;
+  if (r.p95 - r.p05 < 1e-9 * Math.max(1, r.p50))
+    return `${secs(r.p50)} (simulated session: every hop at the constant rate, after its cushion)`;
   return `${secs(r.p50)} (median of ${r.runs} simulated sessions; 90 % between ${secs(r.p05)} and ${secs(r.p95)})`;
 }

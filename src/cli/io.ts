@@ -48,7 +48,14 @@ export function configureCommandOutput(cmd: Command, io: CliIO): void {
   cmd.configureOutput({
     writeOut: (s) => void io.stdout.write(s),
     writeErr: (s) => void io.stderr.write(s),
-    outputError: (s, write) => write(`${path}: ${s.trim().replace(/^error: /, '').replace(/\s*\n\s*\(Did you/g, ' (did you').replace(/\s*\n\s*/g, ' ')} (see ${path} --help)\n`),
+    outputError: (s, write) =>
+      write(
+        `${path}: ${s
+          .trim()
+          .replace(/^error: /, '')
+          .replace(/\s*\n\s*\(Did you/g, ' (did you')
+          .replace(/\s*\n\s*/g, ' ')} (see ${path} --help)\n`,
+      ),
   });
   for (const sub of cmd.commands) configureCommandOutput(sub, io);
 }

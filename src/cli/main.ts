@@ -10,9 +10,9 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isSmigError } from '../errors.js';
-import { commandPath, configureCommandOutput } from './io.js';
-import type { CliIO } from './io.js';
 import { COMMANDS } from './commands/index.js';
+import type { CliIO } from './io.js';
+import { commandPath, configureCommandOutput } from './io.js';
 import { ParsedOnly, parseOnly } from './spec.js';
 
 export type { CliIO } from './io.js';
@@ -75,7 +75,8 @@ function guessCommand(argv: string[]): string {
 function reportError(err: unknown, prefix: string, io: CliIO): number {
   if (err instanceof CommanderError) {
     // help and version exit 0; everything else commander reports is bad usage (it already printed the message)
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+      return 0;
     return 2;
   }
   if (isSmigError(err)) {

@@ -3,8 +3,9 @@
  * the migration commands (`send`, `relay`, `recv`, `control`) have in common. A parser throws a SmigError;
  * {@link argParser} turns it into commander's InvalidArgumentError so the message names the option.
  */
-import { InvalidArgumentError, Option } from 'commander';
+
 import type { Command } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { isSmigError, smigError } from '../errors.js';
 import type { HostPort } from '../net/address.js';
 import { parseHostPort } from '../net/address.js';
@@ -53,7 +54,8 @@ export function parseAlpha(text: string): number {
 /** A pacing seed: a whole number from 0 to 2³²−1. */
 export function parseSeed(text: string): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n > 0xffffffff) throw smigError('SMIG_ERR_USAGE', `'${text}' is not a seed from 0 to 4294967295`);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n > 0xffffffff)
+    throw smigError('SMIG_ERR_USAGE', `'${text}' is not a seed from 0 to 4294967295`);
   return n;
 }
 
@@ -72,7 +74,9 @@ export function hostPortOption(what: string): (text: string) => HostPort {
 /** A duration option (nanoseconds as bigint) whose default is shown as written, e.g. `60s`. */
 export function durationOption(flags: string, description: string, dflt: string): Option {
   const name = flags.split(' ')[0]!;
-  return new Option(flags, description).argParser(argParser((t) => parseDuration(t, name))).default(parseDuration(dflt, name), dflt);
+  return new Option(flags, description)
+    .argParser(argParser((t) => parseDuration(t, name)))
+    .default(parseDuration(dflt, name), dflt);
 }
 
 /** Milliseconds of a parsed duration, at least 1. */
@@ -91,7 +95,9 @@ export interface ChannelFlags {
 /** Adds the channel timeouts (`--idle-timeout`, `--handshake-timeout`). */
 export function addTimeoutOptions(cmd: Command): Command {
   return cmd
-    .addOption(durationOption('--idle-timeout <dur>', 'close a connection with no bytes either way for this long', '60s'))
+    .addOption(
+      durationOption('--idle-timeout <dur>', 'close a connection with no bytes either way for this long', '60s'),
+    )
     .addOption(durationOption('--handshake-timeout <dur>', 'TCP connect + TLS handshake limit', '10s'));
 }
 
@@ -104,7 +110,10 @@ export function addChannelOptions(cmd: Command): Command {
 }
 
 /** The channel timeouts from the flags. */
-export function channelTimeouts(f: { idleTimeout: bigint; handshakeTimeout: bigint }): { idleTimeoutMs: number; handshakeTimeoutMs: number } {
+export function channelTimeouts(f: { idleTimeout: bigint; handshakeTimeout: bigint }): {
+  idleTimeoutMs: number;
+  handshakeTimeoutMs: number;
+} {
   return { idleTimeoutMs: ms(f.idleTimeout), handshakeTimeoutMs: ms(f.handshakeTimeout) };
 }
 
@@ -121,12 +130,26 @@ export interface ListenerFlags {
  */
 export function addListenerOptions(cmd: Command, maxConnections = 256): Command {
   return cmd
-    .option('--max-connections <n>', 'connections held at once (established or in the handshake); more are closed at once', argParser(parseCount(1)), maxConnections)
-    .option('--max-handshakes <n>', 'TLS handshakes in progress at once; more are closed at once', argParser(parseCount(1)), 64)
+    .option(
+      '--max-connections <n>',
+      'connections held at once (established or in the handshake); more are closed at once',
+      argParser(parseCount(1)),
+      maxConnections,
+    )
+    .option(
+      '--max-handshakes <n>',
+      'TLS handshakes in progress at once; more are closed at once',
+      argParser(parseCount(1)),
+      64,
+    )
     .option('--max-per-address <n>', 'connections held at once from one peer address', argParser(parseCount(1)), 32);
 }
 
 /** The listener caps from the flags. */
-export function listenerLimits(f: ListenerFlags): { maxConnections: number; maxHandshakes: number; maxPerAddress: number } {
+export function listenerLimits(f: ListenerFlags): {
+  maxConnections: number;
+  maxHandshakes: number;
+  maxPerAddress: number;
+} {
   return { maxConnections: f.maxConnections, maxHandshakes: f.maxHandshakes, maxPerAddress: f.maxPerAddress };
 }

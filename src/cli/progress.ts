@@ -137,8 +137,12 @@ export class Progress {
     this.#lastDone = this.#done;
     if (this.#o.log !== undefined) {
       this.#o.log.event('progress', {
-        from: Number(p.fromSeconds.toFixed(3)), to: Number(p.toSeconds.toFixed(3)), bytes: p.done, total: p.total,
-        bytesPerSecond: Math.round(p.rate), percent: p.percent === null ? null : Number(p.percent.toFixed(2)),
+        from: Number(p.fromSeconds.toFixed(3)),
+        to: Number(p.toSeconds.toFixed(3)),
+        bytes: p.done,
+        total: p.total,
+        bytesPerSecond: Math.round(p.rate),
+        percent: p.percent === null ? null : Number(p.percent.toFixed(2)),
         etaSeconds: p.etaSeconds === null ? null : Math.round(p.etaSeconds),
       });
       return;

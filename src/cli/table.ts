@@ -7,9 +7,16 @@ export function table(header: string[], rows: (string | number)[][], align?: Ali
   const cells = [header, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? formatNumber(c) : c)))];
   const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   const al = align ?? header.map((_, i) => (rows.length > 0 && typeof rows[0]![i] === 'number' ? 'r' : 'l'));
-  return cells
-    .map((r) => r.map((c, i) => (al[i] === 'r' ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd())
-    .join('\n') + '\n';
+  return (
+    cells
+      .map((r) =>
+        r
+          .map((c, i) => (al[i] === 'r' ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 /** Numbers for people: integers as they are, others with 4 significant digits, tiny p-values in e-notation. */

@@ -24,27 +24,27 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { parsePublicKey } from '../crypto/identity.js';
 import type { Identity, PublicIdentity } from '../crypto/identity.js';
+import { parsePublicKey } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
-import { connectChannel, formatHostPort, parseHostList, parseHostPort } from '../net/index.js';
 import type { FramedConnection, HostPort } from '../net/index.js';
+import { connectChannel, formatHostPort, parseHostList, parseHostPort } from '../net/index.js';
 import { parsePlan } from '../pacing/plan.js';
-import { FrameType } from '../protocol/index.js';
 import type { JsonObject, Message } from '../protocol/index.js';
+import { FrameType } from '../protocol/index.js';
 import { DestinationDaemon } from '../roles/destination.js';
 import { Link } from '../roles/link.js';
-import { silentLogger } from '../roles/log.js';
 import type { Logger } from '../roles/log.js';
+import { silentLogger } from '../roles/log.js';
+import type { ChannelTimeouts } from '../roles/source.js';
 import { runSource } from '../roles/source.js';
 import { VM_SUFFIX } from '../vm/destination.js';
 import { VmSource, vmModeFor } from '../vm/source.js';
-import type { ChannelTimeouts } from '../roles/source.js';
 import { channelBinding, signBody } from './auth.js';
 import { NAME_PATTERN } from './inventory.js';
 import type { SessionOutcome } from './journal.js';
-import { CONTROL_VERSION, MAX_REPORTS, parseAgentInstruct } from './wire.js';
 import type { AgentInstruct, AgentReport, AgentRole, AgentStatus } from './wire.js';
+import { CONTROL_VERSION, MAX_REPORTS, parseAgentInstruct } from './wire.js';
 
 /**
  * One `--source NAME=PATH` (a file), `--source NAME=|CMD` (a command whose stdout is the stream) or
@@ -66,7 +66,11 @@ export interface SourceSpec {
 export function parseSourceSpec(text: string): SourceSpec {
   const eq = text.indexOf('=');
   const name = eq < 0 ? '' : text.slice(0, eq);
-  if (!NAME_PATTERN.test(name)) throw smigError('SMIG_ERR_USAGE', `--source: '${text}' is not NAME=PATH or NAME=|CMD (NAME: letters, digits, '.', '_', '-')`);
+  if (!NAME_PATTERN.test(name))
+    throw smigError(
+      'SMIG_ERR_USAGE',
+      `--source: '${text}' is not NAME=PATH or NAME=|CMD (NAME: letters, digits, '.', '_', '-')`,
+    );
   const rest = text.slice(eq + 1);
   if (rest.startsWith('|')) {
     const command = rest.slice(1);
@@ -74,7 +78,8 @@ export function parseSourceSpec(text: string): SourceSpec {
     return { name, path: null, command };
   }
   if (rest.startsWith('qmp:')) {
-    if (rest.length === 4) throw smigError('SMIG_ERR_USAGE', `--source ${name}: the QMP socket path after 'qmp:' is empty`);
+    if (rest.length === 4)
+      throw smigError('SMIG_ERR_USAGE', `--source ${name}: the QMP socket path after 'qmp:' is empty`);
     return { name, path: null, command: null, qmp: rest.slice(4) };
   }
   if (rest === '') throw smigError('SMIG_ERR_USAGE', `--source ${name}: the path is empty`);
@@ -147,7 +152,8 @@ export class ControlAgent {
     this.#o = o;
     this.#log = (o.log ?? silentLogger).with({ controller: formatHostPort(o.controller) });
     this.#sources = new Map((o.sources ?? []).map((s) => [s.name, s]));
-    if (this.#sources.size !== (o.sources ?? []).length) throw smigError('SMIG_ERR_USAGE', '--source: a name is given twice');
+    if (this.#sources.size !== (o.sources ?? []).length)
+      throw smigError('SMIG_ERR_USAGE', '--source: a name is given twice');
   }
 
   /** Starts connecting (in the background; the controller may come up later). */
@@ -195,7 +201,11 @@ export class ControlAgent {
     while (!this.#stop.signal.aborted) {
       let conn: FramedConnection | undefined;
       try {
-        conn = await connectChannel(this.#o.controller, { key: this.#o.clusterKey, ...this.#o.channel, signal: this.#stop.signal });
+        conn = await connectChannel(this.#o.controller, {
+          key: this.#o.clusterKey,
+          ...this.#o.channel,
+          signal: this.#stop.signal,
+        });
       } catch (err) {
         if (!reported) this.#log.event('controller-unreachable', { reason: (err as Error).message });
         reported = true;
@@ -230,10 +240,16 @@ export class ControlAgent {
       case 'challenge': {
         if (this.#host !== null) return; // registered already: a second challenge means nothing
         const body: Record<string, unknown> = {
-          type: 'register', v: CONTROL_VERSION, name: this.#o.name ?? null, listen: formatHostPort(this.#o.listen),
-          out: this.#o.outDir !== undefined, sources: [...this.#sources.keys()], sessions: this.#reports(),
+          type: 'register',
+          v: CONTROL_VERSION,
+          name: this.#o.name ?? null,
+          listen: formatHostPort(this.#o.listen),
+          out: this.#o.outDir !== undefined,
+          sources: [...this.#sources.keys()],
+          sessions: this.#reports(),
         };
-        if (this.#o.identity !== undefined) body.sig = signBody(this.#o.identity, 'register', m.nonce, channelBinding(conn), body);
+        if (this.#o.identity !== undefined)
+          body.sig = signBody(this.#o.identity, 'register', m.nonce, channelBinding(conn), body);
         this.#post(body as unknown as AgentStatus);
         return;
       }
@@ -242,7 +258,10 @@ export class ControlAgent {
         this.#refusal = null;
         this.#log.event('registered', { host: m.host });
         clearInterval(this.#heartbeat);
-        this.#heartbeat = setInterval(() => this.#post({ type: 'heartbeat', active: this.active.slice(0, MAX_REPORTS) }), m.heartbeatMs);
+        this.#heartbeat = setInterval(
+          () => this.#post({ type: 'heartbeat', active: this.active.slice(0, MAX_REPORTS) }),
+          m.heartbeatMs,
+        );
         return;
       case 'refused':
         // it retries (the inventory may be fixed and the controller restarted); the same reason is logged once
@@ -268,7 +287,12 @@ export class ControlAgent {
       this.#post({ type: 'nack', session: m.session, error: 'this session was already given to this host' });
       return;
     }
-    const s: AgentSession = { id: m.session, role: m.type === 'relay' ? 'relay' : 'destination', state: 'active', opened: false };
+    const s: AgentSession = {
+      id: m.session,
+      role: m.type === 'relay' ? 'relay' : 'destination',
+      state: 'active',
+      opened: false,
+    };
     this.#remember(s);
     s.ttl = setTimeout(() => {
       if (!s.opened) this.#release(s, 'failed', 'the session never arrived');
@@ -288,7 +312,9 @@ export class ControlAgent {
         listen: { host: this.#o.listen.host, port: 0 },
         outDir: this.#o.outDir,
         ...(this.#o.identity === undefined ? {} : { identity: this.#o.identity }),
-        ...(this.#o.identity === undefined || m.sourceKey === null ? {} : { trustedSources: [parsePublicKey(m.sourceKey, 'INSTRUCT receive.sourceKey')] }),
+        ...(this.#o.identity === undefined || m.sourceKey === null
+          ? {}
+          : { trustedSources: [parsePublicKey(m.sourceKey, 'INSTRUCT receive.sourceKey')] }),
         maxSessions: 1,
         ...(this.#o.installVm === undefined ? {} : { vm: { command: this.#o.installVm } }),
         log: this.#o.log,
@@ -316,47 +342,77 @@ export class ControlAgent {
     const spec = this.#sources.get(m.source);
     const refuse = (error: string): void => this.#post({ type: 'nack', session: m.session, error });
     if (this.#sessions.has(m.session)) return refuse('this session was already given to this host');
-    if (spec === undefined) return refuse(`no --source named '${m.source}' on this host (${[...this.#sources.keys()].join(', ') || 'none'})`);
+    if (spec === undefined)
+      return refuse(`no --source named '${m.source}' on this host (${[...this.#sources.keys()].join(', ') || 'none'})`);
     let hosts: { destination: HostPort; dataRelays: HostPort[]; keyRelays: HostPort[]; leader: HostPort };
     let plan;
     let destKey: PublicIdentity | undefined;
     try {
-      destKey = m.destKey === null ? undefined: parsePublicKey(m.destKey, 'INSTRUCT send.destKey');
+      destKey = m.destKey === null ? undefined : parsePublicKey(m.destKey, 'INSTRUCT send.destKey');
       hosts = {
         destination: parseHostPort(m.destination, 'destination'),
         dataRelays: parseHostList(m.dataRelays.join(','), 'dataRelays'),
         keyRelays: parseHostList(m.keyRelays.join(','), 'keyRelays'),
         leader: parseHostPort(m.leader, 'leader'),
       };
-      plan = m.plan === null ? undefined: parsePlan(m.plan, 'INSTRUCT send.plan');
+      plan = m.plan === null ? undefined : parsePlan(m.plan, 'INSTRUCT send.plan');
     } catch (err) {
       return refuse((err as Error).message);
     }
-    const s: AgentSession = { id: m.session, role: 'source', state: 'active', opened: true, abort: new AbortController() };
+    const s: AgentSession = {
+      id: m.session,
+      role: 'source',
+      state: 'active',
+      opened: true,
+      abort: new AbortController(),
+    };
     this.#remember(s);
     this.#post({ type: 'ack', session: m.session });
     const log = this.#log.with({ session: m.session.slice(0, 16) });
     log.event('source-start', { source: spec.name, destination: m.destination, leader: m.leader });
     void (async (): Promise<void> => {
-      const vm = typeof spec.qmp === 'string' ? await VmSource.open({ qmp: spec.qmp, mode: vmModeFor(plan?.strategy ?? 'bulk'), log }): undefined;
-      const input = vm !== undefined ? { stream: vm.stream(), length: null, name: `${spec.name}${VM_SUFFIX}` } : await openSource(spec, s.abort!.signal);
+      const vm =
+        typeof spec.qmp === 'string'
+          ? await VmSource.open({ qmp: spec.qmp, mode: vmModeFor(plan?.strategy ?? 'bulk'), log })
+          : undefined;
+      const input =
+        vm !== undefined
+          ? { stream: vm.stream(), length: null, name: `${spec.name}${VM_SUFFIX}` }
+          : await openSource(spec, s.abort!.signal);
       const r = await runSource({
-        clusterKey: this.#o.clusterKey, input: input.stream, length: input.length, name: input.name,
-        ...hosts, threshold: m.threshold, sessionId: Buffer.from(m.session, 'hex'), plan,
+        clusterKey: this.#o.clusterKey,
+        input: input.stream,
+        length: input.length,
+        name: input.name,
+        ...hosts,
+        threshold: m.threshold,
+        sessionId: Buffer.from(m.session, 'hex'),
+        plan,
         ...(destKey === undefined ? {} : { destKey }),
         ...(destKey === undefined || this.#o.identity === undefined ? {} : { identity: this.#o.identity }),
-        log, channel: this.#o.channel, signal: s.abort!.signal,
+        log,
+        channel: this.#o.channel,
+        signal: s.abort!.signal,
       }).catch(async (err: unknown) => {
         await vm?.abort((err as Error).message ?? String(err)); // the VM runs on at the source
         throw err;
       });
       if (vm !== undefined) {
         const v = await vm.confirm(); // only now, after the destination's DONE, is the source VM given up
-        log.event('vm-migrated', { mode: v.mode, streamBytes: v.streamBytes, totalSeconds: v.totalSeconds, downtimeSeconds: v.downtimeSeconds });
+        log.event('vm-migrated', {
+          mode: v.mode,
+          streamBytes: v.streamBytes,
+          totalSeconds: v.totalSeconds,
+          downtimeSeconds: v.downtimeSeconds,
+        });
       }
       s.outcome = {
-        bytes: r.bytes, sha256: r.done.sha256, seconds: r.seconds, lostRelays: r.lostRelays,
-        resentChunks: r.resentChunks, exitStatus: r.done.exitStatus,
+        bytes: r.bytes,
+        sha256: r.done.sha256,
+        seconds: r.seconds,
+        lostRelays: r.lostRelays,
+        resentChunks: r.resentChunks,
+        exitStatus: r.done.exitStatus,
       };
     })().then(
       () => {
@@ -435,10 +491,17 @@ interface OpenedSource {
 export async function openSource(spec: SourceSpec, signal?: AbortSignal): Promise<OpenedSource> {
   if (spec.path !== null) {
     const st = await stat(spec.path).catch((err: NodeJS.ErrnoException) => {
-      throw smigError('SMIG_ERR_FILE', `--source ${spec.name}: ${spec.path}: ${err.code === 'ENOENT' ? 'no such file' : (err.code ?? err.message)}`);
+      throw smigError(
+        'SMIG_ERR_FILE',
+        `--source ${spec.name}: ${spec.path}: ${err.code === 'ENOENT' ? 'no such file' : (err.code ?? err.message)}`,
+      );
     });
     if (!st.isFile()) throw smigError('SMIG_ERR_FILE', `--source ${spec.name}: ${spec.path}: not a regular file`);
-    return { stream: createReadStream(spec.path, { highWaterMark: 1024 * 1024 }), length: st.size, name: basename(spec.path) };
+    return {
+      stream: createReadStream(spec.path, { highWaterMark: 1024 * 1024 }),
+      length: st.size,
+      name: basename(spec.path),
+    };
   }
   return { stream: commandStream(spec, signal), length: null, name: spec.name };
 }
@@ -451,7 +514,8 @@ async function* commandStream(spec: SourceSpec, signal?: AbortSignal): AsyncGene
   });
   const kill = (): void => {
     try {
-      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(-child.pid, 'SIGKILL');
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null)
+        process.kill(-child.pid, 'SIGKILL');
     } catch {
       // gone already
     }
@@ -460,9 +524,16 @@ async function* commandStream(spec: SourceSpec, signal?: AbortSignal): AsyncGene
   try {
     for await (const chunk of child.stdout!) yield chunk as Uint8Array;
     const end = await exited;
-    if (end.error !== undefined) throw smigError('SMIG_ERR_FILE', `--source ${spec.name}: cannot run the command (${(end.error as NodeJS.ErrnoException).code ?? end.error.message})`);
+    if (end.error !== undefined)
+      throw smigError(
+        'SMIG_ERR_FILE',
+        `--source ${spec.name}: cannot run the command (${(end.error as NodeJS.ErrnoException).code ?? end.error.message})`,
+      );
     if (end.code !== 0) {
-      throw smigError('SMIG_ERR_FILE', `--source ${spec.name}: the command ${end.signal !== null ? `was killed by ${end.signal}` : `exited with status ${end.code}`}`);
+      throw smigError(
+        'SMIG_ERR_FILE',
+        `--source ${spec.name}: the command ${end.signal !== null ? `was killed by ${end.signal}` : `exited with status ${end.code}`}`,
+      );
     }
   } finally {
     signal?.removeEventListener('abort', kill);

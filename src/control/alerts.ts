@@ -4,10 +4,11 @@
  * suppressed alerts are counted and logged sparingly; a trigger the controller must refuse is journaled as a
  * refused session (its `failed` hook runs), so no alert is lost silently.
  */
-import { newId } from './core.js';
+
 import type { ControlCore, Trigger } from './core.js';
-import { AlertTriage } from './eve.js';
+import { newId } from './core.js';
 import type { EveAlert } from './eve.js';
+import { AlertTriage } from './eve.js';
 import type { HostRegistry } from './hosts.js';
 import type { SessionRunner } from './sessions.js';
 
@@ -31,7 +32,10 @@ export class AlertHandler {
     this.#c = core;
     this.#hosts = hosts;
     this.#runner = runner;
-    this.#triage = new AlertTriage(core.o.inventory, { maxSeverity: core.o.maxSeverity ?? 2, cooldownMs: core.o.cooldownMs ?? 300_000 });
+    this.#triage = new AlertTriage(core.o.inventory, {
+      maxSeverity: core.o.maxSeverity ?? 2,
+      cooldownMs: core.o.cooldownMs ?? 300_000,
+    });
   }
 
   get counts(): AlertCounts {
@@ -54,8 +58,21 @@ export class AlertHandler {
       c.log.event('eve-suppressed', { host: s.host.name, reason: s.reason, line, severity: a.severity });
     }
     for (const inv of r.flagged) {
-      c.log.event('eve-alert', { host: inv.name, line, severity: a.severity, sid: a.signatureId, signature: a.signature });
-      const alert = { signature: a.signature, signatureId: a.signatureId, severity: a.severity, srcIp: a.srcIp, destIp: a.destIp, timestamp: a.timestamp };
+      c.log.event('eve-alert', {
+        host: inv.name,
+        line,
+        severity: a.severity,
+        sid: a.signatureId,
+        signature: a.signature,
+      });
+      const alert = {
+        signature: a.signature,
+        signatureId: a.signatureId,
+        severity: a.severity,
+        srcIp: a.srcIp,
+        destIp: a.destIp,
+        timestamp: a.timestamp,
+      };
       try {
         this.#runner.trigger(inv.name, null, { kind: 'eve', alert });
         this.#counts.triggered++;
@@ -63,8 +80,19 @@ export class AlertHandler {
         // the alert is not lost: a refused session in the journal and the status, and the failed hook
         const error = (err as Error).message;
         c.log.event('trigger-refused', { host: inv.name, reason: error });
-        const t: Trigger = { id: newId(), host: this.#hosts.get(inv.name)!, sourceName: '', reason: { kind: 'eve', alert }, listeners: new Set(), avoid: new Set() };
-        c.task(this.#runner.record(t, t.id, 1, null, Date.now()).then((st) => this.#runner.conclude(st, t, { ok: false, error, retryable: false })));
+        const t: Trigger = {
+          id: newId(),
+          host: this.#hosts.get(inv.name)!,
+          sourceName: '',
+          reason: { kind: 'eve', alert },
+          listeners: new Set(),
+          avoid: new Set(),
+        };
+        c.task(
+          this.#runner
+            .record(t, t.id, 1, null, Date.now())
+            .then((st) => this.#runner.conclude(st, t, { ok: false, error, retryable: false })),
+        );
       }
     }
   }

@@ -24,9 +24,9 @@
  * depend on how either side orders or spaces its JSON.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { FramedConnection } from '../net/index.js';
-import { fingerprint, signMessage, verifyMessage } from '../crypto/identity.js';
 import type { Identity, PublicIdentity } from '../crypto/identity.js';
+import { fingerprint, signMessage, verifyMessage } from '../crypto/identity.js';
+import type { FramedConnection } from '../net/index.js';
 
 /** Bytes of a challenge. */
 export const CHALLENGE_BYTES = 32;
@@ -52,12 +52,19 @@ export function canonicalJson(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
   if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? 'null' : canonicalJson(x))).join(',')}]`;
   const o = v as Record<string, unknown>;
-  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+  const keys = Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
 }
 
 /** The bytes signed for `purpose` (see the module comment); `body` without its `sig`. */
-export function signedBytes(purpose: SignPurpose, challenge: string, binding: Uint8Array, body: Record<string, unknown>): Uint8Array {
+export function signedBytes(
+  purpose: SignPurpose,
+  challenge: string,
+  binding: Uint8Array,
+  body: Record<string, unknown>,
+): Uint8Array {
   const { sig: _sig, ...rest } = body;
   const digest = createHash('sha256').update(canonicalJson(rest), 'utf8').digest();
   return Buffer.concat([Buffer.from(`${DOMAIN}${purpose}\0`, 'utf8'), Buffer.from(challenge, 'hex'), binding, digest]);
@@ -74,7 +81,13 @@ export function operatorMessage(challenge: string, binding: Uint8Array, body: Re
 }
 
 /** Signs `body` for `purpose`; returns the signature as hex (the `sig` field). */
-export function signBody(id: Identity, purpose: SignPurpose, challenge: string, binding: Uint8Array, body: Record<string, unknown>): string {
+export function signBody(
+  id: Identity,
+  purpose: SignPurpose,
+  challenge: string,
+  binding: Uint8Array,
+  body: Record<string, unknown>,
+): string {
   return Buffer.from(signMessage(id, signedBytes(purpose, challenge, binding, body))).toString('hex');
 }
 
@@ -83,13 +96,23 @@ export function signBody(id: Identity, purpose: SignPurpose, challenge: string, 
  * `who` names the expected signer in the reason (e.g. `h3's inventory key`).
  */
 export function checkSignature(
-  purpose: SignPurpose, challenge: string, binding: Uint8Array, body: Record<string, unknown>, keys: readonly PublicIdentity[], who: string,
+  purpose: SignPurpose,
+  challenge: string,
+  binding: Uint8Array,
+  body: Record<string, unknown>,
+  keys: readonly PublicIdentity[],
+  who: string,
 ): { ok: true; key: PublicIdentity } | { ok: false; reason: string } {
   const sig = body.sig;
-  if (sig === undefined || sig === null) return { ok: false, reason: `not signed (${who} is required: start it with --identity FILE)` };
-  if (typeof sig !== 'string' || !/^[0-9a-f]{128}$/.test(sig)) return { ok: false, reason: 'the signature is not 128 hex digits' };
+  if (sig === undefined || sig === null)
+    return { ok: false, reason: `not signed (${who} is required: start it with --identity FILE)` };
+  if (typeof sig !== 'string' || !/^[0-9a-f]{128}$/.test(sig))
+    return { ok: false, reason: 'the signature is not 128 hex digits' };
   const bytes = signedBytes(purpose, challenge, binding, body);
   const raw = Buffer.from(sig, 'hex');
   for (const k of keys) if (verifyMessage(k, bytes, raw)) return { ok: true, key: k };
-  return { ok: false, reason: `the signature does not verify against ${who}${keys.length === 1 ? ` (${fingerprint(keys[0]!)})` : ''}` };
+  return {
+    ok: false,
+    reason: `the signature does not verify against ${who}${keys.length === 1 ? ` (${fingerprint(keys[0]!)})` : ''}`,
+  };
 }

@@ -3,18 +3,19 @@
  * `--listen` address over TLS-PSK with the cluster key, like every other smig channel (wire.ts). The
  * request waits for the controller's challenge and is signed with the operator's identity (auth.ts).
  */
-import { smigError } from '../errors.js';
-import { connectChannel, formatHostPort } from '../net/index.js';
-import type { HostPort } from '../net/index.js';
-import { FrameType } from '../protocol/index.js';
-import type { JsonObject } from '../protocol/index.js';
+
 import type { Identity } from '../crypto/identity.js';
+import { smigError } from '../errors.js';
+import type { HostPort } from '../net/index.js';
+import { connectChannel, formatHostPort } from '../net/index.js';
+import type { JsonObject } from '../protocol/index.js';
+import { FrameType } from '../protocol/index.js';
 import { Link } from '../roles/link.js';
-import { channelBinding, signBody } from './auth.js';
 import type { ChannelTimeouts } from '../roles/source.js';
+import { channelBinding, signBody } from './auth.js';
 import type { ControllerStatus } from './controller.js';
-import { CHALLENGE_HEX, CONTROL_VERSION, textField } from './wire.js';
 import type { OperatorRequest } from './wire.js';
+import { CHALLENGE_HEX, CONTROL_VERSION, textField } from './wire.js';
 
 /** Where the controller is. */
 export interface ClientOptions {
@@ -31,16 +32,19 @@ export interface ClientOptions {
  */
 async function request(o: ClientOptions, req: OperatorRequest, each: (m: JsonObject) => boolean | void): Promise<void> {
   const where = formatHostPort(o.controller);
-  const conn = await connectChannel(o.controller, { key: o.clusterKey, retries: 1, ...o.channel }).catch((err: Error) => {
-    throw smigError('SMIG_ERR_CONNECTION', `controller ${where}: ${err.message}`, err);
-  });
+  const conn = await connectChannel(o.controller, { key: o.clusterKey, retries: 1, ...o.channel }).catch(
+    (err: Error) => {
+      throw smigError('SMIG_ERR_CONNECTION', `controller ${where}: ${err.message}`, err);
+    },
+  );
   const link = new Link(conn, 'control', `controller ${where}`);
   let done = false;
   let sent = false;
   link.start((msg) => {
     if (msg.type === FrameType.INSTRUCT && !sent && msg.payload.type === 'challenge') {
       const nonce = msg.payload.nonce;
-      if (typeof nonce !== 'string' || !CHALLENGE_HEX.test(nonce)) throw smigError('SMIG_ERR_FRAME_MALFORMED', 'INSTRUCT challenge.nonce: expected 64 hex digits');
+      if (typeof nonce !== 'string' || !CHALLENGE_HEX.test(nonce))
+        throw smigError('SMIG_ERR_FRAME_MALFORMED', 'INSTRUCT challenge.nonce: expected 64 hex digits');
       const body: Record<string, unknown> = { ...req };
       if (o.identity !== undefined) body.sig = signBody(o.identity, 'operator', nonce, channelBinding(conn), body);
       sent = true;
@@ -48,14 +52,16 @@ async function request(o: ClientOptions, req: OperatorRequest, each: (m: JsonObj
       return;
     }
     if (msg.type !== FrameType.STATUS || done) return;
-    if (typeof msg.payload.type !== 'string') throw smigError('SMIG_ERR_FRAME_MALFORMED', 'STATUS.type: expected a string');
+    if (typeof msg.payload.type !== 'string')
+      throw smigError('SMIG_ERR_FRAME_MALFORMED', 'STATUS.type: expected a string');
     if (each(msg.payload) === true) {
       done = true;
       void link.close();
     }
   });
   const end = await link.ended;
-  if (end.error !== undefined && !done) throw smigError('SMIG_ERR_CONNECTION', `controller ${where}: ${end.error.message}`, end.error);
+  if (end.error !== undefined && !done)
+    throw smigError('SMIG_ERR_CONNECTION', `controller ${where}: ${end.error.message}`, end.error);
 }
 
 /** A refusal from the controller as an error (SMIG_ERR_AUTH when the request's signature was refused). */
@@ -85,9 +91,20 @@ export async function fetchStatus(o: ClientOptions): Promise<ControllerStatus> {
     return ++seen >= pages;
   });
   if (refusal !== null) throw refusal;
-  if (first === null || seen < pages) throw smigError('SMIG_ERR_CONNECTION', `controller ${formatHostPort(o.controller)}: closed before the status was complete`);
+  if (first === null || seen < pages)
+    throw smigError(
+      'SMIG_ERR_CONNECTION',
+      `controller ${formatHostPort(o.controller)}: closed before the status was complete`,
+    );
   const f = first as JsonObject;
-  return { listen: String(f.listen), journal: String(f.journal), counts: f.counts, hosts, sessions: f.sessions, eve: f.eve } as unknown as ControllerStatus;
+  return {
+    listen: String(f.listen),
+    journal: String(f.journal),
+    counts: f.counts,
+    hosts,
+    sessions: f.sessions,
+    eve: f.eve,
+  } as unknown as ControllerStatus;
 }
 
 /** Options of {@link migrate}. */
@@ -110,19 +127,28 @@ export async function migrate(o: ClientOptions, r: MigrateRequest): Promise<Json
   const wait = r.wait ?? true;
   let last: JsonObject | null = null;
   let refusal: Error | null = null;
-  await request(o, { type: 'migrate', v: CONTROL_VERSION, host: r.host, source: r.source, dryRun: r.dryRun ?? false, wait }, (m) => {
-    r.onUpdate?.(m);
-    if (m.type === 'refused') {
-      refusal = refused(m);
-      return true;
-    }
-    last = m;
-    return m.type === 'plan' || m.type === 'finished' || (m.type === 'accepted' && !wait);
-  });
+  await request(
+    o,
+    { type: 'migrate', v: CONTROL_VERSION, host: r.host, source: r.source, dryRun: r.dryRun ?? false, wait },
+    (m) => {
+      r.onUpdate?.(m);
+      if (m.type === 'refused') {
+        refusal = refused(m);
+        return true;
+      }
+      last = m;
+      return m.type === 'plan' || m.type === 'finished' || (m.type === 'accepted' && !wait);
+    },
+  );
   if (refusal !== null) throw refusal;
   const end = last as JsonObject | null;
-  const complete = end !== null && (end.type === 'plan' || end.type === 'finished' || (end.type === 'accepted' && !wait));
-  if (!complete) throw smigError('SMIG_ERR_CONNECTION', `controller ${formatHostPort(o.controller)}: closed before the migration finished (it goes on; see smig control status)`);
+  const complete =
+    end !== null && (end.type === 'plan' || end.type === 'finished' || (end.type === 'accepted' && !wait));
+  if (!complete)
+    throw smigError(
+      'SMIG_ERR_CONNECTION',
+      `controller ${formatHostPort(o.controller)}: closed before the migration finished (it goes on; see smig control status)`,
+    );
   return end;
 }
 

@@ -28,28 +28,28 @@
  * triage: alerts to triggers), sessions.ts (session runner: steps 1-5, hooks, retry), recovery.ts (restart).
  */
 import { smigError } from '../errors.js';
-import { listenChannel } from '../net/index.js';
 import type { ChannelListener, FramedConnection, HostPort } from '../net/index.js';
-import { FrameType } from '../protocol/index.js';
+import { listenChannel } from '../net/index.js';
 import type { Message } from '../protocol/index.js';
+import { FrameType } from '../protocol/index.js';
 import { Link } from '../roles/link.js';
 import { logRejected } from '../roles/log.js';
 import { AlertHandler } from './alerts.js';
 import { channelBinding, newChallenge } from './auth.js';
-import { ControlCore } from './core.js';
 import type { ControllerOptions, HostState } from './core.js';
+import { ControlCore } from './core.js';
 import { EveFollower } from './eve.js';
-import { HostRegistry } from './hosts.js';
 import type { ConnectionAuth } from './hosts.js';
+import { HostRegistry } from './hosts.js';
 import { Journal } from './journal.js';
-import { OperatorApi } from './operator.js';
 import type { ControllerStatus } from './operator.js';
+import { OperatorApi } from './operator.js';
 import { recoverSessions } from './recovery.js';
 import { SessionRunner } from './sessions.js';
 import { parseAgentStatus, parseOperatorRequest } from './wire.js';
 
-export { MAX_TIMER_MS } from './core.js';
 export type { ControllerOptions } from './core.js';
+export { MAX_TIMER_MS } from './core.js';
 export type { ControllerStatus, HostStatus, SessionStatus } from './operator.js';
 
 /**
@@ -74,7 +74,8 @@ export class Controller {
     this.#runner = new SessionRunner(this.#c, this.#hosts);
     this.#operator = new OperatorApi(this.#c, this.#hosts, this.#runner, {
       listen: () => this.address,
-      eve: () => (this.#eve === undefined ? null : { path: this.#eve.path, ...this.#eve.stats, ...this.#alerts!.counts }),
+      eve: () =>
+        this.#eve === undefined ? null : { path: this.#eve.path, ...this.#eve.stats, ...this.#alerts!.counts },
     });
   }
 
@@ -89,13 +90,22 @@ export class Controller {
     const operators = o.operatorKeys ?? [];
     if (!o.insecureNoIdentities) {
       if (keyless.length > 0) {
-        const list = keyless.length > 5 ? `${keyless.slice(0, 5).join(', ')} and ${keyless.length - 5} more`: keyless.join(', ');
-        throw smigError('SMIG_ERR_CONFIG', `inventory: no key for ${list} (give each host its public identity: key: FILE.pub; or run with --insecure-no-identities)`);
+        const list =
+          keyless.length > 5 ? `${keyless.slice(0, 5).join(', ')} and ${keyless.length - 5} more` : keyless.join(', ');
+        throw smigError(
+          'SMIG_ERR_CONFIG',
+          `inventory: no key for ${list} (give each host its public identity: key: FILE.pub; or run with --insecure-no-identities)`,
+        );
       }
-      if (operators.length === 0) throw smigError('SMIG_ERR_USAGE', '--operator-key FILE.pub is required (the operator\'s public identity; or run with --insecure-no-identities)');
+      if (operators.length === 0)
+        throw smigError(
+          'SMIG_ERR_USAGE',
+          "--operator-key FILE.pub is required (the operator's public identity; or run with --insecure-no-identities)",
+        );
     } else {
       core.log.event('insecure', {
-        reason: 'running with --insecure-no-identities: any holder of the cluster key may register as a host without a key' +
+        reason:
+          'running with --insecure-no-identities: any holder of the cluster key may register as a host without a key' +
           (operators.length === 0 ? ' and give operator orders' : ''),
         keyless: keyless.join(',') || undefined,
       });
@@ -179,17 +189,20 @@ export class Controller {
       if (msg.type === FrameType.PING || msg.type === FrameType.ERROR) return;
       if (kind === null) kind = msg.type === FrameType.STATUS ? 'agent' : 'operator';
       if (kind === 'agent') {
-        if (msg.type !== FrameType.STATUS) throw smigError('SMIG_ERR_PROTOCOL_STATE', 'control link: INSTRUCT from an agent');
+        if (msg.type !== FrameType.STATUS)
+          throw smigError('SMIG_ERR_PROTOCOL_STATE', 'control link: INSTRUCT from an agent');
         const m = parseAgentStatus(msg.payload);
         if (host === null) {
-          if (m.type !== 'register') throw smigError('SMIG_ERR_PROTOCOL_STATE', `control link: STATUS ${m.type} before register`);
+          if (m.type !== 'register')
+            throw smigError('SMIG_ERR_PROTOCOL_STATE', `control link: STATUS ${m.type} before register`);
           host = this.#hosts.register(link, m, msg.payload, auth);
           return;
         }
         this.#hosts.fromAgent(host, m);
         return;
       }
-      if (msg.type !== FrameType.INSTRUCT) throw smigError('SMIG_ERR_PROTOCOL_STATE', 'control link: STATUS from an operator');
+      if (msg.type !== FrameType.INSTRUCT)
+        throw smigError('SMIG_ERR_PROTOCOL_STATE', 'control link: STATUS from an operator');
       const r = parseOperatorRequest(msg.payload);
       const refusal = this.#operator.check(link, msg.payload, auth);
       if (refusal !== null) {

@@ -5,21 +5,21 @@
  * holds one {@link ControlCore}; none of them owns the daemon's life, which stays in controller.ts.
  */
 import { randomBytes } from 'node:crypto';
+import type { PublicIdentity } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
 import type { HostPort, ListenerLimits } from '../net/index.js';
 import type { PacingPlan } from '../pacing/plan.js';
-import { FrameType } from '../protocol/index.js';
 import type { JsonObject } from '../protocol/index.js';
+import { FrameType } from '../protocol/index.js';
 import type { Link } from '../roles/link.js';
-import { silentLogger } from '../roles/log.js';
 import type { Logger } from '../roles/log.js';
+import { silentLogger } from '../roles/log.js';
 import type { ChannelTimeouts } from '../roles/source.js';
-import type { PublicIdentity } from '../crypto/identity.js';
 import type { HookEvent, HookSpec } from './hooks.js';
 import type { Inventory, InventoryHost } from './inventory.js';
 import type { Journal, SessionOutcome, SessionState, TriggerReason } from './journal.js';
-import { DEFAULT_COUNTS, checkCounts } from './selection.js';
 import type { SessionCounts } from './selection.js';
+import { checkCounts, DEFAULT_COUNTS } from './selection.js';
 import type { AgentInstruct, AgentRole, AgentStatus } from './wire.js';
 
 /** Options of {@link Controller.start}. */
@@ -100,7 +100,9 @@ export interface Trigger {
 }
 
 /** What a session ended with. */
-export type Ending = { ok: true; outcome: SessionOutcome } | { ok: false; error: string; retryable: boolean; blame?: string[] };
+export type Ending =
+  | { ok: true; outcome: SessionOutcome }
+  | { ok: false; error: string; retryable: boolean; blame?: string[] };
 
 /** A session being run (or recovered) now. */
 export interface Live {
@@ -151,12 +153,18 @@ export class ControlCore {
   /** @throws SmigError SMIG_ERR_USAGE (a duration out of range, counts) */
   constructor(o: ControllerOptions) {
     const timers: [string, number | undefined][] = [
-      ['deadline', o.deadlineMs], ['heartbeat', o.heartbeatMs], ['host wait', o.hostWaitMs], ['prepare timeout', o.prepareTimeoutMs],
-      ['recover wait', o.recoverWaitMs], ['hook timeout', o.hookTimeoutMs], ['EVE poll', o.evePollMs],
+      ['deadline', o.deadlineMs],
+      ['heartbeat', o.heartbeatMs],
+      ['host wait', o.hostWaitMs],
+      ['prepare timeout', o.prepareTimeoutMs],
+      ['recover wait', o.recoverWaitMs],
+      ['hook timeout', o.hookTimeoutMs],
+      ['EVE poll', o.evePollMs],
     ];
     for (const [what, v] of timers) {
       // node timers hold at most 2^31 − 1 ms; the deadline also travels as the hosts' time to live (+ 1 min)
-      if (v !== undefined && (!Number.isSafeInteger(v) || v < 1 || v > MAX_TIMER_MS)) throw smigError('SMIG_ERR_USAGE', `${what}: ${v} ms is not from 1 ms to 20 days`);
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 1 || v > MAX_TIMER_MS))
+        throw smigError('SMIG_ERR_USAGE', `${what}: ${v} ms is not from 1 ms to 20 days`);
     }
     this.o = o;
     this.log = o.log ?? silentLogger;
@@ -173,9 +181,12 @@ export class ControlCore {
 
   /** Runs `p` in the background; close() waits for it. */
   task(p: Promise<unknown>): void {
-    const q = p.then(() => {}, (err: unknown) => {
-      if (!this.closing) this.log.event('internal-error', { reason: (err as Error).message });
-    });
+    const q = p.then(
+      () => {},
+      (err: unknown) => {
+        if (!this.closing) this.log.event('internal-error', { reason: (err as Error).message });
+      },
+    );
     this.tasks.add(q);
     void q.then(() => this.tasks.delete(q));
   }

@@ -14,10 +14,11 @@
  *   of rules with the `target` keyword), and {@link AlertTriage} maps an alert to inventory hosts with a
  *   severity threshold and a per-host cool-down, so that one attack does not start twenty migrations.
  */
-import { open, stat } from 'node:fs/promises';
+
 import type { FileHandle } from 'node:fs/promises';
-import { canonicalIp } from './inventory.js';
+import { open, stat } from 'node:fs/promises';
 import type { Inventory, InventoryHost } from './inventory.js';
+import { canonicalIp } from './inventory.js';
 import { DEFAULT_MAX_LINE_BYTES, LineSplitter } from './lines.js';
 
 /** An alert, as much of it as the controller uses. */
@@ -66,22 +67,23 @@ export function parseEveLine(text: string): EveLine {
   if (typeof sev !== 'number' || !Number.isInteger(sev) || sev < 1 || sev > 255) {
     return { kind: 'malformed', reason: `alert.severity ${JSON.stringify(sev) ?? 'missing'} is not 1..255` };
   }
-  const ip = (x: unknown): string | null => (typeof x === 'string' ? canonicalIp(x): null);
-  const target = isObject(a.target) ? ip(a.target.ip): null;
+  const ip = (x: unknown): string | null => (typeof x === 'string' ? canonicalIp(x) : null);
+  const target = isObject(a.target) ? ip(a.target.ip) : null;
   const srcIp = ip(v.src_ip);
   const destIp = ip(v.dest_ip);
-  if (srcIp === null && destIp === null && target === null) return { kind: 'malformed', reason: 'alert without src_ip, dest_ip or alert.target.ip' };
+  if (srcIp === null && destIp === null && target === null)
+    return { kind: 'malformed', reason: 'alert without src_ip, dest_ip or alert.target.ip' };
   const sid = a.signature_id;
   return {
     kind: 'alert',
     alert: {
-      timestamp: typeof v.timestamp === 'string' ? v.timestamp.slice(0, 64): null,
+      timestamp: typeof v.timestamp === 'string' ? v.timestamp.slice(0, 64) : null,
       srcIp,
       destIp,
       targetIp: target,
       signature: typeof a.signature === 'string' ? a.signature.slice(0, MAX_SIGNATURE) : '',
-      signatureId: typeof sid === 'number' && Number.isSafeInteger(sid) ? sid: null,
-      category: typeof a.category === 'string' ? a.category.slice(0, MAX_SIGNATURE): null,
+      signatureId: typeof sid === 'number' && Number.isSafeInteger(sid) ? sid : null,
+      category: typeof a.category === 'string' ? a.category.slice(0, MAX_SIGNATURE) : null,
       severity: sev,
     },
   };
@@ -133,7 +135,17 @@ export class EveFollower {
   readonly path: string;
   readonly #o: EveFollowerOptions;
   readonly #splitter: LineSplitter;
-  readonly #stats: EveStats = { lines: 0, alerts: 0, other: 0, malformed: 0, oversized: 0, truncated: 0, rotations: 0, truncations: 0, offset: 0 };
+  readonly #stats: EveStats = {
+    lines: 0,
+    alerts: 0,
+    other: 0,
+    malformed: 0,
+    oversized: 0,
+    truncated: 0,
+    rotations: 0,
+    truncations: 0,
+    offset: 0,
+  };
   readonly #buf = Buffer.allocUnsafe(READ_CHUNK);
   #fh: FileHandle | null = null;
   #ino = -1;
@@ -148,13 +160,20 @@ export class EveFollower {
   constructor(path: string, o: EveFollowerOptions) {
     this.path = path;
     this.#o = o;
-    this.#splitter = new LineSplitter({
-      line: (text, n) => this.#onLine(text, n),
-      oversized: (n, bytes) => {
-        this.#stats.oversized++;
-        this.#o.onWarning({ kind: 'oversized', line: n, message: `${this.path} line ${n}: ${bytes} bytes, longer than ${this.#maxLine} (skipped)` });
+    this.#splitter = new LineSplitter(
+      {
+        line: (text, n) => this.#onLine(text, n),
+        oversized: (n, bytes) => {
+          this.#stats.oversized++;
+          this.#o.onWarning({
+            kind: 'oversized',
+            line: n,
+            message: `${this.path} line ${n}: ${bytes} bytes, longer than ${this.#maxLine} (skipped)`,
+          });
+        },
       },
-    }, this.#maxLine);
+      this.#maxLine,
+    );
   }
 
   get #maxLine(): number {
@@ -174,9 +193,14 @@ export class EveFollower {
 
   /** One poll: reads what is new (exposed for tests that do not want to wait for the timer). */
   poll(): Promise<void> {
-    this.#polling = this.#polling.then(() => this.#pollOnce()).catch((err: unknown) => {
-      this.#o.onWarning({ kind: 'read-error', message: `${this.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
-    });
+    this.#polling = this.#polling
+      .then(() => this.#pollOnce())
+      .catch((err: unknown) => {
+        this.#o.onWarning({
+          kind: 'read-error',
+          message: `${this.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        });
+      });
     return this.#polling;
   }
 
@@ -231,7 +255,10 @@ export class EveFollower {
       this.#first = false;
     } else if (st.size < this.#stats.offset) {
       this.#stats.truncations++;
-      this.#o.onWarning({ kind: 'shrunk', message: `${this.path}: truncated to ${st.size} bytes, reading again from the start` });
+      this.#o.onWarning({
+        kind: 'shrunk',
+        message: `${this.path}: truncated to ${st.size} bytes, reading again from the start`,
+      });
       this.#cutPending();
       this.#stats.offset = 0;
     }
@@ -262,7 +289,8 @@ export class EveFollower {
     if (pending > 0) {
       this.#stats.truncated++;
       this.#o.onWarning({
-        kind: 'truncated', line: this.#splitter.lineNo + 1,
+        kind: 'truncated',
+        line: this.#splitter.lineNo + 1,
         message: `${this.path} line ${this.#splitter.lineNo + 1}: cut short after ${pending} bytes (file ${why}; skipped)`,
       });
     }

@@ -77,13 +77,18 @@ export interface HookResult {
  */
 export function parseHookSpec(text: string): HookSpec {
   const eq = text.indexOf('=');
-  const event = eq < 0 ? text: text.slice(0, eq);
+  const event = eq < 0 ? text : text.slice(0, eq);
   if (!(HOOK_EVENTS as readonly string[]).includes(event)) {
-    throw smigError('SMIG_ERR_USAGE', `--hook: '${event}' is not an event (${HOOK_EVENTS.join(', ')}); expected EVENT=CMD`);
+    throw smigError(
+      'SMIG_ERR_USAGE',
+      `--hook: '${event}' is not an event (${HOOK_EVENTS.join(', ')}); expected EVENT=CMD`,
+    );
   }
   const command = eq < 0 ? '' : text.slice(eq + 1);
-  if (command.includes('\u0000')) throw smigError('SMIG_ERR_USAGE', `--hook ${event}: the command contains a NUL character`);
-  if (command.trim() === '') throw smigError('SMIG_ERR_USAGE', `--hook ${event}: the command is empty; expected ${event}=CMD`);
+  if (command.includes('\u0000'))
+    throw smigError('SMIG_ERR_USAGE', `--hook ${event}: the command contains a NUL character`);
+  if (command.trim() === '')
+    throw smigError('SMIG_ERR_USAGE', `--hook ${event}: the command is empty; expected ${event}=CMD`);
   return { event: event as HookEvent, command };
 }
 
@@ -132,7 +137,7 @@ export function hookEnvironment(f: HookFacts): Record<string, string> {
 }
 
 function rawHookEnvironment(f: HookFacts): Record<string, string> {
-  const dest = f.plan === null ? undefined: f.host(f.plan.destination);
+  const dest = f.plan === null ? undefined : f.host(f.plan.destination);
   const a = f.reason.alert;
   const env: Record<string, string> = {
     SMIG_EVENT: f.event,
@@ -201,7 +206,15 @@ export function runHook(spec: HookSpec, index: number, o: RunHookOptions): Promi
     } catch (err) {
       // spawn throws synchronously on arguments it refuses: a failed hook, never an exception that leaves the session open
       const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      resolve({ event: spec.event, index, command: spec.command, status: 127, timedOut: false, error: `cannot start /bin/sh: ${why}`, ms: 0 });
+      resolve({
+        event: spec.event,
+        index,
+        command: spec.command,
+        status: 127,
+        timedOut: false,
+        error: `cannot start /bin/sh: ${why}`,
+        ms: 0,
+      });
       return;
     }
     let timedOut = false;
@@ -242,8 +255,16 @@ export function runHook(spec: HookSpec, index: number, o: RunHookOptions): Promi
     const finish = (status: number, why: string | null): void => {
       clearTimeout(timer);
       clearTimeout(killTimer);
-      const error = status === 0 ? null: timedOut ? `timed out after ${o.timeoutMs} ms (status ${status})` : why;
-      resolve({ event: spec.event, index, command: spec.command, status, timedOut, error, ms: Math.round(performance.now() - start) });
+      const error = status === 0 ? null : timedOut ? `timed out after ${o.timeoutMs} ms (status ${status})` : why;
+      resolve({
+        event: spec.event,
+        index,
+        command: spec.command,
+        status,
+        timedOut,
+        error,
+        ms: Math.round(performance.now() - start),
+      });
     };
     child.on('error', (err: NodeJS.ErrnoException) => finish(127, `cannot start /bin/sh: ${err.code ?? err.message}`));
     child.on('close', (code, signal) => {

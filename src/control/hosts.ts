@@ -8,8 +8,8 @@ import type { HostPort } from '../net/index.js';
 import type { JsonObject } from '../protocol/index.js';
 import type { Link } from '../roles/link.js';
 import { checkSignature } from './auth.js';
-import { instruct } from './core.js';
 import type { ControlCore, HostState, Live } from './core.js';
+import { instruct } from './core.js';
 import type { Candidate } from './selection.js';
 import type { AgentReport, AgentStatus } from './wire.js';
 
@@ -30,7 +30,15 @@ export class HostRegistry {
   constructor(core: ControlCore) {
     this.#c = core;
     for (const inv of core.o.inventory.hosts) {
-      this.#hosts.set(inv.name, { inv, link: null, lastSeen: null, out: false, sources: [], busy: new Map(), honeypot: false });
+      this.#hosts.set(inv.name, {
+        inv,
+        link: null,
+        lastSeen: null,
+        out: false,
+        sources: [],
+        busy: new Map(),
+        honeypot: false,
+      });
     }
   }
 
@@ -43,7 +51,12 @@ export class HostRegistry {
   }
 
   /** An agent's `register`: the host it is (checked against the inventory and its key), or null when refused (the link closes). */
-  register(link: Link, m: Extract<AgentStatus, { type: 'register' }>, payload: JsonObject, auth: ConnectionAuth): HostState | null {
+  register(
+    link: Link,
+    m: Extract<AgentStatus, { type: 'register' }>,
+    payload: JsonObject,
+    auth: ConnectionAuth,
+  ): HostState | null {
     const log = this.#c.log;
     const refuse = (error: string): null => {
       log.event('agent-refused', { remote: link.conn.remote, reason: error });
@@ -62,19 +75,35 @@ export class HostRegistry {
       h = this.#hosts.get(m.name);
       if (h === undefined) return refuse(`no host '${m.name}' in the inventory`);
       if (h.inv.address.port !== listen.port) {
-        return refuse(`${m.name} relays on ${m.listen}, but the inventory says ${h.inv.addressText} (fix --listen or the inventory)`);
+        return refuse(
+          `${m.name} relays on ${m.listen}, but the inventory says ${h.inv.addressText} (fix --listen or the inventory)`,
+        );
       }
     } else {
       const remote = link.conn.remote.replace(/^\[?(.*?)\]?:\d+$/, '$1');
-      h = [...this.#hosts.values()].find((x) => x.inv.address.port === listen.port &&
-        (x.inv.address.host.toLowerCase() === listen.host.toLowerCase() || x.inv.address.host === remote));
+      h = [...this.#hosts.values()].find(
+        (x) =>
+          x.inv.address.port === listen.port &&
+          (x.inv.address.host.toLowerCase() === listen.host.toLowerCase() || x.inv.address.host === remote),
+      );
       if (h === undefined) return refuse(`no inventory host has the address ${m.listen} (give the agent --name)`);
     }
     if (h.inv.key !== null) {
-      const v = checkSignature('register', auth.challenge, auth.binding, payload, [h.inv.key], `${h.inv.name}'s inventory key`);
+      const v = checkSignature(
+        'register',
+        auth.challenge,
+        auth.binding,
+        payload,
+        [h.inv.key],
+        `${h.inv.name}'s inventory key`,
+      );
       if (!v.ok) return refuse(`${h.inv.name}: registration refused: ${v.reason}`);
     } else {
-      log.event('agent-unauthenticated', { host: h.inv.name, remote: link.conn.remote, reason: 'no key in the inventory (--insecure-no-identities)' });
+      log.event('agent-unauthenticated', {
+        host: h.inv.name,
+        remote: link.conn.remote,
+        reason: 'no key in the inventory (--insecure-no-identities)',
+      });
     }
     if (h.link !== null && h.link !== link) void h.link.close(); // it reconnected before we noticed the old link drop
     h.link = link;
@@ -83,13 +112,27 @@ export class HostRegistry {
     h.sources = m.sources;
     // what the agent says it is busy with is the truth now (it got no instruction we do not know of)
     h.busy = new Map(m.sessions.filter((r) => r.state === 'active').map((r) => [r.session, r.role]));
-    log.event('agent-registered', { host: h.inv.name, remote: link.conn.remote, out: m.out, sources: m.sources.join(','), busy: h.busy.size });
+    log.event('agent-registered', {
+      host: h.inv.name,
+      remote: link.conn.remote,
+      out: m.out,
+      sources: m.sources.join(','),
+      busy: h.busy.size,
+    });
     instruct(link, { type: 'registered', host: h.inv.name, heartbeatMs: this.#c.heartbeatMs });
     for (const r of m.sessions) if (r.role === 'source') this.#sourceReport(h, r);
     for (const live of this.#c.live.values()) {
-      if (live.st.source.host === h.inv.name && live.st.state === 'sending' && !m.sessions.some((r) => r.session === live.st.id)) {
+      if (
+        live.st.source.host === h.inv.name &&
+        live.st.state === 'sending' &&
+        !m.sessions.some((r) => r.session === live.st.id)
+      ) {
         // it never got the instruction (the connection broke), or it restarted and forgot: not running anywhere
-        live.end({ ok: false, error: `${h.inv.name}'s agent does not know the session (it restarted, or never got the instruction)`, retryable: true });
+        live.end({
+          ok: false,
+          error: `${h.inv.name}'s agent does not know the session (it restarted, or never got the instruction)`,
+          retryable: true,
+        });
       }
     }
     this.#c.hostsChanged.notify();
@@ -150,7 +193,8 @@ export class HostRegistry {
         live.acks.delete(h.inv.name);
         ack.resolve({ type: 'nack', session: live.st.id, error: `${h.inv.name}'s agent disconnected (${reason})` });
       }
-      if (live.st.source.host === h.inv.name && live.st.state === 'sending') this.graceForSource(live, `the source's agent disconnected (${reason})`);
+      if (live.st.source.host === h.inv.name && live.st.state === 'sending')
+        this.graceForSource(live, `the source's agent disconnected (${reason})`);
     }
   }
 
@@ -158,13 +202,17 @@ export class HostRegistry {
   graceForSource(live: Live, why: string): void {
     const ms = this.#c.recoverMs;
     clearTimeout(live.graceTimer);
-    live.graceTimer = setTimeout(() => live.end({ ok: false, error: `${why}; it did not come back within ${ms} ms`, retryable: false }), ms);
+    live.graceTimer = setTimeout(
+      () => live.end({ ok: false, error: `${why}; it did not come back within ${ms} ms`, retryable: false }),
+      ms,
+    );
   }
 
   /** Waits until a host's agent is connected, at most `ms`. */
   async waitForAgent(h: HostState, ms: number): Promise<void> {
     const until = Date.now() + ms;
-    while (h.link === null && !this.#c.closing && Date.now() < until) await this.#c.hostsChanged.wait(until - Date.now());
+    while (h.link === null && !this.#c.closing && Date.now() < until)
+      await this.#c.hostsChanged.wait(until - Date.now());
   }
 
   condition(h: HostState, now: number): HostCondition {

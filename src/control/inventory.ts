@@ -20,15 +20,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
 import { isIP } from 'node:net';
-import { YAMLParseError, parse as parseYaml } from 'yaml';
-import { smigError } from '../errors.js';
-import type { SmigError } from '../errors.js';
-import { MAX_IDENTITY_FILE_BYTES, PUBLIC_KEY_TAG, fingerprint, parsePublicKey } from '../crypto/identity.js';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { PublicIdentity } from '../crypto/identity.js';
-import { formatHostPort, parseHostPort } from '../net/address.js';
+import { fingerprint, MAX_IDENTITY_FILE_BYTES, PUBLIC_KEY_TAG, parsePublicKey } from '../crypto/identity.js';
+import type { SmigError } from '../errors.js';
+import { smigError } from '../errors.js';
 import type { HostPort } from '../net/address.js';
+import { formatHostPort, parseHostPort } from '../net/address.js';
 
 /** Roles a host may take in a session (the flagged host is always the source of its own session). */
 export type HostRole = 'source' | 'relay' | 'destination';
@@ -77,7 +77,11 @@ const HOST_FIELDS = ['name', 'address', 'ids', 'roles', 'source', 'key'];
 export function canonicalIp(text: string): string | null {
   const s = text.trim();
   const v = isIP(s);
-  if (v === 4) return s.split('.').map((o) => String(Number(o))).join('.');
+  if (v === 4)
+    return s
+      .split('.')
+      .map((o) => String(Number(o)))
+      .join('.');
   if (v !== 6) return null;
   const host = new URL(`http://[${s}]/`).hostname.slice(1, -1); // WHATWG URL serializes IPv6 per RFC 5952
   const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
@@ -120,13 +124,20 @@ export function parseInventory(text: string, where: string, baseDir: string = pr
   const byAddress = new Map<string, InventoryHost>();
   const byKey = new Map<string, InventoryHost>();
   list.forEach((raw: unknown, i) => {
-    const label = isPlainObject(raw) && typeof raw.name === 'string' && NAME_PATTERN.test(raw.name) ? `hosts[${i}] (${raw.name})` : `hosts[${i}]`;
+    const label =
+      isPlainObject(raw) && typeof raw.name === 'string' && NAME_PATTERN.test(raw.name)
+        ? `hosts[${i}] (${raw.name})`
+        : `hosts[${i}]`;
     const bad = (field: string, why: string): SmigError => fail(`${label}: ${field}: ${why}`);
     if (!isPlainObject(raw)) throw fail(`${label}: expected an object with name, address, ids, roles`);
-    for (const k of Object.keys(raw)) if (!HOST_FIELDS.includes(k)) throw bad(k, `unknown field (expected ${HOST_FIELDS.join(', ')})`);
+    for (const k of Object.keys(raw))
+      if (!HOST_FIELDS.includes(k)) throw bad(k, `unknown field (expected ${HOST_FIELDS.join(', ')})`);
 
     if (typeof raw.name !== 'string' || !NAME_PATTERN.test(raw.name)) {
-      throw bad('name', `${show(raw.name)} is not a name (letters, digits, '.', '_', '-'; at most 63, starting with a letter or digit)`);
+      throw bad(
+        'name',
+        `${show(raw.name)} is not a name (letters, digits, '.', '_', '-'; at most 63, starting with a letter or digit)`,
+      );
     }
     const name = raw.name;
     if (byName.has(name)) throw bad('name', `'${name}' is used twice`);
@@ -147,7 +158,7 @@ export function parseInventory(text: string, where: string, baseDir: string = pr
     if (raw.ids !== undefined) {
       if (!Array.isArray(raw.ids)) throw bad('ids', `expected a list of IP addresses, got ${show(raw.ids)}`);
       raw.ids.forEach((ip: unknown, j) => {
-        const canon = typeof ip === 'string' ? canonicalIp(ip): null;
+        const canon = typeof ip === 'string' ? canonicalIp(ip) : null;
         if (canon === null) throw bad(`ids[${j}]`, `${show(ip)} is not an IP address`);
         const other = byIp.get(canon);
         if (other !== undefined) throw bad(`ids[${j}]`, `${canon} is also an IDS address of ${other.name}`);
@@ -159,7 +170,8 @@ export function parseInventory(text: string, where: string, baseDir: string = pr
     let roles: Set<HostRole>;
     if (raw.roles === undefined) roles = new Set(HOST_ROLES);
     else {
-      if (!Array.isArray(raw.roles) || raw.roles.length === 0) throw bad('roles', `expected a non-empty list of ${HOST_ROLES.join(', ')}`);
+      if (!Array.isArray(raw.roles) || raw.roles.length === 0)
+        throw bad('roles', `expected a non-empty list of ${HOST_ROLES.join(', ')}`);
       roles = new Set();
       raw.roles.forEach((r: unknown, j) => {
         if (typeof r !== 'string' || !(HOST_ROLES as readonly string[]).includes(r)) {
@@ -171,22 +183,27 @@ export function parseInventory(text: string, where: string, baseDir: string = pr
 
     let source: string | null = null;
     if (raw.source !== undefined) {
-      if (typeof raw.source !== 'string' || !NAME_PATTERN.test(raw.source)) throw bad('source', `${show(raw.source)} is not a source name`);
+      if (typeof raw.source !== 'string' || !NAME_PATTERN.test(raw.source))
+        throw bad('source', `${show(raw.source)} is not a source name`);
       if (!roles.has('source')) throw bad('source', "given, but the host's roles do not include source");
       source = raw.source;
     }
 
     let key: PublicIdentity | null = null;
     if (raw.key !== undefined) {
-      if (typeof raw.key !== 'string' || raw.key.trim() === '') throw bad('key', `expected a public key file or "${PUBLIC_KEY_TAG} …", got ${show(raw.key)}`);
+      if (typeof raw.key !== 'string' || raw.key.trim() === '')
+        throw bad('key', `expected a public key file or "${PUBLIC_KEY_TAG} …", got ${show(raw.key)}`);
       try {
-        key = raw.key.trim().startsWith(`${PUBLIC_KEY_TAG} `) ? parsePublicKey(raw.key, 'key'): readPublicKeySync(resolve(baseDir, raw.key));
+        key = raw.key.trim().startsWith(`${PUBLIC_KEY_TAG} `)
+          ? parsePublicKey(raw.key, 'key')
+          : readPublicKeySync(resolve(baseDir, raw.key));
       } catch (err) {
         throw bad('key', (err as Error).message.replace(/^identity key: /, ''));
       }
       const fp = fingerprint(key);
       const twin = byKey.get(fp);
-      if (twin !== undefined) throw bad('key', `${fp} is also the key of ${twin.name} (every host needs its own identity)`);
+      if (twin !== undefined)
+        throw bad('key', `${fp} is also the key of ${twin.name} (every host needs its own identity)`);
     }
 
     const host: InventoryHost = { name, address, addressText, ids, roles, source, key };
@@ -209,9 +226,14 @@ export async function loadInventory(path: string): Promise<Inventory> {
     buf = await readFile(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw smigError('SMIG_ERR_FILE', `inventory ${path}: ${code === 'ENOENT' ? 'no such file' : (code ?? (err as Error).message)}`, err);
+    throw smigError(
+      'SMIG_ERR_FILE',
+      `inventory ${path}: ${code === 'ENOENT' ? 'no such file' : (code ?? (err as Error).message)}`,
+      err,
+    );
   }
-  if (buf.length > MAX_INVENTORY_BYTES) throw smigError('SMIG_ERR_FILE', `inventory ${path}: ${buf.length} bytes, at most ${MAX_INVENTORY_BYTES}`);
+  if (buf.length > MAX_INVENTORY_BYTES)
+    throw smigError('SMIG_ERR_FILE', `inventory ${path}: ${buf.length} bytes, at most ${MAX_INVENTORY_BYTES}`);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
@@ -230,7 +252,8 @@ function readPublicKeySync(path: string): PublicIdentity {
     const code = (err as NodeJS.ErrnoException).code;
     throw smigError('SMIG_ERR_CONFIG', `${path}: ${code === 'ENOENT' ? 'no such file' : (code ?? 'cannot read')}`);
   }
-  if (buf.length > MAX_IDENTITY_FILE_BYTES) throw smigError('SMIG_ERR_CONFIG', `${path}: ${buf.length} bytes, not a public key (one line)`);
+  if (buf.length > MAX_IDENTITY_FILE_BYTES)
+    throw smigError('SMIG_ERR_CONFIG', `${path}: ${buf.length} bytes, not a public key (one line)`);
   return parsePublicKey(buf.toString('utf8'), path);
 }
 
@@ -241,5 +264,5 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 function show(v: unknown): string {
   if (v === undefined) return 'nothing';
   const s = JSON.stringify(v) ?? String(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...`: s;
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }

@@ -26,10 +26,10 @@
  * A lock file (`JOURNAL.lock`, holding the pid) keeps a second controller off the same journal.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { constants as fsConstants } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { smigError } from '../errors.js';
 import { LineSplitter } from './lines.js';
 import type { HostPlan } from './selection.js';
@@ -69,12 +69,31 @@ export interface SessionOutcome {
 
 /** One journal record. */
 export type JournalRecord =
-  | { rec: 'session'; t: number; id: string; trigger: string; attempt: number; source: { host: string; name: string | null }; reason: TriggerReason; plan: HostPlan | null; deadline: number }
+  | {
+      rec: 'session';
+      t: number;
+      id: string;
+      trigger: string;
+      attempt: number;
+      source: { host: string; name: string | null };
+      reason: TriggerReason;
+      plan: HostPlan | null;
+      deadline: number;
+    }
   | { rec: 'sending'; t: number; id: string }
   | { rec: 'result'; t: number; id: string; ok: true; outcome: SessionOutcome }
   | { rec: 'result'; t: number; id: string; ok: false; error: string; retry: boolean }
   | { rec: 'hook'; t: number; id: string; event: string; index: number; phase: 'start' }
-  | { rec: 'hook'; t: number; id: string; event: string; index: number; phase: 'end'; status: number | null; error: string | null }
+  | {
+      rec: 'hook';
+      t: number;
+      id: string;
+      event: string;
+      index: number;
+      phase: 'end';
+      status: number | null;
+      error: string | null;
+    }
   | { rec: 'closed'; t: number; id: string }
   | { rec: 'honeypot'; t: number; host: string; on: boolean };
 
@@ -134,8 +153,21 @@ export class JournalReplayer {
         return;
       }
       sessions.set(r.id, {
-        id: r.id, trigger: r.trigger, attempt: r.attempt, created: r.t, source: r.source, reason: r.reason, plan: r.plan,
-        deadline: r.deadline, state: 'planned', outcome: null, error: null, retry: false, hooks: new Map(), closed: false, ended: null,
+        id: r.id,
+        trigger: r.trigger,
+        attempt: r.attempt,
+        created: r.t,
+        source: r.source,
+        reason: r.reason,
+        plan: r.plan,
+        deadline: r.deadline,
+        state: 'planned',
+        outcome: null,
+        error: null,
+        retry: false,
+        hooks: new Map(),
+        closed: false,
+        ended: null,
       });
       return;
     }
@@ -178,7 +210,11 @@ export class JournalReplayer {
 }
 
 /** Replays a list of records (see {@link JournalReplayer}). */
-export function replayJournal(records: readonly JournalRecord[], warnings: string[] = [], keepClosed: number = KEEP_CLOSED): JournalState {
+export function replayJournal(
+  records: readonly JournalRecord[],
+  warnings: string[] = [],
+  keepClosed: number = KEEP_CLOSED,
+): JournalState {
   const r = new JournalReplayer(warnings, keepClosed);
   for (const rec of records) r.apply(rec);
   return r.state;
@@ -198,17 +234,30 @@ export function parseRecord(text: string): JournalRecord | string {
   if (typeof r.t !== 'number') return 'no time';
   switch (r.rec) {
     case 'session':
-      return str('id') && str('trigger') && typeof r.attempt === 'number' && typeof r.source === 'object' && r.source !== null &&
-        typeof r.reason === 'object' && r.reason !== null && typeof r.deadline === 'number' && 'plan' in r
-        ? (r as JournalRecord) : 'incomplete session record';
+      return str('id') &&
+        str('trigger') &&
+        typeof r.attempt === 'number' &&
+        typeof r.source === 'object' &&
+        r.source !== null &&
+        typeof r.reason === 'object' &&
+        r.reason !== null &&
+        typeof r.deadline === 'number' &&
+        'plan' in r
+        ? (r as JournalRecord)
+        : 'incomplete session record';
     case 'sending':
     case 'closed':
       return str('id') ? (r as JournalRecord) : `incomplete ${r.rec} record`;
     case 'result':
-      return str('id') && typeof r.ok === 'boolean' && (r.ok ? typeof r.outcome === 'object' && r.outcome !== null: str('error') && typeof r.retry === 'boolean')
-        ? (r as JournalRecord) : 'incomplete result record';
+      return str('id') &&
+        typeof r.ok === 'boolean' &&
+        (r.ok ? typeof r.outcome === 'object' && r.outcome !== null : str('error') && typeof r.retry === 'boolean')
+        ? (r as JournalRecord)
+        : 'incomplete result record';
     case 'hook':
-      return str('id') && str('event') && typeof r.index === 'number' && (r.phase === 'start' || r.phase === 'end') ? (r as JournalRecord) : 'incomplete hook record';
+      return str('id') && str('event') && typeof r.index === 'number' && (r.phase === 'start' || r.phase === 'end')
+        ? (r as JournalRecord)
+        : 'incomplete hook record';
     case 'honeypot':
       return str('host') && typeof r.on === 'boolean' ? (r as JournalRecord) : 'incomplete honeypot record';
     default:
@@ -217,7 +266,7 @@ export function parseRecord(text: string): JournalRecord | string {
 }
 
 /** A record without its time, as callers append it. */
-export type NewRecord = JournalRecord extends infer R ? (R extends JournalRecord ? Omit<R, 't'> : never): never;
+export type NewRecord = JournalRecord extends infer R ? (R extends JournalRecord ? Omit<R, 't'> : never) : never;
 
 /** An open journal: replayed, compacted, locked, appending. */
 export class Journal {
@@ -237,7 +286,10 @@ export class Journal {
    * Locks, reads, replays and compacts the journal at `path` (created when missing).
    * @throws SmigError SMIG_ERR_FILE when it cannot be read or written, or another controller holds it
    */
-  static async open(path: string, now: () => number = Date.now): Promise<{ journal: Journal; state: JournalState; warnings: string[] }> {
+  static async open(
+    path: string,
+    now: () => number = Date.now,
+  ): Promise<{ journal: Journal; state: JournalState; warnings: string[] }> {
     const lock = `${path}.lock`;
     await takeLock(lock);
     try {
@@ -248,9 +300,14 @@ export class Journal {
       const state = replayer.state;
       // pass 2 (compaction): the records of the sessions still known, and the honeypot marks that are on
       const kept: string[] = [];
-      if (exists) await readLines(path, (rec, text) => {
-        if (rec.rec !== 'honeypot' && state.sessions.has(rec.id)) kept.push(text);
-      }, null);
+      if (exists)
+        await readLines(
+          path,
+          (rec, text) => {
+            if (rec.rec !== 'honeypot' && state.sessions.has(rec.id)) kept.push(text);
+          },
+          null,
+        );
       const t = now();
       for (const host of state.honeypots) kept.push(JSON.stringify({ rec: 'honeypot', t, host, on: true }));
       await writeAtomically(path, kept.length === 0 ? '' : `${kept.join('\n')}\n`);
@@ -294,7 +351,11 @@ export class Journal {
 }
 
 /** Streams the records of a journal file to `each`; false when there is no file. Warnings only when a list is given. */
-async function readLines(path: string, each: (rec: JournalRecord, text: string) => void, warnings: string[] | null): Promise<boolean> {
+async function readLines(
+  path: string,
+  each: (rec: JournalRecord, text: string) => void,
+  warnings: string[] | null,
+): Promise<boolean> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
@@ -303,14 +364,17 @@ async function readLines(path: string, each: (rec: JournalRecord, text: string) 
     throw fileError(path, err);
   }
   try {
-    const splitter = new LineSplitter({
-      line: (t, n) => {
-        const rec = parseRecord(t);
-        if (typeof rec !== 'string') each(rec, t);
-        else warnings?.push(`journal ${path} line ${n}: ${rec} (skipped)`);
+    const splitter = new LineSplitter(
+      {
+        line: (t, n) => {
+          const rec = parseRecord(t);
+          if (typeof rec !== 'string') each(rec, t);
+          else warnings?.push(`journal ${path} line ${n}: ${rec} (skipped)`);
+        },
+        oversized: (n, bytes) => warnings?.push(`journal ${path} line ${n}: ${bytes} bytes, too long (skipped)`),
       },
-      oversized: (n, bytes) => warnings?.push(`journal ${path} line ${n}: ${bytes} bytes, too long (skipped)`),
-    }, MAX_RECORD_BYTES);
+      MAX_RECORD_BYTES,
+    );
     const buf = Buffer.allocUnsafe(64 * 1024);
     for (;;) {
       const { bytesRead } = await fh.read(buf, 0, buf.length, null);
@@ -318,7 +382,8 @@ async function readLines(path: string, each: (rec: JournalRecord, text: string) 
       splitter.push(buf.subarray(0, bytesRead));
     }
     const cut = splitter.cut();
-    if (cut > 0) warnings?.push(`journal ${path}: the last record was cut short (${cut} bytes, a crash while writing; dropped)`);
+    if (cut > 0)
+      warnings?.push(`journal ${path}: the last record was cut short (${cut} bytes, a crash while writing; dropped)`);
   } catch (err) {
     throw fileError(path, err);
   } finally {
@@ -339,7 +404,10 @@ async function takeLock(lock: string): Promise<void> {
     }
     const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
     if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-      throw smigError('SMIG_ERR_FILE', `journal lock ${lock}: held by running process ${pid} (another smig control on this journal?)`);
+      throw smigError(
+        'SMIG_ERR_FILE',
+        `journal lock ${lock}: held by running process ${pid} (another smig control on this journal?)`,
+      );
     }
     await unlink(lock).catch(() => {}); // stale: its controller is gone
   }
@@ -378,5 +446,9 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 function fileError(path: string, err: unknown): Error {
   if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('SMIG_')) return err;
   const code = (err as NodeJS.ErrnoException).code;
-  return smigError('SMIG_ERR_FILE', `journal ${path}: ${code === 'ENOENT' ? 'no such directory' : (code ?? (err as Error).message)}`, err);
+  return smigError(
+    'SMIG_ERR_FILE',
+    `journal ${path}: ${code === 'ENOENT' ? 'no such directory' : (code ?? (err as Error).message)}`,
+    err,
+  );
 }

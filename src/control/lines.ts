@@ -30,7 +30,8 @@ export class LineSplitter {
   #lineNo = 0;
 
   constructor(sink: LineSink, maxLineBytes: number = DEFAULT_MAX_LINE_BYTES) {
-    if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) throw new RangeError(`maxLineBytes: expected a positive integer, got ${maxLineBytes}`);
+    if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1)
+      throw new RangeError(`maxLineBytes: expected a positive integer, got ${maxLineBytes}`);
     this.#max = maxLineBytes;
     this.#sink = sink;
   }
@@ -42,7 +43,7 @@ export class LineSplitter {
 
   /** Bytes of a line begun but not finished (0 when the input ended on a newline). */
   get pendingBytes(): number {
-    return this.#dropping >= 0 ? this.#dropping: this.#heldBytes;
+    return this.#dropping >= 0 ? this.#dropping : this.#heldBytes;
   }
 
   /** Feeds bytes. The chunk is not kept beyond the call unless it holds the start of an unfinished line (then a copy is). */
@@ -50,7 +51,7 @@ export class LineSplitter {
     let at = 0;
     while (at < chunk.length) {
       const nl = chunk.indexOf(NL, at);
-      const end = nl < 0 ? chunk.length: nl;
+      const end = nl < 0 ? chunk.length : nl;
       const piece = chunk.subarray(at, end);
       if (this.#dropping >= 0) this.#dropping += piece.length;
       else if (this.#heldBytes + piece.length > this.#max) {

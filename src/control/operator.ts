@@ -6,16 +6,16 @@
  */
 import type { HostPort } from '../net/index.js';
 import { formatHostPort } from '../net/index.js';
-import { FrameType } from '../protocol/index.js';
 import type { JsonObject } from '../protocol/index.js';
+import { FrameType } from '../protocol/index.js';
 import type { Link } from '../roles/link.js';
 import { checkSignature } from './auth.js';
 import type { ControlCore, Trigger } from './core.js';
 import type { EveStats } from './eve.js';
 import type { ConnectionAuth, HostRegistry } from './hosts.js';
 import type { SessionOutcome, SessionState, TriggerReason } from './journal.js';
-import { selectHosts } from './selection.js';
 import type { SessionCounts } from './selection.js';
+import { selectHosts } from './selection.js';
 import type { SessionRunner } from './sessions.js';
 import type { OperatorRequest } from './wire.js';
 
@@ -90,13 +90,31 @@ export class OperatorApi {
   /** What `smig control status` shows. */
   status(): ControllerStatus {
     const now = Date.now();
-    const hosts = this.#hosts.all().map((h): HostStatus => ({
-      name: h.inv.name, address: h.inv.addressText, roles: [...h.inv.roles], state: this.#hosts.condition(h, now), out: h.out,
-      sources: h.sources, sessions: [...h.busy.keys()], lastSeenMs: h.lastSeen === null ? null : now - h.lastSeen,
-    }));
-    const sessions = [...this.#c.sessions.values()].slice(-20).reverse().map((s) => sessionStatus(s));
+    const hosts = this.#hosts.all().map(
+      (h): HostStatus => ({
+        name: h.inv.name,
+        address: h.inv.addressText,
+        roles: [...h.inv.roles],
+        state: this.#hosts.condition(h, now),
+        out: h.out,
+        sources: h.sources,
+        sessions: [...h.busy.keys()],
+        lastSeenMs: h.lastSeen === null ? null : now - h.lastSeen,
+      }),
+    );
+    const sessions = [...this.#c.sessions.values()]
+      .slice(-20)
+      .reverse()
+      .map((s) => sessionStatus(s));
     const eve = this.#view.eve();
-    return { listen: formatHostPort(this.#view.listen()), journal: this.#c.journal.path, counts: this.#c.counts, hosts, sessions, eve };
+    return {
+      listen: formatHostPort(this.#view.listen()),
+      journal: this.#c.journal.path,
+      counts: this.#c.counts,
+      hosts,
+      sessions,
+      eve,
+    };
   }
 
   /** Null when the operator's request may be served, else the one-line reason it is refused (logged). */
@@ -105,10 +123,22 @@ export class OperatorApi {
     const what = typeof payload.type === 'string' ? payload.type.slice(0, 20) : '?';
     if (keys.length === 0) {
       // --insecure-no-identities: said at the first request and every 100th, not for each status poll
-      if (this.#unsigned++ % 100 === 0) this.#c.log.event('operator-unauthenticated', { remote: link.conn.remote, request: what, requests: this.#unsigned });
+      if (this.#unsigned++ % 100 === 0)
+        this.#c.log.event('operator-unauthenticated', {
+          remote: link.conn.remote,
+          request: what,
+          requests: this.#unsigned,
+        });
       return null;
     }
-    const v = checkSignature('operator', auth.challenge, auth.binding, payload, keys, 'an --operator-key of the controller');
+    const v = checkSignature(
+      'operator',
+      auth.challenge,
+      auth.binding,
+      payload,
+      keys,
+      'an --operator-key of the controller',
+    );
     if (v.ok) return null;
     const reason = `operator request '${what}' refused: ${v.reason}`;
     this.#c.log.event('operator-refused', { remote: link.conn.remote, reason });
@@ -136,10 +166,17 @@ export class OperatorApi {
           pages.at(-1)!.push(h);
           size += n;
         }
-        pages.forEach((hosts, p) => reply({
-          type: 'status', page: p, pages: pages.length, hosts,
-          ...(p === 0 ? { listen: s.listen, journal: s.journal, counts: s.counts, sessions: s.sessions, eve: s.eve } : {}),
-        } as unknown as JsonObject));
+        pages.forEach((hosts, p) =>
+          reply({
+            type: 'status',
+            page: p,
+            pages: pages.length,
+            hosts,
+            ...(p === 0
+              ? { listen: s.listen, journal: s.journal, counts: s.counts, sessions: s.sessions, eve: s.eve }
+              : {}),
+          } as unknown as JsonObject),
+        );
         void link.close();
         return;
       }
@@ -205,11 +242,24 @@ const STATUS_LOST_RELAYS = 8;
 function sessionStatus(s: SessionState): SessionStatus {
   const hooks = [...s.hooks.entries()].map(([hook, h]) => ({ hook, status: h.status, error: h.error }));
   return {
-    id: s.id, trigger: s.trigger, attempt: s.attempt, created: new Date(s.created).toISOString(), reason: s.reason,
-    source: s.source.host, sourceName: s.source.name, destination: s.plan?.destination ?? null, leader: s.plan?.leader ?? null,
-    dataRelays: s.plan?.dataRelays ?? [], keyRelays: s.plan?.keyRelays ?? [], threshold: s.plan?.threshold ?? null,
-    state: s.plan === null ? 'refused' : s.state, closed: s.closed, error: s.error, hooks,
+    id: s.id,
+    trigger: s.trigger,
+    attempt: s.attempt,
+    created: new Date(s.created).toISOString(),
+    reason: s.reason,
+    source: s.source.host,
+    sourceName: s.source.name,
+    destination: s.plan?.destination ?? null,
+    leader: s.plan?.leader ?? null,
+    dataRelays: s.plan?.dataRelays ?? [],
+    keyRelays: s.plan?.keyRelays ?? [],
+    threshold: s.plan?.threshold ?? null,
+    state: s.plan === null ? 'refused' : s.state,
+    closed: s.closed,
+    error: s.error,
+    hooks,
     // a source reports up to 255 lost relays of up to 300 characters: the status shows the first few
-    outcome: s.outcome === null ? null : { ...s.outcome, lostRelays: s.outcome.lostRelays.slice(0, STATUS_LOST_RELAYS) },
+    outcome:
+      s.outcome === null ? null : { ...s.outcome, lostRelays: s.outcome.lostRelays.slice(0, STATUS_LOST_RELAYS) },
   };
 }

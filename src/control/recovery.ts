@@ -3,8 +3,9 @@
  * resolves a session"). A session never sent to its source fails and is retried; one already sent waits for
  * the source's agent to report it when it registers again; a concluded one only runs its pending hooks.
  */
-import { newId } from './core.js';
+
 import type { ControlCore, Ending, Trigger } from './core.js';
+import { newId } from './core.js';
 import type { HostRegistry } from './hosts.js';
 import type { SessionState } from './journal.js';
 import type { SessionRunner } from './sessions.js';
@@ -15,16 +16,26 @@ export function recoverSessions(core: ControlCore, hosts: HostRegistry, runner: 
   for (const st of open) {
     const h = hosts.get(st.source.host);
     if (h === undefined) {
-      core.log.event('journal-warning', { reason: `session ${st.id}: source ${st.source.host} is no longer in the inventory (closed)` });
+      core.log.event('journal-warning', {
+        reason: `session ${st.id}: source ${st.source.host} is no longer in the inventory (closed)`,
+      });
       core.task(core.journal.append({ rec: 'closed', id: st.id }).then(() => void (st.closed = true)));
       continue;
     }
     // hosts of an unresolved session stay busy until their agents say otherwise at registration
     if (st.plan !== null && (st.state === 'planned' || st.state === 'sending')) {
       h.busy.set(st.id, 'source');
-      for (const n of [st.plan.destination, ...st.plan.dataRelays, ...st.plan.keyRelays]) hosts.get(n)?.busy.set(st.id, 'relay');
+      for (const n of [st.plan.destination, ...st.plan.dataRelays, ...st.plan.keyRelays])
+        hosts.get(n)?.busy.set(st.id, 'relay');
     }
-    const t: Trigger = { id: st.trigger, host: h, sourceName: st.source.name ?? '', reason: st.reason, listeners: new Set(), avoid: new Set() };
+    const t: Trigger = {
+      id: st.trigger,
+      host: h,
+      sourceName: st.source.name ?? '',
+      reason: st.reason,
+      listeners: new Set(),
+      avoid: new Set(),
+    };
     if (st.state === 'done' || st.state === 'failed') {
       core.log.event('session-recovered', { session: st.id.slice(0, 16), state: st.state, step: 'hooks' });
       core.task(finishRecovered(core, hosts, runner, st, t, null));
@@ -32,8 +43,16 @@ export function recoverSessions(core: ControlCore, hosts: HostRegistry, runner: 
     }
     core.migrating.set(h.inv.name, t);
     if (st.state === 'planned') {
-      core.log.event('session-recovered', { session: st.id.slice(0, 16), state: st.state, step: 'fail: the source was never instructed' });
-      const e: Ending = { ok: false, error: 'the controller stopped before the source was instructed', retryable: true };
+      core.log.event('session-recovered', {
+        session: st.id.slice(0, 16),
+        state: st.state,
+        step: 'fail: the source was never instructed',
+      });
+      const e: Ending = {
+        ok: false,
+        error: 'the controller stopped before the source was instructed',
+        retryable: true,
+      };
       core.task(finishRecovered(core, hosts, runner, st, t, e));
       continue;
     }
@@ -42,18 +61,30 @@ export function recoverSessions(core: ControlCore, hosts: HostRegistry, runner: 
     const live = runner.newLive(st, t);
     hosts.graceForSource(live, "the source's agent has not reported since the controller restarted");
     const left = st.deadline - Date.now();
-    const dl = setTimeout(() => live.end({ ok: false, error: 'the deadline passed', retryable: true }), Math.max(0, left));
-    core.task(live.ended.then(async (e) => {
-      clearTimeout(dl);
-      clearTimeout(live.graceTimer);
-      core.live.delete(st.id);
-      if (!core.closing) await finishRecovered(core, hosts, runner, st, t, e);
-    }));
+    const dl = setTimeout(
+      () => live.end({ ok: false, error: 'the deadline passed', retryable: true }),
+      Math.max(0, left),
+    );
+    core.task(
+      live.ended.then(async (e) => {
+        clearTimeout(dl);
+        clearTimeout(live.graceTimer);
+        core.live.delete(st.id);
+        if (!core.closing) await finishRecovered(core, hosts, runner, st, t, e);
+      }),
+    );
   }
 }
 
 /** Concludes a recovered session (or only runs its pending hooks), then the retry it is owed. */
-async function finishRecovered(core: ControlCore, hosts: HostRegistry, runner: SessionRunner, st: SessionState, t: Trigger, e: Ending | null): Promise<void> {
+async function finishRecovered(
+  core: ControlCore,
+  hosts: HostRegistry,
+  runner: SessionRunner,
+  st: SessionState,
+  t: Trigger,
+  e: Ending | null,
+): Promise<void> {
   try {
     let retry: boolean;
     if (e === null) {
@@ -66,7 +97,10 @@ async function finishRecovered(core: ControlCore, hosts: HostRegistry, runner: S
       core.migrating.set(t.host.inv.name, t);
       await runner.runTrigger(t, st.attempt + 1, newId());
     } else if (retry && !retried) {
-      core.log.event('retry-skipped', { session: st.id.slice(0, 16), reason: `${t.host.inv.name}'s agent is not connected` });
+      core.log.event('retry-skipped', {
+        session: st.id.slice(0, 16),
+        reason: `${t.host.inv.name}'s agent is not connected`,
+      });
     }
   } finally {
     if (core.migrating.get(t.host.inv.name) === t) core.migrating.delete(t.host.inv.name);

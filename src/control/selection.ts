@@ -57,7 +57,8 @@ const csprng: RandomInt = (n) => randomInt(n);
  */
 export function checkCounts(c: SessionCounts): SessionCounts {
   const whole = (v: number, min: number, max: number, what: string): void => {
-    if (!Number.isSafeInteger(v) || v < min || v > max) throw smigError('SMIG_ERR_USAGE', `${what}: ${v} is not a whole number from ${min} to ${max}`);
+    if (!Number.isSafeInteger(v) || v < min || v > max)
+      throw smigError('SMIG_ERR_USAGE', `${what}: ${v} is not a whole number from ${min} to ${max}`);
   };
   whole(c.dataRelays, 1, 255, 'data relays');
   whole(c.keyRelays, 1, 255, 'key relays');
@@ -70,7 +71,12 @@ export function checkCounts(c: SessionCounts): SessionCounts {
  * @throws SmigError SMIG_ERR_NO_HOSTS, one line saying what is missing and which hosts were available
  * @example selectHosts('h0', candidates, DEFAULT_COUNTS) // { destination: 'h7', dataRelays: [...], ... }
  */
-export function selectHosts(source: string, available: readonly Candidate[], counts: SessionCounts, rand: RandomInt = csprng): HostPlan {
+export function selectHosts(
+  source: string,
+  available: readonly Candidate[],
+  counts: SessionCounts,
+  rand: RandomInt = csprng,
+): HostPlan {
   checkCounts(counts);
   const others = available.filter((c) => c.name !== source);
   const relays = others.filter((c) => c.roles.has('relay'));
@@ -80,13 +86,17 @@ export function selectHosts(source: string, available: readonly Candidate[], cou
   const feasible = receivers.filter((d) => relays.length - (d.roles.has('relay') ? 1 : 0) >= need);
   if (feasible.length === 0) {
     const names = others.map((c) => c.name);
-    const list = names.length === 0 ? 'none' : names.length <= 12 ? names.join(', ') : `${names.slice(0, 12).join(', ')}, …`;
+    const list =
+      names.length === 0 ? 'none' : names.length <= 12 ? names.join(', ') : `${names.slice(0, 12).join(', ')}, …`;
     const layout = `1 destination, ${counts.dataRelays} data relays, ${counts.keyRelays} key relays`;
-    const why = receivers.length === 0
-      ? 'none of them can be the destination (role destination and an agent with --out)'
-      : `${relays.length} of them can relay`;
-    throw smigError('SMIG_ERR_NO_HOSTS',
-      `cannot migrate ${source}: ${others.length} other hosts available (${list}), a session needs ${need + 1} (${layout}); ${why}`);
+    const why =
+      receivers.length === 0
+        ? 'none of them can be the destination (role destination and an agent with --out)'
+        : `${relays.length} of them can relay`;
+    throw smigError(
+      'SMIG_ERR_NO_HOSTS',
+      `cannot migrate ${source}: ${others.length} other hosts available (${list}), a session needs ${need + 1} (${layout}); ${why}`,
+    );
   }
   const destination = feasible[draw(rand, feasible.length)]!.name;
   const pool = relays.filter((c) => c.name !== destination).map((c) => c.name);
@@ -97,7 +107,13 @@ export function selectHosts(source: string, available: readonly Candidate[], cou
   }
   const dataRelays = pool.slice(0, counts.dataRelays);
   const keyRelays = pool.slice(counts.dataRelays, need);
-  return { destination, dataRelays, keyRelays, leader: dataRelays[draw(rand, dataRelays.length)]!, threshold: counts.threshold };
+  return {
+    destination,
+    dataRelays,
+    keyRelays,
+    leader: dataRelays[draw(rand, dataRelays.length)]!,
+    threshold: counts.threshold,
+  };
 }
 
 function draw(rand: RandomInt, n: number): number {

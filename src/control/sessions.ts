@@ -9,16 +9,16 @@ import { smigError } from '../errors.js';
 import { formatHostPort } from '../net/index.js';
 import { stringifyPlan } from '../pacing/plan.js';
 import type { JsonObject } from '../protocol/index.js';
-import { instruct, newId } from './core.js';
 import type { ControlCore, Ending, HostState, Live, Trigger } from './core.js';
-import { SUCCESS_EVENTS, hookEnvironment, runHook } from './hooks.js';
+import { instruct, newId } from './core.js';
 import type { HookResult } from './hooks.js';
+import { hookEnvironment, runHook, SUCCESS_EVENTS } from './hooks.js';
 import type { HostRegistry } from './hosts.js';
 import type { InventoryHost } from './inventory.js';
-import { KEEP_CLOSED } from './journal.js';
 import type { SessionState, TriggerReason } from './journal.js';
-import { selectHosts } from './selection.js';
+import { KEEP_CLOSED } from './journal.js';
 import type { HostPlan } from './selection.js';
+import { selectHosts } from './selection.js';
 import type { AgentRole, AgentStatus } from './wire.js';
 
 /** Runs triggers and their sessions. */
@@ -35,15 +35,24 @@ export class SessionRunner {
   checkTrigger(name: string, source: string | null): { host: HostState; sourceName: string } {
     const h = this.#hosts.get(name);
     if (h === undefined) throw smigError('SMIG_ERR_USAGE', `no host '${name}' in the inventory`);
-    if (!h.inv.roles.has('source')) throw smigError('SMIG_ERR_USAGE', `${name}: its inventory roles do not include source`);
-    if (h.honeypot) throw smigError('SMIG_ERR_MIGRATION', `${name} is a honeypot since its last migration (smig control reinstate ${name} returns it to service)`);
+    if (!h.inv.roles.has('source'))
+      throw smigError('SMIG_ERR_USAGE', `${name}: its inventory roles do not include source`);
+    if (h.honeypot)
+      throw smigError(
+        'SMIG_ERR_MIGRATION',
+        `${name} is a honeypot since its last migration (smig control reinstate ${name} returns it to service)`,
+      );
     const other = this.#c.migrating.get(name);
-    if (other !== undefined) throw smigError('SMIG_ERR_MIGRATION', `${name} is already being migrated (trigger ${other.id})`);
+    if (other !== undefined)
+      throw smigError('SMIG_ERR_MIGRATION', `${name} is already being migrated (trigger ${other.id})`);
     if (h.link === null) throw smigError('SMIG_ERR_MIGRATION', `${name}'s agent is not connected`);
     const sourceName = source ?? h.inv.source ?? h.sources[0];
     if (sourceName === undefined) throw smigError('SMIG_ERR_MIGRATION', `${name}'s agent has no --source to migrate`);
     if (!h.sources.includes(sourceName)) {
-      throw smigError('SMIG_ERR_MIGRATION', `${name}'s agent has no source '${sourceName}' (it has: ${h.sources.join(', ') || 'none'})`);
+      throw smigError(
+        'SMIG_ERR_MIGRATION',
+        `${name}'s agent has no source '${sourceName}' (it has: ${h.sources.join(', ') || 'none'})`,
+      );
     }
     return { host: h, sourceName };
   }
@@ -90,7 +99,13 @@ export class SessionRunner {
     let logged = false;
     for (;;) {
       try {
-        return { plan: selectHosts(t.host.inv.name, this.#hosts.candidates().filter((x) => !t.avoid.has(x.name)), c.counts) };
+        return {
+          plan: selectHosts(
+            t.host.inv.name,
+            this.#hosts.candidates().filter((x) => !t.avoid.has(x.name)),
+            c.counts,
+          ),
+        };
       } catch (err) {
         const error = (err as Error).message;
         if (c.closing || Date.now() >= until) return { plan: null, error };
@@ -102,12 +117,31 @@ export class SessionRunner {
   }
 
   /** Journals a new session and reserves its hosts. */
-  async record(t: Trigger, id: string, attempt: number, plan: HostPlan | null, deadline: number): Promise<SessionState> {
+  async record(
+    t: Trigger,
+    id: string,
+    attempt: number,
+    plan: HostPlan | null,
+    deadline: number,
+  ): Promise<SessionState> {
     const c = this.#c;
     const source = { host: t.host.inv.name, name: t.sourceName === '' ? null : t.sourceName };
     const st: SessionState = {
-      id, trigger: t.id, attempt, created: Date.now(), source, reason: t.reason, plan, deadline, state: 'planned',
-      outcome: null, error: null, retry: false, hooks: new Map(), closed: false, ended: null,
+      id,
+      trigger: t.id,
+      attempt,
+      created: Date.now(),
+      source,
+      reason: t.reason,
+      plan,
+      deadline,
+      state: 'planned',
+      outcome: null,
+      error: null,
+      retry: false,
+      hooks: new Map(),
+      closed: false,
+      ended: null,
     };
     if (plan !== null) {
       const reserve = (name: string, role: AgentRole): void => void this.#hosts.get(name)!.busy.set(id, role);
@@ -118,10 +152,21 @@ export class SessionRunner {
     c.sessions.set(id, st);
     await c.journal.append({ rec: 'session', id, trigger: t.id, attempt, source, reason: t.reason, plan, deadline });
     c.log.event(plan === null ? 'session-refused' : 'session-planned', {
-      session: id.slice(0, 16), attempt, source: source.host, destination: plan?.destination, leader: plan?.leader,
-      dataRelays: plan?.dataRelays.join(','), keyRelays: plan?.keyRelays.join(','),
+      session: id.slice(0, 16),
+      attempt,
+      source: source.host,
+      destination: plan?.destination,
+      leader: plan?.leader,
+      dataRelays: plan?.dataRelays.join(','),
+      keyRelays: plan?.keyRelays.join(','),
     });
-    c.emit(t, { type: 'progress', session: id, attempt, state: plan === null ? 'refused' : 'planned', plan: plan as unknown as JsonObject });
+    c.emit(t, {
+      type: 'progress',
+      session: id,
+      attempt,
+      state: plan === null ? 'refused' : 'planned',
+      plan: plan as unknown as JsonObject,
+    });
     return st;
   }
 
@@ -140,28 +185,43 @@ export class SessionRunner {
     const plan = st.plan!;
     const live = this.newLive(st, t);
     const ttlMs = Math.max(1000, st.deadline - Date.now() + 60_000);
-    const deadline = setTimeout(() => live.end({ ok: false, error: `the deadline of ${c.o.deadlineMs ?? 3_600_000} ms passed`, retryable: true }),
-      Math.max(0, st.deadline - Date.now()));
+    const deadline = setTimeout(
+      () => live.end({ ok: false, error: `the deadline of ${c.o.deadlineMs ?? 3_600_000} ms passed`, retryable: true }),
+      Math.max(0, st.deadline - Date.now()),
+    );
     try {
       // 3. destination and relays
       const prepared = await Promise.race([this.#prepare(live, plan, ttlMs), live.ended]);
       if ('ok' in prepared) return prepared;
       // 4. the source (journaled first: after a crash from here on the source may be running)
-      if (t.host.link === null) return { ok: false, error: `${t.host.inv.name}'s agent disconnected before the session started`, retryable: false };
+      if (t.host.link === null)
+        return {
+          ok: false,
+          error: `${t.host.inv.name}'s agent disconnected before the session started`,
+          retryable: false,
+        };
       st.state = 'sending';
       await c.journal.append({ rec: 'sending', id: st.id });
       c.emit(t, { type: 'progress', session: st.id, attempt: st.attempt, state: 'sending' });
       const ack = this.#expectAck(live, t.host.inv.name);
       instruct(t.host.link, {
-        type: 'send', session: st.id, source: t.sourceName, destination: prepared.destination,
+        type: 'send',
+        session: st.id,
+        source: t.sourceName,
+        destination: prepared.destination,
         dataRelays: plan.dataRelays.map((n) => this.#hosts.get(n)!.inv.addressText),
         keyRelays: plan.keyRelays.map((n) => this.#hosts.get(n)!.inv.addressText),
-        leader: this.#hosts.get(plan.leader)!.inv.addressText, threshold: plan.threshold, ttlMs, plan: this.#planText(),
+        leader: this.#hosts.get(plan.leader)!.inv.addressText,
+        threshold: plan.threshold,
+        ttlMs,
+        plan: this.#planText(),
         destKey: destKeyLine(this.#hosts.get(plan.destination)!.inv.key),
       });
       const a = await Promise.race([ack, live.ended, timeout(c.o.prepareTimeoutMs ?? 15_000)]);
-      if (a === null) live.end({ ok: false, error: `${t.host.inv.name} did not acknowledge the send instruction`, retryable: true });
-      else if ('type' in a && a.type === 'nack') live.end({ ok: false, error: `${t.host.inv.name}: ${a.error}`, retryable: !/no --source/.test(a.error) });
+      if (a === null)
+        live.end({ ok: false, error: `${t.host.inv.name} did not acknowledge the send instruction`, retryable: true });
+      else if ('type' in a && a.type === 'nack')
+        live.end({ ok: false, error: `${t.host.inv.name}: ${a.error}`, retryable: !/no --source/.test(a.error) });
       return await live.ended;
     } finally {
       clearTimeout(deadline);
@@ -180,17 +240,34 @@ export class SessionRunner {
     const sourceKey = sealed ? destKeyLine(this.#hosts.get(live.st.source.host)?.inv.key ?? null) : null;
     for (const name of hosts) {
       const link = this.#hosts.get(name)!.link;
-      if (link === null) return { ok: false, error: `${name}'s agent disconnected before the session started`, retryable: true };
-      instruct(link, name === plan.destination ? { type: 'receive', session: id, ttlMs, sourceKey } : { type: 'relay', session: id, ttlMs });
+      if (link === null)
+        return { ok: false, error: `${name}'s agent disconnected before the session started`, retryable: true };
+      instruct(
+        link,
+        name === plan.destination
+          ? { type: 'receive', session: id, ttlMs, sourceKey }
+          : { type: 'relay', session: id, ttlMs },
+      );
     }
     const limit = this.#c.o.prepareTimeoutMs ?? 15_000;
     const all = await Promise.race([Promise.all(acks), timeout(limit)]);
     if (all === null) {
       const silent = hosts.filter((n) => live.acks.has(n));
-      return { ok: false, error: `no answer within ${limit} ms from ${silent.join(', ')}`, retryable: true, blame: silent };
+      return {
+        ok: false,
+        error: `no answer within ${limit} ms from ${silent.join(', ')}`,
+        retryable: true,
+        blame: silent,
+      };
     }
     const refused = all.map((m, i) => [hosts[i]!, m] as const).find(([, m]) => m.type === 'nack');
-    if (refused !== undefined) return { ok: false, error: `${refused[0]}: ${(refused[1] as { error: string }).error}`, retryable: true, blame: [refused[0]] };
+    if (refused !== undefined)
+      return {
+        ok: false,
+        error: `${refused[0]}: ${(refused[1] as { error: string }).error}`,
+        retryable: true,
+        blame: [refused[0]],
+      };
     const port = (all[0] as { port?: number }).port;
     if (port === undefined) return { ok: false, error: `${plan.destination} opened no port`, retryable: true };
     return { destination: formatHostPort({ host: this.#hosts.get(plan.destination)!.inv.address.host, port }) };
@@ -218,7 +295,13 @@ export class SessionRunner {
       await c.journal.append({ rec: 'result', id: st.id, ok: true, outcome: e.outcome });
       t.host.honeypot = true;
       await c.journal.append({ rec: 'honeypot', host: t.host.inv.name, on: true });
-      c.log.event('session-done', { session: st.id.slice(0, 16), source: st.source.host, destination: st.plan!.destination, bytes: e.outcome.bytes, seconds: e.outcome.seconds });
+      c.log.event('session-done', {
+        session: st.id.slice(0, 16),
+        source: st.source.host,
+        destination: st.plan!.destination,
+        bytes: e.outcome.bytes,
+        seconds: e.outcome.seconds,
+      });
     } else {
       st.state = 'failed';
       st.error = e.error;
@@ -228,9 +311,24 @@ export class SessionRunner {
       if (st.plan !== null) this.#abortHosts(st, e.error);
     }
     st.ended = Date.now();
-    c.emit(t, { type: 'progress', session: st.id, attempt: st.attempt, state: st.state, error: st.error, outcome: st.outcome as unknown as JsonObject });
+    c.emit(t, {
+      type: 'progress',
+      session: st.id,
+      attempt: st.attempt,
+      state: st.state,
+      error: st.error,
+      outcome: st.outcome as unknown as JsonObject,
+    });
     await this.runHooks(st, t);
-    if (!retry) c.emit(t, { type: 'finished', ok: e.ok, trigger: t.id, session: st.id, error: st.error, outcome: st.outcome as unknown as JsonObject });
+    if (!retry)
+      c.emit(t, {
+        type: 'finished',
+        ok: e.ok,
+        trigger: t.id,
+        session: st.id,
+        error: st.error,
+        outcome: st.outcome as unknown as JsonObject,
+      });
     return retry;
   }
 
@@ -239,7 +337,8 @@ export class SessionRunner {
     const plan = st.plan!;
     for (const name of new Set([st.source.host, plan.destination, ...plan.dataRelays, ...plan.keyRelays])) {
       const h = this.#hosts.get(name)!;
-      if (h.link !== null && h.busy.has(st.id)) instruct(h.link, { type: 'abort', session: st.id, reason: reason.slice(0, 500) });
+      if (h.link !== null && h.busy.has(st.id))
+        instruct(h.link, { type: 'abort', session: st.id, reason: reason.slice(0, 500) });
     }
   }
 
@@ -259,21 +358,56 @@ export class SessionRunner {
         let r: HookResult;
         try {
           const env = hookEnvironment({
-            event, session: st.id, trigger: st.trigger, attempt: st.attempt, reason: st.reason, source: t.host.inv,
-            sourceName: st.source.name, plan: st.plan, host: (n) => this.#hosts.get(n)?.inv, outcome: st.outcome,
-            error: st.error, retry: st.retry, hookRetry: prior?.started === true,
+            event,
+            session: st.id,
+            trigger: st.trigger,
+            attempt: st.attempt,
+            reason: st.reason,
+            source: t.host.inv,
+            sourceName: st.source.name,
+            plan: st.plan,
+            host: (n) => this.#hosts.get(n)?.inv,
+            outcome: st.outcome,
+            error: st.error,
+            retry: st.retry,
+            hookRetry: prior?.started === true,
           });
           r = await runHook(specs[index]!, index, {
-            env, timeoutMs: c.o.hookTimeoutMs ?? 300_000,
-            onOutput: (line) => (c.o.hookOutput ? c.o.hookOutput(event, line) : c.log.event('hook-output', { hook: event, line })),
+            env,
+            timeoutMs: c.o.hookTimeoutMs ?? 300_000,
+            onOutput: (line) =>
+              c.o.hookOutput ? c.o.hookOutput(event, line) : c.log.event('hook-output', { hook: event, line }),
           });
         } catch (err) {
           // a hook that cannot even be prepared is a failed hook: the chain goes on and the session closes
-          r = { event, index, command: specs[index]!.command, status: 127, timedOut: false, error: `cannot start: ${(err as Error).message}`, ms: 0 };
+          r = {
+            event,
+            index,
+            command: specs[index]!.command,
+            status: 127,
+            timedOut: false,
+            error: `cannot start: ${(err as Error).message}`,
+            ms: 0,
+          };
         }
         st.hooks.set(key, { started: true, ended: true, status: r.status, error: r.error });
-        await c.journal.append({ rec: 'hook', id: st.id, event, index, phase: 'end', status: r.status, error: r.error });
-        c.log.event(r.error === null ? 'hook-done' : 'hook-failed', { session: st.id.slice(0, 16), hook: event, index, status: r.status, ms: r.ms, reason: r.error ?? undefined });
+        await c.journal.append({
+          rec: 'hook',
+          id: st.id,
+          event,
+          index,
+          phase: 'end',
+          status: r.status,
+          error: r.error,
+        });
+        c.log.event(r.error === null ? 'hook-done' : 'hook-failed', {
+          session: st.id.slice(0, 16),
+          hook: event,
+          index,
+          status: r.status,
+          ms: r.ms,
+          reason: r.error ?? undefined,
+        });
         c.emit(t, { type: 'hook', session: st.id, hook: event, index, status: r.status, error: r.error });
       }
     }

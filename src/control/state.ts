@@ -17,7 +17,11 @@ import { smigError } from '../errors.js';
 export const JOURNAL_NAME = 'control.journal';
 
 /** The state directory for a user (see the module comment). */
-export function defaultStateDir(env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.(), home: string = homedir()): string {
+export function defaultStateDir(
+  env: NodeJS.ProcessEnv = process.env,
+  uid: number | undefined = process.getuid?.(),
+  home: string = homedir(),
+): string {
   if (uid === 0) return '/var/lib/smig';
   const xdg = env.XDG_STATE_HOME;
   if (xdg !== undefined && xdg !== '' && isAbsolute(xdg)) return join(xdg, 'smig');
@@ -34,13 +38,21 @@ export async function ensureStateDir(dir: string): Promise<string> {
     if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw smigError('SMIG_ERR_FILE', `state directory ${dir}: ${code === 'EEXIST' || code === 'ENOTDIR' ? 'not a directory' : (code ?? (err as Error).message)} (or give --journal FILE)`, err);
+    throw smigError(
+      'SMIG_ERR_FILE',
+      `state directory ${dir}: ${code === 'EEXIST' || code === 'ENOTDIR' ? 'not a directory' : (code ?? (err as Error).message)} (or give --journal FILE)`,
+      err,
+    );
   }
   return dir;
 }
 
 /** The journal path: `--journal` as given, else `control.journal` in the (created) state directory. */
-export async function journalPath(given: string | undefined, env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): Promise<string> {
+export async function journalPath(
+  given: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  uid: number | undefined = process.getuid?.(),
+): Promise<string> {
   if (given !== undefined) return given;
   return join(await ensureStateDir(defaultStateDir(env, uid)), JOURNAL_NAME);
 }

@@ -13,8 +13,9 @@
  * The agent opens the connection (so the controller needs no route to the agents, and a lost connection
  * is a lost agent); the first frame says what the peer is.
  */
-import { smigError } from '../errors.js';
+
 import type { SmigError } from '../errors.js';
+import { smigError } from '../errors.js';
 import type { JsonObject } from '../protocol/index.js';
 import { NAME_PATTERN } from './inventory.js';
 import type { SessionOutcome } from './journal.js';
@@ -40,7 +41,16 @@ export interface AgentReport {
 
 /** Agent → controller. */
 export type AgentStatus =
-  | { type: 'register'; v: number; name: string | null; listen: string; out: boolean; sources: string[]; sessions: AgentReport[]; sig?: string }
+  | {
+      type: 'register';
+      v: number;
+      name: string | null;
+      listen: string;
+      out: boolean;
+      sources: string[];
+      sessions: AgentReport[];
+      sig?: string;
+    }
   | { type: 'heartbeat'; active: string[] }
   | { type: 'ack'; session: string; port?: number }
   | { type: 'nack'; session: string; error: string }
@@ -54,13 +64,22 @@ export type AgentInstruct =
   | { type: 'refused'; error: string }
   | { type: 'relay'; session: string; ttlMs: number }
   | {
-      type: 'receive'; session: string; ttlMs: number;
+      type: 'receive';
+      session: string;
+      ttlMs: number;
       /** The source host's public key line (inventory): the destination installs only what it signed; null: any source. */
       sourceKey: string | null;
     }
   | {
-      type: 'send'; session: string; source: string; destination: string; dataRelays: string[]; keyRelays: string[];
-      leader: string; threshold: number; ttlMs: number;
+      type: 'send';
+      session: string;
+      source: string;
+      destination: string;
+      dataRelays: string[];
+      keyRelays: string[];
+      leader: string;
+      threshold: number;
+      ttlMs: number;
       /** The pacing plan of every hop (src/pacing/plan.ts JSON text); null: bulk. */
       plan: string | null;
       /** The destination's public key line (`smig-pub-v1 …`, from the inventory); null: none (an unsealed session). */
@@ -113,7 +132,8 @@ class Fields {
 
   int(field: string, min: number, max: number): number {
     const v = this.#o[field];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) throw this.bad(field, `expected a whole number from ${min} to ${max}`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
+      throw this.bad(field, `expected a whole number from ${min} to ${max}`);
     return v;
   }
 
@@ -138,7 +158,8 @@ class Fields {
 
   strList(field: string, max: number, pattern: RegExp, maxLen: number = MAX_ADDRESS): string[] {
     return this.list(field, max).map((x, i) => {
-      if (typeof x !== 'string' || x.length > maxLen || !pattern.test(x)) throw this.bad(`${field}[${i}]`, `${JSON.stringify(x)?.slice(0, 80)} is not valid`);
+      if (typeof x !== 'string' || x.length > maxLen || !pattern.test(x))
+        throw this.bad(`${field}[${i}]`, `${JSON.stringify(x)?.slice(0, 80)} is not valid`);
       return x;
     });
   }
@@ -181,17 +202,23 @@ export function parseAgentStatus(p: JsonObject): AgentStatus {
   switch (type) {
     case 'register':
       return {
-        type, v: f.int('v', 1, 1000),
+        type,
+        v: f.int('v', 1, 1000),
         name: f.has('name') ? f.str('name', 63, NAME_PATTERN) : null,
         listen: f.str('listen', MAX_ADDRESS, ADDRESS),
         out: f.bool('out'),
         sources: f.strList('sources', 64, NAME_PATTERN, 63),
         sessions: f.list('sessions', MAX_REPORTS).map((x, i) => {
-          if (typeof x !== 'object' || x === null || Array.isArray(x)) throw f.bad(`sessions[${i}]`, 'expected an object');
+          if (typeof x !== 'object' || x === null || Array.isArray(x))
+            throw f.bad(`sessions[${i}]`, 'expected an object');
           const w = `${where}.sessions[${i}]`;
           const r = new Fields(x as JsonObject, w);
           const state = r.str('state', 10, /^(active|done|failed)$/) as AgentReport['state'];
-          const report: AgentReport = { session: r.str('session', 32, SESSION_HEX), role: r.str('role', 12, /^(source|relay|destination)$/) as AgentRole, state };
+          const report: AgentReport = {
+            session: r.str('session', 32, SESSION_HEX),
+            role: r.str('role', 12, /^(source|relay|destination)$/) as AgentRole,
+            state,
+          };
           if (r.has('outcome')) report.outcome = outcomeOf(r, 'outcome', w);
           if (r.has('error')) report.error = r.str('error');
           return report;
@@ -240,14 +267,27 @@ export function parseAgentInstruct(p: JsonObject): AgentInstruct {
     case 'relay':
       return { type, session: session(), ttlMs: ttl() };
     case 'receive':
-      return { type, session: session(), ttlMs: ttl(), sourceKey: f.has('sourceKey') ? f.str('sourceKey', 160, PUBLIC_KEY_LINE) : null };
+      return {
+        type,
+        session: session(),
+        ttlMs: ttl(),
+        sourceKey: f.has('sourceKey') ? f.str('sourceKey', 160, PUBLIC_KEY_LINE) : null,
+      };
     case 'send': {
       const dataRelays = f.strList('dataRelays', 255, ADDRESS);
       const keyRelays = f.strList('keyRelays', 255, ADDRESS);
-      if (dataRelays.length === 0 || keyRelays.length === 0) throw f.bad('dataRelays', 'data and key relays must not be empty');
+      if (dataRelays.length === 0 || keyRelays.length === 0)
+        throw f.bad('dataRelays', 'data and key relays must not be empty');
       return {
-        type, session: session(), source: f.str('source', 63, NAME_PATTERN), destination: f.str('destination', MAX_ADDRESS, ADDRESS),
-        dataRelays, keyRelays, leader: f.str('leader', MAX_ADDRESS, ADDRESS), threshold: f.int('threshold', 1, keyRelays.length), ttlMs: ttl(),
+        type,
+        session: session(),
+        source: f.str('source', 63, NAME_PATTERN),
+        destination: f.str('destination', MAX_ADDRESS, ADDRESS),
+        dataRelays,
+        keyRelays,
+        leader: f.str('leader', MAX_ADDRESS, ADDRESS),
+        threshold: f.int('threshold', 1, keyRelays.length),
+        ttlMs: ttl(),
         plan: f.has('plan') ? f.str('plan', 48 * 1024, ANY) : null,
         destKey: f.has('destKey') ? f.str('destKey', 160, PUBLIC_KEY_LINE) : null,
       };
@@ -270,9 +310,13 @@ export function parseOperatorRequest(p: JsonObject): OperatorRequest {
   switch (type) {
     case 'migrate':
       return {
-        type, v: f.int('v', 1, 1000), host: f.str('host', 63, NAME_PATTERN),
+        type,
+        v: f.int('v', 1, 1000),
+        host: f.str('host', 63, NAME_PATTERN),
         source: f.has('source') ? f.str('source', 63, NAME_PATTERN) : null,
-        dryRun: f.bool('dryRun'), wait: f.bool('wait'), ...sig(),
+        dryRun: f.bool('dryRun'),
+        wait: f.bool('wait'),
+        ...sig(),
       };
     case 'status':
       return { type, ...sig() };

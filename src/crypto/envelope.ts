@@ -24,11 +24,12 @@
  *   with last = 0 only when more than a trailer's worth of bytes follows it, and finish() opens the rest.
  * - The opener must be told the session id it expects (AAD), so an envelope of another session fails.
  */
-import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomBytes } from 'node:crypto';
+
 import type { Hash, KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomBytes } from 'node:crypto';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { smigError } from '../errors.js';
 import type { SmigErrorCode } from '../errors.js';
+import { smigError } from '../errors.js';
 import { KEY_BYTES } from './shares.js';
 import { wipe } from './wipe.js';
 
@@ -137,8 +138,12 @@ function headerProblem(h: EnvelopeHeader): Problem | undefined {
     return ['SMIG_ERR_BAD_SIZE', `segment size ${S} is outside ${MIN_SEGMENT_SIZE}..${MAX_SEGMENT_SIZE}`];
   }
   if (h.length !== null) {
-    if (typeof h.length !== 'bigint' || h.length < 0n || h.length > BigInt(MAX_PAYLOAD_BYTES) ||
-        payloadSegments(Number(h.length), S) > MAX_PAYLOAD_SEGMENTS) {
+    if (
+      typeof h.length !== 'bigint' ||
+      h.length < 0n ||
+      h.length > BigInt(MAX_PAYLOAD_BYTES) ||
+      payloadSegments(Number(h.length), S) > MAX_PAYLOAD_SEGMENTS
+    ) {
       return ['SMIG_ERR_BAD_SIZE', `payload length ${String(h.length)} is out of range for segments of ${S} bytes`];
     }
   }
@@ -166,7 +171,10 @@ export function encodeHeader(h: EnvelopeHeader): Uint8Array {
   const dv = new DataView(out.buffer);
   out[0] = ENVELOPE_VERSION;
   out.set(h.sessionId, H_SID);
-  for (const [at, s] of [[H_DEST, h.destination], [H_NAME, h.name]] as const) {
+  for (const [at, s] of [
+    [H_DEST, h.destination],
+    [H_NAME, h.name],
+  ] as const) {
     const b = utf8.encode(s);
     out[at] = b.length;
     out.set(b, at + 1);
@@ -203,7 +211,7 @@ export function decodeHeader(b: Uint8Array): EnvelopeHeader {
     sessionId: copy(b.subarray(H_SID, H_SID + SESSION_ID_BYTES)),
     destination: text(H_DEST, 'destination'),
     name: text(H_NAME, 'name'),
-    length: len === UNKNOWN_LENGTH ? null: len,
+    length: len === UNKNOWN_LENGTH ? null : len,
     segmentSize: dv.getUint32(H_SEGSIZE),
   };
   const p = headerProblem(h);
@@ -287,7 +295,7 @@ function nobleAead(key: Uint8Array, aad: Uint8Array): Aead {
   const k = copy(key);
   const ad = copy(aad);
   let dead = false;
-  const live = (): Uint8Array => (dead ? fail('SMIG_ERR_INTERNAL', 'envelope: used after destroy()'): k);
+  const live = (): Uint8Array => (dead ? fail('SMIG_ERR_INTERNAL', 'envelope: used after destroy()') : k);
   return {
     seal(nonce, plain) {
       const out = new Uint8Array(plain.length + TAG_BYTES);
@@ -429,7 +437,10 @@ export class EnvelopeSealer {
     const S = this.segmentSize;
     const total = this.#pushed + plain.length;
     if (this.header.length !== null && total > Number(this.header.length)) {
-      throw smigError('SMIG_ERR_BAD_SIZE', `envelope: payload exceeds the ${this.header.length} bytes its header declared`);
+      throw smigError(
+        'SMIG_ERR_BAD_SIZE',
+        `envelope: payload exceeds the ${this.header.length} bytes its header declared`,
+      );
     }
     if (total > MAX_PAYLOAD_BYTES || payloadSegments(total, S) > MAX_PAYLOAD_SEGMENTS) {
       throw smigError('SMIG_ERR_BAD_SIZE', `envelope: payload exceeds the maximum for segments of ${S} bytes`);
@@ -462,8 +473,10 @@ export class EnvelopeSealer {
   finish(): Uint8Array[] {
     this.#usable('finish');
     if (this.header.length !== null && BigInt(this.#pushed) !== this.header.length) {
-      throw smigError('SMIG_ERR_BAD_SIZE',
-        `envelope: payload ended after ${this.#pushed} bytes, its header declared ${this.header.length}`);
+      throw smigError(
+        'SMIG_ERR_BAD_SIZE',
+        `envelope: payload ended after ${this.#pushed} bytes, its header declared ${this.header.length}`,
+      );
     }
     const out: Uint8Array[] = [];
     if (this.#fill > 0) out.push(this.#sealPayload(this.#partial!.subarray(0, this.#fill)));
@@ -492,7 +505,7 @@ export class EnvelopeSealer {
 
   /** SHA-256 of the whole payload, once finish() has run (what the trailer authenticates). */
   get payloadSha256(): Uint8Array | undefined {
-    return this.#digest === undefined ? undefined: copy(this.#digest);
+    return this.#digest === undefined ? undefined : copy(this.#digest);
   }
 
   /** Payload bytes pushed so far. */
@@ -523,21 +536,29 @@ export class EnvelopeSealer {
     this.#alive();
     const sealedPayload = this.#next - 1;
     if (!Number.isInteger(index) || index < 1 || index > sealedPayload) {
-      throw smigError('SMIG_ERR_INTERNAL', `envelope: payload segment ${index} has not been sealed (1..${sealedPayload})`);
+      throw smigError(
+        'SMIG_ERR_INTERNAL',
+        `envelope: payload segment ${index} has not been sealed (1..${sealedPayload})`,
+      );
     }
     if (index < this.#forgotten) {
       throw smigError('SMIG_ERR_INTERNAL', `envelope: payload segment ${index} was released by forget()`);
     }
-    const want = this.#final && index === sealedPayload ? this.#pushed - (index - 1) * this.segmentSize: this.segmentSize;
+    const want =
+      this.#final && index === sealedPayload ? this.#pushed - (index - 1) * this.segmentSize : this.segmentSize;
     if (plain.length !== want) {
-      throw smigError('SMIG_ERR_SOURCE_CHANGED',
-        `envelope: payload segment ${index} re-read as ${plain.length} bytes, ${want} were sent`);
+      throw smigError(
+        'SMIG_ERR_SOURCE_CHANGED',
+        `envelope: payload segment ${index} re-read as ${plain.length} bytes, ${want} were sent`,
+      );
     }
     const sealed = this.#aead.seal(nonceFor(this.#noncePrefix, index, false), plain);
     if (tagPrint(sealed) !== this.#tags[Math.floor(index / TAG_CHUNK)]![index % TAG_CHUNK]) {
       wipe(sealed);
-      throw smigError('SMIG_ERR_SOURCE_CHANGED',
-        `envelope: payload segment ${index} re-read differs from what was sent (the source changed during the migration)`);
+      throw smigError(
+        'SMIG_ERR_SOURCE_CHANGED',
+        `envelope: payload segment ${index} re-read differs from what was sent (the source changed during the migration)`,
+      );
     }
     return sealed;
   }
@@ -637,7 +658,7 @@ export class EnvelopeOpener {
     this.#aead = makeAead(key, sessionId, opts.engine);
     this.#sessionId = copy(sessionId);
     this.#maxSegment = Math.min(opts.maxSegmentSize ?? MAX_SEGMENT_SIZE, MAX_SEGMENT_SIZE);
-    this.#hash = opts.verifyDigest === false ? undefined: createHash('sha256');
+    this.#hash = opts.verifyDigest === false ? undefined : createHash('sha256');
   }
 
   /** The authenticated header, once segment 0 has been opened. */
@@ -707,8 +728,10 @@ export class EnvelopeOpener {
     const h = openHeaderBytes(this.#aead, this.#sessionId, bytes);
     if (!h) authFail('header segment did not authenticate (wrong key or session, or not an envelope)');
     if (h.segmentSize > this.#maxSegment) {
-      throw smigError('SMIG_ERR_BUFFER_LIMIT',
-        `envelope: segment size ${h.segmentSize} exceeds the limit of ${this.#maxSegment} bytes`);
+      throw smigError(
+        'SMIG_ERR_BUFFER_LIMIT',
+        `envelope: segment size ${h.segmentSize} exceeds the limit of ${this.#maxSegment} bytes`,
+      );
     }
     this.#noncePrefix = copy(bytes.subarray(1, STREAM_HEADER_BYTES));
     this.#segSize = h.segmentSize;
@@ -728,7 +751,7 @@ export class EnvelopeOpener {
         // known length: payload segments 1..N (N may be short), then the trailer
         last = this.#next > this.#segments;
         const n = this.#next;
-        size = last ? TRAILER_BYTES : (n < this.#segments ? S: this.#length - (n - 1) * S) + TAG_BYTES;
+        size = last ? TRAILER_BYTES : (n < this.#segments ? S : this.#length - (n - 1) * S) + TAG_BYTES;
         if (this.#buffered < size) {
           if (atEnd) authFail(`stream ended inside segment ${n} of ${this.#segments + 1} (truncated)`);
           return;
@@ -752,8 +775,10 @@ export class EnvelopeOpener {
       const sealed = this.#consume(size);
       const plain = this.#aead.open(nonceFor(this.#noncePrefix!, this.#next, last), sealed);
       if (!plain) {
-        authFail(`segment ${this.#next}${last ? ' (final)' : ''} did not authenticate ` +
-          '(wrong key, corrupted, reordered, spliced or truncated data)');
+        authFail(
+          `segment ${this.#next}${last ? ' (final)' : ''} did not authenticate ` +
+            '(wrong key, corrupted, reordered, spliced or truncated data)',
+        );
       }
       if (last) {
         this.#trailer = this.#checkTrailer(plain);
@@ -770,8 +795,10 @@ export class EnvelopeOpener {
   #checkTrailer(t: Uint8Array): EnvelopeTrailer {
     const length = new DataView(t.buffer, t.byteOffset, t.byteLength).getBigUint64(32);
     const sha256 = copy(t.subarray(0, 32));
-    if (length !== BigInt(this.#bytes)) authFail(`trailer length ${length} differs from the ${this.#bytes} bytes received`);
-    if (this.#hash !== undefined && !Buffer.from(this.#hash.digest()).equals(sha256)) authFail('trailer SHA-256 differs from the payload received');
+    if (length !== BigInt(this.#bytes))
+      authFail(`trailer length ${length} differs from the ${this.#bytes} bytes received`);
+    if (this.#hash !== undefined && !Buffer.from(this.#hash.digest()).equals(sha256))
+      authFail('trailer SHA-256 differs from the payload received');
     return { sha256, length };
   }
 
@@ -785,7 +812,7 @@ export class EnvelopeOpener {
       return first.subarray(0, n);
     }
     const out = new Uint8Array(n);
-    for (let off = 0; off < n;) {
+    for (let off = 0; off < n; ) {
       const c = this.#chunks[0]!;
       const take = Math.min(c.length, n - off);
       out.set(c.subarray(0, take), off);
@@ -800,7 +827,10 @@ export class EnvelopeOpener {
 /** Opens the first PREFIX_BYTES of an envelope; undefined when segment 0 does not authenticate. */
 function openHeaderBytes(aead: Aead, sessionId: Uint8Array, bytes: Uint8Array): EnvelopeHeader | undefined {
   if (bytes[0] !== ENVELOPE_VERSION) authFail(`unsupported format version ${bytes[0]!}`);
-  const plain = aead.open(nonceFor(bytes.subarray(1, STREAM_HEADER_BYTES), 0, false), bytes.subarray(STREAM_HEADER_BYTES, PREFIX_BYTES));
+  const plain = aead.open(
+    nonceFor(bytes.subarray(1, STREAM_HEADER_BYTES), 0, false),
+    bytes.subarray(STREAM_HEADER_BYTES, PREFIX_BYTES),
+  );
   if (!plain) return undefined;
   try {
     const h = decodeHeader(plain);
@@ -817,10 +847,17 @@ function openHeaderBytes(aead: Aead, sessionId: Uint8Array, bytes: Uint8Array): 
  * @throws SmigError SMIG_ERR_INTERNAL when fewer than PREFIX_BYTES are given; SMIG_ERR_AUTH when the bytes are
  *   not a version-1 envelope or the authenticated header is malformed
  */
-export function tryOpenHeader(key: Uint8Array, sessionId: Uint8Array, firstBytes: Uint8Array,
-  engine?: CipherEngine): EnvelopeHeader | undefined {
+export function tryOpenHeader(
+  key: Uint8Array,
+  sessionId: Uint8Array,
+  firstBytes: Uint8Array,
+  engine?: CipherEngine,
+): EnvelopeHeader | undefined {
   if (firstBytes.length < PREFIX_BYTES) {
-    throw smigError('SMIG_ERR_INTERNAL', `envelope: tryOpenHeader needs ${PREFIX_BYTES} bytes, got ${firstBytes.length}`);
+    throw smigError(
+      'SMIG_ERR_INTERNAL',
+      `envelope: tryOpenHeader needs ${PREFIX_BYTES} bytes, got ${firstBytes.length}`,
+    );
   }
   const aead = makeAead(key, sessionId, engine);
   try {

@@ -15,14 +15,14 @@
  * Error messages never quote a private file's content.
  */
 import {
-  type KeyObject,
   createHash,
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   sign as edSign,
   verify as edVerify,
+  generateKeyPairSync,
+  type KeyObject,
 } from 'node:crypto';
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { smigError } from '../errors.js';
@@ -193,7 +193,11 @@ export async function writeIdentityFiles(path: string, id: Identity, opts: { for
     await writeFile(`${path}.pub`, encodePublicKey(id.public), { mode: 0o644, flag: opts.force ? 'w' : 'wx' });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw idError(`${path}.pub`, code === 'EEXIST' ? 'already exists (use --force to replace it)' : `cannot write (${code})`, err);
+    throw idError(
+      `${path}.pub`,
+      code === 'EEXIST' ? 'already exists (use --force to replace it)' : `cannot write (${code})`,
+      err,
+    );
   }
 }
 
@@ -221,7 +225,8 @@ export async function loadPublicKeyFile(path: string): Promise<PublicIdentity> {
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw idError(path, 'not a regular file');
-      if (st.size > MAX_IDENTITY_FILE_BYTES) throw idError(path, `too large (${st.size} bytes; a public key is one line)`);
+      if (st.size > MAX_IDENTITY_FILE_BYTES)
+        throw idError(path, `too large (${st.size} bytes; a public key is one line)`);
       text = await readFile(fh, 'utf8');
     } finally {
       await fh.close();
@@ -245,11 +250,16 @@ function edPrivateKey(seed: Uint8Array): KeyObject {
 }
 
 function edPublicKey(raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw]), format: 'der', type: 'spki' });
+  return createPublicKey({
+    key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw]),
+    format: 'der',
+    type: 'spki',
+  });
 }
 
 function xPrivateKey(raw: Uint8Array): KeyObject {
-  if (raw.length !== IDENTITY_KEY_BYTES) throw smigError('SMIG_ERR_AUTH', 'key agreement: private key must be 32 bytes');
+  if (raw.length !== IDENTITY_KEY_BYTES)
+    throw smigError('SMIG_ERR_AUTH', 'key agreement: private key must be 32 bytes');
   const der = Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), raw]);
   try {
     return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
@@ -260,7 +270,11 @@ function xPrivateKey(raw: Uint8Array): KeyObject {
 
 function xPublicKey(raw: Uint8Array): KeyObject {
   if (raw.length !== IDENTITY_KEY_BYTES) throw smigError('SMIG_ERR_AUTH', 'key agreement: public key must be 32 bytes');
-  return createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b656e032100', 'hex'), raw]), format: 'der', type: 'spki' });
+  return createPublicKey({
+    key: Buffer.concat([Buffer.from('302a300506032b656e032100', 'hex'), raw]),
+    format: 'der',
+    type: 'spki',
+  });
 }
 
 function b64u(s: string): Uint8Array {
@@ -277,7 +291,10 @@ function fromHex(h: string): Uint8Array {
 
 function cleanComment(c: string): string {
   // one line of printable text; control and bidi characters dropped
-  return c.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '').slice(0, MAX_PUBLIC_COMMENT).trim();
+  return c
+    .replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '')
+    .slice(0, MAX_PUBLIC_COMMENT)
+    .trim();
 }
 
 function idError(path: string, why: string, cause?: unknown): Error {

@@ -36,15 +36,10 @@
  */
 import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { smigError } from '../errors.js';
-import {
-  EnvelopeOpener,
-  EnvelopeSealer,
-  SESSION_ID_BYTES,
-  ciphertextLength,
-} from './envelope.js';
 import type { EnvelopeHeader, OpenFinal } from './envelope.js';
-import { ephemeralX25519, signMessage, verifyMessage, x25519 } from './identity.js';
+import { ciphertextLength, EnvelopeOpener, EnvelopeSealer, SESSION_ID_BYTES } from './envelope.js';
 import type { Identity, PublicIdentity } from './identity.js';
+import { ephemeralX25519, signMessage, verifyMessage, x25519 } from './identity.js';
 import { generateKey } from './keyfile.js';
 import { wipe } from './wipe.js';
 
@@ -96,7 +91,13 @@ function sourceMessage(sessionId: Uint8Array, head: Uint8Array, signerId: Uint8A
   return new Uint8Array(Buffer.concat([SOURCE_DOMAIN, sessionId, head, signerId]));
 }
 
-function deriveInnerKey(shared: Uint8Array, sessionId: Uint8Array, ephemeral: Uint8Array, dest: Uint8Array, id: Uint8Array): Uint8Array {
+function deriveInnerKey(
+  shared: Uint8Array,
+  sessionId: Uint8Array,
+  ephemeral: Uint8Array,
+  dest: Uint8Array,
+  id: Uint8Array,
+): Uint8Array {
   const info = Buffer.concat([Buffer.from(KEY_INFO, 'latin1'), ephemeral, dest, id]);
   return new Uint8Array(hkdfSync('sha256', shared, sessionId, info, 32));
 }
@@ -135,9 +136,7 @@ export interface InnerSealerOptions {
 }
 
 /** How a receipt checked out at the source. */
-export type ReceiptVerdict =
-  | { valid: true; kind: 'signed' | 'mac' }
-  | { valid: false; reason: string };
+export type ReceiptVerdict = { valid: true; kind: 'signed' | 'mac' } | { valid: false; reason: string };
 
 /**
  * The source's side: seals the payload into the inner stream and later verifies the destination's receipt.
@@ -174,7 +173,10 @@ export class InnerSealer {
       if (signed) {
         const signerId = keyId(o.signer!.public);
         prefix.set(signerId, INNER_PREFIX_BYTES);
-        prefix.set(signMessage(o.signer!, sourceMessage(o.sessionId, prefix.subarray(0, INNER_PREFIX_BYTES), signerId)), INNER_PREFIX_BYTES + 32);
+        prefix.set(
+          signMessage(o.signer!, sourceMessage(o.sessionId, prefix.subarray(0, INNER_PREFIX_BYTES), signerId)),
+          INNER_PREFIX_BYTES + 32,
+        );
       }
     } else {
       this.mode = INNER_UNBOUND;
@@ -185,8 +187,12 @@ export class InnerSealer {
     }
     try {
       const header: EnvelopeHeader = {
-        version: 1, sessionId: o.sessionId, destination: o.destination, name: o.name,
-        length: o.length === null ? null : BigInt(o.length), segmentSize: o.segmentSize,
+        version: 1,
+        sessionId: o.sessionId,
+        destination: o.destination,
+        name: o.name,
+        length: o.length === null ? null : BigInt(o.length),
+        segmentSize: o.segmentSize,
       };
       this.#sealer = new EnvelopeSealer(key, header);
     } finally {
@@ -238,18 +244,23 @@ export class InnerSealer {
     const tag = receipt.subarray(1);
     let verdict: ReceiptVerdict;
     if (this.mode !== INNER_UNBOUND) {
-      verdict = receipt[0] === RECEIPT_SIGNED && verifyMessage(this.#dest!, message, tag)
-        ? { valid: true, kind: 'signed' }
-        : { valid: false, reason: 'its receipt is not signed by the destination key' };
+      verdict =
+        receipt[0] === RECEIPT_SIGNED && verifyMessage(this.#dest!, message, tag)
+          ? { valid: true, kind: 'signed' }
+          : { valid: false, reason: 'its receipt is not signed by the destination key' };
     } else {
       const want = createHmac('sha256', this.#macKey!).update(message).digest();
-      verdict = receipt[0] === RECEIPT_MAC && tag.length === want.length && timingSafeEqual(want, tag)
-        ? { valid: true, kind: 'mac' }
-        : { valid: false, reason: 'its receipt does not verify' };
+      verdict =
+        receipt[0] === RECEIPT_MAC && tag.length === want.length && timingSafeEqual(want, tag)
+          ? { valid: true, kind: 'mac' }
+          : { valid: false, reason: 'its receipt does not verify' };
     }
     if (!verdict.valid) return verdict;
     if (facts.length !== this.payloadLength || !Buffer.from(facts.sha256).equals(Buffer.from(digest))) {
-      return { valid: false, reason: `it confirms ${facts.length} bytes with another SHA-256 than the ${this.payloadLength} bytes sent` };
+      return {
+        valid: false,
+        reason: `it confirms ${facts.length} bytes with another SHA-256 than the ${this.payloadLength} bytes sent`,
+      };
     }
     return verdict;
   }
@@ -304,7 +315,11 @@ export class InnerOpener {
 
   /** `sealed` or `unbound`, once the inner prefix has been read. */
   get mode(): 'sealed' | 'unbound' | undefined {
-    return this.#mode === INNER_SEALED || this.#mode === INNER_SIGNED ? 'sealed' : this.#mode === INNER_UNBOUND ? 'unbound' : undefined;
+    return this.#mode === INNER_SEALED || this.#mode === INNER_SIGNED
+      ? 'sealed'
+      : this.#mode === INNER_UNBOUND
+        ? 'unbound'
+        : undefined;
   }
 
   /** Feeds inner-stream bytes; returns the plaintext that authenticated. */
@@ -332,7 +347,8 @@ export class InnerOpener {
    * @throws SmigError SMIG_ERR_AUTH when the stream was cut short or did not authenticate
    */
   finish(): OpenFinal {
-    if (this.#opener === undefined) throw smigError('SMIG_ERR_AUTH', `inner stream: ended after ${this.#have} bytes, before its prefix (truncated)`);
+    if (this.#opener === undefined)
+      throw smigError('SMIG_ERR_AUTH', `inner stream: ended after ${this.#have} bytes, before its prefix (truncated)`);
     return this.#opener.finish();
   }
 
@@ -340,9 +356,10 @@ export class InnerOpener {
   receipt(facts: ReceiptFacts): Uint8Array {
     if (this.#mode === 0) throw smigError('SMIG_ERR_INTERNAL', 'inner stream: receipt before the stream was opened');
     const message = receiptMessage(this.#sessionId, this.#prefix, facts);
-    const tag = this.#mode !== INNER_UNBOUND
-      ? signMessage(this.#identity!, message)
-      : new Uint8Array(createHmac('sha256', this.#macKey!).update(message).digest());
+    const tag =
+      this.#mode !== INNER_UNBOUND
+        ? signMessage(this.#identity!, message)
+        : new Uint8Array(createHmac('sha256', this.#macKey!).update(message).digest());
     const out = new Uint8Array(1 + tag.length);
     out[0] = this.#mode !== INNER_UNBOUND ? RECEIPT_SIGNED : RECEIPT_MAC;
     out.set(tag, 1);
@@ -381,7 +398,7 @@ export class InnerOpener {
       }
       const mine = keyId(this.#identity!.public);
       if (!Buffer.from(mine).equals(Buffer.from(p.subarray(34, 66)))) {
-        bad('sealed to another destination (its key id is not this destination\'s): refused');
+        bad("sealed to another destination (its key id is not this destination's): refused");
       }
       const ephemeral = p.slice(2, 34);
       const shared = x25519(this.#identity!.agreePrivate, ephemeral);
@@ -392,7 +409,7 @@ export class InnerOpener {
       }
     } else if (mode === INNER_UNBOUND) {
       if (this.#identity !== undefined) {
-        bad('not sealed to this destination\'s identity (the source ran without --dest-key): refused');
+        bad("not sealed to this destination's identity (the source ran without --dest-key): refused");
       }
       if (p.subarray(34, 66).some((b) => b !== 0)) bad('unbound prefix with a non-zero key id');
       key = p.slice(2, 34);

@@ -10,8 +10,8 @@
  */
 import { randomBytes, randomFillSync } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, lstat, open, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { link, lstat, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { isSmigError, smigError } from '../errors.js';
 import { KEY_BYTES } from './shares.js';
@@ -47,7 +47,10 @@ export function parseKeyFile(text: string, where: string): Uint8Array {
   if (!m) throw keyFileError(where, `malformed content (expected one line '${KEY_FILE_TAG} <64 hex digits>')`);
   const hex = m[1]!;
   if (hex.length !== 2 * KEY_BYTES) {
-    throw keyFileError(where, `wrong key length: ${hex.length} hex digits, expected ${2 * KEY_BYTES} (${KEY_BYTES} bytes)`);
+    throw keyFileError(
+      where,
+      `wrong key length: ${hex.length} hex digits, expected ${2 * KEY_BYTES} (${KEY_BYTES} bytes)`,
+    );
   }
   const b = Buffer.from(hex, 'hex');
   const key = new Uint8Array(b);
@@ -133,7 +136,8 @@ export async function readSecretFile(path: string, maxBytes: number): Promise<Bu
     fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : `cannot open (${code ?? 'error'})`;
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : `cannot open (${code ?? 'error'})`;
     throw keyFileError(path, why, err);
   }
   const buf = Buffer.alloc(maxBytes + 1);
@@ -142,7 +146,10 @@ export async function readSecretFile(path: string, maxBytes: number): Promise<Bu
     if (!st.isFile()) throw keyFileError(path, 'not a regular file');
     if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
       const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
-      throw keyFileError(path, `permissions ${mode} are too open: group and others must have no access (chmod 600 '${path}')`);
+      throw keyFileError(
+        path,
+        `permissions ${mode} are too open: group and others must have no access (chmod 600 '${path}')`,
+      );
     }
     if (st.size > maxBytes) throw keyFileError(path, `malformed content (${st.size} bytes; a key file is one line)`);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
@@ -167,7 +174,13 @@ async function linkNoClobber(tmp: string, path: string): Promise<void> {
     if (code === 'EEXIST') throw keyFileError(path, 'already exists (use --force to replace it)');
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
     // file systems without hard links: check, then rename (not atomic against a concurrent writer)
-    if (await lstat(path).then(() => true, () => false)) throw keyFileError(path, 'already exists (use --force to replace it)');
+    if (
+      await lstat(path).then(
+        () => true,
+        () => false,
+      )
+    )
+      throw keyFileError(path, 'already exists (use --force to replace it)');
     await rename(tmp, path);
   }
 }

@@ -40,7 +40,10 @@ export async function splitKey(key: Uint8Array, n: number, k: number): Promise<U
     throw smigError('SMIG_ERR_INTERNAL', `key shares: key must be ${KEY_BYTES} bytes`);
   }
   if (!Number.isInteger(n) || !Number.isInteger(k) || k < 1 || k > n || n > MAX_SHARES) {
-    throw smigError('SMIG_ERR_USAGE', `key shares: need 1 <= threshold <= shares <= ${MAX_SHARES}, got threshold ${k} of ${n}`);
+    throw smigError(
+      'SMIG_ERR_USAGE',
+      `key shares: need 1 <= threshold <= shares <= ${MAX_SHARES}, got threshold ${k} of ${n}`,
+    );
   }
   if (k === 1) {
     // degree-0 polynomial: f(x) = key for every x (see module comment)
@@ -77,8 +80,11 @@ export async function splitKey(key: Uint8Array, n: number, k: number): Promise<U
  * @throws SmigError SMIG_ERR_SHARES when no subset passes, saying how many were tried, or for repeated x / too
  *   many shares; SMIG_ERR_USAGE for a threshold outside 1..255
  */
-export async function combineShares(shares: Uint8Array[], k: number,
-  check: (key: Uint8Array) => boolean): Promise<Uint8Array> {
+export async function combineShares(
+  shares: Uint8Array[],
+  k: number,
+  check: (key: Uint8Array) => boolean,
+): Promise<Uint8Array> {
   if (!Number.isInteger(k) || k < 1 || k > MAX_SHARES) {
     throw smigError('SMIG_ERR_USAGE', `key shares: threshold ${k} is outside 1..${MAX_SHARES}`);
   }
@@ -96,7 +102,10 @@ export async function combineShares(shares: Uint8Array[], k: number,
     const seen = byX.get(x);
     if (seen === undefined) byX.set(x, s);
     else if (Buffer.compare(seen, s) !== 0) {
-      throw smigError('SMIG_ERR_SHARES', `key shares: two different shares with x = ${x} (one of them is forged); refused`);
+      throw smigError(
+        'SMIG_ERR_SHARES',
+        `key shares: two different shares with x = ${x} (one of them is forged); refused`,
+      );
     }
   }
   const usable = [...byX.values()];
@@ -128,9 +137,11 @@ export async function combineShares(shares: Uint8Array[], k: number,
     if (ok) return candidate;
     if (tried % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r)); // let the daemon breathe
   }
-  throw smigError('SMIG_ERR_SHARES',
+  throw smigError(
+    'SMIG_ERR_SHARES',
     `key shares: no ${k} of ${m} shares rebuilt a key that passed the check ` +
-    `(tried ${tried} subset(s)${tried === MAX_SUBSETS && tried < total ? ', the limit' : ''})${ignored}`);
+      `(tried ${tried} subset(s)${tried === MAX_SUBSETS && tried < total ? ', the limit' : ''})${ignored}`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------

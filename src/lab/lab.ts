@@ -4,16 +4,17 @@
  * namespace is named `smig-LAB-…` and every interface lives inside one of them (see ./plan.ts): the
  * caller's own interfaces, routes and addresses are never touched.
  */
-import { spawn } from 'node:child_process';
+
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isSmigError, smigError } from '../errors.js';
-import { BRIDGE_IF, HOST_IF, checkLabName, labPrefix, planLab, planUp, validateState } from './plan.js';
 import type { LabHostState, LabSpec, LabState, LabStep } from './plan.js';
+import { BRIDGE_IF, checkLabName, HOST_IF, labPrefix, planLab, planUp, validateState } from './plan.js';
 
 /** Where `lab up` records each lab (tmpfs: gone after a reboot, as the namespaces are). */
 export const LAB_STATE_DIR = '/run/smig/labs';
@@ -26,7 +27,8 @@ const SMIG_BIN = fileURLToPath(new URL('../../bin/smig', import.meta.url));
  * @throws SmigError SMIG_ERR_PERMISSION (exit 2)
  */
 export function requireRoot(what: string, uid: number | undefined = process.getuid?.()): void {
-  if (uid !== 0) throw smigError('SMIG_ERR_PERMISSION', `${what} needs root (it creates network namespaces); run it with sudo`);
+  if (uid !== 0)
+    throw smigError('SMIG_ERR_PERMISSION', `${what} needs root (it creates network namespaces); run it with sudo`);
 }
 
 /** Output of a finished command. */
@@ -44,7 +46,7 @@ export function runCommand(argv: string[], opts: { stdin?: string; timeoutMs?: n
     const err: Buffer[] = [];
     child.stdout!.on('data', (b: Buffer) => out.push(b));
     child.stderr!.on('data', (b: Buffer) => err.push(b));
-    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs): undefined;
+    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       const why = e.code === 'ENOENT' ? 'not found on PATH (smig lab needs iproute2: ip, tc)' : e.message;
@@ -52,7 +54,11 @@ export function runCommand(argv: string[], opts: { stdin?: string; timeoutMs?: n
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ status: code ?? 128 + signalNumber(signal), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+      resolve({
+        status: code ?? 128 + signalNumber(signal),
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+      });
     });
     child.stdin!.on('error', () => {}); // a command that exits without reading its input
     child.stdin!.end(opts.stdin ?? '');
@@ -66,9 +72,15 @@ function signalNumber(signal: NodeJS.Signals | null): number {
 async function runStep(step: LabStep): Promise<void> {
   const r = await runCommand(step.argv, { stdin: step.stdin ?? '', timeoutMs: 30_000 });
   if (r.status === 0) return;
-  const why = r.stderr.split('\n').find((l) => l.trim() !== '')?.trim() ?? `exit status ${r.status}`;
+  const why =
+    r.stderr
+      .split('\n')
+      .find((l) => l.trim() !== '')
+      ?.trim() ?? `exit status ${r.status}`;
   if (step.argv[0] === 'tc' && /qdisc kind is unknown/i.test(why)) {
-    const kind = /netem/.test(step.stdin ?? '') ? 'netem (CONFIG_NET_SCH_NETEM), needed for --delay/--loss' : 'tbf (CONFIG_NET_SCH_TBF), needed for --rate';
+    const kind = /netem/.test(step.stdin ?? '')
+      ? 'netem (CONFIG_NET_SCH_NETEM), needed for --delay/--loss'
+      : 'tbf (CONFIG_NET_SCH_TBF), needed for --rate';
     throw smigError('SMIG_ERR_LAB', `${step.what}: this kernel has no tc ${kind}`);
   }
   throw smigError('SMIG_ERR_LAB', `${step.what}: ${step.argv[0]}: ${why}`);
@@ -99,7 +111,10 @@ function byHostOrder(a: string, b: string): number {
 export async function namespacePids(ns: string): Promise<number[]> {
   const r = await runCommand(['ip', 'netns', 'pids', ns]);
   if (r.status !== 0) return [];
-  return r.stdout.split(/\s+/).filter((s) => /^\d+$/.test(s)).map(Number);
+  return r.stdout
+    .split(/\s+/)
+    .filter((s) => /^\d+$/.test(s))
+    .map(Number);
 }
 
 /** The first executable `name` on PATH (and in /usr/sbin, /sbin, where root's tools live). */
@@ -194,14 +209,21 @@ export class Lab {
    * @throws SmigError SMIG_ERR_USAGE for an unknown host.
    */
   host(ref: string | number): LabHostState {
-    const h = typeof ref === 'number' ? this.hosts[ref - 1] : this.hosts.find((x) => x.name === ref || x.address === ref || x.ns === ref);
-    if (!h) throw smigError('SMIG_ERR_USAGE', `lab ${this.name}: no host '${ref}' (hosts h1..h${this.hosts.length}, or br for the bridge)`);
+    const h =
+      typeof ref === 'number'
+        ? this.hosts[ref - 1]
+        : this.hosts.find((x) => x.name === ref || x.address === ref || x.ns === ref);
+    if (!h)
+      throw smigError(
+        'SMIG_ERR_USAGE',
+        `lab ${this.name}: no host '${ref}' (hosts h1..h${this.hosts.length}, or br for the bridge)`,
+      );
     return h;
   }
 
   /** The namespace of a host reference, `br` included. */
   namespaceOf(ref: string | number): string {
-    return ref === 'br' || ref === this.bridgeNs ? this.bridgeNs: this.host(ref).ns;
+    return ref === 'br' || ref === this.bridgeNs ? this.bridgeNs : this.host(ref).ns;
   }
 
   /**
@@ -214,7 +236,11 @@ export class Lab {
   }
 
   /** Runs `argv` in a host's namespace to completion and collects its output. */
-  run(host: string | number, argv: readonly string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  run(
+    host: string | number,
+    argv: readonly string[],
+    opts: { stdin?: string; timeoutMs?: number } = {},
+  ): Promise<RunResult> {
     return runCommand(['ip', 'netns', 'exec', this.namespaceOf(host), ...argv], opts);
   }
 
@@ -247,7 +273,12 @@ export class Lab {
             // fall through
           }
         }
-        reject(smigError('SMIG_ERR_CAPTURE_LIVE', `capture on ${this.name}/${port}: ${lastLine(stderr) || `exit status ${code}`}`));
+        reject(
+          smigError(
+            'SMIG_ERR_CAPTURE_LIVE',
+            `capture on ${this.name}/${port}: ${lastLine(stderr) || `exit status ${code}`}`,
+          ),
+        );
       });
     });
     done.catch(() => {});
@@ -273,7 +304,13 @@ export class Lab {
 }
 
 function lastLine(text: string): string {
-  return text.trim().split('\n').filter((l) => !/^Warning: .*may not actually work/.test(l)).at(-1) ?? '';
+  return (
+    text
+      .trim()
+      .split('\n')
+      .filter((l) => !/^Warning: .*may not actually work/.test(l))
+      .at(-1) ?? ''
+  );
 }
 
 /** Options of {@link labUp}. */
@@ -298,14 +335,17 @@ export async function labUp(opts: LabUpOptions): Promise<Lab> {
   const state = planLab({ ...opts, name: opts.name ?? 'lab' }, ethtool ? 'ethtool' : 'ip');
   const existing = await listNamespaces(labPrefix(state.name));
   if (existing.length > 0 || (await readLabState(state.name).catch(() => undefined))) {
-    throw smigError('SMIG_ERR_LAB', `lab ${state.name} already exists (${existing[0] ?? statePath(state.name)}); take it down first: smig lab down ${state.name}`);
+    throw smigError(
+      'SMIG_ERR_LAB',
+      `lab ${state.name} already exists (${existing[0] ?? statePath(state.name)}); take it down first: smig lab down ${state.name}`,
+    );
   }
   try {
     for (const step of planUp(state, ethtool)) await runStep(step);
     await writeLabState(state);
   } catch (err) {
     await labDown(state.name).catch(() => {});
-    throw isSmigError(err) ? err: smigError('SMIG_ERR_LAB', `lab ${state.name}: ${(err as Error).message}`, err);
+    throw isSmigError(err) ? err : smigError('SMIG_ERR_LAB', `lab ${state.name}: ${(err as Error).message}`, err);
   }
   return new Lab(state);
 }
@@ -316,7 +356,8 @@ export async function labUp(opts: LabUpOptions): Promise<Lab> {
  */
 export async function labOpen(name: string): Promise<Lab> {
   const state = await readLabState(name);
-  if (!state) throw smigError('SMIG_ERR_USAGE', `no lab ${name} (${statePath(name)} not found; smig lab status lists labs)`);
+  if (!state)
+    throw smigError('SMIG_ERR_USAGE', `no lab ${name} (${statePath(name)} not found; smig lab status lists labs)`);
   return new Lab(state);
 }
 
@@ -362,7 +403,11 @@ export async function labDown(name: string): Promise<LabDownReport> {
   }
   for (const pid of await signalAll('SIGKILL')) if (!killed.includes(pid)) killed.push(pid);
   if (namespaces.length > 0) {
-    await runStep({ what: `delete the namespaces of lab ${name}`, argv: ['ip', '-batch', '-'], stdin: namespaces.map((ns) => `netns del ${ns}\n`).join('') });
+    await runStep({
+      what: `delete the namespaces of lab ${name}`,
+      argv: ['ip', '-batch', '-'],
+      stdin: namespaces.map((ns) => `netns del ${ns}\n`).join(''),
+    });
   }
   let stateFile = true;
   try {
@@ -423,8 +468,12 @@ export async function labStatus(name?: string): Promise<LabStatus[]> {
   if (name !== undefined) {
     names = [checkLabName(name)];
   } else {
-    const fromState = (await readdir(LAB_STATE_DIR).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
-    const fromNs = (await listNamespaces('smig-')).map((ns) => /^smig-([a-z][a-z0-9]{0,9})-(?:br|h\d+)$/.exec(ns)?.[1]).filter((n): n is string => n !== undefined);
+    const fromState = (await readdir(LAB_STATE_DIR).catch(() => [] as string[]))
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => f.slice(0, -5));
+    const fromNs = (await listNamespaces('smig-'))
+      .map((ns) => /^smig-([a-z][a-z0-9]{0,9})-(?:br|h\d+)$/.exec(ns)?.[1])
+      .filter((n): n is string => n !== undefined);
     names = [...new Set([...fromState, ...fromNs])].filter((n) => /^[a-z][a-z0-9]{0,9}$/.test(n)).sort();
   }
   const out: LabStatus[] = [];
@@ -435,11 +484,14 @@ export async function labStatus(name?: string): Promise<LabStatus[]> {
     const bridgeNs = `${labPrefix(n)}br`;
     const brLinks = present.has(bridgeNs) ? await ipJson(bridgeNs, ['link', 'show']) : [];
     const ports = present.has(bridgeNs) ? await ipJson(bridgeNs, ['link', 'show', 'master', BRIDGE_IF]) : [];
-    const hostRecords: LabHostState[] = state?.hosts ??
-      namespaces.filter((ns) => /-h\d+$/.test(ns)).map((ns) => {
-        const i = Number(/-h(\d+)$/.exec(ns)![1]);
-        return { name: `h${i}`, ns, address: '-', bridgePort: `vh${i}` };
-      });
+    const hostRecords: LabHostState[] =
+      state?.hosts ??
+      namespaces
+        .filter((ns) => /-h\d+$/.test(ns))
+        .map((ns) => {
+          const i = Number(/-h(\d+)$/.exec(ns)![1]);
+          return { name: `h${i}`, ns, address: '-', bridgePort: `vh${i}` };
+        });
     const hosts: HostStatus[] = [];
     for (const h of hostRecords) {
       const here = present.has(h.ns);

@@ -70,7 +70,10 @@ export interface LabState {
  */
 export function checkLabName(name: string): string {
   if (!/^[a-z][a-z0-9]{0,9}$/.test(name)) {
-    throw smigError('SMIG_ERR_USAGE', `lab name '${name}': expected a lower-case letter then up to 9 letters or digits`);
+    throw smigError(
+      'SMIG_ERR_USAGE',
+      `lab name '${name}': expected a lower-case letter then up to 9 letters or digits`,
+    );
   }
   return name;
 }
@@ -105,11 +108,17 @@ export function parseSubnet(text: string): { network: number; prefixLength: numb
   const addr = m ? ipv4ToNumber(m[1]!) : undefined;
   const p = m ? Number(m[2]) : NaN;
   if (addr === undefined || !(p >= 8 && p <= 30)) {
-    throw smigError('SMIG_ERR_BAD_ADDRESS', `--subnet '${text}': expected an IPv4 network like 10.77.0.0/24 (prefix 8..30)`);
+    throw smigError(
+      'SMIG_ERR_BAD_ADDRESS',
+      `--subnet '${text}': expected an IPv4 network like 10.77.0.0/24 (prefix 8..30)`,
+    );
   }
   const hostMask = 2 ** (32 - p) - 1;
   if (addr % (hostMask + 1) !== 0) {
-    throw smigError('SMIG_ERR_BAD_ADDRESS', `--subnet '${text}': host bits are set (network address is ${numberToIpv4(addr - (addr % (hostMask + 1)))}/${p})`);
+    throw smigError(
+      'SMIG_ERR_BAD_ADDRESS',
+      `--subnet '${text}': host bits are set (network address is ${numberToIpv4(addr - (addr % (hostMask + 1)))}/${p})`,
+    );
   }
   return { network: addr, prefixLength: p };
 }
@@ -144,8 +153,10 @@ export function planLab(spec: LabSpec, offloads: LabState['offloads'] = 'ip', no
   if (spec.lossPct !== undefined && !(spec.lossPct > 0 && spec.lossPct <= 100)) {
     throw smigError('SMIG_ERR_USAGE', `--loss: expected a percentage in (0, 100], got ${spec.lossPct}`);
   }
-  if (spec.delayNs !== undefined && spec.delayNs <= 0n) throw smigError('SMIG_ERR_USAGE', '--delay: expected a positive duration');
-  if (spec.rateBps !== undefined && !(spec.rateBps >= 1000)) throw smigError('SMIG_ERR_USAGE', `--rate: expected at least 1000 B/s (8kbit/s), got ${spec.rateBps} B/s`);
+  if (spec.delayNs !== undefined && spec.delayNs <= 0n)
+    throw smigError('SMIG_ERR_USAGE', '--delay: expected a positive duration');
+  if (spec.rateBps !== undefined && !(spec.rateBps >= 1000))
+    throw smigError('SMIG_ERR_USAGE', `--rate: expected at least 1000 B/s (8kbit/s), got ${spec.rateBps} B/s`);
   const subnet = spec.subnet ?? DEFAULT_SUBNET;
   const { prefixLength } = parseSubnet(subnet);
   const addresses = hostAddresses(subnet, spec.hosts);
@@ -155,7 +166,12 @@ export function planLab(spec: LabSpec, offloads: LabState['offloads'] = 'ip', no
     subnet,
     prefixLength,
     bridgeNs: `${prefix}br`,
-    hosts: addresses.map((address, i) => ({ name: `h${i + 1}`, ns: `${prefix}h${i + 1}`, address, bridgePort: `vh${i + 1}` })),
+    hosts: addresses.map((address, i) => ({
+      name: `h${i + 1}`,
+      ns: `${prefix}h${i + 1}`,
+      address,
+      bridgePort: `vh${i + 1}`,
+    })),
     shaping: {
       ...(spec.delayNs !== undefined ? { delayNs: spec.delayNs.toString() } : {}),
       ...(spec.lossPct !== undefined ? { lossPct: spec.lossPct } : {}),
@@ -197,11 +213,23 @@ export function planUp(state: LabState, ethtool: string = 'ethtool'): LabStep[] 
   const sh = `'${ethtool.replaceAll("'", "'\\''")}'`;
   const features = (ns: string, ifs: string[]): LabStep => ({
     what: `turn offloads off in ${ns}`,
-    argv: ['ip', 'netns', 'exec', ns, '/bin/sh', '-c', ifs.map((i) => `${sh} -K ${i} ${ETHTOOL_OFF} >/dev/null`).join(' && ')],
+    argv: [
+      'ip',
+      'netns',
+      'exec',
+      ns,
+      '/bin/sh',
+      '-c',
+      ifs.map((i) => `${sh} -K ${i} ${ETHTOOL_OFF} >/dev/null`).join(' && '),
+    ],
   });
   const br = state.bridgeNs;
   const steps: LabStep[] = [
-    { what: 'create namespaces', argv: ['ip', '-batch', '-'], stdin: [br, ...state.hosts.map((h) => h.ns)].map((ns) => `netns add ${ns}\n`).join('') },
+    {
+      what: 'create namespaces',
+      argv: ['ip', '-batch', '-'],
+      stdin: [br, ...state.hosts.map((h) => h.ns)].map((ns) => `netns add ${ns}\n`).join(''),
+    },
   ];
   const brScript = [
     'link set lo up',
@@ -219,8 +247,18 @@ export function planUp(state: LabState, ethtool: string = 'ethtool'): LabStep[] 
     );
   }
   brScript.push(`link set ${BRIDGE_IF} up`);
-  steps.push({ what: `build the bridge in ${br}`, argv: ['ip', '-n', br, '-batch', '-'], stdin: brScript.map((l) => `${l}\n`).join('') });
-  if (state.offloads === 'ethtool') steps.push(features(br, state.hosts.map((h) => h.bridgePort)));
+  steps.push({
+    what: `build the bridge in ${br}`,
+    argv: ['ip', '-n', br, '-batch', '-'],
+    stdin: brScript.map((l) => `${l}\n`).join(''),
+  });
+  if (state.offloads === 'ethtool')
+    steps.push(
+      features(
+        br,
+        state.hosts.map((h) => h.bridgePort),
+      ),
+    );
   for (const h of state.hosts) {
     const script = [
       'link set lo up',
@@ -229,10 +267,19 @@ export function planUp(state: LabState, ethtool: string = 'ethtool'): LabStep[] 
       `addr add ${h.address}/${state.prefixLength} dev ${HOST_IF}`,
       `link set ${HOST_IF} up`,
     ];
-    steps.push({ what: `set up ${h.name} in ${h.ns}`, argv: ['ip', '-n', h.ns, '-batch', '-'], stdin: script.map((l) => `${l}\n`).join('') });
+    steps.push({
+      what: `set up ${h.name} in ${h.ns}`,
+      argv: ['ip', '-n', h.ns, '-batch', '-'],
+      stdin: script.map((l) => `${l}\n`).join(''),
+    });
     if (state.offloads === 'ethtool') steps.push(features(h.ns, [HOST_IF]));
     const tc = shapingCommands(state.shaping);
-    if (tc.length > 0) steps.push({ what: `shape ${h.name}'s link`, argv: ['tc', '-n', h.ns, '-batch', '-'], stdin: tc.map((l) => `${l}\n`).join('') });
+    if (tc.length > 0)
+      steps.push({
+        what: `shape ${h.name}'s link`,
+        argv: ['tc', '-n', h.ns, '-batch', '-'],
+        stdin: tc.map((l) => `${l}\n`).join(''),
+      });
   }
   return steps;
 }
@@ -274,11 +321,18 @@ export function validateState(value: unknown, file: string): LabState {
   if (v.version !== 1) return bad(`version ${String(v.version)}`);
   if (typeof v.name !== 'string' || !/^[a-z][a-z0-9]{0,9}$/.test(v.name)) return bad('name');
   const prefix = labPrefix(v.name);
-  if (typeof v.subnet !== 'string' || typeof v.prefixLength !== 'number' || typeof v.createdAt !== 'string') return bad('subnet');
+  if (typeof v.subnet !== 'string' || typeof v.prefixLength !== 'number' || typeof v.createdAt !== 'string')
+    return bad('subnet');
   if (v.bridgeNs !== `${prefix}br`) return bad('bridge namespace');
   if (!Array.isArray(v.hosts) || v.hosts.length === 0 || v.hosts.length > MAX_HOSTS) return bad('hosts');
   v.hosts.forEach((h: Partial<LabHostState>, i) => {
-    if (h.name !== `h${i + 1}` || h.ns !== `${prefix}h${i + 1}` || h.bridgePort !== `vh${i + 1}` || typeof h.address !== 'string' || ipv4ToNumber(h.address) === undefined) {
+    if (
+      h.name !== `h${i + 1}` ||
+      h.ns !== `${prefix}h${i + 1}` ||
+      h.bridgePort !== `vh${i + 1}` ||
+      typeof h.address !== 'string' ||
+      ipv4ToNumber(h.address) === undefined
+    ) {
       bad(`host ${i + 1}`);
     }
   });

@@ -24,7 +24,8 @@ const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9
  * @example parseHostPort('[::1]:7000', '--listen') // { host: '::1', port: 7000 }
  */
 export function parseHostPort(text: string, what: string): HostPort {
-  const bad = (why: string) => smigError('SMIG_ERR_BAD_ADDRESS', `${what}: '${text}' is not HOST:PORT (${why}; ${EXAMPLES})`);
+  const bad = (why: string) =>
+    smigError('SMIG_ERR_BAD_ADDRESS', `${what}: '${text}' is not HOST:PORT (${why}; ${EXAMPLES})`);
   const s = text.trim();
   let host: string;
   let portText: string;
@@ -45,7 +46,8 @@ export function parseHostPort(text: string, what: string): HostPort {
     // all-numeric dotted names are meant as IPv4 and must be one (catches 10.0.0.256)
     if (/^[\d.]+$/.test(host) ? isIP(host) !== 4 : !HOSTNAME.test(host)) throw bad(`'${host}' is not a valid host`);
   }
-  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw bad(`port '${portText}' is not a number from 0 to 65535`);
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535)
+    throw bad(`port '${portText}' is not a number from 0 to 65535`);
   return { host, port: Number(portText) };
 }
 

@@ -22,26 +22,32 @@
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { smigError } from '../errors.js';
 import type { SmigError } from '../errors.js';
+import { smigError } from '../errors.js';
+import type { FrameBody, Message } from '../protocol/index.js';
 import {
   DEFAULT_MAX_FRAME_LENGTH,
-  FrameDecoder,
-  FrameType,
   encodeFrame,
   encodeMessage,
   errorMessageFor,
+  FrameDecoder,
+  FrameType,
   toWireText,
 } from '../protocol/index.js';
-import type { FrameBody, Message } from '../protocol/index.js';
 import { formatHostPort } from './address.js';
+import type { CloseInfo, FramedConnectionOptions, FrameHandler, TlsInfo } from './connection-options.js';
+
+import {
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_WRITE_QUEUE_MARK,
+  MAX_DISCARD_BYTES,
+  QUEUED_FRAME_COST,
+} from './connection-options.js';
 import { socketError } from './error-text.js';
 
-import { DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_WRITE_QUEUE_MARK, MAX_DISCARD_BYTES, QUEUED_FRAME_COST } from './connection-options.js';
-import type { CloseInfo, FrameHandler, FramedConnectionOptions, TlsInfo } from './connection-options.js';
-
+export type { CloseInfo, FramedConnectionOptions, FrameHandler, TlsInfo } from './connection-options.js';
 export { DEFAULT_WRITE_QUEUE_MARK, QUEUED_FRAME_COST } from './connection-options.js';
-export type { CloseInfo, FrameHandler, FramedConnectionOptions, TlsInfo } from './connection-options.js';
 
 /**
  * Frames over one established socket (in smig always a TLS 1.3 PSK socket made by `listenChannel` or
@@ -96,11 +102,13 @@ export class FramedConnection {
   /** Bytes read and dropped after a failure, while waiting for the peer's close. */
   #discarded = 0;
   /** A reply frame's last part was flushed: its cost leaves the reply queue. */
-  readonly #replyFlushed = (bytes: number): (() => void) => () => {
-    this.#replyFrames--;
-    this.#replyBytes -= bytes;
-    this.#frameFlushed();
-  };
+  readonly #replyFlushed =
+    (bytes: number): (() => void) =>
+    () => {
+      this.#replyFrames--;
+      this.#replyBytes -= bytes;
+      this.#frameFlushed();
+    };
   /**
    * After any frame's flush: reading resumes once the socket has taken everything (the peer reads) — not
    * when a non-reading peer's kernel buffers take a little more, which would let a flood go on for as long
@@ -119,11 +127,10 @@ export class FramedConnection {
 
   constructor(socket: Socket, opts: FramedConnectionOptions = {}) {
     this.#socket = socket;
-    this.remote =
-      opts.remote ?? formatHostPort({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 });
+    this.remote = opts.remote ?? formatHostPort({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 });
     this.local = formatHostPort({ host: socket.localAddress ?? '?', port: socket.localPort ?? 0 });
     const t = socket as Partial<TLSSocket>;
-    const protocol = typeof t.getProtocol === 'function' ? t.getProtocol(): null;
+    const protocol = typeof t.getProtocol === 'function' ? t.getProtocol() : null;
     this.tls = protocol ? { protocol, cipher: t.getCipher!().standardName } : null;
     this.#maxFrameLength = opts.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH;
     this.#closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
@@ -141,7 +148,16 @@ export class FramedConnection {
       this.#opening = {
         timer:
           openingMs > 0
-            ? setTimeout(() => this.destroy(smigError('SMIG_ERR_TIMEOUT', `connection from ${this.remote}: no opening frame within ${openingMs} ms`)), openingMs)
+            ? setTimeout(
+                () =>
+                  this.destroy(
+                    smigError(
+                      'SMIG_ERR_TIMEOUT',
+                      `connection from ${this.remote}: no opening frame within ${openingMs} ms`,
+                    ),
+                  ),
+                openingMs,
+              )
             : undefined,
       };
     }
@@ -149,7 +165,9 @@ export class FramedConnection {
     if (idleMs > 0) {
       // node resets the socket timer on every read and every completed write
       socket.setTimeout(idleMs, () =>
-        this.destroy(smigError('SMIG_ERR_TIMEOUT', `connection to ${this.remote}: no bytes either way for ${idleMs} ms`)),
+        this.destroy(
+          smigError('SMIG_ERR_TIMEOUT', `connection to ${this.remote}: no bytes either way for ${idleMs} ms`),
+        ),
       );
     }
     socket.on('error', (err) => this.#setError(socketError(err, this.remote)));
@@ -377,7 +395,12 @@ export class FramedConnection {
   #checkWriteQueue(): void {
     const bytes = this.#socket.writableLength;
     if (bytes > this.#maxQueued) {
-      this.destroy(smigError('SMIG_ERR_BUFFER_LIMIT', `connection to ${this.remote}: ${bytes} bytes wait to be written (at most ${this.#maxQueued}): the peer does not read`));
+      this.destroy(
+        smigError(
+          'SMIG_ERR_BUFFER_LIMIT',
+          `connection to ${this.remote}: ${bytes} bytes wait to be written (at most ${this.#maxQueued}): the peer does not read`,
+        ),
+      );
       return;
     }
     const queued = this.queuedCost;
@@ -404,8 +427,12 @@ export class FramedConnection {
   #armStall(): void {
     this.#stallTimer = setTimeout(() => {
       if (!this.#writeBlocked || this.#isClosed) return;
-      this.destroy(smigError('SMIG_ERR_TIMEOUT',
-        `connection to ${this.remote}: the peer did not read its replies (${this.queuedCost} bytes' worth queued) for ${this.#stallMs} ms`));
+      this.destroy(
+        smigError(
+          'SMIG_ERR_TIMEOUT',
+          `connection to ${this.remote}: the peer did not read its replies (${this.queuedCost} bytes' worth queued) for ${this.#stallMs} ms`,
+        ),
+      );
     }, this.#stallMs);
     this.#stallTimer.unref();
   }
@@ -414,7 +441,9 @@ export class FramedConnection {
   #fail(err: unknown): void {
     if (this.#failing || this.#isClosed) return;
     this.#failing = true;
-    this.#setError(err instanceof Error ? err: smigError('SMIG_ERR_INTERNAL', `connection to ${this.remote}: ${String(err)}`));
+    this.#setError(
+      err instanceof Error ? err : smigError('SMIG_ERR_INTERNAL', `connection to ${this.remote}: ${String(err)}`),
+    );
     this.#queue = [];
     this.#writeBestEffort(errorMessageFor(err));
     this.#socket.end();
@@ -452,7 +481,7 @@ export class FramedConnection {
     const last = parts.length - 1;
     for (let i = 0; i <= last; i++) {
       const p = parts[i]!;
-      if (i === last) s.write(p, reply ? this.#replyFlushed(size): this.#frameFlushed);
+      if (i === last) s.write(p, reply ? this.#replyFlushed(size) : this.#frameFlushed);
       else s.write(p);
     }
     this.#bytesWritten += size;

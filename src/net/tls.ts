@@ -20,21 +20,35 @@
  *   interval, not one per peer).
  */
 import { hkdfSync } from 'node:crypto';
-import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
-import { connect as tlsConnect, createServer } from 'node:tls';
+import { connect as netConnect } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { isSmigError, smigError } from '../errors.js';
+import { createServer, connect as tlsConnect } from 'node:tls';
 import type { SmigError } from '../errors.js';
-import { formatHostPort } from './address.js';
+import { isSmigError, smigError } from '../errors.js';
 import type { HostPort } from './address.js';
+import { formatHostPort } from './address.js';
 import { FramedConnection } from './connection.js';
 import { describeErrno, handshakeFailure, rejectReason } from './error-text.js';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HANDSHAKES, DEFAULT_MAX_PER_ADDRESS, DEFAULT_OPENING_FRAME_MAX_LENGTH, DEFAULT_REJECT_LOG_INTERVAL_MS, RejectLog, positive } from './limits.js';
 import type { ListenerLimits, RejectInfo } from './limits.js';
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_HANDSHAKES,
+  DEFAULT_MAX_PER_ADDRESS,
+  DEFAULT_OPENING_FRAME_MAX_LENGTH,
+  DEFAULT_REJECT_LOG_INTERVAL_MS,
+  positive,
+  RejectLog,
+} from './limits.js';
 
-export { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HANDSHAKES, DEFAULT_MAX_PER_ADDRESS, DEFAULT_OPENING_FRAME_MAX_LENGTH, DEFAULT_REJECT_LOG_INTERVAL_MS } from './limits.js';
 export type { ListenerLimits, RejectInfo } from './limits.js';
+export {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_HANDSHAKES,
+  DEFAULT_MAX_PER_ADDRESS,
+  DEFAULT_OPENING_FRAME_MAX_LENGTH,
+  DEFAULT_REJECT_LOG_INTERVAL_MS,
+} from './limits.js';
 
 /** PSK identity in every smig ClientHello. */
 export const TLS_PSK_IDENTITY = 'smig-v1';
@@ -97,7 +111,9 @@ export interface ChannelListener {
  */
 export function deriveTlsPsk(clusterKey: Uint8Array): Buffer {
   if (!(clusterKey instanceof Uint8Array) || clusterKey.length !== CLUSTER_KEY_LENGTH) {
-    throw new RangeError(`cluster key: expected ${CLUSTER_KEY_LENGTH} bytes, got ${clusterKey instanceof Uint8Array ? clusterKey.length: typeof clusterKey}`);
+    throw new RangeError(
+      `cluster key: expected ${CLUSTER_KEY_LENGTH} bytes, got ${clusterKey instanceof Uint8Array ? clusterKey.length : typeof clusterKey}`,
+    );
   }
   return Buffer.from(hkdfSync('sha256', clusterKey, new Uint8Array(0), TLS_PSK_LABEL, 32));
 }
@@ -130,7 +146,7 @@ export async function listenChannel(addr: HostPort, opts: ListenOptions): Promis
 
   const server = createServer({
     // unknown identity → null → OpenSSL falls back to certificates, of which there are none → refused
-    pskCallback: (_socket, identity) => (identity === TLS_PSK_IDENTITY ? psk: null),
+    pskCallback: (_socket, identity) => (identity === TLS_PSK_IDENTITY ? psk : null),
     ciphers: TLS_CIPHERS,
     minVersion: 'TLSv1.3',
     handshakeTimeout: handshakeMs,
@@ -138,7 +154,10 @@ export async function listenChannel(addr: HostPort, opts: ListenOptions): Promis
   // beyond maxConnections node closes a new socket before any TLS state exists ('drop')
   server.maxConnections = maxConnections;
   server.on('drop', (d?: { remoteAddress?: string; remotePort?: number }) =>
-    reject({ remote: formatHostPort({ host: d?.remoteAddress ?? '?', port: d?.remotePort ?? 0 }), reason: `too many connections (at most ${maxConnections})` }),
+    reject({
+      remote: formatHostPort({ host: d?.remoteAddress ?? '?', port: d?.remotePort ?? 0 }),
+      reason: `too many connections (at most ${maxConnections})`,
+    }),
   );
   server.on('connection', (raw: Socket) => {
     const remote = remoteOf(raw);
@@ -153,8 +172,10 @@ export async function listenChannel(addr: HostPort, opts: ListenOptions): Promis
       else perAddress.delete(from);
     });
     const over =
-      n > maxPerAddress ? `too many connections from ${from} (at most ${maxPerAddress})`
-        : pending.size >= maxHandshakes ? `too many handshakes in progress (at most ${maxHandshakes})`
+      n > maxPerAddress
+        ? `too many connections from ${from} (at most ${maxPerAddress})`
+        : pending.size >= maxHandshakes
+          ? `too many handshakes in progress (at most ${maxHandshakes})`
           : null;
     if (over !== null) {
       refused.add(raw);
@@ -199,7 +220,9 @@ export async function listenChannel(addr: HostPort, opts: ListenOptions): Promis
     try {
       opts.onConnection(conn);
     } catch (err) {
-      conn.destroy(err instanceof Error ? err: smigError('SMIG_ERR_INTERNAL', `onConnection for ${remote}: ${String(err)}`));
+      conn.destroy(
+        err instanceof Error ? err : smigError('SMIG_ERR_INTERNAL', `onConnection for ${remote}: ${String(err)}`),
+      );
     }
   });
 
@@ -211,7 +234,9 @@ export async function listenChannel(addr: HostPort, opts: ListenOptions): Promis
   });
   // after listening, accept errors (EMFILE...) are transient: report, keep serving
   server.removeAllListeners('error');
-  server.on('error', (err: NodeJS.ErrnoException) => reject({ remote: '?', reason: `accept failed: ${describeErrno(err)}` }));
+  server.on('error', (err: NodeJS.ErrnoException) =>
+    reject({ remote: '?', reason: `accept failed: ${describeErrno(err)}` }),
+  );
 
   const bound = server.address();
   const address: HostPort =
@@ -336,7 +361,7 @@ function rawOf(s: TLSSocket): Socket {
 /** The peer's address without port; an IPv4-mapped IPv6 address as plain IPv4 (one host, one count). */
 function addressOf(s: Socket): string {
   const a = s.remoteAddress ?? '?';
-  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7): a;
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

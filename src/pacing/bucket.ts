@@ -152,7 +152,8 @@ export class TokenBucket {
 
   /** @throws SmigError SMIG_ERR_USAGE for a missing/negative rate or a depth that is not positive. */
   constructor(opts: TokenBucketOptions) {
-    if (!(opts.depth > 0) || !Number.isFinite(opts.depth)) throw smigError('SMIG_ERR_USAGE', `TokenBucket: depth must be a positive number of bytes (got ${opts.depth})`);
+    if (!(opts.depth > 0) || !Number.isFinite(opts.depth))
+      throw smigError('SMIG_ERR_USAGE', `TokenBucket: depth must be a positive number of bytes (got ${opts.depth})`);
     this.#clock = opts.clock;
     this.#depth = opts.depth;
     if (opts.schedule) {
@@ -186,8 +187,12 @@ export class TokenBucket {
    *   burst above the depth: split it). Rejects with `signal.reason` when aborted; an aborted write is not charged.
    */
   take(n: number, signal?: AbortSignal): Promise<void> {
-    if (!(n > 0) || !Number.isFinite(n)) return Promise.reject(smigError('SMIG_ERR_USAGE', `TokenBucket.take: ${n} is not a positive number of bytes`));
-    if (n > this.#depth) return Promise.reject(smigError('SMIG_ERR_USAGE', `TokenBucket.take: ${n} bytes exceed the depth (${this.#depth}): split the write`));
+    if (!(n > 0) || !Number.isFinite(n))
+      return Promise.reject(smigError('SMIG_ERR_USAGE', `TokenBucket.take: ${n} is not a positive number of bytes`));
+    if (n > this.#depth)
+      return Promise.reject(
+        smigError('SMIG_ERR_USAGE', `TokenBucket.take: ${n} bytes exceed the depth (${this.#depth}): split the write`),
+      );
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
       const w: Waiter = { n, resolve, reject, signal, onAbort: undefined };
@@ -224,13 +229,14 @@ export class TokenBucket {
     const head = this.#queue[0];
     const scheduled = this.#paid + (head?.deadline !== undefined ? head.n : 0);
     const paidAt = this.#deadlineOf(scheduled);
-    this.#steps.set(rate, Number.isFinite(paidAt) ? Math.max(now, paidAt): now);
+    this.#steps.set(rate, Number.isFinite(paidAt) ? Math.max(now, paidAt) : now);
     this.#wake?.abort();
   }
 
   /** Changes the depth (> 0) from the next write on. */
   setDepth(depth: number): void {
-    if (!(depth > 0) || !Number.isFinite(depth)) throw smigError('SMIG_ERR_USAGE', `TokenBucket: depth must be a positive number of bytes (got ${depth})`);
+    if (!(depth > 0) || !Number.isFinite(depth))
+      throw smigError('SMIG_ERR_USAGE', `TokenBucket: depth must be a positive number of bytes (got ${depth})`);
     this.#depth = depth;
   }
 
@@ -359,5 +365,6 @@ export class TokenBucket {
 }
 
 function checkRate(rate: number): void {
-  if (!(rate >= 0) || !Number.isFinite(rate)) throw smigError('SMIG_ERR_USAGE', `TokenBucket: rate must be a non-negative number of bytes/s (got ${rate})`);
+  if (!(rate >= 0) || !Number.isFinite(rate))
+    throw smigError('SMIG_ERR_USAGE', `TokenBucket: rate must be a non-negative number of bytes/s (got ${rate})`);
 }

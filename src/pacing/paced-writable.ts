@@ -50,7 +50,10 @@ export class PacedWritable extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#send(chunk).then(() => callback(), (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))));
+    this.#send(chunk).then(
+      () => callback(),
+      (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+    );
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -60,7 +63,7 @@ export class PacedWritable extends Writable {
 
   async #send(chunk: Uint8Array): Promise<void> {
     const signal = this.#abort.signal;
-    for (let off = 0; off < chunk.length;) {
+    for (let off = 0; off < chunk.length; ) {
       const limit = Math.min(chunk.length - off, this.#pacer.nextWriteSize?.() ?? Infinity, this.#maxWrite);
       const size = Math.max(1, Math.floor(limit));
       await this.#pacer.take(size, signal);

@@ -13,11 +13,11 @@
  * writes of `constant`, which the stack cuts into several segments.
  */
 import { smigError } from '../errors.js';
-import { FieldChecker, jsonErrorText, validateChain, validateTrace } from '../profile/model.js';
 import type { Histogram, Profile } from '../profile/model.js';
+import { FieldChecker, jsonErrorText, validateChain, validateTrace } from '../profile/model.js';
 import { tiltWeights } from '../profile/sampler.js';
-import { ACK_SLACK, WritePlanner } from './shape.js';
 import type { ShapedWrite } from './shape.js';
+import { ACK_SLACK, WritePlanner } from './shape.js';
 
 export type Strategy = 'bulk' | 'constant' | 'profile' | 'replay';
 export const STRATEGIES: readonly Strategy[] = ['bulk', 'constant', 'profile', 'replay'];
@@ -110,13 +110,15 @@ export interface PlanOptions {
  *   without a rate or a profile, or a bad rate, seed, overhead or depth.
  */
 export function createPlan(o: PlanOptions): PacingPlan {
-  if (!STRATEGIES.includes(o.strategy)) throw smigError('SMIG_ERR_USAGE', `--strategy: '${o.strategy}' is not one of ${STRATEGIES.join(', ')}`);
+  if (!STRATEGIES.includes(o.strategy))
+    throw smigError('SMIG_ERR_USAGE', `--strategy: '${o.strategy}' is not one of ${STRATEGIES.join(', ')}`);
   const p = o.profile;
   if ((o.strategy === 'profile' || o.strategy === 'replay') && !p) {
     throw smigError('SMIG_ERR_USAGE', `--strategy ${o.strategy} needs a profile (--profile FILE)`);
   }
   const seed = o.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]!;
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw smigError('SMIG_ERR_USAGE', `--seed: ${seed} is not an integer from 0 to 4294967295`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+    throw smigError('SMIG_ERR_USAGE', `--seed: ${seed} is not an integer from 0 to 4294967295`);
   const overheads = { ...DEFAULT_OVERHEADS, ...o.overheads };
   const plan: PacingPlan = { strategy: o.strategy, seed, binNs: p?.binNs ?? '1000000000', overheads };
   if (o.strategy === 'constant') {
@@ -140,7 +142,10 @@ export function createPlan(o: PlanOptions): PacingPlan {
       };
     }
     if (o.strategy === 'replay') {
-      pp.series = { packets: p.series.packets.slice(0, PLAN_MAX_REPLAY_BINS), bytes: p.series.bytes.slice(0, PLAN_MAX_REPLAY_BINS) };
+      pp.series = {
+        packets: p.series.packets.slice(0, PLAN_MAX_REPLAY_BINS),
+        bytes: p.series.bytes.slice(0, PLAN_MAX_REPLAY_BINS),
+      };
     }
     if (pp.trace === undefined && (o.strategy === 'profile' || o.strategy === 'replay')) {
       pp.sizes = compactHistogram(p.sizes, PLAN_MAX_SIZES);
@@ -160,7 +165,8 @@ export function createPlan(o: PlanOptions): PacingPlan {
 export function stringifyPlan(plan: PacingPlan): string {
   const text = JSON.stringify(plan);
   const size = Buffer.byteLength(text);
-  if (size > PLAN_MAX_JSON_BYTES) throw smigError('SMIG_ERR_INTERNAL', `pacing plan: ${size} bytes of JSON, more than ${PLAN_MAX_JSON_BYTES}`);
+  if (size > PLAN_MAX_JSON_BYTES)
+    throw smigError('SMIG_ERR_INTERNAL', `pacing plan: ${size} bytes of JSON, more than ${PLAN_MAX_JSON_BYTES}`);
   return text;
 }
 
@@ -171,7 +177,8 @@ export function stringifyPlan(plan: PacingPlan): string {
 export function validatePlan(doc: unknown, where = 'pacing plan'): PacingPlan {
   const c = new FieldChecker(where);
   const p = c.object(doc, '(plan)');
-  if (!STRATEGIES.includes(p.strategy as Strategy)) c.fail('strategy', `${JSON.stringify(p.strategy) ?? 'missing'} is not one of ${STRATEGIES.join(', ')}`);
+  if (!STRATEGIES.includes(p.strategy as Strategy))
+    c.fail('strategy', `${JSON.stringify(p.strategy) ?? 'missing'} is not one of ${STRATEGIES.join(', ')}`);
   const strategy = p.strategy as Strategy;
   c.number(p.seed, 'seed', { int: true, min: 0, max: 0xffffffff });
   c.decimalNs(p.binNs, 'binNs', 1000n);
@@ -182,17 +189,23 @@ export function validatePlan(doc: unknown, where = 'pacing plan'): PacingPlan {
   if (p.peak !== undefined) c.number(p.peak, 'peak', { above: 0 });
   if (strategy === 'constant' && p.rate === undefined) c.fail('rate', 'missing (the constant strategy needs a rate)');
   if (p.profile === undefined) {
-    if (strategy === 'profile' || strategy === 'replay') c.fail('profile', `missing (the ${strategy} strategy needs one)`);
+    if (strategy === 'profile' || strategy === 'replay')
+      c.fail('profile', `missing (the ${strategy} strategy needs one)`);
     return p as unknown as PacingPlan;
   }
   const pp = c.object(p.profile, 'profile');
   c.string(pp.sha256, 'profile.sha256', /^[0-9a-f]{64}$/, 'a SHA-256 in lowercase hex');
   c.number(pp.bytesPerSecond, 'profile.bytesPerSecond', { above: 0 });
   if (pp.sizes !== undefined) c.histogram(pp.sizes, 'profile.sizes', { minValue: 1, maxLength: PLAN_MAX_SIZES });
-  if (pp.chain !== undefined) validateChain(c, pp.chain, 'profile.chain', undefined, { maxPairs: PLAN_MAX_PAIRS, compact: true });
+  if (pp.chain !== undefined)
+    validateChain(c, pp.chain, 'profile.chain', undefined, { maxPairs: PLAN_MAX_PAIRS, compact: true });
   if (pp.series !== undefined) {
     const s = c.object(pp.series, 'profile.series');
-    const b = c.numbers(s.bytes, 'profile.series.bytes', undefined, { int: true, min: 0, maxLength: PLAN_MAX_REPLAY_BINS });
+    const b = c.numbers(s.bytes, 'profile.series.bytes', undefined, {
+      int: true,
+      min: 0,
+      maxLength: PLAN_MAX_REPLAY_BINS,
+    });
     c.numbers(s.packets, 'profile.series.packets', b.length, { int: true, min: 0 });
     if (b.length === 0) c.fail('profile.series.bytes', 'is empty');
     if (!b.some((x) => x > 0)) c.fail('profile.series.bytes', 'holds no traffic');
@@ -201,25 +214,32 @@ export function validatePlan(doc: unknown, where = 'pacing plan'): PacingPlan {
   if (pp.trace !== undefined) {
     const t = validateTrace(c, pp.trace, 'profile.trace', PLAN_MAX_TRACE);
     const ackMax = (oh.link as number) + (oh.tcpip as number) + ACK_SLACK;
-    if (!t.sizes.some((x) => x > ackMax)) c.fail('profile.trace.sizes', `has no packet above ${ackMax} bytes (nothing to write)`);
+    if (!t.sizes.some((x) => x > ackMax))
+      c.fail('profile.trace.sizes', `has no packet above ${ackMax} bytes (nothing to write)`);
     c.number(pp.burstGapUs, 'profile.burstGapUs', { min: 0 });
     if (strategy !== 'profile') c.fail('profile.trace', `only the profile strategy paces by a trace, not ${strategy}`);
   }
   if (p.segment !== undefined) c.number(p.segment, 'segment', { int: true, min: 100, max: 65535 });
   if (p.cover !== undefined && typeof p.cover !== 'boolean') c.fail('cover', 'must be true or false');
-  if (strategy === 'profile' && pp.trace === undefined && (pp.chain === undefined || pp.sizes === undefined || pp.burstPackets === undefined)) {
+  if (
+    strategy === 'profile' &&
+    pp.trace === undefined &&
+    (pp.chain === undefined || pp.sizes === undefined || pp.burstPackets === undefined)
+  ) {
     c.fail('profile', 'the profile strategy needs profile.chain, profile.sizes and profile.burstPackets');
   }
   if (strategy === 'replay' && (pp.series === undefined || pp.sizes === undefined || pp.burstPackets === undefined)) {
     c.fail('profile', 'the replay strategy needs profile.series, profile.sizes and profile.burstPackets');
   }
-  if ((strategy === 'replay' || (strategy === 'profile' && pp.trace === undefined)) && p.peak === undefined) c.fail('peak', `missing (the ${strategy} strategy needs a burst rate)`);
+  if ((strategy === 'replay' || (strategy === 'profile' && pp.trace === undefined)) && p.peak === undefined)
+    c.fail('peak', `missing (the ${strategy} strategy needs a burst rate)`);
   return p as unknown as PacingPlan;
 }
 
 /** Parses a plan's JSON text. @throws SmigError SMIG_ERR_PROFILE */
 export function parsePlan(text: string, where = 'pacing plan'): PacingPlan {
-  if (Buffer.byteLength(text) > PLAN_MAX_JSON_BYTES) throw smigError('SMIG_ERR_PROFILE', `${where}: more than ${PLAN_MAX_JSON_BYTES} bytes of JSON`);
+  if (Buffer.byteLength(text) > PLAN_MAX_JSON_BYTES)
+    throw smigError('SMIG_ERR_PROFILE', `${where}: more than ${PLAN_MAX_JSON_BYTES} bytes of JSON`);
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -265,12 +285,17 @@ export interface PlanDuration {
  * @throws SmigError SMIG_ERR_USAGE when bytes is negative or not finite.
  */
 export function planDuration(plan: PacingPlan, bytes: number): PlanDuration {
-  if (!(bytes >= 0) || !Number.isFinite(bytes)) throw smigError('SMIG_ERR_USAGE', `planDuration: ${bytes} is not a size`);
+  if (!(bytes >= 0) || !Number.isFinite(bytes))
+    throw smigError('SMIG_ERR_USAGE', `planDuration: ${bytes} is not a size`);
   const o = overheadOf(plan);
-  const lowerBoundSeconds = plan.profile ? bytes / plan.profile.bytesPerSecond: null;
+  const lowerBoundSeconds = plan.profile ? bytes / plan.profile.bytesPerSecond : null;
   const out = (wireRate: number | null, payloadRate: number | null): PlanDuration => ({
-    strategy: plan.strategy, bytes, lowerBoundSeconds, wireRate, payloadRate,
-    expectedSeconds: payloadRate === null ? null: bytes / payloadRate,
+    strategy: plan.strategy,
+    bytes,
+    lowerBoundSeconds,
+    wireRate,
+    payloadRate,
+    expectedSeconds: payloadRate === null ? null : bytes / payloadRate,
   });
   switch (plan.strategy) {
     case 'bulk':
@@ -360,7 +385,10 @@ export function compactPairs(pairs: readonly [number, number, number][], max: nu
   if (pairs.length <= max) return pairs.map((p) => [p[0], p[1], p[2]]);
   const out: [number, number, number][] = [];
   let last = -1;
-  for (const i of quantilePicks(pairs.map((p) => p[2]), max)) {
+  for (const i of quantilePicks(
+    pairs.map((p) => p[2]),
+    max,
+  )) {
     if (i === last) out[out.length - 1]![2]++;
     else out.push([pairs[i]![0], pairs[i]![1], 1]);
     last = i;
@@ -386,7 +414,10 @@ function quantilePicks(counts: readonly number[], max: number): number[] {
  * A trace cut to at most `max` packets: evenly spaced contiguous pieces of it (whole when small enough), so the
  * plan carries the capture's variety and its local rhythm.
  */
-export function compactTrace(t: { sizes: readonly number[]; gapsUs: readonly number[] }, max: number): { sizes: number[]; gapsUs: number[] } {
+export function compactTrace(
+  t: { sizes: readonly number[]; gapsUs: readonly number[] },
+  max: number,
+): { sizes: number[]; gapsUs: number[] } {
   const n = t.sizes.length;
   if (n <= max) return { sizes: [...t.sizes], gapsUs: [...t.gapsUs] };
   const pieces = Math.max(1, Math.ceil(max / 200));
@@ -405,7 +436,10 @@ export function compactTrace(t: { sizes: readonly number[]; gapsUs: readonly num
  * Mean wire and payload rates (bytes/s) of a shaped plan: the trace's writes planned in order (shape.ts) over
  * its total time. Payload is the frame bytes (what a role fills with frames).
  */
-export function traceRates(t: { sizes: readonly number[]; gapsUs: readonly number[] }, plan: Pick<PacingPlan, 'overheads' | 'segment'>): { wire: number; payload: number } {
+export function traceRates(
+  t: { sizes: readonly number[]; gapsUs: readonly number[] },
+  plan: Pick<PacingPlan, 'overheads' | 'segment'>,
+): { wire: number; payload: number } {
   let wire = 0;
   let payload = 0;
   for (const w of traceWrites(t, plan)) {
@@ -419,12 +453,19 @@ export function traceRates(t: { sizes: readonly number[]; gapsUs: readonly numbe
 }
 
 /** The writes of one pass over a trace in order (shape.ts `WritePlanner`), for estimates. */
-export function traceWrites(t: { sizes: readonly number[]; gapsUs: readonly number[] }, plan: Pick<PacingPlan, 'overheads' | 'segment'>): ShapedWrite[] {
+export function traceWrites(
+  t: { sizes: readonly number[]; gapsUs: readonly number[] },
+  plan: Pick<PacingPlan, 'overheads' | 'segment'>,
+): ShapedWrite[] {
   let i = 0;
-  const planner = new WritePlanner(() => {
-    const k = i++ % t.sizes.length;
-    return { size: t.sizes[k]!, gapUs: t.gapsUs[k]! };
-  }, plan.overheads, plan.segment ?? DEFAULT_SEGMENT);
+  const planner = new WritePlanner(
+    () => {
+      const k = i++ % t.sizes.length;
+      return { size: t.sizes[k]!, gapUs: t.gapsUs[k]! };
+    },
+    plan.overheads,
+    plan.segment ?? DEFAULT_SEGMENT,
+  );
   const out: ShapedWrite[] = [];
   while (i < t.sizes.length && out.length < 10 * t.sizes.length) out.push(planner.next());
   return out;

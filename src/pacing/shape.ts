@@ -117,7 +117,8 @@ export class BurstResampler {
 
   constructor(trace: Trace, burstGapUs: number, rng: Rng, meanRunBursts: number = MEAN_RUN_BURSTS) {
     const n = trace.sizes.length;
-    if (n === 0 || trace.gapsUs.length !== n) throw smigError('SMIG_ERR_USAGE', `BurstResampler: ${n} sizes and ${trace.gapsUs.length} gaps`);
+    if (n === 0 || trace.gapsUs.length !== n)
+      throw smigError('SMIG_ERR_USAGE', `BurstResampler: ${n} sizes and ${trace.gapsUs.length} gaps`);
     this.#sizes = trace.sizes;
     this.#gaps = trace.gapsUs;
     this.#rng = rng;
@@ -145,7 +146,10 @@ export class BurstResampler {
       if (b < this.bursts && this.#rng() >= this.#jump) this.#burst = b;
       else {
         const candidates = this.#after[this.#class[this.#burst]!]!;
-        this.#burst = candidates.length > 0 ? candidates[Math.floor(this.#rng() * candidates.length)]! : 1 + Math.floor(this.#rng() * Math.max(1, this.bursts - 1));
+        this.#burst =
+          candidates.length > 0
+            ? candidates[Math.floor(this.#rng() * candidates.length)]!
+            : 1 + Math.floor(this.#rng() * Math.max(1, this.bursts - 1));
         if (this.#burst >= this.bursts) this.#burst = 0;
       }
       this.#pos = this.#starts[this.#burst]!;
@@ -164,7 +168,10 @@ export class BurstResampler {
 }
 
 /** Sizes that follow from the overheads: headers of a packet without payload, the smallest record, … */
-export function wireLimits(o: WireOverheads, segment: number): { headers: number; ackMax: number; minRecord: number; segment: number } {
+export function wireLimits(
+  o: WireOverheads,
+  segment: number,
+): { headers: number; ackMax: number; minRecord: number; segment: number } {
   const headers = o.link + o.tcpip;
   return { headers, ackMax: headers + ACK_SLACK, minRecord: headers + o.tls + MIN_FRAME, segment };
 }
@@ -181,7 +188,12 @@ export class WritePlanner {
   #ahead: { size: number; gapUs: number } | undefined;
   #first = true;
 
-  constructor(next: () => { size: number; gapUs: number }, o: WireOverheads, segment: number, mergeUs: number = DEFAULT_MERGE_US) {
+  constructor(
+    next: () => { size: number; gapUs: number },
+    o: WireOverheads,
+    segment: number,
+    mergeUs: number = DEFAULT_MERGE_US,
+  ) {
     this.#src = next;
     this.#o = o;
     this.#lim = wireLimits(o, segment);
@@ -290,11 +302,13 @@ export class ShapedPacer {
   }
 
   async take(n: number, signal?: AbortSignal): Promise<void> {
-    if (!(n > 0) || !Number.isFinite(n)) throw smigError('SMIG_ERR_USAGE', `Pacer.take: ${n} is not a positive number of bytes`);
+    if (!(n > 0) || !Number.isFinite(n))
+      throw smigError('SMIG_ERR_USAGE', `Pacer.take: ${n} is not a positive number of bytes`);
     await this.ready(signal);
     // never two writes closer than the planner spaced them (a late timer must not put them back to back: the
     // kernel would send them as one segment)
-    if (this.#last !== undefined && this.#clock.now() < this.#last + MIN_SPACING_MS) await this.#clock.sleep(this.#last + MIN_SPACING_MS - this.#clock.now(), signal);
+    if (this.#last !== undefined && this.#clock.now() < this.#last + MIN_SPACING_MS)
+      await this.#clock.sleep(this.#last + MIN_SPACING_MS - this.#clock.now(), signal);
     const w = this.current();
     const now = this.#clock.now();
     const late = now - this.#due!;
@@ -310,7 +324,10 @@ export class ShapedPacer {
     this.#writes++;
     this.#payload += n;
     // wire bytes: the packets the write becomes (its own size when it is not the planned one)
-    this.#wire += n === w.frameBytes ? w.packets.reduce((a, b) => a + b, 0) : n + this.#o.tls + Math.ceil((n + this.#o.tls) / 1448) * (this.#o.link + this.#o.tcpip);
+    this.#wire +=
+      n === w.frameBytes
+        ? w.packets.reduce((a, b) => a + b, 0)
+        : n + this.#o.tls + Math.ceil((n + this.#o.tls) / 1448) * (this.#o.link + this.#o.tcpip);
     this.#last = now;
   }
 
@@ -330,10 +347,17 @@ export class ShapedPacer {
 
   stats(): ShapedPacerStats {
     const late = Float64Array.from(this.#late).sort();
-    const q = (p: number): number => (late.length === 0 ? 0 : late[Math.min(late.length - 1, Math.floor(p * (late.length - 1)))]!);
+    const q = (p: number): number =>
+      late.length === 0 ? 0 : late[Math.min(late.length - 1, Math.floor(p * (late.length - 1)))]!;
     return {
-      strategy: 'profile', writes: this.#writes, bytes: this.#wire, payloadBytes: this.#payload, start: this.#start, last: this.#last,
-      accrued: this.#wire, lateness: { n: this.#lateN, p50: q(0.5), p99: q(0.99), max: this.#lateMax },
+      strategy: 'profile',
+      writes: this.#writes,
+      bytes: this.#wire,
+      payloadBytes: this.#payload,
+      start: this.#start,
+      last: this.#last,
+      accrued: this.#wire,
+      lateness: { n: this.#lateN, p50: q(0.5), p99: q(0.99), max: this.#lateMax },
     };
   }
 }

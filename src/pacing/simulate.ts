@@ -3,8 +3,8 @@
  * downstream hop can only move what upstream delivered. Pure arithmetic over a plan, seeded by the plan's seed.
  */
 import { createRateSampler, createRng, deriveSeed } from '../profile/sampler.js';
-import { constantWriteSize, overheadOf, payloadShare, planDuration, traceRates } from './plan.js';
 import type { PacingPlan } from './plan.js';
+import { constantWriteSize, overheadOf, payloadShare, planDuration, traceRates } from './plan.js';
 
 /** The paced path of one session, for {@link simulateDuration}: source → N data relays → leader → destination. */
 export interface SessionPath {

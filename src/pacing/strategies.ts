@@ -14,14 +14,14 @@
  * write. A {@link PacedWritable} does exactly that.
  */
 import { smigError } from '../errors.js';
-import { createRateSampler, createRng, createSizeSampler, deriveSeed } from '../profile/sampler.js';
 import type { BinTarget, Rng, SizeSampler } from '../profile/sampler.js';
-import { TokenBucket } from './bucket.js';
+import { createRateSampler, createRng, createSizeSampler, deriveSeed } from '../profile/sampler.js';
 import type { BucketStats, RateSchedule } from './bucket.js';
+import { TokenBucket } from './bucket.js';
 import type { Clock } from './clock.js';
-import { DEFAULT_SEGMENT, constantWriteSize, overheadOf } from './plan.js';
-import { BurstResampler, ShapedPacer, WritePlanner } from './shape.js';
 import type { PacingPlan, Strategy } from './plan.js';
+import { constantWriteSize, DEFAULT_SEGMENT, overheadOf } from './plan.js';
+import { BurstResampler, ShapedPacer, WritePlanner } from './shape.js';
 
 export interface PacerStats extends BucketStats {
   strategy: Strategy;
@@ -63,7 +63,11 @@ export function createPacer(plan: PacingPlan, clock: Clock, hopSeed = 0): Pacer 
       const pp = plan.profile!;
       if (plan.strategy === 'profile' && pp.trace !== undefined) {
         const packets = new BurstResampler(pp.trace, pp.burstGapUs ?? 1000, createRng(deriveSeed(seed, 4)));
-        return new ShapedPacer(clock, new WritePlanner(() => packets.next(), plan.overheads, plan.segment ?? DEFAULT_SEGMENT), plan.overheads);
+        return new ShapedPacer(
+          clock,
+          new WritePlanner(() => packets.next(), plan.overheads, plan.segment ?? DEFAULT_SEGMENT),
+          plan.overheads,
+        );
       }
       const binMs = Number(BigInt(plan.binNs)) / 1e6;
       let draw: () => BinTarget;
@@ -79,7 +83,11 @@ export function createPacer(plan: PacingPlan, clock: Clock, hopSeed = 0): Pacer 
           return t;
         };
       }
-      const schedule = new BinSchedule(binMs, draw, { peak: plan.peak!, burstPackets: pp.burstPackets!, rng: createRng(deriveSeed(seed, 3)) });
+      const schedule = new BinSchedule(binMs, draw, {
+        peak: plan.peak!,
+        burstPackets: pp.burstPackets!,
+        rng: createRng(deriveSeed(seed, 3)),
+      });
       const sizes = createSizeSampler({ sizes: pp.sizes! }, createRng(deriveSeed(seed, 2)), o);
       const maxWire = Math.max(o + 1, pp.sizes!.values[pp.sizes!.values.length - 1]!);
       const bucket = new TokenBucket({ clock, schedule, depth: plan.depth ?? 2 * maxWire });
@@ -98,10 +106,10 @@ export function createPacer(plan: PacingPlan, clock: Clock, hopSeed = 0): Pacer 
 function binnedWriteSize(bucket: TokenBucket, schedule: BinSchedule, sizes: SizeSampler): number {
   const i = schedule.binAt(bucket.nextTokenTime());
   const t = schedule.target(i);
-  sizes.setMean(t.packets > 0 ? t.bytes / t.packets: undefined);
+  sizes.setMean(t.packets > 0 ? t.bytes / t.packets : undefined);
   const size = sizes.next();
   const room = Math.floor(bucket.room(schedule.binEnd(i)) + 1e-6) - sizes.overhead;
-  return room >= 1 && size > room ? room: size;
+  return room >= 1 && size > room ? room : size;
 }
 
 /** One bin of a {@link BinSchedule}: its target and its burst windows (ms from the bin start) at `rate`. */
@@ -158,7 +166,10 @@ export class BinSchedule implements RateSchedule {
   constructor(binMs: number, draw: () => BinTarget, opts: BinScheduleOptions) {
     if (!(binMs > 0)) throw smigError('SMIG_ERR_USAGE', `BinSchedule: bin ${binMs} ms is not positive`);
     if (!(opts.peak > 0) || !(opts.burstPackets >= 1)) {
-      throw smigError('SMIG_ERR_USAGE', `BinSchedule: peak ${opts.peak} B/s and ${opts.burstPackets} packets per burst are not positive`);
+      throw smigError(
+        'SMIG_ERR_USAGE',
+        `BinSchedule: peak ${opts.peak} B/s and ${opts.burstPackets} packets per burst are not positive`,
+      );
     }
     this.#binMs = binMs;
     this.#draw = draw;
@@ -192,10 +203,11 @@ export class BinSchedule implements RateSchedule {
     const b = this.#bin(i);
     const start = (this.#t0 ?? 0) + i * this.#binMs;
     const rel = t - start;
-    const after = (x: number): number => (start + x > t ? start + x: t + 1e-9);
+    const after = (x: number): number => (start + x > t ? start + x : t + 1e-9);
     const w = b.windows;
     for (let j = 0; j < w.length; j += 2) {
-      if (rel < w[j + 1]!) return rel < w[j]! ? { rate: 0, end: after(w[j]!) } : { rate: b.rate, end: after(w[j + 1]!) };
+      if (rel < w[j + 1]!)
+        return rel < w[j]! ? { rate: 0, end: after(w[j]!) } : { rate: b.rate, end: after(w[j + 1]!) };
     }
     return { rate: 0, end: after(this.#binMs) };
   }
@@ -261,8 +273,14 @@ class BulkPacer implements Pacer {
 
   stats(): PacerStats {
     return {
-      strategy: 'bulk', writes: this.#writes, bytes: this.#bytes, payloadBytes: this.#bytes, start: this.#start, last: this.#last,
-      accrued: this.#bytes, lateness: { n: 0, p50: 0, p99: 0, max: 0 },
+      strategy: 'bulk',
+      writes: this.#writes,
+      bytes: this.#bytes,
+      payloadBytes: this.#bytes,
+      start: this.#start,
+      last: this.#last,
+      accrued: this.#bytes,
+      lateness: { n: 0, p50: 0, p99: 0, max: 0 },
     };
   }
 }
@@ -282,7 +300,8 @@ class BucketPacer implements Pacer {
   }
 
   async take(n: number, signal?: AbortSignal): Promise<void> {
-    if (!(n > 0) || !Number.isFinite(n)) throw smigError('SMIG_ERR_USAGE', `Pacer.take: ${n} is not a positive number of bytes`);
+    if (!(n > 0) || !Number.isFinite(n))
+      throw smigError('SMIG_ERR_USAGE', `Pacer.take: ${n} is not a positive number of bytes`);
     // the wire cost; a write above the depth is charged in depth-sized parts (and then bursts, see `take`)
     let cost = n + this.#overhead;
     while (cost > 0) {

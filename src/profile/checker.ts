@@ -23,13 +23,15 @@ export class FieldChecker {
   }
 
   object(v: unknown, path: string): Record<string, unknown> {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(path, v === undefined ? 'missing' : 'must be an object');
+    if (typeof v !== 'object' || v === null || Array.isArray(v))
+      this.fail(path, v === undefined ? 'missing' : 'must be an object');
     return v as Record<string, unknown>;
   }
 
   number(v: unknown, path: string, o: { int?: boolean; min?: number; max?: number; above?: number } = {}): number {
     if (v === undefined) this.fail(path, 'missing');
-    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(path, `${JSON.stringify(v) ?? String(v)} is not a finite number`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      this.fail(path, `${JSON.stringify(v) ?? String(v)} is not a finite number`);
     if (o.int && !Number.isSafeInteger(v)) this.fail(path, `${v} is not an integer`);
     if (o.min !== undefined && v < o.min) this.fail(path, `${v} is ${o.min === 0 ? 'negative' : `below ${o.min}`}`);
     if (o.above !== undefined && !(v > o.above)) this.fail(path, `${v} must be greater than ${o.above}`);
@@ -48,11 +50,17 @@ export class FieldChecker {
     if (v === undefined) this.fail(path, 'missing');
     if (!Array.isArray(v)) this.fail(path, 'must be an array');
     if (length !== undefined && v.length !== length) this.fail(path, `has ${v.length} entries, expected ${length}`);
-    if (maxLength !== undefined && v.length > maxLength) this.fail(path, `has ${v.length} entries, at most ${maxLength} allowed`);
+    if (maxLength !== undefined && v.length > maxLength)
+      this.fail(path, `has ${v.length} entries, at most ${maxLength} allowed`);
     return v;
   }
 
-  numbers(v: unknown, path: string, length?: number, o: { int?: boolean; min?: number; maxLength?: number } = {}): number[] {
+  numbers(
+    v: unknown,
+    path: string,
+    length?: number,
+    o: { int?: boolean; min?: number; maxLength?: number } = {},
+  ): number[] {
     const a = this.array(v, path, length, o.maxLength);
     for (let i = 0; i < a.length; i++) this.number(a[i], `${path}[${i}]`, o);
     return a as number[];
@@ -61,7 +69,11 @@ export class FieldChecker {
   /** A {@link Histogram}; returns its total count. */
   histogram(v: unknown, path: string, o: { minValue?: number; intValues?: boolean; maxLength?: number } = {}): number {
     const h = this.object(v, path) as Partial<HistogramLike>;
-    const values = this.numbers(h.values, `${path}.values`, undefined, { min: o.minValue ?? 0, int: o.intValues ?? true, maxLength: o.maxLength });
+    const values = this.numbers(h.values, `${path}.values`, undefined, {
+      min: o.minValue ?? 0,
+      int: o.intValues ?? true,
+      maxLength: o.maxLength,
+    });
     const counts = this.numbers(h.counts, `${path}.counts`, values.length, { int: true, min: 1 });
     for (let i = 1; i < values.length; i++) {
       if (!(values[i]! > values[i - 1]!)) this.fail(`${path}.values[${i}]`, 'values must be ascending and distinct');
@@ -82,7 +94,6 @@ export class FieldChecker {
     if (!(Math.abs(actual - expected) <= tol)) this.fail(path, `${actual} does not match ${what} (${expected})`);
   }
 }
-
 
 function sum(a: readonly number[]): number {
   let s = 0;

@@ -9,8 +9,8 @@
  * (as `smig analyze` counts bins), so its per-bin series equals analyze's for the same packets.
  */
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { nsToDecimal } from '../analysis/report.js';
 import { quantileSorted, Reservoir } from '../analysis/stats.js';
@@ -20,9 +20,18 @@ import { compileFilter } from '../capture/filter.js';
 import { readCapture } from '../capture/reader.js';
 import type { CaptureWarning, PacketRecord } from '../capture/types.js';
 import { smigError } from '../errors.js';
-import { MAX_LEVELS, MAX_PROFILE_BINS, MAX_TRACE_GAP_US, MAX_TRACE_PACKETS, PROFILE_FORMAT, PROFILE_VERSION, SHAPE_GAP_QUANTILES, levelOf } from './model.js';
-import type { Chain, Direction, GapSummary, Histogram, IatStats, Level, PacketShape, Profile } from './model.js';
 import { createRng } from '../util/rng.js';
+import type { Chain, Direction, GapSummary, Histogram, IatStats, Level, PacketShape, Profile } from './model.js';
+import {
+  levelOf,
+  MAX_LEVELS,
+  MAX_PROFILE_BINS,
+  MAX_TRACE_GAP_US,
+  MAX_TRACE_PACKETS,
+  PROFILE_FORMAT,
+  PROFILE_VERSION,
+  SHAPE_GAP_QUANTILES,
+} from './model.js';
 
 export interface LearnOptions {
   /** tcpdump-subset filter (as `smig analyze --filter`). */
@@ -81,10 +90,15 @@ export function filterDirection(filter: string | undefined): Direction {
  * are counted circularly (bin n−1 → bin 0; see model.ts), so each row sums to its level's bins.
  * @throws SmigError SMIG_ERR_USAGE on an empty series, series of different lengths, or levels outside 1…8.
  */
-export function buildChain(bytes: readonly number[], packets: readonly number[], levels: number = autoLevels(bytes.length)): Chain {
+export function buildChain(
+  bytes: readonly number[],
+  packets: readonly number[],
+  levels: number = autoLevels(bytes.length),
+): Chain {
   const n = bytes.length;
   if (n === 0) throw smigError('SMIG_ERR_USAGE', 'buildChain: the series is empty');
-  if (packets.length !== n) throw smigError('SMIG_ERR_USAGE', `buildChain: ${n} byte counts but ${packets.length} packet counts`);
+  if (packets.length !== n)
+    throw smigError('SMIG_ERR_USAGE', `buildChain: ${n} byte counts but ${packets.length} packet counts`);
   if (!Number.isInteger(levels) || levels < 1 || levels > MAX_LEVELS) {
     throw smigError('SMIG_ERR_USAGE', `levels: ${levels} is not an integer from 1 to ${MAX_LEVELS}`);
   }
@@ -148,7 +162,7 @@ export class TraceKeeper {
   }
 
   add(ts: bigint, size: number): void {
-    const gapNs = this.#prevNs === undefined ? 0n: ts - this.#prevNs;
+    const gapNs = this.#prevNs === undefined ? 0n : ts - this.#prevNs;
     this.#prevNs = ts;
     const gapUs = gapNs <= 0n ? 0 : Math.min(MAX_TRACE_GAP_US, Math.round(Number(gapNs) / 1000));
     if (this.#current === undefined || this.#current.sizes.length >= TRACE_PIECE) {
@@ -186,8 +200,8 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
   if (opts.toNs !== undefined && opts.toNs <= fromNs) {
     throw smigError('SMIG_ERR_USAGE', `--to must be after --from (${opts.toNs} ns ≤ ${fromNs} ns)`);
   }
-  const filter = opts.filter === undefined || opts.filter.trim() === '' ? undefined: opts.filter;
-  const predicate = filter === undefined ? undefined: compileFilter(filter);
+  const filter = opts.filter === undefined || opts.filter.trim() === '' ? undefined : opts.filter;
+  const predicate = filter === undefined ? undefined : compileFilter(filter);
   const name = capture === '-' ? 'stdin' : capture;
 
   const hash = createHash('sha256');
@@ -216,7 +230,7 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
       acc.add(p);
       trace.add(p.ts, p.origLen);
       // a burst: consecutive packets (file order) less than burstGapNs apart
-      const gap = prev === undefined ? burstGapNs: p.ts - prev;
+      const gap = prev === undefined ? burstGapNs : p.ts - prev;
       if (gap >= burstGapNs || gap <= -burstGapNs) {
         if (bp > 0) endBurst();
         bp = 0;
@@ -235,14 +249,21 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
     return { acc, info, anchor, earliest, data: acc ? { acc, burstPackets, burstBytes, trace } : undefined };
   };
 
-  const first = await pass(capture === '-' ? hashed(process.stdin): hashed(await openCapture(capture, opts.signal)), undefined);
+  const first = await pass(
+    capture === '-' ? hashed(process.stdin) : hashed(await openCapture(capture, opts.signal)),
+    undefined,
+  );
   const warnings = [...first.info.warnings];
   let result = first;
   // Bins are anchored at the earliest packet passing the filter (docs/DESIGN.md §5); the first pass anchored at the first
   // one. When they differ (a capture out of time order), read again with the right anchor.
   if (first.earliest !== undefined && first.earliest !== first.anchor) {
     if (capture === '-') {
-      warnings.push({ code: 'SMIG_WARN_ANCHOR', offset: 0, message: 'stdin: the window is anchored at the first packet, not the earliest (stdin cannot be read twice)' });
+      warnings.push({
+        code: 'SMIG_WARN_ANCHOR',
+        offset: 0,
+        message: 'stdin: the window is anchored at the first packet, not the earliest (stdin cannot be read twice)',
+      });
     } else {
       result = await pass(capture, first.earliest);
     }
@@ -305,7 +326,10 @@ export function buildProfile(d: LearnData, meta: BuildMeta): Profile {
   const bins = acc.binCount;
   const binLabel = `${acc.binNs} ns`;
   if (bins > MAX_PROFILE_BINS) {
-    throw smigError('SMIG_ERR_PROFILE', `${meta.capture}: the window spans ${bins} bins of ${binLabel}, more than ${MAX_PROFILE_BINS}: use a larger --bin or a --from/--to window`);
+    throw smigError(
+      'SMIG_ERR_PROFILE',
+      `${meta.capture}: the window spans ${bins} bins of ${binLabel}, more than ${MAX_PROFILE_BINS}: use a larger --bin or a --from/--to window`,
+    );
   }
   const packets = new Array<number>(bins).fill(0);
   const bytes = new Array<number>(bins).fill(0);
@@ -329,7 +353,7 @@ export function buildProfile(d: LearnData, meta: BuildMeta): Profile {
       filter: meta.filter ?? null,
       direction: filterDirection(meta.filter),
       from: meta.fromNs.toString(),
-      to: meta.toNs === undefined ? null: meta.toNs.toString(),
+      to: meta.toNs === undefined ? null : meta.toNs.toString(),
       start: nsToDecimal(acc.baseNs),
       span: Number(acc.maxNs! - acc.minNs!) / 1e9,
     },
@@ -349,7 +373,13 @@ export function buildProfile(d: LearnData, meta: BuildMeta): Profile {
       gapNs: meta.burstGapNs.toString(),
       count: burstCount,
       packets: histogramFromMap(d.burstPackets),
-      bytes: { mean: bb.reduce((a, b) => a + b, 0) / Math.max(1, bb.length), p50: q(bb, 0.5), p90: q(bb, 0.9), p99: q(bb, 0.99), max: q(bb, 1) },
+      bytes: {
+        mean: bb.reduce((a, b) => a + b, 0) / Math.max(1, bb.length),
+        p50: q(bb, 0.5),
+        p90: q(bb, 0.9),
+        p99: q(bb, 0.99),
+        max: q(bb, 1),
+      },
     },
     ...(d.trace ? { shape: shapeOf(d.trace.trace(), Number(meta.burstGapNs) / 1000) } : {}),
   };
@@ -372,7 +402,12 @@ export function shapeOf(trace: { sizes: number[]; gapsUs: number[] }, burstGapUs
   let fullCount = 0;
   const fullRuns = new Map<number, number>();
   const burstPackets = new Map<number, number>();
-  const gaps = { insideAfterSmall: [] as number[], insideAfterLarge: [] as number[], betweenAfterSmall: [] as number[], betweenAfterLarge: [] as number[] };
+  const gaps = {
+    insideAfterSmall: [] as number[],
+    insideAfterLarge: [] as number[],
+    betweenAfterSmall: [] as number[],
+    betweenAfterLarge: [] as number[],
+  };
   let run = 0;
   let burst = 0;
   for (let i = 0; i < n; i++) {
@@ -391,9 +426,9 @@ export function shapeOf(trace: { sizes: number[]; gapsUs: number[] }, burstGapUs
       if (g >= burstGapUs) {
         burstPackets.set(burst, (burstPackets.get(burst) ?? 0) + 1);
         burst = 0;
-        (afterSmall ? gaps.betweenAfterSmall: gaps.betweenAfterLarge).push(g / 1e6);
+        (afterSmall ? gaps.betweenAfterSmall : gaps.betweenAfterLarge).push(g / 1e6);
       } else {
-        (afterSmall ? gaps.insideAfterSmall: gaps.insideAfterLarge).push(g / 1e6);
+        (afterSmall ? gaps.insideAfterSmall : gaps.insideAfterLarge).push(g / 1e6);
       }
     }
     burst++;
@@ -414,8 +449,10 @@ export function shapeOf(trace: { sizes: number[]; gapsUs: number[] }, burstGapUs
     burstGapUs,
     burstPackets: histogramFromMap(burstPackets),
     gaps: {
-      insideAfterSmall: summary(gaps.insideAfterSmall), insideAfterLarge: summary(gaps.insideAfterLarge),
-      betweenAfterSmall: summary(gaps.betweenAfterSmall), betweenAfterLarge: summary(gaps.betweenAfterLarge),
+      insideAfterSmall: summary(gaps.insideAfterSmall),
+      insideAfterLarge: summary(gaps.insideAfterLarge),
+      betweenAfterSmall: summary(gaps.betweenAfterSmall),
+      betweenAfterLarge: summary(gaps.betweenAfterLarge),
     },
   };
 }

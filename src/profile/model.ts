@@ -148,7 +148,12 @@ export interface PacketShape {
   fullRuns: Histogram;
   burstGapUs: number;
   burstPackets: Histogram;
-  gaps: { insideAfterSmall: GapSummary; insideAfterLarge: GapSummary; betweenAfterSmall: GapSummary; betweenAfterLarge: GapSummary };
+  gaps: {
+    insideAfterSmall: GapSummary;
+    insideAfterLarge: GapSummary;
+    betweenAfterSmall: GapSummary;
+    betweenAfterLarge: GapSummary;
+  };
 }
 
 /** A learned normal-traffic profile (see the module comment for the meaning of each part). */
@@ -192,7 +197,10 @@ export function validateProfile(doc: unknown, where = 'profile'): Profile {
     c.fail('format', `${JSON.stringify(p.format) ?? 'missing'} is not '${PROFILE_FORMAT}' (not a smig profile)`);
   }
   if (!PROFILE_VERSIONS.includes(p.version as number)) {
-    c.fail('version', `${JSON.stringify(p.version) ?? 'missing'}: this smig reads profile versions ${PROFILE_VERSIONS.join(' and ')} (re-learn it with smig profile learn)`);
+    c.fail(
+      'version',
+      `${JSON.stringify(p.version) ?? 'missing'}: this smig reads profile versions ${PROFILE_VERSIONS.join(' and ')} (re-learn it with smig profile learn)`,
+    );
   }
   const pv = c.object(p.provenance, 'provenance');
   c.string(pv.capture, 'provenance.capture');
@@ -200,7 +208,10 @@ export function validateProfile(doc: unknown, where = 'profile'): Profile {
   c.number(pv.captureBytes, 'provenance.captureBytes', { int: true, min: 0 });
   if (pv.filter !== null) c.string(pv.filter, 'provenance.filter');
   if (!['both', 'src', 'dst', 'src+dst'].includes(pv.direction as string)) {
-    c.fail('provenance.direction', `${JSON.stringify(pv.direction) ?? 'missing'} is not one of both, src, dst, src+dst`);
+    c.fail(
+      'provenance.direction',
+      `${JSON.stringify(pv.direction) ?? 'missing'} is not one of both, src, dst, src+dst`,
+    );
   }
   const from = c.decimalNs(pv.from, 'provenance.from');
   if (pv.to !== null) {
@@ -219,8 +230,18 @@ export function validateProfile(doc: unknown, where = 'profile'): Profile {
   const packets = c.number(p.packets, 'packets', { int: true, min: 1 });
   const bytes = c.number(p.bytes, 'bytes', { int: true, min: 0 });
   const rates = c.object(p.rates, 'rates');
-  c.close(c.number(rates.bytesPerSecond, 'rates.bytesPerSecond', { min: 0 }), bytes / duration, 'rates.bytesPerSecond', 'bytes ÷ duration');
-  c.close(c.number(rates.packetsPerSecond, 'rates.packetsPerSecond', { min: 0 }), packets / duration, 'rates.packetsPerSecond', 'packets ÷ duration');
+  c.close(
+    c.number(rates.bytesPerSecond, 'rates.bytesPerSecond', { min: 0 }),
+    bytes / duration,
+    'rates.bytesPerSecond',
+    'bytes ÷ duration',
+  );
+  c.close(
+    c.number(rates.packetsPerSecond, 'rates.packetsPerSecond', { min: 0 }),
+    packets / duration,
+    'rates.packetsPerSecond',
+    'packets ÷ duration',
+  );
 
   const series = c.object(p.series, 'series');
   const sp = c.numbers(series.packets, 'series.packets', bins, { int: true, min: 0 });
@@ -253,14 +274,16 @@ export function validateProfile(doc: unknown, where = 'profile'): Profile {
   const hist = c.object(iat.histogram, 'iat.histogram');
   const edges = c.numbers(hist.edges, 'iat.histogram.edges', undefined, { min: 0 });
   const counts = c.numbers(hist.counts, 'iat.histogram.counts', Math.max(0, edges.length - 1), { int: true, min: 0 });
-  for (let i = 1; i < edges.length; i++) if (!(edges[i]! > edges[i - 1]!)) c.fail(`iat.histogram.edges[${i}]`, 'edges must be ascending');
+  for (let i = 1; i < edges.length; i++)
+    if (!(edges[i]! > edges[i - 1]!)) c.fail(`iat.histogram.edges[${i}]`, 'edges must be ascending');
   if (sum(counts) !== sampled) c.fail('iat.histogram.counts', `sum to ${sum(counts)}, not iat.sampled (${sampled})`);
 
   const bursts = c.object(p.bursts, 'bursts');
   c.decimalNs(bursts.gapNs, 'bursts.gapNs', 1n);
   const burstCount = c.number(bursts.count, 'bursts.count', { int: true, min: 1 });
   const bp = bursts.packets as Histogram;
-  if (c.histogram(bp, 'bursts.packets', { minValue: 1 }) !== burstCount) c.fail('bursts.packets.counts', `do not sum to bursts.count (${burstCount})`);
+  if (c.histogram(bp, 'bursts.packets', { minValue: 1 }) !== burstCount)
+    c.fail('bursts.packets.counts', `do not sum to bursts.count (${burstCount})`);
   let inBursts = 0;
   for (let i = 0; i < bp.values.length; i++) inBursts += bp.values[i]! * bp.counts[i]!;
   if (inBursts !== packets) c.fail('bursts.packets', `cover ${inBursts} packets, not packets (${packets})`);
@@ -275,13 +298,20 @@ export function validateProfile(doc: unknown, where = 'profile'): Profile {
  * Validates a {@link PacketShape} (of a profile, or the trace of a pacing plan when `traceOnly`).
  * @throws SmigError SMIG_ERR_PROFILE naming the first bad field.
  */
-export function validateTrace(c: FieldChecker, v: unknown, path: string, maxPackets: number = MAX_TRACE_PACKETS): { sizes: number[]; gapsUs: number[] } {
+export function validateTrace(
+  c: FieldChecker,
+  v: unknown,
+  path: string,
+  maxPackets: number = MAX_TRACE_PACKETS,
+): { sizes: number[]; gapsUs: number[] } {
   const t = c.object(v, path);
   const sizes = c.numbers(t.sizes, `${path}.sizes`, undefined, { int: true, min: 1, maxLength: maxPackets });
   if (sizes.length === 0) c.fail(`${path}.sizes`, 'is empty');
-  for (let i = 0; i < sizes.length; i++) if (sizes[i]! > 262144) c.fail(`${path}.sizes[${i}]`, `${sizes[i]} is above 262144`);
+  for (let i = 0; i < sizes.length; i++)
+    if (sizes[i]! > 262144) c.fail(`${path}.sizes[${i}]`, `${sizes[i]} is above 262144`);
   const gaps = c.numbers(t.gapsUs, `${path}.gapsUs`, sizes.length, { int: true, min: 0 });
-  for (let i = 0; i < gaps.length; i++) if (gaps[i]! > MAX_TRACE_GAP_US) c.fail(`${path}.gapsUs[${i}]`, `${gaps[i]} is above ${MAX_TRACE_GAP_US}`);
+  for (let i = 0; i < gaps.length; i++)
+    if (gaps[i]! > MAX_TRACE_GAP_US) c.fail(`${path}.gapsUs[${i}]`, `${gaps[i]} is above ${MAX_TRACE_GAP_US}`);
   return { sizes, gapsUs: gaps };
 }
 
@@ -307,36 +337,47 @@ function validateShape(c: FieldChecker, v: unknown, path: string): void {
  * Validates a chain (of a profile, or of a pacing plan's compact profile when `probabilities` is absent).
  * With `bins`, the level counts must add up to it.
  */
-export function validateChain(c: FieldChecker, v: unknown, path: string, bins?: number, o: { maxPairs?: number; compact?: boolean } = {}): void {
+export function validateChain(
+  c: FieldChecker,
+  v: unknown,
+  path: string,
+  bins?: number,
+  o: { maxPairs?: number; compact?: boolean } = {},
+): void {
   const ch = c.object(v, path);
   const levels = c.array(ch.levels, `${path}.levels`);
   const k = levels.length;
   if (k < 1 || k > MAX_LEVELS) c.fail(`${path}.levels`, `has ${k} levels, expected 1 to ${MAX_LEVELS}`);
   const edges = c.numbers(ch.edges, `${path}.edges`, k - 1, { min: 0 });
-  for (let i = 1; i < edges.length; i++) if (!(edges[i]! > edges[i - 1]!)) c.fail(`${path}.edges[${i}]`, 'edges must be ascending');
+  for (let i = 1; i < edges.length; i++)
+    if (!(edges[i]! > edges[i - 1]!)) c.fail(`${path}.edges[${i}]`, 'edges must be ascending');
   let total = 0;
   for (let i = 0; i < k; i++) {
     const lp = `${path}.levels[${i}]`;
     const lv = c.object(levels[i], lp);
     const pairs = c.array(lv.pairs, `${lp}.pairs`, undefined, o.maxPairs);
     if (pairs.length === 0) c.fail(`${lp}.pairs`, 'is empty');
-    const lo = i === 0 ? -Infinity: edges[i - 1]!;
-    const hi = i === k - 1 ? Infinity: edges[i]!;
+    const lo = i === 0 ? -Infinity : edges[i - 1]!;
+    const hi = i === k - 1 ? Infinity : edges[i]!;
     let levelBins = 0;
     let min = Infinity;
     let max = -Infinity;
     for (let j = 0; j < pairs.length; j++) {
       const [b, , n] = c.numbers(pairs[j], `${lp}.pairs[${j}]`, 3, { int: true, min: 0 }) as [number, number, number];
       if (n < 1) c.fail(`${lp}.pairs[${j}][2]`, 'count must be at least 1');
-      if (!(b >= lo && b < hi)) c.fail(`${lp}.pairs[${j}][0]`, `${b} bytes is outside the level's edges [${lo}, ${hi})`);
+      if (!(b >= lo && b < hi))
+        c.fail(`${lp}.pairs[${j}][0]`, `${b} bytes is outside the level's edges [${lo}, ${hi})`);
       levelBins += n;
       min = Math.min(min, b);
       max = Math.max(max, b);
     }
     if (!o.compact) {
-      if (c.number(lv.bins, `${lp}.bins`, { int: true, min: 1 }) !== levelBins) c.fail(`${lp}.bins`, `${lv.bins} is not the sum of its pair counts (${levelBins})`);
-      if (c.number(lv.min, `${lp}.min`, { min: 0 }) !== min) c.fail(`${lp}.min`, `${lv.min} is not the smallest bytes of its pairs (${min})`);
-      if (c.number(lv.max, `${lp}.max`, { min: 0 }) !== max) c.fail(`${lp}.max`, `${lv.max} is not the largest bytes of its pairs (${max})`);
+      if (c.number(lv.bins, `${lp}.bins`, { int: true, min: 1 }) !== levelBins)
+        c.fail(`${lp}.bins`, `${lv.bins} is not the sum of its pair counts (${levelBins})`);
+      if (c.number(lv.min, `${lp}.min`, { min: 0 }) !== min)
+        c.fail(`${lp}.min`, `${lv.min} is not the smallest bytes of its pairs (${min})`);
+      if (c.number(lv.max, `${lp}.max`, { min: 0 }) !== max)
+        c.fail(`${lp}.max`, `${lv.max} is not the largest bytes of its pairs (${max})`);
     }
     total += levelBins;
   }
@@ -346,20 +387,25 @@ export function validateChain(c: FieldChecker, v: unknown, path: string, bins?: 
     const row = c.numbers(tr[i], `${path}.transitions[${i}]`, k, { int: true, min: 0 });
     const rs = sum(row);
     if (rs === 0) c.fail(`${path}.transitions[${i}]`, 'has no transitions (the level would be a dead end)');
-    if (!o.compact && rs !== (levels[i] as Level).bins) c.fail(`${path}.transitions[${i}]`, `sums to ${rs}, not levels[${i}].bins (${(levels[i] as Level).bins})`);
+    if (!o.compact && rs !== (levels[i] as Level).bins)
+      c.fail(`${path}.transitions[${i}]`, `sums to ${rs}, not levels[${i}].bins (${(levels[i] as Level).bins})`);
   }
   if (o.compact) return;
   const pr = c.array(ch.probabilities, `${path}.probabilities`, k);
   for (let i = 0; i < k; i++) {
-    const row = c.numbers(pr[i], `${path}.probabilities[${i}]`, k, { min: 0, });
+    const row = c.numbers(pr[i], `${path}.probabilities[${i}]`, k, { min: 0 });
     for (let j = 0; j < k; j++) if (row[j]! > 1) c.fail(`${path}.probabilities[${i}][${j}]`, `${row[j]} is above 1`);
     const s = sum(row);
-    if (!(Math.abs(s - 1) <= PROFILE_TOLERANCE)) c.fail(`${path}.probabilities[${i}]`, `sums to ${s}, not 1 (within ${PROFILE_TOLERANCE})`);
+    if (!(Math.abs(s - 1) <= PROFILE_TOLERANCE))
+      c.fail(`${path}.probabilities[${i}]`, `sums to ${s}, not 1 (within ${PROFILE_TOLERANCE})`);
     const counts = tr[i] as number[];
     const rs = sum(counts);
     for (let j = 0; j < k; j++) {
       if (!(Math.abs(row[j]! - counts[j]! / rs) <= PROFILE_TOLERANCE)) {
-        c.fail(`${path}.probabilities[${i}][${j}]`, `${row[j]} is not transitions[${i}][${j}] ÷ its row sum (${counts[j]! / rs})`);
+        c.fail(
+          `${path}.probabilities[${i}][${j}]`,
+          `${row[j]} is not transitions[${i}][${j}] ÷ its row sum (${counts[j]! / rs})`,
+        );
       }
     }
   }
@@ -389,7 +435,10 @@ export async function loadProfile(path: string): Promise<Profile> {
     const st = await stat(path);
     if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     if (st.size > MAX_PROFILE_FILE_BYTES) {
-      throw smigError('SMIG_ERR_PROFILE', `${path}: ${st.size} bytes, larger than a profile can be (${MAX_PROFILE_FILE_BYTES})`);
+      throw smigError(
+        'SMIG_ERR_PROFILE',
+        `${path}: ${st.size} bytes, larger than a profile can be (${MAX_PROFILE_FILE_BYTES})`,
+      );
     }
     text = await readFile(path, 'utf8');
   } catch (e) {
@@ -451,7 +500,7 @@ export function levelOf(edges: readonly number[], bytes: number): number {
  */
 export function jsonErrorText(e: unknown): string {
   const text = (e instanceof Error ? e.message : String(e)).replace(/[^\x20-\x7e]/g, '?');
-  return text.length > 100 ? `${text.slice(0, 99)}…`: text;
+  return text.length > 100 ? `${text.slice(0, 99)}…` : text;
 }
 
 /** The profile without its packet shape, as version 1 (the `profile` strategy then paces by bins). */

@@ -6,8 +6,8 @@
  */
 import { ksTwoSample } from '../analysis/ks.js';
 import type { AnalysisPlotInput } from '../analysis/plot.js';
-import { ecdfPoints, weightedSummary } from '../analysis/stats.js';
 import type { Summary } from '../analysis/stats.js';
+import { ecdfPoints, weightedSummary } from '../analysis/stats.js';
 import type { PacketShape, Profile } from './model.js';
 import { createRateSampler, createRng } from './sampler.js';
 
@@ -46,7 +46,8 @@ export interface ProfileSummary {
 
 /** The summary `smig profile show` prints (and `--json` emits). */
 export function summarizeProfile(p: Profile): ProfileSummary {
-  const hist = (h: { values: number[]; counts: number[] }): Summary => weightedSummary({ values: Float64Array.from(h.values), counts: Float64Array.from(h.counts) });
+  const hist = (h: { values: number[]; counts: number[] }): Summary =>
+    weightedSummary({ values: Float64Array.from(h.values), counts: Float64Array.from(h.counts) });
   const levels = p.chain.levels.map((l, i): LevelSummary => {
     let bytes = 0;
     let packets = 0;
@@ -56,15 +57,29 @@ export function summarizeProfile(p: Profile): ProfileSummary {
     }
     const stay = p.chain.probabilities[i]![i]!;
     return {
-      level: i, min: l.min, max: l.max, bins: l.bins, share: l.bins / p.bins,
-      bytesPerSecond: bytes / l.bins / p.bin, packetsPerSecond: packets / l.bins / p.bin,
-      stay, meanDwellSeconds: stay >= 1 ? Infinity : p.bin / (1 - stay),
+      level: i,
+      min: l.min,
+      max: l.max,
+      bins: l.bins,
+      share: l.bins / p.bins,
+      bytesPerSecond: bytes / l.bins / p.bin,
+      packetsPerSecond: packets / l.bins / p.bin,
+      stay,
+      meanDwellSeconds: stay >= 1 ? Infinity : p.bin / (1 - stay),
     };
   });
-  const top = p.sizes.values.map((size, i) => ({ size, share: p.sizes.counts[i]! / p.packets }))
-    .sort((a, b) => b.share - a.share || a.size - b.size).slice(0, 5);
+  const top = p.sizes.values
+    .map((size, i) => ({ size, share: p.sizes.counts[i]! / p.packets }))
+    .sort((a, b) => b.share - a.share || a.size - b.size)
+    .slice(0, 5);
   return {
-    provenance: p.provenance, bin: p.bin, bins: p.bins, duration: p.duration, packets: p.packets, bytes: p.bytes, rates: p.rates,
+    provenance: p.provenance,
+    bin: p.bin,
+    bins: p.bins,
+    duration: p.duration,
+    packets: p.packets,
+    bytes: p.bytes,
+    rates: p.rates,
     perBin: { packets: hist(p.perBin.packets), bytes: hist(p.perBin.bytes) },
     levels,
     sizes: { ...hist(p.sizes), top },
@@ -102,11 +117,25 @@ export function profilePlotInput(p: Profile, name: string, seed: number): Analys
   const sampled = sampleSeries(p, p.bins, seed);
   const learned = `${name} (learned)`;
   const synthetic = `sampled from the chain (seed ${seed})`;
-  const ecdf = (feature: 'bytes_per_bin' | 'packets_per_bin', x: number[], y: number[], unit: string): AnalysisPlotInput['ecdfs'][number] => {
+  const ecdf = (
+    feature: 'bytes_per_bin' | 'packets_per_bin',
+    x: number[],
+    y: number[],
+    unit: string,
+  ): AnalysisPlotInput['ecdfs'][number] => {
     const r = ksTwoSample(x, y);
     return {
-      feature, unit, reference: learned, subject: synthetic, ref: ecdfPoints(x, 400), sub: ecdfPoints(y, 400),
-      statistic: r.statistic, pvalue: r.pvalue, n: r.n, m: r.m, distinguishable: r.pvalue < 0.05,
+      feature,
+      unit,
+      reference: learned,
+      subject: synthetic,
+      ref: ecdfPoints(x, 400),
+      sub: ecdfPoints(y, 400),
+      statistic: r.statistic,
+      pvalue: r.pvalue,
+      n: r.n,
+      m: r.m,
+      distinguishable: r.pvalue < 0.05,
     };
   };
   return {

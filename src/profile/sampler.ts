@@ -4,13 +4,12 @@
  * {@link Rng}, so a seed reproduces a run and each hop can draw its own stream ({@link deriveSeed}).
  */
 import { smigError } from '../errors.js';
-import type { Histogram } from './model.js';
-import { createRng, deriveSeed } from '../util/rng.js';
 import type { Rng } from '../util/rng.js';
+import { createRng, deriveSeed } from '../util/rng.js';
+import type { Histogram } from './model.js';
 
-export { createRng, deriveSeed };
 export type { Rng };
-
+export { createRng, deriveSeed };
 
 // ---------------------------------------------------------------------------------------------------
 // Rate levels
@@ -45,17 +44,31 @@ export interface RateSampler {
 export function createRateSampler(model: { chain: ChainModel }, rng: Rng): RateSampler {
   const { transitions, levels } = model.chain;
   const k = levels.length;
-  if (k === 0 || transitions.length !== k) throw smigError('SMIG_ERR_USAGE', `createRateSampler: ${k} levels but ${transitions.length} transition rows`);
+  if (k === 0 || transitions.length !== k)
+    throw smigError('SMIG_ERR_USAGE', `createRateSampler: ${k} levels but ${transitions.length} transition rows`);
   const rows = transitions.map((r, i) => {
-    if (r.length !== k) throw smigError('SMIG_ERR_USAGE', `createRateSampler: transition row ${i} has ${r.length} entries, expected ${k}`);
+    if (r.length !== k)
+      throw smigError(
+        'SMIG_ERR_USAGE',
+        `createRateSampler: transition row ${i} has ${r.length} entries, expected ${k}`,
+      );
     return cumulative(r, `transition row ${i}`);
   });
-  const stationary = cumulative(transitions.map((r) => r.reduce((a, b) => a + b, 0)), 'level weights');
-  const pairs = levels.map((l, i) => ({ pairs: l.pairs, cum: cumulative(l.pairs.map((p) => p[2]), `level ${i} pairs`) }));
+  const stationary = cumulative(
+    transitions.map((r) => r.reduce((a, b) => a + b, 0)),
+    'level weights',
+  );
+  const pairs = levels.map((l, i) => ({
+    pairs: l.pairs,
+    cum: cumulative(
+      l.pairs.map((p) => p[2]),
+      `level ${i} pairs`,
+    ),
+  }));
   let level = -1;
   return {
     next(): BinTarget {
-      level = level < 0 ? pick(stationary, rng()): pick(rows[level]!, rng());
+      level = level < 0 ? pick(stationary, rng()) : pick(rows[level]!, rng());
       const lv = pairs[level]!;
       const [bytes, packets] = lv.pairs[pick(lv.cum, rng())]!;
       return { level, bytes, packets };
@@ -130,7 +143,7 @@ export function tiltWeights(values: readonly number[], weights: readonly number[
   }
   const out = new Float64Array(n);
   if (!(hi > lo) || mean <= lo || mean >= hi) {
-    const at = !(hi > lo) ? -1 : mean <= lo ? lo: hi;
+    const at = !(hi > lo) ? -1 : mean <= lo ? lo : hi;
     let total = 0;
     for (let i = 0; i < n; i++) total += at < 0 || values[i] === at ? weights[i]! : 0;
     for (let i = 0; i < n; i++) out[i] = (at < 0 || values[i] === at ? weights[i]! : 0) / total;

@@ -71,7 +71,9 @@ export class FrameDecoder {
     }
     this.#maxBuffered = opts.maxBufferedBytes ?? 4 + this.#maxFrameLength;
     if (!Number.isSafeInteger(this.#maxBuffered) || this.#maxBuffered < FRAME_HEADER_LENGTH) {
-      throw new RangeError(`FrameDecoder: maxBufferedBytes must be an integer ≥ ${FRAME_HEADER_LENGTH}, got ${opts.maxBufferedBytes}`);
+      throw new RangeError(
+        `FrameDecoder: maxBufferedBytes must be an integer ≥ ${FRAME_HEADER_LENGTH}, got ${opts.maxBufferedBytes}`,
+      );
     }
     this.#onFrame = opts.onFrame;
   }
@@ -130,7 +132,10 @@ export class FrameDecoder {
     if (this.#buffered === 0 && this.#state === READ_HEADER) return;
     const err =
       this.#state === READ_HEADER
-        ? smigError('SMIG_ERR_FRAME_MALFORMED', `truncated frame: stream ended after ${this.#buffered} of ${FRAME_HEADER_LENGTH} header bytes`)
+        ? smigError(
+            'SMIG_ERR_FRAME_MALFORMED',
+            `truncated frame: stream ended after ${this.#buffered} of ${FRAME_HEADER_LENGTH} header bytes`,
+          )
         : smigError(
             'SMIG_ERR_FRAME_MALFORMED',
             `truncated ${frameTypeName(this.#type)} frame: stream ended after ${this.#buffered} of ${this.#bodyLength} body bytes`,
@@ -154,7 +159,7 @@ export class FrameDecoder {
         this.#readHeader();
       } else {
         if (this.#buffered < this.#bodyLength) return;
-        const body = this.#bodyLength === 0 ? new Uint8Array(0): this.#consume(this.#bodyLength);
+        const body = this.#bodyLength === 0 ? new Uint8Array(0) : this.#consume(this.#bodyLength);
         this.#state = READ_HEADER;
         this.#onFrame(this.#type, body);
       }
@@ -167,10 +172,18 @@ export class FrameDecoder {
     const type = h[4]!;
     // docs/DESIGN.md §3: the length is checked before anything is allocated.
     if (length > this.#maxFrameLength) {
-      throw smigError('SMIG_ERR_FRAME_TOO_LARGE', `frame header: length ${length} exceeds the maximum ${this.#maxFrameLength}`);
+      throw smigError(
+        'SMIG_ERR_FRAME_TOO_LARGE',
+        `frame header: length ${length} exceeds the maximum ${this.#maxFrameLength}`,
+      );
     }
-    if (length === 0) throw smigError('SMIG_ERR_FRAME_MALFORMED', 'frame header: length 0 (it must count the type byte)');
-    if (!isFrameType(type)) throw smigError('SMIG_ERR_FRAME_TYPE', `frame header: unknown frame type 0x${type.toString(16).padStart(2, '0')}`);
+    if (length === 0)
+      throw smigError('SMIG_ERR_FRAME_MALFORMED', 'frame header: length 0 (it must count the type byte)');
+    if (!isFrameType(type))
+      throw smigError(
+        'SMIG_ERR_FRAME_TYPE',
+        `frame header: unknown frame type 0x${type.toString(16).padStart(2, '0')}`,
+      );
     if (length - 1 > this.#maxBuffered) {
       throw smigError(
         'SMIG_ERR_BUFFER_LIMIT',
@@ -201,7 +214,7 @@ export class FrameDecoder {
     while (filled < n) {
       const c = this.#chunks[used]!;
       const take = Math.min(c.length, n - filled);
-      out.set(take === c.length ? c: c.subarray(0, take), filled);
+      out.set(take === c.length ? c : c.subarray(0, take), filled);
       filled += take;
       if (take === c.length) used++;
       else this.#chunks[used] = c.subarray(take);

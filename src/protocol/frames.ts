@@ -96,7 +96,11 @@ function bodyLength(body: FrameBody): number {
  * allocating anything sized by `bodyLen`).
  * @throws SmigError SMIG_ERR_FRAME_TOO_LARGE; RangeError for an unknown type.
  */
-export function checkedLength(type: FrameType, bodyLen: number, maxFrameLength: number = DEFAULT_MAX_FRAME_LENGTH): number {
+export function checkedLength(
+  type: FrameType,
+  bodyLen: number,
+  maxFrameLength: number = DEFAULT_MAX_FRAME_LENGTH,
+): number {
   if (!isFrameType(type)) throw new RangeError(`unknown frame type ${type}`);
   const length = 1 + bodyLen;
   if (length > Math.min(maxFrameLength, U32_MAX)) {
@@ -124,7 +128,9 @@ export function encodeFrameHeader(
 ): Uint8Array {
   const length = checkedLength(type, bodyLen, maxFrameLength);
   if (offset + FRAME_HEADER_LENGTH > out.length) {
-    throw new RangeError(`encodeFrameHeader: output has ${out.length - offset} bytes at ${offset}, needs ${FRAME_HEADER_LENGTH}`);
+    throw new RangeError(
+      `encodeFrameHeader: output has ${out.length - offset} bytes at ${offset}, needs ${FRAME_HEADER_LENGTH}`,
+    );
   }
   new DataView(out.buffer, out.byteOffset + offset, FRAME_HEADER_LENGTH).setUint32(0, length);
   out[offset + 4] = type;

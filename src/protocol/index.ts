@@ -2,46 +2,23 @@
  * The smig wire protocol (docs/DESIGN.md §3): frames, messages, their codec, the incremental decoder and the
  * per-link state machines. Pure code: no sockets, no clock. `src/net` and `src/roles` build on it.
  */
+
+export type { FrameDecoderOptions } from './decoder.js';
+export { FrameDecoder, isProtocolError } from './decoder.js';
+export type { FrameBody } from './frames.js';
 export {
-  DEFAULT_MAX_FRAME_LENGTH,
-  FRAME_HEADER_LENGTH,
-  FrameType,
-  HELLO,
   checkedLength,
   concatParts,
+  DEFAULT_MAX_FRAME_LENGTH,
   encodeFrame,
   encodeFrameHeader,
   encodeFrameTo,
+  FRAME_HEADER_LENGTH,
+  FrameType,
   frameTypeName,
+  HELLO,
   isFrameType,
 } from './frames.js';
-export type { FrameBody } from './frames.js';
-export { FrameDecoder, isProtocolError } from './decoder.js';
-export type { FrameDecoderOptions } from './decoder.js';
-export {
-  MAX_DATA_BYTES,
-  MAX_DATA_SEGMENT_BYTES,
-  MAX_JSON_BYTES,
-  MAX_PLAN_BYTES,
-  MAX_RELAYS,
-  MAX_SHARE_BYTES,
-  MAX_STRING_BYTES,
-  MAX_TEXT_BYTES,
-  PROTOCOL_VERSION,
-  ProtocolState,
-  SESSION_ID_LENGTH,
-  SHA256_LENGTH,
-  WIRE_ERROR_CODES,
-  decodeMessage,
-  encodeMessage,
-  encodeMessageBytes,
-  errorMessageFor,
-  peerError,
-  sameSessionId,
-  sessionIdHex,
-  toWireText,
-  wireErrorName,
-} from './messages.js';
 export type {
   DataMessage,
   DataRelaySession,
@@ -67,4 +44,28 @@ export type {
   SessionMessage,
   SessionRole,
   StatusMessage,
+} from './messages.js';
+export {
+  decodeMessage,
+  encodeMessage,
+  encodeMessageBytes,
+  errorMessageFor,
+  MAX_DATA_BYTES,
+  MAX_DATA_SEGMENT_BYTES,
+  MAX_JSON_BYTES,
+  MAX_PLAN_BYTES,
+  MAX_RELAYS,
+  MAX_SHARE_BYTES,
+  MAX_STRING_BYTES,
+  MAX_TEXT_BYTES,
+  PROTOCOL_VERSION,
+  ProtocolState,
+  peerError,
+  SESSION_ID_LENGTH,
+  SHA256_LENGTH,
+  sameSessionId,
+  sessionIdHex,
+  toWireText,
+  WIRE_ERROR_CODES,
+  wireErrorName,
 } from './messages.js';

@@ -46,14 +46,14 @@
  * Strings are UTF-8 with no control characters. Decoded payloads (`bytes`, `share`) are views of the
  * frame body: wipe them in place when done; session ids are copies.
  */
-import { SmigError, type SmigErrorCode, isSmigError, smigError } from '../errors.js';
+import { isSmigError, type SmigError, type SmigErrorCode, smigError } from '../errors.js';
 import {
-  DEFAULT_MAX_FRAME_LENGTH,
-  FRAME_HEADER_LENGTH,
-  FrameType,
   checkedLength,
   concatParts,
+  DEFAULT_MAX_FRAME_LENGTH,
   encodeFrameHeader,
+  FRAME_HEADER_LENGTH,
+  FrameType,
   frameTypeName,
 } from './frames.js';
 
@@ -429,7 +429,10 @@ class Reader {
   #need(n: number, field: string): number {
     const at = this.#at;
     if (at + n > this.#body.length) {
-      throw malformed(`${this.#what}.${field}`, `truncated: needs ${n} bytes at offset ${at}, body has ${this.#body.length}`);
+      throw malformed(
+        `${this.#what}.${field}`,
+        `truncated: needs ${n} bytes at offset ${at}, body has ${this.#body.length}`,
+      );
     }
     this.#at += n;
     return at;
@@ -478,7 +481,8 @@ class Reader {
   /** No trailing bytes. */
   done(): void {
     const extra = this.#body.length - this.#at;
-    if (extra !== 0) throw malformed(this.#what, `${extra} trailing byte${extra === 1 ? '' : 's'} after offset ${this.#at}`);
+    if (extra !== 0)
+      throw malformed(this.#what, `${extra} trailing byte${extra === 1 ? '' : 's'} after offset ${this.#at}`);
   }
 }
 
@@ -568,7 +572,7 @@ function encodeSessionParts(msg: SessionMessage, max: number): Uint8Array[] {
       const leader = encodeText(msg.leader, MAX_STRING_BYTES, 'SESSION.leader');
       checkHostPort(msg.leader, 'SESSION.leader');
       checkLayout(msg.layout, 'SESSION.layout');
-      const count = msg.role === 'data-relay' ? msg.layout.dataRelays: msg.layout.keyRelays;
+      const count = msg.role === 'data-relay' ? msg.layout.dataRelays : msg.layout.keyRelays;
       checkInt(msg.index, 0, count - 1, 'SESSION.index');
       const plan = encodePlan(msg.plan);
       const w = new Writer(FrameType.SESSION, head + 1 + leader.length + 4 + plan.length, 0, max);
@@ -580,7 +584,12 @@ function encodeSessionParts(msg: SessionMessage, max: number): Uint8Array[] {
       const via = VIA_CODE[msg.via];
       if (via === undefined) throw malformed('SESSION.via', `'${String(msg.via)}' is not data-relay or key-relay`);
       checkLayout(msg.layout, 'SESSION.layout');
-      checkInt(msg.index, 0, (msg.via === 'data-relay' ? msg.layout.dataRelays: msg.layout.keyRelays) - 1, 'SESSION.index');
+      checkInt(
+        msg.index,
+        0,
+        (msg.via === 'data-relay' ? msg.layout.dataRelays : msg.layout.keyRelays) - 1,
+        'SESSION.index',
+      );
       const plan = encodePlan(msg.plan);
       const w = new Writer(FrameType.SESSION, head + 5 + plan.length, 0, max);
       w.u8(PROTOCOL_VERSION).bytes(msg.sessionId).u8(ROLE_CODE.leader).u8(via);
@@ -594,7 +603,9 @@ function encodeSessionParts(msg: SessionMessage, max: number): Uint8Array[] {
       const plan = encodePlan(msg.plan);
       const w = new Writer(FrameType.SESSION, head + 1 + name.length + 1 + 8 + plan.length, 0, max);
       w.u8(PROTOCOL_VERSION).bytes(msg.sessionId).u8(ROLE_CODE.destination).str8(name);
-      w.u8(msg.length === null ? 0 : DEST_LENGTH_KNOWN).u64(msg.length ?? 0).bytes(plan);
+      w.u8(msg.length === null ? 0 : DEST_LENGTH_KNOWN)
+        .u64(msg.length ?? 0)
+        .bytes(plan);
       return [w.buf];
     }
     default:
@@ -602,9 +613,14 @@ function encodeSessionParts(msg: SessionMessage, max: number): Uint8Array[] {
   }
 }
 
-function encodeJson(type: typeof FrameType.INSTRUCT | typeof FrameType.STATUS, payload: JsonObject, max: number): Uint8Array[] {
+function encodeJson(
+  type: typeof FrameType.INSTRUCT | typeof FrameType.STATUS,
+  payload: JsonObject,
+  max: number,
+): Uint8Array[] {
   const where = `${frameTypeName(type)}.payload`;
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw malformed(where, 'not a JSON object');
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload))
+    throw malformed(where, 'not a JSON object');
   let text: string;
   try {
     text = JSON.stringify(payload);
@@ -663,7 +679,7 @@ export function encodeMessage(msg: Message, maxFrameLength: number = DEFAULT_MAX
       checkInt(msg.length, 0, Number.MAX_SAFE_INTEGER, 'END.length');
       if (msg.sha256 !== null) checkBytes(msg.sha256, SHA256_LENGTH, SHA256_LENGTH, 'END.sha256');
       const w = new Writer(msg.type, msg.sha256 === null ? 8 : 8 + SHA256_LENGTH, 0, max).u64(msg.length);
-      return [msg.sha256 === null ? w.buf: w.bytes(msg.sha256).buf];
+      return [msg.sha256 === null ? w.buf : w.bytes(msg.sha256).buf];
     }
     case FrameType.DONE: {
       checkBytes(msg.sha256, SHA256_LENGTH, SHA256_LENGTH, 'DONE.sha256');
@@ -672,9 +688,18 @@ export function encodeMessage(msg: Message, maxFrameLength: number = DEFAULT_MAX
       const text = encodeText(msg.message, MAX_TEXT_BYTES, 'DONE.message');
       const receipt = msg.receipt;
       if (receipt !== undefined) checkBytes(receipt, 1, MAX_RECEIPT_LENGTH, 'DONE.receipt');
-      const flags = (msg.ok ? DONE_OK : 0) | (msg.exitStatus === null ? 0 : DONE_EXIT) | (receipt === undefined ? 0 : DONE_RECEIPT);
-      const w = new Writer(msg.type, 1 + SHA256_LENGTH + 8 + 4 + (receipt === undefined ? 0 : 1 + receipt.length) + text.length, 0, max);
-      w.u8(flags).bytes(msg.sha256).u64(msg.length).i32(msg.exitStatus ?? 0);
+      const flags =
+        (msg.ok ? DONE_OK : 0) | (msg.exitStatus === null ? 0 : DONE_EXIT) | (receipt === undefined ? 0 : DONE_RECEIPT);
+      const w = new Writer(
+        msg.type,
+        1 + SHA256_LENGTH + 8 + 4 + (receipt === undefined ? 0 : 1 + receipt.length) + text.length,
+        0,
+        max,
+      );
+      w.u8(flags)
+        .bytes(msg.sha256)
+        .u64(msg.length)
+        .i32(msg.exitStatus ?? 0);
       if (receipt !== undefined) w.u8(receipt.length).bytes(receipt);
       return [w.bytes(text).buf];
     }
@@ -686,7 +711,8 @@ export function encodeMessage(msg: Message, maxFrameLength: number = DEFAULT_MAX
     case FrameType.PAD: {
       checkInt(msg.length, 0, Number.MAX_SAFE_INTEGER, 'PAD.length');
       const parts = [new Writer(msg.type, 0, msg.length, max).buf];
-      for (let left = msg.length; left > 0; left -= ZEROS.length) parts.push(ZEROS.subarray(0, Math.min(left, ZEROS.length)));
+      for (let left = msg.length; left > 0; left -= ZEROS.length)
+        parts.push(ZEROS.subarray(0, Math.min(left, ZEROS.length)));
       return parts;
     }
     case FrameType.INSTRUCT:
@@ -716,7 +742,8 @@ export function encodeMessageBytes(msg: Message, maxFrameLength: number = DEFAUL
 function decodeSession(body: Uint8Array): SessionMessage {
   const r = new Reader(body, 'SESSION');
   const version = r.u8('version');
-  if (version !== PROTOCOL_VERSION) throw malformed('SESSION.version', `${version} is not supported (this is ${PROTOCOL_VERSION})`);
+  if (version !== PROTOCOL_VERSION)
+    throw malformed('SESSION.version', `${version} is not supported (this is ${PROTOCOL_VERSION})`);
   const sessionId = r.copy(SESSION_ID_LENGTH, 'sessionId');
   const roleCode = r.u8('role');
   const role = ROLE_OF[roleCode];
@@ -732,7 +759,8 @@ function decodeSession(body: Uint8Array): SessionMessage {
   const planAfter = (): { plan?: string } => {
     if (r.left < 2) return {};
     const n = r.u16('plan.length');
-    if (n === 0 || n > MAX_PLAN_BYTES) throw malformed('SESSION.plan.length', `${n} is out of range 1..${MAX_PLAN_BYTES}`);
+    if (n === 0 || n > MAX_PLAN_BYTES)
+      throw malformed('SESSION.plan.length', `${n} is out of range 1..${MAX_PLAN_BYTES}`);
     return { plan: decodeText(r.view(n, 'plan'), MAX_PLAN_BYTES, 'SESSION.plan') };
   };
   let msg: SessionMessage;
@@ -743,7 +771,7 @@ function decodeSession(body: Uint8Array): SessionMessage {
       checkHostPort(leader, 'SESSION.leader');
       const index = r.u8('index');
       const layout = layoutAfter();
-      checkInt(index, 0, (role === 'data-relay' ? layout.dataRelays: layout.keyRelays) - 1, 'SESSION.index');
+      checkInt(index, 0, (role === 'data-relay' ? layout.dataRelays : layout.keyRelays) - 1, 'SESSION.index');
       msg = { type: FrameType.SESSION, sessionId, role, leader, index, layout, ...planAfter() };
       break;
     }
@@ -753,7 +781,7 @@ function decodeSession(body: Uint8Array): SessionMessage {
       if (via === undefined) throw malformed('SESSION.via', `${viaCode} is not 1 (data-relay) or 2 (key-relay)`);
       const index = r.u8('index');
       const layout = layoutAfter();
-      checkInt(index, 0, (via === 'data-relay' ? layout.dataRelays: layout.keyRelays) - 1, 'SESSION.index');
+      checkInt(index, 0, (via === 'data-relay' ? layout.dataRelays : layout.keyRelays) - 1, 'SESSION.index');
       msg = { type: FrameType.SESSION, sessionId, role, via, index, layout, ...planAfter() };
       break;
     }
@@ -764,7 +792,14 @@ function decodeSession(body: Uint8Array): SessionMessage {
       if ((flags & ~DEST_LENGTH_KNOWN) !== 0) throw malformed('SESSION.flags', `unknown bits 0x${flags.toString(16)}`);
       const length = r.u64('length');
       if (!(flags & DEST_LENGTH_KNOWN) && length !== 0) throw malformed('SESSION.length', 'must be 0 when not known');
-      msg = { type: FrameType.SESSION, sessionId, role, name, length: flags & DEST_LENGTH_KNOWN ? length: null, ...planAfter() };
+      msg = {
+        type: FrameType.SESSION,
+        sessionId,
+        role,
+        name,
+        length: flags & DEST_LENGTH_KNOWN ? length : null,
+        ...planAfter(),
+      };
       break;
     }
     default:
@@ -848,12 +883,13 @@ export function decodeMessage(type: number, body: Uint8Array): Message {
       }
       const r = new Reader(body, 'END');
       const length = r.u64('length');
-      return { type, length, sha256: body.length === 8 ? null: r.copy(SHA256_LENGTH, 'sha256') };
+      return { type, length, sha256: body.length === 8 ? null : r.copy(SHA256_LENGTH, 'sha256') };
     }
     case FrameType.DONE: {
       const r = new Reader(body, 'DONE');
       const flags = r.u8('flags');
-      if ((flags & ~(DONE_OK | DONE_EXIT | DONE_RECEIPT)) !== 0) throw malformed('DONE.flags', `unknown bits 0x${flags.toString(16)}`);
+      if ((flags & ~(DONE_OK | DONE_EXIT | DONE_RECEIPT)) !== 0)
+        throw malformed('DONE.flags', `unknown bits 0x${flags.toString(16)}`);
       const sha256 = r.copy(SHA256_LENGTH, 'sha256');
       const length = r.u64('length');
       const status = r.i32('exitStatus');
@@ -861,11 +897,20 @@ export function decodeMessage(type: number, body: Uint8Array): Message {
       let receipt: { receipt?: Uint8Array } = {};
       if (flags & DONE_RECEIPT) {
         const n = r.u8('receipt.length');
-        if (n === 0 || n > MAX_RECEIPT_LENGTH) throw malformed('DONE.receipt.length', `${n} is out of range 1..${MAX_RECEIPT_LENGTH}`);
+        if (n === 0 || n > MAX_RECEIPT_LENGTH)
+          throw malformed('DONE.receipt.length', `${n} is out of range 1..${MAX_RECEIPT_LENGTH}`);
         receipt = { receipt: r.copy(n, 'receipt') };
       }
       const message = decodeText(r.rest(), MAX_TEXT_BYTES, 'DONE.message');
-      return { type, ok: (flags & DONE_OK) !== 0, sha256, length, exitStatus: flags & DONE_EXIT ? status: null, ...receipt, message };
+      return {
+        type,
+        ok: (flags & DONE_OK) !== 0,
+        sha256,
+        length,
+        exitStatus: flags & DONE_EXIT ? status : null,
+        ...receipt,
+        message,
+      };
     }
     case FrameType.ERROR: {
       const r = new Reader(body, 'ERROR');
@@ -1018,7 +1063,10 @@ export class ProtocolState {
         return;
       }
     }
-    throw smigError('SMIG_ERR_PROTOCOL_STATE', `${this.role} link: ${frameTypeName(type)} ${this.#where()} (expected ${this.#expected()})`);
+    throw smigError(
+      'SMIG_ERR_PROTOCOL_STATE',
+      `${this.role} link: ${frameTypeName(type)} ${this.#where()} (expected ${this.#expected()})`,
+    );
   }
 
   /**

@@ -27,30 +27,30 @@
  *   accepted.
  */
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import type { Hash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { access, open, realpath, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { access, open, realpath, stat, unlink } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
-import { wipe } from '../crypto/wipe.js';
-import { InnerOpener } from '../crypto/inner.js';
-import { fingerprint } from '../crypto/identity.js';
 import type { Identity, PublicIdentity } from '../crypto/identity.js';
+import { fingerprint } from '../crypto/identity.js';
+import { InnerOpener } from '../crypto/inner.js';
+import { wipe } from '../crypto/wipe.js';
 import { smigError } from '../errors.js';
-import { listenChannel } from '../net/index.js';
 import type { ChannelListener, FramedConnection, HostPort, ListenerLimits } from '../net/index.js';
-import { FrameType, decodeMessage, sessionIdHex } from '../protocol/index.js';
+import { listenChannel } from '../net/index.js';
 import type { DestinationSession, EndMessage, Message, SessionMessage } from '../protocol/index.js';
+import { decodeMessage, FrameType, sessionIdHex } from '../protocol/index.js';
+import { isVmName, VM_SUFFIX, VmRestore } from '../vm/destination.js';
+import { installNoClobber, sanitizeName, sweepStaleTemps, syncDir, upstreamFileError, writeAll } from './install.js';
 import { Link } from './link.js';
-import { destinationAckEcho } from './pace.js';
-import { logRejected, silentLogger } from './log.js';
 import type { Logger } from './log.js';
+import { logRejected, silentLogger } from './log.js';
+import { destinationAckEcho } from './pace.js';
 import type { ChannelTimeouts } from './source.js';
 import { Signal } from './util.js';
-import { VM_SUFFIX, VmRestore, isVmName } from '../vm/destination.js';
-import { installNoClobber, sanitizeName, sweepStaleTemps, syncDir, upstreamFileError, writeAll } from './install.js';
 
 export { installNoClobber, sanitizeName, sweepStaleTemps, upstreamFileError } from './install.js';
 
@@ -126,7 +126,8 @@ export class DestinationDaemon {
       if (!(await stat(dir)).isDirectory()) throw smigError('SMIG_ERR_FILE', `--out ${o.outDir}: not a directory`);
       await access(dir, fsConstants.W_OK | fsConstants.X_OK);
     } catch (err) {
-      if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('SMIG_')) throw err;
+      if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('SMIG_'))
+        throw err;
       const code = (err as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' ? 'no such directory' : code === 'EACCES' ? 'not writable' : (code ?? 'error');
       throw smigError('SMIG_ERR_FILE', `--out ${o.outDir}: ${why}`, err);
@@ -170,13 +171,18 @@ export class DestinationDaemon {
       if (info.error !== undefined) this.#log.event('link-failed', { remote: conn.remote, reason: info.error.message });
     });
     conn.onFrame((type, body) => {
-      if (type !== FrameType.SESSION) throw smigError('SMIG_ERR_PROTOCOL_STATE', `destination: frame type ${type} before SESSION (expected SESSION)`);
+      if (type !== FrameType.SESSION)
+        throw smigError('SMIG_ERR_PROTOCOL_STATE', `destination: frame type ${type} before SESSION (expected SESSION)`);
       const first = decodeMessage(type, body) as SessionMessage;
       if (first.role !== 'destination') {
-        throw smigError('SMIG_ERR_PROTOCOL_STATE', `destination: SESSION for role '${first.role}' (this host is a destination)`);
+        throw smigError(
+          'SMIG_ERR_PROTOCOL_STATE',
+          `destination: SESSION for role '${first.role}' (this host is a destination)`,
+        );
       }
       const max = this.#o.maxSessions ?? DEFAULT_RECV_SESSIONS;
-      if (this.#receipts.size >= max) throw smigError('SMIG_ERR_BUFFER_LIMIT', `busy: already receiving ${max} sessions`);
+      if (this.#receipts.size >= max)
+        throw smigError('SMIG_ERR_BUFFER_LIMIT', `busy: already receiving ${max} sessions`);
       const perAddress = this.#o.maxSessionsPerAddress ?? Math.ceil(max / 2);
       const from = peerAddress(conn.remote);
       if ([...this.#receipts].filter((x) => x.from === from).length >= perAddress) {
@@ -220,7 +226,14 @@ class Receipt {
   /** Resolves when the link has closed and the temporary file is gone. */
   readonly finished: Promise<void>;
 
-  constructor(o: DestinationOptions, dir: string, log: Logger, conn: FramedConnection, first: DestinationSession, from: string) {
+  constructor(
+    o: DestinationOptions,
+    dir: string,
+    log: Logger,
+    conn: FramedConnection,
+    first: DestinationSession,
+    from: string,
+  ) {
     this.#o = o;
     this.from = from;
     this.#dir = dir;
@@ -237,24 +250,44 @@ class Receipt {
       this.#inner.destroy();
       clearTimeout(this.#idleTimer);
       await this.#discard();
-      if (!this.#installed) this.#log.event('receive-failed', { bytes: this.#written, reason: end.error?.message ?? 'closed before END' });
+      if (!this.#installed)
+        this.#log.event('receive-failed', { bytes: this.#written, reason: end.error?.message ?? 'closed before END' });
     });
   }
 
   async open(): Promise<void> {
     if (this.#o.vm !== undefined && isVmName(this.#first.name)) {
       this.#vm = await VmRestore.start({
-        command: this.#o.vm.command, qmpPath: this.#tmp, name: sanitizeName(this.#first.name.slice(0, -VM_SUFFIX.length)),
-        session: sessionIdHex(this.#first.sessionId), log: this.#log, ...(this.#o.vm.timeoutMs === undefined ? {} : { timeoutMs: this.#o.vm.timeoutMs }),
+        command: this.#o.vm.command,
+        qmpPath: this.#tmp,
+        name: sanitizeName(this.#first.name.slice(0, -VM_SUFFIX.length)),
+        session: sessionIdHex(this.#first.sessionId),
+        log: this.#log,
+        ...(this.#o.vm.timeoutMs === undefined ? {} : { timeoutMs: this.#o.vm.timeoutMs }),
       });
-      this.#log.event('receive-open', { name: this.#first.name, length: this.#first.length, leader: this.#link.conn.remote, vm: true });
+      this.#log.event('receive-open', {
+        name: this.#first.name,
+        length: this.#first.length,
+        leader: this.#link.conn.remote,
+        vm: true,
+      });
       this.#link.start((msg) => this.#onMessage(msg));
       return;
     }
-    this.#fh = await open(this.#tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600).catch((err: NodeJS.ErrnoException) => {
-      throw smigError('SMIG_ERR_FILE', `destination: cannot create a temporary file (${err.code ?? err.message})`, err);
+    this.#fh = await open(this.#tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600).catch(
+      (err: NodeJS.ErrnoException) => {
+        throw smigError(
+          'SMIG_ERR_FILE',
+          `destination: cannot create a temporary file (${err.code ?? err.message})`,
+          err,
+        );
+      },
+    );
+    this.#log.event('receive-open', {
+      name: this.#first.name,
+      length: this.#first.length,
+      leader: this.#link.conn.remote,
     });
-    this.#log.event('receive-open', { name: this.#first.name, length: this.#first.length, leader: this.#link.conn.remote });
     destinationAckEcho(this.#first, this.#link); // a shaped link: answer the leader's writes as the profile's receiver did
     this.#armIdle();
     this.#link.start((msg) => this.#onMessage(msg));
@@ -275,7 +308,10 @@ class Receipt {
     switch (msg.type) {
       case FrameType.DATA: {
         if (msg.offset !== this.#written) {
-          throw smigError('SMIG_ERR_PROTOCOL_STATE', `destination: DATA at offset ${msg.offset}, expected ${this.#written}`);
+          throw smigError(
+            'SMIG_ERR_PROTOCOL_STATE',
+            `destination: DATA at offset ${msg.offset}, expected ${this.#written}`,
+          );
         }
         const declared = this.#first.length;
         if (declared !== null && this.#written + msg.bytes.length > declared) {
@@ -301,14 +337,18 @@ class Receipt {
     const header = this.#inner.header;
     if (header !== undefined && !this.#nameChecked) {
       // the leader's SESSION name decided how this session is received (file or VM): it must be the source's
-      if (header.name !== this.#first.name) throw smigError('SMIG_ERR_VERIFY', 'destination: the SESSION name differs from the sealed one');
+      if (header.name !== this.#first.name)
+        throw smigError('SMIG_ERR_VERIFY', 'destination: the SESSION name differs from the sealed one');
       this.#nameChecked = true;
     }
     for (const p of plain) {
       if (this.#vm !== undefined) await this.#vm.write(p);
       else {
         await writeAll(this.#fh!, p).catch((err: unknown) => {
-          this.#log.event('write-failed', { dir: this.#dir, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
+          this.#log.event('write-failed', {
+            dir: this.#dir,
+            reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message,
+          });
           throw upstreamFileError('write the file', err);
         });
       }
@@ -322,7 +362,10 @@ class Receipt {
     const streamDigest = new Uint8Array(this.#hash.digest());
     const declared = this.#first.length;
     if (end.length !== this.#written || (declared !== null && declared !== this.#written)) {
-      throw smigError('SMIG_ERR_VERIFY', `destination: received ${this.#written} bytes, END says ${end.length}${declared === null ? '' : `, SESSION said ${declared}`}`);
+      throw smigError(
+        'SMIG_ERR_VERIFY',
+        `destination: received ${this.#written} bytes, END says ${end.length}${declared === null ? '' : `, SESSION said ${declared}`}`,
+      );
     }
     if (end.sha256 === null || !Buffer.from(streamDigest).equals(end.sha256)) {
       throw smigError('SMIG_ERR_VERIFY', 'destination: the SHA-256 of the received bytes differs from the one in END');
@@ -332,19 +375,40 @@ class Receipt {
     await this.#writePlain(fin.plaintext);
     const header = this.#inner.header!;
     if (fin.length !== BigInt(this.#plainWritten) || (header.length !== null && header.length !== fin.length)) {
-      throw smigError('SMIG_ERR_VERIFY', `destination: wrote ${this.#plainWritten} bytes, the sealed payload has ${fin.length}`);
+      throw smigError(
+        'SMIG_ERR_VERIFY',
+        `destination: wrote ${this.#plainWritten} bytes, the sealed payload has ${fin.length}`,
+      );
     }
     const digest = fin.sha256;
-    const keepalive = setInterval(() => this.#link.post({ type: FrameType.PING, seq: 0 }), this.#o.keepaliveMs ?? KEEPALIVE_MS);
+    const keepalive = setInterval(
+      () => this.#link.post({ type: FrameType.PING, seq: 0 }),
+      this.#o.keepaliveMs ?? KEEPALIVE_MS,
+    );
     if (this.#vm !== undefined) {
       try {
         await this.#vm.finish();
-        const name = await installNoClobber(this.#tmp, this.#dir, `${sanitizeName(this.#first.name.slice(0, -VM_SUFFIX.length))}.qmp`);
+        const name = await installNoClobber(
+          this.#tmp,
+          this.#dir,
+          `${sanitizeName(this.#first.name.slice(0, -VM_SUFFIX.length))}.qmp`,
+        );
         this.#installed = true;
         await this.#vm.detach();
-        this.#log.event('installed', { vm: true, qmp: join(this.#dir, name), bytes: this.#plainWritten, sha256: Buffer.from(digest).toString('hex'), sealed: this.#inner.mode === 'sealed' });
+        this.#log.event('installed', {
+          vm: true,
+          qmp: join(this.#dir, name),
+          bytes: this.#plainWritten,
+          sha256: Buffer.from(digest).toString('hex'),
+          sealed: this.#inner.mode === 'sealed',
+        });
         const facts = { ok: true, sha256: digest, length: this.#plainWritten, exitStatus: null };
-        await this.#link.send({ type: FrameType.DONE, ...facts, receipt: this.#inner.receipt(facts), message: `verified ${this.#plainWritten} bytes (SHA-256); VM running at the destination (query-status running)` });
+        await this.#link.send({
+          type: FrameType.DONE,
+          ...facts,
+          receipt: this.#inner.receipt(facts),
+          message: `verified ${this.#plainWritten} bytes (SHA-256); VM running at the destination (query-status running)`,
+        });
       } finally {
         clearInterval(keepalive);
       }
@@ -368,19 +432,40 @@ class Receipt {
       const path = join(this.#dir, name);
       const sha256 = Buffer.from(digest).toString('hex');
       const from = this.#inner.signer === undefined ? {} : { source: fingerprint(this.#inner.signer) };
-      this.#log.event('installed', { file: path, bytes: this.#plainWritten, sha256, sealed: this.#inner.mode === 'sealed', ...from });
+      this.#log.event('installed', {
+        file: path,
+        bytes: this.#plainWritten,
+        sha256,
+        sealed: this.#inner.mode === 'sealed',
+        ...from,
+      });
       let exitStatus: number | null = null;
       let message = `verified ${this.#plainWritten} bytes (SHA-256) and installed`;
       if (this.#o.exec !== undefined) {
-        const r = await runExec(this.#o.exec, path, {
-          SMIG_FILE: path, SMIG_NAME: name, SMIG_BYTES: String(this.#plainWritten), SMIG_SHA256: sha256,
-          SMIG_SESSION: sessionIdHex(this.#first.sessionId),
-        }, this.#o.execTimeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS);
+        const r = await runExec(
+          this.#o.exec,
+          path,
+          {
+            SMIG_FILE: path,
+            SMIG_NAME: name,
+            SMIG_BYTES: String(this.#plainWritten),
+            SMIG_SHA256: sha256,
+            SMIG_SESSION: sessionIdHex(this.#first.sessionId),
+          },
+          this.#o.execTimeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS,
+        );
         exitStatus = r.status;
-        message += r.timedOut ? `; --exec timed out (killed, status ${r.status})` : `; --exec exited with status ${r.status}`;
+        message += r.timedOut
+          ? `; --exec timed out (killed, status ${r.status})`
+          : `; --exec exited with status ${r.status}`;
         this.#log.event('exec-done', { status: r.status, timedOut: r.timedOut });
       }
-      const facts = { ok: exitStatus === null || exitStatus === 0, sha256: digest, length: this.#plainWritten, exitStatus };
+      const facts = {
+        ok: exitStatus === null || exitStatus === 0,
+        sha256: digest,
+        length: this.#plainWritten,
+        exitStatus,
+      };
       await this.#link.send({ type: FrameType.DONE, ...facts, receipt: this.#inner.receipt(facts), message });
     } finally {
       clearInterval(keepalive);
@@ -400,13 +485,21 @@ class Receipt {
 /** `HOST` of a `HOST:PORT` (brackets of an IPv6 address removed; an IPv4-mapped address as IPv4). */
 function peerAddress(remote: string): string {
   const host = remote.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
-  return host.startsWith('::ffff:') && host.includes('.') ? host.slice(7): host;
+  return host.startsWith('::ffff:') && host.includes('.') ? host.slice(7) : host;
 }
 
 /** Runs `/bin/sh -c CMD smig-exec PATH`; status is the exit code, or 128 + the signal number. */
-function runExec(cmd: string, path: string, env: Record<string, string>, timeoutMs: number): Promise<{ status: number; timedOut: boolean }> {
+function runExec(
+  cmd: string,
+  path: string,
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<{ status: number; timedOut: boolean }> {
   return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', cmd, 'smig-exec', path], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } });
+    const child = spawn('/bin/sh', ['-c', cmd, 'smig-exec', path], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, ...env },
+    });
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;

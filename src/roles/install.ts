@@ -4,8 +4,8 @@
  * file-system failure as the one line that may travel upstream.
  */
 import { constants as fsConstants } from 'node:fs';
-import { link, lstat, open, readdir, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { link, lstat, open, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { smigError } from '../errors.js';
 

@@ -3,26 +3,49 @@
  * key, opens the envelope and forwards the plaintext to the destination, then relays its DONE. The registry in
  * leader.ts creates one per session id and hands it the links that join.
  */
-import { combineShares } from '../crypto/shares.js';
-import { EnvelopeOpener, PREFIX_BYTES, tryOpenHeader } from '../crypto/envelope.js';
+
 import type { EnvelopeHeader } from '../crypto/envelope.js';
+import { EnvelopeOpener, PREFIX_BYTES, tryOpenHeader } from '../crypto/envelope.js';
+import { combineShares } from '../crypto/shares.js';
 import { wipe } from '../crypto/wipe.js';
 import { isSmigError, smigError } from '../errors.js';
-import { connectChannel, formatHostPort, parseHostPort } from '../net/index.js';
 import type { FramedConnection } from '../net/index.js';
-import { FrameType, errorMessageFor, sameSessionId, sessionIdHex } from '../protocol/index.js';
-import type { DoneMessage, LeaderSession, Message, SessionLayout } from '../protocol/index.js';
+import { connectChannel, formatHostPort, parseHostPort } from '../net/index.js';
+import { RealClock } from '../pacing/clock.js';
 import type { PacingPlan } from '../pacing/plan.js';
+import type { ShapedPacer } from '../pacing/shape.js';
 import type { Pacer } from '../pacing/strategies.js';
+import type { DoneMessage, LeaderSession, Message, SessionLayout } from '../protocol/index.js';
+import { errorMessageFor, FrameType, sameSessionId, sessionIdHex } from '../protocol/index.js';
+import type { LeaderOptions } from './leader-options.js';
+import {
+  CHUNK_SLACK,
+  MAX_PLAIN_FRAME,
+  PACED_PROGRESS_DELAY_MS,
+  PROGRESS_BYTES,
+  PROGRESS_DELAY_MS,
+  SHAPED_GRACE_MS,
+  SHAPED_QUEUE_BYTES,
+} from './leader-options.js';
 import { Link } from './link.js';
 import type { Logger } from './log.js';
-import { ByteQueue, DATA_FRAME_OVERHEAD, cushionBytes, cushionSeconds, cutsWrites, hopPacer, hopSeed, isShaped, nextPayload, pacingLogFields, pacingReport, runShapedLink, startAckEcho } from './pace.js';
-import { RealClock } from '../pacing/clock.js';
-import type { ShapedPacer } from '../pacing/shape.js';
+import {
+  ByteQueue,
+  cushionBytes,
+  cushionSeconds,
+  cutsWrites,
+  DATA_FRAME_OVERHEAD,
+  hopPacer,
+  hopSeed,
+  isShaped,
+  nextPayload,
+  pacingLogFields,
+  pacingReport,
+  runShapedLink,
+  startAckEcho,
+} from './pace.js';
 import { ReorderBuffer } from './reorder.js';
 import { Signal, u64, waitOr } from './util.js';
-import { CHUNK_SLACK, MAX_PLAIN_FRAME, PACED_PROGRESS_DELAY_MS, PROGRESS_BYTES, PROGRESS_DELAY_MS, SHAPED_GRACE_MS, SHAPED_QUEUE_BYTES } from './leader-options.js';
-import type { LeaderOptions } from './leader-options.js';
 
 type Phase = 'collect' | 'forward' | 'finishing' | 'done' | 'failed';
 
@@ -73,7 +96,13 @@ export class LeaderSessionState {
   #lastPing = 0;
   #started = process.hrtime.bigint();
 
-  constructor(o: LeaderOptions, id: Uint8Array, layout: SessionLayout, plan: { text: string | undefined; plan: PacingPlan | undefined }, onGone: () => void) {
+  constructor(
+    o: LeaderOptions,
+    id: Uint8Array,
+    layout: SessionLayout,
+    plan: { text: string | undefined; plan: PacingPlan | undefined },
+    onGone: () => void,
+  ) {
     this.#o = o;
     this.#id = new Uint8Array(id); // decoded ids may be views of a frame buffer
     this.#layout = layout;
@@ -85,17 +114,33 @@ export class LeaderSessionState {
     this.#onGone = onGone;
     this.#reorder = new ReorderBuffer(o.maxWindow + CHUNK_SLACK);
     this.#keyTimer = setTimeout(() => this.#keyTimeout(), o.keyWaitMs);
-    this.#log.event('leader-open', { dataRelays: layout.dataRelays, keyRelays: layout.keyRelays, threshold: layout.threshold });
+    this.#log.event('leader-open', {
+      dataRelays: layout.dataRelays,
+      keyRelays: layout.keyRelays,
+      threshold: layout.threshold,
+    });
     this.#run().catch((err: unknown) => this.fail(err));
   }
 
   join(conn: FramedConnection, first: LeaderSession, release: () => void): void {
     const l = first.layout;
-    if (l.dataRelays !== this.#layout.dataRelays || l.keyRelays !== this.#layout.keyRelays || l.threshold !== this.#layout.threshold) {
-      throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: SESSION layout ${l.dataRelays}/${l.keyRelays}/${l.threshold} differs from the session's`);
+    if (
+      l.dataRelays !== this.#layout.dataRelays ||
+      l.keyRelays !== this.#layout.keyRelays ||
+      l.threshold !== this.#layout.threshold
+    ) {
+      throw smigError(
+        'SMIG_ERR_PROTOCOL_STATE',
+        `leader: SESSION layout ${l.dataRelays}/${l.keyRelays}/${l.threshold} differs from the session's`,
+      );
     }
-    if (first.plan !== this.#planText) throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: SESSION plan of ${first.via} ${first.index} differs from the session's`);
-    if (this.#phase === 'done' || this.#phase === 'failed') throw smigError('SMIG_ERR_PROTOCOL_STATE', 'leader: the session is over');
+    if (first.plan !== this.#planText)
+      throw smigError(
+        'SMIG_ERR_PROTOCOL_STATE',
+        `leader: SESSION plan of ${first.via} ${first.index} differs from the session's`,
+      );
+    if (this.#phase === 'done' || this.#phase === 'failed')
+      throw smigError('SMIG_ERR_PROTOCOL_STATE', 'leader: the session is over');
     const key = `${first.via}:${first.index}`;
     if (this.#links.has(key) || (first.via === 'key-relay' && this.#keyFinished.has(first.index))) {
       throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: ${first.via} ${first.index} joined twice`);
@@ -105,7 +150,14 @@ export class LeaderSessionState {
     const r: RelayLink = { via: first.via, index: first.index, link };
     this.#links.set(key, r);
     link.start((msg) => this.#onRelay(r, msg));
-    if (first.via === 'data-relay') startAckEcho(this.#plan, link, hopSeed(this.#id, 'leader', 1000 + first.index), this.#o.clock ?? new RealClock(), this.#stop.signal);
+    if (first.via === 'data-relay')
+      startAckEcho(
+        this.#plan,
+        link,
+        hopSeed(this.#id, 'leader', 1000 + first.index),
+        this.#o.clock ?? new RealClock(),
+        this.#stop.signal,
+      );
     void link.ended.then((end) => {
       release();
       this.#linkEnded(key, r, end.complete, end.error);
@@ -130,12 +182,16 @@ export class LeaderSessionState {
   #onRelay(r: RelayLink, msg: Message): void {
     switch (msg.type) {
       case FrameType.DATA_SEGMENT: {
-        if (r.via !== 'data-relay') throw smigError('SMIG_ERR_PROTOCOL_STATE', 'leader: DATA_SEGMENT on a key relay link');
+        if (r.via !== 'data-relay')
+          throw smigError('SMIG_ERR_PROTOCOL_STATE', 'leader: DATA_SEGMENT on a key relay link');
         this.#checkMark(msg.sessionId, msg.index, r, 'DATA_SEGMENT');
         if (this.#phase === 'done' || this.#phase === 'failed') return;
         const end = msg.offset + msg.bytes.length;
         if (this.#total !== null && end > this.#total) {
-          throw smigError('SMIG_ERR_FRAME_MALFORMED', `leader: DATA_SEGMENT [${msg.offset}, ${end}) beyond the END length ${this.#total}`);
+          throw smigError(
+            'SMIG_ERR_FRAME_MALFORMED',
+            `leader: DATA_SEGMENT [${msg.offset}, ${end}) beyond the END length ${this.#total}`,
+          );
         }
         // a small body may be a view of a much larger read buffer: copy it, so the window bounds real memory
         const bytes = msg.bytes.buffer.byteLength > 2 * msg.bytes.length ? new Uint8Array(msg.bytes) : msg.bytes;
@@ -144,9 +200,11 @@ export class LeaderSessionState {
         return;
       }
       case FrameType.KEY_SEGMENT:
-        if (r.via !== 'key-relay') throw smigError('SMIG_ERR_PROTOCOL_STATE', 'leader: KEY_SEGMENT on a data relay link');
+        if (r.via !== 'key-relay')
+          throw smigError('SMIG_ERR_PROTOCOL_STATE', 'leader: KEY_SEGMENT on a data relay link');
         this.#checkMark(msg.sessionId, msg.index, r, 'KEY_SEGMENT');
-        if (this.#phase === 'collect' && !this.#shares.has(msg.index)) this.#shares.set(msg.index, new Uint8Array(msg.share)); // a copy (Buffer#slice would be a view)
+        if (this.#phase === 'collect' && !this.#shares.has(msg.index))
+          this.#shares.set(msg.index, new Uint8Array(msg.share)); // a copy (Buffer#slice would be a view)
         wipe(msg.share);
         this.#wake.notify();
         return;
@@ -154,11 +212,17 @@ export class LeaderSessionState {
         if (r.via === 'key-relay') this.#keyFinished.add(r.index);
         else if (this.#total === null) {
           if (msg.length < this.#maxEnd) {
-            throw smigError('SMIG_ERR_FRAME_MALFORMED', `leader: END length ${msg.length} is below the ${this.#maxEnd} bytes already received`);
+            throw smigError(
+              'SMIG_ERR_FRAME_MALFORMED',
+              `leader: END length ${msg.length} is below the ${this.#maxEnd} bytes already received`,
+            );
           }
           this.#total = msg.length;
         } else if (msg.length !== this.#total) {
-          throw smigError('SMIG_ERR_FRAME_MALFORMED', `leader: END length ${msg.length} differs from ${this.#total} on another link`);
+          throw smigError(
+            'SMIG_ERR_FRAME_MALFORMED',
+            `leader: END length ${msg.length} differs from ${this.#total} on another link`,
+          );
         }
         this.#wake.notify();
         return;
@@ -168,8 +232,10 @@ export class LeaderSessionState {
   }
 
   #checkMark(id: Uint8Array, index: number, r: RelayLink, what: string): void {
-    if (!sameSessionId(id, this.#id)) throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: ${what} names another session`);
-    if (index !== r.index) throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: ${what} index ${index} on the link of ${r.via} ${r.index}`);
+    if (!sameSessionId(id, this.#id))
+      throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: ${what} names another session`);
+    if (index !== r.index)
+      throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: ${what} index ${index} on the link of ${r.via} ${r.index}`);
   }
 
   #linkEnded(key: string, r: RelayLink, complete: boolean, error: Error | undefined): void {
@@ -180,7 +246,8 @@ export class LeaderSessionState {
       return;
     }
     if (!complete) this.#log.event('link-lost', { via: r.via, index: r.index, reason: error?.message });
-    if (this.#links.size === 0) this.fail(smigError('SMIG_ERR_MIGRATION', 'every relay link closed before the migration completed'));
+    if (this.#links.size === 0)
+      this.fail(smigError('SMIG_ERR_MIGRATION', 'every relay link closed before the migration completed'));
     else this.#wake.notify();
   }
 
@@ -242,7 +309,11 @@ export class LeaderSessionState {
     clearTimeout(this.#keyTimer);
     const h = header!;
     const used = process.cpuUsage(cpu);
-    this.#log.event('key-rebuilt', { shares: this.#triedShares, length: h.length === null ? null : Number(h.length), cpuMs: Math.round((used.user + used.system) / 1000) });
+    this.#log.event('key-rebuilt', {
+      shares: this.#triedShares,
+      length: h.length === null ? null : Number(h.length),
+      cpuMs: Math.round((used.user + used.system) / 1000),
+    });
     await this.#openDestination(h);
     this.#phase = 'forward';
     return true;
@@ -252,15 +323,21 @@ export class LeaderSessionState {
   #checkKeyHopeless(): void {
     if (this.#triedShares === 0 || this.#keyFinished.size < this.#layout.keyRelays) return;
     if (this.#shares.size > this.#triedShares) return;
-    throw smigError('SMIG_ERR_SHARES',
-      `leader: no ${this.#layout.threshold} of the ${this.#shares.size} key shares rebuilt a key that opens the envelope (bad shares or corrupted data)`);
+    throw smigError(
+      'SMIG_ERR_SHARES',
+      `leader: no ${this.#layout.threshold} of the ${this.#shares.size} key shares rebuilt a key that opens the envelope (bad shares or corrupted data)`,
+    );
   }
 
   #keyTimeout(): void {
     if (this.#phase !== 'collect') return;
-    this.fail(smigError('SMIG_ERR_SHARES',
-      `leader: no key after ${this.#o.keyWaitMs} ms (${this.#shares.size} of ${this.#layout.threshold} shares` +
-      `${this.#triedShares > 0 ? ', and they did not open the envelope' : ''})`));
+    this.fail(
+      smigError(
+        'SMIG_ERR_SHARES',
+        `leader: no key after ${this.#o.keyWaitMs} ms (${this.#shares.size} of ${this.#layout.threshold} shares` +
+          `${this.#triedShares > 0 ? ', and they did not open the envelope' : ''})`,
+      ),
+    );
   }
 
   async #openDestination(h: EnvelopeHeader): Promise<void> {
@@ -273,7 +350,11 @@ export class LeaderSessionState {
       this.#destTexts.push(this.#destAddr);
       conn = await connectChannel(addr, { key: this.#o.clusterKey, retries: 1, ...this.#o.channel });
     } catch (err) {
-      throw smigError('SMIG_ERR_CONNECTION', `leader: cannot reach the destination: ${this.#scrub((err as Error).message)}`, err);
+      throw smigError(
+        'SMIG_ERR_CONNECTION',
+        `leader: cannot reach the destination: ${this.#scrub((err as Error).message)}`,
+        err,
+      );
     }
     if (this.#phase !== 'collect') {
       conn.destroy();
@@ -284,12 +365,21 @@ export class LeaderSessionState {
     dest.start((msg) => this.#fromDestination(msg));
     void dest.ended.then((end) => {
       if (this.#phase === 'done' || this.#phase === 'failed') return;
-      this.fail(end.early === true || end.error === undefined
-        ? smigError('SMIG_ERR_CONNECTION', 'the destination closed the connection before DONE')
-        : end.error);
+      this.fail(
+        end.early === true || end.error === undefined
+          ? smigError('SMIG_ERR_CONNECTION', 'the destination closed the connection before DONE')
+          : end.error,
+      );
     });
     this.#log.event('destination-open', { destination: this.#destAddr, name: h.name });
-    dest.post({ type: FrameType.SESSION, sessionId: this.#id, role: 'destination', name: h.name, length: h.length === null ? null : Number(h.length), ...(this.#planText === undefined ? {} : { plan: this.#planText }) });
+    dest.post({
+      type: FrameType.SESSION,
+      sessionId: this.#id,
+      role: 'destination',
+      name: h.name,
+      length: h.length === null ? null : Number(h.length),
+      ...(this.#planText === undefined ? {} : { plan: this.#planText }),
+    });
     if (isShaped(this.#pacer)) this.#forwardShaped(dest, this.#pacer).catch(() => {});
   }
 
@@ -307,26 +397,39 @@ export class LeaderSessionState {
     const cushioned = (): boolean => {
       if (ready) return true;
       if (q.bytes > 0) firstAt ??= performance.now();
-      ready = this.#plainLast || q.bytes >= this.#cushion || (firstAt !== undefined && performance.now() - firstAt >= cushionSeconds(this.#plan) * 1000);
+      ready =
+        this.#plainLast ||
+        q.bytes >= this.#cushion ||
+        (firstAt !== undefined && performance.now() - firstAt >= cushionSeconds(this.#plan) * 1000);
       return ready;
     };
-    await runShapedLink(pacer, {
-      available: () => (cushioned() ? q.bytes : 0),
-      take: (n) => {
-        const w = q.take(q.contiguous(n));
-        if (w !== undefined) this.#plainOffset += w.parts.reduce((a, b) => a + b.length, 0);
-        return w;
+    await runShapedLink(
+      pacer,
+      {
+        available: () => (cushioned() ? q.bytes : 0),
+        take: (n) => {
+          const w = q.take(q.contiguous(n));
+          if (w !== undefined) this.#plainOffset += w.parts.reduce((a, b) => a + b.length, 0);
+          return w;
+        },
+        complete: () => this.#plainLast,
+        more: (ms) => waitOr(this.#plainQueued, ms),
       },
-      complete: () => this.#plainLast,
-      more: (ms) => waitOr(this.#plainQueued, ms),
-    }, (frames, pad) => conn.batch(() => {
-      const sent = frames.map((w) => dest.sendPartsWiping(FrameType.DATA, [u64(w.offset), ...w.parts], w.parts));
-      if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
-      return Promise.all(sent).then(() => undefined);
-    }), {
-      frameOverhead: DATA_FRAME_OVERHEAD, cover: this.#plan?.cover !== false, graceMs: SHAPED_GRACE_MS,
-      done: () => this.#phase === 'done' || this.#phase === 'failed', signal: this.#stop.signal, onWrite: () => this.#plainSent.notify(),
-    });
+      (frames, pad) =>
+        conn.batch(() => {
+          const sent = frames.map((w) => dest.sendPartsWiping(FrameType.DATA, [u64(w.offset), ...w.parts], w.parts));
+          if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
+          return Promise.all(sent).then(() => undefined);
+        }),
+      {
+        frameOverhead: DATA_FRAME_OVERHEAD,
+        cover: this.#plan?.cover !== false,
+        graceMs: SHAPED_GRACE_MS,
+        done: () => this.#phase === 'done' || this.#phase === 'failed',
+        signal: this.#stop.signal,
+        onWrite: () => this.#plainSent.notify(),
+      },
+    );
   }
 
   /** Step 3: decrypts in-order ciphertext and forwards the plaintext. */
@@ -402,12 +505,16 @@ export class LeaderSessionState {
       clearTimeout(this.#progressTimer);
       this.#progressTimer = undefined;
       this.#progressSent = base;
-      for (const r of this.#links.values()) if (r.via === 'data-relay') r.link.post({ type: FrameType.PROGRESS, offset: base });
+      for (const r of this.#links.values())
+        if (r.via === 'data-relay') r.link.post({ type: FrameType.PROGRESS, offset: base });
     } else if (this.#progressTimer === undefined) {
-      this.#progressTimer = setTimeout(() => {
-        this.#progressTimer = undefined;
-        if (this.#phase === 'forward') this.#progress(true);
-      }, this.#planText === undefined ? PROGRESS_DELAY_MS : PACED_PROGRESS_DELAY_MS);
+      this.#progressTimer = setTimeout(
+        () => {
+          this.#progressTimer = undefined;
+          if (this.#phase === 'forward') this.#progress(true);
+        },
+        this.#planText === undefined ? PROGRESS_DELAY_MS : PACED_PROGRESS_DELAY_MS,
+      );
     }
   }
 
@@ -450,10 +557,19 @@ export class LeaderSessionState {
     }
     this.#phase = 'done';
     const seconds = Number(process.hrtime.bigint() - this.#started) / 1e9;
-    this.#log.event('session-done', { ok: msg.ok, bytes: msg.length, exitStatus: msg.exitStatus, seconds: Number(seconds.toFixed(3)) });
+    this.#log.event('session-done', {
+      ok: msg.ok,
+      bytes: msg.length,
+      exitStatus: msg.exitStatus,
+      seconds: Number(seconds.toFixed(3)),
+    });
     this.#log.event('pacing', pacingLogFields(pacingReport('leader → destination', this.#pacer)));
     const done: DoneMessage = { ...msg, message: this.#scrub(msg.message) };
-    for (const r of this.#links.values()) void r.link.send(done).then(() => r.link.close(), () => {});
+    for (const r of this.#links.values())
+      void r.link.send(done).then(
+        () => r.link.close(),
+        () => {},
+      );
     void this.#dest!.close();
     this.#cleanup();
   }

@@ -24,16 +24,23 @@
  * its partial file). Nothing a relay reads names the destination: messages are scrubbed of its address.
  * A relay link that ends early is only a lost link (the source re-sends its chunks through others).
  */
-import { sessionIdHex } from '../protocol/index.js';
+
 import type { FramedConnection } from '../net/index.js';
 import type { LeaderSession } from '../protocol/index.js';
-import { LeaderSessionState } from './leader-session.js';
+import { sessionIdHex } from '../protocol/index.js';
 import type { LeaderOptions } from './leader-options.js';
+import { LeaderSessionState } from './leader-session.js';
 import { sessionPlan } from './pace.js';
 import { Signal } from './util.js';
 
-export { PACED_PROGRESS_DELAY_MS, PROGRESS_BYTES, PROGRESS_DELAY_MS, SHAPED_GRACE_MS, SHAPED_QUEUE_BYTES } from './leader-options.js';
 export type { LeaderOptions } from './leader-options.js';
+export {
+  PACED_PROGRESS_DELAY_MS,
+  PROGRESS_BYTES,
+  PROGRESS_DELAY_MS,
+  SHAPED_GRACE_MS,
+  SHAPED_QUEUE_BYTES,
+} from './leader-options.js';
 
 /** The leader sessions of one relay daemon. */
 export class LeaderRegistry {

@@ -12,12 +12,13 @@
  *
  * Pacing is not done here: each role cuts and paces its payload writes itself (pace.ts).
  */
+
+import { wipe } from '../crypto/wipe.js';
 import type { SmigError } from '../errors.js';
 import { smigError } from '../errors.js';
 import type { CloseInfo, FramedConnection } from '../net/index.js';
-import { FrameType, ProtocolState, decodeMessage, peerError } from '../protocol/index.js';
 import type { LinkRole, Message } from '../protocol/index.js';
-import { wipe } from '../crypto/wipe.js';
+import { decodeMessage, FrameType, ProtocolState, peerError } from '../protocol/index.js';
 
 /** Handles a decoded inbound message; a returned promise pauses reading from this link until it settles. */
 export type MessageHandler = (msg: Message) => void | Promise<void>;
@@ -159,7 +160,11 @@ export class Link {
       this.state.checkClose();
       return { complete: true };
     } catch (err) {
-      return { complete: false, early: true, error: smigError('SMIG_ERR_CONNECTION', `${this.name}: ${(err as Error).message}`) };
+      return {
+        complete: false,
+        early: true,
+        error: smigError('SMIG_ERR_CONNECTION', `${this.name}: ${(err as Error).message}`),
+      };
     }
   }
 }

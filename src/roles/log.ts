@@ -69,7 +69,9 @@ export function createLogger(opts: LoggerOptions, base: LogFields = {}): Logger 
       const entries = Object.entries(all).filter((e): e is [string, LogValue] => e[1] !== undefined);
       const ts = now().toISOString();
       if (opts.format === 'json') {
-        opts.sink.write(`${JSON.stringify({ ts, component: opts.component, event: name, ...Object.fromEntries(entries) })}\n`);
+        opts.sink.write(
+          `${JSON.stringify({ ts, component: opts.component, event: name, ...Object.fromEntries(entries) })}\n`,
+        );
       } else {
         const kv = entries.map(([k, v]) => `${k}=${textValue(v)}`).join(' ');
         opts.sink.write(`${ts} ${opts.component} ${name}${kv ? ` ${kv}` : ''}\n`);

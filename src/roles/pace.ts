@@ -26,19 +26,27 @@
  */
 import { createHash } from 'node:crypto';
 import { isSmigError, smigError } from '../errors.js';
-import { RealClock } from '../pacing/clock.js';
 import type { Clock } from '../pacing/clock.js';
-import { constantWriteSize, overheadOf, parsePlan, planDuration, traceWrites } from '../pacing/plan.js';
+import { RealClock } from '../pacing/clock.js';
 import type { PacingPlan } from '../pacing/plan.js';
-import { createPacer } from '../pacing/strategies.js';
-import type { Pacer } from '../pacing/strategies.js';
-import { MIN_FRAME, isShaped, wireLimits } from '../pacing/shape.js';
-import { DEFAULT_SEGMENT } from '../pacing/plan.js';
-import { createRng } from '../util/rng.js';
-import { FrameType } from '../protocol/index.js';
-import type { Message } from '../protocol/index.js';
+import {
+  constantWriteSize,
+  DEFAULT_SEGMENT,
+  overheadOf,
+  parsePlan,
+  planDuration,
+  traceWrites,
+} from '../pacing/plan.js';
 import type { ShapedPacer } from '../pacing/shape.js';
+import { isShaped, MIN_FRAME, wireLimits } from '../pacing/shape.js';
+import type { Pacer } from '../pacing/strategies.js';
+import { createPacer } from '../pacing/strategies.js';
+import type { Message } from '../protocol/index.js';
+import { FrameType } from '../protocol/index.js';
+import { createRng } from '../util/rng.js';
+
 export { isShaped };
+
 import { FRAME_HEADER_LENGTH, SESSION_ID_LENGTH } from '../protocol/index.js';
 import type { LogFields } from './log.js';
 
@@ -73,8 +81,18 @@ export function sessionPlan(text: string | undefined): PacingPlan | undefined {
 }
 
 /** The pacer of one hop (a bulk pacer, which only counts, without a plan). */
-export function hopPacer(plan: PacingPlan | undefined, sessionId: Uint8Array, hop: Hop, index: number, clock: Clock = new RealClock()): Pacer {
-  return createPacer(plan ?? { strategy: 'bulk', seed: 0, binNs: '1000000000', overheads: { tls: 0, tcpip: 0, link: 0 } }, clock, hopSeed(sessionId, hop, index));
+export function hopPacer(
+  plan: PacingPlan | undefined,
+  sessionId: Uint8Array,
+  hop: Hop,
+  index: number,
+  clock: Clock = new RealClock(),
+): Pacer {
+  return createPacer(
+    plan ?? { strategy: 'bulk', seed: 0, binNs: '1000000000', overheads: { tls: 0, tcpip: 0, link: 0 } },
+    clock,
+    hopSeed(sessionId, hop, index),
+  );
 }
 
 /**
@@ -185,8 +203,8 @@ export function pacingReport(hop: string, pacer: Pacer): HopPacingReport {
     payloadBytes: s.payloadBytes,
     wireBytes: s.bytes,
     seconds,
-    rate: seconds > 0 ? s.bytes / seconds: null,
-    targetRate: paced && seconds > 0 ? s.accrued / seconds: null,
+    rate: seconds > 0 ? s.bytes / seconds : null,
+    targetRate: paced && seconds > 0 ? s.accrued / seconds : null,
     lateness: { n: s.lateness.n, p50: s.lateness.p50, p99: s.lateness.p99, max: s.lateness.max },
     ...(isShaped(pacer) ? { padBytes: pacer.padBytes, pausedSeconds: pacer.paused / 1000 } : {}),
   };
@@ -196,9 +214,18 @@ export function pacingReport(hop: string, pacer: Pacer): HopPacingReport {
 export function pacingLogFields(r: HopPacingReport): LogFields {
   const round = (x: number | null, d: number): number | null => (x === null ? null : Number(x.toFixed(d)));
   return {
-    hop: r.hop, strategy: r.strategy, writes: r.writes, payloadBytes: r.payloadBytes, wireBytes: r.wireBytes,
-    seconds: round(r.seconds, 3), rate: round(r.rate, 1), targetRate: round(r.targetRate, 1),
-    lateN: r.lateness.n, lateP50: round(r.lateness.p50, 4), lateP99: round(r.lateness.p99, 4), lateMax: round(r.lateness.max, 4),
+    hop: r.hop,
+    strategy: r.strategy,
+    writes: r.writes,
+    payloadBytes: r.payloadBytes,
+    wireBytes: r.wireBytes,
+    seconds: round(r.seconds, 3),
+    rate: round(r.rate, 1),
+    targetRate: round(r.targetRate, 1),
+    lateN: r.lateness.n,
+    lateP50: round(r.lateness.p50, 4),
+    lateP99: round(r.lateness.p99, 4),
+    lateMax: round(r.lateness.max, 4),
     ...(r.padBytes === undefined ? {} : { padBytes: r.padBytes, pausedSeconds: round(r.pausedSeconds ?? 0, 3) }),
   };
 }
@@ -313,7 +340,12 @@ export interface ShapedLinkOptions {
  * data, the schedule waits (pauses) up to `graceMs` for it; with none at all, a cover link sends the write as a
  * PAD and goes on covering without pausing until data comes back; a link without cover waits for data.
  */
-export async function runShapedLink(pacer: ShapedPacer, feed: ShapedFeed, write: ShapedWriter, o: ShapedLinkOptions): Promise<void> {
+export async function runShapedLink(
+  pacer: ShapedPacer,
+  feed: ShapedFeed,
+  write: ShapedWriter,
+  o: ShapedLinkOptions,
+): Promise<void> {
   const fo = o.frameOverhead;
   let covering = o.cover; // a cover link starts covering at once (its first bytes may wait for a cushion)
   while (!o.signal.aborted && !o.done()) {
@@ -404,7 +436,13 @@ export class AckEcho {
       if (at > MAX_ECHO_MS) return; // a lone ACK long after the data is not the data's echo
       if (this.#pending >= MAX_PENDING_POKES) return;
       this.#pending++;
-      void this.#clock.sleep(at, this.#signal).then(() => this.#post(), () => {}).finally(() => this.#pending--);
+      void this.#clock
+        .sleep(at, this.#signal)
+        .then(
+          () => this.#post(),
+          () => {},
+        )
+        .finally(() => this.#pending--);
     }
   }
 }
@@ -429,22 +467,42 @@ export function ackRuns(trace: { sizes: readonly number[]; gapsUs: readonly numb
  * Starts the {@link AckEcho} of a shaped link's receiver on `link` (nothing when the plan is not shaped, has no
  * cover, or its trace has no ACK-sized packet after data).
  */
-export function startAckEcho(plan: PacingPlan | undefined, link: { post(msg: Message): void; readonly isClosed: boolean; onInbound: ((type: number) => void) | undefined }, seed: number, clock: Clock, signal: AbortSignal): void {
+export function startAckEcho(
+  plan: PacingPlan | undefined,
+  link: { post(msg: Message): void; readonly isClosed: boolean; onInbound: ((type: number) => void) | undefined },
+  seed: number,
+  clock: Clock,
+  signal: AbortSignal,
+): void {
   const pp = plan?.profile;
   if (plan === undefined || plan.strategy !== 'profile' || pp?.trace === undefined || plan.cover === false) return;
   const lim = wireLimits(plan.overheads, plan.segment ?? DEFAULT_SEGMENT);
   const runs = ackRuns(pp.trace, lim.ackMax);
   if (!runs.some((r) => r.length > 0)) return;
-  const echo = new AckEcho(runs, seed, clock, () => {
-    if (!link.isClosed) link.post({ type: FrameType.PAD, length: 0 });
-  }, signal);
+  const echo = new AckEcho(
+    runs,
+    seed,
+    clock,
+    () => {
+      if (!link.isClosed) link.post({ type: FrameType.PAD, length: 0 });
+    },
+    signal,
+  );
   link.onInbound = (type) => {
     if (type === FrameType.DATA || type === FrameType.DATA_SEGMENT || type === FrameType.PAD) echo.onFrame();
   };
 }
 
 /** The destination's {@link AckEcho} on its link from the leader (plan from its SESSION), until the link ends. */
-export function destinationAckEcho(first: { sessionId: Uint8Array; plan?: string }, link: { post(msg: Message): void; readonly isClosed: boolean; onInbound: ((type: number) => void) | undefined; readonly ended: Promise<unknown> }): void {
+export function destinationAckEcho(
+  first: { sessionId: Uint8Array; plan?: string },
+  link: {
+    post(msg: Message): void;
+    readonly isClosed: boolean;
+    onInbound: ((type: number) => void) | undefined;
+    readonly ended: Promise<unknown>;
+  },
+): void {
   const stop = new AbortController();
   void link.ended.then(() => stop.abort());
   startAckEcho(sessionPlan(first.plan), link, hopSeed(first.sessionId, 'leader', 2000), new RealClock(), stop.signal);

@@ -23,23 +23,39 @@
  * ERROR (the leader is gone: fatal for the session). A relay shutting down just drops its links, which
  * the source treats as a lost relay and routes around.
  */
-import { smigError } from '../errors.js';
-import type { SmigError } from '../errors.js';
-import { connectChannel, listenChannel, parseHostPort } from '../net/index.js';
-import type { ChannelListener, FramedConnection, HostPort, ListenerLimits } from '../net/index.js';
+
 import { wipe } from '../crypto/wipe.js';
+import type { SmigError } from '../errors.js';
+import { smigError } from '../errors.js';
+import type { ChannelListener, FramedConnection, HostPort, ListenerLimits } from '../net/index.js';
+import { connectChannel, listenChannel, parseHostPort } from '../net/index.js';
 import type { Clock } from '../pacing/clock.js';
+import { RealClock } from '../pacing/clock.js';
 import type { PacingPlan } from '../pacing/plan.js';
+import type { ShapedPacer } from '../pacing/shape.js';
 import type { Pacer } from '../pacing/strategies.js';
-import { FrameType, decodeMessage, sessionIdHex } from '../protocol/index.js';
 import type { DataRelaySession, KeyRelaySession, Message, SessionMessage } from '../protocol/index.js';
+import { decodeMessage, FrameType, sessionIdHex } from '../protocol/index.js';
 import { LeaderRegistry } from './leader.js';
 import { Link } from './link.js';
-import { logRejected, silentLogger } from './log.js';
 import type { Logger } from './log.js';
-import { ByteQueue, DATA_SEGMENT_FRAME_OVERHEAD, cushionBytes, cushionSeconds, cutsWrites, hopPacer, hopSeed, isShaped, nextPayload, pacingLogFields, pacingReport, runShapedLink, sessionPlan, startAckEcho } from './pace.js';
-import { RealClock } from '../pacing/clock.js';
-import type { ShapedPacer } from '../pacing/shape.js';
+import { logRejected, silentLogger } from './log.js';
+import {
+  ByteQueue,
+  cushionBytes,
+  cushionSeconds,
+  cutsWrites,
+  DATA_SEGMENT_FRAME_OVERHEAD,
+  hopPacer,
+  hopSeed,
+  isShaped,
+  nextPayload,
+  pacingLogFields,
+  pacingReport,
+  runShapedLink,
+  sessionPlan,
+  startAckEcho,
+} from './pace.js';
 import type { ChannelTimeouts } from './source.js';
 import { Signal, u64, waitOr } from './util.js';
 
@@ -201,7 +217,10 @@ export class RelayDaemon {
     // the first frame decides the role; until it is handled, nothing else is read (a promise pauses the link)
     conn.onFrame((type, body) => {
       if (type !== FrameType.SESSION) {
-        throw smigError('SMIG_ERR_PROTOCOL_STATE', `relay: ${type === FrameType.ERROR ? 'ERROR' : `frame type ${type}`} before SESSION (expected SESSION)`);
+        throw smigError(
+          'SMIG_ERR_PROTOCOL_STATE',
+          `relay: ${type === FrameType.ERROR ? 'ERROR' : `frame type ${type}`} before SESSION (expected SESSION)`,
+        );
       }
       const first = decodeMessage(type, body) as SessionMessage;
       const id = sessionIdHex(first.sessionId);
@@ -228,7 +247,10 @@ export class RelayDaemon {
           }
           return undefined;
         default:
-          throw smigError('SMIG_ERR_PROTOCOL_STATE', `relay: SESSION for role '${first.role}' (this host is a relay: data-relay, key-relay or leader)`);
+          throw smigError(
+            'SMIG_ERR_PROTOCOL_STATE',
+            `relay: SESSION for role '${first.role}' (this host is a relay: data-relay, key-relay or leader)`,
+          );
       }
     });
   }
@@ -259,7 +281,13 @@ class Forward {
   readonly done: Promise<void>;
   #resolveDone!: () => void;
 
-  constructor(o: RelayOptions, log: Logger, conn: FramedConnection, first: DataRelaySession | KeyRelaySession, plan: PacingPlan | undefined) {
+  constructor(
+    o: RelayOptions,
+    log: Logger,
+    conn: FramedConnection,
+    first: DataRelaySession | KeyRelaySession,
+    plan: PacingPlan | undefined,
+  ) {
     this.#o = o;
     this.#log = log.with({ role: first.role, index: first.index });
     this.#first = { ...first, sessionId: new Uint8Array(first.sessionId) }; // decoded ids may be views of a frame buffer
@@ -277,7 +305,9 @@ class Forward {
   async open(): Promise<void> {
     const f = this.#first;
     this.#log.event('relay-open', { leader: f.leader, source: this.#up.conn.remote });
-    void this.#up.ended.then((end) => this.#upEnded(end.complete, end.early === true ? undefined: end.error)).catch(() => {});
+    void this.#up.ended
+      .then((end) => this.#upEnded(end.complete, end.early === true ? undefined : end.error))
+      .catch(() => {});
     let conn: FramedConnection;
     try {
       const addr = parseHostPort(f.leader, 'SESSION.leader');
@@ -291,13 +321,33 @@ class Forward {
     const down = new Link(conn, 'reply', `leader ${f.leader}`);
     this.#down = down;
     if (this.#dropped || this.#up.isClosed) conn.destroy();
-    void Promise.all([this.#up.ended, down.ended.then((end) => this.#downEnded(end.early === true ? undefined: end.error))]).then(() => this.#resolveDone());
+    void Promise.all([
+      this.#up.ended,
+      down.ended.then((end) => this.#downEnded(end.early === true ? undefined : end.error)),
+    ]).then(() => this.#resolveDone());
     down.start((msg) => this.#fromLeader(msg));
     this.#up.start((msg) => this.#fromSource(msg));
-    down.post({ type: FrameType.SESSION, sessionId: f.sessionId, role: 'leader', via: f.role, index: f.index, layout: f.layout, ...(f.plan === undefined ? {} : { plan: f.plan }) });
-    if (this.#pacer !== undefined && isShaped(this.#pacer)) startAckEcho(this.#plan, this.#up, hopSeed(f.sessionId, 'relay', 1000 + f.index), this.#o.clock ?? new RealClock(), this.#stop.signal);
-    if (this.#pacer !== undefined && isShaped(this.#pacer)) this.#forwardShaped(down, this.#pacer, this.#plan).catch(() => this.#stopForwarding());
-    else if (this.#pacer !== undefined && cutsWrites(this.#pacer)) this.#forwardPaced(down, this.#pacer).catch(() => this.#stopForwarding());
+    down.post({
+      type: FrameType.SESSION,
+      sessionId: f.sessionId,
+      role: 'leader',
+      via: f.role,
+      index: f.index,
+      layout: f.layout,
+      ...(f.plan === undefined ? {} : { plan: f.plan }),
+    });
+    if (this.#pacer !== undefined && isShaped(this.#pacer))
+      startAckEcho(
+        this.#plan,
+        this.#up,
+        hopSeed(f.sessionId, 'relay', 1000 + f.index),
+        this.#o.clock ?? new RealClock(),
+        this.#stop.signal,
+      );
+    if (this.#pacer !== undefined && isShaped(this.#pacer))
+      this.#forwardShaped(down, this.#pacer, this.#plan).catch(() => this.#stopForwarding());
+    else if (this.#pacer !== undefined && cutsWrites(this.#pacer))
+      this.#forwardPaced(down, this.#pacer).catch(() => this.#stopForwarding());
   }
 
   /**
@@ -314,22 +364,41 @@ class Forward {
     const cushioned = (): boolean => {
       if (ready) return true;
       if (this.#queue.bytes > 0) firstAt ??= performance.now();
-      ready = this.#endSeen || this.#queue.bytes >= this.#cushion || (firstAt !== undefined && performance.now() - firstAt >= this.#cushionMs);
+      ready =
+        this.#endSeen ||
+        this.#queue.bytes >= this.#cushion ||
+        (firstAt !== undefined && performance.now() - firstAt >= this.#cushionMs);
       return ready;
     };
-    await runShapedLink(pacer, {
-      available: () => (cushioned() ? this.#queue.bytes : 0),
-      take: (n) => this.#queue.take(this.#queue.contiguous(n)),
-      complete: () => this.#endSeen,
-      more: (ms) => waitOr(this.#queued, ms),
-    }, (frames, pad) => conn.batch(() => {
-      const sent = frames.map((w) => down.sendPartsWiping(FrameType.DATA_SEGMENT, [f.sessionId, Uint8Array.of(f.index), u64(w.offset), ...w.parts], w.parts));
-      if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
-      return Promise.all(sent).then(() => undefined);
-    }), {
-      frameOverhead: DATA_SEGMENT_FRAME_OVERHEAD, cover: p?.cover !== false, graceMs: PACED_FLUSH_MS,
-      done: () => this.#doneForwarded || this.#dropped, signal, onWrite: () => this.#sent.notify(),
-    });
+    await runShapedLink(
+      pacer,
+      {
+        available: () => (cushioned() ? this.#queue.bytes : 0),
+        take: (n) => this.#queue.take(this.#queue.contiguous(n)),
+        complete: () => this.#endSeen,
+        more: (ms) => waitOr(this.#queued, ms),
+      },
+      (frames, pad) =>
+        conn.batch(() => {
+          const sent = frames.map((w) =>
+            down.sendPartsWiping(
+              FrameType.DATA_SEGMENT,
+              [f.sessionId, Uint8Array.of(f.index), u64(w.offset), ...w.parts],
+              w.parts,
+            ),
+          );
+          if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
+          return Promise.all(sent).then(() => undefined);
+        }),
+      {
+        frameOverhead: DATA_SEGMENT_FRAME_OVERHEAD,
+        cover: p?.cover !== false,
+        graceMs: PACED_FLUSH_MS,
+        done: () => this.#doneForwarded || this.#dropped,
+        signal,
+        onWrite: () => this.#sent.notify(),
+      },
+    );
   }
 
   /** Shutdown: drop both links without ERROR (the source routes around a lost relay). */
@@ -358,13 +427,23 @@ class Forward {
         await pacer.take(DATA_SEGMENT_FRAME_OVERHEAD + msg.bytes.length, this.#stop.signal);
         // paper §5.2: the relay marks the chunk as a data segment of this session
         return down.sendWiping(
-          { type: FrameType.DATA_SEGMENT, sessionId: f.sessionId, index: f.index, offset: msg.offset, bytes: msg.bytes },
+          {
+            type: FrameType.DATA_SEGMENT,
+            sessionId: f.sessionId,
+            index: f.index,
+            offset: msg.offset,
+            bytes: msg.bytes,
+          },
           [msg.bytes],
         );
       }
       case FrameType.KEY: {
         // KEY_SEGMENT body = session id | u8 index | share, as parts: the share is never copied, and zeroed once sent
-        return down.sendPartsWiping(FrameType.KEY_SEGMENT, [f.sessionId, Uint8Array.of(f.index), msg.share], [msg.share]);
+        return down.sendPartsWiping(
+          FrameType.KEY_SEGMENT,
+          [f.sessionId, Uint8Array.of(f.index), msg.share],
+          [msg.share],
+        );
       }
       case FrameType.PING:
         // the source's keepalive: the link to the leader is as idle as this one. Only onto an empty queue
@@ -377,7 +456,11 @@ class Forward {
         this.#queued.notify();
         while (this.#queue.bytes > 0 && !this.#stop.signal.aborted) await this.#sent.wait(); // END after the data
         this.#log.event('relay-end', { bytes: this.#bytes });
-        if (this.#pacer !== undefined) this.#log.event('pacing', pacingLogFields(pacingReport(`relay ${f.index} → leader ${f.leader}`, this.#pacer)));
+        if (this.#pacer !== undefined)
+          this.#log.event(
+            'pacing',
+            pacingLogFields(pacingReport(`relay ${f.index} → leader ${f.leader}`, this.#pacer)),
+          );
         return down.send(msg);
       default:
         return undefined; // ERROR: the source gives up; its close follows
@@ -396,7 +479,12 @@ class Forward {
     // the cushion (pace.ts): its bytes, or as many seconds after the first byte (a payload may be smaller), or END
     while (this.#queue.bytes === 0 && !this.#endSeen && !signal.aborted) await this.#queued.wait();
     const until = performance.now() + this.#cushionMs;
-    while (this.#queue.bytes < this.#cushion && !this.#endSeen && !signal.aborted && (await waitOr(this.#queued, until - performance.now())));
+    while (
+      this.#queue.bytes < this.#cushion &&
+      !this.#endSeen &&
+      !signal.aborted &&
+      (await waitOr(this.#queued, until - performance.now()))
+    );
     while (!signal.aborted) {
       const q = this.#queue;
       if (q.bytes === 0) {
@@ -415,7 +503,11 @@ class Forward {
       if (signal.aborted) return;
       const w = q.take(run)!;
       this.#sent.notify(); // its waiters run after the write below has reached the socket (END stays behind the data)
-      await down.sendPartsWiping(FrameType.DATA_SEGMENT, [f.sessionId, Uint8Array.of(f.index), u64(w.offset), ...w.parts], w.parts);
+      await down.sendPartsWiping(
+        FrameType.DATA_SEGMENT,
+        [f.sessionId, Uint8Array.of(f.index), u64(w.offset), ...w.parts],
+        w.parts,
+      );
     }
   }
 
@@ -455,17 +547,22 @@ class Forward {
   #upEnded(complete: boolean, error: Error | undefined): void {
     const down = this.#down;
     if (this.#doneForwarded || down === undefined || this.#dropped) return;
-    if (complete) void down.close(); // the source has everything it needs (it saw DONE through another relay)
+    if (complete)
+      void down.close(); // the source has everything it needs (it saw DONE through another relay)
     else {
       this.#log.event('relay-lost-source', { reason: error?.message });
-      void down.fail(smigError('SMIG_ERR_CONNECTION', `relay: source link lost${error === undefined ? '' : ` (${error.message})`}`));
+      void down.fail(
+        smigError('SMIG_ERR_CONNECTION', `relay: source link lost${error === undefined ? '' : ` (${error.message})`}`),
+      );
     }
   }
 
   #downEnded(error: Error | undefined): void {
     if (this.#doneForwarded || this.#dropped || this.#up.isClosed) return;
-    const why: SmigError = smigError('SMIG_ERR_CONNECTION',
-      `leader ${this.#first.leader}: connection lost before DONE${error === undefined ? '' : ` (${error.message})`}`);
+    const why: SmigError = smigError(
+      'SMIG_ERR_CONNECTION',
+      `leader ${this.#first.leader}: connection lost before DONE${error === undefined ? '' : ` (${error.message})`}`,
+    );
     this.#log.event('relay-failed', { reason: why.message });
     void this.#up.fail(why);
   }

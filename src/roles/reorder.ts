@@ -32,7 +32,8 @@ export class ReorderBuffer {
   #ranges: Range[] = [];
 
   constructor(limit: number) {
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`ReorderBuffer: limit must be a positive integer, got ${limit}`);
+    if (!Number.isSafeInteger(limit) || limit < 1)
+      throw new RangeError(`ReorderBuffer: limit must be a positive integer, got ${limit}`);
     this.limit = limit;
   }
 

@@ -25,32 +25,51 @@
  * each awaited from the pacer first. Key links are not paced.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { smigError, isSmigError } from '../errors.js';
-import { EnvelopeSealer, DEFAULT_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from '../crypto/envelope.js';
-import { INNER_SIGNED, InnerSealer, innerStreamLength } from '../crypto/inner.js';
+import { DEFAULT_SEGMENT_SIZE, EnvelopeSealer, MIN_SEGMENT_SIZE } from '../crypto/envelope.js';
 import { fingerprint } from '../crypto/identity.js';
+import { INNER_SIGNED, InnerSealer, innerStreamLength } from '../crypto/inner.js';
 import { generateKey } from '../crypto/keyfile.js';
 import { splitKey } from '../crypto/shares.js';
 import { wipe } from '../crypto/wipe.js';
-import { connectChannel, formatHostPort } from '../net/index.js';
+import { isSmigError, smigError } from '../errors.js';
 import type { FramedConnection, HostPort } from '../net/index.js';
-import { FrameType, MAX_DATA_SEGMENT_BYTES, MAX_RELAYS, sessionIdHex } from '../protocol/index.js';
-import type { DoneMessage, Message, SessionLayout } from '../protocol/index.js';
-import { stringifyPlan } from '../pacing/plan.js';
+import { connectChannel, formatHostPort } from '../net/index.js';
 import type { PacingPlan } from '../pacing/plan.js';
-import type { Pacer } from '../pacing/strategies.js';
-import { Link } from './link.js';
-import { silentLogger } from './log.js';
-import type { Logger } from './log.js';
-import { ByteQueue, DATA_FRAME_OVERHEAD, cutsWrites, hopPacer, isShaped, nextPayload, pacingLogFields, pacingReport, runShapedLink } from './pace.js';
-import { MAX_RECORD } from '../pacing/shape.js';
+import { stringifyPlan } from '../pacing/plan.js';
 import type { ShapedPacer } from '../pacing/shape.js';
-import { Signal, checkCount, secondsSince, sendDataParts, waitOr } from './util.js';
+import { MAX_RECORD } from '../pacing/shape.js';
+import type { Pacer } from '../pacing/strategies.js';
+import type { DoneMessage, Message, SessionLayout } from '../protocol/index.js';
+import { FrameType, MAX_DATA_SEGMENT_BYTES, MAX_RELAYS, sessionIdHex } from '../protocol/index.js';
+import { Link } from './link.js';
+import type { Logger } from './log.js';
+import { silentLogger } from './log.js';
+import {
+  ByteQueue,
+  cutsWrites,
+  DATA_FRAME_OVERHEAD,
+  hopPacer,
+  isShaped,
+  nextPayload,
+  pacingLogFields,
+  pacingReport,
+  runShapedLink,
+} from './pace.js';
+import type { SourceOptions, SourceResult } from './source-options.js';
+import {
+  DEFAULT_CHUNK_SIZE,
+  DEFAULT_WINDOW,
+  KEEPALIVE_MS,
+  MAX_CHUNK_SIZE,
+  MAX_SOURCE_SEGMENT_SIZE,
+  PACED_CHUNK_SIZE,
+  PACED_SEGMENT_SIZE,
+} from './source-options.js';
+import { checkCount, Signal, secondsSince, sendDataParts, waitOr } from './util.js';
 import type { Chunk } from './window.js';
 import { ChunkCutter, SendWindow } from './window.js';
-import { DEFAULT_CHUNK_SIZE, DEFAULT_WINDOW, KEEPALIVE_MS, MAX_CHUNK_SIZE, MAX_SOURCE_SEGMENT_SIZE, PACED_CHUNK_SIZE, PACED_SEGMENT_SIZE } from './source-options.js';
-import type { SourceOptions, SourceResult } from './source-options.js';
 
+export type { ChannelTimeouts, SourceOptions, SourceResult } from './source-options.js';
 export {
   DEFAULT_CHUNK_SIZE,
   DEFAULT_WINDOW,
@@ -60,7 +79,6 @@ export {
   PACED_CHUNK_SIZE,
   PACED_SEGMENT_SIZE,
 } from './source-options.js';
-export type { ChannelTimeouts, SourceOptions, SourceResult } from './source-options.js';
 
 interface DataLink {
   index: number;
@@ -117,18 +135,30 @@ class SourceSession {
     checkCount(o.dataRelays.length, 1, MAX_RELAYS, 'data relays');
     checkCount(o.keyRelays.length, 1, MAX_RELAYS, 'key relays');
     checkCount(o.threshold, 1, o.keyRelays.length, `threshold (with ${o.keyRelays.length} key relays)`);
-    if (o.sessionId !== undefined && o.sessionId.length !== 16) throw smigError('SMIG_ERR_USAGE', `session id: ${o.sessionId.length} bytes, expected 16`);
+    if (o.sessionId !== undefined && o.sessionId.length !== 16)
+      throw smigError('SMIG_ERR_USAGE', `session id: ${o.sessionId.length} bytes, expected 16`);
     const paced = o.plan !== undefined && o.plan.strategy !== 'bulk';
-    this.#chunkSize = checkCount(o.chunkSize ?? (paced ? PACED_CHUNK_SIZE : DEFAULT_CHUNK_SIZE), 1024, MAX_CHUNK_SIZE, 'chunk size');
-    this.#segmentSize = checkCount(o.segmentSize ?? (paced ? PACED_SEGMENT_SIZE : DEFAULT_SEGMENT_SIZE), MIN_SEGMENT_SIZE, MAX_SOURCE_SEGMENT_SIZE, 'segment size');
+    this.#chunkSize = checkCount(
+      o.chunkSize ?? (paced ? PACED_CHUNK_SIZE : DEFAULT_CHUNK_SIZE),
+      1024,
+      MAX_CHUNK_SIZE,
+      'chunk size',
+    );
+    this.#segmentSize = checkCount(
+      o.segmentSize ?? (paced ? PACED_SEGMENT_SIZE : DEFAULT_SEGMENT_SIZE),
+      MIN_SEGMENT_SIZE,
+      MAX_SOURCE_SEGMENT_SIZE,
+      'segment size',
+    );
     const window = checkCount(o.window ?? DEFAULT_WINDOW, this.#chunkSize, 1024 * 1024 * 1024, 'window');
-    if (this.#chunkSize + this.#segmentSize + 16 > MAX_DATA_SEGMENT_BYTES) throw smigError('SMIG_ERR_USAGE', 'chunk size: too large for a frame');
+    if (this.#chunkSize + this.#segmentSize + 16 > MAX_DATA_SEGMENT_BYTES)
+      throw smigError('SMIG_ERR_USAGE', 'chunk size: too large for a frame');
     this.#o = o;
     this.#layout = { dataRelays: o.dataRelays.length, keyRelays: o.keyRelays.length, threshold: o.threshold };
     this.#leader = o.leader ?? o.dataRelays[randomInt(o.dataRelays.length)]!;
     this.#window = new SendWindow(window);
-    this.#plan = o.plan?.strategy === 'bulk' ? undefined: o.plan;
-    this.#planText = this.#plan === undefined ? undefined: stringifyPlan(this.#plan);
+    this.#plan = o.plan?.strategy === 'bulk' ? undefined : o.plan;
+    this.#planText = this.#plan === undefined ? undefined : stringifyPlan(this.#plan);
     this.#log = o.log ?? silentLogger;
     this.#outcome = new Promise<DoneMessage>((resolve, reject) => (this.#settle = { resolve, reject }));
     this.#outcome.catch(() => {}); // observed in run(); never an unhandled rejection
@@ -137,7 +167,7 @@ class SourceSession {
   async run(): Promise<SourceResult> {
     const o = this.#o;
     const start = process.hrtime.bigint();
-    const sessionId = o.sessionId === undefined ? new Uint8Array(randomBytes(16)): new Uint8Array(o.sessionId);
+    const sessionId = o.sessionId === undefined ? new Uint8Array(randomBytes(16)) : new Uint8Array(o.sessionId);
     const session = sessionIdHex(sessionId);
     this.#log = this.#log.with({ session: session.slice(0, 16) });
     const key = generateKey();
@@ -145,7 +175,11 @@ class SourceSession {
     let sealer: EnvelopeSealer | undefined;
     const destination = formatHostPort(o.destination);
     const inner = new InnerSealer({
-      sessionId, destination, name: o.name, length: o.length, segmentSize: this.#segmentSize,
+      sessionId,
+      destination,
+      name: o.name,
+      length: o.length,
+      segmentSize: this.#segmentSize,
       ...(o.destKey === undefined ? {} : { dest: o.destKey }),
       ...(o.identity === undefined ? {} : { signer: o.identity }),
     });
@@ -157,7 +191,10 @@ class SourceSession {
         sessionId,
         destination,
         name: o.name,
-        length: o.length === null ? null : BigInt(innerStreamLength(o.length, this.#segmentSize, inner.mode === INNER_SIGNED)),
+        length:
+          o.length === null
+            ? null
+            : BigInt(innerStreamLength(o.length, this.#segmentSize, inner.mode === INNER_SIGNED)),
         segmentSize: this.#segmentSize,
       });
     } catch (err) {
@@ -172,8 +209,12 @@ class SourceSession {
     try {
       if (o.signal?.aborted) onAbort();
       this.#log.event('session-start', {
-        name: o.name, length: o.length, leader: formatHostPort(this.#leader),
-        dataRelays: this.#layout.dataRelays, keyRelays: this.#layout.keyRelays, threshold: this.#layout.threshold,
+        name: o.name,
+        length: o.length,
+        leader: formatHostPort(this.#leader),
+        dataRelays: this.#layout.dataRelays,
+        keyRelays: this.#layout.keyRelays,
+        threshold: this.#layout.threshold,
       });
       await this.#open(sessionId, shares);
       keepalive = this.#keepalive();
@@ -187,7 +228,11 @@ class SourceSession {
       for (const h of hops) this.#log.event('pacing', pacingLogFields(h));
       await Promise.all([...this.#data, ...this.#keys].map((l) => l.link.close()));
       return {
-        session, name: o.name, bytes, ciphertextBytes: this.#window.acked, seconds,
+        session,
+        name: o.name,
+        bytes,
+        ciphertextBytes: this.#window.acked,
+        seconds,
         throughput: seconds > 0 ? bytes / seconds : 0,
         hosts: {
           leader: formatHostPort(this.#leader),
@@ -198,7 +243,12 @@ class SourceSession {
         threshold: this.#layout.threshold,
         lostRelays: this.#lost,
         resentChunks: this.#window.resent,
-        done: { sha256: Buffer.from(done.sha256).toString('hex'), length: done.length, exitStatus: done.exitStatus, message: done.message },
+        done: {
+          sha256: Buffer.from(done.sha256).toString('hex'),
+          length: done.length,
+          exitStatus: done.exitStatus,
+          message: done.message,
+        },
         receipt: this.#proof === 'signed' ? { kind: 'signed', fingerprint: fingerprint(o.destKey!) } : { kind: 'mac' },
         pacing: { strategy: this.#plan?.strategy ?? 'bulk', hops },
       };
@@ -234,31 +284,49 @@ class SourceSession {
       if (r.status === 'fulfilled') {
         const pacer = hopPacer(this.#plan, sessionId, 'source', index, o.clock);
         this.#data.push({ index, addr, link: new Link(r.value, 'reply', `data relay ${addr}`), lost: false, pacer });
-      }
-      else this.#unreachable('data', addr, r.reason);
+      } else this.#unreachable('data', addr, r.reason);
     });
     keys.forEach((r, index) => {
       const addr = formatHostPort(o.keyRelays[index]!);
-      if (r.status === 'fulfilled') this.#keys.push({ index, addr, link: new Link(r.value, 'reply', `key relay ${addr}`) });
+      if (r.status === 'fulfilled')
+        this.#keys.push({ index, addr, link: new Link(r.value, 'reply', `key relay ${addr}`) });
       else this.#unreachable('key', addr, r.reason);
     });
     if (this.#data.length === 0) throw smigError('SMIG_ERR_MIGRATION', `no data relay reachable (${firstError(data)})`);
     if (this.#keys.length < this.#layout.threshold) {
-      throw smigError('SMIG_ERR_MIGRATION',
+      throw smigError(
+        'SMIG_ERR_MIGRATION',
         `only ${this.#keys.length} of ${this.#layout.keyRelays} key relays reachable, the threshold is ${this.#layout.threshold}` +
-        (this.#keys.length < this.#layout.keyRelays ? ` (${firstError(keys)})` : ''));
+          (this.#keys.length < this.#layout.keyRelays ? ` (${firstError(keys)})` : ''),
+      );
     }
     // small control frames: posted (ordered on each link); a link that fails now is handled by its end
     for (const d of this.#data) {
       d.link.start((msg) => this.#onReply(d.link, msg));
       void d.link.ended.then((end) => this.#onDataEnd(d, end.error));
-      d.link.post({ type: FrameType.SESSION, sessionId, role: 'data-relay', leader, index: d.index, layout: this.#layout, ...this.#planField() });
+      d.link.post({
+        type: FrameType.SESSION,
+        sessionId,
+        role: 'data-relay',
+        leader,
+        index: d.index,
+        layout: this.#layout,
+        ...this.#planField(),
+      });
     }
     for (const k of this.#keys) {
       k.link.start((msg) => this.#onReply(k.link, msg));
       void k.link.ended.then((end) => this.#onKeyEnd(k, end.error));
       const share = shares[k.index]!;
-      k.link.post({ type: FrameType.SESSION, sessionId, role: 'key-relay', leader, index: k.index, layout: this.#layout, ...this.#planField() });
+      k.link.post({
+        type: FrameType.SESSION,
+        sessionId,
+        role: 'key-relay',
+        leader,
+        index: k.index,
+        layout: this.#layout,
+        ...this.#planField(),
+      });
       // KEY as a frame of parts: the share is not copied into an encode buffer, and is zeroed once sent
       k.link.sendPartsWiping(FrameType.KEY, [share], [share]).catch(() => {});
       k.link.post({ type: FrameType.END, length: share.length, sha256: null });
@@ -287,7 +355,11 @@ class SourceSession {
 
   #unreachable(kind: string, addr: string, reason: unknown): void {
     this.#lost.push(addr);
-    this.#log.event('relay-unreachable', { kind, addr, reason: reason instanceof Error ? reason.message : String(reason) });
+    this.#log.event('relay-unreachable', {
+      kind,
+      addr,
+      reason: reason instanceof Error ? reason.message : String(reason),
+    });
   }
 
   /** Reads the payload, seals it (inner stream, then envelope), cuts chunks, and adds them to the window as room allows. */
@@ -304,7 +376,7 @@ class SourceSession {
     await wrap([inner.prefix()]);
     for await (const buf of this.#o.input) {
       if (this.#over) return;
-      const plain = buf instanceof Uint8Array ? buf: new Uint8Array(0);
+      const plain = buf instanceof Uint8Array ? buf : new Uint8Array(0);
       const sealed = inner.push(plain);
       wipe(plain);
       await wrap(sealed);
@@ -338,7 +410,7 @@ class SourceSession {
         await this.#sendChunk(d, chunk);
       }
     } catch (err) {
-      if (!this.#over) this.#relayLost(d, err instanceof Error ? err: undefined); // the send failed: the link is gone
+      if (!this.#over) this.#relayLost(d, err instanceof Error ? err : undefined); // the send failed: the link is gone
     }
   }
 
@@ -363,18 +435,30 @@ class SourceSession {
       }
     };
     try {
-      await runShapedLink(pacer, {
-        available: () => (fill(), q.bytes),
-        take: (n) => q.take(Math.min(n, q.contiguous(n))),
-        complete: () => true,
-        more: (ms) => waitOr(this.#work, ms),
-      }, (frames, pad) => conn.batch(() => {
-        const sent = frames.map((f) => sendDataParts(conn, f.offset, f.parts));
-        if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
-        return Promise.all(sent).then(() => undefined);
-      }), { frameOverhead: DATA_FRAME_OVERHEAD, cover: plan.cover !== false, graceMs: 0, done: () => this.#over || d.lost, signal: this.#stop.signal });
+      await runShapedLink(
+        pacer,
+        {
+          available: () => (fill(), q.bytes),
+          take: (n) => q.take(Math.min(n, q.contiguous(n))),
+          complete: () => true,
+          more: (ms) => waitOr(this.#work, ms),
+        },
+        (frames, pad) =>
+          conn.batch(() => {
+            const sent = frames.map((f) => sendDataParts(conn, f.offset, f.parts));
+            if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
+            return Promise.all(sent).then(() => undefined);
+          }),
+        {
+          frameOverhead: DATA_FRAME_OVERHEAD,
+          cover: plan.cover !== false,
+          graceMs: 0,
+          done: () => this.#over || d.lost,
+          signal: this.#stop.signal,
+        },
+      );
     } catch (err) {
-      if (!this.#over && !d.lost) this.#relayLost(d, err instanceof Error ? err: undefined);
+      if (!this.#over && !d.lost) this.#relayLost(d, err instanceof Error ? err : undefined);
     }
   }
 
@@ -413,21 +497,38 @@ class SourceSession {
         this.#room.notify();
         this.#maybeEnd();
         return;
-      case FrameType.DONE:
+      case FrameType.DONE: {
         if (this.#over) return;
-        this.#log.event('done', { via: link.name, ok: msg.ok, length: msg.length, exitStatus: msg.exitStatus, message: msg.message });
+        this.#log.event('done', {
+          via: link.name,
+          ok: msg.ok,
+          length: msg.length,
+          exitStatus: msg.exitStatus,
+          message: msg.message,
+        });
         if (!msg.ok) {
           const status = msg.exitStatus === null ? '' : ` (exec exit status ${msg.exitStatus})`;
           const proven = this.#produced && this.#inner?.verifyReceipt(msg, msg.receipt ?? null).valid === true;
-          this.#fail(smigError('SMIG_ERR_MIGRATION', `the destination reported a failure${proven ? '' : ` (unverified, via ${link.name})`}: ${msg.message}${status}`));
+          this.#fail(
+            smigError(
+              'SMIG_ERR_MIGRATION',
+              `the destination reported a failure${proven ? '' : ` (unverified, via ${link.name})`}: ${msg.message}${status}`,
+            ),
+          );
           return;
         }
-        const verdict = this.#produced && this.#inner !== undefined
-          ? this.#inner.verifyReceipt(msg, msg.receipt ?? null)
-          : { valid: false as const, reason: 'it came before the whole payload was sent' };
+        const verdict =
+          this.#produced && this.#inner !== undefined
+            ? this.#inner.verifyReceipt(msg, msg.receipt ?? null)
+            : { valid: false as const, reason: 'it came before the whole payload was sent' };
         if (!verdict.valid) {
           this.#log.event('receipt-invalid', { via: link.name, reason: verdict.reason });
-          this.#fail(smigError('SMIG_ERR_VERIFY', `${link.name} sent a DONE with a forged or invalid receipt (${verdict.reason}): not confirmed`));
+          this.#fail(
+            smigError(
+              'SMIG_ERR_VERIFY',
+              `${link.name} sent a DONE with a forged or invalid receipt (${verdict.reason}): not confirmed`,
+            ),
+          );
           return;
         }
         this.#proof = verdict.kind;
@@ -435,6 +536,7 @@ class SourceSession {
         this.#settle.resolve(msg);
         this.#wakeAll();
         return;
+      }
       case FrameType.ERROR:
         this.#fail(link.peerError);
         return;
@@ -466,7 +568,12 @@ class SourceSession {
     this.#log.event('relay-lost', { kind: 'data', addr: d.addr, requeued, reason: error?.message });
     this.#work.notify();
     if (this.#data.every((x) => x.lost)) {
-      this.#fail(smigError('SMIG_ERR_MIGRATION', `every data relay was lost (last: ${d.addr}${error ? `: ${error.message}` : ''})`));
+      this.#fail(
+        smigError(
+          'SMIG_ERR_MIGRATION',
+          `every data relay was lost (last: ${d.addr}${error ? `: ${error.message}` : ''})`,
+        ),
+      );
     }
   }
 
@@ -482,7 +589,8 @@ class SourceSession {
   /** Fails the session once (first error wins); returns the failure as SMIG_ERR_MIGRATION. */
   #fail(err: unknown): Error {
     const message = err instanceof Error ? err.message : String(err);
-    const failure = isSmigError(err) && err.code === 'SMIG_ERR_MIGRATION' ? err: smigError('SMIG_ERR_MIGRATION', message, err);
+    const failure =
+      isSmigError(err) && err.code === 'SMIG_ERR_MIGRATION' ? err : smigError('SMIG_ERR_MIGRATION', message, err);
     if (!this.#over) {
       this.#over = true;
       this.#settle.reject(failure);

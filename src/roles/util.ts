@@ -1,7 +1,7 @@
 /** Small helpers shared by the roles: a wake-up signal, the DATA frame header, option checks. */
 import { smigError } from '../errors.js';
-import { FrameType } from '../protocol/index.js';
 import type { FramedConnection } from '../net/index.js';
+import { FrameType } from '../protocol/index.js';
 
 /**
  * A level-free wake-up: `wait()` resolves at the next `notify()` (or at once if one came since the last

@@ -33,7 +33,8 @@ export class ChunkCutter {
   #bytes = 0;
 
   constructor(target: number) {
-    if (!Number.isSafeInteger(target) || target < 1) throw new RangeError(`ChunkCutter: target must be a positive integer, got ${target}`);
+    if (!Number.isSafeInteger(target) || target < 1)
+      throw new RangeError(`ChunkCutter: target must be a positive integer, got ${target}`);
     this.target = target;
   }
 
@@ -42,7 +43,7 @@ export class ChunkCutter {
     if (piece.length === 0) return undefined;
     this.#parts.push(piece);
     this.#bytes += piece.length;
-    return this.#bytes >= this.target ? this.flush(): undefined;
+    return this.#bytes >= this.target ? this.flush() : undefined;
   }
 
   /** The parts gathered so far as a (short) chunk, or undefined when there are none. */
@@ -85,7 +86,8 @@ export class SendWindow {
   #resent = 0;
 
   constructor(window: number) {
-    if (!Number.isSafeInteger(window) || window < 1) throw new RangeError(`SendWindow: window must be a positive integer, got ${window}`);
+    if (!Number.isSafeInteger(window) || window < 1)
+      throw new RangeError(`SendWindow: window must be a positive integer, got ${window}`);
     this.window = window;
   }
 

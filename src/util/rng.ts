@@ -10,13 +10,17 @@ export type Rng = () => number;
  * @throws SmigError SMIG_ERR_USAGE when the seed is not a finite number.
  */
 export function createRng(seed: number): Rng {
-  if (!Number.isFinite(seed)) throw smigError('SMIG_ERR_USAGE', `createRng: seed must be a finite number (got ${seed})`);
+  if (!Number.isFinite(seed))
+    throw smigError('SMIG_ERR_USAGE', `createRng: seed must be a finite number (got ${seed})`);
   let s = (Math.trunc(seed) >>> 0) ^ Math.imul(Math.floor(seed / 2 ** 32) >>> 0, 0x85ebca6b);
   const splitmix = (): number => {
     s = (s + 0x9e3779b9) | 0;
     return fmix32(s);
   };
-  let a = splitmix(), b = splitmix(), c = splitmix(), d = 1;
+  let a = splitmix(),
+    b = splitmix(),
+    c = splitmix(),
+    d = 1;
   const u32 = (): number => {
     const t = (((a + b) | 0) + d) | 0;
     d = (d + 1) | 0;
@@ -36,7 +40,11 @@ export function createRng(seed: number): Rng {
  */
 export function deriveSeed(seed: number, stream: number): number {
   const lo = fmix32((Math.trunc(seed) >>> 0) ^ Math.imul(Math.floor(seed / 2 ** 32) >>> 0, 0xcc9e2d51));
-  return fmix32(lo ^ Math.imul((Math.trunc(stream) >>> 0) + 1, 0x9e3779b9) ^ Math.imul(Math.floor(stream / 2 ** 32) >>> 0, 0x1b873593));
+  return fmix32(
+    lo ^
+      Math.imul((Math.trunc(stream) >>> 0) + 1, 0x9e3779b9) ^
+      Math.imul(Math.floor(stream / 2 ** 32) >>> 0, 0x1b873593),
+  );
 }
 
 /** murmur3's 32-bit finalizer. */

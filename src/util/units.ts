@@ -8,7 +8,7 @@ import { smigError } from '../errors.js';
 const NS_PER: Record<string, bigint> = {
   ns: 1n,
   us: 1_000n,
-  'µs': 1_000n,
+  µs: 1_000n,
   ms: 1_000_000n,
   s: 1_000_000_000n,
   m: 60_000_000_000n,
@@ -23,7 +23,8 @@ const NS_PER: Record<string, bigint> = {
  */
 export function parseDuration(text: string, what = 'duration'): bigint {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|min|h)?\s*$/.exec(text);
-  if (!m) throw smigError('SMIG_ERR_BAD_DURATION', `${what}: '${text}' is not a duration (examples: 1s, 10ms, 250us, 2m)`);
+  if (!m)
+    throw smigError('SMIG_ERR_BAD_DURATION', `${what}: '${text}' is not a duration (examples: 1s, 10ms, 250us, 2m)`);
   const unit = NS_PER[m[2] ?? 's']!;
   const [intPart, fracPart = ''] = m[1]!.split('.');
   // exact decimal arithmetic: integer part and fraction scaled separately, no float rounding
@@ -37,7 +38,13 @@ export function parseDuration(text: string, what = 'duration'): bigint {
 
 /** Formats nanoseconds the way the parser reads them back (`1s`, `250us`, `1.5ms`). */
 export function formatDuration(ns: bigint): string {
-  const units: [string, bigint][] = [['h', NS_PER.h!], ['m', NS_PER.m!], ['s', NS_PER.s!], ['ms', NS_PER.ms!], ['us', NS_PER.us!]];
+  const units: [string, bigint][] = [
+    ['h', NS_PER.h!],
+    ['m', NS_PER.m!],
+    ['s', NS_PER.s!],
+    ['ms', NS_PER.ms!],
+    ['us', NS_PER.us!],
+  ];
   for (const [name, size] of units) {
     if (ns >= size && ns % size === 0n) return `${ns / size}${name}`;
   }
@@ -67,7 +74,11 @@ function prefixScale(prefix: string): number | undefined {
 export function parseSize(text: string, what = 'size'): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$/.exec(text);
   const value = m ? sizeUnit(m[2]!) : undefined;
-  if (!m || value === undefined) throw smigError('SMIG_ERR_BAD_SIZE', `${what}: '${text}' is not a size (examples: 1500, 64KiB, 256MB; tc's 64kb = 64KiB)`);
+  if (!m || value === undefined)
+    throw smigError(
+      'SMIG_ERR_BAD_SIZE',
+      `${what}: '${text}' is not a size (examples: 1500, 64KiB, 256MB; tc's 64kb = 64KiB)`,
+    );
   const bytes = Number(m[1]) * value;
   if (!Number.isSafeInteger(Math.round(bytes))) throw smigError('SMIG_ERR_BAD_SIZE', `${what}: '${text}' is too large`);
   return Math.round(bytes);
@@ -101,10 +112,14 @@ export function parseRate(text: string, what = 'rate'): number {
   const m = /^\s*(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*([A-Za-z/]*)\s*$/.exec(text);
   const perByte = m ? rateUnit(m[2]!) : undefined;
   if (!m || perByte === undefined) {
-    throw smigError('SMIG_ERR_BAD_RATE', `${what}: '${text}' is not a rate (as tc: 128kbit, 16kbps = 16 kB/s, 10mbit; or 16kB/s, 10Mbit/s)`);
+    throw smigError(
+      'SMIG_ERR_BAD_RATE',
+      `${what}: '${text}' is not a rate (as tc: 128kbit, 16kbps = 16 kB/s, 10mbit; or 16kB/s, 10Mbit/s)`,
+    );
   }
   const bytes = Number(m[1]) * perByte;
-  if (!(bytes > 0) || !Number.isFinite(bytes)) throw smigError('SMIG_ERR_BAD_RATE', `${what}: '${text}' must be positive`);
+  if (!(bytes > 0) || !Number.isFinite(bytes))
+    throw smigError('SMIG_ERR_BAD_RATE', `${what}: '${text}' must be positive`);
   return bytes;
 }
 

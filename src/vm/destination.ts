@@ -15,14 +15,15 @@
  * failure the whole process group is killed and the socket removed, so nothing half-restored keeps running;
  * and QEMU itself exits when its input ends before the stream is complete (a killed `smig recv`).
  */
-import { spawn } from 'node:child_process';
+
 import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { unlink } from 'node:fs/promises';
 import { smigError } from '../errors.js';
-import { silentLogger } from '../roles/log.js';
 import type { Logger } from '../roles/log.js';
-import { QmpClient } from './qmp.js';
+import { silentLogger } from '../roles/log.js';
 import type { QmpObject } from './qmp.js';
+import { QmpClient } from './qmp.js';
 
 /** Session names ending in this are restored into a VM by a destination given a VM template. */
 export const VM_SUFFIX = '.vmstate';
@@ -84,10 +85,14 @@ export class VmRestore {
    */
   static async start(o: VmRestoreOptions): Promise<VmRestore> {
     if (Buffer.byteLength(o.qmpPath) > MAX_SOCKET_PATH) {
-      throw smigError('SMIG_ERR_VM', `VM restore: the monitor socket path ${o.qmpPath} is longer than ${MAX_SOCKET_PATH} bytes (use a shorter --out directory)`);
+      throw smigError(
+        'SMIG_ERR_VM',
+        `VM restore: the monitor socket path ${o.qmpPath} is longer than ${MAX_SOCKET_PATH} bytes (use a shorter --out directory)`,
+      );
     }
     const child = spawn('/bin/sh', ['-c', o.command, 'smig-vm'], {
-      stdio: ['pipe', 'ignore', 'pipe'], detached: true,
+      stdio: ['pipe', 'ignore', 'pipe'],
+      detached: true,
       env: { ...process.env, SMIG_QMP: o.qmpPath, SMIG_NAME: o.name, SMIG_SESSION: o.session },
     });
     const r = new VmRestore(o, child);
@@ -96,14 +101,25 @@ export class VmRestore {
     try {
       r.#qmp = await Promise.race([
         QmpClient.connect(o.qmpPath, { retry: true, timeoutMs, signal: abort.signal }),
-        r.#exited.then((e) => { throw smigError('SMIG_ERR_VM', `VM restore: the command ${describeExit(e)} before its monitor came up${r.#stderrNote()}`); }),
+        r.#exited.then((e) => {
+          throw smigError(
+            'SMIG_ERR_VM',
+            `VM restore: the command ${describeExit(e)} before its monitor came up${r.#stderrNote()}`,
+          );
+        }),
       ]);
       const status = await r.#qmp.status();
-      if (status !== 'inmigrate') throw smigError('SMIG_ERR_VM', `VM restore: the VM is '${status}', not waiting for a migration (start QEMU with -incoming fd:0)`);
+      if (status !== 'inmigrate')
+        throw smigError(
+          'SMIG_ERR_VM',
+          `VM restore: the VM is '${status}', not waiting for a migration (start QEMU with -incoming fd:0)`,
+        );
     } catch (err) {
       abort.abort();
       await r.kill();
-      throw err instanceof Error && (err as { code?: string }).code === 'SMIG_ERR_VM' ? err : smigError('SMIG_ERR_VM', `VM restore: ${(err as Error).message}`, err);
+      throw err instanceof Error && (err as { code?: string }).code === 'SMIG_ERR_VM'
+        ? err
+        : smigError('SMIG_ERR_VM', `VM restore: ${(err as Error).message}`, err);
     }
     r.#log.event('vm-restore-started', { pid: child.pid ?? null });
     return r;
@@ -147,15 +163,22 @@ export class VmRestore {
         throw this.#gone('while loading the state');
       }
       if (status === 'paused' || status === 'running') break;
-      if (status !== 'inmigrate') throw smigError('SMIG_ERR_VM', `VM restore: the VM went from inmigrate to '${status}'`);
+      if (status !== 'inmigrate')
+        throw smigError('SMIG_ERR_VM', `VM restore: the VM went from inmigrate to '${status}'`);
       const m = (await qmp.execute('query-migrate').catch(() => null)) as QmpObject | null;
-      if (m?.status === 'failed') throw smigError('SMIG_ERR_VM', `VM restore: QEMU failed to load the state${typeof m['error-desc'] === 'string' ? ` (${m['error-desc'].slice(0, 300)})` : ''}${this.#stderrNote()}`);
-      if (Date.now() > deadline) throw smigError('SMIG_ERR_VM', 'VM restore: QEMU did not finish loading the state in time');
+      if (m?.status === 'failed')
+        throw smigError(
+          'SMIG_ERR_VM',
+          `VM restore: QEMU failed to load the state${typeof m['error-desc'] === 'string' ? ` (${m['error-desc'].slice(0, 300)})` : ''}${this.#stderrNote()}`,
+        );
+      if (Date.now() > deadline)
+        throw smigError('SMIG_ERR_VM', 'VM restore: QEMU did not finish loading the state in time');
       await new Promise((r) => setTimeout(r, 25));
     }
     if ((await qmp.status()) === 'paused') await qmp.execute('cont');
     const status = await qmp.status();
-    if (status !== 'running') throw smigError('SMIG_ERR_VM', `VM restore: after cont the VM is '${status}', not running`);
+    if (status !== 'running')
+      throw smigError('SMIG_ERR_VM', `VM restore: after cont the VM is '${status}', not running`);
     this.#log.event('vm-running', { at: 'destination', bytes: this.#written });
   }
 
@@ -190,7 +213,11 @@ export class VmRestore {
   }
 
   #stderrNote(): string {
-    const line = this.#stderr.trim().split('\n').filter((l) => l.trim() !== '').pop();
+    const line = this.#stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .pop();
     return line === undefined ? '' : `: ${line.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 300)}`;
   }
 }

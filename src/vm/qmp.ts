@@ -11,8 +11,9 @@
  * most {@link MAX_PENDING} commands wait for an answer. Any reply that is not well-formed JSON of the
  * shapes above is a protocol error (the VM's monitor is a peer like any other).
  */
-import { connect } from 'node:net';
+
 import type { Socket } from 'node:net';
+import { connect } from 'node:net';
 import { SmigError, smigError } from '../errors.js';
 
 /** Longest QMP line accepted (QEMU's replies to the commands smig sends are a few KiB). */
@@ -99,7 +100,8 @@ export class QmpProtocol {
       if (chunk[i] !== 0x0a) continue;
       const piece = Buffer.from(chunk.subarray(start, i));
       start = i + 1;
-      if (this.#bufBytes + piece.length > MAX_LINE_BYTES) return this.fail(smigError('SMIG_ERR_VM', `QMP: a line longer than ${MAX_LINE_BYTES} bytes`));
+      if (this.#bufBytes + piece.length > MAX_LINE_BYTES)
+        return this.fail(smigError('SMIG_ERR_VM', `QMP: a line longer than ${MAX_LINE_BYTES} bytes`));
       const line = Buffer.concat([...this.#buf, piece]).toString('utf8');
       this.#buf = [];
       this.#bufBytes = 0;
@@ -107,7 +109,8 @@ export class QmpProtocol {
     }
     if (this.#phase === 'failed' || start >= chunk.length) return;
     const rest = chunk.length - start;
-    if (this.#bufBytes + rest > MAX_LINE_BYTES) return this.fail(smigError('SMIG_ERR_VM', `QMP: a line longer than ${MAX_LINE_BYTES} bytes`));
+    if (this.#bufBytes + rest > MAX_LINE_BYTES)
+      return this.fail(smigError('SMIG_ERR_VM', `QMP: a line longer than ${MAX_LINE_BYTES} bytes`));
     this.#buf.push(Buffer.from(chunk.subarray(start)));
     this.#bufBytes += rest;
   }
@@ -148,17 +151,28 @@ export class QmpProtocol {
     try {
       msg = JSON.parse(text);
     } catch {
-      if (this.#phase === 'greeting') return this.fail(smigError('SMIG_ERR_VM', `QMP: the server did not greet with {"QMP": …} but ${JSON.stringify(text.slice(0, 60))} (is this a QMP socket?)`));
+      if (this.#phase === 'greeting')
+        return this.fail(
+          smigError(
+            'SMIG_ERR_VM',
+            `QMP: the server did not greet with {"QMP": …} but ${JSON.stringify(text.slice(0, 60))} (is this a QMP socket?)`,
+          ),
+        );
       return this.fail(smigError('SMIG_ERR_VM', `QMP: a line that is not JSON (${JSON.stringify(text.slice(0, 60))})`));
     }
-    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return this.fail(smigError('SMIG_ERR_VM', 'QMP: a line that is not a JSON object'));
+    if (typeof msg !== 'object' || msg === null || Array.isArray(msg))
+      return this.fail(smigError('SMIG_ERR_VM', 'QMP: a line that is not a JSON object'));
     const o = msg as QmpObject;
     if (this.#phase === 'greeting') {
-      if (typeof o.QMP !== 'object' || o.QMP === null) return this.fail(smigError('SMIG_ERR_VM', 'QMP: the server did not greet with {"QMP": …} (is this a QMP socket?)'));
+      if (typeof o.QMP !== 'object' || o.QMP === null)
+        return this.fail(
+          smigError('SMIG_ERR_VM', 'QMP: the server did not greet with {"QMP": …} (is this a QMP socket?)'),
+        );
       this.#phase = 'negotiating';
       const greeting = o.QMP as QmpObject;
       this.#pending.push({
-        id: 0, command: 'qmp_capabilities',
+        id: 0,
+        command: 'qmp_capabilities',
         resolve: () => {
           this.#phase = 'ready';
           for (const q of this.#queued) {
@@ -184,7 +198,10 @@ export class QmpProtocol {
       return this.fail(smigError('SMIG_ERR_VM', 'QMP: a line that is neither a reply nor an event'));
     }
     const at = this.#pending.findIndex((p) => p.id === o.id);
-    if (at < 0) return this.fail(smigError('SMIG_ERR_VM', `QMP: a reply to no command sent (id ${JSON.stringify(o.id ?? null)})`));
+    if (at < 0)
+      return this.fail(
+        smigError('SMIG_ERR_VM', `QMP: a reply to no command sent (id ${JSON.stringify(o.id ?? null)})`),
+      );
     const p = this.#pending.splice(at, 1)[0]!;
     if (hasReturn) {
       p.resolve(o.return!);
@@ -229,7 +246,9 @@ export class QmpClient {
         resolve();
       });
     });
-    socket.on('error', (err: NodeJS.ErrnoException) => this.#proto.fail(smigError('SMIG_ERR_VM', `QMP ${path}: ${err.code ?? err.message}`)));
+    socket.on('error', (err: NodeJS.ErrnoException) =>
+      this.#proto.fail(smigError('SMIG_ERR_VM', `QMP ${path}: ${err.code ?? err.message}`)),
+    );
   }
 
   /**
@@ -245,7 +264,13 @@ export class QmpClient {
         const code = (err as { errno?: string }).errno;
         const retryable = code === 'ENOENT' || code === 'ECONNREFUSED';
         if (!o.retry || !retryable || Date.now() >= deadline || o.signal?.aborted) {
-          throw smigError('SMIG_ERR_VM', retryable ? `QMP ${path}: ${code === 'ENOENT' ? 'no such socket' : 'connection refused'} (is the VM running with -qmp unix:${path},server=on,wait=off?)` : (err as Error).message, err);
+          throw smigError(
+            'SMIG_ERR_VM',
+            retryable
+              ? `QMP ${path}: ${code === 'ENOENT' ? 'no such socket' : 'connection refused'} (is the VM running with -qmp unix:${path},server=on,wait=off?)`
+              : (err as Error).message,
+            err,
+          );
         }
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -256,7 +281,10 @@ export class QmpClient {
     return new Promise((resolve, reject) => {
       const socket = connect({ path });
       let client: QmpClient | undefined;
-      const timer = setTimeout(() => fail(smigError('SMIG_ERR_VM', `QMP ${path}: no greeting and capabilities within the timeout`)), Math.max(1, deadline - Date.now()));
+      const timer = setTimeout(
+        () => fail(smigError('SMIG_ERR_VM', `QMP ${path}: no greeting and capabilities within the timeout`)),
+        Math.max(1, deadline - Date.now()),
+      );
       const onAbort = (): void => fail(smigError('SMIG_ERR_VM', `QMP ${path}: aborted`));
       signal?.addEventListener('abort', onAbort, { once: true });
       function fail(err: Error): void {

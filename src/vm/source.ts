@@ -18,15 +18,15 @@
  * to the destination's confirmation (DONE, sent once its VM is running), on this host's monotonic clock.
  */
 import { chown, mkdtemp, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { smigError } from '../errors.js';
-import { silentLogger } from '../roles/log.js';
 import type { Logger } from '../roles/log.js';
-import { QmpClient } from './qmp.js';
+import { silentLogger } from '../roles/log.js';
 import type { QmpObject, QmpValue } from './qmp.js';
+import { QmpClient } from './qmp.js';
 
 export type VmMode = 'live' | 'stop';
 export type VmAfter = 'pause' | 'quit';
@@ -90,8 +90,12 @@ function statsOf(r: QmpValue): QemuMigrationStats {
   const ram = (typeof o.ram === 'object' && o.ram !== null ? o.ram : {}) as QmpObject;
   return {
     status: typeof o.status === 'string' ? o.status : 'none',
-    totalTimeMs: num(o['total-time']), downtimeMs: num(o.downtime), setupTimeMs: num(o['setup-time']),
-    ramTotalBytes: num(ram.total), ramTransferredBytes: num(ram.transferred), dirtySyncCount: num(ram['dirty-sync-count']),
+    totalTimeMs: num(o['total-time']),
+    downtimeMs: num(o.downtime),
+    setupTimeMs: num(o['setup-time']),
+    ramTotalBytes: num(ram.total),
+    ramTransferredBytes: num(ram.transferred),
+    dirtySyncCount: num(ram['dirty-sync-count']),
   };
 }
 
@@ -166,7 +170,14 @@ export class VmSource {
         resolve(sock);
       });
       this.#server = server;
-      server.once('error', (err: NodeJS.ErrnoException) => reject(smigError('SMIG_ERR_VM', `VM ${this.#o.qmp}: cannot listen for the migration stream (${err.code ?? err.message})`)));
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(
+          smigError(
+            'SMIG_ERR_VM',
+            `VM ${this.#o.qmp}: cannot listen for the migration stream (${err.code ?? err.message})`,
+          ),
+        ),
+      );
       server.listen(path);
     });
     await new Promise<void>((resolve, reject) => {
@@ -187,8 +198,21 @@ export class VmSource {
     let timer: NodeJS.Timeout | undefined;
     const conn = await Promise.race([
       accepted,
-      poller.then(() => { throw this.#failure ?? smigError('SMIG_ERR_VM', `VM ${this.#o.qmp}: the migration ended before QEMU connected`); }),
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(smigError('SMIG_ERR_VM', `VM ${this.#o.qmp}: QEMU did not connect its migration stream within ${timeoutMs} ms`)), timeoutMs); }),
+      poller.then(() => {
+        throw this.#failure ?? smigError('SMIG_ERR_VM', `VM ${this.#o.qmp}: the migration ended before QEMU connected`);
+      }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              smigError(
+                'SMIG_ERR_VM',
+                `VM ${this.#o.qmp}: QEMU did not connect its migration stream within ${timeoutMs} ms`,
+              ),
+            ),
+          timeoutMs,
+        );
+      }),
     ]).finally(() => clearTimeout(timer));
     this.#conn = conn;
     for await (const chunk of conn) {
@@ -202,13 +226,21 @@ export class VmSource {
       const m = statsOf(await this.#qmp.execute('query-migrate'));
       if (m.status === 'completed') {
         this.#final = m;
-        this.#log.event('vm-stream-complete', { bytes: this.#bytes, qemuDowntimeMs: m.downtimeMs, qemuTotalMs: m.totalTimeMs });
+        this.#log.event('vm-stream-complete', {
+          bytes: this.#bytes,
+          qemuDowntimeMs: m.downtimeMs,
+          qemuTotalMs: m.totalTimeMs,
+        });
         return;
       }
       if (m.status === 'failed' || m.status === 'cancelled' || m.status === 'none') {
-        throw smigError('SMIG_ERR_VM', `VM ${this.#o.qmp}: QEMU reports the migration ${m.status}${await this.#errorDesc()}`);
+        throw smigError(
+          'SMIG_ERR_VM',
+          `VM ${this.#o.qmp}: QEMU reports the migration ${m.status}${await this.#errorDesc()}`,
+        );
       }
-      if (this.#now() > deadline) throw smigError('SMIG_ERR_VM', `VM ${this.#o.qmp}: the stream ended but QEMU still reports '${m.status}'`);
+      if (this.#now() > deadline)
+        throw smigError('SMIG_ERR_VM', `VM ${this.#o.qmp}: the stream ended but QEMU still reports '${m.status}'`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -241,12 +273,20 @@ export class VmSource {
         return;
       }
       if (m.status === 'failed' || m.status === 'cancelled') {
-        this.#failure = smigError('SMIG_ERR_VM', `VM ${this.#o.qmp}: QEMU reports the migration ${m.status}${await this.#errorDesc()}`);
+        this.#failure = smigError(
+          'SMIG_ERR_VM',
+          `VM ${this.#o.qmp}: QEMU reports the migration ${m.status}${await this.#errorDesc()}`,
+        );
         this.#conn?.destroy(this.#failure);
         return;
       }
       if (m.status === 'completed') return;
-      this.#log.event('vm-progress', { status: m.status, transferred: m.ramTransferredBytes, total: m.ramTotalBytes, syncs: m.dirtySyncCount });
+      this.#log.event('vm-progress', {
+        status: m.status,
+        transferred: m.ramTransferredBytes,
+        total: m.ramTotalBytes,
+        syncs: m.dirtySyncCount,
+      });
     }
   }
 
@@ -265,7 +305,10 @@ export class VmSource {
     this.#settled = true;
     const paused = this.#pausedAt ?? at;
     const report: VmMigrationReport = {
-      qmp: this.#o.qmp, mode: this.mode, after: this.#o.after ?? 'pause', streamBytes: this.#bytes,
+      qmp: this.#o.qmp,
+      mode: this.mode,
+      after: this.#o.after ?? 'pause',
+      streamBytes: this.#bytes,
       totalSeconds: (at - (this.#startedAt ?? at)) / 1000,
       downtimeSeconds: (at - paused) / 1000,
       qemu: this.#final ?? statsOf(null),
@@ -293,7 +336,14 @@ export class VmSource {
         await this.#qmp.execute('migrate_cancel');
         for (let i = 0; i < 200; i++) {
           const m = statsOf(await this.#qmp.execute('query-migrate'));
-          if (m.status !== 'active' && m.status !== 'setup' && m.status !== 'cancelling' && m.status !== 'device' && m.status !== 'pre-switchover') break;
+          if (
+            m.status !== 'active' &&
+            m.status !== 'setup' &&
+            m.status !== 'cancelling' &&
+            m.status !== 'device' &&
+            m.status !== 'pre-switchover'
+          )
+            break;
           await new Promise((r) => setTimeout(r, 25));
         }
       }

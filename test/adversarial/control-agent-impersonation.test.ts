@@ -7,8 +7,8 @@
  * 127.0.0.2 with the victim's port, so the old port check would have let it in.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterFiles, events, freePort, spawnRelay, stopAll, until } from './control-cluster.js';
 import type { Proc } from './control-cluster.js';
+import { ClusterFiles, events, freePort, spawnRelay, stopAll, until } from './control-cluster.js';
 
 const c = new ClusterFiles();
 let ctl: Proc;
@@ -25,7 +25,18 @@ beforeAll(async () => {
   ]);
   ctl = await c.startController();
   // h0 is a genuine host; its owner (holding h0's identity and the cluster key) turns against h1
-  h0 = await spawnRelay(c.keyFile, ['--listen', `127.0.0.1:${h0Port}`, '--controller', c.controllerAddr, '--name', 'h0', '--identity', c.idFile('h0'), '--log-format', 'json']);
+  h0 = await spawnRelay(c.keyFile, [
+    '--listen',
+    `127.0.0.1:${h0Port}`,
+    '--controller',
+    c.controllerAddr,
+    '--name',
+    'h0',
+    '--identity',
+    c.idFile('h0'),
+    '--log-format',
+    'json',
+  ]);
   await ctl.waitFor(/"event":"agent-registered","host":"h0"/);
 }, 30_000);
 
@@ -36,14 +47,26 @@ afterAll(async () => {
 });
 
 async function impostor(extra: string[]): Promise<Proc> {
-  return spawnRelay(c.keyFile, ['--listen', `127.0.0.2:${victimPort}`, '--controller', c.controllerAddr, '--name', 'h1', '--log-format', 'json', ...extra]);
+  return spawnRelay(c.keyFile, [
+    '--listen',
+    `127.0.0.2:${victimPort}`,
+    '--controller',
+    c.controllerAddr,
+    '--name',
+    'h1',
+    '--log-format',
+    'json',
+    ...extra,
+  ]);
 }
 
 describe('an agent registering as another host', () => {
   it('with its own identity: refused, h1 stays offline', async () => {
     const p = await impostor(['--identity', c.idFile('h0')]);
     const refused = await ctl.waitFor(/"event":"agent-refused","remote":"[^"]+","reason":"([^"]+)"/);
-    expect(refused[1]).toMatch(/^h1: registration refused: the signature does not verify against h1's inventory key \(SHA256:[A-Za-z0-9+/]{43}\)$/);
+    expect(refused[1]).toMatch(
+      /^h1: registration refused: the signature does not verify against h1's inventory key \(SHA256:[A-Za-z0-9+/]{43}\)$/,
+    );
     await p.waitFor(/"event":"registration-refused"/);
     expect((await c.status()).hosts.find((h) => h.name === 'h1')!.state).toBe('offline');
     await p.stop();
@@ -51,13 +74,26 @@ describe('an agent registering as another host', () => {
 
   it('without an identity: refused as not signed', async () => {
     const p = await impostor([]);
-    await p.waitFor(/"event":"registration-refused",[^\n]*"reason":"h1: registration refused: not signed \(h1's inventory key is required: start it with --identity FILE\)"/);
+    await p.waitFor(
+      /"event":"registration-refused",[^\n]*"reason":"h1: registration refused: not signed \(h1's inventory key is required: start it with --identity FILE\)"/,
+    );
     expect((await c.status()).hosts.find((h) => h.name === 'h1')!.state).toBe('offline');
     await p.stop();
   });
 
   it('the genuine h1 registers, and a later impostor cannot take its place', async () => {
-    const h1 = await spawnRelay(c.keyFile, ['--listen', `127.0.0.1:${victimPort}`, '--controller', c.controllerAddr, '--name', 'h1', '--identity', c.idFile('h1'), '--log-format', 'json']);
+    const h1 = await spawnRelay(c.keyFile, [
+      '--listen',
+      `127.0.0.1:${victimPort}`,
+      '--controller',
+      c.controllerAddr,
+      '--name',
+      'h1',
+      '--identity',
+      c.idFile('h1'),
+      '--log-format',
+      'json',
+    ]);
     await h1.waitFor(/"event":"registered",[^\n]*"host":"h1"/);
     const p = await impostor(['--identity', c.idFile('h0')]);
     await p.waitFor(/"event":"registration-refused"/);
@@ -66,9 +102,17 @@ describe('an agent registering as another host', () => {
       const st = await c.status();
       return st.hosts.every((h) => h.state === 'available') ? st : undefined;
     });
-    expect(s.hosts.map((h) => [h.name, h.state])).toEqual([['h0', 'available'], ['h1', 'available']]);
-    const registered = events(ctl).filter((e) => e.event === 'agent-registered').map((e) => [e.host, String(e.remote).split(':')[0]]);
-    expect(registered).toEqual([['h0', '127.0.0.1'], ['h1', '127.0.0.1']]); // never the impostor's 127.0.0.2
+    expect(s.hosts.map((h) => [h.name, h.state])).toEqual([
+      ['h0', 'available'],
+      ['h1', 'available'],
+    ]);
+    const registered = events(ctl)
+      .filter((e) => e.event === 'agent-registered')
+      .map((e) => [e.host, String(e.remote).split(':')[0]]);
+    expect(registered).toEqual([
+      ['h0', '127.0.0.1'],
+      ['h1', '127.0.0.1'],
+    ]); // never the impostor's 127.0.0.2
     expect(events(ctl).filter((e) => e.event === 'agent-lost')).toEqual([]); // h1's link was never replaced
   });
 });

@@ -7,11 +7,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fetchStatus } from '../../src/control/client.js';
 import type { ClientOptions } from '../../src/control/client.js';
+import { fetchStatus } from '../../src/control/client.js';
 import type { ControllerStatus } from '../../src/control/controller.js';
-import { generateIdentity, writeIdentityFiles } from '../../src/crypto/identity.js';
 import type { Identity } from '../../src/crypto/identity.js';
+import { generateIdentity, writeIdentityFiles } from '../../src/crypto/identity.js';
 import { generateKey, writeKeyFile } from '../../src/crypto/keyfile.js';
 import { Proc } from '../e2e/migration-helpers.js';
 
@@ -28,7 +28,10 @@ export async function freePort(): Promise<number> {
 
 /** JSON log events of a process (`--log-format json`). */
 export function events(p: Proc): Record<string, unknown>[] {
-  return p.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return p.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 /** Polls `f` every 100 ms until it returns something other than undefined. */
@@ -76,16 +79,41 @@ export class ClusterFiles {
 
   /** Writes the inventory: each host with its address, IDS address and key file. */
   writeInventory(hosts: { name: string; address: string; ip: string; roles?: string[] }[]): void {
-    writeFileSync(this.inventoryFile, `hosts:\n${hosts.map((h) => `  - name: ${h.name}\n    address: "${h.address}"\n    ids: [${h.ip}]\n` +
-      `${h.roles ? `    roles: [${h.roles.join(', ')}]\n` : ''}    key: ${h.name}.id.pub\n`).join('')}`);
+    writeFileSync(
+      this.inventoryFile,
+      `hosts:\n${hosts
+        .map(
+          (h) =>
+            `  - name: ${h.name}\n    address: "${h.address}"\n    ids: [${h.ip}]\n` +
+            `${h.roles ? `    roles: [${h.roles.join(', ')}]\n` : ''}    key: ${h.name}.id.pub\n`,
+        )
+        .join('')}`,
+    );
   }
 
   /** `smig control` with the operator key, journal and EVE file of this cluster; resolves once listening. */
   async startController(extra: string[] = []): Promise<Proc> {
     const p = new Proc('control', [
-      'control', '--key', this.keyFile, '--inventory', this.inventoryFile, '--operator-key', `${this.operatorFile}.pub`,
-      '--listen', this.controllerAddr, '--journal', this.journal, '--eve', this.eve, '--eve-poll', '50ms', '--log-format', 'json',
-      '--heartbeat', '300ms', ...extra,
+      'control',
+      '--key',
+      this.keyFile,
+      '--inventory',
+      this.inventoryFile,
+      '--operator-key',
+      `${this.operatorFile}.pub`,
+      '--listen',
+      this.controllerAddr,
+      '--journal',
+      this.journal,
+      '--eve',
+      this.eve,
+      '--eve-poll',
+      '50ms',
+      '--log-format',
+      'json',
+      '--heartbeat',
+      '300ms',
+      ...extra,
     ]);
     await p.waitFor(/"event":"listening"/);
     return p;

@@ -13,8 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEEP_CLOSED } from '../../src/control/journal.js';
-import { ClusterFiles, events, stopAll } from './control-cluster.js';
 import type { Proc } from './control-cluster.js';
+import { ClusterFiles, events, stopAll } from './control-cluster.js';
 
 const c = new ClusterFiles();
 const hosts = ['h0', 'h1', 'h2', 'h3', 'h4', 'h5'];
@@ -35,14 +35,51 @@ function buildJournal(): string {
     // and the lost relays a source reports (≤ 255 addresses of ≤ 300 characters) — all of it peer data
     const signature = `ET SCAN ${'s'.repeat(40 + ((i * 7919) % 200))}`;
     const plan = { destination: 'h2', leader: 'h4', dataRelays: ['h4', 'h5'], keyRelays: ['h0'], threshold: 1 };
-    const reason = { kind: 'eve', alert: { signature, signatureId: i, severity: 1, srcIp: '198.51.100.1', destIp: '10.88.5.1', timestamp: null } };
-    const lostRelays = Array.from({ length: 40 + ((i * 31) % 70) }, (_, j) => `relay-${j}-${'r'.repeat(100 + ((i + j) * 37) % 150)}.example.net:7000`);
-    const result = i % 4 === 3
-      ? { rec: 'result', t: t + i, id, ok: false, error: `relay said: ${'e'.repeat(200 + ((i * 104729) % 800))}`, retry: false }
-      : { rec: 'result', t: t + i, id, ok: true, outcome: { bytes: 1 << 20, sha256: 'ab'.repeat(32), seconds: 1.5, lostRelays, resentChunks: 3, exitStatus: null } };
+    const reason = {
+      kind: 'eve',
+      alert: { signature, signatureId: i, severity: 1, srcIp: '198.51.100.1', destIp: '10.88.5.1', timestamp: null },
+    };
+    const lostRelays = Array.from(
+      { length: 40 + ((i * 31) % 70) },
+      (_, j) => `relay-${j}-${'r'.repeat(100 + (((i + j) * 37) % 150))}.example.net:7000`,
+    );
+    const result =
+      i % 4 === 3
+        ? {
+            rec: 'result',
+            t: t + i,
+            id,
+            ok: false,
+            error: `relay said: ${'e'.repeat(200 + ((i * 104729) % 800))}`,
+            retry: false,
+          }
+        : {
+            rec: 'result',
+            t: t + i,
+            id,
+            ok: true,
+            outcome: {
+              bytes: 1 << 20,
+              sha256: 'ab'.repeat(32),
+              seconds: 1.5,
+              lostRelays,
+              resentChunks: 3,
+              exitStatus: null,
+            },
+          };
     const event = result.ok ? 'make-honeypot' : 'failed';
     const s = [
-      JSON.stringify({ rec: 'session', t: t + i, id, trigger: id, attempt: 1, source: { host: 'h0', name: 'vm' }, reason, plan, deadline: t + 3600_000 }),
+      JSON.stringify({
+        rec: 'session',
+        t: t + i,
+        id,
+        trigger: id,
+        attempt: 1,
+        source: { host: 'h0', name: 'vm' },
+        reason,
+        plan,
+        deadline: t + 3600_000,
+      }),
       JSON.stringify({ rec: 'sending', t: t + i, id }),
       JSON.stringify(result),
       JSON.stringify({ rec: 'hook', t: t + i, id, event, index: 0, phase: 'start' }),
@@ -61,8 +98,11 @@ function buildJournal(): string {
 /** The journal's records, honeypot marks apart (their time is the compaction's), and the hosts marked. */
 function readJournal(): { records: string[]; honeypots: string[] } {
   const lines = readFileSync(c.journal, 'utf8').split('\n').filter(Boolean);
-  const honeypots = lines.map((l) => JSON.parse(l) as { rec: string; host?: string; on?: boolean })
-    .filter((r) => r.rec === 'honeypot' && r.on === true).map((r) => r.host!).sort();
+  const honeypots = lines
+    .map((l) => JSON.parse(l) as { rec: string; host?: string; on?: boolean })
+    .filter((r) => r.rec === 'honeypot' && r.on === true)
+    .map((r) => r.host!)
+    .sort();
   return { records: lines.filter((l) => !l.includes('"rec":"honeypot"')), honeypots };
 }
 
@@ -98,9 +138,17 @@ describe('a journal of more than 1 MiB with records across read boundaries', () 
   it('comes back whole after a start (with its compaction), a stop and a second start', async () => {
     for (let round = 1; round <= 2; round++) {
       ctl = await c.startController();
-      expect(events(ctl).filter((e) => e.event === 'journal-warning'), `start ${round}`).toEqual([]);
+      expect(
+        events(ctl).filter((e) => e.event === 'journal-warning'),
+        `start ${round}`,
+      ).toEqual([]);
       const st = await c.status();
-      expect(st.hosts.filter((h) => h.state === 'honeypot').map((h) => h.name).sort()).toEqual(['h1', 'h5']);
+      expect(
+        st.hosts
+          .filter((h) => h.state === 'honeypot')
+          .map((h) => h.name)
+          .sort(),
+      ).toEqual(['h1', 'h5']);
       // the status shows the newest sessions (at most 20, fewer when their texts are long), newest first
       expect(st.sessions.length).toBeGreaterThanOrEqual(10);
       expect(st.sessions[0]!.id).toBe((JSON.parse(kept.at(-1)!) as { id: string }).id);

@@ -8,8 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity, writeIdentityFiles } from '../../src/crypto/identity.js';
 import { runBin } from '../helpers/cli.js';
-import { ClusterFiles, events, stopAll } from './control-cluster.js';
 import type { Proc } from './control-cluster.js';
+import { ClusterFiles, events, stopAll } from './control-cluster.js';
 
 const c = new ClusterFiles();
 let ctl: Proc;
@@ -41,21 +41,27 @@ describe('operator requests without the operator key', () => {
     const r = await runBin([...argv, ...common()], { timeoutMs: 30_000 });
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe(`smig control ${what}: operator request '${what}' refused: not signed (an --operator-key of the controller is required: start it with --identity FILE)\n`);
+    expect(r.stderr).toBe(
+      `smig control ${what}: operator request '${what}' refused: not signed (an --operator-key of the controller is required: start it with --identity FILE)\n`,
+    );
   });
 
-  it('a request signed by another identity (a host\'s own, or a stranger\'s) is refused', async () => {
+  it("a request signed by another identity (a host's own, or a stranger's) is refused", async () => {
     for (const id of [c.idFile('h0'), `${c.dir}/intruder.id`]) {
       const r = await runBin(['control', 'migrate', 'h1', '--identity', id, ...common()], { timeoutMs: 30_000 });
       expect(r.status).toBe(1);
-      expect(r.stderr).toMatch(/^smig control migrate: operator request 'migrate' refused: the signature does not verify against an --operator-key of the controller \(SHA256:[A-Za-z0-9+/]{43}\)\n$/);
+      expect(r.stderr).toMatch(
+        /^smig control migrate: operator request 'migrate' refused: the signature does not verify against an --operator-key of the controller \(SHA256:[A-Za-z0-9+/]{43}\)\n$/,
+      );
     }
   });
 
-  it('nothing was acted on; the operator\'s own identity is served', async () => {
+  it("nothing was acted on; the operator's own identity is served", async () => {
     expect(events(ctl).filter((e) => e.event === 'trigger' || e.event === 'host-reinstated')).toEqual([]);
     expect(events(ctl).filter((e) => e.event === 'operator-refused')).toHaveLength(5);
-    const r = await runBin(['control', 'status', '--json', '--identity', c.operatorFile, ...common()], { timeoutMs: 30_000 });
+    const r = await runBin(['control', 'status', '--json', '--identity', c.operatorFile, ...common()], {
+      timeoutMs: 30_000,
+    });
     expect(r.status, r.stderr).toBe(0);
     expect((JSON.parse(r.stdout) as { hosts: { name: string }[] }).hosts.map((h) => h.name)).toEqual(['h0', 'h1']);
   });

@@ -5,21 +5,22 @@
  * frames over the same TLS-PSK handshake as src/net — from 127.0.0.2, so that per-address caps tell it
  * apart from the honest hosts on 127.0.0.1.
  */
-import { spawn } from 'node:child_process';
+
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
+import { connect as tlsConnect } from 'node:tls';
 import { expect } from 'vitest';
-import { TLS_CIPHERS, TLS_PSK_IDENTITY, deriveTlsPsk, parseHostPort } from '../../src/net/index.js';
 import type { HostPort } from '../../src/net/index.js';
-import { encodeMessageBytes } from '../../src/protocol/index.js';
+import { deriveTlsPsk, parseHostPort, TLS_CIPHERS, TLS_PSK_IDENTITY } from '../../src/net/index.js';
 import type { Message } from '../../src/protocol/index.js';
-import { BIN, ROOT, runBin } from '../helpers/cli.js';
+import { encodeMessageBytes } from '../../src/protocol/index.js';
 import { makeRandomFile, sha256File } from '../e2e/migration-helpers.js';
+import { BIN, ROOT, runBin } from '../helpers/cli.js';
 
 export const MiB = 1024 * 1024;
 /** Where the attacker connects from: another loopback address than the honest hosts (127.0.0.1). */
@@ -69,7 +70,8 @@ export class Daemon {
       const m = this.stderr.match(re);
       if (m) return m;
       if (!this.alive) throw new Error(`${this.name} exited (${this.child.exitCode}); stderr:\n${this.stderr}`);
-      if (Date.now() > end) throw new Error(`${this.name}: no ${re} within ${timeoutMs} ms; stderr:\n${this.stderr.slice(-4000)}`);
+      if (Date.now() > end)
+        throw new Error(`${this.name}: no ${re} within ${timeoutMs} ms; stderr:\n${this.stderr.slice(-4000)}`);
       await sleep(20);
     }
   }
@@ -109,7 +111,9 @@ export interface Cluster {
   stop(): Promise<(number | null)[]>;
 }
 
-export async function startCluster(o: { relays?: number; relayArgs?: string[]; recvArgs?: string[]; fdLimit?: number } = {}): Promise<Cluster> {
+export async function startCluster(
+  o: { relays?: number; relayArgs?: string[]; recvArgs?: string[]; fdLimit?: number } = {},
+): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'smig-adv-'));
   const keyFile = join(dir, 'cluster.key');
   const outDir = join(dir, 'out');
@@ -125,11 +129,19 @@ export async function startCluster(o: { relays?: number; relayArgs?: string[]; r
   };
   const [recv, ...relays] = await Promise.all([
     daemon('recv', ['recv', '--listen', '127.0.0.1:0', '--key', keyFile, '--out', outDir, ...(o.recvArgs ?? [])]),
-    ...Array.from({ length: o.relays ?? 2 }, (_, i) => daemon(`relay${i}`, ['relay', '--listen', '127.0.0.1:0', '--key', keyFile, ...(o.relayArgs ?? [])])),
+    ...Array.from({ length: o.relays ?? 2 }, (_, i) =>
+      daemon(`relay${i}`, ['relay', '--listen', '127.0.0.1:0', '--key', keyFile, ...(o.relayArgs ?? [])]),
+    ),
   ]);
   const all = (): Daemon[] => [recv!, ...relays];
   return {
-    dir, keyFile, key, outDir, relays, recv: recv!, all,
+    dir,
+    keyFile,
+    key,
+    outDir,
+    relays,
+    recv: recv!,
+    all,
     async stop() {
       const codes = await Promise.all(all().map((d) => d.stop()));
       rmSync(dir, { recursive: true, force: true });
@@ -143,11 +155,31 @@ export async function startCluster(o: { relays?: number; relayArgs?: string[]; r
  * (threshold 1). Resolves with `smig send`'s exit status and stderr, and whether the installed file is
  * byte-identical.
  */
-export async function migrate(c: Cluster, name: string, size = 2 * MiB, timeoutMs = 60_000): Promise<{ status: number; stderr: string; identical: boolean }> {
+export async function migrate(
+  c: Cluster,
+  name: string,
+  size = 2 * MiB,
+  timeoutMs = 60_000,
+): Promise<{ status: number; stderr: string; identical: boolean }> {
   const file = join(c.dir, name);
   const want = await makeRandomFile(file, size);
-  const r = await runBin(['send', file, '--key', c.keyFile, '--dest', c.recv.addr,
-    '--data-relays', c.relays[0]!.addr, '--key-relays', c.relays[1]!.addr, '--threshold', '1'], { timeoutMs });
+  const r = await runBin(
+    [
+      'send',
+      file,
+      '--key',
+      c.keyFile,
+      '--dest',
+      c.recv.addr,
+      '--data-relays',
+      c.relays[0]!.addr,
+      '--key-relays',
+      c.relays[1]!.addr,
+      '--threshold',
+      '1',
+    ],
+    { timeoutMs },
+  );
   let identical = false;
   try {
     identical = (await sha256File(join(c.outDir, name))) === want;
@@ -162,7 +194,11 @@ export function attackerTls(addr: HostPort, key: Uint8Array, localAddress = ATTA
   const psk = deriveTlsPsk(key);
   return new Promise((resolve, reject) => {
     const s = tlsConnect({
-      host: addr.host, port: addr.port, localAddress, ciphers: TLS_CIPHERS, minVersion: 'TLSv1.3',
+      host: addr.host,
+      port: addr.port,
+      localAddress,
+      ciphers: TLS_CIPHERS,
+      minVersion: 'TLSv1.3',
       pskCallback: () => ({ psk, identity: TLS_PSK_IDENTITY }),
       checkServerIdentity: () => undefined,
     });
@@ -184,7 +220,13 @@ export function wire(msg: Message): Buffer {
  * Writes `piece` again and again until `total` bytes went out, the socket closed, or no write was taken for
  * `stallMs` (the peer stopped reading). Never reads. Returns what happened.
  */
-export async function flood(s: TLSSocket, piece: Buffer, total: number, stallMs: number, budgetMs: number): Promise<{ sent: number; closed: boolean; stalled: boolean; ms: number }> {
+export async function flood(
+  s: TLSSocket,
+  piece: Buffer,
+  total: number,
+  stallMs: number,
+  budgetMs: number,
+): Promise<{ sent: number; closed: boolean; stalled: boolean; ms: number }> {
   const t0 = Date.now();
   let sent = 0;
   let closed = s.destroyed;
@@ -195,7 +237,10 @@ export async function flood(s: TLSSocket, piece: Buffer, total: number, stallMs:
     sent += piece.length;
     if (!more) {
       const drained = await Promise.race([
-        once(s, 'drain').then(() => true, () => false),
+        once(s, 'drain').then(
+          () => true,
+          () => false,
+        ),
         once(s, 'close').then(() => false),
         sleep(stallMs).then(() => false),
       ]);

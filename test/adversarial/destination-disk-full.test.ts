@@ -10,9 +10,9 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBin } from '../helpers/cli.js';
-import { makeRandomFile, spawnRecv, spawnRelay, startSend, stopAll } from '../e2e/migration-helpers.js';
 import type { Proc } from '../e2e/migration-helpers.js';
+import { makeRandomFile, spawnRecv, spawnRelay, startSend, stopAll } from '../e2e/migration-helpers.js';
+import { runBin } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smig-full-'));
 const small = join(dir, 'small');
@@ -40,7 +40,19 @@ describe('disk full at the destination', () => {
   it('send exits 1 naming ENOSPC; no path travels upstream; no partial file stays', async () => {
     const file = join(dir, 'big.bin');
     await makeRandomFile(file, 2 * 1024 * 1024);
-    const send = startSend([file, '--key', keyFile, '--dest', recv.addr, '--data-relays', relays[0]!.addr, '--key-relays', relays[1]!.addr, '--threshold', '1']);
+    const send = startSend([
+      file,
+      '--key',
+      keyFile,
+      '--dest',
+      recv.addr,
+      '--data-relays',
+      relays[0]!.addr,
+      '--key-relays',
+      relays[1]!.addr,
+      '--threshold',
+      '1',
+    ]);
     expect(await send.exited).toBe(1);
     expect(send.stderr).toContain('no space left on the device (ENOSPC)');
     expect(send.stderr).not.toContain('unspecified');

@@ -3,8 +3,9 @@
  * the cluster key) next to real `smig` daemons on 127.0.0.1, and a scratch directory with a cluster key and a
  * destination identity.
  */
-import { spawn } from 'node:child_process';
+
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -62,7 +63,9 @@ export async function startFakePeer(args: string[]): Promise<FakePeer> {
 }
 
 /** A scratch directory with `cluster.key`, an identity `dest.id` (+ `.pub`) and an empty `out/`. */
-export async function scratch(prefix: string): Promise<{ dir: string; keyFile: string; idFile: string; outDir: string }> {
+export async function scratch(
+  prefix: string,
+): Promise<{ dir: string; keyFile: string; idFile: string; outDir: string }> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const keyFile = join(dir, 'cluster.key');
   const idFile = join(dir, 'dest.id');

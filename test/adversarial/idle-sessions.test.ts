@@ -7,10 +7,10 @@
  */
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FrameDecoder, FrameType, decodeMessage } from '../../src/protocol/index.js';
 import type { Message } from '../../src/protocol/index.js';
-import { ATTACKER, attackerTls, migrate, sleep, startCluster, until, wire } from './daemons.js';
+import { decodeMessage, FrameDecoder, FrameType } from '../../src/protocol/index.js';
 import type { Cluster } from './daemons.js';
+import { ATTACKER, attackerTls, migrate, sleep, startCluster, until, wire } from './daemons.js';
 
 let c: Cluster;
 beforeAll(async () => {
@@ -25,7 +25,11 @@ afterAll(async () => {
 }, 60_000);
 
 /** An attacker link: what it received, and whether it is closed. */
-interface Held { s: TLSSocket; got: Message[]; closedAt: number | null }
+interface Held {
+  s: TLSSocket;
+  got: Message[];
+  closedAt: number | null;
+}
 
 function hold(s: TLSSocket, t0: number): Held {
   const h: Held = { s, got: [], closedAt: null };
@@ -35,12 +39,22 @@ function hold(s: TLSSocket, t0: number): Held {
   return h;
 }
 
-describe('idle sessions holding recv\'s slots', () => {
+describe("idle sessions holding recv's slots", () => {
   it('one address gets half the slots, idle sessions are dropped despite PINGs, a migration completes', async () => {
     const t0 = Date.now();
     const socks = await Promise.all(Array.from({ length: 8 }, () => attackerTls(c.recv.hostPort, c.key, ATTACKER)));
     const held = socks.map((s) => hold(s, t0));
-    socks.forEach((s, i) => s.write(wire({ type: FrameType.SESSION, sessionId: new Uint8Array(16).fill(0x40 + i), role: 'destination', name: `idle-${i}`, length: null })));
+    socks.forEach((s, i) =>
+      s.write(
+        wire({
+          type: FrameType.SESSION,
+          sessionId: new Uint8Array(16).fill(0x40 + i),
+          role: 'destination',
+          name: `idle-${i}`,
+          length: null,
+        }),
+      ),
+    );
     const pinger = setInterval(() => {
       for (const h of held) if (h.closedAt === null) h.s.write(wire({ type: FrameType.PING, seq: 1 }));
     }, 500);
@@ -50,7 +64,9 @@ describe('idle sessions holding recv\'s slots', () => {
       const refused = held.filter((h) => h.closedAt !== null);
       expect(refused.length).toBe(4);
       for (const h of refused) {
-        expect(h.got.find((m) => m.type === FrameType.ERROR)).toMatchObject({ message: 'busy: already receiving 4 sessions from 127.0.0.2' });
+        expect(h.got.find((m) => m.type === FrameType.ERROR)).toMatchObject({
+          message: 'busy: already receiving 4 sessions from 127.0.0.2',
+        });
       }
       // a migration from 127.0.0.1 now, while the 4 others are held
       const m = await migrate(c, 'during-idle.bin');
@@ -59,13 +75,19 @@ describe('idle sessions holding recv\'s slots', () => {
       await until(() => held.every((h) => h.closedAt !== null), 10_000, 'idle sessions dropped');
       const dropped = held.filter((h) => !refused.includes(h));
       for (const h of dropped) {
-        expect(h.got.find((m) => m.type === FrameType.ERROR)).toMatchObject({ message: 'destination: no data for 3000 ms; the session is dropped' });
+        expect(h.got.find((m) => m.type === FrameType.ERROR)).toMatchObject({
+          message: 'destination: no data for 3000 ms; the session is dropped',
+        });
         expect(h.closedAt!).toBeGreaterThanOrEqual(2_900);
         expect(h.got.filter((m) => m.type === FrameType.PONG).length).toBeGreaterThan(0); // they were alive
       }
-      console.log(`[idle-sessions] refused ${refused.map((h) => h.closedAt).join(', ')} ms; dropped idle after ${dropped.map((h) => h.closedAt).join(', ')} ms`);
+      console.log(
+        `[idle-sessions] refused ${refused.map((h) => h.closedAt).join(', ')} ms; dropped idle after ${dropped.map((h) => h.closedAt).join(', ')} ms`,
+      );
       await sleep(100);
-      expect(c.recv.stderr).toMatch(/ receive-failed session=(4[0-7]){8} bytes=0 reason="destination: no data for 3000 ms; the session is dropped"/);
+      expect(c.recv.stderr).toMatch(
+        / receive-failed session=(4[0-7]){8} bytes=0 reason="destination: no data for 3000 ms; the session is dropped"/,
+      );
     } finally {
       clearInterval(pinger);
       for (const s of socks) s.destroy();

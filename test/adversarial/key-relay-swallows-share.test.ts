@@ -6,11 +6,11 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBin } from '../helpers/cli.js';
-import { makeRandomFile, spawnRecv, spawnRelay, stopAll } from '../e2e/migration-helpers.js';
 import type { Proc } from '../e2e/migration-helpers.js';
-import { lastLine, scratch, startFakePeer } from './helpers.js';
+import { makeRandomFile, spawnRecv, spawnRelay, stopAll } from '../e2e/migration-helpers.js';
+import { runBin } from '../helpers/cli.js';
 import type { FakePeer } from './helpers.js';
+import { lastLine, scratch, startFakePeer } from './helpers.js';
 
 let s: Awaited<ReturnType<typeof scratch>>;
 let relay: Proc;
@@ -23,7 +23,9 @@ beforeAll(async () => {
   s = await scratch('smig-adv-key-');
   mkdirSync(join(s.dir, 'open'));
   [relay, recv, recvOpen] = await Promise.all([
-    spawnRelay(s.keyFile), spawnRecv(s.keyFile, s.outDir, ['--identity', s.idFile]), spawnRecv(s.keyFile, join(s.dir, 'open')),
+    spawnRelay(s.keyFile),
+    spawnRecv(s.keyFile, s.outDir, ['--identity', s.idFile]),
+    spawnRecv(s.keyFile, join(s.dir, 'open')),
   ]);
 }, 60_000);
 
@@ -42,10 +44,31 @@ describe('a key relay that swallows its share and answers DONE', () => {
       // the fake answers 1 s after the source's END on its link: long after this small payload was sealed
       const fake = await startFakePeer(['swallow-key', s.keyFile, String(size), sha, receipt, '1000']);
       fakes.push(fake);
-      const r = await runBin(['send', file, '--key', s.keyFile, '--dest', recv.addr, '--dest-key', `${s.idFile}.pub`,
-        '--data-relays', relay.addr, '--key-relays', fake.addr, '--threshold', '1'], { timeoutMs: 30_000 });
+      const r = await runBin(
+        [
+          'send',
+          file,
+          '--key',
+          s.keyFile,
+          '--dest',
+          recv.addr,
+          '--dest-key',
+          `${s.idFile}.pub`,
+          '--data-relays',
+          relay.addr,
+          '--key-relays',
+          fake.addr,
+          '--threshold',
+          '1',
+        ],
+        { timeoutMs: 30_000 },
+      );
       expect(r.status, r.stderr).toBe(1);
-      expect(lastLine(r.stderr)).toMatch(new RegExp(`^smig send: migration failed: key relay 127\\.0\\.0\\.1:\\d+ sent a DONE with a forged or invalid receipt \\(${receipt === 'none' ? 'it carries no receipt' : 'its receipt is not signed by the destination key'}\\): not confirmed$`));
+      expect(lastLine(r.stderr)).toMatch(
+        new RegExp(
+          `^smig send: migration failed: key relay 127\\.0\\.0\\.1:\\d+ sent a DONE with a forged or invalid receipt \\(${receipt === 'none' ? 'it carries no receipt' : 'its receipt is not signed by the destination key'}\\): not confirmed$`,
+        ),
+      );
       expect(r.stdout).toBe('');
       expect(fake.stderr()).toContain('fake-peer forged DONE'); // the attack did happen
       expect(existsSync(join(s.outDir, `payload-${receipt}.bin`))).toBe(false);
@@ -59,20 +82,56 @@ describe('a key relay that swallows its share and answers DONE', () => {
     const sha = await makeRandomFile(file, size);
     const fake = await startFakePeer(['swallow-key', s.keyFile, String(size), sha, 'random-mac', '1000']);
     fakes.push(fake);
-    const r = await runBin(['send', file, '--key', s.keyFile, '--dest', recvOpen.addr,
-      '--data-relays', relay.addr, '--key-relays', fake.addr, '--threshold', '1'], { timeoutMs: 30_000 });
+    const r = await runBin(
+      [
+        'send',
+        file,
+        '--key',
+        s.keyFile,
+        '--dest',
+        recvOpen.addr,
+        '--data-relays',
+        relay.addr,
+        '--key-relays',
+        fake.addr,
+        '--threshold',
+        '1',
+      ],
+      { timeoutMs: 30_000 },
+    );
     expect(r.status, r.stderr).toBe(1);
     expect(fake.stderr()).toContain('fake-peer forged DONE');
-    expect(lastLine(r.stderr)).toMatch(/^smig send: migration failed: key relay 127\.0\.0\.1:\d+ sent a DONE with a forged or invalid receipt \(its receipt does not verify\): not confirmed$/);
+    expect(lastLine(r.stderr)).toMatch(
+      /^smig send: migration failed: key relay 127\.0\.0\.1:\d+ sent a DONE with a forged or invalid receipt \(its receipt does not verify\): not confirmed$/,
+    );
     expect(existsSync(join(s.dir, 'open', 'payload-open.bin'))).toBe(false);
   }, 60_000);
 
   it('the relay and the destination then serve an honest migration', async () => {
     const file = join(s.dir, 'honest.bin');
     const sha = await makeRandomFile(file, 150_000);
-    const r = await runBin(['send', file, '--key', s.keyFile, '--dest', recv.addr, '--dest-key', `${s.idFile}.pub`,
-      '--data-relays', relay.addr, '--key-relays', relay.addr, '--threshold', '1'], { timeoutMs: 30_000 });
+    const r = await runBin(
+      [
+        'send',
+        file,
+        '--key',
+        s.keyFile,
+        '--dest',
+        recv.addr,
+        '--dest-key',
+        `${s.idFile}.pub`,
+        '--data-relays',
+        relay.addr,
+        '--key-relays',
+        relay.addr,
+        '--threshold',
+        '1',
+      ],
+      { timeoutMs: 30_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`verified 150000 bytes \\(SHA-256\\) and installed \\(sha256 ${sha}\\); receipt signed by SHA256:`));
+    expect(r.stdout).toMatch(
+      new RegExp(`verified 150000 bytes \\(SHA-256\\) and installed \\(sha256 ${sha}\\); receipt signed by SHA256:`),
+    );
   }, 60_000);
 });

@@ -7,11 +7,11 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBin } from '../helpers/cli.js';
-import { makeRandomFile, spawnRecv, spawnRelay, stopAll } from '../e2e/migration-helpers.js';
 import type { Proc } from '../e2e/migration-helpers.js';
-import { lastLine, scratch, startFakePeer } from './helpers.js';
+import { makeRandomFile, spawnRecv, spawnRelay, stopAll } from '../e2e/migration-helpers.js';
+import { runBin } from '../helpers/cli.js';
 import type { FakePeer } from './helpers.js';
+import { lastLine, scratch, startFakePeer } from './helpers.js';
 
 let s: Awaited<ReturnType<typeof scratch>>;
 let dataRelay: Proc;
@@ -22,7 +22,9 @@ const fakes: FakePeer[] = [];
 beforeAll(async () => {
   s = await scratch('smig-adv-leader-');
   [dataRelay, keyRelay, recv] = await Promise.all([
-    spawnRelay(s.keyFile), spawnRelay(s.keyFile), spawnRecv(s.keyFile, s.outDir, ['--identity', s.idFile]),
+    spawnRelay(s.keyFile),
+    spawnRelay(s.keyFile),
+    spawnRecv(s.keyFile, s.outDir, ['--identity', s.idFile]),
   ]);
 }, 60_000);
 
@@ -45,12 +47,34 @@ describe('a leader that forges DONE', () => {
       const sha = await makeRandomFile(file, size);
       const fake = await startFakePeer(['forge-leader', s.keyFile, String(size), sha, receipt]);
       fakes.push(fake);
-      const r = await runBin(['send', file, '--key', s.keyFile, '--dest', recv.addr, '--dest-key', `${s.idFile}.pub`,
-        '--data-relays', dataRelay.addr, '--key-relays', keyRelay.addr, '--threshold', '1', '--leader', fake.addr], { timeoutMs: 30_000 });
+      const r = await runBin(
+        [
+          'send',
+          file,
+          '--key',
+          s.keyFile,
+          '--dest',
+          recv.addr,
+          '--dest-key',
+          `${s.idFile}.pub`,
+          '--data-relays',
+          dataRelay.addr,
+          '--key-relays',
+          keyRelay.addr,
+          '--threshold',
+          '1',
+          '--leader',
+          fake.addr,
+        ],
+        { timeoutMs: 30_000 },
+      );
       expect(r.status, r.stderr).toBe(1);
       expect(fake.stderr()).toContain('fake-peer forged DONE');
-      expect(lastLine(r.stderr)).toMatch(new RegExp(
-        `^smig send: migration failed: (data|key) relay 127\\.0\\.0\\.1:\\d+ sent a DONE with a forged or invalid receipt \\(${reasons[receipt]}\\): not confirmed$`));
+      expect(lastLine(r.stderr)).toMatch(
+        new RegExp(
+          `^smig send: migration failed: (data|key) relay 127\\.0\\.0\\.1:\\d+ sent a DONE with a forged or invalid receipt \\(${reasons[receipt]}\\): not confirmed$`,
+        ),
+      );
       expect(r.stdout).toBe('');
       await fake.stop();
     }, 60_000);
@@ -59,8 +83,26 @@ describe('a leader that forges DONE', () => {
   it('an honest leader among the same relays completes, with the signed receipt', async () => {
     const file = join(s.dir, 'honest.bin');
     const sha = await makeRandomFile(file, 300_000);
-    const r = await runBin(['send', file, '--key', s.keyFile, '--dest', recv.addr, '--dest-key', `${s.idFile}.pub`,
-      '--data-relays', dataRelay.addr, '--key-relays', keyRelay.addr, '--threshold', '1', '--json'], { timeoutMs: 30_000 });
+    const r = await runBin(
+      [
+        'send',
+        file,
+        '--key',
+        s.keyFile,
+        '--dest',
+        recv.addr,
+        '--dest-key',
+        `${s.idFile}.pub`,
+        '--data-relays',
+        dataRelay.addr,
+        '--key-relays',
+        keyRelay.addr,
+        '--threshold',
+        '1',
+        '--json',
+      ],
+      { timeoutMs: 30_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { done: { sha256: string }; receipt: { kind: string } };
     expect(out.done.sha256).toBe(sha);

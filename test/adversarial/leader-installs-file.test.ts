@@ -6,18 +6,18 @@
  * installed, and the legitimate source's migration goes through.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBin } from '../helpers/cli.js';
 import { generateIdentity, parsePublicKey } from '../../src/crypto/identity.js';
 import { InnerSealer } from '../../src/crypto/inner.js';
 import { loadKeyFile } from '../../src/crypto/keyfile.js';
 import { connectChannel, parseHostPort } from '../../src/net/index.js';
-import { FrameType, decodeMessage } from '../../src/protocol/index.js';
 import type { Message } from '../../src/protocol/index.js';
-import { makeRandomFile, sha256File, spawnRecv, spawnRelay, stopAll } from '../e2e/migration-helpers.js';
+import { decodeMessage, FrameType } from '../../src/protocol/index.js';
 import type { Proc } from '../e2e/migration-helpers.js';
+import { makeRandomFile, sha256File, spawnRecv, spawnRelay, stopAll } from '../e2e/migration-helpers.js';
+import { runBin } from '../helpers/cli.js';
 import { scratch } from './helpers.js';
 
 let s: Awaited<ReturnType<typeof scratch>>;
@@ -29,7 +29,14 @@ beforeAll(async () => {
   s = await scratch('smig-adv-install-');
   expect((await runBin(['keygen', '--identity', '-o', srcId()])).status).toBe(0);
   [recv, relay] = await Promise.all([
-    spawnRecv(s.keyFile, s.outDir, ['--identity', s.idFile, '--trust-source', `${srcId()}.pub`, '--exec', 'touch "$1.exec-ran"']),
+    spawnRecv(s.keyFile, s.outDir, [
+      '--identity',
+      s.idFile,
+      '--trust-source',
+      `${srcId()}.pub`,
+      '--exec',
+      'touch "$1.exec-ran"',
+    ]),
     spawnRelay(s.keyFile),
   ]);
 }, 60_000);
@@ -46,8 +53,13 @@ async function deliver(name: string, mode: 'unsealed' | 'unsigned' | 'own-key'):
   const sessionId = new Uint8Array(randomBytes(16));
   const payload = new Uint8Array(randomBytes(10_000));
   const sealer = new InnerSealer({
-    sessionId, destination: recv.addr, name, length: payload.length, segmentSize: 4096,
-    ...(mode === 'unsealed' ? {} : { dest: destPub }), ...(mode === 'own-key' ? { signer: generateIdentity() } : {}),
+    sessionId,
+    destination: recv.addr,
+    name,
+    length: payload.length,
+    segmentSize: 4096,
+    ...(mode === 'unsealed' ? {} : { dest: destPub }),
+    ...(mode === 'own-key' ? { signer: generateIdentity() } : {}),
   });
   const stream = Buffer.concat([sealer.prefix(), ...sealer.push(payload), ...sealer.finish()]);
   const conn = await connectChannel(parseHostPort(recv.addr, 'recv'), { key });
@@ -55,7 +67,9 @@ async function deliver(name: string, mode: 'unsealed' | 'unsigned' | 'own-key'):
   conn.onFrame((type, body) => void got.push(decodeMessage(type, body)));
   await conn.sendMessage({ type: FrameType.SESSION, sessionId, role: 'destination', name, length: stream.length });
   await conn.sendMessage({ type: FrameType.DATA, offset: 0, bytes: stream }).catch(() => {});
-  await conn.sendMessage({ type: FrameType.END, length: stream.length, sha256: createHash('sha256').update(stream).digest() }).catch(() => {});
+  await conn
+    .sendMessage({ type: FrameType.END, length: stream.length, sha256: createHash('sha256').update(stream).digest() })
+    .catch(() => {});
   await conn.closed;
   return got;
 }
@@ -84,8 +98,27 @@ describe('a key holder playing leader towards a destination that trusts one sour
   it('the trusted source, signing with its identity, migrates through a relay', async () => {
     const file = join(s.dir, 'good.bin');
     const sha = await makeRandomFile(file, 250_000);
-    const r = await runBin(['send', file, '--key', s.keyFile, '--identity', srcId(), '--dest', recv.addr, '--dest-key', `${s.idFile}.pub`,
-      '--data-relays', relay.addr, '--key-relays', relay.addr, '--threshold', '1'], { timeoutMs: 30_000 });
+    const r = await runBin(
+      [
+        'send',
+        file,
+        '--key',
+        s.keyFile,
+        '--identity',
+        srcId(),
+        '--dest',
+        recv.addr,
+        '--dest-key',
+        `${s.idFile}.pub`,
+        '--data-relays',
+        relay.addr,
+        '--key-relays',
+        relay.addr,
+        '--threshold',
+        '1',
+      ],
+      { timeoutMs: 30_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(await sha256File(join(s.outDir, 'good.bin'))).toBe(sha);
     expect(existsSync(join(s.outDir, 'good.bin.exec-ran'))).toBe(true);

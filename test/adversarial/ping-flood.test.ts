@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/protocol/index.js';
 import { runBin } from '../helpers/cli.js';
-import { ATTACKER, Daemon, MiB, attackerTls, flood, migrate, startCluster, wire } from './daemons.js';
 import type { Cluster } from './daemons.js';
+import { ATTACKER, attackerTls, Daemon, flood, MiB, migrate, startCluster, wire } from './daemons.js';
 
 /** Documented bound (docs/ARCHITECTURE.md "Resource bounds"): per flooding connection, over the idle daemon's RSS. */
 const PER_CONNECTION_MiB = 8;
@@ -40,7 +40,11 @@ function pings(): Buffer {
   return Buffer.concat(Array.from({ length: Math.floor(MiB / one.length) }, () => one));
 }
 
-async function attack(d: Daemon, opening: () => Buffer, legitimate?: () => Promise<{ status: number; stderr: string; identical: boolean }>): Promise<void> {
+async function attack(
+  d: Daemon,
+  opening: () => Buffer,
+  legitimate?: () => Promise<{ status: number; stderr: string; identical: boolean }>,
+): Promise<void> {
   const before = d.memory();
   const socks = await Promise.all(Array.from({ length: CONNECTIONS }, () => attackerTls(d.hostPort, c.key, ATTACKER)));
   for (const s of socks) s.write(opening());
@@ -67,9 +71,11 @@ async function attack(d: Daemon, opening: () => Buffer, legitimate?: () => Promi
   for (const s of socks) s.destroy();
   const after = d.memory();
   const sent = results.reduce((a, r) => a + r.sent, 0);
-  console.log(`[ping-flood] ${d.name}: RSS before ${before.rssKiB} KiB, peak ${Math.max(after.hwmKiB, peakKiB)} KiB ` +
-    `(bound ${boundKiB} KiB); attacker pushed ${(sent / MiB).toFixed(1)} MiB of PINGs before being cut off ` +
-    `(${results.map((r) => `${r.closed ? 'closed' : 'open'} after ${r.ms} ms`).join(', ')})`);
+  console.log(
+    `[ping-flood] ${d.name}: RSS before ${before.rssKiB} KiB, peak ${Math.max(after.hwmKiB, peakKiB)} KiB ` +
+      `(bound ${boundKiB} KiB); attacker pushed ${(sent / MiB).toFixed(1)} MiB of PINGs before being cut off ` +
+      `(${results.map((r) => `${r.closed ? 'closed' : 'open'} after ${r.ms} ms`).join(', ')})`,
+  );
   expect(over, `RSS passed the bound: ${peakKiB} KiB > ${boundKiB} KiB`).toBe(false);
   expect(d.alive).toBe(true);
   expect(after.hwmKiB - before.rssKiB).toBeLessThan(boundKiB - before.rssKiB);
@@ -78,37 +84,80 @@ async function attack(d: Daemon, opening: () => Buffer, legitimate?: () => Promi
   expect(sent).toBeLessThan(TOTAL / 4);
   // closed for not reading (stall or idle timeout), or with its session when the next hop gave up on it (the
   // controller does not log its links)
-  if (d.name !== 'control') await d.waitFor(/ link-failed remote=127\.0\.0\.2:\d+ reason="(connection to 127\.0\.0\.2:\d+: (the peer did not read its replies|no bytes either way)|leader [\d.:]+: connection lost before DONE)/, 10_000);
+  if (d.name !== 'control')
+    await d.waitFor(
+      / link-failed remote=127\.0\.0\.2:\d+ reason="(connection to 127\.0\.0\.2:\d+: (the peer did not read its replies|no bytes either way)|leader [\d.:]+: connection lost before DONE)/,
+      10_000,
+    );
   expect([m.status, m.identical], m.stderr).toEqual([0, true]);
 }
 
 describe('PING flood, never reading the PONGs', () => {
   it('smig recv: stays up within its bound, closes the flooders, a migration completes', async () => {
     let n = 0;
-    await attack(c.recv, () => wire({ type: FrameType.SESSION, sessionId: new Uint8Array(16).fill(0x10 + n++), role: 'destination', name: 'x', length: null }));
+    await attack(c.recv, () =>
+      wire({
+        type: FrameType.SESSION,
+        sessionId: new Uint8Array(16).fill(0x10 + n++),
+        role: 'destination',
+        name: 'x',
+        length: null,
+      }),
+    );
   }, 90_000);
 
   it('smig relay (data relay): stays up within its bound, closes the flooders, a migration completes', async () => {
     let n = 0;
-    await attack(c.relays[0]!, () => wire({
-      type: FrameType.SESSION, sessionId: new Uint8Array(16).fill(2 + n++), role: 'data-relay', leader: c.relays[1]!.addr, index: 0,
-      layout: { dataRelays: 1, keyRelays: 1, threshold: 1 },
-    }));
+    await attack(c.relays[0]!, () =>
+      wire({
+        type: FrameType.SESSION,
+        sessionId: new Uint8Array(16).fill(2 + n++),
+        role: 'data-relay',
+        leader: c.relays[1]!.addr,
+        index: 0,
+        layout: { dataRelays: 1, keyRelays: 1, threshold: 1 },
+      }),
+    );
   }, 90_000);
 
   it('smig control: stays up within its bound, closes the flooders, an operator request is answered', async () => {
     const inventory = join(c.dir, 'hosts.yaml');
     writeFileSync(inventory, 'hosts:\n  - name: h1\n    address: "127.0.0.1:1"\n    ids: [10.0.0.1]\n');
-    const ctl = new Daemon('control', ['control', '--key', c.keyFile, '--inventory', inventory, '--listen', '127.0.0.1:0',
-      '--journal', join(c.dir, 'control.journal'), '--idle-timeout', '3s',
-      '--insecure-no-identities'], 4096); // the flood needs only the cluster key; identities are not what is tested here
+    const ctl = new Daemon(
+      'control',
+      [
+        'control',
+        '--key',
+        c.keyFile,
+        '--inventory',
+        inventory,
+        '--listen',
+        '127.0.0.1:0',
+        '--journal',
+        join(c.dir, 'control.journal'),
+        '--idle-timeout',
+        '3s',
+        '--insecure-no-identities',
+      ],
+      4096,
+    ); // the flood needs only the cluster key; identities are not what is tested here
     ctl.addr = (await ctl.waitFor(/ listening addr=(\S+)/))[1]!;
     try {
       // a controller link may open with a PING (agents and operators are told apart by their first message)
-      await attack(ctl, () => wire({ type: FrameType.PING, seq: 1 }), async () => {
-        const r = await runBin(['control', 'status', '--json', '--key', c.keyFile, '--controller', ctl.addr], { timeoutMs: 30_000 });
-        return { status: r.status, stderr: r.stderr, identical: (JSON.parse(r.stdout) as { hosts: unknown[] }).hosts.length === 1 };
-      });
+      await attack(
+        ctl,
+        () => wire({ type: FrameType.PING, seq: 1 }),
+        async () => {
+          const r = await runBin(['control', 'status', '--json', '--key', c.keyFile, '--controller', ctl.addr], {
+            timeoutMs: 30_000,
+          });
+          return {
+            status: r.status,
+            stderr: r.stderr,
+            identical: (JSON.parse(r.stdout) as { hosts: unknown[] }).hosts.length === 1,
+          };
+        },
+      );
     } finally {
       expect(await ctl.stop(), ctl.stderr).toBe(0);
     }

@@ -10,9 +10,9 @@
 import { once } from 'node:events';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FrameType, decodeMessage } from '../../src/protocol/index.js';
-import { ATTACKER, MiB, attackerTls, flood, migrate, startCluster } from './daemons.js';
+import { decodeMessage, FrameType } from '../../src/protocol/index.js';
 import type { Cluster } from './daemons.js';
+import { ATTACKER, attackerTls, flood, MiB, migrate, startCluster } from './daemons.js';
 
 const CONNECTIONS = 16; // of each kind, each kind from its own address within the per-address cap (32): the opening limit alone has to hold them
 /** Documented bound over the idle daemon: connections × (68 KiB opening frame + TLS state), the migration, slack. */
@@ -44,7 +44,8 @@ function firstFrame(s: TLSSocket): Promise<{ type: number; body: Buffer } | null
     let buf = Buffer.alloc(0);
     s.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
-      if (buf.length >= 5 && buf.length >= 4 + buf.readUInt32BE(0)) resolve({ type: buf[4]!, body: buf.subarray(5, 4 + buf.readUInt32BE(0)) });
+      if (buf.length >= 5 && buf.length >= 4 + buf.readUInt32BE(0))
+        resolve({ type: buf[4]!, body: buf.subarray(5, 4 + buf.readUInt32BE(0)) });
     });
     s.once('close', () => resolve(null));
   });
@@ -56,7 +57,9 @@ describe('half-sent frames before SESSION', () => {
     const before = d.memory();
     const t0 = Date.now();
     const big = await Promise.all(Array.from({ length: CONNECTIONS }, () => attackerTls(d.hostPort, c.key, ATTACKER)));
-    const small = await Promise.all(Array.from({ length: CONNECTIONS }, () => attackerTls(d.hostPort, c.key, '127.0.0.3')));
+    const small = await Promise.all(
+      Array.from({ length: CONNECTIONS }, () => attackerTls(d.hostPort, c.key, '127.0.0.3')),
+    );
     const replies = big.map(firstFrame);
     const smallClosed = small.map((s) => once(s, 'close').then(() => Date.now() - t0));
     for (const s of small) s.write(Buffer.concat([header(60 * 1024, FrameType.SESSION), Buffer.alloc(60 * 1024 - 2)])); // one byte short
@@ -71,13 +74,18 @@ describe('half-sent frames before SESSION', () => {
     const smallMs = await Promise.all(smallClosed);
     const after = d.memory();
     const pushed = results.reduce((a, r) => a + r.sent, 0);
-    console.log(`[pre-session] relay: RSS ${before.rssKiB} → peak ${after.hwmKiB} KiB (bound +${BOUND_MiB} MiB); ` +
-      `${CONNECTIONS} × 16 MiB headers: ${(pushed / MiB).toFixed(1)} MiB of body written before the close; ` +
-      `${CONNECTIONS} small half frames dropped after ${Math.min(...smallMs)}–${Math.max(...smallMs)} ms`);
+    console.log(
+      `[pre-session] relay: RSS ${before.rssKiB} → peak ${after.hwmKiB} KiB (bound +${BOUND_MiB} MiB); ` +
+        `${CONNECTIONS} × 16 MiB headers: ${(pushed / MiB).toFixed(1)} MiB of body written before the close; ` +
+        `${CONNECTIONS} small half frames dropped after ${Math.min(...smallMs)}–${Math.max(...smallMs)} ms`,
+    );
     for (const a of answers) {
       expect(a).not.toBeNull();
       const msg = decodeMessage(a!.type as never, new Uint8Array(a!.body));
-      expect(msg).toMatchObject({ type: FrameType.ERROR, message: 'frame header: length 16777216 exceeds the maximum 69632' });
+      expect(msg).toMatchObject({
+        type: FrameType.ERROR,
+        message: 'frame header: length 16777216 exceeds the maximum 69632',
+      });
     }
     for (const r of results) {
       expect(r.closed).toBe(true);
@@ -85,7 +93,9 @@ describe('half-sent frames before SESSION', () => {
     }
     // 3 × the 1 s handshake timeout after the handshake, not the 60 s idle timeout
     for (const ms of smallMs) expect(ms).toBeLessThan(10_000);
-    expect(d.stderr).toMatch(/ link-failed remote=127\.0\.0\.3:\d+ reason="connection from 127\.0\.0\.3:\d+: no opening frame within 3000 ms"/);
+    expect(d.stderr).toMatch(
+      / link-failed remote=127\.0\.0\.3:\d+ reason="connection from 127\.0\.0\.3:\d+: no opening frame within 3000 ms"/,
+    );
     expect(d.alive).toBe(true);
     expect(after.hwmKiB - before.rssKiB).toBeLessThan(BOUND_MiB * 1024);
     expect([m.status, m.identical], m.stderr).toEqual([0, true]);

@@ -8,9 +8,16 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBin } from '../helpers/cli.js';
-import { makeRandomFile, sha256File, spawnRecv, spawnRelay, startEvilRelay, stopAll } from '../e2e/migration-helpers.js';
 import type { EvilRelay, Proc } from '../e2e/migration-helpers.js';
+import {
+  makeRandomFile,
+  sha256File,
+  spawnRecv,
+  spawnRelay,
+  startEvilRelay,
+  stopAll,
+} from '../e2e/migration-helpers.js';
+import { runBin } from '../helpers/cli.js';
 import { scratch } from './helpers.js';
 
 let s: Awaited<ReturnType<typeof scratch>>;
@@ -24,7 +31,8 @@ beforeAll(async () => {
   const key = new Uint8Array(Buffer.from(readFileSync(s.keyFile, 'utf8').trim().split(' ')[1]!, 'hex'));
   // the shares of relays 0..7 are replaced by random ones (x kept) on their way to the leader and get there first (the good ones
   // are held for 1 s): the leader's last attempt has all 16, bad ones first, and exactly one good 8-subset
-  for (let i = 0; i < 16; i++) keyRelays.push(await startEvilRelay(key, i < 8 ? { randomShare: true } : { holdShareMs: 1000 }));
+  for (let i = 0; i < 16; i++)
+    keyRelays.push(await startEvilRelay(key, i < 8 ? { randomShare: true } : { holdShareMs: 1000 }));
 }, 60_000);
 
 afterAll(async () => {
@@ -37,8 +45,25 @@ describe('k = 8 good key shares among 16, 8 of them bad', () => {
   it('are found: the migration completes, the search took less than 1 s of CPU', async () => {
     const file = join(s.dir, 'p.bin');
     const sha = await makeRandomFile(file, 400_000);
-    const r = await runBin(['send', file, '--key', s.keyFile, '--dest', recv.addr, '--dest-key', `${s.idFile}.pub`,
-      '--data-relays', leader.addr, '--key-relays', keyRelays.map((k) => k.address).join(','), '--threshold', '8'], { timeoutMs: 60_000 });
+    const r = await runBin(
+      [
+        'send',
+        file,
+        '--key',
+        s.keyFile,
+        '--dest',
+        recv.addr,
+        '--dest-key',
+        `${s.idFile}.pub`,
+        '--data-relays',
+        leader.addr,
+        '--key-relays',
+        keyRelays.map((k) => k.address).join(','),
+        '--threshold',
+        '8',
+      ],
+      { timeoutMs: 60_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(keyRelays.slice(0, 8).every((k) => k.flipped === 1)).toBe(true);
     expect(await sha256File(join(s.outDir, 'p.bin'))).toBe(sha);

@@ -17,7 +17,17 @@ const FAST = ['--adversary-trees', '20'];
 
 describe('smig analyze --adversary', () => {
   it('--json: the documented block, the baseline beside each comparison', async () => {
-    const r = await runBin(['analyze', '--json', '--no-progress', '--adversary', ...FAST, '--class', NORMAL, '--class', CONSTANT]);
+    const r = await runBin([
+      'analyze',
+      '--json',
+      '--no-progress',
+      '--adversary',
+      ...FAST,
+      '--class',
+      NORMAL,
+      '--class',
+      CONSTANT,
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const a = (JSON.parse(r.stdout) as { adversary: Record<string, unknown> }).adversary;
     expect(a).toMatchObject({ window_s: 5, step_s: 2.5, block_s: 10, folds: 5, seed: 1, trees: 20, bootstrap: 1000 });
@@ -27,7 +37,14 @@ describe('smig analyze --adversary', () => {
     expect(classes.every((c) => c.windows > 10 && !c.capped)).toBe(true);
     const baseline = a.baseline as { reference: string; subject: string; auc: number };
     expect(baseline).toMatchObject({ reference: 'normal (even blocks)', subject: 'normal (odd blocks)' });
-    const [c] = a.comparisons as { subject: string; auc: number; aucLow: number; aucHigh: number; balancedAccuracy: number; importance: { feature: string; value: number }[] }[];
+    const [c] = a.comparisons as {
+      subject: string;
+      auc: number;
+      aucLow: number;
+      aucHigh: number;
+      balancedAccuracy: number;
+      importance: { feature: string; value: number }[];
+    }[];
     expect(c!.subject).toBe('constant');
     // a constant-rate migration against a bursty stream: the observer tells them apart, far beyond the baseline
     expect(c!.auc).toBeGreaterThan(0.9);
@@ -39,7 +56,18 @@ describe('smig analyze --adversary', () => {
 
   it('text: the table and the headline; --adversary-plot writes the importances', async () => {
     const plot = join(dir, 'imp.svg');
-    const r = await runBin(['analyze', '--no-progress', '--adversary', ...FAST, '--adversary-plot', plot, '--class', NORMAL, '--class', CONSTANT]);
+    const r = await runBin([
+      'analyze',
+      '--no-progress',
+      '--adversary',
+      ...FAST,
+      '--adversary-plot',
+      plot,
+      '--class',
+      NORMAL,
+      '--class',
+      CONSTANT,
+    ]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Trained observer \(random forest of 20 trees on 5s windows/);
     expect(r.stdout).toMatch(/^normal vs normal: \d\.\d\d, constant vs normal: \d\.\d\d$/m);
@@ -49,14 +77,32 @@ describe('smig analyze --adversary', () => {
   }, 120_000);
 
   it('bad options: one line, exit 2', async () => {
-    const step = await runBin(['analyze', '--adversary', '--adversary-window', '1s', '--adversary-step', '2s', join(ROOT, 'captures', 'ndpi__netflix.pcap')]);
+    const step = await runBin([
+      'analyze',
+      '--adversary',
+      '--adversary-window',
+      '1s',
+      '--adversary-step',
+      '2s',
+      join(ROOT, 'captures', 'ndpi__netflix.pcap'),
+    ]);
     expect(step.status).toBe(2);
     expect(step.stderr).toMatch(/^smig analyze: adversary step: must be 1ms … the window.*\n$/);
-    const folds = await runBin(['analyze', '--adversary', '--adversary-folds', '1', join(ROOT, 'captures', 'ndpi__netflix.pcap')]);
+    const folds = await runBin([
+      'analyze',
+      '--adversary',
+      '--adversary-folds',
+      '1',
+      join(ROOT, 'captures', 'ndpi__netflix.pcap'),
+    ]);
     expect(folds.status).toBe(2);
     expect(folds.stderr).toMatch(/^smig analyze: adversary folds: expected 2 … 100, got 1\n$/);
-    const stdin = await runBin(['analyze', '--adversary', '-'], { input: readFileSync(join(ROOT, 'captures', 'ndpi__netflix.pcap')) });
+    const stdin = await runBin(['analyze', '--adversary', '-'], {
+      input: readFileSync(join(ROOT, 'captures', 'ndpi__netflix.pcap')),
+    });
     expect(stdin.status).toBe(2);
-    expect(stdin.stderr).toBe('smig analyze: --adversary reads every capture a second time: stdin (-) cannot be one of them\n');
+    expect(stdin.stderr).toBe(
+      'smig analyze: --adversary reads every capture a second time: stdin (-) cannot be one of them\n',
+    );
   });
 });

@@ -2,7 +2,7 @@
  * `smig analyze` end to end against the tshark-made oracles of every shared capture fixture:
  * packet counts, byte sums, timestamps and the per-second series (bins anchored at the earliest packet).
  */
-import { readdirSync, readFileSync, mkdtempSync, readFileSync as rf, rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readFileSync as rf, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -11,9 +11,14 @@ import { FIXTURES, runBin, runCli } from '../helpers/cli.js';
 
 const CAP = join(FIXTURES, 'captures');
 interface Oracle {
-  file: string; packets: number; expect: string;
+  file: string;
+  packets: number;
+  expect: string;
   bytes: { orig_len_sum: number; cap_len_sum: number };
-  first_ts: string; last_ts: string; ts_min: string; ts_max: string;
+  first_ts: string;
+  last_ts: string;
+  ts_min: string;
+  ts_max: string;
   per_second_rel: { t: number; packets: number; bytes: number }[];
 }
 const oracles: Oracle[] = readdirSync(join(CAP, 'oracle'))
@@ -64,8 +69,25 @@ describe('smig analyze comparisons and output forms', () => {
     const r = await runCli(['analyze', '--json', tls, netflix]);
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
-    const rows = j.comparisons as { feature: string; test: string; reference: string; subject: string; statistic: number; pvalue: number; n: number; m: number; critical: number; distinguishable: boolean }[];
-    expect(rows.map((x) => `${x.test}:${x.feature}`)).toEqual(['ks:packets_per_bin', 'ks:bytes_per_bin', 'ks:size', 'ks:iat', 'chi2:size_histogram']);
+    const rows = j.comparisons as {
+      feature: string;
+      test: string;
+      reference: string;
+      subject: string;
+      statistic: number;
+      pvalue: number;
+      n: number;
+      m: number;
+      critical: number;
+      distinguishable: boolean;
+    }[];
+    expect(rows.map((x) => `${x.test}:${x.feature}`)).toEqual([
+      'ks:packets_per_bin',
+      'ks:bytes_per_bin',
+      'ks:size',
+      'ks:iat',
+      'chi2:size_histogram',
+    ]);
     for (const x of rows) {
       expect(x.reference).toBe('suricata__tls-subjectaltname.pcap');
       expect(x.subject).toBe('ndpi__netflix.pcap');
@@ -97,7 +119,16 @@ describe('smig analyze comparisons and output forms', () => {
   });
 
   it('per-class filters and --bin change what is counted (tcpdump-checked count)', async () => {
-    const r = await runCli(['analyze', '--json', '--bin', '100ms', '--class', `web=${tls}@tcp port 443`, '--class', `dns=${tls}@udp and port 53`]);
+    const r = await runCli([
+      'analyze',
+      '--json',
+      '--bin',
+      '100ms',
+      '--class',
+      `web=${tls}@tcp port 443`,
+      '--class',
+      `dns=${tls}@udp and port 53`,
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.binNs).toBe('100000000');
@@ -135,11 +166,17 @@ describe('smig analyze comparisons and output forms', () => {
     try {
       const r = await runCli(['analyze', '--csv', join(dir, 'csv'), '--plot', join(dir, 'p.svg'), tls, netflix]);
       expect(r.status, r.stderr).toBe(0);
-      const cmp = rf(join(dir, 'csv', 'comparisons.csv'), 'utf8').trim().split('\n');
+      const cmp = rf(join(dir, 'csv', 'comparisons.csv'), 'utf8')
+        .trim()
+        .split('\n');
       expect(cmp[0]).toBe('reference,subject,feature,test,statistic,pvalue,n,m,critical,alpha,distinguishable');
       expect(cmp).toHaveLength(6);
-      const series = rf(join(dir, 'csv', 'ndpi__netflix.pcap.series.csv'), 'utf8').trim().split('\n');
-      expect(series.length - 1).toBe(JSON.parse(readFileSync(join(CAP, 'oracle', 'ndpi__netflix.pcap.json'), 'utf8')).per_second_rel.length);
+      const series = rf(join(dir, 'csv', 'ndpi__netflix.pcap.series.csv'), 'utf8')
+        .trim()
+        .split('\n');
+      expect(series.length - 1).toBe(
+        JSON.parse(readFileSync(join(CAP, 'oracle', 'ndpi__netflix.pcap.json'), 'utf8')).per_second_rel.length,
+      );
       expect(existsSync(join(dir, 'csv', 'suricata__tls-subjectaltname.pcap.flows.csv'))).toBe(true);
       const svg = rf(join(dir, 'p.svg'), 'utf8');
       expect(svg.startsWith('<svg')).toBe(true);
@@ -163,10 +200,18 @@ describe('smig analyze comparisons and output forms', () => {
 describe('smig analyze bad input: one line, exit 2, no stack', () => {
   const cases: [string, string[], RegExp][] = [
     ['missing file', ['analyze', '/nonexistent/x.pcap'], /^smig analyze: .*\/nonexistent\/x\.pcap.*\n$/],
-    ['not a capture', ['analyze', join(FIXTURES, 'captures', 'README.md')], /^smig analyze: .*README\.md: not a pcap or pcapng capture.*\n$/],
+    [
+      'not a capture',
+      ['analyze', join(FIXTURES, 'captures', 'README.md')],
+      /^smig analyze: .*README\.md: not a pcap or pcapng capture.*\n$/,
+    ],
     ['bad bin', ['analyze', '--bin', '10xs', join(CAP, 'zeek__empty.pcap')], /bin.*10xs/],
     ['bin under 1us', ['analyze', '--bin', '10ns', join(CAP, 'zeek__empty.pcap')], /shorter than 1us/],
-    ['bad filter', ['analyze', '-f', 'ether host 1', join(CAP, 'zeek__empty.pcap')], /^smig analyze: filter: .*ether.*\n$/],
+    [
+      'bad filter',
+      ['analyze', '-f', 'ether host 1', join(CAP, 'zeek__empty.pcap')],
+      /^smig analyze: filter: .*ether.*\n$/,
+    ],
     ['bad class', ['analyze', '--class', 'nofile'], /--class: 'nofile' is not NAME=CAPTURE/],
     ['no capture', ['analyze'], /no capture given/],
   ];
@@ -182,10 +227,23 @@ describe('smig analyze bad input: one line, exit 2, no stack', () => {
 
 describe('smig analyze time windows', () => {
   const tls = join(CAP, 'suricata__tls-subjectaltname.pcap');
-  const oracle = JSON.parse(readFileSync(join(CAP, 'oracle', 'suricata__tls-subjectaltname.pcap.json'), 'utf8')) as Oracle;
+  const oracle = JSON.parse(
+    readFileSync(join(CAP, 'oracle', 'suricata__tls-subjectaltname.pcap.json'), 'utf8'),
+  ) as Oracle;
 
   it('--time-window splits a capture into a learning part and a hold-out, bins anchored at the window start', async () => {
-    const r = await runCli(['analyze', '--json', '--class', `learn=${tls}`, '--class', `hold=${tls}`, '--time-window', 'learn=..45s', '--time-window', 'hold=45.0s..']);
+    const r = await runCli([
+      'analyze',
+      '--json',
+      '--class',
+      `learn=${tls}`,
+      '--class',
+      `hold=${tls}`,
+      '--time-window',
+      'learn=..45s',
+      '--time-window',
+      'hold=45.0s..',
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const [learn, hold] = JSON.parse(r.stdout).captures;
     const before = oracle.per_second_rel.filter((b) => b.t < 45);
@@ -201,9 +259,15 @@ describe('smig analyze time windows', () => {
   it('--from/--to apply to every class; bad windows are refused', async () => {
     const r = await runCli(['analyze', '--json', '--from', '10s', '--to', '20s', tls]);
     const c = JSON.parse(r.stdout).captures[0];
-    expect(c.series.rows).toEqual(oracle.per_second_rel.filter((b) => b.t >= 10 && b.t < 20).map((b) => [b.t - 10, b.packets, b.bytes]));
-    expect((await runCli(['analyze', '--from', '10s', '--to', '5s', tls])).stderr).toMatch(/window's end must be after its start/);
-    expect((await runCli(['analyze', '--time-window', 'nope=1s..2s', tls])).stderr).toMatch(/--time-window: no class named 'nope'/);
+    expect(c.series.rows).toEqual(
+      oracle.per_second_rel.filter((b) => b.t >= 10 && b.t < 20).map((b) => [b.t - 10, b.packets, b.bytes]),
+    );
+    expect((await runCli(['analyze', '--from', '10s', '--to', '5s', tls])).stderr).toMatch(
+      /window's end must be after its start/,
+    );
+    expect((await runCli(['analyze', '--time-window', 'nope=1s..2s', tls])).stderr).toMatch(
+      /--time-window: no class named 'nope'/,
+    );
     expect((await runCli(['analyze', '--time-window', 'x', tls])).status).toBe(2);
   });
 });

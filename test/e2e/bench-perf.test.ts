@@ -4,8 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readCapture } from '../../src/capture/reader.js';
 import { median, plainTcpCopy, writeSyntheticPcap } from '../../src/bench/perf.js';
+import { readCapture } from '../../src/capture/reader.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smig-bench-perf-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,7 +36,9 @@ describe('bench module', () => {
     const bytes = randomBytes(3 << 20);
     writeFileSync(src, bytes);
     const r = await plainTcpCopy(src, out);
-    expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(
+      createHash('sha256').update(bytes).digest('hex'),
+    );
     for (const u of [r.sender, r.receiver]) {
       expect(u.cpuSeconds).toBeGreaterThan(0);
       expect(u.maxRssMiB).toBeGreaterThan(10);

@@ -9,7 +9,7 @@
  * namespace behind.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,10 +29,22 @@ const sha = (file: string): string => createHash('sha256').update(readFileSync(f
 describe('smig bench', () => {
   it('rejects unknown strategies, bad sizes and sites with a usage error naming the option, exit 2, no stack trace', async () => {
     for (const [args, re] of [
-      [['--strategies', 'bulk,fast'], /^smig bench: option '--strategies <list>' argument 'bulk,fast' is invalid\. --strategies: unknown strategy 'fast' \(bulk, constant, profile, replay\) \(see smig bench --help\)$/],
-      [['--sizes', '0'], /^smig bench: option '--sizes <list>' argument '0' is invalid\. --sizes: 0 is not between 1 and \d+ bytes \(see smig bench --help\)$/],
-      [['--sizes', '12parsecs'], /^smig bench: option '--sizes <list>' argument '12parsecs' is invalid\. --sizes: '12parsecs' is not a size/],
-      [['--hosts', 'moon'], /^smig bench: option '--hosts <site>' argument 'moon' is invalid\. Allowed choices are lab, loopback\. \(see smig bench --help\)$/],
+      [
+        ['--strategies', 'bulk,fast'],
+        /^smig bench: option '--strategies <list>' argument 'bulk,fast' is invalid\. --strategies: unknown strategy 'fast' \(bulk, constant, profile, replay\) \(see smig bench --help\)$/,
+      ],
+      [
+        ['--sizes', '0'],
+        /^smig bench: option '--sizes <list>' argument '0' is invalid\. --sizes: 0 is not between 1 and \d+ bytes \(see smig bench --help\)$/,
+      ],
+      [
+        ['--sizes', '12parsecs'],
+        /^smig bench: option '--sizes <list>' argument '12parsecs' is invalid\. --sizes: '12parsecs' is not a size/,
+      ],
+      [
+        ['--hosts', 'moon'],
+        /^smig bench: option '--hosts <site>' argument 'moon' is invalid\. Allowed choices are lab, loopback\. \(see smig bench --help\)$/,
+      ],
     ] as const) {
       const r = await runBin(['bench', ...args]);
       expect(r.status, r.stderr).toBe(2);
@@ -43,42 +55,76 @@ describe('smig bench', () => {
 
   it('loopback: a plain copy, bulk and constant runs, every link captured and tested, figures and report written', async () => {
     const out = join(dir, 'lo');
-    const r = await runBin(['bench', '--hosts', 'loopback', '--sizes', '40kB', '--strategies', 'bulk,constant', '-o', out, '--json'], { timeoutMs: 120_000 });
+    const r = await runBin(
+      ['bench', '--hosts', 'loopback', '--sizes', '40kB', '--strategies', 'bulk,constant', '-o', out, '--json'],
+      { timeoutMs: 120_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as BenchResult;
     expect(j.runs.map((x) => x.strategy)).toEqual(['plain', 'bulk', 'constant']);
     const payload = sha(join(out, 'runs', 'payload-40000.bin'));
-    const rate = (JSON.parse(readFileSync(join(out, 'profile.json'), 'utf8')) as { rates: { bytesPerSecond: number } }).rates.bytesPerSecond;
+    const rate = (JSON.parse(readFileSync(join(out, 'profile.json'), 'utf8')) as { rates: { bytesPerSecond: number } })
+      .rates.bytesPerSecond;
     for (const run of j.runs) {
       expect(run.sha256).toBe(payload);
       expect(run.overhead).toBeGreaterThan(0);
       // each stage of the path carries the whole payload (how the chunks split over the relays is the source's call)
       const stage = (re: RegExp): number => run.links.filter((l) => re.test(l.link)).reduce((a, l) => a + l.bytes, 0);
-      for (const re of run.kind === 'plain' ? [/^source → destination$/] : [/^source → data/, /→ leader$/, /→ destination$/]) expect(stage(re), `${run.strategy} ${re}`).toBeGreaterThan(40_000);
+      for (const re of run.kind === 'plain'
+        ? [/^source → destination$/]
+        : [/^source → data/, /→ leader$/, /→ destination$/])
+        expect(stage(re), `${run.strategy} ${re}`).toBeGreaterThan(40_000);
       for (const l of run.links) {
         expect(l.packets, `${run.strategy} ${l.link}`).toBeGreaterThan(0);
-        expect(l.tests.map((t) => t.feature).sort()).toEqual(['bytes_per_bin', 'iat', 'packets_per_bin', 'size', 'size_histogram']);
+        expect(l.tests.map((t) => t.feature).sort()).toEqual([
+          'bytes_per_bin',
+          'iat',
+          'packets_per_bin',
+          'size',
+          'size_histogram',
+        ]);
         for (const t of l.tests) expect(t.pvalue).toBeGreaterThanOrEqual(0);
       }
       expect(Object.keys(run.resources)).toContain('source');
     }
     expect(j.runs[0]!.links.map((l) => l.link)).toEqual(['source → destination']);
-    expect(j.runs[1]!.links.map((l) => l.link)).toEqual(['source → data relay 1', 'source → data relay 2', 'data relay 1 → leader', 'data relay 2 → leader', 'leader → destination']);
+    expect(j.runs[1]!.links.map((l) => l.link)).toEqual([
+      'source → data relay 1',
+      'source → data relay 2',
+      'data relay 1 → leader',
+      'data relay 2 → leader',
+      'leader → destination',
+    ]);
     const [, bulk, constant] = j.runs;
-    expect(constant!.seconds).toBeGreaterThan(0.8 * 40_000 / rate);
+    expect(constant!.seconds).toBeGreaterThan((0.8 * 40_000) / rate);
     expect(bulk!.seconds).toBeLessThan(constant!.seconds);
-    expect(Object.keys(bulk!.resources).sort()).toEqual(['data relay 1', 'data relay 2', 'destination', 'key relay 1', 'key relay 2', 'key relay 3', 'leader', 'source']);
-    for (const f of [j.files.timeFigure, j.files.rateFigure, j.files.detailFigure]) expect(readFileSync(f, 'utf8')).toMatch(/^<svg /);
-    for (const name of ['normal traffic (hold-out)', 'traditional (bulk)', 'stealth (constant)']) expect(readFileSync(j.files.rateFigure, 'utf8')).toContain(name);
+    expect(Object.keys(bulk!.resources).sort()).toEqual([
+      'data relay 1',
+      'data relay 2',
+      'destination',
+      'key relay 1',
+      'key relay 2',
+      'key relay 3',
+      'leader',
+      'source',
+    ]);
+    for (const f of [j.files.timeFigure, j.files.rateFigure, j.files.detailFigure])
+      expect(readFileSync(f, 'utf8')).toMatch(/^<svg /);
+    for (const name of ['normal traffic (hold-out)', 'traditional (bulk)', 'stealth (constant)'])
+      expect(readFileSync(j.files.rateFigure, 'utf8')).toContain(name);
     expect(readFileSync(j.files.timeFigure, 'utf8')).toContain('stealth (constant)');
     const html = readFileSync(j.files.report, 'utf8');
-    for (const s of ['normal (plain TCP copy)', 'traditional (bulk)', 'stealth (constant)', 'CPU and memory per role']) expect(html).toContain(s);
+    for (const s of ['normal (plain TCP copy)', 'traditional (bulk)', 'stealth (constant)', 'CPU and memory per role'])
+      expect(html).toContain(s);
     expect(JSON.parse(readFileSync(j.files.json, 'utf8'))).toEqual(j);
   }, 150_000);
 
   it('lab: one host per role, captures on every host link, the lab is gone afterwards', async () => {
     const out = join(dir, 'lab');
-    const r = await runBin(['bench', '--hosts', 'lab', '--lab', lab, '--sizes', '40kB', '--strategies', 'bulk', '-o', out], { timeoutMs: 120_000 });
+    const r = await runBin(
+      ['bench', '--hosts', 'lab', '--lab', lab, '--sizes', '40kB', '--strategies', 'bulk', '-o', out],
+      { timeoutMs: 120_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^traditional \(bulk\)$/m);
     expect(r.stdout).toMatch(/^40000 +[\d.]+ +[\d.]+ +[\d.]+ % +[\d.]+ % +leader → destination /m);
@@ -86,7 +132,11 @@ describe('smig bench', () => {
     expect(j.hosts).toBe('lab');
     // one capture per host link of the migration (8 roles) and 2 for the plain copy
     expect(readdirSync(join(out, 'captures')).filter((f) => f.startsWith('bulk-'))).toHaveLength(8);
-    expect(j.runs[1]!.links.every((l) => /^tcp and src host 10\.\d+\.\d+\.\d+ and dst host 10\.\d+\.\d+\.\d+$/.test(l.filter))).toBe(true);
+    expect(
+      j.runs[1]!.links.every((l) =>
+        /^tcp and src host 10\.\d+\.\d+\.\d+ and dst host 10\.\d+\.\d+\.\d+$/.test(l.filter),
+      ),
+    ).toBe(true);
     expect(j.runs[1]!.links.find((l) => l.link === 'leader → destination')!.bytes).toBeGreaterThan(40_000);
     expect(await listNamespaces(`smig-${lab}-`)).toEqual([]);
     expect(existsSync(j.files.report)).toBe(true);

@@ -3,22 +3,26 @@
  * ourselves on 127.0.0.1; files read back by tshark and `smig analyze`. Needs root, libpcap and the pcap
  * package (CI installs them), and the build (`npm test` builds first).
  */
-import { spawn, spawnSync } from 'node:child_process';
+
 import type { ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import type { AddressInfo, Server } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, ROOT, runBin } from '../helpers/cli.js';
 import { ksTwoSample } from '../../src/analysis/ks.js';
+import { BIN, ROOT, runBin } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smig-capture-'));
 afterAll(() => (process.env.SMIG_KEEP ? undefined : rmSync(dir, { recursive: true, force: true })));
 
 /** A started process with its output collected; `ready` resolves once stderr matches. */
-function start(argv: string[], ready: RegExp): { child: ChildProcess; ready: Promise<void>; exit: Promise<{ status: number; stdout: string; stderr: string }> } {
+function start(
+  argv: string[],
+  ready: RegExp,
+): { child: ChildProcess; ready: Promise<void>; exit: Promise<{ status: number; stdout: string; stderr: string }> } {
   const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -56,7 +60,10 @@ function tshark(file: string, fields: string[], filter?: string): string[][] {
   const args = ['-r', file, '-T', 'fields', ...fields.flatMap((f) => ['-e', f]), ...(filter ? ['-Y', filter] : [])];
   const r = spawnSync('tshark', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   expect(r.status, r.stderr).toBe(0);
-  return r.stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
+  return r.stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => l.split('\t'));
 }
 
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
@@ -109,11 +116,35 @@ describe('smig capture on lo against tcpdump', () => {
     const filter = `tcp port ${port}`;
     // rings big enough for the whole run (~1,000 packets; on lo a slot is the snap length, see smig capture
     // --help), so no drop can come from the test machine being busy
-    const full = start([process.execPath, BIN, 'capture', '-i', 'lo', '-f', filter, '-w', smigFile, '--json', '-B', '320MiB'], /listening on lo/);
-    const cut = start([process.execPath, BIN, 'capture', '-i', 'lo', '-f', filter, '-w', cutFile, '-s', '96', '--nanosecond', '-B', '128MiB'], /listening on lo/);
+    const full = start(
+      [process.execPath, BIN, 'capture', '-i', 'lo', '-f', filter, '-w', smigFile, '--json', '-B', '320MiB'],
+      /listening on lo/,
+    );
+    const cut = start(
+      [
+        process.execPath,
+        BIN,
+        'capture',
+        '-i',
+        'lo',
+        '-f',
+        filter,
+        '-w',
+        cutFile,
+        '-s',
+        '96',
+        '--nanosecond',
+        '-B',
+        '128MiB',
+      ],
+      /listening on lo/,
+    );
     // -Z root: keep root to write into our 0700 temp dir; --immediate-mode: else libpcap hands over a ring
     // block only when full or a second old, and what sits in the last one when tcpdump stops is lost
-    const td = start(['tcpdump', '-Z', 'root', '--immediate-mode', '-B', '131072', '-i', 'lo', '-w', tcpdumpFile, filter], /listening on lo/);
+    const td = start(
+      ['tcpdump', '-Z', 'root', '--immediate-mode', '-B', '131072', '-i', 'lo', '-w', tcpdumpFile, filter],
+      /listening on lo/,
+    );
     await Promise.all([full.ready, cut.ready, td.ready]);
     sent = await traffic(port, 800);
     await sleep(300);
@@ -135,7 +166,11 @@ describe('smig capture on lo against tcpdump', () => {
     expect(theirs.length).toBeGreaterThan(800);
     expect(Math.abs(ours.length - theirs.length)).toBeLessThanOrEqual(theirs.length * 0.01);
     // every byte the client sent is in our file
-    expect(covered(tshark(smigFile, ['tcp.seq', 'tcp.len'], `tcp.dstport == ${port} && tcp.len > 0`))).toEqual({ from: 1, to: sent + 1, bytes: sent });
+    expect(covered(tshark(smigFile, ['tcp.seq', 'tcp.len'], `tcp.dstport == ${port} && tcp.len > 0`))).toEqual({
+      from: 1,
+      to: sent + 1,
+      bytes: sent,
+    });
     // wire lengths are libpcap's: ours sum to tcpdump's within 1 %, the 64 KiB loopback frames (> 65535)
     // whole, nothing cut at the default snap length (tcpdump's 262144)
     const ourLens = ours.map((r) => Number(r[0]));
@@ -144,14 +179,27 @@ describe('smig capture on lo against tcpdump', () => {
     expect(Math.max(...ourLens)).toBe(Math.max(...theirLens));
     expect(Math.max(...theirLens)).toBeGreaterThan(65535);
     for (const r of ours) expect(Number(r[1])).toBe(Number(r[0]));
-    expect(summary).toMatchObject({ interface: 'lo', linktype: 1, snaplen: 262144, packets: ours.length, bytes: sum(ourLens), truncated: 0, writerDropped: 0, kernelDropped: 0, reason: 'signal' });
+    expect(summary).toMatchObject({
+      interface: 'lo',
+      linktype: 1,
+      snaplen: 262144,
+      packets: ours.length,
+      bytes: sum(ourLens),
+      truncated: 0,
+      writerDropped: 0,
+      kernelDropped: 0,
+      reason: 'signal',
+    });
   });
 
-  it('timestamps: libpcap\'s kernel stamps, as tcpdump\'s (≥ 95 % within 10 µs, median ≤ 3 µs); gaps KS p ≥ 0.5', () => {
+  it("timestamps: libpcap's kernel stamps, as tcpdump's (≥ 95 % within 10 µs, median ≤ 3 µs); gaps KS p ≥ 0.5", () => {
     const fields = ['frame.time_epoch', 'tcp.srcport', 'tcp.seq_raw', 'tcp.ack_raw', 'tcp.len', 'tcp.flags'];
     const key = (r: string[]): string => r.slice(1).join('/');
     // stamps as integer µs from tshark's text (a double of epoch seconds would round them)
-    const us = (t: string): number => { const [a, b = ''] = t.split('.'); return Number(a) * 1e6 + Number(b.padEnd(9, '0').slice(0, 6)); };
+    const us = (t: string): number => {
+      const [a, b = ''] = t.split('.');
+      return Number(a) * 1e6 + Number(b.padEnd(9, '0').slice(0, 6));
+    };
     const ours = tshark(smigFile, fields);
     const theirs = new Map<string, number>();
     for (const r of tshark(tcpdumpFile, fields)) if (!theirs.has(key(r))) theirs.set(key(r), us(r[0]!));
@@ -213,10 +261,23 @@ describe('LiveCapture (the library, in this process)', () => {
     const { server, port, received } = await sink();
     const file = join(dir, 'ring.pcap');
     // snap length 65535: 2,000 ring slots of 64 KiB in 128 MiB, room for the whole stalled second
-    const capture = await LiveCapture.open({ interface: 'lo', filter: `tcp port ${port}`, output: file, bufferSize: 128 << 20, snaplen: 65535 });
+    const capture = await LiveCapture.open({
+      interface: 'lo',
+      filter: `tcp port ${port}`,
+      output: file,
+      bufferSize: 128 << 20,
+      snaplen: 65535,
+    });
     // a sender in another process: 300 × 1000 bytes as soon as it reads "go"
-    const tx = spawn(process.execPath, ['-e', `const c=require('net').connect(${port},'127.0.0.1',()=>{c.setNoDelay(true);console.log('connected');
-      process.stdin.once('data',()=>{for(let i=0;i<300;i++)c.write(Buffer.alloc(1000,i));c.end()})});`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const tx = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const c=require('net').connect(${port},'127.0.0.1',()=>{c.setNoDelay(true);console.log('connected');
+      process.stdin.once('data',()=>{for(let i=0;i<300;i++)c.write(Buffer.alloc(1000,i));c.end()})});`,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
     const txExit = new Promise((r) => tx.on('close', r));
     await new Promise((r) => tx.stdout!.once('data', r));
     tx.stdin!.end('go\n');
@@ -230,7 +291,11 @@ describe('LiveCapture (the library, in this process)', () => {
     server.close();
     expect(received()).toBe(300_000);
     expect(s.reason).toBe('stopped');
-    expect(covered(tshark(file, ['tcp.seq', 'tcp.len'], `tcp.dstport == ${port} && tcp.len > 0`))).toEqual({ from: 1, to: 300_001, bytes: 300_000 });
+    expect(covered(tshark(file, ['tcp.seq', 'tcp.len'], `tcp.dstport == ${port} && tcp.len > 0`))).toEqual({
+      from: 1,
+      to: 300_001,
+      bytes: 300_000,
+    });
     expect(s.packets).toBe(tshark(file, ['frame.number']).length);
   });
 });
@@ -239,7 +304,10 @@ describe('smig capture stops and refuses cleanly', () => {
   it('--count N stops after exactly N packets', async () => {
     const { server, port } = await sink();
     const file = join(dir, 'count.pcap');
-    const cap = start([process.execPath, BIN, 'capture', '-i', 'lo', '-f', `tcp dst port ${port}`, '-w', file, '-c', '7', '--json'], /listening on lo/);
+    const cap = start(
+      [process.execPath, BIN, 'capture', '-i', 'lo', '-f', `tcp dst port ${port}`, '-w', file, '-c', '7', '--json'],
+      /listening on lo/,
+    );
     await cap.ready;
     await traffic(port, 200);
     const r = await cap.exit;
@@ -253,7 +321,18 @@ describe('smig capture stops and refuses cleanly', () => {
     const file = join(dir, 'empty.pcap');
     const t0 = performance.now();
     // port 9 (discard) on lo: nothing of ours goes there
-    const r = await runBin(['capture', '-i', 'lo', '-f', 'udp port 9 and host 127.0.0.254', '-w', file, '--duration', '400ms', '--json']);
+    const r = await runBin([
+      'capture',
+      '-i',
+      'lo',
+      '-f',
+      'udp port 9 and host 127.0.0.254',
+      '-w',
+      file,
+      '--duration',
+      '400ms',
+      '--json',
+    ]);
     const ms = performance.now() - t0;
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ packets: 0, reason: 'duration' });
@@ -279,11 +358,23 @@ describe('smig capture stops and refuses cleanly', () => {
     // a module hook that makes `pcap` unresolvable, as on a machine where the optional install failed
     const hooks = join(dir, 'no-pcap-hooks.mjs');
     const register = join(dir, 'no-pcap.mjs');
-    writeFileSync(hooks, `export async function resolve(s, c, next) { if (s === 'pcap') { const e = new Error("Cannot find package 'pcap'"); e.code = 'ERR_MODULE_NOT_FOUND'; throw e; } return next(s, c); }\n`);
-    writeFileSync(register, `import { register } from 'node:module'; register(${JSON.stringify(`file://${hooks}`)});\n`);
-    const r = spawnSync(process.execPath, ['--import', register, BIN, 'capture', '-i', 'lo', '-w', join(dir, 'y.pcap')], { cwd: ROOT, encoding: 'utf8' });
+    writeFileSync(
+      hooks,
+      `export async function resolve(s, c, next) { if (s === 'pcap') { const e = new Error("Cannot find package 'pcap'"); e.code = 'ERR_MODULE_NOT_FOUND'; throw e; } return next(s, c); }\n`,
+    );
+    writeFileSync(
+      register,
+      `import { register } from 'node:module'; register(${JSON.stringify(`file://${hooks}`)});\n`,
+    );
+    const r = spawnSync(
+      process.execPath,
+      ['--import', register, BIN, 'capture', '-i', 'lo', '-w', join(dir, 'y.pcap')],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe("smig capture: live capture needs the optional package pcap and libpcap (Cannot find package 'pcap'); install them: apt-get install libpcap-dev && npm install pcap\n");
+    expect(r.stderr).toBe(
+      "smig capture: live capture needs the optional package pcap and libpcap (Cannot find package 'pcap'); install them: apt-get install libpcap-dev && npm install pcap\n",
+    );
   });
 });
 
@@ -300,7 +391,11 @@ describe('smig capture on an interface without IPv4', () => {
       ip('-n', ns, 'link', 'set', 'v0', 'up');
       ip('-n', ns, 'link', 'set', 'v1', 'up');
       const file = join(dir, 'no-ipv4', 'sub', 'v0.pcap');
-      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, 'capture', '-i', 'v0', '-w', file, '--duration', '300ms'], { cwd: ROOT, encoding: 'utf8' });
+      const r = spawnSync(
+        'ip',
+        ['netns', 'exec', ns, process.execPath, BIN, 'capture', '-i', 'v0', '-w', file, '--duration', '300ms'],
+        { cwd: ROOT, encoding: 'utf8' },
+      );
       expect(r.status, r.stderr).toBe(0);
       // libpcap's pcap_lookupnet warning ("no IPv4 address assigned - This may not actually work") never reaches stderr
       expect(r.stderr).not.toMatch(/may not actually work|no IPv4 address|^Warning/im);

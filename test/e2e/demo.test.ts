@@ -9,8 +9,9 @@
  * even a perfect imitation 5 % of the time per feature, so a failed profile verdict is retried once with a fresh
  * run (as test/e2e/pacing-capture.test.ts does), and both attempts are printed.
  */
-import { createHash } from 'node:crypto';
+
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +26,10 @@ const dir = mkdtempSync(join(tmpdir(), 'smig-demo-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function smig(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smig'), ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smig'), ...args], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -35,7 +39,12 @@ async function smig(args: string[]): Promise<{ code: number | null; stdout: stri
 }
 
 const show = (r: DemoResult): string =>
-  r.verdicts.map((v) => `${v.strategy} ${v.link}: packets D ${v.packets.D.toFixed(3)} p ${v.packets.p.toPrecision(3)} n ${v.packets.n} m ${v.packets.m}; bytes D ${v.bytes.D.toFixed(3)} p ${v.bytes.p.toPrecision(3)}`).join('\n');
+  r.verdicts
+    .map(
+      (v) =>
+        `${v.strategy} ${v.link}: packets D ${v.packets.D.toFixed(3)} p ${v.packets.p.toPrecision(3)} n ${v.packets.n} m ${v.packets.m}; bytes D ${v.bytes.D.toFixed(3)} p ${v.bytes.p.toPrecision(3)}`,
+    )
+    .join('\n');
 
 describe('smig demo', () => {
   it('rejects a payload size out of range with a usage error and no stack trace', async () => {
@@ -53,7 +62,7 @@ describe('smig demo', () => {
     expect(r.stdout).toMatch(/--hosts <site>/);
   });
 
-  it('bulk is distinguishable on every link, profile\'s source link is not, and the report is written', async () => {
+  it("bulk is distinguishable on every link, profile's source link is not, and the report is written", async () => {
     const attempts: string[] = [];
     let passed = false;
     for (let i = 0; i < 2 && !passed; i++) {
@@ -70,9 +79,15 @@ describe('smig demo', () => {
       expect(await listNamespaces('smig-demo-')).toEqual([]);
       const sha = createHash('sha256').update(readFileSync(j.payload)).digest('hex');
       expect(readFileSync(j.payload).length).toBe(250_000);
-      expect(j.migrations.map((m) => [m.strategy, m.sha256])).toEqual([['bulk', sha], ['profile', sha]]);
+      expect(j.migrations.map((m) => [m.strategy, m.sha256])).toEqual([
+        ['bulk', sha],
+        ['profile', sha],
+      ]);
       const links = ['source → data relay', 'data relay → leader', 'leader → destination'];
-      expect(j.verdicts.map((v) => [v.strategy, v.link])).toEqual([...links.map((l) => ['bulk', l]), ...links.map((l) => ['profile', l])]);
+      expect(j.verdicts.map((v) => [v.strategy, v.link])).toEqual([
+        ...links.map((l) => ['bulk', l]),
+        ...links.map((l) => ['profile', l]),
+      ]);
       for (const v of j.verdicts) expect(v.distinguishable).toBe(v.packets.distinguishable || v.bytes.distinguishable);
       for (const v of j.verdicts.filter((x) => x.strategy === 'bulk')) expect(v.distinguishable, v.link).toBe(true);
       expect(j.report).toBe(join(out, 'report.html'));
@@ -82,7 +97,8 @@ describe('smig demo', () => {
       expect(existsSync(j.profile)).toBe(true);
       attempts.push(`attempt ${i + 1} (${wall.toFixed(1)} s):\n${show(j)}`);
       const src = j.verdicts.find((v) => v.strategy === 'profile' && v.link === 'source → data relay')!;
-      passed = Math.min(src.packets.n, src.packets.m) >= 60 && !src.packets.distinguishable && !src.bytes.distinguishable;
+      passed =
+        Math.min(src.packets.n, src.packets.m) >= 60 && !src.packets.distinguishable && !src.bytes.distinguishable;
     }
     console.log(attempts.join('\n'));
     expect(passed, attempts.join('\n')).toBe(true);

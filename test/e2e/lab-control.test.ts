@@ -12,17 +12,29 @@
  * links, the same byte counts on both ends of every hop, and nothing but controller traffic on the links of
  * the hosts left out. Needs root, iproute2 and the build (`npm run build`; npm test does it).
  */
-import { spawnSync } from 'node:child_process';
+
 import type { ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDecoded, decodePacket, formatAddress, readCapture } from '../../src/capture/index.js';
-import { LAB_STATE_DIR, labDown, labUp, listNamespaces } from '../../src/lab/lab.js';
-import type { Lab, LabDownReport, LinkCapture } from '../../src/lab/lab.js';
 import { generateIdentity, writeIdentityFiles } from '../../src/crypto/identity.js';
+import type { Lab, LabDownReport, LinkCapture } from '../../src/lab/lab.js';
+import { LAB_STATE_DIR, labDown, labUp, listNamespaces } from '../../src/lab/lab.js';
 import { BIN, ROOT, runBin } from '../helpers/cli.js';
 import { makeRandomFile, sha256File } from './migration-helpers.js';
 
@@ -82,14 +94,20 @@ class NsProc {
     const m = this.stderr.match(re);
     if (m) return Promise.resolve(m);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${this.name}: no ${re} within ${timeoutMs} ms; stderr:\n${this.stderr}`)), timeoutMs);
+      const t = setTimeout(
+        () => reject(new Error(`${this.name}: no ${re} within ${timeoutMs} ms; stderr:\n${this.stderr}`)),
+        timeoutMs,
+      );
       this.#waiters.push({ re, resolve: (x) => (clearTimeout(t), resolve(x)) });
     });
   }
 
   /** The JSON log events so far. */
   events(): Record<string, unknown>[] {
-    return this.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    return this.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
   get alive(): boolean {
@@ -109,7 +127,10 @@ class NsProc {
 /** The caller's own links (index: name), as lab.test.ts compares them. */
 function hostLinks(): string {
   const r = spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
-  return r.stdout.split('\n').map((l) => l.split(':').slice(0, 2).join(':')).join('\n');
+  return r.stdout
+    .split('\n')
+    .map((l) => l.split(':').slice(0, 2).join(':'))
+    .join('\n');
 }
 
 function namespaceInodes(names: string[]): Set<string> {
@@ -122,7 +143,11 @@ function processesIn(inodes: Set<string>, needle: string): number[] {
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
     try {
-      if (inodes.has(readlinkSync(`/proc/${p}/ns/net`)) || readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(needle)) pids.push(Number(p));
+      if (
+        inodes.has(readlinkSync(`/proc/${p}/ns/net`)) ||
+        readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(needle)
+      )
+        pids.push(Number(p));
     } catch {
       // gone meanwhile, or a kernel thread
     }
@@ -132,10 +157,32 @@ function processesIn(inodes: Set<string>, needle: string): number[] {
 
 function alertLine(src: string, dest: string): string {
   return JSON.stringify({
-    timestamp: '2024-05-01T10:00:00.123456+0000', flow_id: 1251512345687, in_iface: 'eth0', event_type: 'alert', src_ip: src, src_port: 51234,
-    dest_ip: dest, dest_port: 22, proto: 'TCP', pkt_src: 'wire/pcap',
-    alert: { action: 'allowed', gid: 1, signature_id: 2001219, rev: 20, signature: 'ET SCAN Potential SSH Scan OUTBOUND', category: 'Attempted Information Leak', severity: 2 },
-    flow: { pkts_toserver: 3, pkts_toclient: 1, bytes_toserver: 222, bytes_toclient: 74, start: '2024-05-01T10:00:00.000000+0000' },
+    timestamp: '2024-05-01T10:00:00.123456+0000',
+    flow_id: 1251512345687,
+    in_iface: 'eth0',
+    event_type: 'alert',
+    src_ip: src,
+    src_port: 51234,
+    dest_ip: dest,
+    dest_port: 22,
+    proto: 'TCP',
+    pkt_src: 'wire/pcap',
+    alert: {
+      action: 'allowed',
+      gid: 1,
+      signature_id: 2001219,
+      rev: 20,
+      signature: 'ET SCAN Potential SSH Scan OUTBOUND',
+      category: 'Attempted Information Leak',
+      severity: 2,
+    },
+    flow: {
+      pkts_toserver: 3,
+      pkts_toclient: 1,
+      bytes_toserver: 222,
+      bytes_toclient: 74,
+      start: '2024-05-01T10:00:00.000000+0000',
+    },
   });
 }
 
@@ -154,8 +201,20 @@ interface LinkTraffic {
   foreign: number;
 }
 
-async function linkTraffic(file: string, me: string, byAddress: Map<string, string>, ctlAddress: string): Promise<LinkTraffic> {
-  const t: LinkTraffic = { bytes: new Map(), opened: new Set(), peers: new Set(), controlPackets: 0, controlBytes: 0, foreign: 0 };
+async function linkTraffic(
+  file: string,
+  me: string,
+  byAddress: Map<string, string>,
+  ctlAddress: string,
+): Promise<LinkTraffic> {
+  const t: LinkTraffic = {
+    bytes: new Map(),
+    opened: new Set(),
+    peers: new Set(),
+    controlPackets: 0,
+    controlBytes: 0,
+    foreign: 0,
+  };
   const d = createDecoded();
   await readCapture(file, (p) => {
     decodePacket(p.linktype, p.data, d, p.origLen);
@@ -208,21 +267,67 @@ describe('a controller-triggered migration across a 10-host lab', () => {
       const sum = await makeRandomFile(image, SIZE);
       for (const n of names) mkdirSync(outOf(n), { recursive: true });
       writeFileSync(eve, '');
-      writeFileSync(join(dir, 'hosts.yaml'), `hosts:\n${names.map((n) => `  - name: ${n}\n    address: "${addr(n)}:${RELAY_PORT}"\n    ids: [${addr(n)}]\n    key: ${n}.id.pub\n`).join('')}`);
+      writeFileSync(
+        join(dir, 'hosts.yaml'),
+        `hosts:\n${names.map((n) => `  - name: ${n}\n    address: "${addr(n)}:${RELAY_PORT}"\n    ids: [${addr(n)}]\n    key: ${n}.id.pub\n`).join('')}`,
+      );
 
       ctl = new NsProc(lab, CTL_HOST, 'control', [
-        'control', '--key', keyFile, '--inventory', join(dir, 'hosts.yaml'), '--operator-key', `${operatorId}.pub`, '--eve', eve, '--listen', ctlAddr,
-        '--journal', join(dir, 'control.journal'), '--log-format', 'json', '--data-relays', '3', '--key-relays', '3', '--threshold', '2',
-        '--heartbeat', '1s', '--eve-poll', '100ms', '--deadline', '60s', '--no-retry',
-        '--hook', `notify-ids=printf '%s\\n' "$SMIG_EVENT|$SMIG_SOURCE_HOST|$SMIG_DEST_HOST|$SMIG_LEADER_HOST|$SMIG_BYTES|$SMIG_SHA256" >> ${hookLog}`,
+        'control',
+        '--key',
+        keyFile,
+        '--inventory',
+        join(dir, 'hosts.yaml'),
+        '--operator-key',
+        `${operatorId}.pub`,
+        '--eve',
+        eve,
+        '--listen',
+        ctlAddr,
+        '--journal',
+        join(dir, 'control.journal'),
+        '--log-format',
+        'json',
+        '--data-relays',
+        '3',
+        '--key-relays',
+        '3',
+        '--threshold',
+        '2',
+        '--heartbeat',
+        '1s',
+        '--eve-poll',
+        '100ms',
+        '--deadline',
+        '60s',
+        '--no-retry',
+        '--hook',
+        `notify-ids=printf '%s\\n' "$SMIG_EVENT|$SMIG_SOURCE_HOST|$SMIG_DEST_HOST|$SMIG_LEADER_HOST|$SMIG_BYTES|$SMIG_SHA256" >> ${hookLog}`,
       ]);
       procs.push(ctl);
       await ctl.waitFor(/"event":"listening"/);
       for (const n of names) {
-        procs.push(new NsProc(lab, n, `agent ${n}`, [
-          'relay', '--listen', `${addr(n)}:${RELAY_PORT}`, '--key', keyFile, '--log-format', 'json',
-          '--controller', ctlAddr, '--name', n, '--identity', join(dir, `${n}.id`), '--out', outOf(n), '--source', `vm=${image}`,
-        ]));
+        procs.push(
+          new NsProc(lab, n, `agent ${n}`, [
+            'relay',
+            '--listen',
+            `${addr(n)}:${RELAY_PORT}`,
+            '--key',
+            keyFile,
+            '--log-format',
+            'json',
+            '--controller',
+            ctlAddr,
+            '--name',
+            n,
+            '--identity',
+            join(dir, `${n}.id`),
+            '--out',
+            outOf(n),
+            '--source',
+            `vm=${image}`,
+          ]),
+        );
       }
       for (const n of names) await ctl.waitFor(new RegExp(`"event":"agent-registered","host":"${n}"`), 60_000);
 
@@ -255,19 +360,47 @@ describe('a controller-triggered migration across a 10-host lab', () => {
       expect(await sha256File(join(outOf(dest), 'vm.img'))).toBe(sum);
       for (const n of names) expect(readdirSync(outOf(n)), n).toEqual(n === dest ? ['vm.img'] : []);
       expect(readFileSync(hookLog, 'utf8')).toBe(`notify-ids|${SOURCE}|${dest}|${leader}|${SIZE}|${sum}\n`);
-      expect(ctl.events().filter((e) => e.event === 'session-done')).toMatchObject([{ source: SOURCE, destination: dest, bytes: SIZE }]);
+      expect(ctl.events().filter((e) => e.event === 'session-done')).toMatchObject([
+        { source: SOURCE, destination: dest, bytes: SIZE },
+      ]);
       // the controller's status, asked from inside the lab with the command line
-      const st = await lab.run(CTL_HOST, [process.execPath, BIN, 'control', 'status', '--json', '--key', keyFile, '--identity', operatorId, '--controller', ctlAddr], { timeoutMs: 30_000 });
+      const st = await lab.run(
+        CTL_HOST,
+        [
+          process.execPath,
+          BIN,
+          'control',
+          'status',
+          '--json',
+          '--key',
+          keyFile,
+          '--identity',
+          operatorId,
+          '--controller',
+          ctlAddr,
+        ],
+        { timeoutMs: 30_000 },
+      );
       expect(st.status, st.stderr).toBe(0);
-      const status = JSON.parse(st.stdout) as { sessions: Record<string, unknown>[]; hosts: { name: string; state: string }[] };
+      const status = JSON.parse(st.stdout) as {
+        sessions: Record<string, unknown>[];
+        hosts: { name: string; state: string }[];
+      };
       expect(status.sessions).toHaveLength(1);
-      expect(status.sessions[0]).toMatchObject({ state: 'done', source: SOURCE, destination: dest, outcome: { bytes: SIZE, sha256: sum } });
+      expect(status.sessions[0]).toMatchObject({
+        state: 'done',
+        source: SOURCE,
+        destination: dest,
+        outcome: { bytes: SIZE, sha256: sum },
+      });
       expect(status.hosts.find((h) => h.name === SOURCE)!.state).toBe('honeypot');
 
       // at least two heartbeats on every link, then stop every capture
       await new Promise((r) => setTimeout(r, Math.max(0, 2500 - (Date.now() - capturing))));
       const summaries = await Promise.all(captures.map((c) => c.stop()));
-      summaries.forEach((s, i) => expect(s, names[i]).toMatchObject({ interface: `vh${i + 1}`, writerDropped: 0, reason: 'signal' }));
+      summaries.forEach((s, i) =>
+        expect(s, names[i]).toMatchObject({ interface: `vh${i + 1}`, writerDropped: 0, reason: 'signal' }),
+      );
 
       // who opened a connection to whom: source → every data and key relay, every relay other than the
       // leader → leader, leader → destination (a leader's own data relay reaches it over lo, off the link)
@@ -282,7 +415,9 @@ describe('a controller-triggered migration across a 10-host lab', () => {
         const t = traffic.get(n)!;
         const mine = edges.filter((e) => e.split('>').includes(n));
         expect([...t.opened].sort(), `connections opened on ${n}'s link`).toEqual([...mine].sort());
-        expect([...t.peers].sort(), `migration peers on ${n}'s link`).toEqual([...new Set(mine.flatMap((e) => e.split('>')).filter((x) => x !== n))].sort());
+        expect([...t.peers].sort(), `migration peers on ${n}'s link`).toEqual(
+          [...new Set(mine.flatMap((e) => e.split('>')).filter((x) => x !== n))].sort(),
+        );
         // agents' heartbeats (and for the session's hosts, instructions) to the controller: present, small
         if (n !== CTL_HOST) expect(t.controlPackets, `controller packets on ${n}'s link`).toBeGreaterThan(0);
         expect(t.controlBytes, `controller bytes on ${n}'s link`).toBeLessThan(256 * 1024);
@@ -300,11 +435,27 @@ describe('a controller-triggered migration across a 10-host lab', () => {
       }
       const sumOf = (t: LinkTraffic, keys: string[]): number => keys.reduce((s, k) => s + (t.bytes.get(k) ?? 0), 0);
       // the image (encrypted, framed, in TLS) leaves the source toward the data relays, reaches the leader, and the destination
-      expect(sumOf(traffic.get(SOURCE)!, dataRelays.map((r) => `${SOURCE}>${r}`))).toBeGreaterThanOrEqual(SIZE);
-      expect(sumOf(traffic.get(SOURCE)!, keyRelays.map((r) => `${SOURCE}>${r}`))).toBeLessThan(64 * 1024); // shares only
-      expect(sumOf(traffic.get(leader)!, [`${SOURCE}>${leader}`, ...dataRelays.filter((r) => r !== leader).map((r) => `${r}>${leader}`)])).toBeGreaterThanOrEqual(SIZE);
+      expect(
+        sumOf(
+          traffic.get(SOURCE)!,
+          dataRelays.map((r) => `${SOURCE}>${r}`),
+        ),
+      ).toBeGreaterThanOrEqual(SIZE);
+      expect(
+        sumOf(
+          traffic.get(SOURCE)!,
+          keyRelays.map((r) => `${SOURCE}>${r}`),
+        ),
+      ).toBeLessThan(64 * 1024); // shares only
+      expect(
+        sumOf(traffic.get(leader)!, [
+          `${SOURCE}>${leader}`,
+          ...dataRelays.filter((r) => r !== leader).map((r) => `${r}>${leader}`),
+        ]),
+      ).toBeGreaterThanOrEqual(SIZE);
       expect(traffic.get(dest)!.bytes.get(`${leader}>${dest}`)).toBeGreaterThanOrEqual(SIZE);
-      for (const k of keyRelays) expect(traffic.get(k)!.bytes.get(`${k}>${leader}`), `${k} → leader`).toBeLessThan(64 * 1024);
+      for (const k of keyRelays)
+        expect(traffic.get(k)!.bytes.get(`${k}>${leader}`), `${k} → leader`).toBeLessThan(64 * 1024);
     } finally {
       await Promise.all(captures.map((c) => c.stop().catch(() => undefined)));
       await Promise.all(procs.map((p) => p.stop()));

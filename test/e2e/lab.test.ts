@@ -4,14 +4,15 @@
  * and `down` leaving no namespace, link or process behind, also after a simulated crash. Every lab made
  * here is swept in afterAll whatever happened.
  */
-import { spawn, spawnSync } from 'node:child_process';
+
 import type { ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LAB_STATE_DIR, labDown, labOpen, labUp, listNamespaces } from '../../src/lab/lab.js';
 import type { Lab } from '../../src/lab/lab.js';
+import { LAB_STATE_DIR, labDown, labOpen, labUp, listNamespaces } from '../../src/lab/lab.js';
 import { BIN, ROOT, runBin } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smig-lab-'));
@@ -32,7 +33,10 @@ afterAll(async () => {
 /** What the caller's own namespace has: its links (name, index) and the namespaces list. */
 function hostSnapshot(): string {
   const r = spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
-  return r.stdout.split('\n').map((l) => l.split(':').slice(0, 2).join(':')).join('\n');
+  return r.stdout
+    .split('\n')
+    .map((l) => l.split(':').slice(0, 2).join(':'))
+    .join('\n');
 }
 
 /** Inodes of a lab's namespaces, to find any process still inside one after `down`. */
@@ -85,11 +89,20 @@ process.stdout.write('connected '+(performance.now()-t0).toFixed(3)+'\\n');c.end
 c.on('close',()=>process.stdout.write('done '+(performance.now()-t0).toFixed(3)+'\\n'));`;
 
 /** Sends `size` bytes from `from` to `to`:5001; returns the receiver's count and the sender's lines. */
-async function transfer(lab: Lab, from: string, to: string, size: number): Promise<{ received: number; connectMs: number; totalMs: number }> {
-  const rx = lab.exec(to, [process.execPath, '-e', RECEIVER, lab.host(to).address], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function transfer(
+  lab: Lab,
+  from: string,
+  to: string,
+  size: number,
+): Promise<{ received: number; connectMs: number; totalMs: number }> {
+  const rx = lab.exec(to, [process.execPath, '-e', RECEIVER, lab.host(to).address], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const rxLine = lines(rx);
   expect(await rxLine()).toBe('ready');
-  const tx = lab.exec(from, [process.execPath, '-e', SENDER, lab.host(to).address, String(size)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const tx = lab.exec(from, [process.execPath, '-e', SENDER, lab.host(to).address, String(size)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const txLine = lines(tx);
   const connectMs = Number((await txLine()).split(' ')[1]);
   const totalMs = Number((await txLine()).split(' ')[1]);
@@ -111,9 +124,16 @@ function covered(segments: string[][]): { from: number; to: number; bytes: numbe
 }
 
 function tshark(file: string, fields: string[], filter?: string): string[][] {
-  const r = spawnSync('tshark', ['-r', file, '-T', 'fields', ...fields.flatMap((f) => ['-e', f]), ...(filter ? ['-Y', filter] : [])], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(
+    'tshark',
+    ['-r', file, '-T', 'fields', ...fields.flatMap((f) => ['-e', f]), ...(filter ? ['-Y', filter] : [])],
+    { encoding: 'utf8', maxBuffer: 64 << 20 },
+  );
   expect(r.status, r.stderr).toBe(0);
-  return r.stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
+  return r.stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => l.split('\t'));
 }
 
 describe('a 10-host lab', () => {
@@ -132,7 +152,13 @@ describe('a 10-host lab', () => {
       expect(hostSnapshot()).toBe(before);
 
       // full mesh: 10 × 9 TCP exchanges, each peer answering with its own name
-      const procs = lab.hosts.map((h) => lab.exec(h.name, [process.execPath, '-e', MESH, h.name, ...lab.hosts.filter((o) => o !== h).map((o) => o.address)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+      const procs = lab.hosts.map((h) =>
+        lab.exec(
+          h.name,
+          [process.execPath, '-e', MESH, h.name, ...lab.hosts.filter((o) => o !== h).map((o) => o.address)],
+          { stdio: ['pipe', 'pipe', 'inherit'] },
+        ),
+      );
       const readers = procs.map(lines);
       for (const r of readers) expect(await r()).toBe('ready');
       for (const p of procs) p.stdin!.write('go\n');
@@ -162,7 +188,11 @@ describe('a 10-host lab', () => {
       expect(summary).toMatchObject({ interface: 'vh2', packets: frames.length, writerDropped: 0, reason: 'signal' });
       // offloads off: every frame is at most MTU + Ethernet header, and all payload is there exactly once
       expect(Math.max(...frames.map((f) => Number(f[0])))).toBe(1514);
-      expect(covered(tshark(file, ['tcp.seq', 'tcp.len'], 'ip.src == 10.77.0.1 && tcp.len > 0'))).toEqual({ from: 1, to: 1_000_001, bytes: 1_000_000 });
+      expect(covered(tshark(file, ['tcp.seq', 'tcp.len'], 'ip.src == 10.77.0.1 && tcp.len > 0'))).toEqual({
+        from: 1,
+        to: 1_000_001,
+        bytes: 1_000_000,
+      });
       expect(frames.filter((f) => f[1] === '10.77.0.2').length).toBeGreaterThan(0); // h2's ACKs: both directions
       expect(frames.length).toBeGreaterThan(Math.ceil(1_000_000 / 1448));
     } finally {
@@ -180,21 +210,58 @@ describe('a 10-host lab', () => {
 describe('smig lab on the command line', () => {
   it('up, exec (stdio and exit status), status, rate limit; down after a crash ends processes and is idempotent', async () => {
     const name = labName('b');
-    const up = await runBin(['lab', 'up', '--hosts', '2', '--name', name, '--rate', '4Mbit/s', '--subnet', '192.168.77.0/24']);
+    const up = await runBin([
+      'lab',
+      'up',
+      '--hosts',
+      '2',
+      '--name',
+      name,
+      '--rate',
+      '4Mbit/s',
+      '--subnet',
+      '192.168.77.0/24',
+    ]);
     expect(up.status, up.stderr).toBe(0);
-    expect(up.stdout).toContain(`lab ${name}: 2 hosts on 192.168.77.0/24, bridge smig-${name}-br/br0, rate 4mbit per host egress`);
+    expect(up.stdout).toContain(
+      `lab ${name}: 2 hosts on 192.168.77.0/24, bridge smig-${name}-br/br0, rate 4mbit per host egress`,
+    );
     const again = await runBin(['lab', 'up', '--hosts', '2', '--name', name]);
-    expect(again).toMatchObject({ status: 1, stderr: `smig lab: lab ${name} already exists (smig-${name}-br); take it down first: smig lab down ${name}\n` });
+    expect(again).toMatchObject({
+      status: 1,
+      stderr: `smig lab: lab ${name} already exists (smig-${name}-br); take it down first: smig lab down ${name}\n`,
+    });
 
-    const ex = await runBin(['lab', 'exec', name, 'h2', '--', 'sh', '-c', 'ip -o -4 addr show dev eth0; cat /sys/class/net/eth0/mtu; exit 7']);
+    const ex = await runBin([
+      'lab',
+      'exec',
+      name,
+      'h2',
+      '--',
+      'sh',
+      '-c',
+      'ip -o -4 addr show dev eth0; cat /sys/class/net/eth0/mtu; exit 7',
+    ]);
     expect(ex.status).toBe(7);
     expect(ex.stdout).toMatch(/eth0\s+inet 192\.168\.77\.2\/24 .*\n1500\n$/);
     // by address; no IPv6 address (a quiet lab), GSO off
-    const byAddr = await runBin(['lab', 'exec', name, '192.168.77.1', '--', 'sh', '-c', 'ip -o -6 addr show dev eth0 | wc -l; ip -d link show dev eth0 | grep -o "gso_max_segs [0-9]*"']);
+    const byAddr = await runBin([
+      'lab',
+      'exec',
+      name,
+      '192.168.77.1',
+      '--',
+      'sh',
+      '-c',
+      'ip -o -6 addr show dev eth0 | wc -l; ip -d link show dev eth0 | grep -o "gso_max_segs [0-9]*"',
+    ]);
     expect(byAddr.status, byAddr.stderr).toBe(0);
     expect(byAddr.stdout).toBe('0\ngso_max_segs 1\n');
     const noHost = await runBin(['lab', 'exec', name, 'h3', '--', 'true']);
-    expect(noHost).toMatchObject({ status: 2, stderr: `smig lab: lab ${name}: no host 'h3' (hosts h1..h2, or br for the bridge)\n` });
+    expect(noHost).toMatchObject({
+      status: 2,
+      stderr: `smig lab: lab ${name}: no host 'h3' (hosts h1..h2, or br for the bridge)\n`,
+    });
 
     // the tbf rate: 250 kB at 4 Mbit/s (500 kB/s) takes about half a second
     const t = await transfer(await labOpen(name), 'h1', 'h2', 250_000);
@@ -203,9 +270,17 @@ describe('smig lab on the command line', () => {
     expect(t.totalMs).toBeLessThan(5000);
 
     // a process left running in h1, then a "crash": the state file is gone, the namespaces are not
-    const sleeper = spawn(process.execPath, [BIN, 'lab', 'exec', name, 'h1', '--', 'sleep', '60'], { cwd: ROOT, stdio: 'ignore' });
+    const sleeper = spawn(process.execPath, [BIN, 'lab', 'exec', name, 'h1', '--', 'sleep', '60'], {
+      cwd: ROOT,
+      stdio: 'ignore',
+    });
     const sleeperExit = new Promise<number | null>((r) => sleeper.on('close', (code) => r(code)));
-    let st: { hosts: { name: string; processes: number; link: string; addresses: string[] }[]; bridge: { link: string; ports: unknown[] } } | undefined;
+    let st:
+      | {
+          hosts: { name: string; processes: number; link: string; addresses: string[] }[];
+          bridge: { link: string; ports: unknown[] };
+        }
+      | undefined;
     for (let i = 0; i < 50; i++) {
       const s = await runBin(['lab', 'status', name, '--json']);
       expect(s.status, s.stderr).toBe(0);
@@ -213,8 +288,17 @@ describe('smig lab on the command line', () => {
       if (st!.hosts[0]!.processes === 1) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    expect(st!.hosts.map((h) => [h.name, h.link, h.addresses, h.processes])).toEqual([['h1', 'UP', ['192.168.77.1/24'], 1], ['h2', 'UP', ['192.168.77.2/24'], 0]]);
-    expect(st!.bridge).toMatchObject({ link: 'UP', ports: [{ name: 'vh1', link: 'UP' }, { name: 'vh2', link: 'UP' }] });
+    expect(st!.hosts.map((h) => [h.name, h.link, h.addresses, h.processes])).toEqual([
+      ['h1', 'UP', ['192.168.77.1/24'], 1],
+      ['h2', 'UP', ['192.168.77.2/24'], 0],
+    ]);
+    expect(st!.bridge).toMatchObject({
+      link: 'UP',
+      ports: [
+        { name: 'vh1', link: 'UP' },
+        { name: 'vh2', link: 'UP' },
+      ],
+    });
     const inodes = namespaceInodes(await listNamespaces(`smig-${name}-`));
     rmSync(join(LAB_STATE_DIR, `${name}.json`));
     const leftovers = await runBin(['lab', 'status']);
@@ -240,20 +324,46 @@ describe('smig lab on the command line', () => {
       expect(t.connectMs).toBeGreaterThanOrEqual(40); // SYN → SYN/ACK: one round trip
       await labDown(name);
     } else {
-      expect(up).toMatchObject({ status: 1, stderr: "smig lab: shape h1's link: this kernel has no tc netem (CONFIG_NET_SCH_NETEM), needed for --delay/--loss\n" });
+      expect(up).toMatchObject({
+        status: 1,
+        stderr:
+          "smig lab: shape h1's link: this kernel has no tc netem (CONFIG_NET_SCH_NETEM), needed for --delay/--loss\n",
+      });
     }
     expect(await listNamespaces(`smig-${name}-`)).toEqual([]);
     expect(existsSync(join(LAB_STATE_DIR, `${name}.json`))).toBe(false);
   });
 
   it('refuses without root (exit 2, one line) and rejects bad options before touching anything', async () => {
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'lab', 'up', '--hosts', '2', '--name', labName('d')], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(
+      'setpriv',
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        BIN,
+        'lab',
+        'up',
+        '--hosts',
+        '2',
+        '--name',
+        labName('d'),
+      ],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
     expect(r.status).toBe(2);
     expect(r.stderr).toBe('smig lab: smig lab up needs root (it creates network namespaces); run it with sudo\n');
     const badName = await runBin(['lab', 'up', '--hosts', '2', '--name', 'Bad-Name']);
-    expect(badName).toMatchObject({ status: 2, stderr: "smig lab: lab name 'Bad-Name': expected a lower-case letter then up to 9 letters or digits\n" });
+    expect(badName).toMatchObject({
+      status: 2,
+      stderr: "smig lab: lab name 'Bad-Name': expected a lower-case letter then up to 9 letters or digits\n",
+    });
     const badAction = await runBin(['lab', 'frob']);
-    expect(badAction).toMatchObject({ status: 2, stderr: "smig lab: lab: unknown action 'frob' (up, exec, status, down)\n" });
+    expect(badAction).toMatchObject({
+      status: 2,
+      stderr: "smig lab: lab: unknown action 'frob' (up, exec, status, down)\n",
+    });
     const badLoss = await runBin(['lab', 'up', '--hosts', '2', '--loss', '150%']);
     expect(badLoss.status).toBe(2);
     expect(badLoss.stderr).toMatch(/--loss: '150%' is not a percentage/);

@@ -8,18 +8,29 @@
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadKeyFile } from '../../src/crypto/keyfile.js';
 import { parseHostPort } from '../../src/net/index.js';
-import { FrameType, encodeMessageBytes } from '../../src/protocol/index.js';
 import type { Message } from '../../src/protocol/index.js';
+import { encodeMessageBytes, FrameType } from '../../src/protocol/index.js';
 import { runBin } from '../helpers/cli.js';
-import { connectRawTls, makeRandomFile, sha256File, spawnRecv, spawnRelay, startEvilRelay, startSend, stdoutOf, stopAll, writeStdin } from './migration-helpers.js';
 import type { Proc } from './migration-helpers.js';
+import {
+  connectRawTls,
+  makeRandomFile,
+  sha256File,
+  spawnRecv,
+  spawnRelay,
+  startEvilRelay,
+  startSend,
+  stdoutOf,
+  stopAll,
+  writeStdin,
+} from './migration-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smig-faults-'));
 const keyFile = join(dir, 'cluster.key');
@@ -32,7 +43,10 @@ beforeAll(async () => {
   mkdirSync(outDir);
   expect((await runBin(['keygen', '-o', keyFile])).status).toBe(0);
   key = await loadKeyFile(keyFile);
-  [recv, ...relays] = await Promise.all([spawnRecv(keyFile, outDir), ...Array.from({ length: 7 }, () => spawnRelay(keyFile))]);
+  [recv, ...relays] = await Promise.all([
+    spawnRecv(keyFile, outDir),
+    ...Array.from({ length: 7 }, () => spawnRelay(keyFile)),
+  ]);
 }, 60_000);
 
 afterAll(async () => {
@@ -71,20 +85,45 @@ describe('faults', () => {
     await down.stop();
     const file = join(dir, 'keydown.bin');
     const want = await makeRandomFile(file, 5_000_000);
-    const send = startSend([file, '--key', keyFile, '--dest', recv.addr, '--data-relays', addrs(relays.slice(0, 4)),
-      '--key-relays', addrs([relays[4]!, gone, relays[5]!]), '--json']);
+    const send = startSend([
+      file,
+      '--key',
+      keyFile,
+      '--dest',
+      recv.addr,
+      '--data-relays',
+      addrs(relays.slice(0, 4)),
+      '--key-relays',
+      addrs([relays[4]!, gone, relays[5]!]),
+      '--json',
+    ]);
     const out = stdoutOf(send);
     expect(await send.exited, send.stderr).toBe(0);
     expect(JSON.parse(await out).lostRelays).toEqual([gone]);
-    expect(send.stderr).toMatch(new RegExp(`relay-unreachable session=\\w+ kind=key addr=${gone} reason="connect to ${gone}: connection refused`));
+    expect(send.stderr).toMatch(
+      new RegExp(`relay-unreachable session=\\w+ kind=key addr=${gone} reason="connect to ${gone}: connection refused`),
+    );
     expect(await sha256File(join(outDir, 'keydown.bin'))).toBe(want);
   }, 60_000);
 
   it('a data relay killed mid-transfer: its unacknowledged chunks go through the others, byte-identical', async () => {
     const victim = await spawnRelay(keyFile);
-    const send = startSend(['-', '--name', 'survivor.bin', '--key', keyFile, '--dest', recv.addr,
-      '--data-relays', addrs([relays[0]!, relays[1]!, victim, relays[2]!, relays[3]!]), '--leader', relays[0]!.addr,
-      '--key-relays', addrs(relays.slice(4, 7)), '--json']);
+    const send = startSend([
+      '-',
+      '--name',
+      'survivor.bin',
+      '--key',
+      keyFile,
+      '--dest',
+      recv.addr,
+      '--data-relays',
+      addrs([relays[0]!, relays[1]!, victim, relays[2]!, relays[3]!]),
+      '--leader',
+      relays[0]!.addr,
+      '--key-relays',
+      addrs(relays.slice(4, 7)),
+      '--json',
+    ]);
     const out = stdoutOf(send);
     const sent = await feed(send, 8);
     await victim.waitFor(/ relay-open /);
@@ -105,16 +144,32 @@ describe('faults', () => {
 
   it('the leader killed: send exits 1 with one clear line; the destination keeps no partial file', async () => {
     const leader = await spawnRelay(keyFile);
-    const send = startSend(['-', '--name', 'leaderless.bin', '--key', keyFile, '--dest', recv.addr,
-      '--data-relays', addrs([leader, relays[0]!, relays[1]!]), '--leader', leader.addr, '--key-relays', addrs(relays.slice(4, 7))]);
+    const send = startSend([
+      '-',
+      '--name',
+      'leaderless.bin',
+      '--key',
+      keyFile,
+      '--dest',
+      recv.addr,
+      '--data-relays',
+      addrs([leader, relays[0]!, relays[1]!]),
+      '--leader',
+      leader.addr,
+      '--key-relays',
+      addrs(relays.slice(4, 7)),
+    ]);
     send.child.stdin.on('error', () => {}); // EPIPE once send has exited
     await feed(send, 4);
     await recv.waitFor(/ receive-open session=\w+ name=leaderless\.bin/);
     leader.kill('SIGKILL');
     void feed(send, 64).catch(() => {});
     expect(await send.exited).toBe(1);
-    expect(lastLine(send.stderr)).toMatch(new RegExp(
-      `^smig send: migration failed: (data|key) relay 127\\.0\\.0\\.1:\\d+ reported SMIG_ERR_CONNECTION: leader ${leader.addr}: connection lost before DONE( \\(.*\\))?$`));
+    expect(lastLine(send.stderr)).toMatch(
+      new RegExp(
+        `^smig send: migration failed: (data|key) relay 127\\.0\\.0\\.1:\\d+ reported SMIG_ERR_CONNECTION: leader ${leader.addr}: connection lost before DONE( \\(.*\\))?$`,
+      ),
+    );
     await recv.waitFor(new RegExp(` receive-failed session=${sessionOf(send.stderr)} bytes=\\d+ reason=`));
     expect(existsSync(join(outDir, 'leaderless.bin'))).toBe(false);
     expect(parts(outDir)).toEqual([]);
@@ -124,8 +179,19 @@ describe('faults', () => {
     const out2 = join(dir, 'out2');
     mkdirSync(out2);
     const dest = await spawnRecv(keyFile, out2);
-    const send = startSend(['-', '--name', 'orphan.bin', '--key', keyFile, '--dest', dest.addr,
-      '--data-relays', addrs(relays.slice(0, 3)), '--key-relays', addrs(relays.slice(4, 7))]);
+    const send = startSend([
+      '-',
+      '--name',
+      'orphan.bin',
+      '--key',
+      keyFile,
+      '--dest',
+      dest.addr,
+      '--data-relays',
+      addrs(relays.slice(0, 3)),
+      '--key-relays',
+      addrs(relays.slice(4, 7)),
+    ]);
     send.child.stdin.on('error', () => {});
     await feed(send, 4);
     await dest.waitFor(/ receive-open session=\w+ name=orphan\.bin/);
@@ -134,7 +200,9 @@ describe('faults', () => {
     expect(await send.exited).toBe(1);
     const line = lastLine(send.stderr);
     // which leader step notices first is a race: a read (connection to …), a write (send to …), or the close
-    expect(line).toMatch(/^smig send: migration failed: (data|key) relay 127\.0\.0\.1:\d+ reported SMIG_ERR_CONNECTION: leader 127\.0\.0\.1:\d+: ((send to <destination>: connection closed: )?connection to <destination>: |the destination closed the connection before DONE$)/);
+    expect(line).toMatch(
+      /^smig send: migration failed: (data|key) relay 127\.0\.0\.1:\d+ reported SMIG_ERR_CONNECTION: leader 127\.0\.0\.1:\d+: ((send to <destination>: connection closed: )?connection to <destination>: |the destination closed the connection before DONE$)/,
+    );
     expect(line).not.toContain(dest.addr.split(':')[1]!); // relays never read the destination's address
     const stale = parts(out2);
     expect(stale).toHaveLength(1); // SIGKILL: the receiver could not clean up, but nothing was installed
@@ -149,14 +217,34 @@ describe('faults', () => {
     try {
       const file = join(dir, 'tampered.bin');
       await makeRandomFile(file, 8_000_000);
-      const r = await runBin(['send', file, '--key', keyFile, '--dest', recv.addr, '--data-relays', addrs([evil.address, relays[0]!, relays[1]!]),
-        '--leader', relays[0]!.addr, '--key-relays', addrs(relays.slice(4, 7))], { timeoutMs: 30_000 });
+      const r = await runBin(
+        [
+          'send',
+          file,
+          '--key',
+          keyFile,
+          '--dest',
+          recv.addr,
+          '--data-relays',
+          addrs([evil.address, relays[0]!, relays[1]!]),
+          '--leader',
+          relays[0]!.addr,
+          '--key-relays',
+          addrs(relays.slice(4, 7)),
+        ],
+        { timeoutMs: 30_000 },
+      );
       expect(r.status).toBe(1);
       expect(evil.flipped).toBeGreaterThan(0);
       // the first ERROR to reach the source wins: a real relay prefixes the leader, the evil one forwards verbatim
-      expect(lastLine(r.stderr)).toMatch(new RegExp(
-        `^smig send: migration failed: \\w+ relay 127\\.0\\.0\\.1:\\d+ reported SMIG_ERR_AUTH: (leader ${relays[0]!.addr}: )?envelope: segment \\d+ did not authenticate`));
-      await relays[0]!.waitFor(/ session-failed session=\w+ role=leader reason="envelope: segment \d+ did not authenticate/);
+      expect(lastLine(r.stderr)).toMatch(
+        new RegExp(
+          `^smig send: migration failed: \\w+ relay 127\\.0\\.0\\.1:\\d+ reported SMIG_ERR_AUTH: (leader ${relays[0]!.addr}: )?envelope: segment \\d+ did not authenticate`,
+        ),
+      );
+      await relays[0]!.waitFor(
+        / session-failed session=\w+ role=leader reason="envelope: segment \d+ did not authenticate/,
+      );
       await recv.waitFor(new RegExp(` receive-failed session=${sessionOf(r.stderr)} bytes=\\d+ reason=`));
       expect(existsSync(join(outDir, 'tampered.bin'))).toBe(false);
       expect(parts(outDir)).toEqual([]);
@@ -192,7 +280,12 @@ describe('faults', () => {
     const isRelaySession = (i: number): boolean => i < 2; // never mutated: their leader address must stay loopback
     const frame = fc.oneof(
       fc.uint8Array({ maxLength: 300 }).map((b) => ({ bytes: b })),
-      fc.record({ i: fc.nat(encoded.length - 1), flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { maxLength: 4 }), cut: fc.option(fc.nat()) })
+      fc
+        .record({
+          i: fc.nat(encoded.length - 1),
+          flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { maxLength: 4 }),
+          cut: fc.option(fc.nat()),
+        })
         .map(({ i, flips, cut }) => {
           const b = new Uint8Array(encoded[i]!);
           if (!isRelaySession(i)) {
@@ -206,18 +299,22 @@ describe('faults', () => {
     const targetAddr = parseHostPort(target.addr, 'target');
     await fc.assert(
       // half of the sequences open with a valid SESSION, so that mutated frames reach the role logic too
-      fc.asyncProperty(fc.option(fc.nat(3)), fc.array(frame, { minLength: 1, maxLength: 6 }), async (opening, frames) => {
-        runs++;
-        const sock = await connectRawTls(targetAddr, key);
-        sock.resume(); // whatever the relay answers (ERROR) is read and dropped
-        const closed = once(sock, 'close');
-        if (opening !== null) sock.write(encoded[opening]!);
-        for (const f of frames) sock.write(f.bytes);
-        sock.end();
-        await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
-        sock.destroy();
-        expect(target.alive).toBe(true);
-      }),
+      fc.asyncProperty(
+        fc.option(fc.nat(3)),
+        fc.array(frame, { minLength: 1, maxLength: 6 }),
+        async (opening, frames) => {
+          runs++;
+          const sock = await connectRawTls(targetAddr, key);
+          sock.resume(); // whatever the relay answers (ERROR) is read and dropped
+          const closed = once(sock, 'close');
+          if (opening !== null) sock.write(encoded[opening]!);
+          for (const f of frames) sock.write(f.bytes);
+          sock.end();
+          await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
+          sock.destroy();
+          expect(target.alive).toBe(true);
+        },
+      ),
       { numRuns: 60 },
     );
     expect(runs).toBe(60);
@@ -229,8 +326,23 @@ describe('faults', () => {
 
     const file = join(dir, 'afterfuzz.bin');
     const want = await makeRandomFile(file, 2_000_000);
-    const r = await runBin(['send', file, '--key', keyFile, '--dest', recv.addr, '--data-relays', addrs([target, relays[0]!]),
-      '--leader', target.addr, '--key-relays', addrs([target, relays[5]!])], { timeoutMs: 30_000 });
+    const r = await runBin(
+      [
+        'send',
+        file,
+        '--key',
+        keyFile,
+        '--dest',
+        recv.addr,
+        '--data-relays',
+        addrs([target, relays[0]!]),
+        '--leader',
+        target.addr,
+        '--key-relays',
+        addrs([target, relays[5]!]),
+      ],
+      { timeoutMs: 30_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(await sha256File(join(outDir, 'afterfuzz.bin'))).toBe(want);
   }, 120_000);

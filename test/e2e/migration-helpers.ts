@@ -4,17 +4,26 @@
  * hashed as streams, and a tampering relay built from src/net + src/protocol (it has the cluster key and
  * forwards like a relay, but can flip a byte of a chunk or of a key share).
  */
-import { spawn } from 'node:child_process';
+
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { BIN, ROOT } from '../helpers/cli.js';
-import { connect as tlsConnect } from 'node:tls';
+import { createReadStream, createWriteStream } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
-import { TLS_CIPHERS, TLS_PSK_IDENTITY, connectChannel, deriveTlsPsk, formatHostPort, listenChannel, parseHostPort } from '../../src/net/index.js';
+import { connect as tlsConnect } from 'node:tls';
 import type { ChannelListener, FramedConnection, HostPort } from '../../src/net/index.js';
-import { FrameType, decodeMessage } from '../../src/protocol/index.js';
+import {
+  connectChannel,
+  deriveTlsPsk,
+  formatHostPort,
+  listenChannel,
+  parseHostPort,
+  TLS_CIPHERS,
+  TLS_PSK_IDENTITY,
+} from '../../src/net/index.js';
+import { decodeMessage, FrameType } from '../../src/protocol/index.js';
+import { BIN, ROOT } from '../helpers/cli.js';
 
 /** Every process started here, so none outlives the test file (even when a `beforeAll` fails half-way). */
 const started = new Set<Proc>();
@@ -59,7 +68,10 @@ export class Proc {
     const m = this.stderr.match(re);
     if (m) return Promise.resolve(m);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${this.name}: no ${re} within ${timeoutMs} ms; stderr:\n${this.stderr}`)), timeoutMs);
+      const t = setTimeout(
+        () => reject(new Error(`${this.name}: no ${re} within ${timeoutMs} ms; stderr:\n${this.stderr}`)),
+        timeoutMs,
+      );
       this.#waiters.push({ re, resolve: (x) => (clearTimeout(t), resolve(x)) });
     });
   }
@@ -115,7 +127,7 @@ export function stdoutOf(p: Proc): Promise<string> {
 export async function makeRandomFile(path: string, size: number): Promise<string> {
   const h = createHash('sha256');
   const out = createWriteStream(path);
-  for (let left = size; left > 0;) {
+  for (let left = size; left > 0; ) {
     const b = randomBytes(Math.min(left, 1 << 20));
     h.update(b);
     left -= b.length;
@@ -162,62 +174,73 @@ export interface EvilRelay {
 export async function startEvilRelay(key: Uint8Array, opts: EvilOptions): Promise<EvilRelay> {
   let flipped = 0;
   const links = new Set<FramedConnection>();
-  const listener: ChannelListener = await listenChannel({ host: '127.0.0.1', port: 0 }, {
-    key,
-    onConnection(up) {
-      let down: FramedConnection | undefined;
-      let index = 0;
-      let sessionId = new Uint8Array(16);
-      links.add(up);
-      void up.closed.then(() => down?.destroy());
-      up.onFrame(async (type, body) => {
-        const msg = decodeMessage(type, body);
-        switch (msg.type) {
-          case FrameType.SESSION: {
-            if (msg.role !== 'data-relay' && msg.role !== 'key-relay') throw new Error('evil relay: not a relay SESSION');
-            index = msg.index;
-            sessionId = new Uint8Array(msg.sessionId);
-            const d = await connectChannel(parseHostPort(msg.leader, 'leader'), { key });
-            down = d;
-            links.add(d);
-            d.onFrame((t, b) => up.send(t, b)); // replies verbatim
-            void d.closed.then(() => up.close());
-            await d.sendMessage({ type: FrameType.SESSION, sessionId, role: 'leader', via: msg.role, index, layout: msg.layout });
-            return;
-          }
-          case FrameType.DATA: {
-            const bytes = new Uint8Array(msg.bytes);
-            const at = opts.flipDataAt?.(msg.offset, bytes.length);
-            if (at !== undefined) {
-              bytes[at]! ^= 0x01;
-              flipped++;
+  const listener: ChannelListener = await listenChannel(
+    { host: '127.0.0.1', port: 0 },
+    {
+      key,
+      onConnection(up) {
+        let down: FramedConnection | undefined;
+        let index = 0;
+        let sessionId = new Uint8Array(16);
+        links.add(up);
+        void up.closed.then(() => down?.destroy());
+        up.onFrame(async (type, body) => {
+          const msg = decodeMessage(type, body);
+          switch (msg.type) {
+            case FrameType.SESSION: {
+              if (msg.role !== 'data-relay' && msg.role !== 'key-relay')
+                throw new Error('evil relay: not a relay SESSION');
+              index = msg.index;
+              sessionId = new Uint8Array(msg.sessionId);
+              const d = await connectChannel(parseHostPort(msg.leader, 'leader'), { key });
+              down = d;
+              links.add(d);
+              d.onFrame((t, b) => up.send(t, b)); // replies verbatim
+              void d.closed.then(() => up.close());
+              await d.sendMessage({
+                type: FrameType.SESSION,
+                sessionId,
+                role: 'leader',
+                via: msg.role,
+                index,
+                layout: msg.layout,
+              });
+              return;
             }
-            await down!.sendMessage({ type: FrameType.DATA_SEGMENT, sessionId, index, offset: msg.offset, bytes });
-            return;
-          }
-          case FrameType.KEY: {
-            const share = new Uint8Array(msg.share);
-            if (opts.holdShareMs !== undefined) await new Promise((r) => setTimeout(r, opts.holdShareMs));
-            if (opts.flipShare) {
-              share[0]! ^= 0xff;
-              flipped++;
+            case FrameType.DATA: {
+              const bytes = new Uint8Array(msg.bytes);
+              const at = opts.flipDataAt?.(msg.offset, bytes.length);
+              if (at !== undefined) {
+                bytes[at]! ^= 0x01;
+                flipped++;
+              }
+              await down!.sendMessage({ type: FrameType.DATA_SEGMENT, sessionId, index, offset: msg.offset, bytes });
+              return;
             }
-            if (opts.randomShare) {
-              share.set(randomBytes(share.length - 1));
-              flipped++;
+            case FrameType.KEY: {
+              const share = new Uint8Array(msg.share);
+              if (opts.holdShareMs !== undefined) await new Promise((r) => setTimeout(r, opts.holdShareMs));
+              if (opts.flipShare) {
+                share[0]! ^= 0xff;
+                flipped++;
+              }
+              if (opts.randomShare) {
+                share.set(randomBytes(share.length - 1));
+                flipped++;
+              }
+              await down!.sendMessage({ type: FrameType.KEY_SEGMENT, sessionId, index, share });
+              return;
             }
-            await down!.sendMessage({ type: FrameType.KEY_SEGMENT, sessionId, index, share });
-            return;
+            case FrameType.END:
+              await down!.sendMessage(msg);
+              return;
+            default:
+              return;
           }
-          case FrameType.END:
-            await down!.sendMessage(msg);
-            return;
-          default:
-            return;
-        }
-      });
+        });
+      },
     },
-  });
+  );
   return {
     address: formatHostPort(listener.address),
     get flipped() {
@@ -238,7 +261,10 @@ export function connectRawTls(addr: HostPort, key: Uint8Array): Promise<TLSSocke
   const psk = deriveTlsPsk(key);
   return new Promise((resolve, reject) => {
     const s = tlsConnect({
-      host: addr.host, port: addr.port, ciphers: TLS_CIPHERS, minVersion: 'TLSv1.3',
+      host: addr.host,
+      port: addr.port,
+      ciphers: TLS_CIPHERS,
+      minVersion: 'TLSv1.3',
       pskCallback: () => ({ psk, identity: TLS_PSK_IDENTITY }),
       checkServerIdentity: () => undefined,
     });

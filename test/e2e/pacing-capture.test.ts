@@ -43,15 +43,29 @@ const clusters: Cluster[] = [];
 let payload: string;
 const runs: Record<string, Promise<Run>> = {};
 
-interface Ks { D: number; p: number; n: number; m: number; critical: number; distinguishable: boolean }
-interface LinkKs { packets: Ks; bytes: Ks }
+interface Ks {
+  D: number;
+  p: number;
+  n: number;
+  m: number;
+  critical: number;
+  distinguishable: boolean;
+}
+interface LinkKs {
+  packets: Ks;
+  bytes: Ks;
+}
 
 beforeAll(async () => {
   await lab.splitBlocks(join(lab.CAPTURES, 'ndpi__netflix.pcap'), 5_000_000_000n, learn, holdout);
   const l = lab.run(['profile', 'learn', learn, '--bin', BIN, '--filter', 'dst host 192.168.1.7', '-o', profile]);
   expect(await l.exited, l.stderr).toBe(0);
   payload = lab.randomFile(join(dir, 'payload.bin'), SIZE);
-  clusters.push(...(await Promise.all(['profile', 'constant', 'bulk'].map((s) => lab.startCluster(join(dir, s)) as Promise<Cluster>))));
+  clusters.push(
+    ...(await Promise.all(
+      ['profile', 'constant', 'bulk'].map((s) => lab.startCluster(join(dir, s)) as Promise<Cluster>),
+    )),
+  );
   for (const [i, s] of ['profile', 'constant', 'bulk'].entries()) {
     runs[s] = migrate(clusters[i]!, s, `${s}-0`);
     runs[s].catch(() => {}); // awaited by its test
@@ -64,10 +78,18 @@ afterAll(async () => {
 }, 60_000);
 
 /** One migration; the KS of every link against the hold-out. */
-async function migrate(cluster: Cluster, strategy: string, tag: string): Promise<{ wall: number; links: (LinkKs & { link: string })[]; summary: { done: { sha256: string } } }> {
-  const m = await lab.migrate(cluster, payload, join(dir, `${tag}.pcap`), { strategy, profile: strategy === 'bulk' ? undefined : profile });
+async function migrate(
+  cluster: Cluster,
+  strategy: string,
+  tag: string,
+): Promise<{ wall: number; links: (LinkKs & { link: string })[]; summary: { done: { sha256: string } } }> {
+  const m = await lab.migrate(cluster, payload, join(dir, `${tag}.pcap`), {
+    strategy,
+    profile: strategy === 'bulk' ? undefined : profile,
+  });
   const links = [];
-  for (const l of m.links as { link: string; filter: string }[]) links.push({ link: l.link, ...((await lab.analyzeLink(holdout, m.capture, l.filter, BIN)) as LinkKs) });
+  for (const l of m.links as { link: string; filter: string }[])
+    links.push({ link: l.link, ...((await lab.analyzeLink(holdout, m.capture, l.filter, BIN)) as LinkKs) });
   return { wall: m.wall, links, summary: m.summary };
 }
 
@@ -75,7 +97,7 @@ const show = (k: Ks): string => `D ${k.D.toFixed(3)} p ${k.p.toPrecision(3)} n $
 
 describe('pacing on every hop, measured on tcpdump captures of a real migration', () => {
   it('the two parts of the normal capture are alike (the hold-out is a fair reference)', async () => {
-    const r = await lab.analyzeLink(holdout, learn, undefined, BIN) as LinkKs;
+    const r = (await lab.analyzeLink(holdout, learn, undefined, BIN)) as LinkKs;
     expect(r.packets.distinguishable).toBe(false);
     expect(r.bytes.distinguishable).toBe(false);
     expect(Math.min(r.packets.n, r.packets.m)).toBeGreaterThanOrEqual(60);
@@ -87,17 +109,22 @@ describe('pacing on every hop, measured on tcpdump captures of a real migration'
     for (let i = 0; i < 2 && !passed; i++) {
       const r = await (i === 0 ? runs.profile! : migrate(clusters[0]!, 'profile', `profile-${i}`));
       const src = r.links[0]!;
-      attempts.push(`attempt ${i + 1} (${r.wall.toFixed(1)} s): ${r.links.map((l) => `${l.link}: packets ${show(l.packets)}; bytes ${show(l.bytes)}`).join(' | ')}`);
+      attempts.push(
+        `attempt ${i + 1} (${r.wall.toFixed(1)} s): ${r.links.map((l) => `${l.link}: packets ${show(l.packets)}; bytes ${show(l.bytes)}`).join(' | ')}`,
+      );
       expect(r.summary.done.sha256).toMatch(/^[0-9a-f]{64}$/);
-      passed = Math.min(src.packets.n, src.packets.m) >= 60 && !src.packets.distinguishable && !src.bytes.distinguishable;
+      passed =
+        Math.min(src.packets.n, src.packets.m) >= 60 && !src.packets.distinguishable && !src.bytes.distinguishable;
     }
     console.log(attempts.join('\n'));
     expect(passed, attempts.join('\n')).toBe(true);
   }, 240_000);
 
-  it('constant (the profile\'s mean rate) is distinguishable on every link', async () => {
+  it("constant (the profile's mean rate) is distinguishable on every link", async () => {
     const r = await runs.constant!;
-    console.log(r.links.map((l) => `constant ${l.link}: packets ${show(l.packets)}; bytes ${show(l.bytes)}`).join('\n'));
+    console.log(
+      r.links.map((l) => `constant ${l.link}: packets ${show(l.packets)}; bytes ${show(l.bytes)}`).join('\n'),
+    );
     for (const l of r.links) {
       expect(l.packets.distinguishable || l.bytes.distinguishable, l.link).toBe(true);
       expect(Math.min(l.packets.n, l.packets.m), l.link).toBeGreaterThanOrEqual(60);

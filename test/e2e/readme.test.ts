@@ -15,7 +15,16 @@
  * Every command's `--help` examples are parsed the same way. Needs `npm run build` (npm test does it).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -45,7 +54,11 @@ function scratch(): { cwd: string; env: NodeJS.ProcessEnv } {
 
 /** Shell lines with their `\` continuations joined. */
 function joinContinuations(text: string): string[] {
-  return text.replace(/\\\n\s*/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  return text
+    .replace(/\\\n\s*/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
 }
 
 /** The fenced `sh` blocks of the README, each as its lines. */
@@ -147,7 +160,9 @@ describe('the README examples', () => {
   it('are found (a block format change must not make this test pass vacuously)', () => {
     const all = blocks.flat();
     expect(all.length).toBeGreaterThan(25);
-    expect(all.filter((l) => modeOf(segments(l).find((s) => s.startsWith('smig '))!) === 'run').length).toBeGreaterThanOrEqual(10);
+    expect(
+      all.filter((l) => modeOf(segments(l).find((s) => s.startsWith('smig '))!) === 'run').length,
+    ).toBeGreaterThanOrEqual(10);
   });
 
   blocks.forEach((lines, b) => {
@@ -184,8 +199,16 @@ describe('every --help example', () => {
 });
 
 describe('the parse-only mode the examples rely on', () => {
-  it('splits words as sh does for the examples\' quoting', () => {
-    expect(shellWords(`smig analyze --class normal=site.pcap@"not port 22" -f 'tcp port 7100' a\\ b`)).toEqual(['smig', 'analyze', '--class', 'normal=site.pcap@not port 22', '-f', 'tcp port 7100', 'a b']);
+  it("splits words as sh does for the examples' quoting", () => {
+    expect(shellWords(`smig analyze --class normal=site.pcap@"not port 22" -f 'tcp port 7100' a\\ b`)).toEqual([
+      'smig',
+      'analyze',
+      '--class',
+      'normal=site.pcap@not port 22',
+      '-f',
+      'tcp port 7100',
+      'a b',
+    ]);
     expect(segments(`pg_dump db | smig send - --key k   # a stream`)).toEqual(['pg_dump db', 'smig send - --key k']);
     expect(segments(`smig analyze a.pcap --json > report.json`)).toEqual(['smig analyze a.pcap --json', 'report.json']);
     expect(segments(`smig x --hook a='y | z # w'`)).toEqual([`smig x --hook a='y | z # w'`]);
@@ -194,9 +217,15 @@ describe('the parse-only mode the examples rely on', () => {
   it('still refuses what would not run: a bad option, a bad value, a missing required option', () => {
     const { cwd, env } = scratch();
     const parse = { ...env, SMIG_PARSE_ONLY: '1' };
-    expect(sh('smig relay --listen 0.0.0.0:7000 --key k --frob', cwd, parse)).toMatchObject({ status: 2, stderr: expect.stringMatching(/^smig relay: unknown option '--frob'/) });
+    expect(sh('smig relay --listen 0.0.0.0:7000 --key k --frob', cwd, parse)).toMatchObject({
+      status: 2,
+      stderr: expect.stringMatching(/^smig relay: unknown option '--frob'/),
+    });
     expect(sh('smig relay --listen nowhere --key k', cwd, parse).status).toBe(2);
-    expect(sh('smig recv --listen 0.0.0.0:7100 --key k', cwd, parse)).toMatchObject({ status: 2, stderr: expect.stringMatching(/required option '--out <dir>'/) });
+    expect(sh('smig recv --listen 0.0.0.0:7100 --key k', cwd, parse)).toMatchObject({
+      status: 2,
+      stderr: expect.stringMatching(/required option '--out <dir>'/),
+    });
     expect(sh('smig lab up --hosts 0', cwd, parse).status).toBe(2);
     expect(sh('smig control status --listen 10.0.0.1:7700', cwd, parse).status).toBe(2);
     // and does nothing: no key file appears

@@ -22,7 +22,17 @@ const send = (...extra: string[]): Promise<{ status: number; stdout: string; std
 
 beforeAll(async () => {
   writeFileSync(file, Buffer.alloc(SIZE, 7));
-  const r = await runCli(['profile', 'learn', join(FIXTURES, 'captures', 'ndpi__netflix.pcap'), '--bin', '500ms', '--filter', 'dst host 192.168.1.7', '-o', profile]);
+  const r = await runCli([
+    'profile',
+    'learn',
+    join(FIXTURES, 'captures', 'ndpi__netflix.pcap'),
+    '--bin',
+    '500ms',
+    '--filter',
+    'dst host 192.168.1.7',
+    '-o',
+    profile,
+  ]);
   expect(r.status, r.stderr).toBe(0);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,12 +53,18 @@ interface DryRun {
 describe('smig send --dry-run', () => {
   const envelope = 568 + SIZE + 16 * Math.ceil(SIZE / 65536) + 56;
 
-  it('profile: every paced link, the slowest sets the time, the bound is size ÷ the profile\'s mean byte rate; nothing is read or reached', async () => {
+  it("profile: every paced link, the slowest sets the time, the bound is size ÷ the profile's mean byte rate; nothing is read or reached", async () => {
     const r = await send('--strategy', 'profile', '--profile', profile, '--seed', '42', '--dry-run', '--json');
     expect([r.status, r.stderr]).toEqual([0, '']);
     const j = JSON.parse(r.stdout) as DryRun;
-    const mean = (JSON.parse(readFileSync(profile, 'utf8')) as { rates: { bytesPerSecond: number } }).rates.bytesPerSecond;
-    expect(j).toMatchObject({ dryRun: true, bytes: SIZE, envelopeBytes: envelope, plan: { strategy: 'profile', seed: 42 } });
+    const mean = (JSON.parse(readFileSync(profile, 'utf8')) as { rates: { bytesPerSecond: number } }).rates
+      .bytesPerSecond;
+    expect(j).toMatchObject({
+      dryRun: true,
+      bytes: SIZE,
+      envelopeBytes: envelope,
+      plan: { strategy: 'profile', seed: 42 },
+    });
     expect(j.lowerBoundSeconds).toBeCloseTo(SIZE / mean, 9);
     expect(j.links.map((l) => [l.hop, l.bytes])).toEqual([
       ['source → data relay 127.0.0.1:9', Math.ceil(envelope / 2)],
@@ -78,7 +94,9 @@ describe('smig send --dry-run', () => {
       'Pacing plan: strategy profile, seed 42, bin 500ms, overhead 88 B per write (TLS 22 + TCP/IP 52 + link 14)',
       `${file}: ${SIZE} bytes, envelope ≈ ${envelope} bytes`,
     ]);
-    expect(text.stdout).toMatch(/\nexpected time  [\d.]+ s \(median of \d+ simulated sessions; 90 % between [\d.]+ s and [\d.]+ s\)\nslowest hop    [\d.]+ s at the plan's mean rate .*\nlower bound    [\d.]+ s \(size ÷ profile mean byte rate\)\nratio          [\d.]+ \(expected ÷ lower bound\)\n$/);
+    expect(text.stdout).toMatch(
+      /\nexpected time {2}[\d.]+ s \(median of \d+ simulated sessions; 90 % between [\d.]+ s and [\d.]+ s\)\nslowest hop {4}[\d.]+ s at the plan's mean rate .*\nlower bound {4}[\d.]+ s \(size ÷ profile mean byte rate\)\nratio {10}[\d.]+ \(expected ÷ lower bound\)\n$/,
+    );
     expect(text.stdout).toMatch(/source → key relay 127\.0\.0\.1:11 \(and on to the leader\) +a share +unpaced +-/);
   });
 
@@ -108,12 +126,30 @@ describe('smig send --dry-run', () => {
       [['--strategy', 'profile'], 'smig send: --strategy profile needs a profile (--profile FILE)\n'],
       [['--strategy', 'replay'], 'smig send: --strategy replay needs a profile (--profile FILE)\n'],
       [['--strategy', 'constant'], 'smig send: --strategy constant needs --rate or --profile\n'],
-      [['--rate', '1kB/s'], 'smig send: --strategy bulk: no pacing, so --rate has no use (pick constant, profile or replay)\n'],
-      [['--profile', profile], 'smig send: --strategy bulk: no pacing, so --profile has no use (pick constant, profile or replay)\n'],
-      [['--strategy', 'profile', '--profile', profile, '--rate', '1kB/s'], 'smig send: --rate: only for --strategy constant (profile takes its rates from the profile)\n'],
-      [['--strategy', 'constant', '--rate', 'fast'], "smig send: option '--rate <rate>' argument 'fast' is invalid. --rate: 'fast' is not a rate (as tc: 128kbit, 16kbps = 16 kB/s, 10mbit; or 16kB/s, 10Mbit/s) (see smig send --help)\n"],
-      [['--strategy', 'constant', '--rate', '1kB/s', '--seed', '-1'], "smig send: option '--seed <n>' argument '-1' is invalid. '-1' is not a seed from 0 to 4294967295 (see smig send --help)\n"],
-      [['--strategy', 'profile', '--profile', notJson], `smig send: ${notJson}: not JSON (Unexpected token 'o', "not a profile" is not valid JSON)\n`],
+      [
+        ['--rate', '1kB/s'],
+        'smig send: --strategy bulk: no pacing, so --rate has no use (pick constant, profile or replay)\n',
+      ],
+      [
+        ['--profile', profile],
+        'smig send: --strategy bulk: no pacing, so --profile has no use (pick constant, profile or replay)\n',
+      ],
+      [
+        ['--strategy', 'profile', '--profile', profile, '--rate', '1kB/s'],
+        'smig send: --rate: only for --strategy constant (profile takes its rates from the profile)\n',
+      ],
+      [
+        ['--strategy', 'constant', '--rate', 'fast'],
+        "smig send: option '--rate <rate>' argument 'fast' is invalid. --rate: 'fast' is not a rate (as tc: 128kbit, 16kbps = 16 kB/s, 10mbit; or 16kB/s, 10Mbit/s) (see smig send --help)\n",
+      ],
+      [
+        ['--strategy', 'constant', '--rate', '1kB/s', '--seed', '-1'],
+        "smig send: option '--seed <n>' argument '-1' is invalid. '-1' is not a seed from 0 to 4294967295 (see smig send --help)\n",
+      ],
+      [
+        ['--strategy', 'profile', '--profile', notJson],
+        `smig send: ${notJson}: not JSON (Unexpected token 'o', "not a profile" is not valid JSON)\n`,
+      ],
     ];
     for (const [extra, stderr] of cases) {
       const r = await send(...extra, '--dry-run');

@@ -15,12 +15,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readCapture } from '../../src/capture/reader.js';
-import { connectChannel, listenChannel } from '../../src/net/index.js';
 import type { FramedConnection } from '../../src/net/index.js';
+import { connectChannel, listenChannel } from '../../src/net/index.js';
 import { RealClock } from '../../src/pacing/clock.js';
 import { DEFAULT_OVERHEADS } from '../../src/pacing/plan.js';
-import { BurstResampler, MIN_FRAME, ShapedPacer, WritePlanner } from '../../src/pacing/shape.js';
 import type { ShapedWrite } from '../../src/pacing/shape.js';
+import { BurstResampler, MIN_FRAME, ShapedPacer, WritePlanner } from '../../src/pacing/shape.js';
 import { learnProfile } from '../../src/profile/learn.js';
 import { FrameType } from '../../src/protocol/index.js';
 import { runShapedLink } from '../../src/roles/pace.js';
@@ -34,11 +34,22 @@ const WRITES = 90;
 
 function tcpdump(file: string, filter: string): Promise<{ stop(): Promise<void> }> {
   return new Promise((resolve, reject) => {
-    const p = spawn('tcpdump', ['-i', 'lo', '-U', '--immediate-mode', '-s', '200', '--time-stamp-precision=nano', '-w', file, filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(
+      'tcpdump',
+      ['-i', 'lo', '-U', '--immediate-mode', '-s', '200', '--time-stamp-precision=nano', '-w', file, filter],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let err = '';
     p.stderr.on('data', (b: Buffer) => {
       err += b.toString();
-      if (/listening on/.test(err)) resolve({ stop: () => new Promise((r) => { p.once('exit', () => r()); p.kill('SIGINT'); }) });
+      if (/listening on/.test(err))
+        resolve({
+          stop: () =>
+            new Promise((r) => {
+              p.once('exit', () => r());
+              p.kill('SIGINT');
+            }),
+        });
     });
     p.once('exit', (code) => reject(new Error(`tcpdump exited ${code}: ${err}`)));
   });
@@ -49,10 +60,16 @@ describe('a shaped hop, captured by tcpdump on loopback', () => {
     const { profile } = await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), { filter: 'dst host 192.168.1.7' });
     const o = { ...DEFAULT_OVERHEADS };
     const received: number[] = [];
-    const listener = await listenChannel({ host: '127.0.0.1', port: 0 }, {
-      key: KEY,
-      onConnection: (c) => c.onFrame((type, body) => { if (type === FrameType.DATA) received.push(body.length); }),
-    });
+    const listener = await listenChannel(
+      { host: '127.0.0.1', port: 0 },
+      {
+        key: KEY,
+        onConnection: (c) =>
+          c.onFrame((type, body) => {
+            if (type === FrameType.DATA) received.push(body.length);
+          }),
+      },
+    );
     const file = join(dir, 'hop.pcap');
     const cap = await tcpdump(file, `tcp and dst port ${listener.address.port}`);
     const conn: FramedConnection = await connectChannel(listener.address, { key: KEY });
@@ -61,21 +78,37 @@ describe('a shaped hop, captured by tcpdump on loopback', () => {
     const resampler = new BurstResampler(profile.shape!.trace, profile.shape!.burstGapUs, createRng(11));
     const planned: ShapedWrite[] = [];
     const planner = new WritePlanner(() => resampler.next(), o, 65535);
-    const pacer = new ShapedPacer(new RealClock(), { next: () => { const w = planner.next(); planned.push(w); return w; } } as unknown as WritePlanner, o);
+    const pacer = new ShapedPacer(
+      new RealClock(),
+      {
+        next: () => {
+          const w = planner.next();
+          planned.push(w);
+          return w;
+        },
+      } as unknown as WritePlanner,
+      o,
+    );
     const data = new Uint8Array(64 * 1024);
     let writes = 0;
     const ctl = new AbortController();
-    await runShapedLink(pacer, {
-      available: () => data.length,
-      take: (n) => ({ offset: 0, parts: [data.subarray(0, Math.min(n, data.length))] }),
-      complete: () => true,
-      more: async () => false,
-    }, (frames, pad) => conn.batch(() => {
-      writes++;
-      const sent = frames.map((f) => conn.send(FrameType.DATA, [new Uint8Array(8), ...f.parts]));
-      if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
-      return Promise.all(sent).then(() => undefined);
-    }), { frameOverhead: 13, cover: false, graceMs: 0, done: () => writes >= WRITES, signal: ctl.signal });
+    await runShapedLink(
+      pacer,
+      {
+        available: () => data.length,
+        take: (n) => ({ offset: 0, parts: [data.subarray(0, Math.min(n, data.length))] }),
+        complete: () => true,
+        more: async () => false,
+      },
+      (frames, pad) =>
+        conn.batch(() => {
+          writes++;
+          const sent = frames.map((f) => conn.send(FrameType.DATA, [new Uint8Array(8), ...f.parts]));
+          if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
+          return Promise.all(sent).then(() => undefined);
+        }),
+      { frameOverhead: 13, cover: false, graceMs: 0, done: () => writes >= WRITES, signal: ctl.signal },
+    );
     await new Promise((r) => setTimeout(r, 1200));
     await cap.stop();
     conn.destroy();
@@ -130,7 +163,9 @@ describe('a shaped hop, captured by tcpdump on loopback', () => {
     const median = err[Math.floor(err.length / 2)]!;
     const within1 = err.filter((e) => e <= 1).length / err.length;
     const within2 = err.filter((e) => e <= 2).length / err.length;
-    console.log(`shaped hop on lo: ${matched.length} writes one segment each of the planned size, ${coalesced} sent with a neighbour; gap error median ${median.toFixed(3)} ms, ${(100 * within1).toFixed(0)} % within 1 ms, p90 ${err[Math.floor(err.length * 0.9)]!.toFixed(3)} ms; span ${(last.ts - first.ts).toFixed(1)} ms planned ${plannedSpan.toFixed(1)} ms`);
+    console.log(
+      `shaped hop on lo: ${matched.length} writes one segment each of the planned size, ${coalesced} sent with a neighbour; gap error median ${median.toFixed(3)} ms, ${(100 * within1).toFixed(0)} % within 1 ms, p90 ${err[Math.floor(err.length * 0.9)]!.toFixed(3)} ms; span ${(last.ts - first.ts).toFixed(1)} ms planned ${plannedSpan.toFixed(1)} ms`,
+    );
     // a schedule that were wrong would put almost no gap within 1 ms of its plan; a loaded machine delays some
     // writes by tens of ms (the event loop), and the write after a late one comes early (the schedule is absolute)
     expect(within2).toBeGreaterThan(0.25);

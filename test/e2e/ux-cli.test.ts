@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, ROOT, runBin, runCli } from '../helpers/cli.js';
-import { makeRandomFile, spawnRecv, spawnRelay, stopAll } from './migration-helpers.js';
 import type { Proc } from './migration-helpers.js';
+import { makeRandomFile, spawnRecv, spawnRelay, stopAll } from './migration-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smig-ux-'));
 const key = join(dir, 'k.key');
@@ -26,14 +26,45 @@ beforeAll(async () => {
 
 describe('an option a command does not take is an error', () => {
   it.each([
-    [['control', 'status', '--key', 'k', '--listen', '10.0.0.1:7700'], /^smig control status: option '--listen <host:port>' argument '10\.0\.0\.1:7700' is invalid\. --listen is where the daemon listens; a client names it with --controller 10\.0\.0\.1:7700 \(see smig control status --help\)\n$/],
-    [['control', 'migrate', 'h3', '--key', 'k', '--listen', '10.0.0.1:7700'], /^smig control migrate: .*a client names it with --controller 10\.0\.0\.1:7700/],
-    [['control', '--eve', 'x.json', 'status', '--key', 'k'], /^smig control status: --eve: an option of the daemon \(smig control\), not of status\n$/],
-    [['control', 'status', '--frob'], /^smig control status: unknown option '--frob' \(see smig control status --help\)\n$/],
+    [
+      ['control', 'status', '--key', 'k', '--listen', '10.0.0.1:7700'],
+      /^smig control status: option '--listen <host:port>' argument '10\.0\.0\.1:7700' is invalid\. --listen is where the daemon listens; a client names it with --controller 10\.0\.0\.1:7700 \(see smig control status --help\)\n$/,
+    ],
+    [
+      ['control', 'migrate', 'h3', '--key', 'k', '--listen', '10.0.0.1:7700'],
+      /^smig control migrate: .*a client names it with --controller 10\.0\.0\.1:7700/,
+    ],
+    [
+      ['control', '--eve', 'x.json', 'status', '--key', 'k'],
+      /^smig control status: --eve: an option of the daemon \(smig control\), not of status\n$/,
+    ],
+    [
+      ['control', 'status', '--frob'],
+      /^smig control status: unknown option '--frob' \(see smig control status --help\)\n$/,
+    ],
     [['profile', 'plan', 'p.json', '--size', '1MB', '--frob'], /^smig profile plan: unknown option '--frob'/],
-    [['analyze', 'a.pcap', '--frob'], /^smig analyze: unknown option '--frob' \(did you mean --from\?\) \(see smig analyze --help\)\n$/],
+    [
+      ['analyze', 'a.pcap', '--frob'],
+      /^smig analyze: unknown option '--frob' \(did you mean --from\?\) \(see smig analyze --help\)\n$/,
+    ],
     [['lab', 'up', '--hosts', '2', '--frob'], /^smig lab up: unknown option '--frob'/],
-    [['send', 'f', '--key', 'k', '--dest', '127.0.0.1:1', '--data-relays', '127.0.0.1:2', '--key-relays', '127.0.0.1:3', '--rate', 'fast'], /^smig send: option '--rate <rate>' argument 'fast' is invalid\. --rate: 'fast' is not a rate .* \(see smig send --help\)\n$/],
+    [
+      [
+        'send',
+        'f',
+        '--key',
+        'k',
+        '--dest',
+        '127.0.0.1:1',
+        '--data-relays',
+        '127.0.0.1:2',
+        '--key-relays',
+        '127.0.0.1:3',
+        '--rate',
+        'fast',
+      ],
+      /^smig send: option '--rate <rate>' argument 'fast' is invalid\. --rate: 'fast' is not a rate .* \(see smig send --help\)\n$/,
+    ],
   ])('%j', async (argv, err) => {
     const r = await runCli(argv);
     expect([r.status, r.stderr]).toEqual([2, expect.stringMatching(err)]);
@@ -62,14 +93,39 @@ describe('output paths', () => {
   it('a path that cannot be made is one line', async () => {
     writeFileSync(join(dir, 'file'), 'x');
     const r = await runCli(['analyze', TLS, '--plot', join(dir, 'file', 'x.svg')]);
-    expect([r.status, r.stderr]).toEqual([2, `smig analyze: --plot: cannot make directory ${join(dir, 'file')}: exists and is not a directory\n`]);
+    expect([r.status, r.stderr]).toEqual([
+      2,
+      `smig analyze: --plot: cannot make directory ${join(dir, 'file')}: exists and is not a directory\n`,
+    ]);
   });
 });
 
 describe('rates as tc writes them', () => {
-  it.each([['16kbps', 16_000], ['128kbit', 16_000], ['16kB/s', 16_000], ['1mbit', 125_000], ['1mibps', 1024 * 1024]])('--rate %s is %d bytes/s', async (rate, bytes) => {
-    const r = await runCli(['send', TLS, '--key', key, '--dest', '127.0.0.1:1', '--data-relays', '127.0.0.1:2', '--key-relays', '127.0.0.1:3',
-      '--strategy', 'constant', '--rate', rate, '--dry-run', '--json']);
+  it.each([
+    ['16kbps', 16_000],
+    ['128kbit', 16_000],
+    ['16kB/s', 16_000],
+    ['1mbit', 125_000],
+    ['1mibps', 1024 * 1024],
+  ])('--rate %s is %d bytes/s', async (rate, bytes) => {
+    const r = await runCli([
+      'send',
+      TLS,
+      '--key',
+      key,
+      '--dest',
+      '127.0.0.1:1',
+      '--data-relays',
+      '127.0.0.1:2',
+      '--key-relays',
+      '127.0.0.1:3',
+      '--strategy',
+      'constant',
+      '--rate',
+      rate,
+      '--dry-run',
+      '--json',
+    ]);
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).plan.rate).toBe(bytes);
   });
@@ -83,7 +139,9 @@ describe('smig analyze', () => {
   it('a --from past the end warns (exit 0, as tcpdump -r with a filter matching nothing)', async () => {
     const r = await runCli(['analyze', TLS, '--from', '500s']);
     expect(r.status).toBe(0);
-    expect(r.stderr).toMatch(/^smig analyze: warning: suricata__tls-subjectaltname\.pcap: no packets in its window 500s\.\.end after its earliest packet \(past the end of the capture\?\); 3138 packets read from /m);
+    expect(r.stderr).toMatch(
+      /^smig analyze: warning: suricata__tls-subjectaltname\.pcap: no packets in its window 500s\.\.end after its earliest packet \(past the end of the capture\?\); 3138 packets read from /m,
+    );
   });
 
   it('--time-window is the class window; --window still works with a deprecation warning', async () => {
@@ -92,7 +150,9 @@ describe('smig analyze', () => {
     const w = await runCli(['analyze', ...spec, '--window', 'a=..10s']);
     expect([t.status, w.status]).toEqual([0, 0]);
     expect(t.stderr).toBe('');
-    expect(w.stderr).toBe("smig analyze: warning: --window is deprecated, use --time-window (smig send's --window is a data window)\n");
+    expect(w.stderr).toBe(
+      "smig analyze: warning: --window is deprecated, use --time-window (smig send's --window is a data window)\n",
+    );
     expect(w.stdout).toBe(t.stdout);
     expect(JSON.parse(t.stdout).captures[0].packets).toBeLessThan(JSON.parse(t.stdout).captures[1].packets);
   });
@@ -117,22 +177,44 @@ describe('a paced send: progress, summary, --exec', () => {
     mkdirSync(out);
     mkdirSync(out2);
     [recv, failing, ...relays] = await Promise.all([
-      spawnRecv(key, out), spawnRecv(key, out2, ['--exec', 'exit 3']), spawnRelay(key), spawnRelay(key),
+      spawnRecv(key, out),
+      spawnRecv(key, out2, ['--exec', 'exit 3']),
+      spawnRelay(key),
+      spawnRelay(key),
     ]);
   }, 60_000);
-  const args = (dest: Proc, extra: string[]): string[] =>
-    ['--key', key, '--dest', dest.addr, '--data-relays', relays[0]!.addr, '--key-relays', relays[1]!.addr, '--threshold', '1', ...extra];
+  const args = (dest: Proc, extra: string[]): string[] => [
+    '--key',
+    key,
+    '--dest',
+    dest.addr,
+    '--data-relays',
+    relays[0]!.addr,
+    '--key-relays',
+    relays[1]!.addr,
+    '--threshold',
+    '1',
+    ...extra,
+  ];
 
   it('progress lines on stderr per --interval, the summary names the install and has units', async () => {
     const file = join(dir, 'payload.bin');
     await makeRandomFile(file, 40_000);
     // constant 20 kB/s: about 2 s, plus the downstream cushions
-    const r = await runBin(['send', file, ...args(recv, ['--strategy', 'constant', '--rate', '20kB/s', '-i', '250ms'])], { timeoutMs: 60_000 });
+    const r = await runBin(
+      ['send', file, ...args(recv, ['--strategy', 'constant', '--rate', '20kB/s', '-i', '250ms'])],
+      { timeoutMs: 60_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('smig send: ['));
     expect(lines.length, r.stderr).toBeGreaterThanOrEqual(2);
-    for (const l of lines) expect(l).toMatch(/^smig send: \[ *[\d.]+-[\d.]+ s\] {2}[\d.]+ k?B of 40\.\d+ kB {2}[\d.]+ % {2}[\d.]+ k?B\/s( {2}ETA [\dhms ]+)?$/);
-    expect(r.stdout).toMatch(/^migrated payload\.bin: 40000 bytes in [\d.]+ s\nthroughput {3}[\d.]+ kB\/s \(payload bytes ÷ time\)\ninstalled as payload\.bin in the destination's --out directory, or payload\.bin\.1, payload\.bin\.2 … if that name was taken/);
+    for (const l of lines)
+      expect(l).toMatch(
+        /^smig send: \[ *[\d.]+-[\d.]+ s\] {2}[\d.]+ k?B of 40\.\d+ kB {2}[\d.]+ % {2}[\d.]+ k?B\/s( {2}ETA [\dhms ]+)?$/,
+      );
+    expect(r.stdout).toMatch(
+      /^migrated payload\.bin: 40000 bytes in [\d.]+ s\nthroughput {3}[\d.]+ kB\/s \(payload bytes ÷ time\)\ninstalled as payload\.bin in the destination's --out directory, or payload\.bin\.1, payload\.bin\.2 … if that name was taken/,
+    );
     expect(readFileSync(join(out, 'payload.bin')).length).toBe(40_000);
     // --json: stdout is the JSON alone, with the throughput's unit; -i 0: no progress
     const j = await runBin(['send', file, ...args(recv, ['--json', '-i', '0'])], { timeoutMs: 60_000 });
@@ -144,12 +226,29 @@ describe('a paced send: progress, summary, --exec', () => {
   it('--log-format json: progress events are JSON lines', async () => {
     const file = join(dir, 'payload2.bin');
     await makeRandomFile(file, 30_000);
-    const r = await runBin(['send', file, ...args(recv, ['--strategy', 'constant', '--rate', '20kB/s', '-i', '250ms', '--log-format', 'json', '--json'])], { timeoutMs: 60_000 });
+    const r = await runBin(
+      [
+        'send',
+        file,
+        ...args(recv, ['--strategy', 'constant', '--rate', '20kB/s', '-i', '250ms', '--log-format', 'json', '--json']),
+      ],
+      { timeoutMs: 60_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     // (the warning about a missing --dest-key is a plain line)
-    const events = r.stderr.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === 'progress');
+    const events = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((e) => e.event === 'progress');
     expect(events.length).toBeGreaterThanOrEqual(1);
-    expect(events.at(-1)).toMatchObject({ component: 'send', total: expect.any(Number), bytes: expect.any(Number), bytesPerSecond: expect.any(Number) });
+    expect(events.at(-1)).toMatchObject({
+      component: 'send',
+      total: expect.any(Number),
+      bytes: expect.any(Number),
+      bytesPerSecond: expect.any(Number),
+    });
   }, 90_000);
 
   it('--exec exiting non-zero: one line that says the file is installed and what a retry does', async () => {

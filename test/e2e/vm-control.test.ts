@@ -7,19 +7,20 @@
  * destination candidate holds nothing.
  * Needs `npm run build` (npm test does it) and qemu-system-x86_64 (skipped with the reason when absent).
  */
-import { generateIdentity, writeIdentityFiles } from '../../src/crypto/identity.js';
+
 import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchStatus } from '../../src/control/client.js';
 import type { ClientOptions } from '../../src/control/client.js';
+import { fetchStatus } from '../../src/control/client.js';
+import { generateIdentity, writeIdentityFiles } from '../../src/crypto/identity.js';
 import { loadKeyFile } from '../../src/crypto/keyfile.js';
 import { QmpClient } from '../../src/vm/qmp.js';
 import { runBin } from '../helpers/cli.js';
-import { QEMU, counter, guestArgs, pmem, qemuMissing, startGuest, until, writeGuestFirmware } from '../helpers/vm.js';
 import type { TestVm } from '../helpers/vm.js';
+import { counter, guestArgs, pmem, QEMU, qemuMissing, startGuest, until, writeGuestFirmware } from '../helpers/vm.js';
 import { Proc, spawnRelay, stopAll } from './migration-helpers.js';
 
 const missing = qemuMissing();
@@ -38,7 +39,10 @@ let vm: TestVm;
 let dest: QmpClient | undefined;
 
 function events(p: Proc): Record<string, unknown>[] {
-  return p.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return p.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 async function freePort(): Promise<number> {
@@ -51,9 +55,24 @@ async function freePort(): Promise<number> {
 
 function alertLine(src: string, destIp: string): string {
   return JSON.stringify({
-    timestamp: '2024-05-01T10:00:00.123456+0000', flow_id: 1251512345688, in_iface: 'eth0', event_type: 'alert', src_ip: src, src_port: 51234,
-    dest_ip: destIp, dest_port: 22, proto: 'TCP',
-    alert: { action: 'allowed', gid: 1, signature_id: 2001219, rev: 20, signature: 'ET SCAN Potential SSH Scan OUTBOUND', category: 'Attempted Information Leak', severity: 1 },
+    timestamp: '2024-05-01T10:00:00.123456+0000',
+    flow_id: 1251512345688,
+    in_iface: 'eth0',
+    event_type: 'alert',
+    src_ip: src,
+    src_port: 51234,
+    dest_ip: destIp,
+    dest_port: 22,
+    proto: 'TCP',
+    alert: {
+      action: 'allowed',
+      gid: 1,
+      signature_id: 2001219,
+      rev: 20,
+      signature: 'ET SCAN Potential SSH Scan OUTBOUND',
+      category: 'Attempted Information Leak',
+      severity: 1,
+    },
   });
 }
 
@@ -67,23 +86,83 @@ describe.skipIf(missing !== null)(`VM migration on an IDS alert (${missing ?? 'Q
     for (const n of names) await writeIdentityFiles(join(dir, `${n}.id`), generateIdentity(n));
     const operator = generateIdentity('operator');
     await writeIdentityFiles(join(dir, 'operator.id'), operator);
-    client = { clusterKey: await loadKeyFile(keyFile), identity: operator, controller: { host: '127.0.0.1', port: await freePort() } };
+    client = {
+      clusterKey: await loadKeyFile(keyFile),
+      identity: operator,
+      controller: { host: '127.0.0.1', port: await freePort() },
+    };
     vm = await startGuest(firmware, join(dir, 'h0-vm.qmp'));
     const ctlAddr = `127.0.0.1:${client.controller.port}`;
     const install = `exec ${QEMU} ${guestArgs(firmware).join(' ')} -S -incoming fd:0 -qmp unix:$SMIG_QMP,server=on,wait=off`;
-    const procs = await Promise.all(names.map((n) => spawnRelay(keyFile, [
-      '--controller', ctlAddr, '--name', n, '--identity', join(dir, `${n}.id`), '--out', outOf(n), '--install-vm', install, '--log-format', 'json',
-      ...(n === 'h0' ? ['--source', `vm=qmp:${vm.qmpPath}`] : []),
-    ])));
+    const procs = await Promise.all(
+      names.map((n) =>
+        spawnRelay(keyFile, [
+          '--controller',
+          ctlAddr,
+          '--name',
+          n,
+          '--identity',
+          join(dir, `${n}.id`),
+          '--out',
+          outOf(n),
+          '--install-vm',
+          install,
+          '--log-format',
+          'json',
+          ...(n === 'h0' ? ['--source', `vm=qmp:${vm.qmpPath}`] : []),
+        ]),
+      ),
+    );
     names.forEach((n, i) => agents.set(n, procs[i]!));
-    writeFileSync(join(dir, 'hosts.yaml'), `hosts:\n${names.map((n) => `  - name: ${n}\n    address: "${agents.get(n)!.addr}"\n    ids: [${ip(n)}]\n    key: ${n}.id.pub\n` +
-      (n === 'h0' ? '    source: vm\n' : '')).join('')}`);
+    writeFileSync(
+      join(dir, 'hosts.yaml'),
+      `hosts:\n${names
+        .map(
+          (n) =>
+            `  - name: ${n}\n    address: "${agents.get(n)!.addr}"\n    ids: [${ip(n)}]\n    key: ${n}.id.pub\n` +
+            (n === 'h0' ? '    source: vm\n' : ''),
+        )
+        .join('')}`,
+    );
     writeFileSync(eve, '');
-    ctl = new Proc('control', ['control', '--key', keyFile, '--inventory', join(dir, 'hosts.yaml'), '--operator-key', join(dir, 'operator.id.pub'), '--eve', eve, '--listen', ctlAddr,
-      '--journal', join(dir, 'control.journal'), '--log-format', 'json', '--heartbeat', '300ms', '--host-wait', '5s', '--prepare-timeout', '10s',
-      '--deadline', '90s', '--eve-poll', '100ms', '--data-relays', '2', '--key-relays', '3', '--threshold', '2', '--no-retry']);
+    ctl = new Proc('control', [
+      'control',
+      '--key',
+      keyFile,
+      '--inventory',
+      join(dir, 'hosts.yaml'),
+      '--operator-key',
+      join(dir, 'operator.id.pub'),
+      '--eve',
+      eve,
+      '--listen',
+      ctlAddr,
+      '--journal',
+      join(dir, 'control.journal'),
+      '--log-format',
+      'json',
+      '--heartbeat',
+      '300ms',
+      '--host-wait',
+      '5s',
+      '--prepare-timeout',
+      '10s',
+      '--deadline',
+      '90s',
+      '--eve-poll',
+      '100ms',
+      '--data-relays',
+      '2',
+      '--key-relays',
+      '3',
+      '--threshold',
+      '2',
+      '--no-retry',
+    ]);
     await ctl.waitFor(/"event":"listening"/);
-    await until('every agent registered', async () => ((await fetchStatus(client)).hosts.every((h) => h.state === 'available') ? true : undefined));
+    await until('every agent registered', async () =>
+      (await fetchStatus(client)).hosts.every((h) => h.state === 'available') ? true : undefined,
+    );
   }, 90_000);
 
   afterAll(async () => {
@@ -93,7 +172,7 @@ describe.skipIf(missing !== null)(`VM migration on an IDS alert (${missing ?? 'Q
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  it('an EVE alert for the VM\'s host migrates the running VM; it runs at the chosen destination with the source\'s RAM', async () => {
+  it("an EVE alert for the VM's host migrates the running VM; it runs at the chosen destination with the source's RAM", async () => {
     appendFileSync(eve, `${alertLine('198.51.100.23', ip('h0'))}\n`);
     const done = await ctl.waitFor(/"event":"session-(done|failed)"[^\n]*/, 90_000);
     expect(done[0], ctl.stderr).toMatch(/session-done/);

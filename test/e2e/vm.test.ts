@@ -17,17 +17,43 @@
  * The same with a controller alert as the trigger is in test/e2e/vm-control.test.ts.
  * Needs `npm run build` (npm test does it) and qemu-system-x86_64 (skipped with the reason when absent).
  */
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+
 import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QmpClient } from '../../src/vm/qmp.js';
 import { runBin } from '../helpers/cli.js';
-import { QEMU, alive, counter, guestArgs, libvirtDomainXml, libvirtMatchingArgs, libvirtMissing, pmem, qemuMissing, startGuest, until, virsh, writeGuestFirmware } from '../helpers/vm.js';
 import type { TestVm } from '../helpers/vm.js';
-import { spawnRecv, spawnRelay, startSend, stdoutOf, stopAll } from './migration-helpers.js';
+import {
+  alive,
+  counter,
+  guestArgs,
+  libvirtDomainXml,
+  libvirtMatchingArgs,
+  libvirtMissing,
+  pmem,
+  QEMU,
+  qemuMissing,
+  startGuest,
+  until,
+  virsh,
+  writeGuestFirmware,
+} from '../helpers/vm.js';
 import type { Proc } from './migration-helpers.js';
+import { spawnRecv, spawnRelay, startSend, stdoutOf, stopAll } from './migration-helpers.js';
 
 const missing = qemuMissing();
 const noLibvirt = missing ?? libvirtMissing();
@@ -43,15 +69,37 @@ const vms: TestVm[] = [];
 const destinations: QmpClient[] = [];
 
 /** The destination's template: the same machine, paused (-S) and waiting on stdin. */
-const template = (prefix = ''): string => `${prefix}exec ${QEMU} ${guestArgs(firmware).join(' ')} -S -incoming fd:0 -qmp unix:$SMIG_QMP,server=on,wait=off`;
+const template = (prefix = ''): string =>
+  `${prefix}exec ${QEMU} ${guestArgs(firmware).join(' ')} -S -incoming fd:0 -qmp unix:$SMIG_QMP,server=on,wait=off`;
 
 function cluster(dest: Proc): string[] {
-  return ['--key', keyFile, '--dest', dest.addr, '--data-relays', relays.slice(0, 3).map((r) => r.addr).join(','),
-    '--key-relays', relays.slice(3).map((r) => r.addr).join(','), '--threshold', '2', '--log-format', 'json'];
+  return [
+    '--key',
+    keyFile,
+    '--dest',
+    dest.addr,
+    '--data-relays',
+    relays
+      .slice(0, 3)
+      .map((r) => r.addr)
+      .join(','),
+    '--key-relays',
+    relays
+      .slice(3)
+      .map((r) => r.addr)
+      .join(','),
+    '--threshold',
+    '2',
+    '--log-format',
+    'json',
+  ];
 }
 
 function events(p: Proc): Record<string, unknown>[] {
-  return p.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return p.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 const indexOf = (p: Proc, event: string): number => events(p).findIndex((e) => e.event === event);
 
@@ -64,9 +112,12 @@ describe.skipIf(missing !== null)(`VM migration (${missing ?? 'QEMU present'})`,
     relays.push(...(await Promise.all(Array.from({ length: 6 }, () => spawnRelay(keyFile, ['--log-format', 'json'])))));
     recv = await spawnRecv(keyFile, out, ['--install-vm', template(), '--log-format', 'json']);
     // dies after 300 000 bytes of the stream: QEMU reads a cut stream, head exits, smig's writes fail
-    failRecv = await spawnRecv(keyFile, failOut, ['--install-vm',
+    failRecv = await spawnRecv(keyFile, failOut, [
+      '--install-vm',
       `head -c 300000 | ${QEMU} ${guestArgs(firmware).join(' ')} -S -incoming fd:0 -qmp unix:$SMIG_QMP,server=on,wait=off`,
-      '--log-format', 'json']);
+      '--log-format',
+      'json',
+    ]);
   }, 60_000);
 
   afterAll(async () => {
@@ -76,13 +127,18 @@ describe.skipIf(missing !== null)(`VM migration (${missing ?? 'QEMU present'})`,
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  it('live pre-copy (bulk): the VM runs at the destination with the source\'s RAM at the switch-over; the source stays paused', async () => {
+  it("live pre-copy (bulk): the VM runs at the destination with the source's RAM at the switch-over; the source stays paused", async () => {
     const vm = await startGuest(firmware, join(dir, 'src1.qmp'));
     vms.push(vm);
     const send = startSend([`qmp:${vm.qmpPath}`, '--name', 'guest1', ...cluster(recv), '--json']);
     const stdout = stdoutOf(send);
     expect(await send.exited, send.stderr).toBe(0);
-    const r = JSON.parse(await stdout) as { bytes: number; name: string; done: { message: string }; vm: Record<string, unknown> & { qemu: Record<string, unknown> } };
+    const r = JSON.parse(await stdout) as {
+      bytes: number;
+      name: string;
+      done: { message: string };
+      vm: Record<string, unknown> & { qemu: Record<string, unknown> };
+    };
     expect(r.name).toBe('guest1.vmstate');
     expect(r.done.message).toMatch(/VM running at the destination/);
     expect(r.vm).toMatchObject({ mode: 'live', after: 'pause', streamBytes: r.bytes });
@@ -113,8 +169,19 @@ describe.skipIf(missing !== null)(`VM migration (${missing ?? 'QEMU present'})`,
     const vm = await startGuest(firmware, join(dir, 'src2.qmp'));
     vms.push(vm);
     const firstMiB = await pmem(vm.qmp, dir, 'src2'); // static once the guest has filled it
-    const send = startSend([`qmp:${vm.qmpPath}`, '--name', 'guest2', ...cluster(recv), '--strategy', 'constant', '--rate', '4MB/s',
-      '--vm-after', 'quit', '--json']); // --vm-mode auto: stop-first for a paced strategy
+    const send = startSend([
+      `qmp:${vm.qmpPath}`,
+      '--name',
+      'guest2',
+      ...cluster(recv),
+      '--strategy',
+      'constant',
+      '--rate',
+      '4MB/s',
+      '--vm-after',
+      'quit',
+      '--json',
+    ]); // --vm-mode auto: stop-first for a paced strategy
     const stdout = stdoutOf(send);
     expect(await send.exited, send.stderr).toBe(0);
     const r = JSON.parse(await stdout) as { bytes: number; vm: Record<string, unknown>; pacing: { strategy: string } };
@@ -125,7 +192,9 @@ describe.skipIf(missing !== null)(`VM migration (${missing ?? 'QEMU present'})`,
     expect(indexOf(send, 'vm-paused')).toBeGreaterThanOrEqual(0);
     expect(indexOf(send, 'vm-paused')).toBeLessThan(indexOf(send, 'vm-migrate')); // stopped before streaming
     expect(indexOf(send, 'vm-quit')).toBeGreaterThan(indexOf(send, 'session-done'));
-    await until('the source QEMU exits', async () => (vm.child.exitCode !== null || vm.child.signalCode !== null ? true : undefined));
+    await until('the source QEMU exits', async () =>
+      vm.child.exitCode !== null || vm.child.signalCode !== null ? true : undefined,
+    );
     const dest = await QmpClient.connect(join(out, 'guest2.qmp'));
     destinations.push(dest);
     expect(await dest.status()).toBe('running');
@@ -158,7 +227,16 @@ describe.skipIf(missing !== null)(`VM migration (${missing ?? 'QEMU present'})`,
     const vm = await startGuest(firmware, join(dir, 'src4.qmp'));
     vms.push(vm);
     // paced at 300 kB/s, the ~1 MB stream takes seconds: the kill lands while QEMU is still reading it
-    const send = startSend([`qmp:${vm.qmpPath}`, '--name', 'guest4', ...cluster(killRecv), '--strategy', 'constant', '--rate', '300kB/s']);
+    const send = startSend([
+      `qmp:${vm.qmpPath}`,
+      '--name',
+      'guest4',
+      ...cluster(killRecv),
+      '--strategy',
+      'constant',
+      '--rate',
+      '300kB/s',
+    ]);
     await killRecv.waitFor(/"event":"vm-restore-started"[^\n]*"pid":(\d+)/, 60_000);
     const pgid = Number(events(killRecv).find((e) => e.event === 'vm-restore-started')!.pid);
     killRecv.kill('SIGKILL');
@@ -170,63 +248,75 @@ describe.skipIf(missing !== null)(`VM migration (${missing ?? 'QEMU present'})`,
   }, 120_000);
 
   describe.skipIf(noLibvirt !== null)(`VM migration from a libvirt domain (${noLibvirt ?? 'libvirt present'})`, () => {
-  // the domain's user (nobody) needs its own home; it must reach the firmware and create its sockets there
-  const home = mkdtempSync(join(tmpdir(), 'smig-libvirt-'));
-  const lvOut = join(dir, 'out-libvirt');
-  const domain = `smig-test-${process.pid}`;
-  let lvRecv: Proc;
-  let dest: QmpClient | undefined;
+    // the domain's user (nobody) needs its own home; it must reach the firmware and create its sockets there
+    const home = mkdtempSync(join(tmpdir(), 'smig-libvirt-'));
+    const lvOut = join(dir, 'out-libvirt');
+    const domain = `smig-test-${process.pid}`;
+    let lvRecv: Proc;
+    let dest: QmpClient | undefined;
 
-  beforeAll(async () => {
-    chmodSync(home, 0o755);
-    mkdirSync(join(home, 'run'), { mode: 0o700 });
-    copyFileSync(firmware, join(home, 'guest.bin'));
-    const { uid, gid } = { uid: Number(spawnId('-u')), gid: Number(spawnId('-g')) };
-    for (const p of [home, join(home, 'run'), join(home, 'guest.bin')]) chownSync(p, uid, gid);
-    mkdirSync(lvOut);
-    lvRecv = await spawnRecv(keyFile, lvOut, ['--install-vm', `exec ${QEMU} ${libvirtMatchingArgs(firmware).join(' ')} -S -incoming fd:0 -qmp unix:$SMIG_QMP,server=on,wait=off`, '--log-format', 'json']);
-  }, 60_000);
+    beforeAll(async () => {
+      chmodSync(home, 0o755);
+      mkdirSync(join(home, 'run'), { mode: 0o700 });
+      copyFileSync(firmware, join(home, 'guest.bin'));
+      const { uid, gid } = { uid: Number(spawnId('-u')), gid: Number(spawnId('-g')) };
+      for (const p of [home, join(home, 'run'), join(home, 'guest.bin')]) chownSync(p, uid, gid);
+      mkdirSync(lvOut);
+      lvRecv = await spawnRecv(keyFile, lvOut, [
+        '--install-vm',
+        `exec ${QEMU} ${libvirtMatchingArgs(firmware).join(' ')} -S -incoming fd:0 -qmp unix:$SMIG_QMP,server=on,wait=off`,
+        '--log-format',
+        'json',
+      ]);
+    }, 60_000);
 
-  afterAll(async () => {
-    await dest?.execute('quit').catch(() => {});
-    virsh(home, ['destroy', domain]);
-    // the per-user daemons this test started (by their pid files)
-    for (const f of ['libvirtd.pid', 'virtlogd.pid']) {
-      const pidFile = join(home, 'run', 'libvirt', f);
-      if (!existsSync(pidFile)) continue;
-      const pid = Number(readFileSync(pidFile, 'utf8').trim());
-      if (pid > 1) try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
-    }
-    rmSync(home, { recursive: true, force: true });
-  }, 60_000);
+    afterAll(async () => {
+      await dest?.execute('quit').catch(() => {});
+      virsh(home, ['destroy', domain]);
+      // the per-user daemons this test started (by their pid files)
+      for (const f of ['libvirtd.pid', 'virtlogd.pid']) {
+        const pidFile = join(home, 'run', 'libvirt', f);
+        if (!existsSync(pidFile)) continue;
+        const pid = Number(readFileSync(pidFile, 'utf8').trim());
+        if (pid > 1)
+          try {
+            process.kill(pid, 'SIGTERM');
+          } catch {
+            /* gone */
+          }
+      }
+      rmSync(home, { recursive: true, force: true });
+    }, 60_000);
 
-  it('migrates a running libvirt domain through its extra QMP monitor; libvirt sees it paused, the destination runs it', async () => {
-    const qmpPath = join(home, 'vm.qmp');
-    writeFileSync(join(home, 'dom.xml'), libvirtDomainXml(domain, join(home, 'guest.bin'), qmpPath));
-    chmodSync(join(home, 'dom.xml'), 0o644);
-    const created = virsh(home, ['create', join(home, 'dom.xml')]);
-    expect(created.status, created.stderr).toBe(0);
-    const mine = await QmpClient.connect(`${qmpPath}.test`, { retry: true, timeoutMs: 30_000 });
-    try {
-      await until('the guest filled its RAM', async () => ((await counter(mine)) > 0 ? true : undefined));
-      const send = startSend([`qmp:${qmpPath}`, '--name', 'lvguest', ...cluster(lvRecv), '--json']);
-      const stdout = stdoutOf(send);
-      expect(await send.exited, send.stderr).toBe(0);
-      const r = JSON.parse(await stdout) as { vm: { streamBytes: number; downtimeSeconds: number } };
-      expect(r.vm.streamBytes).toBeGreaterThan(500_000);
-      expect(virsh(home, ['domstate', domain]).stdout.trim()).toBe('paused'); // libvirt followed the pause
-      dest = await QmpClient.connect(join(lvOut, 'lvguest.qmp'));
-      expect(await dest.status()).toBe('running');
-      // pmemsave runs as the domain's user: its file goes in the domain's home
-      const src = await pmem(mine, home, 'lv-src');
-      expect((await pmem(dest, dir, 'lv-dst')).equals(src)).toBe(true);
-      const atSwitch = await counter(mine);
-      await until('the destination guest counts on', async () => ((await counter(dest!)) > atSwitch ? true : undefined));
-    } finally {
-      await mine.close();
-    }
-  }, 120_000);
-});
+    it('migrates a running libvirt domain through its extra QMP monitor; libvirt sees it paused, the destination runs it', async () => {
+      const qmpPath = join(home, 'vm.qmp');
+      writeFileSync(join(home, 'dom.xml'), libvirtDomainXml(domain, join(home, 'guest.bin'), qmpPath));
+      chmodSync(join(home, 'dom.xml'), 0o644);
+      const created = virsh(home, ['create', join(home, 'dom.xml')]);
+      expect(created.status, created.stderr).toBe(0);
+      const mine = await QmpClient.connect(`${qmpPath}.test`, { retry: true, timeoutMs: 30_000 });
+      try {
+        await until('the guest filled its RAM', async () => ((await counter(mine)) > 0 ? true : undefined));
+        const send = startSend([`qmp:${qmpPath}`, '--name', 'lvguest', ...cluster(lvRecv), '--json']);
+        const stdout = stdoutOf(send);
+        expect(await send.exited, send.stderr).toBe(0);
+        const r = JSON.parse(await stdout) as { vm: { streamBytes: number; downtimeSeconds: number } };
+        expect(r.vm.streamBytes).toBeGreaterThan(500_000);
+        expect(virsh(home, ['domstate', domain]).stdout.trim()).toBe('paused'); // libvirt followed the pause
+        dest = await QmpClient.connect(join(lvOut, 'lvguest.qmp'));
+        expect(await dest.status()).toBe('running');
+        // pmemsave runs as the domain's user: its file goes in the domain's home
+        const src = await pmem(mine, home, 'lv-src');
+        expect((await pmem(dest, dir, 'lv-dst')).equals(src)).toBe(true);
+        const atSwitch = await counter(mine);
+        await until('the destination guest counts on', async () =>
+          (await counter(dest!)) > atSwitch ? true : undefined,
+        );
+      } finally {
+        await mine.close();
+      }
+    }, 120_000);
+  });
 });
 
 function spawnId(flag: string): string {

@@ -88,7 +88,12 @@ export function ngOptions(opts: Uint8Array[]): Uint8Array {
 }
 
 /** A generic block (§3.1): type, total length, body padded to 4, total length. */
-export function ngBlock(le: boolean, type: number, body: Uint8Array, opts: { trailingLength?: number } = {}): Uint8Array {
+export function ngBlock(
+  le: boolean,
+  type: number,
+  body: Uint8Array,
+  opts: { trailingLength?: number } = {},
+): Uint8Array {
   const padded = (body.length + 3) & ~3;
   const total = 12 + padded;
   const out = new Uint8Array(total);
@@ -109,7 +114,10 @@ export function shb(le: boolean, opts: { major?: number; minor?: number; options
   return ngBlock(le, 0x0a0d0d0a, concatBytes(new Uint8Array(fixed.buffer), ngOptions(opts.options ?? [])));
 }
 
-export function idb(le: boolean, opts: { linktype: number; snaplen?: number; tsresol?: number; tsoffset?: bigint; extra?: Uint8Array[] }): Uint8Array {
+export function idb(
+  le: boolean,
+  opts: { linktype: number; snaplen?: number; tsresol?: number; tsoffset?: bigint; extra?: Uint8Array[] },
+): Uint8Array {
   const fixed = new DataView(new ArrayBuffer(8));
   fixed.setUint16(0, opts.linktype, le);
   fixed.setUint32(4, opts.snaplen ?? 0, le);
@@ -124,7 +132,10 @@ export function idb(le: boolean, opts: { linktype: number; snaplen?: number; tsr
 }
 
 /** Enhanced Packet Block (§4.3), or with `obsolete` the Packet Block (type 2, u16 id + u16 drops). */
-export function epb(le: boolean, opts: { ifid: number; ticks: bigint; data: Uint8Array; origLen?: number; capLen?: number; obsolete?: boolean }): Uint8Array {
+export function epb(
+  le: boolean,
+  opts: { ifid: number; ticks: bigint; data: Uint8Array; origLen?: number; capLen?: number; obsolete?: boolean },
+): Uint8Array {
   const fixed = new DataView(new ArrayBuffer(20));
   if (opts.obsolete) fixed.setUint16(0, opts.ifid, le);
   else fixed.setUint32(0, opts.ifid, le);
@@ -161,7 +172,7 @@ export function walkRecords(bytes: Uint8Array): { headerEnd: number; records: Re
   if (magic === 0x0a0d0d0a) {
     let le = true;
     let headerEnd = -1;
-    for (let o = 0; o + 12 <= bytes.length;) {
+    for (let o = 0; o + 12 <= bytes.length; ) {
       const type = dv.getUint32(o, le);
       if (type === 0x0a0d0d0a) le = dv.getUint32(o + 8, true) === 0x1a2b3c4d;
       const len = dv.getUint32(o + 4, le);
@@ -173,7 +184,7 @@ export function walkRecords(bytes: Uint8Array): { headerEnd: number; records: Re
     return { headerEnd, records };
   }
   const le = magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1;
-  for (let o = 24; o + 16 <= bytes.length;) {
+  for (let o = 24; o + 16 <= bytes.length; ) {
     const end = o + 16 + dv.getUint32(o + 8, le);
     if (end > bytes.length) break;
     records.push({ start: o, end, packet: true });

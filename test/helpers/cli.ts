@@ -7,7 +7,11 @@ export const ROOT: string = fileURLToPath(new URL('../..', import.meta.url));
 export const FIXTURES: string = fileURLToPath(new URL('../fixtures/', import.meta.url));
 export const BIN: string = fileURLToPath(new URL('../../bin/smig', import.meta.url));
 
-export interface RunResult { status: number; stdout: string; stderr: string }
+export interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs `main(argv)` in this process, collecting stdout and stderr. */
 export async function runCli(argv: string[]): Promise<RunResult> {
@@ -21,7 +25,10 @@ export async function runCli(argv: string[]): Promise<RunResult> {
 }
 
 /** Runs the built `bin/smig` as a child process (needs `npm run build` first, as `npm test` does). */
-export function runBin(argv: string[], opts: { input?: Buffer; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+export function runBin(
+  argv: string[],
+  opts: { input?: Buffer; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...argv], { cwd: ROOT, env: { ...process.env, ...opts.env } });
     const out: Buffer[] = [];

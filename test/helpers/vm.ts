@@ -8,8 +8,9 @@
  * first MiB holds per-run random data that only a real migration can reproduce, the counter shows the VM runs,
  * and pre-copy has dirty pages to re-send.
  */
-import { spawn, spawnSync } from 'node:child_process';
+
 import type { ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +24,9 @@ export const QEMU = 'qemu-system-x86_64';
 /** Why the VM tests cannot run here, or null when QEMU is installed. */
 export function qemuMissing(): string | null {
   const r = spawnSync(QEMU, ['--version'], { encoding: 'utf8' });
-  return r.status === 0 ? null : `${QEMU} is not installed (Debian: apt-get install qemu-system-x86; .ci/run installs it)`;
+  return r.status === 0
+    ? null
+    : `${QEMU} is not installed (Debian: apt-get install qemu-system-x86; .ci/run installs it)`;
 }
 
 /** Copies the 64 KiB firmware image to `path`. */
@@ -51,12 +54,23 @@ export interface TestVm {
  * it has written its RAM (its counter runs).
  */
 export async function startGuest(firmware: string, qmpPath: string): Promise<TestVm> {
-  const child = spawn(QEMU, [...guestArgs(firmware), '-qmp', `unix:${qmpPath},server=on,wait=off`, '-qmp', `unix:${qmpPath}.test,server=on,wait=off`],
-    { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(
+    QEMU,
+    [
+      ...guestArgs(firmware),
+      '-qmp',
+      `unix:${qmpPath},server=on,wait=off`,
+      '-qmp',
+      `unix:${qmpPath}.test,server=on,wait=off`,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   const qmp = await QmpClient.connect(`${qmpPath}.test`, { retry: true, timeoutMs: 20_000 });
   await until('the guest filled its RAM', async () => ((await counter(qmp)) > 0 ? true : undefined));
   return {
-    child, qmpPath, qmp,
+    child,
+    qmpPath,
+    qmp,
     async stop(): Promise<void> {
       await qmp.close().catch(() => {});
       if (child.exitCode === null && child.signalCode === null) {
@@ -106,7 +120,8 @@ export function alive(pid: number): boolean {
 /** Why the libvirt test cannot run here, or null when virsh, libvirtd (with its QEMU driver) and setpriv are there. */
 export function libvirtMissing(): string | null {
   if (spawnSync('virsh', ['--version']).status !== 0) return 'virsh is not installed (Debian: libvirt-clients)';
-  if (!existsSync('/usr/sbin/libvirtd')) return 'libvirtd is not installed (Debian: libvirt-daemon, libvirt-daemon-driver-qemu)';
+  if (!existsSync('/usr/sbin/libvirtd'))
+    return 'libvirtd is not installed (Debian: libvirt-daemon, libvirt-daemon-driver-qemu)';
   if (spawnSync('setpriv', ['--version']).status !== 0) return 'setpriv (util-linux) is missing';
   return null;
 }
@@ -117,8 +132,24 @@ export function libvirtMissing(): string | null {
  * Root's session URI would need the system daemon and its libvirt-qemu user.
  */
 export function virsh(home: string, args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'env', '-i', 'PATH=/usr/sbin:/usr/bin:/bin',
-    `HOME=${home}`, `XDG_RUNTIME_DIR=${join(home, 'run')}`, 'virsh', '-c', 'qemu:///session', ...args], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(
+    'setpriv',
+    [
+      '--reuid=nobody',
+      '--regid=nogroup',
+      '--clear-groups',
+      'env',
+      '-i',
+      'PATH=/usr/sbin:/usr/bin:/bin',
+      `HOME=${home}`,
+      `XDG_RUNTIME_DIR=${join(home, 'run')}`,
+      'virsh',
+      '-c',
+      'qemu:///session',
+      ...args,
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
   return { status: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
@@ -147,6 +178,26 @@ export function libvirtDomainXml(name: string, firmware: string, qmpPath: string
  * domxml-to-native qemu-argv` shows them): the same machine type and the RAM as the `pc.ram` backend.
  */
 export function libvirtMatchingArgs(firmware: string): string[] {
-  return ['-machine', 'pc-i440fx-7.2,usb=off,dump-guest-core=off,memory-backend=pc.ram', '-accel', 'tcg', '-cpu', 'qemu64', '-bios', firmware,
-    '-m', '64', '-object', 'memory-backend-ram,id=pc.ram,size=67108864', '-smp', '1', '-display', 'none', '-nodefaults', '-rtc', 'base=utc', '-no-shutdown'];
+  return [
+    '-machine',
+    'pc-i440fx-7.2,usb=off,dump-guest-core=off,memory-backend=pc.ram',
+    '-accel',
+    'tcg',
+    '-cpu',
+    'qemu64',
+    '-bios',
+    firmware,
+    '-m',
+    '64',
+    '-object',
+    'memory-backend-ram,id=pc.ram,size=67108864',
+    '-smp',
+    '1',
+    '-display',
+    'none',
+    '-nodefaults',
+    '-rtc',
+    'base=utc',
+    '-no-shutdown',
+  ];
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatHostPort, parseHostList, parseHostPort } from '../../src/net/address.js';
 import { SmigError } from '../../src/errors.js';
+import { formatHostPort, parseHostList, parseHostPort } from '../../src/net/address.js';
 
 function badAddress(fn: () => unknown): SmigError {
   try {
@@ -83,15 +83,21 @@ describe('parseHostList', () => {
   });
 
   it('names the entry that is wrong', () => {
-    expect(badAddress(() => parseHostList('a:1,b', '--data-relays')).message).toMatch(/^--data-relays entry 2: 'b' is not HOST:PORT/);
-    expect(badAddress(() => parseHostList('a:1,,b:2', '--data-relays')).message).toBe("--data-relays: entry 2 of 'a:1,,b:2' is empty");
+    expect(badAddress(() => parseHostList('a:1,b', '--data-relays')).message).toMatch(
+      /^--data-relays entry 2: 'b' is not HOST:PORT/,
+    );
+    expect(badAddress(() => parseHostList('a:1,,b:2', '--data-relays')).message).toBe(
+      "--data-relays: entry 2 of 'a:1,,b:2' is empty",
+    );
     expect(badAddress(() => parseHostList(' ', '--key-relays')).message).toBe(
       '--key-relays: expected a comma-separated list of HOST:PORT, got nothing',
     );
   });
 
   it('rejects the same peer twice (host names compare case-insensitively)', () => {
-    expect(badAddress(() => parseHostList('Relay:1,relay:1', '--data-relays')).message).toBe("--data-relays: 'relay:1' is listed twice");
+    expect(badAddress(() => parseHostList('Relay:1,relay:1', '--data-relays')).message).toBe(
+      "--data-relays: 'relay:1' is listed twice",
+    );
     expect(parseHostList('relay:1,relay:2', 'x')).toHaveLength(2);
   });
 });

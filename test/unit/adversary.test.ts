@@ -7,8 +7,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { adversarySettings, classify, rocAuc, runAdversary } from '../../src/analysis/adversary.js';
+import {
+  gapEntropy,
+  MISSING,
+  subWindowFano,
+  WINDOW_FEATURES,
+  WindowBuilder,
+  windowFeatures,
+} from '../../src/analysis/windows.js';
 import { createRng } from '../../src/util/rng.js';
-import { MISSING, WINDOW_FEATURES, WindowBuilder, gapEntropy, subWindowFano, windowFeatures } from '../../src/analysis/windows.js';
 
 const CAPTURES = fileURLToPath(new URL('../../captures/', import.meta.url));
 const MS = 1_000_000;
@@ -20,17 +27,24 @@ function byName(f: Float64Array): Record<string, number> {
 describe('window features', () => {
   it('equal values computed by hand', () => {
     // packets at 0, 1, 3 and 50 ms of a 1 s window; sizes 100, 1500, 60, 700
-    const f = byName(windowFeatures([0, 1 * MS, 3 * MS, 50 * MS], [100, 1500, 60, 700], 4, 2360, 1_000_000_000n, 10_000_000n));
+    const f = byName(
+      windowFeatures([0, 1 * MS, 3 * MS, 50 * MS], [100, 1500, 60, 700], 4, 2360, 1_000_000_000n, 10_000_000n),
+    );
     expect(f.packets).toBe(4);
     expect(f.bytes).toBe(2360);
     // sorted sizes 60 100 700 1500, numpy 'linear' quantiles
-    expect([f.size_min, f.size_p10, f.size_p25, f.size_p50, f.size_p75, f.size_p90, f.size_max, f.size_mean])
-      .toEqual([60, 72, 90, 400, 900, 1260, 1500, 590].map((v) => expect.closeTo(v, 9)));
-    expect([0, 80, 160, 320, 640, 1000, 1300, 1500].map((e, i, a) => f[i + 1 < a.length ? `size_share_${e}_${a[i + 1]}` : `size_share_${e}_up`]))
-      .toEqual([0.25, 0.25, 0, 0, 0.25, 0, 0, 0.25]);
+    expect([f.size_min, f.size_p10, f.size_p25, f.size_p50, f.size_p75, f.size_p90, f.size_max, f.size_mean]).toEqual(
+      [60, 72, 90, 400, 900, 1260, 1500, 590].map((v) => expect.closeTo(v, 9)),
+    );
+    expect(
+      [0, 80, 160, 320, 640, 1000, 1300, 1500].map(
+        (e, i, a) => f[i + 1 < a.length ? `size_share_${e}_${a[i + 1]}` : `size_share_${e}_up`],
+      ),
+    ).toEqual([0.25, 0.25, 0, 0, 0.25, 0, 0, 0.25]);
     // gaps 1, 2, 47 ms
-    expect([f.gap_p10, f.gap_p25, f.gap_p50, f.gap_p75, f.gap_p90, f.gap_max, f.gap_mean])
-      .toEqual([0.0012, 0.0015, 0.002, 0.0245, 0.038, 0.047, 0.05 / 3].map((v) => expect.closeTo(v, 12)));
+    expect([f.gap_p10, f.gap_p25, f.gap_p50, f.gap_p75, f.gap_p90, f.gap_max, f.gap_mean]).toEqual(
+      [0.0012, 0.0015, 0.002, 0.0245, 0.038, 0.047, 0.05 / 3].map((v) => expect.closeTo(v, 12)),
+    );
     // three gaps in three different quarter decades: log2(3) bits
     expect(f.gap_entropy).toBeCloseTo(Math.log2(3), 12);
     // 10 ms sub-windows: 3 in the first, 1 in the sixth, 98 empty: var (10 − 100·0.04²)/99 ÷ mean 0.04
@@ -66,7 +80,11 @@ describe('WindowBuilder', () => {
     const t0 = 1_700_000_000_000_000_000n;
     for (const s of [0, 1, 6, 12]) b.add(t0 + BigInt(s) * 1_000_000_000n, 100);
     // at 12 s the windows [0, 5), [2.5, 7.5) and [5, 10) are complete; [7.5, 12.5) and [10, 15) are not
-    expect(b.windows.map((w) => [Number(w.startNs) / 1e9, w.features[0]])).toEqual([[0, 2], [2.5, 1], [5, 1]]);
+    expect(b.windows.map((w) => [Number(w.startNs) / 1e9, w.features[0]])).toEqual([
+      [0, 2],
+      [2.5, 1],
+      [5, 1],
+    ]);
     b.add(t0 + 40_000_000_000n, 100);
     // up to 40 s: windows starting at 7.5 … 35 complete, the ones in the silence empty
     expect(b.windows).toHaveLength(3 + 12);
@@ -137,7 +155,7 @@ describe('on real captures', () => {
     expect(again).toEqual(a);
   }, 60_000);
 
-  it('a capture\'s interleaved halves do not (gnutella, 600 s: AUC < 0.75)', async () => {
+  it("a capture's interleaved halves do not (gnutella, 600 s: AUC < 0.75)", async () => {
     const a = await runAdversary([gnutella], { trees: 15, folds: 3 });
     expect(a.baseline.n + a.baseline.m).toBeGreaterThan(150);
     expect(a.baseline.auc!).toBeLessThan(0.75);

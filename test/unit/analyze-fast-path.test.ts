@@ -4,30 +4,50 @@
  * timestamps against BigInt arithmetic (also beyond the ±104-day exact range), and the radix sort against
  * Float64Array#sort.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createDecoded, decodePacket, decodePacketAt, formatAddress } from '../../src/capture/decode.js';
-import type { Decoded } from '../../src/capture/decode.js';
-import { CaptureParser } from '../../src/capture/reader.js';
-import type { PacketRecord } from '../../src/capture/types.js';
-import { FlowTable } from '../../src/analysis/flows.js';
 import type { FlowRecord } from '../../src/analysis/flows.js';
+import { FlowTable } from '../../src/analysis/flows.js';
 import { ecdfPoints, summary } from '../../src/analysis/stats.js';
 import { TrafficAccumulator } from '../../src/analysis/traffic.js';
+import type { Decoded } from '../../src/capture/decode.js';
+import { createDecoded, decodePacket, decodePacketAt, formatAddress } from '../../src/capture/decode.js';
+import { CaptureParser } from '../../src/capture/reader.js';
+import type { PacketRecord } from '../../src/capture/types.js';
 import { FIXTURES } from '../helpers/cli.js';
 
 const DIR = join(FIXTURES, 'captures');
-const FILES = readdirSync(DIR).filter((f) => /\.pcap(ng)?$/.test(f)).sort();
+const FILES = readdirSync(DIR)
+  .filter((f) => /\.pcap(ng)?$/.test(f))
+  .sort();
 
 interface Copy {
-  ts: bigint; tsSec: number | undefined; tsNsec: number | undefined; origLen: number; capLen: number;
-  linktype: number; interfaceId: number; index: number; data: Uint8Array; hex: string;
+  ts: bigint;
+  tsSec: number | undefined;
+  tsNsec: number | undefined;
+  origLen: number;
+  capLen: number;
+  linktype: number;
+  interfaceId: number;
+  index: number;
+  data: Uint8Array;
+  hex: string;
 }
 
 function copyOf(p: PacketRecord): Copy {
-  return { ts: p.ts, tsSec: p.tsSec, tsNsec: p.tsNsec, origLen: p.origLen, capLen: p.capLen, linktype: p.linktype,
-    interfaceId: p.interfaceId, index: p.index, data: new Uint8Array(p.data), hex: Buffer.from(p.data).toString('hex') };
+  return {
+    ts: p.ts,
+    tsSec: p.tsSec,
+    tsNsec: p.tsNsec,
+    origLen: p.origLen,
+    capLen: p.capLen,
+    linktype: p.linktype,
+    interfaceId: p.interfaceId,
+    index: p.index,
+    data: new Uint8Array(p.data),
+    hex: Buffer.from(p.data).toString('hex'),
+  };
 }
 
 /** Parses `bytes` cut into chunks of the given sizes (cycled). */
@@ -53,10 +73,21 @@ function rng(seed: number): () => number {
 
 function fields(d: Decoded, shift: number): object {
   return {
-    network: d.network, ethertype: d.ethertype, vlanIds: [...d.vlanIds], addrLength: d.addrLength, protocol: d.protocol,
-    srcPort: d.srcPort, dstPort: d.dstPort, tcpFlags: d.tcpFlags, fragment: d.fragment, ipTotalLength: d.ipTotalLength,
-    wireLength: d.wireLength, srcOffset: d.srcOffset < 0 ? -1 : d.srcOffset - shift, dstOffset: d.dstOffset < 0 ? -1 : d.dstOffset - shift,
-    src: [...d.src], dst: [...d.dst],
+    network: d.network,
+    ethertype: d.ethertype,
+    vlanIds: [...d.vlanIds],
+    addrLength: d.addrLength,
+    protocol: d.protocol,
+    srcPort: d.srcPort,
+    dstPort: d.dstPort,
+    tcpFlags: d.tcpFlags,
+    fragment: d.fragment,
+    ipTotalLength: d.ipTotalLength,
+    wireLength: d.wireLength,
+    srcOffset: d.srcOffset < 0 ? -1 : d.srcOffset - shift,
+    dstOffset: d.dstOffset < 0 ? -1 : d.dstOffset - shift,
+    src: [...d.src],
+    dst: [...d.dst],
   };
 }
 
@@ -78,7 +109,19 @@ function referenceFlows(packets: Copy[]): FlowRecord[] {
       forward = false;
     }
     if (!f) {
-      f = { protocol: d.protocol, src, srcPort: d.srcPort, dst, dstPort: d.dstPort, startNs: p.ts, endNs: p.ts, origPackets: 0, origBytes: 0, respPackets: 0, respBytes: 0 };
+      f = {
+        protocol: d.protocol,
+        src,
+        srcPort: d.srcPort,
+        dst,
+        dstPort: d.dstPort,
+        startNs: p.ts,
+        endNs: p.ts,
+        origPackets: 0,
+        origBytes: 0,
+        respPackets: 0,
+        respBytes: 0,
+      };
       flows.set(`${d.protocol}|${src}|${d.srcPort}|${dst}|${d.dstPort}`, f);
       forward = true;
     }
@@ -107,7 +150,11 @@ describe.each(FILES)('%s', (file) => {
       const reused: Copy[] = [];
       parse(bytes, sizes, true, (p) => reused.push(copyOf(p)));
       // compared as text: a deep comparison of every byte array is slow
-      const text = (ps: Copy[]): string[] => ps.map((p) => `${p.ts} ${p.tsSec} ${p.tsNsec} ${p.origLen} ${p.capLen} ${p.linktype} ${p.interfaceId} ${p.index} ${p.hex}`);
+      const text = (ps: Copy[]): string[] =>
+        ps.map(
+          (p) =>
+            `${p.ts} ${p.tsSec} ${p.tsNsec} ${p.origLen} ${p.capLen} ${p.linktype} ${p.interfaceId} ${p.index} ${p.hex}`,
+        );
       expect(text(reused)).toEqual(text(fresh));
     }
     expect(fresh.filter((p) => BigInt(p.tsSec!) * 1_000_000_000n + BigInt(p.tsNsec!) !== p.ts)).toEqual([]);
@@ -139,7 +186,12 @@ describe.each(FILES)('%s', (file) => {
     expect([...slow.sizes]).toEqual([...acc.sizes]);
     expect(slow.iat.values()).toEqual(acc.iat.values());
     expect([0, 1, 2].map((i) => slow.fano(i))).toEqual([0, 1, 2].map((i) => acc.fano(i)));
-    expect([acc.minNs, acc.maxNs, acc.firstNs, acc.lastNs]).toEqual([slow.minNs, slow.maxNs, slow.firstNs, slow.lastNs]);
+    expect([acc.minNs, acc.maxNs, acc.firstNs, acc.lastNs]).toEqual([
+      slow.minNs,
+      slow.maxNs,
+      slow.firstNs,
+      slow.lastNs,
+    ]);
   });
 });
 
@@ -175,8 +227,17 @@ describe('FlowTable', () => {
     const r = t.records();
     expect(r.length).toBe(3000);
     expect(r[2999]).toEqual({
-      protocol: 17, src: '10.0.11.183', srcPort: 1000 + (2999 % 7), dst: '192.168.0.1', dstPort: 53,
-      startNs: 1_000_002_999n, endNs: 2_000_002_999n, origPackets: 1, origBytes: 60, respPackets: 1, respBytes: 80,
+      protocol: 17,
+      src: '10.0.11.183',
+      srcPort: 1000 + (2999 % 7),
+      dst: '192.168.0.1',
+      dstPort: 53,
+      startNs: 1_000_002_999n,
+      endNs: 2_000_002_999n,
+      origPackets: 1,
+      origBytes: 60,
+      respPackets: 1,
+      respBytes: 80,
     });
   });
 });
@@ -185,7 +246,13 @@ describe('TrafficAccumulator timestamps', () => {
   it('bins packets 200 days apart (beyond the exact number range) as BigInt arithmetic does', () => {
     const day = 86_400_000_000_000n;
     const base = 1_700_000_000_123_456_789n;
-    const stamps = [base, base + 1n, base + 3n * day + 7n, base + 200n * day + 999_999_999n, base + 200n * day + 1_000_000_000n];
+    const stamps = [
+      base,
+      base + 1n,
+      base + 3n * day + 7n,
+      base + 200n * day + 999_999_999n,
+      base + 200n * day + 1_000_000_000n,
+    ];
     const acc = new TrafficAccumulator({ binNs: 1_000_000_000n, fromNs: 1n });
     stamps.forEach((ts, i) => acc.add(record(udp(1, 2, 3, 4), ts, i)));
     const want = new Map<number, [number, number]>();
@@ -215,7 +282,22 @@ describe('radix sort of large samples', () => {
     const a = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const k = next();
-      a[i] = k < 0.1 ? -next() * 1e6 : k < 0.2 ? 0 : k < 0.25 ? -0 : k < 0.3 ? Infinity : k < 0.35 ? -Infinity : k < 0.5 ? next() * 1e-300 : k < 0.55 ? -5e-324 : next() * 1e9;
+      a[i] =
+        k < 0.1
+          ? -next() * 1e6
+          : k < 0.2
+            ? 0
+            : k < 0.25
+              ? -0
+              : k < 0.3
+                ? Infinity
+                : k < 0.35
+                  ? -Infinity
+                  : k < 0.5
+                    ? next() * 1e-300
+                    : k < 0.55
+                      ? -5e-324
+                      : next() * 1e9;
     }
     const sorted = Float64Array.from(a).sort();
     const e = ecdfPoints(a, n + 1);
@@ -236,7 +318,13 @@ describe('TrafficAccumulator far beyond 2^53 seconds (a huge pcapng if_tsoffset)
         const [s, n] = [ts / 1_000_000_000n, ts % 1_000_000_000n];
         acc.add({ ...record(udp(1, 2, 3, 4), ts, i), tsSec: Number(s), tsNsec: Number(n) }); // tsSec rounded, as a reader gives it
       });
-      expect([acc.anchorNs, acc.minNs, acc.maxNs, acc.firstNs, acc.lastNs]).toEqual([base, base, stamps[3], base, stamps[3]]);
+      expect([acc.anchorNs, acc.minNs, acc.maxNs, acc.firstNs, acc.lastNs]).toEqual([
+        base,
+        base,
+        stamps[3],
+        base,
+        stamps[3],
+      ]);
       expect([...acc.bins.keys()]).toEqual([0, 2, 86_402]);
       expect([...acc.iat.values()]).toEqual([1e-9, 2.5, 86_400]);
     }

@@ -55,7 +55,9 @@ describe('smig analyze on timestamps centuries apart', () => {
     writeFileSync(file, capture([2n ** 62n, 0n]));
     const r = await runCli(['analyze', file]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^smig analyze: \S+centuries.pcapng: its packets span 1\.46e\+11 years \(1970-01-01T00:00:02\.000Z to 4611686018427387905 s; a pcapng interface with a huge if_tsoffset\?\): 4\.61e\+18 bins of the --bin width, at most 1e\+12; use a larger --bin, or --from\/--to to keep a part\n$/);
+    expect(r.stderr).toMatch(
+      /^smig analyze: \S+centuries.pcapng: its packets span 1\.46e\+11 years \(1970-01-01T00:00:02\.000Z to 4611686018427387905 s; a pcapng interface with a huge if_tsoffset\?\): 4\.61e\+18 bins of the --bin width, at most 1e\+12; use a larger --bin, or --from\/--to to keep a part\n$/,
+    );
   });
   it('a huge offset shared by every packet is analyzed', async () => {
     const file = join(dir, 'shifted.pcapng');

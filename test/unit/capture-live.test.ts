@@ -16,7 +16,7 @@ describe('readRecordHeader', () => {
 });
 
 describe('pcapLinktype', () => {
-  it('maps the binding\'s names and passes unknown DLTs through', () => {
+  it("maps the binding's names and passes unknown DLTs through", () => {
     expect(pcapLinktype('LINKTYPE_ETHERNET')).toBe(1);
     expect(pcapLinktype('LINKTYPE_LINUX_SLL')).toBe(113);
     expect(pcapLinktype('LINKTYPE_RAW')).toBe(101);

@@ -12,21 +12,41 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CaptureParser, readCapture } from '../../src/capture/reader.js';
 import type { CaptureInfo, PacketRecord } from '../../src/capture/types.js';
 import {
-  FIXTURE_DIR, concatBytes, epb, fixture, idb, ngBlock, payload, pcapFile, shb, spb, walkRecords,
+  concatBytes,
+  epb,
+  FIXTURE_DIR,
+  fixture,
+  idb,
+  ngBlock,
+  payload,
+  pcapFile,
+  shb,
+  spb,
+  walkRecords,
 } from '../helpers/captures.js';
 
 // ---- helpers ---------------------------------------------------------------------------------------
 
-interface Pkt extends Omit<PacketRecord, 'data'> { data: Uint8Array }
+interface Pkt extends Omit<PacketRecord, 'data'> {
+  data: Uint8Array;
+}
 
 function keep(out: Pkt[]): (p: PacketRecord) => void {
-  return (p) => out.push({ ...p, data: p.data.slice() });  // data is a plain Uint8Array: slice() copies
+  return (p) => out.push({ ...p, data: p.data.slice() }); // data is a plain Uint8Array: slice() copies
 }
 
 /** Parses `bytes` fed as the given chunk sizes (the remainder as a last chunk). */
-function parse(bytes: Uint8Array, sizes: number[] = [], opts: { name?: string; maxRecordBytes?: number } = {}): { packets: Pkt[]; info: CaptureInfo } {
+function parse(
+  bytes: Uint8Array,
+  sizes: number[] = [],
+  opts: { name?: string; maxRecordBytes?: number } = {},
+): { packets: Pkt[]; info: CaptureInfo } {
   const packets: Pkt[] = [];
-  const parser = new CaptureParser({ onPacket: keep(packets), name: opts.name ?? 'test.pcap', maxRecordBytes: opts.maxRecordBytes });
+  const parser = new CaptureParser({
+    onPacket: keep(packets),
+    name: opts.name ?? 'test.pcap',
+    maxRecordBytes: opts.maxRecordBytes,
+  });
   let o = 0;
   for (const n of sizes) {
     parser.push(bytes.subarray(o, Math.min(o + n, bytes.length)));
@@ -44,8 +64,17 @@ function diffChunked(ref: Pkt[], push: (parser: CaptureParser) => void): string 
     name: 'x',
     onPacket: (p) => {
       const r = ref[i];
-      if (!diff && (!r || p.ts !== r.ts || p.origLen !== r.origLen || p.capLen !== r.capLen || p.linktype !== r.linktype ||
-        p.interfaceId !== r.interfaceId || p.index !== r.index || !Buffer.from(p.data.buffer, p.data.byteOffset, p.data.length).equals(r.data))) {
+      if (
+        !diff &&
+        (!r ||
+          p.ts !== r.ts ||
+          p.origLen !== r.origLen ||
+          p.capLen !== r.capLen ||
+          p.linktype !== r.linktype ||
+          p.interfaceId !== r.interfaceId ||
+          p.index !== r.index ||
+          !Buffer.from(p.data.buffer, p.data.byteOffset, p.data.length).equals(r.data))
+      ) {
         diff = `packet ${i} differs`;
       }
       i++;
@@ -66,7 +95,7 @@ function dec(ts: bigint): string {
 
 function floorDiv(a: bigint, b: bigint): bigint {
   const q = a / b;
-  return a % b !== 0n && (a < 0n) !== (b < 0n) ? q - 1n : q;
+  return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q;
 }
 
 function catchErr(fn: () => unknown): { code?: string; message: string } {
@@ -112,8 +141,12 @@ interface Oracle {
   expect: 'ok' | 'error_or_prefix';
 }
 
-const FILES = readdirSync(FIXTURE_DIR).filter((f) => /\.pcap(ng)?$/.test(f)).sort();
-const ORACLE = new Map<string, Oracle>(FILES.map((f) => [f, JSON.parse(readFileSync(`${FIXTURE_DIR}oracle/${f}.json`, 'utf8')) as Oracle]));
+const FILES = readdirSync(FIXTURE_DIR)
+  .filter((f) => /\.pcap(ng)?$/.test(f))
+  .sort();
+const ORACLE = new Map<string, Oracle>(
+  FILES.map((f) => [f, JSON.parse(readFileSync(`${FIXTURE_DIR}oracle/${f}.json`, 'utf8')) as Oracle]),
+);
 const BYTES = new Map(FILES.map((f) => [f, fixture(f)]));
 const REF = new Map(FILES.map((f) => [f, parse(BYTES.get(f)!).packets]));
 const SMALL = FILES.filter((f) => BYTES.get(f)!.length < 20_000);
@@ -135,10 +168,19 @@ describe('fixtures vs tshark oracle', () => {
     const packets: Pkt[] = [];
     let progress = 0;
     let plain = true;
-    const info = await readCapture(FIXTURE_DIR + file, (p) => {
-      plain &&= Object.getPrototypeOf(p.data) === Uint8Array.prototype; // not a Buffer: slice() must copy
-      keep(packets)(p);
-    }, { onProgress: (n, total) => { progress = n; expect(total).toBe(o.size); } });
+    const info = await readCapture(
+      FIXTURE_DIR + file,
+      (p) => {
+        plain &&= Object.getPrototypeOf(p.data) === Uint8Array.prototype; // not a Buffer: slice() must copy
+        keep(packets)(p);
+      },
+      {
+        onProgress: (n, total) => {
+          progress = n;
+          expect(total).toBe(o.size);
+        },
+      },
+    );
     expect(plain).toBe(true);
     expect(progress).toBe(o.size);
 
@@ -173,13 +215,34 @@ describe('fixtures vs tshark oracle', () => {
     if (o.format === 'pcap') {
       expect(info.tsResolution).toBe(o.ts_resolution === 'nanosecond' ? 'ns' : 'us');
       expect(info.version).toBe(o.version);
-      expect(info.interfaces).toEqual([{ linktype: o.linktype, snaplen: o.snaplen, ticksPerSecond: o.ts_resolution === 'nanosecond' ? 1_000_000_000n : 1_000_000n, tsOffsetSeconds: 0n, section: 0 }]);
+      expect(info.interfaces).toEqual([
+        {
+          linktype: o.linktype,
+          snaplen: o.snaplen,
+          ticksPerSecond: o.ts_resolution === 'nanosecond' ? 1_000_000_000n : 1_000_000n,
+          tsOffsetSeconds: 0n,
+          section: 0,
+        },
+      ]);
     } else {
       expect(info.tsResolution).toBe('per-interface');
       expect(info.sections).toBe(o.sections);
       expect(info.blockCounts).toEqual(o.block_counts);
-      expect(info.interfaces.map((i) => ({ section: i.section, linktype: i.linktype, snaplen: i.snaplen, tps: i.ticksPerSecond })))
-        .toEqual(o.interfaces!.map((i) => ({ section: i.section, linktype: i.linktype, snaplen: i.snaplen, tps: 10n ** BigInt(i.if_tsresol) })));
+      expect(
+        info.interfaces.map((i) => ({
+          section: i.section,
+          linktype: i.linktype,
+          snaplen: i.snaplen,
+          tps: i.ticksPerSecond,
+        })),
+      ).toEqual(
+        o.interfaces!.map((i) => ({
+          section: i.section,
+          linktype: i.linktype,
+          snaplen: i.snaplen,
+          tps: 10n ** BigInt(i.if_tsresol),
+        })),
+      );
       expect(o.interfaces!.every((i) => BigInt(i.ticks_per_second) === 10n ** BigInt(i.if_tsresol))).toBe(true);
     }
 
@@ -189,7 +252,13 @@ describe('fixtures vs tshark oracle', () => {
       // the damaged file: exactly tshark's packets, then a warning at the start of the cut record
       const offset = 24 + 16 * o.packets + o.bytes.cap_len_sum;
       expect(offset).toBeLessThan(o.size);
-      expect(info.warnings).toEqual([{ code: 'SMIG_WARN_TRUNCATED', offset, message: expect.stringContaining(`${FIXTURE_DIR + file}: cut short at byte ${offset}`) }]);
+      expect(info.warnings).toEqual([
+        {
+          code: 'SMIG_WARN_TRUNCATED',
+          offset,
+          message: expect.stringContaining(`${FIXTURE_DIR + file}: cut short at byte ${offset}`),
+        },
+      ]);
     }
   });
 
@@ -201,20 +270,41 @@ describe('fixtures vs tshark oracle', () => {
   });
 
   it('pcap-parser reads the same packet count and lengths from every µs pcap fixture', async () => {
-    const micro = FILES.filter((f) => ORACLE.get(f)!.format === 'pcap' && ORACLE.get(f)!.ts_resolution === 'microsecond');
+    const micro = FILES.filter(
+      (f) => ORACLE.get(f)!.format === 'pcap' && ORACLE.get(f)!.ts_resolution === 'microsecond',
+    );
     expect(micro.length).toBe(10);
     for (const file of micro) {
-      const theirs = await new Promise<{ cap: number; orig: number; sec: number; usec: number }[]>((resolve, reject) => {
-        const out: { cap: number; orig: number; sec: number; usec: number }[] = [];
-        const p = pcapp.parse(FIXTURE_DIR + file);
-        p.on('packet', (pk: { header: { capturedLength: number; originalLength: number; timestampSeconds: number; timestampMicroseconds: number } }) =>
-          out.push({ cap: pk.header.capturedLength, orig: pk.header.originalLength, sec: pk.header.timestampSeconds, usec: pk.header.timestampMicroseconds }));
-        p.on('end', () => resolve(out));
-        p.on('error', reject);
-      });
+      const theirs = await new Promise<{ cap: number; orig: number; sec: number; usec: number }[]>(
+        (resolve, reject) => {
+          const out: { cap: number; orig: number; sec: number; usec: number }[] = [];
+          const p = pcapp.parse(FIXTURE_DIR + file);
+          p.on(
+            'packet',
+            (pk: {
+              header: {
+                capturedLength: number;
+                originalLength: number;
+                timestampSeconds: number;
+                timestampMicroseconds: number;
+              };
+            }) =>
+              out.push({
+                cap: pk.header.capturedLength,
+                orig: pk.header.originalLength,
+                sec: pk.header.timestampSeconds,
+                usec: pk.header.timestampMicroseconds,
+              }),
+          );
+          p.on('end', () => resolve(out));
+          p.on('error', reject);
+        },
+      );
       const ours = REF.get(file)!;
-      expect(ours.map((p) => [p.capLen, p.origLen, p.ts]), file)
-        .toEqual(theirs.map((t) => [t.cap, t.orig, BigInt(t.sec) * 1_000_000_000n + BigInt(t.usec) * 1000n]));
+      expect(
+        ours.map((p) => [p.capLen, p.origLen, p.ts]),
+        file,
+      ).toEqual(theirs.map((t) => [t.cap, t.orig, BigInt(t.sec) * 1_000_000_000n + BigInt(t.usec) * 1000n]));
     }
   });
 });
@@ -248,7 +338,7 @@ describe('any chunking gives the same packets', () => {
       const bytes = BYTES.get(file)!;
       // chunk sizes log-uniform in 1 .. 256 KiB, so tiny and huge chunks both occur
       const d = diffChunked(REF.get(file)!, (p) => {
-        for (let o = 0; o < bytes.length;) {
+        for (let o = 0; o < bytes.length; ) {
           const n = Math.max(1, Math.floor(Math.exp(rand() * Math.log(262144))));
           p.push(bytes.subarray(o, o + n));
           o += n;
@@ -274,7 +364,13 @@ describe('any chunking gives the same packets', () => {
 // ---- truncation ------------------------------------------------------------------------------------
 
 describe('truncation at every offset', () => {
-  const files = ['tcpdump__isup.pcap', 'zeek__get-to-ssh-server.pcap', 'ndpi__knxip.pcapng', 'gopacket__be_test005.pcapng', 'scapy__bad_rsn_parsing_overrides_ssid.pcap'];
+  const files = [
+    'tcpdump__isup.pcap',
+    'zeek__get-to-ssh-server.pcap',
+    'ndpi__knxip.pcapng',
+    'gopacket__be_test005.pcapng',
+    'scapy__bad_rsn_parsing_overrides_ssid.pcap',
+  ];
   it.each(files)('%s', (file) => {
     const bytes = BYTES.get(file)!;
     const { headerEnd, records } = walkRecords(bytes);
@@ -292,13 +388,19 @@ describe('truncation at every offset', () => {
       const complete = records.filter((r) => r.end <= n);
       const boundary = complete.length ? complete.at(-1)!.end : headerEnd;
       const expected = complete.filter((r) => r.packet).length;
-      if (packets.length !== expected || JSON.stringify(packets.map((p) => String(p.ts))) !== JSON.stringify(ref.slice(0, expected).map((p) => String(p.ts)))) {
+      if (
+        packets.length !== expected ||
+        JSON.stringify(packets.map((p) => String(p.ts))) !==
+          JSON.stringify(ref.slice(0, expected).map((p) => String(p.ts)))
+      ) {
         problems.push(`cut ${n}: ${packets.length} packets, expected ${expected}`);
       }
       const w = info.warnings.filter((x) => x.code === 'SMIG_WARN_TRUNCATED');
       const wantWarn = n > boundary ? [{ code: 'SMIG_WARN_TRUNCATED', offset: boundary }] : [];
-      if (JSON.stringify(w.map((x) => ({ code: x.code, offset: x.offset }))) !== JSON.stringify(wantWarn)) problems.push(`cut ${n}: warnings ${JSON.stringify(info.warnings)}`);
-      if (w.length && !w[0]!.message.startsWith(`cut: cut short at byte ${boundary}: `)) problems.push(`cut ${n}: message ${w[0]!.message}`);
+      if (JSON.stringify(w.map((x) => ({ code: x.code, offset: x.offset }))) !== JSON.stringify(wantWarn))
+        problems.push(`cut ${n}: warnings ${JSON.stringify(info.warnings)}`);
+      if (w.length && !w[0]!.message.startsWith(`cut: cut short at byte ${boundary}: `))
+        problems.push(`cut ${n}: message ${w[0]!.message}`);
     }
     expect(problems.slice(0, 5)).toEqual([]);
   });
@@ -306,13 +408,18 @@ describe('truncation at every offset', () => {
   it('a cut header: the errors say what was cut', () => {
     const isup = BYTES.get('tcpdump__isup.pcap')!;
     expect(catchErr(() => parse(isup.subarray(0, 2), [], { name: 'a.pcap' }))).toMatchObject({
-      code: 'SMIG_ERR_NOT_CAPTURE', message: 'a.pcap: not a pcap or pcapng capture (found only 2 bytes: a1 b2)',
+      code: 'SMIG_ERR_NOT_CAPTURE',
+      message: 'a.pcap: not a pcap or pcapng capture (found only 2 bytes: a1 b2)',
     });
     expect(catchErr(() => parse(isup.subarray(0, 10), [], { name: 'a.pcap' }))).toMatchObject({
-      code: 'SMIG_ERR_CAPTURE_TRUNCATED', message: 'a.pcap: pcap file header (24 bytes) cut short after 10 bytes',
+      code: 'SMIG_ERR_CAPTURE_TRUNCATED',
+      message: 'a.pcap: pcap file header (24 bytes) cut short after 10 bytes',
     });
-    expect(catchErr(() => parse(BYTES.get('ndpi__knxip.pcapng')!.subarray(0, 40), [], { name: 'b.pcapng' }))).toMatchObject({
-      code: 'SMIG_ERR_CAPTURE_TRUNCATED', message: 'b.pcapng: pcapng section header block cut short after 40 bytes',
+    expect(
+      catchErr(() => parse(BYTES.get('ndpi__knxip.pcapng')!.subarray(0, 40), [], { name: 'b.pcapng' })),
+    ).toMatchObject({
+      code: 'SMIG_ERR_CAPTURE_TRUNCATED',
+      message: 'b.pcapng: pcapng section header block cut short after 40 bytes',
     });
   });
 });
@@ -329,12 +436,25 @@ describe('synthetic classic pcap', () => {
   it.each([true, false])('µs, little-endian=%s', (le) => {
     const { packets, info } = parse(pcapFile({ le, records: recs }), [5, 30, 17]);
     expect(packets.map((p) => p.ts)).toEqual([1_700_000_000_123_456_000n, 4_294_967_295_999_999_000n, 0n]);
-    expect(packets.map((p) => [p.origLen, p.capLen, p.data.length])).toEqual([[60, 60, 60], [1514, 1, 1], [0, 0, 0]]);
+    expect(packets.map((p) => [p.origLen, p.capLen, p.data.length])).toEqual([
+      [60, 60, 60],
+      [1514, 1, 1],
+      [0, 0, 0],
+    ]);
     expect(packets[0]!.data).toEqual(payload(60));
-    expect(info).toMatchObject({ format: 'pcap', endianness: le ? 'little' : 'big', tsResolution: 'us', version: '2.4', warnings: [] });
+    expect(info).toMatchObject({
+      format: 'pcap',
+      endianness: le ? 'little' : 'big',
+      tsResolution: 'us',
+      version: '2.4',
+      warnings: [],
+    });
   });
   it.each([true, false])('ns, little-endian=%s', (le) => {
-    const nsRecs = [{ sec: 1_700_000_000, frac: 999_999_999, data: payload(3) }, { sec: 0xffffffff, frac: 1, data: payload(2) }];
+    const nsRecs = [
+      { sec: 1_700_000_000, frac: 999_999_999, data: payload(3) },
+      { sec: 0xffffffff, frac: 1, data: payload(2) },
+    ];
     const { packets, info } = parse(pcapFile({ le, ns: true, records: nsRecs }));
     expect(packets.map((p) => p.ts)).toEqual([1_700_000_000_999_999_999n, 4_294_967_295_000_000_001n]);
     expect(info.tsResolution).toBe('ns');
@@ -342,14 +462,36 @@ describe('synthetic classic pcap', () => {
   });
 
   it('masks FCS bits off the link type, warns once about an odd version and records above snaplen', () => {
-    const bytes = pcapFile({ le: false, major: 2, minor: 3, snaplen: 10, linktype: 0x1000_0000 | 105, records: [
-      { sec: 1, frac: 0, data: payload(20) }, { sec: 2, frac: 0, data: payload(30) }, { sec: 3, frac: 0, data: payload(5) }] });
+    const bytes = pcapFile({
+      le: false,
+      major: 2,
+      minor: 3,
+      snaplen: 10,
+      linktype: 0x1000_0000 | 105,
+      records: [
+        { sec: 1, frac: 0, data: payload(20) },
+        { sec: 2, frac: 0, data: payload(30) },
+        { sec: 3, frac: 0, data: payload(5) },
+      ],
+    });
     const { packets, info } = parse(bytes, [], { name: 'odd.pcap' });
-    expect(packets.map((p) => [p.linktype, p.capLen])).toEqual([[105, 20], [105, 30], [105, 5]]);
+    expect(packets.map((p) => [p.linktype, p.capLen])).toEqual([
+      [105, 20],
+      [105, 30],
+      [105, 5],
+    ]);
     expect(info.linktypes).toEqual([105]);
     expect(info.warnings).toEqual([
-      { code: 'SMIG_WARN_VERSION', offset: 4, message: 'odd.pcap: unusual pcap version 2.3 (expected 2.4); reading it as 2.4' },
-      { code: 'SMIG_WARN_SNAPLEN', offset: 24, message: 'odd.pcap: packet at byte 24 has 20 captured bytes, more than the snapshot length 10; read anyway' },
+      {
+        code: 'SMIG_WARN_VERSION',
+        offset: 4,
+        message: 'odd.pcap: unusual pcap version 2.3 (expected 2.4); reading it as 2.4',
+      },
+      {
+        code: 'SMIG_WARN_SNAPLEN',
+        offset: 24,
+        message: 'odd.pcap: packet at byte 24 has 20 captured bytes, more than the snapshot length 10; read anyway',
+      },
     ]);
   });
 
@@ -363,11 +505,23 @@ describe('synthetic classic pcap', () => {
   });
 
   it('a record longer than maxRecordBytes is damage: stop there, keep what came before', () => {
-    const bytes = pcapFile({ records: [{ sec: 1, frac: 0, data: payload(10) }, { sec: 2, frac: 0, data: payload(2000) }, { sec: 3, frac: 0, data: payload(10) }] });
+    const bytes = pcapFile({
+      records: [
+        { sec: 1, frac: 0, data: payload(10) },
+        { sec: 2, frac: 0, data: payload(2000) },
+        { sec: 3, frac: 0, data: payload(10) },
+      ],
+    });
     const { packets, info } = parse(bytes, [], { name: 'big.pcap', maxRecordBytes: 1024 });
     expect(packets.length).toBe(1);
-    expect(info.warnings).toEqual([{ code: 'SMIG_WARN_DAMAGED', offset: 50,
-      message: 'big.pcap: damaged at byte 50: packet record claims 2000 captured bytes, above the limit of 1008; kept the 1 packets before it' }]);
+    expect(info.warnings).toEqual([
+      {
+        code: 'SMIG_WARN_DAMAGED',
+        offset: 50,
+        message:
+          'big.pcap: damaged at byte 50: packet record claims 2000 captured bytes, above the limit of 1008; kept the 1 packets before it',
+      },
+    ]);
   });
 
   it('a 16 MB lying incl_len in a 1 KB file allocates nothing big and ends as a truncation warning', () => {
@@ -385,8 +539,14 @@ describe('synthetic classic pcap', () => {
     expect(peak).toBeLessThan(4 * 1024 * 1024);
     const info = parser.end();
     expect(packets).toEqual([]);
-    expect(info.warnings).toEqual([{ code: 'SMIG_WARN_TRUNCATED', offset: 24,
-      message: 'lie.pcap: cut short at byte 24: the packet record there is incomplete (1016 bytes present, at least 16777232 needed); kept the 0 packets before it' }]);
+    expect(info.warnings).toEqual([
+      {
+        code: 'SMIG_WARN_TRUNCATED',
+        offset: 24,
+        message:
+          'lie.pcap: cut short at byte 24: the packet record there is incomplete (1016 bytes present, at least 16777232 needed); kept the 0 packets before it',
+      },
+    ]);
   });
 });
 
@@ -427,17 +587,47 @@ describe('synthetic pcapng', () => {
     if (!existsSync('/usr/bin/tshark')) return; // installed here and in CI; the hand-worked test below stands alone
     const path = join(tmp, 'syn.pcapng');
     writeFileSync(path, file);
-    const out = execFileSync('/usr/bin/tshark', ['-r', path, '-T', 'fields', '-e', 'frame.len', '-e', 'frame.cap_len', '-e', 'frame.time_epoch', '-e', 'frame.encap_type'],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync(
+      '/usr/bin/tshark',
+      [
+        '-r',
+        path,
+        '-T',
+        'fields',
+        '-e',
+        'frame.len',
+        '-e',
+        'frame.cap_len',
+        '-e',
+        'frame.time_epoch',
+        '-e',
+        'frame.encap_type',
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     // tshark also lists the two custom blocks as records without an encapsulation: not packets for us
-    const rows = out.trim().split('\n').map((l) => l.split('\t')).filter((r) => r[3] !== '');
+    const rows = out
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t'))
+      .filter((r) => r[3] !== '');
     const ours = parse(file).packets;
-    expect(rows.map((r) => [Number(r[0]), Number(r[1]), r[2]])).toEqual(ours.map((p, i) => [p.origLen, p.capLen, i === 4 ? '' : dec(p.ts)]));
+    expect(rows.map((r) => [Number(r[0]), Number(r[1]), r[2]])).toEqual(
+      ours.map((p, i) => [p.origLen, p.capLen, i === 4 ? '' : dec(p.ts)]),
+    );
   });
 
   it('two sections of different byte order, every timestamp exact', () => {
     const { packets, info } = parse(file, [], { name: 'syn.pcapng' });
-    expect(packets.map((p) => ({ ts: p.ts, interfaceId: p.interfaceId, linktype: p.linktype, capLen: p.capLen, origLen: p.origLen }))).toEqual([
+    expect(
+      packets.map((p) => ({
+        ts: p.ts,
+        interfaceId: p.interfaceId,
+        linktype: p.linktype,
+        capLen: p.capLen,
+        origLen: p.origLen,
+      })),
+    ).toEqual([
       { ts: 1_700_000_000_123_456_789n, interfaceId: 0, linktype: 1, capLen: 42, origLen: 42 },
       // 5·2^20 + 1 ticks of 2^-20 s = 5 s + 953.67… ns, floored to 953 ns; plus 1.6e9 s
       { ts: 1_600_000_005_000_000_953n, interfaceId: 1, linktype: 105, capLen: 10, origLen: 99 },
@@ -451,7 +641,12 @@ describe('synthetic pcapng', () => {
     expect(packets[1]!.data).toEqual(payload(10));
     expect(packets[4]!.data).toEqual(payload(64));
     expect(info).toMatchObject({
-      format: 'pcapng', endianness: 'little', version: '1.0', tsResolution: 'per-interface', sections: 2, linktypes: [1, 105],
+      format: 'pcapng',
+      endianness: 'little',
+      version: '1.0',
+      tsResolution: 'per-interface',
+      sections: 2,
+      linktypes: [1, 105],
       blockCounts: { SHB: 2, IDB: 3, EPB: 3, OPB: 1, SPB: 1, custom: 2, unknown: 1, NRB: 1, ISB: 1, DSB: 1 },
     });
     expect(info.interfaces).toEqual([
@@ -460,8 +655,13 @@ describe('synthetic pcapng', () => {
       { linktype: 1, snaplen: 65535, ticksPerSecond: 1_000_000n, tsOffsetSeconds: -5n, section: 1 },
     ]);
     const spbOffset = file.length - 12 - 4 - 64;
-    expect(info.warnings).toEqual([{ code: 'SMIG_WARN_NO_TIMESTAMP', offset: spbOffset,
-      message: `syn.pcapng: simple packet blocks (first at byte ${spbOffset}) carry no timestamp; each gets the previous packet's timestamp (0 if none)` }]);
+    expect(info.warnings).toEqual([
+      {
+        code: 'SMIG_WARN_NO_TIMESTAMP',
+        offset: spbOffset,
+        message: `syn.pcapng: simple packet blocks (first at byte ${spbOffset}) carry no timestamp; each gets the previous packet's timestamp (0 if none)`,
+      },
+    ]);
   });
 
   it('an SPB before any timestamped packet gets timestamp 0', () => {
@@ -473,30 +673,82 @@ describe('synthetic pcapng', () => {
     const ref = parse(file).packets;
     const diffs: string[] = [];
     for (let i = 1; i < file.length; i++) {
-      const d = diffChunked(ref, (p) => { p.push(file.subarray(0, i)); p.push(file.subarray(i)); });
+      const d = diffChunked(ref, (p) => {
+        p.push(file.subarray(0, i));
+        p.push(file.subarray(i));
+      });
       if (d) diffs.push(`split ${i}: ${d}`);
     }
     expect(diffs).toEqual([]);
   });
 
   describe('damage stops the parse with a warning and keeps the packets before it', () => {
-    const head = concatBytes(shb(true), idb(true, { linktype: 1, tsresol: 6 }), epb(true, { ifid: 0, ticks: 1n, data: payload(4) }));
+    const head = concatBytes(
+      shb(true),
+      idb(true, { linktype: 1, tsresol: 6 }),
+      epb(true, { ifid: 0, ticks: 1n, data: payload(4) }),
+    );
     const tail = epb(true, { ifid: 0, ticks: 2n, data: payload(4) });
     const cases: [string, Uint8Array, string][] = [
-      ['trailing length differs', ngBlock(true, 6, new Uint8Array(24), { trailingLength: 40 }), 'block has trailing length 40, leading length 36'],
-      ['length not a multiple of 4', (() => { const b = ngBlock(true, 5, new Uint8Array(8)); new DataView(b.buffer).setUint32(4, 22, true); return b; })(), 'block has total length 22, not a multiple of 4 of at least 12'],
-      ['length below 12', (() => { const b = ngBlock(true, 5, new Uint8Array(0)); new DataView(b.buffer).setUint32(4, 8, true); return b; })(), 'block has total length 8, not a multiple of 4 of at least 12'],
-      ['unknown interface', epb(true, { ifid: 3, ticks: 1n, data: payload(4) }), 'enhanced packet block refers to interface 3, but its section describes only 1'],
-      ['captured length beyond the block', epb(true, { ifid: 0, ticks: 1n, data: payload(4), capLen: 400 }), 'enhanced packet block claims 400 captured bytes in a 36-byte block'],
-      ['EPB too short', ngBlock(true, 6, new Uint8Array(8)), 'enhanced packet block is 20 bytes long, shorter than the minimum 32'],
-      ['second SHB with bad byte-order magic', (() => { const b = shb(true); b[8] = 0; return b; })(), 'section header has a bad byte-order magic (00 3c 2b 1a)'],
+      [
+        'trailing length differs',
+        ngBlock(true, 6, new Uint8Array(24), { trailingLength: 40 }),
+        'block has trailing length 40, leading length 36',
+      ],
+      [
+        'length not a multiple of 4',
+        (() => {
+          const b = ngBlock(true, 5, new Uint8Array(8));
+          new DataView(b.buffer).setUint32(4, 22, true);
+          return b;
+        })(),
+        'block has total length 22, not a multiple of 4 of at least 12',
+      ],
+      [
+        'length below 12',
+        (() => {
+          const b = ngBlock(true, 5, new Uint8Array(0));
+          new DataView(b.buffer).setUint32(4, 8, true);
+          return b;
+        })(),
+        'block has total length 8, not a multiple of 4 of at least 12',
+      ],
+      [
+        'unknown interface',
+        epb(true, { ifid: 3, ticks: 1n, data: payload(4) }),
+        'enhanced packet block refers to interface 3, but its section describes only 1',
+      ],
+      [
+        'captured length beyond the block',
+        epb(true, { ifid: 0, ticks: 1n, data: payload(4), capLen: 400 }),
+        'enhanced packet block claims 400 captured bytes in a 36-byte block',
+      ],
+      [
+        'EPB too short',
+        ngBlock(true, 6, new Uint8Array(8)),
+        'enhanced packet block is 20 bytes long, shorter than the minimum 32',
+      ],
+      [
+        'second SHB with bad byte-order magic',
+        (() => {
+          const b = shb(true);
+          b[8] = 0;
+          return b;
+        })(),
+        'section header has a bad byte-order magic (00 3c 2b 1a)',
+      ],
       ['second SHB of version 2', shb(true, { major: 2 }), 'section header has unsupported pcapng version 2.0'],
     ];
     it.each(cases)('%s', (_name, bad, why) => {
       const { packets, info } = parse(concatBytes(head, bad, tail), [], { name: 'd.pcapng' });
       expect(packets.length).toBe(1);
-      expect(info.warnings).toEqual([{ code: 'SMIG_WARN_DAMAGED', offset: head.length,
-        message: `d.pcapng: damaged at byte ${head.length}: ${why}; kept the 1 packets before it` }]);
+      expect(info.warnings).toEqual([
+        {
+          code: 'SMIG_WARN_DAMAGED',
+          offset: head.length,
+          message: `d.pcapng: damaged at byte ${head.length}: ${why}; kept the 1 packets before it`,
+        },
+      ]);
     });
   });
 
@@ -504,9 +756,13 @@ describe('synthetic pcapng', () => {
     const bad = shb(true);
     bad[9] = 0;
     expect(catchErr(() => parse(bad, [], { name: 'e.pcapng' }))).toMatchObject({
-      code: 'SMIG_ERR_CAPTURE_FORMAT', message: 'e.pcapng: damaged at byte 0: section header has a bad byte-order magic (4d 00 2b 1a)' });
+      code: 'SMIG_ERR_CAPTURE_FORMAT',
+      message: 'e.pcapng: damaged at byte 0: section header has a bad byte-order magic (4d 00 2b 1a)',
+    });
     expect(catchErr(() => parse(shb(false, { major: 2 }), [], { name: 'e.pcapng' }))).toMatchObject({
-      code: 'SMIG_ERR_CAPTURE_FORMAT', message: 'e.pcapng: damaged at byte 0: section header has unsupported pcapng version 2.0' });
+      code: 'SMIG_ERR_CAPTURE_FORMAT',
+      message: 'e.pcapng: damaged at byte 0: section header has unsupported pcapng version 2.0',
+    });
   });
 
   it('a 16 MB lying block length allocates nothing big and ends as a truncation warning', () => {
@@ -515,7 +771,12 @@ describe('synthetic pcapng', () => {
     new DataView(lie.buffer).setUint32(4, 16 * 1024 * 1024, true);
     const base = process.memoryUsage().arrayBuffers;
     let peak = 0;
-    const parser = new CaptureParser({ onPacket: () => { throw new Error('no packet expected'); }, name: 'lie.pcapng' });
+    const parser = new CaptureParser({
+      onPacket: () => {
+        throw new Error('no packet expected');
+      },
+      name: 'lie.pcapng',
+    });
     const bytes = concatBytes(head, lie);
     for (let i = 0; i < bytes.length; i += 1) {
       parser.push(bytes.subarray(i, i + 1));
@@ -541,22 +802,40 @@ describe('inputs that are not captures', () => {
   ];
   it.each(cases)('%s (parser, also in 1-byte chunks)', (_name, bytes, found) => {
     const msg = `in.bin: not a pcap or pcapng capture (found ${found})`;
-    expect(catchErr(() => parse(bytes, [], { name: 'in.bin' }))).toMatchObject({ code: 'SMIG_ERR_NOT_CAPTURE', message: msg });
-    expect(catchErr(() => parse(bytes, Array(bytes.length).fill(1), { name: 'in.bin' }))).toMatchObject({ code: 'SMIG_ERR_NOT_CAPTURE', message: msg });
+    expect(catchErr(() => parse(bytes, [], { name: 'in.bin' }))).toMatchObject({
+      code: 'SMIG_ERR_NOT_CAPTURE',
+      message: msg,
+    });
+    expect(catchErr(() => parse(bytes, Array(bytes.length).fill(1), { name: 'in.bin' }))).toMatchObject({
+      code: 'SMIG_ERR_NOT_CAPTURE',
+      message: msg,
+    });
   });
 
   it('readCapture names the file', async () => {
     const path = join(tmp, 'trace.zst');
     writeFileSync(path, Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3, 4));
-    await expect(readCapture(path, () => {})).rejects.toMatchObject({ code: 'SMIG_ERR_NOT_CAPTURE', message: `${path}: not a pcap or pcapng capture (found zstd-compressed data)` });
+    await expect(readCapture(path, () => {})).rejects.toMatchObject({
+      code: 'SMIG_ERR_NOT_CAPTURE',
+      message: `${path}: not a pcap or pcapng capture (found zstd-compressed data)`,
+    });
     const empty = join(tmp, 'empty.pcap');
     writeFileSync(empty, '');
-    await expect(readCapture(empty, () => {})).rejects.toMatchObject({ code: 'SMIG_ERR_NOT_CAPTURE', message: `${empty}: not a pcap or pcapng capture (found empty file)` });
+    await expect(readCapture(empty, () => {})).rejects.toMatchObject({
+      code: 'SMIG_ERR_NOT_CAPTURE',
+      message: `${empty}: not a pcap or pcapng capture (found empty file)`,
+    });
   });
 
   it('missing files and directories are SMIG_ERR_FILE', async () => {
-    await expect(readCapture(join(tmp, 'nope.pcap'), () => {})).rejects.toMatchObject({ code: 'SMIG_ERR_FILE', message: `${join(tmp, 'nope.pcap')}: cannot open (ENOENT)` });
-    await expect(readCapture(tmp, () => {})).rejects.toMatchObject({ code: 'SMIG_ERR_FILE', message: `${tmp}: cannot open (EISDIR)` });
+    await expect(readCapture(join(tmp, 'nope.pcap'), () => {})).rejects.toMatchObject({
+      code: 'SMIG_ERR_FILE',
+      message: `${join(tmp, 'nope.pcap')}: cannot open (ENOENT)`,
+    });
+    await expect(readCapture(tmp, () => {})).rejects.toMatchObject({
+      code: 'SMIG_ERR_FILE',
+      message: `${tmp}: cannot open (EISDIR)`,
+    });
   });
 });
 
@@ -602,7 +881,9 @@ describe('readCapture', () => {
     expect(packets.length).toBeLessThan(ref.length);
     expect(packets).toEqual(ref.slice(0, packets.length));
     expect(info.warnings.map((w) => w.code)).toContain('SMIG_WARN_TRUNCATED');
-    expect(info.warnings.at(-1)!.message).toMatch(new RegExp(`^${path}: gzip stream cut short after 200000 compressed bytes`));
+    expect(info.warnings.at(-1)!.message).toMatch(
+      new RegExp(`^${path}: gzip stream cut short after 200000 compressed bytes`),
+    );
   });
 
   it('corrupt gzip data is SMIG_ERR_GZIP naming the file', async () => {
@@ -610,13 +891,18 @@ describe('readCapture', () => {
     for (let i = 100; i < 200; i++) bad[i] ^= 0x55;
     const path = join(tmp, 'bad.pcapng.gz');
     writeFileSync(path, bad);
-    await expect(readCapture(path, () => {})).rejects.toMatchObject({ code: 'SMIG_ERR_GZIP', message: expect.stringMatching(new RegExp(`^${path}: corrupt gzip data \\(`)) });
+    await expect(readCapture(path, () => {})).rejects.toMatchObject({
+      code: 'SMIG_ERR_GZIP',
+      message: expect.stringMatching(new RegExp(`^${path}: corrupt gzip data \\(`)),
+    });
   });
 
   it('an aborted signal stops the read', async () => {
     const ac = new AbortController();
     ac.abort();
-    await expect(readCapture(FIXTURE_DIR + name, () => {}, { signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(readCapture(FIXTURE_DIR + name, () => {}, { signal: ac.signal })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
     const ac2 = new AbortController();
     async function* slow(): AsyncGenerator<Uint8Array> {
       yield raw.subarray(0, 1000);
@@ -628,6 +914,10 @@ describe('readCapture', () => {
 
   it('errors thrown by onPacket propagate unchanged', async () => {
     const boom = new Error('consumer failed');
-    await expect(readCapture(FIXTURE_DIR + name, () => { throw boom; })).rejects.toBe(boom);
+    await expect(
+      readCapture(FIXTURE_DIR + name, () => {
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
   });
 });

@@ -31,9 +31,28 @@ function readBack(bytes: Uint8Array): PacketRecord[] {
 }
 
 function tsharkRows(path: string): string[][] {
-  const text = execFileSync(TSHARK, ['-r', path, '-T', 'fields', '-e', 'frame.len', '-e', 'frame.cap_len', '-e', 'frame.time_epoch', '-e', 'frame.encap_type'],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  return text.trim().split('\n').map((l) => l.split('\t'));
+  const text = execFileSync(
+    TSHARK,
+    [
+      '-r',
+      path,
+      '-T',
+      'fields',
+      '-e',
+      'frame.len',
+      '-e',
+      'frame.cap_len',
+      '-e',
+      'frame.time_epoch',
+      '-e',
+      'frame.encap_type',
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  return text
+    .trim()
+    .split('\n')
+    .map((l) => l.split('\t'));
 }
 
 // timestamps with a sub-µs part, to see the µs truncation
@@ -48,10 +67,14 @@ describe('PcapWriter', () => {
   it('writes the 24-byte little-endian 2.4 header', () => {
     const us = sink();
     new PcapWriter(us.out, { linktype: 1 });
-    expect(Buffer.from(us.bytes()).toString('hex')).toBe('d4c3b2a1' + '0200' + '0400' + '00000000' + '00000000' + '00000400' + '01000000');
+    expect(Buffer.from(us.bytes()).toString('hex')).toBe(
+      'd4c3b2a1' + '0200' + '0400' + '00000000' + '00000000' + '00000400' + '01000000',
+    );
     const ns = sink();
     new PcapWriter(ns.out, { linktype: 276, snaplen: 65535, nanosecond: true });
-    expect(Buffer.from(ns.bytes()).toString('hex')).toBe('4d3cb2a1' + '0200' + '0400' + '00000000' + '00000000' + 'ffff0000' + '14010000');
+    expect(Buffer.from(ns.bytes()).toString('hex')).toBe(
+      '4d3cb2a1' + '0200' + '0400' + '00000000' + '00000000' + 'ffff0000' + '14010000',
+    );
   });
 
   it('µs: read back by our reader, pcap-parser and tshark, timestamps truncated to µs', async () => {
@@ -75,8 +98,23 @@ describe('PcapWriter', () => {
     const theirs = await new Promise<unknown[][]>((resolve, reject) => {
       const rows: unknown[][] = [];
       const parser = pcapp.parse(path);
-      parser.on('packet', (pk: { header: { timestampSeconds: number; timestampMicroseconds: number; capturedLength: number; originalLength: number }; data: Buffer }) =>
-        rows.push([BigInt(pk.header.timestampSeconds) * 1_000_000_000n + BigInt(pk.header.timestampMicroseconds) * 1000n, pk.header.capturedLength, pk.header.originalLength]));
+      parser.on(
+        'packet',
+        (pk: {
+          header: {
+            timestampSeconds: number;
+            timestampMicroseconds: number;
+            capturedLength: number;
+            originalLength: number;
+          };
+          data: Buffer;
+        }) =>
+          rows.push([
+            BigInt(pk.header.timestampSeconds) * 1_000_000_000n + BigInt(pk.header.timestampMicroseconds) * 1000n,
+            pk.header.capturedLength,
+            pk.header.originalLength,
+          ]),
+      );
       parser.on('end', () => resolve(rows));
       parser.on('error', reject);
     });
@@ -97,7 +135,9 @@ describe('PcapWriter', () => {
     const w = new PcapWriter(s.out, { linktype: 101, nanosecond: true });
     for (const p of PACKETS) w.writePacket(p.ts, p.data, p.origLen);
     const ours = readBack(s.bytes());
-    expect(ours.map((p) => [p.ts, p.capLen, p.origLen, p.linktype])).toEqual(PACKETS.map((p) => [p.ts, p.data.length, p.origLen, 101]));
+    expect(ours.map((p) => [p.ts, p.capLen, p.origLen, p.linktype])).toEqual(
+      PACKETS.map((p) => [p.ts, p.data.length, p.origLen, 101]),
+    );
     if (existsSync(TSHARK)) {
       const path = join(tmp, 'ns.pcap');
       writeFileSync(path, s.bytes());
@@ -136,11 +176,19 @@ describe('PcapWriter', () => {
 
   it('rejects out-of-range arguments with RangeError naming the argument', () => {
     const s = sink();
-    expect(() => new PcapWriter(s.out, { linktype: 70000 })).toThrow(new RangeError('linktype: expected an integer 0..65535, got 70000'));
-    expect(() => new PcapWriter(s.out, { linktype: 1, snaplen: 0 })).toThrow(new RangeError('snaplen: expected an integer 1..4294967295, got 0'));
+    expect(() => new PcapWriter(s.out, { linktype: 70000 })).toThrow(
+      new RangeError('linktype: expected an integer 0..65535, got 70000'),
+    );
+    expect(() => new PcapWriter(s.out, { linktype: 1, snaplen: 0 })).toThrow(
+      new RangeError('snaplen: expected an integer 1..4294967295, got 0'),
+    );
     const w = new PcapWriter(s.out, { linktype: 1 });
-    expect(() => w.writePacket(-1n, payload(1))).toThrow(new RangeError('tsNs: -1 is outside what pcap can store (0 .. 2^32 s)'));
+    expect(() => w.writePacket(-1n, payload(1))).toThrow(
+      new RangeError('tsNs: -1 is outside what pcap can store (0 .. 2^32 s)'),
+    );
     expect(() => w.writePacket(4_294_967_296_000_000_000n, payload(1))).toThrow(RangeError);
-    expect(() => w.writePacket(1n, payload(10), 5)).toThrow(new RangeError('origLen: expected an integer 10..4294967295, got 5'));
+    expect(() => w.writePacket(1n, payload(10), 5)).toThrow(
+      new RangeError('origLen: expected an integer 10..4294967295, got 5'),
+    );
   });
 });

@@ -6,12 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, channelBinding, checkSignature, newChallenge, signBody } from '../../src/control/auth.js';
 import { generateIdentity } from '../../src/crypto/identity.js';
-import { connectChannel, listenChannel } from '../../src/net/index.js';
 import type { FramedConnection } from '../../src/net/index.js';
+import { connectChannel, listenChannel } from '../../src/net/index.js';
 
 describe('canonicalJson', () => {
   it('sorts keys at every depth and drops undefined, like JSON.stringify does', () => {
-    expect(canonicalJson({ b: 1, a: [{ z: null, y: 'é\n' }, undefined], c: undefined })).toBe('{"a":[{"y":"é\\n","z":null},null],"b":1}');
+    expect(canonicalJson({ b: 1, a: [{ z: null, y: 'é\n' }, undefined], c: undefined })).toBe(
+      '{"a":[{"y":"é\\n","z":null},null],"b":1}',
+    );
     expect(canonicalJson(JSON.parse('{"x":{"q":1,"p":2}}'))).toBe(canonicalJson({ x: { p: 2, q: 1 } }));
   });
 });
@@ -23,7 +25,9 @@ describe('signBody / checkSignature', () => {
   it('verifies the signer over the same challenge, channel and body, with the key order of the wire irrelevant', () => {
     const challenge = newChallenge();
     const sig = signBody(id, 'register', challenge, binding, body);
-    const wire = JSON.parse(JSON.stringify({ sessions: [], listen: '127.0.0.1:7001', name: 'h1', type: 'register', sig })) as Record<string, unknown>;
+    const wire = JSON.parse(
+      JSON.stringify({ sessions: [], listen: '127.0.0.1:7001', name: 'h1', type: 'register', sig }),
+    ) as Record<string, unknown>;
     expect(checkSignature('register', challenge, binding, wire, [id.public], 'h1').ok).toBe(true);
   });
   it('refuses another challenge (replay), another channel, another purpose, a changed field, another key', () => {
@@ -38,8 +42,14 @@ describe('signBody / checkSignature', () => {
       [checkSignature('register', challenge, binding, signed, [other.public], 'k').ok, 'other key'],
     ];
     for (const [ok, what] of cases) expect(ok, what).toBe(false);
-    expect(checkSignature('register', challenge, binding, body, [id.public], "h1's key")).toEqual({ ok: false, reason: "not signed (h1's key is required: start it with --identity FILE)" });
-    expect(checkSignature('register', challenge, binding, { ...body, sig: 'zz' }, [id.public], 'k')).toEqual({ ok: false, reason: 'the signature is not 128 hex digits' });
+    expect(checkSignature('register', challenge, binding, body, [id.public], "h1's key")).toEqual({
+      ok: false,
+      reason: "not signed (h1's key is required: start it with --identity FILE)",
+    });
+    expect(checkSignature('register', challenge, binding, { ...body, sig: 'zz' }, [id.public], 'k')).toEqual({
+      ok: false,
+      reason: 'the signature is not 128 hex digits',
+    });
   });
 });
 

@@ -2,16 +2,24 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Journal, KEEP_CLOSED, parseRecord, replayJournal } from '../../src/control/journal.js';
 import type { JournalRecord, NewRecord } from '../../src/control/journal.js';
+import { Journal, KEEP_CLOSED, parseRecord, replayJournal } from '../../src/control/journal.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smig-journal-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const id = (n: number): string => n.toString(16).padStart(32, '0');
 const plan = { destination: 'h1', dataRelays: ['h2', 'h3'], keyRelays: ['h4', 'h5'], leader: 'h3', threshold: 2 };
-const session = (n: number, attempt = 1): NewRecord =>
-  ({ rec: 'session', id: id(n), trigger: id(n), attempt, source: { host: 'h0', name: 'vm' }, reason: { kind: 'manual' }, plan, deadline: 5000 });
+const session = (n: number, attempt = 1): NewRecord => ({
+  rec: 'session',
+  id: id(n),
+  trigger: id(n),
+  attempt,
+  source: { host: 'h0', name: 'vm' },
+  reason: { kind: 'manual' },
+  plan,
+  deadline: 5000,
+});
 const outcome = { bytes: 10, sha256: 'ab'.repeat(32), seconds: 1.5, lostRelays: [], resentChunks: 0, exitStatus: null };
 
 describe('replayJournal', () => {
@@ -22,7 +30,16 @@ describe('replayJournal', () => {
       { rec: 'sending', id: id(1), t: 2 },
       { rec: 'result', id: id(1), ok: true, outcome, t: 3 },
       { rec: 'hook', id: id(1), event: 'make-honeypot', index: 0, phase: 'start', t: 4 },
-      { rec: 'hook', id: id(1), event: 'make-honeypot', index: 0, phase: 'end', status: 3, error: 'exit status 3', t: 5 },
+      {
+        rec: 'hook',
+        id: id(1),
+        event: 'make-honeypot',
+        index: 0,
+        phase: 'end',
+        status: 3,
+        error: 'exit status 3',
+        t: 5,
+      },
       { rec: 'hook', id: id(1), event: 'disconnect', index: 0, phase: 'start', t: 6 },
       { rec: 'honeypot', host: 'h0', on: true, t: 7 },
       { rec: 'sending', id: id(9), t: 8 },
@@ -63,23 +80,37 @@ describe('Journal', () => {
     expect(existsSync(`${path}.lock`)).toBe(false);
     appendFileSync(path, '{"rec":"result","id":"'); // a crash in the middle of a write
     const r = await Journal.open(path);
-    expect(r.warnings).toEqual([`journal ${path}: the last record was cut short (22 bytes, a crash while writing; dropped)`]);
+    expect(r.warnings).toEqual([
+      `journal ${path}: the last record was cut short (22 bytes, a crash while writing; dropped)`,
+    ]);
     expect(r.state.sessions.get(id(1))!.state).toBe('sending');
     expect(r.state.sessions.get(id(2))).toMatchObject({ state: 'failed', error: 'leader lost', retry: true });
     await r.journal.close();
     // the compaction rewrote the file without the broken tail
-    expect(readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l).rec)).toEqual(['session', 'sending', 'session', 'result']);
+    expect(
+      readFileSync(path, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).rec),
+    ).toEqual(['session', 'sending', 'session', 'result']);
   });
 
   it(`compacts at open: open sessions, the last ${KEEP_CLOSED} closed ones, honeypot marks that are on`, async () => {
     const path = join(dir, 'b.journal');
     const lines: string[] = ['garbage'];
     for (let n = 1; n <= KEEP_CLOSED + 5; n++) {
-      lines.push(JSON.stringify({ ...session(n), t: n }), JSON.stringify({ rec: 'result', id: id(n), ok: true, outcome, t: n }), JSON.stringify({ rec: 'closed', id: id(n), t: n }));
+      lines.push(
+        JSON.stringify({ ...session(n), t: n }),
+        JSON.stringify({ rec: 'result', id: id(n), ok: true, outcome, t: n }),
+        JSON.stringify({ rec: 'closed', id: id(n), t: n }),
+      );
     }
     lines.push(JSON.stringify({ ...session(1000), t: 1 }));
-    lines.push(JSON.stringify({ rec: 'honeypot', host: 'h0', on: true, t: 1 }), JSON.stringify({ rec: 'honeypot', host: 'h7', on: true, t: 1 }),
-      JSON.stringify({ rec: 'honeypot', host: 'h0', on: false, t: 2 }));
+    lines.push(
+      JSON.stringify({ rec: 'honeypot', host: 'h0', on: true, t: 1 }),
+      JSON.stringify({ rec: 'honeypot', host: 'h7', on: true, t: 1 }),
+      JSON.stringify({ rec: 'honeypot', host: 'h0', on: false, t: 2 }),
+    );
     writeFileSync(path, `${lines.join('\n')}\n`);
     const { journal, state, warnings } = await Journal.open(path, () => 99);
     await journal.close();
@@ -89,7 +120,10 @@ describe('Journal', () => {
     expect(state.sessions.has(id(6))).toBe(true);
     expect(state.sessions.get(id(1000))!.state).toBe('planned');
     expect([...state.honeypots]).toEqual(['h7']);
-    const after = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord);
+    const after = readFileSync(path, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as JournalRecord);
     expect(after).toHaveLength(KEEP_CLOSED * 3 + 2);
     expect(after.at(-1)).toEqual({ rec: 'honeypot', t: 99, host: 'h7', on: true });
     const again = await Journal.open(path);
@@ -102,7 +136,8 @@ describe('Journal', () => {
     const path = join(dir, 'c.journal');
     writeFileSync(`${path}.lock`, `${process.ppid}\n`); // a live process that is not us
     await expect(Journal.open(path)).rejects.toMatchObject({
-      code: 'SMIG_ERR_FILE', message: `journal lock ${path}.lock: held by running process ${process.ppid} (another smig control on this journal?)`,
+      code: 'SMIG_ERR_FILE',
+      message: `journal lock ${path}.lock: held by running process ${process.ppid} (another smig control on this journal?)`,
     });
     writeFileSync(`${path}.lock`, '2147483646\n'); // no such process
     const { journal } = await Journal.open(path);

@@ -13,7 +13,10 @@ interface Seen {
 
 function splitter(max?: number): { s: LineSplitter; seen: Seen } {
   const seen: Seen = { lines: [], oversized: [] };
-  const s = new LineSplitter({ line: (t, n) => seen.lines.push([t, n]), oversized: (n, b) => seen.oversized.push([n, b]) }, max);
+  const s = new LineSplitter(
+    { line: (t, n) => seen.lines.push([t, n]), oversized: (n, b) => seen.oversized.push([n, b]) },
+    max,
+  );
   return { s, seen };
 }
 
@@ -80,7 +83,11 @@ describe('LineSplitter with a reused read buffer', () => {
 
   it('irregular read sizes (a line held across three reads)', () => {
     const data = Buffer.from(TEXT, 'utf8');
-    for (const sizes of [[3, 50, 7], [97, 1, 1, 200], [13, 64, 2, 31]]) {
+    for (const sizes of [
+      [3, 50, 7],
+      [97, 1, 1, 200],
+      [13, 64, 2, 31],
+    ]) {
       const { s, seen } = splitter();
       feedReused(s, data, sizes);
       expect(seen.lines, `reads ${sizes.join(',')}`).toEqual(expected(TEXT));
@@ -94,7 +101,10 @@ describe('LineSplitter with a reused read buffer', () => {
     for (let size = 1; size <= data.length; size++) {
       const { s, seen } = splitter(50);
       feedReused(s, data, [size]);
-      expect(seen.lines).toEqual([['ok1', 1], ['ok2', 3]]);
+      expect(seen.lines).toEqual([
+        ['ok1', 1],
+        ['ok2', 3],
+      ]);
       expect(seen.oversized).toEqual([[2, 100]]);
     }
   });
@@ -105,6 +115,9 @@ describe('LineSplitter with a reused read buffer', () => {
     expect(s.pendingBytes).toBe(10);
     expect(s.cut()).toBe(10);
     feedReused(s, Buffer.from('b\n'), [1]);
-    expect(seen.lines).toEqual([['a', 1], ['b', 2]]);
+    expect(seen.lines).toEqual([
+      ['a', 1],
+      ['b', 2],
+    ]);
   });
 });

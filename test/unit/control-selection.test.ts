@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { chiSquareSf } from '../../src/analysis/chi2.js';
-import { DEFAULT_COUNTS, selectHosts } from '../../src/control/selection.js';
-import type { Candidate, HostPlan } from '../../src/control/selection.js';
 import type { HostRole } from '../../src/control/inventory.js';
+import type { Candidate, HostPlan } from '../../src/control/selection.js';
+import { DEFAULT_COUNTS, selectHosts } from '../../src/control/selection.js';
 import { createRng } from '../../src/util/rng.js';
 
 const ALL: ReadonlySet<HostRole> = new Set(['source', 'relay', 'destination']);
@@ -44,11 +44,21 @@ describe('selectHosts', () => {
     const plan = selectHosts('h0', hosts(6), { dataRelays: 2, keyRelays: 2, threshold: 2 }, rand);
     // feasible destinations h1..h5 → h5; pool [h1 h2 h3 h4] → swap 0,3 → [h4 h2 h3 h1] → swap 1,3 → [h4 h1 h3 h2] → swap 2,3 → [h4 h1 h2 h3]
     expect(draws).toEqual([5, 4, 3, 2, 1, 2]);
-    expect(plan).toEqual({ destination: 'h5', dataRelays: ['h4', 'h1'], keyRelays: ['h2', 'h3'], leader: 'h1', threshold: 2 });
+    expect(plan).toEqual({
+      destination: 'h5',
+      dataRelays: ['h4', 'h1'],
+      keyRelays: ['h2', 'h3'],
+      leader: 'h1',
+      threshold: 2,
+    });
   });
 
   it('honours roles: only receivers as destination, only relays as relays', () => {
-    const cands = [...hosts(5, new Set<HostRole>(['relay']), false, 'r'), ...hosts(2, new Set<HostRole>(['destination']), true, 'd'), { name: 'x', roles: ALL, canReceive: false }];
+    const cands = [
+      ...hosts(5, new Set<HostRole>(['relay']), false, 'r'),
+      ...hosts(2, new Set<HostRole>(['destination']), true, 'd'),
+      { name: 'x', roles: ALL, canReceive: false },
+    ];
     for (let i = 0; i < 50; i++) {
       const plan = selectHosts('s', cands, { dataRelays: 3, keyRelays: 3, threshold: 2 });
       expect(plan.destination).toMatch(/^d[01]$/);
@@ -57,16 +67,26 @@ describe('selectHosts', () => {
   });
 
   it('refuses with one line naming what is missing', () => {
-    expect(() => selectHosts('h0', hosts(5), DEFAULT_COUNTS)).toThrow(expect.objectContaining({
-      code: 'SMIG_ERR_NO_HOSTS',
-      message: 'cannot migrate h0: 4 other hosts available (h1, h2, h3, h4), a session needs 9 (1 destination, 5 data relays, 3 key relays); 4 of them can relay',
-    }));
-    expect(() => selectHosts('h0', hosts(14, ALL, false), DEFAULT_COUNTS)).toThrow(expect.objectContaining({
-      message: 'cannot migrate h0: 13 other hosts available (h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, h12, …), a session needs 9 ' +
-        '(1 destination, 5 data relays, 3 key relays); none of them can be the destination (role destination and an agent with --out)',
-    }));
-    expect(() => selectHosts('h0', [], { dataRelays: 1, keyRelays: 1, threshold: 1 })).toThrow(/0 other hosts available \(none\), a session needs 3/);
-    expect(() => selectHosts('h0', hosts(10), { dataRelays: 5, keyRelays: 3, threshold: 4 })).toThrow(expect.objectContaining({ code: 'SMIG_ERR_USAGE' }));
+    expect(() => selectHosts('h0', hosts(5), DEFAULT_COUNTS)).toThrow(
+      expect.objectContaining({
+        code: 'SMIG_ERR_NO_HOSTS',
+        message:
+          'cannot migrate h0: 4 other hosts available (h1, h2, h3, h4), a session needs 9 (1 destination, 5 data relays, 3 key relays); 4 of them can relay',
+      }),
+    );
+    expect(() => selectHosts('h0', hosts(14, ALL, false), DEFAULT_COUNTS)).toThrow(
+      expect.objectContaining({
+        message:
+          'cannot migrate h0: 13 other hosts available (h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, h12, …), a session needs 9 ' +
+          '(1 destination, 5 data relays, 3 key relays); none of them can be the destination (role destination and an agent with --out)',
+      }),
+    );
+    expect(() => selectHosts('h0', [], { dataRelays: 1, keyRelays: 1, threshold: 1 })).toThrow(
+      /0 other hosts available \(none\), a session needs 3/,
+    );
+    expect(() => selectHosts('h0', hosts(10), { dataRelays: 5, keyRelays: 3, threshold: 4 })).toThrow(
+      expect.objectContaining({ code: 'SMIG_ERR_USAGE' }),
+    );
   });
 
   it('spreads destination and leader uniformly over the eligible hosts (χ² at α = 0.01)', () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { JOURNAL_NAME, defaultStateDir, ensureStateDir, journalPath } from '../../src/control/state.js';
+import { defaultStateDir, ensureStateDir, JOURNAL_NAME, journalPath } from '../../src/control/state.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smig-state-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -31,7 +31,10 @@ describe('ensureStateDir / journalPath', () => {
   it('names a path that is a file in one line', async () => {
     const f = join(dir, 'file');
     writeFileSync(f, '');
-    await expect(ensureStateDir(f)).rejects.toMatchObject({ code: 'SMIG_ERR_FILE', message: `state directory ${f}: not a directory (or give --journal FILE)` });
+    await expect(ensureStateDir(f)).rejects.toMatchObject({
+      code: 'SMIG_ERR_FILE',
+      message: `state directory ${f}: not a directory (or give --journal FILE)`,
+    });
   });
   it('--journal wins; without it the journal is control.journal in the state directory (made on demand)', async () => {
     expect(await journalPath('here.journal', {})).toBe('here.journal');

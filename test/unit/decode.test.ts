@@ -4,8 +4,8 @@ import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createDecoded, decodePacket, formatAddress, parseAddress } from '../../src/capture/decode.js';
 import type { Decoded } from '../../src/capture/decode.js';
+import { createDecoded, decodePacket, formatAddress, parseAddress } from '../../src/capture/decode.js';
 import { readCapture } from '../../src/capture/reader.js';
 import { SmigError } from '../../src/errors.js';
 
@@ -30,9 +30,17 @@ interface Fields {
 
 function fields(d: Decoded): Fields {
   return {
-    network: d.network, ethertype: d.ethertype, vlanIds: [...d.vlanIds], src: formatAddress(d.src),
-    dst: formatAddress(d.dst), protocol: d.protocol, srcPort: d.srcPort, dstPort: d.dstPort,
-    tcpFlags: d.tcpFlags, fragment: d.fragment, ipTotalLength: d.ipTotalLength,
+    network: d.network,
+    ethertype: d.ethertype,
+    vlanIds: [...d.vlanIds],
+    src: formatAddress(d.src),
+    dst: formatAddress(d.dst),
+    protocol: d.protocol,
+    srcPort: d.srcPort,
+    dstPort: d.dstPort,
+    tcpFlags: d.tcpFlags,
+    fragment: d.fragment,
+    ipTotalLength: d.ipTotalLength,
   };
 }
 
@@ -47,12 +55,28 @@ type Bytes = number[];
 const be16 = (v: number): Bytes => [v >> 8, v & 0xff];
 const addr = (text: string): Bytes => [...parseAddress(text)!];
 
-function ipv4(proto: number, payload: Bytes, o: { frag?: number; options?: number; src?: string; dst?: string } = {}): Bytes {
+function ipv4(
+  proto: number,
+  payload: Bytes,
+  o: { frag?: number; options?: number; src?: string; dst?: string } = {},
+): Bytes {
   const opts = new Array<number>(4 * (o.options ?? 0)).fill(1);
   const hlen = 20 + opts.length;
   return [
-    0x40 | (hlen / 4), 0, ...be16(hlen + payload.length), 0x12, 0x34, ...be16(o.frag ?? 0), 64, proto, 0, 0,
-    ...addr(o.src ?? '192.0.2.1'), ...addr(o.dst ?? '198.51.100.2'), ...opts, ...payload,
+    0x40 | (hlen / 4),
+    0,
+    ...be16(hlen + payload.length),
+    0x12,
+    0x34,
+    ...be16(o.frag ?? 0),
+    64,
+    proto,
+    0,
+    0,
+    ...addr(o.src ?? '192.0.2.1'),
+    ...addr(o.dst ?? '198.51.100.2'),
+    ...opts,
+    ...payload,
   ];
 }
 
@@ -60,12 +84,45 @@ function ipv6(nh: number, payload: Bytes, src = '2001:db8::1', dst = 'fe80::2'):
   return [0x60, 0, 0, 0, ...be16(payload.length), nh, 64, ...addr(src), ...addr(dst), ...payload];
 }
 
-const tcp = (sp: number, dp: number, flags = 0x12): Bytes =>
-  [...be16(sp), ...be16(dp), 0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0];
-const udp = (sp: number, dp: number, data: Bytes = [1, 2, 3]): Bytes => [...be16(sp), ...be16(dp), ...be16(8 + data.length), 0, 0, ...data];
+const tcp = (sp: number, dp: number, flags = 0x12): Bytes => [
+  ...be16(sp),
+  ...be16(dp),
+  0,
+  0,
+  0,
+  1,
+  0,
+  0,
+  0,
+  0,
+  0x50,
+  flags,
+  0xff,
+  0xff,
+  0,
+  0,
+  0,
+  0,
+];
+const udp = (sp: number, dp: number, data: Bytes = [1, 2, 3]): Bytes => [
+  ...be16(sp),
+  ...be16(dp),
+  ...be16(8 + data.length),
+  0,
+  0,
+  ...data,
+];
 /** An extension header in 8-octet units (hop-by-hop, routing, destination options). */
 const ext8 = (nh: number, units: number): Bytes => [nh, units, ...new Array<number>(6 + 8 * units).fill(0)];
-const fragHdr = (nh: number, offset: number, more: boolean): Bytes => [nh, 0, ...be16((offset << 3) | (more ? 1 : 0)), 0, 0, 0, 7];
+const fragHdr = (nh: number, offset: number, more: boolean): Bytes => [
+  nh,
+  0,
+  ...be16((offset << 3) | (more ? 1 : 0)),
+  0,
+  0,
+  0,
+  7,
+];
 /** Authentication Header: Payload Len = (length in 4-octet units) - 2. */
 const ahHdr = (nh: number, words: number): Bytes => [nh, words - 2, ...new Array<number>(4 * words - 2).fill(0)];
 const MAC = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
@@ -78,8 +135,17 @@ function arpBody(op: number, spa: string, tpa: string): Bytes {
 }
 
 const NONE: Fields = {
-  network: 'none', ethertype: -1, vlanIds: [], src: '', dst: '', protocol: -1, srcPort: -1, dstPort: -1,
-  tcpFlags: -1, fragment: false, ipTotalLength: -1,
+  network: 'none',
+  ethertype: -1,
+  vlanIds: [],
+  src: '',
+  dst: '',
+  protocol: -1,
+  srcPort: -1,
+  dstPort: -1,
+  tcpFlags: -1,
+  fragment: false,
+  ipTotalLength: -1,
 };
 
 // ---------------------------------------------------------------------------------------------------
@@ -87,26 +153,68 @@ const NONE: Fields = {
 describe('decodePacket: crafted packets', () => {
   it('Ethernet IPv4 TCP', () => {
     expect(fields(decode(1, eth(0x0800, ipv4(6, tcp(443, 51000, 0x18)))))).toEqual({
-      ...NONE, network: 'ipv4', ethertype: 0x0800, src: '192.0.2.1', dst: '198.51.100.2', protocol: 6,
-      srcPort: 443, dstPort: 51000, tcpFlags: 0x18, ipTotalLength: 40,
+      ...NONE,
+      network: 'ipv4',
+      ethertype: 0x0800,
+      src: '192.0.2.1',
+      dst: '198.51.100.2',
+      protocol: 6,
+      srcPort: 443,
+      dstPort: 51000,
+      tcpFlags: 0x18,
+      ipTotalLength: 40,
     });
   });
 
   it('802.1ad + 802.1Q (QinQ) and an old 0x9100 stack, PCP/DEI bits masked off', () => {
-    const qinq = decode(1, eth(0x0800, ipv4(17, udp(53, 5353)), [[0x88a8, 100], [0x8100, 200]]));
-    expect(fields(qinq)).toMatchObject({ network: 'ipv4', ethertype: 0x0800, vlanIds: [100, 200], srcPort: 53, dstPort: 5353, protocol: 17 });
-    const triple = decode(1, eth(0x86dd, ipv6(17, udp(1, 2)), [[0x9100, 0xe000 | 4095], [0x9100, 0x1000 | 1], [0x8100, 0]]));
-    expect(fields(triple)).toMatchObject({ network: 'ipv6', ethertype: 0x86dd, vlanIds: [4095, 1, 0], srcPort: 1, dstPort: 2 });
+    const qinq = decode(
+      1,
+      eth(0x0800, ipv4(17, udp(53, 5353)), [
+        [0x88a8, 100],
+        [0x8100, 200],
+      ]),
+    );
+    expect(fields(qinq)).toMatchObject({
+      network: 'ipv4',
+      ethertype: 0x0800,
+      vlanIds: [100, 200],
+      srcPort: 53,
+      dstPort: 5353,
+      protocol: 17,
+    });
+    const triple = decode(
+      1,
+      eth(0x86dd, ipv6(17, udp(1, 2)), [
+        [0x9100, 0xe000 | 4095],
+        [0x9100, 0x1000 | 1],
+        [0x8100, 0],
+      ]),
+    );
+    expect(fields(triple)).toMatchObject({
+      network: 'ipv6',
+      ethertype: 0x86dd,
+      vlanIds: [4095, 1, 0],
+      srcPort: 1,
+      dstPort: 2,
+    });
   });
 
   it('802.3 length field (LLC), unknown EtherType, ARP and RARP', () => {
     expect(fields(decode(1, eth(0x0026, [0x42, 0x42, 0x03, 0, 0, 0])))).toEqual({ ...NONE, network: 'other' });
     expect(fields(decode(1, eth(0x88cc, [1, 2, 3])))).toEqual({ ...NONE, network: 'other', ethertype: 0x88cc });
     expect(fields(decode(1, eth(0x0806, arpBody(1, '10.0.0.8', '10.0.0.138'))))).toEqual({
-      ...NONE, network: 'arp', ethertype: 0x0806, src: '10.0.0.8', dst: '10.0.0.138',
+      ...NONE,
+      network: 'arp',
+      ethertype: 0x0806,
+      src: '10.0.0.8',
+      dst: '10.0.0.138',
     });
     expect(fields(decode(1, eth(0x8035, arpBody(3, '0.0.0.0', '10.0.0.7'))))).toEqual({
-      ...NONE, network: 'other', ethertype: 0x8035, src: '0.0.0.0', dst: '10.0.0.7',
+      ...NONE,
+      network: 'other',
+      ethertype: 0x8035,
+      src: '0.0.0.0',
+      dst: '10.0.0.7',
     });
     // an ARP packet for another protocol size carries no 4-byte addresses
     const odd = arpBody(1, '10.0.0.8', '10.0.0.138');
@@ -115,24 +223,68 @@ describe('decodePacket: crafted packets', () => {
   });
 
   it('IPv4 options and fragments: only the first fragment has ports', () => {
-    expect(fields(decode(101, ipv4(6, tcp(1, 2), { options: 3 })))).toMatchObject({ srcPort: 1, dstPort: 2, tcpFlags: 0x12, fragment: false, ipTotalLength: 52 });
-    expect(fields(decode(101, ipv4(17, udp(53, 99), { frag: 0x2000 })))).toMatchObject({ protocol: 17, srcPort: 53, fragment: true });
-    expect(fields(decode(101, ipv4(17, udp(53, 99), { frag: 185 })))).toMatchObject({ protocol: 17, srcPort: -1, dstPort: -1, fragment: true });
-    expect(fields(decode(101, ipv4(17, udp(53, 99), { frag: 0x4000 })))).toMatchObject({ srcPort: 53, fragment: false }); // DF only
+    expect(fields(decode(101, ipv4(6, tcp(1, 2), { options: 3 })))).toMatchObject({
+      srcPort: 1,
+      dstPort: 2,
+      tcpFlags: 0x12,
+      fragment: false,
+      ipTotalLength: 52,
+    });
+    expect(fields(decode(101, ipv4(17, udp(53, 99), { frag: 0x2000 })))).toMatchObject({
+      protocol: 17,
+      srcPort: 53,
+      fragment: true,
+    });
+    expect(fields(decode(101, ipv4(17, udp(53, 99), { frag: 185 })))).toMatchObject({
+      protocol: 17,
+      srcPort: -1,
+      dstPort: -1,
+      fragment: true,
+    });
+    expect(fields(decode(101, ipv4(17, udp(53, 99), { frag: 0x4000 })))).toMatchObject({
+      srcPort: 53,
+      fragment: false,
+    }); // DF only
     expect(fields(decode(101, ipv4(1, [8, 0, 0, 0])))).toMatchObject({ protocol: 1, srcPort: -1, tcpFlags: -1 });
-    expect(fields(decode(101, ipv4(132, [0x0b, 0x58, 0x0b, 0x59, 0, 0, 0, 0])))).toMatchObject({ protocol: 132, srcPort: 2904, dstPort: 2905, tcpFlags: -1 });
+    expect(fields(decode(101, ipv4(132, [0x0b, 0x58, 0x0b, 0x59, 0, 0, 0, 0])))).toMatchObject({
+      protocol: 132,
+      srcPort: 2904,
+      dstPort: 2905,
+      tcpFlags: -1,
+    });
   });
 
   it('IPv6 extension headers are walked to the transport header', () => {
     // hop-by-hop → routing (24 B) → destination options → AH (24 B) → fragment (first, M=1) → TCP
-    const chain = [...ext8(43, 0), ...ext8(60, 2), ...ext8(51, 1), ...ahHdr(44, 6), ...fragHdr(6, 0, true), ...tcp(8080, 40000)];
+    const chain = [
+      ...ext8(43, 0),
+      ...ext8(60, 2),
+      ...ext8(51, 1),
+      ...ahHdr(44, 6),
+      ...fragHdr(6, 0, true),
+      ...tcp(8080, 40000),
+    ];
     expect(fields(decode(229, ipv6(0, chain)))).toEqual({
-      ...NONE, network: 'ipv6', ethertype: 0x86dd, src: '2001:db8::1', dst: 'fe80::2', protocol: 6,
-      srcPort: 8080, dstPort: 40000, tcpFlags: 0x12, fragment: true, ipTotalLength: 40 + chain.length,
+      ...NONE,
+      network: 'ipv6',
+      ethertype: 0x86dd,
+      src: '2001:db8::1',
+      dst: 'fe80::2',
+      protocol: 6,
+      srcPort: 8080,
+      dstPort: 40000,
+      tcpFlags: 0x12,
+      fragment: true,
+      ipTotalLength: 40 + chain.length,
     });
     // a later fragment: the next header is known, the ports are not here
-    expect(fields(decode(229, ipv6(0, [...ext8(44, 0), ...fragHdr(17, 100, false), 1, 2, 3, 4, 5, 6, 7, 8])))).toMatchObject({
-      protocol: 17, srcPort: -1, dstPort: -1, fragment: true,
+    expect(
+      fields(decode(229, ipv6(0, [...ext8(44, 0), ...fragHdr(17, 100, false), 1, 2, 3, 4, 5, 6, 7, 8]))),
+    ).toMatchObject({
+      protocol: 17,
+      srcPort: -1,
+      dstPort: -1,
+      fragment: true,
     });
     expect(fields(decode(229, ipv6(60, [...ext8(50, 0), 0, 0, 1, 0])))).toMatchObject({ protocol: 50, srcPort: -1 }); // ESP
     expect(fields(decode(229, ipv6(59, [])))).toMatchObject({ protocol: 59, ipTotalLength: 40 }); // no next header
@@ -142,9 +294,17 @@ describe('decodePacket: crafted packets', () => {
   it('NULL loopback: AF in either byte order; LOOP: big-endian only', () => {
     const v4 = ipv4(17, udp(1, 2));
     const v6 = ipv6(6, tcp(3, 4));
-    for (const af of [[2, 0, 0, 0], [0, 0, 0, 2]]) expect(decode(0, [...af, ...v4])).toMatchObject({ network: 'ipv4', ethertype: 0x0800, srcPort: 1 });
+    for (const af of [
+      [2, 0, 0, 0],
+      [0, 0, 0, 2],
+    ])
+      expect(decode(0, [...af, ...v4])).toMatchObject({ network: 'ipv4', ethertype: 0x0800, srcPort: 1 });
     for (const n of [24, 28, 30]) {
-      for (const af of [[n, 0, 0, 0], [0, 0, 0, n]]) expect(decode(0, [...af, ...v6])).toMatchObject({ network: 'ipv6', ethertype: 0x86dd, srcPort: 3 });
+      for (const af of [
+        [n, 0, 0, 0],
+        [0, 0, 0, n],
+      ])
+        expect(decode(0, [...af, ...v6])).toMatchObject({ network: 'ipv6', ethertype: 0x86dd, srcPort: 3 });
     }
     expect(fields(decode(0, [7, 0, 0, 0, ...v4]))).toEqual({ ...NONE, network: 'other' });
     expect(decode(108, [0, 0, 0, 2, ...v4])).toMatchObject({ network: 'ipv4', srcPort: 1 });
@@ -167,9 +327,15 @@ describe('decodePacket: crafted packets', () => {
 
   it('Linux SLL / SLL2 carry an EtherType, VLAN tags included', () => {
     const sll = [0, 0, 0, 1, 0, 6, ...MAC.slice(0, 6), 0, 0];
-    expect(decode(113, [...sll, ...be16(0x0800), ...ipv4(6, tcp(1, 2))])).toMatchObject({ network: 'ipv4', srcPort: 1 });
-    expect(decode(113, [...sll, ...be16(0x8100), ...be16(42), ...be16(0x0806), ...arpBody(2, '1.2.3.4', '5.6.7.8')])).toMatchObject({
-      network: 'arp', vlanIds: [42],
+    expect(decode(113, [...sll, ...be16(0x0800), ...ipv4(6, tcp(1, 2))])).toMatchObject({
+      network: 'ipv4',
+      srcPort: 1,
+    });
+    expect(
+      decode(113, [...sll, ...be16(0x8100), ...be16(42), ...be16(0x0806), ...arpBody(2, '1.2.3.4', '5.6.7.8')]),
+    ).toMatchObject({
+      network: 'arp',
+      vlanIds: [42],
     });
     expect(decode(113, [...sll, ...be16(0x0004), 0xaa, 0xaa, 3]).network).toBe('other'); // 802.2 LLC
     const sll2 = [...be16(0x86dd), 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, ...MAC.slice(0, 6), 0, 0];
@@ -192,7 +358,10 @@ describe('decodePacket: crafted packets', () => {
     const prot = [...data];
     prot[1] = 0x41;
     expect(decode(127, [...rt0, ...prot, ...snapIp])).toMatchObject({ network: 'other', ethertype: -1 });
-    expect(decode(127, [...rt0, 0x80, 0, ...new Array<number>(40).fill(0)])).toMatchObject({ network: 'other', ethertype: -1 });
+    expect(decode(127, [...rt0, 0x80, 0, ...new Array<number>(40).fill(0)])).toMatchObject({
+      network: 'other',
+      ethertype: -1,
+    });
     expect(decode(127, [0, 0, 200, 0, 0, 0, 0, 0, 1]).network).toBe('none'); // radiotap length beyond the packet
   });
 
@@ -220,13 +389,55 @@ describe('decodePacket: crafted packets', () => {
 
 describe('decodePacket: truncated and random input', () => {
   const samples: [string, number, Bytes][] = [
-    ['ethernet qinq ipv4 tcp', 1, eth(0x0800, ipv4(6, tcp(1, 2), { options: 2 }), [[0x88a8, 5], [0x8100, 6]])],
-    ['ethernet ipv6 ext frag udp', 1, eth(0x86dd, ipv6(0, [...ext8(51, 1), ...ahHdr(44, 4), ...fragHdr(17, 0, true), ...udp(7, 8)]))],
+    [
+      'ethernet qinq ipv4 tcp',
+      1,
+      eth(0x0800, ipv4(6, tcp(1, 2), { options: 2 }), [
+        [0x88a8, 5],
+        [0x8100, 6],
+      ]),
+    ],
+    [
+      'ethernet ipv6 ext frag udp',
+      1,
+      eth(0x86dd, ipv6(0, [...ext8(51, 1), ...ahHdr(44, 4), ...fragHdr(17, 0, true), ...udp(7, 8)])),
+    ],
     ['ethernet arp', 1, eth(0x0806, arpBody(1, '10.1.1.1', '10.1.1.2'))],
     ['sll ipv4 sctp', 113, [0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 8, 0, ...ipv4(132, [0, 9, 0, 10, 0, 0, 0, 0])]],
     ['sll2 ipv6 tcp', 276, [0x86, 0xdd, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, ...ipv6(6, tcp(9, 10))]],
     ['null be ipv6', 0, [0, 0, 0, 30, ...ipv6(17, udp(11, 12))]],
-    ['radiotap qos snap ipv4', 127, [0, 0, 8, 0, 0, 0, 0, 0, 0x88, 2, 0, 0, ...new Array<number>(18).fill(1), 0, 0, 0, 0, 0xaa, 0xaa, 3, 0, 0, 0, 8, 0, ...ipv4(6, tcp(13, 14))]],
+    [
+      'radiotap qos snap ipv4',
+      127,
+      [
+        0,
+        0,
+        8,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0x88,
+        2,
+        0,
+        0,
+        ...new Array<number>(18).fill(1),
+        0,
+        0,
+        0,
+        0,
+        0xaa,
+        0xaa,
+        3,
+        0,
+        0,
+        0,
+        8,
+        0,
+        ...ipv4(6, tcp(13, 14)),
+      ],
+    ],
   ];
   const EXT = [0, 43, 44, 51, 60];
 
@@ -239,7 +450,8 @@ describe('decodePacket: truncated and random input', () => {
       const f = fields(decodePacket(lt, cut, d));
       expect(['none', full.network]).toContain(f.network);
       expect(full.vlanIds.slice(0, f.vlanIds.length)).toEqual(f.vlanIds);
-      for (const k of ['ethertype', 'srcPort', 'dstPort', 'tcpFlags', 'ipTotalLength'] as const) expect([-1, full[k]]).toContain(f[k]);
+      for (const k of ['ethertype', 'srcPort', 'dstPort', 'tcpFlags', 'ipTotalLength'] as const)
+        expect([-1, full[k]]).toContain(f[k]);
       expect(['', full.src]).toContain(f.src);
       expect(['', full.dst]).toContain(f.dst);
       if (f.protocol !== full.protocol) expect([-1, ...EXT]).toContain(f.protocol);
@@ -305,12 +517,27 @@ describe('formatAddress / parseAddress', () => {
     expect(formatAddress(new Uint8Array(0))).toBe('');
   });
 
-  it.each(['', '1.2.3', '1.2.3.4.5', '01.2.3.4', '256.1.1.1', '1.2.3.-1', '1::2::3', ':1::', '1:2:3:4:5:6:7:8:9',
-    '1:2:3:4:5:6:7', '12345::', '::1.2.3', '1.2.3.4::', 'fe80::1%eth0', '2001:db8::/32', 'g::', 'localhost'])(
-    'rejects %j', (text) => {
-      expect(parseAddress(text)).toBeUndefined();
-    },
-  );
+  it.each([
+    '',
+    '1.2.3',
+    '1.2.3.4.5',
+    '01.2.3.4',
+    '256.1.1.1',
+    '1.2.3.-1',
+    '1::2::3',
+    ':1::',
+    '1:2:3:4:5:6:7:8:9',
+    '1:2:3:4:5:6:7',
+    '12345::',
+    '::1.2.3',
+    '1.2.3.4::',
+    'fe80::1%eth0',
+    '2001:db8::/32',
+    'g::',
+    'localhost',
+  ])('rejects %j', (text) => {
+    expect(parseAddress(text)).toBeUndefined();
+  });
 
   it('agrees with node:net isIP on which strings are addresses', () => {
     fc.assert(
@@ -341,35 +568,87 @@ describe('formatAddress / parseAddress', () => {
 // Oracle: the fixtures, field by field, against tshark
 
 const TSHARK_FIELDS = [
-  'frame.protocols', 'vlan.id', 'ip.src', 'ip.dst', 'ipv6.src', 'ipv6.dst', 'arp.src.proto_ipv4', 'arp.dst.proto_ipv4',
-  'ip.proto', 'ipv6.nxt', 'tcp.srcport', 'tcp.dstport', 'udp.srcport', 'udp.dstport', 'sctp.srcport', 'sctp.dstport',
-  'tcp.flags', 'ip.len', 'ipv6.plen', 'ip.flags.mf', 'ip.frag_offset', 'eth.type', 'sll.etype', 'llc.type',
+  'frame.protocols',
+  'vlan.id',
+  'ip.src',
+  'ip.dst',
+  'ipv6.src',
+  'ipv6.dst',
+  'arp.src.proto_ipv4',
+  'arp.dst.proto_ipv4',
+  'ip.proto',
+  'ipv6.nxt',
+  'tcp.srcport',
+  'tcp.dstport',
+  'udp.srcport',
+  'udp.dstport',
+  'sctp.srcport',
+  'sctp.dstport',
+  'tcp.flags',
+  'ip.len',
+  'ipv6.plen',
+  'ip.flags.mf',
+  'ip.frag_offset',
+  'eth.type',
+  'sll.etype',
+  'llc.type',
 ] as const;
 const TSHARK_ARGS = [
-  '-n', '-o', 'ip.defragment:FALSE', '-o', 'ipv6.defragment:FALSE', '-T', 'fields', '-E', 'separator=/t',
-  '-E', 'occurrence=a', '-E', 'aggregator=,', ...TSHARK_FIELDS.flatMap((f) => ['-e', f]),
+  '-n',
+  '-o',
+  'ip.defragment:FALSE',
+  '-o',
+  'ipv6.defragment:FALSE',
+  '-T',
+  'fields',
+  '-E',
+  'separator=/t',
+  '-E',
+  'occurrence=a',
+  '-E',
+  'aggregator=,',
+  ...TSHARK_FIELDS.flatMap((f) => ['-e', f]),
 ];
 const TRANSPORT: Record<string, number> = { tcp: 6, udp: 17, sctp: 132, icmpv6: 58 };
 
 /** tshark's dissection of one frame, mapped onto {@link Fields}. */
 function fromTshark(line: string): Fields {
   const cols = line.split('\t');
-  const all = (f: (typeof TSHARK_FIELDS)[number]): string[] => (cols[TSHARK_FIELDS.indexOf(f)] ?? '').split(',').filter(Boolean);
+  const all = (f: (typeof TSHARK_FIELDS)[number]): string[] =>
+    (cols[TSHARK_FIELDS.indexOf(f)] ?? '').split(',').filter(Boolean);
   const first = (f: (typeof TSHARK_FIELDS)[number]): string => all(f)[0] ?? '';
   const num = (f: (typeof TSHARK_FIELDS)[number]): number => (first(f) === '' ? -1 : Number(first(f)));
   const protos = first('frame.protocols').split(':');
   const net = protos.find((p) => p === 'ip' || p === 'ipv6' || p === 'arp');
   const out: Fields = { ...NONE, network: 'other', vlanIds: all('vlan.id').map(Number) };
   if (net === 'ip') {
-    Object.assign(out, { network: 'ipv4', ethertype: 0x0800, src: first('ip.src'), dst: first('ip.dst'), protocol: num('ip.proto'),
-      ipTotalLength: num('ip.len'), fragment: first('ip.flags.mf') === '1' || num('ip.frag_offset') > 0 });
+    Object.assign(out, {
+      network: 'ipv4',
+      ethertype: 0x0800,
+      src: first('ip.src'),
+      dst: first('ip.dst'),
+      protocol: num('ip.proto'),
+      ipTotalLength: num('ip.len'),
+      fragment: first('ip.flags.mf') === '1' || num('ip.frag_offset') > 0,
+    });
   } else if (net === 'ipv6') {
     const last = protos.findLastIndex((p) => p.startsWith('ipv6'));
-    Object.assign(out, { network: 'ipv6', ethertype: 0x86dd, src: first('ipv6.src'), dst: first('ipv6.dst'),
-      protocol: TRANSPORT[protos[last + 1] ?? ''] ?? num('ipv6.nxt'), ipTotalLength: 40 + num('ipv6.plen'),
-      fragment: protos.includes('ipv6.fraghdr') });
+    Object.assign(out, {
+      network: 'ipv6',
+      ethertype: 0x86dd,
+      src: first('ipv6.src'),
+      dst: first('ipv6.dst'),
+      protocol: TRANSPORT[protos[last + 1] ?? ''] ?? num('ipv6.nxt'),
+      ipTotalLength: 40 + num('ipv6.plen'),
+      fragment: protos.includes('ipv6.fraghdr'),
+    });
   } else if (net === 'arp') {
-    Object.assign(out, { network: 'arp', ethertype: 0x0806, src: first('arp.src.proto_ipv4'), dst: first('arp.dst.proto_ipv4') });
+    Object.assign(out, {
+      network: 'arp',
+      ethertype: 0x0806,
+      src: first('arp.src.proto_ipv4'),
+      dst: first('arp.dst.proto_ipv4'),
+    });
   } else {
     const type = num('llc.type') >= 0 ? num('llc.type') : num('eth.type') >= 0 ? num('eth.type') : num('sll.etype');
     out.ethertype = type;
@@ -414,7 +693,9 @@ const files = Object.keys(vectors.files);
 
 describe('decodePacket on the fixtures equals tshark', () => {
   it('covers every link type among the fixtures', () => {
-    const all = readFileSync(CAPTURES + 'SOURCES.md', 'utf8').match(/^\| `([^`]+)`/gm)!.map((s) => s.slice(3, -1));
+    const all = readFileSync(CAPTURES + 'SOURCES.md', 'utf8')
+      .match(/^\| `([^`]+)`/gm)!
+      .map((s) => s.slice(3, -1));
     expect(files.sort()).toEqual(all.filter((f) => f !== 'zeek__empty.pcap').sort());
   });
 
@@ -428,7 +709,9 @@ describe('decodePacket on the fixtures equals tshark', () => {
       expect(got.length, file).toBe(want.length);
       // report the first difference with its packet number
       const i = got.findIndex((g, k) => JSON.stringify(g) !== JSON.stringify(want[k]));
-      expect(i === -1 ? null : { file, packet: i + 1, got: got[i] }).toEqual(i === -1 ? null : { file, packet: i + 1, got: want[i] });
+      expect(i === -1 ? null : { file, packet: i + 1, got: got[i] }).toEqual(
+        i === -1 ? null : { file, packet: i + 1, got: want[i] },
+      );
     }
   });
 });
@@ -438,7 +721,9 @@ if (process.env['SMIG_UPDATE_VECTORS'] === '1' && existsSync(TSHARK)) {
   const out: Record<string, Fields[]> = {};
   for (const file of files) out[file] = tshark(file, vectors.packets_per_file);
   // one packet per line, so that a change shows as a readable diff
-  const body = Object.entries(out).map(([f, rows]) => `  ${JSON.stringify(f)}: [\n${rows.map((r) => `   ${JSON.stringify(r)}`).join(',\n')}\n  ]`);
+  const body = Object.entries(out).map(
+    ([f, rows]) => `  ${JSON.stringify(f)}: [\n${rows.map((r) => `   ${JSON.stringify(r)}`).join(',\n')}\n  ]`,
+  );
   const head = JSON.stringify({ ...vectors, files: {} }, null, 1).replace(/"files": \{\}\n\}$/, '');
   writeFileSync(VECTORS, `${head}"files": {\n${body.join(',\n')}\n }\n}\n`);
 }

@@ -3,13 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { SmigError } from '../../src/errors.js';
 import {
   DEFAULT_MAX_FRAME_LENGTH,
-  FrameDecoder,
-  FrameType,
-  ProtocolState,
   decodeMessage,
   encodeMessageBytes,
+  FrameDecoder,
+  FrameType,
   isProtocolError,
   type LinkRole,
+  ProtocolState,
 } from '../../src/protocol/index.js';
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
@@ -20,7 +20,10 @@ interface Got {
   body: Uint8Array;
 }
 
-function collector(opts: { maxFrameLength?: number; maxBufferedBytes?: number } = {}): { dec: FrameDecoder; got: Got[] } {
+function collector(opts: { maxFrameLength?: number; maxBufferedBytes?: number } = {}): {
+  dec: FrameDecoder;
+  got: Got[];
+} {
   const got: Got[] = [];
   const dec = new FrameDecoder({ ...opts, onFrame: (type, body) => got.push({ type, body }) });
   return { dec, got };
@@ -189,7 +192,11 @@ describe('FrameDecoder: limits (checked before any allocation)', () => {
     expect(dec.buffered).toBe(4);
     expect(got).toHaveLength(0);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1024 * 1024);
-    expectSmig(() => dec.end(), 'SMIG_ERR_FRAME_MALFORMED', 'truncated DATA frame: stream ended after 4 of 16777215 body bytes');
+    expectSmig(
+      () => dec.end(),
+      'SMIG_ERR_FRAME_MALFORMED',
+      'truncated DATA frame: stream ended after 4 of 16777215 body bytes',
+    );
   });
 
   it('accepts a frame of exactly the default maximum', () => {
@@ -208,7 +215,11 @@ describe('FrameDecoder: limits (checked before any allocation)', () => {
     ok.dec.push(hex('00000004 0a 010203'));
     expect(ok.got).toHaveLength(1);
     const bad = collector({ maxFrameLength: 4 });
-    expectSmig(() => bad.dec.push(hex('00000005 0a')), 'SMIG_ERR_FRAME_TOO_LARGE', 'frame header: length 5 exceeds the maximum 4');
+    expectSmig(
+      () => bad.dec.push(hex('00000005 0a')),
+      'SMIG_ERR_FRAME_TOO_LARGE',
+      'frame header: length 5 exceeds the maximum 4',
+    );
   });
 
   it('refuses at the header a frame that cannot fit maxBufferedBytes, so buffered never exceeds it', () => {
@@ -241,18 +252,30 @@ describe('FrameDecoder: malformed input', () => {
   });
 
   it('refuses a zero length (it must count the type byte)', () => {
-    expectSmig(() => collector().dec.push(hex('00000000 0a')), 'SMIG_ERR_FRAME_MALFORMED', 'frame header: length 0 (it must count the type byte)');
+    expectSmig(
+      () => collector().dec.push(hex('00000000 0a')),
+      'SMIG_ERR_FRAME_MALFORMED',
+      'frame header: length 0 (it must count the type byte)',
+    );
   });
 
   it('end() reports a truncated header or body; a clean end is silent', () => {
     const a = collector();
     a.dec.push(hex('000000'));
-    expectSmig(() => a.dec.end(), 'SMIG_ERR_FRAME_MALFORMED', 'truncated frame: stream ended after 3 of 5 header bytes');
+    expectSmig(
+      () => a.dec.end(),
+      'SMIG_ERR_FRAME_MALFORMED',
+      'truncated frame: stream ended after 3 of 5 header bytes',
+    );
     const b = collector();
     b.dec.push(STREAM.subarray(0, 23)); // PING (9 bytes), DATA header (5) and 9 of its 11 body bytes
     b.dec.push(new Uint8Array(0));
     expect(b.got).toHaveLength(1);
-    expectSmig(() => b.dec.end(), 'SMIG_ERR_FRAME_MALFORMED', 'truncated DATA frame: stream ended after 9 of 11 body bytes');
+    expectSmig(
+      () => b.dec.end(),
+      'SMIG_ERR_FRAME_MALFORMED',
+      'truncated DATA frame: stream ended after 9 of 11 body bytes',
+    );
     const c = collector();
     c.dec.push(STREAM);
     expect(() => c.dec.end()).not.toThrow();
@@ -278,7 +301,11 @@ describe('FrameDecoder: malformed input', () => {
   it('propagates what onFrame throws and then refuses input', () => {
     const state = new ProtocolState('data-relay');
     const dec = new FrameDecoder({ onFrame: (type) => state.accept(type) });
-    expectSmig(() => dec.push(STREAM), 'SMIG_ERR_PROTOCOL_STATE', 'data-relay link: DATA before SESSION (expected SESSION)');
+    expectSmig(
+      () => dec.push(STREAM),
+      'SMIG_ERR_PROTOCOL_STATE',
+      'data-relay link: DATA before SESSION (expected SESSION)',
+    );
     expectSmig(() => dec.push(hex('00000001 0a')), 'SMIG_ERR_PROTOCOL_STATE');
   });
 
@@ -323,7 +350,11 @@ describe('FrameDecoder + decodeMessage + ProtocolState: only coded errors, whate
 
   const validStream = Buffer.concat([
     encodeMessageBytes({
-      type: FrameType.SESSION, sessionId: new Uint8Array(16).fill(1), role: 'data-relay', leader: '10.0.0.1:7000', index: 0,
+      type: FrameType.SESSION,
+      sessionId: new Uint8Array(16).fill(1),
+      role: 'data-relay',
+      leader: '10.0.0.1:7000',
+      index: 0,
       layout: { dataRelays: 5, keyRelays: 3, threshold: 2 },
     }),
     encodeMessageBytes({ type: FrameType.DATA, offset: 0, bytes: new Uint8Array(40).fill(2) }),
@@ -338,8 +369,10 @@ describe('FrameDecoder + decodeMessage + ProtocolState: only coded errors, whate
 
   it('random byte strings', () => {
     fc.assert(
-      fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 8 }), fc.constantFrom(...ROLES), (chunks, role) =>
-        onlySmigErrors(chunks, role),
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 8 }),
+        fc.constantFrom(...ROLES),
+        (chunks, role) => onlySmigErrors(chunks, role),
       ),
       { numRuns: 500 },
     );
@@ -347,13 +380,18 @@ describe('FrameDecoder + decodeMessage + ProtocolState: only coded errors, whate
 
   it('random byte strings behind a plausible header', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 14 }), fc.uint8Array({ maxLength: 300 }), fc.constantFrom(...ROLES), (type, body, role) => {
-        const frame = new Uint8Array(5 + body.length);
-        new DataView(frame.buffer).setUint32(0, body.length + 1);
-        frame[4] = type;
-        frame.set(body, 5);
-        onlySmigErrors([frame], role);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 14 }),
+        fc.uint8Array({ maxLength: 300 }),
+        fc.constantFrom(...ROLES),
+        (type, body, role) => {
+          const frame = new Uint8Array(5 + body.length);
+          new DataView(frame.buffer).setUint32(0, body.length + 1);
+          frame[4] = type;
+          frame.set(body, 5);
+          onlySmigErrors([frame], role);
+        },
+      ),
       { numRuns: 1000 },
     );
   });
@@ -366,7 +404,7 @@ describe('FrameDecoder + decodeMessage + ProtocolState: only coded errors, whate
     );
     fc.assert(
       fc.property(fc.array(mutation, { minLength: 1, maxLength: 6 }), fc.nat(), (mutations, split) => {
-        let bytes = Array.from(validStream);
+        const bytes = Array.from(validStream);
         for (const m of mutations) {
           const at = m.at % (bytes.length + 1);
           if (m.kind === 'flip' && at < bytes.length) bytes[at] = m.value;

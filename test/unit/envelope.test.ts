@@ -1,11 +1,22 @@
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import {
-  DEFAULT_SEGMENT_SIZE, EnvelopeOpener, EnvelopeSealer, HEADER_PLAIN_BYTES, MAX_SEGMENT_SIZE, PREFIX_BYTES,
-  TRAILER_BYTES, ciphertextLength, createAead, decodeHeader, encodeHeader, segmentCiphertextOffset, tryOpenHeader,
-} from '../../src/crypto/envelope.js';
 import type { CipherEngine, EnvelopeHeader } from '../../src/crypto/envelope.js';
+import {
+  ciphertextLength,
+  createAead,
+  DEFAULT_SEGMENT_SIZE,
+  decodeHeader,
+  EnvelopeOpener,
+  EnvelopeSealer,
+  encodeHeader,
+  HEADER_PLAIN_BYTES,
+  MAX_SEGMENT_SIZE,
+  PREFIX_BYTES,
+  segmentCiphertextOffset,
+  TRAILER_BYTES,
+  tryOpenHeader,
+} from '../../src/crypto/envelope.js';
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const KEY = hex('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f');
@@ -15,14 +26,27 @@ const S = 64; // small segments: many segments from small payloads
 const ENGINES: CipherEngine[] = ['node', 'noble'];
 
 function header(over: Partial<EnvelopeHeader> = {}): EnvelopeHeader {
-  return { version: 1, sessionId: SID, destination: '10.0.0.7:7400', name: 'vm.img', length: null, segmentSize: S, ...over };
+  return {
+    version: 1,
+    sessionId: SID,
+    destination: '10.0.0.7:7400',
+    name: 'vm.img',
+    length: null,
+    segmentSize: S,
+    ...over,
+  };
 }
 
 function payload(n: number, seed = 1): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed * 7) & 255);
 }
 
-function seal(p: Uint8Array, over: Partial<EnvelopeHeader> = {}, engine: CipherEngine = 'node', key: Uint8Array = KEY): Buffer {
+function seal(
+  p: Uint8Array,
+  over: Partial<EnvelopeHeader> = {},
+  engine: CipherEngine = 'node',
+  key: Uint8Array = KEY,
+): Buffer {
   const s = new EnvelopeSealer(key, header(over), { engine, noncePrefix: PREFIX7 });
   return Buffer.concat([s.prefix(), ...s.push(p), ...s.finish()]);
 }
@@ -67,7 +91,8 @@ function oracle(p: Uint8Array, h: EnvelopeHeader, trailerDigest?: Uint8Array): B
   hp.writeUInt32BE(h.segmentSize, 537);
   const parts = [Buffer.from([1]), PREFIX7, sealOne(0, 0, hp)];
   let i = 1;
-  for (let off = 0; off < p.length; off += h.segmentSize, i++) parts.push(sealOne(i, 0, p.subarray(off, off + h.segmentSize)));
+  for (let off = 0; off < p.length; off += h.segmentSize, i++)
+    parts.push(sealOne(i, 0, p.subarray(off, off + h.segmentSize)));
   const trailer = Buffer.alloc(40);
   trailer.set(trailerDigest ?? createHash('sha256').update(p).digest());
   trailer.writeBigUInt64BE(BigInt(p.length), 32);
@@ -92,7 +117,9 @@ describe('AEAD engines (RFC 8439)', () => {
     key: hex('808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f'),
     nonce: hex('070000004041424344454647'),
     aad: hex('50515253c0c1c2c3c4c5c6c7'),
-    plain: Buffer.from("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it."),
+    plain: Buffer.from(
+      "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
+    ),
     ct: hex(`d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905
       d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc3ff4def08e4b7a9de576d26586cec64b6116`),
     tag: hex('1ae10b594f09e26a7e902ecbd0600691'),
@@ -152,8 +179,16 @@ describe('header codec', () => {
     [{ destination: '' }, 'SMIG_ERR_BAD_ADDRESS', 'envelope header: destination is empty'],
     [{ destination: 'host' }, 'SMIG_ERR_BAD_ADDRESS', "envelope header: destination 'host' is not host:port"],
     [{ destination: 'host:0' }, 'SMIG_ERR_BAD_ADDRESS', "envelope header: destination 'host:0' is not host:port"],
-    [{ destination: 'host:65536' }, 'SMIG_ERR_BAD_ADDRESS', "envelope header: destination 'host:65536' is not host:port"],
-    [{ destination: `${'h'.repeat(250)}:12345` }, 'SMIG_ERR_BAD_ADDRESS', 'envelope header: destination is 256 bytes, at most 255'],
+    [
+      { destination: 'host:65536' },
+      'SMIG_ERR_BAD_ADDRESS',
+      "envelope header: destination 'host:65536' is not host:port",
+    ],
+    [
+      { destination: `${'h'.repeat(250)}:12345` },
+      'SMIG_ERR_BAD_ADDRESS',
+      'envelope header: destination is 256 bytes, at most 255',
+    ],
     [{ name: '' }, 'SMIG_ERR_FILE', 'envelope header: name is empty'],
     [{ name: 'a/b' }, 'SMIG_ERR_FILE', "envelope header: name 'a/b' is not a base name"],
     [{ name: '..' }, 'SMIG_ERR_FILE', "envelope header: name '..' is not a base name"],
@@ -161,8 +196,16 @@ describe('header codec', () => {
     [{ name: '\ud800' }, 'SMIG_ERR_FILE', 'envelope header: name is not valid Unicode'],
     [{ name: 'é'.repeat(128) }, 'SMIG_ERR_FILE', 'envelope header: name is 256 bytes, at most 255'],
     [{ segmentSize: 63 }, 'SMIG_ERR_BAD_SIZE', 'envelope header: segment size 63 is outside 64..16777216'],
-    [{ segmentSize: MAX_SEGMENT_SIZE + 1 }, 'SMIG_ERR_BAD_SIZE', 'envelope header: segment size 16777217 is outside 64..16777216'],
-    [{ length: -1n }, 'SMIG_ERR_BAD_SIZE', 'envelope header: payload length -1 is out of range for segments of 64 bytes'],
+    [
+      { segmentSize: MAX_SEGMENT_SIZE + 1 },
+      'SMIG_ERR_BAD_SIZE',
+      'envelope header: segment size 16777217 is outside 64..16777216',
+    ],
+    [
+      { length: -1n },
+      'SMIG_ERR_BAD_SIZE',
+      'envelope header: payload length -1 is out of range for segments of 64 bytes',
+    ],
     [{ length: 64n * (2n ** 32n - 2n) + 1n }, 'SMIG_ERR_BAD_SIZE', /payload length 274877906817 is out of range/],
     [{ sessionId: new Uint8Array(15) }, 'SMIG_ERR_INTERNAL', 'envelope header: session id must be 16 bytes'],
   ] as const)('rejects %o', (over, code, message) => {
@@ -254,31 +297,38 @@ describe('round trips', () => {
   });
 
   test('any chunking of sealer input and opener input gives the same bytes', () => {
-    fc.assert(fc.property(
-      fc.uint8Array({ maxLength: 5 * S }), fc.array(fc.integer({ min: 0, max: 3 * S }), { maxLength: 12 }),
-      fc.array(fc.integer({ min: 1, max: 300 }), { maxLength: 12 }), fc.boolean(), fc.constantFrom(...ENGINES),
-      (p, cuts, sizes, known, engine) => {
-        const length = known ? BigInt(p.length) : null;
-        const s = new EnvelopeSealer(KEY, header({ length }), { engine, noncePrefix: PREFIX7 });
-        const parts = [s.prefix()];
-        let off = 0;
-        for (const c of cuts) {
-          const end = Math.min(p.length, off + c);
-          parts.push(...s.push(p.subarray(off, end)));
-          off = end;
-        }
-        parts.push(...s.push(p.subarray(off)), ...s.finish());
-        const c = Buffer.concat(parts);
-        expect(c.equals(oracle(p, header({ length })))).toBe(true);
-        const chunks: Uint8Array[] = [];
-        let at = 0;
-        for (let i = 0; at < c.length; i++) {
-          const n = sizes.length ? sizes[i % sizes.length]! : c.length;
-          chunks.push(c.subarray(at, at + n));
-          at += n;
-        }
-        expect(open(chunks, engine).plain.equals(Buffer.from(p))).toBe(true);
-      }), { numRuns: 150 });
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 5 * S }),
+        fc.array(fc.integer({ min: 0, max: 3 * S }), { maxLength: 12 }),
+        fc.array(fc.integer({ min: 1, max: 300 }), { maxLength: 12 }),
+        fc.boolean(),
+        fc.constantFrom(...ENGINES),
+        (p, cuts, sizes, known, engine) => {
+          const length = known ? BigInt(p.length) : null;
+          const s = new EnvelopeSealer(KEY, header({ length }), { engine, noncePrefix: PREFIX7 });
+          const parts = [s.prefix()];
+          let off = 0;
+          for (const c of cuts) {
+            const end = Math.min(p.length, off + c);
+            parts.push(...s.push(p.subarray(off, end)));
+            off = end;
+          }
+          parts.push(...s.push(p.subarray(off)), ...s.finish());
+          const c = Buffer.concat(parts);
+          expect(c.equals(oracle(p, header({ length })))).toBe(true);
+          const chunks: Uint8Array[] = [];
+          let at = 0;
+          for (let i = 0; at < c.length; i++) {
+            const n = sizes.length ? sizes[i % sizes.length]! : c.length;
+            chunks.push(c.subarray(at, at + n));
+            at += n;
+          }
+          expect(open(chunks, engine).plain.equals(Buffer.from(p))).toBe(true);
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 
   test('known length: the final segment authenticates inside push(); unknown: only at finish()', () => {
@@ -327,7 +377,10 @@ describe('failures are SMIG_ERR_AUTH', () => {
     const c = seal(p);
     const o = new EnvelopeOpener(KEY, SID);
     o.push(c.subarray(0, segmentCiphertextOffset(3, S)));
-    authError(() => o.finish(), 'envelope: segment 2 did not authenticate (wrong key, corrupted, reordered, spliced or truncated data)');
+    authError(
+      () => o.finish(),
+      'envelope: segment 2 did not authenticate (wrong key, corrupted, reordered, spliced or truncated data)',
+    );
   });
 
   test('a flipped bit anywhere fails', () => {
@@ -374,14 +427,19 @@ describe('failures are SMIG_ERR_AUTH', () => {
 
   test('a final segment moved earlier (dropping the middle) fails', () => {
     const c = seal(p);
-    const dropped = Buffer.concat([c.subarray(0, segmentCiphertextOffset(2, S)), c.subarray(segmentCiphertextOffset(3, S))]);
+    const dropped = Buffer.concat([
+      c.subarray(0, segmentCiphertextOffset(2, S)),
+      c.subarray(segmentCiphertextOffset(3, S)),
+    ]);
     authError(() => open([dropped]));
   });
 
   test('wrong key, wrong session id', () => {
     const c = seal(p);
-    authError(() => open([c], 'node', SID, randomBytes(32)),
-      'envelope: header segment did not authenticate (wrong key or session, or not an envelope)');
+    authError(
+      () => open([c], 'node', SID, randomBytes(32)),
+      'envelope: header segment did not authenticate (wrong key or session, or not an envelope)',
+    );
     authError(() => open([c], 'noble', hex('00'.repeat(16))), 'envelope: header segment did not authenticate');
   });
 
@@ -404,9 +462,12 @@ describe('failures are SMIG_ERR_AUTH', () => {
   test('a segment size above the opener limit is refused before buffering', () => {
     const c = seal(payload(10), { segmentSize: 4096 });
     const o = new EnvelopeOpener(KEY, SID, { maxSegmentSize: 1024 });
-    expect(() => o.push(c)).toThrow(expect.objectContaining({
-      code: 'SMIG_ERR_BUFFER_LIMIT', message: 'envelope: segment size 4096 exceeds the limit of 1024 bytes',
-    }));
+    expect(() => o.push(c)).toThrow(
+      expect.objectContaining({
+        code: 'SMIG_ERR_BUFFER_LIMIT',
+        message: 'envelope: segment size 4096 exceeds the limit of 1024 bytes',
+      }),
+    );
   });
 });
 
@@ -418,7 +479,8 @@ describe('tryOpenHeader', () => {
     expect(tryOpenHeader(randomBytes(32), SID, c)).toBeUndefined();
     expect(tryOpenHeader(KEY, hex('11'.repeat(16)), c)).toBeUndefined();
     expect(() => tryOpenHeader(KEY, SID, c.subarray(0, PREFIX_BYTES - 1))).toThrow(
-      expect.objectContaining({ code: 'SMIG_ERR_INTERNAL' }));
+      expect.objectContaining({ code: 'SMIG_ERR_INTERNAL' }),
+    );
   });
 });
 
@@ -452,14 +514,20 @@ describe('sealer: re-encryption and misuse', () => {
     s.push(p);
     const changed = p.slice(0, S);
     changed[5]! ^= 1;
-    expect(() => s.resealSegment(1, changed)).toThrow(expect.objectContaining({
-      code: 'SMIG_ERR_SOURCE_CHANGED',
-      message: 'envelope: payload segment 1 re-read differs from what was sent (the source changed during the migration)',
-    }));
+    expect(() => s.resealSegment(1, changed)).toThrow(
+      expect.objectContaining({
+        code: 'SMIG_ERR_SOURCE_CHANGED',
+        message:
+          'envelope: payload segment 1 re-read differs from what was sent (the source changed during the migration)',
+      }),
+    );
     s.finish();
-    expect(() => s.resealSegment(3, p.subarray(2 * S, 2 * S + 6))).toThrow(expect.objectContaining({
-      code: 'SMIG_ERR_SOURCE_CHANGED', message: 'envelope: payload segment 3 re-read as 6 bytes, 7 were sent',
-    }));
+    expect(() => s.resealSegment(3, p.subarray(2 * S, 2 * S + 6))).toThrow(
+      expect.objectContaining({
+        code: 'SMIG_ERR_SOURCE_CHANGED',
+        message: 'envelope: payload segment 3 re-read as 6 bytes, 7 were sent',
+      }),
+    );
     expect(() => s.resealSegment(4, p.subarray(0, S))).toThrow(expect.objectContaining({ code: 'SMIG_ERR_INTERNAL' }));
     s.forget(2);
     expect(() => s.resealSegment(1, p.subarray(0, S))).toThrow('envelope: payload segment 1 was released by forget()');
@@ -468,13 +536,19 @@ describe('sealer: re-encryption and misuse', () => {
 
   test('the declared length is enforced; push after finish and use after destroy are refused', () => {
     const s = new EnvelopeSealer(KEY, header({ length: 10n }));
-    expect(() => s.push(payload(11))).toThrow(expect.objectContaining({
-      code: 'SMIG_ERR_BAD_SIZE', message: 'envelope: payload exceeds the 10 bytes its header declared',
-    }));
+    expect(() => s.push(payload(11))).toThrow(
+      expect.objectContaining({
+        code: 'SMIG_ERR_BAD_SIZE',
+        message: 'envelope: payload exceeds the 10 bytes its header declared',
+      }),
+    );
     s.push(payload(4));
-    expect(() => s.finish()).toThrow(expect.objectContaining({
-      code: 'SMIG_ERR_BAD_SIZE', message: 'envelope: payload ended after 4 bytes, its header declared 10',
-    }));
+    expect(() => s.finish()).toThrow(
+      expect.objectContaining({
+        code: 'SMIG_ERR_BAD_SIZE',
+        message: 'envelope: payload ended after 4 bytes, its header declared 10',
+      }),
+    );
     s.push(payload(6));
     s.finish();
     expect(() => s.push(payload(1))).toThrow('envelope: push() after finish()');
@@ -484,9 +558,11 @@ describe('sealer: re-encryption and misuse', () => {
 
   test('bad key or nonce prefix', () => {
     expect(() => new EnvelopeSealer(new Uint8Array(31), header())).toThrow(
-      expect.objectContaining({ code: 'SMIG_ERR_INTERNAL', message: 'envelope: key must be 32 bytes' }));
+      expect.objectContaining({ code: 'SMIG_ERR_INTERNAL', message: 'envelope: key must be 32 bytes' }),
+    );
     expect(() => new EnvelopeSealer(KEY, header(), { noncePrefix: new Uint8Array(8) })).toThrow(
-      'envelope: nonce prefix must be 7 bytes');
+      'envelope: nonce prefix must be 7 bytes',
+    );
     expect(() => new EnvelopeOpener(KEY, new Uint8Array(8))).toThrow('envelope: session id must be 16 bytes');
   });
 
@@ -506,7 +582,7 @@ describe('EnvelopeOpener verifyDigest', () => {
   const p = payload(5 * S + 3, 9);
   const lie = createHash('sha256').update('another payload').digest();
 
-  test('by default a trailer whose SHA-256 is not the payload\'s fails, although every segment authenticates', () => {
+  test("by default a trailer whose SHA-256 is not the payload's fails, although every segment authenticates", () => {
     authError(() => open([oracle(p, header(), lie)]), /trailer SHA-256 differs/);
   });
 
@@ -524,9 +600,15 @@ describe('EnvelopeOpener verifyDigest', () => {
     const env = oracle(p, header());
     env[PREFIX_BYTES + 5] ^= 1;
     const o = new EnvelopeOpener(KEY, SID, { verifyDigest: false });
-    authError(() => { o.push(env); o.finish(); });
+    authError(() => {
+      o.push(env);
+      o.finish();
+    });
     const short = oracle(p, header({ length: BigInt(p.length + 1) }));
     const o2 = new EnvelopeOpener(KEY, SID, { verifyDigest: false });
-    authError(() => { o2.push(short); o2.finish(); });
+    authError(() => {
+      o2.push(short);
+      o2.finish();
+    });
   });
 });

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { createDecoded, decodePacket, parseAddress } from '../../src/capture/decode.js';
 import type { Decoded, NetworkKind } from '../../src/capture/decode.js';
+import { createDecoded, decodePacket, parseAddress } from '../../src/capture/decode.js';
 import { compileFilter } from '../../src/capture/filter.js';
 import { readCapture } from '../../src/capture/reader.js';
 import { SmigError } from '../../src/errors.js';
@@ -58,7 +58,14 @@ const PACKETS: Record<string, Decoded> = {
   R: fake({ network: 'other', ethertype: 0x8035, src: '10.0.0.7', dst: '10.0.0.1', wireLength: 42 }),
   S: fake({ network: 'ipv6', src: '::1', dst: '2001:db8::1', protocol: 6, ports: [5000, 443], wireLength: 1000 }),
   M: fake({ network: 'ipv6', src: 'fe80::1', dst: 'ff02::fb', protocol: 58, wireLength: 90 }),
-  V: fake({ network: 'ipv4', src: '172.16.0.1', dst: '172.16.0.2', protocol: 6, ports: [22, 40000], vlanIds: [100, 200] }),
+  V: fake({
+    network: 'ipv4',
+    src: '172.16.0.1',
+    dst: '172.16.0.2',
+    protocol: 6,
+    ports: [22, 40000],
+    vlanIds: [100, 200],
+  }),
   F: fake({ network: 'ipv4', src: '10.0.0.3', dst: '10.0.0.4', protocol: 17, fragment: true, wireLength: 1500 }),
   O: fake({ network: 'other', wireLength: 60 }),
 };
@@ -293,7 +300,9 @@ const files = Object.keys(vectors.counts);
 
 describe('filter counts equal tcpdump on the fixtures', () => {
   it('covers every fixture except the recorded exclusions', () => {
-    const all = readFileSync(CAPTURES + 'SOURCES.md', 'utf8').match(/^\| `([^`]+)`/gm)!.map((s) => s.slice(3, -1));
+    const all = readFileSync(CAPTURES + 'SOURCES.md', 'utf8')
+      .match(/^\| `([^`]+)`/gm)!
+      .map((s) => s.slice(3, -1));
     expect([...files, ...Object.keys(vectors.excluded)].sort()).toEqual(all.sort());
     expect(vectors.filters.length).toBeGreaterThanOrEqual(15);
   });
@@ -309,7 +318,11 @@ describe('filter counts equal tcpdump on the fixtures', () => {
   it.runIf(existsSync(TSHARK))('each deliberate deviation from tcpdump is what tshark counts', () => {
     for (const [file, devs] of Object.entries(vectors.deviations)) {
       for (const dev of Object.values(devs)) {
-        const r = spawnSync(TSHARK, ['-n', '-r', CAPTURES + file, '-Y', dev.tshark, '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' });
+        const r = spawnSync(
+          TSHARK,
+          ['-n', '-r', CAPTURES + file, '-Y', dev.tshark, '-T', 'fields', '-e', 'frame.number'],
+          { encoding: 'utf8' },
+        );
         expect(r.stdout.split('\n').filter(Boolean).length, `${file} ${dev.tshark}`).toBe(dev.ours);
       }
     }
@@ -327,23 +340,90 @@ const be16 = (v: number): number[] => [v >> 8, v & 0xff];
 const ip4 = (a: string): number[] => a.split('.').map(Number);
 const ip6 = (a: string): number[] => [...parseAddress(a)!];
 const MACS = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
-const eth = (type: number, body: number[], tags: [number, number][] = []): number[] =>
-  [...MACS, ...tags.flatMap(([tpid, vid]) => [...be16(tpid), ...be16(vid)]), ...be16(type), ...body];
-const v4 = (src: string, dst: string, proto: number, frag: number, body: number[]): number[] =>
-  [0x45, 0, ...be16(20 + body.length), 0, 1, ...be16(frag), 64, proto, 0, 0, ...ip4(src), ...ip4(dst), ...body];
-const v6 = (nh: number, body: number[]): number[] =>
-  [0x60, 0, 0, 0, ...be16(body.length), nh, 64, ...ip6('2001:db8::1'), ...ip6('2001:db8::2'), ...body];
+const eth = (type: number, body: number[], tags: [number, number][] = []): number[] => [
+  ...MACS,
+  ...tags.flatMap(([tpid, vid]) => [...be16(tpid), ...be16(vid)]),
+  ...be16(type),
+  ...body,
+];
+const v4 = (src: string, dst: string, proto: number, frag: number, body: number[]): number[] => [
+  0x45,
+  0,
+  ...be16(20 + body.length),
+  0,
+  1,
+  ...be16(frag),
+  64,
+  proto,
+  0,
+  0,
+  ...ip4(src),
+  ...ip4(dst),
+  ...body,
+];
+const v6 = (nh: number, body: number[]): number[] => [
+  0x60,
+  0,
+  0,
+  0,
+  ...be16(body.length),
+  nh,
+  64,
+  ...ip6('2001:db8::1'),
+  ...ip6('2001:db8::2'),
+  ...body,
+];
 const udp = (sp: number, dp: number): number[] => [...be16(sp), ...be16(dp), 0, 11, 0, 0, 1, 2, 3];
-const tcp = (sp: number, dp: number): number[] => [...be16(sp), ...be16(dp), 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 1, 0, 0, 0, 0, 0];
+const tcp = (sp: number, dp: number): number[] => [
+  ...be16(sp),
+  ...be16(dp),
+  0,
+  0,
+  0,
+  1,
+  0,
+  0,
+  0,
+  0,
+  0x50,
+  0x18,
+  1,
+  0,
+  0,
+  0,
+  0,
+  0,
+];
 
 const CRAFTED: number[][] = [
-  /* P1 */ eth(0x0800, v4('10.0.0.1', '10.0.0.2', 17, 0, udp(1000, 53)), [[0x88a8, 100], [0x8100, 200]]),
+  /* P1 */ eth(0x0800, v4('10.0.0.1', '10.0.0.2', 17, 0, udp(1000, 53)), [
+    [0x88a8, 100],
+    [0x8100, 200],
+  ]),
   /* P2 */ eth(0x0800, v4('10.0.0.2', '10.0.0.1', 6, 0, tcp(80, 1000)), [[0x8100, 100]]),
   /* P3 */ eth(0x0800, v4('10.0.0.3', '10.0.0.4', 17, 0x2000, udp(53, 2000))), // first fragment (MF)
   /* P4 */ eth(0x0800, v4('10.0.0.3', '10.0.0.4', 17, 185, [0, 53, 0, 53, 9, 9, 9, 9])), // a later fragment
   /* P5 */ eth(0x86dd, v6(44, [17, 0, 0, 1, 0, 0, 0, 9, ...udp(53, 3000)])), // fragment header, first fragment
   /* P6 */ eth(0x86dd, v6(0, [6, 0, 1, 4, 0, 0, 0, 0, ...tcp(443, 4000)])), // hop-by-hop, then TCP
-  /* P7 */ eth(0x0806, [0, 1, 8, 0, 6, 4, 0, 1, ...MACS.slice(6), ...ip4('10.0.0.1'), 0, 0, 0, 0, 0, 0, ...ip4('10.0.0.9')]),
+  /* P7 */ eth(0x0806, [
+    0,
+    1,
+    8,
+    0,
+    6,
+    4,
+    0,
+    1,
+    ...MACS.slice(6),
+    ...ip4('10.0.0.1'),
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    ...ip4('10.0.0.9'),
+  ]),
   /* P8 */ [...eth(0x0800, v4('10.0.0.5', '10.0.0.6', 6, 0, tcp(443, 5000))), ...new Array<number>(146).fill(0)],
 ];
 
@@ -374,7 +454,10 @@ const CRAFTED_COUNTS: [string, number, number][] = [
 function pcapFile(packets: number[][]): Uint8Array {
   const le32 = (v: number): number[] => [v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >>> 24];
   const head = [...le32(0xa1b2c3d4), 2, 0, 4, 0, ...le32(0), ...le32(0), ...le32(65535), ...le32(1)];
-  return new Uint8Array([...head, ...packets.flatMap((p, i) => [...le32(1_700_000_000 + i), ...le32(0), ...le32(p.length), ...le32(p.length), ...p])]);
+  return new Uint8Array([
+    ...head,
+    ...packets.flatMap((p, i) => [...le32(1_700_000_000 + i), ...le32(0), ...le32(p.length), ...le32(p.length), ...p]),
+  ]);
 }
 
 describe('filter counts on a crafted capture (tags, fragments, extension headers)', () => {

@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { SmigError } from '../../src/errors.js';
 import {
-  DEFAULT_MAX_FRAME_LENGTH,
-  FRAME_HEADER_LENGTH,
-  FrameType,
-  HELLO,
   checkedLength,
   concatParts,
+  DEFAULT_MAX_FRAME_LENGTH,
   encodeFrame,
   encodeFrameHeader,
   encodeFrameTo,
+  FRAME_HEADER_LENGTH,
+  FrameType,
   frameTypeName,
+  HELLO,
   isFrameType,
 } from '../../src/protocol/index.js';
 
@@ -20,8 +20,20 @@ const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+
 describe('frame type numbers (on the wire, must never change)', () => {
   it('has the documented values', () => {
     expect(FrameType).toEqual({
-      SESSION: 1, DATA: 2, KEY: 3, DATA_SEGMENT: 4, KEY_SEGMENT: 5, PROGRESS: 6, END: 7, DONE: 8,
-      ERROR: 9, PAD: 10, INSTRUCT: 11, STATUS: 12, PING: 13, PONG: 14,
+      SESSION: 1,
+      DATA: 2,
+      KEY: 3,
+      DATA_SEGMENT: 4,
+      KEY_SEGMENT: 5,
+      PROGRESS: 6,
+      END: 7,
+      DONE: 8,
+      ERROR: 9,
+      PAD: 10,
+      INSTRUCT: 11,
+      STATUS: 12,
+      PING: 13,
+      PONG: 14,
     });
     expect(HELLO).toBe(FrameType.SESSION);
     expect(FRAME_HEADER_LENGTH).toBe(5);
@@ -65,7 +77,11 @@ describe('encodeFrame', () => {
 
   it('refuses a frame over the maximum with SMIG_ERR_FRAME_TOO_LARGE, before touching the body', () => {
     expect(() => encodeFrame(FrameType.PAD, new Uint8Array(100), 100)).toThrowError(
-      expect.objectContaining({ name: 'SmigError', code: 'SMIG_ERR_FRAME_TOO_LARGE', message: 'PAD frame: length 101 exceeds the maximum 100' }),
+      expect.objectContaining({
+        name: 'SmigError',
+        code: 'SMIG_ERR_FRAME_TOO_LARGE',
+        message: 'PAD frame: length 101 exceeds the maximum 100',
+      }),
     );
     expect(encodeFrame(FrameType.PAD, new Uint8Array(99), 100)[0]).toEqual(hex('00000064 0a'));
     expect(checkedLength(FrameType.DATA, DEFAULT_MAX_FRAME_LENGTH - 1)).toBe(DEFAULT_MAX_FRAME_LENGTH);

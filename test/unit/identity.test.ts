@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -52,7 +52,12 @@ describe('identity keys', () => {
     const b = generateIdentity();
     expect(Buffer.compare(agreeSecret(a, b.public), agreeSecret(b, a.public))).toBe(0);
     const e = ephemeralX25519();
-    expect(Buffer.compare(x25519(e.privateKey, b.public.agree), agreeSecret(b, { sign: new Uint8Array(32), agree: e.publicKey }))).toBe(0);
+    expect(
+      Buffer.compare(
+        x25519(e.privateKey, b.public.agree),
+        agreeSecret(b, { sign: new Uint8Array(32), agree: e.publicKey }),
+      ),
+    ).toBe(0);
     expect(() => x25519(e.privateKey, new Uint8Array(32))).toThrow(/low-order|invalid/);
   });
 

@@ -1,17 +1,31 @@
-import { randomBytes, createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { generateIdentity } from '../../src/crypto/identity.js';
-import {
-  INNER_PREFIX_BYTES, InnerOpener, InnerSealer, RECEIPT_MAC, RECEIPT_SIGNED, innerStreamLength, keyId, receiptMessage,
-} from '../../src/crypto/inner.js';
 import type { ReceiptFacts } from '../../src/crypto/inner.js';
+import {
+  INNER_PREFIX_BYTES,
+  InnerOpener,
+  InnerSealer,
+  innerStreamLength,
+  keyId,
+  RECEIPT_MAC,
+  RECEIPT_SIGNED,
+  receiptMessage,
+} from '../../src/crypto/inner.js';
 
 const SID = new Uint8Array(randomBytes(16));
 const dest = generateIdentity('dest');
 const other = generateIdentity('other');
 
 function seal(payload: Uint8Array, to?: typeof dest.public, pieces = 3): { sealer: InnerSealer; stream: Buffer } {
-  const sealer = new InnerSealer({ sessionId: SID, destination: 'd:1', name: 'vm.img', length: payload.length, segmentSize: 1024, ...(to ? { dest: to } : {}) });
+  const sealer = new InnerSealer({
+    sessionId: SID,
+    destination: 'd:1',
+    name: 'vm.img',
+    length: payload.length,
+    segmentSize: 1024,
+    ...(to ? { dest: to } : {}),
+  });
   const out: Uint8Array[] = [sealer.prefix()];
   const step = Math.ceil(payload.length / pieces) || 1;
   for (let at = 0; at < payload.length; at += step) out.push(...sealer.push(payload.slice(at, at + step)));
@@ -19,7 +33,11 @@ function seal(payload: Uint8Array, to?: typeof dest.public, pieces = 3): { seale
   return { sealer, stream: Buffer.concat(out) };
 }
 
-function open(stream: Uint8Array, o: ConstructorParameters<typeof InnerOpener>[1], chunk = 777): { opener: InnerOpener; plain: Buffer; sha256: Uint8Array; length: bigint } {
+function open(
+  stream: Uint8Array,
+  o: ConstructorParameters<typeof InnerOpener>[1],
+  chunk = 777,
+): { opener: InnerOpener; plain: Buffer; sha256: Uint8Array; length: bigint } {
   const opener = new InnerOpener(SID, o);
   const plain: Uint8Array[] = [];
   for (let at = 0; at < stream.length; at += chunk) plain.push(...opener.push(stream.subarray(at, at + chunk)));
@@ -29,7 +47,11 @@ function open(stream: Uint8Array, o: ConstructorParameters<typeof InnerOpener>[1
 }
 
 const facts = (payload: Uint8Array, over: Partial<ReceiptFacts> = {}): ReceiptFacts => ({
-  ok: true, sha256: new Uint8Array(createHash('sha256').update(payload).digest()), length: payload.length, exitStatus: null, ...over,
+  ok: true,
+  sha256: new Uint8Array(createHash('sha256').update(payload).digest()),
+  length: payload.length,
+  exitStatus: null,
+  ...over,
 });
 
 describe('inner stream sealed to the destination', () => {
@@ -56,11 +78,15 @@ describe('inner stream sealed to the destination', () => {
 
   test('another destination, or one without an identity, refuses it before any plaintext', () => {
     const { stream } = seal(payload, dest.public);
-    expect(() => new InnerOpener(SID, { identity: other }).push(stream)).toThrow(/inner stream: sealed to another destination/);
-    expect(() => new InnerOpener(SID, {}).push(stream)).toThrow(/inner stream: sealed to a destination identity, and this destination has none/);
+    expect(() => new InnerOpener(SID, { identity: other }).push(stream)).toThrow(
+      /inner stream: sealed to another destination/,
+    );
+    expect(() => new InnerOpener(SID, {}).push(stream)).toThrow(
+      /inner stream: sealed to a destination identity, and this destination has none/,
+    );
   });
 
-  test('a forged key id (another destination\'s stream relabelled) does not open', () => {
+  test("a forged key id (another destination's stream relabelled) does not open", () => {
     const { stream } = seal(payload, other.public);
     const forged = Buffer.from(stream);
     forged.set(keyId(dest.public), 34);
@@ -69,7 +95,9 @@ describe('inner stream sealed to the destination', () => {
 
   test('truncation, a flipped bit and another session fail', () => {
     const { stream } = seal(payload, dest.public);
-    expect(() => open(stream.subarray(0, stream.length - 10), { identity: dest })).toThrow(/truncated|did not authenticate/);
+    expect(() => open(stream.subarray(0, stream.length - 10), { identity: dest })).toThrow(
+      /truncated|did not authenticate/,
+    );
     const flipped = Buffer.from(stream);
     flipped[INNER_PREFIX_BYTES + 700]! ^= 1;
     expect(() => open(flipped, { identity: dest })).toThrow(/did not authenticate/);
@@ -86,10 +114,16 @@ describe('inner stream sealed to the destination', () => {
     expect(receipt.length).toBe(65);
     expect(sealer.verifyReceipt(f, receipt)).toEqual({ valid: true, kind: 'signed' });
     // DONE's facts must be the ones signed, and equal to the source's own digest and length
-    expect(sealer.verifyReceipt({ ...f, ok: false }, receipt)).toMatchObject({ valid: false, reason: 'its receipt is not signed by the destination key' });
+    expect(sealer.verifyReceipt({ ...f, ok: false }, receipt)).toMatchObject({
+      valid: false,
+      reason: 'its receipt is not signed by the destination key',
+    });
     expect(sealer.verifyReceipt({ ...f, exitStatus: 0 }, receipt).valid).toBe(false);
     const zero = facts(payload, { sha256: new Uint8Array(32) });
-    expect(sealer.verifyReceipt(zero, opener.receipt(zero))).toMatchObject({ valid: false, reason: expect.stringMatching(/another SHA-256/) });
+    expect(sealer.verifyReceipt(zero, opener.receipt(zero))).toMatchObject({
+      valid: false,
+      reason: expect.stringMatching(/another SHA-256/),
+    });
     const short = facts(payload, { length: 4999 });
     expect(sealer.verifyReceipt(short, opener.receipt(short)).valid).toBe(false);
     // a leader without the destination key: no receipt, a random one, a MAC, one signed by another key
@@ -123,18 +157,26 @@ describe('unbound inner stream (no destination key)', () => {
     const receipt = opener.receipt(f);
     expect(receipt[0]).toBe(RECEIPT_MAC);
     expect(sealer.verifyReceipt(f, receipt)).toEqual({ valid: true, kind: 'mac' });
-    expect(sealer.verifyReceipt(f, Uint8Array.from([2, ...randomBytes(32)]))).toEqual({ valid: false, reason: 'its receipt does not verify' });
+    expect(sealer.verifyReceipt(f, Uint8Array.from([2, ...randomBytes(32)]))).toEqual({
+      valid: false,
+      reason: 'its receipt does not verify',
+    });
   });
 
   test('a destination with an identity refuses it', () => {
     const { stream } = seal(payload);
-    expect(() => new InnerOpener(SID, { identity: dest }).push(stream)).toThrow(/not sealed to this destination's identity/);
+    expect(() => new InnerOpener(SID, { identity: dest }).push(stream)).toThrow(
+      /not sealed to this destination's identity/,
+    );
   });
 
   test('a receipt before the payload was sealed never counts', () => {
     const sealer = new InnerSealer({ sessionId: SID, destination: 'd:1', name: 'x', length: null, segmentSize: 1024 });
     sealer.push(new Uint8Array(10));
-    expect(sealer.verifyReceipt(facts(new Uint8Array(10)), Uint8Array.from([2, ...randomBytes(32)]))).toEqual({ valid: false, reason: 'it came before the whole payload was sealed' });
+    expect(sealer.verifyReceipt(facts(new Uint8Array(10)), Uint8Array.from([2, ...randomBytes(32)]))).toEqual({
+      valid: false,
+      reason: 'it came before the whole payload was sealed',
+    });
   });
 });
 
@@ -142,7 +184,15 @@ describe('inner stream signed by the source (a destination that trusts only know
   const payload = new Uint8Array(randomBytes(4000));
   const source = generateIdentity('source');
   const signed = (): { sealer: InnerSealer; stream: Buffer } => {
-    const sealer = new InnerSealer({ sessionId: SID, destination: 'd:1', name: 'vm.img', length: payload.length, segmentSize: 1024, dest: dest.public, signer: source });
+    const sealer = new InnerSealer({
+      sessionId: SID,
+      destination: 'd:1',
+      name: 'vm.img',
+      length: payload.length,
+      segmentSize: 1024,
+      dest: dest.public,
+      signer: source,
+    });
     return { sealer, stream: Buffer.concat([sealer.prefix(), ...sealer.push(payload), ...sealer.finish()]) };
   };
 
@@ -161,15 +211,23 @@ describe('inner stream signed by the source (a destination that trusts only know
 
   test('a trusting destination refuses an unsigned stream, an untrusted signer and a forged signature', () => {
     const unsigned = seal(payload, dest.public).stream;
-    expect(() => new InnerOpener(SID, { identity: dest, trustedSources: [source.public] }).push(unsigned)).toThrow(/not signed by a source this destination trusts/);
+    expect(() => new InnerOpener(SID, { identity: dest, trustedSources: [source.public] }).push(unsigned)).toThrow(
+      /not signed by a source this destination trusts/,
+    );
     const { stream } = signed();
-    expect(() => new InnerOpener(SID, { identity: dest, trustedSources: [other.public] }).push(stream)).toThrow(/signed by a source this destination does not trust/);
+    expect(() => new InnerOpener(SID, { identity: dest, trustedSources: [other.public] }).push(stream)).toThrow(
+      /signed by a source this destination does not trust/,
+    );
     const forged = Buffer.from(stream);
     forged[INNER_PREFIX_BYTES + 40]! ^= 1; // the signature
-    expect(() => new InnerOpener(SID, { identity: dest, trustedSources: [source.public] }).push(forged)).toThrow(/the source signature does not verify/);
+    expect(() => new InnerOpener(SID, { identity: dest, trustedSources: [source.public] }).push(forged)).toThrow(
+      /the source signature does not verify/,
+    );
     // a leader swapping in its own ephemeral key breaks the signature
     const swapped = Buffer.from(stream);
     swapped[5]! ^= 1;
-    expect(() => new InnerOpener(SID, { identity: dest, trustedSources: [source.public] }).push(swapped)).toThrow(/the source signature does not verify/);
+    expect(() => new InnerOpener(SID, { identity: dest, trustedSources: [source.public] }).push(swapped)).toThrow(
+      /the source signature does not verify/,
+    );
   });
 });

@@ -1,10 +1,25 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import {
-  encodeKeyFile, generateKey, generateKeyFile, loadKeyFile, parseKeyFile, writeKeyFile,
+  encodeKeyFile,
+  generateKey,
+  generateKeyFile,
+  loadKeyFile,
+  parseKeyFile,
+  writeKeyFile,
 } from '../../src/crypto/keyfile.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smig-keyfile-'));
@@ -24,7 +39,10 @@ function put(content: string, mode = 0o600): string {
 }
 
 async function refused(p: Promise<unknown>, message: string): Promise<void> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toMatchObject({ name: 'SmigError', code: 'SMIG_ERR_KEY_FILE', message });
   expect(message).not.toContain('\n');
 }
@@ -36,8 +54,12 @@ describe('format', () => {
   });
 
   test('tolerates upper case, CRLF, a missing newline and trailing blanks', () => {
-    for (const t of [`smig-key-v1 ${KEY_HEX.toUpperCase()}\n`, `smig-key-v1 ${KEY_HEX}\r\n`, `smig-key-v1 ${KEY_HEX}`,
-      `smig-key-v1 ${KEY_HEX}  \n\n`]) {
+    for (const t of [
+      `smig-key-v1 ${KEY_HEX.toUpperCase()}\n`,
+      `smig-key-v1 ${KEY_HEX}\r\n`,
+      `smig-key-v1 ${KEY_HEX}`,
+      `smig-key-v1 ${KEY_HEX}  \n\n`,
+    ]) {
       expect([...parseKeyFile(t, 'x')]).toEqual([...KEY]);
     }
   });
@@ -65,9 +87,9 @@ describe('writing', () => {
     const p = fresh();
     await writeKeyFile(p, KEY);
     await refused(generateKeyFile(p), `key file ${p}: already exists (use --force to replace it)`);
-    expect([...await loadKeyFile(p)]).toEqual([...KEY]);
+    expect([...(await loadKeyFile(p))]).toEqual([...KEY]);
     await generateKeyFile(p, { force: true });
-    expect([...await loadKeyFile(p)]).not.toEqual([...KEY]);
+    expect([...(await loadKeyFile(p))]).not.toEqual([...KEY]);
     expect(statSync(p).mode & 0o777).toBe(0o600);
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
@@ -93,19 +115,25 @@ describe('loadKeyFile refuses', () => {
     await refused(loadKeyFile(f), `key file ${f}: not a regular file`); // and does not hang
   });
 
-  test.each([0o644, 0o640, 0o604, 0o620, 0o602, 0o700 | 0o010])('mode %o (group or others have access)', async (mode) => {
-    const p = put(encodeKeyFile(KEY), mode);
-    const shown = (mode & 0o777).toString(8).padStart(4, '0');
-    await refused(loadKeyFile(p),
-      `key file ${p}: permissions ${shown} are too open: group and others must have no access (chmod 600 '${p}')`);
-  });
+  test.each([0o644, 0o640, 0o604, 0o620, 0o602, 0o700 | 0o010])(
+    'mode %o (group or others have access)',
+    async (mode) => {
+      const p = put(encodeKeyFile(KEY), mode);
+      const shown = (mode & 0o777).toString(8).padStart(4, '0');
+      await refused(
+        loadKeyFile(p),
+        `key file ${p}: permissions ${shown} are too open: group and others must have no access (chmod 600 '${p}')`,
+      );
+    },
+  );
 
   test('owner-only modes are accepted, through a symlink too', async () => {
-    for (const mode of [0o600, 0o400, 0o700]) expect([...await loadKeyFile(put(encodeKeyFile(KEY), mode))]).toEqual([...KEY]);
+    for (const mode of [0o600, 0o400, 0o700])
+      expect([...(await loadKeyFile(put(encodeKeyFile(KEY), mode)))]).toEqual([...KEY]);
     const target = put(encodeKeyFile(KEY));
     const link = fresh();
     symlinkSync(target, link);
-    expect([...await loadKeyFile(link)]).toEqual([...KEY]);
+    expect([...(await loadKeyFile(link))]).toEqual([...KEY]);
   });
 
   test.each([

@@ -1,9 +1,9 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { _ksInternals as K, ksCritical, kstwoSf, ksTwoSample, ksTwoSampleWeighted } from '../../src/analysis/ks.js';
 import type { KsAlternative, KsMethod, WeightedSample } from '../../src/analysis/ks.js';
+import { _ksInternals as K, ksCritical, ksTwoSample, ksTwoSampleWeighted, kstwoSf } from '../../src/analysis/ks.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/ks-oracle/', import.meta.url));
 
@@ -70,7 +70,8 @@ function scipyStatistic(x: number[], y: number[], alternative: KsAlternative) {
   const all = [...d1, ...d2];
   const right = (arr: number[], v: number) => arr.filter((a) => a <= v).length;
   const cdd = all.map((v) => right(d1, v) / d1.length - right(d2, v) / d2.length);
-  let argmin = 0, argmax = 0;
+  let argmin = 0,
+    argmax = 0;
   cdd.forEach((c, i) => {
     if (c < cdd[argmin]!) argmin = i;
     if (c > cdd[argmax]!) argmax = i;
@@ -86,9 +87,16 @@ function scipyStatistic(x: number[], y: number[], alternative: KsAlternative) {
 describe('statistic, location and sign', () => {
   test('hand-worked: x = [1, 3], y = [2, 4]', () => {
     // F − G: 1 → ½, 2 → 0, 3 → ½, 4 → 0. Max ½ first at 1 (x); min 0 first at 2 (data_all = [1, 3, 2, 4]).
-    expect(ksTwoSample([3, 1], [4, 2], { method: 'asymp' })).toMatchObject({ statistic: 0.5, statisticLocation: 1, statisticSign: 1 });
-    expect(ksTwoSample([3, 1], [4, 2], { alternative: 'less', method: 'asymp' }))
-      .toMatchObject({ statistic: 0, statisticLocation: 2, statisticSign: -1 });
+    expect(ksTwoSample([3, 1], [4, 2], { method: 'asymp' })).toMatchObject({
+      statistic: 0.5,
+      statisticLocation: 1,
+      statisticSign: 1,
+    });
+    expect(ksTwoSample([3, 1], [4, 2], { alternative: 'less', method: 'asymp' })).toMatchObject({
+      statistic: 0,
+      statisticLocation: 2,
+      statisticSign: -1,
+    });
   });
 
   test('less is the largest excess of G over F, with sign −1', () => {
@@ -97,20 +105,30 @@ describe('statistic, location and sign', () => {
     expect(r).toMatchObject({ statistic: 1, statisticLocation: 3, statisticSign: -1, method: 'exact' });
     expect(r.pvalue).toBeCloseTo(1 / 10, 15); // 1 arrangement of C(5, 2) = 10
     expect(ksTwoSample([4, 5], [1, 2, 3])).toMatchObject({ statistic: 1, statisticSign: -1, statisticLocation: 3 });
-    expect(ksTwoSample([4, 5], [1, 2, 3], { alternative: 'greater' })).toMatchObject({ statistic: 0, pvalue: 1, statisticSign: 1 });
+    expect(ksTwoSample([4, 5], [1, 2, 3], { alternative: 'greater' })).toMatchObject({
+      statistic: 0,
+      pvalue: 1,
+      statisticSign: 1,
+    });
   });
 
   test('matches a literal transcription of scipy on random samples with many ties', () => {
-    const sample = fc.array(fc.integer({ min: -4, max: 4 }).map((v) => v / 2), { minLength: 1, maxLength: 25 });
+    const sample = fc.array(
+      fc.integer({ min: -4, max: 4 }).map((v) => v / 2),
+      { minLength: 1, maxLength: 25 },
+    );
     const alt = fc.constantFrom<KsAlternative>('two-sided', 'less', 'greater');
-    fc.assert(fc.property(sample, sample, alt, (x, y, alternative) => {
-      const r = ksTwoSample(x, y, { alternative, method: 'asymp' });
-      const want = scipyStatistic(x, y, alternative);
-      expect(r.statistic).toBe(want.statistic);
-      expect(r.statisticLocation).toBe(want.statisticLocation);
-      expect(r.statisticSign).toBe(want.statisticSign);
-      expect(ksTwoSampleWeighted(toWeighted(x), toWeighted(y), { alternative, method: 'asymp' })).toEqual(r);
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(sample, sample, alt, (x, y, alternative) => {
+        const r = ksTwoSample(x, y, { alternative, method: 'asymp' });
+        const want = scipyStatistic(x, y, alternative);
+        expect(r.statistic).toBe(want.statistic);
+        expect(r.statisticLocation).toBe(want.statisticLocation);
+        expect(r.statisticSign).toBe(want.statisticSign);
+        expect(ksTwoSampleWeighted(toWeighted(x), toWeighted(y), { alternative, method: 'asymp' })).toEqual(r);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test('does not modify its inputs, and takes typed arrays', () => {
@@ -138,7 +156,10 @@ describe('exact p-values against brute-force enumeration of all rank arrangement
   }
   /** D scaled by n·m, as integers: max of (i·m − j·n) and of (j·n − i·m) along the merged ranks. */
   function scaledD(xs: Set<number>, n: number, m: number) {
-    let i = 0, j = 0, plus = 0, minus = 0;
+    let i = 0,
+      j = 0,
+      plus = 0,
+      minus = 0;
     for (let r = 0; r < n + m; r++) {
       if (xs.has(r)) i++;
       else j++;
@@ -148,7 +169,13 @@ describe('exact p-values against brute-force enumeration of all rank arrangement
     return { greater: plus, less: minus, 'two-sided': Math.max(plus, minus) };
   }
 
-  for (const [n, m] of [[3, 5], [4, 6], [5, 5], [6, 4], [7, 3]] as const) {
+  for (const [n, m] of [
+    [3, 5],
+    [4, 6],
+    [5, 5],
+    [6, 4],
+    [7, 3],
+  ] as const) {
     test(`n = ${n}, m = ${m}`, () => {
       const all = [...arrangements(n, n + m)].map((a) => ({ a, d: scaledD(new Set(a), n, m) }));
       for (const alternative of ['two-sided', 'less', 'greater'] as const) {
@@ -214,7 +241,8 @@ describe('kstwo: the finite-n Kolmogorov distribution', () => {
   test('closed forms: n = 1, Ruben–Gambino x ≤ 1/n and x ≥ 1 − 1/n', () => {
     for (const x of [0.5, 0.6, 0.75, 0.99]) expect(kstwoSf(1, x)).toBeCloseTo(2 - 2 * x, 15);
     // Pr(D_n ≤ x) = n!/n^n (2nx − 1)^n for 1/(2n) ≤ x ≤ 1/n
-    const n = 6, x = 0.15;
+    const n = 6,
+      x = 0.15;
     expect(kstwoSf(n, x)).toBeCloseTo(1 - (720 / 6 ** 6) * (2 * n * x - 1) ** n, 15);
     expect(kstwoSf(n, x)).toBeCloseTo(1 - K.pomeranzCdf(n, x), 13);
     expect(kstwoSf(n, 0.9)).toBeCloseTo(2 * 0.1 ** 6, 18);
@@ -231,7 +259,8 @@ describe('kstwo: the finite-n Kolmogorov distribution', () => {
 
   test('Smirnov sum matches the exact distribution where the intersection term is negligible', () => {
     // nx² ≥ 4: 2·Pr(D⁺ ≥ x) and Pr(D ≥ x) differ by Pr(D⁺ ≥ x ∧ D⁻ ≥ x), far below 1e-12 here
-    const n = 120, x = Math.sqrt(6 / n);
+    const n = 120,
+      x = Math.sqrt(6 / n);
     expect(Math.abs(2 * K.smirnovSf(n, x) - (1 - K.pomeranzCdf(n, x)))).toBeLessThan(1e-12);
   });
 
@@ -289,24 +318,32 @@ describe('errors', () => {
   });
   test('NaN and non-arrays', () => {
     expect(() => ksTwoSample([1, NaN], [1])).toThrow(usage('ksTwoSample: x holds NaN at index 1'));
-    expect(() => ksTwoSample([1], undefined as unknown as number[])).toThrow(usage('ksTwoSample: y is not an array of numbers'));
+    expect(() => ksTwoSample([1], undefined as unknown as number[])).toThrow(
+      usage('ksTwoSample: y is not an array of numbers'),
+    );
   });
   test('bad options', () => {
-    expect(() => ksTwoSample([1], [2], { alternative: 'two_sided' as KsAlternative }))
-      .toThrow(usage("ksTwoSample: unknown alternative 'two_sided' (two-sided, less, greater)"));
-    expect(() => ksTwoSample([1], [2], { method: 'approx' as KsMethod }))
-      .toThrow(usage("ksTwoSample: unknown method 'approx' (auto, exact, asymp)"));
+    expect(() => ksTwoSample([1], [2], { alternative: 'two_sided' as KsAlternative })).toThrow(
+      usage("ksTwoSample: unknown alternative 'two_sided' (two-sided, less, greater)"),
+    );
+    expect(() => ksTwoSample([1], [2], { method: 'approx' as KsMethod })).toThrow(
+      usage("ksTwoSample: unknown method 'approx' (auto, exact, asymp)"),
+    );
   });
   test('malformed weighted samples', () => {
     const ok = toWeighted([1, 2]);
-    expect(() => ksTwoSampleWeighted({ values: new Float64Array(2), counts: new Float64Array(1) }, ok))
-      .toThrow(usage('ksTwoSampleWeighted: x.values and x.counts differ in length (2 vs 1)'));
-    expect(() => ksTwoSampleWeighted(ok, { values: new Float64Array([1]), counts: new Float64Array([1.5]) }))
-      .toThrow(usage('ksTwoSampleWeighted: y.counts[0] is not a non-negative integer (1.5)'));
-    expect(() => ksTwoSampleWeighted(ok, { values: new Float64Array([1]), counts: new Float64Array([-1]) }))
-      .toThrow(usage('ksTwoSampleWeighted: y.counts[0] is not a non-negative integer (-1)'));
-    expect(() => ksTwoSampleWeighted(ok, { values: new Float64Array([NaN]), counts: new Float64Array([1]) }))
-      .toThrow(usage('ksTwoSampleWeighted: y.values holds NaN at index 0'));
+    expect(() => ksTwoSampleWeighted({ values: new Float64Array(2), counts: new Float64Array(1) }, ok)).toThrow(
+      usage('ksTwoSampleWeighted: x.values and x.counts differ in length (2 vs 1)'),
+    );
+    expect(() => ksTwoSampleWeighted(ok, { values: new Float64Array([1]), counts: new Float64Array([1.5]) })).toThrow(
+      usage('ksTwoSampleWeighted: y.counts[0] is not a non-negative integer (1.5)'),
+    );
+    expect(() => ksTwoSampleWeighted(ok, { values: new Float64Array([1]), counts: new Float64Array([-1]) })).toThrow(
+      usage('ksTwoSampleWeighted: y.counts[0] is not a non-negative integer (-1)'),
+    );
+    expect(() => ksTwoSampleWeighted(ok, { values: new Float64Array([NaN]), counts: new Float64Array([1]) })).toThrow(
+      usage('ksTwoSampleWeighted: y.values holds NaN at index 0'),
+    );
   });
 });
 
@@ -342,8 +379,12 @@ describe('performance', () => {
     const r = ksTwoSampleWeighted(x, y);
     expect(performance.now() - t0).toBeLessThan(100);
     expect(r).toMatchObject({ n: 5_000_600, m: 4_000_600, method: 'asymp' });
-    const diffs = [[5_000_000, 4_000_000], [5_000_300, 4_000_200], [5_000_500, 4_000_500], [5_000_600, 4_000_600]]
-      .map(([i, j]) => i! / 5_000_600 - j! / 4_000_600);
+    const diffs = [
+      [5_000_000, 4_000_000],
+      [5_000_300, 4_000_200],
+      [5_000_500, 4_000_500],
+      [5_000_600, 4_000_600],
+    ].map(([i, j]) => i! / 5_000_600 - j! / 4_000_600);
     expect(r.statistic).toBe(Math.max(...diffs.map(Math.abs)));
   });
 });

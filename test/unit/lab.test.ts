@@ -1,7 +1,16 @@
 /** The pure half of the lab (src/lab/plan.ts): names, addresses, the ip/tc batches, the state record. */
 import { describe, expect, it } from 'vitest';
 import { requireRoot } from '../../src/lab/lab.js';
-import { checkLabName, hostAddresses, labPrefix, parseSubnet, planLab, planUp, shapingCommands, validateState } from '../../src/lab/plan.js';
+import {
+  checkLabName,
+  hostAddresses,
+  labPrefix,
+  parseSubnet,
+  planLab,
+  planUp,
+  shapingCommands,
+  validateState,
+} from '../../src/lab/plan.js';
 
 const at = new Date('2026-01-02T03:04:05.000Z');
 
@@ -18,7 +27,15 @@ describe('lab names and subnets', () => {
     expect(parseSubnet('10.77.0.0/24')).toEqual({ network: 0x0a4d0000, prefixLength: 24 });
     expect(parseSubnet('192.168.128.0/17')).toEqual({ network: 0xc0a88000, prefixLength: 17 });
     expect(() => parseSubnet('10.77.0.5/24')).toThrow('host bits are set (network address is 10.77.0.0/24)');
-    for (const bad of ['10.77.0.0', '10.77.0.0/31', '10.77.0.0/7', '10.77.0.256/24', '10.77.0/24', 'x/24', '10.77.0.0/24/1']) {
+    for (const bad of [
+      '10.77.0.0',
+      '10.77.0.0/31',
+      '10.77.0.0/7',
+      '10.77.0.256/24',
+      '10.77.0/24',
+      'x/24',
+      '10.77.0.0/24/1',
+    ]) {
       expect(() => parseSubnet(bad), bad).toThrow(expect.objectContaining({ code: 'SMIG_ERR_BAD_ADDRESS' }));
     }
   });
@@ -33,7 +50,11 @@ describe('lab names and subnets', () => {
 
 describe('planLab', () => {
   it('records names, namespaces, addresses and shaping', () => {
-    const s = planLab({ name: 'ab', hosts: 2, subnet: '10.9.8.0/24', delayNs: 5_000_000n, lossPct: 0.5, rateBps: 1_250_000 }, 'ip', at);
+    const s = planLab(
+      { name: 'ab', hosts: 2, subnet: '10.9.8.0/24', delayNs: 5_000_000n, lossPct: 0.5, rateBps: 1_250_000 },
+      'ip',
+      at,
+    );
     expect(s).toEqual({
       version: 1,
       name: 'ab',
@@ -53,7 +74,9 @@ describe('planLab', () => {
 
   it('rejects bad counts and shaping values', () => {
     expect(() => planLab({ name: 'x', hosts: 0 })).toThrow('--hosts: expected 1..250, got 0');
-    expect(() => planLab({ name: 'x', hosts: 251, subnet: '10.0.0.0/16' })).toThrow('--hosts: expected 1..250, got 251');
+    expect(() => planLab({ name: 'x', hosts: 251, subnet: '10.0.0.0/16' })).toThrow(
+      '--hosts: expected 1..250, got 251',
+    );
     expect(() => planLab({ name: 'x', hosts: 2.5 })).toThrow(expect.objectContaining({ code: 'SMIG_ERR_USAGE' }));
     expect(() => planLab({ name: 'x', hosts: 2, lossPct: 0 })).toThrow('--loss');
     expect(() => planLab({ name: 'x', hosts: 2, lossPct: 101 })).toThrow('--loss');
@@ -68,19 +91,44 @@ describe('planUp', () => {
   const steps = planUp(state);
 
   it('creates only lab namespaces, and every other ip call runs inside one of them', () => {
-    expect(steps[0]).toEqual({ what: 'create namespaces', argv: ['ip', '-batch', '-'], stdin: 'netns add smig-ab-br\nnetns add smig-ab-h1\nnetns add smig-ab-h2\n' });
+    expect(steps[0]).toEqual({
+      what: 'create namespaces',
+      argv: ['ip', '-batch', '-'],
+      stdin: 'netns add smig-ab-br\nnetns add smig-ab-h1\nnetns add smig-ab-h2\n',
+    });
     for (const s of [...steps.slice(1), ...planUp({ ...state, offloads: 'ethtool' }).slice(1)]) {
-      const ns = s.argv[1] === '-n' ? s.argv[2] : s.argv.slice(0, 3).join(' ') === 'ip netns exec' ? s.argv[3] : undefined;
+      const ns =
+        s.argv[1] === '-n' ? s.argv[2] : s.argv.slice(0, 3).join(' ') === 'ip netns exec' ? s.argv[3] : undefined;
       expect(ns, s.argv.join(' ')).toMatch(/^smig-ab-(br|h\d+)$/);
     }
   });
 
   it('with ethtool: features off on every veth end, from inside its namespace (the path quoted for sh)', () => {
     const e = planUp({ ...state, offloads: 'ethtool' }, "/opt/it's/ethtool");
-    expect(e.map((s) => s.what)).toEqual(['create namespaces', 'build the bridge in smig-ab-br', 'turn offloads off in smig-ab-br', 'set up h1 in smig-ab-h1', 'turn offloads off in smig-ab-h1', 'set up h2 in smig-ab-h2', 'turn offloads off in smig-ab-h2']);
-    expect(e[2]!.argv).toEqual(['ip', 'netns', 'exec', 'smig-ab-br', '/bin/sh', '-c',
-      "'/opt/it'\\''s/ethtool' -K vh1 tx off tso off gso off gro off >/dev/null && '/opt/it'\\''s/ethtool' -K vh2 tx off tso off gso off gro off >/dev/null"]);
-    expect(e[6]!.argv.slice(3)).toEqual(['smig-ab-h2', '/bin/sh', '-c', "'/opt/it'\\''s/ethtool' -K eth0 tx off tso off gso off gro off >/dev/null"]);
+    expect(e.map((s) => s.what)).toEqual([
+      'create namespaces',
+      'build the bridge in smig-ab-br',
+      'turn offloads off in smig-ab-br',
+      'set up h1 in smig-ab-h1',
+      'turn offloads off in smig-ab-h1',
+      'set up h2 in smig-ab-h2',
+      'turn offloads off in smig-ab-h2',
+    ]);
+    expect(e[2]!.argv).toEqual([
+      'ip',
+      'netns',
+      'exec',
+      'smig-ab-br',
+      '/bin/sh',
+      '-c',
+      "'/opt/it'\\''s/ethtool' -K vh1 tx off tso off gso off gro off >/dev/null && '/opt/it'\\''s/ethtool' -K vh2 tx off tso off gso off gro off >/dev/null",
+    ]);
+    expect(e[6]!.argv.slice(3)).toEqual([
+      'smig-ab-h2',
+      '/bin/sh',
+      '-c',
+      "'/opt/it'\\''s/ethtool' -K eth0 tx off tso off gso off gro off >/dev/null",
+    ]);
   });
 
   it('builds the bridge and the veths from inside the bridge namespace, peers straight into the hosts', () => {
@@ -109,28 +157,44 @@ describe('planUp', () => {
     expect(steps[3]).toEqual({
       what: 'set up h2 in smig-ab-h2',
       argv: ['ip', '-n', 'smig-ab-h2', '-batch', '-'],
-      stdin: 'link set lo up\nlink set eth0 addrgenmode none\nlink set eth0 gso_max_segs 1 gro_max_size 0\naddr add 10.77.0.2/24 dev eth0\nlink set eth0 up\n',
+      stdin:
+        'link set lo up\nlink set eth0 addrgenmode none\nlink set eth0 gso_max_segs 1 gro_max_size 0\naddr add 10.77.0.2/24 dev eth0\nlink set eth0 up\n',
     });
   });
 
-  it('shapes every host\'s egress when asked', () => {
+  it("shapes every host's egress when asked", () => {
     const shaped = planUp(planLab({ name: 'ab', hosts: 2, rateBps: 1_250_000 }, 'ip', at));
-    expect(shaped.map((s) => s.what)).toEqual(['create namespaces', 'build the bridge in smig-ab-br', 'set up h1 in smig-ab-h1', "shape h1's link", 'set up h2 in smig-ab-h2', "shape h2's link"]);
-    expect(shaped[5]).toEqual({ what: "shape h2's link", argv: ['tc', '-n', 'smig-ab-h2', '-batch', '-'], stdin: 'qdisc add dev eth0 root handle 1: tbf rate 10000000bit burst 5000 latency 100ms\n' });
+    expect(shaped.map((s) => s.what)).toEqual([
+      'create namespaces',
+      'build the bridge in smig-ab-br',
+      'set up h1 in smig-ab-h1',
+      "shape h1's link",
+      'set up h2 in smig-ab-h2',
+      "shape h2's link",
+    ]);
+    expect(shaped[5]).toEqual({
+      what: "shape h2's link",
+      argv: ['tc', '-n', 'smig-ab-h2', '-batch', '-'],
+      stdin: 'qdisc add dev eth0 root handle 1: tbf rate 10000000bit burst 5000 latency 100ms\n',
+    });
   });
 });
 
 describe('shapingCommands', () => {
-  it('netem for delay and loss, tbf for rate (as netem\'s child when both)', () => {
+  it("netem for delay and loss, tbf for rate (as netem's child when both)", () => {
     expect(shapingCommands({})).toEqual([]);
     expect(shapingCommands({ delayNs: '20000000' })).toEqual(['qdisc add dev eth0 root handle 1: netem delay 20000us']);
-    expect(shapingCommands({ delayNs: '1500', lossPct: 0.5 })).toEqual(['qdisc add dev eth0 root handle 1: netem delay 1us loss 0.5%']);
+    expect(shapingCommands({ delayNs: '1500', lossPct: 0.5 })).toEqual([
+      'qdisc add dev eth0 root handle 1: netem delay 1us loss 0.5%',
+    ]);
     expect(shapingCommands({ lossPct: 2, rateBps: 125_000 })).toEqual([
       'qdisc add dev eth0 root handle 1: netem loss 2%',
       'qdisc add dev eth0 parent 1:1 handle 10: tbf rate 1000000bit burst 3028 latency 100ms',
     ]);
     // burst: one jiffy at HZ=250 of a fast rate (1 Gbit/s = 125 MB/s → 500 kB)
-    expect(shapingCommands({ rateBps: 125e6 })).toEqual(['qdisc add dev eth0 root handle 1: tbf rate 1000000000bit burst 500000 latency 100ms']);
+    expect(shapingCommands({ rateBps: 125e6 })).toEqual([
+      'qdisc add dev eth0 root handle 1: tbf rate 1000000000bit burst 500000 latency 100ms',
+    ]);
   });
 });
 
@@ -154,7 +218,9 @@ describe('validateState', () => {
       [{ ...good, offloads: 'none' }, 'offloads'],
     ];
     for (const [v, why] of cases) {
-      expect(() => validateState(v, '/run/smig/labs/ab.json')).toThrow(`/run/smig/labs/ab.json: not a smig lab state (${why})`);
+      expect(() => validateState(v, '/run/smig/labs/ab.json')).toThrow(
+        `/run/smig/labs/ab.json: not a smig lab state (${why})`,
+      );
     }
   });
 });
@@ -162,8 +228,12 @@ describe('validateState', () => {
 describe('requireRoot', () => {
   it('refuses any uid but 0 with exit status 2', () => {
     expect(() => requireRoot('smig lab up', 0)).not.toThrow();
-    expect(() => requireRoot('smig lab up', 1000)).toThrow(expect.objectContaining({
-      code: 'SMIG_ERR_PERMISSION', exitCode: 2, message: 'smig lab up needs root (it creates network namespaces); run it with sudo',
-    }));
+    expect(() => requireRoot('smig lab up', 1000)).toThrow(
+      expect.objectContaining({
+        code: 'SMIG_ERR_PERMISSION',
+        exitCode: 2,
+        message: 'smig lab up needs root (it creates network namespaces); run it with sudo',
+      }),
+    );
   });
 });

@@ -1,24 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { SmigError } from '../../src/errors.js';
 import {
-  FrameDecoder,
-  FrameType,
-  MAX_TEXT_BYTES,
-  ProtocolState,
-  WIRE_ERROR_CODES,
   decodeMessage,
   encodeMessage,
   encodeMessageBytes,
   errorMessageFor,
+  FrameDecoder,
+  FrameType,
   frameTypeName,
+  type LinkRole,
+  MAX_TEXT_BYTES,
+  type Message,
+  ProtocolState,
   peerError,
+  type SessionLayout,
   sameSessionId,
   sessionIdHex,
   toWireText,
+  WIRE_ERROR_CODES,
   wireErrorName,
-  type LinkRole,
-  type Message,
-  type SessionLayout,
 } from '../../src/protocol/index.js';
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
@@ -77,10 +77,18 @@ const VECTORS: [string, Message, string][] = [
     { type: T.DATA_SEGMENT, sessionId: ID, index: 4, offset: 2 ** 32, bytes: hex('ffee') },
     `0000001c 04 ${ID_HEX} 04 0000000100000000 ffee`,
   ],
-  ['KEY_SEGMENT', { type: T.KEY_SEGMENT, sessionId: ID, index: 1, share: hex('010203') }, `00000015 05 ${ID_HEX} 01 010203`],
+  [
+    'KEY_SEGMENT',
+    { type: T.KEY_SEGMENT, sessionId: ID, index: 1, share: hex('010203') },
+    `00000015 05 ${ID_HEX} 01 010203`,
+  ],
   ['PROGRESS 2^53-1', { type: T.PROGRESS, offset: Number.MAX_SAFE_INTEGER }, '00000009 06 001fffffffffffff'],
   ['END', { type: T.END, length: 1000, sha256: null }, '00000009 07 00000000000003e8'],
-  ['END with sha256', { type: T.END, length: 3, sha256: new Uint8Array(32).fill(0x11) }, `00000029 07 0000000000000003 ${'11'.repeat(32)}`],
+  [
+    'END with sha256',
+    { type: T.END, length: 3, sha256: new Uint8Array(32).fill(0x11) },
+    `00000029 07 0000000000000003 ${'11'.repeat(32)}`,
+  ],
   [
     'DONE ok with exit status',
     { type: T.DONE, ok: true, sha256: new Uint8Array(32).fill(0x22), length: 3, exitStatus: 0, message: 'ok' },
@@ -98,7 +106,15 @@ const VECTORS: [string, Message, string][] = [
   ],
   [
     'DONE ok with a receipt',
-    { type: T.DONE, ok: true, sha256: new Uint8Array(32).fill(0x22), length: 3, exitStatus: null, receipt: Uint8Array.from([2, 0xaa, 0xbb]), message: 'ok' },
+    {
+      type: T.DONE,
+      ok: true,
+      sha256: new Uint8Array(32).fill(0x22),
+      length: 3,
+      exitStatus: null,
+      receipt: Uint8Array.from([2, 0xaa, 0xbb]),
+      message: 'ok',
+    },
     `00000034 08 05 ${'22'.repeat(32)} 0000000000000003 00000000 03 02aabb 6f6b`,
   ],
   ['ERROR', { type: T.ERROR, code: 5, message: 'bad' }, '00000006 09 0005 626164'],
@@ -121,15 +137,42 @@ describe('hand-written vectors', () => {
 
 describe('round trips', () => {
   const samples: Message[] = [
-    { type: T.SESSION, sessionId: ID, role: 'data-relay', leader: 'relay-3.lab.example:65535', index: 254, layout: { dataRelays: 255, keyRelays: 255, threshold: 255 } },
-    { type: T.SESSION, sessionId: ID, role: 'leader', via: 'data-relay', index: 0, layout: { dataRelays: 1, keyRelays: 1, threshold: 1 } },
-    { type: T.SESSION, sessionId: ID, role: 'destination', name: 'vm image ünïcødé 🐧.qcow2', length: Number.MAX_SAFE_INTEGER },
+    {
+      type: T.SESSION,
+      sessionId: ID,
+      role: 'data-relay',
+      leader: 'relay-3.lab.example:65535',
+      index: 254,
+      layout: { dataRelays: 255, keyRelays: 255, threshold: 255 },
+    },
+    {
+      type: T.SESSION,
+      sessionId: ID,
+      role: 'leader',
+      via: 'data-relay',
+      index: 0,
+      layout: { dataRelays: 1, keyRelays: 1, threshold: 1 },
+    },
+    {
+      type: T.SESSION,
+      sessionId: ID,
+      role: 'destination',
+      name: 'vm image ünïcødé 🐧.qcow2',
+      length: Number.MAX_SAFE_INTEGER,
+    },
     { type: T.DATA, offset: Number.MAX_SAFE_INTEGER - 1, bytes: hex('00') },
     { type: T.DATA, offset: 123_456_789_012, bytes: new Uint8Array(20_000).fill(0x5a) },
     { type: T.KEY, share: new Uint8Array(256).fill(1) },
     { type: T.KEY_SEGMENT, sessionId: ID, index: 254, share: new Uint8Array(33).fill(2) },
     { type: T.PROGRESS, offset: 0 },
-    { type: T.DONE, ok: true, sha256: new Uint8Array(32).fill(3), length: 2 ** 40, exitStatus: null, message: 'é'.repeat(512) },
+    {
+      type: T.DONE,
+      ok: true,
+      sha256: new Uint8Array(32).fill(3),
+      length: 2 ** 40,
+      exitStatus: null,
+      message: 'é'.repeat(512),
+    },
     { type: T.ERROR, code: 0xffff, message: 'x'.repeat(MAX_TEXT_BYTES) },
     { type: T.PAD, length: 0 },
     { type: T.PAD, length: 100_000 },
@@ -185,56 +228,156 @@ describe('round trips', () => {
 describe('decodeMessage refuses malformed bodies, naming the field', () => {
   const session = (rest: string): Uint8Array => hex(`02 ${ID_HEX} ${rest}`);
   const cases: [string, number, Uint8Array, string][] = [
-    ['version', T.SESSION, hex(`01 ${ID_HEX} 01 03 683a31 02 050302`), 'SESSION.version: 1 is not supported (this is 2)'],
+    [
+      'version',
+      T.SESSION,
+      hex(`01 ${ID_HEX} 01 03 683a31 02 050302`),
+      'SESSION.version: 1 is not supported (this is 2)',
+    ],
     ['role', T.SESSION, session('09'), 'SESSION.role: 9 is not a role (1..4)'],
     ['leader without port', T.SESSION, session('01 01 68 02 050302'), "SESSION.leader: 'h' is not host:port"],
     ['leader port 0', T.SESSION, session('01 03 683a30 02 050302'), "SESSION.leader: 'h:0' is not host:port"],
-    ['leader port 65536', T.SESSION, session('01 07 683a3635353336 02 050302'), "SESSION.leader: 'h:65536' is not host:port"],
+    [
+      'leader port 65536',
+      T.SESSION,
+      session('01 07 683a3635353336 02 050302'),
+      "SESSION.leader: 'h:65536' is not host:port",
+    ],
     ['leader bad UTF-8', T.SESSION, session('01 03 ff3a31 02 050302'), 'SESSION.leader: not valid UTF-8'],
     ['data relay index = count', T.SESSION, session('01 03 683a31 05 050302'), 'SESSION.index: 5 is out of range 0..4'],
     ['key relay index = count', T.SESSION, session('02 03 683a31 03 050302'), 'SESSION.index: 3 is out of range 0..2'],
-    ['threshold > key relays', T.SESSION, session('01 03 683a31 00 050304'), 'SESSION.layout.threshold: 4 is out of range 1..3'],
+    [
+      'threshold > key relays',
+      T.SESSION,
+      session('01 03 683a31 00 050304'),
+      'SESSION.layout.threshold: 4 is out of range 1..3',
+    ],
     ['threshold 0', T.SESSION, session('01 03 683a31 00 050300'), 'SESSION.layout.threshold: 0 is out of range 1..3'],
-    ['no data relays', T.SESSION, session('01 03 683a31 00 000302'), 'SESSION.layout.dataRelays: 0 is out of range 1..255'],
+    [
+      'no data relays',
+      T.SESSION,
+      session('01 03 683a31 00 000302'),
+      'SESSION.layout.dataRelays: 0 is out of range 1..255',
+    ],
     ['via', T.SESSION, session('03 03 00 050302'), 'SESSION.via: 3 is not 1 (data-relay) or 2 (key-relay)'],
     ['leader index = count', T.SESSION, session('03 01 05 050302'), 'SESSION.index: 5 is out of range 0..4'],
     ['name ..', T.SESSION, session('04 02 2e2e 00 0000000000000000'), "SESSION.name: '..' is not a plain file name"],
-    ['name with /', T.SESSION, session('04 03 612f62 00 0000000000000000'), "SESSION.name: 'a/b' is not a plain file name"],
-    ['name with \\', T.SESSION, session('04 03 615c62 00 0000000000000000'), "SESSION.name: 'a\\b' is not a plain file name"],
+    [
+      'name with /',
+      T.SESSION,
+      session('04 03 612f62 00 0000000000000000'),
+      "SESSION.name: 'a/b' is not a plain file name",
+    ],
+    [
+      'name with \\',
+      T.SESSION,
+      session('04 03 615c62 00 0000000000000000'),
+      "SESSION.name: 'a\\b' is not a plain file name",
+    ],
     ['empty name', T.SESSION, session('04 00 00 0000000000000000'), "SESSION.name: '' is not a plain file name"],
-    ['name with newline', T.SESSION, session('04 03 610a62 00 0000000000000000'), 'SESSION.name: contains a control character'],
-    ['name with C1 CSI', T.SESSION, session('04 03 61c29b 00 0000000000000000'), 'SESSION.name: contains a control character'],
+    [
+      'name with newline',
+      T.SESSION,
+      session('04 03 610a62 00 0000000000000000'),
+      'SESSION.name: contains a control character',
+    ],
+    [
+      'name with C1 CSI',
+      T.SESSION,
+      session('04 03 61c29b 00 0000000000000000'),
+      'SESSION.name: contains a control character',
+    ],
     ['destination flags', T.SESSION, session('04 01 61 02 0000000000000000'), 'SESSION.flags: unknown bits 0x2'],
-    ['unknown length not 0', T.SESSION, session('04 01 61 00 0000000000000005'), 'SESSION.length: must be 0 when not known'],
+    [
+      'unknown length not 0',
+      T.SESSION,
+      session('04 01 61 00 0000000000000005'),
+      'SESSION.length: must be 0 when not known',
+    ],
     ['length > 2^53-1', T.SESSION, session('04 01 61 01 0020000000000000'), 'SESSION.length: exceeds 2^53-1'],
-    ['SESSION trailing byte', T.SESSION, session('01 03 683a31 02 050302 00'), 'SESSION: 1 trailing byte after offset 26'],
-    ['SESSION truncated id', T.SESSION, hex('02 0001'), 'SESSION.sessionId: truncated: needs 16 bytes at offset 1, body has 3'],
-    ['SESSION truncated string', T.SESSION, session('01 05 683a31'), 'SESSION.leader: truncated: needs 5 bytes at offset 19, body has 22'],
+    [
+      'SESSION trailing byte',
+      T.SESSION,
+      session('01 03 683a31 02 050302 00'),
+      'SESSION: 1 trailing byte after offset 26',
+    ],
+    [
+      'SESSION truncated id',
+      T.SESSION,
+      hex('02 0001'),
+      'SESSION.sessionId: truncated: needs 16 bytes at offset 1, body has 3',
+    ],
+    [
+      'SESSION truncated string',
+      T.SESSION,
+      session('01 05 683a31'),
+      'SESSION.leader: truncated: needs 5 bytes at offset 19, body has 22',
+    ],
     ['DATA empty', T.DATA, hex('0000000000000000'), 'DATA.bytes: empty'],
     ['DATA truncated offset', T.DATA, hex('00000000'), 'DATA.offset: truncated: needs 8 bytes at offset 0, body has 4'],
     ['DATA past 2^53-1', T.DATA, hex('001fffffffffffff 0102'), 'DATA: offset + length exceeds 2^53-1'],
     ['KEY empty', T.KEY, new Uint8Array(0), 'KEY.share: empty'],
     ['KEY too long', T.KEY, new Uint8Array(257), 'KEY.share: 257 bytes, at most 256 allowed'],
-    ['DATA_SEGMENT index 255', T.DATA_SEGMENT, hex(`${ID_HEX} ff 0000000000000000 01`), 'DATA_SEGMENT.index: 255 is out of range 0..254'],
+    [
+      'DATA_SEGMENT index 255',
+      T.DATA_SEGMENT,
+      hex(`${ID_HEX} ff 0000000000000000 01`),
+      'DATA_SEGMENT.index: 255 is out of range 0..254',
+    ],
     ['DATA_SEGMENT empty', T.DATA_SEGMENT, hex(`${ID_HEX} 00 0000000000000000`), 'DATA_SEGMENT.bytes: empty'],
     ['KEY_SEGMENT empty', T.KEY_SEGMENT, hex(`${ID_HEX} 00`), 'KEY_SEGMENT.share: empty'],
     ['PROGRESS > 2^53-1', T.PROGRESS, hex('0020000000000000'), 'PROGRESS.offset: exceeds 2^53-1'],
     ['PROGRESS trailing', T.PROGRESS, hex('0000000000000000 00'), 'PROGRESS: 1 trailing byte after offset 8'],
     ['END 9 bytes', T.END, hex('000000000000000000'), 'END: body of 9 bytes, expected 8 or 40'],
     ['DONE flags', T.DONE, hex(`08 ${'00'.repeat(32)} 0000000000000000 00000000`), 'DONE.flags: unknown bits 0x8'],
-    ['DONE receipt length 0', T.DONE, hex(`05 ${'00'.repeat(32)} 0000000000000000 00000000 00`), 'DONE.receipt.length: 0 is out of range 1..65'],
-    ['DONE receipt too long', T.DONE, hex(`05 ${'00'.repeat(32)} 0000000000000000 00000000 42 ${'00'.repeat(66)}`), 'DONE.receipt.length: 66 is out of range 1..65'],
-    ['DONE absent status not 0', T.DONE, hex(`01 ${'00'.repeat(32)} 0000000000000000 00000001`), 'DONE.exitStatus: must be 0 when absent'],
-    ['DONE truncated', T.DONE, hex(`01 ${'00'.repeat(32)} 0000000000000000 0000`), 'DONE.exitStatus: truncated: needs 4 bytes at offset 41, body has 43'],
-    ['DONE message control char', T.DONE, hex(`01 ${'00'.repeat(32)} 0000000000000000 00000000 611b5b32`), 'DONE.message: contains a control character'],
+    [
+      'DONE receipt length 0',
+      T.DONE,
+      hex(`05 ${'00'.repeat(32)} 0000000000000000 00000000 00`),
+      'DONE.receipt.length: 0 is out of range 1..65',
+    ],
+    [
+      'DONE receipt too long',
+      T.DONE,
+      hex(`05 ${'00'.repeat(32)} 0000000000000000 00000000 42 ${'00'.repeat(66)}`),
+      'DONE.receipt.length: 66 is out of range 1..65',
+    ],
+    [
+      'DONE absent status not 0',
+      T.DONE,
+      hex(`01 ${'00'.repeat(32)} 0000000000000000 00000001`),
+      'DONE.exitStatus: must be 0 when absent',
+    ],
+    [
+      'DONE truncated',
+      T.DONE,
+      hex(`01 ${'00'.repeat(32)} 0000000000000000 0000`),
+      'DONE.exitStatus: truncated: needs 4 bytes at offset 41, body has 43',
+    ],
+    [
+      'DONE message control char',
+      T.DONE,
+      hex(`01 ${'00'.repeat(32)} 0000000000000000 00000000 611b5b32`),
+      'DONE.message: contains a control character',
+    ],
     ['ERROR 1 byte', T.ERROR, hex('00'), 'ERROR.code: truncated: needs 2 bytes at offset 0, body has 1'],
-    ['ERROR message too long', T.ERROR, new Uint8Array(2 + 1025).fill(0x41), 'ERROR.message: 1025 bytes, at most 1024 allowed'],
+    [
+      'ERROR message too long',
+      T.ERROR,
+      new Uint8Array(2 + 1025).fill(0x41),
+      'ERROR.message: 1025 bytes, at most 1024 allowed',
+    ],
     ['ERROR bad UTF-8', T.ERROR, hex('0001 c3'), 'ERROR.message: not valid UTF-8'],
     ['INSTRUCT array', T.INSTRUCT, new TextEncoder().encode('[1]'), 'INSTRUCT.payload: not a JSON object'],
     ['INSTRUCT null', T.INSTRUCT, new TextEncoder().encode('null'), 'INSTRUCT.payload: not a JSON object'],
     ['STATUS not JSON', T.STATUS, new TextEncoder().encode('{"a":'), 'STATUS.payload: not valid JSON'],
     ['STATUS bad UTF-8', T.STATUS, hex('7bff7d'), 'STATUS.payload: not valid UTF-8'],
-    ['STATUS too large', T.STATUS, new Uint8Array(65537).fill(0x20), 'STATUS.payload: 65537 bytes, at most 65536 allowed'],
+    [
+      'STATUS too large',
+      T.STATUS,
+      new Uint8Array(65537).fill(0x20),
+      'STATUS.payload: 65537 bytes, at most 65536 allowed',
+    ],
     ['PING trailing', T.PING, hex('0000000100'), 'PING: 1 trailing byte after offset 4'],
     ['PONG truncated', T.PONG, hex('000000'), 'PONG.seq: truncated: needs 4 bytes at offset 0, body has 3'],
   ];
@@ -256,51 +399,112 @@ describe('decodeMessage refuses malformed bodies, naming the field', () => {
       }
     }
     const done = hex(VECTORS.find(([n]) => n === 'DONE ok with exit status')![2]).subarray(5);
-    for (let n = 0; n < 45; n++) expectSmig(() => decodeMessage(T.DONE, done.subarray(0, n)), 'SMIG_ERR_FRAME_MALFORMED');
+    for (let n = 0; n < 45; n++)
+      expectSmig(() => decodeMessage(T.DONE, done.subarray(0, n)), 'SMIG_ERR_FRAME_MALFORMED');
     const seg = hex(VECTORS.find(([n]) => n === 'DATA_SEGMENT at 2^32')![2]).subarray(5);
-    for (let n = 0; n < 26; n++) expectSmig(() => decodeMessage(T.DATA_SEGMENT, seg.subarray(0, n)), 'SMIG_ERR_FRAME_MALFORMED');
+    for (let n = 0; n < 26; n++)
+      expectSmig(() => decodeMessage(T.DATA_SEGMENT, seg.subarray(0, n)), 'SMIG_ERR_FRAME_MALFORMED');
   });
 });
 
 describe('encodeMessage validates with the same rules', () => {
   const dest = (name: string): Message => ({ type: T.SESSION, sessionId: ID, role: 'destination', name, length: null });
   it('names the field', () => {
-    expectSmig(() => encodeMessage(dest('x'.repeat(256))), 'SMIG_ERR_FRAME_MALFORMED', 'SESSION.name: 256 bytes, at most 255 allowed');
-    expectSmig(() => encodeMessage(dest('a\ud800b')), 'SMIG_ERR_FRAME_MALFORMED', 'SESSION.name: not valid Unicode (lone surrogate)');
-    expectSmig(() => encodeMessage(dest('../etc')), 'SMIG_ERR_FRAME_MALFORMED', "SESSION.name: '../etc' is not a plain file name");
+    expectSmig(
+      () => encodeMessage(dest('x'.repeat(256))),
+      'SMIG_ERR_FRAME_MALFORMED',
+      'SESSION.name: 256 bytes, at most 255 allowed',
+    );
+    expectSmig(
+      () => encodeMessage(dest('a\ud800b')),
+      'SMIG_ERR_FRAME_MALFORMED',
+      'SESSION.name: not valid Unicode (lone surrogate)',
+    );
+    expectSmig(
+      () => encodeMessage(dest('../etc')),
+      'SMIG_ERR_FRAME_MALFORMED',
+      "SESSION.name: '../etc' is not a plain file name",
+    );
     expectSmig(
       () => encodeMessage({ type: T.SESSION, sessionId: ID.subarray(1), role: 'destination', name: 'a', length: null }),
       'SMIG_ERR_FRAME_MALFORMED',
       'SESSION.sessionId: 15 bytes, expected 16',
     );
     expectSmig(
-      () => encodeMessage({ type: T.SESSION, sessionId: ID, role: 'key-relay', leader: 'h:1', index: 3, layout: LAYOUT }),
+      () =>
+        encodeMessage({ type: T.SESSION, sessionId: ID, role: 'key-relay', leader: 'h:1', index: 3, layout: LAYOUT }),
       'SMIG_ERR_FRAME_MALFORMED',
       'SESSION.index: 3 is out of range 0..2',
     );
     expectSmig(
-      () => encodeMessage({ type: T.SESSION, sessionId: ID, role: 'data-relay', leader: 'nohost', index: 0, layout: LAYOUT }),
+      () =>
+        encodeMessage({
+          type: T.SESSION,
+          sessionId: ID,
+          role: 'data-relay',
+          leader: 'nohost',
+          index: 0,
+          layout: LAYOUT,
+        }),
       'SMIG_ERR_FRAME_MALFORMED',
       "SESSION.leader: 'nohost' is not host:port",
     );
-    expectSmig(() => encodeMessage({ type: T.DATA, offset: -1, bytes: hex('00') }), 'SMIG_ERR_FRAME_MALFORMED', 'DATA.offset: -1 is out of range 0..9007199254740991');
+    expectSmig(
+      () => encodeMessage({ type: T.DATA, offset: -1, bytes: hex('00') }),
+      'SMIG_ERR_FRAME_MALFORMED',
+      'DATA.offset: -1 is out of range 0..9007199254740991',
+    );
     expectSmig(() => encodeMessage({ type: T.DATA, offset: 1.5, bytes: hex('00') }), 'SMIG_ERR_FRAME_MALFORMED');
-    expectSmig(() => encodeMessage({ type: T.DATA, offset: 0, bytes: new Uint8Array(0) }), 'SMIG_ERR_FRAME_MALFORMED', 'DATA.bytes: empty');
-    expectSmig(() => encodeMessage({ type: T.END, length: 1, sha256: new Uint8Array(31) }), 'SMIG_ERR_FRAME_MALFORMED', 'END.sha256: 31 bytes, expected 32');
-    expectSmig(() => encodeMessage({ type: T.ERROR, code: 65536, message: '' }), 'SMIG_ERR_FRAME_MALFORMED', 'ERROR.code: 65536 is out of range 0..65535');
-    expectSmig(() => encodeMessage({ type: T.ERROR, code: 1, message: 'two\nlines' }), 'SMIG_ERR_FRAME_MALFORMED', 'ERROR.message: contains a control character');
-    expectSmig(() => encodeMessage({ type: T.PING, seq: 2 ** 32 }), 'SMIG_ERR_FRAME_MALFORMED', 'PING.seq: 4294967296 is out of range 0..4294967295');
+    expectSmig(
+      () => encodeMessage({ type: T.DATA, offset: 0, bytes: new Uint8Array(0) }),
+      'SMIG_ERR_FRAME_MALFORMED',
+      'DATA.bytes: empty',
+    );
+    expectSmig(
+      () => encodeMessage({ type: T.END, length: 1, sha256: new Uint8Array(31) }),
+      'SMIG_ERR_FRAME_MALFORMED',
+      'END.sha256: 31 bytes, expected 32',
+    );
+    expectSmig(
+      () => encodeMessage({ type: T.ERROR, code: 65536, message: '' }),
+      'SMIG_ERR_FRAME_MALFORMED',
+      'ERROR.code: 65536 is out of range 0..65535',
+    );
+    expectSmig(
+      () => encodeMessage({ type: T.ERROR, code: 1, message: 'two\nlines' }),
+      'SMIG_ERR_FRAME_MALFORMED',
+      'ERROR.message: contains a control character',
+    );
+    expectSmig(
+      () => encodeMessage({ type: T.PING, seq: 2 ** 32 }),
+      'SMIG_ERR_FRAME_MALFORMED',
+      'PING.seq: 4294967296 is out of range 0..4294967295',
+    );
   });
 
   it('refuses payloads JSON cannot carry', () => {
-    expectSmig(() => encodeMessage({ type: T.INSTRUCT, payload: [1] as unknown as Record<string, unknown> }), 'SMIG_ERR_FRAME_MALFORMED', 'INSTRUCT.payload: not a JSON object');
+    expectSmig(
+      () => encodeMessage({ type: T.INSTRUCT, payload: [1] as unknown as Record<string, unknown> }),
+      'SMIG_ERR_FRAME_MALFORMED',
+      'INSTRUCT.payload: not a JSON object',
+    );
     expectSmig(() => encodeMessage({ type: T.STATUS, payload: { n: 1n } }), 'SMIG_ERR_FRAME_MALFORMED');
-    expectSmig(() => encodeMessage({ type: T.STATUS, payload: { s: 'x'.repeat(65536) } }), 'SMIG_ERR_FRAME_MALFORMED', 'STATUS.payload: 65544 bytes, at most 65536 allowed');
+    expectSmig(
+      () => encodeMessage({ type: T.STATUS, payload: { s: 'x'.repeat(65536) } }),
+      'SMIG_ERR_FRAME_MALFORMED',
+      'STATUS.payload: 65544 bytes, at most 65536 allowed',
+    );
   });
 
   it('refuses a frame over the maximum with SMIG_ERR_FRAME_TOO_LARGE', () => {
-    expectSmig(() => encodeMessage({ type: T.DATA, offset: 0, bytes: new Uint8Array(42) }, 50), 'SMIG_ERR_FRAME_TOO_LARGE', 'DATA frame: length 51 exceeds the maximum 50');
-    expect(encodeMessage({ type: T.DATA, offset: 0, bytes: new Uint8Array(41) }, 50)[0]!.subarray(0, 4)).toEqual(hex('00000032'));
+    expectSmig(
+      () => encodeMessage({ type: T.DATA, offset: 0, bytes: new Uint8Array(42) }, 50),
+      'SMIG_ERR_FRAME_TOO_LARGE',
+      'DATA frame: length 51 exceeds the maximum 50',
+    );
+    expect(encodeMessage({ type: T.DATA, offset: 0, bytes: new Uint8Array(41) }, 50)[0]!.subarray(0, 4)).toEqual(
+      hex('00000032'),
+    );
     expectSmig(() => encodeMessage({ type: T.PAD, length: 2 ** 32 }), 'SMIG_ERR_FRAME_TOO_LARGE');
   });
 });
@@ -315,11 +519,18 @@ describe('error helpers', () => {
   });
 
   it('errorMessageFor maps codes and sanitizes; peerError wraps what a peer reported', () => {
-    expect(errorMessageFor(new SmigError('SMIG_ERR_AUTH', 'bad tag\nat segment 3'))).toEqual({ type: T.ERROR, code: 7, message: 'bad tag at segment 3' });
+    expect(errorMessageFor(new SmigError('SMIG_ERR_AUTH', 'bad tag\nat segment 3'))).toEqual({
+      type: T.ERROR,
+      code: 7,
+      message: 'bad tag at segment 3',
+    });
     expect(errorMessageFor(new Error('boom'))).toEqual({ type: T.ERROR, code: 0, message: 'boom' });
     expect(errorMessageFor(new SmigError('SMIG_ERR_USAGE', 'u')).code).toBe(0);
     const err = peerError({ type: T.ERROR, code: 7, message: 'bad tag' }, 'leader 127.0.0.1:7000');
-    expect(err).toMatchObject({ code: 'SMIG_ERR_PEER', message: 'leader 127.0.0.1:7000 reported SMIG_ERR_AUTH: bad tag' });
+    expect(err).toMatchObject({
+      code: 'SMIG_ERR_PEER',
+      message: 'leader 127.0.0.1:7000 reported SMIG_ERR_AUTH: bad tag',
+    });
     expect(wireErrorName(0)).toBe('unspecified');
     expect(wireErrorName(999)).toBe('code 999');
     const numbers = Object.values(WIRE_ERROR_CODES);
@@ -348,7 +559,22 @@ describe('ProtocolState', () => {
       return (err as SmigError).message;
     }
   }
-  const { SESSION, DATA, KEY, DATA_SEGMENT, KEY_SEGMENT, PROGRESS, END, DONE, ERROR, PAD, INSTRUCT, STATUS, PING, PONG } = T;
+  const {
+    SESSION,
+    DATA,
+    KEY,
+    DATA_SEGMENT,
+    KEY_SEGMENT,
+    PROGRESS,
+    END,
+    DONE,
+    ERROR,
+    PAD,
+    INSTRUCT,
+    STATUS,
+    PING,
+    PONG,
+  } = T;
 
   it('accepts each role’s grammar, with PAD/PING/PONG anywhere', () => {
     expect(run('data-relay', [PAD, SESSION, DATA, PING, DATA, PAD, END, PONG])).toBe('ok');
@@ -366,15 +592,25 @@ describe('ProtocolState', () => {
   it('refuses out-of-order frames with a message naming role, frame and position', () => {
     expect(run('data-relay', [DATA])).toBe('data-relay link: DATA before SESSION (expected SESSION)');
     expect(run('data-relay', [SESSION, SESSION])).toBe('data-relay link: SESSION after SESSION (expected DATA or END)');
-    expect(run('data-relay', [SESSION, DATA, END, DATA])).toBe('data-relay link: DATA after END (expected nothing more)');
+    expect(run('data-relay', [SESSION, DATA, END, DATA])).toBe(
+      'data-relay link: DATA after END (expected nothing more)',
+    );
     expect(run('data-relay', [SESSION, KEY])).toBe('data-relay link: KEY after SESSION (expected DATA or END)');
     expect(run('key-relay', [SESSION, KEY, KEY])).toBe('key-relay link: KEY after KEY (expected END)');
     expect(run('key-relay', [SESSION, END])).toBe('key-relay link: END after SESSION (expected KEY)');
     expect(run('key-relay', [KEY])).toBe('key-relay link: KEY before SESSION (expected SESSION)');
-    expect(run('leader', [SESSION, DATA_SEGMENT, KEY_SEGMENT])).toBe('leader link: KEY_SEGMENT after DATA_SEGMENT (expected DATA_SEGMENT or END)');
-    expect(run('leader', [SESSION, KEY_SEGMENT, KEY_SEGMENT])).toBe('leader link: KEY_SEGMENT after KEY_SEGMENT (expected END)');
-    expect(run('leader', [SESSION, DATA])).toBe('leader link: DATA after SESSION (expected DATA_SEGMENT or KEY_SEGMENT or END)');
-    expect(run('destination', [SESSION, DATA_SEGMENT])).toBe('destination link: DATA_SEGMENT after SESSION (expected DATA or END)');
+    expect(run('leader', [SESSION, DATA_SEGMENT, KEY_SEGMENT])).toBe(
+      'leader link: KEY_SEGMENT after DATA_SEGMENT (expected DATA_SEGMENT or END)',
+    );
+    expect(run('leader', [SESSION, KEY_SEGMENT, KEY_SEGMENT])).toBe(
+      'leader link: KEY_SEGMENT after KEY_SEGMENT (expected END)',
+    );
+    expect(run('leader', [SESSION, DATA])).toBe(
+      'leader link: DATA after SESSION (expected DATA_SEGMENT or KEY_SEGMENT or END)',
+    );
+    expect(run('destination', [SESSION, DATA_SEGMENT])).toBe(
+      'destination link: DATA_SEGMENT after SESSION (expected DATA or END)',
+    );
     expect(run('reply', [SESSION])).toBe('reply link: SESSION at the start (expected PROGRESS or DONE)');
     expect(run('reply', [DONE, PROGRESS])).toBe('reply link: PROGRESS after DONE (expected nothing more)');
     expect(run('control', [DATA])).toBe('control link: DATA at the start (expected INSTRUCT or STATUS)');
@@ -386,7 +622,9 @@ describe('ProtocolState', () => {
       expect(run(role, [ERROR])).toBe('ok');
     }
     expect(run('data-relay', [SESSION, DATA, END, ERROR])).toBe('ok');
-    expect(run('data-relay', [SESSION, ERROR, PING])).toBe('data-relay link: PING after ERROR (expected nothing after ERROR)');
+    expect(run('data-relay', [SESSION, ERROR, PING])).toBe(
+      'data-relay link: PING after ERROR (expected nothing after ERROR)',
+    );
     expect(run('reply', [ERROR, ERROR])).toBe('reply link: ERROR after ERROR (expected nothing after ERROR)');
   });
 
@@ -405,7 +643,12 @@ describe('ProtocolState', () => {
 
     const r = new ProtocolState('reply');
     r.accept(PROGRESS);
-    expect(() => r.checkClose()).toThrowError(expect.objectContaining({ code: 'SMIG_ERR_PROTOCOL_STATE', message: 'reply link: closed after PROGRESS (expected PROGRESS or DONE)' }));
+    expect(() => r.checkClose()).toThrowError(
+      expect.objectContaining({
+        code: 'SMIG_ERR_PROTOCOL_STATE',
+        message: 'reply link: closed after PROGRESS (expected PROGRESS or DONE)',
+      }),
+    );
     r.accept(ERROR);
     expect(r.failed).toBe(true);
     expect(r.complete).toBe(false);
@@ -422,7 +665,14 @@ describe('a session over in-memory links (the API the roles use)', () => {
     const ciphertext = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
     // source side: what it writes to data relay 0
     const toRelay: Uint8Array[] = [
-      ...encodeMessage({ type: T.SESSION, sessionId: ID, role: 'data-relay', leader: '127.0.0.1:7001', index: 0, layout: LAYOUT }),
+      ...encodeMessage({
+        type: T.SESSION,
+        sessionId: ID,
+        role: 'data-relay',
+        leader: '127.0.0.1:7001',
+        index: 0,
+        layout: LAYOUT,
+      }),
       ...encodeMessage({ type: T.DATA, offset: 0, bytes: ciphertext.subarray(0, 200) }),
       ...encodeMessage({ type: T.PAD, length: 17 }),
       ...encodeMessage({ type: T.DATA, offset: 200, bytes: ciphertext.subarray(200) }),
@@ -439,9 +689,20 @@ describe('a session over in-memory links (the API the roles use)', () => {
         const msg = decodeMessage(type, body);
         if (msg.type === T.SESSION && msg.role === 'data-relay') {
           session = msg;
-          toLeader.push(...encodeMessage({ type: T.SESSION, sessionId: msg.sessionId, role: 'leader', via: 'data-relay', index: msg.index, layout: msg.layout }));
+          toLeader.push(
+            ...encodeMessage({
+              type: T.SESSION,
+              sessionId: msg.sessionId,
+              role: 'leader',
+              via: 'data-relay',
+              index: msg.index,
+              layout: msg.layout,
+            }),
+          );
         } else if (msg.type === T.DATA) {
-          toLeader.push(...encodeMessage({ type: T.DATA_SEGMENT, sessionId: ID, index: 0, offset: msg.offset, bytes: msg.bytes }));
+          toLeader.push(
+            ...encodeMessage({ type: T.DATA_SEGMENT, sessionId: ID, index: 0, offset: msg.offset, bytes: msg.bytes }),
+          );
         } else if (msg.type === T.END) {
           toLeader.push(...encodeMessage(msg));
         }
@@ -468,7 +729,16 @@ describe('a session over in-memory links (the API the roles use)', () => {
           back.push(...encodeMessage({ type: T.PROGRESS, offset: contiguous }));
         } else if (msg.type === T.END) {
           expect(msg.length).toBe(contiguous);
-          back.push(...encodeMessage({ type: T.DONE, ok: true, sha256: new Uint8Array(32), length: 300, exitStatus: 0, message: '' }));
+          back.push(
+            ...encodeMessage({
+              type: T.DONE,
+              ok: true,
+              sha256: new Uint8Array(32),
+              length: 300,
+              exitStatus: 0,
+              message: '',
+            }),
+          );
         }
       },
     });
@@ -480,7 +750,9 @@ describe('a session over in-memory links (the API the roles use)', () => {
     // source side of the relay link reads the replies (forwarded verbatim by the relay)
     const replyState = new ProtocolState('reply');
     const replies: Message[] = [];
-    const source = new FrameDecoder({ onFrame: (type, body) => (replyState.accept(type), replies.push(decodeMessage(type, body))) });
+    const source = new FrameDecoder({
+      onFrame: (type, body) => (replyState.accept(type), replies.push(decodeMessage(type, body))),
+    });
     source.push(Buffer.concat(back));
     source.end();
     replyState.checkClose();
@@ -497,7 +769,14 @@ describe('decoded session ids and digests own their memory', () => {
     const msg = decodeMessage(T.KEY_SEGMENT, body) as Extract<Message, { type: typeof T.KEY_SEGMENT }>;
     body.fill(0);
     expect(msg.sessionId).toEqual(ID);
-    const done = encodeMessageBytes({ type: T.DONE, ok: true, sha256: new Uint8Array(32).fill(3), length: 5, exitStatus: 0, message: '' });
+    const done = encodeMessageBytes({
+      type: T.DONE,
+      ok: true,
+      sha256: new Uint8Array(32).fill(3),
+      length: 5,
+      exitStatus: 0,
+      message: '',
+    });
     const dbody = Buffer.from(done.subarray(5));
     const d = decodeMessage(T.DONE, dbody) as Extract<Message, { type: typeof T.DONE }>;
     dbody.fill(0);

@@ -5,14 +5,14 @@
  * assertion has a wide margin: the property is "closed by the deadline, not by the 60 s idle timeout".
  */
 import { once } from 'node:events';
-import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SmigError } from '../../src/errors.js';
 import { QUEUED_FRAME_COST } from '../../src/net/connection.js';
-import { connectChannel, listenChannel } from '../../src/net/index.js';
 import type { ChannelListener, FramedConnection, ListenOptions, RejectInfo } from '../../src/net/index.js';
-import { FrameType, decodeMessage } from '../../src/protocol/index.js';
+import { connectChannel, listenChannel } from '../../src/net/index.js';
+import { decodeMessage, FrameType } from '../../src/protocol/index.js';
 
 const KEY = Uint8Array.from({ length: 32 }, (_, i) => i);
 const LOCAL = { host: '127.0.0.1', port: 0 };
@@ -22,7 +22,9 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function listen(extra: Partial<ListenOptions> = {}): Promise<ChannelListener & { conns: FramedConnection[]; rejected: RejectInfo[] }> {
+async function listen(
+  extra: Partial<ListenOptions> = {},
+): Promise<ChannelListener & { conns: FramedConnection[]; rejected: RejectInfo[] }> {
   const conns: FramedConnection[] = [];
   const rejected: RejectInfo[] = [];
   const l = await listenChannel(LOCAL, {
@@ -63,7 +65,10 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
 }
 
 async function refusal(p: Promise<unknown>): Promise<SmigError> {
-  const err = await p.then(() => new Error('connected'), (e: unknown) => e);
+  const err = await p.then(
+    () => new Error('connected'),
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(SmigError);
   return err as SmigError;
 }
@@ -86,7 +91,9 @@ describe('listener caps', () => {
     const l = await listen({ maxHandshakes: 2, handshakeTimeoutMs: 1500 });
     const slow = [rawTcp(l.address.port), rawTcp(l.address.port)];
     // a byte every 100 ms: node's own (inactivity) timeout would never fire
-    const drip = setInterval(() => { for (const s of slow) s.write(Uint8Array.of(0x16)); }, 100);
+    const drip = setInterval(() => {
+      for (const s of slow) s.write(Uint8Array.of(0x16));
+    }, 100);
     cleanups.push(() => clearInterval(drip));
     await until(() => l.handshakes === 2);
     const err = await refusal(connectChannel(l.address, { key: KEY }));
@@ -105,7 +112,11 @@ describe('listener caps', () => {
     await until(() => l.rejected.length === 2, 3000);
     expect(l.rejected[0]).toMatchObject({ reason: 'too many connections from 127.0.0.1 (at most 1)' });
     expect(l.rejected[0]!.count).toBeUndefined();
-    expect(l.rejected[1]).toEqual({ remote: '4 peers', reason: 'too many connections from 127.0.0.1 (at most 1) ×4', count: 4 });
+    expect(l.rejected[1]).toEqual({
+      remote: '4 peers',
+      reason: 'too many connections from 127.0.0.1 (at most 1) ×4',
+      count: 4,
+    });
   });
 });
 
@@ -162,14 +173,19 @@ describe('the write-queue mark', () => {
     const body = new Uint8Array(4);
     const t0 = Date.now();
     while (!closed && Date.now() - t0 < 20_000) {
-      const p = c.send(FrameType.PING, body).then(() => true, () => false);
+      const p = c.send(FrameType.PING, body).then(
+        () => true,
+        () => false,
+      );
       sent += 9;
       const ok = await Promise.race([p, new Promise<boolean>((r) => setTimeout(() => r(false), 2000))]);
       if (!ok) break;
     }
     await until(() => l.conns.length === 1);
     const { error } = await l.conns[0]!.closed;
-    expect(error?.message).toMatch(/^connection to 127\.0\.0\.1:\d+: (the peer did not read its replies \(\d+ bytes' worth queued\) for 600 ms|no bytes either way for 600 ms)$/);
+    expect(error?.message).toMatch(
+      /^connection to 127\.0\.0\.1:\d+: (the peer did not read its replies \(\d+ bytes' worth queued\) for 600 ms|no bytes either way for 600 ms)$/,
+    );
     // reading, and the frames of the chunk at hand, stopped at the mark: the queue never passed it by more than one reply
     expect(maxCost).toBeGreaterThan(1024 * 1024);
     expect(maxCost).toBeLessThanOrEqual(1024 * 1024 + 9 + QUEUED_FRAME_COST);

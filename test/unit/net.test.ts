@@ -5,21 +5,15 @@
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer as createNetServer, connect as netConnect } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { createServer as createNetServer, connect as netConnect } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { connect as tlsConnect } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SmigError } from '../../src/errors.js';
-import {
-  TLS_CIPHERS,
-  TLS_PSK_IDENTITY,
-  connectChannel,
-  deriveTlsPsk,
-  listenChannel,
-} from '../../src/net/index.js';
 import type { ChannelListener, FramedConnection, ListenOptions, RejectInfo } from '../../src/net/index.js';
-import { FrameDecoder, FrameType, decodeMessage } from '../../src/protocol/index.js';
+import { connectChannel, deriveTlsPsk, listenChannel, TLS_CIPHERS, TLS_PSK_IDENTITY } from '../../src/net/index.js';
+import { decodeMessage, FrameDecoder, FrameType } from '../../src/protocol/index.js';
 
 const KEY = Uint8Array.from({ length: 32 }, (_, i) => i);
 const OTHER_KEY = new Uint8Array(32).fill(0xa5);
@@ -31,7 +25,9 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function listen(extra: Partial<ListenOptions> = {}): Promise<ChannelListener & { conns: FramedConnection[]; rejected: RejectInfo[] }> {
+async function listen(
+  extra: Partial<ListenOptions> = {},
+): Promise<ChannelListener & { conns: FramedConnection[]; rejected: RejectInfo[] }> {
   const conns: FramedConnection[] = [];
   const rejected: RejectInfo[] = [];
   // default behaviour: echo every frame (the returned promise gives backpressure)
@@ -52,7 +48,10 @@ async function listen(extra: Partial<ListenOptions> = {}): Promise<ChannelListen
   return Object.assign(l, { conns, rejected });
 }
 
-async function connect(l: ChannelListener, extra: Partial<Parameters<typeof connectChannel>[1]> = {}): Promise<FramedConnection> {
+async function connect(
+  l: ChannelListener,
+  extra: Partial<Parameters<typeof connectChannel>[1]> = {},
+): Promise<FramedConnection> {
   const c = await connectChannel(l.address, { key: KEY, ...extra });
   cleanups.push(() => c.destroy());
   return c;
@@ -68,7 +67,7 @@ function inbox(c: FramedConnection): { next(): Promise<[number, Uint8Array]> } {
     if (w) w([type, body]);
     else frames.push([type, body]);
   });
-  return { next: () => (frames.length > 0 ? Promise.resolve(frames.shift()!): new Promise((r) => waiters.push(r))) };
+  return { next: () => (frames.length > 0 ? Promise.resolve(frames.shift()!) : new Promise((r) => waiters.push(r))) };
 }
 
 /** The listener still serves a good client: handshake, one echoed frame, clean close. */
@@ -151,8 +150,12 @@ async function readAll(s: Socket): Promise<Buffer> {
 
 describe('deriveTlsPsk', () => {
   it('is HKDF-SHA256(key, salt = empty, info = "smig tls psk v1", 32) (vectors from Python hmac)', () => {
-    expect(Buffer.from(deriveTlsPsk(KEY)).toString('hex')).toBe('bf989f3592965f565e5e05e8702fc924dba0afee12874c30b4c8b46bcabd3bad');
-    expect(Buffer.from(deriveTlsPsk(OTHER_KEY)).toString('hex')).toBe('2c5282d5200b3b82352292fa94594a3195ddd3b65beeff1f77a99cae908cece6');
+    expect(Buffer.from(deriveTlsPsk(KEY)).toString('hex')).toBe(
+      'bf989f3592965f565e5e05e8702fc924dba0afee12874c30b4c8b46bcabd3bad',
+    );
+    expect(Buffer.from(deriveTlsPsk(OTHER_KEY)).toString('hex')).toBe(
+      '2c5282d5200b3b82352292fa94594a3195ddd3b65beeff1f77a99cae908cece6',
+    );
   });
 
   it('accepts only 32-byte keys', () => {
@@ -216,7 +219,10 @@ describe('handshake', () => {
 
   it('plain-TCP garbage is dropped and the server keeps serving', async () => {
     const l = await listen();
-    for (const garbage of [Buffer.from('GET / HTTP/1.0\r\n\r\n'), Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37 + 11) & 0xff))]) {
+    for (const garbage of [
+      Buffer.from('GET / HTTP/1.0\r\n\r\n'),
+      Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37 + 11) & 0xff)),
+    ]) {
       const s = rawTcp(l.address.port);
       s.write(garbage);
       const t0 = Date.now();
@@ -244,10 +250,16 @@ describe('handshake', () => {
   it('client handshake timeout against a server that never answers', async () => {
     const mute = createNetServer((s) => s.on('error', () => {}).resume());
     await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise((r) => mute.close(r)), () => mute.unref());
+    cleanups.push(
+      () => new Promise((r) => mute.close(r)),
+      () => mute.unref(),
+    );
     const port = (mute.address() as AddressInfo).port;
     const t0 = Date.now();
-    const err = await expectCode(connectChannel({ host: '127.0.0.1', port }, { key: KEY, handshakeTimeoutMs: 300 }), 'SMIG_ERR_HANDSHAKE');
+    const err = await expectCode(
+      connectChannel({ host: '127.0.0.1', port }, { key: KEY, handshakeTimeoutMs: 300 }),
+      'SMIG_ERR_HANDSHAKE',
+    );
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
     expect(err.message).toBe(`TLS handshake with 127.0.0.1:${port}: not done within 300 ms`);
   });
@@ -274,14 +286,22 @@ describe('handshake', () => {
     const raw = netConnect(l.address.port, '127.0.0.1');
     raw.on('error', () => {});
     cleanups.push(() => raw.destroy());
-    const s = tlsConnect({ socket: raw, pskCallback: () => ({ psk: deriveTlsPsk(KEY), identity: TLS_PSK_IDENTITY }), ciphers: TLS_CIPHERS, checkServerIdentity: () => undefined });
+    const s = tlsConnect({
+      socket: raw,
+      pskCallback: () => ({ psk: deriveTlsPsk(KEY), identity: TLS_PSK_IDENTITY }),
+      ciphers: TLS_CIPHERS,
+      checkServerIdentity: () => undefined,
+    });
     s.on('error', () => {});
     await once(s, 'secureConnect');
     await until(() => l.conns.length === 1);
     raw.resetAndDestroy();
     const { error } = await l.conns[0]!.closed;
     expect(error).toBeInstanceOf(SmigError);
-    expect(error).toMatchObject({ code: 'SMIG_ERR_CONNECTION', message: expect.stringMatching(/^connection to 127\.0\.0\.1:\d+: reset by the peer \(ECONNRESET\)$/) });
+    expect(error).toMatchObject({
+      code: 'SMIG_ERR_CONNECTION',
+      message: expect.stringMatching(/^connection to 127\.0\.0\.1:\d+: reset by the peer \(ECONNRESET\)$/),
+    });
     await assertServes(l);
     expect(l.connections).toBe(0);
   });
@@ -303,7 +323,10 @@ describe('handshake', () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 150);
     const t0 = Date.now();
-    const aborted = await expectCode(connectChannel({ host: '127.0.0.1', port: port2 }, { key: KEY, retries: 50, signal: ac.signal }), 'SMIG_ERR_CONNECTION');
+    const aborted = await expectCode(
+      connectChannel({ host: '127.0.0.1', port: port2 }, { key: KEY, retries: 50, signal: ac.signal }),
+      'SMIG_ERR_CONNECTION',
+    );
     expect(aborted.message).toBe(`connect to 127.0.0.1:${port2}: aborted`);
     expect(Date.now() - t0).toBeLessThan(1500);
   });
@@ -349,7 +372,10 @@ describe('timeouts', () => {
     const quiet = Date.now();
     const { error } = await server.closed;
     expect(Date.now() - quiet).toBeGreaterThanOrEqual(250);
-    expect(error).toMatchObject({ code: 'SMIG_ERR_TIMEOUT', message: `connection to ${server.remote}: no bytes either way for 300 ms` });
+    expect(error).toMatchObject({
+      code: 'SMIG_ERR_TIMEOUT',
+      message: `connection to ${server.remote}: no bytes either way for 300 ms`,
+    });
     await c.closed; // the client sees the close
     await expectCode(c.send(FrameType.PING, Uint8Array.of(0, 0, 0, 0)), 'SMIG_ERR_CONNECTION');
     await assertServes(l);
@@ -398,7 +424,7 @@ describe('frames', () => {
     const c = await connect(l);
     const box = inbox(c);
     let seed = 12345;
-    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8);
+    const rnd = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 8;
     const sent: Uint8Array[] = [];
     let bytes = 0;
     for (let i = 0; i < 5000; i++) {
@@ -406,7 +432,10 @@ describe('frames', () => {
       for (let j = 0; j < body.length; j++) body[j] = rnd() & 0xff;
       sent.push(body);
       bytes += 5 + body.length;
-      void c.send(i % 2 === 0 ? FrameType.DATA : FrameType.PAD, i % 3 === 0 ? [body.subarray(0, 7), body.subarray(7)] : body);
+      void c.send(
+        i % 2 === 0 ? FrameType.DATA : FrameType.PAD,
+        i % 3 === 0 ? [body.subarray(0, 7), body.subarray(7)] : body,
+      );
     }
     for (let i = 0; i < sent.length; i++) {
       const [type, body] = await box.next();
@@ -461,7 +490,11 @@ describe('frames', () => {
       await c.send(FrameType.END, new Uint8Array(8));
       const [type, body] = await box.next();
       expect(type).toBe(FrameType.ERROR);
-      expect(decodeMessage(type as typeof FrameType.ERROR, body)).toEqual({ type: FrameType.ERROR, code: 5, message: `${mode}: 7 not expected now` });
+      expect(decodeMessage(type as typeof FrameType.ERROR, body)).toEqual({
+        type: FrameType.ERROR,
+        code: 5,
+        message: `${mode}: 7 not expected now`,
+      });
       expect(await c.closed).toEqual({});
       expect((await l.conns[0]!.closed).error).toMatchObject({ code: 'SMIG_ERR_PROTOCOL_STATE' });
     }
@@ -475,7 +508,11 @@ describe('frames', () => {
     const box = inbox(c);
     await c.send(FrameType.PING, new Uint8Array(4));
     const [type, body] = await box.next();
-    expect(decodeMessage(type as typeof FrameType.ERROR, body)).toEqual({ type: FrameType.ERROR, code: 0, message: 'plain bug' });
+    expect(decodeMessage(type as typeof FrameType.ERROR, body)).toEqual({
+      type: FrameType.ERROR,
+      code: 0,
+      message: 'plain bug',
+    });
     await c.closed;
     expect((await l.conns[0]!.closed).error?.message).toBe('plain bug');
   });
@@ -499,7 +536,11 @@ describe('frames', () => {
     const box = inbox(c);
     await c.send(FrameType.PING, new Uint8Array(4));
     const [type, body] = await box.next();
-    expect(decodeMessage(type as typeof FrameType.ERROR, body)).toEqual({ type: FrameType.ERROR, code: 10, message: 'bye now' });
+    expect(decodeMessage(type as typeof FrameType.ERROR, body)).toEqual({
+      type: FrameType.ERROR,
+      code: 10,
+      message: 'bye now',
+    });
     expect(await c.closed).toEqual({});
     expect(await l.conns[0]!.closed).toEqual({});
   });
@@ -596,7 +637,11 @@ describe('close', () => {
     const err = new SmigError('SMIG_ERR_AUTH', 'segment 3 does not authenticate');
     await l.conns[0]!.abort(err);
     const [type, body] = await box.next();
-    expect(decodeMessage(type, body)).toEqual({ type: FrameType.ERROR, code: 7, message: 'segment 3 does not authenticate' });
+    expect(decodeMessage(type, body)).toEqual({
+      type: FrameType.ERROR,
+      code: 7,
+      message: 'segment 3 does not authenticate',
+    });
     expect((await l.conns[0]!.closed).error).toBe(err);
     expect(await c.closed).toEqual({});
   });

@@ -4,12 +4,15 @@
  * interval), rate changes from the next write, pauses, aborts, and per-bin schedules.
  */
 import { describe, expect, it } from 'vitest';
-import { TokenBucket } from '../../src/pacing/bucket.js';
 import type { RateSchedule } from '../../src/pacing/bucket.js';
+import { TokenBucket } from '../../src/pacing/bucket.js';
 import { FakeClock } from '../../src/pacing/clock.js';
 import { createRng } from '../../src/profile/sampler.js';
 
-interface Grant { t: number; n: number }
+interface Grant {
+  t: number;
+  n: number;
+}
 
 /**
  * Runs concurrent producer loops, each taking its sizes one after the other, while driving the clock. A stall
@@ -17,7 +20,11 @@ interface Grant { t: number; n: number }
  * `onGrant`. Returns the grants in order.
  */
 async function drive(
-  bucket: TokenBucket, clock: FakeClock, sizes: number[][], onGrant?: (g: Grant, i: number) => void, beforeStep?: () => void,
+  bucket: TokenBucket,
+  clock: FakeClock,
+  sizes: number[][],
+  onGrant?: (g: Grant, i: number) => void,
+  beforeStep?: () => void,
 ): Promise<Grant[]> {
   const grants: Grant[] = [];
   let running = sizes.length;
@@ -207,15 +214,31 @@ describe('TokenBucket on a fake clock', () => {
 
   it('refuses bad arguments with coded errors', async () => {
     const clock = new FakeClock();
-    expect(() => new TokenBucket({ clock, rate: 1, depth: 0 })).toThrow(expect.objectContaining({ code: 'SMIG_ERR_USAGE', message: 'TokenBucket: depth must be a positive number of bytes (got 0)' }));
-    expect(() => new TokenBucket({ clock, rate: -1, depth: 1 })).toThrow('TokenBucket: rate must be a non-negative number of bytes/s (got -1)');
+    expect(() => new TokenBucket({ clock, rate: 1, depth: 0 })).toThrow(
+      expect.objectContaining({
+        code: 'SMIG_ERR_USAGE',
+        message: 'TokenBucket: depth must be a positive number of bytes (got 0)',
+      }),
+    );
+    expect(() => new TokenBucket({ clock, rate: -1, depth: 1 })).toThrow(
+      'TokenBucket: rate must be a non-negative number of bytes/s (got -1)',
+    );
     expect(() => new TokenBucket({ clock, depth: 1 })).toThrow('TokenBucket: a rate or a schedule is required');
     const b = new TokenBucket({ clock, rate: 10, depth: 100 });
-    await expect(b.take(101)).rejects.toMatchObject({ code: 'SMIG_ERR_USAGE', message: 'TokenBucket.take: 101 bytes exceed the depth (100): split the write' });
+    await expect(b.take(101)).rejects.toMatchObject({
+      code: 'SMIG_ERR_USAGE',
+      message: 'TokenBucket.take: 101 bytes exceed the depth (100): split the write',
+    });
     await expect(b.take(0)).rejects.toMatchObject({ message: 'TokenBucket.take: 0 is not a positive number of bytes' });
-    await expect(b.take(NaN)).rejects.toMatchObject({ message: 'TokenBucket.take: NaN is not a positive number of bytes' });
+    await expect(b.take(NaN)).rejects.toMatchObject({
+      message: 'TokenBucket.take: NaN is not a positive number of bytes',
+    });
     expect(() => b.setRate(NaN)).toThrow('TokenBucket: rate must be a non-negative number of bytes/s (got NaN)');
-    const scheduled = new TokenBucket({ clock, depth: 1, schedule: { start: () => {}, piece: () => ({ rate: 1, end: Infinity }) } });
+    const scheduled = new TokenBucket({
+      clock,
+      depth: 1,
+      schedule: { start: () => {}, piece: () => ({ rate: 1, end: Infinity }) },
+    });
     expect(() => scheduled.setRate(1)).toThrow('TokenBucket.setRate: this bucket follows a schedule');
     expect(b.nextWriteSize()).toBe(100);
   });
@@ -230,13 +253,19 @@ describe('FakeClock', () => {
     void clock.sleep(30).then(() => seen.push(['c', clock.now()]));
     void clock.sleep(0).then(() => seen.push(['now', clock.now()]));
     await clock.advance(25);
-    expect(seen).toEqual([['now', 10], ['a', 20]]);
+    expect(seen).toEqual([
+      ['now', 10],
+      ['a', 20],
+    ]);
     expect(clock.now()).toBe(35);
     clock.stall(100);
     expect(clock.pending).toBe(2);
     await clock.next();
     await clock.next();
-    expect(seen.slice(2)).toEqual([['b', 135], ['c', 135]]);
+    expect(seen.slice(2)).toEqual([
+      ['b', 135],
+      ['c', 135],
+    ]);
     expect(await clock.next()).toBe(false);
     const ac = new AbortController();
     const p = clock.sleep(5, ac.signal);

@@ -6,10 +6,18 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/pacing/clock.js';
-import {
-  PEAK_FACTOR, PLAN_MAX_JSON_BYTES, compactHistogram, compactPairs, createPlan, parsePlan, planDuration, stringifyPlan, validatePlan,
-} from '../../src/pacing/plan.js';
 import type { PacingPlan } from '../../src/pacing/plan.js';
+import {
+  compactHistogram,
+  compactPairs,
+  createPlan,
+  PEAK_FACTOR,
+  PLAN_MAX_JSON_BYTES,
+  parsePlan,
+  planDuration,
+  stringifyPlan,
+  validatePlan,
+} from '../../src/pacing/plan.js';
 import { simulateDuration } from '../../src/pacing/simulate.js';
 import { createPacer } from '../../src/pacing/strategies.js';
 import { buildChain, learnProfile } from '../../src/profile/learn.js';
@@ -25,10 +33,15 @@ function synthetic(parts: { bytes: number[]; packets: number[]; sizes: Profile['
   const bytes = parts.bytes.reduce((a, b) => a + b, 0);
   const packets = parts.packets.reduce((a, b) => a + b, 0);
   return {
-    ...netflix, bins: parts.bytes.length, duration: parts.bytes.length, bytes, packets,
+    ...netflix,
+    bins: parts.bytes.length,
+    duration: parts.bytes.length,
+    bytes,
+    packets,
     rates: { bytesPerSecond: bytes / parts.bytes.length, packetsPerSecond: packets / parts.bytes.length },
     series: { bytes: parts.bytes, packets: parts.packets },
-    chain: buildChain(parts.bytes, parts.packets, parts.levels ?? 2), sizes: parts.sizes,
+    chain: buildChain(parts.bytes, parts.packets, parts.levels ?? 2),
+    sizes: parts.sizes,
     bursts: { ...netflix.bursts, count: packets },
   };
 }
@@ -37,31 +50,67 @@ describe('createPlan', () => {
   it('carries what each strategy needs and nothing more', () => {
     const base = { seed: 7, binNs: '1000000000', overheads: { tls: 22, tcpip: 52, link: 14 } };
     const meta = { sha256: netflix.provenance.sha256, bytesPerSecond: netflix.rates.bytesPerSecond };
-    expect(createPlan({ strategy: 'bulk', profile: netflix, seed: 7 })).toEqual({ strategy: 'bulk', ...base, profile: meta });
+    expect(createPlan({ strategy: 'bulk', profile: netflix, seed: 7 })).toEqual({
+      strategy: 'bulk',
+      ...base,
+      profile: meta,
+    });
     expect(createPlan({ strategy: 'bulk', seed: 7 })).toEqual({ strategy: 'bulk', ...base });
-    expect(createPlan({ strategy: 'constant', profile: netflix, seed: 7 })).toEqual({ strategy: 'constant', ...base, rate: netflix.rates.bytesPerSecond, profile: meta });
-    expect(createPlan({ strategy: 'constant', rate: 5e5, seed: 7, overheads: { link: 0 } })).toEqual({ strategy: 'constant', ...base, rate: 5e5, overheads: { tls: 22, tcpip: 52, link: 0 } });
+    expect(createPlan({ strategy: 'constant', profile: netflix, seed: 7 })).toEqual({
+      strategy: 'constant',
+      ...base,
+      rate: netflix.rates.bytesPerSecond,
+      profile: meta,
+    });
+    expect(createPlan({ strategy: 'constant', rate: 5e5, seed: 7, overheads: { link: 0 } })).toEqual({
+      strategy: 'constant',
+      ...base,
+      rate: 5e5,
+      overheads: { tls: 22, tcpip: 52, link: 0 },
+    });
     const maxBin = Math.max(...netflix.series.bytes);
     const burstPackets = netflix.packets / netflix.bursts.count;
     expect(createPlan({ strategy: 'profile', profile: netflix, seed: 7 })).toEqual({
-      strategy: 'profile', ...base, peak: PEAK_FACTOR * maxBin,
+      strategy: 'profile',
+      ...base,
+      peak: PEAK_FACTOR * maxBin,
       profile: {
-        ...meta, burstPackets, sizes: netflix.sizes,
-        chain: { edges: netflix.chain.edges, transitions: netflix.chain.transitions, levels: netflix.chain.levels.map((l) => ({ pairs: l.pairs })) },
+        ...meta,
+        burstPackets,
+        sizes: netflix.sizes,
+        chain: {
+          edges: netflix.chain.edges,
+          transitions: netflix.chain.transitions,
+          levels: netflix.chain.levels.map((l) => ({ pairs: l.pairs })),
+        },
       },
     });
     expect(createPlan({ strategy: 'replay', profile: netflix, seed: 7, peak: 1e6 })).toEqual({
-      strategy: 'replay', ...base, peak: 1e6, profile: { ...meta, burstPackets, sizes: netflix.sizes, series: netflix.series },
+      strategy: 'replay',
+      ...base,
+      peak: 1e6,
+      profile: { ...meta, burstPackets, sizes: netflix.sizes, series: netflix.series },
     });
     expect(typeof createPlan({ strategy: 'bulk' }).seed).toBe('number');
   });
 
   it('refuses what cannot be planned', () => {
-    expect(() => createPlan({ strategy: 'profile', seed: 1 })).toThrow(expect.objectContaining({ code: 'SMIG_ERR_USAGE', message: '--strategy profile needs a profile (--profile FILE)' }));
+    expect(() => createPlan({ strategy: 'profile', seed: 1 })).toThrow(
+      expect.objectContaining({
+        code: 'SMIG_ERR_USAGE',
+        message: '--strategy profile needs a profile (--profile FILE)',
+      }),
+    );
     expect(() => createPlan({ strategy: 'replay' })).toThrow('--strategy replay needs a profile (--profile FILE)');
-    expect(() => createPlan({ strategy: 'constant', seed: 1 })).toThrow('--strategy constant needs --rate or --profile');
-    expect(() => createPlan({ strategy: 'fast' as never, seed: 1 })).toThrow("--strategy: 'fast' is not one of bulk, constant, profile, replay");
-    expect(() => createPlan({ strategy: 'bulk', seed: 2 ** 32 })).toThrow('--seed: 4294967296 is not an integer from 0 to 4294967295');
+    expect(() => createPlan({ strategy: 'constant', seed: 1 })).toThrow(
+      '--strategy constant needs --rate or --profile',
+    );
+    expect(() => createPlan({ strategy: 'fast' as never, seed: 1 })).toThrow(
+      "--strategy: 'fast' is not one of bulk, constant, profile, replay",
+    );
+    expect(() => createPlan({ strategy: 'bulk', seed: 2 ** 32 })).toThrow(
+      '--seed: 4294967296 is not an integer from 0 to 4294967295',
+    );
   });
 
   it('stays within PLAN_MAX_JSON_BYTES for a long, varied profile: pairs, sizes and the replay series are cut', () => {
@@ -70,7 +119,12 @@ describe('createPlan', () => {
     const bytes = Array.from({ length: n }, () => Math.floor(rng() ** 3 * 5e9));
     const packets = bytes.map((b) => Math.ceil(b / 1400));
     const values = Array.from({ length: 9000 }, (_, i) => 60 + i);
-    const p = synthetic({ bytes, packets, sizes: { values, counts: values.map(() => 1 + Math.floor(rng() * 1e6)) }, levels: 8 });
+    const p = synthetic({
+      bytes,
+      packets,
+      sizes: { values, counts: values.map(() => 1 + Math.floor(rng() * 1e6)) },
+      levels: 8,
+    });
     for (const strategy of ['profile', 'replay'] as const) {
       const plan = createPlan({ strategy, profile: p, seed: 4294967295 });
       const text = stringifyPlan(plan);
@@ -89,28 +143,82 @@ describe('createPlan', () => {
 
 describe('compaction', () => {
   it('keeps the values at the quantiles (j + ½)/max with their multiplicities', () => {
-    expect(compactHistogram({ values: [1, 2, 3, 4, 5], counts: [1, 1, 1, 1, 1] }, 2)).toEqual({ values: [2, 4], counts: [1, 1] });
+    expect(compactHistogram({ values: [1, 2, 3, 4, 5], counts: [1, 1, 1, 1, 1] }, 2)).toEqual({
+      values: [2, 4],
+      counts: [1, 1],
+    });
     expect(compactHistogram({ values: [1, 2, 3, 4], counts: [1, 1, 1, 97] }, 2)).toEqual({ values: [4], counts: [2] });
-    expect(compactHistogram({ values: [10, 20, 30], counts: [50, 0.5e2, 100] }, 4)).toEqual({ values: [10, 20, 30], counts: [50, 50, 100] });
-    expect(compactHistogram({ values: [1, 2, 3, 4, 5, 6], counts: [30, 1, 1, 1, 1, 30] }, 4)).toEqual({ values: [1, 6], counts: [2, 2] });
-    expect(compactPairs([[1, 1, 3], [2, 1, 1], [5, 2, 1], [9, 3, 3]], 2)).toEqual([[1, 1, 1], [9, 3, 1]]);
-    expect(compactPairs([[1, 1, 3], [2, 1, 1]], 2)).toEqual([[1, 1, 3], [2, 1, 1]]);
+    expect(compactHistogram({ values: [10, 20, 30], counts: [50, 0.5e2, 100] }, 4)).toEqual({
+      values: [10, 20, 30],
+      counts: [50, 50, 100],
+    });
+    expect(compactHistogram({ values: [1, 2, 3, 4, 5, 6], counts: [30, 1, 1, 1, 1, 30] }, 4)).toEqual({
+      values: [1, 6],
+      counts: [2, 2],
+    });
+    expect(
+      compactPairs(
+        [
+          [1, 1, 3],
+          [2, 1, 1],
+          [5, 2, 1],
+          [9, 3, 3],
+        ],
+        2,
+      ),
+    ).toEqual([
+      [1, 1, 1],
+      [9, 3, 1],
+    ]);
+    expect(
+      compactPairs(
+        [
+          [1, 1, 3],
+          [2, 1, 1],
+        ],
+        2,
+      ),
+    ).toEqual([
+      [1, 1, 3],
+      [2, 1, 1],
+    ]);
   });
 });
 
 describe('validatePlan', () => {
   const good = (): any => JSON.parse(JSON.stringify(createPlan({ strategy: 'profile', profile: netflix, seed: 3 })));
   const cases: [string, (p: any) => void, string][] = [
-    ['an unknown strategy', (p) => (p.strategy = 'warp'), 'strategy: "warp" is not one of bulk, constant, profile, replay'],
+    [
+      'an unknown strategy',
+      (p) => (p.strategy = 'warp'),
+      'strategy: "warp" is not one of bulk, constant, profile, replay',
+    ],
     ['a seed out of range', (p) => (p.seed = -1), 'seed: -1 is negative'],
     ['a negative overhead', (p) => (p.overheads.tls = -22), 'overheads.tls: -22 is negative'],
     ['a bin below 1 µs', (p) => (p.binNs = '10'), 'binNs: 10 is below 1000'],
     ['no peak', (p) => delete p.peak, 'peak: missing (the profile strategy needs a burst rate)'],
-    ['no chain', (p) => delete p.profile.chain, 'profile: the profile strategy needs profile.chain, profile.sizes and profile.burstPackets'],
+    [
+      'no chain',
+      (p) => delete p.profile.chain,
+      'profile: the profile strategy needs profile.chain, profile.sizes and profile.burstPackets',
+    ],
     ['no profile', (p) => delete p.profile, 'profile: missing (the profile strategy needs one)'],
-    ['too many sizes', (p) => (p.profile.sizes = { values: Array.from({ length: 257 }, (_, i) => i + 1), counts: new Array(257).fill(1) }), 'profile.sizes.values: has 257 entries, at most 256 allowed'],
-    ['too many pairs', (p) => (p.profile.chain.levels[0].pairs = new Array(65).fill([0, 0, 1])), 'profile.chain.levels[0].pairs: has 65 entries, at most 64 allowed'],
-    ['a transition row without weight', (p) => (p.profile.chain.transitions[1] = [0, 0, 0]), 'profile.chain.transitions[1]: has no transitions (the level would be a dead end)'],
+    [
+      'too many sizes',
+      (p) =>
+        (p.profile.sizes = { values: Array.from({ length: 257 }, (_, i) => i + 1), counts: new Array(257).fill(1) }),
+      'profile.sizes.values: has 257 entries, at most 256 allowed',
+    ],
+    [
+      'too many pairs',
+      (p) => (p.profile.chain.levels[0].pairs = new Array(65).fill([0, 0, 1])),
+      'profile.chain.levels[0].pairs: has 65 entries, at most 64 allowed',
+    ],
+    [
+      'a transition row without weight',
+      (p) => (p.profile.chain.transitions[1] = [0, 0, 0]),
+      'profile.chain.transitions[1]: has no transitions (the level would be a dead end)',
+    ],
     ['a size of 0', (p) => (p.profile.sizes.values[0] = 0), 'profile.sizes.values[0]: 0 is below 1'],
     ['bursts below one packet', (p) => (p.profile.burstPackets = 0.5), 'profile.burstPackets: 0.5 is below 1'],
   ];
@@ -118,19 +226,30 @@ describe('validatePlan', () => {
     it(`refuses ${what}`, () => {
       const p = good();
       edit(p);
-      expect(() => validatePlan(p, 'SESSION plan')).toThrow(expect.objectContaining({ code: 'SMIG_ERR_PROFILE', message: `SESSION plan: ${message}` }));
+      expect(() => validatePlan(p, 'SESSION plan')).toThrow(
+        expect.objectContaining({ code: 'SMIG_ERR_PROFILE', message: `SESSION plan: ${message}` }),
+      );
     });
   }
   it('refuses a replay series that is too long, empty or silent, and text that is not a plan', () => {
     const replay = (): any => JSON.parse(JSON.stringify(createPlan({ strategy: 'replay', profile: netflix, seed: 3 })));
     const long = replay();
     long.profile.series = { bytes: new Array(1025).fill(1), packets: new Array(1025).fill(1) };
-    expect(() => validatePlan(long)).toThrow('pacing plan: profile.series.bytes: has 1025 entries, at most 1024 allowed');
+    expect(() => validatePlan(long)).toThrow(
+      'pacing plan: profile.series.bytes: has 1025 entries, at most 1024 allowed',
+    );
     const silent = replay();
     silent.profile.series = { bytes: [0, 0], packets: [0, 0] };
     expect(() => validatePlan(silent)).toThrow('pacing plan: profile.series.bytes: holds no traffic');
-    expect(() => parsePlan('nope')).toThrow(expect.objectContaining({ code: 'SMIG_ERR_PROFILE', message: expect.stringMatching(/^pacing plan: not JSON \(/) }));
-    expect(() => parsePlan(' '.repeat(PLAN_MAX_JSON_BYTES + 1))).toThrow(`pacing plan: more than ${PLAN_MAX_JSON_BYTES} bytes of JSON`);
+    expect(() => parsePlan('nope')).toThrow(
+      expect.objectContaining({
+        code: 'SMIG_ERR_PROFILE',
+        message: expect.stringMatching(/^pacing plan: not JSON \(/),
+      }),
+    );
+    expect(() => parsePlan(' '.repeat(PLAN_MAX_JSON_BYTES + 1))).toThrow(
+      `pacing plan: more than ${PLAN_MAX_JSON_BYTES} bytes of JSON`,
+    );
   });
 });
 
@@ -139,14 +258,32 @@ describe('planDuration', () => {
     const plan = createPlan({ strategy: 'constant', rate: 10_000, profile: netflix, seed: 1 });
     const d = planDuration(plan, 1e6);
     // w = max(1448, 10 000 × 0.01) = 1448 payload bytes per 1536 wire bytes
-    expect(d).toEqual({ strategy: 'constant', bytes: 1e6, wireRate: 10_000, payloadRate: (10_000 * 1448) / 1536, expectedSeconds: (1e6 * 1536) / (10_000 * 1448), lowerBoundSeconds: 1e6 / netflix.rates.bytesPerSecond });
-    expect(planDuration(createPlan({ strategy: 'bulk', seed: 1 }), 5)).toEqual({ strategy: 'bulk', bytes: 5, wireRate: null, payloadRate: null, expectedSeconds: null, lowerBoundSeconds: null });
+    expect(d).toEqual({
+      strategy: 'constant',
+      bytes: 1e6,
+      wireRate: 10_000,
+      payloadRate: (10_000 * 1448) / 1536,
+      expectedSeconds: (1e6 * 1536) / (10_000 * 1448),
+      lowerBoundSeconds: 1e6 / netflix.rates.bytesPerSecond,
+    });
+    expect(planDuration(createPlan({ strategy: 'bulk', seed: 1 }), 5)).toEqual({
+      strategy: 'bulk',
+      bytes: 5,
+      wireRate: null,
+      payloadRate: null,
+      expectedSeconds: null,
+      lowerBoundSeconds: null,
+    });
     expect(() => planDuration(plan, -1)).toThrow('planDuration: -1 is not a size');
   });
 
   it('profile and replay: each bin weighs its bytes by the payload share of its tilted sizes (hand-worked)', () => {
     // series 0, 2000 (10 packets), 0, 1100 (2 packets); sizes 100 and 1000, one each
-    const p = synthetic({ bytes: [0, 2000, 0, 1100], packets: [0, 10, 0, 2], sizes: { values: [100, 1000], counts: [1, 1] } });
+    const p = synthetic({
+      bytes: [0, 2000, 0, 1100],
+      packets: [0, 10, 0, 2],
+      sizes: { values: [100, 1000], counts: [1, 1] },
+    });
     // 2000/10 = 200: tilt to mean 200; 1100/2 = 550: the untilted mean, q = ½, ½: payload share (12 + 912)/1100
     const q200 = (200 - 100) / 900; // P(1000) when the mean is 200
     const share200 = ((1 - q200) * 12 + q200 * 912) / 200;
@@ -189,8 +326,13 @@ describe('planDuration', () => {
 
 describe('simulateDuration', () => {
   const path = (payloadBytes: number, dataRelays = 1) => ({
-    payloadBytes, envelopeBytes: payloadBytes + 624 + 16 * Math.ceil(payloadBytes / 4096), dataRelays,
-    dataFrameOverhead: 21, segmentFrameOverhead: 38, cushionBytes: 0, cushionSeconds: 0,
+    payloadBytes,
+    envelopeBytes: payloadBytes + 624 + 16 * Math.ceil(payloadBytes / 4096),
+    dataRelays,
+    dataFrameOverhead: 21,
+    segmentFrameOverhead: 38,
+    cushionBytes: 0,
+    cushionSeconds: 0,
   });
 
   it('bulk: null (as fast as the links go)', () => {

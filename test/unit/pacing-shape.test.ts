@@ -6,18 +6,26 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ksTwoSample } from '../../src/analysis/ks.js';
+import { parseLayout, wireOverhead } from '../../src/bench/bench.js';
 import { FakeClock } from '../../src/pacing/clock.js';
-import { DEFAULT_OVERHEADS, PLAN_MAX_JSON_BYTES, createPlan, parsePlan, planDuration, stringifyPlan } from '../../src/pacing/plan.js';
+import {
+  createPlan,
+  DEFAULT_OVERHEADS,
+  PLAN_MAX_JSON_BYTES,
+  parsePlan,
+  planDuration,
+  stringifyPlan,
+} from '../../src/pacing/plan.js';
 import { BurstResampler, MIN_FRAME, REBASE_MS, ShapedPacer, WritePlanner } from '../../src/pacing/shape.js';
 import { createPacer } from '../../src/pacing/strategies.js';
 import { learnProfile } from '../../src/profile/learn.js';
 import { parseProfile, stringifyProfile } from '../../src/profile/model.js';
-import { AckEcho, MAX_ECHO_MS, ackRuns, runShapedLink, startAckEcho } from '../../src/roles/pace.js';
-import { parseLayout, wireOverhead } from '../../src/bench/bench.js';
+import { AckEcho, ackRuns, MAX_ECHO_MS, runShapedLink, startAckEcho } from '../../src/roles/pace.js';
 import { createRng } from '../../src/util/rng.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
 
-const netflix = (await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), { filter: 'dst host 192.168.1.7' })).profile;
+const netflix = (await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), { filter: 'dst host 192.168.1.7' }))
+  .profile;
 const O = { ...DEFAULT_OVERHEADS };
 
 function source(list: [number, number][]): () => { size: number; gapUs: number } {
@@ -30,7 +38,18 @@ function source(list: [number, number][]): () => { size: number; gapUs: number }
 
 describe('WritePlanner', () => {
   it('makes a run of full segments and its remainder one write, one record, and leaves ACKs to the kernel', () => {
-    const p = new WritePlanner(source([[1514, 1000], [1514, 20], [600, 30], [66, 5000], [200, 3000], [1514, 20000]]), O, 1514);
+    const p = new WritePlanner(
+      source([
+        [1514, 1000],
+        [1514, 20],
+        [600, 30],
+        [66, 5000],
+        [200, 3000],
+        [1514, 20000],
+      ]),
+      O,
+      1514,
+    );
     const a = p.next();
     expect(a.packets).toEqual([1514, 1514, 600]);
     // TCP payload 1448 + 1448 + 534 = one record of 3430 bytes = 3408 plaintext + 22
@@ -46,7 +65,16 @@ describe('WritePlanner', () => {
   });
 
   it('starts a new write after a gap of at least mergeUs, and raises a size below the smallest record', () => {
-    const p = new WritePlanner(source([[1514, 0], [1514, 400], [90, 1000]]), O, 1514, 150);
+    const p = new WritePlanner(
+      source([
+        [1514, 0],
+        [1514, 400],
+        [90, 1000],
+      ]),
+      O,
+      1514,
+      150,
+    );
     expect(p.next().packets).toEqual([1514]);
     expect(p.next().packets).toEqual([1514]);
     const small = p.next();
@@ -55,7 +83,17 @@ describe('WritePlanner', () => {
   });
 
   it('spaces writes the kernel cannot cut apart by at least mergeUs (else it would send them as one segment)', () => {
-    const p = new WritePlanner(source([[1260, 0], [1260, 10], [1260, 20], [600, 5000]]), O, 1514, 150);
+    const p = new WritePlanner(
+      source([
+        [1260, 0],
+        [1260, 10],
+        [1260, 20],
+        [600, 5000],
+      ]),
+      O,
+      1514,
+      150,
+    );
     expect(p.next()).toMatchObject({ packets: [1260], gapMs: 0 });
     expect(p.next()).toMatchObject({ packets: [1260], gapMs: 0.15 });
     expect(p.next()).toMatchObject({ packets: [1260], gapMs: 0.15 });
@@ -73,7 +111,7 @@ describe('WritePlanner', () => {
 describe('BurstResampler', () => {
   const trace = netflix.shape!.trace;
 
-  it('is deterministic for a seed and draws only the trace\'s packets', () => {
+  it("is deterministic for a seed and draws only the trace's packets", () => {
     const a = new BurstResampler(trace, netflix.shape!.burstGapUs, createRng(5));
     const b = new BurstResampler(trace, netflix.shape!.burstGapUs, createRng(5));
     const sizes = new Set(trace.sizes);
@@ -86,7 +124,7 @@ describe('BurstResampler', () => {
     }
   });
 
-  it('keeps the trace\'s size and gap distributions (KS against the trace) and differs per seed', () => {
+  it("keeps the trace's size and gap distributions (KS against the trace) and differs per seed", () => {
     const draw = (seed: number, n: number): { sizes: number[]; gaps: number[] } => {
       const r = new BurstResampler(trace, netflix.shape!.burstGapUs, createRng(seed));
       const out = { sizes: [] as number[], gaps: [] as number[] };
@@ -100,13 +138,20 @@ describe('BurstResampler', () => {
     const a = draw(1, 5000);
     const b = draw(2, 5000);
     expect(ksTwoSample(Float64Array.from(a.sizes), Float64Array.from(trace.sizes)).pvalue).toBeGreaterThan(0.01);
-    expect(ksTwoSample(Float64Array.from(a.gaps.slice(1)), Float64Array.from(trace.gapsUs.slice(1))).pvalue).toBeGreaterThan(0.01);
+    expect(
+      ksTwoSample(Float64Array.from(a.gaps.slice(1)), Float64Array.from(trace.gapsUs.slice(1))).pvalue,
+    ).toBeGreaterThan(0.01);
     expect(a.sizes.slice(0, 200)).not.toEqual(b.sizes.slice(0, 200));
   });
 });
 
 describe('ShapedPacer', () => {
-  const writes: [number, number][] = [[500, 10_000], [500, 20_000], [500, 5_000], [500, 40_000]]; // 10, 20, 5, 40 ms
+  const writes: [number, number][] = [
+    [500, 10_000],
+    [500, 20_000],
+    [500, 5_000],
+    [500, 40_000],
+  ]; // 10, 20, 5, 40 ms
 
   it('grants writes at t0 + the sum of the gaps (lateness does not add up)', async () => {
     const clock = new FakeClock({ start: 1000, lateness: () => 0.3 });
@@ -151,25 +196,33 @@ describe('ShapedPacer', () => {
 describe('runShapedLink', () => {
   it('fills writes with data frames and a PAD to the planned size, and covers while there is no data', async () => {
     const clock = new FakeClock({ start: 0 });
-    const plan: [number, number][] = [[1514, 10_000], [400, 10_000]];
+    const plan: [number, number][] = [
+      [1514, 10_000],
+      [400, 10_000],
+    ];
     const pacer = new ShapedPacer(clock, new WritePlanner(source(plan), O, 1514), O);
     let queued = 3000; // data bytes the feed holds; more never comes
     const sent: { at: number; frames: number[]; pad: number }[] = [];
     const fo = 13;
     const ctl = new AbortController();
-    const done = runShapedLink(pacer, {
-      available: () => queued,
-      take: (n) => {
-        const k = Math.min(n, queued, 1000); // contiguous runs of at most 1000 bytes: several frames per write
-        if (k <= 0) return undefined;
-        queued -= k;
-        return { offset: 0, parts: [new Uint8Array(k)] };
+    const done = runShapedLink(
+      pacer,
+      {
+        available: () => queued,
+        take: (n) => {
+          const k = Math.min(n, queued, 1000); // contiguous runs of at most 1000 bytes: several frames per write
+          if (k <= 0) return undefined;
+          queued -= k;
+          return { offset: 0, parts: [new Uint8Array(k)] };
+        },
+        complete: () => true,
+        more: async () => false,
       },
-      complete: () => true,
-      more: async () => false,
-    }, async (frames, pad) => {
-      sent.push({ at: clock.now(), frames: frames.map((f) => f.parts[0]!.length), pad });
-    }, { frameOverhead: fo, cover: true, graceMs: 0, done: () => sent.length >= 8, signal: ctl.signal });
+      async (frames, pad) => {
+        sent.push({ at: clock.now(), frames: frames.map((f) => f.parts[0]!.length), pad });
+      },
+      { frameOverhead: fo, cover: true, graceMs: 0, done: () => sent.length >= 8, signal: ctl.signal },
+    );
     while (sent.length < 8) await clock.next();
     await done;
     const planned = [1426, 400 - 66 - 22];
@@ -195,7 +248,9 @@ describe('version 2 profile and shaped plan', () => {
     expect(s.fullShare).toBeGreaterThan(0.4);
     expect(s.smallShare).toBeGreaterThan(0.1);
     expect(s.fullRuns.values[0]).toBe(1);
-    expect(s.gaps.insideAfterLarge.n + s.gaps.insideAfterSmall.n + s.gaps.betweenAfterLarge.n + s.gaps.betweenAfterSmall.n).toBe(netflix.packets - 1);
+    expect(
+      s.gaps.insideAfterLarge.n + s.gaps.insideAfterSmall.n + s.gaps.betweenAfterLarge.n + s.gaps.betweenAfterSmall.n,
+    ).toBe(netflix.packets - 1);
     expect(parseProfile(stringifyProfile(netflix))).toEqual(netflix);
     const v1 = JSON.parse(stringifyProfile(netflix)) as Record<string, unknown>;
     delete v1.shape;
@@ -214,8 +269,12 @@ describe('version 2 profile and shaped plan', () => {
     expect(plan.cover).toBe(true);
     expect(Buffer.byteLength(stringifyPlan(plan))).toBeLessThanOrEqual(PLAN_MAX_JSON_BYTES);
     expect(parsePlan(stringifyPlan(plan))).toEqual(plan);
-    expect(() => parsePlan(JSON.stringify({ ...plan, profile: { ...plan.profile, trace: { sizes: [1, 2], gapsUs: [0] } } }))).toThrow(/profile\.trace\.gapsUs/);
-    expect(() => parsePlan(JSON.stringify({ ...plan, profile: { ...plan.profile, trace: { sizes: [66, 54], gapsUs: [0, 5] } } }))).toThrow(/profile\.trace\.sizes: has no packet above 78 bytes/);
+    expect(() =>
+      parsePlan(JSON.stringify({ ...plan, profile: { ...plan.profile, trace: { sizes: [1, 2], gapsUs: [0] } } })),
+    ).toThrow(/profile\.trace\.gapsUs/);
+    expect(() =>
+      parsePlan(JSON.stringify({ ...plan, profile: { ...plan.profile, trace: { sizes: [66, 54], gapsUs: [0, 5] } } })),
+    ).toThrow(/profile\.trace\.sizes: has no packet above 78 bytes/);
     expect((createPacer(plan, new FakeClock()) as { shaped?: boolean }).shaped).toBe(true);
     const d = planDuration(plan, 1e6);
     // the payload rate is below the wire rate (headers, records) and close to the profile's mean rate
@@ -259,11 +318,21 @@ describe('AckEcho (the receiver of a shaped link)', () => {
     const echo = new AckEcho([[MAX_ECHO_MS * 1000 + 1]], 1, clock, () => posted.push(1), new AbortController().signal);
     echo.onFrame();
     expect(clock.pending).toBe(0);
-    const link = { post: () => posted.push(2), isClosed: false, onInbound: undefined as ((t: number) => void) | undefined };
+    const link = {
+      post: () => posted.push(2),
+      isClosed: false,
+      onInbound: undefined as ((t: number) => void) | undefined,
+    };
     const plan = createPlan({ strategy: 'profile', profile: netflix, seed: 1 });
     startAckEcho({ ...plan, cover: false }, link, 1, clock, new AbortController().signal);
     expect(link.onInbound).toBeUndefined();
-    startAckEcho(createPlan({ strategy: 'constant', rate: 1000, seed: 1 }), link, 1, clock, new AbortController().signal);
+    startAckEcho(
+      createPlan({ strategy: 'constant', rate: 1000, seed: 1 }),
+      link,
+      1,
+      clock,
+      new AbortController().signal,
+    );
     expect(link.onInbound).toBeUndefined();
     startAckEcho(plan, link, 1, clock, new AbortController().signal);
     expect(link.onInbound).toBeTypeOf('function');

@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ksTwoSample } from '../../src/analysis/ks.js';
 import { FakeClock } from '../../src/pacing/clock.js';
-import { constantWriteSize, createPlan, planDuration } from '../../src/pacing/plan.js';
 import type { PacingPlan } from '../../src/pacing/plan.js';
-import { createPacer } from '../../src/pacing/strategies.js';
+import { constantWriteSize, createPlan, planDuration } from '../../src/pacing/plan.js';
 import type { Pacer } from '../../src/pacing/strategies.js';
+import { createPacer } from '../../src/pacing/strategies.js';
 import { learnProfile } from '../../src/profile/learn.js';
 import { withoutShape } from '../../src/profile/model.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
@@ -71,7 +71,7 @@ describe('strategies on a fake clock', () => {
     expect(w).toBe(2000);
     expect(r.pacer.nextWriteSize()).toBe(w);
     // 20 s at 200 kB/s of 2088-byte wire writes: one every 10.44 ms; the first at 10.44 ms
-    expect(r.packets.reduce((a, b) => a + b, 0)).toBe(Math.floor(20_000 / ((w + 88) / rate * 1000)));
+    expect(r.packets.reduce((a, b) => a + b, 0)).toBe(Math.floor(20_000 / (((w + 88) / rate) * 1000)));
     for (const b of r.bytes) expect(Math.abs(b - rate)).toBeLessThanOrEqual(w + 88);
     expect(Math.abs(r.payload / 20 / planDuration(plan, 1).payloadRate! - 1)).toBeLessThan(0.001);
     const st = r.pacer.stats();
@@ -116,7 +116,9 @@ describe('strategies on a fake clock', () => {
   // with each bin's bursts spread over the whole bin, an offset observer saw a drawn bin as two half-full ones
   // (empty bins 0.60 → 0.49 here; 30 of 40 hops passed at the offset against 37 aligned).
   it('profile: an observer whose 500 ms bins are offset by half a bin sees the same per-bin distribution', async () => {
-    const profile = withoutShape((await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), { binNs: 500_000_000n })).profile); // the binned path (a version 2 profile paces by its trace: pacing-shape.test.ts)
+    const profile = withoutShape(
+      (await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), { binNs: 500_000_000n })).profile,
+    ); // the binned path (a version 2 profile paces by its trace: pacing-shape.test.ts)
     const plan = createPlan({ strategy: 'profile', profile, seed: 7 });
     const o = plan.overheads.tls + plan.overheads.tcpip + plan.overheads.link;
     const hops = 40;
@@ -138,7 +140,10 @@ describe('strategies on a fake clock', () => {
       stop = true;
       await clock.next();
       await loop;
-      for (const [kind, offset] of [['aligned', 0], ['offset', 250]] as const) {
+      for (const [kind, offset] of [
+        ['aligned', 0],
+        ['offset', 250],
+      ] as const) {
         const bins = new Array<number>(60).fill(0);
         for (const [t, b] of writes) {
           const i = Math.floor((t - offset) / 500);
@@ -170,7 +175,8 @@ describe('strategies on a fake clock', () => {
       }
       offsets.push(best);
       // every bin within a couple of writes of its recorded bytes (a write straddling a boundary lands in one bin)
-      for (let b = 0; b < r.seconds; b++) expect(Math.abs(r.bytes[b]! - series[(best + b) % L]!), `bin ${b}`).toBeLessThanOrEqual(2 * 1514);
+      for (let b = 0; b < r.seconds; b++)
+        expect(Math.abs(r.bytes[b]! - series[(best + b) % L]!), `bin ${b}`).toBeLessThanOrEqual(2 * 1514);
       const total = r.bytes.reduce((a, x) => a + x, 0);
       let want = 0;
       for (let b = 0; b < r.seconds; b++) want += series[(best + b) % L]!;
@@ -198,6 +204,9 @@ describe('strategies on a fake clock', () => {
     await clock.advance(1);
     expect(done).toBe(true);
     expect(pacer.stats()).toMatchObject({ writes: 3, bytes: 3000, payloadBytes: 2912 });
-    await expect(pacer.take(0)).rejects.toMatchObject({ code: 'SMIG_ERR_USAGE', message: 'Pacer.take: 0 is not a positive number of bytes' });
+    await expect(pacer.take(0)).rejects.toMatchObject({
+      code: 'SMIG_ERR_USAGE',
+      message: 'Pacer.take: 0 is not a positive number of bytes',
+    });
   });
 });

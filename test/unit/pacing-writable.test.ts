@@ -4,9 +4,8 @@
  * connection, whose receiver measures the achieved rate.
  */
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { TokenBucket } from '../../src/pacing/bucket.js';
 import { FakeClock, RealClock } from '../../src/pacing/clock.js';
@@ -14,7 +13,8 @@ import { PacedWritable } from '../../src/pacing/paced-writable.js';
 import { createPlan } from '../../src/pacing/plan.js';
 import { createPacer } from '../../src/pacing/strategies.js';
 
-const bytes = (n: number, seed = 0): Buffer => Buffer.from(Uint8Array.from({ length: n }, (_, i) => (seed + i * 7) & 0xff));
+const bytes = (n: number, seed = 0): Buffer =>
+  Buffer.from(Uint8Array.from({ length: n }, (_, i) => (seed + i * 7) & 0xff));
 
 describe('PacedWritable', () => {
   it('cuts chunks to the pacer’s write sizes, in order, each after its tokens', async () => {
@@ -36,7 +36,12 @@ describe('PacedWritable', () => {
     while (!w.writableFinished) await clock.next();
     expect(got.map((b) => b.length)).toEqual([3, 5, 1, 11]);
     expect(Buffer.concat(got)).toEqual(input);
-    expect(taken).toEqual([[10, 3], [20, 5], [30, 1], [40, 11]]);
+    expect(taken).toEqual([
+      [10, 3],
+      [20, 5],
+      [30, 1],
+      [40, 11],
+    ]);
     expect(w.bytesSent).toBe(20);
   });
 
@@ -74,7 +79,10 @@ describe('PacedWritable', () => {
 
   it('fails with the sink’s error, and destroy() abandons a waiting take', async () => {
     const clock = new FakeClock();
-    const bad = new PacedWritable({ pacer: { take: async () => {} }, sink: () => Promise.reject(new Error('socket gone')) });
+    const bad = new PacedWritable({
+      pacer: { take: async () => {} },
+      sink: () => Promise.reject(new Error('socket gone')),
+    });
     bad.write(bytes(10));
     const [err] = await once(bad, 'error');
     expect(err).toMatchObject({ message: 'socket gone' });

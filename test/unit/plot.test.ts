@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
+  type AnalysisPlotInput,
   downsampleMinMax,
+  type PlotEcdf,
   plotFormatFor,
   renderAnalysisPlot,
-  type AnalysisPlotInput,
-  type PlotEcdf,
 } from '../../src/analysis/plot.js';
 
 const EVIL = 'stealth<script>alert(1)</script>';
@@ -14,15 +14,32 @@ function smallInput(): AnalysisPlotInput {
   return {
     title: 'normal vs stealth',
     series: [
-      { name: 'normal', binSeconds: 0.5, packets: [10, 12, 8, 11, 9, 10], bytes: [15000, 18000, 12000, 16500, 13500, 15000] },
-      { name: EVIL, binSeconds: 1, packets: Uint32Array.from([20, 22, 18, 21]), bytes: Float64Array.from([30000, 33000, 27000, 31500]) },
+      {
+        name: 'normal',
+        binSeconds: 0.5,
+        packets: [10, 12, 8, 11, 9, 10],
+        bytes: [15000, 18000, 12000, 16500, 13500, 15000],
+      },
+      {
+        name: EVIL,
+        binSeconds: 1,
+        packets: Uint32Array.from([20, 22, 18, 21]),
+        bytes: Float64Array.from([30000, 33000, 27000, 31500]),
+      },
     ],
     ecdfs: [
       {
-        feature: 'packets_per_bin', unit: 'packets', reference: 'normal', subject: EVIL,
+        feature: 'packets_per_bin',
+        unit: 'packets',
+        reference: 'normal',
+        subject: EVIL,
         ref: { x: [8, 9, 10, 11, 12], f: [1 / 6, 2 / 6, 4 / 6, 5 / 6, 1] },
         sub: { x: [18, 20, 21, 22], f: [0.25, 0.5, 0.75, 1] },
-        statistic: 1, pvalue: 0.0047619, n: 6, m: 4, distinguishable: true,
+        statistic: 1,
+        pvalue: 0.0047619,
+        n: 6,
+        m: 4,
+        distinguishable: true,
       },
     ],
   };
@@ -30,7 +47,10 @@ function smallInput(): AnalysisPlotInput {
 
 /** The `<g class="mark-line ...">` groups; a drawn line is one holding a `<path`. */
 function lineGroups(svg: string): string[] {
-  return svg.split('<g class="mark-line').slice(1).map((g) => g.slice(0, g.indexOf('</g>') === -1 ? undefined : g.indexOf('</g>')));
+  return svg
+    .split('<g class="mark-line')
+    .slice(1)
+    .map((g) => g.slice(0, g.indexOf('</g>') === -1 ? undefined : g.indexOf('</g>')));
 }
 
 /** Every opening tag is closed in order (self-closing tags count as closed): "parses as XML-ish". */
@@ -53,11 +73,14 @@ describe('plotFormatFor', () => {
     expect(plotFormatFor('/tmp/report.HTM')).toBe('html');
   });
 
-  it.each(['plot', 'plot.png', 'plot.svg.gz', 'plot.', 'svg', 'dir.svg/plot', '.html/x'])('rejects %j with a usage error', (path) => {
-    expect(() => plotFormatFor(path)).toThrow(
-      expect.objectContaining({ code: 'SMIG_ERR_USAGE', message: '--plot: FILE must end in .svg or .html' }),
-    );
-  });
+  it.each(['plot', 'plot.png', 'plot.svg.gz', 'plot.', 'svg', 'dir.svg/plot', '.html/x'])(
+    'rejects %j with a usage error',
+    (path) => {
+      expect(() => plotFormatFor(path)).toThrow(
+        expect.objectContaining({ code: 'SMIG_ERR_USAGE', message: '--plot: FILE must end in .svg or .html' }),
+      );
+    },
+  );
 });
 
 describe('downsampleMinMax', () => {
@@ -110,8 +133,17 @@ describe('renderAnalysisPlot: svg', () => {
     expect(tagsBalanced(svg)).toBe(true);
     // 2 classes × (packets/s, bytes/s) + 2 ECDF step lines, each a drawn <path>
     expect(lineGroups(svg).filter((g) => g.includes('<path')).length).toBe(6);
-    for (const text of ['normal vs stealth', 'normal', 'packets/s', 'bytes/s', 'seconds from first packet', 'ECDF',
-      'packets per bin (packets)', 'packets per bin: distinguishable', 'KS D = 1.0000, p = 0.00476, n = 6, m = 4']) {
+    for (const text of [
+      'normal vs stealth',
+      'normal',
+      'packets/s',
+      'bytes/s',
+      'seconds from first packet',
+      'ECDF',
+      'packets per bin (packets)',
+      'packets per bin: distinguishable',
+      'KS D = 1.0000, p = 0.00476, n = 6, m = 4',
+    ]) {
       expect(svg).toContain(text);
     }
     // user text is escaped, never live markup
@@ -129,8 +161,17 @@ describe('renderAnalysisPlot: svg', () => {
     const input = smallInput();
     input.series.push({ name: 'idle', binSeconds: 1, packets: [], bytes: new Float64Array(0) });
     const empty: PlotEcdf = {
-      feature: 'size', unit: 'B', reference: 'normal', subject: 'idle', ref: { x: [], f: [] }, sub: { x: [], f: [] },
-      statistic: 0, pvalue: 1, n: 0, m: 0, distinguishable: false,
+      feature: 'size',
+      unit: 'B',
+      reference: 'normal',
+      subject: 'idle',
+      ref: { x: [], f: [] },
+      sub: { x: [], f: [] },
+      statistic: 0,
+      pvalue: 1,
+      n: 0,
+      m: 0,
+      distinguishable: false,
     };
     input.ecdfs.push(empty, { ...empty, feature: 'iat', unit: 's' });
     const svg = await renderAnalysisPlot(input, 'svg');
@@ -149,10 +190,32 @@ describe('renderAnalysisPlot: svg', () => {
       title: 'iat',
       series: [],
       ecdfs: [
-        { feature: 'iat', unit: 's', reference: 'a', subject: 'b', ref: { x, f }, sub: { x: x.map((v) => v * 2), f },
-          statistic: 0.2, pvalue: 0.99, n: 6, m: 6, distinguishable: false },
-        { feature: 'size', unit: 'B', reference: 'a', subject: 'b', ref: { x: [60, 1500], f: [0.5, 1] },
-          sub: { x: [60, 1514], f: [0.4, 1] }, statistic: 0.1, pvalue: 1, n: 2, m: 2, distinguishable: false },
+        {
+          feature: 'iat',
+          unit: 's',
+          reference: 'a',
+          subject: 'b',
+          ref: { x, f },
+          sub: { x: x.map((v) => v * 2), f },
+          statistic: 0.2,
+          pvalue: 0.99,
+          n: 6,
+          m: 6,
+          distinguishable: false,
+        },
+        {
+          feature: 'size',
+          unit: 'B',
+          reference: 'a',
+          subject: 'b',
+          ref: { x: [60, 1500], f: [0.5, 1] },
+          sub: { x: [60, 1514], f: [0.4, 1] },
+          statistic: 0.1,
+          pvalue: 1,
+          n: 2,
+          m: 2,
+          distinguishable: false,
+        },
       ],
     };
     const svg = await renderAnalysisPlot(input, 'svg');
@@ -165,7 +228,11 @@ describe('renderAnalysisPlot: svg', () => {
   it('draws a long series with a bounded path that still reaches the spike', async () => {
     const packets = new Uint32Array(200_000).fill(5);
     packets[123_457] = 1000;
-    const input: AnalysisPlotInput = { title: 'long', series: [{ name: 'long', binSeconds: 1, packets, bytes: packets }], ecdfs: [] };
+    const input: AnalysisPlotInput = {
+      title: 'long',
+      series: [{ name: 'long', binSeconds: 1, packets, bytes: packets }],
+      ecdfs: [],
+    };
     const svg = await renderAnalysisPlot(input, 'svg');
     const paths = lineGroups(svg).map((g) => /\sd="([^"]*)"/.exec(g)?.[1] ?? '');
     expect(paths.length).toBe(2);
@@ -181,7 +248,8 @@ describe('renderAnalysisPlot: svg', () => {
     const bad = smallInput();
     bad.series[0]!.binSeconds = 0;
     await expect(renderAnalysisPlot(bad, 'svg')).rejects.toMatchObject({
-      code: 'SMIG_ERR_INTERNAL', message: "plot: class 'normal' has bin width 0 s",
+      code: 'SMIG_ERR_INTERNAL',
+      message: "plot: class 'normal' has bin width 0 s",
     });
     const skew = smallInput();
     skew.ecdfs[0]!.sub.f.pop();
@@ -215,7 +283,9 @@ describe('renderAnalysisPlot: every class and every ECDF visible', () => {
     return [...svg.matchAll(/aria-roledescription="line mark" d="([^"]*)"/g)].map((m) => {
       const label = svg.slice(Math.max(0, m.index! - 300), m.index!);
       const cls = /class: ([^;"]+)[^"]*"\s+role="graphics-symbol"\s*$/.exec(label)?.[1] ?? '';
-      const pts = [...m[1]!.matchAll(/[ML](-?[\d.]+),(-?[\d.]+)/g)].map((p) => [Number(p[1]), Number(p[2])] as [number, number]);
+      const pts = [...m[1]!.matchAll(/[ML](-?[\d.]+),(-?[\d.]+)/g)].map(
+        (p) => [Number(p[1]), Number(p[2])] as [number, number],
+      );
       return { cls, pts };
     });
   }
@@ -225,11 +295,21 @@ describe('renderAnalysisPlot: every class and every ECDF visible', () => {
       { name: 'normal', binSeconds: 0.5, packets: [10, 12, 8, 11, 9, 10], bytes: [1500, 1800, 1200, 1650, 1350, 1500] },
       { name: 'bulk', binSeconds: 0.5, packets: [825], bytes: [250_000] },
     ],
-    ecdfs: [{
-      feature: 'packets_per_bin', unit: 'packets', reference: 'normal', subject: 'bulk',
-      ref: { x: [8, 9, 10, 11, 12], f: [1 / 6, 2 / 6, 4 / 6, 5 / 6, 1] }, sub: { x: [825], f: [1] },
-      statistic: 1, pvalue: 0.02, n: 6, m: 1, distinguishable: true,
-    }],
+    ecdfs: [
+      {
+        feature: 'packets_per_bin',
+        unit: 'packets',
+        reference: 'normal',
+        subject: 'bulk',
+        ref: { x: [8, 9, 10, 11, 12], f: [1 / 6, 2 / 6, 4 / 6, 5 / 6, 1] },
+        sub: { x: [825], f: [1] },
+        statistic: 1,
+        pvalue: 0.02,
+        n: 6,
+        m: 1,
+        distinguishable: true,
+      },
+    ],
   };
 
   it('a class of one bin is a bar a bin wide; each chart has its own rate scale', async () => {

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import pcapp from 'pcap-parser';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { autoLevels, buildChain, filterDirection, learnProfile } from '../../src/profile/learn.js';
-import { levelOf, parseProfile, stringifyProfile, validateProfile } from '../../src/profile/model.js';
 import type { Profile } from '../../src/profile/model.js';
+import { levelOf, parseProfile, stringifyProfile, validateProfile } from '../../src/profile/model.js';
 import { FIXTURE_DIR, payload, pcapFile } from '../helpers/captures.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -18,21 +18,32 @@ const TLS = 'suricata__tls-subjectaltname.pcap';
 const NETFLIX = 'ndpi__netflix.pcap';
 
 interface Oracle {
-  sha256: string; size: number; packets: number; bytes: { orig_len_sum: number };
-  ts_min: string; duration_s: number;
+  sha256: string;
+  size: number;
+  packets: number;
+  bytes: { orig_len_sum: number };
+  ts_min: string;
+  duration_s: number;
   per_second_rel: { t: number; packets: number; bytes: number }[];
   size_stats: { min: number; max: number; mean: number };
   iat_stats: { n: number; min: number; max: number };
 }
-const oracle = (f: string): Oracle => JSON.parse(readFileSync(join(FIXTURE_DIR, 'oracle', `${f}.json`), 'utf8')) as Oracle;
+const oracle = (f: string): Oracle =>
+  JSON.parse(readFileSync(join(FIXTURE_DIR, 'oracle', `${f}.json`), 'utf8')) as Oracle;
 
 /** Packets as pcap-parser reads them: [timestamp ns, original length]. */
 function independentPackets(file: string): Promise<[bigint, number][]> {
   return new Promise((resolve, reject) => {
     const out: [bigint, number][] = [];
     const p = pcapp.parse(FIXTURE_DIR + file);
-    p.on('packet', (pk: { header: { originalLength: number; timestampSeconds: number; timestampMicroseconds: number } }) =>
-      out.push([BigInt(pk.header.timestampSeconds) * 1_000_000_000n + BigInt(pk.header.timestampMicroseconds) * 1000n, pk.header.originalLength]));
+    p.on(
+      'packet',
+      (pk: { header: { originalLength: number; timestampSeconds: number; timestampMicroseconds: number } }) =>
+        out.push([
+          BigInt(pk.header.timestampSeconds) * 1_000_000_000n + BigInt(pk.header.timestampMicroseconds) * 1000n,
+          pk.header.originalLength,
+        ]),
+    );
     p.on('end', () => resolve(out));
     p.on('error', reject);
   });
@@ -63,7 +74,10 @@ function oracleSeries(o: Oracle, from = 0, to = Infinity): { packets: number[]; 
 function stationary(P: number[][]): number[] {
   const k = P.length;
   // rows: (Pᵀ − I) with the last equation replaced by Σ π = 1
-  const A = Array.from({ length: k }, (_, i) => [...Array.from({ length: k }, (_, j) => P[j]![i]! - (i === j ? 1 : 0)), 0]);
+  const A = Array.from({ length: k }, (_, i) => [
+    ...Array.from({ length: k }, (_, j) => P[j]![i]! - (i === j ? 1 : 0)),
+    0,
+  ]);
   A[k - 1] = [...new Array<number>(k).fill(1), 1];
   for (let c = 0; c < k; c++) {
     let piv = c;
@@ -93,7 +107,13 @@ describe('learnProfile on the realistic captures', () => {
       expect(p.packets).toBe(o.packets);
       expect(p.bytes).toBe(o.bytes.orig_len_sum);
       expect(p.provenance).toMatchObject({
-        capture: f, sha256: o.sha256, captureBytes: o.size, filter: null, direction: 'both', from: '0', to: null,
+        capture: f,
+        sha256: o.sha256,
+        captureBytes: o.size,
+        filter: null,
+        direction: 'both',
+        from: '0',
+        to: null,
         start: `${o.ts_min.split('.')[0]}.${o.ts_min.split('.')[1]!.padEnd(9, '0')}`,
       });
       expect(p.provenance.span).toBeCloseTo(o.duration_s, 9);
@@ -105,7 +125,11 @@ describe('learnProfile on the realistic captures', () => {
       expect(p.iat.quantiles[0]).toEqual([0, o.iat_stats.min]);
       expect(p.iat.quantiles[p.iat.quantiles.length - 1]).toEqual([1, o.iat_stats.max]);
       const sizeSum = p.sizes.values.reduce((s, v, i) => s + v * p.sizes.counts[i]!, 0);
-      expect([p.sizes.values[0], p.sizes.values[p.sizes.values.length - 1], sizeSum / p.packets]).toEqual([o.size_stats.min, o.size_stats.max, o.size_stats.mean]);
+      expect([p.sizes.values[0], p.sizes.values[p.sizes.values.length - 1], sizeSum / p.packets]).toEqual([
+        o.size_stats.min,
+        o.size_stats.max,
+        o.size_stats.mean,
+      ]);
     });
 
     it(`${f}: sizes, gap quantiles and bursts equal a computation from pcap-parser's packets`, async () => {
@@ -115,7 +139,10 @@ describe('learnProfile on the realistic captures', () => {
       for (const [, len] of pk) sizes.set(len, (sizes.get(len) ?? 0) + 1);
       const sk = [...sizes.keys()].sort((a, b) => a - b);
       expect(p.sizes).toEqual({ values: sk, counts: sk.map((k) => sizes.get(k)) });
-      const gaps = pk.slice(1).map(([t], i) => Number(t - pk[i]![0]) / 1e9).sort((a, b) => a - b);
+      const gaps = pk
+        .slice(1)
+        .map(([t], i) => Number(t - pk[i]![0]) / 1e9)
+        .sort((a, b) => a - b);
       for (const [q, v] of p.iat.quantiles) expect(v, `q=${q}`).toBeCloseTo(npQuantile(gaps, q), 12);
       expect(p.iat.histogram.counts.reduce((a, b) => a + b, 0)).toBe(gaps.length);
       // bursts: runs of packets less than 1 ms apart
@@ -164,7 +191,10 @@ describe('learnProfile on the realistic captures', () => {
 
   it('a window (--from 10s --to 60s) is the oracle rows 10 … 59, bin 0 ten seconds after the earliest packet', async () => {
     const o = oracle(TLS);
-    const { profile: p } = await learnProfile(join(FIXTURE_DIR, TLS), { fromNs: 10_000_000_000n, toNs: 60_000_000_000n });
+    const { profile: p } = await learnProfile(join(FIXTURE_DIR, TLS), {
+      fromNs: 10_000_000_000n,
+      toNs: 60_000_000_000n,
+    });
     const want = oracleSeries(o, 10, 60);
     expect(p.series).toEqual(want);
     expect(p.packets).toBe(want.packets.reduce((a, b) => a + b, 0));
@@ -175,9 +205,24 @@ describe('learnProfile on the realistic captures', () => {
   });
 
   it('a filter: the series equals smig analyze --json with the same filter; 100 ms bins too', async () => {
-    for (const [filter, bin] of [['tcp', '1s'], ['udp or port 443', '100ms']] as const) {
-      const { profile: p } = await learnProfile(join(FIXTURE_DIR, TLS), { filter, binNs: bin === '1s' ? 1_000_000_000n : 100_000_000n });
-      const r = await runCli(['analyze', '--json', '--no-progress', '--bin', bin, '--filter', filter, join(FIXTURE_DIR, TLS)]);
+    for (const [filter, bin] of [
+      ['tcp', '1s'],
+      ['udp or port 443', '100ms'],
+    ] as const) {
+      const { profile: p } = await learnProfile(join(FIXTURE_DIR, TLS), {
+        filter,
+        binNs: bin === '1s' ? 1_000_000_000n : 100_000_000n,
+      });
+      const r = await runCli([
+        'analyze',
+        '--json',
+        '--no-progress',
+        '--bin',
+        bin,
+        '--filter',
+        filter,
+        join(FIXTURE_DIR, TLS),
+      ]);
       expect(r.status, r.stderr).toBe(0);
       const c = JSON.parse(r.stdout).captures[0];
       const rows: [number, number, number][] = [];
@@ -185,7 +230,12 @@ describe('learnProfile on the realistic captures', () => {
       expect(rows).toEqual(c.series.rows);
       expect(p.bins).toBe(c.series.bins);
       expect(p.provenance.start).toBe(c.series.t0);
-      expect([p.packets, p.bytes, p.provenance.filter, p.provenance.direction]).toEqual([c.packets, c.bytes, filter, 'both']);
+      expect([p.packets, p.bytes, p.provenance.filter, p.provenance.direction]).toEqual([
+        c.packets,
+        c.bytes,
+        filter,
+        'both',
+      ]);
     }
   });
 
@@ -194,7 +244,16 @@ describe('learnProfile on the realistic captures', () => {
     try {
       const file = join(dir, 'unordered.pcap');
       // file order: t = 105 s (100 B), 101 s (200 B), 103.5 s (300 B)
-      writeFileSync(file, pcapFile({ records: [{ sec: 105, frac: 0, data: payload(100) }, { sec: 101, frac: 0, data: payload(200) }, { sec: 103, frac: 500_000, data: payload(300) }] }));
+      writeFileSync(
+        file,
+        pcapFile({
+          records: [
+            { sec: 105, frac: 0, data: payload(100) },
+            { sec: 101, frac: 0, data: payload(200) },
+            { sec: 103, frac: 500_000, data: payload(300) },
+          ],
+        }),
+      );
       const { profile: p } = await learnProfile(file);
       expect(p.series).toEqual({ bytes: [200, 0, 300, 0, 100], packets: [1, 0, 1, 0, 1] });
       expect(p.provenance).toMatchObject({ start: '101.000000000', span: 4, capture: 'unordered.pcap' });
@@ -213,19 +272,29 @@ describe('learnProfile on the realistic captures', () => {
   it('refuses what it cannot learn from, with one coded line', async () => {
     const tls = join(FIXTURE_DIR, TLS);
     await expect(learnProfile(tls, { fromNs: 200_000_000_000n })).rejects.toMatchObject({
-      code: 'SMIG_ERR_PROFILE', message: `${tls}: no packets in the window: nothing to learn from`,
+      code: 'SMIG_ERR_PROFILE',
+      message: `${tls}: no packets in the window: nothing to learn from`,
     });
     await expect(learnProfile(tls, { filter: 'port 1' })).rejects.toMatchObject({
-      code: 'SMIG_ERR_PROFILE', message: `${tls}: no packets passing the filter 'port 1': nothing to learn from`,
+      code: 'SMIG_ERR_PROFILE',
+      message: `${tls}: no packets passing the filter 'port 1': nothing to learn from`,
     });
     await expect(learnProfile(tls, { binNs: 10_000n })).rejects.toMatchObject({
       code: 'SMIG_ERR_PROFILE',
       message: `${TLS}: the window spans 9556304 bins of 10000 ns, more than 1000000: use a larger --bin or a --from/--to window`,
     });
-    await expect(learnProfile(tls, { fromNs: 5n, toNs: 5n })).rejects.toMatchObject({ code: 'SMIG_ERR_USAGE', message: '--to must be after --from (5 ns ≤ 5 ns)' });
-    await expect(learnProfile(join(FIXTURE_DIR, 'nope.pcap'))).rejects.toMatchObject({ code: 'SMIG_ERR_FILE', message: `${join(FIXTURE_DIR, 'nope.pcap')}: cannot open (ENOENT)` });
+    await expect(learnProfile(tls, { fromNs: 5n, toNs: 5n })).rejects.toMatchObject({
+      code: 'SMIG_ERR_USAGE',
+      message: '--to must be after --from (5 ns ≤ 5 ns)',
+    });
+    await expect(learnProfile(join(FIXTURE_DIR, 'nope.pcap'))).rejects.toMatchObject({
+      code: 'SMIG_ERR_FILE',
+      message: `${join(FIXTURE_DIR, 'nope.pcap')}: cannot open (ENOENT)`,
+    });
     await expect(learnProfile(tls, { filter: 'port' })).rejects.toMatchObject({ code: 'SMIG_ERR_FILTER' });
-    await expect(learnProfile(join(FIXTURE_DIR, 'zeek__empty.pcap'))).rejects.toMatchObject({ code: 'SMIG_ERR_PROFILE' });
+    await expect(learnProfile(join(FIXTURE_DIR, 'zeek__empty.pcap'))).rejects.toMatchObject({
+      code: 'SMIG_ERR_PROFILE',
+    });
   });
 });
 
@@ -235,12 +304,28 @@ describe('buildChain, autoLevels, filterDirection', () => {
     const c = buildChain([0, 0, 10, 10, 100, 100, 0, 1000], [0, 0, 1, 1, 2, 2, 0, 9], 4);
     expect(c.edges).toEqual([10, 100]);
     // levels of the bins: 0 0 1 1 2 2 0 2, then back to the first
-    expect(c.transitions).toEqual([[1, 1, 1], [0, 1, 1], [2, 0, 1]]);
-    expect(c.probabilities).toEqual([[1 / 3, 1 / 3, 1 / 3], [0, 0.5, 0.5], [2 / 3, 0, 1 / 3]]);
+    expect(c.transitions).toEqual([
+      [1, 1, 1],
+      [0, 1, 1],
+      [2, 0, 1],
+    ]);
+    expect(c.probabilities).toEqual([
+      [1 / 3, 1 / 3, 1 / 3],
+      [0, 0.5, 0.5],
+      [2 / 3, 0, 1 / 3],
+    ]);
     expect(c.levels).toEqual([
       { min: 0, max: 0, bins: 3, pairs: [[0, 0, 3]] },
       { min: 10, max: 10, bins: 2, pairs: [[10, 1, 2]] },
-      { min: 100, max: 1000, bins: 3, pairs: [[100, 2, 2], [1000, 9, 1]] },
+      {
+        min: 100,
+        max: 1000,
+        bins: 3,
+        pairs: [
+          [100, 2, 2],
+          [1000, 9, 1],
+        ],
+      },
     ]);
     expect(buildChain([5, 5, 5], [1, 1, 1]).levels).toHaveLength(1);
     expect(() => buildChain([], [])).toThrow('buildChain: the series is empty');
@@ -252,7 +337,15 @@ describe('buildChain, autoLevels, filterDirection', () => {
   });
 
   it('reads the direction from src/dst qualifiers', () => {
-    expect([undefined, 'tcp port 443', 'src host 10.0.0.1', 'dst port 80 and tcp', 'src host a and dst host b', 'host src.example']
-      .map((f) => filterDirection(f))).toEqual(['both', 'both', 'src', 'dst', 'src+dst', 'both']);
+    expect(
+      [
+        undefined,
+        'tcp port 443',
+        'src host 10.0.0.1',
+        'dst port 80 and tcp',
+        'src host a and dst host b',
+        'host src.example',
+      ].map((f) => filterDirection(f)),
+    ).toEqual(['both', 'both', 'src', 'dst', 'src+dst', 'both']);
   });
 });

@@ -17,7 +17,10 @@ const profiles = new Map<string, Profile>();
 beforeAll(async () => {
   for (const f of CAPTURES) profiles.set(f, (await learnProfile(join(FIXTURE_DIR, f))).profile);
   // held-out style: learn from the first minute only
-  profiles.set('tls first 60 s', (await learnProfile(join(FIXTURE_DIR, CAPTURES[0]!), { toNs: 60_000_000_000n })).profile);
+  profiles.set(
+    'tls first 60 s',
+    (await learnProfile(join(FIXTURE_DIR, CAPTURES[0]!), { toNs: 60_000_000_000n })).profile,
+  );
 });
 
 function draw(p: Profile, bins: number, seed: number): { bytes: number[]; packets: number[]; levels: number[] } {
@@ -97,8 +100,12 @@ describe('the rate sampler against the learned series (KS, α = 0.05)', () => {
 
   it('refuses a malformed chain', () => {
     const rng = createRng(1);
-    expect(() => createRateSampler({ chain: { transitions: [], levels: [] } }, rng)).toThrow('createRateSampler: 0 levels but 0 transition rows');
-    expect(() => createRateSampler({ chain: { transitions: [[0]], levels: [{ pairs: [[1, 1, 1]] }] } }, rng)).toThrow('sampler: transition row 0 has no weight');
+    expect(() => createRateSampler({ chain: { transitions: [], levels: [] } }, rng)).toThrow(
+      'createRateSampler: 0 levels but 0 transition rows',
+    );
+    expect(() => createRateSampler({ chain: { transitions: [[0]], levels: [{ pairs: [[1, 1, 1]] }] } }, rng)).toThrow(
+      'sampler: transition row 0 has no weight',
+    );
   });
 });
 
@@ -108,14 +115,18 @@ describe('the size sampler', () => {
     const s = createSizeSampler(p, createRng(3), 88);
     const wire: number[] = [];
     for (let i = 0; i < 20_000; i++) wire.push(s.nextWire());
-    const r = ksTwoSampleWeighted({ values: Float64Array.from(p.sizes.values), counts: Float64Array.from(p.sizes.counts) },
-      { values: Float64Array.from(wire), counts: new Float64Array(wire.length).fill(1) });
+    const r = ksTwoSampleWeighted(
+      { values: Float64Array.from(p.sizes.values), counts: Float64Array.from(p.sizes.counts) },
+      { values: Float64Array.from(wire), counts: new Float64Array(wire.length).fill(1) },
+    );
     expect(r.pvalue).toBeGreaterThan(0.01);
     const two = createSizeSampler({ sizes: { values: [54, 1514], counts: [1, 1] } }, createRng(4), 88);
     const seen = new Set<number>();
     for (let i = 0; i < 200; i++) seen.add(two.next());
     expect([...seen].sort((a, b) => a - b)).toEqual([1, 1426]);
-    expect(() => createSizeSampler({ sizes: { values: [], counts: [] } }, createRng(1))).toThrow('createSizeSampler: 0 sizes and 0 counts');
+    expect(() => createSizeSampler({ sizes: { values: [], counts: [] } }, createRng(1))).toThrow(
+      'createSizeSampler: 0 sizes and 0 counts',
+    );
   });
 
   it('tilts to a target mean with the least relative entropy, and back', () => {

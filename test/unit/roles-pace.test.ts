@@ -12,20 +12,28 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKey } from '../../src/crypto/keyfile.js';
 import { innerStreamLength } from '../../src/crypto/inner.js';
+import { generateKey } from '../../src/crypto/keyfile.js';
 import { SmigError } from '../../src/errors.js';
-import { connectChannel, formatHostPort, listenChannel } from '../../src/net/index.js';
 import type { FramedConnection, HostPort } from '../../src/net/index.js';
+import { connectChannel, formatHostPort, listenChannel } from '../../src/net/index.js';
 import { FakeClock } from '../../src/pacing/clock.js';
-import { createPlan, stringifyPlan, validatePlan } from '../../src/pacing/plan.js';
 import type { PacingPlan } from '../../src/pacing/plan.js';
-import { FrameType, decodeMessage } from '../../src/protocol/index.js';
+import { createPlan, stringifyPlan, validatePlan } from '../../src/pacing/plan.js';
 import type { Message } from '../../src/protocol/index.js';
+import { decodeMessage, FrameType } from '../../src/protocol/index.js';
 import { DestinationDaemon } from '../../src/roles/destination.js';
 import { createLogger } from '../../src/roles/log.js';
 import {
-  ByteQueue, DATA_FRAME_OVERHEAD, DATA_SEGMENT_FRAME_OVERHEAD, frameBytes, hopPacer, hopSeed, nextPayload, pacingReport, sessionPlan,
+  ByteQueue,
+  DATA_FRAME_OVERHEAD,
+  DATA_SEGMENT_FRAME_OVERHEAD,
+  frameBytes,
+  hopPacer,
+  hopSeed,
+  nextPayload,
+  pacingReport,
+  sessionPlan,
 } from '../../src/roles/pace.js';
 import { RelayDaemon } from '../../src/roles/relay.js';
 import { PACED_SEGMENT_SIZE, runSource } from '../../src/roles/source.js';
@@ -35,16 +43,30 @@ const ANY: HostPort = { host: '127.0.0.1', port: 0 };
 const ID = new Uint8Array(16).map((_, i) => i);
 const LAYOUT = { dataRelays: 1, keyRelays: 1, threshold: 1 };
 const logs: string[] = [];
-const log = (component: string): ReturnType<typeof createLogger> => createLogger({ format: 'json', sink: { write: (s: string) => logs.push(s) }, component });
+const log = (component: string): ReturnType<typeof createLogger> =>
+  createLogger({ format: 'json', sink: { write: (s: string) => logs.push(s) }, component });
 
 /** A profile plan by hand: 50 ms bins, full or empty at random, every packet 1088 wire bytes (1000-byte frames). */
 function fastProfilePlan(bytesPerFullBin: number): PacingPlan {
   return validatePlan({
-    strategy: 'profile', seed: 3, binNs: '50000000', overheads: { tls: 22, tcpip: 52, link: 14 }, peak: 40 * bytesPerFullBin,
+    strategy: 'profile',
+    seed: 3,
+    binNs: '50000000',
+    overheads: { tls: 22, tcpip: 52, link: 14 },
+    peak: 40 * bytesPerFullBin,
     profile: {
-      sha256: 'ab'.repeat(32), bytesPerSecond: 10 * bytesPerFullBin,
-      chain: { edges: [1], transitions: [[1, 1], [1, 1]], levels: [{ pairs: [[0, 0, 1]] }, { pairs: [[bytesPerFullBin, bytesPerFullBin / 1088, 1]] }] },
-      sizes: { values: [1088], counts: [1] }, burstPackets: 4,
+      sha256: 'ab'.repeat(32),
+      bytesPerSecond: 10 * bytesPerFullBin,
+      chain: {
+        edges: [1],
+        transitions: [
+          [1, 1],
+          [1, 1],
+        ],
+        levels: [{ pairs: [[0, 0, 1]] }, { pairs: [[bytesPerFullBin, bytesPerFullBin / 1088, 1]] }],
+      },
+      sizes: { values: [1088], counts: [1] },
+      burstPackets: 4,
     },
   });
 }
@@ -55,17 +77,32 @@ describe('pace.ts helpers', () => {
     expect(hopSeed(ID, 'relay', 2)).toBe(want);
     const other = new Uint8Array(ID);
     other[15] ^= 1;
-    const seeds = new Set([hopSeed(ID, 'source', 0), hopSeed(ID, 'source', 1), hopSeed(ID, 'relay', 0), hopSeed(ID, 'leader', 0), hopSeed(other, 'source', 0)]);
+    const seeds = new Set([
+      hopSeed(ID, 'source', 0),
+      hopSeed(ID, 'source', 1),
+      hopSeed(ID, 'relay', 0),
+      hopSeed(ID, 'leader', 0),
+      hopSeed(other, 'source', 0),
+    ]);
     expect(seeds.size).toBe(5);
   });
 
   it('sessionPlan: absent is bulk; a plan parsePlan refuses is a malformed SESSION naming the field', () => {
     expect(sessionPlan(undefined)).toBeUndefined();
-    expect(sessionPlan(stringifyPlan(createPlan({ strategy: 'constant', rate: 5000, seed: 1 })))).toMatchObject({ strategy: 'constant', rate: 5000 });
+    expect(sessionPlan(stringifyPlan(createPlan({ strategy: 'constant', rate: 5000, seed: 1 })))).toMatchObject({
+      strategy: 'constant',
+      rate: 5000,
+    });
     for (const [text, message] of [
       ['{"strategy":', /^SESSION\.plan: not JSON/],
-      ['{"strategy":"warp","seed":1,"binNs":"1000000000","overheads":{"tls":22,"tcpip":52,"link":14}}', /^SESSION\.plan: strategy: "warp" is not one of bulk, constant, profile, replay/],
-      ['{"strategy":"constant","seed":1,"binNs":"1000000000","overheads":{"tls":22,"tcpip":52,"link":14}}', /^SESSION\.plan: rate: missing/],
+      [
+        '{"strategy":"warp","seed":1,"binNs":"1000000000","overheads":{"tls":22,"tcpip":52,"link":14}}',
+        /^SESSION\.plan: strategy: "warp" is not one of bulk, constant, profile, replay/,
+      ],
+      [
+        '{"strategy":"constant","seed":1,"binNs":"1000000000","overheads":{"tls":22,"tcpip":52,"link":14}}',
+        /^SESSION\.plan: rate: missing/,
+      ],
     ] as const) {
       let err: unknown;
       try {
@@ -104,7 +141,9 @@ describe('pace.ts helpers', () => {
     expect(frameBytes(plan, 987 * 10, DATA_FRAME_OVERHEAD)).toBeCloseTo(10_000, 9);
     expect(frameBytes(plan, 970, DATA_SEGMENT_FRAME_OVERHEAD)).toBeCloseTo(1000, 9);
     // constant at 16 kB/s writes 1448-byte frames (one full segment)
-    expect(frameBytes(createPlan({ strategy: 'constant', rate: 16_000, seed: 1 }), 1435, DATA_FRAME_OVERHEAD)).toBeCloseTo(1448, 9);
+    expect(
+      frameBytes(createPlan({ strategy: 'constant', rate: 16_000, seed: 1 }), 1435, DATA_FRAME_OVERHEAD),
+    ).toBeCloseTo(1448, 9);
     expect(frameBytes(createPlan({ strategy: 'bulk', seed: 1 }), 1435, DATA_FRAME_OVERHEAD)).toBe(1435);
     expect(hopPacer(undefined, ID, 'leader', 0).strategy).toBe('bulk');
   });
@@ -118,7 +157,13 @@ describe('pace.ts helpers', () => {
     while (await clock.next());
     await writes;
     const r = pacingReport('source → x', pacer);
-    expect(r).toMatchObject({ hop: 'source → x', strategy: 'constant', writes: 10, payloadBytes: 9120, wireBytes: 10_000 });
+    expect(r).toMatchObject({
+      hop: 'source → x',
+      strategy: 'constant',
+      writes: 10,
+      payloadBytes: 9120,
+      wireBytes: 10_000,
+    });
     expect(r.seconds).toBeCloseTo(1, 9); // from the first take (t0 = 0: the bucket starts empty) to the last grant
     expect(r.rate).toBeCloseTo(10_000, 6);
     expect(r.targetRate).toBeCloseTo(10_000, 6); // tokens accrued over the same second
@@ -132,7 +177,9 @@ describe('paced hops on sockets', () => {
   let leader: RelayDaemon;
   let dest: DestinationDaemon;
   beforeAll(async () => {
-    [relay, leader] = await Promise.all([0, 1].map(() => RelayDaemon.start({ clusterKey: key, listen: ANY, log: log('relay'), keyWaitMs: 5000 })));
+    [relay, leader] = await Promise.all(
+      [0, 1].map(() => RelayDaemon.start({ clusterKey: key, listen: ANY, log: log('relay'), keyWaitMs: 5000 })),
+    );
     dest = await DestinationDaemon.start({ clusterKey: key, listen: ANY, outDir: out, log: log('recv') });
   });
   afterAll(async () => {
@@ -164,7 +211,15 @@ describe('paced hops on sockets', () => {
     const fake = await fakeLeader();
     const plan = stringifyPlan(fastProfilePlan(108_800)); // 100 frames per full bin: fast
     const src = await connectChannel(relay.address, { key });
-    await src.sendMessage({ type: FrameType.SESSION, sessionId: ID, role: 'data-relay', leader: formatHostPort(fake.addr), index: 0, layout: LAYOUT, plan });
+    await src.sendMessage({
+      type: FrameType.SESSION,
+      sessionId: ID,
+      role: 'data-relay',
+      leader: formatHostPort(fake.addr),
+      index: 0,
+      layout: LAYOUT,
+      plan,
+    });
     const data = randomBytes(30_000);
     // the source's writes: 1..4000 bytes, then a gap in the offsets (the next chunk of this link starts at 50 000)
     let at = 0;
@@ -176,14 +231,23 @@ describe('paced hops on sockets', () => {
     await src.sendMessage({ type: FrameType.DATA, offset: 50_000, bytes: data.subarray(20_000) });
     await src.sendMessage({ type: FrameType.END, length: 60_000, sha256: null });
     const msgs = await fake.got;
-    expect(msgs[0]).toEqual({ type: FrameType.SESSION, sessionId: ID, role: 'leader', via: 'data-relay', index: 0, layout: LAYOUT, plan });
+    expect(msgs[0]).toEqual({
+      type: FrameType.SESSION,
+      sessionId: ID,
+      role: 'leader',
+      via: 'data-relay',
+      index: 0,
+      layout: LAYOUT,
+      plan,
+    });
     const segs = msgs.filter((m) => m.type === FrameType.DATA_SEGMENT);
     // full writes are 1000-byte frames = 970 data bytes; short ones only where the run ends (the gap, the end)
     const short = segs.filter((s) => s.bytes.length !== 970);
     expect(short.map((s) => s.offset + s.bytes.length)).toEqual([20_000, 60_000]);
     const first = new Uint8Array(20_000);
     const second = new Uint8Array(10_000);
-    for (const s of segs) (s.offset < 50_000 ? first : second).set(s.bytes, s.offset < 50_000 ? s.offset : s.offset - 50_000);
+    for (const s of segs)
+      (s.offset < 50_000 ? first : second).set(s.bytes, s.offset < 50_000 ? s.offset : s.offset - 50_000);
     expect(Buffer.from(first).equals(data.subarray(0, 20_000))).toBe(true);
     expect(Buffer.from(second).equals(data.subarray(20_000))).toBe(true);
     expect(msgs[msgs.length - 1]).toEqual({ type: FrameType.END, length: 60_000, sha256: null });
@@ -195,34 +259,75 @@ describe('paced hops on sockets', () => {
     const src = await connectChannel(relay.address, { key });
     const frames: Message[] = [];
     src.onFrame((type, body) => void frames.push(decodeMessage(type, body)));
-    await src.sendMessage({ type: FrameType.SESSION, sessionId: ID, role: 'key-relay', leader: formatHostPort(leader.address), index: 0, layout: LAYOUT, plan: '{"strategy":"constant"}' });
+    await src.sendMessage({
+      type: FrameType.SESSION,
+      sessionId: ID,
+      role: 'key-relay',
+      leader: formatHostPort(leader.address),
+      index: 0,
+      layout: LAYOUT,
+      plan: '{"strategy":"constant"}',
+    });
     await src.closed;
     expect(frames).toHaveLength(1);
-    expect(frames[0]).toMatchObject({ type: FrameType.ERROR, code: 4, message: expect.stringMatching(/^SESSION\.plan: seed: /) });
+    expect(frames[0]).toMatchObject({
+      type: FrameType.ERROR,
+      code: 4,
+      message: expect.stringMatching(/^SESSION\.plan: seed: /),
+    });
   });
 
-  it('a leader refuses a relay link whose plan differs from the session\'s', async () => {
+  it("a leader refuses a relay link whose plan differs from the session's", async () => {
     const id = randomBytes(16);
     const a = await connectChannel(leader.address, { key });
     const b = await connectChannel(leader.address, { key });
     const frames: Message[] = [];
     b.onFrame((type, body) => void frames.push(decodeMessage(type, body)));
     const plan = (rate: number): string => stringifyPlan(createPlan({ strategy: 'constant', rate, seed: 1 }));
-    await a.sendMessage({ type: FrameType.SESSION, sessionId: id, role: 'leader', via: 'data-relay', index: 0, layout: { dataRelays: 1, keyRelays: 1, threshold: 1 }, plan: plan(1000) });
+    await a.sendMessage({
+      type: FrameType.SESSION,
+      sessionId: id,
+      role: 'leader',
+      via: 'data-relay',
+      index: 0,
+      layout: { dataRelays: 1, keyRelays: 1, threshold: 1 },
+      plan: plan(1000),
+    });
     await new Promise((r) => setTimeout(r, 50));
-    await b.sendMessage({ type: FrameType.SESSION, sessionId: id, role: 'leader', via: 'key-relay', index: 0, layout: { dataRelays: 1, keyRelays: 1, threshold: 1 }, plan: plan(2000) });
+    await b.sendMessage({
+      type: FrameType.SESSION,
+      sessionId: id,
+      role: 'leader',
+      via: 'key-relay',
+      index: 0,
+      layout: { dataRelays: 1, keyRelays: 1, threshold: 1 },
+      plan: plan(2000),
+    });
     await b.closed;
-    expect(frames[0]).toMatchObject({ type: FrameType.ERROR, code: 5, message: "leader: SESSION plan of key-relay 0 differs from the session's" });
+    expect(frames[0]).toMatchObject({
+      type: FrameType.ERROR,
+      code: 5,
+      message: "leader: SESSION plan of key-relay 0 differs from the session's",
+    });
     a.destroy();
   });
 
-  it('a profile-paced migration arrives intact; every hop cut its writes to the plan\'s 1000-byte frames', async () => {
+  it("a profile-paced migration arrives intact; every hop cut its writes to the plan's 1000-byte frames", async () => {
     const data = randomBytes(500_000);
     const plan = fastProfilePlan(108_800); // about 1 MB/s: the cushion (4 s) is the relay's time limit
     logs.length = 0;
     const r = await runSource({
-      clusterKey: key, input: [new Uint8Array(data)], length: data.length, name: 'paced.bin', destination: dest.address,
-      dataRelays: [relay.address], keyRelays: [relay.address], leader: leader.address, threshold: 1, plan, log: log('send'),
+      clusterKey: key,
+      input: [new Uint8Array(data)],
+      length: data.length,
+      name: 'paced.bin',
+      destination: dest.address,
+      dataRelays: [relay.address],
+      keyRelays: [relay.address],
+      leader: leader.address,
+      threshold: 1,
+      plan,
+      log: log('send'),
     });
     expect(readFileSync(join(out, 'paced.bin')).equals(data)).toBe(true);
     expect(r.pacing.strategy).toBe('profile');
@@ -234,10 +339,17 @@ describe('paced hops on sockets', () => {
     const events = logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === 'pacing');
     const relayHop = events.find((e) => e.role === 'data-relay')!;
     const leaderHop = events.find((e) => e.role === 'leader')!;
-    expect(relayHop).toMatchObject({ strategy: 'profile', payloadBytes: r.ciphertextBytes + 30 * (relayHop.writes as number) });
+    expect(relayHop).toMatchObject({
+      strategy: 'profile',
+      payloadBytes: r.ciphertextBytes + 30 * (relayHop.writes as number),
+    });
     // the leader forwards the inner stream (sealed for the destination): the payload in 4 KiB segments plus its prefix
     const inner = innerStreamLength(data.length, PACED_SEGMENT_SIZE);
-    expect(leaderHop).toMatchObject({ hop: 'leader → destination', strategy: 'profile', payloadBytes: inner + 13 * (leaderHop.writes as number) });
+    expect(leaderHop).toMatchObject({
+      hop: 'leader → destination',
+      strategy: 'profile',
+      payloadBytes: inner + 13 * (leaderHop.writes as number),
+    });
     expect(leaderHop.writes as number).toBeLessThanOrEqual(Math.ceil(inner / 987) + Math.ceil(inner / 4080)); // a short write at most per 4 KiB segment
   }, 20_000);
 });

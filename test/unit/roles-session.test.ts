@@ -8,29 +8,30 @@
  * segment, 56-byte trailer); the SHA-256 comes from node:crypto over the original bytes.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateKey } from '../../src/crypto/keyfile.js';
 import { SmigError } from '../../src/errors.js';
-import { connectChannel, formatHostPort, listenChannel, parseHostPort } from '../../src/net/index.js';
 import type { HostPort } from '../../src/net/index.js';
-import { FrameType, decodeMessage } from '../../src/protocol/index.js';
+import { connectChannel, formatHostPort, listenChannel, parseHostPort } from '../../src/net/index.js';
 import type { Message } from '../../src/protocol/index.js';
+import { decodeMessage, FrameType } from '../../src/protocol/index.js';
 import { DestinationDaemon } from '../../src/roles/destination.js';
 import { Link } from '../../src/roles/link.js';
-import { createLogger } from '../../src/roles/log.js';
 import type { Logger } from '../../src/roles/log.js';
+import { createLogger } from '../../src/roles/log.js';
 import { RelayDaemon } from '../../src/roles/relay.js';
-import { runSource } from '../../src/roles/source.js';
 import type { SourceOptions, SourceResult } from '../../src/roles/source.js';
+import { runSource } from '../../src/roles/source.js';
 import { startEvilRelay } from '../e2e/migration-helpers.js';
 
 const key = generateKey();
 const ANY: HostPort = { host: '127.0.0.1', port: 0 };
 const logs: string[] = [];
-const log = (component: string): Logger => createLogger({ format: 'text', sink: { write: (s: string) => logs.push(s) }, component });
+const log = (component: string): Logger =>
+  createLogger({ format: 'text', sink: { write: (s: string) => logs.push(s) }, component });
 
 let relays: RelayDaemon[] = [];
 let dest: DestinationDaemon;
@@ -38,7 +39,11 @@ const out = mkdtempSync(join(tmpdir(), 'smig-session-'));
 const extra: { close(): Promise<void> }[] = [];
 
 beforeAll(async () => {
-  relays = await Promise.all(Array.from({ length: 4 }, () => RelayDaemon.start({ clusterKey: key, listen: ANY, log: log('relay'), keyWaitMs: 5000 })));
+  relays = await Promise.all(
+    Array.from({ length: 4 }, () =>
+      RelayDaemon.start({ clusterKey: key, listen: ANY, log: log('relay'), keyWaitMs: 5000 }),
+    ),
+  );
   dest = await DestinationDaemon.start({ clusterKey: key, listen: ANY, outDir: out, log: log('recv') });
 });
 afterEach(async () => {
@@ -98,7 +103,12 @@ describe('a migration through in-process relays', () => {
     expect(r.ciphertextBytes).toBe(3_002_786);
     expect(r.receipt).toEqual({ kind: 'mac' }); // no destination key in this test
     expect(r.bytes).toBe(3_000_000);
-    expect(r.done).toEqual({ sha256: sha(data), length: 3_000_000, exitStatus: null, message: 'verified 3000000 bytes (SHA-256) and installed' });
+    expect(r.done).toEqual({
+      sha256: sha(data),
+      length: 3_000_000,
+      exitStatus: null,
+      message: 'verified 3000000 bytes (SHA-256) and installed',
+    });
     expect(r.hosts.leader).toBe(formatHostPort(addr(relays[0]!)));
     expect(r.lostRelays).toEqual([]);
     expect(r.session).toMatch(/^[0-9a-f]{32}$/);
@@ -108,7 +118,12 @@ describe('a migration through in-process relays', () => {
     await migrate(new Uint8Array(0), 'empty.bin');
     expect(readFileSync(join(out, 'empty.bin')).length).toBe(0);
     const data = randomBytes(700_001);
-    const r = await migrate(data, 'empty.bin', { length: null, threshold: 1, dataRelays: [addr(relays[2]!)], leader: undefined });
+    const r = await migrate(data, 'empty.bin', {
+      length: null,
+      threshold: 1,
+      dataRelays: [addr(relays[2]!)],
+      leader: undefined,
+    });
     expect(r.hosts.leader).toBe(formatHostPort(addr(relays[2]!))); // the only data relay
     expect(readFileSync(join(out, 'empty.bin.1')).equals(data)).toBe(true);
     expect(readFileSync(join(out, 'empty.bin')).length).toBe(0);
@@ -118,7 +133,9 @@ describe('a migration through in-process relays', () => {
     const evil = await startEvilRelay(key, { flipShare: true });
     extra.push(evil);
     const data = randomBytes(200_000);
-    const r = await migrate(data, 'subset.bin', { keyRelays: [parseHostPort(evil.address, 'evil'), addr(relays[2]!), addr(relays[3]!)] });
+    const r = await migrate(data, 'subset.bin', {
+      keyRelays: [parseHostPort(evil.address, 'evil'), addr(relays[2]!), addr(relays[3]!)],
+    });
     expect(evil.flipped).toBe(1);
     expect(r.done.sha256).toBe(sha(data));
     expect(readFileSync(join(out, 'subset.bin')).equals(data)).toBe(true);
@@ -128,9 +145,13 @@ describe('a migration through in-process relays', () => {
     const evil = await startEvilRelay(key, { flipShare: true });
     extra.push(evil);
     const before = outFiles();
-    const e = await failure(migrate(randomBytes(100_000), 'badkey.bin', { keyRelays: [parseHostPort(evil.address, 'evil')], threshold: 1 }));
+    const e = await failure(
+      migrate(randomBytes(100_000), 'badkey.bin', { keyRelays: [parseHostPort(evil.address, 'evil')], threshold: 1 }),
+    );
     expect(e.code).toBe('SMIG_ERR_MIGRATION');
-    expect(e.message).toMatch(/SMIG_ERR_SHARES: leader .*: leader: no 1 of the 1 key shares rebuilt a key that opens the envelope/);
+    expect(e.message).toMatch(
+      /SMIG_ERR_SHARES: leader .*: leader: no 1 of the 1 key shares rebuilt a key that opens the envelope/,
+    );
     expect(outFiles()).toEqual(before);
   });
 
@@ -138,9 +159,12 @@ describe('a migration through in-process relays', () => {
     const evil = await startEvilRelay(key, { flipDataAt: (offset, length) => (offset > 0 ? length >> 1 : undefined) });
     extra.push(evil);
     const before = outFiles();
-    const e = await failure(migrate(randomBytes(2_000_000), 'tampered.bin', {
-      dataRelays: [parseHostPort(evil.address, 'evil'), addr(relays[0]!)], chunkSize: 64 * 1024,
-    }));
+    const e = await failure(
+      migrate(randomBytes(2_000_000), 'tampered.bin', {
+        dataRelays: [parseHostPort(evil.address, 'evil'), addr(relays[0]!)],
+        chunkSize: 64 * 1024,
+      }),
+    );
     expect(evil.flipped).toBeGreaterThan(0);
     expect(e.message).toMatch(/SMIG_ERR_AUTH: leader .*: envelope: segment \d+ did not authenticate/);
     await new Promise((r) => setTimeout(r, 200)); // the destination deletes its temporary file when the leader aborts
@@ -159,7 +183,9 @@ describe('a migration through in-process relays', () => {
   it('reports a failed --exec in DONE (the file stays installed) and passes the path as $1 and $SMIG_FILE', async () => {
     const outX = mkdtempSync(join(tmpdir(), 'smig-exec-'));
     const d = await DestinationDaemon.start({
-      clusterKey: key, listen: ANY, outDir: outX,
+      clusterKey: key,
+      listen: ANY,
+      outDir: outX,
       exec: 'printf "%s|%s|%s" "$1" "$SMIG_FILE" "$SMIG_BYTES" > "$1.seen"; test "$SMIG_NAME" = run.bin && exit 0; exit 3',
     });
     extra.push({ close: async () => (await d.close(), rmSync(outX, { recursive: true, force: true })) });
@@ -169,13 +195,22 @@ describe('a migration through in-process relays', () => {
     const p = join(d.outDir, 'run.bin');
     expect(readFileSync(`${p}.seen`, 'utf8')).toBe(`${p}|${p}|10`);
     const e = await failure(migrate(randomBytes(10), 'run.bin', { destination: addr(d) })); // installed as run.bin.1: exit 3
-    expect(e.message).toBe('the destination reported a failure: verified 10 bytes (SHA-256) and installed; --exec exited with status 3 (exec exit status 3)');
+    expect(e.message).toBe(
+      'the destination reported a failure: verified 10 bytes (SHA-256) and installed; --exec exited with status 3 (exec exit status 3)',
+    );
     expect(readFileSync(join(d.outDir, 'run.bin.1')).length).toBe(10);
   });
 
   it('fails at once when fewer key relays than the threshold answer', async () => {
-    const e = await failure(migrate(randomBytes(10), 'x.bin', { keyRelays: [{ host: '127.0.0.1', port: 1 }, addr(relays[2]!)], threshold: 2 }));
-    expect(e.message).toMatch(/^only 1 of 2 key relays reachable, the threshold is 2 \(connect to 127\.0\.0\.1:1: connection refused/);
+    const e = await failure(
+      migrate(randomBytes(10), 'x.bin', {
+        keyRelays: [{ host: '127.0.0.1', port: 1 }, addr(relays[2]!)],
+        threshold: 2,
+      }),
+    );
+    expect(e.message).toMatch(
+      /^only 1 of 2 key relays reachable, the threshold is 2 \(connect to 127\.0\.0\.1:1: connection refused/,
+    );
   });
 
   it('refuses bad counts before sending anything', async () => {
@@ -200,7 +235,9 @@ describe('the relay daemon against a misbehaving peer (with the key)', () => {
 
   it('answers a frame before SESSION with ERROR and closes', async () => {
     const got = await poke([{ type: FrameType.PROGRESS, offset: 1 }]);
-    expect(got).toEqual([{ type: FrameType.ERROR, code: 5, message: 'relay: frame type 6 before SESSION (expected SESSION)' }]);
+    expect(got).toEqual([
+      { type: FrameType.ERROR, code: 5, message: 'relay: frame type 6 before SESSION (expected SESSION)' },
+    ]);
   });
 
   it('as leader, refuses a chunk beyond its window (bounded memory)', async () => {
@@ -209,17 +246,29 @@ describe('the relay daemon against a misbehaving peer (with the key)', () => {
       { type: FrameType.DATA_SEGMENT, sessionId: sid, index: 0, offset: 1 << 30, bytes: new Uint8Array(10) },
     ]);
     expect(got.at(-1)).toEqual({
-      type: FrameType.ERROR, code: 6,
+      type: FrameType.ERROR,
+      code: 6,
       message: `chunk [${1 << 30}, ${(1 << 30) + 10}) reaches ${(1 << 30) + 10} bytes past the consumed offset 0, the window limit is ${64 * 1024 * 1024 + 9 * 1024 * 1024 + 64}`,
     });
   });
 
   it('as leader, refuses a segment marked with another session or relay index', async () => {
     const got = await poke([
-      { type: FrameType.SESSION, sessionId: sid.map((x) => x ^ 1), role: 'leader', via: 'data-relay', index: 0, layout },
+      {
+        type: FrameType.SESSION,
+        sessionId: sid.map((x) => x ^ 1),
+        role: 'leader',
+        via: 'data-relay',
+        index: 0,
+        layout,
+      },
       { type: FrameType.DATA_SEGMENT, sessionId: sid, index: 0, offset: 0, bytes: new Uint8Array(10) },
     ]);
-    expect(got.at(-1)).toEqual({ type: FrameType.ERROR, code: 5, message: 'leader: DATA_SEGMENT names another session' });
+    expect(got.at(-1)).toEqual({
+      type: FrameType.ERROR,
+      code: 5,
+      message: 'leader: DATA_SEGMENT names another session',
+    });
   });
 
   it('serves a good migration afterwards', async () => {
@@ -233,7 +282,11 @@ describe('the relay daemon against a misbehaving peer (with the key)', () => {
 describe('Link.sendWiping', () => {
   it('zeroes each payload only after the socket has taken it: the peer gets every byte, the sender keeps none', async () => {
     const got: Uint8Array[] = [];
-    const l = await listenChannel(ANY, { key, openingFrameMaxLength: 1024 * 1024, onConnection: (c) => c.onFrame((_t, b) => void got.push(new Uint8Array(b))) });
+    const l = await listenChannel(ANY, {
+      key,
+      openingFrameMaxLength: 1024 * 1024,
+      onConnection: (c) => c.onFrame((_t, b) => void got.push(new Uint8Array(b))),
+    });
     const link = new Link(await connectChannel(l.address, { key }), 'reply', 'test peer');
     const bufs = [0x11, 0x22, 0x33].map((x) => new Uint8Array(300_000).fill(x));
     // back to back: the later writes wait in the socket's buffer, where an early wipe would zero them
@@ -241,7 +294,11 @@ describe('Link.sendWiping', () => {
     await link.close();
     await l.close();
     // each body: u64 offset (8 bytes) then the 300000 payload bytes, intact
-    expect(got.map((b) => [b.length, b[8], b[150_000], b.at(-1)])).toEqual([[300_008, 0x11, 0x11, 0x11], [300_008, 0x22, 0x22, 0x22], [300_008, 0x33, 0x33, 0x33]]);
+    expect(got.map((b) => [b.length, b[8], b[150_000], b.at(-1)])).toEqual([
+      [300_008, 0x11, 0x11, 0x11],
+      [300_008, 0x22, 0x22, 0x22],
+      [300_008, 0x33, 0x33, 0x33],
+    ]);
     expect(bufs.map((b) => b.some((x) => x !== 0))).toEqual([false, false, false]);
   });
 });

@@ -4,17 +4,16 @@
  * Expected values are worked out by hand from the definitions (offsets, byte counts), not from the code.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SmigError } from '../../src/errors.js';
-import { ReorderBuffer } from '../../src/roles/reorder.js';
-import { ChunkCutter, SendWindow, partsLength } from '../../src/roles/window.js';
-import { smigError } from '../../src/errors.js';
+import { SmigError, smigError } from '../../src/errors.js';
 import { installNoClobber, sanitizeName, sweepStaleTemps, upstreamFileError } from '../../src/roles/destination.js';
 import { createLogger, parseLogFormat } from '../../src/roles/log.js';
+import { ReorderBuffer } from '../../src/roles/reorder.js';
+import { ChunkCutter, partsLength, SendWindow } from '../../src/roles/window.js';
 
 const bytes = (n: number, fill = 0): Uint8Array => new Uint8Array(n).fill(fill);
 
@@ -223,14 +222,26 @@ describe('destination names', () => {
   });
 
   it('a file-system error sent upstream names the reason and errno, never a path', () => {
-    const errno = (code: string): NodeJS.ErrnoException => Object.assign(new Error(`${code}: failed, write '/srv/secret/dir/.smig-1.part'`), { code });
-    expect(upstreamFileError('write the file', errno('ENOSPC'))).toMatchObject({ code: 'SMIG_ERR_FILE', message: 'destination: cannot write the file: no space left on the device (ENOSPC)' });
-    expect(upstreamFileError('write the file', errno('EDQUOT')).message).toBe('destination: cannot write the file: disk quota exceeded (EDQUOT)');
-    expect(upstreamFileError('write the file', errno('EWHATEVER')).message).toBe('destination: cannot write the file: file system error (EWHATEVER)');
+    const errno = (code: string): NodeJS.ErrnoException =>
+      Object.assign(new Error(`${code}: failed, write '/srv/secret/dir/.smig-1.part'`), { code });
+    expect(upstreamFileError('write the file', errno('ENOSPC'))).toMatchObject({
+      code: 'SMIG_ERR_FILE',
+      message: 'destination: cannot write the file: no space left on the device (ENOSPC)',
+    });
+    expect(upstreamFileError('write the file', errno('EDQUOT')).message).toBe(
+      'destination: cannot write the file: disk quota exceeded (EDQUOT)',
+    );
+    expect(upstreamFileError('write the file', errno('EWHATEVER')).message).toBe(
+      'destination: cannot write the file: file system error (EWHATEVER)',
+    );
     const wrapped = smigError('SMIG_ERR_FILE', 'install into /srv/secret/dir: EACCES', errno('EACCES'));
-    expect(upstreamFileError('install the file', wrapped).message).toBe('destination: cannot install the file: permission denied (EACCES)');
+    expect(upstreamFileError('install the file', wrapped).message).toBe(
+      'destination: cannot install the file: permission denied (EACCES)',
+    );
     const noName = smigError('SMIG_ERR_FILE', "install into /srv/secret/dir: no free name for 'x'");
-    expect(upstreamFileError('install the file', noName).message).toBe("destination: cannot install the file: see the destination's log");
+    expect(upstreamFileError('install the file', noName).message).toBe(
+      "destination: cannot install the file: see the destination's log",
+    );
   });
 
   const dir = mkdtempSync(join(tmpdir(), 'smig-roles-'));
@@ -266,16 +277,36 @@ describe('event log', () => {
 
   it('writes one text line per event, quoting values that need it, leaving out undefined', () => {
     const lines: string[] = [];
-    const log = createLogger({ format: 'text', sink: { write: (s: string) => lines.push(s) }, component: 'relay', now: at });
-    log.with({ session: 'ab12' }).event('relay-open', { leader: '127.0.0.1:7000', index: 3, reason: 'two words', skip: undefined });
-    expect(lines).toEqual(['2025-01-02T03:04:05.678Z relay relay-open session=ab12 leader=127.0.0.1:7000 index=3 reason="two words"\n']);
+    const log = createLogger({
+      format: 'text',
+      sink: { write: (s: string) => lines.push(s) },
+      component: 'relay',
+      now: at,
+    });
+    log
+      .with({ session: 'ab12' })
+      .event('relay-open', { leader: '127.0.0.1:7000', index: 3, reason: 'two words', skip: undefined });
+    expect(lines).toEqual([
+      '2025-01-02T03:04:05.678Z relay relay-open session=ab12 leader=127.0.0.1:7000 index=3 reason="two words"\n',
+    ]);
   });
 
   it('writes JSON lines', () => {
     const lines: string[] = [];
-    const log = createLogger({ format: 'json', sink: { write: (s: string) => lines.push(s) }, component: 'send', now: at });
+    const log = createLogger({
+      format: 'json',
+      sink: { write: (s: string) => lines.push(s) },
+      component: 'send',
+      now: at,
+    });
     log.event('done', { ok: true, bytes: 5 });
-    expect(JSON.parse(lines[0]!)).toEqual({ ts: '2025-01-02T03:04:05.678Z', component: 'send', event: 'done', ok: true, bytes: 5 });
+    expect(JSON.parse(lines[0]!)).toEqual({
+      ts: '2025-01-02T03:04:05.678Z',
+      component: 'send',
+      event: 'done',
+      ok: true,
+      bytes: 5,
+    });
   });
 
   it('parses --log-format', () => {

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { combine, split } from 'shamir-secret-sharing';
 import { describe, expect, test } from 'vitest';
-import { KEY_BYTES, MAX_SUBSETS, SHARE_BYTES, combineShares, splitKey } from '../../src/crypto/shares.js';
-import { wipe } from '../../src/crypto/wipe.js';
 import { EnvelopeSealer, tryOpenHeader } from '../../src/crypto/envelope.js';
+import { combineShares, KEY_BYTES, MAX_SUBSETS, SHARE_BYTES, splitKey } from '../../src/crypto/shares.js';
+import { wipe } from '../../src/crypto/wipe.js';
 
 const KEY = new Uint8Array(randomBytes(KEY_BYTES));
 const isKey = (k: Uint8Array): boolean => Buffer.from(k).equals(Buffer.from(KEY));
@@ -15,16 +15,25 @@ function choose<T>(xs: T[], k: number): T[][] {
 }
 
 async function rejects(p: Promise<unknown>, code: string, message: string | RegExp): Promise<void> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toMatchObject({ name: 'SmigError', code });
   expect((err as Error).message).toMatch(message);
 }
 
 describe('splitKey', () => {
-  test('share layout is the library\'s: 32 y-bytes then a distinct non-zero x', async () => {
+  test("share layout is the library's: 32 y-bytes then a distinct non-zero x", async () => {
     const lib = await split(KEY, 3, 2);
     expect(lib[0]!.length).toBe(SHARE_BYTES);
-    for (const [n, k] of [[3, 2], [5, 3], [1, 1], [4, 1], [255, 255]] as const) {
+    for (const [n, k] of [
+      [3, 2],
+      [5, 3],
+      [1, 1],
+      [4, 1],
+      [255, 255],
+    ] as const) {
       const shares = await splitKey(KEY, n, k);
       expect(shares).toHaveLength(n);
       expect(shares.every((s) => s.length === SHARE_BYTES && s[KEY_BYTES] !== 0)).toBe(true);
@@ -32,7 +41,14 @@ describe('splitKey', () => {
     }
   });
 
-  test.each([[3, 2], [5, 3], [4, 4], [2, 2], [3, 1], [1, 1]])('n=%i k=%i: every k-subset rebuilds the key', async (n, k) => {
+  test.each([
+    [3, 2],
+    [5, 3],
+    [4, 4],
+    [2, 2],
+    [3, 1],
+    [1, 1],
+  ])('n=%i k=%i: every k-subset rebuilds the key', async (n, k) => {
     const shares = await splitKey(KEY, n, k);
     for (const subset of choose(shares, k)) {
       const key = await combineShares(subset, k, isKey);
@@ -52,7 +68,15 @@ describe('splitKey', () => {
     const buf = Buffer.from(KEY);
     const shares = await splitKey(buf, 3, 2);
     expect(buf.equals(Buffer.from(KEY))).toBe(true);
-    expect(isKey(await combineShares(shares.map((s) => Buffer.from(s)), 2, isKey))).toBe(true);
+    expect(
+      isKey(
+        await combineShares(
+          shares.map((s) => Buffer.from(s)),
+          2,
+          isKey,
+        ),
+      ),
+    ).toBe(true);
   });
 
   test.each([
@@ -73,10 +97,17 @@ describe('splitKey', () => {
 describe('combineShares', () => {
   test('k−1 shares do not pass the check', async () => {
     const shares = await splitKey(KEY, 5, 3);
-    await rejects(combineShares(shares.slice(0, 2), 3, isKey), 'SMIG_ERR_SHARES', 'key shares: need 3 distinct shares, have 2');
+    await rejects(
+      combineShares(shares.slice(0, 2), 3, isKey),
+      'SMIG_ERR_SHARES',
+      'key shares: need 3 distinct shares, have 2',
+    );
     // told a lower threshold, the library returns garbage silently: the check catches it
-    await rejects(combineShares(shares.slice(0, 2), 2, isKey), 'SMIG_ERR_SHARES',
-      'key shares: no 2 of 2 shares rebuilt a key that passed the check (tried 1 subset(s))');
+    await rejects(
+      combineShares(shares.slice(0, 2), 2, isKey),
+      'SMIG_ERR_SHARES',
+      'key shares: no 2 of 2 shares rebuilt a key that passed the check (tried 1 subset(s))',
+    );
   });
 
   test('one corrupt share among k+1 still rebuilds the key; rejected candidates are wiped', async () => {
@@ -110,14 +141,20 @@ describe('combineShares', () => {
 
   test('duplicates count once; two different shares with the same x are refused up front', async () => {
     const shares = await splitKey(KEY, 3, 2);
-    await rejects(combineShares([shares[0]!, Uint8Array.from(shares[0]!)], 2, isKey), 'SMIG_ERR_SHARES',
-      'key shares: need 2 distinct shares, have 1');
+    await rejects(
+      combineShares([shares[0]!, Uint8Array.from(shares[0]!)], 2, isKey),
+      'SMIG_ERR_SHARES',
+      'key shares: need 2 distinct shares, have 1',
+    );
     expect(isKey(await combineShares([shares[0]!, shares[0]!, shares[1]!], 2, isKey))).toBe(true);
     const sameX = Uint8Array.from(shares[0]!);
     sameX[3]! ^= 1; // same x-coordinate, other y: a conflicting copy
     let calls = 0;
-    await rejects(combineShares([shares[0]!, sameX, shares[1]!], 2, () => (calls++, true)), 'SMIG_ERR_SHARES',
-      `key shares: two different shares with x = ${shares[0]![KEY_BYTES]!} (one of them is forged); refused`);
+    await rejects(
+      combineShares([shares[0]!, sameX, shares[1]!], 2, () => (calls++, true)),
+      'SMIG_ERR_SHARES',
+      `key shares: two different shares with x = ${shares[0]![KEY_BYTES]!} (one of them is forged); refused`,
+    );
     expect(calls).toBe(0);
   });
 
@@ -130,18 +167,35 @@ describe('combineShares', () => {
     });
     let calls = 0;
     const cpu = process.cpuUsage();
-    await rejects(combineShares([...shares, ...forged], 10, () => (calls++, false)), 'SMIG_ERR_SHARES', /two different shares with x = \d+/);
+    await rejects(
+      combineShares([...shares, ...forged], 10, () => (calls++, false)),
+      'SMIG_ERR_SHARES',
+      /two different shares with x = \d+/,
+    );
     const used = process.cpuUsage(cpu);
     expect(calls).toBe(0);
     expect((used.user + used.system) / 1000).toBeLessThan(50); // ms of CPU (the old search took hours)
   });
 
   test('more than 255 shares are refused', async () => {
-    await rejects(combineShares(Array.from({ length: 256 }, () => new Uint8Array(SHARE_BYTES)), 2, isKey), 'SMIG_ERR_SHARES',
-      'key shares: 256 shares offered, at most 255');
+    await rejects(
+      combineShares(
+        Array.from({ length: 256 }, () => new Uint8Array(SHARE_BYTES)),
+        2,
+        isKey,
+      ),
+      'SMIG_ERR_SHARES',
+      'key shares: 256 shares offered, at most 255',
+    );
   });
 
-  test.each([[8, 8], [4, 12], [2, 14], [12, 4], [1, 15]])('k=%i good shares among 16 with %i bad ones (bad first) are found within 1 s of CPU', async (k, bad) => {
+  test.each([
+    [8, 8],
+    [4, 12],
+    [2, 14],
+    [12, 4],
+    [1, 15],
+  ])('k=%i good shares among 16 with %i bad ones (bad first) are found within 1 s of CPU', async (k, bad) => {
     const shares = await splitKey(KEY, 16, k);
     const good = shares.slice(0, k);
     const forged = shares.slice(k, k + bad).map((s) => {
@@ -160,9 +214,18 @@ describe('combineShares', () => {
     // the bad shares lie on one polynomial of their own: subsets of them rank high and must fail the real check
     const k = 6;
     const good = (await splitKey(KEY, 16, k)).slice(0, k);
-    const fake = (await splitKey(new Uint8Array(randomBytes(KEY_BYTES)), 16, k)).filter((f) => !good.some((g) => g[KEY_BYTES] === f[KEY_BYTES])).slice(0, 16 - k);
+    const fake = (await splitKey(new Uint8Array(randomBytes(KEY_BYTES)), 16, k))
+      .filter((f) => !good.some((g) => g[KEY_BYTES] === f[KEY_BYTES]))
+      .slice(0, 16 - k);
     const sid = new Uint8Array(randomBytes(16));
-    const sealer = new EnvelopeSealer(KEY, { version: 1, sessionId: sid, destination: 'd:1', name: 'f', length: 0n, segmentSize: 4096 });
+    const sealer = new EnvelopeSealer(KEY, {
+      version: 1,
+      sessionId: sid,
+      destination: 'd:1',
+      name: 'f',
+      length: 0n,
+      segmentSize: 4096,
+    });
     const prefix = sealer.prefix();
     const cpu = process.cpuUsage();
     const key = await combineShares([...fake, ...good], k, (c) => tryOpenHeader(c, sid, prefix) !== undefined);
@@ -187,8 +250,11 @@ describe('combineShares', () => {
     zeroX[KEY_BYTES] = 0;
     const key = await combineShares([shares[0]!.subarray(1), zeroX, shares[1]!, shares[2]!], 2, isKey);
     expect(isKey(key)).toBe(true);
-    await rejects(combineShares([shares[0]!.subarray(1), zeroX, shares[1]!], 2, isKey), 'SMIG_ERR_SHARES',
-      'key shares: need 2 distinct shares, have 1; 2 malformed share(s) ignored');
+    await rejects(
+      combineShares([shares[0]!.subarray(1), zeroX, shares[1]!], 2, isKey),
+      'SMIG_ERR_SHARES',
+      'key shares: need 2 distinct shares, have 1; 2 malformed share(s) ignored',
+    );
   });
 
   test('inputs are not modified (accepted or rejected)', async () => {
@@ -205,18 +271,23 @@ describe('combineShares', () => {
   test('the number of candidates tried is bounded', async () => {
     const shares = await splitKey(KEY, 18, 9); // C(18,9) = 48 620 subsets
     let calls = 0;
-    await rejects(combineShares(shares, 9, () => (calls++, false)), 'SMIG_ERR_SHARES',
-      `key shares: no 9 of 18 shares rebuilt a key that passed the check (tried ${MAX_SUBSETS} subset(s), the limit)`);
+    await rejects(
+      combineShares(shares, 9, () => (calls++, false)),
+      'SMIG_ERR_SHARES',
+      `key shares: no 9 of 18 shares rebuilt a key that passed the check (tried ${MAX_SUBSETS} subset(s), the limit)`,
+    );
     expect(calls).toBe(MAX_SUBSETS);
   });
 
   test('a check that throws propagates after the candidate is wiped', async () => {
     const shares = await splitKey(KEY, 2, 2);
     let cand: Uint8Array | undefined;
-    await expect(combineShares(shares, 2, (k) => {
-      cand = k;
-      throw new Error('boom');
-    })).rejects.toThrow('boom');
+    await expect(
+      combineShares(shares, 2, (k) => {
+        cand = k;
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
     expect(cand!.every((b) => b === 0)).toBe(true);
   });
 

@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import {
-  ecdfPoints, fanoFactor, quantileSorted, Reservoir, RESERVOIR_MAX_CAPACITY, sortedWeighted, summary, weightedSummary,
+  ecdfPoints,
+  fanoFactor,
+  quantileSorted,
+  RESERVOIR_MAX_CAPACITY,
+  Reservoir,
+  sortedWeighted,
+  summary,
+  weightedSummary,
 } from '../../src/analysis/stats.js';
 
 const usage = (message: string) => expect.objectContaining({ code: 'SMIG_ERR_USAGE', message });
@@ -28,7 +35,12 @@ describe('summary', () => {
     expect(quantileSorted([1, 2, 3], 0)).toBe(1);
     expect(quantileSorted([1, 2, 3], 1)).toBe(3);
     expect(quantileSorted([1, 2, 3, 4], 0.5)).toBe(2.5);
-    expect(quantileSorted(Array.from({ length: 101 }, (_, i) => i), 0.9)).toBe(90);
+    expect(
+      quantileSorted(
+        Array.from({ length: 101 }, (_, i) => i),
+        0.9,
+      ),
+    ).toBe(90);
     expect(v).toEqual([3, 1, 2]);
     expect(summary([7])).toEqual({ n: 1, mean: 7, sd: NaN, min: 7, max: 7, p50: 7, p90: 7, p99: 7 });
   });
@@ -64,16 +76,22 @@ describe('summary', () => {
 
 describe('weightedSummary', () => {
   test('equals the summary of the expansion (property)', () => {
-    const entries = fc.array(fc.tuple(fc.integer({ min: -20, max: 20 }), fc.integer({ min: 0, max: 6 })), { minLength: 1, maxLength: 30 });
-    fc.assert(fc.property(entries, (e) => {
-      const values = e.map((t) => t[0] / 4);
-      const counts = e.map((t) => t[1]);
-      const w = weightedSummary({ values: Float64Array.from(values), counts: Float64Array.from(counts) });
-      const s = summary(expand(values, counts));
-      expect({ ...w, mean: 0, sd: 0 }).toEqual({ ...s, mean: 0, sd: 0 });
-      if (s.n > 0) expect(w.mean).toBeCloseTo(s.mean, 12);
-      if (s.n > 1) expect(w.sd).toBeCloseTo(s.sd, 12);
-    }), { numRuns: 300 });
+    const entries = fc.array(fc.tuple(fc.integer({ min: -20, max: 20 }), fc.integer({ min: 0, max: 6 })), {
+      minLength: 1,
+      maxLength: 30,
+    });
+    fc.assert(
+      fc.property(entries, (e) => {
+        const values = e.map((t) => t[0] / 4);
+        const counts = e.map((t) => t[1]);
+        const w = weightedSummary({ values: Float64Array.from(values), counts: Float64Array.from(counts) });
+        const s = summary(expand(values, counts));
+        expect({ ...w, mean: 0, sd: 0 }).toEqual({ ...s, mean: 0, sd: 0 });
+        if (s.n > 0) expect(w.mean).toBeCloseTo(s.mean, 12);
+        if (s.n > 1) expect(w.sd).toBeCloseTo(s.sd, 12);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test('millions of zeros in one entry', () => {
@@ -85,7 +103,11 @@ describe('weightedSummary', () => {
 
 describe('sortedWeighted', () => {
   test('sorts, merges duplicates and drops zero counts', () => {
-    const w = sortedWeighted({ values: new Float64Array([3, 1, 3, 2, 0]), counts: new Float64Array([1, 2, 4, 0, 0]) }, 'f', 's');
+    const w = sortedWeighted(
+      { values: new Float64Array([3, 1, 3, 2, 0]), counts: new Float64Array([1, 2, 4, 0, 0]) },
+      'f',
+      's',
+    );
     expect([...w.values]).toEqual([1, 3]);
     expect([...w.counts]).toEqual([2, 5]);
     expect(w.n).toBe(7);
@@ -95,11 +117,15 @@ describe('sortedWeighted', () => {
     expect(sortedWeighted(s, 'f', 's').values).toBe(s.values);
   });
   test('errors name the function and argument', () => {
-    expect(() => sortedWeighted({ values: new Float64Array([1]), counts: new Float64Array([Infinity]) }, 'f', 'x'))
-      .toThrow(usage('f: x.counts[0] is not a non-negative integer (Infinity)'));
-    expect(() => sortedWeighted({ values: new Float64Array([1]), counts: new Float64Array([2 ** 53]) }, 'f', 'x'))
-      .toThrow(usage(`f: x total count ${2 ** 53} is too large`));
-    expect(() => sortedWeighted(null as never, 'f', 'x')).toThrow(usage('f: x is not a weighted sample ({ values, counts })'));
+    expect(() =>
+      sortedWeighted({ values: new Float64Array([1]), counts: new Float64Array([Infinity]) }, 'f', 'x'),
+    ).toThrow(usage('f: x.counts[0] is not a non-negative integer (Infinity)'));
+    expect(() =>
+      sortedWeighted({ values: new Float64Array([1]), counts: new Float64Array([2 ** 53]) }, 'f', 'x'),
+    ).toThrow(usage(`f: x total count ${2 ** 53} is too large`));
+    expect(() => sortedWeighted(null as never, 'f', 'x')).toThrow(
+      usage('f: x is not a weighted sample ({ values, counts })'),
+    );
   });
 });
 
@@ -120,7 +146,9 @@ describe('fanoFactor', () => {
     let s = 12345;
     const u = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
     const counts = Array.from({ length: 20000 }, () => {
-      let k = 0, p = Math.exp(-4), cdf = p;
+      let k = 0,
+        p = Math.exp(-4),
+        cdf = p;
       const r = u();
       while (r > cdf) cdf += p *= 4 / ++k;
       return k;
@@ -203,9 +231,13 @@ describe('Reservoir', () => {
   });
 
   test('errors', () => {
-    expect(() => new Reservoir(0)).toThrow(usage(`Reservoir: capacity must be an integer in [1, ${RESERVOIR_MAX_CAPACITY}] (got 0)`));
+    expect(() => new Reservoir(0)).toThrow(
+      usage(`Reservoir: capacity must be an integer in [1, ${RESERVOIR_MAX_CAPACITY}] (got 0)`),
+    );
     expect(() => new Reservoir(1.5)).toThrow(expect.objectContaining({ code: 'SMIG_ERR_USAGE' }));
-    expect(() => new Reservoir(RESERVOIR_MAX_CAPACITY + 1)).toThrow(expect.objectContaining({ code: 'SMIG_ERR_USAGE' }));
+    expect(() => new Reservoir(RESERVOIR_MAX_CAPACITY + 1)).toThrow(
+      expect.objectContaining({ code: 'SMIG_ERR_USAGE' }),
+    );
     expect(() => new Reservoir(4, NaN)).toThrow(usage('Reservoir: seed must be a finite number (got NaN)'));
     expect(() => new Reservoir(4).add(NaN)).toThrow(usage('Reservoir.add: NaN (value 1)'));
   });

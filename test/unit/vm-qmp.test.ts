@@ -6,19 +6,22 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseSourceSpec } from '../../src/control/agent.js';
-import { MAX_LINE_BYTES, MAX_PENDING, QmpCommandError, QmpProtocol } from '../../src/vm/qmp.js';
-import type { QmpEvent } from '../../src/vm/qmp.js';
 import { isVmName } from '../../src/vm/destination.js';
+import type { QmpEvent } from '../../src/vm/qmp.js';
+import { MAX_LINE_BYTES, MAX_PENDING, QmpCommandError, QmpProtocol } from '../../src/vm/qmp.js';
 import { vmModeFor } from '../../src/vm/source.js';
 
-const GREETING = '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\r\n';
+const GREETING =
+  '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\r\n';
 
 function setup(): { p: QmpProtocol; sent: Record<string, unknown>[]; feed: (s: string) => void } {
   const sent: Record<string, unknown>[] = [];
-  const p = new QmpProtocol({ write: (line) => {
-    expect(line.endsWith('\n')).toBe(true);
-    sent.push(JSON.parse(line) as Record<string, unknown>);
-  } });
+  const p = new QmpProtocol({
+    write: (line) => {
+      expect(line.endsWith('\n')).toBe(true);
+      sent.push(JSON.parse(line) as Record<string, unknown>);
+    },
+  });
   return { p, sent, feed: (s) => p.push(Buffer.from(s)) };
 }
 
@@ -45,8 +48,12 @@ describe('QmpProtocol', () => {
     feed('{"return": {}, "id": 0}\n');
     const a = p.execute('migrate', { uri: 'unix:/x' });
     const b = p.execute('query-migrate');
-    expect(sent.slice(1)).toEqual([{ execute: 'migrate', arguments: { uri: 'unix:/x' }, id: 1 }, { execute: 'query-migrate', id: 2 }]);
-    const text = '{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}\n{"return": {"status": "active"}, "id": 2}\n{"return": {}, "id": 1}\n';
+    expect(sent.slice(1)).toEqual([
+      { execute: 'migrate', arguments: { uri: 'unix:/x' }, id: 1 },
+      { execute: 'query-migrate', id: 2 },
+    ]);
+    const text =
+      '{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}\n{"return": {"status": "active"}, "id": 2}\n{"return": {}, "id": 1}\n';
     for (let i = 0; i < text.length; i += 7) feed(text.slice(i, i + 7));
     await expect(b).resolves.toEqual({ status: 'active' });
     await expect(a).resolves.toEqual({});
@@ -70,8 +77,16 @@ describe('QmpProtocol', () => {
     ['a non-QMP greeting', 'SSH-2.0-OpenSSH_9.2\n', /did not greet/],
     ['a line that is not JSON', `${GREETING}{"return": {}, "id": 0}\nnot json\n`, /not JSON/],
     ['a reply to no command', `${GREETING}{"return": {}, "id": 0}\n{"return": {}, "id": 99}\n`, /reply to no command/],
-    ['a line that is neither reply nor event', `${GREETING}{"return": {}, "id": 0}\n{"hello": 1}\n`, /neither a reply nor an event/],
-    ['capabilities refused', `${GREETING}{"error": {"class": "CommandNotFound", "desc": "no"}, "id": 0}\n`, /qmp_capabilities refused/],
+    [
+      'a line that is neither reply nor event',
+      `${GREETING}{"return": {}, "id": 0}\n{"hello": 1}\n`,
+      /neither a reply nor an event/,
+    ],
+    [
+      'capabilities refused',
+      `${GREETING}{"error": {"class": "CommandNotFound", "desc": "no"}, "id": 0}\n`,
+      /qmp_capabilities refused/,
+    ],
   ])('fails the session on %s, rejecting every waiting command', async (_what, input, re) => {
     const { p, feed } = setup();
     let failure: Error | undefined;
@@ -106,7 +121,12 @@ describe('QmpProtocol', () => {
 
 describe('VM sources and sessions', () => {
   it('parses NAME=qmp:SOCKET as a VM source, and refuses an empty socket path', () => {
-    expect(parseSourceSpec('web=qmp:/run/web.qmp')).toEqual({ name: 'web', path: null, command: null, qmp: '/run/web.qmp' });
+    expect(parseSourceSpec('web=qmp:/run/web.qmp')).toEqual({
+      name: 'web',
+      path: null,
+      command: null,
+      qmp: '/run/web.qmp',
+    });
     expect(parseSourceSpec('img=/var/lib/a.img')).toEqual({ name: 'img', path: '/var/lib/a.img', command: null });
     expect(() => parseSourceSpec('web=qmp:')).toThrow(/QMP socket path/);
   });

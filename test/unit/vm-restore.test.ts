@@ -16,7 +16,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** A monitor that greets, accepts capabilities and answers query-status with `status`, as a child process. */
 function fakeQemu(status: string): string {
   const script = join(dir, `fake-qemu-${status}.cjs`);
-  writeFileSync(script, `
+  writeFileSync(
+    script,
+    `
 const net = require('node:net');
 net.createServer((s) => {
   s.write(JSON.stringify({ QMP: { version: {}, capabilities: [] } }) + '\\n');
@@ -30,34 +32,62 @@ net.createServer((s) => {
   });
 }).listen(process.env.SMIG_QMP);
 process.stdin.resume();
-`);
+`,
+  );
   return `exec '${process.execPath}' '${script}'`;
 }
 
 describe('VmRestore', () => {
   it('fails with the exit status and the last line of standard error when the command exits at once', async () => {
     const qmpPath = join(dir, 'a.qmp');
-    const err = await VmRestore.start({ command: 'echo "qemu: could not load PC BIOS" >&2; exit 3', qmpPath, name: 'a', session: '00', timeoutMs: 10_000 }).catch((e: unknown) => e as Error);
+    const err = await VmRestore.start({
+      command: 'echo "qemu: could not load PC BIOS" >&2; exit 3',
+      qmpPath,
+      name: 'a',
+      session: '00',
+      timeoutMs: 10_000,
+    }).catch((e: unknown) => e as Error);
     expect(err).toBeInstanceOf(Error);
     expect((err as { code?: string }).code).toBe('SMIG_ERR_VM');
-    expect((err as Error).message).toBe('VM restore: the command exited with status 3 before its monitor came up: qemu: could not load PC BIOS');
+    expect((err as Error).message).toBe(
+      'VM restore: the command exited with status 3 before its monitor came up: qemu: could not load PC BIOS',
+    );
     expect(existsSync(qmpPath)).toBe(false);
   });
 
   it('refuses a VM that is not waiting for an incoming migration, and kills it', async () => {
     const qmpPath = join(dir, 'b.qmp');
-    const err = await VmRestore.start({ command: fakeQemu('running'), qmpPath, name: 'b', session: '00', timeoutMs: 10_000 }).catch((e: unknown) => e as Error);
-    expect((err as Error).message).toMatch(/the VM is 'running', not waiting for a migration \(start QEMU with -incoming fd:0\)/);
+    const err = await VmRestore.start({
+      command: fakeQemu('running'),
+      qmpPath,
+      name: 'b',
+      session: '00',
+      timeoutMs: 10_000,
+    }).catch((e: unknown) => e as Error);
+    expect((err as Error).message).toMatch(
+      /the VM is 'running', not waiting for a migration \(start QEMU with -incoming fd:0\)/,
+    );
     expect(existsSync(qmpPath)).toBe(false);
   });
 
   it('a monitor path too long for a Unix socket is refused before anything starts', async () => {
-    await expect(VmRestore.start({ command: 'exit 0', qmpPath: join(dir, 'x'.repeat(120)), name: 'c', session: '00' })).rejects.toThrow(/longer than 107 bytes/);
+    await expect(
+      VmRestore.start({ command: 'exit 0', qmpPath: join(dir, 'x'.repeat(120)), name: 'c', session: '00' }),
+    ).rejects.toThrow(/longer than 107 bytes/);
   });
 });
 
 describe('smig send qmp:', () => {
-  const flags = ['--key', join(dir, 'k.key'), '--dest', '127.0.0.1:9', '--data-relays', '127.0.0.1:9', '--key-relays', '127.0.0.1:9'];
+  const flags = [
+    '--key',
+    join(dir, 'k.key'),
+    '--dest',
+    '127.0.0.1:9',
+    '--data-relays',
+    '127.0.0.1:9',
+    '--key-relays',
+    '127.0.0.1:9',
+  ];
 
   it('refuses an unknown --vm-mode or --vm-after, and an empty socket path (exit 2)', async () => {
     expect((await runCli(['keygen', '-o', join(dir, 'k.key')])).status).toBe(0);
@@ -73,6 +103,8 @@ describe('smig send qmp:', () => {
   it('a missing monitor socket is one line naming it (exit 1)', async () => {
     const r = await runCli(['send', `qmp:${join(dir, 'none.qmp')}`, ...flags]);
     expect(r.status).toBe(1);
-    expect(r.stderr.trim()).toBe(`smig send: QMP ${join(dir, 'none.qmp')}: no such socket (is the VM running with -qmp unix:${join(dir, 'none.qmp')},server=on,wait=off?)`);
+    expect(r.stderr.trim()).toBe(
+      `smig send: QMP ${join(dir, 'none.qmp')}: no such socket (is the VM running with -qmp unix:${join(dir, 'none.qmp')},server=on,wait=off?)`,
+    );
   });
 });

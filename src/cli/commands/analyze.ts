@@ -1,13 +1,14 @@
 /** `smig analyze`: packet-rate distributions and distinguishability tests between traffic classes. */
-import { Option } from 'commander';
+
 import type { Command } from 'commander';
+import { Option } from 'commander';
 import { smigError } from '../../errors.js';
 import { formatDuration, parseDuration } from '../../util/units.js';
-import { argParser, collect, parseAlpha, parseBin, parseCount } from '../options.js';
 import type { CliIO } from '../io.js';
+import { argParser, collect, parseAlpha, parseBin, parseCount } from '../options.js';
 import { ensureDir, writeOutputFile } from '../output.js';
-import { formatNumber, table } from '../table.js';
 import type { CommandSpec } from '../spec.js';
+import { formatNumber, table } from '../table.js';
 
 interface AnalyzeFlags {
   class?: string[];
@@ -49,7 +50,8 @@ folds, auc, aucLow, aucHigh, balancedAccuracy, importance: [{ feature, value }],
 `;
 
 /** The filter language of --filter and @FILTER (src/capture/filter.ts), as README.md lists it. */
-export const FILTER_KEYWORDS: string = 'host, net (NET/LEN, NET mask MASK), port, portrange, proto, src, dst, tcp, udp, icmp, icmp6, sctp, ip, ip6, arp, ' +
+export const FILTER_KEYWORDS: string =
+  'host, net (NET/LEN, NET mask MASK), port, portrange, proto, src, dst, tcp, udp, icmp, icmp6, sctp, ip, ip6, arp, ' +
   'rarp, vlan, less, greater, and/&&, or/||, not/!, parentheses; anything else is refused with its column';
 
 export const analyzeCommand: CommandSpec = {
@@ -65,53 +67,123 @@ export const analyzeCommand: CommandSpec = {
   ],
   configure(cmd: Command): void {
     cmd
-      .argument('[capture...]', 'capture files (pcap, pcapng, optionally gzip-compressed; - for stdin); each is a class, the first the reference. ' +
-        'A .gz is inflated as it is read, in constant memory: the time follows the inflated size (a 1 MiB gzip bomb of 1 GiB takes ~25 s)')
-      .option('--class <name=capture[@filter]>', 'a named traffic class, optionally with its own filter (repeatable)', collect)
-      .option('-f, --filter <expr>', `filter applied to every class, a subset of tcpdump's language: ${FILTER_KEYWORDS}`)
-      .addOption(new Option('--bin <dur>', 'bin width for rates: 1us … hours').argParser(argParser(parseBin)).default(1_000_000_000n, '1s'))
-      .option('--from <dur>', 'keep packets from DUR after each class\'s earliest packet (bins start there)', argParser((t) => parseDuration(t, '--from')))
-      .option('--to <dur>', 'keep packets up to DUR after each class\'s earliest packet', argParser((t) => parseDuration(t, '--to')))
-      .option('--time-window <name=from..to>', 'a time window for one class, overriding --from/--to (either end may be empty) (repeatable)', collect)
-      .addOption(new Option('--window <name=from..to>', 'deprecated name of --time-window').hideHelp().argParser(collect))
+      .argument(
+        '[capture...]',
+        'capture files (pcap, pcapng, optionally gzip-compressed; - for stdin); each is a class, the first the reference. ' +
+          'A .gz is inflated as it is read, in constant memory: the time follows the inflated size (a 1 MiB gzip bomb of 1 GiB takes ~25 s)',
+      )
+      .option(
+        '--class <name=capture[@filter]>',
+        'a named traffic class, optionally with its own filter (repeatable)',
+        collect,
+      )
+      .option(
+        '-f, --filter <expr>',
+        `filter applied to every class, a subset of tcpdump's language: ${FILTER_KEYWORDS}`,
+      )
+      .addOption(
+        new Option('--bin <dur>', 'bin width for rates: 1us … hours')
+          .argParser(argParser(parseBin))
+          .default(1_000_000_000n, '1s'),
+      )
+      .option(
+        '--from <dur>',
+        "keep packets from DUR after each class's earliest packet (bins start there)",
+        argParser((t) => parseDuration(t, '--from')),
+      )
+      .option(
+        '--to <dur>',
+        "keep packets up to DUR after each class's earliest packet",
+        argParser((t) => parseDuration(t, '--to')),
+      )
+      .option(
+        '--time-window <name=from..to>',
+        'a time window for one class, overriding --from/--to (either end may be empty) (repeatable)',
+        collect,
+      )
+      .addOption(
+        new Option('--window <name=from..to>', 'deprecated name of --time-window').hideHelp().argParser(collect),
+      )
       .option('--alpha <a>', 'significance level of the tests', argParser(parseAlpha), 0.05)
       .option('--json', 'print the whole result as JSON on stdout')
       .option('--csv <dir>', 'write summary, comparisons, series and flows as CSV files into DIR')
       .option('--plot <file>', 'write plots (packets/s over time, ECDFs of each test) to FILE.svg or FILE.html')
-      .option('--flows <n>', 'flows listed per class in the text output (all are in --json/--csv)', argParser(parseCount(0)), 10)
-      .option('--max-samples <n>', 'inter-arrival times kept per class (a uniform sample beyond)', argParser(parseCount(0)), 1_000_000)
+      .option(
+        '--flows <n>',
+        'flows listed per class in the text output (all are in --json/--csv)',
+        argParser(parseCount(0)),
+        10,
+      )
+      .option(
+        '--max-samples <n>',
+        'inter-arrival times kept per class (a uniform sample beyond)',
+        argParser(parseCount(0)),
+        1_000_000,
+      )
       .option('--no-progress', 'no progress line on stderr, even on a terminal')
-      .option('--adversary', 'also run a trained observer: a random forest on per-window features, cross-validated (below)')
-      .addOption(new Option('--adversary-window <dur>', 'window of the observer').argParser(argParser((t) => parseDuration(t, '--adversary-window'))).default(5_000_000_000n, '5s'))
-      .option('--adversary-step <dur>', 'step between windows (default: half the window)', argParser((t) => parseDuration(t, '--adversary-step')))
+      .option(
+        '--adversary',
+        'also run a trained observer: a random forest on per-window features, cross-validated (below)',
+      )
+      .addOption(
+        new Option('--adversary-window <dur>', 'window of the observer')
+          .argParser(argParser((t) => parseDuration(t, '--adversary-window')))
+          .default(5_000_000_000n, '5s'),
+      )
+      .option(
+        '--adversary-step <dur>',
+        'step between windows (default: half the window)',
+        argParser((t) => parseDuration(t, '--adversary-step')),
+      )
       .option('--adversary-folds <k>', 'cross-validation folds', argParser(parseCount(0)), 5)
       .option('--adversary-trees <n>', 'trees in the forest', argParser(parseCount(0)), 100)
       .option('--adversary-seed <n>', 'seed of the folds, the forest and the bootstrap', argParser(parseCount(0)), 1)
-      .option('--adversary-max-windows <n>', 'windows used per class (later packets are left out, with a warning)', argParser(parseCount(0)), 20_000)
-      .option('--adversary-plot <file>', 'bar charts of the observer\'s feature importances to FILE.svg or FILE.html')
+      .option(
+        '--adversary-max-windows <n>',
+        'windows used per class (later packets are left out, with a warning)',
+        argParser(parseCount(0)),
+        20_000,
+      )
+      .option('--adversary-plot <file>', "bar charts of the observer's feature importances to FILE.svg or FILE.html")
       .addHelpText('after', ADVERSARY_HELP);
   },
   async run(args: string[], rawOpts: Record<string, unknown>, io: CliIO): Promise<number> {
     const opts = rawOpts as unknown as AnalyzeFlags;
     const { analyze, defaultClassName, parseClassSpec } = await import('../../analysis/analyze.js');
-    const { analysisToJson, analysisPlotInput, writeAnalysisCsv, protoName, nsToDecimal } = await import('../../analysis/report.js');
+    const { analysisToJson, analysisPlotInput, writeAnalysisCsv, protoName, nsToDecimal } = await import(
+      '../../analysis/report.js'
+    );
     if (opts.json && opts.csv) throw smigError('SMIG_ERR_USAGE', '--json and --csv exclude each other');
-    const classes = [...args.map((file) => ({ name: defaultClassName(file), file })), ...(opts.class ?? []).map(parseClassSpec)];
-    if (classes.length === 0) throw smigError('SMIG_ERR_USAGE', 'no capture given (smig analyze CAPTURE... or --class NAME=CAPTURE)');
+    const classes = [
+      ...args.map((file) => ({ name: defaultClassName(file), file })),
+      ...(opts.class ?? []).map(parseClassSpec),
+    ];
+    if (classes.length === 0)
+      throw smigError('SMIG_ERR_USAGE', 'no capture given (smig analyze CAPTURE... or --class NAME=CAPTURE)');
     for (const c of classes as { name: string; fromNs?: bigint; toNs?: bigint }[]) {
       if (opts.from !== undefined) c.fromNs = opts.from;
       if (opts.to !== undefined) c.toNs = opts.to;
     }
     if (opts.window !== undefined) {
-      io.stderr.write("smig analyze: warning: --window is deprecated, use --time-window (smig send's --window is a data window)\n");
+      io.stderr.write(
+        "smig analyze: warning: --window is deprecated, use --time-window (smig send's --window is a data window)\n",
+      );
     }
     for (const w of [...(opts.window ?? []), ...(opts.timeWindow ?? [])]) {
       const eq = w.indexOf('=');
       const range = w.slice(eq + 1).split('..');
-      if (eq <= 0 || range.length !== 2) throw smigError('SMIG_ERR_USAGE', `--time-window: '${w}' is not NAME=FROM..TO (e.g. normal=45s..90s, normal=..45s)`);
+      if (eq <= 0 || range.length !== 2)
+        throw smigError(
+          'SMIG_ERR_USAGE',
+          `--time-window: '${w}' is not NAME=FROM..TO (e.g. normal=45s..90s, normal=..45s)`,
+        );
       const name = w.slice(0, eq);
       const target = classes.find((c) => c.name === name) as { fromNs?: bigint; toNs?: bigint } | undefined;
-      if (!target) throw smigError('SMIG_ERR_USAGE', `--time-window: no class named '${name}' (classes: ${classes.map((c) => c.name).join(', ')})`);
+      if (!target)
+        throw smigError(
+          'SMIG_ERR_USAGE',
+          `--time-window: no class named '${name}' (classes: ${classes.map((c) => c.name).join(', ')})`,
+        );
       target.fromNs = range[0] === '' ? undefined : parseDuration(range[0]!, '--time-window');
       target.toNs = range[1] === '' ? undefined : parseDuration(range[1]!, '--time-window');
     }
@@ -120,9 +192,13 @@ export const analyzeCommand: CommandSpec = {
       if (names.has(c.name)) c.name = `${c.name}#${classes.indexOf(c) + 1}`;
       names.add(c.name);
     }
-    if (classes.filter((c) => c.file === '-').length > 1) throw smigError('SMIG_ERR_USAGE', 'stdin (-) can be only one of the captures');
+    if (classes.filter((c) => c.file === '-').length > 1)
+      throw smigError('SMIG_ERR_USAGE', 'stdin (-) can be only one of the captures');
     if ((opts.adversary || opts.adversaryPlot) && classes.some((c) => c.file === '-')) {
-      throw smigError('SMIG_ERR_USAGE', '--adversary reads every capture a second time: stdin (-) cannot be one of them');
+      throw smigError(
+        'SMIG_ERR_USAGE',
+        '--adversary reads every capture a second time: stdin (-) cannot be one of them',
+      );
     }
     let plotFormat: 'svg' | 'html' | undefined;
     if (opts.plot) {
@@ -148,25 +224,39 @@ export const analyzeCommand: CommandSpec = {
         : undefined,
     });
     if (showProgress && lastDraw > 0) io.stderr.write('\r\x1b[K');
-    for (const c of result.classes) for (const w of c.info.warnings) io.stderr.write(`smig analyze: warning: ${w.message}\n`);
+    for (const c of result.classes)
+      for (const w of c.info.warnings) io.stderr.write(`smig analyze: warning: ${w.message}\n`);
     for (const [i, c] of result.classes.entries()) {
       if (c.traffic.packets > 0) continue;
       // like tcpdump -r with a filter that matches nothing, the run succeeds (exit 0); but it says so
       const spec = classes[i] as { fromNs?: bigint; toNs?: bigint };
-      const window = spec.fromNs !== undefined || spec.toNs !== undefined
-        ? ` in its window ${spec.fromNs === undefined ? '0s' : formatDuration(spec.fromNs)}..${spec.toNs === undefined ? 'end' : formatDuration(spec.toNs)} after its earliest packet (past the end of the capture?)`
-        : c.filter === undefined ? '' : ` matching '${c.filter}'`;
-      io.stderr.write(`smig analyze: warning: ${c.name}: no packets${window}; ${c.traffic.packetsRead} packets read from ${c.file}\n`);
+      const window =
+        spec.fromNs !== undefined || spec.toNs !== undefined
+          ? ` in its window ${spec.fromNs === undefined ? '0s' : formatDuration(spec.fromNs)}..${spec.toNs === undefined ? 'end' : formatDuration(spec.toNs)} after its earliest packet (past the end of the capture?)`
+          : c.filter === undefined
+            ? ''
+            : ` matching '${c.filter}'`;
+      io.stderr.write(
+        `smig analyze: warning: ${c.name}: no packets${window}; ${c.traffic.packetsRead} packets read from ${c.file}\n`,
+      );
     }
     let adversary: import('../../analysis/adversary.js').AdversaryResult | undefined;
     if (opts.adversary || opts.adversaryPlot) {
       const { runAdversary } = await import('../../analysis/adversary.js');
       adversary = await runAdversary(classes, {
-        filter: opts.filter, windowNs: opts.adversaryWindow, stepNs: opts.adversaryStep, folds: opts.adversaryFolds,
-        trees: opts.adversaryTrees, seed: opts.adversarySeed, maxWindows: opts.adversaryMaxWindows,
+        filter: opts.filter,
+        windowNs: opts.adversaryWindow,
+        stepNs: opts.adversaryStep,
+        folds: opts.adversaryFolds,
+        trees: opts.adversaryTrees,
+        seed: opts.adversarySeed,
+        maxWindows: opts.adversaryMaxWindows,
       });
       for (const c of adversary.classes) {
-        if (c.capped) io.stderr.write(`smig analyze: warning: ${c.name}: more than ${opts.adversaryMaxWindows} windows; the observer used the first ${c.windows} (--adversary-max-windows)\n`);
+        if (c.capped)
+          io.stderr.write(
+            `smig analyze: warning: ${c.name}: more than ${opts.adversaryMaxWindows} windows; the observer used the first ${c.windows} (--adversary-max-windows)\n`,
+          );
       }
       if (opts.adversaryPlot) {
         const { plotFormatFor } = await import('../../analysis/plot.js');
@@ -179,7 +269,10 @@ export const analyzeCommand: CommandSpec = {
 
     if (opts.plot && plotFormat) {
       const { renderAnalysisPlot } = await import('../../analysis/plot.js');
-      const text = await renderAnalysisPlot(analysisPlotInput(result, `smig analyze — bin ${formatDuration(result.binNs)}`), plotFormat);
+      const text = await renderAnalysisPlot(
+        analysisPlotInput(result, `smig analyze — bin ${formatDuration(result.binNs)}`),
+        plotFormat,
+      );
       await writeOutputFile(opts.plot, text, '--plot');
       io.stderr.write(`smig analyze: plot written to ${opts.plot}\n`);
     }
@@ -190,7 +283,13 @@ export const analyzeCommand: CommandSpec = {
     }
     if (opts.json) {
       const { adversaryToJson } = await import('../../analysis/adversary.js');
-      io.stdout.write(JSON.stringify({ ...analysisToJson(result), ...(adversary ? { adversary: adversaryToJson(adversary) } : {}) }, null, 2) + '\n');
+      io.stdout.write(
+        JSON.stringify(
+          { ...analysisToJson(result), ...(adversary ? { adversary: adversaryToJson(adversary) } : {}) },
+          null,
+          2,
+        ) + '\n',
+      );
       return 0;
     }
     if (opts.csv) return 0;
@@ -198,54 +297,142 @@ export const analyzeCommand: CommandSpec = {
     const bin = Number(result.binNs) / 1e9;
     const binLabel = formatDuration(result.binNs);
     io.stdout.write(`Traffic classes (bin ${binLabel}; rates per second)\n`);
-    io.stdout.write(table(
-      ['class', 'format', 'link', 'packets', 'bytes', 'duration s', 'bins', 'pkt/s mean', 'pkt/s sd', 'B/s mean', 'B/s sd', 'size mean', 'iat p50 s', 'fano 10ms', 'fano 100ms', 'fano 1s'],
-      result.classes.map((c) => {
-        const s = c.summaries;
-        const t = c.traffic;
-        const dur = t.minNs === undefined || t.maxNs === undefined ? 0 : Number(t.maxNs - t.minNs) / 1e9;
-        return [c.name, c.info.format + (c.info.gzip ? '.gz' : ''), c.info.linktypes.join(','), t.packets, t.bytes, dur, t.binCount,
-          s.packets_per_bin.mean / bin, s.packets_per_bin.sd / bin, s.bytes_per_bin.mean / bin, s.bytes_per_bin.sd / bin,
-          s.size.mean, s.iat.p50, ...c.fano.map((f) => f.value ?? NaN)];
-      }),
-      ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
-    ));
+    io.stdout.write(
+      table(
+        [
+          'class',
+          'format',
+          'link',
+          'packets',
+          'bytes',
+          'duration s',
+          'bins',
+          'pkt/s mean',
+          'pkt/s sd',
+          'B/s mean',
+          'B/s sd',
+          'size mean',
+          'iat p50 s',
+          'fano 10ms',
+          'fano 100ms',
+          'fano 1s',
+        ],
+        result.classes.map((c) => {
+          const s = c.summaries;
+          const t = c.traffic;
+          const dur = t.minNs === undefined || t.maxNs === undefined ? 0 : Number(t.maxNs - t.minNs) / 1e9;
+          return [
+            c.name,
+            c.info.format + (c.info.gzip ? '.gz' : ''),
+            c.info.linktypes.join(','),
+            t.packets,
+            t.bytes,
+            dur,
+            t.binCount,
+            s.packets_per_bin.mean / bin,
+            s.packets_per_bin.sd / bin,
+            s.bytes_per_bin.mean / bin,
+            s.bytes_per_bin.sd / bin,
+            s.size.mean,
+            s.iat.p50,
+            ...c.fano.map((f) => f.value ?? NaN),
+          ];
+        }),
+        ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+    );
     for (const c of result.classes) {
       const first = c.traffic.minNs;
-      io.stdout.write(`\nFlows of ${c.name} (${c.flows.length} in all${first === undefined ? '' : `, from ${nsToDecimal(first)}`}), largest first\n`);
+      io.stdout.write(
+        `\nFlows of ${c.name} (${c.flows.length} in all${first === undefined ? '' : `, from ${nsToDecimal(first)}`}), largest first\n`,
+      );
       if (c.flows.length === 0) continue;
-      io.stdout.write(table(
-        ['proto', 'originator', 'responder', 'start +s', 'duration s', 'orig pkts', 'orig bytes', 'resp pkts', 'resp bytes'],
-        c.flows.slice(0, opts.flows).map((f) => [protoName(f.protocol), endpoint(f.src, f.srcPort), endpoint(f.dst, f.dstPort),
-          first === undefined ? 0 : Number(f.startNs - first) / 1e9, Number(f.endNs - f.startNs) / 1e9, f.origPackets, f.origBytes, f.respPackets, f.respBytes]),
-        ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
-      ));
+      io.stdout.write(
+        table(
+          [
+            'proto',
+            'originator',
+            'responder',
+            'start +s',
+            'duration s',
+            'orig pkts',
+            'orig bytes',
+            'resp pkts',
+            'resp bytes',
+          ],
+          c.flows
+            .slice(0, opts.flows)
+            .map((f) => [
+              protoName(f.protocol),
+              endpoint(f.src, f.srcPort),
+              endpoint(f.dst, f.dstPort),
+              first === undefined ? 0 : Number(f.startNs - first) / 1e9,
+              Number(f.endNs - f.startNs) / 1e9,
+              f.origPackets,
+              f.origBytes,
+              f.respPackets,
+              f.respBytes,
+            ]),
+          ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
+        ),
+      );
     }
     if (result.comparisons.length > 0) {
-      io.stdout.write(`\nAgainst the reference ${result.classes[0]!.name} (alpha ${result.alpha}; critical: KS two-sided asymptotic D, χ² quantile)\n`);
-      io.stdout.write(table(
-        ['subject', 'feature', 'test', 'statistic', 'p-value', 'n', 'm', 'critical', 'verdict'],
-        result.comparisons.map((r) => [r.subject, r.feature, r.test + (r.method ? ` ${r.method}` : r.df !== undefined ? ` df=${r.df}` : ''), r.statistic, r.pvalue, r.n, r.m, r.critical,
-          r.distinguishable ? 'distinguishable' : 'not distinguishable']),
-        ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'l'],
-      ));
+      io.stdout.write(
+        `\nAgainst the reference ${result.classes[0]!.name} (alpha ${result.alpha}; critical: KS two-sided asymptotic D, χ² quantile)\n`,
+      );
+      io.stdout.write(
+        table(
+          ['subject', 'feature', 'test', 'statistic', 'p-value', 'n', 'm', 'critical', 'verdict'],
+          result.comparisons.map((r) => [
+            r.subject,
+            r.feature,
+            r.test + (r.method ? ` ${r.method}` : r.df !== undefined ? ` df=${r.df}` : ''),
+            r.statistic,
+            r.pvalue,
+            r.n,
+            r.m,
+            r.critical,
+            r.distinguishable ? 'distinguishable' : 'not distinguishable',
+          ]),
+          ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'l'],
+        ),
+      );
       io.stdout.write('\nVerdict (any test rejecting at alpha ÷ tests, Bonferroni)\n');
-      io.stdout.write(table(
-        ['subject', 'tests', 'rejected', 'alpha/test', 'verdict'],
-        result.verdicts.map((v) => [v.subject, v.tests, v.rejected, formatNumber(v.alphaPerTest), v.distinguishable ? 'DISTINGUISHABLE' : 'not distinguishable']),
-        ['l', 'r', 'r', 'r', 'l'],
-      ));
+      io.stdout.write(
+        table(
+          ['subject', 'tests', 'rejected', 'alpha/test', 'verdict'],
+          result.verdicts.map((v) => [
+            v.subject,
+            v.tests,
+            v.rejected,
+            formatNumber(v.alphaPerTest),
+            v.distinguishable ? 'DISTINGUISHABLE' : 'not distinguishable',
+          ]),
+          ['l', 'r', 'r', 'r', 'l'],
+        ),
+      );
     }
     if (adversary) {
       const { formatAuc, adversaryHeadline, topFeatures } = await import('../../analysis/adversary-report.js');
       const a = adversary;
-      io.stdout.write(`\nTrained observer (random forest of ${a.trees} trees on ${formatDuration(a.windowNs)} windows every ${formatDuration(a.stepNs)}, ${a.folds}-fold CV, seed ${a.seed}; AUC 0.5 = cannot tell)\n`);
-      io.stdout.write(table(
-        ['subject', 'reference', 'windows', 'AUC [95 % CI]', 'balanced acc', 'top features'],
-        [a.baseline, ...a.comparisons].map((c) => [c.subject, c.reference, `${c.m}/${c.n}`, formatAuc(c),
-          c.balancedAccuracy === null ? 'n/a' : c.balancedAccuracy.toFixed(2), c.note ?? topFeatures(c)]),
-        ['l', 'l', 'r', 'r', 'r', 'l'],
-      ));
+      io.stdout.write(
+        `\nTrained observer (random forest of ${a.trees} trees on ${formatDuration(a.windowNs)} windows every ${formatDuration(a.stepNs)}, ${a.folds}-fold CV, seed ${a.seed}; AUC 0.5 = cannot tell)\n`,
+      );
+      io.stdout.write(
+        table(
+          ['subject', 'reference', 'windows', 'AUC [95 % CI]', 'balanced acc', 'top features'],
+          [a.baseline, ...a.comparisons].map((c) => [
+            c.subject,
+            c.reference,
+            `${c.m}/${c.n}`,
+            formatAuc(c),
+            c.balancedAccuracy === null ? 'n/a' : c.balancedAccuracy.toFixed(2),
+            c.note ?? topFeatures(c),
+          ]),
+          ['l', 'l', 'r', 'r', 'r', 'l'],
+        ),
+      );
       io.stdout.write(`${adversaryHeadline(a)}\n`);
     }
     return 0;

@@ -1,18 +1,19 @@
 /** `smig bench`: pacing strategies compared on real migrations, captured on every link. */
-import { Option } from 'commander';
-import type { Command } from 'commander';
+
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import type { BenchStrategy } from '../../bench/bench.js';
+import { BENCH_STRATEGIES, DEFAULT_SIZES } from '../../bench/bench.js';
 import { smigError } from '../../errors.js';
 import { parseDuration, parseSize } from '../../util/units.js';
-import { argParser, parseAlpha } from '../options.js';
 import type { CliIO } from '../io.js';
+import { argParser, parseAlpha } from '../options.js';
 import { ensureDir } from '../output.js';
-import { table } from '../table.js';
-import { BENCH_STRATEGIES, DEFAULT_SIZES } from '../../bench/bench.js';
-import type { BenchStrategy } from '../../bench/bench.js';
 import type { CommandSpec } from '../spec.js';
+import { table } from '../table.js';
 
 interface BenchFlags {
   hosts?: 'lab' | 'loopback';
@@ -38,19 +39,24 @@ const MAX_SIZE = 4 * 1024 ** 3;
 
 function parseSizes(text: string): number[] {
   const sizes = text.split(',').map((t) => parseSize(t.trim(), '--sizes'));
-  for (const n of sizes) if (n < 1 || n > MAX_SIZE) throw smigError('SMIG_ERR_BAD_SIZE', `--sizes: ${n} is not between 1 and ${MAX_SIZE} bytes`);
+  for (const n of sizes)
+    if (n < 1 || n > MAX_SIZE)
+      throw smigError('SMIG_ERR_BAD_SIZE', `--sizes: ${n} is not between 1 and ${MAX_SIZE} bytes`);
   return [...new Set(sizes)].sort((a, b) => a - b);
 }
 
 function parseStrategies(text: string): BenchStrategy[] {
   const list = text.split(',').map((t) => t.trim());
-  for (const s of list) if (!STRATEGIES.includes(s)) throw smigError('SMIG_ERR_USAGE', `--strategies: unknown strategy '${s}' (${STRATEGIES.join(', ')})`);
+  for (const s of list)
+    if (!STRATEGIES.includes(s))
+      throw smigError('SMIG_ERR_USAGE', `--strategies: unknown strategy '${s}' (${STRATEGIES.join(', ')})`);
   return [...new Set(list)] as BenchStrategy[];
 }
 
 export const benchCommand: CommandSpec = {
   name: 'bench',
-  summary: 'compare pacing strategies on real migrations captured on every link: time against size (the paper\'s figure 3), packets per second (figures 4-6), KS per link',
+  summary:
+    "compare pacing strategies on real migrations captured on every link: time against size (the paper's figure 3), packets per second (figures 4-6), KS per link",
   examples: [
     'smig bench',
     'smig bench --hosts loopback --sizes 250kB --strategies bulk,profile -o bench-out/',
@@ -58,47 +64,90 @@ export const benchCommand: CommandSpec = {
   ],
   configure(cmd: Command): void {
     cmd
-      .addOption(new Option('--hosts <site>', 'where the hosts run: lab (network namespaces, one per role; root) or loopback (127.0.0.1) (default: lab as root, else loopback)').choices(['lab', 'loopback']))
-      .addOption(new Option('--sizes <list>', 'payload sizes, comma-separated (250kB,840kB,10MB)').argParser(argParser(parseSizes)).default([...DEFAULT_SIZES], DEFAULT_SIZES.map((n) => `${n / 1000}kB`).join(',')))
-      .addOption(new Option('--strategies <list>', 'pacing strategies to run, comma-separated').argParser(argParser(parseStrategies)).default([...BENCH_STRATEGIES], BENCH_STRATEGIES.join(',')))
-      .option('--normal <capture>', 'capture of normal traffic: the profile is learned from its even 5 s blocks, the odd ones are the reference (default: the shipped captures/ndpi__netflix.pcap)')
-      .option('--filter <expr>', 'the normal capture\'s data direction (default for the shipped capture: dst host 192.168.1.7)')
+      .addOption(
+        new Option(
+          '--hosts <site>',
+          'where the hosts run: lab (network namespaces, one per role; root) or loopback (127.0.0.1) (default: lab as root, else loopback)',
+        ).choices(['lab', 'loopback']),
+      )
+      .addOption(
+        new Option('--sizes <list>', 'payload sizes, comma-separated (250kB,840kB,10MB)')
+          .argParser(argParser(parseSizes))
+          .default([...DEFAULT_SIZES], DEFAULT_SIZES.map((n) => `${n / 1000}kB`).join(',')),
+      )
+      .addOption(
+        new Option('--strategies <list>', 'pacing strategies to run, comma-separated')
+          .argParser(argParser(parseStrategies))
+          .default([...BENCH_STRATEGIES], BENCH_STRATEGIES.join(',')),
+      )
+      .option(
+        '--normal <capture>',
+        'capture of normal traffic: the profile is learned from its even 5 s blocks, the odd ones are the reference (default: the shipped captures/ndpi__netflix.pcap)',
+      )
+      .option(
+        '--filter <expr>',
+        "the normal capture's data direction (default for the shipped capture: dst host 192.168.1.7)",
+      )
       .option('--profile <file>', 'pace with this profile instead (the whole normal capture is then the reference)')
-      .addOption(new Option('--bin <dur>', 'bin width of the profile and the tests').argParser(argParser((t) => (parseDuration(t, '--bin'), t))).default('500ms'))
-      .addOption(new Option('--alpha <a>', 'significance level of the tests').argParser(argParser(parseAlpha)).default(0.05))
-      .option('-o, --out <dir>', 'directory for captures, runs, bench.json, the figures and report.html (default: a fresh temporary directory)')
+      .addOption(
+        new Option('--bin <dur>', 'bin width of the profile and the tests')
+          .argParser(argParser((t) => (parseDuration(t, '--bin'), t)))
+          .default('500ms'),
+      )
+      .addOption(
+        new Option('--alpha <a>', 'significance level of the tests').argParser(argParser(parseAlpha)).default(0.05),
+      )
+      .option(
+        '-o, --out <dir>',
+        'directory for captures, runs, bench.json, the figures and report.html (default: a fresh temporary directory)',
+      )
       .option('--lab <name>', 'name of the lab to bring up (and down) with --hosts lab', 'bench')
-      .option('--data-relays <n>', 'data relays per migration (default 2; the paper\'s evaluation also uses 5)')
+      .option('--data-relays <n>', "data relays per migration (default 2; the paper's evaluation also uses 5)")
       .option('--key-relays <n>', 'key relays per migration (default 3)')
       .option('--threshold <k>', 'key shares needed, at most --key-relays (default 2)')
       .option('--json', 'print bench.json on stdout instead of the tables')
-      .option('--adversary', 'also run the trained observer on every link (smig analyze --adversary): ROC AUC beside the reference-vs-itself baseline')
-      .addHelpText('after', [
-        '',
-        'Per size: a plain TCP copy source → destination (the paper\'s "normal traffic": no crypto, no relays), then one',
-        'migration per strategy (2 data relays, a leader, 2-of-3 key relays, a destination; bulk alone, the paced ones at',
-        'once on their own hosts), each recorded by smig capture on every link (needs root or CAP_NET_RAW). Every link\'s',
-        'data direction is tested against the normal reference: KS of packets and bytes per bin (the verdict), of packet',
-        'sizes and gaps, and χ² of sizes. A paced run takes about size ÷ the profile\'s mean rate (the leader → destination',
-        'hop carries everything): with the shipped capture (~9.4 kB/s), 840kB takes ~90 s.',
-      ].join('\n'));
+      .option(
+        '--adversary',
+        'also run the trained observer on every link (smig analyze --adversary): ROC AUC beside the reference-vs-itself baseline',
+      )
+      .addHelpText(
+        'after',
+        [
+          '',
+          'Per size: a plain TCP copy source → destination (the paper\'s "normal traffic": no crypto, no relays), then one',
+          'migration per strategy (2 data relays, a leader, 2-of-3 key relays, a destination; bulk alone, the paced ones at',
+          "once on their own hosts), each recorded by smig capture on every link (needs root or CAP_NET_RAW). Every link's",
+          'data direction is tested against the normal reference: KS of packets and bytes per bin (the verdict), of packet',
+          "sizes and gaps, and χ² of sizes. A paced run takes about size ÷ the profile's mean rate (the leader → destination",
+          'hop carries everything): with the shipped capture (~9.4 kB/s), 840kB takes ~90 s.',
+        ].join('\n'),
+      );
   },
   async run(_args: string[], rawOpts: Record<string, unknown>, io: CliIO): Promise<number> {
     const opts = rawOpts as unknown as BenchFlags;
     const { runBench, parseLayout } = await import('../../bench/bench.js');
     const layout = parseLayout(opts);
     const { DEMO_CAPTURE } = await import('../../bench/demo.js');
-    const { strategyTable, resourceTable, strategiesOf, classLabel, adversaryBaselineLine } = await import('../../bench/report.js');
+    const { strategyTable, resourceTable, strategiesOf, classLabel, adversaryBaselineLine } = await import(
+      '../../bench/report.js'
+    );
     const hosts = opts.hosts ?? (process.getuid?.() === 0 ? 'lab' : 'loopback');
     if (opts.out !== undefined) await ensureDir(resolve(opts.out), '--out');
-    const out = opts.out !== undefined ? resolve(opts.out): mkdtempSync(join(tmpdir(), 'smig-bench-'));
+    const out = opts.out !== undefined ? resolve(opts.out) : mkdtempSync(join(tmpdir(), 'smig-bench-'));
     const t0 = performance.now();
     const r = await runBench({
-      hosts, sizes: opts.sizes, strategies: opts.strategies,
+      hosts,
+      sizes: opts.sizes,
+      strategies: opts.strategies,
       normal: opts.normal !== undefined ? resolve(opts.normal) : DEMO_CAPTURE,
       ...(opts.filter === undefined ? {} : { normalFilter: opts.filter }),
       ...(opts.profile === undefined ? {} : { profile: resolve(opts.profile) }),
-      bin: opts.bin, alpha: opts.alpha, out, labName: opts.lab, adversary: opts.adversary === true, layout,
+      bin: opts.bin,
+      alpha: opts.alpha,
+      out,
+      labName: opts.lab,
+      adversary: opts.adversary === true,
+      layout,
       log: (line) => io.stderr.write(`smig bench: ${line}\n`),
     });
     io.stderr.write(`smig bench: finished in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
@@ -114,7 +163,9 @@ export const benchCommand: CommandSpec = {
     }
     const res = resourceTable(r);
     io.stdout.write(`CPU and memory per role\n${table(res.head, res.rows)}\n`);
-    io.stdout.write(`report ${r.files.report}\nfigures ${r.files.timeFigure} ${r.files.rateFigure}\nresults ${r.files.json}\n`);
+    io.stdout.write(
+      `report ${r.files.report}\nfigures ${r.files.timeFigure} ${r.files.rateFigure}\nresults ${r.files.json}\n`,
+    );
     return 0;
   },
 };

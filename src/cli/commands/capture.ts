@@ -1,10 +1,11 @@
 /** `smig capture -i IFACE [-f BPF] -w FILE [--duration DUR] [--count N]`: live capture to pcap (docs/DESIGN.md §2, §6). */
-import { Option } from 'commander';
+
 import type { Command } from 'commander';
+import { Option } from 'commander';
 import { smigError } from '../../errors.js';
 import { parseDuration, parseSize } from '../../util/units.js';
-import { argParser, parseCount } from '../options.js';
 import type { CliIO } from '../io.js';
+import { argParser, parseCount } from '../options.js';
 import { ensureParentDir } from '../output.js';
 import type { CommandSpec } from '../spec.js';
 
@@ -45,15 +46,25 @@ export const captureCommand: CommandSpec = {
   ],
   configure(cmd: Command): void {
     cmd
-      .option('-i, --interface <iface>', 'interface to capture on (any: all of this namespace\'s)')
+      .option('-i, --interface <iface>', "interface to capture on (any: all of this namespace's)")
       .option('-f, --filter <bpf>', 'libpcap filter expression, full pcap-filter(7) syntax (as tcpdump)')
       .option('-w, --write <file>', 'pcap file to write (- for stdout)')
-      .option('--duration <dur>', 'stop after this long (1s, 500ms, 2m)', argParser((t) => parseDuration(t, '--duration')))
+      .option(
+        '--duration <dur>',
+        'stop after this long (1s, 500ms, 2m)',
+        argParser((t) => parseDuration(t, '--duration')),
+      )
       .option('-c, --count <n>', 'stop after N packets', argParser(parseCount(1)))
       .option('-s, --snaplen <n>', 'bytes kept of each packet, 1..262144', argParser(parseCount(1)), 262144)
-      .option('--nanosecond', 'write a nanosecond pcap (magic a1b23c4d); the stamps keep libpcap\'s microseconds')
-      .addOption(new Option('-B, --buffer-size <size>', 'libpcap\'s kernel ring: how far smig may fall behind before the kernel drops (below)')
-        .argParser(argParser((t) => parseSize(t, '--buffer-size'))).default(64 * 1024 * 1024, '64MiB'))
+      .option('--nanosecond', "write a nanosecond pcap (magic a1b23c4d); the stamps keep libpcap's microseconds")
+      .addOption(
+        new Option(
+          '-B, --buffer-size <size>',
+          "libpcap's kernel ring: how far smig may fall behind before the kernel drops (below)",
+        )
+          .argParser(argParser((t) => parseSize(t, '--buffer-size')))
+          .default(64 * 1024 * 1024, '64MiB'),
+      )
       .option('--json', 'print the summary as JSON on stdout')
       .option('-D, --list-interfaces', 'list the interfaces libpcap can open here, and exit')
       .addHelpText('after', TIMESTAMPS);
@@ -64,19 +75,24 @@ export const captureCommand: CommandSpec = {
     if (opts.listInterfaces) {
       const devices = await listDevices();
       if (opts.json) io.stdout.write(`${JSON.stringify(devices, null, 2)}\n`);
-      else for (const d of devices) io.stdout.write(`${d.name}${d.loopback ? ' [loopback]' : ''}${d.addresses.length ? ` ${d.addresses.join(' ')}` : ''}${d.description ? ` (${d.description})` : ''}\n`);
+      else
+        for (const d of devices)
+          io.stdout.write(
+            `${d.name}${d.loopback ? ' [loopback]' : ''}${d.addresses.length ? ` ${d.addresses.join(' ')}` : ''}${d.description ? ` (${d.description})` : ''}\n`,
+          );
       return 0;
     }
     if (!opts.interface) throw smigError('SMIG_ERR_USAGE', 'no interface given (-i IFACE; smig capture -D lists them)');
     if (!opts.write) throw smigError('SMIG_ERR_USAGE', 'no output given (-w FILE, or -w - for stdout)');
     const toStdout = opts.write === '-';
     if (toStdout && opts.json) throw smigError('SMIG_ERR_USAGE', '--json prints on stdout, which -w - already uses');
-    if (toStdout && io.stdout !== process.stdout) throw smigError('SMIG_ERR_USAGE', '-w -: stdout is not a byte stream here');
+    if (toStdout && io.stdout !== process.stdout)
+      throw smigError('SMIG_ERR_USAGE', '-w -: stdout is not a byte stream here');
     if (!toStdout) await ensureParentDir(opts.write, '-w');
     const capture = await LiveCapture.open({
       interface: opts.interface,
       filter: opts.filter ?? '',
-      output: toStdout ? process.stdout: opts.write,
+      output: toStdout ? process.stdout : opts.write,
       snaplen: opts.snaplen,
       nanosecond: opts.nanosecond ?? false,
       bufferSize: opts.bufferSize,
@@ -86,7 +102,9 @@ export const captureCommand: CommandSpec = {
     const onSignal = (): void => void capture.stop('signal');
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    io.stderr.write(`smig capture: listening on ${opts.interface}, link-type ${capture.linktype}, snaplen ${opts.snaplen}${opts.filter ? `, filter '${opts.filter}'` : ''}\n`);
+    io.stderr.write(
+      `smig capture: listening on ${opts.interface}, link-type ${capture.linktype}, snaplen ${opts.snaplen}${opts.filter ? `, filter '${opts.filter}'` : ''}\n`,
+    );
     let s;
     try {
       s = await capture.done;
@@ -101,7 +119,9 @@ export const captureCommand: CommandSpec = {
     );
     if (opts.json) {
       const { startNs, endNs, ...rest } = s;
-      io.stdout.write(`${JSON.stringify({ ...rest, file: opts.write, startTs: nsToDecimal(startNs), endTs: nsToDecimal(endNs) }, null, 2)}\n`);
+      io.stdout.write(
+        `${JSON.stringify({ ...rest, file: opts.write, startTs: nsToDecimal(startNs), endTs: nsToDecimal(endNs) }, null, 2)}\n`,
+      );
     }
     return 0;
   },

@@ -3,8 +3,8 @@ import type { CommandSpec } from '../spec.js';
 import { analyzeCommand } from './analyze.js';
 import { benchCommand } from './bench.js';
 import { captureCommand } from './capture.js';
-import { demoCommand } from './demo.js';
 import { controlCommand } from './control.js';
+import { demoCommand } from './demo.js';
 import { keygenCommand } from './keygen.js';
 import { labCommand } from './lab.js';
 import { profileCommand } from './profile.js';
@@ -14,4 +14,16 @@ import { sendCommand } from './send.js';
 
 export type { CommandSpec } from '../spec.js';
 
-export const COMMANDS: CommandSpec[] = [keygenCommand, sendCommand, relayCommand, recvCommand, controlCommand, analyzeCommand, profileCommand, captureCommand, labCommand, benchCommand, demoCommand];
+export const COMMANDS: CommandSpec[] = [
+  keygenCommand,
+  sendCommand,
+  relayCommand,
+  recvCommand,
+  controlCommand,
+  analyzeCommand,
+  profileCommand,
+  captureCommand,
+  labCommand,
+  benchCommand,
+  demoCommand,
+];

@@ -30,8 +30,11 @@ export const keygenCommand: CommandSpec = {
     const opts = rawOpts as KeygenFlags;
     if (opts.identity === true) {
       const { smigError } = await import('../../errors.js');
-      if (opts.output === undefined) throw smigError('SMIG_ERR_USAGE', '--identity needs -o FILE (the private file and FILE.pub)');
-      const { destroyIdentity, fingerprint, generateIdentity, writeIdentityFiles } = await import('../../crypto/identity.js');
+      if (opts.output === undefined)
+        throw smigError('SMIG_ERR_USAGE', '--identity needs -o FILE (the private file and FILE.pub)');
+      const { destroyIdentity, fingerprint, generateIdentity, writeIdentityFiles } = await import(
+        '../../crypto/identity.js'
+      );
       await ensureParentDir(opts.output, '--output');
       const id = generateIdentity(opts.comment);
       try {

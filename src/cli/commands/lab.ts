@@ -10,12 +10,12 @@ import { constants } from 'node:os';
 import { Command, Option } from 'commander';
 import { smigError } from '../../errors.js';
 import { formatDuration, formatRate, parseDuration, parseRate } from '../../util/units.js';
-import { argParser, parseCount } from '../options.js';
-import { configureCommandOutput } from '../io.js';
 import type { CliIO } from '../io.js';
-import { table } from '../table.js';
-import { ParsedOnly, parseOnly } from '../spec.js';
+import { configureCommandOutput } from '../io.js';
+import { argParser, parseCount } from '../options.js';
 import type { CommandSpec } from '../spec.js';
+import { ParsedOnly, parseOnly } from '../spec.js';
+import { table } from '../table.js';
 
 interface UpFlags {
   hosts: number;
@@ -30,7 +30,8 @@ interface UpFlags {
 function parseLoss(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(text);
   const v = m ? Number(m[1]) : NaN;
-  if (!(v > 0 && v <= 100)) throw smigError('SMIG_ERR_USAGE', `--loss: '${text}' is not a percentage in (0, 100] (e.g. 0.5%)`);
+  if (!(v > 0 && v <= 100))
+    throw smigError('SMIG_ERR_USAGE', `--loss: '${text}' is not a percentage in (0, 100] (e.g. 0.5%)`);
   return v;
 }
 
@@ -66,7 +67,7 @@ export const labCommand: CommandSpec = {
   configure(cmd: Command): void {
     cmd
       .argument('<action>', 'up | exec | status | down')
-      .argument('[args...]', 'the action\'s arguments and options (below)')
+      .argument('[args...]', "the action's arguments and options (below)")
       .allowUnknownOption()
       .allowExcessArguments()
       .addHelpText('after', ACTIONS);
@@ -77,8 +78,7 @@ export const labCommand: CommandSpec = {
     const parser = ACTION_PARSERS[action];
     if (!parser) throw smigError('SMIG_ERR_USAGE', `lab: unknown action '${action}' (up, exec, status, down)`);
     let status = 0;
-    const sub = parser((s) => void (status = s), io)
-      .exitOverride();
+    const sub = parser((s) => void (status = s), io).exitOverride();
     configureCommandOutput(sub, io);
     if (parseOnly()) {
       sub.hook('preAction', () => {
@@ -98,9 +98,21 @@ const ACTION_PARSERS: Record<string, (done: Done, io: CliIO) => Command> = {
       .requiredOption('--hosts <n>', `number of hosts, 1..250`, argParser(parseCount(1)))
       .option('--name <lab>', 'lab name: a lower-case letter then up to 9 letters or digits', 'lab')
       .option('--subnet <cidr>', 'IPv4 network of the hosts (default 10.77.0.0/24)')
-      .option('--delay <dur>', 'one-way delay added on each host\'s egress (tc netem)', argParser((t) => parseDuration(t, '--delay')))
-      .addOption(new Option('--loss <pct>', 'random loss on each host\'s egress, percent (tc netem)').argParser(argParser(parseLoss)))
-      .option('--rate <rate>', 'egress rate limit of each host (tc tbf), as tc writes it: 10mbit, 1250kbps (= 10mbit: tc\'s bps is BYTES/s), 10Mbit/s', argParser((t) => parseRate(t, '--rate')))
+      .option(
+        '--delay <dur>',
+        "one-way delay added on each host's egress (tc netem)",
+        argParser((t) => parseDuration(t, '--delay')),
+      )
+      .addOption(
+        new Option('--loss <pct>', "random loss on each host's egress, percent (tc netem)").argParser(
+          argParser(parseLoss),
+        ),
+      )
+      .option(
+        '--rate <rate>',
+        "egress rate limit of each host (tc tbf), as tc writes it: 10mbit, 1250kbps (= 10mbit: tc's bps is BYTES/s), 10Mbit/s",
+        argParser((t) => parseRate(t, '--rate')),
+      )
       .option('--json', 'print the lab (hosts, namespaces, addresses) as JSON')
       .action(async (f: UpFlags) => {
         const { labUp } = await import('../../lab/lab.js');
@@ -115,8 +127,15 @@ const ACTION_PARSERS: Record<string, (done: Done, io: CliIO) => Command> = {
         if (f.json) {
           io.stdout.write(`${JSON.stringify(lab.state, null, 2)}\n`);
         } else {
-          io.stdout.write(`lab ${lab.name}: ${lab.hosts.length} hosts on ${lab.state.subnet}, bridge ${lab.bridgeNs}/br0${shapingText(lab.state.shaping)}\n`);
-          io.stdout.write(table(['HOST', 'NAMESPACE', 'ADDRESS', 'BRIDGE PORT'], lab.hosts.map((h) => [h.name, h.ns, h.address, h.bridgePort])));
+          io.stdout.write(
+            `lab ${lab.name}: ${lab.hosts.length} hosts on ${lab.state.subnet}, bridge ${lab.bridgeNs}/br0${shapingText(lab.state.shaping)}\n`,
+          );
+          io.stdout.write(
+            table(
+              ['HOST', 'NAMESPACE', 'ADDRESS', 'BRIDGE PORT'],
+              lab.hosts.map((h) => [h.name, h.ns, h.address, h.bridgePort]),
+            ),
+          );
         }
         done(0);
       }),
@@ -143,7 +162,7 @@ const ACTION_PARSERS: Record<string, (done: Done, io: CliIO) => Command> = {
         const { labStatus } = await import('../../lab/lab.js');
         const labs = await labStatus(name);
         if (f.json) {
-          io.stdout.write(`${JSON.stringify(name === undefined ? labs: labs[0], null, 2)}\n`);
+          io.stdout.write(`${JSON.stringify(name === undefined ? labs : labs[0], null, 2)}\n`);
         } else if (labs.length === 0) {
           io.stdout.write('no labs\n');
         } else {
@@ -151,29 +170,39 @@ const ACTION_PARSERS: Record<string, (done: Done, io: CliIO) => Command> = {
             const s = l.state;
             const head = s ? `${s.hosts.length} hosts on ${s.subnet}${shapingText(s.shaping)}` : 'no state file';
             const missing = l.namespaces.length === 0 ? ' (not up)' : '';
-            io.stdout.write(`lab ${l.name}: ${head}; bridge ${l.bridge.ns} ${l.bridge.present ? `br0 ${l.bridge.link}, ${l.bridge.ports.length} ports` : 'missing'}${missing}\n`);
+            io.stdout.write(
+              `lab ${l.name}: ${head}; bridge ${l.bridge.ns} ${l.bridge.present ? `br0 ${l.bridge.link}, ${l.bridge.ports.length} ports` : 'missing'}${missing}\n`,
+            );
             const port = new Map(l.bridge.ports.map((p) => [p.name, p.link]));
-            io.stdout.write(table(
-              ['HOST', 'NAMESPACE', 'ADDRESS', 'ETH0', 'PORT', 'PROCS'],
-              l.hosts.map((h) => [h.name, `${h.ns}${h.present ? '' : ' (missing)'}`, h.addresses.join(' ') || h.address, h.link, `${h.bridgePort} ${port.get(h.bridgePort) ?? '-'}`, h.processes]),
-            ));
+            io.stdout.write(
+              table(
+                ['HOST', 'NAMESPACE', 'ADDRESS', 'ETH0', 'PORT', 'PROCS'],
+                l.hosts.map((h) => [
+                  h.name,
+                  `${h.ns}${h.present ? '' : ' (missing)'}`,
+                  h.addresses.join(' ') || h.address,
+                  h.link,
+                  `${h.bridgePort} ${port.get(h.bridgePort) ?? '-'}`,
+                  h.processes,
+                ]),
+              ),
+            );
           }
         }
         done(name !== undefined && labs[0]!.namespaces.length === 0 && labs[0]!.state === null ? 1 : 0);
       }),
 
   down: (done, io) =>
-    new Command('smig lab down')
-      .argument('<lab>', 'lab name')
-      .action(async (name: string) => {
-        const { labDown } = await import('../../lab/lab.js');
-        const r = await labDown(name);
-        const what = r.namespaces.length === 0 && !r.stateFile
+    new Command('smig lab down').argument('<lab>', 'lab name').action(async (name: string) => {
+      const { labDown } = await import('../../lab/lab.js');
+      const r = await labDown(name);
+      const what =
+        r.namespaces.length === 0 && !r.stateFile
           ? 'nothing to remove'
           : `removed ${r.namespaces.length} namespaces${r.killed.length ? `, ended ${r.killed.length} processes` : ''}${r.stateFile ? ', state file' : ''}`;
-        io.stdout.write(`lab ${name}: ${what}\n`);
-        done(0);
-      }),
+      io.stdout.write(`lab ${name}: ${what}\n`);
+      done(0);
+    }),
 };
 
 function shapingText(s: { delayNs?: string; lossPct?: number; rateBps?: number }): string {

@@ -4,8 +4,9 @@
  * has confirmed; 1 with one line when the migration failed; 2 for bad usage or input. `--dry-run` prints the
  * pacing plan per link (expected time, lower bound) and exits 0 without connecting.
  */
-import { Option } from 'commander';
+
 import type { Command } from 'commander';
+import { Option } from 'commander';
 import { smigError } from '../../errors.js';
 import type { HostPort } from '../../net/address.js';
 import { parseHostList } from '../../net/address.js';
@@ -14,10 +15,10 @@ import type { HopPacingReport } from '../../roles/pace.js';
 import { formatDuration, formatRate, parseDuration, parseRate, parseSize } from '../../util/units.js';
 import { commandLogger } from '../daemon.js';
 import { rangeText, sessionEstimate } from '../estimate.js';
-import { Progress } from '../progress.js';
 import type { CliIO } from '../io.js';
-import { addChannelOptions, argParser, channelTimeouts, hostPortOption, parseCount, parseSeed } from '../options.js';
 import type { ChannelFlags } from '../options.js';
+import { addChannelOptions, argParser, channelTimeouts, hostPortOption, parseCount, parseSeed } from '../options.js';
+import { Progress } from '../progress.js';
 import type { CommandSpec } from '../spec.js';
 import { formatNumber, table } from '../table.js';
 
@@ -47,8 +48,17 @@ interface SendFlags extends ChannelFlags {
 
 /** A plain file name as the protocol carries it (docs/DESIGN.md §3 envelope header; messages.ts SESSION.name). */
 function checkName(name: string, where: string): string {
-  if (name === '' || name === '.' || name === '..' || /[/\\\u0000-\u001f\u007f-\u009f]/.test(name) || Buffer.byteLength(name) > 255) {
-    throw smigError('SMIG_ERR_USAGE', `${where}: '${name}' is not a plain file name (no /, \\, control characters; at most 255 bytes)`);
+  if (
+    name === '' ||
+    name === '.' ||
+    name === '..' ||
+    /[/\\\u0000-\u001f\u007f-\u009f]/.test(name) ||
+    Buffer.byteLength(name) > 255
+  ) {
+    throw smigError(
+      'SMIG_ERR_USAGE',
+      `${where}: '${name}' is not a plain file name (no /, \\, control characters; at most 255 bytes)`,
+    );
   }
   return name;
 }
@@ -70,12 +80,19 @@ async function planOf(opts: SendFlags): Promise<PacingPlan> {
   }
   const strategy = opts.strategy as Strategy;
   if (strategy === 'bulk' && (opts.profile !== undefined || opts.rate !== undefined)) {
-    throw smigError('SMIG_ERR_USAGE', `--strategy bulk: no pacing, so ${opts.profile !== undefined ? '--profile' : '--rate'} has no use (pick constant, profile or replay)`);
+    throw smigError(
+      'SMIG_ERR_USAGE',
+      `--strategy bulk: no pacing, so ${opts.profile !== undefined ? '--profile' : '--rate'} has no use (pick constant, profile or replay)`,
+    );
   }
-  if (opts.rate !== undefined && strategy !== 'constant') throw smigError('SMIG_ERR_USAGE', `--rate: only for --strategy constant (${strategy} takes its rates from the profile)`);
+  if (opts.rate !== undefined && strategy !== 'constant')
+    throw smigError(
+      'SMIG_ERR_USAGE',
+      `--rate: only for --strategy constant (${strategy} takes its rates from the profile)`,
+    );
   const { createPlan } = await import('../../pacing/plan.js');
   const { loadProfile } = await import('../../profile/model.js');
-  const profile = opts.profile === undefined ? undefined: await loadProfile(opts.profile);
+  const profile = opts.profile === undefined ? undefined : await loadProfile(opts.profile);
   return createPlan({ strategy, profile, rate: opts.rate, seed: opts.seed });
 }
 
@@ -84,62 +101,130 @@ async function planOf(opts: SendFlags): Promise<PacingPlan> {
  * destination all of the payload; each paced hop runs at the plan's mean rate, so the slowest hop (the
  * destination's) sets the expected time. The lower bound is size ÷ the profile's mean byte rate.
  */
-async function dryRun(opts: SendFlags, plan: PacingPlan, length: number | null, file: string, io: CliIO): Promise<void> {
+async function dryRun(
+  opts: SendFlags,
+  plan: PacingPlan,
+  length: number | null,
+  file: string,
+  io: CliIO,
+): Promise<void> {
   const { formatHostPort } = await import('../../net/address.js');
   const { planDuration, overheadOf } = await import('../../pacing/plan.js');
   const { DATA_FRAME_OVERHEAD, DATA_SEGMENT_FRAME_OVERHEAD, frameBytes } = await import('../../roles/pace.js');
   const { PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES, DEFAULT_SEGMENT_SIZE } = await import('../../crypto/envelope.js');
   const n = opts.dataRelays.length;
   const leader = opts.leader === undefined ? '(a random data relay)' : formatHostPort(opts.leader);
-  const envelope = length === null ? null : PREFIX_BYTES + length + TAG_BYTES * Math.ceil(length / DEFAULT_SEGMENT_SIZE) + TRAILER_BYTES;
-  const hop = (name: string, bytes: number | null, frame: number): { hop: string; bytes: number | null; wireRate: number | null; expectedSeconds: number | null } => {
+  const envelope =
+    length === null
+      ? null
+      : PREFIX_BYTES + length + TAG_BYTES * Math.ceil(length / DEFAULT_SEGMENT_SIZE) + TRAILER_BYTES;
+  const hop = (
+    name: string,
+    bytes: number | null,
+    frame: number,
+  ): { hop: string; bytes: number | null; wireRate: number | null; expectedSeconds: number | null } => {
     const d = planDuration(plan, bytes === null ? 0 : frameBytes(plan, bytes, frame));
-    return { hop: name, bytes, wireRate: d.wireRate, expectedSeconds: bytes === null ? null: d.expectedSeconds };
+    return { hop: name, bytes, wireRate: d.wireRate, expectedSeconds: bytes === null ? null : d.expectedSeconds };
   };
   const share = envelope === null ? null : Math.ceil(envelope / n);
   const links = [
     ...opts.dataRelays.map((r) => hop(`source → data relay ${formatHostPort(r)}`, share, DATA_FRAME_OVERHEAD)),
-    ...opts.dataRelays.map((r) => hop(`data relay ${formatHostPort(r)} → leader ${leader}`, share, DATA_SEGMENT_FRAME_OVERHEAD)),
+    ...opts.dataRelays.map((r) =>
+      hop(`data relay ${formatHostPort(r)} → leader ${leader}`, share, DATA_SEGMENT_FRAME_OVERHEAD),
+    ),
     hop(`leader ${leader} → destination ${formatHostPort(opts.dest)}`, length, DATA_FRAME_OVERHEAD),
   ];
-  const slowest = plan.strategy === 'bulk' || length === null ? null : Math.max(...links.map((l) => l.expectedSeconds!));
-  const range = length === null ? null: await sessionEstimate(plan, length, n);
-  const expected = range === null ? null: range.p50;
-  const lower = length === null ? null: planDuration(plan, length).lowerBoundSeconds;
+  const slowest =
+    plan.strategy === 'bulk' || length === null ? null : Math.max(...links.map((l) => l.expectedSeconds!));
+  const range = length === null ? null : await sessionEstimate(plan, length, n);
+  const expected = range === null ? null : range.p50;
+  const lower = length === null ? null : planDuration(plan, length).lowerBoundSeconds;
   if (opts.json) {
-    io.stdout.write(`${JSON.stringify({
-      dryRun: true, file, bytes: length, envelopeBytes: envelope, plan, links,
-      unpaced: opts.keyRelays.map((k) => `source → key relay ${formatHostPort(k)}`),
-      expectedSeconds: expected, expectedRange: range, slowestHopSeconds: slowest, lowerBoundSeconds: lower,
-    }, null, 2)}\n`);
+    io.stdout.write(
+      `${JSON.stringify(
+        {
+          dryRun: true,
+          file,
+          bytes: length,
+          envelopeBytes: envelope,
+          plan,
+          links,
+          unpaced: opts.keyRelays.map((k) => `source → key relay ${formatHostPort(k)}`),
+          expectedSeconds: expected,
+          expectedRange: range,
+          slowestHopSeconds: slowest,
+          lowerBoundSeconds: lower,
+        },
+        null,
+        2,
+      )}\n`,
+    );
     return;
   }
   const secs = (s: number | null): string => (s === null ? '-' : `${formatNumber(s)} s`);
   const o = plan.overheads;
-  io.stdout.write(plan.strategy === 'bulk' ? 'Pacing plan: strategy bulk (no pacing: every hop as fast as it goes)\n'
-    : `Pacing plan: strategy ${plan.strategy}, seed ${plan.seed}, bin ${formatDuration(BigInt(plan.binNs))}, ` +
-      `overhead ${overheadOf(plan)} B per write (TLS ${o.tls} + TCP/IP ${o.tcpip} + link ${o.link})\n`);
-  io.stdout.write(`${file === '-' ? 'stdin: length unknown, no time estimate' : `${file}: ${length} bytes, envelope ≈ ${envelope} bytes`}\n`);
-  io.stdout.write(table(['link', 'bytes', 'wire rate', 'at mean rate'], [
-    ...links.map((l) => [l.hop, l.bytes === null ? '-' : l.bytes, l.wireRate === null ? 'unpaced' : formatRate(l.wireRate), secs(l.expectedSeconds)]),
-    ...opts.keyRelays.map((k) => [`source → key relay ${formatHostPort(k)} (and on to the leader)`, 'a share', 'unpaced', '-']),
-  ], ['l', 'r', 'r', 'r']));
-  io.stdout.write(`expected time  ${plan.strategy === 'bulk' ? '- (as fast as the links go)' : range === null ? '-' : rangeText(range, (s) => secs(s))}\n`);
-  if (slowest !== null) io.stdout.write(`slowest hop    ${secs(slowest)} at the plan's mean rate (each hop draws its own bins; a hop without data loses its burst)\n`);
-  io.stdout.write(`lower bound    ${lower === null ? '- (needs --profile and a known size)' : `${secs(lower)} (size ÷ profile mean byte rate)`}\n`);
-  if (expected !== null && lower !== null && lower > 0) io.stdout.write(`ratio          ${formatNumber(expected / lower)} (expected ÷ lower bound)\n`);
+  io.stdout.write(
+    plan.strategy === 'bulk'
+      ? 'Pacing plan: strategy bulk (no pacing: every hop as fast as it goes)\n'
+      : `Pacing plan: strategy ${plan.strategy}, seed ${plan.seed}, bin ${formatDuration(BigInt(plan.binNs))}, ` +
+          `overhead ${overheadOf(plan)} B per write (TLS ${o.tls} + TCP/IP ${o.tcpip} + link ${o.link})\n`,
+  );
+  io.stdout.write(
+    `${file === '-' ? 'stdin: length unknown, no time estimate' : `${file}: ${length} bytes, envelope ≈ ${envelope} bytes`}\n`,
+  );
+  io.stdout.write(
+    table(
+      ['link', 'bytes', 'wire rate', 'at mean rate'],
+      [
+        ...links.map((l) => [
+          l.hop,
+          l.bytes === null ? '-' : l.bytes,
+          l.wireRate === null ? 'unpaced' : formatRate(l.wireRate),
+          secs(l.expectedSeconds),
+        ]),
+        ...opts.keyRelays.map((k) => [
+          `source → key relay ${formatHostPort(k)} (and on to the leader)`,
+          'a share',
+          'unpaced',
+          '-',
+        ]),
+      ],
+      ['l', 'r', 'r', 'r'],
+    ),
+  );
+  io.stdout.write(
+    `expected time  ${plan.strategy === 'bulk' ? '- (as fast as the links go)' : range === null ? '-' : rangeText(range, (s) => secs(s))}\n`,
+  );
+  if (slowest !== null)
+    io.stdout.write(
+      `slowest hop    ${secs(slowest)} at the plan's mean rate (each hop draws its own bins; a hop without data loses its burst)\n`,
+    );
+  io.stdout.write(
+    `lower bound    ${lower === null ? '- (needs --profile and a known size)' : `${secs(lower)} (size ÷ profile mean byte rate)`}\n`,
+  );
+  if (expected !== null && lower !== null && lower > 0)
+    io.stdout.write(`ratio          ${formatNumber(expected / lower)} (expected ÷ lower bound)\n`);
 }
 
 /** The pacing lines of the text summary. */
 function pacingLines(hops: HopPacingReport[]): string {
-  return hops.map((h) => `pacing       ${h.hop}: ${h.writes} writes, ${h.wireBytes} wire bytes in ${h.seconds.toFixed(3)} s` +
-    (h.rate === null ? '' : ` (${formatRate(h.rate)}${h.targetRate === null ? '' : ` of ${formatRate(h.targetRate)} allowed`})`) +
-    (h.lateness.n > 0 ? `, lateness p50 ${h.lateness.p50.toFixed(3)} ms p99 ${h.lateness.p99.toFixed(3)} ms` : '') + '\n').join('');
+  return hops
+    .map(
+      (h) =>
+        `pacing       ${h.hop}: ${h.writes} writes, ${h.wireBytes} wire bytes in ${h.seconds.toFixed(3)} s` +
+        (h.rate === null
+          ? ''
+          : ` (${formatRate(h.rate)}${h.targetRate === null ? '' : ` of ${formatRate(h.targetRate)} allowed`})`) +
+        (h.lateness.n > 0 ? `, lateness p50 ${h.lateness.p50.toFixed(3)} ms p99 ${h.lateness.p99.toFixed(3)} ms` : '') +
+        '\n',
+    )
+    .join('');
 }
 
 export const sendCommand: CommandSpec = {
   name: 'send',
-  summary: 'migrate a file or stdin: encrypted, spread over data relays, key split over key relays; exits 0 once the destination confirmed',
+  summary:
+    'migrate a file or stdin: encrypted, spread over data relays, key split over key relays; exits 0 once the destination confirmed',
   examples: [
     'smig send vm.img --key cluster.key --dest 10.0.0.9:7100 --dest-key h9.id.pub --data-relays 10.0.0.2:7000,10.0.0.3:7000,10.0.0.4:7000 --key-relays 10.0.0.5:7000,10.0.0.6:7000',
     'smig send qmp:/run/vm1.qmp --key cluster.key --dest d:7100 --dest-key d.id.pub --data-relays a:7000,b:7000 --key-relays c:7000,e:7000,f:7000 --json',
@@ -147,29 +232,97 @@ export const sendCommand: CommandSpec = {
   ],
   configure(cmd: Command): void {
     cmd
-      .argument('<file>', 'what to migrate: a file, - for standard input, or qmp:SOCKET for a running QEMU VM (its QMP monitor)')
-      .requiredOption('--dest <host:port>', 'the destination (smig recv); only the leader learns it', hostPortOption('--dest'))
-      .option('--identity <file>', 'with --dest-key: this host\'s identity (smig keygen --identity); the sealed session is signed with it, for a destination that trusts only known sources (smig recv --trust-source)')
-      .option('--dest-key <file.pub>', 'the destination\'s public key (smig keygen --identity): the payload is sealed to it, so the leader cannot read it, and only a receipt signed by it counts as success. Without it the leader can read the payload and could forge the confirmation')
-      .requiredOption('--data-relays <list>', 'comma-separated HOST:PORT of the data relays (smig relay)', argParser((t) => parseHostList(t, '--data-relays')))
-      .requiredOption('--key-relays <list>', 'comma-separated HOST:PORT of the key relays, one key share each', argParser((t) => parseHostList(t, '--key-relays')))
-      .option('--leader <host:port>', 'the relay that rebuilds the key and forwards (default: a random data relay)', hostPortOption('--leader'))
-      .option('--threshold <k>', 'key shares needed to rebuild the key (default: 2, or 1 with a single key relay)', argParser(parseCount(1)))
-      .option('--strategy <name>', `pacing of every hop: ${STRATEGIES.join('|')} (bulk: none; constant: --rate or the profile's mean; profile, replay: need --profile)`, 'bulk')
+      .argument(
+        '<file>',
+        'what to migrate: a file, - for standard input, or qmp:SOCKET for a running QEMU VM (its QMP monitor)',
+      )
+      .requiredOption(
+        '--dest <host:port>',
+        'the destination (smig recv); only the leader learns it',
+        hostPortOption('--dest'),
+      )
+      .option(
+        '--identity <file>',
+        "with --dest-key: this host's identity (smig keygen --identity); the sealed session is signed with it, for a destination that trusts only known sources (smig recv --trust-source)",
+      )
+      .option(
+        '--dest-key <file.pub>',
+        "the destination's public key (smig keygen --identity): the payload is sealed to it, so the leader cannot read it, and only a receipt signed by it counts as success. Without it the leader can read the payload and could forge the confirmation",
+      )
+      .requiredOption(
+        '--data-relays <list>',
+        'comma-separated HOST:PORT of the data relays (smig relay)',
+        argParser((t) => parseHostList(t, '--data-relays')),
+      )
+      .requiredOption(
+        '--key-relays <list>',
+        'comma-separated HOST:PORT of the key relays, one key share each',
+        argParser((t) => parseHostList(t, '--key-relays')),
+      )
+      .option(
+        '--leader <host:port>',
+        'the relay that rebuilds the key and forwards (default: a random data relay)',
+        hostPortOption('--leader'),
+      )
+      .option(
+        '--threshold <k>',
+        'key shares needed to rebuild the key (default: 2, or 1 with a single key relay)',
+        argParser(parseCount(1)),
+      )
+      .option(
+        '--strategy <name>',
+        `pacing of every hop: ${STRATEGIES.join('|')} (bulk: none; constant: --rate or the profile's mean; profile, replay: need --profile)`,
+        'bulk',
+      )
       .option('--profile <file>', 'normal-traffic profile (smig profile learn) the pacing follows')
-      .option('--rate <rate>', 'constant strategy: wire rate as tc writes it: 128kbit (bits/s), 16kbps = 16 kB/s (tc\'s bps is BYTES/s), a bare number bits/s; or 16kB/s, 10Mbit/s (default: the profile\'s mean byte rate)', argParser((t) => parseRate(t, '--rate')))
-      .option('--seed <n>', 'session seed of the pacing draws (mixed with the session id per hop; default random)', argParser(parseSeed))
-      .option('--dry-run', 'print the pacing plan per link and the expected session time (a simulated range) and exit without connecting')
+      .option(
+        '--rate <rate>',
+        "constant strategy: wire rate as tc writes it: 128kbit (bits/s), 16kbps = 16 kB/s (tc's bps is BYTES/s), a bare number bits/s; or 16kB/s, 10Mbit/s (default: the profile's mean byte rate)",
+        argParser((t) => parseRate(t, '--rate')),
+      )
+      .option(
+        '--seed <n>',
+        'session seed of the pacing draws (mixed with the session id per hop; default random)',
+        argParser(parseSeed),
+      )
+      .option(
+        '--dry-run',
+        'print the pacing plan per link and the expected session time (a simulated range) and exit without connecting',
+      )
       .option('--name <name>', 'name to install under (default: the file\'s base name; "stdin" for -)')
-      .addOption(new Option('--window <size>', 'ciphertext sent and not yet acknowledged, at most (must not exceed the leader\'s --max-window)')
-        .argParser(argParser((t) => parseSize(t, '--window'))).default(32 * 1024 * 1024, '32MiB'))
-      .addOption(new Option('--chunk-size <size>', 'ciphertext per chunk, in whole envelope segments (default 256KiB; 16KiB when paced)')
-        .argParser(argParser((t) => parseSize(t, '--chunk-size'))))
+      .addOption(
+        new Option(
+          '--window <size>',
+          "ciphertext sent and not yet acknowledged, at most (must not exceed the leader's --max-window)",
+        )
+          .argParser(argParser((t) => parseSize(t, '--window')))
+          .default(32 * 1024 * 1024, '32MiB'),
+      )
+      .addOption(
+        new Option(
+          '--chunk-size <size>',
+          'ciphertext per chunk, in whole envelope segments (default 256KiB; 16KiB when paced)',
+        ).argParser(argParser((t) => parseSize(t, '--chunk-size'))),
+      )
       .option('--json', 'print the summary as JSON')
-      .option('--vm-mode <mode>', 'for qmp:SOCKET: live (pre-copy while the VM runs), stop (pause first: a snapshot), or auto (live for bulk, stop when paced)', 'auto')
-      .option('--vm-after <what>', 'for qmp:SOCKET, once the destination confirmed: pause (the source VM stays paused) or quit', 'pause')
-      .addOption(new Option('-i, --interval <dur>', 'progress on stderr every DUR, as iperf3 -i: bytes the leader acknowledged, rate, % done, ETA (a live line on a terminal, progress events with --log-format json; 0: none)')
-        .argParser(argParser((t) => parseDuration(t, '--interval'))).default(1_000_000_000n, '1s'));
+      .option(
+        '--vm-mode <mode>',
+        'for qmp:SOCKET: live (pre-copy while the VM runs), stop (pause first: a snapshot), or auto (live for bulk, stop when paced)',
+        'auto',
+      )
+      .option(
+        '--vm-after <what>',
+        'for qmp:SOCKET, once the destination confirmed: pause (the source VM stays paused) or quit',
+        'pause',
+      )
+      .addOption(
+        new Option(
+          '-i, --interval <dur>',
+          'progress on stderr every DUR, as iperf3 -i: bytes the leader acknowledged, rate, % done, ETA (a live line on a terminal, progress events with --log-format json; 0: none)',
+        )
+          .argParser(argParser((t) => parseDuration(t, '--interval')))
+          .default(1_000_000_000n, '1s'),
+      );
     addChannelOptions(cmd);
   },
   async run(args: string[], rawOpts: Record<string, unknown>, io: CliIO): Promise<number> {
@@ -183,13 +336,22 @@ export const sendCommand: CommandSpec = {
     const { basename } = await import('node:path');
 
     const threshold = opts.threshold ?? Math.min(2, opts.keyRelays.length);
-    const qmp = file.startsWith('qmp:') ? file.slice(4): null;
+    const qmp = file.startsWith('qmp:') ? file.slice(4) : null;
     if (qmp === '') throw smigError('SMIG_ERR_USAGE', `'${file}': qmp: needs the path of the VM's QMP socket`);
-    if (!['auto', 'live', 'stop'].includes(opts.vmMode)) throw smigError('SMIG_ERR_USAGE', `--vm-mode: '${opts.vmMode}' is not auto, live or stop`);
-    if (!['pause', 'quit'].includes(opts.vmAfter)) throw smigError('SMIG_ERR_USAGE', `--vm-after: '${opts.vmAfter}' is not pause or quit`);
-    const name = qmp !== null
-      ? vmName(opts.name ?? basename(qmp).replace(/\.(qmp|sock)$/, ''), opts.name === undefined ? 'VM name' : '--name')
-      : checkName(opts.name ?? (file === '-' ? 'stdin' : basename(file)), opts.name === undefined ? 'file name' : '--name');
+    if (!['auto', 'live', 'stop'].includes(opts.vmMode))
+      throw smigError('SMIG_ERR_USAGE', `--vm-mode: '${opts.vmMode}' is not auto, live or stop`);
+    if (!['pause', 'quit'].includes(opts.vmAfter))
+      throw smigError('SMIG_ERR_USAGE', `--vm-after: '${opts.vmAfter}' is not pause or quit`);
+    const name =
+      qmp !== null
+        ? vmName(
+            opts.name ?? basename(qmp).replace(/\.(qmp|sock)$/, ''),
+            opts.name === undefined ? 'VM name' : '--name',
+          )
+        : checkName(
+            opts.name ?? (file === '-' ? 'stdin' : basename(file)),
+            opts.name === undefined ? 'file name' : '--name',
+          );
     if (opts.dryRun && qmp !== null) {
       await dryRun(opts, plan, null, '-', io); // a VM's stream has no length known in advance
       return 0;
@@ -199,7 +361,10 @@ export const sendCommand: CommandSpec = {
       if (file !== '-') {
         const { stat } = await import('node:fs/promises');
         const st = await stat(file).catch((err: NodeJS.ErrnoException) => {
-          throw smigError('SMIG_ERR_FILE', `${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : (err.code ?? err.message)}`);
+          throw smigError(
+            'SMIG_ERR_FILE',
+            `${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : (err.code ?? err.message)}`,
+          );
         });
         if (st.isDirectory()) throw smigError('SMIG_ERR_FILE', `${file}: is a directory`);
         if (st.isFile()) length = st.size;
@@ -209,9 +374,13 @@ export const sendCommand: CommandSpec = {
     }
     const clusterKey = await loadKeyFile(opts.key);
     const { loadPublicKeyFile } = await import('../../crypto/identity.js');
-    const destKey = opts.destKey === undefined ? undefined: await loadPublicKeyFile(opts.destKey);
-    if (opts.identity !== undefined && destKey === undefined) throw smigError('SMIG_ERR_USAGE', '--identity needs --dest-key (only a sealed session is signed)');
-    const identity = opts.identity === undefined ? undefined: await (await import('../../crypto/identity.js')).loadIdentityFile(opts.identity);
+    const destKey = opts.destKey === undefined ? undefined : await loadPublicKeyFile(opts.destKey);
+    if (opts.identity !== undefined && destKey === undefined)
+      throw smigError('SMIG_ERR_USAGE', '--identity needs --dest-key (only a sealed session is signed)');
+    const identity =
+      opts.identity === undefined
+        ? undefined
+        : await (await import('../../crypto/identity.js')).loadIdentityFile(opts.identity);
 
     let input: AsyncIterable<Uint8Array>;
     let length: number | null = null;
@@ -227,13 +396,21 @@ export const sendCommand: CommandSpec = {
     if (qmp !== null) {
       const { VmSource } = await import('../../vm/source.js');
       const { vmModeFor } = await import('../../vm/source.js');
-      vm = await VmSource.open({ qmp, mode: opts.vmMode === 'auto' ? vmModeFor(plan.strategy): opts.vmMode as 'live' | 'stop', after: opts.vmAfter as 'pause' | 'quit', log });
+      vm = await VmSource.open({
+        qmp,
+        mode: opts.vmMode === 'auto' ? vmModeFor(plan.strategy) : (opts.vmMode as 'live' | 'stop'),
+        after: opts.vmAfter as 'pause' | 'quit',
+        log,
+      });
       input = vm.stream();
     } else if (file === '-') {
       input = process.stdin;
     } else {
       const fh = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
-        throw smigError('SMIG_ERR_FILE', `${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : (err.code ?? err.message)}`);
+        throw smigError(
+          'SMIG_ERR_FILE',
+          `${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : (err.code ?? err.message)}`,
+        );
       });
       const st = await fh.stat();
       if (st.isDirectory()) {
@@ -244,12 +421,24 @@ export const sendCommand: CommandSpec = {
       input = createReadStream('', { fd: fh, highWaterMark: 1024 * 1024 });
     }
     if (destKey === undefined) {
-      io.stderr.write('smig send: warning: no --dest-key: the leader can read the payload and could forge the destination\'s confirmation (success is not proven end to end)\n');
+      io.stderr.write(
+        "smig send: warning: no --dest-key: the leader can read the payload and could forge the destination's confirmation (success is not proven end to end)\n",
+      );
     }
     const { PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES, DEFAULT_SEGMENT_SIZE } = await import('../../crypto/envelope.js');
     const { PACED_SEGMENT_SIZE } = await import('../../roles/source.js');
     // the leader acknowledges ciphertext: the envelope of the payload (segments of 4 KiB when paced, else 64 KiB)
-    progress.setTotal(length === null ? null: envelopeBytes(length, plan.strategy === 'bulk' ? DEFAULT_SEGMENT_SIZE : PACED_SEGMENT_SIZE, PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES));
+    progress.setTotal(
+      length === null
+        ? null
+        : envelopeBytes(
+            length,
+            plan.strategy === 'bulk' ? DEFAULT_SEGMENT_SIZE : PACED_SEGMENT_SIZE,
+            PREFIX_BYTES,
+            TAG_BYTES,
+            TRAILER_BYTES,
+          ),
+    );
     const abort = new AbortController();
     const onSignal = (): void => abort.abort();
     process.once('SIGINT', onSignal);
@@ -258,47 +447,71 @@ export const sendCommand: CommandSpec = {
     progress.start();
     try {
       const r = await runSource({
-        clusterKey, input, length, name,
-        destination: opts.dest, dataRelays: opts.dataRelays, keyRelays: opts.keyRelays,
+        clusterKey,
+        input,
+        length,
+        name,
+        destination: opts.dest,
+        dataRelays: opts.dataRelays,
+        keyRelays: opts.keyRelays,
         ...(destKey === undefined ? {} : { destKey }),
         ...(identity === undefined ? {} : { identity }),
         ...(opts.leader === undefined ? {} : { leader: opts.leader }),
-        threshold, window: opts.window, plan,
+        threshold,
+        window: opts.window,
+        plan,
         ...(opts.chunkSize === undefined ? {} : { chunkSize: opts.chunkSize }),
-        log, channel: channelTimeouts(opts), signal: abort.signal,
+        log,
+        channel: channelTimeouts(opts),
+        signal: abort.signal,
         onProgress: (acked) => progress.update(acked),
       }).catch(async (err: unknown) => {
         if (vm !== undefined) await vm.abort((err as Error).message ?? String(err));
         throw err;
       });
-      const vmReport = vm === undefined ? undefined: await vm.confirm();
+      const vmReport = vm === undefined ? undefined : await vm.confirm();
       progress.stop();
       if (opts.json) {
         const ru = process.resourceUsage();
-        io.stdout.write(`${JSON.stringify({
-          ...r,
-          ...(vmReport === undefined ? {} : { vm: vmReport }),
-          throughputUnit: 'B/s',
-          resources: { cpuUserSeconds: ru.userCPUTime / 1e6, cpuSystemSeconds: ru.systemCPUTime / 1e6, maxRssKiB: ru.maxRSS },
-        }, null, 2)}\n`);
+        io.stdout.write(
+          `${JSON.stringify(
+            {
+              ...r,
+              ...(vmReport === undefined ? {} : { vm: vmReport }),
+              throughputUnit: 'B/s',
+              resources: {
+                cpuUserSeconds: ru.userCPUTime / 1e6,
+                cpuSystemSeconds: ru.systemCPUTime / 1e6,
+                maxRssKiB: ru.maxRSS,
+              },
+            },
+            null,
+            2,
+          )}\n`,
+        );
       } else {
         const exec = r.done.exitStatus === null ? '' : `, --exec exit status ${r.done.exitStatus}`;
-        const confirmed = r.receipt.kind === 'signed'
-          ? `${r.done.message} (sha256 ${r.done.sha256}${exec}); receipt signed by ${r.receipt.fingerprint}`
-          : `confirmed ${r.done.length} bytes (sha256 ${r.done.sha256}${exec}) by a receipt the leader could have forged (no --dest-key)`;
+        const confirmed =
+          r.receipt.kind === 'signed'
+            ? `${r.done.message} (sha256 ${r.done.sha256}${exec}); receipt signed by ${r.receipt.fingerprint}`
+            : `confirmed ${r.done.length} bytes (sha256 ${r.done.sha256}${exec}) by a receipt the leader could have forged (no --dest-key)`;
         io.stdout.write(
           `migrated ${r.name}: ${r.bytes} bytes in ${r.seconds.toFixed(3)} s\n` +
-          `throughput   ${formatRate(r.throughput)} (payload bytes ÷ time)\n` +
-          `installed as ${r.name} in the destination's --out directory, or ${r.name}.1, ${r.name}.2 … if that name was taken (its log line 'installed' names the file)\n` +
-          `session      ${r.session}\n` +
-          `leader       ${r.hosts.leader}\n` +
-          `data relays  ${r.hosts.dataRelays.join(', ')}\n` +
-          `key relays   ${r.hosts.keyRelays.join(', ')} (threshold ${r.threshold})\n` +
-          `destination  ${r.hosts.destination}: ${confirmed}\n` +
-          (r.lostRelays.length > 0 ? `lost relays  ${r.lostRelays.join(', ')} (${r.resentChunks} chunks re-sent)\n` : '') +
-          (r.pacing.strategy === 'bulk' ? '' : pacingLines(r.pacing.hops)) +
-          (vmReport === undefined ? '' : `vm           ${vmReport.mode} migration: ${vmReport.streamBytes} stream bytes, total ${vmReport.totalSeconds.toFixed(3)} s, ` +
-            `downtime ${vmReport.downtimeSeconds.toFixed(3)} s (paused at the source → running at the destination); source VM ${vmReport.after === 'quit' ? 'quit' : 'left paused'}\n`),
+            `throughput   ${formatRate(r.throughput)} (payload bytes ÷ time)\n` +
+            `installed as ${r.name} in the destination's --out directory, or ${r.name}.1, ${r.name}.2 … if that name was taken (its log line 'installed' names the file)\n` +
+            `session      ${r.session}\n` +
+            `leader       ${r.hosts.leader}\n` +
+            `data relays  ${r.hosts.dataRelays.join(', ')}\n` +
+            `key relays   ${r.hosts.keyRelays.join(', ')} (threshold ${r.threshold})\n` +
+            `destination  ${r.hosts.destination}: ${confirmed}\n` +
+            (r.lostRelays.length > 0
+              ? `lost relays  ${r.lostRelays.join(', ')} (${r.resentChunks} chunks re-sent)\n`
+              : '') +
+            (r.pacing.strategy === 'bulk' ? '' : pacingLines(r.pacing.hops)) +
+            (vmReport === undefined
+              ? ''
+              : `vm           ${vmReport.mode} migration: ${vmReport.streamBytes} stream bytes, total ${vmReport.totalSeconds.toFixed(3)} s, ` +
+                `downtime ${vmReport.downtimeSeconds.toFixed(3)} s (paused at the source → running at the destination); source VM ${vmReport.after === 'quit' ? 'quit' : 'left paused'}\n`),
         );
       }
       return 0;
@@ -306,9 +519,12 @@ export const sendCommand: CommandSpec = {
       if (err instanceof Error && (err as { code?: string }).code === 'SMIG_ERR_MIGRATION') {
         const exec = /--exec (exited with status (\d+)|timed out)/.exec(err.message);
         if (exec) {
-          throw smigError('SMIG_ERR_MIGRATION',
+          throw smigError(
+            'SMIG_ERR_MIGRATION',
             `--exec failed at the destination (${exec[2] === undefined ? 'timed out' : `exit status ${exec[2]}`}), after the payload was verified and installed there: ` +
-            `the file stays installed as ${name} (or ${name}.N); sending again installs a second copy (${name}.1, …) and runs --exec on that one`, err);
+              `the file stays installed as ${name} (or ${name}.N); sending again installs a second copy (${name}.1, …) and runs --exec on that one`,
+            err,
+          );
         }
         throw smigError('SMIG_ERR_MIGRATION', `migration failed: ${err.message}`, err);
       }
@@ -317,7 +533,8 @@ export const sendCommand: CommandSpec = {
       progress.stop();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      if (vm === undefined && 'destroy' in input && typeof input.destroy === 'function') (input as { destroy(): void }).destroy();
+      if (vm === undefined && 'destroy' in input && typeof input.destroy === 'function')
+        (input as { destroy(): void }).destroy();
     }
   },
 };
