@@ -21,7 +21,6 @@
  * Errors never escape as events: everything ends up in {@link FramedConnection.closed}.
  */
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import type { SmigError } from '../errors.js';
 import { smigError } from '../errors.js';
 import type { FrameBody, Message } from '../protocol/index.js';
@@ -36,7 +35,6 @@ import {
 } from '../protocol/index.js';
 import { formatHostPort } from './address.js';
 import type { CloseInfo, FramedConnectionOptions, FrameHandler, TlsInfo } from './connection-options.js';
-
 import {
   DEFAULT_CLOSE_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
@@ -44,7 +42,9 @@ import {
   MAX_DISCARD_BYTES,
   QUEUED_FRAME_COST,
 } from './connection-options.js';
+import { DrainWait } from './drain-wait.js';
 import { socketError } from './error-text.js';
+import { keyingMaterialOf, tlsInfoOf } from './tls-info.js';
 
 export type { CloseInfo, FramedConnectionOptions, FrameHandler, TlsInfo } from './connection-options.js';
 export { DEFAULT_WRITE_QUEUE_MARK, QUEUED_FRAME_COST } from './connection-options.js';
@@ -91,7 +91,7 @@ export class FramedConnection {
   #failing = false;
   #isClosed = false;
   #closeTimer: NodeJS.Timeout | undefined;
-  #drain: Promise<void> | null = null;
+  readonly #drain: DrainWait;
   #bytesRead = 0;
   #bytesWritten = 0;
   readonly #writeQueueMark: number;
@@ -129,9 +129,8 @@ export class FramedConnection {
     this.#socket = socket;
     this.remote = opts.remote ?? formatHostPort({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 });
     this.local = formatHostPort({ host: socket.localAddress ?? '?', port: socket.localPort ?? 0 });
-    const t = socket as Partial<TLSSocket>;
-    const protocol = typeof t.getProtocol === 'function' ? t.getProtocol() : null;
-    this.tls = protocol ? { protocol, cipher: t.getCipher!().standardName } : null;
+    this.tls = tlsInfoOf(socket);
+    this.#drain = new DrainWait(socket, () => this.#notOpen());
     this.#maxFrameLength = opts.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH;
     this.#closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     const openingMax = opts.openingFrameMaxLength;
@@ -220,20 +219,18 @@ export class FramedConnection {
   }
 
   /**
-   * Sets the inbound frame handler (replacing any earlier one) and starts reading.
-   * A returned promise pauses reading until it settles.
-   */
-  /**
    * TLS keying material exported for `label` (RFC 5705 / RFC 8446 §7.5): the same bytes on both ends of one
    * TLS session and different on any other, so a signature over it cannot be relayed to another connection.
    * Null over a plain socket.
    */
   keyingMaterial(label: string, length: number = 32): Uint8Array | null {
-    const t = this.#socket as Partial<TLSSocket>;
-    if (typeof t.exportKeyingMaterial !== 'function' || this.tls === null) return null;
-    return new Uint8Array(t.exportKeyingMaterial(length, label, Buffer.alloc(0)));
+    return this.tls === null ? null : keyingMaterialOf(this.#socket, label, length);
   }
 
+  /**
+   * Sets the inbound frame handler (replacing any earlier one) and starts reading.
+   * A returned promise pauses reading until it settles.
+   */
   onFrame(handler: FrameHandler): void {
     const first = this.#handler === null;
     this.#handler = handler;
@@ -418,7 +415,6 @@ export class FramedConnection {
     this.#pump();
   }
 
-  /** Destroys the connection when a whole stall period passes without the socket handing on a byte. */
   /**
    * Reading stays paused for at most one stall period: a peer that does not take all of our queued bytes within
    * it (a reader of its replies takes 256 small frames in no time) is destroyed. Trickling a few bytes does not
@@ -492,26 +488,7 @@ export class FramedConnection {
     s.uncork();
     this.#checkWriteQueue();
     if (this.#isClosed || s.destroyed) return Promise.reject(this.#notOpen());
-    return s.writableNeedDrain ? this.#waitDrain() : Promise.resolve();
-  }
-
-  /** one shared wait for `'drain'` or `'close'`, its listeners removed when either fires. */
-  #waitDrain(): Promise<void> {
-    if (this.#drain !== null) return this.#drain;
-    const s = this.#socket;
-    let onDrain!: () => void;
-    let onClose!: () => void;
-    this.#drain = new Promise<void>((resolve, reject) => {
-      onDrain = resolve;
-      onClose = () => reject(this.#notOpen());
-      s.on('drain', onDrain);
-      s.on('close', onClose);
-    }).finally(() => {
-      s.off('drain', onDrain);
-      s.off('close', onClose);
-      this.#drain = null;
-    });
-    return this.#drain;
+    return s.writableNeedDrain ? this.#drain.wait() : Promise.resolve();
   }
 
   #notOpen(): SmigError {
