@@ -1,0 +1,94 @@
+/**
+ * The write loop of a shaped link (a `profile` plan with a trace: shape.ts): each planned write goes at its time
+ * with the data frames that fill it and a PAD for the rest.
+ */
+import type { ShapedPacer } from '../pacing/shape.js';
+import { MIN_FRAME } from '../pacing/shape.js';
+
+/** Data for the writes of a shaped link. */
+export interface ShapedFeed {
+  /** Bytes that could go now (over one or more frames). */
+  available(): number;
+  /** Up to n contiguous bytes for one frame (undefined when none). */
+  take(n: number): { offset: number; parts: Uint8Array[] } | undefined;
+  /** True when waiting brings no more bytes for the current write (a complete chunk, the end of the data). */
+  complete(): boolean;
+  /** Resolves true when more bytes came within `ms`. */
+  more(ms: number): Promise<boolean>;
+}
+
+/** How a shaped link writes: its data frames and a PAD of `pad` body bytes (none when negative), as one write. */
+export type ShapedWriter = (frames: { offset: number; parts: Uint8Array[] }[], pad: number) => Promise<void>;
+
+export interface ShapedLinkOptions {
+  /** Frame bytes besides the data of one data frame (DATA 13, DATA_SEGMENT 30). */
+  frameOverhead: number;
+  /** Send PAD writes on schedule when there is no data (the plan's `cover`). */
+  cover: boolean;
+  /** Longest pause of the schedule waiting for the rest of a write's data, ms. */
+  graceMs: number;
+  /** True once the link is done (the loop ends). */
+  done(): boolean;
+  signal: AbortSignal;
+  /** Called after each write (e.g. to wake a reader waiting for room). */
+  onWrite?: () => void;
+}
+
+/**
+ * The writes of a shaped link until `done()`: each planned write goes at its time with as many data frames as
+ * fill it and a PAD for the rest, so the wire shows the planned packets whether data is there or not. Short of
+ * data, the schedule waits (pauses) up to `graceMs` for it; with none at all, a cover link sends the write as a
+ * PAD and goes on covering without pausing until data comes back; a link without cover waits for data.
+ */
+export async function runShapedLink(
+  pacer: ShapedPacer,
+  feed: ShapedFeed,
+  write: ShapedWriter,
+  o: ShapedLinkOptions,
+): Promise<void> {
+  const fo = o.frameOverhead;
+  let covering = o.cover; // a cover link starts covering at once (its first bytes may wait for a cushion)
+  while (!o.signal.aborted && !o.done()) {
+    const want = pacer.nextWriteSize();
+    await pacer.ready(o.signal);
+    if (o.done()) return;
+    if (feed.available() + fo < want && !feed.complete() && !(covering && feed.available() === 0)) {
+      const until = performance.now() + o.graceMs;
+      while (feed.available() + fo < want && !feed.complete() && !o.signal.aborted && !o.done()) {
+        const left = until - performance.now();
+        if (left <= 0 || !(await feed.more(left))) break;
+      }
+    }
+    if (o.signal.aborted || o.done()) return;
+    if (feed.available() === 0) {
+      if (!o.cover) {
+        await feed.more(1000);
+        continue;
+      }
+      covering = true;
+      await pacer.take(want, o.signal);
+      pacer.notePadding(want);
+      await write([], want - MIN_FRAME);
+      o.onWrite?.();
+      continue;
+    }
+    covering = false;
+    const frames: { offset: number; parts: Uint8Array[] }[] = [];
+    let room = want;
+    let data = 0;
+    while (room > fo) {
+      const w = feed.take(room - fo);
+      if (w === undefined) break;
+      const n = w.parts.reduce((a, b) => a + b.length, 0);
+      frames.push(w);
+      room -= fo + n;
+      data += n;
+    }
+    const pad = room >= MIN_FRAME ? room - MIN_FRAME : -1;
+    await pacer.take(want - (pad < 0 ? room : 0), o.signal);
+    if (pad >= 0) pacer.notePadding(room);
+    await write(frames, pad);
+    o.onWrite?.();
+    void data;
+  }
+}
