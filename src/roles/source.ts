@@ -36,37 +36,25 @@ import type { FramedConnection, HostPort } from '../net/index.js';
 import { connectChannel, formatHostPort } from '../net/index.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import { stringifyPlan } from '../pacing/plan.js';
-import type { ShapedPacer } from '../pacing/shape.js';
-import { MAX_RECORD } from '../pacing/shape.js';
-import type { Pacer } from '../pacing/strategies.js';
 import type { DoneMessage, Message, SessionLayout } from '../protocol/index.js';
 import { FrameType, MAX_DATA_SEGMENT_BYTES, MAX_RELAYS, sessionIdHex } from '../protocol/index.js';
 import { Link } from './link.js';
 import type { Logger } from './log.js';
 import { silentLogger } from './log.js';
-import {
-  ByteQueue,
-  cutsWrites,
-  DATA_FRAME_OVERHEAD,
-  hopPacer,
-  isShaped,
-  nextPayload,
-  pacingLogFields,
-  pacingReport,
-  runShapedLink,
-} from './pace.js';
+import { hopPacer, isShaped, pacingLogFields, pacingReport } from './pace.js';
+import { judgeDone } from './source-done.js';
+import type { DataLink, KeyLink } from './source-links.js';
+import { pumpShaped, sendChunk, startKeepalive } from './source-links.js';
 import type { SourceOptions, SourceResult } from './source-options.js';
 import {
   DEFAULT_CHUNK_SIZE,
   DEFAULT_WINDOW,
-  KEEPALIVE_MS,
   MAX_CHUNK_SIZE,
   MAX_SOURCE_SEGMENT_SIZE,
   PACED_CHUNK_SIZE,
   PACED_SEGMENT_SIZE,
 } from './source-options.js';
-import { checkCount, Signal, secondsSince, sendDataParts, waitOr } from './util.js';
-import type { Chunk } from './window.js';
+import { checkCount, Signal, secondsSince } from './util.js';
 import { ChunkCutter, SendWindow } from './window.js';
 
 export type { ChannelTimeouts, SourceOptions, SourceResult } from './source-options.js';
@@ -79,20 +67,6 @@ export {
   PACED_CHUNK_SIZE,
   PACED_SEGMENT_SIZE,
 } from './source-options.js';
-
-interface DataLink {
-  index: number;
-  addr: string;
-  link: Link;
-  lost: boolean;
-  pacer: Pacer;
-}
-
-interface KeyLink {
-  index: number;
-  addr: string;
-  link: Link;
-}
 
 /**
  * Runs one migration as its source; resolves once the destination has confirmed (DONE ok).
@@ -217,7 +191,10 @@ class SourceSession {
         threshold: this.#layout.threshold,
       });
       await this.#open(sessionId, shares);
-      keepalive = this.#keepalive();
+      keepalive = startKeepalive(
+        () => [...this.#data.filter((d) => !d.lost), ...this.#keys].map((l) => l.link),
+        o.channel?.idleTimeoutMs,
+      );
       for (const d of this.#data) void this.#pump(d);
       this.#produce(sealer, inner).catch((err: unknown) => this.#fail(err));
       const done = await this.#outcome;
@@ -338,21 +315,6 @@ class SourceSession {
     return this.#planText === undefined ? {} : { plan: this.#planText };
   }
 
-  /** PING on every link that has been quiet since the last tick. */
-  #keepalive(): NodeJS.Timeout {
-    const ms = Math.max(100, Math.min(KEEPALIVE_MS, (this.#o.channel?.idleTimeoutMs ?? 60_000) / 3));
-    const seen = new Map<Link, number>();
-    const t = setInterval(() => {
-      for (const { link } of [...this.#data.filter((d) => !d.lost), ...this.#keys]) {
-        const bytes = link.conn.bytesRead + link.conn.bytesWritten;
-        if (seen.get(link) === bytes) link.post({ type: FrameType.PING, seq: 0 });
-        seen.set(link, bytes);
-      }
-    }, ms);
-    t.unref();
-    return t;
-  }
-
   #unreachable(kind: string, addr: string, reason: unknown): void {
     this.#lost.push(addr);
     this.#log.event('relay-unreachable', {
@@ -399,88 +361,21 @@ class SourceSession {
 
   /** One per data relay: sends the next queued chunk whenever this link can take more. */
   async #pump(d: DataLink): Promise<void> {
-    if (isShaped(d.pacer)) return this.#pumpShaped(d, d.pacer);
     try {
+      if (isShaped(d.pacer)) {
+        const shaped = { window: this.#window, work: this.#work, signal: this.#stop.signal, over: () => this.#over };
+        return await pumpShaped(d, d.pacer, this.#plan!, shaped);
+      }
       while (!this.#over && !d.lost) {
         const chunk = this.#window.take(d.index);
         if (chunk === undefined) {
           await this.#work.wait();
           continue;
         }
-        await this.#sendChunk(d, chunk);
+        await sendChunk(d, chunk, this.#stop.signal, () => this.#over);
       }
     } catch (err) {
       if (!this.#over) this.#relayLost(d, err instanceof Error ? err : undefined); // the send failed: the link is gone
-    }
-  }
-
-  /**
-   * A shaped data link (pace.ts `runShapedLink`): its planned writes from its first to the session's end, filled
-   * with the chunks it takes from the window (a write may carry the end of one chunk and the start of the next as
-   * two DATA frames), and with cover (PAD) when the window has nothing for it — also after END, until DONE.
-   */
-  async #pumpShaped(d: DataLink, pacer: ShapedPacer): Promise<void> {
-    const q = new ByteQueue();
-    const conn = d.link.conn;
-    const plan = this.#plan!;
-    const fill = (): void => {
-      while (q.bytes < MAX_RECORD) {
-        const c = this.#window.take(d.index);
-        if (c === undefined) return;
-        let at = c.offset;
-        for (const p of c.parts) {
-          q.push(at, p);
-          at += p.length;
-        }
-      }
-    };
-    try {
-      await runShapedLink(
-        pacer,
-        {
-          available: () => (fill(), q.bytes),
-          take: (n) => q.take(Math.min(n, q.contiguous(n))),
-          complete: () => true,
-          more: (ms) => waitOr(this.#work, ms),
-        },
-        (frames, pad) =>
-          conn.batch(() => {
-            const sent = frames.map((f) => sendDataParts(conn, f.offset, f.parts));
-            if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
-            return Promise.all(sent).then(() => undefined);
-          }),
-        {
-          frameOverhead: DATA_FRAME_OVERHEAD,
-          cover: plan.cover !== false,
-          graceMs: 0,
-          done: () => this.#over || d.lost,
-          signal: this.#stop.signal,
-        },
-      );
-    } catch (err) {
-      if (!this.#over && !d.lost) this.#relayLost(d, err instanceof Error ? err : undefined);
-    }
-  }
-
-  /** One chunk on one link: a single DATA frame (bulk), or DATA frames of the pacer's write sizes. */
-  async #sendChunk(d: DataLink, chunk: Chunk): Promise<void> {
-    const signal = this.#stop.signal;
-    if (!cutsWrites(d.pacer)) {
-      await d.pacer.take(DATA_FRAME_OVERHEAD + chunk.length, signal);
-      await sendDataParts(d.link.conn, chunk.offset, chunk.parts);
-      return;
-    }
-    const q = new ByteQueue();
-    let at = chunk.offset;
-    for (const p of chunk.parts) {
-      q.push(at, p);
-      at += p.length;
-    }
-    while (q.bytes > 0 && !this.#over && !d.lost) {
-      const n = nextPayload(d.pacer, DATA_FRAME_OVERHEAD, q.bytes);
-      await d.pacer.take(DATA_FRAME_OVERHEAD + n, signal);
-      const w = q.take(n)!;
-      await sendDataParts(d.link.conn, w.offset, w.parts);
     }
   }
 
@@ -506,32 +401,14 @@ class SourceSession {
           exitStatus: msg.exitStatus,
           message: msg.message,
         });
-        if (!msg.ok) {
-          const status = msg.exitStatus === null ? '' : ` (exec exit status ${msg.exitStatus})`;
-          const proven = this.#produced && this.#inner?.verifyReceipt(msg, msg.receipt ?? null).valid === true;
-          this.#fail(
-            smigError(
-              'SMIG_ERR_MIGRATION',
-              `the destination reported a failure${proven ? '' : ` (unverified, via ${link.name})`}: ${msg.message}${status}`,
-            ),
-          );
+        const verdict = judgeDone(msg, link.name, this.#produced, this.#inner);
+        if (!verdict.ok) {
+          if (verdict.invalidReceipt !== undefined)
+            this.#log.event('receipt-invalid', { via: link.name, reason: verdict.invalidReceipt });
+          this.#fail(verdict.failure);
           return;
         }
-        const verdict =
-          this.#produced && this.#inner !== undefined
-            ? this.#inner.verifyReceipt(msg, msg.receipt ?? null)
-            : { valid: false as const, reason: 'it came before the whole payload was sent' };
-        if (!verdict.valid) {
-          this.#log.event('receipt-invalid', { via: link.name, reason: verdict.reason });
-          this.#fail(
-            smigError(
-              'SMIG_ERR_VERIFY',
-              `${link.name} sent a DONE with a forged or invalid receipt (${verdict.reason}): not confirmed`,
-            ),
-          );
-          return;
-        }
-        this.#proof = verdict.kind;
+        this.#proof = verdict.proof;
         this.#over = true;
         this.#settle.resolve(msg);
         this.#wakeAll();

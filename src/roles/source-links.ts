@@ -1,0 +1,120 @@
+/**
+ * The source's relay links and how a data link sends (source.ts): a chunk as DATA frames of the pacer's write
+ * sizes, a shaped link's planned writes filled from the send window, and the keepalive PING on quiet links.
+ */
+import type { PacingPlan } from '../pacing/plan.js';
+import type { ShapedPacer } from '../pacing/shape.js';
+import { MAX_RECORD } from '../pacing/shape.js';
+import type { Pacer } from '../pacing/strategies.js';
+import { FrameType } from '../protocol/index.js';
+import type { Link } from './link.js';
+import { ByteQueue, cutsWrites, DATA_FRAME_OVERHEAD, nextPayload, runShapedLink } from './pace.js';
+import { KEEPALIVE_MS } from './source-options.js';
+import type { Signal } from './util.js';
+import { sendDataParts, waitOr } from './util.js';
+import type { Chunk, SendWindow } from './window.js';
+
+/** A data relay link of the source. */
+export interface DataLink {
+  index: number;
+  addr: string;
+  link: Link;
+  lost: boolean;
+  pacer: Pacer;
+}
+
+/** A key relay link of the source. */
+export interface KeyLink {
+  index: number;
+  addr: string;
+  link: Link;
+}
+
+/** One chunk on one link: a single DATA frame (bulk), or DATA frames of the pacer's write sizes. */
+export async function sendChunk(d: DataLink, chunk: Chunk, signal: AbortSignal, stopped: () => boolean): Promise<void> {
+  if (!cutsWrites(d.pacer)) {
+    await d.pacer.take(DATA_FRAME_OVERHEAD + chunk.length, signal);
+    await sendDataParts(d.link.conn, chunk.offset, chunk.parts);
+    return;
+  }
+  const q = new ByteQueue();
+  let at = chunk.offset;
+  for (const p of chunk.parts) {
+    q.push(at, p);
+    at += p.length;
+  }
+  while (q.bytes > 0 && !stopped() && !d.lost) {
+    const n = nextPayload(d.pacer, DATA_FRAME_OVERHEAD, q.bytes);
+    await d.pacer.take(DATA_FRAME_OVERHEAD + n, signal);
+    const w = q.take(n)!;
+    await sendDataParts(d.link.conn, w.offset, w.parts);
+  }
+}
+
+/** What a shaped data link draws on: the session's send window, its work signal, and when to stop. */
+export interface ShapedSource {
+  window: SendWindow;
+  work: Signal;
+  signal: AbortSignal;
+  /** True once the session is over. */
+  over(): boolean;
+}
+
+/**
+ * A shaped data link (pace.ts `runShapedLink`): its planned writes from its first to the session's end, filled
+ * with the chunks it takes from the window (a write may carry the end of one chunk and the start of the next as
+ * two DATA frames), and with cover (PAD) when the window has nothing for it — also after END, until DONE.
+ * Rejects when a write fails (the link is gone).
+ */
+export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPlan, s: ShapedSource): Promise<void> {
+  const q = new ByteQueue();
+  const conn = d.link.conn;
+  const fill = (): void => {
+    while (q.bytes < MAX_RECORD) {
+      const c = s.window.take(d.index);
+      if (c === undefined) return;
+      let at = c.offset;
+      for (const p of c.parts) {
+        q.push(at, p);
+        at += p.length;
+      }
+    }
+  };
+  await runShapedLink(
+    pacer,
+    {
+      available: () => (fill(), q.bytes),
+      take: (n) => q.take(Math.min(n, q.contiguous(n))),
+      complete: () => true,
+      more: (ms) => waitOr(s.work, ms),
+    },
+    (frames, pad) =>
+      conn.batch(() => {
+        const sent = frames.map((f) => sendDataParts(conn, f.offset, f.parts));
+        if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
+        return Promise.all(sent).then(() => undefined);
+      }),
+    {
+      frameOverhead: DATA_FRAME_OVERHEAD,
+      cover: plan.cover !== false,
+      graceMs: 0,
+      done: () => s.over() || d.lost,
+      signal: s.signal,
+    },
+  );
+}
+
+/** PING on every link of `links()` that has been quiet since the last tick (a third of the idle timeout, capped). */
+export function startKeepalive(links: () => Link[], idleTimeoutMs: number | undefined): NodeJS.Timeout {
+  const ms = Math.max(100, Math.min(KEEPALIVE_MS, (idleTimeoutMs ?? 60_000) / 3));
+  const seen = new Map<Link, number>();
+  const t = setInterval(() => {
+    for (const link of links()) {
+      const bytes = link.conn.bytesRead + link.conn.bytesWritten;
+      if (seen.get(link) === bytes) link.post({ type: FrameType.PING, seq: 0 });
+      seen.set(link, bytes);
+    }
+  }, ms);
+  t.unref();
+  return t;
+}
