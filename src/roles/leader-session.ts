@@ -13,39 +13,17 @@ import type { FramedConnection } from '../net/index.js';
 import { connectChannel, formatHostPort, parseHostPort } from '../net/index.js';
 import { RealClock } from '../pacing/clock.js';
 import type { PacingPlan } from '../pacing/plan.js';
-import type { ShapedPacer } from '../pacing/shape.js';
 import type { Pacer } from '../pacing/strategies.js';
 import type { DoneMessage, LeaderSession, Message, SessionLayout } from '../protocol/index.js';
 import { errorMessageFor, FrameType, sameSessionId, sessionIdHex } from '../protocol/index.js';
+import { PlainForwarder } from './leader-forward.js';
 import type { LeaderOptions } from './leader-options.js';
-import {
-  CHUNK_SLACK,
-  MAX_PLAIN_FRAME,
-  PACED_PROGRESS_DELAY_MS,
-  PROGRESS_BYTES,
-  PROGRESS_DELAY_MS,
-  SHAPED_GRACE_MS,
-  SHAPED_QUEUE_BYTES,
-} from './leader-options.js';
+import { CHUNK_SLACK, PACED_PROGRESS_DELAY_MS, PROGRESS_BYTES, PROGRESS_DELAY_MS } from './leader-options.js';
 import { Link } from './link.js';
 import type { Logger } from './log.js';
-import {
-  ByteQueue,
-  cushionBytes,
-  cushionSeconds,
-  cutsWrites,
-  DATA_FRAME_OVERHEAD,
-  hopPacer,
-  hopSeed,
-  isShaped,
-  nextPayload,
-  pacingLogFields,
-  pacingReport,
-  runShapedLink,
-  startAckEcho,
-} from './pace.js';
+import { hopPacer, hopSeed, pacingLogFields, pacingReport, startAckEcho } from './pace.js';
 import { ReorderBuffer } from './reorder.js';
-import { Signal, u64, waitOr } from './util.js';
+import { Signal } from './util.js';
 
 type Phase = 'collect' | 'forward' | 'finishing' | 'done' | 'failed';
 
@@ -64,14 +42,7 @@ export class LeaderSessionState {
   readonly #plan: PacingPlan | undefined;
   readonly #pacer: Pacer;
   readonly #stop = new AbortController();
-  /** Paced: plaintext not yet written, and the size drawn for the next write. */
-  readonly #plain = new ByteQueue();
-  #want: number | undefined;
-  /** Shaped: the forwarder's wake-up, the reader's, and whether the last plaintext is queued. */
-  readonly #plainQueued = new Signal();
-  readonly #plainSent = new Signal();
-  #plainLast = false;
-  readonly #cushion: number;
+  readonly #forwarder: PlainForwarder;
   readonly #log: Logger;
   readonly #onGone: () => void;
   readonly #links = new Map<string, RelayLink>(); // `${via}:${index}`
@@ -90,7 +61,6 @@ export class LeaderSessionState {
   #total: number | null = null;
   /** Highest ciphertext offset received (end of a chunk). */
   #maxEnd = 0;
-  #plainOffset = 0;
   #progressSent = 0;
   #progressTimer: NodeJS.Timeout | undefined;
   #lastPing = 0;
@@ -109,7 +79,7 @@ export class LeaderSessionState {
     this.#planText = plan.text;
     this.#plan = plan.plan;
     this.#pacer = hopPacer(plan.plan, this.#id, 'leader', 0, o.clock);
-    this.#cushion = cushionBytes(plan.plan);
+    this.#forwarder = new PlainForwarder(this.#pacer, plan.plan, this.#stop.signal);
     this.#log = o.log.with({ session: sessionIdHex(id).slice(0, 16), role: 'leader' });
     this.#onGone = onGone;
     this.#reorder = new ReorderBuffer(o.maxWindow + CHUNK_SLACK);
@@ -380,56 +350,7 @@ export class LeaderSessionState {
       length: h.length === null ? null : Number(h.length),
       ...(this.#planText === undefined ? {} : { plan: this.#planText }),
     });
-    if (isShaped(this.#pacer)) this.#forwardShaped(dest, this.#pacer).catch(() => {});
-  }
-
-  /**
-   * The shaped link to the destination (pace.ts `runShapedLink`), from its SESSION until the session is over: its
-   * planned writes carry plaintext once the cushion is in, several DATA frames when a write spans pieces, and
-   * cover before, between (while the relays' data is late) and after, until DONE. It runs apart from the relay
-   * links' reader, so the reader keeps filling the queue (up to SHAPED_QUEUE_BYTES) while a write waits its time.
-   */
-  async #forwardShaped(dest: Link, pacer: ShapedPacer): Promise<void> {
-    const q = this.#plain;
-    const conn = dest.conn;
-    let ready = false;
-    let firstAt: number | undefined;
-    const cushioned = (): boolean => {
-      if (ready) return true;
-      if (q.bytes > 0) firstAt ??= performance.now();
-      ready =
-        this.#plainLast ||
-        q.bytes >= this.#cushion ||
-        (firstAt !== undefined && performance.now() - firstAt >= cushionSeconds(this.#plan) * 1000);
-      return ready;
-    };
-    await runShapedLink(
-      pacer,
-      {
-        available: () => (cushioned() ? q.bytes : 0),
-        take: (n) => {
-          const w = q.take(q.contiguous(n));
-          if (w !== undefined) this.#plainOffset += w.parts.reduce((a, b) => a + b.length, 0);
-          return w;
-        },
-        complete: () => this.#plainLast,
-        more: (ms) => waitOr(this.#plainQueued, ms),
-      },
-      (frames, pad) =>
-        conn.batch(() => {
-          const sent = frames.map((w) => dest.sendPartsWiping(FrameType.DATA, [u64(w.offset), ...w.parts], w.parts));
-          if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
-          return Promise.all(sent).then(() => undefined);
-        }),
-      {
-        frameOverhead: DATA_FRAME_OVERHEAD,
-        cover: this.#plan?.cover !== false,
-        graceMs: SHAPED_GRACE_MS,
-        done: () => this.#phase === 'done' || this.#phase === 'failed',
-        signal: this.#stop.signal,
-        onWrite: () => this.#plainSent.notify(),
-      },
-    );
+    this.#forwarder.start(dest, () => this.#phase === 'done' || this.#phase === 'failed');
   }
 
   /** Step 3: decrypts in-order ciphertext and forwards the plaintext. */
@@ -438,63 +359,9 @@ export class LeaderSessionState {
       const { plaintext } = this.#opener!.push(piece);
       // everything is in: tell the source now (its END waits for this), not after the paced writes or the delay
       if (this.#opener!.done) this.#progress(true);
-      if (plaintext.length > 0) await this.#sendPlain(plaintext);
+      if (plaintext.length > 0) await this.#forwarder.send(plaintext);
     }
     this.#progress(false);
-  }
-
-  /**
-   * Plaintext to the destination. Bulk: DATA frames of up to MAX_PLAIN_FRAME. Paced: DATA frames of the pacer's
-   * sizes; a remainder shorter than the next drawn size waits for more plaintext unless `last`.
-   */
-  async #sendPlain(plain: Uint8Array[], last = false): Promise<void> {
-    const dest = this.#dest!;
-    const pacer = this.#pacer;
-    const signal = this.#stop.signal;
-    if (isShaped(pacer)) {
-      // the shaped forwarder sends it (#forwardShaped); here the reader waits while the queue is full, and the last
-      // plaintext waits until it is all written (END follows the data)
-      const q = this.#plain;
-      for (const p of plain) q.push(this.#plainOffset + q.bytes, p);
-      if (last) this.#plainLast = true;
-      this.#plainQueued.notify();
-      while ((last ? q.bytes > 0 : q.bytes >= SHAPED_QUEUE_BYTES) && !signal.aborted) await this.#plainSent.wait();
-      return;
-    }
-    if (cutsWrites(pacer)) {
-      const q = this.#plain;
-      for (const p of plain) q.push(this.#plainOffset + q.bytes, p);
-      if (this.#plainOffset === 0 && q.bytes < this.#cushion && !last) return; // before the first write: a cushion
-      while (q.bytes > 0) {
-        this.#want ??= nextPayload(pacer, DATA_FRAME_OVERHEAD, Infinity);
-        if (q.bytes < this.#want && !last) return;
-        const n = Math.min(this.#want, q.bytes);
-        await pacer.take(DATA_FRAME_OVERHEAD + n, signal);
-        this.#want = undefined;
-        if (signal.aborted) return; // the session ended meanwhile (the queue is wiped)
-        const w = q.take(n)!;
-        this.#plainOffset += n;
-        await dest.sendPartsWiping(FrameType.DATA, [u64(w.offset), ...w.parts], w.parts);
-      }
-      return;
-    }
-    let group: Uint8Array[] = [];
-    let bytes = 0;
-    const flush = async (): Promise<void> => {
-      await pacer.take(DATA_FRAME_OVERHEAD + bytes, signal);
-      const offset = this.#plainOffset;
-      this.#plainOffset += bytes;
-      const parts = group;
-      group = [];
-      bytes = 0;
-      await dest.sendPartsWiping(FrameType.DATA, [u64(offset), ...parts], parts);
-    };
-    for (const p of plain) {
-      if (bytes > 0 && bytes + p.length > MAX_PLAIN_FRAME) await flush();
-      group.push(p);
-      bytes += p.length;
-    }
-    if (bytes > 0) await flush();
   }
 
   /** PROGRESS on every data link: when the consumed offset moved a MiB, or 50 ms after any move. */
@@ -521,7 +388,7 @@ export class LeaderSessionState {
   /** Step 4: the trailer, END to the destination. */
   async #finish(): Promise<void> {
     const fin = this.#opener!.finish();
-    await this.#sendPlain(fin.plaintext, true);
+    await this.#forwarder.send(fin.plaintext, true);
     this.#progress(true);
     this.#phase = 'finishing';
     const length = Number(fin.length);
@@ -576,7 +443,7 @@ export class LeaderSessionState {
 
   #cleanup(): void {
     this.#stop.abort();
-    wipe(...this.#plain.clear());
+    wipe(...this.#forwarder.clear());
     clearTimeout(this.#keyTimer);
     clearTimeout(this.#progressTimer);
     this.#reorder.clear();

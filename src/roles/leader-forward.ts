@@ -1,0 +1,159 @@
+/**
+ * The leader's plaintext link to the destination (leader-session.ts): DATA frames of up to MAX_PLAIN_FRAME (bulk),
+ * of the pacer's write sizes after a cushion (paced), or the planned writes of a shaped link with cover.
+ */
+import type { PacingPlan } from '../pacing/plan.js';
+import type { ShapedPacer } from '../pacing/shape.js';
+import type { Pacer } from '../pacing/strategies.js';
+import { FrameType } from '../protocol/index.js';
+import { MAX_PLAIN_FRAME, SHAPED_GRACE_MS, SHAPED_QUEUE_BYTES } from './leader-options.js';
+import type { Link } from './link.js';
+import {
+  ByteQueue,
+  cushionBytes,
+  cushionSeconds,
+  cutsWrites,
+  DATA_FRAME_OVERHEAD,
+  isShaped,
+  nextPayload,
+  runShapedLink,
+} from './pace.js';
+import { Signal, u64, waitOr } from './util.js';
+
+/** Forwards a session's plaintext to the destination with the leader hop's pacer. */
+export class PlainForwarder {
+  readonly #pacer: Pacer;
+  readonly #plan: PacingPlan | undefined;
+  readonly #signal: AbortSignal;
+  readonly #cushion: number;
+  /** Paced: plaintext not yet written, and the size drawn for the next write. */
+  readonly #queue = new ByteQueue();
+  #want: number | undefined;
+  /** Shaped: the forwarder's wake-up, the reader's, and whether the last plaintext is queued. */
+  readonly #queued = new Signal();
+  readonly #sent = new Signal();
+  #last = false;
+  #offset = 0;
+  #dest: Link | undefined;
+
+  constructor(pacer: Pacer, plan: PacingPlan | undefined, signal: AbortSignal) {
+    this.#pacer = pacer;
+    this.#plan = plan;
+    this.#signal = signal;
+    this.#cushion = cushionBytes(plan);
+  }
+
+  /** Starts forwarding on the destination's link; a shaped link writes on its own until `over()`. */
+  start(dest: Link, over: () => boolean): void {
+    this.#dest = dest;
+    if (isShaped(this.#pacer)) this.#runShaped(dest, this.#pacer, over).catch(() => {});
+  }
+
+  /** Empties the queue (returned, to wipe it). */
+  clear(): Uint8Array[] {
+    return this.#queue.clear();
+  }
+
+  /**
+   * The shaped link to the destination (pace.ts `runShapedLink`), from its SESSION until the session is over: its
+   * planned writes carry plaintext once the cushion is in, several DATA frames when a write spans pieces, and
+   * cover before, between (while the relays' data is late) and after, until DONE. It runs apart from the relay
+   * links' reader, so the reader keeps filling the queue (up to SHAPED_QUEUE_BYTES) while a write waits its time.
+   */
+  async #runShaped(dest: Link, pacer: ShapedPacer, over: () => boolean): Promise<void> {
+    const q = this.#queue;
+    const conn = dest.conn;
+    let ready = false;
+    let firstAt: number | undefined;
+    const cushioned = (): boolean => {
+      if (ready) return true;
+      if (q.bytes > 0) firstAt ??= performance.now();
+      ready =
+        this.#last ||
+        q.bytes >= this.#cushion ||
+        (firstAt !== undefined && performance.now() - firstAt >= cushionSeconds(this.#plan) * 1000);
+      return ready;
+    };
+    await runShapedLink(
+      pacer,
+      {
+        available: () => (cushioned() ? q.bytes : 0),
+        take: (n) => {
+          const w = q.take(q.contiguous(n));
+          if (w !== undefined) this.#offset += w.parts.reduce((a, b) => a + b.length, 0);
+          return w;
+        },
+        complete: () => this.#last,
+        more: (ms) => waitOr(this.#queued, ms),
+      },
+      (frames, pad) =>
+        conn.batch(() => {
+          const sent = frames.map((w) => dest.sendPartsWiping(FrameType.DATA, [u64(w.offset), ...w.parts], w.parts));
+          if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
+          return Promise.all(sent).then(() => undefined);
+        }),
+      {
+        frameOverhead: DATA_FRAME_OVERHEAD,
+        cover: this.#plan?.cover !== false,
+        graceMs: SHAPED_GRACE_MS,
+        done: over,
+        signal: this.#signal,
+        onWrite: () => this.#sent.notify(),
+      },
+    );
+  }
+
+  /**
+   * Plaintext to the destination. Bulk: DATA frames of up to MAX_PLAIN_FRAME. Paced: DATA frames of the pacer's
+   * sizes; a remainder shorter than the next drawn size waits for more plaintext unless `last`.
+   */
+  async send(plain: Uint8Array[], last = false): Promise<void> {
+    const dest = this.#dest!;
+    const pacer = this.#pacer;
+    const signal = this.#signal;
+    if (isShaped(pacer)) {
+      // the shaped forwarder sends it (#runShaped); here the reader waits while the queue is full, and the last
+      // plaintext waits until it is all written (END follows the data)
+      const q = this.#queue;
+      for (const p of plain) q.push(this.#offset + q.bytes, p);
+      if (last) this.#last = true;
+      this.#queued.notify();
+      while ((last ? q.bytes > 0 : q.bytes >= SHAPED_QUEUE_BYTES) && !signal.aborted) await this.#sent.wait();
+      return;
+    }
+    if (cutsWrites(pacer)) {
+      const q = this.#queue;
+      for (const p of plain) q.push(this.#offset + q.bytes, p);
+      if (this.#offset === 0 && q.bytes < this.#cushion && !last) return; // before the first write: a cushion
+      while (q.bytes > 0) {
+        this.#want ??= nextPayload(pacer, DATA_FRAME_OVERHEAD, Infinity);
+        if (q.bytes < this.#want && !last) return;
+        const n = Math.min(this.#want, q.bytes);
+        await pacer.take(DATA_FRAME_OVERHEAD + n, signal);
+        this.#want = undefined;
+        if (signal.aborted) return; // the session ended meanwhile (the queue is wiped)
+        const w = q.take(n)!;
+        this.#offset += n;
+        await dest.sendPartsWiping(FrameType.DATA, [u64(w.offset), ...w.parts], w.parts);
+      }
+      return;
+    }
+    let group: Uint8Array[] = [];
+    let bytes = 0;
+    const flush = async (): Promise<void> => {
+      await pacer.take(DATA_FRAME_OVERHEAD + bytes, signal);
+      const offset = this.#offset;
+      this.#offset += bytes;
+      const parts = group;
+      group = [];
+      bytes = 0;
+      await dest.sendPartsWiping(FrameType.DATA, [u64(offset), ...parts], parts);
+    };
+    for (const p of plain) {
+      if (bytes > 0 && bytes + p.length > MAX_PLAIN_FRAME) await flush();
+      group.push(p);
+      bytes += p.length;
+    }
+    if (bytes > 0) await flush();
+  }
+}
