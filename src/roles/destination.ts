@@ -26,13 +26,11 @@
  *   refused before a byte is written) and the receipt is signed with it; without, only unbound streams are
  *   accepted.
  */
-import { spawn } from 'node:child_process';
 import type { Hash } from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { access, open, realpath, stat, unlink } from 'node:fs/promises';
-import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { Identity, PublicIdentity } from '../crypto/identity.js';
 import { fingerprint } from '../crypto/identity.js';
@@ -44,6 +42,7 @@ import { listenChannel } from '../net/index.js';
 import type { DestinationSession, EndMessage, Message, SessionMessage } from '../protocol/index.js';
 import { decodeMessage, FrameType, sessionIdHex } from '../protocol/index.js';
 import { isVmName, VM_SUFFIX, VmRestore } from '../vm/destination.js';
+import { runExec } from './exec.js';
 import { installNoClobber, sanitizeName, sweepStaleTemps, syncDir, upstreamFileError, writeAll } from './install.js';
 import { Link } from './link.js';
 import type { Logger } from './log.js';
@@ -486,33 +485,4 @@ class Receipt {
 function peerAddress(remote: string): string {
   const host = remote.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
   return host.startsWith('::ffff:') && host.includes('.') ? host.slice(7) : host;
-}
-
-/** Runs `/bin/sh -c CMD smig-exec PATH`; status is the exit code, or 128 + the signal number. */
-function runExec(
-  cmd: string,
-  path: string,
-  env: Record<string, string>,
-  timeoutMs: number,
-): Promise<{ status: number; timedOut: boolean }> {
-  return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', cmd, 'smig-exec', path], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, ...env },
-    });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('error', () => {
-      clearTimeout(timer);
-      resolve({ status: 127, timedOut });
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const sig = signal === null ? 0 : (osConstants.signals[signal] ?? 0);
-      resolve({ status: code ?? 128 + sig, timedOut });
-    });
-  });
 }
