@@ -18,12 +18,14 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync }
 import { join } from 'node:path';
 import { destroyIdentity, generateIdentity, writeIdentityFiles } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
-import type { LinkCapture } from '../lab/lab.js';
 import type { BenchLayout } from './layout.js';
 import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
+import type { LinkSpec } from './link-analysis.js';
+import { analyzeLinks } from './link-analysis.js';
 import { DEMO_CAPTURE, DEMO_DATA_FILTER, splitBlocks } from './normal.js';
-import type { Proc, Spawner } from './proc.js';
 import { killAll, lastLine, runOk, runProc, stopProc, waitFor } from './proc.js';
+import type { Daemon, Roles, RunCapture, Site } from './site.js';
+import { labSite, loopbackSite, rolesOf, startDaemon, stoppedResources } from './site.js';
 
 export type {
   BenchAdversary,
@@ -36,53 +38,14 @@ export type {
 } from './result.js';
 export { BENCH_STRATEGIES } from './result.js';
 
-import type { BenchAdversary, BenchLink, BenchResources, BenchResult, BenchRun, BenchStrategy } from './result.js';
+import type { BenchResources, BenchResult, BenchRun, BenchStrategy } from './result.js';
+
 /** The paper's figure 3 starts at 840 KB; a paced run takes about size ÷ the profile's mean rate (its leader → destination hop carries it all). */
 export const DEFAULT_SIZES: readonly number[] = [250_000, 840_000];
 const BLOCK_NS = 5_000_000_000n;
 
 export type { BenchLayout } from './layout.js';
 export { DEFAULT_LAYOUT, parseLayout, wireOverhead } from './layout.js';
-
-/** Host numbers of a slot's roles: 0 source, then the data relays, the leader, the key relays, the destination. */
-interface Roles {
-  hosts: number;
-  S: number;
-  D: number[];
-  L: number;
-  K: number[];
-  R: number;
-  name(j: number): string;
-}
-
-function rolesOf(l: BenchLayout): Roles {
-  const D = Array.from({ length: l.dataRelays }, (_, i) => 1 + i);
-  const L = 1 + l.dataRelays;
-  const K = Array.from({ length: l.keyRelays }, (_, i) => L + 1 + i);
-  const R = L + 1 + l.keyRelays;
-  const numbered = (what: string, list: number[], j: number): string =>
-    list.length === 1 ? what : `${what} ${list.indexOf(j) + 1}`;
-  return {
-    hosts: R + 1,
-    S: 0,
-    D,
-    L,
-    K,
-    R,
-    name: (j) =>
-      j === 0
-        ? 'source'
-        : D.includes(j)
-          ? numbered('data relay', D, j)
-          : j === L
-            ? 'leader'
-            : K.includes(j)
-              ? numbered('key relay', K, j)
-              : 'destination',
-  };
-}
-const LAB_PORT = 7000;
-const CAPTURE_BUFFER = 64 << 20;
 
 /** What {@link runBench} needs. */
 export interface BenchOptions {
@@ -108,137 +71,6 @@ export interface BenchOptions {
   /** Also run the trained observer (`smig analyze --adversary`) on every link. */
   adversary?: boolean;
   log: (line: string) => void;
-}
-
-/** Where the hosts of a bench live. */
-interface Site {
-  readonly kind: 'lab' | 'loopback';
-  /** The address a daemon on host `j` of slot `slot` listens on. */
-  listen(slot: number, j: number): string;
-  ip(slot: number, j: number): string;
-  where(slot: number, j: number): Spawner;
-  /** Starts the captures of one run; `ports` are the run's listening ports (loopback filter). */
-  capture(
-    slot: number,
-    hosts: readonly number[],
-    ports: readonly number[],
-    file: (tag: string) => string,
-  ): Promise<RunCapture>;
-  close(): Promise<void>;
-}
-
-interface RunCapture {
-  /** The capture file holding host j's traffic. */
-  fileOf(j: number): string;
-  stop(): Promise<number>;
-}
-
-/** Packets a `smig capture --json` summary says were lost: dropped by smig (its output lagging) and by the kernel (ring full). */
-function ownDrops(summary: Record<string, unknown>): number {
-  const n = (v: unknown): number => (typeof v === 'number' ? v : 0);
-  return n(summary.writerDropped) + n(summary.kernelDropped);
-}
-
-/** `smig capture` on lo, started and listening; `stop` ends it (SIGINT) and returns its own drops. */
-async function captureLoopback(file: string, filter: string): Promise<{ stop(): Promise<number> }> {
-  const p = runProc(['capture', '-i', 'lo', '-w', file, '-f', filter, '--json', '-B', String(CAPTURE_BUFFER)]);
-  await waitFor(p, /listening on /, 'smig capture on lo', 15_000);
-  return {
-    async stop(): Promise<number> {
-      await stopProc(p, 'SIGINT');
-      if ((await p.exited) !== 0) throw smigError('SMIG_ERR_CAPTURE_LIVE', `smig capture on lo: ${lastLine(p.stderr)}`);
-      return ownDrops(JSON.parse(p.stdout) as Record<string, unknown>);
-    },
-  };
-}
-
-function loopbackSite(): Site {
-  return {
-    kind: 'loopback',
-    listen: () => '127.0.0.1:0',
-    ip: () => '127.0.0.1',
-    where: () => ({}),
-    async capture(_slot, _hosts, ports, file) {
-      const f = file('lo');
-      const c = await captureLoopback(f, `tcp and (${ports.map((p) => `port ${p}`).join(' or ')})`);
-      return { fileOf: () => f, stop: () => c.stop() };
-    },
-    async close() {},
-  };
-}
-
-async function labSite(name: string, slots: number, perSlot: number, log: (line: string) => void): Promise<Site> {
-  const { labUp } = await import('../lab/lab.js');
-  log(`lab ${name}: ${slots * perSlot} hosts (network namespaces on a bridge)`);
-  const lab = await labUp({ name, hosts: slots * perSlot });
-  const host = (slot: number, j: number) => lab.hosts[slot * perSlot + j]!;
-  return {
-    kind: 'lab',
-    listen: (slot, j) => `${host(slot, j).address}:${LAB_PORT}`,
-    ip: (slot, j) => host(slot, j).address,
-    where: (slot, j) => ({ namespace: host(slot, j).ns }),
-    async capture(slot, hosts, _ports, file) {
-      const caps: LinkCapture[] = [];
-      const files = new Map<number, string>();
-      try {
-        for (const j of hosts) {
-          const h = host(slot, j);
-          files.set(j, file(h.name));
-          caps.push(await lab.captureLink(h.name, { file: files.get(j)!, filter: 'tcp', bufferSize: CAPTURE_BUFFER }));
-        }
-      } catch (err) {
-        await Promise.allSettled(caps.map((c) => c.stop()));
-        throw err;
-      }
-      return {
-        fileOf: (j) => files.get(j)!,
-        async stop() {
-          const summaries = await Promise.all(caps.map((c) => c.stop()));
-          return summaries.reduce((a, x) => a + ownDrops(x), 0);
-        },
-      };
-    },
-    async close() {
-      await lab.down();
-    },
-  };
-}
-
-/** A daemon started and listening: its process and address. */
-interface Daemon extends Proc {
-  addr: string;
-  port: number;
-}
-
-async function startDaemon(
-  site: Site,
-  slot: number,
-  j: number,
-  args: string[],
-  key: string,
-  role: string,
-): Promise<Daemon> {
-  const p = runProc(
-    [...args, '--listen', site.listen(slot, j), '--key', key, '--log-format', 'json'],
-    undefined,
-    site.where(slot, j),
-  );
-  const addr = (await waitFor(p, /"event":"listening","addr":"([^"]+)"/, `smig ${args[0]} (${role})`))[1]!;
-  return Object.assign(p, { addr, port: Number(addr.split(':').pop()) });
-}
-
-/** The `stopped` event of a daemon's JSON log: its CPU time and peak memory. */
-function stoppedResources(p: Proc): BenchResources {
-  const line = p.stderr.split('\n').find((l) => l.includes('"event":"stopped"'));
-  if (!line) return { cpuSeconds: NaN, maxRssKiB: NaN };
-  const j = JSON.parse(line) as { cpuUserSeconds: number; cpuSystemSeconds: number; maxRssKiB: number };
-  return { cpuSeconds: j.cpuUserSeconds + j.cpuSystemSeconds, maxRssKiB: j.maxRssKiB };
-}
-
-interface LinkSpec {
-  link: string;
-  capture: string;
-  filter: string;
 }
 
 interface Measured {
@@ -446,97 +278,6 @@ async function plainOnce(site: Site, slot: number, ctx: RunContext, size: number
     if (capture) await capture.stop().catch(() => 0);
     await stopProc(recv);
   }
-}
-
-type AdversaryJson = {
-  subject: string;
-  m: number;
-  auc: number | null;
-  aucLow: number | null;
-  aucHigh: number | null;
-  balancedAccuracy: number | null;
-  note?: string;
-};
-interface AnalyzeJson {
-  adversary?: { baseline: AdversaryJson; comparisons: AdversaryJson[] };
-  captures: { name: string; packets: number; bytes: number }[];
-  comparisons: {
-    subject: string;
-    feature: string;
-    test: string;
-    statistic: number;
-    pvalue: number;
-    n: number;
-    m: number;
-    critical?: number | null;
-    distinguishable: boolean;
-  }[];
-}
-
-function benchAdversary(a: AdversaryJson): BenchAdversary {
-  return {
-    auc: a.auc,
-    aucLow: a.aucLow,
-    aucHigh: a.aucHigh,
-    balancedAccuracy: a.balancedAccuracy,
-    windows: a.m,
-    ...(a.note ? { note: a.note } : {}),
-  };
-}
-
-/** Every link of a run against the reference, in one `smig analyze --json`. */
-async function analyzeLinks(
-  ctx: { reference: string; referenceFilter: string | null; bin: string; alpha: number; adversary: boolean },
-  links: readonly LinkSpec[],
-  extra: readonly LinkSpec[],
-): Promise<{ links: BenchLink[]; bytes: number[]; baseline?: BenchAdversary }> {
-  const all = [...links, ...extra];
-  const ref = ctx.referenceFilter === null ? ctx.reference : `${ctx.reference}@${ctx.referenceFilter}`;
-  // the observer sees only the links (not the source's extra links, which are there for the overhead)
-  const argv = [
-    'analyze',
-    '--json',
-    '--no-progress',
-    '--bin',
-    ctx.bin,
-    '--alpha',
-    String(ctx.alpha),
-    '--class',
-    `normal=${ref}`,
-    ...all.flatMap((l, i) => ['--class', `l${i}=${l.capture}@${l.filter}`]),
-  ];
-  if (ctx.adversary) argv.push('--adversary');
-  const p = await runOk('smig analyze', argv);
-  const j = JSON.parse(p.stdout) as AnalyzeJson;
-  const cls = (i: number) => j.captures.find((c) => c.name === `l${i}`)!;
-  return {
-    links: links.map((l, i) => {
-      const tests = j.comparisons
-        .filter((c) => c.subject === `l${i}`)
-        .map((c) => ({
-          feature: c.feature,
-          test: c.test,
-          statistic: c.statistic,
-          pvalue: c.pvalue,
-          n: c.n,
-          m: c.m,
-          critical: c.critical ?? null,
-          distinguishable: c.distinguishable,
-        }));
-      const perBin = tests.filter((t) => t.feature === 'packets_per_bin' || t.feature === 'bytes_per_bin');
-      const adv = j.adversary?.comparisons.find((c) => c.subject === `l${i}`);
-      return {
-        ...l,
-        packets: cls(i).packets,
-        bytes: cls(i).bytes,
-        tests,
-        distinguishable: perBin.some((t) => t.distinguishable),
-        ...(adv ? { adversary: benchAdversary(adv) } : {}),
-      };
-    }),
-    bytes: all.map((_, i) => cls(i).bytes),
-    ...(j.adversary ? { baseline: benchAdversary(j.adversary.baseline) } : {}),
-  };
 }
 
 /**

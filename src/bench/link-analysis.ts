@@ -1,0 +1,104 @@
+/**
+ * The bench's observer: every captured link of a run tested against the normal reference in one
+ * `smig analyze --json` (and `--adversary`), read back as the links of bench.json.
+ */
+import { runOk } from './proc.js';
+import type { BenchAdversary, BenchLink } from './result.js';
+
+/** One captured link: its name, the capture holding it and the filter that picks its data direction out. */
+export interface LinkSpec {
+  link: string;
+  capture: string;
+  filter: string;
+}
+
+type AdversaryJson = {
+  subject: string;
+  m: number;
+  auc: number | null;
+  aucLow: number | null;
+  aucHigh: number | null;
+  balancedAccuracy: number | null;
+  note?: string;
+};
+interface AnalyzeJson {
+  adversary?: { baseline: AdversaryJson; comparisons: AdversaryJson[] };
+  captures: { name: string; packets: number; bytes: number }[];
+  comparisons: {
+    subject: string;
+    feature: string;
+    test: string;
+    statistic: number;
+    pvalue: number;
+    n: number;
+    m: number;
+    critical?: number | null;
+    distinguishable: boolean;
+  }[];
+}
+
+function benchAdversary(a: AdversaryJson): BenchAdversary {
+  return {
+    auc: a.auc,
+    aucLow: a.aucLow,
+    aucHigh: a.aucHigh,
+    balancedAccuracy: a.balancedAccuracy,
+    windows: a.m,
+    ...(a.note ? { note: a.note } : {}),
+  };
+}
+
+/** Every link of a run against the reference, in one `smig analyze --json`. */
+export async function analyzeLinks(
+  ctx: { reference: string; referenceFilter: string | null; bin: string; alpha: number; adversary: boolean },
+  links: readonly LinkSpec[],
+  extra: readonly LinkSpec[],
+): Promise<{ links: BenchLink[]; bytes: number[]; baseline?: BenchAdversary }> {
+  const all = [...links, ...extra];
+  const ref = ctx.referenceFilter === null ? ctx.reference : `${ctx.reference}@${ctx.referenceFilter}`;
+  // the observer sees only the links (not the source's extra links, which are there for the overhead)
+  const argv = [
+    'analyze',
+    '--json',
+    '--no-progress',
+    '--bin',
+    ctx.bin,
+    '--alpha',
+    String(ctx.alpha),
+    '--class',
+    `normal=${ref}`,
+    ...all.flatMap((l, i) => ['--class', `l${i}=${l.capture}@${l.filter}`]),
+  ];
+  if (ctx.adversary) argv.push('--adversary');
+  const p = await runOk('smig analyze', argv);
+  const j = JSON.parse(p.stdout) as AnalyzeJson;
+  const cls = (i: number) => j.captures.find((c) => c.name === `l${i}`)!;
+  return {
+    links: links.map((l, i) => {
+      const tests = j.comparisons
+        .filter((c) => c.subject === `l${i}`)
+        .map((c) => ({
+          feature: c.feature,
+          test: c.test,
+          statistic: c.statistic,
+          pvalue: c.pvalue,
+          n: c.n,
+          m: c.m,
+          critical: c.critical ?? null,
+          distinguishable: c.distinguishable,
+        }));
+      const perBin = tests.filter((t) => t.feature === 'packets_per_bin' || t.feature === 'bytes_per_bin');
+      const adv = j.adversary?.comparisons.find((c) => c.subject === `l${i}`);
+      return {
+        ...l,
+        packets: cls(i).packets,
+        bytes: cls(i).bytes,
+        tests,
+        distinguishable: perBin.some((t) => t.distinguishable),
+        ...(adv ? { adversary: benchAdversary(adv) } : {}),
+      };
+    }),
+    bytes: all.map((_, i) => cls(i).bytes),
+    ...(j.adversary ? { baseline: benchAdversary(j.adversary.baseline) } : {}),
+  };
+}

@@ -1,0 +1,182 @@
+/**
+ * Where the hosts of a bench run (see bench.ts): the roles of a slot by host number, the two sites (`lab`: one
+ * network-namespace host per role, captures on each host's switch port; `loopback`: every process on 127.0.0.1,
+ * one capture on lo), and starting a daemon on a site and reading its resources when it stops.
+ */
+
+import { smigError } from '../errors.js';
+import type { LinkCapture } from '../lab/lab.js';
+import type { BenchLayout } from './layout.js';
+import type { Proc, Spawner } from './proc.js';
+import { lastLine, runProc, stopProc, waitFor } from './proc.js';
+import type { BenchResources } from './result.js';
+
+/** Host numbers of a slot's roles: 0 source, then the data relays, the leader, the key relays, the destination. */
+export interface Roles {
+  hosts: number;
+  S: number;
+  D: number[];
+  L: number;
+  K: number[];
+  R: number;
+  name(j: number): string;
+}
+
+export function rolesOf(l: BenchLayout): Roles {
+  const D = Array.from({ length: l.dataRelays }, (_, i) => 1 + i);
+  const L = 1 + l.dataRelays;
+  const K = Array.from({ length: l.keyRelays }, (_, i) => L + 1 + i);
+  const R = L + 1 + l.keyRelays;
+  const numbered = (what: string, list: number[], j: number): string =>
+    list.length === 1 ? what : `${what} ${list.indexOf(j) + 1}`;
+  return {
+    hosts: R + 1,
+    S: 0,
+    D,
+    L,
+    K,
+    R,
+    name: (j) =>
+      j === 0
+        ? 'source'
+        : D.includes(j)
+          ? numbered('data relay', D, j)
+          : j === L
+            ? 'leader'
+            : K.includes(j)
+              ? numbered('key relay', K, j)
+              : 'destination',
+  };
+}
+const LAB_PORT = 7000;
+const CAPTURE_BUFFER = 64 << 20;
+
+/** Where the hosts of a bench live. */
+export interface Site {
+  readonly kind: 'lab' | 'loopback';
+  /** The address a daemon on host `j` of slot `slot` listens on. */
+  listen(slot: number, j: number): string;
+  ip(slot: number, j: number): string;
+  where(slot: number, j: number): Spawner;
+  /** Starts the captures of one run; `ports` are the run's listening ports (loopback filter). */
+  capture(
+    slot: number,
+    hosts: readonly number[],
+    ports: readonly number[],
+    file: (tag: string) => string,
+  ): Promise<RunCapture>;
+  close(): Promise<void>;
+}
+
+export interface RunCapture {
+  /** The capture file holding host j's traffic. */
+  fileOf(j: number): string;
+  stop(): Promise<number>;
+}
+
+/** Packets a `smig capture --json` summary says were lost: dropped by smig (its output lagging) and by the kernel (ring full). */
+function ownDrops(summary: Record<string, unknown>): number {
+  const n = (v: unknown): number => (typeof v === 'number' ? v : 0);
+  return n(summary.writerDropped) + n(summary.kernelDropped);
+}
+
+/** `smig capture` on lo, started and listening; `stop` ends it (SIGINT) and returns its own drops. */
+async function captureLoopback(file: string, filter: string): Promise<{ stop(): Promise<number> }> {
+  const p = runProc(['capture', '-i', 'lo', '-w', file, '-f', filter, '--json', '-B', String(CAPTURE_BUFFER)]);
+  await waitFor(p, /listening on /, 'smig capture on lo', 15_000);
+  return {
+    async stop(): Promise<number> {
+      await stopProc(p, 'SIGINT');
+      if ((await p.exited) !== 0) throw smigError('SMIG_ERR_CAPTURE_LIVE', `smig capture on lo: ${lastLine(p.stderr)}`);
+      return ownDrops(JSON.parse(p.stdout) as Record<string, unknown>);
+    },
+  };
+}
+
+export function loopbackSite(): Site {
+  return {
+    kind: 'loopback',
+    listen: () => '127.0.0.1:0',
+    ip: () => '127.0.0.1',
+    where: () => ({}),
+    async capture(_slot, _hosts, ports, file) {
+      const f = file('lo');
+      const c = await captureLoopback(f, `tcp and (${ports.map((p) => `port ${p}`).join(' or ')})`);
+      return { fileOf: () => f, stop: () => c.stop() };
+    },
+    async close() {},
+  };
+}
+
+export async function labSite(
+  name: string,
+  slots: number,
+  perSlot: number,
+  log: (line: string) => void,
+): Promise<Site> {
+  const { labUp } = await import('../lab/lab.js');
+  log(`lab ${name}: ${slots * perSlot} hosts (network namespaces on a bridge)`);
+  const lab = await labUp({ name, hosts: slots * perSlot });
+  const host = (slot: number, j: number) => lab.hosts[slot * perSlot + j]!;
+  return {
+    kind: 'lab',
+    listen: (slot, j) => `${host(slot, j).address}:${LAB_PORT}`,
+    ip: (slot, j) => host(slot, j).address,
+    where: (slot, j) => ({ namespace: host(slot, j).ns }),
+    async capture(slot, hosts, _ports, file) {
+      const caps: LinkCapture[] = [];
+      const files = new Map<number, string>();
+      try {
+        for (const j of hosts) {
+          const h = host(slot, j);
+          files.set(j, file(h.name));
+          caps.push(await lab.captureLink(h.name, { file: files.get(j)!, filter: 'tcp', bufferSize: CAPTURE_BUFFER }));
+        }
+      } catch (err) {
+        await Promise.allSettled(caps.map((c) => c.stop()));
+        throw err;
+      }
+      return {
+        fileOf: (j) => files.get(j)!,
+        async stop() {
+          const summaries = await Promise.all(caps.map((c) => c.stop()));
+          return summaries.reduce((a, x) => a + ownDrops(x), 0);
+        },
+      };
+    },
+    async close() {
+      await lab.down();
+    },
+  };
+}
+
+/** A daemon started and listening: its process and address. */
+export interface Daemon extends Proc {
+  addr: string;
+  port: number;
+}
+
+export async function startDaemon(
+  site: Site,
+  slot: number,
+  j: number,
+  args: string[],
+  key: string,
+  role: string,
+): Promise<Daemon> {
+  const p = runProc(
+    [...args, '--listen', site.listen(slot, j), '--key', key, '--log-format', 'json'],
+    undefined,
+    site.where(slot, j),
+  );
+  const addr = (await waitFor(p, /"event":"listening","addr":"([^"]+)"/, `smig ${args[0]} (${role})`))[1]!;
+  return Object.assign(p, { addr, port: Number(addr.split(':').pop()) });
+}
+
+/** The `stopped` event of a daemon's JSON log: its CPU time and peak memory. */
+export function stoppedResources(p: Proc): BenchResources {
+  const line = p.stderr.split('\n').find((l) => l.includes('"event":"stopped"'));
+  if (!line) return { cpuSeconds: NaN, maxRssKiB: NaN };
+  const j = JSON.parse(line) as { cpuUserSeconds: number; cpuSystemSeconds: number; maxRssKiB: number };
+  return { cpuSeconds: j.cpuUserSeconds + j.cpuSystemSeconds, maxRssKiB: j.maxRssKiB };
+}
