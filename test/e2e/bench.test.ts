@@ -1,5 +1,5 @@
 /**
- * Issue 6 `smig bench`, run as real processes (`node bin/smig bench`; needs the build, root for the captures).
+ * `smig bench`, run as real processes (`node bin/smig bench`; needs the build, root for the captures).
  *
  * Oracles: the SHA-256 of each run's payload computed here must be what every run delivered; every observed link
  * stage (source → data relays, data relays → leader, leader → destination) must carry at least the payload;

@@ -1,5 +1,5 @@
 /**
- * Issue 5 "Done when", with real processes on 127.0.0.1: twelve `smig relay --controller` agents (h0…h11,
+ * with real processes on 127.0.0.1: twelve `smig relay --controller` agents (h0…h11,
  * each able to relay, receive and be migrated) and one `smig control` daemon following a Suricata EVE file.
  *
  * In order (each test leaves the cluster as the next one expects it):

@@ -1,5 +1,5 @@
 /**
- * Issue 6 "Done when": a 10-host lab (network namespaces on a bridge) runs a controller-triggered migration
+ * a 10-host lab (network namespaces on a bridge) runs a controller-triggered migration
  * with a capture on every host's link, and is taken down leaving no namespace, link or process behind.
  *
  * Every host h1…h10 runs an agent (`smig relay --controller … --out … --source vm=…`) on its lab address;

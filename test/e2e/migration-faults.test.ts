@@ -1,5 +1,5 @@
 /**
- * Issue 3 "Done when", the faults, with separate `smig` processes on 127.0.0.1: a key relay down, a data
+ * the faults, with separate `smig` processes on 127.0.0.1: a key relay down, a data
  * relay killed mid-transfer, the leader killed, the destination killed, a tampered chunk, and a fuzzer
  * throwing random and mutated frames at a relay through a real TLS channel with the right key.
  *

@@ -1,5 +1,5 @@
 /**
- * Issue 3 "Done when", the working cases: a 9-host migration with separate `smig` processes on
+ * the working cases: a 9-host migration with separate `smig` processes on
  * 127.0.0.1 (5 `smig relay` as data relays, 3 as key relays, 1 `smig recv`, plus `smig send`) of a
  * 256 MiB random file, of a stdin stream and of an empty file, each byte-identical (SHA-256 computed
  * while generating the input); key files checked; a sender with the wrong key refused, the relays serving

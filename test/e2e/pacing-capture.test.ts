@@ -1,5 +1,5 @@
 /**
- * Issue 4 "Done when", on real captures: a migration through separate `smig` processes on 127.0.0.1
+ * on real captures: a migration through separate `smig` processes on 127.0.0.1
  * (source → data relay → leader → destination, a key relay beside), paced with a profile learned from one part
  * of a normal capture, recorded by tcpdump on its links and compared by `smig analyze` with the other part.
  *
