@@ -82,3 +82,29 @@ export async function scratch(
 export function lastLine(text: string): string {
   return text.trim().split('\n').at(-1) ?? '';
 }
+
+/**
+ * The argv of a `smig send` in these tests: the scratch's cluster key, sealed to the scratch's destination
+ * identity unless `sealed` is false, then `extra` (e.g. `--leader`, `--json`).
+ */
+export function sendArgv(
+  s: { keyFile: string; idFile: string },
+  o: { file: string; dest: string; data: string; keys: string; threshold: number; sealed?: boolean; extra?: string[] },
+): string[] {
+  return [
+    'send',
+    o.file,
+    '--key',
+    s.keyFile,
+    '--dest',
+    o.dest,
+    ...(o.sealed === false ? [] : ['--dest-key', `${s.idFile}.pub`]),
+    '--data-relays',
+    o.data,
+    '--key-relays',
+    o.keys,
+    '--threshold',
+    String(o.threshold),
+    ...(o.extra ?? []),
+  ];
+}

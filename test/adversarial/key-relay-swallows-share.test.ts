@@ -10,7 +10,7 @@ import type { Proc } from '../e2e/migration-helpers.js';
 import { makeRandomFile, spawnRecv, spawnRelay, stopAll } from '../e2e/migration-helpers.js';
 import { runBin } from '../helpers/cli.js';
 import type { FakePeer } from './helpers.js';
-import { lastLine, scratch, startFakePeer } from './helpers.js';
+import { lastLine, scratch, sendArgv, startFakePeer } from './helpers.js';
 
 let s: Awaited<ReturnType<typeof scratch>>;
 let relay: Proc;
@@ -44,25 +44,9 @@ describe('a key relay that swallows its share and answers DONE', () => {
       // the fake answers 1 s after the source's END on its link: long after this small payload was sealed
       const fake = await startFakePeer(['swallow-key', s.keyFile, String(size), sha, receipt, '1000']);
       fakes.push(fake);
-      const r = await runBin(
-        [
-          'send',
-          file,
-          '--key',
-          s.keyFile,
-          '--dest',
-          recv.addr,
-          '--dest-key',
-          `${s.idFile}.pub`,
-          '--data-relays',
-          relay.addr,
-          '--key-relays',
-          fake.addr,
-          '--threshold',
-          '1',
-        ],
-        { timeoutMs: 30_000 },
-      );
+      const r = await runBin(sendArgv(s, { file, dest: recv.addr, data: relay.addr, keys: fake.addr, threshold: 1 }), {
+        timeoutMs: 30_000,
+      });
       expect(r.status, r.stderr).toBe(1);
       expect(lastLine(r.stderr)).toMatch(
         new RegExp(
@@ -83,20 +67,7 @@ describe('a key relay that swallows its share and answers DONE', () => {
     const fake = await startFakePeer(['swallow-key', s.keyFile, String(size), sha, 'random-mac', '1000']);
     fakes.push(fake);
     const r = await runBin(
-      [
-        'send',
-        file,
-        '--key',
-        s.keyFile,
-        '--dest',
-        recvOpen.addr,
-        '--data-relays',
-        relay.addr,
-        '--key-relays',
-        fake.addr,
-        '--threshold',
-        '1',
-      ],
+      sendArgv(s, { file, dest: recvOpen.addr, data: relay.addr, keys: fake.addr, threshold: 1, sealed: false }),
       { timeoutMs: 30_000 },
     );
     expect(r.status, r.stderr).toBe(1);
@@ -110,25 +81,9 @@ describe('a key relay that swallows its share and answers DONE', () => {
   it('the relay and the destination then serve an honest migration', async () => {
     const file = join(s.dir, 'honest.bin');
     const sha = await makeRandomFile(file, 150_000);
-    const r = await runBin(
-      [
-        'send',
-        file,
-        '--key',
-        s.keyFile,
-        '--dest',
-        recv.addr,
-        '--dest-key',
-        `${s.idFile}.pub`,
-        '--data-relays',
-        relay.addr,
-        '--key-relays',
-        relay.addr,
-        '--threshold',
-        '1',
-      ],
-      { timeoutMs: 30_000 },
-    );
+    const r = await runBin(sendArgv(s, { file, dest: recv.addr, data: relay.addr, keys: relay.addr, threshold: 1 }), {
+      timeoutMs: 30_000,
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(
       new RegExp(`verified 150000 bytes \\(SHA-256\\) and installed \\(sha256 ${sha}\\); receipt signed by SHA256:`),

@@ -11,7 +11,7 @@ import type { Proc } from '../e2e/migration-helpers.js';
 import { makeRandomFile, spawnRecv, spawnRelay, stopAll } from '../e2e/migration-helpers.js';
 import { runBin } from '../helpers/cli.js';
 import type { FakePeer } from './helpers.js';
-import { lastLine, scratch, startFakePeer } from './helpers.js';
+import { lastLine, scratch, sendArgv, startFakePeer } from './helpers.js';
 
 let s: Awaited<ReturnType<typeof scratch>>;
 let dataRelay: Proc;
@@ -48,24 +48,14 @@ describe('a leader that forges DONE', () => {
       const fake = await startFakePeer(['forge-leader', s.keyFile, String(size), sha, receipt]);
       fakes.push(fake);
       const r = await runBin(
-        [
-          'send',
+        sendArgv(s, {
           file,
-          '--key',
-          s.keyFile,
-          '--dest',
-          recv.addr,
-          '--dest-key',
-          `${s.idFile}.pub`,
-          '--data-relays',
-          dataRelay.addr,
-          '--key-relays',
-          keyRelay.addr,
-          '--threshold',
-          '1',
-          '--leader',
-          fake.addr,
-        ],
+          dest: recv.addr,
+          data: dataRelay.addr,
+          keys: keyRelay.addr,
+          threshold: 1,
+          extra: ['--leader', fake.addr],
+        }),
         { timeoutMs: 30_000 },
       );
       expect(r.status, r.stderr).toBe(1);
@@ -84,23 +74,14 @@ describe('a leader that forges DONE', () => {
     const file = join(s.dir, 'honest.bin');
     const sha = await makeRandomFile(file, 300_000);
     const r = await runBin(
-      [
-        'send',
+      sendArgv(s, {
         file,
-        '--key',
-        s.keyFile,
-        '--dest',
-        recv.addr,
-        '--dest-key',
-        `${s.idFile}.pub`,
-        '--data-relays',
-        dataRelay.addr,
-        '--key-relays',
-        keyRelay.addr,
-        '--threshold',
-        '1',
-        '--json',
-      ],
+        dest: recv.addr,
+        data: dataRelay.addr,
+        keys: keyRelay.addr,
+        threshold: 1,
+        extra: ['--json'],
+      }),
       { timeoutMs: 30_000 },
     );
     expect(r.status, r.stderr).toBe(0);

@@ -18,7 +18,7 @@ import { decodeMessage, FrameType } from '../../src/protocol/index.js';
 import type { Proc } from '../e2e/migration-helpers.js';
 import { makeRandomFile, sha256File, spawnRecv, spawnRelay, stopAll } from '../e2e/migration-helpers.js';
 import { runBin } from '../helpers/cli.js';
-import { scratch } from './helpers.js';
+import { scratch, sendArgv } from './helpers.js';
 
 let s: Awaited<ReturnType<typeof scratch>>;
 let recv: Proc;
@@ -99,24 +99,14 @@ describe('a key holder playing leader towards a destination that trusts one sour
     const file = join(s.dir, 'good.bin');
     const sha = await makeRandomFile(file, 250_000);
     const r = await runBin(
-      [
-        'send',
+      sendArgv(s, {
         file,
-        '--key',
-        s.keyFile,
-        '--identity',
-        srcId(),
-        '--dest',
-        recv.addr,
-        '--dest-key',
-        `${s.idFile}.pub`,
-        '--data-relays',
-        relay.addr,
-        '--key-relays',
-        relay.addr,
-        '--threshold',
-        '1',
-      ],
+        dest: recv.addr,
+        data: relay.addr,
+        keys: relay.addr,
+        threshold: 1,
+        extra: ['--identity', srcId()],
+      }),
       { timeoutMs: 30_000 },
     );
     expect(r.status, r.stderr).toBe(0);

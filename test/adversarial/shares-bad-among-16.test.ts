@@ -18,7 +18,7 @@ import {
   stopAll,
 } from '../e2e/migration-helpers.js';
 import { runBin } from '../helpers/cli.js';
-import { scratch } from './helpers.js';
+import { scratch, sendArgv } from './helpers.js';
 
 let s: Awaited<ReturnType<typeof scratch>>;
 let leader: Proc;
@@ -46,22 +46,13 @@ describe('k = 8 good key shares among 16, 8 of them bad', () => {
     const file = join(s.dir, 'p.bin');
     const sha = await makeRandomFile(file, 400_000);
     const r = await runBin(
-      [
-        'send',
+      sendArgv(s, {
         file,
-        '--key',
-        s.keyFile,
-        '--dest',
-        recv.addr,
-        '--dest-key',
-        `${s.idFile}.pub`,
-        '--data-relays',
-        leader.addr,
-        '--key-relays',
-        keyRelays.map((k) => k.address).join(','),
-        '--threshold',
-        '8',
-      ],
+        dest: recv.addr,
+        data: leader.addr,
+        keys: keyRelays.map((k) => k.address).join(','),
+        threshold: 8,
+      }),
       { timeoutMs: 60_000 },
     );
     expect(r.status, r.stderr).toBe(0);

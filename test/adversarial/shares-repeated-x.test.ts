@@ -16,7 +16,7 @@ import { decodeMessage, FrameType } from '../../src/protocol/index.js';
 import type { Proc } from '../e2e/migration-helpers.js';
 import { makeRandomFile, spawnRecv, spawnRelay, stopAll } from '../e2e/migration-helpers.js';
 import { runBin } from '../helpers/cli.js';
-import { scratch } from './helpers.js';
+import { scratch, sendArgv } from './helpers.js';
 
 let s: Awaited<ReturnType<typeof scratch>>;
 let leader: Proc;
@@ -87,23 +87,7 @@ describe('40 key shares with repeated x at a leader', () => {
     const file = join(s.dir, 'after.bin');
     const sha = await makeRandomFile(file, 500_000);
     const r = await runBin(
-      [
-        'send',
-        file,
-        '--key',
-        s.keyFile,
-        '--dest',
-        recv.addr,
-        '--dest-key',
-        `${s.idFile}.pub`,
-        '--data-relays',
-        leader.addr,
-        '--key-relays',
-        leader.addr,
-        '--threshold',
-        '1',
-        '--json',
-      ],
+      sendArgv(s, { file, dest: recv.addr, data: leader.addr, keys: leader.addr, threshold: 1, extra: ['--json'] }),
       { timeoutMs: 30_000 },
     );
     expect(r.status, r.stderr).toBe(0);
