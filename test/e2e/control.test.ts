@@ -42,6 +42,7 @@ import { fingerprint, generateIdentity, parsePublicKey, writeIdentityFiles } fro
 import { loadKeyFile } from '../../src/crypto/keyfile.js';
 import type { JsonObject } from '../../src/protocol/index.js';
 import { runBin } from '../helpers/cli.js';
+import { alertLine } from '../helpers/eve.js';
 import { makeRandomFile, Proc, sha256File, spawnRelay, stopAll } from './migration-helpers.js';
 
 const N = 12;
@@ -83,37 +84,6 @@ async function freePort(): Promise<number> {
   const port = (s.address() as { port: number }).port;
   await new Promise((r) => s.close(r));
   return port;
-}
-
-function alertLine(src: string, dest: string, severity = 2, sid = 2001219): string {
-  return JSON.stringify({
-    timestamp: '2024-05-01T10:00:00.123456+0000',
-    flow_id: 1251512345687,
-    in_iface: 'eth0',
-    event_type: 'alert',
-    src_ip: src,
-    src_port: 51234,
-    dest_ip: dest,
-    dest_port: 22,
-    proto: 'TCP',
-    pkt_src: 'wire/pcap',
-    alert: {
-      action: 'allowed',
-      gid: 1,
-      signature_id: sid,
-      rev: 20,
-      signature: 'ET SCAN Potential SSH Scan OUTBOUND',
-      category: 'Attempted Information Leak',
-      severity,
-    },
-    flow: {
-      pkts_toserver: 3,
-      pkts_toclient: 1,
-      bytes_toserver: 222,
-      bytes_toclient: 74,
-      start: '2024-05-01T10:00:00.000000+0000',
-    },
-  });
 }
 
 async function status(): Promise<ControllerStatus> {

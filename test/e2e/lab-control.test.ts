@@ -36,6 +36,7 @@ import { generateIdentity, writeIdentityFiles } from '../../src/crypto/identity.
 import type { Lab, LabDownReport, LinkCapture } from '../../src/lab/lab.js';
 import { LAB_STATE_DIR, labDown, labUp, listNamespaces } from '../../src/lab/lab.js';
 import { BIN, ROOT, runBin } from '../helpers/cli.js';
+import { alertLine } from '../helpers/eve.js';
 import { makeRandomFile, sha256File } from './migration-helpers.js';
 
 const HOSTS = 10;
@@ -153,37 +154,6 @@ function processesIn(inodes: Set<string>, needle: string): number[] {
     }
   }
   return pids;
-}
-
-function alertLine(src: string, dest: string): string {
-  return JSON.stringify({
-    timestamp: '2024-05-01T10:00:00.123456+0000',
-    flow_id: 1251512345687,
-    in_iface: 'eth0',
-    event_type: 'alert',
-    src_ip: src,
-    src_port: 51234,
-    dest_ip: dest,
-    dest_port: 22,
-    proto: 'TCP',
-    pkt_src: 'wire/pcap',
-    alert: {
-      action: 'allowed',
-      gid: 1,
-      signature_id: 2001219,
-      rev: 20,
-      signature: 'ET SCAN Potential SSH Scan OUTBOUND',
-      category: 'Attempted Information Leak',
-      severity: 2,
-    },
-    flow: {
-      pkts_toserver: 3,
-      pkts_toclient: 1,
-      bytes_toserver: 222,
-      bytes_toclient: 74,
-      start: '2024-05-01T10:00:00.000000+0000',
-    },
-  });
 }
 
 /** What one host's link carried, by host name (packets neither from nor to the host are counted apart). */

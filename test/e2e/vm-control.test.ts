@@ -19,6 +19,7 @@ import { generateIdentity, writeIdentityFiles } from '../../src/crypto/identity.
 import { loadKeyFile } from '../../src/crypto/keyfile.js';
 import { QmpClient } from '../../src/vm/qmp.js';
 import { runBin } from '../helpers/cli.js';
+import { alertLine } from '../helpers/eve.js';
 import type { TestVm } from '../helpers/vm.js';
 import { counter, guestArgs, pmem, QEMU, qemuMissing, startGuest, until, writeGuestFirmware } from '../helpers/vm.js';
 import { Proc, spawnRelay, stopAll } from './migration-helpers.js';
@@ -51,29 +52,6 @@ async function freePort(): Promise<number> {
   const port = (s.address() as { port: number }).port;
   await new Promise((r) => s.close(r));
   return port;
-}
-
-function alertLine(src: string, destIp: string): string {
-  return JSON.stringify({
-    timestamp: '2024-05-01T10:00:00.123456+0000',
-    flow_id: 1251512345688,
-    in_iface: 'eth0',
-    event_type: 'alert',
-    src_ip: src,
-    src_port: 51234,
-    dest_ip: destIp,
-    dest_port: 22,
-    proto: 'TCP',
-    alert: {
-      action: 'allowed',
-      gid: 1,
-      signature_id: 2001219,
-      rev: 20,
-      signature: 'ET SCAN Potential SSH Scan OUTBOUND',
-      category: 'Attempted Information Leak',
-      severity: 1,
-    },
-  });
 }
 
 describe.skipIf(missing !== null)(`VM migration on an IDS alert (${missing ?? 'QEMU present'})`, () => {
@@ -173,7 +151,7 @@ describe.skipIf(missing !== null)(`VM migration on an IDS alert (${missing ?? 'Q
   }, 60_000);
 
   it("an EVE alert for the VM's host migrates the running VM; it runs at the chosen destination with the source's RAM", async () => {
-    appendFileSync(eve, `${alertLine('198.51.100.23', ip('h0'))}\n`);
+    appendFileSync(eve, `${alertLine('198.51.100.23', ip('h0'), 1)}\n`);
     const done = await ctl.waitFor(/"event":"session-(done|failed)"[^\n]*/, 90_000);
     expect(done[0], ctl.stderr).toMatch(/session-done/);
     const planned = events(ctl).find((e) => e.event === 'session-planned')!;
