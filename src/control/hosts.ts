@@ -3,8 +3,8 @@
  * (heartbeat, sources, sessions it is busy with), the registration that binds an agent to its host's
  * inventory identity key, and whether a host is available for a session.
  */
-import { smigError } from '../errors.js';
 import type { HostPort } from '../net/index.js';
+import { parseHostPort } from '../net/index.js';
 import type { JsonObject } from '../protocol/index.js';
 import type { Link } from '../roles/link.js';
 import { checkSignature } from './auth.js';
@@ -232,7 +232,5 @@ export class HostRegistry {
 }
 
 function parseListen(text: string): HostPort {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
-  if (m === null) throw smigError('SMIG_ERR_BAD_ADDRESS', `register: listen '${text}' is not HOST:PORT`);
-  return { host: m[1] ?? m[2]!, port: Number(m[3]) };
+  return parseHostPort(text, 'register: listen');
 }

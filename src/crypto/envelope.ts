@@ -30,13 +30,14 @@ import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomBy
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import type { SmigErrorCode } from '../errors.js';
 import { smigError } from '../errors.js';
+import { isHostPort } from '../net/address.js';
+import { SESSION_ID_LENGTH } from '../protocol/messages.js';
+import { hasControlChar } from '../util/text.js';
 import { KEY_BYTES } from './shares.js';
 import { wipe } from './wipe.js';
 
 /** Envelope format version, first byte of the ciphertext and of the header plaintext. */
 export const ENVELOPE_VERSION = 1;
-/** Session id length in bytes (the AAD of every segment). */
-export const SESSION_ID_BYTES = 16;
 /** Random part of every nonce (STREAM: nonce = prefix ‖ counter ‖ last-flag). */
 export const NONCE_PREFIX_BYTES = 7;
 /** Poly1305 tag length: every sealed segment is its plaintext plus this. */
@@ -60,7 +61,7 @@ export const MAX_PAYLOAD_SEGMENTS: number = 2 ** 32 - 2;
 /** Payload lengths are counted exactly in a JS number, so at most 2^53−1 bytes (8 PiB). */
 export const MAX_PAYLOAD_BYTES: number = Number.MAX_SAFE_INTEGER;
 const UNKNOWN_LENGTH = 0xffff_ffff_ffff_ffffn;
-const MAX_TEXT_BYTES = 255;
+const MAX_HEADER_TEXT_BYTES = 255;
 
 /** Plaintext of segment 0 (docs/DESIGN.md §3: version, session id, destination, original name, length, segment size). */
 export interface EnvelopeHeader {
@@ -111,21 +112,18 @@ const H_RESERVED = 541;
 
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
-const CONTROL = /[\u0000-\u001f\u007f]/;
-const DESTINATION = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:[\]/]+):(\d{1,5})$/;
 
 type Problem = [code: SmigErrorCode, message: string];
 
 /** Checks the header fields; returns the first problem (with the code to use when building an envelope). */
 function headerProblem(h: EnvelopeHeader): Problem | undefined {
   if (h.version !== ENVELOPE_VERSION) return ['SMIG_ERR_INTERNAL', `unsupported version ${String(h.version)}`];
-  if (!(h.sessionId instanceof Uint8Array) || h.sessionId.length !== SESSION_ID_BYTES) {
-    return ['SMIG_ERR_INTERNAL', `session id must be ${SESSION_ID_BYTES} bytes`];
+  if (!(h.sessionId instanceof Uint8Array) || h.sessionId.length !== SESSION_ID_LENGTH) {
+    return ['SMIG_ERR_INTERNAL', `session id must be ${SESSION_ID_LENGTH} bytes`];
   }
   const dest = textProblem(h.destination, 'destination');
   if (dest) return ['SMIG_ERR_BAD_ADDRESS', dest];
-  const port = DESTINATION.exec(h.destination)?.[1];
-  if (port === undefined || Number(port) < 1 || Number(port) > 65535) {
+  if (!isHostPort(h.destination)) {
     return ['SMIG_ERR_BAD_ADDRESS', `destination '${h.destination}' is not host:port`];
   }
   const name = textProblem(h.name, 'name');
@@ -153,9 +151,9 @@ function headerProblem(h: EnvelopeHeader): Problem | undefined {
 function textProblem(s: string, what: string): string | undefined {
   if (typeof s !== 'string' || s.length === 0) return `${what} is empty`;
   const bytes = utf8.encode(s);
-  if (bytes.length > MAX_TEXT_BYTES) return `${what} is ${bytes.length} bytes, at most ${MAX_TEXT_BYTES}`;
+  if (bytes.length > MAX_HEADER_TEXT_BYTES) return `${what} is ${bytes.length} bytes, at most ${MAX_HEADER_TEXT_BYTES}`;
   if (utf8Strict.decode(bytes) !== s) return `${what} is not valid Unicode`;
-  if (CONTROL.test(s)) return `${what} contains a control character`;
+  if (hasControlChar(s)) return `${what} contains a control character`;
   return undefined;
 }
 
@@ -196,7 +194,7 @@ export function decodeHeader(b: Uint8Array): EnvelopeHeader {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const text = (at: number, what: string): string => {
     const n = b[at]!;
-    const field = b.subarray(at + 1, at + 1 + MAX_TEXT_BYTES);
+    const field = b.subarray(at + 1, at + 1 + MAX_HEADER_TEXT_BYTES);
     if (field.subarray(n).some((x) => x !== 0)) throw bad(`${what} padding is not zero`);
     try {
       return utf8Strict.decode(field.subarray(0, n));
@@ -208,7 +206,7 @@ export function decodeHeader(b: Uint8Array): EnvelopeHeader {
   const len = dv.getBigUint64(H_LENGTH);
   const h: EnvelopeHeader = {
     version: ENVELOPE_VERSION,
-    sessionId: copy(b.subarray(H_SID, H_SID + SESSION_ID_BYTES)),
+    sessionId: copy(b.subarray(H_SID, H_SID + SESSION_ID_LENGTH)),
     destination: text(H_DEST, 'destination'),
     name: text(H_NAME, 'name'),
     length: len === UNKNOWN_LENGTH ? null : len,
@@ -332,8 +330,8 @@ export function createAead(key: Uint8Array, aad: Uint8Array, engine: CipherEngin
 }
 
 function makeAead(key: Uint8Array, sessionId: Uint8Array, engine?: CipherEngine): Aead {
-  if (!(sessionId instanceof Uint8Array) || sessionId.length !== SESSION_ID_BYTES) {
-    throw smigError('SMIG_ERR_INTERNAL', `envelope: session id must be ${SESSION_ID_BYTES} bytes`);
+  if (!(sessionId instanceof Uint8Array) || sessionId.length !== SESSION_ID_LENGTH) {
+    throw smigError('SMIG_ERR_INTERNAL', `envelope: session id must be ${SESSION_ID_LENGTH} bytes`);
   }
   return createAead(key, sessionId, engine);
 }

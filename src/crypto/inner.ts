@@ -36,8 +36,9 @@
  */
 import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { smigError } from '../errors.js';
+import { SESSION_ID_LENGTH } from '../protocol/messages.js';
 import type { EnvelopeHeader, OpenFinal } from './envelope.js';
-import { ciphertextLength, EnvelopeOpener, EnvelopeSealer, SESSION_ID_BYTES } from './envelope.js';
+import { ciphertextLength, EnvelopeOpener, EnvelopeSealer } from './envelope.js';
 import type { Identity, PublicIdentity } from './identity.js';
 import { ephemeralX25519, signMessage, verifyMessage, x25519 } from './identity.js';
 import { generateKey } from './keyfile.js';
@@ -108,7 +109,7 @@ function macKey(innerKey: Uint8Array, sessionId: Uint8Array): Uint8Array {
 
 /** The exact bytes a receipt signs or MACs. */
 export function receiptMessage(sessionId: Uint8Array, innerPrefix: Uint8Array, f: ReceiptFacts): Uint8Array {
-  const out = Buffer.alloc(RECEIPT_DOMAIN.length + SESSION_ID_BYTES + 32 + 32 + 8 + 1 + 1 + 4);
+  const out = Buffer.alloc(RECEIPT_DOMAIN.length + SESSION_ID_LENGTH + 32 + 32 + 8 + 1 + 1 + 4);
   let at = RECEIPT_DOMAIN.copy(out, 0);
   at += Buffer.from(sessionId).copy(out, at);
   at += createHash('sha256').update(innerPrefix).digest().copy(out, at);

@@ -76,3 +76,16 @@ export function parseHostList(text: string, what: string): HostPort[] {
     return a;
   });
 }
+
+/**
+ * True when `text` is exactly a `HOST:PORT` that {@link parseHostPort} reads, with a port from 1 to 65535 (a
+ * peer's address on the wire: no spaces around it, no "any port").
+ */
+export function isHostPort(text: string): boolean {
+  if (typeof text !== 'string' || text !== text.trim()) return false;
+  try {
+    return parseHostPort(text, 'address').port > 0;
+  } catch {
+    return false;
+  }
+}

@@ -171,7 +171,7 @@ export class TokenBucket {
     return this.#depth;
   }
 
-  /** The largest write this bucket allows (its depth); lets a PacedWritable split chunks. */
+  /** The largest write this bucket allows (its depth): a hop cuts its chunks to it. */
   nextWriteSize(): number {
     return this.#depth;
   }

@@ -11,7 +11,7 @@
  * A hop's randomness comes from the plan's seed and the hop's seed, so hops draw independently.
  *
  * Use: before each write, `size = pacer.nextWriteSize()`, cut at most that many bytes, `await pacer.take(len)`,
- * write. A {@link PacedWritable} does exactly that.
+ * write (src/roles/pace.ts does that on every hop).
  */
 import { smigError } from '../errors.js';
 import type { BinTarget, Rng, SizeSampler } from '../profile/sampler.js';

@@ -350,11 +350,6 @@ export function withoutShape(p: Profile): Profile {
   return { ...rest, version: 1 };
 }
 
-/** Bin width of a profile in seconds. */
-export function profileBinSeconds(p: Pick<Profile, 'binNs'>): number {
-  return Number(BigInt(p.binNs)) / 1e9;
-}
-
 function sum(a: readonly number[]): number {
   let s = 0;
   for (const x of a) s += x;

@@ -12,7 +12,7 @@
  *
  * Any error is sticky: the decoder refuses every later `push`/`end` with the same error.
  */
-import { SmigError, smigError } from '../errors.js';
+import { smigError } from '../errors.js';
 import { DEFAULT_MAX_FRAME_LENGTH, FRAME_HEADER_LENGTH, FrameType, frameTypeName, isFrameType } from './frames.js';
 
 /** Options of {@link FrameDecoder}. */
@@ -250,16 +250,4 @@ export class FrameDecoder {
       this.#chunks[n - 1] = this.#tail.subarray(start, this.#tailUsed);
     }
   }
-}
-
-/** True when `err` is a decoder or protocol error that should be answered with ERROR and a close. */
-export function isProtocolError(err: unknown): err is SmigError {
-  return (
-    err instanceof SmigError &&
-    (err.code === 'SMIG_ERR_FRAME_TOO_LARGE' ||
-      err.code === 'SMIG_ERR_FRAME_TYPE' ||
-      err.code === 'SMIG_ERR_FRAME_MALFORMED' ||
-      err.code === 'SMIG_ERR_BUFFER_LIMIT' ||
-      err.code === 'SMIG_ERR_PROTOCOL_STATE')
-  );
 }

@@ -26,7 +26,6 @@ const U32_MAX = 0xffff_ffff;
 
 /**
  * Frame type numbers (stable: they are on the wire). Bodies are specified in messages.ts.
- * `HELLO` is an alias of `SESSION`: the frame that opens a link.
  */
 export const FrameType = {
   /** Opens a link: session id, the role the receiver plays, what to expect. */
@@ -58,9 +57,6 @@ export const FrameType = {
   /** Heartbeat answer: the PING's sequence number. */
   PONG: 0x0e,
 } as const;
-
-/** Alias kept for readers of the brief: HELLO and SESSION are the same frame. */
-export const HELLO: typeof FrameType.SESSION = FrameType.SESSION;
 
 /** One of the numeric frame types. */
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
@@ -157,37 +153,6 @@ export function encodeFrame(
     for (const part of body) if (part.length > 0) parts.push(part);
   }
   return parts;
-}
-
-/**
- * Encodes a frame into one contiguous buffer: `out` at `offset` when given (it must have room),
- * else an exact-size new buffer. Meant for small control frames; it copies the body.
- * @returns a view of the written frame (`4 + length` bytes).
- * @throws SmigError SMIG_ERR_FRAME_TOO_LARGE; RangeError when `out` is too small.
- */
-export function encodeFrameTo(
-  type: FrameType,
-  body: FrameBody,
-  out?: Uint8Array,
-  offset = 0,
-  maxFrameLength: number = DEFAULT_MAX_FRAME_LENGTH,
-): Uint8Array {
-  const len = bodyLength(body);
-  checkedLength(type, len, maxFrameLength); // before any allocation
-  const total = FRAME_HEADER_LENGTH + len;
-  if (out === undefined) {
-    out = new Uint8Array(total);
-    offset = 0;
-  } else if (offset < 0 || offset + total > out.length) {
-    throw new RangeError(`encodeFrameTo: output has ${out.length - offset} bytes at ${offset}, needs ${total}`);
-  }
-  encodeFrameHeader(type, len, maxFrameLength, out, offset);
-  let at = offset + FRAME_HEADER_LENGTH;
-  for (const part of body instanceof Uint8Array ? [body] : body) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out.subarray(offset, at);
 }
 
 /** Concatenates frame parts (e.g. from `encodeFrame`) into one buffer: for tests and small frames. */

@@ -4,7 +4,7 @@
  */
 
 export type { FrameDecoderOptions } from './decoder.js';
-export { FrameDecoder, isProtocolError } from './decoder.js';
+export { FrameDecoder } from './decoder.js';
 export type { FrameBody } from './frames.js';
 export {
   checkedLength,
@@ -12,11 +12,9 @@ export {
   DEFAULT_MAX_FRAME_LENGTH,
   encodeFrame,
   encodeFrameHeader,
-  encodeFrameTo,
   FRAME_HEADER_LENGTH,
   FrameType,
   frameTypeName,
-  HELLO,
   isFrameType,
 } from './frames.js';
 export type {
@@ -50,7 +48,6 @@ export {
   encodeMessage,
   encodeMessageBytes,
   errorMessageFor,
-  MAX_DATA_BYTES,
   MAX_DATA_SEGMENT_BYTES,
   MAX_JSON_BYTES,
   MAX_PLAN_BYTES,

@@ -47,6 +47,8 @@
  * frame body: wipe them in place when done; session ids are copies.
  */
 import { isSmigError, type SmigError, type SmigErrorCode, smigError } from '../errors.js';
+import { isHostPort } from '../net/address.js';
+import { hasControlChar, replaceControlChars } from '../util/text.js';
 import {
   checkedLength,
   concatParts,
@@ -83,8 +85,6 @@ export const MAX_SHARE_BYTES = 256;
 export const MAX_PLAN_BYTES: number = 32 * 1024;
 /** Most relays of one kind in a session (u8 counts). */
 export const MAX_RELAYS = 255;
-/** Largest DATA payload in a frame of the default maximum length. */
-export const MAX_DATA_BYTES: number = DEFAULT_MAX_FRAME_LENGTH - 1 - 8;
 /** Largest DATA_SEGMENT payload in a frame of the default maximum length. */
 export const MAX_DATA_SEGMENT_BYTES: number = DEFAULT_MAX_FRAME_LENGTH - 1 - (SESSION_ID_LENGTH + 1 + 8);
 
@@ -157,7 +157,7 @@ export interface DestinationSession extends SessionCommon {
   /** The session's pacing plan, JSON text (absent: bulk): a shaped link's receiver answers its writes with it. */
   plan?: string;
 }
-/** The SESSION (alias HELLO) frame that opens a link. */
+/** The SESSION frame that opens a link. */
 export type SessionMessage = DataRelaySession | KeyRelaySession | LeaderSession | DestinationSession;
 
 /** DATA body: `u64 offset | bytes` (≥ 1 byte). */
@@ -328,8 +328,6 @@ function malformed(where: string, detail: string): SmigError {
   return smigError('SMIG_ERR_FRAME_MALFORMED', `${where}: ${detail}`);
 }
 
-// C0 and C1 control characters and DEL: wire strings end up in one-line logs.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 // with the u flag a surrogate pair is one code point, so this only matches lone surrogates
 const LONE_SURROGATE = /\p{Cs}/u;
 
@@ -337,7 +335,8 @@ const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function checkText(text: string, where: string): void {
-  if (CONTROL.test(text)) throw malformed(where, 'contains a control character');
+  // wire strings end up in one-line logs
+  if (hasControlChar(text)) throw malformed(where, 'contains a control character');
 }
 
 function encodeText(text: string, max: number, where: string): Uint8Array {
@@ -366,7 +365,7 @@ function decodeText(bytes: Uint8Array, max: number, where: string): string {
  * U+FFFD, and it is cut to `maxBytes` of UTF-8 on a character boundary.
  */
 export function toWireText(text: string, maxBytes: number = MAX_TEXT_BYTES): string {
-  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').replace(/\p{Cs}/gu, '\ufffd');
+  const clean = replaceControlChars(text).replace(/\p{Cs}/gu, '\ufffd');
   const bytes = utf8Encoder.encode(clean);
   if (bytes.length <= maxBytes) return clean;
   let end = maxBytes;
@@ -394,11 +393,8 @@ function checkLayout(l: SessionLayout, where: string): void {
   checkInt(l.threshold, 1, l.keyRelays, `${where}.threshold`);
 }
 
-const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:[\]/]+):(\d{1,5})$/;
-
 function checkHostPort(addr: string, where: string): void {
-  const m = HOST_PORT.exec(addr);
-  if (m === null || Number(m[1]) < 1 || Number(m[1]) > 65535) throw malformed(where, `'${addr}' is not host:port`);
+  if (!isHostPort(addr)) throw malformed(where, `'${addr}' is not host:port`);
 }
 
 function checkFileName(name: string, where: string): void {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SmigError } from '../../src/errors.js';
-import { formatHostPort, parseHostList, parseHostPort } from '../../src/net/address.js';
+import { formatHostPort, isHostPort, parseHostList, parseHostPort } from '../../src/net/address.js';
+import { hasControlChar, replaceControlChars } from '../../src/util/text.js';
 
 function badAddress(fn: () => unknown): SmigError {
   try {
@@ -99,5 +100,28 @@ describe('parseHostList', () => {
       "--data-relays: 'relay:1' is listed twice",
     );
     expect(parseHostList('relay:1,relay:2', 'x')).toHaveLength(2);
+  });
+});
+
+describe('isHostPort (a peer address on the wire: the one check of SESSION, the envelope and agent registration)', () => {
+  it('accepts what parseHostPort reads, with a port from 1', () => {
+    for (const a of ['127.0.0.1:7000', '[::1]:1', 'relay-1.lab:65535']) expect(isHostPort(a)).toBe(true);
+  });
+
+  it('refuses port 0, spaces, unbracketed IPv6, bad hosts and out-of-range ports', () => {
+    for (const a of ['127.0.0.1:0', ' 127.0.0.1:7000', '::1:7000', '10.0.0.256:1', 'a_b:1', 'h:65536', 'h:', ''])
+      expect(isHostPort(a)).toBe(false);
+  });
+});
+
+describe('control characters (one definition for the wire, the envelope and file names)', () => {
+  it('finds C0, DEL and C1 but not ordinary or non-Latin text', () => {
+    for (const s of ['a\nb', 'x\u0000', 'del\u007f', 'c1\u0085', '\u009f']) expect(hasControlChar(s)).toBe(true);
+    for (const s of ['plain', 'é ü', '中文', 'tab-free']) expect(hasControlChar(s)).toBe(false);
+  });
+
+  it('replaces every control character', () => {
+    expect(replaceControlChars('a\r\nb\u0085c')).toBe('a  b c');
+    expect(replaceControlChars('a\tb', '_')).toBe('a_b');
   });
 });

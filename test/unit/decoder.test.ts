@@ -7,7 +7,6 @@ import {
   encodeMessageBytes,
   FrameDecoder,
   FrameType,
-  isProtocolError,
   type LinkRole,
   ProtocolState,
 } from '../../src/protocol/index.js';
@@ -312,13 +311,6 @@ describe('FrameDecoder: malformed input', () => {
   it('refuses re-entrant push from onFrame', () => {
     const dec: FrameDecoder = new FrameDecoder({ onFrame: () => dec.push(hex('00')) });
     expectSmig(() => dec.push(hex('00000001 0a')), 'SMIG_ERR_INTERNAL', 'FrameDecoder: push() called from onFrame');
-  });
-
-  it('isProtocolError tells wire errors from the rest', () => {
-    const err = expectSmig(() => collector().dec.push(hex('00000000 0a')), 'SMIG_ERR_FRAME_MALFORMED');
-    expect(isProtocolError(err)).toBe(true);
-    expect(isProtocolError(new SmigError('SMIG_ERR_AUTH', 'x'))).toBe(false);
-    expect(isProtocolError(new Error('x'))).toBe(false);
   });
 });
 

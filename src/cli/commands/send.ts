@@ -12,6 +12,7 @@ import type { HostPort } from '../../net/address.js';
 import { parseHostList } from '../../net/address.js';
 import type { PacingPlan, Strategy } from '../../pacing/plan.js';
 import type { HopPacingReport } from '../../roles/pace.js';
+import { hasControlChar } from '../../util/text.js';
 import { formatRate, parseDuration, parseRate, parseSize } from '../../util/units.js';
 import { commandLogger } from '../daemon.js';
 import { dryRun } from '../dry-run.js';
@@ -51,7 +52,8 @@ function checkName(name: string, where: string): string {
     name === '' ||
     name === '.' ||
     name === '..' ||
-    /[/\\\u0000-\u001f\u007f-\u009f]/.test(name) ||
+    /[/\\]/.test(name) ||
+    hasControlChar(name) ||
     Buffer.byteLength(name) > 255
   ) {
     throw smigError(
