@@ -23,7 +23,7 @@ import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
 import type { LinkSpec } from './link-analysis.js';
 import { analyzeLinks } from './link-analysis.js';
 import { DEMO_CAPTURE, DEMO_DATA_FILTER, splitBlocks } from './normal.js';
-import { killAll, lastLine, runOk, runProc, stopProc, waitFor } from './proc.js';
+import { killAll, lastLine, PLAIN_COPY_JS, runOk, runProc, stopProc, waitFor } from './proc.js';
 import type { Daemon, Roles, RunCapture, Site } from './site.js';
 import { labSite, loopbackSite, rolesOf, startDaemon, stoppedResources } from './site.js';
 
@@ -213,21 +213,6 @@ async function migrateOnce(
   }
 }
 
-/** The plain copy's receiver: writes and hashes what arrives, fsyncs, answers `ok SHA256`, prints its resources. */
-const PLAIN_RECV = `const net=require('net'),fs=require('fs'),crypto=require('crypto');
-const [host,port,file]=process.argv.slice(1);
-const srv=net.createServer({allowHalfOpen:true},(s)=>{const fd=fs.openSync(file,'w');const h=crypto.createHash('sha256');
-s.on('data',(b)=>{fs.writeSync(fd,b);h.update(b);});
-s.on('end',()=>{fs.fsyncSync(fd);fs.closeSync(fd);const sum=h.digest('hex');s.end('ok '+sum+'\\n');srv.close();
-const ru=process.resourceUsage();console.log(JSON.stringify({sha256:sum,cpuSeconds:(ru.userCPUTime+ru.systemCPUTime)/1e6,maxRssKiB:ru.maxRSS}));});});
-srv.listen(Number(port),host,()=>console.error('listening '+host+':'+srv.address().port));`;
-/** The plain copy's sender: streams the file, half-closes, waits for the receiver's answer, prints its time. */
-const PLAIN_SEND = `const net=require('net'),fs=require('fs');
-const [host,port,file]=process.argv.slice(1);const t0=process.hrtime.bigint();let reply='';
-const s=net.connect(Number(port),host,()=>fs.createReadStream(file,{highWaterMark:1<<20}).pipe(s));
-s.on('data',(b)=>(reply+=b));
-s.on('end',()=>{const ru=process.resourceUsage();console.log(JSON.stringify({seconds:Number(process.hrtime.bigint()-t0)/1e9,reply:reply.trim(),cpuSeconds:(ru.userCPUTime+ru.systemCPUTime)/1e6,maxRssKiB:ru.maxRSS}));});`;
-
 /** The paper's "normal traffic" case: the same bytes copied over one plain TCP connection, source → destination. */
 async function plainOnce(site: Site, slot: number, ctx: RunContext, size: number, tag: string): Promise<Measured> {
   const { S, R } = ctx.roles;
@@ -235,13 +220,17 @@ async function plainOnce(site: Site, slot: number, ctx: RunContext, size: number
   mkdirSync(dir, { recursive: true });
   const listen = site.listen(slot, R);
   const [host, port] = [listen.slice(0, listen.lastIndexOf(':')), listen.slice(listen.lastIndexOf(':') + 1)];
-  const recv = runProc(['-e', PLAIN_RECV, host, port, join(dir, 'image.bin')], process.execPath, site.where(slot, R));
+  const recv = runProc(
+    [PLAIN_COPY_JS, 'recv', join(dir, 'image.bin'), host, port, '--sha256'],
+    process.execPath,
+    site.where(slot, R),
+  );
   let capture: RunCapture | undefined;
   try {
     const rport = Number((await waitFor(recv, /listening \S+:(\d+)/, 'the plain receiver'))[1]);
     capture = await site.capture(slot, [S, R], [rport], (h) => join(ctx.out, 'captures', `${tag}-${h}.pcap`));
     const send = runProc(
-      ['-e', PLAIN_SEND, host, String(rport), ctx.payloads.get(size)!],
+      [PLAIN_COPY_JS, 'send', ctx.payloads.get(size)!, String(rport), host],
       process.execPath,
       site.where(slot, S),
     );

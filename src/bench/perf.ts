@@ -26,8 +26,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { writeSyntheticPcap } from './pcap-gen.js';
+import { PLAIN_COPY_JS, PACKAGE_ROOT as ROOT, SMIG_BIN as SMIG } from './proc.js';
 
 export { createPlan, planDuration } from '../pacing/plan.js';
 export { parseProfile } from '../profile/model.js';
@@ -38,10 +38,7 @@ export { splitBlocks } from './normal.js';
 export type { SyntheticPcapOptions } from './pcap-gen.js';
 export { writeSyntheticPcap } from './pcap-gen.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SMIG = join(ROOT, 'bin', 'smig');
 /** The built program (also when this module runs from source, as in tests: `npm test` builds first). */
-const PLAIN_COPY = join(ROOT, 'dist', 'bench', 'plain-copy.js');
 
 /** CPU seconds (user + system) and peak resident memory of one process. */
 export interface ProcessUsage {
@@ -120,10 +117,10 @@ export interface PlainCopyResult {
 /** Copies `file` to `out` through one loopback TCP connection between two processes (the receiver fsyncs). */
 export async function plainTcpCopy(file: string, out: string): Promise<PlainCopyResult> {
   const size = statSync(file).size;
-  const receiver = run(process.execPath, [PLAIN_COPY, 'recv', out]);
-  const port = (await waitFor(receiver, /port (\d+)/))[1]!;
+  const receiver = run(process.execPath, [PLAIN_COPY_JS, 'recv', out]);
+  const port = (await waitFor(receiver, /listening \S+:(\d+)/))[1]!;
   const t0 = process.hrtime.bigint();
-  const sender = run(process.execPath, [PLAIN_COPY, 'send', file, port]);
+  const sender = run(process.execPath, [PLAIN_COPY_JS, 'send', file, port]);
   const [a, b] = await Promise.all([sender.exited, receiver.exited]);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (a !== 0 || b !== 0) throw new Error(`plain copy failed: ${sender.stderr}${receiver.stderr}`);

@@ -13,6 +13,8 @@ import { smigError } from '../errors.js';
 export const PACKAGE_ROOT: string = fileURLToPath(new URL('../../', import.meta.url));
 /** This package's command. */
 export const SMIG_BIN: string = join(PACKAGE_ROOT, 'bin', 'smig');
+/** The plain TCP copy program (plain-copy.ts), built. */
+export const PLAIN_COPY_JS: string = join(PACKAGE_ROOT, 'dist', 'bench', 'plain-copy.js');
 
 /** A started child with its output so far. */
 export interface Proc {
