@@ -6,5 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // two files at a time even on two cores (vitest's default is cores − 1): the real-process tests spend most of
+    // their time waiting on paced sockets, not on the CPU
+    maxWorkers: 2,
   },
 });
