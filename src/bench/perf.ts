@@ -32,11 +32,14 @@ import { PLAIN_COPY_JS, PACKAGE_ROOT as ROOT, SMIG_BIN as SMIG } from './proc.js
 export { createPlan, planDuration } from '../pacing/plan.js';
 export { parseProfile } from '../profile/model.js';
 export { parseSize } from '../util/units.js';
-export { QmpClient } from '../vm/qmp.js';
 // what the other bench scripts (bench:pacing, bench:vm) need from the library, so that none reaches into dist/
 export { splitBlocks } from './normal.js';
 export type { SyntheticPcapOptions } from './pcap-gen.js';
 export { writeSyntheticPcap } from './pcap-gen.js';
+export type { SharesBenchRow } from './shares.js';
+export { benchShares } from './shares.js';
+export type { VmBenchOptions, VmBenchRow } from './vm.js';
+export { benchVm } from './vm.js';
 
 /** The built program (also when this module runs from source, as in tests: `npm test` builds first). */
 

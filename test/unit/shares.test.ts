@@ -305,3 +305,20 @@ describe('wipe', () => {
     expect([...backing]).toEqual([9, 0, 0, 9]);
   });
 });
+
+describe('benchShares (the bench:shares cases, checked for correctness, not speed)', () => {
+  test('finds the key among random shares and refuses repeated x without checking a candidate', async () => {
+    const { benchShares } = await import('../../src/bench/shares.js');
+    const rows = await benchShares({ good: [2, 3], total: 6 });
+    expect(rows.map((r) => [r.case, r.ok])).toEqual([
+      ['2 good among 6, 4 random first', true],
+      ['3 good among 6, 3 random first', true],
+      ['40 shares, every x twice', true],
+    ]);
+    // every k-subset at most: C(6,2) = 15, C(6,3) = 20; the repeated-x case is refused before any check
+    expect(rows[0]!.checks).toBeGreaterThan(0);
+    expect(rows[0]!.checks).toBeLessThanOrEqual(15);
+    expect(rows[1]!.checks).toBeLessThanOrEqual(20);
+    expect(rows[2]!.checks).toBe(0);
+  });
+});
