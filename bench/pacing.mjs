@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench:pacing`: every pacing strategy on a real migration (separate `smig` processes on 127.0.0.1:
-// source → data relay → leader → destination, a key relay beside; bench/pacing-lib.mjs), tcpdump on its three
+// source → data relay → leader → destination, a key relay beside; src/bench/loopback-cluster.ts), tcpdump on its three
 // paced links, `smig analyze` of each link against the hold-out part of a normal capture. Per strategy and run:
 //   - achieved vs target rate of every hop (wire bytes/s from the pacers' stats: `smig send --json` for the source
 //     hop, the relays' `pacing` log events for the others); "allowed" is what the pacer's schedule let through

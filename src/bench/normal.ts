@@ -13,7 +13,7 @@ export const DEMO_DATA_FILTER = 'dst host 192.168.1.7';
 
 /**
  * Cuts a capture into blocks of `blockNs` and writes the even blocks to `evenPath`, the odd ones to `oddPath`,
- * each with the other part's time removed (as bench/pacing-lib.mjs `splitBlocks`). Returns packet counts.
+ * each with the other part's time removed (`smig bench`, `smig demo` and the pacing benchmarks use it). Returns packet counts.
  */
 export async function splitBlocks(
   capture: string,

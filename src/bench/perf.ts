@@ -32,10 +32,30 @@ import { PLAIN_COPY_JS, PACKAGE_ROOT as ROOT, SMIG_BIN as SMIG } from './proc.js
 export { createPlan, planDuration } from '../pacing/plan.js';
 export { parseProfile } from '../profile/model.js';
 export { parseSize } from '../util/units.js';
+export type {
+  CapturedMigration,
+  CapturedMigrationOptions,
+  ClusterDaemon,
+  LinkKs,
+  LoopbackCluster,
+  RecordedLink,
+} from './loopback-cluster.js';
+export {
+  analyzeLink,
+  busiestPeerPort,
+  FIXTURE_CAPTURES,
+  migrateCaptured,
+  randomFile,
+  sessionEvents,
+  startCluster,
+  startTcpdump,
+} from './loopback-cluster.js';
 // what the other bench scripts (bench:pacing, bench:vm) need from the library, so that none reaches into dist/
 export { splitBlocks } from './normal.js';
 export type { SyntheticPcapOptions } from './pcap-gen.js';
 export { writeSyntheticPcap } from './pcap-gen.js';
+export type { Proc } from './proc.js';
+export { runProc, stopProc } from './proc.js';
 export type { SharesBenchRow } from './shares.js';
 export { benchShares } from './shares.js';
 export type { VmBenchOptions, VmBenchRow } from './vm.js';

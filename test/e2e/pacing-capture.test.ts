@@ -29,7 +29,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as lab from '../../bench/pacing-lib.mjs';
+import * as lab from '../../src/bench/loopback-cluster.js';
+import { splitBlocks } from '../../src/bench/normal.js';
+import { runProc, stopProc } from '../../src/bench/proc.js';
 
 const BIN = '500ms';
 const SIZE = 350_000;
@@ -37,35 +39,20 @@ const dir = mkdtempSync(join(tmpdir(), 'smig-pacing-'));
 const learn = join(dir, 'learn.pcap');
 const holdout = join(dir, 'holdout.pcap');
 const profile = join(dir, 'profile.json');
-type Cluster = { all: unknown[] } & Record<string, unknown>;
 type Run = Awaited<ReturnType<typeof migrate>>;
-const clusters: Cluster[] = [];
+const clusters: lab.LoopbackCluster[] = [];
 let payload: string;
 const runs: Record<string, Promise<Run>> = {};
 
-interface Ks {
-  D: number;
-  p: number;
-  n: number;
-  m: number;
-  critical: number;
-  distinguishable: boolean;
-}
-interface LinkKs {
-  packets: Ks;
-  bytes: Ks;
-}
+type Ks = lab.LinkKs;
+type LinkKs = Awaited<ReturnType<typeof lab.analyzeLink>>;
 
 beforeAll(async () => {
-  await lab.splitBlocks(join(lab.CAPTURES, 'ndpi__netflix.pcap'), 5_000_000_000n, learn, holdout);
-  const l = lab.run(['profile', 'learn', learn, '--bin', BIN, '--filter', 'dst host 192.168.1.7', '-o', profile]);
+  await splitBlocks(join(lab.FIXTURE_CAPTURES, 'ndpi__netflix.pcap'), 5_000_000_000n, learn, holdout);
+  const l = runProc(['profile', 'learn', learn, '--bin', BIN, '--filter', 'dst host 192.168.1.7', '-o', profile]);
   expect(await l.exited, l.stderr).toBe(0);
   payload = lab.randomFile(join(dir, 'payload.bin'), SIZE);
-  clusters.push(
-    ...(await Promise.all(
-      ['profile', 'constant', 'bulk'].map((s) => lab.startCluster(join(dir, s)) as Promise<Cluster>),
-    )),
-  );
+  clusters.push(...(await Promise.all(['profile', 'constant', 'bulk'].map((s) => lab.startCluster(join(dir, s))))));
   for (const [i, s] of ['profile', 'constant', 'bulk'].entries()) {
     runs[s] = migrate(clusters[i]!, s, `${s}-0`);
     runs[s].catch(() => {}); // awaited by its test
@@ -73,23 +60,22 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const c of clusters) for (const p of c.all) await lab.stop(p);
+  for (const c of clusters) for (const p of c.all) await stopProc(p);
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
 /** One migration; the KS of every link against the hold-out. */
 async function migrate(
-  cluster: Cluster,
+  cluster: lab.LoopbackCluster,
   strategy: string,
   tag: string,
-): Promise<{ wall: number; links: (LinkKs & { link: string })[]; summary: { done: { sha256: string } } }> {
-  const m = await lab.migrate(cluster, payload, join(dir, `${tag}.pcap`), {
+): Promise<{ wall: number; links: (LinkKs & { link: string })[]; summary: lab.CapturedMigration['summary'] }> {
+  const m = await lab.migrateCaptured(cluster, payload, join(dir, `${tag}.pcap`), {
     strategy,
     profile: strategy === 'bulk' ? undefined : profile,
   });
   const links = [];
-  for (const l of m.links as { link: string; filter: string }[])
-    links.push({ link: l.link, ...((await lab.analyzeLink(holdout, m.capture, l.filter, BIN)) as LinkKs) });
+  for (const l of m.links) links.push({ link: l.link, ...(await lab.analyzeLink(holdout, m.capture, l.filter, BIN)) });
   return { wall: m.wall, links, summary: m.summary };
 }
 
@@ -97,7 +83,7 @@ const show = (k: Ks): string => `D ${k.D.toFixed(3)} p ${k.p.toPrecision(3)} n $
 
 describe('pacing on every hop, measured on tcpdump captures of a real migration', () => {
   it('the two parts of the normal capture are alike (the hold-out is a fair reference)', async () => {
-    const r = (await lab.analyzeLink(holdout, learn, undefined, BIN)) as LinkKs;
+    const r = await lab.analyzeLink(holdout, learn, undefined, BIN);
     expect(r.packets.distinguishable).toBe(false);
     expect(r.bytes.distinguishable).toBe(false);
     expect(Math.min(r.packets.n, r.packets.m)).toBeGreaterThanOrEqual(60);
