@@ -9,15 +9,13 @@
 //   - KS D, p and bins (n normal, m link) of packets and bytes per bin on every link;
 //   - migration time against the lower bound size ÷ profile mean byte rate.
 // One session at a time (lateness is sensitive to a loaded machine); --parallel runs the strategies at once,
-// each on a cluster of its own.
+// each on a cluster of its own. The work is benchPacing (src/bench/pacing-bench.ts, exported as smig/bench);
+// this file parses options and prints.
 //
 // Options: --runs N (default 3), --size BYTES (default 350000), --capture NAME (default ndpi__netflix.pcap),
 // --filter EXPR (data direction, default 'dst host 192.168.1.7'), --bin DUR (500ms), --block SECONDS (5),
 // --strategies LIST (bulk,constant,profile,replay), --parallel, --json, --keep.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import * as lab from './pacing-lib.mjs';
+import { benchPacing } from 'smig/bench';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -36,82 +34,20 @@ const KEEP = args.includes('--keep');
 const PARALLEL = args.includes('--parallel');
 const say = (s) => process.stderr.write(`${s}\n`);
 
-const dir = mkdtempSync(join(tmpdir(), 'smig-bench-pacing-'));
-const learn = join(dir, 'learn.pcap');
-const holdout = join(dir, 'holdout.pcap');
-const profile = join(dir, 'profile.json');
-await lab.splitBlocks(join(lab.CAPTURES, CAPTURE), BLOCK * 1_000_000_000n, learn, holdout);
-const l = lab.run(['profile', 'learn', learn, '--bin', BIN, '--filter', FILTER, '-o', profile]);
-if ((await l.exited) !== 0) throw new Error(l.stderr);
-say(l.stderr.trim());
-const payload = lab.randomFile(join(dir, 'payload.bin'), SIZE);
-
-const { createPlan, planDuration, parseProfile } = await import('smig/bench');
-const prof = parseProfile(readFileSync(profile, 'utf8'));
-const lowerBound = SIZE / prof.rates.bytesPerSecond;
-const targetOf = (strategy) =>
-  strategy === 'bulk' ? null : planDuration(createPlan({ strategy, profile: prof, seed: 1 }), SIZE).wireRate;
-
-async function bench(strategy) {
-  const cluster = await lab.startCluster(join(dir, strategy));
-  const out = [];
-  try {
-    for (let i = 0; i < RUNS; i++) {
-      const m = await lab.migrate(cluster, payload, join(dir, `${strategy}-${i}.pcap`), {
-        strategy,
-        profile: strategy === 'bulk' ? undefined : profile,
-      });
-      const hops = [
-        ...m.summary.pacing.hops.map((h) => ({
-          hop: 'source → data relay',
-          rate: h.rate,
-          allowed: h.targetRate,
-          p50: h.lateness.p50,
-          p99: h.lateness.p99,
-          late: h.lateness.n,
-          writes: h.writes,
-          seconds: h.seconds,
-        })),
-        ...m.pacing.map((e) => ({
-          hop: e.role === 'leader' ? 'leader → destination' : 'data relay → leader',
-          rate: e.rate,
-          allowed: e.targetRate,
-          p50: e.lateP50,
-          p99: e.lateP99,
-          late: e.lateN,
-          writes: e.writes,
-          seconds: e.seconds,
-        })),
-      ];
-      const links = [];
-      for (const k of m.links)
-        links.push({ link: k.link, ...(await lab.analyzeLink(holdout, m.capture, k.filter, BIN)) });
-      const r = {
-        strategy,
-        run: i + 1,
-        seconds: m.summary.seconds,
-        lowerBound,
-        ratio: m.summary.seconds / lowerBound,
-        target: targetOf(strategy),
-        hops,
-        links,
-      };
-      say(
-        `${strategy} run ${i + 1}: ${r.seconds.toFixed(1)} s; ${links.map((x) => `${x.link} p ${x.packets.p.toPrecision(2)}/${x.bytes.p.toPrecision(2)}`).join(', ')}`,
-      );
-      out.push(r);
-    }
-  } finally {
-    for (const p of cluster.all) await lab.stop(p);
-  }
-  return out;
-}
-
-const results = [];
-if (PARALLEL) results.push(...(await Promise.all(STRATEGIES.map(bench))).flat());
-else for (const s of STRATEGIES) results.push(...(await bench(s)));
-if (!KEEP) rmSync(dir, { recursive: true, force: true });
-else say(`kept ${dir}`);
+const { profileBytesPerSecond, lowerBound, results, dir } = await benchPacing({
+  runs: RUNS,
+  size: SIZE,
+  capture: CAPTURE,
+  filter: FILTER,
+  bin: BIN,
+  blockSeconds: Number(BLOCK),
+  strategies: STRATEGIES,
+  parallel: PARALLEL,
+  keep: KEEP,
+  log: say,
+});
+if (dir) say(`kept ${dir}`);
+const prof = { rates: { bytesPerSecond: profileBytesPerSecond } };
 
 if (JSON_OUT) {
   process.stdout.write(

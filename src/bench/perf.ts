@@ -52,6 +52,13 @@ export {
 } from './loopback-cluster.js';
 // what the other bench scripts (bench:pacing, bench:vm) need from the library, so that none reaches into dist/
 export { splitBlocks } from './normal.js';
+export type {
+  PacingBenchHop,
+  PacingBenchOptions,
+  PacingBenchResult,
+  PacingBenchRun,
+} from './pacing-bench.js';
+export { benchPacing } from './pacing-bench.js';
 export type { SyntheticPcapOptions } from './pcap-gen.js';
 export { writeSyntheticPcap } from './pcap-gen.js';
 export type { Proc } from './proc.js';
