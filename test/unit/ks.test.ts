@@ -347,7 +347,9 @@ describe('errors', () => {
   });
 });
 
-describe('performance', () => {
+// Sizes that matter in practice (a million inter-arrival times; millions of empty bins), checked for what they
+// compute: how fast is `npm run bench:analyze`'s business, not a timed test's.
+describe('large inputs', () => {
   // xorshift32: deterministic test data
   function uniforms(n: number, seed: number): Float64Array {
     const out = new Float64Array(n);
@@ -361,23 +363,24 @@ describe('performance', () => {
     return out;
   }
 
-  test('1e6 vs 1e6 samples in well under a second', () => {
+  test('1e6 vs 1e6 samples: the asymptotic method, and two uniform streams are not told apart', () => {
     const x = uniforms(1_000_000, 1);
     const y = uniforms(1_000_000, 2);
-    const t0 = performance.now();
     const r = ksTwoSample(x, y);
-    const ms = performance.now() - t0;
     expect(r.method).toBe('asymp');
     expect(r.pvalue).toBeGreaterThan(0.001);
-    expect(ms).toBeLessThan(1000);
+    // against a shifted copy the same sizes are told apart
+    const shifted = ksTwoSample(
+      x,
+      y.map((v) => v * 0.99),
+    );
+    expect(shifted.pvalue).toBeLessThan(1e-6);
   });
 
-  test('weighted: millions of zero bins cost nothing more than one entry', () => {
+  test('weighted: millions of zero bins are one entry each side, the statistic exact', () => {
     const x = { values: new Float64Array([0, 1, 2, 3]), counts: new Float64Array([5_000_000, 300, 200, 100]) };
     const y = { values: new Float64Array([0, 1, 2, 3]), counts: new Float64Array([4_000_000, 200, 300, 100]) };
-    const t0 = performance.now();
     const r = ksTwoSampleWeighted(x, y);
-    expect(performance.now() - t0).toBeLessThan(100);
     expect(r).toMatchObject({ n: 5_000_600, m: 4_000_600, method: 'asymp' });
     const diffs = [
       [5_000_000, 4_000_000],
