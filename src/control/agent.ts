@@ -25,6 +25,8 @@ import { parsePublicKey } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
 import type { FramedConnection, HostPort } from '../net/index.js';
 import { connectChannel, formatHostPort, parseHostList, parseHostPort } from '../net/index.js';
+import type { TimerClock, TimerHandle } from '../pacing/clock.js';
+import { RealClock, repeat } from '../pacing/clock.js';
 import { parsePlan } from '../pacing/plan.js';
 import type { JsonObject, Message } from '../protocol/index.js';
 import { FrameType } from '../protocol/index.js';
@@ -70,6 +72,8 @@ export interface AgentOptions {
   channel?: ChannelTimeouts;
   /** Longest wait between reconnection attempts. Default 2 s. */
   reconnectMaxMs?: number;
+  /** The clock of heartbeats, reservations' time to live and reconnection backoff. Default the real one. */
+  clock?: TimerClock;
 }
 
 interface AgentSession {
@@ -78,7 +82,7 @@ interface AgentSession {
   state: 'active' | 'done' | 'failed';
   /** The relay or destination daemon has seen the session. */
   opened: boolean;
-  ttl?: NodeJS.Timeout;
+  ttl?: TimerHandle;
   dest?: DestinationDaemon;
   abort?: AbortController;
   outcome?: SessionOutcome;
@@ -101,14 +105,16 @@ export class ControlAgent {
   readonly #sources: Map<string, SourceSpec>;
   readonly #sessions = new Map<string, AgentSession>();
   readonly #stop = new AbortController();
+  readonly #clock: TimerClock;
   #link: Link | null = null;
   #host: string | null = null;
   #refusal: string | null = null;
-  #heartbeat: NodeJS.Timeout | undefined;
+  #heartbeat: TimerHandle | undefined;
   #loop: Promise<void> = Promise.resolve();
 
   private constructor(o: AgentOptions) {
     this.#o = o;
+    this.#clock = o.clock ?? new RealClock({ spinMs: 0 });
     this.#log = (o.log ?? silentLogger).with({ controller: formatHostPort(o.controller) });
     this.#sources = new Map((o.sources ?? []).map((s) => [s.name, s]));
     if (this.#sources.size !== (o.sources ?? []).length)
@@ -143,10 +149,10 @@ export class ControlAgent {
   /** Disconnects, aborts a running source, closes destination daemons. */
   async close(): Promise<void> {
     this.#stop.abort();
-    clearInterval(this.#heartbeat);
+    this.#heartbeat?.cancel();
     for (const s of this.#sessions.values()) {
       s.abort?.abort();
-      clearTimeout(s.ttl);
+      s.ttl?.cancel();
     }
     await Promise.all([...this.#sessions.values()].map((s) => s.dest?.close()));
     await this.#link?.close();
@@ -175,7 +181,7 @@ export class ControlAgent {
         await this.#serve(conn);
       }
       if (this.#stop.signal.aborted) return;
-      await sleep(backoff, this.#stop.signal);
+      await this.#clock.sleep(backoff, this.#stop.signal).catch(() => {}); // aborted: the loop ends
       backoff = Math.min(max, backoff * 2);
     }
   }
@@ -186,7 +192,7 @@ export class ControlAgent {
     this.#link = link;
     link.start((msg) => this.#onMessage(msg, conn));
     const end = await link.ended; // registration answers the controller's challenge (#onMessage)
-    clearInterval(this.#heartbeat);
+    this.#heartbeat?.cancel();
     this.#link = null;
     if (this.#host !== null) this.#log.event('controller-lost', { host: this.#host, reason: end.error?.message });
     this.#host = null;
@@ -216,10 +222,9 @@ export class ControlAgent {
         this.#host = m.host;
         this.#refusal = null;
         this.#log.event('registered', { host: m.host });
-        clearInterval(this.#heartbeat);
-        this.#heartbeat = setInterval(
-          () => this.#post({ type: 'heartbeat', active: this.active.slice(0, MAX_REPORTS) }),
-          m.heartbeatMs,
+        this.#heartbeat?.cancel();
+        this.#heartbeat = repeat(this.#clock, m.heartbeatMs, () =>
+          this.#post({ type: 'heartbeat', active: this.active.slice(0, MAX_REPORTS) }),
         );
         return;
       case 'refused':
@@ -253,9 +258,9 @@ export class ControlAgent {
       opened: false,
     };
     this.#remember(s);
-    s.ttl = setTimeout(() => {
+    s.ttl = this.#clock.timer(m.ttlMs, () => {
       if (!s.opened) this.#release(s, 'failed', 'the session never arrived');
-    }, m.ttlMs);
+    });
     if (m.type === 'relay') {
       this.#post({ type: 'ack', session: m.session });
       return;
@@ -403,7 +408,7 @@ export class ControlAgent {
     if (s.state !== 'active') return;
     s.state = state;
     if (error !== undefined) s.error = error;
-    clearTimeout(s.ttl);
+    s.ttl?.cancel();
     if (s.dest !== undefined) void s.dest.close();
     this.#log.event('released', { session: s.id.slice(0, 16), role: s.role, state, reason: error });
     this.#post({ type: 'released', session: s.id });
@@ -431,16 +436,4 @@ export class ControlAgent {
   #post(m: AgentStatus): void {
     this.#link?.post({ type: FrameType.STATUS, payload: m as unknown as JsonObject });
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -30,13 +30,15 @@
 import { smigError } from '../errors.js';
 import type { ChannelListener, FramedConnection, HostPort } from '../net/index.js';
 import { listenChannel } from '../net/index.js';
+import type { TimerHandle } from '../pacing/clock.js';
+import { repeat } from '../pacing/clock.js';
 import type { Message } from '../protocol/index.js';
 import { FrameType } from '../protocol/index.js';
 import { Link } from '../roles/link.js';
 import { logRejected } from '../roles/log.js';
 import { AlertHandler } from './alerts.js';
 import { channelBinding, newChallenge } from './auth.js';
-import type { ControllerOptions, HostState } from './core.js';
+import type { AgentLink, ControllerOptions, HostState } from './core.js';
 import { ControlCore } from './core.js';
 import { EveFollower } from './eve.js';
 import type { ConnectionAuth } from './hosts.js';
@@ -66,7 +68,7 @@ export class Controller {
   #listener: ChannelListener | undefined;
   #eve: EveFollower | undefined;
   #alerts: AlertHandler | undefined;
-  #sweep: NodeJS.Timeout | undefined;
+  #sweep: TimerHandle | undefined;
 
   private constructor(o: ControllerOptions) {
     this.#c = new ControlCore(o);
@@ -110,7 +112,7 @@ export class Controller {
         keyless: keyless.join(',') || undefined,
       });
     }
-    const { journal, state, warnings } = await Journal.open(o.journal);
+    const { journal, state, warnings } = await Journal.open(o.journal, () => core.clock.wallNow());
     core.journal = journal;
     for (const w of warnings) core.log.event('journal-warning', { reason: w });
     for (const name of state.honeypots) {
@@ -136,14 +138,15 @@ export class Controller {
       c.#alerts = alerts;
       c.#eve = new EveFollower(o.eve, {
         pollMs: o.evePollMs,
+        clock: core.clock,
         fromStart: o.eveFromStart,
         onAlert: (a, line) => alerts.onAlert(a, line),
         onWarning: (w) => core.log.event('eve-warning', { kind: w.kind, reason: w.message }),
       });
       await c.#eve.start();
     }
-    c.#sweep = setInterval(() => core.hostsChanged.notify(), core.heartbeatMs); // silence makes hosts unavailable
-    c.#sweep.unref?.();
+    // silence makes hosts unavailable: whoever waits for hosts looks again every heartbeat interval
+    c.#sweep = repeat(core.clock, core.heartbeatMs, () => core.hostsChanged.notify()).unref();
     return c;
   }
 
@@ -157,15 +160,20 @@ export class Controller {
     const core = this.#c;
     if (core.closing) return;
     core.closing = true;
-    clearInterval(this.#sweep);
+    this.#sweep?.cancel();
     await this.#eve?.close();
     for (const l of core.live.values()) {
-      clearTimeout(l.graceTimer);
+      l.graceTimer?.cancel();
       l.end({ ok: false, error: 'the controller is stopping', retryable: false }); // not journaled: the next start resolves it
     }
     await this.#listener?.close();
     core.hostsChanged.notify();
-    await Promise.race([Promise.allSettled([...core.tasks]), new Promise((r) => setTimeout(r, 10_000).unref?.())]);
+    let stop: TimerHandle | undefined;
+    await Promise.race([
+      Promise.allSettled([...core.tasks]),
+      new Promise((r) => void (stop = core.clock.timer(10_000, () => r(null)).unref())),
+    ]);
+    stop?.cancel();
     await core.journal.close();
   }
 
@@ -181,6 +189,7 @@ export class Controller {
       return;
     }
     const link = new Link(conn, 'control', `peer ${conn.remote}`);
+    const peer: AgentLink = { remote: conn.remote, post: (m) => link.post(m), close: () => link.close() };
     let kind: 'agent' | 'operator' | null = null;
     let host: HostState | null = null;
     // one fresh challenge per connection: a signature is good for this connection and this TLS session only
@@ -195,7 +204,7 @@ export class Controller {
         if (host === null) {
           if (m.type !== 'register')
             throw smigError('SMIG_ERR_PROTOCOL_STATE', `control link: STATUS ${m.type} before register`);
-          host = this.#hosts.register(link, m, msg.payload, auth);
+          host = this.#hosts.register(peer, m, msg.payload, auth);
           return;
         }
         this.#hosts.fromAgent(host, m);
@@ -214,7 +223,7 @@ export class Controller {
     });
     link.post({ type: FrameType.INSTRUCT, payload: { type: 'challenge', nonce: auth.challenge } });
     void link.ended.then((end) => {
-      if (host !== null && host.link === link) this.#hosts.agentLost(host, end.error?.message ?? 'disconnected');
+      if (host !== null && host.link === peer) this.#hosts.agentLost(host, end.error?.message ?? 'disconnected');
     });
   }
 }
