@@ -5,7 +5,7 @@
  * journal's writes) complete, turn by turn, while the fake clock stands still.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentLink, ControllerOptions } from '../../src/control/core.js';
@@ -186,6 +186,16 @@ export class Harness {
 
 let journals = 0;
 const dir = mkdtempSync(join(tmpdir(), 'smig-core-'));
+
+/** A fresh path in the harness's temporary directory. */
+export function tempPath(name: string): string {
+  return join(dir, `${journals++}-${name}`);
+}
+
+/** Removes the harness's temporary directory (afterAll). */
+export function removeTemp(): void {
+  rmSync(dir, { recursive: true, force: true });
+}
 
 /** A journal file holding `recs` (each stamped t: 1), for restart tests. */
 export function journalWith(...recs: object[]): string {

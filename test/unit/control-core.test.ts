@@ -3,10 +3,12 @@
  * timers. Each test moves the clock to one millisecond before a limit, checks that nothing happened, then to
  * the limit, and checks what happened and the time the journal stamped on it.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Trigger } from '../../src/control/core.js';
 import type { EveAlert } from '../../src/control/eve.js';
 import { parseEveLine } from '../../src/control/eve.js';
+import { parseHookSpec } from '../../src/control/hooks.js';
 import type { JsonObject } from '../../src/protocol/index.js';
 import type { Harness } from '../helpers/control-core.js';
 import {
@@ -14,7 +16,9 @@ import {
   keylessInventory,
   OUTCOME,
   openHarness,
+  removeTemp,
   settle,
+  tempPath,
   turns,
   WALL_START,
 } from '../helpers/control-core.js';
@@ -24,6 +28,7 @@ const open: Harness[] = [];
 afterEach(async () => {
   for (const h of open.splice(0)) await h.close();
 });
+afterAll(removeTemp);
 
 async function harness(...a: Parameters<typeof openHarness>): Promise<Harness> {
   const h = await openHarness(...a);
@@ -81,8 +86,12 @@ describe('host registry on a fake clock', () => {
     expect(fin).toMatchObject({ ok: true, outcome: OUTCOME });
   });
 
-  it('too few hosts: the wait ends in a refusal at exactly hostWaitMs', async () => {
-    const h = await harness({ inventory: keylessInventory(6), heartbeatMs: 60_000, hostWaitMs: 30_000 });
+  it('too few hosts: the wait ends in a refusal at exactly hostWaitMs, journaled, and the failed hook runs', async () => {
+    const hookLog = tempPath('hooks.log');
+    const hooks = [
+      parseHookSpec(`failed=echo "$SMIG_EVENT $SMIG_ATTEMPT $SMIG_SOURCE_HOST $SMIG_RETRY" >> ${hookLog}`),
+    ];
+    const h = await harness({ inventory: keylessInventory(6), heartbeatMs: 60_000, hostWaitMs: 30_000, hooks });
     for (let i = 0; i < 5; i++) h.connect(`h${i}`);
     const { msgs } = migrate(h, 'h0');
     await settle(() => h.log.named('waiting-for-hosts').length === 1, 'waiting-for-hosts');
@@ -102,6 +111,8 @@ describe('host registry on a fake clock', () => {
       [null, 'failed', WALL_START + 30_000, true],
     ]);
     expect(h.engine.core.migrating.size).toBe(0);
+    expect(readFileSync(hookLog, 'utf8')).toBe('failed 1 h0 0\n');
+    expect(h.records().map((r) => r.rec)).toEqual(['session', 'result', 'hook', 'hook', 'closed']);
   });
 });
 
