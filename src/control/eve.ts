@@ -158,12 +158,14 @@ export class EveFollower {
   /** The line begun before the offset we started at: its rest is no line of ours. */
   #skipLine = -1;
   #timer: TimerHandle | undefined;
+  readonly #clock: TimerClock;
   #polling: Promise<void> = Promise.resolve();
   #closed = false;
 
   constructor(path: string, o: EveFollowerOptions) {
     this.path = path;
     this.#o = o;
+    this.#clock = o.clock ?? new RealClock();
     this.#splitter = new LineSplitter(
       {
         line: (text, n) => this.#onLine(text, n),
@@ -219,8 +221,7 @@ export class EveFollower {
 
   #schedule(): void {
     if (this.#closed) return;
-    const clock = this.#o.clock ?? new RealClock();
-    this.#timer = clock.timer(this.#o.pollMs ?? 250, () => void this.poll().then(() => this.#schedule())).unref();
+    this.#timer = this.#clock.timer(this.#o.pollMs ?? 250, () => void this.poll().then(() => this.#schedule())).unref();
   }
 
   async #pollOnce(): Promise<void> {
