@@ -192,6 +192,46 @@ describe('session deadline on a fake clock', () => {
   });
 });
 
+describe('prepare timeout on a fake clock', () => {
+  it('a host silent at the prepare step fails the attempt at exactly prepareTimeoutMs; the retry does without it', async () => {
+    const h = await harness({
+      inventory: keylessInventory(6),
+      heartbeatMs: 3_600_000,
+      prepareTimeoutMs: 15_000,
+      hostWaitMs: 30_000,
+    });
+    // h1 is the only host that can receive, so the destination, and it never answers
+    h.connect('h0');
+    h.connect('h1', { mute: true });
+    for (let i = 2; i < 6; i++) h.connect(`h${i}`, { out: false });
+    const { msgs } = migrate(h, 'h0');
+    await settle(() => h.agents.get('h1')!.of('receive').length === 1, 'receive sent');
+    await h.clock.advance(14_999);
+    await turns();
+    expect(msgs.filter((m) => m.state === 'failed')).toEqual([]);
+    await h.clock.advance(1);
+    await settle(() => msgs.some((m) => m.state === 'failed'), 'failed');
+    expect(msgs.find((m) => m.state === 'failed')).toMatchObject({
+      attempt: 1,
+      error: 'no answer within 15000 ms from h1',
+    });
+    expect(h.agents.get('h0')!.of('send')).toEqual([]); // the source was never told to send
+    // attempt 2 avoids h1: no host can receive, it waits hostWaitMs and is refused
+    await settle(() => h.log.named('waiting-for-hosts').length === 1, 'attempt 2 waits');
+    await h.clock.advance(30_000);
+    const fin = await settle(() => msgs.find((m) => m.type === 'finished'), 'finished');
+    expect(fin).toMatchObject({ ok: false });
+    expect(String(fin.error)).toMatch(/^cannot migrate h0: 4 other hosts available \(h2, h3, h4, h5\)/);
+    const recs = h.records().filter((r) => r.rec === 'session' || r.rec === 'result');
+    expect(recs.map((r) => [r.rec, r.attempt ?? r.retry, r.t])).toEqual([
+      ['session', 1, WALL_START],
+      ['result', true, WALL_START + 15_000],
+      ['session', 2, WALL_START + 45_000],
+      ['result', false, WALL_START + 45_000],
+    ]);
+  });
+});
+
 describe('restart recovery on a fake clock', () => {
   const plan = { destination: 'h1', dataRelays: ['h2', 'h3'], keyRelays: ['h4', 'h5'], leader: 'h3', threshold: 1 };
   const S = 'a1'.repeat(16);
