@@ -23,7 +23,7 @@
 import type { Identity, PublicIdentity } from '../crypto/identity.js';
 import { parsePublicKey } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
-import type { FramedConnection, HostPort } from '../net/index.js';
+import type { HostPort } from '../net/index.js';
 import { connectChannel, formatHostPort, parseHostList, parseHostPort } from '../net/index.js';
 import type { TimerClock, TimerHandle } from '../pacing/clock.js';
 import { RealClock, repeat } from '../pacing/clock.js';
@@ -74,6 +74,35 @@ export interface AgentOptions {
   reconnectMaxMs?: number;
   /** The clock of heartbeats, reservations' time to live and reconnection backoff. Default the real one. */
   clock?: TimerClock;
+  /** How to reach the controller. Default: a TLS-PSK channel to {@link controller} (tests pass an in-memory link). */
+  dial?: (signal: AbortSignal) => Promise<ControllerLink>;
+}
+
+/** The agent's connection to the controller, as the agent uses it. */
+export interface ControllerLink {
+  /** The controller's address, for logs. */
+  readonly remote: string;
+  /** What the registration's signature is bound to: the TLS session's exporter value (auth.ts). */
+  readonly binding: Uint8Array;
+  /** Delivers each frame; a handler that throws fails the link. */
+  start(onMessage: (msg: Message) => void): void;
+  post(msg: Message): void;
+  close(): Promise<void>;
+  readonly ended: Promise<{ error?: Error }>;
+}
+
+/** The default {@link AgentOptions.dial}: a TLS-PSK channel to the controller. */
+async function dialTls(o: AgentOptions, signal: AbortSignal): Promise<ControllerLink> {
+  const conn = await connectChannel(o.controller, { key: o.clusterKey, ...o.channel, signal });
+  const link = new Link(conn, 'control', `controller ${conn.remote}`);
+  return {
+    remote: conn.remote,
+    binding: channelBinding(conn),
+    start: (h) => link.start(h),
+    post: (m) => link.post(m),
+    close: () => link.close(),
+    ended: link.ended,
+  };
 }
 
 interface AgentSession {
@@ -106,7 +135,7 @@ export class ControlAgent {
   readonly #sessions = new Map<string, AgentSession>();
   readonly #stop = new AbortController();
   readonly #clock: TimerClock;
-  #link: Link | null = null;
+  #link: ControllerLink | null = null;
   #host: string | null = null;
   #refusal: string | null = null;
   #heartbeat: TimerHandle | undefined;
@@ -163,14 +192,11 @@ export class ControlAgent {
     let backoff = 100;
     let reported = false;
     const max = this.#o.reconnectMaxMs ?? 2000;
+    const dial = this.#o.dial ?? ((signal: AbortSignal) => dialTls(this.#o, signal));
     while (!this.#stop.signal.aborted) {
-      let conn: FramedConnection | undefined;
+      let conn: ControllerLink | undefined;
       try {
-        conn = await connectChannel(this.#o.controller, {
-          key: this.#o.clusterKey,
-          ...this.#o.channel,
-          signal: this.#stop.signal,
-        });
+        conn = await dial(this.#stop.signal);
       } catch (err) {
         if (!reported) this.#log.event('controller-unreachable', { reason: (err as Error).message });
         reported = true;
@@ -187,10 +213,9 @@ export class ControlAgent {
   }
 
   /** One connection to the controller, until it closes. */
-  async #serve(conn: FramedConnection): Promise<void> {
-    const link = new Link(conn, 'control', `controller ${conn.remote}`);
+  async #serve(link: ControllerLink): Promise<void> {
     this.#link = link;
-    link.start((msg) => this.#onMessage(msg, conn));
+    link.start((msg) => this.#onMessage(msg, link.binding));
     const end = await link.ended; // registration answers the controller's challenge (#onMessage)
     this.#heartbeat?.cancel();
     this.#link = null;
@@ -198,7 +223,7 @@ export class ControlAgent {
     this.#host = null;
   }
 
-  #onMessage(msg: Message, conn: FramedConnection): void {
+  #onMessage(msg: Message, binding: Uint8Array): void {
     if (msg.type !== FrameType.INSTRUCT) return; // PING is answered by the link; STATUS is not for us
     const m = parseAgentInstruct(msg.payload); // a malformed instruction fails the connection (ERROR), we reconnect
     switch (m.type) {
@@ -213,8 +238,7 @@ export class ControlAgent {
           sources: [...this.#sources.keys()],
           sessions: this.#reports(),
         };
-        if (this.#o.identity !== undefined)
-          body.sig = signBody(this.#o.identity, 'register', m.nonce, channelBinding(conn), body);
+        if (this.#o.identity !== undefined) body.sig = signBody(this.#o.identity, 'register', m.nonce, binding, body);
         this.#post(body as unknown as AgentStatus);
         return;
       }
