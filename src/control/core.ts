@@ -1,8 +1,9 @@
 /**
- * What the controller's parts share (see controller.ts for the whole): its options, the sessions it knows
- * (journaled and live), which hosts are being migrated, the journal, the background tasks, and the types of
- * hosts, triggers and live sessions. Each part (hosts.ts, sessions.ts, alerts.ts, operator.ts, recovery.ts)
- * holds one {@link ControlCore}; none of them owns the daemon's life, which stays in controller.ts.
+ * What the controller's parts share (see controller.ts for the whole): its options, its clock, the sessions it
+ * knows (journaled and live), which hosts are being migrated, the journal, the background tasks, and the types
+ * of hosts, triggers and live sessions. Each part (hosts.ts, sessions.ts, alerts.ts, operator.ts, recovery.ts)
+ * holds one {@link ControlCore}; none of them owns the controller's life, which is engine.ts's (journal, start,
+ * stop) and controller.ts's (listener, links, EVE file).
  */
 import { randomBytes } from 'node:crypto';
 import type { PublicIdentity } from '../crypto/identity.js';
@@ -170,7 +171,7 @@ export class ControlCore {
   readonly clock: TimerClock;
   readonly hostsChanged: Wake;
   readonly tasks: Set<Promise<void>> = new Set();
-  /** Set once by Controller.start before anything uses it. */
+  /** Set once by ControlEngine.open before anything uses it. */
   journal!: Journal;
   closing = false;
 
