@@ -1,8 +1,8 @@
 /**
  * A harness for the controller's logic without sockets or real time: a {@link ControlEngine} on a FakeClock,
  * its journal in a temporary directory, and in-memory agent links that record every instruction and answer
- * as a scripted agent would. Nothing here waits on real time: {@link settle} only lets pending I/O (the
- * journal's writes) complete, turn by turn, while the fake clock stands still.
+ * as a scripted agent would. Nothing here decides on real time: {@link settle} only lets pending I/O (the
+ * journal's writes) complete while the fake clock stands still.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -226,16 +226,19 @@ export async function openHarness(
 }
 
 /**
- * Lets pending work finish (journal writes, the continuations they resume) until `f` returns a value; the
- * fake clock does not move. Bounded by turns of the event loop, not by time.
+ * Lets pending work finish (journal writes and syncs, a hook's exit, the continuations they resume) until `f`
+ * returns a value; the fake clock does not move, so no decision of the code under test depends on how long
+ * that takes. The first turns catch what is already queued; after them it polls gently. Real time only bounds a
+ * failure: `what` never happening within `capMs` fails the test.
  */
-export async function settle<T>(f: () => T | undefined | false, what: string, turns = 200_000): Promise<T> {
-  for (let i = 0; i < turns; i++) {
+export async function settle<T>(f: () => T | undefined | false, what: string, capMs = 30_000): Promise<T> {
+  const end = Date.now() + capMs;
+  for (let i = 0; ; i++) {
     const v = f();
     if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setImmediate(r));
+    if (Date.now() > end) throw new Error(`never happened: ${what}`);
+    await new Promise((r) => (i < 1000 ? setImmediate(r) : setTimeout(r, 1)));
   }
-  throw new Error(`never happened: ${what}`);
 }
 
 /** A few event-loop turns: what can happen without the clock moving (beyond I/O) has happened. */
