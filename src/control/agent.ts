@@ -23,8 +23,10 @@
 import type { Identity, PublicIdentity } from '../crypto/identity.js';
 import { parsePublicKey } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
-import type { FramedConnection, HostPort } from '../net/index.js';
+import type { HostPort } from '../net/index.js';
 import { connectChannel, formatHostPort, parseHostList, parseHostPort } from '../net/index.js';
+import type { TimerClock, TimerHandle } from '../pacing/clock.js';
+import { RealClock, repeat } from '../pacing/clock.js';
 import { parsePlan } from '../pacing/plan.js';
 import type { JsonObject, Message } from '../protocol/index.js';
 import { FrameType } from '../protocol/index.js';
@@ -70,6 +72,37 @@ export interface AgentOptions {
   channel?: ChannelTimeouts;
   /** Longest wait between reconnection attempts. Default 2 s. */
   reconnectMaxMs?: number;
+  /** The clock of heartbeats, reservations' time to live and reconnection backoff. Default the real one. */
+  clock?: TimerClock;
+  /** How to reach the controller. Default: a TLS-PSK channel to {@link controller} (tests pass an in-memory link). */
+  dial?: (signal: AbortSignal) => Promise<ControllerLink>;
+}
+
+/** The agent's connection to the controller, as the agent uses it. */
+export interface ControllerLink {
+  /** The controller's address, for logs. */
+  readonly remote: string;
+  /** What the registration's signature is bound to: the TLS session's exporter value (auth.ts). */
+  readonly binding: Uint8Array;
+  /** Delivers each frame; a handler that throws fails the link. */
+  start(onMessage: (msg: Message) => void): void;
+  post(msg: Message): void;
+  close(): Promise<void>;
+  readonly ended: Promise<{ error?: Error }>;
+}
+
+/** The default {@link AgentOptions.dial}: a TLS-PSK channel to the controller. */
+async function dialTls(o: AgentOptions, signal: AbortSignal): Promise<ControllerLink> {
+  const conn = await connectChannel(o.controller, { key: o.clusterKey, ...o.channel, signal });
+  const link = new Link(conn, 'control', `controller ${conn.remote}`);
+  return {
+    remote: conn.remote,
+    binding: channelBinding(conn),
+    start: (h) => link.start(h),
+    post: (m) => link.post(m),
+    close: () => link.close(),
+    ended: link.ended,
+  };
 }
 
 interface AgentSession {
@@ -78,7 +111,7 @@ interface AgentSession {
   state: 'active' | 'done' | 'failed';
   /** The relay or destination daemon has seen the session. */
   opened: boolean;
-  ttl?: NodeJS.Timeout;
+  ttl?: TimerHandle;
   dest?: DestinationDaemon;
   abort?: AbortController;
   outcome?: SessionOutcome;
@@ -101,14 +134,16 @@ export class ControlAgent {
   readonly #sources: Map<string, SourceSpec>;
   readonly #sessions = new Map<string, AgentSession>();
   readonly #stop = new AbortController();
-  #link: Link | null = null;
+  readonly #clock: TimerClock;
+  #link: ControllerLink | null = null;
   #host: string | null = null;
   #refusal: string | null = null;
-  #heartbeat: NodeJS.Timeout | undefined;
+  #heartbeat: TimerHandle | undefined;
   #loop: Promise<void> = Promise.resolve();
 
   private constructor(o: AgentOptions) {
     this.#o = o;
+    this.#clock = o.clock ?? new RealClock({ spinMs: 0 });
     this.#log = (o.log ?? silentLogger).with({ controller: formatHostPort(o.controller) });
     this.#sources = new Map((o.sources ?? []).map((s) => [s.name, s]));
     if (this.#sources.size !== (o.sources ?? []).length)
@@ -143,10 +178,10 @@ export class ControlAgent {
   /** Disconnects, aborts a running source, closes destination daemons. */
   async close(): Promise<void> {
     this.#stop.abort();
-    clearInterval(this.#heartbeat);
+    this.#heartbeat?.cancel();
     for (const s of this.#sessions.values()) {
       s.abort?.abort();
-      clearTimeout(s.ttl);
+      s.ttl?.cancel();
     }
     await Promise.all([...this.#sessions.values()].map((s) => s.dest?.close()));
     await this.#link?.close();
@@ -157,14 +192,11 @@ export class ControlAgent {
     let backoff = 100;
     let reported = false;
     const max = this.#o.reconnectMaxMs ?? 2000;
+    const dial = this.#o.dial ?? ((signal: AbortSignal) => dialTls(this.#o, signal));
     while (!this.#stop.signal.aborted) {
-      let conn: FramedConnection | undefined;
+      let conn: ControllerLink | undefined;
       try {
-        conn = await connectChannel(this.#o.controller, {
-          key: this.#o.clusterKey,
-          ...this.#o.channel,
-          signal: this.#stop.signal,
-        });
+        conn = await dial(this.#stop.signal);
       } catch (err) {
         if (!reported) this.#log.event('controller-unreachable', { reason: (err as Error).message });
         reported = true;
@@ -175,24 +207,23 @@ export class ControlAgent {
         await this.#serve(conn);
       }
       if (this.#stop.signal.aborted) return;
-      await sleep(backoff, this.#stop.signal);
+      await this.#clock.sleep(backoff, this.#stop.signal).catch(() => {}); // aborted: the loop ends
       backoff = Math.min(max, backoff * 2);
     }
   }
 
   /** One connection to the controller, until it closes. */
-  async #serve(conn: FramedConnection): Promise<void> {
-    const link = new Link(conn, 'control', `controller ${conn.remote}`);
+  async #serve(link: ControllerLink): Promise<void> {
     this.#link = link;
-    link.start((msg) => this.#onMessage(msg, conn));
+    link.start((msg) => this.#onMessage(msg, link.binding));
     const end = await link.ended; // registration answers the controller's challenge (#onMessage)
-    clearInterval(this.#heartbeat);
+    this.#heartbeat?.cancel();
     this.#link = null;
     if (this.#host !== null) this.#log.event('controller-lost', { host: this.#host, reason: end.error?.message });
     this.#host = null;
   }
 
-  #onMessage(msg: Message, conn: FramedConnection): void {
+  #onMessage(msg: Message, binding: Uint8Array): void {
     if (msg.type !== FrameType.INSTRUCT) return; // PING is answered by the link; STATUS is not for us
     const m = parseAgentInstruct(msg.payload); // a malformed instruction fails the connection (ERROR), we reconnect
     switch (m.type) {
@@ -207,8 +238,7 @@ export class ControlAgent {
           sources: [...this.#sources.keys()],
           sessions: this.#reports(),
         };
-        if (this.#o.identity !== undefined)
-          body.sig = signBody(this.#o.identity, 'register', m.nonce, channelBinding(conn), body);
+        if (this.#o.identity !== undefined) body.sig = signBody(this.#o.identity, 'register', m.nonce, binding, body);
         this.#post(body as unknown as AgentStatus);
         return;
       }
@@ -216,10 +246,9 @@ export class ControlAgent {
         this.#host = m.host;
         this.#refusal = null;
         this.#log.event('registered', { host: m.host });
-        clearInterval(this.#heartbeat);
-        this.#heartbeat = setInterval(
-          () => this.#post({ type: 'heartbeat', active: this.active.slice(0, MAX_REPORTS) }),
-          m.heartbeatMs,
+        this.#heartbeat?.cancel();
+        this.#heartbeat = repeat(this.#clock, m.heartbeatMs, () =>
+          this.#post({ type: 'heartbeat', active: this.active.slice(0, MAX_REPORTS) }),
         );
         return;
       case 'refused':
@@ -253,9 +282,9 @@ export class ControlAgent {
       opened: false,
     };
     this.#remember(s);
-    s.ttl = setTimeout(() => {
+    s.ttl = this.#clock.timer(m.ttlMs, () => {
       if (!s.opened) this.#release(s, 'failed', 'the session never arrived');
-    }, m.ttlMs);
+    });
     if (m.type === 'relay') {
       this.#post({ type: 'ack', session: m.session });
       return;
@@ -403,7 +432,7 @@ export class ControlAgent {
     if (s.state !== 'active') return;
     s.state = state;
     if (error !== undefined) s.error = error;
-    clearTimeout(s.ttl);
+    s.ttl?.cancel();
     if (s.dest !== undefined) void s.dest.close();
     this.#log.event('released', { session: s.id.slice(0, 16), role: s.role, state, reason: error });
     this.#post({ type: 'released', session: s.id });
@@ -431,16 +460,4 @@ export class ControlAgent {
   #post(m: AgentStatus): void {
     this.#link?.post({ type: FrameType.STATUS, payload: m as unknown as JsonObject });
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -35,6 +35,7 @@ export class AlertHandler {
     this.#triage = new AlertTriage(core.o.inventory, {
       maxSeverity: core.o.maxSeverity ?? 2,
       cooldownMs: core.o.cooldownMs ?? 300_000,
+      now: () => core.clock.now(),
     });
   }
 
@@ -90,7 +91,7 @@ export class AlertHandler {
         };
         c.task(
           this.#runner
-            .record(t, t.id, 1, null, Date.now())
+            .record(t, t.id, 1, null, c.clock.wallNow())
             .then((st) => this.#runner.conclude(st, t, { ok: false, error, retryable: false })),
         );
       }

@@ -22,10 +22,12 @@
  * Restart: see journal.ts. Sessions whose source was already instructed are resolved by asking the
  * source's agent, which reports its sessions when it registers again (agents reconnect on their own).
  *
- * This file is the composition root: it opens the journal, listens, follows EVE and routes each connection.
- * The parts: core.ts (shared state and types), hosts.ts (host registry: agents, registration bound to the
- * inventory keys, availability), operator.ts (the operator API: status, migrate, reinstate), alerts.ts (EVE
- * triage: alerts to triggers), sessions.ts (session runner: steps 1-5, hooks, retry), recovery.ts (restart).
+ * This file is the network adapter: it listens, follows the EVE file and routes each connection. The logic
+ * is engine.ts ({@link ControlEngine}: no sockets, every time and timer on the injected `clock`), over the
+ * parts: core.ts (shared state and types), hosts.ts (host registry: agents, registration bound to the
+ * inventory keys, availability), alerts.ts (EVE triage: alerts to triggers), sessions.ts (session runner:
+ * steps 1-5, hooks, retry), recovery.ts (restart); operator.ts (the operator API: status, migrate,
+ * reinstate) answers on the operator's link.
  */
 import { smigError } from '../errors.js';
 import type { ChannelListener, FramedConnection, HostPort } from '../net/index.js';
@@ -34,19 +36,15 @@ import type { Message } from '../protocol/index.js';
 import { FrameType } from '../protocol/index.js';
 import { Link } from '../roles/link.js';
 import { logRejected } from '../roles/log.js';
-import { AlertHandler } from './alerts.js';
 import { channelBinding, newChallenge } from './auth.js';
-import type { ControllerOptions, HostState } from './core.js';
-import { ControlCore } from './core.js';
+import type { AgentLink, ControllerOptions } from './core.js';
+import type { AgentConnection } from './engine.js';
+import { ControlEngine } from './engine.js';
 import { EveFollower } from './eve.js';
 import type { ConnectionAuth } from './hosts.js';
-import { HostRegistry } from './hosts.js';
-import { Journal } from './journal.js';
 import type { ControllerStatus } from './operator.js';
 import { OperatorApi } from './operator.js';
-import { recoverSessions } from './recovery.js';
-import { SessionRunner } from './sessions.js';
-import { parseAgentStatus, parseOperatorRequest } from './wire.js';
+import { parseOperatorRequest } from './wire.js';
 
 export type { ControllerOptions } from './core.js';
 export { MAX_TIMER_MS } from './core.js';
@@ -59,23 +57,16 @@ export type { ControllerStatus, HostStatus, SessionStatus } from './operator.js'
  * ... await c.close();
  */
 export class Controller {
-  readonly #c: ControlCore;
-  readonly #hosts: HostRegistry;
-  readonly #runner: SessionRunner;
+  readonly #e: ControlEngine;
   readonly #operator: OperatorApi;
   #listener: ChannelListener | undefined;
   #eve: EveFollower | undefined;
-  #alerts: AlertHandler | undefined;
-  #sweep: NodeJS.Timeout | undefined;
 
-  private constructor(o: ControllerOptions) {
-    this.#c = new ControlCore(o);
-    this.#hosts = new HostRegistry(this.#c);
-    this.#runner = new SessionRunner(this.#c, this.#hosts);
-    this.#operator = new OperatorApi(this.#c, this.#hosts, this.#runner, {
+  private constructor(e: ControlEngine) {
+    this.#e = e;
+    this.#operator = new OperatorApi(e.core, e.hosts, e.runner, {
       listen: () => this.address,
-      eve: () =>
-        this.#eve === undefined ? null : { path: this.#eve.path, ...this.#eve.stats, ...this.#alerts!.counts },
+      eve: () => (this.#eve === undefined ? null : { path: this.#eve.path, ...this.#eve.stats, ...e.alerts.counts }),
     });
   }
 
@@ -84,40 +75,9 @@ export class Controller {
    * @throws SmigError SMIG_ERR_FILE (journal), SMIG_ERR_CONNECTION (listen address), SMIG_ERR_USAGE (counts)
    */
   static async start(o: ControllerOptions): Promise<Controller> {
-    const c = new Controller(o);
-    const core = c.#c;
-    const keyless = o.inventory.hosts.filter((h) => h.key === null).map((h) => h.name);
-    const operators = o.operatorKeys ?? [];
-    if (!o.insecureNoIdentities) {
-      if (keyless.length > 0) {
-        const list =
-          keyless.length > 5 ? `${keyless.slice(0, 5).join(', ')} and ${keyless.length - 5} more` : keyless.join(', ');
-        throw smigError(
-          'SMIG_ERR_CONFIG',
-          `inventory: no key for ${list} (give each host its public identity: key: FILE.pub; or run with --insecure-no-identities)`,
-        );
-      }
-      if (operators.length === 0)
-        throw smigError(
-          'SMIG_ERR_USAGE',
-          "--operator-key FILE.pub is required (the operator's public identity; or run with --insecure-no-identities)",
-        );
-    } else {
-      core.log.event('insecure', {
-        reason:
-          'running with --insecure-no-identities: any holder of the cluster key may register as a host without a key' +
-          (operators.length === 0 ? ' and give operator orders' : ''),
-        keyless: keyless.join(',') || undefined,
-      });
-    }
-    const { journal, state, warnings } = await Journal.open(o.journal);
-    core.journal = journal;
-    for (const w of warnings) core.log.event('journal-warning', { reason: w });
-    for (const name of state.honeypots) {
-      const h = c.#hosts.get(name);
-      if (h !== undefined) h.honeypot = true;
-    }
-    for (const s of state.sessions.values()) core.sessions.set(s.id, s);
+    const e = await ControlEngine.open(o);
+    const c = new Controller(e);
+    const core = e.core;
     try {
       c.#listener = await listenChannel(o.listen, {
         key: o.clusterKey,
@@ -127,23 +87,20 @@ export class Controller {
         onRejected: logRejected(core.log),
       });
     } catch (err) {
-      await journal.close();
+      await core.journal.close();
       throw err;
     }
-    recoverSessions(core, c.#hosts, c.#runner);
+    e.start();
     if (o.eve !== undefined) {
-      const alerts = new AlertHandler(core, c.#hosts, c.#runner);
-      c.#alerts = alerts;
       c.#eve = new EveFollower(o.eve, {
         pollMs: o.evePollMs,
+        clock: core.clock,
         fromStart: o.eveFromStart,
-        onAlert: (a, line) => alerts.onAlert(a, line),
+        onAlert: (a, line) => e.alerts.onAlert(a, line),
         onWarning: (w) => core.log.event('eve-warning', { kind: w.kind, reason: w.message }),
       });
       await c.#eve.start();
     }
-    c.#sweep = setInterval(() => core.hostsChanged.notify(), core.heartbeatMs); // silence makes hosts unavailable
-    c.#sweep.unref?.();
     return c;
   }
 
@@ -154,19 +111,11 @@ export class Controller {
 
   /** Stops: EVE, the listener (agents reconnect to the next controller), waits for running hooks; sessions stay in the journal. */
   async close(): Promise<void> {
-    const core = this.#c;
-    if (core.closing) return;
-    core.closing = true;
-    clearInterval(this.#sweep);
+    if (!this.#e.stopping()) return;
     await this.#eve?.close();
-    for (const l of core.live.values()) {
-      clearTimeout(l.graceTimer);
-      l.end({ ok: false, error: 'the controller is stopping', retryable: false }); // not journaled: the next start resolves it
-    }
+    this.#e.endLive();
     await this.#listener?.close();
-    core.hostsChanged.notify();
-    await Promise.race([Promise.allSettled([...core.tasks]), new Promise((r) => setTimeout(r, 10_000).unref?.())]);
-    await core.journal.close();
+    await this.#e.drain();
   }
 
   /** What `smig control status` shows. */
@@ -176,13 +125,14 @@ export class Controller {
 
   /** Routes a connection: an agent (its first frame a STATUS `register`) or an operator (an INSTRUCT request). */
   #accept(conn: FramedConnection): void {
-    if (this.#c.closing) {
+    if (this.#e.core.closing) {
       conn.destroy();
       return;
     }
     const link = new Link(conn, 'control', `peer ${conn.remote}`);
+    const peer: AgentLink = { remote: conn.remote, post: (m) => link.post(m), close: () => link.close() };
     let kind: 'agent' | 'operator' | null = null;
-    let host: HostState | null = null;
+    let agent: AgentConnection | null = null;
     // one fresh challenge per connection: a signature is good for this connection and this TLS session only
     const auth: ConnectionAuth = { challenge: newChallenge(), binding: channelBinding(conn) };
     link.start((msg: Message) => {
@@ -191,14 +141,8 @@ export class Controller {
       if (kind === 'agent') {
         if (msg.type !== FrameType.STATUS)
           throw smigError('SMIG_ERR_PROTOCOL_STATE', 'control link: INSTRUCT from an agent');
-        const m = parseAgentStatus(msg.payload);
-        if (host === null) {
-          if (m.type !== 'register')
-            throw smigError('SMIG_ERR_PROTOCOL_STATE', `control link: STATUS ${m.type} before register`);
-          host = this.#hosts.register(link, m, msg.payload, auth);
-          return;
-        }
-        this.#hosts.fromAgent(host, m);
+        agent ??= this.#e.agent(peer, auth);
+        agent.status(msg.payload);
         return;
       }
       if (msg.type !== FrameType.INSTRUCT)
@@ -213,8 +157,6 @@ export class Controller {
       this.#operator.serve(link, r);
     });
     link.post({ type: FrameType.INSTRUCT, payload: { type: 'challenge', nonce: auth.challenge } });
-    void link.ended.then((end) => {
-      if (host !== null && host.link === link) this.#hosts.agentLost(host, end.error?.message ?? 'disconnected');
-    });
+    void link.ended.then((end) => agent?.ended(end.error?.message ?? 'disconnected'));
   }
 }

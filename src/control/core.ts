@@ -1,17 +1,19 @@
 /**
- * What the controller's parts share (see controller.ts for the whole): its options, the sessions it knows
- * (journaled and live), which hosts are being migrated, the journal, the background tasks, and the types of
- * hosts, triggers and live sessions. Each part (hosts.ts, sessions.ts, alerts.ts, operator.ts, recovery.ts)
- * holds one {@link ControlCore}; none of them owns the daemon's life, which stays in controller.ts.
+ * What the controller's parts share (see controller.ts for the whole): its options, its clock, the sessions it
+ * knows (journaled and live), which hosts are being migrated, the journal, the background tasks, and the types
+ * of hosts, triggers and live sessions. Each part (hosts.ts, sessions.ts, alerts.ts, operator.ts, recovery.ts)
+ * holds one {@link ControlCore}; none of them owns the controller's life, which is engine.ts's (journal, start,
+ * stop) and controller.ts's (listener, links, EVE file).
  */
 import { randomBytes } from 'node:crypto';
 import type { PublicIdentity } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
 import type { HostPort, ListenerLimits } from '../net/index.js';
+import type { TimerClock, TimerHandle } from '../pacing/clock.js';
+import { RealClock } from '../pacing/clock.js';
 import type { PacingPlan } from '../pacing/plan.js';
-import type { JsonObject } from '../protocol/index.js';
+import type { JsonObject, Message } from '../protocol/index.js';
 import { FrameType } from '../protocol/index.js';
-import type { Link } from '../roles/link.js';
 import type { Logger } from '../roles/log.js';
 import { silentLogger } from '../roles/log.js';
 import type { ChannelTimeouts } from '../roles/source.js';
@@ -72,15 +74,32 @@ export interface ControllerOptions {
   channel?: ChannelTimeouts;
   /** Caps of the listener (connections, handshakes, per address, opening frame); defaults of src/net. */
   limits?: ListenerLimits;
+  /**
+   * Every time the controller reads and every timer it sets (heartbeat silence, host wait, deadlines, grace
+   * periods, hook limits, EVE polling, journal timestamps). Default: the real clock; tests pass a FakeClock.
+   */
+  clock?: TimerClock;
 }
 
 /** Longest duration a controller option may have (node timers: 2^31 − 1 ms ≈ 24.8 days). */
 export const MAX_TIMER_MS: number = 20 * 24 * 3600_000;
 
+/**
+ * What the controller's logic needs of an agent's connection: send it a frame, close it, name its peer. In the
+ * daemon a TLS link (controller.ts); in tests an in-memory recorder, so the logic runs without sockets.
+ */
+export interface AgentLink {
+  /** The peer's address, for logs. */
+  readonly remote: string;
+  post(m: Message): void;
+  close(): Promise<void> | void;
+}
+
 /** A host of the inventory and what its agent last said. */
 export interface HostState {
   inv: InventoryHost;
-  link: Link | null;
+  link: AgentLink | null;
+  /** When its agent was last heard, on the monotonic clock (`clock.now()`). */
   lastSeen: number | null;
   out: boolean;
   sources: string[];
@@ -113,18 +132,23 @@ export interface Live {
   ended: Promise<Ending>;
   /** Waiters for acks keyed by host name. */
   acks: Map<string, { resolve: (m: AgentStatus) => void }>;
-  graceTimer?: NodeJS.Timeout;
+  graceTimer?: TimerHandle;
 }
 
 /** Wakes whoever waits for the hosts to change (an agent came, went, or released a session). */
 export class Wake {
+  readonly #clock: TimerClock;
   #waiters: (() => void)[] = [];
+  constructor(clock: TimerClock) {
+    this.#clock = clock;
+  }
+  /** Resolves at the next {@link notify}, or after `ms`. */
   wait(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
+      const t = this.#clock.timer(ms, done);
       const self = this;
       function done(): void {
-        clearTimeout(t);
+        t.cancel();
         self.#waiters = self.#waiters.filter((w) => w !== done);
         resolve();
       }
@@ -144,9 +168,10 @@ export class ControlCore {
   readonly sessions: Map<string, SessionState> = new Map();
   readonly live: Map<string, Live> = new Map();
   readonly migrating: Map<string, Trigger> = new Map();
-  readonly hostsChanged: Wake = new Wake();
+  readonly clock: TimerClock;
+  readonly hostsChanged: Wake;
   readonly tasks: Set<Promise<void>> = new Set();
-  /** Set once by Controller.start before anything uses it. */
+  /** Set once by ControlEngine.open before anything uses it. */
   journal!: Journal;
   closing = false;
 
@@ -167,6 +192,8 @@ export class ControlCore {
         throw smigError('SMIG_ERR_USAGE', `${what}: ${v} ms is not from 1 ms to 20 days`);
     }
     this.o = o;
+    this.clock = o.clock ?? new RealClock();
+    this.hostsChanged = new Wake(this.clock);
     this.log = o.log ?? silentLogger;
     this.counts = checkCounts(o.counts ?? { ...DEFAULT_COUNTS });
   }
@@ -198,7 +225,7 @@ export class ControlCore {
 }
 
 /** Sends an instruction to an agent. */
-export function instruct(link: Link, m: AgentInstruct): void {
+export function instruct(link: AgentLink, m: AgentInstruct): void {
   link.post({ type: FrameType.INSTRUCT, payload: m as unknown as JsonObject });
 }
 

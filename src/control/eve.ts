@@ -17,6 +17,8 @@
 
 import type { FileHandle } from 'node:fs/promises';
 import { open, stat } from 'node:fs/promises';
+import type { TimerClock, TimerHandle } from '../pacing/clock.js';
+import { RealClock } from '../pacing/clock.js';
 import type { Inventory, InventoryHost } from './inventory.js';
 import { canonicalIp } from './inventory.js';
 import { DEFAULT_MAX_LINE_BYTES, LineSplitter } from './lines.js';
@@ -121,6 +123,8 @@ export interface EveFollowerOptions {
   maxLineBytes?: number;
   /** Read the file from its start instead of its end (tests, replaying a capture's log). */
   fromStart?: boolean;
+  /** The poll timer's clock. Default the real one. */
+  clock?: TimerClock;
 }
 
 const READ_CHUNK = 64 * 1024;
@@ -153,13 +157,15 @@ export class EveFollower {
   #missingReported = false;
   /** The line begun before the offset we started at: its rest is no line of ours. */
   #skipLine = -1;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: TimerHandle | undefined;
+  readonly #clock: TimerClock;
   #polling: Promise<void> = Promise.resolve();
   #closed = false;
 
   constructor(path: string, o: EveFollowerOptions) {
     this.path = path;
     this.#o = o;
+    this.#clock = o.clock ?? new RealClock();
     this.#splitter = new LineSplitter(
       {
         line: (text, n) => this.#onLine(text, n),
@@ -207,7 +213,7 @@ export class EveFollower {
   /** Stops polling and closes the file. */
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
     await this.#polling;
     await this.#fh?.close().catch(() => {});
     this.#fh = null;
@@ -215,8 +221,7 @@ export class EveFollower {
 
   #schedule(): void {
     if (this.#closed) return;
-    this.#timer = setTimeout(() => void this.poll().then(() => this.#schedule()), this.#o.pollMs ?? 250);
-    this.#timer.unref?.();
+    this.#timer = this.#clock.timer(this.#o.pollMs ?? 250, () => void this.poll().then(() => this.#schedule())).unref();
   }
 
   async #pollOnce(): Promise<void> {
@@ -331,7 +336,7 @@ export interface TriageOptions {
   maxSeverity: number;
   /** After a host is flagged, its alerts are ignored for this long. */
   cooldownMs: number;
-  /** Test hook: the clock (ms). */
+  /** The clock (ms) the cool-down is measured on; default Date.now (the controller passes its own). */
   now?: () => number;
 }
 

@@ -39,6 +39,8 @@
 import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { smigError } from '../errors.js';
+import type { TimerClock, TimerHandle } from '../pacing/clock.js';
+import { RealClock } from '../pacing/clock.js';
 import type { InventoryHost } from './inventory.js';
 import type { SessionOutcome, TriggerReason } from './journal.js';
 import type { HostPlan } from './selection.js';
@@ -188,11 +190,14 @@ export interface RunHookOptions {
   maxOutputLines?: number;
   /** Grace between SIGTERM and SIGKILL at the time limit. Default 5 s. */
   killGraceMs?: number;
+  /** The clock of the time limit, the kill grace and the duration reported. Default the real one. */
+  clock?: TimerClock;
 }
 
 /** Runs one hook command to its end; never rejects. */
 export function runHook(spec: HookSpec, index: number, o: RunHookOptions): Promise<HookResult> {
-  const start = performance.now();
+  const clock = o.clock ?? new RealClock();
+  const start = clock.now();
   return new Promise((resolve) => {
     let child: ReturnType<typeof spawn>;
     try {
@@ -246,15 +251,15 @@ export function runHook(spec: HookSpec, index: number, o: RunHookOptions): Promi
         // already gone
       }
     };
-    let killTimer: NodeJS.Timeout | undefined;
-    const timer = setTimeout(() => {
+    let killTimer: TimerHandle | undefined;
+    const timer = clock.timer(o.timeoutMs, () => {
       timedOut = true;
       group('SIGTERM');
-      killTimer = setTimeout(() => group('SIGKILL'), o.killGraceMs ?? 5000);
-    }, o.timeoutMs);
+      killTimer = clock.timer(o.killGraceMs ?? 5000, () => group('SIGKILL'));
+    });
     const finish = (status: number, why: string | null): void => {
-      clearTimeout(timer);
-      clearTimeout(killTimer);
+      timer.cancel();
+      killTimer?.cancel();
       const error = status === 0 ? null : timedOut ? `timed out after ${o.timeoutMs} ms (status ${status})` : why;
       resolve({
         event: spec.event,
@@ -263,7 +268,7 @@ export function runHook(spec: HookSpec, index: number, o: RunHookOptions): Promi
         status,
         timedOut,
         error,
-        ms: Math.round(performance.now() - start),
+        ms: Math.round(clock.now() - start),
       });
     };
     child.on('error', (err: NodeJS.ErrnoException) => finish(127, `cannot start /bin/sh: ${err.code ?? err.message}`));

@@ -6,9 +6,8 @@
 import type { HostPort } from '../net/index.js';
 import { parseHostPort } from '../net/index.js';
 import type { JsonObject } from '../protocol/index.js';
-import type { Link } from '../roles/link.js';
 import { checkSignature } from './auth.js';
-import type { ControlCore, HostState, Live } from './core.js';
+import type { AgentLink, ControlCore, HostState, Live } from './core.js';
 import { instruct } from './core.js';
 import type { Candidate } from './selection.js';
 import type { AgentReport, AgentStatus } from './wire.js';
@@ -52,14 +51,14 @@ export class HostRegistry {
 
   /** An agent's `register`: the host it is (checked against the inventory and its key), or null when refused (the link closes). */
   register(
-    link: Link,
+    link: AgentLink,
     m: Extract<AgentStatus, { type: 'register' }>,
     payload: JsonObject,
     auth: ConnectionAuth,
   ): HostState | null {
     const log = this.#c.log;
     const refuse = (error: string): null => {
-      log.event('agent-refused', { remote: link.conn.remote, reason: error });
+      log.event('agent-refused', { remote: link.remote, reason: error });
       instruct(link, { type: 'refused', error });
       void link.close();
       return null;
@@ -80,7 +79,7 @@ export class HostRegistry {
         );
       }
     } else {
-      const remote = link.conn.remote.replace(/^\[?(.*?)\]?:\d+$/, '$1');
+      const remote = link.remote.replace(/^\[?(.*?)\]?:\d+$/, '$1');
       h = [...this.#hosts.values()].find(
         (x) =>
           x.inv.address.port === listen.port &&
@@ -101,20 +100,20 @@ export class HostRegistry {
     } else {
       log.event('agent-unauthenticated', {
         host: h.inv.name,
-        remote: link.conn.remote,
+        remote: link.remote,
         reason: 'no key in the inventory (--insecure-no-identities)',
       });
     }
     if (h.link !== null && h.link !== link) void h.link.close(); // it reconnected before we noticed the old link drop
     h.link = link;
-    h.lastSeen = Date.now();
+    h.lastSeen = this.#c.clock.now();
     h.out = m.out;
     h.sources = m.sources;
     // what the agent says it is busy with is the truth now (it got no instruction we do not know of)
     h.busy = new Map(m.sessions.filter((r) => r.state === 'active').map((r) => [r.session, r.role]));
     log.event('agent-registered', {
       host: h.inv.name,
-      remote: link.conn.remote,
+      remote: link.remote,
       out: m.out,
       sources: m.sources.join(','),
       busy: h.busy.size,
@@ -141,7 +140,7 @@ export class HostRegistry {
 
   /** A registered agent's STATUS after its `register`. */
   fromAgent(h: HostState, m: AgentStatus): void {
-    h.lastSeen = Date.now();
+    h.lastSeen = this.#c.clock.now();
     switch (m.type) {
       case 'heartbeat':
       case 'register':
@@ -175,7 +174,7 @@ export class HostRegistry {
   #sourceReport(h: HostState, r: AgentReport): void {
     const live = this.#c.live.get(r.session);
     if (live === undefined || live.st.source.host !== h.inv.name) return;
-    clearTimeout(live.graceTimer);
+    live.graceTimer?.cancel();
     if (r.state === 'active') {
       this.#c.log.event('session-adopted', { session: r.session.slice(0, 16), host: h.inv.name });
     } else if (r.state === 'done' && r.outcome !== undefined) live.end({ ok: true, outcome: r.outcome });
@@ -201,34 +200,44 @@ export class HostRegistry {
   /** The source's agent is gone: the session fails unless it comes back (and still runs it) in time. */
   graceForSource(live: Live, why: string): void {
     const ms = this.#c.recoverMs;
-    clearTimeout(live.graceTimer);
-    live.graceTimer = setTimeout(
-      () => live.end({ ok: false, error: `${why}; it did not come back within ${ms} ms`, retryable: false }),
-      ms,
+    live.graceTimer?.cancel();
+    live.graceTimer = this.#c.clock.timer(ms, () =>
+      live.end({ ok: false, error: `${why}; it did not come back within ${ms} ms`, retryable: false }),
     );
   }
 
   /** Waits until a host's agent is connected, at most `ms`. */
   async waitForAgent(h: HostState, ms: number): Promise<void> {
-    const until = Date.now() + ms;
-    while (h.link === null && !this.#c.closing && Date.now() < until)
-      await this.#c.hostsChanged.wait(until - Date.now());
+    const clock = this.#c.clock;
+    const until = clock.now() + ms;
+    while (h.link === null && !this.#c.closing && clock.now() < until)
+      await this.#c.hostsChanged.wait(until - clock.now());
   }
 
+  /** How a host looks at `now` (monotonic clock); see {@link hostCondition}. */
   condition(h: HostState, now: number): HostCondition {
-    if (h.honeypot) return 'honeypot';
-    if (h.link === null) return 'offline';
-    if (h.lastSeen === null || now - h.lastSeen > 3 * this.#c.heartbeatMs) return 'silent';
-    return h.busy.size > 0 ? 'busy' : 'available';
+    return hostCondition(h, now, this.#c.heartbeatMs);
   }
 
   /** The hosts a session may choose now: available and not being migrated. */
   candidates(): Candidate[] {
-    const now = Date.now();
+    const now = this.#c.clock.now();
     return [...this.#hosts.values()]
       .filter((h) => this.condition(h, now) === 'available' && !this.#c.migrating.has(h.inv.name))
       .map((h) => ({ name: h.inv.name, roles: h.inv.roles, canReceive: h.out }));
   }
+}
+
+/**
+ * A host's condition at `now`: a honeypot stays one; without an agent it is offline; an agent silent for more
+ * than 3 heartbeat intervals is silent (not chosen, though still connected); otherwise busy while it holds a
+ * session, else available.
+ */
+export function hostCondition(h: HostState, now: number, heartbeatMs: number): HostCondition {
+  if (h.honeypot) return 'honeypot';
+  if (h.link === null) return 'offline';
+  if (h.lastSeen === null || now - h.lastSeen > 3 * heartbeatMs) return 'silent';
+  return h.busy.size > 0 ? 'busy' : 'available';
 }
 
 function parseListen(text: string): HostPort {

@@ -273,17 +273,20 @@ export class Journal {
   readonly path: string;
   readonly #fh: FileHandle;
   readonly #lock: string;
+  readonly #now: () => number;
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
 
-  private constructor(path: string, fh: FileHandle, lock: string) {
+  private constructor(path: string, fh: FileHandle, lock: string, now: () => number) {
     this.path = path;
     this.#fh = fh;
     this.#lock = lock;
+    this.#now = now;
   }
 
   /**
-   * Locks, reads, replays and compacts the journal at `path` (created when missing).
+   * Locks, reads, replays and compacts the journal at `path` (created when missing). `now` is the wall clock
+   * (ms since the epoch) that stamps every record.
    * @throws SmigError SMIG_ERR_FILE when it cannot be read or written, or another controller holds it
    */
   static async open(
@@ -314,7 +317,7 @@ export class Journal {
       const fh = await open(path, fsConstants.O_WRONLY | fsConstants.O_APPEND).catch((err: unknown) => {
         throw fileError(path, err);
       });
-      return { journal: new Journal(path, fh, lock), state, warnings };
+      return { journal: new Journal(path, fh, lock, now), state, warnings };
     } catch (err) {
       await unlink(lock).catch(() => {});
       throw err;
@@ -325,7 +328,7 @@ export class Journal {
    * Appends a record and makes it durable (fdatasync) before resolving. Appends are serialized.
    * @throws SmigError SMIG_ERR_FILE when the write fails (the controller cannot keep its promises then)
    */
-  append(rec: NewRecord, now: () => number = Date.now): Promise<void> {
+  append(rec: NewRecord, now: () => number = this.#now): Promise<void> {
     const line = `${JSON.stringify({ ...rec, t: now() })}\n`;
     const p = this.#queue.then(async () => {
       if (this.#closed) throw smigError('SMIG_ERR_FILE', `journal ${this.path}: closed`);

@@ -6,6 +6,7 @@
  */
 import type { HostPort } from '../net/index.js';
 import { formatHostPort } from '../net/index.js';
+import { repeat } from '../pacing/clock.js';
 import type { JsonObject } from '../protocol/index.js';
 import { FrameType } from '../protocol/index.js';
 import type { Link } from '../roles/link.js';
@@ -89,7 +90,7 @@ export class OperatorApi {
 
   /** What `smig control status` shows. */
   status(): ControllerStatus {
-    const now = Date.now();
+    const now = this.#c.clock.now();
     const hosts = this.#hosts.all().map(
       (h): HostStatus => ({
         name: h.inv.name,
@@ -215,11 +216,11 @@ export class OperatorApi {
           void link.close();
           return;
         }
-        const keepalive = setInterval(() => link.post({ type: FrameType.PING, seq: 0 }), 15_000);
+        const keepalive = repeat(c.clock, 15_000, () => link.post({ type: FrameType.PING, seq: 0 }));
         const listener = (m: JsonObject): void => {
           reply(m);
           if (m.type === 'finished') {
-            clearInterval(keepalive);
+            keepalive.cancel();
             t.listeners.delete(listener);
             void link.close();
           }
@@ -227,7 +228,7 @@ export class OperatorApi {
         t.listeners.add(listener);
         reply({ type: 'accepted', trigger: t.id });
         void link.ended.then(() => {
-          clearInterval(keepalive);
+          keepalive.cancel();
           t.listeners.delete(listener);
         });
       }

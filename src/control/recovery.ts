@@ -60,15 +60,15 @@ export function recoverSessions(core: ControlCore, hosts: HostRegistry, runner: 
     core.log.event('session-recovered', { session: st.id.slice(0, 16), state: st.state, step: 'asking the source' });
     const live = runner.newLive(st, t);
     hosts.graceForSource(live, "the source's agent has not reported since the controller restarted");
-    const left = st.deadline - Date.now();
-    const dl = setTimeout(
-      () => live.end({ ok: false, error: 'the deadline passed', retryable: true }),
-      Math.max(0, left),
+    // the deadline is wall-clock time in the journal: it kept running while the controller was down
+    const left = st.deadline - core.clock.wallNow();
+    const dl = core.clock.timer(Math.max(0, left), () =>
+      live.end({ ok: false, error: 'the deadline passed', retryable: true }),
     );
     core.task(
       live.ended.then(async (e) => {
-        clearTimeout(dl);
-        clearTimeout(live.graceTimer);
+        dl.cancel();
+        live.graceTimer?.cancel();
         core.live.delete(st.id);
         if (!core.closing) await finishRecovered(core, hosts, runner, st, t, e);
       }),

@@ -7,6 +7,7 @@
 import { encodePublicKey } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
 import { formatHostPort } from '../net/index.js';
+import type { TimerHandle } from '../pacing/clock.js';
 import { stringifyPlan } from '../pacing/plan.js';
 import type { JsonObject } from '../protocol/index.js';
 import type { ControlCore, Ending, HostState, Live, Trigger } from './core.js';
@@ -75,7 +76,8 @@ export class SessionRunner {
       for (; !c.closing; attempt++) {
         const plan = await this.#waitForPlan(t);
         if (c.closing) return;
-        const deadline = Date.now() + (c.o.deadlineMs ?? 3_600_000);
+        // wall-clock time: it is journaled and keeps running across a restart
+        const deadline = c.clock.wallNow() + (c.o.deadlineMs ?? 3_600_000);
         const st = await this.record(t, id, attempt, plan.plan, deadline);
         if (plan.plan === null) {
           await this.conclude(st, t, { ok: false, error: plan.error, retryable: false });
@@ -95,7 +97,8 @@ export class SessionRunner {
   /** Selects hosts, waiting up to hostWaitMs for enough to be available. */
   async #waitForPlan(t: Trigger): Promise<{ plan: HostPlan; error?: undefined } | { plan: null; error: string }> {
     const c = this.#c;
-    const until = Date.now() + (c.o.hostWaitMs ?? 30_000);
+    const clock = c.clock;
+    const until = clock.now() + (c.o.hostWaitMs ?? 30_000);
     let logged = false;
     for (;;) {
       try {
@@ -108,10 +111,10 @@ export class SessionRunner {
         };
       } catch (err) {
         const error = (err as Error).message;
-        if (c.closing || Date.now() >= until) return { plan: null, error };
+        if (c.closing || clock.now() >= until) return { plan: null, error };
         if (!logged) c.log.event('waiting-for-hosts', { host: t.host.inv.name, reason: error });
         logged = true;
-        await c.hostsChanged.wait(Math.max(1, until - Date.now()));
+        await c.hostsChanged.wait(Math.max(1, until - clock.now()));
       }
     }
   }
@@ -130,7 +133,7 @@ export class SessionRunner {
       id,
       trigger: t.id,
       attempt,
-      created: Date.now(),
+      created: c.clock.wallNow(),
       source,
       reason: t.reason,
       plan,
@@ -184,11 +187,12 @@ export class SessionRunner {
     const c = this.#c;
     const plan = st.plan!;
     const live = this.newLive(st, t);
-    const ttlMs = Math.max(1000, st.deadline - Date.now() + 60_000);
-    const deadline = setTimeout(
-      () => live.end({ ok: false, error: `the deadline of ${c.o.deadlineMs ?? 3_600_000} ms passed`, retryable: true }),
-      Math.max(0, st.deadline - Date.now()),
+    const left = st.deadline - c.clock.wallNow();
+    const ttlMs = Math.max(1000, left + 60_000);
+    const deadline = c.clock.timer(Math.max(0, left), () =>
+      live.end({ ok: false, error: `the deadline of ${c.o.deadlineMs ?? 3_600_000} ms passed`, retryable: true }),
     );
+    const sendTimeout = this.#timeout(c.o.prepareTimeoutMs ?? 15_000);
     try {
       // 3. destination and relays
       const prepared = await Promise.race([this.#prepare(live, plan, ttlMs), live.ended]);
@@ -217,15 +221,16 @@ export class SessionRunner {
         plan: this.#planText(),
         destKey: destKeyLine(this.#hosts.get(plan.destination)!.inv.key),
       });
-      const a = await Promise.race([ack, live.ended, timeout(c.o.prepareTimeoutMs ?? 15_000)]);
+      const a = await Promise.race([ack, live.ended, sendTimeout.arm()]);
       if (a === null)
         live.end({ ok: false, error: `${t.host.inv.name} did not acknowledge the send instruction`, retryable: true });
       else if ('type' in a && a.type === 'nack')
         live.end({ ok: false, error: `${t.host.inv.name}: ${a.error}`, retryable: !/no --source/.test(a.error) });
       return await live.ended;
     } finally {
-      clearTimeout(deadline);
-      clearTimeout(live.graceTimer);
+      deadline.cancel();
+      sendTimeout.cancel();
+      live.graceTimer?.cancel();
       c.live.delete(st.id);
     }
   }
@@ -250,7 +255,9 @@ export class SessionRunner {
       );
     }
     const limit = this.#c.o.prepareTimeoutMs ?? 15_000;
-    const all = await Promise.race([Promise.all(acks), timeout(limit)]);
+    const t = this.#timeout(limit);
+    const all = await Promise.race([Promise.all(acks), t.arm()]);
+    t.cancel();
     if (all === null) {
       const silent = hosts.filter((n) => live.acks.has(n));
       return {
@@ -271,6 +278,15 @@ export class SessionRunner {
     const port = (all[0] as { port?: number }).port;
     if (port === undefined) return { ok: false, error: `${plan.destination} opened no port`, retryable: true };
     return { destination: formatHostPort({ host: this.#hosts.get(plan.destination)!.inv.address.host, port }) };
+  }
+
+  /** A time limit on the controller's clock: `arm()` starts it (a promise of null when it passes), `cancel()` drops it. */
+  #timeout(ms: number): { arm: () => Promise<null>; cancel: () => void } {
+    let handle: TimerHandle | undefined;
+    return {
+      arm: () => new Promise((resolve) => void (handle = this.#c.clock.timer(ms, () => resolve(null)).unref())),
+      cancel: () => handle?.cancel(),
+    };
   }
 
   #expectAck(live: Live, host: string): Promise<AgentStatus> {
@@ -310,7 +326,7 @@ export class SessionRunner {
       c.log.event('session-failed', { session: st.id.slice(0, 16), source: st.source.host, reason: e.error, retry });
       if (st.plan !== null) this.#abortHosts(st, e.error);
     }
-    st.ended = Date.now();
+    st.ended = c.clock.wallNow();
     c.emit(t, {
       type: 'progress',
       session: st.id,
@@ -375,6 +391,7 @@ export class SessionRunner {
           r = await runHook(specs[index]!, index, {
             env,
             timeoutMs: c.o.hookTimeoutMs ?? 300_000,
+            clock: c.clock,
             onOutput: (line) =>
               c.o.hookOutput ? c.o.hookOutput(event, line) : c.log.event('hook-output', { hook: event, line }),
           });
@@ -422,8 +439,4 @@ export class SessionRunner {
 /** The public key line the source seals to (no comment: it is never trusted), or null. */
 function destKeyLine(key: InventoryHost['key']): string | null {
   return key === null ? null : encodePublicKey({ sign: key.sign, agree: key.agree }).trim();
-}
-
-function timeout(ms: number): Promise<null> {
-  return new Promise((resolve) => setTimeout(() => resolve(null), ms).unref?.());
 }

@@ -2,6 +2,10 @@
  * The pacer's only view of time (docs/DESIGN.md §4: "injectable clock"): a monotonic `now()` in milliseconds and an
  * abortable `sleep`. {@link RealClock} runs on performance.now() and the event loop; {@link FakeClock} is
  * driven by tests, which can also inject timer lateness and event-loop stalls.
+ *
+ * The controller (src/control) needs two things more, {@link TimerClock}: the wall-clock time it journals
+ * (`wallNow`) and cancellable callback timers (`timer`, and {@link repeat} built on it). Both clocks provide
+ * them; on a {@link FakeClock} a timer is one more sleeper, fired in the same order by `advance`/`next`.
  */
 
 export interface Clock {
@@ -10,6 +14,53 @@ export interface Clock {
   /** Resolves after `ms` milliseconds (at once for ms ≤ 0); rejects with `signal.reason` when aborted. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
+
+/** A pending {@link TimerClock.timer}. */
+export interface TimerHandle {
+  /** The callback will not run (no effect once it ran). */
+  cancel(): void;
+  /** A real timer stops keeping the process alive (as Node's `unref`); nothing on a fake clock. */
+  unref(): TimerHandle;
+}
+
+/** A {@link Clock} that also tells the wall-clock time and runs callbacks later: what the controller takes. */
+export interface TimerClock extends Clock {
+  /** Wall-clock time, milliseconds since the epoch (what journals and reports record). */
+  wallNow(): number;
+  /** Runs `fn` once after `ms` milliseconds (ms ≤ 0: on the next timer turn). */
+  timer(ms: number, fn: () => void): TimerHandle;
+}
+
+/** Runs `fn` every `ms` milliseconds (the first time after `ms`) until cancelled: setInterval on a {@link TimerClock}. */
+export function repeat(clock: TimerClock, ms: number, fn: () => void): TimerHandle {
+  let cancelled = false;
+  let unref = false;
+  let current: TimerHandle;
+  const arm = (): void => {
+    current = clock.timer(ms, () => {
+      if (cancelled) return;
+      arm();
+      fn();
+    });
+    if (unref) current.unref();
+  };
+  arm();
+  const h: TimerHandle = {
+    cancel: () => {
+      cancelled = true;
+      current.cancel();
+    },
+    unref: () => {
+      unref = true;
+      current.unref();
+      return h;
+    },
+  };
+  return h;
+}
+
+/** Longest delay a Node timer takes (2^31 − 1 ms); a longer one would fire at once. */
+const MAX_NODE_TIMER_MS = 2 ** 31 - 1;
 
 export interface RealClockOptions {
   /**
@@ -21,7 +72,7 @@ export interface RealClockOptions {
 }
 
 /** Wall-clock implementation: performance.now(), setTimeout, then a short setImmediate spin. */
-export class RealClock implements Clock {
+export class RealClock implements TimerClock {
   readonly #spinMs: number;
 
   constructor(opts: RealClockOptions = {}) {
@@ -30,6 +81,22 @@ export class RealClock implements Clock {
 
   now(): number {
     return performance.now();
+  }
+
+  wallNow(): number {
+    return Date.now();
+  }
+
+  timer(ms: number, fn: () => void): TimerHandle {
+    const t = setTimeout(fn, Math.min(MAX_NODE_TIMER_MS, Math.max(0, ms)));
+    const h: TimerHandle = {
+      cancel: () => clearTimeout(t),
+      unref: () => {
+        t.unref();
+        return h;
+      },
+    };
+    return h;
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -73,8 +140,10 @@ interface Sleeper {
 export interface FakeClockOptions {
   /** Initial time, ms (default 0). */
   start?: number;
-  /** Lateness added to every sleep, ms (≥ 0), e.g. a random draw: models late timers. */
+  /** Lateness added to every sleep and timer, ms (≥ 0), e.g. a random draw: models late timers. */
   lateness?: () => number;
+  /** What {@link FakeClock.wallNow} says when `now()` is 0 (default 2026-01-01T00:00:00Z); both move together. */
+  wallStart?: number;
 }
 
 /**
@@ -83,22 +152,38 @@ export interface FakeClockOptions {
  * the next, so code resuming after a sleep sees the time it woke at. {@link stall} moves time without firing
  * anything, like a blocked event loop: the overdue sleepers then fire together, late.
  */
-export class FakeClock implements Clock {
+export class FakeClock implements TimerClock {
   #now: number;
   #seq = 0;
   readonly #sleepers: Sleeper[] = [];
   readonly #lateness: (() => number) | undefined;
+  readonly #wallStart: number;
 
   constructor(opts: FakeClockOptions = {}) {
     this.#now = opts.start ?? 0;
     this.#lateness = opts.lateness;
+    this.#wallStart = opts.wallStart ?? Date.UTC(2026, 0, 1);
   }
 
   now(): number {
     return this.#now;
   }
 
-  /** Sleepers not yet fired. */
+  wallNow(): number {
+    return this.#wallStart + this.#now;
+  }
+
+  /** A timer is a sleeper whose firing calls `fn` (in the same order as sleepers, by firing time then creation). */
+  timer(ms: number, fn: () => void): TimerHandle {
+    const s = this.#add(ms, fn);
+    const h: TimerHandle = {
+      cancel: () => this.#remove(s),
+      unref: () => h,
+    };
+    return h;
+  }
+
+  /** Sleepers and timers not yet fired. */
   get pending(): number {
     return this.#sleepers.length;
   }
@@ -109,28 +194,36 @@ export class FakeClock implements Clock {
         reject(signal.reason);
         return;
       }
-      const late = this.#lateness ? Math.max(0, this.#lateness()) : 0;
-      const s: Sleeper = { at: this.#now + Math.max(0, ms) + late, seq: this.#seq++, resolve: () => {} };
-      const onAbort = (): void => {
-        const i = this.#sleepers.indexOf(s);
-        if (i >= 0) this.#sleepers.splice(i, 1);
-        reject(signal!.reason);
-      };
-      s.resolve = () => {
+      const s = this.#add(ms, () => {
         signal?.removeEventListener('abort', onAbort);
         resolve();
+      });
+      const onAbort = (): void => {
+        this.#remove(s);
+        reject(signal!.reason);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      // keep sorted by (at, seq): binary search for the insertion point
-      let lo = 0;
-      let hi = this.#sleepers.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (this.#sleepers[mid]!.at <= s.at) lo = mid + 1;
-        else hi = mid;
-      }
-      this.#sleepers.splice(lo, 0, s);
     });
+  }
+
+  #add(ms: number, resolve: () => void): Sleeper {
+    const late = this.#lateness ? Math.max(0, this.#lateness()) : 0;
+    const s: Sleeper = { at: this.#now + Math.max(0, ms) + late, seq: this.#seq++, resolve };
+    // keep sorted by (at, seq): binary search for the insertion point
+    let lo = 0;
+    let hi = this.#sleepers.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#sleepers[mid]!.at <= s.at) lo = mid + 1;
+      else hi = mid;
+    }
+    this.#sleepers.splice(lo, 0, s);
+    return s;
+  }
+
+  #remove(s: Sleeper): void {
+    const i = this.#sleepers.indexOf(s);
+    if (i >= 0) this.#sleepers.splice(i, 1);
   }
 
   /**

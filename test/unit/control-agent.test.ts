@@ -14,6 +14,7 @@ import { fetchStatus, migrate, reinstate } from '../../src/control/client.js';
 import { Controller } from '../../src/control/controller.js';
 import { parseInventory } from '../../src/control/inventory.js';
 import { encodePublicKey, generateIdentity } from '../../src/crypto/identity.js';
+import { FakeClock } from '../../src/pacing/clock.js';
 import type { PacingPlan } from '../../src/pacing/plan.js';
 import { createPlan } from '../../src/pacing/plan.js';
 import { RelayDaemon } from '../../src/roles/relay.js';
@@ -84,6 +85,8 @@ beforeAll(async () => {
     counts: { dataRelays: 2, keyRelays: 2, threshold: 1 },
     plan: () => nextPlan,
     operatorKeys: [operator.public],
+    // a clock nobody moves: a loaded machine cannot make an agent look silent or a wait expire
+    clock: new FakeClock({ wallStart: Date.now() }),
   });
   client = { clusterKey: key, identity: operator, controller: addr };
   await until(async () => ((await fetchStatus(client)).hosts.every((h) => h.state === 'available') ? true : undefined));
