@@ -37,8 +37,8 @@ import { fingerprint } from '../crypto/identity.js';
 import { InnerOpener } from '../crypto/inner.js';
 import { wipe } from '../crypto/wipe.js';
 import { smigError } from '../errors.js';
-import type { ChannelListener, FramedConnection, HostPort, ListenerLimits } from '../net/index.js';
-import { listenChannel } from '../net/index.js';
+import type { ChannelListener, FramedConnection, HostPort, ListenerLimits, Transport } from '../net/index.js';
+import { tlsTransport } from '../net/index.js';
 import type { DestinationSession, EndMessage, Message, SessionMessage } from '../protocol/index.js';
 import { decodeMessage, FrameType, sessionIdHex } from '../protocol/index.js';
 import { isVmName, VM_SUFFIX, VmRestore } from '../vm/destination.js';
@@ -90,6 +90,8 @@ export interface DestinationOptions {
   /** PING interval while busy after END (test hook). Default 10 s. */
   keepaliveMs?: number;
   log?: Logger;
+  /** Opens the channels (default TLS, src/net/tls.ts); tests give an in-process one (src/net/memory.ts). */
+  transport?: Transport;
   channel?: ChannelTimeouts;
   /** Told when a session's link arrives (`open`) and when it is over and its temporary file gone (`end`); session id in hex. */
   onSession?: (event: 'open' | 'end', session: string) => void;
@@ -133,7 +135,7 @@ export class DestinationDaemon {
     }
     const d = new DestinationDaemon(o, dir);
     for (const name of await sweepStaleTemps(dir)) d.#log.event('stale-temp-removed', { file: name });
-    d.#listener = await listenChannel(o.listen, {
+    d.#listener = await (o.transport ?? tlsTransport).listen(o.listen, {
       key: o.clusterKey,
       ...o.channel,
       onConnection: (conn) => d.#accept(conn),

@@ -10,7 +10,7 @@ import { combineShares } from '../crypto/shares.js';
 import { wipe } from '../crypto/wipe.js';
 import { isSmigError, smigError } from '../errors.js';
 import type { FramedConnection } from '../net/index.js';
-import { connectChannel, formatHostPort, parseHostPort } from '../net/index.js';
+import { formatHostPort, parseHostPort, tlsTransport } from '../net/index.js';
 import { RealClock } from '../pacing/clock.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import type { Pacer } from '../pacing/strategies.js';
@@ -318,7 +318,11 @@ export class LeaderSessionState {
       const addr = parseHostPort(h.destination, 'destination');
       this.#destAddr = formatHostPort(addr);
       this.#destTexts.push(this.#destAddr);
-      conn = await connectChannel(addr, { key: this.#o.clusterKey, retries: 1, ...this.#o.channel });
+      conn = await (this.#o.transport ?? tlsTransport).connect(addr, {
+        key: this.#o.clusterKey,
+        retries: 1,
+        ...this.#o.channel,
+      });
     } catch (err) {
       throw smigError(
         'SMIG_ERR_CONNECTION',

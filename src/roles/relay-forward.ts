@@ -7,8 +7,8 @@
 import { wipe } from '../crypto/wipe.js';
 import type { SmigError } from '../errors.js';
 import { smigError } from '../errors.js';
-import type { FramedConnection } from '../net/index.js';
-import { connectChannel, parseHostPort } from '../net/index.js';
+import type { FramedConnection, Transport } from '../net/index.js';
+import { parseHostPort, tlsTransport } from '../net/index.js';
 import type { Clock } from '../pacing/clock.js';
 import { RealClock } from '../pacing/clock.js';
 import type { PacingPlan } from '../pacing/plan.js';
@@ -50,6 +50,8 @@ export interface ForwardOptions {
   clusterKey: Uint8Array;
   /** Test hook: the pacers' clock (default RealClock). */
   clock?: Clock;
+  /** Opens the channels (default TLS, src/net/tls.ts); tests give an in-process one (src/net/memory.ts). */
+  transport?: Transport;
   channel?: ChannelTimeouts;
 }
 
@@ -108,7 +110,11 @@ export class Forward {
     let conn: FramedConnection;
     try {
       const addr = parseHostPort(f.leader, 'SESSION.leader');
-      conn = await connectChannel(addr, { key: this.#o.clusterKey, retries: 1, ...this.#o.channel });
+      conn = await (this.#o.transport ?? tlsTransport).connect(addr, {
+        key: this.#o.clusterKey,
+        retries: 1,
+        ...this.#o.channel,
+      });
     } catch (err) {
       this.#log.event('relay-failed', { reason: (err as Error).message });
       void this.#up.ended.then(() => this.#resolveDone());

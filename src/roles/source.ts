@@ -33,7 +33,7 @@ import { splitKey } from '../crypto/shares.js';
 import { wipe } from '../crypto/wipe.js';
 import { isSmigError, smigError } from '../errors.js';
 import type { FramedConnection, HostPort } from '../net/index.js';
-import { connectChannel, formatHostPort } from '../net/index.js';
+import { formatHostPort, tlsTransport } from '../net/index.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import { stringifyPlan } from '../pacing/plan.js';
 import type { DoneMessage, Message, SessionLayout } from '../protocol/index.js';
@@ -249,7 +249,7 @@ class SourceSession {
     const o = this.#o;
     const leader = formatHostPort(this.#leader);
     const connect = (addr: HostPort): Promise<FramedConnection> =>
-      connectChannel(addr, { key: o.clusterKey, retries: 1, ...o.channel });
+      (o.transport ?? tlsTransport).connect(addr, { key: o.clusterKey, retries: 1, ...o.channel });
     const [data, keys] = await Promise.all([
       Promise.allSettled(o.dataRelays.map(connect)),
       Promise.allSettled(o.keyRelays.map(connect)),
