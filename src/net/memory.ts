@@ -20,9 +20,7 @@
  * Not modelled: the idle timeout (`setTimeout` on the socket is accepted and ignored), the listener's handshake
  * and opening-frame deadlines, and its per-address caps. `maxConnections` is kept.
  */
-import { createHash, hkdfSync } from 'node:crypto';
-import type { Socket } from 'node:net';
-import { Duplex } from 'node:stream';
+import { createHash } from 'node:crypto';
 import { smigError } from '../errors.js';
 import type { Clock } from '../pacing/clock.js';
 import { RealClock } from '../pacing/clock.js';
@@ -30,6 +28,8 @@ import type { HostPort } from './address.js';
 import { formatHostPort } from './address.js';
 import { FramedConnection } from './connection.js';
 import { describeErrno } from './error-text.js';
+import type { LinkNetwork, LinkShape } from './memory-link.js';
+import { errno, MemoryLink } from './memory-link.js';
 import type { ChannelListener, ConnectOptions, ListenOptions } from './tls.js';
 import { DEFAULT_MAX_CONNECTIONS, deriveTlsPsk } from './tls.js';
 import type { Transport } from './transport.js';
@@ -39,13 +39,8 @@ const FIRST_PORT = 40_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 
-/** How one direction between two hosts carries bytes. */
-export interface LinkShape {
-  /** One-way delay added to every write, ms. Default 0. */
-  latencyMs?: number;
-  /** Serialization rate, bytes per second: a write of n bytes occupies the link n / rate seconds. Default unlimited. */
-  bytesPerSecond?: number;
-}
+export type { Delivery, LinkShape } from './memory-link.js';
+export { MemoryLink } from './memory-link.js';
 
 /** Options of {@link MemoryNetwork}. */
 export interface MemoryNetworkOptions {
@@ -55,251 +50,6 @@ export interface MemoryNetworkOptions {
   seed?: number;
   /** Keep every delivery (time, direction, bytes) in {@link MemoryLink.deliveries}. Default false. */
   record?: boolean;
-}
-
-/** One delivery on a link, when `record` is on. */
-export interface Delivery {
-  /** Clock time the bytes reached the receiver. */
-  at: number;
-  /** `up`: client → server; `down`: server → client. */
-  dir: 'up' | 'down';
-  bytes: number;
-}
-
-function errno(code: string, message: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(message), { code });
-}
-
-/** One end of a link: the socket a FramedConnection reads and writes. */
-class MemorySocket extends Duplex {
-  readonly #link: MemoryLink;
-  readonly #side: 'client' | 'server';
-  /** The writer's completion held until this socket's reader takes more (receive buffer full). */
-  #held: (() => void) | null = null;
-  remoteAddress: string;
-  remotePort: number;
-  localAddress: string;
-  localPort: number;
-
-  constructor(link: MemoryLink, side: 'client' | 'server', local: HostPort, remote: HostPort) {
-    super({ allowHalfOpen: false });
-    this.#link = link;
-    this.#side = side;
-    this.localAddress = local.host;
-    this.localPort = local.port;
-    this.remoteAddress = remote.host;
-    this.remotePort = remote.port;
-  }
-
-  /** Bytes written here, arriving at the other end: queued for a later turn, done once the peer took them. */
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.#link.carry(this.#side, Buffer.from(chunk), cb);
-  }
-
-  /** A corked batch (a frame's header and body) travels as one piece, like one TLS record. */
-  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
-    this.#link.carry(this.#side, Buffer.concat(chunks.map((c) => c.chunk)), cb);
-  }
-
-  override _final(cb: (err?: Error | null) => void): void {
-    this.#link.carry(this.#side, null, cb);
-  }
-
-  override _read(): void {
-    const h = this.#held;
-    this.#held = null;
-    h?.();
-  }
-
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.#link.gone(this.#side);
-    const h = this.#held;
-    this.#held = null;
-    h?.();
-    cb(err);
-  }
-
-  /** Receives bytes (null: the peer's end); `done` runs once the receive buffer has room again. */
-  receive(bytes: Buffer | null, done: () => void): void {
-    if (this.destroyed) {
-      done();
-      return;
-    }
-    if (this.push(bytes) || bytes === null) done();
-    else this.#held = done;
-  }
-
-  /** `done` runs at once if the receive buffer has room, else when the reader takes more. */
-  room(done: () => void): void {
-    if (this.destroyed || this.readableLength < this.readableHighWaterMark) done();
-    else this.#held = done;
-  }
-
-  setNoDelay(): this {
-    return this;
-  }
-
-  setKeepAlive(): this {
-    return this;
-  }
-
-  /** The idle timeout is not modelled (see the module comment). */
-  setTimeout(): this {
-    return this;
-  }
-
-  /** What `FramedConnection.tls` reports for an in-process link: no TLS, an authenticated pipe. */
-  getProtocol(): string {
-    return 'memory';
-  }
-
-  getCipher(): { standardName: string } {
-    return { standardName: 'none (in-process)' };
-  }
-
-  /** RFC 5705-shaped exporter over the link's secret (see the module comment). */
-  exportKeyingMaterial(length: number, label: string, context: Buffer): Buffer {
-    return Buffer.from(hkdfSync('sha256', this.#link.secret, context, label, length));
-  }
-}
-
-/** A link between two in-process sockets; what a test can watch and break. */
-export class MemoryLink {
-  /** `HOST:PORT` of the connecting side and of the listener. */
-  readonly client: string;
-  readonly server: string;
-  /** Hosts of either side (the transport's host name and the listener's). */
-  readonly clientHost: string;
-  readonly serverHost: string;
-  /** Bytes delivered client → server and server → client. */
-  up = 0;
-  down = 0;
-  /** Every delivery, when the network records. */
-  readonly deliveries: Delivery[] = [];
-  /** Keying-material secret of both ends. */
-  readonly secret: Buffer;
-  readonly #net: MemoryNetwork;
-  readonly #sockets: { client: MemorySocket; server: MemorySocket };
-  /** Per direction: when the link is free again (bandwidth), in clock ms. */
-  readonly #busyUntil = { client: 0, server: 0 };
-  #watchers: { dir: 'up' | 'down'; bytes: number; resolve: () => void }[] = [];
-  #open = true;
-
-  constructor(net: MemoryNetwork, client: HostPort, server: HostPort, secret: Buffer) {
-    this.#net = net;
-    this.client = formatHostPort(client);
-    this.server = formatHostPort(server);
-    this.clientHost = client.host;
-    this.serverHost = server.host;
-    this.secret = secret;
-    this.#sockets = {
-      client: new MemorySocket(this, 'client', client, server),
-      server: new MemorySocket(this, 'server', server, client),
-    };
-  }
-
-  /** The socket of one side, as the FramedConnection sees it (the subset of a net.Socket it uses). */
-  socket(side: 'client' | 'server'): Socket {
-    return this.#sockets[side] as unknown as Socket;
-  }
-
-  /** True until either end is destroyed or the link is killed. */
-  get open(): boolean {
-    return this.#open;
-  }
-
-  /** Resolves once `bytes` have been delivered in direction `dir` (at once if they have). */
-  carried(dir: 'up' | 'down', bytes: number): Promise<void> {
-    if ((dir === 'up' ? this.up : this.down) >= bytes) return Promise.resolve();
-    return new Promise((resolve) => this.#watchers.push({ dir, bytes, resolve }));
-  }
-
-  /** Resets the link mid-stream: both ends fail with ECONNRESET, bytes in flight are lost. */
-  kill(): void {
-    this.#open = false;
-    for (const s of [this.#sockets.client, this.#sockets.server])
-      if (!s.destroyed) s.destroy(errno('ECONNRESET', 'read ECONNRESET'));
-  }
-
-  /** One end was destroyed: the other sees the end of the stream after what is already on its way. */
-  gone(side: 'client' | 'server'): void {
-    if (!this.#open) return;
-    this.#open = false;
-    const other = this.#sockets[side === 'client' ? 'server' : 'client'];
-    setImmediate(() => other.receive(null, () => {}));
-  }
-
-  /**
-   * Moves `bytes` (null: the end of the stream) from `side` to the other side, after the link's shaping and
-   * while neither host is frozen; `cb` completes the write once the receiver took them.
-   */
-  carry(side: 'client' | 'server', bytes: Buffer | null, cb: (err?: Error | null) => void): void {
-    const to = this.#sockets[side === 'client' ? 'server' : 'client'];
-    const dir = side === 'client' ? 'up' : 'down';
-    const from = side === 'client' ? this.clientHost : this.serverHost;
-    const dest = side === 'client' ? this.serverHost : this.clientHost;
-    const shape = this.#net.shapeOf(from, dest);
-    const n = bytes?.length ?? 0;
-    const deliver = (): void => {
-      if (!this.#open && bytes !== null) {
-        cb();
-        return;
-      }
-      if (bytes !== null) this.#count(dir, n);
-      to.receive(bytes, () => cb());
-    };
-    const afterFreeze = (): void => {
-      void this.#net.thawed(from, dest).then(() => (this.#open || bytes === null ? deliver() : cb()));
-    };
-    if (shape === undefined || ((shape.latencyMs ?? 0) <= 0 && !(shape.bytesPerSecond! > 0))) {
-      setImmediate(afterFreeze);
-      return;
-    }
-    // shaped: the write is done once the link has serialized it (and the receiver has room); the bytes arrive
-    // a latency later, in order (arrival times only grow)
-    const clock = this.#net.clock;
-    const now = clock.now();
-    const tx = shape.bytesPerSecond! > 0 ? (n / shape.bytesPerSecond!) * 1000 : 0;
-    const start = Math.max(now, this.#busyUntil[side]);
-    this.#busyUntil[side] = start + tx;
-    const arrive = start + tx + Math.max(0, shape.latencyMs ?? 0);
-    let arrived = false;
-    let sent = false;
-    let reported = false;
-    const report = (): void => {
-      if (reported || !(arrived || bytes !== null) || !sent) return;
-      reported = true;
-      to.room(() => cb());
-    };
-    void clock.sleep(start + tx - now).then(() => {
-      sent = true;
-      report();
-    });
-    void clock
-      .sleep(arrive - now)
-      .then(() => this.#net.thawed(from, dest))
-      .then(() => {
-        arrived = true;
-        if (this.#open || bytes === null) {
-          if (bytes !== null) this.#count(dir, n);
-          to.receive(bytes, () => {});
-        }
-        report();
-      });
-  }
-
-  #count(dir: 'up' | 'down', n: number): void {
-    if (dir === 'up') this.up += n;
-    else this.down += n;
-    if (this.#net.recording) this.deliveries.push({ at: this.#net.clock.now(), dir, bytes: n });
-    this.#wake();
-  }
-
-  #wake(): void {
-    const w = this.#watchers;
-    this.#watchers = w.filter((x) => (x.dir === 'up' ? this.up : this.down) < x.bytes);
-    for (const x of w) if ((x.dir === 'up' ? this.up : this.down) >= x.bytes) x.resolve();
-  }
 }
 
 interface Bound {
@@ -316,7 +66,7 @@ interface Bound {
  * const net = new MemoryNetwork({ clock });
  * const relay = await RelayDaemon.start({ clusterKey, listen: { host: 'r1', port: 0 }, transport: net.host('r1') });
  */
-export class MemoryNetwork {
+export class MemoryNetwork implements LinkNetwork {
   readonly clock: Clock;
   readonly recording: boolean;
   readonly #seed: number;
