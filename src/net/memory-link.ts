@@ -95,6 +95,8 @@ class MemorySocket extends Duplex {
     }
     if (this.push(bytes) || bytes === null) done();
     else this.#held = done;
+    // the end of a stream nobody reads (no frame handler, nothing buffered): let it end, as a socket's would
+    if (bytes === null && this.listenerCount('data') === 0 && this.readableLength === 0) this.resume();
   }
 
   /** `done` runs at once if the receive buffer has room, else when the reader takes more. */

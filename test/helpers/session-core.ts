@@ -31,8 +31,49 @@ const QUIET_TURNS = 4;
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-/** File system requests (the destination's writes, fsync, rename) or thread-pool jobs still running. */
-const busy = (): boolean => process.getActiveResourcesInfo().some((r) => /^FSReq|^CloseReq|Job$/.test(r));
+/** File system requests (the destination's writes, fsync, rename), thread-pool jobs or a child process (`--exec`) still running. */
+const busy = (): boolean => process.getActiveResourcesInfo().some((r) => /^FSReq|^CloseReq|Job$|^ProcessWrap$/.test(r));
+
+/**
+ * Runs the event loop until `p` settles: while bytes move on `net` or the file system works, turn by turn; when
+ * nothing has moved for a few turns, `clock` goes to its next sleeper (so fake time passes only when every host
+ * waits for it, and a timeout fires only at a real standstill). Fails when more than `limitMs` of fake time pass.
+ */
+export async function drive<T>(clock: FakeClock, net: MemoryNetwork, p: Promise<T>, limitMs = 600_000): Promise<T> {
+  let settled = false;
+  const watched = p.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
+  const until = clock.now() + limitMs;
+  let last = -1;
+  let quiet = 0;
+  while (!settled) {
+    await turn();
+    let moved = 0;
+    for (const l of net.links) moved += l.up + l.down;
+    if (moved !== last) {
+      last = moved;
+      quiet = 0;
+      continue;
+    }
+    if (busy() || ++quiet < QUIET_TURNS) continue;
+    quiet = 0;
+    await clock.next();
+    if (clock.now() > until) throw new Error(`not settled after ${limitMs} ms of fake time`);
+  }
+  await watched;
+  return p;
+}
+
+/** Resolves once `cond()` holds, looking once per event-loop turn (run it under {@link drive}). */
+export async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await turn();
+}
 
 /** Host names of the cluster. */
 export const HOSTS = {
@@ -126,45 +167,9 @@ export class Cluster {
     );
   }
 
-  /**
-   * Runs the event loop until `p` settles: while bytes move or the file system works, turn by turn; when nothing
-   * has moved for a few turns, the fake clock goes to its next sleeper (so time passes only when every host waits
-   * for it, and a timeout fires only at a real standstill). Fails when fake time passes `limitMs` (a session that hangs).
-   */
-  async drive<T>(p: Promise<T>, limitMs = 600_000): Promise<T> {
-    let settled = false;
-    const watched = p.then(
-      () => {
-        settled = true;
-      },
-      () => {
-        settled = true;
-      },
-    );
-    const until = this.clock.now() + limitMs;
-    let last = -1;
-    let quiet = 0;
-    while (!settled) {
-      await turn();
-      const moved = this.#traffic();
-      if (moved !== last) {
-        last = moved;
-        quiet = 0;
-        continue;
-      }
-      if (busy() || ++quiet < QUIET_TURNS) continue;
-      quiet = 0;
-      await this.clock.next();
-      if (this.clock.now() > until) throw new Error(`not settled after ${limitMs} ms of fake time`);
-    }
-    await watched;
-    return p;
-  }
-
-  #traffic(): number {
-    let n = 0;
-    for (const l of this.net.links) n += l.up + l.down;
-    return n;
+  /** Runs the event loop and the fake clock until `p` settles (see {@link drive}). */
+  drive<T>(p: Promise<T>, limitMs?: number): Promise<T> {
+    return drive(this.clock, this.net, p, limitMs);
   }
 
   /** Something else to close at the end (a hostile peer). */
