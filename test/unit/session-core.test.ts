@@ -19,7 +19,7 @@ import { fingerprint } from '../../src/crypto/identity.js';
 import { innerStreamLength } from '../../src/crypto/inner.js';
 import { SmigError } from '../../src/errors.js';
 import type { ForgedReceipt } from '../helpers/session-core.js';
-import { at, Cluster, HOSTS, startFakePeer } from '../helpers/session-core.js';
+import { at, Cluster, HOSTS, startFakePeer, until } from '../helpers/session-core.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const envelope = (inner: number): number => 568 + inner + 16 * Math.ceil(inner / DEFAULT_SEGMENT_SIZE) + 56;
@@ -96,40 +96,6 @@ describe('a whole session in one process (memory transport, fake clock)', () => 
     expect(readFileSync(join(c.out, 'empty.bin.1')).equals(data)).toBe(true);
   });
 
-  it('a data relay frozen and then killed mid-stream: its unacknowledged chunks go through the other, byte-identical', async () => {
-    const data = randomBytes(8 << 20);
-    const victim = HOSTS.data[1];
-    const before = c.net.links.length;
-    // once the victim has taken 1 MiB from the source, it stops (its bytes stay unacknowledged), then dies
-    const watch = (async () => {
-      while (c.net.links.slice(before).find((l) => l.clientHost === 'source' && l.serverHost === victim) === undefined)
-        await new Promise((r) => setImmediate(r));
-      const link = c.net.links.slice(before).find((l) => l.clientHost === 'source' && l.serverHost === victim)!;
-      await link.carried('up', 1 << 20);
-      c.net.freeze(victim);
-      await c.clock.sleep(500); // fake time: passes only once the rest of the cluster is stuck on the frozen relay
-      c.net.crash(victim);
-    })();
-    const r = await c.migrate(data, 'survivor.bin');
-    await watch;
-    expect(readFileSync(join(c.out, 'survivor.bin')).equals(data)).toBe(true);
-    expect(r.lostRelays).toEqual([at(c.data[1]!)]);
-    expect(r.resentChunks).toBeGreaterThan(0);
-    const lost = c.events('relay-lost');
-    expect(lost).toHaveLength(1);
-    expect(lost[0]).toMatchObject({ kind: 'data', addr: at(c.data[1]!) });
-    expect(lost[0]!.requeued as number).toBeGreaterThan(0);
-    expect(lost[0]!.reason).toMatch(/ECONNRESET/);
-    c.net.revive(victim);
-    c.data[1] = await (await import('../../src/roles/relay.js')).RelayDaemon.start({
-      clusterKey: c.key,
-      listen: { host: victim, port: 0 },
-      transport: c.net.host(victim),
-      clock: c.clock,
-      log: c.log(victim),
-    });
-  });
-
   it('a key relay that swallows its share among three, threshold 2: the key is rebuilt from the other two', async () => {
     const data = randomBytes(200_000);
     const fake = await startFakePeer(c, 'swallow1', 'swallow-key', { length: data.length, sha256: new Uint8Array(32) });
@@ -204,5 +170,91 @@ describe('a leader that forges DONE', () => {
     });
     expect(r.receipt.kind).toBe('signed');
     expect(readFileSync(join(c.out, 'honest.bin')).equals(data)).toBe(true);
+  });
+});
+
+describe('a host dies mid-stream (a cluster of its own each)', () => {
+  /** Crashes `host` once the leader → destination link has carried `bytes`. */
+  async function crashWhen(cl: Cluster, host: string, bytes: number): Promise<void> {
+    let link = cl.net.links.find((l) => l.clientHost === HOSTS.leader && l.serverHost === HOSTS.dest);
+    while (link === undefined) {
+      await new Promise((r) => setImmediate(r));
+      link = cl.net.links.find((l) => l.clientHost === HOSTS.leader && l.serverHost === HOSTS.dest);
+    }
+    await link.carried('up', bytes);
+    cl.net.crash(host);
+  }
+
+  it('a data relay frozen and then killed mid-stream: its unacknowledged chunks go through the other, byte-identical', async () => {
+    const cl = await Cluster.start();
+    try {
+      const data = randomBytes(8 << 20);
+      const victim = HOSTS.data[1];
+      const before = cl.net.links.length;
+      // once the victim has taken 1 MiB from the source, it stops (its bytes stay unacknowledged), then dies
+      const watch = (async () => {
+        while (
+          cl.net.links.slice(before).find((l) => l.clientHost === 'source' && l.serverHost === victim) === undefined
+        )
+          await new Promise((r) => setImmediate(r));
+        const link = cl.net.links.slice(before).find((l) => l.clientHost === 'source' && l.serverHost === victim)!;
+        await link.carried('up', 1 << 20);
+        cl.net.freeze(victim);
+        await cl.clock.sleep(500); // fake time: passes only once the rest of the cluster is stuck on the frozen relay
+        cl.net.crash(victim);
+      })();
+      const r = await cl.migrate(data, 'survivor.bin');
+      await watch;
+      expect(readFileSync(join(cl.out, 'survivor.bin')).equals(data)).toBe(true);
+      expect(r.lostRelays).toEqual([at(cl.data[1]!)]);
+      expect(r.resentChunks).toBeGreaterThan(0);
+      const lost = cl.events('relay-lost');
+      expect(lost).toHaveLength(1);
+      expect(lost[0]).toMatchObject({ kind: 'data', addr: at(cl.data[1]!) });
+      expect(lost[0]!.requeued as number).toBeGreaterThan(0);
+      expect(lost[0]!.reason).toMatch(/ECONNRESET/);
+    } finally {
+      await cl.close();
+    }
+  });
+
+  it('the leader: the source fails with one line naming it; the destination installs nothing and keeps no partial file', async () => {
+    const cl = await Cluster.start();
+    try {
+      const crashed = crashWhen(cl, HOSTS.leader, 1 << 20);
+      const e = await failure(cl.migrate(randomBytes(8 << 20), 'leaderless.bin'));
+      await crashed;
+      expect(e.message).toMatch(
+        new RegExp(
+          `^(data|key) relay \\S+ reported SMIG_ERR_CONNECTION: leader ${at(cl.leader)}: connection lost before DONE( \\(.*\\))?$`,
+        ),
+      );
+      await cl.drive(until(() => cl.events('receive-failed').length === 1));
+      expect(cl.events('receive-failed')[0]!.reason).toMatch(/ECONNRESET/);
+      expect(existsSync(join(cl.out, 'leaderless.bin'))).toBe(false);
+      await cl.drive(until(() => readdirSync(cl.out).length === 0));
+    } finally {
+      await cl.close();
+    }
+  });
+
+  it('the destination: the source fails with one line that hides its address; nothing is installed', async () => {
+    const cl = await Cluster.start();
+    try {
+      const crashed = crashWhen(cl, HOSTS.dest, 1 << 20);
+      const e = await failure(cl.migrate(randomBytes(8 << 20), 'orphan.bin'));
+      await crashed;
+      expect(e.code).toBe('SMIG_ERR_MIGRATION');
+      // the leader names the destination to nobody: the relays and the source see <destination>
+      expect(e.message).toMatch(
+        new RegExp(
+          `^(data|key) relay \\S+ reported SMIG_ERR_CONNECTION: leader ${at(cl.leader)}: connection to <destination>: reset by the peer \\(ECONNRESET\\)$`,
+        ),
+      );
+      expect(e.message).not.toContain(at(cl.dest));
+      expect(existsSync(join(cl.out, 'orphan.bin'))).toBe(false);
+    } finally {
+      await cl.close();
+    }
   });
 });
