@@ -44,6 +44,11 @@ class MemorySocket extends Duplex {
   readonly #side: 'client' | 'server';
   /** The writer's completion held until this socket's reader takes more (receive buffer full). */
   #held: (() => void) | null = null;
+  /** Idle timeout (`setTimeout`), on the network's clock: its length, callback, last activity and cancel. */
+  #idleMs = 0;
+  #onIdle: (() => void) | undefined;
+  #lastActive = 0;
+  #idleStop: AbortController | undefined;
   remoteAddress: string;
   remotePort: number;
   localAddress: string;
@@ -61,11 +66,13 @@ class MemorySocket extends Duplex {
 
   /** Bytes written here, arriving at the other end: queued for a later turn, done once the peer took them. */
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#touch();
     this.#link.carry(this.#side, Buffer.from(chunk), cb);
   }
 
   /** A corked batch (a frame's header and body) travels as one piece, like one TLS record. */
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    this.#touch();
     this.#link.carry(this.#side, Buffer.concat(chunks.map((c) => c.chunk)), cb);
   }
 
@@ -80,6 +87,7 @@ class MemorySocket extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#idleStop?.abort();
     this.#link.gone(this.#side);
     const h = this.#held;
     this.#held = null;
@@ -93,6 +101,7 @@ class MemorySocket extends Duplex {
       done();
       return;
     }
+    this.#touch();
     if (this.push(bytes) || bytes === null) done();
     else this.#held = done;
     // the end of a stream nobody reads (no frame handler, nothing buffered): let it end, as a socket's would
@@ -113,9 +122,36 @@ class MemorySocket extends Duplex {
     return this;
   }
 
-  /** The idle timeout is not modelled (see the module comment). */
-  setTimeout(): this {
+  /**
+   * Idle timeout as a socket's (0 disables): `onIdle` runs once no byte has been written or received for `ms` of
+   * the network's clock.
+   */
+  setTimeout(ms: number, onIdle?: () => void): this {
+    this.#idleStop?.abort();
+    this.#idleStop = undefined;
+    this.#idleMs = Math.max(ms, 0);
+    if (onIdle !== undefined) this.#onIdle = onIdle;
+    if (this.#idleMs === 0 || this.destroyed) return this;
+    this.#touch();
+    const stop = new AbortController();
+    this.#idleStop = stop;
+    const clock = this.#link.clock;
+    const check = (): void => {
+      if (stop.signal.aborted || this.destroyed) return;
+      const left = this.#lastActive + this.#idleMs - clock.now();
+      if (left > 0) {
+        clock.sleep(left, stop.signal).then(check, () => {});
+        return;
+      }
+      this.#idleStop = undefined;
+      this.#onIdle?.();
+    };
+    check();
     return this;
+  }
+
+  #touch(): void {
+    if (this.#idleMs > 0) this.#lastActive = this.#link.clock.now();
   }
 
   /** What `FramedConnection.tls` reports for an in-process link: no TLS, an authenticated pipe. */
@@ -171,6 +207,11 @@ export class MemoryLink {
   /** The socket of one side, as the FramedConnection sees it (the subset of a net.Socket it uses). */
   socket(side: 'client' | 'server'): Socket {
     return this.#sockets[side] as unknown as Socket;
+  }
+
+  /** The network's clock (latency, bandwidth, idle timeouts). */
+  get clock(): Clock {
+    return this.#net.clock;
   }
 
   /** True until either end is destroyed or the link is killed. */

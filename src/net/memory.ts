@@ -17,8 +17,10 @@
  *   and from a host (like a stopped process: its peers' writes back up), {@link MemoryNetwork.crash} resets all
  *   of a host's links and unbinds its listeners.
  *
- * Not modelled: the idle timeout (`setTimeout` on the socket is accepted and ignored), the listener's handshake
- * and opening-frame deadlines, and its per-address caps. `maxConnections` is kept.
+ * - The idle timeout of each connection runs on the network's clock too.
+ *
+ * Not modelled: the listener's handshake and opening-frame deadlines and its per-address caps; `maxConnections`
+ * is kept.
  */
 import { createHash } from 'node:crypto';
 import { smigError } from '../errors.js';

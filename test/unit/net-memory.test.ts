@@ -171,4 +171,22 @@ describe('MemoryNetwork', () => {
       [40, 1000],
     ]);
   });
+
+  it('the idle timeout runs on the clock: bytes either way restart it; a quiet link is closed at its end', async () => {
+    const clock = new FakeClock();
+    const net = new MemoryNetwork({ clock });
+    const srv = await echoServer(net);
+    const c = await net.host('a').connect({ host: 'b', port: srv.port }, { key, idleTimeoutMs: 1000 });
+    c.onFrame(() => {});
+    let closed = false;
+    void c.closed.then(() => (closed = true));
+    await clock.advance(900);
+    await c.sendMessage({ type: FrameType.PING, seq: 1 }); // at 900: the PONG comes back at once
+    for (let i = 0; i < 5; i++) await turn();
+    await clock.advance(999); // 1899: 999 ms after the last byte
+    expect(closed).toBe(false);
+    await clock.advance(1);
+    const info = await c.closed;
+    expect(info.error?.message).toBe(`connection to b:${srv.port}: no bytes either way for 1000 ms`);
+  });
 });

@@ -7,7 +7,8 @@
  * depth + rate·W wire bytes, and frame bytes are fewer than wire bytes (each write also pays the plan's
  * 88-byte overhead), so the frame bytes delivered in any window are bounded by it; a constant plan's write is
  * at most 1448 frame bytes (plan.ts constantWriteSize at 100 kB/s) and the profile plan below draws only
- * 1088-byte packets, i.e. 1000-byte frames; payloads compared byte for byte.
+ * 1088-byte packets, i.e. 1000-byte frames; payloads compared byte for byte; the idle timeout (60 s) and the
+ * source's keepalive (a PING on a link quiet for a whole 15 s tick) from their definitions.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -145,5 +146,29 @@ describe('a paced session driven by the fake clock', () => {
         expect(maxInWindow(ds, w), `${name}, ${w} ms`).toBeLessThanOrEqual(depth + (peak * w) / 1000 + CONTROL_SLACK);
       expect(maxInWindow(ds, 50), name).toBeLessThanOrEqual(2 * full + depth + CONTROL_SLACK);
     }
+  });
+
+  it('a session longer than the idle timeout: the keepalive holds the quiet key links open to the end', async () => {
+    c = await Cluster.start({ record: true });
+    const rate = 1500; // the leader's hop alone takes about 100 000 / 1500 ≈ 67 s at this rate
+    const plan = createPlan({ strategy: 'constant', rate, seed: 1 });
+    const data = randomBytes(100_000);
+    const from = c.net.links.length;
+    const r = await c.migrate(data, 'slow.bin', { plan, sessionId: SESSION_ID });
+    expect(readFileSync(join(c.out, 'slow.bin')).equals(data)).toBe(true);
+    expect(r.seconds).toBeGreaterThan(60); // fake time, past the 60 s idle timeout of every link
+    const made = c.net.links.slice(from);
+    for (const k of HOSTS.keys) {
+      const link = made.find((l) => l.clientHost === 'source' && l.serverHost === k)!;
+      // after SESSION, KEY and END the source has nothing to say to a key relay: every later byte is a keepalive
+      // PING (9 bytes) and its PONG until the DONE, and no two bytes are 60 s apart (the idle timeout)
+      const late = link.deliveries.filter((d) => d.at > 0);
+      expect(late.at(-1)!.at, k).toBeCloseTo(r.seconds * 1000, 6); // the DONE
+      expect(late.slice(0, -1).every((d) => d.bytes === 9)).toBe(true);
+      expect(late.filter((d) => d.dir === 'up').length, k).toBeGreaterThanOrEqual(2);
+      const times = [0, ...late.map((d) => d.at)];
+      for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!, k).toBeLessThan(60_000);
+    }
+    expect(c.events('link-failed')).toEqual([]);
   });
 });
