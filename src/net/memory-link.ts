@@ -267,7 +267,7 @@ export class MemoryLink {
       return;
     }
     // shaped: the write is done once the link has serialized it (and the receiver has room); the bytes arrive
-    // a latency later, in order (arrival times only grow)
+    // a latency later, in order (arrival times only grow while the shape stays)
     const clock = this.#net.clock;
     const now = clock.now();
     const tx = shape.bytesPerSecond! > 0 ? (n / shape.bytesPerSecond!) * 1000 : 0;
@@ -282,10 +282,14 @@ export class MemoryLink {
       reported = true;
       to.room(() => cb());
     };
-    void clock.sleep(start + tx - now).then(() => {
-      sent = true;
-      report();
-    });
+    // a frozen host takes nothing: the write stays pending (one write in flight at most), as against a full window
+    void clock
+      .sleep(start + tx - now)
+      .then(() => this.#net.thawed(from, dest))
+      .then(() => {
+        sent = true;
+        report();
+      });
     void clock
       .sleep(arrive - now)
       .then(() => this.#net.thawed(from, dest))

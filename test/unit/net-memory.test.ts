@@ -189,4 +189,27 @@ describe('MemoryNetwork', () => {
     const info = await c.closed;
     expect(info.error?.message).toBe(`connection to b:${srv.port}: no bytes either way for 1000 ms`);
   });
+
+  it('freeze holds every byte to and from a host, so its peers stall; thaw lets them go on; crash resets its links', async () => {
+    const net = new MemoryNetwork();
+    const srv = await echoServer(net);
+    const c = await net.host('a').connect({ host: 'b', port: srv.port }, { key });
+    net.freeze('b');
+    let sent = 0;
+    const writer = (async () => {
+      for (let i = 0; i < 50; i++) {
+        await c.sendMessage({ type: FrameType.DATA, offset: i * 16384, bytes: new Uint8Array(16384) });
+        sent++;
+      }
+    })();
+    for (let i = 0; i < 50; i++) await turn();
+    expect(net.links[0]!.up).toBe(0);
+    expect(sent).toBeLessThan(5); // one write in flight and the socket's buffer
+    net.thaw('b');
+    await writer;
+    await net.links[0]!.carried('up', 50 * (5 + 8 + 16384));
+    expect(srv.got).toHaveLength(50);
+    net.crash('b');
+    expect((await c.closed).error?.message).toMatch(/ECONNRESET/);
+  });
 });
