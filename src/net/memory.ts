@@ -17,7 +17,8 @@
  *   and from a host (like a stopped process: its peers' writes back up), {@link MemoryNetwork.crash} resets all
  *   of a host's links and unbinds its listeners.
  *
- * - The idle timeout of each connection runs on the network's clock too.
+ * - The idle timeout of each connection runs on the network's clock too, and so do the FramedConnection's close
+ *   and stall deadlines.
  *
  * Not modelled: the listener's handshake and opening-frame deadlines and its per-address caps; `maxConnections`
  * is kept.
@@ -220,6 +221,7 @@ export class MemoryNetwork implements LinkNetwork {
     const lo = b.opts;
     const server = new FramedConnection(link.socket('server'), {
       remote: link.client,
+      clock: this.clock,
       idleTimeoutMs: lo.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       closeTimeoutMs: lo.handshakeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
       ...(lo.openingFrameMaxLength === undefined ? {} : { openingFrameMaxLength: lo.openingFrameMaxLength }),
@@ -230,6 +232,7 @@ export class MemoryNetwork implements LinkNetwork {
     void server.closed.then(() => b.live.delete(server));
     const client = new FramedConnection(link.socket('client'), {
       remote: link.server,
+      clock: this.clock,
       idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       closeTimeoutMs: opts.handshakeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
       ...(opts.maxFrameLength === undefined ? {} : { maxFrameLength: opts.maxFrameLength }),

@@ -212,4 +212,24 @@ describe('MemoryNetwork', () => {
     net.crash('b');
     expect((await c.closed).error?.message).toMatch(/ECONNRESET/);
   });
+
+  it("the connection's close deadline runs on the clock: a peer that never reads is cut off after closeTimeoutMs", async () => {
+    const clock = new FakeClock();
+    const net = new MemoryNetwork({ clock });
+    const l = await net.host('b').listen(
+      { host: 'b', port: 0 },
+      { key, onConnection: (c) => c.onFrame(() => new Promise<void>(() => {})) }, // stuck: reads nothing more
+    );
+    const c = await net.host('a').connect(l.address, { key, handshakeTimeoutMs: 5000 });
+    await c.sendMessage({ type: FrameType.PING, seq: 1 });
+    for (let i = 0; i < 5; i++) await turn();
+    let closed = false;
+    const closing = c.close().then(() => (closed = true));
+    for (let i = 0; i < 5; i++) await turn();
+    await clock.advance(4999);
+    expect(closed).toBe(false); // our FIN waits unread at the stuck peer
+    await clock.advance(1);
+    await closing;
+    expect(closed).toBe(true);
+  });
 });
