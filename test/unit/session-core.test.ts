@@ -12,12 +12,15 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { Server, Socket } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SEGMENT_SIZE } from '../../src/crypto/envelope.js';
 import { fingerprint } from '../../src/crypto/identity.js';
 import { innerStreamLength } from '../../src/crypto/inner.js';
 import { SmigError } from '../../src/errors.js';
+import { RealClock } from '../../src/pacing/clock.js';
+import { createPlan } from '../../src/pacing/plan.js';
 import type { ForgedReceipt } from '../helpers/session-core.js';
 import { at, Cluster, HOSTS, startFakePeer, until } from '../helpers/session-core.js';
 
@@ -127,6 +130,40 @@ describe('a whole session in one process (memory transport, fake clock)', () => 
       expect(parts()).toEqual([]);
     });
   }
+});
+
+describe('the core runs without sockets or real timers', () => {
+  it('a plain and a paced session start no event-loop timer from src/ and open no socket', async () => {
+    const fromSrc: string[] = [];
+    const real = { setTimeout: globalThis.setTimeout, setInterval: globalThis.setInterval };
+    const spy =
+      <F extends (...a: never[]) => unknown>(name: string, f: F) =>
+      (...a: Parameters<F>): ReturnType<F> => {
+        const where = (new Error().stack ?? '').split('\n').find((l) => l.includes('/src/'));
+        if (where !== undefined) fromSrc.push(`${name}${where}`);
+        return f(...a) as ReturnType<F>;
+      };
+    const connect = vi.spyOn(Socket.prototype, 'connect');
+    const listen = vi.spyOn(Server.prototype, 'listen');
+    globalThis.setTimeout = spy('setTimeout', real.setTimeout) as typeof setTimeout;
+    globalThis.setInterval = spy('setInterval', real.setInterval) as typeof setInterval;
+    try {
+      await new RealClock().sleep(20); // the spy sees src/ timers: this one must show
+      await c.migrate(randomBytes(500_000), 'untimed.bin');
+      await c.migrate(randomBytes(50_000), 'untimed-paced.bin', {
+        plan: createPlan({ strategy: 'constant', rate: 100_000, seed: 1 }),
+      });
+    } finally {
+      globalThis.setTimeout = real.setTimeout;
+      globalThis.setInterval = real.setInterval;
+      connect.mockRestore();
+      listen.mockRestore();
+    }
+    expect(fromSrc.length).toBeGreaterThan(0);
+    expect(fromSrc.every((w) => w.includes('src/pacing/clock.ts'))).toBe(true); // only the RealClock above
+    expect(connect).not.toHaveBeenCalled();
+    expect(listen).not.toHaveBeenCalled();
+  });
 });
 
 describe('a leader that forges DONE', () => {
