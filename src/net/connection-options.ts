@@ -2,6 +2,7 @@
  * What a framed connection is configured with and reports: its options, their defaults and limits, the TLS
  * parameters and the close report (the implementation is connection.ts).
  */
+import type { Clock } from '../pacing/clock.js';
 import type { FrameType } from '../protocol/index.js';
 
 /** Handles one inbound frame. Returning a promise pauses reading until it settles. */
@@ -27,6 +28,8 @@ export interface FramedConnectionOptions {
   openingFrameMaxLength?: number;
   /** The first inbound frame must be complete within this long of the connection's creation, else SMIG_ERR_TIMEOUT. Default 0: no limit. */
   openingTimeoutMs?: number;
+  /** Runs the opening, close and stall deadlines (the idle timeout is the socket's); default the event loop's timers. */
+  clock?: Clock;
 }
 
 /** The negotiated TLS version and suite (IANA names), e.g. `TLSv1.3`, `TLS_AES_128_GCM_SHA256`. */

@@ -23,6 +23,7 @@
 import type { Socket } from 'node:net';
 import type { SmigError } from '../errors.js';
 import { smigError } from '../errors.js';
+import type { Clock } from '../pacing/clock.js';
 import type { FrameBody, Message } from '../protocol/index.js';
 import {
   DEFAULT_MAX_FRAME_LENGTH,
@@ -44,6 +45,8 @@ import {
 } from './connection-options.js';
 import { DrainWait } from './drain-wait.js';
 import { socketError } from './error-text.js';
+import type { CancelTimer } from './timer.js';
+import { startTimer } from './timer.js';
 import { keyingMaterialOf, tlsInfoOf } from './tls-info.js';
 
 export type { CloseInfo, FramedConnectionOptions, FrameHandler, TlsInfo } from './connection-options.js';
@@ -90,7 +93,7 @@ export class FramedConnection {
   #error: Error | undefined;
   #failing = false;
   #isClosed = false;
-  #closeTimer: NodeJS.Timeout | undefined;
+  #closeTimer: CancelTimer | undefined;
   readonly #drain: DrainWait;
   #bytesRead = 0;
   #bytesWritten = 0;
@@ -122,11 +125,13 @@ export class FramedConnection {
   /** Replies (frames sent while a handler of this connection ran or was pending) not yet flushed, and their bytes. */
   #replyFrames = 0;
   #replyBytes = 0;
-  #stallTimer: NodeJS.Timeout | undefined;
-  #opening: { timer: NodeJS.Timeout | undefined } | null = null;
+  #stallTimer: CancelTimer | undefined;
+  #opening: { cancel: CancelTimer | undefined } | null = null;
+  readonly #clock: Clock | undefined;
 
   constructor(socket: Socket, opts: FramedConnectionOptions = {}) {
     this.#socket = socket;
+    this.#clock = opts.clock;
     this.remote = opts.remote ?? formatHostPort({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 });
     this.local = formatHostPort({ host: socket.localAddress ?? '?', port: socket.localPort ?? 0 });
     this.tls = tlsInfoOf(socket);
@@ -144,21 +149,11 @@ export class FramedConnection {
     this.#stallMs = opts.stallTimeoutMs ?? (idleMs > 0 ? idleMs : DEFAULT_IDLE_TIMEOUT_MS);
     if (openingMax !== undefined || (opts.openingTimeoutMs ?? 0) > 0) {
       const openingMs = opts.openingTimeoutMs ?? 0;
-      this.#opening = {
-        timer:
-          openingMs > 0
-            ? setTimeout(
-                () =>
-                  this.destroy(
-                    smigError(
-                      'SMIG_ERR_TIMEOUT',
-                      `connection from ${this.remote}: no opening frame within ${openingMs} ms`,
-                    ),
-                  ),
-                openingMs,
-              )
-            : undefined,
-      };
+      const late = (): void =>
+        this.destroy(
+          smigError('SMIG_ERR_TIMEOUT', `connection from ${this.remote}: no opening frame within ${openingMs} ms`),
+        );
+      this.#opening = { cancel: openingMs > 0 ? startTimer(this.#clock, openingMs, late, true) : undefined };
     }
 
     if (idleMs > 0) {
@@ -182,9 +177,9 @@ export class FramedConnection {
       const done = (): void => {
         this.#isClosed = true;
         this.#queue = [];
-        clearTimeout(this.#closeTimer);
-        clearTimeout(this.#stallTimer);
-        if (this.#opening !== null) clearTimeout(this.#opening.timer);
+        this.#closeTimer?.();
+        this.#stallTimer?.();
+        this.#opening?.cancel?.();
         socket.setTimeout(0);
         resolve(this.#error === undefined ? {} : { error: this.#error });
       };
@@ -335,7 +330,7 @@ export class FramedConnection {
   #deliver(type: FrameType, body: Uint8Array): void {
     if (this.#opening !== null) {
       // the peer has said what it wants: from the next header on, any frame up to the maximum
-      clearTimeout(this.#opening.timer);
+      this.#opening.cancel?.();
       this.#opening = null;
       this.#decoder.setMaxFrameLength(this.#maxFrameLength);
     }
@@ -410,7 +405,7 @@ export class FramedConnection {
   /** Everything was flushed: read again (and dispatch what waits). */
   #unblock(): void {
     this.#writeBlocked = false;
-    clearTimeout(this.#stallTimer);
+    this.#stallTimer?.();
     this.#stallTimer = undefined;
     this.#pump();
   }
@@ -421,7 +416,7 @@ export class FramedConnection {
    * buy another period.
    */
   #armStall(): void {
-    this.#stallTimer = setTimeout(() => {
+    this.#stallTimer = startTimer(this.#clock, this.#stallMs, () => {
       if (!this.#writeBlocked || this.#isClosed) return;
       this.destroy(
         smigError(
@@ -429,8 +424,7 @@ export class FramedConnection {
           `connection to ${this.remote}: the peer did not read its replies (${this.queuedCost} bytes' worth queued) for ${this.#stallMs} ms`,
         ),
       );
-    }, this.#stallMs);
-    this.#stallTimer.unref();
+    });
   }
 
   /** docs/DESIGN.md §3: a refused frame or a failed handler → ERROR and close, never a crash. */
@@ -458,8 +452,7 @@ export class FramedConnection {
 
   #armCloseTimer(): void {
     if (this.#closeTimer !== undefined || this.#isClosed) return;
-    this.#closeTimer = setTimeout(() => this.#socket.destroy(), this.#closeTimeoutMs);
-    this.#closeTimer.unref();
+    this.#closeTimer = startTimer(this.#clock, this.#closeTimeoutMs, () => this.#socket.destroy());
   }
 
   #setError(err: Error): void {

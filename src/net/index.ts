@@ -30,3 +30,5 @@ export {
   TLS_PSK_IDENTITY,
   TLS_PSK_LABEL,
 } from './tls.js';
+export type { Transport } from './transport.js';
+export { tlsTransport } from './transport.js';

@@ -37,8 +37,9 @@ import { fingerprint } from '../crypto/identity.js';
 import { InnerOpener } from '../crypto/inner.js';
 import { wipe } from '../crypto/wipe.js';
 import { smigError } from '../errors.js';
-import type { ChannelListener, FramedConnection, HostPort, ListenerLimits } from '../net/index.js';
-import { listenChannel } from '../net/index.js';
+import type { ChannelListener, FramedConnection, HostPort, ListenerLimits, Transport } from '../net/index.js';
+import { tlsTransport } from '../net/index.js';
+import type { Clock } from '../pacing/clock.js';
 import type { DestinationSession, EndMessage, Message, SessionMessage } from '../protocol/index.js';
 import { decodeMessage, FrameType, sessionIdHex } from '../protocol/index.js';
 import { isVmName, VM_SUFFIX, VmRestore } from '../vm/destination.js';
@@ -49,7 +50,8 @@ import type { Logger } from './log.js';
 import { logRejected, silentLogger } from './log.js';
 import { destinationAckEcho } from './pace.js';
 import type { ChannelTimeouts } from './source.js';
-import { Signal } from './util.js';
+import type { Timer } from './util.js';
+import { after, every, Signal } from './util.js';
 
 export { installNoClobber, sanitizeName, sweepStaleTemps, upstreamFileError } from './install.js';
 
@@ -83,6 +85,8 @@ export interface DestinationOptions {
   maxSessions?: number;
   /** Sessions at once from one leader address (so that one host cannot hold every slot). Default ⌈maxSessions / 2⌉. */
   maxSessionsPerAddress?: number;
+  /** Times the session idle limit and the keepalive (default the event loop's timers). */
+  clock?: Clock;
   /** A session that receives no DATA for this long before its END is dropped (SMIG_ERR_TIMEOUT). Default 120 s. */
   sessionIdleMs?: number;
   /** Caps of the listener (connections, handshakes, per address, opening frame); defaults of src/net. */
@@ -90,6 +94,8 @@ export interface DestinationOptions {
   /** PING interval while busy after END (test hook). Default 10 s. */
   keepaliveMs?: number;
   log?: Logger;
+  /** Opens the channels (default TLS, src/net/tls.ts); tests give an in-process one (src/net/memory.ts). */
+  transport?: Transport;
   channel?: ChannelTimeouts;
   /** Told when a session's link arrives (`open`) and when it is over and its temporary file gone (`end`); session id in hex. */
   onSession?: (event: 'open' | 'end', session: string) => void;
@@ -133,7 +139,7 @@ export class DestinationDaemon {
     }
     const d = new DestinationDaemon(o, dir);
     for (const name of await sweepStaleTemps(dir)) d.#log.event('stale-temp-removed', { file: name });
-    d.#listener = await listenChannel(o.listen, {
+    d.#listener = await (o.transport ?? tlsTransport).listen(o.listen, {
       key: o.clusterKey,
       ...o.channel,
       onConnection: (conn) => d.#accept(conn),
@@ -219,7 +225,7 @@ class Receipt {
   #nameChecked = false;
   #installed = false;
   #vm: VmRestore | undefined;
-  #idleTimer: NodeJS.Timeout | undefined;
+  #idleTimer: Timer | undefined;
   /** The leader's address (no port): sessions are counted per address. */
   readonly from: string;
   /** Resolves when the link has closed and the temporary file is gone. */
@@ -247,7 +253,7 @@ class Receipt {
     });
     this.finished = this.#link.ended.then(async (end) => {
       this.#inner.destroy();
-      clearTimeout(this.#idleTimer);
+      this.#idleTimer?.cancel();
       await this.#discard();
       if (!this.#installed)
         this.#log.event('receive-failed', { bytes: this.#written, reason: end.error?.message ?? 'closed before END' });
@@ -287,20 +293,19 @@ class Receipt {
       length: this.#first.length,
       leader: this.#link.conn.remote,
     });
-    destinationAckEcho(this.#first, this.#link); // a shaped link: answer the leader's writes as the profile's receiver did
+    destinationAckEcho(this.#first, this.#link, this.#o.clock); // a shaped link: answer the leader's writes as the profile's receiver did
     this.#armIdle();
     this.#link.start((msg) => this.#onMessage(msg));
   }
 
   /** (Re)starts the no-payload timer: a leader that sends nothing (PINGs do not count) frees its slot. */
   #armIdle(): void {
-    clearTimeout(this.#idleTimer);
+    this.#idleTimer?.cancel();
     if (this.#link.isClosed) return;
     const ms = this.#o.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
-    this.#idleTimer = setTimeout(() => {
+    this.#idleTimer = after(this.#o.clock, ms, () => {
       void this.#link.fail(smigError('SMIG_ERR_TIMEOUT', `destination: no data for ${ms} ms; the session is dropped`));
-    }, ms);
-    this.#idleTimer.unref();
+    });
   }
 
   async #onMessage(msg: Message): Promise<void> {
@@ -324,7 +329,7 @@ class Receipt {
         return;
       }
       case FrameType.END:
-        clearTimeout(this.#idleTimer); // from here this side works (fsync, --exec), bounded by --exec-timeout
+        this.#idleTimer?.cancel(); // from here this side works (fsync, --exec), bounded by --exec-timeout
         return this.#complete(msg);
       default:
         return; // ERROR: the leader gave up; the close follows and #discard cleans up
@@ -380,9 +385,8 @@ class Receipt {
       );
     }
     const digest = fin.sha256;
-    const keepalive = setInterval(
-      () => this.#link.post({ type: FrameType.PING, seq: 0 }),
-      this.#o.keepaliveMs ?? KEEPALIVE_MS,
+    const keepalive = every(this.#o.clock, this.#o.keepaliveMs ?? KEEPALIVE_MS, () =>
+      this.#link.post({ type: FrameType.PING, seq: 0 }),
     );
     if (this.#vm !== undefined) {
       try {
@@ -409,7 +413,7 @@ class Receipt {
           message: `verified ${this.#plainWritten} bytes (SHA-256); VM running at the destination (query-status running)`,
         });
       } finally {
-        clearInterval(keepalive);
+        keepalive.cancel();
       }
       void this.#link.close();
       return;
@@ -467,7 +471,7 @@ class Receipt {
       };
       await this.#link.send({ type: FrameType.DONE, ...facts, receipt: this.#inner.receipt(facts), message });
     } finally {
-      clearInterval(keepalive);
+      keepalive.cancel();
     }
     void this.#link.close();
   }

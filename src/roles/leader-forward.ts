@@ -2,6 +2,7 @@
  * The leader's plaintext link to the destination (leader-session.ts): DATA frames of up to MAX_PLAIN_FRAME (bulk),
  * of the pacer's write sizes after a cushion (paced), or the planned writes of a shaped link with cover.
  */
+import type { Clock } from '../pacing/clock.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import type { ShapedPacer } from '../pacing/shape.js';
 import type { Pacer } from '../pacing/strategies.js';
@@ -18,7 +19,7 @@ import {
   nextPayload,
   runShapedLink,
 } from './pace.js';
-import { Signal, u64, waitOr } from './util.js';
+import { nowMs, Signal, u64, waitOr } from './util.js';
 
 /** Forwards a session's plaintext to the destination with the leader hop's pacer. */
 export class PlainForwarder {
@@ -35,9 +36,11 @@ export class PlainForwarder {
   #last = false;
   #offset = 0;
   #dest: Link | undefined;
+  readonly #clock: Clock | undefined;
 
-  constructor(pacer: Pacer, plan: PacingPlan | undefined, signal: AbortSignal) {
+  constructor(pacer: Pacer, plan: PacingPlan | undefined, signal: AbortSignal, clock?: Clock) {
     this.#pacer = pacer;
+    this.#clock = clock;
     this.#plan = plan;
     this.#signal = signal;
     this.#cushion = cushionBytes(plan);
@@ -67,11 +70,11 @@ export class PlainForwarder {
     let firstAt: number | undefined;
     const cushioned = (): boolean => {
       if (ready) return true;
-      if (q.bytes > 0) firstAt ??= performance.now();
+      if (q.bytes > 0) firstAt ??= nowMs(this.#clock);
       ready =
         this.#last ||
         q.bytes >= this.#cushion ||
-        (firstAt !== undefined && performance.now() - firstAt >= cushionSeconds(this.#plan) * 1000);
+        (firstAt !== undefined && nowMs(this.#clock) - firstAt >= cushionSeconds(this.#plan) * 1000);
       return ready;
     };
     await runShapedLink(
@@ -84,7 +87,7 @@ export class PlainForwarder {
           return w;
         },
         complete: () => this.#last,
-        more: (ms) => waitOr(this.#queued, ms),
+        more: (ms) => waitOr(this.#queued, ms, this.#clock),
       },
       (frames, pad) =>
         conn.batch(() => {
@@ -96,6 +99,7 @@ export class PlainForwarder {
         frameOverhead: DATA_FRAME_OVERHEAD,
         cover: this.#plan?.cover !== false,
         graceMs: SHAPED_GRACE_MS,
+        ...(this.#clock === undefined ? {} : { clock: this.#clock }),
         done: over,
         signal: this.#signal,
         onWrite: () => this.#sent.notify(),

@@ -2,6 +2,7 @@
  * What a leader (leader.ts, leader-session.ts) is configured with: the registry's options and the session's
  * PROGRESS cadence, shaping queue and frame bounds.
  */
+import type { Transport } from '../net/index.js';
 import type { Clock } from '../pacing/clock.js';
 import type { Logger } from './log.js';
 import type { ChannelTimeouts } from './source-options.js';
@@ -31,5 +32,7 @@ export interface LeaderOptions {
   keyWaitMs: number;
   /** Test hook: the pacers' clock (default RealClock). */
   clock?: Clock;
+  /** Opens the channels (default TLS, src/net/tls.ts); tests give an in-process one (src/net/memory.ts). */
+  transport?: Transport;
   channel: ChannelTimeouts;
 }

@@ -10,7 +10,7 @@ import { combineShares } from '../crypto/shares.js';
 import { wipe } from '../crypto/wipe.js';
 import { isSmigError, smigError } from '../errors.js';
 import type { FramedConnection } from '../net/index.js';
-import { connectChannel, formatHostPort, parseHostPort } from '../net/index.js';
+import { formatHostPort, parseHostPort, tlsTransport } from '../net/index.js';
 import { RealClock } from '../pacing/clock.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import type { Pacer } from '../pacing/strategies.js';
@@ -23,7 +23,8 @@ import { Link } from './link.js';
 import type { Logger } from './log.js';
 import { hopPacer, hopSeed, pacingLogFields, pacingReport, startAckEcho } from './pace.js';
 import { ReorderBuffer } from './reorder.js';
-import { Signal } from './util.js';
+import type { Timer } from './util.js';
+import { after, nowMs, Signal, secondsSince } from './util.js';
 
 type Phase = 'collect' | 'forward' | 'finishing' | 'done' | 'failed';
 
@@ -52,7 +53,7 @@ export class LeaderSessionState {
   readonly #wake = new Signal();
   #phase: Phase = 'collect';
   #triedShares = 0;
-  #keyTimer: NodeJS.Timeout | undefined;
+  #keyTimer: Timer;
   #opener: EnvelopeOpener | undefined;
   #dest: Link | undefined;
   #destAddr: string | undefined;
@@ -62,9 +63,9 @@ export class LeaderSessionState {
   /** Highest ciphertext offset received (end of a chunk). */
   #maxEnd = 0;
   #progressSent = 0;
-  #progressTimer: NodeJS.Timeout | undefined;
-  #lastPing = 0;
-  #started = process.hrtime.bigint();
+  #progressTimer: Timer | undefined;
+  #lastPing = Number.NEGATIVE_INFINITY;
+  readonly #started: number;
 
   constructor(
     o: LeaderOptions,
@@ -79,11 +80,12 @@ export class LeaderSessionState {
     this.#planText = plan.text;
     this.#plan = plan.plan;
     this.#pacer = hopPacer(plan.plan, this.#id, 'leader', 0, o.clock);
-    this.#forwarder = new PlainForwarder(this.#pacer, plan.plan, this.#stop.signal);
+    this.#forwarder = new PlainForwarder(this.#pacer, plan.plan, this.#stop.signal, o.clock);
     this.#log = o.log.with({ session: sessionIdHex(id).slice(0, 16), role: 'leader' });
     this.#onGone = onGone;
     this.#reorder = new ReorderBuffer(o.maxWindow + CHUNK_SLACK);
-    this.#keyTimer = setTimeout(() => this.#keyTimeout(), o.keyWaitMs);
+    this.#started = nowMs(o.clock);
+    this.#keyTimer = after(o.clock, o.keyWaitMs, () => this.#keyTimeout());
     this.#log.event('leader-open', {
       dataRelays: layout.dataRelays,
       keyRelays: layout.keyRelays,
@@ -276,7 +278,7 @@ export class LeaderSessionState {
     wipe(key);
     for (const s of this.#shares.values()) wipe(s);
     this.#shares.clear();
-    clearTimeout(this.#keyTimer);
+    this.#keyTimer.cancel();
     const h = header!;
     const used = process.cpuUsage(cpu);
     this.#log.event('key-rebuilt', {
@@ -318,7 +320,11 @@ export class LeaderSessionState {
       const addr = parseHostPort(h.destination, 'destination');
       this.#destAddr = formatHostPort(addr);
       this.#destTexts.push(this.#destAddr);
-      conn = await connectChannel(addr, { key: this.#o.clusterKey, retries: 1, ...this.#o.channel });
+      conn = await (this.#o.transport ?? tlsTransport).connect(addr, {
+        key: this.#o.clusterKey,
+        retries: 1,
+        ...this.#o.channel,
+      });
     } catch (err) {
       throw smigError(
         'SMIG_ERR_CONNECTION',
@@ -369,18 +375,19 @@ export class LeaderSessionState {
     const base = this.#reorder.base;
     if (base <= this.#progressSent) return;
     if (now || base - this.#progressSent >= PROGRESS_BYTES) {
-      clearTimeout(this.#progressTimer);
+      this.#progressTimer?.cancel();
       this.#progressTimer = undefined;
       this.#progressSent = base;
       for (const r of this.#links.values())
         if (r.via === 'data-relay') r.link.post({ type: FrameType.PROGRESS, offset: base });
     } else if (this.#progressTimer === undefined) {
-      this.#progressTimer = setTimeout(
+      this.#progressTimer = after(
+        this.#o.clock,
+        this.#planText === undefined ? PROGRESS_DELAY_MS : PACED_PROGRESS_DELAY_MS,
         () => {
           this.#progressTimer = undefined;
           if (this.#phase === 'forward') this.#progress(true);
         },
-        this.#planText === undefined ? PROGRESS_DELAY_MS : PACED_PROGRESS_DELAY_MS,
       );
     }
   }
@@ -403,7 +410,7 @@ export class LeaderSessionState {
         return;
       case FrameType.PING: {
         // the destination is busy (fsync, --exec) and alive: keep the relay links alive, once a second at most
-        const now = Date.now();
+        const now = nowMs(this.#o.clock);
         if (now - this.#lastPing < 1000) return;
         this.#lastPing = now;
         for (const r of this.#links.values()) r.link.post(msg);
@@ -423,7 +430,7 @@ export class LeaderSessionState {
       return;
     }
     this.#phase = 'done';
-    const seconds = Number(process.hrtime.bigint() - this.#started) / 1e9;
+    const seconds = secondsSince(this.#started, this.#o.clock);
     this.#log.event('session-done', {
       ok: msg.ok,
       bytes: msg.length,
@@ -444,8 +451,8 @@ export class LeaderSessionState {
   #cleanup(): void {
     this.#stop.abort();
     wipe(...this.#forwarder.clear());
-    clearTimeout(this.#keyTimer);
-    clearTimeout(this.#progressTimer);
+    this.#keyTimer.cancel();
+    this.#progressTimer?.cancel();
     this.#reorder.clear();
     this.#opener?.destroy();
     for (const s of this.#shares.values()) wipe(s);

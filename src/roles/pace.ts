@@ -412,8 +412,9 @@ export function destinationAckEcho(
     onInbound: ((type: number) => void) | undefined;
     readonly ended: Promise<unknown>;
   },
+  clock: Clock = new RealClock(),
 ): void {
   const stop = new AbortController();
   void link.ended.then(() => stop.abort());
-  startAckEcho(sessionPlan(first.plan), link, hopSeed(first.sessionId, 'leader', 2000), new RealClock(), stop.signal);
+  startAckEcho(sessionPlan(first.plan), link, hopSeed(first.sessionId, 'leader', 2000), clock, stop.signal);
 }

@@ -7,8 +7,8 @@
 import { wipe } from '../crypto/wipe.js';
 import type { SmigError } from '../errors.js';
 import { smigError } from '../errors.js';
-import type { FramedConnection } from '../net/index.js';
-import { connectChannel, parseHostPort } from '../net/index.js';
+import type { FramedConnection, Transport } from '../net/index.js';
+import { parseHostPort, tlsTransport } from '../net/index.js';
 import type { Clock } from '../pacing/clock.js';
 import { RealClock } from '../pacing/clock.js';
 import type { PacingPlan } from '../pacing/plan.js';
@@ -34,7 +34,7 @@ import {
   startAckEcho,
 } from './pace.js';
 import type { ChannelTimeouts } from './source.js';
-import { Signal, u64, waitOr } from './util.js';
+import { nowMs, Signal, u64, waitOr } from './util.js';
 
 /** Paced data a data relay queues before it stops reading its source link. */
 export const PACED_QUEUE_BYTES: number = 256 * 1024;
@@ -50,6 +50,8 @@ export interface ForwardOptions {
   clusterKey: Uint8Array;
   /** Test hook: the pacers' clock (default RealClock). */
   clock?: Clock;
+  /** Opens the channels (default TLS, src/net/tls.ts); tests give an in-process one (src/net/memory.ts). */
+  transport?: Transport;
   channel?: ChannelTimeouts;
 }
 
@@ -108,7 +110,11 @@ export class Forward {
     let conn: FramedConnection;
     try {
       const addr = parseHostPort(f.leader, 'SESSION.leader');
-      conn = await connectChannel(addr, { key: this.#o.clusterKey, retries: 1, ...this.#o.channel });
+      conn = await (this.#o.transport ?? tlsTransport).connect(addr, {
+        key: this.#o.clusterKey,
+        retries: 1,
+        ...this.#o.channel,
+      });
     } catch (err) {
       this.#log.event('relay-failed', { reason: (err as Error).message });
       void this.#up.ended.then(() => this.#resolveDone());
@@ -160,11 +166,11 @@ export class Forward {
     let ready = false;
     const cushioned = (): boolean => {
       if (ready) return true;
-      if (this.#queue.bytes > 0) firstAt ??= performance.now();
+      if (this.#queue.bytes > 0) firstAt ??= nowMs(this.#o.clock);
       ready =
         this.#endSeen ||
         this.#queue.bytes >= this.#cushion ||
-        (firstAt !== undefined && performance.now() - firstAt >= this.#cushionMs);
+        (firstAt !== undefined && nowMs(this.#o.clock) - firstAt >= this.#cushionMs);
       return ready;
     };
     await runShapedLink(
@@ -173,7 +179,7 @@ export class Forward {
         available: () => (cushioned() ? this.#queue.bytes : 0),
         take: (n) => this.#queue.take(this.#queue.contiguous(n)),
         complete: () => this.#endSeen,
-        more: (ms) => waitOr(this.#queued, ms),
+        more: (ms) => waitOr(this.#queued, ms, this.#o.clock),
       },
       (frames, pad) =>
         conn.batch(() => {
@@ -191,6 +197,7 @@ export class Forward {
         frameOverhead: DATA_SEGMENT_FRAME_OVERHEAD,
         cover: p?.cover !== false,
         graceMs: PACED_FLUSH_MS,
+        ...(this.#o.clock === undefined ? {} : { clock: this.#o.clock }),
         done: () => this.#doneForwarded || this.#dropped,
         signal,
         onWrite: () => this.#sent.notify(),
@@ -275,12 +282,12 @@ export class Forward {
     let want: number | undefined;
     // the cushion (pace.ts): its bytes, or as many seconds after the first byte (a payload may be smaller), or END
     while (this.#queue.bytes === 0 && !this.#endSeen && !signal.aborted) await this.#queued.wait();
-    const until = performance.now() + this.#cushionMs;
+    const until = nowMs(this.#o.clock) + this.#cushionMs;
     while (
       this.#queue.bytes < this.#cushion &&
       !this.#endSeen &&
       !signal.aborted &&
-      (await waitOr(this.#queued, until - performance.now()))
+      (await waitOr(this.#queued, until - nowMs(this.#o.clock), this.#o.clock))
     );
     while (!signal.aborted) {
       const q = this.#queue;
@@ -292,7 +299,7 @@ export class Forward {
       want ??= nextPayload(pacer, DATA_SEGMENT_FRAME_OVERHEAD, Infinity);
       const run = q.contiguous(want);
       if (run < want && run === q.bytes && !this.#endSeen) {
-        if (await waitOr(this.#queued, PACED_FLUSH_MS)) continue; // more came: look again
+        if (await waitOr(this.#queued, PACED_FLUSH_MS, this.#o.clock)) continue; // more came: look again
         if (q.bytes !== run || signal.aborted) continue;
       }
       await pacer.take(DATA_SEGMENT_FRAME_OVERHEAD + run, signal);

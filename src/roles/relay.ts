@@ -1,6 +1,6 @@
 import { smigError } from '../errors.js';
-import type { ChannelListener, FramedConnection, HostPort, ListenerLimits } from '../net/index.js';
-import { listenChannel } from '../net/index.js';
+import type { ChannelListener, FramedConnection, HostPort, ListenerLimits, Transport } from '../net/index.js';
+import { tlsTransport } from '../net/index.js';
 import type { Clock } from '../pacing/clock.js';
 import type { SessionMessage } from '../protocol/index.js';
 import { decodeMessage, FrameType, sessionIdHex } from '../protocol/index.js';
@@ -37,6 +37,8 @@ export interface RelayOptions {
   keyWaitMs?: number;
   /** Test hook: the pacers' clock (default RealClock). */
   clock?: Clock;
+  /** Opens the channels (default TLS, src/net/tls.ts); tests give an in-process one (src/net/memory.ts). */
+  transport?: Transport;
   channel?: ChannelTimeouts;
   /**
    * Told when a session's first link arrives (`open`) and when its last one closes (`end`), with the session id
@@ -110,6 +112,7 @@ export class RelayDaemon {
       maxWindow: o.maxWindow ?? DEFAULT_MAX_WINDOW,
       keyWaitMs: o.keyWaitMs ?? DEFAULT_KEY_WAIT_MS,
       ...(o.clock === undefined ? {} : { clock: o.clock }),
+      ...(o.transport === undefined ? {} : { transport: o.transport }),
       channel: o.channel ?? {},
     });
   }
@@ -120,7 +123,7 @@ export class RelayDaemon {
    */
   static async start(o: RelayOptions): Promise<RelayDaemon> {
     const d = new RelayDaemon(o);
-    d.#listener = await listenChannel(o.listen, {
+    d.#listener = await (o.transport ?? tlsTransport).listen(o.listen, {
       key: o.clusterKey,
       ...o.channel,
       onConnection: (conn) => d.#accept(conn),

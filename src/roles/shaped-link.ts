@@ -2,8 +2,10 @@
  * The write loop of a shaped link (a `profile` plan with a trace: shape.ts): each planned write goes at its time
  * with the data frames that fill it and a PAD for the rest.
  */
+import type { Clock } from '../pacing/clock.js';
 import type { ShapedPacer } from '../pacing/shape.js';
 import { MIN_FRAME } from '../pacing/shape.js';
+import { nowMs } from './util.js';
 
 /** Data for the writes of a shaped link. */
 export interface ShapedFeed {
@@ -32,6 +34,8 @@ export interface ShapedLinkOptions {
   signal: AbortSignal;
   /** Called after each write (e.g. to wake a reader waiting for room). */
   onWrite?: () => void;
+  /** Times the grace (default the real clock); the same clock as the pacer's. */
+  clock?: Clock;
 }
 
 /**
@@ -53,9 +57,9 @@ export async function runShapedLink(
     await pacer.ready(o.signal);
     if (o.done()) return;
     if (feed.available() + fo < want && !feed.complete() && !(covering && feed.available() === 0)) {
-      const until = performance.now() + o.graceMs;
+      const until = nowMs(o.clock) + o.graceMs;
       while (feed.available() + fo < want && !feed.complete() && !o.signal.aborted && !o.done()) {
-        const left = until - performance.now();
+        const left = until - nowMs(o.clock);
         if (left <= 0 || !(await feed.more(left))) break;
       }
     }

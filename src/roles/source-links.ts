@@ -2,6 +2,7 @@
  * The source's relay links and how a data link sends (source.ts): a chunk as DATA frames of the pacer's write
  * sizes, a shaped link's planned writes filled from the send window, and the keepalive PING on quiet links.
  */
+import type { Clock } from '../pacing/clock.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import type { ShapedPacer } from '../pacing/shape.js';
 import { MAX_RECORD } from '../pacing/shape.js';
@@ -10,8 +11,8 @@ import { FrameType } from '../protocol/index.js';
 import type { Link } from './link.js';
 import { ByteQueue, cutsWrites, DATA_FRAME_OVERHEAD, nextPayload, runShapedLink } from './pace.js';
 import { KEEPALIVE_MS } from './source-options.js';
-import type { Signal } from './util.js';
-import { sendDataParts, waitOr } from './util.js';
+import type { Signal, Timer } from './util.js';
+import { every, sendDataParts, waitOr } from './util.js';
 import type { Chunk, SendWindow } from './window.js';
 
 /** A data relay link of the source. */
@@ -58,6 +59,8 @@ export interface ShapedSource {
   signal: AbortSignal;
   /** True once the session is over. */
   over(): boolean;
+  /** The pacers' clock (default the real one). */
+  clock?: Clock;
 }
 
 /**
@@ -86,7 +89,7 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
       available: () => (fill(), q.bytes),
       take: (n) => q.take(Math.min(n, q.contiguous(n))),
       complete: () => true,
-      more: (ms) => waitOr(s.work, ms),
+      more: (ms) => waitOr(s.work, ms, s.clock),
     },
     (frames, pad) =>
       conn.batch(() => {
@@ -98,6 +101,7 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
       frameOverhead: DATA_FRAME_OVERHEAD,
       cover: plan.cover !== false,
       graceMs: 0,
+      ...(s.clock === undefined ? {} : { clock: s.clock }),
       done: () => s.over() || d.lost,
       signal: s.signal,
     },
@@ -105,16 +109,14 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
 }
 
 /** PING on every link of `links()` that has been quiet since the last tick (a third of the idle timeout, capped). */
-export function startKeepalive(links: () => Link[], idleTimeoutMs: number | undefined): NodeJS.Timeout {
+export function startKeepalive(links: () => Link[], idleTimeoutMs: number | undefined, clock?: Clock): Timer {
   const ms = Math.max(100, Math.min(KEEPALIVE_MS, (idleTimeoutMs ?? 60_000) / 3));
   const seen = new Map<Link, number>();
-  const t = setInterval(() => {
+  return every(clock, ms, () => {
     for (const link of links()) {
       const bytes = link.conn.bytesRead + link.conn.bytesWritten;
       if (seen.get(link) === bytes) link.post({ type: FrameType.PING, seq: 0 });
       seen.set(link, bytes);
     }
-  }, ms);
-  t.unref();
-  return t;
+  });
 }

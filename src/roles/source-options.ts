@@ -3,7 +3,7 @@
  * limits, the channel timeouts every role takes, and the result of a migration.
  */
 import type { Identity, PublicIdentity } from '../crypto/identity.js';
-import type { HostPort } from '../net/index.js';
+import type { HostPort, Transport } from '../net/index.js';
 import type { Clock } from '../pacing/clock.js';
 import type { PacingPlan, Strategy } from '../pacing/plan.js';
 import type { Logger } from './log.js';
@@ -73,6 +73,8 @@ export interface SourceOptions {
   plan?: PacingPlan;
   /** Test hook: the pacers' clock (default RealClock). */
   clock?: Clock;
+  /** Opens the channels (default TLS, src/net/tls.ts); tests give an in-process one (src/net/memory.ts). */
+  transport?: Transport;
   log?: Logger;
   channel?: ChannelTimeouts;
   /** Aborting fails the migration (and tells every relay). */

@@ -33,7 +33,7 @@ import { splitKey } from '../crypto/shares.js';
 import { wipe } from '../crypto/wipe.js';
 import { isSmigError, smigError } from '../errors.js';
 import type { FramedConnection, HostPort } from '../net/index.js';
-import { connectChannel, formatHostPort } from '../net/index.js';
+import { formatHostPort, tlsTransport } from '../net/index.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import { stringifyPlan } from '../pacing/plan.js';
 import type { DoneMessage, Message, SessionLayout } from '../protocol/index.js';
@@ -54,7 +54,8 @@ import {
   PACED_CHUNK_SIZE,
   PACED_SEGMENT_SIZE,
 } from './source-options.js';
-import { checkCount, Signal, secondsSince } from './util.js';
+import type { Timer } from './util.js';
+import { checkCount, nowMs, Signal, secondsSince } from './util.js';
 import { ChunkCutter, SendWindow } from './window.js';
 
 export type { ChannelTimeouts, SourceOptions, SourceResult } from './source-options.js';
@@ -140,7 +141,7 @@ class SourceSession {
 
   async run(): Promise<SourceResult> {
     const o = this.#o;
-    const start = process.hrtime.bigint();
+    const start = nowMs(o.clock);
     const sessionId = o.sessionId === undefined ? new Uint8Array(randomBytes(16)) : new Uint8Array(o.sessionId);
     const session = sessionIdHex(sessionId);
     this.#log = this.#log.with({ session: session.slice(0, 16) });
@@ -178,7 +179,7 @@ class SourceSession {
       wipe(key);
     }
     const onAbort = (): void => void this.#fail(smigError('SMIG_ERR_MIGRATION', 'interrupted'));
-    let keepalive: NodeJS.Timeout | undefined;
+    let keepalive: Timer | undefined;
     o.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       if (o.signal?.aborted) onAbort();
@@ -194,11 +195,12 @@ class SourceSession {
       keepalive = startKeepalive(
         () => [...this.#data.filter((d) => !d.lost), ...this.#keys].map((l) => l.link),
         o.channel?.idleTimeoutMs,
+        o.clock,
       );
       for (const d of this.#data) void this.#pump(d);
       this.#produce(sealer, inner).catch((err: unknown) => this.#fail(err));
       const done = await this.#outcome;
-      const seconds = secondsSince(start);
+      const seconds = secondsSince(start, o.clock);
       const bytes = inner.payloadLength;
       this.#log.event('session-done', { bytes, seconds: Number(seconds.toFixed(3)), resent: this.#window.resent });
       const hops = this.#data.map((d) => pacingReport(`source → ${d.addr}`, d.pacer));
@@ -235,7 +237,7 @@ class SourceSession {
       await Promise.all([...this.#data, ...this.#keys].map((l) => l.link.fail(failure)));
       throw failure;
     } finally {
-      clearInterval(keepalive);
+      keepalive?.cancel();
       o.signal?.removeEventListener('abort', onAbort);
       wipe(...shares);
       sealer.destroy();
@@ -249,7 +251,7 @@ class SourceSession {
     const o = this.#o;
     const leader = formatHostPort(this.#leader);
     const connect = (addr: HostPort): Promise<FramedConnection> =>
-      connectChannel(addr, { key: o.clusterKey, retries: 1, ...o.channel });
+      (o.transport ?? tlsTransport).connect(addr, { key: o.clusterKey, retries: 1, ...o.channel });
     const [data, keys] = await Promise.all([
       Promise.allSettled(o.dataRelays.map(connect)),
       Promise.allSettled(o.keyRelays.map(connect)),
@@ -363,7 +365,13 @@ class SourceSession {
   async #pump(d: DataLink): Promise<void> {
     try {
       if (isShaped(d.pacer)) {
-        const shaped = { window: this.#window, work: this.#work, signal: this.#stop.signal, over: () => this.#over };
+        const shaped = {
+          window: this.#window,
+          work: this.#work,
+          signal: this.#stop.signal,
+          over: () => this.#over,
+          ...(this.#o.clock === undefined ? {} : { clock: this.#o.clock }),
+        };
         return await pumpShaped(d, d.pacer, this.#plan!, shaped);
       }
       while (!this.#over && !d.lost) {

@@ -1,6 +1,8 @@
 /** Small helpers shared by the roles: a wake-up signal, the DATA frame header, option checks. */
 import { smigError } from '../errors.js';
 import type { FramedConnection } from '../net/index.js';
+import type { Clock } from '../pacing/clock.js';
+import { RealClock } from '../pacing/clock.js';
 import { FrameType } from '../protocol/index.js';
 
 /**
@@ -32,15 +34,69 @@ export class Signal {
   }
 }
 
-/** Waits for `signal` at most `ms`: true when it was notified, false on the timeout. */
-export async function waitOr(signal: Signal, ms: number): Promise<boolean> {
+/** A pending {@link after} or {@link every}: `cancel()` stops it (idempotent). */
+export interface Timer {
+  cancel(): void;
+}
+
+/**
+ * Runs `fn` once, `ms` from now on `clock`. Without a clock: the event loop's timer, unref'd (a pending timer does
+ * not keep a process alive; the roles' sockets do).
+ */
+export function after(clock: Clock | undefined, ms: number, fn: () => void): Timer {
+  if (clock === undefined) {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return { cancel: () => clearTimeout(t) };
+  }
+  const stop = new AbortController();
+  clock.sleep(ms, stop.signal).then(
+    () => {
+      if (!stop.signal.aborted) fn();
+    },
+    () => {},
+  );
+  return { cancel: () => stop.abort() };
+}
+
+/** Runs `fn` every `ms` on `clock` until cancelled; without a clock, an unref'd interval (see {@link after}). */
+export function every(clock: Clock | undefined, ms: number, fn: () => void): Timer {
+  if (clock === undefined) {
+    const t = setInterval(fn, ms);
+    t.unref();
+    return { cancel: () => clearInterval(t) };
+  }
+  const stop = new AbortController();
+  void (async () => {
+    try {
+      for (;;) {
+        await clock.sleep(ms, stop.signal);
+        if (stop.signal.aborted) return;
+        fn();
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  return { cancel: () => stop.abort() };
+}
+
+const realClock = new RealClock();
+
+/** Monotonic milliseconds of `clock` (default the real one: performance.now()). */
+export function nowMs(clock: Clock | undefined): number {
+  return (clock ?? realClock).now();
+}
+
+/** Waits for `signal` at most `ms` (on `clock`, default the event loop's timers): true when notified, false on the timeout. */
+export async function waitOr(signal: Signal, ms: number, clock?: Clock): Promise<boolean> {
   if (!(ms > 0)) return false;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  let timer: Timer | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = after(clock, ms, () => resolve(false))));
   try {
     return await Promise.race([signal.wait().then(() => true as const), timeout]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }
 
@@ -72,7 +128,7 @@ export function checkCount(value: number, min: number, max: number, what: string
   return value;
 }
 
-/** Elapsed seconds since a `process.hrtime.bigint()` mark. */
-export function secondsSince(start: bigint): number {
-  return Number(process.hrtime.bigint() - start) / 1e9;
+/** Elapsed seconds since a {@link nowMs} mark of the same clock. */
+export function secondsSince(start: number, clock: Clock | undefined): number {
+  return (nowMs(clock) - start) / 1000;
 }

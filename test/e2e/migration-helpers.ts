@@ -12,15 +12,14 @@ import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import { connect as tlsConnect } from 'node:tls';
-import type { ChannelListener, FramedConnection, HostPort } from '../../src/net/index.js';
+import type { ChannelListener, FramedConnection, HostPort, Transport } from '../../src/net/index.js';
 import {
-  connectChannel,
   deriveTlsPsk,
   formatHostPort,
-  listenChannel,
   parseHostPort,
   TLS_CIPHERS,
   TLS_PSK_IDENTITY,
+  tlsTransport,
 } from '../../src/net/index.js';
 import { decodeMessage, FrameType } from '../../src/protocol/index.js';
 import { BIN, ROOT } from '../helpers/cli.js';
@@ -160,6 +159,9 @@ export interface EvilOptions {
   randomShare?: boolean;
   /** Hold every key share this long before forwarding it (so that others reach the leader first). */
   holdShareMs?: number;
+  /** Where it runs: default TLS on 127.0.0.1; an in-process network's host for the core tests. */
+  transport?: Transport;
+  host?: string;
 }
 
 /** A relay that forwards like `smig relay` (data or key role; replies back verbatim) but tampers. */
@@ -174,8 +176,9 @@ export interface EvilRelay {
 export async function startEvilRelay(key: Uint8Array, opts: EvilOptions): Promise<EvilRelay> {
   let flipped = 0;
   const links = new Set<FramedConnection>();
-  const listener: ChannelListener = await listenChannel(
-    { host: '127.0.0.1', port: 0 },
+  const transport = opts.transport ?? tlsTransport;
+  const listener: ChannelListener = await transport.listen(
+    { host: opts.host ?? '127.0.0.1', port: 0 },
     {
       key,
       onConnection(up) {
@@ -192,7 +195,7 @@ export async function startEvilRelay(key: Uint8Array, opts: EvilOptions): Promis
                 throw new Error('evil relay: not a relay SESSION');
               index = msg.index;
               sessionId = new Uint8Array(msg.sessionId);
-              const d = await connectChannel(parseHostPort(msg.leader, 'leader'), { key });
+              const d = await transport.connect(parseHostPort(msg.leader, 'leader'), { key });
               down = d;
               links.add(d);
               d.onFrame((t, b) => up.send(t, b)); // replies verbatim

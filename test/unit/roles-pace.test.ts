@@ -1,7 +1,8 @@
 /**
  * Pacing on the hops of a migration (src/roles/pace.ts, and its use in source, relay and leader): the helpers,
  * a data relay re-cutting paced DATA into DATA_SEGMENTs of its own sizes (watched by a stand-in leader), plans
- * refused by relays and leaders, and a whole paced migration in process.
+ * refused by relays and leaders, and a whole paced migration in process — the hops on the in-process transport
+ * and one FakeClock (test/helpers/session-core.ts `drive`): no sockets, no real time.
  *
  * Oracles: frame sizes from the frame layouts (DATA header 13 bytes, DATA_SEGMENT 30); a plan whose profile has
  * a single wire size of 1088 bytes, so every full write is a 1000-byte frame (1088 − 88 overhead); payloads
@@ -16,7 +17,8 @@ import { innerStreamLength } from '../../src/crypto/inner.js';
 import { generateKey } from '../../src/crypto/keyfile.js';
 import { SmigError } from '../../src/errors.js';
 import type { FramedConnection, HostPort } from '../../src/net/index.js';
-import { connectChannel, formatHostPort, listenChannel } from '../../src/net/index.js';
+import { formatHostPort } from '../../src/net/index.js';
+import { MemoryNetwork } from '../../src/net/memory.js';
 import { FakeClock } from '../../src/pacing/clock.js';
 import type { PacingPlan } from '../../src/pacing/plan.js';
 import { createPlan, stringifyPlan, validatePlan } from '../../src/pacing/plan.js';
@@ -37,9 +39,9 @@ import {
 } from '../../src/roles/pace.js';
 import { RelayDaemon } from '../../src/roles/relay.js';
 import { PACED_SEGMENT_SIZE, runSource } from '../../src/roles/source.js';
+import { drive, until } from '../helpers/session-core.js';
 
 const key = generateKey();
-const ANY: HostPort = { host: '127.0.0.1', port: 0 };
 const ID = new Uint8Array(16).map((_, i) => i);
 const LAYOUT = { dataRelays: 1, keyRelays: 1, threshold: 1 };
 const logs: string[] = [];
@@ -171,16 +173,36 @@ describe('pace.ts helpers', () => {
   });
 });
 
-describe('paced hops on sockets', () => {
+describe('paced hops in process (memory transport, fake clock)', () => {
+  const clock = new FakeClock();
+  const net = new MemoryNetwork({ clock });
+  const run = <T>(p: Promise<T>): Promise<T> => drive(clock, net, p);
+  const connect = (addr: HostPort): Promise<FramedConnection> => net.host('source').connect(addr, { key });
   const out = mkdtempSync(join(tmpdir(), 'smig-pace-'));
   let relay: RelayDaemon;
   let leader: RelayDaemon;
   let dest: DestinationDaemon;
   beforeAll(async () => {
     [relay, leader] = await Promise.all(
-      [0, 1].map(() => RelayDaemon.start({ clusterKey: key, listen: ANY, log: log('relay'), keyWaitMs: 5000 })),
+      ['relay', 'leader'].map((host) =>
+        RelayDaemon.start({
+          clusterKey: key,
+          listen: { host, port: 0 },
+          transport: net.host(host),
+          clock,
+          log: log('relay'),
+          keyWaitMs: 5000,
+        }),
+      ),
     );
-    dest = await DestinationDaemon.start({ clusterKey: key, listen: ANY, outDir: out, log: log('recv') });
+    dest = await DestinationDaemon.start({
+      clusterKey: key,
+      listen: { host: 'dest', port: 0 },
+      transport: net.host('dest'),
+      clock,
+      outDir: out,
+      log: log('recv'),
+    });
   });
   afterAll(async () => {
     await Promise.all([relay, leader, dest].map((d) => d.close()));
@@ -192,25 +214,28 @@ describe('paced hops on sockets', () => {
     let resolve!: (m: Message[]) => void;
     const got = new Promise<Message[]>((r) => (resolve = r));
     const conns: FramedConnection[] = [];
-    const l = await listenChannel(ANY, {
-      key,
-      onConnection(c) {
-        conns.push(c);
-        const msgs: Message[] = [];
-        c.onFrame((type, body) => {
-          const m = decodeMessage(type, body);
-          msgs.push(m.type === FrameType.DATA_SEGMENT ? { ...m, bytes: new Uint8Array(m.bytes) } : m);
-          if (m.type === FrameType.END) resolve(msgs);
-        });
+    const l = await net.host('fake-leader').listen(
+      { host: 'fake-leader', port: 0 },
+      {
+        key,
+        onConnection(c) {
+          conns.push(c);
+          const msgs: Message[] = [];
+          c.onFrame((type, body) => {
+            const m = decodeMessage(type, body);
+            msgs.push(m.type === FrameType.DATA_SEGMENT ? { ...m, bytes: new Uint8Array(m.bytes) } : m);
+            if (m.type === FrameType.END) resolve(msgs);
+          });
+        },
       },
-    });
+    );
     return { addr: l.address, got, close: async () => (conns.forEach((c) => c.destroy()), l.close()) };
   }
 
   it('a data relay copies the plan to the leader and re-cuts paced DATA into DATA_SEGMENTs of its own sizes', async () => {
     const fake = await fakeLeader();
     const plan = stringifyPlan(fastProfilePlan(108_800)); // 100 frames per full bin: fast
-    const src = await connectChannel(relay.address, { key });
+    const src = await connect(relay.address);
     await src.sendMessage({
       type: FrameType.SESSION,
       sessionId: ID,
@@ -230,7 +255,7 @@ describe('paced hops on sockets', () => {
     }
     await src.sendMessage({ type: FrameType.DATA, offset: 50_000, bytes: data.subarray(20_000) });
     await src.sendMessage({ type: FrameType.END, length: 60_000, sha256: null });
-    const msgs = await fake.got;
+    const msgs = await run(fake.got);
     expect(msgs[0]).toEqual({
       type: FrameType.SESSION,
       sessionId: ID,
@@ -253,10 +278,10 @@ describe('paced hops on sockets', () => {
     expect(msgs[msgs.length - 1]).toEqual({ type: FrameType.END, length: 60_000, sha256: null });
     src.destroy();
     await fake.close();
-  }, 15_000);
+  });
 
   it('a relay refuses a SESSION whose plan does not validate, with ERROR naming the field', async () => {
-    const src = await connectChannel(relay.address, { key });
+    const src = await connect(relay.address);
     const frames: Message[] = [];
     src.onFrame((type, body) => void frames.push(decodeMessage(type, body)));
     await src.sendMessage({
@@ -268,7 +293,7 @@ describe('paced hops on sockets', () => {
       layout: LAYOUT,
       plan: '{"strategy":"constant"}',
     });
-    await src.closed;
+    await run(src.closed);
     expect(frames).toHaveLength(1);
     expect(frames[0]).toMatchObject({
       type: FrameType.ERROR,
@@ -279,8 +304,8 @@ describe('paced hops on sockets', () => {
 
   it("a leader refuses a relay link whose plan differs from the session's", async () => {
     const id = randomBytes(16);
-    const a = await connectChannel(leader.address, { key });
-    const b = await connectChannel(leader.address, { key });
+    const a = await connect(leader.address);
+    const b = await connect(leader.address);
     const frames: Message[] = [];
     b.onFrame((type, body) => void frames.push(decodeMessage(type, body)));
     const plan = (rate: number): string => stringifyPlan(createPlan({ strategy: 'constant', rate, seed: 1 }));
@@ -293,7 +318,7 @@ describe('paced hops on sockets', () => {
       layout: { dataRelays: 1, keyRelays: 1, threshold: 1 },
       plan: plan(1000),
     });
-    await new Promise((r) => setTimeout(r, 50));
+    await run(until(() => leader.stats.leaderSessions === 1)); // a's SESSION made the session
     await b.sendMessage({
       type: FrameType.SESSION,
       sessionId: id,
@@ -303,7 +328,7 @@ describe('paced hops on sockets', () => {
       layout: { dataRelays: 1, keyRelays: 1, threshold: 1 },
       plan: plan(2000),
     });
-    await b.closed;
+    await run(b.closed);
     expect(frames[0]).toMatchObject({
       type: FrameType.ERROR,
       code: 5,
@@ -316,19 +341,23 @@ describe('paced hops on sockets', () => {
     const data = randomBytes(500_000);
     const plan = fastProfilePlan(108_800); // about 1 MB/s: the cushion (4 s) is the relay's time limit
     logs.length = 0;
-    const r = await runSource({
-      clusterKey: key,
-      input: [new Uint8Array(data)],
-      length: data.length,
-      name: 'paced.bin',
-      destination: dest.address,
-      dataRelays: [relay.address],
-      keyRelays: [relay.address],
-      leader: leader.address,
-      threshold: 1,
-      plan,
-      log: log('send'),
-    });
+    const r = await run(
+      runSource({
+        clusterKey: key,
+        input: [new Uint8Array(data)],
+        length: data.length,
+        name: 'paced.bin',
+        destination: dest.address,
+        dataRelays: [relay.address],
+        keyRelays: [relay.address],
+        leader: leader.address,
+        threshold: 1,
+        plan,
+        log: log('send'),
+        transport: net.host('source'),
+        clock,
+      }),
+    );
     expect(readFileSync(join(out, 'paced.bin')).equals(data)).toBe(true);
     expect(r.pacing.strategy).toBe('profile');
     const [h] = r.pacing.hops;
@@ -351,5 +380,5 @@ describe('paced hops on sockets', () => {
       payloadBytes: inner + 13 * (leaderHop.writes as number),
     });
     expect(leaderHop.writes as number).toBeLessThanOrEqual(Math.ceil(inner / 987) + Math.ceil(inner / 4080)); // a short write at most per 4 KiB segment
-  }, 20_000);
+  });
 });

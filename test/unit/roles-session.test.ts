@@ -1,7 +1,8 @@
 /**
- * The roles in one process on real TLS-PSK sockets (127.0.0.1, port 0): runSource against in-process
- * RelayDaemons and a DestinationDaemon. Fast checks of the session logic; the same flows with separate
- * `smig` processes, big files and killed hosts are in test/e2e/migration*.test.ts.
+ * The roles in one process on the in-process transport (src/net/memory.ts) and a FakeClock: runSource against
+ * RelayDaemons and a DestinationDaemon on hosts of one MemoryNetwork, driven by test/helpers/session-core.ts
+ * `drive` — no sockets, no real timers. Fast checks of the session logic; the same flows with separate `smig`
+ * processes, real TLS, big files and killed hosts are in test/e2e/migration*.test.ts.
  *
  * Oracles: payloads are random and compared byte for byte with what the destination installed; the
  * ciphertext length is computed by hand from the envelope layout (568-byte prefix, 16-byte tag per 64 KiB
@@ -15,7 +16,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateKey } from '../../src/crypto/keyfile.js';
 import { SmigError } from '../../src/errors.js';
 import type { HostPort } from '../../src/net/index.js';
-import { connectChannel, formatHostPort, listenChannel, parseHostPort } from '../../src/net/index.js';
+import { formatHostPort, parseHostPort } from '../../src/net/index.js';
+import { MemoryNetwork } from '../../src/net/memory.js';
+import { FakeClock } from '../../src/pacing/clock.js';
 import type { Message } from '../../src/protocol/index.js';
 import { decodeMessage, FrameType } from '../../src/protocol/index.js';
 import { DestinationDaemon } from '../../src/roles/destination.js';
@@ -25,10 +28,25 @@ import { createLogger } from '../../src/roles/log.js';
 import { RelayDaemon } from '../../src/roles/relay.js';
 import type { SourceOptions, SourceResult } from '../../src/roles/source.js';
 import { runSource } from '../../src/roles/source.js';
+import type { EvilOptions } from '../e2e/migration-helpers.js';
 import { startEvilRelay } from '../e2e/migration-helpers.js';
+import { drive, until } from '../helpers/session-core.js';
 
 const key = generateKey();
-const ANY: HostPort = { host: '127.0.0.1', port: 0 };
+const clock = new FakeClock();
+const net = new MemoryNetwork({ clock });
+/** Port 0 on host `name` of the network, and that host's transport. */
+const on = (name: string): { listen: HostPort; transport: ReturnType<MemoryNetwork['host']>; clock: FakeClock } => ({
+  listen: { host: name, port: 0 },
+  transport: net.host(name),
+  clock,
+});
+const run = <T>(p: Promise<T>): Promise<T> => drive(clock, net, p);
+let evils = 0;
+const evilRelay = (o: EvilOptions): ReturnType<typeof startEvilRelay> => {
+  const host = `evil${evils++}`;
+  return startEvilRelay(key, { ...o, transport: net.host(host), host });
+};
 const logs: string[] = [];
 const log = (component: string): Logger =>
   createLogger({ format: 'text', sink: { write: (s: string) => logs.push(s) }, component });
@@ -40,11 +58,11 @@ const extra: { close(): Promise<void> }[] = [];
 
 beforeAll(async () => {
   relays = await Promise.all(
-    Array.from({ length: 4 }, () =>
-      RelayDaemon.start({ clusterKey: key, listen: ANY, log: log('relay'), keyWaitMs: 5000 }),
+    Array.from({ length: 4 }, (_, i) =>
+      RelayDaemon.start({ clusterKey: key, ...on(`relay${i}`), log: log('relay'), keyWaitMs: 5000 }),
     ),
   );
-  dest = await DestinationDaemon.start({ clusterKey: key, listen: ANY, outDir: out, log: log('recv') });
+  dest = await DestinationDaemon.start({ clusterKey: key, ...on('dest'), outDir: out, log: log('recv') });
 });
 afterEach(async () => {
   await Promise.all(extra.splice(0).map((x) => x.close()));
@@ -63,19 +81,23 @@ function* pieces(data: Uint8Array): Generator<Uint8Array> {
 }
 
 function migrate(data: Uint8Array, name: string, o: Partial<SourceOptions> = {}): Promise<SourceResult> {
-  return runSource({
-    clusterKey: key,
-    input: pieces(data),
-    length: data.length,
-    name,
-    destination: addr(dest),
-    dataRelays: [addr(relays[0]!), addr(relays[1]!)],
-    keyRelays: [addr(relays[1]!), addr(relays[2]!), addr(relays[3]!)],
-    leader: addr(relays[0]!),
-    threshold: 2,
-    log: log('send'),
-    ...o,
-  });
+  return run(
+    runSource({
+      clusterKey: key,
+      input: pieces(data),
+      length: data.length,
+      name,
+      destination: addr(dest),
+      dataRelays: [addr(relays[0]!), addr(relays[1]!)],
+      keyRelays: [addr(relays[1]!), addr(relays[2]!), addr(relays[3]!)],
+      leader: addr(relays[0]!),
+      threshold: 2,
+      log: log('send'),
+      transport: net.host('source'),
+      clock,
+      ...o,
+    }),
+  );
 }
 
 async function failure(p: Promise<unknown>): Promise<SmigError> {
@@ -130,7 +152,7 @@ describe('a migration through in-process relays', () => {
   });
 
   it('rebuilds the key from another subset when one key relay corrupts its share', async () => {
-    const evil = await startEvilRelay(key, { flipShare: true });
+    const evil = await evilRelay({ flipShare: true });
     extra.push(evil);
     const data = randomBytes(200_000);
     const r = await migrate(data, 'subset.bin', {
@@ -142,7 +164,7 @@ describe('a migration through in-process relays', () => {
   });
 
   it('fails cleanly when no subset of shares opens the envelope; nothing is installed', async () => {
-    const evil = await startEvilRelay(key, { flipShare: true });
+    const evil = await evilRelay({ flipShare: true });
     extra.push(evil);
     const before = outFiles();
     const e = await failure(
@@ -156,7 +178,7 @@ describe('a migration through in-process relays', () => {
   });
 
   it('detects a flipped ciphertext byte, never installs, and leaves no temporary file', async () => {
-    const evil = await startEvilRelay(key, { flipDataAt: (offset, length) => (offset > 0 ? length >> 1 : undefined) });
+    const evil = await evilRelay({ flipDataAt: (offset, length) => (offset > 0 ? length >> 1 : undefined) });
     extra.push(evil);
     const before = outFiles();
     const e = await failure(
@@ -166,13 +188,15 @@ describe('a migration through in-process relays', () => {
       }),
     );
     expect(evil.flipped).toBeGreaterThan(0);
-    expect(e.message).toMatch(/SMIG_ERR_AUTH: leader .*: envelope: segment \d+ did not authenticate/);
-    await new Promise((r) => setTimeout(r, 200)); // the destination deletes its temporary file when the leader aborts
+    // the leader tells every relay; whichever ERROR reaches the source first: an honest relay names the leader
+    expect(e.message).toMatch(/SMIG_ERR_AUTH: (leader .*: )?envelope: segment \d+ did not authenticate/);
+    // the destination deletes its temporary file when the leader aborts
+    await run(until(() => outFiles().join() === before.join()));
     expect(outFiles()).toEqual(before);
   });
 
   it('never lets the destination address reach a relay: an unreachable destination is reported as <destination>', async () => {
-    const closed = await RelayDaemon.start({ clusterKey: key, listen: ANY });
+    const closed = await RelayDaemon.start({ clusterKey: key, ...on('gone') });
     const gone = addr(closed);
     await closed.close(); // a port that refuses
     const e = await failure(migrate(randomBytes(1000), 'nowhere.bin', { destination: gone }));
@@ -184,7 +208,7 @@ describe('a migration through in-process relays', () => {
     const outX = mkdtempSync(join(tmpdir(), 'smig-exec-'));
     const d = await DestinationDaemon.start({
       clusterKey: key,
-      listen: ANY,
+      ...on('dest-exec'),
       outDir: outX,
       exec: 'printf "%s|%s|%s" "$1" "$SMIG_FILE" "$SMIG_BYTES" > "$1.seen"; test "$SMIG_NAME" = run.bin && exit 0; exit 3',
     });
@@ -223,11 +247,11 @@ describe('a migration through in-process relays', () => {
 describe('the relay daemon against a misbehaving peer (with the key)', () => {
   /** Opens a raw channel to a relay, sends frames, returns what came back before the close. */
   async function poke(frames: Message[]): Promise<Message[]> {
-    const conn = await connectChannel(addr(relays[3]!), { key });
+    const conn = await net.host('peer').connect(addr(relays[3]!), { key });
     const got: Message[] = [];
     conn.onFrame((t, b) => void got.push(decodeMessage(t, b)));
     for (const f of frames) await conn.sendMessage(f).catch(() => {});
-    await conn.closed;
+    await run(conn.closed);
     return got;
   }
   const sid = new Uint8Array(16).fill(0x42);
@@ -282,17 +306,20 @@ describe('the relay daemon against a misbehaving peer (with the key)', () => {
 describe('Link.sendWiping', () => {
   it('zeroes each payload only after the socket has taken it: the peer gets every byte, the sender keeps none', async () => {
     const got: Uint8Array[] = [];
-    const l = await listenChannel(ANY, {
-      key,
-      openingFrameMaxLength: 1024 * 1024,
-      onConnection: (c) => c.onFrame((_t, b) => void got.push(new Uint8Array(b))),
-    });
-    const link = new Link(await connectChannel(l.address, { key }), 'reply', 'test peer');
+    const l = await net.host('sink').listen(
+      { host: 'sink', port: 0 },
+      {
+        key,
+        openingFrameMaxLength: 1024 * 1024,
+        onConnection: (c) => c.onFrame((_t, b) => void got.push(new Uint8Array(b))),
+      },
+    );
+    const link = new Link(await net.host('sender').connect(l.address, { key }), 'reply', 'test peer');
     const bufs = [0x11, 0x22, 0x33].map((x) => new Uint8Array(300_000).fill(x));
     // back to back: the later writes wait in the socket's buffer, where an early wipe would zero them
     await Promise.all(bufs.map((b) => link.sendWiping({ type: FrameType.DATA, offset: 0, bytes: b }, [b])));
-    await link.close();
-    await l.close();
+    await run(link.close());
+    await run(l.close());
     // each body: u64 offset (8 bytes) then the 300000 payload bytes, intact
     expect(got.map((b) => [b.length, b[8], b[150_000], b.at(-1)])).toEqual([
       [300_008, 0x11, 0x11, 0x11],

@@ -1,0 +1,174 @@
+/**
+ * Paced sessions on the fake clock (test/helpers/session-core.ts): the whole cluster in one process, every pacer
+ * and timer on one FakeClock, every link of the memory transport recording when its bytes arrived. The timing of
+ * each paced hop is checked from those deliveries, deterministically: no real time is waited for.
+ *
+ * Oracles: the token bucket's bound (src/pacing/bucket.ts): over any interval of length W a hop writes at most
+ * depth + rate·W wire bytes, and frame bytes are fewer than wire bytes (each write also pays the plan's
+ * 88-byte overhead), so the frame bytes delivered in any window are bounded by it; a constant plan's write is
+ * at most 1448 frame bytes (plan.ts constantWriteSize at 100 kB/s) and the profile plan below draws only
+ * 1088-byte packets, i.e. 1000-byte frames; payloads compared byte for byte; the idle timeout (60 s) and the
+ * source's keepalive (a PING on a link quiet for a whole 15 s tick) from their definitions.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Delivery, MemoryLink } from '../../src/net/memory.js';
+import type { PacingPlan } from '../../src/pacing/plan.js';
+import { createPlan, validatePlan } from '../../src/pacing/plan.js';
+import { Cluster, HOSTS } from '../helpers/session-core.js';
+
+const SESSION_ID = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
+/** Unpaced control frames a hop may add to a window (END, a PING passed on): a few small frames. */
+const CONTROL_SLACK = 256;
+
+let c: Cluster | undefined;
+afterEach(async () => {
+  await c?.close();
+  c = undefined;
+});
+
+/** A profile plan by hand: 50 ms bins, full or empty at random, every packet 1088 wire bytes (1000-byte frames). */
+function profilePlan(bytesPerFullBin: number, depth: number): PacingPlan {
+  return validatePlan({
+    strategy: 'profile',
+    seed: 3,
+    binNs: '50000000',
+    overheads: { tls: 22, tcpip: 52, link: 14 },
+    peak: 40 * bytesPerFullBin,
+    depth,
+    profile: {
+      sha256: 'ab'.repeat(32),
+      bytesPerSecond: 10 * bytesPerFullBin,
+      chain: {
+        edges: [1],
+        transitions: [
+          [1, 1],
+          [1, 1],
+        ],
+        levels: [{ pairs: [[0, 0, 1]] }, { pairs: [[bytesPerFullBin, bytesPerFullBin / 1088, 1]] }],
+      },
+      sizes: { values: [1088], counts: [1] },
+      burstPackets: 4,
+    },
+  });
+}
+
+/** The paced data hops of a session: source → each data relay, each data relay → leader, leader → destination. */
+function dataHops(cl: Cluster, from: number): Map<string, MemoryLink> {
+  const made = cl.net.links.slice(from);
+  const hops = new Map<string, MemoryLink>();
+  for (const h of HOSTS.data) {
+    hops.set(`source → ${h}`, made.find((l) => l.clientHost === 'source' && l.serverHost === h)!);
+    hops.set(`${h} → leader`, made.find((l) => l.clientHost === h && l.serverHost === 'leader')!);
+  }
+  hops.set('leader → dest', made.find((l) => l.clientHost === 'leader' && l.serverHost === 'dest')!);
+  return hops;
+}
+
+/**
+ * The paced deliveries of a hop: its upstream direction without the opening SESSION (sent before the pacer starts)
+ * and the closing END (sent once the leader has everything).
+ */
+function paced(l: MemoryLink): Delivery[] {
+  return l.deliveries.filter((d) => d.dir === 'up').slice(1, -1);
+}
+
+/** Most bytes delivered in any window [t, t + w) that starts at a delivery. */
+function maxInWindow(ds: Delivery[], w: number): number {
+  let most = 0;
+  let sum = 0;
+  let j = 0;
+  for (let i = 0; i < ds.length; i++) {
+    while (j < ds.length && ds[j]!.at < ds[i]!.at + w) sum += ds[j++]!.bytes;
+    most = Math.max(most, sum);
+    sum -= ds[i]!.bytes;
+  }
+  return most;
+}
+
+describe('a paced session driven by the fake clock', () => {
+  it('constant 100 kB/s: every hop stays within depth + rate·W in every window; the source hops run at the rate', async () => {
+    c = await Cluster.start({ record: true });
+    const rate = 100_000;
+    const depth = 4000;
+    const plan = createPlan({ strategy: 'constant', rate, seed: 1, depth });
+    const data = randomBytes(150_000);
+    const from = c.net.links.length;
+    const r = await c.migrate(data, 'constant.bin', { plan, sessionId: SESSION_ID });
+    expect(readFileSync(join(c.out, 'constant.bin')).equals(data)).toBe(true);
+    const hops = dataHops(c, from);
+    for (const [name, link] of hops) {
+      const ds = paced(link);
+      expect(ds.length, name).toBeGreaterThan(10);
+      for (const d of ds) expect(d.bytes, name).toBeLessThanOrEqual(1448);
+      for (const w of [10, 50, 100, 250, 1000])
+        expect(maxInWindow(ds, w), `${name}, ${w} ms`).toBeLessThanOrEqual(depth + (rate * w) / 1000 + CONTROL_SLACK);
+    }
+    // the source's hops always had data: the pacer's own report is the rate exactly, never late on a fake clock
+    expect(r.pacing.hops).toHaveLength(2);
+    for (const h of r.pacing.hops) {
+      expect(h.strategy).toBe('constant');
+      expect(h.targetRate).toBeCloseTo(rate, 0);
+      expect(Math.abs(h.rate! - rate) / rate).toBeLessThan(0.02);
+      expect(h.lateness.max).toBe(0);
+    }
+    // and from the deliveries: what the source link carried, spread over at least (bytes − depth) / rate
+    for (const h of HOSTS.data) {
+      const ds = paced(hops.get(`source → ${h}`)!);
+      const bytes = ds.reduce((n, d) => n + d.bytes, 0);
+      expect(ds.at(-1)!.at - ds[0]!.at).toBeGreaterThanOrEqual(((bytes - depth - CONTROL_SLACK) / rate) * 1000);
+    }
+    // the downstream hops paced too (their own pacers, never above the target)
+    const events = c.events('pacing').filter((e) => e.role === 'data-relay' || e.role === 'leader');
+    expect(events.map((e) => e.strategy)).toEqual(['constant', 'constant', 'constant']);
+    for (const e of events) expect(e.rate as number).toBeLessThanOrEqual((e.targetRate as number) * 1.02);
+  });
+
+  it('profile (50 ms bins, full or empty): every hop bursts within depth + peak·W and two bins per 50 ms, in 1000-byte frames', async () => {
+    c = await Cluster.start({ record: true });
+    const full = 54_400; // 50 packets of 1088 wire bytes per full bin
+    const depth = 2 * 1088;
+    const plan = profilePlan(full, depth);
+    const data = randomBytes(200_000);
+    const from = c.net.links.length;
+    const r = await c.migrate(data, 'profile.bin', { plan, sessionId: SESSION_ID });
+    expect(readFileSync(join(c.out, 'profile.bin')).equals(data)).toBe(true);
+    expect(r.pacing.strategy).toBe('profile');
+    const peak = 40 * full;
+    for (const [name, link] of dataHops(c, from)) {
+      const ds = paced(link);
+      expect(ds.length, name).toBeGreaterThan(10);
+      for (const d of ds) expect(d.bytes, name).toBeLessThanOrEqual(1000);
+      // within a burst at most the peak rate; over a bin's length at most two bins' budgets (a window spans two)
+      for (const w of [1, 5, 10])
+        expect(maxInWindow(ds, w), `${name}, ${w} ms`).toBeLessThanOrEqual(depth + (peak * w) / 1000 + CONTROL_SLACK);
+      expect(maxInWindow(ds, 50), name).toBeLessThanOrEqual(2 * full + depth + CONTROL_SLACK);
+    }
+  });
+
+  it('a session longer than the idle timeout: the keepalive holds the quiet key links open to the end', async () => {
+    c = await Cluster.start({ record: true });
+    const rate = 1500; // the leader's hop alone takes about 100 000 / 1500 ≈ 67 s at this rate
+    const plan = createPlan({ strategy: 'constant', rate, seed: 1 });
+    const data = randomBytes(100_000);
+    const from = c.net.links.length;
+    const r = await c.migrate(data, 'slow.bin', { plan, sessionId: SESSION_ID });
+    expect(readFileSync(join(c.out, 'slow.bin')).equals(data)).toBe(true);
+    expect(r.seconds).toBeGreaterThan(60); // fake time, past the 60 s idle timeout of every link
+    const made = c.net.links.slice(from);
+    for (const k of HOSTS.keys) {
+      const link = made.find((l) => l.clientHost === 'source' && l.serverHost === k)!;
+      // after SESSION, KEY and END the source has nothing to say to a key relay: every later byte is a keepalive
+      // PING (9 bytes) and its PONG until the DONE, and no two bytes are 60 s apart (the idle timeout)
+      const late = link.deliveries.filter((d) => d.at > 0);
+      expect(late.at(-1)!.at, k).toBeCloseTo(r.seconds * 1000, 6); // the DONE
+      expect(late.slice(0, -1).every((d) => d.bytes === 9)).toBe(true);
+      expect(late.filter((d) => d.dir === 'up').length, k).toBeGreaterThanOrEqual(2);
+      const times = [0, ...late.map((d) => d.at)];
+      for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!, k).toBeLessThan(60_000);
+    }
+    expect(c.events('link-failed')).toEqual([]);
+  });
+});
