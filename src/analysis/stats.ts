@@ -53,20 +53,44 @@ export function summary(values: ArrayLike<number>): Summary {
 export function summaryOfSorted(sorted: ArrayLike<number>): Summary {
   const n = sorted.length;
   if (n === 0) return { ...EMPTY };
-  // simple-statistics: a compensated (Neumaier) sum, and the n − 1 variance around that mean
-  const arr = sorted as unknown as number[];
-  const mean = ssMean(arr);
+  // simple-statistics' mean and sampleVariance, operation for operation (the same bits): a compensated (Neumaier)
+  // sum, and the n − 1 variance around that mean — in two passes over the values, not its three
+  const mean = neumaierSum(sorted) / n;
   const at = (i: number): number => sorted[i]!;
   return {
     n,
     mean,
-    sd: n > 1 ? Math.sqrt(sampleVariance(arr)) : NaN,
+    sd: n > 1 ? Math.sqrt(squaredDeviations(sorted, mean) / (n - 1)) : NaN,
     min: sorted[0]!,
     max: sorted[n - 1]!,
     p50: quantileAt(at, n, 0.5),
     p90: quantileAt(at, n, 0.9),
     p99: quantileAt(at, n, 0.99),
   };
+}
+
+/** simple-statistics' `sum` of a non-empty NaN-free sample: Neumaier's compensated sum, in its order of operations. */
+function neumaierSum(x: ArrayLike<number>): number {
+  let sum = x[0]!;
+  let correction = 0;
+  for (let i = 1; i < x.length; i++) {
+    const v = x[i]!;
+    const t = sum + v;
+    if (Math.abs(sum) >= Math.abs(v)) correction += sum - t + v;
+    else correction += v - t + sum;
+    sum = t;
+  }
+  return sum + correction;
+}
+
+/** simple-statistics' `sumNthPowerDeviations(x, 2)` around a given mean. */
+function squaredDeviations(x: ArrayLike<number>, mean: number): number {
+  let sum = 0;
+  for (let i = 0; i < x.length; i++) {
+    const d = x[i]! - mean;
+    sum += d * d;
+  }
+  return sum;
 }
 
 /**
@@ -397,6 +421,58 @@ export function radixPasses(lo: Uint32Array, hi: Uint32Array): [lo: Uint32Array,
     [hi, hi2] = [hi2, hi];
   }
   return [lo, hi];
+}
+
+/** Digits of {@link radixSortU32}: three passes of 11 bits (a 2048-entry count table per pass stays in cache). */
+const U32_BITS = 11;
+const U32_DIGITS = 1 << U32_BITS;
+
+/**
+ * Sorts 32-bit unsigned keys ascending: LSD radix, three passes of 11 bits whose counts are taken in one read of
+ * the keys, a pass skipped when every key has the same digit. `scratch` has the keys' length; returns whichever of
+ * the two arrays holds the sorted keys.
+ */
+export function radixSortU32(keys: Uint32Array, scratch: Uint32Array): Uint32Array {
+  const count = new Uint32Array(3 * U32_DIGITS);
+  countDigits3(keys, count);
+  let src = keys;
+  let dst = scratch;
+  for (let pass = 0; pass < 3; pass++) {
+    const shift = pass * U32_BITS;
+    const at = pass * U32_DIGITS;
+    if (src.length === 0 || count[at + ((src[0]! >>> shift) & (U32_DIGITS - 1))] === src.length) continue;
+    prefixSumsAt(count, at, U32_DIGITS);
+    scatter32(src, dst, count, at, shift);
+    [src, dst] = [dst, src];
+  }
+  return src;
+}
+
+function countDigits3(keys: Uint32Array, count: Uint32Array): void {
+  const m = U32_DIGITS - 1;
+  for (let i = 0; i < keys.length; i++) {
+    const x = keys[i]!;
+    count[x & m]!++;
+    count[U32_DIGITS + ((x >>> U32_BITS) & m)]!++;
+    count[2 * U32_DIGITS + (x >>> (2 * U32_BITS))]!++;
+  }
+}
+
+function prefixSumsAt(count: Uint32Array, at: number, n: number): void {
+  let sum = 0;
+  for (let d = at; d < at + n; d++) {
+    const c = count[d]!;
+    count[d] = sum;
+    sum += c;
+  }
+}
+
+function scatter32(src: Uint32Array, dst: Uint32Array, count: Uint32Array, at: number, shift: number): void {
+  const m = U32_DIGITS - 1;
+  for (let i = 0; i < src.length; i++) {
+    const x = src[i]!;
+    dst[count[at + ((x >>> shift) & m)]!++] = x;
+  }
 }
 
 function countDigits(src: Uint32Array, shift: number, count: Uint32Array): void {

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { sampleVariance, mean as ssMean } from 'simple-statistics';
 import { describe, expect, test } from 'vitest';
 import {
   ecdfPoints,
@@ -6,6 +7,7 @@ import {
   quantileSorted,
   RESERVOIR_MAX_CAPACITY,
   Reservoir,
+  radixSortU32,
   sortedWeighted,
   summary,
   weightedSummary,
@@ -240,5 +242,48 @@ describe('Reservoir', () => {
     );
     expect(() => new Reservoir(4, NaN)).toThrow(usage('Reservoir: seed must be a finite number (got NaN)'));
     expect(() => new Reservoir(4).add(NaN)).toThrow(usage('Reservoir.add: NaN (value 1)'));
+  });
+});
+
+describe('summary: mean and sd bit for bit as simple-statistics computes them', () => {
+  test('random samples of mixed magnitudes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: -1e12, max: 1e12, noNaN: true }), { minLength: 2, maxLength: 300 }),
+        (xs) => {
+          const s = summary(xs);
+          const ordered = Array.from(Float64Array.from(xs).sort()); // summary sums in ascending order
+          expect(s.mean).toBe(ssMean(ordered));
+          expect(s.sd).toBe(Math.sqrt(sampleVariance(ordered)));
+        },
+      ),
+      { seed: 20261204, numRuns: 300 },
+    );
+  });
+});
+
+describe('radixSortU32', () => {
+  const sorted = (keys: Uint32Array): number[] => Array.from(radixSortU32(keys, new Uint32Array(keys.length)));
+  test('equals the native sort: random keys of every width, repeats, empty and constant arrays', () => {
+    let s = 7;
+    const rand = (): number => (s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0);
+    for (const [n, bits] of [
+      [0, 32],
+      [1, 32],
+      [5000, 0],
+      [5000, 8],
+      [5000, 11],
+      [5000, 22],
+      [5000, 23],
+      [20000, 32],
+    ] as const) {
+      const keys = new Uint32Array(n);
+      for (let i = 0; i < n; i++) keys[i] = bits === 0 ? 12345 : bits === 32 ? rand() : rand() >>> (32 - bits);
+      const want = Array.from(keys.slice().sort());
+      expect(sorted(keys), `${n} keys of ${bits} bits`).toEqual(want);
+    }
+    expect(sorted(Uint32Array.of(0xffffffff, 0, 0x7ff, 0x800, 0x3fffff, 0x400000, 1))).toEqual([
+      0, 1, 0x7ff, 0x800, 0x3fffff, 0x400000, 0xffffffff,
+    ]);
   });
 });

@@ -1,6 +1,7 @@
 /** The per-class accumulator's bounded-memory parts against direct computations. */
 import { describe, expect, it } from 'vitest';
 import { FANO_HORIZON, FanoCounter } from '../../src/analysis/fano.js';
+import { IatSample } from '../../src/analysis/traffic.js';
 
 function direct(windows: number[]): number {
   const m = new Map<number, number>();
@@ -42,5 +43,23 @@ describe('FanoCounter', () => {
     expect(c.sumOfSquares()).toBe(direct(ws));
     c.add(0); // window 0 was folded long ago
     expect(c.late).toBe(1);
+  });
+});
+
+describe('IatSample', () => {
+  it('sortedValues is its values in seconds, ascending: short samples, gaps under 2^32 ns, and larger gaps', () => {
+    let seed = 11;
+    const rand = (): number => (seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32;
+    for (const [n, scale] of [
+      [100, 1e6],
+      [10_000, 1e6],
+      [10_000, 4e9],
+      [10_000, 1e15],
+    ] as const) {
+      const s = new IatSample(20_000, 1);
+      for (let i = 0; i < n; i++) s.addNs(Math.floor(rand() * scale));
+      const want = Array.from(s.values()).sort((a, b) => a - b);
+      expect(Array.from(s.sortedValues()), `${n} gaps below ${scale} ns`).toEqual(want);
+    }
   });
 });
