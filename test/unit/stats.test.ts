@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { sampleVariance, mean as ssMean } from 'simple-statistics';
+import { sampleVariance, mean as ssMean, sum as ssSum } from 'simple-statistics';
 import { describe, expect, test } from 'vitest';
 import {
   ecdfPoints,
@@ -258,6 +258,24 @@ describe('summary: mean and sd bit for bit as simple-statistics computes them', 
         },
       ),
       { seed: 20261204, numRuns: 300 },
+    );
+  });
+  test('fanoFactor and the weighted mean too', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 1e9 }), { minLength: 2, maxLength: 300 }),
+        fc.array(fc.double({ min: -1e9, max: 1e9, noNaN: true }), { minLength: 1, maxLength: 100 }),
+        (counts, xs) => {
+          const m = ssMean(counts);
+          expect(fanoFactor(counts)).toBe(m === 0 ? NaN : sampleVariance(counts) / m);
+          const values = Float64Array.from(new Set(xs.map((x) => (Object.is(x, -0) ? 0 : x)))).sort();
+          const weights = Float64Array.from(values, (_, i) => 1 + (i % 5));
+          const n = weights.reduce((a, b) => a + b, 0);
+          const want = ssSum(Array.from(values, (v, i) => v * weights[i]!)) / n;
+          expect(weightedSummary({ values, counts: weights }).mean).toBe(want);
+        },
+      ),
+      { seed: 20261205, numRuns: 300 },
     );
   });
 });
