@@ -15,7 +15,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { isSmigError, smigError } from '../errors.js';
 import type { CaptureInfo, CaptureWarning, PacketRecord } from './types.js';
 
@@ -991,6 +990,7 @@ export async function readCapture(
       return parser.end();
     }
     let cut = false;
+    const { createGunzip } = await import('node:zlib'); // loaded only for a compressed capture
     try {
       await pipeline(all(), createGunzip(), async (out: AsyncIterable<Uint8Array>) => {
         for await (const c of out) parser.push(c);
