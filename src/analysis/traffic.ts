@@ -235,6 +235,8 @@ export class TrafficAccumulator {
    * 2^53 s from 1970 (a pcapng interface with a huge if_tsoffset), where seconds would no longer be exact numbers.
    */
   #epoch = 0n;
+  /** `#epoch` is not 0 (a boolean: the per-packet test is then no BigInt comparison). */
+  #shifted = false;
   #binIndex = NaN;
   #binCounts: BinCounts = [0, 0];
   readonly #sizesDense = new Float64Array(DENSE_SIZES);
@@ -256,7 +258,10 @@ export class TrafficAccumulator {
     this.#flows = new FlowTable(opts.maxFlows ?? 100_000);
     this.iat = new IatSample(opts.maxSamples ?? 1_000_000, 0x5eed);
     if (opts.anchorNs !== undefined) {
-      if (!Number.isSafeInteger(splitNs(opts.anchorNs)[0])) this.#epoch = (opts.anchorNs / NS_N) * NS_N;
+      if (!Number.isSafeInteger(splitNs(opts.anchorNs)[0])) {
+        this.#epoch = (opts.anchorNs / NS_N) * NS_N;
+        this.#shifted = true;
+      }
       this.#anchor.put(...this.#relative(opts.anchorNs));
     }
     const limit = BigInt(EXACT_SECONDS) * NS_N;
@@ -315,9 +320,10 @@ export class TrafficAccumulator {
     let sec = p.tsSec;
     let nsec = p.tsNsec;
     let exact: bigint | undefined;
-    if (sec === undefined || nsec === undefined || this.#epoch !== 0n || !Number.isSafeInteger(sec)) {
-      if (this.#epoch === 0n && !this.#anchor.set && sec !== undefined && !Number.isSafeInteger(sec)) {
+    if (sec === undefined || nsec === undefined || this.#shifted || !Number.isSafeInteger(sec)) {
+      if (!this.#shifted && !this.#anchor.set && sec !== undefined && !Number.isSafeInteger(sec)) {
         this.#epoch = (p.ts / NS_N) * NS_N; // seconds beyond 2^53: count from the first packet's second instead
+        this.#shifted = true;
       }
       [sec, nsec] = this.#relative(p.ts);
       if (!Number.isSafeInteger(sec)) exact = p.ts - this.#epoch;

@@ -44,6 +44,47 @@ describe('FanoCounter', () => {
     c.add(0); // window 0 was folded long ago
     expect(c.late).toBe(1);
   });
+
+  it('counts as the packet-by-packet definition does: runs, jumps back, late packets, folds', () => {
+    // the definition: each packet on its own, a window folded once more than the horizon are open
+    const ref = { open: new Map<number, number>(), folded: 0, below: -Infinity, newest: -Infinity, late: 0 };
+    const addRef = (w: number): void => {
+      if (w < ref.below) {
+        ref.late++;
+        ref.folded++;
+        return;
+      }
+      ref.open.set(w, (ref.open.get(w) ?? 0) + 1);
+      if (w > ref.newest) ref.newest = w;
+      if (ref.open.size > FANO_HORIZON) {
+        ref.below = ref.newest - FANO_HORIZON / 2;
+        for (const [v, k] of ref.open) {
+          if (v < ref.below) {
+            ref.folded += k * k;
+            ref.open.delete(v);
+          }
+        }
+      }
+    };
+    const c = new FanoCounter();
+    let seed = 99;
+    const rand = (): number => (seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32;
+    let w = 0;
+    for (let i = 0; i < 150_000; i++) {
+      const r = rand();
+      // mostly forward in small steps, sometimes back a little, sometimes far back (late), in runs of 1–4
+      const at = r < 0.9 ? (w += Math.floor(rand() * 3)) : r < 0.97 ? w - Math.floor(rand() * 1000) : w - 50_000;
+      for (let k = 1 + Math.floor(rand() * 4); k > 0; k--) {
+        c.add(at);
+        addRef(at);
+      }
+    }
+    let sum = ref.folded;
+    for (const k of ref.open.values()) sum += k * k;
+    expect(ref.late).toBeGreaterThan(0);
+    expect(c.sumOfSquares()).toBe(sum);
+    expect(c.late).toBe(ref.late);
+  });
 });
 
 describe('IatSample', () => {
