@@ -72,8 +72,14 @@ describe('FanoCounter', () => {
     let w = 0;
     for (let i = 0; i < 150_000; i++) {
       const r = rand();
-      // mostly forward in small steps, sometimes back a little, sometimes far back (late), in runs of 1–4
-      const at = r < 0.9 ? (w += Math.floor(rand() * 3)) : r < 0.97 ? w - Math.floor(rand() * 1000) : w - 50_000;
+      // mostly forward in small steps, sometimes back a little, sometimes about half the horizon back (late or
+      // just not), in runs of 1–4
+      const at =
+        r < 0.9
+          ? (w += Math.floor(rand() * 3))
+          : r < 0.97
+            ? w - Math.floor(rand() * 1000)
+            : w - 30_000 - Math.floor(rand() * 6000);
       for (let k = 1 + Math.floor(rand() * 4); k > 0; k--) {
         c.add(at);
         addRef(at);
