@@ -23,7 +23,8 @@ import type { PacketRecord } from '../capture/types.js';
 import { FanoCounter } from './fano.js';
 import type { FlowRecord } from './flows.js';
 import { FlowTable } from './flows.js';
-import { Reservoir, radixPasses, radixSortU32 } from './stats.js';
+import { radixPasses, radixSortU32 } from './radix.js';
+import { Reservoir } from './stats.js';
 
 export { FANO_HORIZON, FanoCounter } from './fano.js';
 export type { FlowRecord } from './flows.js';

@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { sampleVariance, mean as ssMean, sum as ssSum } from 'simple-statistics';
 import { describe, expect, test } from 'vitest';
+import { radixSortU32 } from '../../src/analysis/radix.js';
 import {
   ecdfPoints,
   fanoFactor,
   quantileSorted,
   RESERVOIR_MAX_CAPACITY,
   Reservoir,
-  radixSortU32,
   sortedWeighted,
   summary,
   weightedSummary,
