@@ -53,7 +53,15 @@ export class FanoCounter {
     if (n === 0) return;
     this.pendingWindow = NaN;
     this.pendingCount = 0;
-    this.open.set(w, (this.open.get(w) ?? 0) + 1);
+    const had = this.open.get(w);
+    if (had !== undefined || this.open.size < FANO_HORIZON) {
+      // the common case, in one lookup and one store: the first packet makes the map no larger than the horizon,
+      // so nothing is folded and the window (not late when it was opened) takes the whole run
+      if (w > this.newest) this.newest = w;
+      this.open.set(w, (had ?? 0) + n);
+      return;
+    }
+    this.open.set(w, 1);
     if (w > this.newest) this.newest = w;
     if (this.open.size > FANO_HORIZON) this.fold(this.newest - FANO_HORIZON / 2);
     if (n === 1) return;

@@ -66,26 +66,19 @@ export class FlowTable {
   add(d: Decoded, sec: number, nsec: number, len: number): boolean {
     const aIsSrc = this.#keyOf(d);
     const k = this.#k;
-    let h = 0x811c9dc5;
-    for (let i = 0; i < KEY_WORDS; i++) h = Math.imul(h ^ k[i]!, 0x01000193);
-    h ^= h >>> 15;
-    h = Math.imul(h, 0x2c1b3c6d);
-    h ^= h >>> 12;
     const index = this.#index;
     const keys = this.#keys;
-    let slot = h & this.#mask;
+    let slot = hashKey(k, 0) & this.#mask;
     let flow = -1;
+    // a key whose addresses are not 16 bytes has zeros in words 4–6 and 8–10, and so has every stored key with the
+    // same word 0 (which holds the address length): only words 0–3 and 7 can differ
+    const words = k[0]! >>> 16 === 16 ? KEY_WORDS : 4;
     for (;;) {
       const e = index[slot]!;
       if (e === 0) break;
       const base = (e - 1) * KEY_WORDS;
-      let same = true;
-      for (let i = 0; i < KEY_WORDS; i++) {
-        if (keys[base + i] !== k[i]) {
-          same = false;
-          break;
-        }
-      }
+      let same = keys[base + 7] === k[7];
+      for (let i = 0; same && i < words; i++) same = keys[base + i] === k[i];
       if (same) {
         flow = e - 1;
         break;
@@ -213,16 +206,28 @@ export class FlowTable {
     this.#index = new Int32Array(indexSize(cap));
     this.#mask = this.#index.length - 1;
     for (let f = 0; f < this.size; f++) {
-      let h = 0x811c9dc5;
-      for (let i = 0; i < KEY_WORDS; i++) h = Math.imul(h ^ keys[f * KEY_WORDS + i]!, 0x01000193);
-      h ^= h >>> 15;
-      h = Math.imul(h, 0x2c1b3c6d);
-      h ^= h >>> 12;
-      let slot = h & this.#mask;
+      let slot = hashKey(keys, f * KEY_WORDS) & this.#mask;
       while (this.#index[slot] !== 0) slot = (slot + 1) & this.#mask;
       this.#index[slot] = f + 1;
     }
   }
+}
+
+/**
+ * FNV-1a over the key's 32-bit words at `at`, then a final mix. A key without 16-byte addresses is hashed on the
+ * words that can be non-zero (0–3 and 7): the same function for a packet's key and for a stored one.
+ */
+function hashKey(k: Int32Array, at: number): number {
+  let h = 0x811c9dc5;
+  if (k[at]! >>> 16 === 16) {
+    for (let i = 0; i < KEY_WORDS; i++) h = Math.imul(h ^ k[at + i]!, 0x01000193);
+  } else {
+    for (let i = 0; i < 4; i++) h = Math.imul(h ^ k[at + i]!, 0x01000193);
+    h = Math.imul(h ^ k[at + 7]!, 0x01000193);
+  }
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  return h ^ (h >>> 12);
 }
 
 function indexSize(cap: number): number {

@@ -15,7 +15,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { isSmigError, smigError } from '../errors.js';
 import type { CaptureInfo, CaptureWarning, PacketRecord } from './types.js';
 
@@ -272,6 +271,28 @@ export class CaptureParser {
     );
     this.#buffered += chunk.length;
     this.#run();
+  }
+
+  /**
+   * {@link push} of a chunk that the caller overwrites once this returns (one read buffer reused for a whole
+   * file): packets complete within it are delivered, and the bytes it leaves pending (the start of a record that
+   * continues in the next chunk) are copied out of it. Only the unread part of this chunk is copied, never the
+   * earlier pending ones (already copies), so a huge record arriving in many chunks is copied once overall.
+   */
+  pushTransient(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.push(chunk);
+    // push appended the chunk last; pending bytes left in it (anything pending at all) are its unread end
+    if (this.#buffered === 0) return;
+    const last = this.#chunks.length - 1;
+    const c = this.#chunks[last];
+    if (last === this.#head) {
+      this.#chunks = [c.slice(this.#pos)];
+      this.#head = 0;
+      this.#pos = 0;
+    } else {
+      this.#chunks[last] = c.slice();
+    }
   }
 
   /**
@@ -813,6 +834,74 @@ function errCode(e: unknown): string {
   return typeof code === 'string' ? code : 'error';
 }
 
+/** Bytes asked for by one read of a regular file (see {@link readRegularFile}). */
+const FILE_READ_BYTES = 1 << 20;
+
+/**
+ * The common case of {@link readCapture}, an uncompressed capture in a regular file, without a stream: reads of
+ * FILE_READ_BYTES into two buffers used in turn for the whole file (the next read runs while the parser works
+ * through the last one), handed to {@link CaptureParser.pushTransient}. No buffer is allocated per read, so memory
+ * and garbage stay flat whatever the file's size. Closes `fh`. Returns undefined, having read nothing of
+ * consequence and with `fh` open, when the file starts with the gzip magic (the caller then streams it through
+ * gunzip).
+ */
+async function readRegularFile(
+  fh: FileHandle,
+  name: string,
+  total: number,
+  onPacket: (p: PacketRecord) => void,
+  opts: ReadOptions,
+): Promise<CaptureInfo | undefined> {
+  const { signal, onProgress } = opts;
+  const size = Math.max(2, Math.min(FILE_READ_BYTES, total));
+  let cur = new Uint8Array(size);
+  let next = new Uint8Array(size);
+  let pending: Promise<{ bytesRead: number }> | undefined;
+  let gzip = false;
+  try {
+    let position = 0;
+    pending = fh.read(cur, 0, size, position);
+    let first = true;
+    let parser: CaptureParser | undefined;
+    for (;;) {
+      const { bytesRead } = await pending;
+      pending = undefined;
+      signal?.throwIfAborted();
+      if (first) {
+        first = false;
+        // RFC 1952 §2.3.1: ID1 = 0x1f, ID2 = 0x8b (a one-byte file is no gzip stream: the parser says what it is)
+        if (bytesRead >= 2 && cur[0] === 0x1f && cur[1] === 0x8b) {
+          gzip = true;
+          return undefined;
+        }
+        parser = new CaptureParser({
+          onPacket,
+          name,
+          maxRecordBytes: opts.maxRecordBytes,
+          gzip: false,
+          reuseRecord: opts.reuseRecord,
+        });
+      }
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      onProgress?.(position, total);
+      pending = fh.read(next, 0, size, position);
+      parser!.pushTransient(bytesRead === size ? cur : cur.subarray(0, bytesRead));
+      [cur, next] = [next, cur];
+    }
+    return parser!.end();
+  } catch (e) {
+    if (isSmigError(e) || signal?.aborted) throw e;
+    if ((e as { syscall?: unknown } | null)?.syscall !== undefined)
+      throw smigError('SMIG_ERR_FILE', `${name}: read failed (${errCode(e)})`, e);
+    throw e;
+  } finally {
+    // a read still running writes into a buffer: let it finish before the file is closed
+    await pending?.catch(() => {});
+    if (!gzip) await fh.close();
+  }
+}
+
 /**
  * Streams a capture from a path (`'-'` for stdin) or an async iterable of bytes, unwrapping gzip
  * (detected by its magic 1f 8b), and calls `onPacket` for every packet in file order.
@@ -850,6 +939,10 @@ export async function readCapture(
     } catch (e) {
       await fh?.close();
       throw smigError('SMIG_ERR_FILE', `${source}: cannot open (${errCode(e)})`, e);
+    }
+    if (total !== undefined) {
+      const info = await readRegularFile(fh, source, total, onPacket, opts);
+      if (info !== undefined) return info;
     }
     input = fh.createReadStream({ highWaterMark: 1 << 20, signal });
   }
@@ -897,6 +990,7 @@ export async function readCapture(
       return parser.end();
     }
     let cut = false;
+    const { createGunzip } = await import('node:zlib'); // loaded only for a compressed capture
     try {
       await pipeline(all(), createGunzip(), async (out: AsyncIterable<Uint8Array>) => {
         for await (const c of out) parser.push(c);

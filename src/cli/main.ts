@@ -1,6 +1,7 @@
 /**
  * The command-line entry: registers one module per command with commander and maps errors to exit codes.
  * Nothing here knows what a command does; each module in ./commands/ parses its options and calls the library.
+ * Only the module of the command on the line is loaded (commands/index.ts).
  *
  * Every error is one line in one format, whoever finds it: `smig CMD: what (where)` — commander's own
  * (an unknown option, a bad option argument, a missing argument) are rewritten from `error: …` to it.
@@ -10,7 +11,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isSmigError } from '../errors.js';
-import { COMMANDS } from './commands/index.js';
+import { COMMAND_LOADERS, loadCommands } from './commands/index.js';
 import type { CliIO } from './io.js';
 import { commandPath, configureCommandOutput } from './io.js';
 import { ParsedOnly, parseOnly } from './spec.js';
@@ -21,12 +22,14 @@ export type { CliIO } from './io.js';
 export async function main(argv: string[], io: CliIO): Promise<number> {
   let status = 0;
   let current = 'smig';
+  // only the command on the line is loaded and registered (all of them for `smig --help`, `smig help …`, a typo)
+  const commands = await loadCommands(argv.find((a) => !a.startsWith('-')));
   const program = new Command('smig')
     .description('stealth migration: move a workload so that no link gives it away, and measure that it did')
     .version(await packageVersion(), '-V, --version')
     .enablePositionalOptions()
     .exitOverride();
-  for (const spec of COMMANDS) {
+  for (const spec of commands) {
     const cmd = program.command(spec.name).description(spec.summary).exitOverride();
     spec.configure(cmd);
     if (spec.examples.length > 0) {
@@ -45,7 +48,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   forEachCommand(program, (c) => void c.exitOverride());
   program.hook('preAction', (_program, actionCommand) => {
     current = commandPath(actionCommand);
-    const spec = COMMANDS.find((c) => `smig ${c.name}` === current);
+    const spec = commands.find((c) => `smig ${c.name}` === current);
     if (parseOnly() && spec?.ownParser !== true) throw new ParsedOnly();
   });
   try {
@@ -69,7 +72,7 @@ function forEachCommand(cmd: Command, f: (c: Command) => void): void {
 /** The command named on the line, for an error before any action ran. */
 function guessCommand(argv: string[]): string {
   const cmd = argv.find((a) => !a.startsWith('-'));
-  return cmd !== undefined && COMMANDS.some((c) => c.name === cmd) ? `smig ${cmd}` : 'smig';
+  return cmd !== undefined && COMMAND_LOADERS.some((c) => c.name === cmd) ? `smig ${cmd}` : 'smig';
 }
 
 function reportError(err: unknown, prefix: string, io: CliIO): number {

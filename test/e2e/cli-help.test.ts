@@ -1,9 +1,14 @@
 /** Every command answers --help with its usage and at least one example, and the top level lists them all. */
 import { describe, expect, it } from 'vitest';
-import { COMMANDS } from '../../src/cli/commands/index.js';
+import { COMMAND_LOADERS, loadCommands } from '../../src/cli/commands/index.js';
 import { runCli } from '../helpers/cli.js';
 
+const COMMANDS = await loadCommands();
+
 describe('smig --help', () => {
+  it("the table's names are its modules' command names, in order", () => {
+    expect(COMMANDS.map((c) => c.name)).toEqual(COMMAND_LOADERS.map((c) => c.name));
+  });
   it('lists every command', async () => {
     const r = await runCli(['--help']);
     expect(r.status).toBe(0);

@@ -29,8 +29,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { COMMANDS } from '../../src/cli/commands/index.js';
+import { loadCommands } from '../../src/cli/commands/index.js';
 import { BIN, FIXTURES, ROOT, runCli } from '../helpers/cli.js';
+
+const COMMANDS = await loadCommands();
 
 const dir = mkdtempSync(join(tmpdir(), 'smig-readme-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

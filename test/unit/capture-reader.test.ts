@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import pcapp from 'pcap-parser';
 import { afterAll, describe, expect, it } from 'vitest';
+import { writeSyntheticPcap } from '../../src/bench/pcap-gen.js';
 import { CaptureParser, readCapture } from '../../src/capture/reader.js';
 import type { CaptureInfo, PacketRecord } from '../../src/capture/types.js';
 import {
@@ -341,6 +342,28 @@ describe('any chunking gives the same packets', () => {
         for (let o = 0; o < bytes.length; ) {
           const n = Math.max(1, Math.floor(Math.exp(rand() * Math.log(262144))));
           p.push(bytes.subarray(o, o + n));
+          o += n;
+        }
+      });
+      if (d) diffs.push(`${file} chunking #${k}: ${d}`);
+    }
+    expect(diffs.slice(0, 5)).toEqual([]);
+  });
+
+  it(`pushTransient: one buffer overwritten after every call, 60 seeded random chunkings (${LARGE.join(', ')})`, () => {
+    const rand = rng(20261204);
+    const diffs: string[] = [];
+    for (let k = 0; k < 60; k++) {
+      const file = LARGE[k % LARGE.length]!;
+      const bytes = BYTES.get(file)!;
+      const buf = new Uint8Array(262144);
+      const d = diffChunked(REF.get(file)!, (p) => {
+        for (let o = 0; o < bytes.length; ) {
+          // log-uniform 1 .. 256 KiB: records split over many chunks, and many records in one
+          const n = Math.min(bytes.length - o, Math.max(1, Math.floor(Math.exp(rand() * Math.log(262144)))));
+          buf.set(bytes.subarray(o, o + n));
+          p.pushTransient(buf.subarray(0, n));
+          buf.fill(0xee); // what a reader's next read would do to bytes still referenced
           o += n;
         }
       });
@@ -910,6 +933,26 @@ describe('readCapture', () => {
       yield raw.subarray(1000);
     }
     await expect(readCapture(slow(), () => {}, { signal: ac2.signal })).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('reads a capture of many read buffers (records across their ends) as the parser does', async () => {
+    const path = join(tmp, 'many-reads.pcap');
+    // ~2.7 MB of whole packets (60–1514 bytes): several 1 MiB reads, a record cut at the end of each
+    await writeSyntheticPcap(path, { packets: 5000, seed: 7 });
+    const bytes = readFileSync(path);
+    expect(bytes.length).toBeGreaterThan(2 << 20);
+    const packets: Pkt[] = [];
+    const progress: [number, number | undefined][] = [];
+    const info = await readCapture(path, keep(packets), { onProgress: (n, t) => progress.push([n, t]) });
+    const ref = parse(new Uint8Array(bytes)).packets;
+    expect(packets.length).toBe(5000);
+    // compared as one line per packet (a deep comparison of 2.7 MB of byte arrays takes seconds)
+    const lines = (ps: Pkt[]): string[] =>
+      ps.map((p) => `${p.index} ${p.ts} ${p.capLen} ${p.origLen} ${Buffer.from(p.data).toString('base64')}`);
+    expect(lines(packets)).toEqual(lines(ref));
+    expect(info.warnings).toEqual([]);
+    expect(progress.length).toBeGreaterThan(1); // one call per read
+    expect(progress.at(-1)).toEqual([bytes.length, bytes.length]);
   });
 
   it('errors thrown by onPacket propagate unchanged', async () => {

@@ -1,5 +1,7 @@
 import fc from 'fast-check';
+import { sampleVariance, mean as ssMean, sum as ssSum } from 'simple-statistics';
 import { describe, expect, test } from 'vitest';
+import { radixSortU32 } from '../../src/analysis/radix.js';
 import {
   ecdfPoints,
   fanoFactor,
@@ -240,5 +242,66 @@ describe('Reservoir', () => {
     );
     expect(() => new Reservoir(4, NaN)).toThrow(usage('Reservoir: seed must be a finite number (got NaN)'));
     expect(() => new Reservoir(4).add(NaN)).toThrow(usage('Reservoir.add: NaN (value 1)'));
+  });
+});
+
+describe('summary: mean and sd bit for bit as simple-statistics computes them', () => {
+  test('random samples of mixed magnitudes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: -1e12, max: 1e12, noNaN: true }), { minLength: 2, maxLength: 300 }),
+        (xs) => {
+          const s = summary(xs);
+          const ordered = Array.from(Float64Array.from(xs).sort()); // summary sums in ascending order
+          expect(s.mean).toBe(ssMean(ordered));
+          expect(s.sd).toBe(Math.sqrt(sampleVariance(ordered)));
+        },
+      ),
+      { seed: 20261204, numRuns: 300 },
+    );
+  });
+  test('fanoFactor and the weighted mean too', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 1e9 }), { minLength: 2, maxLength: 300 }),
+        fc.array(fc.double({ min: -1e9, max: 1e9, noNaN: true }), { minLength: 1, maxLength: 100 }),
+        (counts, xs) => {
+          const m = ssMean(counts);
+          expect(fanoFactor(counts)).toBe(m === 0 ? NaN : sampleVariance(counts) / m);
+          const values = Float64Array.from(new Set(xs.map((x) => (Object.is(x, -0) ? 0 : x)))).sort();
+          const weights = Float64Array.from(values, (_, i) => 1 + (i % 5));
+          const n = weights.reduce((a, b) => a + b, 0);
+          const want = ssSum(Array.from(values, (v, i) => v * weights[i]!)) / n;
+          expect(weightedSummary({ values, counts: weights }).mean).toBe(want);
+        },
+      ),
+      { seed: 20261205, numRuns: 300 },
+    );
+  });
+});
+
+describe('radixSortU32', () => {
+  const sorted = (keys: Uint32Array): number[] => Array.from(radixSortU32(keys, new Uint32Array(keys.length)));
+  test('equals the native sort: random keys of every width, repeats, empty and constant arrays', () => {
+    let s = 7;
+    const rand = (): number => (s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0);
+    for (const [n, bits] of [
+      [0, 32],
+      [1, 32],
+      [5000, 0],
+      [5000, 8],
+      [5000, 11],
+      [5000, 22],
+      [5000, 23],
+      [20000, 32],
+    ] as const) {
+      const keys = new Uint32Array(n);
+      for (let i = 0; i < n; i++) keys[i] = bits === 0 ? 12345 : bits === 32 ? rand() : rand() >>> (32 - bits);
+      const want = Array.from(keys.slice().sort());
+      expect(sorted(keys), `${n} keys of ${bits} bits`).toEqual(want);
+    }
+    expect(sorted(Uint32Array.of(0xffffffff, 0, 0x7ff, 0x800, 0x3fffff, 0x400000, 1))).toEqual([
+      0, 1, 0x7ff, 0x800, 0x3fffff, 0x400000, 0xffffffff,
+    ]);
   });
 });

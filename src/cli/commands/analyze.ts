@@ -282,14 +282,11 @@ export const analyzeCommand: CommandSpec = {
       io.stderr.write(`smig analyze: ${files.length} CSV files written to ${opts.csv}\n`);
     }
     if (opts.json) {
-      const { adversaryToJson } = await import('../../analysis/adversary.js');
-      io.stdout.write(
-        JSON.stringify(
-          { ...analysisToJson(result), ...(adversary ? { adversary: adversaryToJson(adversary) } : {}) },
-          null,
-          2,
-        ) + '\n',
-      );
+      // the observer's module (and its random forest) is loaded only when the observer ran
+      const adversaryJson = adversary
+        ? { adversary: (await import('../../analysis/adversary.js')).adversaryToJson(adversary) }
+        : {};
+      io.stdout.write(JSON.stringify({ ...analysisToJson(result), ...adversaryJson }, null, 2) + '\n');
       return 0;
     }
     if (opts.csv) return 0;
