@@ -17,7 +17,9 @@ export async function sessionEstimate(
     '../roles/pace.js'
   );
   const { PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES } = await import('../crypto/envelope.js');
-  const { PACED_SEGMENT_SIZE } = await import('../roles/source.js');
+  const { PACED_CHUNK_SIZE, PACED_SEGMENT_SIZE } = await import('../roles/source-options.js');
+  const { PACED_FLUSH_MS } = await import('../roles/relay-forward.js');
+  const { SHAPED_GRACE_MS } = await import('../roles/leader-options.js');
   return simulateDuration(plan, {
     payloadBytes,
     envelopeBytes:
@@ -27,6 +29,12 @@ export async function sessionEstimate(
     segmentFrameOverhead: DATA_SEGMENT_FRAME_OVERHEAD,
     cushionBytes: cushionBytes(plan),
     cushionSeconds: cushionSeconds(plan),
+    chunkBytes: PACED_CHUNK_SIZE,
+    sealSegmentBytes: PACED_SEGMENT_SIZE,
+    tagBytes: TAG_BYTES,
+    prefixBytes: PREFIX_BYTES,
+    relayGraceMs: PACED_FLUSH_MS,
+    leaderGraceMs: SHAPED_GRACE_MS,
   });
 }
 

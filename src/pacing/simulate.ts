@@ -4,7 +4,8 @@
  */
 import { createRateSampler, createRng, deriveSeed } from '../profile/sampler.js';
 import type { PacingPlan } from './plan.js';
-import { constantWriteSize, overheadOf, payloadShare, planDuration, traceRates } from './plan.js';
+import { constantWriteSize, DEFAULT_SEGMENT, overheadOf, payloadShare, planDuration, traceWrites } from './plan.js';
+import { shapedWrites, simulateShapedSession } from './simulate-shaped.js';
 
 /** The paced path of one session, for {@link simulateDuration}: source → N data relays → leader → destination. */
 export interface SessionPath {
@@ -19,6 +20,18 @@ export interface SessionPath {
   /** A downstream hop's cushion: payload bytes it holds before its first write, and the longest wait for them (s). */
   cushionBytes: number;
   cushionSeconds: number;
+  /**
+   * Packet-shaped plans (simulate-shaped.ts): envelope bytes per chunk of the source's window, the envelope's
+   * sealed segments (plaintext bytes, tag bytes, bytes before the first), and how long a relay and the leader
+   * wait for the rest of a write's data (ms). Defaults: 16 KiB chunks, 4 KiB segments, 16 B tags, no prefix,
+   * 1000 ms.
+   */
+  chunkBytes?: number;
+  sealSegmentBytes?: number;
+  tagBytes?: number;
+  prefixBytes?: number;
+  relayGraceMs?: number;
+  leaderGraceMs?: number;
 }
 
 /** The spread of simulated session times, seconds. */
@@ -57,6 +70,8 @@ export function simulateDuration(
   const hops = 2 * n + 1;
   const runs = Math.max(8, Math.min(opts.runs ?? 200, Math.floor(SIM_STEP_BUDGET / (expectedBins * 2 * hops))));
   const rng = createRng(deriveSeed(plan.seed, 0x5e5510));
+  const trace = plan.strategy === 'profile' ? plan.profile?.trace : undefined;
+  if (trace !== undefined) return shapedRange(plan, path, trace, rng, mean.expectedSeconds ?? 1, opts.runs ?? 200);
   // per-bin (wire, packets) draws of one hop
   const drawer = (): (() => [number, number]) => {
     if (plan.strategy === 'constant') {
@@ -65,16 +80,6 @@ export function simulateDuration(
       return () => [wire, wire / (w + o)];
     }
     const pp = plan.profile!;
-    if (traceSeries !== undefined) {
-      // a trace-paced profile: the trace's packets binned in order, from a random start per hop, looping
-      const ts = traceSeries;
-      let i = Math.floor(rng() * ts.wire.length);
-      return () => {
-        const t: [number, number] = [ts.wire[i]!, ts.packets[i]!];
-        i = (i + 1) % ts.wire.length;
-        return t;
-      };
-    }
     if (plan.strategy === 'replay') {
       const s = pp.series!;
       let i = Math.floor(rng() * s.bytes.length);
@@ -90,19 +95,13 @@ export function simulateDuration(
       return [t.bytes, t.packets];
     };
   };
-  const trace = plan.strategy === 'profile' ? plan.profile?.trace : undefined;
-  const traceSeries = trace === undefined ? undefined : binTrace(trace, binS);
-  const traceShare =
-    trace === undefined ? 1 : ((r): number => (r.wire > 0 ? r.payload / r.wire : 1))(traceRates(trace, plan));
   const share =
-    trace !== undefined
-      ? (): number => traceShare
-      : plan.strategy === 'constant'
-        ? ((): ((b: number, k: number) => number) => {
-            const w = constantWriteSize(plan.rate!);
-            return () => w / (w + o);
-          })()
-        : payloadShare(plan.profile!.sizes!, o);
+    plan.strategy === 'constant'
+      ? ((): ((b: number, k: number) => number) => {
+          const w = constantWriteSize(plan.rate!);
+          return () => w / (w + o);
+        })()
+      : payloadShare(plan.profile!.sizes!, o);
   const budget = (draw: () => [number, number], frame: number): number => {
     const [wire, packets] = draw();
     return Math.max(0, wire * share(wire, packets) - packets * frame);
@@ -157,28 +156,63 @@ export function simulateDuration(
     }
     times.push(Number.isFinite(end) ? end : maxBins * binS);
   }
+  return summarize(times, runs);
+}
+
+/** Most planned writes one shaped {@link simulateDuration} call simulates (runs × hops × writes). */
+const SHAPED_WRITE_BUDGET = 2_000_000;
+
+/**
+ * The shaped model (simulate-shaped.ts) over many sessions: each run draws fresh pacers for every hop from the
+ * trace, as the hops of a real session do with their own seeds.
+ */
+function shapedRange(
+  plan: PacingPlan,
+  path: SessionPath,
+  trace: { sizes: readonly number[]; gapsUs: readonly number[] },
+  rng: () => number,
+  expectedSeconds: number,
+  wantRuns: number,
+): DurationRange {
+  const pp = plan.profile!;
+  const model = {
+    trace,
+    burstGapUs: pp.burstGapUs ?? 1000,
+    overheads: plan.overheads,
+    segment: plan.segment ?? DEFAULT_SEGMENT,
+  };
+  const n = Math.max(1, path.dataRelays);
+  // writes per hop: the payload in mean-size writes, and as many again for cover and pauses
+  const writes = traceWrites(trace, plan);
+  const meanFrame = writes.reduce((a, w) => a + w.frameBytes, 0) / Math.max(1, writes.length);
+  const perHop = (2 * path.payloadBytes) / Math.max(1, meanFrame) / n + 100;
+  const runs = Math.max(8, Math.min(wantRuns, Math.floor(SHAPED_WRITE_BUDGET / (perHop * (2 * n + 1)))));
+  const maxMs = (expectedSeconds * 20 + 1000) * 1000;
+  const session = {
+    payloadBytes: path.payloadBytes,
+    envelopeBytes: path.envelopeBytes,
+    dataRelays: n,
+    dataFrameOverhead: path.dataFrameOverhead,
+    segmentFrameOverhead: path.segmentFrameOverhead,
+    cushionBytes: path.cushionBytes,
+    cushionSeconds: path.cushionSeconds,
+    chunkBytes: path.chunkBytes ?? 16 * 1024,
+    sealSegmentBytes: path.sealSegmentBytes ?? 4096,
+    tagBytes: path.tagBytes ?? 16,
+    prefixBytes: path.prefixBytes ?? 0,
+    relayGraceMs: path.relayGraceMs ?? 1000,
+    leaderGraceMs: path.leaderGraceMs ?? 1000,
+  };
+  const times: number[] = [];
+  for (let run = 0; run < runs; run++)
+    times.push(
+      simulateShapedSession(session, () => shapedWrites(model, createRng(Math.floor(rng() * 0xffffffff))), maxMs),
+    );
+  return summarize(times, runs);
+}
+
+function summarize(times: number[], runs: number): DurationRange {
   times.sort((a, b) => a - b);
   const q = (p: number): number => times[Math.min(times.length - 1, Math.floor(p * times.length))]!;
   return { runs, mean: times.reduce((a, b) => a + b, 0) / times.length, p05: q(0.05), p50: q(0.5), p95: q(0.95) };
-}
-
-/** Wire bytes and packets per bin of a trace played in order from its first packet. */
-function binTrace(
-  t: { sizes: readonly number[]; gapsUs: readonly number[] },
-  binS: number,
-): { wire: number[]; packets: number[] } {
-  const wire: number[] = [];
-  const packets: number[] = [];
-  let us = 0;
-  for (let k = 0; k < t.sizes.length; k++) {
-    us += t.gapsUs[k] ?? 0;
-    const b = Math.floor(us / 1e6 / binS);
-    while (wire.length <= b) {
-      wire.push(0);
-      packets.push(0);
-    }
-    wire[b]! += t.sizes[k]!;
-    packets[b]! += 1;
-  }
-  return wire.length === 0 ? { wire: [0], packets: [0] } : { wire, packets };
 }
