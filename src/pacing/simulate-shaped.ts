@@ -160,6 +160,8 @@ export function simulateShapedSession(
   const due = new Float64Array(n);
   const pending: ({ gapMs: number; frameBytes: number } | undefined)[] = new Array(n).fill(undefined);
   const sentBy = new Float64Array(n);
+  const cur = new Int32Array(n); // per link: its chunk being sent (index into its chunks), and the bytes left in it
+  const curLeft = new Float64Array(n);
   for (;;) {
     // the link whose next write is due first
     let i = -1;
@@ -178,14 +180,17 @@ export function simulateShapedSession(
       held[i]! += chunks[nextChunk]!;
       linkTotal[i]! += chunks[nextChunk]!;
       linkChunks[i]!.push(nextChunk);
+      if (linkChunks[i]!.length === 1) curLeft[i] = chunks[nextChunk]!;
       nextChunk++;
     }
     // frames of one chunk each at most (chunks of one link are not contiguous when there are several links)
     let room = w.frameBytes;
     let data = 0;
     while (room > s.dataFrameOverhead && held[i]! - data > 0) {
-      const inChunk = chunkLeft(linkChunks[i]!, chunks, sentBy[i]! + data, n);
-      const d = Math.min(room - s.dataFrameOverhead, held[i]! - data, inChunk);
+      const mine = linkChunks[i]!;
+      while (n > 1 && curLeft[i] === 0) curLeft[i] = chunks[mine[++cur[i]!]!]!;
+      const d = Math.min(room - s.dataFrameOverhead, held[i]! - data, n > 1 ? curLeft[i]! : Infinity);
+      if (n > 1) curLeft[i]! -= d;
       data += d;
       room -= s.dataFrameOverhead + d;
     }
@@ -227,17 +232,6 @@ export function simulateShapedSession(
   return (done ? lead.at[lead.at.length - 1]! : maxMs) / 1000;
 }
 
-/** Bytes left in the chunk that holds a link's `sent`-th byte (the link's chunks in order). */
-function chunkLeft(mine: number[], chunks: number[], sent: number, n: number): number {
-  if (n === 1) return Infinity; // one link: its chunks are contiguous
-  let acc = 0;
-  for (const c of mine) {
-    acc += chunks[c]!;
-    if (sent < acc) return acc - sent;
-  }
-  return 0;
-}
-
 /** The leader's plaintext over time: merged relay deliveries → contiguous envelope → whole sealed segments. */
 function leaderPlaintext(s: ShapedSession, fromRelay: Arrivals[], linkChunks: number[][], chunks: number[]): Arrivals {
   const events: { at: number; relay: number; cum: number }[] = [];
@@ -247,6 +241,7 @@ function leaderPlaintext(s: ShapedSession, fromRelay: Arrivals[], linkChunks: nu
   events.sort((a, b) => a.at - b.at || a.relay - b.relay);
   const got = new Float64Array(chunks.length); // bytes of each chunk in
   const relayCum = new Float64Array(fromRelay.length);
+  const relayAt = new Int32Array(fromRelay.length); // per relay: its first chunk not yet whole
   let frontierChunk = 0;
   let frontier = 0; // contiguous envelope bytes
   const out: Arrivals = { at: [], cum: [] };
@@ -255,11 +250,13 @@ function leaderPlaintext(s: ShapedSession, fromRelay: Arrivals[], linkChunks: nu
     // the relay's new bytes fill its chunks in order
     let add = e.cum - relayCum[e.relay]!;
     relayCum[e.relay] = e.cum;
-    for (const c of linkChunks[e.relay]!) {
-      if (add <= 0) break;
+    const mine = linkChunks[e.relay]!;
+    while (add > 0 && relayAt[e.relay]! < mine.length) {
+      const c = mine[relayAt[e.relay]!]!;
       const take = Math.min(add, chunks[c]! - got[c]!);
       got[c]! += take;
       add -= take;
+      if (got[c] === chunks[c]) relayAt[e.relay]!++;
     }
     while (frontierChunk < chunks.length && got[frontierChunk] === chunks[frontierChunk]) {
       frontier += chunks[frontierChunk]!;

@@ -1,6 +1,7 @@
 /**
  * Session time of a paced migration by simulation: every hop of the path draws its own bins from the plan and a
- * downstream hop can only move what upstream delivered. Pure arithmetic over a plan, seeded by the plan's seed.
+ * downstream hop can only move what upstream delivered (a packet-shaped plan: its own writes, simulate-shaped.ts).
+ * Pure arithmetic over a plan, seeded by the plan's seed.
  */
 import { createRateSampler, createRng, deriveSeed } from '../profile/sampler.js';
 import type { PacingPlan } from './plan.js';
@@ -54,7 +55,8 @@ const SIM_STEP_BUDGET = 4_000_000;
  * header per write), moves min(budget, bytes on hand) on each hop — the source has all of its share, a relay what
  * its source link delivered in earlier bins, the leader N × the least any relay delivered (it forwards in order)
  * — with the downstream hops starting after their cushion, and ends when the destination has every byte.
- * Deterministic for a plan (its seed seeds the runs). Null for bulk.
+ * A packet-shaped plan (`profile` with a trace) is simulated write by write instead (simulate-shaped.ts; 400 runs
+ * unless `opts.runs`). Deterministic for a plan (its seed seeds the runs). Null for bulk.
  */
 export function simulateDuration(
   plan: PacingPlan,
@@ -71,7 +73,7 @@ export function simulateDuration(
   const runs = Math.max(8, Math.min(opts.runs ?? 200, Math.floor(SIM_STEP_BUDGET / (expectedBins * 2 * hops))));
   const rng = createRng(deriveSeed(plan.seed, 0x5e5510));
   const trace = plan.strategy === 'profile' ? plan.profile?.trace : undefined;
-  if (trace !== undefined) return shapedRange(plan, path, trace, rng, mean.expectedSeconds ?? 1, opts.runs ?? 200);
+  if (trace !== undefined) return shapedRange(plan, path, trace, rng, mean.expectedSeconds ?? 1, opts.runs ?? 400);
   // per-bin (wire, packets) draws of one hop
   const drawer = (): (() => [number, number]) => {
     if (plan.strategy === 'constant') {
@@ -159,8 +161,10 @@ export function simulateDuration(
   return summarize(times, runs);
 }
 
-/** Most planned writes one shaped {@link simulateDuration} call simulates (runs × hops × writes). */
-const SHAPED_WRITE_BUDGET = 2_000_000;
+/** Most planned writes one shaped {@link simulateDuration} call simulates (runs × hops × writes, ~0.3 s). */
+const SHAPED_WRITE_BUDGET = 1_000_000;
+/** Fewest shaped sessions simulated; a transfer too long for that many is simulated shorter and scaled. */
+const SHAPED_MIN_RUNS = 40;
 
 /**
  * The shaped model (simulate-shaped.ts) over many sessions: each run draws fresh pacers for every hop from the
@@ -185,12 +189,16 @@ function shapedRange(
   // writes per hop: the payload in mean-size writes, and as many again for cover and pauses
   const writes = traceWrites(trace, plan);
   const meanFrame = writes.reduce((a, w) => a + w.frameBytes, 0) / Math.max(1, writes.length);
-  const perHop = (2 * path.payloadBytes) / Math.max(1, meanFrame) / n + 100;
-  const runs = Math.max(8, Math.min(wantRuns, Math.floor(SHAPED_WRITE_BUDGET / (perHop * (2 * n + 1)))));
-  const maxMs = (expectedSeconds * 20 + 1000) * 1000;
-  const session = {
-    payloadBytes: path.payloadBytes,
-    envelopeBytes: path.envelopeBytes,
+  const perHop = (bytes: number): number => ((2 * bytes) / Math.max(1, meanFrame) / n + 100) * (2 * n + 1);
+  // a transfer too long for SHAPED_MIN_RUNS sessions is simulated at a size that fits and scaled (below)
+  const fit = Math.floor(
+    ((SHAPED_WRITE_BUDGET / 1.5 / SHAPED_MIN_RUNS / (2 * n + 1) - 100) * Math.max(1, meanFrame) * n) / 2,
+  );
+  const scale = path.payloadBytes > fit ? path.payloadBytes / fit : 1;
+  const payloadBytes = scale > 1 ? fit : path.payloadBytes;
+  const runs = Math.max(SHAPED_MIN_RUNS, Math.min(wantRuns, Math.floor(SHAPED_WRITE_BUDGET / perHop(payloadBytes))));
+  const maxMs = ((expectedSeconds / scale) * 20 + 1000) * 1000;
+  const base = {
     dataRelays: n,
     dataFrameOverhead: path.dataFrameOverhead,
     segmentFrameOverhead: path.segmentFrameOverhead,
@@ -203,11 +211,43 @@ function shapedRange(
     relayGraceMs: path.relayGraceMs ?? 1000,
     leaderGraceMs: path.leaderGraceMs ?? 1000,
   };
-  const times: number[] = [];
-  for (let run = 0; run < runs; run++)
-    times.push(
-      simulateShapedSession(session, () => shapedWrites(model, createRng(Math.floor(rng() * 0xffffffff))), maxMs),
+  const simulate = (bytes: number, k: number): number[] => {
+    const session = {
+      ...base,
+      payloadBytes: bytes,
+      envelopeBytes: Math.round((path.envelopeBytes * bytes) / path.payloadBytes),
+    };
+    const out: number[] = [];
+    for (let run = 0; run < k; run++)
+      out.push(
+        simulateShapedSession(session, () => shapedWrites(model, createRng(Math.floor(rng() * 0xffffffff))), maxMs),
+      );
+    return out;
+  };
+  const times = simulate(payloadBytes, runs);
+  if (scale > 1) {
+    // a longer session: T(P) ≈ a + b·P + c·√P. b is the slowest hop's long-run time per payload byte (its data per
+    // write at the trace's pace: a source link and a relay carry 1/N of the envelope, the leader all the payload);
+    // c·√P is the slowest of the hops' independent draws (their spread grows with √P), fitted from the difference
+    // between the simulated sessions and sessions half as long; the spread of every run grows with √P too
+    let traceSeconds = 0;
+    for (const g of trace.gapsUs) traceSeconds += g / 1e6;
+    const dataRate = (fo: number): number =>
+      writes.reduce((a, w) => a + Math.max(0, w.frameBytes - fo), 0) / Math.max(1e-3, traceSeconds);
+    const env = path.envelopeBytes / path.payloadBytes;
+    const b = Math.max(
+      env / (n * dataRate(path.dataFrameOverhead)),
+      env / (n * dataRate(path.segmentFrameOverhead)),
+      1 / dataRate(path.dataFrameOverhead),
     );
+    const mean = (t: number[]): number => t.reduce((x, y) => x + y, 0) / t.length;
+    const p1 = payloadBytes;
+    const p2 = Math.floor(payloadBytes / 2);
+    const m = mean(times);
+    const c = Math.max(0, (m - mean(simulate(p2, runs)) - b * (p1 - p2)) / (Math.sqrt(p1) - Math.sqrt(p2)));
+    const at = m + b * (path.payloadBytes - p1) + c * (Math.sqrt(path.payloadBytes) - Math.sqrt(p1));
+    for (let i = 0; i < times.length; i++) times[i] = at + Math.sqrt(scale) * (times[i]! - m);
+  }
   return summarize(times, runs);
 }
 

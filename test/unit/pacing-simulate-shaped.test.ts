@@ -181,5 +181,23 @@ describe('simulateDuration over a learned trace (version 2 profile)', () => {
     // the relay's grace is in it: its last bytes wait for it (a relay never sees the end before the leader)
     const slow = simulateDuration(plan, { ...path, relayGraceMs: 6000 })!;
     expect(slow.mean).toBeGreaterThan(a.mean);
+    // a transfer too long to simulate a few dozen times is simulated shorter and extrapolated: close to direct runs
+    const big = { ...path, payloadBytes: 8_000_000, envelopeBytes: 8_051_000 };
+    const est = simulateDuration(plan, big)!;
+    const rng = createRng(3);
+    const model = {
+      trace: plan.profile!.trace!,
+      burstGapUs: plan.profile!.burstGapUs!,
+      overheads: plan.overheads,
+      segment: 1514,
+    };
+    const direct: number[] = [];
+    for (let i = 0; i < 12; i++)
+      direct.push(
+        simulateShapedSession({ ...big }, () => shapedWrites(model, createRng(Math.floor(rng() * 2 ** 32))), 1e8),
+      );
+    const directMean = direct.reduce((x, y) => x + y, 0) / direct.length;
+    expect(est.runs).toBeLessThan(400); // it was extrapolated
+    expect(Math.abs(est.mean / directMean - 1)).toBeLessThan(0.05);
   });
 });
