@@ -45,5 +45,7 @@ export async function sessionEstimate(
 export function rangeText(r: DurationRange, secs: (s: number) => string): string {
   if (r.p95 - r.p05 < 1e-9 * Math.max(1, r.p50))
     return `${secs(r.p50)} (simulated session: every hop at the constant rate, after its cushion)`;
-  return `${secs(r.p50)} (median of ${r.runs} simulated sessions; 90 % between ${secs(r.p05)} and ${secs(r.p95)})`;
+  const of =
+    r.simulatedBytes === undefined ? '' : ` of ${(r.simulatedBytes / 1e6).toFixed(1)} MB, extrapolated to the size`;
+  return `${secs(r.p50)} (median of ${r.runs} simulated sessions${of}; 90 % between ${secs(r.p05)} and ${secs(r.p95)})`;
 }

@@ -42,6 +42,8 @@ export interface DurationRange {
   p05: number;
   p50: number;
   p95: number;
+  /** Set when the sessions were simulated at this payload size and extrapolated to the transfer's (long transfers). */
+  simulatedBytes?: number;
 }
 
 /** Most bin steps one {@link simulateDuration} call takes (runs × bins × hops); fewer runs for long transfers. */
@@ -247,6 +249,7 @@ function shapedRange(
     const c = Math.max(0, (m - mean(simulate(p2, runs)) - b * (p1 - p2)) / (Math.sqrt(p1) - Math.sqrt(p2)));
     const at = m + b * (path.payloadBytes - p1) + c * (Math.sqrt(path.payloadBytes) - Math.sqrt(p1));
     for (let i = 0; i < times.length; i++) times[i] = at + Math.sqrt(scale) * (times[i]! - m);
+    return { ...summarize(times, runs), simulatedBytes: p1 };
   }
   return summarize(times, runs);
 }

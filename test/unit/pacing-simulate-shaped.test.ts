@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { rangeText } from '../../src/cli/estimate.js';
 import { createPlan, DEFAULT_OVERHEADS, planDuration } from '../../src/pacing/plan.js';
 import { simulateDuration } from '../../src/pacing/simulate.js';
 import type { ShapedSession } from '../../src/pacing/simulate-shaped.js';
@@ -197,7 +198,12 @@ describe('simulateDuration over a learned trace (version 2 profile)', () => {
         simulateShapedSession({ ...big }, () => shapedWrites(model, createRng(Math.floor(rng() * 2 ** 32))), 1e8),
       );
     const directMean = direct.reduce((x, y) => x + y, 0) / direct.length;
-    expect(est.runs).toBeLessThan(400); // it was extrapolated
+    expect(est.runs).toBeLessThan(400);
+    expect(est.simulatedBytes).toBeLessThan(8_000_000); // it was extrapolated, and says so
+    expect(a.simulatedBytes).toBeUndefined();
+    expect(rangeText(est, (x) => `${x.toFixed(0)} s`)).toMatch(
+      /^\d+ s \(median of \d+ simulated sessions of [\d.]+ MB, extrapolated to the size; 90 % between \d+ s and \d+ s\)$/,
+    );
     expect(Math.abs(est.mean / directMean - 1)).toBeLessThan(0.05);
   });
 });
