@@ -213,6 +213,11 @@ export function simulateShapedSession(
       maxMs,
     }),
   );
+  if (s.payloadBytes <= 0) {
+    // nothing to forward: the session is over once the leader has the envelope
+    const ends = fromRelay.map((a) => (a.at.length > 0 ? a.at[a.at.length - 1]! : 0));
+    return Math.max(0, ...ends) / 1000;
+  }
   // the leader: plaintext of every sealed segment whose ciphertext is in, in envelope order
   const plain = leaderPlaintext(s, fromRelay, linkChunks, chunks);
   const lastAt =

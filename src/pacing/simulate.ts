@@ -217,7 +217,8 @@ function shapedRange(
     const session = {
       ...base,
       payloadBytes: bytes,
-      envelopeBytes: Math.round((path.envelopeBytes * bytes) / path.payloadBytes),
+      envelopeBytes:
+        bytes === path.payloadBytes ? path.envelopeBytes : Math.round((path.envelopeBytes * bytes) / path.payloadBytes),
     };
     const out: number[] = [];
     for (let run = 0; run < k; run++)

@@ -130,6 +130,16 @@ describe('simulateShapedSession (hand-worked)', () => {
     expect(t).toBeCloseTo(1.03, 9);
   });
 
+  it('an empty payload: over when the leader has the envelope (the relay’s short last write waits its grace)', () => {
+    const t = simulateShapedSession(
+      { ...session, payloadBytes: 0, envelopeBytes: 100 },
+      () => shapedWrites(model, createRng(1)),
+      1e6,
+    );
+    // source: 100 @0; relay: 100 + 30 < 912 and it never sees the end: sends them at 1000
+    expect(t).toBeCloseTo(1, 9);
+  });
+
   it('a shorter grace shortens the session by as much (twice: relay and leader wait on the same bytes)', () => {
     const t = simulateShapedSession({ ...session, relayGraceMs: 200 }, () => shapedWrites(model, createRng(1)), 1e6);
     // relay's last 236 B at 220; the leader, waiting since 20 (grace 1000), gets them at 220, sends 899, then 202 at 230
