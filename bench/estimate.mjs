@@ -6,9 +6,12 @@
 // time the migration took (`smig send --json` seconds). The profile is learned as `smig demo` learns it: the even
 // 5 s blocks of the shipped ndpi__netflix.pcap, data direction, 500 ms bins.
 //
+// Per run it also notes the load average and, for a shaped plan, how long the source link's schedule paused (it
+// never waits for data, so that is the event loop's stalls: what a loaded machine adds, which the estimate omits).
+//
 // Options: --runs N (default 3), --size BYTES (250000), --strategies LIST (constant,profile,replay), --json.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as lab from './pacing-lib.mjs';
 
@@ -65,7 +68,10 @@ try {
       const est = JSON.parse(dry.stdout);
       const send = lab.run(['send', ...flags]);
       if ((await send.exited) !== 0) throw new Error(send.stderr);
-      const actual = JSON.parse(send.stdout).seconds;
+      const summary = JSON.parse(send.stdout);
+      const actual = summary.seconds;
+      // a shaped source link never waits for data: the time its schedule paused is the event loop's stalls
+      const stalls = (summary.pacing?.hops ?? []).map((h) => h.pausedSeconds).filter((x) => x !== undefined);
       const r = est.expectedRange;
       const row = {
         strategy,
@@ -80,11 +86,14 @@ try {
         error: (est.expectedSeconds - actual) / actual,
         // a constant plan draws nothing: its "range" is one value, and only the 10 % criterion applies
         inRange: r.p95 > r.p05 ? actual >= r.p05 && actual <= r.p95 : null,
+        load1: loadavg()[0],
+        sourceStallSeconds: stalls.length > 0 ? Math.max(...stalls) : null,
       };
       rows.push(row);
       say(
         `${strategy} seed ${seed}: took ${actual.toFixed(1)} s; expected ${row.expected.toFixed(1)} s (90 % ${r.p05.toFixed(1)}–${r.p95.toFixed(1)} s, ` +
-          `${row.inRange === null ? 'no spread' : row.inRange ? 'inside' : 'OUTSIDE'}), median off by ${(100 * row.error).toFixed(1)} %; one hop at the mean rate ${row.slowestHop.toFixed(1)} s`,
+          `${row.inRange === null ? 'no spread' : row.inRange ? 'inside' : 'OUTSIDE'}), median off by ${(100 * row.error).toFixed(1)} %; one hop at the mean rate ${row.slowestHop.toFixed(1)} s; ` +
+          `load ${row.load1.toFixed(1)}${row.sourceStallSeconds === null ? '' : `, source link stalled ${row.sourceStallSeconds.toFixed(2)} s`}`,
       );
     }
   }

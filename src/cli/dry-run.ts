@@ -119,7 +119,7 @@ export async function dryRun(
   );
   if (slowest !== null)
     io.stdout.write(
-      `slowest hop    ${secs(slowest)} at the plan's mean rate (each hop draws its own bins; a hop without data loses its burst)\n`,
+      `slowest hop    ${secs(slowest)} at the plan's mean rate (${plan.profile?.trace !== undefined && plan.strategy === 'profile' ? 'each hop draws its own writes; a hop short of data waits, pads or covers' : 'each hop draws its own bins; a hop without data loses its burst'})\n`,
     );
   io.stdout.write(
     `lower bound    ${lower === null ? '- (needs --profile and a known size)' : `${secs(lower)} (size ÷ profile mean byte rate)`}\n`,

@@ -17,7 +17,9 @@ export async function sessionEstimate(
     '../roles/pace.js'
   );
   const { PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES } = await import('../crypto/envelope.js');
-  const { PACED_SEGMENT_SIZE } = await import('../roles/source.js');
+  const { PACED_CHUNK_SIZE, PACED_SEGMENT_SIZE } = await import('../roles/source-options.js');
+  const { PACED_FLUSH_MS } = await import('../roles/relay-forward.js');
+  const { SHAPED_GRACE_MS } = await import('../roles/leader-options.js');
   return simulateDuration(plan, {
     payloadBytes,
     envelopeBytes:
@@ -27,6 +29,12 @@ export async function sessionEstimate(
     segmentFrameOverhead: DATA_SEGMENT_FRAME_OVERHEAD,
     cushionBytes: cushionBytes(plan),
     cushionSeconds: cushionSeconds(plan),
+    chunkBytes: PACED_CHUNK_SIZE,
+    sealSegmentBytes: PACED_SEGMENT_SIZE,
+    tagBytes: TAG_BYTES,
+    prefixBytes: PREFIX_BYTES,
+    relayGraceMs: PACED_FLUSH_MS,
+    leaderGraceMs: SHAPED_GRACE_MS,
   });
 }
 
@@ -37,5 +45,7 @@ export async function sessionEstimate(
 export function rangeText(r: DurationRange, secs: (s: number) => string): string {
   if (r.p95 - r.p05 < 1e-9 * Math.max(1, r.p50))
     return `${secs(r.p50)} (simulated session: every hop at the constant rate, after its cushion)`;
-  return `${secs(r.p50)} (median of ${r.runs} simulated sessions; 90 % between ${secs(r.p05)} and ${secs(r.p95)})`;
+  const of =
+    r.simulatedBytes === undefined ? '' : ` of ${(r.simulatedBytes / 1e6).toFixed(1)} MB, extrapolated to the size`;
+  return `${secs(r.p50)} (median of ${r.runs} simulated sessions${of}; 90 % between ${secs(r.p05)} and ${secs(r.p95)})`;
 }

@@ -1,10 +1,12 @@
 /**
  * Session time of a paced migration by simulation: every hop of the path draws its own bins from the plan and a
- * downstream hop can only move what upstream delivered. Pure arithmetic over a plan, seeded by the plan's seed.
+ * downstream hop can only move what upstream delivered (a packet-shaped plan: its own writes, simulate-shaped.ts).
+ * Pure arithmetic over a plan, seeded by the plan's seed.
  */
 import { createRateSampler, createRng, deriveSeed } from '../profile/sampler.js';
 import type { PacingPlan } from './plan.js';
-import { constantWriteSize, overheadOf, payloadShare, planDuration, traceRates } from './plan.js';
+import { constantWriteSize, DEFAULT_SEGMENT, overheadOf, payloadShare, planDuration, traceWrites } from './plan.js';
+import { shapedWrites, simulateShapedSession } from './simulate-shaped.js';
 
 /** The paced path of one session, for {@link simulateDuration}: source → N data relays → leader → destination. */
 export interface SessionPath {
@@ -19,6 +21,18 @@ export interface SessionPath {
   /** A downstream hop's cushion: payload bytes it holds before its first write, and the longest wait for them (s). */
   cushionBytes: number;
   cushionSeconds: number;
+  /**
+   * Packet-shaped plans (simulate-shaped.ts): envelope bytes per chunk of the source's window, the envelope's
+   * sealed segments (plaintext bytes, tag bytes, bytes before the first), and how long a relay and the leader
+   * wait for the rest of a write's data (ms). Defaults: 16 KiB chunks, 4 KiB segments, 16 B tags, no prefix,
+   * 1000 ms.
+   */
+  chunkBytes?: number;
+  sealSegmentBytes?: number;
+  tagBytes?: number;
+  prefixBytes?: number;
+  relayGraceMs?: number;
+  leaderGraceMs?: number;
 }
 
 /** The spread of simulated session times, seconds. */
@@ -28,6 +42,8 @@ export interface DurationRange {
   p05: number;
   p50: number;
   p95: number;
+  /** Set when the sessions were simulated at this payload size and extrapolated to the transfer's (long transfers). */
+  simulatedBytes?: number;
 }
 
 /** Most bin steps one {@link simulateDuration} call takes (runs × bins × hops); fewer runs for long transfers. */
@@ -41,7 +57,8 @@ const SIM_STEP_BUDGET = 4_000_000;
  * header per write), moves min(budget, bytes on hand) on each hop — the source has all of its share, a relay what
  * its source link delivered in earlier bins, the leader N × the least any relay delivered (it forwards in order)
  * — with the downstream hops starting after their cushion, and ends when the destination has every byte.
- * Deterministic for a plan (its seed seeds the runs). Null for bulk.
+ * A packet-shaped plan (`profile` with a trace) is simulated write by write instead (simulate-shaped.ts; 400 runs
+ * unless `opts.runs`). Deterministic for a plan (its seed seeds the runs). Null for bulk.
  */
 export function simulateDuration(
   plan: PacingPlan,
@@ -57,6 +74,8 @@ export function simulateDuration(
   const hops = 2 * n + 1;
   const runs = Math.max(8, Math.min(opts.runs ?? 200, Math.floor(SIM_STEP_BUDGET / (expectedBins * 2 * hops))));
   const rng = createRng(deriveSeed(plan.seed, 0x5e5510));
+  const trace = plan.strategy === 'profile' ? plan.profile?.trace : undefined;
+  if (trace !== undefined) return shapedRange(plan, path, trace, rng, mean.expectedSeconds ?? 1, opts.runs ?? 400);
   // per-bin (wire, packets) draws of one hop
   const drawer = (): (() => [number, number]) => {
     if (plan.strategy === 'constant') {
@@ -65,16 +84,6 @@ export function simulateDuration(
       return () => [wire, wire / (w + o)];
     }
     const pp = plan.profile!;
-    if (traceSeries !== undefined) {
-      // a trace-paced profile: the trace's packets binned in order, from a random start per hop, looping
-      const ts = traceSeries;
-      let i = Math.floor(rng() * ts.wire.length);
-      return () => {
-        const t: [number, number] = [ts.wire[i]!, ts.packets[i]!];
-        i = (i + 1) % ts.wire.length;
-        return t;
-      };
-    }
     if (plan.strategy === 'replay') {
       const s = pp.series!;
       let i = Math.floor(rng() * s.bytes.length);
@@ -90,19 +99,13 @@ export function simulateDuration(
       return [t.bytes, t.packets];
     };
   };
-  const trace = plan.strategy === 'profile' ? plan.profile?.trace : undefined;
-  const traceSeries = trace === undefined ? undefined : binTrace(trace, binS);
-  const traceShare =
-    trace === undefined ? 1 : ((r): number => (r.wire > 0 ? r.payload / r.wire : 1))(traceRates(trace, plan));
   const share =
-    trace !== undefined
-      ? (): number => traceShare
-      : plan.strategy === 'constant'
-        ? ((): ((b: number, k: number) => number) => {
-            const w = constantWriteSize(plan.rate!);
-            return () => w / (w + o);
-          })()
-        : payloadShare(plan.profile!.sizes!, o);
+    plan.strategy === 'constant'
+      ? ((): ((b: number, k: number) => number) => {
+          const w = constantWriteSize(plan.rate!);
+          return () => w / (w + o);
+        })()
+      : payloadShare(plan.profile!.sizes!, o);
   const budget = (draw: () => [number, number], frame: number): number => {
     const [wire, packets] = draw();
     return Math.max(0, wire * share(wire, packets) - packets * frame);
@@ -157,28 +160,103 @@ export function simulateDuration(
     }
     times.push(Number.isFinite(end) ? end : maxBins * binS);
   }
+  return summarize(times, runs);
+}
+
+/** Most planned writes one shaped {@link simulateDuration} call simulates (runs × hops × writes, ~0.3 s). */
+const SHAPED_WRITE_BUDGET = 1_000_000;
+/** Fewest shaped sessions simulated; a transfer too long for that many is simulated shorter and scaled. */
+const SHAPED_MIN_RUNS = 40;
+
+/**
+ * The shaped model (simulate-shaped.ts) over many sessions: each run draws fresh pacers for every hop from the
+ * trace, as the hops of a real session do with their own seeds.
+ */
+function shapedRange(
+  plan: PacingPlan,
+  path: SessionPath,
+  trace: { sizes: readonly number[]; gapsUs: readonly number[] },
+  rng: () => number,
+  expectedSeconds: number,
+  wantRuns: number,
+): DurationRange {
+  const pp = plan.profile!;
+  const model = {
+    trace,
+    burstGapUs: pp.burstGapUs ?? 1000,
+    overheads: plan.overheads,
+    segment: plan.segment ?? DEFAULT_SEGMENT,
+  };
+  const n = Math.max(1, path.dataRelays);
+  // writes per hop: the payload in mean-size writes, and as many again for cover and pauses
+  const writes = traceWrites(trace, plan);
+  const meanFrame = writes.reduce((a, w) => a + w.frameBytes, 0) / Math.max(1, writes.length);
+  const perHop = (bytes: number): number => ((2 * bytes) / Math.max(1, meanFrame) / n + 100) * (2 * n + 1);
+  // a transfer too long for SHAPED_MIN_RUNS sessions is simulated at a size that fits and scaled (below)
+  const fit = Math.floor(
+    ((SHAPED_WRITE_BUDGET / 1.5 / SHAPED_MIN_RUNS / (2 * n + 1) - 100) * Math.max(1, meanFrame) * n) / 2,
+  );
+  const scale = path.payloadBytes > fit ? path.payloadBytes / fit : 1;
+  const payloadBytes = scale > 1 ? fit : path.payloadBytes;
+  const runs = Math.max(SHAPED_MIN_RUNS, Math.min(wantRuns, Math.floor(SHAPED_WRITE_BUDGET / perHop(payloadBytes))));
+  const maxMs = ((expectedSeconds / scale) * 20 + 1000) * 1000;
+  const base = {
+    dataRelays: n,
+    dataFrameOverhead: path.dataFrameOverhead,
+    segmentFrameOverhead: path.segmentFrameOverhead,
+    cushionBytes: path.cushionBytes,
+    cushionSeconds: path.cushionSeconds,
+    chunkBytes: path.chunkBytes ?? 16 * 1024,
+    sealSegmentBytes: path.sealSegmentBytes ?? 4096,
+    tagBytes: path.tagBytes ?? 16,
+    prefixBytes: path.prefixBytes ?? 0,
+    relayGraceMs: path.relayGraceMs ?? 1000,
+    leaderGraceMs: path.leaderGraceMs ?? 1000,
+  };
+  const simulate = (bytes: number, k: number): number[] => {
+    const session = {
+      ...base,
+      payloadBytes: bytes,
+      envelopeBytes:
+        bytes === path.payloadBytes ? path.envelopeBytes : Math.round((path.envelopeBytes * bytes) / path.payloadBytes),
+    };
+    const out: number[] = [];
+    for (let run = 0; run < k; run++)
+      out.push(
+        simulateShapedSession(session, () => shapedWrites(model, createRng(Math.floor(rng() * 0xffffffff))), maxMs),
+      );
+    return out;
+  };
+  const times = simulate(payloadBytes, runs);
+  if (scale > 1) {
+    // a longer session: T(P) ≈ a + b·P + c·√P. b is the slowest hop's long-run time per payload byte (its data per
+    // write at the trace's pace: a source link and a relay carry 1/N of the envelope, the leader all the payload);
+    // c·√P is the slowest of the hops' independent draws (their spread grows with √P), fitted from the difference
+    // between the simulated sessions and sessions half as long; the spread of every run grows with √P too
+    let traceSeconds = 0;
+    for (const g of trace.gapsUs) traceSeconds += g / 1e6;
+    const dataRate = (fo: number): number =>
+      writes.reduce((a, w) => a + Math.max(0, w.frameBytes - fo), 0) / Math.max(1e-3, traceSeconds);
+    const env = path.envelopeBytes / path.payloadBytes;
+    const b = Math.max(
+      env / (n * dataRate(path.dataFrameOverhead)),
+      env / (n * dataRate(path.segmentFrameOverhead)),
+      1 / dataRate(path.dataFrameOverhead),
+    );
+    const mean = (t: number[]): number => t.reduce((x, y) => x + y, 0) / t.length;
+    const p1 = payloadBytes;
+    const p2 = Math.floor(payloadBytes / 2);
+    const m = mean(times);
+    const c = Math.max(0, (m - mean(simulate(p2, runs)) - b * (p1 - p2)) / (Math.sqrt(p1) - Math.sqrt(p2)));
+    const at = m + b * (path.payloadBytes - p1) + c * (Math.sqrt(path.payloadBytes) - Math.sqrt(p1));
+    for (let i = 0; i < times.length; i++) times[i] = at + Math.sqrt(scale) * (times[i]! - m);
+    return { ...summarize(times, runs), simulatedBytes: p1 };
+  }
+  return summarize(times, runs);
+}
+
+function summarize(times: number[], runs: number): DurationRange {
   times.sort((a, b) => a - b);
   const q = (p: number): number => times[Math.min(times.length - 1, Math.floor(p * times.length))]!;
   return { runs, mean: times.reduce((a, b) => a + b, 0) / times.length, p05: q(0.05), p50: q(0.5), p95: q(0.95) };
-}
-
-/** Wire bytes and packets per bin of a trace played in order from its first packet. */
-function binTrace(
-  t: { sizes: readonly number[]; gapsUs: readonly number[] },
-  binS: number,
-): { wire: number[]; packets: number[] } {
-  const wire: number[] = [];
-  const packets: number[] = [];
-  let us = 0;
-  for (let k = 0; k < t.sizes.length; k++) {
-    us += t.gapsUs[k] ?? 0;
-    const b = Math.floor(us / 1e6 / binS);
-    while (wire.length <= b) {
-      wire.push(0);
-      packets.push(0);
-    }
-    wire[b]! += t.sizes[k]!;
-    packets[b]! += 1;
-  }
-  return wire.length === 0 ? { wire: [0], packets: [0] } : { wire, packets };
 }

@@ -1,0 +1,282 @@
+/**
+ * Session time of a packet-shaped migration (a `profile` plan with a trace), write by write: every hop draws its
+ * planned writes from the trace exactly as its pacer does (shape.ts `BurstResampler` and `WritePlanner`) and
+ * follows the shaped link's rules (roles/shaped-link.ts `runShapedLink`), so the simulation has what the
+ * bin-based one lacks: a write that waits for its data pauses the schedule and shifts every later write (it
+ * loses nothing, it comes later), a write sent short of data is filled with PAD (its room is lost), a hop without
+ * data covers, and the last bytes of a relay wait for the grace period (a relay never sees the end of the data
+ * before the leader has it all). Pure arithmetic over the plan; the randomness is an injected rng.
+ */
+import type { Rng } from '../util/rng.js';
+import type { Trace, WireOverheads } from './shape.js';
+import { BurstResampler, MAX_RECORD, MIN_SPACING_MS, REBASE_MS, WritePlanner } from './shape.js';
+
+/** What a shaped session is made of, besides the plan (the roles' constants; sessionEstimate passes them). */
+export interface ShapedSession {
+  /** Plaintext bytes the leader forwards to the destination. */
+  payloadBytes: number;
+  /** Envelope (ciphertext) bytes the source sends over its data links. */
+  envelopeBytes: number;
+  dataRelays: number;
+  /** Frame bytes besides the data: DATA (source → relay, leader → destination), DATA_SEGMENT (relay → leader). */
+  dataFrameOverhead: number;
+  segmentFrameOverhead: number;
+  /** A downstream hop carries data once it holds this many bytes, or this long after its first byte. */
+  cushionBytes: number;
+  cushionSeconds: number;
+  /** Envelope bytes per chunk the source hands a data link (a link holds up to a record's worth, then takes more). */
+  chunkBytes: number;
+  /** Envelope framing: plaintext per sealed segment, tag per segment, bytes before the first segment. */
+  sealSegmentBytes: number;
+  tagBytes: number;
+  prefixBytes: number;
+  /** Longest pause of a relay's and the leader's schedule waiting for the rest of a write's data, ms. */
+  relayGraceMs: number;
+  leaderGraceMs: number;
+}
+
+/** The shape of a plan's trace, what a shaped pacer is built from. */
+export interface ShapedModel {
+  trace: Trace;
+  burstGapUs: number;
+  overheads: WireOverheads;
+  segment: number;
+}
+
+/** Arrivals at a hop: cumulative bytes `cum[k]` from time `at[k]` (ms), both nondecreasing. */
+interface Arrivals {
+  at: number[];
+  cum: number[];
+}
+
+/** The writes of one hop's pacer (a fresh resampler and planner from `seed`). */
+export function shapedWrites(m: ShapedModel, rng: Rng): WritePlanner {
+  const packets = new BurstResampler(m.trace, m.burstGapUs, rng);
+  return new WritePlanner(() => packets.next(), m.overheads, m.segment);
+}
+
+/**
+ * One downstream shaped hop (a data relay or the leader): its deliveries (cumulative data bytes after each data
+ * write, at the write's time), given what arrives. As runShapedLink: the schedule starts at 0 with cover; a
+ * write waits for its due time; data counts only once the cushion is in (bytes, or seconds after the first
+ * byte, or `completeAt`); short of a full write and not complete, it waits up to `graceMs` for more (unless it
+ * is covering and has nothing), a wait longer than REBASE_MS shifts the schedule; with nothing it sends a PAD and
+ * covers. Ends when `total` bytes are sent (or at `maxMs`).
+ */
+export function runHop(
+  planner: { next(): { gapMs: number; frameBytes: number } },
+  input: Arrivals,
+  o: {
+    total: number;
+    frameOverhead: number;
+    graceMs: number;
+    cushionBytes: number;
+    cushionMs: number;
+    /** complete() turns true from this time (ms; Infinity: never while data flows). */
+    completeAt: number;
+    maxMs: number;
+  },
+): Arrivals {
+  const out: Arrivals = { at: [], cum: [] };
+  const fo = o.frameOverhead;
+  let k = 0; // input index: input.cum[k - 1] has arrived
+  const arrived = (t: number): number => {
+    while (k < input.at.length && input.at[k]! <= t) k++;
+    return k === 0 ? 0 : input.cum[k - 1]!;
+  };
+  let firstAt = Infinity;
+  let ready = false;
+  const cushioned = (t: number, queued: number): boolean => {
+    if (ready) return true;
+    if (queued > 0 && firstAt === Infinity) firstAt = t; // the hop notes its first byte when it looks
+    ready = t >= o.completeAt || queued >= o.cushionBytes || t - firstAt >= o.cushionMs;
+    return ready;
+  };
+  let sent = 0;
+  let due = 0;
+  let last = -Infinity;
+  let covering = true;
+  while (sent < o.total && due < o.maxMs) {
+    const w = planner.next();
+    due += w.gapMs;
+    let t = due;
+    const want = w.frameBytes;
+    let queued = arrived(t) - sent;
+    let avail = cushioned(t, queued) ? queued : 0;
+    if (avail + fo < want && t < o.completeAt && !(covering && avail === 0)) {
+      // wait for the rest of the write: the first arrival that fills it, the end of the data, or the grace
+      let until = Math.min(t + o.graceMs, o.completeAt);
+      for (let j = k; j < input.at.length && input.at[j]! <= until; j++) {
+        if (input.cum[j]! - sent + fo >= want) {
+          until = Math.max(t, input.at[j]!);
+          break;
+        }
+      }
+      t = until;
+      queued = arrived(t) - sent;
+      avail = cushioned(t, queued) ? queued : 0;
+    }
+    t = Math.max(t, last + MIN_SPACING_MS);
+    if (t - due > REBASE_MS) due = t; // the schedule pauses: the rest keeps its gaps
+    last = t;
+    if (avail === 0) {
+      covering = true;
+      continue;
+    }
+    covering = false;
+    const data = Math.min(avail, Math.max(0, want - fo));
+    if (data > 0) {
+      sent += data;
+      out.at.push(t);
+      out.cum.push(sent);
+    }
+  }
+  return out;
+}
+
+/**
+ * One simulated shaped session: the time (s) until the destination has every byte. `draw` gives each hop's
+ * planner (the source links', the relays', the leader's, in that order of calls).
+ */
+export function simulateShapedSession(
+  s: ShapedSession,
+  draw: () => { next(): { gapMs: number; frameBytes: number } },
+  maxMs: number,
+): number {
+  const n = Math.max(1, s.dataRelays);
+  const srcPlan = Array.from({ length: n }, draw);
+  const relPlan = Array.from({ length: n }, draw);
+  const leadPlan = draw();
+  // the source links: every planned write at its time (they never wait), taking chunks from the window in order
+  // while a link holds less than a record; per link, the envelope offsets of its chunks and the bytes it sent
+  const chunks: number[] = []; // chunk c covers [c·chunkBytes, …)
+  for (let off = 0; off < s.envelopeBytes; off += s.chunkBytes)
+    chunks.push(Math.min(s.chunkBytes, s.envelopeBytes - off));
+  let nextChunk = 0;
+  const held = new Float64Array(n); // bytes taken from the window, not yet sent
+  const linkTotal = new Float64Array(n);
+  const linkChunks: number[][] = Array.from({ length: n }, () => []);
+  const toRelay: Arrivals[] = Array.from({ length: n }, () => ({ at: [], cum: [] }));
+  const due = new Float64Array(n);
+  const pending: ({ gapMs: number; frameBytes: number } | undefined)[] = new Array(n).fill(undefined);
+  const sentBy = new Float64Array(n);
+  const cur = new Int32Array(n); // per link: its chunk being sent (index into its chunks), and the bytes left in it
+  const curLeft = new Float64Array(n);
+  for (;;) {
+    // the link whose next write is due first
+    let i = -1;
+    for (let j = 0; j < n; j++) {
+      if (nextChunk >= chunks.length && held[j] === 0) continue;
+      if (pending[j] === undefined) {
+        pending[j] = srcPlan[j]!.next();
+        due[j]! += pending[j]!.gapMs;
+      }
+      if (i < 0 || due[j]! < due[i]!) i = j;
+    }
+    if (i < 0 || due[i]! > maxMs) break;
+    const w = pending[i]!;
+    pending[i] = undefined;
+    while (held[i]! < MAX_RECORD && nextChunk < chunks.length) {
+      held[i]! += chunks[nextChunk]!;
+      linkTotal[i]! += chunks[nextChunk]!;
+      linkChunks[i]!.push(nextChunk);
+      if (linkChunks[i]!.length === 1) curLeft[i] = chunks[nextChunk]!;
+      nextChunk++;
+    }
+    // frames of one chunk each at most (chunks of one link are not contiguous when there are several links)
+    let room = w.frameBytes;
+    let data = 0;
+    while (room > s.dataFrameOverhead && held[i]! - data > 0) {
+      const mine = linkChunks[i]!;
+      while (n > 1 && curLeft[i] === 0) curLeft[i] = chunks[mine[++cur[i]!]!]!;
+      const d = Math.min(room - s.dataFrameOverhead, held[i]! - data, n > 1 ? curLeft[i]! : Infinity);
+      if (n > 1) curLeft[i]! -= d;
+      data += d;
+      room -= s.dataFrameOverhead + d;
+    }
+    held[i]! -= data;
+    sentBy[i]! += data;
+    if (data > 0) {
+      toRelay[i]!.at.push(due[i]!);
+      toRelay[i]!.cum.push(sentBy[i]!);
+    }
+  }
+  // the relays: what their source link delivered; the relay sees the end only after the leader has everything
+  const fromRelay = toRelay.map((a, i) =>
+    runHop(relPlan[i]!, a, {
+      total: linkTotal[i]!,
+      frameOverhead: s.segmentFrameOverhead,
+      graceMs: s.relayGraceMs,
+      cushionBytes: s.cushionBytes / Math.max(1, s.payloadBytes / s.envelopeBytes) / n,
+      cushionMs: s.cushionSeconds * 1000,
+      completeAt: Infinity,
+      maxMs,
+    }),
+  );
+  if (s.payloadBytes <= 0) {
+    // nothing to forward: the session is over once the leader has the envelope
+    const ends = fromRelay.map((a) => (a.at.length > 0 ? a.at[a.at.length - 1]! : 0));
+    return Math.max(0, ...ends) / 1000;
+  }
+  // the leader: plaintext of every sealed segment whose ciphertext is in, in envelope order
+  const plain = leaderPlaintext(s, fromRelay, linkChunks, chunks);
+  const lastAt =
+    plain.cum.length > 0 && plain.cum[plain.cum.length - 1]! >= s.payloadBytes
+      ? plain.at[plain.at.length - 1]!
+      : Infinity;
+  const lead = runHop(leadPlan, plain, {
+    total: s.payloadBytes,
+    frameOverhead: s.dataFrameOverhead,
+    graceMs: s.leaderGraceMs,
+    cushionBytes: s.cushionBytes,
+    cushionMs: s.cushionSeconds * 1000,
+    completeAt: lastAt,
+    maxMs,
+  });
+  const done = lead.cum.length > 0 && lead.cum[lead.cum.length - 1]! >= s.payloadBytes;
+  return (done ? lead.at[lead.at.length - 1]! : maxMs) / 1000;
+}
+
+/** The leader's plaintext over time: merged relay deliveries → contiguous envelope → whole sealed segments. */
+function leaderPlaintext(s: ShapedSession, fromRelay: Arrivals[], linkChunks: number[][], chunks: number[]): Arrivals {
+  const events: { at: number; relay: number; cum: number }[] = [];
+  fromRelay.forEach((a, r) => {
+    for (let j = 0; j < a.at.length; j++) events.push({ at: a.at[j]!, relay: r, cum: a.cum[j]! });
+  });
+  events.sort((a, b) => a.at - b.at || a.relay - b.relay);
+  const got = new Float64Array(chunks.length); // bytes of each chunk in
+  const relayCum = new Float64Array(fromRelay.length);
+  const relayAt = new Int32Array(fromRelay.length); // per relay: its first chunk not yet whole
+  let frontierChunk = 0;
+  let frontier = 0; // contiguous envelope bytes
+  const out: Arrivals = { at: [], cum: [] };
+  const step = s.sealSegmentBytes + s.tagBytes;
+  for (const e of events) {
+    // the relay's new bytes fill its chunks in order
+    let add = e.cum - relayCum[e.relay]!;
+    relayCum[e.relay] = e.cum;
+    const mine = linkChunks[e.relay]!;
+    while (add > 0 && relayAt[e.relay]! < mine.length) {
+      const c = mine[relayAt[e.relay]!]!;
+      const take = Math.min(add, chunks[c]! - got[c]!);
+      got[c]! += take;
+      add -= take;
+      if (got[c] === chunks[c]) relayAt[e.relay]!++;
+    }
+    while (frontierChunk < chunks.length && got[frontierChunk] === chunks[frontierChunk]) {
+      frontier += chunks[frontierChunk]!;
+      frontierChunk++;
+    }
+    const partial = frontierChunk < chunks.length ? got[frontierChunk]! : 0;
+    const have = frontier + partial;
+    const p =
+      have >= s.envelopeBytes
+        ? s.payloadBytes
+        : Math.min(s.payloadBytes, Math.max(0, Math.floor((have - s.prefixBytes) / step)) * s.sealSegmentBytes);
+    if (out.cum.length === 0 ? p > 0 : p > out.cum[out.cum.length - 1]!) {
+      out.at.push(e.at);
+      out.cum.push(p);
+    }
+  }
+  return out;
+}
