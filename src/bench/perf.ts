@@ -32,6 +32,8 @@ import { PLAIN_COPY_JS, PACKAGE_ROOT as ROOT, SMIG_BIN as SMIG } from './proc.js
 export { createPlan, planDuration } from '../pacing/plan.js';
 export { parseProfile } from '../profile/model.js';
 export { parseSize } from '../util/units.js';
+export type { EstimateBenchOptions, EstimateBenchRow } from './estimate-bench.js';
+export { benchEstimate } from './estimate-bench.js';
 export type {
   CapturedMigration,
   CapturedMigrationOptions,
