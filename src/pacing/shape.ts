@@ -19,7 +19,8 @@
  * the two writes as one segment: a capture whose full packets are smaller than the link's, e.g. 1260 B behind a
  * tunnel, would show the link's 1514 B instead). A record adds `tls` bytes once per write, not per segment. Packets too small
  * to be a record (pure ACKs: at most headers + {@link ACK_SLACK} bytes) are left to the kernel, which sends them
- * for the reverse traffic; their time passes all the same. Sizes between that and the smallest record are raised
+ * for the reverse traffic; their time passes all the same, and the write before them lists their times
+ * (`acksUs`) so that the link's receiver can send something just then, which the kernel ACKs at once. Sizes between that and the smallest record are raised
  * to the smallest record.
  */
 import { smigError } from '../errors.js';
@@ -63,6 +64,44 @@ export const MIN_FRAME = 5;
  * the profile does not have). Writes keep their gaps; the session gets longer by the stalls.
  */
 export const REBASE_MS = 5;
+/** Most ACK times one write asks its receiver for. */
+export const MAX_ACK_HINTS = 8;
+/** ACKs planned later than this after their write (µs) are not asked for (the hint's u16 of 10 µs units). */
+export const MAX_ACK_HINT_US = 500_000;
+/** First byte of a PAD body that carries an ACK hint (a zero-filled PAD carries none). */
+export const ACK_HINT_TAG = 0x61;
+
+/**
+ * The PAD body prefix that asks a shaped link's receiver to send something at each of `acksUs` (µs after it
+ * received the write), so that the sender's kernel ACKs it then: tag, count, then per ACK a u16 in units of
+ * 10 µs. Empty for no ACKs.
+ */
+export function encodeAckHint(acksUs: readonly number[]): Uint8Array {
+  const n = Math.min(acksUs.length, MAX_ACK_HINTS);
+  if (n === 0) return new Uint8Array(0);
+  const out = new Uint8Array(2 + 2 * n);
+  out[0] = ACK_HINT_TAG;
+  out[1] = n;
+  for (let i = 0; i < n; i++) {
+    const v = Math.min(0xffff, Math.max(0, Math.round(acksUs[i]! / 10)));
+    out[2 + 2 * i] = v >>> 8;
+    out[3 + 2 * i] = v & 0xff;
+  }
+  return out;
+}
+
+/**
+ * The ACK times (µs) a PAD body asks for ({@link encodeAckHint}); empty for any other body (zeros, too short, a
+ * count above {@link MAX_ACK_HINTS}): a PAD's content is the peer's, never trusted beyond these bounds.
+ */
+export function decodeAckHint(body: Uint8Array): number[] {
+  if (body.length < 2 || body[0] !== ACK_HINT_TAG) return [];
+  const n = body[1]!;
+  if (n === 0 || n > MAX_ACK_HINTS || body.length < 2 + 2 * n) return [];
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(((body[2 + 2 * i]! << 8) | body[3 + 2 * i]!) * 10);
+  return out;
+}
 
 export interface Trace {
   sizes: readonly number[];
@@ -77,6 +116,13 @@ export interface ShapedWrite {
   packets: number[];
   /** Frame bytes to write (the TLS record's plaintext) so that the wire shows `packets`. */
   frameBytes: number;
+  /**
+   * The pure ACKs the plan has in this direction after this write, before the next one: their times after this
+   * write's start, µs, ascending (at most {@link MAX_ACK_HINTS}, none later than {@link MAX_ACK_HINT_US}). Only
+   * the kernel can send them; it does when the link's receiver sends it something, so the writer asks the receiver
+   * for that ({@link encodeAckHint}).
+   */
+  acksUs: number[];
 }
 
 export interface ShaperOptions {
@@ -228,8 +274,19 @@ export class WritePlanner {
       packets.push(Math.max(q.size, lim.minRecord));
       record += body;
     }
+    // the pure ACKs that follow: their times after this write (the kernel's; the receiver is asked to cause them),
+    // and the next write's gap counts from this write again
+    const acksUs: number[] = [];
+    let at = 0;
+    let q = this.#take();
+    for (let guard = 0; q.size <= lim.ackMax && guard < 1_000_000; guard++) {
+      at += q.gapUs;
+      if (acksUs.length < MAX_ACK_HINTS && at <= MAX_ACK_HINT_US) acksUs.push(at);
+      q = this.#take();
+    }
+    this.#ahead = at === 0 ? q : { size: q.size, gapUs: q.gapUs + at };
     // TCP payload = record (plaintext + tls); a record longer than a segment is cut by the kernel
-    return { gapMs: gapUs / 1000, packets, frameBytes: Math.max(MIN_FRAME, record - this.#o.tls) };
+    return { gapMs: gapUs / 1000, packets, frameBytes: Math.max(MIN_FRAME, record - this.#o.tls), acksUs };
   }
 
   #take(): { size: number; gapUs: number } {

@@ -224,10 +224,12 @@ export interface ErrorMessage {
   code: number;
   message: string;
 }
-/** PAD: `length` filler bytes (zeros when we send; anything when received). */
+/** PAD: `length` filler bytes (zeros when we send, after `head` if given; anything when received). */
 export interface PadMessage {
   type: typeof FrameType.PAD;
   length: number;
+  /** The body's first bytes (at most `length`), e.g. a shaped link's ACK hint; the rest are zeros. */
+  head?: Uint8Array;
 }
 /** A JSON object (INSTRUCT/STATUS payloads; the controller validates their schema). */
 export type JsonObject = { [key: string]: unknown };
@@ -706,8 +708,12 @@ export function encodeMessage(msg: Message, maxFrameLength: number = DEFAULT_MAX
     }
     case FrameType.PAD: {
       checkInt(msg.length, 0, Number.MAX_SAFE_INTEGER, 'PAD.length');
+      const head = msg.head ?? ZEROS.subarray(0, 0);
+      if (head.length > msg.length)
+        throw smigError('SMIG_ERR_USAGE', `PAD.head: ${head.length} bytes, more than PAD.length ${msg.length}`);
       const parts = [new Writer(msg.type, 0, msg.length, max).buf];
-      for (let left = msg.length; left > 0; left -= ZEROS.length)
+      if (head.length > 0) parts.push(head);
+      for (let left = msg.length - head.length; left > 0; left -= ZEROS.length)
         parts.push(ZEROS.subarray(0, Math.min(left, ZEROS.length)));
       return parts;
     }

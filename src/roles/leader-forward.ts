@@ -89,10 +89,10 @@ export class PlainForwarder {
         complete: () => this.#last,
         more: (ms) => waitOr(this.#queued, ms, this.#clock),
       },
-      (frames, pad) =>
+      (frames, pad, hint) =>
         conn.batch(() => {
           const sent = frames.map((w) => dest.sendPartsWiping(FrameType.DATA, [u64(w.offset), ...w.parts], w.parts));
-          if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
+          if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad, head: hint }));
           return Promise.all(sent).then(() => undefined);
         }),
       {

@@ -48,8 +48,11 @@ export class Link {
   readonly name: string;
   /** Resolves when the connection has closed (never rejects). */
   readonly ended: Promise<LinkEnd>;
-  /** Called with the type of every inbound frame before it is handled (PAD included): a shaped link's receiver. */
-  onInbound: ((type: number) => void) | undefined;
+  /**
+   * Called with the type and body of every inbound frame before it is handled (PAD included): a shaped link's
+   * receiver. The body is only valid during the call.
+   */
+  onInbound: ((type: number, body: Uint8Array) => void) | undefined;
   #peerError: SmigError | undefined;
   #wipes: { mark: number; bufs: Uint8Array[] }[] = [];
   #closed = false;
@@ -80,7 +83,7 @@ export class Link {
   start(handler: MessageHandler): void {
     this.conn.onFrame((type, body) => {
       this.state.accept(type);
-      this.onInbound?.(type);
+      this.onInbound?.(type, body);
       const msg = decodeMessage(type, body);
       switch (msg.type) {
         case FrameType.PONG:

@@ -181,7 +181,7 @@ export class Forward {
         complete: () => this.#endSeen,
         more: (ms) => waitOr(this.#queued, ms, this.#o.clock),
       },
-      (frames, pad) =>
+      (frames, pad, hint) =>
         conn.batch(() => {
           const sent = frames.map((w) =>
             down.sendPartsWiping(
@@ -190,7 +190,7 @@ export class Forward {
               w.parts,
             ),
           );
-          if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
+          if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad, head: hint }));
           return Promise.all(sent).then(() => undefined);
         }),
       {

@@ -4,8 +4,10 @@
  */
 import type { Clock } from '../pacing/clock.js';
 import type { ShapedPacer } from '../pacing/shape.js';
-import { MIN_FRAME } from '../pacing/shape.js';
+import { encodeAckHint, MIN_FRAME } from '../pacing/shape.js';
 import { nowMs } from './util.js';
+
+const NO_HINT = new Uint8Array(0);
 
 /** Data for the writes of a shaped link. */
 export interface ShapedFeed {
@@ -19,8 +21,15 @@ export interface ShapedFeed {
   more(ms: number): Promise<boolean>;
 }
 
-/** How a shaped link writes: its data frames and a PAD of `pad` body bytes (none when negative), as one write. */
-export type ShapedWriter = (frames: { offset: number; parts: Uint8Array[] }[], pad: number) => Promise<void>;
+/**
+ * How a shaped link writes: its data frames and a PAD of `pad` body bytes (none when negative), as one write; the
+ * PAD's body starts with `hint` (pace.ts `AckEcho` reads it), zeros after.
+ */
+export type ShapedWriter = (
+  frames: { offset: number; parts: Uint8Array[] }[],
+  pad: number,
+  hint: Uint8Array,
+) => Promise<void>;
 
 export interface ShapedLinkOptions {
   /** Frame bytes besides the data of one data frame (DATA 13, DATA_SEGMENT 30). */
@@ -54,11 +63,16 @@ export async function runShapedLink(
   let covering = o.cover; // a cover link starts covering at once (its first bytes may wait for a cushion)
   while (!o.signal.aborted && !o.done()) {
     const want = pacer.nextWriteSize();
+    // the ACKs the plan has after this write: the PAD asks the receiver for them (a write too small for the hint
+    // goes without; one with data keeps room for it)
+    let hint = encodeAckHint(pacer.current().acksUs);
+    if (hint.length > 0 && want - MIN_FRAME < hint.length) hint = NO_HINT;
+    const reserve = hint.length > 0 ? MIN_FRAME + hint.length : 0;
     await pacer.ready(o.signal);
     if (o.done()) return;
-    if (feed.available() + fo < want && !feed.complete() && !(covering && feed.available() === 0)) {
+    if (feed.available() + fo + reserve < want && !feed.complete() && !(covering && feed.available() === 0)) {
       const until = nowMs(o.clock) + o.graceMs;
-      while (feed.available() + fo < want && !feed.complete() && !o.signal.aborted && !o.done()) {
+      while (feed.available() + fo + reserve < want && !feed.complete() && !o.signal.aborted && !o.done()) {
         const left = until - nowMs(o.clock);
         if (left <= 0 || !(await feed.more(left))) break;
       }
@@ -72,7 +86,7 @@ export async function runShapedLink(
       covering = true;
       await pacer.take(want, o.signal);
       pacer.notePadding(want);
-      await write([], want - MIN_FRAME);
+      await write([], want - MIN_FRAME, hint);
       o.onWrite?.();
       continue;
     }
@@ -80,8 +94,8 @@ export async function runShapedLink(
     const frames: { offset: number; parts: Uint8Array[] }[] = [];
     let room = want;
     let data = 0;
-    while (room > fo) {
-      const w = feed.take(room - fo);
+    while (room > fo + reserve) {
+      const w = feed.take(room - fo - reserve);
       if (w === undefined) break;
       const n = w.parts.reduce((a, b) => a + b.length, 0);
       frames.push(w);
@@ -91,7 +105,7 @@ export async function runShapedLink(
     const pad = room >= MIN_FRAME ? room - MIN_FRAME : -1;
     await pacer.take(want - (pad < 0 ? room : 0), o.signal);
     if (pad >= 0) pacer.notePadding(room);
-    await write(frames, pad);
+    await write(frames, pad, pad >= hint.length ? hint : NO_HINT);
     o.onWrite?.();
     void data;
   }

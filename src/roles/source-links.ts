@@ -91,10 +91,10 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
       complete: () => true,
       more: (ms) => waitOr(s.work, ms, s.clock),
     },
-    (frames, pad) =>
+    (frames, pad, hint) =>
       conn.batch(() => {
         const sent = frames.map((f) => sendDataParts(conn, f.offset, f.parts));
-        if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
+        if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad, head: hint }));
         return Promise.all(sent).then(() => undefined);
       }),
     {

@@ -100,11 +100,11 @@ describe('a shaped hop, captured by tcpdump on loopback', () => {
         complete: () => true,
         more: async () => false,
       },
-      (frames, pad) =>
+      (frames, pad, hint) =>
         conn.batch(() => {
           writes++;
           const sent = frames.map((f) => conn.send(FrameType.DATA, [new Uint8Array(8), ...f.parts]));
-          if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad }));
+          if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad, head: hint }));
           return Promise.all(sent).then(() => undefined);
         }),
       { frameOverhead: 13, cover: false, graceMs: 0, done: () => writes >= WRITES, signal: ctl.signal },

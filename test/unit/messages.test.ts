@@ -207,6 +207,16 @@ describe('round trips', () => {
     expect(decodeMessage(T.PAD, new Uint8Array(10).fill(0xff))).toEqual({ type: T.PAD, length: 10 });
   });
 
+  it('a PAD with a head starts its body with it, zeros after; a head longer than the PAD is refused', () => {
+    const head = Uint8Array.of(0x61, 1, 0, 30);
+    const parts = encodeMessage({ type: T.PAD, length: 10, head });
+    const frame = Buffer.concat(parts);
+    expect(frame.subarray(0, 5)).toEqual(Buffer.from('0000000b0a', 'hex'));
+    expect([...frame.subarray(5)]).toEqual([0x61, 1, 0, 30, 0, 0, 0, 0, 0, 0]);
+    expect(decodeMessage(T.PAD, frame.subarray(5))).toEqual({ type: T.PAD, length: 10 });
+    expectSmig(() => encodeMessage({ type: T.PAD, length: 3, head }), 'SMIG_ERR_USAGE');
+  });
+
   it('decoded payloads are views of the body, session ids and digests are copies', () => {
     const frame = encodeMessageBytes({ type: T.DATA_SEGMENT, sessionId: ID, index: 1, offset: 0, bytes: hex('0102') });
     const body = frame.subarray(5);

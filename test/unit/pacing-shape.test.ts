@@ -16,11 +16,30 @@ import {
   planDuration,
   stringifyPlan,
 } from '../../src/pacing/plan.js';
-import { BurstResampler, MIN_FRAME, REBASE_MS, ShapedPacer, WritePlanner } from '../../src/pacing/shape.js';
+import {
+  BurstResampler,
+  decodeAckHint,
+  encodeAckHint,
+  MAX_ACK_HINTS,
+  MIN_FRAME,
+  REBASE_MS,
+  ShapedPacer,
+  WritePlanner,
+} from '../../src/pacing/shape.js';
 import { createPacer } from '../../src/pacing/strategies.js';
 import { learnProfile } from '../../src/profile/learn.js';
 import { parseProfile, stringifyProfile } from '../../src/profile/model.js';
-import { AckEcho, ackRuns, MAX_ECHO_MS, runShapedLink, startAckEcho } from '../../src/roles/pace.js';
+import { FrameType } from '../../src/protocol/index.js';
+import {
+  AckEcho,
+  ECHO_LEAD_MS,
+  ECHO_SPACING_MS,
+  echoTimes,
+  MAX_ECHO_MS,
+  MAX_PENDING_POKES,
+  runShapedLink,
+  startAckEcho,
+} from '../../src/roles/pace.js';
 import { createRng } from '../../src/util/rng.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
 
@@ -55,13 +74,50 @@ describe('WritePlanner', () => {
     // TCP payload 1448 + 1448 + 534 = one record of 3430 bytes = 3408 plaintext + 22
     expect(a.frameBytes).toBe(1448 + 1448 + 534 - 22);
     expect(a.gapMs).toBeCloseTo(1, 9);
+    expect(a.acksUs).toEqual([5000]); // the ACK after it: 5 ms after the write
     const b = p.next(); // the 66-byte ACK is skipped; its gap is kept
     expect(b.packets).toEqual([200]);
+    expect(b.acksUs).toEqual([]);
     expect(b.frameBytes).toBe(200 - 66 - 22);
     expect(b.gapMs).toBeCloseTo(8, 9);
     const c = p.next();
     expect(c.packets).toEqual([1514]);
     expect(c.frameBytes).toBe(1426);
+  });
+
+  it('lists the ACKs between two writes as times after the first (at most MAX_ACK_HINTS, within 500 ms)', () => {
+    const acks: [number, number][] = Array.from({ length: MAX_ACK_HINTS + 2 }, () => [66, 100]);
+    const p = new WritePlanner(
+      source([[600, 0], [66, 300], [74, 150], [1514, 500], [900, 2000], [66, 600_000], [300, 50], ...acks, [700, 10]]),
+      O,
+      1514,
+    );
+    const a = p.next();
+    expect(a.packets).toEqual([600]);
+    expect(a.acksUs).toEqual([300, 450]); // 66 B at +300 µs, 74 B 150 µs later
+    const b = p.next();
+    expect(b.packets).toEqual([1514]);
+    expect(b.gapMs).toBeCloseTo(0.95, 9); // the ACKs' time passes: 300 + 150 + 500 µs
+    expect(b.acksUs).toEqual([]);
+    const c = p.next();
+    expect(c.packets).toEqual([900]);
+    expect(c.acksUs).toEqual([]); // the one ACK is 600 ms later: not asked for
+    const d = p.next();
+    expect(d.gapMs).toBeCloseTo(600.05, 9);
+    expect(d.acksUs).toEqual(Array.from({ length: MAX_ACK_HINTS }, (_, i) => 100 * (i + 1)));
+    expect(p.next()).toMatchObject({ packets: [700], gapMs: ((MAX_ACK_HINTS + 2) * 100 + 10) / 1000 });
+  });
+
+  it('ACK hints: encoded in 10 µs units, at most MAX_ACK_HINTS, and any other PAD body asks for nothing', () => {
+    const h = encodeAckHint([300, 455, 120_000]);
+    expect(h.length).toBe(2 + 3 * 2);
+    expect(decodeAckHint(h)).toEqual([300, 460, 120_000]);
+    expect(encodeAckHint([])).toHaveLength(0);
+    expect(decodeAckHint(encodeAckHint(Array.from({ length: 20 }, () => 10)))).toHaveLength(MAX_ACK_HINTS);
+    expect(decodeAckHint(new Uint8Array(40))).toEqual([]); // a zero-filled PAD
+    expect(decodeAckHint(Uint8Array.of(h[0]!, MAX_ACK_HINTS + 1, ...new Uint8Array(40)))).toEqual([]); // too many
+    expect(decodeAckHint(h.subarray(0, 5))).toEqual([]); // cut short
+    expect(decodeAckHint(Uint8Array.of(h[0]!, 1, 0xff, 0xff))).toEqual([655_350]); // the largest
   });
 
   it('starts a new write after a gap of at least mergeUs, and raises a size below the smallest record', () => {
@@ -218,7 +274,8 @@ describe('runShapedLink', () => {
         complete: () => true,
         more: async () => false,
       },
-      async (frames, pad) => {
+      async (frames, pad, hint) => {
+        expect(hint).toHaveLength(0); // no ACK in this plan
         sent.push({ at: clock.now(), frames: frames.map((f) => f.parts[0]!.length), pad });
       },
       { frameOverhead: fo, cover: true, graceMs: 0, done: () => sent.length >= 8, signal: ctl.signal },
@@ -235,6 +292,55 @@ describe('runShapedLink', () => {
     expect(sent[0]!.frames).toEqual([1000, 400]); // 1426 = 1000 + 13 + 400 + 13
     expect(sent.at(-1)!.frames).toEqual([]); // data gone: cover
     expect(pacer.padBytes).toBeGreaterThan(0);
+    ctl.abort();
+  });
+});
+
+describe('runShapedLink with ACKs in the plan', () => {
+  it("puts the ACK hint at the start of the write's PAD, keeping room for it in a write full of data", async () => {
+    const clock = new FakeClock({ start: 0 });
+    const plan: [number, number][] = [
+      [1514, 10_000],
+      [66, 600],
+      [66, 200],
+      [300, 9_200],
+    ];
+    const pacer = new ShapedPacer(clock, new WritePlanner(source(plan), O, 1514), O);
+    let queued = 10_000;
+    const sent: { at: number; data: number; pad: number; hint: number[] }[] = [];
+    const fo = 13;
+    const ctl = new AbortController();
+    const done = runShapedLink(
+      pacer,
+      {
+        available: () => queued,
+        take: (n) => {
+          const k = Math.min(n, queued);
+          if (k <= 0) return undefined;
+          queued -= k;
+          return { offset: 0, parts: [new Uint8Array(k)] };
+        },
+        complete: () => true,
+        more: async () => false,
+      },
+      async (frames, pad, hint) => {
+        expect(hint.length).toBeLessThanOrEqual(Math.max(0, pad));
+        const data = frames.reduce((a, f) => a + f.parts[0]!.length, 0);
+        sent.push({ at: clock.now(), data, pad, hint: decodeAckHint(hint) });
+      },
+      { frameOverhead: fo, cover: true, graceMs: 0, done: () => sent.length >= 4, signal: ctl.signal },
+    );
+    while (sent.length < 4) await clock.next();
+    await done;
+    // the full segment has two ACKs after it (600 and 800 µs): its PAD asks for them; the 300 B write none
+    expect(sent[0]!.hint).toEqual([600, 800]);
+    const hintBytes = encodeAckHint([600, 800]).length;
+    expect(sent[0]!.pad).toBe(hintBytes);
+    expect(sent[0]!.data + fo + MIN_FRAME + sent[0]!.pad).toBe(1426);
+    expect(sent[1]!.hint).toEqual([]);
+    expect(sent[1]!.data + fo).toBe(300 - 66 - 22); // no PAD needed
+    expect(sent[2]!.hint).toEqual([600, 800]);
+    expect(sent[1]!.at - sent[0]!.at).toBeCloseTo(10, 6); // the ACKs' time passes: 0.6 + 0.2 + 9.2 ms
     ctl.abort();
   });
 });
@@ -289,39 +395,64 @@ describe('version 2 profile and shaped plan', () => {
 });
 
 describe('AckEcho (the receiver of a shaped link)', () => {
-  it('ackRuns: for each data packet, the gaps of the ACK-sized packets right after it', () => {
-    const trace = { sizes: [1514, 66, 66, 1514, 600, 74, 200], gapsUs: [0, 100, 200, 5000, 30, 900, 40] };
-    expect(ackRuns(trace, 78)).toEqual([[100, 200], [], [900]]);
+  it('echoTimes: two PADs per ACK, the lead one ECHO_LEAD_MS before, every two at least ECHO_SPACING_MS apart', () => {
+    expect(ECHO_LEAD_MS).toBeGreaterThanOrEqual(ECHO_SPACING_MS);
+    const t = echoTimes([0.1, 0.23, 5]);
+    // 0.1: lead at 0 (not before the write), then 0.2 (spacing); 0.23: pushed to 0.4 and 0.6; 5: 4.7 and 5
+    const want = [0, 0.2, 0.4, 0.6, 5 - ECHO_LEAD_MS, 5];
+    expect(t).toHaveLength(want.length);
+    for (let i = 0; i < want.length; i++) expect(t[i]).toBeCloseTo(want[i]!, 9);
+    expect(echoTimes([])).toEqual([]);
   });
 
-  it('answers each received write (frames of one turn are one write) with a drawn run of empty PADs at its gaps', async () => {
+  it('sends its empty PADs at the echo times after the write came in, and nothing once aborted', async () => {
     const clock = new FakeClock({ start: 0 });
     const posted: number[] = [];
     const ctl = new AbortController();
-    const echo = new AckEcho([[1000, 2000]], 1, clock, () => posted.push(clock.now()), ctl.signal);
-    echo.onFrame();
-    echo.onFrame(); // same turn: the same write
+    const echo = new AckEcho(clock, () => posted.push(clock.now()), ctl.signal);
+    echo.onHint([1000, 2500]);
+    expect(echo.pending).toBe(4);
     await clock.advance(10);
-    expect(posted).toEqual([1, 3]);
-    echo.onFrame(); // a new write, later
+    expect(posted.map((x) => Number(x.toFixed(6)))).toEqual([0.7, 1, 2.2, 2.5]);
+    expect(echo.pending).toBe(0);
+    echo.onHint([]); // a write with no ACK after it
+    echo.onHint([400]);
     await clock.advance(10);
-    expect(posted).toEqual([1, 3, 11, 13]);
+    expect(posted.slice(4).map((x) => Number(x.toFixed(6)))).toEqual([10.1, 10.4]);
+    echo.onHint([5000]);
+    await clock.advance(1);
     ctl.abort();
-    echo.onFrame();
     await clock.advance(10);
-    expect(posted).toHaveLength(4);
+    expect(posted).toHaveLength(6);
+    expect(echo.pending).toBe(0);
   });
 
-  it('drops ACKs too long after the data, and is off for plans without a trace or without cover', () => {
-    const clock = new FakeClock();
+  it('keeps its PADs ECHO_SPACING_MS apart even when every timer fires late', async () => {
+    const clock = new FakeClock({ start: 0, lateness: () => 3 });
     const posted: number[] = [];
-    const echo = new AckEcho([[MAX_ECHO_MS * 1000 + 1]], 1, clock, () => posted.push(1), new AbortController().signal);
-    echo.onFrame();
-    expect(clock.pending).toBe(0);
+    const echo = new AckEcho(clock, () => posted.push(clock.now()), new AbortController().signal);
+    echo.onHint([100, 200, 300]);
+    while (echo.pending > 0) await clock.next();
+    expect(posted).toHaveLength(6);
+    for (let i = 1; i < posted.length; i++) expect(posted[i]! - posted[i - 1]!).toBeGreaterThanOrEqual(ECHO_SPACING_MS);
+  });
+
+  it('drops ACKs asked for too long after the write and never keeps more than MAX_PENDING_POKES', () => {
+    const clock = new FakeClock();
+    const echo = new AckEcho(clock, () => {}, new AbortController().signal);
+    echo.onHint([MAX_ECHO_MS * 1000 + 10]);
+    expect(echo.pending).toBe(0);
+    for (let i = 0; i < MAX_PENDING_POKES; i++) echo.onHint([1000, 2000]);
+    expect(echo.pending).toBe(MAX_PENDING_POKES);
+  });
+
+  it('reads the hint of every PAD on the link, and is off for plans without a trace or without cover', async () => {
+    const clock = new FakeClock({ start: 0 });
+    const posted: { at: number; length: number }[] = [];
     const link = {
-      post: () => posted.push(2),
+      post: (m: { type: number; length?: number }) => posted.push({ at: clock.now(), length: m.length ?? -1 }),
       isClosed: false,
-      onInbound: undefined as ((t: number) => void) | undefined,
+      onInbound: undefined as ((t: number, body: Uint8Array) => void) | undefined,
     };
     const plan = createPlan({ strategy: 'profile', profile: netflix, seed: 1 });
     startAckEcho({ ...plan, cover: false }, link, 1, clock, new AbortController().signal);
@@ -335,7 +466,15 @@ describe('AckEcho (the receiver of a shaped link)', () => {
     );
     expect(link.onInbound).toBeUndefined();
     startAckEcho(plan, link, 1, clock, new AbortController().signal);
-    expect(link.onInbound).toBeTypeOf('function');
+    const body = new Uint8Array(30);
+    body.set(encodeAckHint([500, 3000]));
+    link.onInbound!(FrameType.PAD, body);
+    link.onInbound!(FrameType.DATA, encodeAckHint([700])); // only a PAD carries a hint
+    link.onInbound!(FrameType.PAD, new Uint8Array(100)); // cover without ACKs after it
+    await clock.advance(10);
+    expect(posted.map((p) => ({ at: Number(p.at.toFixed(6)), length: p.length }))).toEqual(
+      echoTimes([0.5, 3]).map((at) => ({ at: Number(at.toFixed(6)), length: 0 })),
+    );
   });
 });
 
