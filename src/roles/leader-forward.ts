@@ -18,6 +18,7 @@ import {
   isShaped,
   nextPayload,
   runShapedLink,
+  watchEchoes,
 } from './pace.js';
 import { nowMs, Signal, u64, waitOr } from './util.js';
 
@@ -97,6 +98,7 @@ export class PlainForwarder {
         }),
       {
         frameOverhead: DATA_FRAME_OVERHEAD,
+        echoes: watchEchoes(dest),
         cover: this.#plan?.cover !== false,
         graceMs: SHAPED_GRACE_MS,
         ...(this.#clock === undefined ? {} : { clock: this.#clock }),

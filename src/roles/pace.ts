@@ -36,8 +36,9 @@ import type { Pacer } from '../pacing/strategies.js';
 import { createPacer } from '../pacing/strategies.js';
 import type { Message } from '../protocol/index.js';
 import { FrameType } from '../protocol/index.js';
+import type { EchoCounter } from './shaped-link.js';
 
-export type { ShapedFeed, ShapedLinkOptions, ShapedWriter } from './shaped-link.js';
+export type { EchoCounter, ShapedFeed, ShapedLinkOptions, ShapedWriter } from './shaped-link.js';
 export { runShapedLink } from './shaped-link.js';
 export { isShaped };
 
@@ -422,6 +423,39 @@ export function startAckEcho(
   );
   link.onInbound = (type, body) => {
     if (type === FrameType.PAD) echo.onHint(decodeAckHint(body));
+  };
+}
+
+/**
+ * The sender's side of the echo: counts the empty PADs that come in on a shaped link's sender (its receiver's
+ * {@link AckEcho}), for `runShapedLink`'s `echoes`. Takes the link's `onInbound`.
+ */
+export function watchEchoes(link: { onInbound: ((type: number, body: Uint8Array) => void) | undefined }): EchoCounter {
+  let n = 0;
+  let wake: (() => void) | undefined;
+  link.onInbound = (type, body) => {
+    if (type !== FrameType.PAD || body.length !== 0) return;
+    n++;
+    wake?.();
+  };
+  return {
+    count: () => n,
+    more: (ms) =>
+      new Promise<boolean>((resolve) => {
+        const before = n;
+        const timer = setTimeout(
+          () => {
+            wake = undefined;
+            resolve(n > before);
+          },
+          Math.max(0, ms),
+        );
+        wake = () => {
+          clearTimeout(timer);
+          wake = undefined;
+          resolve(true);
+        };
+      }),
   };
 }
 

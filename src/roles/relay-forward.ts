@@ -32,6 +32,7 @@ import {
   pacingReport,
   runShapedLink,
   startAckEcho,
+  watchEchoes,
 } from './pace.js';
 import type { ChannelTimeouts } from './source.js';
 import { nowMs, Signal, u64, waitOr } from './util.js';
@@ -195,6 +196,7 @@ export class Forward {
         }),
       {
         frameOverhead: DATA_SEGMENT_FRAME_OVERHEAD,
+        echoes: watchEchoes(down),
         cover: p?.cover !== false,
         graceMs: PACED_FLUSH_MS,
         ...(this.#o.clock === undefined ? {} : { clock: this.#o.clock }),

@@ -31,7 +31,26 @@ export type ShapedWriter = (
   hint: Uint8Array,
 ) => Promise<void>;
 
+/** What a shaped link's sender sees of its receiver's echoes (pace.ts `AckEcho`): the empty PADs it got. */
+export interface EchoCounter {
+  /** Empty PADs received so far. */
+  count(): number;
+  /** Resolves true when one more came within `ms`. */
+  more(ms: number): Promise<boolean>;
+}
+
+/** Longest wait of a write for the echoes of the ACKs the plan puts before it, ms. */
+export const ECHO_WAIT_MS = 30;
+/** After this many waits in a row that timed out, a link stops waiting for echoes (its receiver sends none). */
+export const ECHO_MISSES = 4;
+
 export interface ShapedLinkOptions {
+  /**
+   * The receiver's echoes: a write that the plan puts after ACKs waits (up to {@link ECHO_WAIT_MS}) until the
+   * echoes that make those ACKs have come, then keeps the plan's gap after the last ACK — so a receiver that is
+   * late does not put the ACK after the data it should precede. Without it, writes go at their times.
+   */
+  echoes?: EchoCounter;
   /** Frame bytes besides the data of one data frame (DATA 13, DATA_SEGMENT 30). */
   frameOverhead: number;
   /** Send PAD writes on schedule when there is no data (the plan's `cover`). */
@@ -61,7 +80,9 @@ export async function runShapedLink(
 ): Promise<void> {
   const fo = o.frameOverhead;
   let covering = o.cover; // a cover link starts covering at once (its first bytes may wait for a cushion)
+  const wait = { expect: 0, lastAckMs: 0, misses: 0 };
   while (!o.signal.aborted && !o.done()) {
+    if (o.echoes !== undefined && wait.expect > 0) await waitForEchoes(pacer, o.echoes, wait, o.signal);
     const want = pacer.nextWriteSize();
     // the ACKs the plan has after this write: the PAD asks the receiver for them (a write too small for the hint
     // goes without; one with data keeps room for it)
@@ -84,8 +105,10 @@ export async function runShapedLink(
         continue;
       }
       covering = true;
+      const acks = pacer.current().acksUs;
       await pacer.take(want, o.signal);
       pacer.notePadding(want);
+      expectEchoes(wait, o.echoes, hint.length > 0 ? acks : []);
       await write([], want - MIN_FRAME, hint);
       o.onWrite?.();
       continue;
@@ -103,10 +126,54 @@ export async function runShapedLink(
       data += n;
     }
     const pad = room >= MIN_FRAME ? room - MIN_FRAME : -1;
+    const acks = pacer.current().acksUs;
     await pacer.take(want - (pad < 0 ? room : 0), o.signal);
     if (pad >= 0) pacer.notePadding(room);
-    await write(frames, pad, pad >= hint.length ? hint : NO_HINT);
+    const withHint = hint.length > 0 && pad >= hint.length;
+    expectEchoes(wait, o.echoes, withHint ? acks : []);
+    await write(frames, pad, withHint ? hint : NO_HINT);
     o.onWrite?.();
     void data;
   }
+}
+
+/** After a write that asked for `acksUs`: the echoes to wait for before the next write (two per ACK). */
+function expectEchoes(
+  wait: { expect: number; lastAckMs: number; misses: number },
+  echoes: EchoCounter | undefined,
+  acksUs: readonly number[],
+): void {
+  if (echoes === undefined || acksUs.length === 0 || wait.misses >= ECHO_MISSES) {
+    wait.expect = 0;
+    return;
+  }
+  wait.expect = echoes.count() + 2 * acksUs.length;
+  wait.lastAckMs = acksUs[acksUs.length - 1]! / 1000;
+}
+
+/**
+ * Before a write the plan puts after ACKs: when its time comes and the echoes that make those ACKs have not all
+ * come, wait for them (up to ECHO_WAIT_MS), then hold the write for the plan's gap after the last ACK.
+ */
+async function waitForEchoes(
+  pacer: ShapedPacer,
+  echoes: EchoCounter,
+  wait: { expect: number; lastAckMs: number; misses: number },
+  signal: AbortSignal,
+): Promise<void> {
+  const expect = wait.expect;
+  wait.expect = 0;
+  await pacer.ready(signal);
+  if (echoes.count() >= expect) return; // on time: the ACKs went before this write's time
+  const until = pacer.now() + ECHO_WAIT_MS;
+  while (echoes.count() < expect && !signal.aborted) {
+    const left = until - pacer.now();
+    if (left <= 0 || !(await echoes.more(left))) break;
+  }
+  if (echoes.count() < expect) {
+    wait.misses++;
+    return;
+  }
+  wait.misses = 0;
+  pacer.hold(Math.max(0, pacer.current().gapMs - wait.lastAckMs));
 }

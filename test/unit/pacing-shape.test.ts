@@ -39,7 +39,10 @@ import {
   MAX_PENDING_POKES,
   runShapedLink,
   startAckEcho,
+  watchEchoes,
 } from '../../src/roles/pace.js';
+import type { EchoCounter } from '../../src/roles/shaped-link.js';
+import { ECHO_MISSES, ECHO_WAIT_MS } from '../../src/roles/shaped-link.js';
 import { createRng } from '../../src/util/rng.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
 
@@ -342,6 +345,109 @@ describe('runShapedLink with ACKs in the plan', () => {
     expect(sent[2]!.hint).toEqual([600, 800]);
     expect(sent[1]!.at - sent[0]!.at).toBeCloseTo(10, 6); // the ACKs' time passes: 0.6 + 0.2 + 9.2 ms
     ctl.abort();
+  });
+});
+
+describe('runShapedLink waiting for the echoes of the ACKs before a write', () => {
+  // a full segment every 10 ms, an ACK 0.6 ms after it, then a 300 B write 0.4 ms after the ACK
+  const plan: [number, number][] = [
+    [1514, 10_000],
+    [66, 600],
+    [300, 400],
+  ];
+  function echoes(clock: FakeClock): EchoCounter & { add(k: number): void } {
+    let n = 0;
+    let waiters: ((got: boolean) => void)[] = [];
+    return {
+      count: () => n,
+      more: (ms) =>
+        new Promise<boolean>((resolve) => {
+          waiters.push(resolve);
+          void clock.sleep(ms).then(() => {
+            if (!waiters.includes(resolve)) return;
+            waiters = waiters.filter((w) => w !== resolve);
+            resolve(false);
+          });
+        }),
+      add(k) {
+        n += k;
+        const w = waiters;
+        waiters = [];
+        for (const r of w) r(true);
+      },
+    };
+  }
+  async function run(
+    clock: FakeClock,
+    e: EchoCounter | undefined,
+    writes: number,
+  ): Promise<{ at: number; hint: number[] }[]> {
+    const pacer = new ShapedPacer(clock, new WritePlanner(source(plan), O, 1514), O);
+    const sent: { at: number; hint: number[] }[] = [];
+    const ctl = new AbortController();
+    const done = runShapedLink(
+      pacer,
+      { available: () => 0, take: () => undefined, complete: () => true, more: async () => false },
+      async (_frames, _pad, hint) => {
+        sent.push({ at: clock.now(), hint: decodeAckHint(hint) });
+      },
+      {
+        frameOverhead: 13,
+        cover: true,
+        graceMs: 0,
+        done: () => sent.length >= writes,
+        signal: ctl.signal,
+        ...(e ? { echoes: e } : {}),
+      },
+    );
+    while (sent.length < writes) await clock.next();
+    await done;
+    ctl.abort();
+    return sent;
+  }
+
+  it('watchEchoes counts the empty PADs on the link (not cover, not data) and wakes a waiter', async () => {
+    const link = { onInbound: undefined as ((t: number, body: Uint8Array) => void) | undefined };
+    const e = watchEchoes(link);
+    link.onInbound!(FrameType.PAD, new Uint8Array(0));
+    link.onInbound!(FrameType.PAD, new Uint8Array(20)); // cover
+    link.onInbound!(FrameType.DATA, new Uint8Array(0));
+    expect(e.count()).toBe(1);
+    const more = e.more(60_000);
+    link.onInbound!(FrameType.PAD, new Uint8Array(0));
+    expect(await more).toBe(true);
+    expect(e.count()).toBe(2);
+    expect(await e.more(0)).toBe(false);
+  });
+
+  it('goes at its time when the echoes came before it', async () => {
+    const clock = new FakeClock({ start: 0 });
+    const e = echoes(clock);
+    void clock.sleep(10.5).then(() => e.add(2)); // both PADs of the ACK's echo, before the 300 B write's time (11)
+    const sent = await run(clock, e, 2);
+    expect(sent[0]).toEqual({ at: 10, hint: [600] });
+    expect(sent[1]!.at).toBeCloseTo(11, 9);
+  });
+
+  it("waits for late echoes, then keeps the plan's gap after the ACK", async () => {
+    const clock = new FakeClock({ start: 0 });
+    const e = echoes(clock);
+    void clock.sleep(14).then(() => e.add(2)); // the receiver was late: its echoes come at 14
+    const sent = await run(clock, e, 3);
+    expect(sent[1]!.at).toBeCloseTo(14.4, 9); // 0.4 ms after the ACK, as planned (not at 11, before it)
+    expect(sent[2]!.at).toBeCloseTo(24.4, 9); // the schedule goes on from there
+  });
+
+  it(`waits at most ECHO_WAIT_MS, and after ${ECHO_MISSES} misses in a row no longer`, async () => {
+    const clock = new FakeClock({ start: 0 });
+    const sent = await run(clock, echoes(clock), 2 * (ECHO_MISSES + 2));
+    const after = sent.filter((_, i) => i % 2 === 1).map((s, i) => s.at - sent[2 * i]!.at);
+    for (let i = 0; i < ECHO_MISSES; i++) expect(after[i]).toBeCloseTo(1 + ECHO_WAIT_MS, 6);
+    for (let i = ECHO_MISSES; i < after.length; i++) expect(after[i]).toBeCloseTo(1, 6);
+    // without a counter, writes never wait
+    const clock2 = new FakeClock({ start: 0 });
+    const plain = await run(clock2, undefined, 4);
+    expect(plain.map((s) => Number(s.at.toFixed(6)))).toEqual([10, 11, 21, 22]);
   });
 });
 
