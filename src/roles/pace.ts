@@ -336,7 +336,7 @@ export function echoTimes(acksMs: readonly number[]): number[] {
  * ACK's time. Why two: a sender that keeps sending data (a shaped link always does) is in the kernel's
  * interactive ("pingpong") mode, where one small segment gets a delayed ACK — 40 ms later, or none when the next
  * data segment carries it; the second small segment in a row makes the kernel ACK as soon as the sender reads it.
- * Measured on the lab: after one PAD the ACK came within 1 ms in ~40 % of cases, after a second one in ~85 %.
+ * Measured on the lab: after one PAD the ACK came within 1 ms in ~40 % of cases, after a second one in 83–91 %.
  * So the ACKs sit where the capture had them relative to the data around them (an ACK 0.5 ms before the next
  * burst stays there), and as many of them: with one PAD each, half were missing, two gaps merged into one longer
  * gap for each, and the gap tests saw the link's gaps as too long.

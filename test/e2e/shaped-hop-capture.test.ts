@@ -20,10 +20,10 @@ import { connectChannel, listenChannel } from '../../src/net/index.js';
 import { RealClock } from '../../src/pacing/clock.js';
 import { DEFAULT_OVERHEADS } from '../../src/pacing/plan.js';
 import type { ShapedWrite } from '../../src/pacing/shape.js';
-import { BurstResampler, MIN_FRAME, ShapedPacer, WritePlanner } from '../../src/pacing/shape.js';
+import { BurstResampler, decodeAckHint, MIN_FRAME, ShapedPacer, WritePlanner } from '../../src/pacing/shape.js';
 import { learnProfile } from '../../src/profile/learn.js';
 import { FrameType } from '../../src/protocol/index.js';
-import { runShapedLink } from '../../src/roles/pace.js';
+import { AckEcho, runShapedLink, watchEchoes } from '../../src/roles/pace.js';
 import { createRng } from '../../src/util/rng.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
 
@@ -31,6 +31,11 @@ const dir = mkdtempSync(join(tmpdir(), 'smig-shaped-hop-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const KEY = new Uint8Array(32).fill(7);
 const WRITES = 90;
+/** The ACK test runs until its writes asked for this many ACKs, or for this many writes. */
+const ACK_COUNT = 16;
+const MAX_WRITES = 600;
+const asked = (ws: readonly ShapedWrite[]): number =>
+  ws.reduce((a, w) => a + w.acksUs.filter((us) => us <= 500_000).length, 0);
 
 function tcpdump(file: string, filter: string): Promise<{ stop(): Promise<void> }> {
   return new Promise((resolve, reject) => {
@@ -172,5 +177,93 @@ describe('a shaped hop, captured by tcpdump on loopback', () => {
     // the schedule shifts by the event loop's stalls (never catching up in a burst), and by nothing else
     expect(last.ts - first.ts).toBeGreaterThan(plannedSpan - 10);
     expect(last.ts - first.ts).toBeLessThan(plannedSpan * 1.25 + 300);
+  }, 120_000);
+
+  it("makes the sender's kernel send the plan's pure ACKs: the receiver echoes each write's ACK hint", async () => {
+    const { profile } = await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), { filter: 'dst host 192.168.1.7' });
+    const o = { ...DEFAULT_OVERHEADS };
+    const ctl = new AbortController();
+    let hints = 0;
+    // the receiver: as a relay, leader or destination does (startAckEcho), an AckEcho on every PAD's hint
+    const listener = await listenChannel(
+      { host: '127.0.0.1', port: 0 },
+      {
+        key: KEY,
+        onConnection: (c) => {
+          const echo = new AckEcho(
+            new RealClock(),
+            () => void c.sendMessage({ type: FrameType.PAD, length: 0 }),
+            ctl.signal,
+          );
+          c.onFrame((type, body) => {
+            if (type !== FrameType.PAD) return;
+            const acks = decodeAckHint(body);
+            if (acks.length > 0) hints++;
+            echo.onHint(acks);
+          });
+        },
+      },
+    );
+    const file = join(dir, 'acks.pcap');
+    const cap = await tcpdump(file, `tcp and dst port ${listener.address.port}`);
+    const conn: FramedConnection = await connectChannel(listener.address, { key: KEY });
+    await new Promise((r) => setTimeout(r, 200));
+    // the sender: the pacer's writes, and the echoes it reads (as watchEchoes does on a role's link)
+    const holder: { onInbound: ((type: number, body: Uint8Array) => void) | undefined } = { onInbound: undefined };
+    const echoes = watchEchoes(holder);
+    conn.onFrame((type, body) => holder.onInbound?.(type, body));
+    const resampler = new BurstResampler(profile.shape!.trace, profile.shape!.burstGapUs, createRng(5));
+    const planned: ShapedWrite[] = [];
+    const planner = new WritePlanner(() => resampler.next(), o, 65535);
+    const pacer = new ShapedPacer(
+      new RealClock(),
+      {
+        next: () => {
+          const w = planner.next();
+          planned.push(w);
+          return w;
+        },
+      } as unknown as WritePlanner,
+      o,
+    );
+    let writes = 0;
+    await runShapedLink(
+      pacer,
+      { available: () => 0, take: () => undefined, complete: () => true, more: async () => false },
+      (_frames, pad, hint) => {
+        writes++;
+        return conn.sendMessage({ type: FrameType.PAD, length: pad, head: hint });
+      },
+      {
+        frameOverhead: 13,
+        cover: true,
+        graceMs: 0,
+        // until the writes sent have asked for ACK_COUNT ACKs (or MAX_WRITES writes)
+        done: () => writes >= MAX_WRITES || asked(planned.slice(0, writes - 1)) >= ACK_COUNT,
+        signal: ctl.signal,
+        echoes,
+      },
+    );
+    await new Promise((r) => setTimeout(r, 800)); // the last echoes and their ACKs
+    await cap.stop();
+    ctl.abort();
+    conn.destroy();
+    await listener.close();
+    // the ACKs the plan asked for: after each of the writes sent but the last (whose ACKs may come after the end)
+    const want = asked(planned.slice(0, writes - 1));
+    expect(want).toBeGreaterThanOrEqual(ACK_COUNT); // the draws are seeded: the run ends on ACK_COUNT, not MAX_WRITES
+    expect(hints).toBeGreaterThan(0);
+    const pk: { ts: number; len: number }[] = [];
+    await readCapture(file, (p) => pk.push({ ts: Number(p.ts) / 1e6, len: p.origLen }));
+    const headers = o.link + o.tcpip;
+    // our writes start after the longest silence near the start (the 200 ms after the handshake)
+    let start = 1;
+    for (let i = 1; i < Math.min(pk.length, 40); i++)
+      if (pk[i]!.ts - pk[i - 1]!.ts > pk[start]!.ts - pk[start - 1]!.ts) start = i;
+    const acks = pk.slice(start).filter((p) => p.len === headers).length;
+    console.log(`shaped hop on lo: ${acks} pure ACKs on the wire for ${want} planned (${hints} writes carried a hint)`);
+    // one ACK per echoed ACK time, as the kernel sends them: none missing in most, never many more
+    expect(acks).toBeGreaterThanOrEqual(Math.floor(want / 2));
+    expect(acks).toBeLessThanOrEqual(2 * want + 2);
   }, 120_000);
 });
