@@ -98,7 +98,7 @@ export class PlainForwarder {
         }),
       {
         frameOverhead: DATA_FRAME_OVERHEAD,
-        echoes: watchEchoes(dest),
+        echoes: watchEchoes(dest, this.#clock),
         cover: this.#plan?.cover !== false,
         graceMs: SHAPED_GRACE_MS,
         ...(this.#clock === undefined ? {} : { clock: this.#clock }),

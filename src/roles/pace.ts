@@ -44,6 +44,7 @@ export { isShaped };
 
 import { FRAME_HEADER_LENGTH, SESSION_ID_LENGTH } from '../protocol/index.js';
 import type { LogFields } from './log.js';
+import { Signal, waitOr } from './util.js';
 
 /** Frame bytes of a DATA frame besides its payload: header + u64 offset. */
 export const DATA_FRAME_OVERHEAD: number = FRAME_HEADER_LENGTH + 8;
@@ -430,33 +431,18 @@ export function startAckEcho(
  * The sender's side of the echo: counts the empty PADs that come in on a shaped link's sender (its receiver's
  * {@link AckEcho}), for `runShapedLink`'s `echoes`. Takes the link's `onInbound`.
  */
-export function watchEchoes(link: { onInbound: ((type: number, body: Uint8Array) => void) | undefined }): EchoCounter {
+export function watchEchoes(
+  link: { onInbound: ((type: number, body: Uint8Array) => void) | undefined },
+  clock?: Clock,
+): EchoCounter {
   let n = 0;
-  let wake: (() => void) | undefined;
+  const came = new Signal();
   link.onInbound = (type, body) => {
     if (type !== FrameType.PAD || body.length !== 0) return;
     n++;
-    wake?.();
+    came.notify();
   };
-  return {
-    count: () => n,
-    more: (ms) =>
-      new Promise<boolean>((resolve) => {
-        const before = n;
-        const timer = setTimeout(
-          () => {
-            wake = undefined;
-            resolve(n > before);
-          },
-          Math.max(0, ms),
-        );
-        wake = () => {
-          clearTimeout(timer);
-          wake = undefined;
-          resolve(true);
-        };
-      }),
-  };
+  return { count: () => n, more: (ms) => waitOr(came, ms, clock) };
 }
 
 /** The destination's {@link AckEcho} on its link from the leader (plan from its SESSION), until the link ends. */

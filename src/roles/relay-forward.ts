@@ -196,7 +196,7 @@ export class Forward {
         }),
       {
         frameOverhead: DATA_SEGMENT_FRAME_OVERHEAD,
-        echoes: watchEchoes(down),
+        echoes: watchEchoes(down, this.#o.clock),
         cover: p?.cover !== false,
         graceMs: PACED_FLUSH_MS,
         ...(this.#o.clock === undefined ? {} : { clock: this.#o.clock }),

@@ -99,7 +99,7 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
       }),
     {
       frameOverhead: DATA_FRAME_OVERHEAD,
-      echoes: watchEchoes(d.link),
+      echoes: watchEchoes(d.link, s.clock),
       cover: plan.cover !== false,
       graceMs: 0,
       ...(s.clock === undefined ? {} : { clock: s.clock }),
