@@ -1,11 +1,11 @@
 /** What the daemons (`smig relay`, `smig recv`, `smig control`) share: their logger, their life until a signal, their --out check. */
 import { smigError } from '../errors.js';
-import type { LogFormat, Logger } from '../roles/log.js';
+import type { LogFormat, Logger } from '../util/log.js';
 import type { CliIO } from './io.js';
 
 /** The logger of a command: one line per event on stderr. */
 export async function commandLogger(f: { logFormat: LogFormat }, io: CliIO, component: string): Promise<Logger> {
-  const { createLogger } = await import('../roles/log.js');
+  const { createLogger } = await import('../util/log.js');
   return createLogger({ format: f.logFormat, sink: io.stderr, component });
 }
 

@@ -9,8 +9,8 @@ import { InvalidArgumentError, Option } from 'commander';
 import { isSmigError, smigError } from '../errors.js';
 import type { HostPort } from '../net/address.js';
 import { parseHostPort } from '../net/address.js';
-import type { LogFormat } from '../roles/log.js';
-import { parseLogFormat } from '../roles/log.js';
+import type { LogFormat } from '../util/log.js';
+import { parseLogFormat } from '../util/log.js';
 import { parseDuration } from '../util/units.js';
 
 /**

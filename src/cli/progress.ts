@@ -7,7 +7,7 @@
  * On a terminal the line is rewritten in place (a live line); with `--log-format json` each interval is a
  * `progress` event line (numbers, for scripts). Never on stdout, so `--json` output stays clean.
  */
-import type { Logger } from '../roles/log.js';
+import type { Logger } from '../util/log.js';
 import { formatRate } from '../util/units.js';
 import type { TextSink } from './io.js';
 

@@ -6,12 +6,12 @@
 
 import type { Identity } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
+import type { ChannelTimeouts } from '../net/connection-options.js';
 import type { HostPort } from '../net/index.js';
 import { connectChannel, formatHostPort } from '../net/index.js';
 import type { JsonObject } from '../protocol/index.js';
 import { FrameType } from '../protocol/index.js';
 import { Link } from '../roles/link.js';
-import type { ChannelTimeouts } from '../roles/source.js';
 import { channelBinding, signBody } from './auth.js';
 import type { ControllerStatus } from './controller.js';
 import type { OperatorRequest } from './wire.js';

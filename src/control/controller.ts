@@ -35,7 +35,7 @@ import { listenChannel } from '../net/index.js';
 import type { Message } from '../protocol/index.js';
 import { FrameType } from '../protocol/index.js';
 import { Link } from '../roles/link.js';
-import { logRejected } from '../roles/log.js';
+import { logRejected } from '../util/log.js';
 import { channelBinding, newChallenge } from './auth.js';
 import type { AgentLink, ControllerOptions } from './core.js';
 import type { AgentConnection } from './engine.js';

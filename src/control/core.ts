@@ -8,15 +8,15 @@
 import { randomBytes } from 'node:crypto';
 import type { PublicIdentity } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
+import type { ChannelTimeouts } from '../net/connection-options.js';
 import type { HostPort, ListenerLimits } from '../net/index.js';
 import type { TimerClock, TimerHandle } from '../pacing/clock.js';
 import { RealClock } from '../pacing/clock.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import type { JsonObject, Message } from '../protocol/index.js';
 import { FrameType } from '../protocol/index.js';
-import type { Logger } from '../roles/log.js';
-import { silentLogger } from '../roles/log.js';
-import type { ChannelTimeouts } from '../roles/source.js';
+import type { Logger } from '../util/log.js';
+import { silentLogger } from '../util/log.js';
 import type { HookEvent, HookSpec } from './hooks.js';
 import type { Inventory, InventoryHost } from './inventory.js';
 import type { Journal, SessionOutcome, SessionState, TriggerReason } from './journal.js';

@@ -9,7 +9,7 @@ import { smigError } from '../errors.js';
 import type { TimerHandle } from '../pacing/clock.js';
 import { repeat } from '../pacing/clock.js';
 import type { JsonObject } from '../protocol/index.js';
-import type { Logger } from '../roles/log.js';
+import type { Logger } from '../util/log.js';
 import { AlertHandler } from './alerts.js';
 import type { AgentLink, ControllerOptions, HostState } from './core.js';
 import { ControlCore } from './core.js';

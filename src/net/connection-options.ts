@@ -58,3 +58,9 @@ export const DEFAULT_WRITE_QUEUE_MARK: number = 1024 * 1024;
 export const QUEUED_FRAME_COST = 4096;
 /** After a failure, what the peer may still send (read and dropped) before the socket is destroyed. */
 export const MAX_DISCARD_BYTES: number = 1024 * 1024;
+
+/** Timeouts of every channel a role, the controller or an agent opens. */
+export interface ChannelTimeouts {
+  handshakeTimeoutMs?: number;
+  idleTimeoutMs?: number;
+}

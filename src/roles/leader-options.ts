@@ -2,10 +2,11 @@
  * What a leader (leader.ts, leader-session.ts) is configured with: the registry's options and the session's
  * PROGRESS cadence, shaping queue and frame bounds.
  */
+
+import type { ChannelTimeouts } from '../net/connection-options.js';
 import type { Transport } from '../net/index.js';
 import type { Clock } from '../pacing/clock.js';
-import type { Logger } from './log.js';
-import type { ChannelTimeouts } from './source-options.js';
+import type { Logger } from '../util/log.js';
 
 /** PROGRESS is sent when the consumed offset has advanced this much… */
 export const PROGRESS_BYTES: number = 1024 * 1024;

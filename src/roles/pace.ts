@@ -43,7 +43,7 @@ export { runShapedLink } from './shaped-link.js';
 export { isShaped };
 
 import { FRAME_HEADER_LENGTH, SESSION_ID_LENGTH } from '../protocol/index.js';
-import type { LogFields } from './log.js';
+import type { LogFields } from '../util/log.js';
 import { Signal, waitOr } from './util.js';
 
 /** Frame bytes of a DATA frame besides its payload: header + u64 offset. */

@@ -7,6 +7,7 @@
 import { wipe } from '../crypto/wipe.js';
 import type { SmigError } from '../errors.js';
 import { smigError } from '../errors.js';
+import type { ChannelTimeouts } from '../net/connection-options.js';
 import type { FramedConnection, Transport } from '../net/index.js';
 import { parseHostPort, tlsTransport } from '../net/index.js';
 import type { Clock } from '../pacing/clock.js';
@@ -16,8 +17,8 @@ import type { ShapedPacer } from '../pacing/shape.js';
 import type { Pacer } from '../pacing/strategies.js';
 import type { DataRelaySession, KeyRelaySession, Message } from '../protocol/index.js';
 import { FrameType } from '../protocol/index.js';
+import type { Logger } from '../util/log.js';
 import { Link } from './link.js';
-import type { Logger } from './log.js';
 import {
   ByteQueue,
   cushionBytes,
@@ -34,7 +35,6 @@ import {
   startAckEcho,
   watchEchoes,
 } from './pace.js';
-import type { ChannelTimeouts } from './source.js';
 import { nowMs, Signal, u64, waitOr } from './util.js';
 
 /** Paced data a data relay queues before it stops reading its source link. */

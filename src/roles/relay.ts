@@ -1,15 +1,15 @@
 import { smigError } from '../errors.js';
+import type { ChannelTimeouts } from '../net/connection-options.js';
 import type { ChannelListener, FramedConnection, HostPort, ListenerLimits, Transport } from '../net/index.js';
 import { tlsTransport } from '../net/index.js';
 import type { Clock } from '../pacing/clock.js';
 import type { SessionMessage } from '../protocol/index.js';
 import { decodeMessage, FrameType, sessionIdHex } from '../protocol/index.js';
+import type { Logger } from '../util/log.js';
+import { logRejected, silentLogger } from '../util/log.js';
 import { LeaderRegistry } from './leader.js';
-import type { Logger } from './log.js';
-import { logRejected, silentLogger } from './log.js';
 import { sessionPlan } from './pace.js';
 import { Forward } from './relay-forward.js';
-import type { ChannelTimeouts } from './source.js';
 
 export { PACED_FLUSH_MS, PACED_QUEUE_BYTES } from './relay-forward.js';
 

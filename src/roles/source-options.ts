@@ -3,10 +3,11 @@
  * limits, the channel timeouts every role takes, and the result of a migration.
  */
 import type { Identity, PublicIdentity } from '../crypto/identity.js';
+import type { ChannelTimeouts } from '../net/connection-options.js';
 import type { HostPort, Transport } from '../net/index.js';
 import type { Clock } from '../pacing/clock.js';
 import type { PacingPlan, Strategy } from '../pacing/plan.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../util/log.js';
 import type { HopPacingReport } from './pace.js';
 
 /** Default window: ciphertext bytes in flight (sent, not acknowledged). */
@@ -31,12 +32,6 @@ export const MAX_SOURCE_SEGMENT_SIZE: number = 1024 * 1024;
  * at most a third of the idle timeout. Key links idle through a whole paced migration.
  */
 export const KEEPALIVE_MS = 15_000;
-
-/** Timeouts of every channel a role opens (see src/net). */
-export interface ChannelTimeouts {
-  handshakeTimeoutMs?: number;
-  idleTimeoutMs?: number;
-}
 
 /** Options of {@link runSource}. */
 export interface SourceOptions {

@@ -38,9 +38,9 @@ import type { PacingPlan } from '../pacing/plan.js';
 import { stringifyPlan } from '../pacing/plan.js';
 import type { DoneMessage, Message, SessionLayout } from '../protocol/index.js';
 import { FrameType, MAX_DATA_SEGMENT_BYTES, MAX_RELAYS, sessionIdHex } from '../protocol/index.js';
+import type { Logger } from '../util/log.js';
+import { silentLogger } from '../util/log.js';
 import { Link } from './link.js';
-import type { Logger } from './log.js';
-import { silentLogger } from './log.js';
 import { hopPacer, isShaped, pacingLogFields, pacingReport } from './pace.js';
 import { judgeDone } from './source-done.js';
 import type { DataLink, KeyLink } from './source-links.js';
@@ -58,7 +58,7 @@ import type { Timer } from './util.js';
 import { checkCount, nowMs, Signal, secondsSince } from './util.js';
 import { ChunkCutter, SendWindow } from './window.js';
 
-export type { ChannelTimeouts, SourceOptions, SourceResult } from './source-options.js';
+export type { SourceOptions, SourceResult } from './source-options.js';
 export {
   DEFAULT_CHUNK_SIZE,
   DEFAULT_WINDOW,

@@ -20,8 +20,8 @@ import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { unlink } from 'node:fs/promises';
 import { smigError } from '../errors.js';
-import type { Logger } from '../roles/log.js';
-import { silentLogger } from '../roles/log.js';
+import type { Logger } from '../util/log.js';
+import { silentLogger } from '../util/log.js';
 import type { QmpObject } from './qmp.js';
 import { QmpClient } from './qmp.js';
 

@@ -23,8 +23,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { smigError } from '../errors.js';
-import type { Logger } from '../roles/log.js';
-import { silentLogger } from '../roles/log.js';
+import type { Logger } from '../util/log.js';
+import { silentLogger } from '../util/log.js';
 import type { QmpObject, QmpValue } from './qmp.js';
 import { QmpClient } from './qmp.js';
 

@@ -19,7 +19,7 @@ import { parseAgentInstruct } from '../../src/control/wire.js';
 import { FakeClock } from '../../src/pacing/clock.js';
 import type { JsonObject, Message } from '../../src/protocol/index.js';
 import { FrameType } from '../../src/protocol/index.js';
-import type { LogFields, Logger } from '../../src/roles/log.js';
+import type { LogFields, Logger } from '../../src/util/log.js';
 
 export const WALL_START: number = Date.UTC(2026, 0, 1);
 

@@ -20,11 +20,11 @@ import { FakeClock } from '../../src/pacing/clock.js';
 import type { DoneMessage } from '../../src/protocol/index.js';
 import { decodeMessage, FrameType } from '../../src/protocol/index.js';
 import { DestinationDaemon } from '../../src/roles/destination.js';
-import type { Logger } from '../../src/roles/log.js';
-import { createLogger } from '../../src/roles/log.js';
 import { RelayDaemon } from '../../src/roles/relay.js';
 import type { SourceOptions, SourceResult } from '../../src/roles/source.js';
 import { runSource } from '../../src/roles/source.js';
+import type { Logger } from '../../src/util/log.js';
+import { createLogger } from '../../src/util/log.js';
 
 /** Turns without any byte moving on the network before the clock is advanced. */
 const QUIET_TURNS = 4;

@@ -1,7 +1,7 @@
 /** The progress lines of a long operation (src/cli/progress.ts), on a fake clock: text, live line, JSON events. */
 import { describe, expect, it } from 'vitest';
 import { formatEta, formatSample, Progress } from '../../src/cli/progress.js';
-import { createLogger } from '../../src/roles/log.js';
+import { createLogger } from '../../src/util/log.js';
 
 function sink(isTTY = false): { text: string; write(s: string): boolean; isTTY: boolean } {
   return {

@@ -25,7 +25,6 @@ import { createPlan, stringifyPlan, validatePlan } from '../../src/pacing/plan.j
 import type { Message } from '../../src/protocol/index.js';
 import { decodeMessage, FrameType } from '../../src/protocol/index.js';
 import { DestinationDaemon } from '../../src/roles/destination.js';
-import { createLogger } from '../../src/roles/log.js';
 import {
   ByteQueue,
   DATA_FRAME_OVERHEAD,
@@ -39,6 +38,7 @@ import {
 } from '../../src/roles/pace.js';
 import { RelayDaemon } from '../../src/roles/relay.js';
 import { PACED_SEGMENT_SIZE, runSource } from '../../src/roles/source.js';
+import { createLogger } from '../../src/util/log.js';
 import { drive, until } from '../helpers/session-core.js';
 
 const key = generateKey();

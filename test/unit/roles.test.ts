@@ -11,9 +11,9 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SmigError, smigError } from '../../src/errors.js';
 import { installNoClobber, sanitizeName, sweepStaleTemps, upstreamFileError } from '../../src/roles/destination.js';
-import { createLogger, parseLogFormat } from '../../src/roles/log.js';
 import { ReorderBuffer } from '../../src/roles/reorder.js';
 import { ChunkCutter, partsLength, SendWindow } from '../../src/roles/window.js';
+import { createLogger, parseLogFormat } from '../../src/util/log.js';
 
 const bytes = (n: number, fill = 0): Uint8Array => new Uint8Array(n).fill(fill);
 
