@@ -11,19 +11,23 @@ import type { Rng } from '../util/rng.js';
 import type { Trace, WireOverheads } from './shape.js';
 import { BurstResampler, MAX_RECORD, MIN_SPACING_MS, REBASE_MS, WritePlanner } from './shape.js';
 
-/** What a shaped session is made of, besides the plan (the roles' constants; sessionEstimate passes them). */
-export interface ShapedSession {
+/** The paced path of one session: source → N data relays → leader → destination (simulate.ts's SessionPath). */
+export interface PathBase {
   /** Plaintext bytes the leader forwards to the destination. */
   payloadBytes: number;
-  /** Envelope (ciphertext) bytes the source sends over its data links. */
+  /** Envelope (ciphertext) bytes the source sends over its data links (the data relays carry about 1/N each). */
   envelopeBytes: number;
   dataRelays: number;
   /** Frame bytes besides the data: DATA (source → relay, leader → destination), DATA_SEGMENT (relay → leader). */
   dataFrameOverhead: number;
   segmentFrameOverhead: number;
-  /** A downstream hop carries data once it holds this many bytes, or this long after its first byte. */
+  /** A downstream hop carries data once it holds this many bytes, or this long after its first byte (s). */
   cushionBytes: number;
   cushionSeconds: number;
+}
+
+/** What a shaped session is made of, besides the plan (the roles' constants; sessionEstimate passes them). */
+export interface ShapedSession extends PathBase {
   /** Envelope bytes per chunk the source hands a data link (a link holds up to a record's worth, then takes more). */
   chunkBytes: number;
   /** Envelope framing: plaintext per sealed segment, tag per segment, bytes before the first segment. */

@@ -6,21 +6,14 @@
 import { createRateSampler, createRng, deriveSeed } from '../profile/sampler.js';
 import type { PacingPlan } from './plan.js';
 import { constantWriteSize, DEFAULT_SEGMENT, overheadOf, payloadShare, planDuration, traceWrites } from './plan.js';
+import type { PathBase } from './simulate-shaped.js';
 import { shapedWrites, simulateShapedSession } from './simulate-shaped.js';
 
-/** The paced path of one session, for {@link simulateDuration}: source → N data relays → leader → destination. */
-export interface SessionPath {
-  /** Payload bytes (what the leader forwards to the destination). */
-  payloadBytes: number;
-  /** Envelope bytes (what the data relays carry together, about 1/N each). */
-  envelopeBytes: number;
-  dataRelays: number;
-  /** Frame header bytes per write: DATA (source → relay, leader → destination) and DATA_SEGMENT (relay → leader). */
-  dataFrameOverhead: number;
-  segmentFrameOverhead: number;
-  /** A downstream hop's cushion: payload bytes it holds before its first write, and the longest wait for them (s). */
-  cushionBytes: number;
-  cushionSeconds: number;
+/**
+ * The paced path of one session, for {@link simulateDuration}: source → N data relays → leader → destination;
+ * the fields below only matter to packet-shaped plans.
+ */
+export interface SessionPath extends PathBase {
   /**
    * Packet-shaped plans (simulate-shaped.ts): envelope bytes per chunk of the source's window, the envelope's
    * sealed segments (plaintext bytes, tag bytes, bytes before the first), and how long a relay and the leader

@@ -14,19 +14,10 @@ import { MemoryNetwork } from '../../src/net/memory.js';
 import { FakeClock } from '../../src/pacing/clock.js';
 import type { Message } from '../../src/protocol/index.js';
 import { decodeMessage, FrameType } from '../../src/protocol/index.js';
+import { failure } from '../helpers/errors.js';
 
 const key = generateKey();
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-async function failure(p: Promise<unknown>): Promise<SmigError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(SmigError);
-    return err as SmigError;
-  }
-  throw new Error('expected a failure');
-}
 
 /** A listener on host `b` that records what each connection receives and echoes PING as PONG. */
 async function echoServer(net: MemoryNetwork): Promise<{ got: Message[]; conns: FramedConnection[]; port: number }> {

@@ -30,6 +30,7 @@ import type { Logger } from '../../src/util/log.js';
 import { createLogger } from '../../src/util/log.js';
 import type { EvilOptions } from '../e2e/migration-helpers.js';
 import { startEvilRelay } from '../e2e/migration-helpers.js';
+import { failure } from '../helpers/errors.js';
 import { drive, until } from '../helpers/session-core.js';
 
 const key = generateKey();
@@ -98,16 +99,6 @@ function migrate(data: Uint8Array, name: string, o: Partial<SourceOptions> = {})
       ...o,
     }),
   );
-}
-
-async function failure(p: Promise<unknown>): Promise<SmigError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(SmigError);
-    return err as SmigError;
-  }
-  throw new Error('expected the migration to fail');
 }
 
 /** Nothing of a session left in the output directory except `keep`. */

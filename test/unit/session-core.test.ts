@@ -21,21 +21,12 @@ import { innerStreamLength } from '../../src/crypto/inner.js';
 import { SmigError } from '../../src/errors.js';
 import { RealClock } from '../../src/pacing/clock.js';
 import { createPlan } from '../../src/pacing/plan.js';
+import { failure } from '../helpers/errors.js';
 import type { ForgedReceipt } from '../helpers/session-core.js';
 import { at, Cluster, HOSTS, startFakePeer, until } from '../helpers/session-core.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const envelope = (inner: number): number => 568 + inner + 16 * Math.ceil(inner / DEFAULT_SEGMENT_SIZE) + 56;
-
-async function failure(p: Promise<unknown>): Promise<SmigError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(SmigError);
-    return err as SmigError;
-  }
-  throw new Error('expected the migration to fail');
-}
 
 let c: Cluster;
 beforeAll(async () => {
