@@ -17,20 +17,20 @@ export async function sessionEstimate(
     '../roles/pace.js'
   );
   const { PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES } = await import('../crypto/envelope.js');
-  const { PACED_CHUNK_SIZE, PACED_SEGMENT_SIZE } = await import('../roles/source-options.js');
   const { PACED_FLUSH_MS } = await import('../roles/relay-forward.js');
   const { SHAPED_GRACE_MS } = await import('../roles/leader-options.js');
+  const { pacedCutSizes } = await import('../pacing/plan.js');
+  const { segment, chunk } = pacedCutSizes(plan);
   return simulateDuration(plan, {
     payloadBytes,
-    envelopeBytes:
-      PREFIX_BYTES + payloadBytes + TAG_BYTES * Math.ceil(payloadBytes / PACED_SEGMENT_SIZE) + TRAILER_BYTES,
+    envelopeBytes: PREFIX_BYTES + payloadBytes + TAG_BYTES * Math.ceil(payloadBytes / segment) + TRAILER_BYTES,
     dataRelays,
     dataFrameOverhead: DATA_FRAME_OVERHEAD,
     segmentFrameOverhead: DATA_SEGMENT_FRAME_OVERHEAD,
     cushionBytes: cushionBytes(plan),
     cushionSeconds: cushionSeconds(plan),
-    chunkBytes: PACED_CHUNK_SIZE,
-    sealSegmentBytes: PACED_SEGMENT_SIZE,
+    chunkBytes: chunk,
+    sealSegmentBytes: segment,
     tagBytes: TAG_BYTES,
     prefixBytes: PREFIX_BYTES,
     relayGraceMs: PACED_FLUSH_MS,

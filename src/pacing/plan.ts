@@ -38,6 +38,15 @@ export const PLAN_MAX_SIZES = 256;
 export const PLAN_MAX_REPLAY_BINS = 1024;
 /** Most packets of a profile's trace a plan carries (contiguous pieces of it beyond). */
 export const PLAN_MAX_TRACE = 1600;
+/**
+ * A shaped plan whose trace spans fewer bins than this also carries the profile's chain (with at most
+ * {@link PLAN_MAX_ENVELOPE_PAIRS} pairs per level): the hops then warp the trace to per-bin targets drawn from it
+ * (shape.ts `RateEnvelope`), since such a trace holds none of the bin-scale rhythm. At kB/s a plan's trace spans
+ * minutes; at tens of MB/s a tenth of a second.
+ */
+export const ENVELOPE_MIN_BINS = 20;
+/** Pairs per level of the chain a shaped plan carries beside its trace (the two stay within the JSON limit). */
+export const PLAN_MAX_ENVELOPE_PAIRS = 32;
 /** Wire size of a full TCP segment on the links smig paces: Ethernet (14) + MTU 1500. */
 export const DEFAULT_SEGMENT = 1514;
 /** Default burst rate of `profile` and `replay`: this many times the rate of the profile's fullest bin. */
@@ -102,6 +111,11 @@ export interface PlanOptions {
   /** Shaped `profile`: see {@link PacingPlan.segment} and {@link PacingPlan.cover}. */
   segment?: number;
   cover?: boolean;
+  /**
+   * Shaped `profile`: carry the chain for per-bin targets (shape.ts `RateEnvelope`); default: when the plan's trace
+   * spans fewer than {@link ENVELOPE_MIN_BINS} bins.
+   */
+  envelope?: boolean;
 }
 
 /**
@@ -134,13 +148,9 @@ export function createPlan(o: PlanOptions): PacingPlan {
       pp.burstGapUs = p.shape.burstGapUs;
       plan.segment = o.segment ?? DEFAULT_SEGMENT;
       plan.cover = o.cover ?? true;
-    } else if (o.strategy === 'profile') {
-      pp.chain = {
-        edges: [...p.chain.edges],
-        transitions: p.chain.transitions.map((r) => [...r]),
-        levels: p.chain.levels.map((l) => ({ pairs: compactPairs(l.pairs, PLAN_MAX_PAIRS) })),
-      };
-    }
+      const spanUs = pp.trace.gapsUs.reduce((a, b) => a + b, 0);
+      if (o.envelope ?? spanUs < ENVELOPE_MIN_BINS * p.bin * 1e6) pp.chain = planChain(p, PLAN_MAX_ENVELOPE_PAIRS);
+    } else if (o.strategy === 'profile') pp.chain = planChain(p, PLAN_MAX_PAIRS);
     if (o.strategy === 'replay') {
       pp.series = {
         packets: p.series.packets.slice(0, PLAN_MAX_REPLAY_BINS),
@@ -156,6 +166,45 @@ export function createPlan(o: PlanOptions): PacingPlan {
     plan.profile = pp;
   }
   return validatePlan(JSON.parse(JSON.stringify(plan)), 'pacing plan');
+}
+
+/** The chain a plan carries: the profile's, with at most `maxPairs` (bytes, packets) pairs per level. */
+function planChain(p: Profile, maxPairs: number): NonNullable<PlanProfile['chain']> {
+  return {
+    edges: [...p.chain.edges],
+    transitions: p.chain.transitions.map((r) => [...r]),
+    levels: p.chain.levels.map((l) => ({ pairs: compactPairs(l.pairs, maxPairs) })),
+  };
+}
+
+/** Smallest envelope segment and chunk of a paced session (at kB/s a larger one would be seconds of lag per hop). */
+export const PACED_MIN_SEGMENT: number = 4 * 1024;
+export const PACED_MIN_CHUNK: number = 16 * 1024;
+
+/**
+ * Envelope segment and chunk sizes of a paced session: the leader forwards whole segments and every hop lags the
+ * one before by about one, so they follow the plan's rate — a segment is at most ~10 ms of its payload rate (a
+ * power of two from 4 KiB to 64 KiB), a chunk four segments (16 KiB to 256 KiB). At a few kB/s that is the old
+ * 4 KiB and 16 KiB; at tens of MB/s, 64 KiB and 256 KiB, the sizes bulk uses, so no hop spends its CPU on tiny
+ * segments and chunks.
+ */
+export function pacedCutSizes(plan: PacingPlan): { segment: number; chunk: number } {
+  const rate = planDuration(plan, 0).payloadRate ?? 0;
+  let segment = PACED_MIN_SEGMENT;
+  while (segment < 64 * 1024 && segment * 2 <= rate * 0.01) segment *= 2;
+  return { segment, chunk: Math.max(PACED_MIN_CHUNK, 4 * segment) };
+}
+
+/** Mean wire bytes per bin of a plan's chain: the level frequencies (row sums) times each level's mean bin. */
+export function chainMeanBytes(chain: NonNullable<PlanProfile['chain']>): number {
+  const rows = chain.transitions.map((r) => r.reduce((a, b) => a + b, 0));
+  const total = rows.reduce((a, b) => a + b, 0);
+  let mean = 0;
+  chain.levels.forEach((l, i) => {
+    const n = l.pairs.reduce((a, q) => a + q[2], 0);
+    if (n > 0 && total > 0) mean += (rows[i]! / total) * (l.pairs.reduce((a, q) => a + q[0] * q[2], 0) / n);
+  });
+  return mean;
 }
 
 /**
@@ -309,7 +358,10 @@ export function planDuration(plan: PacingPlan, bytes: number): PlanDuration {
       const pp = plan.profile!;
       if (pp.trace !== undefined) {
         const r = traceRates(pp.trace, plan);
-        return out(r.wire, r.payload);
+        if (pp.chain === undefined) return out(r.wire, r.payload);
+        // the envelope sets the rate (the chain's mean), the trace the payload share of each wire byte
+        const wire = chainMeanBytes(pp.chain) / (Number(BigInt(plan.binNs)) / 1e9);
+        return out(wire, (wire * r.payload) / r.wire);
       }
       const binSeconds = Number(BigInt(plan.binNs)) / 1e9;
       const share = payloadShare(pp.sizes!, o);

@@ -12,12 +12,15 @@
  * sense of Politis and Romano, applied to bursts; traffic morphing and WTF-PAD reach for the same distributions
  * with explicit histograms.)
  *
- * From packets to writes ({@link planWrite}): with Nagle off, one write is one TLS record; the kernel cuts a record
- * longer than the segment size into full segments and a remainder. A run of full-size packets closer than
- * `mergeUs` followed by at most one shorter packet is therefore one write (at most 16 KiB of record), and every
- * other packet is a write of its own, at least `mergeUs` after the previous write (closer, the kernel would send
- * the two writes as one segment: a capture whose full packets are smaller than the link's, e.g. 1260 B behind a
- * tunnel, would show the link's 1514 B instead). A record adds `tls` bytes once per write, not per segment. Packets too small
+ * From packets to writes ({@link WritePlanner}): with Nagle off, one write goes out at once; the kernel cuts it into
+ * full segments and a remainder. A run of full-size packets closer than `mergeUs` followed by at most one shorter
+ * packet is therefore one write (at most {@link MAX_WRITE} bytes of TCP payload: TLS cuts it into records of 16 KiB,
+ * each adding `tls` bytes), and every other packet is a write of its own, at least `mergeUs` after the previous write
+ * (closer, the kernel would send the two writes as one segment: a capture whose full packets are smaller than the
+ * link's, e.g. 1260 B behind a tunnel, would show the link's 1514 B instead). A merged write still spends the time
+ * its packets took in the capture: the gaps inside it are added to the gap before the next write, so a hop's
+ * schedule runs at the trace's rate however large its writes are (at hundreds of Mbit/s nearly every packet is in
+ * such a run, and one timer per write instead of per packet is what makes those rates possible). Packets too small
  * to be a record (pure ACKs: at most headers + {@link ACK_SLACK} bytes) are left to the kernel, which sends them
  * for the reverse traffic; their time passes all the same, and the write before them lists their times
  * (`acksUs`) so that the link's receiver can send something just then, which the kernel ACKs at once. Sizes between that and the smallest record are raised
@@ -52,8 +55,24 @@ export const MEAN_RUN_BURSTS = 16;
 export const DEFAULT_MERGE_US = 150;
 /** Least time between two writes granted, ms (= DEFAULT_MERGE_US). */
 export const MIN_SPACING_MS: number = DEFAULT_MERGE_US / 1000;
-/** Largest TLS record plaintext (one write is one record up to this). */
+/** Largest TLS record plaintext (a write longer than this is several records). */
 export const MAX_RECORD = 16384;
+/**
+ * Most TCP payload bytes of one planned write (several TLS records): a run of full segments up to this long is one
+ * write that the kernel cuts into segments, so at 25 MB/s a hop wakes ~100 times a second, not ~17 000.
+ */
+export const MAX_WRITE: number = 256 * 1024;
+
+/** TCP payload bytes of `plaintext` bytes written to a TLS socket: one record per 16 KiB, `tls` bytes each. */
+export function tlsPayload(plaintext: number, tls: number): number {
+  return plaintext + tls * Math.max(1, Math.ceil(plaintext / MAX_RECORD));
+}
+
+/** The plaintext that becomes `payload` bytes of TCP payload ({@link tlsPayload}'s inverse; at least 0). */
+export function tlsPlaintext(payload: number, tls: number): number {
+  const records = Math.max(1, Math.ceil(payload / (MAX_RECORD + tls)));
+  return Math.max(0, payload - tls * records);
+}
 /** A packet at most this many bytes above the TCP/IP headers is taken for a pure ACK (options, SACK blocks). */
 export const ACK_SLACK = 12;
 /** Bytes of the smallest frame (a PAD with an empty body): the least a record can carry. */
@@ -231,24 +250,30 @@ export class WritePlanner {
   readonly #o: WireOverheads;
   readonly #lim: ReturnType<typeof wireLimits>;
   readonly #mergeUs: number;
+  readonly #maxWrite: number;
   #ahead: { size: number; gapUs: number } | undefined;
   #first = true;
+  /** Trace time of the packets merged into the previous write, µs: it passes before the next write. */
+  #carryUs = 0;
 
   constructor(
     next: () => { size: number; gapUs: number },
     o: WireOverheads,
     segment: number,
     mergeUs: number = DEFAULT_MERGE_US,
+    maxWrite: number = MAX_WRITE,
   ) {
     this.#src = next;
     this.#o = o;
     this.#lim = wireLimits(o, segment);
     this.#mergeUs = mergeUs;
+    this.#maxWrite = Math.max(MAX_RECORD + o.tls, maxWrite);
   }
 
   next(): ShapedWrite {
     const lim = this.#lim;
-    let gapUs = 0;
+    let gapUs = this.#carryUs;
+    this.#carryUs = 0;
     // skip the kernel's packets (pure ACKs); their time passes
     let p = this.#take();
     for (let guard = 0; p.size <= lim.ackMax && guard < 1_000_000; guard++) {
@@ -266,11 +291,12 @@ export class WritePlanner {
     while (packets[packets.length - 1] === lim.segment) {
       const q = this.#take();
       const body = Math.max(q.size, lim.minRecord) - lim.headers;
-      if (q.gapUs >= this.#mergeUs || q.size <= lim.ackMax || record + body > MAX_RECORD + this.#o.tls) {
+      if (q.gapUs >= this.#mergeUs || q.size <= lim.ackMax || record + body > this.#maxWrite) {
         this.#ahead = q;
         break;
       }
-      gapUs += 0; // merged: sent back to back by the kernel
+      // merged: the kernel sends it back to back with the rest of the write; its time passes before the next write
+      this.#carryUs += q.gapUs;
       packets.push(Math.max(q.size, lim.minRecord));
       record += body;
     }
@@ -285,8 +311,8 @@ export class WritePlanner {
       q = this.#take();
     }
     this.#ahead = at === 0 ? q : { size: q.size, gapUs: q.gapUs + at };
-    // TCP payload = record (plaintext + tls); a record longer than a segment is cut by the kernel
-    return { gapMs: gapUs / 1000, packets, frameBytes: Math.max(MIN_FRAME, record - this.#o.tls), acksUs };
+    // TCP payload = the records (plaintext + tls per 16 KiB); the kernel cuts them into segments
+    return { gapMs: gapUs / 1000, packets, frameBytes: Math.max(MIN_FRAME, tlsPlaintext(record, this.#o.tls)), acksUs };
   }
 
   #take(): { size: number; gapUs: number } {
@@ -299,12 +325,87 @@ export class WritePlanner {
   }
 }
 
+/** What a {@link RateEnvelope} needs: the bin width, the next bin's target, and the trace's own rate. */
+export interface EnvelopeOptions {
+  binMs: number;
+  /** Wire bytes of the next bin (e.g. drawn from the profile's chain of rate levels). */
+  draw: () => number;
+  /** The trace's mean wire rate, bytes per ms (what its gaps give unscaled). */
+  traceRate: number;
+}
+
+/**
+ * The bin-scale rhythm of a shaped hop when its trace is too short to hold it: at hundreds of Mbit/s the plan's
+ * trace (≤ 1600 packets) is a tenth of a second, far less than one bin, so the rate swings between bins (a copy
+ * that slows, a pause between two transfers) are not in it. The envelope draws a target for every bin (the
+ * profile's chain: levels, how long they last, (bytes, packets) pairs of real bins) and warps the trace's time:
+ * inside a bin whose target rate is r, trace time runs at r ÷ the trace's rate, so the bin carries about its
+ * target and the writes keep their sizes and their relative gaps. A bin with no traffic is skipped whole (silence).
+ * Time is piecewise linear, so a gap that crosses a bin edge is spent partly at each bin's speed.
+ */
+export class RateEnvelope {
+  readonly #binMs: number;
+  readonly #draw: () => number;
+  readonly #traceRate: number;
+  #binEnd: number | undefined;
+  #rate = 0;
+  #bins = 0;
+
+  constructor(o: EnvelopeOptions) {
+    if (!(o.binMs > 0) || !(o.traceRate > 0) || !Number.isFinite(o.binMs) || !Number.isFinite(o.traceRate))
+      throw smigError('SMIG_ERR_USAGE', `RateEnvelope: bin ${o.binMs} ms and trace rate ${o.traceRate} B/ms`);
+    this.#binMs = o.binMs;
+    this.#draw = o.draw;
+    this.#traceRate = o.traceRate;
+  }
+
+  /** Bins drawn so far. */
+  get bins(): number {
+    return this.#bins;
+  }
+
+  /** The target rate of the current bin, bytes per ms (0 before the first {@link advance}). */
+  get rate(): number {
+    return this.#rate;
+  }
+
+  #next(start: number): void {
+    this.#binEnd = start + this.#binMs;
+    this.#rate = Math.max(0, this.#draw()) / this.#binMs;
+    this.#bins++;
+  }
+
+  /** The time at which `gapMs` of trace time after time `at` has passed (the first call starts the first bin at `at`). */
+  advance(at: number, gapMs: number): number {
+    if (this.#binEnd === undefined) this.#next(at);
+    let t = at;
+    let g = Math.max(0, gapMs);
+    for (let guard = 0; guard < 100_000; guard++) {
+      const end = this.#binEnd!;
+      if (t < end && this.#rate > 0) {
+        const room = ((end - t) * this.#rate) / this.#traceRate; // trace time this bin can still hold
+        if (g <= room) return t + (g * this.#traceRate) / this.#rate;
+        g -= room;
+      }
+      t = Math.max(t, end);
+      this.#next(end);
+    }
+    return t; // only after 100 000 silent bins in a row: a chain that is almost never busy
+  }
+
+  /** Moves the bins by `ms` (the hop's schedule paused). */
+  shift(ms: number): void {
+    if (this.#binEnd !== undefined) this.#binEnd += ms;
+  }
+}
+
 /**
  * The pacer of a shaped hop: {@link nextWriteSize} is the frame bytes of the current planned write, {@link ready}
  * resolves at its time, {@link take} waits for it (if not yet due) and moves to the next write. The schedule is
  * absolute (write k is due at t0 + the sum of the gaps before it), so small timer lateness does not add up; a
  * write granted more than {@link REBASE_MS} after its time (the hop had no data, or the event loop stalled)
  * shifts the rest of the schedule instead: the schedule pauses, and no burst is lost or crammed in afterwards.
+ * With a {@link RateEnvelope}, the gaps are warped to the envelope's per-bin targets (and its bins pause too).
  */
 export class ShapedPacer {
   readonly strategy = 'profile' as const;
@@ -312,6 +413,7 @@ export class ShapedPacer {
   readonly #clock: Clock;
   readonly #planner: WritePlanner;
   readonly #o: WireOverheads;
+  readonly #envelope: RateEnvelope | undefined;
   #current: ShapedWrite | undefined;
   #due: number | undefined;
   #start: number | undefined;
@@ -325,10 +427,11 @@ export class ShapedPacer {
   #lateMax = 0;
   readonly #late: number[] = [];
 
-  constructor(clock: Clock, planner: WritePlanner, o: WireOverheads) {
+  constructor(clock: Clock, planner: WritePlanner, o: WireOverheads, envelope?: RateEnvelope) {
     this.#clock = clock;
     this.#planner = planner;
     this.#o = o;
+    this.#envelope = envelope;
   }
 
   /** The current write (planned on first use). */
@@ -337,7 +440,9 @@ export class ShapedPacer {
       this.#current = this.#planner.next();
       const now = this.#clock.now();
       this.#start ??= now;
-      this.#due = (this.#due ?? now) + this.#current.gapMs;
+      const at = this.#due ?? now;
+      this.#due =
+        this.#envelope === undefined ? at + this.#current.gapMs : this.#envelope.advance(at, this.#current.gapMs);
     }
     return this.#current;
   }
@@ -372,6 +477,7 @@ export class ShapedPacer {
     if (late > REBASE_MS) {
       this.#paused += late;
       this.#due = now; // the schedule pauses: the rest keeps its gaps
+      this.#envelope?.shift(late);
     } else if (late > 0) {
       this.#lateN++;
       this.#lateMax = Math.max(this.#lateMax, late);
@@ -384,7 +490,7 @@ export class ShapedPacer {
     this.#wire +=
       n === w.frameBytes
         ? w.packets.reduce((a, b) => a + b, 0)
-        : n + this.#o.tls + Math.ceil((n + this.#o.tls) / 1448) * (this.#o.link + this.#o.tcpip);
+        : tlsPayload(n, this.#o.tls) + Math.ceil(tlsPayload(n, this.#o.tls) / 1448) * (this.#o.link + this.#o.tcpip);
     this.#last = now;
   }
 

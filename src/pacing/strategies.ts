@@ -20,8 +20,8 @@ import type { BucketStats, RateSchedule } from './bucket.js';
 import { TokenBucket } from './bucket.js';
 import type { Clock } from './clock.js';
 import type { PacingPlan, Strategy } from './plan.js';
-import { constantWriteSize, DEFAULT_SEGMENT, overheadOf } from './plan.js';
-import { BurstResampler, ShapedPacer, WritePlanner } from './shape.js';
+import { constantWriteSize, DEFAULT_SEGMENT, overheadOf, traceRates } from './plan.js';
+import { BurstResampler, RateEnvelope, ShapedPacer, WritePlanner } from './shape.js';
 
 export interface PacerStats extends BucketStats {
   strategy: Strategy;
@@ -63,10 +63,20 @@ export function createPacer(plan: PacingPlan, clock: Clock, hopSeed = 0): Pacer 
       const pp = plan.profile!;
       if (plan.strategy === 'profile' && pp.trace !== undefined) {
         const packets = new BurstResampler(pp.trace, pp.burstGapUs ?? 1000, createRng(deriveSeed(seed, 4)));
+        let envelope: RateEnvelope | undefined;
+        if (pp.chain !== undefined) {
+          const rates = createRateSampler({ chain: pp.chain }, createRng(deriveSeed(seed, 5)));
+          envelope = new RateEnvelope({
+            binMs: Number(BigInt(plan.binNs)) / 1e6,
+            draw: () => rates.next().bytes,
+            traceRate: traceRates(pp.trace, plan).wire / 1000,
+          });
+        }
         return new ShapedPacer(
           clock,
           new WritePlanner(() => packets.next(), plan.overheads, plan.segment ?? DEFAULT_SEGMENT),
           plan.overheads,
+          envelope,
         );
       }
       const binMs = Number(BigInt(plan.binNs)) / 1e6;

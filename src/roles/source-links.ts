@@ -73,7 +73,9 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
   const q = new ByteQueue();
   const conn = d.link.conn;
   const fill = (): void => {
-    while (q.bytes < MAX_RECORD) {
+    // enough for the current write (a write of a high-rate plan is up to MAX_WRITE: several records)
+    const want = Math.max(MAX_RECORD, pacer.nextWriteSize());
+    while (q.bytes < want) {
       const c = s.window.take(d.index);
       if (c === undefined) return;
       let at = c.offset;

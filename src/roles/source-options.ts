@@ -15,9 +15,10 @@ export const DEFAULT_WINDOW: number = 32 * 1024 * 1024;
 /** Default chunk size: ciphertext bytes per DATA frame (whole sealed segments, so slightly more). */
 export const DEFAULT_CHUNK_SIZE: number = 256 * 1024;
 /**
- * Paced sessions default to small chunks and segments: the leader forwards only whole authenticated segments in
- * offset order, so every hop after the first lags the one before by about a segment (and, with several data
- * relays, by a chunk): at profile rates of a few kB/s, 64 KiB would be seconds.
+ * Paced sessions at a few kB/s use small chunks and segments: the leader forwards only whole authenticated segments
+ * in offset order, so every hop after the first lags the one before by about a segment (and, with several data
+ * relays, by a chunk): at profile rates of a few kB/s, 64 KiB would be seconds. At higher rates they grow with the
+ * plan's rate (pacing/plan.ts `pacedCutSizes`).
  */
 export const PACED_CHUNK_SIZE: number = 16 * 1024;
 /** See {@link PACED_CHUNK_SIZE}. */

@@ -35,7 +35,7 @@ import { isSmigError, smigError } from '../errors.js';
 import type { FramedConnection, HostPort } from '../net/index.js';
 import { formatHostPort, tlsTransport } from '../net/index.js';
 import type { PacingPlan } from '../pacing/plan.js';
-import { stringifyPlan } from '../pacing/plan.js';
+import { pacedCutSizes, stringifyPlan } from '../pacing/plan.js';
 import type { DoneMessage, Message, SessionLayout } from '../protocol/index.js';
 import { FrameType, MAX_DATA_SEGMENT_BYTES, MAX_RELAYS, sessionIdHex } from '../protocol/index.js';
 import type { Logger } from '../util/log.js';
@@ -46,14 +46,7 @@ import { judgeDone } from './source-done.js';
 import type { DataLink, KeyLink } from './source-links.js';
 import { pumpShaped, sendChunk, startKeepalive } from './source-links.js';
 import type { SourceOptions, SourceResult } from './source-options.js';
-import {
-  DEFAULT_CHUNK_SIZE,
-  DEFAULT_WINDOW,
-  MAX_CHUNK_SIZE,
-  MAX_SOURCE_SEGMENT_SIZE,
-  PACED_CHUNK_SIZE,
-  PACED_SEGMENT_SIZE,
-} from './source-options.js';
+import { DEFAULT_CHUNK_SIZE, DEFAULT_WINDOW, MAX_CHUNK_SIZE, MAX_SOURCE_SEGMENT_SIZE } from './source-options.js';
 import type { Timer } from './util.js';
 import { checkCount, nowMs, Signal, secondsSince } from './util.js';
 import { ChunkCutter, SendWindow } from './window.js';
@@ -114,13 +107,13 @@ class SourceSession {
       throw smigError('SMIG_ERR_USAGE', `session id: ${o.sessionId.length} bytes, expected 16`);
     const paced = o.plan !== undefined && o.plan.strategy !== 'bulk';
     this.#chunkSize = checkCount(
-      o.chunkSize ?? (paced ? PACED_CHUNK_SIZE : DEFAULT_CHUNK_SIZE),
+      o.chunkSize ?? (paced ? pacedCutSizes(o.plan!).chunk : DEFAULT_CHUNK_SIZE),
       1024,
       MAX_CHUNK_SIZE,
       'chunk size',
     );
     this.#segmentSize = checkCount(
-      o.segmentSize ?? (paced ? PACED_SEGMENT_SIZE : DEFAULT_SEGMENT_SIZE),
+      o.segmentSize ?? (paced ? pacedCutSizes(o.plan!).segment : DEFAULT_SEGMENT_SIZE),
       MIN_SEGMENT_SIZE,
       MAX_SOURCE_SEGMENT_SIZE,
       'segment size',

@@ -9,9 +9,12 @@ import { ksTwoSample } from '../../src/analysis/ks.js';
 import { parseLayout, wireOverhead } from '../../src/bench/bench.js';
 import { FakeClock } from '../../src/pacing/clock.js';
 import {
+  chainMeanBytes,
   createPlan,
   DEFAULT_OVERHEADS,
+  PLAN_MAX_ENVELOPE_PAIRS,
   PLAN_MAX_JSON_BYTES,
+  pacedCutSizes,
   parsePlan,
   planDuration,
   stringifyPlan,
@@ -21,9 +24,13 @@ import {
   decodeAckHint,
   encodeAckHint,
   MAX_ACK_HINTS,
+  MAX_WRITE,
   MIN_FRAME,
+  RateEnvelope,
   REBASE_MS,
   ShapedPacer,
+  tlsPayload,
+  tlsPlaintext,
   WritePlanner,
 } from '../../src/pacing/shape.js';
 import { createPacer } from '../../src/pacing/strategies.js';
@@ -78,11 +85,11 @@ describe('WritePlanner', () => {
     expect(a.frameBytes).toBe(1448 + 1448 + 534 - 22);
     expect(a.gapMs).toBeCloseTo(1, 9);
     expect(a.acksUs).toEqual([5000]); // the ACK after it: 5 ms after the write
-    const b = p.next(); // the 66-byte ACK is skipped; its gap is kept
+    const b = p.next(); // the 66-byte ACK is skipped; its gap is kept, and so is the time inside the write before
     expect(b.packets).toEqual([200]);
     expect(b.acksUs).toEqual([]);
     expect(b.frameBytes).toBe(200 - 66 - 22);
-    expect(b.gapMs).toBeCloseTo(8, 9);
+    expect(b.gapMs).toBeCloseTo(0.02 + 0.03 + 5 + 3, 9);
     const c = p.next();
     expect(c.packets).toEqual([1514]);
     expect(c.frameBytes).toBe(1426);
@@ -159,11 +166,86 @@ describe('WritePlanner', () => {
     expect(p.next()).toMatchObject({ packets: [600], gapMs: 5 });
   });
 
-  it('keeps a write within one TLS record (16 KiB)', () => {
+  it('keeps a write within MAX_WRITE of TCP payload, counting one TLS header per 16 KiB record', () => {
     const p = new WritePlanner(source([[1514, 10]]), O, 1514, 150);
     const w = p.next();
-    expect(w.frameBytes + 22).toBeLessThanOrEqual(16384 + 22);
-    expect(w.packets.length).toBe(Math.floor((16384 + 22) / 1448));
+    const tcp = w.packets.length * 1448;
+    expect(tcp).toBeLessThanOrEqual(MAX_WRITE);
+    expect(w.packets.length).toBe(Math.floor(MAX_WRITE / 1448));
+    expect(w.frameBytes).toBe(tcp - 22 * Math.ceil(tcp / (16384 + 22)));
+    expect(tlsPayload(w.frameBytes, 22)).toBe(tcp);
+    // a smaller limit (the old one-record writes) is honoured, never below one record
+    const one = new WritePlanner(source([[1514, 10]]), O, 1514, 150, 16384 + 22).next();
+    expect(one.packets.length).toBe(Math.floor((16384 + 22) / 1448));
+    expect(one.frameBytes + 22).toBe(one.packets.length * 1448);
+  });
+
+  it('tlsPlaintext inverts tlsPayload at every record boundary', () => {
+    for (const x of [1, 5, 16383, 16384, 16385, 32768, 32769, 100_000, 262_144]) {
+      expect(tlsPlaintext(tlsPayload(x, 22), 22)).toBe(x);
+      expect(tlsPayload(x, 22)).toBe(x + 22 * Math.ceil(x / 16384));
+    }
+  });
+
+  it("spends a merged write's time: over many writes the schedule runs at the trace's rate, not faster", () => {
+    // back-to-back full segments 40 µs apart (a 300 Mbit/s link): every write is a long run of them
+    const p = new WritePlanner(source([[1514, 40]]), O, 1514, 150);
+    let packets = 0;
+    let ms = 0;
+    for (let i = 0; i < 50; i++) {
+      const w = p.next();
+      packets += w.packets.length;
+      if (i > 0) ms += w.gapMs;
+    }
+    // 50 writes span the gaps of all their packets but the first write's first (49 writes' worth of packets)
+    const perWrite = Math.floor(MAX_WRITE / 1448);
+    expect(packets).toBe(50 * perWrite);
+    expect(ms).toBeCloseTo((49 * perWrite * 40) / 1000, 6);
+  });
+});
+
+describe('RateEnvelope', () => {
+  it("warps trace time to each bin's target rate, skips empty bins and splits a gap over a bin edge", () => {
+    const targets = [1000, 0, 4000, 1000];
+    let i = 0;
+    // trace rate 10 B/ms; bins of 100 ms: 1000 B = 10 B/ms (speed 1), 0 (skipped), 4000 B = 40 B/ms (speed 4)
+    const e = new RateEnvelope({ binMs: 100, draw: () => targets[i++ % targets.length]!, traceRate: 10 });
+    expect(e.advance(0, 50)).toBe(50);
+    expect(e.rate).toBe(10);
+    // 80 ms of trace time: 50 fit before the edge at 100; bin 2 is empty (100–200); 30 ms at speed 4 = 7.5 ms
+    expect(e.advance(50, 80)).toBeCloseTo(207.5, 9);
+    expect(e.bins).toBe(3);
+    expect(e.rate).toBe(40);
+    // a pause of the schedule moves the bins with it
+    e.shift(1000);
+    expect(e.advance(1207.5, 4)).toBeCloseTo(1208.5, 9);
+    expect(() => new RateEnvelope({ binMs: 0, draw: () => 1, traceRate: 1 })).toThrow(/RateEnvelope/);
+  });
+
+  it("makes a shaped pacer carry about each bin's target (fake clock)", async () => {
+    const clock = new FakeClock({ start: 0 });
+    const targets = [200_000, 600_000, 0, 400_000];
+    let k = 0;
+    // a trace of full segments 40 µs apart: 37.85 B/µs = 37 850 B/ms
+    const envelope = new RateEnvelope({ binMs: 100, draw: () => targets[k++ % 4]!, traceRate: 1514 / 0.04 });
+    const pacer = new ShapedPacer(clock, new WritePlanner(source([[1514, 40]]), O, 1514), O, envelope);
+    const bins = new Map<number, number>();
+    while (clock.now() < 1600) {
+      const w = pacer.current();
+      const p = pacer.take(w.frameBytes);
+      while (clock.pending > 0) await clock.next();
+      await p;
+      const b = Math.floor(clock.now() / 100);
+      bins.set(b, (bins.get(b) ?? 0) + w.packets.reduce((a, x) => a + x, 0));
+    }
+    for (let b = 0; b < 16; b++) {
+      const want = targets[b % 4]!;
+      // a bin gets its target to within one write (≤ 256 KiB on the wire) either way
+      expect(Math.abs((bins.get(b) ?? 0) - want)).toBeLessThan(MAX_WRITE * 1.05);
+    }
+    expect(bins.get(2) ?? 0).toBe(0);
+    expect(bins.get(6) ?? 0).toBe(0);
+    expect(pacer.stats().lateness.n).toBe(0);
   });
 });
 
@@ -497,6 +579,51 @@ describe('version 2 profile and shaped plan', () => {
     const v1plan = createPlan({ strategy: 'profile', profile: { ...rest, version: 1 }, seed: 1 });
     expect(v1plan.profile!.trace).toBeUndefined();
     expect((createPacer(v1plan, new FakeClock()) as { shaped?: boolean }).shaped).toBeUndefined();
+    // its trace spans minutes of bins: no envelope; small segments and chunks for a slow plan
+    expect(plan.profile!.chain).toBeUndefined();
+    expect(pacedCutSizes(plan)).toEqual({ segment: 4096, chunk: 16384 });
+  });
+
+  it('carries the chain beside a trace that spans less than ENVELOPE_MIN_BINS bins (a high-rate capture)', async () => {
+    // the netflix profile with a bulk trace: 8000 full segments 40 µs apart, 0.32 s (300 Mbit/s)
+    const bulk = {
+      ...netflix,
+      shape: { ...netflix.shape!, trace: { sizes: Array(8000).fill(1514), gapsUs: Array(8000).fill(40) } },
+    };
+    const plan = createPlan({ strategy: 'profile', profile: bulk, seed: 1 });
+    expect(plan.profile!.chain).toBeDefined();
+    expect(plan.profile!.chain!.levels.every((l) => l.pairs.length <= PLAN_MAX_ENVELOPE_PAIRS)).toBe(true);
+    expect(Buffer.byteLength(stringifyPlan(plan))).toBeLessThanOrEqual(PLAN_MAX_JSON_BYTES);
+    expect(parsePlan(stringifyPlan(plan))).toEqual(plan);
+    // the rate is the chain's (the profile's per-bin mean), not the trace's 37.85 MB/s
+    const d = planDuration(plan, 1e6);
+    expect(d.wireRate!).toBeCloseTo(chainMeanBytes(plan.profile!.chain!) / netflix.bin, 6);
+    expect(d.wireRate! / netflix.rates.bytesPerSecond).toBeGreaterThan(0.9);
+    expect(d.wireRate! / netflix.rates.bytesPerSecond).toBeLessThan(1.1);
+    expect(createPlan({ strategy: 'profile', profile: bulk, seed: 1, envelope: false }).profile!.chain).toBeUndefined();
+    expect(createPlan({ strategy: 'profile', profile: netflix, seed: 1, envelope: true }).profile!.chain).toBeDefined();
+    // the pacer follows the chain: over 300 writes (of ~256 KiB: one per ~25 s at this chain's kB/s) of fake time
+    // its mean wire rate is the plan's, to within 15 %
+    const clock = new FakeClock({ start: 0 });
+    const pacer = createPacer(plan, clock, 3) as ShapedPacer;
+    let wire = 0;
+    for (let i = 0; i <= 300; i++) {
+      const w = pacer.current();
+      const p = pacer.take(w.frameBytes);
+      while (clock.pending > 0) await clock.next();
+      await p;
+      if (i < 300) wire += w.packets.reduce((a, x) => a + x, 0);
+    }
+    const rate = wire / (clock.now() / 1000);
+    expect(rate / d.wireRate!).toBeGreaterThan(0.85);
+    expect(rate / d.wireRate!).toBeLessThan(1.15);
+  });
+
+  it('pacedCutSizes: segments of ~10 ms of the rate (4–64 KiB), chunks of four segments (16–256 KiB)', () => {
+    const at = (rate: number) => pacedCutSizes(createPlan({ strategy: 'constant', rate, seed: 1 }));
+    expect(at(10_000)).toEqual({ segment: 4096, chunk: 16384 });
+    expect(at(1_000_000)).toEqual({ segment: 8192, chunk: 32768 });
+    expect(at(25_000_000)).toEqual({ segment: 65536, chunk: 262144 });
   });
 });
 

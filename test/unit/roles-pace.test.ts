@@ -21,7 +21,7 @@ import { formatHostPort } from '../../src/net/index.js';
 import { MemoryNetwork } from '../../src/net/memory.js';
 import { FakeClock } from '../../src/pacing/clock.js';
 import type { PacingPlan } from '../../src/pacing/plan.js';
-import { createPlan, stringifyPlan, validatePlan } from '../../src/pacing/plan.js';
+import { createPlan, pacedCutSizes, stringifyPlan, validatePlan } from '../../src/pacing/plan.js';
 import type { Message } from '../../src/protocol/index.js';
 import { decodeMessage, FrameType } from '../../src/protocol/index.js';
 import { DestinationDaemon } from '../../src/roles/destination.js';
@@ -37,7 +37,7 @@ import {
   sessionPlan,
 } from '../../src/roles/pace.js';
 import { RelayDaemon } from '../../src/roles/relay.js';
-import { PACED_SEGMENT_SIZE, runSource } from '../../src/roles/source.js';
+import { runSource } from '../../src/roles/source.js';
 import { createLogger } from '../../src/util/log.js';
 import { drive, until } from '../helpers/session-core.js';
 
@@ -372,13 +372,16 @@ describe('paced hops in process (memory transport, fake clock)', () => {
       strategy: 'profile',
       payloadBytes: r.ciphertextBytes + 30 * (relayHop.writes as number),
     });
-    // the leader forwards the inner stream (sealed for the destination): the payload in 4 KiB segments plus its prefix
-    const inner = innerStreamLength(data.length, PACED_SEGMENT_SIZE);
+    // the leader forwards the inner stream (sealed for the destination): the payload in the plan's segments (8 KiB
+    // at ~1 MB/s) plus its prefix
+    const segment = pacedCutSizes(plan).segment;
+    expect(segment).toBe(8192);
+    const inner = innerStreamLength(data.length, segment);
     expect(leaderHop).toMatchObject({
       hop: 'leader → destination',
       strategy: 'profile',
       payloadBytes: inner + 13 * (leaderHop.writes as number),
     });
-    expect(leaderHop.writes as number).toBeLessThanOrEqual(Math.ceil(inner / 987) + Math.ceil(inner / 4080)); // a short write at most per 4 KiB segment
+    expect(leaderHop.writes as number).toBeLessThanOrEqual(Math.ceil(inner / 987) + Math.ceil(inner / (segment - 16))); // a short write at most per segment
   });
 });

@@ -317,14 +317,14 @@ export const sendCommand: CommandSpec = {
       );
     }
     const { PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES, DEFAULT_SEGMENT_SIZE } = await import('../../crypto/envelope.js');
-    const { PACED_SEGMENT_SIZE } = await import('../../roles/source.js');
-    // the leader acknowledges ciphertext: the envelope of the payload (segments of 4 KiB when paced, else 64 KiB)
+    const { pacedCutSizes } = await import('../../pacing/plan.js');
+    // the leader acknowledges ciphertext: the envelope of the payload (paced: segments by the plan's rate, else 64 KiB)
     progress.setTotal(
       length === null
         ? null
         : envelopeBytes(
             length,
-            plan.strategy === 'bulk' ? DEFAULT_SEGMENT_SIZE : PACED_SEGMENT_SIZE,
+            plan.strategy === 'bulk' ? DEFAULT_SEGMENT_SIZE : pacedCutSizes(plan).segment,
             PREFIX_BYTES,
             TAG_BYTES,
             TRAILER_BYTES,
