@@ -16,7 +16,9 @@
 //
 // Options: --size BYTES (default 1000000000), --runs N (1), --capture FILE (default: make one, 40 s),
 // --capture-seconds S (40), --bin DUR (500ms), --rate RATE (lab links, 300mbit), --strategy NAME (profile; bulk for
-// the unpaced throughput of the same lab), --json, --keep.
+// the unpaced throughput of the same lab), --offload (senders hand tbf GSO packets, which it cuts to wire size;
+// receivers do GRO: less kernel CPU, same captures), --pacer-only SECONDS (the shaped pacer alone on a plain TCP
+// socket h1 → h2: bench/pacer-sink.mjs), --json, --keep.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -46,6 +48,7 @@ const CAPTURE_SECONDS = opt('--capture-seconds', '40');
 const STRATEGY = opt('--strategy', 'profile');
 const JSON_OUT = args.includes('--json');
 const OFFLOAD = args.includes('--offload');
+const PACER_ONLY = opt('--pacer-only', undefined);
 const KEEP = args.includes('--keep');
 const LAB = 'hirate';
 const SUBNET = '10.78.0';
@@ -93,7 +96,7 @@ say(
 
 // 2. the payload (random: nothing compresses) and the lab
 const payload = join(dir, 'payload.bin');
-{
+if (PACER_ONLY === undefined) {
   const w = createWriteStream(payload);
   for (let left = SIZE; left > 0; left -= 1 << 24)
     if (!w.write(randomBytes(Math.min(left, 1 << 24)))) await once(w, 'drain');
@@ -123,6 +126,17 @@ const links = [
 ];
 
 const results = [];
+if (PACER_ONLY !== undefined) {
+  try {
+    for (let run = 1; run <= RUNS; run++) results.push(await pacerOnly(run, Number(PACER_ONLY)));
+  } finally {
+    await smig(['lab', 'down', LAB]).exited;
+    rmSync(payload, { force: true });
+    if (!KEEP) rmSync(dir, { recursive: true, force: true });
+  }
+  printPacerOnly();
+  process.exit(0);
+}
 try {
   const key = join(dir, 'cluster.key');
   await must(smig(['keygen', '--force', '-o', key]), 'keygen');
@@ -268,6 +282,84 @@ try {
   rmSync(payload, { force: true });
   if (!KEEP) rmSync(dir, { recursive: true, force: true });
   else say(`kept ${dir}`);
+}
+
+/** The pacer alone for `seconds` on h1 → h2 (bench/pacer-sink.mjs into a plain TCP sink), captured on vh1. */
+async function pacerOnly(run, seconds) {
+  const sink = lib.run(
+    [
+      'netns',
+      'exec',
+      `smig-${LAB}-h2`,
+      process.execPath,
+      '-e',
+      `require('node:net').createServer((s) => s.resume()).listen(7200, '${ip(2)}', () => console.log('listening'))`,
+    ],
+    { cmd: 'ip' },
+  );
+  await lib.waitFor(sink, /listening/, 30_000);
+  const file = join(dir, `pacer${run}-vh1.pcap`);
+  const dump = inNs(
+    'br',
+    ['-i', 'vh1', '-s', '96', '-B', '32768', '-U', '-w', file, `tcp and src host ${ip(1)} and dst host ${ip(2)}`],
+    'tcpdump',
+  );
+  await lib.waitFor(dump, /listening on/, 10_000);
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  say(`pacer-only run ${run}: ${seconds} s (load ${load}) …`);
+  const child = lib.run(
+    [
+      'netns',
+      'exec',
+      `smig-${LAB}-h1`,
+      process.execPath,
+      join(lib.ROOT, 'bench', 'pacer-sink.mjs'),
+      profile,
+      `${ip(2)}:7200`,
+      String(seconds),
+      String(run),
+    ],
+    { cmd: 'ip' },
+  );
+  const code = await child.exited;
+  const cpu = cpuOf(sink);
+  await new Promise((r) => setTimeout(r, 300));
+  await lib.stop(dump, 'SIGINT');
+  await lib.stop(sink);
+  if (code !== 0) throw new Error(`pacer-sink exited ${code}: ${child.stderr}`);
+  const stats = JSON.parse(child.stdout);
+  const dropped = Number(/(\d+) packets? dropped by kernel/.exec(dump.stderr)?.[1] ?? 0);
+  const k = await analyze(file);
+  if (!KEEP) rmSync(file, { force: true });
+  say(
+    `pacer-only run ${run}: ${(((stats.bytes / (stats.last - stats.start)) * 1000) / 1e6).toFixed(2)} MB/s, late p99 ${stats.lateness.p99.toFixed(3)} ms; KS p ${k.packets.p.toPrecision(2)}/${k.bytes.p.toPrecision(2)}`,
+  );
+  return { run, load, seconds, stats, sinkCpu: cpu, dropped, link: k };
+}
+
+function printPacerOnly() {
+  if (JSON_OUT) {
+    process.stdout.write(
+      `${JSON.stringify({ mode: 'pacer-only', bin: BIN, rate: RATE, profileBytesPerSecond: prof.rates.bytesPerSecond, results }, null, 2)}\n`,
+    );
+    return;
+  }
+  const pv = (p) => (p < 1e-3 ? p.toExponential(1) : p.toFixed(3));
+  const lines = [
+    `The shaped pacer alone, h1 → h2 over ${RATE} (plain TCP, no TLS or relays); profile mean ${(prof.rates.bytesPerSecond / 1e6).toFixed(2)} MB/s; bins ${BIN}.`,
+    '',
+    '| run | load | s | wire MB/s | ÷ profile | writes | paused s | late p50 / p99 / max ms | KS pkts/bin D / p | KS bytes/bin D / p | bins n / m | KS size D / p | KS gap D / p | drops |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of results) {
+    const s = r.stats;
+    const rate = (s.bytes / (s.last - s.start)) * 1000;
+    const k = r.link;
+    lines.push(
+      `| ${r.run} | ${r.load} | ${r.seconds} | ${(rate / 1e6).toFixed(2)} | ${(rate / prof.rates.bytesPerSecond).toFixed(3)} | ${s.writes} | ${(s.paused / 1000).toFixed(2)} | ${s.lateness.p50.toFixed(3)} / ${s.lateness.p99.toFixed(3)} / ${s.lateness.max.toFixed(1)} | ${k.packets.D.toFixed(3)} / ${pv(k.packets.p)} | ${k.bytes.D.toFixed(3)} / ${pv(k.bytes.p)} | ${k.packets.n} / ${k.packets.m} | ${k.size.D.toFixed(3)} / ${pv(k.size.p)} | ${k.iat.D.toFixed(3)} / ${pv(k.iat.p)} | ${r.dropped} |`,
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 /** CPU seconds (user + system) a live process has used so far (/proc/PID/stat; 0 once gone). */

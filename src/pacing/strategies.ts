@@ -21,7 +21,7 @@ import { TokenBucket } from './bucket.js';
 import type { Clock } from './clock.js';
 import type { PacingPlan, Strategy } from './plan.js';
 import { constantWriteSize, DEFAULT_SEGMENT, overheadOf, traceRates } from './plan.js';
-import { BurstResampler, RateEnvelope, ShapedPacer, WritePlanner } from './shape.js';
+import { BurstResampler, ENVELOPE_CATCHUP_BINS, RateEnvelope, REBASE_MS, ShapedPacer, WritePlanner } from './shape.js';
 
 export interface PacerStats extends BucketStats {
   strategy: Strategy;
@@ -64,10 +64,11 @@ export function createPacer(plan: PacingPlan, clock: Clock, hopSeed = 0): Pacer 
       if (plan.strategy === 'profile' && pp.trace !== undefined) {
         const packets = new BurstResampler(pp.trace, pp.burstGapUs ?? 1000, createRng(deriveSeed(seed, 4)));
         let envelope: RateEnvelope | undefined;
+        const binMs = Number(BigInt(plan.binNs)) / 1e6;
         if (pp.chain !== undefined) {
           const rates = createRateSampler({ chain: pp.chain }, createRng(deriveSeed(seed, 5)));
           envelope = new RateEnvelope({
-            binMs: Number(BigInt(plan.binNs)) / 1e6,
+            binMs,
             draw: () => rates.next().bytes,
             traceRate: traceRates(pp.trace, plan).wire / 1000,
           });
@@ -77,6 +78,7 @@ export function createPacer(plan: PacingPlan, clock: Clock, hopSeed = 0): Pacer 
           new WritePlanner(() => packets.next(), plan.overheads, plan.segment ?? DEFAULT_SEGMENT),
           plan.overheads,
           envelope,
+          envelope === undefined ? REBASE_MS : binMs * ENVELOPE_CATCHUP_BINS,
         );
       }
       const binMs = Number(BigInt(plan.binNs)) / 1e6;

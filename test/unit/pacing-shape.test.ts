@@ -222,6 +222,57 @@ describe('RateEnvelope', () => {
     expect(() => new RateEnvelope({ binMs: 0, draw: () => 1, traceRate: 1 })).toThrow(/RateEnvelope/);
   });
 
+  it('counts a stalled event loop in the lateness of the writes that waited, past REBASE_MS too', async () => {
+    const clock = new FakeClock({ start: 0 });
+    const pacer = new ShapedPacer(clock, new WritePlanner(source([[500, 10_000]]), O, 1514), O);
+    const t = async (stall: number): Promise<void> => {
+      const p = pacer.take(pacer.nextWriteSize());
+      if (stall > 0) clock.stall(stall);
+      while (clock.pending > 0) await clock.next();
+      await p;
+    };
+    await t(0); // due at 10, on time
+    await t(0); // due at 20
+    await t(12); // asked at 20, due at 30, the loop blocked until 32: 2 ms late
+    await t(25); // asked at 32, due at 40, blocked until 57: 17 ms late; the schedule pauses, and the lateness says so
+    const s = pacer.stats();
+    expect(s.lateness.n).toBe(4);
+    expect(s.lateness.max).toBeCloseTo(17, 6);
+    expect(s.lateness.p50).toBe(0);
+    expect(pacer.paused).toBeCloseTo(17, 6);
+  });
+
+  it('with an envelope, catches up on a stall shorter than a quarter bin instead of pausing', async () => {
+    const clock = new FakeClock({ start: 0 });
+    const envelope = new RateEnvelope({ binMs: 400, draw: () => 1514 * 40, traceRate: 1514 / 10 });
+    // writes of one packet every 10 ms of trace time = 10 ms of schedule (target = trace rate)
+    const pacer = new ShapedPacer(clock, new WritePlanner(source([[1514, 10_000]]), O, 1514), O, envelope, 100);
+    const at: number[] = [];
+    const t = async (stall: number): Promise<void> => {
+      let done = false;
+      const p = pacer.take(pacer.nextWriteSize()).then(() => (done = true));
+      if (stall > 0) clock.stall(stall);
+      // the least spacing between two writes is a sleep taken a turn later: fire sleepers until the write is granted
+      while (!done) if (!(await clock.next())) await new Promise((r) => setImmediate(r));
+      await p;
+      at.push(clock.now());
+    };
+    await t(0); // due 10
+    await t(60); // due 20, woken at 70: 50 ms late, under 100: no pause
+    await t(0); // due 30: owed, goes at once (after the least spacing)
+    await t(0); // due 40: owed
+    expect(pacer.paused).toBe(0);
+    expect(at[2]! - at[1]!).toBeCloseTo(0.15, 6);
+    await t(0);
+    await t(0);
+    await t(0); // due 70: the owed writes went 0.15 ms apart, so this one is back on schedule within a ms
+    expect(at[6]).toBeCloseTo(70 + 5 * 0.15, 6);
+    await t(200); // due 80, asked at 70.75 and woken at 270.75: more than 100 ms late, the schedule pauses
+    expect(pacer.paused).toBeCloseTo(190.75, 6);
+    await t(0);
+    expect(at[8]).toBeCloseTo(280.75, 6);
+  });
+
   it("makes a shaped pacer carry about each bin's target (fake clock)", async () => {
     const clock = new FakeClock({ start: 0 });
     const targets = [200_000, 600_000, 0, 400_000];
@@ -245,7 +296,7 @@ describe('RateEnvelope', () => {
     }
     expect(bins.get(2) ?? 0).toBe(0);
     expect(bins.get(6) ?? 0).toBe(0);
-    expect(pacer.stats().lateness.n).toBe(0);
+    expect(pacer.stats().lateness.max).toBe(0);
   });
 });
 
@@ -308,6 +359,9 @@ describe('ShapedPacer', () => {
     await loop;
     const planned = [10, 30, 35, 75, 85, 105, 110, 150].map((x) => 1000 + x);
     for (let i = 0; i < 8; i++) expect(at[i]! - planned[i]!).toBeCloseTo(0.3, 6);
+    // every write waited for its time, and its timer woke it 0.3 ms late
+    expect(pacer.stats().lateness.n).toBe(8);
+    expect(pacer.stats().lateness.p99).toBeCloseTo(0.3, 6);
     expect(pacer.stats().writes).toBe(8);
     expect(pacer.stats().bytes).toBe(8 * 500);
     expect(pacer.paused).toBe(0);
@@ -331,6 +385,8 @@ describe('ShapedPacer', () => {
     expect(await t()).toBe(1055);
     expect(pacer.paused).toBeCloseTo(980, 6);
     expect(REBASE_MS).toBeLessThan(980);
+    // the write asked for late did not wait: not a late timer; the others woke on time
+    expect(pacer.stats().lateness).toMatchObject({ n: 3, max: 0 });
   });
 });
 

@@ -192,7 +192,7 @@ export const sendCommand: CommandSpec = {
       .addOption(
         new Option(
           '--chunk-size <size>',
-          'ciphertext per chunk, in whole envelope segments (default 256KiB; 16KiB when paced)',
+          'ciphertext per chunk, in whole envelope segments (default 256KiB; paced: 16KiB at kB/s, growing with the plan rate to 256KiB)',
         ).argParser(argParser((t) => parseSize(t, '--chunk-size'))),
       )
       .option('--json', 'print the summary as JSON')
