@@ -19,7 +19,7 @@ export async function sessionEstimate(
   const { PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES } = await import('../crypto/envelope.js');
   const { PACED_FLUSH_MS } = await import('../roles/relay-forward.js');
   const { SHAPED_GRACE_MS } = await import('../roles/leader-options.js');
-  const { pacedCutSizes } = await import('../pacing/plan.js');
+  const { pacedCutSizes } = await import('../pacing/cut-sizes.js');
   const { segment, chunk } = pacedCutSizes(plan);
   return simulateDuration(plan, {
     payloadBytes,

@@ -16,6 +16,7 @@ import { smigError } from '../errors.js';
 import type { Histogram, Profile } from '../profile/model.js';
 import { FieldChecker, jsonErrorText, validateChain, validateTrace } from '../profile/model.js';
 import { tiltWeights } from '../profile/sampler.js';
+import { chainMeanBytes } from './envelope.js';
 import type { ShapedWrite } from './shape.js';
 import { ACK_SLACK, WritePlanner } from './shape.js';
 
@@ -175,36 +176,6 @@ function planChain(p: Profile, maxPairs: number): NonNullable<PlanProfile['chain
     transitions: p.chain.transitions.map((r) => [...r]),
     levels: p.chain.levels.map((l) => ({ pairs: compactPairs(l.pairs, maxPairs) })),
   };
-}
-
-/** Smallest envelope segment and chunk of a paced session (at kB/s a larger one would be seconds of lag per hop). */
-export const PACED_MIN_SEGMENT: number = 4 * 1024;
-export const PACED_MIN_CHUNK: number = 16 * 1024;
-
-/**
- * Envelope segment and chunk sizes of a paced session: the leader forwards whole segments and every hop lags the
- * one before by about one, so they follow the plan's rate — a segment is at most ~10 ms of its payload rate (a
- * power of two from 4 KiB to 64 KiB), a chunk four segments (16 KiB to 256 KiB). At a few kB/s that is the old
- * 4 KiB and 16 KiB; at tens of MB/s, 64 KiB and 256 KiB, the sizes bulk uses, so no hop spends its CPU on tiny
- * segments and chunks.
- */
-export function pacedCutSizes(plan: PacingPlan): { segment: number; chunk: number } {
-  const rate = planDuration(plan, 0).payloadRate ?? 0;
-  let segment = PACED_MIN_SEGMENT;
-  while (segment < 64 * 1024 && segment * 2 <= rate * 0.01) segment *= 2;
-  return { segment, chunk: Math.max(PACED_MIN_CHUNK, 4 * segment) };
-}
-
-/** Mean wire bytes per bin of a plan's chain: the level frequencies (row sums) times each level's mean bin. */
-export function chainMeanBytes(chain: NonNullable<PlanProfile['chain']>): number {
-  const rows = chain.transitions.map((r) => r.reduce((a, b) => a + b, 0));
-  const total = rows.reduce((a, b) => a + b, 0);
-  let mean = 0;
-  chain.levels.forEach((l, i) => {
-    const n = l.pairs.reduce((a, q) => a + q[2], 0);
-    if (n > 0 && total > 0) mean += (rows[i]! / total) * (l.pairs.reduce((a, q) => a + q[0] * q[2], 0) / n);
-  });
-  return mean;
 }
 
 /**

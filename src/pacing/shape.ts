@@ -29,6 +29,7 @@
 import { smigError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
 import type { Clock } from './clock.js';
+import type { RateEnvelope } from './envelope.js';
 
 /** The per-packet overheads (plan.ts `Overheads`; repeated here so that this module depends on no other pacing module). */
 export interface WireOverheads {
@@ -330,80 +331,6 @@ export class WritePlanner {
       return a;
     }
     return this.#src();
-  }
-}
-
-/** What a {@link RateEnvelope} needs: the bin width, the next bin's target, and the trace's own rate. */
-export interface EnvelopeOptions {
-  binMs: number;
-  /** Wire bytes of the next bin (e.g. drawn from the profile's chain of rate levels). */
-  draw: () => number;
-  /** The trace's mean wire rate, bytes per ms (what its gaps give unscaled). */
-  traceRate: number;
-}
-
-/**
- * The bin-scale rhythm of a shaped hop when its trace is too short to hold it: at hundreds of Mbit/s the plan's
- * trace (≤ 1600 packets) is a tenth of a second, far less than one bin, so the rate swings between bins (a copy
- * that slows, a pause between two transfers) are not in it. The envelope draws a target for every bin (the
- * profile's chain: levels, how long they last, (bytes, packets) pairs of real bins) and warps the trace's time:
- * inside a bin whose target rate is r, trace time runs at r ÷ the trace's rate, so the bin carries about its
- * target and the writes keep their sizes and their relative gaps. A bin with no traffic is skipped whole (silence).
- * Time is piecewise linear, so a gap that crosses a bin edge is spent partly at each bin's speed.
- */
-export class RateEnvelope {
-  readonly #binMs: number;
-  readonly #draw: () => number;
-  readonly #traceRate: number;
-  #binEnd: number | undefined;
-  #rate = 0;
-  #bins = 0;
-
-  constructor(o: EnvelopeOptions) {
-    if (!(o.binMs > 0) || !(o.traceRate > 0) || !Number.isFinite(o.binMs) || !Number.isFinite(o.traceRate))
-      throw smigError('SMIG_ERR_USAGE', `RateEnvelope: bin ${o.binMs} ms and trace rate ${o.traceRate} B/ms`);
-    this.#binMs = o.binMs;
-    this.#draw = o.draw;
-    this.#traceRate = o.traceRate;
-  }
-
-  /** Bins drawn so far. */
-  get bins(): number {
-    return this.#bins;
-  }
-
-  /** The target rate of the current bin, bytes per ms (0 before the first {@link advance}). */
-  get rate(): number {
-    return this.#rate;
-  }
-
-  #next(start: number): void {
-    this.#binEnd = start + this.#binMs;
-    this.#rate = Math.max(0, this.#draw()) / this.#binMs;
-    this.#bins++;
-  }
-
-  /** The time at which `gapMs` of trace time after time `at` has passed (the first call starts the first bin at `at`). */
-  advance(at: number, gapMs: number): number {
-    if (this.#binEnd === undefined) this.#next(at);
-    let t = at;
-    let g = Math.max(0, gapMs);
-    for (let guard = 0; guard < 100_000; guard++) {
-      const end = this.#binEnd!;
-      if (t < end && this.#rate > 0) {
-        const room = ((end - t) * this.#rate) / this.#traceRate; // trace time this bin can still hold
-        if (g <= room) return t + (g * this.#traceRate) / this.#rate;
-        g -= room;
-      }
-      t = Math.max(t, end);
-      this.#next(end);
-    }
-    return t; // only after 100 000 silent bins in a row: a chain that is almost never busy
-  }
-
-  /** Moves the bins by `ms` (the hop's schedule paused). */
-  shift(ms: number): void {
-    if (this.#binEnd !== undefined) this.#binEnd += ms;
   }
 }
 

@@ -19,9 +19,10 @@ import { createRateSampler, createRng, createSizeSampler, deriveSeed } from '../
 import type { BucketStats, RateSchedule } from './bucket.js';
 import { TokenBucket } from './bucket.js';
 import type { Clock } from './clock.js';
+import { RateEnvelope } from './envelope.js';
 import type { PacingPlan, Strategy } from './plan.js';
 import { constantWriteSize, DEFAULT_SEGMENT, overheadOf, traceRates } from './plan.js';
-import { BurstResampler, ENVELOPE_CATCHUP_BINS, RateEnvelope, REBASE_MS, ShapedPacer, WritePlanner } from './shape.js';
+import { BurstResampler, ENVELOPE_CATCHUP_BINS, REBASE_MS, ShapedPacer, WritePlanner } from './shape.js';
 
 export interface PacerStats extends BucketStats {
   strategy: Strategy;

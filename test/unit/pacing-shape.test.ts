@@ -8,13 +8,13 @@ import { describe, expect, it } from 'vitest';
 import { ksTwoSample } from '../../src/analysis/ks.js';
 import { parseLayout, wireOverhead } from '../../src/bench/bench.js';
 import { FakeClock } from '../../src/pacing/clock.js';
+import { pacedCutSizes } from '../../src/pacing/cut-sizes.js';
+import { chainMeanBytes, RateEnvelope } from '../../src/pacing/envelope.js';
 import {
-  chainMeanBytes,
   createPlan,
   DEFAULT_OVERHEADS,
   PLAN_MAX_ENVELOPE_PAIRS,
   PLAN_MAX_JSON_BYTES,
-  pacedCutSizes,
   parsePlan,
   planDuration,
   stringifyPlan,
@@ -26,7 +26,6 @@ import {
   MAX_ACK_HINTS,
   MAX_WRITE,
   MIN_FRAME,
-  RateEnvelope,
   REBASE_MS,
   ShapedPacer,
   tlsPayload,

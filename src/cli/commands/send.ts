@@ -317,7 +317,7 @@ export const sendCommand: CommandSpec = {
       );
     }
     const { PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES, DEFAULT_SEGMENT_SIZE } = await import('../../crypto/envelope.js');
-    const { pacedCutSizes } = await import('../../pacing/plan.js');
+    const { pacedCutSizes } = await import('../../pacing/cut-sizes.js');
     // the leader acknowledges ciphertext: the envelope of the payload (paced: segments by the plan's rate, else 64 KiB)
     progress.setTotal(
       length === null
