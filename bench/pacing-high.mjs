@@ -19,7 +19,7 @@
 // the unpaced throughput of the same lab), --offload (senders hand tbf GSO packets, which it cuts to wire size;
 // receivers do GRO: less kernel CPU, same captures), --pacer-only SECONDS (the shaped pacer alone on a plain TCP
 // socket h1 → h2: bench/pacer-sink.mjs), --json, --keep.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
@@ -33,7 +33,51 @@ import {
   statSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import * as lib from './pacing-lib.mjs';
+import { fileURLToPath } from 'node:url';
+
+// process helpers of its own (the loopback benches' helpers live in smig/bench and take other arguments)
+const lib = {
+  ROOT: fileURLToPath(new URL('..', import.meta.url)),
+  BIN: fileURLToPath(new URL('../bin/smig', import.meta.url)),
+  /** A child process with its output collected (`cmd` default: node running bin/smig). */
+  run(argv, opts = {}) {
+    const child = spawn(opts.cmd ?? process.execPath, opts.cmd ? argv : [lib.BIN, ...argv], {
+      cwd: lib.ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const p = { child, stdout: '', stderr: '', exited: once(child, 'exit').then(([code, signal]) => code ?? signal) };
+    child.stdout.setEncoding('utf8').on('data', (x) => (p.stdout += x));
+    child.stderr.setEncoding('utf8').on('data', (x) => (p.stderr += x));
+    return p;
+  },
+  /** Resolves with the first match of `re` in the process's stderr or stdout. */
+  async waitFor(p, re, ms = 20_000) {
+    const t0 = Date.now();
+    for (;;) {
+      const m = p.stderr.match(re) ?? p.stdout.match(re);
+      if (m) return m;
+      if (Date.now() - t0 > ms) throw new Error(`no ${re} within ${ms} ms:\n${p.stderr}`);
+      if (p.child.exitCode !== null) throw new Error(`exited (${p.child.exitCode}) before ${re}:\n${p.stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  },
+  async stop(p, signal = 'SIGTERM') {
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal);
+    await p.exited;
+  },
+  /** Events of one session (its 16-hex-digit prefix) from a daemon's JSON log. */
+  events(p, session) {
+    return p.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.session === session.slice(0, 16));
+  },
+  async splitBlocks(capture, blockNs, evenPath, oddPath) {
+    const { splitBlocks } = await import('smig/bench');
+    return splitBlocks(capture, blockNs, evenPath, oddPath);
+  },
+};
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
