@@ -17,6 +17,7 @@ import {
   DATA_FRAME_OVERHEAD,
   isShaped,
   nextPayload,
+  pacedQueueBytes,
   runShapedLink,
   watchEchoes,
 } from './pace.js';
@@ -28,6 +29,7 @@ export class PlainForwarder {
   readonly #plan: PacingPlan | undefined;
   readonly #signal: AbortSignal;
   readonly #cushion: number;
+  readonly #queueMax: number;
   /** Paced: plaintext not yet written, and the size drawn for the next write. */
   readonly #queue = new ByteQueue();
   #want: number | undefined;
@@ -45,6 +47,7 @@ export class PlainForwarder {
     this.#plan = plan;
     this.#signal = signal;
     this.#cushion = cushionBytes(plan);
+    this.#queueMax = pacedQueueBytes(plan, SHAPED_QUEUE_BYTES);
   }
 
   /** Starts forwarding on the destination's link; a shaped link writes on its own until `over()`. */
@@ -124,7 +127,7 @@ export class PlainForwarder {
       for (const p of plain) q.push(this.#offset + q.bytes, p);
       if (last) this.#last = true;
       this.#queued.notify();
-      while ((last ? q.bytes > 0 : q.bytes >= SHAPED_QUEUE_BYTES) && !signal.aborted) await this.#sent.wait();
+      while ((last ? q.bytes > 0 : q.bytes >= this.#queueMax) && !signal.aborted) await this.#sent.wait();
       return;
     }
     if (cutsWrites(pacer)) {

@@ -121,6 +121,20 @@ export function cushionSeconds(plan: PacingPlan | undefined): number {
   return plan.strategy === 'constant' ? CONSTANT_CUSHION_SECONDS : CUSHION_SECONDS;
 }
 
+/** Most bytes a paced downstream hop queues per session, whatever the plan's rate (a peer sends the plan). */
+export const MAX_PACED_QUEUE_BYTES: number = 32 * 1024 * 1024;
+
+/**
+ * Bytes a paced downstream hop (data relay → leader, leader → destination) may queue before it stops reading its
+ * upstream link: at least `floor`, and room for two cushions, so the cushion it starts on is not also the most it
+ * can hold. At kB/s that is the floor; at 25 MB/s a fixed 256 KiB (relay) or 1 MiB (leader) was 10–40 ms of
+ * data, so the hop ran dry on every stall upstream and, once its cushion was queued, stopped reading until it had
+ * sent nearly all of it (the source then filled its window and sent cover instead of data).
+ */
+export function pacedQueueBytes(plan: PacingPlan | undefined, floor: number): number {
+  return Math.min(MAX_PACED_QUEUE_BYTES, Math.max(floor, 2 * cushionBytes(plan)));
+}
+
 /** True when the pacer cuts writes (every strategy but bulk). */
 export function cutsWrites(pacer: Pacer): boolean {
   return pacer.strategy !== 'bulk';

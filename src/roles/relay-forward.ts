@@ -29,6 +29,7 @@ import {
   hopSeed,
   isShaped,
   nextPayload,
+  pacedQueueBytes,
   pacingLogFields,
   pacingReport,
   runShapedLink,
@@ -37,7 +38,7 @@ import {
 } from './pace.js';
 import { nowMs, Signal, u64, waitOr } from './util.js';
 
-/** Paced data a data relay queues before it stops reading its source link. */
+/** Paced data a data relay queues before it stops reading its source link, at least (pace.ts `pacedQueueBytes`). */
 export const PACED_QUEUE_BYTES: number = 256 * 1024;
 /**
  * How long a paced write waits for the rest of the bytes it was drawn to carry before it goes short: the source
@@ -75,6 +76,7 @@ export class Forward {
   readonly #sent = new Signal();
   #endSeen = false;
   readonly #cushion: number;
+  readonly #queueMax: number;
   readonly #cushionMs: number;
   readonly #stop = new AbortController();
   /** Resolves when both links are closed. */
@@ -96,7 +98,8 @@ export class Forward {
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
     this.#plan = plan;
     if (first.role === 'data-relay') this.#pacer = hopPacer(plan, this.#first.sessionId, 'relay', first.index, o.clock);
-    this.#cushion = Math.min(cushionBytes(plan), PACED_QUEUE_BYTES / 2); // the queue must be able to hold it
+    this.#queueMax = pacedQueueBytes(plan, PACED_QUEUE_BYTES);
+    this.#cushion = Math.min(cushionBytes(plan), this.#queueMax / 2); // the queue must be able to hold it
     this.#cushionMs = cushionSeconds(plan) * 1000;
     void this.done.then(() => this.#stopForwarding());
   }
@@ -227,7 +230,7 @@ export class Forward {
           this.#queue.push(msg.offset, new Uint8Array(msg.bytes));
           wipe(msg.bytes);
           this.#queued.notify();
-          while (this.#queue.bytes >= PACED_QUEUE_BYTES && !this.#stop.signal.aborted) await this.#sent.wait();
+          while (this.#queue.bytes >= this.#queueMax && !this.#stop.signal.aborted) await this.#sent.wait();
           return undefined;
         }
         await pacer.take(DATA_SEGMENT_FRAME_OVERHEAD + msg.bytes.length, this.#stop.signal);

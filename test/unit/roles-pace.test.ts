@@ -28,12 +28,15 @@ import { decodeMessage, FrameType } from '../../src/protocol/index.js';
 import { DestinationDaemon } from '../../src/roles/destination.js';
 import {
   ByteQueue,
+  cushionBytes,
   DATA_FRAME_OVERHEAD,
   DATA_SEGMENT_FRAME_OVERHEAD,
   frameBytes,
   hopPacer,
   hopSeed,
+  MAX_PACED_QUEUE_BYTES,
   nextPayload,
+  pacedQueueBytes,
   pacingReport,
   sessionPlan,
 } from '../../src/roles/pace.js';
@@ -75,6 +78,15 @@ function fastProfilePlan(bytesPerFullBin: number): PacingPlan {
 }
 
 describe('pace.ts helpers', () => {
+  it('pacedQueueBytes: the floor at kB/s, two cushions at MB/s, never above MAX_PACED_QUEUE_BYTES', () => {
+    const at = (rate: number) => createPlan({ strategy: 'constant', rate, seed: 1 });
+    expect(pacedQueueBytes(undefined, 256 * 1024)).toBe(256 * 1024);
+    expect(pacedQueueBytes(at(10_000), 256 * 1024)).toBe(256 * 1024);
+    const mid = at(2_000_000); // a constant cushion is 0.25 s: ~0.5 MB, two of them above the floor
+    expect(pacedQueueBytes(mid, 256 * 1024)).toBe(2 * cushionBytes(mid));
+    expect(pacedQueueBytes(at(1e9), 256 * 1024)).toBe(MAX_PACED_QUEUE_BYTES);
+  });
+
   it('hopSeed: the first 32 bits of SHA-256(id ‖ 0 ‖ hop ‖ 0 ‖ index); distinct per hop, index and session', () => {
     const want = createHash('sha256').update(ID).update('\u0000relay\u00002').digest().readUInt32BE(0);
     expect(hopSeed(ID, 'relay', 2)).toBe(want);
