@@ -30,6 +30,7 @@ import { smigError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
 import type { Clock } from './clock.js';
 import type { RateEnvelope } from './envelope.js';
+import { MAX_RECORD, MAX_WRITE, tlsPayload, tlsPlaintext } from './records.js';
 
 /** The per-packet overheads (plan.ts `Overheads`; repeated here so that this module depends on no other pacing module). */
 export interface WireOverheads {
@@ -56,24 +57,8 @@ export const MEAN_RUN_BURSTS = 16;
 export const DEFAULT_MERGE_US = 150;
 /** Least time between two writes granted, ms (= DEFAULT_MERGE_US). */
 export const MIN_SPACING_MS: number = DEFAULT_MERGE_US / 1000;
-/** Largest TLS record plaintext (a write longer than this is several records). */
-export const MAX_RECORD = 16384;
-/**
- * Most TCP payload bytes of one planned write (several TLS records): a run of full segments up to this long is one
- * write that the kernel cuts into segments, so at 25 MB/s a hop wakes ~100 times a second, not ~17 000.
- */
-export const MAX_WRITE: number = 256 * 1024;
+export { MAX_RECORD, MAX_WRITE, tlsPayload, tlsPlaintext } from './records.js';
 
-/** TCP payload bytes of `plaintext` bytes written to a TLS socket: one record per 16 KiB, `tls` bytes each. */
-export function tlsPayload(plaintext: number, tls: number): number {
-  return plaintext + tls * Math.max(1, Math.ceil(plaintext / MAX_RECORD));
-}
-
-/** The plaintext that becomes `payload` bytes of TCP payload ({@link tlsPayload}'s inverse; at least 0). */
-export function tlsPlaintext(payload: number, tls: number): number {
-  const records = Math.max(1, Math.ceil(payload / (MAX_RECORD + tls)));
-  return Math.max(0, payload - tls * records);
-}
 /** A packet at most this many bytes above the TCP/IP headers is taken for a pure ACK (options, SACK blocks). */
 export const ACK_SLACK = 12;
 /** Bytes of the smallest frame (a PAD with an empty body): the least a record can carry. */
