@@ -36,14 +36,18 @@ export interface EstimateBenchRow {
   actual: number;
   /** The dry run's median. */
   expected: number;
+  p01: number;
   p05: number;
   p95: number;
+  p99: number;
   slowestHop: number;
   lowerBound: number;
   /** (expected − actual) ÷ actual. */
   error: number;
   /** Inside the 90 % range; null when the plan draws nothing (a constant plan's range is one value). */
   inRange: boolean | null;
+  /** Inside the 98 % range; null as for {@link inRange}. */
+  inRange98: boolean | null;
   load1: number;
   /** Shaped plans: the longest pause of the source link's schedule. */
   sourceStallSeconds: number | null;
@@ -76,7 +80,7 @@ export async function benchEstimate(o: EstimateBenchOptions): Promise<EstimateBe
           if ((await dry.exited) !== 0) throw new Error(dry.stderr);
           const est = JSON.parse(dry.stdout) as {
             expectedSeconds: number;
-            expectedRange: { p05: number; p95: number };
+            expectedRange: { p01: number; p05: number; p95: number; p99: number };
             slowestHopSeconds: number;
             lowerBoundSeconds: number;
           };
@@ -98,19 +102,29 @@ export async function benchEstimate(o: EstimateBenchOptions): Promise<EstimateBe
             bytes: o.size,
             actual,
             expected: est.expectedSeconds,
+            p01: r.p01,
             p05: r.p05,
             p95: r.p95,
+            p99: r.p99,
             slowestHop: est.slowestHopSeconds,
             lowerBound: est.lowerBoundSeconds,
             error: (est.expectedSeconds - actual) / actual,
             inRange: r.p95 > r.p05 ? actual >= r.p05 && actual <= r.p95 : null,
+            inRange98: r.p95 > r.p05 ? actual >= r.p01 && actual <= r.p99 : null,
             load1: loadavg()[0]!,
             sourceStallSeconds: stalls.length > 0 ? Math.max(...stalls) : null,
           };
           rows.push(row);
-          const where = row.inRange === null ? 'no spread' : row.inRange ? 'inside' : 'OUTSIDE';
+          const where =
+            row.inRange === null
+              ? 'no spread'
+              : row.inRange
+                ? 'inside'
+                : row.inRange98
+                  ? 'outside, inside 98 %'
+                  : 'OUTSIDE 98 %';
           say(
-            `${strategy} seed ${seed}: took ${actual.toFixed(1)} s; expected ${row.expected.toFixed(1)} s (90 % ${r.p05.toFixed(1)}–${r.p95.toFixed(1)} s, ` +
+            `${strategy} seed ${seed}: took ${actual.toFixed(1)} s; expected ${row.expected.toFixed(1)} s (90 % ${r.p05.toFixed(1)}–${r.p95.toFixed(1)} s, 98 % ${r.p01.toFixed(1)}–${r.p99.toFixed(1)} s, ` +
               `${where}), median off by ${(100 * row.error).toFixed(1)} %; one hop at the mean rate ${row.slowestHop.toFixed(1)} s; ` +
               `load ${row.load1.toFixed(1)}${row.sourceStallSeconds === null ? '' : `, source link stalled ${row.sourceStallSeconds.toFixed(2)} s`}`,
           );

@@ -32,9 +32,12 @@ export interface SessionPath extends PathBase {
 export interface DurationRange {
   runs: number;
   mean: number;
+  /** The 1st, 5th, 50th, 95th and 99th percentiles: the printed 90 % and 98 % ranges. */
+  p01: number;
   p05: number;
   p50: number;
   p95: number;
+  p99: number;
   /** Set when the sessions were simulated at this payload size and extrapolated to the transfer's (long transfers). */
   simulatedBytes?: number;
 }
@@ -251,5 +254,6 @@ function shapedRange(
 function summarize(times: number[], runs: number): DurationRange {
   times.sort((a, b) => a - b);
   const q = (p: number): number => times[Math.min(times.length - 1, Math.floor(p * times.length))]!;
-  return { runs, mean: times.reduce((a, b) => a + b, 0) / times.length, p05: q(0.05), p50: q(0.5), p95: q(0.95) };
+  const mean = times.reduce((a, b) => a + b, 0) / times.length;
+  return { runs, mean, p01: q(0.01), p05: q(0.05), p50: q(0.5), p95: q(0.95), p99: q(0.99) };
 }

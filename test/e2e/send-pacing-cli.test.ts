@@ -95,7 +95,7 @@ describe('smig send --dry-run', () => {
       `${file}: ${SIZE} bytes, envelope ≈ ${envelope} bytes`,
     ]);
     expect(text.stdout).toMatch(
-      /\nexpected time {2}[\d.]+ s \(median of \d+ simulated sessions; 90 % between [\d.]+ s and [\d.]+ s\)\nslowest hop {4}[\d.]+ s at the plan's mean rate .*\nlower bound {4}[\d.]+ s \(size ÷ profile mean byte rate\)\nratio {10}[\d.]+ \(expected ÷ lower bound\)\n$/,
+      /\nexpected time {2}[\d.]+ s \(median of \d+ simulated sessions; 90 % between [\d.]+ s and [\d.]+ s, 98 % between [\d.]+ s and [\d.]+ s\)\nslowest hop {4}[\d.]+ s at the plan's mean rate .*\nlower bound {4}[\d.]+ s \(size ÷ profile mean byte rate\)\nratio {10}[\d.]+ \(expected ÷ lower bound\)\n$/,
     );
     expect(text.stdout).toMatch(/source → key relay 127\.0\.0\.1:11 \(and on to the leader\) +a share +unpaced +-/);
   });

@@ -186,8 +186,10 @@ describe('simulateDuration over a learned trace (version 2 profile)', () => {
     expect(simulateDuration(plan, path)).toEqual(a);
     expect(simulateDuration(createPlan({ strategy: 'profile', profile, seed: 6 }), path)).not.toEqual(a);
     const hop1 = planDuration(plan, 250_000).expectedSeconds!;
+    expect(a.p01).toBeLessThanOrEqual(a.p05);
     expect(a.p05).toBeLessThan(a.p50);
     expect(a.p50).toBeLessThan(a.p95);
+    expect(a.p95).toBeLessThanOrEqual(a.p99);
     expect(a.p50).toBeGreaterThan(hop1);
     // the relay's grace is in it: its last bytes wait for it (a relay never sees the end before the leader)
     const slow = simulateDuration(plan, { ...path, relayGraceMs: 6000 })!;
@@ -212,7 +214,7 @@ describe('simulateDuration over a learned trace (version 2 profile)', () => {
     expect(est.simulatedBytes).toBeLessThan(8_000_000); // it was extrapolated, and says so
     expect(a.simulatedBytes).toBeUndefined();
     expect(rangeText(est, (x) => `${x.toFixed(0)} s`)).toMatch(
-      /^\d+ s \(median of \d+ simulated sessions of [\d.]+ MB, extrapolated to the size; 90 % between \d+ s and \d+ s\)$/,
+      /^\d+ s \(median of \d+ simulated sessions of [\d.]+ MB, extrapolated to the size; 90 % between \d+ s and \d+ s, 98 % between \d+ s and \d+ s\)$/,
     );
     expect(Math.abs(est.mean / directMean - 1)).toBeLessThan(0.05);
   });
