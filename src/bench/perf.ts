@@ -61,6 +61,18 @@ export type {
   PacingBenchRun,
 } from './pacing-bench.js';
 export { benchPacing } from './pacing-bench.js';
+export type {
+  HighKs,
+  HighLinkAnalysis,
+  PacerOnlyRun,
+  PacerSinkStats,
+  PacingHighCpu,
+  PacingHighHop,
+  PacingHighOptions,
+  PacingHighResult,
+  PacingHighRun,
+} from './pacing-high.js';
+export { benchPacingHigh } from './pacing-high.js';
 export type { SyntheticPcapOptions } from './pcap-gen.js';
 export { writeSyntheticPcap } from './pcap-gen.js';
 export type { Proc } from './proc.js';
