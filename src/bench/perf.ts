@@ -75,8 +75,6 @@ export type {
 export { benchPacingHigh } from './pacing-high.js';
 export type { SyntheticPcapOptions } from './pcap-gen.js';
 export { writeSyntheticPcap } from './pcap-gen.js';
-export type { Proc } from './proc.js';
-export { runProc, stopProc } from './proc.js';
 export type { SharesBenchRow } from './shares.js';
 export { benchShares } from './shares.js';
 export type { VmBenchOptions, VmBenchRow } from './vm.js';
