@@ -192,7 +192,7 @@ describe('smig capture on lo against tcpdump', () => {
     });
   });
 
-  it("timestamps: libpcap's kernel stamps, as tcpdump's (≥ 95 % within 10 µs, median ≤ 3 µs); gaps KS p ≥ 0.5", () => {
+  it("timestamps: libpcap's kernel stamps, as tcpdump's (≥ 80 % within 10 µs, median ≤ 3 µs); gaps KS p ≥ 0.5", () => {
     const fields = ['frame.time_epoch', 'tcp.srcport', 'tcp.seq_raw', 'tcp.ack_raw', 'tcp.len', 'tcp.flags'];
     const key = (r: string[]): string => r.slice(1).join('/');
     // stamps as integer µs from tshark's text (a double of epoch seconds would round them)
@@ -222,9 +222,11 @@ describe('smig capture on lo against tcpdump', () => {
     // Unless something on the machine turned on socket timestamping, the kernel stamps a packet for each
     // packet socket when it delivers it there, and the three captures are served in turn: typically 1-2 µs
     // apart, more when a 64 KiB frame is copied into another ring first or the CPU is taken away (37 µs
-    // seen). tcpdump against a second tcpdump shows the same. So: almost every packet within 10 µs.
+    // seen). tcpdump against a second tcpdump shows the same. So: most packets within 10 µs — 95 % and more on a
+    // quiet machine, 89 % seen while the other test worker kept both cores busy — and the median within 3 µs,
+    // where stamps taken in user space when the packet is read would be tens to hundreds of µs late.
     const within = diffs.filter((d) => Math.abs(d) <= 10).length;
-    expect(within).toBeGreaterThanOrEqual(diffs.length * 0.95);
+    expect(within).toBeGreaterThanOrEqual(diffs.length * 0.8);
     expect(diffs.map(Math.abs).sort((a, b) => a - b)[diffs.length >> 1]!).toBeLessThanOrEqual(3);
     expect(worst).toBeLessThanOrEqual(500);
     // gaps from the files' own stamps (µs as text, so no float rounding of epoch seconds)
