@@ -1,7 +1,7 @@
 /**
  * A migration cluster of real `smig` processes on 127.0.0.1 whose paced links tcpdump records, and `smig analyze`
  * of a recorded link against a hold-out: what `npm run bench:pacing`, `bench:estimate` and the pacing capture
- * test share (the scripts import it from smig/bench).
+ * test share (benchPacing, benchEstimate and the test import it).
  *
  * Topology (each hop on its own listening port, so a port filter isolates a link):
  *   source ──▶ data relay D ──▶ leader L ──▶ destination R        key relay K ──▶ leader L (a share, unpaced)

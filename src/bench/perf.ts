@@ -29,31 +29,9 @@ import { join } from 'node:path';
 import { writeSyntheticPcap } from './pcap-gen.js';
 import { PLAIN_COPY_JS, PACKAGE_ROOT as ROOT, SMIG_BIN as SMIG } from './proc.js';
 
-export { createPlan, planDuration } from '../pacing/plan.js';
-export { parseProfile } from '../profile/model.js';
 export { parseSize } from '../util/units.js';
 export type { EstimateBenchOptions, EstimateBenchRow } from './estimate-bench.js';
 export { benchEstimate } from './estimate-bench.js';
-export type {
-  CapturedMigration,
-  CapturedMigrationOptions,
-  ClusterDaemon,
-  LinkKs,
-  LoopbackCluster,
-  RecordedLink,
-} from './loopback-cluster.js';
-export {
-  analyzeLink,
-  busiestPeerPort,
-  FIXTURE_CAPTURES,
-  migrateCaptured,
-  randomFile,
-  sessionEvents,
-  startCluster,
-  startTcpdump,
-} from './loopback-cluster.js';
-// what the other bench scripts (bench:pacing, bench:vm) need from the library, so that none reaches into dist/
-export { splitBlocks } from './normal.js';
 export type {
   PacingBenchHop,
   PacingBenchOptions,
