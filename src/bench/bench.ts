@@ -18,6 +18,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync }
 import { join } from 'node:path';
 import { destroyIdentity, generateIdentity, writeIdentityFiles } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
+import { captureLink } from '../pacing/link.js';
 import type { BenchLayout } from './layout.js';
 import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
 import type { LinkSpec } from './link-analysis.js';
@@ -91,6 +92,8 @@ interface RunContext {
   payloads: Map<number, string>;
   layout: BenchLayout;
   roles: Roles;
+  /** The lab's links are set like the capture's (MTU, TCP timestamps): `profile` runs shape for them. */
+  matchLink: boolean;
 }
 
 /** One migration on one slot, captured on every link. */
@@ -156,6 +159,7 @@ async function migrateOnce(
         strategy,
         '--json',
         ...(strategy === 'bulk' ? [] : ['--profile', ctx.profile]),
+        ...(strategy === 'profile' && ctx.matchLink ? ['--match-link'] : []),
       ],
       undefined,
       site.where(slot, S),
@@ -281,8 +285,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   // the reference and the profile
   let reference = o.normal;
   let profile = o.profile;
+  let learn: string | undefined;
   if (profile === undefined) {
-    const learn = join(out, 'normal-learn.pcap');
+    learn = join(out, 'normal-learn.pcap');
     reference = join(out, 'normal-holdout.pcap');
     const n = await splitBlocks(o.normal, BLOCK_NS, learn, reference);
     profile = join(out, 'profile.json');
@@ -300,8 +305,17 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       `normal capture ${o.normal}: profile learned from its even 5 s blocks (${n.even} packets), the odd ones held out (${n.odd} packets)`,
     );
   }
-  const meanByteRate = (JSON.parse(readFileSync(profile, 'utf8')) as { rates: { bytesPerSecond: number } }).rates
-    .bytesPerSecond;
+  const profileJson = JSON.parse(readFileSync(profile, 'utf8')) as {
+    rates: { bytesPerSecond: number };
+    shape?: { trace: { sizes: number[] } };
+  };
+  const meanByteRate = profileJson.rates.bytesPerSecond;
+  // a lab is set like the capture's link (its MTU, TCP timestamps), so that `profile` can make its packets
+  const link = o.hosts === 'lab' && profileJson.shape ? captureLink(profileJson.shape.trace.sizes) : undefined;
+  if (link)
+    log(
+      `lab links set like the capture's: MTU ${link.mtu} (full segments of ${link.segment} B), TCP timestamps ${link.tcpTimestamps ? 'on' : 'off'}`,
+    );
   const key = join(out, 'cluster.key');
   await runOk('smig keygen', ['keygen', '--force', '-o', key]);
   const payloads = new Map<number, string>();
@@ -314,10 +328,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   }
   const layout = o.layout ?? DEFAULT_LAYOUT;
   const roles = rolesOf(layout);
-  const ctx: RunContext = { out, key, profile, payloads, layout, roles };
+  const ctx: RunContext = { out, key, profile, payloads, layout, roles, matchLink: link !== undefined };
   const paced = o.strategies.filter((s) => s !== 'bulk');
   const site =
-    o.hosts === 'lab' ? await labSite(o.labName, Math.max(1, paced.length), roles.hosts, log) : loopbackSite();
+    o.hosts === 'lab' ? await labSite(o.labName, Math.max(1, paced.length), roles.hosts, log, link) : loopbackSite();
   // Interrupted (^C, kill): the lab goes down with everything in it, not left behind.
   const onSignal = (signal: NodeJS.Signals): void => {
     log(`${signal}: stopping; taking the ${site.kind === 'lab' ? `lab ${o.labName}` : 'processes'} down`);
@@ -334,6 +348,12 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     alpha: o.alpha,
     adversary: o.adversary === true,
   };
+  // the learned half against the hold-out, tested as a link: the best a pacer imitating it can score
+  const learned =
+    learn === undefined
+      ? undefined
+      : (await analyzeLinks(refCtx, [{ link: 'learned half', capture: learn, filter: normalFilter ?? '' }], []))
+          .links[0];
   const record = async (
     kind: BenchRun['kind'],
     strategy: BenchRun['strategy'],
@@ -404,7 +424,15 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     created: new Date().toISOString(),
     bin: o.bin,
     alpha: o.alpha,
-    normal: { capture: o.normal, filter: normalFilter ?? null, reference, profile, meanByteRate },
+    normal: {
+      capture: o.normal,
+      filter: normalFilter ?? null,
+      reference,
+      profile,
+      meanByteRate,
+      ...(learned ? { learned } : {}),
+    },
+    link: link ? { mtu: link.mtu, tcpTimestamps: link.tcpTimestamps, segment: link.segment } : null,
     layout,
     runs,
     files,

@@ -5,7 +5,7 @@
 import { runOk } from './proc.js';
 import type { BenchAdversary, BenchLink } from './result.js';
 
-/** One captured link: its name, the capture holding it and the filter that picks its data direction out. */
+/** One captured link: its name, the capture holding it and the filter that picks its data direction out ('' = all). */
 export interface LinkSpec {
   link: string;
   capture: string;
@@ -67,7 +67,7 @@ export async function analyzeLinks(
     String(ctx.alpha),
     '--class',
     `normal=${ref}`,
-    ...all.flatMap((l, i) => ['--class', `l${i}=${l.capture}@${l.filter}`]),
+    ...all.flatMap((l, i) => ['--class', `l${i}=${l.capture}${l.filter === '' ? '' : `@${l.filter}`}`]),
   ];
   if (ctx.adversary) argv.push('--adversary');
   const p = await runOk('smig analyze', argv);

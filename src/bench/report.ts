@@ -89,6 +89,22 @@ export function adversaryBaselineLine(r: BenchResult): string | undefined {
   );
 }
 
+/**
+ * The line on the learned half against the hold-out ("what a perfect imitation of the learned traffic scores"), or
+ * undefined when the bench had no hold-out.
+ */
+export function learnedHalfLine(r: BenchResult): string | undefined {
+  const l = r.normal.learned;
+  if (l === undefined) return undefined;
+  const t = (f: string, test = 'ks'): BenchTest | undefined => l.tests.find((x) => x.feature === f && x.test === test);
+  return (
+    `the learned half itself against the hold-out (what a perfect imitation of the learned traffic scores): ` +
+    `packets/bin p ${fmtPv(t('packets_per_bin'))}, bytes/bin p ${fmtPv(t('bytes_per_bin'))}, ` +
+    `size p ${fmtPv(t('size'))}, gap p ${fmtPv(t('iat'))}, χ² p ${fmtPv(t('size_histogram', 'chi2'))}` +
+    `${l.adversary ? `, observer AUC ${fmtAuc(l.adversary)}` : ''}`
+  );
+}
+
 /** Header and cells of the table of one strategy's runs (strings, for text, Markdown and HTML). */
 export function strategyTable(r: BenchResult, strategy: BenchRun['strategy']): { head: string[]; rows: string[][] } {
   const head = [
@@ -301,7 +317,8 @@ export async function writeBenchReport(
   const time = readFileSync(r.files.timeFigure, 'utf8');
   const heldOut = basename(r.normal.reference) === 'normal-holdout.pcap';
   const setup =
-    `${r.hosts === 'lab' ? 'network-namespace lab (one host per role)' : 'loopback (every process on 127.0.0.1)'}; ` +
+    `${r.hosts === 'lab' ? 'network-namespace lab (one host per role)' : 'loopback (every process on 127.0.0.1)'}` +
+    `${r.link ? ` with links like the capture's (MTU ${r.link.mtu}, TCP timestamps ${r.link.tcpTimestamps ? 'on' : 'off'})` : ''}; ` +
     `normal capture ${basename(r.normal.capture)}${r.normal.filter ? ` (data direction: ${r.normal.filter})` : ''}, profile mean ${r.normal.meanByteRate.toFixed(0)} B/s; ` +
     `each link's data direction tested on ${r.bin} bins at α = ${r.alpha} against ${heldOut ? "the capture's odd 5 s blocks (the hold-out: the profile learned the even ones)" : 'the whole capture'}`;
   const strategies = strategiesOf(r);
@@ -323,6 +340,7 @@ export async function writeBenchReport(
     '<h2>Detail: packets and bytes per second, and the ECDFs of every test on that link</h2>',
     `<figure>${detail}</figure>`,
     ...(adversaryBaselineLine(r) ? [`<p>${esc(adversaryBaselineLine(r)!)}</p>`] : []),
+    ...(learnedHalfLine(r) ? [`<p>${esc(learnedHalfLine(r)!)}</p>`] : []),
     ...strategies.flatMap((s) => [`<h2>${esc(classLabel(s))}</h2>`, htmlTable(strategyTable(r, s))]),
     '<h2>CPU and memory per role</h2>',
     htmlTable(resourceTable(r)),
@@ -343,6 +361,7 @@ export async function writeBenchReport(
     `Detail (bytes per second, the ECDFs of every test on ${FIGURE_LINK}): [links-detail.svg](links-detail.svg)`,
     '',
     ...(adversaryBaselineLine(r) ? [adversaryBaselineLine(r)!, ''] : []),
+    ...(learnedHalfLine(r) ? [learnedHalfLine(r)!, ''] : []),
     ...strategies.flatMap((s) => [`## ${classLabel(s)}`, '', mdTable(strategyTable(r, s)), '']),
     '## CPU and memory per role',
     '',

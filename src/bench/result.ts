@@ -78,7 +78,20 @@ export interface BenchResult {
   created: string;
   bin: string;
   alpha: number;
-  normal: { capture: string; filter: string | null; reference: string; profile: string; meanByteRate: number };
+  normal: {
+    capture: string;
+    filter: string | null;
+    reference: string;
+    profile: string;
+    meanByteRate: number;
+    /**
+     * The learned half itself tested against the hold-out as a link would be (absent with a given profile): what a
+     * pacer that reproduced the learned traffic perfectly would score, the best any link can expect.
+     */
+    learned?: BenchLink;
+  };
+  /** How the lab's links were set to match the capture (`profile` runs shape for them); null on loopback. */
+  link: { mtu: number; tcpTimestamps: boolean; segment: number } | null;
   layout: BenchLayout;
   runs: BenchRun[];
   files: { json: string; report: string; timeFigure: string; rateFigure: string; detailFigure: string };

@@ -113,10 +113,15 @@ export async function labSite(
   slots: number,
   perSlot: number,
   log: (line: string) => void,
+  link?: { mtu: number; tcpTimestamps: boolean },
 ): Promise<Site> {
   const { labUp } = await import('../lab/lab.js');
   log(`lab ${name}: ${slots * perSlot} hosts (network namespaces on a bridge)`);
-  const lab = await labUp({ name, hosts: slots * perSlot });
+  const lab = await labUp({
+    name,
+    hosts: slots * perSlot,
+    ...(link ? { mtu: link.mtu, tcpTimestamps: link.tcpTimestamps } : {}),
+  });
   const host = (slot: number, j: number) => lab.hosts[slot * perSlot + j]!;
   return {
     kind: 'lab',

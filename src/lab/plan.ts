@@ -22,7 +22,11 @@ export const BRIDGE_IF = 'br0';
 export const DEFAULT_SUBNET = '10.77.0.0/24';
 /** The most hosts one lab holds. */
 export const MAX_HOSTS = 250;
-const MTU = 1500;
+/** Default link MTU of a lab (Ethernet). */
+export const DEFAULT_MTU = 1500;
+/** Smallest and largest link MTU a lab takes (IPv4's minimum datagram; Ethernet without jumbo frames). */
+export const MIN_MTU = 576;
+export const MAX_MTU = 1500;
 
 /** Per-link shaping, applied on each host's egress (so host→host one-way delay is `delayNs`, RTT twice it). */
 export interface LinkShaping {
@@ -32,6 +36,18 @@ export interface LinkShaping {
   lossPct?: number;
   /** Egress rate limit in bytes/s (tc tbf). */
   rateBps?: number;
+}
+
+/**
+ * How the hosts' TCP looks on the wire, so that a lab can match the capture a profile was learned from: the
+ * link MTU (full segments are MTU + 14 bytes on Ethernet) and whether TCP timestamps are on (pure ACKs of 66
+ * bytes, as Linux sends by default) or off (54 bytes: what Windows and many middleboxes send).
+ */
+export interface LabLinkOptions {
+  /** MTU of every host link and bridge port, {@link MIN_MTU}..{@link MAX_MTU} (default {@link DEFAULT_MTU}). */
+  mtu?: number;
+  /** `net.ipv4.tcp_timestamps` in every host's namespace (default: on, the kernel's default). */
+  tcpTimestamps?: boolean;
 }
 
 /** One lab host as recorded in the state file. */
@@ -60,6 +76,10 @@ export interface LabState {
    * `ip` limits) or `ip` only (gso_max_segs 1, gro_max_size 0: wire-size packets all the same).
    */
   offloads: 'ethtool' | 'ip';
+  /** Link MTU (absent in state files of older labs: {@link DEFAULT_MTU}). */
+  mtu?: number;
+  /** TCP timestamps in the hosts (absent: on). */
+  tcpTimestamps?: boolean;
   createdAt: string;
 }
 
@@ -135,7 +155,7 @@ export function hostAddresses(subnet: string, count: number): string[] {
 }
 
 /** Options of a lab (after parsing). */
-export interface LabSpec extends LinkShaping {
+export interface LabSpec extends LinkShaping, LabLinkOptions {
   name: string;
   hosts: number;
   subnet?: string;
@@ -157,6 +177,8 @@ export function planLab(spec: LabSpec, offloads: LabState['offloads'] = 'ip', no
     throw smigError('SMIG_ERR_USAGE', '--delay: expected a positive duration');
   if (spec.rateBps !== undefined && !(spec.rateBps >= 1000))
     throw smigError('SMIG_ERR_USAGE', `--rate: expected at least 1000 B/s (8kbit/s), got ${spec.rateBps} B/s`);
+  if (spec.mtu !== undefined && !(Number.isInteger(spec.mtu) && spec.mtu >= MIN_MTU && spec.mtu <= MAX_MTU))
+    throw smigError('SMIG_ERR_USAGE', `--mtu: expected an integer from ${MIN_MTU} to ${MAX_MTU}, got ${spec.mtu}`);
   const subnet = spec.subnet ?? DEFAULT_SUBNET;
   const { prefixLength } = parseSubnet(subnet);
   const addresses = hostAddresses(subnet, spec.hosts);
@@ -178,6 +200,8 @@ export function planLab(spec: LabSpec, offloads: LabState['offloads'] = 'ip', no
       ...(spec.rateBps !== undefined ? { rateBps: spec.rateBps } : {}),
     },
     offloads,
+    ...(spec.mtu !== undefined && spec.mtu !== DEFAULT_MTU ? { mtu: spec.mtu } : {}),
+    ...(spec.tcpTimestamps === false ? { tcpTimestamps: false } : {}),
     createdAt: now.toISOString(),
   };
 }
@@ -206,7 +230,7 @@ const ETHTOOL_OFF = 'tx off tso off gso off gro off';
 /**
  * The commands that build `state`, in order: namespaces, the bridge namespace (bridge, veth pairs with
  * their peers placed in the hosts' namespaces), each host (lo, eth0: no IPv6 link-local so the lab is
- * quiet, MTU 1500, offloads off, address), then shaping. Every `ip`/`tc` call names a lab namespace.
+ * quiet, the lab's MTU, offloads off, address; TCP timestamps off if the lab says so), then shaping. Every `ip`/`tc` call names a lab namespace.
  * `ethtool`: its path when `state.offloads` is 'ethtool'.
  */
 export function planUp(state: LabState, ethtool: string = 'ethtool'): LabStep[] {
@@ -224,6 +248,7 @@ export function planUp(state: LabState, ethtool: string = 'ethtool'): LabStep[] 
     ],
   });
   const br = state.bridgeNs;
+  const mtu = state.mtu ?? DEFAULT_MTU;
   const steps: LabStep[] = [
     {
       what: 'create namespaces',
@@ -239,8 +264,10 @@ export function planUp(state: LabState, ethtool: string = 'ethtool'): LabStep[] 
   ];
   for (const h of state.hosts) {
     brScript.push(
-      `link add ${h.bridgePort} mtu ${MTU} type veth peer name ${HOST_IF} mtu ${MTU} netns ${h.ns}`,
+      `link add ${h.bridgePort} type veth peer name ${HOST_IF} netns ${h.ns}`,
+      // before the MTU: a device under 1280 has no IPv6, and addrgenmode then fails
       `link set ${h.bridgePort} addrgenmode none`,
+      `link set ${h.bridgePort} mtu ${mtu}`,
       `link set ${h.bridgePort} ${NO_OFFLOAD}`,
       `link set ${h.bridgePort} master ${BRIDGE_IF}`,
       `link set ${h.bridgePort} up`,
@@ -263,6 +290,7 @@ export function planUp(state: LabState, ethtool: string = 'ethtool'): LabStep[] 
     const script = [
       'link set lo up',
       `link set ${HOST_IF} addrgenmode none`,
+      `link set ${HOST_IF} mtu ${mtu}`,
       `link set ${HOST_IF} ${NO_OFFLOAD}`,
       `addr add ${h.address}/${state.prefixLength} dev ${HOST_IF}`,
       `link set ${HOST_IF} up`,
@@ -273,7 +301,13 @@ export function planUp(state: LabState, ethtool: string = 'ethtool'): LabStep[] 
       stdin: script.map((l) => `${l}\n`).join(''),
     });
     if (state.offloads === 'ethtool') steps.push(features(h.ns, [HOST_IF]));
-    const tc = shapingCommands(state.shaping);
+    // per namespace since Linux 4.10; written through /proc so that no sysctl binary is needed
+    if (state.tcpTimestamps === false)
+      steps.push({
+        what: `turn TCP timestamps off in ${h.ns}`,
+        argv: ['ip', 'netns', 'exec', h.ns, '/bin/sh', '-c', 'echo 0 > /proc/sys/net/ipv4/tcp_timestamps'],
+      });
+    const tc = shapingCommands(state.shaping, mtu);
     if (tc.length > 0)
       steps.push({
         what: `shape ${h.name}'s link`,
@@ -294,14 +328,14 @@ function tcRate(bytesPerSecond: number): string {
  * tbf for the rate (root, or netem's child 1:1 as tc-netem(8) shows). tbf's burst is one jiffy's worth
  * at HZ=250 (the tc-tbf(8) rule rate/HZ) and at least two full frames; its queue holds 100 ms.
  */
-export function shapingCommands(s: LabState['shaping']): string[] {
+export function shapingCommands(s: LabState['shaping'], mtu: number = DEFAULT_MTU): string[] {
   const lines: string[] = [];
   const netem: string[] = [];
   if (s.delayNs !== undefined) netem.push(`delay ${BigInt(s.delayNs) / 1000n}us`);
   if (s.lossPct !== undefined) netem.push(`loss ${s.lossPct}%`);
   if (netem.length > 0) lines.push(`qdisc add dev ${HOST_IF} root handle 1: netem ${netem.join(' ')}`);
   if (s.rateBps !== undefined) {
-    const burst = Math.max(2 * (MTU + 14), Math.ceil(s.rateBps / 250));
+    const burst = Math.max(2 * (mtu + 14), Math.ceil(s.rateBps / 250));
     const parent = netem.length > 0 ? 'parent 1:1 handle 10:' : 'root handle 1:';
     lines.push(`qdisc add dev ${HOST_IF} ${parent} tbf rate ${tcRate(s.rateBps)} burst ${burst} latency 100ms`);
   }
@@ -338,5 +372,7 @@ export function validateState(value: unknown, file: string): LabState {
   });
   if (typeof v.shaping !== 'object' || v.shaping === null) return bad('shaping');
   if (v.offloads !== 'ethtool' && v.offloads !== 'ip') return bad('offloads');
+  if (v.mtu !== undefined && !(Number.isInteger(v.mtu) && v.mtu >= MIN_MTU && v.mtu <= MAX_MTU)) return bad('mtu');
+  if (v.tcpTimestamps !== undefined && v.tcpTimestamps !== false) return bad('tcpTimestamps');
   return v as LabState;
 }

@@ -12,11 +12,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BenchResult } from '../../src/bench/bench.js';
+import { readCapture } from '../../src/capture/index.js';
 import { labDown, listNamespaces } from '../../src/lab/lab.js';
 import { runBin } from '../helpers/cli.js';
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'smig-bench-test-'));
 const lab = `b${(process.pid % 100_000).toString(36)}`;
 afterAll(async () => {
@@ -117,19 +120,58 @@ describe('smig bench', () => {
     for (const s of ['normal (plain TCP copy)', 'traditional (bulk)', 'stealth (constant)', 'CPU and memory per role'])
       expect(html).toContain(s);
     expect(JSON.parse(readFileSync(j.files.json, 'utf8'))).toEqual(j);
+    // loopback links are what they are; the learned half is tested against the hold-out as a link is
+    expect(j.link).toBeNull();
+    expect(j.normal.learned!.tests.map((t) => t.feature).sort()).toEqual([
+      'bytes_per_bin',
+      'iat',
+      'packets_per_bin',
+      'size',
+      'size_histogram',
+    ]);
   }, 150_000);
 
-  it('lab: one host per role, captures on every host link, the lab is gone afterwards', async () => {
+  it("lab: one host per role, links set like the capture's, captures on every host link, the lab is gone afterwards", async () => {
     const out = join(dir, 'lab');
+    // the Webex capture's hosts sent no TCP timestamps (54 B pure ACKs): the lab's hosts must not either
     const r = await runBin(
-      ['bench', '--hosts', 'lab', '--lab', lab, '--sizes', '40kB', '--strategies', 'bulk', '-o', out],
+      [
+        'bench',
+        '--hosts',
+        'lab',
+        '--lab',
+        lab,
+        '--normal',
+        join(ROOT, 'captures', 'ndpi__webex.pcap'),
+        '--filter',
+        'tcp and dst host 10.8.0.1',
+        '--sizes',
+        '40kB',
+        '--strategies',
+        'bulk',
+        '-o',
+        out,
+      ],
       { timeoutMs: 120_000 },
     );
     expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      "lab links set like the capture's: MTU 1500 (full segments of 1514 B), TCP timestamps off",
+    );
+    expect(r.stdout).toMatch(/^the learned half itself against the hold-out .*size p [\d.e-]+, gap p/m);
     expect(r.stdout).toMatch(/^traditional \(bulk\)$/m);
     expect(r.stdout).toMatch(/^40000 +[\d.]+ +[\d.]+ +[\d.]+ % +[\d.]+ % +leader → destination /m);
     const j = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchResult;
     expect(j.hosts).toBe('lab');
+    expect(j.link).toEqual({ mtu: 1500, tcpTimestamps: false, segment: 1514 });
+    expect(j.normal.learned!.link).toBe('learned half');
+    // what the source's host sent: full segments and pure ACKs without the timestamps option (IPv4 + TCP = 40 B)
+    const sizes = new Map<number, number>();
+    await readCapture(join(out, 'captures', 'bulk-40000-h1.pcap'), (p) => {
+      sizes.set(p.origLen, (sizes.get(p.origLen) ?? 0) + 1);
+    });
+    expect(sizes.get(1514) ?? 0).toBeGreaterThan(10);
+    expect(sizes.get(66) ?? 0).toBeLessThan(sizes.get(54) ?? 0); // (a SYN carries options: 66 B or more)
     // one capture per host link of the migration (8 roles) and 2 for the plain copy
     expect(readdirSync(join(out, 'captures')).filter((f) => f.startsWith('bulk-'))).toHaveLength(8);
     expect(

@@ -137,13 +137,15 @@ describe('planUp', () => {
       'link set lo up',
       'link add br0 type bridge stp_state 0 forward_delay 0',
       'link set br0 addrgenmode none',
-      'link add vh1 mtu 1500 type veth peer name eth0 mtu 1500 netns smig-ab-h1',
+      'link add vh1 type veth peer name eth0 netns smig-ab-h1',
       'link set vh1 addrgenmode none',
+      'link set vh1 mtu 1500',
       'link set vh1 gso_max_segs 1 gro_max_size 0',
       'link set vh1 master br0',
       'link set vh1 up',
-      'link add vh2 mtu 1500 type veth peer name eth0 mtu 1500 netns smig-ab-h2',
+      'link add vh2 type veth peer name eth0 netns smig-ab-h2',
       'link set vh2 addrgenmode none',
+      'link set vh2 mtu 1500',
       'link set vh2 gso_max_segs 1 gro_max_size 0',
       'link set vh2 master br0',
       'link set vh2 up',
@@ -158,8 +160,41 @@ describe('planUp', () => {
       what: 'set up h2 in smig-ab-h2',
       argv: ['ip', '-n', 'smig-ab-h2', '-batch', '-'],
       stdin:
-        'link set lo up\nlink set eth0 addrgenmode none\nlink set eth0 gso_max_segs 1 gro_max_size 0\naddr add 10.77.0.2/24 dev eth0\nlink set eth0 up\n',
+        'link set lo up\nlink set eth0 addrgenmode none\nlink set eth0 mtu 1500\nlink set eth0 gso_max_segs 1 gro_max_size 0\naddr add 10.77.0.2/24 dev eth0\nlink set eth0 up\n',
     });
+  });
+
+  it("sets a capture's link when asked: the MTU after addrgenmode (under 1280 a device has no IPv6), TCP timestamps off per host", () => {
+    const st = planLab({ name: 'ab', hosts: 2, mtu: 1246, tcpTimestamps: false }, 'ip', at);
+    expect(st).toMatchObject({ mtu: 1246, tcpTimestamps: false });
+    expect(validateState(JSON.parse(JSON.stringify(st)), 'f')).toEqual(st);
+    const m = planUp(st);
+    expect(m.map((s) => s.what)).toEqual([
+      'create namespaces',
+      'build the bridge in smig-ab-br',
+      'set up h1 in smig-ab-h1',
+      'turn TCP timestamps off in smig-ab-h1',
+      'set up h2 in smig-ab-h2',
+      'turn TCP timestamps off in smig-ab-h2',
+    ]);
+    const br = m[1]!.stdin!.split('\n');
+    expect(br.indexOf('link set vh1 mtu 1246')).toBe(br.indexOf('link set vh1 addrgenmode none') + 1);
+    expect(m[4]!.stdin).toContain('link set eth0 addrgenmode none\nlink set eth0 mtu 1246\n');
+    expect(m[5]!.argv).toEqual([
+      'ip',
+      'netns',
+      'exec',
+      'smig-ab-h2',
+      '/bin/sh',
+      '-c',
+      'echo 0 > /proc/sys/net/ipv4/tcp_timestamps',
+    ]);
+    // the defaults leave no trace in the state, and a tbf burst follows the MTU
+    expect(planLab({ name: 'ab', hosts: 1, mtu: 1500, tcpTimestamps: true }, 'ip', at)).not.toHaveProperty('mtu');
+    expect(shapingCommands({ rateBps: 125_000 }, 1000)[0]).toContain('burst 2028 ');
+    for (const mtu of [575, 1501, 1300.5])
+      expect(() => planLab({ name: 'ab', hosts: 1, mtu }, 'ip', at)).toThrow(/--mtu/);
+    expect(() => validateState({ ...st, mtu: 9000 }, 'f')).toThrow(/mtu/);
   });
 
   it("shapes every host's egress when asked", () => {

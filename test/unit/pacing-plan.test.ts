@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/pacing/clock.js';
+import { captureLink } from '../../src/pacing/link.js';
 import type { PacingPlan } from '../../src/pacing/plan.js';
 import {
   compactHistogram,
@@ -361,5 +362,47 @@ describe('simulateDuration', () => {
     expect(a.p05).toBeGreaterThan(planDuration(plan, 250_000).lowerBoundSeconds! * 0.9);
     // a longer transfer takes longer
     expect(simulateDuration(plan, path(1_000_000))!.p50).toBeGreaterThan(a.p95);
+  });
+});
+
+describe('captureLink', () => {
+  it('reads TCP timestamps from the pure ACKs and the full segment from the largest size, by hand', () => {
+    const run = (n: number, size: number): number[] => Array.from({ length: n }, () => size);
+    // Linux defaults: 66 B ACKs, 1514 B full segments
+    expect(captureLink([...run(30, 66), ...run(60, 1514), 200, 74])).toEqual({
+      segment: 1514,
+      mtu: 1500,
+      tcpip: 52,
+      tcpTimestamps: true,
+    });
+    // behind a tunnel, without timestamps: 54 B ACKs (60 B when the capture kept Ethernet's padding), 1260 B segments
+    expect(captureLink([...run(20, 54), ...run(11, 60), ...run(25, 66), ...run(40, 1260)])).toEqual({
+      segment: 1260,
+      mtu: 1246,
+      tcpip: 40,
+      tcpTimestamps: false,
+    });
+    // a largest size seen once is no segment size (1 in 100 < 2 %); receive offload (18 kB) is no MTU: the default
+    expect(captureLink([...run(99, 500), 1400]).segment).toBe(1514);
+    expect(captureLink([...run(50, 1514), ...run(50, 18_000)]).segment).toBe(1514);
+    expect(captureLink([]).segment).toBe(1514);
+  });
+
+  it('on real captures: netflix is a Linux-like link, the Webex and Gnutella clients send 54 B ACKs', async () => {
+    const link = async (file: string, filter: string) =>
+      captureLink((await learnProfile(file, { filter })).profile.shape!.trace.sizes);
+    expect(await link(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), 'dst host 192.168.1.7')).toMatchObject({
+      segment: 1514,
+      tcpTimestamps: true,
+    });
+    const shipped = join(FIXTURE_DIR, '..', '..', '..', 'captures');
+    // webex was captured with receive offload (frames up to 18 kB): its segment stays the default
+    expect(await link(join(shipped, 'ndpi__webex.pcap'), 'tcp and dst host 10.8.0.1')).toMatchObject({
+      segment: 1514,
+      tcpTimestamps: false,
+    });
+    expect(await link(join(shipped, 'ndpi__gnutella.pcap'), 'tcp and src host 10.0.2.15')).toMatchObject({
+      tcpTimestamps: false,
+    });
   });
 });

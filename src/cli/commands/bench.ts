@@ -128,9 +128,8 @@ export const benchCommand: CommandSpec = {
     const { runBench, parseLayout } = await import('../../bench/bench.js');
     const layout = parseLayout(opts);
     const { DEMO_CAPTURE } = await import('../../bench/demo.js');
-    const { strategyTable, resourceTable, strategiesOf, classLabel, adversaryBaselineLine } = await import(
-      '../../bench/report.js'
-    );
+    const { strategyTable, resourceTable, strategiesOf, classLabel, adversaryBaselineLine, learnedHalfLine } =
+      await import('../../bench/report.js');
     const hosts = opts.hosts ?? (process.getuid?.() === 0 ? 'lab' : 'loopback');
     if (opts.out !== undefined) await ensureDir(resolve(opts.out), '--out');
     const out = opts.out !== undefined ? resolve(opts.out) : mkdtempSync(join(tmpdir(), 'smig-bench-'));
@@ -157,6 +156,8 @@ export const benchCommand: CommandSpec = {
     }
     const baseline = adversaryBaselineLine(r);
     if (baseline !== undefined) io.stdout.write(`${baseline}\n\n`);
+    const learned = learnedHalfLine(r);
+    if (learned !== undefined) io.stdout.write(`${learned}\n\n`);
     for (const s of strategiesOf(r)) {
       const t = strategyTable(r, s);
       io.stdout.write(`${classLabel(s)}\n${table(t.head, t.rows)}\n`);

@@ -24,6 +24,8 @@ interface UpFlags {
   delay?: bigint;
   loss?: number;
   rate?: number;
+  mtu?: number;
+  tcpTimestamps?: 'on' | 'off';
   json?: boolean;
 }
 
@@ -113,6 +115,17 @@ const ACTION_PARSERS: Record<string, (done: Done, io: CliIO) => Command> = {
         "egress rate limit of each host (tc tbf), as tc writes it: 10mbit, 1250kbps (= 10mbit: tc's bps is BYTES/s), 10Mbit/s",
         argParser((t) => parseRate(t, '--rate')),
       )
+      .option(
+        '--mtu <bytes>',
+        'MTU of every host link, 576..1500 (default 1500): match a capture whose full segments are smaller (MTU = full frame - 14)',
+        argParser(parseCount(1)),
+      )
+      .addOption(
+        new Option(
+          '--tcp-timestamps <on|off>',
+          'TCP timestamps in every host (net.ipv4.tcp_timestamps; default on): off gives 54-byte pure ACKs, as captures of Windows hosts show',
+        ).choices(['on', 'off']),
+      )
       .option('--json', 'print the lab (hosts, namespaces, addresses) as JSON')
       .action(async (f: UpFlags) => {
         const { labUp } = await import('../../lab/lab.js');
@@ -123,12 +136,14 @@ const ACTION_PARSERS: Record<string, (done: Done, io: CliIO) => Command> = {
           ...(f.delay !== undefined ? { delayNs: f.delay } : {}),
           ...(f.loss !== undefined ? { lossPct: f.loss } : {}),
           ...(f.rate !== undefined ? { rateBps: f.rate } : {}),
+          ...(f.mtu !== undefined ? { mtu: f.mtu } : {}),
+          ...(f.tcpTimestamps !== undefined ? { tcpTimestamps: f.tcpTimestamps === 'on' } : {}),
         });
         if (f.json) {
           io.stdout.write(`${JSON.stringify(lab.state, null, 2)}\n`);
         } else {
           io.stdout.write(
-            `lab ${lab.name}: ${lab.hosts.length} hosts on ${lab.state.subnet}, bridge ${lab.bridgeNs}/br0${shapingText(lab.state.shaping)}\n`,
+            `lab ${lab.name}: ${lab.hosts.length} hosts on ${lab.state.subnet}, bridge ${lab.bridgeNs}/br0${linkText(lab.state)}${shapingText(lab.state.shaping)}\n`,
           );
           io.stdout.write(
             table(
@@ -168,7 +183,9 @@ const ACTION_PARSERS: Record<string, (done: Done, io: CliIO) => Command> = {
         } else {
           for (const l of labs) {
             const s = l.state;
-            const head = s ? `${s.hosts.length} hosts on ${s.subnet}${shapingText(s.shaping)}` : 'no state file';
+            const head = s
+              ? `${s.hosts.length} hosts on ${s.subnet}${linkText(s)}${shapingText(s.shaping)}`
+              : 'no state file';
             const missing = l.namespaces.length === 0 ? ' (not up)' : '';
             io.stdout.write(
               `lab ${l.name}: ${head}; bridge ${l.bridge.ns} ${l.bridge.present ? `br0 ${l.bridge.link}, ${l.bridge.ports.length} ports` : 'missing'}${missing}\n`,
@@ -204,6 +221,10 @@ const ACTION_PARSERS: Record<string, (done: Done, io: CliIO) => Command> = {
       done(0);
     }),
 };
+
+function linkText(s: { mtu?: number; tcpTimestamps?: boolean }): string {
+  return `${s.mtu !== undefined ? `, MTU ${s.mtu}` : ''}${s.tcpTimestamps === false ? ', TCP timestamps off' : ''}`;
+}
 
 function shapingText(s: { delayNs?: string; lossPct?: number; rateBps?: number }): string {
   const parts: string[] = [];

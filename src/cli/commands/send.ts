@@ -36,6 +36,7 @@ interface SendFlags extends ChannelFlags {
   profile?: string;
   rate?: number;
   seed?: number;
+  matchLink?: boolean;
   dryRun?: boolean;
   name?: string;
   window: number;
@@ -92,9 +93,23 @@ async function planOf(opts: SendFlags): Promise<PacingPlan> {
       `--rate: only for --strategy constant (${strategy} takes its rates from the profile)`,
     );
   const { createPlan } = await import('../../pacing/plan.js');
+  const { captureLink } = await import('../../pacing/link.js');
+  const matched = (sizes: readonly number[]): { segment: number; overheads: { tcpip: number } } => {
+    const link = captureLink(sizes);
+    return { segment: link.segment, overheads: { tcpip: link.tcpip } };
+  };
   const { loadProfile } = await import('../../profile/model.js');
   const profile = opts.profile === undefined ? undefined : await loadProfile(opts.profile);
-  return createPlan({ strategy, profile, rate: opts.rate, seed: opts.seed });
+  if (opts.matchLink && (strategy !== 'profile' || profile?.shape === undefined))
+    throw smigError('SMIG_ERR_USAGE', '--match-link: only for --strategy profile with a version 2 profile');
+  return createPlan({
+    strategy,
+    profile,
+    rate: opts.rate,
+    seed: opts.seed,
+    // a link like the capture's: its full segment and TCP/IP headers (pacing/link.ts)
+    ...(opts.matchLink && profile?.shape ? matched(profile.shape.trace.sizes) : {}),
+  });
 }
 
 /** The pacing lines of the text summary. */
@@ -175,6 +190,10 @@ export const sendCommand: CommandSpec = {
         '--seed <n>',
         'session seed of the pacing draws (mixed with the session id per hop; default random)',
         argParser(parseSeed),
+      )
+      .option(
+        '--match-link',
+        "profile strategy: shape packets for a link like the capture's (its full segment and TCP timestamps, seen in the profile's packets) instead of Ethernet, MTU 1500, timestamps on; the hosts must be set so (smig lab up --mtu --tcp-timestamps)",
       )
       .option(
         '--dry-run',
