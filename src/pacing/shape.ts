@@ -168,6 +168,11 @@ export class BurstResampler {
   /** Per class: the bursts whose predecessor has that class. */
   readonly #after: number[][] = Array.from({ length: 6 }, () => []);
   readonly #class: number[] = [];
+  /** Times each burst was started: a jump goes to a least-used candidate, so a long draw covers the trace evenly. */
+  readonly #uses: Uint32Array;
+  /** The least use count over all bursts, and how many bursts have it (the current cycle's unused ones). */
+  #minUse = 0;
+  #atMin: number;
   readonly #rng: Rng;
   readonly #jump: number;
   #burst: number;
@@ -187,8 +192,40 @@ export class BurstResampler {
     const bursts = this.#starts.length - 1;
     for (let b = 0; b < bursts; b++) this.#class.push(burstClass(trace.sizes, this.#starts[b]!, this.#starts[b + 1]!));
     for (let b = 1; b < bursts; b++) this.#after[this.#class[b - 1]!]!.push(b);
+    this.#uses = new Uint32Array(bursts);
+    this.#atMin = bursts;
     this.#burst = Math.floor(rng() * bursts); // a random burst start
+    this.#use(this.#burst);
     this.#pos = this.#starts[this.#burst]!;
+  }
+
+  /** Counts a start of burst `b`; a cycle ends when every burst has been started as often as the least used. */
+  #use(b: number): void {
+    if (this.#uses[b]!++ !== this.#minUse) return;
+    if (--this.#atMin > 0) return;
+    this.#minUse++;
+    for (const u of this.#uses) if (u === this.#minUse) this.#atMin++;
+  }
+
+  /**
+   * A random one of `candidates` among those started least often. Drawing with replacement, a 1–2 minute draw from
+   * a bursty trace of a minute ran at ±50 % of the trace's rate (the same bursts again and again, others never);
+   * preferring the least used is sampling without replacement, cycle after cycle: the long-run mix of bursts, hence
+   * the rate and the size mix, is the trace's, while which burst follows which stays random.
+   */
+  #leastUsed(candidates: readonly number[]): number {
+    let min = Number.POSITIVE_INFINITY;
+    let count = 0;
+    for (const c of candidates) {
+      const u = this.#uses[c]!;
+      if (u < min) {
+        min = u;
+        count = 1;
+      } else if (u === min) count++;
+    }
+    let k = Math.floor(this.#rng() * count);
+    for (const c of candidates) if (this.#uses[c] === min && k-- === 0) return c;
+    return candidates[0]!;
   }
 
   /** Bursts in the trace. */
@@ -202,15 +239,17 @@ export class BurstResampler {
     if (this.#pos >= end) {
       // the burst is over: the next one in the trace, or (at a run's end or the trace's) a jump
       const b = this.#burst + 1;
-      if (b < this.bursts && this.#rng() >= this.#jump) this.#burst = b;
+      // a run goes on while its next burst is unused in this cycle
+      if (b < this.bursts && this.#uses[b] === this.#minUse && this.#rng() >= this.#jump) this.#burst = b;
       else {
         const candidates = this.#after[this.#class[this.#burst]!]!;
         this.#burst =
           candidates.length > 0
-            ? candidates[Math.floor(this.#rng() * candidates.length)]!
+            ? this.#leastUsed(candidates)
             : 1 + Math.floor(this.#rng() * Math.max(1, this.bursts - 1));
         if (this.#burst >= this.bursts) this.#burst = 0;
       }
+      this.#use(this.#burst);
       this.#pos = this.#starts[this.#burst]!;
     }
     const i = this.#pos++;

@@ -108,6 +108,10 @@ describe('smig profile show', () => {
     expect(r.stdout).toContain('most common: 66 B (34.5%), 1514 B (29.2%)');
     expect(r.stdout).toMatch(/Inter-arrival \(s\): p10 .*p99 .*\(1792 gaps\)/);
     expect(r.stdout).toMatch(/Bursts \(gaps < 1ms\): 1458; /);
+    // both directions of netflix: 66 B ACKs (timestamps on) outnumber 54 B ones, full segments of 1514 B
+    expect(r.stdout).toContain(
+      'Link (as its packets show it): full segments 1514 B (MTU 1500), TCP timestamps on (66 B ACKs)',
+    );
   });
 
   it('--json gives the summary; --plot writes SVG or HTML with the learned and sampled series', async () => {

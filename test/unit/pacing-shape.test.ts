@@ -334,6 +334,28 @@ describe('BurstResampler', () => {
     ).toBeGreaterThan(0.01);
     expect(a.sizes.slice(0, 200)).not.toEqual(b.sizes.slice(0, 200));
   });
+
+  it("covers the trace evenly: a draw twice the trace's span carries its bytes to within 12 %, for every seed", () => {
+    const spanUs = trace.gapsUs.reduce((x, y) => x + y, 0);
+    const bytes = trace.sizes.reduce((x, y) => x + y, 0);
+    const ratios: number[] = [];
+    for (let seed = 1; seed <= 40; seed++) {
+      const r = new BurstResampler(trace, netflix.shape!.burstGapUs, createRng(seed));
+      let t = 0;
+      let b = 0;
+      for (;;) {
+        const x = r.next();
+        t += x.gapUs;
+        if (t > 2 * spanUs) break;
+        b += x.size;
+      }
+      ratios.push(b / (2 * bytes));
+    }
+    // drawing bursts with replacement, the same 40 draws ranged over 0.5–1.7 of the trace's bytes (the same large
+    // bursts again and again, others never): a session's rate, hence its per-bin tests and its time, was a lottery
+    expect(Math.min(...ratios)).toBeGreaterThan(0.88);
+    expect(Math.max(...ratios)).toBeLessThan(1.12);
+  });
 });
 
 describe('ShapedPacer', () => {

@@ -237,6 +237,13 @@ async function show(file: string, flags: ShowFlags, io: CliIO): Promise<void> {
   io.stdout.write(
     `Bursts (gaps < ${formatDuration(BigInt(b.gapNs))}): ${b.count}; packets per burst mean ${formatNumber(b.packets.mean)}, p90 ${formatNumber(b.packets.p90)}, max ${b.packets.max}; bytes per burst p50 ${formatNumber(b.bytes.p50)}, max ${b.bytes.max}\n`,
   );
+  if (p.shape !== undefined) {
+    const { captureLink } = await import('../../pacing/link.js');
+    const l = captureLink(p.shape.trace.sizes);
+    io.stdout.write(
+      `Link (as its packets show it): full segments ${l.segment} B (MTU ${l.mtu}), TCP timestamps ${l.tcpTimestamps ? 'on (66 B ACKs)' : 'off (54 B ACKs)'}; pace hosts set so with smig send --match-link (smig lab up --mtu ${l.mtu} --tcp-timestamps ${l.tcpTimestamps ? 'on' : 'off'})\n`,
+    );
+  }
 }
 
 async function plan(file: string, flags: PlanFlags, io: CliIO): Promise<void> {
