@@ -1,6 +1,6 @@
 /**
  * Session time of a packet-shaped migration (a `profile` plan with a trace), write by write: every hop draws its
- * planned writes from the trace exactly as its pacer does (shape.ts `BurstResampler` and `WritePlanner`) and
+ * planned writes from the trace exactly as its pacer does (resample.ts `BurstResampler`, shape.ts `WritePlanner`) and
  * follows the shaped link's rules (roles/shaped-link.ts `runShapedLink`), so the simulation has what the
  * bin-based one lacks: a write that waits for its data pauses the schedule and shifts every later write (it
  * loses nothing, it comes later), a write sent short of data is filled with PAD (its room is lost), a hop without
@@ -8,8 +8,9 @@
  * before the leader has it all). Pure arithmetic over the plan; the randomness is an injected rng.
  */
 import type { Rng } from '../util/rng.js';
+import { BurstResampler } from './resample.js';
 import type { Trace, WireOverheads } from './shape.js';
-import { BurstResampler, MAX_RECORD, MIN_SPACING_MS, REBASE_MS, WritePlanner } from './shape.js';
+import { MAX_RECORD, MIN_SPACING_MS, REBASE_MS, WritePlanner } from './shape.js';
 
 /** The paced path of one session: source → N data relays → leader → destination (simulate.ts's SessionPath). */
 export interface PathBase {

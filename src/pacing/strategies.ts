@@ -22,7 +22,8 @@ import type { Clock } from './clock.js';
 import { RateEnvelope } from './envelope.js';
 import type { PacingPlan, Strategy } from './plan.js';
 import { constantWriteSize, DEFAULT_SEGMENT, overheadOf, traceRates } from './plan.js';
-import { BurstResampler, ENVELOPE_CATCHUP_BINS, REBASE_MS, ShapedPacer, WritePlanner } from './shape.js';
+import { BurstResampler } from './resample.js';
+import { ENVELOPE_CATCHUP_BINS, REBASE_MS, ShapedPacer, WritePlanner } from './shape.js';
 
 export interface PacerStats extends BucketStats {
   strategy: Strategy;

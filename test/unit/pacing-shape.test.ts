@@ -19,8 +19,8 @@ import {
   planDuration,
   stringifyPlan,
 } from '../../src/pacing/plan.js';
+import { BurstResampler } from '../../src/pacing/resample.js';
 import {
-  BurstResampler,
   decodeAckHint,
   encodeAckHint,
   MAX_ACK_HINTS,

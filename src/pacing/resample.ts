@@ -1,0 +1,128 @@
+/**
+ * The packet sequence of a shaped hop: the learned trace resampled by bursts (docs/ARCHITECTURE.md "Packet-shaped
+ * pacing"). Runs of consecutive bursts are replayed as recorded; a run ends by jumping to a burst whose predecessor
+ * ended like the current one; bursts are drawn without replacement, cycle after cycle. Pure: the randomness is an
+ * injected rng.
+ */
+import { smigError } from '../errors.js';
+import type { Rng } from '../util/rng.js';
+import type { Trace } from './shape.js';
+
+/** Mean bursts replayed in a row before a jump. */
+export const MEAN_RUN_BURSTS = 16;
+
+/** Burst class: size class of its last packet (small ≤ 126 B) × length class (1, 2–3, 4+ packets). */
+function burstClass(sizes: readonly number[], start: number, end: number): number {
+  const len = end - start;
+  const last = sizes[end - 1]! <= 126 ? 0 : 1;
+  return last * 3 + (len === 1 ? 0 : len <= 3 ? 1 : 2);
+}
+
+/**
+ * Draws the packet sequence (size, gap) by resampling the trace's bursts (see the module comment). Pure: the
+ * randomness is the injected rng.
+ */
+export class BurstResampler {
+  readonly #sizes: readonly number[];
+  readonly #gaps: readonly number[];
+  /** Burst starts, and one past the last packet. */
+  readonly #starts: number[] = [];
+  /** Per class: the bursts whose predecessor has that class. */
+  readonly #after: number[][] = Array.from({ length: 6 }, () => []);
+  readonly #class: number[] = [];
+  /** Times each burst was started: a jump goes to a least-used candidate, so a long draw covers the trace evenly. */
+  readonly #uses: Uint32Array;
+  /** The least use count over all bursts, and how many bursts have it (the current cycle's unused ones). */
+  #minUse = 0;
+  #atMin: number;
+  readonly #rng: Rng;
+  readonly #jump: number;
+  #burst: number;
+  #pos: number;
+  #first = true;
+
+  constructor(trace: Trace, burstGapUs: number, rng: Rng, meanRunBursts: number = MEAN_RUN_BURSTS) {
+    const n = trace.sizes.length;
+    if (n === 0 || trace.gapsUs.length !== n)
+      throw smigError('SMIG_ERR_USAGE', `BurstResampler: ${n} sizes and ${trace.gapsUs.length} gaps`);
+    this.#sizes = trace.sizes;
+    this.#gaps = trace.gapsUs;
+    this.#rng = rng;
+    this.#jump = 1 / Math.max(1, meanRunBursts);
+    for (let i = 0; i < n; i++) if (i === 0 || trace.gapsUs[i]! >= burstGapUs) this.#starts.push(i);
+    this.#starts.push(n);
+    const bursts = this.#starts.length - 1;
+    for (let b = 0; b < bursts; b++) this.#class.push(burstClass(trace.sizes, this.#starts[b]!, this.#starts[b + 1]!));
+    for (let b = 1; b < bursts; b++) this.#after[this.#class[b - 1]!]!.push(b);
+    this.#uses = new Uint32Array(bursts);
+    this.#atMin = bursts;
+    this.#burst = Math.floor(rng() * bursts); // a random burst start
+    this.#use(this.#burst);
+    this.#pos = this.#starts[this.#burst]!;
+  }
+
+  /** Counts a start of burst `b`; a cycle ends when every burst has been started as often as the least used. */
+  #use(b: number): void {
+    if (this.#uses[b]!++ !== this.#minUse) return;
+    if (--this.#atMin > 0) return;
+    this.#minUse++;
+    for (const u of this.#uses) if (u === this.#minUse) this.#atMin++;
+  }
+
+  /**
+   * A random one of `candidates` among those started least often. Drawing with replacement, a 1–2 minute draw from
+   * a bursty trace of a minute ran at ±50 % of the trace's rate (the same bursts again and again, others never);
+   * preferring the least used is sampling without replacement, cycle after cycle: the long-run mix of bursts, hence
+   * the rate and the size mix, is the trace's, while which burst follows which stays random.
+   */
+  #leastUsed(candidates: readonly number[]): number {
+    let min = Number.POSITIVE_INFINITY;
+    let count = 0;
+    for (const c of candidates) {
+      const u = this.#uses[c]!;
+      if (u < min) {
+        min = u;
+        count = 1;
+      } else if (u === min) count++;
+    }
+    let k = Math.floor(this.#rng() * count);
+    for (const c of candidates) if (this.#uses[c] === min && k-- === 0) return c;
+    return candidates[0]!;
+  }
+
+  /** Bursts in the trace. */
+  get bursts(): number {
+    return this.#starts.length - 1;
+  }
+
+  /** The next packet: its wire size and the gap before it (µs). */
+  next(): { size: number; gapUs: number } {
+    const end = this.#starts[this.#burst + 1]!;
+    if (this.#pos >= end) {
+      // the burst is over: the next one in the trace, or (at a run's end or the trace's) a jump
+      const b = this.#burst + 1;
+      // a run goes on while its next burst is unused in this cycle
+      if (b < this.bursts && this.#uses[b] === this.#minUse && this.#rng() >= this.#jump) this.#burst = b;
+      else {
+        const candidates = this.#after[this.#class[this.#burst]!]!;
+        this.#burst =
+          candidates.length > 0
+            ? this.#leastUsed(candidates)
+            : 1 + Math.floor(this.#rng() * Math.max(1, this.bursts - 1));
+        if (this.#burst >= this.bursts) this.#burst = 0;
+      }
+      this.#use(this.#burst);
+      this.#pos = this.#starts[this.#burst]!;
+    }
+    const i = this.#pos++;
+    let gapUs = this.#gaps[i]!;
+    // trace index 0 has no gap recorded before it: a gap from a random burst start instead; the very first packet
+    // starts anywhere inside such a gap
+    if (i === 0 && this.bursts > 1) gapUs = this.#gaps[this.#starts[1 + Math.floor(this.#rng() * (this.bursts - 1))]!]!;
+    if (this.#first) {
+      gapUs = 0; // a link's first packet opens it: no silence before it
+      this.#first = false;
+    }
+    return { size: this.#sizes[i]!, gapUs };
+  }
+}
