@@ -23,7 +23,7 @@ import type { BenchLayout } from './layout.js';
 import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
 import type { LinkSpec } from './link-analysis.js';
 import { analyzeLinks } from './link-analysis.js';
-import { DEMO_CAPTURE, DEMO_DATA_FILTER, splitBlocks } from './normal.js';
+import { DEMO_CAPTURE, DEMO_DATA_FILTER, DEMO_REVERSE_FILTER, splitBlocks } from './normal.js';
 import { killAll, lastLine, PLAIN_COPY_JS, runOk, runProc, stopProc, waitFor } from './proc.js';
 import type { Daemon, Roles, RunCapture, Site } from './site.js';
 import { labSite, loopbackSite, rolesOf, startDaemon, stoppedResources } from './site.js';
@@ -39,7 +39,7 @@ export type {
 } from './result.js';
 export { BENCH_STRATEGIES } from './result.js';
 
-import type { BenchResources, BenchResult, BenchRun, BenchStrategy } from './result.js';
+import type { BenchAdversary, BenchResources, BenchResult, BenchRun, BenchStrategy } from './result.js';
 
 /** The paper's figure 3 starts at 840 KB; a paced run takes about size ÷ the profile's mean rate (its leader → destination hop carries it all). */
 export const DEFAULT_SIZES: readonly number[] = [250_000, 840_000];
@@ -57,6 +57,8 @@ export interface BenchOptions {
   normal: string;
   /** Filter of the normal capture's data direction (the profile and the reference use it). */
   normalFilter?: string;
+  /** Filter of its reverse direction: when given, every link's reverse direction is tested against it too. */
+  reverseFilter?: string;
   /** A profile learned elsewhere: then the whole normal capture is the reference. */
   profile?: string;
   /** Bin of the profile and the tests, a smig duration (`500ms`). */
@@ -190,18 +192,28 @@ async function migrateOnce(
     const spec = (from: number, to: number): LinkSpec => {
       const link = `${name(from)} → ${name(to)}`;
       const file = cap.fileOf(from);
-      if (site.kind === 'lab')
+      if (site.kind === 'lab') {
+        const [a, b] = [site.ip(slot, from), site.ip(slot, to)];
         return {
           link,
           capture: file,
-          filter: `tcp and src host ${site.ip(slot, from)} and dst host ${site.ip(slot, to)}`,
+          filter: `tcp and src host ${a} and dst host ${b}`,
+          reverseFilter: `tcp and src host ${b} and dst host ${a}`,
         };
+      }
       if (D.includes(from)) {
         const local = at(from).stderr.match(/"event":"relay-linked"[^\n]*"local":"[^"]*:(\d+)"/);
         if (!local) throw smigError('SMIG_ERR_INTERNAL', `${name(from)} logged no link to the leader`);
-        return { link, capture: file, filter: `tcp and src port ${local[1]} and dst port ${at(to).port}` };
+        const [a, b] = [local[1], at(to).port];
+        return {
+          link,
+          capture: file,
+          filter: `tcp and src port ${a} and dst port ${b}`,
+          reverseFilter: `tcp and src port ${b} and dst port ${a}`,
+        };
       }
-      return { link, capture: file, filter: `tcp and dst port ${at(to).port}` };
+      const p = at(to).port;
+      return { link, capture: file, filter: `tcp and dst port ${p}`, reverseFilter: `tcp and src port ${p}` };
     };
     return {
       seconds: summary.seconds,
@@ -282,6 +294,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   if (!existsSync(o.normal)) throw smigError('SMIG_ERR_FILE', `normal capture ${o.normal}: not found`);
   for (const d of ['captures', 'runs']) mkdirSync(join(out, d), { recursive: true });
   const normalFilter = o.normalFilter ?? (o.normal === DEMO_CAPTURE ? DEMO_DATA_FILTER : undefined);
+  const reverseFilter =
+    o.reverseFilter ??
+    (o.normal === DEMO_CAPTURE && normalFilter === DEMO_DATA_FILTER ? DEMO_REVERSE_FILTER : undefined);
   // the reference and the profile
   let reference = o.normal;
   let profile = o.profile;
@@ -354,6 +369,15 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       ? undefined
       : (await analyzeLinks(refCtx, [{ link: 'learned half', capture: learn, filter: normalFilter ?? '' }], []))
           .links[0];
+  if (learned && learn !== undefined && reverseFilter !== undefined) {
+    const rev = await analyzeLinks(
+      { ...refCtx, referenceFilter: reverseFilter },
+      [{ link: 'learned half', capture: learn, filter: reverseFilter }],
+      [],
+    );
+    const { link: _l, capture: _c, ...r } = rev.links[0]!;
+    learned.reverse = r;
+  }
   const record = async (
     kind: BenchRun['kind'],
     strategy: BenchRun['strategy'],
@@ -361,6 +385,20 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     m: Measured,
   ): Promise<void> => {
     const a = await analyzeLinks(refCtx, m.links, m.sourceLinks);
+    // the reverse directions (ACKs, PROGRESS, the echoes) against the normal capture's reverse direction
+    let reverseBaseline: BenchAdversary | undefined;
+    if (reverseFilter !== undefined && kind === 'migration' && m.links.every((l) => l.reverseFilter !== undefined)) {
+      const rev = await analyzeLinks(
+        { ...refCtx, referenceFilter: reverseFilter },
+        m.links.map((l) => ({ link: l.link, capture: l.capture, filter: l.reverseFilter! })),
+        [],
+      );
+      a.links.forEach((l, i) => {
+        const { link: _l, capture: _c, ...r } = rev.links[i]!;
+        l.reverse = r;
+      });
+      reverseBaseline = rev.baseline;
+    }
     const sourceBytes = a.bytes.slice(m.links.length).reduce((x, y) => x + y, 0);
     const lower = size / meanByteRate;
     runs.push({
@@ -377,6 +415,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       resources: m.resources,
       captureDrops: m.captureDrops,
       ...(a.baseline ? { adversaryBaseline: a.baseline } : {}),
+      ...(reverseBaseline ? { reverseAdversaryBaseline: reverseBaseline } : {}),
     });
     const dist = a.links.filter((l) => l.distinguishable).length;
     log(
@@ -431,6 +470,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       profile,
       meanByteRate,
       ...(learned ? { learned } : {}),
+      ...(reverseFilter !== undefined ? { reverseFilter } : {}),
     },
     link: link ? { mtu: link.mtu, tcpTimestamps: link.tcpTimestamps, segment: link.segment } : null,
     layout,

@@ -10,6 +10,8 @@ export interface LinkSpec {
   link: string;
   capture: string;
   filter: string;
+  /** The filter of the link's reverse direction (ACKs, PROGRESS, the echoes), when it can be told. */
+  reverseFilter?: string;
 }
 
 type AdversaryJson = {
@@ -90,7 +92,9 @@ export async function analyzeLinks(
       const perBin = tests.filter((t) => t.feature === 'packets_per_bin' || t.feature === 'bytes_per_bin');
       const adv = j.adversary?.comparisons.find((c) => c.subject === `l${i}`);
       return {
-        ...l,
+        link: l.link,
+        capture: l.capture,
+        filter: l.filter,
         packets: cls(i).packets,
         bytes: cls(i).bytes,
         tests,

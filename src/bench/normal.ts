@@ -10,6 +10,8 @@ import { PACKAGE_ROOT } from './proc.js';
 export const DEMO_CAPTURE: string = join(PACKAGE_ROOT, 'captures', 'ndpi__netflix.pcap');
 /** The data direction of the normal capture (the client's downloads). */
 export const DEMO_DATA_FILTER = 'dst host 192.168.1.7';
+/** Its reverse direction (the client's requests and ACKs). */
+export const DEMO_REVERSE_FILTER = 'src host 192.168.1.7';
 
 /**
  * Cuts a capture into blocks of `blockNs` and writes the even blocks to `evenPath`, the odd ones to `oddPath`,

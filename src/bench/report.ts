@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { renderSvg } from '../analysis/plot.js';
 import { runOk } from './proc.js';
-import type { BenchAdversary, BenchResult, BenchRun, BenchTest } from './result.js';
+import type { BenchAdversary, BenchLink, BenchResult, BenchRun, BenchTest } from './result.js';
 
 /** How each class is named in the figures (the paper's words first). */
 export function classLabel(strategy: BenchRun['strategy']): string {
@@ -96,13 +96,52 @@ export function adversaryBaselineLine(r: BenchResult): string | undefined {
 export function learnedHalfLine(r: BenchResult): string | undefined {
   const l = r.normal.learned;
   if (l === undefined) return undefined;
-  const t = (f: string, test = 'ks'): BenchTest | undefined => l.tests.find((x) => x.feature === f && x.test === test);
+  const scores = (x: Pick<BenchLink, 'tests' | 'adversary'>): string => {
+    const t = (f: string, test = 'ks'): BenchTest | undefined =>
+      x.tests.find((y) => y.feature === f && y.test === test);
+    return (
+      `packets/bin p ${fmtPv(t('packets_per_bin'))}, bytes/bin p ${fmtPv(t('bytes_per_bin'))}, ` +
+      `size p ${fmtPv(t('size'))}, gap p ${fmtPv(t('iat'))}, χ² p ${fmtPv(t('size_histogram', 'chi2'))}` +
+      `${x.adversary ? `, observer AUC ${fmtAuc(x.adversary)}` : ''}`
+    );
+  };
   return (
-    `the learned half itself against the hold-out (what a perfect imitation of the learned traffic scores): ` +
-    `packets/bin p ${fmtPv(t('packets_per_bin'))}, bytes/bin p ${fmtPv(t('bytes_per_bin'))}, ` +
-    `size p ${fmtPv(t('size'))}, gap p ${fmtPv(t('iat'))}, χ² p ${fmtPv(t('size_histogram', 'chi2'))}` +
-    `${l.adversary ? `, observer AUC ${fmtAuc(l.adversary)}` : ''}`
+    `the learned half itself against the hold-out (what a perfect imitation of the learned traffic scores): ${scores(l)}` +
+    `${l.reverse ? `; its reverse direction against the hold-out's: ${scores(l.reverse)}` : ''}`
   );
+}
+
+/**
+ * The table of the reverse directions of one strategy's links (their ACKs, progress messages and echoes against the
+ * normal capture's reverse direction), or undefined when they were not tested.
+ */
+export function reverseTable(
+  r: BenchResult,
+  strategy: BenchRun['strategy'],
+): { head: string[]; rows: string[][]; baseline?: string } | undefined {
+  const runs = r.runs.filter((x) => x.strategy === strategy && x.links.some((l) => l.reverse !== undefined));
+  if (runs.length === 0) return undefined;
+  const head = ['size', 'link (reverse)', 'packets', 'pkt/bin p', 'bytes/bin p', 'size D', 'p', 'gap D', 'p', 'AUC'];
+  const rows = runs.flatMap((run) =>
+    run.links.map((l) => {
+      const v = l.reverse!;
+      const t = (f: string): BenchTest | undefined => v.tests.find((y) => y.feature === f && y.test === 'ks');
+      return [
+        String(run.size),
+        l.link,
+        String(v.packets),
+        fmtPv(t('packets_per_bin')),
+        fmtPv(t('bytes_per_bin')),
+        fmtD(t('size')),
+        fmtPv(t('size')),
+        fmtD(t('iat')),
+        fmtPv(t('iat')),
+        fmtAuc(v.adversary),
+      ];
+    }),
+  );
+  const b = runs.find((x) => x.reverseAdversaryBaseline !== undefined)?.reverseAdversaryBaseline;
+  return { head, rows, ...(b ? { baseline: `reverse direction, normal vs normal: ${fmtAuc(b)}` } : {}) };
 }
 
 /** Header and cells of the table of one strategy's runs (strings, for text, Markdown and HTML). */
@@ -341,7 +380,14 @@ export async function writeBenchReport(
     `<figure>${detail}</figure>`,
     ...(adversaryBaselineLine(r) ? [`<p>${esc(adversaryBaselineLine(r)!)}</p>`] : []),
     ...(learnedHalfLine(r) ? [`<p>${esc(learnedHalfLine(r)!)}</p>`] : []),
-    ...strategies.flatMap((s) => [`<h2>${esc(classLabel(s))}</h2>`, htmlTable(strategyTable(r, s))]),
+    ...strategies.flatMap((s) => {
+      const rev = reverseTable(r, s);
+      return [
+        `<h2>${esc(classLabel(s))}</h2>`,
+        htmlTable(strategyTable(r, s)),
+        ...(rev ? [`<p>reverse directions${rev.baseline ? ` (${esc(rev.baseline)})` : ''}</p>`, htmlTable(rev)] : []),
+      ];
+    }),
     '<h2>CPU and memory per role</h2>',
     htmlTable(resourceTable(r)),
     '</body>',
@@ -362,7 +408,16 @@ export async function writeBenchReport(
     '',
     ...(adversaryBaselineLine(r) ? [adversaryBaselineLine(r)!, ''] : []),
     ...(learnedHalfLine(r) ? [learnedHalfLine(r)!, ''] : []),
-    ...strategies.flatMap((s) => [`## ${classLabel(s)}`, '', mdTable(strategyTable(r, s)), '']),
+    ...strategies.flatMap((s) => {
+      const rev = reverseTable(r, s);
+      return [
+        `## ${classLabel(s)}`,
+        '',
+        mdTable(strategyTable(r, s)),
+        '',
+        ...(rev ? [`Reverse directions${rev.baseline ? ` (${rev.baseline})` : ''}:`, '', mdTable(rev), ''] : []),
+      ];
+    }),
     '## CPU and memory per role',
     '',
     mdTable(resourceTable(r)),

@@ -36,6 +36,8 @@ export interface BenchLink {
   distinguishable: boolean;
   /** The trained observer's verdict on this link (with `adversary`). */
   adversary?: BenchAdversary;
+  /** The link's reverse direction against the normal capture's reverse direction (with a reverse filter). */
+  reverse?: Omit<BenchLink, 'link' | 'capture' | 'reverse'>;
 }
 
 /** CPU and peak memory of one process. */
@@ -69,6 +71,8 @@ export interface BenchRun {
   captureDrops: number;
   /** The trained observer on the reference against itself (even vs odd blocks), beside the links' AUCs. */
   adversaryBaseline?: BenchAdversary;
+  /** The same for the reference's reverse direction (with a reverse filter). */
+  reverseAdversaryBaseline?: BenchAdversary;
 }
 
 /** What {@link runBench} returns (and writes as bench.json). */
@@ -89,6 +93,8 @@ export interface BenchResult {
      * pacer that reproduced the learned traffic perfectly would score, the best any link can expect.
      */
     learned?: BenchLink;
+    /** Filter of the normal capture's reverse direction, when the links' reverse directions were tested. */
+    reverseFilter?: string;
   };
   /** How the lab's links were set to match the capture (`profile` runs shape for them); null on loopback. */
   link: { mtu: number; tcpTimestamps: boolean; segment: number } | null;

@@ -120,8 +120,18 @@ describe('smig bench', () => {
     for (const s of ['normal (plain TCP copy)', 'traditional (bulk)', 'stealth (constant)', 'CPU and memory per role'])
       expect(html).toContain(s);
     expect(JSON.parse(readFileSync(j.files.json, 'utf8'))).toEqual(j);
+    // the reverse directions (ACKs, progress) against the capture's reverse direction, by default for the shipped one
+    expect(j.normal.reverseFilter).toBe('src host 192.168.1.7');
+    for (const run of j.runs.filter((x) => x.kind === 'migration'))
+      for (const l of run.links) {
+        expect(l.reverse!.packets, `${run.strategy} ${l.link}`).toBeGreaterThan(0);
+        expect(l.reverse!.filter).not.toBe(l.filter);
+        expect(l.reverse!.tests.map((t) => t.feature)).toContain('size');
+      }
+    expect(html).toContain('reverse directions');
     // loopback links are what they are; the learned half is tested against the hold-out as a link is
     expect(j.link).toBeNull();
+    expect(j.normal.learned!.reverse!.packets).toBeGreaterThan(100);
     expect(j.normal.learned!.tests.map((t) => t.feature).sort()).toEqual([
       'bytes_per_bin',
       'iat',
@@ -145,6 +155,8 @@ describe('smig bench', () => {
         join(ROOT, 'captures', 'ndpi__webex.pcap'),
         '--filter',
         'tcp and dst host 10.8.0.1',
+        '--reverse-filter',
+        'tcp and src host 10.8.0.1',
         '--sizes',
         '40kB',
         '--strategies',
@@ -165,6 +177,12 @@ describe('smig bench', () => {
     expect(j.hosts).toBe('lab');
     expect(j.link).toEqual({ mtu: 1500, tcpTimestamps: false, segment: 1514 });
     expect(j.normal.learned!.link).toBe('learned half');
+    // each link's reverse direction is the same host pair the other way round
+    for (const l of j.runs[1]!.links) {
+      const [, a, b] = /^tcp and src host (\S+) and dst host (\S+)$/.exec(l.filter)!;
+      expect(l.reverse!.filter).toBe(`tcp and src host ${b} and dst host ${a}`);
+      expect(l.reverse!.packets).toBeGreaterThan(0);
+    }
     // what the source's host sent: full segments and pure ACKs without the timestamps option (IPv4 + TCP = 40 B)
     const sizes = new Map<number, number>();
     await readCapture(join(out, 'captures', 'bulk-40000-h1.pcap'), (p) => {

@@ -21,6 +21,7 @@ interface BenchFlags {
   strategies: BenchStrategy[];
   normal?: string;
   filter?: string;
+  reverseFilter?: string;
   profile?: string;
   bin: string;
   alpha: number;
@@ -88,6 +89,10 @@ export const benchCommand: CommandSpec = {
         '--filter <expr>',
         "the normal capture's data direction (default for the shipped capture: dst host 192.168.1.7)",
       )
+      .option(
+        '--reverse-filter <expr>',
+        "the normal capture's reverse direction: every link's reverse direction (ACKs, progress, echoes) is tested against it too (default for the shipped capture: src host 192.168.1.7)",
+      )
       .option('--profile <file>', 'pace with this profile instead (the whole normal capture is then the reference)')
       .addOption(
         new Option('--bin <dur>', 'bin width of the profile and the tests')
@@ -128,8 +133,15 @@ export const benchCommand: CommandSpec = {
     const { runBench, parseLayout } = await import('../../bench/bench.js');
     const layout = parseLayout(opts);
     const { DEMO_CAPTURE } = await import('../../bench/demo.js');
-    const { strategyTable, resourceTable, strategiesOf, classLabel, adversaryBaselineLine, learnedHalfLine } =
-      await import('../../bench/report.js');
+    const {
+      strategyTable,
+      reverseTable,
+      resourceTable,
+      strategiesOf,
+      classLabel,
+      adversaryBaselineLine,
+      learnedHalfLine,
+    } = await import('../../bench/report.js');
     const hosts = opts.hosts ?? (process.getuid?.() === 0 ? 'lab' : 'loopback');
     if (opts.out !== undefined) await ensureDir(resolve(opts.out), '--out');
     const out = opts.out !== undefined ? resolve(opts.out) : mkdtempSync(join(tmpdir(), 'smig-bench-'));
@@ -140,6 +152,7 @@ export const benchCommand: CommandSpec = {
       strategies: opts.strategies,
       normal: opts.normal !== undefined ? resolve(opts.normal) : DEMO_CAPTURE,
       ...(opts.filter === undefined ? {} : { normalFilter: opts.filter }),
+      ...(opts.reverseFilter === undefined ? {} : { reverseFilter: opts.reverseFilter }),
       ...(opts.profile === undefined ? {} : { profile: resolve(opts.profile) }),
       bin: opts.bin,
       alpha: opts.alpha,
@@ -161,6 +174,11 @@ export const benchCommand: CommandSpec = {
     for (const s of strategiesOf(r)) {
       const t = strategyTable(r, s);
       io.stdout.write(`${classLabel(s)}\n${table(t.head, t.rows)}\n`);
+      const rev = reverseTable(r, s);
+      if (rev)
+        io.stdout.write(
+          `${classLabel(s)}, reverse directions${rev.baseline ? ` (${rev.baseline})` : ''}\n${table(rev.head, rev.rows)}\n`,
+        );
     }
     const res = resourceTable(r);
     io.stdout.write(`CPU and memory per role\n${table(res.head, res.rows)}\n`);
