@@ -11,6 +11,30 @@ import type { Trace } from './shape.js';
 /** Mean bursts replayed in a row before a jump. */
 export const MEAN_RUN_BURSTS = 16;
 
+/**
+ * What the hop's data asks of the next jump: `backlog` (data is waiting: of two least-used candidates, the one after
+ * the shorter gap), `starved` (nothing to send: the one after the longer gap), `none` (either, at random).
+ */
+export type Pressure = 'backlog' | 'starved' | 'none';
+
+/** Data waiting for this long at the trace's rate counts as a backlog. */
+export const BACKLOG_SECONDS = 0.25;
+
+/** A trace's rate, wire bytes/s (all its packets over its span). */
+export function traceRate(t: Trace): number {
+  let bytes = 0;
+  let us = 0;
+  for (const s of t.sizes) bytes += s;
+  for (const g of t.gapsUs) us += g;
+  return bytes / Math.max(us / 1e6, 1e-3);
+}
+
+/** The pressure of `queued` bytes on a hop whose trace runs at `rate` wire bytes/s (see {@link BACKLOG_SECONDS}). */
+export function pressureOf(queued: number, rate: number): Pressure {
+  if (queued <= 0) return 'starved';
+  return queued >= Math.max(1024, rate * BACKLOG_SECONDS) ? 'backlog' : 'none';
+}
+
 /** Burst class: size class of its last packet (small ≤ 126 B) × length class (1, 2–3, 4+ packets). */
 function burstClass(sizes: readonly number[], start: number, end: number): number {
   const len = end - start;
@@ -37,6 +61,7 @@ export class BurstResampler {
   #atMin: number;
   readonly #rng: Rng;
   readonly #jump: number;
+  #pressure: () => Pressure = () => 'none';
   #burst: number;
   #pos: number;
   #first = true;
@@ -85,9 +110,31 @@ export class BurstResampler {
         count = 1;
       } else if (u === min) count++;
     }
-    let k = Math.floor(this.#rng() * count);
-    for (const c of candidates) if (this.#uses[c] === min && k-- === 0) return c;
-    return candidates[0]!;
+    const pick = (): number => {
+      let k = Math.floor(this.#rng() * count);
+      for (const c of candidates) if (this.#uses[c] === min && k-- === 0) return c;
+      return candidates[0]!;
+    };
+    const a = pick();
+    const pressure = count < 2 ? 'none' : this.#pressure();
+    if (pressure === 'none') return a;
+    // the cycle still uses every burst once: the hop's data only decides which comes sooner
+    const b = pick();
+    const ga = this.#gaps[this.#starts[a]!]!;
+    const gb = this.#gaps[this.#starts[b]!]!;
+    return (pressure === 'backlog') === ga <= gb ? a : b;
+  }
+
+  /**
+   * Lets the hop's data steer the order of the cycle (see {@link Pressure}). A hop downstream runs at about its
+   * input's rate, and each lull of its schedule while data waited was time the session lost for good (a hop never
+   * catches up: that would put writes µs apart that the trace never has). Choosing, at a jump, the shorter of two
+   * least-used gaps when data waits and the longer when there is none changes which bursts come when, not which
+   * bursts come: over a cycle the sizes, gaps and bursts are the trace's as before. In the simulator this took a
+   * browsing session from 1.48 to 1.08 × its lower bound (median, 840 kB, 2 data relays) and netflix from 1.25 to 1.14.
+   */
+  steer(pressure: () => Pressure): void {
+    this.#pressure = pressure;
   }
 
   /** Bursts in the trace. */

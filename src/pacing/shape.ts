@@ -274,6 +274,12 @@ export class ShapedPacer {
   readonly #rebaseMs: number;
 
   /** `rebaseMs`: lateness beyond which the schedule pauses (default {@link REBASE_MS}). */
+  /**
+   * Lets the hop's queued data (bytes, asked at each jump of the resampler) steer the order of its trace's bursts
+   * (resample.ts `BurstResampler.steer`); set by strategies.ts createPacer, called by the downstream hops' links.
+   */
+  steer: (queued: () => number) => void = () => {};
+
   constructor(
     clock: Clock,
     planner: WritePlanner,

@@ -8,7 +8,7 @@
  * before the leader has it all). Pure arithmetic over the plan; the randomness is an injected rng.
  */
 import type { Rng } from '../util/rng.js';
-import { BurstResampler } from './resample.js';
+import { BurstResampler, pressureOf, traceRate } from './resample.js';
 import type { Trace, WireOverheads } from './shape.js';
 import { MAX_RECORD, MIN_SPACING_MS, REBASE_MS, WritePlanner } from './shape.js';
 
@@ -55,9 +55,17 @@ interface Arrivals {
 }
 
 /** The writes of one hop's pacer (a fresh resampler and planner from `seed`). */
-export function shapedWrites(m: ShapedModel, rng: Rng): WritePlanner {
+export function shapedWrites(m: ShapedModel, rng: Rng): HopWrites {
   const packets = new BurstResampler(m.trace, m.burstGapUs, rng);
-  return new WritePlanner(() => packets.next(), m.overheads, m.segment);
+  const planner = new WritePlanner(() => packets.next(), m.overheads, m.segment);
+  const rate = traceRate(m.trace);
+  return { next: () => planner.next(), steer: (queued) => packets.steer(() => pressureOf(queued(), rate)) };
+}
+
+/** A hop's planned writes, and how its queued data steers them (strategies.ts does the same for a real hop). */
+export interface HopWrites {
+  next(): { gapMs: number; frameBytes: number };
+  steer?(queued: () => number): void;
 }
 
 /**
@@ -69,7 +77,7 @@ export function shapedWrites(m: ShapedModel, rng: Rng): WritePlanner {
  * covers. Ends when `total` bytes are sent (or at `maxMs`).
  */
 export function runHop(
-  planner: { next(): { gapMs: number; frameBytes: number } },
+  planner: HopWrites,
   input: Arrivals,
   o: {
     total: number;
@@ -101,6 +109,11 @@ export function runHop(
   let due = 0;
   let last = -Infinity;
   let covering = true;
+  // as runShapedLink's `steer`: what the hop has queued steers the order of its trace's bursts
+  planner.steer?.(() => {
+    const q = arrived(due) - sent;
+    return cushioned(due, q) ? q : 0;
+  });
   while (sent < o.total && due < o.maxMs) {
     const w = planner.next();
     due += w.gapMs;

@@ -22,7 +22,7 @@ import type { Clock } from './clock.js';
 import { RateEnvelope } from './envelope.js';
 import type { PacingPlan, Strategy } from './plan.js';
 import { constantWriteSize, DEFAULT_SEGMENT, overheadOf, traceRates } from './plan.js';
-import { BurstResampler } from './resample.js';
+import { BurstResampler, pressureOf, traceRate } from './resample.js';
 import { ENVELOPE_CATCHUP_BINS, REBASE_MS, ShapedPacer, WritePlanner } from './shape.js';
 
 export interface PacerStats extends BucketStats {
@@ -75,13 +75,16 @@ export function createPacer(plan: PacingPlan, clock: Clock, hopSeed = 0): Pacer 
             traceRate: traceRates(pp.trace, plan).wire / 1000,
           });
         }
-        return new ShapedPacer(
+        const pacer = new ShapedPacer(
           clock,
           new WritePlanner(() => packets.next(), plan.overheads, plan.segment ?? DEFAULT_SEGMENT),
           plan.overheads,
           envelope,
           envelope === undefined ? REBASE_MS : binMs * ENVELOPE_CATCHUP_BINS,
         );
+        const rate = traceRate(pp.trace);
+        pacer.steer = (queued) => packets.steer(() => pressureOf(queued(), rate));
+        return pacer;
       }
       const binMs = Number(BigInt(plan.binNs)) / 1e6;
       let draw: () => BinTarget;

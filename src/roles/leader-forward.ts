@@ -101,6 +101,7 @@ export class PlainForwarder {
         }),
       {
         frameOverhead: DATA_FRAME_OVERHEAD,
+        steer: true,
         echoes: watchEchoes(dest, this.#clock),
         cover: this.#plan?.cover !== false,
         graceMs: SHAPED_GRACE_MS,

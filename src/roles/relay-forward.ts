@@ -198,6 +198,7 @@ export class Forward {
           return Promise.all(sent).then(() => undefined);
         }),
       {
+        steer: true,
         frameOverhead: DATA_SEGMENT_FRAME_OVERHEAD,
         echoes: watchEchoes(down, this.#o.clock),
         cover: p?.cover !== false,

@@ -64,6 +64,11 @@ export interface ShapedLinkOptions {
   onWrite?: () => void;
   /** Times the grace (default the real clock); the same clock as the pacer's. */
   clock?: Clock;
+  /**
+   * Let the link's queued data steer the order of the trace's bursts (ShapedPacer.steer): for hops downstream, whose
+   * data comes when the hop before sends it. Not for the source, whose data is always there.
+   */
+  steer?: boolean;
 }
 
 /**
@@ -79,6 +84,7 @@ export async function runShapedLink(
   o: ShapedLinkOptions,
 ): Promise<void> {
   const fo = o.frameOverhead;
+  if (o.steer) pacer.steer(() => feed.available());
   let covering = o.cover; // a cover link starts covering at once (its first bytes may wait for a cushion)
   const wait = { expect: 0, lastAckMs: 0, misses: 0 };
   while (!o.signal.aborted && !o.done()) {

@@ -19,7 +19,8 @@ import {
   planDuration,
   stringifyPlan,
 } from '../../src/pacing/plan.js';
-import { BurstResampler } from '../../src/pacing/resample.js';
+import type { Pressure } from '../../src/pacing/resample.js';
+import { BurstResampler, pressureOf, traceRate } from '../../src/pacing/resample.js';
 import {
   decodeAckHint,
   encodeAckHint,
@@ -333,6 +334,42 @@ describe('BurstResampler', () => {
       ksTwoSample(Float64Array.from(a.gaps.slice(1)), Float64Array.from(trace.gapsUs.slice(1))).pvalue,
     ).toBeGreaterThan(0.01);
     expect(a.sizes.slice(0, 200)).not.toEqual(b.sizes.slice(0, 200));
+  });
+
+  it('pressureOf: nothing queued starves, a quarter second of the trace (at least 1 KiB) is a backlog', () => {
+    expect(pressureOf(0, 10_000)).toBe('starved');
+    expect(pressureOf(2499, 10_000)).toBe('none');
+    expect(pressureOf(2500, 10_000)).toBe('backlog');
+    expect(pressureOf(1023, 100)).toBe('none');
+    expect(pressureOf(1024, 100)).toBe('backlog');
+    expect(traceRate({ sizes: [100, 100, 100], gapsUs: [0, 500_000, 500_000] })).toBe(300);
+  });
+
+  it("steered by its hop's data, a draw changes which bursts come sooner, not which come: a backlog gets bytes out sooner, the long run is the trace's", () => {
+    const spanUs = trace.gapsUs.reduce((x, y) => x + y, 0);
+    const rate = traceRate(trace);
+    const bytesWithin = (seed: number, pressure: Pressure, us: number): number => {
+      const r = new BurstResampler(trace, netflix.shape!.burstGapUs, createRng(seed));
+      r.steer(() => pressure);
+      let t = 0;
+      let b = 0;
+      for (;;) {
+        const x = r.next();
+        t += x.gapUs;
+        if (t > us) return b;
+        b += x.size;
+      }
+    };
+    let backlog = 0;
+    let starved = 0;
+    for (let seed = 1; seed <= 30; seed++) {
+      backlog += bytesWithin(seed, 'backlog', spanUs / 2);
+      starved += bytesWithin(seed, 'starved', spanUs / 2);
+      // over ten cycles both run at the trace's rate: every burst is still used once a cycle
+      for (const p of ['backlog', 'starved'] as const)
+        expect(bytesWithin(seed, p, 10 * spanUs) / ((10 * spanUs) / 1e6) / rate).toBeGreaterThan(0.9);
+    }
+    expect(backlog / starved).toBeGreaterThan(1.1);
   });
 
   it("covers the trace evenly: a draw twice the trace's span carries its bytes to within 12 %, for every seed", () => {
