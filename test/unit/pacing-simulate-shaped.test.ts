@@ -161,25 +161,31 @@ describe('simulateShapedSession (hand-worked)', () => {
   });
 });
 
+/** The netflix capture's data direction, learned whole (a version 2 profile). */
+const learnedNetflix = async () =>
+  (await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), { filter: 'dst host 192.168.1.7' })).profile;
+
+/** A 250 kB session through one data relay, with the roles' frame headers, cushion, chunks, segments and grace. */
+const PATH_250K: ShapedSession = {
+  payloadBytes: 250_000,
+  envelopeBytes: 251_600,
+  dataRelays: 1,
+  dataFrameOverhead: 13,
+  segmentFrameOverhead: 30,
+  cushionBytes: 10_000,
+  cushionSeconds: 1,
+  chunkBytes: 16384,
+  sealSegmentBytes: 4096,
+  tagBytes: 16,
+  prefixBytes: 64,
+  relayGraceMs: 1000,
+  leaderGraceMs: 1000,
+};
+
 describe('simulateDuration over a learned trace (version 2 profile)', () => {
   it('deterministic for a seed, different for another; a spread above one hop at the mean rate', async () => {
-    const profile = (await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), { filter: 'dst host 192.168.1.7' }))
-      .profile;
-    const path = {
-      payloadBytes: 250_000,
-      envelopeBytes: 251_600,
-      dataRelays: 1,
-      dataFrameOverhead: 13,
-      segmentFrameOverhead: 30,
-      cushionBytes: 10_000,
-      cushionSeconds: 1,
-      chunkBytes: 16384,
-      sealSegmentBytes: 4096,
-      tagBytes: 16,
-      prefixBytes: 64,
-      relayGraceMs: 1000,
-      leaderGraceMs: 1000,
-    };
+    const profile = await learnedNetflix();
+    const path = PATH_250K;
     const plan = createPlan({ strategy: 'profile', profile, seed: 5 });
     expect(plan.profile?.trace).toBeDefined();
     const a = simulateDuration(plan, path)!;
@@ -222,8 +228,7 @@ describe('simulateDuration over a learned trace (version 2 profile)', () => {
 
 describe('steering by the hop’s data (simulated sessions over the netflix trace)', () => {
   it('the relays and the leader lose less time to their lulls when what they hold orders their bursts', async () => {
-    const profile = (await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), { filter: 'dst host 192.168.1.7' }))
-      .profile;
+    const profile = await learnedNetflix();
     const plan = createPlan({ strategy: 'profile', profile, seed: 5 });
     const model = {
       trace: plan.profile!.trace!,
@@ -231,21 +236,7 @@ describe('steering by the hop’s data (simulated sessions over the netflix trac
       overheads: plan.overheads,
       segment: 1514,
     };
-    const session: ShapedSession = {
-      payloadBytes: 840_000,
-      envelopeBytes: 843_600,
-      dataRelays: 2,
-      dataFrameOverhead: 13,
-      segmentFrameOverhead: 30,
-      cushionBytes: 10_000,
-      cushionSeconds: 1,
-      chunkBytes: 16384,
-      sealSegmentBytes: 4096,
-      tagBytes: 16,
-      prefixBytes: 64,
-      relayGraceMs: 1000,
-      leaderGraceMs: 1000,
-    };
+    const session: ShapedSession = { ...PATH_250K, payloadBytes: 840_000, envelopeBytes: 843_600, dataRelays: 2 };
     const median = (steer: boolean): number => {
       const t: number[] = [];
       for (let seed = 1; seed <= 60; seed++) {
