@@ -122,7 +122,8 @@ export class BurstResampler {
     const b = pick();
     const ga = this.#gaps[this.#starts[a]!]!;
     const gb = this.#gaps[this.#starts[b]!]!;
-    return (pressure === 'backlog') === ga <= gb ? a : b;
+    const aFirst = ga <= gb; // a comes after the shorter gap
+    return pressure === 'backlog' ? (aFirst ? a : b) : aFirst ? b : a;
   }
 
   /**
