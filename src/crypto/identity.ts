@@ -21,7 +21,6 @@ import {
   diffieHellman,
   sign as edSign,
   verify as edVerify,
-  generateKeyPairSync,
   type KeyObject,
 } from 'node:crypto';
 import { open, readFile, writeFile } from 'node:fs/promises';
@@ -62,22 +61,36 @@ export interface Identity {
   readonly agreePrivate: Uint8Array;
 }
 
+/**
+ * 32 bytes from the CSPRNG: every such string is a valid Ed25519 seed and a valid X25519 private key (RFC 8032,
+ * RFC 7748: the scalar is clamped when used). Not `generateKeyPairSync`: in Node 20 the key-generation job it leaves
+ * behind, when a garbage collection frees it during the JWK export of the key it made, locks the mutex of that key
+ * that the export holds, and the process hangs for good (seen once in a CI run; gdb showed
+ * `KeyGenJob::~KeyGenJob` waiting inside `ExportJWKEdKey`).
+ */
+function randomKey(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(IDENTITY_KEY_BYTES));
+}
+
+/** The raw public halves of an Ed25519 seed and an X25519 private key. */
+function publicHalves(signSeed: Uint8Array, agreePrivate: Uint8Array): { sign: Uint8Array; agree: Uint8Array } {
+  const edPub = createPublicKey(edPrivateKey(signSeed)).export({ format: 'jwk' });
+  const xPub = createPublicKey(xPrivateKey(agreePrivate)).export({ format: 'jwk' });
+  return { sign: b64u(edPub.x!), agree: b64u(xPub.x!) };
+}
+
 /** A fresh identity from the CSPRNG. */
 export function generateIdentity(comment?: string): Identity {
-  const ed = generateKeyPairSync('ed25519');
-  const x = generateKeyPairSync('x25519');
-  const edJwk = ed.privateKey.export({ format: 'jwk' });
-  const xJwk = x.privateKey.export({ format: 'jwk' });
-  const id: Identity = {
+  const signSeed = randomKey();
+  const agreePrivate = randomKey();
+  return {
     public: {
-      sign: b64u(edJwk.x!),
-      agree: b64u(xJwk.x!),
+      ...publicHalves(signSeed, agreePrivate),
       ...(comment !== undefined ? { comment: cleanComment(comment) } : {}),
     },
-    signSeed: b64u(edJwk.d!),
-    agreePrivate: b64u(xJwk.d!),
+    signSeed,
+    agreePrivate,
   };
-  return id;
 }
 
 /** Zeroes the private halves. */
@@ -106,9 +119,7 @@ export function parseIdentityFile(text: string, where: string): Identity {
   const signSeed = fromHex(m[1]!);
   const agreePrivate = fromHex(m[2]!);
   try {
-    const edPub = createPublicKey(edPrivateKey(signSeed)).export({ format: 'jwk' });
-    const xPub = createPublicKey(xPrivateKey(agreePrivate)).export({ format: 'jwk' });
-    return { public: { sign: b64u(edPub.x!), agree: b64u(xPub.x!) }, signSeed, agreePrivate };
+    return { public: publicHalves(signSeed, agreePrivate), signSeed, agreePrivate };
   } catch (err) {
     wipe(signSeed, agreePrivate);
     throw idError(where, 'not a valid key pair', err);
@@ -178,9 +189,9 @@ export function x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Arra
 
 /** A fresh ephemeral X25519 key pair as raw bytes (wipe `privateKey` when done). */
 export function ephemeralX25519(): { privateKey: Uint8Array; publicKey: Uint8Array } {
-  const x = generateKeyPairSync('x25519');
-  const j = x.privateKey.export({ format: 'jwk' });
-  return { privateKey: b64u(j.d!), publicKey: b64u(j.x!) };
+  const privateKey = randomKey();
+  const j = createPublicKey(xPrivateKey(privateKey)).export({ format: 'jwk' });
+  return { privateKey, publicKey: b64u(j.x!) };
 }
 
 /**

@@ -24,6 +24,19 @@ const dir = mkdtempSync(join(tmpdir(), 'smig-id-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('identity keys', () => {
+  it('derives the public halves of RFC 8032 (Ed25519 test 1) and RFC 7748 (X25519, Alice) from their private keys', () => {
+    const id = parseIdentityFile(
+      `smig-id-v1 9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60 77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a\n`,
+      'vectors',
+    );
+    expect(Buffer.from(id.public.sign).toString('hex')).toBe(
+      'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a',
+    );
+    expect(Buffer.from(id.public.agree).toString('hex')).toBe(
+      '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a',
+    );
+  });
+
   it('round-trips the private file and derives the same public halves', () => {
     const id = generateIdentity('h1');
     const back = parseIdentityFile(encodeIdentityFile(id), 'mem');
