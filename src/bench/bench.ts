@@ -22,7 +22,7 @@ import { captureLink } from '../pacing/link.js';
 import type { BenchLayout } from './layout.js';
 import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
 import type { LinkSpec } from './link-analysis.js';
-import { analyzeLinks } from './link-analysis.js';
+import { analyzeLinks, analyzeReverse } from './link-analysis.js';
 import { DEMO_CAPTURE, DEMO_DATA_FILTER, DEMO_REVERSE_FILTER, splitBlocks } from './normal.js';
 import { killAll, lastLine, PLAIN_COPY_JS, runOk, runProc, stopProc, waitFor } from './proc.js';
 import type { Daemon, Roles, RunCapture, Site } from './site.js';
@@ -369,15 +369,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       ? undefined
       : (await analyzeLinks(refCtx, [{ link: 'learned half', capture: learn, filter: normalFilter ?? '' }], []))
           .links[0];
-  if (learned && learn !== undefined && reverseFilter !== undefined) {
-    const rev = await analyzeLinks(
-      { ...refCtx, referenceFilter: reverseFilter },
-      [{ link: 'learned half', capture: learn, filter: reverseFilter }],
-      [],
-    );
-    const { link: _l, capture: _c, ...r } = rev.links[0]!;
-    learned.reverse = r;
-  }
+  if (learned && learn !== undefined && reverseFilter !== undefined)
+    learned.reverse = (
+      await analyzeReverse(refCtx, reverseFilter, [{ link: 'learned half', capture: learn, filter: reverseFilter }])
+    ).reverses[0];
   const record = async (
     kind: BenchRun['kind'],
     strategy: BenchRun['strategy'],
@@ -388,14 +383,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     // the reverse directions (ACKs, PROGRESS, the echoes) against the normal capture's reverse direction
     let reverseBaseline: BenchAdversary | undefined;
     if (reverseFilter !== undefined && kind === 'migration' && m.links.every((l) => l.reverseFilter !== undefined)) {
-      const rev = await analyzeLinks(
-        { ...refCtx, referenceFilter: reverseFilter },
+      const rev = await analyzeReverse(
+        refCtx,
+        reverseFilter,
         m.links.map((l) => ({ link: l.link, capture: l.capture, filter: l.reverseFilter! })),
-        [],
       );
       a.links.forEach((l, i) => {
-        const { link: _l, capture: _c, ...r } = rev.links[i]!;
-        l.reverse = r;
+        l.reverse = rev.reverses[i];
       });
       reverseBaseline = rev.baseline;
     }

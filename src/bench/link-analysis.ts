@@ -106,3 +106,20 @@ export async function analyzeLinks(
     ...(j.adversary ? { baseline: benchAdversary(j.adversary.baseline) } : {}),
   };
 }
+
+/**
+ * The reverse directions of `links` (each spec's `filter` already the reverse one) against the reference's reverse
+ * direction `reverseFilter`: each link's tests without its name and capture (they are the forward link's), and the
+ * observer's baseline on that direction.
+ */
+export async function analyzeReverse(
+  ctx: { reference: string; bin: string; alpha: number; adversary: boolean },
+  reverseFilter: string,
+  links: readonly LinkSpec[],
+): Promise<{ reverses: Omit<BenchLink, 'link' | 'capture' | 'reverse'>[]; baseline?: BenchAdversary }> {
+  const rev = await analyzeLinks({ ...ctx, referenceFilter: reverseFilter }, links, []);
+  return {
+    reverses: rev.links.map(({ link: _l, capture: _c, ...r }) => r),
+    ...(rev.baseline ? { baseline: rev.baseline } : {}),
+  };
+}
