@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, runCli } from '../helpers/cli.js';
+import { FIXTURES, ROOT, runCli } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smig-send-plan-'));
 const profile = join(dir, 'p.json');
@@ -100,6 +100,28 @@ describe('smig send --dry-run', () => {
     expect(text.stdout).toMatch(/source → key relay 127\.0\.0\.1:11 \(and on to the leader\) +a share +unpaced +-/);
   });
 
+  it("--match-link: the plan is for the capture's link (its full segment, its TCP/IP header bytes)", async () => {
+    // the Webex client's packets: 54 B pure ACKs (no TCP timestamps), segments beyond 1514 B (receive offload)
+    const webex = join(dir, 'webex.json');
+    const l = await runCli([
+      'profile',
+      'learn',
+      join(ROOT, 'captures', 'ndpi__webex.pcap'),
+      '--filter',
+      'tcp and dst host 10.8.0.1',
+      '-o',
+      webex,
+    ]);
+    expect(l.status, l.stderr).toBe(0);
+    const plan = async (...extra: string[]) => {
+      const r = await send('--strategy', 'profile', '--profile', webex, '--seed', '1', '--dry-run', '--json', ...extra);
+      expect([r.status, r.stderr]).toEqual([0, '']);
+      return (JSON.parse(r.stdout) as { plan: { segment: number; overheads: { tcpip: number } } }).plan;
+    };
+    expect(await plan('--match-link')).toMatchObject({ segment: 1514, overheads: { tcpip: 40 } });
+    expect(await plan()).toMatchObject({ segment: 1514, overheads: { tcpip: 52 } });
+  });
+
   it('constant --rate: 1448-byte frames at the given wire rate on every link', async () => {
     const r = await send('--strategy', 'constant', '--rate', '20kB/s', '--dry-run', '--json');
     expect([r.status, r.stderr]).toEqual([0, '']);
@@ -145,6 +167,10 @@ describe('smig send --dry-run', () => {
       [
         ['--strategy', 'constant', '--rate', '1kB/s', '--seed', '-1'],
         "smig send: option '--seed <n>' argument '-1' is invalid. '-1' is not a seed from 0 to 4294967295 (see smig send --help)\n",
+      ],
+      [
+        ['--strategy', 'constant', '--rate', '1kB/s', '--match-link'],
+        'smig send: --match-link: only for --strategy profile with a version 2 profile\n',
       ],
       [
         ['--strategy', 'profile', '--profile', notJson],

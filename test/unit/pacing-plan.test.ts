@@ -26,6 +26,7 @@ import type { Profile } from '../../src/profile/model.js';
 import { withoutShape } from '../../src/profile/model.js';
 import { createRng } from '../../src/profile/sampler.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
+import { ROOT } from '../helpers/cli.js';
 
 const netflix = withoutShape((await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'))).profile); // the binned path (a version 2 profile paces by its trace: pacing-shape.test.ts)
 
@@ -395,7 +396,7 @@ describe('captureLink', () => {
       segment: 1514,
       tcpTimestamps: true,
     });
-    const shipped = join(FIXTURE_DIR, '..', '..', '..', 'captures');
+    const shipped = join(ROOT, 'captures');
     // webex was captured with receive offload (frames up to 18 kB): its segment stays the default
     expect(await link(join(shipped, 'ndpi__webex.pcap'), 'tcp and dst host 10.8.0.1')).toMatchObject({
       segment: 1514,
