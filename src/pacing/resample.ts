@@ -19,6 +19,14 @@ export type Pressure = 'backlog' | 'starved' | 'none';
 
 /** Data waiting for this long at the trace's rate counts as a backlog. */
 export const BACKLOG_SECONDS = 0.25;
+/**
+ * How far a steered draw may run ahead of the trace's own pace (its bytes at the trace's rate, against the time it
+ * has drawn): this many seconds, or this share of the time drawn if more. Beyond, a backlog no longer picks the
+ * shorter gap. Unbounded, a hop with data waiting all along drew the dense bursts of a cycle first: a 250 kB demo
+ * session ran at 1.3 × the profile's rate, which the per-bin tests see.
+ */
+export const MAX_AHEAD_SECONDS = 2;
+export const MAX_AHEAD_SHARE = 0.05;
 
 /** A trace's rate, wire bytes/s (all its packets over its span). */
 export function traceRate(t: Trace): number {
@@ -62,6 +70,10 @@ export class BurstResampler {
   readonly #rng: Rng;
   readonly #jump: number;
   #pressure: () => Pressure = () => 'none';
+  /** The trace's rate (wire bytes per µs), and what the draw has given so far: bytes, and time (µs). */
+  readonly #ratePerUs: number;
+  #drawnBytes = 0;
+  #drawnUs = 0;
   #burst: number;
   #pos: number;
   #first = true;
@@ -81,6 +93,7 @@ export class BurstResampler {
     for (let b = 1; b < bursts; b++) this.#after[this.#class[b - 1]!]!.push(b);
     this.#uses = new Uint32Array(bursts);
     this.#atMin = bursts;
+    this.#ratePerUs = traceRate(trace) / 1e6;
     this.#burst = Math.floor(rng() * bursts); // a random burst start
     this.#use(this.#burst);
     this.#pos = this.#starts[this.#burst]!;
@@ -116,7 +129,12 @@ export class BurstResampler {
       return candidates[0]!;
     };
     const a = pick();
-    const pressure = count < 2 ? 'none' : this.#pressure();
+    let pressure = count < 2 ? 'none' : this.#pressure();
+    if (pressure === 'backlog') {
+      // no further ahead of the trace's pace than the bound: over less than a cycle the draw would be denser
+      const aheadUs = this.#drawnBytes / this.#ratePerUs - this.#drawnUs;
+      if (aheadUs > Math.max(MAX_AHEAD_SECONDS * 1e6, MAX_AHEAD_SHARE * this.#drawnUs)) pressure = 'none';
+    }
     if (pressure === 'none') return a;
     // the cycle still uses every burst once: the hop's data only decides which comes sooner
     const b = pick();
@@ -131,8 +149,10 @@ export class BurstResampler {
    * input's rate, and each lull of its schedule while data waited was time the session lost for good (a hop never
    * catches up: that would put writes µs apart that the trace never has). Choosing, at a jump, the shorter of two
    * least-used gaps when data waits and the longer when there is none changes which bursts come when, not which
-   * bursts come: over a cycle the sizes, gaps and bursts are the trace's as before. In the simulator this took a
-   * browsing session from 1.48 to 1.08 × its lower bound (median, 840 kB, 2 data relays) and netflix from 1.25 to 1.14.
+   * bursts come: over a cycle the sizes, gaps and bursts are the trace's as before. Never further ahead of the
+   * trace's pace than {@link MAX_AHEAD_SECONDS} or {@link MAX_AHEAD_SHARE}. In the simulator (median, 840 kB, 2 data
+   * relays) a browsing session went from 1.48 to 1.30 × its lower bound and netflix from 1.25 to 1.17 (unbounded:
+   * 1.08 and 1.14, but a short session then ran faster than the profile's rate).
    */
   steer(pressure: () => Pressure): void {
     this.#pressure = pressure;
@@ -171,6 +191,8 @@ export class BurstResampler {
       gapUs = 0; // a link's first packet opens it: no silence before it
       this.#first = false;
     }
+    this.#drawnUs += gapUs;
+    this.#drawnBytes += this.#sizes[i]!;
     return { size: this.#sizes[i]!, gapUs };
   }
 }
