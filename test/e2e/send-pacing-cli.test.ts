@@ -20,20 +20,15 @@ const relays = ['--data-relays', '127.0.0.1:9,127.0.0.1:10', '--key-relays', '12
 const send = (...extra: string[]): Promise<{ status: number; stdout: string; stderr: string }> =>
   runCli(['send', file, '--key', join(dir, 'absent.key'), ...relays, ...extra]);
 
+/** `smig profile learn CAPTURE --bin 500ms --filter FILTER -o OUT`, which must succeed. */
+async function learn(capture: string, filter: string, out: string): Promise<void> {
+  const r = await runCli(['profile', 'learn', capture, '--bin', '500ms', '--filter', filter, '-o', out]);
+  expect(r.status, r.stderr).toBe(0);
+}
+
 beforeAll(async () => {
   writeFileSync(file, Buffer.alloc(SIZE, 7));
-  const r = await runCli([
-    'profile',
-    'learn',
-    join(FIXTURES, 'captures', 'ndpi__netflix.pcap'),
-    '--bin',
-    '500ms',
-    '--filter',
-    'dst host 192.168.1.7',
-    '-o',
-    profile,
-  ]);
-  expect(r.status, r.stderr).toBe(0);
+  await learn(join(FIXTURES, 'captures', 'ndpi__netflix.pcap'), 'dst host 192.168.1.7', profile);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -103,16 +98,7 @@ describe('smig send --dry-run', () => {
   it("--match-link: the plan is for the capture's link (its full segment, its TCP/IP header bytes)", async () => {
     // the Webex client's packets: 54 B pure ACKs (no TCP timestamps), segments beyond 1514 B (receive offload)
     const webex = join(dir, 'webex.json');
-    const l = await runCli([
-      'profile',
-      'learn',
-      join(ROOT, 'captures', 'ndpi__webex.pcap'),
-      '--filter',
-      'tcp and dst host 10.8.0.1',
-      '-o',
-      webex,
-    ]);
-    expect(l.status, l.stderr).toBe(0);
+    await learn(join(ROOT, 'captures', 'ndpi__webex.pcap'), 'tcp and dst host 10.8.0.1', webex);
     const plan = async (...extra: string[]) => {
       const r = await send('--strategy', 'profile', '--profile', webex, '--seed', '1', '--dry-run', '--json', ...extra);
       expect([r.status, r.stderr]).toEqual([0, '']);
