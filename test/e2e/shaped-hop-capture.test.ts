@@ -20,9 +20,10 @@ import { connectChannel, listenChannel } from '../../src/net/index.js';
 import { RealClock } from '../../src/pacing/clock.js';
 import { DEFAULT_OVERHEADS } from '../../src/pacing/plan.js';
 import { BurstResampler } from '../../src/pacing/resample.js';
-import type { ShapedWrite } from '../../src/pacing/shape.js';
+import type { ShapedWrite, WireOverheads } from '../../src/pacing/shape.js';
 import { decodeAckHint, MIN_FRAME, ShapedPacer, WritePlanner } from '../../src/pacing/shape.js';
 import { learnProfile } from '../../src/profile/learn.js';
+import type { Profile } from '../../src/profile/model.js';
 import { FrameType } from '../../src/protocol/index.js';
 import { AckEcho, runShapedLink, watchEchoes } from '../../src/roles/pace.js';
 import { createRng } from '../../src/util/rng.js';
@@ -37,6 +38,28 @@ const ACK_COUNT = 16;
 const MAX_WRITES = 600;
 const asked = (ws: readonly ShapedWrite[]): number =>
   ws.reduce((a, w) => a + w.acksUs.filter((us) => us <= 500_000).length, 0);
+
+/**
+ * A shaped pacer on the real clock over the profile's trace (segment 65535: no write spans two packets), and the
+ * writes it planned, recorded as it draws them.
+ */
+function recordingPacer(
+  profile: Profile,
+  o: WireOverheads,
+  seed: number,
+): { pacer: ShapedPacer; planned: ShapedWrite[] } {
+  const resampler = new BurstResampler(profile.shape!.trace, profile.shape!.burstGapUs, createRng(seed));
+  const planned: ShapedWrite[] = [];
+  const planner = new WritePlanner(() => resampler.next(), o, 65535);
+  const recording = {
+    next: () => {
+      const w = planner.next();
+      planned.push(w);
+      return w;
+    },
+  } as unknown as WritePlanner;
+  return { pacer: new ShapedPacer(new RealClock(), recording, o), planned };
+}
 
 function tcpdump(file: string, filter: string): Promise<{ stop(): Promise<void> }> {
   return new Promise((resolve, reject) => {
@@ -80,21 +103,7 @@ describe('a shaped hop, captured by tcpdump on loopback', () => {
     const cap = await tcpdump(file, `tcp and dst port ${listener.address.port}`);
     const conn: FramedConnection = await connectChannel(listener.address, { key: KEY });
     await new Promise((r) => setTimeout(r, 200)); // the handshake's last records go out before the first write
-    // the planned writes, recorded as the pacer draws them (segment 65535: no write spans two packets)
-    const resampler = new BurstResampler(profile.shape!.trace, profile.shape!.burstGapUs, createRng(11));
-    const planned: ShapedWrite[] = [];
-    const planner = new WritePlanner(() => resampler.next(), o, 65535);
-    const pacer = new ShapedPacer(
-      new RealClock(),
-      {
-        next: () => {
-          const w = planner.next();
-          planned.push(w);
-          return w;
-        },
-      } as unknown as WritePlanner,
-      o,
-    );
+    const { pacer, planned } = recordingPacer(profile, o, 11);
     const data = new Uint8Array(64 * 1024);
     let writes = 0;
     const ctl = new AbortController();
@@ -213,20 +222,7 @@ describe('a shaped hop, captured by tcpdump on loopback', () => {
     const holder: { onInbound: ((type: number, body: Uint8Array) => void) | undefined } = { onInbound: undefined };
     const echoes = watchEchoes(holder);
     conn.onFrame((type, body) => holder.onInbound?.(type, body));
-    const resampler = new BurstResampler(profile.shape!.trace, profile.shape!.burstGapUs, createRng(5));
-    const planned: ShapedWrite[] = [];
-    const planner = new WritePlanner(() => resampler.next(), o, 65535);
-    const pacer = new ShapedPacer(
-      new RealClock(),
-      {
-        next: () => {
-          const w = planner.next();
-          planned.push(w);
-          return w;
-        },
-      } as unknown as WritePlanner,
-      o,
-    );
+    const { pacer, planned } = recordingPacer(profile, o, 5);
     let writes = 0;
     await runShapedLink(
       pacer,

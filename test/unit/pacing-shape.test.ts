@@ -54,7 +54,7 @@ import {
   startAckEcho,
   watchEchoes,
 } from '../../src/roles/pace.js';
-import type { EchoCounter } from '../../src/roles/shaped-link.js';
+import type { EchoCounter, ShapedFeed } from '../../src/roles/shaped-link.js';
 import { ECHO_MISSES, ECHO_WAIT_MS } from '../../src/roles/shaped-link.js';
 import { createRng } from '../../src/util/rng.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
@@ -464,6 +464,22 @@ describe('ShapedPacer', () => {
   });
 });
 
+/** A shaped link's feed holding `bytes` that never get more, handed out in contiguous runs of at most `run`. */
+function fixedFeed(bytes: number, run: number = Number.POSITIVE_INFINITY): ShapedFeed {
+  let queued = bytes;
+  return {
+    available: () => queued,
+    take: (n) => {
+      const k = Math.min(n, queued, run);
+      if (k <= 0) return undefined;
+      queued -= k;
+      return { offset: 0, parts: [new Uint8Array(k)] };
+    },
+    complete: () => true,
+    more: async () => false,
+  };
+}
+
 describe('runShapedLink', () => {
   it('fills writes with data frames and a PAD to the planned size, and covers while there is no data', async () => {
     const clock = new FakeClock({ start: 0 });
@@ -472,23 +488,12 @@ describe('runShapedLink', () => {
       [400, 10_000],
     ];
     const pacer = new ShapedPacer(clock, new WritePlanner(source(plan), O, 1514), O);
-    let queued = 3000; // data bytes the feed holds; more never comes
     const sent: { at: number; frames: number[]; pad: number }[] = [];
     const fo = 13;
     const ctl = new AbortController();
     const done = runShapedLink(
       pacer,
-      {
-        available: () => queued,
-        take: (n) => {
-          const k = Math.min(n, queued, 1000); // contiguous runs of at most 1000 bytes: several frames per write
-          if (k <= 0) return undefined;
-          queued -= k;
-          return { offset: 0, parts: [new Uint8Array(k)] };
-        },
-        complete: () => true,
-        more: async () => false,
-      },
+      fixedFeed(3000, 1000), // contiguous runs of at most 1000 bytes: several frames per write
       async (frames, pad, hint) => {
         expect(hint).toHaveLength(0); // no ACK in this plan
         sent.push({ at: clock.now(), frames: frames.map((f) => f.parts[0]!.length), pad });
@@ -521,23 +526,12 @@ describe('runShapedLink with ACKs in the plan', () => {
       [300, 9_200],
     ];
     const pacer = new ShapedPacer(clock, new WritePlanner(source(plan), O, 1514), O);
-    let queued = 10_000;
     const sent: { at: number; data: number; pad: number; hint: number[] }[] = [];
     const fo = 13;
     const ctl = new AbortController();
     const done = runShapedLink(
       pacer,
-      {
-        available: () => queued,
-        take: (n) => {
-          const k = Math.min(n, queued);
-          if (k <= 0) return undefined;
-          queued -= k;
-          return { offset: 0, parts: [new Uint8Array(k)] };
-        },
-        complete: () => true,
-        more: async () => false,
-      },
+      fixedFeed(10_000),
       async (frames, pad, hint) => {
         expect(hint.length).toBeLessThanOrEqual(Math.max(0, pad));
         const data = frames.reduce((a, f) => a + f.parts[0]!.length, 0);
@@ -599,7 +593,7 @@ describe('runShapedLink waiting for the echoes of the ACKs before a write', () =
     const ctl = new AbortController();
     const done = runShapedLink(
       pacer,
-      { available: () => 0, take: () => undefined, complete: () => true, more: async () => false },
+      fixedFeed(0),
       async (_frames, _pad, hint) => {
         sent.push({ at: clock.now(), hint: decodeAckHint(hint) });
       },
