@@ -954,9 +954,11 @@ export function sessionIdHex(id: Uint8Array): string {
 /**
  * What the receiving end of a link is: the four forward roles of {@link SessionRole}, `reply` for
  * the reply stream (PROGRESS* DONE; the source reading from a relay, a relay from the leader, the
- * leader from the destination), and `control` (INSTRUCT/STATUS in any order).
+ * leader from the destination), `key-reply` for the reply stream of a key relay's link (the same frames, but the
+ * peer may also close it before DONE: the leader releases a key relay's link once the key is rebuilt), and
+ * `control` (INSTRUCT/STATUS in any order).
  */
-export type LinkRole = SessionRole | 'reply' | 'control';
+export type LinkRole = SessionRole | 'reply' | 'key-reply' | 'control';
 
 type Transitions = Partial<Record<FrameType, string>>;
 interface RoleTable {
@@ -1002,6 +1004,11 @@ const ROLE_TABLES: Readonly<Record<LinkRole, RoleTable>> = {
   reply: {
     start: 'start',
     final: ['done'],
+    states: { start: { [S.PROGRESS]: 'start', [S.DONE]: 'done' }, done: {} },
+  },
+  'key-reply': {
+    start: 'start',
+    final: ['start', 'done'],
     states: { start: { [S.PROGRESS]: 'start', [S.DONE]: 'done' }, done: {} },
   },
   control: {

@@ -181,8 +181,10 @@ export class LeaderSessionState {
         this.#wake.notify();
         return;
       case FrameType.END:
-        if (r.via === 'key-relay') this.#keyFinished.add(r.index);
-        else if (this.#total === null) {
+        if (r.via === 'key-relay') {
+          this.#keyFinished.add(r.index);
+          if (this.#phase === 'forward') this.#releaseKeyLinks();
+        } else if (this.#total === null) {
           if (msg.length < this.#maxEnd) {
             throw smigError(
               'SMIG_ERR_FRAME_MALFORMED',
@@ -201,6 +203,19 @@ export class LeaderSessionState {
       default:
         return; // ERROR (the link's end follows), PING
     }
+  }
+
+  /**
+   * Once the key is rebuilt, a key relay that has sent its share and END has nothing left to do: its link is closed
+   * (the relay closes the source's link in turn), so that key relay flows are short flows, not idle links kept for
+   * the whole session. The data links carry PROGRESS, DONE and ERROR.
+   */
+  #releaseKeyLinks(): void {
+    for (const r of this.#links.values())
+      if (r.via === 'key-relay' && this.#keyFinished.has(r.index) && !r.link.isClosed) {
+        this.#log.event('key-link-released', { index: r.index });
+        void r.link.close().catch(() => {});
+      }
   }
 
   #checkMark(id: Uint8Array, index: number, r: RelayLink, what: string): void {
@@ -288,6 +303,7 @@ export class LeaderSessionState {
     });
     await this.#openDestination(h);
     this.#phase = 'forward';
+    this.#releaseKeyLinks();
     return true;
   }
 

@@ -156,7 +156,8 @@ export class Link {
   }
 
   #endOf(info: CloseInfo): LinkEnd {
-    if (this.state.complete) return { complete: true };
+    // a link that may end where it started (a key relay's replies, control) ended so only if it closed cleanly
+    if (this.state.complete && (info.error === undefined || this.state.state !== 'start')) return { complete: true };
     if (this.#peerError !== undefined) return { complete: false, error: this.#peerError };
     if (info.error !== undefined) return { complete: false, error: info.error };
     try {

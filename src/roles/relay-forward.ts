@@ -125,12 +125,12 @@ export class Forward {
       throw smigError('SMIG_ERR_CONNECTION', `cannot reach the leader ${f.leader}: ${(err as Error).message}`, err);
     }
     this.#log.event('relay-linked', { leader: f.leader, local: conn.local });
-    const down = new Link(conn, 'reply', `leader ${f.leader}`);
+    const down = new Link(conn, f.role === 'key-relay' ? 'key-reply' : 'reply', `leader ${f.leader}`);
     this.#down = down;
     if (this.#dropped || this.#up.isClosed) conn.destroy();
     void Promise.all([
       this.#up.ended,
-      down.ended.then((end) => this.#downEnded(end.early === true ? undefined : end.error)),
+      down.ended.then((end) => this.#downEnded(end.complete, end.early === true ? undefined : end.error)),
     ]).then(() => this.#resolveDone());
     down.start((msg) => this.#fromLeader(msg));
     this.#up.start((msg) => this.#fromSource(msg));
@@ -367,8 +367,14 @@ export class Forward {
     }
   }
 
-  #downEnded(error: Error | undefined): void {
+  #downEnded(complete: boolean, error: Error | undefined): void {
     if (this.#doneForwarded || this.#dropped || this.#up.isClosed) return;
+    if (complete && this.#first.role === 'key-relay') {
+      // the leader has the key and released this key relay: the source's link ends as well, cleanly
+      this.#log.event('relay-key-released', {});
+      void this.#up.close().catch(() => {});
+      return;
+    }
     const why: SmigError = smigError(
       'SMIG_ERR_CONNECTION',
       `leader ${this.#first.leader}: connection lost before DONE${error === undefined ? '' : ` (${error.message})`}`,

@@ -262,7 +262,7 @@ class SourceSession {
     keys.forEach((r, index) => {
       const addr = formatHostPort(o.keyRelays[index]!);
       if (r.status === 'fulfilled')
-        this.#keys.push({ index, addr, link: new Link(r.value, 'reply', `key relay ${addr}`) });
+        this.#keys.push({ index, addr, link: new Link(r.value, 'key-reply', `key relay ${addr}`) });
       else this.#unreachable('key', addr, r.reason);
     });
     if (this.#data.length === 0) throw smigError('SMIG_ERR_MIGRATION', `no data relay reachable (${firstError(data)})`);
@@ -289,7 +289,7 @@ class SourceSession {
     }
     for (const k of this.#keys) {
       k.link.start((msg) => this.#onReply(k.link, msg));
-      void k.link.ended.then((end) => this.#onKeyEnd(k, end.error));
+      void k.link.ended.then((end) => this.#onKeyEnd(k, end.complete, end.error));
       const share = shares[k.index]!;
       k.link.post({
         type: FrameType.SESSION,
@@ -456,10 +456,13 @@ class SourceSession {
     }
   }
 
-  #onKeyEnd(k: KeyLink, error: Error | undefined): void {
+  #onKeyEnd(k: KeyLink, complete: boolean, error: Error | undefined): void {
     if (this.#over) return;
     if (k.link.peerError !== undefined) this.#fail(k.link.peerError);
-    else {
+    else if (complete) {
+      // the leader has the key and released this key relay; the link was a short flow
+      this.#log.event('key-link-released', { addr: k.addr });
+    } else {
       this.#lost.push(k.addr);
       this.#log.event('relay-lost', { kind: 'key', addr: k.addr, reason: error?.message });
     }

@@ -167,7 +167,7 @@ describe('faults', () => {
     expect(await send.exited).toBe(1);
     expect(lastLine(send.stderr)).toMatch(
       new RegExp(
-        `^smig send: migration failed: (data|key) relay 127\\.0\\.0\\.1:\\d+ reported SMIG_ERR_CONNECTION: leader ${leader.addr}: connection lost before DONE( \\(.*\\))?$`,
+        `^smig send: migration failed: (data|key) relay 127\\.0\\.0\\.1:\\d+ reported SMIG_ERR_CONNECTION: (leader ${leader.addr}: connection lost before DONE( \\(.*\\))?|send to ${leader.addr}: connection closed: .*)$`,
       ),
     );
     await recv.waitFor(new RegExp(` receive-failed session=${sessionOf(send.stderr)} bytes=\\d+ reason=`));

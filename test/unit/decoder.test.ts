@@ -315,7 +315,7 @@ describe('FrameDecoder: malformed input', () => {
 });
 
 describe('FrameDecoder + decodeMessage + ProtocolState: only coded errors, whatever the input (fast-check)', () => {
-  const ROLES: LinkRole[] = ['data-relay', 'key-relay', 'leader', 'destination', 'reply', 'control'];
+  const ROLES: LinkRole[] = ['data-relay', 'key-relay', 'leader', 'destination', 'reply', 'key-reply', 'control'];
 
   /** Runs the whole receive path; returns normally or throws. */
   function receive(chunks: Uint8Array[], role: LinkRole): void {

@@ -596,6 +596,7 @@ describe('ProtocolState', () => {
     expect(run('destination', [SESSION, DATA, DATA, END])).toBe('ok');
     expect(run('reply', [PROGRESS, PROGRESS, PING, DONE])).toBe('ok');
     expect(run('reply', [DONE])).toBe('ok');
+    expect(run('key-reply', [PROGRESS, DONE])).toBe('ok');
     expect(run('control', [INSTRUCT, STATUS, INSTRUCT])).toBe('ok');
   });
 
@@ -628,7 +629,7 @@ describe('ProtocolState', () => {
   });
 
   it('ERROR is accepted in any state, and nothing after it', () => {
-    for (const role of ['data-relay', 'key-relay', 'leader', 'destination', 'reply', 'control'] as const) {
+    for (const role of ['data-relay', 'key-relay', 'leader', 'destination', 'reply', 'key-reply', 'control'] as const) {
       expect(run(role, [ERROR])).toBe('ok');
     }
     expect(run('data-relay', [SESSION, DATA, END, ERROR])).toBe('ok');
@@ -650,6 +651,13 @@ describe('ProtocolState', () => {
     expect(s.complete).toBe(true);
     expect(s.state).toBe('ended');
     expect(() => s.checkClose()).not.toThrow();
+
+    // a key relay's reply link may be closed before DONE (released once the leader has the key), not after PROGRESS
+    const k = new ProtocolState('key-reply');
+    expect(k.complete).toBe(true);
+    expect(() => k.checkClose()).not.toThrow();
+    k.accept(DONE);
+    expect(() => k.accept(PROGRESS)).toThrowError('key-reply link: PROGRESS after DONE (expected nothing more)');
 
     const r = new ProtocolState('reply');
     r.accept(PROGRESS);

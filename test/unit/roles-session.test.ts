@@ -320,3 +320,32 @@ describe('Link.sendWiping', () => {
     expect(bufs.map((b) => b.some((x) => x !== 0))).toEqual([false, false, false]);
   });
 });
+
+describe('Link end of a key relay reply link (key-reply)', () => {
+  /** A link to a listener that ends each connection as `end` says; resolves the link's end. */
+  async function endWith(end: 'close' | 'destroy'): Promise<{ complete: boolean; error?: Error }> {
+    const l = await net.host('leaderish').listen(
+      { host: 'leaderish', port: 0 },
+      {
+        key,
+        openingFrameMaxLength: 1024,
+        onConnection: (c) => void (end === 'close' ? c.close() : net.links.at(-1)!.kill()),
+      },
+    );
+    const link = new Link(await net.host('keyrelay').connect(l.address, { key }), 'key-reply', 'leader');
+    link.start(() => undefined);
+    const ended = await run(link.ended);
+    await run(l.close());
+    return ended;
+  }
+
+  it('closed cleanly before DONE: complete (the leader released it)', async () => {
+    expect(await endWith('close')).toEqual({ complete: true });
+  });
+
+  it('reset before DONE: not complete, with the error', async () => {
+    const end = await endWith('destroy');
+    expect(end.complete).toBe(false);
+    expect(end.error).toBeInstanceOf(SmigError);
+  });
+});
