@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { destroyIdentity, generateIdentity, writeIdentityFiles } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
 import { captureLink } from '../pacing/link.js';
+import { keyFlows, normalFlows } from './key-flows.js';
 import type { BenchLayout } from './layout.js';
 import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
 import type { LinkSpec } from './link-analysis.js';
@@ -82,6 +83,8 @@ interface Measured {
   links: LinkSpec[];
   /** Filters of every link the source sends on (data direction), over their captures. */
   sourceLinks: LinkSpec[];
+  /** The source's key relay links (both directions measured as flows). */
+  keyLinks: LinkSpec[];
   resources: Record<string, BenchResources>;
   captureDrops: number;
 }
@@ -222,6 +225,7 @@ async function migrateOnce(
       resources,
       links: [...D.map((j) => spec(S, j)), ...D.map((j) => spec(j, L)), spec(L, R)],
       sourceLinks: [...D, ...K].map((j) => spec(S, j)),
+      keyLinks: K.map((j) => spec(S, j)),
     };
   } finally {
     if (capture && !captureStopped) await capture.stop().catch(() => 0);
@@ -274,6 +278,7 @@ async function plainOnce(site: Site, slot: number, ctx: RunContext, size: number
       captureDrops,
       links: [link],
       sourceLinks: [link],
+      keyLinks: [],
       resources: {
         source: { cpuSeconds: s.cpuSeconds, maxRssKiB: s.maxRssKiB },
         destination: { cpuSeconds: r.cpuSeconds, maxRssKiB: r.maxRssKiB },
@@ -356,6 +361,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const runs: BenchRun[] = [];
+  // the key relay flows are set beside the normal capture's TCP flows
+  const normalTcp = await normalFlows(o.normal);
   const refCtx = {
     reference,
     referenceFilter: normalFilter ?? null,
@@ -393,6 +400,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       });
       reverseBaseline = rev.baseline;
     }
+    const keys = m.keyLinks.length > 0 ? await keyFlows(m.keyLinks, normalTcp) : undefined;
     const sourceBytes = a.bytes.slice(m.links.length).reduce((x, y) => x + y, 0);
     const lower = size / meanByteRate;
     runs.push({
@@ -410,6 +418,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       captureDrops: m.captureDrops,
       ...(a.baseline ? { adversaryBaseline: a.baseline } : {}),
       ...(reverseBaseline ? { reverseAdversaryBaseline: reverseBaseline } : {}),
+      ...(keys ? { keyFlows: keys } : {}),
     });
     const dist = a.links.filter((l) => l.distinguishable).length;
     log(
@@ -465,6 +474,11 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       meanByteRate,
       ...(learned ? { learned } : {}),
       ...(reverseFilter !== undefined ? { reverseFilter } : {}),
+      tcpFlows: {
+        count: normalTcp.count,
+        medianSeconds: normalTcp.seconds[normalTcp.seconds.length >> 1] ?? null,
+        medianBytes: normalTcp.bytes[normalTcp.bytes.length >> 1] ?? null,
+      },
     },
     link: link ? { mtu: link.mtu, tcpTimestamps: link.tcpTimestamps, segment: link.segment } : null,
     layout,

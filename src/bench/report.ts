@@ -144,6 +144,47 @@ export function reverseTable(
   return { head, rows, ...(b ? { baseline: `reverse direction, normal vs normal: ${fmtAuc(b)}` } : {}) };
 }
 
+/**
+ * The table of one strategy's key relay flows, each placed among the normal capture's TCP flows (percentiles of
+ * duration and bytes), with a caption on those flows; undefined without key flows.
+ */
+export function keyFlowTable(
+  r: BenchResult,
+  strategy: BenchRun['strategy'],
+): { head: string[]; rows: string[][]; caption: string } | undefined {
+  const runs = r.runs.filter((x) => x.strategy === strategy && (x.keyFlows?.length ?? 0) > 0);
+  if (runs.length === 0) return undefined;
+  const head = [
+    'size',
+    'key link (both ways)',
+    'connections',
+    'seconds',
+    'packets',
+    'bytes',
+    'duration pct',
+    'bytes pct',
+  ];
+  const rows = runs.flatMap((run) =>
+    run.keyFlows!.map((k) => [
+      String(run.size),
+      k.link,
+      String(k.connections),
+      k.seconds.toFixed(2),
+      String(k.packets),
+      String(k.bytes),
+      k.durationPercentile.toFixed(0),
+      k.bytesPercentile.toFixed(0),
+    ]),
+  );
+  const f = r.normal.tcpFlows;
+  const caption =
+    f === undefined
+      ? 'key relay flows'
+      : `key relay flows, set among the normal capture's ${f.count} TCP flows (median ${f.medianSeconds?.toFixed(2) ?? '–'} s, ` +
+        `${f.medianBytes ?? '–'} bytes; pct = share of them that lasted less or carried fewer bytes, %)`;
+  return { head, rows, caption };
+}
+
 /** Header and cells of the table of one strategy's runs (strings, for text, Markdown and HTML). */
 export function strategyTable(r: BenchResult, strategy: BenchRun['strategy']): { head: string[]; rows: string[][] } {
   const head = [
@@ -382,10 +423,12 @@ export async function writeBenchReport(
     ...(learnedHalfLine(r) ? [`<p>${esc(learnedHalfLine(r)!)}</p>`] : []),
     ...strategies.flatMap((s) => {
       const rev = reverseTable(r, s);
+      const keys = keyFlowTable(r, s);
       return [
         `<h2>${esc(classLabel(s))}</h2>`,
         htmlTable(strategyTable(r, s)),
         ...(rev ? [`<p>reverse directions${rev.baseline ? ` (${esc(rev.baseline)})` : ''}</p>`, htmlTable(rev)] : []),
+        ...(keys ? [`<p>${esc(keys.caption)}</p>`, htmlTable(keys)] : []),
       ];
     }),
     '<h2>CPU and memory per role</h2>',
@@ -410,12 +453,14 @@ export async function writeBenchReport(
     ...(learnedHalfLine(r) ? [learnedHalfLine(r)!, ''] : []),
     ...strategies.flatMap((s) => {
       const rev = reverseTable(r, s);
+      const keys = keyFlowTable(r, s);
       return [
         `## ${classLabel(s)}`,
         '',
         mdTable(strategyTable(r, s)),
         '',
         ...(rev ? [`Reverse directions${rev.baseline ? ` (${rev.baseline})` : ''}:`, '', mdTable(rev), ''] : []),
+        ...(keys ? [`${keys.caption[0]!.toUpperCase()}${keys.caption.slice(1)}:`, '', mdTable(keys), ''] : []),
       ];
     }),
     '## CPU and memory per role',

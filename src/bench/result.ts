@@ -73,6 +73,24 @@ export interface BenchRun {
   adversaryBaseline?: BenchAdversary;
   /** The same for the reference's reverse direction (with a reverse filter). */
   reverseAdversaryBaseline?: BenchAdversary;
+  /** The key relay flows (migrations), each placed among the normal capture's TCP flows. */
+  keyFlows?: BenchKeyFlow[];
+}
+
+/** One key relay flow of a run. */
+export interface BenchKeyFlow {
+  link: string;
+  /** TCP connections seen on the link (1 unless it reconnected). */
+  connections: number;
+  /** First packet to last, s. */
+  seconds: number;
+  packets: number;
+  /** IP bytes, both directions. */
+  bytes: number;
+  /** Share of the normal capture's TCP flows that lasted less, %. */
+  durationPercentile: number;
+  /** Share of the normal capture's TCP flows that carried fewer bytes, %. */
+  bytesPercentile: number;
 }
 
 /** What {@link runBench} returns (and writes as bench.json). */
@@ -95,6 +113,8 @@ export interface BenchResult {
     learned?: BenchLink;
     /** Filter of the normal capture's reverse direction, when the links' reverse directions were tested. */
     reverseFilter?: string;
+    /** The normal capture's TCP flows (the whole capture), which the key relay flows are set beside. */
+    tcpFlows?: { count: number; medianSeconds: number | null; medianBytes: number | null };
   };
   /** How the lab's links were set to match the capture (`profile` runs shape for them); null on loopback. */
   link: { mtu: number; tcpTimestamps: boolean; segment: number } | null;

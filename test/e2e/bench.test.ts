@@ -129,6 +129,23 @@ describe('smig bench', () => {
         expect(l.reverse!.tests.map((t) => t.feature)).toContain('size');
       }
     expect(html).toContain('reverse directions');
+    // every key relay link is a short flow (closed once the leader has the key), set among the capture's TCP flows
+    expect(j.normal.tcpFlows!.count).toBe(47);
+    for (const run of j.runs.filter((x) => x.kind === 'migration')) {
+      expect(run.keyFlows!.map((k) => k.link)).toEqual([
+        'source → key relay 1',
+        'source → key relay 2',
+        'source → key relay 3',
+      ]);
+      for (const k of run.keyFlows!) {
+        expect(k.connections).toBe(1);
+        expect(k.bytes).toBeGreaterThan(1000);
+        expect(k.seconds, `${run.strategy} ${k.link}`).toBeLessThan(run.seconds);
+        expect(k.durationPercentile).toBeGreaterThanOrEqual(0);
+        expect(k.durationPercentile).toBeLessThanOrEqual(100);
+      }
+    }
+    expect(html).toMatch(/key relay flows, set among the normal capture(&#39;|&#x27;|')s 47 TCP flows/);
     // loopback links are what they are; the learned half is tested against the hold-out as a link is
     expect(j.link).toBeNull();
     expect(j.normal.learned!.reverse!.packets).toBeGreaterThan(100);

@@ -1,0 +1,94 @@
+/**
+ * The key relay flows of a bench run, set beside the normal capture's TCP flows: a key relay's traffic is a short
+ * flow at the start of the session (a handshake, the SESSION with the plan, one share, END, closed by the leader
+ * once the key is rebuilt), and an observer of that link sees its duration and size. Each key flow is placed among
+ * the normal capture's TCP flows by duration and by bytes (its percentile: 50 is the median normal flow).
+ */
+import type { LinkSpec } from './link-analysis.js';
+import { runOk } from './proc.js';
+import type { BenchKeyFlow } from './result.js';
+
+/** The normal capture's TCP flows, as the key flows are compared with them. */
+export interface NormalFlows {
+  count: number;
+  seconds: number[];
+  bytes: number[];
+}
+
+interface FlowJson {
+  proto: string;
+  start: string;
+  duration: number;
+  origPackets: number;
+  origBytes: number;
+  respPackets: number;
+  respBytes: number;
+}
+
+/** Most flows read per capture (`smig analyze --flows`). */
+const MAX_FLOWS = 100_000;
+
+async function flowsOf(capture: string, filter: string): Promise<FlowJson[]> {
+  const p = await runOk('smig analyze', [
+    'analyze',
+    '--json',
+    '--no-progress',
+    '--flows',
+    String(MAX_FLOWS),
+    '--filter',
+    filter,
+    capture,
+  ]);
+  const j = JSON.parse(p.stdout) as { captures: { flows?: FlowJson[] }[] };
+  return (j.captures[0]?.flows ?? []).filter((f) => f.proto === 'tcp');
+}
+
+/** The TCP flows of the normal capture (durations and sizes, ascending). */
+export async function normalFlows(capture: string): Promise<NormalFlows> {
+  const flows = await flowsOf(capture, 'tcp');
+  return {
+    count: flows.length,
+    seconds: flows.map((f) => f.duration).sort((a, b) => a - b),
+    bytes: flows.map((f) => f.origBytes + f.respBytes).sort((a, b) => a - b),
+  };
+}
+
+/** Share of `sorted` below `x`, ties counted half, %. */
+export function percentileOf(sorted: readonly number[], x: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  let below = 0;
+  let equal = 0;
+  for (const v of sorted) {
+    if (v < x) below++;
+    else if (v === x) equal++;
+  }
+  return (100 * (below + equal / 2)) / sorted.length;
+}
+
+/** Both directions of a link spec (its data direction and its reverse one). */
+function bothWays(l: LinkSpec): string {
+  return l.reverseFilter === undefined ? l.filter : `(${l.filter}) or (${l.reverseFilter})`;
+}
+
+/** Every key link of a run, measured from its capture and placed among the normal flows. */
+export async function keyFlows(links: readonly LinkSpec[], normal: NormalFlows): Promise<BenchKeyFlow[]> {
+  const out: BenchKeyFlow[] = [];
+  for (const l of links) {
+    const flows = await flowsOf(l.capture, bothWays(l));
+    if (flows.length === 0) continue;
+    const starts = flows.map((f) => Number(f.start));
+    const ends = flows.map((f, i) => starts[i]! + f.duration);
+    const seconds = Math.max(...ends) - Math.min(...starts);
+    const bytes = flows.reduce((s, f) => s + f.origBytes + f.respBytes, 0);
+    out.push({
+      link: l.link,
+      connections: flows.length,
+      seconds,
+      packets: flows.reduce((s, f) => s + f.origPackets + f.respPackets, 0),
+      bytes,
+      durationPercentile: percentileOf(normal.seconds, seconds),
+      bytesPercentile: percentileOf(normal.bytes, bytes),
+    });
+  }
+  return out;
+}
