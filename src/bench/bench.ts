@@ -23,7 +23,7 @@ import { keyFlows, normalFlows } from './key-flows.js';
 import type { BenchLayout } from './layout.js';
 import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
 import type { LinkSpec } from './link-analysis.js';
-import { analyzeLinks, analyzeReverse } from './link-analysis.js';
+import { analyzeFidelity, analyzeLinks, analyzeReverse } from './link-analysis.js';
 import { DEMO_CAPTURE, DEMO_DATA_FILTER, DEMO_REVERSE_FILTER, splitBlocks } from './normal.js';
 import { killAll, lastLine, PLAIN_COPY_JS, runOk, runProc, stopProc, waitFor } from './proc.js';
 import type { Daemon, Roles, RunCapture, Site } from './site.js';
@@ -399,6 +399,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         l.reverse = rev.reverses[i];
       });
       reverseBaseline = rev.baseline;
+    }
+    // the migration's links against the learned half as well: the pacer's fidelity to what it learned
+    if (learn !== undefined && kind === 'migration') {
+      const fid = await analyzeFidelity(refCtx, learn, m.links);
+      a.links.forEach((l, i) => {
+        l.fidelity = fid[i];
+      });
     }
     const keys = m.keyLinks.length > 0 ? await keyFlows(m.keyLinks, normalTcp) : undefined;
     const sourceBytes = a.bytes.slice(m.links.length).reduce((x, y) => x + y, 0);

@@ -116,10 +116,23 @@ export async function analyzeReverse(
   ctx: { reference: string; bin: string; alpha: number; adversary: boolean },
   reverseFilter: string,
   links: readonly LinkSpec[],
-): Promise<{ reverses: Omit<BenchLink, 'link' | 'capture' | 'reverse'>[]; baseline?: BenchAdversary }> {
+): Promise<{ reverses: Omit<BenchLink, 'link' | 'capture' | 'reverse' | 'fidelity'>[]; baseline?: BenchAdversary }> {
   const rev = await analyzeLinks({ ...ctx, referenceFilter: reverseFilter }, links, []);
   return {
     reverses: rev.links.map(({ link: _l, capture: _c, ...r }) => r),
     ...(rev.baseline ? { baseline: rev.baseline } : {}),
   };
+}
+
+/**
+ * Every link against the learned half (`learn`, with the normal filter) instead of the hold-out: the pacer's
+ * fidelity to what it learned, each link's tests without its name and capture.
+ */
+export async function analyzeFidelity(
+  ctx: { referenceFilter: string | null; bin: string; alpha: number; adversary: boolean },
+  learn: string,
+  links: readonly LinkSpec[],
+): Promise<Omit<BenchLink, 'link' | 'capture' | 'reverse' | 'fidelity'>[]> {
+  const f = await analyzeLinks({ ...ctx, reference: learn }, links, []);
+  return f.links.map(({ link: _l, capture: _c, ...r }) => r);
 }

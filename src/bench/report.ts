@@ -8,6 +8,12 @@ import { basename } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { renderSvg } from '../analysis/plot.js';
 import { runOk } from './proc.js';
+import { fmtAuc, fmtD, fmtN, fmtPv } from './report-format.js';
+
+export { fmtAuc } from './report-format.js';
+export { fidelityTable, keyFlowTable, reverseTable } from './report-links.js';
+
+import { FIDELITY_CAPTION, fidelityTable, keyFlowTable, reverseTable } from './report-links.js';
 import type { BenchAdversary, BenchLink, BenchResult, BenchRun, BenchTest } from './result.js';
 
 /** How each class is named in the figures (the paper's words first). */
@@ -65,20 +71,6 @@ export function benchRows(r: BenchResult): BenchRow[] {
   );
 }
 
-const fmtP = (p: number): string => (p >= 1e-3 || p === 0 ? String(Number(p.toPrecision(3))) : p.toExponential(1));
-const fmtD = (t: BenchTest | undefined): string => (t === undefined ? '-' : t.statistic.toFixed(3));
-const fmtPv = (t: BenchTest | undefined): string => (t === undefined ? '-' : fmtP(t.pvalue));
-const fmtN = (t: BenchTest | undefined): string => (t === undefined ? '-' : `${t.n}/${t.m}`);
-
-/** `0.81 [0.62–0.95]`, `n/a (too few windows)` or `-` when the observer did not run. */
-export function fmtAuc(a: BenchAdversary | undefined): string {
-  if (a === undefined) return '-';
-  if (a.auc === null) return `n/a (${a.windows} windows)`;
-  return a.aucLow === null || a.aucHigh === null
-    ? a.auc.toFixed(2)
-    : `${a.auc.toFixed(2)} [${a.aucLow.toFixed(2)}–${a.aucHigh.toFixed(2)}]`;
-}
-
 /** The observer's baseline line ("normal vs normal: 0.61 …"), or undefined when it did not run. */
 export function adversaryBaselineLine(r: BenchResult): string | undefined {
   const b = r.runs.find((x) => x.adversaryBaseline !== undefined)?.adversaryBaseline;
@@ -112,80 +104,6 @@ export function learnedHalfLine(r: BenchResult): string | undefined {
     `the learned half itself against the hold-out (what a perfect imitation of the learned traffic scores): ${scores(l)}` +
     `${l.reverse ? `; its reverse direction against the hold-out's: ${scores(l.reverse)}` : ''}`
   );
-}
-
-/**
- * The table of the reverse directions of one strategy's links (their ACKs, progress messages and echoes against the
- * normal capture's reverse direction), or undefined when they were not tested.
- */
-export function reverseTable(
-  r: BenchResult,
-  strategy: BenchRun['strategy'],
-): { head: string[]; rows: string[][]; baseline?: string } | undefined {
-  const runs = r.runs.filter((x) => x.strategy === strategy && x.links.some((l) => l.reverse !== undefined));
-  if (runs.length === 0) return undefined;
-  const head = ['size', 'link (reverse)', 'packets', 'pkt/bin p', 'bytes/bin p', 'size D', 'p', 'gap D', 'p', 'AUC'];
-  const rows = runs.flatMap((run) =>
-    run.links.map((l) => {
-      const v = l.reverse!;
-      const t = (f: string): BenchTest | undefined => v.tests.find((y) => y.feature === f && y.test === 'ks');
-      return [
-        String(run.size),
-        l.link,
-        String(v.packets),
-        fmtPv(t('packets_per_bin')),
-        fmtPv(t('bytes_per_bin')),
-        fmtD(t('size')),
-        fmtPv(t('size')),
-        fmtD(t('iat')),
-        fmtPv(t('iat')),
-        fmtAuc(v.adversary),
-      ];
-    }),
-  );
-  const b = runs.find((x) => x.reverseAdversaryBaseline !== undefined)?.reverseAdversaryBaseline;
-  return { head, rows, ...(b ? { baseline: `reverse direction, normal vs normal: ${fmtAuc(b)}` } : {}) };
-}
-
-/**
- * The table of one strategy's key relay flows, each placed among the normal capture's TCP flows (percentiles of
- * duration and bytes), with a caption on those flows; undefined without key flows.
- */
-export function keyFlowTable(
-  r: BenchResult,
-  strategy: BenchRun['strategy'],
-): { head: string[]; rows: string[][]; caption: string } | undefined {
-  const runs = r.runs.filter((x) => x.strategy === strategy && (x.keyFlows?.length ?? 0) > 0);
-  if (runs.length === 0) return undefined;
-  const head = [
-    'size',
-    'key link (both ways)',
-    'connections',
-    'seconds',
-    'packets',
-    'bytes',
-    'duration pct',
-    'bytes pct',
-  ];
-  const rows = runs.flatMap((run) =>
-    run.keyFlows!.map((k) => [
-      String(run.size),
-      k.link,
-      String(k.connections),
-      k.seconds.toFixed(2),
-      String(k.packets),
-      String(k.bytes),
-      k.durationPercentile.toFixed(0),
-      k.bytesPercentile.toFixed(0),
-    ]),
-  );
-  const f = r.normal.tcpFlows;
-  const caption =
-    f === undefined
-      ? 'key relay flows'
-      : `key relay flows, set among the normal capture's ${f.count} TCP flows (median ${f.medianSeconds?.toFixed(2) ?? '–'} s, ` +
-        `${f.medianBytes ?? '–'} bytes; pct = share of them that lasted less or carried fewer bytes, %)`;
-  return { head, rows, caption };
 }
 
 /** Header and cells of the table of one strategy's runs (strings, for text, Markdown and HTML). */
@@ -427,10 +345,12 @@ export async function writeBenchReport(
     ...strategies.flatMap((s) => {
       const rev = reverseTable(r, s);
       const keys = keyFlowTable(r, s);
+      const fid = fidelityTable(r, s);
       return [
         `<h2>${esc(classLabel(s))}</h2>`,
         htmlTable(strategyTable(r, s)),
         ...(rev ? [`<p>reverse directions${rev.baseline ? ` (${esc(rev.baseline)})` : ''}</p>`, htmlTable(rev)] : []),
+        ...(fid ? [`<p>${esc(FIDELITY_CAPTION)}</p>`, htmlTable(fid)] : []),
         ...(keys ? [`<p>${esc(keys.caption)}</p>`, htmlTable(keys)] : []),
       ];
     }),
@@ -457,12 +377,14 @@ export async function writeBenchReport(
     ...strategies.flatMap((s) => {
       const rev = reverseTable(r, s);
       const keys = keyFlowTable(r, s);
+      const fid = fidelityTable(r, s);
       return [
         `## ${classLabel(s)}`,
         '',
         mdTable(strategyTable(r, s)),
         '',
         ...(rev ? [`Reverse directions${rev.baseline ? ` (${rev.baseline})` : ''}:`, '', mdTable(rev), ''] : []),
+        ...(fid ? [`${FIDELITY_CAPTION}:`, '', mdTable(fid), ''] : []),
         ...(keys ? [`${keys.caption[0]!.toUpperCase()}${keys.caption.slice(1)}:`, '', mdTable(keys), ''] : []),
       ];
     }),

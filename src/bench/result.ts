@@ -37,7 +37,13 @@ export interface BenchLink {
   /** The trained observer's verdict on this link (with `adversary`). */
   adversary?: BenchAdversary;
   /** The link's reverse direction against the normal capture's reverse direction (with a reverse filter). */
-  reverse?: Omit<BenchLink, 'link' | 'capture' | 'reverse'>;
+  reverse?: Omit<BenchLink, 'link' | 'capture' | 'reverse' | 'fidelity'>;
+  /**
+   * The link against the learned half itself (the traffic the profile was learned from), not the hold-out: how
+   * faithfully the pacer imitates what it learned. Far from the hold-out but close to this means the capture's
+   * halves differ, not that the pacer failed.
+   */
+  fidelity?: Omit<BenchLink, 'link' | 'capture' | 'reverse' | 'fidelity'>;
 }
 
 /** CPU and peak memory of one process. */

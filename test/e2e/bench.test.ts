@@ -129,6 +129,17 @@ describe('smig bench', () => {
         expect(l.reverse!.tests.map((t) => t.feature)).toContain('size');
       }
     expect(html).toContain('reverse directions');
+    // and each migration link against the learned half itself (the pacer's fidelity), beside the hold-out
+    for (const run of j.runs.filter((x) => x.kind === 'migration'))
+      for (const l of run.links) {
+        expect(l.fidelity!.packets).toBe(l.packets);
+        expect(l.fidelity!.tests.map((t) => t.feature)).toContain('iat');
+        expect(l.fidelity!.tests.find((t) => t.feature === 'size')!.m).toBe(
+          l.tests.find((t) => t.feature === 'size')!.m,
+        );
+      }
+    expect(j.runs[0]!.links[0]!.fidelity).toBeUndefined(); // the plain copy is not paced
+    expect(html).toContain('against the learned half instead of the hold-out');
     // every key relay link is a short flow (closed once the leader has the key), set among the capture's TCP flows
     expect(j.normal.tcpFlows!.count).toBe(47);
     for (const run of j.runs.filter((x) => x.kind === 'migration')) {

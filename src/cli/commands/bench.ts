@@ -136,6 +136,8 @@ export const benchCommand: CommandSpec = {
     const {
       strategyTable,
       reverseTable,
+      fidelityTable,
+      keyFlowTable,
       resourceTable,
       strategiesOf,
       classLabel,
@@ -179,6 +181,10 @@ export const benchCommand: CommandSpec = {
         io.stdout.write(
           `${classLabel(s)}, reverse directions${rev.baseline ? ` (${rev.baseline})` : ''}\n${table(rev.head, rev.rows)}\n`,
         );
+      const fid = fidelityTable(r, s);
+      if (fid) io.stdout.write(`${classLabel(s)}, against the learned half\n${table(fid.head, fid.rows)}\n`);
+      const keys = keyFlowTable(r, s);
+      if (keys) io.stdout.write(`${classLabel(s)}, ${keys.caption}\n${table(keys.head, keys.rows)}\n`);
     }
     const res = resourceTable(r);
     io.stdout.write(`CPU and memory per role\n${table(res.head, res.rows)}\n`);
