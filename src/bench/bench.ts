@@ -54,8 +54,10 @@ export interface BenchOptions {
   hosts: 'lab' | 'loopback';
   sizes: readonly number[];
   strategies: readonly BenchStrategy[];
-  /** Normal capture: the profile is learned from its even 5 s blocks (unless `profile`), the odd ones are the hold-out. */
+  /** Normal capture: the profile is learned from its even blocks (unless `profile`), the odd ones are the hold-out. */
   normal: string;
+  /** Block length of that split, ns (default 5 s). */
+  splitNs?: bigint;
   /** Filter of the normal capture's data direction (the profile and the reference use it). */
   normalFilter?: string;
   /** Filter of its reverse direction: when given, every link's reverse direction is tested against it too. */
@@ -309,7 +311,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   if (profile === undefined) {
     learn = join(out, 'normal-learn.pcap');
     reference = join(out, 'normal-holdout.pcap');
-    const n = await splitBlocks(o.normal, BLOCK_NS, learn, reference);
+    const n = await splitBlocks(o.normal, o.splitNs ?? BLOCK_NS, learn, reference);
     profile = join(out, 'profile.json');
     await runOk('smig profile learn', [
       'profile',
@@ -322,7 +324,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       profile,
     ]);
     log(
-      `normal capture ${o.normal}: profile learned from its even 5 s blocks (${n.even} packets), the odd ones held out (${n.odd} packets)`,
+      `normal capture ${o.normal}: profile learned from its even ${Number(o.splitNs ?? BLOCK_NS) / 1e9} s blocks (${n.even} packets), the odd ones held out (${n.odd} packets)`,
     );
   }
   const profileJson = JSON.parse(readFileSync(profile, 'utf8')) as {
@@ -479,6 +481,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       reference,
       profile,
       meanByteRate,
+      ...(learn !== undefined ? { splitSeconds: Number(o.splitNs ?? BLOCK_NS) / 1e9 } : {}),
       ...(learned ? { learned } : {}),
       ...(reverseFilter !== undefined ? { reverseFilter } : {}),
       tcpFlows: {

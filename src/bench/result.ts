@@ -112,6 +112,8 @@ export interface BenchResult {
     reference: string;
     profile: string;
     meanByteRate: number;
+    /** Block length of the learn/hold-out split, s (absent with a given profile). */
+    splitSeconds?: number;
     /**
      * The learned half itself tested against the hold-out as a link would be (absent with a given profile): what a
      * pacer that reproduced the learned traffic perfectly would score, the best any link can expect.

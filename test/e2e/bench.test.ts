@@ -45,6 +45,10 @@ describe('smig bench', () => {
         /^smig bench: option '--sizes <list>' argument '12parsecs' is invalid\. --sizes: '12parsecs' is not a size/,
       ],
       [
+        ['--split', '10ms'],
+        /^smig bench: option '--split <dur>' argument '10ms' is invalid\. --split: 10ms is not between 100ms and 1h \(see smig bench --help\)$/,
+      ],
+      [
         ['--hosts', 'moon'],
         /^smig bench: option '--hosts <site>' argument 'moon' is invalid\. Allowed choices are lab, loopback\. \(see smig bench --help\)$/,
       ],
@@ -185,6 +189,8 @@ describe('smig bench', () => {
         'tcp and dst host 10.8.0.1',
         '--reverse-filter',
         'tcp and src host 10.8.0.1',
+        '--split',
+        '2.5s',
         '--sizes',
         '40kB',
         '--strategies',
@@ -203,6 +209,13 @@ describe('smig bench', () => {
     expect(r.stdout).toMatch(/^40000 +[\d.]+ +[\d.]+ +[\d.]+ % +[\d.]+ % +leader → destination /m);
     const j = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchResult;
     expect(j.hosts).toBe('lab');
+    // the learn/hold-out split at 2.5 s: 47 blocks of the 117 s capture, every packet on one side or the other
+    expect(j.normal.splitSeconds).toBe(2.5);
+    const split =
+      /profile learned from its even 2\.5 s blocks \((\d+) packets\), the odd ones held out \((\d+) packets\)/.exec(
+        r.stderr,
+      );
+    expect(Number(split![1]) + Number(split![2])).toBe(1110);
     expect(j.link).toEqual({ mtu: 1500, tcpTimestamps: false, segment: 1514 });
     expect(j.normal.learned!.link).toBe('learned half');
     // each link's reverse direction is the same host pair the other way round

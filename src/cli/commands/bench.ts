@@ -23,6 +23,7 @@ interface BenchFlags {
   filter?: string;
   reverseFilter?: string;
   profile?: string;
+  split: bigint;
   bin: string;
   alpha: number;
   out?: string;
@@ -44,6 +45,13 @@ function parseSizes(text: string): number[] {
     if (n < 1 || n > MAX_SIZE)
       throw smigError('SMIG_ERR_BAD_SIZE', `--sizes: ${n} is not between 1 and ${MAX_SIZE} bytes`);
   return [...new Set(sizes)].sort((a, b) => a - b);
+}
+
+function parseSplit(text: string): bigint {
+  const ns = parseDuration(text, '--split');
+  if (ns < 100_000_000n || ns > 3_600_000_000_000n)
+    throw smigError('SMIG_ERR_USAGE', `--split: ${text} is not between 100ms and 1h`);
+  return ns;
 }
 
 function parseStrategies(text: string): BenchStrategy[] {
@@ -83,7 +91,15 @@ export const benchCommand: CommandSpec = {
       )
       .option(
         '--normal <capture>',
-        'capture of normal traffic: the profile is learned from its even 5 s blocks, the odd ones are the reference (default: the shipped captures/ndpi__netflix.pcap)',
+        'capture of normal traffic: the profile is learned from its even blocks (--split), the odd ones are the reference (default: the shipped captures/ndpi__netflix.pcap)',
+      )
+      .addOption(
+        new Option(
+          '--split <dur>',
+          'block length of the learn/hold-out split of --normal: shorter blocks make both halves sample the same traffic, longer ones cut fewer bursts (100ms … 1h)',
+        )
+          .argParser(argParser(parseSplit))
+          .default(5_000_000_000n, '5s'),
       )
       .option(
         '--filter <expr>',
@@ -153,6 +169,7 @@ export const benchCommand: CommandSpec = {
       sizes: opts.sizes,
       strategies: opts.strategies,
       normal: opts.normal !== undefined ? resolve(opts.normal) : DEMO_CAPTURE,
+      splitNs: opts.split,
       ...(opts.filter === undefined ? {} : { normalFilter: opts.filter }),
       ...(opts.reverseFilter === undefined ? {} : { reverseFilter: opts.reverseFilter }),
       ...(opts.profile === undefined ? {} : { profile: resolve(opts.profile) }),
