@@ -13,8 +13,7 @@
  * link A → B is `src host A and dst host B` there; `loopback`, every process on 127.0.0.1 with its own port,
  * one capture on lo per run and a link is told by ports (a relay logs the ephemeral port of its leader link).
  */
-import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { destroyIdentity, generateIdentity, writeIdentityFiles } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
@@ -25,7 +24,7 @@ import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
 import type { LinkSpec } from './link-analysis.js';
 import { analyzeFidelity, analyzeLinks, analyzeReverse } from './link-analysis.js';
 import { DEMO_CAPTURE, DEMO_DATA_FILTER, DEMO_REVERSE_FILTER, splitBlocks } from './normal.js';
-import { killAll, lastLine, PLAIN_COPY_JS, runOk, runProc, stopProc, waitFor } from './proc.js';
+import { killAll, lastLine, PLAIN_COPY_JS, runOk, runProc, stopProc, waitFor, writePayloads } from './proc.js';
 import type { Daemon, Roles, RunCapture, Site } from './site.js';
 import { labSite, loopbackSite, rolesOf, startDaemon, stoppedResources } from './site.js';
 
@@ -340,14 +339,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     );
   const key = join(out, 'cluster.key');
   await runOk('smig keygen', ['keygen', '--force', '-o', key]);
-  const payloads = new Map<number, string>();
-  for (const size of o.sizes) {
-    const f = join(out, 'runs', `payload-${size}.bin`);
-    const w = createWriteStream(f);
-    for (let left = size; left > 0; left -= 1 << 20) w.write(randomBytes(Math.min(left, 1 << 20)));
-    await new Promise<void>((res, rej) => w.end((err?: Error | null) => (err ? rej(err) : res())));
-    payloads.set(size, f);
-  }
+  const payloads = await writePayloads(join(out, 'runs'), o.sizes);
   const layout = o.layout ?? DEFAULT_LAYOUT;
   const roles = rolesOf(layout);
   const ctx: RunContext = { out, key, profile, payloads, layout, roles, matchLink: link !== undefined };

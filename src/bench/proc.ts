@@ -5,6 +5,8 @@
 
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { smigError } from '../errors.js';
@@ -108,4 +110,17 @@ export async function waitFor(p: Proc, re: RegExp, what: string, ms = 20_000): P
 export async function stopProc(p: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal);
   await p.exited;
+}
+
+/** Writes one file of random bytes per size into `dir` (`payload-SIZE.bin`, in 1 MiB writes); returns size → path. */
+export async function writePayloads(dir: string, sizes: readonly number[]): Promise<Map<number, string>> {
+  const payloads = new Map<number, string>();
+  for (const size of sizes) {
+    const f = join(dir, `payload-${size}.bin`);
+    const w = createWriteStream(f);
+    for (let left = size; left > 0; left -= 1 << 20) w.write(randomBytes(Math.min(left, 1 << 20)));
+    await new Promise<void>((res, rej) => w.end((err?: Error | null) => (err ? rej(err) : res())));
+    payloads.set(size, f);
+  }
+  return payloads;
 }
