@@ -374,6 +374,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     learned.reverse = (
       await analyzeReverse(refCtx, reverseFilter, [{ link: 'learned half', capture: learn, filter: reverseFilter }])
     ).reverses[0];
+  // the observer on the whole normal capture against itself (even vs odd blocks): more windows than the hold-out has
+  const wholeBaseline = o.adversary
+    ? (await analyzeLinks({ ...refCtx, reference: o.normal }, [], [])).baseline
+    : undefined;
   const record = async (
     kind: BenchRun['kind'],
     strategy: BenchRun['strategy'],
@@ -475,6 +479,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       meanByteRate,
       ...(learn !== undefined ? { splitSeconds: Number(o.splitNs ?? BLOCK_NS) / 1e9 } : {}),
       ...(learned ? { learned } : {}),
+      ...(wholeBaseline ? { adversaryBaseline: wholeBaseline } : {}),
       ...(reverseFilter !== undefined ? { reverseFilter } : {}),
       tcpFlows: {
         count: normalTcp.count,

@@ -78,8 +78,11 @@ export function adversaryBaselineLine(r: BenchResult): string | undefined {
   return (
     `trained observer (random forest on 5 s windows, 5-fold CV): normal vs normal (the reference's even vs odd 10 s blocks, ${b.windows} windows a side): ${fmtAuc(b)}; ` +
     'a link whose AUC is near this cannot be told from normal traffic, 0.5 = cannot tell, 1 = always tells' +
+    (r.normal.adversaryBaseline
+      ? `; the whole normal capture against itself (the same blocks, ${r.normal.adversaryBaseline.windows} windows a side): ${fmtAuc(r.normal.adversaryBaseline)}`
+      : '') +
     (r.normal.learned?.adversary
-      ? `; with few windows a side this baseline is wide, and the learned half against the same hold-out (${fmtAuc(r.normal.learned.adversary)}, below) is the other normal-vs-normal comparison, on the links' own reference`
+      ? `; with few windows a side a baseline is wide, and the learned half against the same hold-out (${fmtAuc(r.normal.learned.adversary)}, below) is the other normal-vs-normal comparison, on the links' own reference`
       : '')
   );
 }

@@ -119,6 +119,11 @@ export interface BenchResult {
      * pacer that reproduced the learned traffic perfectly would score, the best any link can expect.
      */
     learned?: BenchLink;
+    /**
+     * The trained observer on the whole normal capture against itself (its even vs odd 10 s blocks, data direction):
+     * normal vs normal on all the normal traffic there is, where the runs' `adversaryBaseline` has only the hold-out.
+     */
+    adversaryBaseline?: BenchAdversary;
     /** Filter of the normal capture's reverse direction, when the links' reverse directions were tested. */
     reverseFilter?: string;
     /** The normal capture's TCP flows (the whole capture), which the key relay flows are set beside. */

@@ -191,6 +191,7 @@ describe('smig bench', () => {
         'tcp and src host 10.8.0.1',
         '--split',
         '2.5s',
+        '--adversary',
         '--sizes',
         '40kB',
         '--strategies',
@@ -211,6 +212,10 @@ describe('smig bench', () => {
     expect(j.hosts).toBe('lab');
     // the learn/hold-out split at 2.5 s: 47 blocks of the 117 s capture, every packet on one side or the other
     expect(j.normal.splitSeconds).toBe(2.5);
+    // the observer's baseline on the whole capture (117 s: 16 windows in odd 10 s blocks) beside the hold-out's
+    expect(j.normal.adversaryBaseline!.windows).toBe(16);
+    expect(j.normal.adversaryBaseline!.auc).toBeGreaterThan(0);
+    expect(r.stdout).toMatch(/; the whole normal capture against itself \(the same blocks, 16 windows a side\): 0\.\d\d \[/);
     const split =
       /profile learned from its even 2\.5 s blocks \((\d+) packets\), the odd ones held out \((\d+) packets\)/.exec(
         r.stderr,
