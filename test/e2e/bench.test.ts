@@ -215,7 +215,9 @@ describe('smig bench', () => {
     // the observer's baseline on the whole capture (117 s: 16 windows in odd 10 s blocks) beside the hold-out's
     expect(j.normal.adversaryBaseline!.windows).toBe(16);
     expect(j.normal.adversaryBaseline!.auc).toBeGreaterThan(0);
-    expect(r.stdout).toMatch(/; the whole normal capture against itself \(the same blocks, 16 windows a side\): 0\.\d\d \[/);
+    expect(r.stdout).toMatch(
+      /; the whole normal capture against itself \(the same blocks, 16 windows a side\): 0\.\d\d \[/,
+    );
     const split =
       /profile learned from its even 2\.5 s blocks \((\d+) packets\), the odd ones held out \((\d+) packets\)/.exec(
         r.stderr,
