@@ -21,6 +21,7 @@ import { PlainForwarder } from './leader-forward.js';
 import type { LeaderOptions } from './leader-options.js';
 import { CHUNK_SLACK, PACED_PROGRESS_DELAY_MS, PROGRESS_BYTES, PROGRESS_DELAY_MS } from './leader-options.js';
 import { Link } from './link.js';
+import type { AckEcho } from './pace.js';
 import { hopPacer, hopSeed, pacingLogFields, pacingReport, startAckEcho } from './pace.js';
 import { ReorderBuffer } from './reorder.js';
 import type { Timer } from './util.js';
@@ -32,6 +33,8 @@ interface RelayLink {
   via: 'data-relay' | 'key-relay';
   index: number;
   link: Link;
+  /** The echo on a data relay's shaped link: PROGRESS rides on it. */
+  echo?: AckEcho | undefined;
 }
 
 export class LeaderSessionState {
@@ -123,7 +126,7 @@ export class LeaderSessionState {
     this.#links.set(key, r);
     link.start((msg) => this.#onRelay(r, msg));
     if (first.via === 'data-relay')
-      startAckEcho(
+      r.echo = startAckEcho(
         this.#plan,
         link,
         hopSeed(this.#id, 'leader', 1000 + first.index),
@@ -394,8 +397,13 @@ export class LeaderSessionState {
       this.#progressTimer?.cancel();
       this.#progressTimer = undefined;
       this.#progressSent = base;
-      for (const r of this.#links.values())
-        if (r.via === 'data-relay') r.link.post({ type: FrameType.PROGRESS, offset: base });
+      for (const r of this.#links.values()) {
+        if (r.via !== 'data-relay') continue;
+        const msg = { type: FrameType.PROGRESS, offset: base } as const;
+        // on a shaped link, with the next echo: the relay's kernel ACKs it where the relay's plan has an ACK anyway
+        if (r.echo !== undefined) r.echo.carry(msg);
+        else r.link.post(msg);
+      }
     } else if (this.#progressTimer === undefined) {
       this.#progressTimer = after(
         this.#o.clock,

@@ -25,18 +25,16 @@
  * profile's rate and the session ends when the slowest hop does.
  */
 import { createHash } from 'node:crypto';
-import { getMaxListeners, setMaxListeners } from 'node:events';
 import { isSmigError, smigError } from '../errors.js';
 import type { Clock } from '../pacing/clock.js';
 import { RealClock } from '../pacing/clock.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import { constantWriteSize, overheadOf, parsePlan, planDuration, traceWrites } from '../pacing/plan.js';
-import { decodeAckHint, isShaped } from '../pacing/shape.js';
+import { isShaped } from '../pacing/shape.js';
 import type { Pacer } from '../pacing/strategies.js';
 import { createPacer } from '../pacing/strategies.js';
 import type { Message } from '../protocol/index.js';
-import { FrameType } from '../protocol/index.js';
-import type { EchoCounter } from './shaped-link.js';
+import { startAckEcho } from './echo.js';
 
 export type { EchoCounter, ShapedFeed, ShapedLinkOptions, ShapedWriter } from './shaped-link.js';
 export { runShapedLink } from './shaped-link.js';
@@ -44,7 +42,6 @@ export { isShaped };
 
 import { FRAME_HEADER_LENGTH, SESSION_ID_LENGTH } from '../protocol/index.js';
 import type { LogFields } from '../util/log.js';
-import { Signal, waitOr } from './util.js';
 
 /** Frame bytes of a DATA frame besides its payload: header + u64 offset. */
 export const DATA_FRAME_OVERHEAD: number = FRAME_HEADER_LENGTH + 8;
@@ -312,152 +309,17 @@ export class ByteQueue {
   }
 }
 
-/** ACKs asked for later than this after the write (ms) are not echoed. */
-export const MAX_ECHO_MS = 500;
-/** Most pokes an {@link AckEcho} keeps scheduled at once. */
-export const MAX_PENDING_POKES = 64;
-
-/** How long before an ACK's time its receiver sends the first of the two PADs that make the kernel ACK at once, ms. */
-export const ECHO_LEAD_MS = 0.3;
-/**
- * Least time between two PADs of an echo, ms: closer, the kernel may send them as one segment (autocorking), and
- * one small segment alone is ACKed late or on the next data.
- */
-export const ECHO_SPACING_MS = 0.2;
-
-/**
- * When an {@link AckEcho} sends its PADs for ACKs wanted at `acksMs` (ms after the write came in, ascending): two
- * per ACK, {@link ECHO_LEAD_MS} before and at its time, each at least {@link ECHO_SPACING_MS} after the one
- * before (so ACKs planned closer than that come out that far apart), the first not before 0. Pure.
- */
-export function echoTimes(acksMs: readonly number[]): number[] {
-  const out: number[] = [];
-  let last = -Infinity;
-  for (const a of acksMs) {
-    for (const t of [a - ECHO_LEAD_MS, a]) {
-      last = Math.max(t, 0, last + ECHO_SPACING_MS);
-      out.push(last);
-    }
-  }
-  return out;
-}
-
-/**
- * The receiver's side of a shaped link (the reverse direction, as far as userspace makes it). The profiled
- * direction holds packets too small to be a TLS record — pure ACKs, which a TCP sender emits for data coming the
- * other way — and the sender leaves them out of its writes (shape.ts); instead each write lists, in its PAD, the
- * times after it at which the plan has them (`encodeAckHint`), and the receiver makes the sender's kernel send
- * them: it sends two PADs with empty bodies (the smallest record), {@link ECHO_LEAD_MS} apart, the second at the
- * ACK's time. Why two: a sender that keeps sending data (a shaped link always does) is in the kernel's
- * interactive ("pingpong") mode, where one small segment gets a delayed ACK — 40 ms later, or none when the next
- * data segment carries it; the second small segment in a row makes the kernel ACK as soon as the sender reads it.
- * Measured on the lab: after one PAD the ACK came within 1 ms in ~40 % of cases, after a second one in 83–91 %.
- * So the ACKs sit where the capture had them relative to the data around them (an ACK 0.5 ms before the next
- * burst stays there), and as many of them: with one PAD each, half were missing, two gaps merged into one longer
- * gap for each, and the gap tests saw the link's gaps as too long.
- */
-export class AckEcho {
-  readonly #clock: Clock;
-  readonly #post: () => void;
-  readonly #signal: AbortSignal;
-  #pending = 0;
-
-  constructor(clock: Clock, post: () => void, signal: AbortSignal) {
-    this.#clock = clock;
-    this.#post = post;
-    this.#signal = signal;
-    // every scheduled echo listens on the signal while it sleeps: up to a few at once
-    setMaxListeners(Math.max(getMaxListeners(signal), 32), signal);
-  }
-
-  /** PADs scheduled and not yet sent. */
-  get pending(): number {
-    return this.#pending;
-  }
-
-  /** A write came in asking for ACKs at `acksUs` (µs after now, ascending): their PADs ({@link echoTimes}). */
-  onHint(acksUs: readonly number[]): void {
-    if (this.#signal.aborted || acksUs.length === 0) return;
-    const acks: number[] = [];
-    for (const us of acksUs) {
-      if (us / 1000 > MAX_ECHO_MS) break; // a lone ACK long after the data is not the data's echo
-      acks.push(us / 1000);
-    }
-    const times = echoTimes(acks);
-    if (times.length === 0 || this.#pending + times.length > MAX_PENDING_POKES) return;
-    this.#pending += times.length;
-    void this.#run(times);
-  }
-
-  /** Sends at each time after now, never two closer than ECHO_SPACING_MS even when late. */
-  async #run(times: number[]): Promise<void> {
-    const base = this.#clock.now();
-    let last = -Infinity;
-    let i = 0;
-    try {
-      for (; i < times.length; i++) {
-        const now = this.#clock.now();
-        const wait = Math.max(base + times[i]! - now, last + ECHO_SPACING_MS - now);
-        if (wait > 0) await this.#clock.sleep(wait, this.#signal);
-        this.#post();
-        last = this.#clock.now();
-        this.#pending--;
-      }
-    } catch {
-      // aborted: the link is over
-    } finally {
-      this.#pending -= times.length - i;
-    }
-  }
-}
-
-/**
- * Starts the {@link AckEcho} of a shaped link's receiver on `link` (nothing when the plan is not shaped or has no
- * cover): every PAD that carries an ACK hint schedules its pokes. `_seed` is unused (the times come from the
- * sender); it stays so that every receiver keeps its own seed should the echo draw again.
- */
-export function startAckEcho(
-  plan: PacingPlan | undefined,
-  link: {
-    post(msg: Message): void;
-    readonly isClosed: boolean;
-    onInbound: ((type: number, body: Uint8Array) => void) | undefined;
-  },
-  _seed: number,
-  clock: Clock,
-  signal: AbortSignal,
-): void {
-  const pp = plan?.profile;
-  if (plan === undefined || plan.strategy !== 'profile' || pp?.trace === undefined || plan.cover === false) return;
-  const echo = new AckEcho(
-    clock,
-    () => {
-      if (!link.isClosed) link.post({ type: FrameType.PAD, length: 0 });
-    },
-    signal,
-  );
-  link.onInbound = (type, body) => {
-    if (type === FrameType.PAD) echo.onHint(decodeAckHint(body));
-  };
-}
-
-/**
- * The sender's side of the echo: counts the empty PADs that come in on a shaped link's sender (its receiver's
- * {@link AckEcho}), for `runShapedLink`'s `echoes`. Takes the link's `onInbound`.
- */
-export function watchEchoes(
-  link: { onInbound: ((type: number, body: Uint8Array) => void) | undefined },
-  clock?: Clock,
-): EchoCounter {
-  let n = 0;
-  const came = new Signal();
-  link.onInbound = (type, body) => {
-    if (type !== FrameType.PAD || body.length !== 0) return;
-    n++;
-    came.notify();
-  };
-  return { count: () => n, more: (ms) => waitOr(came, ms, clock) };
-}
+export {
+  AckEcho,
+  ECHO_LEAD_MS,
+  ECHO_SPACING_MS,
+  echoTimes,
+  MAX_CARRY_MS,
+  MAX_ECHO_MS,
+  MAX_PENDING_POKES,
+  startAckEcho,
+  watchEchoes,
+} from './echo.js';
 
 /** The destination's {@link AckEcho} on its link from the leader (plan from its SESSION), until the link ends. */
 export function destinationAckEcho(

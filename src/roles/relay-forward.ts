@@ -19,6 +19,7 @@ import type { DataRelaySession, KeyRelaySession, Message } from '../protocol/ind
 import { FrameType } from '../protocol/index.js';
 import type { Logger } from '../util/log.js';
 import { Link } from './link.js';
+import type { AckEcho } from './pace.js';
 import {
   ByteQueue,
   cushionBytes,
@@ -75,6 +76,8 @@ export class Forward {
   readonly #queued = new Signal();
   readonly #sent = new Signal();
   #endSeen = false;
+  /** The echo on the source's link (shaped plans): PROGRESS rides on it. */
+  #upEcho: AckEcho | undefined;
   readonly #cushion: number;
   readonly #queueMax: number;
   readonly #cushionMs: number;
@@ -144,7 +147,7 @@ export class Forward {
       ...(f.plan === undefined ? {} : { plan: f.plan }),
     });
     if (this.#pacer !== undefined && isShaped(this.#pacer))
-      startAckEcho(
+      this.#upEcho = startAckEcho(
         this.#plan,
         this.#up,
         hopSeed(f.sessionId, 'relay', 1000 + f.index),
@@ -333,6 +336,8 @@ export class Forward {
     const up = this.#up;
     switch (msg.type) {
       case FrameType.PROGRESS:
+        // on a shaped link, with the next echo: the source's kernel ACKs it where its plan has an ACK anyway
+        if (this.#upEcho !== undefined) return this.#upEcho.carry(msg);
         return up.send(msg);
       case FrameType.DONE:
         this.#doneForwarded = true;
