@@ -397,11 +397,13 @@ export class LeaderSessionState {
       this.#progressTimer?.cancel();
       this.#progressTimer = undefined;
       this.#progressSent = base;
+      const last = this.#opener?.done === true;
       for (const r of this.#links.values()) {
         if (r.via !== 'data-relay') continue;
         const msg = { type: FrameType.PROGRESS, offset: base } as const;
-        // on a shaped link, with the next echo: the relay's kernel ACKs it where the relay's plan has an ACK anyway
-        if (r.echo !== undefined) r.echo.carry(msg);
+        // on a shaped link, with the next echo: the relay's kernel ACKs it where the relay's plan has an ACK anyway;
+        // but the last one (everything is in) at once, since the source's END waits for it
+        if (r.echo !== undefined && !last) r.echo.carry(msg);
         else r.link.post(msg);
       }
     } else if (this.#progressTimer === undefined) {
