@@ -107,6 +107,17 @@ export class AckEcho {
       .finally(() => this.#signal.removeEventListener('abort', onAbort));
   }
 
+  /**
+   * Sends `msg` at once, and drops a frame still waiting to be carried: a cumulative frame sent now supersedes it (an
+   * older PROGRESS sent after a newer one would take the newer one's place at the receiver).
+   */
+  sendNow(msg: Message): void {
+    this.#carried = undefined;
+    this.#carryTimer?.abort();
+    this.#carryTimer = undefined;
+    if (!this.#signal.aborted) this.#postMessage?.(msg);
+  }
+
   #flushCarried(): void {
     const msg = this.#carried;
     this.#carried = undefined;

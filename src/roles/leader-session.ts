@@ -403,8 +403,10 @@ export class LeaderSessionState {
         const msg = { type: FrameType.PROGRESS, offset: base } as const;
         // on a shaped link, with the next echo: the relay's kernel ACKs it where the relay's plan has an ACK anyway;
         // but the last one (everything is in) at once, since the source's END waits for it
-        if (r.echo !== undefined && !last) r.echo.carry(msg);
-        else r.link.post(msg);
+        if (r.echo === undefined) r.link.post(msg);
+        else if (last)
+          r.echo.sendNow(msg); // (and drops an older one still waiting)
+        else r.echo.carry(msg);
       }
     } else if (this.#progressTimer === undefined) {
       this.#progressTimer = after(

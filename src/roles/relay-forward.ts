@@ -78,6 +78,8 @@ export class Forward {
   #endSeen = false;
   /** The echo on the source's link (shaped plans): PROGRESS rides on it. */
   #upEcho: AckEcho | undefined;
+  /** The highest PROGRESS offset passed on to the source. */
+  #progress = -1;
   readonly #cushion: number;
   readonly #queueMax: number;
   readonly #cushionMs: number;
@@ -336,6 +338,9 @@ export class Forward {
     const up = this.#up;
     switch (msg.type) {
       case FrameType.PROGRESS:
+        // cumulative: one that is not past the last passed on says nothing new (and must not replace a newer one)
+        if (msg.offset <= this.#progress) return undefined;
+        this.#progress = msg.offset;
         // on a shaped link, with the next echo: the source's kernel ACKs it where its plan has an ACK anyway
         if (this.#upEcho !== undefined) return this.#upEcho.carry(msg);
         return up.send(msg);

@@ -55,6 +55,17 @@ describe('AckEcho.carry', () => {
     expect(sent.slice(1).map((s) => s.what)).toEqual(['PAD', 'PAD']);
   });
 
+  it('sendNow sends at once and drops an older frame still waiting, which would otherwise follow the newer one', async () => {
+    const { clock, echo, sent } = recorder();
+    echo.carry(progress(100));
+    await clock.advance(5);
+    echo.sendNow(progress(900)); // the leader's last PROGRESS
+    expect(sent).toEqual([{ at: 5, what: 900 }]);
+    echo.onHint([1000]);
+    await clock.advance(2 * MAX_CARRY_MS);
+    expect(sent.map((s) => s.what)).toEqual([900, 'PAD', 'PAD']); // 100 never goes after 900
+  });
+
   it('sends nothing once the link is over', async () => {
     const ctl = new AbortController();
     const { clock, echo, sent } = recorder(ctl.signal);
