@@ -28,24 +28,25 @@ interface FlowJson {
 /** Most flows read per capture (`smig analyze --flows`). */
 const MAX_FLOWS = 100_000;
 
-async function flowsOf(capture: string, filter: string): Promise<FlowJson[]> {
+/** The TCP flows of each `capture@filter` class, in one `smig analyze` (a run's key links share one capture). */
+async function flowsOf(classes: readonly { capture: string; filter: string }[]): Promise<FlowJson[][]> {
   const p = await runOk('smig analyze', [
     'analyze',
     '--json',
     '--no-progress',
     '--flows',
     String(MAX_FLOWS),
-    '--filter',
-    filter,
-    capture,
+    ...classes.flatMap((c, i) => ['--class', `k${i}=${c.capture}@${c.filter}`]),
   ]);
-  const j = JSON.parse(p.stdout) as { captures: { flows?: FlowJson[] }[] };
-  return (j.captures[0]?.flows ?? []).filter((f) => f.proto === 'tcp');
+  const j = JSON.parse(p.stdout) as { captures: { name: string; flows?: FlowJson[] }[] };
+  return classes.map((_, i) =>
+    (j.captures.find((c) => c.name === `k${i}`)?.flows ?? []).filter((f) => f.proto === 'tcp'),
+  );
 }
 
 /** The TCP flows of the normal capture (durations and sizes, ascending). */
 export async function normalFlows(capture: string): Promise<NormalFlows> {
-  const flows = await flowsOf(capture, 'tcp');
+  const [flows = []] = await flowsOf([{ capture, filter: 'tcp' }]);
   return {
     count: flows.length,
     seconds: flows.map((f) => f.duration).sort((a, b) => a - b),
@@ -72,9 +73,11 @@ function bothWays(l: LinkSpec): string {
 
 /** Every key link of a run, measured from its capture and placed among the normal flows. */
 export async function keyFlows(links: readonly LinkSpec[], normal: NormalFlows): Promise<BenchKeyFlow[]> {
+  if (links.length === 0) return [];
+  const all = await flowsOf(links.map((l) => ({ capture: l.capture, filter: bothWays(l) })));
   const out: BenchKeyFlow[] = [];
-  for (const l of links) {
-    const flows = await flowsOf(l.capture, bothWays(l));
+  for (const [k, l] of links.entries()) {
+    const flows = all[k]!;
     if (flows.length === 0) continue;
     const starts = flows.map((f) => Number(f.start));
     const ends = flows.map((f, i) => starts[i]! + f.duration);

@@ -112,10 +112,8 @@ export class AckEcho {
    * older PROGRESS sent after a newer one would take the newer one's place at the receiver).
    */
   sendNow(msg: Message): void {
-    this.#carried = undefined;
-    this.#carryTimer?.abort();
-    this.#carryTimer = undefined;
-    if (!this.#signal.aborted) this.#postMessage?.(msg);
+    this.#carried = msg;
+    this.#flushCarried();
   }
 
   #flushCarried(): void {
