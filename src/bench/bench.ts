@@ -335,7 +335,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const link = o.hosts === 'lab' && profileJson.shape ? captureLink(profileJson.shape.trace.sizes) : undefined;
   if (link)
     log(
-      `lab links set like the capture's: MTU ${link.mtu} (full segments of ${link.segment} B), TCP timestamps ${link.tcpTimestamps ? 'on' : 'off'}`,
+      `lab links set like the capture's: MTU ${link.mtu} (${link.mtu > 1500 ? `its largest packet, ${link.segment} B: it was captured with receive offload or on jumbo frames` : `full segments of ${link.segment} B`}), TCP timestamps ${link.tcpTimestamps ? 'on' : 'off'}`,
     );
   const key = join(out, 'cluster.key');
   await runOk('smig keygen', ['keygen', '--force', '-o', key]);

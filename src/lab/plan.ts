@@ -24,9 +24,13 @@ export const DEFAULT_SUBNET = '10.77.0.0/24';
 export const MAX_HOSTS = 250;
 /** Default link MTU of a lab (Ethernet). */
 export const DEFAULT_MTU = 1500;
-/** Smallest and largest link MTU a lab takes (IPv4's minimum datagram; Ethernet without jumbo frames). */
+/**
+ * Smallest and largest link MTU a lab takes: IPv4's minimum datagram, and a veth's largest (65535 less Ethernet's
+ * 14 B, so that a frame's wire size fits a plan's segment): above 1500, a lab matches a capture made with receive
+ * offload (merged segments of up to 64 KiB) or on jumbo frames.
+ */
 export const MIN_MTU = 576;
-export const MAX_MTU = 1500;
+export const MAX_MTU = 65_521;
 
 /** Per-link shaping, applied on each host's egress (so host→host one-way delay is `delayNs`, RTT twice it). */
 export interface LinkShaping {
@@ -226,6 +230,8 @@ const NO_OFFLOAD = 'gso_max_segs 1 gro_max_size 0';
  * transfer with them off.
  */
 const ETHTOOL_OFF = 'tx off tso off gso off gro off';
+/** Sets `net.ipv4.tcp_pingpong_thresh` to its largest (roles/echo.ts `PINGPONG_OFF_THRESH`) where the kernel has it. */
+export const PINGPONG_OFF = 'f=/proc/sys/net/ipv4/tcp_pingpong_thresh; if [ -e "$f" ]; then echo 255 > "$f"; fi';
 
 /**
  * The commands that build `state`, in order: namespaces, the bridge namespace (bridge, veth pairs with
@@ -307,6 +313,12 @@ export function planUp(state: LabState, ethtool: string = 'ethtool'): LabStep[] 
         what: `turn TCP timestamps off in ${h.ns}`,
         argv: ['ip', 'netns', 'exec', h.ns, '/bin/sh', '-c', 'echo 0 > /proc/sys/net/ipv4/tcp_timestamps'],
       });
+    // never TCP's interactive mode, so that one small segment is ACKed as soon as it is read: a shaped link's
+    // receiver then needs one echo PAD per ACK of the plan instead of two (roles/echo.ts); the sysctl is Linux 6.6's
+    steps.push({
+      what: `keep ${h.ns}'s TCP out of interactive mode`,
+      argv: ['ip', 'netns', 'exec', h.ns, '/bin/sh', '-c', PINGPONG_OFF],
+    });
     const tc = shapingCommands(state.shaping, mtu);
     if (tc.length > 0)
       steps.push({

@@ -71,19 +71,26 @@ export const REBASE_MS = 5;
 export const MAX_ACK_HINTS = 8;
 /** ACKs planned later than this after their write (µs) are not asked for (the hint's u16 of 10 µs units). */
 export const MAX_ACK_HINT_US = 500_000;
-/** First byte of a PAD body that carries an ACK hint (a zero-filled PAD carries none). */
+/** First byte of a PAD body that carries an ACK hint (a zero-filled PAD carries none): two echo PADs per ACK. */
 export const ACK_HINT_TAG = 0x61;
+/** The same hint from a sender whose kernel ACKs one small segment at once: one echo PAD per ACK. */
+export const ACK_HINT_TAG_ONE = 0x62;
+/**
+ * Echo PADs per ACK a shaped link's receiver sends: 2 where the sender's kernel may be in TCP's interactive
+ * ("pingpong") mode, which delays the ACK of a lone small segment; 1 where it never is (roles/echo.ts).
+ */
+export type EchoPads = 1 | 2;
 
 /**
  * The PAD body prefix that asks a shaped link's receiver to send something at each of `acksUs` (µs after it
- * received the write), so that the sender's kernel ACKs it then: tag, count, then per ACK a u16 in units of
- * 10 µs. Empty for no ACKs.
+ * received the write), so that the sender's kernel ACKs it then: tag (which also says how many echo PADs per ACK,
+ * `pads`), count, then per ACK a u16 in units of 10 µs. Empty for no ACKs.
  */
-export function encodeAckHint(acksUs: readonly number[]): Uint8Array {
+export function encodeAckHint(acksUs: readonly number[], pads: EchoPads = 2): Uint8Array {
   const n = Math.min(acksUs.length, MAX_ACK_HINTS);
   if (n === 0) return new Uint8Array(0);
   const out = new Uint8Array(2 + 2 * n);
-  out[0] = ACK_HINT_TAG;
+  out[0] = pads === 1 ? ACK_HINT_TAG_ONE : ACK_HINT_TAG;
   out[1] = n;
   for (let i = 0; i < n; i++) {
     const v = Math.min(0xffff, Math.max(0, Math.round(acksUs[i]! / 10)));
@@ -98,12 +105,17 @@ export function encodeAckHint(acksUs: readonly number[]): Uint8Array {
  * count above {@link MAX_ACK_HINTS}): a PAD's content is the peer's, never trusted beyond these bounds.
  */
 export function decodeAckHint(body: Uint8Array): number[] {
-  if (body.length < 2 || body[0] !== ACK_HINT_TAG) return [];
+  if (body.length < 2 || (body[0] !== ACK_HINT_TAG && body[0] !== ACK_HINT_TAG_ONE)) return [];
   const n = body[1]!;
   if (n === 0 || n > MAX_ACK_HINTS || body.length < 2 + 2 * n) return [];
   const out: number[] = [];
   for (let i = 0; i < n; i++) out.push(((body[2 + 2 * i]! << 8) | body[3 + 2 * i]!) * 10);
   return out;
+}
+
+/** Echo PADs per ACK that a PAD body's hint asks for: 1 after {@link ACK_HINT_TAG_ONE}, else 2. */
+export function ackHintPads(body: Uint8Array): EchoPads {
+  return body.length > 0 && body[0] === ACK_HINT_TAG_ONE ? 1 : 2;
 }
 
 /**

@@ -4,9 +4,11 @@
  * receiver's PROGRESS on them; {@link watchEchoes} counts them on the sender's side (pace.ts re-exports all of it).
  */
 import { getMaxListeners, setMaxListeners } from 'node:events';
+import { readFileSync } from 'node:fs';
 import type { Clock } from '../pacing/clock.js';
 import type { PacingPlan } from '../pacing/plan.js';
-import { decodeAckHint } from '../pacing/shape.js';
+import type { EchoPads } from '../pacing/shape.js';
+import { ackHintPads, decodeAckHint } from '../pacing/shape.js';
 import type { Message } from '../protocol/index.js';
 import { FrameType } from '../protocol/index.js';
 import type { EchoCounter } from './shaped-link.js';
@@ -31,15 +33,39 @@ export const ECHO_LEAD_MS = 0.3;
 export const ECHO_SPACING_MS = 0.2;
 
 /**
- * When an {@link AckEcho} sends its PADs for ACKs wanted at `acksMs` (ms after the write came in, ascending): two
- * per ACK, {@link ECHO_LEAD_MS} before and at its time, each at least {@link ECHO_SPACING_MS} after the one
- * before (so ACKs planned closer than that come out that far apart), the first not before 0. Pure.
+ * `net.ipv4.tcp_pingpong_thresh` at which a host's kernel never (in practice) enters TCP's interactive mode: the
+ * largest the sysctl takes (a u8; the count that reaches it is one reply within the delayed-ACK time after data
+ * came in, and one delayed ACK that fired resets it).
  */
-export function echoTimes(acksMs: readonly number[]): number[] {
+export const PINGPONG_OFF_THRESH = 255;
+
+/**
+ * Echo PADs per ACK that this host's shaped links ask their receivers for: 1 when its kernel never enters TCP's
+ * interactive mode (`net.ipv4.tcp_pingpong_thresh` at {@link PINGPONG_OFF_THRESH}, as `smig lab up` sets it; Linux
+ * 6.6 and later), where a lone small segment is ACKed as soon as it is read; else 2 (see {@link AckEcho}). `read`
+ * returns the sysctl's text (tests pass their own); unreadable counts as 2.
+ */
+export function hostEchoPads(
+  read: () => string = () => readFileSync('/proc/sys/net/ipv4/tcp_pingpong_thresh', 'utf8'),
+): EchoPads {
+  try {
+    return Number.parseInt(read().trim(), 10) >= PINGPONG_OFF_THRESH ? 1 : 2;
+  } catch {
+    return 2;
+  }
+}
+
+/**
+ * When an {@link AckEcho} sends its PADs for ACKs wanted at `acksMs` (ms after the write came in, ascending): with
+ * `pads` 2, two per ACK, {@link ECHO_LEAD_MS} before and at its time; with 1, one at its time. Each at least
+ * {@link ECHO_SPACING_MS} after the one before (so ACKs planned closer than that come out that far apart), the
+ * first not before 0. Pure.
+ */
+export function echoTimes(acksMs: readonly number[], pads: EchoPads = 2): number[] {
   const out: number[] = [];
   let last = -Infinity;
   for (const a of acksMs) {
-    for (const t of [a - ECHO_LEAD_MS, a]) {
+    for (const t of pads === 1 ? [a] : [a - ECHO_LEAD_MS, a]) {
       last = Math.max(t, 0, last + ECHO_SPACING_MS);
       out.push(last);
     }
@@ -57,6 +83,8 @@ export function echoTimes(acksMs: readonly number[]): number[] {
  * interactive ("pingpong") mode, where one small segment gets a delayed ACK — 40 ms later, or none when the next
  * data segment carries it; the second small segment in a row makes the kernel ACK as soon as the sender reads it.
  * Measured on the lab: after one PAD the ACK came within 1 ms in ~40 % of cases, after a second one in 83–91 %.
+ * Where the sender's kernel never enters that mode ({@link hostEchoPads}), the sender's hint asks for one PAD per
+ * ACK: two would make two ACKs there.
  * So the ACKs sit where the capture had them relative to the data around them (an ACK 0.5 ms before the next
  * burst stays there), and as many of them: with one PAD each, half were missing, two gaps merged into one longer
  * gap for each, and the gap tests saw the link's gaps as too long.
@@ -125,14 +153,14 @@ export class AckEcho {
   }
 
   /** A write came in asking for ACKs at `acksUs` (µs after now, ascending): their PADs ({@link echoTimes}). */
-  onHint(acksUs: readonly number[]): void {
+  onHint(acksUs: readonly number[], pads: EchoPads = 2): void {
     if (this.#signal.aborted || acksUs.length === 0) return;
     const acks: number[] = [];
     for (const us of acksUs) {
       if (us / 1000 > MAX_ECHO_MS) break; // a lone ACK long after the data is not the data's echo
       acks.push(us / 1000);
     }
-    const times = echoTimes(acks);
+    const times = echoTimes(acks, pads);
     if (times.length === 0 || this.#pending + times.length > MAX_PENDING_POKES) return;
     this.#pending += times.length;
     void this.#run(times);
@@ -185,7 +213,7 @@ export function startAckEcho(
   };
   const echo = new AckEcho(clock, () => post({ type: FrameType.PAD, length: 0 }), signal, post);
   link.onInbound = (type, body) => {
-    if (type === FrameType.PAD) echo.onHint(decodeAckHint(body));
+    if (type === FrameType.PAD) echo.onHint(decodeAckHint(body), ackHintPads(body));
   };
   return echo;
 }

@@ -314,9 +314,11 @@ export {
   ECHO_LEAD_MS,
   ECHO_SPACING_MS,
   echoTimes,
+  hostEchoPads,
   MAX_CARRY_MS,
   MAX_ECHO_MS,
   MAX_PENDING_POKES,
+  PINGPONG_OFF_THRESH,
   startAckEcho,
   watchEchoes,
 } from './echo.js';

@@ -3,7 +3,7 @@
  * with the data frames that fill it and a PAD for the rest.
  */
 import type { Clock } from '../pacing/clock.js';
-import type { ShapedPacer } from '../pacing/shape.js';
+import type { EchoPads, ShapedPacer } from '../pacing/shape.js';
 import { encodeAckHint, MIN_FRAME } from '../pacing/shape.js';
 import { nowMs } from './util.js';
 
@@ -51,6 +51,8 @@ export interface ShapedLinkOptions {
    * late does not put the ACK after the data it should precede. Without it, writes go at their times.
    */
   echoes?: EchoCounter;
+  /** Echo PADs per ACK the receiver is asked for (default 2; 1 where this host's kernel ACKs a lone PAD at once: echo.ts `hostEchoPads`). */
+  echoPads?: EchoPads;
   /** Frame bytes besides the data of one data frame (DATA 13, DATA_SEGMENT 30). */
   frameOverhead: number;
   /** Send PAD writes on schedule when there is no data (the plan's `cover`). */
@@ -92,7 +94,7 @@ export async function runShapedLink(
     const want = pacer.nextWriteSize();
     // the ACKs the plan has after this write: the PAD asks the receiver for them (a write too small for the hint
     // goes without; one with data keeps room for it)
-    let hint = encodeAckHint(pacer.current().acksUs);
+    let hint = encodeAckHint(pacer.current().acksUs, o.echoPads ?? 2);
     if (hint.length > 0 && want - MIN_FRAME < hint.length) hint = NO_HINT;
     const reserve = hint.length > 0 ? MIN_FRAME + hint.length : 0;
     await pacer.ready(o.signal);
@@ -114,7 +116,7 @@ export async function runShapedLink(
       const acks = pacer.current().acksUs;
       await pacer.take(want, o.signal);
       pacer.notePadding(want);
-      expectEchoes(wait, o.echoes, hint.length > 0 ? acks : []);
+      expectEchoes(wait, o.echoes, hint.length > 0 ? acks : [], o.echoPads ?? 2);
       await write([], want - MIN_FRAME, hint);
       o.onWrite?.();
       continue;
@@ -136,24 +138,25 @@ export async function runShapedLink(
     await pacer.take(want - (pad < 0 ? room : 0), o.signal);
     if (pad >= 0) pacer.notePadding(room);
     const withHint = hint.length > 0 && pad >= hint.length;
-    expectEchoes(wait, o.echoes, withHint ? acks : []);
+    expectEchoes(wait, o.echoes, withHint ? acks : [], o.echoPads ?? 2);
     await write(frames, pad, withHint ? hint : NO_HINT);
     o.onWrite?.();
     void data;
   }
 }
 
-/** After a write that asked for `acksUs`: the echoes to wait for before the next write (two per ACK). */
+/** After a write that asked for `acksUs`: the echoes to wait for before the next write (`pads` per ACK). */
 function expectEchoes(
   wait: { expect: number; lastAckMs: number; misses: number },
   echoes: EchoCounter | undefined,
   acksUs: readonly number[],
+  pads: EchoPads,
 ): void {
   if (echoes === undefined || acksUs.length === 0 || wait.misses >= ECHO_MISSES) {
     wait.expect = 0;
     return;
   }
-  wait.expect = echoes.count() + 2 * acksUs.length;
+  wait.expect = echoes.count() + pads * acksUs.length;
   wait.lastAckMs = acksUs[acksUs.length - 1]! / 1000;
 }
 

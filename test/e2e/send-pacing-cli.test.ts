@@ -104,7 +104,8 @@ describe('smig send --dry-run', () => {
       expect([r.status, r.stderr]).toEqual([0, '']);
       return (JSON.parse(r.stdout) as { plan: { segment: number; overheads: { tcpip: number } } }).plan;
     };
-    expect(await plan('--match-link')).toMatchObject({ segment: 1514, overheads: { tcpip: 40 } });
+    // the segment is its largest packet (18,020 B), so that every packet of the trace goes out as one
+    expect(await plan('--match-link')).toMatchObject({ segment: 18_020, overheads: { tcpip: 40 } });
     expect(await plan()).toMatchObject({ segment: 1514, overheads: { tcpip: 52 } });
   });
 

@@ -5,12 +5,14 @@ import {
   checkLabName,
   hostAddresses,
   labPrefix,
+  PINGPONG_OFF,
   parseSubnet,
   planLab,
   planUp,
   shapingCommands,
   validateState,
 } from '../../src/lab/plan.js';
+import { PINGPONG_OFF_THRESH } from '../../src/roles/echo.js';
 
 const at = new Date('2026-01-02T03:04:05.000Z');
 
@@ -111,8 +113,10 @@ describe('planUp', () => {
       'turn offloads off in smig-ab-br',
       'set up h1 in smig-ab-h1',
       'turn offloads off in smig-ab-h1',
+      "keep smig-ab-h1's TCP out of interactive mode",
       'set up h2 in smig-ab-h2',
       'turn offloads off in smig-ab-h2',
+      "keep smig-ab-h2's TCP out of interactive mode",
     ]);
     expect(e[2]!.argv).toEqual([
       'ip',
@@ -123,7 +127,7 @@ describe('planUp', () => {
       '-c',
       "'/opt/it'\\''s/ethtool' -K vh1 tx off tso off gso off gro off >/dev/null && '/opt/it'\\''s/ethtool' -K vh2 tx off tso off gso off gro off >/dev/null",
     ]);
-    expect(e[6]!.argv.slice(3)).toEqual([
+    expect(e[7]!.argv.slice(3)).toEqual([
       'smig-ab-h2',
       '/bin/sh',
       '-c',
@@ -155,8 +159,14 @@ describe('planUp', () => {
   });
 
   it('sets each host up: lo, no IPv6 link-local, offloads off, address, then up; no shaping unless asked', () => {
-    expect(steps).toHaveLength(4);
-    expect(steps[3]).toEqual({
+    expect(steps).toHaveLength(6);
+    // and TCP out of interactive mode where the kernel has the sysctl (one echo PAD per ACK, roles/echo.ts)
+    expect(steps[5]).toEqual({
+      what: "keep smig-ab-h2's TCP out of interactive mode",
+      argv: ['ip', 'netns', 'exec', 'smig-ab-h2', '/bin/sh', '-c', PINGPONG_OFF],
+    });
+    expect(PINGPONG_OFF).toContain(`echo ${PINGPONG_OFF_THRESH} > "$f"`);
+    expect(steps[4]).toEqual({
       what: 'set up h2 in smig-ab-h2',
       argv: ['ip', '-n', 'smig-ab-h2', '-batch', '-'],
       stdin:
@@ -174,13 +184,15 @@ describe('planUp', () => {
       'build the bridge in smig-ab-br',
       'set up h1 in smig-ab-h1',
       'turn TCP timestamps off in smig-ab-h1',
+      "keep smig-ab-h1's TCP out of interactive mode",
       'set up h2 in smig-ab-h2',
       'turn TCP timestamps off in smig-ab-h2',
+      "keep smig-ab-h2's TCP out of interactive mode",
     ]);
     const br = m[1]!.stdin!.split('\n');
     expect(br.indexOf('link set vh1 mtu 1246')).toBe(br.indexOf('link set vh1 addrgenmode none') + 1);
-    expect(m[4]!.stdin).toContain('link set eth0 addrgenmode none\nlink set eth0 mtu 1246\n');
-    expect(m[5]!.argv).toEqual([
+    expect(m[5]!.stdin).toContain('link set eth0 addrgenmode none\nlink set eth0 mtu 1246\n');
+    expect(m[6]!.argv).toEqual([
       'ip',
       'netns',
       'exec',
@@ -192,9 +204,10 @@ describe('planUp', () => {
     // the defaults leave no trace in the state, and a tbf burst follows the MTU
     expect(planLab({ name: 'ab', hosts: 1, mtu: 1500, tcpTimestamps: true }, 'ip', at)).not.toHaveProperty('mtu');
     expect(shapingCommands({ rateBps: 125_000 }, 1000)[0]).toContain('burst 2028 ');
-    for (const mtu of [575, 1501, 1300.5])
+    expect(planLab({ name: 'ab', hosts: 1, mtu: 18_006 }, 'ip', at)).toMatchObject({ mtu: 18_006 });
+    for (const mtu of [575, 65_522, 1300.5])
       expect(() => planLab({ name: 'ab', hosts: 1, mtu }, 'ip', at)).toThrow(/--mtu/);
-    expect(() => validateState({ ...st, mtu: 9000 }, 'f')).toThrow(/mtu/);
+    expect(() => validateState({ ...st, mtu: 70_000 }, 'f')).toThrow(/mtu/);
   });
 
   it("shapes every host's egress when asked", () => {
@@ -203,11 +216,13 @@ describe('planUp', () => {
       'create namespaces',
       'build the bridge in smig-ab-br',
       'set up h1 in smig-ab-h1',
+      "keep smig-ab-h1's TCP out of interactive mode",
       "shape h1's link",
       'set up h2 in smig-ab-h2',
+      "keep smig-ab-h2's TCP out of interactive mode",
       "shape h2's link",
     ]);
-    expect(shaped[5]).toEqual({
+    expect(shaped[7]).toEqual({
       what: "shape h2's link",
       argv: ['tc', '-n', 'smig-ab-h2', '-batch', '-'],
       stdin: 'qdisc add dev eth0 root handle 1: tbf rate 10000000bit burst 5000 latency 100ms\n',

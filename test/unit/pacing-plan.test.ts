@@ -383,10 +383,19 @@ describe('captureLink', () => {
       tcpip: 40,
       tcpTimestamps: false,
     });
-    // a largest size seen once is no segment size (1 in 100 < 2 %); receive offload (18 kB) is no MTU: the default
+    // a largest size seen once is no segment size (1 in 100 < 2 %)
     expect(captureLink([...run(99, 500), 1400]).segment).toBe(1514);
-    expect(captureLink([...run(50, 1514), ...run(50, 18_000)]).segment).toBe(1514);
     expect(captureLink([]).segment).toBe(1514);
+    // beyond Ethernet (receive offload merged segments, or jumbo frames): the largest, however rare, so that every
+    // packet of the trace fits one; at most a 64 KiB frame
+    expect(captureLink([...run(50, 1514), ...run(50, 54), 18_000])).toEqual({
+      segment: 18_000,
+      mtu: 17_986,
+      tcpip: 40,
+      tcpTimestamps: false,
+    });
+    expect(captureLink([...run(50, 9014), 66]).mtu).toBe(9000);
+    expect(captureLink([70_000, 1514]).segment).toBe(65_535);
   });
 
   it('on real captures: netflix is a Linux-like link, the Webex and Gnutella clients send 54 B ACKs', async () => {
@@ -397,9 +406,10 @@ describe('captureLink', () => {
       tcpTimestamps: true,
     });
     const shipped = join(ROOT, 'captures');
-    // webex was captured with receive offload (frames up to 18 kB): its segment stays the default
+    // webex was captured with receive offload (frames up to 18,020 B, tshark: frame.len > 1514 on 72 packets)
     expect(await link(join(shipped, 'ndpi__webex.pcap'), 'tcp and dst host 10.8.0.1')).toMatchObject({
-      segment: 1514,
+      segment: 18_020,
+      mtu: 18_006,
       tcpTimestamps: false,
     });
     expect(await link(join(shipped, 'ndpi__gnutella.pcap'), 'tcp and src host 10.0.2.15')).toMatchObject({

@@ -28,6 +28,8 @@ import {
   traceRate,
 } from '../../src/pacing/resample.js';
 import {
+  ACK_HINT_TAG_ONE,
+  ackHintPads,
   decodeAckHint,
   encodeAckHint,
   MAX_ACK_HINTS,
@@ -48,8 +50,10 @@ import {
   ECHO_LEAD_MS,
   ECHO_SPACING_MS,
   echoTimes,
+  hostEchoPads,
   MAX_ECHO_MS,
   MAX_PENDING_POKES,
+  PINGPONG_OFF_THRESH,
   runShapedLink,
   startAckEcho,
   watchEchoes,
@@ -134,6 +138,13 @@ describe('WritePlanner', () => {
     expect(decodeAckHint(Uint8Array.of(h[0]!, MAX_ACK_HINTS + 1, ...new Uint8Array(40)))).toEqual([]); // too many
     expect(decodeAckHint(h.subarray(0, 5))).toEqual([]); // cut short
     expect(decodeAckHint(Uint8Array.of(h[0]!, 1, 0xff, 0xff))).toEqual([655_350]); // the largest
+    // the tag says how many echo PADs per ACK: two unless the sender asks for one
+    expect(ackHintPads(h)).toBe(2);
+    const one = encodeAckHint([300, 455], 1);
+    expect([one[0], ackHintPads(one)]).toEqual([ACK_HINT_TAG_ONE, 1]);
+    expect(decodeAckHint(one)).toEqual([300, 460]);
+    expect(ackHintPads(new Uint8Array(0))).toBe(2);
+    expect(ackHintPads(Uint8Array.of(0x63, 1, 0, 1))).toBe(2);
   });
 
   it('starts a new write after a gap of at least mergeUs, and raises a size below the smallest record', () => {
@@ -587,17 +598,19 @@ describe('runShapedLink waiting for the echoes of the ACKs before a write', () =
     clock: FakeClock,
     e: EchoCounter | undefined,
     writes: number,
-  ): Promise<{ at: number; hint: number[] }[]> {
+    echoPads?: 1 | 2,
+  ): Promise<{ at: number; hint: number[]; pads: number }[]> {
     const pacer = new ShapedPacer(clock, new WritePlanner(source(plan), O, 1514), O);
-    const sent: { at: number; hint: number[] }[] = [];
+    const sent: { at: number; hint: number[]; pads: number }[] = [];
     const ctl = new AbortController();
     const done = runShapedLink(
       pacer,
       fixedFeed(0),
       async (_frames, _pad, hint) => {
-        sent.push({ at: clock.now(), hint: decodeAckHint(hint) });
+        sent.push({ at: clock.now(), hint: decodeAckHint(hint), pads: ackHintPads(hint) });
       },
       {
+        ...(echoPads !== undefined ? { echoPads } : {}),
         frameOverhead: 13,
         cover: true,
         graceMs: 0,
@@ -631,8 +644,17 @@ describe('runShapedLink waiting for the echoes of the ACKs before a write', () =
     const e = echoes(clock);
     void clock.sleep(10.5).then(() => e.add(2)); // both PADs of the ACK's echo, before the 300 B write's time (11)
     const sent = await run(clock, e, 2);
-    expect(sent[0]).toEqual({ at: 10, hint: [600] });
+    expect(sent[0]).toEqual({ at: 10, hint: [600], pads: 2 });
     expect(sent[1]!.at).toBeCloseTo(11, 9);
+  });
+
+  it('asks for one PAD per ACK when told to, and then waits for one', async () => {
+    const clock = new FakeClock({ start: 0 });
+    const e = echoes(clock);
+    void clock.sleep(14).then(() => e.add(1)); // the one PAD of the ACK's echo, late
+    const sent = await run(clock, e, 2, 1);
+    expect(sent[0]).toEqual({ at: 10, hint: [600], pads: 1 });
+    expect(sent[1]!.at).toBeCloseTo(14.4, 9); // went once the one echo came (with two expected it would wait 30 ms)
   });
 
   it("waits for late echoes, then keeps the plan's gap after the ACK", async () => {
@@ -760,6 +782,22 @@ describe('AckEcho (the receiver of a shaped link)', () => {
     expect(t).toHaveLength(want.length);
     for (let i = 0; i < want.length; i++) expect(t[i]).toBeCloseTo(want[i]!, 9);
     expect(echoTimes([])).toEqual([]);
+    // one PAD per ACK, at its time, still ECHO_SPACING_MS apart: 0.1; 0.23 → 0.3; 5
+    const one = echoTimes([0.1, 0.23, 5], 1);
+    for (const [i, w] of [0.1, 0.1 + ECHO_SPACING_MS, 5].entries()) expect(one[i]).toBeCloseTo(w, 9);
+    expect(one).toHaveLength(3);
+  });
+
+  it('hostEchoPads: one PAD per ACK only where the kernel never enters interactive mode (the sysctl at its largest)', () => {
+    expect(hostEchoPads(() => `${PINGPONG_OFF_THRESH}\n`)).toBe(1);
+    expect(hostEchoPads(() => '1\n')).toBe(2); // the kernel's default
+    expect(hostEchoPads(() => '3')).toBe(2);
+    expect(hostEchoPads(() => 'x')).toBe(2);
+    expect(
+      hostEchoPads(() => {
+        throw new Error('ENOENT'); // a kernel before 6.6, or no /proc
+      }),
+    ).toBe(2);
   });
 
   it('sends its empty PADs at the echo times after the write came in, and nothing once aborted', async () => {
@@ -832,6 +870,13 @@ describe('AckEcho (the receiver of a shaped link)', () => {
     expect(posted.map((p) => ({ at: Number(p.at.toFixed(6)), length: p.length }))).toEqual(
       echoTimes([0.5, 3]).map((at) => ({ at: Number(at.toFixed(6)), length: 0 })),
     );
+    // a sender that asks for one PAD per ACK gets one
+    posted.length = 0;
+    body.fill(0);
+    body.set(encodeAckHint([500, 3000], 1));
+    link.onInbound!(FrameType.PAD, body);
+    await clock.advance(10);
+    expect(posted.map((p) => Number((p.at - 10).toFixed(6)))).toEqual([0.5, 3]);
   });
 });
 

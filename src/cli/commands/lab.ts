@@ -117,7 +117,7 @@ const ACTION_PARSERS: Record<string, (done: Done, io: CliIO) => Command> = {
       )
       .option(
         '--mtu <bytes>',
-        'MTU of every host link, 576..1500 (default 1500): match a capture whose full segments are smaller (MTU = full frame - 14)',
+        'MTU of every host link, 576..65521 (default 1500): match a capture whose full segments are smaller (MTU = full frame - 14), or one made with receive offload or jumbo frames (MTU = its largest frame - 14)',
         argParser(parseCount(1)),
       )
       .addOption(
