@@ -16,6 +16,8 @@ import { smigError } from '../errors.js';
 import type { Histogram, Profile } from '../profile/model.js';
 import { FieldChecker, jsonErrorText, validateChain, validateTrace } from '../profile/model.js';
 import { tiltWeights } from '../profile/sampler.js';
+import { compactHistogram, compactPairs, compactTrace } from './compact.js';
+import { planEchoSizes, validateEchoSizes } from './echo-sizes.js';
 import { chainMeanBytes } from './envelope.js';
 import type { ShapedWrite } from './shape.js';
 import { ACK_SLACK, WritePlanner } from './shape.js';
@@ -73,6 +75,8 @@ export interface PlanProfile {
    */
   trace?: { sizes: number[]; gapsUs: number[] };
   burstGapUs?: number;
+  /** Shaped `profile`: wire sizes of the records the receivers send back (echo-sizes.ts), when the profile has them. */
+  echoSizes?: Histogram;
 }
 
 export interface PacingPlan {
@@ -147,6 +151,8 @@ export function createPlan(o: PlanOptions): PacingPlan {
     if (o.strategy === 'profile' && p.shape !== undefined) {
       pp.trace = compactTrace(p.shape.trace, PLAN_MAX_TRACE);
       pp.burstGapUs = p.shape.burstGapUs;
+      const echoSizes = planEchoSizes(p.shape.reverse, overheads);
+      if (echoSizes) pp.echoSizes = echoSizes;
       plan.segment = o.segment ?? DEFAULT_SEGMENT;
       plan.cover = o.cover ?? true;
       const spanUs = pp.trace.gapsUs.reduce((a, b) => a + b, 0);
@@ -239,6 +245,7 @@ export function validatePlan(doc: unknown, where = 'pacing plan'): PacingPlan {
     c.number(pp.burstGapUs, 'profile.burstGapUs', { min: 0 });
     if (strategy !== 'profile') c.fail('profile.trace', `only the profile strategy paces by a trace, not ${strategy}`);
   }
+  if (pp.echoSizes !== undefined) validateEchoSizes(c, pp.echoSizes, 'profile.echoSizes');
   if (p.segment !== undefined) c.number(p.segment, 'segment', { int: true, min: 100, max: 65535 });
   if (p.cover !== undefined && typeof p.cover !== 'boolean') c.fail('cover', 'must be true or false');
   if (
@@ -385,77 +392,6 @@ export function payloadShare(sizes: Histogram, o: number): (bytes: number, packe
 }
 
 /**
- * A histogram reduced to at most `max` entries: the values at the quantiles (j + ½)/max, j = 0 … max−1, merged
- * with their multiplicities (so atoms keep their weight to within 1/max). Returned unchanged when small enough.
- */
-export function compactHistogram(h: Histogram, max: number): Histogram {
-  if (h.values.length <= max) return { values: [...h.values], counts: [...h.counts] };
-  const picks = quantilePicks(h.counts, max);
-  const values: number[] = [];
-  const counts: number[] = [];
-  for (const i of picks) {
-    if (values.length > 0 && values[values.length - 1] === h.values[i]) counts[counts.length - 1]!++;
-    else {
-      values.push(h.values[i]!);
-      counts.push(1);
-    }
-  }
-  return { values, counts };
-}
-
-/** Level pairs reduced to at most `max` the same way (pairs are ascending by bytes, then packets). */
-export function compactPairs(pairs: readonly [number, number, number][], max: number): [number, number, number][] {
-  if (pairs.length <= max) return pairs.map((p) => [p[0], p[1], p[2]]);
-  const out: [number, number, number][] = [];
-  let last = -1;
-  for (const i of quantilePicks(
-    pairs.map((p) => p[2]),
-    max,
-  )) {
-    if (i === last) out[out.length - 1]![2]++;
-    else out.push([pairs[i]![0], pairs[i]![1], 1]);
-    last = i;
-  }
-  return out;
-}
-
-/** Indices of the entries at cumulative positions (j + ½)/max of the total count, ascending. */
-function quantilePicks(counts: readonly number[], max: number): number[] {
-  const total = counts.reduce((a, b) => a + b, 0);
-  const picks: number[] = [];
-  let i = 0;
-  let cum = counts[0]!;
-  for (let j = 0; j < max; j++) {
-    const pos = ((j + 0.5) / max) * total;
-    while (cum <= pos && i < counts.length - 1) cum += counts[++i]!;
-    picks.push(i);
-  }
-  return picks;
-}
-
-/**
- * A trace cut to at most `max` packets: evenly spaced contiguous pieces of it (whole when small enough), so the
- * plan carries the capture's variety and its local rhythm.
- */
-export function compactTrace(
-  t: { sizes: readonly number[]; gapsUs: readonly number[] },
-  max: number,
-): { sizes: number[]; gapsUs: number[] } {
-  const n = t.sizes.length;
-  if (n <= max) return { sizes: [...t.sizes], gapsUs: [...t.gapsUs] };
-  const pieces = Math.max(1, Math.ceil(max / 200));
-  const len = Math.floor(max / pieces);
-  const sizes: number[] = [];
-  const gapsUs: number[] = [];
-  for (let k = 0; k < pieces; k++) {
-    const from = Math.floor((k * (n - len)) / Math.max(1, pieces - 1));
-    sizes.push(...t.sizes.slice(from, from + len));
-    gapsUs.push(...t.gapsUs.slice(from, from + len));
-  }
-  return { sizes, gapsUs };
-}
-
-/**
  * Mean wire and payload rates (bytes/s) of a shaped plan: the trace's writes planned in order (shape.ts) over
  * its total time. Payload is the frame bytes (what a role fills with frames).
  */
@@ -493,3 +429,5 @@ export function traceWrites(
   while (i < t.sizes.length && out.length < 10 * t.sizes.length) out.push(planner.next());
   return out;
 }
+
+export { compactHistogram, compactPairs, compactTrace } from './compact.js';

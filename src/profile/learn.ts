@@ -21,7 +21,7 @@ import { readCapture } from '../capture/reader.js';
 import type { CaptureWarning, PacketRecord } from '../capture/types.js';
 import { smigError } from '../errors.js';
 import { createRng } from '../util/rng.js';
-import type { Chain, Direction, GapSummary, Histogram, IatStats, Level, PacketShape, Profile } from './model.js';
+import type { Chain, Direction, Histogram, IatStats, Level, Profile } from './model.js';
 import {
   levelOf,
   MAX_LEVELS,
@@ -30,8 +30,9 @@ import {
   MAX_TRACE_PACKETS,
   PROFILE_FORMAT,
   PROFILE_VERSION,
-  SHAPE_GAP_QUANTILES,
 } from './model.js';
+import { ReverseSizes } from './reverse.js';
+import { histogramFromMap, shapeOf } from './shape.js';
 
 export interface LearnOptions {
   /** tcpdump-subset filter (as `smig analyze --filter`). */
@@ -139,6 +140,8 @@ export interface LearnData {
   burstBytes: Reservoir;
   /** The packet sequence (or pieces of it): see {@link TraceKeeper}. */
   trace?: TraceKeeper;
+  /** The reverse direction's wire sizes (only with a filter, which tells the directions apart). */
+  reverse?: ReverseSizes;
 }
 
 /** Packets per contiguous piece a long trace is kept in. */
@@ -214,18 +217,24 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
     const burstPackets = new Map<number, number>();
     const burstBytes = new Reservoir(100_000, 0xb0057);
     const trace = new TraceKeeper();
+    const reverse = predicate ? new ReverseSizes() : undefined;
+    const inWindow = (rel: bigint): boolean => rel >= fromNs && (opts.toNs === undefined || rel < opts.toNs);
     let prev: bigint | undefined;
     let bp = 0;
     let bb = 0;
     const onPacket = (p: PacketRecord): void => {
       if (predicate) {
         decodePacket(p.linktype, p.data, decoded, p.origLen);
-        if (!predicate(decoded)) return;
+        if (!predicate(decoded)) {
+          if (anchor !== undefined && inWindow(p.ts - anchor)) reverse?.other(decoded, p.origLen);
+          return;
+        }
       }
       anchor ??= p.ts;
       if (earliest === undefined || p.ts < earliest) earliest = p.ts;
       const rel = p.ts - anchor;
-      if (rel < fromNs || (opts.toNs !== undefined && rel >= opts.toNs)) return;
+      if (!inWindow(rel)) return;
+      if (predicate) reverse?.forward(decoded);
       acc ??= new TrafficAccumulator({ binNs, anchorNs: anchor + fromNs, maxSamples: opts.maxSamples });
       acc.add(p);
       trace.add(p.ts, p.origLen);
@@ -246,7 +255,8 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
     };
     const info = await readCapture(source, onPacket, { signal: opts.signal, name });
     if (bp > 0) endBurst();
-    return { acc, info, anchor, earliest, data: acc ? { acc, burstPackets, burstBytes, trace } : undefined };
+    const data = acc ? { acc, burstPackets, burstBytes, trace, ...(reverse ? { reverse } : {}) } : undefined;
+    return { acc, info, anchor, earliest, data };
   };
 
   const first = await pass(
@@ -381,79 +391,7 @@ export function buildProfile(d: LearnData, meta: BuildMeta): Profile {
         max: q(bb, 1),
       },
     },
-    ...(d.trace ? { shape: shapeOf(d.trace.trace(), Number(meta.burstGapNs) / 1000) } : {}),
-  };
-}
-
-/** Wire bytes of the TCP/IPv4 headers with timestamps on Ethernet (14 + 20 + 32): a small packet is at most this + 60. */
-const SMALL_ABOVE_HEADERS = 66 + 60;
-
-/**
- * The summaries of a packet trace (see {@link PacketShape}): a packet is small at or below 126 wire bytes (a pure
- * ACK or a short message), full at the largest size seen; gaps are split by whether they end a burst
- * (≥ `burstGapUs`) and by the size class of the packet before them.
- */
-export function shapeOf(trace: { sizes: number[]; gapsUs: number[] }, burstGapUs: number): PacketShape {
-  const { sizes, gapsUs } = trace;
-  const n = sizes.length;
-  const full = sizes.reduce((a, b) => Math.max(a, b), 0);
-  const small = SMALL_ABOVE_HEADERS;
-  let smallCount = 0;
-  let fullCount = 0;
-  const fullRuns = new Map<number, number>();
-  const burstPackets = new Map<number, number>();
-  const gaps = {
-    insideAfterSmall: [] as number[],
-    insideAfterLarge: [] as number[],
-    betweenAfterSmall: [] as number[],
-    betweenAfterLarge: [] as number[],
-  };
-  let run = 0;
-  let burst = 0;
-  for (let i = 0; i < n; i++) {
-    const s = sizes[i]!;
-    if (s <= small) smallCount++;
-    if (s === full) {
-      fullCount++;
-      run++;
-    } else if (run > 0) {
-      fullRuns.set(run, (fullRuns.get(run) ?? 0) + 1);
-      run = 0;
-    }
-    if (i > 0) {
-      const g = gapsUs[i]!;
-      const afterSmall = sizes[i - 1]! <= small;
-      if (g >= burstGapUs) {
-        burstPackets.set(burst, (burstPackets.get(burst) ?? 0) + 1);
-        burst = 0;
-        (afterSmall ? gaps.betweenAfterSmall : gaps.betweenAfterLarge).push(g / 1e6);
-      } else {
-        (afterSmall ? gaps.insideAfterSmall : gaps.insideAfterLarge).push(g / 1e6);
-      }
-    }
-    burst++;
-  }
-  if (run > 0) fullRuns.set(run, (fullRuns.get(run) ?? 0) + 1);
-  if (burst > 0) burstPackets.set(burst, (burstPackets.get(burst) ?? 0) + 1);
-  const summary = (a: number[]): GapSummary => {
-    const s = Float64Array.from(a).sort();
-    return { n: s.length, quantiles: s.length === 0 ? [] : SHAPE_GAP_QUANTILES.map((p) => quantileSorted(s, p)) };
-  };
-  return {
-    trace: { sizes: [...sizes], gapsUs: [...gapsUs] },
-    full,
-    small,
-    smallShare: n === 0 ? 0 : smallCount / n,
-    fullShare: n === 0 ? 0 : fullCount / n,
-    fullRuns: histogramFromMap(fullRuns),
-    burstGapUs,
-    burstPackets: histogramFromMap(burstPackets),
-    gaps: {
-      insideAfterSmall: summary(gaps.insideAfterSmall),
-      insideAfterLarge: summary(gaps.insideAfterLarge),
-      betweenAfterSmall: summary(gaps.betweenAfterSmall),
-      betweenAfterLarge: summary(gaps.betweenAfterLarge),
-    },
+    ...(d.trace ? { shape: shapeOf(d.trace.trace(), Number(meta.burstGapNs) / 1000, d.reverse?.histogram()) } : {}),
   };
 }
 
@@ -479,9 +417,4 @@ function histogramOf(values: readonly number[]): Histogram {
   const m = new Map<number, number>();
   for (const v of values) m.set(v, (m.get(v) ?? 0) + 1);
   return histogramFromMap(m);
-}
-
-function histogramFromMap(m: Map<number, number>): Histogram {
-  const entries = [...m.entries()].filter(([, c]) => c > 0).sort((a, b) => a[0] - b[0]);
-  return { values: entries.map((e) => e[0]), counts: entries.map((e) => e[1]) };
 }

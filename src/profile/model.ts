@@ -166,6 +166,7 @@ function validateShape(c: FieldChecker, v: unknown, path: string): void {
   c.histogram(s.fullRuns, `${path}.fullRuns`, { minValue: 1 });
   c.number(s.burstGapUs, `${path}.burstGapUs`, { min: 0 });
   c.histogram(s.burstPackets, `${path}.burstPackets`, { minValue: 1 });
+  if (s.reverse !== undefined) c.histogram(s.reverse, `${path}.reverse`, { minValue: 1 });
   const g = c.object(s.gaps, `${path}.gaps`);
   for (const k of ['insideAfterSmall', 'insideAfterLarge', 'betweenAfterSmall', 'betweenAfterLarge']) {
     const gs = c.object(g[k], `${path}.gaps.${k}`);

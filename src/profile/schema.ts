@@ -149,6 +149,12 @@ export interface PacketShape {
     betweenAfterSmall: GapSummary;
     betweenAfterLarge: GapSummary;
   };
+  /**
+   * Wire sizes of the reverse direction: the packets going the other way on the profiled direction's TCP
+   * connections (learned with a filter only; absent in older profiles). A shaped link's receiver draws the size of
+   * each record it sends back from those above a pure ACK (profile/reverse.ts, roles/echo.ts).
+   */
+  reverse?: Histogram;
 }
 
 /** A learned normal-traffic profile (see the module comment for the meaning of each part). */

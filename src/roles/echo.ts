@@ -6,11 +6,14 @@
 import { getMaxListeners, setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Clock } from '../pacing/clock.js';
+import { echoSizeSampler } from '../pacing/echo-sizes.js';
 import type { PacingPlan } from '../pacing/plan.js';
+import { DEFAULT_SEGMENT } from '../pacing/plan.js';
 import type { EchoPads } from '../pacing/shape.js';
-import { ackHintPads, decodeAckHint } from '../pacing/shape.js';
+import { ackHintPads, decodeAckHint, wireLimits } from '../pacing/shape.js';
 import type { Message } from '../protocol/index.js';
 import { FrameType } from '../protocol/index.js';
+import { createRng } from '../util/rng.js';
 import type { EchoCounter } from './shaped-link.js';
 import { Signal, waitOr } from './util.js';
 
@@ -84,7 +87,8 @@ export function echoTimes(acksMs: readonly number[], pads: EchoPads = 2): number
  * data segment carries it; the second small segment in a row makes the kernel ACK as soon as the sender reads it.
  * Measured on the lab: after one PAD the ACK came within 1 ms in ~40 % of cases, after a second one in 83–91 %.
  * Where the sender's kernel never enters that mode ({@link hostEchoPads}), the sender's hint asks for one PAD per
- * ACK: two would make two ACKs there.
+ * ACK: two would make two ACKs there. Each PAD's size is drawn from the reverse direction the profile learned
+ * ({@link echoBodySizes}); without it, every PAD is the smallest record.
  * So the ACKs sit where the capture had them relative to the data around them (an ACK 0.5 ms before the next
  * burst stays there), and as many of them: with one PAD each, half were missing, two gaps merged into one longer
  * gap for each, and the gap tests saw the link's gaps as too long.
@@ -189,10 +193,27 @@ export class AckEcho {
   }
 }
 
+/** First body byte of an echo PAD that is not empty (the rest zeros): what {@link watchEchoes} counts besides empty PADs. */
+export const ECHO_TAG = 0x65;
+const ECHO_HEAD = Uint8Array.of(ECHO_TAG);
+
+/**
+ * The PAD body lengths of a receiver's echoes: with the plan's `echoSizes` (the reverse direction's packets with
+ * data, pacing/echo-sizes.ts), a wire size drawn for each and less the smallest record's bytes, so that the record
+ * goes out at that size (at most a full segment); without them, 0 (the smallest record, as before).
+ */
+export function echoBodySizes(plan: PacingPlan, seed: number): () => number {
+  const h = plan.profile?.echoSizes;
+  if (h === undefined) return () => 0;
+  const lim = wireLimits(plan.overheads, plan.segment ?? DEFAULT_SEGMENT);
+  const draw = echoSizeSampler(h, createRng(seed));
+  return () => Math.max(0, Math.min(draw(), lim.segment) - lim.minRecord);
+}
+
 /**
  * Starts the {@link AckEcho} of a shaped link's receiver on `link` (nothing when the plan is not shaped or has no
- * cover): every PAD that carries an ACK hint schedules its pokes. `_seed` is unused (the times come from the
- * sender); it stays so that every receiver keeps its own seed should the echo draw again.
+ * cover): every PAD that carries an ACK hint schedules its pokes, each PAD sized by {@link echoBodySizes} with
+ * this receiver's `seed`.
  */
 export function startAckEcho(
   plan: PacingPlan | undefined,
@@ -201,7 +222,7 @@ export function startAckEcho(
     readonly isClosed: boolean;
     onInbound: ((type: number, body: Uint8Array) => void) | undefined;
   },
-  _seed: number,
+  seed: number,
   clock: Clock,
   signal: AbortSignal,
 ): AckEcho | undefined {
@@ -211,7 +232,16 @@ export function startAckEcho(
   const post = (msg: Message): void => {
     if (!link.isClosed) link.post(msg);
   };
-  const echo = new AckEcho(clock, () => post({ type: FrameType.PAD, length: 0 }), signal, post);
+  const body = echoBodySizes(plan, seed);
+  const echo = new AckEcho(
+    clock,
+    () => {
+      const length = body();
+      post(length === 0 ? { type: FrameType.PAD, length } : { type: FrameType.PAD, length, head: ECHO_HEAD });
+    },
+    signal,
+    post,
+  );
   link.onInbound = (type, body) => {
     if (type === FrameType.PAD) echo.onHint(decodeAckHint(body), ackHintPads(body));
   };
@@ -219,8 +249,8 @@ export function startAckEcho(
 }
 
 /**
- * The sender's side of the echo: counts the empty PADs that come in on a shaped link's sender (its receiver's
- * {@link AckEcho}), for `runShapedLink`'s `echoes`. Takes the link's `onInbound`.
+ * The sender's side of the echo: counts the echo PADs (empty, or starting with {@link ECHO_TAG}) that come in on a
+ * shaped link's sender (its receiver's {@link AckEcho}), for `runShapedLink`'s `echoes`. Takes the link's `onInbound`.
  */
 export function watchEchoes(
   link: { onInbound: ((type: number, body: Uint8Array) => void) | undefined },
@@ -229,7 +259,7 @@ export function watchEchoes(
   let n = 0;
   const came = new Signal();
   link.onInbound = (type, body) => {
-    if (type !== FrameType.PAD || body.length !== 0) return;
+    if (type !== FrameType.PAD || (body.length !== 0 && body[0] !== ECHO_TAG)) return;
     n++;
     came.notify();
   };

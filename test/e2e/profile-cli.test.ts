@@ -112,6 +112,16 @@ describe('smig profile show', () => {
     expect(r.stdout).toContain(
       'Link (as its packets show it): full segments 1514 B (MTU 1500), TCP timestamps on (66 B ACKs)',
     );
+    // learned without a filter, the profile has no other direction; with one, the client's packets (tshark: 915 on
+    // the server's connections, 271 above 78 B)
+    expect(r.stdout).not.toContain('Reverse direction');
+    const server = join(dir, 'server.json');
+    expect((await runCli(['profile', 'learn', NETFLIX, '--filter', 'dst host 192.168.1.7', '-o', server])).status).toBe(
+      0,
+    );
+    expect((await runCli(['profile', 'show', server])).stdout).toContain(
+      'Reverse direction: 915 packets on the same connections, 271 larger than a pure ACK (echo records take their sizes)',
+    );
   });
 
   it('--json gives the summary; --plot writes SVG or HTML with the learned and sampled series', async () => {

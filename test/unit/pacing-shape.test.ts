@@ -45,6 +45,7 @@ import { createPacer } from '../../src/pacing/strategies.js';
 import { learnProfile } from '../../src/profile/learn.js';
 import { parseProfile, stringifyProfile } from '../../src/profile/model.js';
 import { FrameType } from '../../src/protocol/index.js';
+import { echoBodySizes } from '../../src/roles/echo.js';
 import {
   AckEcho,
   ECHO_LEAD_MS,
@@ -867,8 +868,10 @@ describe('AckEcho (the receiver of a shaped link)', () => {
     link.onInbound!(FrameType.DATA, encodeAckHint([700])); // only a PAD carries a hint
     link.onInbound!(FrameType.PAD, new Uint8Array(100)); // cover without ACKs after it
     await clock.advance(10);
+    // each PAD sized by the receiver's draw from the reverse direction (profile-reverse.test.ts)
+    const size = echoBodySizes(plan, 1);
     expect(posted.map((p) => ({ at: Number(p.at.toFixed(6)), length: p.length }))).toEqual(
-      echoTimes([0.5, 3]).map((at) => ({ at: Number(at.toFixed(6)), length: 0 })),
+      echoTimes([0.5, 3]).map((at) => ({ at: Number(at.toFixed(6)), length: size() })),
     );
     // a sender that asks for one PAD per ACK gets one
     posted.length = 0;

@@ -243,6 +243,18 @@ async function show(file: string, flags: ShowFlags, io: CliIO): Promise<void> {
     io.stdout.write(
       `Link (as its packets show it): full segments ${l.segment} B (MTU ${l.mtu}), TCP timestamps ${l.tcpTimestamps ? 'on (66 B ACKs)' : 'off (54 B ACKs)'}; pace hosts set so with smig send --match-link (smig lab up --mtu ${l.mtu} --tcp-timestamps ${l.tcpTimestamps ? 'on' : 'off'})\n`,
     );
+    const r = p.shape.reverse;
+    if (r !== undefined) {
+      const { ACK_SLACK } = await import('../../pacing/shape.js');
+      const n = r.counts.reduce((a, b) => a + b, 0);
+      const data = r.counts.reduce(
+        (a, c, i) => a + (r.values[i]! > l.segment - l.mtu + l.tcpip + ACK_SLACK ? c : 0),
+        0,
+      );
+      io.stdout.write(
+        `Reverse direction: ${n} packets on the same connections, ${data} larger than a pure ACK (echo records take their sizes)\n`,
+      );
+    }
   }
 }
 
