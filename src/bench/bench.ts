@@ -22,7 +22,7 @@ import { keyFlows, normalFlows } from './key-flows.js';
 import type { BenchLayout } from './layout.js';
 import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
 import type { LinkSpec } from './link-analysis.js';
-import { analyzeFidelity, analyzeLinks, analyzeReverse } from './link-analysis.js';
+import { analyzeLinks, analyzeReverse, analyzeSides } from './link-analysis.js';
 import { DEMO_CAPTURE, DEMO_DATA_FILTER, DEMO_REVERSE_FILTER, splitBlocks } from './normal.js';
 import { killAll, lastLine, PLAIN_COPY_JS, runOk, runProc, stopProc, waitFor, writePayloads } from './proc.js';
 import type { Daemon, Roles, RunCapture, Site } from './site.js';
@@ -39,7 +39,7 @@ export type {
 } from './result.js';
 export { BENCH_STRATEGIES } from './result.js';
 
-import type { BenchAdversary, BenchResources, BenchResult, BenchRun, BenchStrategy } from './result.js';
+import type { BenchResources, BenchResult, BenchRun, BenchStrategy } from './result.js';
 
 /** The paper's figure 3 starts at 840 KB; a paced run takes about size ÷ the profile's mean rate (its leader → destination hop carries it all). */
 export const DEFAULT_SIZES: readonly number[] = [250_000, 840_000];
@@ -385,26 +385,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     m: Measured,
   ): Promise<void> => {
     const a = await analyzeLinks(refCtx, m.links, m.sourceLinks);
-    // the reverse directions (ACKs, PROGRESS, the echoes) against the normal capture's reverse direction
-    let reverseBaseline: BenchAdversary | undefined;
-    if (reverseFilter !== undefined && kind === 'migration' && m.links.every((l) => l.reverseFilter !== undefined)) {
-      const rev = await analyzeReverse(
-        refCtx,
-        reverseFilter,
-        m.links.map((l) => ({ link: l.link, capture: l.capture, filter: l.reverseFilter! })),
-      );
-      a.links.forEach((l, i) => {
-        l.reverse = rev.reverses[i];
-      });
-      reverseBaseline = rev.baseline;
-    }
-    // the migration's links against the learned half as well: the pacer's fidelity to what it learned
-    if (learn !== undefined && kind === 'migration') {
-      const fid = await analyzeFidelity(refCtx, learn, m.links);
-      a.links.forEach((l, i) => {
-        l.fidelity = fid[i];
-      });
-    }
+    // the reverse directions (ACKs, PROGRESS, the echoes) against the normal capture's reverse direction, and both
+    // directions against the learned half (the pacer's fidelity to what it learned)
+    const reverseBaseline =
+      kind === 'migration' ? await analyzeSides(refCtx, a.links, m.links, reverseFilter, learn) : undefined;
     const keys = m.keyLinks.length > 0 ? await keyFlows(m.keyLinks, normalTcp) : undefined;
     const sourceBytes = a.bytes.slice(m.links.length).reduce((x, y) => x + y, 0);
     const lower = size / meanByteRate;

@@ -3,7 +3,7 @@
  * `smig analyze --json` (and `--adversary`), read back as the links of bench.json.
  */
 import { runOk } from './proc.js';
-import type { BenchAdversary, BenchLink } from './result.js';
+import type { BenchAdversary, BenchLink, LinkSide } from './result.js';
 
 /** One captured link: its name, the capture holding it and the filter that picks its data direction out ('' = all). */
 export interface LinkSpec {
@@ -116,7 +116,7 @@ export async function analyzeReverse(
   ctx: { reference: string; bin: string; alpha: number; adversary: boolean },
   reverseFilter: string,
   links: readonly LinkSpec[],
-): Promise<{ reverses: Omit<BenchLink, 'link' | 'capture' | 'reverse' | 'fidelity'>[]; baseline?: BenchAdversary }> {
+): Promise<{ reverses: LinkSide[]; baseline?: BenchAdversary }> {
   const rev = await analyzeLinks({ ...ctx, referenceFilter: reverseFilter }, links, []);
   return {
     reverses: rev.links.map(({ link: _l, capture: _c, ...r }) => r),
@@ -132,7 +132,46 @@ export async function analyzeFidelity(
   ctx: { referenceFilter: string | null; bin: string; alpha: number; adversary: boolean },
   learn: string,
   links: readonly LinkSpec[],
-): Promise<Omit<BenchLink, 'link' | 'capture' | 'reverse' | 'fidelity'>[]> {
+): Promise<LinkSide[]> {
   const f = await analyzeLinks({ ...ctx, reference: learn }, links, []);
   return f.links.map(({ link: _l, capture: _c, ...r }) => r);
+}
+
+/**
+ * A migration run's links (`a`, from {@link analyzeLinks} on `specs`) compared on every side there is: their
+ * reverse directions against the reference's (with `reverseFilter`), the links against the learned half (with
+ * `learn`), and with both their reverse directions against the learned half's. Returns the reverse direction's
+ * observer baseline.
+ */
+export async function analyzeSides(
+  ctx: { reference: string; referenceFilter: string | null; bin: string; alpha: number; adversary: boolean },
+  a: BenchLink[],
+  specs: readonly LinkSpec[],
+  reverseFilter: string | undefined,
+  learn: string | undefined,
+): Promise<BenchAdversary | undefined> {
+  const back = specs.every((l) => l.reverseFilter !== undefined)
+    ? specs.map((l) => ({ link: l.link, capture: l.capture, filter: l.reverseFilter! }))
+    : undefined;
+  let baseline: BenchAdversary | undefined;
+  if (reverseFilter !== undefined && back !== undefined) {
+    const rev = await analyzeReverse(ctx, reverseFilter, back);
+    a.forEach((l, i) => {
+      l.reverse = rev.reverses[i];
+    });
+    baseline = rev.baseline;
+  }
+  if (learn === undefined) return baseline;
+  // against the learned half as well: the pacer's fidelity to what it learned, in both directions
+  const fid = await analyzeFidelity(ctx, learn, specs);
+  a.forEach((l, i) => {
+    l.fidelity = fid[i];
+  });
+  if (reverseFilter !== undefined && back !== undefined) {
+    const rf = await analyzeReverse({ ...ctx, reference: learn }, reverseFilter, back);
+    a.forEach((l, i) => {
+      l.reverseFidelity = rf.reverses[i];
+    });
+  }
+  return baseline;
 }

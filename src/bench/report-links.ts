@@ -3,15 +3,13 @@
  * (fidelity), and the key relay flows.
  */
 import { fmtAuc, fmtD, fmtPv } from './report-format.js';
-import type { BenchLink, BenchResult, BenchRun, BenchTest } from './result.js';
+import type { BenchLink, BenchResult, BenchRun, BenchTest, LinkSide } from './result.js';
 
 /** The caption of {@link fidelityTable}. */
 export const FIDELITY_CAPTION: string =
   'The same links against the learned half instead of the hold-out (how faithfully the pacer imitates what it learned; ' +
-  "close to the learned half but far from the hold-out means the capture's halves differ)";
-
-/** One side comparison of a link (its reverse direction, or the link against the learned half). */
-type LinkSide = NonNullable<BenchLink['reverse']>;
+  "close to the learned half but far from the hold-out means the capture's halves differ); rows marked (reverse): " +
+  "each link's reverse direction against the learned half's";
 
 /** The table of one strategy's links compared on one side (`pick`), or undefined when none was. */
 function sideTable(
@@ -71,7 +69,13 @@ export function fidelityTable(
   r: BenchResult,
   strategy: BenchRun['strategy'],
 ): { head: string[]; rows: string[][] } | undefined {
-  return sideTable(r, strategy, (l) => l.fidelity, 'link (against the learned half)');
+  const f = sideTable(r, strategy, (l) => l.fidelity, 'link (against the learned half)');
+  const back = sideTable(r, strategy, (l) => l.reverseFidelity, 'link (against the learned half)');
+  if (f === undefined || back === undefined) return f;
+  return {
+    head: f.head,
+    rows: [...f.rows, ...back.rows.map(([size, link, ...rest]) => [size!, `${link} (reverse)`, ...rest])],
+  };
 }
 
 /**

@@ -24,6 +24,9 @@ export interface BenchTest {
   distinguishable: boolean;
 }
 
+/** A link compared on one side (its reverse direction, or against the learned half): its tests without its name. */
+export type LinkSide = Omit<BenchLink, 'link' | 'capture' | 'reverse' | 'fidelity' | 'reverseFidelity'>;
+
 /** One observed link of a run: its data direction only. */
 export interface BenchLink {
   link: string;
@@ -37,13 +40,15 @@ export interface BenchLink {
   /** The trained observer's verdict on this link (with `adversary`). */
   adversary?: BenchAdversary;
   /** The link's reverse direction against the normal capture's reverse direction (with a reverse filter). */
-  reverse?: Omit<BenchLink, 'link' | 'capture' | 'reverse' | 'fidelity'>;
+  reverse?: LinkSide;
   /**
    * The link against the learned half itself (the traffic the profile was learned from), not the hold-out: how
    * faithfully the pacer imitates what it learned. Far from the hold-out but close to this means the capture's
    * halves differ, not that the pacer failed.
    */
-  fidelity?: Omit<BenchLink, 'link' | 'capture' | 'reverse' | 'fidelity'>;
+  fidelity?: LinkSide;
+  /** The link's reverse direction against the learned half's reverse direction (both filters known). */
+  reverseFidelity?: LinkSide;
 }
 
 /** CPU and peak memory of one process. */

@@ -141,9 +141,15 @@ describe('smig bench', () => {
         expect(l.fidelity!.tests.find((t) => t.feature === 'size')!.m).toBe(
           l.tests.find((t) => t.feature === 'size')!.m,
         );
+        // the reverse direction against the learned half's reverse direction: the same packets as against the hold-out's
+        expect(l.reverseFidelity!.packets).toBe(l.reverse!.packets);
+        expect(l.reverseFidelity!.tests.find((t) => t.feature === 'size')!.n).not.toBe(
+          l.reverse!.tests.find((t) => t.feature === 'size')!.n,
+        );
       }
     expect(j.runs[0]!.links[0]!.fidelity).toBeUndefined(); // the plain copy is not paced
     expect(html).toContain('against the learned half instead of the hold-out');
+    expect(html).toMatch(/source → data relay 1 \(reverse\)/);
     // every key relay link is a short flow (closed once the leader has the key), set among the capture's TCP flows
     expect(j.normal.tcpFlows!.count).toBe(47);
     for (const run of j.runs.filter((x) => x.kind === 'migration')) {
