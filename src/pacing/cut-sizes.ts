@@ -19,3 +19,19 @@ export function pacedCutSizes(plan: PacingPlan): { segment: number; chunk: numbe
   while (segment < 64 * 1024 && segment * 2 <= rate * 0.01) segment *= 2;
   return { segment, chunk: Math.max(PACED_MIN_CHUNK, 4 * segment) };
 }
+
+/** The most {@link firstDataMs} adds to a leader's wait for its key (a plan's rate comes from its source). */
+export const MAX_FIRST_DATA_MS = 600_000;
+
+/**
+ * How long a paced session's first envelope segment may take to reach the leader, ms: it crosses two paced hops
+ * (source → data relay → leader), each forwarding whole segments, at the plan's payload rate, so about two segments'
+ * time (at most {@link MAX_FIRST_DATA_MS}; 0 for `bulk`). The leader rebuilds the key only with the envelope's first
+ * bytes, so its wait for the key adds this: at 482 B/s (Gnutella) a 4 KiB segment takes ~17 s a hop.
+ */
+export function firstDataMs(plan: PacingPlan | undefined): number {
+  if (plan === undefined) return 0;
+  const rate = planDuration(plan, 0).payloadRate;
+  if (rate === null || !(rate > 0)) return plan.strategy === 'bulk' ? 0 : MAX_FIRST_DATA_MS;
+  return Math.min(MAX_FIRST_DATA_MS, Math.ceil((2 * pacedCutSizes(plan).segment * 1000) / rate));
+}

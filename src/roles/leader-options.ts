@@ -3,6 +3,7 @@
  * PROGRESS cadence, shaping queue and frame bounds.
  */
 
+import { smigError } from '../errors.js';
 import type { ChannelTimeouts } from '../net/connection-options.js';
 import type { Transport } from '../net/index.js';
 import type { Clock } from '../pacing/clock.js';
@@ -36,4 +37,25 @@ export interface LeaderOptions {
   /** Opens the channels (default TLS, src/net/tls.ts); tests give an in-process one (src/net/memory.ts). */
   transport?: Transport;
   channel: ChannelTimeouts;
+}
+
+/**
+ * The leader's error when its key did not come within `waitMs` (SMIG_ERR_SHARES), saying what was missing: shares,
+ * shares that did not open the envelope (`tried`), or the envelope's first bytes (`prefix` false).
+ */
+export function noKeyError(waitMs: number, shares: number, threshold: number, tried: boolean, prefix: boolean): Error {
+  const why = tried
+    ? ', and they did not open the envelope'
+    : prefix
+      ? ''
+      : ", and the envelope's first bytes had not come";
+  return smigError('SMIG_ERR_SHARES', `leader: no key after ${waitMs} ms (${shares} of ${threshold} shares${why})`);
+}
+
+/** The leader's error when no `threshold` of its `shares` opened the envelope and no other share can come. */
+export function badSharesError(threshold: number, shares: number): Error {
+  return smigError(
+    'SMIG_ERR_SHARES',
+    `leader: no ${threshold} of the ${shares} key shares rebuilt a key that opens the envelope (bad shares or corrupted data)`,
+  );
 }

@@ -12,6 +12,7 @@ import { isSmigError, smigError } from '../errors.js';
 import type { FramedConnection } from '../net/index.js';
 import { formatHostPort, parseHostPort, tlsTransport } from '../net/index.js';
 import { RealClock } from '../pacing/clock.js';
+import { firstDataMs } from '../pacing/cut-sizes.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import type { Pacer } from '../pacing/strategies.js';
 import type { DoneMessage, LeaderSession, Message, SessionLayout } from '../protocol/index.js';
@@ -19,7 +20,14 @@ import { errorMessageFor, FrameType, sameSessionId, sessionIdHex } from '../prot
 import type { Logger } from '../util/log.js';
 import { PlainForwarder } from './leader-forward.js';
 import type { LeaderOptions } from './leader-options.js';
-import { CHUNK_SLACK, PACED_PROGRESS_DELAY_MS, PROGRESS_BYTES, PROGRESS_DELAY_MS } from './leader-options.js';
+import {
+  badSharesError,
+  CHUNK_SLACK,
+  noKeyError,
+  PACED_PROGRESS_DELAY_MS,
+  PROGRESS_BYTES,
+  PROGRESS_DELAY_MS,
+} from './leader-options.js';
 import { Link } from './link.js';
 import type { AckEcho } from './pace.js';
 import { hopPacer, hopSeed, pacingLogFields, pacingReport, startAckEcho } from './pace.js';
@@ -88,7 +96,8 @@ export class LeaderSessionState {
     this.#onGone = onGone;
     this.#reorder = new ReorderBuffer(o.maxWindow + CHUNK_SLACK);
     this.#started = nowMs(o.clock);
-    this.#keyTimer = after(o.clock, o.keyWaitMs, () => this.#keyTimeout());
+    const keyWait = o.keyWaitMs + firstDataMs(plan.plan); // the key needs the envelope's first bytes too
+    this.#keyTimer = after(o.clock, keyWait, () => this.#keyTimeout(keyWait));
     this.#log.event('leader-open', {
       dataRelays: layout.dataRelays,
       keyRelays: layout.keyRelays,
@@ -314,21 +323,13 @@ export class LeaderSessionState {
   #checkKeyHopeless(): void {
     if (this.#triedShares === 0 || this.#keyFinished.size < this.#layout.keyRelays) return;
     if (this.#shares.size > this.#triedShares) return;
-    throw smigError(
-      'SMIG_ERR_SHARES',
-      `leader: no ${this.#layout.threshold} of the ${this.#shares.size} key shares rebuilt a key that opens the envelope (bad shares or corrupted data)`,
-    );
+    throw badSharesError(this.#layout.threshold, this.#shares.size);
   }
 
-  #keyTimeout(): void {
+  #keyTimeout(waitMs: number): void {
     if (this.#phase !== 'collect') return;
-    this.fail(
-      smigError(
-        'SMIG_ERR_SHARES',
-        `leader: no key after ${this.#o.keyWaitMs} ms (${this.#shares.size} of ${this.#layout.threshold} shares` +
-          `${this.#triedShares > 0 ? ', and they did not open the envelope' : ''})`,
-      ),
-    );
+    const prefix = this.#reorder.peek(PREFIX_BYTES) !== undefined;
+    this.fail(noKeyError(waitMs, this.#shares.size, this.#layout.threshold, this.#triedShares > 0, prefix));
   }
 
   async #openDestination(h: EnvelopeHeader): Promise<void> {

@@ -89,6 +89,8 @@ export interface ClusterOptions {
   record?: boolean;
   /** The destination has an identity (sealed sessions, signed receipts). Default true. */
   identity?: boolean;
+  /** The relays' wait for a session's key, ms (default the daemon's). */
+  keyWaitMs?: number;
 }
 
 /** One in-process cluster (see the module comment). */
@@ -119,6 +121,7 @@ export class Cluster {
         transport: c.net.host(host),
         clock: c.clock,
         log: c.log(host),
+        ...(o.keyWaitMs === undefined ? {} : { keyWaitMs: o.keyWaitMs }),
       });
     [c.leader, ...c.data] = await Promise.all([relay(HOSTS.leader), ...HOSTS.data.map(relay)]);
     c.keys = await Promise.all(HOSTS.keys.map(relay));

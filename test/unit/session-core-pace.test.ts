@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Delivery, MemoryLink } from '../../src/net/memory.js';
+import { firstDataMs, MAX_FIRST_DATA_MS } from '../../src/pacing/cut-sizes.js';
 import type { PacingPlan } from '../../src/pacing/plan.js';
 import { createPlan, validatePlan } from '../../src/pacing/plan.js';
 import { Cluster, HOSTS } from '../helpers/session-core.js';
@@ -170,5 +171,25 @@ describe('a paced session driven by the fake clock', () => {
     expect(c.events('relay-key-released')).toHaveLength(HOSTS.keys.length);
     expect(c.events('link-failed')).toEqual([]);
     expect(c.events('relay-lost')).toEqual([]);
+  });
+
+  it('a session whose first data reaches the leader after the key wait: the leader waits as long as the plan needs', async () => {
+    const keyWaitMs = 5000;
+    c = await Cluster.start({ record: true, keyWaitMs });
+    // 150 B/s: the first envelope bytes reach the leader after ~20 s (an envelope segment through two paced hops)
+    const plan = createPlan({ strategy: 'constant', rate: 150, seed: 1 });
+    expect(firstDataMs(plan)).toBeGreaterThan(40_000); // 2 × 4096 B at 141 B/s of payload
+    expect(firstDataMs(createPlan({ strategy: 'constant', rate: 1e-6, seed: 1 }))).toBe(MAX_FIRST_DATA_MS);
+    expect(firstDataMs(createPlan({ strategy: 'bulk', seed: 1 }))).toBe(0);
+    const data = randomBytes(12_000);
+    const from = c.net.links.length;
+    await c.migrate(data, 'late.bin', { plan, sessionId: SESSION_ID });
+    expect(readFileSync(join(c.out, 'late.bin')).equals(data)).toBe(true);
+    const hops = dataHops(c, from);
+    const firstData = Math.min(
+      ...HOSTS.data.map((h) => paced(hops.get(`${h} → leader`)!).find((d) => d.bytes > 100)?.at ?? Infinity),
+    );
+    expect(firstData).toBeGreaterThan(3 * keyWaitMs); // fake time: the code before gave up at keyWaitMs
+    expect(c.events('key-rebuilt')).toHaveLength(1);
   });
 });
