@@ -182,6 +182,8 @@ export class MemoryLink {
   down = 0;
   /** Every delivery, when the network records. */
   readonly deliveries: Delivery[] = [];
+  /** Clock time the link ended (an end destroyed, or killed); undefined while it is open. */
+  closedAt: number | undefined;
   /** Keying-material secret of both ends. */
   readonly secret: Buffer;
   readonly #net: LinkNetwork;
@@ -227,6 +229,7 @@ export class MemoryLink {
 
   /** Resets the link mid-stream: both ends fail with ECONNRESET, bytes in flight are lost. */
   kill(): void {
+    if (this.#open) this.closedAt = this.#net.clock.now();
     this.#open = false;
     for (const s of [this.#sockets.client, this.#sockets.server])
       if (!s.destroyed) s.destroy(errno('ECONNRESET', 'read ECONNRESET'));
@@ -236,6 +239,7 @@ export class MemoryLink {
   gone(side: 'client' | 'server'): void {
     if (!this.#open) return;
     this.#open = false;
+    this.closedAt = this.#net.clock.now();
     const other = this.#sockets[side === 'client' ? 'server' : 'client'];
     setImmediate(() => other.receive(null, () => {}));
   }

@@ -41,8 +41,8 @@ interface RelayLink {
   via: 'data-relay' | 'key-relay';
   index: number;
   link: Link;
-  /** The echo on a data relay's shaped link: PROGRESS rides on it. */
-  echo?: AckEcho | undefined;
+  echo?: AckEcho | undefined; // on a data relay's shaped link: PROGRESS rides on it
+  released?: boolean;
 }
 
 export class LeaderSessionState {
@@ -146,6 +146,7 @@ export class LeaderSessionState {
       release();
       this.#linkEnded(key, r, end.complete, end.error);
     });
+    if (first.via === 'data-relay') this.#releaseKeyLinks(); // key relays that came first waited for it
   }
 
   /** Ends the session with `err` (first failure wins): relays and destination are told, state is wiped. */
@@ -160,8 +161,7 @@ export class LeaderSessionState {
     this.#cleanup();
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // relay links
+  // ---- relay links ----------------------------------------------------------------------------
 
   #onRelay(r: RelayLink, msg: Message): void {
     switch (msg.type) {
@@ -195,7 +195,7 @@ export class LeaderSessionState {
       case FrameType.END:
         if (r.via === 'key-relay') {
           this.#keyFinished.add(r.index);
-          if (this.#phase === 'forward') this.#releaseKeyLinks();
+          this.#releaseKeyLinks();
         } else if (this.#total === null) {
           if (msg.length < this.#maxEnd) {
             throw smigError(
@@ -218,13 +218,14 @@ export class LeaderSessionState {
   }
 
   /**
-   * Once the key is rebuilt, a key relay that has sent its share and END has nothing left to do: its link is closed
-   * (the relay closes the source's link in turn), so that key relay flows are short flows, not idle links kept for
-   * the whole session. The data links carry PROGRESS, DONE and ERROR.
+   * A key relay that sent its share and END has nothing left to do, key rebuilt or not: its link is closed (the relay
+   * closes the source's) once a data relay's link is in, so key flows are short. Data links carry PROGRESS, DONE, ERROR.
    */
   #releaseKeyLinks(): void {
+    if (![...this.#links.values()].some((x) => x.via === 'data-relay')) return; // else the session has no link left
     for (const r of this.#links.values())
-      if (r.via === 'key-relay' && this.#keyFinished.has(r.index) && !r.link.isClosed) {
+      if (r.via === 'key-relay' && this.#keyFinished.has(r.index) && !r.link.isClosed && !r.released) {
+        r.released = true;
         this.#log.event('key-link-released', { index: r.index });
         void r.link.close().catch(() => {});
       }
@@ -250,8 +251,7 @@ export class LeaderSessionState {
     else this.#wake.notify();
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // the session's one loop
+  // ---- the session's one loop -------------------------------------------------------------------
 
   async #run(): Promise<void> {
     while (this.#phase === 'collect' || this.#phase === 'forward') {

@@ -382,7 +382,7 @@ export class Forward {
   #downEnded(complete: boolean, error: Error | undefined): void {
     if (this.#doneForwarded || this.#dropped || this.#up.isClosed) return;
     if (complete && this.#first.role === 'key-relay') {
-      // the leader has the key and released this key relay: the source's link ends as well, cleanly
+      // the leader has this key relay's share and released it: the source's link ends as well, cleanly
       this.#log.event('relay-key-released', {});
       void this.#up.close().catch(() => {});
       return;

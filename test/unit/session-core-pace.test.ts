@@ -149,7 +149,7 @@ describe('a paced session driven by the fake clock', () => {
     }
   });
 
-  it('a session longer than the idle timeout: the key relays are released once the key is rebuilt, no link fails', async () => {
+  it('a session longer than the idle timeout: the key relays are released once they have sent their shares, no link fails', async () => {
     c = await Cluster.start({ record: true });
     const rate = 1500; // the leader's hop alone takes about 100 000 / 1500 ≈ 67 s at this rate
     const plan = createPlan({ strategy: 'constant', rate, seed: 1 });
@@ -191,5 +191,33 @@ describe('a paced session driven by the fake clock', () => {
     );
     expect(firstData).toBeGreaterThan(3 * keyWaitMs); // fake time: the code before gave up at keyWaitMs
     expect(c.events('key-rebuilt')).toHaveLength(1);
+    // the key relays' links were closed once they had sent their shares, long before the first data came
+    const made = c.net.links.slice(from);
+    for (const k of HOSTS.keys)
+      for (const link of made.filter((l) => l.serverHost === k || l.clientHost === k))
+        expect(link.closedAt, k).toBeLessThan(keyWaitMs);
+  });
+
+  it('key relays that reach the leader before any data relay: released only once a data relay is in', async () => {
+    c = await Cluster.start({ record: true });
+    // the data relays' links are slow to come (a second each way), the key relays' are not
+    for (const h of HOSTS.data) c.net.shape(HOSTS.source, h, { latencyMs: 1000 });
+    const data = randomBytes(50_000);
+    const from = c.net.links.length;
+    await c.migrate(data, 'first.bin', { sessionId: SESSION_ID });
+    expect(readFileSync(join(c.out, 'first.bin')).equals(data)).toBe(true);
+    const made = c.net.links.slice(from);
+    const dataIn = Math.min(
+      ...made
+        .filter((l) => HOSTS.data.includes(l.clientHost) && l.serverHost === HOSTS.leader)
+        .map((l) => l.deliveries[0]!.at),
+    );
+    expect(dataIn).toBeGreaterThanOrEqual(1000);
+    for (const k of HOSTS.keys) {
+      const toLeader = made.find((l) => l.clientHost === k && l.serverHost === HOSTS.leader)!;
+      expect(toLeader.deliveries[0]!.at, k).toBeLessThan(dataIn); // its share came first
+      expect(toLeader.closedAt, k).toBeGreaterThanOrEqual(dataIn); // and the session waited with it
+    }
+    expect(c.events('session-failed')).toEqual([]);
   });
 });
