@@ -22,6 +22,7 @@ import {
   runShapedLink,
   watchEchoes,
 } from './pace.js';
+import { startKeepalive } from './source-links.js';
 import { nowMs, Signal, u64, waitOr } from './util.js';
 
 /** Forwards a session's plaintext to the destination with the leader hop's pacer. */
@@ -54,6 +55,11 @@ export class PlainForwarder {
   /** Starts forwarding on the destination's link; a shaped link writes on its own until `over()`. */
   start(dest: Link, over: () => boolean): void {
     this.#dest = dest;
+    // a paced link may wait long for plaintext (a whole envelope segment at the plan's rate, 46 s at 100 B/s): it
+    // pings when quiet, as the source does, or the destination's idle timeout ends it
+    const keepalive = startKeepalive(() => (dest.isClosed ? [] : [dest]), undefined, this.#clock);
+    if (this.#signal.aborted) keepalive.cancel();
+    else this.#signal.addEventListener('abort', () => keepalive.cancel(), { once: true });
     if (isShaped(this.#pacer)) this.#runShaped(dest, this.#pacer, over).catch(() => {});
   }
 

@@ -220,4 +220,21 @@ describe('a paced session driven by the fake clock', () => {
     }
     expect(c.events('session-failed')).toEqual([]);
   });
+
+  it("a slow constant session (100 B/s): the leader's link to the destination pings while the plaintext is slow to come", async () => {
+    c = await Cluster.start({ record: true });
+    const plan = createPlan({ strategy: 'constant', rate: 100, seed: 1 });
+    const data = randomBytes(6000);
+    const from = c.net.links.length;
+    await c.migrate(data, 'slow-start.bin', { plan, sessionId: SESSION_ID });
+    expect(readFileSync(join(c.out, 'slow-start.bin')).equals(data)).toBe(true);
+    const toDest = c.net.links.slice(from).find((l) => l.clientHost === HOSTS.leader && l.serverHost === HOSTS.dest)!;
+    const up = toDest.deliveries.filter((d) => d.dir === 'up');
+    // the first plaintext needs a whole 4 KiB envelope segment through two hops at ~94 B/s of payload: it leaves the
+    // leader a minute after the SESSION (the destination dropped the link at 60 s of silence before the pings)
+    const firstData = up.find((d) => d.bytes > 100 && d !== up[0])!.at;
+    expect(firstData - up[0]!.at).toBeGreaterThan(60_000);
+    for (let i = 1; i < up.length; i++) expect(up[i]!.at - up[i - 1]!.at).toBeLessThan(45_000);
+    expect(up.some((d) => d.bytes < 20 && d.at < firstData)).toBe(true); // a PING
+  });
 });
