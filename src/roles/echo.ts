@@ -1,7 +1,8 @@
 /**
- * The reverse direction of a shaped link, as far as userspace makes it: the receiver's {@link AckEcho} sends
- * empty PADs where the sender's plan has pure ACKs (which only the sender's kernel can send), and carries the
- * receiver's PROGRESS on them; {@link watchEchoes} counts them on the sender's side (pace.ts re-exports all of it).
+ * The reverse direction of a shaped link, as far as userspace makes it: the receiver's {@link AckEcho} sends PADs
+ * (sized like the capture's reverse direction, {@link echoBodySizes}) where the sender's plan has pure ACKs (which
+ * only the sender's kernel can send), one or two per ACK ({@link hostEchoPads}), and carries the receiver's PROGRESS
+ * on them; {@link watchEchoes} counts them on the sender's side (pace.ts re-exports all of it).
  */
 import { getMaxListeners, setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
