@@ -24,14 +24,22 @@ export function pacedCutSizes(plan: PacingPlan): { segment: number; chunk: numbe
 export const MAX_FIRST_DATA_MS = 600_000;
 
 /**
- * How long a paced session's first envelope segment may take to reach the leader, ms: it crosses two paced hops
- * (source → data relay → leader), each forwarding whole segments, at the plan's payload rate, so about two segments'
- * time (at most {@link MAX_FIRST_DATA_MS}; 0 for `bulk`). The leader rebuilds the key only with the envelope's first
- * bytes, so its wait for the key adds this: at 482 B/s (Gnutella) a 4 KiB segment takes ~17 s a hop.
+ * How long `hops` envelope segments take one after another at the plan's payload rate, ms: each paced hop forwards
+ * whole segments, so a session's first bytes reach the k-th hop after about k segments' time (at most
+ * {@link MAX_FIRST_DATA_MS}; 0 for `bulk`). At 482 B/s (Gnutella) a 4 KiB segment takes ~17 s a hop.
  */
-export function firstDataMs(plan: PacingPlan | undefined): number {
+export function segmentsMs(plan: PacingPlan | undefined, hops: number): number {
   if (plan === undefined) return 0;
   const rate = planDuration(plan, 0).payloadRate;
   if (rate === null || !(rate > 0)) return plan.strategy === 'bulk' ? 0 : MAX_FIRST_DATA_MS;
-  return Math.min(MAX_FIRST_DATA_MS, Math.ceil((2 * pacedCutSizes(plan).segment * 1000) / rate));
+  return Math.min(MAX_FIRST_DATA_MS, Math.ceil((hops * pacedCutSizes(plan).segment * 1000) / rate));
+}
+
+/**
+ * How long a paced session's first envelope segment may take to reach the leader, ms: two hops (source → data
+ * relay → leader) of {@link segmentsMs}. The leader rebuilds the key only with the envelope's first bytes, so its
+ * wait for the key adds this.
+ */
+export function firstDataMs(plan: PacingPlan | undefined): number {
+  return segmentsMs(plan, 2);
 }

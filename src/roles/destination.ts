@@ -41,6 +41,7 @@ import type { ChannelTimeouts } from '../net/connection-options.js';
 import type { ChannelListener, FramedConnection, HostPort, ListenerLimits, Transport } from '../net/index.js';
 import { tlsTransport } from '../net/index.js';
 import type { Clock } from '../pacing/clock.js';
+import { segmentsMs } from '../pacing/cut-sizes.js';
 import type { DestinationSession, EndMessage, Message, SessionMessage } from '../protocol/index.js';
 import { decodeMessage, FrameType, sessionIdHex } from '../protocol/index.js';
 import type { Logger } from '../util/log.js';
@@ -49,7 +50,7 @@ import { isVmName, VM_SUFFIX, VmRestore } from '../vm/destination.js';
 import { runExec } from './exec.js';
 import { installNoClobber, sanitizeName, sweepStaleTemps, syncDir, upstreamFileError, writeAll } from './install.js';
 import { Link } from './link.js';
-import { destinationAckEcho } from './pace.js';
+import { destinationAckEcho, sessionPlan } from './pace.js';
 import type { Timer } from './util.js';
 import { after, every, Signal } from './util.js';
 
@@ -302,7 +303,9 @@ class Receipt {
   #armIdle(): void {
     this.#idleTimer?.cancel();
     if (this.#link.isClosed) return;
-    const ms = this.#o.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
+    // before the first data, also the plan's time for it to come through three paced hops (cut-sizes.ts)
+    const first = this.#written === 0 ? segmentsMs(sessionPlan(this.#first.plan), 3) : 0;
+    const ms = (this.#o.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS) + first;
     this.#idleTimer = after(this.#o.clock, ms, () => {
       void this.#link.fail(smigError('SMIG_ERR_TIMEOUT', `destination: no data for ${ms} ms; the session is dropped`));
     });

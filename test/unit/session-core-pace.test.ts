@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Delivery, MemoryLink } from '../../src/net/memory.js';
-import { firstDataMs, MAX_FIRST_DATA_MS } from '../../src/pacing/cut-sizes.js';
+import { firstDataMs, MAX_FIRST_DATA_MS, segmentsMs } from '../../src/pacing/cut-sizes.js';
 import type { PacingPlan } from '../../src/pacing/plan.js';
 import { createPlan, validatePlan } from '../../src/pacing/plan.js';
 import { Cluster, HOSTS } from '../helpers/session-core.js';
@@ -236,5 +236,19 @@ describe('a paced session driven by the fake clock', () => {
     expect(firstData - up[0]!.at).toBeGreaterThan(60_000);
     for (let i = 1; i < up.length; i++) expect(up[i]!.at - up[i - 1]!.at).toBeLessThan(45_000);
     expect(up.some((d) => d.bytes < 20 && d.at < firstData)).toBe(true); // a PING
+  });
+
+  it('40 B/s: the destination waits for its first data as long as the plan needs, past its 120 s no-data timer', async () => {
+    c = await Cluster.start({ record: true });
+    const plan = createPlan({ strategy: 'constant', rate: 40, seed: 1 });
+    expect(segmentsMs(plan, 3)).toBeGreaterThan(300_000); // three 4 KiB segments at ~37 B/s of payload
+    const data = randomBytes(5000);
+    const from = c.net.links.length;
+    await c.migrate(data, 'slower.bin', { plan, sessionId: SESSION_ID });
+    expect(readFileSync(join(c.out, 'slower.bin')).equals(data)).toBe(true);
+    const toDest = c.net.links.slice(from).find((l) => l.clientHost === HOSTS.leader && l.serverHost === HOSTS.dest)!;
+    const up = toDest.deliveries.filter((d) => d.dir === 'up');
+    const firstData = up.find((d) => d.bytes > 100 && d !== up[0])!.at;
+    expect(firstData - up[0]!.at).toBeGreaterThan(120_000); // the destination dropped the session here before
   });
 });
