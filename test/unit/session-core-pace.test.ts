@@ -221,34 +221,38 @@ describe('a paced session driven by the fake clock', () => {
     expect(c.events('session-failed')).toEqual([]);
   });
 
-  it("a slow constant session (100 B/s): the leader's link to the destination pings while the plaintext is slow to come", async () => {
+  /**
+   * A `constant` session at `rate` B/s of `size` bytes, delivered byte for byte: the leader → destination link's
+   * upstream deliveries, the SESSION's time and the first data's.
+   */
+  async function slowSession(
+    rate: number,
+    size: number,
+  ): Promise<{ up: Delivery[]; session: number; firstData: number }> {
     c = await Cluster.start({ record: true });
-    const plan = createPlan({ strategy: 'constant', rate: 100, seed: 1 });
-    const data = randomBytes(6000);
+    const plan = createPlan({ strategy: 'constant', rate, seed: 1 });
+    const data = randomBytes(size);
     const from = c.net.links.length;
-    await c.migrate(data, 'slow-start.bin', { plan, sessionId: SESSION_ID });
-    expect(readFileSync(join(c.out, 'slow-start.bin')).equals(data)).toBe(true);
+    await c.migrate(data, `slow-${rate}.bin`, { plan, sessionId: SESSION_ID });
+    expect(readFileSync(join(c.out, `slow-${rate}.bin`)).equals(data)).toBe(true);
     const toDest = c.net.links.slice(from).find((l) => l.clientHost === HOSTS.leader && l.serverHost === HOSTS.dest)!;
     const up = toDest.deliveries.filter((d) => d.dir === 'up');
+    return { up, session: up[0]!.at, firstData: up.find((d) => d.bytes > 100 && d !== up[0])!.at };
+  }
+
+  it("a slow constant session (100 B/s): the leader's link to the destination pings while the plaintext is slow to come", async () => {
+    const { up, session, firstData } = await slowSession(100, 6000);
     // the first plaintext needs a whole 4 KiB envelope segment through two hops at ~94 B/s of payload: it leaves the
     // leader a minute after the SESSION (the destination dropped the link at 60 s of silence before the pings)
-    const firstData = up.find((d) => d.bytes > 100 && d !== up[0])!.at;
-    expect(firstData - up[0]!.at).toBeGreaterThan(60_000);
+    expect(firstData - session).toBeGreaterThan(60_000);
     for (let i = 1; i < up.length; i++) expect(up[i]!.at - up[i - 1]!.at).toBeLessThan(45_000);
     expect(up.some((d) => d.bytes < 20 && d.at < firstData)).toBe(true); // a PING
   });
 
   it('40 B/s: the destination waits for its first data as long as the plan needs, past its 120 s no-data timer', async () => {
-    c = await Cluster.start({ record: true });
-    const plan = createPlan({ strategy: 'constant', rate: 40, seed: 1 });
-    expect(segmentsMs(plan, 3)).toBeGreaterThan(300_000); // three 4 KiB segments at ~37 B/s of payload
-    const data = randomBytes(5000);
-    const from = c.net.links.length;
-    await c.migrate(data, 'slower.bin', { plan, sessionId: SESSION_ID });
-    expect(readFileSync(join(c.out, 'slower.bin')).equals(data)).toBe(true);
-    const toDest = c.net.links.slice(from).find((l) => l.clientHost === HOSTS.leader && l.serverHost === HOSTS.dest)!;
-    const up = toDest.deliveries.filter((d) => d.dir === 'up');
-    const firstData = up.find((d) => d.bytes > 100 && d !== up[0])!.at;
-    expect(firstData - up[0]!.at).toBeGreaterThan(120_000); // the destination dropped the session here before
+    // three 4 KiB segments at ~37 B/s of payload
+    expect(segmentsMs(createPlan({ strategy: 'constant', rate: 40, seed: 1 }), 3)).toBeGreaterThan(300_000);
+    const { session, firstData } = await slowSession(40, 5000);
+    expect(firstData - session).toBeGreaterThan(120_000); // the destination dropped the session here before
   });
 });
