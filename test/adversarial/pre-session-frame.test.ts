@@ -81,9 +81,10 @@ describe('half-sent frames before SESSION', () => {
     );
     // The relay answers ERROR and closes while the attacker is still writing: its close can reset the connection
     // before the attacker has read the ERROR (a reset discards unread data), so an attacker may see the close alone.
-    // Every answer that arrives is that ERROR, and most arrive.
+    // How many resets win that race depends on the machine's load (one of 16 in a CI rehearsal, ten of 16 in
+    // another, with another test file running beside it): every answer that arrives is that ERROR, and one at least.
     const arrived = answers.filter((a) => a !== null);
-    expect(arrived.length).toBeGreaterThan(CONNECTIONS / 2);
+    expect(arrived.length).toBeGreaterThan(0);
     for (const a of arrived) {
       const msg = decodeMessage(a!.type as never, new Uint8Array(a!.body));
       expect(msg).toMatchObject({
