@@ -54,10 +54,16 @@ describe('disk full at the destination', () => {
       '1',
     ]);
     expect(await send.exited).toBe(1);
-    expect(send.stderr).toContain('no space left on the device (ENOSPC)');
+    // The destination answers ERROR naming ENOSPC and closes; that is what the source reports, unless the leader,
+    // still writing at full speed, sees the closed link before it reads the ERROR (two clean-clone CI runs under
+    // load saw EPIPE towards <destination>). Either way the destination names ENOSPC in its own log.
+    expect(send.stderr).toMatch(
+      /no space left on the device \(ENOSPC\)|connection to <destination>: (broken pipe \(EPIPE\)|connection reset)/,
+    );
     expect(send.stderr).not.toContain('unspecified');
     for (const p of [send, ...relays]) expect(p.stderr).not.toContain(small);
-    await recv.waitFor(/receive-failed/);
+    const failed = await recv.waitFor(/receive-failed.*/);
+    expect(failed[0]).toContain('no space left on the device (ENOSPC)');
     expect(readdirSync(small)).toEqual([]);
   }, 60_000);
 });
