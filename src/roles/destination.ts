@@ -295,17 +295,19 @@ class Receipt {
       leader: this.#link.conn.remote,
     });
     destinationAckEcho(this.#first, this.#link, this.#o.clock); // a shaped link: answer the leader's writes as the profile's receiver did
-    this.#armIdle();
+    // before the first data, also the plan's time for it to come through three paced hops (cut-sizes.ts)
+    this.#armIdle(segmentsMs(sessionPlan(this.#first.plan), 3));
     this.#link.start((msg) => this.#onMessage(msg));
   }
 
-  /** (Re)starts the no-payload timer: a leader that sends nothing (PINGs do not count) frees its slot. */
-  #armIdle(): void {
+  /**
+   * (Re)starts the no-payload timer, `extraMs` longer: a leader that sends nothing (PINGs do not count) frees its
+   * slot.
+   */
+  #armIdle(extraMs = 0): void {
     this.#idleTimer?.cancel();
     if (this.#link.isClosed) return;
-    // before the first data, also the plan's time for it to come through three paced hops (cut-sizes.ts)
-    const first = this.#written === 0 ? segmentsMs(sessionPlan(this.#first.plan), 3) : 0;
-    const ms = (this.#o.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS) + first;
+    const ms = (this.#o.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS) + extraMs;
     this.#idleTimer = after(this.#o.clock, ms, () => {
       void this.#link.fail(smigError('SMIG_ERR_TIMEOUT', `destination: no data for ${ms} ms; the session is dropped`));
     });
