@@ -54,9 +54,9 @@ export async function normalFlows(capture: string): Promise<NormalFlows> {
   };
 }
 
-/** Share of `sorted` below `x`, ties counted half, %. */
-export function percentileOf(sorted: readonly number[], x: number): number {
-  if (sorted.length === 0) return Number.NaN;
+/** Share of `sorted` below `x`, ties counted half, %; null when `sorted` is empty (a capture with no TCP flow). */
+export function percentileOf(sorted: readonly number[], x: number): number | null {
+  if (sorted.length === 0) return null;
   let below = 0;
   let equal = 0;
   for (const v of sorted) {

@@ -106,8 +106,8 @@ export function keyFlowTable(
       k.seconds.toFixed(2),
       String(k.packets),
       String(k.bytes),
-      k.durationPercentile.toFixed(0),
-      k.bytesPercentile.toFixed(0),
+      k.durationPercentile?.toFixed(0) ?? '–',
+      k.bytesPercentile?.toFixed(0) ?? '–',
     ]),
   );
   const f = r.normal.tcpFlows;

@@ -98,10 +98,10 @@ export interface BenchKeyFlow {
   packets: number;
   /** IP bytes, both directions. */
   bytes: number;
-  /** Share of the normal capture's TCP flows that lasted less, %. */
-  durationPercentile: number;
-  /** Share of the normal capture's TCP flows that carried fewer bytes, %. */
-  bytesPercentile: number;
+  /** Share of the normal capture's TCP flows that lasted less, %; null when it has none (a UDP capture). */
+  durationPercentile: number | null;
+  /** Share of the normal capture's TCP flows that carried fewer bytes, %; null when it has none. */
+  bytesPercentile: number | null;
 }
 
 /** What {@link runBench} returns (and writes as bench.json). */

@@ -16,7 +16,7 @@ describe('percentileOf', () => {
     expect(percentileOf([1, 2, 3, 4], 2.5)).toBe(50);
     expect(percentileOf([1, 2, 3, 4], 3)).toBe(62.5); // 2 below, 1 tie: (2 + 0.5) / 4
     expect(percentileOf([1, 2, 3, 4], 9)).toBe(100);
-    expect(percentileOf([], 1)).toBeNaN();
+    expect(percentileOf([], 1)).toBeNull();
   });
 });
 
@@ -45,5 +45,22 @@ describe('keyFlows on real captures', () => {
     expect(k!.bytesPercentile).toBe(percentileOf(normal.bytes, 8897));
     expect(k!.bytesPercentile).toBeGreaterThan(0);
     expect(k!.bytesPercentile).toBeLessThan(50);
+  });
+
+  it('has no percentile against a capture without TCP flows (the OpenVPN capture is UDP)', async () => {
+    const normal = await normalFlows(cap('ndpi__openvpn_nohmac.pcapng'));
+    expect(normal.count).toBe(0);
+    const [k] = await keyFlows(
+      [
+        {
+          link: 'source → key relay 1',
+          capture: join(ROOT, 'test', 'fixtures', 'key-flow', 'before-release.pcap'),
+          filter: 'tcp and src host 10.77.0.9 and dst host 10.77.0.13',
+          reverseFilter: 'tcp and src host 10.77.0.13 and dst host 10.77.0.9',
+        },
+      ],
+      normal,
+    );
+    expect(k).toMatchObject({ packets: 35, durationPercentile: null, bytesPercentile: null });
   });
 });
