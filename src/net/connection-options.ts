@@ -56,7 +56,7 @@ export const DEFAULT_WRITE_QUEUE_MARK: number = 1024 * 1024;
  * frames wait, and a queue of large frames is still bounded by its bytes.
  */
 export const QUEUED_FRAME_COST = 4096;
-/** After a failure, what the peer may still send (read and dropped) before the socket is destroyed. */
+/** After a failure, what the peer may still send (read and dropped) before reading stops until the close timer. */
 export const MAX_DISCARD_BYTES: number = 1024 * 1024;
 
 /** Timeouts of every channel a role, the controller or an agent opens. */

@@ -233,9 +233,11 @@ export class FramedConnection {
       this.#socket.on('data', (chunk: Buffer) => {
         this.#bytesRead += chunk.length;
         if (this.#failing) {
-          // closing after an error: keep reading to see the peer's FIN, discard — but not for a peer that floods on
+          // closing after an error: keep reading to see the peer's FIN, discard — but not for a peer that floods on.
+          // That one is no longer read (its window closes) until the close timer destroys the socket: destroying
+          // now, with its bytes unread, would reset the connection and could discard our ERROR before it read it
           this.#discarded += chunk.length;
-          if (this.#discarded > MAX_DISCARD_BYTES) this.#socket.destroy();
+          if (this.#discarded > MAX_DISCARD_BYTES) this.#socket.pause();
           return;
         }
         try {

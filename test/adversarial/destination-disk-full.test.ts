@@ -54,12 +54,10 @@ describe('disk full at the destination', () => {
       '1',
     ]);
     expect(await send.exited).toBe(1);
-    // The destination answers ERROR naming ENOSPC and closes; that is what the source reports, unless the leader,
-    // still writing at full speed, sees the closed link before it reads the ERROR (two clean-clone CI runs under
-    // load saw EPIPE towards <destination>). Either way the destination names ENOSPC in its own log.
-    expect(send.stderr).toMatch(
-      /no space left on the device \(ENOSPC\)|connection to <destination>: (broken pipe \(EPIPE\)|connection reset)/,
-    );
+    // The destination answers ERROR naming ENOSPC and stops reading the leader, which is still writing at full
+    // speed, until its close timer: the leader reads the ERROR before any reset (when the destination reset the
+    // connection at once, two clean-clone CI runs under load saw EPIPE towards <destination> instead).
+    expect(send.stderr).toContain('no space left on the device (ENOSPC)');
     expect(send.stderr).not.toContain('unspecified');
     for (const p of [send, ...relays]) expect(p.stderr).not.toContain(small);
     const failed = await recv.waitFor(/receive-failed.*/);

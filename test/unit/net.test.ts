@@ -19,6 +19,7 @@ const KEY = Uint8Array.from({ length: 32 }, (_, i) => i);
 const OTHER_KEY = new Uint8Array(32).fill(0xa5);
 const LOCAL = { host: '127.0.0.1', port: 0 };
 const MiB = 1024 * 1024;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -457,6 +458,40 @@ describe('frames', () => {
     expect(await received).toEqual(errorFrameBytes(2, message)); // 2 = SMIG_ERR_FRAME_TOO_LARGE on the wire
     await until(() => l.conns.length === 1);
     expect((await l.conns[0]!.closed).error).toMatchObject({ code: 'SMIG_ERR_FRAME_TOO_LARGE', message });
+    await assertServes(l);
+  });
+
+  it('a peer that floods on after its bad frame is no longer read, not reset: it still reads the ERROR', async () => {
+    const l = await listen({ handshakeTimeoutMs: 3000 }); // the close timer after a failure
+    const s = rawTls(l.address.port, deriveTlsPsk(KEY));
+    await once(s, 'secureConnect');
+    let reset: Error | null = null;
+    s.on('error', (e) => (reset = e));
+    s.write(Buffer.from([...u32be(16 * MiB + 1), FrameType.DATA]));
+    // 64 MiB without reading a byte: past the 1 MiB the server drops, its reading stops and the writes stall
+    const piece = Buffer.alloc(MiB, 0x41);
+    let sent = 0;
+    while (sent < 64 * MiB && !s.destroyed) {
+      sent += piece.length;
+      if (!s.write(piece)) {
+        const drain = once(s, 'drain').then(
+          () => true,
+          () => false, // the reset at the close timer fails the last write
+        );
+        if (!(await Promise.race([drain, sleep(500).then(() => false)]))) break;
+      }
+    }
+    // destroying the socket at 1 MiB reset the connection here, and the ERROR could be lost with the flood unread
+    expect([s.destroyed, reset]).toEqual([false, null]);
+    expect(sent).toBeLessThan(64 * MiB);
+    const chunks: Buffer[] = [];
+    s.on('data', (c: Buffer) => chunks.push(c));
+    await new Promise((r) => s.once('close', r)); // at the server's close timer; the write still queued fails then
+    expect(Buffer.concat(chunks)).toEqual(
+      errorFrameBytes(2, 'frame header: length 16777217 exceeds the maximum 16777216'),
+    );
+    await until(() => l.conns.length === 1);
+    expect((await l.conns[0]!.closed).error).toMatchObject({ code: 'SMIG_ERR_FRAME_TOO_LARGE' });
     await assertServes(l);
   });
 
