@@ -195,6 +195,19 @@ describe('a 10-host lab', () => {
       });
       expect(frames.filter((f) => f[1] === '10.77.0.2').length).toBeGreaterThan(0); // h2's ACKs: both directions
       expect(frames.length).toBeGreaterThan(Math.ceil(1_000_000 / 1448));
+      // with ethtool, a host's own device cuts segments in software (GSO, not TSO) and the switch port offloads
+      // nothing: the wire-size frames above are the device's cuts
+      if (lab.state.offloads === 'ethtool') {
+        const features = (ns: string, dev: string): string =>
+          spawnSync('ip', ['netns', 'exec', ns, 'ethtool', '-k', dev], { encoding: 'utf8' }).stdout;
+        const host = features(lab.host('h1').ns, 'eth0');
+        expect(host).toMatch(/^generic-segmentation-offload: on/m);
+        expect(host).toMatch(/^tcp-segmentation-offload: off/m);
+        expect(host).toMatch(/^generic-receive-offload: off/m);
+        const port = features(lab.state.bridgeNs, 'vh1');
+        expect(port).toMatch(/^generic-segmentation-offload: off/m);
+        expect(port).toMatch(/^tcp-segmentation-offload: off/m);
+      }
     } finally {
       const r = await lab.down();
       expect(r.namespaces).toHaveLength(11);

@@ -105,17 +105,17 @@ describe('planUp', () => {
     }
   });
 
-  it('with ethtool: features off on every veth end, from inside its namespace (the path quoted for sh)', () => {
+  it('with ethtool: features off on the switch ports, software GSO on the hosts, from inside each namespace (the path quoted for sh)', () => {
     const e = planUp({ ...state, offloads: 'ethtool' }, "/opt/it's/ethtool");
     expect(e.map((s) => s.what)).toEqual([
       'create namespaces',
       'build the bridge in smig-ab-br',
       'turn offloads off in smig-ab-br',
       'set up h1 in smig-ab-h1',
-      'turn offloads off in smig-ab-h1',
+      'segment in software in smig-ab-h1',
       "keep smig-ab-h1's TCP out of interactive mode",
       'set up h2 in smig-ab-h2',
-      'turn offloads off in smig-ab-h2',
+      'segment in software in smig-ab-h2',
       "keep smig-ab-h2's TCP out of interactive mode",
     ]);
     expect(e[2]!.argv).toEqual([
@@ -131,8 +131,19 @@ describe('planUp', () => {
       'smig-ab-h2',
       '/bin/sh',
       '-c',
-      "'/opt/it'\\''s/ethtool' -K eth0 tx off tso off gso off gro off >/dev/null",
+      "'/opt/it'\\''s/ethtool' -K eth0 tx on sg on tso off gso on gro off >/dev/null",
     ]);
+    // the host's device keeps its GSO segment limit (the ethtool step cuts); without ethtool it is 1 (below)
+    expect(e[6]!.stdin).toContain('link set eth0 gro_max_size 0\n');
+    expect(e[6]!.stdin).not.toContain('gso_max_segs');
+  });
+
+  it('with ethtool on a shaped lab: offloads off on the hosts too (netem would drop a GSO skb whole)', () => {
+    const shaped = planLab({ name: 'ab', hosts: 1, lossPct: 1 }, 'ethtool');
+    const e = planUp(shaped);
+    expect(e.map((s) => s.what)).toContain('turn offloads off in smig-ab-h1');
+    expect(e.map((s) => s.what)).not.toContain('segment in software in smig-ab-h1');
+    expect(e.find((s) => s.what === 'set up h1 in smig-ab-h1')!.stdin).toContain('gso_max_segs 1');
   });
 
   it('builds the bridge and the veths from inside the bridge namespace, peers straight into the hosts', () => {

@@ -40,8 +40,9 @@ function parseLoss(text: string): number {
 const ACTIONS = `
 Actions:
   up --hosts N [--name LAB] [--subnet 10.X.Y.0/24] [--delay DUR] [--loss PCT] [--rate RATE] [--json]
-      N hosts h1..hN, each a network namespace smig-LAB-hI with eth0 (MTU 1500, GSO/GRO off so captures
-      show wire packets, no IPv6) at .1, .2, … of the subnet (default 10.77.0.0/24), all on bridge br0 in
+      N hosts h1..hN, each a network namespace smig-LAB-hI with eth0 (MTU 1500, TSO/GRO off so captures
+      show wire packets, with ethtool and no shaping software GSO as a NIC's TSO: a write's segments leave
+      back to back, no IPv6) at .1, .2, … of the subnet (default 10.77.0.0/24), all on bridge br0 in
       namespace smig-LAB-br (its port for hI is vhI). --delay/--loss (tc netem) and --rate (tc tbf) shape
       each host's egress: host-to-host one-way delay DUR, round trip 2×DUR. Default LAB: lab.
   exec LAB HOST -- CMD [ARG...]
