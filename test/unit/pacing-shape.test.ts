@@ -251,13 +251,35 @@ describe('RateEnvelope', () => {
     };
     await t(0); // due at 10, on time
     await t(0); // due at 20
-    await t(12); // asked at 20, due at 30, the loop blocked until 32: 2 ms late
-    await t(25); // asked at 32, due at 40, blocked until 57: 17 ms late; the schedule pauses, and the lateness says so
+    await t(12); // asked at 20, due at 30, the loop blocked until 32: 2 ms late; the schedule pauses
+    await t(25); // asked at 32, due at 42, blocked until 57: 15 ms late; it pauses again, and the lateness says so
     const s = pacer.stats();
     expect(s.lateness.n).toBe(4);
-    expect(s.lateness.max).toBeCloseTo(17, 6);
+    expect(s.lateness.max).toBeCloseTo(15, 6);
     expect(s.lateness.p50).toBe(0);
     expect(pacer.paused).toBeCloseTo(17, 6);
+  });
+
+  it('keeps the schedule through a wake-up less than REBASE_MS late, and shifts it past that', async () => {
+    const clock = new FakeClock({ start: 0 });
+    const pacer = new ShapedPacer(clock, new WritePlanner(source([[500, 1_000]]), O, 1514), O); // a write per ms
+    const at: number[] = [];
+    const t = async (stall: number): Promise<void> => {
+      const p = pacer.take(pacer.nextWriteSize());
+      if (stall > 0) clock.stall(stall);
+      while (clock.pending > 0) await clock.next();
+      await p;
+      at.push(clock.now());
+    };
+    await t(0); // due at 1
+    await t(1.1); // due at 2, the loop blocked until 2.1: 0.1 ms late, within REBASE_MS
+    await t(0); // due at 3: on the schedule, 0.9 ms after the late one
+    await t(1.5); // due at 4, blocked until 4.5: 0.5 ms late, past REBASE_MS
+    await t(0); // the schedule moved with it: 1 ms after, where a 5 ms threshold had put it 0.5 ms after
+    expect(REBASE_MS).toBeGreaterThan(0.1);
+    expect(REBASE_MS).toBeLessThan(0.5);
+    expect(at.map((x) => Number(x.toFixed(6)))).toEqual([1, 2.1, 3, 4.5, 5.5]);
+    expect(pacer.paused).toBeCloseTo(0.5, 6);
   });
 
   it('with an envelope, catches up on a stall shorter than a quarter bin instead of pausing', async () => {
@@ -431,8 +453,8 @@ describe('ShapedPacer', () => {
     [500, 40_000],
   ]; // 10, 20, 5, 40 ms
 
-  it('grants writes at t0 + the sum of the gaps (lateness does not add up)', async () => {
-    const clock = new FakeClock({ start: 1000, lateness: () => 0.3 });
+  it('grants writes at t0 + the sum of the gaps (a steady lateness below REBASE_MS does not add up)', async () => {
+    const clock = new FakeClock({ start: 1000, lateness: () => 0.15 });
     const pacer = new ShapedPacer(clock, new WritePlanner(source(writes), O, 1514), O);
     const at: number[] = [];
     const loop = (async () => {
@@ -444,10 +466,10 @@ describe('ShapedPacer', () => {
     while (at.length < 8) await clock.next();
     await loop;
     const planned = [10, 30, 35, 75, 85, 105, 110, 150].map((x) => 1000 + x);
-    for (let i = 0; i < 8; i++) expect(at[i]! - planned[i]!).toBeCloseTo(0.3, 6);
-    // every write waited for its time, and its timer woke it 0.3 ms late
+    for (let i = 0; i < 8; i++) expect(at[i]! - planned[i]!).toBeCloseTo(0.15, 6);
+    // every write waited for its time, and its timer woke it 0.15 ms late
     expect(pacer.stats().lateness.n).toBe(8);
-    expect(pacer.stats().lateness.p99).toBeCloseTo(0.3, 6);
+    expect(pacer.stats().lateness.p99).toBeCloseTo(0.15, 6);
     expect(pacer.stats().writes).toBe(8);
     expect(pacer.stats().bytes).toBe(8 * 500);
     expect(pacer.paused).toBe(0);
