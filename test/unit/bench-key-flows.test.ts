@@ -20,23 +20,21 @@ describe('percentileOf', () => {
   });
 });
 
+/** A key link of a lab run (its capture predates the key links' release). */
+const KEY_LINK = {
+  link: 'source → key relay 1',
+  capture: join(ROOT, 'test', 'fixtures', 'key-flow', 'before-release.pcap'),
+  filter: 'tcp and src host 10.77.0.9 and dst host 10.77.0.13',
+  reverseFilter: 'tcp and src host 10.77.0.13 and dst host 10.77.0.9',
+};
+
 describe('keyFlows on real captures', () => {
   it('reads a key link of a lab run as tshark does, and places it among the netflix capture TCP flows', async () => {
     const normal = await normalFlows(cap('ndpi__netflix.pcap'));
     // tshark -r captures/ndpi__netflix.pcap -q -z conv,tcp: 47 conversations
     expect(normal.count).toBe(47);
     expect(normal.seconds).toEqual([...normal.seconds].sort((a, b) => a - b));
-    const [k] = await keyFlows(
-      [
-        {
-          link: 'source → key relay 1',
-          capture: join(ROOT, 'test', 'fixtures', 'key-flow', 'before-release.pcap'),
-          filter: 'tcp and src host 10.77.0.9 and dst host 10.77.0.13',
-          reverseFilter: 'tcp and src host 10.77.0.13 and dst host 10.77.0.9',
-        },
-      ],
-      normal,
-    );
+    const [k] = await keyFlows([KEY_LINK], normal);
     // tshark: 10.77.0.9:50868 <-> 10.77.0.13:7000, 15 + 20 frames, 1794 + 7103 bytes, 95.1965 s
     expect(k).toMatchObject({ link: 'source → key relay 1', connections: 1, packets: 35, bytes: 8897 });
     expect(k!.seconds).toBeCloseTo(95.1965, 3);
@@ -50,17 +48,7 @@ describe('keyFlows on real captures', () => {
   it('has no percentile against a capture without TCP flows (the OpenVPN capture is UDP)', async () => {
     const normal = await normalFlows(cap('ndpi__openvpn_nohmac.pcapng'));
     expect(normal.count).toBe(0);
-    const [k] = await keyFlows(
-      [
-        {
-          link: 'source → key relay 1',
-          capture: join(ROOT, 'test', 'fixtures', 'key-flow', 'before-release.pcap'),
-          filter: 'tcp and src host 10.77.0.9 and dst host 10.77.0.13',
-          reverseFilter: 'tcp and src host 10.77.0.13 and dst host 10.77.0.9',
-        },
-      ],
-      normal,
-    );
+    const [k] = await keyFlows([KEY_LINK], normal);
     expect(k).toMatchObject({ packets: 35, durationPercentile: null, bytesPercentile: null });
   });
 });
