@@ -230,20 +230,25 @@ export async function flood(
   const t0 = Date.now();
   let sent = 0;
   let closed = s.destroyed;
-  s.once('close', () => (closed = true));
-  s.once('error', () => (closed = true)); // reset by the daemon
+  // one close promise for the whole flood (a `once` per wait left a close and an error listener behind each time)
+  const gone = new Promise<false>((resolve) => {
+    s.once('close', () => {
+      closed = true;
+      resolve(false);
+    });
+    s.once('error', () => (closed = true)); // reset by the daemon
+  });
   while (sent < total && !closed && Date.now() - t0 < budgetMs) {
     const more = s.write(piece);
     sent += piece.length;
     if (!more) {
-      const drained = await Promise.race([
-        once(s, 'drain').then(
-          () => true,
-          () => false,
-        ),
-        once(s, 'close').then(() => false),
-        sleep(stallMs).then(() => false),
-      ]);
+      let onDrain!: () => void;
+      const drain = new Promise<true>((resolve) => {
+        onDrain = () => resolve(true);
+        s.once('drain', onDrain);
+      });
+      const drained = await Promise.race([drain, gone, sleep(stallMs).then(() => false)]);
+      s.off('drain', onDrain);
       if (!drained) break;
     }
   }
