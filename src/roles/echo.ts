@@ -25,8 +25,8 @@ export const MAX_ECHO_MS = 500;
  * direction it then goes alone (and its ACK with it).
  */
 export const MAX_CARRY_MS = 10_000;
-/** Most pokes an {@link AckEcho} keeps scheduled at once. */
-export const MAX_PENDING_POKES = 64;
+/** Most pokes an {@link AckEcho} keeps scheduled at once (two writes' worth of hints at two PADs per ACK). */
+export const MAX_PENDING_POKES = 128;
 
 /** How long before an ACK's time its receiver sends the first of the two PADs that make the kernel ACK at once, ms. */
 export const ECHO_LEAD_MS = 0.3;

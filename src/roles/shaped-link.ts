@@ -4,7 +4,7 @@
  */
 import type { Clock } from '../pacing/clock.js';
 import type { EchoPads, ShapedPacer } from '../pacing/shape.js';
-import { encodeAckHint, MIN_FRAME } from '../pacing/shape.js';
+import { encodeAckHint, MAX_ACK_HINTS, MIN_FRAME } from '../pacing/shape.js';
 import { nowMs } from './util.js';
 
 const NO_HINT = new Uint8Array(0);
@@ -92,10 +92,10 @@ export async function runShapedLink(
   while (!o.signal.aborted && !o.done()) {
     if (o.echoes !== undefined && wait.expect > 0) await waitForEchoes(pacer, o.echoes, wait, o.signal);
     const want = pacer.nextWriteSize();
-    // the ACKs the plan has after this write: the PAD asks the receiver for them (a write too small for the hint
-    // goes without; one with data keeps room for it)
-    let hint = encodeAckHint(pacer.current().acksUs, o.echoPads ?? 2);
-    if (hint.length > 0 && want - MIN_FRAME < hint.length) hint = NO_HINT;
+    // the ACKs the plan has after this write: the PAD asks the receiver for them (a write too small for all of them
+    // asks for the first that fit, one too small for one goes without; one with data keeps room for the hint)
+    const acks = hintedAcks(pacer.current().acksUs, want);
+    const hint = acks.length > 0 ? encodeAckHint(acks, o.echoPads ?? 2) : NO_HINT;
     const reserve = hint.length > 0 ? MIN_FRAME + hint.length : 0;
     await pacer.ready(o.signal);
     if (o.done()) return;
@@ -113,7 +113,6 @@ export async function runShapedLink(
         continue;
       }
       covering = true;
-      const acks = pacer.current().acksUs;
       await pacer.take(want, o.signal);
       pacer.notePadding(want);
       expectEchoes(wait, o.echoes, hint.length > 0 ? acks : [], o.echoPads ?? 2);
@@ -134,7 +133,6 @@ export async function runShapedLink(
       data += n;
     }
     const pad = room >= MIN_FRAME ? room - MIN_FRAME : -1;
-    const acks = pacer.current().acksUs;
     await pacer.take(want - (pad < 0 ? room : 0), o.signal);
     if (pad >= 0) pacer.notePadding(room);
     const withHint = hint.length > 0 && pad >= hint.length;
@@ -143,6 +141,12 @@ export async function runShapedLink(
     o.onWrite?.();
     void data;
   }
+}
+
+/** The ACK times a write of `want` frame bytes can ask for: as many of `acksUs` as its PAD's body holds. */
+export function hintedAcks(acksUs: readonly number[], want: number): readonly number[] {
+  const fit = Math.min(acksUs.length, MAX_ACK_HINTS, Math.floor((want - MIN_FRAME - 2) / 2));
+  return fit > 0 ? acksUs.slice(0, fit) : [];
 }
 
 /** After a write that asked for `acksUs`: the echoes to wait for before the next write (`pads` per ACK). */

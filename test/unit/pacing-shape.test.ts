@@ -60,7 +60,7 @@ import {
   watchEchoes,
 } from '../../src/roles/pace.js';
 import type { EchoCounter, ShapedFeed } from '../../src/roles/shaped-link.js';
-import { ECHO_MISSES, ECHO_WAIT_MS } from '../../src/roles/shaped-link.js';
+import { ECHO_MISSES, ECHO_WAIT_MS, hintedAcks } from '../../src/roles/shaped-link.js';
 import { createRng } from '../../src/util/rng.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
 
@@ -129,14 +129,29 @@ describe('WritePlanner', () => {
     expect(p.next()).toMatchObject({ packets: [700], gapMs: ((MAX_ACK_HINTS + 2) * 100 + 10) / 1000 });
   });
 
+  it('a write asks for as many of its ACKs as its PAD holds (a small write for the first few, not for none)', () => {
+    const acks = Array.from({ length: MAX_ACK_HINTS + 8 }, (_, i) => 100 * (i + 1));
+    expect(hintedAcks(acks, 5_000)).toEqual(acks.slice(0, MAX_ACK_HINTS));
+    // a PAD of 13 bytes: its 5-byte header, then the tag, the count and three times
+    expect(hintedAcks(acks, MIN_FRAME + 2 + 3 * 2)).toEqual([100, 200, 300]);
+    expect(hintedAcks(acks, MIN_FRAME + 2 + 3 * 2 - 1)).toEqual([100, 200]);
+    expect(hintedAcks(acks, MIN_FRAME + 3)).toEqual([]); // no room for one time
+    expect(hintedAcks([], 5_000)).toEqual([]);
+    expect(encodeAckHint(hintedAcks(acks, 40)).length).toBeLessThanOrEqual(40 - MIN_FRAME);
+  });
+
   it('ACK hints: encoded in 10 µs units, at most MAX_ACK_HINTS, and any other PAD body asks for nothing', () => {
     const h = encodeAckHint([300, 455, 120_000]);
     expect(h.length).toBe(2 + 3 * 2);
     expect(decodeAckHint(h)).toEqual([300, 460, 120_000]);
     expect(encodeAckHint([])).toHaveLength(0);
-    expect(decodeAckHint(encodeAckHint(Array.from({ length: 20 }, () => 10)))).toHaveLength(MAX_ACK_HINTS);
+    expect(decodeAckHint(encodeAckHint(Array.from({ length: MAX_ACK_HINTS + 12 }, () => 10)))).toHaveLength(
+      MAX_ACK_HINTS,
+    );
     expect(decodeAckHint(new Uint8Array(40))).toEqual([]); // a zero-filled PAD
-    expect(decodeAckHint(Uint8Array.of(h[0]!, MAX_ACK_HINTS + 1, ...new Uint8Array(40)))).toEqual([]); // too many
+    expect(decodeAckHint(Uint8Array.of(h[0]!, MAX_ACK_HINTS + 1, ...new Uint8Array(2 * MAX_ACK_HINTS + 2)))).toEqual(
+      [],
+    ); // too many
     expect(decodeAckHint(h.subarray(0, 5))).toEqual([]); // cut short
     expect(decodeAckHint(Uint8Array.of(h[0]!, 1, 0xff, 0xff))).toEqual([655_350]); // the largest
     // the tag says how many echo PADs per ACK: two unless the sender asks for one
