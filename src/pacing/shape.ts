@@ -70,6 +70,15 @@ export const MIN_FRAME = 5;
  * browsing links' full-segment gaps fell at 400–700 µs, where the capture's sit at 750 µs (1 % there).
  */
 export const REBASE_MS = 0.2;
+/** A write granted more than this late (ms) always shifts the schedule (a stall, or a wait for data). */
+export const STALL_MS = 5;
+/**
+ * Between {@link REBASE_MS} and {@link STALL_MS}, late writes shift the schedule only while all such shifts stay
+ * within this share of the time since the first write (plus 1 ms): past it, the schedule catches up as before. On
+ * a quiet machine the shifts come to well under it; on a loaded one, whose timers wake late all the time, they
+ * would otherwise slow every link.
+ */
+export const LATE_SHIFT_SHARE = 0.02;
 /**
  * Most ACK times one write asks its receiver for (a hint of 2 + 2 × 32 bytes). At 8 (until 2026-12-05) a Gnutella
  * trace lost 76 of the 362 ACKs that follow its writes to this cap (and 110 to {@link MAX_ACK_HINT_US}): its data
@@ -287,6 +296,8 @@ export class ShapedPacer {
   #padBytes = 0;
   #lateN = 0;
   #lateMax = 0;
+  /** Schedule shifts for lateness between REBASE_MS and STALL_MS, ms (bounded by LATE_SHIFT_SHARE). */
+  #lateShift = 0;
   /** How late the timer woke the current write (set by {@link ready} when it slept). */
   #timerLate: number | undefined;
   readonly #late: number[] = [];
@@ -356,7 +367,11 @@ export class ShapedPacer {
     const w = this.current();
     const now = this.#clock.now();
     const late = now - this.#due!;
-    if (late > this.#rebaseMs) {
+    const stall = late > Math.max(this.#rebaseMs, STALL_MS);
+    const shift =
+      stall || (late > this.#rebaseMs && this.#lateShift + late <= 1 + LATE_SHIFT_SHARE * (now - this.#start!));
+    if (shift) {
+      if (!stall) this.#lateShift += late;
       this.#paused += late;
       this.#due = now; // the schedule pauses: the rest keeps its gaps
       this.#envelope?.shift(late);
