@@ -4,7 +4,6 @@
  * packets with data (a client's requests) instead of one record size. Pure.
  */
 import type { FieldChecker, Histogram } from '../profile/model.js';
-import type { Rng } from '../util/rng.js';
 import { compactHistogram } from './compact.js';
 import { ACK_SLACK } from './shape.js';
 
@@ -40,22 +39,4 @@ export function planEchoSizes(
 export function validateEchoSizes(c: FieldChecker, v: unknown, path: string): void {
   c.histogram(v, path, { minValue: 1, intValues: true, maxLength: PLAN_MAX_ECHO_SIZES });
   for (const x of (v as Histogram).values) if (x > MAX_ECHO_SIZE) c.fail(path, `${x} is above ${MAX_ECHO_SIZE}`);
-}
-
-/** Draws wire sizes from a histogram with `rng` (weights the counts). */
-export function echoSizeSampler(h: Histogram, rng: Rng): () => number {
-  const cum: number[] = [];
-  let total = 0;
-  for (const c of h.counts) cum.push((total += c));
-  return () => {
-    const r = rng() * total;
-    let lo = 0;
-    let hi = cum.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cum[mid]! > r) hi = mid;
-      else lo = mid + 1;
-    }
-    return h.values[lo]!;
-  };
 }

@@ -6,6 +6,7 @@
  */
 import type { Decoded } from '../capture/decode.js';
 import type { Histogram } from './schema.js';
+import { histogramFromMap } from './shape.js';
 
 /** Most connections of the profiled direction remembered (later ones' reverse packets are not counted). */
 export const MAX_REVERSE_FLOWS = 65_536;
@@ -70,9 +71,7 @@ export class ReverseSizes {
 
   /** Their wire sizes, ascending; undefined when none was seen. */
   histogram(): Histogram | undefined {
-    if (this.#packets === 0) return undefined;
-    const e = [...this.#sizes.entries()].sort((a, b) => a[0] - b[0]);
-    return { values: e.map((x) => x[0]), counts: e.map((x) => x[1]) };
+    return this.#packets === 0 ? undefined : histogramFromMap(this.#sizes);
   }
 }
 

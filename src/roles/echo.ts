@@ -7,11 +7,11 @@
 import { getMaxListeners, setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Clock } from '../pacing/clock.js';
-import { echoSizeSampler } from '../pacing/echo-sizes.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import { DEFAULT_SEGMENT } from '../pacing/plan.js';
 import type { EchoPads } from '../pacing/shape.js';
 import { ackHintPads, decodeAckHint, wireLimits } from '../pacing/shape.js';
+import { createSizeSampler } from '../profile/sampler.js';
 import type { Message } from '../protocol/index.js';
 import { FrameType } from '../protocol/index.js';
 import { createRng } from '../util/rng.js';
@@ -207,8 +207,8 @@ export function echoBodySizes(plan: PacingPlan, seed: number): () => number {
   const h = plan.profile?.echoSizes;
   if (h === undefined) return () => 0;
   const lim = wireLimits(plan.overheads, plan.segment ?? DEFAULT_SEGMENT);
-  const draw = echoSizeSampler(h, createRng(seed));
-  return () => Math.max(0, Math.min(draw(), lim.segment) - lim.minRecord);
+  const draw = createSizeSampler({ sizes: h }, createRng(seed));
+  return () => Math.max(0, Math.min(draw.nextWire(), lim.segment) - lim.minRecord);
 }
 
 /**

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createDecoded, decodePacket } from '../../src/capture/decode.js';
 import { FakeClock } from '../../src/pacing/clock.js';
-import { echoSizeSampler, PLAN_MAX_ECHO_SIZES, planEchoSizes } from '../../src/pacing/echo-sizes.js';
+import { PLAN_MAX_ECHO_SIZES, planEchoSizes } from '../../src/pacing/echo-sizes.js';
 import { createPlan, parsePlan, stringifyPlan } from '../../src/pacing/plan.js';
 import { wireLimits } from '../../src/pacing/shape.js';
 import { learnProfile } from '../../src/profile/learn.js';
@@ -15,7 +15,6 @@ import { parseProfile, stringifyProfile } from '../../src/profile/model.js';
 import { MAX_PENDING_SIZES, ReverseSizes } from '../../src/profile/reverse.js';
 import { FrameType } from '../../src/protocol/index.js';
 import { ECHO_TAG, echoBodySizes, startAckEcho, watchEchoes } from '../../src/roles/echo.js';
-import { createRng } from '../../src/util/rng.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
 
 const NETFLIX = join(FIXTURE_DIR, 'ndpi__netflix.pcap');
@@ -113,16 +112,19 @@ describe('echo sizes', () => {
     expect(() => parsePlan(JSON.stringify(bad))).toThrow(/profile\.echoSizes/);
   });
 
-  it('draws sizes by their counts, the same for the same seed', () => {
-    const h = { values: [100, 500, 1400], counts: [1, 2, 7] };
-    const a = echoSizeSampler(h, createRng(7));
-    const draws = Array.from({ length: 20_000 }, () => a());
+  it("a receiver draws its echoes' sizes by their counts, the same for the same seed", async () => {
+    const { profile } = await learnProfile(NETFLIX, { filter: 'dst host 192.168.1.7' });
+    const plan = createPlan({ strategy: 'profile', profile, seed: 1 });
+    plan.profile!.echoSizes = { values: [100, 500, 1400], counts: [1, 2, 7] };
+    const min = wireLimits(plan.overheads, plan.segment!).minRecord;
+    const a = echoBodySizes(plan, 7);
+    const draws = Array.from({ length: 20_000 }, () => a() + min);
     const share = (v: number): number => draws.filter((x) => x === v).length / draws.length;
     expect(share(100)).toBeCloseTo(0.1, 1);
     expect(share(500)).toBeCloseTo(0.2, 1);
     expect(share(1400)).toBeCloseTo(0.7, 1);
-    const b = echoSizeSampler(h, createRng(7));
-    expect(Array.from({ length: 50 }, () => b())).toEqual(draws.slice(0, 50));
+    const b = echoBodySizes(plan, 7);
+    expect(Array.from({ length: 50 }, () => b() + min)).toEqual(draws.slice(0, 50));
   });
 
   it("a receiver's echo PADs have the drawn wire sizes, and the sender counts them", async () => {
