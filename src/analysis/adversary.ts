@@ -1,7 +1,8 @@
 /**
  * The trained observer: a random forest (ml-random-forest) on per-window features ({@link WINDOW_FEATURES})
  * told to separate each class's windows from the reference's. Stratified k-fold cross-validation with a fixed
- * seed gives out-of-fold scores (the share of trees voting "subject"), from which come the ROC AUC, a
+ * seed, repeated on differently drawn folds, gives out-of-fold scores (the share of trees voting "subject",
+ * averaged over the repeats: every score comes from forests that never saw that window), from which come the ROC AUC, a
  * bootstrap 95 % interval of it and the balanced accuracy at a score of ½. Beside every result, the
  * baseline: the same classifier on the reference cut into interleaved blocks (even blocks against odd), which
  * says how far the reference is from itself — an AUC near the baseline means "looks like normal traffic".
@@ -34,6 +35,12 @@ export interface AdversaryOptions extends WindowOptions {
   filter?: string;
   /** Cross-validation folds (default 5; fewer when a class has fewer windows). */
   folds?: number;
+  /**
+   * Times the cross-validation is run, each on folds drawn anew (default 5). With a few dozen windows a side, one
+   * draw of the folds moves the AUC by ±0.1 (netflix's hold-out against itself: 0.32 to 0.67 over 20 seeds); the
+   * average of the repeats' scores does not depend on one draw. 1 is a single split.
+   */
+  repeats?: number;
   /** Seed of the fold split, the forest and the bootstrap (default 1). */
   seed?: number;
   /** Trees in the forest (default 100). */
@@ -90,6 +97,7 @@ export interface AdversaryResult {
   stepNs: bigint;
   blockNs: bigint;
   folds: number;
+  repeats: number;
   seed: number;
   trees: number;
   bootstrap: number;
@@ -155,6 +163,7 @@ export async function runAdversary(
     stepNs: o.stepNs,
     blockNs: o.blockNs,
     folds: o.folds,
+    repeats: o.repeats,
     seed: o.seed,
     trees: o.trees,
     bootstrap: o.bootstrap,
@@ -165,12 +174,16 @@ export async function runAdversary(
   };
 }
 
+/** Cross-validation runs whose out-of-fold scores are averaged (see {@link AdversaryOptions.repeats}). */
+export const DEFAULT_REPEATS = 5;
+
 /** Options of the observer with every default filled in. */
 export interface AdversarySettings {
   windowNs: bigint;
   stepNs: bigint;
   blockNs: bigint;
   folds: number;
+  repeats: number;
   seed: number;
   trees: number;
   bootstrap: number;
@@ -187,12 +200,15 @@ export function adversarySettings(opts: AdversaryOptions = {}): AdversarySetting
     stepNs: opts.stepNs ?? windowNs / 2n,
     blockNs: opts.blockNs ?? 2n * windowNs,
     folds: opts.folds ?? 5,
+    repeats: opts.repeats ?? DEFAULT_REPEATS,
     seed: opts.seed ?? 1,
     trees: opts.trees ?? 100,
     bootstrap: opts.bootstrap ?? 1000,
   };
   if (!Number.isInteger(o.folds) || o.folds < 2 || o.folds > 100)
     throw smigError('SMIG_ERR_USAGE', `adversary folds: expected 2 … 100, got ${o.folds}`);
+  if (!Number.isInteger(o.repeats) || o.repeats < 1 || o.repeats > 100)
+    throw smigError('SMIG_ERR_USAGE', `adversary repeats: expected 1 … 100, got ${o.repeats}`);
   if (!Number.isInteger(o.trees) || o.trees < 1 || o.trees > 10_000)
     throw smigError('SMIG_ERR_USAGE', `adversary trees: expected 1 … 10000, got ${o.trees}`);
   if (!Number.isInteger(o.bootstrap) || o.bootstrap < 0 || o.bootstrap > 100_000)
@@ -249,37 +265,13 @@ export function classify(
     };
   }
   const folds = Math.min(o.folds, n, m);
-  const rng = createRng(o.seed);
   const data = [...x, ...y];
   const labels = [...x.map(() => 0), ...y.map(() => 1)];
-  const fold = new Int32Array(n + m);
-  // stratified: each class shuffled, then dealt round-robin to the folds
-  for (const [from, count] of [
-    [0, n],
-    [n, m],
-  ] as const) {
-    const idx = shuffle(
-      Array.from({ length: count }, (_, i) => from + i),
-      rng,
-    );
-    idx.forEach((i, j) => (fold[i] = j % folds));
-  }
   const scores = new Float64Array(n + m);
-  for (let f = 0; f < folds; f++) {
-    const train: number[] = [],
-      test: number[] = [];
-    for (let i = 0; i < n + m; i++) (fold[i] === f ? test : train).push(i);
-    const forest = fit(
-      train.map((i) => data[i]!),
-      train.map((i) => labels[i]!),
-      o,
-      o.seed + f,
-    );
-    const s = voteShare(
-      forest,
-      test.map((i) => data[i]!),
-    );
-    test.forEach((i, j) => (scores[i] = s[j]!));
+  for (let r = 0; r < o.repeats; r++) {
+    // the first repeat is the single split of a run with repeats 1 (same folds, same forests)
+    const s = outOfFold(data, labels, n, folds, o, o.seed + r * REPEAT_SEED_STEP);
+    for (let i = 0; i < n + m; i++) scores[i] = scores[i]! + s[i]! / o.repeats;
   }
   const auc = rocAuc(scores, labels);
   const [aucLow, aucHigh] = bootstrapAuc(scores, labels, o.bootstrap, createRng(o.seed ^ 0x5a5a5a5a));
@@ -296,6 +288,54 @@ export function classify(
     value: Number.isFinite(imp[i]) ? imp[i]! : 0,
   })).sort((a, b) => b.value - a.value || a.feature.localeCompare(b.feature));
   return { ...base, folds, auc, aucLow, aucHigh, balancedAccuracy: (tp / m + tn / n) / 2, importance };
+}
+
+/** Seed distance between two repeats' fold draws and forests (beyond any fold index). */
+const REPEAT_SEED_STEP = 1_000_003;
+
+/**
+ * One stratified k-fold cross-validation (each class shuffled by `seed`, then dealt round-robin to the folds):
+ * the out-of-fold score of every row. Rows 0 … n−1 are label 0.
+ */
+function outOfFold(
+  data: number[][],
+  labels: number[],
+  n: number,
+  folds: number,
+  o: AdversarySettings,
+  seed: number,
+): Float64Array {
+  const total = data.length;
+  const rng = createRng(seed);
+  const fold = new Int32Array(total);
+  for (const [from, count] of [
+    [0, n],
+    [n, total - n],
+  ] as const) {
+    const idx = shuffle(
+      Array.from({ length: count }, (_, i) => from + i),
+      rng,
+    );
+    idx.forEach((i, j) => (fold[i] = j % folds));
+  }
+  const scores = new Float64Array(total);
+  for (let f = 0; f < folds; f++) {
+    const train: number[] = [],
+      test: number[] = [];
+    for (let i = 0; i < total; i++) (fold[i] === f ? test : train).push(i);
+    const forest = fit(
+      train.map((i) => data[i]!),
+      train.map((i) => labels[i]!),
+      o,
+      seed + f,
+    );
+    const s = voteShare(
+      forest,
+      test.map((i) => data[i]!),
+    );
+    test.forEach((i, j) => (scores[i] = s[j]!));
+  }
+  return scores;
 }
 
 function fit(x: number[][], y: number[], o: AdversarySettings, seed: number): RandomForestClassifier {
@@ -394,6 +434,7 @@ export function adversaryToJson(r: AdversaryResult): Record<string, unknown> {
     step_s: s(r.stepNs),
     block_s: s(r.blockNs),
     folds: r.folds,
+    repeats: r.repeats,
     seed: r.seed,
     trees: r.trees,
     bootstrap: r.bootstrap,

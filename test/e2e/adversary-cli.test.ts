@@ -30,7 +30,16 @@ describe('smig analyze --adversary', () => {
     ]);
     expect(r.status, r.stderr).toBe(0);
     const a = (JSON.parse(r.stdout) as { adversary: Record<string, unknown> }).adversary;
-    expect(a).toMatchObject({ window_s: 5, step_s: 2.5, block_s: 10, folds: 5, seed: 1, trees: 20, bootstrap: 1000 });
+    expect(a).toMatchObject({
+      window_s: 5,
+      step_s: 2.5,
+      block_s: 10,
+      folds: 5,
+      repeats: 5,
+      seed: 1,
+      trees: 20,
+      bootstrap: 1000,
+    });
     expect(a.features).toHaveLength(33);
     const classes = a.classes as { name: string; windows: number; capped: boolean }[];
     expect(classes.map((c) => c.name)).toEqual(['normal', 'constant']);
@@ -69,7 +78,9 @@ describe('smig analyze --adversary', () => {
       CONSTANT,
     ]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/Trained observer \(random forest of 20 trees on 5s windows/);
+    expect(r.stdout).toMatch(
+      /Trained observer \(random forest of 20 trees on 5s windows every 2500ms, 5-fold CV 5 times/,
+    );
     expect(r.stdout).toMatch(/^normal vs normal: \d\.\d\d, constant vs normal: \d\.\d\d$/m);
     const svg = readFileSync(plot, 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
@@ -97,6 +108,15 @@ describe('smig analyze --adversary', () => {
     ]);
     expect(folds.status).toBe(2);
     expect(folds.stderr).toMatch(/^smig analyze: adversary folds: expected 2 … 100, got 1\n$/);
+    const repeats = await runBin([
+      'analyze',
+      '--adversary',
+      '--adversary-repeats',
+      '0',
+      join(ROOT, 'captures', 'ndpi__netflix.pcap'),
+    ]);
+    expect(repeats.status).toBe(2);
+    expect(repeats.stderr).toMatch(/^smig analyze: adversary repeats: expected 1 … 100, got 0\n$/);
     const stdin = await runBin(['analyze', '--adversary', '-'], {
       input: readFileSync(join(ROOT, 'captures', 'ndpi__netflix.pcap')),
     });

@@ -29,6 +29,7 @@ interface AnalyzeFlags {
   adversaryWindow: bigint;
   adversaryStep?: bigint;
   adversaryFolds: number;
+  adversaryRepeats: number;
   adversaryTrees: number;
   adversarySeed: number;
   adversaryMaxWindows: number;
@@ -40,11 +41,11 @@ const ADVERSARY_HELP = `
 33 features: packets, bytes, size quantiles (min, p10 … p90, max, mean) and shares in 8 size bins, gap quantiles,
 mean and entropy, Fano factors of counts at 10 ms, 100 ms and 1 s, bursts (runs < 10 ms apart: count, mean and
 largest length, mean bytes). A random forest (ml-random-forest) learns each class's windows against the
-reference's; stratified k-fold cross-validation with a fixed seed gives out-of-fold scores, hence the ROC AUC
-(0.5: cannot tell; 1: always tells), a bootstrap 95 % interval and the balanced accuracy at a score of 0.5.
+reference's; stratified k-fold cross-validation with a fixed seed, run --adversary-repeats times on folds drawn
+anew, gives out-of-fold scores (averaged over the runs), hence the ROC AUC (0.5: cannot tell; 1: always tells), a bootstrap 95 % interval and the balanced accuracy at a score of 0.5.
 Beside them the baseline: the reference's even blocks (2 × window) against its odd blocks, read as "normal vs
 normal: 0.78, migration vs normal: 0.80". Windows overlap, so the interval is narrower than the truth: compare
-with the baseline. --json adds "adversary": { window_s, step_s, block_s, folds, seed, trees, bootstrap,
+with the baseline. --json adds "adversary": { window_s, step_s, block_s, folds, repeats, seed, trees, bootstrap,
 features, classes: [{ name, packets, windows, capped }], baseline and comparisons: [{ reference, subject, n, m,
 folds, auc, aucLow, aucHigh, balancedAccuracy, importance: [{ feature, value }], note? }] }.
 `;
@@ -136,6 +137,12 @@ export const analyzeCommand: CommandSpec = {
         argParser((t) => parseDuration(t, '--adversary-step')),
       )
       .option('--adversary-folds <k>', 'cross-validation folds', argParser(parseCount(0)), 5)
+      .option(
+        '--adversary-repeats <r>',
+        'cross-validations on folds drawn anew, their scores averaged',
+        argParser(parseCount(0)),
+        5,
+      )
       .option('--adversary-trees <n>', 'trees in the forest', argParser(parseCount(0)), 100)
       .option('--adversary-seed <n>', 'seed of the folds, the forest and the bootstrap', argParser(parseCount(0)), 1)
       .option(
@@ -248,6 +255,7 @@ export const analyzeCommand: CommandSpec = {
         windowNs: opts.adversaryWindow,
         stepNs: opts.adversaryStep,
         folds: opts.adversaryFolds,
+        repeats: opts.adversaryRepeats,
         trees: opts.adversaryTrees,
         seed: opts.adversarySeed,
         maxWindows: opts.adversaryMaxWindows,
@@ -414,7 +422,7 @@ export const analyzeCommand: CommandSpec = {
       const { formatAuc, adversaryHeadline, topFeatures } = await import('../../analysis/adversary-report.js');
       const a = adversary;
       io.stdout.write(
-        `\nTrained observer (random forest of ${a.trees} trees on ${formatDuration(a.windowNs)} windows every ${formatDuration(a.stepNs)}, ${a.folds}-fold CV, seed ${a.seed}; AUC 0.5 = cannot tell)\n`,
+        `\nTrained observer (random forest of ${a.trees} trees on ${formatDuration(a.windowNs)} windows every ${formatDuration(a.stepNs)}, ${a.folds}-fold CV ${a.repeats === 1 ? 'once' : `${a.repeats} times`}, seed ${a.seed}; AUC 0.5 = cannot tell)\n`,
       );
       io.stdout.write(
         table(
