@@ -4,12 +4,14 @@ import type { AdversaryComparison, AdversaryResult } from './adversary.js';
 import type { PlotFormat } from './plot.js';
 import { renderSvg } from './plot.js';
 
-/** `0.81 [0.62–0.95]`, or `n/a` when the comparison could not be made. */
+/** `0.81 [0.62–0.95]` (with ` p 0.05` when permutations ran), or `n/a` when the comparison could not be made. */
 export function formatAuc(c: AdversaryComparison): string {
   if (c.auc === null) return 'n/a';
-  return c.aucLow === null || c.aucHigh === null
-    ? c.auc.toFixed(2)
-    : `${c.auc.toFixed(2)} [${c.aucLow.toFixed(2)}–${c.aucHigh.toFixed(2)}]`;
+  const auc =
+    c.aucLow === null || c.aucHigh === null
+      ? c.auc.toFixed(2)
+      : `${c.auc.toFixed(2)} [${c.aucLow.toFixed(2)}–${c.aucHigh.toFixed(2)}]`;
+  return c.pValue === null ? auc : `${auc} p ${Number(c.pValue.toPrecision(2))}`;
 }
 
 /** The one line a reader needs: "normal vs normal: 0.78, migration vs normal: 0.80, …". */

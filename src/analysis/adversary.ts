@@ -8,7 +8,8 @@
  * says how far the reference is from itself — an AUC near the baseline means "looks like normal traffic".
  *
  * The interval resamples windows, which overlap (step < window) and follow each other in time: it is
- * narrower than the truth. Compare with the baseline rather than with 0.5.
+ * narrower than the truth. Compare with the baseline rather than with 0.5, or ask for label permutations
+ * ({@link AdversaryOptions.permutations}), whose p-value needs neither.
  */
 import { RandomForestClassifier } from 'ml-random-forest';
 import { createDecoded, decodePacket } from '../capture/decode.js';
@@ -41,6 +42,14 @@ export interface AdversaryOptions extends WindowOptions {
    * average of the repeats' scores does not depend on one draw. 1 is a single split.
    */
   repeats?: number;
+  /**
+   * Label permutations for a p-value of the AUC (default 0: none): the windows are dealt to the two sides at
+   * random, the whole cross-validation is run again, and p = (1 + permutations scoring at least the AUC) ÷
+   * (1 + permutations). It needs no baseline and answers "can the observer tell at all" for these windows,
+   * whatever their number (few windows a side pull an out-of-fold AUC below 0.5 when nothing differs).
+   * Costs permutations × repeats × folds forests per comparison.
+   */
+  permutations?: number;
   /** Seed of the fold split, the forest and the bootstrap (default 1). */
   seed?: number;
   /** Trees in the forest (default 100). */
@@ -75,6 +84,8 @@ export interface AdversaryComparison {
   aucLow: number | null;
   aucHigh: number | null;
   balancedAccuracy: number | null;
+  /** Permutation p-value of the AUC (null without permutations or without an AUC). */
+  pValue: number | null;
   /** Mean decrease in impurity of a forest trained on all windows, per feature, largest first. */
   importance: { feature: string; value: number }[];
   note?: string;
@@ -86,6 +97,8 @@ export interface AdversarySummary {
   aucLow: number | null;
   aucHigh: number | null;
   balancedAccuracy: number | null;
+  /** Permutation p-value of the AUC, when permutations were run. */
+  pValue?: number | null;
   /** Windows of the subject side. */
   windows: number;
   note?: string;
@@ -98,6 +111,7 @@ export interface AdversaryResult {
   blockNs: bigint;
   folds: number;
   repeats: number;
+  permutations: number;
   seed: number;
   trees: number;
   bootstrap: number;
@@ -164,6 +178,7 @@ export async function runAdversary(
     blockNs: o.blockNs,
     folds: o.folds,
     repeats: o.repeats,
+    permutations: o.permutations,
     seed: o.seed,
     trees: o.trees,
     bootstrap: o.bootstrap,
@@ -184,6 +199,7 @@ export interface AdversarySettings {
   blockNs: bigint;
   folds: number;
   repeats: number;
+  permutations: number;
   seed: number;
   trees: number;
   bootstrap: number;
@@ -201,6 +217,7 @@ export function adversarySettings(opts: AdversaryOptions = {}): AdversarySetting
     blockNs: opts.blockNs ?? 2n * windowNs,
     folds: opts.folds ?? 5,
     repeats: opts.repeats ?? DEFAULT_REPEATS,
+    permutations: opts.permutations ?? 0,
     seed: opts.seed ?? 1,
     trees: opts.trees ?? 100,
     bootstrap: opts.bootstrap ?? 1000,
@@ -209,6 +226,8 @@ export function adversarySettings(opts: AdversaryOptions = {}): AdversarySetting
     throw smigError('SMIG_ERR_USAGE', `adversary folds: expected 2 … 100, got ${o.folds}`);
   if (!Number.isInteger(o.repeats) || o.repeats < 1 || o.repeats > 100)
     throw smigError('SMIG_ERR_USAGE', `adversary repeats: expected 1 … 100, got ${o.repeats}`);
+  if (!Number.isInteger(o.permutations) || o.permutations < 0 || o.permutations > 10_000)
+    throw smigError('SMIG_ERR_USAGE', `adversary permutations: expected 0 … 10000, got ${o.permutations}`);
   if (!Number.isInteger(o.trees) || o.trees < 1 || o.trees > 10_000)
     throw smigError('SMIG_ERR_USAGE', `adversary trees: expected 1 … 10000, got ${o.trees}`);
   if (!Number.isInteger(o.bootstrap) || o.bootstrap < 0 || o.bootstrap > 100_000)
@@ -260,6 +279,7 @@ export function classify(
       aucLow: null,
       aucHigh: null,
       balancedAccuracy: null,
+      pValue: null,
       importance: [],
       note: `too few windows to classify (${n} and ${m}; each side needs 2): a longer capture or a shorter --adversary-window`,
     };
@@ -267,13 +287,19 @@ export function classify(
   const folds = Math.min(o.folds, n, m);
   const data = [...x, ...y];
   const labels = [...x.map(() => 0), ...y.map(() => 1)];
-  const scores = new Float64Array(n + m);
-  for (let r = 0; r < o.repeats; r++) {
-    // the first repeat is the single split of a run with repeats 1 (same folds, same forests)
-    const s = outOfFold(data, labels, n, folds, o, o.seed + r * REPEAT_SEED_STEP);
-    for (let i = 0; i < n + m; i++) scores[i] = scores[i]! + s[i]! / o.repeats;
-  }
+  const scores = repeatedScores(data, labels, n, folds, o);
   const auc = rocAuc(scores, labels);
+  let pValue: number | null = null;
+  if (o.permutations > 0) {
+    // the windows dealt to the sides at random (labels stay: n zeros, then ones), the same procedure run again
+    const prng = createRng(o.seed ^ 0x2545f491);
+    let atLeast = 0;
+    for (let k = 0; k < o.permutations; k++) {
+      const dealt = shuffle(data.slice(), prng);
+      if (rocAuc(repeatedScores(dealt, labels, n, folds, o), labels) >= auc) atLeast++;
+    }
+    pValue = (atLeast + 1) / (o.permutations + 1);
+  }
   const [aucLow, aucHigh] = bootstrapAuc(scores, labels, o.bootstrap, createRng(o.seed ^ 0x5a5a5a5a));
   let tp = 0,
     tn = 0;
@@ -287,7 +313,24 @@ export function classify(
     feature,
     value: Number.isFinite(imp[i]) ? imp[i]! : 0,
   })).sort((a, b) => b.value - a.value || a.feature.localeCompare(b.feature));
-  return { ...base, folds, auc, aucLow, aucHigh, balancedAccuracy: (tp / m + tn / n) / 2, importance };
+  return { ...base, folds, auc, aucLow, aucHigh, balancedAccuracy: (tp / m + tn / n) / 2, pValue, importance };
+}
+
+/** Out-of-fold scores averaged over `o.repeats` cross-validations on folds drawn anew. */
+function repeatedScores(
+  data: number[][],
+  labels: number[],
+  n: number,
+  folds: number,
+  o: AdversarySettings,
+): Float64Array {
+  const scores = new Float64Array(data.length);
+  for (let r = 0; r < o.repeats; r++) {
+    // the first repeat is the single split of a run with repeats 1 (same folds, same forests)
+    const s = outOfFold(data, labels, n, folds, o, o.seed + r * REPEAT_SEED_STEP);
+    for (let i = 0; i < data.length; i++) scores[i] = scores[i]! + s[i]! / o.repeats;
+  }
+  return scores;
 }
 
 /** Seed distance between two repeats' fold draws and forests (beyond any fold index). */
@@ -435,6 +478,7 @@ export function adversaryToJson(r: AdversaryResult): Record<string, unknown> {
     block_s: s(r.blockNs),
     folds: r.folds,
     repeats: r.repeats,
+    permutations: r.permutations,
     seed: r.seed,
     trees: r.trees,
     bootstrap: r.bootstrap,

@@ -21,7 +21,7 @@ import { captureLink } from '../pacing/link.js';
 import { keyFlows, normalFlows } from './key-flows.js';
 import type { BenchLayout } from './layout.js';
 import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
-import type { LinkSpec } from './link-analysis.js';
+import type { AnalyzeContext, LinkSpec } from './link-analysis.js';
 import { analyzeLinks, analyzeReverse, analyzeSides } from './link-analysis.js';
 import { DEMO_CAPTURE, DEMO_DATA_FILTER, DEMO_REVERSE_FILTER, splitBlocks } from './normal.js';
 import { killAll, lastLine, PLAIN_COPY_JS, runOk, runProc, stopProc, waitFor, writePayloads } from './proc.js';
@@ -75,6 +75,8 @@ export interface BenchOptions {
   plain?: boolean;
   /** Also run the trained observer (`smig analyze --adversary`) on every link. */
   adversary?: boolean;
+  /** Label permutations for a p-value of every observer AUC (`--adversary-permutations`; default 0: none). */
+  adversaryPermutations?: number;
   log: (line: string) => void;
 }
 
@@ -357,12 +359,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const runs: BenchRun[] = [];
   // the key relay flows are set beside the normal capture's TCP flows
   const normalTcp = await normalFlows(o.normal);
-  const refCtx = {
+  const refCtx: AnalyzeContext = {
     reference,
     referenceFilter: normalFilter ?? null,
     bin: o.bin,
     alpha: o.alpha,
     adversary: o.adversary === true,
+    permutations: o.adversaryPermutations ?? 0,
   };
   // the learned half against the hold-out, tested as a link: the best a pacer imitating it can score
   const learned =

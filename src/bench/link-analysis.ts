@@ -14,6 +14,17 @@ export interface LinkSpec {
   reverseFilter?: string;
 }
 
+/** How the bench runs `smig analyze` on its links. */
+export interface AnalyzeContext {
+  reference: string;
+  referenceFilter: string | null;
+  bin: string;
+  alpha: number;
+  adversary: boolean;
+  /** Label permutations of the observer's AUC (`--adversary-permutations`; 0 or absent: none). */
+  permutations?: number;
+}
+
 type AdversaryJson = {
   subject: string;
   m: number;
@@ -21,6 +32,7 @@ type AdversaryJson = {
   aucLow: number | null;
   aucHigh: number | null;
   balancedAccuracy: number | null;
+  pValue?: number | null;
   note?: string;
 };
 interface AnalyzeJson {
@@ -45,6 +57,7 @@ function benchAdversary(a: AdversaryJson): BenchAdversary {
     aucLow: a.aucLow,
     aucHigh: a.aucHigh,
     balancedAccuracy: a.balancedAccuracy,
+    ...(a.pValue != null ? { pValue: a.pValue } : {}),
     windows: a.m,
     ...(a.note ? { note: a.note } : {}),
   };
@@ -52,7 +65,7 @@ function benchAdversary(a: AdversaryJson): BenchAdversary {
 
 /** Every link of a run against the reference, in one `smig analyze --json`. */
 export async function analyzeLinks(
-  ctx: { reference: string; referenceFilter: string | null; bin: string; alpha: number; adversary: boolean },
+  ctx: AnalyzeContext,
   links: readonly LinkSpec[],
   extra: readonly LinkSpec[],
 ): Promise<{ links: BenchLink[]; bytes: number[]; baseline?: BenchAdversary }> {
@@ -72,6 +85,7 @@ export async function analyzeLinks(
     ...all.flatMap((l, i) => ['--class', `l${i}=${l.capture}${l.filter === '' ? '' : `@${l.filter}`}`]),
   ];
   if (ctx.adversary) argv.push('--adversary');
+  if (ctx.adversary && (ctx.permutations ?? 0) > 0) argv.push('--adversary-permutations', String(ctx.permutations));
   const p = await runOk('smig analyze', argv);
   const j = JSON.parse(p.stdout) as AnalyzeJson;
   const cls = (i: number) => j.captures.find((c) => c.name === `l${i}`)!;
@@ -113,7 +127,7 @@ export async function analyzeLinks(
  * observer's baseline on that direction.
  */
 export async function analyzeReverse(
-  ctx: { reference: string; bin: string; alpha: number; adversary: boolean },
+  ctx: Omit<AnalyzeContext, 'referenceFilter'>,
   reverseFilter: string,
   links: readonly LinkSpec[],
 ): Promise<{ reverses: LinkSide[]; baseline?: BenchAdversary }> {
@@ -129,7 +143,7 @@ export async function analyzeReverse(
  * fidelity to what it learned, each link's tests without its name and capture.
  */
 export async function analyzeFidelity(
-  ctx: { referenceFilter: string | null; bin: string; alpha: number; adversary: boolean },
+  ctx: Omit<AnalyzeContext, 'reference'>,
   learn: string,
   links: readonly LinkSpec[],
 ): Promise<LinkSide[]> {
@@ -144,7 +158,7 @@ export async function analyzeFidelity(
  * observer baseline.
  */
 export async function analyzeSides(
-  ctx: { reference: string; referenceFilter: string | null; bin: string; alpha: number; adversary: boolean },
+  ctx: AnalyzeContext,
   a: BenchLink[],
   specs: readonly LinkSpec[],
   reverseFilter: string | undefined,

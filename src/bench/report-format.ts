@@ -7,11 +7,16 @@ export const fmtD = (t: BenchTest | undefined): string => (t === undefined ? '-'
 export const fmtPv = (t: BenchTest | undefined): string => (t === undefined ? '-' : fmtP(t.pvalue));
 export const fmtN = (t: BenchTest | undefined): string => (t === undefined ? '-' : `${t.n}/${t.m}`);
 
-/** `0.81 [0.62–0.95]`, `n/a (too few windows)` or `-` when the observer did not run. */
+/**
+ * `0.81 [0.62–0.95]` (with ` p 0.05` when permutations ran), `n/a (too few windows)` or `-` when the observer did
+ * not run.
+ */
 export function fmtAuc(a: BenchAdversary | undefined): string {
   if (a === undefined) return '-';
   if (a.auc === null) return `n/a (${a.windows} windows)`;
-  return a.aucLow === null || a.aucHigh === null
-    ? a.auc.toFixed(2)
-    : `${a.auc.toFixed(2)} [${a.aucLow.toFixed(2)}–${a.aucHigh.toFixed(2)}]`;
+  const auc =
+    a.aucLow === null || a.aucHigh === null
+      ? a.auc.toFixed(2)
+      : `${a.auc.toFixed(2)} [${a.aucLow.toFixed(2)}–${a.aucHigh.toFixed(2)}]`;
+  return a.pValue == null ? auc : `${auc} p ${fmtP(a.pValue)}`;
 }

@@ -87,6 +87,23 @@ describe('smig analyze --adversary', () => {
     expect(svg).toContain('constant vs normal');
   }, 120_000);
 
+  it('--adversary-permutations: a p-value beside each AUC, in the table and the JSON', async () => {
+    const args = ['analyze', '--no-progress', '--adversary', '--adversary-trees', '10', '--adversary-repeats', '1'];
+    const more = ['--adversary-permutations', '4', '--class', NORMAL, '--class', CONSTANT];
+    const j = await runBin([...args, '--json', ...more]);
+    expect(j.status, j.stderr).toBe(0);
+    const a = (JSON.parse(j.stdout) as { adversary: Record<string, unknown> }).adversary;
+    expect(a).toMatchObject({ repeats: 1, permutations: 4 });
+    const [c] = a.comparisons as { auc: number; pValue: number }[];
+    // the constant link is told apart: no deal of the windows at random scores as high, p = 1 / (1 + 4)
+    expect(c!.auc).toBeGreaterThan(0.9);
+    expect(c!.pValue).toBeCloseTo(0.2, 10);
+    expect((a.baseline as { pValue: number }).pValue).toBeGreaterThanOrEqual(0.2);
+    const t = await runBin([...args, ...more]);
+    expect(t.status, t.stderr).toBe(0);
+    expect(t.stdout).toMatch(/^constant +normal +\d+\/\d+ +\d\.\d\d \[[\d.]+–[\d.]+\] p 0\.2 /m);
+  }, 120_000);
+
   it('bad options: one line, exit 2', async () => {
     const step = await runBin([
       'analyze',

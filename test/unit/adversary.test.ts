@@ -142,6 +142,17 @@ describe('classifier', () => {
     expect(a.importance[0]!.feature).toBe('packets');
   });
 
+  it('permutations: a p-value of 1/(k+1) where the classes differ, a large one where they do not', () => {
+    const po = adversarySettings({ trees: 10, bootstrap: 0, repeats: 1, permutations: 9 });
+    const apart = classify('x', 'y', rows(20, 0, 1), rows(20, 3, 2), po);
+    expect(apart.auc!).toBeGreaterThan(0.95);
+    expect(apart.pValue).toBeCloseTo(0.1, 10); // no permutation scores as high: (0 + 1) / (9 + 1)
+    const same = classify('x', 'y', rows(20, 0, 1), rows(20, 0, 2), po);
+    expect(same.pValue!).toBeGreaterThan(0.2);
+    expect(classify('x', 'y', rows(20, 0, 1), rows(20, 0, 2), o).pValue).toBeNull();
+    expect(() => adversarySettings({ permutations: -1 })).toThrow(/permutations: expected 0/);
+  });
+
   it('says why when a side has too few windows', () => {
     const c = classify('x', 'y', rows(10, 0, 1), rows(1, 0, 2), o);
     expect(c.auc).toBeNull();

@@ -30,6 +30,7 @@ interface AnalyzeFlags {
   adversaryStep?: bigint;
   adversaryFolds: number;
   adversaryRepeats: number;
+  adversaryPermutations: number;
   adversaryTrees: number;
   adversarySeed: number;
   adversaryMaxWindows: number;
@@ -45,9 +46,13 @@ reference's; stratified k-fold cross-validation with a fixed seed, run --adversa
 anew, gives out-of-fold scores (averaged over the runs), hence the ROC AUC (0.5: cannot tell; 1: always tells), a bootstrap 95 % interval and the balanced accuracy at a score of 0.5.
 Beside them the baseline: the reference's even blocks (2 × window) against its odd blocks, read as "normal vs
 normal: 0.78, migration vs normal: 0.80". Windows overlap, so the interval is narrower than the truth: compare
-with the baseline. --json adds "adversary": { window_s, step_s, block_s, folds, repeats, seed, trees, bootstrap,
+with the baseline. --adversary-permutations K adds a p-value per AUC: the windows dealt to the two sides at random
+K times, the whole cross-validation run on each deal, p = (1 + deals scoring at least the AUC) / (1 + K); it
+needs no baseline and holds for few windows too. --json adds "adversary": { window_s, step_s, block_s, folds,
+repeats, permutations, seed, trees, bootstrap,
 features, classes: [{ name, packets, windows, capped }], baseline and comparisons: [{ reference, subject, n, m,
-folds, auc, aucLow, aucHigh, balancedAccuracy, importance: [{ feature, value }], note? }] }.
+folds, auc, aucLow, aucHigh, balancedAccuracy, pValue (null without permutations), importance: [{ feature,
+value }], note? }] }.
 `;
 
 /** The filter language of --filter and @FILTER (src/capture/filter.ts), as README.md lists it. */
@@ -142,6 +147,12 @@ export const analyzeCommand: CommandSpec = {
         'cross-validations on folds drawn anew, their scores averaged',
         argParser(parseCount(0)),
         5,
+      )
+      .option(
+        '--adversary-permutations <k>',
+        'label permutations for a p-value of each AUC (each a whole cross-validation; 0: none)',
+        argParser(parseCount(0)),
+        0,
       )
       .option('--adversary-trees <n>', 'trees in the forest', argParser(parseCount(0)), 100)
       .option('--adversary-seed <n>', 'seed of the folds, the forest and the bootstrap', argParser(parseCount(0)), 1)
@@ -256,6 +267,7 @@ export const analyzeCommand: CommandSpec = {
         stepNs: opts.adversaryStep,
         folds: opts.adversaryFolds,
         repeats: opts.adversaryRepeats,
+        permutations: opts.adversaryPermutations,
         trees: opts.adversaryTrees,
         seed: opts.adversarySeed,
         maxWindows: opts.adversaryMaxWindows,

@@ -10,7 +10,7 @@ import { BENCH_STRATEGIES, DEFAULT_SIZES } from '../../bench/bench.js';
 import { smigError } from '../../errors.js';
 import { parseDuration, parseSize } from '../../util/units.js';
 import type { CliIO } from '../io.js';
-import { argParser, parseAlpha } from '../options.js';
+import { argParser, parseAlpha, parseCount } from '../options.js';
 import { ensureDir } from '../output.js';
 import type { CommandSpec } from '../spec.js';
 import { table } from '../table.js';
@@ -30,6 +30,7 @@ interface BenchFlags {
   lab: string;
   json?: boolean;
   adversary?: boolean;
+  adversaryPermutations?: number;
   dataRelays?: string;
   keyRelays?: string;
   threshold?: string;
@@ -131,6 +132,11 @@ export const benchCommand: CommandSpec = {
         '--adversary',
         'also run the trained observer on every link (smig analyze --adversary): ROC AUC beside the reference-vs-itself baseline',
       )
+      .option(
+        '--adversary-permutations <k>',
+        'with --adversary: a permutation p-value of every AUC (k label permutations, each a whole cross-validation; slow)',
+        argParser(parseCount(0)),
+      )
       .addHelpText(
         'after',
         [
@@ -178,6 +184,7 @@ export const benchCommand: CommandSpec = {
       out,
       labName: opts.lab,
       adversary: opts.adversary === true,
+      ...(opts.adversaryPermutations === undefined ? {} : { adversaryPermutations: opts.adversaryPermutations }),
       layout,
       log: (line) => io.stderr.write(`smig bench: ${line}\n`),
     });
