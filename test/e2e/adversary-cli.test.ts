@@ -116,24 +116,15 @@ describe('smig analyze --adversary', () => {
     ]);
     expect(step.status).toBe(2);
     expect(step.stderr).toMatch(/^smig analyze: adversary step: must be 1ms … the window.*\n$/);
-    const folds = await runBin([
-      'analyze',
-      '--adversary',
-      '--adversary-folds',
-      '1',
-      join(ROOT, 'captures', 'ndpi__netflix.pcap'),
-    ]);
-    expect(folds.status).toBe(2);
-    expect(folds.stderr).toMatch(/^smig analyze: adversary folds: expected 2 … 100, got 1\n$/);
-    const repeats = await runBin([
-      'analyze',
-      '--adversary',
-      '--adversary-repeats',
-      '0',
-      join(ROOT, 'captures', 'ndpi__netflix.pcap'),
-    ]);
-    expect(repeats.status).toBe(2);
-    expect(repeats.stderr).toMatch(/^smig analyze: adversary repeats: expected 1 … 100, got 0\n$/);
+    const NETFLIX = join(ROOT, 'captures', 'ndpi__netflix.pcap');
+    for (const [flag, value, message] of [
+      ['--adversary-folds', '1', 'adversary folds: expected 2 … 100, got 1'],
+      ['--adversary-repeats', '0', 'adversary repeats: expected 1 … 100, got 0'],
+    ] as const) {
+      const r = await runBin(['analyze', '--adversary', flag, value, NETFLIX]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toBe(`smig analyze: ${message}\n`);
+    }
     const stdin = await runBin(['analyze', '--adversary', '-'], {
       input: readFileSync(join(ROOT, 'captures', 'ndpi__netflix.pcap')),
     });
