@@ -4,14 +4,19 @@ import type { AdversaryComparison, AdversaryResult } from './adversary.js';
 import type { PlotFormat } from './plot.js';
 import { renderSvg } from './plot.js';
 
-/** `0.81 [0.62–0.95]` (with ` p 0.05` when permutations ran), or `n/a` when the comparison could not be made. */
-export function formatAuc(c: AdversaryComparison): string {
+/**
+ * `0.81 [0.62–0.95]` (with ` p 0.05` when permutations ran), or `n/a` when the comparison could not be made. Takes
+ * a comparison or the bench's summary of one.
+ */
+export function formatAuc(
+  c: Pick<AdversaryComparison, 'auc' | 'aucLow' | 'aucHigh'> & { pValue?: number | null },
+): string {
   if (c.auc === null) return 'n/a';
   const auc =
     c.aucLow === null || c.aucHigh === null
       ? c.auc.toFixed(2)
       : `${c.auc.toFixed(2)} [${c.aucLow.toFixed(2)}–${c.aucHigh.toFixed(2)}]`;
-  return c.pValue === null ? auc : `${auc} p ${Number(c.pValue.toPrecision(2))}`;
+  return c.pValue == null ? auc : `${auc} p ${Number(c.pValue.toPrecision(2))}`;
 }
 
 /** The one line a reader needs: "normal vs normal: 0.78, migration vs normal: 0.80, …". */

@@ -1,4 +1,5 @@
 /** Number formats of the bench report's tables (report.ts, report-links.ts). */
+import { formatAuc } from '../analysis/adversary-report.js';
 import type { BenchAdversary, BenchTest } from './result.js';
 
 export const fmtP = (p: number): string =>
@@ -7,16 +8,8 @@ export const fmtD = (t: BenchTest | undefined): string => (t === undefined ? '-'
 export const fmtPv = (t: BenchTest | undefined): string => (t === undefined ? '-' : fmtP(t.pvalue));
 export const fmtN = (t: BenchTest | undefined): string => (t === undefined ? '-' : `${t.n}/${t.m}`);
 
-/**
- * `0.81 [0.62–0.95]` (with ` p 0.05` when permutations ran), `n/a (too few windows)` or `-` when the observer did
- * not run.
- */
+/** {@link formatAuc}, `n/a (too few windows)` or `-` when the observer did not run. */
 export function fmtAuc(a: BenchAdversary | undefined): string {
   if (a === undefined) return '-';
-  if (a.auc === null) return `n/a (${a.windows} windows)`;
-  const auc =
-    a.aucLow === null || a.aucHigh === null
-      ? a.auc.toFixed(2)
-      : `${a.auc.toFixed(2)} [${a.aucLow.toFixed(2)}–${a.aucHigh.toFixed(2)}]`;
-  return a.pValue == null ? auc : `${auc} p ${fmtP(a.pValue)}`;
+  return a.auc === null ? `n/a (${a.windows} windows)` : formatAuc(a);
 }

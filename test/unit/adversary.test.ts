@@ -14,6 +14,7 @@ import {
   rocAuc,
   runAdversary,
 } from '../../src/analysis/adversary.js';
+import { formatAuc } from '../../src/analysis/adversary-report.js';
 import {
   gapEntropy,
   MISSING,
@@ -22,6 +23,7 @@ import {
   WindowBuilder,
   windowFeatures,
 } from '../../src/analysis/windows.js';
+import { fmtAuc } from '../../src/bench/report-format.js';
 import { createRng } from '../../src/util/rng.js';
 
 const CAPTURES = fileURLToPath(new URL('../../captures/', import.meta.url));
@@ -151,6 +153,18 @@ describe('classifier', () => {
     expect(same.pValue!).toBeGreaterThan(0.2);
     expect(classify('x', 'y', rows(20, 0, 1), rows(20, 0, 2), o).pValue).toBeNull();
     expect(() => adversarySettings({ permutations: -1 })).toThrow(/permutations: expected 0/);
+  });
+
+  it('formats an AUC with its interval and, when permutations ran, its p-value; the bench says the same', () => {
+    const c = { auc: 0.812, aucLow: 0.62, aucHigh: 0.951 };
+    expect(formatAuc({ ...c, pValue: null })).toBe('0.81 [0.62–0.95]');
+    expect(formatAuc({ ...c, pValue: 0.05 })).toBe('0.81 [0.62–0.95] p 0.05');
+    expect(formatAuc({ auc: 0.5, aucLow: null, aucHigh: null, pValue: 0.35 })).toBe('0.50 p 0.35');
+    expect(fmtAuc({ ...c, balancedAccuracy: 0.7, pValue: 0.1, windows: 9 })).toBe('0.81 [0.62–0.95] p 0.1');
+    expect(fmtAuc({ auc: null, aucLow: null, aucHigh: null, balancedAccuracy: null, windows: 1 })).toBe(
+      'n/a (1 windows)',
+    );
+    expect(fmtAuc(undefined)).toBe('-');
   });
 
   it('says why when a side has too few windows', () => {
