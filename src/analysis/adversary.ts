@@ -7,17 +7,21 @@
  * baseline: the same classifier on the reference cut into interleaved blocks (even blocks against odd), which
  * says how far the reference is from itself — an AUC near the baseline means "looks like normal traffic".
  *
- * The interval resamples windows, which overlap (step < window) and follow each other in time: it is
- * narrower than the truth. Compare with the baseline rather than with 0.5, or ask for label permutations
- * ({@link AdversaryOptions.permutations}), whose p-value needs neither.
+ * Windows overlap (step < window) and follow each other in time. Dealt to folds one by one (the default), a
+ * window's neighbours may be in training and the interval, resampling windows, is narrower than the truth:
+ * compare with the baseline rather than with 0.5. Dealt by blocks ({@link AdversaryOptions.cv}; crossval.ts),
+ * neighbours never train a fold that tests them, and permutations and the bootstrap move whole blocks.
  */
-import { RandomForestClassifier } from 'ml-random-forest';
 import { createDecoded, decodePacket } from '../capture/decode.js';
 import { compileFilter } from '../capture/filter.js';
 import { readCapture } from '../capture/reader.js';
 import { smigError } from '../errors.js';
-import type { Rng } from '../util/rng.js';
 import { createRng } from '../util/rng.js';
+import type { CvRows } from './crossval.js';
+import { bootstrapAuc, fit, groupsByLabel, permutedLabels, repeatedScores, rocAuc } from './crossval.js';
+
+export { rocAuc };
+
 import type { Window, WindowOptions } from './windows.js';
 import { WINDOW_FEATURES, WindowBuilder } from './windows.js';
 
@@ -29,6 +33,9 @@ export interface AdversaryClassSpec {
   fromNs?: bigint;
   toNs?: bigint;
 }
+
+/** How the cross-validation deals windows to folds (see {@link AdversaryOptions.cv}). */
+export type CvMode = 'blocks' | 'windows';
 
 /** Options of {@link runAdversary}. */
 export interface AdversaryOptions extends WindowOptions {
@@ -50,13 +57,22 @@ export interface AdversaryOptions extends WindowOptions {
    * Costs permutations × repeats × folds forests per comparison.
    */
   permutations?: number;
+  /**
+   * How windows are dealt to folds (default "windows"). "windows": each window on its own, as if windows were
+   * independent; a fold then trains on the overlapping neighbours of the windows it tests, which share packets with
+   * them, and may score them by memory (the stronger observer, and the one earlier results used). "blocks": a
+   * class's windows in one block of `blockNs` go to one fold together, no fold trains on a window of the same capture
+   * less than a block from one it tests, and label permutations and the bootstrap move whole blocks; calibrated on
+   * a capture's own halves, but with few blocks a side it has little power.
+   */
+  cv?: CvMode;
   /** Seed of the fold split, the forest and the bootstrap (default 1). */
   seed?: number;
   /** Trees in the forest (default 100). */
   trees?: number;
   /** Bootstrap resamples for the AUC interval (default 1000). */
   bootstrap?: number;
-  /** Block length of the baseline's interleaved halves, ns (default twice the window). */
+  /** Block length of the baseline's interleaved halves and of the cross-validation's groups, ns (default twice the window). */
   blockNs?: bigint;
 }
 
@@ -79,6 +95,8 @@ export interface AdversaryComparison {
   n: number;
   m: number;
   folds: number;
+  /** Groups (blocks, or single windows) of the reference and the subject side that the folds were dealt. */
+  groups: [number, number];
   /** ROC AUC of the out-of-fold scores; null (with `note`) when a side has fewer than 2 windows. */
   auc: number | null;
   aucLow: number | null;
@@ -112,6 +130,7 @@ export interface AdversaryResult {
   folds: number;
   repeats: number;
   permutations: number;
+  cv: CvMode;
   seed: number;
   trees: number;
   bootstrap: number;
@@ -169,9 +188,12 @@ export async function runAdversary(
   for (const c of classes) read.push(await classWindows(c, opts));
   const ref = read[0]!;
   const baseline = baselineOf(ref.info.name, ref.windows, o);
-  const comparisons = read
-    .slice(1)
-    .map((s) => classify(ref.info.name, s.info.name, features(ref.windows), features(s.windows), o));
+  const comparisons = read.slice(1).map((s) =>
+    classify(ref.info.name, s.info.name, features(ref.windows), features(s.windows), o, {
+      x: ref.windows.map((w) => w.startNs),
+      y: s.windows.map((w) => w.startNs),
+    }),
+  );
   return {
     windowNs: o.windowNs,
     stepNs: o.stepNs,
@@ -179,6 +201,7 @@ export async function runAdversary(
     folds: o.folds,
     repeats: o.repeats,
     permutations: o.permutations,
+    cv: o.cv,
     seed: o.seed,
     trees: o.trees,
     bootstrap: o.bootstrap,
@@ -200,6 +223,7 @@ export interface AdversarySettings {
   folds: number;
   repeats: number;
   permutations: number;
+  cv: CvMode;
   seed: number;
   trees: number;
   bootstrap: number;
@@ -218,6 +242,7 @@ export function adversarySettings(opts: AdversaryOptions = {}): AdversarySetting
     folds: opts.folds ?? 5,
     repeats: opts.repeats ?? DEFAULT_REPEATS,
     permutations: opts.permutations ?? 0,
+    cv: opts.cv ?? 'windows',
     seed: opts.seed ?? 1,
     trees: opts.trees ?? 100,
     bootstrap: opts.bootstrap ?? 1000,
@@ -232,6 +257,8 @@ export function adversarySettings(opts: AdversaryOptions = {}): AdversarySetting
     throw smigError('SMIG_ERR_USAGE', `adversary trees: expected 1 … 10000, got ${o.trees}`);
   if (!Number.isInteger(o.bootstrap) || o.bootstrap < 0 || o.bootstrap > 100_000)
     throw smigError('SMIG_ERR_USAGE', `adversary bootstrap: expected 0 … 100000, got ${o.bootstrap}`);
+  if (o.cv !== 'blocks' && o.cv !== 'windows')
+    throw smigError('SMIG_ERR_USAGE', `adversary cv: expected blocks or windows, got ${String(o.cv)}`);
   if (!Number.isSafeInteger(o.seed))
     throw smigError('SMIG_ERR_USAGE', `adversary seed: expected a whole number, got ${o.seed}`);
   if (o.blockNs < o.windowNs) throw smigError('SMIG_ERR_USAGE', 'adversary block: must be at least the window');
@@ -247,18 +274,31 @@ function features(ws: Window[]): number[][] {
  * inside odd blocks; windows across a block edge are left out (they would share packets with both sides).
  */
 export function baselineOf(name: string, windows: Window[], o: AdversarySettings): AdversaryComparison {
-  const even: number[][] = [];
-  const odd: number[][] = [];
+  const even: Window[] = [];
+  const odd: Window[] = [];
   for (const w of windows) {
     const block = w.startNs / o.blockNs;
     if ((w.startNs + o.windowNs - 1n) / o.blockNs !== block) continue;
-    (block % 2n === 0n ? even : odd).push(Array.from(w.features));
+    (block % 2n === 0n ? even : odd).push(w);
   }
-  return classify(`${name} (even blocks)`, `${name} (odd blocks)`, even, odd, o);
+  return classify(`${name} (even blocks)`, `${name} (odd blocks)`, features(even), features(odd), o, {
+    x: even.map((w) => w.startNs),
+    y: odd.map((w) => w.startNs),
+    oneSeries: true,
+  });
+}
+
+/** Where classified rows lie in time: their windows' starts, for grouping them (see {@link AdversaryOptions.cv}). */
+export interface RowTimes {
+  x: readonly bigint[];
+  y: readonly bigint[];
+  /** Both sides come from one capture's time line (the baseline's halves) rather than from two. */
+  oneSeries?: boolean;
 }
 
 /**
- * Cross-validated classification of `x` (label 0) against `y` (label 1).
+ * Cross-validated classification of `x` (label 0) against `y` (label 1). With `times` (and `cv` "blocks"),
+ * windows are grouped by block and overlapping ones kept apart; without, every row stands alone.
  * Deterministic for a given seed.
  */
 export function classify(
@@ -267,6 +307,7 @@ export function classify(
   x: number[][],
   y: number[][],
   o: AdversarySettings,
+  times?: RowTimes,
 ): AdversaryComparison {
   const n = x.length,
     m = y.length;
@@ -275,6 +316,7 @@ export function classify(
     return {
       ...base,
       folds: 0,
+      groups: [0, 0],
       auc: null,
       aucLow: null,
       aucHigh: null,
@@ -284,189 +326,78 @@ export function classify(
       note: `too few windows to classify (${n} and ${m}; each side needs 2): a longer capture or a shorter --adversary-window`,
     };
   }
-  const folds = Math.min(o.folds, n, m);
-  const data = [...x, ...y];
-  const labels = [...x.map(() => 0), ...y.map(() => 1)];
-  const scores = repeatedScores(data, labels, n, folds, o);
+  const rows = cvRows(x, y, o, o.cv === 'blocks' ? times : undefined);
+  const [g0, g1] = groupsByLabel(rows.group, rows.labels);
+  const folds = Math.min(o.folds, g0.length, g1.length);
+  const { labels } = rows;
+  const scores = repeatedScores(rows, labels, folds, o);
   const auc = rocAuc(scores, labels);
   let pValue: number | null = null;
   if (o.permutations > 0) {
-    // the windows dealt to the sides at random (labels stay: n zeros, then ones), the same procedure run again
+    // the groups dealt to the sides at random (as many a side as before), the same procedure run again
     const prng = createRng(o.seed ^ 0x2545f491);
     let atLeast = 0;
     for (let k = 0; k < o.permutations; k++) {
-      const dealt = shuffle(data.slice(), prng);
-      if (rocAuc(repeatedScores(dealt, labels, n, folds, o), labels) >= auc) atLeast++;
+      const dealt = permutedLabels(rows, prng);
+      if (rocAuc(repeatedScores(rows, dealt, folds, o), dealt) >= auc) atLeast++;
     }
     pValue = (atLeast + 1) / (o.permutations + 1);
   }
-  const [aucLow, aucHigh] = bootstrapAuc(scores, labels, o.bootstrap, createRng(o.seed ^ 0x5a5a5a5a));
+  const [aucLow, aucHigh] = bootstrapAuc(scores, rows, o.bootstrap, createRng(o.seed ^ 0x5a5a5a5a));
   let tp = 0,
     tn = 0;
   for (let i = 0; i < n + m; i++) {
     if (labels[i] === 1 && scores[i]! > 0.5) tp++;
     if (labels[i] === 0 && scores[i]! <= 0.5) tn++;
   }
-  const all = fit(data, labels, o, o.seed);
+  const all = fit(rows.data, labels, o, o.seed);
   const imp = (all as unknown as { featureImportance(): number[] }).featureImportance();
   const importance = WINDOW_FEATURES.map((feature, i) => ({
     feature,
     value: Number.isFinite(imp[i]) ? imp[i]! : 0,
   })).sort((a, b) => b.value - a.value || a.feature.localeCompare(b.feature));
-  return { ...base, folds, auc, aucLow, aucHigh, balancedAccuracy: (tp / m + tn / n) / 2, pValue, importance };
-}
-
-/** Out-of-fold scores averaged over `o.repeats` cross-validations on folds drawn anew. */
-function repeatedScores(
-  data: number[][],
-  labels: number[],
-  n: number,
-  folds: number,
-  o: AdversarySettings,
-): Float64Array {
-  const scores = new Float64Array(data.length);
-  for (let r = 0; r < o.repeats; r++) {
-    // the first repeat is the single split of a run with repeats 1 (same folds, same forests)
-    const s = outOfFold(data, labels, n, folds, o, o.seed + r * REPEAT_SEED_STEP);
-    for (let i = 0; i < data.length; i++) scores[i] = scores[i]! + s[i]! / o.repeats;
-  }
-  return scores;
-}
-
-/** Seed distance between two repeats' fold draws and forests (beyond any fold index). */
-const REPEAT_SEED_STEP = 1_000_003;
-
-/**
- * One stratified k-fold cross-validation (each class shuffled by `seed`, then dealt round-robin to the folds):
- * the out-of-fold score of every row. Rows 0 … n−1 are label 0.
- */
-function outOfFold(
-  data: number[][],
-  labels: number[],
-  n: number,
-  folds: number,
-  o: AdversarySettings,
-  seed: number,
-): Float64Array {
-  const total = data.length;
-  const rng = createRng(seed);
-  const fold = new Int32Array(total);
-  for (const [from, count] of [
-    [0, n],
-    [n, total - n],
-  ] as const) {
-    const idx = shuffle(
-      Array.from({ length: count }, (_, i) => from + i),
-      rng,
-    );
-    idx.forEach((i, j) => (fold[i] = j % folds));
-  }
-  const scores = new Float64Array(total);
-  for (let f = 0; f < folds; f++) {
-    const train: number[] = [],
-      test: number[] = [];
-    for (let i = 0; i < total; i++) (fold[i] === f ? test : train).push(i);
-    const forest = fit(
-      train.map((i) => data[i]!),
-      train.map((i) => labels[i]!),
-      o,
-      seed + f,
-    );
-    const s = voteShare(
-      forest,
-      test.map((i) => data[i]!),
-    );
-    test.forEach((i, j) => (scores[i] = s[j]!));
-  }
-  return scores;
-}
-
-function fit(x: number[][], y: number[], o: AdversarySettings, seed: number): RandomForestClassifier {
-  const forest = new RandomForestClassifier({
-    nEstimators: o.trees,
-    // each tree sees half the features (drawn without replacement) and a bootstrap sample of the windows
-    maxFeatures: 0.5,
-    replacement: false,
-    useSampleBagging: true,
-    noOOB: true,
-    seed: seed >>> 0,
-    treeOptions: { maxDepth: 12, minNumSamples: 2 },
-  });
-  forest.train(x, y);
-  return forest;
-}
-
-/** Share of trees voting 1 for each row (the library's predictProbability skips the first tree's vote). */
-function voteShare(forest: RandomForestClassifier, rows: number[][]): number[] {
-  const votes = forest.predictionValues(rows);
-  const out: number[] = [];
-  for (let i = 0; i < votes.rows; i++) {
-    const r = votes.getRow(i);
-    let ones = 0;
-    for (const v of r) if (v === 1) ones++;
-    out.push(ones / r.length);
-  }
-  return out;
-}
-
-function shuffle<T>(a: T[], rng: Rng): T[] {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
+  return {
+    ...base,
+    folds,
+    groups: [g0.length, g1.length],
+    auc,
+    aucLow,
+    aucHigh,
+    balancedAccuracy: (tp / m + tn / n) / 2,
+    pValue,
+    importance,
+  };
 }
 
 /**
- * ROC AUC of scores for binary labels (1 = positive): the Mann-Whitney probability that a positive scores
- * above a negative, ties counting ½. NaN when a class is missing.
- * @example rocAuc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) // 0.75
+ * The rows with their groups and the rows kept apart from each. With times: a side's windows in one block of
+ * `o.blockNs` form a group, and windows of one time line whose starts are less than a block apart are kept apart
+ * (they overlap, or follow each other closely enough to share the traffic's state); when a side would have fewer
+ * than 2 groups, each window is its own group. Without times: every row its own group, none kept apart.
  */
-export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
-  const idx = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
-  let pos = 0,
-    rankSum = 0;
-  for (let i = 0; i < idx.length; ) {
-    let j = i;
-    while (j + 1 < idx.length && scores[idx[j + 1]!] === scores[idx[i]!]) j++;
-    const rank = (i + j) / 2 + 1; // average 1-based rank of the tie group
-    for (let k = i; k <= j; k++) {
-      if (labels[idx[k]!] === 1) {
-        pos++;
-        rankSum += rank;
-      }
+function cvRows(x: number[][], y: number[][], o: AdversarySettings, times: RowTimes | undefined): CvRows {
+  const data = [...x, ...y];
+  const labels = [...x.map(() => 0), ...y.map(() => 1)];
+  const perRow = data.map((_, i) => i);
+  if (!times) return { data, labels, group: perRow, neighbours: data.map(() => []) };
+  const starts = [...times.x, ...times.y];
+  const series = labels.map((l) => (times.oneSeries ? 0 : l));
+  const blockGroups = starts.map((t, i) => series[i]! * 2 ** 32 + Number(t / o.blockNs));
+  const [b0, b1] = groupsByLabel(blockGroups, labels);
+  const group = b0.length >= 2 && b1.length >= 2 ? blockGroups : perRow;
+  // rows of one series sorted by start: a row is kept apart from those starting less than a block from it
+  const order = perRow.slice().sort((a, b) => series[a]! - series[b]! || (starts[a]! < starts[b]! ? -1 : 1));
+  const neighbours: number[][] = data.map(() => []);
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k]!;
+    for (let q = k + 1; q < order.length; q++) {
+      const j = order[q]!;
+      if (series[j] !== series[i] || starts[j]! - starts[i]! >= o.blockNs) break;
+      neighbours[i]!.push(j);
+      neighbours[j]!.push(i);
     }
-    i = j + 1;
   }
-  const neg = idx.length - pos;
-  if (pos === 0 || neg === 0) return NaN;
-  return (rankSum - (pos * (pos + 1)) / 2) / (pos * neg);
-}
-
-/** Percentile 95 % interval of the AUC over stratified bootstrap resamples; [null, null] when b is 0. */
-function bootstrapAuc(scores: Float64Array, labels: number[], b: number, rng: Rng): [number | null, number | null] {
-  if (b === 0) return [null, null];
-  const pos = labels.flatMap((l, i) => (l === 1 ? [i] : []));
-  const neg = labels.flatMap((l, i) => (l === 0 ? [i] : []));
-  const s = new Float64Array(pos.length + neg.length);
-  const l = new Array<number>(pos.length + neg.length);
-  const aucs = new Float64Array(b);
-  for (let r = 0; r < b; r++) {
-    let k = 0;
-    for (const [group, label] of [
-      [neg, 0],
-      [pos, 1],
-    ] as const) {
-      for (let i = 0; i < group.length; i++) {
-        s[k] = scores[group[Math.floor(rng() * group.length)]!]!;
-        l[k++] = label;
-      }
-    }
-    aucs[r] = rocAuc(s, l);
-  }
-  aucs.sort();
-  const at = (q: number): number => aucs[Math.min(b - 1, Math.max(0, Math.round(q * (b - 1))))]!;
-  return [at(0.025), at(0.975)];
+  return { data, labels, group, neighbours };
 }
 
 /** The result as plain JSON (bigints as decimal seconds). */
@@ -479,6 +410,7 @@ export function adversaryToJson(r: AdversaryResult): Record<string, unknown> {
     folds: r.folds,
     repeats: r.repeats,
     permutations: r.permutations,
+    cv: r.cv,
     seed: r.seed,
     trees: r.trees,
     bootstrap: r.bootstrap,

@@ -7,6 +7,8 @@ export type {
   AdversaryOptions,
   AdversaryResult,
   AdversarySettings,
+  CvMode,
+  RowTimes,
 } from './adversary.js';
 export {
   adversarySettings,

@@ -77,6 +77,8 @@ export interface BenchOptions {
   adversary?: boolean;
   /** Label permutations for a p-value of every observer AUC (`--adversary-permutations`; default 0: none). */
   adversaryPermutations?: number;
+  /** How the observer deals windows to folds (`--adversary-cv`; default: one by one). */
+  adversaryCv?: 'blocks' | 'windows';
   log: (line: string) => void;
 }
 
@@ -366,6 +368,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     alpha: o.alpha,
     adversary: o.adversary === true,
     permutations: o.adversaryPermutations ?? 0,
+    ...(o.adversaryCv === undefined ? {} : { cv: o.adversaryCv }),
   };
   // the learned half against the hold-out, tested as a link: the best a pacer imitating it can score
   const learned =
@@ -458,6 +461,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     created: new Date().toISOString(),
     bin: o.bin,
     alpha: o.alpha,
+    ...(o.adversary
+      ? { adversary: { cv: o.adversaryCv ?? 'windows', permutations: o.adversaryPermutations ?? 0 } }
+      : {}),
     normal: {
       capture: o.normal,
       filter: normalFilter ?? null,

@@ -23,6 +23,8 @@ export interface AnalyzeContext {
   adversary: boolean;
   /** Label permutations of the observer's AUC (`--adversary-permutations`; 0 or absent: none). */
   permutations?: number;
+  /** How the observer deals windows to folds (`--adversary-cv`; absent: analyze's default). */
+  cv?: 'blocks' | 'windows';
 }
 
 type AdversaryJson = {
@@ -86,6 +88,7 @@ export async function analyzeLinks(
   ];
   if (ctx.adversary) argv.push('--adversary');
   if (ctx.adversary && (ctx.permutations ?? 0) > 0) argv.push('--adversary-permutations', String(ctx.permutations));
+  if (ctx.adversary && ctx.cv !== undefined) argv.push('--adversary-cv', ctx.cv);
   const p = await runOk('smig analyze', argv);
   const j = JSON.parse(p.stdout) as AnalyzeJson;
   const cls = (i: number) => j.captures.find((c) => c.name === `l${i}`)!;

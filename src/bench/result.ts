@@ -111,6 +111,8 @@ export interface BenchResult {
   created: string;
   bin: string;
   alpha: number;
+  /** The trained observer's settings, when it ran (`--adversary`). */
+  adversary?: { cv: 'blocks' | 'windows'; permutations: number };
   normal: {
     capture: string;
     filter: string | null;

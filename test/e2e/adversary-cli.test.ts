@@ -104,6 +104,24 @@ describe('smig analyze --adversary', () => {
     expect(t.stdout).toMatch(/^constant +normal +\d+\/\d+ +\d\.\d\d \[[\d.]+–[\d.]+\] p 0\.2 /m);
   }, 120_000);
 
+  it('--adversary-cv blocks: folds dealt by blocks, said in the table and the JSON; a bad mode refused', async () => {
+    const args = ['analyze', '--no-progress', '--adversary', '--adversary-trees', '10', '--adversary-cv', 'blocks'];
+    const j = await runBin([...args, '--json', '--class', NORMAL, '--class', CONSTANT]);
+    expect(j.status, j.stderr).toBe(0);
+    const a = (JSON.parse(j.stdout) as { adversary: Record<string, unknown> }).adversary;
+    expect(a.cv).toBe('blocks');
+    const [c] = a.comparisons as { auc: number; groups: number[]; n: number; m: number }[];
+    // 34 netflix windows in 10 s blocks: 9 groups; the constant link's windows are in fewer groups than windows
+    expect(c!.groups[0]).toBe(Math.ceil((c!.n * 2.5) / 10));
+    expect(c!.groups[1]).toBeLessThan(c!.m);
+    expect(c!.auc).toBeGreaterThan(0.8); // measured 0.89 with 10 trees
+    const t = await runBin([...args, '--class', NORMAL, '--class', CONSTANT]);
+    expect(t.stdout).toContain('5-fold CV by 10s blocks 5 times');
+    const bad = await runBin([...args.slice(0, -1), 'folds', join(ROOT, 'captures', 'ndpi__netflix.pcap')]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/^smig analyze: option '--adversary-cv <mode>' argument 'folds' is invalid\. .*\n$/);
+  }, 120_000);
+
   it('bad options: one line, exit 2', async () => {
     const step = await runBin([
       'analyze',

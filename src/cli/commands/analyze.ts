@@ -31,6 +31,7 @@ interface AnalyzeFlags {
   adversaryFolds: number;
   adversaryRepeats: number;
   adversaryPermutations: number;
+  adversaryCv: 'blocks' | 'windows';
   adversaryTrees: number;
   adversarySeed: number;
   adversaryMaxWindows: number;
@@ -48,10 +49,14 @@ Beside them the baseline: the reference's even blocks (2 × window) against its 
 normal: 0.78, migration vs normal: 0.80". Windows overlap, so the interval is narrower than the truth: compare
 with the baseline. --adversary-permutations K adds a p-value per AUC: the windows dealt to the two sides at random
 K times, the whole cross-validation run on each deal, p = (1 + deals scoring at least the AUC) / (1 + K); it
-needs no baseline and holds for few windows too. --json adds "adversary": { window_s, step_s, block_s, folds,
-repeats, permutations, seed, trees, bootstrap,
+needs no baseline and holds for few windows too. --adversary-cv blocks deals a class's windows to folds by blocks
+(2 x window), trains no fold on a window of the same capture less than a block from one it tests, and permutes and
+resamples whole blocks: overlapping windows share packets, and by default (windows, one by one) a fold may score a
+window by its neighbours in training, which tells even a capture's own halves apart when its rate drifts; with few
+blocks a side, blocks has little power. --json adds "adversary": { window_s, step_s, block_s, folds, repeats,
+permutations, cv, seed, trees, bootstrap,
 features, classes: [{ name, packets, windows, capped }], baseline and comparisons: [{ reference, subject, n, m,
-folds, auc, aucLow, aucHigh, balancedAccuracy, pValue (null without permutations), importance: [{ feature,
+folds, groups: [reference, subject], auc, aucLow, aucHigh, balancedAccuracy, pValue (null without permutations), importance: [{ feature,
 value }], note? }] }.
 `;
 
@@ -153,6 +158,11 @@ export const analyzeCommand: CommandSpec = {
         'label permutations for a p-value of each AUC (each a whole cross-validation; 0: none)',
         argParser(parseCount(0)),
         0,
+      )
+      .addOption(
+        new Option('--adversary-cv <mode>', 'how windows are dealt to folds: one by one, or by blocks (below)')
+          .choices(['windows', 'blocks'])
+          .default('windows'),
       )
       .option('--adversary-trees <n>', 'trees in the forest', argParser(parseCount(0)), 100)
       .option('--adversary-seed <n>', 'seed of the folds, the forest and the bootstrap', argParser(parseCount(0)), 1)
@@ -268,6 +278,7 @@ export const analyzeCommand: CommandSpec = {
         folds: opts.adversaryFolds,
         repeats: opts.adversaryRepeats,
         permutations: opts.adversaryPermutations,
+        cv: opts.adversaryCv,
         trees: opts.adversaryTrees,
         seed: opts.adversarySeed,
         maxWindows: opts.adversaryMaxWindows,
@@ -434,7 +445,7 @@ export const analyzeCommand: CommandSpec = {
       const { formatAuc, adversaryHeadline, topFeatures } = await import('../../analysis/adversary-report.js');
       const a = adversary;
       io.stdout.write(
-        `\nTrained observer (random forest of ${a.trees} trees on ${formatDuration(a.windowNs)} windows every ${formatDuration(a.stepNs)}, ${a.folds}-fold CV ${a.repeats === 1 ? 'once' : `${a.repeats} times`}, seed ${a.seed}; AUC 0.5 = cannot tell)\n`,
+        `\nTrained observer (random forest of ${a.trees} trees on ${formatDuration(a.windowNs)} windows every ${formatDuration(a.stepNs)}, ${a.folds}-fold CV${a.cv === 'blocks' ? ` by ${formatDuration(a.blockNs)} blocks` : ''} ${a.repeats === 1 ? 'once' : `${a.repeats} times`}, seed ${a.seed}; AUC 0.5 = cannot tell)\n`,
       );
       io.stdout.write(
         table(

@@ -31,6 +31,7 @@ interface BenchFlags {
   json?: boolean;
   adversary?: boolean;
   adversaryPermutations?: number;
+  adversaryCv?: 'blocks' | 'windows';
   dataRelays?: string;
   keyRelays?: string;
   threshold?: string;
@@ -137,6 +138,12 @@ export const benchCommand: CommandSpec = {
         'with --adversary: a permutation p-value of every AUC (k label permutations, each a whole cross-validation; slow)',
         argParser(parseCount(0)),
       )
+      .addOption(
+        new Option(
+          '--adversary-cv <mode>',
+          "with --adversary: deal the observer's windows to folds one by one or by blocks (smig analyze --help)",
+        ).choices(['windows', 'blocks']),
+      )
       .addHelpText(
         'after',
         [
@@ -185,6 +192,7 @@ export const benchCommand: CommandSpec = {
       labName: opts.lab,
       adversary: opts.adversary === true,
       ...(opts.adversaryPermutations === undefined ? {} : { adversaryPermutations: opts.adversaryPermutations }),
+      ...(opts.adversaryCv === undefined ? {} : { adversaryCv: opts.adversaryCv }),
       layout,
       log: (line) => io.stderr.write(`smig bench: ${line}\n`),
     });
