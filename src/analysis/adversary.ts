@@ -329,6 +329,11 @@ export function classify(
   const rows = cvRows(x, y, o, o.cv === 'blocks' ? times : undefined);
   const [g0, g1] = groupsByLabel(rows.group, rows.labels);
   const folds = Math.min(o.folds, g0.length, g1.length);
+  // few groups: each fold's held-out block differs from the few left to train on, and the AUC scatters far either way
+  const few =
+    rows.byBlocks && folds < o.folds
+      ? `only ${g0.length} and ${g1.length} blocks: ${folds}-fold, and an AUC from so few blocks scatters far from 0.5 either way; read its permutation p`
+      : undefined;
   const { labels } = rows;
   const scores = repeatedScores(rows, labels, folds, o);
   const auc = rocAuc(scores, labels);
@@ -366,6 +371,7 @@ export function classify(
     balancedAccuracy: (tp / m + tn / n) / 2,
     pValue,
     importance,
+    ...(few ? { note: few } : {}),
   };
 }
 
@@ -375,16 +381,22 @@ export function classify(
  * (they overlap, or follow each other closely enough to share the traffic's state); when a side would have fewer
  * than 2 groups, each window is its own group. Without times: every row its own group, none kept apart.
  */
-function cvRows(x: number[][], y: number[][], o: AdversarySettings, times: RowTimes | undefined): CvRows {
+function cvRows(
+  x: number[][],
+  y: number[][],
+  o: AdversarySettings,
+  times: RowTimes | undefined,
+): CvRows & { byBlocks: boolean } {
   const data = [...x, ...y];
   const labels = [...x.map(() => 0), ...y.map(() => 1)];
   const perRow = data.map((_, i) => i);
-  if (!times) return { data, labels, group: perRow, neighbours: data.map(() => []) };
+  if (!times) return { data, labels, group: perRow, neighbours: data.map(() => []), byBlocks: false };
   const starts = [...times.x, ...times.y];
   const series = labels.map((l) => (times.oneSeries ? 0 : l));
   const blockGroups = starts.map((t, i) => series[i]! * 2 ** 32 + Number(t / o.blockNs));
   const [b0, b1] = groupsByLabel(blockGroups, labels);
-  const group = b0.length >= 2 && b1.length >= 2 ? blockGroups : perRow;
+  const byBlocks = b0.length >= 2 && b1.length >= 2;
+  const group = byBlocks ? blockGroups : perRow;
   // rows of one series sorted by start: a row is kept apart from those starting less than a block from it
   const order = perRow.slice().sort((a, b) => series[a]! - series[b]! || (starts[a]! < starts[b]! ? -1 : 1));
   const neighbours: number[][] = data.map(() => []);
@@ -397,7 +409,7 @@ function cvRows(x: number[][], y: number[][], o: AdversarySettings, times: RowTi
       neighbours[j]!.push(i);
     }
   }
-  return { data, labels, group, neighbours };
+  return { data, labels, group, neighbours, byBlocks };
 }
 
 /** The result as plain JSON (bigints as decimal seconds). */

@@ -198,6 +198,8 @@ describe('smig bench', () => {
         '--split',
         '2.5s',
         '--adversary',
+        '--adversary-cv',
+        'blocks',
         '--sizes',
         '40kB',
         '--strategies',
@@ -225,6 +227,9 @@ describe('smig bench', () => {
     // the observer's baseline on the whole capture (117 s: 16 windows in odd 10 s blocks) beside the hold-out's
     expect(j.normal.adversaryBaseline!.windows).toBe(16);
     expect(j.normal.adversaryBaseline!.auc).toBeGreaterThan(0);
+    // the observer dealt its folds by blocks, and says so
+    expect(j.adversary).toEqual({ cv: 'blocks', permutations: 0 });
+    expect(r.stdout).toMatch(/^trained observer \(random forest on 5 s windows, 5-fold CV by 10 s blocks 5 times\)/m);
     expect(r.stdout).toMatch(
       /; the whole normal capture against itself \(the same blocks, 16 windows a side\): 0\.\d\d \[/,
     );
