@@ -19,11 +19,10 @@ import { smigError } from '../errors.js';
 import { createRng } from '../util/rng.js';
 import type { CvRows } from './crossval.js';
 import { bootstrapAuc, fit, groupsByLabel, permutedLabels, repeatedScores, rocAuc } from './crossval.js';
-
-export { rocAuc };
-
 import type { Window, WindowOptions } from './windows.js';
 import { WINDOW_FEATURES, WindowBuilder } from './windows.js';
+
+export { rocAuc };
 
 /** One class for the observer: a capture, an optional filter and time range (as `smig analyze`'s classes). */
 export interface AdversaryClassSpec {
@@ -298,7 +297,7 @@ export interface RowTimes {
 
 /**
  * Cross-validated classification of `x` (label 0) against `y` (label 1). With `times` (and `cv` "blocks"),
- * windows are grouped by block and overlapping ones kept apart; without, every row stands alone.
+ * windows are grouped by block and those less than a block apart kept apart; without, every row stands alone.
  * Deterministic for a given seed.
  */
 export function classify(
