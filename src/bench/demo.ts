@@ -29,6 +29,8 @@ export interface DemoOptions {
   hosts?: 'lab' | 'loopback';
   /** Also run the trained observer on every link. */
   adversary?: boolean;
+  /** How the observer deals windows to folds (`--adversary-cv`; default one by one). */
+  adversaryCv?: 'blocks' | 'windows';
   /** Relays (default one data relay, one key relay, threshold 1). */
   layout?: { dataRelays: number; keyRelays: number; threshold: number };
   /** Progress lines (no newline). */
@@ -100,6 +102,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     layout: opts.layout ?? DEMO_LAYOUT,
     plain: false,
     adversary: opts.adversary === true,
+    ...(opts.adversaryCv === undefined ? {} : { adversaryCv: opts.adversaryCv }),
     log: opts.log,
   });
   const ks = (

@@ -62,6 +62,13 @@ describe('smig demo', () => {
     expect(r.stdout).toMatch(/127\.0\.0\.1/);
     expect(r.stdout).toMatch(/network-namespace lab/);
     expect(r.stdout).toMatch(/--hosts <site>/);
+    expect(r.stdout).toMatch(/--adversary-cv <mode>/);
+  });
+
+  it('refuses an unknown --adversary-cv mode in one line', async () => {
+    const r = await smig(['demo', '--adversary', '--adversary-cv', 'folds']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^smig demo: option '--adversary-cv <mode>' argument 'folds' is invalid\. .*\n$/);
   });
 
   it('both migrations deliver the payload, bulk is distinguishable on every link, every link is tested, the report is written', async () => {

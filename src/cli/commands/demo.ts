@@ -19,6 +19,7 @@ interface DemoFlags {
   hosts?: 'lab' | 'loopback';
   json?: boolean;
   adversary?: boolean;
+  adversaryCv?: 'blocks' | 'windows';
 }
 
 /** Payloads beyond this would make the profile run last minutes (the profile's mean is ~10 kB/s). */
@@ -58,6 +59,12 @@ export const demoCommand: CommandSpec = {
         '--adversary',
         'also run the trained observer on every link (a random forest: ROC AUC beside the hold-out-vs-itself baseline)',
       )
+      .addOption(
+        new Option(
+          '--adversary-cv <mode>',
+          "with --adversary: deal the observer's windows to folds one by one or by blocks (smig analyze --help)",
+        ).choices(['windows', 'blocks']),
+      )
       .addHelpText(
         'after',
         [
@@ -90,6 +97,7 @@ export const demoCommand: CommandSpec = {
       layout,
       ...(opts.hosts === undefined ? {} : { hosts: opts.hosts }),
       adversary: opts.adversary === true,
+      ...(opts.adversaryCv === undefined ? {} : { adversaryCv: opts.adversaryCv }),
       log: (line) => io.stderr.write(`smig demo: ${line}\n`),
     });
     io.stderr.write(`smig demo: finished in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
@@ -117,7 +125,7 @@ export const demoCommand: CommandSpec = {
     if (r.adversaryBaseline) {
       const { fmtAuc } = await import('../../bench/report.js');
       io.stdout.write(
-        `\nTrained observer (random forest on 5 s windows, 5-fold CV 5 times; 0.5 = cannot tell): hold-out vs hold-out ${fmtAuc(r.adversaryBaseline)}\n`,
+        `\nTrained observer (random forest on 5 s windows, 5-fold CV${opts.adversaryCv === 'blocks' ? ' by 10 s blocks' : ''} 5 times; 0.5 = cannot tell): hold-out vs hold-out ${fmtAuc(r.adversaryBaseline)}\n`,
       );
       io.stdout.write(
         table(
