@@ -25,6 +25,7 @@ import type { AnalyzeContext, LinkSpec } from './link-analysis.js';
 import { analyzeLinks, analyzeReverse, analyzeSides } from './link-analysis.js';
 import { DEMO_CAPTURE, DEMO_DATA_FILTER, DEMO_REVERSE_FILTER, splitBlocks } from './normal.js';
 import { killAll, lastLine, PLAIN_COPY_JS, runOk, runProc, stopProc, waitFor, writePayloads } from './proc.js';
+import { observerTold } from './report-format.js';
 import type { Daemon, Roles, RunCapture, Site } from './site.js';
 import { labSite, loopbackSite, rolesOf, startDaemon, stoppedResources } from './site.js';
 
@@ -417,7 +418,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     });
     const dist = a.links.filter((l) => l.distinguishable).length;
     log(
-      `${strategy} ${size} bytes: ${m.seconds.toFixed(2)} s (${(m.seconds / lower).toFixed(3)} × the lower bound, ${(100 * (runs.at(-1)!.wireOverhead ?? 0)).toFixed(1)} % of the links' wire bytes not payload), ${dist} of ${a.links.length} links distinguishable`,
+      `${strategy} ${size} bytes: ${m.seconds.toFixed(2)} s (${(m.seconds / lower).toFixed(3)} × the lower bound, ${(100 * (runs.at(-1)!.wireOverhead ?? 0)).toFixed(1)} % of the links' wire bytes not payload), ${dist} of ${a.links.length} links distinguishable${observerTold(
+        a.links.map((l) => l.adversary),
+        o.alpha,
+      )}`,
     );
   };
   try {

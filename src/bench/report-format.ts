@@ -13,3 +13,14 @@ export function fmtAuc(a: BenchAdversary | undefined): string {
   if (a === undefined) return '-';
   return a.auc === null ? `n/a (${a.windows} windows)` : formatAuc(a);
 }
+
+/**
+ * How many links the observer told apart by its permutation p-value (", the observer told 2 of 5 apart at
+ * p ≤ 0.05"), or '' when no link has a p-value (no `--adversary-permutations`).
+ */
+export function observerTold(adversaries: readonly (BenchAdversary | undefined)[], alpha: number): string {
+  const ps = adversaries.map((a) => a?.pValue).filter((p): p is number => typeof p === 'number');
+  if (ps.length === 0) return '';
+  const told = ps.filter((p) => p <= alpha).length;
+  return `, the observer told ${told} of ${adversaries.length} apart at p ≤ ${alpha}`;
+}

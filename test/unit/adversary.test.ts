@@ -23,7 +23,7 @@ import {
   WindowBuilder,
   windowFeatures,
 } from '../../src/analysis/windows.js';
-import { fmtAuc } from '../../src/bench/report-format.js';
+import { fmtAuc, observerTold } from '../../src/bench/report-format.js';
 import { createRng } from '../../src/util/rng.js';
 
 const CAPTURES = fileURLToPath(new URL('../../captures/', import.meta.url));
@@ -169,6 +169,19 @@ describe('classifier', () => {
       'n/a (1 windows)',
     );
     expect(fmtAuc(undefined)).toBe('-');
+    // the bench's run line: links told apart by their permutation p, none said without permutations
+    const link = (pValue?: number) => ({
+      auc: 0.6,
+      aucLow: null,
+      aucHigh: null,
+      balancedAccuracy: 0.5,
+      pValue,
+      windows: 9,
+    });
+    expect(observerTold([link(0.05), link(0.3), link(0.04), undefined], 0.05)).toBe(
+      ', the observer told 2 of 4 apart at p ≤ 0.05',
+    );
+    expect(observerTold([link(), link()], 0.05)).toBe('');
   });
 
   it('says why when a side has too few windows', () => {
