@@ -13,8 +13,10 @@
  * link A → B is `src host A and dst host B` there; `loopback`, every process on 127.0.0.1 with its own port,
  * one capture on lo per run and a link is told by ports (a relay logs the ephemeral port of its leader link).
  */
+
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { CvMode } from '../analysis/adversary.js';
 import { destroyIdentity, generateIdentity, writeIdentityFiles } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
 import { captureLink } from '../pacing/link.js';
@@ -79,7 +81,7 @@ export interface BenchOptions {
   /** Label permutations for a p-value of every observer AUC (`--adversary-permutations`; default 0: none). */
   adversaryPermutations?: number;
   /** How the observer deals windows to folds (`--adversary-cv`; default: one by one). */
-  adversaryCv?: 'blocks' | 'windows';
+  adversaryCv?: CvMode;
   log: (line: string) => void;
 }
 

@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AdversarySummary } from '../analysis/adversary.js';
+import type { AdversarySummary, CvMode } from '../analysis/adversary.js';
 import { smigError } from '../errors.js';
 import { PACKAGE_ROOT } from './proc.js';
 
@@ -30,7 +30,7 @@ export interface DemoOptions {
   /** Also run the trained observer on every link. */
   adversary?: boolean;
   /** How the observer deals windows to folds (`--adversary-cv`; default one by one). */
-  adversaryCv?: 'blocks' | 'windows';
+  adversaryCv?: CvMode;
   /** Relays (default one data relay, one key relay, threshold 1). */
   layout?: { dataRelays: number; keyRelays: number; threshold: number };
   /** Progress lines (no newline). */

@@ -2,6 +2,7 @@
  * The bench's observer: every captured link of a run tested against the normal reference in one
  * `smig analyze --json` (and `--adversary`), read back as the links of bench.json.
  */
+import type { CvMode } from '../analysis/adversary.js';
 import { runOk } from './proc.js';
 import type { BenchAdversary, BenchLink, LinkSide } from './result.js';
 
@@ -24,7 +25,7 @@ export interface AnalyzeContext {
   /** Label permutations of the observer's AUC (`--adversary-permutations`; 0 or absent: none). */
   permutations?: number;
   /** How the observer deals windows to folds (`--adversary-cv`; absent: analyze's default). */
-  cv?: 'blocks' | 'windows';
+  cv?: CvMode;
 }
 
 type AdversaryJson = {

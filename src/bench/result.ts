@@ -2,7 +2,7 @@
  * The shape of a bench run's results (bench.json): what `runBench` returns and what the report reads, in its own
  * module so the report depends on the shape and not on the runner.
  */
-import type { AdversarySummary } from '../analysis/adversary.js';
+import type { AdversarySummary, CvMode } from '../analysis/adversary.js';
 import type { BenchLayout } from './layout.js';
 
 /** The migration strategies a bench compares. */
@@ -112,7 +112,7 @@ export interface BenchResult {
   bin: string;
   alpha: number;
   /** The trained observer's settings, when it ran (`--adversary`). */
-  adversary?: { cv: 'blocks' | 'windows'; permutations: number };
+  adversary?: { cv: CvMode; permutations: number };
   normal: {
     capture: string;
     filter: string | null;

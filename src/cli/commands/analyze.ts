@@ -2,6 +2,7 @@
 
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import type { CvMode } from '../../analysis/adversary.js';
 import { smigError } from '../../errors.js';
 import { formatDuration, parseDuration } from '../../util/units.js';
 import type { CliIO } from '../io.js';
@@ -31,7 +32,7 @@ interface AnalyzeFlags {
   adversaryFolds: number;
   adversaryRepeats: number;
   adversaryPermutations: number;
-  adversaryCv: 'blocks' | 'windows';
+  adversaryCv: CvMode;
   adversaryTrees: number;
   adversarySeed: number;
   adversaryMaxWindows: number;

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import type { CvMode } from '../../analysis/adversary.js';
 import type { BenchStrategy } from '../../bench/bench.js';
 import { BENCH_STRATEGIES, DEFAULT_SIZES } from '../../bench/bench.js';
 import { smigError } from '../../errors.js';
@@ -31,7 +32,7 @@ interface BenchFlags {
   json?: boolean;
   adversary?: boolean;
   adversaryPermutations?: number;
-  adversaryCv?: 'blocks' | 'windows';
+  adversaryCv?: CvMode;
   dataRelays?: string;
   keyRelays?: string;
   threshold?: string;

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import type { CvMode } from '../../analysis/adversary.js';
 import { smigError } from '../../errors.js';
 import { parseSize } from '../../util/units.js';
 import type { CliIO } from '../io.js';
@@ -19,7 +20,7 @@ interface DemoFlags {
   hosts?: 'lab' | 'loopback';
   json?: boolean;
   adversary?: boolean;
-  adversaryCv?: 'blocks' | 'windows';
+  adversaryCv?: CvMode;
 }
 
 /** Payloads beyond this would make the profile run last minutes (the profile's mean is ~10 kB/s). */
