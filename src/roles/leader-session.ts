@@ -63,16 +63,15 @@ export class LeaderSessionState {
   readonly #reorder: ReorderBuffer;
   readonly #wake = new Signal();
   #phase: Phase = 'collect';
+  #failText = ''; // " (it failed: why)" as the relays were told (scrubbed): a link joining later is told the same
   #triedShares = 0;
   #keyTimer: Timer;
   #opener: EnvelopeOpener | undefined;
   #dest: Link | undefined;
   #destAddr: string | undefined;
-  /** Every spelling of the destination's address, scrubbed from what relays read. */
-  #destTexts: string[] = [];
+  #destTexts: string[] = []; // every spelling of the destination's address, scrubbed from what relays read
   #total: number | null = null;
-  /** Highest ciphertext offset received (end of a chunk). */
-  #maxEnd = 0;
+  #maxEnd = 0; // highest ciphertext offset received (end of a chunk)
   #progressSent = 0;
   #progressTimer: Timer | undefined;
   #lastPing = Number.NEGATIVE_INFINITY;
@@ -124,7 +123,7 @@ export class LeaderSessionState {
         `leader: SESSION plan of ${first.via} ${first.index} differs from the session's`,
       );
     if (this.#phase === 'done' || this.#phase === 'failed')
-      throw smigError('SMIG_ERR_PROTOCOL_STATE', 'leader: the session is over');
+      throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: the session is over${this.#failText}`);
     const key = `${first.via}:${first.index}`;
     if (this.#links.has(key) || (first.via === 'key-relay' && this.#keyFinished.has(first.index))) {
       throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: ${first.via} ${first.index} joined twice`);
@@ -155,6 +154,7 @@ export class LeaderSessionState {
     this.#phase = 'failed';
     const msg = errorMessageFor(err);
     const text = this.#scrub(msg.message);
+    this.#failText = ` (it failed: ${text})`;
     this.#log.event('session-failed', { reason: err instanceof Error ? err.message : String(err) });
     for (const r of this.#links.values()) void r.link.conn.sendError(msg.code, text);
     void this.#dest?.fail(err);
