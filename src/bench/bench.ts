@@ -246,8 +246,8 @@ async function plainOnce(site: Site, slot: number, ctx: RunContext, size: number
   const { S, R } = ctx.roles;
   const dir = join(ctx.out, 'runs', tag);
   mkdirSync(dir, { recursive: true });
-  const listen = site.listen(slot, R);
-  const [host, port] = [listen.slice(0, listen.lastIndexOf(':')), listen.slice(listen.lastIndexOf(':') + 1)];
+  const [host, listen] = [site.ip(slot, R), site.listen(slot, R)];
+  const port = listen.slice(listen.lastIndexOf(':') + 1);
   const recv = runProc(
     [PLAIN_COPY_JS, 'recv', join(dir, 'image.bin'), host, port, '--sha256'],
     process.execPath,
@@ -335,14 +335,15 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   }
   const profileJson = JSON.parse(readFileSync(profile, 'utf8')) as {
     rates: { bytesPerSecond: number };
-    shape?: { trace: { sizes: number[] } };
+    shape?: { trace: { sizes: number[] }; ipVersion?: 6 };
   };
   const meanByteRate = profileJson.rates.bytesPerSecond;
   // a lab is set like the capture's link (its MTU, TCP timestamps), so that `profile` can make its packets
-  const link = o.hosts === 'lab' && profileJson.shape ? captureLink(profileJson.shape.trace.sizes) : undefined;
+  const shape = profileJson.shape;
+  const link = o.hosts === 'lab' && shape ? captureLink(shape.trace.sizes, shape.ipVersion) : undefined;
   if (link)
     log(
-      `lab links set like the capture's: MTU ${link.mtu} (${link.mtu > 1500 ? `its largest packet, ${link.segment} B: it was captured with receive offload or on jumbo frames` : `full segments of ${link.segment} B`}), TCP timestamps ${link.tcpTimestamps ? 'on' : 'off'}`,
+      `lab links set like the capture's: IPv${link.ipVersion}, MTU ${link.mtu} (${link.mtu > 1500 ? `its largest packet, ${link.segment} B: it was captured with receive offload or on jumbo frames` : `full segments of ${link.segment} B`}), TCP timestamps ${link.tcpTimestamps ? 'on' : 'off'}`,
     );
   const key = join(out, 'cluster.key');
   await runOk('smig keygen', ['keygen', '--force', '-o', key]);
@@ -486,7 +487,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         medianBytes: normalTcp.bytes[normalTcp.bytes.length >> 1] ?? null,
       },
     },
-    link: link ? { mtu: link.mtu, tcpTimestamps: link.tcpTimestamps, segment: link.segment } : null,
+    link: link ?? null,
     layout,
     runs,
     files,

@@ -3,6 +3,7 @@
  * module so the report depends on the shape and not on the runner.
  */
 import type { AdversarySummary, CvMode } from '../analysis/adversary.js';
+import type { CaptureLink } from '../pacing/link.js';
 import type { BenchLayout } from './layout.js';
 
 /** The migration strategies a bench compares. */
@@ -136,8 +137,11 @@ export interface BenchResult {
     /** The normal capture's TCP flows (the whole capture), which the key relay flows are set beside. */
     tcpFlows?: { count: number; medianSeconds: number | null; medianBytes: number | null };
   };
-  /** How the lab's links were set to match the capture (`profile` runs shape for them); null on loopback. */
-  link: { mtu: number; tcpTimestamps: boolean; segment: number } | null;
+  /**
+   * How the lab's links were set to match the capture (`profile` runs shape for them): MTU, TCP timestamps, full
+   * segment, TCP/IP header bytes, IP version (6: the lab ran over IPv6); null on loopback.
+   */
+  link: CaptureLink | null;
   layout: BenchLayout;
   runs: BenchRun[];
   files: { json: string; report: string; timeFigure: string; rateFigure: string; detailFigure: string };

@@ -6,6 +6,7 @@
 
 import { smigError } from '../errors.js';
 import type { LinkCapture } from '../lab/lab.js';
+import { formatHostPort } from '../net/address.js';
 import type { BenchLayout } from './layout.js';
 import type { Proc, Spawner } from './proc.js';
 import { lastLine, runProc, stopProc, waitFor } from './proc.js';
@@ -113,20 +114,22 @@ export async function labSite(
   slots: number,
   perSlot: number,
   log: (line: string) => void,
-  link?: { mtu: number; tcpTimestamps: boolean },
+  link?: { mtu: number; tcpTimestamps: boolean; ipVersion: 4 | 6 },
 ): Promise<Site> {
   const { labUp } = await import('../lab/lab.js');
   log(`lab ${name}: ${slots * perSlot} hosts (network namespaces on a bridge)`);
   const lab = await labUp({
     name,
     hosts: slots * perSlot,
-    ...(link ? { mtu: link.mtu, tcpTimestamps: link.tcpTimestamps } : {}),
+    ...(link ? { mtu: link.mtu, tcpTimestamps: link.tcpTimestamps, ipv6: link.ipVersion === 6 } : {}),
   });
   const host = (slot: number, j: number) => lab.hosts[slot * perSlot + j]!;
+  // a lab set like a capture of TCP over IPv6 carries the migration over IPv6
+  const ip = (slot: number, j: number): string => host(slot, j).address6 ?? host(slot, j).address;
   return {
     kind: 'lab',
-    listen: (slot, j) => `${host(slot, j).address}:${LAB_PORT}`,
-    ip: (slot, j) => host(slot, j).address,
+    listen: (slot, j) => formatHostPort({ host: ip(slot, j), port: LAB_PORT }),
+    ip,
     where: (slot, j) => ({ namespace: host(slot, j).ns }),
     async capture(slot, hosts, _ports, file) {
       const caps: LinkCapture[] = [];

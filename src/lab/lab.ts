@@ -104,7 +104,7 @@ export class Lab {
     const h =
       typeof ref === 'number'
         ? this.hosts[ref - 1]
-        : this.hosts.find((x) => x.name === ref || x.address === ref || x.ns === ref);
+        : this.hosts.find((x) => x.name === ref || x.address === ref || x.address6 === ref || x.ns === ref);
     if (!h)
       throw smigError(
         'SMIG_ERR_USAGE',
@@ -317,7 +317,7 @@ export interface HostStatus extends LabHostState {
   present: boolean;
   /** eth0's operational state (`UP`, `DOWN`, `LOWERLAYERDOWN`), or `-` when it cannot be read. */
   link: string;
-  /** Addresses on eth0 as `a.b.c.d/p`. */
+  /** Addresses on eth0 as `a.b.c.d/p` (and IPv6 ones but link-local). */
   addresses: string[];
   /** Processes running in the namespace. */
   processes: number;
@@ -392,7 +392,9 @@ export async function labStatus(name?: string): Promise<LabStatus[]> {
         ...h,
         present: here,
         link: eth?.operstate ?? '-',
-        addresses: (eth?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
+        addresses: (eth?.addr_info ?? [])
+          .filter((a) => a.family === 'inet' || (a.family === 'inet6' && !a.local.startsWith('fe80:')))
+          .map((a) => `${a.local}/${a.prefixlen}`),
         processes: here ? (await namespacePids(h.ns)).length : 0,
       });
     }

@@ -11,6 +11,7 @@
  * Each veth pair is created from inside the bridge namespace with its peer placed straight into the
  * host's namespace, so no interface ever exists in the caller's namespace, even for a moment.
  */
+import { isIP } from 'node:net';
 import { smigError } from '../errors.js';
 
 /** Namespaces, and nothing else, carry this prefix; `down` and the leftover sweep match on it. */
@@ -20,6 +21,10 @@ export const HOST_IF = 'eth0';
 export const BRIDGE_IF = 'br0';
 /** Default lab subnet: private (RFC 1918), and reachable only inside the lab's namespaces. */
 export const DEFAULT_SUBNET = '10.77.0.0/24';
+/** The IPv6 prefix of a lab with IPv6 (unique local, RFC 4193): host N is `fd77::N` in hex, beside its IPv4 address. */
+export const SUBNET6 = 'fd77::/64';
+/** IPv6's least link MTU (RFC 8200 §5): a lab with IPv6 takes no smaller one. */
+export const MIN_MTU6 = 1280;
 /** The most hosts one lab holds. */
 export const MAX_HOSTS = 250;
 /** Default link MTU of a lab (Ethernet). */
@@ -52,6 +57,11 @@ export interface LabLinkOptions {
   mtu?: number;
   /** `net.ipv4.tcp_timestamps` in every host's namespace (default: on, the kernel's default). */
   tcpTimestamps?: boolean;
+  /**
+   * Every host also gets an IPv6 address ({@link SUBNET6}; no link-local address, no duplicate address detection,
+   * no router solicitations), so that a lab can match a capture of TCP over IPv6 (20 bytes more per packet).
+   */
+  ipv6?: boolean;
 }
 
 /** One lab host as recorded in the state file. */
@@ -62,6 +72,8 @@ export interface LabHostState {
   ns: string;
   /** IPv4 address on `eth0`. */
   address: string;
+  /** IPv6 address on `eth0` (a lab with IPv6 only). */
+  address6?: string;
   /** Its veth end in the bridge namespace (capture here to see the host's link from the switch). */
   bridgePort: string;
 }
@@ -84,6 +96,8 @@ export interface LabState {
   mtu?: number;
   /** TCP timestamps in the hosts (absent: on). */
   tcpTimestamps?: boolean;
+  /** The hosts have IPv6 addresses too (absent: IPv4 only). */
+  ipv6?: boolean;
   createdAt: string;
 }
 
@@ -183,6 +197,8 @@ export function planLab(spec: LabSpec, offloads: LabState['offloads'] = 'ip', no
     throw smigError('SMIG_ERR_USAGE', `--rate: expected at least 1000 B/s (8kbit/s), got ${spec.rateBps} B/s`);
   if (spec.mtu !== undefined && !(Number.isInteger(spec.mtu) && spec.mtu >= MIN_MTU && spec.mtu <= MAX_MTU))
     throw smigError('SMIG_ERR_USAGE', `--mtu: expected an integer from ${MIN_MTU} to ${MAX_MTU}, got ${spec.mtu}`);
+  if (spec.ipv6 && (spec.mtu ?? DEFAULT_MTU) < MIN_MTU6)
+    throw smigError('SMIG_ERR_USAGE', `--mtu ${spec.mtu}: IPv6 needs a link MTU of at least ${MIN_MTU6}`);
   const subnet = spec.subnet ?? DEFAULT_SUBNET;
   const { prefixLength } = parseSubnet(subnet);
   const addresses = hostAddresses(subnet, spec.hosts);
@@ -196,6 +212,7 @@ export function planLab(spec: LabSpec, offloads: LabState['offloads'] = 'ip', no
       name: `h${i + 1}`,
       ns: `${prefix}h${i + 1}`,
       address,
+      ...(spec.ipv6 ? { address6: `${SUBNET6.slice(0, -3)}${(i + 1).toString(16)}` } : {}),
       bridgePort: `vh${i + 1}`,
     })),
     shaping: {
@@ -206,6 +223,7 @@ export function planLab(spec: LabSpec, offloads: LabState['offloads'] = 'ip', no
     offloads,
     ...(spec.mtu !== undefined && spec.mtu !== DEFAULT_MTU ? { mtu: spec.mtu } : {}),
     ...(spec.tcpTimestamps === false ? { tcpTimestamps: false } : {}),
+    ...(spec.ipv6 ? { ipv6: true } : {}),
     createdAt: now.toISOString(),
   };
 }
@@ -244,6 +262,8 @@ const ETHTOOL_HOST = 'tx on sg on tso off gso on gro off';
  * netem and tbf on the host's egress would see a write's segments as one skb (netem's loss would drop them all).
  */
 const HOST_NO_GRO = 'gro_max_size 0';
+/** IPv6 settings of a lab host's eth0: no router solicitations and no router advertisements accepted. */
+const IPV6_QUIET = `d=/proc/sys/net/ipv6/conf/${HOST_IF}; echo 0 > $d/router_solicitations && echo 0 > $d/accept_ra`;
 /** Sets `net.ipv4.tcp_pingpong_thresh` to its largest (roles/echo.ts `PINGPONG_OFF_THRESH`) where the kernel has it. */
 export const PINGPONG_OFF = 'f=/proc/sys/net/ipv4/tcp_pingpong_thresh; if [ -e "$f" ]; then echo 255 > "$f"; fi';
 
@@ -273,7 +293,8 @@ export function planUp(state: LabState, ethtool: string = 'ethtool'): LabStep[] 
   const brScript = [
     'link set lo up',
     // no STP, no forward delay: a port forwards as soon as it is up
-    `link add ${BRIDGE_IF} type bridge stp_state 0 forward_delay 0`,
+    // with IPv6, no multicast snooping: neighbour solicitations reach every port without an MLD querier
+    `link add ${BRIDGE_IF} type bridge stp_state 0 forward_delay 0${state.ipv6 ? ' mcast_snooping 0' : ''}`,
     `link set ${BRIDGE_IF} addrgenmode none`,
   ];
   for (const h of state.hosts) {
@@ -307,6 +328,8 @@ export function planUp(state: LabState, ethtool: string = 'ethtool'): LabStep[] 
       `link set ${HOST_IF} mtu ${mtu}`,
       `link set ${HOST_IF} ${gso ? HOST_NO_GRO : NO_OFFLOAD}`,
       `addr add ${h.address}/${state.prefixLength} dev ${HOST_IF}`,
+      // nodad: usable at once (no tentative state); the prefix route makes every other host on-link
+      ...(h.address6 !== undefined ? [`addr add ${h.address6}/64 dev ${HOST_IF} nodad`] : []),
       `link set ${HOST_IF} up`,
     ];
     steps.push({
@@ -320,6 +343,12 @@ export function planUp(state: LabState, ethtool: string = 'ethtool'): LabStep[] 
       steps.push({
         what: `turn TCP timestamps off in ${h.ns}`,
         argv: ['ip', 'netns', 'exec', h.ns, '/bin/sh', '-c', 'echo 0 > /proc/sys/net/ipv4/tcp_timestamps'],
+      });
+    // a quiet IPv6: no router solicitations, no router advertisements taken (written before the link is used)
+    if (h.address6 !== undefined)
+      steps.push({
+        what: `quiet IPv6 in ${h.ns}`,
+        argv: ['ip', 'netns', 'exec', h.ns, '/bin/sh', '-c', IPV6_QUIET],
       });
     // never TCP's interactive mode, so that one small segment is ACKed as soon as it is read: a shaped link's
     // receiver then needs one echo PAD per ACK of the plan instead of two (roles/echo.ts); the sysctl is Linux 6.6's
@@ -385,7 +414,8 @@ export function validateState(value: unknown, file: string): LabState {
       h.ns !== `${prefix}h${i + 1}` ||
       h.bridgePort !== `vh${i + 1}` ||
       typeof h.address !== 'string' ||
-      ipv4ToNumber(h.address) === undefined
+      ipv4ToNumber(h.address) === undefined ||
+      (h.address6 !== undefined && (typeof h.address6 !== 'string' || isIP(h.address6) !== 6))
     ) {
       bad(`host ${i + 1}`);
     }
@@ -394,5 +424,6 @@ export function validateState(value: unknown, file: string): LabState {
   if (v.offloads !== 'ethtool' && v.offloads !== 'ip') return bad('offloads');
   if (v.mtu !== undefined && !(Number.isInteger(v.mtu) && v.mtu >= MIN_MTU && v.mtu <= MAX_MTU)) return bad('mtu');
   if (v.tcpTimestamps !== undefined && v.tcpTimestamps !== false) return bad('tcpTimestamps');
+  if (v.ipv6 !== undefined && v.ipv6 !== true) return bad('ipv6');
   return v as LabState;
 }

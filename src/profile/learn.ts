@@ -142,6 +142,8 @@ export interface LearnData {
   trace?: TraceKeeper;
   /** The reverse direction's wire sizes (only with a filter, which tells the directions apart). */
   reverse?: ReverseSizes;
+  /** 6 when most packets of the window were IPv6. */
+  ipVersion?: 4 | 6;
 }
 
 /** Packets per contiguous piece a long trace is kept in. */
@@ -220,11 +222,13 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
     const reverse = predicate ? new ReverseSizes() : undefined;
     const inWindow = (rel: bigint): boolean => rel >= fromNs && (opts.toNs === undefined || rel < opts.toNs);
     let prev: bigint | undefined;
+    let ipv4 = 0;
+    let ipv6 = 0;
     let bp = 0;
     let bb = 0;
     const onPacket = (p: PacketRecord): void => {
+      decodePacket(p.linktype, p.data, decoded, p.origLen);
       if (predicate) {
-        decodePacket(p.linktype, p.data, decoded, p.origLen);
         if (!predicate(decoded)) {
           if (anchor !== undefined && inWindow(p.ts - anchor)) reverse?.other(decoded, p.origLen);
           return;
@@ -238,6 +242,8 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
       acc ??= new TrafficAccumulator({ binNs, anchorNs: anchor + fromNs, maxSamples: opts.maxSamples });
       acc.add(p);
       trace.add(p.ts, p.origLen);
+      if (decoded.network === 'ipv6') ipv6++;
+      else if (decoded.network === 'ipv4') ipv4++;
       // a burst: consecutive packets (file order) less than burstGapNs apart
       const gap = prev === undefined ? burstGapNs : p.ts - prev;
       if (gap >= burstGapNs || gap <= -burstGapNs) {
@@ -255,7 +261,8 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
     };
     const info = await readCapture(source, onPacket, { signal: opts.signal, name });
     if (bp > 0) endBurst();
-    const data = acc ? { acc, burstPackets, burstBytes, trace, ...(reverse ? { reverse } : {}) } : undefined;
+    const ipVersion: 4 | 6 = ipv6 > ipv4 ? 6 : 4;
+    const data = acc ? { acc, burstPackets, burstBytes, trace, ipVersion, ...(reverse ? { reverse } : {}) } : undefined;
     return { acc, info, anchor, earliest, data };
   };
 
@@ -391,7 +398,9 @@ export function buildProfile(d: LearnData, meta: BuildMeta): Profile {
         max: q(bb, 1),
       },
     },
-    ...(d.trace ? { shape: shapeOf(d.trace.trace(), Number(meta.burstGapNs) / 1000, d.reverse?.histogram()) } : {}),
+    ...(d.trace
+      ? { shape: shapeOf(d.trace.trace(), Number(meta.burstGapNs) / 1000, d.reverse?.histogram(), d.ipVersion) }
+      : {}),
   };
 }
 

@@ -167,6 +167,8 @@ function validateShape(c: FieldChecker, v: unknown, path: string): void {
   c.number(s.burstGapUs, `${path}.burstGapUs`, { min: 0 });
   c.histogram(s.burstPackets, `${path}.burstPackets`, { minValue: 1 });
   if (s.reverse !== undefined) c.histogram(s.reverse, `${path}.reverse`, { minValue: 1 });
+  if (s.ipVersion !== undefined && s.ipVersion !== 6)
+    c.fail(`${path}.ipVersion`, `expected 6 or absent, got ${JSON.stringify(s.ipVersion)}`);
   const g = c.object(s.gaps, `${path}.gaps`);
   for (const k of ['insideAfterSmall', 'insideAfterLarge', 'betweenAfterSmall', 'betweenAfterLarge']) {
     const gs = c.object(g[k], `${path}.gaps.${k}`);

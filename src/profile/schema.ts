@@ -155,6 +155,11 @@ export interface PacketShape {
    * each record it sends back from those above a pure ACK (profile/reverse.ts, roles/echo.ts).
    */
   reverse?: Histogram;
+  /**
+   * 6 when most of the trace's packets were IPv6 (their TCP/IP headers are 20 bytes larger: a pure ACK is 74 or 86
+   * bytes on Ethernet); absent for IPv4 (and in older profiles). A lab set like the capture then runs over IPv6.
+   */
+  ipVersion?: 6;
 }
 
 /** A learned normal-traffic profile (see the module comment for the meaning of each part). */

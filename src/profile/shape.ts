@@ -6,23 +6,27 @@ import { quantileSorted } from '../analysis/stats.js';
 import type { GapSummary, Histogram, PacketShape } from './model.js';
 import { SHAPE_GAP_QUANTILES } from './model.js';
 
-/** Wire bytes of the TCP/IPv4 headers with timestamps on Ethernet (14 + 20 + 32): a small packet is at most this + 60. */
-const SMALL_ABOVE_HEADERS = 66 + 60;
+/**
+ * Wire bytes of the TCP/IP headers with timestamps on Ethernet (14 + 20 + 32 over IPv4, 14 + 40 + 32 over IPv6): a
+ * small packet is at most this + 60.
+ */
+const SMALL_ABOVE_HEADERS = { 4: 66 + 60, 6: 86 + 60 } as const;
 
 /**
  * The summaries of a packet trace (see {@link PacketShape}): a packet is small at or below 126 wire bytes (a pure
  * ACK or a short message), full at the largest size seen; gaps are split by whether they end a burst
- * (≥ `burstGapUs`) and by the size class of the packet before them.
+ * (≥ `burstGapUs`) and by the size class of the packet before them. `ipVersion` 6: most packets were IPv6.
  */
 export function shapeOf(
   trace: { sizes: number[]; gapsUs: number[] },
   burstGapUs: number,
   reverse?: Histogram,
+  ipVersion: 4 | 6 = 4,
 ): PacketShape {
   const { sizes, gapsUs } = trace;
   const n = sizes.length;
   const full = sizes.reduce((a, b) => Math.max(a, b), 0);
-  const small = SMALL_ABOVE_HEADERS;
+  const small = SMALL_ABOVE_HEADERS[ipVersion];
   let smallCount = 0;
   let fullCount = 0;
   const fullRuns = new Map<number, number>();
@@ -80,6 +84,7 @@ export function shapeOf(
       betweenAfterLarge: summary(gaps.betweenAfterLarge),
     },
     ...(reverse ? { reverse } : {}),
+    ...(ipVersion === 6 ? { ipVersion: 6 as const } : {}),
   };
 }
 

@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BenchResult } from '../../src/bench/bench.js';
-import { readCapture } from '../../src/capture/index.js';
+import { ipv6Of, writeIpv6Capture } from '../../src/bench/ipv6-capture.js';
+import { createDecoded, decodePacket, readCapture } from '../../src/capture/index.js';
 import { labDown, listNamespaces } from '../../src/lab/lab.js';
 import { runBin } from '../helpers/cli.js';
 
@@ -212,7 +213,7 @@ describe('smig bench', () => {
     expect(r.status, r.stderr).toBe(0);
     // captured with receive offload: the lab's MTU lets the learned half's largest packet through as one
     const mtu =
-      /lab links set like the capture's: MTU (\d+) \(its largest packet, (\d+) B: it was captured with receive offload or on jumbo frames\), TCP timestamps off/.exec(
+      /lab links set like the capture's: IPv4, MTU (\d+) \(its largest packet, (\d+) B: it was captured with receive offload or on jumbo frames\), TCP timestamps off/.exec(
         r.stderr,
       );
     expect(Number(mtu![2]) - Number(mtu![1])).toBe(14);
@@ -238,7 +239,13 @@ describe('smig bench', () => {
         r.stderr,
       );
     expect(Number(split![1]) + Number(split![2])).toBe(1110);
-    expect(j.link).toEqual({ mtu: Number(mtu![1]), tcpTimestamps: false, segment: Number(mtu![2]) });
+    expect(j.link).toEqual({
+      mtu: Number(mtu![1]),
+      tcpTimestamps: false,
+      segment: Number(mtu![2]),
+      tcpip: 40,
+      ipVersion: 4,
+    });
     expect(j.normal.learned!.link).toBe('learned half');
     // each link's reverse direction is the same host pair the other way round
     for (const l of j.runs[1]!.links) {
@@ -266,4 +273,49 @@ describe('smig bench', () => {
     expect(await listNamespaces(`smig-${lab}-`)).toEqual([]);
     expect(existsSync(j.files.report)).toBe(true);
   }, 150_000);
+  it('lab over IPv6: a capture of TCP over IPv6 gets a lab over IPv6, every link carries IPv6 with its 86 B ACKs', async () => {
+    const out = join(dir, 'lab6');
+    // the netflix capture with every packet over IPv6 (20 B more per packet, full frames still 1514 B)
+    const normal = join(dir, 'netflix-ipv6.pcap');
+    await writeIpv6Capture(join(ROOT, 'captures', 'ndpi__netflix.pcap'), normal);
+    const client = ipv6Of('192.168.1.7');
+    const r = await runBin(
+      [
+        'bench',
+        ...['--hosts', 'lab', '--lab', lab, '--normal', normal],
+        ...['--filter', `tcp and dst host ${client}`, '--sizes', '20kB', '--strategies', 'profile', '-o', out],
+      ],
+      { timeoutMs: 150_000 },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      /lab links set like the capture's: IPv6, MTU 1500 \(full segments of 1514 B\), TCP timestamps on/,
+    );
+    const j = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchResult;
+    expect(j.link).toEqual({ mtu: 1500, tcpTimestamps: true, segment: 1514, tcpip: 72, ipVersion: 6 });
+    const payload = sha(join(out, 'runs', 'payload-20000.bin'));
+    expect(j.runs.map((x) => [x.strategy, x.sha256])).toEqual([
+      ['plain', payload],
+      ['profile', payload],
+    ]);
+    for (const run of j.runs)
+      for (const l of run.links) {
+        expect(l.filter).toMatch(/^tcp and src host fd77::[\da-f]+ and dst host fd77::[\da-f]+$/);
+        expect(l.packets, `${run.strategy} ${l.link}`).toBeGreaterThan(0);
+      }
+    // what the source's host sent and received: TCP over IPv6 only; pure ACKs of 86 B (IPv6 40 + TCP 32 + 14)
+    const sizes = new Map<number, number>();
+    const networks = new Set<string>();
+    const d = createDecoded();
+    await readCapture(join(out, 'captures', 'profile-20000-h1.pcap'), (p) => {
+      decodePacket(p.linktype, p.data, d, p.origLen);
+      networks.add(d.network);
+      sizes.set(p.origLen, (sizes.get(p.origLen) ?? 0) + 1);
+    });
+    expect([...networks]).toEqual(['ipv6']);
+    expect(sizes.get(86) ?? 0).toBeGreaterThan(10);
+    expect(sizes.get(66) ?? 0).toBe(0);
+    expect(Math.max(...sizes.keys())).toBe(1514);
+    expect(await listNamespaces(`smig-${lab}-`)).toEqual([]);
+  }, 180_000);
 });

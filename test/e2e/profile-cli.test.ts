@@ -110,7 +110,7 @@ describe('smig profile show', () => {
     expect(r.stdout).toMatch(/Bursts \(gaps < 1ms\): 1458; /);
     // both directions of netflix: 66 B ACKs (timestamps on) outnumber 54 B ones, full segments of 1514 B
     expect(r.stdout).toContain(
-      'Link (as its packets show it): full segments 1514 B (MTU 1500), TCP timestamps on (66 B ACKs)',
+      'Link (as its packets show it): IPv4, full segments 1514 B (MTU 1500), TCP timestamps on (66 B ACKs)',
     );
     // learned without a filter, the profile has no other direction; with one, the client's packets (tshark: 915 on
     // the server's connections, 271 above 78 B)

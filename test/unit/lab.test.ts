@@ -221,6 +221,42 @@ describe('planUp', () => {
     expect(() => validateState({ ...st, mtu: 70_000 }, 'f')).toThrow(/mtu/);
   });
 
+  it('with IPv6: fd77::N beside each IPv4 address (no DAD), a quiet IPv6 per host, no snooping on the bridge', () => {
+    const st = planLab({ name: 'ab', hosts: 17, ipv6: true }, 'ip', at);
+    expect(st.ipv6).toBe(true);
+    expect(st.hosts.map((h) => h.address6).slice(0, 2)).toEqual(['fd77::1', 'fd77::2']);
+    expect(st.hosts[15]!.address6).toBe('fd77::10'); // hex, as IPv6 writes it
+    expect(validateState(JSON.parse(JSON.stringify(st)), 'f')).toEqual(st);
+    const m = planUp(planLab({ name: 'ab', hosts: 2, ipv6: true }, 'ip', at));
+    expect(m.map((s) => s.what)).toEqual([
+      'create namespaces',
+      'build the bridge in smig-ab-br',
+      'set up h1 in smig-ab-h1',
+      'quiet IPv6 in smig-ab-h1',
+      "keep smig-ab-h1's TCP out of interactive mode",
+      'set up h2 in smig-ab-h2',
+      'quiet IPv6 in smig-ab-h2',
+      "keep smig-ab-h2's TCP out of interactive mode",
+    ]);
+    expect(m[1]!.stdin).toContain('link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0\n');
+    expect(m[5]!.stdin).toContain(
+      'addr add 10.77.0.2/24 dev eth0\naddr add fd77::2/64 dev eth0 nodad\nlink set eth0 up\n',
+    );
+    expect(m[6]!.argv.slice(-1)[0]).toBe(
+      'd=/proc/sys/net/ipv6/conf/eth0; echo 0 > $d/router_solicitations && echo 0 > $d/accept_ra',
+    );
+    // IPv4 labs are as before: no IPv6 address, snooping left alone
+    expect(planLab({ name: 'ab', hosts: 1 }, 'ip', at).hosts[0]).not.toHaveProperty('address6');
+    expect(planUp(planLab({ name: 'ab', hosts: 1 }, 'ip', at))[1]!.stdin).not.toContain('mcast_snooping');
+    // IPv6 takes no link MTU under 1280; a state with a bad IPv6 address is no lab state
+    expect(() => planLab({ name: 'ab', hosts: 1, ipv6: true, mtu: 1246 }, 'ip', at)).toThrow(
+      '--mtu 1246: IPv6 needs a link MTU of at least 1280',
+    );
+    const bad = { ...st, hosts: st.hosts.map((h, i) => (i === 0 ? { ...h, address6: '10.0.0.1' } : h)) };
+    expect(() => validateState(bad, 'f')).toThrow('f: not a smig lab state (host 1)');
+    expect(() => validateState({ ...st, ipv6: 'yes' }, 'f')).toThrow('(ipv6)');
+  });
+
   it("shapes every host's egress when asked", () => {
     const shaped = planUp(planLab({ name: 'ab', hosts: 2, rateBps: 1_250_000 }, 'ip', at));
     expect(shaped.map((s) => s.what)).toEqual([

@@ -375,6 +375,7 @@ describe('captureLink', () => {
       mtu: 1500,
       tcpip: 52,
       tcpTimestamps: true,
+      ipVersion: 4,
     });
     // behind a tunnel, without timestamps: 54 B ACKs (60 B when the capture kept Ethernet's padding), 1260 B segments
     expect(captureLink([...run(20, 54), ...run(11, 60), ...run(25, 66), ...run(40, 1260)])).toEqual({
@@ -382,6 +383,7 @@ describe('captureLink', () => {
       mtu: 1246,
       tcpip: 40,
       tcpTimestamps: false,
+      ipVersion: 4,
     });
     // a largest size seen once is no segment size (1 in 100 < 2 %)
     expect(captureLink([...run(99, 500), 1400]).segment).toBe(1514);
@@ -393,9 +395,35 @@ describe('captureLink', () => {
       mtu: 17_986,
       tcpip: 40,
       tcpTimestamps: false,
+      ipVersion: 4,
     });
     expect(captureLink([...run(50, 9014), 66]).mtu).toBe(9000);
     expect(captureLink([70_000, 1514]).segment).toBe(65_535);
+  });
+
+  it('over IPv6: ACKs 20 B larger (86 B with timestamps, 74 B without), headers of 72 or 60 B, MTU at least 1280', () => {
+    const run = (n: number, size: number): number[] => Array.from({ length: n }, () => size);
+    expect(captureLink([...run(30, 86), ...run(60, 1514), 74], 6)).toEqual({
+      segment: 1514,
+      mtu: 1500,
+      tcpip: 72,
+      tcpTimestamps: true,
+      ipVersion: 6,
+    });
+    expect(captureLink([...run(30, 74), ...run(10, 86), ...run(60, 1334)], 6)).toEqual({
+      segment: 1334,
+      mtu: 1320,
+      tcpip: 60,
+      tcpTimestamps: false,
+      ipVersion: 6,
+    });
+    // 54 and 66 B are no IPv6 ACKs (they are data there); 60 B (a padded IPv4 ACK) neither
+    expect(captureLink([...run(30, 54), ...run(30, 60), ...run(10, 86)], 6).tcpTimestamps).toBe(true);
+    // the same sizes read as IPv4: 86 B is data, 54/60 B are ACKs without timestamps
+    expect(captureLink([...run(30, 54), ...run(30, 60), ...run(10, 86)]).tcpTimestamps).toBe(false);
+    // a full segment under IPv6's least MTU is no MTU a link can take: the default link
+    expect(captureLink([...run(50, 1200), ...run(50, 86)], 6).segment).toBe(1514);
+    expect(captureLink([...run(50, 1200), ...run(50, 66)], 4).segment).toBe(1200);
   });
 
   it('on real captures: netflix is a Linux-like link, the Webex and Gnutella clients send 54 B ACKs', async () => {

@@ -26,6 +26,7 @@ interface UpFlags {
   rate?: number;
   mtu?: number;
   tcpTimestamps?: 'on' | 'off';
+  ipv6?: boolean;
   json?: boolean;
 }
 
@@ -127,6 +128,10 @@ const ACTION_PARSERS: Record<string, (done: Done, io: CliIO) => Command> = {
           'TCP timestamps in every host (net.ipv4.tcp_timestamps; default on): off gives 54-byte pure ACKs, as captures of Windows hosts show',
         ).choices(['on', 'off']),
       )
+      .option(
+        '--ipv6',
+        'every host also gets an IPv6 address (fd77::N, no link-local address, no router solicitations): match a capture of TCP over IPv6; MTU at least 1280',
+      )
       .option('--json', 'print the lab (hosts, namespaces, addresses) as JSON')
       .action(async (f: UpFlags) => {
         const { labUp } = await import('../../lab/lab.js');
@@ -139,6 +144,7 @@ const ACTION_PARSERS: Record<string, (done: Done, io: CliIO) => Command> = {
           ...(f.rate !== undefined ? { rateBps: f.rate } : {}),
           ...(f.mtu !== undefined ? { mtu: f.mtu } : {}),
           ...(f.tcpTimestamps !== undefined ? { tcpTimestamps: f.tcpTimestamps === 'on' } : {}),
+          ...(f.ipv6 ? { ipv6: true } : {}),
         });
         if (f.json) {
           io.stdout.write(`${JSON.stringify(lab.state, null, 2)}\n`);
@@ -149,7 +155,7 @@ const ACTION_PARSERS: Record<string, (done: Done, io: CliIO) => Command> = {
           io.stdout.write(
             table(
               ['HOST', 'NAMESPACE', 'ADDRESS', 'BRIDGE PORT'],
-              lab.hosts.map((h) => [h.name, h.ns, h.address, h.bridgePort]),
+              lab.hosts.map((h) => [h.name, h.ns, [h.address, h.address6].filter(Boolean).join(' '), h.bridgePort]),
             ),
           );
         }
@@ -223,8 +229,8 @@ const ACTION_PARSERS: Record<string, (done: Done, io: CliIO) => Command> = {
     }),
 };
 
-function linkText(s: { mtu?: number; tcpTimestamps?: boolean }): string {
-  return `${s.mtu !== undefined ? `, MTU ${s.mtu}` : ''}${s.tcpTimestamps === false ? ', TCP timestamps off' : ''}`;
+function linkText(s: { mtu?: number; tcpTimestamps?: boolean; ipv6?: boolean }): string {
+  return `${s.ipv6 ? ' and fd77::/64' : ''}${s.mtu !== undefined ? `, MTU ${s.mtu}` : ''}${s.tcpTimestamps === false ? ', TCP timestamps off' : ''}`;
 }
 
 function shapingText(s: { delayNs?: string; lossPct?: number; rateBps?: number }): string {

@@ -239,9 +239,10 @@ async function show(file: string, flags: ShowFlags, io: CliIO): Promise<void> {
   );
   if (p.shape !== undefined) {
     const { captureLink } = await import('../../pacing/link.js');
-    const l = captureLink(p.shape.trace.sizes);
+    const l = captureLink(p.shape.trace.sizes, p.shape.ipVersion ?? 4);
+    const ack = 14 + l.tcpip;
     io.stdout.write(
-      `Link (as its packets show it): full segments ${l.segment} B (MTU ${l.mtu}), TCP timestamps ${l.tcpTimestamps ? 'on (66 B ACKs)' : 'off (54 B ACKs)'}; pace hosts set so with smig send --match-link (smig lab up --mtu ${l.mtu} --tcp-timestamps ${l.tcpTimestamps ? 'on' : 'off'})\n`,
+      `Link (as its packets show it): IPv${l.ipVersion}, full segments ${l.segment} B (MTU ${l.mtu}), TCP timestamps ${l.tcpTimestamps ? 'on' : 'off'} (${ack} B ACKs); pace hosts set so with smig send --match-link (smig lab up --mtu ${l.mtu} --tcp-timestamps ${l.tcpTimestamps ? 'on' : 'off'}${l.ipVersion === 6 ? ' --ipv6' : ''})\n`,
     );
     const r = p.shape.reverse;
     if (r !== undefined) {

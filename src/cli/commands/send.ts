@@ -94,8 +94,11 @@ async function planOf(opts: SendFlags): Promise<PacingPlan> {
     );
   const { createPlan } = await import('../../pacing/plan.js');
   const { captureLink } = await import('../../pacing/link.js');
-  const matched = (sizes: readonly number[]): { segment: number; overheads: { tcpip: number } } => {
-    const link = captureLink(sizes);
+  const matched = (shape: {
+    trace: { sizes: number[] };
+    ipVersion?: 6;
+  }): { segment: number; overheads: { tcpip: number } } => {
+    const link = captureLink(shape.trace.sizes, shape.ipVersion ?? 4);
     return { segment: link.segment, overheads: { tcpip: link.tcpip } };
   };
   const { loadProfile } = await import('../../profile/model.js');
@@ -108,7 +111,7 @@ async function planOf(opts: SendFlags): Promise<PacingPlan> {
     rate: opts.rate,
     seed: opts.seed,
     // a link like the capture's: its full segment and TCP/IP headers (pacing/link.ts)
-    ...(opts.matchLink && profile?.shape ? matched(profile.shape.trace.sizes) : {}),
+    ...(opts.matchLink && profile?.shape ? matched(profile.shape) : {}),
   });
 }
 
