@@ -15,7 +15,9 @@ export const DEMO_REVERSE_FILTER = 'src host 192.168.1.7';
 
 /**
  * Cuts a capture into blocks of `blockNs` and writes the even blocks to `evenPath`, the odd ones to `oddPath`,
- * each with the other part's time removed (`smig bench`, `smig demo` and the pacing benchmarks use it). Returns packet counts.
+ * each with the other part's time removed (`smig bench`, `smig demo` and the pacing benchmarks use it). Both are
+ * Ethernet captures, as the lab's links are: packets of another link type (`tcpdump -i any`, raw IP) are re-framed
+ * for Ethernet, and those without an IP header left out (capture/ethernet.ts). Returns packet counts.
  */
 export async function splitBlocks(
   capture: string,
@@ -23,18 +25,25 @@ export async function splitBlocks(
   evenPath: string,
   oddPath: string,
 ): Promise<{ even: number; odd: number }> {
-  const { readCapture, PcapWriter } = await import('../capture/index.js');
+  const { readCapture, PcapWriter, createDecoded, decodePacket } = await import('../capture/index.js');
+  const { asEthernetFrame, LINKTYPE_ETHERNET } = await import('../capture/ethernet.js');
+  const d = createDecoded();
   const outs = [evenPath, oddPath].map((p) => createWriteStream(p));
   let writers: InstanceType<typeof PcapWriter>[] | undefined;
   let t0: bigint | undefined;
   const counts = [0, 0];
   await readCapture(capture, (p) => {
-    writers ??= outs.map((o) => new PcapWriter(o, { linktype: p.linktype, nanosecond: true }));
+    const frame =
+      p.linktype === LINKTYPE_ETHERNET
+        ? p
+        : asEthernetFrame(p.linktype, p.data, p.origLen, decodePacket(p.linktype, p.data, d, p.origLen));
+    if (frame === undefined) return;
+    writers ??= outs.map((o) => new PcapWriter(o, { linktype: LINKTYPE_ETHERNET, nanosecond: true }));
     t0 ??= p.ts;
     const rel = p.ts - t0;
     const k = rel / blockNs;
     const part = Number(k % 2n);
-    writers[part]!.writePacket(t0 + (k / 2n) * blockNs + (rel - k * blockNs), p.data, p.origLen);
+    writers[part]!.writePacket(t0 + (k / 2n) * blockNs + (rel - k * blockNs), frame.data, frame.origLen);
     counts[part]!++;
   });
   await Promise.all(outs.map((o) => new Promise<void>((resolve) => o.end(resolve))));

@@ -16,6 +16,7 @@ import { nsToDecimal } from '../analysis/report.js';
 import { quantileSorted, Reservoir } from '../analysis/stats.js';
 import { TrafficAccumulator } from '../analysis/traffic.js';
 import { createDecoded, decodePacket } from '../capture/decode.js';
+import { ethernetWireSize } from '../capture/ethernet.js';
 import { compileFilter } from '../capture/filter.js';
 import { readCapture } from '../capture/reader.js';
 import type { CaptureWarning, PacketRecord } from '../capture/types.js';
@@ -228,9 +229,11 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
     let bb = 0;
     const onPacket = (p: PacketRecord): void => {
       decodePacket(p.linktype, p.data, decoded, p.origLen);
+      // sizes as on Ethernet, whatever the capture's link type (`tcpdump -i any`, raw IP): capture/ethernet.ts
+      const wire = ethernetWireSize(p.linktype, decoded, p.origLen);
       if (predicate) {
         if (!predicate(decoded)) {
-          if (anchor !== undefined && inWindow(p.ts - anchor)) reverse?.other(decoded, p.origLen);
+          if (anchor !== undefined && inWindow(p.ts - anchor)) reverse?.other(decoded, wire);
           return;
         }
       }
@@ -240,8 +243,8 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
       if (!inWindow(rel)) return;
       if (predicate) reverse?.forward(decoded);
       acc ??= new TrafficAccumulator({ binNs, anchorNs: anchor + fromNs, maxSamples: opts.maxSamples });
-      acc.add(p);
-      trace.add(p.ts, p.origLen);
+      acc.add(wire === p.origLen ? p : { ...p, origLen: wire });
+      trace.add(p.ts, wire);
       if (decoded.network === 'ipv6') ipv6++;
       else if (decoded.network === 'ipv4') ipv4++;
       // a burst: consecutive packets (file order) less than burstGapNs apart
@@ -252,7 +255,7 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
         bb = 0;
       }
       bp++;
-      bb += p.origLen;
+      bb += wire;
       prev = p.ts;
     };
     const endBurst = (): void => {

@@ -1,0 +1,171 @@
+/**
+ * Packets of other link types read as on Ethernet (src/capture/ethernet.ts): by hand for each link type smig
+ * decodes, then the netflix capture re-framed as `tcpdump -i any` writes it (Linux cooked v2) and as raw IP, whose
+ * learned profile and bench split must be those of the Ethernet original.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { splitBlocks } from '../../src/bench/normal.js';
+import { asEthernetFrame, ethernetWireSize, ipHeaderOffset } from '../../src/capture/ethernet.js';
+import { createDecoded, decodePacket, PcapWriter, readCapture } from '../../src/capture/index.js';
+import { learnProfile } from '../../src/profile/learn.js';
+import { ROOT } from '../helpers/cli.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'smig-ether-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** An IPv4/TCP datagram of `total` bytes (TCP header 32 B). */
+function ipv4(total: number): Uint8Array {
+  const b = new Uint8Array(total);
+  b.set([0x45, 0, total >> 8, total & 255, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], 0);
+  b[32] = 8 << 4;
+  return b;
+}
+
+/** An IPv6/TCP datagram of `total` bytes. */
+function ipv6(total: number): Uint8Array {
+  const b = new Uint8Array(total);
+  b[0] = 0x60;
+  b[4] = (total - 40) >> 8;
+  b[5] = (total - 40) & 255;
+  b[6] = 6;
+  b[7] = 64;
+  b[23] = 1;
+  b[39] = 2;
+  b[52] = 8 << 4;
+  return b;
+}
+
+const cat = (...parts: Uint8Array[]): Uint8Array => {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+};
+
+/** Link headers of each link type, before an IPv4 (`v6` false) or IPv6 datagram. */
+const HEADERS: [string, number, (v6: boolean) => Uint8Array][] = [
+  [
+    'Linux cooked v1',
+    113,
+    (v6) => Uint8Array.from([0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, v6 ? 0x86 : 0x08, v6 ? 0xdd : 0]),
+  ],
+  [
+    'Linux cooked v2',
+    276,
+    (v6) => Uint8Array.from([v6 ? 0x86 : 0x08, v6 ? 0xdd : 0, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0]),
+  ],
+  ['raw IP', 101, () => new Uint8Array(0)],
+  ['BSD loopback', 0, (v6) => Uint8Array.from([v6 ? 30 : 2, 0, 0, 0])],
+];
+
+function ethernetOf(data: Uint8Array, linktype: number, origLen: number) {
+  const d = createDecoded();
+  decodePacket(linktype, data, d, origLen);
+  return { d, frame: asEthernetFrame(linktype, data, origLen, d), size: ethernetWireSize(linktype, d, origLen) };
+}
+
+describe('a packet as on Ethernet', () => {
+  it.each(HEADERS)('%s: the IP datagram behind a 14-byte Ethernet header, IPv4 and IPv6', (_name, lt, header) => {
+    for (const [v6, dgram] of [
+      [false, ipv4(52)],
+      [false, ipv4(1500)],
+      [true, ipv6(72)],
+    ] as const) {
+      const h = header(v6);
+      const data = cat(h, dgram);
+      const { d, frame, size } = ethernetOf(data, lt, data.length);
+      expect(ipHeaderOffset(d)).toBe(h.length);
+      expect(size).toBe(14 + dgram.length);
+      expect(frame!.origLen).toBe(14 + dgram.length);
+      expect([...frame!.data.subarray(0, 14)]).toEqual([
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        ...(v6 ? [0x86, 0xdd] : [8, 0]),
+      ]);
+      expect([...frame!.data.subarray(14)]).toEqual([...dgram]);
+      // what Ethernet shows of it decodes to the same addresses
+      const e = createDecoded();
+      decodePacket(1, frame!.data, e, frame!.origLen);
+      expect([e.network, [...e.src], e.protocol]).toEqual([d.network, [...d.src], 6]);
+    }
+    // a packet cut at 64 bytes keeps its wire length less the header difference
+    const long = cat(header(false), ipv4(1500));
+    const cut = long.subarray(0, 64);
+    const { frame } = ethernetOf(cut, lt, long.length);
+    expect(frame!.origLen).toBe(1514);
+    expect(frame!.data.length).toBe(64 - header(false).length + 14);
+  });
+
+  it('leaves Ethernet as it is (VLAN tags included) and packets without IP out', () => {
+    const tagged = cat(Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0x81, 0, 0, 5, 8, 0]), ipv4(60));
+    const e = ethernetOf(tagged, 1, tagged.length);
+    expect(e.size).toBe(78);
+    expect(e.frame!.data).toBe(tagged);
+    // an ARP request in a Linux cooked capture: no IP header, no Ethernet frame; its size is left as it was
+    const arp = cat(Uint8Array.from([0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 8, 6]), new Uint8Array(28));
+    const a = ethernetOf(arp, 113, arp.length);
+    expect(a.frame).toBeUndefined();
+    expect(a.size).toBe(arp.length);
+  });
+});
+
+/** The netflix capture re-framed: each Ethernet packet's datagram behind `header` in a capture of link type `lt`. */
+async function reframe(out: string, lt: number, header: (v6: boolean) => Uint8Array): Promise<void> {
+  const { createWriteStream } = await import('node:fs');
+  const { once } = await import('node:events');
+  const ws = createWriteStream(out);
+  const w = new PcapWriter(ws, { linktype: lt, nanosecond: true });
+  await readCapture(join(ROOT, 'captures', 'ndpi__netflix.pcap'), (p) => {
+    const h = header(p.data[12] === 0x86);
+    w.writePacket(p.ts, cat(h, p.data.subarray(14)), p.origLen - 14 + h.length);
+  });
+  ws.end();
+  await once(ws, 'close');
+}
+
+describe('netflix as `tcpdump -i any` and raw IP write it', () => {
+  const original = join(ROOT, 'captures', 'ndpi__netflix.pcap');
+  const filter = 'tcp and dst host 192.168.1.7';
+
+  it.each([HEADERS[1]!, HEADERS[2]!])(
+    '%s: the same profile sizes and the same split as the Ethernet original',
+    async (name, lt, header) => {
+      const file = join(tmp, `${lt}.pcap`);
+      await reframe(file, lt, header);
+      const a = (await learnProfile(original, { filter })).profile;
+      const b = (await learnProfile(file, { filter })).profile;
+      expect(b.shape!.trace.sizes).toEqual(a.shape!.trace.sizes);
+      expect(b.sizes).toEqual(a.sizes);
+      expect(b.shape!.reverse).toEqual(a.shape!.reverse);
+      // the bench's learned half and hold-out: Ethernet, packet for packet the original's
+      const frames = async (f: string): Promise<string[]> => {
+        const even = join(tmp, `${name}-even.pcap`);
+        const odd = join(tmp, `${name}-odd.pcap`);
+        await splitBlocks(f, 5_000_000_000n, even, odd);
+        const out: string[] = [];
+        for (const part of [even, odd])
+          await readCapture(part, (p) => {
+            out.push(`${p.linktype} ${p.ts} ${p.origLen} ${Buffer.from(p.data.subarray(14)).toString('hex')}`);
+          });
+        return out;
+      };
+      expect(await frames(file)).toEqual(await frames(original));
+    },
+  );
+});
