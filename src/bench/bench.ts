@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import type { CvMode } from '../analysis/adversary.js';
 import { destroyIdentity, generateIdentity, writeIdentityFiles } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
-import { captureLink } from '../pacing/link.js';
+import { captureLink, linkText, notTcpText } from '../pacing/link.js';
 import { keyFlows, normalFlows } from './key-flows.js';
 import type { BenchLayout } from './layout.js';
 import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
@@ -335,16 +335,15 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   }
   const profileJson = JSON.parse(readFileSync(profile, 'utf8')) as {
     rates: { bytesPerSecond: number };
-    shape?: { trace: { sizes: number[] }; ipVersion?: 6 };
+    shape?: { trace: { sizes: number[] }; ipVersion?: 6; nonTcpShare?: number };
   };
   const meanByteRate = profileJson.rates.bytesPerSecond;
   // a lab is set like the capture's link (its MTU, TCP timestamps), so that `profile` can make its packets
   const shape = profileJson.shape;
   const link = o.hosts === 'lab' && shape ? captureLink(shape.trace.sizes, shape.ipVersion) : undefined;
-  if (link)
-    log(
-      `lab links set like the capture's: IPv${link.ipVersion}, MTU ${link.mtu} (${link.mtu > 1500 ? `its largest packet, ${link.segment} B: it was captured with receive offload or on jumbo frames` : `full segments of ${link.segment} B`}), TCP timestamps ${link.tcpTimestamps ? 'on' : 'off'}`,
-    );
+  if (link) log(`lab links set like the capture's: ${linkText(link)}`);
+  const nonTcp = shape?.nonTcpShare ?? 0;
+  if (nonTcp >= 0.1) log(`warning: ${notTcpText(nonTcp)}`);
   const key = join(out, 'cluster.key');
   await runOk('smig keygen', ['keygen', '--force', '-o', key]);
   const payloads = await writePayloads(join(out, 'runs'), o.sizes);

@@ -68,3 +68,17 @@ export function captureLink(sizes: readonly number[], ipVersion: 4 | 6 = 4): Cap
     ipVersion,
   };
 }
+
+/** How a lab set like `l` is described (`smig bench`'s log). */
+export function linkText(l: CaptureLink): string {
+  const segments =
+    l.mtu > 1500
+      ? `its largest packet, ${l.segment} B: it was captured with receive offload or on jumbo frames`
+      : `full segments of ${l.segment} B`;
+  return `IPv${l.ipVersion}, MTU ${l.mtu} (${segments}), TCP timestamps ${l.tcpTimestamps ? 'on' : 'off'}`;
+}
+
+/** What a profile whose packets were not all TCP can and cannot be imitated in (`shape.nonTcpShare`). */
+export function notTcpText(share: number): string {
+  return `${(share * 100).toFixed(share < 0.1 ? 1 : 0)} % of the profiled packets were not TCP (UDP, a tunnel, a call): smig's links are TCP, and take such traffic's sizes and times, not its protocol`;
+}

@@ -145,6 +145,8 @@ export interface LearnData {
   reverse?: ReverseSizes;
   /** 6 when most packets of the window were IPv6. */
   ipVersion?: 4 | 6;
+  /** The share of the window's packets that were not TCP. */
+  nonTcpShare?: number;
 }
 
 /** Packets per contiguous piece a long trace is kept in. */
@@ -225,6 +227,8 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
     let prev: bigint | undefined;
     let ipv4 = 0;
     let ipv6 = 0;
+    let nonTcp = 0;
+    let traced = 0;
     let bp = 0;
     let bb = 0;
     const onPacket = (p: PacketRecord): void => {
@@ -245,6 +249,8 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
       acc ??= new TrafficAccumulator({ binNs, anchorNs: anchor + fromNs, maxSamples: opts.maxSamples });
       acc.add(wire === p.origLen ? p : { ...p, origLen: wire });
       trace.add(p.ts, wire);
+      traced++;
+      if (decoded.protocol !== 6) nonTcp++;
       if (decoded.network === 'ipv6') ipv6++;
       else if (decoded.network === 'ipv4') ipv4++;
       // a burst: consecutive packets (file order) less than burstGapNs apart
@@ -265,7 +271,10 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
     const info = await readCapture(source, onPacket, { signal: opts.signal, name });
     if (bp > 0) endBurst();
     const ipVersion: 4 | 6 = ipv6 > ipv4 ? 6 : 4;
-    const data = acc ? { acc, burstPackets, burstBytes, trace, ipVersion, ...(reverse ? { reverse } : {}) } : undefined;
+    const nonTcpShare = nonTcp / Math.max(1, traced);
+    const data = acc
+      ? { acc, burstPackets, burstBytes, trace, ipVersion, nonTcpShare, ...(reverse ? { reverse } : {}) }
+      : undefined;
     return { acc, info, anchor, earliest, data };
   };
 
@@ -401,9 +410,7 @@ export function buildProfile(d: LearnData, meta: BuildMeta): Profile {
         max: q(bb, 1),
       },
     },
-    ...(d.trace
-      ? { shape: shapeOf(d.trace.trace(), Number(meta.burstGapNs) / 1000, d.reverse?.histogram(), d.ipVersion) }
-      : {}),
+    ...(d.trace ? { shape: shapeOf(d.trace.trace(), Number(meta.burstGapNs) / 1000, d.reverse?.histogram(), d) } : {}),
   };
 }
 

@@ -160,6 +160,11 @@ export interface PacketShape {
    * bytes on Ethernet); absent for IPv4 (and in older profiles). A lab set like the capture then runs over IPv6.
    */
   ipVersion?: 6;
+  /**
+   * The share of the profiled packets that were not TCP (a UDP tunnel, a call); absent when all were. smig's links
+   * are TCP: they can take such traffic's sizes and times, not its protocol.
+   */
+  nonTcpShare?: number;
 }
 
 /** A learned normal-traffic profile (see the module comment for the meaning of each part). */

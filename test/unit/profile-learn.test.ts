@@ -3,6 +3,7 @@
  * oracle (series, totals, timestamps), pcap-parser's packets (sizes, gaps, bursts, worked out here), the
  * MANIFEST's SHA-256, and `smig analyze --json` for filtered series.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { autoLevels, buildChain, filterDirection, learnProfile } from '../../src
 import type { Profile } from '../../src/profile/model.js';
 import { levelOf, parseProfile, stringifyProfile, validateProfile } from '../../src/profile/model.js';
 import { FIXTURE_DIR, payload, pcapFile } from '../helpers/captures.js';
-import { runCli } from '../helpers/cli.js';
+import { ROOT, runCli } from '../helpers/cli.js';
 
 const TLS = 'suricata__tls-subjectaltname.pcap';
 const NETFLIX = 'ndpi__netflix.pcap';
@@ -347,5 +348,37 @@ describe('buildChain, autoLevels, filterDirection', () => {
         'host src.example',
       ].map((f) => filterDirection(f)),
     ).toEqual(['both', 'both', 'src', 'dst', 'src+dst', 'both']);
+  });
+});
+
+describe('the transport of the profiled packets', () => {
+  const count = (file: string, filter: string): number => {
+    const r = spawnSync('tshark', ['-r', file, '-Y', filter], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    expect(r.status, r.stderr).toBe(0);
+    return r.stdout.trim() === '' ? 0 : r.stdout.trim().split('\n').length;
+  };
+
+  it('counts the packets that were not TCP (tshark counts them too); none: no field', async () => {
+    const netflix = join(ROOT, 'captures', 'ndpi__netflix.pcap');
+    const all = (await learnProfile(netflix, { filter: 'dst host 192.168.1.7' })).profile.shape!;
+    expect(all.nonTcpShare).toBeCloseTo(
+      count(netflix, 'ip.dst == 192.168.1.7 && !tcp') / count(netflix, 'ip.dst == 192.168.1.7'),
+      12,
+    );
+    expect(all.nonTcpShare).toBeGreaterThan(0);
+    const tcp = (await learnProfile(netflix, { filter: 'tcp and dst host 192.168.1.7' })).profile.shape!;
+    expect(tcp).not.toHaveProperty('nonTcpShare');
+    // an OpenVPN tunnel over UDP: nothing of it is TCP, and `profile show` says what that means for the links
+    const vpn = join(ROOT, 'captures', 'ndpi__openvpn_nohmac.pcapng');
+    const learned = await learnProfile(vpn, { filter: 'dst host 85.134.13.165' });
+    expect(learned.profile.shape!.nonTcpShare).toBe(1);
+    const dir = mkdtempSync(join(tmpdir(), 'smig-learn-'));
+    const file = join(dir, 'vpn.json');
+    writeFileSync(file, stringifyProfile(learned.profile));
+    const r = await runCli(['profile', 'show', file]);
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.stdout).toContain(
+      "Transport: 100 % of the profiled packets were not TCP (UDP, a tunnel, a call): smig's links are TCP, and take such traffic's sizes and times, not its protocol",
+    );
   });
 });
