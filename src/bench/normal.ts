@@ -16,8 +16,8 @@ export const DEMO_REVERSE_FILTER = 'src host 192.168.1.7';
 /**
  * Cuts a capture into blocks of `blockNs` and writes the even blocks to `evenPath`, the odd ones to `oddPath`,
  * each with the other part's time removed (`smig bench`, `smig demo` and the pacing benchmarks use it). Both are
- * Ethernet captures, as the lab's links are: packets of another link type (`tcpdump -i any`, raw IP) are re-framed
- * for Ethernet, and those without an IP header left out (capture/ethernet.ts). Returns packet counts.
+ * untagged Ethernet captures, as the lab's links are: packets of another link type (`tcpdump -i any`, raw IP) or with
+ * VLAN tags are re-framed, and those without an IP header left out (capture/ethernet.ts). Returns packet counts.
  */
 export async function splitBlocks(
   capture: string,
@@ -33,10 +33,7 @@ export async function splitBlocks(
   let t0: bigint | undefined;
   const counts = [0, 0];
   await readCapture(capture, (p) => {
-    const frame =
-      p.linktype === LINKTYPE_ETHERNET
-        ? p
-        : asEthernetFrame(p.linktype, p.data, p.origLen, decodePacket(p.linktype, p.data, d, p.origLen));
+    const frame = asEthernetFrame(p.linktype, p.data, p.origLen, decodePacket(p.linktype, p.data, d, p.origLen));
     if (frame === undefined) return;
     writers ??= outs.map((o) => new PcapWriter(o, { linktype: LINKTYPE_ETHERNET, nanosecond: true }));
     t0 ??= p.ts;

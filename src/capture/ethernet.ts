@@ -1,12 +1,13 @@
 /**
  * A packet of any link type as it would be on Ethernet: its IP datagram behind a 14-byte Ethernet header. A capture
  * made with `tcpdump -i any` (Linux cooked, 16 or 20 bytes of link header), on a tunnel (raw IP, none) or on a BSD
- * loopback (4) has packets of other sizes than the same traffic on an Ethernet link; a profile learned from it and
+ * loopback (4), or on a trunk port (4 B per VLAN tag) has packets of other sizes than the same traffic on the lab's
+ * untagged Ethernet links; a profile learned from it and
  * paced on Ethernet hosts, or a hold-out compared with links captured on Ethernet, reads them as such.
  */
 import type { Decoded } from './decode.js';
 
-/** LINKTYPE_ETHERNET: packets of that link type are taken as they are (VLAN tags included). */
+/** LINKTYPE_ETHERNET: untagged packets of that link type are taken as they are. */
 export const LINKTYPE_ETHERNET = 1;
 const ETHERNET_HEADER = 14;
 
@@ -19,11 +20,12 @@ export function ipHeaderOffset(d: Decoded): number {
 }
 
 /**
- * The wire size the packet would have on Ethernet: its wire length less its own link header, plus 14. An Ethernet
- * packet, or one without an IP header, keeps its wire length. `d` is the packet decoded from its start (offset 0).
+ * The wire size the packet would have on an untagged Ethernet link: its wire length less its own link header (VLAN
+ * tags included), plus 14. An untagged Ethernet packet, or one without an IP header, keeps its wire length. `d` is
+ * the packet decoded from its start (offset 0).
  */
 export function ethernetWireSize(linktype: number, d: Decoded, origLen: number): number {
-  if (linktype === LINKTYPE_ETHERNET) return origLen;
+  if (linktype === LINKTYPE_ETHERNET && d.vlanIds.length === 0) return origLen;
   const ip = ipHeaderOffset(d);
   return ip < 0 ? origLen : Math.max(ETHERNET_HEADER + 1, origLen - ip + ETHERNET_HEADER);
 }
@@ -31,7 +33,7 @@ export function ethernetWireSize(linktype: number, d: Decoded, origLen: number):
 /**
  * The packet re-framed for Ethernet (zero MAC addresses, the EtherType of its IP version) with its wire length, or
  * undefined when it has no IP header to carry over (such packets have no place in an Ethernet capture of its IP
- * traffic). An Ethernet packet comes back as it is.
+ * traffic). An untagged Ethernet packet comes back as it is.
  */
 export function asEthernetFrame(
   linktype: number,
@@ -39,7 +41,7 @@ export function asEthernetFrame(
   origLen: number,
   d: Decoded,
 ): { data: Uint8Array; origLen: number } | undefined {
-  if (linktype === LINKTYPE_ETHERNET) return { data, origLen };
+  if (linktype === LINKTYPE_ETHERNET && d.vlanIds.length === 0) return { data, origLen };
   const ip = ipHeaderOffset(d);
   if (ip < 0) return undefined;
   const out = new Uint8Array(ETHERNET_HEADER + data.length - ip);

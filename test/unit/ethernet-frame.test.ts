@@ -112,11 +112,23 @@ describe('a packet as on Ethernet', () => {
     expect(frame!.data.length).toBe(64 - header(false).length + 14);
   });
 
-  it('leaves Ethernet as it is (VLAN tags included) and packets without IP out', () => {
-    const tagged = cat(Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0x81, 0, 0, 5, 8, 0]), ipv4(60));
-    const e = ethernetOf(tagged, 1, tagged.length);
-    expect(e.size).toBe(78);
-    expect(e.frame!.data).toBe(tagged);
+  it('leaves untagged Ethernet as it is, takes VLAN tags off (the lab has none), and packets without IP out', () => {
+    const dgram = ipv4(60);
+    const plain = cat(Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 8, 0]), dgram);
+    const p = ethernetOf(plain, 1, plain.length);
+    expect(p.size).toBe(74);
+    expect(p.frame!.data).toBe(plain);
+    // 802.1Q and QinQ: 4 B a tag, gone on the lab's links
+    for (const tags of [
+      [0x81, 0, 0, 5],
+      [0x88, 0xa8, 0, 7, 0x81, 0, 0, 5],
+    ]) {
+      const tagged = cat(Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, ...tags, 8, 0]), dgram);
+      const e = ethernetOf(tagged, 1, tagged.length);
+      expect(e.d.vlanIds.length).toBe(tags.length / 4);
+      expect(e.size).toBe(74);
+      expect([...e.frame!.data.subarray(12)]).toEqual([8, 0, ...dgram]);
+    }
     // an ARP request in a Linux cooked capture: no IP header, no Ethernet frame; its size is left as it was
     const arp = cat(Uint8Array.from([0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 8, 6]), new Uint8Array(28));
     const a = ethernetOf(arp, 113, arp.length);
