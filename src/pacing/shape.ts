@@ -8,7 +8,10 @@
  * same class of burst length), and the gap before that burst is the one the capture had after its predecessor.
  * So packet sizes, gaps inside bursts (after small and large packets), gaps between bursts conditioned on the
  * burst before, burst lengths, runs of full segments, the share of small packets and the burst-to-burst rhythm of
- * the capture are all kept, and no two hops (seeds) repeat the same sequence. (A stationary block bootstrap in the
+ * the capture are all kept, and no two hops (seeds) repeat the same sequence of bursts. Within a run the sizes would
+ * still be the trace's, packet for packet, so a data packet that is neither a pure ACK nor a full segment is moved by up
+ * to {@link SIZE_JITTER_BYTES} bytes either way: an observer who keeps the site's traffic (or sees two links) would
+ * otherwise find a link's size sequences verbatim in it. (A stationary block bootstrap in the
  * sense of Politis and Romano, applied to bursts; traffic morphing and WTF-PAD reach for the same distributions
  * with explicit histograms.)
  *
@@ -31,6 +34,14 @@ import type { Rng } from '../util/rng.js';
 import type { Clock } from './clock.js';
 import type { RateEnvelope } from './envelope.js';
 import { MAX_RECORD, MAX_WRITE, tlsPayload, tlsPlaintext } from './records.js';
+
+/**
+ * Largest change, either way, of a planned data packet's size that is neither a pure ACK nor a full segment. Measured
+ * on a netflix link of 840 kB (lab, Linux cooked capture): 17 % of its packets lay in sequences of 8 sizes (3 or more
+ * distinct) found verbatim in the learned half, against 2.6 % of the hold-out's; the same sizes moved by up to 4 B,
+ * none. A size KS test hardly sees it: the largest odd size of that trace holds 2.5 % of its packets.
+ */
+export const SIZE_JITTER_BYTES = 4;
 
 /** The per-packet overheads (plan.ts `Overheads`; repeated here so that this module depends on no other pacing module). */
 export interface WireOverheads {
@@ -194,6 +205,7 @@ export class WritePlanner {
   readonly #lim: ReturnType<typeof wireLimits>;
   readonly #mergeUs: number;
   readonly #maxWrite: number;
+  readonly #jitter: Rng | undefined;
   #ahead: { size: number; gapUs: number } | undefined;
   #first = true;
   /** Trace time of the packets merged into the previous write, µs: it passes before the next write. */
@@ -205,8 +217,10 @@ export class WritePlanner {
     segment: number,
     mergeUs: number = DEFAULT_MERGE_US,
     maxWrite: number = MAX_WRITE,
+    jitter?: Rng,
   ) {
     this.#src = next;
+    this.#jitter = jitter;
     this.#o = o;
     this.#lim = wireLimits(o, segment);
     this.#mergeUs = mergeUs;
@@ -228,20 +242,20 @@ export class WritePlanner {
     // after it: closer than mergeUs, the kernel would coalesce the two writes into one segment (autocorking)
     if (!this.#first && gapUs < this.#mergeUs) gapUs = this.#mergeUs;
     this.#first = false;
-    const packets = [Math.max(p.size, lim.minRecord)];
+    const packets = [this.#size(p.size)];
     // a full segment may be followed, back to back, by more of the same record
     let record = packets[0]! - lim.headers;
     while (packets[packets.length - 1] === lim.segment) {
       const q = this.#take();
-      const body = Math.max(q.size, lim.minRecord) - lim.headers;
-      if (q.gapUs >= this.#mergeUs || q.size <= lim.ackMax || record + body > this.#maxWrite) {
+      const size = q.gapUs >= this.#mergeUs || q.size <= lim.ackMax ? 0 : this.#size(q.size);
+      if (size === 0 || record + size - lim.headers > this.#maxWrite) {
         this.#ahead = q;
         break;
       }
       // merged: the kernel sends it back to back with the rest of the write; its time passes before the next write
       this.#carryUs += q.gapUs;
-      packets.push(Math.max(q.size, lim.minRecord));
-      record += body;
+      packets.push(size);
+      record += size - lim.headers;
     }
     // the pure ACKs that follow: their times after this write (the kernel's; the receiver is asked to cause them),
     // and the next write's gap counts from this write again
@@ -256,6 +270,15 @@ export class WritePlanner {
     this.#ahead = at === 0 ? q : { size: q.size, gapUs: q.gapUs + at };
     // TCP payload = the records (plaintext + tls per 16 KiB); the kernel cuts them into segments
     return { gapMs: gapUs / 1000, packets, frameBytes: Math.max(MIN_FRAME, tlsPlaintext(record, this.#o.tls)), acksUs };
+  }
+
+  /** A data packet's planned size: at least the smallest record; moved by the jitter unless a full segment. */
+  #size(size: number): number {
+    const lim = this.#lim;
+    const s = Math.max(size, lim.minRecord);
+    if (this.#jitter === undefined || s >= lim.segment) return s;
+    const moved = s + Math.floor(this.#jitter() * (2 * SIZE_JITTER_BYTES + 1)) - SIZE_JITTER_BYTES;
+    return Math.min(lim.segment - 1, Math.max(lim.minRecord, moved));
   }
 
   #take(): { size: number; gapUs: number } {

@@ -22,8 +22,9 @@ import type { Clock } from './clock.js';
 import { RateEnvelope } from './envelope.js';
 import type { PacingPlan, Strategy } from './plan.js';
 import { constantWriteSize, DEFAULT_SEGMENT, overheadOf, traceRates } from './plan.js';
+import { MAX_WRITE } from './records.js';
 import { BurstResampler, pressureOf, traceRate } from './resample.js';
-import { ENVELOPE_CATCHUP_BINS, REBASE_MS, ShapedPacer, WritePlanner } from './shape.js';
+import { DEFAULT_MERGE_US, ENVELOPE_CATCHUP_BINS, REBASE_MS, ShapedPacer, WritePlanner } from './shape.js';
 
 export interface PacerStats extends BucketStats {
   strategy: Strategy;
@@ -77,7 +78,14 @@ export function createPacer(plan: PacingPlan, clock: Clock, hopSeed = 0): Pacer 
         }
         const pacer = new ShapedPacer(
           clock,
-          new WritePlanner(() => packets.next(), plan.overheads, plan.segment ?? DEFAULT_SEGMENT),
+          new WritePlanner(
+            () => packets.next(),
+            plan.overheads,
+            plan.segment ?? DEFAULT_SEGMENT,
+            DEFAULT_MERGE_US,
+            MAX_WRITE,
+            createRng(deriveSeed(seed, 6)),
+          ),
           plan.overheads,
           envelope,
           envelope === undefined ? REBASE_MS : binMs * ENVELOPE_CATCHUP_BINS,

@@ -30,6 +30,7 @@ import {
 import {
   ACK_HINT_TAG_ONE,
   ackHintPads,
+  DEFAULT_MERGE_US,
   decodeAckHint,
   encodeAckHint,
   LATE_SHIFT_SHARE,
@@ -38,10 +39,12 @@ import {
   MIN_FRAME,
   REBASE_MS,
   ShapedPacer,
+  SIZE_JITTER_BYTES,
   STALL_MS,
   tlsPayload,
   tlsPlaintext,
   WritePlanner,
+  wireLimits,
 } from '../../src/pacing/shape.js';
 import { createPacer } from '../../src/pacing/strategies.js';
 import { learnProfile } from '../../src/profile/learn.js';
@@ -236,6 +239,94 @@ describe('WritePlanner', () => {
     const perWrite = Math.floor(MAX_WRITE / 1448);
     expect(packets).toBe(50 * perWrite);
     expect(ms).toBeCloseTo((49 * perWrite * 40) / 1000, 6);
+  });
+});
+
+describe('WritePlanner with size jitter', () => {
+  /** Share of `a`'s sizes inside a run of `k` (3 or more distinct sizes) that `ref` holds verbatim. */
+  const verbatim = (a: number[], ref: number[], k: number): number => {
+    const grams = new Set<string>();
+    for (let i = 0; i + k <= ref.length; i++) grams.add(ref.slice(i, i + k).join(','));
+    const hit = new Array<boolean>(a.length).fill(false);
+    for (let i = 0; i + k <= a.length; i++) {
+      const g = a.slice(i, i + k);
+      if (new Set(g).size >= 3 && grams.has(g.join(','))) hit.fill(true, i, i + k);
+    }
+    return hit.filter(Boolean).length / a.length;
+  };
+  const planned = (jitter: boolean, seed: number): number[] => {
+    const r = new BurstResampler(netflix.shape!.trace, netflix.shape!.burstGapUs, createRng(seed));
+    const p = new WritePlanner(
+      () => r.next(),
+      O,
+      1514,
+      DEFAULT_MERGE_US,
+      MAX_WRITE,
+      jitter ? createRng(seed + 1) : undefined,
+    );
+    const out: number[] = [];
+    while (out.length < 3000) out.push(...p.next().packets);
+    return out;
+  };
+
+  it('moves data packets by at most SIZE_JITTER_BYTES, never full segments, never below the smallest record', () => {
+    const lim = wireLimits(O, 1514);
+    const p = new WritePlanner(
+      source([
+        [1514, 1000],
+        [1514, 20],
+        [600, 30],
+        [66, 5000],
+        [95, 3000],
+        [1513, 20000],
+      ]),
+      O,
+      1514,
+      DEFAULT_MERGE_US,
+      MAX_WRITE,
+      createRng(3),
+    );
+    const seen = new Map<number, Set<number>>([
+      [600, new Set()],
+      [95, new Set()],
+      [1513, new Set()],
+    ]);
+    for (let i = 0; i < 600; i++) {
+      const w = p.next();
+      if (w.packets[0] === 1514) {
+        expect(w.packets.slice(0, 2)).toEqual([1514, 1514]);
+        const last = w.packets[2]!;
+        expect(Math.abs(last - 600)).toBeLessThanOrEqual(SIZE_JITTER_BYTES);
+        seen.get(600)!.add(last);
+        // the record is what the wire shows: 1448 + 1448 + the remainder's payload, less TLS
+        expect(w.frameBytes).toBe(1448 + 1448 + (last - 66) - 22);
+      } else if (w.packets[0]! < 200) {
+        expect(w.packets[0]!).toBeGreaterThanOrEqual(lim.minRecord);
+        expect(w.packets[0]! - 95).toBeLessThanOrEqual(SIZE_JITTER_BYTES);
+        seen.get(95)!.add(w.packets[0]!);
+      } else {
+        expect(w.packets[0]!).toBeLessThan(1514); // 1513 never becomes a full segment
+        expect(1513 - w.packets[0]!).toBeLessThanOrEqual(SIZE_JITTER_BYTES);
+        seen.get(1513)!.add(w.packets[0]!);
+      }
+    }
+    expect([...seen.get(600)!].length).toBe(2 * SIZE_JITTER_BYTES + 1); // every offset is drawn
+    expect(Math.min(...seen.get(95)!)).toBe(lim.minRecord); // 95 - 4 is below the smallest record (89)
+    expect(Math.max(...seen.get(1513)!)).toBe(1513);
+  });
+
+  it("on netflix: a link's size sequences are no longer the trace's, verbatim; the size distribution stays", () => {
+    // what the planner makes of the trace: its data packets (the pure ACKs are the kernel's), at least a record
+    const lim = wireLimits(O, 1514);
+    const trace = netflix.shape!.trace.sizes.filter((x) => x > lim.ackMax).map((x) => Math.max(x, lim.minRecord));
+    for (const seed of [1, 2, 3]) {
+      const plain = planned(false, seed);
+      const moved = planned(true, seed);
+      // without jitter, runs of 8 sizes replay the trace (8 % of the packets for seed 1); with it, hardly any
+      expect(verbatim(plain, trace, 8)).toBeGreaterThan(0.04);
+      expect(verbatim(moved, trace, 8)).toBeLessThan(0.01);
+      expect(ksTwoSample(moved, plain).pvalue).toBeGreaterThan(0.5);
+    }
   });
 });
 
