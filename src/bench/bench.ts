@@ -64,7 +64,7 @@ export interface BenchOptions {
   normalFilter?: string;
   /** Filter of its reverse direction: when given, every link's reverse direction is tested against it too. */
   reverseFilter?: string;
-  /** A profile learned elsewhere: then the whole normal capture is the reference. */
+  /** A profile learned elsewhere: then the whole normal capture (as Ethernet) is the reference. */
   profile?: string;
   /** Bin of the profile and the tests, a smig duration (`500ms`). */
   bin: string;
@@ -311,12 +311,12 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     o.reverseFilter ??
     (o.normal === DEMO_CAPTURE && normalFilter === DEMO_DATA_FILTER ? DEMO_REVERSE_FILTER : undefined);
   // the reference and the profile
-  let reference = o.normal;
+  // the reference is an Ethernet capture, as the lab's links are (the hold-out, or the whole capture with --profile)
+  const reference = join(out, o.profile === undefined ? 'normal-holdout.pcap' : 'normal-reference.pcap');
   let profile = o.profile;
   let learn: string | undefined;
   if (profile === undefined) {
     learn = join(out, 'normal-learn.pcap');
-    reference = join(out, 'normal-holdout.pcap');
     const n = await splitBlocks(o.normal, o.splitNs ?? BLOCK_NS, learn, reference);
     profile = join(out, 'profile.json');
     await runOk('smig profile learn', [
@@ -332,7 +332,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     log(
       `normal capture ${o.normal}: profile learned from its even ${Number(o.splitNs ?? BLOCK_NS) / 1e9} s blocks (${n.even} packets), the odd ones held out (${n.odd} packets)`,
     );
-  }
+  } else await splitBlocks(o.normal, BLOCK_NS, reference);
   const profileJson = JSON.parse(readFileSync(profile, 'utf8')) as {
     rates: { bytesPerSecond: number };
     shape?: { trace: { sizes: number[] }; ipVersion?: 6; nonTcpShare?: number };
