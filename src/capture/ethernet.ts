@@ -1,9 +1,9 @@
 /**
  * A packet of any link type as it would be on Ethernet: its IP datagram behind a 14-byte Ethernet header. A capture
- * made with `tcpdump -i any` (Linux cooked, 16 or 20 bytes of link header), on a tunnel (raw IP, none) or on a BSD
- * loopback (4), or on a trunk port (4 B per VLAN tag) has packets of other sizes than the same traffic on the lab's
- * untagged Ethernet links; a profile learned from it and
- * paced on Ethernet hosts, or a hold-out compared with links captured on Ethernet, reads them as such.
+ * made with `tcpdump -i any` (Linux cooked, 16 or 20 bytes of link header), on a tunnel (raw IP, none), on a BSD
+ * loopback (4) or on a trunk port (4 B per VLAN tag) has packets of other sizes than the same traffic on the lab's
+ * untagged Ethernet links; a profile learned from it for Ethernet hosts, and a hold-out compared with links captured
+ * on Ethernet, read its packets as such.
  */
 import type { Decoded } from './decode.js';
 

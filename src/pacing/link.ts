@@ -1,7 +1,7 @@
 /**
  * The link a capture was made on, read from its packets (Ethernet TCP wire sizes, over IPv4 or IPv6): whether its
- * hosts sent TCP timestamps and how large a full segment was. A lab set the same way (`smig lab up --mtu --tcp-timestamps`) lets
- * packet-shaped pacing make the capture's packet sizes (docs/ARCHITECTURE.md "A lab matches the capture's TCP").
+ * hosts sent TCP timestamps and how large a full segment was. A lab set the same way (`smig lab up --mtu
+ * --tcp-timestamps [--ipv6]`) lets packet-shaped pacing make the capture's packet sizes (docs/ARCHITECTURE.md "A lab matches the capture's TCP").
  */
 import { DEFAULT_SEGMENT } from './plan.js';
 

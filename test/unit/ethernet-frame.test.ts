@@ -11,6 +11,7 @@ import { splitBlocks } from '../../src/bench/normal.js';
 import { asEthernetFrame, ethernetWireSize, ipHeaderOffset } from '../../src/capture/ethernet.js';
 import { createDecoded, decodePacket, PcapWriter, readCapture } from '../../src/capture/index.js';
 import { learnProfile } from '../../src/profile/learn.js';
+import { concatBytes } from '../helpers/captures.js';
 import { ROOT } from '../helpers/cli.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'smig-ether-'));
@@ -37,16 +38,6 @@ function ipv6(total: number): Uint8Array {
   b[52] = 8 << 4;
   return b;
 }
-
-const cat = (...parts: Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-};
 
 /** Link headers of each link type, before an IPv4 (`v6` false) or IPv6 datagram. */
 const HEADERS: [string, number, (v6: boolean) => Uint8Array][] = [
@@ -78,7 +69,7 @@ describe('a packet as on Ethernet', () => {
       [true, ipv6(72)],
     ] as const) {
       const h = header(v6);
-      const data = cat(h, dgram);
+      const data = concatBytes(h, dgram);
       const { d, frame, size } = ethernetOf(data, lt, data.length);
       expect(ipHeaderOffset(d)).toBe(h.length);
       expect(size).toBe(14 + dgram.length);
@@ -105,7 +96,7 @@ describe('a packet as on Ethernet', () => {
       expect([e.network, [...e.src], e.protocol]).toEqual([d.network, [...d.src], 6]);
     }
     // a packet cut at 64 bytes keeps its wire length less the header difference
-    const long = cat(header(false), ipv4(1500));
+    const long = concatBytes(header(false), ipv4(1500));
     const cut = long.subarray(0, 64);
     const { frame } = ethernetOf(cut, lt, long.length);
     expect(frame!.origLen).toBe(1514);
@@ -114,7 +105,7 @@ describe('a packet as on Ethernet', () => {
 
   it('leaves untagged Ethernet as it is, takes VLAN tags off (the lab has none), and packets without IP out', () => {
     const dgram = ipv4(60);
-    const plain = cat(Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 8, 0]), dgram);
+    const plain = concatBytes(Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 8, 0]), dgram);
     const p = ethernetOf(plain, 1, plain.length);
     expect(p.size).toBe(74);
     expect(p.frame!.data).toBe(plain);
@@ -123,14 +114,14 @@ describe('a packet as on Ethernet', () => {
       [0x81, 0, 0, 5],
       [0x88, 0xa8, 0, 7, 0x81, 0, 0, 5],
     ]) {
-      const tagged = cat(Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, ...tags, 8, 0]), dgram);
+      const tagged = concatBytes(Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, ...tags, 8, 0]), dgram);
       const e = ethernetOf(tagged, 1, tagged.length);
       expect(e.d.vlanIds.length).toBe(tags.length / 4);
       expect(e.size).toBe(74);
       expect([...e.frame!.data.subarray(12)]).toEqual([8, 0, ...dgram]);
     }
     // an ARP request in a Linux cooked capture: no IP header, no Ethernet frame; its size is left as it was
-    const arp = cat(Uint8Array.from([0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 8, 6]), new Uint8Array(28));
+    const arp = concatBytes(Uint8Array.from([0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 8, 6]), new Uint8Array(28));
     const a = ethernetOf(arp, 113, arp.length);
     expect(a.frame).toBeUndefined();
     expect(a.size).toBe(arp.length);
@@ -145,7 +136,7 @@ async function reframe(out: string, lt: number, header: (v6: boolean) => Uint8Ar
   const w = new PcapWriter(ws, { linktype: lt, nanosecond: true });
   await readCapture(join(ROOT, 'captures', 'ndpi__netflix.pcap'), (p) => {
     const h = header(p.data[12] === 0x86);
-    w.writePacket(p.ts, cat(h, p.data.subarray(14)), p.origLen - 14 + h.length);
+    w.writePacket(p.ts, concatBytes(h, p.data.subarray(14)), p.origLen - 14 + h.length);
   });
   ws.end();
   await once(ws, 'close');
