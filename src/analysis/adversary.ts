@@ -24,6 +24,9 @@ import { WINDOW_FEATURES, WindowBuilder } from './windows.js';
 
 export { rocAuc };
 
+/** Index of the packet count in a window's features. */
+const PACKETS = WINDOW_FEATURES.indexOf('packets');
+
 /** One class for the observer: a capture, an optional filter and time range (as `smig analyze`'s classes). */
 export interface AdversaryClassSpec {
   name: string;
@@ -73,6 +76,14 @@ export interface AdversaryOptions extends WindowOptions {
   bootstrap?: number;
   /** Block length of the baseline's interleaved halves and of the cross-validation's groups, ns (default twice the window). */
   blockNs?: bigint;
+  /**
+   * Keep windows without a packet (default false: left out, and counted in {@link AdversaryClass.silentWindows}).
+   * A silent window has no size, gap or burst to read, so both classes' silent windows get the same features: kept
+   * in, they tie and pull every AUC towards ½, and a link that is silent half the time (a `constant` link once its
+   * share is sent) scores as if it looked half normal. Left out, the observer judges the traffic that is there;
+   * how much of each class is silence is reported beside it.
+   */
+  keepSilent?: boolean;
 }
 
 /** What the observer saw of one class. */
@@ -80,7 +91,10 @@ export interface AdversaryClass {
   name: string;
   file: string;
   packets: number;
+  /** Windows classified. */
   windows: number;
+  /** Complete windows without a packet: left out unless {@link AdversaryOptions.keepSilent} (then also in `windows`). */
+  silentWindows: number;
   /** The window cap was reached: later packets were not used. */
   capped: boolean;
   outOfOrder: number;
@@ -118,6 +132,11 @@ export interface AdversarySummary {
   pValue?: number | null;
   /** Windows of the subject side. */
   windows: number;
+  /**
+   * Windows of the subject (of a baseline: of the whole reference) without a packet, left out (see
+   * {@link AdversaryOptions.keepSilent}).
+   */
+  silentWindows?: number;
   note?: string;
 }
 
@@ -133,6 +152,8 @@ export interface AdversaryResult {
   seed: number;
   trees: number;
   bootstrap: number;
+  /** Silent windows were kept ({@link AdversaryOptions.keepSilent}). */
+  keepSilent: boolean;
   features: readonly string[];
   classes: AdversaryClass[];
   /** The reference against itself (even blocks vs odd blocks). */
@@ -159,13 +180,16 @@ export async function classWindows(
     if ((spec.fromNs !== undefined && rel < spec.fromNs) || (spec.toNs !== undefined && rel >= spec.toNs)) return;
     b.add(p.ts, p.origLen);
   });
+  const silent = b.windows.filter((w) => w.features[PACKETS] === 0).length;
+  const windows = opts.keepSilent ? b.windows : b.windows.filter((w) => w.features[PACKETS] !== 0);
   return {
-    windows: b.windows,
+    windows,
     info: {
       name: spec.name,
       file: spec.file,
       packets: b.packets,
-      windows: b.windows.length,
+      windows: windows.length,
+      silentWindows: silent,
       capped: b.capped,
       outOfOrder: b.outOfOrder,
     },
@@ -204,6 +228,7 @@ export async function runAdversary(
     seed: o.seed,
     trees: o.trees,
     bootstrap: o.bootstrap,
+    keepSilent: opts.keepSilent === true,
     features: WINDOW_FEATURES,
     classes: read.map((r) => r.info),
     baseline,
@@ -425,6 +450,7 @@ export function adversaryToJson(r: AdversaryResult): Record<string, unknown> {
     seed: r.seed,
     trees: r.trees,
     bootstrap: r.bootstrap,
+    keep_silent: r.keepSilent,
     features: r.features,
     classes: r.classes,
     baseline: r.baseline,

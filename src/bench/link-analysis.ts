@@ -39,7 +39,11 @@ type AdversaryJson = {
   note?: string;
 };
 interface AnalyzeJson {
-  adversary?: { baseline: AdversaryJson; comparisons: AdversaryJson[] };
+  adversary?: {
+    baseline: AdversaryJson;
+    comparisons: AdversaryJson[];
+    classes: { name: string; silentWindows?: number }[];
+  };
   captures: { name: string; packets: number; bytes: number }[];
   comparisons: {
     subject: string;
@@ -54,7 +58,7 @@ interface AnalyzeJson {
   }[];
 }
 
-function benchAdversary(a: AdversaryJson): BenchAdversary {
+function benchAdversary(a: AdversaryJson, silentWindows: number | undefined): BenchAdversary {
   return {
     auc: a.auc,
     aucLow: a.aucLow,
@@ -62,6 +66,7 @@ function benchAdversary(a: AdversaryJson): BenchAdversary {
     balancedAccuracy: a.balancedAccuracy,
     ...(a.pValue != null ? { pValue: a.pValue } : {}),
     windows: a.m,
+    ...(silentWindows ? { silentWindows } : {}),
     ...(a.note ? { note: a.note } : {}),
   };
 }
@@ -93,6 +98,7 @@ export async function analyzeLinks(
   const p = await runOk('smig analyze', argv);
   const j = JSON.parse(p.stdout) as AnalyzeJson;
   const cls = (i: number) => j.captures.find((c) => c.name === `l${i}`)!;
+  const silent = (name: string): number | undefined => j.adversary?.classes.find((c) => c.name === name)?.silentWindows;
   return {
     links: links.map((l, i) => {
       const tests = j.comparisons
@@ -117,11 +123,11 @@ export async function analyzeLinks(
         bytes: cls(i).bytes,
         tests,
         distinguishable: perBin.some((t) => t.distinguishable),
-        ...(adv ? { adversary: benchAdversary(adv) } : {}),
+        ...(adv ? { adversary: benchAdversary(adv, silent(`l${i}`)) } : {}),
       };
     }),
     bytes: all.map((_, i) => cls(i).bytes),
-    ...(j.adversary ? { baseline: benchAdversary(j.adversary.baseline) } : {}),
+    ...(j.adversary ? { baseline: benchAdversary(j.adversary.baseline, silent('normal')) } : {}),
   };
 }
 

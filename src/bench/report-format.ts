@@ -8,10 +8,14 @@ export const fmtD = (t: BenchTest | undefined): string => (t === undefined ? '-'
 export const fmtPv = (t: BenchTest | undefined): string => (t === undefined ? '-' : fmtP(t.pvalue));
 export const fmtN = (t: BenchTest | undefined): string => (t === undefined ? '-' : `${t.n}/${t.m}`);
 
-/** {@link formatAuc}, `n/a (too few windows)` or `-` when the observer did not run. */
+/**
+ * {@link formatAuc}, `n/a (too few windows)` or `-` when the observer did not run; with the silent windows left out,
+ * when there were any.
+ */
 export function fmtAuc(a: BenchAdversary | undefined): string {
   if (a === undefined) return '-';
-  return a.auc === null ? `n/a (${a.windows} windows)` : formatAuc(a);
+  const silent = a.silentWindows ? ` (${a.silentWindows} of ${a.windows + a.silentWindows} windows silent)` : '';
+  return (a.auc === null ? `n/a (${a.windows} windows)` : formatAuc(a)) + silent;
 }
 
 /**

@@ -76,7 +76,7 @@ export function adversaryBaselineLine(r: BenchResult): string | undefined {
   const b = r.runs.find((x) => x.adversaryBaseline !== undefined)?.adversaryBaseline;
   if (b === undefined) return undefined;
   return (
-    `trained observer (random forest on 5 s windows, 5-fold CV${r.adversary?.cv === 'blocks' ? ' by 10 s blocks' : ''} 5 times): normal vs normal (the reference's even vs odd 10 s blocks, ${b.windows} windows a side): ${fmtAuc(b)}; ` +
+    `trained observer (random forest on 5 s windows with packets, 5-fold CV${r.adversary?.cv === 'blocks' ? ' by 10 s blocks' : ''} 5 times): normal vs normal (the reference's even vs odd 10 s blocks, ${b.windows} windows a side): ${fmtAuc(b)}; ` +
     'a link whose AUC is near this cannot be told from normal traffic, 0.5 = cannot tell, 1 = always tells' +
     (r.normal.adversaryBaseline
       ? `; the whole normal capture against itself (the same blocks, ${r.normal.adversaryBaseline.windows} windows a side): ${fmtAuc(r.normal.adversaryBaseline)}`

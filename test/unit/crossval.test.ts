@@ -108,9 +108,13 @@ describe('on real captures', () => {
       for (const cv of ['windows', 'blocks'] as const)
         auc[`${name} ${cv}`] = baselineOf(name, windows, adversarySettings({ cv, trees: 30, bootstrap: 0 })).auc!;
     }
-    // measured (seed 1): windows 0.66 / 0.77 / 0.72, blocks 0.44 / 0.59 / 0.48
-    expect(auc['webex windows']).toBeGreaterThan(0.7);
-    for (const [name] of caps) expect(auc[`${name} blocks`]).toBeLessThan(0.65);
+    // measured (seed 1, silent windows left out): windows 0.76 / 0.85 / 0.71, blocks 0.64 / 0.66 / 0.41 (with the
+    // silent windows in, which tie: windows 0.66 / 0.77 / 0.72, blocks 0.44 / 0.59 / 0.48)
+    expect(auc['webex windows']).toBeGreaterThan(0.75);
+    for (const [name] of caps) {
+      expect(auc[`${name} blocks`]).toBeLessThan(0.72);
+      expect(auc[`${name} blocks`]).toBeLessThan(auc[`${name} windows`]! - 0.05);
+    }
     expect(() => adversarySettings({ cv: 'folds' as never })).toThrow(/cv: expected blocks or windows/);
   }, 60_000);
 });

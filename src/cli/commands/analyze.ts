@@ -36,11 +36,14 @@ interface AnalyzeFlags {
   adversaryTrees: number;
   adversarySeed: number;
   adversaryMaxWindows: number;
+  adversaryKeepSilent?: boolean;
   adversaryPlot?: string;
 }
 
 const ADVERSARY_HELP = `
---adversary: each class is cut into windows (5 s every 2.5 s by default; complete windows only), each described by
+--adversary: each class is cut into windows (5 s every 2.5 s by default; complete windows only; windows without a
+packet are left out and counted, unless --adversary-keep-silent: they have nothing to read, and kept in they tie
+between the classes and pull every AUC towards 0.5), each described by
 33 features: packets, bytes, size quantiles (min, p10 … p90, max, mean) and shares in 8 size bins, gap quantiles,
 mean and entropy, Fano factors of counts at 10 ms, 100 ms and 1 s, bursts (runs < 10 ms apart: count, mean and
 largest length, mean bytes). A random forest (ml-random-forest) learns each class's windows against the
@@ -56,7 +59,7 @@ resamples whole blocks: overlapping windows share packets, and by default (windo
 window by its neighbours in training, which tells even a capture's own halves apart when its rate drifts; with few
 blocks a side, blocks has little power. --json adds "adversary": { window_s, step_s, block_s, folds, repeats,
 permutations, cv, seed, trees, bootstrap,
-features, classes: [{ name, packets, windows, capped }], baseline and comparisons: [{ reference, subject, n, m,
+keep_silent, features, classes: [{ name, packets, windows, silentWindows, capped }], baseline and comparisons: [{ reference, subject, n, m,
 folds, groups: [reference, subject], auc, aucLow, aucHigh, balancedAccuracy, pValue (null without permutations), importance: [{ feature,
 value }], note? }] }.
 `;
@@ -173,6 +176,10 @@ export const analyzeCommand: CommandSpec = {
         argParser(parseCount(0)),
         20_000,
       )
+      .option(
+        '--adversary-keep-silent',
+        'classify windows without a packet too (by default they are left out and counted: they tie between classes)',
+      )
       .option('--adversary-plot <file>', "bar charts of the observer's feature importances to FILE.svg or FILE.html")
       .addHelpText('after', ADVERSARY_HELP);
   },
@@ -283,6 +290,7 @@ export const analyzeCommand: CommandSpec = {
         trees: opts.adversaryTrees,
         seed: opts.adversarySeed,
         maxWindows: opts.adversaryMaxWindows,
+        keepSilent: opts.adversaryKeepSilent === true,
       });
       for (const c of adversary.classes) {
         if (c.capped)
@@ -448,6 +456,11 @@ export const analyzeCommand: CommandSpec = {
       io.stdout.write(
         `\nTrained observer (random forest of ${a.trees} trees on ${formatDuration(a.windowNs)} windows every ${formatDuration(a.stepNs)}, ${a.folds}-fold CV${a.cv === 'blocks' ? ` by ${formatDuration(a.blockNs)} blocks` : ''} ${a.repeats === 1 ? 'once' : `${a.repeats} times`}, seed ${a.seed}; AUC 0.5 = cannot tell)\n`,
       );
+      const silent = a.classes.filter((c) => c.silentWindows > 0);
+      if (silent.length > 0)
+        io.stdout.write(
+          `Windows without a packet, ${a.keepSilent ? 'classified too' : 'left out'}: ${silent.map((c) => `${c.name} ${c.silentWindows} of ${a.keepSilent ? c.windows : c.windows + c.silentWindows}`).join(', ')}\n`,
+        );
       io.stdout.write(
         table(
           ['subject', 'reference', 'windows', 'AUC [95 % CI]', 'balanced acc', 'top features'],
