@@ -8,9 +8,11 @@
  * before the leader has it all). Pure arithmetic over the plan; the randomness is an injected rng.
  */
 import type { Rng } from '../util/rng.js';
+import { createRng } from '../util/rng.js';
+import { MAX_WRITE } from './records.js';
 import { BurstResampler, pressureOf, traceRate } from './resample.js';
 import type { Trace, WireOverheads } from './shape.js';
-import { MAX_RECORD, MIN_SPACING_MS, REBASE_MS, WritePlanner } from './shape.js';
+import { DEFAULT_MERGE_US, MAX_RECORD, MIN_SPACING_MS, REBASE_MS, WritePlanner } from './shape.js';
 
 /** The paced path of one session: source → N data relays → leader → destination (simulate.ts's SessionPath). */
 export interface PathBase {
@@ -54,10 +56,14 @@ interface Arrivals {
   cum: number[];
 }
 
-/** The writes of one hop's pacer (a fresh resampler and planner from `seed`). */
+/**
+ * The writes of one hop's pacer (a fresh resampler and planner from `rng`): as on a real hop (strategies.ts), the
+ * planner moves odd-sized packets by up to SIZE_JITTER_BYTES, from a stream of its own.
+ */
 export function shapedWrites(m: ShapedModel, rng: Rng): HopWrites {
+  const jitter = createRng(Math.floor(rng() * 0xffffffff));
   const packets = new BurstResampler(m.trace, m.burstGapUs, rng);
-  const planner = new WritePlanner(() => packets.next(), m.overheads, m.segment);
+  const planner = new WritePlanner(() => packets.next(), m.overheads, m.segment, DEFAULT_MERGE_US, MAX_WRITE, jitter);
   const rate = traceRate(m.trace);
   return { next: () => planner.next(), steer: (queued) => packets.steer(() => pressureOf(queued(), rate)) };
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { rangeText } from '../../src/cli/estimate.js';
 import { createPlan, DEFAULT_OVERHEADS, planDuration } from '../../src/pacing/plan.js';
+import { SIZE_JITTER_BYTES } from '../../src/pacing/shape.js';
 import { simulateDuration } from '../../src/pacing/simulate.js';
 import type { ShapedSession } from '../../src/pacing/simulate-shaped.js';
 import { runHop, shapedWrites, simulateShapedSession } from '../../src/pacing/simulate-shaped.js';
@@ -114,11 +115,17 @@ describe('simulateShapedSession (hand-worked)', () => {
     leaderGraceMs: 1000,
   };
 
-  it('the planner of such a trace: 912 B every 10 ms from 0', () => {
+  it('the planner of such a trace: 912 B every 10 ms from 0, each moved by the size jitter as on a real hop', () => {
     const p = shapedWrites(model, createRng(7));
-    const w = [p.next(), p.next(), p.next()];
-    expect(w.map((x) => x.frameBytes)).toEqual([912, 912, 912]);
-    expect(w.map((x) => x.gapMs)).toEqual([0, 10, 10]);
+    const w = Array.from({ length: 400 }, () => p.next());
+    expect(w.slice(0, 3).map((x) => x.gapMs)).toEqual([0, 10, 10]);
+    expect(w.every((x) => Math.abs(x.frameBytes - 912) <= SIZE_JITTER_BYTES)).toBe(true);
+    // every offset drawn, about evenly: the mean stays 912
+    expect(new Set(w.map((x) => x.frameBytes)).size).toBe(2 * SIZE_JITTER_BYTES + 1);
+    expect(Math.abs(w.reduce((a, x) => a + x.frameBytes, 0) / w.length - 912)).toBeLessThan(0.5);
+    // the same seed, the same writes
+    const again = shapedWrites(model, createRng(7));
+    expect(Array.from({ length: 400 }, () => again.next())).toEqual(w);
   });
 
   it('source, relay and leader: the relay’s last bytes wait its grace, the leader pauses for whole writes', () => {
