@@ -3,7 +3,7 @@
  * decodes, then the netflix capture re-framed as `tcpdump -i any` writes it (Linux cooked v2) and as raw IP, whose
  * learned profile and bench split must be those of the Ethernet original.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { splitBlocks } from '../../src/bench/normal.js';
 import { asEthernetFrame, ethernetWireSize, ipHeaderOffset } from '../../src/capture/ethernet.js';
 import { createDecoded, decodePacket, PcapWriter, readCapture } from '../../src/capture/index.js';
 import { learnProfile } from '../../src/profile/learn.js';
-import { concatBytes } from '../helpers/captures.js';
+import { concatBytes, epb, idb, shb } from '../helpers/captures.js';
 import { ROOT } from '../helpers/cli.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'smig-ether-'));
@@ -182,4 +182,46 @@ describe('netflix as `tcpdump -i any` and raw IP write it', () => {
       expect(await read(whole)).toEqual(await read(original));
     },
   );
+});
+
+describe('a pcapng whose interfaces have different link types', () => {
+  it('is split packet by packet into Ethernet, each packet in its block, and learned as on Ethernet', async () => {
+    // interface 0 Ethernet, 1 Linux cooked v2, 2 raw IP (what `tcpdump -i any` beside a tunnel may write); one
+    // datagram every 300 ms, going round the interfaces, of 60 + 40·k bytes
+    const ethernet = Uint8Array.from([1, 2, 3, 4, 5, 6, 6, 5, 4, 3, 2, 1, 0x08, 0]);
+    const headers = [ethernet, HEADERS[1]![2](false), HEADERS[2]![2](false)];
+    const datagrams = Array.from({ length: 20 }, (_, k) => ipv4(60 + 40 * k));
+    const file = join(tmp, 'mixed.pcapng');
+    writeFileSync(
+      file,
+      concatBytes(
+        shb(true),
+        idb(true, { linktype: 1 }),
+        idb(true, { linktype: 276 }),
+        idb(true, { linktype: 101 }),
+        ...datagrams.map((d, k) =>
+          epb(true, { ifid: k % 3, ticks: 1_000_000n + BigInt(k) * 300_000n, data: concatBytes(headers[k % 3]!, d) }),
+        ),
+      ),
+    );
+    const even = join(tmp, 'mixed-even.pcap');
+    const odd = join(tmp, 'mixed-odd.pcap');
+    // 1 s blocks from the first packet: packets 0–3 even, 4–6 odd, 7–9 even, 10–13 odd, …
+    const counts = await splitBlocks(file, 1_000_000_000n, even, odd);
+    const parts: { linktype: number; data: Uint8Array; origLen: number }[][] = [[], []];
+    for (const [i, part] of [even, odd].entries()) await readCapture(part, (p) => void parts[i]!.push(p));
+    const block = (k: number): number => Math.floor((k * 300) / 1000) % 2;
+    const want = [0, 1].map((b) => datagrams.filter((_, k) => block(k) === b));
+    expect(counts).toEqual({ even: want[0]!.length, odd: want[1]!.length });
+    for (const b of [0, 1]) {
+      expect(parts[b]!.every((p) => p.linktype === 1 && p.origLen === p.data.length)).toBe(true);
+      expect(parts[b]!.map((p) => Buffer.from(p.data.subarray(14)).toString('hex'))).toEqual(
+        want[b]!.map((d) => Buffer.from(d).toString('hex')),
+      );
+      expect(parts[b]!.every((p) => p.data[12] === 0x08 && p.data[13] === 0)).toBe(true);
+    }
+    // the profile counts each packet as its datagram on Ethernet, whichever interface it came in on
+    const { profile } = await learnProfile(file, {});
+    expect(profile.shape!.trace.sizes).toEqual(datagrams.map((d) => d.length + 14));
+  });
 });
