@@ -134,9 +134,10 @@ export interface AdversarySummary {
   windows: number;
   /**
    * Windows of the subject (of a baseline: of the whole reference) without a packet, left out (see
-   * {@link AdversaryOptions.keepSilent}).
+   * {@link AdversaryOptions.keepSilent}), of `ofWindows` complete ones.
    */
   silentWindows?: number;
+  ofWindows?: number;
   note?: string;
 }
 

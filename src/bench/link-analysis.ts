@@ -42,7 +42,7 @@ interface AnalyzeJson {
   adversary?: {
     baseline: AdversaryJson;
     comparisons: AdversaryJson[];
-    classes: { name: string; silentWindows?: number }[];
+    classes: { name: string; windows: number; silentWindows?: number }[];
   };
   captures: { name: string; packets: number; bytes: number }[];
   comparisons: {
@@ -58,7 +58,10 @@ interface AnalyzeJson {
   }[];
 }
 
-function benchAdversary(a: AdversaryJson, silentWindows: number | undefined): BenchAdversary {
+function benchAdversary(
+  a: AdversaryJson,
+  silent: { windows: number; silentWindows?: number } | undefined,
+): BenchAdversary {
   return {
     auc: a.auc,
     aucLow: a.aucLow,
@@ -66,7 +69,9 @@ function benchAdversary(a: AdversaryJson, silentWindows: number | undefined): Be
     balancedAccuracy: a.balancedAccuracy,
     ...(a.pValue != null ? { pValue: a.pValue } : {}),
     windows: a.m,
-    ...(silentWindows ? { silentWindows } : {}),
+    ...(silent?.silentWindows
+      ? { silentWindows: silent.silentWindows, ofWindows: silent.windows + silent.silentWindows }
+      : {}),
     ...(a.note ? { note: a.note } : {}),
   };
 }
@@ -98,7 +103,7 @@ export async function analyzeLinks(
   const p = await runOk('smig analyze', argv);
   const j = JSON.parse(p.stdout) as AnalyzeJson;
   const cls = (i: number) => j.captures.find((c) => c.name === `l${i}`)!;
-  const silent = (name: string): number | undefined => j.adversary?.classes.find((c) => c.name === name)?.silentWindows;
+  const silent = (name: string) => j.adversary?.classes.find((c) => c.name === name);
   return {
     links: links.map((l, i) => {
       const tests = j.comparisons

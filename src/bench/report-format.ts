@@ -14,7 +14,9 @@ export const fmtN = (t: BenchTest | undefined): string => (t === undefined ? '-'
  */
 export function fmtAuc(a: BenchAdversary | undefined): string {
   if (a === undefined) return '-';
-  const silent = a.silentWindows ? ` (${a.silentWindows} of ${a.windows + a.silentWindows} windows silent)` : '';
+  const silent = a.silentWindows
+    ? ` (${a.silentWindows} of ${a.ofWindows ?? a.windows + a.silentWindows} windows silent)`
+    : '';
   return (a.auc === null ? `n/a (${a.windows} windows)` : formatAuc(a)) + silent;
 }
 

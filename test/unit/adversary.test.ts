@@ -173,6 +173,10 @@ describe('classifier', () => {
       'n/a (1 windows)',
     );
     expect(fmtAuc(undefined)).toBe('-');
+    // silent windows left out: a link's own, of its complete windows; a baseline's, of the whole reference's
+    const b = { ...c, balancedAccuracy: 0.7, windows: 9 };
+    expect(fmtAuc({ ...b, silentWindows: 3 })).toBe('0.81 [0.62–0.95] (3 of 12 windows silent)');
+    expect(fmtAuc({ ...b, silentWindows: 4, ofWindows: 16 })).toBe('0.81 [0.62–0.95] (4 of 16 windows silent)');
     // the bench's run line: links told apart by their permutation p, none said without permutations
     const link = (pValue?: number) => ({
       auc: 0.6,
