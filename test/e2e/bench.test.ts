@@ -225,15 +225,23 @@ describe('smig bench', () => {
     expect(j.hosts).toBe('lab');
     // the learn/hold-out split at 2.5 s: 47 blocks of the 117 s capture, every packet on one side or the other
     expect(j.normal.splitSeconds).toBe(2.5);
-    // the observer's baseline on the whole capture (117 s: 16 windows in odd 10 s blocks) beside the hold-out's
-    expect(j.normal.adversaryBaseline!.windows).toBe(16);
+    // the observer's baseline on the whole capture (117 s: 45 complete windows, 16 in odd 10 s blocks, of which
+    // those with packets are classified) beside the hold-out's; the silent ones counted of the capture's 45
+    const whole = j.normal.adversaryBaseline!;
+    expect(whole.ofWindows).toBe(45);
+    expect(whole.silentWindows).toBeGreaterThan(0);
+    expect(whole.windows).toBeLessThanOrEqual(16);
+    expect(whole.windows).toBeGreaterThanOrEqual(16 - whole.silentWindows!);
     expect(j.normal.adversaryBaseline!.auc).toBeGreaterThan(0);
     // the observer dealt its folds by blocks, and says so
     expect(j.adversary).toEqual({ cv: 'blocks', permutations: 0 });
-    expect(r.stdout).toMatch(/^trained observer \(random forest on 5 s windows, 5-fold CV by 10 s blocks 5 times\)/m);
     expect(r.stdout).toMatch(
-      /; the whole normal capture against itself \(the same blocks, 16 windows a side\): 0\.\d\d \[/,
+      /^trained observer \(random forest on 5 s windows with packets, 5-fold CV by 10 s blocks 5 times\)/m,
     );
+    expect(r.stdout).toContain(
+      `; the whole normal capture against itself (the same blocks, ${whole.windows} windows a side): `,
+    );
+    expect(r.stdout).toMatch(/windows a side\): 0\.\d\d \[[\d.]+–[\d.]+\] \(\d+ of 45 windows silent\)/);
     const split =
       /profile learned from its even 2\.5 s blocks \((\d+) packets\), the odd ones held out \((\d+) packets\)/.exec(
         r.stderr,
