@@ -329,10 +329,11 @@ export class ShapedPacer {
 
   /** `rebaseMs`: lateness beyond which the schedule pauses (default {@link REBASE_MS}). */
   /**
-   * Lets the hop's queued data (bytes, asked at each jump of the resampler) steer the order of its trace's bursts
-   * (resample.ts `BurstResampler.steer`); set by strategies.ts createPacer, called by the downstream hops' links.
+   * Lets the hop's queued data (bytes, asked at each burst of the resampler) steer the order of its trace's bursts
+   * (resample.ts `BurstResampler.steer`); `ended` says no more data will come. Set by strategies.ts createPacer,
+   * called by the downstream hops' links.
    */
-  steer: (queued: () => number) => void = () => {};
+  steer: (queued: () => number, ended?: () => boolean) => void = () => {};
 
   constructor(
     clock: Clock,

@@ -91,7 +91,7 @@ export function createPacer(plan: PacingPlan, clock: Clock, hopSeed = 0): Pacer 
           envelope === undefined ? REBASE_MS : binMs * ENVELOPE_CATCHUP_BINS,
         );
         const rate = traceRate(pp.trace);
-        pacer.steer = (queued) => packets.steer(() => pressureOf(queued(), rate));
+        pacer.steer = (queued, ended) => packets.steer(() => pressureOf(queued(), rate, ended?.() ?? false));
         return pacer;
       }
       const binMs = Number(BigInt(plan.binNs)) / 1e6;

@@ -68,7 +68,8 @@ export interface ShapedLinkOptions {
   clock?: Clock;
   /**
    * Let the link's queued data steer the order of the trace's bursts (ShapedPacer.steer): for hops downstream, whose
-   * data comes when the hop before sends it. Not for the source, whose data is always there.
+   * data comes when the hop before sends it. Not for the source, whose data is always there. Their feeds' `complete()`
+   * is the end of the data, so complete with nothing available is a link past its data, covering: not starved.
    */
   steer?: boolean;
 }
@@ -86,7 +87,11 @@ export async function runShapedLink(
   o: ShapedLinkOptions,
 ): Promise<void> {
   const fo = o.frameOverhead;
-  if (o.steer) pacer.steer(() => feed.available());
+  if (o.steer)
+    pacer.steer(
+      () => feed.available(),
+      () => feed.complete() && feed.available() === 0,
+    );
   let covering = o.cover; // a cover link starts covering at once (its first bytes may wait for a cushion)
   const wait = { expect: 0, lastAckMs: 0, misses: 0 };
   while (!o.signal.aborted && !o.done()) {

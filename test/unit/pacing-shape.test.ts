@@ -509,6 +509,9 @@ describe('BurstResampler', () => {
     expect(pressureOf(2500, 10_000)).toBe('backlog');
     expect(pressureOf(1023, 100)).toBe('none');
     expect(pressureOf(1024, 100)).toBe('backlog');
+    // past its data (a relay covering until the session ends), nothing queued is not starving
+    expect(pressureOf(0, 10_000, true)).toBe('none');
+    expect(pressureOf(2500, 10_000, true)).toBe('backlog');
     expect(traceRate({ sizes: [100, 100, 100], gapsUs: [0, 500_000, 500_000] })).toBe(300);
   });
 
@@ -547,6 +550,41 @@ describe('BurstResampler', () => {
         expect(bytesWithin(seed, 'backlog', us) / ((rate * us) / 1e6)).toBeLessThan(1.1);
       }
     expect(MAX_AHEAD_SECONDS).toBeGreaterThan(0);
+    // nor does a starved hop leave runs once it is that far behind: over a cycle or more, at least 90 % of the rate
+    for (let seed = 1; seed <= 30; seed++)
+      for (const span of [1, 2, 4]) {
+        const us = span * spanUs;
+        expect(bytesWithin(seed, 'starved', us) / ((rate * us) / 1e6)).toBeGreaterThan(0.9); // measured ≥ 0.948
+      }
+  });
+
+  it('starved, a run does not go on into a burst that comes sooner than a least-used one would', () => {
+    // 40 bursts of one packet, every 8th after a 50 ms gap, the others 1 ms; runs that never end by chance
+    const t = {
+      sizes: Array(40).fill(100) as number[],
+      gapsUs: Array.from({ length: 40 }, (_, i) => (i === 0 ? 0 : i % 8 === 0 ? 50_000 : 1_000)),
+    };
+    const longGaps = (pressure: Pressure, seed: number, n: number): number => {
+      const r = new BurstResampler(t, 500, createRng(seed), 1e9);
+      r.steer(() => pressure);
+      let long = 0;
+      for (let i = 0; i < n; i++) if (r.next().gapUs === 50_000) long++;
+      return long;
+    };
+    let none = 0;
+    let starved = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      // unsteered, a run replays the trace in order: 1 to 3 of the 4 long gaps in 20 packets
+      none += longGaps('none', seed, 20);
+      starved += longGaps('starved', seed, 20);
+      // over ten cycles every burst still comes once a cycle, starved or not: 400 × 4/39 long gaps, give or take
+      expect(Math.abs(longGaps('starved', seed, 400) - 41)).toBeLessThanOrEqual(2);
+      expect(longGaps('starved', seed, 20)).toBeGreaterThanOrEqual(longGaps('none', seed, 20));
+    }
+    // a hop with nothing to send takes the sparse bursts sooner and leaves the dense ones for when data waits
+    // (measured: 2.15 and 3.5 of the 4 a cycle has)
+    expect(none / 20).toBeLessThan(2.5);
+    expect(starved / 20).toBeGreaterThanOrEqual(3.25);
   });
 
   it("covers the trace evenly: a draw twice the trace's span carries its bytes to within 12 %, for every seed", () => {
@@ -674,6 +712,41 @@ describe('runShapedLink', () => {
     expect(sent.at(-1)!.frames).toEqual([]); // data gone: cover
     expect(pacer.padBytes).toBeGreaterThan(0);
     ctl.abort();
+  });
+});
+
+describe('runShapedLink steering its pacer', () => {
+  it('tells the pacer what it has queued, and once its data has ended that none will come (covering, not starved)', async () => {
+    for (const ends of [true, false]) {
+      const clock = new FakeClock({ start: 0 });
+      const pacer = new ShapedPacer(clock, new WritePlanner(source([[1514, 10_000]]), O, 1514), O);
+      let queued: (() => number) | undefined;
+      let ended: (() => boolean) | undefined;
+      pacer.steer = (q, e) => {
+        queued = q;
+        ended = e;
+      };
+      const feed = { ...fixedFeed(2000), complete: () => ends };
+      let writes = 0;
+      const ctl = new AbortController();
+      const done = runShapedLink(
+        pacer,
+        feed,
+        async () => {
+          writes++;
+        },
+        { frameOverhead: 13, cover: true, graceMs: 0, steer: true, done: () => writes >= 3, signal: ctl.signal },
+      );
+      expect(queued!()).toBe(2000);
+      expect(ended!()).toBe(false); // data still queued
+      while (writes < 3) await clock.next();
+      await done;
+      expect(queued!()).toBe(0);
+      // past the end of its data a link covers for the session; short of data that may still come, it is starved
+      expect(ended!()).toBe(ends);
+      expect(pressureOf(queued!(), 10_000, ended!())).toBe(ends ? 'none' : 'starved');
+      ctl.abort();
+    }
   });
 });
 
