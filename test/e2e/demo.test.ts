@@ -63,6 +63,15 @@ describe('smig demo', () => {
     expect(r.stdout).toMatch(/network-namespace lab/);
     expect(r.stdout).toMatch(/--hosts <site>/);
     expect(r.stdout).toMatch(/--adversary-cv <mode>/);
+    // -o as smig bench takes it
+    expect(r.stdout).toMatch(/-o, --out <dir>/);
+  });
+
+  it('takes -o for --out, as smig bench does (parsed before a bad size stops it)', async () => {
+    const r = await smig(['demo', '-o', '/nonexistent/demo-out', '--size', '0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--size/);
+    expect(r.stderr).not.toMatch(/unknown option/);
   });
 
   it('refuses an unknown --adversary-cv mode in one line', async () => {

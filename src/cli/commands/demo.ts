@@ -33,7 +33,10 @@ export const demoCommand: CommandSpec = {
   examples: ['smig demo', 'smig demo --out demo/ --json'],
   configure(cmd: Command): void {
     cmd
-      .option('--out <dir>', 'write the captures, profile and report into DIR (default: a fresh temporary directory)')
+      .option(
+        '-o, --out <dir>',
+        'write the captures, profile and report into DIR (default: a fresh temporary directory)',
+      )
       .addOption(
         new Option('--size <bytes>', `payload size, the same for both strategies (at most ${MAX_SIZE})`)
           .argParser(
