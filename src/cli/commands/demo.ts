@@ -129,7 +129,7 @@ export const demoCommand: CommandSpec = {
     if (r.adversaryBaseline) {
       const { fmtAuc } = await import('../../bench/report.js');
       io.stdout.write(
-        `\nTrained observer (random forest on 5 s windows, 5-fold CV${opts.adversaryCv === 'blocks' ? ' by 10 s blocks' : ''} 5 times; 0.5 = cannot tell): hold-out vs hold-out ${fmtAuc(r.adversaryBaseline)}\n`,
+        `\nTrained observer (random forest on 5 s windows with packets, 5-fold CV${opts.adversaryCv === 'blocks' ? ' by 10 s blocks' : ''} 5 times; 0.5 = cannot tell): hold-out vs hold-out ${fmtAuc(r.adversaryBaseline)}\n`,
       );
       io.stdout.write(
         table(
