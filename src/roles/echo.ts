@@ -18,8 +18,11 @@ import { createRng } from '../util/rng.js';
 import type { EchoCounter } from './shaped-link.js';
 import { Signal, waitOr } from './util.js';
 
-/** ACKs asked for later than this after the write (ms) are not echoed. */
-export const MAX_ECHO_MS = 500;
+/**
+ * ACKs asked for later than this after the write (ms) are not echoed: the sender asks for none later than
+ * shape.ts `MAX_ACK_HINT_US`, and a hint can say at most 33 s.
+ */
+export const MAX_ECHO_MS = 30_000;
 /**
  * Longest a control frame handed to {@link AckEcho.carry} waits for the next echo, ms: in a lull of the data
  * direction it then goes alone (and its ACK with it).
@@ -162,7 +165,7 @@ export class AckEcho {
     if (this.#signal.aborted || acksUs.length === 0) return;
     const acks: number[] = [];
     for (const us of acksUs) {
-      if (us / 1000 > MAX_ECHO_MS) break; // a lone ACK long after the data is not the data's echo
+      if (us / 1000 > MAX_ECHO_MS) break;
       acks.push(us / 1000);
     }
     const times = echoTimes(acks, pads);

@@ -34,6 +34,7 @@ import {
   decodeAckHint,
   encodeAckHint,
   LATE_SHIFT_SHARE,
+  MAX_ACK_HINT_US,
   MAX_ACK_HINTS,
   MAX_WRITE,
   MIN_FRAME,
@@ -111,10 +112,23 @@ describe('WritePlanner', () => {
     expect(c.frameBytes).toBe(1426);
   });
 
-  it('lists the ACKs between two writes as times after the first (at most MAX_ACK_HINTS, within 500 ms)', () => {
+  it('lists the ACKs between two writes as times after the first (at most MAX_ACK_HINTS, within MAX_ACK_HINT_US)', () => {
     const acks: [number, number][] = Array.from({ length: MAX_ACK_HINTS + 2 }, () => [66, 100]);
     const p = new WritePlanner(
-      source([[600, 0], [66, 300], [74, 150], [1514, 500], [900, 2000], [66, 600_000], [300, 50], ...acks, [700, 10]]),
+      source([
+        [600, 0],
+        [66, 300],
+        [74, 150],
+        [1514, 500],
+        [900, 2000],
+        [66, MAX_ACK_HINT_US + 1],
+        [300, 50],
+        ...acks,
+        [700, 10],
+        [66, 2_400_000],
+        [66, 100],
+        [800, 30],
+      ]),
       O,
       1514,
     );
@@ -127,11 +141,15 @@ describe('WritePlanner', () => {
     expect(b.acksUs).toEqual([]);
     const c = p.next();
     expect(c.packets).toEqual([900]);
-    expect(c.acksUs).toEqual([]); // the one ACK is 600 ms later: not asked for
+    expect(c.acksUs).toEqual([]); // the one ACK is later than MAX_ACK_HINT_US: not asked for
     const d = p.next();
-    expect(d.gapMs).toBeCloseTo(600.05, 9);
+    expect(d.gapMs).toBeCloseTo((MAX_ACK_HINT_US + 1 + 50) / 1000, 9);
     expect(d.acksUs).toEqual(Array.from({ length: MAX_ACK_HINTS }, (_, i) => 100 * (i + 1)));
-    expect(p.next()).toMatchObject({ packets: [700], gapMs: ((MAX_ACK_HINTS + 2) * 100 + 10) / 1000 });
+    const e = p.next();
+    expect(e).toMatchObject({ packets: [700], gapMs: ((MAX_ACK_HINTS + 2) * 100 + 10) / 1000 });
+    // a lone ACK seconds after the data (the ACKs of the other side's uploads) is asked for too
+    expect(e.acksUs).toEqual([2_400_000, 2_400_100]);
+    expect(p.next()).toMatchObject({ packets: [800], gapMs: 2400.13 });
   });
 
   it('a write asks for as many of its ACKs as its PAD holds (a small write for the first few, not for none)', () => {
@@ -145,7 +163,7 @@ describe('WritePlanner', () => {
     expect(encodeAckHint(hintedAcks(acks, 40)).length).toBeLessThanOrEqual(40 - MIN_FRAME);
   });
 
-  it('ACK hints: encoded in 10 µs units, at most MAX_ACK_HINTS, and any other PAD body asks for nothing', () => {
+  it('ACK hints: 10 µs units, then whole ms up to 33 s, at most MAX_ACK_HINTS; any other PAD body asks for nothing', () => {
     const h = encodeAckHint([300, 455, 120_000]);
     expect(h.length).toBe(2 + 3 * 2);
     expect(decodeAckHint(h)).toEqual([300, 460, 120_000]);
@@ -158,7 +176,17 @@ describe('WritePlanner', () => {
       [],
     ); // too many
     expect(decodeAckHint(h.subarray(0, 5))).toEqual([]); // cut short
-    expect(decodeAckHint(Uint8Array.of(h[0]!, 1, 0xff, 0xff))).toEqual([655_350]); // the largest
+    // 10 µs units up to 327.67 ms, then whole ms from 328 ms on
+    expect(decodeAckHint(encodeAckHint([327_670, 327_676, 400_000, 2_400_449, MAX_ACK_HINT_US]))).toEqual([
+      327_670,
+      328_000,
+      400_000,
+      2_400_000,
+      MAX_ACK_HINT_US,
+    ]);
+    expect(decodeAckHint(Uint8Array.of(h[0]!, 2, 0x7f, 0xff, 0x80, 0x00))).toEqual([327_670, 328_000]);
+    expect(decodeAckHint(Uint8Array.of(h[0]!, 1, 0xff, 0xff))).toEqual([33_095_000]); // the largest
+    expect(decodeAckHint(encodeAckHint([1e9]))).toEqual([33_095_000]); // clamped
     // the tag says how many echo PADs per ACK: two unless the sender asks for one
     expect(ackHintPads(h)).toBe(2);
     const one = encodeAckHint([300, 455], 1);
