@@ -29,10 +29,11 @@ import { DEMO_CAPTURE, DEMO_DATA_FILTER, DEMO_REVERSE_FILTER, splitBlocks } from
 import { killAll, lastLine, PLAIN_COPY_JS, runOk, runProc, stopProc, waitFor, writePayloads } from './proc.js';
 import { observerTold } from './report-format.js';
 import type { Daemon, Roles, RunCapture, Site } from './site.js';
-import { labSite, loopbackSite, rolesOf, startDaemon, stoppedResources } from './site.js';
+import { labSite, linkSpec, loopbackSite, rolesOf, runHops, startDaemon, stoppedResources } from './site.js';
 
 export type {
   BenchAdversary,
+  BenchHop,
   BenchLink,
   BenchResources,
   BenchResult,
@@ -42,7 +43,7 @@ export type {
 } from './result.js';
 export { BENCH_STRATEGIES } from './result.js';
 
-import type { BenchResources, BenchResult, BenchRun, BenchStrategy } from './result.js';
+import type { BenchHop, BenchResources, BenchResult, BenchRun, BenchStrategy } from './result.js';
 
 /** The paper's figure 3 starts at 840 KB; a paced run takes about size ÷ the profile's mean rate (its leader → destination hop carries it all). */
 export const DEFAULT_SIZES: readonly number[] = [250_000, 840_000];
@@ -95,6 +96,7 @@ interface Measured {
   keyLinks: LinkSpec[];
   resources: Record<string, BenchResources>;
   captureDrops: number;
+  hops: BenchHop[];
 }
 
 /** What every run shares. */
@@ -190,6 +192,7 @@ async function migrateOnce(
       seconds: number;
       done: { sha256: string };
       resources: { cpuUserSeconds: number; cpuSystemSeconds: number; maxRssKiB: number };
+      pacing?: { hops?: Parameters<typeof runHops>[0] };
     };
     await Promise.all(daemons.map((d) => stopProc(d)));
     const resources: Record<string, BenchResources> = {
@@ -199,38 +202,17 @@ async function migrateOnce(
       },
     };
     for (const j of [...relayRoles, R]) resources[name(j)] = stoppedResources(at(j));
-    /** The data direction of link from → to: host addresses in the lab; ports on loopback. */
-    const spec = (from: number, to: number): LinkSpec => {
-      const link = `${name(from)} → ${name(to)}`;
-      const file = cap.fileOf(from);
-      if (site.kind === 'lab') {
-        const [a, b] = [site.ip(slot, from), site.ip(slot, to)];
-        return {
-          link,
-          capture: file,
-          filter: `tcp and src host ${a} and dst host ${b}`,
-          reverseFilter: `tcp and src host ${b} and dst host ${a}`,
-        };
-      }
-      if (D.includes(from)) {
-        const local = at(from).stderr.match(/"event":"relay-linked"[^\n]*"local":"[^"]*:(\d+)"/);
-        if (!local) throw smigError('SMIG_ERR_INTERNAL', `${name(from)} logged no link to the leader`);
-        const [a, b] = [local[1], at(to).port];
-        return {
-          link,
-          capture: file,
-          filter: `tcp and src port ${a} and dst port ${b}`,
-          reverseFilter: `tcp and src port ${b} and dst port ${a}`,
-        };
-      }
-      const p = at(to).port;
-      return { link, capture: file, filter: `tcp and dst port ${p}`, reverseFilter: `tcp and src port ${p}` };
-    };
+    const spec = (from: number, to: number): LinkSpec => linkSpec(site, slot, ctx.roles, cap.fileOf, at, from, to);
     return {
       seconds: summary.seconds,
       sha256: summary.done.sha256,
       captureDrops,
       resources,
+      hops: runHops(
+        summary.pacing?.hops ?? [],
+        D.map((j) => ({ name: name(j), addr: at(j).addr, proc: at(j) })),
+        { name: name(L), proc: at(L) },
+      ),
       links: [...D.map((j) => spec(S, j)), ...D.map((j) => spec(j, L)), spec(L, R)],
       sourceLinks: [...D, ...K].map((j) => spec(S, j)),
       keyLinks: K.map((j) => spec(S, j)),
@@ -287,6 +269,7 @@ async function plainOnce(site: Site, slot: number, ctx: RunContext, size: number
       links: [link],
       sourceLinks: [link],
       keyLinks: [],
+      hops: [],
       resources: {
         source: { cpuSeconds: s.cpuSeconds, maxRssKiB: s.maxRssKiB },
         destination: { cpuSeconds: r.cpuSeconds, maxRssKiB: r.maxRssKiB },
@@ -417,6 +400,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       ...(a.baseline ? { adversaryBaseline: a.baseline } : {}),
       ...(reverseBaseline ? { reverseAdversaryBaseline: reverseBaseline } : {}),
       ...(keys ? { keyFlows: keys } : {}),
+      ...(m.hops.length > 0 ? { hops: m.hops } : {}),
     });
     const dist = a.links.filter((l) => l.distinguishable).length;
     log(

@@ -11,9 +11,9 @@ import { runOk } from './proc.js';
 import { fmtAuc, fmtD, fmtN, fmtPv } from './report-format.js';
 
 export { fmtAuc } from './report-format.js';
-export { fidelityTable, keyFlowTable, reverseTable } from './report-links.js';
+export { fidelityTable, hopTable, keyFlowTable, reverseTable } from './report-links.js';
 
-import { FIDELITY_CAPTION, fidelityTable, keyFlowTable, reverseTable } from './report-links.js';
+import { FIDELITY_CAPTION, fidelityTable, HOP_CAPTION, hopTable, keyFlowTable, reverseTable } from './report-links.js';
 import type { BenchAdversary, BenchLink, BenchResult, BenchRun, BenchTest } from './result.js';
 
 /** How each class is named in the figures (the paper's words first). */
@@ -349,12 +349,14 @@ export async function writeBenchReport(
       const rev = reverseTable(r, s);
       const keys = keyFlowTable(r, s);
       const fid = fidelityTable(r, s);
+      const hops = hopTable(r, s);
       return [
         `<h2>${esc(classLabel(s))}</h2>`,
         htmlTable(strategyTable(r, s)),
         ...(rev ? [`<p>reverse directions${rev.baseline ? ` (${esc(rev.baseline)})` : ''}</p>`, htmlTable(rev)] : []),
         ...(fid ? [`<p>${esc(FIDELITY_CAPTION)}</p>`, htmlTable(fid)] : []),
         ...(keys ? [`<p>${esc(keys.caption)}</p>`, htmlTable(keys)] : []),
+        ...(hops ? [`<p>${esc(HOP_CAPTION)}</p>`, htmlTable(hops)] : []),
       ];
     }),
     '<h2>CPU and memory per role</h2>',
@@ -381,6 +383,7 @@ export async function writeBenchReport(
       const rev = reverseTable(r, s);
       const keys = keyFlowTable(r, s);
       const fid = fidelityTable(r, s);
+      const hops = hopTable(r, s);
       return [
         `## ${classLabel(s)}`,
         '',
@@ -389,6 +392,7 @@ export async function writeBenchReport(
         ...(rev ? [`Reverse directions${rev.baseline ? ` (${rev.baseline})` : ''}:`, '', mdTable(rev), ''] : []),
         ...(fid ? [`${FIDELITY_CAPTION}:`, '', mdTable(fid), ''] : []),
         ...(keys ? [`${keys.caption[0]!.toUpperCase()}${keys.caption.slice(1)}:`, '', mdTable(keys), ''] : []),
+        ...(hops ? [`${HOP_CAPTION[0]!.toUpperCase()}${HOP_CAPTION.slice(1)}:`, '', mdTable(hops), ''] : []),
       ];
     }),
     '## CPU and memory per role',

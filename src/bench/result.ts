@@ -87,6 +87,28 @@ export interface BenchRun {
   reverseAdversaryBaseline?: BenchAdversary;
   /** The key relay flows (migrations), each placed among the normal capture's TCP flows. */
   keyFlows?: BenchKeyFlow[];
+  /**
+   * What each paced hop's pacer did (the source's data links, the data relays, the leader; from their `pacing`
+   * log events): where a session's time beyond its bound went.
+   */
+  hops?: BenchHop[];
+}
+
+/** One paced hop of a run: its pacer's report (roles/pace.ts `HopPacingReport`). */
+export interface BenchHop {
+  /** As the links are named: `source → data relay 1`, `data relay 1 → leader`, `leader → destination`. */
+  hop: string;
+  /** The pacer's first write to its last, s. */
+  seconds: number;
+  writes: number;
+  /** Frame bytes written: data and PAD (the TLS records' plaintext). */
+  frameBytes: number;
+  /** Of them, PAD (cover and fill); shaped hops only. */
+  padBytes?: number;
+  /** Seconds the schedule paused for data it did not have yet; shaped hops only. */
+  pausedSeconds?: number;
+  /** How late the 99th percentile write was granted, ms. */
+  lateP99Ms: number;
 }
 
 /** One key relay flow of a run. */

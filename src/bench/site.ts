@@ -8,9 +8,10 @@ import { smigError } from '../errors.js';
 import type { LinkCapture } from '../lab/lab.js';
 import { formatHostPort } from '../net/address.js';
 import type { BenchLayout } from './layout.js';
+import type { LinkSpec } from './link-analysis.js';
 import type { Proc, Spawner } from './proc.js';
 import { lastLine, runProc, stopProc, waitFor } from './proc.js';
-import type { BenchResources } from './result.js';
+import type { BenchHop, BenchResources } from './result.js';
 
 /** Host numbers of a slot's roles: 0 source, then the data relays, the leader, the key relays, the destination. */
 export interface Roles {
@@ -181,10 +182,115 @@ export async function startDaemon(
   return Object.assign(p, { addr, port: Number(addr.split(':').pop()) });
 }
 
+/**
+ * The link from → to of a run (`fileOf` names each host's capture): its data direction and reverse by host
+ * addresses in the lab; by ports on loopback (a data relay logs the ephemeral port of its leader link).
+ */
+export function linkSpec(
+  site: Site,
+  slot: number,
+  roles: Roles,
+  fileOf: (host: number) => string,
+  at: (j: number) => Daemon,
+  from: number,
+  to: number,
+): LinkSpec {
+  const link = `${roles.name(from)} → ${roles.name(to)}`;
+  const capture = fileOf(from);
+  if (site.kind === 'lab') {
+    const [a, b] = [site.ip(slot, from), site.ip(slot, to)];
+    return {
+      link,
+      capture,
+      filter: `tcp and src host ${a} and dst host ${b}`,
+      reverseFilter: `tcp and src host ${b} and dst host ${a}`,
+    };
+  }
+  if (roles.D.includes(from)) {
+    const local = at(from).stderr.match(/"event":"relay-linked"[^\n]*"local":"[^"]*:(\d+)"/);
+    if (!local) throw smigError('SMIG_ERR_INTERNAL', `${roles.name(from)} logged no link to the leader`);
+    const [a, b] = [local[1], at(to).port];
+    return {
+      link,
+      capture,
+      filter: `tcp and src port ${a} and dst port ${b}`,
+      reverseFilter: `tcp and src port ${b} and dst port ${a}`,
+    };
+  }
+  const p = at(to).port;
+  return { link, capture, filter: `tcp and dst port ${p}`, reverseFilter: `tcp and src port ${p}` };
+}
+
 /** The `stopped` event of a daemon's JSON log: its CPU time and peak memory. */
 export function stoppedResources(p: Proc): BenchResources {
   const line = p.stderr.split('\n').find((l) => l.includes('"event":"stopped"'));
   if (!line) return { cpuSeconds: NaN, maxRssKiB: NaN };
   const j = JSON.parse(line) as { cpuUserSeconds: number; cpuSystemSeconds: number; maxRssKiB: number };
   return { cpuSeconds: j.cpuUserSeconds + j.cpuSystemSeconds, maxRssKiB: j.maxRssKiB };
+}
+
+/** A hop's pacing report as the source's `--json` summary and the relays' `pacing` log events carry it. */
+export interface PacingFields {
+  hop?: unknown;
+  strategy?: unknown;
+  writes?: unknown;
+  payloadBytes?: unknown;
+  seconds?: unknown;
+  padBytes?: unknown;
+  pausedSeconds?: unknown;
+  lateP99?: unknown;
+  lateness?: { p99?: unknown };
+}
+
+function benchHop(hop: string, f: PacingFields): BenchHop[] {
+  if (f.strategy === 'bulk') return []; // not paced: nothing to report
+  const num = (x: unknown): number => (typeof x === 'number' && Number.isFinite(x) ? x : Number.NaN);
+  return [
+    {
+      hop,
+      seconds: num(f.seconds),
+      writes: num(f.writes),
+      frameBytes: num(f.payloadBytes),
+      ...(f.padBytes === undefined ? {} : { padBytes: num(f.padBytes) }),
+      ...(f.pausedSeconds === undefined ? {} : { pausedSeconds: num(f.pausedSeconds) }),
+      lateP99Ms: num(f.lateP99 ?? f.lateness?.p99),
+    },
+  ];
+}
+
+/** The last `pacing` event of a daemon's JSON log (roles/pace.ts `pacingLogFields`), or undefined. */
+function pacingEvent(p: Pick<Proc, 'stderr'>): PacingFields | undefined {
+  const line = p.stderr
+    .split('\n')
+    .filter((l) => l.includes('"event":"pacing"'))
+    .pop();
+  if (line === undefined) return undefined;
+  try {
+    return JSON.parse(line) as PacingFields;
+  } catch {
+    return undefined; // a line cut by the daemon's end: the hop goes unreported
+  }
+}
+
+/**
+ * The paced hops of a run, named as its links: the source's (its summary's `pacing.hops`, `source → ADDR`), each
+ * data relay's and the leader's (their logs); none of a bulk run, which is not paced.
+ */
+export function runHops(
+  source: readonly PacingFields[],
+  relays: readonly { name: string; addr: string; proc: Pick<Proc, 'stderr'> }[],
+  leader: { name: string; proc: Pick<Proc, 'stderr'> },
+): BenchHop[] {
+  const hops: BenchHop[] = [];
+  for (const r of relays) {
+    const f = source.find((h) => h.hop === `source → ${r.addr}`);
+    if (f !== undefined) hops.push(...benchHop(`source → ${r.name}`, f));
+  }
+  for (const r of relays) {
+    const f = pacingEvent(r.proc);
+    if (f !== undefined) hops.push(...benchHop(`${r.name} → ${leader.name}`, f));
+  }
+  const f = pacingEvent(leader.proc);
+  if (f !== undefined) hops.push(...benchHop(`${leader.name} → destination`, f));
+  return hops;
 }

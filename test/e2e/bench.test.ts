@@ -105,6 +105,16 @@ describe('smig bench', () => {
     ]);
     const [, bulk, constant] = j.runs;
     expect(constant!.seconds).toBeGreaterThan((0.8 * 40_000) / rate);
+    // every paced hop's pacer, from the source's summary and the relays' and leader's logs, named as the links are
+    expect(constant!.hops!.map((h) => h.hop)).toEqual(constant!.links.map((l) => l.link));
+    for (const h of constant!.hops!) {
+      expect(h.writes, h.hop).toBeGreaterThan(1);
+      expect(h.seconds, h.hop).toBeGreaterThan(0);
+      expect(h.seconds, h.hop).toBeLessThanOrEqual(constant!.seconds);
+      expect(h.padBytes, h.hop).toBeUndefined(); // constant is not shaped: no cover, no pauses
+    }
+    expect(constant!.hops!.at(-1)!.frameBytes).toBeGreaterThan(40_000); // the leader carries it all
+    expect(bulk!.hops).toBeUndefined(); // not paced
     expect(bulk!.seconds).toBeLessThan(constant!.seconds);
     expect(Object.keys(bulk!.resources).sort()).toEqual([
       'data relay 1',
@@ -124,6 +134,7 @@ describe('smig bench', () => {
     const html = readFileSync(j.files.report, 'utf8');
     for (const s of ['normal (plain TCP copy)', 'traditional (bulk)', 'stealth (constant)', 'CPU and memory per role'])
       expect(html).toContain(s);
+    expect(html).toContain('the seconds its schedule paused for data');
     expect(JSON.parse(readFileSync(j.files.json, 'utf8'))).toEqual(j);
     // the reverse directions (ACKs, progress) against the capture's reverse direction, by default for the shipped one
     expect(j.normal.reverseFilter).toBe('src host 192.168.1.7');
@@ -220,6 +231,7 @@ describe('smig bench', () => {
     expect(Number(mtu![2])).toBeGreaterThan(1514);
     expect(r.stdout).toMatch(/^the learned half itself against the hold-out .*size p [\d.e-]+, gap p/m);
     expect(r.stdout).toMatch(/^traditional \(bulk\)$/m);
+    expect(r.stdout).not.toContain('paced hops'); // bulk is not paced
     expect(r.stdout).toMatch(/^40000 +[\d.]+ +[\d.]+ +[\d.]+ % +[\d.]+ % +leader → destination /m);
     const j = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchResult;
     expect(j.hosts).toBe('lab');
