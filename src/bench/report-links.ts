@@ -121,9 +121,9 @@ export function keyFlowTable(
 
 /** Caption of {@link hopTable}. */
 export const HOP_CAPTION: string =
-  "each paced hop's pacer: its first write to its last, the seconds its schedule paused for data it did not have " +
-  'yet (a downstream hop waits for the one before it), the share of its frame bytes that was PAD (cover and fill), ' +
-  'and how late its 99th percentile write was granted';
+  "each paced hop's pacer: its first write to its last, to the last that carried data (cover after it), the seconds " +
+  'its schedule paused for data it did not have yet (a downstream hop waits for the one before it), the share of its ' +
+  'frame bytes that was PAD (cover and fill), and how late its 99th percentile write was granted';
 
 /** The table of one strategy's paced hops ({@link BenchRun.hops}); undefined when no run has them. */
 export function hopTable(
@@ -132,13 +132,14 @@ export function hopTable(
 ): { head: string[]; rows: string[][] } | undefined {
   const runs = r.runs.filter((x) => x.strategy === strategy && (x.hops?.length ?? 0) > 0);
   if (runs.length === 0) return undefined;
-  const head = ['size', 'hop', 'writes', 'seconds', 'paused s', 'PAD share', 'late p99 ms'];
+  const head = ['size', 'hop', 'writes', 'seconds', 'last data s', 'paused s', 'PAD share', 'late p99 ms'];
   const rows = runs.flatMap((run) =>
     run.hops!.map((h) => [
       String(run.size),
       h.hop,
       String(h.writes),
       h.seconds.toFixed(2),
+      h.dataSeconds?.toFixed(2) ?? '–',
       h.pausedSeconds?.toFixed(2) ?? '–',
       h.padBytes === undefined || !(h.frameBytes > 0) ? '–' : `${((100 * h.padBytes) / h.frameBytes).toFixed(1)} %`,
       Number.isFinite(h.lateP99Ms) ? h.lateP99Ms.toFixed(2) : '–',

@@ -107,6 +107,8 @@ export interface BenchHop {
   padBytes?: number;
   /** Seconds the schedule paused for data it did not have yet; shaped hops only. */
   pausedSeconds?: number;
+  /** Seconds from its first write to the last that carried data (cover after it); shaped hops only. */
+  dataSeconds?: number;
   /** How late the 99th percentile write was granted, ms. */
   lateP99Ms: number;
 }

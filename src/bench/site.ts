@@ -238,6 +238,7 @@ export interface PacingFields {
   seconds?: unknown;
   padBytes?: unknown;
   pausedSeconds?: unknown;
+  dataSeconds?: unknown;
   lateP99?: unknown;
   lateness?: { p99?: unknown };
 }
@@ -253,6 +254,7 @@ function benchHop(hop: string, f: PacingFields): BenchHop[] {
       frameBytes: num(f.payloadBytes),
       ...(f.padBytes === undefined ? {} : { padBytes: num(f.padBytes) }),
       ...(f.pausedSeconds === undefined ? {} : { pausedSeconds: num(f.pausedSeconds) }),
+      ...(f.dataSeconds === undefined ? {} : { dataSeconds: num(f.dataSeconds) }),
       lateP99Ms: num(f.lateP99 ?? f.lateness?.p99),
     },
   ];

@@ -196,6 +196,8 @@ export interface HopPacingReport {
   /** Shaped hops: frame bytes sent as PAD (cover and fill), and seconds the schedule paused for lack of data. */
   padBytes?: number;
   pausedSeconds?: number;
+  /** Shaped hops: seconds from the first write's request to the last write that carried data (cover after it). */
+  dataSeconds?: number;
 }
 
 /** The report of one hop's pacer. */
@@ -213,7 +215,13 @@ export function pacingReport(hop: string, pacer: Pacer): HopPacingReport {
     rate: seconds > 0 ? s.bytes / seconds : null,
     targetRate: paced && seconds > 0 ? s.accrued / seconds : null,
     lateness: { n: s.lateness.n, p50: s.lateness.p50, p99: s.lateness.p99, max: s.lateness.max },
-    ...(isShaped(pacer) ? { padBytes: pacer.padBytes, pausedSeconds: pacer.paused / 1000 } : {}),
+    ...(isShaped(pacer)
+      ? {
+          padBytes: pacer.padBytes,
+          pausedSeconds: pacer.paused / 1000,
+          ...(pacer.dataSeconds === undefined ? {} : { dataSeconds: pacer.dataSeconds }),
+        }
+      : {}),
   };
 }
 
@@ -234,6 +242,7 @@ export function pacingLogFields(r: HopPacingReport): LogFields {
     lateP99: round(r.lateness.p99, 4),
     lateMax: round(r.lateness.max, 4),
     ...(r.padBytes === undefined ? {} : { padBytes: r.padBytes, pausedSeconds: round(r.pausedSeconds ?? 0, 3) }),
+    ...(r.dataSeconds === undefined ? {} : { dataSeconds: round(r.dataSeconds, 3) }),
   };
 }
 

@@ -144,7 +144,7 @@ export async function runShapedLink(
     expectEchoes(wait, o.echoes, withHint ? acks : [], o.echoPads ?? 2);
     await write(frames, pad, withHint ? hint : NO_HINT);
     o.onWrite?.();
-    void data;
+    if (data > 0) pacer.noteData();
   }
 }
 

@@ -24,6 +24,7 @@ describe('runHops', () => {
         seconds: 4,
         padBytes: 110,
         pausedSeconds: 1.5,
+        dataSeconds: 3.5,
         lateP99: 2,
       }),
       '',
@@ -57,6 +58,7 @@ describe('runHops', () => {
         frameBytes: 1100,
         padBytes: 110,
         pausedSeconds: 1.5,
+        dataSeconds: 3.5,
         lateP99Ms: 2,
       },
       {

@@ -739,6 +739,11 @@ describe('runShapedLink', () => {
     expect(sent[0]!.frames).toEqual([1000, 400]); // 1426 = 1000 + 13 + 400 + 13
     expect(sent.at(-1)!.frames).toEqual([]); // data gone: cover
     expect(pacer.padBytes).toBeGreaterThan(0);
+    // the pacer knows when its last data went, from its schedule's start (at 0, as its seconds): the report's "last data"
+    const lastData = sent.findLastIndex((s) => s.frames.length > 0);
+    expect(lastData).toBeGreaterThan(0);
+    expect(lastData).toBeLessThan(sent.length - 1);
+    expect(pacer.dataSeconds).toBeCloseTo(sent[lastData]!.at / 1000, 9);
     ctl.abort();
   });
 });
