@@ -1,6 +1,7 @@
 /** Envelope segment and chunk sizes of a paced session, by the plan's rate. */
 import type { PacingPlan } from './plan.js';
-import { planDuration } from './plan.js';
+import { DEFAULT_SEGMENT, planDuration } from './plan.js';
+import { wireLimits } from './shape.js';
 
 /** Smallest envelope segment and chunk of a paced session (at kB/s a larger one would be seconds of lag per hop). */
 export const PACED_MIN_SEGMENT: number = 4 * 1024;
@@ -24,15 +25,41 @@ export function pacedCutSizes(plan: PacingPlan): { segment: number; chunk: numbe
 export const MAX_FIRST_DATA_MS = 600_000;
 
 /**
- * How long `hops` envelope segments take one after another at the plan's payload rate, ms: each paced hop forwards
- * whole segments, so a session's first bytes reach the k-th hop after about k segments' time (at most
- * {@link MAX_FIRST_DATA_MS}; 0 for `bulk`). At 482 B/s (Gnutella) a 4 KiB segment takes ~17 s a hop.
+ * How long `hops` envelope segments take one after another at the plan's payload rate, ms, and per hop the trace's
+ * quiet stretches ({@link quietMs}): each paced hop forwards whole segments, so a session's first bytes reach the
+ * k-th hop after about k segments' time (at most {@link MAX_FIRST_DATA_MS}; 0 for `bulk`). At 482 B/s (Gnutella) a
+ * 4 KiB segment takes ~17 s a hop.
  */
 export function segmentsMs(plan: PacingPlan | undefined, hops: number): number {
   if (plan === undefined) return 0;
   const rate = planDuration(plan, 0).payloadRate;
   if (rate === null || !(rate > 0)) return plan.strategy === 'bulk' ? 0 : MAX_FIRST_DATA_MS;
-  return Math.min(MAX_FIRST_DATA_MS, Math.ceil((hops * pacedCutSizes(plan).segment * 1000) / rate));
+  const segments = (hops * pacedCutSizes(plan).segment * 1000) / rate;
+  return Math.min(MAX_FIRST_DATA_MS, Math.ceil(segments + hops * quietMs(plan)));
+}
+
+/**
+ * How long one shaped hop may go without a data packet when its draw crosses the trace's quiet stretches, ms: the
+ * two longest stretches of the plan's trace between packets with data (pure ACKs do not end one), summed; 0 without
+ * a trace. A hop's first data waits for its draw's next write, and a hop with nothing to send draws the sparse
+ * bursts first: the Webex trace has stretches of 15.8 and 13.7 s, and a session with 5 data relays lost its key
+ * (the leader waited 31.8 s for the envelope's first bytes) before this was added.
+ */
+export function quietMs(plan: PacingPlan): number {
+  const t = plan.profile?.trace;
+  if (t === undefined || plan.strategy !== 'profile') return 0;
+  const ackMax = wireLimits(plan.overheads, plan.segment ?? DEFAULT_SEGMENT).ackMax;
+  let first = 0;
+  let second = 0;
+  let run = 0;
+  for (let i = 0; i < t.sizes.length; i++) {
+    run += t.gapsUs[i]!;
+    if (t.sizes[i]! <= ackMax) continue;
+    if (run > first) [first, second] = [run, first];
+    else if (run > second) second = run;
+    run = 0;
+  }
+  return (first + second) / 1000;
 }
 
 /**

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { ksTwoSample } from '../../src/analysis/ks.js';
 import { parseLayout, wireOverhead } from '../../src/bench/bench.js';
 import { FakeClock } from '../../src/pacing/clock.js';
-import { pacedCutSizes } from '../../src/pacing/cut-sizes.js';
+import { firstDataMs, pacedCutSizes, quietMs, segmentsMs } from '../../src/pacing/cut-sizes.js';
 import { chainMeanBytes, RateEnvelope } from '../../src/pacing/envelope.js';
 import {
   createPlan,
@@ -29,6 +29,7 @@ import {
 } from '../../src/pacing/resample.js';
 import {
   ACK_HINT_TAG_ONE,
+  ACK_SLACK,
   ackHintPads,
   DEFAULT_MERGE_US,
   decodeAckHint,
@@ -1026,6 +1027,24 @@ describe('version 2 profile and shaped plan', () => {
     expect(at(10_000)).toEqual({ segment: 4096, chunk: 16384 });
     expect(at(1_000_000)).toEqual({ segment: 8192, chunk: 32768 });
     expect(at(25_000_000)).toEqual({ segment: 65536, chunk: 262144 });
+  });
+
+  it("quietMs: a shaped plan's first data may wait for the trace's two longest stretches without data, per hop", () => {
+    const plan = createPlan({ strategy: 'profile', profile: netflix, seed: 1 });
+    const ackMax = 66 + ACK_SLACK; // netflix: TCP timestamps, 66 B ACKs
+    // data at 0, ACKs for 3 s (a quiet stretch: an ACK does not end it), data, 5 s of silence, data, 1 s, data
+    plan.profile!.trace = {
+      sizes: [1514, 66, ackMax, 66, 600, 1514, 200],
+      gapsUs: [0, 1_000_000, 1_000_000, 1_000_000, 1_000, 5_000_000, 1_000_000],
+    };
+    expect(quietMs(plan)).toBeCloseTo(5_000 + 3_001, 6);
+    // the key's wait and the destination's first-data wait add it for each hop, on top of the segments' time
+    const segmentMs = (pacedCutSizes(plan).segment * 1000) / planDuration(plan, 0).payloadRate!;
+    expect(firstDataMs(plan)).toBe(Math.ceil(2 * segmentMs + 2 * 8_001));
+    expect(segmentsMs(plan, 3)).toBe(Math.ceil(3 * segmentMs + 3 * 8_001));
+    expect(quietMs(createPlan({ strategy: 'constant', rate: 10_000, seed: 1 }))).toBe(0);
+    // on the shipped netflix trace: its 12.7 s and 7.8 s stretches
+    expect(quietMs(createPlan({ strategy: 'profile', profile: netflix, seed: 1 }))).toBeGreaterThan(10_000);
   });
 });
 
