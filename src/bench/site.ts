@@ -1,7 +1,8 @@
 /**
  * Where the hosts of a bench run (see bench.ts): the roles of a slot by host number, the two sites (`lab`: one
  * network-namespace host per role, captures on each host's switch port; `loopback`: every process on 127.0.0.1,
- * one capture on lo), and starting a daemon on a site and reading its resources when it stops.
+ * one capture on lo), starting a daemon on a site and reading its resources when it stops, the links of a run, and
+ * its paced hops' reports from the source's summary and the daemons' logs.
  */
 
 import { smigError } from '../errors.js';
