@@ -10,7 +10,7 @@ import type { Clock } from '../pacing/clock.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import { DEFAULT_SEGMENT } from '../pacing/plan.js';
 import type { EchoPads } from '../pacing/shape.js';
-import { ackHintPads, decodeAckHint, wireLimits } from '../pacing/shape.js';
+import { ackHintPads, decodeAckHint, MAX_ACK_HINT_US, wireLimits } from '../pacing/shape.js';
 import { createSizeSampler } from '../profile/sampler.js';
 import type { Message } from '../protocol/index.js';
 import { FrameType } from '../protocol/index.js';
@@ -18,11 +18,8 @@ import { createRng } from '../util/rng.js';
 import type { EchoCounter } from './shaped-link.js';
 import { Signal, waitOr } from './util.js';
 
-/**
- * ACKs asked for later than this after the write (ms) are not echoed: the sender asks for none later than
- * shape.ts `MAX_ACK_HINT_US`, and a hint can say at most 33 s.
- */
-export const MAX_ECHO_MS = 30_000;
+/** ACKs asked for later than this after the write (ms) are not echoed: no sender asks for later ones. */
+export const MAX_ECHO_MS: number = MAX_ACK_HINT_US / 1000;
 /**
  * Longest a control frame handed to {@link AckEcho.carry} waits for the next echo, ms: in a lull of the data
  * direction it then goes alone (and its ACK with it).
