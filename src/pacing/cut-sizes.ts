@@ -41,7 +41,8 @@ export function segmentsMs(plan: PacingPlan | undefined, hops: number): number {
 /**
  * How long one shaped hop may go without a data packet when its draw crosses the trace's quiet stretches, ms: the
  * two longest stretches of the plan's trace between packets with data (pure ACKs do not end one), summed; 0 without
- * a trace. A hop's first data waits for its draw's next write, and a hop with nothing to send draws the sparse
+ * a trace. The stretch after the trace's last data packet goes on into the next burst the draw jumps to: it counts
+ * joined to the stretch before the trace's first data packet, as if the trace looped. A hop's first data waits for its draw's next write, and a hop with nothing to send draws the sparse
  * bursts first: the Webex trace has stretches of 15.8 and 13.7 s, and a session with 5 data relays lost its key
  * (the leader waited 31.8 s for the envelope's first bytes) before this was added.
  */
@@ -51,14 +52,20 @@ export function quietMs(plan: PacingPlan): number {
   const ackMax = wireLimits(plan.overheads, plan.segment ?? DEFAULT_SEGMENT).ackMax;
   let first = 0;
   let second = 0;
+  const add = (stretch: number): void => {
+    if (stretch > first) [first, second] = [stretch, first];
+    else if (stretch > second) second = stretch;
+  };
+  let head: number | undefined; // the stretch before the first data packet, joined to the tail's
   let run = 0;
   for (let i = 0; i < t.sizes.length; i++) {
     run += t.gapsUs[i]!;
     if (t.sizes[i]! <= ackMax) continue;
-    if (run > first) [first, second] = [run, first];
-    else if (run > second) second = run;
+    if (head === undefined) head = run;
+    else add(run);
     run = 0;
   }
+  add(run + (head ?? 0));
   return (first + second) / 1000;
 }
 

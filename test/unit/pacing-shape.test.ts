@@ -1043,6 +1043,12 @@ describe('version 2 profile and shaped plan', () => {
     expect(firstDataMs(plan)).toBe(Math.ceil(2 * segmentMs + 2 * 8_001));
     expect(segmentsMs(plan, 3)).toBe(Math.ceil(3 * segmentMs + 3 * 8_001));
     expect(quietMs(createPlan({ strategy: 'constant', rate: 10_000, seed: 1 }))).toBe(0);
+    // ACKs after the last data packet (4 s) and up to the first (2.501 s) make one stretch, as if the trace looped
+    plan.profile!.trace = {
+      sizes: [66, 1514, 1514, 66, 1514, 66, 66],
+      gapsUs: [2_500_000, 1_000, 3_000_000, 1_000_000, 1_000_000, 2_000_000, 2_000_000],
+    };
+    expect(quietMs(plan)).toBeCloseTo(2_501 + 4_000 + 3_000, 6);
     // on the shipped netflix trace: its 12.7 s and 7.8 s stretches
     expect(quietMs(createPlan({ strategy: 'profile', profile: netflix, seed: 1 }))).toBeGreaterThan(10_000);
   });
