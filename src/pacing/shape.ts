@@ -3,8 +3,8 @@
  * packets it becomes on the wire, drawn from the profile's learned packet trace, and goes out at its own time.
  *
  * The model is the learned trace itself, resampled: bursts (runs of packets closer than the profile's burst gap)
- * are replayed in runs of consecutive bursts of geometric length (mean {@link MEAN_RUN_BURSTS}); a run ends by
- * jumping to a random burst whose predecessor ended like the current burst (same size class of its last packet,
+ * are replayed in runs of consecutive bursts of geometric length (mean {@link MEAN_RUN_SECONDS} of the trace); a run
+ * ends by jumping to a random burst whose predecessor ended like the current burst (same size class of its last packet,
  * same class of burst length), and the gap before that burst is the one the capture had after its predecessor.
  * So packet sizes, gaps inside bursts (after small and large packets), gaps between bursts conditioned on the
  * burst before, burst lengths, runs of full segments, the share of small packets and the burst-to-burst rhythm of
