@@ -1,8 +1,10 @@
 /**
  * The packet sequence of a shaped hop: the learned trace resampled by bursts (docs/ARCHITECTURE.md "Packet-shaped
- * pacing"). Runs of consecutive bursts are replayed as recorded; a run ends by jumping to a burst whose predecessor
- * ended like the current one (and, on a hop with nothing to send, before a burst that would come sooner than such a
- * one); bursts are drawn without replacement, cycle after cycle. Pure: the randomness is an injected rng.
+ * pacing"). Runs of consecutive bursts (round the trace as a circle) are replayed as recorded; a run ends by chance
+ * (after {@link MEAN_RUN_SECONDS} of the trace on average) by jumping to a burst whose predecessor ended like the
+ * current one (and, on a hop with nothing to send, before a burst that would come sooner than such a one), or where
+ * its stretch meets a burst already used, at the start of another unused stretch; bursts are drawn without
+ * replacement, cycle after cycle. Pure: the randomness is an injected rng.
  */
 import { smigError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
@@ -11,10 +13,11 @@ import type { Trace } from './shape.js';
 /**
  * Mean trace time replayed in a row before a jump, s. A window of traffic that holds a jump is a mix of two parts of
  * the trace that no window of the capture is, and a trained observer learns that: offline, draws of 150 s against
- * the learned trace's own 5 s windows (smig's observer, 10 seeds) scored AUC 0.63–0.73 with runs of 5 s, 0.58–0.64
- * with 10 s, 0.57–0.60 with 20 s and 0.53–0.56 with 40 s, on the netflix, Webex and WhatsApp traces (a replay of
- * the whole trace: 0.52–0.56). Longer runs cost time: fewer jumps leave less for a hop's data to steer (simulator,
- * 250 kB, 2 data relays, median: netflix 1.54 → 1.60 ×, Webex 1.35 → 1.42–1.46 ×; 840 kB: ±0.02).
+ * the learned trace's own 5 s windows (smig's observer, 6–10 seeds; before the circle below) scored AUC 0.66–0.78
+ * with runs of 16 bursts (1.6–6 s of the shipped traces), 0.55–0.60 with 20 s and 0.53–0.56 with 40 s, on the
+ * netflix, Webex, WhatsApp and OpenVPN traces (a replay of the whole trace: 0.52–0.56). Fewer jumps leave less for a
+ * hop's data to steer: with this and the circle, the simulator's median (2 data relays) went from 1.54 to 1.61 × the
+ * lower bound at 250 kB on netflix and from 1.35 to 1.58 × on Webex; at 840 kB from 1.14 to 1.16 and 1.13 to 1.24.
  */
 export const MEAN_RUN_SECONDS = 20;
 /** Fewest mean bursts in a run (a sparse trace's 20 s may hold only a few). */
@@ -82,6 +85,8 @@ export class BurstResampler {
   readonly #class: number[] = [];
   /** Times each burst was started: a jump goes to a least-used candidate, so a long draw covers the trace evenly. */
   readonly #uses: Uint32Array;
+  /** 0 … bursts − 1. */
+  readonly #allBursts: number[];
   /** The least use count over all bursts, and how many bursts have it (the current cycle's unused ones). */
   #minUse = 0;
   #atMin: number;
@@ -111,8 +116,11 @@ export class BurstResampler {
     for (const g of trace.gapsUs) traceUs += g;
     this.#jump = 1 / Math.max(1, runBursts ?? meanRunBursts(bursts, traceUs / 1e6));
     for (let b = 0; b < bursts; b++) this.#class.push(burstClass(trace.sizes, this.#starts[b]!, this.#starts[b + 1]!));
-    for (let b = 1; b < bursts; b++) this.#after[this.#class[b - 1]!]!.push(b);
+    // the trace is a circle: its first burst follows its last (without it, no cycle ever ended: after one pass every
+    // burst was least used by none, and each one's end a jump)
+    for (let b = 0; b < bursts; b++) this.#after[this.#class[(b + bursts - 1) % bursts]!]!.push(b);
     this.#uses = new Uint32Array(bursts);
+    this.#allBursts = Array.from({ length: bursts }, (_, b) => b);
     this.#atMin = bursts;
     this.#ratePerUs = traceRate(trace) / 1e6;
     this.#burst = Math.floor(rng() * bursts); // a random burst start
@@ -144,7 +152,9 @@ export class BurstResampler {
    * preferring the least used is sampling without replacement, cycle after cycle: the long-run mix of bursts, hence
    * the rate and the size mix, is the trace's, while which burst follows which stays random.
    */
-  #leastUsed(candidates: readonly number[]): number {
+  #leastUsed(from: readonly number[], regionStart = false, not = -1): number {
+    const others = not < 0 ? from : from.filter((b) => b !== not);
+    const candidates = regionStart ? this.#regionStarts(from) : others.length > 0 ? others : from;
     let min = Number.POSITIVE_INFINITY;
     let count = 0;
     for (const c of candidates) {
@@ -175,6 +185,23 @@ export class BurstResampler {
   }
 
   /**
+   * Of `candidates`, those that start what is left of the trace in this cycle: unused, after a used burst. When a
+   * run's stretch ends, a jump that lands inside an unused stretch leaves that stretch's beginning for later, as one
+   * more piece: landing anywhere, a draw with runs of 200 bursts on average jumped 13–45 times per 1000 bursts, not
+   * 5, and its windows were a mix of pieces. Of any class if none of `candidates` qualifies; `candidates` if none at
+   * all does (a fresh cycle).
+   */
+  #regionStarts(candidates: readonly number[]): readonly number[] {
+    const n = this.bursts;
+    const starts = (list: readonly number[]): number[] =>
+      list.filter((b) => this.#uses[b] === this.#minUse && this.#uses[(b + n - 1) % n]! > this.#minUse);
+    const mine = starts(candidates);
+    if (mine.length > 0) return mine;
+    const any = starts(this.#allBursts);
+    return any.length > 0 ? any : candidates;
+  }
+
+  /**
    * Lets the hop's data steer the order of the cycle (see {@link Pressure}). A hop downstream runs at about its
    * input's rate, and each lull of its schedule while data waited was time the session lost for good (a hop never
    * catches up: that would put writes µs apart that the trace never has). Choosing, at a jump, the shorter of two
@@ -200,11 +227,11 @@ export class BurstResampler {
   next(): { size: number; gapUs: number } {
     const end = this.#starts[this.#burst + 1]!;
     if (this.#pos >= end) {
-      // the burst is over: the next one in the trace, or (at a run's end or the trace's) a jump
-      const b = this.#burst + 1;
+      // the burst is over: the next one in the trace (round the circle), or at a run's end a jump
+      const b = (this.#burst + 1) % this.bursts;
       // a run goes on while its next burst is unused in this cycle
       const candidates = this.#after[this.#class[this.#burst]!]!;
-      if (b < this.bursts && this.#uses[b] === this.#minUse && this.#rng() >= this.#jump) {
+      if (this.#uses[b] === this.#minUse && this.#rng() >= this.#jump) {
         this.#burst = b;
         // with nothing to send, a run does not go on into a burst that comes sooner than a least-used one would, while
         // the draw is no further behind the trace's pace than a backlog may run ahead of it
@@ -213,11 +240,13 @@ export class BurstResampler {
           if (this.#gaps[this.#starts[alt]!]! > this.#gaps[this.#starts[b]!]!) this.#burst = alt;
         }
       } else {
+        // its stretch ended (the next burst is used in this cycle): on at the start of another; by chance: anywhere
+        // else
+        const ended = this.#uses[b] !== this.#minUse;
         this.#burst =
           candidates.length > 0
-            ? this.#leastUsed(candidates)
-            : 1 + Math.floor(this.#rng() * Math.max(1, this.bursts - 1));
-        if (this.#burst >= this.bursts) this.#burst = 0;
+            ? this.#leastUsed(candidates, ended, ended ? -1 : b)
+            : Math.floor(this.#rng() * this.bursts);
       }
       this.#use(this.#burst);
       this.#pos = this.#starts[this.#burst]!;
