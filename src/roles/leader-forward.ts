@@ -20,7 +20,6 @@ import {
   nextPayload,
   pacedQueueBytes,
   runShapedLink,
-  watchEchoes,
 } from './pace.js';
 import { startKeepalive } from './source-links.js';
 import { nowMs, Signal, u64, waitOr } from './util.js';
@@ -109,7 +108,6 @@ export class PlainForwarder {
       {
         frameOverhead: DATA_FRAME_OVERHEAD,
         steer: true,
-        echoes: watchEchoes(dest, this.#clock),
         echoPads: hostEchoPads(),
         cover: this.#plan?.cover !== false,
         graceMs: SHAPED_GRACE_MS,

@@ -36,7 +36,6 @@ import {
   pacingReport,
   runShapedLink,
   startAckEcho,
-  watchEchoes,
 } from './pace.js';
 import { nowMs, Signal, u64, waitOr } from './util.js';
 
@@ -206,7 +205,6 @@ export class Forward {
       {
         steer: true,
         frameOverhead: DATA_SEGMENT_FRAME_OVERHEAD,
-        echoes: watchEchoes(down, this.#o.clock),
         echoPads: hostEchoPads(),
         cover: p?.cover !== false,
         graceMs: PACED_FLUSH_MS,

@@ -9,15 +9,7 @@ import { MAX_RECORD } from '../pacing/shape.js';
 import type { Pacer } from '../pacing/strategies.js';
 import { FrameType } from '../protocol/index.js';
 import type { Link } from './link.js';
-import {
-  ByteQueue,
-  cutsWrites,
-  DATA_FRAME_OVERHEAD,
-  hostEchoPads,
-  nextPayload,
-  runShapedLink,
-  watchEchoes,
-} from './pace.js';
+import { ByteQueue, cutsWrites, DATA_FRAME_OVERHEAD, hostEchoPads, nextPayload, runShapedLink } from './pace.js';
 import { KEEPALIVE_MS } from './source-options.js';
 import type { Signal, Timer } from './util.js';
 import { every, nowMs, sendDataParts, waitOr } from './util.js';
@@ -109,7 +101,6 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
       }),
     {
       frameOverhead: DATA_FRAME_OVERHEAD,
-      echoes: watchEchoes(d.link, s.clock),
       echoPads: hostEchoPads(),
       cover: plan.cover !== false,
       graceMs: 0,
