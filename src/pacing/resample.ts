@@ -240,8 +240,8 @@ export class BurstResampler {
           if (this.#gaps[this.#starts[alt]!]! > this.#gaps[this.#starts[b]!]!) this.#burst = alt;
         }
       } else {
-        // its stretch ended (the next burst is used in this cycle): on at the start of another; by chance: anywhere
-        // else
+        // the stretch ended (its next burst is used in this cycle): go on at the start of another; a chance end: jump
+        // anywhere unused but the next burst
         const ended = this.#uses[b] !== this.#minUse;
         this.#burst =
           candidates.length > 0
