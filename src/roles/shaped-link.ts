@@ -50,7 +50,8 @@ export interface ShapedLinkOptions {
    * echoes that make those ACKs have come, then keeps the plan's gap after the last ACK — so a receiver that is
    * late does not put the ACK after the data it should precede. Without it, writes go at their times. smig's roles
    * no longer pass it (docs/ARCHITECTURE.md, "No waiting for echoes"): on a quiet lab each wait moved a write by
-   * the echo's round trip, and the links lost most of the trace's gaps of 0.3–1 ms.
+   * the echo's round trip, and the links lost most of the trace's gaps of 0.3–1 ms. Only tests pass it now; it goes
+   * unless a loaded machine shows ACKs landing after their data again.
    */
   echoes?: EchoCounter;
   /** Echo PADs per ACK the receiver is asked for (default 2; 1 where this host's kernel ACKs a lone PAD at once: echo.ts `hostEchoPads`). */
