@@ -384,19 +384,6 @@ export class ShapedPacer {
     return this.#clock.now();
   }
 
-  /**
-   * Holds the current write until at least `ms` from now (the rest of the schedule keeps its gaps after it): a
-   * write that the plan puts right after an ACK waits for that ACK. The shift counts as paused.
-   */
-  hold(ms: number): void {
-    this.current();
-    const at = this.#clock.now() + Math.max(0, ms);
-    if (at > this.#due!) {
-      this.#paused += at - this.#due!;
-      this.#due = at;
-    }
-  }
-
   /** Counts bytes of a write that were padding (cover), for the report. */
   notePadding(bytes: number): void {
     this.#padBytes += bytes;

@@ -2,7 +2,7 @@
  * The reverse direction of a shaped link, as far as userspace makes it: the receiver's {@link AckEcho} sends PADs
  * (sized like the capture's reverse direction, {@link echoBodySizes}) where the sender's plan has pure ACKs (which
  * only the sender's kernel can send), one or two per ACK ({@link hostEchoPads}), and carries the receiver's PROGRESS
- * on them; {@link watchEchoes} counts them on the sender's side (pace.ts re-exports all of it).
+ * on them (pace.ts re-exports all of it). The sender does not wait for them (shaped-link.ts).
  */
 import { getMaxListeners, setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -15,8 +15,6 @@ import { createSizeSampler } from '../profile/sampler.js';
 import type { Message } from '../protocol/index.js';
 import { FrameType } from '../protocol/index.js';
 import { createRng } from '../util/rng.js';
-import type { EchoCounter } from './shaped-link.js';
-import { Signal, waitOr } from './util.js';
 
 /** ACKs asked for later than this after the write (ms) are not echoed: no sender asks for later ones. */
 export const MAX_ECHO_MS: number = MAX_ACK_HINT_US / 1000;
@@ -194,7 +192,7 @@ export class AckEcho {
   }
 }
 
-/** First body byte of an echo PAD that is not empty (the rest zeros): what {@link watchEchoes} counts besides empty PADs. */
+/** First body byte of an echo PAD that is not empty (the rest zeros): tells an echo from cover on the wire's reader. */
 export const ECHO_TAG = 0x65;
 const ECHO_HEAD = Uint8Array.of(ECHO_TAG);
 
@@ -247,22 +245,4 @@ export function startAckEcho(
     if (type === FrameType.PAD) echo.onHint(decodeAckHint(body), ackHintPads(body));
   };
   return echo;
-}
-
-/**
- * The sender's side of the echo: counts the echo PADs (empty, or starting with {@link ECHO_TAG}) that come in on a
- * shaped link's sender (its receiver's {@link AckEcho}), for `runShapedLink`'s `echoes`. Takes the link's `onInbound`.
- */
-export function watchEchoes(
-  link: { onInbound: ((type: number, body: Uint8Array) => void) | undefined },
-  clock?: Clock,
-): EchoCounter {
-  let n = 0;
-  const came = new Signal();
-  link.onInbound = (type, body) => {
-    if (type !== FrameType.PAD || (body.length !== 0 && body[0] !== ECHO_TAG)) return;
-    n++;
-    came.notify();
-  };
-  return { count: () => n, more: (ms) => waitOr(came, ms, clock) };
 }

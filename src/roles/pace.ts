@@ -36,7 +36,7 @@ import { createPacer } from '../pacing/strategies.js';
 import type { Message } from '../protocol/index.js';
 import { startAckEcho } from './echo.js';
 
-export type { EchoCounter, ShapedFeed, ShapedLinkOptions, ShapedWriter } from './shaped-link.js';
+export type { ShapedFeed, ShapedLinkOptions, ShapedWriter } from './shaped-link.js';
 export { runShapedLink } from './shaped-link.js';
 export { isShaped };
 
@@ -329,7 +329,6 @@ export {
   MAX_PENDING_POKES,
   PINGPONG_OFF_THRESH,
   startAckEcho,
-  watchEchoes,
 } from './echo.js';
 
 /** The destination's {@link AckEcho} on its link from the leader (plan from its SESSION), until the link ends. */

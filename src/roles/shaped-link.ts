@@ -31,29 +31,7 @@ export type ShapedWriter = (
   hint: Uint8Array,
 ) => Promise<void>;
 
-/** What a shaped link's sender sees of its receiver's echoes (pace.ts `AckEcho`): the empty PADs it got. */
-export interface EchoCounter {
-  /** Empty PADs received so far. */
-  count(): number;
-  /** Resolves true when one more came within `ms`. */
-  more(ms: number): Promise<boolean>;
-}
-
-/** Longest wait of a write for the echoes of the ACKs the plan puts before it, ms. */
-export const ECHO_WAIT_MS = 30;
-/** After this many waits in a row that timed out, a link stops waiting for echoes (its receiver sends none). */
-export const ECHO_MISSES = 4;
-
 export interface ShapedLinkOptions {
-  /**
-   * The receiver's echoes: a write that the plan puts after ACKs waits (up to {@link ECHO_WAIT_MS}) until the
-   * echoes that make those ACKs have come, then keeps the plan's gap after the last ACK — so a receiver that is
-   * late does not put the ACK after the data it should precede. Without it, writes go at their times. smig's roles
-   * no longer pass it (docs/ARCHITECTURE.md, "No waiting for echoes"): on a quiet lab each wait moved a write by
-   * the echo's round trip, and the links lost most of the trace's gaps of 0.3–1 ms. Only tests pass it now; it goes
-   * unless a loaded machine shows ACKs landing after their data again.
-   */
-  echoes?: EchoCounter;
   /** Echo PADs per ACK the receiver is asked for (default 2; 1 where this host's kernel ACKs a lone PAD at once: echo.ts `hostEchoPads`). */
   echoPads?: EchoPads;
   /** Frame bytes besides the data of one data frame (DATA 13, DATA_SEGMENT 30). */
@@ -81,7 +59,8 @@ export interface ShapedLinkOptions {
  * The writes of a shaped link until `done()`: each planned write goes at its time with as many data frames as
  * fill it and a PAD for the rest, so the wire shows the planned packets whether data is there or not. Short of
  * data, the schedule waits (pauses) up to `graceMs` for it; with none at all, a cover link sends the write as a
- * PAD and goes on covering without pausing until data comes back; a link without cover waits for data.
+ * PAD and goes on covering without pausing until data comes back; a link without cover waits for data. A write does
+ * not wait for the receiver's echoes of the ACKs the plan puts before it (docs/ARCHITECTURE.md "No waiting for echoes").
  */
 export async function runShapedLink(
   pacer: ShapedPacer,
@@ -96,9 +75,7 @@ export async function runShapedLink(
       () => feed.complete() && feed.available() === 0,
     );
   let covering = o.cover; // a cover link starts covering at once (its first bytes may wait for a cushion)
-  const wait = { expect: 0, lastAckMs: 0, misses: 0 };
   while (!o.signal.aborted && !o.done()) {
-    if (o.echoes !== undefined && wait.expect > 0) await waitForEchoes(pacer, o.echoes, wait, o.signal);
     const want = pacer.nextWriteSize();
     // the ACKs the plan has after this write: the PAD asks the receiver for them (a write too small for all of them
     // asks for the first that fit, one too small for one goes without; one with data keeps room for the hint)
@@ -123,7 +100,6 @@ export async function runShapedLink(
       covering = true;
       await pacer.take(want, o.signal);
       pacer.notePadding(want);
-      expectEchoes(wait, o.echoes, hint.length > 0 ? acks : [], o.echoPads ?? 2);
       await write([], want - MIN_FRAME, hint);
       o.onWrite?.();
       continue;
@@ -144,7 +120,6 @@ export async function runShapedLink(
     await pacer.take(want - (pad < 0 ? room : 0), o.signal);
     if (pad >= 0) pacer.notePadding(room);
     const withHint = hint.length > 0 && pad >= hint.length;
-    expectEchoes(wait, o.echoes, withHint ? acks : [], o.echoPads ?? 2);
     await write(frames, pad, withHint ? hint : NO_HINT);
     o.onWrite?.();
     if (data > 0) pacer.noteData();
@@ -155,46 +130,4 @@ export async function runShapedLink(
 export function hintedAcks(acksUs: readonly number[], want: number): readonly number[] {
   const fit = Math.min(acksUs.length, MAX_ACK_HINTS, Math.floor((want - MIN_FRAME - 2) / 2));
   return fit > 0 ? acksUs.slice(0, fit) : [];
-}
-
-/** After a write that asked for `acksUs`: the echoes to wait for before the next write (`pads` per ACK). */
-function expectEchoes(
-  wait: { expect: number; lastAckMs: number; misses: number },
-  echoes: EchoCounter | undefined,
-  acksUs: readonly number[],
-  pads: EchoPads,
-): void {
-  if (echoes === undefined || acksUs.length === 0 || wait.misses >= ECHO_MISSES) {
-    wait.expect = 0;
-    return;
-  }
-  wait.expect = echoes.count() + pads * acksUs.length;
-  wait.lastAckMs = acksUs[acksUs.length - 1]! / 1000;
-}
-
-/**
- * Before a write the plan puts after ACKs: when its time comes and the echoes that make those ACKs have not all
- * come, wait for them (up to ECHO_WAIT_MS), then hold the write for the plan's gap after the last ACK.
- */
-async function waitForEchoes(
-  pacer: ShapedPacer,
-  echoes: EchoCounter,
-  wait: { expect: number; lastAckMs: number; misses: number },
-  signal: AbortSignal,
-): Promise<void> {
-  const expect = wait.expect;
-  wait.expect = 0;
-  await pacer.ready(signal);
-  if (echoes.count() >= expect) return; // on time: the ACKs went before this write's time
-  const until = pacer.now() + ECHO_WAIT_MS;
-  while (echoes.count() < expect && !signal.aborted) {
-    const left = until - pacer.now();
-    if (left <= 0 || !(await echoes.more(left))) break;
-  }
-  if (echoes.count() < expect) {
-    wait.misses++;
-    return;
-  }
-  wait.misses = 0;
-  pacer.hold(Math.max(0, pacer.current().gapMs - wait.lastAckMs));
 }

@@ -64,10 +64,9 @@ import {
   PINGPONG_OFF_THRESH,
   runShapedLink,
   startAckEcho,
-  watchEchoes,
 } from '../../src/roles/pace.js';
-import type { EchoCounter, ShapedFeed } from '../../src/roles/shaped-link.js';
-import { ECHO_MISSES, ECHO_WAIT_MS, hintedAcks } from '../../src/roles/shaped-link.js';
+import type { ShapedFeed } from '../../src/roles/shaped-link.js';
+import { hintedAcks } from '../../src/roles/shaped-link.js';
 import { createRng } from '../../src/util/rng.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
 
@@ -822,38 +821,15 @@ describe('runShapedLink with ACKs in the plan', () => {
   });
 });
 
-describe('runShapedLink waiting for the echoes of the ACKs before a write', () => {
+describe('runShapedLink asking for the ACKs the plan puts after a write', () => {
   // a full segment every 10 ms, an ACK 0.6 ms after it, then a 300 B write 0.4 ms after the ACK
   const plan: [number, number][] = [
     [1514, 10_000],
     [66, 600],
     [300, 400],
   ];
-  function echoes(clock: FakeClock): EchoCounter & { add(k: number): void } {
-    let n = 0;
-    let waiters: ((got: boolean) => void)[] = [];
-    return {
-      count: () => n,
-      more: (ms) =>
-        new Promise<boolean>((resolve) => {
-          waiters.push(resolve);
-          void clock.sleep(ms).then(() => {
-            if (!waiters.includes(resolve)) return;
-            waiters = waiters.filter((w) => w !== resolve);
-            resolve(false);
-          });
-        }),
-      add(k) {
-        n += k;
-        const w = waiters;
-        waiters = [];
-        for (const r of w) r(true);
-      },
-    };
-  }
   async function run(
     clock: FakeClock,
-    e: EchoCounter | undefined,
     writes: number,
     echoPads?: 1 | 2,
   ): Promise<{ at: number; hint: number[]; pads: number }[]> {
@@ -873,7 +849,6 @@ describe('runShapedLink waiting for the echoes of the ACKs before a write', () =
         graceMs: 0,
         done: () => sent.length >= writes,
         signal: ctl.signal,
-        ...(e ? { echoes: e } : {}),
       },
     );
     while (sent.length < writes) await clock.next();
@@ -882,57 +857,17 @@ describe('runShapedLink waiting for the echoes of the ACKs before a write', () =
     return sent;
   }
 
-  it('watchEchoes counts the empty PADs on the link (not cover, not data) and wakes a waiter', async () => {
-    const link = { onInbound: undefined as ((t: number, body: Uint8Array) => void) | undefined };
-    const e = watchEchoes(link);
-    link.onInbound!(FrameType.PAD, new Uint8Array(0));
-    link.onInbound!(FrameType.PAD, new Uint8Array(20)); // cover
-    link.onInbound!(FrameType.DATA, new Uint8Array(0));
-    expect(e.count()).toBe(1);
-    const more = e.more(60_000);
-    link.onInbound!(FrameType.PAD, new Uint8Array(0));
-    expect(await more).toBe(true);
-    expect(e.count()).toBe(2);
-    expect(await e.more(0)).toBe(false);
-  });
-
-  it('goes at its time when the echoes came before it', async () => {
-    const clock = new FakeClock({ start: 0 });
-    const e = echoes(clock);
-    void clock.sleep(10.5).then(() => e.add(2)); // both PADs of the ACK's echo, before the 300 B write's time (11)
-    const sent = await run(clock, e, 2);
+  it('hints the ACK with two echo PADs each by default, and the writes go at their times (no echo waits)', async () => {
+    const sent = await run(new FakeClock({ start: 0 }), 4);
+    expect(sent.map((s) => Number(s.at.toFixed(6)))).toEqual([10, 11, 21, 22]);
     expect(sent[0]).toEqual({ at: 10, hint: [600], pads: 2 });
-    expect(sent[1]!.at).toBeCloseTo(11, 9);
+    expect(sent[1]!.hint).toEqual([]); // the 300 B write has no ACK after it
   });
 
-  it('asks for one PAD per ACK when told to, and then waits for one', async () => {
-    const clock = new FakeClock({ start: 0 });
-    const e = echoes(clock);
-    void clock.sleep(14).then(() => e.add(1)); // the one PAD of the ACK's echo, late
-    const sent = await run(clock, e, 2, 1);
+  it('asks for one PAD per ACK when told to', async () => {
+    const sent = await run(new FakeClock({ start: 0 }), 2, 1);
     expect(sent[0]).toEqual({ at: 10, hint: [600], pads: 1 });
-    expect(sent[1]!.at).toBeCloseTo(14.4, 9); // went once the one echo came (with two expected it would wait 30 ms)
-  });
-
-  it("waits for late echoes, then keeps the plan's gap after the ACK", async () => {
-    const clock = new FakeClock({ start: 0 });
-    const e = echoes(clock);
-    void clock.sleep(14).then(() => e.add(2)); // the receiver was late: its echoes come at 14
-    const sent = await run(clock, e, 3);
-    expect(sent[1]!.at).toBeCloseTo(14.4, 9); // 0.4 ms after the ACK, as planned (not at 11, before it)
-    expect(sent[2]!.at).toBeCloseTo(24.4, 9); // the schedule goes on from there
-  });
-
-  it(`waits at most ECHO_WAIT_MS, and after ${ECHO_MISSES} misses in a row no longer`, async () => {
-    const clock = new FakeClock({ start: 0 });
-    const sent = await run(clock, echoes(clock), 2 * (ECHO_MISSES + 2));
-    const after = sent.filter((_, i) => i % 2 === 1).map((s, i) => s.at - sent[2 * i]!.at);
-    for (let i = 0; i < ECHO_MISSES; i++) expect(after[i]).toBeCloseTo(1 + ECHO_WAIT_MS, 6);
-    for (let i = ECHO_MISSES; i < after.length; i++) expect(after[i]).toBeCloseTo(1, 6);
-    // without a counter, writes never wait
-    const clock2 = new FakeClock({ start: 0 });
-    const plain = await run(clock2, undefined, 4);
-    expect(plain.map((s) => Number(s.at.toFixed(6)))).toEqual([10, 11, 21, 22]);
+    expect(sent[1]!.at).toBeCloseTo(11, 9);
   });
 });
 
