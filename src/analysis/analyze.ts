@@ -14,6 +14,8 @@ import type { KsResult, WeightedSample } from './ks.js';
 import { ksCritical, ksTwoSample, ksTwoSampleWeighted } from './ks.js';
 import type { Summary } from './stats.js';
 import { summaryOfSorted, weightedSummary } from './stats.js';
+import type { StretchResult } from './stretches.js';
+import { binSeries, testStretches } from './stretches.js';
 import type { FlowRecord } from './traffic.js';
 import { FANO_WINDOWS_NS, TrafficAccumulator } from './traffic.js';
 
@@ -36,6 +38,11 @@ export interface AnalyzeOptions {
   alpha?: number;
   maxSamples?: number;
   maxFlows?: number;
+  /**
+   * Normal traffic to cut stretches from (`--stretches`): each class's per-bin tests are also run on stretches of it
+   * as long as the class, against the reference (stretches.ts).
+   */
+  stretches?: ClassSpec;
   onProgress?: (file: string, bytesRead: number, totalBytes: number | undefined) => void;
   onWarning?: (w: CaptureWarning & { file: string }) => void;
 }
@@ -71,6 +78,8 @@ export interface Comparison {
   distinguishable: boolean;
   method?: string;
   df?: number;
+  /** Per-bin tests with `stretches`: the same test on normal stretches as long as the subject (stretches.ts). */
+  stretches?: StretchResult;
 }
 
 export interface Verdict {
@@ -102,8 +111,21 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalysisResult> {
   const comparisons: Comparison[] = [];
   const verdicts: Verdict[] = [];
   const ref = classes[0]!;
+  const source = opts.stretches === undefined ? undefined : await analyzeClass(opts.stretches, binNs, opts);
+  const series = source === undefined ? undefined : binSeries(source.traffic, `--stretches ${source.file}`);
   for (const subject of classes.slice(1)) {
     const rows = compareClasses(ref, subject, alpha);
+    if (series !== undefined)
+      for (const r of rows) {
+        if (r.feature !== 'packets_per_bin' && r.feature !== 'bytes_per_bin') continue;
+        const s = testStretches(
+          r.feature === 'packets_per_bin' ? series.packets : series.bytes,
+          subject.traffic.binCount,
+          ref.samples[r.feature],
+          alpha,
+        );
+        if (s !== undefined) r.stretches = s;
+      }
     comparisons.push(...rows);
     const perTest = alpha / rows.length;
     const rejected = rows.filter((r) => r.pvalue < perTest).length;

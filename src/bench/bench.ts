@@ -376,7 +376,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     size: number,
     m: Measured,
   ): Promise<void> => {
-    const a = await analyzeLinks(refCtx, m.links, m.sourceLinks);
+    // per bin, links shorter than the learned half are also set beside its stretches of their length
+    const stretches = learn === undefined ? undefined : `${learn}${normalFilter ? `@${normalFilter}` : ''}`;
+    const a = await analyzeLinks({ ...refCtx, ...(stretches ? { stretches } : {}) }, m.links, m.sourceLinks);
     // the reverse directions (ACKs, PROGRESS, the echoes) against the normal capture's reverse direction, and both
     // directions against the learned half (the pacer's fidelity to what it learned)
     const reverseBaseline =

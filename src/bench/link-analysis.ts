@@ -3,6 +3,7 @@
  * `smig analyze --json` (and `--adversary`), read back as the links of bench.json.
  */
 import type { CvMode } from '../analysis/adversary.js';
+import type { StretchResult } from '../analysis/stretches.js';
 import { runOk } from './proc.js';
 import type { BenchAdversary, BenchLink, LinkSide } from './result.js';
 
@@ -26,6 +27,8 @@ export interface AnalyzeContext {
   permutations?: number;
   /** How the observer deals windows to folds (`--adversary-cv`; absent: analyze's default). */
   cv?: CvMode;
+  /** Normal traffic to cut per-bin stretches from (`--stretches CAPTURE[@FILTER]`: the learned half). */
+  stretches?: string;
 }
 
 type AdversaryJson = {
@@ -55,6 +58,7 @@ interface AnalyzeJson {
     m: number;
     critical?: number | null;
     distinguishable: boolean;
+    stretches?: StretchResult;
   }[];
 }
 
@@ -100,6 +104,7 @@ export async function analyzeLinks(
   if (ctx.adversary) argv.push('--adversary');
   if (ctx.adversary && (ctx.permutations ?? 0) > 0) argv.push('--adversary-permutations', String(ctx.permutations));
   if (ctx.adversary && ctx.cv !== undefined) argv.push('--adversary-cv', ctx.cv);
+  if (ctx.stretches !== undefined) argv.push('--stretches', ctx.stretches);
   const p = await runOk('smig analyze', argv);
   const j = JSON.parse(p.stdout) as AnalyzeJson;
   const cls = (i: number) => j.captures.find((c) => c.name === `l${i}`)!;
@@ -117,6 +122,7 @@ export async function analyzeLinks(
           m: c.m,
           critical: c.critical ?? null,
           distinguishable: c.distinguishable,
+          ...(c.stretches ? { stretches: c.stretches } : {}),
         }));
       const perBin = tests.filter((t) => t.feature === 'packets_per_bin' || t.feature === 'bytes_per_bin');
       const adv = j.adversary?.comparisons.find((c) => c.subject === `l${i}`);

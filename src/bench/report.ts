@@ -109,6 +109,14 @@ export function learnedHalfLine(r: BenchResult): string | undefined {
   );
 }
 
+/** How often normal stretches as long as the link were rejected per bin (the larger of packets and bytes), or ''. */
+function stretchNote(x: BenchRow): string {
+  const s = [x.packets?.stretches, x.bytes?.stretches].filter((v) => v !== undefined);
+  if (s.length === 0) return '';
+  const share = Math.max(...s.map((v) => v.rejected / v.count));
+  return ` (learned-half stretches as long: ${(100 * share).toFixed(0)} % rejected per bin)`;
+}
+
 /** Header and cells of the table of one strategy's runs (strings, for text, Markdown and HTML). */
 export function strategyTable(r: BenchResult, strategy: BenchRun['strategy']): { head: string[]; rows: string[][] } {
   const head = [
@@ -150,7 +158,7 @@ export function strategyTable(r: BenchResult, strategy: BenchRun['strategy']): {
     fmtPv(x.iat),
     fmtPv(x.chi2),
     ...(withAdversary ? [fmtAuc(x.adversary)] : []),
-    x.distinguishable ? 'distinguishable' : 'not distinguishable',
+    (x.distinguishable ? 'distinguishable' : 'not distinguishable') + stretchNote(x),
   ]);
   if (withAdversary) head.splice(head.length - 1, 0, 'observer AUC [95 % CI]');
   return { head, rows };

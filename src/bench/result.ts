@@ -3,6 +3,7 @@
  * module so the report depends on the shape and not on the runner.
  */
 import type { AdversarySummary, CvMode } from '../analysis/adversary.js';
+import type { StretchResult } from '../analysis/stretches.js';
 import type { CaptureLink } from '../pacing/link.js';
 import type { BenchLayout } from './layout.js';
 
@@ -23,6 +24,8 @@ export interface BenchTest {
   m: number;
   critical: number | null;
   distinguishable: boolean;
+  /** Per-bin tests: the same test on stretches of the learned half as long as the link (`smig analyze --stretches`). */
+  stretches?: StretchResult;
 }
 
 /** A link compared on one side (its reverse direction, or against the learned half): its tests without its name. */

@@ -159,6 +159,14 @@ describe('smig bench', () => {
           l.reverse!.tests.find((t) => t.feature === 'size')!.n,
         );
       }
+    // per bin, each link (all shorter than the learned half here) is set beside the learned half's stretches as long
+    for (const run of j.runs)
+      for (const l of run.links)
+        for (const t of l.tests.filter((x) => x.feature.endsWith('_per_bin'))) {
+          expect(t.stretches!.bins, `${run.strategy} ${l.link}`).toBe(t.m);
+          expect(t.stretches!.rejected).toBeLessThanOrEqual(t.stretches!.count);
+        }
+    expect(html).toMatch(/learned-half stretches as long: \d+ % rejected per bin/);
     expect(j.runs[0]!.links[0]!.fidelity).toBeUndefined(); // the plain copy is not paced
     expect(html).toContain('against the learned half instead of the hold-out');
     expect(html).toMatch(/source → data relay 1 \(reverse\)/);

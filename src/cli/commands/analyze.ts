@@ -18,6 +18,7 @@ interface AnalyzeFlags {
   from?: bigint;
   to?: bigint;
   timeWindow?: string[];
+  stretches?: string;
   window?: string[];
   alpha: number;
   json?: boolean;
@@ -135,6 +136,10 @@ export const analyzeCommand: CommandSpec = {
         argParser(parseCount(0)),
         1_000_000,
       )
+      .option(
+        '--stretches <capture[@filter]>',
+        "normal traffic: each class's per-bin tests also run on stretches of it as long as the class, against the reference; the share rejected is what a rejection of a short class is worth",
+      )
       .option('--no-progress', 'no progress line on stderr, even on a terminal')
       .option(
         '--adversary',
@@ -249,6 +254,7 @@ export const analyzeCommand: CommandSpec = {
       binNs: opts.bin,
       alpha: opts.alpha,
       maxSamples: opts.maxSamples,
+      ...(opts.stretches === undefined ? {} : { stretches: parseClassSpec(`stretches=${opts.stretches}`) }),
       onProgress: showProgress
         ? (file, read, total) => {
             const now = Date.now();
@@ -430,7 +436,8 @@ export const analyzeCommand: CommandSpec = {
             r.n,
             r.m,
             r.critical,
-            r.distinguishable ? 'distinguishable' : 'not distinguishable',
+            (r.distinguishable ? 'distinguishable' : 'not distinguishable') +
+              (r.stretches ? ` (normal stretches: ${r.stretches.rejected} of ${r.stretches.count})` : ''),
           ]),
           ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'l'],
         ),
