@@ -4,6 +4,7 @@
  * Pure arithmetic over a plan, seeded by the plan's seed.
  */
 import { createRateSampler, createRng, deriveSeed } from '../profile/sampler.js';
+import { endHoldMs } from './hold.js';
 import type { PacingPlan } from './plan.js';
 import { constantWriteSize, DEFAULT_SEGMENT, overheadOf, payloadShare, planDuration, traceWrites } from './plan.js';
 import type { PathBase } from './simulate-shaped.js';
@@ -184,6 +185,8 @@ function shapedRange(
     segment: plan.segment ?? DEFAULT_SEGMENT,
   };
   const n = Math.max(1, path.dataRelays);
+  // a session through sooner than the lower bound ends about there: the leader holds END (hold.ts)
+  const held = (t: number): number => Math.max(t, t + endHoldMs(plan, path.payloadBytes, t * 1000) / 1000);
   // writes per hop: the payload in mean-size writes, and as many again for cover and pauses
   const writes = traceWrites(trace, plan);
   const meanFrame = writes.reduce((a, w) => a + w.frameBytes, 0) / Math.max(1, writes.length);
@@ -245,9 +248,10 @@ function shapedRange(
     const m = mean(times);
     const c = Math.max(0, (m - mean(simulate(p2, runs)) - b * (p1 - p2)) / (Math.sqrt(p1) - Math.sqrt(p2)));
     const at = m + b * (path.payloadBytes - p1) + c * (Math.sqrt(path.payloadBytes) - Math.sqrt(p1));
-    for (let i = 0; i < times.length; i++) times[i] = at + Math.sqrt(scale) * (times[i]! - m);
+    for (let i = 0; i < times.length; i++) times[i] = held(at + Math.sqrt(scale) * (times[i]! - m));
     return { ...summarize(times, runs), simulatedBytes: p1 };
   }
+  for (let i = 0; i < times.length; i++) times[i] = held(times[i]!);
   return summarize(times, runs);
 }
 

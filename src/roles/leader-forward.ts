@@ -3,6 +3,8 @@
  * of the pacer's write sizes after a cushion (paced), or the planned writes of a shaped link with cover.
  */
 import type { Clock } from '../pacing/clock.js';
+import { RealClock } from '../pacing/clock.js';
+import { endHoldMs } from '../pacing/hold.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import type { ShapedPacer } from '../pacing/shape.js';
 import type { Pacer } from '../pacing/strategies.js';
@@ -40,6 +42,8 @@ export class PlainForwarder {
   #last = false;
   #offset = 0;
   #dest: Link | undefined;
+  /** When the destination's link started (ms on the clock). */
+  #startedAt: number | undefined;
   readonly #clock: Clock | undefined;
 
   constructor(pacer: Pacer, plan: PacingPlan | undefined, signal: AbortSignal, clock?: Clock) {
@@ -54,6 +58,7 @@ export class PlainForwarder {
   /** Starts forwarding on the destination's link; a shaped link writes on its own until `over()`. */
   start(dest: Link, over: () => boolean): void {
     this.#dest = dest;
+    this.#startedAt = nowMs(this.#clock);
     // a paced link may wait long for plaintext (a whole envelope segment at the plan's rate, 46 s at 100 B/s): it
     // pings when quiet, as the source does, or the destination's idle timeout ends it
     const keepalive = startKeepalive(() => (dest.isClosed ? [] : [dest]), undefined, this.#clock);
@@ -117,6 +122,17 @@ export class PlainForwarder {
         onWrite: () => this.#sent.notify(),
       },
     );
+  }
+
+  /**
+   * Shaped, once all `bytes` of plaintext are written: holds END (hold.ts `endHoldMs`) while the link covers, until
+   * it has lasted the plan's lower bound for them. Resolves with the ms held (0 when not held), early on abort.
+   */
+  async holdEnd(bytes: number): Promise<number> {
+    if (!isShaped(this.#pacer) || this.#startedAt === undefined) return 0;
+    const ms = endHoldMs(this.#plan, bytes, nowMs(this.#clock) - this.#startedAt);
+    if (ms > 0) await (this.#clock ?? new RealClock()).sleep(ms, this.#signal).catch(() => {});
+    return Math.round(ms);
   }
 
   /**

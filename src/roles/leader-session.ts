@@ -33,7 +33,7 @@ import type { AckEcho } from './pace.js';
 import { hopPacer, hopSeed, pacingLogFields, pacingReport, startAckEcho } from './pace.js';
 import { ReorderBuffer } from './reorder.js';
 import type { Timer } from './util.js';
-import { after, nowMs, Signal, secondsSince } from './util.js';
+import { after, nowMs, Signal, scrubbed, secondsSince } from './util.js';
 
 type Phase = 'collect' | 'forward' | 'finishing' | 'done' | 'failed';
 
@@ -153,7 +153,7 @@ export class LeaderSessionState {
     if (this.#phase === 'done' || this.#phase === 'failed') return;
     this.#phase = 'failed';
     const msg = errorMessageFor(err);
-    const text = this.#scrub(msg.message);
+    const text = scrubbed(this.#destTexts, msg.message);
     this.#failText = ` (it failed: ${text})`;
     this.#log.event('session-failed', { reason: err instanceof Error ? err.message : String(err) });
     for (const r of this.#links.values()) void r.link.conn.sendError(msg.code, text);
@@ -348,7 +348,7 @@ export class LeaderSessionState {
     } catch (err) {
       throw smigError(
         'SMIG_ERR_CONNECTION',
-        `leader: cannot reach the destination: ${this.#scrub((err as Error).message)}`,
+        `leader: cannot reach the destination: ${scrubbed(this.#destTexts, (err as Error).message)}`,
         err,
       );
     }
@@ -428,7 +428,9 @@ export class LeaderSessionState {
     this.#progress(true);
     this.#phase = 'finishing';
     const length = Number(fin.length);
-    this.#log.event('leader-end', { bytes: length, ciphertext: this.#total });
+    const heldMs = await this.#forwarder.holdEnd(length); // a shaped link covers up to its lower bound first
+    if (this.#phase !== 'finishing') return; // failed while END was held
+    this.#log.event('leader-end', { bytes: length, ciphertext: this.#total, heldMs });
     await this.#dest!.send({ type: FrameType.END, length, sha256: fin.sha256 });
   }
 
@@ -467,7 +469,7 @@ export class LeaderSessionState {
       seconds: Number(seconds.toFixed(3)),
     });
     this.#log.event('pacing', pacingLogFields(pacingReport('leader → destination', this.#pacer)));
-    const done: DoneMessage = { ...msg, message: this.#scrub(msg.message) };
+    const done: DoneMessage = { ...msg, message: scrubbed(this.#destTexts, msg.message) };
     for (const r of this.#links.values())
       void r.link.send(done).then(
         () => r.link.close(),
@@ -488,12 +490,5 @@ export class LeaderSessionState {
     this.#shares.clear();
     this.#wake.notify();
     if (this.#links.size === 0) this.#onGone();
-  }
-
-  /** Removes the destination's address from text that relays will read. */
-  #scrub(text: string): string {
-    let out = text;
-    for (const d of this.#destTexts) if (d !== '') out = out.split(d).join('<destination>');
-    return out;
   }
 }

@@ -132,3 +132,10 @@ export function checkCount(value: number, min: number, max: number, what: string
 export function secondsSince(start: number, clock: Clock | undefined): number {
   return (nowMs(clock) - start) / 1000;
 }
+
+/** `text` without any of `secrets` (each replaced by `<destination>`): a destination's address, from what relays read. */
+export function scrubbed(secrets: readonly string[], text: string): string {
+  let out = text;
+  for (const d of secrets) if (d !== '') out = out.split(d).join('<destination>');
+  return out;
+}

@@ -1,0 +1,22 @@
+/**
+ * The leader's hold of END on a shaped link to the destination (docs/ARCHITECTURE.md "No link ends before its lower
+ * bound"). A link whose data is through sooner than its lower bound replayed a stretch of the trace denser than the
+ * trace's mean, and per bin it is rejected far more often than the capture's own stretches of its length; held
+ * until the bound, covering, it is one more stretch of the trace of about the bound's length. Pure.
+ */
+import type { PacingPlan } from './plan.js';
+import { planDuration } from './plan.js';
+
+/** Longest hold, ms: well inside the destination's no-data limit (120 s by default). */
+export const MAX_END_HOLD_MS = 60_000;
+
+/**
+ * How long the leader holds END, covering meanwhile, once it has written all `bytes` of plaintext `elapsedMs` after
+ * its link to the destination opened: until the link has lasted the plan's lower bound for them (`bytes` at the
+ * profile's mean rate), at most {@link MAX_END_HOLD_MS}; 0 for a plan that is not shaped with cover.
+ */
+export function endHoldMs(plan: PacingPlan | undefined, bytes: number, elapsedMs: number): number {
+  if (plan?.strategy !== 'profile' || plan.profile?.trace === undefined || plan.cover === false) return 0;
+  const lower = planDuration(plan, bytes).lowerBoundSeconds;
+  return lower === null ? 0 : Math.min(MAX_END_HOLD_MS, Math.max(0, lower * 1000 - elapsedMs));
+}

@@ -1,0 +1,79 @@
+/**
+ * A shaped session whose data is through sooner than the plan's lower bound: the leader holds END on its link to
+ * the destination, covering, until that link has lasted the bound (pace.ts `endHoldMs`). On the fake clock
+ * (test/helpers/session-core.ts), so the times are exact. Oracle: the bound is the payload ÷ the profile's
+ * `bytesPerSecond`, set here by hand far below the trace's own rate (the data is through in a few seconds).
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { endHoldMs, MAX_END_HOLD_MS } from '../../src/pacing/hold.js';
+import type { PacingPlan } from '../../src/pacing/plan.js';
+import { createPlan } from '../../src/pacing/plan.js';
+import { learnProfile } from '../../src/profile/learn.js';
+import { FIXTURE_DIR } from '../helpers/captures.js';
+import { Cluster, HOSTS } from '../helpers/session-core.js';
+
+const { profile } = await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), { filter: 'dst host 192.168.1.7' });
+const SESSION_ID = Uint8Array.from({ length: 16 }, (_, i) => 0xb0 + i);
+
+let c: Cluster | undefined;
+afterEach(async () => {
+  await c?.close();
+  c = undefined;
+});
+
+/** The netflix plan with the profile's mean rate set to `bytesPerSecond` (only the lower bound reads it). */
+function planAt(bytesPerSecond: number): PacingPlan {
+  const plan = createPlan({ strategy: 'profile', profile, seed: 7 });
+  return { ...plan, profile: { ...plan.profile!, bytesPerSecond } };
+}
+
+describe('endHoldMs', () => {
+  it('is the rest of the lower bound for a shaped plan with cover, capped; 0 for any other plan', () => {
+    const plan = planAt(1000);
+    expect(endHoldMs(plan, 20_000, 4000)).toBe(16_000); // 20 s bound, 4 s gone
+    expect(endHoldMs(plan, 20_000, 25_000)).toBe(0);
+    expect(endHoldMs(plan, 1_000_000, 0)).toBe(MAX_END_HOLD_MS);
+    expect(endHoldMs({ ...plan, cover: false }, 20_000, 0)).toBe(0);
+    expect(endHoldMs(createPlan({ strategy: 'constant', rate: 1000, seed: 1 }), 20_000, 0)).toBe(0);
+    expect(endHoldMs(undefined, 20_000, 0)).toBe(0);
+    const { trace: _t, ...binned } = plan.profile!;
+    expect(endHoldMs({ ...plan, profile: binned }, 20_000, 0)).toBe(0); // a binned profile plan is not shaped
+  });
+});
+
+describe('a shaped session through sooner than its lower bound', () => {
+  async function run(
+    bytesPerSecond: number,
+    size: number,
+  ): Promise<{ linkMs: number; heldMs: number; inHold: number }> {
+    c = await Cluster.start({ record: true });
+    const data = randomBytes(size);
+    const from = c.net.links.length;
+    await c.migrate(data, 'held.bin', { plan: planAt(bytesPerSecond), sessionId: SESSION_ID });
+    expect(readFileSync(join(c.out, 'held.bin')).equals(data)).toBe(true);
+    const toDest = c.net.links.slice(from).find((l) => l.clientHost === HOSTS.leader && l.serverHost === HOSTS.dest)!;
+    const up = toDest.deliveries.filter((d) => d.dir === 'up');
+    const end = c.events('leader-end');
+    expect(end).toHaveLength(1);
+    const heldMs = end[0]!.heldMs as number;
+    // deliveries while END was held: the link's cover (END is the last one up)
+    const inHold = up.filter((d) => d.at > up.at(-1)!.at - heldMs + 1 && d !== up.at(-1)).length;
+    return { linkMs: up.at(-1)!.at - up[0]!.at, heldMs, inHold };
+  }
+
+  it('holds END, the link covering, until the link to the destination has lasted the bound', async () => {
+    const size = 30_000;
+    const { linkMs, heldMs, inHold } = await run(1000, size); // a 30 s bound; the trace runs at ~10 kB/s
+    expect(heldMs).toBeGreaterThan(10_000);
+    expect(linkMs).toBeGreaterThanOrEqual(30_000 - 1);
+    expect(inHold).toBeGreaterThan(10); // the link went on with the trace's packets (cover), not silent
+  });
+
+  it('holds nothing when the data took longer than the bound', async () => {
+    const { heldMs } = await run(1_000_000, 30_000); // a 30 ms bound
+    expect(heldMs).toBe(0);
+  });
+});
