@@ -20,6 +20,8 @@ import type { CvMode } from '../analysis/adversary.js';
 import { destroyIdentity, generateIdentity, writeIdentityFiles } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
 import { captureLink, linkText, notTcpText } from '../pacing/link.js';
+import { createPlan, traceRepeatWarning } from '../pacing/plan.js';
+import { parseProfile } from '../profile/model.js';
 import { keyFlows, normalFlows } from './key-flows.js';
 import type { BenchLayout } from './layout.js';
 import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
@@ -327,6 +329,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   if (link) log(`lab links set like the capture's: ${linkText(link)}`);
   const nonTcp = shape?.nonTcpShare ?? 0;
   if (nonTcp >= 0.1) log(`warning: ${notTcpText(nonTcp)}`);
+  if (shape && o.strategies.includes('profile')) {
+    const plan = createPlan({ strategy: 'profile', profile: parseProfile(readFileSync(profile, 'utf8')), seed: 0 });
+    for (const size of o.sizes) {
+      const w = traceRepeatWarning(plan, size);
+      if (w !== undefined) log(`warning: ${w}`);
+    }
+  }
   const key = join(out, 'cluster.key');
   await runOk('smig keygen', ['keygen', '--force', '-o', key]);
   const payloads = await writePayloads(join(out, 'runs'), o.sizes);

@@ -31,7 +31,7 @@ export async function dryRun(
   io: CliIO,
 ): Promise<void> {
   const { formatHostPort } = await import('../net/address.js');
-  const { planDuration, overheadOf } = await import('../pacing/plan.js');
+  const { planDuration, overheadOf, traceRepeatWarning } = await import('../pacing/plan.js');
   const { DATA_FRAME_OVERHEAD, DATA_SEGMENT_FRAME_OVERHEAD, frameBytes } = await import('../roles/pace.js');
   const { PREFIX_BYTES, TAG_BYTES, TRAILER_BYTES, DEFAULT_SEGMENT_SIZE } = await import('../crypto/envelope.js');
   const n = opts.dataRelays.length;
@@ -61,6 +61,8 @@ export async function dryRun(
   const range = length === null ? null : await sessionEstimate(plan, length, n);
   const expected = range === null ? null : range.p50;
   const lower = length === null ? null : planDuration(plan, length).lowerBoundSeconds;
+  const repeats = length === null ? undefined : traceRepeatWarning(plan, length);
+  if (repeats !== undefined) io.stderr.write(`smig send: warning: ${repeats}\n`);
   if (opts.json) {
     io.stdout.write(
       `${JSON.stringify(

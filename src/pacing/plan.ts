@@ -431,3 +431,23 @@ export function traceWrites(
 }
 
 export { compactHistogram, compactPairs, compactTrace } from './compact.js';
+
+/**
+ * The warning for a shaped session of `bytes` longer than its profile's trace, or undefined: each link then replays
+ * the trace's stretches more than once, and a trained observer finds the repeats (docs/ARCHITECTURE.md "A session
+ * longer than its trace"). Longer than 1.5 × the trace at the profile's mean rate.
+ */
+export function traceRepeatWarning(plan: PacingPlan, bytes: number): string | undefined {
+  const trace = plan.strategy === 'profile' ? plan.profile?.trace : undefined;
+  const lower = planDuration(plan, bytes).lowerBoundSeconds;
+  if (trace === undefined || lower === null) return undefined;
+  let us = 0;
+  for (const g of trace.gapsUs) us += g;
+  const traceSeconds = us / 1e6;
+  if (lower <= 1.5 * traceSeconds) return undefined;
+  return (
+    `a session of ${bytes} bytes lasts at least ${lower.toFixed(0)} s at the profile's mean rate, ` +
+    `${(lower / traceSeconds).toFixed(1)} × its trace (${traceSeconds.toFixed(0)} s): every link replays the trace's ` +
+    'stretches again and again, and a trained observer finds the repeats; learn the profile from a capture at least as long as the session'
+  );
+}

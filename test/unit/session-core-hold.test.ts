@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { endHoldMs, MAX_END_HOLD_MS } from '../../src/pacing/hold.js';
 import type { PacingPlan } from '../../src/pacing/plan.js';
-import { createPlan } from '../../src/pacing/plan.js';
+import { createPlan, traceRepeatWarning } from '../../src/pacing/plan.js';
 import { learnProfile } from '../../src/profile/learn.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
 import { Cluster, HOSTS } from '../helpers/session-core.js';
@@ -75,5 +75,18 @@ describe('a shaped session through sooner than its lower bound', () => {
   it('holds nothing when the data took longer than the bound', async () => {
     const { heldMs } = await run(1_000_000, 30_000); // a 30 ms bound
     expect(heldMs).toBe(0);
+  });
+});
+
+describe('traceRepeatWarning', () => {
+  it('warns when a session at the mean rate lasts over 1.5 × the trace, naming both; not otherwise', () => {
+    const plan = createPlan({ strategy: 'profile', profile, seed: 1 });
+    const traceSeconds = profile.shape!.trace.gapsUs.reduce((a, b) => a + b, 0) / 1e6;
+    const rate = plan.profile!.bytesPerSecond;
+    expect(traceRepeatWarning(plan, Math.floor(rate * traceSeconds * 1.4))).toBeUndefined();
+    const w = traceRepeatWarning(plan, Math.round(rate * traceSeconds * 3));
+    expect(w).toMatch(/lasts at least \d+ s at the profile's mean rate, 3\.0 × its trace \(\d+ s\)/);
+    expect(w).toContain('learn the profile from a capture at least as long as the session');
+    expect(traceRepeatWarning(createPlan({ strategy: 'constant', rate: 1000, seed: 1 }), 10_000_000)).toBeUndefined();
   });
 });

@@ -11,6 +11,7 @@ import { smigError } from '../../errors.js';
 import type { HostPort } from '../../net/address.js';
 import { parseHostList } from '../../net/address.js';
 import type { PacingPlan, Strategy } from '../../pacing/plan.js';
+import { traceRepeatWarning } from '../../pacing/plan.js';
 import type { HopPacingReport } from '../../roles/pace.js';
 import { hasControlChar } from '../../util/text.js';
 import { formatRate, parseDuration, parseRate, parseSize } from '../../util/units.js';
@@ -333,6 +334,8 @@ export const sendCommand: CommandSpec = {
       if (st.isFile()) length = st.size;
       input = createReadStream('', { fd: fh, highWaterMark: 1024 * 1024 });
     }
+    const repeats = length === null ? undefined : traceRepeatWarning(plan, length);
+    if (repeats !== undefined) io.stderr.write(`smig send: warning: ${repeats}\n`);
     if (destKey === undefined) {
       io.stderr.write(
         "smig send: warning: no --dest-key: the leader can read the payload and could forge the destination's confirmation (success is not proven end to end)\n",
