@@ -13,7 +13,7 @@ import { chiSquareHomogeneity } from './chi2.js';
 import type { KsResult, WeightedSample } from './ks.js';
 import { ksCritical, ksTwoSample, ksTwoSampleWeighted } from './ks.js';
 import type { Summary } from './stats.js';
-import { summaryOfSorted, weightedSummary } from './stats.js';
+import { fromHistogram, summaryOfSorted, weightedSummary } from './stats.js';
 import type { StretchResult } from './stretches.js';
 import { binSeries, testStretches } from './stretches.js';
 import type { FlowRecord } from './traffic.js';
@@ -263,17 +263,6 @@ function classSamples(acc: TrafficAccumulator): Record<Feature, WeightedSample> 
     size: fromHistogram(acc.sizes),
     iat: { values: iat, counts: new Float64Array(iat.length).fill(1) },
   };
-}
-
-function fromHistogram(h: Map<number, number>): WeightedSample {
-  const values = new Float64Array(h.size);
-  const counts = new Float64Array(h.size);
-  let i = 0;
-  for (const [v, c] of h) {
-    values[i] = v;
-    counts[i++] = c;
-  }
-  return { values, counts };
 }
 
 function sampleSize(s: WeightedSample): number {

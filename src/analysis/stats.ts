@@ -13,6 +13,18 @@ export interface WeightedSample {
   counts: Float64Array;
 }
 
+/** The weighted sample of a histogram (value → multiplicity). */
+export function fromHistogram(h: Map<number, number>): WeightedSample {
+  const values = new Float64Array(h.size);
+  const counts = new Float64Array(h.size);
+  let i = 0;
+  for (const [v, c] of h) {
+    values[i] = v;
+    counts[i++] = c;
+  }
+  return { values, counts };
+}
+
 /** Descriptive summary of a sample. With n = 0 every other field is NaN; with n = 1, sd is NaN. */
 export interface Summary {
   n: number;

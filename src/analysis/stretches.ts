@@ -9,6 +9,7 @@
 import { smigError } from '../errors.js';
 import type { WeightedSample } from './ks.js';
 import { ksTwoSampleWeighted } from './ks.js';
+import { fromHistogram } from './stats.js';
 import type { TrafficAccumulator } from './traffic.js';
 
 /** Most stretches tested per class (evenly spaced starts; overlapping when the source is short). */
@@ -57,14 +58,7 @@ export function binSeries(acc: TrafficAccumulator, what: string): BinSeries {
 function stretchSample(series: Float64Array, start: number, len: number): WeightedSample {
   const h = new Map<number, number>();
   for (let i = start; i < start + len; i++) h.set(series[i]!, (h.get(series[i]!) ?? 0) + 1);
-  const values = new Float64Array(h.size);
-  const counts = new Float64Array(h.size);
-  let k = 0;
-  for (const [v, c] of h) {
-    values[k] = v;
-    counts[k++] = c;
-  }
-  return { values, counts };
+  return fromHistogram(h);
 }
 
 /**
