@@ -12,7 +12,7 @@ import { createRng } from '../util/rng.js';
 import { MAX_WRITE } from './records.js';
 import { BurstResampler, pressureOf, traceRate } from './resample.js';
 import type { Trace, WireOverheads } from './shape.js';
-import { DEFAULT_MERGE_US, MAX_RECORD, MIN_SPACING_MS, REBASE_MS, WritePlanner } from './shape.js';
+import { commonSizes, DEFAULT_MERGE_US, MAX_RECORD, MIN_SPACING_MS, REBASE_MS, WritePlanner } from './shape.js';
 
 /** The paced path of one session: source → N data relays → leader → destination (simulate.ts's SessionPath). */
 export interface PathBase {
@@ -63,7 +63,16 @@ interface Arrivals {
 export function shapedWrites(m: ShapedModel, rng: Rng): HopWrites {
   const jitter = createRng(Math.floor(rng() * 0xffffffff));
   const packets = new BurstResampler(m.trace, m.burstGapUs, rng);
-  const planner = new WritePlanner(() => packets.next(), m.overheads, m.segment, DEFAULT_MERGE_US, MAX_WRITE, jitter);
+  const exact = commonSizes(m.trace.sizes);
+  const planner = new WritePlanner(
+    () => packets.next(),
+    m.overheads,
+    m.segment,
+    DEFAULT_MERGE_US,
+    MAX_WRITE,
+    jitter,
+    exact,
+  );
   const rate = traceRate(m.trace);
   return { next: () => planner.next(), steer: (queued) => packets.steer(() => pressureOf(queued(), rate)) };
 }

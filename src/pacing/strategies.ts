@@ -24,7 +24,7 @@ import type { PacingPlan, Strategy } from './plan.js';
 import { constantWriteSize, DEFAULT_SEGMENT, overheadOf, traceRates } from './plan.js';
 import { MAX_WRITE } from './records.js';
 import { BurstResampler, pressureOf, traceRate } from './resample.js';
-import { DEFAULT_MERGE_US, ENVELOPE_CATCHUP_BINS, REBASE_MS, ShapedPacer, WritePlanner } from './shape.js';
+import { commonSizes, DEFAULT_MERGE_US, ENVELOPE_CATCHUP_BINS, REBASE_MS, ShapedPacer, WritePlanner } from './shape.js';
 
 export interface PacerStats extends BucketStats {
   strategy: Strategy;
@@ -85,6 +85,7 @@ export function createPacer(plan: PacingPlan, clock: Clock, hopSeed = 0): Pacer 
             DEFAULT_MERGE_US,
             MAX_WRITE,
             createRng(deriveSeed(seed, 6)),
+            commonSizes(pp.trace.sizes),
           ),
           plan.overheads,
           envelope,

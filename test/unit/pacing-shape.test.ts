@@ -31,8 +31,10 @@ import {
   ACK_HINT_TAG_ONE,
   ACK_SLACK,
   ackHintPads,
+  commonSizes,
   DEFAULT_MERGE_US,
   decodeAckHint,
+  EXACT_SIZE_SHARE,
   encodeAckHint,
   LATE_SHIFT_SHARE,
   MAX_ACK_HINT_US,
@@ -69,6 +71,7 @@ import type { ShapedFeed } from '../../src/roles/shaped-link.js';
 import { hintedAcks } from '../../src/roles/shaped-link.js';
 import { createRng } from '../../src/util/rng.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
+import { ROOT } from '../helpers/cli.js';
 
 const netflix = (await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), { filter: 'dst host 192.168.1.7' }))
   .profile;
@@ -282,8 +285,8 @@ describe('WritePlanner with size jitter', () => {
     }
     return hit.filter(Boolean).length / a.length;
   };
-  const planned = (jitter: boolean, seed: number): number[] => {
-    const r = new BurstResampler(netflix.shape!.trace, netflix.shape!.burstGapUs, createRng(seed));
+  const planned = (jitter: boolean, seed: number, shape = netflix.shape!): number[] => {
+    const r = new BurstResampler(shape.trace, shape.burstGapUs, createRng(seed));
     const p = new WritePlanner(
       () => r.next(),
       O,
@@ -291,6 +294,7 @@ describe('WritePlanner with size jitter', () => {
       DEFAULT_MERGE_US,
       MAX_WRITE,
       jitter ? createRng(seed + 1) : undefined,
+      commonSizes(shape.trace.sizes), // as strategies.ts builds it
     );
     const out: number[] = [];
     while (out.length < 3000) out.push(...p.next().packets);
@@ -355,6 +359,27 @@ describe('WritePlanner with size jitter', () => {
       expect(verbatim(moved, trace, 8)).toBeLessThan(0.01);
       expect(ksTwoSample(moved, plain).pvalue).toBeGreaterThan(0.5);
     }
+  });
+
+  it('never moves a size that holds EXACT_SIZE_SHARE of the trace: a tunnel keeps its fixed-size packets', async () => {
+    // OpenVPN over UDP toward its server: 42 % of the packets are 146 B (the tunnel's keepalive and voice frames)
+    const vpn = (
+      await learnProfile(join(ROOT, 'captures', 'ndpi__openvpn_nohmac.pcapng'), { filter: 'dst host 85.134.13.165' })
+    ).profile.shape!;
+    const common = commonSizes(vpn.trace.sizes);
+    expect(common.has(146)).toBe(true);
+    for (const s of common)
+      expect(vpn.trace.sizes.filter((x) => x === s).length).toBeGreaterThanOrEqual(
+        EXACT_SIZE_SHARE * vpn.trace.sizes.length,
+      );
+    const rare = vpn.trace.sizes.find((s) => !common.has(s) && s > 200 && s < 1400)!;
+    expect(rare).toBeDefined();
+    const moved = planned(true, 1, vpn);
+    const plain = planned(false, 1, vpn);
+    const share = (a: number[], s: number): number => a.filter((x) => x === s).length / a.length;
+    expect(share(moved, 146)).toBeCloseTo(share(plain, 146), 9); // the mode stays whole
+    expect(ksTwoSample(moved, plain).pvalue).toBeGreaterThan(0.5);
+    expect(moved.some((x, i) => x !== plain[i])).toBe(true); // the rarer sizes still move
   });
 });
 
