@@ -115,14 +115,21 @@ describe('simulateShapedSession (hand-worked)', () => {
     leaderGraceMs: 1000,
   };
 
-  it('the planner of such a trace: 912 B every 10 ms from 0, each moved by the size jitter as on a real hop', () => {
+  it('the planner of such a trace: 912 B every 10 ms from 0, never moved (one size is the whole trace)', () => {
     const p = shapedWrites(model, createRng(7));
     const w = Array.from({ length: 400 }, () => p.next());
     expect(w.slice(0, 3).map((x) => x.gapMs)).toEqual([0, 10, 10]);
-    expect(w.every((x) => Math.abs(x.frameBytes - 912) <= SIZE_JITTER_BYTES)).toBe(true);
-    // every offset drawn, about evenly: the mean stays 912
-    expect(new Set(w.map((x) => x.frameBytes)).size).toBe(2 * SIZE_JITTER_BYTES + 1);
-    expect(Math.abs(w.reduce((a, x) => a + x.frameBytes, 0) / w.length - 912)).toBeLessThan(0.5);
+    // as on a real hop the size jitter moves odd sizes, but not one that holds EXACT_SIZE_SHARE of the trace
+    expect(w.every((x) => x.frameBytes === 912)).toBe(true);
+    const odd = {
+      ...model,
+      trace: { sizes: Array.from({ length: 100 }, (_, i) => 1000 + i), gapsUs: new Array<number>(100).fill(10_000) },
+    };
+    // 100 sizes of 1 % each (frames of 912 … 1011 B): each moved by up to SIZE_JITTER_BYTES, past both ends too
+    const q = shapedWrites(odd, createRng(7));
+    const moved = Array.from({ length: 2000 }, () => q.next().frameBytes);
+    expect(Math.min(...moved)).toBe(912 - SIZE_JITTER_BYTES);
+    expect(Math.max(...moved)).toBe(1011 + SIZE_JITTER_BYTES);
     // the same seed, the same writes
     const again = shapedWrites(model, createRng(7));
     expect(Array.from({ length: 400 }, () => again.next())).toEqual(w);
