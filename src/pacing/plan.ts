@@ -447,7 +447,7 @@ export function traceRepeatWarning(plan: PacingPlan, bytes: number): string | un
   if (lower <= 1.5 * traceSeconds) return undefined;
   return (
     `a session of ${bytes} bytes lasts at least ${lower.toFixed(0)} s at the profile's mean rate, ` +
-    `${(lower / traceSeconds).toFixed(1)} × its trace (${traceSeconds.toFixed(0)} s): every link replays the trace's ` +
-    'stretches again and again, and a trained observer finds the repeats; learn the profile from a capture at least as long as the session'
+    `${(lower / traceSeconds).toFixed(1)} × its trace (${traceSeconds.toFixed(0)} s): every link replays stretches of the trace ` +
+    'more than once, and a trained observer finds the repeats; learn the profile from a capture at least as long as the session'
   );
 }
