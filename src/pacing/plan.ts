@@ -435,7 +435,8 @@ export { compactHistogram, compactPairs, compactTrace } from './compact.js';
 /**
  * The warning for a shaped session of `bytes` longer than its profile's trace, or undefined: each link then replays
  * the trace's stretches more than once, and a trained observer finds the repeats (docs/ARCHITECTURE.md "A session
- * longer than its trace"). Longer than 1.5 × the trace at the profile's mean rate.
+ * longer than its trace"). Longer than 1.5 × the trace at the profile's mean rate. A trace cut to {@link PLAN_MAX_TRACE}
+ * packets cannot be lengthened by a longer capture: then the warning says so.
  */
 export function traceRepeatWarning(plan: PacingPlan, bytes: number): string | undefined {
   const trace = plan.strategy === 'profile' ? plan.profile?.trace : undefined;
@@ -445,9 +446,13 @@ export function traceRepeatWarning(plan: PacingPlan, bytes: number): string | un
   for (const g of trace.gapsUs) us += g;
   const traceSeconds = us / 1e6;
   if (lower <= 1.5 * traceSeconds) return undefined;
+  const full = trace.sizes.length >= PLAN_MAX_TRACE;
   return (
     `a session of ${bytes} bytes lasts at least ${lower.toFixed(0)} s at the profile's mean rate, ` +
     `${(lower / traceSeconds).toFixed(1)} × its trace (${traceSeconds.toFixed(0)} s): every link replays stretches of the trace ` +
-    'more than once, and a trained observer finds the repeats; learn the profile from a capture at least as long as the session'
+    'more than once, and a trained observer finds the repeats; ' +
+    (full
+      ? `the plan carries at most ${PLAN_MAX_TRACE} packets of a trace (pieces of a longer one), so a longer capture will not help: smaller sessions will`
+      : 'learn the profile from a capture at least as long as the session')
   );
 }

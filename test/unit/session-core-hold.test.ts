@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { endHoldMs, MAX_END_HOLD_MS } from '../../src/pacing/hold.js';
 import type { PacingPlan } from '../../src/pacing/plan.js';
-import { createPlan, traceRepeatWarning } from '../../src/pacing/plan.js';
+import { createPlan, PLAN_MAX_TRACE, traceRepeatWarning } from '../../src/pacing/plan.js';
 import { learnProfile } from '../../src/profile/learn.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
 import { Cluster, HOSTS } from '../helpers/session-core.js';
@@ -88,5 +88,21 @@ describe('traceRepeatWarning', () => {
     expect(w).toMatch(/lasts at least \d+ s at the profile's mean rate, 3\.0 × its trace \(\d+ s\)/);
     expect(w).toContain('learn the profile from a capture at least as long as the session');
     expect(traceRepeatWarning(createPlan({ strategy: 'constant', rate: 1000, seed: 1 }), 10_000_000)).toBeUndefined();
+    // a trace the plan cut to PLAN_MAX_TRACE packets: a longer capture would not lengthen it, and the warning says so
+    const t = profile.shape!.trace;
+    const k = Math.ceil((2 * PLAN_MAX_TRACE) / t.sizes.length);
+    const long = {
+      ...profile,
+      shape: {
+        ...profile.shape!,
+        trace: { sizes: new Array(k).fill(t.sizes).flat(), gapsUs: new Array(k).fill(t.gapsUs).flat() },
+      },
+    };
+    const cut = createPlan({ strategy: 'profile', profile: long, seed: 1 });
+    expect(cut.profile!.trace!.sizes).toHaveLength(PLAN_MAX_TRACE);
+    expect(traceRepeatWarning(cut, 10_000_000)).toMatch(
+      /at most 1600 packets of a trace .*a longer capture will not help/,
+    );
+    expect(w).not.toMatch(/at most 1600/);
   });
 });
