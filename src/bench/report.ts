@@ -109,12 +109,12 @@ export function learnedHalfLine(r: BenchResult): string | undefined {
   );
 }
 
-/** How often normal stretches as long as the link were rejected per bin (the larger of packets and bytes), or ''. */
+/** How many of the learned half's stretches as long as the link were rejected per bin (packets or bytes, the more), or ''. */
 function stretchNote(x: BenchRow): string {
   const s = [x.packets?.stretches, x.bytes?.stretches].filter((v) => v !== undefined);
   if (s.length === 0) return '';
-  const share = Math.max(...s.map((v) => v.rejected / v.count));
-  return ` (learned-half stretches as long: ${(100 * share).toFixed(0)} % rejected per bin)`;
+  const most = s.reduce((a, b) => (b.rejected / b.count > a.rejected / a.count ? b : a));
+  return ` (learned-half stretches as long: ${most.rejected} of ${most.count} rejected per bin)`;
 }
 
 /** Header and cells of the table of one strategy's runs (strings, for text, Markdown and HTML). */

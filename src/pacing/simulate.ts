@@ -186,7 +186,7 @@ function shapedRange(
   };
   const n = Math.max(1, path.dataRelays);
   // a session through sooner than the lower bound ends about there: the leader holds END (hold.ts)
-  const held = (t: number): number => Math.max(t, t + endHoldMs(plan, path.payloadBytes, t * 1000) / 1000);
+  const held = (t: number): number => t + endHoldMs(plan, path.payloadBytes, t * 1000) / 1000;
   // writes per hop: the payload in mean-size writes, and as many again for cover and pauses
   const writes = traceWrites(trace, plan);
   const meanFrame = writes.reduce((a, w) => a + w.frameBytes, 0) / Math.max(1, writes.length);

@@ -192,7 +192,7 @@ export class AckEcho {
   }
 }
 
-/** First body byte of an echo PAD that is not empty (the rest zeros): tells an echo from cover on the wire's reader. */
+/** First body byte of an echo PAD that is not empty (the rest zeros): marks it an echo, not cover, for whoever reads it. */
 export const ECHO_TAG = 0x65;
 const ECHO_HEAD = Uint8Array.of(ECHO_TAG);
 

@@ -166,7 +166,7 @@ describe('smig bench', () => {
           expect(t.stretches!.bins, `${run.strategy} ${l.link}`).toBe(t.m);
           expect(t.stretches!.rejected).toBeLessThanOrEqual(t.stretches!.count);
         }
-    expect(html).toMatch(/learned-half stretches as long: \d+ % rejected per bin/);
+    expect(html).toMatch(/learned-half stretches as long: \d+ of \d+ rejected per bin/);
     expect(j.runs[0]!.links[0]!.fidelity).toBeUndefined(); // the plain copy is not paced
     expect(html).toContain('against the learned half instead of the hold-out');
     expect(html).toMatch(/source → data relay 1 \(reverse\)/);
