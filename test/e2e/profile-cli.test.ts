@@ -202,6 +202,12 @@ describe('smig profile plan', () => {
     expect(out.session.p05).toBeLessThanOrEqual(out.session.p50);
     expect(out.session.p50).toBeLessThanOrEqual(out.session.p95);
     expect(out.session.p05).toBeGreaterThanOrEqual(out.duration.lowerBoundSeconds);
+    // 1 GiB at 11 kB/s lasts a day: far longer than the trace the plan carries, and stderr says so
+    expect(out.plan.profile.trace.sizes.length).toBeGreaterThan(0);
+    expect(j.stderr).toMatch(
+      /^smig profile plan: warning: a session of 1073741824 bytes lasts at least \d+ s .* × its trace/,
+    );
+    expect(r.stderr).toBe(''); // constant carries no trace
   });
 
   it('refuses an unknown strategy or a missing size', async () => {

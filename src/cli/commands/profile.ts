@@ -262,9 +262,13 @@ async function show(file: string, flags: ShowFlags, io: CliIO): Promise<void> {
 
 async function plan(file: string, flags: PlanFlags, io: CliIO): Promise<void> {
   const { loadProfile } = await import('../../profile/model.js');
-  const { createPlan, overheadOf, planDuration, stringifyPlan } = await import('../../pacing/plan.js');
+  const { createPlan, overheadOf, planDuration, stringifyPlan, traceRepeatWarning } = await import(
+    '../../pacing/plan.js'
+  );
   const p: Profile = await loadProfile(file);
   const pl = createPlan({ strategy: flags.strategy as never, profile: p, rate: flags.rate, seed: flags.seed });
+  const repeats = traceRepeatWarning(pl, flags.size);
+  if (repeats !== undefined) io.stderr.write(`smig profile plan: warning: ${repeats}\n`);
   const d = planDuration(pl, flags.size);
   const range = await sessionEstimate(pl, flags.size, flags.dataRelays);
   const planBytes = Buffer.byteLength(stringifyPlan(pl));
