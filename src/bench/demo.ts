@@ -14,6 +14,7 @@ import { PACKAGE_ROOT } from './proc.js';
 export { PACKAGE_ROOT };
 
 import { DEMO_CAPTURE, DEMO_DATA_FILTER } from './normal.js';
+import type { BenchTest } from './result.js';
 
 export { DEMO_CAPTURE, DEMO_DATA_FILTER, splitBlocks } from './normal.js';
 
@@ -54,6 +55,11 @@ export interface DemoVerdict {
   bytes: DemoKs;
   /** Either test rejects "same distribution as the hold-out". */
   distinguishable: boolean;
+  /**
+   * The learned half's stretches as long as the link, tested the same way (`smig analyze --stretches`): how many of
+   * them either test rejects at most (packets or bytes); absent for a link longer than the learned half.
+   */
+  stretches?: { rejected: number; count: number };
   /** The trained observer on this link (with `adversary`). */
   adversary?: AdversarySummary;
 }
@@ -136,6 +142,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         packets: ks(l.tests, 'packets_per_bin'),
         bytes: ks(l.tests, 'bytes_per_bin'),
         distinguishable: l.distinguishable,
+        ...stretchesOf(l.tests),
         ...(l.adversary ? { adversary: l.adversary } : {}),
       })),
     ),
@@ -143,4 +150,15 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       ? { adversaryBaseline: runs.find((x) => x.adversaryBaseline)!.adversaryBaseline! }
       : {}),
   };
+}
+
+/** The per-bin stretch test of a link that rejects the larger share (packets or bytes), as a verdict's field. */
+function stretchesOf(tests: readonly BenchTest[]): { stretches?: { rejected: number; count: number } } {
+  let most: { rejected: number; count: number } | undefined;
+  for (const t of tests) {
+    const s = t.stretches;
+    if (s !== undefined && (most === undefined || s.rejected / s.count > most.rejected / most.count))
+      most = { rejected: s.rejected, count: s.count };
+  }
+  return most === undefined ? {} : { stretches: most };
 }

@@ -109,6 +109,11 @@ describe('smig demo', () => {
       expect(v.packets.p).toBeLessThanOrEqual(1);
     }
     for (const v of j.verdicts.filter((x) => x.strategy === 'bulk')) expect(v.distinguishable, v.link).toBe(true);
+    // a link shorter than the learned half is set beside its stretches as long (bulk's: one bin)
+    for (const v of j.verdicts.filter((x) => x.strategy === 'bulk')) {
+      expect(v.stretches!.count, v.link).toBeGreaterThan(10);
+      expect(v.stretches!.rejected).toBeLessThanOrEqual(v.stretches!.count);
+    }
     // the paced source link spans the session: at least the lower bound's 23 s of 500 ms bins
     const src = j.verdicts.find((v) => v.strategy === 'profile' && v.link === 'source → data relay')!;
     expect(src.packets.m).toBeGreaterThanOrEqual(46);

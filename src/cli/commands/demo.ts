@@ -121,7 +121,8 @@ export const demoCommand: CommandSpec = {
           v.link,
           ...ks(v.packets),
           ...ks(v.bytes),
-          v.distinguishable ? 'distinguishable' : 'not distinguishable',
+          (v.distinguishable ? 'distinguishable' : 'not distinguishable') +
+            (v.stretches ? ` (normal stretches as long: ${v.stretches.rejected} of ${v.stretches.count})` : ''),
         ]),
         ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
       ),
