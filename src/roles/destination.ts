@@ -50,7 +50,7 @@ import { isVmName, VM_SUFFIX, VmRestore } from '../vm/destination.js';
 import { runExec } from './exec.js';
 import { installNoClobber, sanitizeName, sweepStaleTemps, syncDir, upstreamFileError, writeAll } from './install.js';
 import { Link } from './link.js';
-import { destinationAckEcho, sessionPlan } from './pace.js';
+import { destinationAckEcho, endHoldMs, sessionPlan } from './pace.js';
 import type { Timer } from './util.js';
 import { after, every, Signal } from './util.js';
 
@@ -227,6 +227,7 @@ class Receipt {
   #installed = false;
   #vm: VmRestore | undefined;
   #idleTimer: Timer | undefined;
+  #holdSlackMs = 0; // after the last data, how long the leader may hold END on a shaped link (hold.ts)
   /** The leader's address (no port): sessions are counted per address. */
   readonly from: string;
   /** Resolves when the link has closed and the temporary file is gone. */
@@ -296,15 +297,16 @@ class Receipt {
     });
     destinationAckEcho(this.#first, this.#link, this.#o.clock); // a shaped link: answer the leader's writes as the profile's receiver did
     // before the first data, also the plan's time for it to come through three paced hops (cut-sizes.ts)
+    this.#holdSlackMs = endHoldMs(sessionPlan(this.#first.plan), this.#first.length ?? Number.MAX_SAFE_INTEGER, 0);
     this.#armIdle(segmentsMs(sessionPlan(this.#first.plan), 3));
     this.#link.start((msg) => this.#onMessage(msg));
   }
 
   /**
    * (Re)starts the no-payload timer, `extraMs` longer: a leader that sends nothing (PINGs do not count) frees its
-   * slot.
+   * slot. After data, the longest hold of END the plan allows comes on top.
    */
-  #armIdle(extraMs = 0): void {
+  #armIdle(extraMs = this.#holdSlackMs): void {
     this.#idleTimer?.cancel();
     if (this.#link.isClosed) return;
     const ms = (this.#o.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS) + extraMs;

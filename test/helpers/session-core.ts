@@ -91,6 +91,8 @@ export interface ClusterOptions {
   identity?: boolean;
   /** The relays' wait for a session's key, ms (default the daemon's). */
   keyWaitMs?: number;
+  /** The destination's limit on a session without data, ms (default the daemon's). */
+  sessionIdleMs?: number;
 }
 
 /** One in-process cluster (see the module comment). */
@@ -132,6 +134,7 @@ export class Cluster {
       clock: c.clock,
       outDir: c.out,
       log: c.log(HOSTS.dest),
+      ...(o.sessionIdleMs === undefined ? {} : { sessionIdleMs: o.sessionIdleMs }),
       ...(c.identity === undefined ? {} : { identity: c.identity }),
     });
     return c;

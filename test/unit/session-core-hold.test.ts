@@ -48,8 +48,9 @@ describe('a shaped session through sooner than its lower bound', () => {
   async function run(
     bytesPerSecond: number,
     size: number,
+    sessionIdleMs?: number,
   ): Promise<{ linkMs: number; heldMs: number; inHold: number }> {
-    c = await Cluster.start({ record: true });
+    c = await Cluster.start({ record: true, ...(sessionIdleMs === undefined ? {} : { sessionIdleMs }) });
     const data = randomBytes(size);
     const from = c.net.links.length;
     await c.migrate(data, 'held.bin', { plan: planAt(bytesPerSecond), sessionId: SESSION_ID });
@@ -70,6 +71,13 @@ describe('a shaped session through sooner than its lower bound', () => {
     expect(heldMs).toBeGreaterThan(10_000);
     expect(linkMs).toBeGreaterThanOrEqual(30_000 - 1);
     expect(inHold).toBeGreaterThan(10); // the link went on with the trace's packets (cover), not silent
+  });
+
+  it("a destination whose no-data limit is shorter than the hold waits it out (the plan's longest hold on top)", async () => {
+    // 10 s without data would drop the session; the leader holds END for 28 s after the last data
+    const { heldMs } = await run(1000, 30_000, 10_000);
+    expect(heldMs).toBeGreaterThan(10_000);
+    expect(c!.events('receive-failed')).toHaveLength(0);
   });
 
   it('holds nothing when the data took longer than the bound', async () => {
