@@ -89,5 +89,13 @@ describe('binSeries and analyze --stretches', () => {
     expect(JSON.parse(whole.stdout).comparisons.every((x: { stretches?: unknown }) => x.stretches === undefined)).toBe(
       true,
     );
+    // bad input: one line naming what and where, exit 2
+    const twice = await runCli(['analyze', '-', '--stretches', '-']);
+    expect([twice.status, twice.stderr]).toEqual([
+      2,
+      'smig analyze: stdin (-) can be only one of the captures (--stretches included)\n',
+    ]);
+    const missing = await runCli(['analyze', NETFLIX, '--stretches', '/nonexistent/s.pcap']);
+    expect([missing.status, missing.stderr]).toEqual([2, 'smig analyze: /nonexistent/s.pcap: cannot open (ENOENT)\n']);
   });
 });

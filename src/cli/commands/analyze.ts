@@ -233,8 +233,9 @@ export const analyzeCommand: CommandSpec = {
       if (names.has(c.name)) c.name = `${c.name}#${classes.indexOf(c) + 1}`;
       names.add(c.name);
     }
-    if (classes.filter((c) => c.file === '-').length > 1)
-      throw smigError('SMIG_ERR_USAGE', 'stdin (-) can be only one of the captures');
+    const stretches = opts.stretches === undefined ? undefined : parseClassSpec(`stretches=${opts.stretches}`);
+    if ([...classes, ...(stretches ? [stretches] : [])].filter((c) => c.file === '-').length > 1)
+      throw smigError('SMIG_ERR_USAGE', 'stdin (-) can be only one of the captures (--stretches included)');
     if ((opts.adversary || opts.adversaryPlot) && classes.some((c) => c.file === '-')) {
       throw smigError(
         'SMIG_ERR_USAGE',
@@ -254,7 +255,7 @@ export const analyzeCommand: CommandSpec = {
       binNs: opts.bin,
       alpha: opts.alpha,
       maxSamples: opts.maxSamples,
-      ...(opts.stretches === undefined ? {} : { stretches: parseClassSpec(`stretches=${opts.stretches}`) }),
+      ...(stretches === undefined ? {} : { stretches }),
       onProgress: showProgress
         ? (file, read, total) => {
             const now = Date.now();
