@@ -1,6 +1,6 @@
 /**
  * A shaped session whose data is through sooner than the plan's lower bound: the leader holds END on its link to
- * the destination, covering, until that link has lasted the bound (pace.ts `endHoldMs`). On the fake clock
+ * the destination, covering, until that link has lasted the bound (hold.ts `endHoldMs`). On the fake clock
  * (test/helpers/session-core.ts), so the times are exact. Oracle: the bound is the payload ÷ the profile's
  * `bytesPerSecond`, set here by hand far below the trace's own rate (the data is through in a few seconds).
  */
@@ -60,7 +60,7 @@ describe('a shaped session through sooner than its lower bound', () => {
     const end = c.events('leader-end');
     expect(end).toHaveLength(1);
     const heldMs = end[0]!.heldMs as number;
-    // deliveries while END was held: the link's cover (END is the last one up)
+    // deliveries in the held time before the link's last one up: its cover
     const inHold = up.filter((d) => d.at > up.at(-1)!.at - heldMs + 1 && d !== up.at(-1)).length;
     return { linkMs: up.at(-1)!.at - up[0]!.at, heldMs, inHold };
   }
