@@ -318,7 +318,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       `normal capture ${o.normal}: profile learned from its even ${Number(o.splitNs ?? BLOCK_NS) / 1e9} s blocks (${n.even} packets), the odd ones held out (${n.odd} packets)`,
     );
   } else await splitBlocks(o.normal, BLOCK_NS, reference);
-  const profileJson = JSON.parse(readFileSync(profile, 'utf8')) as {
+  const profileText = readFileSync(profile, 'utf8');
+  const profileJson = JSON.parse(profileText) as {
     rates: { bytesPerSecond: number };
     shape?: { trace: { sizes: number[] }; ipVersion?: 6; nonTcpShare?: number };
   };
@@ -330,7 +331,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const nonTcp = shape?.nonTcpShare ?? 0;
   if (nonTcp >= 0.1) log(`warning: ${notTcpText(nonTcp)}`);
   if (shape && o.strategies.includes('profile')) {
-    const plan = createPlan({ strategy: 'profile', profile: parseProfile(readFileSync(profile, 'utf8')), seed: 0 });
+    const plan = createPlan({ strategy: 'profile', profile: parseProfile(profileText), seed: 0 });
     for (const size of o.sizes) {
       const w = traceRepeatWarning(plan, size);
       if (w !== undefined) log(`warning: ${w}`);

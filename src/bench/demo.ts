@@ -8,13 +8,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AdversarySummary, CvMode } from '../analysis/adversary.js';
+import type { StretchResult } from '../analysis/stretches.js';
 import { smigError } from '../errors.js';
 import { PACKAGE_ROOT } from './proc.js';
 
 export { PACKAGE_ROOT };
 
 import { DEMO_CAPTURE, DEMO_DATA_FILTER } from './normal.js';
-import type { BenchTest } from './result.js';
+import { mostRejected } from './report-format.js';
 
 export { DEMO_CAPTURE, DEMO_DATA_FILTER, splitBlocks } from './normal.js';
 
@@ -142,7 +143,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         packets: ks(l.tests, 'packets_per_bin'),
         bytes: ks(l.tests, 'bytes_per_bin'),
         distinguishable: l.distinguishable,
-        ...stretchesOf(l.tests),
+        ...stretchesOf(mostRejected(l.tests)),
         ...(l.adversary ? { adversary: l.adversary } : {}),
       })),
     ),
@@ -152,13 +153,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   };
 }
 
-/** The per-bin stretch test of a link that rejects the larger share (packets or bytes), as a verdict's field. */
-function stretchesOf(tests: readonly BenchTest[]): { stretches?: { rejected: number; count: number } } {
-  let most: { rejected: number; count: number } | undefined;
-  for (const t of tests) {
-    const s = t.stretches;
-    if (s !== undefined && (most === undefined || s.rejected / s.count > most.rejected / most.count))
-      most = { rejected: s.rejected, count: s.count };
-  }
-  return most === undefined ? {} : { stretches: most };
+/** A verdict's `stretches` field from the stretch result that rejects the larger share. */
+function stretchesOf(s: StretchResult | undefined): { stretches?: { rejected: number; count: number } } {
+  return s === undefined ? {} : { stretches: { rejected: s.rejected, count: s.count } };
 }

@@ -1,5 +1,6 @@
-/** Number formats of the bench report's tables (report.ts, report-links.ts). */
+/** Number formats of the bench report's tables (report.ts, report-links.ts), and what a link's stretch tests say. */
 import { formatAuc } from '../analysis/adversary-report.js';
+import type { StretchResult } from '../analysis/stretches.js';
 import type { BenchAdversary, BenchTest } from './result.js';
 
 export const fmtP = (p: number): string =>
@@ -29,4 +30,12 @@ export function observerTold(adversaries: readonly (BenchAdversary | undefined)[
   if (ps.length === 0) return '';
   const told = ps.filter((p) => p <= alpha).length;
   return `, the observer told ${told} of ${adversaries.length} apart at p ≤ ${alpha}`;
+}
+
+/** Of a link's per-bin tests, the stretch result (`smig analyze --stretches`) that rejects the larger share, if any. */
+export function mostRejected(tests: readonly (BenchTest | undefined)[]): StretchResult | undefined {
+  let most: StretchResult | undefined;
+  for (const s of tests.map((t) => t?.stretches))
+    if (s !== undefined && (most === undefined || s.rejected / s.count > most.rejected / most.count)) most = s;
+  return most;
 }

@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { renderSvg } from '../analysis/plot.js';
 import { runOk } from './proc.js';
-import { fmtAuc, fmtD, fmtN, fmtPv } from './report-format.js';
+import { fmtAuc, fmtD, fmtN, fmtPv, mostRejected } from './report-format.js';
 
 export { fmtAuc } from './report-format.js';
 export { fidelityTable, hopTable, keyFlowTable, reverseTable } from './report-links.js';
@@ -111,10 +111,8 @@ export function learnedHalfLine(r: BenchResult): string | undefined {
 
 /** How many of the learned half's stretches as long as the link were rejected per bin (packets or bytes, the more), or ''. */
 function stretchNote(x: BenchRow): string {
-  const s = [x.packets?.stretches, x.bytes?.stretches].filter((v) => v !== undefined);
-  if (s.length === 0) return '';
-  const most = s.reduce((a, b) => (b.rejected / b.count > a.rejected / a.count ? b : a));
-  return ` (learned-half stretches as long: ${most.rejected} of ${most.count} rejected per bin)`;
+  const most = mostRejected([x.packets, x.bytes]);
+  return most ? ` (learned-half stretches as long: ${most.rejected} of ${most.count} rejected per bin)` : '';
 }
 
 /** Header and cells of the table of one strategy's runs (strings, for text, Markdown and HTML). */

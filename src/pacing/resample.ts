@@ -153,7 +153,7 @@ export class BurstResampler {
    * the rate and the size mix, is the trace's, while which burst follows which stays random.
    */
   #leastUsed(from: readonly number[], regionStart = false, not = -1): number {
-    const others = not < 0 ? from : from.filter((b) => b !== not);
+    const others = regionStart || not < 0 ? from : from.filter((b) => b !== not);
     const candidates = regionStart ? this.#regionStarts(from) : others.length > 0 ? others : from;
     let min = Number.POSITIVE_INFINITY;
     let count = 0;

@@ -297,15 +297,13 @@ class Receipt {
     });
     destinationAckEcho(this.#first, this.#link, this.#o.clock); // a shaped link: answer the leader's writes as the profile's receiver did
     // before the first data, also the plan's time for it to come through three paced hops (cut-sizes.ts)
-    this.#holdSlackMs = endHoldMs(sessionPlan(this.#first.plan), this.#first.length ?? Number.MAX_SAFE_INTEGER, 0);
-    this.#armIdle(segmentsMs(sessionPlan(this.#first.plan), 3));
+    const plan = sessionPlan(this.#first.plan);
+    this.#holdSlackMs = endHoldMs(plan, this.#first.length ?? Number.MAX_SAFE_INTEGER, 0);
+    this.#armIdle(segmentsMs(plan, 3));
     this.#link.start((msg) => this.#onMessage(msg));
   }
 
-  /**
-   * (Re)starts the no-payload timer, `extraMs` longer: a leader that sends nothing (PINGs do not count) frees its
-   * slot. After data, the longest hold of END the plan allows comes on top.
-   */
+  /** (Re)starts the no-payload timer, `extraMs` longer (by default the plan's longest END hold); PINGs don't count. */
   #armIdle(extraMs = this.#holdSlackMs): void {
     this.#idleTimer?.cancel();
     if (this.#link.isClosed) return;

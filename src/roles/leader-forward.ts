@@ -126,7 +126,7 @@ export class PlainForwarder {
 
   /**
    * Shaped, once all `bytes` of plaintext are written: holds END (hold.ts `endHoldMs`) while the link covers, until
-   * it has lasted the plan's lower bound for them. Resolves with the ms held (0 when not held), early on abort.
+   * it has lasted the plan's lower bound for them. Resolves with the hold's length, ms (0: none), early on abort.
    */
   async holdEnd(bytes: number): Promise<number> {
     if (!isShaped(this.#pacer) || this.#startedAt === undefined) return 0;
