@@ -7,6 +7,7 @@
 import { getMaxListeners, setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Clock } from '../pacing/clock.js';
+import { shapedWithCover } from '../pacing/hold.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import { DEFAULT_SEGMENT } from '../pacing/plan.js';
 import type { EchoPads } from '../pacing/shape.js';
@@ -225,9 +226,7 @@ export function startAckEcho(
   clock: Clock,
   signal: AbortSignal,
 ): AckEcho | undefined {
-  const pp = plan?.profile;
-  if (plan === undefined || plan.strategy !== 'profile' || pp?.trace === undefined || plan.cover === false)
-    return undefined;
+  if (plan === undefined || !shapedWithCover(plan)) return undefined;
   const post = (msg: Message): void => {
     if (!link.isClosed) link.post(msg);
   };

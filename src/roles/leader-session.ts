@@ -13,6 +13,7 @@ import type { FramedConnection } from '../net/index.js';
 import { formatHostPort, parseHostPort, tlsTransport } from '../net/index.js';
 import { RealClock } from '../pacing/clock.js';
 import { firstDataMs } from '../pacing/cut-sizes.js';
+import { shapedWithCover } from '../pacing/hold.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import type { Pacer } from '../pacing/strategies.js';
 import type { DoneMessage, LeaderSession, Message, SessionLayout } from '../protocol/index.js';
@@ -31,6 +32,7 @@ import {
 import { Link } from './link.js';
 import type { AckEcho } from './pace.js';
 import { hopPacer, hopSeed, pacingLogFields, pacingReport, startAckEcho } from './pace.js';
+import { linksToRelease } from './release.js';
 import { ReorderBuffer } from './reorder.js';
 import type { Timer } from './util.js';
 import { after, nowMs, Signal, scrubbed, secondsSince } from './util.js';
@@ -59,6 +61,7 @@ export class LeaderSessionState {
   readonly #onGone: () => void;
   readonly #links = new Map<string, RelayLink>(); // `${via}:${index}`
   readonly #keyFinished = new Set<number>();
+  readonly #dataEnded = new Set<number>();
   readonly #shares = new Map<number, Uint8Array>();
   readonly #reorder: ReorderBuffer;
   readonly #wake = new Signal();
@@ -145,7 +148,7 @@ export class LeaderSessionState {
       release();
       this.#linkEnded(key, r, end.complete, end.error);
     });
-    if (first.via === 'data-relay') this.#releaseKeyLinks(); // key relays that came first waited for it
+    if (first.via === 'data-relay') this.#releaseLinks(); // key relays that came first waited for it
   }
 
   /** Ends the session with `err` (first failure wins): relays and destination are told, state is wiped. */
@@ -193,10 +196,8 @@ export class LeaderSessionState {
         this.#wake.notify();
         return;
       case FrameType.END:
-        if (r.via === 'key-relay') {
-          this.#keyFinished.add(r.index);
-          this.#releaseKeyLinks();
-        } else if (this.#total === null) {
+        if (r.via === 'key-relay') this.#keyFinished.add(r.index);
+        else if (this.#total === null) {
           if (msg.length < this.#maxEnd) {
             throw smigError(
               'SMIG_ERR_FRAME_MALFORMED',
@@ -210,6 +211,8 @@ export class LeaderSessionState {
             `leader: END length ${msg.length} differs from ${this.#total} on another link`,
           );
         }
+        if (r.via === 'data-relay') this.#dataEnded.add(r.index);
+        this.#releaseLinks();
         this.#wake.notify();
         return;
       default:
@@ -217,18 +220,14 @@ export class LeaderSessionState {
     }
   }
 
-  /**
-   * A key relay that sent its share and END has nothing left to do, key rebuilt or not: its link is closed (the relay
-   * closes the source's) once a data relay's link is in, so key flows are short. Data links carry PROGRESS, DONE, ERROR.
-   */
-  #releaseKeyLinks(): void {
-    if (![...this.#links.values()].some((x) => x.via === 'data-relay')) return; // else the session has no link left
-    for (const r of this.#links.values())
-      if (r.via === 'key-relay' && this.#keyFinished.has(r.index) && !r.link.isClosed && !r.released) {
-        r.released = true;
-        this.#log.event('key-link-released', { index: r.index });
-        void r.link.close().catch(() => {});
-      }
+  /** Closes the relay links that have nothing left to carry (release.ts); the relay then closes the source's. */
+  #releaseLinks(): void {
+    const covers = this.#plan !== undefined && shapedWithCover(this.#plan);
+    for (const r of linksToRelease([...this.#links.values()], this.#keyFinished, this.#dataEnded, covers)) {
+      r.released = true;
+      this.#log.event(r.via === 'key-relay' ? 'key-link-released' : 'data-link-released', { index: r.index });
+      void r.link.close().catch(() => {});
+    }
   }
 
   #checkMark(id: Uint8Array, index: number, r: RelayLink, what: string): void {
@@ -315,7 +314,7 @@ export class LeaderSessionState {
     });
     await this.#openDestination(h);
     this.#phase = 'forward';
-    this.#releaseKeyLinks();
+    this.#releaseLinks();
     return true;
   }
 

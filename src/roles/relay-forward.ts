@@ -76,6 +76,8 @@ export class Forward {
   readonly #queued = new Signal();
   readonly #sent = new Signal();
   #endSeen = false;
+  /** END went on to the leader: a clean close by the leader after it releases this link (release.ts). */
+  #endForwarded = false;
   /** The echo on the source's link (shaped plans): PROGRESS rides on it. */
   #upEcho: AckEcho | undefined;
   /** The highest PROGRESS offset passed on to the source. */
@@ -164,7 +166,7 @@ export class Forward {
 
   /**
    * The shaped forwarder of a data relay (pace.ts `runShapedLink`): from the SESSION to the leader until DONE passes
-   * back, its planned writes carry queued data once the cushion is in (a write may hold several DATA_SEGMENT frames
+   * back or the leader releases the link (release.ts), its planned writes carry queued data once the cushion is in (a write may hold several DATA_SEGMENT frames
    * across a gap in the offsets) and cover before, between and after.
    */
   async #forwardShaped(down: Link, pacer: ShapedPacer, p: PacingPlan | undefined): Promise<void> {
@@ -276,6 +278,7 @@ export class Forward {
             'pacing',
             pacingLogFields(pacingReport(`relay ${f.index} → leader ${f.leader}`, this.#pacer)),
           );
+        this.#endForwarded = true;
         return down.send(msg);
       default:
         return undefined; // ERROR: the source gives up; its close follows
@@ -382,6 +385,13 @@ export class Forward {
     if (complete && this.#first.role === 'key-relay') {
       // the leader has this key relay's share and released it: the source's link ends as well, cleanly
       this.#log.event('relay-key-released', {});
+      void this.#up.close().catch(() => {});
+      return;
+    }
+    if (!complete && error === undefined && this.#endForwarded) {
+      // the leader has this data relay's part and released its link (release.ts): the source's link ends as well
+      this.#log.event('relay-data-released', { bytes: this.#bytes });
+      this.#stopForwarding();
       void this.#up.close().catch(() => {});
       return;
     }

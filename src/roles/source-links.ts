@@ -66,7 +66,8 @@ export interface ShapedSource {
 /**
  * A shaped data link (pace.ts `runShapedLink`): its planned writes from its first to the session's end, filled
  * with the chunks it takes from the window (a write may carry the end of one chunk and the start of the next as
- * two DATA frames), and with cover (PAD) when the window has nothing for it — also after END, until DONE.
+ * two DATA frames), and with cover (PAD) when the window has nothing for it — also after END, until DONE or until
+ * the leader releases the link (release.ts).
  * Rejects when a write fails (the link is gone).
  */
 export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPlan, s: ShapedSource): Promise<void> {

@@ -35,6 +35,7 @@ import { isSmigError, smigError } from '../errors.js';
 import type { FramedConnection, HostPort } from '../net/index.js';
 import { formatHostPort, tlsTransport } from '../net/index.js';
 import { pacedCutSizes } from '../pacing/cut-sizes.js';
+import { shapedWithCover } from '../pacing/hold.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import { stringifyPlan } from '../pacing/plan.js';
 import type { DoneMessage, Message, SessionLayout } from '../protocol/index.js';
@@ -442,9 +443,14 @@ class SourceSession {
   #relayLost(d: DataLink, error: Error | undefined): void {
     if (d.lost) return;
     d.lost = true;
-    this.#lost.push(d.addr);
-    const requeued = this.#window.requeue(d.index);
-    this.#log.event('relay-lost', { kind: 'data', addr: d.addr, requeued, reason: error?.message });
+    if (this.#endSent && d.link.peerError === undefined && this.#plan !== undefined && shapedWithCover(this.#plan)) {
+      // after END every byte is acknowledged: the leader released this link, keeping another for DONE (release.ts)
+      this.#log.event('data-link-released', { addr: d.addr });
+    } else {
+      this.#lost.push(d.addr);
+      const requeued = this.#window.requeue(d.index);
+      this.#log.event('relay-lost', { kind: 'data', addr: d.addr, requeued, reason: error?.message });
+    }
     this.#work.notify();
     if (this.#data.every((x) => x.lost)) {
       this.#fail(

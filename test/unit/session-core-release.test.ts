@@ -1,0 +1,111 @@
+/**
+ * Data links that end when their part is done (release.ts): on a shaped plan with cover the leader closes a data
+ * relay's link once that relay's END is in, keeping the last for the replies, and the relay then closes the
+ * source's link. The pure choice first, then sessions on the fake-clock cluster (test/helpers/session-core.ts).
+ * Oracles: the choice by hand; in the cluster, each link's last delivery against the others' (the released
+ * relay's two links end before the session's last link does) and the events each role logs.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createPlan } from '../../src/pacing/plan.js';
+import { learnProfile } from '../../src/profile/learn.js';
+import type { ReleasableLink } from '../../src/roles/release.js';
+import { linksToRelease } from '../../src/roles/release.js';
+import { FIXTURE_DIR } from '../helpers/captures.js';
+import { Cluster, HOSTS } from '../helpers/session-core.js';
+
+const { profile } = await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), { filter: 'dst host 192.168.1.7' });
+
+const link = (
+  via: ReleasableLink['via'],
+  index: number,
+  o: { closed?: boolean; released?: boolean } = {},
+): ReleasableLink => ({
+  via,
+  index,
+  link: { isClosed: o.closed ?? false },
+  released: o.released ?? false,
+});
+
+describe('linksToRelease', () => {
+  const d0 = link('data-relay', 0);
+  const d1 = link('data-relay', 1);
+  const d2 = link('data-relay', 2);
+  const k0 = link('key-relay', 0);
+  const k1 = link('key-relay', 1);
+
+  it('releases the data links whose END is in while one that has not ended stays', () => {
+    expect(linksToRelease([d0, d1, d2], new Set(), new Set([0, 2]), true)).toEqual([d0, d2]);
+  });
+
+  it('keeps the last data link when every END is in', () => {
+    expect(linksToRelease([d0, d1, d2], new Set(), new Set([0, 1, 2]), true)).toEqual([d0, d1]);
+    expect(linksToRelease([d0], new Set(), new Set([0]), true)).toEqual([]);
+    // one already released and one closed: the one left stays
+    const gone = [link('data-relay', 0, { released: true }), link('data-relay', 1, { closed: true }), d2];
+    expect(linksToRelease(gone, new Set(), new Set([0, 1, 2]), true)).toEqual([]);
+  });
+
+  it('releases no data link unless the plan covers, and finished key links only beside a data link', () => {
+    expect(linksToRelease([d0, d1, k0, k1], new Set([1]), new Set([0, 1]), false)).toEqual([k1]);
+    expect(linksToRelease([k0, k1], new Set([0, 1]), new Set(), true)).toEqual([]);
+    expect(linksToRelease([k0, d0, d1], new Set([0]), new Set([1]), true)).toEqual([k0, d1]);
+  });
+});
+
+let c: Cluster | undefined;
+afterEach(async () => {
+  await c?.close();
+  c = undefined;
+});
+
+describe('a shaped session with 2 data relays', () => {
+  /** Each link's last delivery (ms of fake time) by its hosts, and what the roles logged. */
+  async function run(strategy: 'profile' | 'constant'): Promise<Map<string, number>> {
+    c = await Cluster.start({ record: true });
+    const data = randomBytes(120_000);
+    const plan =
+      strategy === 'profile'
+        ? createPlan({ strategy, profile, seed: 3 })
+        : createPlan({ strategy, rate: 40_000, seed: 3 });
+    const r = await c.migrate(data, 'part.bin', { plan });
+    expect(readFileSync(join(c.out, 'part.bin')).equals(data)).toBe(true);
+    expect(r.lostRelays).toEqual([]);
+    const last = new Map<string, number>();
+    for (const l of c.net.links) {
+      const at = l.deliveries.at(-1)?.at;
+      if (at !== undefined)
+        last.set(`${l.clientHost}>${l.serverHost}`, Math.max(at, last.get(`${l.clientHost}>${l.serverHost}`) ?? 0));
+    }
+    return last;
+  }
+
+  it("releases one relay's links once its END is in; the other carries DONE and the source counts no relay lost", async () => {
+    const last = await run('profile');
+    const released = c!.events('data-link-released');
+    const leaderSide = released.filter((e) => e.role === 'leader');
+    const sourceSide = released.filter((e) => e.component === HOSTS.source);
+    expect(leaderSide).toHaveLength(1);
+    expect(sourceSide).toHaveLength(1);
+    expect(c!.events('relay-data-released')).toHaveLength(1);
+    expect(c!.events('relay-lost')).toHaveLength(0);
+    const freed = HOSTS.data[leaderSide[0]!.index as number]!;
+    const kept = HOSTS.data[1 - (leaderSide[0]!.index as number)]!;
+    expect(sourceSide[0]!.addr).toMatch(new RegExp(`^${freed}:`));
+    const end = last.get(`${HOSTS.leader}>${HOSTS.dest}`)!;
+    // the released relay's links end before the session does; the kept one's last until DONE
+    expect(last.get(`${HOSTS.source}>${freed}`)!).toBeLessThan(end - 1000);
+    expect(last.get(`${freed}>${HOSTS.leader}`)!).toBeLessThan(end - 1000);
+    expect(last.get(`${HOSTS.source}>${kept}`)!).toBeGreaterThanOrEqual(end);
+    expect(c!.events('done').filter((e) => e.component === HOSTS.source)[0]!.via).toContain(kept);
+  });
+
+  it('releases none on a plan without cover (constant): every data link lasts until DONE', async () => {
+    const last = await run('constant');
+    expect(c!.events('data-link-released')).toHaveLength(0);
+    const end = last.get(`${HOSTS.leader}>${HOSTS.dest}`)!;
+    for (const h of HOSTS.data) expect(last.get(`${HOSTS.source}>${h}`)!).toBeGreaterThanOrEqual(end);
+  });
+});
