@@ -67,9 +67,11 @@ import {
 
 /**
  * Version byte at the start of every SESSION body; a peer speaking another version is refused. Version 2: the
- * envelope's payload is the inner end-to-end stream (src/crypto/inner.ts) and DONE carries the receipt.
+ * envelope's payload is the inner end-to-end stream (src/crypto/inner.ts) and DONE carries the receipt. Version 3:
+ * on a shaped plan with cover the leader closes a data relay's link once its END is in (src/roles/release.ts), a
+ * close that a version 2 relay would pass on as a failure.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 /** Longest DONE receipt (`u8 kind ‖ Ed25519 signature`). */
 export const MAX_RECEIPT_LENGTH = 65;
 /** Session ids are 16 random bytes. */

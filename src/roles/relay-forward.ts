@@ -166,8 +166,8 @@ export class Forward {
 
   /**
    * The shaped forwarder of a data relay (pace.ts `runShapedLink`): from the SESSION to the leader until DONE passes
-   * back or the leader releases the link (release.ts), its planned writes carry queued data once the cushion is in (a write may hold several DATA_SEGMENT frames
-   * across a gap in the offsets) and cover before, between and after.
+   * back or the leader releases the link (release.ts), its planned writes carry queued data once the cushion is in
+   * (a write may hold several DATA_SEGMENT frames across a gap in the offsets) and cover before, between and after.
    */
   async #forwardShaped(down: Link, pacer: ShapedPacer, p: PacingPlan | undefined): Promise<void> {
     const f = this.#first;
