@@ -32,7 +32,7 @@ import {
 import { Link } from './link.js';
 import type { AckEcho } from './pace.js';
 import { hopPacer, hopSeed, pacingLogFields, pacingReport, startAckEcho } from './pace.js';
-import { linksToRelease } from './release.js';
+import { linksToRelease, sameHost } from './release.js';
 import { ReorderBuffer } from './reorder.js';
 import type { Timer } from './util.js';
 import { after, nowMs, Signal, scrubbed, secondsSince } from './util.js';
@@ -45,6 +45,7 @@ interface RelayLink {
   link: Link;
   echo?: AckEcho | undefined; // on a data relay's shaped link: PROGRESS rides on it
   released?: boolean;
+  local?: boolean; // a data relay on the leader's host: its link stays for the replies (release.ts)
 }
 
 export class LeaderSessionState {
@@ -133,7 +134,7 @@ export class LeaderSessionState {
     }
     const link = new Link(conn, 'leader', `${first.via} ${first.index} (${conn.remote})`);
     link.state.accept(FrameType.SESSION);
-    const r: RelayLink = { via: first.via, index: first.index, link };
+    const r: RelayLink = { via: first.via, index: first.index, link, local: sameHost(conn) };
     this.#links.set(key, r);
     link.start((msg) => this.#onRelay(r, msg));
     if (first.via === 'data-relay')

@@ -2,8 +2,10 @@
  * Which relay links the leader closes before the session's end (docs/ARCHITECTURE.md "Links that end when their
  * part is done"). A key relay's link once its share and END are in (and a data relay's link is in, which carries
  * the replies). A data relay's link, on a shaped plan with cover, once its END is in: the source sends END only when
- * every byte is acknowledged, so the link has nothing left to carry but cover; one data link, the last whose END
- * came, stays for PROGRESS, DONE and ERROR. Pure.
+ * every byte is acknowledged, so the link has nothing left to carry but cover; one data link stays for PROGRESS, DONE
+ * and ERROR: the one from the leader's own host if there is one (a data relay that is also the leader, as the
+ * controller and `smig send` pick it by default: its link to the leader never crosses the network, so only its
+ * source's link covers until DONE), else the last whose END came. Pure.
  */
 
 /** What the choice reads of a relay link. */
@@ -12,11 +14,25 @@ export interface ReleasableLink {
   readonly index: number;
   readonly link: { readonly isClosed: boolean };
   released?: boolean;
+  /** The relay runs on the leader's host ({@link sameHost}). */
+  readonly local?: boolean;
+}
+
+/** The host of `HOST:PORT` or `[IPV6]:PORT`. */
+function hostOf(addr: string): string {
+  if (addr.startsWith('[')) return addr.slice(1, addr.indexOf(']'));
+  const colon = addr.lastIndexOf(':');
+  return colon < 0 ? addr : addr.slice(0, colon);
+}
+
+/** True when a connection's two ends have one address: the peer runs on this host. */
+export function sameHost(conn: { readonly remote: string; readonly local: string }): boolean {
+  return hostOf(conn.remote) === hostOf(conn.local);
 }
 
 /**
  * The links to release now, of `links` (the session's open relay links): key links in `keyFinished`, and, when
- * `dataToo`, data links in `dataEnded` while another data link stays.
+ * `dataToo`, data links in `dataEnded` but the one that stays (a local one, else the last when all have ended).
  */
 export function linksToRelease<T extends ReleasableLink>(
   links: readonly T[],
@@ -31,5 +47,6 @@ export function linksToRelease<T extends ReleasableLink>(
   );
   if (!dataToo) return keys;
   const ended = data.filter((l) => dataEnded.has(l.index));
-  return [...keys, ...ended.slice(0, ended.length === data.length ? ended.length - 1 : ended.length)];
+  const stays = data.find((l) => l.local === true) ?? (ended.length === data.length ? ended.at(-1) : undefined);
+  return [...keys, ...ended.filter((l) => l !== stays)];
 }

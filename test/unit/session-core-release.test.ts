@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createPlan } from '../../src/pacing/plan.js';
 import { learnProfile } from '../../src/profile/learn.js';
 import type { ReleasableLink } from '../../src/roles/release.js';
-import { linksToRelease } from '../../src/roles/release.js';
+import { linksToRelease, sameHost } from '../../src/roles/release.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
 import { Cluster, HOSTS } from '../helpers/session-core.js';
 
@@ -21,12 +21,13 @@ const { profile } = await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), 
 const link = (
   via: ReleasableLink['via'],
   index: number,
-  o: { closed?: boolean; released?: boolean } = {},
+  o: { closed?: boolean; released?: boolean; local?: boolean } = {},
 ): ReleasableLink => ({
   via,
   index,
   link: { isClosed: o.closed ?? false },
   released: o.released ?? false,
+  local: o.local ?? false,
 });
 
 describe('linksToRelease', () => {
@@ -46,6 +47,24 @@ describe('linksToRelease', () => {
     // one already released and one closed: the one left stays
     const gone = [link('data-relay', 0, { released: true }), link('data-relay', 1, { closed: true }), d2];
     expect(linksToRelease(gone, new Set(), new Set([0, 1, 2]), true)).toEqual([]);
+  });
+
+  it("keeps the link from the leader's own host, whatever the order of the ENDs", () => {
+    const own = link('data-relay', 0, { local: true });
+    expect(linksToRelease([own, d1, d2], new Set(), new Set([0, 1]), true)).toEqual([d1]);
+    expect(linksToRelease([own, d1, d2], new Set(), new Set([0, 1, 2]), true)).toEqual([d1, d2]);
+    expect(linksToRelease([d1, d2, own], new Set(), new Set([1, 2]), true)).toEqual([d1, d2]);
+    // once it is gone, the last whose END came stays as before
+    const gone = link('data-relay', 0, { local: true, closed: true });
+    expect(linksToRelease([gone, d1, d2], new Set(), new Set([1, 2]), true)).toEqual([d1]);
+  });
+
+  it('sameHost: the two ends of a connection on one address (IPv4, IPv6, names)', () => {
+    expect(sameHost({ remote: '10.0.0.5:41234', local: '10.0.0.5:7000' })).toBe(true);
+    expect(sameHost({ remote: '[fd00::5]:41234', local: '[fd00::5]:7000' })).toBe(true);
+    expect(sameHost({ remote: 'data1:3', local: 'data1:7000' })).toBe(true);
+    expect(sameHost({ remote: '10.0.0.6:41234', local: '10.0.0.5:7000' })).toBe(false);
+    expect(sameHost({ remote: '[fd00::6]:1', local: '[fd00::5]:1' })).toBe(false);
   });
 
   it('releases no data link unless the plan covers, and finished key links only beside a data link', () => {
@@ -100,6 +119,25 @@ describe('a shaped session with 2 data relays', () => {
     expect(last.get(`${freed}>${HOSTS.leader}`)!).toBeLessThan(end - 1000);
     expect(last.get(`${HOSTS.source}>${kept}`)!).toBeGreaterThanOrEqual(end);
     expect(c!.events('done').filter((e) => e.component === HOSTS.source)[0]!.via).toContain(kept);
+  });
+
+  it("with the leader on a data relay's host, that relay's link stays and the other is released, session after session", async () => {
+    const kept: unknown[] = [];
+    for (const seed of [1, 2, 3]) {
+      c = await Cluster.start({ record: true });
+      const data = randomBytes(60_000);
+      const plan = createPlan({ strategy: 'profile', profile, seed });
+      await c.migrate(data, 'own.bin', { plan, leader: c.data[0]!.address });
+      expect(readFileSync(join(c.out, 'own.bin')).equals(data)).toBe(true);
+      const released = c.events('data-link-released');
+      kept.push(...released.filter((e) => e.role === 'leader').map((e) => e.index));
+      expect(released.filter((e) => e.component === HOSTS.source).map((e) => e.addr)).toEqual([
+        expect.stringMatching(new RegExp(`^${HOSTS.data[1]}:`)),
+      ]);
+      await c.close();
+      c = undefined;
+    }
+    expect(kept).toEqual([1, 1, 1]); // the link of data relay 2 (index 1) each time; data relay 1 is the leader's host
   });
 
   it('releases none on a plan without cover (constant): every data link lasts until DONE', async () => {
