@@ -206,7 +206,6 @@ describe('smig capture on lo against tcpdump', () => {
     const times = ours.map((r) => us(r[0]!));
     for (let i = 1; i < times.length; i++) expect(times[i]!).toBeGreaterThanOrEqual(times[i - 1]!);
     let matched = 0;
-    let worst = 0;
     const diffs: number[] = [];
     const seen = new Set<string>();
     for (const r of ours) {
@@ -215,7 +214,6 @@ describe('smig capture on lo against tcpdump', () => {
       const t = theirs.get(key(r));
       if (t === undefined) continue;
       matched++;
-      worst = Math.max(worst, Math.abs(us(r[0]!) - t));
       diffs.push(us(r[0]!) - t);
     }
     expect(matched).toBeGreaterThanOrEqual(ours.length * 0.99);
@@ -224,11 +222,14 @@ describe('smig capture on lo against tcpdump', () => {
     // apart, more when a 64 KiB frame is copied into another ring first or the CPU is taken away (37 µs
     // seen). tcpdump against a second tcpdump shows the same. So: most packets within 10 µs — 95 % and more on a
     // quiet machine, 89 % seen while the other test worker kept both cores busy — and the median within 3 µs,
-    // where stamps taken in user space when the packet is read would be tens to hundreds of µs late.
+    // where stamps taken in user space when the packet is read would be tens to hundreds of µs late. The 99th
+    // percentile stays under 500 µs; not the worst packet: one delivery preempted between the sockets was 3.3 ms
+    // apart in a full run of the tests (2026-12-06).
     const within = diffs.filter((d) => Math.abs(d) <= 10).length;
     expect(within).toBeGreaterThanOrEqual(diffs.length * 0.8);
-    expect(diffs.map(Math.abs).sort((a, b) => a - b)[diffs.length >> 1]!).toBeLessThanOrEqual(3);
-    expect(worst).toBeLessThanOrEqual(500);
+    const sorted = diffs.map(Math.abs).sort((a, b) => a - b);
+    expect(sorted[diffs.length >> 1]!).toBeLessThanOrEqual(3);
+    expect(sorted[Math.floor(diffs.length * 0.99)]!).toBeLessThanOrEqual(500);
     // gaps from the files' own stamps (µs as text, so no float rounding of epoch seconds)
     const gaps = (file: string): number[] => {
       const t = tshark(file, ['frame.time_epoch']).map((r) => us(r[0]!));
