@@ -38,8 +38,8 @@
  *   connects to the source. The source keeps the highest PROGRESS offset over all its links and
  *   finishes on the first DONE (any surviving relay delivers it). A relay stays connected until DONE, but
  *   for a data relay on a shaped plan with cover: once its END is in (the source sends END when every byte is
- *   acknowledged) the leader closes its link, keeping the last data link for the replies, and the relay then
- *   closes the source's (src/roles/release.ts).
+ *   acknowledged) the leader closes its link, keeping one data link for the replies, and the relay then
+ *   closes the source's (src/roles/release.ts says which link stays).
  * - The source never talks to the destination. DONE carries no address: the leader must not put the
  *   destination's address in a DONE or ERROR message, as relays read them.
  * - `END.length` is the length of the stream the link carries a piece of: the ciphertext (data links),
