@@ -4,6 +4,7 @@
  * leader.ts creates one per session id and hands it the links that join.
  */
 
+import { randomInt } from 'node:crypto';
 import type { EnvelopeHeader } from '../crypto/envelope.js';
 import { EnvelopeOpener, PREFIX_BYTES, tryOpenHeader } from '../crypto/envelope.js';
 import { combineShares } from '../crypto/shares.js';
@@ -32,7 +33,7 @@ import {
 import { Link } from './link.js';
 import type { AckEcho } from './pace.js';
 import { hopPacer, hopSeed, pacingLogFields, pacingReport, startAckEcho } from './pace.js';
-import { linksToRelease, sameHost } from './release.js';
+import { keptDataLink, linksToRelease, sameHost } from './release.js';
 import { ReorderBuffer } from './reorder.js';
 import type { Timer } from './util.js';
 import { after, nowMs, Signal, scrubbed, secondsSince } from './util.js';
@@ -63,6 +64,7 @@ export class LeaderSessionState {
   readonly #links = new Map<string, RelayLink>(); // `${via}:${index}`
   readonly #keyFinished = new Set<number>();
   readonly #dataEnded = new Set<number>();
+  #kept: RelayLink | undefined; // the data link that stays for the replies (release.ts)
   readonly #shares = new Map<number, Uint8Array>();
   readonly #reorder: ReorderBuffer;
   readonly #wake = new Signal();
@@ -223,8 +225,10 @@ export class LeaderSessionState {
 
   /** Closes the relay links that have nothing left to carry (release.ts); the relay then closes the source's. */
   #releaseLinks(): void {
-    const covers = this.#plan !== undefined && shapedWithCover(this.#plan);
-    for (const r of linksToRelease([...this.#links.values()], this.#keyFinished, this.#dataEnded, covers)) {
+    const links = [...this.#links.values()];
+    if (this.#dataEnded.size > 0 && this.#plan !== undefined && shapedWithCover(this.#plan))
+      this.#kept = keptDataLink(links, this.#kept, randomInt);
+    for (const r of linksToRelease(links, this.#keyFinished, this.#dataEnded, this.#kept)) {
       r.released = true;
       this.#log.event(r.via === 'key-relay' ? 'key-link-released' : 'data-link-released', { index: r.index });
       void r.link.close().catch(() => {});

@@ -5,7 +5,7 @@
  * every byte is acknowledged, so the link has nothing left to carry but cover; one data link stays for PROGRESS, DONE
  * and ERROR: the one from the leader's own host if there is one (a data relay that is also the leader, as the
  * controller and `smig send` pick it by default: its link to the leader never crosses the network, so only its
- * source's link covers until DONE), else the last whose END came. Pure.
+ * source's link covers until DONE), else one drawn at random. Pure.
  */
 
 /** What the choice reads of a relay link. */
@@ -31,22 +31,34 @@ export function sameHost(conn: { readonly remote: string; readonly local: string
 }
 
 /**
- * The links to release now, of `links` (the session's open relay links): key links in `keyFinished`, and, when
- * `dataToo`, data links in `dataEnded` but the one that stays (a local one, else the last when all have ended).
+ * The data link that stays for the replies, once a data relay's END is in: `previous` while it is open, else the
+ * one from the leader's own host, else one drawn with `pick` (0 ≤ pick(n) < n). Not the last whose END came: a
+ * hostile relay could send its END last to be the one that carries DONE, and withhold it.
+ */
+export function keptDataLink<T extends ReleasableLink>(
+  links: readonly T[],
+  previous: T | undefined,
+  pick: (n: number) => number,
+): T | undefined {
+  const data = links.filter((l) => l.via === 'data-relay' && !l.link.isClosed && l.released !== true);
+  if (previous !== undefined && data.includes(previous)) return previous;
+  return data.find((l) => l.local === true) ?? (data.length === 0 ? undefined : data[pick(data.length)]);
+}
+
+/**
+ * The links to release now, of `links` (the session's open relay links): key links in `keyFinished` (while a data
+ * link is in), and, when a data link `kept` stays ({@link keptDataLink}), the other data links in `dataEnded`.
  */
 export function linksToRelease<T extends ReleasableLink>(
   links: readonly T[],
   keyFinished: ReadonlySet<number>,
   dataEnded: ReadonlySet<number>,
-  dataToo: boolean,
+  kept: T | undefined,
 ): T[] {
-  const data = links.filter((l) => l.via === 'data-relay' && !l.link.isClosed && l.released !== true);
   if (links.every((l) => l.via !== 'data-relay')) return []; // no link left for the replies
-  const keys = links.filter(
-    (l) => l.via === 'key-relay' && keyFinished.has(l.index) && !l.link.isClosed && l.released !== true,
-  );
-  if (!dataToo) return keys;
-  const ended = data.filter((l) => dataEnded.has(l.index));
-  const stays = data.find((l) => l.local === true) ?? (ended.length === data.length ? ended.at(-1) : undefined);
-  return [...keys, ...ended.filter((l) => l !== stays)];
+  const open = (l: T): boolean => !l.link.isClosed && l.released !== true;
+  const keys = links.filter((l) => l.via === 'key-relay' && keyFinished.has(l.index) && open(l));
+  if (kept === undefined) return keys;
+  const data = links.filter((l) => l.via === 'data-relay' && open(l) && dataEnded.has(l.index) && l !== kept);
+  return [...keys, ...data];
 }
