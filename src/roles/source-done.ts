@@ -48,3 +48,14 @@ export function judgeDone(
   }
   return { ok: true, proof: verdict.kind };
 }
+
+/**
+ * The failure once no data link is left: `last` names the last one lost (and why). After END (`acked`: the leader
+ * had acknowledged all `bytes`) only the replies were missing, so the destination may have installed the payload.
+ */
+export function everyRelayLost(last: string, acked: boolean, bytes: number): Error {
+  const after = acked
+    ? `; the leader had acknowledged all ${bytes} bytes, so the destination may have installed the payload: check it before migrating again`
+    : '';
+  return smigError('SMIG_ERR_MIGRATION', `every data relay was lost (last: ${last})${after}`);
+}

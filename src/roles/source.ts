@@ -44,7 +44,7 @@ import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
 import { Link } from './link.js';
 import { hopPacer, isShaped, pacingLogFields, pacingReport } from './pace.js';
-import { judgeDone } from './source-done.js';
+import { everyRelayLost, judgeDone } from './source-done.js';
 import type { DataLink, KeyLink } from './source-links.js';
 import { pumpShaped, sendChunk, startKeepalive } from './source-links.js';
 import type { SourceOptions, SourceResult } from './source-options.js';
@@ -443,7 +443,8 @@ class SourceSession {
   #relayLost(d: DataLink, error: Error | undefined): void {
     if (d.lost) return;
     d.lost = true;
-    if (this.#endSent && d.link.peerError === undefined && this.#plan !== undefined && shapedWithCover(this.#plan)) {
+    const others = this.#data.some((x) => !x.lost);
+    if (this.#endSent && others && !d.link.peerError && this.#plan !== undefined && shapedWithCover(this.#plan)) {
       // after END every byte is acknowledged: the leader released this link, keeping another for DONE (release.ts)
       this.#log.event('data-link-released', { addr: d.addr });
     } else {
@@ -452,14 +453,8 @@ class SourceSession {
       this.#log.event('relay-lost', { kind: 'data', addr: d.addr, requeued, reason: error?.message });
     }
     this.#work.notify();
-    if (this.#data.every((x) => x.lost)) {
-      this.#fail(
-        smigError(
-          'SMIG_ERR_MIGRATION',
-          `every data relay was lost (last: ${d.addr}${error ? `: ${error.message}` : ''})`,
-        ),
-      );
-    }
+    if (this.#data.every((x) => x.lost))
+      this.#fail(everyRelayLost(`${d.addr}${error ? `: ${error.message}` : ''}`, this.#endSent, this.#window.next));
   }
 
   #onKeyEnd(k: KeyLink, complete: boolean, error: Error | undefined): void {

@@ -14,7 +14,7 @@ import { learnProfile } from '../../src/profile/learn.js';
 import type { ReleasableLink } from '../../src/roles/release.js';
 import { keptDataLink, linksToRelease, sameHost } from '../../src/roles/release.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
-import { Cluster, HOSTS } from '../helpers/session-core.js';
+import { Cluster, HOSTS, until } from '../helpers/session-core.js';
 
 const { profile } = await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), { filter: 'dst host 192.168.1.7' });
 
@@ -138,6 +138,32 @@ describe('a shaped session with 2 data relays', () => {
       c = undefined;
     }
     expect(kept).toEqual([1, 1, 1]); // the link of data relay 2 (index 1) each time; data relay 1 is the leader's host
+  });
+
+  it('the kept relay lost after the release: the migration fails, saying that the destination may have it', async () => {
+    c = await Cluster.start({ record: true });
+    const data = randomBytes(60_000);
+    // the profile's mean rate set far below the trace's: the data is through in seconds, then the leader holds END
+    // on its link to the destination until the 60 s bound, and DONE comes only after that
+    const plan = createPlan({ strategy: 'profile', profile, seed: 5 });
+    const slow = { ...plan, profile: { ...plan.profile!, bytesPerSecond: 1000 } };
+    const cl = c;
+    const crash = (async () => {
+      await until(() => cl.events('data-link-released').some((e) => e.role === 'leader'));
+      const freed = cl.events('data-link-released').find((e) => e.role === 'leader')!.index as number;
+      await cl.clock.sleep(1000);
+      cl.net.crash(HOSTS.data[1 - freed]!);
+    })();
+    const failed = await c.migrate(data, 'held.bin', { plan: slow }).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    await crash;
+    expect(failed?.message).toMatch(
+      /every data relay was lost \(last: data\d:\d+.*\); the leader had acknowledged all \d+ bytes, so the destination may have installed the payload/,
+    );
+    expect(c.events('data-link-released').filter((e) => e.component === HOSTS.source)).toHaveLength(1);
+    expect(c.events('relay-lost').filter((e) => e.component === HOSTS.source)).toHaveLength(1);
   });
 
   it('releases none on a plan without cover (constant): every data link lasts until DONE', async () => {
