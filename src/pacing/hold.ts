@@ -8,8 +8,8 @@ import type { PacingPlan } from './plan.js';
 import { planDuration } from './plan.js';
 
 /** A `profile` plan with a trace whose links cover (the plans the hold and the early release of data links serve). */
-export function shapedWithCover(plan: PacingPlan): boolean {
-  return plan.strategy === 'profile' && plan.profile?.trace !== undefined && plan.cover !== false;
+export function shapedWithCover(plan: PacingPlan | undefined): plan is PacingPlan {
+  return plan?.strategy === 'profile' && plan.profile?.trace !== undefined && plan.cover !== false;
 }
 
 /** Longest hold, ms: well inside the destination's no-data limit (120 s by default). */
@@ -21,7 +21,7 @@ export const MAX_END_HOLD_MS = 60_000;
  * profile's mean rate), at most {@link MAX_END_HOLD_MS}; 0 for a plan that is not shaped with cover.
  */
 export function endHoldMs(plan: PacingPlan | undefined, bytes: number, elapsedMs: number): number {
-  if (plan === undefined || !shapedWithCover(plan)) return 0;
+  if (!shapedWithCover(plan)) return 0;
   const lower = planDuration(plan, bytes).lowerBoundSeconds;
   return lower === null ? 0 : Math.min(MAX_END_HOLD_MS, Math.max(0, lower * 1000 - elapsedMs));
 }

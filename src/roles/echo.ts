@@ -226,7 +226,7 @@ export function startAckEcho(
   clock: Clock,
   signal: AbortSignal,
 ): AckEcho | undefined {
-  if (plan === undefined || !shapedWithCover(plan)) return undefined;
+  if (!shapedWithCover(plan)) return undefined;
   const post = (msg: Message): void => {
     if (!link.isClosed) link.post(msg);
   };

@@ -226,7 +226,7 @@ export class LeaderSessionState {
   /** Closes the relay links that have nothing left to carry (release.ts); the relay then closes the source's. */
   #releaseLinks(): void {
     const links = [...this.#links.values()];
-    if (this.#dataEnded.size > 0 && this.#plan !== undefined && shapedWithCover(this.#plan))
+    if (this.#dataEnded.size > 0 && shapedWithCover(this.#plan))
       this.#kept = keptDataLink(links, this.#kept, randomInt);
     for (const r of linksToRelease(links, this.#keyFinished, this.#dataEnded, this.#kept)) {
       r.released = true;

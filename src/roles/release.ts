@@ -7,6 +7,7 @@
  * controller and `smig send` pick it by default: its link to the leader never crosses the network, so only its
  * source's link covers until DONE), else one drawn at random. Pure.
  */
+import { parseHostPort } from '../net/address.js';
 
 /** What the choice reads of a relay link. */
 export interface ReleasableLink {
@@ -18,16 +19,18 @@ export interface ReleasableLink {
   readonly local?: boolean;
 }
 
-/** The host of `HOST:PORT` or `[IPV6]:PORT`. */
-function hostOf(addr: string): string {
-  if (addr.startsWith('[')) return addr.slice(1, addr.indexOf(']'));
-  const colon = addr.lastIndexOf(':');
-  return colon < 0 ? addr : addr.slice(0, colon);
+/** True when a connection's two ends have one address: the peer runs on this host (false for an unknown end). */
+export function sameHost(conn: { readonly remote: string; readonly local: string }): boolean {
+  try {
+    return parseHostPort(conn.remote, 'remote').host === parseHostPort(conn.local, 'local').host;
+  } catch {
+    return false; // '?:0' for a socket already gone
+  }
 }
 
-/** True when a connection's two ends have one address: the peer runs on this host. */
-export function sameHost(conn: { readonly remote: string; readonly local: string }): boolean {
-  return hostOf(conn.remote) === hostOf(conn.local);
+/** A link the leader has neither closed nor released. */
+function open(l: ReleasableLink): boolean {
+  return !l.link.isClosed && l.released !== true;
 }
 
 /**
@@ -40,7 +43,7 @@ export function keptDataLink<T extends ReleasableLink>(
   previous: T | undefined,
   pick: (n: number) => number,
 ): T | undefined {
-  const data = links.filter((l) => l.via === 'data-relay' && !l.link.isClosed && l.released !== true);
+  const data = links.filter((l) => l.via === 'data-relay' && open(l));
   if (previous !== undefined && data.includes(previous)) return previous;
   return data.find((l) => l.local === true) ?? (data.length === 0 ? undefined : data[pick(data.length)]);
 }
@@ -56,7 +59,6 @@ export function linksToRelease<T extends ReleasableLink>(
   kept: T | undefined,
 ): T[] {
   if (links.every((l) => l.via !== 'data-relay')) return []; // no link left for the replies
-  const open = (l: T): boolean => !l.link.isClosed && l.released !== true;
   const keys = links.filter((l) => l.via === 'key-relay' && keyFinished.has(l.index) && open(l));
   if (kept === undefined) return keys;
   const data = links.filter((l) => l.via === 'data-relay' && open(l) && dataEnded.has(l.index) && l !== kept);

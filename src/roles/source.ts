@@ -444,7 +444,7 @@ class SourceSession {
     if (d.lost) return;
     d.lost = true;
     const others = this.#data.some((x) => !x.lost);
-    if (this.#endSent && others && !d.link.peerError && this.#plan !== undefined && shapedWithCover(this.#plan)) {
+    if (this.#endSent && others && !d.link.peerError && shapedWithCover(this.#plan)) {
       // after END every byte is acknowledged: the leader released this link, keeping another for DONE (release.ts)
       this.#log.event('data-link-released', { addr: d.addr });
     } else {

@@ -62,6 +62,7 @@ describe('linksToRelease, keptDataLink', () => {
     expect(sameHost({ remote: 'data1:3', local: 'data1:7000' })).toBe(true);
     expect(sameHost({ remote: '10.0.0.6:41234', local: '10.0.0.5:7000' })).toBe(false);
     expect(sameHost({ remote: '[fd00::6]:1', local: '[fd00::5]:1' })).toBe(false);
+    expect(sameHost({ remote: '?:0', local: '?:0' })).toBe(false); // a socket already gone: no address to compare
   });
 
   it('releases no data link without one that stays (a plan without cover), and finished key links only beside a data link', () => {
