@@ -22,16 +22,18 @@ import { smigError } from '../errors.js';
 import { captureLink, linkText, notTcpText } from '../pacing/link.js';
 import { createPlan, traceRepeatWarning } from '../pacing/plan.js';
 import { parseProfile } from '../profile/model.js';
-import { keyFlows, normalFlows } from './key-flows.js';
+import { keyFlows, normalFlows, pollBytes } from './key-flows.js';
 import type { BenchLayout } from './layout.js';
 import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
 import type { AnalyzeContext, LinkSpec } from './link-analysis.js';
 import { analyzeLinks, analyzeReverse, analyzeSides } from './link-analysis.js';
 import { DEMO_CAPTURE, DEMO_DATA_FILTER, DEMO_REVERSE_FILTER, splitBlocks } from './normal.js';
-import { killAll, lastLine, PLAIN_COPY_JS, runOk, runProc, stopProc, waitFor, writePayloads } from './proc.js';
+import { killAll, lastLine, runOk, runProc, stopProc, writePayloads } from './proc.js';
 import { observerTold } from './report-format.js';
-import type { Daemon, Roles, RunCapture, Site } from './site.js';
-import { labSite, linkSpec, loopbackSite, rolesOf, runHops, startDaemon, stoppedResources } from './site.js';
+import type { Measured, RunContext } from './runs.js';
+import { plainOnce } from './runs.js';
+import type { Daemon, RunCapture, Site } from './site.js';
+import { labSite, linkSpec, loopbackSite, pollLinks, rolesOf, runHops, startDaemon, stoppedResources } from './site.js';
 
 export type {
   BenchAdversary,
@@ -45,7 +47,7 @@ export type {
 } from './result.js';
 export { BENCH_STRATEGIES } from './result.js';
 
-import type { BenchHop, BenchResources, BenchResult, BenchRun, BenchStrategy } from './result.js';
+import type { BenchResources, BenchResult, BenchRun, BenchStrategy } from './result.js';
 
 /** The paper's figure 3 starts at 840 KB; a paced run takes about size ÷ the profile's mean rate (its leader → destination hop carries it all). */
 export const DEFAULT_SIZES: readonly number[] = [250_000, 840_000];
@@ -86,31 +88,6 @@ export interface BenchOptions {
   /** How the observer deals windows to folds (`--adversary-cv`; default: one by one). */
   adversaryCv?: CvMode;
   log: (line: string) => void;
-}
-
-interface Measured {
-  seconds: number;
-  sha256: string;
-  links: LinkSpec[];
-  /** Filters of every link the source sends on (data direction), over their captures. */
-  sourceLinks: LinkSpec[];
-  /** The source's key relay links (both directions measured as flows). */
-  keyLinks: LinkSpec[];
-  resources: Record<string, BenchResources>;
-  captureDrops: number;
-  hops: BenchHop[];
-}
-
-/** What every run shares. */
-interface RunContext {
-  out: string;
-  key: string;
-  profile: string;
-  payloads: Map<number, string>;
-  layout: BenchLayout;
-  roles: Roles;
-  /** The lab's links are set like the capture's (MTU, TCP timestamps): `profile` runs shape for them. */
-  matchLink: boolean;
 }
 
 /** One migration on one slot, captured on every link. */
@@ -175,6 +152,8 @@ async function migrateOnce(
         '--strategy',
         strategy,
         '--json',
+        '--log-format',
+        'json',
         ...(strategy === 'bulk' ? [] : ['--profile', ctx.profile]),
         ...(strategy === 'profile' && ctx.matchLink ? ['--match-link'] : []),
       ],
@@ -204,7 +183,8 @@ async function migrateOnce(
       },
     };
     for (const j of [...relayRoles, R]) resources[name(j)] = stoppedResources(at(j));
-    const spec = (from: number, to: number): LinkSpec => linkSpec(site, slot, ctx.roles, cap.fileOf, at, from, to);
+    const spec = (from: number, to: number): LinkSpec =>
+      linkSpec(site, slot, ctx.roles, cap.fileOf, at, from, to, send.stderr);
     return {
       seconds: summary.seconds,
       sha256: summary.done.sha256,
@@ -218,68 +198,11 @@ async function migrateOnce(
       links: [...D.map((j) => spec(S, j)), ...D.map((j) => spec(j, L)), spec(L, R)],
       sourceLinks: [...D, ...K].map((j) => spec(S, j)),
       keyLinks: K.map((j) => spec(S, j)),
+      pollLinks: pollLinks(site, slot, ctx.roles, cap.fileOf, at, send.stderr),
     };
   } finally {
     if (capture && !captureStopped) await capture.stop().catch(() => 0);
     await Promise.all(daemons.map((d) => stopProc(d)));
-  }
-}
-
-/** The paper's "normal traffic" case: the same bytes copied over one plain TCP connection, source → destination. */
-async function plainOnce(site: Site, slot: number, ctx: RunContext, size: number, tag: string): Promise<Measured> {
-  const { S, R } = ctx.roles;
-  const dir = join(ctx.out, 'runs', tag);
-  mkdirSync(dir, { recursive: true });
-  const [host, listen] = [site.ip(slot, R), site.listen(slot, R)];
-  const port = listen.slice(listen.lastIndexOf(':') + 1);
-  const recv = runProc(
-    [PLAIN_COPY_JS, 'recv', join(dir, 'image.bin'), host, port, '--sha256'],
-    process.execPath,
-    site.where(slot, R),
-  );
-  let capture: RunCapture | undefined;
-  try {
-    const rport = Number((await waitFor(recv, /listening \S+:(\d+)/, 'the plain receiver'))[1]);
-    capture = await site.capture(slot, [S, R], [rport], (h) => join(ctx.out, 'captures', `${tag}-${h}.pcap`));
-    const send = runProc(
-      [PLAIN_COPY_JS, 'send', ctx.payloads.get(size)!, String(rport), host],
-      process.execPath,
-      site.where(slot, S),
-    );
-    const code = await send.exited;
-    await recv.exited;
-    await new Promise((r) => setTimeout(r, 300));
-    const c = capture;
-    capture = undefined;
-    const captureDrops = await c.stop();
-    if (code !== 0)
-      throw smigError('SMIG_ERR_MIGRATION', `the plain copy (${size} bytes) exited ${code}: ${lastLine(send.stderr)}`);
-    const s = JSON.parse(send.stdout) as { seconds: number; reply: string; cpuSeconds: number; maxRssKiB: number };
-    const r = JSON.parse(recv.stdout) as { sha256: string; cpuSeconds: number; maxRssKiB: number };
-    const link: LinkSpec = {
-      link: 'source → destination',
-      capture: c.fileOf(S),
-      filter:
-        site.kind === 'lab'
-          ? `tcp and src host ${site.ip(slot, S)} and dst host ${site.ip(slot, R)}`
-          : `tcp and dst port ${rport}`,
-    };
-    return {
-      seconds: s.seconds,
-      sha256: r.sha256,
-      captureDrops,
-      links: [link],
-      sourceLinks: [link],
-      keyLinks: [],
-      hops: [],
-      resources: {
-        source: { cpuSeconds: s.cpuSeconds, maxRssKiB: s.maxRssKiB },
-        destination: { cpuSeconds: r.cpuSeconds, maxRssKiB: r.maxRssKiB },
-      },
-    };
-  } finally {
-    if (capture) await capture.stop().catch(() => 0);
-    await stopProc(recv);
   }
 }
 
@@ -394,7 +317,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const reverseBaseline =
       kind === 'migration' ? await analyzeSides(refCtx, a.links, m.links, reverseFilter, learn) : undefined;
     const keys = m.keyLinks.length > 0 ? await keyFlows(m.keyLinks, normalTcp) : undefined;
-    const sourceBytes = a.bytes.slice(m.links.length).reduce((x, y) => x + y, 0);
+    const polls = m.pollLinks.length > 0 ? await keyFlows(m.pollLinks, normalTcp) : undefined;
+    // the polls' bytes (both ways) count as bytes that are not payload, on the source's links and on the wire
+    const pb = pollBytes(polls, ctx.roles.name(ctx.roles.S));
+    const sourceBytes = a.bytes.slice(m.links.length).reduce((x, y) => x + y, 0) + pb.source;
     const lower = size / meanByteRate;
     runs.push({
       kind,
@@ -405,13 +331,14 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       ratio: m.seconds / lower,
       sha256: m.sha256,
       overhead: sourceBytes / size - 1,
-      wireOverhead: wireOverhead(size, kind === 'plain' ? 1 : 3, a.bytes.slice(0, m.links.length)),
+      wireOverhead: wireOverhead(size, kind === 'plain' ? 1 : 3, [...a.bytes.slice(0, m.links.length), ...pb.all]),
       links: a.links,
       resources: m.resources,
       captureDrops: m.captureDrops,
       ...(a.baseline ? { adversaryBaseline: a.baseline } : {}),
       ...(reverseBaseline ? { reverseAdversaryBaseline: reverseBaseline } : {}),
       ...(keys ? { keyFlows: keys } : {}),
+      ...(polls?.length ? { pollFlows: polls } : {}),
       ...(m.hops.length > 0 ? { hops: m.hops } : {}),
     });
     const dist = a.links.filter((l) => l.distinguishable).length;

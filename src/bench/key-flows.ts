@@ -95,3 +95,13 @@ export async function keyFlows(links: readonly LinkSpec[], normal: NormalFlows):
   }
   return out;
 }
+
+/** The bytes of each run's poll flows (`all`), and of those the source sends (`source`: links named from it). */
+export function pollBytes(
+  polls: readonly BenchKeyFlow[] | undefined,
+  source: string,
+): { all: number[]; source: number } {
+  const all = (polls ?? []).map((p) => p.bytes);
+  const fromSource = (polls ?? []).filter((p) => p.link.startsWith(`${source} `));
+  return { all, source: fromSource.reduce((x, p) => x + p.bytes, 0) };
+}

@@ -79,18 +79,21 @@ export function fidelityTable(
 }
 
 /**
- * The table of one strategy's key relay flows, each placed among the normal capture's TCP flows (percentiles of
- * duration and bytes), with a caption on those flows; undefined without key flows.
+ * The table of one strategy's key relay flows (or, with `which` 'pollFlows', its polls for the outcome), each placed
+ * among the normal capture's TCP flows (percentiles of duration and bytes), with a caption on those flows; undefined
+ * without such flows.
  */
 export function keyFlowTable(
   r: BenchResult,
   strategy: BenchRun['strategy'],
+  which: 'keyFlows' | 'pollFlows' = 'keyFlows',
 ): { head: string[]; rows: string[][]; caption: string } | undefined {
-  const runs = r.runs.filter((x) => x.strategy === strategy && (x.keyFlows?.length ?? 0) > 0);
+  const runs = r.runs.filter((x) => x.strategy === strategy && (x[which]?.length ?? 0) > 0);
   if (runs.length === 0) return undefined;
+  const polls = which === 'pollFlows';
   const head = [
     'size',
-    'key link (both ways)',
+    polls ? 'polls (both ways)' : 'key link (both ways)',
     'connections',
     'seconds',
     'packets',
@@ -99,7 +102,7 @@ export function keyFlowTable(
     'bytes pct',
   ];
   const rows = runs.flatMap((run) =>
-    run.keyFlows!.map((k) => [
+    run[which]!.map((k) => [
       String(run.size),
       k.link,
       String(k.connections),
@@ -111,10 +114,13 @@ export function keyFlowTable(
     ]),
   );
   const f = r.normal.tcpFlows;
+  const what = polls
+    ? 'polls for the outcome (new connections once the data links are released; seconds from the first to the last)'
+    : 'key relay flows';
   const caption =
     f === undefined
-      ? 'key relay flows'
-      : `key relay flows, set among the normal capture's ${f.count} TCP flows (median ${f.medianSeconds?.toFixed(2) ?? '–'} s, ` +
+      ? what
+      : `${what}, set among the normal capture's ${f.count} TCP flows (median ${f.medianSeconds?.toFixed(2) ?? '–'} s, ` +
         `${f.medianBytes ?? '–'} bytes; pct = share of them that lasted less or carried fewer bytes, %)`;
   return { head, rows, caption };
 }

@@ -354,6 +354,7 @@ export async function writeBenchReport(
     ...strategies.flatMap((s) => {
       const rev = reverseTable(r, s);
       const keys = keyFlowTable(r, s);
+      const polls = keyFlowTable(r, s, 'pollFlows');
       const fid = fidelityTable(r, s);
       const hops = hopTable(r, s);
       return [
@@ -362,6 +363,7 @@ export async function writeBenchReport(
         ...(rev ? [`<p>reverse directions${rev.baseline ? ` (${esc(rev.baseline)})` : ''}</p>`, htmlTable(rev)] : []),
         ...(fid ? [`<p>${esc(FIDELITY_CAPTION)}</p>`, htmlTable(fid)] : []),
         ...(keys ? [`<p>${esc(keys.caption)}</p>`, htmlTable(keys)] : []),
+        ...(polls ? [`<p>${esc(polls.caption)}</p>`, htmlTable(polls)] : []),
         ...(hops ? [`<p>${esc(HOP_CAPTION)}</p>`, htmlTable(hops)] : []),
       ];
     }),
@@ -388,6 +390,7 @@ export async function writeBenchReport(
     ...strategies.flatMap((s) => {
       const rev = reverseTable(r, s);
       const keys = keyFlowTable(r, s);
+      const polls = keyFlowTable(r, s, 'pollFlows');
       const fid = fidelityTable(r, s);
       const hops = hopTable(r, s);
       return [
@@ -398,6 +401,7 @@ export async function writeBenchReport(
         ...(rev ? [`Reverse directions${rev.baseline ? ` (${rev.baseline})` : ''}:`, '', mdTable(rev), ''] : []),
         ...(fid ? [`${FIDELITY_CAPTION}:`, '', mdTable(fid), ''] : []),
         ...(keys ? [`${keys.caption[0]!.toUpperCase()}${keys.caption.slice(1)}:`, '', mdTable(keys), ''] : []),
+        ...(polls ? [`${polls.caption[0]!.toUpperCase()}${polls.caption.slice(1)}:`, '', mdTable(polls), ''] : []),
         ...(hops ? [`${HOP_CAPTION[0]!.toUpperCase()}${HOP_CAPTION.slice(1)}:`, '', mdTable(hops), ''] : []),
       ];
     }),

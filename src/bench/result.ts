@@ -91,6 +91,11 @@ export interface BenchRun {
   /** The key relay flows (migrations), each placed among the normal capture's TCP flows. */
   keyFlows?: BenchKeyFlow[];
   /**
+   * The polls for the outcome (src/roles/poll.ts) beside each data connection, source → data relay and data relay →
+   * leader, both ways, as flows (`connections` polls; `seconds` from the first to the last).
+   */
+  pollFlows?: BenchKeyFlow[];
+  /**
    * What each paced hop's pacer did (the source's data links, the data relays, the leader; from their `pacing`
    * log events): where a session's time beyond its bound went.
    */

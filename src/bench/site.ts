@@ -184,8 +184,43 @@ export async function startDaemon(
 }
 
 /**
- * The link from → to of a run (`fileOf` names each host's capture): its data direction and reverse by host
- * addresses in the lab; by ports on loopback (a data relay logs the ephemeral port of its leader link).
+ * The local port of the data connection from → to: a data relay's link to the leader (its `relay-linked` event), or
+ * the source's link to a data relay (`session-open`'s `local` in `sourceLog`, the source's JSON log); undefined for
+ * other links or when not logged.
+ */
+function dataPort(
+  roles: Roles,
+  at: (j: number) => Daemon,
+  sourceLog: string,
+  from: number,
+  to: number,
+): string | undefined {
+  if (roles.D.includes(from)) return at(from).stderr.match(/"event":"relay-linked"[^\n]*"local":"[^"]*:(\d+)"/)?.[1];
+  if (from !== roles.S || !roles.D.includes(to)) return undefined;
+  const addr = at(to).addr.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return sourceLog.match(new RegExp(`"event":"session-open"[^\\n]*[" ]${addr}<[^" ]*:(\\d+)[" ]`))?.[1];
+}
+
+/**
+ * The filters of every connection from → to, data direction (`out`) and reverse (`back`): by host addresses in the
+ * lab, by the listening port of `to` on loopback.
+ */
+function between(
+  site: Site,
+  slot: number,
+  at: (j: number) => Daemon,
+  from: number,
+  to: number,
+): { out: string; back: string } {
+  if (site.kind !== 'lab') return { out: `tcp and dst port ${at(to).port}`, back: `tcp and src port ${at(to).port}` };
+  const [a, b] = [site.ip(slot, from), site.ip(slot, to)];
+  return { out: `tcp and src host ${a} and dst host ${b}`, back: `tcp and src host ${b} and dst host ${a}` };
+}
+
+/**
+ * The link from → to of a run (`fileOf` names each host's capture): its data direction and reverse ({@link between}),
+ * narrowed to the data connection by its local port when the roles logged it (the source's polls for the outcome go
+ * to the same relay over connections of their own: {@link pollLinks}).
  */
 export function linkSpec(
   site: Site,
@@ -195,31 +230,50 @@ export function linkSpec(
   at: (j: number) => Daemon,
   from: number,
   to: number,
+  sourceLog = '',
 ): LinkSpec {
-  const link = `${roles.name(from)} → ${roles.name(to)}`;
-  const capture = fileOf(from);
-  if (site.kind === 'lab') {
-    const [a, b] = [site.ip(slot, from), site.ip(slot, to)];
-    return {
-      link,
-      capture,
-      filter: `tcp and src host ${a} and dst host ${b}`,
-      reverseFilter: `tcp and src host ${b} and dst host ${a}`,
-    };
-  }
-  if (roles.D.includes(from)) {
-    const local = at(from).stderr.match(/"event":"relay-linked"[^\n]*"local":"[^"]*:(\d+)"/);
-    if (!local) throw smigError('SMIG_ERR_INTERNAL', `${roles.name(from)} logged no link to the leader`);
-    const [a, b] = [local[1], at(to).port];
-    return {
-      link,
-      capture,
-      filter: `tcp and src port ${a} and dst port ${b}`,
-      reverseFilter: `tcp and src port ${b} and dst port ${a}`,
-    };
-  }
-  const p = at(to).port;
-  return { link, capture, filter: `tcp and dst port ${p}`, reverseFilter: `tcp and src port ${p}` };
+  const port = dataPort(roles, at, sourceLog, from, to);
+  // on loopback every relay's link to the leader has the leader's port and one address: only its own port tells it
+  if (port === undefined && site.kind !== 'lab' && roles.D.includes(from))
+    throw smigError('SMIG_ERR_INTERNAL', `${roles.name(from)} logged no link to the leader`);
+  const { out, back } = between(site, slot, at, from, to);
+  const [o, r] = port === undefined ? ['', ''] : [` and src port ${port}`, ` and dst port ${port}`];
+  return {
+    link: `${roles.name(from)} → ${roles.name(to)}`,
+    capture: fileOf(from),
+    filter: out + o,
+    reverseFilter: back + r,
+  };
+}
+
+/**
+ * Every connection but the data connection, both ways, source → each data relay and each data relay → the leader:
+ * the polls for the outcome (src/roles/poll.ts) that the source sends to a data relay and the relay passes on. Left
+ * out where the data connection's port was not logged, and on loopback for a relay's (its polls and the other
+ * relays' share an address and the leader's port).
+ */
+export function pollLinks(
+  site: Site,
+  slot: number,
+  roles: Roles,
+  fileOf: (host: number) => string,
+  at: (j: number) => Daemon,
+  sourceLog: string,
+): LinkSpec[] {
+  const pairs = [...roles.D.map((j) => [roles.S, j] as const), ...roles.D.map((j) => [j, roles.L] as const)];
+  return pairs.flatMap(([from, to]) => {
+    const port = dataPort(roles, at, sourceLog, from, to);
+    if (port === undefined || (site.kind !== 'lab' && from !== roles.S)) return [];
+    const { out, back } = between(site, slot, at, from, to);
+    return [
+      {
+        link: `${roles.name(from)} → ${roles.name(to)} polls`,
+        capture: fileOf(from),
+        filter: `${out} and not src port ${port}`,
+        reverseFilter: `${back} and not dst port ${port}`,
+      },
+    ];
+  });
 }
 
 /** The `stopped` event of a daemon's JSON log: its CPU time and peak memory. */

@@ -38,8 +38,15 @@
  *   connects to the source. The source keeps the highest PROGRESS offset over all its links and
  *   finishes on the first DONE (any surviving relay delivers it). A relay stays connected until DONE, but
  *   for a data relay on a shaped plan with cover: once its END is in (the source sends END when every byte is
- *   acknowledged) the leader closes its link, keeping one data link for the replies, and the relay then
- *   closes the source's (src/roles/release.ts says which link stays).
+ *   acknowledged) the leader closes its link, and the relay then closes the source's (src/roles/release.ts).
+ *   The source then asks for the outcome by poll, over a new short connection each time, to a data relay
+ *   drawn at random, which passes the poll on to the leader and its one answer back (src/roles/poll.ts):
+ *   ```
+ *   source ──▶ relay   SESSION{role:'poll', leader}     ◀── PROGRESS (not over yet) or DONE or ERROR
+ *   relay  ──▶ leader  SESSION{role:'outcome'}          ◀── the same
+ *   ```
+ *   The leader keeps each session's outcome for a while (src/roles/outcomes.ts) and holds a poll up to 15 s
+ *   for an outcome still to come.
  * - The source never talks to the destination. DONE carries no address: the leader must not put the
  *   destination's address in a DONE or ERROR message, as relays read them.
  * - `END.length` is the length of the stream the link carries a piece of: the ciphertext (data links),
@@ -69,9 +76,10 @@ import {
  * Version byte at the start of every SESSION body; a peer speaking another version is refused. Version 2: the
  * envelope's payload is the inner end-to-end stream (src/crypto/inner.ts) and DONE carries the receipt. Version 3:
  * on a shaped plan with cover the leader closes a data relay's link once its END is in (src/roles/release.ts), a
- * close that a version 2 relay would pass on as a failure.
+ * close that a version 2 relay would pass on as a failure. Version 4: on such a plan the leader releases every data
+ * link once its END is in, and the source asks for the outcome by poll (roles 5 and 6, src/roles/poll.ts).
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 /** Longest DONE receipt (`u8 kind ‖ Ed25519 signature`). */
 export const MAX_RECEIPT_LENGTH = 65;
 /** Session ids are 16 random bytes. */
@@ -107,7 +115,7 @@ export interface SessionLayout {
 }
 
 /** Role the receiver of a SESSION plays on that link. */
-export type SessionRole = 'data-relay' | 'key-relay' | 'leader' | 'destination';
+export type SessionRole = 'data-relay' | 'key-relay' | 'leader' | 'destination' | 'poll' | 'outcome';
 
 interface SessionCommon {
   type: typeof FrameType.SESSION;
@@ -162,8 +170,27 @@ export interface DestinationSession extends SessionCommon {
   /** The session's pacing plan, JSON text (absent: bulk): a shaped link's receiver answers its writes with it. */
   plan?: string;
 }
+/**
+ * source → any relay, once its data links are released: asks for the session's outcome (src/roles/poll.ts).
+ * Body: `u8 version | 16 id | u8 role=5 | str8 leader`.
+ */
+export interface PollSession extends SessionCommon {
+  role: 'poll';
+  /** The leader's `host:port`, where the relay passes the poll on. */
+  leader: string;
+}
+/** relay → leader: a poll passed on. Body: `u8 version | 16 id | u8 role=6`. */
+export interface OutcomeSession extends SessionCommon {
+  role: 'outcome';
+}
 /** The SESSION frame that opens a link. */
-export type SessionMessage = DataRelaySession | KeyRelaySession | LeaderSession | DestinationSession;
+export type SessionMessage =
+  | DataRelaySession
+  | KeyRelaySession
+  | LeaderSession
+  | DestinationSession
+  | PollSession
+  | OutcomeSession;
 
 /** DATA body: `u64 offset | bytes` (≥ 1 byte). */
 export interface DataMessage {
@@ -542,8 +569,16 @@ class Writer {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-const ROLE_CODE = { 'data-relay': 1, 'key-relay': 2, leader: 3, destination: 4 } as const;
-const ROLE_OF: readonly (SessionRole | undefined)[] = [undefined, 'data-relay', 'key-relay', 'leader', 'destination'];
+const ROLE_CODE = { 'data-relay': 1, 'key-relay': 2, leader: 3, destination: 4, poll: 5, outcome: 6 } as const;
+const ROLE_OF: readonly (SessionRole | undefined)[] = [
+  undefined,
+  'data-relay',
+  'key-relay',
+  'leader',
+  'destination',
+  'poll',
+  'outcome',
+];
 const VIA_CODE = { 'data-relay': 1, 'key-relay': 2 } as const;
 const VIA_OF: readonly (LeaderSession['via'] | undefined)[] = [undefined, 'data-relay', 'key-relay'];
 
@@ -609,6 +644,18 @@ function encodeSessionParts(msg: SessionMessage, max: number): Uint8Array[] {
       w.u8(msg.length === null ? 0 : DEST_LENGTH_KNOWN)
         .u64(msg.length ?? 0)
         .bytes(plan);
+      return [w.buf];
+    }
+    case 'poll': {
+      const leader = encodeText(msg.leader, MAX_STRING_BYTES, 'SESSION.leader');
+      checkHostPort(msg.leader, 'SESSION.leader');
+      const w = new Writer(FrameType.SESSION, head + 1 + leader.length, 0, max);
+      w.u8(PROTOCOL_VERSION).bytes(msg.sessionId).u8(ROLE_CODE.poll).str8(leader);
+      return [w.buf];
+    }
+    case 'outcome': {
+      const w = new Writer(FrameType.SESSION, head, 0, max);
+      w.u8(PROTOCOL_VERSION).bytes(msg.sessionId).u8(ROLE_CODE.outcome);
       return [w.buf];
     }
     default:
@@ -809,8 +856,17 @@ function decodeSession(body: Uint8Array): SessionMessage {
       };
       break;
     }
+    case 'poll': {
+      const leader = r.str8('leader');
+      checkHostPort(leader, 'SESSION.leader');
+      msg = { type: FrameType.SESSION, sessionId, role, leader };
+      break;
+    }
+    case 'outcome':
+      msg = { type: FrameType.SESSION, sessionId, role };
+      break;
     default:
-      throw malformed('SESSION.role', `${roleCode} is not a role (1..4)`);
+      throw malformed('SESSION.role', `${roleCode} is not a role (1..6)`);
   }
   r.done();
   return msg;
@@ -960,10 +1016,11 @@ export function sessionIdHex(id: Uint8Array): string {
  * What the receiving end of a link is: the four forward roles of {@link SessionRole}, `reply` for
  * the reply stream (PROGRESS* DONE; the source reading from a relay, a relay from the leader, the
  * leader from the destination), `key-reply` for the reply stream of a key relay's link (the same frames, but the
- * peer may also close it before DONE: the leader releases a key relay's link once the key is rebuilt), and
- * `control` (INSTRUCT/STATUS in any order).
+ * peer may also close it before DONE: the leader releases a key relay's link once the key is rebuilt),
+ * `poll-reply` for the one answer to a poll (PROGRESS: not over yet, or DONE), and `control` (INSTRUCT/STATUS in
+ * any order).
  */
-export type LinkRole = SessionRole | 'reply' | 'key-reply' | 'control';
+export type LinkRole = SessionRole | 'reply' | 'key-reply' | 'poll-reply' | 'control';
 
 type Transitions = Partial<Record<FrameType, string>>;
 interface RoleTable {
@@ -1015,6 +1072,14 @@ const ROLE_TABLES: Readonly<Record<LinkRole, RoleTable>> = {
     start: 'start',
     final: ['start', 'done'],
     states: { start: { [S.PROGRESS]: 'start', [S.DONE]: 'done' }, done: {} },
+  },
+  // a poll's receiver (the relay, then the leader): the SESSION is all the asker sends
+  poll: { start: 'start', final: ['open'], states: { start: { [S.SESSION]: 'open' }, open: {} } },
+  outcome: { start: 'start', final: ['open'], states: { start: { [S.SESSION]: 'open' }, open: {} } },
+  'poll-reply': {
+    start: 'start',
+    final: ['answered'],
+    states: { start: { [S.PROGRESS]: 'answered', [S.DONE]: 'answered' }, answered: {} },
   },
   control: {
     start: 'start',

@@ -7,6 +7,7 @@ import { smigError } from '../errors.js';
 import type { ChannelTimeouts } from '../net/connection-options.js';
 import type { Transport } from '../net/index.js';
 import type { Clock } from '../pacing/clock.js';
+import type { LeaderSession, SessionLayout } from '../protocol/index.js';
 import type { Logger } from '../util/log.js';
 
 /** PROGRESS is sent when the consumed offset has advanced this much… */
@@ -37,6 +38,8 @@ export interface LeaderOptions {
   /** Opens the channels (default TLS, src/net/tls.ts); tests give an in-process one (src/net/memory.ts). */
   transport?: Transport;
   channel: ChannelTimeouts;
+  /** How long a poll is held for an outcome that has not come yet (default POLL_HOLD_MS, outcomes.ts). */
+  pollHoldMs?: number;
 }
 
 /**
@@ -58,4 +61,22 @@ export function badSharesError(threshold: number, shares: number): Error {
     'SMIG_ERR_SHARES',
     `leader: no ${threshold} of the ${shares} key shares rebuilt a key that opens the envelope (bad shares or corrupted data)`,
   );
+}
+
+/**
+ * Checks that a link joining a session brings its layout and plan text.
+ * @throws SmigError SMIG_ERR_PROTOCOL_STATE naming what differs
+ */
+export function checkJoin(first: LeaderSession, layout: SessionLayout, planText: string | undefined): void {
+  const l = first.layout;
+  if (l.dataRelays !== layout.dataRelays || l.keyRelays !== layout.keyRelays || l.threshold !== layout.threshold)
+    throw smigError(
+      'SMIG_ERR_PROTOCOL_STATE',
+      `leader: SESSION layout ${l.dataRelays}/${l.keyRelays}/${l.threshold} differs from the session's`,
+    );
+  if (first.plan !== planText)
+    throw smigError(
+      'SMIG_ERR_PROTOCOL_STATE',
+      `leader: SESSION plan of ${first.via} ${first.index} differs from the session's`,
+    );
 }

@@ -4,7 +4,6 @@
  * leader.ts creates one per session id and hands it the links that join.
  */
 
-import { randomInt } from 'node:crypto';
 import type { EnvelopeHeader } from '../crypto/envelope.js';
 import { EnvelopeOpener, PREFIX_BYTES, tryOpenHeader } from '../crypto/envelope.js';
 import { combineShares } from '../crypto/shares.js';
@@ -25,15 +24,17 @@ import type { LeaderOptions } from './leader-options.js';
 import {
   badSharesError,
   CHUNK_SLACK,
+  checkJoin,
   noKeyError,
   PACED_PROGRESS_DELAY_MS,
   PROGRESS_BYTES,
   PROGRESS_DELAY_MS,
 } from './leader-options.js';
 import { Link } from './link.js';
+import type { LiveSession, Outcome } from './outcomes.js';
 import type { AckEcho } from './pace.js';
 import { hopPacer, hopSeed, pacingLogFields, pacingReport, startAckEcho } from './pace.js';
-import { keptDataLink, linksToRelease, sameHost } from './release.js';
+import { linksToRelease } from './release.js';
 import { ReorderBuffer } from './reorder.js';
 import type { Timer } from './util.js';
 import { after, nowMs, Signal, scrubbed, secondsSince } from './util.js';
@@ -46,10 +47,9 @@ interface RelayLink {
   link: Link;
   echo?: AckEcho | undefined; // on a data relay's shaped link: PROGRESS rides on it
   released?: boolean;
-  local?: boolean; // a data relay on the leader's host: its link stays for the replies (release.ts)
 }
 
-export class LeaderSessionState {
+export class LeaderSessionState implements LiveSession {
   readonly #o: LeaderOptions;
   readonly #id: Uint8Array;
   readonly #layout: SessionLayout;
@@ -61,10 +61,10 @@ export class LeaderSessionState {
   readonly #forwarder: PlainForwarder;
   readonly #log: Logger;
   readonly #onGone: () => void;
+  readonly #onOutcome: (o: Outcome) => void;
   readonly #links = new Map<string, RelayLink>(); // `${via}:${index}`
   readonly #keyFinished = new Set<number>();
   readonly #dataEnded = new Set<number>();
-  #kept: RelayLink | undefined; // the data link that stays for the replies (release.ts)
   readonly #shares = new Map<number, Uint8Array>();
   readonly #reorder: ReorderBuffer;
   readonly #wake = new Signal();
@@ -89,6 +89,7 @@ export class LeaderSessionState {
     layout: SessionLayout,
     plan: { text: string | undefined; plan: PacingPlan | undefined },
     onGone: () => void,
+    onOutcome: (o: Outcome) => void,
   ) {
     this.#o = o;
     this.#id = new Uint8Array(id); // decoded ids may be views of a frame buffer
@@ -99,6 +100,7 @@ export class LeaderSessionState {
     this.#forwarder = new PlainForwarder(this.#pacer, plan.plan, this.#stop.signal, o.clock);
     this.#log = o.log.with({ session: sessionIdHex(id).slice(0, 16), role: 'leader' });
     this.#onGone = onGone;
+    this.#onOutcome = onOutcome;
     this.#reorder = new ReorderBuffer(o.maxWindow + CHUNK_SLACK);
     this.#started = nowMs(o.clock);
     const keyWait = o.keyWaitMs + firstDataMs(plan.plan); // the key needs the envelope's first bytes too
@@ -112,22 +114,7 @@ export class LeaderSessionState {
   }
 
   join(conn: FramedConnection, first: LeaderSession, release: () => void): void {
-    const l = first.layout;
-    if (
-      l.dataRelays !== this.#layout.dataRelays ||
-      l.keyRelays !== this.#layout.keyRelays ||
-      l.threshold !== this.#layout.threshold
-    ) {
-      throw smigError(
-        'SMIG_ERR_PROTOCOL_STATE',
-        `leader: SESSION layout ${l.dataRelays}/${l.keyRelays}/${l.threshold} differs from the session's`,
-      );
-    }
-    if (first.plan !== this.#planText)
-      throw smigError(
-        'SMIG_ERR_PROTOCOL_STATE',
-        `leader: SESSION plan of ${first.via} ${first.index} differs from the session's`,
-      );
+    checkJoin(first, this.#layout, this.#planText);
     if (this.#phase === 'done' || this.#phase === 'failed')
       throw smigError('SMIG_ERR_PROTOCOL_STATE', `leader: the session is over${this.#failText}`);
     const key = `${first.via}:${first.index}`;
@@ -136,7 +123,7 @@ export class LeaderSessionState {
     }
     const link = new Link(conn, 'leader', `${first.via} ${first.index} (${conn.remote})`);
     link.state.accept(FrameType.SESSION);
-    const r: RelayLink = { via: first.via, index: first.index, link, local: sameHost(conn) };
+    const r: RelayLink = { via: first.via, index: first.index, link };
     this.#links.set(key, r);
     link.start((msg) => this.#onRelay(r, msg));
     if (first.via === 'data-relay')
@@ -161,6 +148,7 @@ export class LeaderSessionState {
     const msg = errorMessageFor(err);
     const text = scrubbed(this.#destTexts, msg.message);
     this.#failText = ` (it failed: ${text})`;
+    this.#onOutcome({ type: FrameType.ERROR, code: msg.code, message: text });
     this.#log.event('session-failed', { reason: err instanceof Error ? err.message : String(err) });
     for (const r of this.#links.values()) void r.link.conn.sendError(msg.code, text);
     void this.#dest?.fail(err);
@@ -223,12 +211,15 @@ export class LeaderSessionState {
     }
   }
 
+  /** Ciphertext bytes consumed so far (what a poll gets while the session is not over: outcomes.ts). */
+  get consumed(): number {
+    return this.#reorder.base;
+  }
+
   /** Closes the relay links that have nothing left to carry (release.ts); the relay then closes the source's. */
   #releaseLinks(): void {
     const links = [...this.#links.values()];
-    if (this.#dataEnded.size > 0 && shapedWithCover(this.#plan))
-      this.#kept = keptDataLink(links, this.#kept, randomInt);
-    for (const r of linksToRelease(links, this.#keyFinished, this.#dataEnded, this.#kept)) {
+    for (const r of linksToRelease(links, this.#keyFinished, this.#dataEnded, shapedWithCover(this.#plan))) {
       r.released = true;
       this.#log.event(r.via === 'key-relay' ? 'key-link-released' : 'data-link-released', { index: r.index });
       void r.link.close().catch(() => {});
@@ -250,7 +241,8 @@ export class LeaderSessionState {
       return;
     }
     if (!complete) this.#log.event('link-lost', { via: r.via, index: r.index, reason: error?.message });
-    if (this.#links.size === 0)
+    // once a data END is in on a plan whose outcome goes by poll, the session needs no relay link to finish
+    if (this.#links.size === 0 && !(this.#dataEnded.size > 0 && shapedWithCover(this.#plan)))
       this.fail(smigError('SMIG_ERR_MIGRATION', 'every relay link closed before the migration completed'));
     else this.#wake.notify();
   }
@@ -474,6 +466,7 @@ export class LeaderSessionState {
     });
     this.#log.event('pacing', pacingLogFields(pacingReport('leader → destination', this.#pacer)));
     const done: DoneMessage = { ...msg, message: scrubbed(this.#destTexts, msg.message) };
+    this.#onOutcome(done);
     for (const r of this.#links.values())
       void r.link.send(done).then(
         () => r.link.close(),

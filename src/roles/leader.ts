@@ -25,11 +25,13 @@
  * A relay link that ends early is only a lost link (the source re-sends its chunks through others).
  */
 
+import { DEFAULT_IDLE_TIMEOUT_MS } from '../net/connection-options.js';
 import type { FramedConnection } from '../net/index.js';
-import type { LeaderSession } from '../protocol/index.js';
+import type { LeaderSession, OutcomeSession } from '../protocol/index.js';
 import { sessionIdHex } from '../protocol/index.js';
 import type { LeaderOptions } from './leader-options.js';
 import { LeaderSessionState } from './leader-session.js';
+import { OutcomeTable, POLL_HOLD_MS } from './outcomes.js';
 import { sessionPlan } from './pace.js';
 import { Signal } from './util.js';
 
@@ -47,9 +49,13 @@ export class LeaderRegistry {
   readonly #o: LeaderOptions;
   readonly #sessions = new Map<string, LeaderSessionState>();
   readonly #idle = new Signal();
+  readonly #outcomes: OutcomeTable;
 
   constructor(o: LeaderOptions) {
     this.#o = o;
+    // a held poll's two links are quiet: answer well within their idle timeout
+    const idle = o.channel.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.#outcomes = new OutcomeTable(o.clock, o.pollHoldMs ?? Math.min(POLL_HOLD_MS, idle / 2));
   }
 
   /** Sessions in progress. */
@@ -68,13 +74,25 @@ export class LeaderRegistry {
     let s = this.#sessions.get(id);
     if (s === undefined) {
       const plan = sessionPlan(first.plan);
-      s = new LeaderSessionState(this.#o, first.sessionId, first.layout, { text: first.plan, plan }, () => {
+      const gone = (): void => {
         this.#sessions.delete(id);
         if (this.#sessions.size === 0) this.#idle.notify();
-      });
+      };
+      const plans = { text: first.plan, plan };
+      s = new LeaderSessionState(this.#o, first.sessionId, first.layout, plans, gone, (outcome) =>
+        this.#outcomes.record(id, outcome),
+      );
       this.#sessions.set(id, s);
     }
     s.join(conn, first, release);
+  }
+
+  /**
+   * Answers a poll a relay passed on (its first frame SESSION{role:'outcome'}, already decoded) and closes it:
+   * the session's outcome, or PROGRESS while it is not over, or ERROR for a session not known here (outcomes.ts).
+   */
+  answer(conn: FramedConnection, first: OutcomeSession): void {
+    this.#outcomes.answer(conn, first, this.#sessions.get(sessionIdHex(first.sessionId)));
   }
 
   /** Fails every session (shutdown). */

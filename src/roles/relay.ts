@@ -9,6 +9,7 @@ import type { Logger } from '../util/log.js';
 import { logRejected, silentLogger } from '../util/log.js';
 import { LeaderRegistry } from './leader.js';
 import { sessionPlan } from './pace.js';
+import { passPoll } from './poll.js';
 import { Forward } from './relay-forward.js';
 
 export { PACED_FLUSH_MS, PACED_QUEUE_BYTES } from './relay-forward.js';
@@ -17,6 +18,8 @@ export { PACED_FLUSH_MS, PACED_QUEUE_BYTES } from './relay-forward.js';
 export const DEFAULT_MAX_SESSIONS = 16;
 /** Default largest window a leader accepts from a source (reorder buffer per session). */
 export const DEFAULT_MAX_WINDOW: number = 64 * 1024 * 1024;
+/** Polls a relay passes on at once (a poll beyond is closed unanswered: its source draws another relay). */
+export const MAX_POLLS = 64;
 /** Default time a leader waits for enough key shares. */
 export const DEFAULT_KEY_WAIT_MS = 30_000;
 
@@ -99,6 +102,7 @@ export class RelayDaemon {
   readonly #table: SessionTable;
   readonly #leader: LeaderRegistry;
   readonly #forwards = new Set<Forward>();
+  #polls = 0;
   #listener: ChannelListener | undefined;
   #closing = false;
 
@@ -196,10 +200,19 @@ export class RelayDaemon {
             throw err;
           }
           return undefined;
+        case 'poll': {
+          if (this.#polls >= MAX_POLLS) return void conn.destroy();
+          this.#polls++;
+          const log = this.#log.with({ session: id.slice(0, 16), role: 'poll' });
+          void passPoll(this.#o, log, conn, first).finally(() => this.#polls--);
+          return undefined;
+        }
+        case 'outcome':
+          return void this.#leader.answer(conn, first);
         default:
           throw smigError(
             'SMIG_ERR_PROTOCOL_STATE',
-            `relay: SESSION for role '${first.role}' (this host is a relay: data-relay, key-relay or leader)`,
+            `relay: SESSION for role '${first.role}' (this host is a relay: data-relay, key-relay, leader, poll or outcome)`,
           );
       }
     });

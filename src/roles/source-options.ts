@@ -2,13 +2,19 @@
  * What the source (`smig send`, source.ts) is given and what it reports: its options with their defaults and
  * limits, the channel timeouts every role takes, and the result of a migration.
  */
+
+import { DEFAULT_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from '../crypto/envelope.js';
 import type { Identity, PublicIdentity } from '../crypto/identity.js';
+import { smigError } from '../errors.js';
 import type { ChannelTimeouts } from '../net/connection-options.js';
 import type { HostPort, Transport } from '../net/index.js';
 import type { Clock } from '../pacing/clock.js';
+import { pacedCutSizes } from '../pacing/cut-sizes.js';
 import type { PacingPlan, Strategy } from '../pacing/plan.js';
+import { MAX_DATA_SEGMENT_BYTES, MAX_RELAYS } from '../protocol/index.js';
 import type { Logger } from '../util/log.js';
 import type { HopPacingReport } from './pace.js';
+import { checkCount } from './util.js';
 
 /** Default window: ciphertext bytes in flight (sent, not acknowledged). */
 export const DEFAULT_WINDOW: number = 32 * 1024 * 1024;
@@ -69,6 +75,11 @@ export interface SourceOptions {
   plan?: PacingPlan;
   /** Test hook: the pacers' clock (default RealClock). */
   clock?: Clock;
+  /**
+   * On a plan whose outcome comes by poll (a shaped plan with cover, poll.ts): how long the source goes on polling
+   * while no relay answers, ms (default 120 s).
+   */
+  outcomeWaitMs?: number;
   /** Opens the channels (default TLS, src/net/tls.ts); tests give an in-process one (src/net/memory.ts). */
   transport?: Transport;
   log?: Logger;
@@ -108,4 +119,28 @@ export interface SourceResult {
   receipt: { kind: 'signed'; fingerprint: string } | { kind: 'mac' };
   /** What the source's pacers did, one report per data link (`source → HOST:PORT`). */
   pacing: { strategy: Strategy; hops: HopPacingReport[] };
+}
+
+/**
+ * Checks the counts of `o` and works out its chunk, segment and window sizes (a paced plan's own by default).
+ * @throws SmigError SMIG_ERR_USAGE naming the count or size that is out of range
+ */
+export function sourceSizes(o: SourceOptions): { chunk: number; segment: number; window: number } {
+  checkCount(o.dataRelays.length, 1, MAX_RELAYS, 'data relays');
+  checkCount(o.keyRelays.length, 1, MAX_RELAYS, 'key relays');
+  checkCount(o.threshold, 1, o.keyRelays.length, `threshold (with ${o.keyRelays.length} key relays)`);
+  if (o.sessionId !== undefined && o.sessionId.length !== 16)
+    throw smigError('SMIG_ERR_USAGE', `session id: ${o.sessionId.length} bytes, expected 16`);
+  const paced = o.plan !== undefined && o.plan.strategy !== 'bulk' ? pacedCutSizes(o.plan) : undefined;
+  const chunk = checkCount(o.chunkSize ?? paced?.chunk ?? DEFAULT_CHUNK_SIZE, 1024, MAX_CHUNK_SIZE, 'chunk size');
+  const segment = checkCount(
+    o.segmentSize ?? paced?.segment ?? DEFAULT_SEGMENT_SIZE,
+    MIN_SEGMENT_SIZE,
+    MAX_SOURCE_SEGMENT_SIZE,
+    'segment size',
+  );
+  const window = checkCount(o.window ?? DEFAULT_WINDOW, chunk, 1024 * 1024 * 1024, 'window');
+  if (chunk + segment + 16 > MAX_DATA_SEGMENT_BYTES)
+    throw smigError('SMIG_ERR_USAGE', 'chunk size: too large for a frame');
+  return { chunk, segment, window };
 }

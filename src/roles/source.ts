@@ -25,7 +25,7 @@
  * each awaited from the pacer first. Key links are not paced.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { DEFAULT_SEGMENT_SIZE, EnvelopeSealer, MIN_SEGMENT_SIZE } from '../crypto/envelope.js';
+import { EnvelopeSealer } from '../crypto/envelope.js';
 import { fingerprint } from '../crypto/identity.js';
 import { INNER_SIGNED, InnerSealer, innerStreamLength } from '../crypto/inner.js';
 import { generateKey } from '../crypto/keyfile.js';
@@ -34,23 +34,23 @@ import { wipe } from '../crypto/wipe.js';
 import { isSmigError, smigError } from '../errors.js';
 import type { FramedConnection, HostPort } from '../net/index.js';
 import { formatHostPort, tlsTransport } from '../net/index.js';
-import { pacedCutSizes } from '../pacing/cut-sizes.js';
 import { shapedWithCover } from '../pacing/hold.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import { stringifyPlan } from '../pacing/plan.js';
 import type { DoneMessage, Message, SessionLayout } from '../protocol/index.js';
-import { FrameType, MAX_DATA_SEGMENT_BYTES, MAX_RELAYS, sessionIdHex } from '../protocol/index.js';
+import { FrameType, sessionIdHex } from '../protocol/index.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
 import { Link } from './link.js';
 import { hopPacer, isShaped, pacingLogFields, pacingReport } from './pace.js';
+import { pollOutcome } from './poll.js';
 import { everyRelayLost, judgeDone } from './source-done.js';
 import type { DataLink, KeyLink } from './source-links.js';
 import { pumpShaped, sendChunk, startKeepalive } from './source-links.js';
 import type { SourceOptions, SourceResult } from './source-options.js';
-import { DEFAULT_CHUNK_SIZE, DEFAULT_WINDOW, MAX_CHUNK_SIZE, MAX_SOURCE_SEGMENT_SIZE } from './source-options.js';
+import { sourceSizes } from './source-options.js';
 import type { Timer } from './util.js';
-import { checkCount, nowMs, Signal, secondsSince } from './util.js';
+import { nowMs, Signal, secondsSince } from './util.js';
 import { ChunkCutter, SendWindow } from './window.js';
 
 export type { SourceOptions, SourceResult } from './source-options.js';
@@ -97,32 +97,16 @@ class SourceSession {
   #endSent = false;
   #over = false;
   #inner: InnerSealer | undefined;
+  #sessionId = new Uint8Array(16);
   #proof: 'signed' | 'mac' = 'mac';
   #settle!: { resolve: (d: DoneMessage) => void; reject: (e: Error) => void };
   readonly #outcome: Promise<DoneMessage>;
 
   constructor(o: SourceOptions) {
-    checkCount(o.dataRelays.length, 1, MAX_RELAYS, 'data relays');
-    checkCount(o.keyRelays.length, 1, MAX_RELAYS, 'key relays');
-    checkCount(o.threshold, 1, o.keyRelays.length, `threshold (with ${o.keyRelays.length} key relays)`);
-    if (o.sessionId !== undefined && o.sessionId.length !== 16)
-      throw smigError('SMIG_ERR_USAGE', `session id: ${o.sessionId.length} bytes, expected 16`);
-    const paced = o.plan !== undefined && o.plan.strategy !== 'bulk';
-    this.#chunkSize = checkCount(
-      o.chunkSize ?? (paced ? pacedCutSizes(o.plan!).chunk : DEFAULT_CHUNK_SIZE),
-      1024,
-      MAX_CHUNK_SIZE,
-      'chunk size',
-    );
-    this.#segmentSize = checkCount(
-      o.segmentSize ?? (paced ? pacedCutSizes(o.plan!).segment : DEFAULT_SEGMENT_SIZE),
-      MIN_SEGMENT_SIZE,
-      MAX_SOURCE_SEGMENT_SIZE,
-      'segment size',
-    );
-    const window = checkCount(o.window ?? DEFAULT_WINDOW, this.#chunkSize, 1024 * 1024 * 1024, 'window');
-    if (this.#chunkSize + this.#segmentSize + 16 > MAX_DATA_SEGMENT_BYTES)
-      throw smigError('SMIG_ERR_USAGE', 'chunk size: too large for a frame');
+    const sizes = sourceSizes(o);
+    this.#chunkSize = sizes.chunk;
+    this.#segmentSize = sizes.segment;
+    const window = sizes.window;
     this.#o = o;
     this.#layout = { dataRelays: o.dataRelays.length, keyRelays: o.keyRelays.length, threshold: o.threshold };
     this.#leader = o.leader ?? o.dataRelays[randomInt(o.dataRelays.length)]!;
@@ -139,6 +123,7 @@ class SourceSession {
     const start = nowMs(o.clock);
     const sessionId = o.sessionId === undefined ? new Uint8Array(randomBytes(16)) : new Uint8Array(o.sessionId);
     const session = sessionIdHex(sessionId);
+    this.#sessionId = sessionId;
     this.#log = this.#log.with({ session: session.slice(0, 16) });
     const key = generateKey();
     let shares: Uint8Array[] = [];
@@ -277,7 +262,7 @@ class SourceSession {
     // small control frames: posted (ordered on each link); a link that fails now is handled by its end
     for (const d of this.#data) {
       d.link.start((msg) => this.#onReply(d.link, msg));
-      void d.link.ended.then((end) => this.#onDataEnd(d, end.error));
+      void d.link.ended.then((end) => this.#onDataEnd(d, end.error, end.early === true));
       d.link.post({
         type: FrameType.SESSION,
         sessionId,
@@ -305,7 +290,9 @@ class SourceSession {
       k.link.sendPartsWiping(FrameType.KEY, [share], [share]).catch(() => {});
       k.link.post({ type: FrameType.END, length: share.length, sha256: null });
     }
-    this.#log.event('session-open', { dataLinks: this.#data.length, keyLinks: this.#keys.length });
+    // each data link's local end (`addr<local`): what tells its connection from the polls to the same relay
+    const local = this.#data.map((d) => `${d.addr}<${d.link.conn.local}`).join(' ');
+    this.#log.event('session-open', { dataLinks: this.#data.length, keyLinks: this.#keys.length, local });
   }
 
   #planField(): { plan?: string } {
@@ -395,34 +382,32 @@ class SourceSession {
         this.#room.notify();
         this.#maybeEnd();
         return;
-      case FrameType.DONE: {
-        if (this.#over) return;
-        this.#log.event('done', {
-          via: link.name,
-          ok: msg.ok,
-          length: msg.length,
-          exitStatus: msg.exitStatus,
-          message: msg.message,
-        });
-        const verdict = judgeDone(msg, link.name, this.#produced, this.#inner);
-        if (!verdict.ok) {
-          if (verdict.invalidReceipt !== undefined)
-            this.#log.event('receipt-invalid', { via: link.name, reason: verdict.invalidReceipt });
-          this.#fail(verdict.failure);
-          return;
-        }
-        this.#proof = verdict.proof;
-        this.#over = true;
-        this.#settle.resolve(msg);
-        this.#wakeAll();
+      case FrameType.DONE:
+        this.#onDone(msg, link.name);
         return;
-      }
       case FrameType.ERROR:
         this.#fail(link.peerError);
         return;
       default:
         return; // PING: answered by the link
     }
+  }
+
+  #onDone(msg: DoneMessage, via: string): void {
+    if (this.#over) return;
+    const { ok, length, exitStatus, message } = msg;
+    this.#log.event('done', { via, ok, length, exitStatus, message });
+    const verdict = judgeDone(msg, via, this.#produced, this.#inner);
+    if (!verdict.ok) {
+      if (verdict.invalidReceipt !== undefined)
+        this.#log.event('receipt-invalid', { via, reason: verdict.invalidReceipt });
+      this.#fail(verdict.failure);
+      return;
+    }
+    this.#proof = verdict.proof;
+    this.#over = true;
+    this.#settle.resolve(msg);
+    this.#wakeAll();
   }
 
   /** Once every byte is acknowledged: END{L} on every live data link (re-sends could still need any of them before). */
@@ -434,27 +419,51 @@ class SourceSession {
     this.#log.event('end-sent', { ciphertext: length });
   }
 
-  #onDataEnd(d: DataLink, error: Error | undefined): void {
+  #onDataEnd(d: DataLink, error: Error | undefined, early: boolean): void {
     if (this.#over) return;
     if (d.link.peerError !== undefined) this.#fail(d.link.peerError);
-    else this.#relayLost(d, error);
+    else this.#relayLost(d, error, early);
   }
 
-  #relayLost(d: DataLink, error: Error | undefined): void {
+  #relayLost(d: DataLink, error: Error | undefined, early = false): void {
     if (d.lost) return;
     d.lost = true;
-    const others = this.#data.some((x) => !x.lost);
-    if (this.#endSent && others && !d.link.peerError && shapedWithCover(this.#plan)) {
-      // after END every byte is acknowledged: the leader released this link, keeping another for DONE (release.ts)
-      this.#log.event('data-link-released', { addr: d.addr });
-    } else {
-      this.#lost.push(d.addr);
-      const requeued = this.#window.requeue(d.index);
-      this.#log.event('relay-lost', { kind: 'data', addr: d.addr, requeued, reason: error?.message });
+    if (this.#endSent && !d.link.peerError && shapedWithCover(this.#plan)) {
+      // after END every byte is acknowledged: the leader released the link (release.ts), or it failed with
+      // nothing left to send; once every data link is through, the outcome comes by poll (poll.ts)
+      if (early) this.#log.event('data-link-released', { addr: d.addr });
+      else this.#lostData(d, 0, error);
+      if (this.#data.every((x) => x.lost)) this.#poll();
+      return;
     }
+    this.#lostData(d, this.#window.requeue(d.index), error);
     this.#work.notify();
     if (this.#data.every((x) => x.lost))
       this.#fail(everyRelayLost(`${d.addr}${error ? `: ${error.message}` : ''}`, this.#endSent, this.#window.next));
+  }
+
+  #lostData(d: DataLink, requeued: number, error: Error | undefined): void {
+    this.#lost.push(d.addr);
+    this.#log.event('relay-lost', { kind: 'data', addr: d.addr, requeued, reason: error?.message });
+  }
+
+  /** Polls relays for the outcome (poll.ts); its DONE is judged as one that came on a data link. */
+  #poll(): void {
+    const o = this.#o;
+    this.#log.event('polling', { relays: o.dataRelays.length });
+    pollOutcome({
+      ...o,
+      relays: o.dataRelays,
+      leader: formatHostPort(this.#leader),
+      sessionId: this.#sessionId,
+      log: this.#log,
+      signal: this.#stop.signal,
+      ...(o.outcomeWaitMs === undefined ? {} : { waitMs: o.outcomeWaitMs }),
+      pick: randomInt,
+    }).then(
+      (r) => this.#onDone(r.msg, r.via),
+      (err: unknown) => this.#fail(err),
+    );
   }
 
   #onKeyEnd(k: KeyLink, complete: boolean, error: Error | undefined): void {

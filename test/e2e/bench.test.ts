@@ -276,11 +276,15 @@ describe('smig bench', () => {
     });
     expect(j.normal.learned!.link).toBe('learned half');
     // each link's reverse direction is the same host pair the other way round
+    // (narrowed to the data connection by its port, but for the leader's link to the destination: no poll goes there)
     for (const l of j.runs[1]!.links) {
-      const [, a, b] = /^tcp and src host (\S+) and dst host (\S+)$/.exec(l.filter)!;
-      expect(l.reverse!.filter).toBe(`tcp and src host ${b} and dst host ${a}`);
+      const [, a, b, port] = /^tcp and src host (\S+) and dst host (\S+)(?: and src port (\d+))?$/.exec(l.filter)!;
+      expect(port === undefined, `${l.link}: ${l.filter}`).toBe(l.link.endsWith('→ destination'));
+      const back = port === undefined ? '' : ` and dst port ${port}`;
+      expect(l.reverse!.filter).toBe(`tcp and src host ${b} and dst host ${a}${back}`);
       expect(l.reverse!.packets).toBeGreaterThan(0);
     }
+    expect(j.runs[1]!.pollFlows).toBeUndefined(); // bulk: DONE comes back along the data links
     // what the source's host sent: segments up to the lab's (beyond 1514 B, which the default link caps them at)
     // and pure ACKs without the timestamps option (IPv4 + TCP = 40 B)
     const sizes = new Map<number, number>();
@@ -294,7 +298,7 @@ describe('smig bench', () => {
     expect(readdirSync(join(out, 'captures')).filter((f) => f.startsWith('bulk-'))).toHaveLength(8);
     expect(
       j.runs[1]!.links.every((l) =>
-        /^tcp and src host 10\.\d+\.\d+\.\d+ and dst host 10\.\d+\.\d+\.\d+$/.test(l.filter),
+        /^tcp and src host 10\.\d+\.\d+\.\d+ and dst host 10\.\d+\.\d+\.\d+( and src port \d+)?$/.test(l.filter),
       ),
     ).toBe(true);
     expect(j.runs[1]!.links.find((l) => l.link === 'leader → destination')!.bytes).toBeGreaterThan(40_000);
@@ -326,9 +330,13 @@ describe('smig bench', () => {
       ['plain', payload],
       ['profile', payload],
     ]);
+    // profile: the polls for the outcome, once the data links are released, are other connections between the hosts
+    const polls = j.runs[1]!.pollFlows ?? [];
+    expect(polls.map((p) => p.link).some((l) => /^source → data relay \d polls$/.test(l))).toBe(true);
+    expect(polls.reduce((n, p) => n + p.connections, 0)).toBeGreaterThan(0);
     for (const run of j.runs)
       for (const l of run.links) {
-        expect(l.filter).toMatch(/^tcp and src host fd77::[\da-f]+ and dst host fd77::[\da-f]+$/);
+        expect(l.filter).toMatch(/^tcp and src host fd77::[\da-f]+ and dst host fd77::[\da-f]+( and src port \d+)?$/);
         expect(l.packets, `${run.strategy} ${l.link}`).toBeGreaterThan(0);
       }
     // what the source's host sent and received: TCP over IPv6 only; pure ACKs of 86 B (IPv6 40 + TCP 32 + 14)

@@ -48,28 +48,35 @@ const VECTORS: [string, Message, string][] = [
     'SESSION data-relay',
     { type: T.SESSION, sessionId: ID, role: 'data-relay', leader: 'h:1', index: 2, layout: LAYOUT },
     // len 27 = 1 type + 1 version + 16 id + 1 role + (1 + 3) leader + 1 index + 3 layout
-    `0000001b 01  03 ${ID_HEX} 01 03 683a31 02 05 03 02`,
+    `0000001b 01  04 ${ID_HEX} 01 03 683a31 02 05 03 02`,
   ],
   [
     'SESSION key-relay, IPv6 leader',
     { type: T.SESSION, sessionId: ID, role: 'key-relay', leader: '[::1]:7000', index: 1, layout: LAYOUT },
-    `00000022 01  03 ${ID_HEX} 02 0a 5b3a3a315d3a37303030 01 05 03 02`,
+    `00000022 01  04 ${ID_HEX} 02 0a 5b3a3a315d3a37303030 01 05 03 02`,
   ],
   [
     'SESSION leader via key-relay',
     { type: T.SESSION, sessionId: ID, role: 'leader', via: 'key-relay', index: 2, layout: LAYOUT },
-    `00000018 01  03 ${ID_HEX} 03 02 02 05 03 02`,
+    `00000018 01  04 ${ID_HEX} 03 02 02 05 03 02`,
   ],
   [
     'SESSION destination, length known',
     { type: T.SESSION, sessionId: ID, role: 'destination', name: 'a.img', length: 1024 },
-    `00000022 01  03 ${ID_HEX} 04 05 612e696d67 01 0000000000000400`,
+    `00000022 01  04 ${ID_HEX} 04 05 612e696d67 01 0000000000000400`,
   ],
   [
     'SESSION destination, length unknown',
     { type: T.SESSION, sessionId: ID, role: 'destination', name: 'a.img', length: null },
-    `00000022 01  03 ${ID_HEX} 04 05 612e696d67 00 0000000000000000`,
+    `00000022 01  04 ${ID_HEX} 04 05 612e696d67 00 0000000000000000`,
   ],
+  [
+    'SESSION poll',
+    { type: T.SESSION, sessionId: ID, role: 'poll', leader: 'h:1' },
+    // len 23 = 1 type + 1 version + 16 id + 1 role + (1 + 3) leader
+    `00000017 01  04 ${ID_HEX} 05 03 683a31`,
+  ],
+  ['SESSION outcome', { type: T.SESSION, sessionId: ID, role: 'outcome' }, `00000013 01  04 ${ID_HEX} 06`],
   ['DATA', { type: T.DATA, offset: 0x102, bytes: hex('616263') }, '0000000c 02 0000000000000102 616263'],
   ['KEY', { type: T.KEY, share: hex('aabbcc') }, '00000004 03 aabbcc'],
   [
@@ -236,17 +243,18 @@ describe('round trips', () => {
 });
 
 describe('decodeMessage refuses malformed bodies, naming the field', () => {
-  const session = (rest: string): Uint8Array => hex(`03 ${ID_HEX} ${rest}`);
+  const session = (rest: string): Uint8Array => hex(`04 ${ID_HEX} ${rest}`);
   const cases: [string, number, Uint8Array, string][] = [
     [
       'version',
       T.SESSION,
       hex(`01 ${ID_HEX} 01 03 683a31 02 050302`),
-      'SESSION.version: 1 is not supported (this is 3)',
+      'SESSION.version: 1 is not supported (this is 4)',
     ],
-    ['role', T.SESSION, session('09'), 'SESSION.role: 9 is not a role (1..4)'],
+    ['role', T.SESSION, session('09'), 'SESSION.role: 9 is not a role (1..6)'],
     ['leader without port', T.SESSION, session('01 01 68 02 050302'), "SESSION.leader: 'h' is not host:port"],
     ['leader port 0', T.SESSION, session('01 03 683a30 02 050302'), "SESSION.leader: 'h:0' is not host:port"],
+    ['poll leader without port', T.SESSION, session('05 01 68'), "SESSION.leader: 'h' is not host:port"],
     [
       'leader port 65536',
       T.SESSION,
@@ -314,7 +322,7 @@ describe('decodeMessage refuses malformed bodies, naming the field', () => {
     [
       'SESSION truncated id',
       T.SESSION,
-      hex('03 0001'),
+      hex('04 0001'),
       'SESSION.sessionId: truncated: needs 16 bytes at offset 1, body has 3',
     ],
     [
@@ -671,6 +679,17 @@ describe('ProtocolState', () => {
     expect(r.failed).toBe(true);
     expect(r.complete).toBe(false);
     expect(() => r.checkClose()).not.toThrow();
+
+    // a poll: the asker sends its SESSION only; the answer is one PROGRESS or DONE, and a close before it is early
+    const p = new ProtocolState('poll');
+    p.accept(SESSION);
+    expect(p.complete).toBe(true);
+    expect(() => p.accept(DATA)).toThrowError('poll link: DATA after SESSION (expected nothing more)');
+    const a = new ProtocolState('poll-reply');
+    expect(() => a.checkClose()).toThrowError('poll-reply link: closed at the start (expected PROGRESS or DONE)');
+    a.accept(PROGRESS);
+    expect(a.complete).toBe(true);
+    expect(() => a.accept(DONE)).toThrowError('poll-reply link: DONE after PROGRESS (expected nothing more)');
 
     expect(new ProtocolState('control').complete).toBe(true);
     expect(() => new ProtocolState('bogus' as LinkRole)).toThrowError(RangeError);

@@ -1,18 +1,25 @@
 /**
- * Data links that end when their part is done (release.ts): on a shaped plan with cover the leader closes a data
- * relay's link once that relay's END is in, keeping the last for the replies, and the relay then closes the
- * source's link. The pure choice first, then sessions on the fake-clock cluster (test/helpers/session-core.ts).
- * Oracles: the choice by hand; in the cluster, each link's last delivery against the others' (the released
- * relay's two links end before the session's last link does) and the events each role logs.
+ * Data links that end when their part is done (release.ts) and the outcome by poll (outcomes.ts, poll.ts): on a
+ * shaped plan with cover the leader closes every data relay's link once that relay's END is in, the relay then
+ * closes the source's link, and the source asks for the outcome over short connections of its own. The pure choice
+ * first, then sessions on the fake-clock cluster (test/helpers/session-core.ts).
+ * Oracles: the choice by hand; in the cluster, each connection's first and last delivery (the data links end before
+ * the destination's link does; polls are new connections, none held longer than the leader's hold), the events
+ * each role logs, and the answers of polls made by hand.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { MemoryLink } from '../../src/net/memory-link.js';
 import { createPlan } from '../../src/pacing/plan.js';
 import { learnProfile } from '../../src/profile/learn.js';
+import type { Message } from '../../src/protocol/index.js';
+import { FrameType } from '../../src/protocol/index.js';
+import { Link } from '../../src/roles/link.js';
+import { POLL_HOLD_MS } from '../../src/roles/outcomes.js';
 import type { ReleasableLink } from '../../src/roles/release.js';
-import { keptDataLink, linksToRelease, sameHost } from '../../src/roles/release.js';
+import { linksToRelease } from '../../src/roles/release.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
 import { Cluster, HOSTS, until } from '../helpers/session-core.js';
 
@@ -21,54 +28,29 @@ const { profile } = await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), 
 const link = (
   via: ReleasableLink['via'],
   index: number,
-  o: { closed?: boolean; released?: boolean; local?: boolean } = {},
-): ReleasableLink => ({
-  via,
-  index,
-  link: { isClosed: o.closed ?? false },
-  released: o.released ?? false,
-  local: o.local ?? false,
-});
+  o: { closed?: boolean; released?: boolean } = {},
+): ReleasableLink => ({ via, index, link: { isClosed: o.closed ?? false }, released: o.released ?? false });
 
-describe('linksToRelease, keptDataLink', () => {
+describe('linksToRelease', () => {
   const d0 = link('data-relay', 0);
   const d1 = link('data-relay', 1);
   const d2 = link('data-relay', 2);
   const k0 = link('key-relay', 0);
   const k1 = link('key-relay', 1);
 
-  it('releases the data links whose END is in, all but the one that stays', () => {
-    expect(linksToRelease([d0, d1, d2], new Set(), new Set([0, 2]), d1)).toEqual([d0, d2]);
-    expect(linksToRelease([d0, d1, d2], new Set(), new Set([0, 1, 2]), d2)).toEqual([d0, d1]);
-    // one already released and one closed: nothing more
+  it('releases every data link whose END is in when the outcome goes by poll, none that is gone', () => {
+    expect(linksToRelease([d0, d1, d2], new Set(), new Set([0, 2]), true)).toEqual([d0, d2]);
+    expect(linksToRelease([d0, d1, d2], new Set(), new Set([0, 1, 2]), true)).toEqual([d0, d1, d2]);
     const gone = [link('data-relay', 0, { released: true }), link('data-relay', 1, { closed: true }), d2];
-    expect(linksToRelease(gone, new Set(), new Set([0, 1, 2]), d2)).toEqual([]);
+    expect(linksToRelease(gone, new Set(), new Set([0, 1, 2]), true)).toEqual([d2]);
   });
 
-  it("the one that stays: the leader's own host's, else a draw (not the order of the ENDs), kept while open", () => {
-    const own = link('data-relay', 2, { local: true });
-    expect(keptDataLink([d0, d1, own], undefined, () => 0)).toBe(own);
-    expect(keptDataLink([d0, d1, d2], undefined, (n) => n - 1)).toBe(d2);
-    expect(keptDataLink([d0, d1, d2], undefined, () => 1)).toBe(d1);
-    expect(keptDataLink([d0, d1, d2], d0, () => 1)).toBe(d0); // drawn once, then kept
-    const lost = link('data-relay', 0, { closed: true });
-    expect(keptDataLink([lost, d1, d2], lost, () => 0)).toBe(d1); // drawn again among the open ones
-    expect(keptDataLink([lost, k0], undefined, () => 0)).toBeUndefined();
-  });
-
-  it('sameHost: the two ends of a connection on one address (IPv4, IPv6, names)', () => {
-    expect(sameHost({ remote: '10.0.0.5:41234', local: '10.0.0.5:7000' })).toBe(true);
-    expect(sameHost({ remote: '[fd00::5]:41234', local: '[fd00::5]:7000' })).toBe(true);
-    expect(sameHost({ remote: 'data1:3', local: 'data1:7000' })).toBe(true);
-    expect(sameHost({ remote: '10.0.0.6:41234', local: '10.0.0.5:7000' })).toBe(false);
-    expect(sameHost({ remote: '[fd00::6]:1', local: '[fd00::5]:1' })).toBe(false);
-    expect(sameHost({ remote: '?:0', local: '?:0' })).toBe(false); // a socket already gone: no address to compare
-  });
-
-  it('releases no data link without one that stays (a plan without cover), and finished key links only beside a data link', () => {
-    expect(linksToRelease([d0, d1, k0, k1], new Set([1]), new Set([0, 1]), undefined)).toEqual([k1]);
-    expect(linksToRelease([k0, k1], new Set([0, 1]), new Set(), undefined)).toEqual([]);
-    expect(linksToRelease([k0, d0, d1], new Set([0]), new Set([1]), d0)).toEqual([k0, d1]);
+  it('releases no data link when the replies go back along them, and finished key links only beside a data link', () => {
+    expect(linksToRelease([d0, d1, k0, k1], new Set([1]), new Set([0, 1]), false)).toEqual([k1]);
+    expect(linksToRelease([k0, k1], new Set([0, 1]), new Set(), false)).toEqual([]);
+    expect(linksToRelease([k0, k1], new Set([0, 1]), new Set(), true)).toEqual([]); // no data END yet
+    // once a data END is in, the session needs no relay link: finished key links go with the data links
+    expect(linksToRelease([k0, d1], new Set([0]), new Set([1]), true)).toEqual([k0, d1]);
   });
 });
 
@@ -78,99 +60,128 @@ afterEach(async () => {
   c = undefined;
 });
 
+/** Each connection between two hosts, in the order they were opened, with its first and last delivery. */
+function connections(cl: Cluster, from: string, to: string): { first: number; last: number }[] {
+  return cl.net.links
+    .filter((l: MemoryLink) => l.clientHost === from && l.serverHost === to && l.deliveries.length > 0)
+    .map((l) => ({ first: l.deliveries[0]!.at, last: l.deliveries.at(-1)!.at }));
+}
+
+/** A poll by hand: SESSION{role:'poll'} from the source host to data relay `i`, and the one answer. */
+async function pollByHand(cl: Cluster, i: number, session: Uint8Array): Promise<Message | Error> {
+  const conn = await cl.net.host(HOSTS.source).connect(cl.data[i]!.address, { key: cl.key });
+  const l = new Link(conn, 'poll-reply', 'by hand');
+  let answer: Message | undefined;
+  l.start((m) => {
+    answer ??= m;
+  });
+  l.post({
+    type: FrameType.SESSION,
+    sessionId: session,
+    role: 'poll',
+    leader: `${HOSTS.leader}:${cl.leader.address.port}`,
+  });
+  await l.ended;
+  return l.peerError ?? answer ?? new Error('no answer');
+}
+
 describe('a shaped session with 2 data relays', () => {
-  /** Each link's last delivery (ms of fake time) by its hosts, and what the roles logged. */
-  async function run(strategy: 'profile' | 'constant'): Promise<Map<string, number>> {
+  it('releases both relays once their END is in; DONE comes by poll over new connections; no relay lost', async () => {
     c = await Cluster.start({ record: true });
     const data = randomBytes(120_000);
-    const plan =
-      strategy === 'profile'
-        ? createPlan({ strategy, profile, seed: 3 })
-        : createPlan({ strategy, rate: 40_000, seed: 3 });
-    const r = await c.migrate(data, 'part.bin', { plan });
+    const r = await c.migrate(data, 'part.bin', { plan: createPlan({ strategy: 'profile', profile, seed: 3 }) });
     expect(readFileSync(join(c.out, 'part.bin')).equals(data)).toBe(true);
     expect(r.lostRelays).toEqual([]);
-    const last = new Map<string, number>();
-    for (const l of c.net.links) {
-      const at = l.deliveries.at(-1)?.at;
-      if (at !== undefined)
-        last.set(`${l.clientHost}>${l.serverHost}`, Math.max(at, last.get(`${l.clientHost}>${l.serverHost}`) ?? 0));
+    const released = c.events('data-link-released');
+    expect(released.filter((e) => e.role === 'leader').map((e) => e.index)).toEqual(expect.arrayContaining([0, 1]));
+    expect(released.filter((e) => e.component === HOSTS.source)).toHaveLength(2);
+    expect(c.events('relay-data-released')).toHaveLength(2);
+    expect(c.events('relay-lost')).toHaveLength(0);
+    expect(c.events('done').find((e) => e.component === HOSTS.source)!.via).toMatch(/^data relay data\d:\d+ \(poll\)$/);
+    const end = connections(c, HOSTS.leader, HOSTS.dest)[0]!.last;
+    for (const h of HOSTS.data) {
+      const [dataLink, ...polls] = connections(c, HOSTS.source, h);
+      expect(dataLink!.last).toBeLessThan(end); // the data links end before the destination's link does
+      for (const p of polls) expect(p.first).toBeGreaterThanOrEqual(dataLink!.last);
     }
-    return last;
-  }
-
-  it("releases one relay's links once its END is in; the other carries DONE and the source counts no relay lost", async () => {
-    const last = await run('profile');
-    const released = c!.events('data-link-released');
-    const leaderSide = released.filter((e) => e.role === 'leader');
-    const sourceSide = released.filter((e) => e.component === HOSTS.source);
-    expect(leaderSide).toHaveLength(1);
-    expect(sourceSide).toHaveLength(1);
-    expect(c!.events('relay-data-released')).toHaveLength(1);
-    expect(c!.events('relay-lost')).toHaveLength(0);
-    const freed = HOSTS.data[leaderSide[0]!.index as number]!;
-    const kept = HOSTS.data[1 - (leaderSide[0]!.index as number)]!;
-    expect(sourceSide[0]!.addr).toMatch(new RegExp(`^${freed}:`));
-    const end = last.get(`${HOSTS.leader}>${HOSTS.dest}`)!;
-    // the kept relay's links last until DONE, after the last delivery to the destination; the released relay's end
-    // no later (how much sooner depends on the draws: a relay whose END comes last is released only then, and the
-    // in-process network has no delay, so its close and DONE can fall on one instant)
-    const keptEnd = last.get(`${HOSTS.source}>${kept}`)!;
-    expect(keptEnd).toBeGreaterThanOrEqual(end);
-    expect(last.get(`${HOSTS.source}>${freed}`)!).toBeLessThanOrEqual(keptEnd);
-    expect(last.get(`${freed}>${HOSTS.leader}`)!).toBeLessThanOrEqual(last.get(`${kept}>${HOSTS.leader}`)!);
-    expect(c!.events('done').filter((e) => e.component === HOSTS.source)[0]!.via).toContain(kept);
+    const polls = HOSTS.data.flatMap((h) => connections(c!, HOSTS.source, h).slice(1));
+    expect(polls.length).toBeGreaterThanOrEqual(1);
+    // and the leader keeps the outcome: a poll by hand after the session gets its DONE; an unknown session, ERROR
+    const session = Uint8Array.from(Buffer.from(r.session, 'hex'));
+    const again = await c.drive(pollByHand(c, 1, session));
+    expect(again).toMatchObject({ type: FrameType.DONE, ok: true, length: data.length });
+    const unknown = await c.drive(pollByHand(c, 0, randomBytes(16)));
+    expect((unknown as Error).message).toMatch(/no session [0-9a-f]{16} here, or its outcome expired/);
   });
 
-  it("with the leader on a data relay's host, that relay's link stays and the other is released, session after session", async () => {
-    const kept: unknown[] = [];
-    for (const seed of [1, 2, 3]) {
-      c = await Cluster.start({ record: true });
-      const data = randomBytes(60_000);
-      const plan = createPlan({ strategy: 'profile', profile, seed });
-      await c.migrate(data, 'own.bin', { plan, leader: c.data[0]!.address });
-      expect(readFileSync(join(c.out, 'own.bin')).equals(data)).toBe(true);
-      const released = c.events('data-link-released');
-      kept.push(...released.filter((e) => e.role === 'leader').map((e) => e.index));
-      expect(released.filter((e) => e.component === HOSTS.source).map((e) => e.addr)).toEqual([
-        expect.stringMatching(new RegExp(`^${HOSTS.data[1]}:`)),
-      ]);
-      await c.close();
-      c = undefined;
-    }
-    expect(kept).toEqual([1, 1, 1]); // the link of data relay 2 (index 1) each time; data relay 1 is the leader's host
-  });
-
-  it('the kept relay lost after the release: the migration fails, saying that the destination may have it', async () => {
+  it('holds each poll at most the hold while the leader holds END, then answers PROGRESS; the next poll is a new flow', async () => {
     c = await Cluster.start({ record: true });
     const data = randomBytes(60_000);
-    // the profile's mean rate set far below the trace's: the data is through in seconds, then the leader holds END
-    // on its link to the destination until the 60 s bound, and DONE comes only after that
+    // the profile's mean rate set far below the trace's: the data is through well before the 120 s bound, until
+    // which the leader holds END on its link to the destination; DONE comes only after that
     const plan = createPlan({ strategy: 'profile', profile, seed: 5 });
-    const slow = { ...plan, profile: { ...plan.profile!, bytesPerSecond: 1000 } };
-    const cl = c;
-    const crash = (async () => {
-      await until(() => cl.events('data-link-released').some((e) => e.role === 'leader'));
-      const freed = cl.events('data-link-released').find((e) => e.role === 'leader')!.index as number;
-      await cl.clock.sleep(1000);
-      cl.net.crash(HOSTS.data[1 - freed]!);
-    })();
-    const failed = await c.migrate(data, 'held.bin', { plan: slow }).then(
+    const slow = { ...plan, profile: { ...plan.profile!, bytesPerSecond: 500 } };
+    await c.migrate(data, 'held.bin', { plan: slow });
+    expect(readFileSync(join(c.out, 'held.bin')).equals(data)).toBe(true);
+    const polls = HOSTS.data
+      .flatMap((h) => connections(c!, HOSTS.source, h).slice(1))
+      .sort((a, b) => a.first - b.first);
+    expect(polls.length).toBeGreaterThanOrEqual(2);
+    for (const p of polls) expect(p.last - p.first).toBeLessThanOrEqual(POLL_HOLD_MS + 100);
+    for (let i = 1; i < polls.length; i++) expect(polls[i]!.first).toBeGreaterThanOrEqual(polls[i - 1]!.last);
+    expect(polls.slice(0, -1).some((p) => p.last - p.first >= POLL_HOLD_MS)).toBe(true); // held, then PROGRESS
+  });
+
+  /** A plan whose data is through in seconds, then DONE comes after the leader held END (above). */
+  const slowPlan = (): ReturnType<typeof createPlan> => {
+    const plan = createPlan({ strategy: 'profile', profile, seed: 5 });
+    return { ...plan, profile: { ...plan.profile!, bytesPerSecond: 1000 } };
+  };
+  /** Crashes `hosts` `ms` after the leader released both data links. */
+  const crashAfterRelease = async (cl: Cluster, hosts: readonly string[], ms: number): Promise<void> => {
+    await until(() => cl.events('data-link-released').filter((e) => e.role === 'leader').length === 2);
+    await cl.clock.sleep(ms);
+    for (const h of hosts) cl.net.crash(h);
+  };
+
+  it('a relay lost after the release: the polls draw the other and the migration completes', async () => {
+    c = await Cluster.start({ record: true });
+    const data = randomBytes(60_000);
+    const crash = crashAfterRelease(c, [HOSTS.data[0]], 1000);
+    const r = await c.migrate(data, 'lost.bin', { plan: slowPlan() });
+    await crash;
+    expect(readFileSync(join(c.out, 'lost.bin')).equals(data)).toBe(true);
+    expect(c.events('done').find((e) => e.component === HOSTS.source)!.via).toContain(HOSTS.data[1]);
+    expect(r.lostRelays).toEqual([]);
+  });
+
+  it('no relay answers the polls: the migration fails after the wait, saying that the destination may have it', async () => {
+    c = await Cluster.start({ record: true });
+    const data = randomBytes(60_000);
+    const crash = crashAfterRelease(c, HOSTS.data, 0);
+    const failed = await c.migrate(data, 'none.bin', { plan: slowPlan(), outcomeWaitMs: 30_000 }).then(
       () => undefined,
       (err: Error) => err,
     );
     await crash;
     expect(failed?.message).toMatch(
-      /every data relay was lost \(last: data\d:\d+.*\); the leader had acknowledged all \d+ bytes, so the destination may have installed the payload/,
+      /no relay answered a poll for the outcome in 3\d s \(\d+ polls\); the leader had acknowledged every byte, so the destination may have installed the payload/,
     );
-    expect(c.events('data-link-released').filter((e) => e.component === HOSTS.source)).toHaveLength(1);
-    expect(c.events('relay-lost').filter((e) => e.component === HOSTS.source)).toHaveLength(1);
+    expect(c.events('poll-failed').filter((e) => e.component === HOSTS.source).length).toBeGreaterThanOrEqual(2);
   });
 
-  it('releases none on a plan without cover (constant): every data link lasts until DONE', async () => {
-    const last = await run('constant');
-    expect(c!.events('data-link-released')).toHaveLength(0);
-    const end = last.get(`${HOSTS.leader}>${HOSTS.dest}`)!;
-    for (const h of HOSTS.data) expect(last.get(`${HOSTS.source}>${h}`)!).toBeGreaterThanOrEqual(end);
+  it('releases none on a plan without cover (constant): every data link lasts until DONE, which comes along them', async () => {
+    c = await Cluster.start({ record: true });
+    const data = randomBytes(120_000);
+    await c.migrate(data, 'c.bin', { plan: createPlan({ strategy: 'constant', rate: 40_000, seed: 3 }) });
+    expect(readFileSync(join(c.out, 'c.bin')).equals(data)).toBe(true);
+    expect(c.events('data-link-released')).toHaveLength(0);
+    expect(c.events('polling')).toHaveLength(0);
+    const end = connections(c, HOSTS.leader, HOSTS.dest)[0]!.last;
+    for (const h of HOSTS.data) {
+      const links = connections(c, HOSTS.source, h);
+      expect(links).toHaveLength(1);
+      expect(links[0]!.last).toBeGreaterThanOrEqual(end);
+    }
   });
 });

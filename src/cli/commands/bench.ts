@@ -219,6 +219,8 @@ export const benchCommand: CommandSpec = {
       if (fid) io.stdout.write(`${classLabel(s)}, against the learned half\n${table(fid.head, fid.rows)}\n`);
       const keys = keyFlowTable(r, s);
       if (keys) io.stdout.write(`${classLabel(s)}, ${keys.caption}\n${table(keys.head, keys.rows)}\n`);
+      const polls = keyFlowTable(r, s, 'pollFlows');
+      if (polls) io.stdout.write(`${classLabel(s)}, ${polls.caption}\n${table(polls.head, polls.rows)}\n`);
       const hops = hopTable(r, s);
       if (hops) io.stdout.write(`${classLabel(s)}, paced hops\n${table(hops.head, hops.rows)}\n`);
     }
