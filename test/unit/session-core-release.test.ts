@@ -17,7 +17,8 @@ import { learnProfile } from '../../src/profile/learn.js';
 import type { Message } from '../../src/protocol/index.js';
 import { FrameType } from '../../src/protocol/index.js';
 import { Link } from '../../src/roles/link.js';
-import { POLL_HOLD_MS } from '../../src/roles/outcomes.js';
+import { OUTCOME_TTL_MS, POLL_HOLD_MS } from '../../src/roles/outcomes.js';
+import { POLL_TIMEOUT_MS } from '../../src/roles/poll.js';
 import type { ReleasableLink } from '../../src/roles/release.js';
 import { linksToRelease } from '../../src/roles/release.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
@@ -112,6 +113,10 @@ describe('a shaped session with 2 data relays', () => {
     expect(again).toMatchObject({ type: FrameType.DONE, ok: true, length: data.length });
     const unknown = await c.drive(pollByHand(c, 0, randomBytes(16)));
     expect((unknown as Error).message).toMatch(/no session [0-9a-f]{16} here, or its outcome expired/);
+    // kept for OUTCOME_TTL_MS, then forgotten
+    c.clock.stall(OUTCOME_TTL_MS + 1);
+    const expired = await c.drive(pollByHand(c, 1, session));
+    expect((expired as Error).message).toMatch(/no session [0-9a-f]{16} here, or its outcome expired/);
   });
 
   it('holds each poll at most the hold while the leader holds END, then answers PROGRESS; the next poll is a new flow', async () => {
@@ -153,6 +158,35 @@ describe('a shaped session with 2 data relays', () => {
     expect(readFileSync(join(c.out, 'lost.bin')).equals(data)).toBe(true);
     expect(c.events('done').find((e) => e.component === HOSTS.source)!.via).toContain(HOSTS.data[1]);
     expect(r.lostRelays).toEqual([]);
+  });
+
+  it('a relay that takes polls and never answers: each such poll ends after its timeout, the next draws the other', async () => {
+    c = await Cluster.start({ record: true });
+    const cl = c;
+    const data = randomBytes(60_000);
+    const polls: number[] = [];
+    const silent = (async () => {
+      // data relay 1 restarts as a peer that reads what comes and says nothing (a relay withholding the outcome)
+      await crashAfterRelease(cl, [HOSTS.data[0]], 0);
+      cl.net.revive(HOSTS.data[0]);
+      const l = await cl.net.host(HOSTS.data[0]).listen(cl.data[0]!.address, {
+        key: cl.key,
+        onConnection: (conn) => {
+          polls.push(cl.clock.now());
+          conn.onFrame(() => undefined);
+        },
+      });
+      cl.onClose(() => l.close());
+    })();
+    await c.migrate(data, 'silent.bin', { plan: slowPlan() });
+    await silent;
+    expect(readFileSync(join(c.out, 'silent.bin')).equals(data)).toBe(true);
+    expect(c.events('done').find((e) => e.component === HOSTS.source)!.via).toContain(HOSTS.data[1]);
+    // every poll the silent relay took ended unanswered at the source, after the poll's timeout
+    const failed = c.events('poll-failed').filter((e) => e.component === HOSTS.source);
+    expect(failed).toHaveLength(polls.length);
+    for (const f of failed) expect(f.via).toContain(HOSTS.data[0]);
+    if (polls.length > 0) expect(c.clock.now() - polls[0]!).toBeGreaterThanOrEqual(POLL_TIMEOUT_MS);
   });
 
   it('no relay answers the polls: the migration fails after the wait, saying that the destination may have it', async () => {
