@@ -3,6 +3,7 @@
  * sizes, a shaped link's planned writes filled from the send window, and the keepalive PING on quiet links.
  */
 import type { Clock } from '../pacing/clock.js';
+import { endHoldMs } from '../pacing/hold.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import type { ShapedPacer } from '../pacing/shape.js';
 import { MAX_RECORD } from '../pacing/shape.js';
@@ -12,7 +13,7 @@ import type { Link } from './link.js';
 import { ByteQueue, cutsWrites, DATA_FRAME_OVERHEAD, hostEchoPads, nextPayload, runShapedLink } from './pace.js';
 import { KEEPALIVE_MS } from './source-options.js';
 import type { Signal, Timer } from './util.js';
-import { every, nowMs, sendDataParts, waitOr } from './util.js';
+import { after, every, nowMs, sendDataParts, waitOr } from './util.js';
 import type { Chunk, SendWindow } from './window.js';
 
 /** A data relay link of the source. */
@@ -22,6 +23,10 @@ export interface DataLink {
   link: Link;
   lost: boolean;
   pacer: Pacer;
+  /** When the link opened (ms on the session's clock). */
+  opened: number;
+  /** Data bytes its shaped writes carried (DATA frames' payload, re-sends included). */
+  bytes: number;
 }
 
 /** A key relay link of the source. */
@@ -96,6 +101,7 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
     },
     (frames, pad, hint) =>
       conn.batch(() => {
+        for (const f of frames) for (const p of f.parts) d.bytes += p.length;
         const sent = frames.map((f) => sendDataParts(conn, f.offset, f.parts));
         if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad, head: hint }));
         return Promise.all(sent).then(() => undefined);
@@ -110,6 +116,31 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
       signal: s.signal,
     },
   );
+}
+
+/**
+ * END{length} on every live data link, once the leader has acknowledged every byte: at once, or, on a shaped plan
+ * with cover, once the link has lasted the lower bound for the data it carried (pacing/hold.ts `endHoldMs`, as the
+ * leader holds END on its link to the destination). The leader releases a data link when its END comes, so a link
+ * whose data went through faster than the profile's mean rate would end as a stretch of the trace denser than the
+ * trace; it covers until the bound instead. Returns the longest hold, ms.
+ */
+export function postEnds(
+  data: readonly DataLink[],
+  length: number,
+  plan: PacingPlan | undefined,
+  clock?: Clock,
+): number {
+  let longest = 0;
+  for (const d of data) {
+    if (d.lost) continue;
+    const end = (): void => d.link.post({ type: FrameType.END, length, sha256: null });
+    const ms = endHoldMs(plan, d.bytes, nowMs(clock) - d.opened);
+    if (ms > 0) after(clock, ms, end);
+    else end();
+    longest = Math.max(longest, ms);
+  }
+  return Math.round(longest);
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The source (`smig send`; docs/DESIGN.md §3 "Session flow" steps 1 and 3, paper §5.2 algorithm 2): wraps the
  * payload in the envelope, spreads the ciphertext over the data relays and one key share to each key
- * relay, and returns only once the destination's DONE has come back through a relay.
+ * relay, and returns only once the destination's DONE has come back through a relay (by poll once the leader
+ * has released the data links: poll.ts).
  *
  * Flow control and recovery (see window.ts): ciphertext chunks stay in memory until the leader's
  * PROGRESS covers them; the source produces only while `next − acked < window`. Each data relay has its
@@ -10,8 +11,8 @@
  * back to the queue for the others. An ERROR from any relay is fatal (it reports what the source cannot
  * repair: the leader or the destination is gone, a chunk did not authenticate, ...).
  *
- * END{L} is sent on every live data link once PROGRESS has reached L, the total ciphertext length, so
- * that a re-send can still travel on any link until then.
+ * END{L} goes on every live data link once PROGRESS has reached L, the total ciphertext length (a re-send can still
+ * travel on any link until then); on a shaped plan with cover, once the link has lasted its bound (postEnds).
  *
  * End to end (crypto/inner.ts): the envelope's payload is the inner stream, sealed to the destination's public
  * key (`destKey`) so that the leader, which opens the envelope to learn the destination, never sees the
@@ -46,7 +47,7 @@ import { hopPacer, isShaped, pacingLogFields, pacingReport } from './pace.js';
 import { pollOutcome } from './poll.js';
 import { everyRelayLost, judgeDone } from './source-done.js';
 import type { DataLink, KeyLink } from './source-links.js';
-import { pumpShaped, sendChunk, startKeepalive } from './source-links.js';
+import { postEnds, pumpShaped, sendChunk, startKeepalive } from './source-links.js';
 import type { SourceOptions, SourceResult } from './source-options.js';
 import { sourceSizes } from './source-options.js';
 import type { Timer } from './util.js';
@@ -242,7 +243,8 @@ class SourceSession {
       const addr = formatHostPort(o.dataRelays[index]!);
       if (r.status === 'fulfilled') {
         const pacer = hopPacer(this.#plan, sessionId, 'source', index, o.clock);
-        this.#data.push({ index, addr, link: new Link(r.value, 'reply', `data relay ${addr}`), lost: false, pacer });
+        const link = new Link(r.value, 'reply', `data relay ${addr}`);
+        this.#data.push({ index, addr, link, lost: false, pacer, opened: nowMs(o.clock), bytes: 0 });
       } else this.#unreachable('data', addr, r.reason);
     });
     keys.forEach((r, index) => {
@@ -415,8 +417,8 @@ class SourceSession {
     if (!this.#produced || this.#endSent || this.#over || this.#window.acked !== this.#window.next) return;
     this.#endSent = true;
     const length = this.#window.next;
-    for (const d of this.#data) if (!d.lost) d.link.post({ type: FrameType.END, length, sha256: null });
-    this.#log.event('end-sent', { ciphertext: length });
+    const heldMs = postEnds(this.#data, length, this.#plan, this.#o.clock); // a link covers to its bound first
+    this.#log.event('end-sent', { ciphertext: length, heldMs });
   }
 
   #onDataEnd(d: DataLink, error: Error | undefined, early: boolean): void {
@@ -428,23 +430,19 @@ class SourceSession {
   #relayLost(d: DataLink, error: Error | undefined, early = false): void {
     if (d.lost) return;
     d.lost = true;
-    if (this.#endSent && !d.link.peerError && shapedWithCover(this.#plan)) {
-      // after END every byte is acknowledged: the leader released the link (release.ts), or it failed with
-      // nothing left to send; once every data link is through, the outcome comes by poll (poll.ts)
-      if (early) this.#log.event('data-link-released', { addr: d.addr });
-      else this.#lostData(d, 0, error);
-      if (this.#data.every((x) => x.lost)) this.#poll();
-      return;
+    // after END every byte is acknowledged: the leader released the link (release.ts), or it failed with nothing
+    // left to send; once every data link is through, the outcome comes by poll (poll.ts)
+    const after = this.#endSent && !d.link.peerError && shapedWithCover(this.#plan);
+    if (after && early) this.#log.event('data-link-released', { addr: d.addr });
+    else {
+      this.#lost.push(d.addr);
+      const requeued = after ? 0 : this.#window.requeue(d.index);
+      this.#log.event('relay-lost', { kind: 'data', addr: d.addr, requeued, reason: error?.message });
     }
-    this.#lostData(d, this.#window.requeue(d.index), error);
+    if (after) return void (this.#data.every((x) => x.lost) && this.#poll());
     this.#work.notify();
     if (this.#data.every((x) => x.lost))
       this.#fail(everyRelayLost(`${d.addr}${error ? `: ${error.message}` : ''}`, this.#endSent, this.#window.next));
-  }
-
-  #lostData(d: DataLink, requeued: number, error: Error | undefined): void {
-    this.#lost.push(d.addr);
-    this.#log.event('relay-lost', { kind: 'data', addr: d.addr, requeued, reason: error?.message });
   }
 
   /** Polls relays for the outcome (poll.ts); its DONE is judged as one that came on a data link. */
