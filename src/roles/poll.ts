@@ -97,34 +97,38 @@ export interface PollOptions extends PollChannel {
 /**
  * The source's part: polls data relays drawn at random until one answers DONE (returned, with the link it came
  * by, for the source to judge) or ERROR (thrown as the peer's error). A short wait before each poll: 0.2–1 s at
- * first and after PROGRESS, 1–5 s after a relay that did not answer.
+ * first and after PROGRESS, 1–5 s after a relay that did not answer, which is not drawn again before the others.
  * @throws SmigError SMIG_ERR_PEER for an ERROR answer; SMIG_ERR_MIGRATION when no relay answered for `waitMs`
  *   or the signal stopped the polls
  */
 export async function pollOutcome(o: PollOptions): Promise<{ msg: DoneMessage; via: string }> {
   const waitMs = o.waitMs ?? DEFAULT_OUTCOME_WAIT_MS;
+  // each relay once, however often it is listed; one that did not answer is not drawn again until every other has
+  // had its turn (a relay that holds a poll unanswered costs a poll timeout each time it is drawn)
+  const relays = [...new Map(o.relays.map((r) => [formatHostPort(r), r])).values()];
+  const failed = new Set<HostPort>();
   let answered = nowMs(o.clock);
   let pause = 200;
   let polls = 0;
-  let previous = -1;
   for (;;) {
     await sleep(o, pause + o.pick(pause * 4 + 1));
     if (o.signal.aborted) throw smigError('SMIG_ERR_MIGRATION', 'stopped');
-    let i = o.pick(o.relays.length);
-    if (i === previous && o.relays.length > 1) i = (i + 1 + o.pick(o.relays.length - 1)) % o.relays.length;
-    const via = `data relay ${formatHostPort(o.relays[i]!)} (poll)`;
+    if (failed.size >= relays.length) failed.clear();
+    const left = relays.filter((r) => !failed.has(r));
+    const relay = left[o.pick(left.length)]!;
+    const via = `data relay ${formatHostPort(relay)} (poll)`;
     polls++;
-    const a = await pollOnce(o, o.relays[i]!, via);
+    const a = await pollOnce(o, relay, via);
     if (a.kind === 'done') return { msg: a.msg, via };
     if (a.kind === 'error') throw a.err;
     if (a.kind === 'pending') {
       answered = nowMs(o.clock);
       pause = 200;
-      previous = -1;
+      failed.clear();
     } else {
       o.log.event('poll-failed', { via, reason: a.reason });
       pause = 1000;
-      previous = i;
+      failed.add(relay);
     }
     const quiet = nowMs(o.clock) - answered;
     if (quiet >= waitMs)
