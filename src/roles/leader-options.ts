@@ -38,8 +38,6 @@ export interface LeaderOptions {
   /** Opens the channels (default TLS, src/net/tls.ts); tests give an in-process one (src/net/memory.ts). */
   transport?: Transport;
   channel: ChannelTimeouts;
-  /** How long a poll is held for an outcome that has not come yet (default POLL_HOLD_MS, outcomes.ts). */
-  pollHoldMs?: number;
 }
 
 /**

@@ -55,7 +55,7 @@ export class LeaderRegistry {
     this.#o = o;
     // a held poll's two links are quiet: answer well within their idle timeout
     const idle = o.channel.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-    this.#outcomes = new OutcomeTable(o.clock, o.pollHoldMs ?? Math.min(POLL_HOLD_MS, idle / 2));
+    this.#outcomes = new OutcomeTable(o.clock, Math.min(POLL_HOLD_MS, idle / 2));
   }
 
   /** Sessions in progress. */

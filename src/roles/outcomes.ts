@@ -50,14 +50,9 @@ export class OutcomeTable {
   readonly #held = new Map<string, Set<Held>>();
   #heldCount = 0;
 
-  constructor(clock: Clock | undefined, holdMs: number = POLL_HOLD_MS) {
+  constructor(clock: Clock | undefined, holdMs: number) {
     this.#clock = clock;
     this.#holdMs = holdMs;
-  }
-
-  /** Outcomes kept now. */
-  get size(): number {
-    return this.#outcomes.size;
   }
 
   /** Records session `id`'s outcome (the first one stays) and answers the polls that wait for it. */
