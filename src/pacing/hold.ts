@@ -25,3 +25,22 @@ export function endHoldMs(plan: PacingPlan | undefined, bytes: number, elapsedMs
   const lower = planDuration(plan, bytes).lowerBoundSeconds;
   return lower === null ? 0 : Math.min(MAX_END_HOLD_MS, Math.max(0, lower * 1000 - elapsedMs));
 }
+
+/**
+ * The rate of a link's shaped writes over a long run, frame bytes per second (`planDuration`'s payload rate: the
+ * trace's, or the envelope's); null for a plan that is not shaped with cover.
+ */
+export function meanWriteRate(plan: PacingPlan | undefined): number | null {
+  return shapedWithCover(plan) ? planDuration(plan, 1).payloadRate : null;
+}
+
+/**
+ * How long a link that has written `written` frame bytes, data and cover, `elapsedMs` after it opened still covers
+ * before it may end: until its mean write rate is down to `rate` ({@link meanWriteRate}), at most
+ * {@link MAX_END_HOLD_MS}. A link that ended where its data ran out would end as a stretch of the trace denser than
+ * the trace.
+ */
+export function meanHoldMs(rate: number | null, written: number, elapsedMs: number): number {
+  if (rate === null || !(rate > 0)) return 0;
+  return Math.min(MAX_END_HOLD_MS, Math.max(0, (written / rate) * 1000 - elapsedMs));
+}

@@ -8,11 +8,11 @@
  *
  * ```
  * source ──▶ data relay i  SESSION{role:'data-relay', leader, index:i, layout, plan?}  DATA*  END{L}
- *        ◀──               PROGRESS*  DONE                          (forwarded from the leader)
+ *        ◀──               PROGRESS*  DONE or END{n}                (forwarded from the leader)
  * source ──▶ key relay j   SESSION{role:'key-relay', leader, index:j, layout, plan?}   KEY    END{share length}
  *        ◀──               DONE                                     (forwarded from the leader)
  * relay  ──▶ leader        SESSION{role:'leader', via, index, layout, plan?}  DATA_SEGMENT* or KEY_SEGMENT  END
- *        ◀──               PROGRESS* (data links)  DONE (every link)
+ *        ◀──               PROGRESS* (data links)  DONE (every link), or END{n} (a released data link)
  * leader ──▶ destination   SESSION{role:'destination', name, length|null, plan?}  DATA* (plaintext)  END{length, sha256}
  *        ◀──               DONE
  * controller ──▶ host      INSTRUCT*          host ──▶ controller  STATUS*      (bounded JSON)
@@ -37,8 +37,10 @@
  *   is itself one of the data relays), no SESSION carries the source's address, and the leader never
  *   connects to the source. The source keeps the highest PROGRESS offset over all its links and
  *   finishes on the first DONE (any surviving relay delivers it). A relay stays connected until DONE, but
- *   for a data relay on a shaped plan with cover: once its END is in (the source sends END when every byte is
- *   acknowledged) the leader closes its link, and the relay then closes the source's (src/roles/release.ts).
+ *   for a data relay on a shaped plan with cover: once its END is in (the source sends END once the link has nothing
+ *   left to carry) the leader answers END{n}, n the ciphertext bytes it received on that link, and closes it; the
+ *   relay passes END{n} on and closes the source's (src/roles/release.ts). The source checks n against what it sent
+ *   there: its chunks on that link are at the leader, and need no re-send.
  *   The source then asks for the outcome by poll, over a new short connection each time, to a data relay
  *   drawn at random, which passes the poll on to the leader and its one answer back (src/roles/poll.ts):
  *   ```
@@ -50,7 +52,8 @@
  * - The source never talks to the destination. DONE carries no address: the leader must not put the
  *   destination's address in a DONE or ERROR message, as relays read them.
  * - `END.length` is the length of the stream the link carries a piece of: the ciphertext (data links),
- *   the share (key links), the plaintext with its SHA-256 (towards the destination).
+ *   the share (key links), the plaintext with its SHA-256 (towards the destination). On a reply stream, END{n}
+ *   releases a data link: n is the ciphertext bytes the leader received on it.
  *
  * Integers on the wire are big-endian; u64 values must not exceed 2^53 − 1 (they become numbers).
  * Strings are UTF-8 with no control characters. Decoded payloads (`bytes`, `share`) are views of the
@@ -77,9 +80,11 @@ import {
  * envelope's payload is the inner end-to-end stream (src/crypto/inner.ts) and DONE carries the receipt. Version 3:
  * on a shaped plan with cover the leader closes a data relay's link once its END is in (src/roles/release.ts), a
  * close that a version 2 relay would pass on as a failure. Version 4: on such a plan the leader releases every data
- * link once its END is in, and the source asks for the outcome by poll (roles 5 and 6, src/roles/poll.ts).
+ * link once its END is in, and the source asks for the outcome by poll (roles 5 and 6, src/roles/poll.ts). Version 5:
+ * the source may end a data link before every byte is acknowledged, and the leader answers a released data link's
+ * END with END{bytes received on it} (the reply state machine's `released`).
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 /** Longest DONE receipt (`u8 kind ‖ Ed25519 signature`). */
 export const MAX_RECEIPT_LENGTH = 65;
 /** Session ids are 16 random bytes. */
@@ -1014,8 +1019,8 @@ export function sessionIdHex(id: Uint8Array): string {
 
 /**
  * What the receiving end of a link is: the four forward roles of {@link SessionRole}, `reply` for
- * the reply stream (PROGRESS* DONE; the source reading from a relay, a relay from the leader, the
- * leader from the destination), `key-reply` for the reply stream of a key relay's link (the same frames, but the
+ * the reply stream (PROGRESS* then DONE, or END{n} for a released data link; the source reading from a relay, a
+ * relay from the leader, the leader from the destination), `key-reply` for the reply stream of a key relay's link (the same frames, but the
  * peer may also close it before DONE: the leader releases a key relay's link once the key is rebuilt),
  * `poll-reply` for the one answer to a poll (PROGRESS: not over yet, or DONE), and `control` (INSTRUCT/STATUS in
  * any order).
@@ -1065,8 +1070,8 @@ const ROLE_TABLES: Readonly<Record<LinkRole, RoleTable>> = {
   },
   reply: {
     start: 'start',
-    final: ['done'],
-    states: { start: { [S.PROGRESS]: 'start', [S.DONE]: 'done' }, done: {} },
+    final: ['done', 'released'],
+    states: { start: { [S.PROGRESS]: 'start', [S.DONE]: 'done', [S.END]: 'released' }, done: {}, released: {} },
   },
   'key-reply': {
     start: 'start',

@@ -47,6 +47,8 @@ interface RelayLink {
   link: Link;
   echo?: AckEcho | undefined; // on a data relay's shaped link: PROGRESS rides on it
   released?: boolean;
+  /** Ciphertext bytes its DATA_SEGMENTs brought (what END{n} answers when the link is released). */
+  received: number;
 }
 
 export class LeaderSessionState implements LiveSession {
@@ -123,7 +125,7 @@ export class LeaderSessionState implements LiveSession {
     }
     const link = new Link(conn, 'leader', `${first.via} ${first.index} (${conn.remote})`);
     link.state.accept(FrameType.SESSION);
-    const r: RelayLink = { via: first.via, index: first.index, link };
+    const r: RelayLink = { via: first.via, index: first.index, link, received: 0 };
     this.#links.set(key, r);
     link.start((msg) => this.#onRelay(r, msg));
     if (first.via === 'data-relay')
@@ -163,6 +165,7 @@ export class LeaderSessionState implements LiveSession {
         if (r.via !== 'data-relay')
           throw smigError('SMIG_ERR_PROTOCOL_STATE', 'leader: DATA_SEGMENT on a key relay link');
         this.#checkMark(msg.sessionId, msg.index, r, 'DATA_SEGMENT');
+        r.received += msg.bytes.length;
         if (this.#phase === 'done' || this.#phase === 'failed') return;
         const end = msg.offset + msg.bytes.length;
         if (this.#total !== null && end > this.#total) {
@@ -216,12 +219,15 @@ export class LeaderSessionState implements LiveSession {
     return this.#reorder.base;
   }
 
-  /** Closes the relay links that have nothing left to carry (release.ts); the relay then closes the source's. */
+  /** Closes the relay links with nothing left to carry (release.ts), a data link after END{bytes it brought}. */
   #releaseLinks(): void {
     const links = [...this.#links.values()];
     for (const r of linksToRelease(links, this.#keyFinished, this.#dataEnded, shapedWithCover(this.#plan))) {
       r.released = true;
-      this.#log.event(r.via === 'key-relay' ? 'key-link-released' : 'data-link-released', { index: r.index });
+      if (r.via === 'data-relay') {
+        r.link.post({ type: FrameType.END, length: r.received, sha256: null });
+        this.#log.event('data-link-released', { index: r.index, bytes: r.received });
+      } else this.#log.event('key-link-released', { index: r.index });
       void r.link.close().catch(() => {});
     }
   }

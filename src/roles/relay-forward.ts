@@ -78,6 +78,8 @@ export class Forward {
   #endSeen = false;
   /** END went on to the leader: a clean close by the leader after it releases this link (release.ts). */
   #endForwarded = false;
+  /** The leader released this link with END{n}, passed on to the source. */
+  #released = false;
   /** The echo on the source's link (shaped plans): PROGRESS rides on it. */
   #upEcho: AckEcho | undefined;
   /** The highest PROGRESS offset passed on to the source. */
@@ -354,6 +356,15 @@ export class Forward {
         void up.close();
         void this.#down!.close();
         return undefined;
+      case FrameType.END:
+        // the leader has this data relay's part and released its link (release.ts), counting the bytes it received:
+        // the count goes on to the source (before the close, which follows), so it knows none needs a re-send
+        this.#released = true;
+        this.#log.event('relay-data-released', { bytes: this.#bytes, received: msg.length });
+        this.#stopForwarding();
+        await up.send(msg).catch(() => {});
+        void up.close().catch(() => {});
+        return undefined;
       case FrameType.PING:
         if (up.conn.writableLength === 0) up.post(msg); // the leader is alive: keep the source's link alive too (as above)
         return undefined;
@@ -381,7 +392,7 @@ export class Forward {
   }
 
   #downEnded(complete: boolean, error: Error | undefined): void {
-    if (this.#doneForwarded || this.#dropped || this.#up.isClosed) return;
+    if (this.#doneForwarded || this.#released || this.#dropped || this.#up.isClosed) return;
     if (complete && this.#first.role === 'key-relay') {
       // the leader has this key relay's share and released it: the source's link ends as well, cleanly
       this.#log.event('relay-key-released', {});
@@ -389,8 +400,9 @@ export class Forward {
       return;
     }
     if (!complete && error === undefined && this.#endForwarded) {
-      // the leader has this data relay's part and released its link (release.ts): the source's link ends as well
-      this.#log.event('relay-data-released', { bytes: this.#bytes });
+      // the leader closed after END with no answer: the source's link ends as well, and the source re-sends what
+      // this link carried and is not acknowledged (its END{n} did not come)
+      this.#log.event('relay-leader-closed', { bytes: this.#bytes });
       this.#stopForwarding();
       void this.#up.close().catch(() => {});
       return;

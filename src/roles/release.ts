@@ -2,8 +2,9 @@
  * Which relay links the leader closes before the session's end (docs/ARCHITECTURE.md "Links that end when their
  * part is done"). A key relay's link once its share and END are in (and a data relay's link is in, which carries
  * the replies). A data relay's link, on a plan whose outcome goes by poll (a shaped plan with cover), once its END
- * is in: the source sends END only when every byte is acknowledged, so the link has nothing left to carry but
- * cover, and the source asks for the outcome over short flows of their own (outcomes.ts, poll.ts). Pure.
+ * is in: the source sends END only once the link has nothing left to carry but cover (every byte acknowledged, or
+ * no chunk left for it while another link stays for re-sends: source-drain.ts), and asks for the outcome over short
+ * flows of their own (outcomes.ts, poll.ts). The leader answers the END with END{bytes received on the link}. Pure.
  */
 
 /** What the choice reads of a relay link. */

@@ -59,3 +59,14 @@ export function everyRelayLost(last: string, acked: boolean, bytes: number): Err
     : '';
   return smigError('SMIG_ERR_MIGRATION', `every data relay was lost (last: ${last})${after}`);
 }
+
+/**
+ * The failure when chunks wait for a re-send and every live data link has already sent END (it ended early, having
+ * nothing left to carry then: source-links.ts `mayEndEarly`).
+ */
+export function noLinkForResends(last: string, chunks: number): Error {
+  return smigError(
+    'SMIG_ERR_MIGRATION',
+    `data relay lost (${last}) with ${chunks} chunks to send again, and every other data link had already ended`,
+  );
+}

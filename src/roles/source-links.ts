@@ -3,12 +3,13 @@
  * sizes, a shaped link's planned writes filled from the send window, and the keepalive PING on quiet links.
  */
 import type { Clock } from '../pacing/clock.js';
-import { endHoldMs } from '../pacing/hold.js';
+import { endHoldMs, MAX_END_HOLD_MS, meanHoldMs, meanWriteRate } from '../pacing/hold.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import type { ShapedPacer } from '../pacing/shape.js';
 import { MAX_RECORD } from '../pacing/shape.js';
 import type { Pacer } from '../pacing/strategies.js';
-import { FrameType } from '../protocol/index.js';
+import { FRAME_HEADER_LENGTH, FrameType } from '../protocol/index.js';
+import type { LogFields } from '../util/log.js';
 import type { Link } from './link.js';
 import { ByteQueue, cutsWrites, DATA_FRAME_OVERHEAD, hostEchoPads, nextPayload, runShapedLink } from './pace.js';
 import { KEEPALIVE_MS } from './source-options.js';
@@ -27,6 +28,14 @@ export interface DataLink {
   opened: number;
   /** Data bytes its shaped writes carried (DATA frames' payload, re-sends included). */
   bytes: number;
+  /** Frame bytes of its shaped writes, data and cover (what its pacer charges). */
+  written: number;
+  /** END is posted or held (postEnds): the link takes no more chunks. */
+  ending?: boolean;
+  /** While END is held: its timer (`reopen` cancels it). */
+  endHold?: Timer | undefined;
+  /** The leader's END{n} on release: the ciphertext bytes it received on this link. */
+  released?: number;
 }
 
 /** A key relay link of the source. */
@@ -66,6 +75,8 @@ export interface ShapedSource {
   over(): boolean;
   /** The pacers' clock (default the real one). */
   clock?: Clock;
+  /** Called when the link has nothing to write: no chunk waits in the window or in the link. */
+  idle?: () => void;
 }
 
 /**
@@ -79,6 +90,7 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
   const q = new ByteQueue();
   const conn = d.link.conn;
   const fill = (): void => {
+    if (d.ending) return; // past END: cover only
     // enough for the current write (a write of a high-rate plan is up to MAX_WRITE: several records)
     const want = Math.max(MAX_RECORD, pacer.nextWriteSize());
     while (q.bytes < want) {
@@ -94,14 +106,21 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
   await runShapedLink(
     pacer,
     {
-      available: () => (fill(), q.bytes),
+      available: () => {
+        fill();
+        if (q.bytes === 0) s.idle?.();
+        return q.bytes;
+      },
       take: (n) => q.take(Math.min(n, q.contiguous(n))),
       complete: () => true,
       more: (ms) => waitOr(s.work, ms, s.clock),
     },
     (frames, pad, hint) =>
       conn.batch(() => {
+        const before = d.bytes;
         for (const f of frames) for (const p of f.parts) d.bytes += p.length;
+        const padFrame = pad >= 0 ? FRAME_HEADER_LENGTH + pad : 0;
+        d.written = d.written + d.bytes - before + frames.length * DATA_FRAME_OVERHEAD + padFrame;
         const sent = frames.map((f) => sendDataParts(conn, f.offset, f.parts));
         if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad, head: hint }));
         return Promise.all(sent).then(() => undefined);
@@ -118,27 +137,75 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
   );
 }
 
+/** Shortest wait between two checks of a held END (the cover written meanwhile moves the goal). */
+const MIN_RECHECK_MS = 250;
+
 /**
- * END{length} on every live data link, once the leader has acknowledged every byte: at once, or, on a shaped plan
- * with cover, once the link has lasted the lower bound for the data it carried (pacing/hold.ts `endHoldMs`, as the
- * leader holds END on its link to the destination). The leader releases a data link when its END comes, so a link
- * whose data went through faster than the profile's mean rate would end as a stretch of the trace denser than the
- * trace; it covers until the bound instead. Returns the longest hold, ms.
+ * Whether data link `d` may end before every byte is acknowledged (on a shaped plan with cover, where its END
+ * releases it and it stops covering): the payload is all cut (`produced`), no chunk waits for a link (`queued`), and
+ * another live link stays without END for re-sends: a lost link's chunks, or those of a link whose release count
+ * (END{n}) falls short. The caller knows `d` holds no chunk of its own. Pure.
+ */
+export function mayEndEarly(d: DataLink, data: readonly DataLink[], produced: boolean, queued: number): boolean {
+  return produced && queued === 0 && !d.lost && d.ending !== true && data.some((x) => x !== d && open(x));
+}
+
+/**
+ * Takes back the END of a live link of `data` that still holds it (postEnds), so that the link carries chunks again;
+ * returns it, or undefined when every live link has sent its END.
+ */
+export function reopen(data: readonly DataLink[]): DataLink | undefined {
+  const d = data.find((x) => !x.lost && x.ending === true && x.endHold !== undefined);
+  if (d === undefined) return undefined;
+  d.endHold!.cancel();
+  d.endHold = undefined;
+  d.ending = false;
+  return d;
+}
+
+/** A live data link that may still carry chunks. */
+export function open(d: DataLink): boolean {
+  return !d.lost && d.ending !== true;
+}
+
+/**
+ * END{length} on every live data link of `data` that has none yet: at once, or, on a shaped plan with cover, once
+ * the link has lasted the lower bound for the data it carried (pacing/hold.ts `endHoldMs`, as the leader holds END
+ * on its link to the destination) and its writes, data and cover, are no more than the plan's mean write rate over
+ * its life (`meanHoldMs`, re-checked as the cover adds to them), for at most MAX_END_HOLD_MS. The leader releases a
+ * data link when its END comes: a link that ended where its data ran out would end as a stretch of the trace denser
+ * than the trace (the lab's 5-relay layout: a link of 18 s at twice the mean rate failed per bin, p 1.8e-5), so it
+ * covers until then. The link takes no chunk from here on. `posted` hears of each END as it goes (fields for a log event). Returns the longest
+ * first hold, ms.
  */
 export function postEnds(
   data: readonly DataLink[],
   length: number,
   plan: PacingPlan | undefined,
   clock?: Clock,
+  posted?: (fields: LogFields) => void,
 ): number {
   let longest = 0;
+  const rate = meanWriteRate(plan);
   for (const d of data) {
-    if (d.lost) continue;
-    const end = (): void => d.link.post({ type: FrameType.END, length, sha256: null });
-    const ms = endHoldMs(plan, d.bytes, nowMs(clock) - d.opened);
-    if (ms > 0) after(clock, ms, end);
-    else end();
-    longest = Math.max(longest, ms);
+    if (!open(d)) continue;
+    d.ending = true;
+    const from = nowMs(clock);
+    const holdMs = (): number => {
+      const lasted = nowMs(clock) - d.opened;
+      return Math.max(endHoldMs(plan, d.bytes, lasted), meanHoldMs(rate, d.written, lasted));
+    };
+    const tryEnd = (): void => {
+      d.endHold = undefined;
+      if (d.lost || d.link.isClosed || d.ending !== true) return;
+      const left = Math.min(holdMs(), from + MAX_END_HOLD_MS - nowMs(clock));
+      if (left > 0) return void (d.endHold = after(clock, Math.max(left, MIN_RECHECK_MS), tryEnd));
+      d.link.post({ type: FrameType.END, length, sha256: null });
+      const [bytes, written, lastedMs] = [d.bytes, d.written, Math.round(nowMs(clock) - d.opened)];
+      posted?.({ link: d.addr, bytes, written, heldMs: Math.round(nowMs(clock) - from), lastedMs });
+    };
+    longest = Math.max(longest, holdMs());
+    tryEnd();
   }
   return Math.round(longest);
 }

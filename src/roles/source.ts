@@ -11,8 +11,10 @@
  * back to the queue for the others. An ERROR from any relay is fatal (it reports what the source cannot
  * repair: the leader or the destination is gone, a chunk did not authenticate, ...).
  *
- * END{L} goes on every live data link once PROGRESS has reached L, the total ciphertext length (a re-send can still
- * travel on any link until then); on a shaped plan with cover, once the link has lasted its bound (postEnds).
+ * END{L} goes on every live data link once PROGRESS has reached L, the total ciphertext length; on a shaped plan with
+ * cover, once the link has lasted its bound (postEnds), and sooner on a link with nothing left to carry while another
+ * stays for re-sends (`mayEndEarly`). The leader answers such an END with END{n}, the bytes it received there: a link
+ * whose count matches is released, any other that closes is lost.
  *
  * End to end (crypto/inner.ts): the envelope's payload is the inner stream, sealed to the destination's public
  * key (`destKey`) so that the leader, which opens the envelope to learn the destination, never sees the
@@ -26,11 +28,9 @@
  * each awaited from the pacer first. Key links are not paced.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { EnvelopeSealer } from '../crypto/envelope.js';
+import type { EnvelopeSealer } from '../crypto/envelope.js';
 import { fingerprint } from '../crypto/identity.js';
-import { INNER_SIGNED, InnerSealer, innerStreamLength } from '../crypto/inner.js';
-import { generateKey } from '../crypto/keyfile.js';
-import { splitKey } from '../crypto/shares.js';
+import type { InnerSealer } from '../crypto/inner.js';
 import { wipe } from '../crypto/wipe.js';
 import { isSmigError, smigError } from '../errors.js';
 import type { FramedConnection, HostPort } from '../net/index.js';
@@ -40,16 +40,17 @@ import type { PacingPlan } from '../pacing/plan.js';
 import { stringifyPlan } from '../pacing/plan.js';
 import type { DoneMessage, Message, SessionLayout } from '../protocol/index.js';
 import { FrameType, sessionIdHex } from '../protocol/index.js';
-import type { Logger } from '../util/log.js';
+import type { LogFields, Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
 import { Link } from './link.js';
 import { hopPacer, isShaped, pacingLogFields, pacingReport } from './pace.js';
 import { pollOutcome } from './poll.js';
-import { everyRelayLost, judgeDone } from './source-done.js';
+import { everyRelayLost, judgeDone, noLinkForResends } from './source-done.js';
 import type { DataLink, KeyLink } from './source-links.js';
-import { postEnds, pumpShaped, sendChunk, startKeepalive } from './source-links.js';
+import { mayEndEarly, open, postEnds, pumpShaped, reopen, sendChunk, startKeepalive } from './source-links.js';
 import type { SourceOptions, SourceResult } from './source-options.js';
 import { sourceSizes } from './source-options.js';
+import { sealSession } from './source-seal.js';
 import type { Timer } from './util.js';
 import { nowMs, Signal, secondsSince } from './util.js';
 import { ChunkCutter, SendWindow } from './window.js';
@@ -126,39 +127,14 @@ class SourceSession {
     const session = sessionIdHex(sessionId);
     this.#sessionId = sessionId;
     this.#log = this.#log.with({ session: session.slice(0, 16) });
-    const key = generateKey();
-    let shares: Uint8Array[] = [];
-    let sealer: EnvelopeSealer | undefined;
-    const destination = formatHostPort(o.destination);
-    const inner = new InnerSealer({
+    const { inner, sealer, shares } = await sealSession(
+      o,
       sessionId,
-      destination,
-      name: o.name,
-      length: o.length,
-      segmentSize: this.#segmentSize,
-      ...(o.destKey === undefined ? {} : { dest: o.destKey }),
-      ...(o.identity === undefined ? {} : { signer: o.identity }),
-    });
+      formatHostPort(o.destination),
+      this.#layout,
+      this.#segmentSize,
+    );
     this.#inner = inner;
-    try {
-      shares = await splitKey(key, this.#layout.keyRelays, this.#layout.threshold);
-      sealer = new EnvelopeSealer(key, {
-        version: 1,
-        sessionId,
-        destination,
-        name: o.name,
-        length:
-          o.length === null
-            ? null
-            : BigInt(innerStreamLength(o.length, this.#segmentSize, inner.mode === INNER_SIGNED)),
-        segmentSize: this.#segmentSize,
-      });
-    } catch (err) {
-      inner.destroy();
-      throw err;
-    } finally {
-      wipe(key);
-    }
     const onAbort = (): void => void this.#fail(smigError('SMIG_ERR_MIGRATION', 'interrupted'));
     let keepalive: Timer | undefined;
     o.signal?.addEventListener('abort', onAbort, { once: true });
@@ -244,7 +220,7 @@ class SourceSession {
       if (r.status === 'fulfilled') {
         const pacer = hopPacer(this.#plan, sessionId, 'source', index, o.clock);
         const link = new Link(r.value, 'reply', `data relay ${addr}`);
-        this.#data.push({ index, addr, link, lost: false, pacer, opened: nowMs(o.clock), bytes: 0 });
+        this.#data.push({ index, addr, link, lost: false, pacer, opened: nowMs(o.clock), bytes: 0, written: 0 });
       } else this.#unreachable('data', addr, r.reason);
     });
     keys.forEach((r, index) => {
@@ -264,7 +240,7 @@ class SourceSession {
     // small control frames: posted (ordered on each link); a link that fails now is handled by its end
     for (const d of this.#data) {
       d.link.start((msg) => this.#onReply(d.link, msg));
-      void d.link.ended.then((end) => this.#onDataEnd(d, end.error, end.early === true));
+      void d.link.ended.then((end) => this.#onDataEnd(d, end.error, end.complete));
       d.link.post({
         type: FrameType.SESSION,
         sessionId,
@@ -354,6 +330,7 @@ class SourceSession {
           work: this.#work,
           signal: this.#stop.signal,
           over: () => this.#over,
+          idle: () => this.#endEarly(d),
           ...(this.#o.clock === undefined ? {} : { clock: this.#o.clock }),
         };
         return await pumpShaped(d, d.pacer, this.#plan!, shaped);
@@ -387,6 +364,9 @@ class SourceSession {
       case FrameType.DONE:
         this.#onDone(msg, link.name);
         return;
+      case FrameType.END: // a data link's release: what the leader received on it (its close follows)
+        for (const d of this.#data) if (d.link === link) d.released = msg.length;
+        return;
       case FrameType.ERROR:
         this.#fail(link.peerError);
         return;
@@ -417,32 +397,51 @@ class SourceSession {
     if (!this.#produced || this.#endSent || this.#over || this.#window.acked !== this.#window.next) return;
     this.#endSent = true;
     const length = this.#window.next;
-    const heldMs = postEnds(this.#data, length, this.#plan, this.#o.clock); // a link covers to its bound first
+    const heldMs = postEnds(this.#data, length, this.#plan, this.#o.clock, this.#posted); // covers to its bound first
     this.#log.event('end-sent', { ciphertext: length, heldMs });
   }
 
-  #onDataEnd(d: DataLink, error: Error | undefined, early: boolean): void {
-    if (this.#over) return;
-    if (d.link.peerError !== undefined) this.#fail(d.link.peerError);
-    else this.#relayLost(d, error, early);
+  /** A shaped link with nothing left to carry ends before every byte is acknowledged (`mayEndEarly`). */
+  #endEarly(d: DataLink): void {
+    if (this.#over || !shapedWithCover(this.#plan)) return;
+    if (!mayEndEarly(d, this.#data, this.#produced, this.#window.queued)) return;
+    const heldMs = postEnds([d], this.#window.next, this.#plan, this.#o.clock, this.#posted);
+    this.#log.event('end-sent', { ciphertext: this.#window.next, heldMs, link: d.addr, acked: this.#window.acked });
   }
 
-  #relayLost(d: DataLink, error: Error | undefined, early = false): void {
+  readonly #posted = (fields: LogFields): void => this.#log.event('data-end', fields);
+
+  #onDataEnd(d: DataLink, error: Error | undefined, complete: boolean): void {
+    if (this.#over) return;
+    if (d.link.peerError !== undefined) this.#fail(d.link.peerError);
+    else this.#relayLost(d, error, complete);
+  }
+
+  #relayLost(d: DataLink, error: Error | undefined, complete = false): void {
     if (d.lost) return;
     d.lost = true;
-    // after END every byte is acknowledged: the leader released the link (release.ts), or it failed with nothing
-    // left to send; once every data link is through, the outcome comes by poll (poll.ts)
-    const after = this.#endSent && !d.link.peerError && shapedWithCover(this.#plan);
-    if (after && early) this.#log.event('data-link-released', { addr: d.addr });
+    // released (release.ts): the leader counted every byte this link carried, so none of its chunks needs a re-send;
+    // any other end loses the link, and its unacknowledged chunks go to a link still open
+    if (d.ending === true && complete && d.released === d.bytes)
+      this.#log.event('data-link-released', { addr: d.addr });
     else {
       this.#lost.push(d.addr);
-      const requeued = after ? 0 : this.#window.requeue(d.index);
-      this.#log.event('relay-lost', { kind: 'data', addr: d.addr, requeued, reason: error?.message });
+      const requeued = this.#window.requeue(d.index);
+      const reason = d.released === undefined ? error?.message : `released with ${d.released} of ${d.bytes} bytes`;
+      this.#log.event('relay-lost', { kind: 'data', addr: d.addr, requeued, reason });
     }
-    if (after) return void (this.#data.every((x) => x.lost) && this.#poll());
     this.#work.notify();
-    if (this.#data.every((x) => x.lost))
-      this.#fail(everyRelayLost(`${d.addr}${error ? `: ${error.message}` : ''}`, this.#endSent, this.#window.next));
+    const last = `${d.addr}${error ? `: ${error.message}` : ''}`;
+    if (this.#data.every((x) => x.lost)) {
+      // every data link is through with nothing left to send: the outcome comes by poll (poll.ts)
+      if (this.#produced && this.#window.queued === 0 && shapedWithCover(this.#plan)) this.#poll();
+      else this.#fail(everyRelayLost(last, this.#endSent, this.#window.next));
+    } else if (this.#window.queued > 0 && !this.#data.some(open)) {
+      // chunks to send again and every live link past END: one whose END is still held takes them, else it fails
+      const back = reopen(this.#data);
+      if (back === undefined) this.#fail(noLinkForResends(last, this.#window.queued));
+      else this.#log.event('end-taken-back', { link: back.addr });
+    }
   }
 
   /** Polls relays for the outcome (poll.ts); its DONE is judged as one that came on a data link. */

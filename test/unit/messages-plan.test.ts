@@ -36,18 +36,18 @@ describe('SESSION plan field', () => {
       'data-relay with plan {}',
       { type: T.SESSION, sessionId: ID, role: 'data-relay', leader: 'h:1', index: 2, layout: LAYOUT, plan: '{}' },
       // len 31 = 27 (as without plan) + 2 length + 2 text
-      `0000001f 01  04 ${ID_HEX} 01 03 683a31 02 05 03 02  0002 7b7d`,
+      `0000001f 01  05 ${ID_HEX} 01 03 683a31 02 05 03 02  0002 7b7d`,
     ],
     [
       'key-relay with plan {"a":1}',
       { type: T.SESSION, sessionId: ID, role: 'key-relay', leader: 'h:1', index: 0, layout: LAYOUT, plan: '{"a":1}' },
-      `00000024 01  04 ${ID_HEX} 02 03 683a31 00 05 03 02  0007 7b2261223a317d`,
+      `00000024 01  05 ${ID_HEX} 02 03 683a31 00 05 03 02  0007 7b2261223a317d`,
     ],
     [
       'leader via data-relay with plan {}',
       { type: T.SESSION, sessionId: ID, role: 'leader', via: 'data-relay', index: 4, layout: LAYOUT, plan: '{}' },
       // len 28 = 1 type + 1 version + 16 id + 1 role + 1 via + 1 index + 3 layout + 2 length + 2 text
-      `0000001c 01  04 ${ID_HEX} 03 01 04 05 03 02  0002 7b7d`,
+      `0000001c 01  05 ${ID_HEX} 03 01 04 05 03 02  0002 7b7d`,
     ],
   ];
   for (const [name, msg, frame] of vectors) {
@@ -68,7 +68,7 @@ describe('SESSION plan field', () => {
       layout: LAYOUT,
     };
     const bytes = encodeMessageBytes(msg);
-    expect(Buffer.from(bytes).toString('hex')).toBe(`0000001b0104${ID_HEX}0103683a3102050302`);
+    expect(Buffer.from(bytes).toString('hex')).toBe(`0000001b0105${ID_HEX}0103683a3102050302`);
     const back = decodeMessage(T.SESSION, body(bytes));
     expect(back).toEqual(msg);
     expect('plan' in back).toBe(false);
@@ -111,7 +111,7 @@ describe('SESSION plan field', () => {
     );
   });
 
-  const session = (rest: string): Uint8Array => hex(`04 ${ID_HEX} 01 03 683a31 02 050302 ${rest}`);
+  const session = (rest: string): Uint8Array => hex(`05 ${ID_HEX} 01 03 683a31 02 050302 ${rest}`);
   const cases: [string, Uint8Array, string][] = [
     ['one trailing byte is still a trailing byte', session('00'), 'SESSION: 1 trailing byte after offset 26'],
     ['length 0', session('0000'), 'SESSION.plan.length: 0 is out of range 1..32768'],
@@ -126,7 +126,7 @@ describe('SESSION plan field', () => {
     ['bytes after the plan', session('0002 7b7d 00'), 'SESSION: 1 trailing byte after offset 30'],
     [
       'leader SESSION, length 0',
-      hex(`04 ${ID_HEX} 03 01 00 050302 0000`),
+      hex(`05 ${ID_HEX} 03 01 00 050302 0000`),
       'SESSION.plan.length: 0 is out of range 1..32768',
     ],
   ];

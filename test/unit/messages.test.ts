@@ -48,35 +48,35 @@ const VECTORS: [string, Message, string][] = [
     'SESSION data-relay',
     { type: T.SESSION, sessionId: ID, role: 'data-relay', leader: 'h:1', index: 2, layout: LAYOUT },
     // len 27 = 1 type + 1 version + 16 id + 1 role + (1 + 3) leader + 1 index + 3 layout
-    `0000001b 01  04 ${ID_HEX} 01 03 683a31 02 05 03 02`,
+    `0000001b 01  05 ${ID_HEX} 01 03 683a31 02 05 03 02`,
   ],
   [
     'SESSION key-relay, IPv6 leader',
     { type: T.SESSION, sessionId: ID, role: 'key-relay', leader: '[::1]:7000', index: 1, layout: LAYOUT },
-    `00000022 01  04 ${ID_HEX} 02 0a 5b3a3a315d3a37303030 01 05 03 02`,
+    `00000022 01  05 ${ID_HEX} 02 0a 5b3a3a315d3a37303030 01 05 03 02`,
   ],
   [
     'SESSION leader via key-relay',
     { type: T.SESSION, sessionId: ID, role: 'leader', via: 'key-relay', index: 2, layout: LAYOUT },
-    `00000018 01  04 ${ID_HEX} 03 02 02 05 03 02`,
+    `00000018 01  05 ${ID_HEX} 03 02 02 05 03 02`,
   ],
   [
     'SESSION destination, length known',
     { type: T.SESSION, sessionId: ID, role: 'destination', name: 'a.img', length: 1024 },
-    `00000022 01  04 ${ID_HEX} 04 05 612e696d67 01 0000000000000400`,
+    `00000022 01  05 ${ID_HEX} 04 05 612e696d67 01 0000000000000400`,
   ],
   [
     'SESSION destination, length unknown',
     { type: T.SESSION, sessionId: ID, role: 'destination', name: 'a.img', length: null },
-    `00000022 01  04 ${ID_HEX} 04 05 612e696d67 00 0000000000000000`,
+    `00000022 01  05 ${ID_HEX} 04 05 612e696d67 00 0000000000000000`,
   ],
   [
     'SESSION poll',
     { type: T.SESSION, sessionId: ID, role: 'poll', leader: 'h:1' },
     // len 23 = 1 type + 1 version + 16 id + 1 role + (1 + 3) leader
-    `00000017 01  04 ${ID_HEX} 05 03 683a31`,
+    `00000017 01  05 ${ID_HEX} 05 03 683a31`,
   ],
-  ['SESSION outcome', { type: T.SESSION, sessionId: ID, role: 'outcome' }, `00000013 01  04 ${ID_HEX} 06`],
+  ['SESSION outcome', { type: T.SESSION, sessionId: ID, role: 'outcome' }, `00000013 01  05 ${ID_HEX} 06`],
   ['DATA', { type: T.DATA, offset: 0x102, bytes: hex('616263') }, '0000000c 02 0000000000000102 616263'],
   ['KEY', { type: T.KEY, share: hex('aabbcc') }, '00000004 03 aabbcc'],
   [
@@ -243,13 +243,13 @@ describe('round trips', () => {
 });
 
 describe('decodeMessage refuses malformed bodies, naming the field', () => {
-  const session = (rest: string): Uint8Array => hex(`04 ${ID_HEX} ${rest}`);
+  const session = (rest: string): Uint8Array => hex(`05 ${ID_HEX} ${rest}`);
   const cases: [string, number, Uint8Array, string][] = [
     [
       'version',
       T.SESSION,
       hex(`01 ${ID_HEX} 01 03 683a31 02 050302`),
-      'SESSION.version: 1 is not supported (this is 4)',
+      'SESSION.version: 1 is not supported (this is 5)',
     ],
     ['role', T.SESSION, session('09'), 'SESSION.role: 9 is not a role (1..6)'],
     ['leader without port', T.SESSION, session('01 01 68 02 050302'), "SESSION.leader: 'h' is not host:port"],
@@ -322,7 +322,7 @@ describe('decodeMessage refuses malformed bodies, naming the field', () => {
     [
       'SESSION truncated id',
       T.SESSION,
-      hex('04 0001'),
+      hex('05 0001'),
       'SESSION.sessionId: truncated: needs 16 bytes at offset 1, body has 3',
     ],
     [
@@ -604,6 +604,7 @@ describe('ProtocolState', () => {
     expect(run('destination', [SESSION, DATA, DATA, END])).toBe('ok');
     expect(run('reply', [PROGRESS, PROGRESS, PING, DONE])).toBe('ok');
     expect(run('reply', [DONE])).toBe('ok');
+    expect(run('reply', [PROGRESS, PING, END])).toBe('ok'); // a released data link
     expect(run('key-reply', [PROGRESS, DONE])).toBe('ok');
     expect(run('control', [INSTRUCT, STATUS, INSTRUCT])).toBe('ok');
   });
@@ -630,7 +631,9 @@ describe('ProtocolState', () => {
     expect(run('destination', [SESSION, DATA_SEGMENT])).toBe(
       'destination link: DATA_SEGMENT after SESSION (expected DATA or END)',
     );
-    expect(run('reply', [SESSION])).toBe('reply link: SESSION at the start (expected PROGRESS or DONE)');
+    expect(run('reply', [SESSION])).toBe('reply link: SESSION at the start (expected PROGRESS or END or DONE)');
+    expect(run('reply', [END, PROGRESS])).toBe('reply link: PROGRESS after END (expected nothing more)');
+    expect(run('reply', [END, DONE])).toBe('reply link: DONE after END (expected nothing more)');
     expect(run('reply', [DONE, PROGRESS])).toBe('reply link: PROGRESS after DONE (expected nothing more)');
     expect(run('control', [DATA])).toBe('control link: DATA at the start (expected INSTRUCT or STATUS)');
     expect(run('data-relay', [0x63])).toBe('data-relay link: type 0x63 before SESSION (expected SESSION)');
@@ -672,13 +675,21 @@ describe('ProtocolState', () => {
     expect(() => r.checkClose()).toThrowError(
       expect.objectContaining({
         code: 'SMIG_ERR_PROTOCOL_STATE',
-        message: 'reply link: closed after PROGRESS (expected PROGRESS or DONE)',
+        message: 'reply link: closed after PROGRESS (expected PROGRESS or END or DONE)',
       }),
     );
     r.accept(ERROR);
     expect(r.failed).toBe(true);
     expect(r.complete).toBe(false);
     expect(() => r.checkClose()).not.toThrow();
+
+    // a released data link: END{n} ends the reply stream, and the close after it is complete
+    const released = new ProtocolState('reply');
+    released.accept(PROGRESS);
+    released.accept(END);
+    expect(released.state).toBe('released');
+    expect(released.complete).toBe(true);
+    expect(() => released.checkClose()).not.toThrow();
 
     // a poll: the asker sends its SESSION only; the answer is one PROGRESS or DONE, and a close before it is early
     const p = new ProtocolState('poll');

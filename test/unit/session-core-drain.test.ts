@@ -1,0 +1,142 @@
+/**
+ * Data links that end before every byte is acknowledged (source-links.ts `mayEndEarly`): on a shaped plan with
+ * cover, a data link with nothing left to carry sends END while another link stays open for re-sends; the leader
+ * answers with END{bytes it received there} and closes, the relay passes that on. The pure rule first, then sessions
+ * on the fake-clock cluster (test/helpers/session-core.ts).
+ * Oracles: the rule by hand; in the cluster, the END events each role logs (with what was acknowledged then), the
+ * byte counts the leader answered against what the source sent, and a relay crashed right after its link's END.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_END_HOLD_MS, meanWriteRate } from '../../src/pacing/hold.js';
+import { createPlan, type PacingPlan } from '../../src/pacing/plan.js';
+import { learnProfile } from '../../src/profile/learn.js';
+import type { DataLink } from '../../src/roles/source-links.js';
+import { mayEndEarly } from '../../src/roles/source-links.js';
+import { FIXTURE_DIR } from '../helpers/captures.js';
+import { Cluster, HOSTS, until } from '../helpers/session-core.js';
+
+const { profile } = await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), { filter: 'dst host 192.168.1.7' });
+
+/** A plan of 1000 B/s on average: every hop's data takes seconds, so acknowledgements lag the source's writes. */
+const slowPlan = (): PacingPlan => {
+  const plan = createPlan({ strategy: 'profile', profile, seed: 5 });
+  return { ...plan, profile: { ...plan.profile!, bytesPerSecond: 1000 } };
+};
+
+describe('mayEndEarly', () => {
+  const dl = (index: number, o: Partial<DataLink> = {}): DataLink =>
+    ({ index, addr: `r${index}`, lost: false, opened: 0, bytes: 0, ...o }) as DataLink;
+
+  it('ends a link once the payload is cut and no chunk waits, while another link stays open', () => {
+    const [a, b] = [dl(0), dl(1)];
+    expect(mayEndEarly(a, [a, b], true, 0)).toBe(true);
+    expect(mayEndEarly(a, [a, b], false, 0)).toBe(false); // the payload is not all cut yet
+    expect(mayEndEarly(a, [a, b], true, 2)).toBe(false); // chunks wait (re-sends)
+  });
+
+  it('keeps the last open link for re-sends, and never ends one twice or one that is lost', () => {
+    const a = dl(0);
+    expect(mayEndEarly(a, [a], true, 0)).toBe(false);
+    expect(mayEndEarly(a, [a, dl(1, { ending: true }), dl(2, { lost: true })], true, 0)).toBe(false);
+    expect(mayEndEarly(dl(0, { ending: true }), [dl(1)], true, 0)).toBe(false);
+    expect(mayEndEarly(dl(0, { lost: true }), [dl(1)], true, 0)).toBe(false);
+  });
+});
+
+let c: Cluster | undefined;
+afterEach(async () => {
+  await c?.close();
+  c = undefined;
+});
+
+describe('a shaped session whose links end when they have nothing left to carry', () => {
+  it('ends all but one link before every byte is acknowledged; the leader counts each, and none is sent again', async () => {
+    c = await Cluster.start({ record: true });
+    // 300 kB: every link is released before DONE (session-core-release.test.ts `fourLinks`)
+    const data = randomBytes(300_000);
+    const addr = (i: number): (typeof c.data)[number]['address'] => c!.data[i]!.address;
+    const plan = slowPlan();
+    const r = await c.migrate(data, 'drain.bin', {
+      plan,
+      dataRelays: [addr(0), addr(1), addr(0), addr(1)],
+    });
+    expect(readFileSync(join(c.out, 'drain.bin')).equals(data)).toBe(true);
+    expect(r.lostRelays).toEqual([]);
+    expect(r.resentChunks).toBe(0);
+    const ends = c.events('end-sent').filter((e) => e.component === HOSTS.source);
+    const early = ends.filter((e) => e.link !== undefined);
+    const ciphertext = ends[0]!.ciphertext as number;
+    expect(early.length).toBeGreaterThanOrEqual(1);
+    expect(early.length).toBeLessThanOrEqual(3); // one link stays for re-sends until every byte is acknowledged
+    expect(early.some((e) => (e.acked as number) < ciphertext)).toBe(true);
+    // each of the 4 links released with the leader's count, which sums to the ciphertext (no byte twice)
+    const counts = c.events('data-link-released').filter((e) => e.role === 'leader');
+    expect(counts).toHaveLength(4);
+    expect(counts.reduce((s, e) => s + (e.bytes as number), 0)).toBe(ciphertext);
+    expect(c.events('relay-data-released').map((e) => e.received)).toEqual(
+      expect.arrayContaining(counts.map((e) => e.bytes)),
+    );
+    expect(c.events('data-link-released').filter((e) => e.component === HOSTS.source)).toHaveLength(4);
+    expect(c.events('relay-lost')).toHaveLength(0);
+    // each link's END went once its writes, data and cover, were no more than the plan's mean write rate over its life
+    // (or after the longest hold): a link does not end as a stretch denser than the trace
+    const posted = c.events('data-end').filter((e) => e.component === HOSTS.source);
+    expect(posted).toHaveLength(4);
+    for (const e of posted) {
+      const [written, lasted] = [e.written as number, e.lastedMs as number];
+      expect(written).toBeGreaterThanOrEqual(e.bytes as number);
+      // (a link whose stretch of the trace began with a long gap may end having written nothing)
+      if ((e.heldMs as number) < MAX_END_HOLD_MS - 1 && written > 0)
+        expect(written / (lasted / 1000)).toBeLessThanOrEqual(meanWriteRate(plan)! * 1.01);
+    }
+  });
+
+  it('a relay lost right after its link’s early END: its unacknowledged chunks go again over the open link', async () => {
+    c = await Cluster.start({ record: true });
+    const cl = c;
+    const data = randomBytes(60_000);
+    let crashed = '';
+    const crash = (async () => {
+      await until(() => cl.events('end-sent').some((e) => e.component === HOSTS.source && e.link !== undefined));
+      const first = cl.events('end-sent').find((e) => e.component === HOSTS.source && e.link !== undefined)!;
+      crashed = String(first.link);
+      cl.net.crash(crashed.split(':')[0]!);
+    })();
+    // a fixed session id fixes each hop's stretch of the trace: here the crashed link still has chunks in flight
+    const r = await c.migrate(data, 'crash.bin', { plan: slowPlan(), sessionId: new Uint8Array(16).fill(7) });
+    await crash;
+    expect(readFileSync(join(c.out, 'crash.bin')).equals(data)).toBe(true);
+    expect(r.lostRelays).toEqual([crashed]);
+    const lost = c.events('relay-lost').find((e) => e.component === HOSTS.source)!;
+    expect(lost.addr).toBe(crashed);
+    expect(lost.requeued as number).toBeGreaterThan(0);
+    expect(r.resentChunks).toBe(lost.requeued);
+    // DONE came by the other relay (its link or a poll through it)
+    expect(c.events('done').find((e) => e.component === HOSTS.source)!.via).not.toContain(crashed);
+  });
+
+  it('the open link lost while another holds its END: that one takes its END back and carries the re-sends', async () => {
+    c = await Cluster.start({ record: true });
+    const cl = c;
+    const data = randomBytes(60_000);
+    let kept = '';
+    const crash = (async () => {
+      // the first early END names the link that ended; the other relay's link is the one left open: crash it
+      await until(() => cl.events('end-sent').some((e) => e.component === HOSTS.source && e.link !== undefined));
+      const ended = String(
+        cl.events('end-sent').find((e) => e.component === HOSTS.source && e.link !== undefined)!.link,
+      );
+      kept = HOSTS.data.find((h) => !ended.startsWith(`${h}:`))!;
+      cl.net.crash(kept);
+    })();
+    const r = await c.migrate(data, 'back.bin', { plan: slowPlan(), sessionId: new Uint8Array(16).fill(7) });
+    await crash;
+    expect(readFileSync(join(c.out, 'back.bin')).equals(data)).toBe(true);
+    expect(r.lostRelays).toEqual([expect.stringMatching(new RegExp(`^${kept}:`))]);
+    expect(c.events('end-taken-back').filter((e) => e.component === HOSTS.source)).toHaveLength(1);
+    expect(r.resentChunks).toBeGreaterThan(0);
+  });
+});
