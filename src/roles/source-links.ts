@@ -175,8 +175,8 @@ export function open(d: DataLink): boolean {
  * its life (`meanHoldMs`, re-checked as the cover adds to them), for at most MAX_END_HOLD_MS. The leader releases a
  * data link when its END comes: a link that ended where its data ran out would end as a stretch of the trace denser
  * than the trace (the lab's 5-relay layout: a link of 18 s at twice the mean rate failed per bin, p 1.8e-5), so it
- * covers until then. The link takes no chunk from here on. `posted` hears of each END as it goes (fields for a log event). Returns the longest
- * first hold, ms.
+ * covers until then. The link takes no chunk from here on. `posted` hears of each END as it goes (fields for a log
+ * event). Returns the longest first hold, ms.
  */
 export function postEnds(
   data: readonly DataLink[],
