@@ -247,8 +247,9 @@ export class LeaderSessionState implements LiveSession {
       return;
     }
     if (!complete) this.#log.event('link-lost', { via: r.via, index: r.index, reason: error?.message });
-    // once a data END is in on a plan whose outcome goes by poll, the session needs no relay link to finish
-    if (this.#links.size === 0 && !(this.#dataEnded.size > 0 && shapedWithCover(this.#plan)))
+    // on a plan whose outcome goes by poll the session needs no relay link to finish once every byte is in
+    const allIn = this.#total !== null && this.#reorder.contiguousEnd >= this.#total && shapedWithCover(this.#plan);
+    if (this.#links.size === 0 && !allIn)
       this.fail(smigError('SMIG_ERR_MIGRATION', 'every relay link closed before the migration completed'));
     else this.#wake.notify();
   }

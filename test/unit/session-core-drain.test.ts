@@ -139,4 +139,30 @@ describe('a shaped session whose links end when they have nothing left to carry'
     expect(c.events('end-taken-back').filter((e) => e.component === HOSTS.source)).toHaveLength(1);
     expect(r.resentChunks).toBeGreaterThan(0);
   });
+
+  it('the open link lost once every other has sent its END: the source fails, and the leader at once', async () => {
+    c = await Cluster.start({ record: true });
+    const cl = c;
+    let crashedAt = -1;
+    const crash = (async () => {
+      // the first END posted names a link that takes no chunk again; crash the other relay, the open link's
+      await until(() => cl.events('data-end').some((e) => e.component === HOSTS.source));
+      const ended = String(cl.events('data-end').find((e) => e.component === HOSTS.source)!.link);
+      crashedAt = cl.clock.now();
+      cl.net.crash(HOSTS.data.find((h) => !ended.startsWith(`${h}:`))!);
+    })();
+    // with this session id the crashed link still holds unacknowledged chunks when it goes (3 of the 8 ids tried do)
+    const failed = await c
+      .migrate(randomBytes(60_000), 'gone.bin', { plan: slowPlan(), sessionId: new Uint8Array(16).fill(1) })
+      .then(
+        () => undefined,
+        (err: Error) => err,
+      );
+    await crash;
+    expect(failed?.message).toMatch(/with \d+ chunks to send again, and every other data link had already ended/);
+    // the leader, with no relay link left and data missing, fails then too, not at the destination's no-data limit
+    const leader = c.events('session-failed').filter((e) => e.component === HOSTS.leader);
+    expect(leader.map((e) => e.reason)).toEqual(['every relay link closed before the migration completed']);
+    expect(c.clock.now() - crashedAt).toBeLessThan(1000);
+  });
 });
