@@ -43,7 +43,8 @@ import { nowMs, Signal, u64, waitOr } from './util.js';
 export const PACED_QUEUE_BYTES: number = 256 * 1024;
 /**
  * How long a paced write waits for the rest of the bytes it was drawn to carry before it goes short: the source
- * sends END only once the leader has everything, so the last bytes must not wait for END.
+ * sends END on a link well after its last data (held to the link's bound and mean rate, or until the leader has
+ * everything), so the last bytes must not wait for END.
  */
 export const PACED_FLUSH_MS = 1000;
 

@@ -392,7 +392,7 @@ class SourceSession {
     this.#wakeAll();
   }
 
-  /** Once every byte is acknowledged: END{L} on every live data link (re-sends could still need any of them before). */
+  /** Once every byte is acknowledged: END{L} on every live data link without one (the one kept for re-sends). */
   #maybeEnd(): void {
     if (!this.#produced || this.#endSent || this.#over || this.#window.acked !== this.#window.next) return;
     this.#endSent = true;
