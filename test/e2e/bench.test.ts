@@ -332,6 +332,7 @@ describe('smig bench', () => {
     ]);
     // profile: the polls for the outcome, when every data link was released before DONE (a link still held to its
     // mean rate carries DONE back instead), are other connections between the same hosts, each listed as a flow
+    // (test/unit/bench-polls.test.ts reads them from a real lab capture against tshark)
     const polls = j.runs[1]!.pollFlows ?? [];
     for (const p of polls) {
       expect(p.link).toMatch(/^source → data relay \d polls$/);
