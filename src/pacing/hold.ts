@@ -23,7 +23,12 @@ export const MAX_END_HOLD_MS = 60_000;
 export function endHoldMs(plan: PacingPlan | undefined, bytes: number, elapsedMs: number): number {
   if (!shapedWithCover(plan)) return 0;
   const lower = planDuration(plan, bytes).lowerBoundSeconds;
-  return lower === null ? 0 : Math.min(MAX_END_HOLD_MS, Math.max(0, lower * 1000 - elapsedMs));
+  return lower === null ? 0 : holdUntil(lower, elapsedMs);
+}
+
+/** What is left, ms, of a link's first `seconds` once it has lasted `elapsedMs`: at least 0, at most the longest hold. */
+function holdUntil(seconds: number, elapsedMs: number): number {
+  return Math.min(MAX_END_HOLD_MS, Math.max(0, seconds * 1000 - elapsedMs));
 }
 
 /**
@@ -42,5 +47,5 @@ export function meanWriteRate(plan: PacingPlan | undefined): number | null {
  */
 export function meanHoldMs(rate: number | null, written: number, elapsedMs: number): number {
   if (rate === null || !(rate > 0)) return 0;
-  return Math.min(MAX_END_HOLD_MS, Math.max(0, (written / rate) * 1000 - elapsedMs));
+  return holdUntil(written / rate, elapsedMs);
 }

@@ -147,7 +147,7 @@ const MIN_RECHECK_MS = 250;
  * (END{n}) falls short. The caller knows `d` holds no chunk of its own. Pure.
  */
 export function mayEndEarly(d: DataLink, data: readonly DataLink[], produced: boolean, queued: number): boolean {
-  return produced && queued === 0 && !d.lost && d.ending !== true && data.some((x) => x !== d && open(x));
+  return produced && queued === 0 && open(d) && data.some((x) => x !== d && open(x));
 }
 
 /**
