@@ -26,6 +26,14 @@ export function endHoldMs(plan: PacingPlan | undefined, bytes: number, elapsedMs
   return lower === null ? 0 : holdUntil(lower, elapsedMs);
 }
 
+/** How much longer than its no-data limit the destination waits after the last data: the longest hold of END. */
+export function endHoldSlackMs(plan: PacingPlan | undefined): number {
+  return shapedWithCover(plan) ? MAX_END_HOLD_MS : 0;
+}
+
+/** Shortest wait between two checks of a held END (the cover written meanwhile moves the goal). */
+export const MIN_RECHECK_MS = 250;
+
 /** What is left, ms, of a link's first `seconds` once it has lasted `elapsedMs`: at least 0, at most the longest hold. */
 function holdUntil(seconds: number, elapsedMs: number): number {
   return Math.min(MAX_END_HOLD_MS, Math.max(0, seconds * 1000 - elapsedMs));
@@ -48,4 +56,14 @@ export function meanWriteRate(plan: PacingPlan | undefined): number | null {
 export function meanHoldMs(rate: number | null, written: number, elapsedMs: number): number {
   if (rate === null || !(rate > 0)) return 0;
   return holdUntil(written / rate, elapsedMs);
+}
+
+/**
+ * How long a shaped link that has carried `bytes` of data in `written` frame bytes (data and cover), `lastedMs` after
+ * it opened, still covers before its END: the longer of {@link endHoldMs} (the lower bound for `bytes`) and
+ * {@link meanHoldMs} (its mean write rate down to the plan's); 0 for a plan that is not shaped with cover. Callers
+ * re-check at least every {@link MIN_RECHECK_MS} and stop at {@link MAX_END_HOLD_MS} from their first check.
+ */
+export function linkHoldMs(plan: PacingPlan | undefined, bytes: number, written: number, lastedMs: number): number {
+  return Math.max(endHoldMs(plan, bytes, lastedMs), meanHoldMs(meanWriteRate(plan), written, lastedMs));
 }

@@ -4,11 +4,11 @@
  */
 import type { Clock } from '../pacing/clock.js';
 import { RealClock } from '../pacing/clock.js';
-import { endHoldMs } from '../pacing/hold.js';
+import { linkHoldMs, MAX_END_HOLD_MS, MIN_RECHECK_MS } from '../pacing/hold.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import type { ShapedPacer } from '../pacing/shape.js';
 import type { Pacer } from '../pacing/strategies.js';
-import { FrameType } from '../protocol/index.js';
+import { FRAME_HEADER_LENGTH, FrameType } from '../protocol/index.js';
 import { MAX_PLAIN_FRAME, SHAPED_GRACE_MS, SHAPED_QUEUE_BYTES } from './leader-options.js';
 import type { Link } from './link.js';
 import {
@@ -42,8 +42,9 @@ export class PlainForwarder {
   #last = false;
   #offset = 0;
   #dest: Link | undefined;
-  /** When the destination's link started (ms on the clock). */
+  /** When the destination's link started (ms on the clock), and its shaped writes' frame bytes, data and cover. */
   #startedAt: number | undefined;
+  #written = 0;
   readonly #clock: Clock | undefined;
 
   constructor(pacer: Pacer, plan: PacingPlan | undefined, signal: AbortSignal, clock?: Clock) {
@@ -106,6 +107,8 @@ export class PlainForwarder {
       },
       (frames, pad, hint) =>
         conn.batch(() => {
+          for (const w of frames) this.#written += DATA_FRAME_OVERHEAD + w.parts.reduce((a, b) => a + b.length, 0);
+          if (pad >= 0) this.#written += FRAME_HEADER_LENGTH + pad;
           const sent = frames.map((w) => dest.sendPartsWiping(FrameType.DATA, [u64(w.offset), ...w.parts], w.parts));
           if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad, head: hint }));
           return Promise.all(sent).then(() => undefined);
@@ -125,14 +128,23 @@ export class PlainForwarder {
   }
 
   /**
-   * Shaped, once all `bytes` of plaintext are written: holds END (hold.ts `endHoldMs`) while the link covers, until
-   * it has lasted the plan's lower bound for them. Resolves with the hold's length, ms (0: none), early on abort.
+   * Shaped, once all `bytes` of plaintext are written: holds END while the link covers, until it has lasted the
+   * plan's lower bound for them and its mean write rate, data and cover, is down to the plan's (hold.ts `linkHoldMs`,
+   * as the source holds its data links' ENDs), re-checked as the cover adds to it, for at most MAX_END_HOLD_MS.
+   * Resolves, early on abort, with the hold's length (0: none) and, for the log, the link's frame bytes and life, ms.
    */
-  async holdEnd(bytes: number): Promise<number> {
-    if (!isShaped(this.#pacer) || this.#startedAt === undefined) return 0;
-    const ms = endHoldMs(this.#plan, bytes, nowMs(this.#clock) - this.#startedAt);
-    if (ms > 0) await (this.#clock ?? new RealClock()).sleep(ms, this.#signal).catch(() => {});
-    return Math.round(ms);
+  async holdEnd(bytes: number): Promise<{ heldMs: number; written: number; lastedMs: number }> {
+    if (!isShaped(this.#pacer) || this.#startedAt === undefined) return { heldMs: 0, written: 0, lastedMs: 0 };
+    const clock = this.#clock ?? new RealClock();
+    const from = clock.now();
+    for (;;) {
+      const lasted = clock.now() - this.#startedAt;
+      const left = Math.min(linkHoldMs(this.#plan, bytes, this.#written, lasted), from + MAX_END_HOLD_MS - clock.now());
+      if (!(left > 0) || this.#signal.aborted) break;
+      await clock.sleep(Math.max(left, MIN_RECHECK_MS), this.#signal).catch(() => {});
+    }
+    const [heldMs, lastedMs] = [clock.now() - from, clock.now() - this.#startedAt].map(Math.round) as [number, number];
+    return { heldMs, written: this.#written, lastedMs };
   }
 
   /**

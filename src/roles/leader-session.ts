@@ -431,9 +431,9 @@ export class LeaderSessionState implements LiveSession {
     this.#progress(true);
     this.#phase = 'finishing';
     const length = Number(fin.length);
-    const heldMs = await this.#forwarder.holdEnd(length); // a shaped link covers up to its lower bound first
+    const hold = await this.#forwarder.holdEnd(length); // a shaped link covers up to its lower bound first
     if (this.#phase !== 'finishing') return; // failed while END was held
-    this.#log.event('leader-end', { bytes: length, ciphertext: this.#total, heldMs });
+    this.#log.event('leader-end', { bytes: length, ciphertext: this.#total, ...hold });
     await this.#dest!.send({ type: FrameType.END, length, sha256: fin.sha256 });
   }
 

@@ -3,7 +3,7 @@
  * sizes, a shaped link's planned writes filled from the send window, and the keepalive PING on quiet links.
  */
 import type { Clock } from '../pacing/clock.js';
-import { endHoldMs, MAX_END_HOLD_MS, meanHoldMs, meanWriteRate } from '../pacing/hold.js';
+import { linkHoldMs, MAX_END_HOLD_MS, MIN_RECHECK_MS } from '../pacing/hold.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import type { ShapedPacer } from '../pacing/shape.js';
 import { MAX_RECORD } from '../pacing/shape.js';
@@ -137,9 +137,6 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
   );
 }
 
-/** Shortest wait between two checks of a held END (the cover written meanwhile moves the goal). */
-const MIN_RECHECK_MS = 250;
-
 /**
  * Whether data link `d` may end before every byte is acknowledged (on a shaped plan with cover, where its END
  * releases it and it stops covering): the payload is all cut (`produced`), no chunk waits for a link (`queued`), and
@@ -170,31 +167,29 @@ export function open(d: DataLink): boolean {
 
 /**
  * END{length} on every live data link of `data` that has none yet: at once, or, on a shaped plan with cover, once
- * the link has lasted the lower bound for the data it carried (pacing/hold.ts `endHoldMs`, as the leader holds END
- * on its link to the destination) and its writes, data and cover, are no more than the plan's mean write rate over
- * its life (`meanHoldMs`, re-checked as the cover adds to them), for at most MAX_END_HOLD_MS. The leader releases a
- * data link when its END comes: a link that ended where its data ran out would end as a stretch of the trace denser
- * than the trace (the lab's 5-relay layout: a link of 18 s at twice the mean rate failed per bin, p 1.8e-5), so it
- * covers until then. The link takes no chunk from here on. `posted` hears of each END as it goes (fields for a log
- * event). Returns the longest first hold, ms.
+ * the link has lasted the lower bound for the data it carried, and at least for `share` bytes (a link's even share of
+ * the ciphertext), and its writes, data and cover, are no more than the plan's mean write rate over its life
+ * (pacing/hold.ts `linkHoldMs`, re-checked as the cover adds to them), for at most MAX_END_HOLD_MS. The leader
+ * releases a data link when its END comes: a link that ended where its data ran out would end as a stretch of the
+ * trace denser than the trace (the lab's 5-relay layout: a link of 18 s at twice the mean rate failed per bin, p
+ * 1.8e-5), and a link that drew no data (30 kB over 5 relays) as a stub of one or two bins, so it covers until then.
+ * The link takes no chunk from here on. `posted` hears of each END as it goes (fields for a log event). Returns the
+ * longest first hold, ms.
  */
 export function postEnds(
   data: readonly DataLink[],
   length: number,
+  share: number,
   plan: PacingPlan | undefined,
   clock?: Clock,
   posted?: (fields: LogFields) => void,
 ): number {
   let longest = 0;
-  const rate = meanWriteRate(plan);
   for (const d of data) {
     if (!open(d)) continue;
     d.ending = true;
     const from = nowMs(clock);
-    const holdMs = (): number => {
-      const lasted = nowMs(clock) - d.opened;
-      return Math.max(endHoldMs(plan, d.bytes, lasted), meanHoldMs(rate, d.written, lasted));
-    };
+    const holdMs = (): number => linkHoldMs(plan, Math.max(d.bytes, share), d.written, nowMs(clock) - d.opened);
     const tryEnd = (): void => {
       d.endHold = undefined;
       if (d.lost || d.link.isClosed || d.ending !== true) return;

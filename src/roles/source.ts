@@ -397,7 +397,8 @@ class SourceSession {
     if (!this.#produced || this.#endSent || this.#over || this.#window.acked !== this.#window.next) return;
     this.#endSent = true;
     const length = this.#window.next;
-    const heldMs = postEnds(this.#data, length, this.#plan, this.#o.clock, this.#posted); // covers to its bound first
+    const share = Math.ceil(length / this.#data.length); // each link lasts at least the bound of an even share
+    const heldMs = postEnds(this.#data, length, share, this.#plan, this.#o.clock, this.#posted);
     this.#log.event('end-sent', { ciphertext: length, heldMs });
   }
 
@@ -405,7 +406,8 @@ class SourceSession {
   #endEarly(d: DataLink): void {
     if (this.#over || !shapedWithCover(this.#plan)) return;
     if (!mayEndEarly(d, this.#data, this.#produced, this.#window.queued)) return;
-    const heldMs = postEnds([d], this.#window.next, this.#plan, this.#o.clock, this.#posted);
+    const share = Math.ceil(this.#window.next / this.#data.length);
+    const heldMs = postEnds([d], this.#window.next, share, this.#plan, this.#o.clock, this.#posted);
     this.#log.event('end-sent', { ciphertext: this.#window.next, heldMs, link: d.addr, acked: this.#window.acked });
   }
 

@@ -94,6 +94,28 @@ describe('a shaped session whose links end when they have nothing left to carry'
     }
   });
 
+  it('a link that drew less than an even share of the data still lasts the bound of that share', async () => {
+    c = await Cluster.start({ record: true });
+    const addr = (i: number): (typeof c.data)[number]['address'] => c!.data[i]!.address;
+    // 8 kB over 4 links at 200 B/s: a share's bound is 10 s, while the trace's start moves the data in about one
+    const plan = createPlan({ strategy: 'profile', profile, seed: 5 });
+    const slow = { ...plan, profile: { ...plan.profile!, bytesPerSecond: 200 } };
+    const data = randomBytes(8000);
+    await c.migrate(data, 'share.bin', {
+      plan: slow,
+      dataRelays: [addr(0), addr(1), addr(0), addr(1)],
+      sessionId: new Uint8Array(16).fill(3),
+    });
+    expect(readFileSync(join(c.out, 'share.bin')).equals(data)).toBe(true);
+    const ciphertext = c.events('end-sent').find((e) => e.component === HOSTS.source)!.ciphertext as number;
+    const shareMs = (Math.ceil(ciphertext / 4) / 200) * 1000;
+    const posted = c.events('data-end').filter((e) => e.component === HOSTS.source);
+    expect(posted).toHaveLength(4);
+    // some link carried less than its share (none of it, often): it still lasted the share's bound, covering
+    expect(posted.some((e) => (e.bytes as number) < ciphertext / 4)).toBe(true);
+    for (const e of posted) expect(e.lastedMs as number).toBeGreaterThanOrEqual(shareMs - 1);
+  });
+
   it('a relay lost right after its link’s early END: its unacknowledged chunks go again over the open link', async () => {
     c = await Cluster.start({ record: true });
     const cl = c;

@@ -1,6 +1,7 @@
 /**
  * A shaped session whose data is through sooner than the plan's lower bound: the leader holds END on its link to
- * the destination, covering, until that link has lasted the bound (hold.ts `endHoldMs`). On the fake clock
+ * the destination, covering, until that link has lasted the bound (hold.ts `endHoldMs`) and its mean write rate is
+ * down to the plan's (`linkHoldMs`). On the fake clock
  * (test/helpers/session-core.ts), so the times are exact. Oracle: the bound is the payload ÷ the profile's
  * `bytesPerSecond`, set here by hand far below the trace's own rate (the data is through in a few seconds).
  */
@@ -8,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { endHoldMs, MAX_END_HOLD_MS } from '../../src/pacing/hold.js';
+import { endHoldMs, MAX_END_HOLD_MS, meanWriteRate } from '../../src/pacing/hold.js';
 import type { PacingPlan } from '../../src/pacing/plan.js';
 import { createPlan, PLAN_MAX_TRACE, traceRepeatWarning } from '../../src/pacing/plan.js';
 import { learnProfile } from '../../src/profile/learn.js';
@@ -49,7 +50,7 @@ describe('a shaped session through sooner than its lower bound', () => {
     bytesPerSecond: number,
     size: number,
     sessionIdleMs?: number,
-  ): Promise<{ linkMs: number; heldMs: number; inHold: number }> {
+  ): Promise<{ linkMs: number; heldMs: number; inHold: number; written: number; lastedMs: number }> {
     c = await Cluster.start({ record: true, ...(sessionIdleMs === undefined ? {} : { sessionIdleMs }) });
     const data = randomBytes(size);
     const from = c.net.links.length;
@@ -62,7 +63,8 @@ describe('a shaped session through sooner than its lower bound', () => {
     const heldMs = end[0]!.heldMs as number;
     // deliveries in the held time before the link's last one up: its cover
     const inHold = up.filter((d) => d.at > up.at(-1)!.at - heldMs + 1 && d !== up.at(-1)).length;
-    return { linkMs: up.at(-1)!.at - up[0]!.at, heldMs, inHold };
+    const [written, lastedMs] = [end[0]!.written as number, end[0]!.lastedMs as number];
+    return { linkMs: up.at(-1)!.at - up[0]!.at, heldMs, inHold, written, lastedMs };
   }
 
   it('holds END, the link covering, until the link to the destination has lasted the bound', async () => {
@@ -80,9 +82,16 @@ describe('a shaped session through sooner than its lower bound', () => {
     expect(c!.events('receive-failed')).toHaveLength(0);
   });
 
-  it('holds nothing when the data took longer than the bound', async () => {
-    const { heldMs } = await run(1_000_000, 30_000); // a 30 ms bound
-    expect(heldMs).toBe(0);
+  it("with the bound long past, holds only until the mean write rate is down to the plan's", async () => {
+    const plan = planAt(1_000_000);
+    expect(endHoldMs(plan, 30_000, 1000)).toBe(0); // a 30 ms bound: that rule alone holds nothing
+    const { heldMs, written, lastedMs } = await run(1_000_000, 30_000);
+    const rate = meanWriteRate(plan)!;
+    // the data went through in a few seconds of the trace's dense start: the link covered on until its mean write
+    // rate, data and cover, was the plan's, and ended then
+    expect(heldMs).toBeGreaterThan(0);
+    expect(heldMs).toBeLessThan(MAX_END_HOLD_MS);
+    expect((written * 1000) / lastedMs).toBeLessThanOrEqual(rate * 1.01);
   });
 });
 
