@@ -26,11 +26,6 @@ export function endHoldMs(plan: PacingPlan | undefined, bytes: number, elapsedMs
   return lower === null ? 0 : holdUntil(lower, elapsedMs);
 }
 
-/** How much longer than its no-data limit the destination waits after the last data: the longest hold of END. */
-export function endHoldSlackMs(plan: PacingPlan | undefined): number {
-  return shapedWithCover(plan) ? MAX_END_HOLD_MS : 0;
-}
-
 /** Shortest wait between two checks of a held END (the cover written meanwhile moves the goal). */
 export const MIN_RECHECK_MS = 250;
 

@@ -50,7 +50,7 @@ import { isVmName, VM_SUFFIX, VmRestore } from '../vm/destination.js';
 import { runExec } from './exec.js';
 import { installNoClobber, sanitizeName, sweepStaleTemps, syncDir, upstreamFileError, writeAll } from './install.js';
 import { Link } from './link.js';
-import { destinationAckEcho, endHoldSlackMs, sessionPlan } from './pace.js';
+import { destinationAckEcho, endHoldMs, sessionPlan } from './pace.js';
 import type { Timer } from './util.js';
 import { after, every, Signal } from './util.js';
 
@@ -298,7 +298,7 @@ class Receipt {
     destinationAckEcho(this.#first, this.#link, this.#o.clock); // a shaped link: answer the leader's writes as the profile's receiver did
     // before the first data, also the plan's time for it to come through three paced hops (cut-sizes.ts)
     const plan = sessionPlan(this.#first.plan);
-    this.#holdSlackMs = endHoldSlackMs(plan);
+    this.#holdSlackMs = endHoldMs(plan, this.#first.length ?? Number.MAX_SAFE_INTEGER, 0);
     this.#armIdle(segmentsMs(plan, 3));
     this.#link.start((msg) => this.#onMessage(msg));
   }

@@ -4,7 +4,7 @@
  */
 import type { Clock } from '../pacing/clock.js';
 import { RealClock } from '../pacing/clock.js';
-import { linkHoldMs, MAX_END_HOLD_MS, MIN_RECHECK_MS } from '../pacing/hold.js';
+import { endHoldMs } from '../pacing/hold.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import type { ShapedPacer } from '../pacing/shape.js';
 import type { Pacer } from '../pacing/strategies.js';
@@ -128,21 +128,17 @@ export class PlainForwarder {
   }
 
   /**
-   * Shaped, once all `bytes` of plaintext are written: holds END while the link covers, until it has lasted the
-   * plan's lower bound for them and its mean write rate, data and cover, is down to the plan's (hold.ts `linkHoldMs`,
-   * as the source holds its data links' ENDs), re-checked as the cover adds to it, for at most MAX_END_HOLD_MS.
+   * Shaped, once all `bytes` of plaintext are written: holds END (hold.ts `endHoldMs`) while the link covers, until
+   * it has lasted the plan's lower bound for them. Not also to the mean write rate, as the source's data links are
+   * (`linkHoldMs`): END goes before DONE, so that hold would delay the outcome (on the lab, 15 s of a 105 s session).
    * Resolves, early on abort, with the hold's length (0: none) and, for the log, the link's frame bytes and life, ms.
    */
   async holdEnd(bytes: number): Promise<{ heldMs: number; written: number; lastedMs: number }> {
     if (!isShaped(this.#pacer) || this.#startedAt === undefined) return { heldMs: 0, written: 0, lastedMs: 0 };
     const clock = this.#clock ?? new RealClock();
     const from = clock.now();
-    for (;;) {
-      const lasted = clock.now() - this.#startedAt;
-      const left = Math.min(linkHoldMs(this.#plan, bytes, this.#written, lasted), from + MAX_END_HOLD_MS - clock.now());
-      if (!(left > 0) || this.#signal.aborted) break;
-      await clock.sleep(Math.max(left, MIN_RECHECK_MS), this.#signal).catch(() => {});
-    }
+    const ms = endHoldMs(this.#plan, bytes, from - this.#startedAt);
+    if (ms > 0) await clock.sleep(ms, this.#signal).catch(() => {});
     const [heldMs, lastedMs] = [clock.now() - from, clock.now() - this.#startedAt].map(Math.round) as [number, number];
     return { heldMs, written: this.#written, lastedMs };
   }

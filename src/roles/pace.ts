@@ -36,7 +36,7 @@ import { createPacer } from '../pacing/strategies.js';
 import type { Message } from '../protocol/index.js';
 import { startAckEcho } from './echo.js';
 
-export { endHoldSlackMs } from '../pacing/hold.js';
+export { endHoldMs } from '../pacing/hold.js';
 export type { ShapedFeed, ShapedLinkOptions, ShapedWriter } from './shaped-link.js';
 export { runShapedLink } from './shaped-link.js';
 export { isShaped };

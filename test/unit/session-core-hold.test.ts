@@ -1,7 +1,6 @@
 /**
  * A shaped session whose data is through sooner than the plan's lower bound: the leader holds END on its link to
- * the destination, covering, until that link has lasted the bound (hold.ts `endHoldMs`) and its mean write rate is
- * down to the plan's (`linkHoldMs`). On the fake clock
+ * the destination, covering, until that link has lasted the bound (hold.ts `endHoldMs`). On the fake clock
  * (test/helpers/session-core.ts), so the times are exact. Oracle: the bound is the payload ÷ the profile's
  * `bytesPerSecond`, set here by hand far below the trace's own rate (the data is through in a few seconds).
  */
@@ -72,7 +71,7 @@ describe('a shaped session through sooner than its lower bound', () => {
     const { linkMs, heldMs, inHold } = await run(1000, size); // a 30 s bound; the trace runs at ~10 kB/s
     expect(heldMs).toBeGreaterThan(10_000);
     expect(linkMs).toBeGreaterThanOrEqual(30_000 - 1);
-    expect(inHold).toBeGreaterThan(10); // the link went on with the trace's packets (cover), not silent
+    expect(inHold).toBeGreaterThanOrEqual(5); // the link went on with the trace's packets (cover), not silent
   });
 
   it("a destination whose no-data limit is shorter than the hold waits it out (the plan's longest hold on top)", async () => {
@@ -82,16 +81,11 @@ describe('a shaped session through sooner than its lower bound', () => {
     expect(c!.events('receive-failed')).toHaveLength(0);
   });
 
-  it("with the bound long past, holds only until the mean write rate is down to the plan's", async () => {
-    const plan = planAt(1_000_000);
-    expect(endHoldMs(plan, 30_000, 1000)).toBe(0); // a 30 ms bound: that rule alone holds nothing
-    const { heldMs, written, lastedMs } = await run(1_000_000, 30_000);
-    const rate = meanWriteRate(plan)!;
-    // the data went through in a few seconds of the trace's dense start: the link covered on until its mean write
-    // rate, data and cover, was the plan's, and ended then
-    expect(heldMs).toBeGreaterThan(0);
-    expect(heldMs).toBeLessThan(MAX_END_HOLD_MS);
-    expect((written * 1000) / lastedMs).toBeLessThanOrEqual(rate * 1.01);
+  it('holds nothing when the data took longer than the bound', async () => {
+    const { heldMs, written, lastedMs } = await run(1_000_000, 30_000); // a 30 ms bound
+    expect(heldMs).toBe(0);
+    // nor to the mean write rate, as a data link is (it would delay DONE): this link ended above it
+    expect((written * 1000) / lastedMs).toBeGreaterThan(meanWriteRate(planAt(1_000_000))!);
   });
 });
 
