@@ -169,28 +169,25 @@ export class Forward {
 
   /**
    * The shaped forwarder of a data relay (pace.ts `runShapedLink`): from the SESSION to the leader until DONE passes
-   * back or the leader releases the link (release.ts), its planned writes carry queued data once the cushion is in
-   * (a write may hold several DATA_SEGMENT frames across a gap in the offsets) and cover before, between and after.
+   * back or the leader releases the link (release.ts), once the cushion is in: its planned writes carry queued data
+   * (a write may hold several DATA_SEGMENT frames across a gap in the offsets) and cover between and after.
    */
   async #forwardShaped(down: Link, pacer: ShapedPacer, p: PacingPlan | undefined): Promise<void> {
     const f = this.#first;
     const signal = this.#stop.signal;
     const conn = down.conn;
-    let firstAt: number | undefined;
-    let ready = false;
-    const cushioned = (): boolean => {
-      if (ready) return true;
-      if (this.#queue.bytes > 0) firstAt ??= nowMs(this.#o.clock);
-      ready =
-        this.#endSeen ||
-        this.#queue.bytes >= this.#cushion ||
-        (firstAt !== undefined && nowMs(this.#o.clock) - firstAt >= this.#cushionMs);
-      return ready;
-    };
+    // the link's stretch of the trace starts once the cushion is in, so its first burst carries data: started at the
+    // SESSION, its first burst went as cover and the data, the envelope's first bytes (the leader's key) among it,
+    // waited out the silence after it (a lab run: 9 s, the leader's link to the destination opened 10.6 s in). Until
+    // then the link is quiet after its SESSION, as a connection is before its first answer.
+    const from = nowMs(this.#o.clock);
+    await this.#cushioned(signal);
+    if (signal.aborted) return;
+    this.#log.event('relay-stretch', { queued: this.#queue.bytes, waitedMs: Math.round(nowMs(this.#o.clock) - from) });
     await runShapedLink(
       pacer,
       {
-        available: () => (cushioned() ? this.#queue.bytes : 0),
+        available: () => this.#queue.bytes,
         take: (n) => this.#queue.take(this.#queue.contiguous(n)),
         complete: () => this.#endSeen,
         more: (ms) => waitOr(this.#queued, ms, this.#o.clock),
@@ -288,6 +285,18 @@ export class Forward {
     }
   }
 
+  /** Waits for the cushion (pace.ts): its bytes, or as many seconds after the first byte (a payload may be smaller), or END. */
+  async #cushioned(signal: AbortSignal): Promise<void> {
+    while (this.#queue.bytes === 0 && !this.#endSeen && !signal.aborted) await this.#queued.wait();
+    const until = nowMs(this.#o.clock) + this.#cushionMs;
+    while (
+      this.#queue.bytes < this.#cushion &&
+      !this.#endSeen &&
+      !signal.aborted &&
+      (await waitOr(this.#queued, until - nowMs(this.#o.clock), this.#o.clock))
+    );
+  }
+
   /**
    * The paced forwarder of a data relay: one DATA_SEGMENT per write of the pacer's size, from the queue. A write
    * drawn to carry n bytes waits until n contiguous bytes are queued, unless a gap in the offsets (the next
@@ -297,15 +306,7 @@ export class Forward {
     const f = this.#first;
     const signal = this.#stop.signal;
     let want: number | undefined;
-    // the cushion (pace.ts): its bytes, or as many seconds after the first byte (a payload may be smaller), or END
-    while (this.#queue.bytes === 0 && !this.#endSeen && !signal.aborted) await this.#queued.wait();
-    const until = nowMs(this.#o.clock) + this.#cushionMs;
-    while (
-      this.#queue.bytes < this.#cushion &&
-      !this.#endSeen &&
-      !signal.aborted &&
-      (await waitOr(this.#queued, until - nowMs(this.#o.clock), this.#o.clock))
-    );
+    await this.#cushioned(signal);
     while (!signal.aborted) {
       const q = this.#queue;
       if (q.bytes === 0) {

@@ -104,6 +104,11 @@ describe('a shaped session with 2 data relays', () => {
     expect(released.filter((e) => e.component === HOSTS.source)).toHaveLength(4);
     expect(c.events('relay-data-released')).toHaveLength(4);
     expect(c.events('relay-lost')).toHaveLength(0);
+    // each relay's link to the leader started its stretch of the trace with data on hand, so its first burst carried
+    // data rather than cover (relay-forward.ts, `#forwardShaped`)
+    const stretches = c.events('relay-stretch');
+    expect(stretches).toHaveLength(4);
+    for (const e of stretches) expect(e.queued as number).toBeGreaterThan(0);
     expect(c.events('done').find((e) => e.component === HOSTS.source)!.via).toMatch(/^data relay data\d:\d+ \(poll\)$/);
     const end = connections(c, HOSTS.leader, HOSTS.dest)[0]!.last;
     for (const h of HOSTS.data) {
@@ -170,13 +175,17 @@ describe('a shaped session with 2 data relays', () => {
 
   /**
    * Four data links, two to each data relay, with {@link BIG} bytes: the leader's link to the destination carries
-   * them at the trace's rate (about 30 s) and then holds END 60 s (the plan's bound is far longer), while each data
-   * link has its quarter through in seconds and is released at most 60 s after it had nothing left to carry (its
-   * mean write rate down to the plan's: source-links.ts `postEnds`). So every link is released before DONE, which
-   * then comes by poll; a link still held when DONE comes would carry it back instead.
+   * them at the trace's rate once the first END has told it their length, and then holds END 60 s (the plan's
+   * bound is far longer), while each data link has its quarter through in seconds and is released at most 60 s
+   * after it had nothing left to carry (its mean write rate down to the plan's: source-links.ts `postEnds`). So
+   * every link is released before DONE, which then comes by poll; a link still held when DONE comes would carry it
+   * back instead.
    */
   const fourLinks = (cl: Cluster): Partial<SourceOptions> => ({
     plan: slowPlan(),
+    // a fixed session id fixes each hop's stretch of the trace: with random ones, about 1 run in 20 kept the last
+    // open link holding its END (to its mean rate) past the leader's, so DONE came along it and not by poll
+    sessionId: new Uint8Array(16).fill(4),
     dataRelays: [cl.data[0]!.address, cl.data[1]!.address, cl.data[0]!.address, cl.data[1]!.address],
   });
   /** Crashes `hosts` `ms` after the leader released every data link of {@link fourLinks}. */
