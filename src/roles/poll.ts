@@ -92,6 +92,8 @@ export interface PollOptions extends PollChannel {
   waitMs?: number;
   /** Random integer in [0, n) (tests fix it). */
   pick: (n: number) => number;
+  /** Whether the leader had acknowledged every byte (default true): what a timeout's message says of the payload. */
+  acked?: boolean;
 }
 
 /**
@@ -134,8 +136,11 @@ export async function pollOutcome(o: PollOptions): Promise<{ msg: DoneMessage; v
     if (quiet >= waitMs)
       throw smigError(
         'SMIG_ERR_MIGRATION',
-        `no relay answered a poll for the outcome in ${Math.round(quiet / 1000)} s (${polls} polls); the leader had ` +
-          'acknowledged every byte, so the destination may have installed the payload: check it before migrating again',
+        `no relay answered a poll for the outcome in ${Math.round(quiet / 1000)} s (${polls} polls); ` +
+          (o.acked === false
+            ? 'the destination may have installed the payload if the leader had every byte'
+            : 'the leader had acknowledged every byte, so the destination may have installed the payload') +
+          ': check it before migrating again',
       );
   }
 }

@@ -5,6 +5,8 @@
 import type { InnerSealer } from '../crypto/inner.js';
 import { smigError } from '../errors.js';
 import type { DoneMessage } from '../protocol/index.js';
+import type { DataLink } from './source-links.js';
+import { open, reopen } from './source-links.js';
 
 /** The verdict on a DONE: confirmed (with the kind of proof), or a failure (with the receipt's fault, if any). */
 export type DoneVerdict =
@@ -69,4 +71,51 @@ export function noLinkForResends(last: string, chunks: number): Error {
     'SMIG_ERR_MIGRATION',
     `data relay lost (${last}) with ${chunks} chunks to send again, and every other data link had already ended`,
   );
+}
+
+/** What the source does once a data link is lost or released (source.ts `#relayLost`). */
+export type LossStep =
+  | { kind: 'go-on' }
+  | { kind: 'fail'; err: Error }
+  | { kind: 'reopened'; link: DataLink }
+  /** Ask for the outcome by poll (poll.ts); `unsure`: the failure to report if the leader has not got every byte. */
+  | { kind: 'poll'; unsure?: Error };
+
+/**
+ * The source's next step after data link `last` (its address and reason) is gone, given the session's data links,
+ * its window (chunks waiting to be sent again, `queued`; ciphertext so far, `next`), whether the payload is all cut
+ * (`produced`), whether the plan is shaped with cover, whether END went once every byte was acknowledged
+ * (`endSent`), and whether it already polls (then nothing changes). Takes back a held END (`reopen`) when it must.
+ */
+export function afterDataLoss(
+  s: {
+    data: readonly DataLink[];
+    window: { readonly queued: number; readonly next: number };
+    produced: boolean;
+    shaped: boolean;
+    endSent: boolean;
+    polling: boolean;
+  },
+  last: string,
+): LossStep {
+  const { queued, next } = s.window;
+  if (s.polling) return { kind: 'go-on' };
+  if (s.data.every((x) => x.lost)) {
+    // every data link is through with nothing left to send: the outcome comes by poll (poll.ts)
+    if (s.produced && queued === 0 && s.shaped) return { kind: 'poll' };
+    return { kind: 'fail', err: everyRelayLost(last, s.endSent, next) };
+  }
+  if (queued === 0 || s.data.some(open)) return { kind: 'go-on' };
+  // chunks to send again and every live link past END: one whose END is still held takes them
+  const back = reopen(s.data);
+  if (back !== undefined) return { kind: 'reopened', link: back };
+  // else the leader may have them all the same (the lost relay passed them on before PROGRESS said so): ask it, and
+  // fail if it has not
+  return { kind: 'poll', unsure: noLinkForResends(last, queued) };
+}
+
+/** The failure of a poll that followed `unsure` (afterDataLoss): `unsure`, then what the poll met. */
+export function unsureFailure(unsure: Error, err: unknown): Error {
+  const why = err instanceof Error ? err.message : String(err);
+  return smigError('SMIG_ERR_MIGRATION', `${unsure.message}; no DONE came by poll: ${why}`);
 }

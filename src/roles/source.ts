@@ -45,9 +45,9 @@ import { silentLogger } from '../util/log.js';
 import { Link } from './link.js';
 import { hopPacer, isShaped, pacingLogFields, pacingReport } from './pace.js';
 import { pollOutcome } from './poll.js';
-import { everyRelayLost, judgeDone, noLinkForResends } from './source-done.js';
+import { afterDataLoss, judgeDone, unsureFailure } from './source-done.js';
 import type { DataLink, KeyLink } from './source-links.js';
-import { mayEndEarly, open, postEnds, pumpShaped, reopen, sendChunk, startKeepalive } from './source-links.js';
+import { mayEndEarly, postEnds, pumpShaped, sendChunk, startKeepalive } from './source-links.js';
 import type { SourceOptions, SourceResult } from './source-options.js';
 import { sourceSizes } from './source-options.js';
 import { sealSession } from './source-seal.js';
@@ -97,6 +97,7 @@ class SourceSession {
   #lost: string[] = [];
   #produced = false;
   #endSent = false;
+  #polling = false;
   #over = false;
   #inner: InnerSealer | undefined;
   #sessionId = new Uint8Array(16);
@@ -433,22 +434,18 @@ class SourceSession {
       this.#log.event('relay-lost', { kind: 'data', addr: d.addr, requeued, reason });
     }
     this.#work.notify();
-    const last = `${d.addr}${error ? `: ${error.message}` : ''}`;
-    if (this.#data.every((x) => x.lost)) {
-      // every data link is through with nothing left to send: the outcome comes by poll (poll.ts)
-      if (this.#produced && this.#window.queued === 0 && shapedWithCover(this.#plan)) this.#poll();
-      else this.#fail(everyRelayLost(last, this.#endSent, this.#window.next));
-    } else if (this.#window.queued > 0 && !this.#data.some(open)) {
-      // chunks to send again and every live link past END: one whose END is still held takes them, else it fails
-      const back = reopen(this.#data);
-      if (back === undefined) this.#fail(noLinkForResends(last, this.#window.queued));
-      else this.#log.event('end-taken-back', { link: back.addr });
-    }
+    const [shaped, last] = [shapedWithCover(this.#plan), `${d.addr}${error ? `: ${error.message}` : ''}`];
+    const s = { data: this.#data, window: this.#window, produced: this.#produced, endSent: this.#endSent, shaped };
+    const step = afterDataLoss({ ...s, polling: this.#polling }, last);
+    if (step.kind === 'poll') this.#poll(step.unsure);
+    else if (step.kind === 'fail') this.#fail(step.err);
+    else if (step.kind === 'reopened') this.#log.event('end-taken-back', { link: step.link.addr });
   }
 
-  /** Polls relays for the outcome (poll.ts); its DONE is judged as one that came on a data link. */
-  #poll(): void {
+  /** Polls for the outcome (poll.ts), its DONE judged as on a data link; `unsure`: the failure if none comes. */
+  #poll(unsure?: Error): void {
     const o = this.#o;
+    this.#polling = true;
     this.#log.event('polling', { relays: o.dataRelays.length });
     pollOutcome({
       ...o,
@@ -459,9 +456,10 @@ class SourceSession {
       signal: this.#stop.signal,
       ...(o.outcomeWaitMs === undefined ? {} : { waitMs: o.outcomeWaitMs }),
       pick: randomInt,
+      acked: unsure === undefined,
     }).then(
       (r) => this.#onDone(r.msg, r.via),
-      (err: unknown) => this.#fail(err),
+      (err: unknown) => this.#fail(unsure ? unsureFailure(unsure, err) : err),
     );
   }
 
