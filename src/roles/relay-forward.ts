@@ -179,9 +179,11 @@ export class Forward {
     // the link's stretch of the trace starts once the cushion is in, so its first burst carries data: started at the
     // SESSION, its first burst went as cover and the data, the envelope's first bytes (the leader's key) among it,
     // waited out the silence after it (a lab run: 9 s, the leader's link to the destination opened 10.6 s in). Until
-    // then the link is quiet after its SESSION, as a connection is before its first answer.
+    // then the link is quiet after its SESSION, as a connection is before its first answer; a source link that
+    // brings no byte within the cushion's time carries none yet (other links took the data), and this link covers
+    // from then on rather than stay silent (a lab run: 16 packets in 60 s, rejected per bin)
     const from = nowMs(this.#o.clock);
-    await this.#cushioned(signal);
+    await this.#cushioned(signal, this.#cushionMs);
     if (signal.aborted) return;
     this.#log.event('relay-stretch', { queued: this.#queue.bytes, waitedMs: Math.round(nowMs(this.#o.clock) - from) });
     await runShapedLink(
@@ -285,9 +287,16 @@ export class Forward {
     }
   }
 
-  /** Waits for the cushion (pace.ts): its bytes, or as many seconds after the first byte (a payload may be smaller), or END. */
-  async #cushioned(signal: AbortSignal): Promise<void> {
-    while (this.#queue.bytes === 0 && !this.#endSeen && !signal.aborted) await this.#queued.wait();
+  /**
+   * Waits for the cushion (pace.ts): its bytes, or as many seconds after the first byte (a payload may be smaller), or
+   * END; for the first byte at most `firstByteMs`.
+   */
+  async #cushioned(signal: AbortSignal, firstByteMs = Number.POSITIVE_INFINITY): Promise<void> {
+    const by = nowMs(this.#o.clock) + firstByteMs;
+    while (this.#queue.bytes === 0 && !this.#endSeen && !signal.aborted) {
+      if (firstByteMs === Number.POSITIVE_INFINITY) await this.#queued.wait();
+      else if (!(await waitOr(this.#queued, by - nowMs(this.#o.clock), this.#o.clock))) return; // no byte yet
+    }
     const until = nowMs(this.#o.clock) + this.#cushionMs;
     while (
       this.#queue.bytes < this.#cushion &&

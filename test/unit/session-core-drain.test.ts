@@ -116,6 +116,12 @@ describe('a shaped session whose links end when they have nothing left to carry'
     // bound, covering
     expect(posted.some((e) => (e.bytes as number) < ciphertext / 4)).toBe(true);
     for (const e of posted) expect(e.lastedMs as number).toBeGreaterThanOrEqual(shareMs - 1);
+    // a relay whose source link brought no byte within the cushion's time (1 s) started its stretch without data,
+    // covering, rather than stay silent until the END (relay-forward.ts `#forwardShaped`)
+    const stretches = c.events('relay-stretch');
+    expect(stretches).toHaveLength(4);
+    expect(stretches.some((e) => e.queued === 0)).toBe(true);
+    for (const e of stretches) expect(e.waitedMs as number).toBeLessThanOrEqual(2000);
   });
 
   it('a relay lost right after its link’s early END: its unacknowledged chunks go again over the open link', async () => {
