@@ -3,6 +3,7 @@
  * PROGRESS cadence, shaping queue and frame bounds.
  */
 
+import { ciphertextLength } from '../crypto/envelope.js';
 import { smigError } from '../errors.js';
 import type { ChannelTimeouts } from '../net/connection-options.js';
 import type { Transport } from '../net/index.js';
@@ -77,4 +78,26 @@ export function checkJoin(first: LeaderSession, layout: SessionLayout, planText:
       'SMIG_ERR_PROTOCOL_STATE',
       `leader: SESSION plan of ${first.via} ${first.index} differs from the session's`,
     );
+}
+
+/**
+ * The session's ciphertext length once the leader has the envelope's header (`headerLength`: its payload length, null
+ * for a stream of unknown length; `segmentSize`): the length an END named (`total`), which must agree, else the
+ * header's; null while neither is known. A session whose data links all hold their END (one data link, held to its
+ * mean write rate) then finishes once its data is in, not when an END comes. `maxEnd`: the highest byte received.
+ * @throws SmigError SMIG_ERR_FRAME_MALFORMED when the END or the data received disagree with the header
+ */
+export function knownTotal(
+  total: number | null,
+  headerLength: bigint | null,
+  segmentSize: number,
+  maxEnd: number,
+): number | null {
+  if (headerLength === null) return total;
+  const fromHeader = ciphertextLength(Number(headerLength), segmentSize);
+  if ((total !== null && total !== fromHeader) || maxEnd > fromHeader) {
+    const what = total !== null && total !== fromHeader ? `END length ${total}` : `data up to ${maxEnd}`;
+    throw smigError('SMIG_ERR_FRAME_MALFORMED', `leader: ${what} disagrees with the envelope's ${fromHeader} bytes`);
+  }
+  return fromHeader;
 }

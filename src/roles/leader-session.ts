@@ -25,6 +25,7 @@ import {
   badSharesError,
   CHUNK_SLACK,
   checkJoin,
+  knownTotal,
   noKeyError,
   PACED_PROGRESS_DELAY_MS,
   PROGRESS_BYTES,
@@ -169,10 +170,8 @@ export class LeaderSessionState implements LiveSession {
         if (this.#phase === 'done' || this.#phase === 'failed') return;
         const end = msg.offset + msg.bytes.length;
         if (this.#total !== null && end > this.#total) {
-          throw smigError(
-            'SMIG_ERR_FRAME_MALFORMED',
-            `leader: DATA_SEGMENT [${msg.offset}, ${end}) beyond the END length ${this.#total}`,
-          );
+          const what = `DATA_SEGMENT [${msg.offset}, ${end}) beyond the ciphertext length ${this.#total}`;
+          throw smigError('SMIG_ERR_FRAME_MALFORMED', `leader: ${what}`);
         }
         // a small body may be a view of a much larger read buffer: copy it, so the window bounds real memory
         const bytes = msg.bytes.buffer.byteLength > 2 * msg.bytes.length ? new Uint8Array(msg.bytes) : msg.bytes;
@@ -310,6 +309,7 @@ export class LeaderSessionState implements LiveSession {
     this.#shares.clear();
     this.#keyTimer.cancel();
     const h = header!;
+    this.#total = knownTotal(this.#total, h.length, h.segmentSize, this.#maxEnd);
     const used = process.cpuUsage(cpu);
     this.#log.event('key-rebuilt', {
       shares: this.#triedShares,
@@ -431,7 +431,7 @@ export class LeaderSessionState implements LiveSession {
     this.#progress(true);
     this.#phase = 'finishing';
     const length = Number(fin.length);
-    const hold = await this.#forwarder.holdEnd(length); // a shaped link covers up to its lower bound first
+    const hold = await this.#forwarder.holdEnd(this.#total ?? length); // covers to the ciphertext's lower bound
     if (this.#phase !== 'finishing') return; // failed while END was held
     this.#log.event('leader-end', { bytes: length, ciphertext: this.#total, ...hold });
     await this.#dest!.send({ type: FrameType.END, length, sha256: fin.sha256 });

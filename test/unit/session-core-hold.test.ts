@@ -89,6 +89,23 @@ describe('a shaped session through sooner than its lower bound', () => {
   });
 });
 
+describe('one data link holding its END to its mean write rate', () => {
+  it("the leader takes the payload's length from the envelope's header and finishes without waiting for that END", async () => {
+    c = await Cluster.start({ record: true });
+    const data = randomBytes(250_000);
+    const plan = createPlan({ strategy: 'profile', profile, seed: 5 });
+    // with this session id the link's data is through while its stretch is dense: it holds its END (source-links.ts
+    // `postEnds`), covering, for about 21 s
+    await c.migrate(data, 'one.bin', { plan, dataRelays: [c.data[0]!.address], sessionId: new Uint8Array(16).fill(2) });
+    expect(readFileSync(join(c.out, 'one.bin')).equals(data)).toBe(true);
+    const held = c.events('end-sent').find((e) => e.component === HOSTS.source)!;
+    expect(held.heldMs as number).toBeGreaterThan(10_000);
+    // DONE came while that END was still held (none was posted); before, the leader waited for it to learn the length
+    expect(c.events('data-end').filter((e) => e.component === HOSTS.source)).toHaveLength(0);
+    expect(c.events('leader-end')[0]!.ciphertext).toBe(held.ciphertext);
+  });
+});
+
 describe('traceRepeatWarning', () => {
   it('warns when a session at the mean rate lasts over 1.5 × the trace, naming both; not otherwise', () => {
     const plan = createPlan({ strategy: 'profile', profile, seed: 1 });
