@@ -46,6 +46,14 @@ describe('mayEndEarly', () => {
   });
 });
 
+/** The address of the source's first data link to send END early (an `end-sent` event naming its link). */
+async function firstEarlyEnd(cl: Cluster): Promise<string> {
+  const early = (): Record<string, unknown> | undefined =>
+    cl.events('end-sent').find((e) => e.component === HOSTS.source && e.link !== undefined);
+  await until(() => early() !== undefined);
+  return String(early()!.link);
+}
+
 let c: Cluster | undefined;
 afterEach(async () => {
   await c?.close();
@@ -130,9 +138,7 @@ describe('a shaped session whose links end when they have nothing left to carry'
     const data = randomBytes(60_000);
     let crashed = '';
     const crash = (async () => {
-      await until(() => cl.events('end-sent').some((e) => e.component === HOSTS.source && e.link !== undefined));
-      const first = cl.events('end-sent').find((e) => e.component === HOSTS.source && e.link !== undefined)!;
-      crashed = String(first.link);
+      crashed = await firstEarlyEnd(cl);
       cl.net.crash(crashed.split(':')[0]!);
     })();
     // a fixed session id fixes each hop's stretch of the trace: here the crashed link still has chunks in flight
@@ -155,10 +161,7 @@ describe('a shaped session whose links end when they have nothing left to carry'
     let kept = '';
     const crash = (async () => {
       // the first early END names the link that ended; the other relay's link is the one left open: crash it
-      await until(() => cl.events('end-sent').some((e) => e.component === HOSTS.source && e.link !== undefined));
-      const ended = String(
-        cl.events('end-sent').find((e) => e.component === HOSTS.source && e.link !== undefined)!.link,
-      );
+      const ended = await firstEarlyEnd(cl);
       kept = HOSTS.data.find((h) => !ended.startsWith(`${h}:`))!;
       cl.net.crash(kept);
     })();
