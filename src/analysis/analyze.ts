@@ -8,6 +8,8 @@ import type { ReadOptions } from '../capture/reader.js';
 import { readCapture } from '../capture/reader.js';
 import type { CaptureInfo, CaptureWarning } from '../capture/types.js';
 import { smigError } from '../errors.js';
+import { createRng } from '../util/rng.js';
+import { blockKs, DEFAULT_BLOCK_PERMUTATIONS } from './block-ks.js';
 import type { Chi2Result } from './chi2.js';
 import { chiSquareHomogeneity } from './chi2.js';
 import type { KsResult, WeightedSample } from './ks.js';
@@ -38,6 +40,12 @@ export interface AnalyzeOptions {
   alpha?: number;
   maxSamples?: number;
   maxFlows?: number;
+  /**
+   * Blocks of time (whole bins; `--blocks`): the size and gap tests also get a p-value by dealing whole blocks to the
+   * two sides (block-ks.ts), with `blockPermutations` deals (default {@link DEFAULT_BLOCK_PERMUTATIONS}).
+   */
+  blockNs?: bigint;
+  blockPermutations?: number;
   /**
    * Normal traffic to cut stretches from (`--stretches`): each class's per-bin tests are also run on stretches of it
    * as long as the class, against the reference (stretches.ts).
@@ -80,6 +88,22 @@ export interface Comparison {
   df?: number;
   /** Per-bin tests with `stretches`: the same test on normal stretches as long as the subject (stretches.ts). */
   stretches?: StretchResult;
+  /** Size and gap tests with `blockNs`: the same D, its p-value by dealing whole blocks (block-ks.ts). */
+  blocks?: BlockTest;
+}
+
+/** A size or gap test by blocks (JSON: `blocks` of the comparison). */
+export interface BlockTest {
+  /** Block length, s (whole bins). */
+  blockSeconds: number;
+  statistic: number;
+  pvalue: number;
+  permutations: number;
+  /** Blocks with values: the reference's, the subject's. */
+  blocks: [number, number];
+  /** Ways to deal them (capped at 1e15): fewer than about 1 ÷ alpha and the test cannot reject. */
+  deals: number;
+  distinguishable: boolean;
 }
 
 export interface Verdict {
@@ -114,7 +138,7 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalysisResult> {
   const source = opts.stretches === undefined ? undefined : await analyzeClass(opts.stretches, binNs, opts);
   const series = source === undefined ? undefined : binSeries(source.traffic, `--stretches ${source.file}`);
   for (const subject of classes.slice(1)) {
-    const rows = compareClasses(ref, subject, alpha);
+    const rows = compareClasses(ref, subject, alpha, opts.blockPermutations);
     if (series !== undefined)
       for (const r of rows) {
         if (r.feature !== 'packets_per_bin' && r.feature !== 'bytes_per_bin') continue;
@@ -166,6 +190,7 @@ async function analyzeClass(spec: ClassSpec, binNs: bigint, opts: AnalyzeOptions
       filter,
       maxSamples: opts.maxSamples,
       maxFlows: opts.maxFlows,
+      ...(opts.blockNs === undefined ? {} : { blockBins: blockBins(opts.blockNs, binNs) }),
     });
     const info = await readCapture(spec.file, (p) => void acc.add(p), readOpts);
     return { acc, info };
@@ -271,8 +296,21 @@ function sampleSize(s: WeightedSample): number {
   return n;
 }
 
-/** Runs every test of `subject` against `ref`. Features with an empty side are left out. */
-export function compareClasses(ref: ClassResult, subject: ClassResult, alpha: number): Comparison[] {
+/** Bins in a block of `blockNs` (at least one). */
+export function blockBins(blockNs: bigint, binNs: bigint): number {
+  return Math.max(1, Math.round(Number(blockNs) / Number(binNs)));
+}
+
+/**
+ * Runs every test of `subject` against `ref`. Features with an empty side are left out. Classes read with blocks
+ * (`blockNs`) also get the size and gap tests by blocks, with `permutations` deals from a fixed seed.
+ */
+export function compareClasses(
+  ref: ClassResult,
+  subject: ClassResult,
+  alpha: number,
+  permutations: number = DEFAULT_BLOCK_PERMUTATIONS,
+): Comparison[] {
   const rows: Comparison[] = [];
   for (const feature of FEATURES) {
     const x = ref.samples[feature];
@@ -281,6 +319,8 @@ export function compareClasses(ref: ClassResult, subject: ClassResult, alpha: nu
     const m = sampleSize(y);
     if (n === 0 || m === 0) continue;
     const r: KsResult = feature === 'iat' ? ksTwoSample(x.values, y.values) : ksTwoSampleWeighted(x, y);
+    const blocks =
+      feature === 'size' || feature === 'iat' ? blockTest(ref, subject, feature, alpha, permutations) : null;
     rows.push({
       reference: ref.name,
       subject: subject.name,
@@ -294,6 +334,7 @@ export function compareClasses(ref: ClassResult, subject: ClassResult, alpha: nu
       alpha,
       distinguishable: r.pvalue < alpha,
       method: r.method,
+      ...(blocks === null ? {} : { blocks }),
     });
   }
   if (ref.traffic.sizes.size > 0 && subject.traffic.sizes.size > 0) {
@@ -314,6 +355,23 @@ export function compareClasses(ref: ClassResult, subject: ClassResult, alpha: nu
     });
   }
   return rows;
+}
+
+/** The size or gap test of two classes read with blocks, by blocks; null without blocks or with too few. */
+function blockTest(
+  ref: ClassResult,
+  subject: ClassResult,
+  feature: 'size' | 'iat',
+  alpha: number,
+  permutations: number,
+): BlockTest | null {
+  const a = ref.traffic.blocks;
+  const b = subject.traffic.blocks;
+  if (a === undefined || b === undefined) return null;
+  const r = blockKs(a[feature].sample(), b[feature].sample(), permutations, createRng(0xb10c));
+  if (r === null) return null;
+  const blockSeconds = (a.bins * Number(ref.traffic.binNs)) / 1e9;
+  return { blockSeconds, ...r, distinguishable: r.pvalue < alpha };
 }
 
 /** Parses `NAME=CAPTURE[@FILTER]` (the @ is the last one, so paths may contain @ when a filter follows). */

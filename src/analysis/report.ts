@@ -227,6 +227,8 @@ export async function writeAnalysisCsv(result: AnalysisResult, dir: string): Pro
         'critical',
         'alpha',
         'distinguishable',
+        'block_s',
+        'block_pvalue',
       ],
       result.comparisons.map((r) => [
         r.reference,
@@ -240,6 +242,8 @@ export async function writeAnalysisCsv(result: AnalysisResult, dir: string): Pro
         r.critical,
         r.alpha,
         r.distinguishable,
+        r.blocks?.blockSeconds ?? '',
+        r.blocks?.pvalue ?? '',
       ]),
     ),
   );

@@ -20,6 +20,7 @@ import type { Decoded } from '../capture/decode.js';
 import { createDecoded, decodePacketAt } from '../capture/decode.js';
 import type { PacketPredicate } from '../capture/filter.js';
 import type { PacketRecord } from '../capture/types.js';
+import { BlockCollector } from './block-ks.js';
 import { FanoCounter } from './fano.js';
 import type { FlowRecord } from './flows.js';
 import { FlowTable } from './flows.js';
@@ -43,6 +44,8 @@ export interface TrafficOptions {
   filter?: PacketPredicate;
   maxSamples?: number;
   maxFlows?: number;
+  /** Blocks of this many bins: sizes and gaps are also kept with their block, for the tests by blocks (block-ks.ts). */
+  blockBins?: number;
 }
 
 /** Counts of one bin: [packets, bytes]. */
@@ -215,6 +218,8 @@ export class TrafficAccumulator {
   readonly bins: Map<number, BinCounts> = new Map();
   readonly fanoCounters: FanoCounter[] = FANO_WINDOWS_NS.map(() => new FanoCounter());
   readonly iat: IatSample;
+  /** With `blockBins`: sizes and gaps (s) with their blocks (a gap is in its later packet's block). */
+  readonly blocks: { size: BlockCollector; iat: BlockCollector; bins: number } | undefined;
   private readonly filter: PacketPredicate | undefined;
   private readonly decoded: Decoded = createDecoded();
   readonly #flows: FlowTable;
@@ -258,6 +263,8 @@ export class TrafficAccumulator {
     this.filter = opts.filter;
     this.#flows = new FlowTable(opts.maxFlows ?? 100_000);
     this.iat = new IatSample(opts.maxSamples ?? 1_000_000, 0x5eed);
+    const bb = opts.blockBins;
+    this.blocks = bb === undefined ? undefined : { size: new BlockCollector(), iat: new BlockCollector(), bins: bb };
     if (opts.anchorNs !== undefined) {
       if (!Number.isSafeInteger(splitNs(opts.anchorNs)[0])) {
         this.#epoch = (opts.anchorNs / NS_N) * NS_N;
@@ -360,17 +367,23 @@ export class TrafficAccumulator {
     if (len < DENSE_SIZES) this.#sizesDense[len]!++;
     else this.#sizesLarge.set(len, (this.#sizesLarge.get(len) ?? 0) + 1);
     this.#sizes = undefined;
+    const block = this.blocks === undefined ? 0 : Math.floor(bin / this.blocks.bins);
+    this.blocks?.size.add(len, block);
     const prev = this.#prev;
     if (prev.set) {
       const ds = sec - prev.sec;
+      let gap = -1;
       if (ds > -EXACT_SECONDS && ds < EXACT_SECONDS) {
-        const gap = ds * NS + (nsec - prev.nsec);
+        gap = ds * NS + (nsec - prev.nsec);
         if (gap < 0) this.outOfOrder++;
-        else this.iat.addNs(gap);
       } else if (ds < 0) {
         this.outOfOrder++;
       } else {
-        this.iat.addNs(Number(joinNs(sec, nsec) - joinNs(prev.sec, prev.nsec)));
+        gap = Number(joinNs(sec, nsec) - joinNs(prev.sec, prev.nsec));
+      }
+      if (gap >= 0) {
+        this.iat.addNs(gap);
+        this.blocks?.iat.add(gap / NS, block);
       }
     }
     prev.put(sec, nsec);

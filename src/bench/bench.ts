@@ -288,6 +288,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     adversary: o.adversary === true,
     permutations: o.adversaryPermutations ?? 0,
     ...(o.adversaryCv === undefined ? {} : { cv: o.adversaryCv }),
+    // sizes and gaps are also tested by blocks of the split's length (the halves' own unit of exchange)
+    blocks: `${Number(o.splitNs ?? BLOCK_NS) / 1e9}s`,
   };
   // the learned half against the hold-out, tested as a link: the best a pacer imitating it can score
   const learned =

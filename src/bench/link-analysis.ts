@@ -3,6 +3,7 @@
  * `smig analyze --json` (and `--adversary`), read back as the links of bench.json.
  */
 import type { CvMode } from '../analysis/adversary.js';
+import type { BlockTest } from '../analysis/analyze.js';
 import type { StretchResult } from '../analysis/stretches.js';
 import { runOk } from './proc.js';
 import type { BenchAdversary, BenchLink, LinkSide } from './result.js';
@@ -29,6 +30,8 @@ export interface AnalyzeContext {
   cv?: CvMode;
   /** Normal traffic to cut per-bin stretches from (`--stretches CAPTURE[@FILTER]`: the learned half). */
   stretches?: string;
+  /** Block length of the size and gap tests by blocks (`--blocks`, e.g. `5s`). */
+  blocks?: string;
 }
 
 type AdversaryJson = {
@@ -59,6 +62,7 @@ interface AnalyzeJson {
     critical?: number | null;
     distinguishable: boolean;
     stretches?: StretchResult;
+    blocks?: BlockTest;
   }[];
 }
 
@@ -105,6 +109,7 @@ export async function analyzeLinks(
   if (ctx.adversary && (ctx.permutations ?? 0) > 0) argv.push('--adversary-permutations', String(ctx.permutations));
   if (ctx.adversary && ctx.cv !== undefined) argv.push('--adversary-cv', ctx.cv);
   if (ctx.stretches !== undefined) argv.push('--stretches', ctx.stretches);
+  if (ctx.blocks !== undefined) argv.push('--blocks', ctx.blocks);
   const p = await runOk('smig analyze', argv);
   const j = JSON.parse(p.stdout) as AnalyzeJson;
   const cls = (i: number) => j.captures.find((c) => c.name === `l${i}`)!;
@@ -123,6 +128,7 @@ export async function analyzeLinks(
           critical: c.critical ?? null,
           distinguishable: c.distinguishable,
           ...(c.stretches ? { stretches: c.stretches } : {}),
+          ...(c.blocks ? { blocks: c.blocks } : {}),
         }));
       const perBin = tests.filter((t) => t.feature === 'packets_per_bin' || t.feature === 'bytes_per_bin');
       const adv = j.adversary?.comparisons.find((c) => c.subject === `l${i}`);

@@ -6,7 +6,7 @@ import type { BenchAdversary, BenchTest } from './result.js';
 export const fmtP = (p: number): string =>
   p >= 1e-3 || p === 0 ? String(Number(p.toPrecision(3))) : p.toExponential(1);
 export const fmtD = (t: BenchTest | undefined): string => (t === undefined ? '-' : t.statistic.toFixed(3));
-export const fmtPv = (t: BenchTest | undefined): string => (t === undefined ? '-' : fmtP(t.pvalue));
+export const fmtPv = (t: { pvalue: number } | undefined): string => (t === undefined ? '-' : fmtP(t.pvalue));
 export const fmtN = (t: BenchTest | undefined): string => (t === undefined ? '-' : `${t.n}/${t.m}`);
 
 /**

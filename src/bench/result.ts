@@ -3,6 +3,7 @@
  * module so the report depends on the shape and not on the runner.
  */
 import type { AdversarySummary, CvMode } from '../analysis/adversary.js';
+import type { BlockTest } from '../analysis/analyze.js';
 import type { StretchResult } from '../analysis/stretches.js';
 import type { CaptureLink } from '../pacing/link.js';
 import type { BenchLayout } from './layout.js';
@@ -26,6 +27,8 @@ export interface BenchTest {
   distinguishable: boolean;
   /** Per-bin tests: the same test on stretches of the learned half as long as the link (`smig analyze --stretches`). */
   stretches?: StretchResult;
+  /** Size and gap tests: the same D with its p-value by blocks of the split's length (`smig analyze --blocks`). */
+  blocks?: BlockTest;
 }
 
 /** A link compared on one side (its reverse direction, or against the learned half): its tests without its name. */

@@ -169,7 +169,9 @@ describe('smig analyze comparisons and output forms', () => {
       const cmp = rf(join(dir, 'csv', 'comparisons.csv'), 'utf8')
         .trim()
         .split('\n');
-      expect(cmp[0]).toBe('reference,subject,feature,test,statistic,pvalue,n,m,critical,alpha,distinguishable');
+      expect(cmp[0]).toBe(
+        'reference,subject,feature,test,statistic,pvalue,n,m,critical,alpha,distinguishable,block_s,block_pvalue',
+      );
       expect(cmp).toHaveLength(6);
       const series = rf(join(dir, 'csv', 'ndpi__netflix.pcap.series.csv'), 'utf8')
         .trim()
@@ -194,6 +196,35 @@ describe('smig analyze comparisons and output forms', () => {
     expect(r.stdout).toContain('Flows of ndpi__netflix.pcap');
     expect(r.stdout).toMatch(/ndpi__netflix\.pcap\s+packets_per_bin\s+ks exact/);
     expect(r.stdout).toMatch(/Verdict/);
+  });
+
+  it('--blocks: sizes and gaps also tested by blocks, in the tables, the JSON and the CSV', async () => {
+    // the first and second halves of netflix, by time: 6 and 8 blocks of 5 s with packets in the data direction
+    const halves = ['--class', `a=${netflix}@dst host 192.168.1.7`, '--class', `b=${netflix}@dst host 192.168.1.7`];
+    const windows = ['--time-window', 'a=..45s', '--time-window', 'b=45s..'];
+    const j = await runCli(['analyze', '--json', '--blocks', '5s', '--bin', '500ms', ...halves, ...windows]);
+    expect(j.status, j.stderr).toBe(0);
+    const rows = JSON.parse(j.stdout).comparisons as {
+      feature: string;
+      statistic: number;
+      blocks?: { blockSeconds: number; statistic: number; pvalue: number; permutations: number; blocks: number[] };
+    }[];
+    for (const f of ['size', 'iat']) {
+      const b = rows.find((x) => x.feature === f)!.blocks!;
+      expect(b.blockSeconds).toBe(5);
+      expect(b.permutations).toBe(499);
+      expect(b.statistic).toBeCloseTo(rows.find((x) => x.feature === f)!.statistic, 12);
+      expect(b.pvalue).toBeGreaterThan(0);
+      expect(b.pvalue).toBeLessThanOrEqual(1);
+    }
+    expect(rows.find((x) => x.feature === 'packets_per_bin')!.blocks).toBeUndefined();
+    const t = await runCli(['analyze', '--blocks', '5s', '--block-permutations', '99', ...halves, ...windows]);
+    expect(t.status, t.stderr).toBe(0);
+    expect(t.stdout).toMatch(/b\s+size\s+ks .*; by 5 s blocks \(\d+ and \d+\): p [0-9.]+/);
+    const bad = await runCli(['analyze', '--blocks', 'soon', netflix]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toContain('--blocks');
   });
 });
 

@@ -166,6 +166,16 @@ describe('smig bench', () => {
           expect(t.stretches!.bins, `${run.strategy} ${l.link}`).toBe(t.m);
           expect(t.stretches!.rejected).toBeLessThanOrEqual(t.stretches!.count);
         }
+    // sizes and gaps also by blocks of the split's length (5 s), the same D as packet by packet
+    for (const run of j.runs)
+      for (const l of run.links)
+        for (const t of l.tests.filter((x) => x.feature === 'size' || x.feature === 'iat')) {
+          expect(t.blocks!.blockSeconds, `${run.strategy} ${l.link}`).toBe(5);
+          expect(t.blocks!.statistic).toBeCloseTo(t.statistic, 12);
+          expect(t.blocks!.pvalue).toBeGreaterThan(0);
+        }
+    expect(j.normal.learned!.tests.find((t) => t.feature === 'size')!.blocks).toBeDefined();
+    expect(html).toContain('its p-value from dealing whole 5 s blocks');
     expect(html).toMatch(/learned-half stretches as long: \d+ of \d+ rejected per bin/);
     expect(j.runs[0]!.links[0]!.fidelity).toBeUndefined(); // the plain copy is not paced
     expect(html).toContain('against the learned half instead of the hold-out');
@@ -237,7 +247,10 @@ describe('smig bench', () => {
       );
     expect(Number(mtu![2]) - Number(mtu![1])).toBe(14);
     expect(Number(mtu![2])).toBeGreaterThan(1514);
-    expect(r.stdout).toMatch(/^the learned half itself against the hold-out .*size p [\d.e-]+, gap p/m);
+    expect(r.stdout).toMatch(
+      /^the learned half itself against the hold-out .*size p [\d.e-]+ \(by 2\.5 s blocks: p [\d.e-]+\), gap p/m,
+    );
+    expect(r.stdout).toMatch(/^size and gap "by blocks": the same D, its p-value from dealing whole 2\.5 s blocks/m);
     expect(r.stdout).toMatch(/^traditional \(bulk\)$/m);
     expect(r.stdout).not.toContain('paced hops'); // bulk is not paced
     expect(r.stdout).toMatch(/^40000 +[\d.]+ +[\d.]+ +[\d.]+ % +[\d.]+ % +leader → destination /m);

@@ -174,6 +174,7 @@ export const benchCommand: CommandSpec = {
       classLabel,
       adversaryBaselineLine,
       learnedHalfLine,
+      blocksLine,
     } = await import('../../bench/report.js');
     const hosts = opts.hosts ?? (process.getuid?.() === 0 ? 'lab' : 'loopback');
     if (opts.out !== undefined) await ensureDir(resolve(opts.out), '--out');
@@ -207,6 +208,8 @@ export const benchCommand: CommandSpec = {
     if (baseline !== undefined) io.stdout.write(`${baseline}\n\n`);
     const learned = learnedHalfLine(r);
     if (learned !== undefined) io.stdout.write(`${learned}\n\n`);
+    const blocks = blocksLine(r);
+    if (blocks !== undefined) io.stdout.write(`${blocks}\n\n`);
     for (const s of strategiesOf(r)) {
       const t = strategyTable(r, s);
       io.stdout.write(`${classLabel(s)}\n${table(t.head, t.rows)}\n`);

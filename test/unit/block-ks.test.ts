@@ -1,0 +1,148 @@
+/**
+ * KS by blocks (src/analysis/block-ks.ts, `smig analyze --blocks`). Oracles: hand-counted D on tied values; samples
+ * built so that blocks are, by construction, alike (each block one value drawn from the same distribution: the
+ * packet-level KS must reject them and the block test must not) or plainly not (shifted); a synthetic capture whose
+ * packets' blocks are known from their timestamps; the shipped netflix capture's interleaved halves (their sizes
+ * reject packet by packet, p 0.003) and the shipped constant-rate migration, which is plainly not netflix.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { analyze } from '../../src/analysis/analyze.js';
+import type { BlockSample } from '../../src/analysis/block-ks.js';
+import { BlockCollector, blockKs } from '../../src/analysis/block-ks.js';
+import { ksTwoSample } from '../../src/analysis/ks.js';
+import { splitBlocks } from '../../src/bench/normal.js';
+import { createRng } from '../../src/util/rng.js';
+import { FIXTURE_DIR, pcapFile } from '../helpers/captures.js';
+
+const NETFLIX = join(FIXTURE_DIR, 'ndpi__netflix.pcap');
+const CONSTANT = new URL('../../captures/smig-constant-840000-source.pcap', import.meta.url).pathname;
+
+/** `blocks` blocks of `per` values each; block k's values from `value(k, i)`. */
+function blocked(blocks: number, per: number, value: (k: number, i: number) => number): BlockSample {
+  const values = new Float64Array(blocks * per);
+  const ids = new Uint32Array(blocks * per);
+  for (let k = 0; k < blocks; k++)
+    for (let i = 0; i < per; i++) {
+      values[k * per + i] = value(k, i);
+      ids[k * per + i] = k;
+    }
+  return { values, blocks: ids };
+}
+
+describe('blockKs', () => {
+  it('takes D where the value changes: tied values move together', () => {
+    const a = { values: Float64Array.from([1, 1, 2]), blocks: Uint32Array.from([0, 1, 2]) };
+    const b = { values: Float64Array.from([1, 2, 2]), blocks: Uint32Array.from([0, 1, 2]) };
+    // F_a(1) = 2/3, F_b(1) = 1/3; at 2 both are 1
+    expect(blockKs(a, b, 99, createRng(1))!.statistic).toBeCloseTo(1 / 3, 12);
+  });
+
+  it('has the packet-level D, and deals counted as C(blocks, blocks of the first side)', () => {
+    const rng = createRng(7);
+    const a = blocked(8, 50, () => rng());
+    const b = blocked(8, 50, () => rng() + 0.05);
+    const r = blockKs(a, b, 99, createRng(1))!;
+    expect(r.statistic).toBeCloseTo(ksTwoSample(a.values, b.values).statistic, 12);
+    expect(r.blocks).toEqual([8, 8]);
+    expect(r.deals).toBe(12870);
+    expect(r.permutations).toBe(99);
+  });
+
+  it('does not reject blocks drawn alike, where the packet-level test does', () => {
+    // each block is 100 copies of one value drawn from U(0, 1): the same distribution on both sides, but 800
+    // correlated values a side look like 800 independent ones to the packet-level test
+    const rng = createRng(3);
+    const draws = Array.from({ length: 16 }, () => rng());
+    const a = blocked(8, 100, (k) => draws[k]!);
+    const b = blocked(8, 100, (k) => draws[8 + k]!);
+    expect(ksTwoSample(a.values, b.values).pvalue).toBeLessThan(1e-6);
+    expect(blockKs(a, b, 499, createRng(1))!.pvalue).toBeGreaterThan(0.05);
+  });
+
+  it('rejects blocks drawn from shifted distributions, at its smallest p', () => {
+    const rng = createRng(5);
+    const a = blocked(10, 40, () => rng());
+    const b = blocked(10, 40, () => rng() + 0.5);
+    const r = blockKs(a, b, 499, createRng(1))!;
+    expect(r.pvalue).toBe(1 / 500);
+  });
+
+  it('is deterministic for a seed; null with nothing to test; refuses bad input', () => {
+    const rng = createRng(9);
+    const a = blocked(5, 30, (k) => k + rng());
+    const b = blocked(4, 30, (k) => k + rng());
+    expect(blockKs(a, b, 199, createRng(4))).toEqual(blockKs(a, b, 199, createRng(4)));
+    const one = blocked(1, 10, () => 1);
+    expect(blockKs(one, one, 99, createRng(1))).toBeNull(); // 2 blocks: the only other deal swaps the sides
+    expect(blockKs({ values: new Float64Array(0), blocks: new Uint32Array(0) }, a, 99, createRng(1))).toBeNull();
+    expect(() => blockKs({ values: new Float64Array(2), blocks: new Uint32Array(1) }, a, 9, createRng(1))).toThrow(
+      expect.objectContaining({ code: 'SMIG_ERR_USAGE' }),
+    );
+    expect(() => blockKs(a, b, 0, createRng(1))).toThrow(expect.objectContaining({ code: 'SMIG_ERR_USAGE' }));
+  });
+
+  it('BlockCollector keeps each value with its block, also past its capacity', () => {
+    const c = new BlockCollector(100);
+    for (let i = 0; i < 1000; i++) c.add(i * 10, i);
+    const s = c.sample();
+    expect(c.seen).toBe(1000);
+    expect(s.values.length).toBe(100);
+    for (let i = 0; i < 100; i++) expect(s.values[i]).toBe(s.blocks[i]! * 10);
+  });
+});
+
+describe('smig analyze with blocks', () => {
+  it('puts each packet, and each gap, in the block of its time from the first packet', async () => {
+    // 1 s blocks of 100 ms bins; packets at 0, 0.5, 1.2, 3.05, 3.9 s: blocks 0, 0, 1, 3, 3
+    const frame = (n: number): Uint8Array => new Uint8Array(n);
+    const at = [0, 500_000, 1_200_000, 3_050_000, 3_900_000];
+    const file = join(mkdtempSync(join(tmpdir(), 'smig-blocks-')), 'five.pcap');
+    writeFileSync(
+      file,
+      pcapFile({
+        records: at.map((us, i) => ({ sec: 100 + Math.floor(us / 1e6), frac: us % 1e6, data: frame(60 + i) })),
+      }),
+    );
+    const r = await analyze({
+      classes: [{ name: 'five', file }],
+      binNs: 100_000_000n,
+      blockNs: 1_000_000_000n,
+    });
+    const b = r.classes[0]!.traffic.blocks!;
+    expect(b.bins).toBe(10);
+    expect([...b.size.sample().blocks]).toEqual([0, 0, 1, 3, 3]);
+    expect([...b.size.sample().values]).toEqual([60, 61, 62, 63, 64]);
+    // a gap is in its later packet's block
+    expect([...b.iat.sample().blocks]).toEqual([0, 1, 3, 3]);
+    expect([...b.iat.sample().values].map((x) => Number(x.toFixed(6)))).toEqual([0.5, 0.7, 1.85, 0.85]);
+  });
+
+  it("on netflix: the capture's own halves reject packet by packet, not by blocks; a constant-rate migration does by blocks", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'smig-blocks-'));
+    const learn = join(dir, 'learn.pcap');
+    const holdout = join(dir, 'holdout.pcap');
+    await splitBlocks(NETFLIX, 5_000_000_000n, learn, holdout);
+    const r = await analyze({
+      classes: [
+        { name: 'hold-out', file: holdout, filter: 'dst host 192.168.1.7' },
+        { name: 'learned', file: learn, filter: 'dst host 192.168.1.7' },
+        { name: 'constant', file: CONSTANT },
+      ],
+      binNs: 500_000_000n,
+      blockNs: 5_000_000_000n,
+    });
+    const row = (subject: string, feature: string) =>
+      r.comparisons.find((c) => c.subject === subject && c.feature === feature)!;
+    expect(row('learned', 'size').pvalue).toBeLessThan(0.01);
+    expect(row('learned', 'size').blocks!.pvalue).toBeGreaterThan(0.05);
+    expect(row('learned', 'iat').blocks!.pvalue).toBeGreaterThan(0.05);
+    expect(row('learned', 'size').blocks!.statistic).toBeCloseTo(row('learned', 'size').statistic, 12);
+    expect(row('learned', 'size').blocks!.blockSeconds).toBe(5);
+    for (const f of ['size', 'iat']) expect(row('constant', f).blocks!.pvalue).toBeLessThanOrEqual(0.01);
+    // per-bin tests have no block test
+    expect(row('learned', 'packets_per_bin').blocks).toBeUndefined();
+  });
+});
