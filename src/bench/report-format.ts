@@ -8,6 +8,16 @@ export const fmtP = (p: number): string =>
 export const fmtD = (t: BenchTest | undefined): string => (t === undefined ? '-' : t.statistic.toFixed(3));
 export const fmtPv = (t: { pvalue: number } | undefined): string => (t === undefined ? '-' : fmtP(t.pvalue));
 export const fmtN = (t: BenchTest | undefined): string => (t === undefined ? '-' : `${t.n}/${t.m}`);
+/**
+ * A test's p by blocks (`smig analyze --blocks`), `-` without one, or `n/a (1 block)` when its blocks can be dealt in
+ * fewer ways than 1 ÷ alpha: such a test cannot reject (a 0.2 s bulk copy is one 5 s block).
+ */
+export function fmtBlocks(t: BenchTest | undefined, alpha: number): string {
+  const b = t?.blocks;
+  if (b === undefined) return '-';
+  const few = Math.min(b.blocks[0], b.blocks[1]);
+  return b.deals * alpha < 1 ? `n/a (${few} block${few === 1 ? '' : 's'})` : fmtP(b.pvalue);
+}
 
 /**
  * {@link formatAuc}, `n/a (too few windows)` or `-` when the observer did not run; with the silent windows left out,

@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { renderSvg } from '../analysis/plot.js';
 import { runOk } from './proc.js';
-import { fmtAuc, fmtD, fmtN, fmtPv, mostRejected } from './report-format.js';
+import { fmtAuc, fmtBlocks, fmtD, fmtN, fmtPv, mostRejected } from './report-format.js';
 
 export { fmtAuc } from './report-format.js';
 export { fidelityTable, hopTable, keyFlowTable, reverseTable } from './report-links.js';
@@ -99,7 +99,7 @@ export function learnedHalfLine(r: BenchResult): string | undefined {
       x.tests.find((y) => y.feature === f && y.test === test);
     return (
       `packets/bin p ${fmtPv(t('packets_per_bin'))}, bytes/bin p ${fmtPv(t('bytes_per_bin'))}, ` +
-      `size p ${fmtPv(t('size'))}${byBlocks(t('size'))}, gap p ${fmtPv(t('iat'))}${byBlocks(t('iat'))}, ` +
+      `size p ${fmtPv(t('size'))}${byBlocks(t('size'), r.alpha)}, gap p ${fmtPv(t('iat'))}${byBlocks(t('iat'), r.alpha)}, ` +
       `χ² p ${fmtPv(t('size_histogram', 'chi2'))}` +
       `${x.adversary ? `, observer AUC ${fmtAuc(x.adversary)}` : ''}`
     );
@@ -122,8 +122,8 @@ export function blocksLine(r: BenchResult): string | undefined {
 }
 
 /** ` (by 5 s blocks: p 0.54)` for a test with a p-value by blocks, else ''. */
-function byBlocks(t: BenchTest | undefined): string {
-  return t?.blocks ? ` (by ${t.blocks.blockSeconds} s blocks: p ${fmtPv(t.blocks)})` : '';
+function byBlocks(t: BenchTest | undefined, alpha: number): string {
+  return t?.blocks ? ` (by ${t.blocks.blockSeconds} s blocks: p ${fmtBlocks(t, alpha)})` : '';
 }
 
 /** How many of the learned half's stretches as long as the link were rejected per bin (packets or bytes, the more), or ''. */
@@ -171,10 +171,10 @@ export function strategyTable(r: BenchResult, strategy: BenchRun['strategy']): {
     fmtPv(x.bytes),
     fmtD(x.size_),
     fmtPv(x.size_),
-    fmtPv(x.size_?.blocks),
+    fmtBlocks(x.size_, r.alpha),
     fmtD(x.iat),
     fmtPv(x.iat),
-    fmtPv(x.iat?.blocks),
+    fmtBlocks(x.iat, r.alpha),
     fmtPv(x.chi2),
     ...(withAdversary ? [fmtAuc(x.adversary)] : []),
     (x.distinguishable ? 'distinguishable' : 'not distinguishable') + stretchNote(x),

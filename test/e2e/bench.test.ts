@@ -176,6 +176,8 @@ describe('smig bench', () => {
         }
     expect(j.normal.learned!.tests.find((t) => t.feature === 'size')!.blocks).toBeDefined();
     expect(html).toContain('its p-value from dealing whole 5 s blocks');
+    // a bulk copy of a fraction of a second is one block: its test by blocks cannot reject, and says so
+    expect(html).toContain('n/a (1 block)');
     expect(html).toMatch(/learned-half stretches as long: \d+ of \d+ rejected per bin/);
     expect(j.runs[0]!.links[0]!.fidelity).toBeUndefined(); // the plain copy is not paced
     expect(html).toContain('against the learned half instead of the hold-out');
