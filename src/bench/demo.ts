@@ -16,6 +16,7 @@ export { PACKAGE_ROOT };
 
 import { DEMO_CAPTURE, DEMO_DATA_FILTER } from './normal.js';
 import { mostRejected } from './report-format.js';
+import type { BenchTest } from './result.js';
 
 export { DEMO_CAPTURE, DEMO_DATA_FILTER, splitBlocks } from './normal.js';
 
@@ -48,13 +49,26 @@ export interface DemoKs {
   distinguishable: boolean;
 }
 
+/**
+ * A per-packet test of one link (sizes or gaps) against the hold-out: KS D and p, packet by packet, and the p of
+ * the same D by 5 s blocks (`smig analyze --blocks`); null when its blocks are too few to reject at all.
+ */
+export interface DemoPacketKs {
+  D: number;
+  p: number;
+  byBlocks: number | null;
+}
+
 /** The verdict on one link of one strategy's migration. */
 export interface DemoVerdict {
   strategy: 'bulk' | 'profile';
   link: string;
   packets: DemoKs;
   bytes: DemoKs;
-  /** Either test rejects "same distribution as the hold-out". */
+  /** Packet sizes and gaps (not part of the verdict: see DemoPacketKs). */
+  size: DemoPacketKs;
+  gap: DemoPacketKs;
+  /** Either per-bin test rejects "same distribution as the hold-out". */
   distinguishable: boolean;
   /**
    * The learned half's stretches as long as the link, tested the same way (`smig analyze --stretches`): how many of
@@ -120,6 +134,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     if (!t) throw smigError('SMIG_ERR_INTERNAL', `smig analyze gave no ${feature} comparison`);
     return { D: t.statistic, p: t.pvalue, n: t.n, m: t.m, distinguishable: t.distinguishable };
   };
+  const perPacket = (tests: BenchTest[], feature: 'size' | 'iat'): DemoPacketKs => {
+    const t = tests.find((x) => x.feature === feature);
+    if (!t) throw smigError('SMIG_ERR_INTERNAL', `smig analyze gave no ${feature} comparison`);
+    const b = t.blocks;
+    return { D: t.statistic, p: t.pvalue, byBlocks: b === undefined || b.deals * r.alpha < 1 ? null : b.pvalue };
+  };
   const runs = r.runs.filter(
     (x): x is typeof x & { strategy: 'bulk' | 'profile' } => x.strategy === 'bulk' || x.strategy === 'profile',
   );
@@ -142,6 +162,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         link: l.link,
         packets: ks(l.tests, 'packets_per_bin'),
         bytes: ks(l.tests, 'bytes_per_bin'),
+        size: perPacket(l.tests, 'size'),
+        gap: perPacket(l.tests, 'iat'),
         distinguishable: l.distinguishable,
         ...stretchesOf(mostRejected(l.tests)),
         ...(l.adversary ? { adversary: l.adversary } : {}),

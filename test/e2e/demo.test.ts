@@ -109,6 +109,17 @@ describe('smig demo', () => {
       expect(v.packets.p).toBeLessThanOrEqual(1);
     }
     for (const v of j.verdicts.filter((x) => x.strategy === 'bulk')) expect(v.distinguishable, v.link).toBe(true);
+    // sizes and gaps per packet, and by 5 s blocks: a bulk copy is one block, too few to test that way
+    for (const v of j.verdicts)
+      for (const k of [v.size, v.gap]) {
+        expect(k.D, v.link).toBeGreaterThan(0);
+        expect(k.p).toBeGreaterThanOrEqual(0);
+        if (v.strategy === 'bulk') expect(k.byBlocks, v.link).toBeNull();
+        else {
+          expect(k.byBlocks, v.link).toBeGreaterThan(0);
+          expect(k.byBlocks).toBeLessThanOrEqual(1);
+        }
+      }
     // a link shorter than the learned half is set beside its stretches as long (bulk's: one bin)
     for (const v of j.verdicts.filter((x) => x.strategy === 'bulk')) {
       expect(v.stretches!.count, v.link).toBeGreaterThan(10);

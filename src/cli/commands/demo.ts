@@ -127,6 +127,22 @@ export const demoCommand: CommandSpec = {
         ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
       ),
     );
+    const { fmtP } = await import('../../bench/report-format.js');
+    const pk = (k: { D: number; p: number; byBlocks: number | null }): string[] => [
+      k.D.toFixed(3),
+      fmtP(k.p),
+      k.byBlocks === null ? 'n/a' : fmtP(k.byBlocks),
+    ];
+    io.stdout.write(
+      '\nPer packet, against the same hold-out: KS of sizes and of gaps, packet by packet and by 5 s blocks (the same D, its p from dealing whole blocks to the two sides: packets come in bursts; n/a: too few blocks)\n',
+    );
+    io.stdout.write(
+      table(
+        ['strategy', 'link', 'size D', 'p', 'by blocks', 'gap D', 'p', 'by blocks'],
+        r.verdicts.map((v) => [v.strategy, v.link, ...pk(v.size), ...pk(v.gap)]),
+        ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+    );
     if (r.adversaryBaseline) {
       const { fmtAuc } = await import('../../bench/report.js');
       io.stdout.write(
