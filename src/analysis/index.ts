@@ -23,6 +23,7 @@ export { adversaryHeadline, formatAuc, renderImportancePlot } from './adversary-
 export type {
   AnalysisResult,
   AnalyzeOptions,
+  BlockTest,
   ClassResult,
   ClassSpec,
   Comparison,
@@ -30,6 +31,8 @@ export type {
   Verdict,
 } from './analyze.js';
 export { analyze, compareClasses, FEATURES, parseClassSpec } from './analyze.js';
+export type { BlockKsResult, BlockSample } from './block-ks.js';
+export { BlockCollector, blockKs, DEFAULT_BLOCK_PERMUTATIONS } from './block-ks.js';
 export type { Chi2Options, Chi2Result } from './chi2.js';
 export { chiSquareHomogeneity, chiSquareIsf, chiSquareSf } from './chi2.js';
 export type { KsAlternative, KsMethod, KsOptions, KsResult, WeightedSample } from './ks.js';

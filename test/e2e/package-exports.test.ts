@@ -15,6 +15,22 @@ describe('package exports', () => {
     expect(r.m).toBe(o.y.length);
   });
 
+  it('smig/analysis exports blockKs, as the README calls it', async () => {
+    const { blockKs } = await import('smig/analysis');
+    // two sides of 4 blocks, the second shifted well beyond the first: D = 1, and no other deal reaches it
+    const side = (shift: number) => ({
+      values: Float64Array.from({ length: 40 }, (_, i) => shift + (i % 10)),
+      blocks: Uint32Array.from({ length: 40 }, (_, i) => Math.floor(i / 10)),
+    });
+    let x = 1;
+    const rng = (): number => (x = (x * 48271) % 2147483647) / 2147483647; // seeded: the same deals every run
+    const r = blockKs(side(0), side(100), 99, rng)!;
+    expect(r.statistic).toBe(1);
+    expect(r.blocks).toEqual([4, 4]);
+    expect(r.deals).toBe(70);
+    expect(r.pvalue).toBeLessThanOrEqual(0.1); // only the observed deal and its mirror reach D = 1: 2 of 70
+  });
+
   it('smig/capture reads a capture', async () => {
     const { readCapture } = await import('smig/capture');
     let n = 0;
