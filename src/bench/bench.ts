@@ -29,7 +29,7 @@ import type { AnalyzeContext, LinkSpec } from './link-analysis.js';
 import { analyzeLinks, analyzeReverse, analyzeSides } from './link-analysis.js';
 import { DEMO_CAPTURE, DEMO_DATA_FILTER, DEMO_REVERSE_FILTER, splitBlocks } from './normal.js';
 import { killAll, lastLine, runOk, runProc, stopProc, writePayloads } from './proc.js';
-import { observerTold } from './report-format.js';
+import { blocksTold, observerTold } from './report-format.js';
 import type { Measured, RunContext } from './runs.js';
 import { plainOnce } from './runs.js';
 import type { Daemon, RunCapture, Site } from './site.js';
@@ -345,7 +345,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     });
     const dist = a.links.filter((l) => l.distinguishable).length;
     log(
-      `${strategy} ${size} bytes: ${m.seconds.toFixed(2)} s (${(m.seconds / lower).toFixed(3)} × the lower bound, ${(100 * (runs.at(-1)!.wireOverhead ?? 0)).toFixed(1)} % of the links' wire bytes not payload), ${dist} of ${a.links.length} links distinguishable${observerTold(
+      `${strategy} ${size} bytes: ${m.seconds.toFixed(2)} s (${(m.seconds / lower).toFixed(3)} × the lower bound, ${(100 * (runs.at(-1)!.wireOverhead ?? 0)).toFixed(1)} % of the links' wire bytes not payload), ${dist} of ${a.links.length} links distinguishable${blocksTold(a.links, o.alpha)}${observerTold(
         a.links.map((l) => l.adversary),
         o.alpha,
       )}`,

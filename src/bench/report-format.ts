@@ -49,3 +49,18 @@ export function mostRejected(tests: readonly (BenchTest | undefined)[]): Stretch
     if (s !== undefined && (most === undefined || s.rejected / s.count > most.rejected / most.count)) most = s;
   return most;
 }
+
+/**
+ * How many links the tests by blocks told apart (", sizes or gaps told by blocks on 1 of 5"), of those whose blocks
+ * can be dealt in 1 ÷ alpha ways or more; '' when no link has a test by blocks that can reject.
+ */
+export function blocksTold(links: readonly { tests: readonly BenchTest[] }[], alpha: number): string {
+  const testable = links.filter((l) =>
+    l.tests.some((t) => (t.feature === 'size' || t.feature === 'iat') && t.blocks && t.blocks.deals * alpha >= 1),
+  );
+  if (testable.length === 0) return '';
+  const told = testable.filter((l) =>
+    l.tests.some((t) => (t.feature === 'size' || t.feature === 'iat') && t.blocks && t.blocks.pvalue < alpha),
+  ).length;
+  return `, sizes or gaps told by blocks on ${told} of ${testable.length}`;
+}

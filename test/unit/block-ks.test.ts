@@ -14,6 +14,8 @@ import type { BlockSample } from '../../src/analysis/block-ks.js';
 import { BlockCollector, blockKs } from '../../src/analysis/block-ks.js';
 import { ksTwoSample } from '../../src/analysis/ks.js';
 import { splitBlocks } from '../../src/bench/normal.js';
+import { blocksTold, fmtBlocks } from '../../src/bench/report-format.js';
+import type { BenchTest } from '../../src/bench/result.js';
 import { createRng } from '../../src/util/rng.js';
 import { FIXTURE_DIR, pcapFile } from '../helpers/captures.js';
 
@@ -144,5 +146,39 @@ describe('smig analyze with blocks', () => {
     for (const f of ['size', 'iat']) expect(row('constant', f).blocks!.pvalue).toBeLessThanOrEqual(0.01);
     // per-bin tests have no block test
     expect(row('learned', 'packets_per_bin').blocks).toBeUndefined();
+  });
+});
+
+describe('the bench report on tests by blocks', () => {
+  const test = (feature: string, pvalue: number, deals: number): BenchTest => ({
+    feature,
+    test: 'ks',
+    statistic: 0.3,
+    pvalue: 1e-9,
+    n: 100,
+    m: 100,
+    critical: 0.1,
+    distinguishable: true,
+    blocks: {
+      blockSeconds: 5,
+      statistic: 0.3,
+      pvalue,
+      permutations: 499,
+      blocks: deals === 8 ? [7, 1] : [7, 7],
+      deals,
+      distinguishable: pvalue < 0.05,
+    },
+  });
+  it('counts the links told by blocks among those whose blocks can reject, and says n/a for one block', () => {
+    const links = [
+      { tests: [test('size', 0.3, 3432), test('iat', 0.002, 3432)] }, // told by its gaps
+      { tests: [test('size', 0.3, 3432), test('iat', 0.6, 3432)] },
+      { tests: [test('size', 0.5, 8), test('iat', 0.7, 8)] }, // one block: cannot be told
+    ];
+    expect(blocksTold(links, 0.05)).toBe(', sizes or gaps told by blocks on 1 of 2');
+    expect(blocksTold([links[2]!], 0.05)).toBe('');
+    expect(fmtBlocks(links[2]!.tests[0], 0.05)).toBe('n/a (1 block)');
+    expect(fmtBlocks(links[0]!.tests[1], 0.05)).toBe('0.002');
+    expect(fmtBlocks(undefined, 0.05)).toBe('-');
   });
 });
