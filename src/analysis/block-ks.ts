@@ -125,6 +125,14 @@ export function blockKs(a: BlockSample, b: BlockSample, permutations: number, rn
   };
 }
 
+/**
+ * Whether a test by blocks can reject at `alpha` at all: its blocks can be dealt in at least 1 ÷ alpha ways (one
+ * block a side among few cannot be told, whatever its values).
+ */
+export function blocksCanReject(r: { deals: number }, alpha: number): boolean {
+  return r.deals * alpha >= 1;
+}
+
 /** Most values a {@link BlockCollector} keeps per feature (a uniform sample beyond, with their blocks). */
 export const BLOCK_SAMPLE_CAPACITY = 200_000;
 

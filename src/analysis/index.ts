@@ -32,7 +32,7 @@ export type {
 } from './analyze.js';
 export { analyze, compareClasses, FEATURES, parseClassSpec } from './analyze.js';
 export type { BlockKsResult, BlockSample } from './block-ks.js';
-export { BlockCollector, blockKs, DEFAULT_BLOCK_PERMUTATIONS } from './block-ks.js';
+export { BlockCollector, blockKs, blocksCanReject, DEFAULT_BLOCK_PERMUTATIONS } from './block-ks.js';
 export type { Chi2Options, Chi2Result } from './chi2.js';
 export { chiSquareHomogeneity, chiSquareIsf, chiSquareSf } from './chi2.js';
 export type { KsAlternative, KsMethod, KsOptions, KsResult, WeightedSample } from './ks.js';

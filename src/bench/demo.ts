@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AdversarySummary, CvMode } from '../analysis/adversary.js';
+import { blocksCanReject } from '../analysis/block-ks.js';
 import type { StretchResult } from '../analysis/stretches.js';
 import { smigError } from '../errors.js';
 import { PACKAGE_ROOT } from './proc.js';
@@ -138,7 +139,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const t = tests.find((x) => x.feature === feature);
     if (!t) throw smigError('SMIG_ERR_INTERNAL', `smig analyze gave no ${feature} comparison`);
     const b = t.blocks;
-    return { D: t.statistic, p: t.pvalue, byBlocks: b === undefined || b.deals * r.alpha < 1 ? null : b.pvalue };
+    return { D: t.statistic, p: t.pvalue, byBlocks: b === undefined || !blocksCanReject(b, r.alpha) ? null : b.pvalue };
   };
   const runs = r.runs.filter(
     (x): x is typeof x & { strategy: 'bulk' | 'profile' } => x.strategy === 'bulk' || x.strategy === 'profile',

@@ -1,12 +1,13 @@
 /** Number formats of the bench report's tables (report.ts, report-links.ts), and what a link's stretch tests say. */
 import { formatAuc } from '../analysis/adversary-report.js';
+import { blocksCanReject } from '../analysis/block-ks.js';
 import type { StretchResult } from '../analysis/stretches.js';
 import type { BenchAdversary, BenchTest } from './result.js';
 
 export const fmtP = (p: number): string =>
   p >= 1e-3 || p === 0 ? String(Number(p.toPrecision(3))) : p.toExponential(1);
 export const fmtD = (t: BenchTest | undefined): string => (t === undefined ? '-' : t.statistic.toFixed(3));
-export const fmtPv = (t: { pvalue: number } | undefined): string => (t === undefined ? '-' : fmtP(t.pvalue));
+export const fmtPv = (t: BenchTest | undefined): string => (t === undefined ? '-' : fmtP(t.pvalue));
 export const fmtN = (t: BenchTest | undefined): string => (t === undefined ? '-' : `${t.n}/${t.m}`);
 /**
  * A test's p by blocks (`smig analyze --blocks`), `-` without one, or `n/a (1 block)` when its blocks can be dealt in
@@ -16,7 +17,7 @@ export function fmtBlocks(t: BenchTest | undefined, alpha: number): string {
   const b = t?.blocks;
   if (b === undefined) return '-';
   const few = Math.min(b.blocks[0], b.blocks[1]);
-  return b.deals * alpha < 1 ? `n/a (${few} block${few === 1 ? '' : 's'})` : fmtP(b.pvalue);
+  return blocksCanReject(b, alpha) ? fmtP(b.pvalue) : `n/a (${few} block${few === 1 ? '' : 's'})`;
 }
 
 /**
@@ -56,7 +57,7 @@ export function mostRejected(tests: readonly (BenchTest | undefined)[]): Stretch
  */
 export function blocksTold(links: readonly { tests: readonly BenchTest[] }[], alpha: number): string {
   const testable = links.filter((l) =>
-    l.tests.some((t) => (t.feature === 'size' || t.feature === 'iat') && t.blocks && t.blocks.deals * alpha >= 1),
+    l.tests.some((t) => (t.feature === 'size' || t.feature === 'iat') && t.blocks && blocksCanReject(t.blocks, alpha)),
   );
   if (testable.length === 0) return '';
   const told = testable.filter((l) =>

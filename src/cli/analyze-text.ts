@@ -1,5 +1,6 @@
 /** `smig analyze`'s text output: the classes, their flows, the tests against the reference and the verdicts. */
 import type { AnalysisResult } from '../analysis/analyze.js';
+import { blocksCanReject } from '../analysis/block-ks.js';
 import { nsToDecimal, protoName } from '../analysis/report.js';
 import { formatDuration } from '../util/units.js';
 import type { CliIO } from './io.js';
@@ -109,7 +110,7 @@ export function writeAnalysisText(result: AnalysisResult, io: CliIO, flows: numb
           (r.distinguishable ? 'distinguishable' : 'not distinguishable') +
             (r.stretches ? ` (normal stretches: ${r.stretches.rejected} of ${r.stretches.count})` : '') +
             (r.blocks
-              ? `; by ${formatNumber(r.blocks.blockSeconds)} s blocks (${r.blocks.blocks.join(' and ')}): p ${formatNumber(r.blocks.pvalue)}${r.blocks.distinguishable ? ', distinguishable' : r.blocks.deals * result.alpha < 1 ? ` (${r.blocks.deals} deals: too few to reject)` : ''}`
+              ? `; by ${formatNumber(r.blocks.blockSeconds)} s blocks (${r.blocks.blocks.join(' and ')}): p ${formatNumber(r.blocks.pvalue)}${r.blocks.distinguishable ? ', distinguishable' : !blocksCanReject(r.blocks, result.alpha) ? ` (${r.blocks.deals} deals: too few to reject)` : ''}`
               : ''),
         ]),
         ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'l'],

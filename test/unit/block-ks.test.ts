@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../../src/analysis/analyze.js';
 import type { BlockSample } from '../../src/analysis/block-ks.js';
-import { BlockCollector, blockKs } from '../../src/analysis/block-ks.js';
+import { BlockCollector, blockKs, blocksCanReject } from '../../src/analysis/block-ks.js';
 import { ksTwoSample } from '../../src/analysis/ks.js';
 import { splitBlocks } from '../../src/bench/normal.js';
 import { blocksTold, fmtBlocks } from '../../src/bench/report-format.js';
@@ -50,6 +50,8 @@ describe('blockKs', () => {
     expect(r.statistic).toBeCloseTo(ksTwoSample(a.values, b.values).statistic, 12);
     expect(r.blocks).toEqual([8, 8]);
     expect(r.deals).toBe(12870);
+    expect(blocksCanReject(r, 0.05)).toBe(true);
+    expect(blocksCanReject({ deals: 8 }, 0.05)).toBe(false); // 7 blocks against 1: 8 ways, p never under 1/8
     expect(r.permutations).toBe(99);
   });
 
