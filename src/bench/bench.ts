@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import type { CvMode } from '../analysis/adversary.js';
 import { destroyIdentity, generateIdentity, writeIdentityFiles } from '../crypto/identity.js';
 import { smigError } from '../errors.js';
-import { captureLink, linkText, notTcpText } from '../pacing/link.js';
+import { linkText, notTcpText, shapeLink } from '../pacing/link.js';
 import { createPlan, traceRepeatWarning } from '../pacing/plan.js';
 import { parseProfile } from '../profile/model.js';
 import { keyFlows, normalFlows, pollBytes } from './key-flows.js';
@@ -244,12 +244,12 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const profileText = readFileSync(profile, 'utf8');
   const profileJson = JSON.parse(profileText) as {
     rates: { bytesPerSecond: number };
-    shape?: { trace: { sizes: number[] }; ipVersion?: 6; nonTcpShare?: number };
+    shape?: { trace: { sizes: number[] }; ipVersion?: 6; nonTcpShare?: number; tcpTimestamps?: boolean };
   };
   const meanByteRate = profileJson.rates.bytesPerSecond;
   // a lab is set like the capture's link (its MTU, TCP timestamps), so that `profile` can make its packets
   const shape = profileJson.shape;
-  const link = o.hosts === 'lab' && shape ? captureLink(shape.trace.sizes, shape.ipVersion) : undefined;
+  const link = o.hosts === 'lab' && shape ? shapeLink(shape) : undefined;
   if (link) log(`lab links set like the capture's: ${linkText(link)}`);
   const nonTcp = shape?.nonTcpShare ?? 0;
   if (nonTcp >= 0.1) log(`warning: ${notTcpText(nonTcp)}`);

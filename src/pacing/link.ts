@@ -33,14 +33,15 @@ const IP_HEADER = { 4: 20, 6: 40 } as const;
 /**
  * Infers the capture's link from a packet trace of Ethernet TCP (wire sizes) over IPv4 or IPv6 (`ipVersion`, the
  * profile's `shape.ipVersion`): timestamps are off when pure ACKs without the option (54 B over IPv4, 60 B once
- * Ethernet pads them; 74 B over IPv6) outnumber those with it (66 B; 86 B). The full segment is the largest size
+ * Ethernet pads them; 74 B over IPv6) outnumber those with it (66 B; 86 B), unless `timestamps` says (what the
+ * trace's TCP packets showed: a trace of a call counts its 66 B datagrams as stamped ACKs). The full segment is the largest size
  * when at least {@link FULL_SEGMENT_MIN_SHARE} of the packets have it and it fits an MTU from 576 (1280 over IPv6)
  * to 1500; when the largest size is beyond Ethernet's 1514 B (a capture made with receive offload, which shows
  * segments merged, or a jumbo-frame link), it is that size however rare (at most {@link MAX_SEGMENT}), so that a
  * link set so sends every packet of the trace as one packet, as the capture saw it; else the default (a link that
  * never filled a segment).
  */
-export function captureLink(sizes: readonly number[], ipVersion: 4 | 6 = 4): CaptureLink {
+export function captureLink(sizes: readonly number[], ipVersion: 4 | 6 = 4, timestamps?: boolean): CaptureLink {
   const plain = 14 + IP_HEADER[ipVersion] + 20;
   let ackPlain = 0;
   let ackStamped = 0;
@@ -59,7 +60,7 @@ export function captureLink(sizes: readonly number[], ipVersion: 4 | 6 = 4): Cap
       : sizes.length > 0 && fullCount / sizes.length >= FULL_SEGMENT_MIN_SHARE && mtu >= MIN_MTU[ipVersion]
         ? full
         : DEFAULT_SEGMENT;
-  const tcpTimestamps = !(ackPlain > ackStamped);
+  const tcpTimestamps = timestamps ?? !(ackPlain > ackStamped);
   return {
     segment,
     mtu: segment - 14,
@@ -67,6 +68,15 @@ export function captureLink(sizes: readonly number[], ipVersion: 4 | 6 = 4): Cap
     tcpTimestamps,
     ipVersion,
   };
+}
+
+/** The link a profile's packets were captured on: {@link captureLink} of its trace, with the timestamps its TCP ACKs showed. */
+export function shapeLink(shape: {
+  trace: { sizes: readonly number[] };
+  ipVersion?: 4 | 6;
+  tcpTimestamps?: boolean;
+}): CaptureLink {
+  return captureLink(shape.trace.sizes, shape.ipVersion ?? 4, shape.tcpTimestamps);
 }
 
 /** How a lab set like `l` is described (`smig bench`'s log). */

@@ -147,6 +147,8 @@ export interface LearnData {
   ipVersion?: 4 | 6;
   /** The share of the window's packets that were not TCP. */
   nonTcpShare?: number;
+  /** Whether the window's TCP pure ACKs carried timestamps (more of them did than not); absent without any. */
+  tcpTimestamps?: boolean;
 }
 
 /** Packets per contiguous piece a long trace is kept in. */
@@ -228,6 +230,8 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
     let ipv4 = 0;
     let ipv6 = 0;
     let nonTcp = 0;
+    let ackPlain = 0;
+    let ackStamped = 0;
     let traced = 0;
     let bp = 0;
     let bb = 0;
@@ -251,6 +255,13 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
       trace.add(p.ts, wire);
       traced++;
       if (decoded.protocol !== 6) nonTcp++;
+      else {
+        // a pure ACK by its wire size (IPv4 54 B, or 60 B once Ethernet pads it; IPv6 74 B), 12 B more with timestamps:
+        // counted on TCP packets only, since a 66 B datagram of a call is no stamped ACK
+        const plain = decoded.network === 'ipv6' ? 74 : 54;
+        if (wire === plain || (plain === 54 && wire === 60)) ackPlain++;
+        else if (wire === plain + 12) ackStamped++;
+      }
       if (decoded.network === 'ipv6') ipv6++;
       else if (decoded.network === 'ipv4') ipv4++;
       // a burst: consecutive packets (file order) less than burstGapNs apart
@@ -272,8 +283,9 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
     if (bp > 0) endBurst();
     const ipVersion: 4 | 6 = ipv6 > ipv4 ? 6 : 4;
     const nonTcpShare = nonTcp / Math.max(1, traced);
+    const stamps = ackPlain + ackStamped > 0 ? { tcpTimestamps: ackStamped >= ackPlain } : {};
     const data = acc
-      ? { acc, burstPackets, burstBytes, trace, ipVersion, nonTcpShare, ...(reverse ? { reverse } : {}) }
+      ? { acc, burstPackets, burstBytes, trace, ipVersion, nonTcpShare, ...stamps, ...(reverse ? { reverse } : {}) }
       : undefined;
     return { acc, info, anchor, earliest, data };
   };

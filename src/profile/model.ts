@@ -168,6 +168,8 @@ function validateShape(c: FieldChecker, v: unknown, path: string): void {
   c.histogram(s.burstPackets, `${path}.burstPackets`, { minValue: 1 });
   if (s.reverse !== undefined) c.histogram(s.reverse, `${path}.reverse`, { minValue: 1 });
   if (s.nonTcpShare !== undefined) c.number(s.nonTcpShare, `${path}.nonTcpShare`, { min: 0, max: 1 });
+  if (s.tcpTimestamps !== undefined && typeof s.tcpTimestamps !== 'boolean')
+    c.fail(`${path}.tcpTimestamps`, `expected true, false or absent, got ${JSON.stringify(s.tcpTimestamps)}`);
   if (s.ipVersion !== undefined && s.ipVersion !== 6)
     c.fail(`${path}.ipVersion`, `expected 6 or absent, got ${JSON.stringify(s.ipVersion)}`);
   const g = c.object(s.gaps, `${path}.gaps`);

@@ -165,6 +165,11 @@ export interface PacketShape {
    * are TCP: they can take such traffic's sizes and times, not its protocol.
    */
   nonTcpShare?: number;
+  /**
+   * Whether the trace's TCP pure ACKs carried timestamps (more did than did not); absent when it had none, or in
+   * older profiles (the link is then read from the sizes alone: pacing/link.ts).
+   */
+  tcpTimestamps?: boolean;
 }
 
 /** A learned normal-traffic profile (see the module comment for the meaning of each part). */

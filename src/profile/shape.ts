@@ -16,13 +16,14 @@ const SMALL_ABOVE_HEADERS = { 4: 66 + 60, 6: 86 + 60 } as const;
  * The summaries of a packet trace (see {@link PacketShape}): a packet is small at or below 126 wire bytes (a pure
  * ACK or a short message), full at the largest size seen; gaps are split by whether they end a burst
  * (≥ `burstGapUs`) and by the size class of the packet before them. `ipVersion` 6: most packets were IPv6;
- * `nonTcpShare`: the share of the packets that were not TCP.
+ * `nonTcpShare`: the share of the packets that were not TCP; `tcpTimestamps`: whether its TCP pure ACKs carried
+ * timestamps (absent when it had none).
  */
 export function shapeOf(
   trace: { sizes: number[]; gapsUs: number[] },
   burstGapUs: number,
   reverse?: Histogram,
-  o: { ipVersion?: 4 | 6; nonTcpShare?: number } = {},
+  o: { ipVersion?: 4 | 6; nonTcpShare?: number; tcpTimestamps?: boolean } = {},
 ): PacketShape {
   const ipVersion = o.ipVersion ?? 4;
   const { sizes, gapsUs } = trace;
@@ -88,6 +89,7 @@ export function shapeOf(
     ...(reverse ? { reverse } : {}),
     ...(ipVersion === 6 ? { ipVersion: 6 as const } : {}),
     ...(o.nonTcpShare ? { nonTcpShare: o.nonTcpShare } : {}),
+    ...(o.tcpTimestamps !== undefined ? { tcpTimestamps: o.tcpTimestamps } : {}),
   };
 }
 

@@ -238,8 +238,8 @@ async function show(file: string, flags: ShowFlags, io: CliIO): Promise<void> {
     `Bursts (gaps < ${formatDuration(BigInt(b.gapNs))}): ${b.count}; packets per burst mean ${formatNumber(b.packets.mean)}, p90 ${formatNumber(b.packets.p90)}, max ${b.packets.max}; bytes per burst p50 ${formatNumber(b.bytes.p50)}, max ${b.bytes.max}\n`,
   );
   if (p.shape !== undefined) {
-    const { captureLink, notTcpText } = await import('../../pacing/link.js');
-    const l = captureLink(p.shape.trace.sizes, p.shape.ipVersion ?? 4);
+    const { shapeLink, notTcpText } = await import('../../pacing/link.js');
+    const l = shapeLink(p.shape);
     const ack = 14 + l.tcpip;
     io.stdout.write(
       `Link (as its packets show it): IPv${l.ipVersion}, full segments ${l.segment} B (MTU ${l.mtu}), TCP timestamps ${l.tcpTimestamps ? 'on' : 'off'} (${ack} B ACKs); pace hosts set so with smig send --match-link (smig lab up --mtu ${l.mtu} --tcp-timestamps ${l.tcpTimestamps ? 'on' : 'off'}${l.ipVersion === 6 ? ' --ipv6' : ''})\n`,

@@ -94,12 +94,13 @@ async function planOf(opts: SendFlags): Promise<PacingPlan> {
       `--rate: only for --strategy constant (${strategy} takes its rates from the profile)`,
     );
   const { createPlan } = await import('../../pacing/plan.js');
-  const { captureLink } = await import('../../pacing/link.js');
+  const { shapeLink } = await import('../../pacing/link.js');
   const matched = (shape: {
     trace: { sizes: number[] };
     ipVersion?: 6;
+    tcpTimestamps?: boolean;
   }): { segment: number; overheads: { tcpip: number } } => {
-    const link = captureLink(shape.trace.sizes, shape.ipVersion ?? 4);
+    const link = shapeLink(shape);
     return { segment: link.segment, overheads: { tcpip: link.tcpip } };
   };
   const { loadProfile } = await import('../../profile/model.js');
