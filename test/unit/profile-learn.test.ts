@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pcapp from 'pcap-parser';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { captureLink, shapeLink } from '../../src/pacing/link.js';
 import { autoLevels, buildChain, filterDirection, learnProfile } from '../../src/profile/learn.js';
 import type { Profile } from '../../src/profile/model.js';
 import { levelOf, parseProfile, stringifyProfile, validateProfile } from '../../src/profile/model.js';
@@ -380,5 +381,40 @@ describe('the transport of the profiled packets', () => {
     expect(r.stdout).toContain(
       "Transport: 100 % of the profiled packets were not TCP (UDP, a tunnel, a call): smig's links are TCP, and take such traffic's sizes and times, not its protocol",
     );
+  });
+
+  it("reads TCP timestamps from the TCP pure ACKs alone: a call's 66 B datagrams are no stamped ACKs", async () => {
+    const call = join(ROOT, 'captures', 'ndpi__whatsapp_login_call.pcap');
+    const dst = 'ip.dst == 192.168.2.4';
+    // tshark's oracle: pure ACKs of the direction with and without the timestamps option, and the datagrams as large
+    const ack = `${dst} && tcp && tcp.len == 0 && !(tcp.flags.syn == 1)`;
+    const plain = count(call, `${ack} && !tcp.options.timestamp.tsval && (frame.len == 54 || frame.len == 60)`);
+    const stamped = count(call, `${ack} && tcp.options.timestamp.tsval && frame.len == 66`);
+    const udp66 = count(call, `${dst} && udp && frame.len == 66`);
+    expect(plain).toBeGreaterThan(stamped);
+    // by sizes alone, the datagrams tip the count to "timestamps on"
+    expect(stamped + udp66).toBeGreaterThan(plain);
+    const learned = (await learnProfile(call, { filter: 'dst host 192.168.2.4' })).profile;
+    const shape = learned.shape!;
+    expect(shape.tcpTimestamps).toBe(false);
+    expect(parseProfile(stringifyProfile(learned)).shape!.tcpTimestamps).toBe(false);
+    const bad = JSON.parse(stringifyProfile(learned)) as { shape: Record<string, unknown> };
+    bad.shape.tcpTimestamps = 'no';
+    expect(() => validateProfile(bad, 'p.json')).toThrow(
+      expect.objectContaining({
+        code: 'SMIG_ERR_PROFILE',
+        message: 'p.json: shape.tcpTimestamps: expected true, false or absent, got "no"',
+      }),
+    );
+    expect(captureLink(shape.trace.sizes, 4).tcpTimestamps).toBe(true);
+    expect(shapeLink(shape)).toMatchObject({ tcpTimestamps: false, tcpip: 40 });
+    // netflix's TCP ACKs carry timestamps; an OpenVPN tunnel over UDP has no TCP ACK to read: no field, the sizes decide
+    const netflix = join(ROOT, 'captures', 'ndpi__netflix.pcap');
+    const nf = (await learnProfile(netflix, { filter: 'tcp and dst host 192.168.1.7' })).profile.shape!;
+    expect(nf.tcpTimestamps).toBe(true);
+    const vpn = join(ROOT, 'captures', 'ndpi__openvpn_nohmac.pcapng');
+    const v = (await learnProfile(vpn, { filter: 'dst host 85.134.13.165' })).profile.shape!;
+    expect(v).not.toHaveProperty('tcpTimestamps');
+    expect(shapeLink(v)).toEqual(captureLink(v.trace.sizes, 4));
   });
 });
