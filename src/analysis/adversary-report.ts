@@ -1,6 +1,7 @@
 /** Text lines and the feature-importance plot of the trained observer ({@link runAdversary}). */
 import type { TopLevelSpec } from 'vega-lite';
 import type { AdversaryComparison, AdversaryResult } from './adversary.js';
+import type { AdversaryStretches } from './adversary-stretches.js';
 import type { PlotFormat } from './plot.js';
 import { renderSvg } from './plot.js';
 
@@ -17,6 +18,14 @@ export function formatAuc(
       ? c.auc.toFixed(2)
       : `${c.auc.toFixed(2)} [${c.aucLow.toFixed(2)}–${c.aucHigh.toFixed(2)}]`;
   return c.pValue == null ? auc : `${auc} p ${Number(c.pValue.toPrecision(2))}`;
+}
+
+/**
+ * `normal stretches as long (19 of 12 windows): median 0.62, 95th pct 0.88; 3 scored as high (p 0.2)`: what the
+ * observer scored on stretches of normal traffic as long as the class (adversary-stretches.ts).
+ */
+export function formatStretches(s: AdversaryStretches): string {
+  return `normal stretches as long (${s.count} of ${s.windows} windows): median ${s.median.toFixed(2)}, 95th pct ${s.p95.toFixed(2)}; ${s.atLeast} scored as high (p ${Number(s.pValue.toPrecision(2))})`;
 }
 
 /** The one line a reader needs: "normal vs normal: 0.78, migration vs normal: 0.80, …". */

@@ -17,6 +17,8 @@ import { compileFilter } from '../capture/filter.js';
 import { readCapture } from '../capture/reader.js';
 import { smigError } from '../errors.js';
 import { createRng } from '../util/rng.js';
+import type { AdversaryStretches } from './adversary-stretches.js';
+import { MAX_ADVERSARY_STRETCHES, stretchAucs, stretchSettings } from './adversary-stretches.js';
 import type { CvRows } from './crossval.js';
 import { bootstrapAuc, fit, groupsByLabel, permutedLabels, repeatedScores, rocAuc } from './crossval.js';
 import type { Window, WindowOptions } from './windows.js';
@@ -84,6 +86,11 @@ export interface AdversaryOptions extends WindowOptions {
    * how much of each class is silence is reported beside it.
    */
   keepSilent?: boolean;
+  /**
+   * Normal traffic to cut stretches from (`--adversary-stretches K` with `--stretches`): each comparison is also run
+   * on `count` stretches of it as long as the subject (adversary-stretches.ts). Each costs a cross-validation.
+   */
+  stretches?: { spec: AdversaryClassSpec; count: number };
 }
 
 /** What the observer saw of one class. */
@@ -119,6 +126,8 @@ export interface AdversaryComparison {
   pValue: number | null;
   /** Mean decrease in impurity of a forest trained on all windows, per feature, largest first. */
   importance: { feature: string; value: number }[];
+  /** The same classification on stretches of normal traffic as long as the subject ({@link AdversaryOptions.stretches}). */
+  stretches?: AdversaryStretches;
   note?: string;
 }
 
@@ -138,6 +147,8 @@ export interface AdversarySummary {
    */
   silentWindows?: number;
   ofWindows?: number;
+  /** The observer on stretches of normal traffic as long as the subject, when asked for. */
+  stretches?: AdversaryStretches;
   note?: string;
 }
 
@@ -208,16 +219,30 @@ export async function runAdversary(
 ): Promise<AdversaryResult> {
   if (classes.length === 0) throw smigError('SMIG_ERR_USAGE', 'adversary: no capture given');
   const o = adversarySettings(opts);
+  const k = opts.stretches?.count;
+  if (k !== undefined && (!Number.isInteger(k) || k < 1 || k > MAX_ADVERSARY_STRETCHES))
+    throw smigError('SMIG_ERR_USAGE', `adversary stretches: expected 1 … ${MAX_ADVERSARY_STRETCHES}, got ${k}`);
   const read = [];
   for (const c of classes) read.push(await classWindows(c, opts));
   const ref = read[0]!;
   const baseline = baselineOf(ref.info.name, ref.windows, o);
-  const comparisons = read.slice(1).map((s) =>
-    classify(ref.info.name, s.info.name, features(ref.windows), features(s.windows), o, {
-      x: ref.windows.map((w) => w.startNs),
+  const refX = features(ref.windows);
+  const refTimes = ref.windows.map((w) => w.startNs);
+  const source = opts.stretches ? (await classWindows(opts.stretches.spec, { ...opts, keepSilent: true })).windows : [];
+  const comparisons = read.slice(1).map((s) => {
+    const c = classify(ref.info.name, s.info.name, refX, features(s.windows), o, {
+      x: refTimes,
       y: s.windows.map((w) => w.startNs),
-    }),
-  );
+    });
+    if (!opts.stretches) return c;
+    // a stretch spans as many complete windows as the subject, silent ones included
+    const length = opts.keepSilent ? s.info.windows : s.info.windows + s.info.silentWindows;
+    const so = stretchSettings(o);
+    const st = stretchAucs(source, length, c.auc, opts.stretches.count, opts.keepSilent === true, (w) =>
+      classify(ref.info.name, 'stretch', refX, features(w), so, { x: refTimes, y: w.map((x) => x.startNs) }),
+    );
+    return st ? { ...c, stretches: st } : c;
+  });
   return {
     windowNs: o.windowNs,
     stepNs: o.stepNs,

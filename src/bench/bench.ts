@@ -87,6 +87,8 @@ export interface BenchOptions {
   adversaryPermutations?: number;
   /** How the observer deals windows to folds (`--adversary-cv`; default: one by one). */
   adversaryCv?: CvMode;
+  /** Stretches of the learned half as long as each link the observer also scores (`--adversary-stretches`; 0: none). */
+  adversaryStretches?: number;
   log: (line: string) => void;
 }
 
@@ -288,6 +290,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     adversary: o.adversary === true,
     permutations: o.adversaryPermutations ?? 0,
     ...(o.adversaryCv === undefined ? {} : { cv: o.adversaryCv }),
+    ...(o.adversaryStretches ? { adversaryStretches: o.adversaryStretches } : {}),
     // sizes and gaps are also tested by blocks of the split's length (the halves' own unit of exchange)
     blocks: `${Number(o.splitNs ?? BLOCK_NS) / 1e9}s`,
   };

@@ -3,6 +3,7 @@
  * `smig analyze --json` (and `--adversary`), read back as the links of bench.json.
  */
 import type { CvMode } from '../analysis/adversary.js';
+import type { AdversaryStretches } from '../analysis/adversary-stretches.js';
 import type { BlockTest } from '../analysis/analyze.js';
 import type { StretchResult } from '../analysis/stretches.js';
 import { runOk } from './proc.js';
@@ -30,6 +31,8 @@ export interface AnalyzeContext {
   cv?: CvMode;
   /** Normal traffic to cut per-bin stretches from (`--stretches CAPTURE[@FILTER]`: the learned half). */
   stretches?: string;
+  /** Stretches of `stretches` the observer also scores per link (`--adversary-stretches`; 0 or absent: none). */
+  adversaryStretches?: number;
   /** Block length of the size and gap tests by blocks (`--blocks`, e.g. `5s`). */
   blocks?: string;
 }
@@ -42,6 +45,7 @@ type AdversaryJson = {
   aucHigh: number | null;
   balancedAccuracy: number | null;
   pValue?: number | null;
+  stretches?: AdversaryStretches;
   note?: string;
 };
 interface AnalyzeJson {
@@ -76,6 +80,7 @@ function benchAdversary(
     aucHigh: a.aucHigh,
     balancedAccuracy: a.balancedAccuracy,
     ...(a.pValue != null ? { pValue: a.pValue } : {}),
+    ...(a.stretches ? { stretches: a.stretches } : {}),
     windows: a.m,
     ...(silent?.silentWindows
       ? { silentWindows: silent.silentWindows, ofWindows: silent.windows + silent.silentWindows }
@@ -109,6 +114,8 @@ export async function analyzeLinks(
   if (ctx.adversary && (ctx.permutations ?? 0) > 0) argv.push('--adversary-permutations', String(ctx.permutations));
   if (ctx.adversary && ctx.cv !== undefined) argv.push('--adversary-cv', ctx.cv);
   if (ctx.stretches !== undefined) argv.push('--stretches', ctx.stretches);
+  if (ctx.adversary && ctx.stretches !== undefined && (ctx.adversaryStretches ?? 0) > 0)
+    argv.push('--adversary-stretches', String(ctx.adversaryStretches));
   if (ctx.blocks !== undefined) argv.push('--blocks', ctx.blocks);
   const p = await runOk('smig analyze', argv);
   const j = JSON.parse(p.stdout) as AnalyzeJson;

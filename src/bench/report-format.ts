@@ -29,7 +29,9 @@ export function fmtAuc(a: BenchAdversary | undefined): string {
   const silent = a.silentWindows
     ? ` (${a.silentWindows} of ${a.ofWindows ?? a.windows + a.silentWindows} windows silent)`
     : '';
-  return (a.auc === null ? `n/a (${a.windows} windows)` : formatAuc(a)) + silent;
+  // beside it, what normal stretches as long scored (`--adversary-stretches`): its p-value among them
+  const st = a.stretches ? `; normal stretches as long: ${a.stretches.atLeast} of ${a.stretches.count} as high` : '';
+  return (a.auc === null ? `n/a (${a.windows} windows)` : formatAuc(a)) + silent + st;
 }
 
 /**

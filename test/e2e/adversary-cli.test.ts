@@ -129,6 +129,42 @@ describe('smig analyze --adversary', () => {
     expect(t.stdout).toMatch(/^constant +normal +\d+\/\d+ +\d\.\d\d \[[\d.]+–[\d.]+\] p 0\.2 /m);
   }, 120_000);
 
+  it('--adversary-stretches: normal stretches as long as each class, in the JSON and the text; refused alone', async () => {
+    const NETFLIX = join(ROOT, 'captures', 'ndpi__netflix.pcap');
+    const args = ['analyze', '--no-progress', '--adversary', '--adversary-trees', '10', '--adversary-repeats', '1'];
+    // the constant link's first 20 s against netflix's first half; stretches of netflix's data direction
+    const more = [
+      '--adversary-stretches',
+      '3',
+      '--stretches',
+      `${NETFLIX}@dst host 192.168.1.7`,
+      '--time-window',
+      'constant=0s..20s',
+      '--class',
+      NORMAL,
+      '--class',
+      CONSTANT,
+    ];
+    const j = await runBin([...args, '--json', ...more]);
+    expect(j.status, j.stderr).toBe(0);
+    const a = (JSON.parse(j.stdout) as { adversary: Record<string, unknown> }).adversary;
+    const [c] = a.comparisons as { stretches: Record<string, number> }[];
+    expect(c!.stretches).toMatchObject({ count: 3, windows: expect.any(Number), atLeast: expect.any(Number) });
+    expect(c!.stretches.pValue).toBeCloseTo((1 + c!.stretches.atLeast!) / 4, 12);
+    expect(c!.stretches.median).toBeLessThanOrEqual(c!.stretches.p95!);
+    expect(a.baseline).not.toHaveProperty('stretches');
+    const t = await runBin([...args, ...more]);
+    expect(t.status, t.stderr).toBe(0);
+    expect(t.stdout).toMatch(
+      /^constant: normal stretches as long \(3 of \d+ windows\): median \d\.\d\d, 95th pct \d\.\d\d; \d scored as high \(p [\d.]+\)$/m,
+    );
+    const alone = await runBin([...args, '--adversary-stretches', '3', NETFLIX]);
+    expect(alone.status).toBe(2);
+    expect(alone.stderr).toBe(
+      'smig analyze: --adversary-stretches: needs --adversary and --stretches CAPTURE[@FILTER] (the normal traffic to cut them from)\n',
+    );
+  }, 120_000);
+
   it('--adversary-cv blocks: folds dealt by blocks, said in the table and the JSON; a bad mode refused', async () => {
     const args = ['analyze', '--no-progress', '--adversary', '--adversary-trees', '10', '--adversary-cv', 'blocks'];
     const j = await runBin([...args, '--json', '--class', NORMAL, '--class', CONSTANT]);

@@ -50,6 +50,11 @@ describe('smig bench', () => {
         /^smig bench: option '--split <dur>' argument '10ms' is invalid\. --split: 10ms is not between 100ms and 1h \(see smig bench --help\)$/,
       ],
       [
+        ['--adversary-stretches', '9'],
+        /^smig bench: --adversary-stretches: needs --adversary, and a learned half to cut them from \(not --profile\)$/,
+      ],
+      [['--adversary', '--adversary-stretches', '201'], /^smig bench: --adversary-stretches: at most 200, got 201$/],
+      [
         ['--hosts', 'moon'],
         /^smig bench: option '--hosts <site>' argument 'moon' is invalid\. Allowed choices are lab, loopback\. \(see smig bench --help\)$/,
       ],

@@ -40,6 +40,7 @@ interface AnalyzeFlags {
   adversarySeed: number;
   adversaryMaxWindows: number;
   adversaryKeepSilent?: boolean;
+  adversaryStretches: number;
   adversaryPlot?: string;
 }
 
@@ -65,7 +66,10 @@ Beside them the baseline: the reference's even blocks (2 × window) against its 
 normal: 0.78, migration vs normal: 0.80". Windows overlap, so the interval is narrower than the truth: compare
 with the baseline. --adversary-permutations K adds a p-value per AUC: the windows dealt to the two sides at random
 K times, the whole cross-validation run on each deal, p = (1 + deals scoring at least the AUC) / (1 + K); it
-needs no baseline and holds for few windows too. --adversary-cv blocks deals a class's windows to folds by blocks
+needs no baseline and holds for few windows too. --adversary-stretches K (with --stretches CAPTURE[@FILTER], the
+site's normal traffic) scores K stretches of that capture, each as long as the class (its complete windows, silent
+ones included), against the reference the same way: a class of a few windows scatters far either way, and so does
+normal traffic that short; p = (1 + stretches scoring at least the class's AUC) / (1 + stretches). --adversary-cv blocks deals a class's windows to folds by blocks
 (2 x window), trains no fold on a window of the same capture less than a block from one it tests, and permutes and
 resamples whole blocks: overlapping windows share packets, and by default (windows, one by one) a fold may score a
 window by its neighbours in training, which tells even a capture's own halves apart when its rate drifts; with few
@@ -73,7 +77,7 @@ blocks a side, blocks has little power. --json adds "adversary": { window_s, ste
 permutations, cv, seed, trees, bootstrap,
 keep_silent, features, classes: [{ name, packets, windows, silentWindows, capped }], baseline and comparisons: [{ reference, subject, n, m,
 folds, groups: [reference, subject], auc, aucLow, aucHigh, balancedAccuracy, pValue (null without permutations), importance: [{ feature,
-value }], note? }] }.
+value }], stretches?: { count, windows, median, p95, atLeast, pValue }, note? }] }.
 `;
 
 /** The filter language of --filter and @FILTER (src/capture/filter.ts), as README.md lists it. */
@@ -199,6 +203,12 @@ export const analyzeCommand: CommandSpec = {
         20_000,
       )
       .option(
+        '--adversary-stretches <k>',
+        'score k stretches of the --stretches capture as long as each class the same way: what its AUC is worth (each a whole cross-validation; 0: none)',
+        argParser(parseCount(0)),
+        0,
+      )
+      .option(
         '--adversary-keep-silent',
         'classify windows without a packet too (by default they are left out and counted: they tie between classes)',
       )
@@ -251,7 +261,15 @@ export const analyzeCommand: CommandSpec = {
     const stretches = opts.stretches === undefined ? undefined : parseClassSpec(`stretches=${opts.stretches}`);
     if ([...classes, ...(stretches ? [stretches] : [])].filter((c) => c.file === '-').length > 1)
       throw smigError('SMIG_ERR_USAGE', 'stdin (-) can be only one of the captures (--stretches included)');
-    if ((opts.adversary || opts.adversaryPlot) && classes.some((c) => c.file === '-')) {
+    if (opts.adversaryStretches > 0 && (stretches === undefined || !(opts.adversary || opts.adversaryPlot)))
+      throw smigError(
+        'SMIG_ERR_USAGE',
+        '--adversary-stretches: needs --adversary and --stretches CAPTURE[@FILTER] (the normal traffic to cut them from)',
+      );
+    if (
+      (opts.adversary || opts.adversaryPlot) &&
+      [...classes, ...(stretches ? [stretches] : [])].some((c) => c.file === '-')
+    ) {
       throw smigError(
         'SMIG_ERR_USAGE',
         '--adversary reads every capture a second time: stdin (-) cannot be one of them',
@@ -314,6 +332,9 @@ export const analyzeCommand: CommandSpec = {
         seed: opts.adversarySeed,
         maxWindows: opts.adversaryMaxWindows,
         keepSilent: opts.adversaryKeepSilent === true,
+        ...(stretches !== undefined && opts.adversaryStretches > 0
+          ? { stretches: { spec: stretches, count: opts.adversaryStretches } }
+          : {}),
       });
       for (const c of adversary.classes) {
         if (c.capped)
@@ -356,7 +377,9 @@ export const analyzeCommand: CommandSpec = {
 
     (await import('../analyze-text.js')).writeAnalysisText(result, io, opts.flows);
     if (adversary) {
-      const { formatAuc, adversaryHeadline, topFeatures } = await import('../../analysis/adversary-report.js');
+      const { formatAuc, formatStretches, adversaryHeadline, topFeatures } = await import(
+        '../../analysis/adversary-report.js'
+      );
       const a = adversary;
       io.stdout.write(
         `\nTrained observer (random forest of ${a.trees} trees on ${formatDuration(a.windowNs)} windows every ${formatDuration(a.stepNs)}, ${a.folds}-fold CV${a.cv === 'blocks' ? ` by ${formatDuration(a.blockNs)} blocks` : ''} ${a.repeats === 1 ? 'once' : `${a.repeats} times`}, seed ${a.seed}; AUC 0.5 = cannot tell)\n`,
@@ -380,6 +403,8 @@ export const analyzeCommand: CommandSpec = {
           ['l', 'l', 'r', 'r', 'r', 'l'],
         ),
       );
+      for (const c of a.comparisons)
+        if (c.stretches) io.stdout.write(`${c.subject}: ${formatStretches(c.stretches)}\n`);
       io.stdout.write(`${adversaryHeadline(a)}\n`);
     }
     return 0;

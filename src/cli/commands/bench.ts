@@ -33,6 +33,7 @@ interface BenchFlags {
   adversary?: boolean;
   adversaryPermutations?: number;
   adversaryCv?: CvMode;
+  adversaryStretches?: number;
   dataRelays?: string;
   keyRelays?: string;
   threshold?: string;
@@ -139,6 +140,11 @@ export const benchCommand: CommandSpec = {
         'with --adversary: a permutation p-value of every AUC (k label permutations, each a whole cross-validation; slow)',
         argParser(parseCount(0)),
       )
+      .option(
+        '--adversary-stretches <k>',
+        "with --adversary: also score k stretches of the learned half as long as each link (smig analyze --adversary-stretches): what a link's AUC is worth; each a whole cross-validation, slow",
+        argParser(parseCount(0)),
+      )
       .addOption(
         new Option(
           '--adversary-cv <mode>',
@@ -177,6 +183,17 @@ export const benchCommand: CommandSpec = {
       blocksLine,
     } = await import('../../bench/report.js');
     const hosts = opts.hosts ?? (process.getuid?.() === 0 ? 'lab' : 'loopback');
+    if (opts.adversaryStretches && (!opts.adversary || opts.profile !== undefined))
+      throw smigError(
+        'SMIG_ERR_USAGE',
+        '--adversary-stretches: needs --adversary, and a learned half to cut them from (not --profile)',
+      );
+    const { MAX_ADVERSARY_STRETCHES } = await import('../../analysis/adversary-stretches.js');
+    if ((opts.adversaryStretches ?? 0) > MAX_ADVERSARY_STRETCHES)
+      throw smigError(
+        'SMIG_ERR_USAGE',
+        `--adversary-stretches: at most ${MAX_ADVERSARY_STRETCHES}, got ${opts.adversaryStretches}`,
+      );
     if (opts.out !== undefined) await ensureDir(resolve(opts.out), '--out');
     const out = opts.out !== undefined ? resolve(opts.out) : mkdtempSync(join(tmpdir(), 'smig-bench-'));
     const t0 = performance.now();
@@ -196,6 +213,7 @@ export const benchCommand: CommandSpec = {
       adversary: opts.adversary === true,
       ...(opts.adversaryPermutations === undefined ? {} : { adversaryPermutations: opts.adversaryPermutations }),
       ...(opts.adversaryCv === undefined ? {} : { adversaryCv: opts.adversaryCv }),
+      ...(opts.adversaryStretches === undefined ? {} : { adversaryStretches: opts.adversaryStretches }),
       layout,
       log: (line) => io.stderr.write(`smig bench: ${line}\n`),
     });
