@@ -12,7 +12,15 @@ import { createRng } from '../util/rng.js';
 import { MAX_WRITE } from './records.js';
 import { BurstResampler, pressureOf, traceRate } from './resample.js';
 import type { Trace, WireOverheads } from './shape.js';
-import { commonSizes, DEFAULT_MERGE_US, MAX_RECORD, MIN_SPACING_MS, REBASE_MS, WritePlanner } from './shape.js';
+import {
+  commonSizes,
+  DEFAULT_MERGE_US,
+  MAX_RECORD,
+  MIN_SPACING_MS,
+  MIN_WRITE_GAP_US,
+  REBASE_MS,
+  WritePlanner,
+} from './shape.js';
 
 /** The paced path of one session: source → N data relays → leader → destination (simulate.ts's SessionPath). */
 export interface PathBase {
@@ -149,7 +157,7 @@ export function runHop(
       queued = arrived(t) - sent;
       avail = cushioned(t, queued) ? queued : 0;
     }
-    t = Math.max(t, last + MIN_SPACING_MS);
+    t = Math.max(t, last + Math.min(MIN_SPACING_MS, Math.max(MIN_WRITE_GAP_US / 1000, w.gapMs)));
     if (t - due > REBASE_MS) due = t; // the schedule pauses: the rest keeps its gaps
     last = t;
     if (avail === 0) {

@@ -41,6 +41,7 @@ import {
   MAX_ACK_HINTS,
   MAX_WRITE,
   MIN_FRAME,
+  MIN_WRITE_GAP_US,
   REBASE_MS,
   ShapedPacer,
   SIZE_JITTER_BYTES,
@@ -217,21 +218,25 @@ describe('WritePlanner', () => {
     expect(small.frameBytes).toBe(MIN_FRAME);
   });
 
-  it('spaces writes the kernel cannot cut apart by at least mergeUs (else it would send them as one segment)', () => {
+  it('spaces writes the kernel cannot cut apart by at least MIN_WRITE_GAP_US (else it may send them as one segment), and no more', () => {
     const p = new WritePlanner(
       source([
         [1260, 0],
         [1260, 10],
         [1260, 20],
+        [300, 80],
         [600, 5000],
       ]),
       O,
       1514,
       150,
     );
+    expect(MIN_WRITE_GAP_US).toBe(30);
     expect(p.next()).toMatchObject({ packets: [1260], gapMs: 0 });
-    expect(p.next()).toMatchObject({ packets: [1260], gapMs: 0.15 });
-    expect(p.next()).toMatchObject({ packets: [1260], gapMs: 0.15 });
+    expect(p.next()).toMatchObject({ packets: [1260], gapMs: 0.03 });
+    expect(p.next()).toMatchObject({ packets: [1260], gapMs: 0.03 });
+    // 80 µs after a packet that is not a full segment: a write of its own at its gap, not raised to mergeUs
+    expect(p.next()).toMatchObject({ packets: [300], gapMs: 0.08 });
     expect(p.next()).toMatchObject({ packets: [600], gapMs: 5 });
   });
 
@@ -460,6 +465,37 @@ describe('RateEnvelope', () => {
     expect(clock.now()).toBeLessThan(1030); // measured 1021.5: 2 % of the time, 1 ms, the last write's lateness
     expect(pacer.paused).toBeLessThanOrEqual(1 + LATE_SHIFT_SHARE * clock.now());
     expect(STALL_MS).toBeGreaterThan(REBASE_MS);
+  });
+
+  it('spaces owed writes by their planned gap when it is under 0.15 ms, and never under MIN_WRITE_GAP_US', async () => {
+    const clock = new FakeClock({ start: 0 });
+    // small packets (not full segments: a write each) 50 µs apart, then 10 µs apart
+    const pacer = new ShapedPacer(
+      clock,
+      new WritePlanner(
+        source([
+          [600, 50],
+          [600, 50],
+          [600, 10],
+        ]),
+        O,
+        1514,
+      ),
+      O,
+    );
+    const at: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      let done = false;
+      const p = pacer.take(pacer.nextWriteSize()).then(() => (done = true));
+      if (i === 0) clock.stall(1); // the first write goes 1 ms late: the rest are owed
+      while (!done) if (!(await clock.next())) await new Promise((r) => setImmediate(r));
+      await p;
+      at.push(clock.now());
+    }
+    // write 0 at its time + 1 ms (the schedule pauses), 1 after 50 µs, 2 after 10 µs raised to 30, 3 after 50
+    expect(at[1]! - at[0]!).toBeCloseTo(0.05, 6);
+    expect(at[2]! - at[1]!).toBeCloseTo(MIN_WRITE_GAP_US / 1000, 6);
+    expect(at[3]! - at[2]!).toBeCloseTo(0.05, 6);
   });
 
   it('with an envelope, catches up on a stall shorter than a quarter bin instead of pausing', async () => {
