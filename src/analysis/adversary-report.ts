@@ -2,6 +2,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { AdversaryComparison, AdversaryResult } from './adversary.js';
 import type { AdversaryStretches } from './adversary-stretches.js';
+import { stretchesCanReject } from './adversary-stretches.js';
 import type { PlotFormat } from './plot.js';
 import { renderSvg } from './plot.js';
 
@@ -22,10 +23,12 @@ export function formatAuc(
 
 /**
  * `normal stretches as long (19 of 12 windows): median 0.62, 95th pct 0.88; 3 scored as high (p 0.2)`: what the
- * observer scored on stretches of normal traffic as long as the class (adversary-stretches.ts).
+ * observer scored on stretches of normal traffic as long as the class (adversary-stretches.ts); with too few
+ * stretches to reject at `alpha`, it says so.
  */
-export function formatStretches(s: AdversaryStretches): string {
-  return `normal stretches as long (${s.count} of ${s.windows} windows): median ${s.median.toFixed(2)}, 95th pct ${s.p95.toFixed(2)}; ${s.atLeast} scored as high (p ${Number(s.pValue.toPrecision(2))})`;
+export function formatStretches(s: AdversaryStretches, alpha: number): string {
+  const few = stretchesCanReject(s, alpha) ? '' : `: too few stretches to reject at ${alpha}`;
+  return `normal stretches as long (${s.count} of ${s.windows} windows): median ${s.median.toFixed(2)}, 95th pct ${s.p95.toFixed(2)}; ${s.atLeast} scored as high (p ${Number(s.pValue.toPrecision(2))}${few})`;
 }
 
 /** The one line a reader needs: "normal vs normal: 0.78, migration vs normal: 0.80, …". */

@@ -72,6 +72,11 @@ export function stretchAucs(
   };
 }
 
+/** Whether so many stretches can reject at `alpha`: the smallest p, 1 ÷ (1 + count), is at most alpha. */
+export function stretchesCanReject(s: Pick<AdversaryStretches, 'count'>, alpha: number): boolean {
+  return 1 / (1 + s.count) <= alpha;
+}
+
 /** The settings a stretch is scored with: the class's, without the bootstrap and permutations it does not report. */
 export function stretchSettings<T extends { bootstrap: number; permutations: number }>(o: T): T {
   return { ...o, bootstrap: 0, permutations: 0 };

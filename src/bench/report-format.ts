@@ -1,5 +1,6 @@
 /** Number formats of the bench report's tables (report.ts, report-links.ts), and what a link's stretch tests say. */
 import { formatAuc } from '../analysis/adversary-report.js';
+import { stretchesCanReject } from '../analysis/adversary-stretches.js';
 import { blocksCanReject } from '../analysis/block-ks.js';
 import type { StretchResult } from '../analysis/stretches.js';
 import type { BenchAdversary, BenchTest } from './result.js';
@@ -24,13 +25,16 @@ export function fmtBlocks(t: BenchTest | undefined, alpha: number): string {
  * {@link formatAuc}, `n/a (too few windows)` or `-` when the observer did not run; with the silent windows left out,
  * when there were any.
  */
-export function fmtAuc(a: BenchAdversary | undefined): string {
+export function fmtAuc(a: BenchAdversary | undefined, alpha = 0.05): string {
   if (a === undefined) return '-';
   const silent = a.silentWindows
     ? ` (${a.silentWindows} of ${a.ofWindows ?? a.windows + a.silentWindows} windows silent)`
     : '';
   // beside it, what normal stretches as long scored (`--adversary-stretches`): its p-value among them
-  const st = a.stretches ? `; normal stretches as long: ${a.stretches.atLeast} of ${a.stretches.count} as high` : '';
+  const s = a.stretches;
+  const st = s
+    ? `; normal stretches as long: ${s.atLeast} of ${s.count} as high${stretchesCanReject(s, alpha) ? '' : ' (too few to reject)'}`
+    : '';
   return (a.auc === null ? `n/a (${a.windows} windows)` : formatAuc(a)) + silent + st;
 }
 

@@ -176,7 +176,7 @@ export function strategyTable(r: BenchResult, strategy: BenchRun['strategy']): {
     fmtPv(x.iat),
     fmtBlocks(x.iat, r.alpha),
     fmtPv(x.chi2),
-    ...(withAdversary ? [fmtAuc(x.adversary)] : []),
+    ...(withAdversary ? [fmtAuc(x.adversary, r.alpha)] : []),
     (x.distinguishable ? 'distinguishable' : 'not distinguishable') + stretchNote(x),
   ]);
   if (withAdversary) head.splice(head.length - 1, 0, 'observer AUC [95 % CI]');

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runAdversary } from '../../src/analysis/adversary.js';
 import { formatStretches } from '../../src/analysis/adversary-report.js';
-import { MAX_ADVERSARY_STRETCHES, stretchAucs } from '../../src/analysis/adversary-stretches.js';
+import { MAX_ADVERSARY_STRETCHES, stretchAucs, stretchesCanReject } from '../../src/analysis/adversary-stretches.js';
 import type { Window } from '../../src/analysis/windows.js';
 import { WINDOW_FEATURES } from '../../src/analysis/windows.js';
 import { fmtAuc } from '../../src/bench/report-format.js';
@@ -42,8 +42,15 @@ describe('stretchAucs', () => {
     ]);
     // sorted 0.4, 0.6, 0.9: median 0.6, 95th percentile 0.6 + 0.9 × (0.9 − 0.6) by interpolation; 0.6 and 0.9 ≥ 0.6
     expect(r).toEqual({ count: 3, windows: 4, median: 0.6, p95: expect.closeTo(0.87, 12), atLeast: 2, pValue: 0.75 });
-    expect(formatStretches(r!)).toBe(
+    expect(formatStretches(r!, 0.25)).toBe(
       'normal stretches as long (3 of 4 windows): median 0.60, 95th pct 0.87; 2 scored as high (p 0.75)',
+    );
+    // 3 stretches: the smallest p is 1/4, so at 0.05 they cannot reject
+    expect(stretchesCanReject(r!, 0.25)).toBe(true);
+    expect(stretchesCanReject(r!, 0.05)).toBe(false);
+    expect(formatStretches(r!, 0.05)).toMatch(/\(p 0\.75: too few stretches to reject at 0\.05\)$/);
+    expect(fmtAuc({ auc: 0.6, aucLow: null, aucHigh: null, balancedAccuracy: null, windows: 4, stretches: r })).toBe(
+      '0.60; normal stretches as long: 2 of 3 as high (too few to reject)',
     );
   });
 

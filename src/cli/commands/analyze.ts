@@ -404,7 +404,7 @@ export const analyzeCommand: CommandSpec = {
         ),
       );
       for (const c of a.comparisons)
-        if (c.stretches) io.stdout.write(`${c.subject}: ${formatStretches(c.stretches)}\n`);
+        if (c.stretches) io.stdout.write(`${c.subject}: ${formatStretches(c.stretches, result.alpha)}\n`);
       io.stdout.write(`${adversaryHeadline(a)}\n`);
     }
     return 0;
