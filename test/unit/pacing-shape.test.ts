@@ -1053,16 +1053,17 @@ describe('version 2 profile and shaped plan', () => {
 describe('AckEcho (the receiver of a shaped link)', () => {
   it('echoTimes: two PADs per ACK, the lead one ECHO_LEAD_MS before, every two at least ECHO_SPACING_MS apart', () => {
     expect(ECHO_LEAD_MS).toBeGreaterThanOrEqual(ECHO_SPACING_MS);
-    const t = echoTimes([0.1, 0.23, 5]);
-    // 0.1: lead at 0 (not before the write), then 0.2 (spacing); 0.23: pushed to 0.4 and 0.6; 5: 4.7 and 5
-    const want = [0, 0.2, 0.4, 0.6, 5 - ECHO_LEAD_MS, 5];
+    expect(ECHO_SPACING_MS).toBe(0.03);
+    const t = echoTimes([0.1, 0.11, 5]);
+    // 0.1: lead at 0 (not before the write), then 0.1; 0.11: lead pushed to 0.13 (spacing), then 0.16; 5: 4.7 and 5
+    const want = [0, 0.1, 0.13, 0.16, 5 - ECHO_LEAD_MS, 5];
     expect(t).toHaveLength(want.length);
     for (let i = 0; i < want.length; i++) expect(t[i]).toBeCloseTo(want[i]!, 9);
     expect(echoTimes([])).toEqual([]);
-    // one PAD per ACK, at its time, still ECHO_SPACING_MS apart: 0.1; 0.23 → 0.3; 5
-    const one = echoTimes([0.1, 0.23, 5], 1);
-    for (const [i, w] of [0.1, 0.1 + ECHO_SPACING_MS, 5].entries()) expect(one[i]).toBeCloseTo(w, 9);
-    expect(one).toHaveLength(3);
+    // one PAD per ACK, at its time, still ECHO_SPACING_MS apart: 0.1; 0.11 → 0.13; 0.2 stays; 5
+    const one = echoTimes([0.1, 0.11, 0.2, 5], 1);
+    for (const [i, w] of [0.1, 0.1 + ECHO_SPACING_MS, 0.2, 5].entries()) expect(one[i]).toBeCloseTo(w, 9);
+    expect(one).toHaveLength(4);
   });
 
   it('hostEchoPads: one PAD per ACK only where the kernel never enters interactive mode (the sysctl at its largest)', () => {
