@@ -90,6 +90,8 @@ export const DEFAULT_MERGE_US = 150;
  * gap of the trace under 150 µs between packets that are not one write became 150 µs and, with the timer's
  * lateness, 0.2–0.7 ms on the lab, where an aggregate of many flows (Gnutella's 68 peers) has a fifth to two fifths
  * of its gaps under 150 µs. Two writes 30 µs apart left the lab's hosts as two segments, with autocorking on or off.
+ * (Most of Gnutella's close gaps are between pure ACKs, which the receiver's echoes make: roles/echo.ts
+ * `ECHO_SPACING_MS`; between two data packets there are few, and this changed its links' gaps little.)
  */
 export const MIN_WRITE_GAP_US = 30;
 /** Least time between two writes granted, ms, when the plan does not space them closer (a late timer's guard). */

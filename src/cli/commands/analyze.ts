@@ -268,7 +268,7 @@ export const analyzeCommand: CommandSpec = {
       );
     if (
       (opts.adversary || opts.adversaryPlot) &&
-      [...classes, ...(stretches ? [stretches] : [])].some((c) => c.file === '-')
+      [...classes, ...(stretches && opts.adversaryStretches > 0 ? [stretches] : [])].some((c) => c.file === '-')
     ) {
       throw smigError(
         'SMIG_ERR_USAGE',
