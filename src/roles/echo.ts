@@ -30,13 +30,26 @@ export const MAX_PENDING_POKES = 128;
 /** How long before an ACK's time its receiver sends the first of the two PADs that make the kernel ACK at once, ms. */
 export const ECHO_LEAD_MS = 0.3;
 /**
- * Least time between two PADs of an echo, ms: closer, the kernel may send them as one segment (autocorking), and
- * one small segment alone is ACKed late or on the next data. 0.2 until 2026-12-06: ACKs that the trace has closer
- * (Gnutella: 84 of its 126 gaps under 150 µs are between two pure ACKs) came out 0.2 ms apart or more, and the
- * lab's Gnutella links had 14–22 such pairs in about 1400 gaps; at 0.03 (writes 30 µs apart leave as two segments)
- * they had 93, and their gap KS distance to the hold-out fell from 0.42–0.49 to 0.32–0.40.
+ * Time between two PADs of an echo, ms, at most: two PADs are kept as far apart as they were planned up to this
+ * (a late timer must not bring them closer), and never closer than {@link ECHO_MIN_SPACING_MS}. Closer than that,
+ * the kernel may send them as one segment (autocorking), and one small segment alone is ACKed late or on the next
+ * data.
  */
-export const ECHO_SPACING_MS = 0.03;
+export const ECHO_SPACING_MS = 0.2;
+/**
+ * Least time between two PADs, ms, when the plan puts their ACKs closer than {@link ECHO_SPACING_MS}. Until
+ * 2026-12-06 every two PADs were kept 0.2 ms apart: ACKs that the trace has closer (Gnutella: 84 of its 126 gaps
+ * under 150 µs are between two pure ACKs) came out 0.2 ms apart or more, and the lab's Gnutella links had 14–22 such
+ * pairs in about 1400 gaps; at 0.03 (writes 30 µs apart leave as two segments) they had 93, and their gap KS
+ * distance to the hold-out fell from 0.42–0.49 to 0.32–0.40. A fixed 0.03 ms floor, though, let a late PAD and an
+ * on-time one land closer than planned: Webex's links, whose trace has no gap under 150 µs, got 2–4 % there.
+ */
+export const ECHO_MIN_SPACING_MS = 0.03;
+
+/** The least time after a PAD for the next, planned `gapMs` after it: the planned gap within [min, max] spacing. */
+export function echoSpacing(gapMs: number): number {
+  return Math.min(ECHO_SPACING_MS, Math.max(ECHO_MIN_SPACING_MS, gapMs));
+}
 
 /**
  * `net.ipv4.tcp_pingpong_thresh` at which a host's kernel never (in practice) enters TCP's interactive mode: the
@@ -64,15 +77,18 @@ export function hostEchoPads(
 /**
  * When an {@link AckEcho} sends its PADs for ACKs wanted at `acksMs` (ms after the write came in, ascending): with
  * `pads` 2, two per ACK, {@link ECHO_LEAD_MS} before and at its time; with 1, one at its time. Each at least
- * {@link ECHO_SPACING_MS} after the one before (so ACKs planned closer than that come out that far apart), the
- * first not before 0. Pure.
+ * {@link echoSpacing} of its planned gap after the one before (ACKs planned closer than {@link ECHO_MIN_SPACING_MS}
+ * come out that far apart; a PAD pushed later pushes the next by as much, up to {@link ECHO_SPACING_MS}), the first
+ * not before 0. Pure.
  */
 export function echoTimes(acksMs: readonly number[], pads: EchoPads = 2): number[] {
   const out: number[] = [];
   let last = -Infinity;
+  let planned = -Infinity;
   for (const a of acksMs) {
     for (const t of pads === 1 ? [a] : [a - ECHO_LEAD_MS, a]) {
-      last = Math.max(t, 0, last + ECHO_SPACING_MS);
+      last = Math.max(t, 0, last + echoSpacing(t - planned));
+      planned = t;
       out.push(last);
     }
   }
@@ -173,7 +189,7 @@ export class AckEcho {
     void this.#run(times);
   }
 
-  /** Sends at each time after now, never two closer than ECHO_SPACING_MS even when late. */
+  /** Sends at each time after now, never two closer than planned (up to ECHO_SPACING_MS) even when late. */
   async #run(times: number[]): Promise<void> {
     const base = this.#clock.now();
     let last = -Infinity;
@@ -181,7 +197,10 @@ export class AckEcho {
     try {
       for (; i < times.length; i++) {
         const now = this.#clock.now();
-        const wait = Math.max(base + times[i]! - now, last + ECHO_SPACING_MS - now);
+        const wait = Math.max(
+          base + times[i]! - now,
+          last + echoSpacing(times[i]! - (times[i - 1] ?? -Infinity)) - now,
+        );
         if (wait > 0) await this.#clock.sleep(wait, this.#signal);
         this.#flushCarried();
         this.#post();

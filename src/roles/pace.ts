@@ -322,7 +322,9 @@ export class ByteQueue {
 export {
   AckEcho,
   ECHO_LEAD_MS,
+  ECHO_MIN_SPACING_MS,
   ECHO_SPACING_MS,
+  echoSpacing,
   echoTimes,
   hostEchoPads,
   MAX_CARRY_MS,

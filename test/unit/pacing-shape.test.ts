@@ -59,7 +59,9 @@ import { echoBodySizes } from '../../src/roles/echo.js';
 import {
   AckEcho,
   ECHO_LEAD_MS,
+  ECHO_MIN_SPACING_MS,
   ECHO_SPACING_MS,
+  echoSpacing,
   echoTimes,
   hostEchoPads,
   MAX_ECHO_MS,
@@ -1051,18 +1053,20 @@ describe('version 2 profile and shaped plan', () => {
 });
 
 describe('AckEcho (the receiver of a shaped link)', () => {
-  it('echoTimes: two PADs per ACK, the lead one ECHO_LEAD_MS before, every two at least ECHO_SPACING_MS apart', () => {
+  it('echoTimes: two PADs per ACK, the lead one ECHO_LEAD_MS before, every two their planned gap apart within [0.03, 0.2] ms', () => {
     expect(ECHO_LEAD_MS).toBeGreaterThanOrEqual(ECHO_SPACING_MS);
-    expect(ECHO_SPACING_MS).toBe(0.03);
+    expect([ECHO_MIN_SPACING_MS, ECHO_SPACING_MS]).toEqual([0.03, 0.2]);
+    expect([0.01, 0.09, 0.3, -1].map(echoSpacing)).toEqual([0.03, 0.09, 0.2, 0.03]);
     const t = echoTimes([0.1, 0.11, 5]);
-    // 0.1: lead at 0 (not before the write), then 0.1; 0.11: lead pushed to 0.13 (spacing), then 0.16; 5: 4.7 and 5
-    const want = [0, 0.1, 0.13, 0.16, 5 - ECHO_LEAD_MS, 5];
+    // 0.1: lead at 0 (not before the write), then 0.1 pushed to 0.2 (planned 0.3 after the lead: 0.2 at most);
+    // 0.11: its lead planned before the last PAD, so 0.03 after it (0.23), then 0.2 after that (0.43); 5: 4.7 and 5
+    const want = [0, 0.2, 0.23, 0.43, 5 - ECHO_LEAD_MS, 5];
     expect(t).toHaveLength(want.length);
     for (let i = 0; i < want.length; i++) expect(t[i]).toBeCloseTo(want[i]!, 9);
     expect(echoTimes([])).toEqual([]);
-    // one PAD per ACK, at its time, still ECHO_SPACING_MS apart: 0.1; 0.11 → 0.13; 0.2 stays; 5
+    // one PAD per ACK, at its time: 0.1; 0.11 → 0.13 (0.03 at least); 0.2, planned 0.09 after 0.11 → 0.22; 5
     const one = echoTimes([0.1, 0.11, 0.2, 5], 1);
-    for (const [i, w] of [0.1, 0.1 + ECHO_SPACING_MS, 0.2, 5].entries()) expect(one[i]).toBeCloseTo(w, 9);
+    for (const [i, w] of [0.1, 0.13, 0.22, 5].entries()) expect(one[i]).toBeCloseTo(w, 9);
     expect(one).toHaveLength(4);
   });
 
@@ -1100,14 +1104,18 @@ describe('AckEcho (the receiver of a shaped link)', () => {
     expect(echo.pending).toBe(0);
   });
 
-  it('keeps its PADs ECHO_SPACING_MS apart even when every timer fires late', async () => {
+  it('keeps its PADs as far apart as planned (up to ECHO_SPACING_MS) even when every timer fires late', async () => {
     const clock = new FakeClock({ start: 0, lateness: () => 3 });
     const posted: number[] = [];
     const echo = new AckEcho(clock, () => posted.push(clock.now()), new AbortController().signal);
     echo.onHint([100, 200, 300]);
     while (echo.pending > 0) await clock.next();
     expect(posted).toHaveLength(6);
-    for (let i = 1; i < posted.length; i++) expect(posted[i]! - posted[i - 1]!).toBeGreaterThanOrEqual(ECHO_SPACING_MS);
+    const planned = echoTimes([0.1, 0.2, 0.3]);
+    for (let i = 1; i < posted.length; i++)
+      expect(posted[i]! - posted[i - 1]!).toBeGreaterThanOrEqual(echoSpacing(planned[i]! - planned[i - 1]!) - 1e-9);
+    // a lead PAD and its ACK's PAD, planned 0.2 ms or more apart, stay 0.2 ms apart however late the timers
+    expect(posted[1]! - posted[0]!).toBeGreaterThanOrEqual(ECHO_SPACING_MS - 1e-9);
   });
 
   it('drops ACKs asked for too long after the write and never keeps more than MAX_PENDING_POKES', () => {
