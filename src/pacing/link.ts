@@ -3,6 +3,7 @@
  * hosts sent TCP timestamps and how large a full segment was. A lab set the same way (`smig lab up --mtu
  * --tcp-timestamps [--ipv6]`) lets packet-shaped pacing make the capture's packet sizes (docs/ARCHITECTURE.md "A lab matches the capture's TCP").
  */
+import { pureAckKind } from '../profile/shape.js';
 import { DEFAULT_SEGMENT } from './plan.js';
 
 /**
@@ -42,13 +43,13 @@ const IP_HEADER = { 4: 20, 6: 40 } as const;
  * never filled a segment).
  */
 export function captureLink(sizes: readonly number[], ipVersion: 4 | 6 = 4, timestamps?: boolean): CaptureLink {
-  const plain = 14 + IP_HEADER[ipVersion] + 20;
   let ackPlain = 0;
   let ackStamped = 0;
   let full = 0;
   for (const s of sizes) {
-    if (s === plain || (ipVersion === 4 && s === 60)) ackPlain++;
-    else if (s === plain + 12) ackStamped++;
+    const kind = pureAckKind(s, ipVersion);
+    if (kind === 'plain') ackPlain++;
+    else if (kind === 'stamped') ackStamped++;
     if (s > full) full = s;
   }
   let fullCount = 0;

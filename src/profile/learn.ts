@@ -33,7 +33,7 @@ import {
   PROFILE_VERSION,
 } from './model.js';
 import { ReverseSizes } from './reverse.js';
-import { histogramFromMap, shapeOf } from './shape.js';
+import { histogramFromMap, pureAckKind, shapeOf } from './shape.js';
 
 export interface LearnOptions {
   /** tcpdump-subset filter (as `smig analyze --filter`). */
@@ -256,11 +256,10 @@ export async function learnProfile(capture: string, opts: LearnOptions = {}): Pr
       traced++;
       if (decoded.protocol !== 6) nonTcp++;
       else {
-        // a pure ACK by its wire size (IPv4 54 B, or 60 B once Ethernet pads it; IPv6 74 B), 12 B more with timestamps:
-        // counted on TCP packets only, since a 66 B datagram of a call is no stamped ACK
-        const plain = decoded.network === 'ipv6' ? 74 : 54;
-        if (wire === plain || (plain === 54 && wire === 60)) ackPlain++;
-        else if (wire === plain + 12) ackStamped++;
+        // pure ACKs counted on TCP packets only: a 66 B datagram of a call is no stamped ACK
+        const kind = pureAckKind(wire, decoded.network === 'ipv6' ? 6 : 4);
+        if (kind === 'plain') ackPlain++;
+        else if (kind === 'stamped') ackStamped++;
       }
       if (decoded.network === 'ipv6') ipv6++;
       else if (decoded.network === 'ipv4') ipv4++;

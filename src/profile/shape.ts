@@ -93,6 +93,17 @@ export function shapeOf(
   };
 }
 
+/**
+ * Whether an Ethernet wire size is that of a TCP pure ACK without the timestamps option (IPv4 54 B, or 60 B once
+ * Ethernet pads it; IPv6 74 B: 'plain'), with it (12 B more: 'stamped'), or neither. The one rule by which a trace
+ * says whether its hosts sent timestamps (learn.ts on TCP packets, pacing/link.ts on a trace's sizes).
+ */
+export function pureAckKind(size: number, ipVersion: 4 | 6): 'plain' | 'stamped' | undefined {
+  const plain = ipVersion === 6 ? 74 : 54;
+  if (size === plain || (ipVersion === 4 && size === 60)) return 'plain';
+  return size === plain + 12 ? 'stamped' : undefined;
+}
+
 /** A histogram of a value → count map, ascending, without empty entries. */
 export function histogramFromMap(m: Map<number, number>): Histogram {
   const entries = [...m.entries()].filter(([, c]) => c > 0).sort((a, b) => a[0] - b[0]);
