@@ -9,7 +9,8 @@ import { readCapture } from '../capture/reader.js';
 import type { CaptureInfo, CaptureWarning } from '../capture/types.js';
 import { smigError } from '../errors.js';
 import { createRng } from '../util/rng.js';
-import { blockKs, DEFAULT_BLOCK_PERMUTATIONS } from './block-ks.js';
+import type { BlockSample } from './block-ks.js';
+import { BLOCK_SAMPLE_CAPACITY, blockKs, DEFAULT_BLOCK_PERMUTATIONS } from './block-ks.js';
 import type { Chi2Result } from './chi2.js';
 import { chiSquareHomogeneity } from './chi2.js';
 import type { KsResult, WeightedSample } from './ks.js';
@@ -41,8 +42,8 @@ export interface AnalyzeOptions {
   maxSamples?: number;
   maxFlows?: number;
   /**
-   * Blocks of time (whole bins; `--blocks`): the size and gap tests also get a p-value by dealing whole blocks to the
-   * two sides (block-ks.ts), with `blockPermutations` deals (default {@link DEFAULT_BLOCK_PERMUTATIONS}).
+   * Blocks of time (whole bins; `--blocks`): the per-bin, size and gap tests also get a p-value by dealing whole
+   * blocks to the two sides (block-ks.ts), with `blockPermutations` deals (default {@link DEFAULT_BLOCK_PERMUTATIONS}).
    */
   blockNs?: bigint;
   blockPermutations?: number;
@@ -88,11 +89,11 @@ export interface Comparison {
   df?: number;
   /** Per-bin tests with `stretches`: the same test on normal stretches as long as the subject (stretches.ts). */
   stretches?: StretchResult;
-  /** Size and gap tests with `blockNs`: the same D, its p-value by dealing whole blocks (block-ks.ts). */
+  /** Tests with `blockNs` (χ² aside): the same D, its p-value by dealing whole blocks (block-ks.ts). */
   blocks?: BlockTest;
 }
 
-/** A size or gap test by blocks (JSON: `blocks` of the comparison). */
+/** A per-bin, size or gap test by blocks (JSON: `blocks` of the comparison). */
 export interface BlockTest {
   /** Block length, s (whole bins). */
   blockSeconds: number;
@@ -303,7 +304,7 @@ export function blockBins(blockNs: bigint, binNs: bigint): number {
 
 /**
  * Runs every test of `subject` against `ref`. Features with an empty side are left out. Classes read with blocks
- * (`blockNs`) also get the size and gap tests by blocks, with `permutations` deals from a fixed seed.
+ * (`blockNs`) also get the per-bin, size and gap tests by blocks, with `permutations` deals from a fixed seed.
  */
 export function compareClasses(
   ref: ClassResult,
@@ -319,8 +320,7 @@ export function compareClasses(
     const m = sampleSize(y);
     if (n === 0 || m === 0) continue;
     const r: KsResult = feature === 'iat' ? ksTwoSample(x.values, y.values) : ksTwoSampleWeighted(x, y);
-    const blocks =
-      feature === 'size' || feature === 'iat' ? blockTest(ref, subject, feature, alpha, permutations) : null;
+    const blocks = blockTest(ref, subject, feature, alpha, permutations);
     rows.push({
       reference: ref.name,
       subject: subject.name,
@@ -357,21 +357,46 @@ export function compareClasses(
   return rows;
 }
 
-/** The size or gap test of two classes read with blocks, by blocks; null without blocks or with too few. */
+/**
+ * A test of two classes read with blocks, by blocks; null without blocks or with too few. Sizes and gaps come with
+ * their blocks as the capture is read; a per-bin feature is the class's series of bins (empty bins included), bin i
+ * in block ⌊i ÷ bins a block⌋, so bins that come in episodes are dealt a block at a time too.
+ */
 function blockTest(
   ref: ClassResult,
   subject: ClassResult,
-  feature: 'size' | 'iat',
+  feature: Feature,
   alpha: number,
   permutations: number,
 ): BlockTest | null {
   const a = ref.traffic.blocks;
   const b = subject.traffic.blocks;
   if (a === undefined || b === undefined) return null;
-  const r = blockKs(a[feature].sample(), b[feature].sample(), permutations, createRng(0xb10c));
+  const sample = (acc: TrafficAccumulator, blocks: NonNullable<TrafficAccumulator['blocks']>): BlockSample | null =>
+    feature === 'size' || feature === 'iat'
+      ? blocks[feature].sample()
+      : binBlockSample(acc, feature === 'packets_per_bin' ? 0 : 1, blocks.bins);
+  const sa = sample(ref.traffic, a);
+  const sb = sample(subject.traffic, b);
+  if (sa === null || sb === null) return null;
+  const r = blockKs(sa, sb, permutations, createRng(0xb10c));
   if (r === null) return null;
   const blockSeconds = (a.bins * Number(ref.traffic.binNs)) / 1e9;
   return { blockSeconds, ...r, distinguishable: r.pvalue < alpha };
+}
+
+/**
+ * A class's packets (0) or bytes (1) per bin with their blocks of `blockBins` bins, every bin from the first to the
+ * last; null beyond {@link BLOCK_SAMPLE_CAPACITY} bins (a block test would then cost more than the class did).
+ */
+export function binBlockSample(acc: TrafficAccumulator, pick: 0 | 1, blockBins: number): BlockSample | null {
+  const n = acc.binCount;
+  if (n > BLOCK_SAMPLE_CAPACITY) return null;
+  const values = new Float64Array(n);
+  const blocks = new Uint32Array(n);
+  for (let i = 0; i < n; i++) blocks[i] = Math.floor(i / blockBins);
+  for (const [i, c] of acc.bins) if (i >= 0 && i < n) values[i] = c[pick];
+  return { values, blocks };
 }
 
 /** Parses `NAME=CAPTURE[@FILTER]` (the @ is the last one, so paths may contain @ when a filter follows). */

@@ -58,16 +58,21 @@ export function mostRejected(tests: readonly (BenchTest | undefined)[]): Stretch
 }
 
 /**
- * How many links the tests by blocks told apart (", sizes or gaps told by blocks on 1 of 5"), of those whose blocks
- * can be dealt in 1 ÷ alpha ways or more; '' when no link has a test by blocks that can reject.
+ * How many links the tests by blocks told apart (", sizes or gaps told by blocks on 1 of 5, per bin on 0 of 5"), of
+ * those whose blocks can be dealt in 1 ÷ alpha ways or more; '' when no link has a test by blocks that can reject.
  */
 export function blocksTold(links: readonly { tests: readonly BenchTest[] }[], alpha: number): string {
-  const testable = links.filter((l) =>
-    l.tests.some((t) => (t.feature === 'size' || t.feature === 'iat') && t.blocks && blocksCanReject(t.blocks, alpha)),
-  );
-  if (testable.length === 0) return '';
-  const told = testable.filter((l) =>
-    l.tests.some((t) => (t.feature === 'size' || t.feature === 'iat') && t.blocks && t.blocks.pvalue < alpha),
-  ).length;
-  return `, sizes or gaps told by blocks on ${told} of ${testable.length}`;
+  const count = (features: readonly string[]): { told: number; of: number } => {
+    const of = (t: BenchTest): boolean => features.includes(t.feature) && t.blocks !== undefined;
+    const testable = links.filter((l) => l.tests.some((t) => of(t) && blocksCanReject(t.blocks!, alpha)));
+    const told = testable.filter((l) => l.tests.some((t) => of(t) && t.blocks!.pvalue < alpha)).length;
+    return { told, of: testable.length };
+  };
+  const sg = count(['size', 'iat']);
+  const bins = count(['packets_per_bin', 'bytes_per_bin']);
+  const parts = [
+    ...(sg.of > 0 ? [`sizes or gaps told by blocks on ${sg.told} of ${sg.of}`] : []),
+    ...(bins.of > 0 ? [`per bin${sg.of > 0 ? '' : ' told by blocks'} on ${bins.told} of ${bins.of}`] : []),
+  ];
+  return parts.length === 0 ? '' : `, ${parts.join(', ')}`;
 }

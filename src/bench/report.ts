@@ -115,9 +115,9 @@ export function blocksLine(r: BenchResult): string | undefined {
   const b = r.runs.flatMap((x) => x.links.flatMap((l) => l.tests)).find((t) => t.blocks !== undefined)?.blocks;
   if (b === undefined) return undefined;
   return (
-    `size and gap "by blocks": the same D, its p-value from dealing whole ${b.blockSeconds} s blocks of the link and ` +
-    'the hold-out to the two sides at random (smig analyze --blocks): packets come in bursts, and the p beside it, ' +
-    "which counts every packet as an independent draw, rejects even the capture's own halves"
+    `"by blocks" (per bin, sizes, gaps): the same D, its p-value from dealing whole ${b.blockSeconds} s blocks of the ` +
+    'link and the hold-out to the two sides at random (smig analyze --blocks): packets and busy bins come in bursts, ' +
+    "and the p beside it, which counts every packet or bin as an independent draw, rejects even the capture's own halves"
   );
 }
 
@@ -143,9 +143,11 @@ export function strategyTable(r: BenchResult, strategy: BenchRun['strategy']): {
     'link',
     'pkt/bin D',
     'p',
+    'by blocks',
     'n/m',
     'bytes/bin D',
     'p',
+    'by blocks',
     'size D',
     'p',
     'by blocks',
@@ -166,9 +168,11 @@ export function strategyTable(r: BenchResult, strategy: BenchRun['strategy']): {
     x.link,
     fmtD(x.packets),
     fmtPv(x.packets),
+    fmtBlocks(x.packets, r.alpha),
     fmtN(x.packets),
     fmtD(x.bytes),
     fmtPv(x.bytes),
+    fmtBlocks(x.bytes, r.alpha),
     fmtD(x.size_),
     fmtPv(x.size_),
     fmtBlocks(x.size_, r.alpha),

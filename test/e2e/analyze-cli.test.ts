@@ -198,7 +198,7 @@ describe('smig analyze comparisons and output forms', () => {
     expect(r.stdout).toMatch(/Verdict/);
   });
 
-  it('--blocks: sizes and gaps also tested by blocks, in the tables, the JSON and the CSV', async () => {
+  it('--blocks: rates per bin, sizes and gaps also tested by blocks, in the tables, the JSON and the CSV', async () => {
     // the first and second halves of netflix, by time: 6 and 8 blocks of 5 s with packets in the data direction
     const halves = ['--class', `a=${netflix}@dst host 192.168.1.7`, '--class', `b=${netflix}@dst host 192.168.1.7`];
     const windows = ['--time-window', 'a=..45s', '--time-window', 'b=45s..'];
@@ -209,7 +209,7 @@ describe('smig analyze comparisons and output forms', () => {
       statistic: number;
       blocks?: { blockSeconds: number; statistic: number; pvalue: number; permutations: number; blocks: number[] };
     }[];
-    for (const f of ['size', 'iat']) {
+    for (const f of ['packets_per_bin', 'bytes_per_bin', 'size', 'iat']) {
       const b = rows.find((x) => x.feature === f)!.blocks!;
       expect(b.blockSeconds).toBe(5);
       expect(b.permutations).toBe(499);
@@ -217,10 +217,13 @@ describe('smig analyze comparisons and output forms', () => {
       expect(b.pvalue).toBeGreaterThan(0);
       expect(b.pvalue).toBeLessThanOrEqual(1);
     }
-    expect(rows.find((x) => x.feature === 'packets_per_bin')!.blocks).toBeUndefined();
+    // per bin, the blocks are the bins' (empty ones included): 45 s of 500 ms bins are 9 blocks of 5 s
+    expect(rows.find((x) => x.feature === 'packets_per_bin')!.blocks!.blocks[0]).toBe(9);
+    expect(rows.find((x) => x.feature === 'size_histogram')!.blocks).toBeUndefined();
     const t = await runCli(['analyze', '--blocks', '5s', '--block-permutations', '99', ...halves, ...windows]);
     expect(t.status, t.stderr).toBe(0);
     expect(t.stdout).toMatch(/b\s+size\s+ks .*; by 5 s blocks \(\d+ and \d+\): p [0-9.]+/);
+    expect(t.stdout).toMatch(/b\s+bytes_per_bin\s+ks .*; by 5 s blocks \(9 and \d+\): p [0-9.]+/);
     const bad = await runCli(['analyze', '--blocks', 'soon', netflix]);
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);

@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { analyze } from '../../src/analysis/analyze.js';
+import { analyze, binBlockSample } from '../../src/analysis/analyze.js';
 import type { BlockSample } from '../../src/analysis/block-ks.js';
 import { BlockCollector, blockKs, blocksCanReject } from '../../src/analysis/block-ks.js';
 import { ksTwoSample } from '../../src/analysis/ks.js';
@@ -122,6 +122,29 @@ describe('smig analyze with blocks', () => {
     // a gap is in its later packet's block
     expect([...b.iat.sample().blocks]).toEqual([0, 1, 3, 3]);
     expect([...b.iat.sample().values].map((x) => Number(x.toFixed(6)))).toEqual([0.5, 0.7, 1.85, 0.85]);
+    // per bin: every bin from the first packet's to the last's (40), empty ones as 0, bin i in block ⌊i ÷ 10⌋
+    const traffic = r.classes[0]!.traffic;
+    const packets = binBlockSample(traffic, 0, b.bins)!;
+    const bytes = binBlockSample(traffic, 1, b.bins)!;
+    expect(packets.values.length).toBe(40);
+    expect([...packets.blocks]).toEqual(Array.from({ length: 40 }, (_, i) => Math.floor(i / 10)));
+    const busy = (s: BlockSample): [number, number][] =>
+      [...s.values].flatMap((v, i) => (v === 0 ? [] : [[i, v] as [number, number]]));
+    expect(busy(packets)).toEqual([
+      [0, 1],
+      [5, 1],
+      [12, 1],
+      [30, 1],
+      [39, 1],
+    ]);
+    expect(busy(bytes)).toEqual([
+      [0, 60],
+      [5, 61],
+      [12, 62],
+      [30, 63],
+      [39, 64],
+    ]);
+    expect(binBlockSample(traffic, 0, 1)!.blocks[39]).toBe(39);
   });
 
   it("on netflix: the capture's own halves reject packet by packet, not by blocks; a constant-rate migration does by blocks", async () => {
@@ -146,8 +169,12 @@ describe('smig analyze with blocks', () => {
     expect(row('learned', 'size').blocks!.statistic).toBeCloseTo(row('learned', 'size').statistic, 12);
     expect(row('learned', 'size').blocks!.blockSeconds).toBe(5);
     for (const f of ['size', 'iat']) expect(row('constant', f).blocks!.pvalue).toBeLessThanOrEqual(0.01);
-    // per-bin tests have no block test
-    expect(row('learned', 'packets_per_bin').blocks).toBeUndefined();
+    // per bin too: the same D as bin by bin, dealt by blocks of 10 bins
+    for (const f of ['packets_per_bin', 'bytes_per_bin']) {
+      expect(row('learned', f).blocks!.statistic).toBeCloseTo(row('learned', f).statistic, 12);
+      expect(row('learned', f).blocks!.pvalue).toBeGreaterThan(0.05);
+    }
+    expect(row('learned', 'packets_per_bin').blocks!.blocks).toEqual([9, 9]);
   });
 });
 
@@ -179,6 +206,14 @@ describe('the bench report on tests by blocks', () => {
     ];
     expect(blocksTold(links, 0.05)).toBe(', sizes or gaps told by blocks on 1 of 2');
     expect(blocksTold([links[2]!], 0.05)).toBe('');
+    // per bin, counted apart: a link told by either rate counts once
+    const perBin = [
+      { tests: [test('packets_per_bin', 0.01, 3432), test('bytes_per_bin', 0.002, 3432), test('size', 0.3, 3432)] },
+      { tests: [test('packets_per_bin', 0.4, 3432), test('bytes_per_bin', 0.3, 3432), test('size', 0.01, 3432)] },
+      { tests: [test('packets_per_bin', 0.4, 3432), test('bytes_per_bin', 0.3, 3432)] },
+    ];
+    expect(blocksTold(perBin, 0.05)).toBe(', sizes or gaps told by blocks on 1 of 2, per bin on 1 of 3');
+    expect(blocksTold([perBin[2]!], 0.05)).toBe(', per bin told by blocks on 0 of 1');
     expect(fmtBlocks(links[2]!.tests[0], 0.05)).toBe('n/a (1 block)');
     expect(fmtBlocks(links[0]!.tests[1], 0.05)).toBe('0.002');
     expect(fmtBlocks(undefined, 0.05)).toBe('-');

@@ -45,14 +45,15 @@ interface AnalyzeFlags {
 }
 
 const ADVERSARY_HELP = `
---blocks DUR: the size and gap KS tests treat every packet as an independent draw, but packets come in bursts and
+--blocks DUR: the KS tests treat every packet (or bin) as an independent draw, but packets come in bursts and
 episodes, so their p-values reject even a capture's own interleaved halves (the shipped netflix capture, 5 s
 blocks: sizes p 0.003). By blocks, the same D gets a p-value from dealing whole blocks of DUR (each class's blocks
-counted from its first packet) to the two sides at random, as many a side as observed, --block-permutations times
-(p = (1 + deals with D at least the observed) / (1 + K)); at most 200000 values a class take part (a uniform sample
-beyond). With few blocks the test cannot reject: the text names the blocks a side, --json gives "blocks":
-{ blockSeconds, statistic, pvalue, permutations, blocks: [reference, subject], deals, distinguishable } on each size
-and iat comparison.
+counted from its first packet; a bin is in the block it starts in, empty bins included) to the two sides at
+random, as many a side as observed, --block-permutations times (p = (1 + deals with D at least the observed) /
+(1 + K)); at most 200000 values a class take part (a uniform sample of sizes and gaps beyond; no per-bin test by
+blocks beyond 200000 bins). With few blocks the test cannot reject: the text names the blocks a side, --json gives
+"blocks": { blockSeconds, statistic, pvalue, permutations, blocks: [reference, subject], deals, distinguishable }
+on each packets_per_bin, bytes_per_bin, size and iat comparison.
 
 --adversary: each class is cut into windows (5 s every 2.5 s by default; complete windows only; windows without a
 packet are left out and counted, unless --adversary-keep-silent: they have nothing to read, and kept in they tie
@@ -157,7 +158,7 @@ export const analyzeCommand: CommandSpec = {
       )
       .option(
         '--blocks <dur>',
-        'also test sizes and gaps by blocks of DUR (whole bins): D as before, its p-value from dealing whole blocks to the two sides at random (packets in bursts are not independent draws; see below)',
+        'also test rates per bin, sizes and gaps by blocks of DUR (whole bins): D as before, its p-value from dealing whole blocks to the two sides at random (packets in bursts are not independent draws; see below)',
         argParser((t) => parseDuration(t, '--blocks')),
       )
       .option('--block-permutations <k>', 'deals of the tests by blocks', argParser(parseCount(1)), 499)
