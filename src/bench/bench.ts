@@ -27,7 +27,7 @@ import type { BenchLayout } from './layout.js';
 import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
 import type { AnalyzeContext, LinkSpec } from './link-analysis.js';
 import { analyzeLinks, analyzeReverse, analyzeSides } from './link-analysis.js';
-import { DEMO_CAPTURE, DEMO_DATA_FILTER, DEMO_REVERSE_FILTER, splitBlocks } from './normal.js';
+import { DEFAULT_SPLIT_SEED, DEMO_CAPTURE, DEMO_DATA_FILTER, DEMO_REVERSE_FILTER, splitBlocks } from './normal.js';
 import { killAll, lastLine, runOk, runProc, stopProc, writePayloads } from './proc.js';
 import { blocksTold, observerTold } from './report-format.js';
 import type { Measured, RunContext } from './runs.js';
@@ -61,10 +61,12 @@ export interface BenchOptions {
   hosts: 'lab' | 'loopback';
   sizes: readonly number[];
   strategies: readonly BenchStrategy[];
-  /** Normal capture: the profile is learned from its even blocks (unless `profile`), the odd ones are the hold-out. */
+  /** Normal capture: the profile is learned from one block of each pair (unless `profile`), the others are the hold-out. */
   normal: string;
   /** Block length of that split, ns (default 5 s). */
   splitNs?: bigint;
+  /** Which block of each pair is learned (normal.ts `splitHalf`; default {@link DEFAULT_SPLIT_SEED}, 0: the even ones). */
+  splitSeed?: number;
   /** Filter of the normal capture's data direction (the profile and the reference use it). */
   normalFilter?: string;
   /** Filter of its reverse direction: when given, every link's reverse direction is tested against it too. */
@@ -225,9 +227,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const reference = join(out, o.profile === undefined ? 'normal-holdout.pcap' : 'normal-reference.pcap');
   let profile = o.profile;
   let learn: string | undefined;
+  const splitSeed = o.splitSeed ?? DEFAULT_SPLIT_SEED;
   if (profile === undefined) {
     learn = join(out, 'normal-learn.pcap');
-    const n = await splitBlocks(o.normal, o.splitNs ?? BLOCK_NS, learn, reference);
+    const n = await splitBlocks(o.normal, o.splitNs ?? BLOCK_NS, learn, reference, splitSeed);
     profile = join(out, 'profile.json');
     await runOk('smig profile learn', [
       'profile',
@@ -240,7 +243,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       profile,
     ]);
     log(
-      `normal capture ${o.normal}: profile learned from its even ${Number(o.splitNs ?? BLOCK_NS) / 1e9} s blocks (${n.even} packets), the odd ones held out (${n.odd} packets)`,
+      `normal capture ${o.normal}: profile learned from one ${Number(o.splitNs ?? BLOCK_NS) / 1e9} s block of each pair (${splitSeed === 0 ? 'the even ones' : `drawn with split seed ${splitSeed}`}; ${n.even} packets), the other held out (${n.odd} packets)`,
     );
   } else await splitBlocks(o.normal, BLOCK_NS, reference);
   const profileText = readFileSync(profile, 'utf8');
@@ -404,7 +407,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       reference,
       profile,
       meanByteRate,
-      ...(learn !== undefined ? { splitSeconds: Number(o.splitNs ?? BLOCK_NS) / 1e9 } : {}),
+      ...(learn !== undefined ? { splitSeconds: Number(o.splitNs ?? BLOCK_NS) / 1e9, splitSeed } : {}),
       ...(learned ? { learned } : {}),
       ...(wholeBaseline ? { adversaryBaseline: wholeBaseline } : {}),
       ...(reverseFilter !== undefined ? { reverseFilter } : {}),

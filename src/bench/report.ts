@@ -355,7 +355,7 @@ export async function writeBenchReport(
     `${r.hosts === 'lab' ? 'network-namespace lab (one host per role)' : 'loopback (every process on 127.0.0.1)'}` +
     `${r.link ? ` with links like the capture's (MTU ${r.link.mtu}, TCP timestamps ${r.link.tcpTimestamps ? 'on' : 'off'})` : ''}; ` +
     `normal capture ${basename(r.normal.capture)}${r.normal.filter ? ` (data direction: ${r.normal.filter})` : ''}, profile mean ${r.normal.meanByteRate.toFixed(0)} B/s; ` +
-    `each link's data direction tested on ${r.bin} bins at α = ${r.alpha} against ${heldOut ? "the capture's odd 5 s blocks (the hold-out: the profile learned the even ones)" : 'the whole capture'}`;
+    `each link's data direction tested on ${r.bin} bins at α = ${r.alpha} against ${heldOut ? `the hold-out: one ${r.normal.splitSeconds ?? 5} s block of each pair of the capture (${(r.normal.splitSeed ?? 0) === 0 ? 'the odd ones' : `drawn with split seed ${r.normal.splitSeed}`}), the profile learned the others` : 'the whole capture'}`;
   const strategies = strategiesOf(r);
   const html = [
     '<!DOCTYPE html>',

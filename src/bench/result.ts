@@ -157,6 +157,8 @@ export interface BenchResult {
     meanByteRate: number;
     /** Block length of the learn/hold-out split, s (absent with a given profile). */
     splitSeconds?: number;
+    /** Seed of that split: which block of each pair was learned (0: the even ones; absent before 2026-12-07: 0). */
+    splitSeed?: number;
     /**
      * The learned half itself tested against the hold-out as a link would be (absent with a given profile): what a
      * pacer that reproduced the learned traffic perfectly would score, the best any link can expect.

@@ -50,6 +50,10 @@ describe('smig bench', () => {
         /^smig bench: option '--split <dur>' argument '10ms' is invalid\. --split: 10ms is not between 100ms and 1h \(see smig bench --help\)$/,
       ],
       [
+        ['--split-seed', 'two'],
+        /^smig bench: option '--split-seed <n>' argument 'two' is invalid\. 'two' is not a whole number ≥ 0/,
+      ],
+      [
         ['--adversary-stretches', '9'],
         /^smig bench: --adversary-stretches: needs --adversary, and a learned half to cut them from \(not --profile\)$/,
       ],
@@ -285,10 +289,11 @@ describe('smig bench', () => {
     );
     expect(r.stdout).toMatch(/windows a side\): 0\.\d\d \[[\d.]+–[\d.]+\] \(\d+ of 45 windows silent\)/);
     const split =
-      /profile learned from its even 2\.5 s blocks \((\d+) packets\), the odd ones held out \((\d+) packets\)/.exec(
+      /profile learned from one 2\.5 s block of each pair \(drawn with split seed 1; (\d+) packets\), the other held out \((\d+) packets\)/.exec(
         r.stderr,
       );
     expect(Number(split![1]) + Number(split![2])).toBe(1110);
+    expect(j.normal.splitSeed).toBe(1);
     expect(j.link).toEqual({
       mtu: Number(mtu![1]),
       tcpTimestamps: false,

@@ -8,6 +8,7 @@ import { Option } from 'commander';
 import type { CvMode } from '../../analysis/adversary.js';
 import type { BenchStrategy } from '../../bench/bench.js';
 import { BENCH_STRATEGIES, DEFAULT_SIZES } from '../../bench/bench.js';
+import { DEFAULT_SPLIT_SEED } from '../../bench/normal.js';
 import { smigError } from '../../errors.js';
 import { parseDuration, parseSize } from '../../util/units.js';
 import type { CliIO } from '../io.js';
@@ -25,6 +26,7 @@ interface BenchFlags {
   reverseFilter?: string;
   profile?: string;
   split: bigint;
+  splitSeed: number;
   bin: string;
   alpha: number;
   out?: string;
@@ -95,7 +97,7 @@ export const benchCommand: CommandSpec = {
       )
       .option(
         '--normal <capture>',
-        'capture of normal traffic: the profile is learned from its even blocks (--split), the odd ones are the reference (default: the shipped captures/ndpi__netflix.pcap)',
+        'capture of normal traffic: the profile is learned from one block of each pair (--split, --split-seed), the others are the reference (default: the shipped captures/ndpi__netflix.pcap)',
       )
       .addOption(
         new Option(
@@ -104,6 +106,12 @@ export const benchCommand: CommandSpec = {
         )
           .argParser(argParser(parseSplit))
           .default(5_000_000_000n, '5s'),
+      )
+      .option(
+        '--split-seed <n>',
+        'which block of each pair of --split blocks the profile learns, drawn from this seed: a rhythm of the traffic (a heartbeat every 10 s) then falls in both halves alike; 0 learns the even blocks (the split before 2026-12-07)',
+        argParser(parseCount(0)),
+        DEFAULT_SPLIT_SEED,
       )
       .option(
         '--filter <expr>',
@@ -203,6 +211,7 @@ export const benchCommand: CommandSpec = {
       strategies: opts.strategies,
       normal: opts.normal !== undefined ? resolve(opts.normal) : DEMO_CAPTURE,
       splitNs: opts.split,
+      splitSeed: opts.splitSeed,
       ...(opts.filter === undefined ? {} : { normalFilter: opts.filter }),
       ...(opts.reverseFilter === undefined ? {} : { reverseFilter: opts.reverseFilter }),
       ...(opts.profile === undefined ? {} : { profile: resolve(opts.profile) }),
