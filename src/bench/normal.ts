@@ -64,8 +64,8 @@ export async function splitBlocks(
     const rel = p.ts > t0 ? p.ts - t0 : 0n; // a packet stamped before the first is put at the first's time
     const k = rel / blockNs;
     const part = oddPath === undefined ? 0 : splitHalf(k, seed);
+    // in its half, the block of pair k / 2 starts at t0 + (k / 2) × blockNs
     const ts = oddPath === undefined ? p.ts : t0 + (k / 2n) * blockNs + (rel - k * blockNs);
-    // (the half's time: its block of pair k / 2 starts at t0 + (k / 2) × blockNs)
     writers[part]!.writePacket(ts, frame.data, frame.origLen);
     counts[part]!++;
   });
