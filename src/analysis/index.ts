@@ -36,7 +36,7 @@ export { BlockCollector, blockKs, blocksCanReject, DEFAULT_BLOCK_PERMUTATIONS } 
 export type { Chi2Options, Chi2Result } from './chi2.js';
 export { chiSquareHomogeneity, chiSquareIsf, chiSquareSf } from './chi2.js';
 export type { KsAlternative, KsMethod, KsOptions, KsResult, WeightedSample } from './ks.js';
-export { KS_MAX_AUTO_N, ksCritical, ksTwoSample, ksTwoSampleWeighted, kstwoSf } from './ks.js';
+export { KS_MAX_AUTO_N, ksCanReject, ksCritical, ksTwoSample, ksTwoSampleWeighted, kstwoSf } from './ks.js';
 export type { AnalysisPlotInput, PlotFormat } from './plot.js';
 export { plotFormatFor, renderAnalysisPlot } from './plot.js';
 export { analysisToJson, nsToDecimal, writeAnalysisCsv } from './report.js';

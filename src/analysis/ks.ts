@@ -101,6 +101,25 @@ export function ksCritical(n: number, m: number, alpha: number): number {
   return Math.sqrt(-Math.log(alpha / 2) / 2) * Math.sqrt((n + m) / (n * m));
 }
 
+/**
+ * Whether a two-sided test of samples of n and m values can reject at level α at all: its smallest p-value, at
+ * D = 1 (every value of one sample below every value of the other), is 2 ÷ C(n + m, n), exactly. One bin against 32
+ * gives 2 ÷ 33 = 0.061: no rate series that short can be told apart at 0.05, whatever it holds.
+ * @example ksCanReject(1, 32, 0.05) // false; ksCanReject(1, 40, 0.05) // true
+ */
+export function ksCanReject(n: number, m: number, alpha: number): boolean {
+  if (!(n > 0 && m > 0)) return false;
+  const limit = 2 / alpha;
+  const k = Math.min(n, m);
+  let c = 1;
+  // C(n + m, k) grows with each factor; stop once it is past 2 ÷ α
+  for (let i = 1; i <= k; i++) {
+    c = (c * (Math.max(n, m) + i)) / i;
+    if (c > limit) return true;
+  }
+  return c > limit;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Statistic
 

@@ -27,9 +27,16 @@ import type { BenchLayout } from './layout.js';
 import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
 import type { AnalyzeContext, LinkSpec } from './link-analysis.js';
 import { analyzeLinks, analyzeReverse, analyzeSides } from './link-analysis.js';
-import { DEFAULT_SPLIT_SEED, DEMO_CAPTURE, DEMO_DATA_FILTER, DEMO_REVERSE_FILTER, splitBlocks } from './normal.js';
+import {
+  DEFAULT_SPLIT_SEED,
+  DEMO_CAPTURE,
+  DEMO_DATA_FILTER,
+  DEMO_REVERSE_FILTER,
+  splitBlocks,
+  splitWarning,
+} from './normal.js';
 import { killAll, lastLine, runOk, runProc, stopProc, writePayloads } from './proc.js';
-import { blocksTold, observerTold } from './report-format.js';
+import { blocksTold, muteTold, observerTold } from './report-format.js';
 import type { Measured, RunContext } from './runs.js';
 import { plainOnce } from './runs.js';
 import type { Daemon, RunCapture, Site } from './site.js';
@@ -245,6 +252,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     log(
       `normal capture ${o.normal}: profile learned from one ${Number(o.splitNs ?? BLOCK_NS) / 1e9} s block of each pair (${splitSeed === 0 ? 'the even ones' : `drawn with split seed ${splitSeed}`}; ${n.even} packets), the other held out (${n.odd} packets)`,
     );
+    const thin = splitWarning(n.even, n.odd, Number(o.splitNs ?? BLOCK_NS) / 1e9);
+    if (thin !== undefined) log(`warning: ${thin}`);
   } else await splitBlocks(o.normal, BLOCK_NS, reference);
   const profileText = readFileSync(profile, 'utf8');
   const profileJson = JSON.parse(profileText) as {
@@ -351,7 +360,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     });
     const dist = a.links.filter((l) => l.distinguishable).length;
     log(
-      `${strategy} ${size} bytes: ${m.seconds.toFixed(2)} s (${(m.seconds / lower).toFixed(3)} × the lower bound, ${(100 * (runs.at(-1)!.wireOverhead ?? 0)).toFixed(1)} % of the links' wire bytes not payload), ${dist} of ${a.links.length} links distinguishable${blocksTold(a.links, o.alpha)}${observerTold(
+      `${strategy} ${size} bytes: ${m.seconds.toFixed(2)} s (${(m.seconds / lower).toFixed(3)} × the lower bound, ${(100 * (runs.at(-1)!.wireOverhead ?? 0)).toFixed(1)} % of the links' wire bytes not payload), ${dist} of ${a.links.length} links distinguishable${muteTold(a.links, o.alpha)}${blocksTold(a.links, o.alpha)}${observerTold(
         a.links.map((l) => l.adversary),
         o.alpha,
       )}`,

@@ -35,6 +35,21 @@ export function splitHalf(block: bigint, seed: number): 0 | 1 {
 }
 
 /**
+ * A warning when a split leaves one side thin: under 100 packets, or under a quarter of the other side's. The tests
+ * against a hold-out that thin say little (a capture whose traffic sits in one or two blocks puts it all on one
+ * side); undefined when the split is even enough.
+ * @example splitWarning(499, 12, 5) // 'the split put 499 packets in the learned half and 12 in the hold-out: …'
+ */
+export function splitWarning(learned: number, heldOut: number, blockSeconds: number): string | undefined {
+  if (Math.min(learned, heldOut) >= Math.max(100, Math.max(learned, heldOut) / 4)) return undefined;
+  return (
+    `the split put ${learned} packets in the learned half and ${heldOut} in the hold-out: the capture's traffic is in ` +
+    `too few of its ${blockSeconds} s blocks for the tests to say much; learn from a longer capture, or split by ` +
+    'shorter blocks (--split)'
+  );
+}
+
+/**
  * Cuts a capture into blocks of `blockNs` and writes one block of each pair of consecutive blocks to `evenPath`, the
  * other to `oddPath` ({@link splitHalf}: with seed 0 the even and the odd blocks), each with the other part's time
  * removed (`smig bench`, `smig demo` and the pacing benchmarks use it). Both are untagged Ethernet captures, as the

@@ -2,6 +2,7 @@
 import { formatAuc } from '../analysis/adversary-report.js';
 import { stretchesCanReject } from '../analysis/adversary-stretches.js';
 import { blocksCanReject } from '../analysis/block-ks.js';
+import { ksCanReject } from '../analysis/ks.js';
 import type { StretchResult } from '../analysis/stretches.js';
 import type { BenchAdversary, BenchTest } from './result.js';
 
@@ -75,4 +76,28 @@ export function blocksTold(links: readonly { tests: readonly BenchTest[] }[], al
     ...(bins.of > 0 ? [`per bin${sg.of > 0 ? '' : ' told by blocks'} on ${bins.told} of ${bins.of}`] : []),
   ];
   return parts.length === 0 ? '' : `, ${parts.join(', ')}`;
+}
+
+/**
+ * A link's per-bin tests when none of them can reject at `alpha` (their bins too few: {@link ksCanReject}), as
+ * "1 and 32 bins"; else undefined. Such a link is "not distinguishable" only because nothing could be: its verdict
+ * says so.
+ */
+export function perBinMute(tests: readonly BenchTest[], alpha: number): string | undefined {
+  const bins = tests.filter((t) => t.feature === 'packets_per_bin' || t.feature === 'bytes_per_bin');
+  if (bins.length === 0 || bins.some((t) => ksCanReject(t.n, t.m, alpha))) return undefined;
+  return `${bins[0]!.n} and ${bins[0]!.m} bin${bins[0]!.m === 1 ? '' : 's'}`;
+}
+
+/** A link's verdict per bin: distinguishable, not distinguishable, or that its bins are too few to tell. */
+export function binVerdict(l: { distinguishable: boolean; tests: readonly BenchTest[] }, alpha: number): string {
+  if (l.distinguishable) return 'distinguishable';
+  const mute = perBinMute(l.tests, alpha);
+  return mute === undefined ? 'not distinguishable' : `cannot tell (${mute}: too few to reject at ${alpha})`;
+}
+
+/** ", on 2 of them the per-bin tests have too few bins to reject" for the links whose per-bin tests cannot reject. */
+export function muteTold(links: readonly { tests: readonly BenchTest[] }[], alpha: number): string {
+  const mute = links.filter((l) => perBinMute(l.tests, alpha) !== undefined).length;
+  return mute === 0 ? '' : ` (on ${mute} of them the per-bin tests have too few bins to reject at ${alpha})`;
 }

@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { renderSvg } from '../analysis/plot.js';
 import { runOk } from './proc.js';
-import { fmtAuc, fmtBlocks, fmtD, fmtN, fmtPv, mostRejected } from './report-format.js';
+import { binVerdict, fmtAuc, fmtBlocks, fmtD, fmtN, fmtPv, mostRejected } from './report-format.js';
 
 export { fmtAuc } from './report-format.js';
 export { fidelityTable, hopTable, keyFlowTable, reverseTable } from './report-links.js';
@@ -181,7 +181,10 @@ export function strategyTable(r: BenchResult, strategy: BenchRun['strategy']): {
     fmtBlocks(x.iat, r.alpha),
     fmtPv(x.chi2),
     ...(withAdversary ? [fmtAuc(x.adversary, r.alpha)] : []),
-    (x.distinguishable ? 'distinguishable' : 'not distinguishable') + stretchNote(x),
+    binVerdict(
+      { distinguishable: x.distinguishable, tests: [x.packets, x.bytes].filter((t) => t !== undefined) },
+      r.alpha,
+    ) + stretchNote(x),
   ]);
   if (withAdversary) head.splice(head.length - 1, 0, 'observer AUC [95 % CI]');
   return { head, rows };

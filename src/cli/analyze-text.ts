@@ -1,6 +1,7 @@
 /** `smig analyze`'s text output: the classes, their flows, the tests against the reference and the verdicts. */
 import type { AnalysisResult } from '../analysis/analyze.js';
 import { blocksCanReject } from '../analysis/block-ks.js';
+import { ksCanReject } from '../analysis/ks.js';
 import { nsToDecimal, protoName } from '../analysis/report.js';
 import { formatDuration } from '../util/units.js';
 import type { CliIO } from './io.js';
@@ -108,6 +109,7 @@ export function writeAnalysisText(result: AnalysisResult, io: CliIO, flows: numb
           r.m,
           r.critical,
           (r.distinguishable ? 'distinguishable' : 'not distinguishable') +
+            (r.test === 'ks' && !ksCanReject(r.n, r.m, result.alpha) ? ' (too few values to reject)' : '') +
             (r.stretches ? ` (normal stretches: ${r.stretches.rejected} of ${r.stretches.count})` : '') +
             (r.blocks
               ? `; by ${formatNumber(r.blocks.blockSeconds)} s blocks (${r.blocks.blocks.join(' and ')}): p ${formatNumber(r.blocks.pvalue)}${r.blocks.distinguishable ? ', distinguishable' : !blocksCanReject(r.blocks, result.alpha) ? ` (${r.blocks.deals} deals: too few to reject)` : ''}`

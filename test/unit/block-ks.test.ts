@@ -12,9 +12,9 @@ import { describe, expect, it } from 'vitest';
 import { analyze, binBlockSample } from '../../src/analysis/analyze.js';
 import type { BlockSample } from '../../src/analysis/block-ks.js';
 import { BlockCollector, blockKs, blocksCanReject } from '../../src/analysis/block-ks.js';
-import { ksTwoSample } from '../../src/analysis/ks.js';
+import { ksCanReject, ksTwoSample } from '../../src/analysis/ks.js';
 import { splitBlocks } from '../../src/bench/normal.js';
-import { blocksTold, fmtBlocks } from '../../src/bench/report-format.js';
+import { binVerdict, blocksTold, fmtBlocks, muteTold } from '../../src/bench/report-format.js';
 import type { BenchTest } from '../../src/bench/result.js';
 import { createRng } from '../../src/util/rng.js';
 import { FIXTURE_DIR, pcapFile } from '../helpers/captures.js';
@@ -217,5 +217,52 @@ describe('the bench report on tests by blocks', () => {
     expect(fmtBlocks(links[2]!.tests[0], 0.05)).toBe('n/a (1 block)');
     expect(fmtBlocks(links[0]!.tests[1], 0.05)).toBe('0.002');
     expect(fmtBlocks(undefined, 0.05)).toBe('-');
+  });
+});
+
+describe('a per-bin test whose bins are too few to reject', () => {
+  it('ksCanReject agrees with the exact test on two samples wholly apart (D = 1, its smallest p)', () => {
+    for (let n = 1; n <= 12; n++)
+      for (let m = 1; m <= 45; m++) {
+        const p = ksTwoSample(new Array<number>(n).fill(0), new Array<number>(m).fill(1), { method: 'exact' }).pvalue;
+        for (const alpha of [0.05, 0.01]) expect(ksCanReject(n, m, alpha), `n ${n} m ${m} α ${alpha}`).toBe(p < alpha);
+      }
+    // 1 bin against 32: p 2 ÷ 33 at best; 40 bins are enough
+    expect(ksCanReject(1, 32, 0.05)).toBe(false);
+    expect(ksCanReject(1, 40, 0.05)).toBe(true);
+    expect(ksCanReject(5000, 5000, 1e-12)).toBe(true);
+    expect(ksCanReject(0, 10, 0.05)).toBe(false);
+  });
+
+  it('the bench verdict says "cannot tell" where neither rate test can reject, and the progress line counts them', () => {
+    const t = (feature: string, n: number, m: number, pvalue: number): BenchTest => ({
+      feature,
+      test: 'ks',
+      statistic: 0.84,
+      pvalue,
+      n,
+      m,
+      critical: 1,
+      distinguishable: pvalue < 0.05,
+    });
+    const thin = {
+      distinguishable: false,
+      tests: [t('packets_per_bin', 1, 32, 0.36), t('bytes_per_bin', 1, 32, 0.36)],
+    };
+    const fine = {
+      distinguishable: false,
+      tests: [t('packets_per_bin', 86, 90, 0.4), t('bytes_per_bin', 86, 90, 0.5)],
+    };
+    const told = {
+      distinguishable: true,
+      tests: [t('packets_per_bin', 86, 90, 0.001), t('bytes_per_bin', 86, 90, 0.5)],
+    };
+    expect(binVerdict(thin, 0.05)).toBe('cannot tell (1 and 32 bins: too few to reject at 0.05)');
+    expect(binVerdict(fine, 0.05)).toBe('not distinguishable');
+    expect(binVerdict(told, 0.05)).toBe('distinguishable');
+    expect(muteTold([thin, fine, told, thin], 0.05)).toBe(
+      ' (on 2 of them the per-bin tests have too few bins to reject at 0.05)',
+    );
+    expect(muteTold([fine, told], 0.05)).toBe('');
   });
 });

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SPLIT_SEED, splitBlocks, splitHalf } from '../../src/bench/normal.js';
+import { DEFAULT_SPLIT_SEED, splitBlocks, splitHalf, splitWarning } from '../../src/bench/normal.js';
 import { readCapture } from '../../src/capture/index.js';
 import { pcapFile } from '../helpers/captures.js';
 
@@ -100,5 +100,14 @@ describe('splitBlocks', () => {
     const ts: bigint[] = [];
     await readCapture(a, (p) => void ts.push(p.ts));
     expect(ts).toEqual([1000_000_000_000n, 1000_000_000_000n]);
+  });
+
+  it('warns when one side of the split is thin: under 100 packets or a quarter of the other', () => {
+    expect(splitWarning(499, 12, 5)).toMatch(/^the split put 499 packets in the learned half and 12 in the hold-out: /);
+    expect(splitWarning(12, 499, 5)).toMatch(/12 packets in the learned half and 499 in the hold-out/);
+    expect(splitWarning(90, 95, 5)).toMatch(/--split\)$/);
+    expect(splitWarning(1000, 240, 5)).toMatch(/of its 5 s blocks/);
+    expect(splitWarning(380, 465, 5)).toBeUndefined();
+    expect(splitWarning(1000, 250, 5)).toBeUndefined();
   });
 });

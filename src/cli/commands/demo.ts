@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { CvMode } from '../../analysis/adversary.js';
+import { ksCanReject } from '../../analysis/ks.js';
 import { smigError } from '../../errors.js';
 import { parseSize } from '../../util/units.js';
 import type { CliIO } from '../io.js';
@@ -122,7 +123,11 @@ export const demoCommand: CommandSpec = {
           v.link,
           ...ks(v.packets),
           ...ks(v.bytes),
-          (v.distinguishable ? 'distinguishable' : 'not distinguishable') +
+          (v.distinguishable
+            ? 'distinguishable'
+            : ksCanReject(v.packets.n, v.packets.m, 0.05) || ksCanReject(v.bytes.n, v.bytes.m, 0.05)
+              ? 'not distinguishable'
+              : `cannot tell (${v.packets.n} and ${v.packets.m} bins: too few to reject)`) +
             (v.stretches ? ` (normal stretches as long: ${v.stretches.rejected} of ${v.stretches.count})` : ''),
         ]),
         ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
