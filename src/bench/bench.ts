@@ -22,6 +22,7 @@ import { smigError } from '../errors.js';
 import { linkText, notTcpText, shapeLink } from '../pacing/link.js';
 import { createPlan, traceRepeatWarning } from '../pacing/plan.js';
 import { parseProfile } from '../profile/model.js';
+import { benchCriteria } from './criteria.js';
 import { keyFlows, normalFlows, pollBytes } from './key-flows.js';
 import type { BenchLayout } from './layout.js';
 import { DEFAULT_LAYOUT, wireOverhead } from './layout.js';
@@ -431,6 +432,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     runs,
     files,
   };
+  result.criteria = benchCriteria(result);
   const { writeBenchReport } = await import('./report.js');
   await writeBenchReport(result, refCtx);
   writeFileSync(files.json, `${JSON.stringify(result, null, 2)}\n`);

@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { renderSvg } from '../analysis/plot.js';
+import { criteriaLines } from './criteria.js';
 import { runOk } from './proc.js';
 import { binVerdict, fmtAuc, fmtBlocks, fmtD, fmtN, fmtPv, mostRejected } from './report-format.js';
 
@@ -380,6 +381,15 @@ export async function writeBenchReport(
     ...(adversaryBaselineLine(r) ? [`<p>${esc(adversaryBaselineLine(r)!)}</p>`] : []),
     ...(learnedHalfLine(r) ? [`<p>${esc(learnedHalfLine(r)!)}</p>`] : []),
     ...(blocksLine(r) ? [`<p>${esc(blocksLine(r)!)}</p>`] : []),
+    ...(criteriaLines(r).length > 0
+      ? [
+          `<p>${esc(criteriaLines(r)[0]!)}</p>`,
+          `<ul>${criteriaLines(r)
+            .slice(1)
+            .map((x) => `<li>${esc(x.slice(2))}</li>`)
+            .join('')}</ul>`,
+        ]
+      : []),
     ...strategies.flatMap((s) => {
       const rev = reverseTable(r, s);
       const keys = keyFlowTable(r, s);
@@ -417,6 +427,7 @@ export async function writeBenchReport(
     ...(adversaryBaselineLine(r) ? [adversaryBaselineLine(r)!, ''] : []),
     ...(learnedHalfLine(r) ? [learnedHalfLine(r)!, ''] : []),
     ...(blocksLine(r) ? [blocksLine(r)!, ''] : []),
+    ...(criteriaLines(r).length > 0 ? [...criteriaLines(r), ''] : []),
     ...strategies.flatMap((s) => {
       const rev = reverseTable(r, s);
       const keys = keyFlowTable(r, s);

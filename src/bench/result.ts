@@ -181,5 +181,40 @@ export interface BenchResult {
   link: CaptureLink | null;
   layout: BenchLayout;
   runs: BenchRun[];
+  /** The stealth criteria counted over each migration run's links, and over the learned half (criteria.ts). */
+  criteria?: BenchCriteria;
   files: { json: string; report: string; timeFigure: string; rateFigure: string; detailFigure: string };
+}
+
+/** Counts of links meeting each criterion. */
+export interface CriteriaCounts {
+  links: number;
+  /** Packets and bytes per bin both pass. */
+  perBin: number;
+  /** Sizes and gaps both pass, packet by packet. */
+  packets: number;
+  /** Sizes and gaps both pass by blocks (packet by packet where a test has no blocks). */
+  packetsByBlocks: number;
+  /** Links the observer scored (enough windows). */
+  scored: number;
+  /** Of them, within the baseline + 0.05 (`profile`, `replay`), or at AUC 0.9 or above (`bulk`, `constant`; criteria.ts). */
+  observer: number;
+}
+
+/** One run's counts, with what they were read against. */
+export interface RunCriteria extends CriteriaCounts {
+  strategy: BenchRun['strategy'];
+  size: number;
+  ratio: number;
+  wireOverhead: number | null;
+  /** The observer's baseline AUC of the run (null without the observer or with too few windows). */
+  baseline: number | null;
+  /** What the observer criterion is: within the baseline, or detected. */
+  observerRule: 'within' | 'detected';
+}
+
+/** bench.json's `criteria`: each migration run's counts, and the learned half's. */
+export interface BenchCriteria {
+  runs: RunCriteria[];
+  learned?: CriteriaCounts;
 }
