@@ -27,6 +27,13 @@ const args = [
   out,
   ...process.argv.slice(2),
 ];
+// analysis/ holds one bench: several split seeds make one per split (smig bench writes them under split-N)
+const seedAt = process.argv.indexOf('--split-seed');
+const seedArg = seedAt > 0 ? process.argv[seedAt + 1] : process.argv.find((a) => a.startsWith('--split-seed='));
+if (seedArg?.includes(',')) {
+  process.stderr.write('reproduce: one --split-seed at a time (analysis/ holds one bench); run smig bench for several\n');
+  process.exit(2);
+}
 process.stderr.write(`reproduce: node ${args.join(' ')}\n`);
 // what was run, on which code, on how loaded a machine: written into bench.json and report.md
 const git = (a) => spawnSync('git', a, { cwd: ROOT, encoding: 'utf8' }).stdout?.trim() ?? '';

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BenchResult } from '../../src/bench/bench.js';
+import type { SplitsSummary } from '../../src/bench/criteria.js';
 import { ipv6Of, writeIpv6Capture } from '../../src/bench/ipv6-capture.js';
 import { createDecoded, decodePacket, readCapture } from '../../src/capture/index.js';
 import { labDown, listNamespaces } from '../../src/lab/lab.js';
@@ -51,7 +52,13 @@ describe('smig bench', () => {
       ],
       [
         ['--split-seed', 'two'],
-        /^smig bench: option '--split-seed <n>' argument 'two' is invalid\. 'two' is not a whole number ≥ 0/,
+        /^smig bench: option '--split-seed <n\[,n…\]>' argument 'two' is invalid\. 'two' is not a whole number ≥ 0/,
+      ],
+      [['--split-seed', '1,2,x'], /argument '1,2,x' is invalid\. 'x' is not a whole number ≥ 0/],
+      [['--split-seed', '0,1,2,3,4,5,6,7,8,9,10'], /--split-seed: at most 10 seeds, got 11/],
+      [
+        ['--split-seed', '1,2', '--profile', 'p.json'],
+        /^smig bench: --split-seed: several seeds need a split to draw \(not --profile\)$/,
       ],
       [
         ['--adversary-stretches', '9'],
@@ -184,6 +191,19 @@ describe('smig bench', () => {
           expect(t.blocks!.pvalue).toBeGreaterThan(0);
         }
     expect(j.normal.learned!.tests.find((t) => t.feature === 'size')!.blocks).toBeDefined();
+    // the criteria, counted over each migration run's links and over the learned half, in bench.json and the report
+    expect(j.criteria!.runs.map((x) => [x.strategy, x.links, x.observerRule])).toEqual([
+      ['bulk', 5, 'detected'],
+      ['constant', 5, 'detected'],
+    ]);
+    for (const c of j.criteria!.runs) {
+      const run = j.runs.find((x) => x.strategy === c.strategy)!;
+      expect(c.perBin).toBe(run.links.filter((l) => !l.distinguishable).length);
+      expect(c.packets).toBeLessThanOrEqual(c.links);
+    }
+    expect(j.criteria!.learned!.links).toBe(1);
+    expect(html).toContain('criteria, per link against the hold-out');
+    expect(html).toMatch(/<li>constant 40000 bytes: per bin \d of 5, sizes and gaps at p ≥ 0\.01 \d of 5/);
     expect(html).toContain('its p-value from dealing whole 5 s blocks');
     // a bulk copy of a fraction of a second is one block: its test by blocks cannot reject, and says so
     expect(html).toContain('n/a (1 block)');
@@ -219,6 +239,36 @@ describe('smig bench', () => {
       'size_histogram',
     ]);
   }, 150_000);
+
+  it('several split seeds: the whole bench once per split, each in its own directory, the criteria summed', async () => {
+    const out = join(dir, 'splits');
+    const r = await runBin(
+      ['bench', '--hosts', 'loopback', '--sizes', '20kB', '--strategies', 'constant', '--split-seed', '2,1', '-o', out],
+      { timeoutMs: 200_000 },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^smig bench: split seed 2: normal capture .*drawn with split seed 2;/m);
+    expect(r.stderr).toMatch(/^smig bench: split seed 1: normal capture .*drawn with split seed 1;/m);
+    const s = JSON.parse(readFileSync(join(out, 'splits.json'), 'utf8')) as SplitsSummary;
+    expect(s.splits.map((x) => [x.splitSeed, x.bench])).toEqual([
+      [2, join(out, 'split-2', 'bench.json')],
+      [1, join(out, 'split-1', 'bench.json')],
+    ]);
+    const benches = s.splits.map((x) => JSON.parse(readFileSync(x.bench, 'utf8')) as BenchResult);
+    expect(benches.map((b) => b.normal.splitSeed)).toEqual([2, 1]);
+    // the two splits learned different halves
+    expect(benches[0]!.normal.learned!.packets).not.toBe(benches[1]!.normal.learned!.packets);
+    expect(s.totals.strategies.constant!.links).toBe(10);
+    expect(s.totals.strategies.constant!.perBin).toBe(
+      benches.reduce((a, b) => a + b.runs[1]!.links.filter((l) => !l.distinguishable).length, 0),
+    );
+    expect(s.totals.learned!.links).toBe(2);
+    expect(r.stdout).toMatch(/^split seed 2 \(.*split-2\/report\.html\):\ncriteria, per link/m);
+    expect(r.stdout).toMatch(
+      /^over 2 splits \(split seeds 2, 1\), every link of every size:\n- constant: per bin \d+ of 10/m,
+    );
+    expect(r.stdout).toMatch(/^- the learned halves themselves: per bin \d of 2/m);
+  }, 220_000);
 
   it("lab: one host per role, links set like the capture's, captures on every host link, the lab is gone afterwards", async () => {
     const out = join(dir, 'lab');

@@ -1,6 +1,6 @@
 /** `smig bench`: pacing strategies compared on real migrations, captured on every link. */
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -9,6 +9,7 @@ import type { CvMode } from '../../analysis/adversary.js';
 import type { BenchStrategy } from '../../bench/bench.js';
 import { BENCH_STRATEGIES, DEFAULT_SIZES } from '../../bench/bench.js';
 import { DEFAULT_SPLIT_SEED } from '../../bench/normal.js';
+import type { BenchResult } from '../../bench/result.js';
 import { smigError } from '../../errors.js';
 import { parseDuration, parseSize } from '../../util/units.js';
 import type { CliIO } from '../io.js';
@@ -26,7 +27,7 @@ interface BenchFlags {
   reverseFilter?: string;
   profile?: string;
   split: bigint;
-  splitSeed: number;
+  splitSeed: number[];
   bin: string;
   alpha: number;
   out?: string;
@@ -51,6 +52,16 @@ function parseSizes(text: string): number[] {
     if (n < 1 || n > MAX_SIZE)
       throw smigError('SMIG_ERR_BAD_SIZE', `--sizes: ${n} is not between 1 and ${MAX_SIZE} bytes`);
   return [...new Set(sizes)].sort((a, b) => a - b);
+}
+
+/** Most splits one bench runs (each is a whole bench: minutes). */
+const MAX_SPLITS = 10;
+
+function parseSplitSeeds(text: string): number[] {
+  const seeds = [...new Set(text.split(',').map((t) => parseCount(0)(t.trim())))];
+  if (seeds.length > MAX_SPLITS)
+    throw smigError('SMIG_ERR_USAGE', `--split-seed: at most ${MAX_SPLITS} seeds, got ${seeds.length}`);
+  return seeds;
 }
 
 function parseSplit(text: string): bigint {
@@ -107,11 +118,13 @@ export const benchCommand: CommandSpec = {
           .argParser(argParser(parseSplit))
           .default(5_000_000_000n, '5s'),
       )
-      .option(
-        '--split-seed <n>',
-        'which block of each pair of --split blocks the profile learns, drawn from this seed: a rhythm of the traffic (a heartbeat every 10 s) then falls in both halves alike; 0 learns the even blocks (the split before 2026-12-07)',
-        argParser(parseCount(0)),
-        DEFAULT_SPLIT_SEED,
+      .addOption(
+        new Option(
+          '--split-seed <n[,n…]>',
+          "which block of each pair of --split blocks the profile learns, drawn from this seed: a rhythm of the traffic (a heartbeat every 10 s) then falls in both halves alike; 0 learns the even blocks (the split before 2026-12-07). Several seeds (1,2,3; at most 10): the whole bench once per split, each in OUT/split-N, then the criteria summed over them (a short capture's verdict hangs on its split)",
+        )
+          .argParser(argParser(parseSplitSeeds))
+          .default([DEFAULT_SPLIT_SEED], String(DEFAULT_SPLIT_SEED)),
       )
       .option(
         '--filter <expr>',
@@ -190,6 +203,7 @@ export const benchCommand: CommandSpec = {
       learnedHalfLine,
       blocksLine,
     } = await import('../../bench/report.js');
+    const { criteriaLines } = await import('../../bench/criteria.js');
     const hosts = opts.hosts ?? (process.getuid?.() === 0 ? 'lab' : 'loopback');
     if (opts.adversaryStretches && (!opts.adversary || opts.profile !== undefined))
       throw smigError(
@@ -205,27 +219,60 @@ export const benchCommand: CommandSpec = {
     if (opts.out !== undefined) await ensureDir(resolve(opts.out), '--out');
     const out = opts.out !== undefined ? resolve(opts.out) : mkdtempSync(join(tmpdir(), 'smig-bench-'));
     const t0 = performance.now();
-    const r = await runBench({
-      hosts,
-      sizes: opts.sizes,
-      strategies: opts.strategies,
-      normal: opts.normal !== undefined ? resolve(opts.normal) : DEMO_CAPTURE,
-      splitNs: opts.split,
-      splitSeed: opts.splitSeed,
-      ...(opts.filter === undefined ? {} : { normalFilter: opts.filter }),
-      ...(opts.reverseFilter === undefined ? {} : { reverseFilter: opts.reverseFilter }),
-      ...(opts.profile === undefined ? {} : { profile: resolve(opts.profile) }),
-      bin: opts.bin,
-      alpha: opts.alpha,
-      out,
-      labName: opts.lab,
-      adversary: opts.adversary === true,
-      ...(opts.adversaryPermutations === undefined ? {} : { adversaryPermutations: opts.adversaryPermutations }),
-      ...(opts.adversaryCv === undefined ? {} : { adversaryCv: opts.adversaryCv }),
-      ...(opts.adversaryStretches === undefined ? {} : { adversaryStretches: opts.adversaryStretches }),
-      layout,
-      log: (line) => io.stderr.write(`smig bench: ${line}\n`),
-    });
+    const seeds = opts.splitSeed;
+    if (seeds.length > 1 && opts.profile !== undefined)
+      throw smigError('SMIG_ERR_USAGE', '--split-seed: several seeds need a split to draw (not --profile)');
+    const bench = (seed: number, dir: string, log: (line: string) => void) =>
+      runBench({
+        hosts,
+        sizes: opts.sizes,
+        strategies: opts.strategies,
+        normal: opts.normal !== undefined ? resolve(opts.normal) : DEMO_CAPTURE,
+        splitNs: opts.split,
+        splitSeed: seed,
+        ...(opts.filter === undefined ? {} : { normalFilter: opts.filter }),
+        ...(opts.reverseFilter === undefined ? {} : { reverseFilter: opts.reverseFilter }),
+        ...(opts.profile === undefined ? {} : { profile: resolve(opts.profile) }),
+        bin: opts.bin,
+        alpha: opts.alpha,
+        out: dir,
+        labName: opts.lab,
+        adversary: opts.adversary === true,
+        ...(opts.adversaryPermutations === undefined ? {} : { adversaryPermutations: opts.adversaryPermutations }),
+        ...(opts.adversaryCv === undefined ? {} : { adversaryCv: opts.adversaryCv }),
+        ...(opts.adversaryStretches === undefined ? {} : { adversaryStretches: opts.adversaryStretches }),
+        layout,
+        log,
+      });
+    if (seeds.length > 1) {
+      const { splitsSummary, splitsLines, benchCriteria } = await import('../../bench/criteria.js');
+      const results: BenchResult[] = [];
+      for (const seed of seeds)
+        results.push(
+          await bench(seed, join(out, `split-${seed}`), (line) =>
+            io.stderr.write(`smig bench: split seed ${seed}: ${line}\n`),
+          ),
+        );
+      const summary = splitsSummary(
+        results.map((r, i) => ({
+          splitSeed: seeds[i]!,
+          bench: r.files.json,
+          criteria: r.criteria ?? benchCriteria(r),
+        })),
+      );
+      writeFileSync(join(out, 'splits.json'), `${JSON.stringify(summary, null, 2)}\n`);
+      io.stderr.write(`smig bench: finished in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+      if (opts.json) {
+        io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+        return 0;
+      }
+      results.forEach((r, i) =>
+        io.stdout.write(`split seed ${seeds[i]} (${r.files.report}):\n${criteriaLines(r).join('\n')}\n\n`),
+      );
+      io.stdout.write(`${splitsLines(summary).join('\n')}\nresults ${join(out, 'splits.json')}\n`);
+      return 0;
+    }
+    const r = await bench(seeds[0]!, out, (line) => io.stderr.write(`smig bench: ${line}\n`));
     io.stderr.write(`smig bench: finished in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
     if (opts.json) {
       io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
@@ -237,6 +284,8 @@ export const benchCommand: CommandSpec = {
     if (learned !== undefined) io.stdout.write(`${learned}\n\n`);
     const blocks = blocksLine(r);
     if (blocks !== undefined) io.stdout.write(`${blocks}\n\n`);
+    const criteria = criteriaLines(r);
+    if (criteria.length > 0) io.stdout.write(`${criteria.join('\n')}\n\n`);
     for (const s of strategiesOf(r)) {
       const t = strategyTable(r, s);
       io.stdout.write(`${classLabel(s)}\n${table(t.head, t.rows)}\n`);
