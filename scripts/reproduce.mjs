@@ -31,7 +31,9 @@ const args = [
 const seedAt = process.argv.indexOf('--split-seed');
 const seedArg = seedAt > 0 ? process.argv[seedAt + 1] : process.argv.find((a) => a.startsWith('--split-seed='));
 if (seedArg?.includes(',')) {
-  process.stderr.write('reproduce: one --split-seed at a time (analysis/ holds one bench); run smig bench for several\n');
+  process.stderr.write(
+    'reproduce: one --split-seed at a time (analysis/ holds one bench); run smig bench for several\n',
+  );
   process.exit(2);
 }
 process.stderr.write(`reproduce: node ${args.join(' ')}\n`);

@@ -52,7 +52,8 @@ export function countCriteria(
     const auc = l.adversary?.auc;
     if (auc === undefined || auc === null) continue;
     c.scored++;
-    if (rule === 'detected' ? auc >= DETECTED_AUC : baseline !== null && auc <= baseline + AUC_MARGIN + 1e-9) c.observer++; // 1e-9: float sums
+    if (rule === 'detected' ? auc >= DETECTED_AUC : baseline !== null && auc <= baseline + AUC_MARGIN + 1e-9)
+      c.observer++; // 1e-9: float sums
   }
   return c;
 }
