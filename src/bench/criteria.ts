@@ -30,6 +30,10 @@ export const AUC_MARGIN = 0.05;
 /** The AUC at or above which `bulk` and `constant` count as detected. */
 export const DETECTED_AUC = 0.9;
 
+/** The observer criterion of a strategy: `bulk` and `constant` should stay detected, the others within the baseline. */
+export const observerRule = (strategy: BenchRun['strategy']): 'within' | 'detected' =>
+  strategy === 'bulk' || strategy === 'constant' ? 'detected' : 'within';
+
 const test = (l: Pick<BenchLink, 'tests'>, feature: string): BenchTest | undefined =>
   l.tests.find((t) => t.feature === feature && t.test === 'ks');
 
@@ -64,15 +68,15 @@ export function runCriteria(r: Pick<BenchResult, 'alpha' | 'runs'>): RunCriteria
     .filter((run) => run.kind === 'migration')
     .map((run) => {
       const baseline = run.adversaryBaseline?.auc ?? null;
-      const observerRule = run.strategy === 'bulk' || run.strategy === 'constant' ? 'detected' : 'within';
+      const rule = observerRule(run.strategy);
       return {
         strategy: run.strategy,
         size: run.size,
         ratio: run.ratio,
         wireOverhead: run.wireOverhead ?? null,
         baseline,
-        observerRule,
-        ...countCriteria(run.links, r.alpha, baseline, observerRule),
+        observerRule: rule,
+        ...countCriteria(run.links, r.alpha, baseline, rule),
       };
     });
 }
@@ -121,8 +125,8 @@ export function benchCriteria(r: Pick<BenchResult, 'alpha' | 'runs' | 'normal'>)
  * The criteria as report lines: a caption, one line per migration run, and one for the learned half; empty without
  * a migration run.
  */
-export function criteriaLines(r: Pick<BenchResult, 'alpha' | 'runs' | 'normal'>): string[] {
-  const c = benchCriteria(r);
+export function criteriaLines(r: Pick<BenchResult, 'alpha' | 'runs' | 'normal' | 'criteria'>): string[] {
+  const c = r.criteria ?? benchCriteria(r);
   if (c.runs.length === 0) return [];
   const baseline = c.runs.find((x) => x.baseline !== null)?.baseline ?? null;
   return [
@@ -179,8 +183,7 @@ export function splitsLines(s: SplitsSummary): string[] {
   return [
     `over ${s.splits.length} splits (split seeds ${seeds}), every link of every size:`,
     ...Object.entries(s.totals.strategies).map(
-      ([k, c]) =>
-        `- ${k}: ${criteriaText(c, SPLIT_BASELINE, k === 'bulk' || k === 'constant' ? 'detected' : 'within')}`,
+      ([k, c]) => `- ${k}: ${criteriaText(c, SPLIT_BASELINE, observerRule(k as BenchRun['strategy']))}`,
     ),
     ...(s.totals.learned
       ? [`- the learned halves themselves: ${criteriaText(s.totals.learned, SPLIT_BASELINE, 'within')}`]

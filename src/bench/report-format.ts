@@ -78,26 +78,29 @@ export function blocksTold(links: readonly { tests: readonly BenchTest[] }[], al
   return parts.length === 0 ? '' : `, ${parts.join(', ')}`;
 }
 
+/** What {@link perBinMute} reads of a test: its feature and sample sizes. */
+export type BinTest = Pick<BenchTest, 'feature' | 'n' | 'm'>;
+
 /**
  * A link's per-bin tests when none of them can reject at `alpha` (their bins too few: {@link ksCanReject}), as
  * "1 and 32 bins"; else undefined. Such a link is "not distinguishable" only because nothing could be: its verdict
  * says so.
  */
-export function perBinMute(tests: readonly BenchTest[], alpha: number): string | undefined {
+export function perBinMute(tests: readonly BinTest[], alpha: number): string | undefined {
   const bins = tests.filter((t) => t.feature === 'packets_per_bin' || t.feature === 'bytes_per_bin');
   if (bins.length === 0 || bins.some((t) => ksCanReject(t.n, t.m, alpha))) return undefined;
   return `${bins[0]!.n} and ${bins[0]!.m} bin${bins[0]!.m === 1 ? '' : 's'}`;
 }
 
 /** A link's verdict per bin: distinguishable, not distinguishable, or that its bins are too few to tell. */
-export function binVerdict(l: { distinguishable: boolean; tests: readonly BenchTest[] }, alpha: number): string {
+export function binVerdict(l: { distinguishable: boolean; tests: readonly BinTest[] }, alpha: number): string {
   if (l.distinguishable) return 'distinguishable';
   const mute = perBinMute(l.tests, alpha);
   return mute === undefined ? 'not distinguishable' : `cannot tell (${mute}: too few to reject at ${alpha})`;
 }
 
 /** ", on 2 of them the per-bin tests have too few bins to reject" for the links whose per-bin tests cannot reject. */
-export function muteTold(links: readonly { tests: readonly BenchTest[] }[], alpha: number): string {
+export function muteTold(links: readonly { tests: readonly BinTest[] }[], alpha: number): string {
   const mute = links.filter((l) => perBinMute(l.tests, alpha) !== undefined).length;
   return mute === 0 ? '' : ` (on ${mute} of them the per-bin tests have too few bins to reject at ${alpha})`;
 }

@@ -361,6 +361,7 @@ export async function writeBenchReport(
     `normal capture ${basename(r.normal.capture)}${r.normal.filter ? ` (data direction: ${r.normal.filter})` : ''}, profile mean ${r.normal.meanByteRate.toFixed(0)} B/s; ` +
     `each link's data direction tested on ${r.bin} bins at α = ${r.alpha} against ${heldOut ? `the hold-out: one ${r.normal.splitSeconds ?? 5} s block of each pair of the capture (${(r.normal.splitSeed ?? 0) === 0 ? 'the odd ones' : `drawn with split seed ${r.normal.splitSeed}`}), the profile learned the others` : 'the whole capture'}`;
   const strategies = strategiesOf(r);
+  const criteria = criteriaLines(r);
   const html = [
     '<!DOCTYPE html>',
     '<html lang="en">',
@@ -381,10 +382,10 @@ export async function writeBenchReport(
     ...(adversaryBaselineLine(r) ? [`<p>${esc(adversaryBaselineLine(r)!)}</p>`] : []),
     ...(learnedHalfLine(r) ? [`<p>${esc(learnedHalfLine(r)!)}</p>`] : []),
     ...(blocksLine(r) ? [`<p>${esc(blocksLine(r)!)}</p>`] : []),
-    ...(criteriaLines(r).length > 0
+    ...(criteria.length > 0
       ? [
-          `<p>${esc(criteriaLines(r)[0]!)}</p>`,
-          `<ul>${criteriaLines(r)
+          `<p>${esc(criteria[0]!)}</p>`,
+          `<ul>${criteria
             .slice(1)
             .map((x) => `<li>${esc(x.slice(2))}</li>`)
             .join('')}</ul>`,
@@ -427,7 +428,7 @@ export async function writeBenchReport(
     ...(adversaryBaselineLine(r) ? [adversaryBaselineLine(r)!, ''] : []),
     ...(learnedHalfLine(r) ? [learnedHalfLine(r)!, ''] : []),
     ...(blocksLine(r) ? [blocksLine(r)!, ''] : []),
-    ...(criteriaLines(r).length > 0 ? [...criteriaLines(r), ''] : []),
+    ...(criteria.length > 0 ? [...criteria, ''] : []),
     ...strategies.flatMap((s) => {
       const rev = reverseTable(r, s);
       const keys = keyFlowTable(r, s);

@@ -6,7 +6,6 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { CvMode } from '../../analysis/adversary.js';
-import { ksCanReject } from '../../analysis/ks.js';
 import { smigError } from '../../errors.js';
 import { parseSize } from '../../util/units.js';
 import type { CliIO } from '../io.js';
@@ -111,6 +110,7 @@ export const demoCommand: CommandSpec = {
       io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       return 0;
     }
+    const { binVerdict, fmtP } = await import('../../bench/report-format.js');
     const ks = (k: { D: number; p: number; n: number; m: number }): (string | number)[] => [k.D, k.p, k.n, k.m];
     io.stdout.write(
       `Each link (data direction, ${r.hosts === 'lab' ? 'namespace lab' : 'loopback'}) against the hold-out of the normal capture (KS, 500 ms bins, α = 0.05)\n`,
@@ -123,17 +123,20 @@ export const demoCommand: CommandSpec = {
           v.link,
           ...ks(v.packets),
           ...ks(v.bytes),
-          (v.distinguishable
-            ? 'distinguishable'
-            : ksCanReject(v.packets.n, v.packets.m, 0.05) || ksCanReject(v.bytes.n, v.bytes.m, 0.05)
-              ? 'not distinguishable'
-              : `cannot tell (${v.packets.n} and ${v.packets.m} bins: too few to reject)`) +
-            (v.stretches ? ` (normal stretches as long: ${v.stretches.rejected} of ${v.stretches.count})` : ''),
+          binVerdict(
+            {
+              distinguishable: v.distinguishable,
+              tests: [
+                { feature: 'packets_per_bin', ...v.packets },
+                { feature: 'bytes_per_bin', ...v.bytes },
+              ],
+            },
+            0.05,
+          ) + (v.stretches ? ` (normal stretches as long: ${v.stretches.rejected} of ${v.stretches.count})` : ''),
         ]),
         ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
       ),
     );
-    const { fmtP } = await import('../../bench/report-format.js');
     const pk = (k: { D: number; p: number; byBlocks: number | null }): string[] => [
       k.D.toFixed(3),
       fmtP(k.p),
