@@ -1,6 +1,7 @@
 /** Text lines and the feature-importance plot of the trained observer ({@link runAdversary}). */
 import type { TopLevelSpec } from 'vega-lite';
 import type { AdversaryComparison, AdversaryResult } from './adversary.js';
+import type { AdversarySegments } from './adversary-segments.js';
 import type { AdversaryStretches } from './adversary-stretches.js';
 import { stretchesCanReject } from './adversary-stretches.js';
 import type { PlotFormat } from './plot.js';
@@ -29,6 +30,14 @@ export function formatAuc(
 export function formatStretches(s: AdversaryStretches, alpha: number): string {
   const few = stretchesCanReject(s, alpha) ? '' : `: too few stretches to reject at ${alpha}`;
   return `normal stretches as long (${s.count} of ${s.windows} windows): median ${s.median.toFixed(2)}, 95th pct ${s.p95.toFixed(2)}; ${s.atLeast} scored as high (p ${Number(s.pValue.toPrecision(2))}${few})`;
+}
+
+/**
+ * `as long as the reference (8 segments of 14 windows): mean 0.72, 0.61–0.81`: what the observer scored on segments
+ * of the class as long as the reference (adversary-segments.ts).
+ */
+export function formatSegments(s: AdversarySegments): string {
+  return `as long as the reference (${s.count} segment${s.count === 1 ? '' : 's'} of ${s.windows} windows): mean ${s.mean.toFixed(2)}, ${s.min.toFixed(2)}–${s.max.toFixed(2)}`;
 }
 
 /** The one line a reader needs: "normal vs normal: 0.78, migration vs normal: 0.80, …". */
@@ -91,4 +100,27 @@ export async function renderImportancePlot(
   if (format === 'svg') return svg;
   const esc = (t: string): string => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   return `<!doctype html>\n<html><head><meta charset="utf-8"><title>${esc(title)}</title></head><body>\n<h1>${esc(title)}</h1>\n<p>${esc(adversaryHeadline(r))}</p>\n${svg}\n</body></html>\n`;
+}
+
+/** The result as plain JSON (bigints as decimal seconds). */
+export function adversaryToJson(r: AdversaryResult): Record<string, unknown> {
+  const s = (ns: bigint): number => Number(ns) / 1e9;
+  return {
+    window_s: s(r.windowNs),
+    step_s: s(r.stepNs),
+    block_s: s(r.blockNs),
+    folds: r.folds,
+    repeats: r.repeats,
+    permutations: r.permutations,
+    cv: r.cv,
+    seed: r.seed,
+    trees: r.trees,
+    bootstrap: r.bootstrap,
+    keep_silent: r.keepSilent,
+    segments: r.segments,
+    features: r.features,
+    classes: r.classes,
+    baseline: r.baseline,
+    comparisons: r.comparisons,
+  };
 }

@@ -17,6 +17,8 @@ import { compileFilter } from '../capture/filter.js';
 import { readCapture } from '../capture/reader.js';
 import { smigError } from '../errors.js';
 import { createRng } from '../util/rng.js';
+import type { AdversarySegments } from './adversary-segments.js';
+import { DEFAULT_ADVERSARY_SEGMENTS, MAX_ADVERSARY_SEGMENTS, segmentAucs } from './adversary-segments.js';
 import type { AdversaryStretches } from './adversary-stretches.js';
 import { MAX_ADVERSARY_STRETCHES, stretchAucs, stretchSettings } from './adversary-stretches.js';
 import type { CvRows } from './crossval.js';
@@ -91,6 +93,11 @@ export interface AdversaryOptions extends WindowOptions {
    * on `count` stretches of it as long as the subject (adversary-stretches.ts). Each costs a cross-validation.
    */
   stretches?: { spec: AdversaryClassSpec; count: number };
+  /**
+   * Segments of a class longer than the reference, each as long as the reference, also scored against it (default
+   * {@link DEFAULT_ADVERSARY_SEGMENTS}; 0: none; adversary-segments.ts). Each costs a cross-validation.
+   */
+  segments?: number;
 }
 
 /** What the observer saw of one class. */
@@ -128,6 +135,8 @@ export interface AdversaryComparison {
   importance: { feature: string; value: number }[];
   /** The same classification on stretches of normal traffic as long as the subject ({@link AdversaryOptions.stretches}). */
   stretches?: AdversaryStretches;
+  /** The same classification on segments of the subject as long as the reference ({@link AdversaryOptions.segments}). */
+  segments?: AdversarySegments;
   note?: string;
 }
 
@@ -149,6 +158,8 @@ export interface AdversarySummary {
   ofWindows?: number;
   /** The observer on stretches of normal traffic as long as the subject, when asked for. */
   stretches?: AdversaryStretches;
+  /** The observer on segments of the subject as long as the reference, when the subject is longer. */
+  segments?: AdversarySegments;
   note?: string;
 }
 
@@ -166,6 +177,8 @@ export interface AdversaryResult {
   bootstrap: number;
   /** Silent windows were kept ({@link AdversaryOptions.keepSilent}). */
   keepSilent: boolean;
+  /** Segments scored per comparison at most ({@link AdversaryOptions.segments}). */
+  segments: number;
   features: readonly string[];
   classes: AdversaryClass[];
   /** The reference against itself (even blocks vs odd blocks). */
@@ -222,6 +235,9 @@ export async function runAdversary(
   const k = opts.stretches?.count;
   if (k !== undefined && (!Number.isInteger(k) || k < 1 || k > MAX_ADVERSARY_STRETCHES))
     throw smigError('SMIG_ERR_USAGE', `adversary stretches: expected 1 … ${MAX_ADVERSARY_STRETCHES}, got ${k}`);
+  const segments = opts.segments ?? DEFAULT_ADVERSARY_SEGMENTS;
+  if (!Number.isInteger(segments) || segments < 0 || segments > MAX_ADVERSARY_SEGMENTS)
+    throw smigError('SMIG_ERR_USAGE', `adversary segments: expected 0 … ${MAX_ADVERSARY_SEGMENTS}, got ${segments}`);
   const read = [];
   for (const c of classes) read.push(await classWindows(c, opts));
   const ref = read[0]!;
@@ -229,15 +245,23 @@ export async function runAdversary(
   const refX = features(ref.windows);
   const refTimes = ref.windows.map((w) => w.startNs);
   const source = opts.stretches ? (await classWindows(opts.stretches.spec, { ...opts, keepSilent: true })).windows : [];
+  const so = stretchSettings(o);
   const comparisons = read.slice(1).map((s) => {
-    const c = classify(ref.info.name, s.info.name, refX, features(s.windows), o, {
+    const whole = classify(ref.info.name, s.info.name, refX, features(s.windows), o, {
       x: refTimes,
       y: s.windows.map((w) => w.startNs),
     });
+    // a subject longer than the reference: also segments of it as long as the reference
+    const seg =
+      whole.auc === null
+        ? undefined
+        : segmentAucs(s.windows, refX.length, segments, (w) =>
+            classify(ref.info.name, 'segment', refX, features(w), so, { x: refTimes, y: w.map((x) => x.startNs) }),
+          );
+    const c = seg ? { ...whole, segments: seg } : whole;
     if (!opts.stretches) return c;
     // a stretch spans as many complete windows as the subject, silent ones included
     const length = opts.keepSilent ? s.info.windows : s.info.windows + s.info.silentWindows;
-    const so = stretchSettings(o);
     const st = stretchAucs(source, length, c.auc, opts.stretches.count, opts.keepSilent === true, (w) =>
       classify(ref.info.name, 'stretch', refX, features(w), so, { x: refTimes, y: w.map((x) => x.startNs) }),
     );
@@ -255,6 +279,7 @@ export async function runAdversary(
     trees: o.trees,
     bootstrap: o.bootstrap,
     keepSilent: opts.keepSilent === true,
+    segments,
     features: WINDOW_FEATURES,
     classes: read.map((r) => r.info),
     baseline,
@@ -460,26 +485,4 @@ function cvRows(
     }
   }
   return { data, labels, group, neighbours, byBlocks };
-}
-
-/** The result as plain JSON (bigints as decimal seconds). */
-export function adversaryToJson(r: AdversaryResult): Record<string, unknown> {
-  const s = (ns: bigint): number => Number(ns) / 1e9;
-  return {
-    window_s: s(r.windowNs),
-    step_s: s(r.stepNs),
-    block_s: s(r.blockNs),
-    folds: r.folds,
-    repeats: r.repeats,
-    permutations: r.permutations,
-    cv: r.cv,
-    seed: r.seed,
-    trees: r.trees,
-    bootstrap: r.bootstrap,
-    keep_silent: r.keepSilent,
-    features: r.features,
-    classes: r.classes,
-    baseline: r.baseline,
-    comparisons: r.comparisons,
-  };
 }

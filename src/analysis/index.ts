@@ -12,14 +12,26 @@ export type {
 } from './adversary.js';
 export {
   adversarySettings,
-  adversaryToJson,
   baselineOf,
   classify,
   classWindows,
   rocAuc,
   runAdversary,
 } from './adversary.js';
-export { adversaryHeadline, formatAuc, renderImportancePlot } from './adversary-report.js';
+export {
+  adversaryHeadline,
+  adversaryToJson,
+  formatAuc,
+  formatSegments,
+  renderImportancePlot,
+} from './adversary-report.js';
+export type { AdversarySegments } from './adversary-segments.js';
+export {
+  DEFAULT_ADVERSARY_SEGMENTS,
+  equalFootingAuc,
+  MAX_ADVERSARY_SEGMENTS,
+  segmentAucs,
+} from './adversary-segments.js';
 export type {
   AnalysisResult,
   AnalyzeOptions,

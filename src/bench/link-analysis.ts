@@ -3,6 +3,7 @@
  * `smig analyze --json` (and `--adversary`), read back as the links of bench.json.
  */
 import type { CvMode } from '../analysis/adversary.js';
+import type { AdversarySegments } from '../analysis/adversary-segments.js';
 import type { AdversaryStretches } from '../analysis/adversary-stretches.js';
 import type { BlockTest } from '../analysis/analyze.js';
 import type { StretchResult } from '../analysis/stretches.js';
@@ -46,6 +47,7 @@ type AdversaryJson = {
   balancedAccuracy: number | null;
   pValue?: number | null;
   stretches?: AdversaryStretches;
+  segments?: AdversarySegments;
   note?: string;
 };
 interface AnalyzeJson {
@@ -81,6 +83,7 @@ function benchAdversary(
     balancedAccuracy: a.balancedAccuracy,
     ...(a.pValue != null ? { pValue: a.pValue } : {}),
     ...(a.stretches ? { stretches: a.stretches } : {}),
+    ...(a.segments ? { segments: a.segments } : {}),
     windows: a.m,
     ...(silent?.silentWindows
       ? { silentWindows: silent.silentWindows, ofWindows: silent.windows + silent.silentWindows }

@@ -36,7 +36,9 @@ export function fmtAuc(a: BenchAdversary | undefined, alpha = 0.05): string {
   const st = s
     ? `; normal stretches as long: ${s.atLeast} of ${s.count} as high${stretchesCanReject(s, alpha) ? '' : ' (too few to reject)'}`
     : '';
-  return (a.auc === null ? `n/a (${a.windows} windows)` : formatAuc(a)) + silent + st;
+  // beside it, the mean over segments as long as the reference (adversary-segments.ts)
+  const seg = a.segments ? `; as long as the reference: ${a.segments.mean.toFixed(2)} (${a.segments.count})` : '';
+  return (a.auc === null ? `n/a (${a.windows} windows)` : formatAuc(a)) + silent + seg + st;
 }
 
 /**

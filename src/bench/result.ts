@@ -199,6 +199,11 @@ export interface CriteriaCounts {
   scored: number;
   /** Of them, within the baseline + 0.05 (`profile`, `replay`), or at AUC 0.9 or above (`bulk`, `constant`; criteria.ts). */
   observer: number;
+  /**
+   * The same on equal footing: the mean AUC of the link's segments as long as the hold-out (its whole AUC when it is
+   * not longer; analysis/adversary-segments.ts). Absent in results written before it was counted.
+   */
+  observerEqual?: number;
 }
 
 /** One run's counts, with what they were read against. */

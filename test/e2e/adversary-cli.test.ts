@@ -165,6 +165,32 @@ describe('smig analyze --adversary', () => {
     );
   }, 120_000);
 
+  it('--adversary-segments: a class longer than the reference also scored in segments as long; 0 turns it off', async () => {
+    const args = ['analyze', '--no-progress', '--adversary', '--adversary-trees', '10', '--adversary-repeats', '1'];
+    // the constant link as the reference (26 windows with packets), netflix's data direction (28) as the class
+    const classes = ['--class', CONSTANT, '--class', NORMAL];
+    const j = await runBin([...args, '--json', '--adversary-segments', '3', ...classes]);
+    expect(j.status, j.stderr).toBe(0);
+    const a = (JSON.parse(j.stdout) as { adversary: Record<string, unknown> }).adversary;
+    expect(a.segments).toBe(3);
+    const [c] = a.comparisons as { n: number; m: number; auc: number; segments: Record<string, number> }[];
+    expect(c!.m).toBeGreaterThan(c!.n);
+    expect(c!.segments).toMatchObject({ count: Math.min(3, c!.m - c!.n + 1), windows: c!.n });
+    expect(c!.segments.min).toBeLessThanOrEqual(c!.segments.mean!);
+    expect(c!.segments.mean).toBeLessThanOrEqual(c!.segments.max!);
+    // told apart whole and on equal footing alike
+    expect(c!.segments.min).toBeGreaterThan(0.9);
+    expect(a.baseline).not.toHaveProperty('segments');
+    const t = await runBin([...args, '--adversary-segments', '3', ...classes]);
+    expect(t.stdout).toMatch(
+      /^normal: as long as the reference \(\d segments? of \d+ windows\): mean \d\.\d\d, \d\.\d\d–\d\.\d\d$/m,
+    );
+    const off = await runBin([...args, '--json', '--adversary-segments', '0', ...classes]);
+    const o = (JSON.parse(off.stdout) as { adversary: { segments: number; comparisons: object[] } }).adversary;
+    expect(o.segments).toBe(0);
+    expect(o.comparisons[0]).not.toHaveProperty('segments');
+  }, 120_000);
+
   it('--adversary-cv blocks: folds dealt by blocks, said in the table and the JSON; a bad mode refused', async () => {
     const args = ['analyze', '--no-progress', '--adversary', '--adversary-trees', '10', '--adversary-cv', 'blocks'];
     const j = await runBin([...args, '--json', '--class', NORMAL, '--class', CONSTANT]);

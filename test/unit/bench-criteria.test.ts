@@ -36,6 +36,7 @@ const link = (
   size: [number, number],
   gap: [number, number],
   auc: number | null,
+  segmentsMean?: number,
 ): BenchLink => ({
   link: 'l',
   capture: 'c.pcap',
@@ -50,14 +51,23 @@ const link = (
     { ...t('size_histogram', 1e-9), test: 'chi2' },
   ],
   distinguishable: pk < 0.05 || by < 0.05,
-  adversary: { auc, aucLow: null, aucHigh: null, balancedAccuracy: null, windows: auc === null ? 1 : 10 },
+  adversary: {
+    auc,
+    aucLow: null,
+    aucHigh: null,
+    balancedAccuracy: null,
+    windows: auc === null ? 1 : 10,
+    ...(segmentsMean === undefined
+      ? {}
+      : { segments: { count: 8, windows: 5, mean: segmentsMean, min: segmentsMean, max: segmentsMean } }),
+  },
 });
 
 describe('the stealth criteria', () => {
   const links = [
     link(0.5, 0.5, [0.2, 0.6], [0.3, 0.7], 0.7), // passes everything (baseline 0.7)
     link(0.04, 0.5, [0.2, 0.6], [0.3, 0.7], 0.75), // per bin fails; AUC at the margin: within
-    link(0.5, 0.5, [0.005, 0.6], [0.3, 0.7], 0.76), // sizes fail packet by packet only; AUC beyond
+    link(0.5, 0.5, [0.005, 0.6], [0.3, 0.7], 0.76, 0.72), // sizes fail packet by packet only; AUC beyond, its segments within
     link(0.5, 0.5, [0.2, 0.6], [0.001, 0.004], null), // gaps fail both ways; not scored
   ];
   it('counts each criterion over the links', () => {
@@ -68,6 +78,12 @@ describe('the stealth criteria', () => {
       packetsByBlocks: 3,
       scored: 3,
       observer: 2,
+      observerEqual: 3,
+    });
+    // on equal footing a link may also fall out: segments beyond the margin while the whole is within
+    expect(countCriteria([link(0.5, 0.5, [1, 1], [1, 1], 0.7, 0.9)], 0.05, 0.7, 'within')).toMatchObject({
+      observer: 1,
+      observerEqual: 0,
     });
     // bulk and constant: the observer criterion is detection (AUC ≥ 0.9)
     expect(countCriteria([link(0.5, 0.5, [1, 1], [1, 1], 0.95), links[0]!], 0.05, 0.7, 'detected').observer).toBe(1);
@@ -105,16 +121,27 @@ describe('the stealth criteria', () => {
       ['profile', 'within', 3, 2],
       ['constant', 'detected', 3, 0],
     ]);
-    expect(c.learned).toEqual({ links: 1, perBin: 1, packets: 0, packetsByBlocks: 1, scored: 1, observer: 1 });
-    expect(sumCriteria(c.runs).links).toBe(8);
+    expect(c.learned).toEqual({
+      links: 1,
+      perBin: 1,
+      packets: 0,
+      packetsByBlocks: 1,
+      scored: 1,
+      observer: 1,
+      observerEqual: 1,
+    });
+    expect(sumCriteria(c.runs)).toMatchObject({ links: 8, observer: 2, observerEqual: 3 });
+    // counts written before the equal-footing count add as 0
+    const { observerEqual: _, ...old } = c.runs[0]!;
+    expect(sumCriteria([old, c.runs[0]!]).observerEqual).toBe(3);
     const lines = criteriaLines(r);
     expect(lines).toHaveLength(4);
     expect(lines[1]).toBe(
-      '- profile 840000 bytes: per bin 3 of 4, sizes and gaps at p ≥ 0.01 2 of 4 (by blocks 3 of 4), observer within 0.70 + 0.05 on 2 of 3 scored; 1.29 × the bound, 28.5 % not payload',
+      '- profile 840000 bytes: per bin 3 of 4, sizes and gaps at p ≥ 0.01 2 of 4 (by blocks 3 of 4), observer within 0.70 + 0.05 on 2 of 3 scored (as long as the hold-out: 3); 1.29 × the bound, 28.5 % not payload',
     );
     expect(lines[2]).toMatch(/^- constant 840000 bytes: .*observer AUC ≥ 0.9 on 0 of 3 scored/);
     expect(lines[3]).toBe(
-      '- the learned half itself (a perfect imitation of it): per bin 1 of 1, sizes and gaps at p ≥ 0.01 0 of 1 (by blocks 1 of 1), observer within 0.70 + 0.05 on 1 of 1 scored',
+      '- the learned half itself (a perfect imitation of it): per bin 1 of 1, sizes and gaps at p ≥ 0.01 0 of 1 (by blocks 1 of 1), observer within 0.70 + 0.05 on 1 of 1 scored (as long as the hold-out: 1)',
     );
     expect(criteriaLines({ ...r, runs: [r.runs[0]!] })).toEqual([]);
   });

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { CvMode } from '../../analysis/adversary.js';
+import { DEFAULT_ADVERSARY_SEGMENTS } from '../../analysis/adversary-segments.js';
 import { smigError } from '../../errors.js';
 import { formatDuration, parseDuration } from '../../util/units.js';
 import type { CliIO } from '../io.js';
@@ -38,6 +39,7 @@ interface AnalyzeFlags {
   adversaryCv: CvMode;
   adversaryTrees: number;
   adversarySeed: number;
+  adversarySegments: number;
   adversaryMaxWindows: number;
   adversaryKeepSilent?: boolean;
   adversaryStretches: number;
@@ -70,15 +72,21 @@ K times, the whole cross-validation run on each deal, p = (1 + deals scoring at 
 needs no baseline and holds for few windows too. --adversary-stretches K (with --stretches CAPTURE[@FILTER], the
 site's normal traffic) scores K stretches of that capture, each as long as the class (its complete windows, silent
 ones included), against the reference the same way: a class of a few windows scatters far either way, and so does
-normal traffic that short; p = (1 + stretches scoring at least the class's AUC) / (1 + stretches). --adversary-cv blocks deals a class's windows to folds by blocks
+normal traffic that short; p = (1 + stretches scoring at least the class's AUC) / (1 + stretches).
+--adversary-segments K (default 8; 0: none): a class with more windows than the reference is also cut into K
+segments (evenly spaced, overlapping if need be) of as many windows as the reference, each scored against it; their
+mean AUC is what an observer holding as much of the class as of the reference reaches. The baseline compares halves
+of about equal size, and a forest's out-of-fold AUC grows with the windows on one side when they repeat (a session
+longer than the trace it replays): compare this mean, not only the whole class's AUC, with the baseline. --adversary-cv blocks deals a class's windows to folds by blocks
 (2 x window), trains no fold on a window of the same capture less than a block from one it tests, and permutes and
 resamples whole blocks: overlapping windows share packets, and by default (windows, one by one) a fold may score a
 window by its neighbours in training, which tells even a capture's own halves apart when its rate drifts; with few
 blocks a side, blocks has little power. --json adds "adversary": { window_s, step_s, block_s, folds, repeats,
 permutations, cv, seed, trees, bootstrap,
-keep_silent, features, classes: [{ name, packets, windows, silentWindows, capped }], baseline and comparisons: [{ reference, subject, n, m,
+keep_silent, segments, features, classes: [{ name, packets, windows, silentWindows, capped }], baseline and comparisons: [{ reference, subject, n, m,
 folds, groups: [reference, subject], auc, aucLow, aucHigh, balancedAccuracy, pValue (null without permutations), importance: [{ feature,
-value }], stretches?: { count, windows, median, p95, atLeast, pValue }, note? }] }.
+value }], stretches?: { count, windows, median, p95, atLeast, pValue }, segments?: { count, windows, mean, min, max },
+note? }] }.
 `;
 
 /** The filter language of --filter and @FILTER (src/capture/filter.ts), as README.md lists it. */
@@ -210,6 +218,12 @@ export const analyzeCommand: CommandSpec = {
         0,
       )
       .option(
+        '--adversary-segments <k>',
+        'also score k segments of each class longer than the reference, each as long as the reference: the observer on equal footing (each a whole cross-validation; 0: none)',
+        argParser(parseCount(0)),
+        DEFAULT_ADVERSARY_SEGMENTS,
+      )
+      .option(
         '--adversary-keep-silent',
         'classify windows without a packet too (by default they are left out and counted: they tie between classes)',
       )
@@ -333,6 +347,7 @@ export const analyzeCommand: CommandSpec = {
         seed: opts.adversarySeed,
         maxWindows: opts.adversaryMaxWindows,
         keepSilent: opts.adversaryKeepSilent === true,
+        segments: opts.adversarySegments,
         ...(stretches !== undefined && opts.adversaryStretches > 0
           ? { stretches: { spec: stretches, count: opts.adversaryStretches } }
           : {}),
@@ -369,7 +384,7 @@ export const analyzeCommand: CommandSpec = {
     if (opts.json) {
       // the observer's module (and its random forest) is loaded only when the observer ran
       const adversaryJson = adversary
-        ? { adversary: (await import('../../analysis/adversary.js')).adversaryToJson(adversary) }
+        ? { adversary: (await import('../../analysis/adversary-report.js')).adversaryToJson(adversary) }
         : {};
       io.stdout.write(JSON.stringify({ ...analysisToJson(result), ...adversaryJson }, null, 2) + '\n');
       return 0;
@@ -378,7 +393,7 @@ export const analyzeCommand: CommandSpec = {
 
     (await import('../analyze-text.js')).writeAnalysisText(result, io, opts.flows);
     if (adversary) {
-      const { formatAuc, formatStretches, adversaryHeadline, topFeatures } = await import(
+      const { formatAuc, formatSegments, formatStretches, adversaryHeadline, topFeatures } = await import(
         '../../analysis/adversary-report.js'
       );
       const a = adversary;
@@ -404,8 +419,10 @@ export const analyzeCommand: CommandSpec = {
           ['l', 'l', 'r', 'r', 'r', 'l'],
         ),
       );
-      for (const c of a.comparisons)
+      for (const c of a.comparisons) {
+        if (c.segments) io.stdout.write(`${c.subject}: ${formatSegments(c.segments)}\n`);
         if (c.stretches) io.stdout.write(`${c.subject}: ${formatStretches(c.stretches, result.alpha)}\n`);
+      }
       io.stdout.write(`${adversaryHeadline(a)}\n`);
     }
     return 0;
