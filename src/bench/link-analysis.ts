@@ -36,6 +36,8 @@ export interface AnalyzeContext {
   adversaryStretches?: number;
   /** Block length of the size and gap tests by blocks (`--blocks`, e.g. `5s`). */
   blocks?: string;
+  /** Segments the observer scores per link longer than the reference (`--adversary-segments`; absent: analyze's default). */
+  segments?: number;
 }
 
 type AdversaryJson = {
@@ -120,6 +122,7 @@ export async function analyzeLinks(
   if (ctx.adversary && ctx.stretches !== undefined && (ctx.adversaryStretches ?? 0) > 0)
     argv.push('--adversary-stretches', String(ctx.adversaryStretches));
   if (ctx.blocks !== undefined) argv.push('--blocks', ctx.blocks);
+  if (ctx.adversary && ctx.segments !== undefined) argv.push('--adversary-segments', String(ctx.segments));
   const p = await runOk('smig analyze', argv);
   const j = JSON.parse(p.stdout) as AnalyzeJson;
   const cls = (i: number) => j.captures.find((c) => c.name === `l${i}`)!;
@@ -205,8 +208,10 @@ export async function analyzeSides(
     ? specs.map((l) => ({ link: l.link, capture: l.capture, filter: l.reverseFilter! }))
     : undefined;
   let baseline: BenchAdversary | undefined;
+  // the observer's segments only where the criteria read them: the links against the hold-out (each costs a forest)
+  const side: AnalyzeContext = { ...ctx, segments: 0 };
   if (reverseFilter !== undefined && back !== undefined) {
-    const rev = await analyzeReverse(ctx, reverseFilter, back);
+    const rev = await analyzeReverse(side, reverseFilter, back);
     a.forEach((l, i) => {
       l.reverse = rev.reverses[i];
     });
@@ -214,12 +219,12 @@ export async function analyzeSides(
   }
   if (learn === undefined) return baseline;
   // against the learned half as well: the pacer's fidelity to what it learned, in both directions
-  const fid = await analyzeFidelity(ctx, learn, specs);
+  const fid = await analyzeFidelity(side, learn, specs);
   a.forEach((l, i) => {
     l.fidelity = fid[i];
   });
   if (reverseFilter !== undefined && back !== undefined) {
-    const rf = await analyzeReverse({ ...ctx, reference: learn }, reverseFilter, back);
+    const rf = await analyzeReverse({ ...side, reference: learn }, reverseFilter, back);
     a.forEach((l, i) => {
       l.reverseFidelity = rf.reverses[i];
     });
