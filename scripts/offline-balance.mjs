@@ -17,58 +17,10 @@
  * 0.671; two (27) 0.851 and 0.743; three (42) 0.880 and 0.749. About 3 minutes. Hence `smig analyze
  * --adversary-segments` (src/analysis/adversary-segments.ts).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { adversarySettings, classify, createRng, loadBench, mean, windowsOf } from './offline-bench.mjs';
 
-const [dir, filter] = process.argv.slice(2);
-if (dir === undefined || filter === undefined) {
-  process.stderr.write('usage: node scripts/offline-balance.mjs BENCH-DIR FILTER\n');
-  process.exit(2);
-}
-const dist = new URL('../dist/', import.meta.url);
-const { BurstResampler } = await import(new URL('pacing/resample.js', dist));
-const { createRng } = await import(new URL('util/rng.js', dist));
-const { WindowBuilder } = await import(new URL('analysis/windows.js', dist));
-const { adversarySettings, classWindows, classify } = await import(new URL('analysis/adversary.js', dist));
-
-const profile = JSON.parse(readFileSync(join(dir, 'profile.json'), 'utf8'));
-const trace = profile.shape?.trace;
-if (trace === undefined) {
-  process.stderr.write(`${dir}/profile.json: not a version 2 profile (no shape.trace)\n`);
-  process.exit(2);
-}
-const traceUs = trace.gapsUs.reduce((a, g) => a + g, 0);
-
-/** A draw of the resampler (seed) lasting `minUs`: its gaps and sizes. */
-function draw(seed, minUs) {
-  const r = new BurstResampler(trace, profile.shape.burstGapUs, createRng(seed));
-  r.steer(() => 'backlog');
-  const gaps = [];
-  const sizes = [];
-  let t = 0;
-  while (t < minUs) {
-    const q = r.next();
-    t += q.gapUs;
-    gaps.push(q.gapUs);
-    sizes.push(q.size);
-  }
-  return { gaps, sizes };
-}
-
+const { hold, learned, traceUs, draw } = await loadBench('node scripts/offline-balance.mjs BENCH-DIR FILTER');
 const o = adversarySettings({});
-const features = async (name, file) =>
-  (await classWindows({ name, file: join(dir, file), filter }, {})).windows.map((w) => Array.from(w.features));
-const hold = await features('hold-out', 'normal-holdout.pcap');
-const learned = await features('learned half', 'normal-learn.pcap');
-const windowsOf = (d) => {
-  const b = new WindowBuilder({});
-  let t = 0;
-  d.gaps.forEach((g, i) => {
-    t += g;
-    b.add(BigInt(Math.round(t * 1000)), d.sizes[i]);
-  });
-  return b.windows.filter((w) => w.features[0] !== 0).map((w) => Array.from(w.features));
-};
 const rng = createRng(7);
 /** `k` of `w` at random (Fisher–Yates on a copy). */
 const drawDown = (w, k) => {
@@ -79,7 +31,6 @@ const drawDown = (w, k) => {
   }
   return a.slice(0, k);
 };
-const mean = (a) => (a.reduce((x, y) => x + y, 0) / a.length).toFixed(3);
 const auc = (w) => classify('hold-out', 'draw', hold, w, o).auc;
 process.stdout.write(
   `hold-out ${hold.length} windows, learned half ${learned.length}: ${auc(learned).toFixed(3)}, drawn down ${mean([1, 2, 3, 4].map(() => auc(drawDown(learned, hold.length))))}\n`,

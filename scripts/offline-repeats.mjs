@@ -19,45 +19,11 @@
  * (0.917), sizes redrawn 0.881 (0.495), sizes redrawn and each pass time-scaled 0.855 (0.626). With split seed 2:
  * one length 0.843, three 0.928, the learned half 0.724. About 4 minutes.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { adversarySettings, classify, createRng, loadBench, mean, windowsOf } from './offline-bench.mjs';
 
-const [dir, filter] = process.argv.slice(2);
-if (dir === undefined || filter === undefined) {
-  process.stderr.write('usage: node scripts/offline-repeats.mjs BENCH-DIR FILTER\n');
-  process.exit(2);
-}
-const dist = new URL('../dist/', import.meta.url);
-const { BurstResampler } = await import(new URL('pacing/resample.js', dist));
-const { createRng } = await import(new URL('util/rng.js', dist));
-const { WindowBuilder } = await import(new URL('analysis/windows.js', dist));
-const { adversarySettings, classWindows, classify } = await import(new URL('analysis/adversary.js', dist));
-
-const profile = JSON.parse(readFileSync(join(dir, 'profile.json'), 'utf8'));
-const trace = profile.shape?.trace;
-if (trace === undefined) {
-  process.stderr.write(`${dir}/profile.json: not a version 2 profile (no shape.trace)\n`);
-  process.exit(2);
-}
-const burstGapUs = profile.shape.burstGapUs;
-const traceUs = trace.gapsUs.reduce((a, g) => a + g, 0);
-
-/** A draw of the resampler (seed) lasting `minUs`: its gaps and sizes. */
-function draw(seed, minUs) {
-  const r = new BurstResampler(trace, burstGapUs, createRng(seed));
-  r.steer(() => 'backlog');
-  const gaps = [];
-  const sizes = [];
-  let t = 0;
-  while (t < minUs) {
-    const q = r.next();
-    t += q.gapUs;
-    gaps.push(q.gapUs);
-    sizes.push(q.size);
-  }
-  return { gaps, sizes };
-}
-
+const { trace, burstGapUs, traceUs, hold, learned, draw } = await loadBench(
+  'node scripts/offline-repeats.mjs BENCH-DIR FILTER',
+);
 const rng = createRng(99);
 /** A lognormal factor of mean 1. */
 function factor(sigma) {
@@ -90,19 +56,6 @@ const betweenBursts = (sigma) => (d) => ({
 });
 
 const o = adversarySettings({});
-const features = async (name, file) =>
-  (await classWindows({ name, file: join(dir, file), filter }, {})).windows.map((w) => Array.from(w.features));
-const hold = await features('hold-out', 'normal-holdout.pcap');
-const learned = await features('learned half', 'normal-learn.pcap');
-const windowsOf = (d) => {
-  const b = new WindowBuilder({});
-  let t = 0;
-  d.gaps.forEach((g, i) => {
-    t += g;
-    b.add(BigInt(Math.round(t * 1000)), d.sizes[i]);
-  });
-  return b.windows.filter((w) => w.features[0] !== 0).map((w) => Array.from(w.features));
-};
 const variants = [
   ['one trace length', 1, (d) => d],
   ['three trace lengths', 3, (d) => d],
@@ -112,7 +65,6 @@ const variants = [
   ['sizes 100–1400 B redrawn', 3, redraw],
   ['sizes redrawn, each pass time-scaled', 3, (d) => redraw(perPass(d))],
 ];
-const mean = (a) => (a.reduce((x, y) => x + y, 0) / a.length).toFixed(3);
 process.stdout.write(
   `trace ${(traceUs / 1e6).toFixed(1)} s; the learned half against the hold-out: ${classify('hold-out', 'learned half', hold, learned, o).auc.toFixed(3)}\n`,
 );

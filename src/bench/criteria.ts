@@ -44,6 +44,17 @@ const test = (l: Pick<BenchLink, 'tests'>, feature: string): BenchTest | undefin
 const passes = (t: BenchTest | undefined, alpha: number, byBlocks = false): boolean =>
   t === undefined || (byBlocks && t.blocks !== undefined ? t.blocks.pvalue : t.pvalue) >= alpha;
 
+/** Counts of nothing yet, over `links` links. */
+const zeroCounts = (links: number): Required<CriteriaCounts> => ({
+  links,
+  perBin: 0,
+  packets: 0,
+  packetsByBlocks: 0,
+  scored: 0,
+  observer: 0,
+  observerEqual: 0,
+});
+
 /** The counts over `links` (the learned half is counted as one such link). */
 export function countCriteria(
   links: readonly Pick<BenchLink, 'tests' | 'adversary'>[],
@@ -51,15 +62,7 @@ export function countCriteria(
   baseline: number | null,
   rule: 'within' | 'detected',
 ): CriteriaCounts {
-  const c: CriteriaCounts = {
-    links: links.length,
-    perBin: 0,
-    packets: 0,
-    packetsByBlocks: 0,
-    scored: 0,
-    observer: 0,
-    observerEqual: 0,
-  };
+  const c = zeroCounts(links.length);
   // 1e-9: float sums
   const meets = (auc: number): boolean =>
     rule === 'detected' ? auc >= DETECTED_AUC : baseline !== null && auc <= baseline + AUC_MARGIN + 1e-9;
@@ -71,7 +74,7 @@ export function countCriteria(
     if (a === undefined || a.auc === null) continue;
     c.scored++;
     if (meets(a.auc)) c.observer++;
-    if (meets(equalFootingAuc(a) ?? a.auc)) c.observerEqual = (c.observerEqual ?? 0) + 1;
+    if (meets(equalFootingAuc(a) ?? a.auc)) c.observerEqual++;
   }
   return c;
 }
@@ -105,15 +108,7 @@ export function learnedCriteria(r: Pick<BenchResult, 'alpha' | 'runs' | 'normal'
 
 /** Sums of counts (runs of several splits, or of several sizes). */
 export function sumCriteria(all: readonly CriteriaCounts[]): CriteriaCounts {
-  const s: Required<CriteriaCounts> = {
-    links: 0,
-    perBin: 0,
-    packets: 0,
-    packetsByBlocks: 0,
-    scored: 0,
-    observer: 0,
-    observerEqual: 0,
-  };
+  const s = zeroCounts(0);
   for (const c of all) for (const k of Object.keys(s) as (keyof CriteriaCounts)[]) s[k] += c[k] ?? 0;
   return s;
 }
