@@ -79,7 +79,7 @@ export function adversaryBaselineLine(r: BenchResult): string | undefined {
   return (
     `trained observer (random forest on 5 s windows with packets, 5-fold CV${r.adversary?.cv === 'blocks' ? ' by 10 s blocks' : ''} 5 times): normal vs normal (the reference's even vs odd 10 s blocks, ${b.windows} windows a side): ${fmtAuc(b)}; ` +
     'a link whose AUC is near this cannot be told from normal traffic, 0.5 = cannot tell, 1 = always tells; ' +
-    "a link with more windows than the hold-out is also scored in segments as long as it ('as long as the reference': their mean AUC and how many), as the baseline's sides are" +
+    "a link with more windows than the hold-out is also scored in segments as long as the hold-out ('as long as the reference': their mean AUC and how many), since the baseline's two sides are of about equal size" +
     (r.normal.adversaryBaseline
       ? `; the whole normal capture against itself (the same blocks, ${r.normal.adversaryBaseline.windows} windows a side): ${fmtAuc(r.normal.adversaryBaseline)}`
       : '') +
