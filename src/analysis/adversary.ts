@@ -1,6 +1,6 @@
 /**
- * The trained observer: a random forest (ml-random-forest) on per-window features ({@link WINDOW_FEATURES})
- * told to separate each class's windows from the reference's. Stratified k-fold cross-validation with a fixed
+ * The trained observer: a random forest (forest.ts: ml-random-forest's trees, grown faster) on per-window
+ * features ({@link WINDOW_FEATURES}) told to separate each class's windows from the reference's. Stratified k-fold cross-validation with a fixed
  * seed, repeated on differently drawn folds, gives out-of-fold scores (the share of trees voting "subject",
  * averaged over the repeats: every score comes from forests that never saw that window), from which come the
  * ROC AUC, a bootstrap 95 % interval of it and the balanced accuracy at a score of ½. Beside every result, the
@@ -431,7 +431,7 @@ export function classify(
     if (labels[i] === 0 && scores[i]! <= 0.5) tn++;
   }
   const all = fit(rows.data, labels, o, o.seed);
-  const imp = (all as unknown as { featureImportance(): number[] }).featureImportance();
+  const imp = all.featureImportance();
   const importance = WINDOW_FEATURES.map((feature, i) => ({
     feature,
     value: Number.isFinite(imp[i]) ? imp[i]! : 0,

@@ -8,9 +8,9 @@
  * that alone tells its own halves apart. So rows may come in groups (a class's windows in one block of time), a
  * group is dealt whole to a fold, and a training set leaves out every row too close to one it is tested on.
  */
-import { RandomForestClassifier } from 'ml-random-forest';
 import type { Rng } from '../util/rng.js';
 import { createRng } from '../util/rng.js';
+import { Forest } from './forest.js';
 
 /** Rows to cross-validate, and what ties them together. */
 export interface CvRows {
@@ -88,10 +88,7 @@ function outOfFold(rows: CvRows, labels: readonly number[], folds: number, o: Cv
       o,
       seed + f,
     );
-    const s = voteShare(
-      forest,
-      test.map((i) => rows.data[i]!),
-    );
+    const s = forest.votes(test.map((i) => rows.data[i]!));
     test.forEach((i, j) => (scores[i] = s[j]!));
   }
   return scores;
@@ -110,32 +107,9 @@ export function permutedLabels(rows: CvRows, rng: Rng): number[] {
 }
 
 /** A forest of `o.trees` trees, each on a bootstrap sample of the rows and half the features. */
-export function fit(x: number[][], y: number[], o: CvSettings, seed: number): RandomForestClassifier {
-  const forest = new RandomForestClassifier({
-    nEstimators: o.trees,
-    // each tree sees half the features (drawn without replacement) and a bootstrap sample of the windows
-    maxFeatures: 0.5,
-    replacement: false,
-    useSampleBagging: true,
-    noOOB: true,
-    seed: seed >>> 0,
-    treeOptions: { maxDepth: 12, minNumSamples: 2 },
-  });
-  forest.train(x, y);
-  return forest;
-}
-
-/** Share of trees voting 1 for each row (the library's predictProbability skips the first tree's vote). */
-function voteShare(forest: RandomForestClassifier, rows: number[][]): number[] {
-  const votes = forest.predictionValues(rows);
-  const out: number[] = [];
-  for (let i = 0; i < votes.rows; i++) {
-    const r = votes.getRow(i);
-    let ones = 0;
-    for (const v of r) if (v === 1) ones++;
-    out.push(ones / r.length);
-  }
-  return out;
+export function fit(x: number[][], y: number[], o: CvSettings, seed: number): Forest {
+  // each tree sees half the features (drawn without replacement) and a bootstrap sample of the windows
+  return Forest.train(x, y, { trees: o.trees, maxFeatures: 0.5, seed: seed >>> 0, maxDepth: 12, minNumSamples: 2 });
 }
 
 /** Fisher-Yates in place. */

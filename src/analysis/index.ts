@@ -47,6 +47,8 @@ export type { BlockKsResult, BlockSample } from './block-ks.js';
 export { BlockCollector, blockKs, blocksCanReject, DEFAULT_BLOCK_PERMUTATIONS } from './block-ks.js';
 export type { Chi2Options, Chi2Result } from './chi2.js';
 export { chiSquareHomogeneity, chiSquareIsf, chiSquareSf } from './chi2.js';
+export type { ForestOptions } from './forest.js';
+export { Forest } from './forest.js';
 export type { KsAlternative, KsMethod, KsOptions, KsResult, WeightedSample } from './ks.js';
 export { KS_MAX_AUTO_N, ksCanReject, ksCritical, ksTwoSample, ksTwoSampleWeighted, kstwoSf } from './ks.js';
 export type { AnalysisPlotInput, PlotFormat } from './plot.js';
