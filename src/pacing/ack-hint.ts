@@ -4,11 +4,12 @@
  * receiver sends something then and the sender's kernel ACKs it. Pure: bytes in, numbers out, every bound checked.
  */
 /**
- * Most ACK times one write asks its receiver for (a hint of 2 + 2 × 32 bytes). At 8 (until 2026-12-05) a Gnutella
- * trace lost 76 of the 362 ACKs that follow its writes to this cap (and 110 to {@link MAX_ACK_HINT_US}): its data
- * direction is half pure ACKs, in runs of up to dozens between writes.
+ * Most ACK times one write asks its receiver for (the hint's count byte; a hint of up to 2 + 2 × 255 bytes, and a
+ * write asks for no more than its PAD holds). A host that downloads ACKs in runs of hundreds between two of its own
+ * writes: at 8 (until 2026-12-05) a Gnutella trace lost 76 of the 362 ACKs that follow its writes to this cap (and
+ * 110 to {@link MAX_ACK_HINT_US}), and at 32 (until 2026-12-07) 153 of its 320–462, all from one run of 185.
  */
-export const MAX_ACK_HINTS = 32;
+export const MAX_ACK_HINTS = 255;
 /**
  * ACKs planned later than this after their write (µs) are not asked for. A trace whose data direction is mostly the
  * ACKs of the other side's uploads (Webex: 60 % of its packets) has them long after its last data packet: at 500 ms

@@ -24,8 +24,11 @@ export const MAX_ECHO_MS: number = MAX_ACK_HINT_US / 1000;
  * direction it then goes alone (and its ACK with it).
  */
 export const MAX_CARRY_MS = 10_000;
-/** Most pokes an {@link AckEcho} keeps scheduled at once (two writes' worth of hints at two PADs per ACK). */
-export const MAX_PENDING_POKES = 128;
+/**
+ * Most pokes an {@link AckEcho} keeps scheduled at once: two writes' worth of the longest hints at two PADs per ACK
+ * (2 × 255 × 2, rounded up). A hint that would go beyond it is dropped whole.
+ */
+export const MAX_PENDING_POKES = 1024;
 
 /** How long before an ACK's time its receiver sends the first of the two PADs that make the kernel ACK at once, ms. */
 export const ECHO_LEAD_MS = 0.3;

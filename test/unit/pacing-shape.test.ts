@@ -18,6 +18,7 @@ import {
   parsePlan,
   planDuration,
   stringifyPlan,
+  traceWrites,
 } from '../../src/pacing/plan.js';
 import type { Pressure } from '../../src/pacing/resample.js';
 import {
@@ -169,6 +170,27 @@ describe('WritePlanner', () => {
     expect(encodeAckHint(hintedAcks(acks, 40)).length).toBeLessThanOrEqual(40 - MIN_FRAME);
   });
 
+  it("asks for a downloading host's ACK runs whole: Gnutella's run of 185 between two writes", async () => {
+    // the host downloads on one of its flows: its data direction has one run of 185 pure ACKs between two writes
+    const gnutella = (
+      await learnProfile(join(ROOT, 'captures', 'ndpi__gnutella.pcap'), { filter: 'tcp and dst host 10.0.2.15' })
+    ).profile;
+    const plan = createPlan({ strategy: 'profile', profile: gnutella, seed: 1 });
+    const trace = gnutella.shape!.trace;
+    const lim = wireLimits(plan.overheads, plan.segment ?? 1514);
+    let after = 0; // pure ACKs after the first write
+    let written = false;
+    for (const size of trace.sizes) {
+      if (size > lim.ackMax) written = true;
+      else if (written) after++;
+    }
+    const writes = traceWrites(trace, plan);
+    const asked = writes.reduce((a, w) => a + hintedAcks(w.acksUs, w.frameBytes).length, 0);
+    expect(Math.max(...writes.map((w) => w.acksUs.length))).toBeGreaterThanOrEqual(185);
+    // at 32 ACKs a write (until 2026-12-07) two thirds of them; now all but those more than 30 s after their write
+    expect(asked / after).toBeGreaterThan(0.95);
+  });
+
   it('ACK hints: 10 µs units, then whole ms up to 33 s, at most MAX_ACK_HINTS; any other PAD body asks for nothing', () => {
     const h = encodeAckHint([300, 455, 120_000]);
     expect(h.length).toBe(2 + 3 * 2);
@@ -178,9 +200,12 @@ describe('WritePlanner', () => {
       MAX_ACK_HINTS,
     );
     expect(decodeAckHint(new Uint8Array(40))).toEqual([]); // a zero-filled PAD
-    expect(decodeAckHint(Uint8Array.of(h[0]!, MAX_ACK_HINTS + 1, ...new Uint8Array(2 * MAX_ACK_HINTS + 2)))).toEqual(
-      [],
-    ); // too many
+    // the count is one byte, and MAX_ACK_HINTS its largest value: a full hint reads whole, one entry short reads none
+    expect(MAX_ACK_HINTS).toBe(255);
+    expect(decodeAckHint(Uint8Array.of(h[0]!, MAX_ACK_HINTS, ...new Uint8Array(2 * MAX_ACK_HINTS)))).toHaveLength(
+      MAX_ACK_HINTS,
+    );
+    expect(decodeAckHint(Uint8Array.of(h[0]!, MAX_ACK_HINTS, ...new Uint8Array(2 * MAX_ACK_HINTS - 2)))).toEqual([]);
     expect(decodeAckHint(h.subarray(0, 5))).toEqual([]); // cut short
     // 10 µs units up to 327.67 ms, then whole ms from 328 ms on
     expect(decodeAckHint(encodeAckHint([327_670, 327_676, 400_000, 2_400_449, MAX_ACK_HINT_US]))).toEqual([
