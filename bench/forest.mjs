@@ -5,8 +5,8 @@
 // one 100-tree forest each way (best of 3), the speed-up, and whether the votes and importances are the same.
 // `--json` prints the rows as JSON.
 import { fileURLToPath } from 'node:url';
-import { RandomForestClassifier } from 'ml-random-forest';
 import { classWindows, Forest } from 'smig/analysis';
+import { libraryForest } from './library-forest.mjs';
 
 const CAPTURES = fileURLToPath(new URL('../captures/', import.meta.url));
 const OPTIONS = { trees: 100, maxFeatures: 0.5, seed: 1, maxDepth: 12, minNumSamples: 2 };
@@ -32,20 +32,7 @@ function best(f) {
 }
 
 function library(x, y) {
-  const f = new RandomForestClassifier({
-    nEstimators: OPTIONS.trees,
-    maxFeatures: OPTIONS.maxFeatures,
-    replacement: false,
-    useSampleBagging: true,
-    noOOB: true,
-    seed: OPTIONS.seed,
-    treeOptions: { maxDepth: OPTIONS.maxDepth, minNumSamples: OPTIONS.minNumSamples },
-  });
-  f.train(x, y);
-  const v = f.predictionValues(x);
-  const votes = [];
-  for (let i = 0; i < v.rows; i++) votes.push(v.getRow(i).filter((c) => c === 1).length / v.columns);
-  return { votes, importance: f.featureImportance().slice(0, x[0].length) };
+  return libraryForest(x, y, OPTIONS);
 }
 
 function ours(x, y) {

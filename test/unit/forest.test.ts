@@ -4,8 +4,8 @@
  * repeated values, NaN, ±Infinity, a class missing).
  */
 import { fileURLToPath } from 'node:url';
-import { RandomForestClassifier } from 'ml-random-forest';
 import { describe, expect, it } from 'vitest';
+import { libraryForest } from '../../bench/library-forest.mjs';
 import { classWindows } from '../../src/analysis/adversary.js';
 import { Forest, type ForestOptions } from '../../src/analysis/forest.js';
 import { createRng } from '../../src/util/rng.js';
@@ -13,24 +13,7 @@ import { createRng } from '../../src/util/rng.js';
 const CAPTURES = fileURLToPath(new URL('../../captures/', import.meta.url));
 
 function library(x: number[][], y: number[], o: ForestOptions): { votes: number[]; importance: number[] } {
-  const f = new RandomForestClassifier({
-    nEstimators: o.trees,
-    maxFeatures: o.maxFeatures,
-    replacement: false,
-    useSampleBagging: true,
-    noOOB: true,
-    seed: o.seed,
-    treeOptions: { maxDepth: o.maxDepth, minNumSamples: o.minNumSamples },
-  });
-  f.train(x, y);
-  const v = f.predictionValues(x);
-  const votes: number[] = [];
-  for (let i = 0; i < v.rows; i++) {
-    const r = v.getRow(i);
-    votes.push(r.filter((c) => c === 1).length / r.length);
-  }
-  const importance = (f as unknown as { featureImportance(): number[] }).featureImportance();
-  return { votes, importance: importance.slice(0, x[0]!.length) };
+  return libraryForest(x, y, o);
 }
 
 function ours(x: number[][], y: number[], o: ForestOptions): { votes: number[]; importance: number[] } {
