@@ -21,7 +21,7 @@ export interface ForestOptions {
   trees: number;
   /** Share of the features each tree sees (0 < f ≤ 1; drawn without replacement, once per tree). */
   maxFeatures: number;
-  /** Seed of the bagging draws (an int32, as the library takes it). */
+  /** Seed of the bagging draws (a 32-bit integer, as the library takes it). */
   seed: number;
   /** A node is split only below this depth (the root is depth 0). */
   maxDepth: number;
@@ -280,6 +280,7 @@ export class Forest {
     const features = rows === 0 ? 0 : x[0]!.length;
     const n = o.maxFeatures > 0 && o.maxFeatures <= 1 ? Math.floor(features * o.maxFeatures) : features;
     const trees: Tree[] = [];
+    if (rows === 0 || n === 0) return new Forest(trees, features); // nothing to learn: every vote is 0
     let seed = o.seed;
     const pickRow = integer(0, rows - 1);
     const pickColumn = integer(0, features - 1);

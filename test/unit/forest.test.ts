@@ -73,5 +73,7 @@ describe('Forest', () => {
     expect(ours(x, [1, 0, 1], OPTIONS)).toEqual(library(x, [1, 0, 1], OPTIONS));
     const one = ours(x, [1, 1, 1], OPTIONS);
     expect(one.votes).toEqual([1, 1, 1]);
+    // no rows: no trees, and every vote is 0
+    expect(Forest.train([], [], OPTIONS).votes([[1, 2]])).toEqual([0]);
   });
 });
