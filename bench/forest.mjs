@@ -31,10 +31,6 @@ function best(f) {
   return { ms, out };
 }
 
-function library(x, y) {
-  return libraryForest(x, y, OPTIONS);
-}
-
 function ours(x, y) {
   const f = Forest.train(x, y, OPTIONS);
   return { votes: f.votes(x), importance: f.featureImportance() };
@@ -59,7 +55,7 @@ const cases = [
 ];
 const out = [];
 for (const c of cases) {
-  const lib = best(() => library(c.x, c.y));
+  const lib = best(() => libraryForest(c.x, c.y, OPTIONS));
   const mine = best(() => ours(c.x, c.y));
   const same = JSON.stringify(lib.out) === JSON.stringify(mine.out);
   out.push({ case: c.name, rows: c.x.length, libraryMs: lib.ms, forestMs: mine.ms, speedup: lib.ms / mine.ms, same });

@@ -3,13 +3,12 @@
  *
  * The library's CART tries every split point of a feature and, for each, copies the labels into two arrays and
  * counts their classes with an O(n²) distinct-value scan, so a 100-tree forest on 187 windows took ~4 s and a
- * bench on a long capture spent most of its time there. Here each column is sorted once per tree (ranked once per
- * forest), each node filters its parent's order, and every split's class counts come from prefix sums, with the
- * library's own arithmetic: the same split candidates (midpoints
- * between neighbours of different label, in the same stable order), the same Gini sums (class shares added up
- * 1/n at a time, as the library does), the same strict "better than the best so far", the same bagging draws
- * (random-js's Mersenne Twister, seeded as the library seeds it) and the same feature importances. The unit
- * tests hold the two to the same votes and importances on real windows.
+ * bench on a long capture spent most of its time there. Here each column is ranked once per forest and sorted once
+ * per tree, each node filters its parent's order, and every split's class counts come from prefix sums, with the
+ * library's own arithmetic: the same split candidates (midpoints between neighbours of different label, in the same
+ * stable order), the same Gini sums (class shares added up 1/n at a time, as the library does), the same strict
+ * "better than the best so far", the same bagging draws (random-js's Mersenne Twister, seeded as the library seeds
+ * it) and the same feature importances. The unit tests hold the two to the same votes and importances.
  *
  * Binary labels only (0 and 1): that is all the observer needs.
  */
@@ -119,7 +118,7 @@ function lowerBound(sorted: Float64Array, v: number, n: number): number {
 }
 
 /**
- * Grows one tree. A column whose sample values are all finite is sorted once, at the root, and each node's
+ * Grows one tree. A column whose values are all finite comes sorted to the root, and each node's
  * sorted rows are its parent's filtered in order: a node keeps its rows in sample order, so its ties stay in the
  * order the library's stable sort gives them. A column holding NaN or ±Infinity (where the comparator is no
  * order) is sorted anew at each node, with the library's comparator.
@@ -395,6 +394,6 @@ function countingSort(ranks: Int32Array, sample: Int32Array, distinct: number): 
 /** A child's gain × rows as the library reads it (0 where it tried no split). */
 function childWeight(node: TreeNode): number {
   const tried = node.kind === 'split' ? node : node.tried;
-  if (!tried || !Number.isFinite(tried.gain)) return 0;
-  return (tried.gain || 0) * (tried.samples || 0);
+  // the library's model passes through JSON, where a gain of -Infinity or NaN becomes null, read as 0
+  return tried && Number.isFinite(tried.gain) ? tried.gain * tried.samples : 0;
 }

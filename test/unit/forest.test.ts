@@ -12,9 +12,7 @@ import { createRng } from '../../src/util/rng.js';
 
 const CAPTURES = fileURLToPath(new URL('../../captures/', import.meta.url));
 
-function library(x: number[][], y: number[], o: ForestOptions): { votes: number[]; importance: number[] } {
-  return libraryForest(x, y, o);
-}
+const library = libraryForest;
 
 function ours(x: number[][], y: number[], o: ForestOptions): { votes: number[]; importance: number[] } {
   const f = Forest.train(x, y, o);

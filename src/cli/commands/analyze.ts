@@ -62,8 +62,8 @@ packet are left out and counted, unless --adversary-keep-silent: they have nothi
 between the classes and pull every AUC towards 0.5), each described by
 33 features: packets, bytes, size quantiles (min, p10 … p90, max, mean) and shares in 8 size bins, gap quantiles,
 mean and entropy, Fano factors of counts at 10 ms, 100 ms and 1 s, bursts (runs < 10 ms apart: count, mean and
-largest length, mean bytes). A random forest (the trees ml-random-forest 2.1.0 grows) learns each class's windows against the
-reference's; stratified k-fold cross-validation with a fixed seed, run --adversary-repeats times on folds drawn
+largest length, mean bytes). A random forest (the trees ml-random-forest 2.1.0 grows) learns each class's windows
+against the reference's; stratified k-fold cross-validation with a fixed seed, run --adversary-repeats times on folds drawn
 anew, gives out-of-fold scores (averaged over the runs), hence the ROC AUC (0.5: cannot tell; 1: always tells), a bootstrap 95 % interval and the balanced accuracy at a score of 0.5.
 Beside them the baseline: the reference's even blocks (2 × window) against its odd blocks, read as "normal vs
 normal: 0.78, migration vs normal: 0.80". Windows overlap, so the interval is narrower than the truth: compare
