@@ -14,7 +14,7 @@ import type { EchoPads } from '../pacing/shape.js';
 import { ackHintPads, decodeAckHint, MAX_ACK_HINT_US, wireLimits } from '../pacing/shape.js';
 import { createSizeSampler } from '../profile/sampler.js';
 import type { Message } from '../protocol/index.js';
-import { FrameType } from '../protocol/index.js';
+import { encodeMessage, FrameType } from '../protocol/index.js';
 import { createRng } from '../util/rng.js';
 
 /** ACKs asked for later than this after the write (ms) are not echoed: no sender asks for later ones. */
@@ -117,7 +117,7 @@ export function echoTimes(acksMs: readonly number[], pads: EchoPads = 2): number
  */
 export class AckEcho {
   readonly #clock: Clock;
-  readonly #post: () => void;
+  readonly #post: (carried?: Message) => void;
   readonly #signal: AbortSignal;
   readonly #postMessage: ((msg: Message) => void) | undefined;
   #pending = 0;
@@ -125,7 +125,16 @@ export class AckEcho {
   #carried: Message | undefined;
   #carryTimer: AbortController | undefined;
 
-  constructor(clock: Clock, post: () => void, signal: AbortSignal, postMessage?: (msg: Message) => void) {
+  /**
+   * `post` sends one poke, with the control frame waiting to be carried if there is one (in the same segment, so that
+   * the two make one ACK); `postMessage` sends a control frame alone (its deadline passed, or {@link sendNow}).
+   */
+  constructor(
+    clock: Clock,
+    post: (carried?: Message) => void,
+    signal: AbortSignal,
+    postMessage?: (msg: Message) => void,
+  ) {
     this.#clock = clock;
     this.#post = post;
     this.#signal = signal;
@@ -140,9 +149,10 @@ export class AckEcho {
   }
 
   /**
-   * Sends `msg` (a cumulative control frame such as PROGRESS: a later one replaces one still waiting) just before
-   * the next echo, so that the sender's kernel ACKs it where the plan has an ACK anyway, instead of alone in a lull
-   * of the data direction (a lone ACK every few seconds where the capture has silence); at the latest after `maxMs`.
+   * Sends `msg` (a cumulative control frame such as PROGRESS: a later one replaces one still waiting) with the next
+   * echo, in its segment, so that the sender's kernel ACKs it where the plan has an ACK anyway, instead of alone in
+   * a lull of the data direction (a lone ACK every few seconds where the capture has silence); at the latest after
+   * `maxMs`, alone.
    */
   carry(msg: Message, maxMs: number = MAX_CARRY_MS): void {
     if (this.#signal.aborted) return;
@@ -171,11 +181,17 @@ export class AckEcho {
   }
 
   #flushCarried(): void {
+    const msg = this.#takeCarried();
+    if (msg !== undefined && !this.#signal.aborted) this.#postMessage?.(msg);
+  }
+
+  /** The frame waiting to be carried (now no longer waiting), if any. */
+  #takeCarried(): Message | undefined {
     const msg = this.#carried;
     this.#carried = undefined;
     this.#carryTimer?.abort();
     this.#carryTimer = undefined;
-    if (msg !== undefined && !this.#signal.aborted) this.#postMessage?.(msg);
+    return msg;
   }
 
   /** A write came in asking for ACKs at `acksUs` (µs after now, ascending): their PADs ({@link echoTimes}). */
@@ -205,8 +221,7 @@ export class AckEcho {
           last + echoSpacing(times[i]! - (times[i - 1] ?? -Infinity)) - now,
         );
         if (wait > 0) await this.#clock.sleep(wait, this.#signal);
-        this.#flushCarried();
-        this.#post();
+        this.#post(this.#takeCarried());
         last = this.#clock.now();
         this.#pending--;
       }
@@ -221,6 +236,11 @@ export class AckEcho {
 /** First body byte of an echo PAD that is not empty (the rest zeros): marks it an echo, not cover, for whoever reads it. */
 export const ECHO_TAG = 0x65;
 const ECHO_HEAD = Uint8Array.of(ECHO_TAG);
+
+/** An echo PAD with a body of `length` bytes: tagged ({@link ECHO_TAG}) unless empty. */
+function echoPad(length: number): Message {
+  return length === 0 ? { type: FrameType.PAD, length } : { type: FrameType.PAD, length, head: ECHO_HEAD };
+}
 
 /**
  * The PAD body lengths of a receiver's echoes: with the plan's `echoSizes` (the reverse direction's packets with
@@ -246,6 +266,8 @@ export function startAckEcho(
     post(msg: Message): void;
     readonly isClosed: boolean;
     onInbound: ((type: number, body: Uint8Array) => void) | undefined;
+    /** Runs `fn` with the socket corked, so that what it sends leaves as one record (absent: sent as it comes). */
+    batch?(fn: () => void): void;
   },
   seed: number,
   clock: Clock,
@@ -258,9 +280,10 @@ export function startAckEcho(
   const body = echoBodySizes(plan, seed);
   const echo = new AckEcho(
     clock,
-    () => {
+    (carried) => {
       const length = body();
-      post(length === 0 ? { type: FrameType.PAD, length } : { type: FrameType.PAD, length, head: ECHO_HEAD });
+      if (carried === undefined) return post(echoPad(length));
+      carryWithPad(carried, length, post, link.batch?.bind(link));
     },
     signal,
     post,
@@ -269,4 +292,27 @@ export function startAckEcho(
     if (type === FrameType.PAD) echo.onHint(decodeAckHint(body), ackHintPads(body));
   };
   return echo;
+}
+
+/**
+ * An echo that carries a control frame: the frame and a PAD `length` bytes shorter by the frame's own bytes, corked
+ * into one record, which then has the size drawn for the echo alone (the smallest record + `length`); with less
+ * room than the frame takes, the frame alone (it is a record too, and the sender's kernel ACKs it alike). Without
+ * `batch`, the two are posted one after the other. Until 2026-12-07 the frame went just before its echo as a
+ * record of its own: two segments, two ACKs 0.2 ms apart, where the plan had one (on a Gnutella link, 10 of its
+ * 16 lone pairs of ACKs under 10 ms).
+ */
+export function carryWithPad(
+  carried: Message,
+  length: number,
+  post: (msg: Message) => void,
+  batch?: (fn: () => void) => void,
+): void {
+  const frame = encodeMessage(carried).reduce((n, part) => n + part.length, 0);
+  const send = (): void => {
+    post(carried);
+    if (length >= frame) post(echoPad(length - frame));
+  };
+  if (batch === undefined) send();
+  else batch(send);
 }

@@ -112,6 +112,11 @@ export class Link {
     this.conn.sendMessage(msg).catch(() => {});
   }
 
+  /** Runs `fn` with the socket corked: what it sends leaves in one write (FramedConnection.batch). */
+  batch(fn: () => void): void {
+    this.conn.batch(fn);
+  }
+
   /**
    * Sends a message, then zeroes `bufs` as soon as the socket has handed their bytes to TLS (tracked by
    * byte count: `bytesWritten − writableLength` passes the mark of this write), or when the link closes.

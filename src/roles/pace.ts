@@ -342,6 +342,7 @@ export function destinationAckEcho(
     readonly isClosed: boolean;
     onInbound: ((type: number, body: Uint8Array) => void) | undefined;
     readonly ended: Promise<unknown>;
+    batch?(fn: () => void): void;
   },
   clock: Clock = new RealClock(),
 ): void {

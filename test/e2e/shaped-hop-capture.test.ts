@@ -18,14 +18,16 @@ import { readCapture } from '../../src/capture/reader.js';
 import type { FramedConnection } from '../../src/net/index.js';
 import { connectChannel, listenChannel } from '../../src/net/index.js';
 import { RealClock } from '../../src/pacing/clock.js';
-import { DEFAULT_OVERHEADS } from '../../src/pacing/plan.js';
+import { createPlan, DEFAULT_OVERHEADS } from '../../src/pacing/plan.js';
 import { BurstResampler } from '../../src/pacing/resample.js';
 import type { ShapedWrite, WireOverheads } from '../../src/pacing/shape.js';
-import { decodeAckHint, MIN_FRAME, ShapedPacer, WritePlanner } from '../../src/pacing/shape.js';
+import { decodeAckHint, encodeAckHint, MIN_FRAME, ShapedPacer, WritePlanner } from '../../src/pacing/shape.js';
 import { learnProfile } from '../../src/profile/learn.js';
 import type { Profile } from '../../src/profile/model.js';
 import { FrameType } from '../../src/protocol/index.js';
-import { AckEcho, runShapedLink } from '../../src/roles/pace.js';
+import { echoBodySizes } from '../../src/roles/echo.js';
+import { Link } from '../../src/roles/link.js';
+import { AckEcho, runShapedLink, startAckEcho } from '../../src/roles/pace.js';
 import { createRng } from '../../src/util/rng.js';
 import { FIXTURE_DIR } from '../helpers/captures.js';
 
@@ -264,4 +266,61 @@ describe('a shaped hop, captured by tcpdump on loopback', () => {
     expect(acks).toBeGreaterThanOrEqual(Math.floor(want / 2));
     expect(acks).toBeLessThanOrEqual(2 * want + 2);
   }, 120_000);
+
+  it('sends a carried PROGRESS and its echo as one segment, of the size drawn for the echo', async () => {
+    const { profile } = await learnProfile(join(FIXTURE_DIR, 'ndpi__netflix.pcap'), { filter: 'dst host 192.168.1.7' });
+    const plan = createPlan({ strategy: 'profile', profile, seed: 1 });
+    const ctl = new AbortController();
+    const SEED = 11;
+    const ECHOES = 6;
+    let echo: AckEcho | undefined;
+    // the receiver, as a relay or the leader makes it (startAckEcho on a Link): each echo carries the PROGRESS
+    const listener = await listenChannel(
+      { host: '127.0.0.1', port: 0 },
+      {
+        key: KEY,
+        onConnection: (c) => {
+          const link = new Link(c, 'data-relay', 'test');
+          echo = startAckEcho(plan, link, SEED, new RealClock(), ctl.signal);
+          c.onFrame((type, body) => link.onInbound?.(type, body));
+        },
+      },
+    );
+    const file = join(dir, 'carry.pcap');
+    const cap = await tcpdump(file, `tcp and src port ${listener.address.port}`);
+    const conn: FramedConnection = await connectChannel(listener.address, { key: KEY });
+    const got: number[] = [];
+    conn.onFrame((type, body) => {
+      if (type === FrameType.PROGRESS) got.push(Number(new DataView(body.buffer, body.byteOffset).getBigUint64(0)));
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    for (let i = 0; i < ECHOES; i++) {
+      echo!.carry({ type: FrameType.PROGRESS, offset: 1000 * (i + 1) });
+      // one ACK 2 ms after this write, one PAD for it
+      await conn.sendMessage({ type: FrameType.PAD, length: 40, head: encodeAckHint([2000], 1) });
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    await cap.stop();
+    ctl.abort();
+    conn.destroy();
+    await listener.close();
+    expect(got).toEqual(Array.from({ length: ECHOES }, (_, i) => 1000 * (i + 1))); // every PROGRESS, whole
+    const pk: { ts: number; len: number }[] = [];
+    await readCapture(file, (p) => pk.push({ ts: Number(p.ts) / 1e6, len: p.origLen }));
+    const headers = DEFAULT_OVERHEADS.link + DEFAULT_OVERHEADS.tcpip;
+    // the receiver's segments with data after the handshake: one per echo, each the drawn echo's size (a
+    // PROGRESS frame is 13 B: the PAD in its record is 13 B shorter, or absent when the drawn one is smaller)
+    const data = pk.filter((p) => p.len > headers && p.ts >= t0 - 5);
+    const size = echoBodySizes(plan, SEED);
+    const minRecord = headers + DEFAULT_OVERHEADS.tls + MIN_FRAME;
+    const want = Array.from({ length: ECHOES }, () => {
+      const body = size();
+      return body >= 13 ? minRecord + body : minRecord + 8;
+    });
+    expect(data.map((p) => p.len)).toEqual(want);
+    // and one segment each: 60 ms apart, never two within the same echo
+    for (let i = 1; i < data.length; i++) expect(data[i]!.ts - data[i - 1]!.ts).toBeGreaterThan(30);
+  }, 60_000);
 });
