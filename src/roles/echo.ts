@@ -299,7 +299,7 @@ export function startAckEcho(
  * into one record, which then has the size drawn for the echo alone (the smallest record + `length`); with less
  * room than the frame takes, the frame alone (it is a record too, and the sender's kernel ACKs it alike). Without
  * `batch`, the two are posted one after the other. Until 2026-12-07 the frame went just before its echo as a
- * record of its own: two segments, two ACKs 0.2 ms apart, where the plan had one (on a Gnutella link, 10 of its
+ * record of its own: two segments, two ACKs 0.2 ms apart, where the plan had one (on a Gnutella link, 7 of its
  * 16 lone pairs of ACKs under 10 ms).
  */
 export function carryWithPad(
