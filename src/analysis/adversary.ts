@@ -2,10 +2,10 @@
  * The trained observer: a random forest (forest.ts: ml-random-forest's trees, grown faster) on per-window
  * features ({@link WINDOW_FEATURES}) told to separate each class's windows from the reference's. Stratified k-fold
  * cross-validation with a fixed seed, repeated on differently drawn folds, gives out-of-fold scores (the share of
- * trees voting "subject", averaged over the repeats: every score comes from forests that never saw that window), from which come the
- * ROC AUC, a bootstrap 95 % interval of it and the balanced accuracy at a score of ½. Beside every result, the
- * baseline: the same classifier on the reference cut into interleaved blocks (even blocks against odd), which
- * says how far the reference is from itself — an AUC near the baseline means "looks like normal traffic".
+ * trees voting "subject", averaged over the repeats: every score comes from forests that never saw that window),
+ * from which come the ROC AUC, a bootstrap 95 % interval of it and the balanced accuracy at a score of ½. Beside
+ * every result, the baseline: the same classifier on the reference cut into interleaved blocks (even blocks
+ * against odd), which says how far the reference is from itself — an AUC near the baseline means "looks like normal traffic".
  *
  * Windows overlap (step < window) and follow each other in time. Dealt to folds one by one (the default), a
  * window's neighbours may be in training and the interval, resampling windows, is narrower than the truth:

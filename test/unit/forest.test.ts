@@ -12,8 +12,6 @@ import { createRng } from '../../src/util/rng.js';
 
 const CAPTURES = fileURLToPath(new URL('../../captures/', import.meta.url));
 
-const library = libraryForest;
-
 function ours(x: number[][], y: number[], o: ForestOptions): { votes: number[]; importance: number[] } {
   const f = Forest.train(x, y, o);
   return { votes: f.votes(x), importance: f.featureImportance() };
@@ -31,7 +29,7 @@ describe('Forest', () => {
     for (const seed of [1, 2_000_003 >>> 0, 0xdeadbeef >>> 0]) {
       const o = { ...OPTIONS, seed };
       const mine = ours(x, y, o);
-      expect(mine).toEqual(library(x, y, o));
+      expect(mine).toEqual(libraryForest(x, y, o));
       // and it learned something: the two classes get different votes
       const mean = (l: number) => mine.votes.filter((_, i) => y[i] === l).reduce((s, v) => s + v, 0);
       expect(mean(1) / b.windows.length).toBeGreaterThan(mean(0) / a.windows.length);
@@ -57,7 +55,7 @@ describe('Forest', () => {
         ]);
       }
       const o = { ...OPTIONS, seed: 100 + trial, maxFeatures: trial % 2 === 0 ? 0.5 : 1 };
-      expect(ours(x, y, o)).toEqual(library(x, y, o));
+      expect(ours(x, y, o)).toEqual(libraryForest(x, y, o));
     }
   });
 
@@ -67,8 +65,8 @@ describe('Forest', () => {
       [1, 3],
       [2, 2],
     ];
-    expect(ours(x, [0, 0, 0], OPTIONS)).toEqual(library(x, [0, 0, 0], OPTIONS));
-    expect(ours(x, [1, 0, 1], OPTIONS)).toEqual(library(x, [1, 0, 1], OPTIONS));
+    expect(ours(x, [0, 0, 0], OPTIONS)).toEqual(libraryForest(x, [0, 0, 0], OPTIONS));
+    expect(ours(x, [1, 0, 1], OPTIONS)).toEqual(libraryForest(x, [1, 0, 1], OPTIONS));
     const one = ours(x, [1, 1, 1], OPTIONS);
     expect(one.votes).toEqual([1, 1, 1]);
     // no rows: no trees, and every vote is 0

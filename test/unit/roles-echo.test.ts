@@ -128,7 +128,6 @@ describe('carryWithPad', () => {
     for (const length of [0, 1, 12]) {
       const { batches } = carried(length);
       expect(batches).toEqual([[progress(123_456)]]);
-      expect(Math.abs(frameBytes(progress(1)) - echoAlone(length))).toBeLessThan(13);
     }
   });
 
