@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CvMode } from '../analysis/adversary.js';
 import { destroyIdentity, generateIdentity, writeIdentityFiles } from '../crypto/identity.js';
-import { smigError } from '../errors.js';
+import { isSmigError, smigError } from '../errors.js';
 import { linkText, notTcpText, shapeLink } from '../pacing/link.js';
 import { createPlan, traceRepeatWarning } from '../pacing/plan.js';
 import { parseProfile } from '../profile/model.js';
@@ -36,7 +36,7 @@ import {
   splitBlocks,
   splitWarning,
 } from './normal.js';
-import { killAll, lastLine, runOk, runProc, stopProc, writePayloads } from './proc.js';
+import { exitedOrStalled, killAll, lastLine, runOk, runProc, stopProc, writePayloads } from './proc.js';
 import { blocksTold, muteTold, observerTold } from './report-format.js';
 import type { Measured, RunContext } from './runs.js';
 import { plainOnce } from './runs.js';
@@ -100,6 +100,31 @@ export interface BenchOptions {
   /** Stretches of the learned half as long as each link the observer also scores (`--adversary-stretches`; 0: none). */
   adversaryStretches?: number;
   log: (line: string) => void;
+}
+
+/** A `smig send` silent this long, or without a session this long, is stuck: it writes a progress event every second. */
+const SEND_STALL_MS = 60_000;
+
+/**
+ * {@link migrateOnce}, run once more from the start when `smig send` stalled (seen once in hundreds of lab runs:
+ * idle before its session began); a second stall, or any other failure, is the bench's error.
+ */
+async function migrate(
+  site: Site,
+  slot: number,
+  ctx: RunContext,
+  size: number,
+  strategy: BenchStrategy,
+  tag: string,
+  log: (line: string) => void,
+): Promise<Measured> {
+  try {
+    return await migrateOnce(site, slot, ctx, size, strategy, tag);
+  } catch (err) {
+    if (!isSmigError(err) || err.code !== 'SMIG_ERR_TIMEOUT') throw err;
+    log(`${err.message}; running it again`);
+    return await migrateOnce(site, slot, ctx, size, strategy, tag);
+  }
 }
 
 /** One migration on one slot, captured on every link. */
@@ -172,7 +197,13 @@ async function migrateOnce(
       undefined,
       site.where(slot, S),
     );
-    const code = await send.exited;
+    const code = await exitedOrStalled(send, SEND_STALL_MS, /"event":"session-start"/);
+    writeFileSync(join(dir, 'send.log'), send.stderr);
+    if (code === 'stalled')
+      throw smigError(
+        'SMIG_ERR_TIMEOUT',
+        `smig send --strategy ${strategy} (${size} bytes) stalled (silent for ${SEND_STALL_MS / 1000} s, or no session begun by then) and was stopped (its stderr: ${join(dir, 'send.log')})`,
+      );
     await new Promise((r) => setTimeout(r, 300)); // the last FIN/ACKs
     captureStopped = true;
     const captureDrops = await cap.stop();
@@ -375,14 +406,14 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       }
       if (o.strategies.includes('bulk')) {
         log(`${size} bytes: bulk migration`);
-        await record('migration', 'bulk', size, await migrateOnce(site, 0, ctx, size, 'bulk', `bulk-${size}`));
+        await record('migration', 'bulk', size, await migrate(site, 0, ctx, size, 'bulk', `bulk-${size}`, log));
       }
       if (paced.length > 0) {
         log(
           `${size} bytes: ${paced.join(', ')} at once (about ${(size / meanByteRate).toFixed(0)} s: the profile's mean rate is ${meanByteRate.toFixed(0)} B/s)`,
         );
         const settled = await Promise.allSettled(
-          paced.map((s, i) => migrateOnce(site, i, ctx, size, s, `${s}-${size}`)),
+          paced.map((s, i) => migrate(site, i, ctx, size, s, `${s}-${size}`, log)),
         );
         const failed = settled.find((x) => x.status === 'rejected');
         if (failed) throw (failed as PromiseRejectedResult).reason;

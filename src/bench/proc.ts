@@ -124,3 +124,38 @@ export async function writePayloads(dir: string, sizes: readonly number[]): Prom
   }
   return payloads;
 }
+
+/**
+ * Waits for the child's exit like `p.exited`, but gives up on a child that wrote nothing to stderr or stdout for
+ * `stallMs` (a `smig send` writes a progress event every second, so its silence means it is stuck), or that has not
+ * written `started` within `stallMs` of now: then it is sent SIGTERM (SIGKILL 5 s later) and the result is 'stalled'.
+ */
+export async function exitedOrStalled(p: Proc, stallMs: number, started?: RegExp): Promise<number | string> {
+  let seen = -1;
+  const t0 = Date.now();
+  let quietSince = t0;
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<'stalled'>((res) => {
+    timer = setInterval(
+      () => {
+        const n = p.stdout.length + p.stderr.length;
+        if (n !== seen) {
+          seen = n;
+          quietSince = Date.now();
+        } else if (Date.now() - quietSince >= stallMs) res('stalled');
+        if (started !== undefined && Date.now() - t0 >= stallMs && !started.test(p.stderr)) res('stalled');
+      },
+      Math.min(1000, stallMs),
+    );
+  });
+  try {
+    const first = await Promise.race([p.exited, stalled]);
+    if (first !== 'stalled') return first;
+    p.child.kill('SIGTERM');
+    const gone = await Promise.race([p.exited.then(() => true), new Promise((r) => setTimeout(r, 5000, false))]);
+    if (!gone) await stopProc(p, 'SIGKILL');
+    return first;
+  } finally {
+    clearInterval(timer);
+  }
+}
