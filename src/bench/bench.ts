@@ -216,7 +216,7 @@ async function migrateOnce(
       seconds: number;
       done: { sha256: string };
       resources: { cpuUserSeconds: number; cpuSystemSeconds: number; maxRssKiB: number };
-      pacing?: { hops?: Parameters<typeof runHops>[0] };
+      pacing?: { hops?: Parameters<typeof runHops>[0]; oneHopSeconds?: number | null };
     };
     await Promise.all(daemons.map((d) => stopProc(d)));
     const resources: Record<string, BenchResources> = {
@@ -233,6 +233,7 @@ async function migrateOnce(
       sha256: summary.done.sha256,
       captureDrops,
       resources,
+      ...(typeof summary.pacing?.oneHopSeconds === 'number' ? { oneHopSeconds: summary.pacing.oneHopSeconds } : {}),
       hops: runHops(
         summary.pacing?.hops ?? [],
         D.map((j) => ({ name: name(j), addr: at(j).addr, proc: at(j) })),
@@ -378,6 +379,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       seconds: m.seconds,
       lowerBoundSeconds: lower,
       ratio: m.seconds / lower,
+      ...(m.oneHopSeconds !== undefined && m.oneHopSeconds > 0
+        ? { oneHopSeconds: m.oneHopSeconds, oneHopRatio: m.seconds / m.oneHopSeconds }
+        : {}),
       sha256: m.sha256,
       overhead: sourceBytes / size - 1,
       wireOverhead: wireOverhead(size, kind === 'plain' ? 1 : 3, [...a.bytes.slice(0, m.links.length), ...pb.all]),
@@ -392,7 +396,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     });
     const dist = a.links.filter((l) => l.distinguishable).length;
     log(
-      `${strategy} ${size} bytes: ${m.seconds.toFixed(2)} s (${(m.seconds / lower).toFixed(3)} × the lower bound, ${(100 * (runs.at(-1)!.wireOverhead ?? 0)).toFixed(1)} % of the links' wire bytes not payload), ${dist} of ${a.links.length} links distinguishable${muteTold(a.links, o.alpha)}${blocksTold(a.links, o.alpha)}${observerTold(
+      `${strategy} ${size} bytes: ${m.seconds.toFixed(2)} s (${(m.seconds / lower).toFixed(3)} × the lower bound${m.oneHopSeconds ? `, ${(m.seconds / m.oneHopSeconds).toFixed(2)} × one paced hop` : ''}, ${(100 * (runs.at(-1)!.wireOverhead ?? 0)).toFixed(1)} % of the links' wire bytes not payload), ${dist} of ${a.links.length} links distinguishable${muteTold(a.links, o.alpha)}${blocksTold(a.links, o.alpha)}${observerTold(
         a.links.map((l) => l.adversary),
         o.alpha,
       )}`,

@@ -90,6 +90,7 @@ export function runCriteria(r: Pick<BenchResult, 'alpha' | 'runs'>): RunCriteria
         strategy: run.strategy,
         size: run.size,
         ratio: run.ratio,
+        ...(run.oneHopRatio === undefined ? {} : { oneHopRatio: run.oneHopRatio }),
         wireOverhead: run.wireOverhead ?? null,
         baseline,
         observerRule: rule,
@@ -153,6 +154,7 @@ export function criteriaLines(r: Pick<BenchResult, 'alpha' | 'runs' | 'normal' |
     ...c.runs.map(
       (x) =>
         `- ${x.strategy} ${x.size} bytes: ${criteriaText(x, x.baseline, x.observerRule)}; ${x.ratio.toFixed(2)} × the bound` +
+        `${x.oneHopRatio === undefined ? '' : ` (${x.oneHopRatio.toFixed(2)} × one hop)`}` +
         `${x.wireOverhead === null ? '' : `, ${(x.wireOverhead * 100).toFixed(1)} % not payload`}`,
     ),
     ...(c.learned

@@ -73,6 +73,13 @@ export interface BenchRun {
   /** size ÷ the profile's mean byte rate: how long normal traffic takes to carry it (one link). */
   lowerBoundSeconds: number;
   ratio: number;
+  /**
+   * A paced migration: the payload at its plan's mean payload rate (frame bytes of the profile's packets, after the
+   * TCP/IP and TLS headers each one costs), the least one paced hop needs, and seconds ÷ that. ratio ÷ oneHopRatio
+   * is what the profile's packet sizes cost; oneHopRatio what the path (relays, leader, cushions, lulls) adds.
+   */
+  oneHopSeconds?: number;
+  oneHopRatio?: number;
   sha256: string;
   /** IP bytes the source put on the wire (data direction, all its links) ÷ size − 1. */
   overhead: number;
@@ -211,6 +218,8 @@ export interface RunCriteria extends CriteriaCounts {
   strategy: BenchRun['strategy'];
   size: number;
   ratio: number;
+  /** seconds ÷ one paced hop's least time (BenchRun.oneHopRatio), when known. */
+  oneHopRatio?: number;
   wireOverhead: number | null;
   /** The observer's baseline AUC of the run (null without the observer or with too few windows). */
   baseline: number | null;

@@ -25,6 +25,8 @@ export interface Measured {
   resources: Record<string, BenchResources>;
   captureDrops: number;
   hops: BenchHop[];
+  /** The source's `pacing.oneHopSeconds` (a paced migration): the payload at its plan's mean payload rate. */
+  oneHopSeconds?: number;
 }
 
 /** What every run shares. */

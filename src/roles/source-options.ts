@@ -117,8 +117,12 @@ export interface SourceResult {
    * `mac` — a receipt under the session's inner key, which relays cannot forge but the leader could (no `destKey`).
    */
   receipt: { kind: 'signed'; fingerprint: string } | { kind: 'mac' };
-  /** What the source's pacers did, one report per data link (`source → HOST:PORT`). */
-  pacing: { strategy: Strategy; hops: HopPacingReport[] };
+  /**
+   * What the source's pacers did, one report per data link (`source → HOST:PORT`), and `oneHopSeconds`: the payload
+   * at the plan's mean payload rate (pacing/plan.ts `planDuration`), the least one paced hop needs for it (the
+   * leader's carries all of it); null for bulk.
+   */
+  pacing: { strategy: Strategy; hops: HopPacingReport[]; oneHopSeconds: number | null };
 }
 
 /**

@@ -37,7 +37,7 @@ import type { FramedConnection, HostPort } from '../net/index.js';
 import { formatHostPort, tlsTransport } from '../net/index.js';
 import { shapedWithCover } from '../pacing/hold.js';
 import type { PacingPlan } from '../pacing/plan.js';
-import { stringifyPlan } from '../pacing/plan.js';
+import { planDuration, stringifyPlan } from '../pacing/plan.js';
 import type { DoneMessage, Message, SessionLayout } from '../protocol/index.js';
 import { FrameType, sessionIdHex } from '../protocol/index.js';
 import type { LogFields, Logger } from '../util/log.js';
@@ -187,7 +187,11 @@ class SourceSession {
           message: done.message,
         },
         receipt: this.#proof === 'signed' ? { kind: 'signed', fingerprint: fingerprint(o.destKey!) } : { kind: 'mac' },
-        pacing: { strategy: this.#plan?.strategy ?? 'bulk', hops },
+        pacing: {
+          strategy: this.#plan?.strategy ?? 'bulk',
+          hops,
+          oneHopSeconds: this.#plan === undefined ? null : planDuration(this.#plan, bytes).expectedSeconds,
+        },
       };
     } catch (err) {
       const failure = this.#fail(err);

@@ -17,7 +17,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Delivery, MemoryLink } from '../../src/net/memory.js';
 import { firstDataMs, MAX_FIRST_DATA_MS, segmentsMs } from '../../src/pacing/cut-sizes.js';
 import type { PacingPlan } from '../../src/pacing/plan.js';
-import { createPlan, validatePlan } from '../../src/pacing/plan.js';
+import { createPlan, planDuration, validatePlan } from '../../src/pacing/plan.js';
 import { Cluster, HOSTS } from '../helpers/session-core.js';
 
 const SESSION_ID = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
@@ -107,6 +107,12 @@ describe('a paced session driven by the fake clock', () => {
       for (const w of [10, 50, 100, 250, 1000])
         expect(maxInWindow(ds, w), `${name}, ${w} ms`).toBeLessThanOrEqual(depth + (rate * w) / 1000 + CONTROL_SLACK);
     }
+    // one paced hop's least time: the payload at the plan's payload rate (each write pays its headers), which the
+    // leader's hop, carrying all of it, cannot beat (less what its bucket's depth lets out at once)
+    const oneHop = data.length / planDuration(plan, 0).payloadRate!;
+    expect(r.pacing.oneHopSeconds).toBeCloseTo(oneHop, 6);
+    expect(oneHop).toBeGreaterThan(data.length / rate);
+    expect(r.seconds).toBeGreaterThanOrEqual(oneHop - depth / rate);
     // the source's hops always had data: the pacer's own report is the rate exactly, never late on a fake clock
     expect(r.pacing.hops).toHaveLength(2);
     for (const h of r.pacing.hops) {
