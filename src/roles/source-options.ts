@@ -11,6 +11,7 @@ import type { HostPort, Transport } from '../net/index.js';
 import type { Clock } from '../pacing/clock.js';
 import { pacedCutSizes } from '../pacing/cut-sizes.js';
 import type { PacingPlan, Strategy } from '../pacing/plan.js';
+import { planDuration } from '../pacing/plan.js';
 import { MAX_DATA_SEGMENT_BYTES, MAX_RELAYS } from '../protocol/index.js';
 import type { Logger } from '../util/log.js';
 import type { HopPacingReport } from './pace.js';
@@ -147,4 +148,9 @@ export function sourceSizes(o: SourceOptions): { chunk: number; segment: number;
   if (chunk + segment + 16 > MAX_DATA_SEGMENT_BYTES)
     throw smigError('SMIG_ERR_USAGE', 'chunk size: too large for a frame');
   return { chunk, segment, window };
+}
+
+/** `bytes` at `plan`'s mean payload rate (pacing/plan.ts `planDuration`): one paced hop's least time; null for bulk. */
+export function oneHopSeconds(plan: PacingPlan | undefined, bytes: number): number | null {
+  return plan === undefined ? null : planDuration(plan, bytes).expectedSeconds;
 }

@@ -37,7 +37,7 @@ import type { FramedConnection, HostPort } from '../net/index.js';
 import { formatHostPort, tlsTransport } from '../net/index.js';
 import { shapedWithCover } from '../pacing/hold.js';
 import type { PacingPlan } from '../pacing/plan.js';
-import { planDuration, stringifyPlan } from '../pacing/plan.js';
+import { stringifyPlan } from '../pacing/plan.js';
 import type { DoneMessage, Message, SessionLayout } from '../protocol/index.js';
 import { FrameType, sessionIdHex } from '../protocol/index.js';
 import type { LogFields, Logger } from '../util/log.js';
@@ -49,7 +49,7 @@ import { afterDataLoss, judgeDone, unsureFailure } from './source-done.js';
 import type { DataLink, KeyLink } from './source-links.js';
 import { mayEndEarly, postEnds, pumpShaped, sendChunk, startKeepalive } from './source-links.js';
 import type { SourceOptions, SourceResult } from './source-options.js';
-import { sourceSizes } from './source-options.js';
+import { oneHopSeconds, sourceSizes } from './source-options.js';
 import { sealSession } from './source-seal.js';
 import type { Timer } from './util.js';
 import { nowMs, Signal, secondsSince } from './util.js';
@@ -187,11 +187,7 @@ class SourceSession {
           message: done.message,
         },
         receipt: this.#proof === 'signed' ? { kind: 'signed', fingerprint: fingerprint(o.destKey!) } : { kind: 'mac' },
-        pacing: {
-          strategy: this.#plan?.strategy ?? 'bulk',
-          hops,
-          oneHopSeconds: this.#plan === undefined ? null : planDuration(this.#plan, bytes).expectedSeconds,
-        },
+        pacing: { strategy: this.#plan?.strategy ?? 'bulk', hops, oneHopSeconds: oneHopSeconds(this.#plan, bytes) },
       };
     } catch (err) {
       const failure = this.#fail(err);
