@@ -52,6 +52,12 @@ export interface Decoded {
   dstPort: number;
   /** TCP flags byte (offset 13: CWR ECE URG ACK PSH RST SYN FIN); -1 unless a TCP header of 14+ bytes is present. */
   tcpFlags: number;
+  /**
+   * TCP payload bytes by the headers (IP total length − IP and extension headers − TCP data offset × 4, whatever
+   * the capture kept: a truncated packet still reports its payload); -1 unless a TCP header of 14+ bytes is present
+   * and the IP length covers it (captures of offloaded segments have 0 there).
+   */
+  tcpPayload: number;
   /** IPv4 MF flag or non-zero fragment offset, or an IPv6 fragment header. */
   fragment: boolean;
   /** IPv4 total length, or 40 + IPv6 payload length; -1 if no IP header. */
@@ -74,6 +80,7 @@ class DecodedState implements Decoded {
   srcPort: number = -1;
   dstPort: number = -1;
   tcpFlags: number = -1;
+  tcpPayload: number = -1;
   fragment: boolean = false;
   ipTotalLength: number = -1;
   wireLength: number = 0;
@@ -158,6 +165,7 @@ export function decodePacketAt(
   out.srcPort = -1;
   out.dstPort = -1;
   out.tcpFlags = -1;
+  out.tcpPayload = -1;
   out.fragment = false;
   out.ipTotalLength = -1;
   out.wireLength = wireLength;
@@ -307,7 +315,7 @@ function ipv4(data: Uint8Array, off: number, end: number, out: Decoded): void {
   // flags(3) | fragment offset(13): MF = 0x2000. Only the first fragment (offset 0) carries the ports.
   const frag = u16(data, off + 6);
   out.fragment = (frag & 0x3fff) !== 0;
-  if ((frag & 0x1fff) === 0) transport(data, off + ihl, end, protocol, out);
+  if ((frag & 0x1fff) === 0) transport(data, off + ihl, end, protocol, out, off + out.ipTotalLength);
 }
 
 /** RFC 8200 §3 IPv6 header, then the extension headers of §4 up to the transport header. */
@@ -351,7 +359,7 @@ function ipv6(data: Uint8Array, off: number, len: number, out: Decoded): void {
         continue;
       }
       default:
-        transport(data, p, len, nh, out);
+        transport(data, p, len, nh, out, off + out.ipTotalLength);
         return;
     }
     if (p + size > len) return;
@@ -360,13 +368,21 @@ function ipv6(data: Uint8Array, off: number, len: number, out: Decoded): void {
   }
 }
 
-/** Ports of TCP (RFC 9293 §3.1), UDP (RFC 768) and SCTP (RFC 9260 §3.1) share offsets 0 and 2. */
-function transport(data: Uint8Array, p: number, end: number, protocol: number, out: Decoded): void {
+/**
+ * Ports of TCP (RFC 9293 §3.1), UDP (RFC 768) and SCTP (RFC 9260 §3.1) share offsets 0 and 2; TCP's flags and, by
+ * its data offset, its payload up to `ipEnd` (where the IP packet ends by its length field).
+ */
+function transport(data: Uint8Array, p: number, end: number, protocol: number, out: Decoded, ipEnd: number): void {
   if (protocol !== 6 && protocol !== 17 && protocol !== 132) return;
   if (p + 4 > end) return;
   out.srcPort = u16(data, p);
   out.dstPort = u16(data, p + 2);
-  if (protocol === 6 && p + 14 <= end) out.tcpFlags = data[p + 13]!;
+  if (protocol === 6 && p + 14 <= end) {
+    out.tcpFlags = data[p + 13]!;
+    const payload = ipEnd - p - (data[p + 12]! >> 4) * 4;
+    // a length field below the headers (0 in captures of offloaded segments) tells nothing: unknown
+    out.tcpPayload = payload >= 0 ? payload : -1;
+  }
 }
 
 /**

@@ -151,7 +151,7 @@ export function createPlan(o: PlanOptions): PacingPlan {
     if (o.strategy === 'profile' && p.shape !== undefined) {
       pp.trace = compactTrace(p.shape.trace, PLAN_MAX_TRACE);
       pp.burstGapUs = p.shape.burstGapUs;
-      const echoSizes = planEchoSizes(p.shape.reverse, overheads);
+      const echoSizes = planEchoSizes(p.shape.reverseData ?? p.shape.reverse, overheads);
       if (echoSizes) pp.echoSizes = echoSizes;
       plan.segment = o.segment ?? DEFAULT_SEGMENT;
       plan.cover = o.cover ?? true;

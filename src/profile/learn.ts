@@ -383,6 +383,7 @@ export function buildProfile(d: LearnData, meta: BuildMeta): Profile {
   const bb = d.burstBytes.values().sort();
   const burstCount = [...d.burstPackets.values()].reduce((a, b) => a + b, 0);
   const q = (s: Float64Array, p: number): number => (s.length === 0 ? 0 : quantileSorted(s, p));
+  const reverseData = d.reverse?.dataHistogram();
   return {
     format: PROFILE_FORMAT,
     version: PROFILE_VERSION,
@@ -421,7 +422,14 @@ export function buildProfile(d: LearnData, meta: BuildMeta): Profile {
         max: q(bb, 1),
       },
     },
-    ...(d.trace ? { shape: shapeOf(d.trace.trace(), Number(meta.burstGapNs) / 1000, d.reverse?.histogram(), d) } : {}),
+    ...(d.trace
+      ? {
+          shape: shapeOf(d.trace.trace(), Number(meta.burstGapNs) / 1000, d.reverse?.histogram(), {
+            ...d,
+            ...(reverseData ? { reverseData } : {}),
+          }),
+        }
+      : {}),
   };
 }
 

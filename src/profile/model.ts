@@ -167,6 +167,7 @@ function validateShape(c: FieldChecker, v: unknown, path: string): void {
   c.number(s.burstGapUs, `${path}.burstGapUs`, { min: 0 });
   c.histogram(s.burstPackets, `${path}.burstPackets`, { minValue: 1 });
   if (s.reverse !== undefined) c.histogram(s.reverse, `${path}.reverse`, { minValue: 1 });
+  if (s.reverseData !== undefined) c.histogram(s.reverseData, `${path}.reverseData`, { minValue: 1 });
   if (s.nonTcpShare !== undefined) c.number(s.nonTcpShare, `${path}.nonTcpShare`, { min: 0, max: 1 });
   if (s.tcpTimestamps !== undefined && typeof s.tcpTimestamps !== 'boolean')
     c.fail(`${path}.tcpTimestamps`, `expected true, false or absent, got ${JSON.stringify(s.tcpTimestamps)}`);

@@ -156,6 +156,11 @@ export interface PacketShape {
    */
   reverse?: Histogram;
   /**
+   * The sizes of those of {@link reverse} that carry data (a TCP payload; absent in older profiles): the echo records
+   * draw from these when present. A SYN, a FIN or an ACK with SACK blocks is the kernel's, and no record can be one.
+   */
+  reverseData?: Histogram;
+  /**
    * 6 when most of the trace's packets were IPv6 (their TCP/IP headers are 20 bytes larger: a pure ACK is 74 or 86
    * bytes on Ethernet); absent for IPv4 (and in older profiles). A lab set like the capture then runs over IPv6.
    */

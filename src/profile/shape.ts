@@ -17,13 +17,13 @@ const SMALL_ABOVE_HEADERS = { 4: 66 + 60, 6: 86 + 60 } as const;
  * ACK or a short message), full at the largest size seen; gaps are split by whether they end a burst
  * (≥ `burstGapUs`) and by the size class of the packet before them. `ipVersion` 6: most packets were IPv6;
  * `nonTcpShare`: the share of the packets that were not TCP; `tcpTimestamps`: whether its TCP pure ACKs carried
- * timestamps (absent when it had none).
+ * timestamps (absent when it had none); `reverseData`: the reverse direction's packets that carry data.
  */
 export function shapeOf(
   trace: { sizes: number[]; gapsUs: number[] },
   burstGapUs: number,
   reverse?: Histogram,
-  o: { ipVersion?: 4 | 6; nonTcpShare?: number; tcpTimestamps?: boolean } = {},
+  o: { ipVersion?: 4 | 6; nonTcpShare?: number; tcpTimestamps?: boolean; reverseData?: Histogram } = {},
 ): PacketShape {
   const ipVersion = o.ipVersion ?? 4;
   const { sizes, gapsUs } = trace;
@@ -87,6 +87,7 @@ export function shapeOf(
       betweenAfterLarge: summary(gaps.betweenAfterLarge),
     },
     ...(reverse ? { reverse } : {}),
+    ...(o.reverseData ? { reverseData: o.reverseData } : {}),
     ...(ipVersion === 6 ? { ipVersion: 6 as const } : {}),
     ...(o.nonTcpShare ? { nonTcpShare: o.nonTcpShare } : {}),
     ...(o.tcpTimestamps !== undefined ? { tcpTimestamps: o.tcpTimestamps } : {}),

@@ -24,6 +24,7 @@ interface Fields {
   srcPort: number;
   dstPort: number;
   tcpFlags: number;
+  tcpPayload: number;
   fragment: boolean;
   ipTotalLength: number;
 }
@@ -39,6 +40,7 @@ function fields(d: Decoded): Fields {
     srcPort: d.srcPort,
     dstPort: d.dstPort,
     tcpFlags: d.tcpFlags,
+    tcpPayload: d.tcpPayload,
     fragment: d.fragment,
     ipTotalLength: d.ipTotalLength,
   };
@@ -144,6 +146,7 @@ const NONE: Fields = {
   srcPort: -1,
   dstPort: -1,
   tcpFlags: -1,
+  tcpPayload: -1,
   fragment: false,
   ipTotalLength: -1,
 };
@@ -162,8 +165,27 @@ describe('decodePacket: crafted packets', () => {
       srcPort: 443,
       dstPort: 51000,
       tcpFlags: 0x18,
+      tcpPayload: 0,
       ipTotalLength: 40,
     });
+  });
+
+  it('TCP payload by the headers: options counted, a truncated capture still knows it, a length of 0 does not', () => {
+    // data offset 8 (12 bytes of options), 100 bytes of payload
+    const opts = tcp(443, 51000, 0x18);
+    opts[12] = 0x80;
+    const seg = [...opts, ...new Array<number>(12).fill(1), ...new Array<number>(100).fill(7)];
+    expect(decode(1, eth(0x0800, ipv4(6, seg))).tcpPayload).toBe(100);
+    const cut = eth(0x0800, ipv4(6, seg)).slice(0, 14 + 20 + 32); // snaplen: headers only
+    expect(decode(1, cut).tcpPayload).toBe(100);
+    expect(decode(101, ipv6(6, seg)).tcpPayload).toBe(100);
+    // an offloaded segment captured before the NIC cut it: IP total length 0
+    const tso = ipv4(6, seg);
+    tso[2] = 0;
+    tso[3] = 0;
+    expect(decode(101, tso).tcpPayload).toBe(-1);
+    // UDP has none
+    expect(decode(101, ipv4(17, udp(53, 5353))).tcpPayload).toBe(-1);
   });
 
   it('802.1ad + 802.1Q (QinQ) and an old 0x9100 stack, PCP/DEI bits masked off', () => {
@@ -274,6 +296,7 @@ describe('decodePacket: crafted packets', () => {
       srcPort: 8080,
       dstPort: 40000,
       tcpFlags: 0x12,
+      tcpPayload: 0,
       fragment: true,
       ipTotalLength: 40 + chain.length,
     });
@@ -585,6 +608,7 @@ const TSHARK_FIELDS = [
   'sctp.srcport',
   'sctp.dstport',
   'tcp.flags',
+  'tcp.len',
   'ip.len',
   'ipv6.plen',
   'ip.flags.mf',
@@ -658,7 +682,10 @@ function fromTshark(line: string): Fields {
     out.srcPort = num(`${name}.srcport` as (typeof TSHARK_FIELDS)[number]);
     out.dstPort = num(`${name}.dstport` as (typeof TSHARK_FIELDS)[number]);
   }
-  if (out.protocol === 6 && first('tcp.flags') !== '') out.tcpFlags = num('tcp.flags') & 0xff;
+  if (out.protocol === 6 && first('tcp.flags') !== '') {
+    out.tcpFlags = num('tcp.flags') & 0xff;
+    out.tcpPayload = num('tcp.len');
+  }
   return out;
 }
 

@@ -19,8 +19,11 @@ import { FIXTURE_DIR } from '../helpers/captures.js';
 
 const NETFLIX = join(FIXTURE_DIR, 'ndpi__netflix.pcap');
 
-/** An Ethernet/IPv4/TCP packet from a.b.c.d:sport to e.f.g.h:dport, `size` bytes on the wire. */
-function tcpPacket(src: number[], sport: number, dst: number[], dport: number, size = 66): Uint8Array {
+/**
+ * An Ethernet/IPv4/TCP packet from a.b.c.d:sport to e.f.g.h:dport, `size` bytes on the wire; a TCP header of
+ * `header` bytes (options), the rest payload.
+ */
+function tcpPacket(src: number[], sport: number, dst: number[], dport: number, size = 66, header = 20): Uint8Array {
   const b = new Uint8Array(Math.max(size, 54));
   b[12] = 0x08;
   b[14] = 0x45;
@@ -33,7 +36,7 @@ function tcpPacket(src: number[], sport: number, dst: number[], dport: number, s
   b[35] = sport & 0xff;
   b[36] = dport >> 8;
   b[37] = dport & 0xff;
-  b[46] = 0x50;
+  b[46] = (header / 4) << 4;
   b[47] = 0x10;
   return b;
 }
@@ -49,8 +52,37 @@ describe('the reverse direction of a profile', () => {
     expect(r.counts[r.values.indexOf(66)]).toBe(486);
     expect(r.values.reduce((a, v, i) => a + (v > 78 ? r.counts[i]! : 0), 0)).toBe(271);
     expect(parseProfile(stringifyProfile(profile)).shape!.reverse).toEqual(r);
+    // those with data: tshark's filter and 'tcp.len > 0': 191 packets, 127232 bytes; 94 ACKs of 86 and 94 B carry
+    // SACK blocks and no data, so they are not among them
+    const data = profile.shape!.reverseData!;
+    expect(data.counts.reduce((a, b) => a + b, 0)).toBe(191);
+    expect(data.values.reduce((a, v, i) => a + v * data.counts[i]!, 0)).toBe(127_232);
+    expect(data.values).not.toContain(86);
+    expect(r.counts[r.values.indexOf(86)]! + r.counts[r.values.indexOf(94)]!).toBeGreaterThanOrEqual(94);
+    expect(parseProfile(stringifyProfile(profile)).shape!.reverseData).toEqual(data);
     // without a filter there is no other direction
     expect((await learnProfile(NETFLIX)).profile.shape!.reverse).toBeUndefined();
+  });
+
+  it('keeps the sizes of the packets with data apart: not a SYN, not an ACK with options, even before the connection was seen', () => {
+    const d = createDecoded();
+    const r = new ReverseSizes();
+    const see = (p: Uint8Array): void => void decodePacket(1, p, d, p.length);
+    const client = [10, 0, 0, 1];
+    const server = [10, 0, 0, 2];
+    see(tcpPacket(client, 4000, server, 443, 74, 40)); // a SYN with 20 bytes of options
+    r.other(d, 74);
+    see(tcpPacket(client, 4000, server, 443, 300, 32)); // a request
+    r.other(d, 300);
+    see(tcpPacket(server, 443, client, 4000, 1514, 32));
+    r.forward(d);
+    see(tcpPacket(client, 4000, server, 443, 94, 60)); // an ACK with three SACK blocks
+    r.other(d, 94);
+    see(tcpPacket(client, 4000, server, 443, 117, 32));
+    r.other(d, 117);
+    expect(r.histogram()).toEqual({ values: [74, 94, 117, 300], counts: [1, 1, 1, 1] });
+    expect(r.dataHistogram()).toEqual({ values: [117, 300], counts: [1, 1] });
+    expect(new ReverseSizes().dataHistogram()).toBeUndefined();
   });
 
   it('counts replies that came before the connection was seen (a SYN, a request), within bounds', () => {
@@ -99,6 +131,12 @@ describe('echo sizes', () => {
     expect(e.values.length).toBeLessThanOrEqual(PLAN_MAX_ECHO_SIZES);
     expect(Math.min(...e.values)).toBeGreaterThan(78); // 14 + 52 + 12: the headers with timestamps and slack
     expect(parsePlan(stringifyPlan(plan)).profile!.echoSizes).toEqual(e);
+    // drawn from the packets with data: none of the SACK ACKs' 86 and 94 B, which an older profile (without
+    // reverseData) still draws from
+    expect(e.values.filter((v) => v === 86 || v === 94)).toEqual([]);
+    const { reverseData: _, ...older } = profile.shape!;
+    const old = createPlan({ strategy: 'profile', profile: { ...profile, shape: older }, seed: 1 }).profile!.echoSizes!;
+    expect(old.values).toEqual(expect.arrayContaining([86, 94]));
     // without timestamps a pure ACK is at most 14 + 40 + 12 = 66 B
     expect(planEchoSizes({ values: [54, 60, 66, 67, 500], counts: [5, 5, 5, 1, 2] }, { link: 14, tcpip: 40 })).toEqual({
       values: [67, 500],

@@ -248,13 +248,12 @@ async function show(file: string, flags: ShowFlags, io: CliIO): Promise<void> {
     const r = p.shape.reverse;
     if (r !== undefined) {
       const { ACK_SLACK } = await import('../../pacing/shape.js');
+      const count = (h: { values: number[]; counts: number[] }): number =>
+        h.counts.reduce((a, c, i) => a + (h.values[i]! > l.segment - l.mtu + l.tcpip + ACK_SLACK ? c : 0), 0);
       const n = r.counts.reduce((a, b) => a + b, 0);
-      const data = r.counts.reduce(
-        (a, c, i) => a + (r.values[i]! > l.segment - l.mtu + l.tcpip + ACK_SLACK ? c : 0),
-        0,
-      );
+      const rd = p.shape.reverseData;
       io.stdout.write(
-        `Reverse direction: ${n} packets on the same connections, ${data} larger than a pure ACK (echo records take their sizes)\n`,
+        `Reverse direction: ${n} packets on the same connections, ${rd === undefined ? `${count(r)} larger than a pure ACK` : `${count(rd)} with data larger than a pure ACK`} (echo records take their sizes)\n`,
       );
     }
   }
