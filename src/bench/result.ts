@@ -75,7 +75,7 @@ export interface BenchRun {
   ratio: number;
   /**
    * A paced migration: the payload at its plan's mean payload rate (frame bytes of the profile's packets, after the
-   * TCP/IP and TLS headers each one costs), the least one paced hop needs, and seconds ÷ that. ratio ÷ oneHopRatio
+   * TCP/IP and TLS headers each one costs), one paced hop's time for it, and seconds ÷ that. ratio ÷ oneHopRatio
    * is what the profile's packet sizes cost; oneHopRatio what the path (relays, leader, cushions, lulls) adds.
    */
   oneHopSeconds?: number;
@@ -218,7 +218,7 @@ export interface RunCriteria extends CriteriaCounts {
   strategy: BenchRun['strategy'];
   size: number;
   ratio: number;
-  /** seconds ÷ one paced hop's least time (BenchRun.oneHopRatio), when known. */
+  /** seconds ÷ one paced hop's time at the plan's mean payload rate (BenchRun.oneHopRatio), when known. */
   oneHopRatio?: number;
   wireOverhead: number | null;
   /** The observer's baseline AUC of the run (null without the observer or with too few windows). */

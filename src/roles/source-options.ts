@@ -120,8 +120,9 @@ export interface SourceResult {
   receipt: { kind: 'signed'; fingerprint: string } | { kind: 'mac' };
   /**
    * What the source's pacers did, one report per data link (`source → HOST:PORT`), and `oneHopSeconds`: the payload
-   * at the plan's mean payload rate (pacing/plan.ts `planDuration`), the least one paced hop needs for it (the
-   * leader's carries all of it); null for bulk.
+   * at the plan's mean payload rate (pacing/plan.ts `planDuration`): what one paced hop takes for it at that rate
+   * (the leader's carries all of it; a hop whose draws run denser than the trace's mean comes in a little under it);
+   * null for bulk.
    */
   pacing: { strategy: Strategy; hops: HopPacingReport[]; oneHopSeconds: number | null };
 }
@@ -150,7 +151,7 @@ export function sourceSizes(o: SourceOptions): { chunk: number; segment: number;
   return { chunk, segment, window };
 }
 
-/** `bytes` at `plan`'s mean payload rate (pacing/plan.ts `planDuration`): one paced hop's least time; null for bulk. */
+/** `bytes` at `plan`'s mean payload rate (pacing/plan.ts `planDuration`): one paced hop's time for them; null for bulk. */
 export function oneHopSeconds(plan: PacingPlan | undefined, bytes: number): number | null {
   return plan === undefined ? null : planDuration(plan, bytes).expectedSeconds;
 }

@@ -144,7 +144,7 @@ describe('the stealth criteria', () => {
       '- the learned half itself (a perfect imitation of it): per bin 1 of 1, sizes and gaps at p ≥ 0.01 0 of 1 (by blocks 1 of 1), observer within 0.70 + 0.05 on 1 of 1 scored (as long as the hold-out: 1)',
     );
     expect(criteriaLines({ ...r, runs: [r.runs[0]!] })).toEqual([]);
-    // a paced run that knows one hop's least time says how far above it the session took
+    // a paced run that knows one hop's time at its plan's rate says how far above it the session took
     const hop = { ...r, runs: [r.runs[0]!, { ...r.runs[1]!, oneHopSeconds: 100, oneHopRatio: 1.2 }] } as BenchResult;
     expect(criteriaLines(hop)[1]).toMatch(/; 1\.29 × the bound \(1\.20 × one hop\), 28\.5 % not payload$/);
   });

@@ -107,8 +107,8 @@ describe('a paced session driven by the fake clock', () => {
       for (const w of [10, 50, 100, 250, 1000])
         expect(maxInWindow(ds, w), `${name}, ${w} ms`).toBeLessThanOrEqual(depth + (rate * w) / 1000 + CONTROL_SLACK);
     }
-    // one paced hop's least time: the payload at the plan's payload rate (each write pays its headers), which the
-    // leader's hop, carrying all of it, cannot beat (less what its bucket's depth lets out at once)
+    // one paced hop's time: the payload at the plan's payload rate (each write pays its headers), which at a constant
+    // rate the leader's hop, carrying all of it, cannot beat (less what its bucket's depth lets out at once)
     const oneHop = data.length / planDuration(plan, 0).payloadRate!;
     expect(r.pacing.oneHopSeconds).toBeCloseTo(oneHop, 6);
     expect(oneHop).toBeGreaterThan(data.length / rate);
