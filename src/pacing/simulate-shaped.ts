@@ -12,15 +12,7 @@ import { createRng } from '../util/rng.js';
 import { MAX_WRITE } from './records.js';
 import { BurstResampler, pressureOf, traceRate } from './resample.js';
 import type { Trace, WireOverheads } from './shape.js';
-import {
-  commonSizes,
-  DEFAULT_MERGE_US,
-  MAX_RECORD,
-  MIN_SPACING_MS,
-  MIN_WRITE_GAP_US,
-  REBASE_MS,
-  WritePlanner,
-} from './shape.js';
+import { commonSizes, DEFAULT_MERGE_US, MIN_SPACING_MS, MIN_WRITE_GAP_US, REBASE_MS, WritePlanner } from './shape.js';
 
 /** The paced path of one session: source → N data relays → leader → destination (simulate.ts's SessionPath). */
 export interface PathBase {
@@ -39,7 +31,7 @@ export interface PathBase {
 
 /** What a shaped session is made of, besides the plan (the roles' constants; sessionEstimate passes them). */
 export interface ShapedSession extends PathBase {
-  /** Envelope bytes per chunk the source hands a data link (a link holds up to a record's worth, then takes more). */
+  /** Envelope bytes per chunk the source hands a data link (a link takes more when what it holds cannot fill its next write). */
   chunkBytes: number;
   /** Envelope framing: plaintext per sealed segment, tag per segment, bytes before the first segment. */
   sealSegmentBytes: number;
@@ -189,7 +181,7 @@ export function simulateShapedSession(
   const relPlan = Array.from({ length: n }, draw);
   const leadPlan = draw();
   // the source links: every planned write at its time (they never wait), taking chunks from the window in order
-  // while a link holds less than a record; per link, the envelope offsets of its chunks and the bytes it sent
+  // while a link holds less than its write; per link, the envelope offsets of its chunks and the bytes it sent
   const chunks: number[] = []; // chunk c covers [c·chunkBytes, …)
   for (let off = 0; off < s.envelopeBytes; off += s.chunkBytes)
     chunks.push(Math.min(s.chunkBytes, s.envelopeBytes - off));
@@ -217,7 +209,7 @@ export function simulateShapedSession(
     if (i < 0 || due[i]! > maxMs) break;
     const w = pending[i]!;
     pending[i] = undefined;
-    while (held[i]! < MAX_RECORD && nextChunk < chunks.length) {
+    while (held[i]! < w.frameBytes && nextChunk < chunks.length) {
       held[i]! += chunks[nextChunk]!;
       linkTotal[i]! += chunks[nextChunk]!;
       linkChunks[i]!.push(nextChunk);

@@ -6,7 +6,6 @@ import type { Clock } from '../pacing/clock.js';
 import { linkHoldMs, MAX_END_HOLD_MS, MIN_RECHECK_MS } from '../pacing/hold.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import type { ShapedPacer } from '../pacing/shape.js';
-import { MAX_RECORD } from '../pacing/shape.js';
 import type { Pacer } from '../pacing/strategies.js';
 import { FRAME_HEADER_LENGTH, FrameType } from '../protocol/index.js';
 import type { LogFields } from '../util/log.js';
@@ -91,8 +90,11 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
   const conn = d.link.conn;
   const fill = (): void => {
     if (d.ending) return; // past END: cover only
-    // enough for the current write (a write of a high-rate plan is up to MAX_WRITE: several records)
-    const want = Math.max(MAX_RECORD, pacer.nextWriteSize());
+    // enough for the current write (a write of a high-rate plan is up to MAX_WRITE: several records), and no more:
+    // until 2026-12-07 a link took chunks until it held a record's worth (16 KiB), so right after its first write
+    // from a 16 KiB chunk it took the next one too, and a session of a few chunks went over the link that wrote
+    // first while the others carried cover (a 30 kB WhatsApp session on the lab: one link, 4.84 × its bound)
+    const want = pacer.nextWriteSize();
     while (q.bytes < want) {
       const c = s.window.take(d.index);
       if (c === undefined) return;
