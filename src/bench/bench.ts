@@ -109,21 +109,13 @@ const SEND_STALL_MS = 60_000;
  * {@link migrateOnce}, run once more from the start when `smig send` stalled (seen once in hundreds of lab runs:
  * idle before its session began); a second stall, or any other failure, is the bench's error.
  */
-async function migrate(
-  site: Site,
-  slot: number,
-  ctx: RunContext,
-  size: number,
-  strategy: BenchStrategy,
-  tag: string,
-  log: (line: string) => void,
-): Promise<Measured> {
+async function migrate(log: (line: string) => void, ...run: Parameters<typeof migrateOnce>): Promise<Measured> {
   try {
-    return await migrateOnce(site, slot, ctx, size, strategy, tag);
+    return await migrateOnce(...run);
   } catch (err) {
     if (!isSmigError(err) || err.code !== 'SMIG_ERR_TIMEOUT') throw err;
     log(`${err.message}; running it again`);
-    return await migrateOnce(site, slot, ctx, size, strategy, tag);
+    return await migrateOnce(...run);
   }
 }
 
@@ -410,14 +402,14 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       }
       if (o.strategies.includes('bulk')) {
         log(`${size} bytes: bulk migration`);
-        await record('migration', 'bulk', size, await migrate(site, 0, ctx, size, 'bulk', `bulk-${size}`, log));
+        await record('migration', 'bulk', size, await migrate(log, site, 0, ctx, size, 'bulk', `bulk-${size}`));
       }
       if (paced.length > 0) {
         log(
           `${size} bytes: ${paced.join(', ')} at once (about ${(size / meanByteRate).toFixed(0)} s: the profile's mean rate is ${meanByteRate.toFixed(0)} B/s)`,
         );
         const settled = await Promise.allSettled(
-          paced.map((s, i) => migrate(site, i, ctx, size, s, `${s}-${size}`, log)),
+          paced.map((s, i) => migrate(log, site, i, ctx, size, s, `${s}-${size}`)),
         );
         const failed = settled.find((x) => x.status === 'rejected');
         if (failed) throw (failed as PromiseRejectedResult).reason;
