@@ -28,7 +28,6 @@ export class ReverseSizes {
   readonly #flows = new Set<string>();
   readonly #sizes = new Map<number, number>();
   readonly #dataSizes = new Map<number, number>();
-  #dataPackets = 0;
   readonly #pending = new Map<string, number[]>();
   readonly #maxFlows: number;
   #packets = 0;
@@ -73,9 +72,7 @@ export class ReverseSizes {
   #count(s: number, data: boolean): void {
     this.#sizes.set(s, (this.#sizes.get(s) ?? 0) + 1);
     this.#packets++;
-    if (!data) return;
-    this.#dataSizes.set(s, (this.#dataSizes.get(s) ?? 0) + 1);
-    this.#dataPackets++;
+    if (data) this.#dataSizes.set(s, (this.#dataSizes.get(s) ?? 0) + 1);
   }
 
   /** Packets counted. */
@@ -90,7 +87,7 @@ export class ReverseSizes {
 
   /** The wire sizes of those that carry data (or whose payload is unknown), ascending; undefined when none. */
   dataHistogram(): Histogram | undefined {
-    return this.#dataPackets === 0 ? undefined : histogramFromMap(this.#dataSizes);
+    return this.#dataSizes.size === 0 ? undefined : histogramFromMap(this.#dataSizes);
   }
 }
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { exitedOrStalled, runProc } from '../../src/bench/proc.js';
 
-// real children; the margins are wide (a child that writes every 50 ms against a 3 s stall)
+// real children; the margins are wide (a child that writes every 50 ms against a stall of seconds, so that a slow
+// start of node under load does not look like a stall where the test wants none)
 const node = process.execPath;
 
 describe('exitedOrStalled', () => {
@@ -34,7 +35,7 @@ describe('exitedOrStalled', () => {
 
   it('stops a child that writes but never begins what it was asked to', async () => {
     const p = runProc(['-e', "setInterval(() => console.error('waiting'), 50)"], node);
-    expect(await exitedOrStalled(p, 500, /session-start/)).toBe('stalled');
+    expect(await exitedOrStalled(p, 3000, /session-start/)).toBe('stalled');
     expect(p.stderr).toContain('waiting');
   });
 
@@ -42,10 +43,10 @@ describe('exitedOrStalled', () => {
     const p = runProc(
       [
         '-e',
-        "console.error('session-start'); let n = 0; const t = setInterval(() => { console.error('tick'); if (++n === 30) { clearInterval(t); } }, 50)",
+        "console.error('session-start'); let n = 0; const t = setInterval(() => { console.error('tick'); if (++n === 100) { clearInterval(t); } }, 50)",
       ],
       node,
     );
-    expect(await exitedOrStalled(p, 1000, /session-start/)).toBe(0);
+    expect(await exitedOrStalled(p, 3000, /session-start/)).toBe(0); // it wrote for 5 s
   });
 });
