@@ -3,16 +3,21 @@ import type { PacingPlan } from './plan.js';
 import { DEFAULT_SEGMENT, planDuration } from './plan.js';
 import { wireLimits } from './shape.js';
 
-/** Smallest envelope segment and chunk of a paced session (at kB/s a larger one would be seconds of lag per hop). */
-export const PACED_MIN_SEGMENT: number = 4 * 1024;
-export const PACED_MIN_CHUNK: number = 16 * 1024;
+/**
+ * Smallest envelope segment and chunk of a paced session. At kB/s a larger one is seconds of lag per hop, and a
+ * session of a few large chunks goes over a few paths one after another: the leader forwards the envelope in order,
+ * so while it forwards one chunk the path of the next is idle or ahead of it. With 4 KiB chunks (16 KiB until
+ * 2026-12-07) a 30 kB session is eight chunks instead of two, spread over every data link.
+ */
+export const PACED_MIN_SEGMENT: number = 1024;
+export const PACED_MIN_CHUNK: number = 4 * 1024;
 
 /**
  * Envelope segment and chunk sizes of a paced session: the leader forwards whole segments and every hop lags the
  * one before by about one, so they follow the plan's rate — a segment is at most ~10 ms of its payload rate (a
- * power of two from 4 KiB to 64 KiB), a chunk four segments (16 KiB to 256 KiB). At a few kB/s that is the old
- * 4 KiB and 16 KiB; at tens of MB/s, 64 KiB and 256 KiB, the sizes bulk uses, so no hop spends its CPU on tiny
- * segments and chunks.
+ * power of two from 1 KiB to 64 KiB), a chunk four segments (4 KiB to 256 KiB). At a few kB/s that is 1 KiB and
+ * 4 KiB; at tens of MB/s, 64 KiB and 256 KiB, the sizes bulk uses, so no hop spends its CPU on tiny segments and
+ * chunks. A segment's 16 B tag is 1.6 % of a 1 KiB segment (0.4 % of 4 KiB).
  */
 export function pacedCutSizes(plan: PacingPlan): { segment: number; chunk: number } {
   const rate = planDuration(plan, 0).payloadRate ?? 0;
@@ -21,20 +26,28 @@ export function pacedCutSizes(plan: PacingPlan): { segment: number; chunk: numbe
   return { segment, chunk: Math.max(PACED_MIN_CHUNK, 4 * segment) };
 }
 
+/**
+ * Bytes a hop may send before its first data leaves it, at least: a whole envelope segment, or one write of its
+ * pacer if that is larger (a `constant` hop writes at least 1448 B: at 35 B/s one write every 41 s). 4 KiB covers
+ * both at kB/s, where the segment is 1 KiB.
+ */
+export const FIRST_DATA_BYTES = 4096;
+
 /** The most {@link firstDataMs} adds to a leader's wait for its key (a plan's rate comes from its source). */
 export const MAX_FIRST_DATA_MS = 600_000;
 
 /**
- * How long `hops` envelope segments take one after another at the plan's payload rate, ms, and per hop the trace's
- * quiet stretches ({@link quietMs}): each paced hop forwards whole segments, so a session's first bytes reach the
- * k-th hop after about k segments' time (at most {@link MAX_FIRST_DATA_MS}; 0 for `bulk`). At 482 B/s (Gnutella) a
- * 4 KiB segment takes ~17 s a hop.
+ * How long `hops` envelope segments (of at least {@link FIRST_DATA_BYTES}) take one after another at the plan's
+ * payload rate, ms, and per hop the trace's quiet stretches ({@link quietMs}): each paced hop forwards whole
+ * segments in whole writes, so a session's first bytes reach the k-th hop after about k segments' time (at most
+ * {@link MAX_FIRST_DATA_MS}; 0 for `bulk`). At 482 B/s (Gnutella) that is ~8.5 s a hop, of which a 1 KiB segment
+ * takes ~2 s.
  */
 export function segmentsMs(plan: PacingPlan | undefined, hops: number): number {
   if (plan === undefined) return 0;
   const rate = planDuration(plan, 0).payloadRate;
   if (rate === null || !(rate > 0)) return plan.strategy === 'bulk' ? 0 : MAX_FIRST_DATA_MS;
-  const segments = (hops * pacedCutSizes(plan).segment * 1000) / rate;
+  const segments = (hops * Math.max(pacedCutSizes(plan).segment, FIRST_DATA_BYTES) * 1000) / rate;
   return Math.min(MAX_FIRST_DATA_MS, Math.ceil(segments + hops * quietMs(plan)));
 }
 

@@ -4,6 +4,7 @@
  * Pure arithmetic over a plan, seeded by the plan's seed.
  */
 import { createRateSampler, createRng, deriveSeed } from '../profile/sampler.js';
+import { PACED_MIN_CHUNK, PACED_MIN_SEGMENT } from './cut-sizes.js';
 import { endHoldMs } from './hold.js';
 import type { PacingPlan } from './plan.js';
 import { constantWriteSize, DEFAULT_SEGMENT, overheadOf, payloadShare, planDuration, traceWrites } from './plan.js';
@@ -18,7 +19,7 @@ export interface SessionPath extends PathBase {
   /**
    * Packet-shaped plans (simulate-shaped.ts): envelope bytes per chunk of the source's window, the envelope's
    * sealed segments (plaintext bytes, tag bytes, bytes before the first), and how long a relay and the leader
-   * wait for the rest of a write's data (ms). Defaults: 16 KiB chunks, 4 KiB segments, 16 B tags, no prefix,
+   * wait for the rest of a write's data (ms). Defaults: a slow plan's (`pacedCutSizes`: 4 KiB chunks, 1 KiB segments), 16 B tags, no prefix,
    * 1000 ms.
    */
   chunkBytes?: number;
@@ -205,8 +206,8 @@ function shapedRange(
     segmentFrameOverhead: path.segmentFrameOverhead,
     cushionBytes: path.cushionBytes,
     cushionSeconds: path.cushionSeconds,
-    chunkBytes: path.chunkBytes ?? 16 * 1024,
-    sealSegmentBytes: path.sealSegmentBytes ?? 4096,
+    chunkBytes: path.chunkBytes ?? PACED_MIN_CHUNK,
+    sealSegmentBytes: path.sealSegmentBytes ?? PACED_MIN_SEGMENT,
     tagBytes: path.tagBytes ?? 16,
     prefixBytes: path.prefixBytes ?? 0,
     relayGraceMs: path.relayGraceMs ?? 1000,

@@ -9,7 +9,7 @@ import { smigError } from '../errors.js';
 import type { ChannelTimeouts } from '../net/connection-options.js';
 import type { HostPort, Transport } from '../net/index.js';
 import type { Clock } from '../pacing/clock.js';
-import { pacedCutSizes } from '../pacing/cut-sizes.js';
+import { PACED_MIN_CHUNK, PACED_MIN_SEGMENT, pacedCutSizes } from '../pacing/cut-sizes.js';
 import type { PacingPlan, Strategy } from '../pacing/plan.js';
 import { planDuration } from '../pacing/plan.js';
 import { MAX_DATA_SEGMENT_BYTES, MAX_RELAYS } from '../protocol/index.js';
@@ -25,11 +25,11 @@ export const DEFAULT_CHUNK_SIZE: number = 256 * 1024;
  * Paced sessions at a few kB/s use small chunks and segments: the leader forwards only whole authenticated segments
  * in offset order, so every hop after the first lags the one before by about a segment (and, with several data
  * relays, by a chunk): at profile rates of a few kB/s, 64 KiB would be seconds. At higher rates they grow with the
- * plan's rate (pacing/plan.ts `pacedCutSizes`).
+ * plan's rate (pacing/cut-sizes.ts `pacedCutSizes`).
  */
-export const PACED_CHUNK_SIZE: number = 16 * 1024;
+export const PACED_CHUNK_SIZE: number = PACED_MIN_CHUNK;
 /** See {@link PACED_CHUNK_SIZE}. */
-export const PACED_SEGMENT_SIZE: number = 4 * 1024;
+export const PACED_SEGMENT_SIZE: number = PACED_MIN_SEGMENT;
 /** Largest chunk size: a chunk plus one sealed segment must fit a DATA_SEGMENT frame. */
 export const MAX_CHUNK_SIZE: number = 8 * 1024 * 1024;
 /** Largest envelope segment size the source uses (the opener's cap is larger). */
@@ -68,9 +68,9 @@ export interface SourceOptions {
   threshold: number;
   /** Ciphertext bytes sent and not yet acknowledged before the source waits. Default 32 MiB. */
   window?: number;
-  /** Ciphertext bytes per chunk (rounded up to whole segments). Default 256 KiB; 16 KiB when paced. */
+  /** Ciphertext bytes per chunk (rounded up to whole segments). Default 256 KiB; paced: the plan's (4 KiB at kB/s). */
   chunkSize?: number;
-  /** Envelope segment size. Default 64 KiB; 4 KiB when paced. */
+  /** Envelope segment size. Default 64 KiB; paced: the plan's (1 KiB at kB/s). */
   segmentSize?: number;
   /** The pacing plan of every hop (createPlan); default bulk. */
   plan?: PacingPlan;

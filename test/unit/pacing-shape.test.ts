@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { ksTwoSample } from '../../src/analysis/ks.js';
 import { parseLayout, wireOverhead } from '../../src/bench/bench.js';
 import { FakeClock } from '../../src/pacing/clock.js';
-import { firstDataMs, pacedCutSizes, quietMs, segmentsMs } from '../../src/pacing/cut-sizes.js';
+import { FIRST_DATA_BYTES, firstDataMs, pacedCutSizes, quietMs, segmentsMs } from '../../src/pacing/cut-sizes.js';
 import { chainMeanBytes, RateEnvelope } from '../../src/pacing/envelope.js';
 import {
   createPlan,
@@ -1007,7 +1007,7 @@ describe('version 2 profile and shaped plan', () => {
     expect((createPacer(v1plan, new FakeClock()) as { shaped?: boolean }).shaped).toBeUndefined();
     // its trace spans minutes of bins: no envelope; small segments and chunks for a slow plan
     expect(plan.profile!.chain).toBeUndefined();
-    expect(pacedCutSizes(plan)).toEqual({ segment: 4096, chunk: 16384 });
+    expect(pacedCutSizes(plan)).toEqual({ segment: 1024, chunk: 4096 });
   });
 
   it('carries the chain beside a trace that spans less than ENVELOPE_MIN_BINS bins (a high-rate capture)', async () => {
@@ -1045,9 +1045,11 @@ describe('version 2 profile and shaped plan', () => {
     expect(rate / d.wireRate!).toBeLessThan(1.15);
   });
 
-  it('pacedCutSizes: segments of ~10 ms of the rate (4–64 KiB), chunks of four segments (16–256 KiB)', () => {
+  it('pacedCutSizes: segments of ~10 ms of the rate (1–64 KiB), chunks of four segments (4–256 KiB)', () => {
     const at = (rate: number) => pacedCutSizes(createPlan({ strategy: 'constant', rate, seed: 1 }));
-    expect(at(10_000)).toEqual({ segment: 4096, chunk: 16384 });
+    expect(at(10_000)).toEqual({ segment: 1024, chunk: 4096 });
+    expect(at(150_000)).toEqual({ segment: 1024, chunk: 4096 });
+    expect(at(300_000)).toEqual({ segment: 2048, chunk: 8192 });
     expect(at(1_000_000)).toEqual({ segment: 8192, chunk: 32768 });
     expect(at(25_000_000)).toEqual({ segment: 65536, chunk: 262144 });
   });
@@ -1062,7 +1064,8 @@ describe('version 2 profile and shaped plan', () => {
     };
     expect(quietMs(plan)).toBeCloseTo(5_000 + 3_001, 6);
     // the key's wait and the destination's first-data wait add it for each hop, on top of the segments' time
-    const segmentMs = (pacedCutSizes(plan).segment * 1000) / planDuration(plan, 0).payloadRate!;
+    const segmentMs =
+      (Math.max(pacedCutSizes(plan).segment, FIRST_DATA_BYTES) * 1000) / planDuration(plan, 0).payloadRate!;
     expect(firstDataMs(plan)).toBe(Math.ceil(2 * segmentMs + 2 * 8_001));
     expect(segmentsMs(plan, 3)).toBe(Math.ceil(3 * segmentMs + 3 * 8_001));
     expect(quietMs(createPlan({ strategy: 'constant', rate: 10_000, seed: 1 }))).toBe(0);
