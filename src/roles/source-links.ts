@@ -89,7 +89,14 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
   const q = new ByteQueue();
   const conn = d.link.conn;
   const fill = (): void => {
-    if (d.ending) return; // past END: cover only
+    if (d.ending) {
+      // past END: cover only. END goes out once every byte is acknowledged, or on a link that holds nothing, so what
+      // the link still holds is data the leader has: chunks it took again after another link was lost, which the
+      // leader had received before that link went. Sent after END, they were a protocol error to the relay, and the
+      // session failed (the lab's 5-relay WhatsApp session, 2026-12-07)
+      if (q.bytes > 0) q.clear();
+      return;
+    }
     // enough for the current write (a write of a high-rate plan is up to MAX_WRITE: several records), and no more:
     // until 2026-12-07 a link took chunks until it held a record's worth (16 KiB), so right after its first write
     // from a 16 KiB chunk it took the next one too, and a session of a few chunks went over the link that wrote
@@ -117,8 +124,13 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
       complete: () => true,
       more: (ms) => waitOr(s.work, ms, s.clock),
     },
-    (frames, pad, hint) =>
-      conn.batch(() => {
+    (taken, shortPad, hint) => {
+      // END may have gone out while this write waited for its time: its data is acknowledged (above), and the write
+      // goes as a PAD of the same size
+      const late = d.ending === true && taken.length > 0;
+      const frames = late ? [] : taken;
+      const pad = late ? writeBytes(taken, shortPad) - FRAME_HEADER_LENGTH : shortPad;
+      return conn.batch(() => {
         const before = d.bytes;
         for (const f of frames) for (const p of f.parts) d.bytes += p.length;
         const padFrame = pad >= 0 ? FRAME_HEADER_LENGTH + pad : 0;
@@ -126,7 +138,8 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
         const sent = frames.map((f) => sendDataParts(conn, f.offset, f.parts));
         if (pad >= 0) sent.push(conn.sendMessage({ type: FrameType.PAD, length: pad, head: hint }));
         return Promise.all(sent).then(() => undefined);
-      }),
+      });
+    },
     {
       frameOverhead: DATA_FRAME_OVERHEAD,
       echoPads: hostEchoPads(),
@@ -137,6 +150,16 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
       signal: s.signal,
     },
   );
+}
+
+/** Frame bytes of a shaped write: its DATA frames and its PAD (none when `pad` is negative). */
+function writeBytes(frames: readonly { parts: readonly Uint8Array[] }[], pad: number): number {
+  let n = pad >= 0 ? FRAME_HEADER_LENGTH + pad : 0;
+  for (const f of frames) {
+    n += DATA_FRAME_OVERHEAD;
+    for (const p of f.parts) n += p.length;
+  }
+  return n;
 }
 
 /**
