@@ -19,8 +19,8 @@ export interface SessionPath extends PathBase {
   /**
    * Packet-shaped plans (simulate-shaped.ts): envelope bytes per chunk of the source's window, the envelope's
    * sealed segments (plaintext bytes, tag bytes, bytes before the first), and how long a relay and the leader
-   * wait for the rest of a write's data (ms). Defaults: a slow plan's (`pacedCutSizes`: 4 KiB chunks, 1 KiB segments), 16 B tags, no prefix,
-   * 1000 ms.
+   * wait for the rest of a write's data (ms). Defaults: a slow plan's sizes (`pacedCutSizes`: 4 KiB chunks, 1 KiB
+   * segments), 16 B tags, no prefix, 1000 ms.
    */
   chunkBytes?: number;
   sealSegmentBytes?: number;
