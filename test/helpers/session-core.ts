@@ -151,11 +151,8 @@ export class Cluster {
     return name === undefined ? all : all.filter((e) => e.event === name);
   }
 
-  /**
-   * Runs the source on host `source` (2 data relays, 3 key relays, threshold 2, the leader host), driven to its end
-   * (within `limitMs` of fake time: {@link drive}'s default unless given).
-   */
-  migrate(payload: Uint8Array, name: string, o: Partial<SourceOptions> = {}, limitMs?: number): Promise<SourceResult> {
+  /** Runs the source on host `source` (2 data relays, 3 key relays, threshold 2, the leader host), driven to its end. */
+  migrate(payload: Uint8Array, name: string, o: Partial<SourceOptions> = {}): Promise<SourceResult> {
     return this.drive(
       runSource({
         clusterKey: this.key,
@@ -173,7 +170,6 @@ export class Cluster {
         ...(this.identity === undefined ? {} : { destKey: this.identity.public }),
         ...o,
       }),
-      limitMs,
     );
   }
 

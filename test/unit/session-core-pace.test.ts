@@ -234,32 +234,32 @@ describe('a paced session driven by the fake clock', () => {
   async function slowSession(
     rate: number,
     size: number,
-    limitMs?: number,
   ): Promise<{ up: Delivery[]; session: number; firstData: number }> {
     c = await Cluster.start({ record: true });
     const plan = createPlan({ strategy: 'constant', rate, seed: 1 });
     const data = randomBytes(size);
     const from = c.net.links.length;
-    await c.migrate(data, `slow-${rate}.bin`, { plan, sessionId: SESSION_ID }, limitMs);
+    // 4 KiB segments (a slow plan's were 4 KiB until 2026-12-07): the first plaintext waits for a whole one
+    await c.migrate(data, `slow-${rate}.bin`, { plan, sessionId: SESSION_ID, segmentSize: 4096, chunkSize: 16384 });
     expect(readFileSync(join(c.out, `slow-${rate}.bin`)).equals(data)).toBe(true);
     const toDest = c.net.links.slice(from).find((l) => l.clientHost === HOSTS.leader && l.serverHost === HOSTS.dest)!;
     const up = toDest.deliveries.filter((d) => d.dir === 'up');
     return { up, session: up[0]!.at, firstData: up.find((d) => d.bytes > 100 && d !== up[0])!.at };
   }
 
-  it("a slow constant session (25 B/s): the leader's link to the destination pings while the plaintext is slow to come", async () => {
-    const { up, session, firstData } = await slowSession(25, 6000);
-    // the first plaintext needs a 1448 B write through two hops at ~23 B/s of payload: it leaves the
+  it("a slow constant session (100 B/s): the leader's link to the destination pings while the plaintext is slow to come", async () => {
+    const { up, session, firstData } = await slowSession(100, 6000);
+    // the first plaintext needs a whole 4 KiB envelope segment through two hops at ~94 B/s of payload: it leaves the
     // leader a minute after the SESSION (the destination dropped the link at 60 s of silence before the pings)
     expect(firstData - session).toBeGreaterThan(60_000);
     for (let i = 1; i < up.length; i++) expect(up[i]!.at - up[i - 1]!.at).toBeLessThan(45_000);
     expect(up.some((d) => d.bytes < 20 && d.at < firstData)).toBe(true); // a PING
   });
 
-  it('10 B/s: the destination waits for its first data as long as the plan needs, past its 120 s no-data timer', async () => {
-    // three FIRST_DATA_BYTES at ~9 B/s of payload; a hop's first write (1448 B) takes ~150 s
-    expect(segmentsMs(createPlan({ strategy: 'constant', rate: 10, seed: 1 }), 3)).toBeGreaterThan(300_000);
-    const { session, firstData } = await slowSession(10, 1200, 1_200_000); // ~10 min of fake time
+  it('40 B/s: the destination waits for its first data as long as the plan needs, past its 120 s no-data timer', async () => {
+    // three FIRST_DATA_BYTES (4 KiB segments) at ~37 B/s of payload
+    expect(segmentsMs(createPlan({ strategy: 'constant', rate: 40, seed: 1 }), 3)).toBeGreaterThan(300_000);
+    const { session, firstData } = await slowSession(40, 5000);
     expect(firstData - session).toBeGreaterThan(120_000); // the destination dropped the session here before
   });
 });
