@@ -37,6 +37,7 @@ import {
   runShapedLink,
   startAckEcho,
 } from './pace.js';
+import { startKeepalive } from './source-links.js';
 import { nowMs, Signal, u64, waitOr } from './util.js';
 
 /** Paced data a data relay queues before it stops reading its source link, at least (pace.ts `pacedQueueBytes`). */
@@ -144,6 +145,15 @@ export class Forward {
     ]).then(() => this.#resolveDone());
     down.start((msg) => this.#fromLeader(msg));
     this.#up.start((msg) => this.#fromSource(msg));
+    // the link to the leader pings when quiet, as the source's links do: paced, it may be quiet longer than the link
+    // from the source (a 1448 B write every 61 s at 25 B/s), so the source's pings, passed on, did not keep it alive
+    const keepalive = startKeepalive(
+      () => (down.isClosed ? [] : [down]),
+      this.#o.channel?.idleTimeoutMs,
+      this.#o.clock,
+    );
+    if (this.#stop.signal.aborted) keepalive.cancel();
+    else this.#stop.signal.addEventListener('abort', () => keepalive.cancel(), { once: true });
     down.post({
       type: FrameType.SESSION,
       sessionId: f.sessionId,
@@ -265,10 +275,8 @@ export class Forward {
         );
       }
       case FrameType.PING:
-        // the source's keepalive: the link to the leader is as idle as this one. Only onto an empty queue
-        // (queued bytes keep the link alive as well): a PING flood must not become a flood on the next hop,
-        // whose PONGs would fill this link's queue both ways
-        if (down.conn.writableLength === 0) down.post(msg);
+        // the source's keepalive, answered by the link: the link to the leader has its own (not passed on, so a
+        // PING flood never becomes a flood on the next hop)
         return undefined;
       case FrameType.END:
         this.#endSeen = true;

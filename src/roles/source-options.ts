@@ -36,8 +36,9 @@ export const MAX_CHUNK_SIZE: number = 8 * 1024 * 1024;
 export const MAX_SOURCE_SEGMENT_SIZE: number = 1024 * 1024;
 
 /**
- * Keepalive: a link that carried no byte either way for this long gets a PING (relays pass it on to the leader),
- * at most a third of the idle timeout. Key links idle through a whole paced migration.
+ * Keepalive: a link that carried no byte either way for this long gets a PING, at most a third of the idle timeout
+ * (source-links.ts `startKeepalive`; the source's links, each relay's link to the leader, the leader's to the
+ * destination).
  */
 export const KEEPALIVE_MS = 15_000;
 

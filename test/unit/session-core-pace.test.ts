@@ -256,6 +256,26 @@ describe('a paced session driven by the fake clock', () => {
     expect(up.some((d) => d.bytes < 20 && d.at < firstData)).toBe(true); // a PING
   });
 
+  it('25 B/s with the default cuts: every data hop carries a byte either way at least every 45 s, so none idles out', async () => {
+    c = await Cluster.start({ record: true });
+    const plan = createPlan({ strategy: 'constant', rate: 25, seed: 1 });
+    const data = randomBytes(6000);
+    const from = c.net.links.length;
+    // a constant hop's write is 1448 B: one per ~61 s at 25 B/s, longer than the 60 s idle timeout. The relay's link
+    // to the leader lived on the source's pings, passed on, and failed 2 of 25 runs "lost before DONE"
+    await c.migrate(data, 'slow-25.bin', { plan, sessionId: SESSION_ID });
+    expect(readFileSync(join(c.out, 'slow-25.bin')).equals(data)).toBe(true);
+    const hops = dataHops(c, from);
+    expect(hops.size).toBe(5);
+    for (const [name, link] of hops) {
+      const ds = link.deliveries;
+      expect(ds.length, name).toBeGreaterThan(5);
+      // the keepalive pings after at most 2.25 periods of 15 s (33.75 s) of quiet, checked every 3.75 s
+      for (let i = 1; i < ds.length; i++) expect(ds[i]!.at - ds[i - 1]!.at, name).toBeLessThan(45_000);
+    }
+    expect(c.events('link-lost')).toEqual([]);
+  });
+
   it('40 B/s: the destination waits for its first data as long as the plan needs, past its 120 s no-data timer', async () => {
     // three FIRST_DATA_BYTES (4 KiB segments) at ~37 B/s of payload
     expect(segmentsMs(createPlan({ strategy: 'constant', rate: 40, seed: 1 }), 3)).toBeGreaterThan(300_000);
