@@ -8,7 +8,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import { generateKey } from '../../src/crypto/keyfile.js';
-import { SmigError } from '../../src/errors.js';
 import type { FramedConnection } from '../../src/net/index.js';
 import { MemoryNetwork } from '../../src/net/memory.js';
 import { FakeClock } from '../../src/pacing/clock.js';

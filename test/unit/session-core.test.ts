@@ -18,7 +18,6 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SEGMENT_SIZE } from '../../src/crypto/envelope.js';
 import { fingerprint } from '../../src/crypto/identity.js';
 import { innerStreamLength } from '../../src/crypto/inner.js';
-import { SmigError } from '../../src/errors.js';
 import { RealClock } from '../../src/pacing/clock.js';
 import { createPlan } from '../../src/pacing/plan.js';
 import { failure } from '../helpers/errors.js';
