@@ -11,6 +11,13 @@ import { wireLimits } from './shape.js';
  */
 export const PACED_MIN_SEGMENT: number = 1024;
 export const PACED_MIN_CHUNK: number = 4 * 1024;
+/**
+ * A shaped source link whose next write is due later than this (ms) gives back the data it holds beyond the write
+ * it just made (roles/source-links.ts `pumpShaped`, `SendWindow.giveBack`): a link takes whole chunks for a write of
+ * a few hundred bytes. Gaps inside a trace's bursts are ms; its silences are seconds (WhatsApp's up to tens of
+ * seconds), and the data waited on the silent link through them.
+ */
+export const GIVE_BACK_MS = 1000;
 
 /**
  * Envelope segment and chunk sizes of a paced session: the leader forwards whole segments and every hop lags the

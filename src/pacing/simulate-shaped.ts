@@ -33,6 +33,8 @@ export interface PathBase {
 export interface ShapedSession extends PathBase {
   /** Envelope bytes per chunk the source hands a data link (a link takes more when what it holds cannot fill its next write). */
   chunkBytes: number;
+  /** A source link whose next write is due later than this (ms) gives back what it holds (default: never). */
+  giveBackMs?: number;
   /** Envelope framing: plaintext per sealed segment, tag per segment, bytes before the first segment. */
   sealSegmentBytes: number;
   tagBytes: number;
@@ -180,60 +182,83 @@ export function simulateShapedSession(
   const srcPlan = Array.from({ length: n }, draw);
   const relPlan = Array.from({ length: n }, draw);
   const leadPlan = draw();
-  // the source links: every planned write at its time (they never wait), taking chunks from the window in order
-  // while a link holds less than its write; per link, the envelope offsets of its chunks and the bytes it sent
-  const chunks: number[] = []; // chunk c covers [c·chunkBytes, …)
-  for (let off = 0; off < s.envelopeBytes; off += s.chunkBytes)
-    chunks.push(Math.min(s.chunkBytes, s.envelopeBytes - off));
-  let nextChunk = 0;
-  const held = new Float64Array(n); // bytes taken from the window, not yet sent
-  const linkTotal = new Float64Array(n);
-  const linkChunks: number[][] = Array.from({ length: n }, () => []);
+  // the source links: every planned write at its time (they never wait), taking chunks from the window (ranges given
+  // back first, lowest offset first) while a link holds less than its write; a link whose next write is more than
+  // giveBackMs off gives back what it holds (roles/source-links.ts `pumpShaped`). Per link, the ranges it sent, in order
+  const giveBackMs = s.giveBackMs ?? Infinity;
+  let nextOff = 0; // the next fresh chunk
+  const returned: Range[] = []; // given back, by offset
+  const held: Range[][] = Array.from({ length: n }, () => []); // taken from the window, not yet sent
+  const heldBytes = new Float64Array(n);
+  const sentRanges: Range[][] = Array.from({ length: n }, () => []);
   const toRelay: Arrivals[] = Array.from({ length: n }, () => ({ at: [], cum: [] }));
   const due = new Float64Array(n);
   const pending: ({ gapMs: number; frameBytes: number } | undefined)[] = new Array(n).fill(undefined);
   const sentBy = new Float64Array(n);
-  const cur = new Int32Array(n); // per link: its chunk being sent (index into its chunks), and the bytes left in it
-  const curLeft = new Float64Array(n);
+  const takeChunk = (): Range | undefined => {
+    const r = returned.shift();
+    if (r !== undefined) return r;
+    if (nextOff >= s.envelopeBytes) return undefined;
+    const c = { start: nextOff, end: Math.min(nextOff + s.chunkBytes, s.envelopeBytes) };
+    nextOff = c.end;
+    return c;
+  };
+  const plan = (j: number): { gapMs: number; frameBytes: number } => {
+    if (pending[j] === undefined) {
+      pending[j] = srcPlan[j]!.next();
+      due[j]! += pending[j]!.gapMs;
+    }
+    return pending[j]!;
+  };
   for (;;) {
     // the link whose next write is due first
+    const left = returned.length > 0 || nextOff < s.envelopeBytes;
     let i = -1;
     for (let j = 0; j < n; j++) {
-      if (nextChunk >= chunks.length && held[j] === 0) continue;
-      if (pending[j] === undefined) {
-        pending[j] = srcPlan[j]!.next();
-        due[j]! += pending[j]!.gapMs;
-      }
+      if (!left && heldBytes[j] === 0) continue;
+      plan(j);
       if (i < 0 || due[j]! < due[i]!) i = j;
     }
     if (i < 0 || due[i]! > maxMs) break;
     const w = pending[i]!;
     pending[i] = undefined;
-    while (held[i]! < w.frameBytes && nextChunk < chunks.length) {
-      held[i]! += chunks[nextChunk]!;
-      linkTotal[i]! += chunks[nextChunk]!;
-      linkChunks[i]!.push(nextChunk);
-      if (linkChunks[i]!.length === 1) curLeft[i] = chunks[nextChunk]!;
-      nextChunk++;
+    const mine = held[i]!;
+    while (heldBytes[i]! < w.frameBytes) {
+      const c = takeChunk();
+      if (c === undefined) break;
+      mine.push(c);
+      heldBytes[i]! += c.end - c.start;
     }
-    // frames of one chunk each at most (chunks of one link are not contiguous when there are several links)
+    // one DATA frame per contiguous run of what the link holds
     let room = w.frameBytes;
     let data = 0;
-    while (room > s.dataFrameOverhead && held[i]! - data > 0) {
-      const mine = linkChunks[i]!;
-      while (n > 1 && curLeft[i] === 0) curLeft[i] = chunks[mine[++cur[i]!]!]!;
-      const d = Math.min(room - s.dataFrameOverhead, held[i]! - data, n > 1 ? curLeft[i]! : Infinity);
-      if (n > 1) curLeft[i]! -= d;
+    let prevEnd = -1;
+    while (mine.length > 0) {
+      const r = mine[0]!;
+      const fo = r.start === prevEnd ? 0 : s.dataFrameOverhead;
+      if (room <= fo) break;
+      const d = Math.min(room - fo, r.end - r.start);
+      if (d <= 0) break;
+      room -= fo + d;
       data += d;
-      room -= s.dataFrameOverhead + d;
+      addRange(sentRanges[i]!, r.start, r.start + d);
+      prevEnd = r.start + d;
+      if (d === r.end - r.start) mine.shift();
+      else r.start += d;
     }
-    held[i]! -= data;
+    heldBytes[i]! -= data;
     sentBy[i]! += data;
     if (data > 0) {
       toRelay[i]!.at.push(due[i]!);
       toRelay[i]!.cum.push(sentBy[i]!);
     }
+    if (heldBytes[i]! > 0 && plan(i).gapMs > giveBackMs) {
+      for (const r of mine) insertRange(returned, r);
+      mine.length = 0;
+      heldBytes[i] = 0;
+    }
   }
+  const linkTotal = sentBy;
   // the relays: what their source link delivered; the relay sees the end only after the leader has everything
   const fromRelay = toRelay.map((a, i) =>
     runHop(relPlan[i]!, a, {
@@ -252,7 +277,7 @@ export function simulateShapedSession(
     return Math.max(0, ...ends) / 1000;
   }
   // the leader: plaintext of every sealed segment whose ciphertext is in, in envelope order
-  const plain = leaderPlaintext(s, fromRelay, linkChunks, chunks);
+  const plain = leaderPlaintext(s, fromRelay, sentRanges);
   const lastAt =
     plain.cum.length > 0 && plain.cum[plain.cum.length - 1]! >= s.payloadBytes
       ? plain.at[plain.at.length - 1]!
@@ -270,38 +295,58 @@ export function simulateShapedSession(
   return (done ? lead.at[lead.at.length - 1]! : maxMs) / 1000;
 }
 
-/** The leader's plaintext over time: merged relay deliveries → contiguous envelope → whole sealed segments. */
-function leaderPlaintext(s: ShapedSession, fromRelay: Arrivals[], linkChunks: number[][], chunks: number[]): Arrivals {
+/** A byte range of the envelope, [start, end). */
+interface Range {
+  start: number;
+  end: number;
+}
+
+/** Appends [start, end) to `rs`, merged with the last range when they touch. */
+function addRange(rs: Range[], start: number, end: number): void {
+  const last = rs[rs.length - 1];
+  if (last !== undefined && last.end === start) last.end = end;
+  else rs.push({ start, end });
+}
+
+/** Inserts `r` into `rs` (sorted by start). */
+function insertRange(rs: Range[], r: Range): void {
+  let i = rs.length;
+  while (i > 0 && rs[i - 1]!.start > r.start) i--;
+  rs.splice(i, 0, r);
+}
+
+/**
+ * The leader's plaintext over time: merged relay deliveries (each relay's bytes fill the ranges its source link
+ * sent, in order) → contiguous envelope → whole sealed segments.
+ */
+function leaderPlaintext(s: ShapedSession, fromRelay: Arrivals[], sentRanges: Range[][]): Arrivals {
   const events: { at: number; relay: number; cum: number }[] = [];
   fromRelay.forEach((a, r) => {
     for (let j = 0; j < a.at.length; j++) events.push({ at: a.at[j]!, relay: r, cum: a.cum[j]! });
   });
   events.sort((a, b) => a.at - b.at || a.relay - b.relay);
-  const got = new Float64Array(chunks.length); // bytes of each chunk in
+  // every range by its start, with the bytes of it in (the ranges of all links tile the envelope)
+  const got = new Map<number, { end: number; got: number }>();
+  for (const rs of sentRanges) for (const r of rs) got.set(r.start, { end: r.end, got: 0 });
   const relayCum = new Float64Array(fromRelay.length);
-  const relayAt = new Int32Array(fromRelay.length); // per relay: its first chunk not yet whole
-  let frontierChunk = 0;
-  let frontier = 0; // contiguous envelope bytes
+  const relayAt = new Int32Array(fromRelay.length); // per relay: its first range not yet whole
+  let frontier = 0; // contiguous envelope bytes in whole ranges
   const out: Arrivals = { at: [], cum: [] };
   const step = s.sealSegmentBytes + s.tagBytes;
   for (const e of events) {
-    // the relay's new bytes fill its chunks in order
     let add = e.cum - relayCum[e.relay]!;
     relayCum[e.relay] = e.cum;
-    const mine = linkChunks[e.relay]!;
+    const mine = sentRanges[e.relay]!;
     while (add > 0 && relayAt[e.relay]! < mine.length) {
-      const c = mine[relayAt[e.relay]!]!;
-      const take = Math.min(add, chunks[c]! - got[c]!);
-      got[c]! += take;
+      const g = got.get(mine[relayAt[e.relay]!]!.start)!;
+      const take = Math.min(add, g.end - mine[relayAt[e.relay]!]!.start - g.got);
+      g.got += take;
       add -= take;
-      if (got[c] === chunks[c]) relayAt[e.relay]!++;
+      if (g.got === g.end - mine[relayAt[e.relay]!]!.start) relayAt[e.relay]!++;
     }
-    while (frontierChunk < chunks.length && got[frontierChunk] === chunks[frontierChunk]) {
-      frontier += chunks[frontierChunk]!;
-      frontierChunk++;
-    }
-    const partial = frontierChunk < chunks.length ? got[frontierChunk]! : 0;
-    const have = frontier + partial;
+    for (let g = got.get(frontier); g !== undefined && g.got === g.end - frontier; g = got.get(frontier))
+      frontier = g.end;
+    const have = frontier + (got.get(frontier)?.got ?? 0);
     const p =
       have >= s.envelopeBytes
         ? s.payloadBytes

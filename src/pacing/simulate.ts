@@ -4,7 +4,7 @@
  * Pure arithmetic over a plan, seeded by the plan's seed.
  */
 import { createRateSampler, createRng, deriveSeed } from '../profile/sampler.js';
-import { PACED_MIN_CHUNK, PACED_MIN_SEGMENT } from './cut-sizes.js';
+import { GIVE_BACK_MS, PACED_MIN_CHUNK, PACED_MIN_SEGMENT } from './cut-sizes.js';
 import { endHoldMs } from './hold.js';
 import type { PacingPlan } from './plan.js';
 import { constantWriteSize, DEFAULT_SEGMENT, overheadOf, payloadShare, planDuration, traceWrites } from './plan.js';
@@ -207,6 +207,7 @@ function shapedRange(
     cushionBytes: path.cushionBytes,
     cushionSeconds: path.cushionSeconds,
     chunkBytes: path.chunkBytes ?? PACED_MIN_CHUNK,
+    giveBackMs: GIVE_BACK_MS,
     sealSegmentBytes: path.sealSegmentBytes ?? PACED_MIN_SEGMENT,
     tagBytes: path.tagBytes ?? 16,
     prefixBytes: path.prefixBytes ?? 0,

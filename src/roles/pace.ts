@@ -310,6 +310,11 @@ export class ByteQueue {
     return { offset, parts };
   }
 
+  /** The queued pieces' offsets and lengths, head first. */
+  ranges(): { offset: number; length: number }[] {
+    return this.#pieces.map((p) => ({ offset: p.offset, length: p.bytes.length }));
+  }
+
   /** Removes everything (returned, e.g. to wipe it). */
   clear(): Uint8Array[] {
     const all = this.#pieces.map((p) => p.bytes);

@@ -3,6 +3,7 @@
  * sizes, a shaped link's planned writes filled from the send window, and the keepalive PING on quiet links.
  */
 import type { Clock } from '../pacing/clock.js';
+import { GIVE_BACK_MS } from '../pacing/cut-sizes.js';
 import { linkHoldMs, MAX_END_HOLD_MS, MIN_RECHECK_MS } from '../pacing/hold.js';
 import type { PacingPlan } from '../pacing/plan.js';
 import type { ShapedPacer } from '../pacing/shape.js';
@@ -125,6 +126,13 @@ export async function pumpShaped(d: DataLink, pacer: ShapedPacer, plan: PacingPl
       more: (ms) => waitOr(s.work, ms, s.clock),
     },
     (taken, shortPad, hint) => {
+      // the link's next write is far off (a silence of its trace): what it holds beyond this write goes back to the
+      // window, for a link that writes sooner (this one takes it again at its next write if none did)
+      if (q.bytes > 0 && d.ending !== true && pacer.dueIn() > GIVE_BACK_MS) {
+        s.window.giveBack(d.index, q.ranges());
+        q.clear();
+        s.work.notify();
+      }
       // END may have gone out while this write waited for its time: its data is acknowledged (above), and the write
       // goes as a PAD of the same size
       const late = d.ending === true && taken.length > 0;

@@ -14,9 +14,10 @@ import { smigError } from '../errors.js';
 /** A chunk: ciphertext bytes [offset, offset + length), kept as the envelope's own segment buffers. */
 export interface Chunk {
   readonly offset: number;
-  readonly length: number;
+  /** Its length and bytes shrink when the link that holds it gives back its unsent tail ({@link SendWindow.giveBack}). */
+  length: number;
   /** The bytes, in order (sealed segments; never copied into one buffer). */
-  readonly parts: Uint8Array[];
+  parts: Uint8Array[];
   /** Index of the link that carries it now; −1 while it waits in the queue. */
   link: number;
   /** How many times it has been handed out (1 = sent once). */
@@ -169,6 +170,61 @@ export class SendWindow {
     return lost.length;
   }
 
+  /**
+   * Queues again what `link` took and did not send: `pieces` are its unsent bytes, for each chunk it holds a tail
+   * (the bytes from some offset to the chunk's end; a chunk with none is not touched). A tail that starts inside a
+   * chunk becomes a chunk of its own (the same bytes, not copied), queued by offset as if it had never been handed
+   * out; so a shaped link whose next write is far off lets a link that writes sooner carry its data (a link that took
+   * a 4 KiB chunk for a write of a few hundred bytes held the rest through its silence: 35 s for the envelope's
+   * first chunk on a lab session, which the leader needs before anything else). Returns the bytes queued.
+   * @throws RangeError when the pieces are not tails of `link`'s chunks
+   */
+  giveBack(link: number, pieces: readonly { offset: number; length: number }[]): number {
+    let bytes = 0;
+    for (const c of this.#unacked.filter((x) => x.link === link)) {
+      const end = c.offset + c.length;
+      let from = end;
+      let n = 0;
+      for (const p of pieces)
+        if (p.offset >= c.offset && p.offset < end) {
+          from = Math.min(from, p.offset);
+          n += p.length;
+        }
+      if (n === 0) continue;
+      if (n !== end - from)
+        throw new RangeError(
+          `SendWindow.giveBack: ${n} bytes from ${from} are not the tail of a chunk ending at ${end}`,
+        );
+      const tail = from === c.offset ? c : this.#split(c, from - c.offset);
+      if (tail === c) c.sends--; // handed out and not sent
+      tail.link = -1;
+      insertByOffset(tail.sends > 0 ? this.#resend : this.#fresh, tail);
+      bytes += n;
+    }
+    return bytes;
+  }
+
+  /** Cuts `c` at `k` bytes: `c` keeps its head, and the tail, a new unacknowledged chunk after it, is returned. */
+  #split(c: Chunk, k: number): Chunk {
+    const head: Uint8Array[] = [];
+    const rest: Uint8Array[] = [];
+    let at = 0;
+    for (const p of c.parts) {
+      if (at + p.length <= k) head.push(p);
+      else if (at >= k) rest.push(p);
+      else {
+        head.push(p.subarray(0, k - at));
+        rest.push(p.subarray(k - at));
+      }
+      at += p.length;
+    }
+    const tail: Chunk = { offset: c.offset + k, length: c.length - k, parts: rest, link: -1, sends: c.sends - 1 };
+    c.parts = head;
+    c.length = k;
+    this.#unacked.splice(this.#unacked.indexOf(c) + 1, 0, tail);
+    return tail;
+  }
+
   /** Every unacknowledged chunk (to wipe on teardown). */
   drain(): Chunk[] {
     const all = this.#unacked;
@@ -177,4 +233,11 @@ export class SendWindow {
     this.#fresh = [];
     return all;
   }
+}
+
+/** Inserts `c` into `q` (sorted by offset) at its place. */
+function insertByOffset(q: Chunk[], c: Chunk): void {
+  let i = q.length;
+  while (i > 0 && q[i - 1]!.offset > c.offset) i--;
+  q.splice(i, 0, c);
 }

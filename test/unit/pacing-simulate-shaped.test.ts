@@ -173,6 +173,24 @@ describe('simulateShapedSession (hand-worked)', () => {
     // 1180, when both chunks are whole; then 17485 B left: 19 writes of 899 at 1180…1360 and 404 B at 1370.
     expect(t).toBeCloseTo(1.37, 9);
   });
+
+  it('two data relays whose links give back what they hold after each write: the envelope goes in order', () => {
+    const two = { ...session, dataRelays: 2, chunkBytes: 16384, payloadBytes: 32768, envelopeBytes: 32768 };
+    // every gap is 10 ms: at a 20 ms threshold nothing is given back (the session of the test above)
+    expect(simulateShapedSession({ ...two, giveBackMs: 20 }, () => shapedWrites(model, createRng(1)), 1e6)).toBeCloseTo(
+      1.37,
+      9,
+    );
+    // at 5 ms each link gives back the rest of its chunk after each write, so the two links send the envelope in turn:
+    // link 0 [0, 899) and link 1 [899, 1798) at 0, and so on, 18 × 1798 by 170 and the last 404 B at 180. Each relay
+    // falls 17 B a write behind (882 B a write) and, short of a whole write at the end, sends its last bytes after its
+    // grace, at 1180. The leader has the envelope in order but for those: it sends 899 B every 10 ms until it has sent
+    // what came, then the rest from 1180 (done at 1.2 s, not 1.37)
+    expect(simulateShapedSession({ ...two, giveBackMs: 5 }, () => shapedWrites(model, createRng(1)), 1e6)).toBeCloseTo(
+      1.2,
+      9,
+    );
+  });
 });
 
 /** The netflix capture's data direction, learned whole (a version 2 profile). */

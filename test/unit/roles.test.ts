@@ -105,6 +105,59 @@ describe('SendWindow', () => {
     expect(w.take(2)).toBeUndefined();
   });
 
+  it('takes back the unsent tail of a chunk as a chunk of its own, served first, over the same bytes', () => {
+    const w = new SendWindow(1 << 20);
+    const seq = (start: number, n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (start + i) & 0xff);
+    const a = w.add([seq(0, 300), seq(300, 100)]); // [0, 400) in two parts
+    const b = w.add([seq(400, 200)]);
+    expect(w.take(0)).toBe(a);
+    expect(w.take(1)).toBe(b);
+    // link 0 sent [0, 250) and holds [250, 400): the tail crosses the parts' boundary at 300
+    expect(
+      w.giveBack(0, [
+        { offset: 250, length: 50 },
+        { offset: 300, length: 100 },
+      ]),
+    ).toBe(150);
+    expect([a.offset, a.length, a.link, a.sends]).toEqual([0, 250, 0, 1]);
+    expect(w.queued).toBe(1);
+    const t = w.take(1)!;
+    expect([t.offset, t.length, t.link, t.sends]).toEqual([250, 150, 1, 1]);
+    expect(t.parts.flatMap((p) => [...p])).toEqual([...seq(250, 150)]);
+    expect(t.parts[0]!.buffer).toBe(a.parts[0]!.buffer); // views of the same bytes, not copies
+    expect(a.parts.flatMap((p) => [...p])).toEqual([...seq(0, 250)]);
+    // acknowledged and lost as chunks of their own: the head stays with link 0, the tail with link 1
+    expect(w.requeue(1)).toBe(2); // b and the tail
+    expect(w.ack(250)).toEqual([a]);
+    expect(w.take(2)).toBe(t);
+    expect(w.ack(600).map((c) => c.offset)).toEqual([250, 400]);
+  });
+
+  it('takes back a whole chunk not yet sent, before fresh chunks; a re-sent one among the re-sends', () => {
+    const w = new SendWindow(1 << 20);
+    const [a, b, c] = [100, 100, 100].map((n) => w.add([bytes(n)]));
+    w.take(0); // a
+    w.take(0); // b
+    expect(w.giveBack(0, [{ offset: 100, length: 100 }])).toBe(100); // b whole; a untouched
+    expect([b!.link, b!.sends]).toEqual([-1, 0]);
+    expect(w.take(1)).toBe(b); // before c
+    w.requeue(0); // a lost: queued to re-send
+    expect(w.take(1)).toBe(a);
+    expect(w.giveBack(1, [{ offset: 40, length: 60 }])).toBe(60); // a's tail, a re-send
+    expect(w.resent).toBe(1);
+    const t = w.take(2)!;
+    expect([t.offset, t.length, t.sends]).toEqual([40, 60, 2]);
+    expect(w.take(2)).toBe(c);
+  });
+
+  it('refuses pieces that are not the tail of a chunk the link holds', () => {
+    const w = new SendWindow(1 << 20);
+    w.add([bytes(100)]);
+    w.take(0);
+    expect(() => w.giveBack(0, [{ offset: 10, length: 20 }])).toThrow(/not the tail of a chunk ending at 100/);
+    expect(w.giveBack(1, [{ offset: 10, length: 90 }])).toBe(0); // not link 1's
+  });
+
   it('refuses a PROGRESS beyond what was sent', () => {
     const w = new SendWindow(100);
     w.add([bytes(10)]);
