@@ -83,16 +83,10 @@ describe('shaped source links sharing the window', () => {
         written: 0,
       };
     });
+    const source = { window, work, signal: stop.signal, over: () => stop.signal.aborted, clock };
+    const pump = (d: DataLink): Promise<void> => pumpShaped(d, d.pacer as ShapedPacer, plan, source);
     // link 0 starts first, so it takes the first chunk
-    const pumps = [
-      pumpShaped(links[0]!, links[0]!.pacer as ShapedPacer, plan, {
-        window,
-        work,
-        signal: stop.signal,
-        over: () => stop.signal.aborted,
-        clock,
-      }),
-    ];
+    const pumps = [pump(links[0]!)];
     // the next sleeper once every pump has gone to sleep (a pump just started has not yet)
     const step = async (): Promise<void> => {
       await new Promise((r) => setImmediate(r));
@@ -100,15 +94,7 @@ describe('shaped source links sharing the window', () => {
     };
     for (let i = 0; i < 100 && frames.length === 0; i++) await new Promise((r) => setImmediate(r)); // at time 0
     expect(frames).toHaveLength(1);
-    pumps.push(
-      pumpShaped(links[1]!, links[1]!.pacer as ShapedPacer, plan, {
-        window,
-        work,
-        signal: stop.signal,
-        over: () => stop.signal.aborted,
-        clock,
-      }),
-    );
+    pumps.push(pump(links[1]!));
     const total = chunks * 4096;
     const sent = (): number => frames.reduce((a, f) => a + f.length, 0);
     for (let i = 0; i < 200_000 && sent() < total; i++) await step();
