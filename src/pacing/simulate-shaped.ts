@@ -9,6 +9,7 @@
  */
 import type { Rng } from '../util/rng.js';
 import { createRng } from '../util/rng.js';
+import { insertSorted } from '../util/sorted.js';
 import { MAX_WRITE } from './records.js';
 import { BurstResampler, pressureOf, traceRate } from './resample.js';
 import type { Trace, WireOverheads } from './shape.js';
@@ -253,7 +254,7 @@ export function simulateShapedSession(
       toRelay[i]!.cum.push(sentBy[i]!);
     }
     if (heldBytes[i]! > 0 && plan(i).gapMs > giveBackMs) {
-      for (const r of mine) insertRange(returned, r);
+      for (const r of mine) insertSorted(returned, r, (x) => x.start);
       mine.length = 0;
       heldBytes[i] = 0;
     }
@@ -306,13 +307,6 @@ function addRange(rs: Range[], start: number, end: number): void {
   const last = rs[rs.length - 1];
   if (last !== undefined && last.end === start) last.end = end;
   else rs.push({ start, end });
-}
-
-/** Inserts `r` into `rs` (sorted by start). */
-function insertRange(rs: Range[], r: Range): void {
-  let i = rs.length;
-  while (i > 0 && rs[i - 1]!.start > r.start) i--;
-  rs.splice(i, 0, r);
 }
 
 /**

@@ -10,6 +10,7 @@
  * Pure code: no sockets, no clock. The source drives it (see source.ts).
  */
 import { smigError } from '../errors.js';
+import { insertSorted } from '../util/sorted.js';
 
 /** A chunk: ciphertext bytes [offset, offset + length), kept as the envelope's own segment buffers. */
 export interface Chunk {
@@ -198,7 +199,7 @@ export class SendWindow {
       const tail = from === c.offset ? c : this.#split(c, from - c.offset);
       if (tail === c) c.sends--; // handed out and not sent
       tail.link = -1;
-      insertByOffset(tail.sends > 0 ? this.#resend : this.#fresh, tail);
+      insertSorted(tail.sends > 0 ? this.#resend : this.#fresh, tail, (x) => x.offset);
       bytes += n;
     }
     return bytes;
@@ -233,11 +234,4 @@ export class SendWindow {
     this.#fresh = [];
     return all;
   }
-}
-
-/** Inserts `c` into `q` (sorted by offset) at its place. */
-function insertByOffset(q: Chunk[], c: Chunk): void {
-  let i = q.length;
-  while (i > 0 && q[i - 1]!.offset > c.offset) i--;
-  q.splice(i, 0, c);
 }
