@@ -88,7 +88,8 @@ class MemorySocket extends Duplex {
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.#idleStop?.abort();
-    this.#link.gone(this.#side);
+    // closed with bytes it never read: a kernel answers with RST, not FIN (the peer's reads and writes fail)
+    this.#link.gone(this.#side, this.readableLength > 0);
     const h = this.#held;
     this.#held = null;
     h?.();
@@ -235,13 +236,22 @@ export class MemoryLink {
       if (!s.destroyed) s.destroy(errno('ECONNRESET', 'read ECONNRESET'));
   }
 
-  /** One end was destroyed: the other sees the end of the stream after what is already on its way. */
-  gone(side: 'client' | 'server'): void {
+  /**
+   * One end was destroyed: the other sees the end of the stream after what is already on its way, or, when the end
+   * that closed had bytes it never read (`unread`), a reset (ECONNRESET), as a kernel's RST. (Bytes that reach the
+   * closed end later are dropped: the end of the stream reaches the other end at once, which then closes too.)
+   */
+  gone(side: 'client' | 'server', unread = false): void {
     if (!this.#open) return;
     this.#open = false;
     this.closedAt = this.#net.clock.now();
     const other = this.#sockets[side === 'client' ? 'server' : 'client'];
-    setImmediate(() => other.receive(null, () => {}));
+    setImmediate(() => (unread ? this.#reset(other) : other.receive(null, () => {})));
+  }
+
+  /** The end that did not close gets an RST: it fails with ECONNRESET (what it had read stays read). */
+  #reset(s: MemorySocket): void {
+    if (!s.destroyed) s.destroy(errno('ECONNRESET', 'read ECONNRESET'));
   }
 
   /**

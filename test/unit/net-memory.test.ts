@@ -88,6 +88,40 @@ describe('MemoryNetwork', () => {
     await expect(c.sendMessage({ type: FrameType.PING, seq: 2 })).rejects.toThrow(/connection closed/);
   });
 
+  it('an end that closes with bytes it never read resets its peer (RST); one that read them all ends it (FIN)', async () => {
+    const net = new MemoryNetwork();
+    let frames = 0;
+    const held: FramedConnection[] = [];
+    const l = await net.host('b').listen(
+      { host: 'b', port: 0 },
+      {
+        key,
+        onConnection: (c) => {
+          held.push(c);
+          c.onFrame(() => {
+            frames++;
+            return new Promise<void>(() => {}); // the first frame's handler never returns: the rest stays unread
+          });
+        },
+      },
+    );
+    const c = await net.host('a').connect(l.address, { key });
+    for (let i = 0; i < 4; i++) void c.sendMessage({ type: FrameType.PING, seq: i }).catch(() => {});
+    await net.links[0]!.carried('up', 4 * 9);
+    for (let i = 0; i < 5; i++) await turn();
+    expect(frames).toBe(1);
+    held[0]!.destroy();
+    const unread = await c.closed;
+    expect(unread.error?.message).toMatch(/reset by the peer \(ECONNRESET\)/);
+    // the same close after reading everything: the peer sees the end of the stream, no error
+    const srv = await echoServer(net);
+    const d = await net.host('a').connect({ host: 'b', port: srv.port }, { key });
+    await d.sendMessage({ type: FrameType.PING, seq: 9 });
+    while (srv.got.length === 0) await turn();
+    srv.conns[0]!.destroy();
+    expect((await d.closed).error).toBeUndefined();
+  });
+
   it('a reader that stops reading stops the writer (bounded buffers), and it resumes when reading does', async () => {
     const net = new MemoryNetwork();
     let release!: () => void;
