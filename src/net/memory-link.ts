@@ -185,6 +185,11 @@ export class MemoryLink {
   readonly deliveries: Delivery[] = [];
   /** Clock time the link ended (an end destroyed, or killed); undefined while it is open. */
   closedAt: number | undefined;
+  /**
+   * Called with every write's bytes as they reach the other end (after its reader has them): a test's hook for what
+   * happens right after a given frame arrives (e.g. a reset just then).
+   */
+  onDelivery: ((dir: 'up' | 'down', bytes: Buffer) => void) | undefined;
   /** Keying-material secret of both ends. */
   readonly secret: Buffer;
   readonly #net: LinkNetwork;
@@ -272,6 +277,7 @@ export class MemoryLink {
       }
       if (bytes !== null) this.#count(dir, n);
       to.receive(bytes, () => cb());
+      if (bytes !== null) this.onDelivery?.(dir, bytes);
     };
     const afterFreeze = (): void => {
       void this.#net.thawed(from, dest).then(() => (this.#open || bytes === null ? deliver() : cb()));
@@ -312,6 +318,7 @@ export class MemoryLink {
         if (this.#open || bytes === null) {
           if (bytes !== null) this.#count(dir, n);
           to.receive(bytes, () => {});
+          if (bytes !== null) this.onDelivery?.(dir, bytes);
         }
         report();
       });
