@@ -237,8 +237,7 @@ export class MemoryLink {
   kill(): void {
     if (this.#open) this.closedAt = this.#net.clock.now();
     this.#open = false;
-    for (const s of [this.#sockets.client, this.#sockets.server])
-      if (!s.destroyed) s.destroy(errno('ECONNRESET', 'read ECONNRESET'));
+    for (const s of [this.#sockets.client, this.#sockets.server]) this.#reset(s);
   }
 
   /**
@@ -254,7 +253,7 @@ export class MemoryLink {
     setImmediate(() => (unread ? this.#reset(other) : other.receive(null, () => {})));
   }
 
-  /** The end that did not close gets an RST: it fails with ECONNRESET (what it had read stays read). */
+  /** An end gets an RST: it fails with ECONNRESET (what it had read stays read). */
   #reset(s: MemorySocket): void {
     if (!s.destroyed) s.destroy(errno('ECONNRESET', 'read ECONNRESET'));
   }

@@ -259,11 +259,10 @@ export function simulateShapedSession(
       heldBytes[i] = 0;
     }
   }
-  const linkTotal = sentBy;
   // the relays: what their source link delivered; the relay sees the end only after the leader has everything
   const fromRelay = toRelay.map((a, i) =>
     runHop(relPlan[i]!, a, {
-      total: linkTotal[i]!,
+      total: sentBy[i]!,
       frameOverhead: s.segmentFrameOverhead,
       graceMs: s.relayGraceMs,
       cushionBytes: s.cushionBytes / Math.max(1, s.payloadBytes / s.envelopeBytes) / n,
@@ -332,11 +331,12 @@ function leaderPlaintext(s: ShapedSession, fromRelay: Arrivals[], sentRanges: Ra
     relayCum[e.relay] = e.cum;
     const mine = sentRanges[e.relay]!;
     while (add > 0 && relayAt[e.relay]! < mine.length) {
-      const g = got.get(mine[relayAt[e.relay]!]!.start)!;
-      const take = Math.min(add, g.end - mine[relayAt[e.relay]!]!.start - g.got);
+      const start = mine[relayAt[e.relay]!]!.start;
+      const g = got.get(start)!;
+      const take = Math.min(add, g.end - start - g.got);
       g.got += take;
       add -= take;
-      if (g.got === g.end - mine[relayAt[e.relay]!]!.start) relayAt[e.relay]!++;
+      if (g.got === g.end - start) relayAt[e.relay]!++;
     }
     for (let g = got.get(frontier); g !== undefined && g.got === g.end - frontier; g = got.get(frontier))
       frontier = g.end;
