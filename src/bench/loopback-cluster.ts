@@ -167,13 +167,13 @@ export interface LinkKs {
   distinguishable: boolean;
 }
 
-/** `smig analyze --json` of a link against the hold-out: KS of packets and bytes per bin. */
+/** `smig analyze --json` of a link against the hold-out: KS of packets and bytes per bin, and each side's busiest bin. */
 export async function analyzeLink(
   holdout: string,
   capture: string,
   filter: string | undefined,
   bin: string,
-): Promise<{ packets: LinkKs; bytes: LinkKs }> {
+): Promise<{ packets: LinkKs; bytes: LinkKs; peakBytes: { normal: number; link: number } }> {
   const p = runProc([
     ...['analyze', '--json', '--no-progress', '--bin', bin, '--class', `normal=${holdout}`],
     ...['--class', `stealth=${capture}${filter ? `@${filter}` : ''}`],
@@ -181,13 +181,19 @@ export async function analyzeLink(
   const code = await p.exited;
   if (code !== 0) throw new Error(`smig analyze exited ${code}: ${p.stderr}`);
   type Cmp = { feature: string; subject: string; statistic: number; pvalue: number } & Omit<LinkKs, 'D' | 'p'>;
-  const j = JSON.parse(p.stdout) as { comparisons: Cmp[] };
+  const j = JSON.parse(p.stdout) as { comparisons: Cmp[]; captures: { series: { rows: number[][] } }[] };
+  const peak = (i: number): number => Math.max(0, ...j.captures[i]!.series.rows.map((r) => r[2]!));
   const ks = (feature: string): LinkKs => {
     const c = j.comparisons.find((x) => x.feature === feature && x.subject === 'stealth');
     if (c === undefined) throw new Error(`smig analyze: no ${feature} comparison for ${capture}`);
     return { D: c.statistic, p: c.pvalue, n: c.n, m: c.m, critical: c.critical, distinguishable: c.distinguishable };
   };
-  return { packets: ks('packets_per_bin'), bytes: ks('bytes_per_bin') };
+  return {
+    packets: ks('packets_per_bin'),
+    bytes: ks('bytes_per_bin'),
+    // the busiest bin's bytes, of the reference and of the link
+    peakBytes: { normal: peak(0), link: peak(1) },
+  };
 }
 
 /** Writes a file of `size` random bytes; returns its path. */

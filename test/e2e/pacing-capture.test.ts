@@ -24,7 +24,7 @@
  * that happens is the stealth evaluation's business (`smig bench`, analysis/), not a test's. KS at α = 0.05
  * rejects even a perfect generator 5 % of the time per feature, so a failed attempt is repeated once with a
  * fresh session (fresh draws), and both attempts are printed. `constant` and `bulk` are rejected against the
- * hold-out with p < 1e-6 and p = 2/91 (a single bin above every normal one).
+ * hold-out with p < 1e-6 and p = 2/91 (a single bin above every normal one: bulk is asserted by that bin).
  *
  * Time: a profile run's length is random (the chain's lulls last seconds; 350 kB took 30–115 s), so the three
  * strategies run at once, each on a cluster of its own (own ports, own tcpdump), started in beforeAll.
@@ -134,9 +134,19 @@ describe('pacing on every hop, measured on tcpdump captures of a real migration'
     }
   }, 150_000);
 
-  it('bulk is distinguishable on every link', async () => {
+  // Bulk lasts one or two bins, and KS with m = 1 rests on that bin being above every normal one (p = 2/91); when a
+  // loaded machine spills its last packets into a second bin (m = 2, p ≈ 0.14), KS has no power left. What tells it
+  // is the same either way, and is asserted as such: a bin busier than any of the hold-out's.
+  it('bulk is distinguishable on every link: a bin busier than any normal one', async () => {
     const r = await runs.bulk!;
-    console.log(r.links.map((l) => `bulk ${l.link}: packets ${show(l.packets)}; bytes ${show(l.bytes)}`).join('\n'));
-    for (const l of r.links) expect(l.packets.distinguishable || l.bytes.distinguishable, l.link).toBe(true);
+    console.log(
+      r.links
+        .map(
+          (l) =>
+            `bulk ${l.link}: packets ${show(l.packets)}; bytes ${show(l.bytes)}; busiest bin ${l.peakBytes.link} B (normal ${l.peakBytes.normal} B)`,
+        )
+        .join('\n'),
+    );
+    for (const l of r.links) expect(l.peakBytes.link, l.link).toBeGreaterThan(l.peakBytes.normal);
   }, 60_000);
 });
